@@ -1,0 +1,887 @@
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace tapbeat {
+
+ConfigError::ConfigError(std::string file, std::string key, std::string reason)
+    : std::runtime_error(file + ": " + (key.empty() ? "" : key + ": ") + reason),
+      file_(std::move(file)),
+      key_(std::move(key)),
+      reason_(std::move(reason)) {}
+
+namespace {
+
+// ---- schema ---------------------------------------------------------------
+
+enum class Kind {
+  kBool,
+  kInt,
+  kUint,
+  kPort,
+  kPortList,
+  kDuration,
+  kString,
+  kStringList,
+  kIntList,
+  kFloat,
+  kMap,      // free-form mapping
+  kAny,      // anything, not inspected
+  kSection,  // mapping checked against children
+};
+
+struct Spec {
+  const char* name;
+  Kind kind;
+  const std::vector<Spec>* children = nullptr;
+};
+
+using Specs = std::vector<Spec>;
+
+const Specs kProtocolCommon = {
+    {"type", Kind::kString},        {"enabled", Kind::kBool},
+    {"ports", Kind::kPortList},     {"send_request", Kind::kBool},
+    {"send_response", Kind::kBool}, {"transaction_timeout", Kind::kDuration},
+    {"keep_null", Kind::kBool},     {"fields", Kind::kMap},
+    {"fields_under_root", Kind::kBool}, {"index", Kind::kString},
+    {"processors", Kind::kAny},     {"tags", Kind::kStringList},
+    {"ignore_outgoing", Kind::kBool},
+};
+
+// Options of Packetbeat's protocol modules, with their types.
+const std::map<std::string, Specs>& protocol_specs() {
+  static const std::map<std::string, Specs> m = {
+      {"icmp", {}},
+      {"amqp",
+       {{"max_body_length", Kind::kUint},
+        {"parse_headers", Kind::kBool},
+        {"parse_arguments", Kind::kBool},
+        {"hide_connection_information", Kind::kBool}}},
+      {"cassandra",
+       {{"send_request_header", Kind::kBool},
+        {"send_response_header", Kind::kBool},
+        {"compressor", Kind::kString},
+        {"ignored_ops", Kind::kStringList}}},
+      {"dhcpv4", {}},
+      {"dns", {{"include_authorities", Kind::kBool}, {"include_additionals", Kind::kBool}}},
+      {"http",
+       {{"send_headers", Kind::kAny},  // bool or list of header names
+        {"send_all_headers", Kind::kBool},
+        {"split_cookie", Kind::kBool},
+        {"real_ip_header", Kind::kString},
+        {"include_body_for", Kind::kStringList},
+        {"include_request_body_for", Kind::kStringList},
+        {"include_response_body_for", Kind::kStringList},
+        {"decode_body", Kind::kBool},
+        {"hide_keywords", Kind::kStringList},
+        {"redact_authorization", Kind::kBool},
+        {"redact_headers", Kind::kStringList},
+        {"max_message_size", Kind::kUint}}},
+      {"memcache",
+       {{"parseunknown", Kind::kBool},
+        {"maxvalues", Kind::kInt},
+        {"maxbytespervalue", Kind::kUint},
+        {"udptransactiontimeout", Kind::kDuration}}},
+      {"mysql",
+       {{"max_rows", Kind::kUint}, {"max_row_length", Kind::kUint},
+        {"statement_timeout", Kind::kDuration}}},
+      {"pgsql", {{"max_rows", Kind::kUint}, {"max_row_length", Kind::kUint}}},
+      {"redis", {{"queue_max_bytes", Kind::kUint}, {"queue_max_messages", Kind::kUint}}},
+      {"thrift",
+       {{"transport_type", Kind::kString},
+        {"protocol_type", Kind::kString},
+        {"idl_files", Kind::kStringList},
+        {"string_max_size", Kind::kUint},
+        {"collection_max_size", Kind::kUint},
+        {"capture_reply", Kind::kBool},
+        {"obfuscate_strings", Kind::kBool},
+        {"drop_after_n_struct_fields", Kind::kUint}}},
+      {"mongodb", {{"max_docs", Kind::kUint}, {"max_doc_length", Kind::kUint}}},
+      {"nfs", {}},
+      {"tls",
+       {{"send_certificates", Kind::kBool},
+        {"include_raw_certificates", Kind::kBool},
+        {"include_detailed_fields", Kind::kBool},
+        {"fingerprints", Kind::kStringList}}},
+      {"sip",
+       {{"parse_authorization", Kind::kBool},
+        {"parse_body", Kind::kBool},
+        {"keep_original", Kind::kBool},
+        {"transport_protocol", Kind::kString}}},
+  };
+  return m;
+}
+
+const Specs kInterfaces = {
+    {"device", Kind::kString},          {"type", Kind::kString},
+    {"snaplen", Kind::kUint},           {"buffer_size_mb", Kind::kUint},
+    {"bpf_filter", Kind::kString},      {"with_vlans", Kind::kBool},
+    {"internal_networks", Kind::kStringList}, {"file", Kind::kString},
+    {"auto_promisc_mode", Kind::kBool}, {"ignore_outgoing", Kind::kBool},
+    {"fanout_group", Kind::kUint},      {"poll_default_route", Kind::kDuration},
+    {"metrics_interval", Kind::kDuration}, {"loop", Kind::kUint},
+    {"topspeed", Kind::kBool},          {"dumpfile", Kind::kString},
+    {"id", Kind::kString},
+};
+
+const Specs kFlows = {
+    {"enabled", Kind::kBool},   {"timeout", Kind::kDuration},
+    {"period", Kind::kDuration}, {"enable_delta_flow_reports", Kind::kBool},
+    {"fields", Kind::kMap},     {"fields_under_root", Kind::kBool},
+    {"keep_null", Kind::kBool}, {"index", Kind::kString},
+    {"processors", Kind::kAny}, {"tags", Kind::kStringList},
+};
+
+const Specs kFlowTable = {{"max_flows", Kind::kUint}};
+const Specs kFragments = {
+    {"max_sets", Kind::kUint}, {"max_bytes", Kind::kUint}, {"timeout", Kind::kDuration}};
+const Specs kEvents = {{"chunks", Kind::kUint}, {"chunk_kb", Kind::kUint}};
+
+const Specs kTapbeat = {
+    {"interfaces", Kind::kAny},  // mapping, or a list of one mapping; checked below
+    {"flows", Kind::kSection, &kFlows},
+    {"protocols", Kind::kAny},   // list or dictionary form; checked below
+    {"procs", Kind::kAny},
+    {"ignore_outgoing", Kind::kBool},
+    {"shutdown_timeout", Kind::kDuration},
+    {"workers", Kind::kUint},
+    {"stats_period", Kind::kDuration},
+    {"flow_table", Kind::kSection, &kFlowTable},
+    {"fragments", Kind::kSection, &kFragments},
+    {"ring_mb", Kind::kUint},
+    {"events", Kind::kSection, &kEvents},
+    {"progress", Kind::kBool},
+    {"detect", Kind::kString},
+    {"dpdk", Kind::kMap},
+    {"npcap", Kind::kAny},
+    {"overwrite_pipelines", Kind::kBool},
+};
+
+const Specs kConsole = {{"enabled", Kind::kBool}, {"pretty", Kind::kBool},
+                        {"codec", Kind::kAny},    {"bulk_max_size", Kind::kInt}};
+const Specs kFile = {
+    {"enabled", Kind::kBool},         {"path", Kind::kString},
+    {"filename", Kind::kString},      {"rotate_every_kb", Kind::kUint},
+    {"number_of_files", Kind::kUint}, {"permissions", Kind::kAny},
+    {"rotate_on_startup", Kind::kBool}, {"codec", Kind::kAny},
+};
+const Specs kBackoff = {{"init", Kind::kDuration}, {"max", Kind::kDuration}};
+const Specs kSasl = {{"mechanism", Kind::kString}};
+const Specs kKafka = {
+    {"enabled", Kind::kBool},          {"hosts", Kind::kStringList},
+    {"topic", Kind::kString},          {"topics", Kind::kAny},
+    {"key", Kind::kString},            {"partition", Kind::kMap},
+    {"required_acks", Kind::kInt},     {"compression", Kind::kString},
+    {"compression_level", Kind::kInt}, {"max_message_bytes", Kind::kUint},
+    {"client_id", Kind::kString},      {"bulk_max_size", Kind::kInt},
+    {"bulk_flush_frequency", Kind::kDuration}, {"timeout", Kind::kDuration},
+    {"broker_timeout", Kind::kDuration}, {"max_retries", Kind::kInt},
+    {"backoff", Kind::kSection, &kBackoff}, {"headers", Kind::kAny},
+    {"ssl", Kind::kMap},               {"username", Kind::kString},
+    {"password", Kind::kString},       {"sasl", Kind::kSection, &kSasl},
+    {"version", Kind::kString},        {"metadata", Kind::kMap},
+    {"keep_alive", Kind::kDuration},   {"channel_buffer_size", Kind::kInt},
+    {"codec", Kind::kAny},             {"worker", Kind::kInt},
+    {"librdkafka", Kind::kMap},        {"idempotent", Kind::kBool},
+};
+const Specs kElasticsearch = {
+    {"enabled", Kind::kBool},       {"hosts", Kind::kStringList},
+    {"protocol", Kind::kString},    {"path", Kind::kString},
+    {"username", Kind::kString},    {"password", Kind::kString},
+    {"api_key", Kind::kString},     {"index", Kind::kString},
+    {"indices", Kind::kAny},        {"pipeline", Kind::kString},
+    {"pipelines", Kind::kAny},      {"ssl", Kind::kMap},
+    {"bulk_max_size", Kind::kInt},  {"worker", Kind::kInt},
+    {"compression_level", Kind::kInt}, {"timeout", Kind::kDuration},
+    {"max_retries", Kind::kInt},    {"backoff", Kind::kSection, &kBackoff},
+    {"headers", Kind::kMap},        {"parameters", Kind::kMap},
+    {"proxy_url", Kind::kString},   {"proxy_disable", Kind::kBool},
+    {"loadbalance", Kind::kBool},   {"allow_older_versions", Kind::kBool},
+    {"escape_html", Kind::kBool},   {"preset", Kind::kString},
+    {"idle_connection_timeout", Kind::kDuration},
+};
+const Specs kLogstash = {
+    {"enabled", Kind::kBool},       {"hosts", Kind::kStringList},
+    {"loadbalance", Kind::kBool},   {"index", Kind::kString},
+    {"ssl", Kind::kMap},            {"timeout", Kind::kDuration},
+    {"worker", Kind::kInt},         {"workers", Kind::kInt},
+    {"compression_level", Kind::kInt}, {"bulk_max_size", Kind::kInt},
+    {"ttl", Kind::kDuration},       {"pipelining", Kind::kInt},
+    {"slow_start", Kind::kBool},    {"max_retries", Kind::kInt},
+    {"backoff", Kind::kSection, &kBackoff}, {"proxy_url", Kind::kString},
+    {"proxy_use_local_resolver", Kind::kBool}, {"escape_html", Kind::kBool},
+};
+const Specs kOutput = {
+    {"console", Kind::kSection, &kConsole},
+    {"file", Kind::kSection, &kFile},
+    {"kafka", Kind::kSection, &kKafka},
+    {"elasticsearch", Kind::kSection, &kElasticsearch},
+    {"logstash", Kind::kSection, &kLogstash},
+};
+
+// Top-level keys of any Beat that tapbeat accepts; those it does not act on are
+// reported once as a warning where that matters (processors).
+const Specs kRoot = {
+    {"tapbeat", Kind::kSection, &kTapbeat},
+    {"output", Kind::kSection, &kOutput},
+    {"name", Kind::kString},
+    {"tags", Kind::kStringList},
+    {"fields", Kind::kMap},
+    {"fields_under_root", Kind::kBool},
+    {"processors", Kind::kAny},
+    {"logging", Kind::kAny},
+    {"path", Kind::kAny},
+    {"setup", Kind::kAny},
+    {"monitoring", Kind::kAny},
+    {"http", Kind::kAny},
+    {"queue", Kind::kAny},
+    {"max_procs", Kind::kInt},
+    {"seccomp", Kind::kAny},
+    {"cloud", Kind::kAny},
+    {"xpack", Kind::kAny},
+    {"instrumentation", Kind::kAny},
+    {"features", Kind::kAny},
+};
+
+// ---- tree normalisation ---------------------------------------------------
+
+// Maps whose keys are data, not settings: dots there are not paths.
+bool is_verbatim_map(const std::string& key) {
+  return key == "librdkafka" || key == "fields" || key == "headers" || key == "parameters" ||
+         key == "metadata";
+}
+
+void deep_merge(YAML::Node dst, const YAML::Node& src) {
+  for (auto it = src.begin(); it != src.end(); ++it) {
+    const std::string k = it->first.as<std::string>();
+    YAML::Node existing = dst[k];
+    if (existing.IsMap() && it->second.IsMap()) {
+      deep_merge(existing, it->second);
+    } else {
+      dst[k] = it->second;
+    }
+  }
+}
+
+std::vector<std::string> split_dots(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == '.') {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+YAML::Node expand(const YAML::Node& n, bool verbatim) {
+  if (n.IsMap()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string key = it->first.as<std::string>();
+      std::vector<std::string> parts = verbatim ? std::vector<std::string>{key} : split_dots(key);
+      YAML::Node value = expand(it->second, verbatim || is_verbatim_map(parts.back()));
+      for (auto p = parts.rbegin(); p != parts.rend() - 1; ++p) {
+        YAML::Node wrap(YAML::NodeType::Map);
+        wrap[*p] = value;
+        value = wrap;
+      }
+      YAML::Node single(YAML::NodeType::Map);
+      single[parts.front()] = value;
+      deep_merge(out, single);
+    }
+    return out;
+  }
+  if (n.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& e : n) out.push_back(expand(e, verbatim));
+    return out;
+  }
+  return YAML::Clone(n);
+}
+
+std::string normalise_key(const std::string& key) {
+  if (key.rfind("packetbeat.", 0) == 0) return "tapbeat." + key.substr(11);
+  if (key == "packetbeat") return "tapbeat";
+  return key;
+}
+
+void set_path(YAML::Node root, const std::vector<std::string>& parts, const YAML::Node& value) {
+  YAML::Node cur = root;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = cur[parts[i]];
+    if (!next.IsMap()) {
+      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next = cur[parts[i]];
+    }
+    cur.reset(next);
+  }
+  cur[parts.back()] = value;
+}
+
+// ---- value checks ---------------------------------------------------------
+
+struct Ctx {
+  std::string file;
+  std::vector<std::string>* warnings;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
+    throw ConfigError(file, key, why);
+  }
+  void warn(const std::string& key, const std::string& why) const {
+    warnings->push_back(file + ": " + key + ": " + why);
+  }
+};
+
+std::string describe(const YAML::Node& n) {
+  if (n.IsMap()) return "a mapping";
+  if (n.IsSequence()) return "a list";
+  if (n.IsNull()) return "null";
+  return "'" + n.Scalar() + "'";
+}
+
+bool scalar_int(const YAML::Node& n, int64_t& out) {
+  if (!n.IsScalar()) return false;
+  const std::string& s = n.Scalar();
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 0);
+  if (errno != 0 || *end != '\0') return false;
+  out = v;
+  return true;
+}
+
+bool scalar_bool(const YAML::Node& n, bool& out) {
+  if (!n.IsScalar()) return false;
+  std::string s = n.Scalar();
+  std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+  if (s == "true" || s == "yes" || s == "on" || s == "y") { out = true; return true; }
+  if (s == "false" || s == "no" || s == "off" || s == "n") { out = false; return true; }
+  return false;
+}
+
+void check_value(const Ctx& ctx, const std::string& key, const YAML::Node& n, const Spec& spec);
+
+void check_section(const Ctx& ctx, const std::string& prefix, const YAML::Node& n,
+                   const Specs& specs) {
+  if (n.IsNull()) return;
+  if (!n.IsMap()) ctx.fail(prefix, "expected a mapping, got " + describe(n));
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const std::string k = it->first.as<std::string>();
+    const std::string full = prefix.empty() ? k : prefix + "." + k;
+    auto s = std::find_if(specs.begin(), specs.end(), [&](const Spec& x) { return k == x.name; });
+    if (s == specs.end()) {
+      ctx.warn(full, "unknown setting, ignored");
+      continue;
+    }
+    check_value(ctx, full, it->second, *s);
+  }
+}
+
+void check_value(const Ctx& ctx, const std::string& key, const YAML::Node& n, const Spec& spec) {
+  int64_t i = 0;
+  bool b = false;
+  switch (spec.kind) {
+    case Kind::kBool:
+      if (!scalar_bool(n, b)) ctx.fail(key, "expected true or false, got " + describe(n));
+      return;
+    case Kind::kInt:
+      if (!scalar_int(n, i)) ctx.fail(key, "expected an integer, got " + describe(n));
+      return;
+    case Kind::kUint:
+      if (!scalar_int(n, i) || i < 0)
+        ctx.fail(key, "expected a non-negative integer, got " + describe(n));
+      return;
+    case Kind::kPort:
+      if (!scalar_int(n, i) || i < 1 || i > 65535)
+        ctx.fail(key, "expected a port number 1-65535, got " + describe(n));
+      return;
+    case Kind::kFloat:
+      if (!n.IsScalar()) ctx.fail(key, "expected a number, got " + describe(n));
+      return;
+    case Kind::kPortList:
+    case Kind::kIntList:
+    case Kind::kStringList: {
+      if (n.IsNull()) return;
+      if (!n.IsSequence()) {
+        if (spec.kind == Kind::kStringList && n.IsScalar()) return;  // one value is a list of one
+        ctx.fail(key, "expected a list, got " + describe(n));
+      }
+      for (std::size_t k = 0; k < n.size(); ++k) {
+        const std::string ek = key + "[" + std::to_string(k) + "]";
+        if (spec.kind == Kind::kPortList) {
+          check_value(ctx, ek, n[k], Spec{"", Kind::kPort});
+        } else if (spec.kind == Kind::kIntList) {
+          check_value(ctx, ek, n[k], Spec{"", Kind::kInt});
+        } else if (!n[k].IsScalar()) {
+          ctx.fail(ek, "expected a string, got " + describe(n[k]));
+        }
+      }
+      return;
+    }
+    case Kind::kDuration:
+      if (!n.IsScalar() || !parse_duration_ns(n.Scalar()))
+        ctx.fail(key, "expected a duration such as 30s, 1m or 500ms, got " + describe(n));
+      return;
+    case Kind::kString:
+      if (n.IsNull()) return;
+      if (!n.IsScalar()) ctx.fail(key, "expected a string, got " + describe(n));
+      return;
+    case Kind::kMap:
+      if (!n.IsNull() && !n.IsMap()) ctx.fail(key, "expected a mapping, got " + describe(n));
+      return;
+    case Kind::kAny:
+      return;
+    case Kind::kSection:
+      check_section(ctx, key, n, *spec.children);
+      return;
+  }
+}
+
+template <typename T>
+T get_uint(const YAML::Node& n, T fallback) {
+  int64_t v = 0;
+  return (n && scalar_int(n, v)) ? static_cast<T>(v) : fallback;
+}
+bool get_bool(const YAML::Node& n, bool fallback) {
+  bool v = false;
+  return (n && scalar_bool(n, v)) ? v : fallback;
+}
+std::string get_string(const YAML::Node& n, const std::string& fallback) {
+  return (n && n.IsScalar()) ? n.Scalar() : fallback;
+}
+int64_t get_duration(const YAML::Node& n, int64_t fallback) {
+  if (!n || !n.IsScalar()) return fallback;
+  auto d = parse_duration_ns(n.Scalar());
+  return d ? *d : fallback;
+}
+std::vector<std::string> get_strings(const YAML::Node& n) {
+  std::vector<std::string> out;
+  if (!n) return out;
+  if (n.IsScalar()) out.push_back(n.Scalar());
+  if (n.IsSequence())
+    for (const auto& e : n) out.push_back(e.Scalar());
+  return out;
+}
+
+void check_positive_duration(const Ctx& ctx, const std::string& key, const YAML::Node& n) {
+  if (n && get_duration(n, 1) <= 0) ctx.fail(key, "must be greater than zero");
+}
+
+bool valid_network(const std::string& s) {
+  static const std::set<std::string> kNamed = {
+      "loopback", "private", "public", "multicast", "unicast", "link_local_unicast",
+      "link_local_multicast", "interface_local_multicast", "unspecified",
+      "global_unicast"};
+  if (kNamed.count(s)) return true;
+  const auto slash = s.find('/');
+  if (slash == std::string::npos) return false;
+  const std::string addr = s.substr(0, slash);
+  const std::string bits = s.substr(slash + 1);
+  if (bits.empty() || bits.find_first_not_of("0123456789") != std::string::npos) return false;
+  const int prefix = std::atoi(bits.c_str());
+  const bool v6 = addr.find(':') != std::string::npos;
+  if (prefix > (v6 ? 128 : 32)) return false;
+  if (v6) return addr.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos;
+  int dots = 0;
+  for (char c : addr) {
+    if (c == '.') ++dots;
+    else if (c < '0' || c > '9') return false;
+  }
+  return dots == 3;
+}
+
+// ---- sections -------------------------------------------------------------
+
+void read_interfaces(const Ctx& ctx, YAML::Node n, Config& cfg) {
+  if (!n) return;
+  const std::string key = "tapbeat.interfaces";
+  if (n.IsSequence()) {
+    if (n.size() != 1)
+      ctx.fail(key, "lists " + std::to_string(n.size()) +
+                        " interfaces; one capture interface per tapbeat process is supported");
+    n = n[0];
+  }
+  check_section(ctx, key, n, kInterfaces);
+  InterfaceConfig& i = cfg.interfaces;
+  i.device = get_string(n["device"], i.device);
+  i.type = get_string(n["type"], i.type);
+  if (i.type != "pcap" && i.type != "af_packet" && i.type != "dpdk" && i.type != "autodetect")
+    ctx.fail(key + ".type", "'" + i.type + "' is not one of pcap, af_packet, dpdk");
+  i.snaplen = get_uint<uint32_t>(n["snaplen"], i.snaplen);
+  if (i.snaplen < 64 || i.snaplen > 262144)
+    ctx.fail(key + ".snaplen", "must be between 64 and 262144");
+  i.buffer_size_mb = get_uint<uint32_t>(n["buffer_size_mb"], i.buffer_size_mb);
+  if (i.buffer_size_mb == 0) ctx.fail(key + ".buffer_size_mb", "must be at least 1");
+  i.bpf_filter = get_string(n["bpf_filter"], "");
+  i.with_vlans = get_bool(n["with_vlans"], false);
+  i.internal_networks = get_strings(n["internal_networks"]);
+  for (std::size_t k = 0; k < i.internal_networks.size(); ++k) {
+    if (!valid_network(i.internal_networks[k]))
+      ctx.fail(key + ".internal_networks[" + std::to_string(k) + "]",
+               "'" + i.internal_networks[k] + "' is neither a CIDR nor a named network " +
+                   "(private, loopback, unicast, multicast, ...)");
+  }
+  i.file = get_string(n["file"], "");
+  i.auto_promisc_mode = get_bool(n["auto_promisc_mode"], false);
+  i.ignore_outgoing = get_bool(n["ignore_outgoing"], false);
+}
+
+void read_flows(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
+  if (!n) return;
+  FlowsConfig& f = cfg.flows;
+  f.enabled = get_bool(n["enabled"], true);
+  check_positive_duration(ctx, "tapbeat.flows.timeout", n["timeout"]);
+  f.timeout_ns = static_cast<uint64_t>(get_duration(n["timeout"], static_cast<int64_t>(f.timeout_ns)));
+  f.period_ns = get_duration(n["period"], f.period_ns);
+  if (f.period_ns == 0) ctx.fail("tapbeat.flows.period", "must be positive, or -1 for final reports only");
+  f.enable_delta_flow_reports = get_bool(n["enable_delta_flow_reports"], false);
+}
+
+ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML::Node& n,
+                             const std::string& type) {
+  const auto& specs = protocol_specs();
+  auto it = specs.find(type);
+  if (it == specs.end()) {
+    std::string known;
+    for (const auto& [name, s] : specs) known += (known.empty() ? "" : ", ") + name;
+    ctx.fail(key, "unknown protocol '" + type + "' (known: " + known + ")");
+  }
+  Specs all = kProtocolCommon;
+  all.insert(all.end(), it->second.begin(), it->second.end());
+  check_section(ctx, key, n, all);
+  ProtocolConfig p;
+  p.type = type;
+  p.enabled = get_bool(n["enabled"], true);
+  if (const YAML::Node ports = n["ports"]; ports && ports.IsSequence()) {
+    for (const auto& e : ports) p.ports.push_back(get_uint<uint16_t>(e, 0));
+  }
+  if (type != "icmp" && p.enabled && p.ports.empty() && n["ports"] && !n["ports"].IsNull() &&
+      n["ports"].size() == 0) {
+    ctx.warn(key + ".ports", "empty: the protocol is only found by payload detection");
+  }
+  p.options = YAML::Node(YAML::NodeType::Map);
+  for (auto o = n.begin(); o != n.end(); ++o) {
+    const std::string ok = o->first.as<std::string>();
+    if (ok != "type" && ok != "enabled" && ok != "ports") p.options[ok] = YAML::Clone(o->second);
+  }
+  // Value checks beyond types.
+  if (type == "thrift") {
+    const std::string t = get_string(n["transport_type"], "socket");
+    if (t != "socket" && t != "framed")
+      ctx.fail(key + ".transport_type", "'" + t + "' is not one of socket, framed");
+    const std::string pt = get_string(n["protocol_type"], "binary");
+    if (pt != "binary" && pt != "compact" && pt != "json")
+      ctx.fail(key + ".protocol_type", "'" + pt + "' is not one of binary, compact, json");
+  }
+  if (type == "cassandra") {
+    const std::string c = get_string(n["compressor"], "");
+    if (!c.empty() && c != "snappy" && c != "lz4")
+      ctx.fail(key + ".compressor", "'" + c + "' is not one of snappy, lz4");
+  }
+  if (type == "sip") {
+    const std::string t = get_string(n["transport_protocol"], "udp");
+    if (t != "udp" && t != "tcp")
+      ctx.fail(key + ".transport_protocol", "'" + t + "' is not one of udp, tcp");
+  }
+  check_positive_duration(ctx, key + ".transaction_timeout", n["transaction_timeout"]);
+  return p;
+}
+
+void read_protocols(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
+  if (!n || n.IsNull()) return;
+  std::set<std::string> seen;
+  auto add = [&](ProtocolConfig p, const std::string& key) {
+    if (!seen.insert(p.type).second)
+      ctx.fail(key, "protocol '" + p.type + "' is configured twice");
+    cfg.protocols.push_back(std::move(p));
+  };
+  if (n.IsSequence()) {
+    for (std::size_t k = 0; k < n.size(); ++k) {
+      const std::string key = "tapbeat.protocols[" + std::to_string(k) + "]";
+      const YAML::Node e = n[k];
+      if (!e.IsMap()) ctx.fail(key, "expected a mapping with a type, got " + describe(e));
+      if (!e["type"] || !e["type"].IsScalar()) ctx.fail(key + ".type", "missing: every entry names its protocol");
+      add(read_protocol(ctx, key, e, e["type"].Scalar()), key);
+    }
+  } else if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string type = it->first.as<std::string>();
+      const std::string key = "tapbeat.protocols." + type;
+      YAML::Node body = it->second.IsNull() ? YAML::Node(YAML::NodeType::Map) : it->second;
+      if (!body.IsMap()) ctx.fail(key, "expected a mapping, got " + describe(body));
+      add(read_protocol(ctx, key, body, type), key);
+    }
+  } else {
+    ctx.fail("tapbeat.protocols", "expected a list or a mapping, got " + describe(n));
+  }
+}
+
+void read_outputs(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
+  if (!n) return;
+  std::vector<std::string> enabled;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const std::string type = it->first.as<std::string>();
+    if (type != "console" && type != "file" && type != "kafka" && type != "elasticsearch" &&
+        type != "logstash")
+      continue;  // already warned as unknown
+    if (get_bool(it->second["enabled"], true)) enabled.push_back(type);
+  }
+  if (enabled.size() > 1)
+    ctx.fail("output", "more than one output is enabled (" + enabled[0] + ", " + enabled[1] +
+                           "); enable exactly one");
+  if (enabled.empty()) return;
+  OutputConfig o;
+  o.type = enabled[0];
+  const YAML::Node s = n[o.type];
+  o.raw = YAML::Clone(s);
+  const std::string key = "output." + o.type;
+  if (o.type == "console") {
+    o.pretty = get_bool(s["pretty"], false);
+  } else if (o.type == "file") {
+    o.path = get_string(s["path"], o.path);
+    o.filename = get_string(s["filename"], o.filename);
+    if (o.filename.empty() || o.filename.find('/') != std::string::npos)
+      ctx.fail(key + ".filename", "must be a plain file name");
+    o.rotate_every_kb = get_uint<uint64_t>(s["rotate_every_kb"], o.rotate_every_kb);
+    if (o.rotate_every_kb < 1) ctx.fail(key + ".rotate_every_kb", "must be at least 1");
+    o.number_of_files = get_uint<uint32_t>(s["number_of_files"], o.number_of_files);
+    if (o.number_of_files < 2 || o.number_of_files > 1024)
+      ctx.fail(key + ".number_of_files", "must be between 2 and 1024");
+    o.rotate_on_startup = get_bool(s["rotate_on_startup"], true);
+    if (const YAML::Node p = s["permissions"]) {
+      const std::string text = p.Scalar();
+      char* end = nullptr;
+      const long v = std::strtol(text.c_str(), &end, 8);
+      if (text.empty() || *end != '\0' || v < 0 || v > 0777)
+        ctx.fail(key + ".permissions", "expected an octal file mode such as 0600, got " + describe(p));
+      o.permissions = static_cast<uint32_t>(v);
+    }
+  } else {
+    // Network outputs: validated now, built later.
+    const auto hosts = get_strings(s["hosts"]);
+    if (hosts.empty()) ctx.fail(key + ".hosts", "missing: list at least one host");
+    for (std::size_t k = 0; k < hosts.size(); ++k)
+      if (hosts[k].empty()) ctx.fail(key + ".hosts[" + std::to_string(k) + "]", "empty host");
+    if (o.type == "kafka") {
+      if (const YAML::Node a = s["required_acks"]) {
+        const int64_t v = get_uint<int64_t>(a, 1);
+        if (v < -1 || v > 1) ctx.fail(key + ".required_acks", "must be -1, 0 or 1");
+      }
+      const std::string c = get_string(s["compression"], "gzip");
+      if (c != "none" && c != "gzip" && c != "snappy" && c != "lz4" && c != "zstd")
+        ctx.fail(key + ".compression", "'" + c + "' is not one of none, gzip, snappy, lz4, zstd");
+      if (const YAML::Node p = s["partition"]; p && p.IsMap()) {
+        if (p.size() != 1) ctx.fail(key + ".partition", "name exactly one of hash, random, round_robin");
+        const std::string kind = p.begin()->first.as<std::string>();
+        if (kind != "hash" && kind != "random" && kind != "round_robin")
+          ctx.fail(key + ".partition." + kind, "unknown partitioner; use hash, random or round_robin");
+      }
+      if (!s["topic"] && !s["topics"]) ctx.fail(key + ".topic", "missing: set topic or topics");
+    }
+  }
+  cfg.output = std::move(o);
+}
+
+void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
+  EngineConfig& e = cfg.engine;
+  e.workers = get_uint<uint32_t>(t["workers"], e.workers);
+  if (e.workers > 1024) ctx.fail("tapbeat.workers", "at most 1024");
+  check_positive_duration(ctx, "tapbeat.stats_period", t["stats_period"]);
+  e.stats_period_ns = static_cast<uint64_t>(get_duration(t["stats_period"], static_cast<int64_t>(e.stats_period_ns)));
+  if (const YAML::Node s = t["shutdown_timeout"]; s && get_duration(s, 0) < 0)
+    ctx.fail("tapbeat.shutdown_timeout", "must not be negative");
+  e.shutdown_timeout_ns = static_cast<uint64_t>(get_duration(t["shutdown_timeout"], static_cast<int64_t>(e.shutdown_timeout_ns)));
+  e.max_flows = get_uint<uint32_t>(t["flow_table"]["max_flows"], e.max_flows);
+  if (e.max_flows < 16) ctx.fail("tapbeat.flow_table.max_flows", "must be at least 16");
+  e.frag_max_sets = get_uint<uint32_t>(t["fragments"]["max_sets"], e.frag_max_sets);
+  if (e.frag_max_sets < 1) ctx.fail("tapbeat.fragments.max_sets", "must be at least 1");
+  e.frag_max_bytes = get_uint<uint64_t>(t["fragments"]["max_bytes"], e.frag_max_bytes);
+  if (e.frag_max_bytes < 65536) ctx.fail("tapbeat.fragments.max_bytes", "must be at least 65536");
+  check_positive_duration(ctx, "tapbeat.fragments.timeout", t["fragments"]["timeout"]);
+  e.frag_timeout_ns = static_cast<uint64_t>(get_duration(t["fragments"]["timeout"], static_cast<int64_t>(e.frag_timeout_ns)));
+  e.ring_mb = get_uint<uint32_t>(t["ring_mb"], e.ring_mb);
+  if (e.ring_mb < 1 || e.ring_mb > 4096) ctx.fail("tapbeat.ring_mb", "must be between 1 and 4096");
+  e.event_chunks = get_uint<uint32_t>(t["events"]["chunks"], e.event_chunks);
+  if (e.event_chunks < 2) ctx.fail("tapbeat.events.chunks", "must be at least 2");
+  e.event_chunk_kb = get_uint<uint32_t>(t["events"]["chunk_kb"], e.event_chunk_kb);
+  if (e.event_chunk_kb < 16 || e.event_chunk_kb > 65536)
+    ctx.fail("tapbeat.events.chunk_kb", "must be between 16 and 65536");
+  e.progress = get_bool(t["progress"], true);
+  if (const YAML::Node d = t["detect"]) {
+    const std::string v = get_string(d, "");
+    if (v != "payload" && v != "ports" && v != "off")
+      ctx.fail("tapbeat.detect", "'" + v + "' is not one of payload, ports, off");
+  }
+}
+
+Config build(YAML::Node doc, const std::string& file, const std::vector<std::string>& overrides) {
+  Config cfg;
+  cfg.file = file;
+  Ctx ctx{file, &cfg.warnings};
+  if (doc.IsNull()) doc = YAML::Node(YAML::NodeType::Map);
+  if (!doc.IsMap()) ctx.fail("", "the top level must be a mapping, got " + describe(doc));
+  YAML::Node root = expand(doc, false);
+  // packetbeat.* and tapbeat.* are one section; tapbeat.* wins where both set a key.
+  YAML::Node merged(YAML::NodeType::Map);
+  if (root["packetbeat"]) deep_merge(merged, root["packetbeat"]);
+  if (root["tapbeat"]) deep_merge(merged, root["tapbeat"]);
+  root.remove("packetbeat");
+  if (merged.size() > 0) root["tapbeat"] = merged;
+
+  for (const std::string& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("-E " + o, "", "expected key=value");
+    const std::string key = normalise_key(o.substr(0, eq));
+    YAML::Node value;
+    try {
+      value = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& ex) {
+      throw ConfigError("-E " + o, key, std::string("value is not valid YAML: ") + ex.msg);
+    }
+    if (value.IsNull() && o.size() > eq + 1) value = YAML::Node(o.substr(eq + 1));
+    set_path(root, split_dots(key), expand(value, false));
+  }
+
+  check_section(ctx, "", root, kRoot);
+  const YAML::Node t = root["tapbeat"];
+  if (t) {
+    read_interfaces(ctx, t["interfaces"], cfg);
+    read_flows(ctx, t["flows"], cfg);
+    read_protocols(ctx, t["protocols"], cfg);
+    if (const YAML::Node io = t["ignore_outgoing"]) cfg.interfaces.ignore_outgoing = get_bool(io, false);
+    if (t["procs"] && get_bool(t["procs"]["enabled"], false))
+      ctx.warn("tapbeat.procs", "process monitoring is not supported; ignored");
+    read_engine(ctx, t, cfg);
+  }
+  if (root["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
+  read_outputs(ctx, root["output"], cfg);
+  cfg.name = get_string(root["name"], "");
+  cfg.root = root;
+  return cfg;
+}
+
+}  // namespace
+
+const ProtocolConfig* Config::protocol(const std::string& type) const {
+  for (const auto& p : protocols)
+    if (p.type == type) return &p;
+  return nullptr;
+}
+
+const std::vector<std::string>& known_protocols() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& [k, s] : protocol_specs()) v.push_back(k);
+    return v;
+  }();
+  return names;
+}
+
+std::optional<int64_t> parse_duration_ns(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::size_t i = 0;
+  bool neg = false;
+  if (text[0] == '-' || text[0] == '+') {
+    neg = text[0] == '-';
+    i = 1;
+  }
+  if (i == text.size()) return std::nullopt;
+  // A bare number means seconds, as in Beats.
+  if (text.find_first_not_of("0123456789.", i) == std::string::npos) {
+    char* end = nullptr;
+    const double secs = std::strtod(text.c_str() + i, &end);
+    if (*end != '\0' || !std::isfinite(secs) || secs > 9.2e9) return std::nullopt;
+    const int64_t ns = static_cast<int64_t>(std::llround(secs * 1e9));
+    return neg ? -ns : ns;
+  }
+  long double total = 0;
+  while (i < text.size()) {
+    const std::size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    if (i == start) return std::nullopt;
+    char* end = nullptr;
+    const std::string num = text.substr(start, i - start);
+    const long double v = std::strtold(num.c_str(), &end);
+    if (*end != '\0') return std::nullopt;
+    const std::size_t ustart = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    const std::string unit = text.substr(ustart, i - ustart);
+    if (unit == "ns") total += v;
+    else if (unit == "us" || unit == "µs") total += v * 1e3L;
+    else if (unit == "ms") total += v * 1e6L;
+    else if (unit == "s") total += v * 1e9L;
+    else if (unit == "m") total += v * 60e9L;
+    else if (unit == "h") total += v * 3600e9L;
+    else return std::nullopt;
+  }
+  if (total > 9.2e18L) return std::nullopt;
+  const int64_t ns = static_cast<int64_t>(total);
+  return neg ? -ns : ns;
+}
+
+std::string generated_bpf_filter(const Config& cfg) {
+  static const std::set<std::string> kUdpOnly = {"dhcpv4"};
+  static const std::set<std::string> kBoth = {"dns", "memcache", "sip", "nfs"};
+  std::vector<std::string> parts;
+  bool icmp = false;
+  for (const auto& p : cfg.protocols) {
+    if (!p.enabled) continue;
+    if (p.type == "icmp") {
+      icmp = true;
+      continue;
+    }
+    for (uint16_t port : p.ports) {
+      const std::string n = std::to_string(port);
+      if (kUdpOnly.count(p.type)) parts.push_back("udp port " + n);
+      else if (kBoth.count(p.type)) parts.push_back("port " + n);
+      else parts.push_back("tcp port " + n);
+    }
+  }
+  std::sort(parts.begin(), parts.end());
+  parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+  if (icmp) {
+    parts.push_back("icmp");
+    parts.push_back("icmp6");
+  }
+  std::string f;
+  for (const auto& p : parts) f += (f.empty() ? "" : " or ") + p;
+  if (f.empty()) return f;
+  if (cfg.interfaces.with_vlans) f = "(" + f + ") or (vlan and (" + f + "))";
+  return f;
+}
+
+Config load_config_text(const std::string& text, const std::string& name,
+                        const std::vector<std::string>& overrides) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(text);
+  } catch (const YAML::ParserException& ex) {
+    throw ConfigError(name, "", "YAML syntax error at line " + std::to_string(ex.mark.line + 1) +
+                                    ", column " + std::to_string(ex.mark.column + 1) + ": " + ex.msg);
+  }
+  return build(doc, name, overrides);
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path, "", "cannot open: " + std::string(std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_config_text(ss.str(), path, overrides);
+}
+
+}  // namespace tapbeat

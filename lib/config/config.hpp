@@ -1,0 +1,114 @@
+// Packetbeat-compatible configuration: YAML -> typed, validated settings.
+//
+// `packetbeat.` and `tapbeat.` prefixes are equivalent; dotted keys nest as in any
+// Beat. Unknown keys become warnings naming the key; wrong types and values throw
+// ConfigError naming the file, the key and the reason. Start-up only: allocates freely.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tapbeat {
+
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, std::string key, std::string reason);
+  const std::string& file() const { return file_; }
+  const std::string& key() const { return key_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string file_, key_, reason_;
+};
+
+struct InterfaceConfig {
+  std::string device = "any";
+  std::string type = "pcap";           // pcap | af_packet (served by libpcap) | dpdk
+  uint32_t snaplen = 65535;
+  uint32_t buffer_size_mb = 30;
+  std::string bpf_filter;
+  bool with_vlans = false;
+  std::vector<std::string> internal_networks;
+  std::string file;                    // read this capture instead of a device
+  bool auto_promisc_mode = false;
+  bool ignore_outgoing = false;
+};
+
+struct FlowsConfig {
+  bool enabled = false;                // on when the section is present
+  uint64_t timeout_ns = 30'000'000'000;
+  int64_t period_ns = 10'000'000'000;  // < 0: final reports only
+  bool enable_delta_flow_reports = false;
+};
+
+struct ProtocolConfig {
+  std::string type;
+  bool enabled = true;
+  std::vector<uint16_t> ports;
+  YAML::Node options;                  // every other option, validated by type
+};
+
+struct OutputConfig {
+  std::string type;                    // console | file | kafka | elasticsearch | logstash
+  bool pretty = false;                 // console
+  std::string path = "/tmp/tapbeat";   // file
+  std::string filename = "tapbeat";
+  uint64_t rotate_every_kb = 10240;
+  uint32_t number_of_files = 7;
+  uint32_t permissions = 0600;
+  bool rotate_on_startup = true;
+  YAML::Node raw;                      // the whole section, for later outputs
+};
+
+struct EngineConfig {
+  uint32_t workers = 0;                // 0: cores - 1, at least 1
+  uint64_t stats_period_ns = 30'000'000'000;
+  uint64_t shutdown_timeout_ns = 5'000'000'000;
+  uint32_t max_flows = 1u << 20;       // whole process, split over workers
+  uint32_t frag_max_sets = 1024;       // per worker
+  uint64_t frag_max_bytes = 16u << 20; // per worker
+  uint64_t frag_timeout_ns = 30'000'000'000;
+  uint32_t ring_mb = 32;               // packet ring per worker
+  uint32_t event_chunks = 64;          // per worker
+  uint32_t event_chunk_kb = 256;
+  bool progress = true;
+};
+
+struct Config {
+  std::string file;                    // where it came from, for messages
+  InterfaceConfig interfaces;
+  FlowsConfig flows;
+  std::vector<ProtocolConfig> protocols;
+  std::optional<OutputConfig> output;
+  EngineConfig engine;
+  std::string name;                    // agent.name override
+  std::vector<std::string> warnings;   // unknown keys and ignored settings
+  YAML::Node root;                     // normalised tree (prefixes merged, dots expanded)
+
+  const ProtocolConfig* protocol(const std::string& type) const;
+};
+
+// Loads `path`, applies `overrides` ("dotted.key=value", value read as YAML).
+// Throws ConfigError.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+// Same, from YAML text; `name` is what messages call the source.
+Config load_config_text(const std::string& text, const std::string& name,
+                        const std::vector<std::string>& overrides);
+
+// Go-style duration ("1m30s", "500ms", "-1s"); a bare number is seconds.
+std::optional<int64_t> parse_duration_ns(const std::string& s);
+
+// The capture filter Packetbeat generates when flows are off: the protocols' ports
+// (and ICMP when enabled), with a VLAN variant when with_vlans is set.
+std::string generated_bpf_filter(const Config& cfg);
+
+// Names of protocols tapbeat knows (the config keys), for validation and docs.
+const std::vector<std::string>& known_protocols();
+
+}  // namespace tapbeat

@@ -1,0 +1,114 @@
+// Every counter the engine keeps, named once here.
+//
+// Each worker owns one Counters block (single writer: relaxed load+store, no
+// locked instruction on the hot path); the stats reader sums the blocks with
+// relaxed loads. Names are the keys shown in the stats line.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include "util/hints.hpp"
+
+namespace tapbeat {
+
+// X(identifier, "stats.name", kind) with kind counter (monotonic) or gauge.
+#define TAPBEAT_COUNTERS(X)                                            \
+  X(packets, "packets.received", counter)                              \
+  X(bytes, "packets.bytes", counter)                                   \
+  X(snaplen_truncated, "packets.snaplen_truncated", counter)           \
+  X(non_ip, "packets.non_ip", counter)                                 \
+  X(link_unsupported, "decode.link.unsupported", counter)              \
+  X(link_truncated, "decode.link.truncated", counter)                  \
+  X(vlan_truncated, "decode.vlan.truncated", counter)                  \
+  X(vlan_too_deep, "decode.vlan.too_deep", counter)                    \
+  X(mpls_truncated, "decode.mpls.truncated", counter)                  \
+  X(mpls_too_deep, "decode.mpls.too_deep", counter)                    \
+  X(mpls_unknown_payload, "decode.mpls.unknown_payload", counter)      \
+  X(pppoe_truncated, "decode.pppoe.truncated", counter)                \
+  X(ppp_truncated, "decode.ppp.truncated", counter)                    \
+  X(ipv4_truncated, "decode.ipv4.truncated", counter)                  \
+  X(ipv4_bad_version, "decode.ipv4.bad_version", counter)              \
+  X(ipv4_bad_header_length, "decode.ipv4.bad_header_length", counter)  \
+  X(ipv4_bad_total_length, "decode.ipv4.bad_total_length", counter)    \
+  X(ipv6_truncated, "decode.ipv6.truncated", counter)                  \
+  X(ipv6_bad_version, "decode.ipv6.bad_version", counter)              \
+  X(ipv6_bad_payload_length, "decode.ipv6.bad_payload_length", counter) \
+  X(ipv6_ext_truncated, "decode.ipv6.ext_truncated", counter)          \
+  X(ipv6_too_many_ext, "decode.ipv6.too_many_ext", counter)            \
+  X(tcp_truncated, "decode.tcp.truncated", counter)                    \
+  X(tcp_bad_header_length, "decode.tcp.bad_header_length", counter)    \
+  X(udp_truncated, "decode.udp.truncated", counter)                    \
+  X(udp_bad_length, "decode.udp.bad_length", counter)                  \
+  X(sctp_truncated, "decode.sctp.truncated", counter)                  \
+  X(icmp_truncated, "decode.icmp.truncated", counter)                  \
+  X(icmpv6_truncated, "decode.icmpv6.truncated", counter)              \
+  X(gre_truncated, "decode.gre.truncated", counter)                    \
+  X(gre_unsupported, "decode.gre.unsupported", counter)                \
+  X(erspan_truncated, "decode.erspan.truncated", counter)              \
+  X(vxlan_truncated, "decode.vxlan.truncated", counter)                \
+  X(tunnel_too_deep, "decode.tunnel.too_deep", counter)                \
+  X(tunnel_decapsulated, "decode.tunnel.decapsulated", counter)        \
+  X(frag_fragments, "frag.fragments", counter)                         \
+  X(frag_reassembled, "frag.reassembled", counter)                     \
+  X(frag_timeout, "frag.timeout", counter)                             \
+  X(frag_overlap, "frag.overlap", counter)                             \
+  X(frag_too_large, "frag.too_large", counter)                         \
+  X(frag_too_many, "frag.too_many_fragments", counter)                 \
+  X(frag_table_full, "frag.table_full", counter)                       \
+  X(frag_bytes_limit, "frag.bytes_limit", counter)                     \
+  X(frag_bad, "frag.malformed", counter)                               \
+  X(frag_sets_active, "frag.sets_active", gauge)                       \
+  X(flow_created, "flow.created", counter)                             \
+  X(flow_expired, "flow.expired", counter)                             \
+  X(flow_evicted, "flow.evicted", counter)                             \
+  X(flow_active, "flow.active", gauge)                                 \
+  X(flow_capacity, "flow.capacity", gauge)                             \
+  X(flow_reports, "flow.reports", counter)                             \
+  X(events_emitted, "events.emitted", counter)                         \
+  X(events_dropped_output_full, "events.dropped.output_full", counter) \
+  X(events_dropped_too_large, "events.dropped.too_large", counter)
+
+enum class Counter : uint16_t {
+#define TAPBEAT_COUNTER_ENUM(id, name, kind) id,
+  TAPBEAT_COUNTERS(TAPBEAT_COUNTER_ENUM)
+#undef TAPBEAT_COUNTER_ENUM
+      kCount
+};
+
+inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
+
+inline constexpr std::array<std::string_view, kCounterCount> kCounterNames = {
+#define TAPBEAT_COUNTER_NAME(id, name, kind) name,
+    TAPBEAT_COUNTERS(TAPBEAT_COUNTER_NAME)
+#undef TAPBEAT_COUNTER_NAME
+};
+
+inline constexpr std::array<bool, kCounterCount> kCounterIsGauge = {
+#define TAPBEAT_COUNTER_GAUGE(id, name, kind) std::string_view(#kind) == "gauge",
+    TAPBEAT_COUNTERS(TAPBEAT_COUNTER_GAUGE)
+#undef TAPBEAT_COUNTER_GAUGE
+};
+
+// One block per worker. Single writer; any thread may read.
+class alignas(kCacheLine) Counters {
+ public:
+  void inc(Counter c, uint64_t n = 1) {
+    auto& v = values_[static_cast<std::size_t>(c)];
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void set(Counter c, uint64_t n) {
+    values_[static_cast<std::size_t>(c)].store(n, std::memory_order_relaxed);
+  }
+  uint64_t get(Counter c) const {
+    return values_[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  }
+  uint64_t get(std::size_t i) const { return values_[i].load(std::memory_order_relaxed); }
+
+ private:
+  std::array<std::atomic<uint64_t>, kCounterCount> values_{};
+};
+
+}  // namespace tapbeat

@@ -1,0 +1,116 @@
+// The per-core worker: parse a burst, look up flows in batch, account, report.
+//
+// Pure engine code: the same loop runs under the libpcap reader, under DPDK lcores,
+// in tests and in benchmarks. A Worker owns its flow table, fragment table, event
+// chunks and counters; nothing in it is shared with other workers. After
+// construction, process() and on_clock() do no heap allocation, take no locks,
+// make no syscalls and throw nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "engine/counters.hpp"
+#include "event/agent.hpp"
+#include "event/event_queue.hpp"
+#include "event/json_writer.hpp"
+#include "flow/flow_table.hpp"
+#include "net/ipfrag.hpp"
+#include "net/packet.hpp"
+#include "util/hints.hpp"
+
+namespace tapbeat {
+
+// One received frame, wherever it came from. The bytes stay valid for the duration
+// of the process() call that receives it.
+struct RawPacket {
+  const uint8_t* data;
+  uint32_t cap_len;
+  uint32_t wire_len;
+  uint64_t ts_ns;
+  uint32_t hash;       // symmetric flow hash when known (NIC RSS or the dispatcher), else 0
+  uint16_t link_type;  // DLT_* value
+};
+
+struct WorkerSettings {
+  uint32_t id = 0;
+  uint32_t flow_capacity = 1u << 16;
+  bool flows_enabled = true;
+  uint64_t flow_timeout_ns = 30'000'000'000;
+  int64_t flow_period_ns = 10'000'000'000;  // < 0: final reports only
+  bool delta_reports = false;
+  FragLimits frag;
+  uint32_t event_chunks = 64;
+  uint32_t event_chunk_bytes = 256 * 1024;
+  // true: wait for the output when every chunk is in flight (reading a file loses
+  // nothing by pausing); false: drop the event and count it (live capture).
+  bool block_on_output_full = false;
+  const AgentInfo* agent = nullptr;
+};
+
+class alignas(kCacheLine) Worker {
+ public:
+  // Packets handled per call; the RX burst of DPDK examples and of the pcap reader.
+  static constexpr std::size_t kBurstSize = 32;
+  // Packets ahead whose headers are prefetched while the current one is parsed.
+  static constexpr std::size_t kPrefetchOffset = 4;
+  // How often, in packet time, timeouts are checked when packets keep arriving.
+  static constexpr uint64_t kHousekeepingNs = 100'000'000;
+
+  explicit Worker(const WorkerSettings& s);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Hot path. burst.size() <= kBurstSize.
+  void process(std::span<const RawPacket> burst);
+  // The capture clock moved (packet time in file mode, wall time live).
+  void on_clock(uint64_t now_ns);
+  // End of input or shutdown: final report of every flow, partial chunk flushed.
+  void finish();
+  // Hands the partially filled chunk to the output (called on a timer).
+  void flush();
+
+  Counters& counters() { return counters_; }
+  const Counters& counters() const { return counters_; }
+  EventQueue& events() { return events_; }
+  const FlowTable& flows() const { return flows_; }
+  uint64_t now_ns() const { return now_ns_; }
+  // Set from another thread to release a worker blocked on a full output.
+  void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+
+ private:
+  struct Parsed {
+    PacketMeta meta;
+    FlowKey key;
+    uint64_t hash;
+    uint32_t frames;
+    uint64_t wire_bytes;
+    uint64_t first_ts_ns;
+    bool from_a;
+    bool ok;
+  };
+
+  bool parse_one(const RawPacket& p, Parsed& out);
+  void account(Parsed& p);
+  void report(Flow& f, bool final);
+  void expire(uint64_t now_ns);
+  void periodic_report();
+  bool ensure_chunk();
+  template <typename Fn>
+  void emit(Fn&& write);
+
+  WorkerSettings settings_;
+  Counters counters_;
+  FlowTable flows_;
+  FragTable frags_;
+  EventQueue events_;
+  EventChunk* chunk_ = nullptr;
+  uint64_t now_ns_ = 0;
+  uint64_t next_housekeeping_ns_ = 0;
+  uint64_t next_report_ns_ = 0;
+  std::atomic<bool> stop_{false};
+  Parsed parsed_[kBurstSize];
+};
+
+}  // namespace tapbeat

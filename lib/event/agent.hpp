@@ -1,0 +1,18 @@
+// The identity fields a Beat adds to every event. Built once at start-up and
+// read-only afterwards (shared by all workers without synchronisation).
+#pragma once
+
+#include <string>
+
+namespace tapbeat {
+
+struct AgentInfo {
+  std::string name;          // agent.name: config `name`, else the host name
+  std::string hostname;      // host.name
+  std::string id;            // agent.id: stable per host
+  std::string ephemeral_id;  // agent.ephemeral_id: new every run
+  std::string version;       // agent.version
+  std::string ecs_version = "8.0.0";
+};
+
+}  // namespace tapbeat

@@ -1,0 +1,134 @@
+#include "event/json_writer.hpp"
+
+#include <charconv>
+#include <cstring>
+
+namespace tapbeat {
+
+void JsonWriter::put(const char* s, std::size_t n) {
+  if (n > cap_ - len_) {
+    overflow_ = true;
+    len_ = cap_;
+    return;
+  }
+  std::memcpy(buf_ + len_, s, n);
+  len_ += n;
+}
+
+void JsonWriter::separator() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (has_items_[depth_]) put(',');
+  has_items_[depth_] = true;
+}
+
+void JsonWriter::open(char c) {
+  separator();
+  put(c);
+  if (depth_ < kMaxDepth) ++depth_; else overflow_ = true;
+  has_items_[depth_] = false;
+}
+
+void JsonWriter::close(char c) {
+  put(c);
+  if (depth_ > 0) --depth_;
+}
+
+void JsonWriter::key(std::string_view k) {
+  separator();
+  put('"');
+  escape(k);
+  put('"');
+  put(':');
+  after_key_ = true;
+}
+
+void JsonWriter::string(std::string_view s) {
+  separator();
+  put('"');
+  escape(s);
+  put('"');
+}
+
+void JsonWriter::uint(uint64_t v) {
+  separator();
+  char tmp[24];
+  auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
+  put(tmp, static_cast<std::size_t>(r.ptr - tmp));
+}
+
+void JsonWriter::sint(int64_t v) {
+  separator();
+  char tmp[24];
+  auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
+  put(tmp, static_cast<std::size_t>(r.ptr - tmp));
+}
+
+void JsonWriter::boolean(bool v) {
+  separator();
+  if (v) put("true", 4); else put("false", 5);
+}
+
+void JsonWriter::raw(std::string_view s) {
+  separator();
+  put(s.data(), s.size());
+}
+
+namespace {
+// Length of a valid UTF-8 sequence starting at p (RFC 3629 §4), 0 when invalid.
+std::size_t utf8_len(const unsigned char* p, std::size_t n) {
+  const unsigned char c = p[0];
+  auto cont = [&](std::size_t i) { return i < n && (p[i] & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c == 0xE0) return (n > 1 && p[1] >= 0xA0 && p[1] <= 0xBF && cont(2)) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return (cont(1) && cont(2)) ? 3 : 0;
+  if (c == 0xED) return (n > 1 && p[1] >= 0x80 && p[1] <= 0x9F && cont(2)) ? 3 : 0;
+  if (c == 0xF0) return (n > 1 && p[1] >= 0x90 && p[1] <= 0xBF && cont(2) && cont(3)) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return (cont(1) && cont(2) && cont(3)) ? 4 : 0;
+  if (c == 0xF4) return (n > 1 && p[1] >= 0x80 && p[1] <= 0x8F && cont(2) && cont(3)) ? 4 : 0;
+  return 0;
+}
+}  // namespace
+
+void JsonWriter::escape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t run = 0;  // start of pending plain bytes
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      const std::size_t l = utf8_len(p + i, n - i);
+      if (l) {
+        i += l;
+        continue;
+      }
+    }
+    put(s.data() + run, i - run);
+    switch (c) {
+      case '"': put("\\\"", 2); break;
+      case '\\': put("\\\\", 2); break;
+      case '\n': put("\\n", 2); break;
+      case '\r': put("\\r", 2); break;
+      case '\t': put("\\t", 2); break;
+      default:
+        if (c < 0x20) {
+          const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+          put(u, 6);
+        } else {
+          put("\xEF\xBF\xBD", 3);  // U+FFFD for a byte that is not valid UTF-8
+        }
+    }
+    ++i;
+    run = i;
+  }
+  put(s.data() + run, n - run);
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,67 @@
+// Appends one JSON document into a caller-provided buffer.
+//
+// Never allocates and never writes past the buffer: when the buffer is too small
+// the writer records overflow() and ignores further output, so the caller can
+// retry into a larger space or count a drop. Strings are escaped per RFC 8259 and
+// invalid UTF-8 is replaced with U+FFFD, so any wire bytes are safe to write.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace tapbeat {
+
+class JsonWriter {
+ public:
+  static constexpr int kMaxDepth = 32;
+
+  JsonWriter(char* buf, std::size_t cap) : buf_(buf), cap_(cap) {}
+
+  bool overflow() const { return overflow_; }
+  std::size_t size() const { return len_; }
+  std::string_view view() const { return {buf_, len_}; }
+
+  void begin_object() { open('{'); }
+  void end_object() { close('}'); }
+  void begin_array() { open('['); }
+  void end_array() { close(']'); }
+  void begin_object(std::string_view k) { key(k); open('{'); }
+  void begin_array(std::string_view k) { key(k); open('['); }
+
+  void key(std::string_view k);
+  void string(std::string_view s);
+  void uint(uint64_t v);
+  void sint(int64_t v);
+  void boolean(bool v);
+  // Already-valid JSON text (a number or literal the caller formatted).
+  void raw(std::string_view s);
+
+  void field(std::string_view k, std::string_view v) { key(k); string(v); }
+  void field(std::string_view k, const char* v) { key(k); string(v); }
+  void field_uint(std::string_view k, uint64_t v) { key(k); uint(v); }
+  void field_int(std::string_view k, int64_t v) { key(k); sint(v); }
+  void field_bool(std::string_view k, bool v) { key(k); boolean(v); }
+
+  void newline() { put('\n'); }
+
+ private:
+  void open(char c);
+  void close(char c);
+  void separator();
+  void put(char c) {
+    if (len_ < cap_) buf_[len_++] = c; else overflow_ = true;
+  }
+  void put(const char* s, std::size_t n);
+  void escape(std::string_view s);
+
+  char* buf_;
+  std::size_t cap_;
+  std::size_t len_ = 0;
+  bool overflow_ = false;
+  bool after_key_ = false;
+  int depth_ = 0;
+  bool has_items_[kMaxDepth + 1] = {};
+};
+
+}  // namespace tapbeat

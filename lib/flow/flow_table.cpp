@@ -1,0 +1,145 @@
+#include "flow/flow_table.hpp"
+
+#include <bit>
+
+#include "flow/community_id.hpp"
+
+namespace tapbeat {
+
+FlowTable::FlowTable(uint32_t capacity)
+    : capacity_(capacity < 1 ? 1 : capacity),
+      mask_(static_cast<uint32_t>(std::bit_ceil(uint64_t{capacity_} * 2)) - 1),
+      flows_(new Flow[capacity_]()),
+      index_(new Bucket[mask_ + 1]()),
+      free_(new uint32_t[capacity_]) {
+  for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - 1 - i;
+  free_top_ = capacity_;
+}
+
+void FlowTable::make_key(const PacketMeta& m, FlowKey& k, bool& from_a) {
+  std::memset(&k, 0, sizeof k);
+  k.proto = m.l4_proto;
+  k.ip_version = m.ip_version;
+  k.vlan_count = m.vlan_count;
+  k.vlan = m.vlan;
+  k.tunnel_id = m.tunnel_id;
+  k.has_mac = m.has_mac;
+  uint16_t sport = m.sport, dport = m.dport;
+  const bool icmp = m.l4_proto == 1 || m.l4_proto == 58;
+  if (icmp) {
+    // A request and its reply share a flow: key on the request type of the pair
+    // and the identifier; other messages on type and code.
+    uint8_t other = 0;
+    if (icmp_counterpart(m.l4_proto == 58, m.icmp_type, other)) {
+      sport = std::min(m.icmp_type, other);
+      dport = m.icmp_id;
+    } else {
+      sport = m.icmp_type;
+      dport = m.icmp_code;
+    }
+  }
+  const int cmp = std::memcmp(m.src.data(), m.dst.data(), 16);
+  from_a = cmp < 0 || (cmp == 0 && (icmp || sport <= dport));
+  if (from_a) {
+    k.addr_a = m.src;
+    k.addr_b = m.dst;
+    k.mac_a = m.mac_src;
+    k.mac_b = m.mac_dst;
+  } else {
+    k.addr_a = m.dst;
+    k.addr_b = m.src;
+    k.mac_a = m.mac_dst;
+    k.mac_b = m.mac_src;
+  }
+  if (icmp) {
+    k.port_a = sport;
+    k.port_b = dport;
+  } else {
+    k.port_a = from_a ? sport : dport;
+    k.port_b = from_a ? dport : sport;
+  }
+}
+
+uint64_t FlowTable::hash_key(const FlowKey& k) {
+  uint64_t w[8];
+  std::memcpy(w, &k, sizeof w);
+  uint64_t h = 0x9E3779B97F4A7C15ull;
+  for (uint64_t x : w) {
+    h ^= x;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+  }
+  return h;
+}
+
+Flow* FlowTable::find(const FlowKey& key, uint64_t hash) {
+  const uint32_t tag = tag_of(hash);
+  for (uint32_t b = bucket(hash);; b = (b + 1) & mask_) {
+    const Bucket& e = index_[b];
+    if (e.tag == 0) return nullptr;
+    if (e.tag == tag) {
+      Flow& f = flows_[e.slot];
+      if (f.hash == hash && f.key == key) return &f;
+    }
+  }
+}
+
+Flow* FlowTable::insert(const FlowKey& key, uint64_t hash) {
+  const uint32_t slot = free_[--free_top_];
+  Flow& f = flows_[slot];
+  f = Flow{};
+  f.key = key;
+  f.hash = hash;
+  f.in_use = true;
+  uint32_t b = bucket(hash);
+  while (index_[b].tag != 0) b = (b + 1) & mask_;
+  index_[b] = Bucket{tag_of(hash), slot};
+  lru_append(slot);
+  ++size_;
+  return &f;
+}
+
+void FlowTable::touch(Flow* f) {
+  const uint32_t i = index_of(f);
+  if (lru_tail_ == i) return;
+  lru_unlink(i);
+  lru_append(i);
+}
+
+void FlowTable::remove(Flow* f) {
+  const uint32_t slot = index_of(f);
+  uint32_t b = bucket(f->hash);
+  while (index_[b].slot != slot || index_[b].tag == 0) b = (b + 1) & mask_;
+  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+  uint32_t hole = b;
+  for (uint32_t j = (hole + 1) & mask_; index_[j].tag != 0; j = (j + 1) & mask_) {
+    const uint32_t home = bucket(flows_[index_[j].slot].hash);
+    const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+    if (movable) {
+      index_[hole] = index_[j];
+      hole = j;
+    }
+  }
+  index_[hole] = Bucket{0, 0};
+  lru_unlink(slot);
+  f->in_use = false;
+  free_[free_top_++] = slot;
+  --size_;
+}
+
+void FlowTable::lru_unlink(uint32_t i) {
+  Flow& f = flows_[i];
+  if (f.lru_prev != kNone) flows_[f.lru_prev].lru_next = f.lru_next; else lru_head_ = f.lru_next;
+  if (f.lru_next != kNone) flows_[f.lru_next].lru_prev = f.lru_prev; else lru_tail_ = f.lru_prev;
+  f.lru_prev = f.lru_next = kNone;
+}
+
+void FlowTable::lru_append(uint32_t i) {
+  Flow& f = flows_[i];
+  f.lru_prev = lru_tail_;
+  f.lru_next = kNone;
+  if (lru_tail_ != kNone) flows_[lru_tail_].lru_next = i; else lru_head_ = i;
+  lru_tail_ = i;
+}
+
+}  // namespace tapbeat

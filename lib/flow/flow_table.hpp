@@ -1,0 +1,114 @@
+// Per-core flow table: fixed capacity, open addressing, LRU order for expiry and
+// eviction.
+//
+// Ownership: one table per worker; not thread-safe. All memory is allocated by the
+// constructor; find/insert/touch/remove never allocate. Flow pointers stay valid
+// until remove() of that flow.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include "net/packet.hpp"
+#include "util/hints.hpp"
+
+namespace tapbeat {
+
+// Direction-normalised identity of a flow: endpoint "a" is the smaller (address,
+// port) pair. MACs and VLAN tags are part of it, as in Packetbeat's flow id.
+struct FlowKey {
+  IpBytes addr_a;
+  IpBytes addr_b;
+  uint16_t port_a;
+  uint16_t port_b;
+  uint8_t proto;
+  uint8_t ip_version;
+  uint8_t vlan_count;
+  uint8_t has_mac;
+  std::array<uint16_t, 2> vlan;
+  uint32_t tunnel_id;
+  std::array<uint8_t, 6> mac_a;
+  std::array<uint8_t, 6> mac_b;
+  uint32_t reserved;  // zero; keeps the key one cache line
+
+  bool operator==(const FlowKey& o) const { return std::memcmp(this, &o, sizeof *this) == 0; }
+};
+static_assert(sizeof(FlowKey) == 64, "FlowKey is hashed and compared as one cache line");
+
+struct FlowCounts {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct alignas(kCacheLine) Flow {
+  FlowKey key;
+  uint64_t hash;
+  uint64_t first_ts_ns;
+  uint64_t last_ts_ns;
+  FlowCounts dir[2];       // [0] from the side that sent the first packet (source)
+  FlowCounts reported[2];  // totals at the last report, for delta reports
+  uint32_t lru_prev;
+  uint32_t lru_next;
+  bool source_is_a;        // the first packet came from endpoint a
+  uint8_t icmp_type;       // of the first packet, for the community id
+  uint8_t icmp_code;
+  bool in_use;
+};
+
+class FlowTable {
+ public:
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  explicit FlowTable(uint32_t capacity);
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  // Builds the normalised key of a parsed packet; from_a tells the packet's direction.
+  static void make_key(const PacketMeta& m, FlowKey& key, bool& from_a);
+  static uint64_t hash_key(const FlowKey& key);
+
+  // Warms the cache lines a later find() of this hash will touch.
+  void prefetch(uint64_t hash) const { prefetch_read(&index_[bucket(hash)]); }
+
+  Flow* find(const FlowKey& key, uint64_t hash);
+  // Inserts a new flow at the LRU tail. Precondition: !full() and key absent.
+  Flow* insert(const FlowKey& key, uint64_t hash);
+  void touch(Flow* f);   // most recently active
+  void remove(Flow* f);
+
+  bool full() const { return size_ == capacity_; }
+  uint32_t size() const { return size_; }
+  uint32_t capacity() const { return capacity_; }
+  Flow* oldest() { return lru_head_ == kNone ? nullptr : &flows_[lru_head_]; }
+  Flow* next(const Flow* f) {
+    return f->lru_next == kNone ? nullptr : &flows_[f->lru_next];
+  }
+
+ private:
+  struct Bucket {
+    uint32_t tag;   // high hash bits, 0 = empty
+    uint32_t slot;  // index into flows_
+  };
+  uint32_t bucket(uint64_t hash) const { return static_cast<uint32_t>(hash) & mask_; }
+  static uint32_t tag_of(uint64_t hash) {
+    const uint32_t t = static_cast<uint32_t>(hash >> 32);
+    return t ? t : 1;
+  }
+  uint32_t index_of(const Flow* f) const { return static_cast<uint32_t>(f - flows_.get()); }
+  void lru_unlink(uint32_t i);
+  void lru_append(uint32_t i);
+
+  uint32_t capacity_;
+  uint32_t size_ = 0;
+  uint32_t mask_;
+  std::unique_ptr<Flow[]> flows_;
+  std::unique_ptr<Bucket[]> index_;
+  std::unique_ptr<uint32_t[]> free_;  // stack of free slots
+  uint32_t free_top_ = 0;
+  uint32_t lru_head_ = kNone;
+  uint32_t lru_tail_ = kNone;
+};
+
+}  // namespace tapbeat

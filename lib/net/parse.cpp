@@ -1,0 +1,569 @@
+#include "net/parse.hpp"
+
+#include <cstring>
+
+#include "util/byte_reader.hpp"
+
+namespace tapbeat {
+namespace {
+
+// EtherTypes (IEEE 802 numbers registry).
+constexpr uint16_t kEthIpv4 = 0x0800;
+constexpr uint16_t kEthIpv6 = 0x86DD;
+constexpr uint16_t kEthVlan = 0x8100;      // 802.1Q
+constexpr uint16_t kEthQinQ = 0x88A8;      // 802.1ad
+constexpr uint16_t kEthQinQOld = 0x9100;   // pre-standard stacked tag
+constexpr uint16_t kEthMpls = 0x8847;
+constexpr uint16_t kEthMplsMc = 0x8848;
+constexpr uint16_t kEthPppoeSession = 0x8864;
+constexpr uint16_t kEthTeb = 0x6558;       // transparent Ethernet bridging (GRE)
+constexpr uint16_t kEthErspan2 = 0x88BE;   // ERSPAN type I/II (draft-foschiano-erspan §4.1)
+constexpr uint16_t kEthErspan3 = 0x22EB;   // ERSPAN type III (draft-foschiano-erspan §4.2)
+
+// PPP protocol numbers (RFC 1661, RFC 5072).
+constexpr uint16_t kPppIpv4 = 0x0021;
+constexpr uint16_t kPppIpv6 = 0x0057;
+
+// IP protocol numbers (IANA).
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoIpip = 4;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIpv6 = 41;
+constexpr uint8_t kProtoGre = 47;
+constexpr uint8_t kProtoIcmpv6 = 58;
+constexpr uint8_t kProtoSctp = 132;
+constexpr uint8_t kProtoUdpLite = 136;
+
+// IPv6 extension headers (RFC 8200 §4).
+constexpr uint8_t kExtHopByHop = 0;
+constexpr uint8_t kExtRouting = 43;
+constexpr uint8_t kExtFragment = 44;
+constexpr uint8_t kExtAh = 51;
+constexpr uint8_t kExtDestOpts = 60;
+constexpr uint8_t kExtMobility = 135;
+constexpr uint8_t kExtHip = 139;
+constexpr uint8_t kExtShim6 = 140;
+
+// BSD AF_INET / AF_INET6 values across platforms (pcap-linktype.html, DLT_NULL).
+constexpr uint32_t kAfInet = 2;
+bool is_af_inet6(uint32_t af) { return af == 10 || af == 24 || af == 28 || af == 30; }
+
+class Parser {
+ public:
+  Parser(PacketMeta& m, Counters& c) : m_(m), c_(c) {}
+
+  ParseStatus link(uint16_t dlt, const uint8_t* data, uint32_t len);
+  ParseStatus ethernet(ByteReader r, int depth);
+  ParseStatus ethertype(uint16_t type, ByteReader r, int depth);
+  ParseStatus ip_guess(ByteReader r, int depth);
+  ParseStatus ipv4(ByteReader r, int depth);
+  ParseStatus ipv6(ByteReader r, int depth);
+  ParseStatus transport(uint8_t proto, ByteReader r, int depth);
+  ParseStatus ppp_protocol(uint16_t proto, ByteReader r, int depth);
+
+ private:
+  ParseStatus drop(Counter c) {
+    c_.inc(c);
+    return ParseStatus::kDrop;
+  }
+  ParseStatus tcp(ByteReader r);
+  ParseStatus udp(ByteReader r, int depth);
+  ParseStatus sctp(ByteReader r);
+  ParseStatus icmp(ByteReader r, bool v6);
+  ParseStatus gre(ByteReader r, int depth);
+  ParseStatus enter_tunnel(Tunnel t, uint32_t id, int depth);
+
+  PacketMeta& m_;
+  Counters& c_;
+};
+
+ParseStatus Parser::link(uint16_t dlt, const uint8_t* data, uint32_t len) {
+  ByteReader r(data, len);
+  switch (dlt) {
+    case link_type::kEthernet:
+      return ethernet(r, 0);
+    case link_type::kRaw:
+    case link_type::kRawDlt12:
+    case link_type::kRawDlt14:
+      return ip_guess(r, 0);
+    case link_type::kIpv4:
+      return ipv4(r, 0);
+    case link_type::kIpv6:
+      return ipv6(r, 0);
+    case link_type::kNull:
+    case link_type::kLoop: {
+      uint32_t le = 0, be = 0;
+      if (!r.has(4)) return drop(Counter::link_truncated);
+      ByteReader p = r;
+      p.le32(le);
+      ByteReader q = r;
+      q.be32(be);
+      r.skip(4);
+      const uint32_t af = dlt == link_type::kLoop ? be : (le < 256 ? le : be);
+      if (af == kAfInet) return ipv4(r, 0);
+      if (is_af_inet6(af)) return ipv6(r, 0);
+      c_.inc(Counter::non_ip);
+      return ParseStatus::kNonIp;
+    }
+    case link_type::kLinuxSll: {
+      // Linux cooked capture v1: 16-byte header, protocol last (pcap-linktype LINUX_SLL).
+      uint16_t proto = 0;
+      if (!r.skip(14) || !r.be16(proto)) return drop(Counter::link_truncated);
+      return ethertype(proto, r, 0);
+    }
+    case link_type::kLinuxSll2: {
+      // Linux cooked capture v2: 20-byte header, protocol first (LINUX_SLL2).
+      uint16_t proto = 0;
+      if (!r.be16(proto) || !r.skip(18)) return drop(Counter::link_truncated);
+      return ethertype(proto, r, 0);
+    }
+    case link_type::kPpp:
+    case link_type::kPppHdlc: {
+      uint8_t b0 = 0, b1 = 0;
+      if (r.peek_u8(0, b0) && r.peek_u8(1, b1) && b0 == 0xFF && b1 == 0x03) r.skip(2);
+      uint8_t first = 0;
+      if (!r.u8(first)) return drop(Counter::ppp_truncated);
+      uint16_t proto = first;
+      if ((first & 1) == 0) {  // two-byte protocol field (RFC 1661 §2)
+        uint8_t second = 0;
+        if (!r.u8(second)) return drop(Counter::ppp_truncated);
+        proto = static_cast<uint16_t>(first << 8 | second);
+      }
+      return ppp_protocol(proto, r, 0);
+    }
+    case link_type::kCiscoHdlc: {
+      uint16_t proto = 0;
+      if (!r.skip(2) || !r.be16(proto)) return drop(Counter::link_truncated);
+      return ethertype(proto, r, 0);
+    }
+    default:
+      return drop(Counter::link_unsupported);
+  }
+}
+
+ParseStatus Parser::ethernet(ByteReader r, int depth) {
+  if (!r.has(14)) return drop(Counter::link_truncated);
+  // Inner Ethernet (VXLAN, ERSPAN, GRE TEB) replaces the outer addresses and tags:
+  // the flow is the mirrored or tunnelled conversation.
+  r.bytes(m_.mac_dst.data(), 6);
+  r.bytes(m_.mac_src.data(), 6);
+  m_.has_mac = true;
+  m_.vlan_count = 0;
+  uint16_t type = 0;
+  r.be16(type);
+  if (type < 0x0600) {
+    // IEEE 802.3 length; only LLC/SNAP (AA AA 03, OUI, EtherType) can carry IP.
+    uint8_t dsap = 0, ssap = 0, ctrl = 0;
+    if (r.peek_u8(0, dsap) && r.peek_u8(1, ssap) && r.peek_u8(2, ctrl) && dsap == 0xAA &&
+        ssap == 0xAA && ctrl == 0x03 && r.skip(6) && r.be16(type)) {
+      return ethertype(type, r, depth);
+    }
+    c_.inc(Counter::non_ip);
+    return ParseStatus::kNonIp;
+  }
+  return ethertype(type, r, depth);
+}
+
+ParseStatus Parser::ethertype(uint16_t type, ByteReader r, int depth) {
+  int tags = 0;
+  while (type == kEthVlan || type == kEthQinQ || type == kEthQinQOld) {
+    if (++tags > kMaxVlanTags) return drop(Counter::vlan_too_deep);
+    uint16_t tci = 0;
+    if (!r.be16(tci) || !r.be16(type)) return drop(Counter::vlan_truncated);
+    if (m_.vlan_count < m_.vlan.size()) m_.vlan[m_.vlan_count++] = tci & 0x0FFF;
+  }
+  switch (type) {
+    case kEthIpv4:
+      return ipv4(r, depth);
+    case kEthIpv6:
+      return ipv6(r, depth);
+    case kEthMpls:
+    case kEthMplsMc: {
+      for (int i = 0;; ++i) {
+        if (i >= kMaxMplsLabels) return drop(Counter::mpls_too_deep);
+        uint32_t lse = 0;
+        if (!r.be32(lse)) return drop(Counter::mpls_truncated);
+        if (lse & 0x100) break;  // bottom of stack (RFC 3032 §2.1)
+      }
+      uint8_t first = 0;
+      if (!r.peek_u8(0, first)) return drop(Counter::mpls_truncated);
+      if ((first >> 4) == 4 || (first >> 4) == 6) return ip_guess(r, depth);
+      // A pseudowire control word (first nibble 0, RFC 4385) is followed by Ethernet.
+      if ((first >> 4) == 0 && r.skip(4)) return ethernet(r, depth);
+      return drop(Counter::mpls_unknown_payload);
+    }
+    case kEthPppoeSession: {
+      // RFC 2516 §4: ver/type, code, session id, length, then the PPP protocol.
+      uint16_t len = 0, proto = 0;
+      if (!r.skip(4) || !r.be16(len) || !r.be16(proto)) return drop(Counter::pppoe_truncated);
+      return ppp_protocol(proto, r, depth);
+    }
+    default:
+      c_.inc(Counter::non_ip);
+      return ParseStatus::kNonIp;
+  }
+}
+
+ParseStatus Parser::ppp_protocol(uint16_t proto, ByteReader r, int depth) {
+  if (proto == kPppIpv4) return ipv4(r, depth);
+  if (proto == kPppIpv6) return ipv6(r, depth);
+  c_.inc(Counter::non_ip);
+  return ParseStatus::kNonIp;
+}
+
+ParseStatus Parser::ip_guess(ByteReader r, int depth) {
+  uint8_t first = 0;
+  if (!r.peek_u8(0, first)) return drop(Counter::ipv4_truncated);
+  if ((first >> 4) == 6) return ipv6(r, depth);
+  return ipv4(r, depth);
+}
+
+ParseStatus Parser::ipv4(ByteReader r, int depth) {
+  // RFC 791 §3.1.
+  const uint8_t* hdr = r.current();
+  if (!r.has(20)) return drop(Counter::ipv4_truncated);
+  const uint8_t vihl = hdr[0];
+  if ((vihl >> 4) != 4) return drop(Counter::ipv4_bad_version);
+  const uint32_t ihl = (vihl & 0x0F) * 4u;
+  if (ihl < 20) return drop(Counter::ipv4_bad_header_length);
+  if (!r.has(ihl)) return drop(Counter::ipv4_truncated);
+  const uint32_t total = static_cast<uint32_t>(hdr[2] << 8 | hdr[3]);
+  if (total < ihl) return drop(Counter::ipv4_bad_total_length);
+  const bool snapped = m_.cap_len < m_.wire_len;
+  uint32_t avail = static_cast<uint32_t>(r.remaining());
+  if (total > avail) {
+    // Cut by the snap length: parse what is there. Otherwise the header lies.
+    if (!snapped) return drop(Counter::ipv4_bad_total_length);
+  } else {
+    avail = total;  // drop Ethernet padding
+  }
+  m_.ip_version = 4;
+  m_.src.fill(0);
+  m_.dst.fill(0);
+  std::memcpy(m_.src.data(), hdr + 12, 4);
+  std::memcpy(m_.dst.data(), hdr + 16, 4);
+  const uint8_t proto = hdr[9];
+  m_.l4_proto = proto;
+  const uint16_t frag = static_cast<uint16_t>(hdr[6] << 8 | hdr[7]);
+  const bool more = frag & 0x2000;
+  const uint32_t offset = (frag & 0x1FFFu) * 8u;
+  ByteReader payload(hdr + ihl, avail - ihl);
+  if (more || offset != 0) {
+    m_.frag.id = static_cast<uint32_t>(hdr[4] << 8 | hdr[5]);
+    m_.frag.offset_bytes = offset;
+    m_.frag.more = more;
+    m_.frag.next_proto = proto;
+    m_.frag.data = payload.current();
+    m_.frag.len = static_cast<uint32_t>(payload.remaining());
+    return ParseStatus::kFragment;
+  }
+  return transport(proto, payload, depth);
+}
+
+ParseStatus Parser::ipv6(ByteReader r, int depth) {
+  // RFC 8200 §3.
+  const uint8_t* hdr = r.current();
+  if (!r.has(40)) return drop(Counter::ipv6_truncated);
+  if ((hdr[0] >> 4) != 6) return drop(Counter::ipv6_bad_version);
+  const uint32_t plen = static_cast<uint32_t>(hdr[4] << 8 | hdr[5]);
+  r.skip(40);
+  uint32_t avail = static_cast<uint32_t>(r.remaining());
+  const bool snapped = m_.cap_len < m_.wire_len;
+  if (plen == 0) {
+    // Jumbogram (RFC 2675) or a zero-length payload: take what is there.
+  } else if (plen > avail) {
+    if (!snapped) return drop(Counter::ipv6_bad_payload_length);
+  } else {
+    avail = plen;
+  }
+  m_.ip_version = 6;
+  std::memcpy(m_.src.data(), hdr + 8, 16);
+  std::memcpy(m_.dst.data(), hdr + 24, 16);
+  ByteReader p(r.current(), avail);
+  uint8_t next = hdr[6];
+  for (int i = 0;; ++i) {
+    switch (next) {
+      case kExtHopByHop:
+      case kExtRouting:
+      case kExtDestOpts:
+      case kExtMobility:
+      case kExtHip:
+      case kExtShim6: {
+        if (i >= kMaxIpv6ExtHeaders) return drop(Counter::ipv6_too_many_ext);
+        uint8_t nh = 0, len8 = 0;
+        if (!p.u8(nh) || !p.u8(len8) || !p.skip(6u + len8 * 8u))
+          return drop(Counter::ipv6_ext_truncated);
+        next = nh;
+        continue;
+      }
+      case kExtAh: {
+        // RFC 4302 §2.2: payload length in 4-octet units, minus 2.
+        if (i >= kMaxIpv6ExtHeaders) return drop(Counter::ipv6_too_many_ext);
+        uint8_t nh = 0, len4 = 0;
+        if (!p.u8(nh) || !p.u8(len4) || !p.skip((len4 + 2u) * 4u - 2u))
+          return drop(Counter::ipv6_ext_truncated);
+        next = nh;
+        continue;
+      }
+      case kExtFragment: {
+        // RFC 8200 §4.5.
+        if (i >= kMaxIpv6ExtHeaders) return drop(Counter::ipv6_too_many_ext);
+        uint8_t nh = 0, reserved = 0;
+        uint16_t off = 0;
+        uint32_t id = 0;
+        if (!p.u8(nh) || !p.u8(reserved) || !p.be16(off) || !p.be32(id))
+          return drop(Counter::ipv6_ext_truncated);
+        const uint32_t offset = (off >> 3) * 8u;
+        const bool more = off & 1;
+        if (offset == 0 && !more) {  // atomic fragment (RFC 6946): not fragmented at all
+          next = nh;
+          continue;
+        }
+        m_.l4_proto = nh;
+        m_.frag.id = id;
+        m_.frag.offset_bytes = offset;
+        m_.frag.more = more;
+        m_.frag.next_proto = nh;
+        m_.frag.data = p.current();
+        m_.frag.len = static_cast<uint32_t>(p.remaining());
+        return ParseStatus::kFragment;
+      }
+      default:
+        m_.l4_proto = next;
+        return transport(next, p, depth);
+    }
+  }
+}
+
+ParseStatus Parser::enter_tunnel(Tunnel t, uint32_t id, int depth) {
+  if (depth + 1 > kMaxEncapDepth) return drop(Counter::tunnel_too_deep);
+  if (m_.tunnel == Tunnel::kNone) {
+    m_.tunnel = t;
+    m_.tunnel_id = id;
+  }
+  m_.tunnel_depth = static_cast<uint8_t>(depth + 1);
+  return ParseStatus::kOk;
+}
+
+ParseStatus Parser::transport(uint8_t proto, ByteReader r, int depth) {
+  m_.l4_proto = proto;
+  switch (proto) {
+    case kProtoTcp:
+      return tcp(r);
+    case kProtoUdp:
+    case kProtoUdpLite:
+      return udp(r, depth);
+    case kProtoSctp:
+      return sctp(r);
+    case kProtoIcmp:
+      return icmp(r, false);
+    case kProtoIcmpv6:
+      return icmp(r, true);
+    case kProtoGre:
+      return gre(r, depth);
+    case kProtoIpip:
+    case kProtoIpv6: {
+      if (enter_tunnel(Tunnel::kIpInIp, 0, depth) == ParseStatus::kDrop)
+        return ParseStatus::kDrop;
+      c_.inc(Counter::tunnel_decapsulated);
+      return proto == kProtoIpip ? ipv4(r, depth + 1) : ipv6(r, depth + 1);
+    }
+    default:
+      // Other IP protocols (ESP, OSPF, VRRP, ...) are flows without ports.
+      m_.sport = m_.dport = 0;
+      m_.l4_payload = r.current();
+      m_.l4_payload_len = static_cast<uint32_t>(r.remaining());
+      return ParseStatus::kOk;
+  }
+}
+
+ParseStatus Parser::tcp(ByteReader r) {
+  // RFC 9293 §3.1.
+  const uint8_t* h = r.current();
+  if (!r.has(20)) return drop(Counter::tcp_truncated);
+  const uint32_t off = (h[12] >> 4) * 4u;
+  if (off < 20) return drop(Counter::tcp_bad_header_length);
+  if (!r.has(off)) return drop(Counter::tcp_truncated);
+  m_.sport = static_cast<uint16_t>(h[0] << 8 | h[1]);
+  m_.dport = static_cast<uint16_t>(h[2] << 8 | h[3]);
+  m_.tcp_seq = uint32_t{h[4]} << 24 | uint32_t{h[5]} << 16 | uint32_t{h[6]} << 8 | h[7];
+  m_.tcp_ack = uint32_t{h[8]} << 24 | uint32_t{h[9]} << 16 | uint32_t{h[10]} << 8 | h[11];
+  m_.tcp_flags = h[13];
+  r.skip(off);
+  m_.l4_payload = r.current();
+  m_.l4_payload_len = static_cast<uint32_t>(r.remaining());
+  return ParseStatus::kOk;
+}
+
+ParseStatus Parser::udp(ByteReader r, int depth) {
+  // RFC 768.
+  const uint8_t* h = r.current();
+  if (!r.has(8)) return drop(Counter::udp_truncated);
+  m_.sport = static_cast<uint16_t>(h[0] << 8 | h[1]);
+  m_.dport = static_cast<uint16_t>(h[2] << 8 | h[3]);
+  const uint32_t len = static_cast<uint32_t>(h[4] << 8 | h[5]);
+  r.skip(8);
+  uint32_t payload = static_cast<uint32_t>(r.remaining());
+  if (m_.l4_proto == kProtoUdp) {
+    // Length 0 is legal only for IPv6 jumbograms (RFC 2675 §4); take what is there.
+    if (len != 0 && len < 8) return drop(Counter::udp_bad_length);
+    if (len > payload + 8) {
+      if (m_.cap_len >= m_.wire_len) return drop(Counter::udp_bad_length);
+    } else if (len != 0) {
+      payload = len - 8;
+    }
+  }
+  m_.l4_payload = r.current();
+  m_.l4_payload_len = payload;
+  if (m_.l4_proto == kProtoUdp && m_.dport == kVxlanPort && payload >= 8) {
+    // RFC 7348 §5: flags (I bit 0x08), 24 reserved bits, VNI, reserved.
+    ByteReader v(r.current(), payload);
+    uint8_t flags = 0;
+    uint32_t vni = 0;
+    v.u8(flags);
+    v.skip(3);
+    v.be32(vni);
+    if (flags & 0x08) {
+      if (enter_tunnel(Tunnel::kVxlan, vni >> 8, depth) == ParseStatus::kDrop)
+        return ParseStatus::kDrop;
+      c_.inc(Counter::tunnel_decapsulated);
+      return ethernet(v, depth + 1);
+    }
+  }
+  return ParseStatus::kOk;
+}
+
+ParseStatus Parser::sctp(ByteReader r) {
+  // RFC 9260 §3.1: common header, ports first.
+  const uint8_t* h = r.current();
+  if (!r.has(12)) return drop(Counter::sctp_truncated);
+  m_.sport = static_cast<uint16_t>(h[0] << 8 | h[1]);
+  m_.dport = static_cast<uint16_t>(h[2] << 8 | h[3]);
+  r.skip(12);
+  m_.l4_payload = r.current();
+  m_.l4_payload_len = static_cast<uint32_t>(r.remaining());
+  return ParseStatus::kOk;
+}
+
+ParseStatus Parser::icmp(ByteReader r, bool v6) {
+  // RFC 792 / RFC 4443: type, code, checksum, then (for queries) identifier, sequence.
+  const uint8_t* h = r.current();
+  if (!r.has(4)) return drop(v6 ? Counter::icmpv6_truncated : Counter::icmp_truncated);
+  m_.icmp_type = h[0];
+  m_.icmp_code = h[1];
+  m_.icmp_id = r.has(6) ? static_cast<uint16_t>(h[4] << 8 | h[5]) : 0;
+  m_.sport = m_.dport = 0;
+  r.skip(4);
+  m_.l4_payload = r.current();
+  m_.l4_payload_len = static_cast<uint32_t>(r.remaining());
+  return ParseStatus::kOk;
+}
+
+ParseStatus Parser::gre(ByteReader r, int depth) {
+  // RFC 2784 / RFC 2890: C, K, S flags, version 0. Version 1 is PPTP's (RFC 2637).
+  uint16_t flags = 0, proto = 0;
+  if (!r.be16(flags) || !r.be16(proto)) return drop(Counter::gre_truncated);
+  const unsigned version = flags & 0x7;
+  if (version != 0) return drop(Counter::gre_unsupported);
+  uint32_t key = 0;
+  const bool has_seq = flags & 0x1000;
+  if ((flags & 0x8000) && !r.skip(4)) return drop(Counter::gre_truncated);
+  if ((flags & 0x2000) && !r.be32(key)) return drop(Counter::gre_truncated);
+  if (has_seq && !r.skip(4)) return drop(Counter::gre_truncated);
+  if (flags & 0x4000) {
+    // Source routing (RFC 1701) is obsolete: refuse rather than guess.
+    return drop(Counter::gre_unsupported);
+  }
+  switch (proto) {
+    case kEthIpv4:
+    case kEthIpv6:
+    case kEthTeb:
+    case kEthMpls: {
+      if (enter_tunnel(Tunnel::kGre, key, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
+      c_.inc(Counter::tunnel_decapsulated);
+      if (proto == kEthTeb) return ethernet(r, depth + 1);
+      if (proto == kEthMpls) return ethertype(kEthMpls, r, depth + 1);
+      return proto == kEthIpv4 ? ipv4(r, depth + 1) : ipv6(r, depth + 1);
+    }
+    case kEthErspan2: {
+      uint32_t session = 0;
+      if (has_seq) {
+        // ERSPAN type II header: ver(4) vlan(12), cos/en/t/session id(10), reserved/index.
+        uint16_t w0 = 0, w1 = 0;
+        if (!r.be16(w0) || !r.be16(w1) || !r.skip(4)) return drop(Counter::erspan_truncated);
+        session = w1 & 0x03FF;
+      }
+      // Type I (no sequence number) has no ERSPAN header at all.
+      if (enter_tunnel(Tunnel::kErspan, session, depth) == ParseStatus::kDrop)
+        return ParseStatus::kDrop;
+      c_.inc(Counter::tunnel_decapsulated);
+      return ethernet(r, depth + 1);
+    }
+    case kEthErspan3: {
+      // ERSPAN type III: 12-byte header, then an 8-byte platform sub-header when O=1.
+      uint16_t w0 = 0, w1 = 0, w5 = 0;
+      if (!r.be16(w0) || !r.be16(w1) || !r.skip(6) || !r.be16(w5))
+        return drop(Counter::erspan_truncated);
+      if ((w5 & 0x0001) && !r.skip(8)) return drop(Counter::erspan_truncated);
+      if (enter_tunnel(Tunnel::kErspan, w1 & 0x03FF, depth) == ParseStatus::kDrop)
+        return ParseStatus::kDrop;
+      c_.inc(Counter::tunnel_decapsulated);
+      return ethernet(r, depth + 1);
+    }
+    default:
+      return drop(Counter::gre_unsupported);
+  }
+}
+
+}  // namespace
+
+bool link_type_supported(uint16_t dlt) {
+  switch (dlt) {
+    case link_type::kNull:
+    case link_type::kEthernet:
+    case link_type::kPpp:
+    case link_type::kRawDlt12:
+    case link_type::kRawDlt14:
+    case link_type::kPppHdlc:
+    case link_type::kRaw:
+    case link_type::kCiscoHdlc:
+    case link_type::kLoop:
+    case link_type::kLinuxSll:
+    case link_type::kIpv4:
+    case link_type::kIpv6:
+    case link_type::kLinuxSll2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type,
+                        PacketMeta& meta, Counters& counters) {
+  Parser p(meta, counters);
+  return p.link(link_type, data, cap_len);
+}
+
+ParseStatus parse_transport(uint8_t proto, const uint8_t* data, uint32_t len, PacketMeta& meta,
+                            Counters& counters, int depth) {
+  Parser p(meta, counters);
+  return p.transport(proto, ByteReader(data, len), depth);
+}
+
+uint32_t symmetric_hash(const PacketMeta& m) {
+  // XOR of the two addresses is direction-free; a multiplicative mix spreads it.
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  std::memcpy(&a, m.src.data(), 8);
+  std::memcpy(&b, m.src.data() + 8, 8);
+  std::memcpy(&c, m.dst.data(), 8);
+  std::memcpy(&d, m.dst.data() + 8, 8);
+  uint64_t h = (a ^ c) * 0x9E3779B97F4A7C15ull;
+  h ^= (b ^ d) + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
+  h ^= (uint64_t{m.l4_proto} << 32) | m.tunnel_id;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  return static_cast<uint32_t>(h);
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,48 @@
+// L2–L4 parsing of one frame into PacketMeta.
+//
+// Hot path: no allocation, no exceptions, no syscalls. Every wire read goes through
+// ByteReader; every malformed input bumps exactly one named counter and yields kDrop.
+// Encapsulations (GRE incl. ERSPAN II/III, VXLAN, IP-in-IP, MPLS, PPPoE) are
+// removed up to kMaxEncapDepth and the innermost IP flow is described.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/counters.hpp"
+#include "net/packet.hpp"
+
+namespace tapbeat {
+
+enum class ParseStatus : uint8_t {
+  kOk,        // meta describes an IP packet with its transport
+  kFragment,  // meta.frag holds an IP fragment to reassemble
+  kNonIp,     // a well-formed frame that carries no IP (ARP, LLDP, ...)
+  kDrop,      // malformed or unsupported; a counter says which
+};
+
+// Nested encapsulations beyond this are dropped (decode.tunnel.too_deep).
+inline constexpr int kMaxEncapDepth = 4;
+// 802.1Q/802.1ad tags beyond this are dropped (decode.vlan.too_deep).
+inline constexpr int kMaxVlanTags = 4;
+// MPLS label stack depth limit (decode.mpls.too_deep).
+inline constexpr int kMaxMplsLabels = 8;
+// IPv6 extension headers walked before giving up (decode.ipv6.too_many_ext).
+inline constexpr int kMaxIpv6ExtHeaders = 8;
+
+// Well-known UDP port for VXLAN (RFC 7348 §5).
+inline constexpr uint16_t kVxlanPort = 4789;
+
+ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type,
+                        PacketMeta& meta, Counters& counters);
+
+// Continues with the payload of a reassembled IP datagram whose header fields
+// (addresses, version) are already in meta.
+ParseStatus parse_transport(uint8_t proto, const uint8_t* data, uint32_t len, PacketMeta& meta,
+                            Counters& counters, int depth);
+
+// Symmetric hash of what identifies a flow's owner: both directions, and every
+// fragment of a datagram, give the same value. Uses the innermost addresses, the
+// protocol and the tunnel id, not the ports (fragments have none).
+uint32_t symmetric_hash(const PacketMeta& meta);
+
+}  // namespace tapbeat

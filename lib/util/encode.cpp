@@ -1,0 +1,128 @@
+#include "util/encode.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <ctime>
+
+namespace tapbeat {
+namespace {
+
+std::size_t b64(const uint8_t* in, std::size_t n, char* out, const char* alpha, bool pad) {
+  std::size_t o = 0, i = 0;
+  for (; i + 3 <= n; i += 3) {
+    const uint32_t v = uint32_t{in[i]} << 16 | uint32_t{in[i + 1]} << 8 | in[i + 2];
+    out[o++] = alpha[v >> 18];
+    out[o++] = alpha[(v >> 12) & 63];
+    out[o++] = alpha[(v >> 6) & 63];
+    out[o++] = alpha[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = uint32_t{in[i]} << 16;
+    if (i + 1 < n) v |= uint32_t{in[i + 1]} << 8;
+    out[o++] = alpha[v >> 18];
+    out[o++] = alpha[(v >> 12) & 63];
+    if (i + 1 < n) out[o++] = alpha[(v >> 6) & 63];
+    else if (pad) out[o++] = '=';
+    if (pad) out[o++] = '=';
+  }
+  return o;
+}
+
+// Days since 1970-01-01 to civil date (Howard Hinnant's algorithm).
+void civil_from_days(int64_t z, int& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t yy = static_cast<int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<int>(yy + (m <= 2));
+}
+
+void put2(char* p, unsigned v) {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
+}
+
+// "YYYY-MM-DDTHH:MM:SS" (19 bytes).
+void format_seconds(uint64_t secs, char* out) {
+  int y;
+  unsigned mo, d;
+  civil_from_days(static_cast<int64_t>(secs / 86400), y, mo, d);
+  const unsigned sod = static_cast<unsigned>(secs % 86400);
+  const unsigned yy = static_cast<unsigned>(y) % 10000;
+  out[0] = static_cast<char>('0' + yy / 1000);
+  out[1] = static_cast<char>('0' + yy / 100 % 10);
+  out[2] = static_cast<char>('0' + yy / 10 % 10);
+  out[3] = static_cast<char>('0' + yy % 10);
+  out[4] = '-';
+  put2(out + 5, mo);
+  out[7] = '-';
+  put2(out + 8, d);
+  out[10] = 'T';
+  put2(out + 11, sod / 3600);
+  out[13] = ':';
+  put2(out + 14, sod / 60 % 60);
+  out[16] = ':';
+  put2(out + 17, sod % 60);
+}
+
+}  // namespace
+
+std::size_t base64_encode(const uint8_t* in, std::size_t n, char* out) {
+  return b64(in, n, out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true);
+}
+std::size_t base64url_encode(const uint8_t* in, std::size_t n, char* out) {
+  return b64(in, n, out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false);
+}
+
+void format_mac(const uint8_t mac[6], char* out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (int i = 0; i < 6; ++i) {
+    out[i * 3] = kHex[mac[i] >> 4];
+    out[i * 3 + 1] = kHex[mac[i] & 15];
+    if (i < 5) out[i * 3 + 2] = '-';
+  }
+}
+
+std::size_t format_ip(const IpBytes& ip, uint8_t version, char* out) {
+  if (!inet_ntop(version == 6 ? AF_INET6 : AF_INET, ip.data(), out, 46)) return 0;
+  return std::strlen(out);
+}
+
+std::size_t format_time_ms(uint64_t unix_ns, char* out) {
+  format_seconds(unix_ns / 1'000'000'000, out);
+  const unsigned ms = static_cast<unsigned>(unix_ns / 1'000'000 % 1000);
+  out[19] = '.';
+  out[20] = static_cast<char>('0' + ms / 100);
+  out[21] = static_cast<char>('0' + ms / 10 % 10);
+  out[22] = static_cast<char>('0' + ms % 10);
+  out[23] = 'Z';
+  return 24;
+}
+
+std::size_t format_time_nano(uint64_t unix_ns, char* out) {
+  format_seconds(unix_ns / 1'000'000'000, out);
+  uint32_t frac = static_cast<uint32_t>(unix_ns % 1'000'000'000);
+  std::size_t n = 19;
+  if (frac != 0) {
+    char digits[9];
+    for (int i = 8; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + frac % 10);
+      frac /= 10;
+    }
+    int len = 9;
+    while (len > 0 && digits[len - 1] == '0') --len;
+    out[n++] = '.';
+    std::memcpy(out + n, digits, static_cast<std::size_t>(len));
+    n += static_cast<std::size_t>(len);
+  }
+  out[n++] = 'Z';
+  return n;
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,29 @@
+// Small text encoders used by event writers: base64, hex, MAC and IP text, times.
+// Pure functions writing into caller buffers; no allocation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "net/packet.hpp"
+
+namespace tapbeat {
+
+// Standard base64 with padding (RFC 4648 §4). out needs 4*ceil(n/3) bytes.
+std::size_t base64_encode(const uint8_t* in, std::size_t n, char* out);
+// URL-safe alphabet without padding (RFC 4648 §5).
+std::size_t base64url_encode(const uint8_t* in, std::size_t n, char* out);
+
+// "AA-BB-CC-DD-EE-FF", upper case, as Beats writes MACs (ECS). out: 17 bytes.
+void format_mac(const uint8_t mac[6], char* out);
+
+// Dotted quad or RFC 5952 text. out: 46 bytes. Returns the length.
+std::size_t format_ip(const IpBytes& ip, uint8_t version, char* out);
+
+// "2006-01-02T15:04:05.000Z" (24 bytes), the Beats @timestamp form.
+std::size_t format_time_ms(uint64_t unix_ns, char* out);
+// RFC 3339 with nanoseconds, trailing zeros trimmed (Go's RFC3339Nano). out: 32 bytes.
+std::size_t format_time_nano(uint64_t unix_ns, char* out);
+
+}  // namespace tapbeat

@@ -1,0 +1,61 @@
+// libpcap capture: live devices (including `any`) and capture files (pcap, pcapng,
+// nanosecond variants). The only place besides dpdk/ that includes pcap.h.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tapbeat {
+
+struct PcapOptions {
+  std::string file;        // read this file; else capture from device
+  std::string device = "any";
+  uint32_t snaplen = 65535;
+  uint32_t buffer_size_mb = 30;
+  std::string bpf_filter;
+  bool promisc = false;
+};
+
+struct PcapStats {
+  uint64_t received = 0;   // ps_recv
+  uint64_t dropped = 0;    // ps_drop: no room in the kernel buffer
+  uint64_t if_dropped = 0; // ps_ifdrop: dropped by the interface or driver
+};
+
+class PcapSource {
+ public:
+  // Throws std::runtime_error naming the device or file and the reason.
+  static std::unique_ptr<PcapSource> open(const PcapOptions& opts);
+  virtual ~PcapSource() = default;
+
+  enum class Next { kPacket, kTimeout, kEnd, kError };
+  struct Frame {
+    const uint8_t* data;
+    uint32_t cap_len;
+    uint32_t wire_len;
+    uint64_t ts_ns;
+    uint16_t link_type;
+  };
+  // The frame's bytes are valid until the next call.
+  virtual Next next(Frame& out) = 0;
+  virtual std::string error() const = 0;
+  virtual PcapStats stats() const = 0;
+  virtual bool live() const = 0;
+  virtual uint16_t link_type() const = 0;
+  virtual void break_loop() = 0;
+};
+
+struct DeviceInfo {
+  std::string name;
+  std::string description;
+  std::vector<std::string> addresses;
+};
+// Throws std::runtime_error when libpcap cannot list devices.
+std::vector<DeviceInfo> list_devices();
+
+std::string pcap_library_version();
+
+}  // namespace tapbeat

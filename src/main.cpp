@@ -1,0 +1,226 @@
+// tapbeat command line, with Packetbeat's habits:
+//   tapbeat [run] -c FILE [-I PCAP] [-t] [-e] [-E key=value]...
+//   tapbeat test config -c FILE
+//   tapbeat devices
+//   tapbeat version
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "capture/pcap_source.hpp"
+#include "config/config.hpp"
+#include "log.hpp"
+#include "runtime.hpp"
+#include "version.hpp"
+
+namespace {
+
+using tapbeat::ConfigError;
+
+const char* kUsage =
+    "tapbeat analyses network traffic and ships Packetbeat-compatible events.\n"
+    "\n"
+    "Usage:\n"
+    "  tapbeat [run] [flags]        capture and publish events (the default)\n"
+    "  tapbeat test config [flags]  check the configuration and exit\n"
+    "  tapbeat devices              list the devices libpcap can capture on\n"
+    "  tapbeat version              print the version\n"
+    "\n"
+    "Run `tapbeat COMMAND --help` for a command's flags.\n";
+
+const char* kRunUsage =
+    "Usage: tapbeat [run] [flags]\n"
+    "\n"
+    "Flags:\n"
+    "  -c FILE          configuration file (default tapbeat.yml)\n"
+    "  -I FILE          read packets from a pcap or pcapng file instead of a device\n"
+    "  -t               read the file as fast as possible (packet timestamps are kept)\n"
+    "  -e               log to stderr (tapbeat always does; accepted for Packetbeat users)\n"
+    "  -E KEY=VALUE     override a configuration setting, e.g. -E tapbeat.workers=4\n"
+    "  -d SELECTORS     debug selectors (accepted, no effect)\n"
+    "  -h, --help       this help\n";
+
+const char* kTestUsage =
+    "Usage: tapbeat test config [flags]\n"
+    "\n"
+    "Loads and validates the configuration, prints warnings for unknown settings,\n"
+    "then prints \"Config OK\" and exits 0, or exits 1 with the first error.\n"
+    "\n"
+    "Flags:\n"
+    "  -c FILE          configuration file (default tapbeat.yml)\n"
+    "  -E KEY=VALUE     override a configuration setting\n"
+    "  -h, --help       this help\n";
+
+const char* kDevicesUsage = "Usage: tapbeat devices\n\nLists the capture devices with their index and addresses.\n";
+const char* kVersionUsage = "Usage: tapbeat version\n\nPrints tapbeat's version and the libraries it uses.\n";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Args {
+  std::vector<std::string> command;
+  std::string config = "tapbeat.yml";
+  bool config_set = false;
+  std::string pcap;
+  bool topspeed = false;
+  bool help = false;
+  std::vector<std::string> overrides;
+};
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      if (i + 1 >= argc) throw UsageError(std::string("flag ") + flag + " needs a value");
+      return argv[++i];
+    };
+    // Go's flag package also accepts --flag and -flag=value.
+    if (s.rfind("--", 0) == 0 && s != "--help") s = s.substr(1);
+    std::string inline_value;
+    bool has_inline = false;
+    if (s.size() > 2 && s[0] == '-' && s.find('=') != std::string::npos && s.rfind("-E", 0) != 0) {
+      inline_value = s.substr(s.find('=') + 1);
+      s = s.substr(0, s.find('='));
+      has_inline = true;
+    }
+    auto take = [&](const char* flag) { return has_inline ? inline_value : value(flag); };
+    if (s == "-h" || s == "-help" || s == "--help") {
+      a.help = true;
+    } else if (s == "-c") {
+      a.config = take("-c");
+      a.config_set = true;
+    } else if (s == "-I") {
+      a.pcap = take("-I");
+    } else if (s == "-t") {
+      a.topspeed = true;
+    } else if (s == "-e" || s == "-systemTest" || s == "-N") {
+      // -e: logs already go to stderr.
+    } else if (s == "-E") {
+      a.overrides.push_back(value("-E"));
+    } else if (s.rfind("-E", 0) == 0 && s.size() > 2) {
+      a.overrides.push_back(s.substr(2));
+    } else if (s == "-d") {
+      take("-d");
+    } else if (s == "-strict.perms" || s == "-path.home" || s == "-path.config" ||
+               s == "-path.data" || s == "-path.logs") {
+      if (!has_inline && s != "-strict.perms") value(s.c_str());
+    } else if (!s.empty() && s[0] == '-') {
+      throw UsageError("unknown flag " + std::string(argv[i]));
+    } else {
+      a.command.push_back(s);
+    }
+  }
+  return a;
+}
+
+void print_warnings(const tapbeat::Config& cfg) {
+  for (const auto& w : cfg.warnings) tapbeat::log_line("warn", w);
+}
+
+[[noreturn]] void config_fail(const ConfigError& e) {
+  std::fprintf(stderr, "tapbeat: config error: %s\n", e.what());
+  std::exit(1);
+}
+
+int cmd_version() {
+  std::printf("tapbeat version %s (%s), %s\n", tapbeat::kTapbeatVersion, tapbeat::kTapbeatArch,
+              tapbeat::pcap_library_version().c_str());
+  return 0;
+}
+
+int cmd_devices() {
+  const auto devs = tapbeat::list_devices();
+  for (std::size_t i = 0; i < devs.size(); ++i) {
+    std::printf("%zu: %s (%s)", i, devs[i].name.c_str(),
+                devs[i].description.empty() ? "No description available" : devs[i].description.c_str());
+    if (!devs[i].addresses.empty()) {
+      std::printf(" (");
+      for (std::size_t k = 0; k < devs[i].addresses.size(); ++k)
+        std::printf("%s%s", k ? " " : "", devs[i].addresses[k].c_str());
+      std::printf(")");
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  try {
+    args = parse_args(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "tapbeat: %s (see tapbeat --help)\n", e.what());
+    return 1;
+  }
+  const std::vector<std::string>& cmd = args.command;
+  const std::string verb = cmd.empty() ? "run" : cmd[0];
+  try {
+    if (verb == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (verb == "version") {
+      if (args.help) return std::fputs(kVersionUsage, stdout), 0;
+      return cmd_version();
+    }
+    if (verb == "devices") {
+      if (args.help) return std::fputs(kDevicesUsage, stdout), 0;
+      return cmd_devices();
+    }
+    if (verb == "test") {
+      if (args.help || cmd.size() < 2) {
+        if (!args.help) {
+          std::fprintf(stderr, "tapbeat: `test` needs a subcommand: config\n");
+          return 1;
+        }
+        return std::fputs(kTestUsage, stdout), 0;
+      }
+      if (cmd[1] != "config") {
+        std::fprintf(stderr, "tapbeat: unknown test '%s' (known: config)\n", cmd[1].c_str());
+        return 1;
+      }
+      try {
+        const auto cfg = tapbeat::load_config(args.config, args.overrides);
+        print_warnings(cfg);
+      } catch (const ConfigError& e) {
+        config_fail(e);
+      }
+      std::printf("Config OK\n");
+      return 0;
+    }
+    if (verb != "run") {
+      std::fprintf(stderr, "tapbeat: unknown command '%s'\n%s", verb.c_str(), kUsage);
+      return 1;
+    }
+    if (args.help) {
+      if (cmd.empty()) std::fputs(kUsage, stdout), std::fputs("\n", stdout);
+      std::fputs(kRunUsage, stdout);
+      return 0;
+    }
+    tapbeat::Config cfg;
+    try {
+      cfg = tapbeat::load_config(args.config, args.overrides);
+    } catch (const ConfigError& e) {
+      config_fail(e);
+    }
+    print_warnings(cfg);
+    tapbeat::RunOptions opts;
+    opts.pcap_file = args.pcap;
+    opts.topspeed = args.topspeed;
+    return tapbeat::run(cfg, opts);
+  } catch (const ConfigError& e) {
+    config_fail(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tapbeat: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,198 @@
+#include "output/sink.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <stdexcept>
+
+namespace tapbeat {
+
+void pretty_print(std::string_view line, std::string& out) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  auto indent = [&] { out.append(static_cast<std::size_t>(depth) * 2, ' '); };
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (in_string) {
+      out += c;
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; out += c; break;
+      case '{':
+      case '[': {
+        out += c;
+        const char close = c == '{' ? '}' : ']';
+        if (i + 1 < line.size() && line[i + 1] == close) {
+          out += close;
+          ++i;
+          break;
+        }
+        ++depth;
+        out += '\n';
+        indent();
+        break;
+      }
+      case '}':
+      case ']':
+        --depth;
+        out += '\n';
+        indent();
+        out += c;
+        break;
+      case ',': out += ",\n"; indent(); break;
+      case ':': out += ": "; break;
+      case '\n': break;
+      default: out += c;
+    }
+  }
+  out += '\n';
+}
+
+namespace {
+
+bool write_all(int fd, const char* p, std::size_t n, std::string& err) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      err = std::strerror(errno);
+      return false;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+class ConsoleSink : public Sink {
+ public:
+  explicit ConsoleSink(bool pretty) : pretty_(pretty) {}
+  bool write(std::string_view lines) override {
+    if (!pretty_) return write_all(STDOUT_FILENO, lines.data(), lines.size(), error_);
+    buf_.clear();
+    std::size_t start = 0;
+    while (start < lines.size()) {
+      std::size_t end = lines.find('\n', start);
+      if (end == std::string_view::npos) end = lines.size();
+      pretty_print(lines.substr(start, end - start), buf_);
+      start = end + 1;
+    }
+    return write_all(STDOUT_FILENO, buf_.data(), buf_.size(), error_);
+  }
+  bool flush() override { return true; }
+
+ private:
+  bool pretty_;
+  std::string buf_;
+};
+
+// Files named <filename>-<YYYYMMDD>.ndjson, then -1, -2, ... as each reaches
+// rotate_every_kb; at most number_of_files are kept, the oldest removed first.
+class FileSink : public Sink {
+ public:
+  explicit FileSink(const OutputConfig& c) : cfg_(c) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_.path, ec);
+    if (ec)
+      throw std::runtime_error("output.file.path: cannot create " + cfg_.path + ": " + ec.message());
+    if (!open_next(cfg_.rotate_on_startup))
+      throw std::runtime_error("output.file: cannot open " + current_ + ": " + error_);
+  }
+  ~FileSink() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  bool write(std::string_view lines) override {
+    const uint64_t limit = cfg_.rotate_every_kb * 1024;
+    std::size_t start = 0;
+    while (start < lines.size()) {
+      // Take the run of whole events that fits; a file always gets at least one.
+      std::size_t end = start;
+      uint64_t size = written_;
+      while (end < lines.size()) {
+        const std::size_t nl = lines.find('\n', end);
+        const std::size_t next = nl == std::string_view::npos ? lines.size() : nl + 1;
+        if (size > 0 && size + (next - end) > limit) break;
+        size += next - end;
+        end = next;
+      }
+      if (end > start) {
+        if (!write_all(fd_, lines.data() + start, end - start, error_)) return false;
+        written_ = size;
+        start = end;
+      }
+      if (start < lines.size() && !open_next(true)) return false;
+    }
+    return true;
+  }
+  bool flush() override { return fd_ < 0 || ::fdatasync(fd_) == 0 || errno == EINVAL; }
+
+ private:
+  std::string name_for(unsigned seq) const {
+    char date[16];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(date, sizeof date, "%Y%m%d", &tm);
+    std::string n = cfg_.path + "/" + cfg_.filename + "-" + date;
+    if (seq > 0) n += "-" + std::to_string(seq);
+    return n + ".ndjson";
+  }
+
+  bool open_next(bool fresh) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+      files_.push_back(current_);
+    }
+    for (;;) {
+      current_ = name_for(seq_);
+      if (!fresh || !std::filesystem::exists(current_)) break;
+      files_.push_back(current_);
+      ++seq_;
+    }
+    ++seq_;
+    while (files_.size() + 1 > cfg_.number_of_files) {
+      std::error_code ec;
+      std::filesystem::remove(files_.front(), ec);
+      files_.erase(files_.begin());
+    }
+    fd_ = ::open(current_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                 static_cast<mode_t>(cfg_.permissions));
+    if (fd_ < 0) {
+      error_ = std::strerror(errno);
+      return false;
+    }
+    struct stat st {};
+    written_ = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    return true;
+  }
+
+  OutputConfig cfg_;
+  int fd_ = -1;
+  unsigned seq_ = 0;
+  uint64_t written_ = 0;
+  std::string current_;
+  std::vector<std::string> files_;
+};
+
+}  // namespace
+
+std::unique_ptr<Sink> make_sink(const OutputConfig& cfg) {
+  if (cfg.type == "console") return std::make_unique<ConsoleSink>(cfg.pretty);
+  if (cfg.type == "file") return std::make_unique<FileSink>(cfg);
+  throw std::runtime_error("output " + cfg.type + " is not available yet");
+}
+
+}  // namespace tapbeat
