@@ -476,6 +476,15 @@ std::vector<std::string> get_strings(const YAML::Node& n) {
   return out;
 }
 
+// Reads n.a.b without creating or tripping over missing keys.
+YAML::Node at(const YAML::Node& n, const char* a, const char* b = nullptr) {
+  if (!n || !n.IsMap()) return YAML::Node();
+  const YAML::Node& cn = n;
+  YAML::Node x = cn[a];
+  if (!b || !x) return x;
+  return at(x, b);
+}
+
 void check_positive_duration(const Ctx& ctx, const std::string& key, const YAML::Node& n) {
   if (n && get_duration(n, 1) <= 0) ctx.fail(key, "must be greater than zero");
 }
@@ -505,15 +514,13 @@ bool valid_network(const std::string& s) {
 
 // ---- sections -------------------------------------------------------------
 
-void read_interfaces(const Ctx& ctx, YAML::Node n, Config& cfg) {
-  if (!n) return;
+void read_interfaces(const Ctx& ctx, const YAML::Node& in, Config& cfg) {
+  if (!in) return;
   const std::string key = "tapbeat.interfaces";
-  if (n.IsSequence()) {
-    if (n.size() != 1)
-      ctx.fail(key, "lists " + std::to_string(n.size()) +
-                        " interfaces; one capture interface per tapbeat process is supported");
-    n = n[0];
-  }
+  if (in.IsSequence() && in.size() != 1)
+    ctx.fail(key, "lists " + std::to_string(in.size()) +
+                      " interfaces; one capture interface per tapbeat process is supported");
+  const YAML::Node n = in.IsSequence() ? in[0] : in;
   check_section(ctx, key, n, kInterfaces);
   InterfaceConfig& i = cfg.interfaces;
   i.device = get_string(n["device"], i.device);
@@ -704,19 +711,19 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   if (const YAML::Node s = t["shutdown_timeout"]; s && get_duration(s, 0) < 0)
     ctx.fail("tapbeat.shutdown_timeout", "must not be negative");
   e.shutdown_timeout_ns = static_cast<uint64_t>(get_duration(t["shutdown_timeout"], static_cast<int64_t>(e.shutdown_timeout_ns)));
-  e.max_flows = get_uint<uint32_t>(t["flow_table"]["max_flows"], e.max_flows);
+  e.max_flows = get_uint<uint32_t>(at(t, "flow_table", "max_flows"), e.max_flows);
   if (e.max_flows < 16) ctx.fail("tapbeat.flow_table.max_flows", "must be at least 16");
-  e.frag_max_sets = get_uint<uint32_t>(t["fragments"]["max_sets"], e.frag_max_sets);
+  e.frag_max_sets = get_uint<uint32_t>(at(t, "fragments", "max_sets"), e.frag_max_sets);
   if (e.frag_max_sets < 1) ctx.fail("tapbeat.fragments.max_sets", "must be at least 1");
-  e.frag_max_bytes = get_uint<uint64_t>(t["fragments"]["max_bytes"], e.frag_max_bytes);
+  e.frag_max_bytes = get_uint<uint64_t>(at(t, "fragments", "max_bytes"), e.frag_max_bytes);
   if (e.frag_max_bytes < 65536) ctx.fail("tapbeat.fragments.max_bytes", "must be at least 65536");
-  check_positive_duration(ctx, "tapbeat.fragments.timeout", t["fragments"]["timeout"]);
-  e.frag_timeout_ns = static_cast<uint64_t>(get_duration(t["fragments"]["timeout"], static_cast<int64_t>(e.frag_timeout_ns)));
+  check_positive_duration(ctx, "tapbeat.fragments.timeout", at(t, "fragments", "timeout"));
+  e.frag_timeout_ns = static_cast<uint64_t>(get_duration(at(t, "fragments", "timeout"), static_cast<int64_t>(e.frag_timeout_ns)));
   e.ring_mb = get_uint<uint32_t>(t["ring_mb"], e.ring_mb);
   if (e.ring_mb < 1 || e.ring_mb > 4096) ctx.fail("tapbeat.ring_mb", "must be between 1 and 4096");
-  e.event_chunks = get_uint<uint32_t>(t["events"]["chunks"], e.event_chunks);
+  e.event_chunks = get_uint<uint32_t>(at(t, "events", "chunks"), e.event_chunks);
   if (e.event_chunks < 2) ctx.fail("tapbeat.events.chunks", "must be at least 2");
-  e.event_chunk_kb = get_uint<uint32_t>(t["events"]["chunk_kb"], e.event_chunk_kb);
+  e.event_chunk_kb = get_uint<uint32_t>(at(t, "events", "chunk_kb"), e.event_chunk_kb);
   if (e.event_chunk_kb < 16 || e.event_chunk_kb > 65536)
     ctx.fail("tapbeat.events.chunk_kb", "must be between 16 and 65536");
   e.progress = get_bool(t["progress"], true);
@@ -757,19 +764,20 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   }
 
   check_section(ctx, "", root, kRoot);
-  const YAML::Node t = root["tapbeat"];
+  const YAML::Node& croot = root;
+  const YAML::Node t = croot["tapbeat"];
   if (t) {
     read_interfaces(ctx, t["interfaces"], cfg);
     read_flows(ctx, t["flows"], cfg);
     read_protocols(ctx, t["protocols"], cfg);
     if (const YAML::Node io = t["ignore_outgoing"]) cfg.interfaces.ignore_outgoing = get_bool(io, false);
-    if (t["procs"] && get_bool(t["procs"]["enabled"], false))
+    if (t["procs"] && get_bool(at(t, "procs", "enabled"), false))
       ctx.warn("tapbeat.procs", "process monitoring is not supported; ignored");
     read_engine(ctx, t, cfg);
   }
-  if (root["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
-  read_outputs(ctx, root["output"], cfg);
-  cfg.name = get_string(root["name"], "");
+  if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
+  read_outputs(ctx, croot["output"], cfg);
+  cfg.name = get_string(croot["name"], "");
   cfg.root = root;
   return cfg;
 }

@@ -9,12 +9,9 @@ namespace tapbeat {
 FlowTable::FlowTable(uint32_t capacity)
     : capacity_(capacity < 1 ? 1 : capacity),
       mask_(static_cast<uint32_t>(std::bit_ceil(uint64_t{capacity_} * 2)) - 1),
-      flows_(new Flow[capacity_]()),
-      index_(new Bucket[mask_ + 1]()),
-      free_(new uint32_t[capacity_]) {
-  for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - 1 - i;
-  free_top_ = capacity_;
-}
+      flows_(capacity_),
+      index_(uint64_t{mask_} + 1),
+      free_(capacity_) {}
 
 void FlowTable::make_key(const PacketMeta& m, FlowKey& k, bool& from_a) {
   std::memset(&k, 0, sizeof k);
@@ -85,7 +82,7 @@ Flow* FlowTable::find(const FlowKey& key, uint64_t hash) {
 }
 
 Flow* FlowTable::insert(const FlowKey& key, uint64_t hash) {
-  const uint32_t slot = free_[--free_top_];
+  const uint32_t slot = free_top_ > 0 ? free_[--free_top_] : never_used_++;
   Flow& f = flows_[slot];
   f = Flow{};
   f.key = key;

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "net/packet.hpp"
+#include "util/big_array.hpp"
 #include "util/hints.hpp"
 
 namespace tapbeat {
@@ -103,10 +104,11 @@ class FlowTable {
   uint32_t capacity_;
   uint32_t size_ = 0;
   uint32_t mask_;
-  std::unique_ptr<Flow[]> flows_;
-  std::unique_ptr<Bucket[]> index_;
-  std::unique_ptr<uint32_t[]> free_;  // stack of free slots
+  BigArray<Flow> flows_;
+  BigArray<Bucket> index_;
+  BigArray<uint32_t> free_;  // stack of released slots
   uint32_t free_top_ = 0;
+  uint32_t never_used_ = 0;  // slots [never_used_, capacity_) were never handed out
   uint32_t lru_head_ = kNone;
   uint32_t lru_tail_ = kNone;
 };

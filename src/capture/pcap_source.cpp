@@ -86,12 +86,25 @@ std::string resolve_device(const std::string& dev) {
   return devs[i].name;
 }
 
+// A pcapng file with a section header and no interfaces is valid and holds no packets.
+class EmptySource : public PcapSource {
+ public:
+  Next next(Frame&) override { return Next::kEnd; }
+  std::string error() const override { return {}; }
+  PcapStats stats() const override { return {}; }
+  bool live() const override { return false; }
+  uint16_t link_type() const override { return 1; }
+  void break_loop() override {}
+};
+
 }  // namespace
 
 std::unique_ptr<PcapSource> PcapSource::open(const PcapOptions& o) {
   char err[PCAP_ERRBUF_SIZE] = {};
   if (!o.file.empty()) {
     pcap_t* p = pcap_open_offline_with_tstamp_precision(o.file.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
+    if (!p && std::string(err).find("no Interface Description Blocks") != std::string::npos)
+      return std::make_unique<EmptySource>();
     if (!p) throw std::runtime_error("cannot read capture file " + o.file + ": " + err);
     apply_filter(p, o.bpf_filter, o.file);
     return std::make_unique<PcapHandle>(p, false, true);

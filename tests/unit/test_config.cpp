@@ -1,0 +1,158 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "config/config.hpp"
+
+namespace tapbeat {
+namespace {
+
+const char* kTutorial = R"(packetbeat.interfaces.device: any
+packetbeat.flows:
+  timeout: 30s
+  period: 10s
+packetbeat.protocols:
+- type: icmp
+  # Enable ICMPv4 and ICMPv6 monitoring. Default: false
+  enabled: true
+- type: amqp
+  ports: [5672]
+- type: cassandra
+  ports: [9042]
+- type: dns
+  ports: [53]
+  include_authorities: true
+  include_additionals: true
+- type: http
+  ports: [80, 8080, 8000, 5000, 8002]
+output.elasticsearch:
+  hosts: ["localhost:9200"]
+)";
+
+Config load(const std::string& text, std::vector<std::string> overrides = {}) {
+  return load_config_text(text, "test.yml", overrides);
+}
+
+// The exact one-line message a bad config gives.
+std::string error_of(const std::string& text, std::vector<std::string> overrides = {}) {
+  try {
+    load(text, overrides);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Config, TutorialConfigLoads) {
+  const Config c = load(kTutorial);
+  EXPECT_EQ(c.interfaces.device, "any");
+  EXPECT_TRUE(c.flows.enabled);
+  EXPECT_EQ(c.flows.timeout_ns, 30'000'000'000u);
+  EXPECT_EQ(c.flows.period_ns, 10'000'000'000);
+  ASSERT_EQ(c.protocols.size(), 5u);
+  EXPECT_EQ(c.protocols[0].type, "icmp");
+  EXPECT_TRUE(c.protocols[0].enabled);
+  const ProtocolConfig* http = c.protocol("http");
+  ASSERT_NE(http, nullptr);
+  EXPECT_EQ(http->ports, (std::vector<uint16_t>{80, 8080, 8000, 5000, 8002}));
+  EXPECT_TRUE(c.protocol("dns")->options["include_authorities"].as<bool>());
+  ASSERT_TRUE(c.output.has_value());
+  EXPECT_EQ(c.output->type, "elasticsearch");
+  EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+}
+
+TEST(Config, TapbeatAndPacketbeatPrefixesAreOneSection) {
+  const Config c = load("tapbeat.interfaces.device: eth1\npacketbeat.interfaces.snaplen: 1500\noutput.console: {}\n");
+  EXPECT_EQ(c.interfaces.device, "eth1");
+  EXPECT_EQ(c.interfaces.snaplen, 1500u);
+  EXPECT_EQ(c.output->type, "console");
+}
+
+TEST(Config, DictionaryFormOfProtocols) {
+  const Config c = load("packetbeat.protocols:\n  http:\n    ports: [80]\n    send_headers: [Host]\n  dns:\n    ports: [53]\n");
+  ASSERT_EQ(c.protocols.size(), 2u);
+  EXPECT_EQ(c.protocol("http")->ports, std::vector<uint16_t>{80});
+  EXPECT_TRUE(c.protocol("http")->options["send_headers"].IsSequence());
+}
+
+TEST(Config, OverridesApplyToAnyDottedKey) {
+  const Config c = load(kTutorial, {"packetbeat.flows.period=-1", "tapbeat.workers=3",
+                                    "output.elasticsearch.enabled=false", "output.console.pretty=true"});
+  EXPECT_EQ(c.flows.period_ns, -1'000'000'000);
+  EXPECT_EQ(c.engine.workers, 3u);
+  EXPECT_EQ(c.output->type, "console");
+  EXPECT_TRUE(c.output->pretty);
+}
+
+TEST(Config, UnknownKeysWarnWithTheirName) {
+  const Config c = load("packetbeat.flows:\n  timout: 5s\nbogus: 1\noutput.console: {}\n");
+  std::vector<std::string> w = c.warnings;
+  std::sort(w.begin(), w.end());
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0], "test.yml: bogus: unknown setting, ignored");
+  EXPECT_EQ(w[1], "test.yml: tapbeat.flows.timout: unknown setting, ignored");
+}
+
+TEST(Config, BadValuesGiveExactErrors) {
+  EXPECT_EQ(error_of("packetbeat.flows.timeout: 3x\n"),
+            "test.yml: tapbeat.flows.timeout: expected a duration such as 30s, 1m or 500ms, got '3x'");
+  EXPECT_EQ(error_of("packetbeat.flows.enabled: maybe\n"),
+            "test.yml: tapbeat.flows.enabled: expected true or false, got 'maybe'");
+  EXPECT_EQ(error_of("packetbeat.protocols:\n- type: http\n  ports: [80, 70000]\n"),
+            "test.yml: tapbeat.protocols[0].ports[1]: expected a port number 1-65535, got '70000'");
+  EXPECT_EQ(error_of("packetbeat.protocols:\n- type: gopher\n"),
+            "test.yml: tapbeat.protocols[0]: unknown protocol 'gopher' (known: amqp, cassandra, dhcpv4, dns, "
+            "http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, sip, thrift, tls)");
+  EXPECT_EQ(error_of("packetbeat.protocols:\n- ports: [80]\n"),
+            "test.yml: tapbeat.protocols[0].type: missing: every entry names its protocol");
+  EXPECT_EQ(error_of("packetbeat.protocols:\n- type: http\n- type: http\n"),
+            "test.yml: tapbeat.protocols[1]: protocol 'http' is configured twice");
+  EXPECT_EQ(error_of("packetbeat.interfaces.type: netmap\n"),
+            "test.yml: tapbeat.interfaces.type: 'netmap' is not one of pcap, af_packet, dpdk");
+  EXPECT_EQ(error_of("packetbeat.interfaces.internal_networks: [10.0.0.0/33]\n"),
+            "test.yml: tapbeat.interfaces.internal_networks[0]: '10.0.0.0/33' is neither a CIDR nor a named "
+            "network (private, loopback, unicast, multicast, ...)");
+  EXPECT_EQ(error_of("output.console: {}\noutput.file: {}\n"),
+            "test.yml: output: more than one output is enabled (console, file); enable exactly one");
+  EXPECT_EQ(error_of("output.kafka:\n  hosts: [a:9092]\n  topic: t\n  compression: brotli\n"),
+            "test.yml: output.kafka.compression: 'brotli' is not one of none, gzip, snappy, lz4, zstd");
+  EXPECT_EQ(error_of("output.kafka:\n  topic: t\n"), "test.yml: output.kafka.hosts: missing: list at least one host");
+  EXPECT_EQ(error_of("output.file:\n  number_of_files: 1\n"),
+            "test.yml: output.file.number_of_files: must be between 2 and 1024");
+  EXPECT_EQ(error_of("packetbeat.flows.period: 0s\n"),
+            "test.yml: tapbeat.flows.period: must be positive, or -1 for final reports only");
+  EXPECT_EQ(error_of("packetbeat.flows: [1]\n"), "test.yml: tapbeat.flows: expected a mapping, got a list");
+  EXPECT_EQ(error_of("a: [1\n"), "test.yml: YAML syntax error at line 2, column 1: end of sequence flow not found");
+  EXPECT_EQ(error_of("", {"novalue"}), "-E novalue: expected key=value");
+}
+
+TEST(Config, Durations) {
+  EXPECT_EQ(parse_duration_ns("30s"), 30'000'000'000);
+  EXPECT_EQ(parse_duration_ns("1m30s"), 90'000'000'000);
+  EXPECT_EQ(parse_duration_ns("500ms"), 500'000'000);
+  EXPECT_EQ(parse_duration_ns("-1s"), -1'000'000'000);
+  EXPECT_EQ(parse_duration_ns("-1"), -1'000'000'000);
+  EXPECT_EQ(parse_duration_ns("1.5h"), 5400'000'000'000);
+  EXPECT_EQ(parse_duration_ns("2"), 2'000'000'000);
+  EXPECT_FALSE(parse_duration_ns("s"));
+  EXPECT_FALSE(parse_duration_ns("10 s"));
+  EXPECT_FALSE(parse_duration_ns("1d"));
+}
+
+TEST(Config, GeneratedBpfFilterFromPorts) {
+  Config c = load("packetbeat.protocols:\n- type: icmp\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80, 8080]\n"
+                  "- type: redis\n  ports: [6379]\n  enabled: false\n");
+  EXPECT_EQ(generated_bpf_filter(c), "port 53 or tcp port 80 or tcp port 8080 or icmp or icmp6");
+  c.interfaces.with_vlans = true;
+  EXPECT_EQ(generated_bpf_filter(c),
+            "(port 53 or tcp port 80 or tcp port 8080 or icmp or icmp6) or (vlan and (port 53 or tcp port 80 or "
+            "tcp port 8080 or icmp or icmp6))");
+}
+
+TEST(Config, LibrdkafkaPropertiesKeepTheirDots) {
+  const Config c = load("output.kafka:\n  hosts: [b:9092]\n  topic: t\n  librdkafka:\n    queue.buffering.max.ms: 5\n");
+  EXPECT_EQ(c.output->raw["librdkafka"]["queue.buffering.max.ms"].as<int>(), 5);
+}
+
+}  // namespace
+}  // namespace tapbeat

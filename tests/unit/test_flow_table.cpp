@@ -1,0 +1,134 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "flow/flow_table.hpp"
+
+namespace tapbeat {
+namespace {
+
+FlowKey key_for(uint32_t i) {
+  PacketMeta m;
+  m.ip_version = 4;
+  m.l4_proto = 6;
+  m.src = {10, static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+  m.dst = {192, 168, 0, 1};
+  m.sport = static_cast<uint16_t>(1024 + i % 50000);
+  m.dport = 80;
+  FlowKey k;
+  bool from_a;
+  FlowTable::make_key(m, k, from_a);
+  return k;
+}
+
+TEST(FlowKey, BothDirectionsGiveOneKey) {
+  PacketMeta a;
+  a.ip_version = 4;
+  a.l4_proto = 17;
+  a.src = {10, 0, 0, 1};
+  a.dst = {10, 0, 0, 2};
+  a.sport = 5000;
+  a.dport = 53;
+  a.has_mac = true;
+  a.mac_src = {1, 1, 1, 1, 1, 1};
+  a.mac_dst = {2, 2, 2, 2, 2, 2};
+  PacketMeta b = a;
+  std::swap(b.src, b.dst);
+  std::swap(b.sport, b.dport);
+  std::swap(b.mac_src, b.mac_dst);
+  FlowKey ka, kb;
+  bool fa, fb;
+  FlowTable::make_key(a, ka, fa);
+  FlowTable::make_key(b, kb, fb);
+  EXPECT_EQ(ka, kb);
+  EXPECT_NE(fa, fb);
+  EXPECT_EQ(FlowTable::hash_key(ka), FlowTable::hash_key(kb));
+}
+
+TEST(FlowKey, IcmpEchoRequestAndReplyShareAFlow) {
+  PacketMeta req;
+  req.ip_version = 4;
+  req.l4_proto = 1;
+  req.src = {10, 0, 0, 1};
+  req.dst = {10, 0, 0, 2};
+  req.icmp_type = 8;
+  req.icmp_id = 77;
+  PacketMeta rep = req;
+  std::swap(rep.src, rep.dst);
+  rep.icmp_type = 0;
+  FlowKey a, b;
+  bool fa, fb;
+  FlowTable::make_key(req, a, fa);
+  FlowTable::make_key(rep, b, fb);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(fa, fb);
+  rep.icmp_id = 78;  // another ping session is another flow
+  FlowTable::make_key(rep, b, fb);
+  EXPECT_FALSE(a == b);
+}
+
+TEST(FlowKey, VlanSeparatesFlows) {
+  PacketMeta m;
+  m.ip_version = 4;
+  m.l4_proto = 6;
+  m.src = {10, 0, 0, 1};
+  m.dst = {10, 0, 0, 2};
+  FlowKey a, b;
+  bool f;
+  FlowTable::make_key(m, a, f);
+  m.vlan_count = 1;
+  m.vlan[0] = 10;
+  FlowTable::make_key(m, b, f);
+  EXPECT_FALSE(a == b);
+}
+
+TEST(FlowTable, InsertFindRemoveKeepsProbeChainsIntact) {
+  FlowTable t(1000);
+  std::vector<Flow*> flows;
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const FlowKey k = key_for(i);
+    const uint64_t h = FlowTable::hash_key(k);
+    ASSERT_EQ(t.find(k, h), nullptr);
+    flows.push_back(t.insert(k, h));
+  }
+  EXPECT_TRUE(t.full());
+  // Remove every third flow; every other must still be found.
+  for (uint32_t i = 0; i < 1000; i += 3) t.remove(flows[i]);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const FlowKey k = key_for(i);
+    Flow* f = t.find(k, FlowTable::hash_key(k));
+    if (i % 3 == 0) EXPECT_EQ(f, nullptr) << i;
+    else EXPECT_EQ(f, flows[i]) << i;
+  }
+  EXPECT_EQ(t.size(), 1000u - 334u);
+}
+
+TEST(FlowTable, LruOrderFollowsActivity) {
+  FlowTable t(8);
+  Flow* a = t.insert(key_for(1), FlowTable::hash_key(key_for(1)));
+  Flow* b = t.insert(key_for(2), FlowTable::hash_key(key_for(2)));
+  Flow* c = t.insert(key_for(3), FlowTable::hash_key(key_for(3)));
+  EXPECT_EQ(t.oldest(), a);
+  t.touch(a);
+  EXPECT_EQ(t.oldest(), b);
+  EXPECT_EQ(t.next(b), c);
+  EXPECT_EQ(t.next(c), a);
+  EXPECT_EQ(t.next(a), nullptr);
+}
+
+TEST(FlowTable, SlotsAreReused) {
+  FlowTable t(4);
+  for (int round = 0; round < 100; ++round) {
+    std::vector<Flow*> fs;
+    for (uint32_t i = 0; i < 4; ++i) {
+      const FlowKey k = key_for(static_cast<uint32_t>(round * 4) + i);
+      fs.push_back(t.insert(k, FlowTable::hash_key(k)));
+    }
+    for (Flow* f : fs) t.remove(f);
+  }
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.oldest(), nullptr);
+}
+
+}  // namespace
+}  // namespace tapbeat

@@ -1,0 +1,341 @@
+#include <gtest/gtest.h>
+
+#include "net/parse.hpp"
+#include "packet_builder.hpp"
+
+namespace tapbeat {
+namespace {
+
+using test::Frame;
+
+struct Parsed {
+  PacketMeta m;
+  Counters c;
+  ParseStatus st;
+};
+
+std::unique_ptr<Parsed> parse(const test::Bytes& b, uint16_t dlt = link_type::kEthernet,
+                              uint32_t wire_len = 0) {
+  auto p = std::make_unique<Parsed>();
+  p->m.cap_len = static_cast<uint32_t>(b.size());
+  p->m.wire_len = wire_len ? wire_len : static_cast<uint32_t>(b.size());
+  p->st = parse_frame(b.data(), static_cast<uint32_t>(b.size()), dlt, p->m, p->c);
+  return p;
+}
+
+uint64_t total(const Counters& c) {
+  uint64_t t = 0;
+  for (std::size_t i = 0; i < kCounterCount; ++i) t += c.get(i);
+  return t;
+}
+
+TEST(Parse, EthernetIpv4Tcp) {
+  Frame f;
+  f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1234, 80, 0x02).payload(10).finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.ip_version, 4);
+  EXPECT_EQ(p->m.l4_proto, 6);
+  EXPECT_EQ(p->m.sport, 1234);
+  EXPECT_EQ(p->m.dport, 80);
+  EXPECT_EQ(p->m.tcp_flags, 0x02);
+  EXPECT_EQ(p->m.l4_payload_len, 10u);
+  EXPECT_TRUE(p->m.has_mac);
+  EXPECT_EQ(p->m.mac_src[5], 1);
+  EXPECT_EQ(p->m.src[0], 10);
+  EXPECT_EQ(p->m.dst[3], 2);
+  EXPECT_EQ(total(p->c), 0u);
+}
+
+TEST(Parse, EthernetPaddingIsTrimmedByIpTotalLength) {
+  Frame f;
+  f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(53, 5353).payload(2).finish();
+  f.payload(12, 0);  // Ethernet pads short frames to 60 bytes
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.l4_payload_len, 2u);
+}
+
+TEST(Parse, VlanAndQinQ) {
+  Frame f;
+  f.eth(0x88A8).vlan(101, 0x8100).vlan(600, 0x0800).ipv4("192.168.1.1", "192.168.1.2", 1).icmp(8, 0, 7).finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  ASSERT_EQ(p->m.vlan_count, 2);
+  EXPECT_EQ(p->m.vlan[0], 101);
+  EXPECT_EQ(p->m.vlan[1], 600);
+  EXPECT_EQ(p->m.icmp_type, 8);
+  EXPECT_EQ(p->m.icmp_id, 7);
+}
+
+TEST(Parse, TooManyVlanTagsIsCounted) {
+  Frame f;
+  f.eth(0x8100);
+  for (int i = 0; i < 5; ++i) f.vlan(static_cast<uint16_t>(i + 1), 0x8100);
+  f.vlan(9, 0x0800).ipv4("1.1.1.1", "2.2.2.2", 6).tcp(1, 2).finish();
+  auto p = parse(f.b);
+  EXPECT_EQ(p->st, ParseStatus::kDrop);
+  EXPECT_EQ(p->c.get(Counter::vlan_too_deep), 1u);
+}
+
+TEST(Parse, MplsStack) {
+  Frame f;
+  f.eth(0x8847).raw({0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40})  // two labels, BoS on 2nd
+      .ipv4("10.1.1.1", "10.2.2.2", 17).udp(1000, 2000).finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.dport, 2000);
+}
+
+TEST(Parse, MplsWithoutBottomOfStackIsTruncated) {
+  Frame f;
+  f.eth(0x8847).raw({0x00, 0x01, 0x00, 0x40});
+  auto p = parse(f.b);
+  EXPECT_EQ(p->st, ParseStatus::kDrop);
+  EXPECT_EQ(p->c.get(Counter::mpls_truncated), 1u);
+}
+
+TEST(Parse, Ipv6WithExtensionHeaders) {
+  Frame f;
+  f.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 0)   // hop-by-hop
+      .raw({60, 0, 0, 0, 0, 0, 0, 0})                   // -> destination options
+      .raw({6, 0, 0, 0, 0, 0, 0, 0})                    // -> TCP
+      .tcp(443, 50000).finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.ip_version, 6);
+  EXPECT_EQ(p->m.l4_proto, 6);
+  EXPECT_EQ(p->m.sport, 443);
+}
+
+TEST(Parse, Ipv6ExtensionHeaderLyingAboutItsLength) {
+  Frame f;
+  f.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 0).raw({6, 200, 0, 0, 0, 0, 0, 0}).finish();
+  auto p = parse(f.b);
+  EXPECT_EQ(p->st, ParseStatus::kDrop);
+  EXPECT_EQ(p->c.get(Counter::ipv6_ext_truncated), 1u);
+}
+
+TEST(Parse, Ipv6Fragment) {
+  Frame f;
+  f.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 44).raw({17, 0, 0x00, 0x01, 0, 0, 0, 42}).payload(16).finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kFragment);
+  EXPECT_EQ(p->m.frag.id, 42u);
+  EXPECT_EQ(p->m.frag.offset_bytes, 0u);
+  EXPECT_TRUE(p->m.frag.more);
+  EXPECT_EQ(p->m.frag.next_proto, 17);
+  EXPECT_EQ(p->m.frag.len, 16u);
+}
+
+TEST(Parse, Ipv4FragmentFields) {
+  Frame f;
+  f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17, 77, 0x2000 | 3).payload(16).finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kFragment);
+  EXPECT_EQ(p->m.frag.offset_bytes, 24u);
+  EXPECT_TRUE(p->m.frag.more);
+  EXPECT_EQ(p->m.frag.id, 77u);
+}
+
+TEST(Parse, TruncatedHeadersAreCountedPerLayer) {
+  struct Case {
+    test::Bytes bytes;
+    Counter counter;
+  };
+  Frame eth;
+  eth.raw({1, 2, 3, 4, 5});
+  Frame ip;
+  ip.eth(0x0800).raw({0x45, 0, 0, 40, 0, 0});
+  Frame tcp;
+  tcp.eth(0x0800).ipv4("1.1.1.1", "2.2.2.2", 6).raw({0, 1, 0, 2, 0, 0}).finish();
+  Frame udp;
+  udp.eth(0x0800).ipv4("1.1.1.1", "2.2.2.2", 17).raw({0, 1, 0}).finish();
+  Frame icmp;
+  icmp.eth(0x0800).ipv4("1.1.1.1", "2.2.2.2", 1).raw({8}).finish();
+  Frame v6;
+  v6.eth(0x86DD).raw({0x60, 0, 0, 0});
+  for (const Case& c : {Case{eth.b, Counter::link_truncated}, Case{ip.b, Counter::ipv4_truncated},
+                        Case{tcp.b, Counter::tcp_truncated}, Case{udp.b, Counter::udp_truncated},
+                        Case{icmp.b, Counter::icmp_truncated}, Case{v6.b, Counter::ipv6_truncated}}) {
+    auto p = parse(c.bytes);
+    EXPECT_EQ(p->st, ParseStatus::kDrop) << kCounterNames[static_cast<int>(c.counter)];
+    EXPECT_EQ(p->c.get(c.counter), 1u) << kCounterNames[static_cast<int>(c.counter)];
+    EXPECT_EQ(total(p->c), 1u) << "exactly one counter per malformed packet";
+  }
+}
+
+TEST(Parse, LyingIpv4TotalLength) {
+  Frame f;
+  f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1, 2).finish();
+  test::set16(f.b, 14 + 2, 1500);  // claims more than the frame holds
+  auto p = parse(f.b);
+  EXPECT_EQ(p->st, ParseStatus::kDrop);
+  EXPECT_EQ(p->c.get(Counter::ipv4_bad_total_length), 1u);
+  // The same frame cut by the snap length is parsed as far as it goes.
+  auto q = parse(f.b, link_type::kEthernet, 1514);
+  EXPECT_EQ(q->st, ParseStatus::kOk);
+}
+
+TEST(Parse, BadIpv4HeaderLengthAndVersion) {
+  Frame f;
+  f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1, 2).finish();
+  test::Bytes ihl = f.b;
+  ihl[14] = 0x44;
+  EXPECT_EQ(parse(ihl)->c.get(Counter::ipv4_bad_header_length), 1u);
+  test::Bytes ver = f.b;
+  ver[14] = 0x55;
+  EXPECT_EQ(parse(ver)->c.get(Counter::ipv4_bad_version), 1u);
+}
+
+TEST(Parse, TcpDataOffsetBeyondSegment) {
+  Frame f;
+  f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1, 2).finish();
+  f.b[14 + 20 + 12] = 0xF0;  // 60-byte header in a 20-byte segment
+  auto p = parse(f.b);
+  EXPECT_EQ(p->c.get(Counter::tcp_truncated), 1u);
+  f.b[14 + 20 + 12] = 0x40;  // 16 bytes: below the minimum
+  EXPECT_EQ(parse(f.b)->c.get(Counter::tcp_bad_header_length), 1u);
+}
+
+TEST(Parse, UdpLengthBelowHeader) {
+  Frame f;
+  f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(1, 2).finish();
+  test::set16(f.b, 14 + 20 + 4, 4);
+  EXPECT_EQ(parse(f.b)->c.get(Counter::udp_bad_length), 1u);
+}
+
+TEST(Parse, ArpIsNonIp) {
+  Frame f;
+  f.eth(0x0806).payload(28);
+  auto p = parse(f.b);
+  EXPECT_EQ(p->st, ParseStatus::kNonIp);
+  EXPECT_EQ(p->c.get(Counter::non_ip), 1u);
+}
+
+TEST(Parse, LinuxSllAndSll2) {
+  Frame sll;
+  sll.raw({0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00}).ipv4("1.1.1.1", "2.2.2.2", 17).udp(5, 6).finish();
+  auto p = parse(sll.b, link_type::kLinuxSll);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_FALSE(p->m.has_mac);
+  EXPECT_EQ(p->m.dport, 6);
+  Frame sll2;
+  sll2.raw({0x86, 0xDD, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0}).ipv6("::1", "::2", 17).udp(7, 8).finish();
+  auto q = parse(sll2.b, link_type::kLinuxSll2);
+  ASSERT_EQ(q->st, ParseStatus::kOk);
+  EXPECT_EQ(q->m.ip_version, 6);
+  EXPECT_EQ(q->m.dport, 8);
+}
+
+TEST(Parse, NullLoopbackBothByteOrders) {
+  Frame le;
+  le.raw({2, 0, 0, 0}).ipv4("127.0.0.1", "127.0.0.1", 6).tcp(1, 2).finish();
+  EXPECT_EQ(parse(le.b, link_type::kNull)->st, ParseStatus::kOk);
+  Frame be6;
+  be6.raw({0, 0, 0, 30}).ipv6("::1", "::1", 6).tcp(1, 2).finish();
+  EXPECT_EQ(parse(be6.b, link_type::kNull)->m.ip_version, 6);
+  EXPECT_EQ(parse(be6.b, link_type::kLoop)->m.ip_version, 6);
+}
+
+TEST(Parse, RawIp) {
+  Frame f;
+  f.ipv6("::1", "::2", 58).icmp(128, 0, 5).finish();
+  auto p = parse(f.b, link_type::kRaw);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.icmp_type, 128);
+  EXPECT_EQ(parse(f.b, link_type::kIpv6)->st, ParseStatus::kOk);
+  EXPECT_EQ(parse(f.b, link_type::kRawDlt12)->st, ParseStatus::kOk);
+}
+
+TEST(Parse, UnsupportedLinkType) {
+  Frame f;
+  f.payload(40);
+  auto p = parse(f.b, 147);
+  EXPECT_EQ(p->st, ParseStatus::kDrop);
+  EXPECT_EQ(p->c.get(Counter::link_unsupported), 1u);
+}
+
+TEST(Parse, VxlanInnerFlow) {
+  Frame f;
+  f.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 17).udp(40000, 4789)
+      .raw({0x08, 0, 0, 0, 0, 0, 0x2A, 0})  // VNI 42
+      .eth(0x0800, 7, 8).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(5555, 80).finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kVxlan);
+  EXPECT_EQ(p->m.tunnel_id, 42u);
+  EXPECT_EQ(p->m.sport, 5555);
+  EXPECT_EQ(p->m.src[0], 10);
+  EXPECT_EQ(p->m.mac_src[5], 7);
+  EXPECT_EQ(p->c.get(Counter::tunnel_decapsulated), 1u);
+}
+
+TEST(Parse, GreAndErspan) {
+  Frame gre;
+  gre.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x20, 0, 0x08, 0x00, 0, 0, 0, 9})  // key 9
+      .ipv4("10.0.0.1", "10.0.0.2", 17).udp(1, 2).finish();
+  auto p = parse(gre.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kGre);
+  EXPECT_EQ(p->m.tunnel_id, 9u);
+  EXPECT_EQ(p->m.dport, 2);
+
+  Frame e2;  // ERSPAN II: GRE with sequence number, 8-byte ERSPAN header, inner Ethernet
+  e2.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x10, 0, 0x88, 0xBE, 0, 0, 0, 1})
+      .raw({0x10, 0x00, 0x00, 0x05, 0, 0, 0, 0})
+      .eth(0x0800, 3, 4).ipv4("10.0.0.3", "10.0.0.4", 6).tcp(1000, 443).finish();
+  auto q = parse(e2.b);
+  ASSERT_EQ(q->st, ParseStatus::kOk);
+  EXPECT_EQ(q->m.tunnel, Tunnel::kErspan);
+  EXPECT_EQ(q->m.tunnel_id, 5u);
+  EXPECT_EQ(q->m.dport, 443);
+
+  Frame e3;  // ERSPAN III: 12-byte header without the platform sub-header
+  e3.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x10, 0, 0x22, 0xEB, 0, 0, 0, 1})
+      .raw({0x20, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0})
+      .eth(0x0800, 3, 4).ipv4("10.0.0.3", "10.0.0.4", 17).udp(53, 53).finish();
+  auto r = parse(e3.b);
+  ASSERT_EQ(r->st, ParseStatus::kOk);
+  EXPECT_EQ(r->m.tunnel_id, 7u);
+  EXPECT_EQ(r->m.sport, 53);
+}
+
+TEST(Parse, IpInIpAndNestingLimit) {
+  Frame f;
+  f.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 4).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1, 2).finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kIpInIp);
+  EXPECT_EQ(p->m.src[0], 10);
+  Frame deep;
+  deep.eth(0x0800);
+  for (int i = 0; i <= kMaxEncapDepth; ++i) deep.ipv4("192.0.2.1", "192.0.2.2", 4);
+  deep.ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1, 2).finish();
+  auto q = parse(deep.b);
+  EXPECT_EQ(q->st, ParseStatus::kDrop);
+  EXPECT_EQ(q->c.get(Counter::tunnel_too_deep), 1u);
+}
+
+TEST(Parse, SymmetricHashIsDirectionFree) {
+  Frame a, b;
+  a.eth(0x0800).ipv4("10.0.0.1", "10.9.9.9", 6).tcp(1234, 80).finish();
+  b.eth(0x0800, 2, 1).ipv4("10.9.9.9", "10.0.0.1", 6).tcp(80, 1234).finish();
+  EXPECT_EQ(symmetric_hash(parse(a.b)->m), symmetric_hash(parse(b.b)->m));
+}
+
+TEST(Parse, EveryPrefixOfAValidFrameIsSafe) {
+  Frame f;
+  f.eth(0x8100).vlan(5, 0x0800).ipv4("192.0.2.1", "192.0.2.2", 17).udp(40000, 4789)
+      .raw({0x08, 0, 0, 0, 0, 0, 1, 0}).eth(0x86DD).ipv6("::1", "::2", 0)
+      .raw({6, 0, 0, 0, 0, 0, 0, 0}).tcp(1, 2).payload(3).finish();
+  for (std::size_t n = 0; n <= f.b.size(); ++n) {
+    test::Bytes cut(f.b.begin(), f.b.begin() + static_cast<long>(n));
+    auto p = parse(cut, link_type::kEthernet, static_cast<uint32_t>(f.b.size()));
+    if (p->st == ParseStatus::kDrop)
+      EXPECT_EQ(total(p->c) - p->c.get(Counter::tunnel_decapsulated), 1u) << "prefix " << n;
+  }
+}
+
+}  // namespace
+}  // namespace tapbeat

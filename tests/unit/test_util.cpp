@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "event/json_writer.hpp"
+#include "util/encode.hpp"
+#include "util/packet_ring.hpp"
+#include "util/spsc_ring.hpp"
+
+namespace tapbeat {
+namespace {
+
+TEST(JsonWriter, EscapesAndReplacesInvalidUtf8) {
+  char buf[256];
+  JsonWriter w(buf, sizeof buf);
+  w.begin_object();
+  w.field("a", std::string_view("q\"b\\n\n\x01\xC3\xA9\xFF", 10));
+  w.field_uint("n", 42);
+  w.begin_array("l");
+  w.boolean(true);
+  w.sint(-1);
+  w.end_array();
+  w.end_object();
+  EXPECT_EQ(w.view(), "{\"a\":\"q\\\"b\\\\n\\n\\u0001\xC3\xA9\xEF\xBF\xBD\",\"n\":42,\"l\":[true,-1]}");
+  EXPECT_FALSE(w.overflow());
+}
+
+TEST(JsonWriter, OverflowNeverWritesPastTheBuffer) {
+  char buf[16] = {};
+  buf[10] = 'Z';
+  JsonWriter w(buf, 10);
+  w.begin_object();
+  w.field("key", "a long value that does not fit");
+  EXPECT_TRUE(w.overflow());
+  EXPECT_EQ(buf[10], 'Z');
+}
+
+TEST(Encode, TimesMacsAndBase64) {
+  char out[64];
+  EXPECT_EQ(std::string(out, format_time_ms(1433536241436363000ull, out)), "2015-06-05T20:30:41.436Z");
+  EXPECT_EQ(std::string(out, format_time_nano(1433536241436363000ull, out)), "2015-06-05T20:30:41.436363Z");
+  EXPECT_EQ(std::string(out, format_time_nano(0, out)), "1970-01-01T00:00:00Z");
+  const uint8_t mac[6] = {0x0a, 0, 0x27, 0, 0, 0xff};
+  format_mac(mac, out);
+  EXPECT_EQ(std::string(out, 17), "0A-00-27-00-00-FF");
+  const uint8_t b[] = {'f', 'o', 'o', 'b'};
+  EXPECT_EQ(std::string(out, base64_encode(b, 4, out)), "Zm9vYg==");
+  EXPECT_EQ(std::string(out, base64url_encode(b, 4, out)), "Zm9vYg");
+}
+
+TEST(SpscRing, TransfersEverythingInOrderAcrossThreads) {
+  SpscRing<uint64_t> r(64);
+  constexpr uint64_t kN = 200000;
+  std::thread producer([&] {
+    for (uint64_t i = 0; i < kN;)
+      if (r.push_one(i)) ++i;
+  });
+  uint64_t expect = 0, v = 0;
+  while (expect < kN)
+    if (r.pop_one(v)) ASSERT_EQ(v, expect++);
+  producer.join();
+}
+
+TEST(PacketRing, RecordsWrapAndStayIntact) {
+  PacketRing ring(4096);
+  constexpr int kN = 20000;
+  std::thread producer([&] {
+    for (int i = 0; i < kN;) {
+      const std::size_t len = 1 + (i * 37) % 700;
+      RecordHeader* h = ring.reserve(len);
+      if (!h) continue;
+      h->cap_len = static_cast<uint32_t>(len);
+      h->ts_ns = static_cast<uint64_t>(i);
+      std::memset(PacketRing::payload(h), i & 0xFF, len);
+      ring.commit(h);
+      ++i;
+    }
+  });
+  int seen = 0;
+  while (seen < kN) {
+    uint64_t cursor = ring.read_cursor();
+    const RecordHeader* h = ring.peek(cursor);
+    if (!h) continue;
+    ASSERT_EQ(h->ts_ns, static_cast<uint64_t>(seen));
+    ASSERT_EQ(h->cap_len, 1 + (seen * 37) % 700);
+    const uint8_t* p = PacketRing::payload(h);
+    ASSERT_EQ(p[0], seen & 0xFF);
+    ASSERT_EQ(p[h->cap_len - 1], seen & 0xFF);
+    cursor += h->record_bytes;
+    ring.release(cursor);
+    ++seen;
+  }
+  producer.join();
+  EXPECT_EQ(ring.reserve(4096), nullptr) << "a record over half the ring is refused";
+}
+
+}  // namespace
+}  // namespace tapbeat

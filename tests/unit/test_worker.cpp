@@ -1,0 +1,184 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/worker.hpp"
+#include "packet_builder.hpp"
+
+namespace tapbeat {
+namespace {
+
+using test::Frame;
+constexpr uint64_t kSec = 1'000'000'000;
+
+struct Harness {
+  AgentInfo agent{"host", "host", "id", "eph", "0.0.0"};
+  std::unique_ptr<Worker> w;
+  std::vector<test::Bytes> keep;
+
+  explicit Harness(WorkerSettings s) {
+    s.agent = &agent;
+    s.event_chunks = 4;
+    s.event_chunk_bytes = 64 * 1024;
+    w = std::make_unique<Worker>(s);
+  }
+  void send(const test::Bytes& b, uint64_t ts) {
+    keep.push_back(b);
+    RawPacket p{keep.back().data(), static_cast<uint32_t>(b.size()), static_cast<uint32_t>(b.size()), ts, 0, link_type::kEthernet};
+    w->process({&p, 1});
+  }
+  // Every event line emitted so far.
+  std::vector<std::string> drain() {
+    w->flush();
+    std::vector<std::string> lines;
+    while (EventChunk* c = w->events().take_full()) {
+      std::string_view s(c->data, c->len);
+      std::size_t start = 0;
+      while (start < s.size()) {
+        const std::size_t nl = s.find('\n', start);
+        lines.emplace_back(s.substr(start, nl - start));
+        start = nl + 1;
+      }
+      w->events().recycle(c);
+    }
+    return lines;
+  }
+};
+
+test::Bytes tcp_packet(bool forward, uint16_t client_port = 40000, std::size_t payload = 10) {
+  Frame f;
+  if (forward) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(client_port, 80).payload(payload).finish();
+  else f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(80, client_port).payload(payload).finish();
+  return f.b;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(Worker, CountsBothDirectionsAndReportsFinalAtFinish) {
+  WorkerSettings s;
+  s.flow_period_ns = -1;
+  Harness h(s);
+  const auto fwd = tcp_packet(true), rev = tcp_packet(false, 40000, 100);
+  h.send(fwd, 1 * kSec);
+  h.send(rev, 1 * kSec + 1000);
+  h.send(fwd, 1 * kSec + 2000);
+  h.w->finish();
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 1u);
+  const std::string& e = ev[0];
+  EXPECT_TRUE(contains(e, R"("source":{"bytes":)" + std::to_string(2 * fwd.size()) + R"(,"ip":"10.0.0.1","mac":"02-00-00-00-00-01","packets":2,"port":40000})")) << e;
+  EXPECT_TRUE(contains(e, R"("destination":{"bytes":)" + std::to_string(rev.size()) + R"(,"ip":"10.0.0.2","mac":"02-00-00-00-00-02","packets":1,"port":80})")) << e;
+  EXPECT_TRUE(contains(e, R"("type":["connection","end"])")) << e;
+  EXPECT_TRUE(contains(e, R"("final":true)")) << e;
+  EXPECT_TRUE(contains(e, R"("duration":2000)")) << e;
+  EXPECT_TRUE(contains(e, R"("network":{"bytes":)")) << e;
+  EXPECT_EQ(h.w->counters().get(Counter::flow_created), 1u);
+}
+
+TEST(Worker, IdleTimeoutEndsFlowInPacketTime) {
+  WorkerSettings s;
+  s.flow_timeout_ns = 2 * kSec;
+  s.flow_period_ns = -1;
+  Harness h(s);
+  h.send(tcp_packet(true, 1111), 10 * kSec);
+  h.w->on_clock(11 * kSec);
+  EXPECT_TRUE(h.drain().empty()) << "not idle long enough";
+  h.w->on_clock(13 * kSec);
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("final":true)"));
+  EXPECT_EQ(h.w->counters().get(Counter::flow_expired), 1u);
+  EXPECT_EQ(h.w->flows().size(), 0u);
+}
+
+TEST(Worker, PeriodicReportsAreNotFinalAndDeltaReportsCountSinceLast) {
+  for (bool delta : {false, true}) {
+    WorkerSettings s;
+    s.flow_timeout_ns = 100 * kSec;
+    s.flow_period_ns = 10 * kSec;
+    s.delta_reports = delta;
+    Harness h(s);
+    const auto p = tcp_packet(true, 2222);
+    h.send(p, 1 * kSec);   // first tick arms the period timer at 1s + 10s
+    h.send(p, 5 * kSec);
+    h.w->on_clock(12 * kSec);
+    h.send(p, 13 * kSec);
+    h.w->on_clock(22 * kSec);
+    h.w->finish();
+    const auto ev = h.drain();
+    ASSERT_EQ(ev.size(), 3u) << "two periodic reports and the final one";
+    EXPECT_TRUE(contains(ev[0], R"("final":false)"));
+    EXPECT_TRUE(contains(ev[0], R"("type":["connection"])"));
+    EXPECT_TRUE(contains(ev[0], R"("packets":2,"port":2222)")) << ev[0];
+    if (delta) {
+      EXPECT_TRUE(contains(ev[1], R"("packets":1,"port":2222)")) << ev[1];
+      EXPECT_TRUE(contains(ev[2], R"("packets":0,"port":2222)")) << ev[2];
+    } else {
+      EXPECT_TRUE(contains(ev[1], R"("packets":3,"port":2222)")) << ev[1];
+      EXPECT_TRUE(contains(ev[2], R"("packets":3,"port":2222)")) << ev[2];
+    }
+    EXPECT_TRUE(contains(ev[2], R"("final":true)"));
+  }
+}
+
+TEST(Worker, FullTableEvictsOldestIdleFlowWithAFinalReport) {
+  WorkerSettings s;
+  s.flow_capacity = 2;
+  s.flow_period_ns = -1;
+  Harness h(s);
+  h.send(tcp_packet(true, 1001), 1 * kSec);
+  h.send(tcp_packet(true, 1002), 2 * kSec);
+  h.send(tcp_packet(true, 1001), 3 * kSec);  // 1002 is now the oldest idle
+  h.send(tcp_packet(true, 1003), 4 * kSec);
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("port":1002)")) << ev[0];
+  EXPECT_EQ(h.w->counters().get(Counter::flow_evicted), 1u);
+  EXPECT_EQ(h.w->flows().size(), 2u);
+}
+
+TEST(Worker, FullOutputDropsEventsAndCountsThem) {
+  WorkerSettings s;
+  s.flow_period_ns = -1;
+  s.flow_capacity = 1u << 12;
+  Harness h(s);
+  for (uint16_t port = 1; port <= 2000; ++port) h.send(tcp_packet(true, port), kSec);
+  h.w->finish();  // 2000 reports of ~900 bytes into 4 chunks of 64 KiB
+  const uint64_t emitted = h.w->counters().get(Counter::events_emitted);
+  const uint64_t dropped = h.w->counters().get(Counter::events_dropped_output_full);
+  EXPECT_GT(dropped, 0u);
+  EXPECT_EQ(emitted + dropped, 2000u);
+  EXPECT_EQ(h.drain().size(), emitted);
+}
+
+TEST(Worker, FragmentedDatagramCountsEveryFrame) {
+  WorkerSettings s;
+  s.flow_period_ns = -1;
+  Harness h(s);
+  Frame first, second;
+  // UDP header + 24 bytes split in two fragments of 16 bytes.
+  first.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17, 5, 0x2000).raw({0x13, 0x88, 0x00, 0x35, 0, 32, 0, 0}).payload(8).finish();
+  second.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17, 5, 2).payload(16).finish();
+  h.send(second.b, kSec);
+  h.send(first.b, kSec + 10);
+  h.w->finish();
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 1u);
+  const uint64_t bytes = first.b.size() + second.b.size();
+  EXPECT_TRUE(contains(ev[0], R"("source":{"bytes":)" + std::to_string(bytes) + R"(,"ip":"10.0.0.1","mac":"02-00-00-00-00-01","packets":2,"port":5000})")) << ev[0];
+  EXPECT_EQ(h.w->counters().get(Counter::frag_reassembled), 1u);
+}
+
+TEST(Worker, FlowsOffEmitsNothing) {
+  WorkerSettings s;
+  s.flows_enabled = false;
+  Harness h(s);
+  h.send(tcp_packet(true), kSec);
+  h.w->finish();
+  EXPECT_TRUE(h.drain().empty());
+  EXPECT_EQ(h.w->counters().get(Counter::packets), 1u);
+}
+
+}  // namespace
+}  // namespace tapbeat
