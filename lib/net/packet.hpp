@@ -31,7 +31,7 @@ bool link_type_supported(uint16_t dlt);
 
 using IpBytes = std::array<uint8_t, 16>;  // IPv4 in the first 4 bytes, rest zero
 
-enum class Tunnel : uint8_t { kNone = 0, kGre, kErspan, kVxlan, kIpInIp };
+enum class Tunnel : uint8_t { kNone = 0, kGre, kErspan, kVxlan, kGeneve, kIpInIp };
 
 struct PacketMeta {
   uint64_t ts_ns = 0;

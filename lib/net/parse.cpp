@@ -228,7 +228,10 @@ ParseStatus Parser::ipv4(ByteReader r, int depth) {
   const uint32_t ihl = (vihl & 0x0F) * 4u;
   if (ihl < 20) return drop(Counter::ipv4_bad_header_length);
   if (!r.has(ihl)) return drop(Counter::ipv4_truncated);
-  const uint32_t total = static_cast<uint32_t>(hdr[2] << 8 | hdr[3]);
+  uint32_t total = static_cast<uint32_t>(hdr[2] << 8 | hdr[3]);
+  // Zero is what TSO and IPv4 BIG TCP leave in packets captured on the sending
+  // host (the length exceeds 16 bits or is filled in by the NIC): use the frame.
+  if (total == 0) total = static_cast<uint32_t>(r.remaining());
   if (total < ihl) return drop(Counter::ipv4_bad_total_length);
   const bool snapped = m_.cap_len < m_.wire_len;
   uint32_t avail = static_cast<uint32_t>(r.remaining());
@@ -416,6 +419,29 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
   }
   m_.l4_payload = r.current();
   m_.l4_payload_len = payload;
+  if (m_.l4_proto == kProtoUdp && m_.dport == kGenevePort && payload >= 8) {
+    // RFC 8926 §3.4: ver(2) opt len(6, 4-byte units), flags, protocol type, VNI, reserved.
+    ByteReader g(r.current(), payload);
+    uint8_t vo = 0, flags = 0;
+    uint16_t proto = 0;
+    uint32_t vni = 0;
+    g.u8(vo);
+    g.u8(flags);
+    g.be16(proto);
+    g.be32(vni);
+    if ((vo >> 6) == 0 && g.skip((vo & 0x3Fu) * 4u)) {
+      if (proto == kEthTeb || proto == kEthIpv4 || proto == kEthIpv6) {
+        if (enter_tunnel(Tunnel::kGeneve, vni >> 8, depth) == ParseStatus::kDrop)
+          return ParseStatus::kDrop;
+        c_.inc(Counter::tunnel_decapsulated);
+        if (proto == kEthTeb) return ethernet(g, depth + 1);
+        return proto == kEthIpv4 ? ipv4(g, depth + 1) : ipv6(g, depth + 1);
+      }
+    } else {
+      c_.inc(Counter::geneve_truncated);
+      return ParseStatus::kDrop;
+    }
+  }
   if (m_.l4_proto == kProtoUdp && m_.dport == kVxlanPort && payload >= 8) {
     // RFC 7348 §5: flags (I bit 0x08), 24 reserved bits, VNI, reserved.
     ByteReader v(r.current(), payload);

@@ -2,7 +2,7 @@
 //
 // Hot path: no allocation, no exceptions, no syscalls. Every wire read goes through
 // ByteReader; every malformed input bumps exactly one named counter and yields kDrop.
-// Encapsulations (GRE incl. ERSPAN II/III, VXLAN, IP-in-IP, MPLS, PPPoE) are
+// Encapsulations (GRE incl. ERSPAN II/III, VXLAN, Geneve, IP-in-IP, MPLS, PPPoE) are
 // removed up to kMaxEncapDepth and the innermost IP flow is described.
 #pragma once
 
@@ -31,6 +31,8 @@ inline constexpr int kMaxIpv6ExtHeaders = 8;
 
 // Well-known UDP port for VXLAN (RFC 7348 §5).
 inline constexpr uint16_t kVxlanPort = 4789;
+// Well-known UDP port for Geneve (RFC 8926 §3.3).
+inline constexpr uint16_t kGenevePort = 6081;
 
 ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type,
                         PacketMeta& meta, Counters& counters);

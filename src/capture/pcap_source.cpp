@@ -1,10 +1,13 @@
 #include "capture/pcap_source.hpp"
 
+#include "capture/capture_file.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 
 #include <cstdlib>
+#include <map>
 #include <stdexcept>
 
 namespace tapbeat {
@@ -86,15 +89,75 @@ std::string resolve_device(const std::string& dev) {
   return devs[i].name;
 }
 
-// A pcapng file with a section header and no interfaces is valid and holds no packets.
-class EmptySource : public PcapSource {
+// libpcap compiles filters for a DLT; LINKTYPE_RAW (101) is DLT_RAW (12) on Linux.
+int dlt_for_linktype(uint16_t linktype) { return linktype == 101 ? 12 : linktype; }
+
+// Capture files are read by tapbeat's own reader, so pcapng interfaces may differ in
+// link type; the BPF filter is compiled once per link type and run by libpcap.
+class FileSource : public PcapSource {
  public:
-  Next next(Frame&) override { return Next::kEnd; }
-  std::string error() const override { return {}; }
+  FileSource(const std::string& path, std::string filter) : file_(path), path_(path), filter_(std::move(filter)) {}
+  ~FileSource() override {
+    for (auto& [dlt, f] : filters_) {
+      if (f.compiled) pcap_freecode(&f.prog);
+    }
+  }
+
+  Next next(Frame& out) override {
+    for (;;) {
+      CaptureFile::Packet p;
+      const auto st = file_.next(p);
+      if (st == CaptureFile::Status::kEnd) return Next::kEnd;
+      if (st == CaptureFile::Status::kError) return Next::kError;
+      if (!filter_.empty() && !matches(p)) continue;
+      out = Frame{p.data, p.cap_len, p.wire_len, p.ts_ns, p.link_type};
+      return Next::kPacket;
+    }
+  }
+  std::string error() const override { return error_.empty() ? file_.error() : error_; }
   PcapStats stats() const override { return {}; }
   bool live() const override { return false; }
-  uint16_t link_type() const override { return 1; }
+  uint16_t link_type() const override { return file_.first_link_type(); }
   void break_loop() override {}
+
+  // Compiles the filter for the file's first link type, so a bad filter fails at start.
+  void check_filter() {
+    if (!filter_.empty() && !compiled_for(file_.first_link_type())) throw std::runtime_error(error_);
+  }
+
+ private:
+  struct Filter {
+    bool compiled = false;
+    struct bpf_program prog {};
+  };
+  const Filter* compiled_for(uint16_t dlt) {
+    auto it = filters_.find(dlt);
+    if (it != filters_.end()) return it->second.compiled ? &it->second : nullptr;
+    Filter& f = filters_[dlt];
+    pcap_t* dead = pcap_open_dead(dlt_for_linktype(dlt), 262144);
+    if (dead && pcap_compile(dead, &f.prog, filter_.c_str(), 1, PCAP_NETMASK_UNKNOWN) == 0) {
+      f.compiled = true;
+    } else {
+      error_ = path_ + ": invalid bpf_filter '" + filter_ + "' for link type " + std::to_string(dlt) +
+               ": " + (dead ? pcap_geterr(dead) : "cannot open");
+    }
+    if (dead) pcap_close(dead);
+    return f.compiled ? &f : nullptr;
+  }
+  bool matches(const CaptureFile::Packet& p) {
+    const Filter* f = compiled_for(p.link_type);
+    if (!f) return false;  // a link type the filter cannot express: nothing of it matches
+    struct pcap_pkthdr h {};
+    h.caplen = p.cap_len;
+    h.len = p.wire_len;
+    return pcap_offline_filter(&f->prog, &h, p.data) != 0;
+  }
+
+  CaptureFile file_;
+  std::string path_;
+  std::string filter_;
+  std::string error_;
+  std::map<uint16_t, Filter> filters_;
 };
 
 }  // namespace
@@ -102,12 +165,9 @@ class EmptySource : public PcapSource {
 std::unique_ptr<PcapSource> PcapSource::open(const PcapOptions& o) {
   char err[PCAP_ERRBUF_SIZE] = {};
   if (!o.file.empty()) {
-    pcap_t* p = pcap_open_offline_with_tstamp_precision(o.file.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-    if (!p && std::string(err).find("no Interface Description Blocks") != std::string::npos)
-      return std::make_unique<EmptySource>();
-    if (!p) throw std::runtime_error("cannot read capture file " + o.file + ": " + err);
-    apply_filter(p, o.bpf_filter, o.file);
-    return std::make_unique<PcapHandle>(p, false, true);
+    auto src = std::make_unique<FileSource>(o.file, o.bpf_filter);
+    src->check_filter();
+    return src;
   }
   const std::string dev = resolve_device(o.device);
   pcap_t* p = pcap_create(dev.c_str(), err);

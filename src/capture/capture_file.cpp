@@ -1,0 +1,229 @@
+#include "capture/capture_file.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace tapbeat {
+namespace {
+
+// Magic numbers: pcap (tcpdump.org "pcap file format"), pcapng (draft-ietf-opsawg-pcapng).
+constexpr uint32_t kPcapMagicUs = 0xA1B2C3D4;
+constexpr uint32_t kPcapMagicNs = 0xA1B23C4D;
+constexpr uint32_t kBlockSectionHeader = 0x0A0D0D0A;
+constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
+constexpr uint32_t kBlockInterface = 0x00000001;
+constexpr uint32_t kBlockObsoletePacket = 0x00000002;
+constexpr uint32_t kBlockSimplePacket = 0x00000003;
+constexpr uint32_t kBlockEnhancedPacket = 0x00000006;
+constexpr uint16_t kOptEnd = 0;
+constexpr uint16_t kOptTsResol = 9;
+constexpr uint16_t kOptTsOffset = 14;
+
+uint32_t bswap32(uint32_t v) { return __builtin_bswap32(v); }
+
+}  // namespace
+
+CaptureFile::CaptureFile(const std::string& path) : path_(path) {
+  f_ = std::fopen(path.c_str(), "rb");
+  if (!f_) throw std::runtime_error("cannot read capture file " + path + ": " + std::strerror(errno));
+  buf_.resize(64 * 1024);
+  uint32_t magic = 0;
+  if (std::fread(&magic, 4, 1, f_) != 1) {
+    std::fclose(f_);
+    throw std::runtime_error("cannot read capture file " + path + ": shorter than a file header");
+  }
+  if (magic == kBlockSectionHeader) {
+    pcapng_ = true;
+    uint32_t len = 0;
+    if (!read_exact(&len, 4) || !read_section_header(len)) {
+      std::fclose(f_);
+      throw std::runtime_error("cannot read capture file " + path + ": " + error_);
+    }
+    return;
+  }
+  if (magic == kPcapMagicUs || magic == kPcapMagicNs) {
+    swapped_ = false;
+  } else if (bswap32(magic) == kPcapMagicUs || bswap32(magic) == kPcapMagicNs) {
+    swapped_ = true;
+  } else {
+    std::fclose(f_);
+    throw std::runtime_error("cannot read capture file " + path + ": not a pcap or pcapng file");
+  }
+  nano_ = (swapped_ ? bswap32(magic) : magic) == kPcapMagicNs;
+  uint8_t hdr[20];
+  if (!read_exact(hdr, sizeof hdr)) {
+    std::fclose(f_);
+    throw std::runtime_error("cannot read capture file " + path + ": truncated file header");
+  }
+  snaplen_ = u32(hdr + 12);
+  // The low 16 bits are the link type; the upper bits carry FCS information.
+  first_link_type_ = static_cast<uint16_t>(u32(hdr + 16) & 0xFFFF);
+}
+
+CaptureFile::~CaptureFile() {
+  if (f_) std::fclose(f_);
+}
+
+uint32_t CaptureFile::u32(const uint8_t* p) const {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return swapped_ ? bswap32(v) : v;
+}
+uint16_t CaptureFile::u16(const uint8_t* p) const {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return swapped_ ? __builtin_bswap16(v) : v;
+}
+
+bool CaptureFile::read_exact(void* p, std::size_t n) { return std::fread(p, 1, n, f_) == n; }
+
+CaptureFile::Status CaptureFile::fail(const std::string& why) {
+  error_ = why;
+  return Status::kError;
+}
+
+CaptureFile::Status CaptureFile::next(Packet& out) {
+  return pcapng_ ? next_pcapng(out) : next_pcap(out);
+}
+
+CaptureFile::Status CaptureFile::next_pcap(Packet& out) {
+  uint8_t rec[16];
+  const std::size_t got = std::fread(rec, 1, sizeof rec, f_);
+  if (got == 0) return Status::kEnd;
+  if (got != sizeof rec) return fail("truncated packet header");
+  const uint32_t sec = u32(rec), sub = u32(rec + 4), caplen = u32(rec + 8), len = u32(rec + 12);
+  if (caplen > kMaxBlockBytes) return fail("packet record claims " + std::to_string(caplen) + " bytes");
+  if (caplen > buf_.size()) buf_.resize(caplen);
+  if (!read_exact(buf_.data(), caplen)) return fail("truncated packet data");
+  out.data = buf_.data();
+  out.cap_len = caplen;
+  out.wire_len = len < caplen ? caplen : len;
+  out.ts_ns = uint64_t{sec} * 1'000'000'000ull + (nano_ ? sub : uint64_t{sub} * 1000);
+  out.link_type = first_link_type_;
+  return Status::kPacket;
+}
+
+bool CaptureFile::read_section_header(uint32_t block_len_raw) {
+  // The byte-order magic follows the length; it decides how everything is read.
+  uint32_t bom = 0;
+  if (!read_exact(&bom, 4)) return fail("truncated section header"), false;
+  if (bom == kByteOrderMagic) swapped_ = false;
+  else if (bswap32(bom) == kByteOrderMagic) swapped_ = true;
+  else return fail("bad byte-order magic in section header"), false;
+  const uint32_t block_len = swapped_ ? bswap32(block_len_raw) : block_len_raw;
+  if (block_len < 28 || block_len > kMaxBlockBytes || block_len % 4 != 0)
+    return fail("bad section header length " + std::to_string(block_len)), false;
+  std::vector<uint8_t> rest(block_len - 12);
+  if (!read_exact(rest.data(), rest.size())) return fail("truncated section header"), false;
+  interfaces_.clear();  // interface ids are per section
+  return true;
+}
+
+void CaptureFile::add_interface(const uint8_t* body, uint32_t len) {
+  Interface itf{static_cast<uint16_t>(u16(body)), u32(body + 4), false, 6, 0};
+  // Options: code, length, value padded to 4 bytes.
+  uint32_t pos = 8;
+  while (pos + 4 <= len) {
+    const uint16_t code = u16(body + pos), olen = u16(body + pos + 2);
+    pos += 4;
+    if (code == kOptEnd || pos + olen > len) break;
+    if (code == kOptTsResol && olen >= 1) {
+      itf.ts_pow2 = body[pos] & 0x80;
+      itf.ts_exponent = body[pos] & 0x7F;
+    } else if (code == kOptTsOffset && olen >= 8) {
+      uint64_t v;
+      std::memcpy(&v, body + pos, 8);
+      if (swapped_) v = __builtin_bswap64(v);
+      itf.ts_offset_s = static_cast<int64_t>(v);
+    }
+    pos += (olen + 3u) & ~3u;
+  }
+  if (interfaces_.empty()) first_link_type_ = itf.link_type;
+  interfaces_.push_back(itf);
+}
+
+uint64_t CaptureFile::to_ns(const Interface& itf, uint64_t ts) const {
+  unsigned __int128 ns;
+  if (itf.ts_pow2) {
+    ns = (static_cast<unsigned __int128>(ts) * 1'000'000'000u) >> (itf.ts_exponent > 63 ? 63 : itf.ts_exponent);
+  } else if (itf.ts_exponent <= 9) {
+    uint64_t mul = 1;
+    for (int i = itf.ts_exponent; i < 9; ++i) mul *= 10;
+    ns = static_cast<unsigned __int128>(ts) * mul;
+  } else {
+    uint64_t div = 1;
+    for (int i = 9; i < itf.ts_exponent && i < 28; ++i) div *= 10;
+    ns = ts / div;
+  }
+  ns += static_cast<unsigned __int128>(itf.ts_offset_s) * 1'000'000'000u;
+  return static_cast<uint64_t>(ns);
+}
+
+CaptureFile::Status CaptureFile::next_pcapng(Packet& out) {
+  for (;;) {
+    uint8_t head[8];
+    const std::size_t got = std::fread(head, 1, sizeof head, f_);
+    if (got == 0) return Status::kEnd;
+    if (got != sizeof head) return fail("truncated block header");
+    uint32_t type;
+    std::memcpy(&type, head, 4);
+    if (type == kBlockSectionHeader) {
+      // A new section: its length is read once its byte-order magic is known.
+      uint32_t raw_len;
+      std::memcpy(&raw_len, head + 4, 4);
+      if (!read_section_header(raw_len)) return Status::kError;
+      continue;
+    }
+    type = swapped_ ? bswap32(type) : type;
+    const uint32_t len = u32(head + 4);
+    if (len < 12 || len % 4 != 0 || len > kMaxBlockBytes)
+      return fail("bad block length " + std::to_string(len));
+    const uint32_t body_len = len - 12;
+    if (body_len + 4 > buf_.size()) buf_.resize(body_len + 4);
+    if (!read_exact(buf_.data(), body_len + 4)) return fail("truncated block");
+    const uint8_t* b = buf_.data();
+    switch (type) {
+      case kBlockInterface:
+        if (body_len < 8) return fail("interface block too short");
+        add_interface(b, body_len);
+        continue;
+      case kBlockEnhancedPacket:
+      case kBlockObsoletePacket: {
+        if (body_len < 20) return fail("packet block too short");
+        // EPB: interface id (4); OPB: interface id (2) + drops (2). Then ts high, ts low.
+        const uint32_t ifid = type == kBlockEnhancedPacket ? u32(b) : u16(b);
+        const uint64_t ts = (uint64_t{u32(b + 4)} << 32) | u32(b + 8);
+        const uint32_t caplen = u32(b + 12), wire = u32(b + 16);
+        if (ifid >= interfaces_.size()) return fail("packet names interface " + std::to_string(ifid) + " before it is described");
+        if (caplen > body_len - 20) return fail("packet block's captured length exceeds the block");
+        const Interface& itf = interfaces_[ifid];
+        out.data = b + 20;
+        out.cap_len = caplen;
+        out.wire_len = wire < caplen ? caplen : wire;
+        out.ts_ns = to_ns(itf, ts);
+        out.link_type = itf.link_type;
+        return Status::kPacket;
+      }
+      case kBlockSimplePacket: {
+        if (interfaces_.empty()) return fail("simple packet block before any interface");
+        if (body_len < 4) return fail("simple packet block too short");
+        const Interface& itf = interfaces_[0];
+        const uint32_t wire = u32(b);
+        uint32_t caplen = body_len - 4;
+        if (wire < caplen) caplen = wire;
+        if (itf.snaplen && caplen > itf.snaplen) caplen = itf.snaplen;
+        out.data = b + 4;
+        out.cap_len = caplen;
+        out.wire_len = wire;
+        out.ts_ns = 0;  // simple packet blocks carry no timestamp
+        out.link_type = itf.link_type;
+        return Status::kPacket;
+      }
+      default:
+        continue;  // statistics, name resolution, custom and unknown blocks
+    }
+  }
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,73 @@
+// Reader for capture files: pcap (microsecond and nanosecond, either byte order) and
+// pcapng (several sections and interfaces, each with its own link type, timestamp
+// resolution and offset). libpcap refuses pcapng files whose interfaces differ in
+// link type; tapbeat decodes each packet with its own interface's link type.
+//
+// Start-up allocates the read buffer; next() reuses it (no allocation per packet).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace tapbeat {
+
+class CaptureFile {
+ public:
+  // Blocks larger than this are treated as corruption, not read.
+  static constexpr uint32_t kMaxBlockBytes = 16u << 20;
+
+  struct Packet {
+    const uint8_t* data;
+    uint32_t cap_len;
+    uint32_t wire_len;
+    uint64_t ts_ns;
+    uint16_t link_type;  // LINKTYPE_* of the packet's interface
+  };
+  enum class Status { kPacket, kEnd, kError };
+
+  // Throws std::runtime_error naming the file and what is wrong with it.
+  explicit CaptureFile(const std::string& path);
+  ~CaptureFile();
+  CaptureFile(const CaptureFile&) = delete;
+  CaptureFile& operator=(const CaptureFile&) = delete;
+
+  Status next(Packet& out);
+  const std::string& error() const { return error_; }
+  // Link type of the first interface (pcap: the file's), 1 when none was seen yet.
+  uint16_t first_link_type() const { return first_link_type_; }
+  bool is_pcapng() const { return pcapng_; }
+
+ private:
+  struct Interface {
+    uint16_t link_type;
+    uint32_t snaplen;
+    bool ts_pow2;         // if_tsresol MSB: negative power of 2, else of 10
+    uint8_t ts_exponent;  // units are 10^-n or 2^-n seconds
+    int64_t ts_offset_s;  // if_tsoffset
+  };
+
+  bool read_exact(void* p, std::size_t n);
+  Status fail(const std::string& why);
+  Status next_pcap(Packet& out);
+  Status next_pcapng(Packet& out);
+  bool read_section_header(uint32_t block_len);
+  void add_interface(const uint8_t* body, uint32_t len);
+  uint32_t u32(const uint8_t* p) const;
+  uint16_t u16(const uint8_t* p) const;
+  uint64_t to_ns(const Interface& itf, uint64_t ts) const;
+
+  std::string path_;
+  std::FILE* f_ = nullptr;
+  bool pcapng_ = false;
+  bool swapped_ = false;  // file byte order differs from the host's
+  bool nano_ = false;     // classic pcap with nanosecond timestamps
+  uint16_t first_link_type_ = 1;
+  uint32_t snaplen_ = 0;
+  std::vector<Interface> interfaces_;
+  std::vector<uint8_t> buf_;
+  std::string error_;
+};
+
+}  // namespace tapbeat
