@@ -146,7 +146,12 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
     w.field("iana_number", std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
   }
   if (packets) w.field_uint("packets", packets);
-  if (const char* t = transport_name(k.proto)) w.field("transport", t);
+  if (const char* t = transport_name(k.proto)) {
+    w.field("transport", t);
+  } else {  // no IANA keyword: the number, as ECS allows
+    auto r = std::to_chars(buf, buf + 8, k.proto);
+    w.field("transport", std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  }
   w.field("type", k.ip_version == 6 ? "ipv6" : "ipv4");
   w.end_object();
 

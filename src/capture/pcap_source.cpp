@@ -3,6 +3,7 @@
 #include "capture/capture_file.hpp"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 
@@ -17,6 +18,8 @@ class PcapHandle : public PcapSource {
  public:
   PcapHandle(pcap_t* p, bool live, bool nano) : p_(p), live_(live), nano_(nano) {
     dlt_ = static_cast<uint16_t>(pcap_datalink(p_));
+    char err[PCAP_ERRBUF_SIZE];
+    if (live_ && pcap_setnonblock(p_, 1, err) == 0) fd_ = pcap_get_selectable_fd(p_);
   }
   ~PcapHandle() override { pcap_close(p_); }
 
@@ -33,7 +36,15 @@ class PcapHandle : public PcapSource {
       out.link_type = dlt_;
       return Next::kPacket;
     }
-    if (rc == 0) return Next::kTimeout;
+    if (rc == 0) {
+      // Non-blocking handle: wait for the fd at most one clock tick, so an idle link
+      // still moves the clock and a stop request is seen.
+      if (fd_ >= 0) {
+        struct pollfd pfd {fd_, POLLIN, 0};
+        ::poll(&pfd, 1, 100);
+      }
+      return Next::kTimeout;
+    }
     if (rc == PCAP_ERROR_BREAK) return Next::kEnd;
     error_ = pcap_geterr(p_);
     return Next::kError;
@@ -55,6 +66,7 @@ class PcapHandle : public PcapSource {
 
  private:
   pcap_t* p_;
+  int fd_ = -1;
   bool live_;
   bool nano_;
   uint16_t dlt_;

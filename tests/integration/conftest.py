@@ -1,0 +1,56 @@
+"""Shared helpers for the integration tests: where the binary and the shared captures
+are, and how to run tapbeat on a capture and read its events."""
+import json
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.environ.get("TAPBEAT_SHARED", os.path.join(ROOT, "..", "shared"))
+BIN = os.environ.get("TAPBEAT_BIN", os.path.join(ROOT, "build", "tapbeat"))
+GOLDEN_CONFIG = os.path.join(ROOT, "tests", "golden", "golden.yml")
+
+
+def pcap(rel):
+    return os.path.join(SHARED, "pcaps", rel)
+
+
+def run_tapbeat(args, timeout=120, check=True, **kw):
+    proc = subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"tapbeat {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def events_of(capture, overrides=(), config=GOLDEN_CONFIG):
+    args = ["-c", config, "-I", capture, "-t"]
+    for o in overrides:
+        args += ["-E", o]
+    proc = run_tapbeat(args)
+    return [json.loads(line) for line in proc.stdout.splitlines()], proc
+
+
+def final_stats(stderr):
+    for line in reversed(stderr.splitlines()):
+        if '"final stats"' in line:
+            return json.loads(line)["stats"]
+    raise AssertionError("no final stats line in:\n" + stderr[-2000:])
+
+
+def flatten(obj, prefix=""):
+    out = {}
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    if not os.path.isdir(os.path.join(SHARED, "pcaps")):
+        pytest.fail(f"shared captures not found at {SHARED}")
+    return SHARED

@@ -1,0 +1,214 @@
+"""The command line behaves as Packetbeat users expect: subcommands, flags, exit codes
+and one-line errors naming the file, the key and the reason."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, ROOT, events_of, final_stats, pcap, run_tapbeat
+
+TUTORIAL = """packetbeat.interfaces.device: any
+packetbeat.flows:
+  timeout: 30s
+  period: 10s
+packetbeat.protocols:
+- type: icmp
+  # Enable ICMPv4 and ICMPv6 monitoring. Default: false
+  enabled: true
+- type: amqp
+  ports: [5672]
+- type: cassandra
+  ports: [9042]
+- type: dns
+  ports: [53]
+  include_authorities: true
+  include_additionals: true
+- type: http
+  ports: [80, 8080, 8000, 5000, 8002]
+output.elasticsearch:
+  hosts: ["localhost:9200"]
+"""
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_tutorial_config_passes_test_config(tmp_path):
+    cfg = write(tmp_path, "packetbeat.yml", TUTORIAL)
+    proc = run_tapbeat(["test", "config", "-c", cfg])
+    assert proc.stdout.strip() == "Config OK"
+    assert "warn" not in proc.stderr
+
+
+def test_shipped_config_passes_test_config():
+    proc = run_tapbeat(["test", "config", "-c", os.path.join(ROOT, "configs", "tapbeat.yml")])
+    assert proc.stdout.strip() == "Config OK"
+
+
+def test_running_with_an_output_not_built_yet_is_a_clear_error(tmp_path):
+    cfg = write(tmp_path, "packetbeat.yml", TUTORIAL)
+    proc = run_tapbeat(["-c", cfg, "-I", pcap("beats/mysql_long.pcap"), "-t"], check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"tapbeat: config error: {cfg}: output.elasticsearch: output elasticsearch is not available yet"
+
+
+def test_bad_config_exits_1_with_one_line(tmp_path):
+    cfg = write(tmp_path, "bad.yml", "packetbeat.flows:\n  timeout: soon\noutput.console: {}\n")
+    proc = run_tapbeat(["test", "config", "-c", cfg], check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"tapbeat: config error: {cfg}: tapbeat.flows.timeout: "
+                                   "expected a duration such as 30s, 1m or 500ms, got 'soon'")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_missing_config_file(tmp_path):
+    proc = run_tapbeat(["test", "config", "-c", str(tmp_path / "nope.yml")], check=False)
+    assert proc.returncode == 1
+    assert "nope.yml: cannot open: No such file or directory" in proc.stderr
+
+
+def test_unknown_key_is_a_warning_naming_it(tmp_path):
+    cfg = write(tmp_path, "w.yml", "packetbeat.flows:\n  enabeld: true\noutput.console: {}\n")
+    proc = run_tapbeat(["test", "config", "-c", cfg])
+    assert "tapbeat.flows.enabeld: unknown setting, ignored" in proc.stderr
+
+
+def test_override_with_E_reaches_any_key(tmp_path):
+    cfg = write(tmp_path, "c.yml", "output.console: {}\n")
+    proc = run_tapbeat(["test", "config", "-c", cfg, "-E", "packetbeat.flows.timeout=forever"], check=False)
+    assert proc.returncode == 1
+    assert "tapbeat.flows.timeout: expected a duration" in proc.stderr
+
+
+def test_usage_errors():
+    proc = run_tapbeat(["--bogus"], check=False)
+    assert proc.returncode == 1 and "unknown flag --bogus" in proc.stderr
+    proc = run_tapbeat(["frobnicate"], check=False)
+    assert proc.returncode == 1 and "unknown command 'frobnicate'" in proc.stderr
+    proc = run_tapbeat(["-c"], check=False)
+    assert proc.returncode == 1 and "flag -c needs a value" in proc.stderr
+
+
+@pytest.mark.parametrize("cmd", [["--help"], ["run", "--help"], ["test", "config", "--help"], ["devices", "--help"],
+                                 ["version", "--help"]])
+def test_help_on_each_command(cmd):
+    proc = run_tapbeat(cmd)
+    assert proc.stdout.startswith("Usage") or proc.stdout.startswith("tapbeat analyses")
+
+
+def test_version():
+    proc = run_tapbeat(["version"])
+    assert re.match(r"tapbeat version \d+\.\d+\.\d+ \(\w+\), libpcap version", proc.stdout)
+
+
+def test_devices_lists_loopback():
+    proc = run_tapbeat(["devices"])
+    assert re.search(r"^\d+: lo ", proc.stdout, re.M)
+
+
+def test_unreadable_capture_file(tmp_path):
+    bad = write(tmp_path, "bad.pcap", "this is not a capture")
+    cfg = write(tmp_path, "c.yml", "output.console: {}\n")
+    proc = run_tapbeat(["-c", cfg, "-I", bad, "-t"], check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith("bad.pcap: not a pcap or pcapng file")
+
+
+def test_file_output_rotates_and_keeps_number_of_files(tmp_path):
+    out = tmp_path / "out"
+    cfg = write(tmp_path, "f.yml", f"""packetbeat.flows: {{timeout: 1h, period: -1}}
+output.file:
+  path: {out}
+  filename: packetbeat
+  rotate_every_kb: 2
+  number_of_files: 3
+tapbeat.workers: 1
+""")
+    run_tapbeat(["-c", cfg, "-I", pcap("community-id/flows/combined.pcap"), "-t"])
+    files = sorted(os.listdir(out))
+    assert len(files) == 3, files
+    assert all(re.match(r"packetbeat-\d{8}(-\d+)?\.ndjson$", f) for f in files), files
+    for f in files:
+        size = os.path.getsize(out / f)
+        lines = (out / f).read_text().splitlines()
+        assert lines and all(json.loads(l)["type"] == "flow" for l in lines)
+        assert size <= 2048 or len(lines) == 1, f"{f}: {size} bytes in {len(lines)} events"
+
+
+def test_console_pretty(tmp_path):
+    cfg = write(tmp_path, "p.yml", "packetbeat.flows: {period: -1}\noutput.console: {pretty: true}\n")
+    proc = run_tapbeat(["-c", cfg, "-I", pcap("beats/mysql_long.pcap"), "-t"])
+    assert proc.stdout.startswith('{\n  "@timestamp": ')
+    assert json.loads(proc.stdout)["source"]["packets"] == 22
+
+
+def test_bpf_filter_applies_to_files(tmp_path):
+    events, proc = events_of(pcap("community-id/flows/combined.pcap"), ["packetbeat.interfaces.bpf_filter=udp"])
+    assert events and all(e["network"]["transport"] == "udp" for e in events)
+    bad = run_tapbeat(["-c", os.path.join(ROOT, "tests", "golden", "golden.yml"), "-I",
+                       pcap("community-id/flows/combined.pcap"), "-t", "-E", "packetbeat.interfaces.bpf_filter=udp port"],
+                      check=False)
+    assert bad.returncode == 1 and "invalid bpf_filter 'udp port'" in bad.stderr
+
+
+def test_stats_count_every_packet(tmp_path):
+    _, proc = events_of(pcap("tcpdump/flows/LINKTYPE_IPV4_invalid.pcap"))
+    s = final_stats(proc.stderr)
+    assert s["capture.read"] == 1 and s["packets.received"] == 1
+    assert s["decode.ipv4.bad_version"] == 1
+
+
+def test_replay_without_t_follows_capture_time(tmp_path):
+    # icmp4_ping_over_vlan spans about 10 ms; the ping capture of the spec spans ~1s.
+    start = time.monotonic()
+    cfg = os.path.join(ROOT, "tests", "golden", "golden.yml")
+    proc = run_tapbeat(["-c", cfg, "-I", pcap("beats/mysql_long.pcap")])
+    paced = time.monotonic() - start
+    assert json.loads(proc.stdout.splitlines()[0])["source"]["packets"] == 22
+    assert paced >= 0.007  # the capture spans 7.8 ms of packet time
+
+
+def test_live_capture_on_loopback(tmp_path):
+    """Live capture through libpcap on lo: UDP datagrams sent by this test become one flow."""
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root or cap_net_raw")
+    cfg = write(tmp_path, "live.yml", """packetbeat.interfaces:
+  device: lo
+  bpf_filter: "udp port 45999"
+packetbeat.flows: {timeout: 30s, period: -1}
+output.console: {}
+tapbeat.workers: 2
+""")
+    p = subprocess.Popen([BIN, "-c", cfg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 10
+        # Wait until the capture is running.
+        time.sleep(1.0)
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 45999))
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(5):
+            tx.sendto(b"x" * 100, ("127.0.0.1", 45999))
+        time.sleep(0.5)
+        assert time.time() < deadline
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    events = [json.loads(l) for l in out.splitlines()]
+    flows = [e for e in events if e["destination"].get("port") == 45999]
+    assert len(flows) == 1, out
+    f = flows[0]
+    assert f["flow"]["final"] is True
+    assert f["source"]["packets"] == 5
+    assert f["source"]["bytes"] == 5 * (14 + 20 + 8 + 100)  # lo has an Ethernet header
+    s = final_stats(err)
+    assert s["capture.pcap.dropped"] == 0
