@@ -56,7 +56,9 @@ def tshark_conversations(path):
             continue
         src, dst = (v[0], v[1]) if v[0] else (v[2], v[3])
         sport, dport = (v[4], v[5]) if v[4] else (v[6], v[7])
-        if "," in src + dst + sport + dport or not sport:
+        if not sport:
+            return None  # tshark saw the transport but could not read its ports
+        if "," in src + dst + sport + dport:
             continue
         proto = "tcp" if v[4] else "udp"
         if proto == "udp" and {sport, dport} & {"4789", "6081"}:
