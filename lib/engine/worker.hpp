@@ -57,6 +57,9 @@ class alignas(kCacheLine) Worker {
   static constexpr std::size_t kPrefetchOffset = 4;
   // How often, in packet time, timeouts are checked when packets keep arriving.
   static constexpr uint64_t kHousekeepingNs = 100'000'000;
+  // LRU order is kept to timeout / 16: a flow is moved at most that often.
+  static constexpr uint64_t kLruGranularityDivisor = 16;
+  static uint32_t lru_stamp(uint64_t ts_ns) { return static_cast<uint32_t>(ts_ns >> 20); }
 
   explicit Worker(const WorkerSettings& s);
   Worker(const Worker&) = delete;
@@ -110,6 +113,7 @@ class alignas(kCacheLine) Worker {
   uint64_t next_housekeeping_ns_ = 0;
   uint64_t next_report_ns_ = 0;
   std::atomic<bool> stop_{false};
+  uint32_t lru_granularity_;
   Parsed parsed_[kBurstSize];
 };
 

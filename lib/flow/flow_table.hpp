@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 
@@ -34,7 +35,15 @@ struct FlowKey {
   std::array<uint8_t, 6> mac_b;
   uint32_t reserved;  // zero; keeps the key one cache line
 
-  bool operator==(const FlowKey& o) const { return std::memcmp(this, &o, sizeof *this) == 0; }
+  // Eight word compares folded together: no call, no early-exit branches.
+  bool operator==(const FlowKey& o) const {
+    uint64_t a[8], b[8];
+    std::memcpy(a, this, sizeof a);
+    std::memcpy(b, &o, sizeof b);
+    uint64_t diff = 0;
+    for (int i = 0; i < 8; ++i) diff |= a[i] ^ b[i];
+    return diff == 0;
+  }
 };
 static_assert(sizeof(FlowKey) == 64, "FlowKey is hashed and compared as one cache line");
 
@@ -44,19 +53,23 @@ struct FlowCounts {
 };
 
 struct alignas(kCacheLine) Flow {
-  FlowKey key;
+  FlowKey key;             // cache line 0: compared on lookup
+  // Cache line 1: everything a packet updates.
   uint64_t hash;
-  uint64_t first_ts_ns;
   uint64_t last_ts_ns;
   FlowCounts dir[2];       // [0] from the side that sent the first packet (source)
-  FlowCounts reported[2];  // totals at the last report, for delta reports
   uint32_t lru_prev;
   uint32_t lru_next;
+  uint32_t lru_stamp;      // packet time (units of 2^20 ns) when last moved in LRU order
   bool source_is_a;        // the first packet came from endpoint a
+  bool in_use;
+  // Cache line 2: read when reporting.
+  uint64_t first_ts_ns;
+  FlowCounts reported[2];  // totals at the last report, for delta reports
   uint8_t icmp_type;       // of the first packet, for the community id
   uint8_t icmp_code;
-  bool in_use;
 };
+static_assert(offsetof(Flow, in_use) < 2 * kCacheLine, "per-packet fields fit one cache line");
 
 class FlowTable {
  public:
@@ -70,8 +83,17 @@ class FlowTable {
   static void make_key(const PacketMeta& m, FlowKey& key, bool& from_a);
   static uint64_t hash_key(const FlowKey& key);
 
-  // Warms the cache lines a later find() of this hash will touch.
+  // Warms the index line a later find() of this hash reads.
   void prefetch(uint64_t hash) const { prefetch_read(&index_[bucket(hash)]); }
+  // Once the index line is in cache: warms the flow the hash most likely names.
+  void prefetch_flow(uint64_t hash) const {
+    const Bucket& b = index_[bucket(hash)];
+    if (b.tag == tag_of(hash)) {
+      const Flow* f = &flows_[b.slot];
+      prefetch_write(f);
+      prefetch_write(reinterpret_cast<const char*>(f) + kCacheLine);
+    }
+  }
 
   Flow* find(const FlowKey& key, uint64_t hash);
   // Inserts a new flow at the LRU tail. Precondition: !full() and key absent.
