@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace tapbeat {
 
@@ -77,7 +78,7 @@ struct PacketMeta {
   } frag;
 
   // Reset the fields a parse sets; cheaper than assigning a whole new struct.
-  void clear() { *this = PacketMeta{}; }
+  void clear() { std::memset(static_cast<void*>(this), 0, sizeof *this); }
 };
 
 namespace tcp_flag {
