@@ -87,6 +87,7 @@ struct ControlCounters {
   std::atomic<uint64_t> read{0};
   std::atomic<uint64_t> ring_full_drops{0};
   std::atomic<uint64_t> too_large_drops{0};
+  std::atomic<uint64_t> shutdown_drops{0};
   std::atomic<uint64_t> unsupported_link{0};
   std::atomic<uint64_t> events_written{0};
   std::atomic<uint64_t> events_failed{0};
@@ -282,7 +283,10 @@ bool Runtime::dispatch(const PcapSource::Frame& f) {
       bump(ctl_.ring_full_drops);
       return false;
     }
-    if (g_stop.load(std::memory_order_relaxed)) return false;
+    if (g_stop.load(std::memory_order_relaxed)) {
+      bump(ctl_.shutdown_drops);
+      return false;
+    }
     std::this_thread::yield();
     h = ring.reserve(f.cap_len);
   }
@@ -354,8 +358,10 @@ std::string Runtime::stats_json(const PcapSource* src) const {
   w.field_uint("capture.read", ctl_.read.load());
   w.field_uint("capture.dropped.ring_full", ctl_.ring_full_drops.load());
   w.field_uint("capture.dropped.too_large", ctl_.too_large_drops.load());
+  w.field_uint("capture.dropped.shutdown", ctl_.shutdown_drops.load());
+  const PcapStats ps = src ? src->stats() : PcapStats{};
+  if (src && !src->live()) w.field_uint("capture.filtered", ps.filtered);
   if (src && src->live()) {
-    const PcapStats ps = src->stats();
     w.field_uint("capture.pcap.received", ps.received);
     w.field_uint("capture.pcap.dropped", ps.dropped);
     w.field_uint("capture.pcap.if_dropped", ps.if_dropped);
@@ -378,7 +384,7 @@ void Runtime::progress_line(uint64_t elapsed_ns, bool final) {
     events += c.get(Counter::events_emitted);
     drops += c.get(Counter::events_dropped_output_full) + c.get(Counter::events_dropped_too_large);
   }
-  drops += ctl_.ring_full_drops.load() + ctl_.too_large_drops.load();
+  drops += ctl_.ring_full_drops.load() + ctl_.too_large_drops.load() + ctl_.shutdown_drops.load();
   const double secs = elapsed_ns / 1e9;
   char line[160];
   const int n = std::snprintf(line, sizeof line, "\r%12llu packets  %7.3f Mpps  %10llu events  %8llu drops%s",
@@ -426,6 +432,7 @@ int Runtime::run() {
   po.snaplen = cfg_.interfaces.snaplen;
   po.buffer_size_mb = cfg_.interfaces.buffer_size_mb;
   po.promisc = cfg_.interfaces.auto_promisc_mode;
+  po.ignore_outgoing = cfg_.interfaces.ignore_outgoing;
   po.bpf_filter = cfg_.interfaces.bpf_filter;
   if (po.bpf_filter.empty() && !cfg_.flows.enabled) po.bpf_filter = generated_bpf_filter(cfg_);
   auto src = PcapSource::open(po);

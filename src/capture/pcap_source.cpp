@@ -121,13 +121,20 @@ class FileSource : public PcapSource {
       const auto st = file_.next(p);
       if (st == CaptureFile::Status::kEnd) return Next::kEnd;
       if (st == CaptureFile::Status::kError) return Next::kError;
-      if (!filter_.empty() && !matches(p)) continue;
+      if (!filter_.empty() && !matches(p)) {
+        ++filtered_;
+        continue;
+      }
       out = Frame{p.data, p.cap_len, p.wire_len, p.ts_ns, p.link_type};
       return Next::kPacket;
     }
   }
   std::string error() const override { return error_.empty() ? file_.error() : error_; }
-  PcapStats stats() const override { return {}; }
+  PcapStats stats() const override {
+    PcapStats s;
+    s.filtered = filtered_;
+    return s;
+  }
   bool live() const override { return false; }
   uint16_t link_type() const override { return file_.first_link_type(); }
   void break_loop() override {}
@@ -170,6 +177,7 @@ class FileSource : public PcapSource {
   std::string filter_;
   std::string error_;
   std::map<uint16_t, Filter> filters_;
+  uint64_t filtered_ = 0;
 };
 
 }  // namespace
@@ -199,6 +207,11 @@ std::unique_ptr<PcapSource> PcapSource::open(const PcapOptions& o) {
     throw std::runtime_error("cannot capture on " + dev + ": " + why);
   }
   apply_filter(p, o.bpf_filter, dev);
+  if (o.ignore_outgoing && pcap_setdirection(p, PCAP_D_IN) != 0) {
+    const std::string why = pcap_geterr(p);
+    pcap_close(p);
+    throw std::runtime_error("cannot ignore outgoing packets on " + dev + ": " + why);
+  }
   return std::make_unique<PcapHandle>(p, true, nano);
 }
 

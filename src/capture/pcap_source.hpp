@@ -17,12 +17,14 @@ struct PcapOptions {
   uint32_t buffer_size_mb = 30;
   std::string bpf_filter;
   bool promisc = false;
+  bool ignore_outgoing = false;  // live: only packets the host receives
 };
 
 struct PcapStats {
   uint64_t received = 0;   // ps_recv
   uint64_t dropped = 0;    // ps_drop: no room in the kernel buffer
   uint64_t if_dropped = 0; // ps_ifdrop: dropped by the interface or driver
+  uint64_t filtered = 0;   // file: packets the BPF filter did not match
 };
 
 class PcapSource {

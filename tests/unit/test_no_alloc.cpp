@@ -1,0 +1,72 @@
+// The hot-path contract: after start-up a worker allocates nothing per packet.
+// A counting global operator new catches any allocation during process()/on_clock().
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "engine/worker.hpp"
+#include "packet_builder.hpp"
+
+namespace {
+std::atomic<uint64_t> g_allocations{0};
+}
+
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace tapbeat {
+namespace {
+
+TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
+  AgentInfo agent{"h", "h", "i", "e", "0"};
+  WorkerSettings s;
+  s.agent = &agent;
+  s.flow_capacity = 256;  // small: evictions and their reports happen too
+  s.flow_timeout_ns = 1'000'000'000;
+  s.flow_period_ns = 500'000'000;
+  s.event_chunks = 4;
+  s.event_chunk_bytes = 64 * 1024;
+  Worker w(s);
+  // A mix: TCP, UDP, ICMP, VLAN, IPv6, fragments, malformed.
+  std::vector<test::Bytes> frames;
+  for (uint16_t i = 0; i < 1000; ++i) {
+    test::Frame f;
+    switch (i % 6) {
+      case 0: f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(static_cast<uint16_t>(1000 + i), 80).payload(20); break;
+      case 1: f.eth(0x0800).ipv4("10.0.0.3", "10.0.0.4", 17).udp(static_cast<uint16_t>(2000 + i), 53).payload(30); break;
+      case 2: f.eth(0x8100).vlan(7, 0x0800).ipv4("10.0.0.5", "10.0.0.6", 1).icmp(8, 0, i); break;
+      case 3: f.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 6).tcp(static_cast<uint16_t>(3000 + i), 443); break;
+      case 4: f.eth(0x0800).ipv4("10.0.0.7", "10.0.0.8", 17, i, 0x2000).payload(16); break;
+      case 5: f.eth(0x0800).raw({0x45, 0, 0, 99}); break;
+    }
+    frames.push_back(f.finish().b);
+  }
+  std::vector<RawPacket> pkts;
+  for (std::size_t i = 0; i < frames.size(); ++i)
+    pkts.push_back(RawPacket{frames[i].data(), static_cast<uint32_t>(frames[i].size()),
+                             static_cast<uint32_t>(frames[i].size()), 1'000'000'000ull + i * 5'000'000, 0, 1});
+  const uint64_t before = g_allocations.load();
+  for (std::size_t i = 0; i < pkts.size(); i += Worker::kBurstSize) {
+    w.process({pkts.data() + i, std::min<std::size_t>(Worker::kBurstSize, pkts.size() - i)});
+    w.on_clock(pkts[i].ts_ns);
+    while (EventChunk* c = w.events().take_full()) w.events().recycle(c);
+  }
+  const uint64_t during = g_allocations.load() - before;
+  EXPECT_EQ(during, 0u) << "allocations on the hot path";
+  EXPECT_GT(w.counters().get(Counter::flow_evicted) + w.counters().get(Counter::flow_expired), 0u);
+  EXPECT_GT(w.counters().get(Counter::events_emitted), 0u);
+  EXPECT_GT(w.counters().get(Counter::frag_fragments), 0u);
+}
+
+}  // namespace
+}  // namespace tapbeat
