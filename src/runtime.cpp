@@ -135,6 +135,7 @@ class Runtime {
   std::atomic<bool> monitor_stop_{false};
   const PcapSource* source_ = nullptr;
   uint64_t last_tick_ns_ = 0;
+  uint64_t last_packet_ns_ = 0;
   uint64_t start_mono_ns_ = 0;
 };
 
@@ -338,6 +339,7 @@ void Runtime::capture_loop(PcapSource& src) {
       }
     }
     dispatch(f);
+    last_packet_ns_ = std::max(last_packet_ns_, f.ts_ns);
     const uint64_t clock = file_mode_ ? f.ts_ns : wall_ns();
     if (clock >= last_tick_ns_ + kTickNs) {
       last_tick_ns_ = clock;
@@ -466,7 +468,9 @@ int Runtime::run() {
 
   capture_loop(*src);
   const bool interrupted = g_stop.load();
-  // A final tick at the last packet time lets workers expire what timed out.
+  // A last tick gives every worker the same final clock (the last packet's time for a
+  // file, now when live): flows that timed out expire, the rest report at that time.
+  if (!interrupted || !file_mode_) push_clock(file_mode_ ? last_packet_ns_ : wall_ns());
   capture_done_.store(true, std::memory_order_release);
   for (auto& s : workers_) {
     if (interrupted) s->worker->request_stop();
