@@ -12,27 +12,7 @@ import pytest
 
 from conftest import BIN, ROOT, events_of, final_stats, pcap, run_tapbeat
 
-TUTORIAL = """packetbeat.interfaces.device: any
-packetbeat.flows:
-  timeout: 30s
-  period: 10s
-packetbeat.protocols:
-- type: icmp
-  # Enable ICMPv4 and ICMPv6 monitoring. Default: false
-  enabled: true
-- type: amqp
-  ports: [5672]
-- type: cassandra
-  ports: [9042]
-- type: dns
-  ports: [53]
-  include_authorities: true
-  include_additionals: true
-- type: http
-  ports: [80, 8080, 8000, 5000, 8002]
-output.elasticsearch:
-  hosts: ["localhost:9200"]
-"""
+TUTORIAL = os.path.join(ROOT, "tests", "data", "packetbeat-tutorial.yml")
 
 
 def write(tmp_path, name, text):
@@ -41,9 +21,8 @@ def write(tmp_path, name, text):
     return str(p)
 
 
-def test_tutorial_config_passes_test_config(tmp_path):
-    cfg = write(tmp_path, "packetbeat.yml", TUTORIAL)
-    proc = run_tapbeat(["test", "config", "-c", cfg])
+def test_tutorial_config_passes_test_config():
+    proc = run_tapbeat(["test", "config", "-c", TUTORIAL])
     assert proc.stdout.strip() == "Config OK"
     assert "warn" not in proc.stderr
 
@@ -53,8 +32,8 @@ def test_shipped_config_passes_test_config():
     assert proc.stdout.strip() == "Config OK"
 
 
-def test_running_with_an_output_not_built_yet_is_a_clear_error(tmp_path):
-    cfg = write(tmp_path, "packetbeat.yml", TUTORIAL)
+def test_running_with_an_output_not_built_yet_is_a_clear_error():
+    cfg = TUTORIAL
     proc = run_tapbeat(["-c", cfg, "-I", pcap("beats/mysql_long.pcap"), "-t"], check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"tapbeat: config error: {cfg}: output.elasticsearch: output elasticsearch is not available yet"
@@ -166,14 +145,25 @@ def test_stats_count_every_packet(tmp_path):
     assert s["decode.ipv4.bad_version"] == 1
 
 
-def test_replay_without_t_follows_capture_time(tmp_path):
-    # icmp4_ping_over_vlan spans about 10 ms; the ping capture of the spec spans ~1s.
-    start = time.monotonic()
+def test_replay_without_t_follows_capture_time():
+    # http_minitwit.pcap spans 1.72 s of packet time: replayed at capture speed the run
+    # takes at least that long; with -t it is read as fast as possible.
     cfg = os.path.join(ROOT, "tests", "golden", "golden.yml")
-    proc = run_tapbeat(["-c", cfg, "-I", pcap("beats/mysql_long.pcap")])
-    paced = time.monotonic() - start
-    assert json.loads(proc.stdout.splitlines()[0])["source"]["packets"] == 22
-    assert paced >= 0.007  # the capture spans 7.8 ms of packet time
+    capture = pcap("beats/http_minitwit.pcap")
+    start = time.monotonic()
+    paced = run_tapbeat(["-c", cfg, "-I", capture])
+    paced_s = time.monotonic() - start
+    start = time.monotonic()
+    fast = run_tapbeat(["-c", cfg, "-I", capture, "-t"])
+    fast_s = time.monotonic() - start
+    assert paced_s >= 1.7, paced_s
+    assert fast_s < 1.0, fast_s
+    def events(out):
+        evs = [json.loads(l) for l in out.splitlines()]
+        for e in evs:
+            del e["agent"]["ephemeral_id"]  # new every run
+        return evs
+    assert events(paced.stdout) == events(fast.stdout)  # packet timestamps are kept either way
 
 
 def test_live_capture_on_loopback(tmp_path):
@@ -189,19 +179,25 @@ tapbeat.workers: 2
 """)
     p = subprocess.Popen([BIN, "-c", cfg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 10
-        # Wait until the capture is running.
-        time.sleep(1.0)
+        # The "started" line is logged once the capture handle is active.
+        deadline = time.time() + 20
+        seen = []
+        while time.time() < deadline:
+            line = p.stderr.readline()
+            seen.append(line)
+            if "started: capturing on lo" in line or not line:
+                break
+        assert "started: capturing on lo" in seen[-1], "".join(seen)
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rx.bind(("127.0.0.1", 45999))
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for i in range(5):
             tx.sendto(b"x" * 100, ("127.0.0.1", 45999))
         time.sleep(0.5)
-        assert time.time() < deadline
     finally:
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
+    err = "".join(seen) + err
     assert p.returncode == 0, err
     events = [json.loads(l) for l in out.splitlines()]
     flows = [e for e in events if e["destination"].get("port") == 45999]

@@ -1,33 +1,21 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "config/config.hpp"
 
 namespace tapbeat {
 namespace {
 
-const char* kTutorial = R"(packetbeat.interfaces.device: any
-packetbeat.flows:
-  timeout: 30s
-  period: 10s
-packetbeat.protocols:
-- type: icmp
-  # Enable ICMPv4 and ICMPv6 monitoring. Default: false
-  enabled: true
-- type: amqp
-  ports: [5672]
-- type: cassandra
-  ports: [9042]
-- type: dns
-  ports: [53]
-  include_authorities: true
-  include_additionals: true
-- type: http
-  ports: [80, 8080, 8000, 5000, 8002]
-output.elasticsearch:
-  hosts: ["localhost:9200"]
-)";
+// The Packetbeat tutorial's configuration, which must load unchanged.
+std::string tutorial() {
+  std::ifstream in(TAPBEAT_SOURCE_DIR "/tests/data/packetbeat-tutorial.yml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 Config load(const std::string& text, std::vector<std::string> overrides = {}) {
   return load_config_text(text, "test.yml", overrides);
@@ -44,7 +32,7 @@ std::string error_of(const std::string& text, std::vector<std::string> overrides
 }
 
 TEST(Config, TutorialConfigLoads) {
-  const Config c = load(kTutorial);
+  const Config c = load(tutorial());
   EXPECT_EQ(c.interfaces.device, "any");
   EXPECT_TRUE(c.flows.enabled);
   EXPECT_EQ(c.flows.timeout_ns, 30'000'000'000u);
@@ -76,7 +64,7 @@ TEST(Config, DictionaryFormOfProtocols) {
 }
 
 TEST(Config, OverridesApplyToAnyDottedKey) {
-  const Config c = load(kTutorial, {"packetbeat.flows.period=-1", "tapbeat.workers=3",
+  const Config c = load(tutorial(), {"packetbeat.flows.period=-1", "tapbeat.workers=3",
                                     "output.elasticsearch.enabled=false", "output.console.pretty=true"});
   EXPECT_EQ(c.flows.period_ns, -1'000'000'000);
   EXPECT_EQ(c.engine.workers, 3u);
