@@ -144,6 +144,19 @@ const Specs kFragments = {
     {"max_sets", Kind::kUint}, {"max_bytes", Kind::kUint}, {"timeout", Kind::kDuration}};
 const Specs kEvents = {{"chunks", Kind::kUint}, {"chunk_kb", Kind::kUint}};
 
+const Specs kDpdkPort = {
+    {"device", Kind::kString}, {"rx_queues", Kind::kUint}, {"rx_descriptors", Kind::kUint}};
+const Specs kDpdk = {
+    {"eal_args", Kind::kStringList}, {"lcores", Kind::kString},
+    {"memory_channels", Kind::kUint}, {"no_huge", Kind::kBool},
+    {"no_pci", Kind::kBool},          {"memory_mb", Kind::kUint},
+    {"file_prefix", Kind::kString},   {"ports", Kind::kAny},
+    {"mempool_size", Kind::kUint},    {"mbuf_cache", Kind::kUint},
+    {"burst_size", Kind::kUint},      {"promiscuous", Kind::kBool},
+    {"mtu", Kind::kUint},             {"idle", Kind::kString},
+    {"exit_on_idle", Kind::kDuration},
+};
+
 const Specs kTapbeat = {
     {"interfaces", Kind::kAny},  // mapping, or a list of one mapping; checked below
     {"flows", Kind::kSection, &kFlows},
@@ -159,7 +172,7 @@ const Specs kTapbeat = {
     {"events", Kind::kSection, &kEvents},
     {"progress", Kind::kBool},
     {"detect", Kind::kString},
-    {"dpdk", Kind::kMap},
+    {"dpdk", Kind::kSection, &kDpdk},
     {"npcap", Kind::kAny},
     {"overwrite_pipelines", Kind::kBool},
 };
@@ -734,6 +747,58 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   }
 }
 
+void read_dpdk(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
+  DpdkConfig& d = cfg.dpdk;
+  const std::string key = "tapbeat.dpdk";
+  if (n && n.IsMap()) {
+    d.eal_args = get_strings(n["eal_args"]);
+    d.lcores = get_string(n["lcores"], "");
+    if (d.lcores.find_first_not_of("0123456789,-@()") != std::string::npos)
+      ctx.fail(key + ".lcores", "'" + d.lcores + "' is not an lcore list such as 0-4 or 0,2,4");
+    d.memory_channels = get_uint<uint32_t>(n["memory_channels"], 0);
+    d.no_huge = get_bool(n["no_huge"], false);
+    d.no_pci = get_bool(n["no_pci"], false);
+    d.memory_mb = get_uint<uint32_t>(n["memory_mb"], 0);
+    d.file_prefix = get_string(n["file_prefix"], d.file_prefix);
+    d.mempool_size = get_uint<uint32_t>(n["mempool_size"], d.mempool_size);
+    if (d.mempool_size < 1024) ctx.fail(key + ".mempool_size", "must be at least 1024 mbufs");
+    d.mbuf_cache = get_uint<uint32_t>(n["mbuf_cache"], d.mbuf_cache);
+    if (d.mbuf_cache > 512) ctx.fail(key + ".mbuf_cache", "at most 512 (RTE_MEMPOOL_CACHE_MAX_SIZE)");
+    d.burst_size = get_uint<uint16_t>(n["burst_size"], d.burst_size);
+    if (d.burst_size < 1 || d.burst_size > 32)
+      ctx.fail(key + ".burst_size", "must be between 1 and 32 (the worker's burst)");
+    d.promiscuous = get_bool(n["promiscuous"], true);
+    d.mtu = get_uint<uint32_t>(n["mtu"], 0);
+    if (d.mtu && (d.mtu < 68 || d.mtu > 9600)) ctx.fail(key + ".mtu", "must be between 68 and 9600");
+    const std::string idle = get_string(n["idle"], "poll");
+    if (idle != "poll" && idle != "backoff") ctx.fail(key + ".idle", "'" + idle + "' is not one of poll, backoff");
+    d.idle_backoff = idle == "backoff";
+    d.exit_on_idle_ns = static_cast<uint64_t>(std::max<int64_t>(get_duration(n["exit_on_idle"], 0), 0));
+    const YAML::Node ports = n["ports"];
+    if (ports && !ports.IsSequence()) ctx.fail(key + ".ports", "expected a list of ports, got " + describe(ports));
+    for (std::size_t i = 0; ports && i < ports.size(); ++i) {
+      const std::string pk = key + ".ports[" + std::to_string(i) + "]";
+      const YAML::Node p = ports[i];
+      if (p.IsScalar()) {
+        d.ports.push_back(DpdkPortConfig{p.Scalar()});
+        continue;
+      }
+      check_section(ctx, pk, p, kDpdkPort);
+      DpdkPortConfig pc;
+      pc.device = get_string(p["device"], "");
+      if (pc.device.empty()) ctx.fail(pk + ".device", "missing: a PCI address or a vdev string");
+      pc.rx_queues = get_uint<uint16_t>(p["rx_queues"], 0);
+      if (pc.rx_queues > 128) ctx.fail(pk + ".rx_queues", "at most 128");
+      pc.rx_descriptors = get_uint<uint16_t>(p["rx_descriptors"], pc.rx_descriptors);
+      if (pc.rx_descriptors < 64 || pc.rx_descriptors > 16384 || (pc.rx_descriptors & (pc.rx_descriptors - 1)))
+        ctx.fail(pk + ".rx_descriptors", "must be a power of two between 64 and 16384");
+      d.ports.push_back(pc);
+    }
+  }
+  if (cfg.interfaces.type == "dpdk" && d.ports.empty())
+    ctx.fail(key + ".ports", "missing: interfaces.type is dpdk, list at least one port");
+}
+
 Config build(YAML::Node doc, const std::string& file, const std::vector<std::string>& overrides) {
   Config cfg;
   cfg.file = file;
@@ -774,6 +839,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
     if (t["procs"] && get_bool(at(t, "procs", "enabled"), false))
       ctx.warn("tapbeat.procs", "process monitoring is not supported; ignored");
     read_engine(ctx, t, cfg);
+    read_dpdk(ctx, t["dpdk"], cfg);
   }
   if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
   read_outputs(ctx, croot["output"], cfg);

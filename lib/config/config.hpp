@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "config/dpdk_config.hpp"
+
 namespace tapbeat {
 
 class ConfigError : public std::runtime_error {
@@ -87,6 +89,7 @@ struct Config {
   std::vector<ProtocolConfig> protocols;
   std::optional<OutputConfig> output;
   EngineConfig engine;
+  DpdkConfig dpdk;
   std::string name;                    // agent.name override
   std::vector<std::string> warnings;   // unknown keys and ignored settings
   YAML::Node root;                     // normalised tree (prefixes merged, dots expanded)

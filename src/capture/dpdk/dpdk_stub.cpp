@@ -1,0 +1,14 @@
+// Stands in for the DPDK backend in builds where libdpdk was not found.
+#include "capture/dpdk/dpdk_runtime.hpp"
+
+namespace tapbeat {
+
+int run_dpdk(const Config& cfg) {
+  throw ConfigError(cfg.file, "tapbeat.interfaces.type",
+                    "dpdk capture is not in this build (libdpdk was not found when it was built; "
+                    "install dpdk-dev and rebuild, or use type: pcap)");
+}
+
+bool dpdk_available() { return false; }
+
+}  // namespace tapbeat

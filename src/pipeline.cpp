@@ -1,0 +1,228 @@
+#include "pipeline.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include <openssl/evp.h>
+
+#include "log.hpp"
+#include "version.hpp"
+
+namespace tapbeat {
+
+std::atomic<bool> g_stop{false};
+namespace {
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig, std::memory_order_relaxed);
+  g_stop.store(true, std::memory_order_relaxed);
+}
+
+std::string uuid_text(const uint8_t b[16]) {
+  char out[37];
+  std::snprintf(out, sizeof out,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
+  return out;
+}
+}  // namespace
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int stop_signal() { return g_signal.load(); }
+
+uint64_t mono_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+uint64_t wall_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+AgentInfo make_agent(const Config& cfg) {
+  AgentInfo a;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "localhost");
+  a.hostname = host;
+  a.name = cfg.name.empty() ? a.hostname : cfg.name;
+  a.version = kTapbeatVersion;
+  // agent.id: a name-based UUID (RFC 4122 §4.3, SHA-1) of the host, stable across runs.
+  uint8_t digest[EVP_MAX_MD_SIZE];
+  unsigned dlen = 0;
+  const std::string seed = "tapbeat/" + a.hostname;
+  EVP_Digest(seed.data(), seed.size(), digest, &dlen, EVP_sha1(), nullptr);
+  digest[6] = static_cast<uint8_t>((digest[6] & 0x0F) | 0x50);
+  digest[8] = static_cast<uint8_t>((digest[8] & 0x3F) | 0x80);
+  a.id = uuid_text(digest);
+  std::random_device rd;
+  uint8_t r[16];
+  for (auto& x : r) x = static_cast<uint8_t>(rd());
+  r[6] = static_cast<uint8_t>((r[6] & 0x0F) | 0x40);
+  r[8] = static_cast<uint8_t>((r[8] & 0x3F) | 0x80);
+  a.ephemeral_id = uuid_text(r);
+  return a;
+}
+
+uint32_t worker_count(const Config& cfg) {
+  if (cfg.engine.workers) return cfg.engine.workers;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores > 1 ? cores - 1 : 1;
+}
+
+Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress)
+    : cfg_(cfg), agent_(make_agent(cfg)), progress_(progress) {
+  if (!cfg.output) throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
+  if (cfg.output->type != "console" && cfg.output->type != "file")
+    throw ConfigError(cfg.file, "output." + cfg.output->type, "output " + cfg.output->type + " is not available yet");
+  sink_ = make_sink(*cfg.output);
+  const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / n, 16);
+  for (uint32_t i = 0; i < n; ++i) {
+    WorkerSettings ws;
+    ws.id = i;
+    ws.flow_capacity = per_worker;
+    ws.flows_enabled = cfg.flows.enabled;
+    ws.flow_timeout_ns = cfg.flows.timeout_ns;
+    ws.flow_period_ns = cfg.flows.period_ns;
+    ws.delta_reports = cfg.flows.enable_delta_flow_reports;
+    ws.frag = FragLimits{cfg.engine.frag_max_sets, cfg.engine.frag_max_bytes, cfg.engine.frag_timeout_ns};
+    ws.event_chunks = cfg.engine.event_chunks;
+    ws.event_chunk_bytes = cfg.engine.event_chunk_kb * 1024;
+    ws.block_on_output_full = block_on_output_full;
+    ws.agent = &agent_;
+    workers_.push_back(std::make_unique<Worker>(ws));
+  }
+}
+
+Pipeline::~Pipeline() {
+  workers_done_.store(true);
+  monitor_stop_.store(true);
+  if (output_.joinable()) output_.join();
+  if (monitor_.joinable()) monitor_.join();
+}
+
+void Pipeline::start(ExtraStats extra_stats, ExtraDrops extra_drops) {
+  extra_stats_ = std::move(extra_stats);
+  extra_drops_ = std::move(extra_drops);
+  start_mono_ns_ = mono_ns();
+  output_ = std::thread([this] { output_loop(); });
+  pthread_setname_np(output_.native_handle(), "tb-output");
+  monitor_ = std::thread([this] { monitor_loop(); });
+  pthread_setname_np(monitor_.native_handle(), "tb-monitor");
+}
+
+int Pipeline::finish() {
+  workers_done_.store(true, std::memory_order_release);
+  output_.join();
+  monitor_stop_.store(true, std::memory_order_release);
+  monitor_.join();
+  log_json("info", "final stats", "stats", stats_json());
+  if (stop_signal()) log_line("info", "stopped by signal " + std::to_string(stop_signal()));
+  return write_errors_.load() ? 1 : 0;
+}
+
+void Pipeline::output_loop() {
+  for (;;) {
+    bool any = false;
+    for (auto& w : workers_) {
+      EventQueue& q = w->events();
+      while (EventChunk* c = q.take_full()) {
+        any = true;
+        if (sink_->write(std::string_view(c->data, c->len))) {
+          bump(events_written_, c->events);
+        } else {
+          if (write_errors_.load() == 0) log_line("error", "output write failed: " + sink_->error());
+          bump(write_errors_);
+          bump(events_failed_, c->events);
+        }
+        q.recycle(c);
+      }
+    }
+    if (any) continue;
+    if (workers_done_.load(std::memory_order_acquire)) {
+      bool idle = true;
+      for (auto& w : workers_) idle = idle && w->events().idle();
+      if (idle) break;
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  sink_->flush();
+}
+
+std::string Pipeline::stats_json() const {
+  std::vector<uint64_t> sum(kCounterCount, 0);
+  for (const auto& w : workers_) {
+    const Counters& c = w->counters();
+    for (std::size_t i = 0; i < kCounterCount; ++i) sum[i] += c.get(i);
+  }
+  std::string buf(65536, '\0');
+  JsonWriter w(buf.data(), buf.size());
+  w.begin_object();
+  if (extra_stats_) extra_stats_(w);
+  for (std::size_t i = 0; i < kCounterCount; ++i) w.field_uint(kCounterNames[i], sum[i]);
+  w.field_uint("output.events.written", events_written_.load());
+  w.field_uint("output.events.failed", events_failed_.load());
+  w.field_uint("output.write_errors", write_errors_.load());
+  w.field_uint("workers", workers_.size());
+  w.end_object();
+  buf.resize(w.size());
+  return buf;
+}
+
+void Pipeline::progress_line(uint64_t elapsed_ns, bool final) const {
+  uint64_t packets = 0, events = 0, drops = 0;
+  for (const auto& w : workers_) {
+    const Counters& c = w->counters();
+    packets += c.get(Counter::packets);
+    events += c.get(Counter::events_emitted);
+    drops += c.get(Counter::events_dropped_output_full) + c.get(Counter::events_dropped_too_large);
+  }
+  if (extra_drops_) drops += extra_drops_();
+  const double secs = elapsed_ns / 1e9;
+  char line[160];
+  const int n = std::snprintf(line, sizeof line, "\r%12llu packets  %7.3f Mpps  %10llu events  %8llu drops%s",
+                              static_cast<unsigned long long>(packets), secs > 0 ? packets / secs / 1e6 : 0.0,
+                              static_cast<unsigned long long>(events), static_cast<unsigned long long>(drops),
+                              final ? "\n" : "");
+  ssize_t ignored = ::write(STDERR_FILENO, line, static_cast<std::size_t>(n));
+  (void)ignored;
+}
+
+void Pipeline::monitor_loop() {
+  const bool progress = progress_ && cfg_.engine.progress && isatty(STDERR_FILENO);
+  const uint64_t period = cfg_.engine.stats_period_ns;
+  uint64_t next_stats = mono_ns() + period;
+  uint64_t next_progress = mono_ns() + 1'000'000'000;
+  while (!monitor_stop_.load(std::memory_order_acquire)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const uint64_t now = mono_ns();
+    if (progress && now >= next_progress) {
+      progress_line(now - start_mono_ns_, false);
+      next_progress = now + 1'000'000'000;
+    }
+    if (now >= next_stats) {
+      log_json("info", "stats", "stats", stats_json());
+      next_stats = now + period;
+    }
+  }
+  if (progress) progress_line(mono_ns() - start_mono_ns_, true);
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,82 @@
+// What every capture backend shares: the workers' settings, the output thread that
+// drains their event chunks into the sink, the monitor thread (stats line, progress
+// line), signals and the agent identity. A backend (libpcap, DPDK) owns how packets
+// reach the workers and where the workers run.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "engine/worker.hpp"
+#include "event/agent.hpp"
+#include "event/json_writer.hpp"
+#include "output/sink.hpp"
+
+namespace tapbeat {
+
+// Set by SIGINT/SIGTERM; polled by capture loops.
+extern std::atomic<bool> g_stop;
+void install_signal_handlers();
+int stop_signal();  // the signal that stopped the run, 0 if none
+
+uint64_t mono_ns();
+uint64_t wall_ns();
+
+AgentInfo make_agent(const Config& cfg);
+
+// Single-writer counter of a control thread, readable from any thread.
+inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+class Pipeline {
+ public:
+  // Stats a backend adds to the stats line (capture counters), and drops it counts.
+  using ExtraStats = std::function<void(JsonWriter&)>;
+  using ExtraDrops = std::function<uint64_t()>;
+
+  // Opens the sink (throws ConfigError/std::runtime_error) and creates `n` workers.
+  // block_on_output_full: file input waits for the output instead of dropping events.
+  Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress);
+  ~Pipeline();
+
+  Worker& worker(std::size_t i) { return *workers_[i]; }
+  std::size_t size() const { return workers_.size(); }
+  const AgentInfo& agent() const { return agent_; }
+
+  // Starts the output and monitor threads.
+  void start(ExtraStats extra_stats, ExtraDrops extra_drops);
+  // Every worker has finished (final reports written): drain, join, log final stats.
+  // Returns the process exit code.
+  int finish();
+  std::string stats_json() const;
+
+ private:
+  void output_loop();
+  void monitor_loop();
+  void progress_line(uint64_t elapsed_ns, bool final) const;
+
+  const Config& cfg_;
+  AgentInfo agent_;
+  std::unique_ptr<Sink> sink_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  bool progress_;
+  ExtraStats extra_stats_;
+  ExtraDrops extra_drops_;
+  std::thread output_, monitor_;
+  std::atomic<bool> workers_done_{false};
+  std::atomic<bool> monitor_stop_{false};
+  std::atomic<uint64_t> events_written_{0}, events_failed_{0}, write_errors_{0};
+  uint64_t start_mono_ns_ = 0;
+};
+
+// Number of workers the config asks for (0: cores - 1, at least 1).
+uint32_t worker_count(const Config& cfg);
+
+}  // namespace tapbeat
