@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/dpdk/dpdk_runtime.hpp"
 #include "capture/pcap_source.hpp"
 #include "config/config.hpp"
 #include "log.hpp"
@@ -130,8 +131,9 @@ void print_warnings(const tapbeat::Config& cfg) {
 }
 
 int cmd_version() {
-  std::printf("tapbeat version %s (%s), %s\n", tapbeat::kTapbeatVersion, tapbeat::kTapbeatArch,
-              tapbeat::pcap_library_version().c_str());
+  const std::string dpdk = tapbeat::dpdk_version();
+  std::printf("tapbeat version %s (%s), %s, %s\n", tapbeat::kTapbeatVersion, tapbeat::kTapbeatArch,
+              tapbeat::pcap_library_version().c_str(), dpdk.empty() ? "without DPDK" : dpdk.c_str());
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
+#include <rte_version.h>
 
 #include <algorithm>
 #include <atomic>
@@ -310,6 +311,6 @@ int run_dpdk(const Config& cfg) {
   return rt.run();
 }
 
-bool dpdk_available() { return true; }
+std::string dpdk_version() { return rte_version(); }
 
 }  // namespace tapbeat

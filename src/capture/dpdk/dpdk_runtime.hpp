@@ -4,6 +4,8 @@
 // reports that the binary was built without it.
 #pragma once
 
+#include <string>
+
 #include "config/config.hpp"
 
 namespace tapbeat {
@@ -12,7 +14,7 @@ namespace tapbeat {
 // for set-up failures.
 int run_dpdk(const Config& cfg);
 
-// Whether this binary has the DPDK backend.
-bool dpdk_available();
+// The DPDK version this binary was built with, empty when it has no DPDK backend.
+std::string dpdk_version();
 
 }  // namespace tapbeat

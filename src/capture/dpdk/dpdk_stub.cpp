@@ -9,6 +9,6 @@ int run_dpdk(const Config& cfg) {
                     "install dpdk-dev and rebuild, or use type: pcap)");
 }
 
-bool dpdk_available() { return false; }
+std::string dpdk_version() { return {}; }
 
 }  // namespace tapbeat
