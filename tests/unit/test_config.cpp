@@ -114,6 +114,36 @@ TEST(Config, BadValuesGiveExactErrors) {
   EXPECT_EQ(error_of("", {"novalue"}), "-E novalue: expected key=value");
 }
 
+TEST(Config, DpdkSection) {
+  const Config c = load(R"(packetbeat.interfaces.type: dpdk
+tapbeat.dpdk:
+  lcores: "0@0,1@1"
+  no_huge: true
+  no_pci: true
+  memory_mb: 512
+  ports:
+    - net_pcap0,rx_pcap=a.pcap
+    - {device: "0000:03:00.0", rx_queues: 4, rx_descriptors: 2048}
+output.console: {}
+)");
+  ASSERT_EQ(c.dpdk.ports.size(), 2u);
+  EXPECT_TRUE(c.dpdk.ports[0].is_vdev());
+  EXPECT_EQ(c.dpdk.ports[0].name(), "net_pcap0");
+  EXPECT_FALSE(c.dpdk.ports[1].is_vdev());
+  EXPECT_EQ(c.dpdk.ports[1].rx_queues, 4);
+  const std::vector<std::string> argv = c.dpdk.eal_argv();
+  const std::vector<std::string> want = {"tapbeat", "--lcores", "0@0,1@1", "-m", "512", "--no-huge", "--no-pci",
+                                         "--file-prefix", "tapbeat", "--vdev", "net_pcap0,rx_pcap=a.pcap"};
+  EXPECT_EQ(argv, want);
+  EXPECT_EQ(error_of("packetbeat.interfaces.type: dpdk\n"),
+            "test.yml: tapbeat.dpdk.ports: missing: interfaces.type is dpdk, list at least one port");
+  EXPECT_EQ(error_of("tapbeat.dpdk.ports: [{device: x, rx_descriptors: 1000}]\n"),
+            "test.yml: tapbeat.dpdk.ports[0].rx_descriptors: must be a power of two between 64 and 16384");
+  EXPECT_EQ(error_of("tapbeat.dpdk.burst_size: 64\n"),
+            "test.yml: tapbeat.dpdk.burst_size: must be between 1 and 32 (the worker's burst)");
+  EXPECT_EQ(error_of("tapbeat.dpdk.idle: sleepy\n"), "test.yml: tapbeat.dpdk.idle: 'sleepy' is not one of poll, backoff");
+}
+
 TEST(Config, Durations) {
   EXPECT_EQ(parse_duration_ns("30s"), 30'000'000'000);
   EXPECT_EQ(parse_duration_ns("1m30s"), 90'000'000'000);

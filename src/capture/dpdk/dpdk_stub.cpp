@@ -5,7 +5,7 @@ namespace tapbeat {
 
 int run_dpdk(const Config& cfg) {
   throw ConfigError(cfg.file, "tapbeat.interfaces.type",
-                    "dpdk capture is not in this build (libdpdk was not found when it was built; "
+                    "dpdk capture is not in this build (built without libdpdk or with -Ddpdk=disabled; "
                     "install dpdk-dev and rebuild, or use type: pcap)");
 }
 
