@@ -63,6 +63,7 @@ AgentInfo make_agent(const Config& cfg) {
   a.hostname = host;
   a.name = cfg.name.empty() ? a.hostname : cfg.name;
   a.version = kTapbeatVersion;
+  a.timestamp_digits = cfg.timestamp_digits;
   // agent.id: a name-based UUID (RFC 4122 §4.3, SHA-1) of the host, stable across runs.
   uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned dlen = 0;
@@ -92,6 +93,12 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
   if (cfg.output->type != "console" && cfg.output->type != "file")
     throw ConfigError(cfg.file, "output." + cfg.output->type, "output " + cfg.output->type + " is not available yet");
   sink_ = make_sink(*cfg.output);
+  internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
+  const ProtocolConfig* icmp = cfg.protocol("icmp");
+  const bool icmp_on = icmp && icmp->enabled;
+  uint64_t icmp_timeout = 10'000'000'000;
+  if (icmp_on && icmp->options["transaction_timeout"])
+    icmp_timeout = static_cast<uint64_t>(parse_duration_ns(icmp->options["transaction_timeout"].Scalar()).value_or(10'000'000'000));
   const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / n, 16);
   for (uint32_t i = 0; i < n; ++i) {
     WorkerSettings ws;
@@ -106,6 +113,9 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
     ws.event_chunk_bytes = cfg.engine.event_chunk_kb * 1024;
     ws.block_on_output_full = block_on_output_full;
     ws.agent = &agent_;
+    ws.icmp_enabled = icmp_on;
+    ws.icmp_timeout_ns = icmp_timeout;
+    ws.internal_networks = internal_networks_.empty() ? nullptr : &internal_networks_;
     workers_.push_back(std::make_unique<Worker>(ws));
   }
 }

@@ -16,6 +16,7 @@
 #include "engine/worker.hpp"
 #include "event/agent.hpp"
 #include "event/json_writer.hpp"
+#include "net/networks.hpp"
 #include "output/sink.hpp"
 
 namespace tapbeat {
@@ -64,6 +65,7 @@ class Pipeline {
 
   const Config& cfg_;
   AgentInfo agent_;
+  NetworkSet internal_networks_;
   std::unique_ptr<Sink> sink_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool progress_;

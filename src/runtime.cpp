@@ -234,7 +234,9 @@ int PcapRuntime::run() {
   po.promisc = cfg_.interfaces.auto_promisc_mode;
   po.ignore_outgoing = cfg_.interfaces.ignore_outgoing;
   po.bpf_filter = cfg_.interfaces.bpf_filter;
-  if (po.bpf_filter.empty() && !cfg_.flows.enabled) po.bpf_filter = generated_bpf_filter(cfg_);
+  // As in Packetbeat, the filter built from the protocol ports narrows live capture
+  // only; a capture file is read whole unless bpf_filter is set.
+  if (po.bpf_filter.empty() && !cfg_.flows.enabled && !file_mode_) po.bpf_filter = generated_bpf_filter(cfg_);
   auto src = PcapSource::open(po);
   source_ = src.get();
   if (!link_type_supported(src->link_type()))

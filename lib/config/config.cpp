@@ -239,6 +239,8 @@ const Specs kOutput = {
     {"logstash", Kind::kSection, &kLogstash},
 };
 
+const Specs kTimestamp = {{"precision", Kind::kString}};
+
 // Top-level keys of any Beat that tapbeat accepts; those it does not act on are
 // reported once as a warning where that matters (processors).
 const Specs kRoot = {
@@ -261,6 +263,7 @@ const Specs kRoot = {
     {"xpack", Kind::kAny},
     {"instrumentation", Kind::kAny},
     {"features", Kind::kAny},
+    {"timestamp", Kind::kSection, &kTimestamp},
 };
 
 // ---- tree normalisation ---------------------------------------------------
@@ -844,6 +847,13 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
   read_outputs(ctx, croot["output"], cfg);
   cfg.name = get_string(croot["name"], "");
+  if (const YAML::Node p = at(croot, "timestamp", "precision")) {
+    const std::string v = get_string(p, "");
+    if (v == "millisecond") cfg.timestamp_digits = 3;
+    else if (v == "microsecond") cfg.timestamp_digits = 6;
+    else if (v == "nanosecond") cfg.timestamp_digits = 9;
+    else ctx.fail("timestamp.precision", "'" + v + "' is not one of millisecond, microsecond, nanosecond");
+  }
   cfg.root = root;
   return cfg;
 }

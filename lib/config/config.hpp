@@ -91,6 +91,7 @@ struct Config {
   EngineConfig engine;
   DpdkConfig dpdk;
   std::string name;                    // agent.name override
+  int timestamp_digits = 3;            // timestamp.precision: millisecond 3, microsecond 6, nanosecond 9
   std::vector<std::string> warnings;   // unknown keys and ignored settings
   YAML::Node root;                     // normalised tree (prefixes merged, dots expanded)
 

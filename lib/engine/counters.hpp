@@ -62,6 +62,12 @@ namespace tapbeat {
   X(frag_bytes_limit, "frag.bytes_limit", counter)                     \
   X(frag_bad, "frag.malformed", counter)                               \
   X(frag_sets_active, "frag.sets_active", gauge)                       \
+  X(icmp_messages, "icmp.messages", counter)                           \
+  X(icmp_transactions, "icmp.transactions", counter)                   \
+  X(icmp_orphan_responses, "icmp.orphan_responses", counter)           \
+  X(icmp_unanswered, "icmp.unanswered_requests", counter)              \
+  X(icmp_duplicate_requests, "icmp.duplicate_requests", counter)       \
+  X(icmp_pending_full, "icmp.pending_full", counter)                   \
   X(flow_created, "flow.created", counter)                             \
   X(flow_expired, "flow.expired", counter)                             \
   X(flow_evicted, "flow.evicted", counter)                             \

@@ -4,6 +4,8 @@
 #include <thread>
 
 #include "event/flow_event.hpp"
+#include "event/transaction_event.hpp"
+#include "util/encode.hpp"
 #include "net/parse.hpp"
 
 namespace tapbeat {
@@ -15,6 +17,7 @@ Worker::Worker(const WorkerSettings& s)
       events_(s.event_chunks, s.event_chunk_bytes),
       lru_granularity_(static_cast<uint32_t>(std::max<uint64_t>(lru_stamp(s.flow_timeout_ns / kLruGranularityDivisor), 1))) {
   counters_.set(Counter::flow_capacity, flows_.capacity());
+  if (s.icmp_enabled) icmp_ = std::make_unique<IcmpTracker>(s.icmp_timeout_ns, counters_);
 }
 
 bool Worker::parse_one(const RawPacket& p, Parsed& out) {
@@ -75,6 +78,14 @@ void Worker::process(std::span<const RawPacket> burst) {
     for (std::size_t i = 0; i < n; ++i)
       if (parsed_[i].ok) account(parsed_[i]);
   }
+  // Stage 5: transactions.
+  if (icmp_) {
+    IcmpEvent ev;
+    for (std::size_t i = 0; i < n; ++i) {
+      const PacketMeta& m = parsed_[i].meta;
+      if (parsed_[i].ok && (m.l4_proto == 1 || m.l4_proto == 58) && icmp_->on_packet(m, ev)) publish(ev);
+    }
+  }
   if (now_ns_ >= next_housekeeping_ns_) on_clock(now_ns_);
 }
 
@@ -118,6 +129,10 @@ void Worker::on_clock(uint64_t now_ns) {
   if (now_ns_ < next_housekeeping_ns_) return;
   next_housekeeping_ns_ = now_ns_ + kHousekeepingNs;
   frags_.expire(now_ns_);
+  if (icmp_) {
+    IcmpEvent ev;
+    while (icmp_->expire_one(now_ns_, ev)) publish(ev);
+  }
   if (!settings_.flows_enabled) return;
   expire(now_ns_);
   if (settings_.flow_period_ns > 0) {
@@ -150,6 +165,10 @@ void Worker::periodic_report() {
 }
 
 void Worker::finish() {
+  if (icmp_) {
+    IcmpEvent ev;
+    while (icmp_->flush_one(ev)) publish(ev);
+  }
   if (settings_.flows_enabled) {
     while (Flow* f = flows_.oldest()) {
       report(*f, true);
@@ -173,6 +192,49 @@ void Worker::report(Flow& f, bool final) {
   counters_.inc(Counter::flow_reports);
   const uint64_t ts = now_ns_;
   emit([&](JsonWriter& w) { write_flow_event(w, f, final, ts, counts, *settings_.agent); });
+}
+
+void Worker::publish(const IcmpEvent& ev) {
+  TransactionFields t;
+  t.type = "icmp";
+  t.ok = ev.error == nullptr;
+  t.error = ev.error;
+  t.start_ns = ev.has_request ? ev.req_ts_ns : ev.resp_ts_ns;
+  t.end_ns = ev.has_response ? ev.resp_ts_ns : 0;
+  t.ip_version = ev.version;
+  t.proto = ev.version == 6 ? 58 : 1;
+  t.client = ev.client;
+  t.server = ev.server;
+  t.client_bytes = ev.req_bytes;
+  t.server_bytes = ev.resp_bytes;
+  // The community id follows the first message, as seen from its sender.
+  if (ev.has_request) {
+    t.cid_sport = ev.req_type;
+    t.cid_dport = ev.req_code;
+  } else {
+    t.cid_from_server = true;  // the lone message goes from server to client
+    t.cid_sport = ev.resp_type;
+    t.cid_dport = ev.resp_code;
+  }
+  emit([&](JsonWriter& w) {
+    begin_transaction(w, t, *settings_.agent, settings_.internal_networks);
+    w.begin_object("icmp");
+    auto message = [&](const char* name, uint8_t type, uint8_t code) {
+      w.begin_object(name);
+      w.field_uint("code", code);
+      w.field("message", icmp_message_name(ev.version, type));
+      w.field_uint("type", type);
+      w.end_object();
+    };
+    if (ev.has_request) message("request", ev.req_type, ev.req_code);
+    if (ev.has_response) message("response", ev.resp_type, ev.resp_code);
+    w.field_uint("version", ev.version);
+    w.end_object();
+    char ip[48];
+    const IpBytes& target = ev.has_request ? ev.server : ev.client;
+    w.field("path", std::string_view(ip, format_ip(target, ev.version, ip)));
+    end_transaction(w);
+  });
 }
 
 bool Worker::ensure_chunk() {

@@ -14,9 +14,11 @@
 #include "engine/counters.hpp"
 #include "event/agent.hpp"
 #include "event/event_queue.hpp"
+#include "decode/icmp/icmp.hpp"
 #include "event/json_writer.hpp"
 #include "flow/flow_table.hpp"
 #include "net/ipfrag.hpp"
+#include "net/networks.hpp"
 #include "net/packet.hpp"
 #include "util/hints.hpp"
 
@@ -47,6 +49,10 @@ struct WorkerSettings {
   // nothing by pausing); false: drop the event and count it (live capture).
   bool block_on_output_full = false;
   const AgentInfo* agent = nullptr;
+  // Transactions. Read-only settings shared by all workers.
+  bool icmp_enabled = false;
+  uint64_t icmp_timeout_ns = 10'000'000'000;
+  const NetworkSet* internal_networks = nullptr;  // network.direction; null: not reported
 };
 
 class alignas(kCacheLine) Worker {
@@ -99,6 +105,7 @@ class alignas(kCacheLine) Worker {
   void report(Flow& f, bool final);
   void expire(uint64_t now_ns);
   void periodic_report();
+  void publish(const IcmpEvent& ev);
   bool ensure_chunk();
   template <typename Fn>
   void emit(Fn&& write);
@@ -108,6 +115,7 @@ class alignas(kCacheLine) Worker {
   FlowTable flows_;
   FragTable frags_;
   EventQueue events_;
+  std::unique_ptr<IcmpTracker> icmp_;
   EventChunk* chunk_ = nullptr;
   uint64_t now_ns_ = 0;
   uint64_t next_housekeeping_ns_ = 0;

@@ -13,6 +13,7 @@ struct AgentInfo {
   std::string ephemeral_id;  // agent.ephemeral_id: new every run
   std::string version;       // agent.version
   std::string ecs_version = "8.0.0";
+  int timestamp_digits = 3;  // @timestamp fraction: timestamp.precision (3, 6 or 9)
 };
 
 }  // namespace tapbeat

@@ -79,7 +79,7 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
   const auto& dst_mac = f.source_is_a ? k.mac_b : k.mac_a;
 
   w.begin_object();
-  w.field("@timestamp", std::string_view(buf, format_time_ms(report_ts_ns, buf)));
+  w.field("@timestamp", std::string_view(buf, format_time_digits(report_ts_ns, agent.timestamp_digits, buf)));
   w.begin_object("@metadata");
   w.field("beat", "tapbeat");
   w.field("type", "_doc");

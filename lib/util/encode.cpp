@@ -105,6 +105,27 @@ std::size_t format_time_ms(uint64_t unix_ns, char* out) {
   return 24;
 }
 
+std::size_t format_time_digits(uint64_t unix_ns, int digits, char* out) {
+  // Nanosecond precision drops trailing zeros, as Go's RFC3339Nano layout does.
+  if (digits >= 9) return format_time_nano(unix_ns, out);
+  format_seconds(unix_ns / 1'000'000'000, out);
+  std::size_t n = 19;
+  if (digits > 0) {
+    uint32_t frac = static_cast<uint32_t>(unix_ns % 1'000'000'000);
+    char all[9];
+    for (int i = 8; i >= 0; --i) {
+      all[i] = static_cast<char>('0' + frac % 10);
+      frac /= 10;
+    }
+    out[n++] = '.';
+    const int d = digits > 9 ? 9 : digits;
+    std::memcpy(out + n, all, static_cast<std::size_t>(d));
+    n += static_cast<std::size_t>(d);
+  }
+  out[n++] = 'Z';
+  return n;
+}
+
 std::size_t format_time_nano(uint64_t unix_ns, char* out) {
   format_seconds(unix_ns / 1'000'000'000, out);
   uint32_t frac = static_cast<uint32_t>(unix_ns % 1'000'000'000);
@@ -116,7 +137,7 @@ std::size_t format_time_nano(uint64_t unix_ns, char* out) {
       frac /= 10;
     }
     int len = 9;
-    while (len > 0 && digits[len - 1] == '0') --len;
+    while (len > 0 && digits[len - 1] == '0') --len;  // never 0: frac != 0
     out[n++] = '.';
     std::memcpy(out + n, digits, static_cast<std::size_t>(len));
     n += static_cast<std::size_t>(len);

@@ -23,6 +23,9 @@ std::size_t format_ip(const IpBytes& ip, uint8_t version, char* out);
 
 // "2006-01-02T15:04:05.000Z" (24 bytes), the Beats @timestamp form.
 std::size_t format_time_ms(uint64_t unix_ns, char* out);
+// "2006-01-02T15:04:05" plus a fraction of exactly `digits` digits (0-9) and "Z":
+// Beats' timestamp.precision (millisecond, microsecond, nanosecond). out: 31 bytes.
+std::size_t format_time_digits(uint64_t unix_ns, int digits, char* out);
 // RFC 3339 with nanoseconds, trailing zeros trimmed (Go's RFC3339Nano). out: 32 bytes.
 std::size_t format_time_nano(uint64_t unix_ns, char* out);
 

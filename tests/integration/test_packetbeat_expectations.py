@@ -1,4 +1,5 @@
-"""Packetbeat's own flow test cases (../shared/expectations), run against tapbeat.
+"""Packetbeat's own test cases (../shared/expectations) for what tapbeat decodes so far
+(flows and ICMP), run against tapbeat.
 
 Each case names a capture, the configuration deviations and what Packetbeat's system
 tests assert about the flow events. The assertions are read from the data file, not
@@ -29,7 +30,7 @@ KNOWN_DIFFERENCES = {
 def load_cases():
     with open(EXPECTATIONS) as f:
         doc = yaml.safe_load(f)
-    return [c for c in doc["cases"] if c["case"].startswith("flow_")], doc["defaults"]
+    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp"))], doc["defaults"]
 
 
 CASES, DEFAULTS = load_cases()
@@ -43,8 +44,10 @@ def capture_path(case):
 
 
 def overrides_for(case):
-    out = []
-    for k, v in (case.get("config") or {}).items():
+    cfg = case.get("config") or {}
+    # Packetbeat's test config has flows off unless a case configures them.
+    out = [] if any(k.startswith("packetbeat.flows") for k in cfg) else ["packetbeat.flows.enabled=false"]
+    for k, v in cfg.items():
         if k in ("processors",):
             continue  # drop_event of non-flow events: only flow events are read anyway
         out.append(f"{k}={v}")
@@ -78,12 +81,14 @@ def test_flow_case(case):
     events = [e for e in events if all(e.get(k) == v for k, v in flt.items())]
     if "count" in spec:
         assert len(events) == spec["count"], f"{len(events)} flow events"
-    required = DEFAULTS["reading_events"]["required_field_sets"].get(spec.get("required_fields", "flow"))
+    required = DEFAULTS["reading_events"]["required_field_sets"].get(spec.get("required_fields", "transaction"))
     for e in events:
         missing = [k for k in required if k not in e]
         assert not missing, f"missing required fields {missing}"
     for k, v in ((case.get("all_events") or {}).get("fields") or {}).items():
         assert all(e.get(k) == v for e in events), f"{k} != {v} in some event"
+    for k in (case.get("all_events") or {}).get("absent") or []:
+        assert all(k not in e for e in events), f"{k} present in some event"
     for exp in case.get("expect") or []:
         e = events[exp["index"]]
         for k, v in (exp.get("fields") or {}).items():

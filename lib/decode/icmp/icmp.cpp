@@ -1,0 +1,175 @@
+#include "decode/icmp/icmp.hpp"
+
+#include "flow/community_id.hpp"
+
+namespace tapbeat {
+namespace {
+
+// Query types that expect a reply (RFC 792, RFC 950, RFC 1256; RFC 4443, RFC 4861).
+bool is_request(uint8_t version, uint8_t type) {
+  if (version == 4) return type == 8 || type == 13 || type == 15 || type == 17 || type == 10;
+  return type == 128 || type == 130 || type == 133 || type == 135 || type == 139 || type == 144;
+}
+
+void key_for(const PacketMeta& m, bool request, FlowKey& k) {
+  std::memset(&k, 0, sizeof k);
+  k.proto = m.l4_proto;
+  k.ip_version = m.ip_version;
+  // The requester is a, the responder b, whichever way this packet goes.
+  k.addr_a = request ? m.src : m.dst;
+  k.addr_b = request ? m.dst : m.src;
+  k.port_a = m.icmp_id;
+  k.port_b = static_cast<uint16_t>(m.l4_payload_len >= 4 ? (m.l4_payload[2] << 8 | m.l4_payload[3]) : 0);  // sequence
+}
+
+// Bytes after the type/code/checksum word, less the identifier and sequence number
+// of query messages: the message body, which Packetbeat counts as its size.
+uint32_t message_bytes(const PacketMeta& m) {
+  const uint32_t n = m.l4_payload_len;
+  uint8_t other = 0;
+  const bool query = icmp_counterpart(m.ip_version == 6, m.icmp_type, other);
+  return query ? (n >= 4 ? n - 4 : 0) : n;
+}
+
+}  // namespace
+
+const char* icmp_message_name(uint8_t version, uint8_t type) {
+  if (version == 4) {
+    switch (type) {
+      case 0: return "EchoReply";
+      case 3: return "DestinationUnreachable";
+      case 4: return "SourceQuench";
+      case 5: return "Redirect";
+      case 8: return "EchoRequest";
+      case 9: return "RouterAdvertisement";
+      case 10: return "RouterSolicitation";
+      case 11: return "TimeExceeded";
+      case 12: return "ParameterProblem";
+      case 13: return "TimestampRequest";
+      case 14: return "TimestampReply";
+      case 15: return "InfoRequest";
+      case 16: return "InfoReply";
+      case 17: return "AddressMaskRequest";
+      case 18: return "AddressMaskReply";
+      default: return "Unknown";
+    }
+  }
+  switch (type) {
+    case 1: return "DestinationUnreachable";
+    case 2: return "PacketTooBig";
+    case 3: return "TimeExceeded";
+    case 4: return "ParameterProblem";
+    case 128: return "EchoRequest";
+    case 129: return "EchoReply";
+    case 130: return "MulticastListenerQuery";
+    case 131: return "MulticastListenerReport";
+    case 132: return "MulticastListenerDone";
+    case 133: return "RouterSolicitation";
+    case 134: return "RouterAdvertisement";
+    case 135: return "NeighborSolicitation";
+    case 136: return "NeighborAdvertisement";
+    case 137: return "Redirect";
+    case 138: return "RouterRenumbering";
+    case 139: return "NodeInformationQuery";
+    case 140: return "NodeInformationResponse";
+    case 143: return "MulticastListenerReportV2";
+    case 144: return "HomeAgentAddressDiscoveryRequest";
+    case 145: return "HomeAgentAddressDiscoveryReply";
+    default: return "Unknown";
+  }
+}
+
+IcmpTracker::IcmpTracker(uint64_t timeout_ns, Counters& counters)
+    : timeout_ns_(timeout_ns), counters_(counters), pending_(kPending) {}
+
+void IcmpTracker::from_pending(const Flow& f, IcmpEvent& out) const {
+  out = IcmpEvent{};
+  out.version = f.key.ip_version;
+  out.client = f.key.addr_a;
+  out.server = f.key.addr_b;
+  out.has_request = true;
+  out.req_type = f.icmp_type;
+  out.req_code = f.icmp_code;
+  out.req_bytes = static_cast<uint32_t>(f.dir[0].bytes);
+  out.req_ts_ns = f.first_ts_ns;
+}
+
+bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
+  const uint8_t v = m.ip_version;
+  counters_.inc(Counter::icmp_messages);
+  FlowKey k;
+  if (is_request(v, m.icmp_type)) {
+    key_for(m, true, k);
+    const uint64_t h = FlowTable::hash_key(k);
+    if (pending_.find(k, h)) {
+      counters_.inc(Counter::icmp_duplicate_requests);  // a retransmitted request keeps the first
+      return false;
+    }
+    bool evicted = false;
+    if (pending_.full()) {
+      // The oldest request is published unanswered to make room.
+      from_pending(*pending_.oldest(), out);
+      out.error = "Response was not seen";
+      pending_.remove(pending_.oldest());
+      counters_.inc(Counter::icmp_pending_full);
+      evicted = true;
+    }
+    Flow* f = pending_.insert(k, h);
+    f->first_ts_ns = f->last_ts_ns = m.ts_ns;
+    f->icmp_type = m.icmp_type;
+    f->icmp_code = m.icmp_code;
+    f->dir[0].bytes = message_bytes(m);
+    return evicted;
+  }
+  uint8_t request_type = 0;
+  if (icmp_counterpart(v == 6, m.icmp_type, request_type) && is_request(v, request_type)) {
+    key_for(m, false, k);
+    Flow* f = pending_.find(k, FlowTable::hash_key(k));
+    if (f) {
+      from_pending(*f, out);
+      out.has_response = true;
+      out.resp_type = m.icmp_type;
+      out.resp_code = m.icmp_code;
+      out.resp_bytes = message_bytes(m);
+      out.resp_ts_ns = m.ts_ns;
+      pending_.remove(f);
+      counters_.inc(Counter::icmp_transactions);
+      return true;
+    }
+    counters_.inc(Counter::icmp_orphan_responses);
+  }
+  // A reply without its request, or an error or informational message: alone.
+  out = IcmpEvent{};
+  out.version = v;
+  out.client = m.dst;
+  out.server = m.src;
+  out.has_response = true;
+  out.resp_type = m.icmp_type;
+  out.resp_code = m.icmp_code;
+  out.resp_bytes = message_bytes(m);
+  out.resp_ts_ns = m.ts_ns;
+  out.error = "Request was not seen";
+  return true;
+}
+
+bool IcmpTracker::expire_one(uint64_t now_ns, IcmpEvent& out) {
+  Flow* f = pending_.oldest();
+  if (!f || f->first_ts_ns + timeout_ns_ >= now_ns) return false;
+  from_pending(*f, out);
+  out.error = "Response was not seen";
+  pending_.remove(f);
+  counters_.inc(Counter::icmp_unanswered);
+  return true;
+}
+
+bool IcmpTracker::flush_one(IcmpEvent& out) {
+  Flow* f = pending_.oldest();
+  if (!f) return false;
+  from_pending(*f, out);
+  out.error = "Response was not seen";
+  pending_.remove(f);
+  counters_.inc(Counter::icmp_unanswered);
+  return true;
+}
+
+}  // namespace tapbeat

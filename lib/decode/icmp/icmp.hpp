@@ -1,0 +1,54 @@
+// ICMPv4 and ICMPv6 transactions, as Packetbeat's icmp module reports them: a request
+// (echo, timestamp, address mask, router or neighbour solicitation, ...) paired with
+// its reply by addresses, identifier and sequence number; error messages and replies
+// without a request published alone; requests unanswered after transaction_timeout
+// published with status Error.
+//
+// Per worker; not thread-safe. Pending requests live in a fixed-capacity table
+// allocated at construction; on_packet() and expire() allocate nothing.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/counters.hpp"
+#include "flow/flow_table.hpp"
+#include "net/packet.hpp"
+
+namespace tapbeat {
+
+struct IcmpEvent {
+  uint8_t version = 4;
+  IpBytes client{}, server{};  // requester and responder
+  bool has_request = false, has_response = false;
+  uint8_t req_type = 0, req_code = 0, resp_type = 0, resp_code = 0;
+  uint32_t req_bytes = 0, resp_bytes = 0;
+  uint64_t req_ts_ns = 0, resp_ts_ns = 0;
+  const char* error = nullptr;  // set when status is Error
+};
+
+class IcmpTracker {
+ public:
+  // Requests waiting for replies (icmp.pending_full counts evictions beyond it).
+  static constexpr uint32_t kPending = 4096;
+
+  IcmpTracker(uint64_t timeout_ns, Counters& counters);
+
+  // out is filled when the packet completes or stands for a transaction to publish.
+  bool on_packet(const PacketMeta& m, IcmpEvent& out);
+  // One request older than the timeout, as an Error transaction; false when none.
+  bool expire_one(uint64_t now_ns, IcmpEvent& out);
+  // Every pending request, at shutdown.
+  bool flush_one(IcmpEvent& out);
+
+ private:
+  void from_pending(const Flow& f, IcmpEvent& out) const;
+
+  uint64_t timeout_ns_;
+  Counters& counters_;
+  FlowTable pending_;
+};
+
+// "EchoRequest", "DestinationUnreachable", ... (Packetbeat's message names).
+const char* icmp_message_name(uint8_t version, uint8_t type);
+
+}  // namespace tapbeat

@@ -1,0 +1,99 @@
+#include "event/transaction_event.hpp"
+
+#include <charconv>
+
+#include "event/flow_event.hpp"
+#include "flow/community_id.hpp"
+#include "util/encode.hpp"
+
+namespace tapbeat {
+namespace {
+
+void endpoint(JsonWriter& w, const char* name, std::string_view ip, uint16_t port, const uint64_t* bytes) {
+  w.begin_object(name);
+  if (bytes) w.field_uint("bytes", *bytes);
+  w.field("ip", ip);
+  if (port) w.field_uint("port", port);
+  w.end_object();
+}
+
+}  // namespace
+
+void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,
+                       const NetworkSet* internal) {
+  char buf[64], a[48], b[48];
+  const std::string_view client(a, format_ip(t.client, t.ip_version, a));
+  const std::string_view server(b, format_ip(t.server, t.ip_version, b));
+  const uint64_t end = t.end_ns ? t.end_ns : t.start_ns;
+
+  w.begin_object();
+  w.field("@timestamp", std::string_view(buf, format_time_digits(t.start_ns, agent.timestamp_digits, buf)));
+  w.begin_object("@metadata");
+  w.field("beat", "tapbeat");
+  w.field("type", "_doc");
+  w.field("version", agent.version);
+  w.end_object();
+  w.begin_object("agent");
+  w.field("ephemeral_id", agent.ephemeral_id);
+  w.field("id", agent.id);
+  w.field("name", agent.name);
+  w.field("type", "tapbeat");
+  w.field("version", agent.version);
+  w.end_object();
+
+  // The client sends the request: it is the source, the server the destination.
+  endpoint(w, "client", client, t.client_port, nullptr);
+  endpoint(w, "destination", server, t.server_port, &t.server_bytes);
+  w.begin_object("ecs");
+  w.field("version", agent.ecs_version);
+  w.end_object();
+  if (!t.ok && t.error) {
+    w.begin_object("error");
+    w.field("message", t.error);
+    w.end_object();
+  }
+  w.begin_object("event");
+  w.begin_array("category");
+  w.string("network");
+  w.end_array();
+  w.field("dataset", t.type);
+  w.field_uint("duration", end - t.start_ns);
+  w.field("end", std::string_view(buf, format_time_nano(end, buf)));
+  w.field("kind", "event");
+  w.field("start", std::string_view(buf, format_time_nano(t.start_ns, buf)));
+  w.begin_array("type");
+  w.string("connection");
+  if (t.event_type_extra) w.string(t.event_type_extra);
+  w.end_array();
+  w.end_object();
+  w.begin_object("host");
+  w.field("name", agent.hostname);
+  w.end_object();
+
+  w.begin_object("network");
+  w.field_uint("bytes", t.client_bytes + t.server_bytes);
+  community_id_v1(t.cid_from_server ? t.server : t.client, t.cid_from_server ? t.client : t.server, t.ip_version,
+                  t.proto, t.cid_sport, t.cid_dport, 0, buf);
+  w.field("community_id", std::string_view(buf, kCommunityIdLen));
+  if (internal) {
+    if (const char* dir = network_direction(*internal, t.client, t.server, t.ip_version)) w.field("direction", dir);
+  }
+  if (const char* name = transport_name(t.proto)) w.field("transport", name);
+  w.field("type", t.ip_version == 6 ? "ipv6" : "ipv4");
+  w.end_object();
+
+  w.begin_object("related");
+  w.begin_array("ip");
+  w.string(client);
+  if (server != client) w.string(server);
+  w.end_array();
+  w.end_object();
+  endpoint(w, "server", server, t.server_port, nullptr);
+  endpoint(w, "source", client, t.client_port, &t.client_bytes);
+  w.field("status", t.ok ? "OK" : "Error");
+  w.field("type", t.type);
+}
+
+void end_transaction(JsonWriter& w) { w.end_object(); }
+
+}  // namespace tapbeat

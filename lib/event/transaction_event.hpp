@@ -1,0 +1,36 @@
+// The fields every transaction event carries (Packetbeat's common transaction
+// fields): @timestamp, type, status, event.*, network.*, source/destination/client/
+// server, related.ip. A protocol writes its own object(s) after begin_transaction()
+// and closes the event with end_transaction(). No allocation.
+#pragma once
+
+#include <cstdint>
+
+#include "event/agent.hpp"
+#include "event/json_writer.hpp"
+#include "net/networks.hpp"
+#include "net/packet.hpp"
+
+namespace tapbeat {
+
+struct TransactionFields {
+  const char* type;            // "icmp", "dns", "http", ...
+  bool ok;                     // status OK or Error
+  const char* error = nullptr; // error.message when not ok
+  uint64_t start_ns = 0;       // first packet of the request (or of the response alone)
+  uint64_t end_ns = 0;         // last packet of the response; 0: none
+  uint8_t ip_version = 4;
+  uint8_t proto = 0;           // IP protocol
+  IpBytes client{}, server{};
+  uint16_t client_port = 0, server_port = 0;  // 0: the protocol has none
+  uint64_t client_bytes = 0, server_bytes = 0;
+  uint16_t cid_sport = 0, cid_dport = 0;       // community id ports (ICMP: type, code)
+  bool cid_from_server = false;                // the first message went server -> client
+  const char* event_type_extra = nullptr;      // a second event.type besides connection
+};
+
+void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,
+                       const NetworkSet* internal);
+void end_transaction(JsonWriter& w);
+
+}  // namespace tapbeat
