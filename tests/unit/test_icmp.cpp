@@ -1,0 +1,108 @@
+#include <gtest/gtest.h>
+
+#include "decode/icmp/icmp.hpp"
+#include "net/networks.hpp"
+#include "net/parse.hpp"
+#include "packet_builder.hpp"
+
+namespace tapbeat {
+namespace {
+
+using test::Frame;
+
+struct Packet {
+  test::Bytes bytes;
+  PacketMeta meta;
+};
+
+std::unique_ptr<Packet> icmp(const char* src, const char* dst, uint8_t type, uint8_t code, uint16_t id, uint16_t seq,
+                             uint64_t ts, std::size_t data = 4) {
+  auto p = std::make_unique<Packet>();
+  Frame f;
+  f.eth(0x0800).ipv4(src, dst, 1).icmp(type, code, id, seq).payload(data).finish();
+  p->bytes = f.b;
+  Counters c;
+  p->meta.cap_len = p->meta.wire_len = static_cast<uint32_t>(p->bytes.size());
+  EXPECT_EQ(parse_frame(p->bytes.data(), p->meta.cap_len, link_type::kEthernet, p->meta, c), ParseStatus::kOk);
+  p->meta.ts_ns = ts;
+  return p;
+}
+
+TEST(Icmp, EchoRequestAndReplyMakeOneTransaction) {
+  Counters c;
+  IcmpTracker t(10'000'000'000, c);
+  IcmpEvent ev;
+  EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev));
+  ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 5, 1, 5000)->meta, ev));
+  EXPECT_EQ(ev.error, nullptr);
+  EXPECT_TRUE(ev.has_request && ev.has_response);
+  EXPECT_EQ(ev.req_type, 8);
+  EXPECT_EQ(ev.resp_type, 0);
+  EXPECT_EQ(ev.req_bytes, 4u);
+  EXPECT_EQ(ev.resp_ts_ns - ev.req_ts_ns, 4000u);
+  EXPECT_EQ(ev.client[3], 1);
+  EXPECT_EQ(ev.server[3], 2);
+  EXPECT_EQ(c.get(Counter::icmp_transactions), 1u);
+}
+
+TEST(Icmp, ReplyMatchesOnlyItsSequence) {
+  Counters c;
+  IcmpTracker t(10'000'000'000, c);
+  IcmpEvent ev;
+  t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev);
+  ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 5, 2, 2000)->meta, ev));
+  EXPECT_STREQ(ev.error, "Request was not seen");
+  EXPECT_FALSE(ev.has_request);
+  EXPECT_EQ(c.get(Counter::icmp_orphan_responses), 1u);
+  // The request is still pending and expires as unanswered.
+  EXPECT_FALSE(t.expire_one(5'000'000'000, ev));
+  ASSERT_TRUE(t.expire_one(20'000'000'000, ev));
+  EXPECT_STREQ(ev.error, "Response was not seen");
+  EXPECT_TRUE(ev.has_request && !ev.has_response);
+  EXPECT_EQ(c.get(Counter::icmp_unanswered), 1u);
+}
+
+TEST(Icmp, ErrorMessagesArePublishedAlone) {
+  Counters c;
+  IcmpTracker t(10'000'000'000, c);
+  IcmpEvent ev;
+  ASSERT_TRUE(t.on_packet(icmp("192.0.2.1", "10.0.0.1", 3, 3, 0, 0, 1000, 28)->meta, ev));
+  EXPECT_FALSE(ev.has_request);
+  EXPECT_EQ(ev.resp_type, 3);
+  EXPECT_EQ(ev.resp_code, 3);
+  EXPECT_EQ(ev.resp_bytes, 32u) << "error messages count everything after the first word";
+  EXPECT_STREQ(icmp_message_name(4, 3), "DestinationUnreachable");
+  EXPECT_STREQ(icmp_message_name(6, 135), "NeighborSolicitation");
+}
+
+TEST(Icmp, FullPendingTablePublishesTheOldestRequest) {
+  Counters c;
+  IcmpTracker t(10'000'000'000, c);
+  IcmpEvent ev;
+  for (uint32_t i = 0; i < IcmpTracker::kPending; ++i)
+    EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 1, static_cast<uint16_t>(i), i)->meta, ev));
+  ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.3", 8, 0, 1, 0, 99999)->meta, ev));
+  EXPECT_STREQ(ev.error, "Response was not seen");
+  EXPECT_EQ(ev.req_ts_ns, 0u);
+  EXPECT_EQ(c.get(Counter::icmp_pending_full), 1u);
+}
+
+TEST(Networks, DirectionFromInternalNetworks) {
+  NetworkSet internal({"private", "198.51.100.0/24"});
+  IpBytes a{10, 0, 0, 1}, b{8, 8, 8, 8}, c{198, 51, 100, 7}, d{192, 168, 1, 1};
+  EXPECT_STREQ(network_direction(internal, a, b, 4), "outbound");
+  EXPECT_STREQ(network_direction(internal, b, c, 4), "inbound");
+  EXPECT_STREQ(network_direction(internal, a, d, 4), "internal");
+  EXPECT_STREQ(network_direction(internal, b, b, 4), "external");
+  EXPECT_EQ(network_direction(NetworkSet{}, a, b, 4), nullptr);
+  NetworkSet v6({"loopback", "fc00::/7"});
+  IpBytes lo{};
+  lo[15] = 1;
+  EXPECT_TRUE(v6.contains(lo, 6));
+  IpBytes ula{0xfd};
+  EXPECT_TRUE(v6.contains(ula, 6));
+  EXPECT_FALSE(v6.contains(b, 4));
+}
+
+}  // namespace
+}  // namespace tapbeat
