@@ -62,6 +62,16 @@ namespace tapbeat {
   X(frag_bytes_limit, "frag.bytes_limit", counter)                     \
   X(frag_bad, "frag.malformed", counter)                               \
   X(frag_sets_active, "frag.sets_active", gauge)                       \
+  X(tcp_reasm_midstream, "tcp.reassembly.midstream", counter)          \
+  X(tcp_reasm_out_of_order, "tcp.reassembly.out_of_order", counter)    \
+  X(tcp_reasm_retransmissions, "tcp.reassembly.retransmissions", counter) \
+  X(tcp_reasm_overlap, "tcp.reassembly.overlap", counter)              \
+  X(tcp_reasm_gaps, "tcp.reassembly.gaps", counter)                    \
+  X(tcp_reasm_gap_bytes, "tcp.reassembly.gap_bytes", counter)          \
+  X(tcp_reasm_window_exceeded, "tcp.reassembly.window_exceeded", counter) \
+  X(tcp_reasm_stream_full, "tcp.reassembly.stream_full", counter)      \
+  X(tcp_reasm_pool_full, "tcp.reassembly.pool_full", counter)          \
+  X(tcp_reasm_dropped_bytes, "tcp.reassembly.dropped_bytes", counter)  \
   X(icmp_messages, "icmp.messages", counter)                           \
   X(icmp_transactions, "icmp.transactions", counter)                   \
   X(icmp_orphan_responses, "icmp.orphan_responses", counter)           \

@@ -1,0 +1,194 @@
+#include "flow/tcp_reassembly.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "net/packet.hpp"
+
+namespace tapbeat {
+namespace {
+// Sequence space arithmetic (RFC 9293 §3.4): a is before b.
+inline int32_t seq_diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b); }
+}  // namespace
+
+TcpReassembler::TcpReassembler(const TcpLimits& limits, Counters& counters)
+    : limits_(limits),
+      counters_(counters),
+      nodes_(new Node[std::max<uint64_t>(limits.total_bytes / kNodeBytes, 16)]),
+      capacity_(static_cast<uint32_t>(std::max<uint64_t>(limits.total_bytes / kNodeBytes, 16))) {}
+
+int32_t TcpReassembler::alloc() {
+  if (free_ >= 0) {
+    const int32_t i = free_;
+    free_ = nodes_[i].next;
+    return i;
+  }
+  if (never_used_ < capacity_) return static_cast<int32_t>(never_used_++);
+  return -1;
+}
+
+void TcpReassembler::free_node(int32_t i) {
+  nodes_[i].next = free_;
+  free_ = i;
+}
+
+// Copies [seq, seq+len) into nodes, leaving bytes already buffered as they are.
+bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len) {
+  while (len > 0) {
+    // Find where seq goes: prev is the last node starting before it.
+    int32_t prev = -1, cur = d.head;
+    while (cur >= 0 && seq_diff(nodes_[cur].seq, seq) <= 0) {
+      prev = cur;
+      cur = nodes_[cur].next;
+    }
+    if (prev >= 0) {
+      const uint32_t prev_end = nodes_[prev].seq + nodes_[prev].len;
+      if (seq_diff(prev_end, seq) > 0) {  // overlaps the previous node: skip what it has
+        const uint32_t skip = std::min<uint32_t>(len, prev_end - seq);
+        counters_.inc(Counter::tcp_reasm_overlap);
+        seq += skip;
+        p += skip;
+        len -= skip;
+        continue;
+      }
+    }
+    uint32_t take = std::min<uint32_t>(len, kNodeBytes);
+    if (cur >= 0 && seq_diff(nodes_[cur].seq, seq + take) < 0) take = nodes_[cur].seq - seq;  // up to the next node
+    if (d.buffered + take > limits_.stream_bytes) {
+      counters_.inc(Counter::tcp_reasm_stream_full);
+      return false;
+    }
+    const int32_t n = alloc();
+    if (n < 0) {
+      counters_.inc(Counter::tcp_reasm_pool_full);
+      return false;
+    }
+    nodes_[n].seq = seq;
+    nodes_[n].len = static_cast<uint16_t>(take);
+    std::memcpy(nodes_[n].data, p, take);
+    nodes_[n].next = cur;
+    if (prev >= 0) nodes_[prev].next = n; else d.head = n;
+    d.buffered += take;
+    total_ += take;
+    seq += take;
+    p += take;
+    len -= take;
+  }
+  return true;
+}
+
+// Delivers buffered nodes that continue the stream.
+void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
+  while (d.head >= 0) {
+    Node& n = nodes_[d.head];
+    const int32_t ahead = seq_diff(n.seq, d.next_seq);
+    if (ahead > 0) break;  // still a hole
+    const uint32_t end = n.seq + n.len;
+    if (seq_diff(end, d.next_seq) > 0) {
+      const uint32_t skip = d.next_seq - n.seq;
+      sink.on_data(n.data + skip, n.len - skip);
+      d.next_seq = end;
+    }
+    const int32_t next = n.next;
+    d.buffered -= n.len;
+    total_ -= n.len;
+    free_node(d.head);
+    d.head = next;
+  }
+}
+
+// Gives up the hole before the first buffered node.
+void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink) {
+  if (d.head < 0) return;
+  const uint32_t missing = nodes_[d.head].seq - d.next_seq;
+  counters_.inc(Counter::tcp_reasm_gaps);
+  counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
+  sink.on_gap(missing);
+  d.next_seq = nodes_[d.head].seq;
+  drain(d, sink);
+}
+
+void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len,
+                             StreamSink& sink) {
+  if (flags & tcp_flag::kSyn) {
+    if (!d.synced) {
+      d.next_seq = seq + 1;
+      d.synced = true;
+    }
+    seq += 1;  // the SYN takes one sequence number
+  }
+  if (!d.synced) {
+    if (len == 0) return;
+    d.next_seq = seq;  // stream picked up mid-way
+    d.synced = true;
+    counters_.inc(Counter::tcp_reasm_midstream);
+  }
+  if (len > 0) {
+    const int32_t ahead = seq_diff(seq, d.next_seq);
+    if (ahead < 0) {
+      const uint32_t old = static_cast<uint32_t>(-ahead);
+      if (old >= len) {
+        counters_.inc(Counter::tcp_reasm_retransmissions);
+        len = 0;
+      } else {
+        counters_.inc(Counter::tcp_reasm_overlap);
+        payload += old;
+        len -= old;
+        seq = d.next_seq;
+      }
+    }
+    if (len > 0 && seq == d.next_seq) {
+      sink.on_data(payload, len);
+      d.next_seq += len;
+      drain(d, sink);
+    } else if (len > 0) {
+      counters_.inc(Counter::tcp_reasm_out_of_order);
+      if (static_cast<uint32_t>(seq_diff(seq, d.next_seq)) + len > limits_.window_bytes) {
+        // Too far ahead to wait for: the hole becomes a gap.
+        counters_.inc(Counter::tcp_reasm_window_exceeded);
+        if (d.head >= 0) skip_hole(d, sink);
+        if (seq_diff(seq, d.next_seq) > 0) {
+          const uint32_t missing = seq - d.next_seq;
+          counters_.inc(Counter::tcp_reasm_gaps);
+          counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
+          sink.on_gap(missing);
+          d.next_seq = seq;
+        }
+        const int32_t overlap = seq_diff(d.next_seq, seq);
+        if (overlap < static_cast<int32_t>(len)) {
+          const uint32_t skip = overlap > 0 ? static_cast<uint32_t>(overlap) : 0;
+          sink.on_data(payload + skip, len - skip);
+          d.next_seq = seq + len;
+          drain(d, sink);
+        }
+      } else if (!store(d, seq, payload, len)) {
+        // Out of room: stop waiting for the hole, then keep what this segment brings.
+        skip_hole(d, sink);
+        if (seq_diff(seq, d.next_seq) >= 0 && !store(d, seq, payload, len)) {
+          counters_.inc(Counter::tcp_reasm_dropped_bytes, len);
+        }
+        drain(d, sink);
+      }
+    }
+  }
+  if (flags & (tcp_flag::kFin | tcp_flag::kRst)) {
+    d.fin = true;
+    close(d, sink);
+  }
+}
+
+void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {
+  while (d.head >= 0) skip_hole(d, sink);
+}
+
+void TcpReassembler::release(TcpDirection& d) {
+  while (d.head >= 0) {
+    const int32_t next = nodes_[d.head].next;
+    d.buffered -= nodes_[d.head].len;
+    total_ -= nodes_[d.head].len;
+    free_node(d.head);
+    d.head = next;
+  }
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,84 @@
+// TCP stream reassembly per direction, bounded.
+//
+// In-order bytes go straight to the sink from the packet (no copy). Segments ahead of
+// the next expected byte, within `window_bytes`, are copied into a per-worker node
+// pool and delivered once the hole fills; retransmissions are dropped and overlaps
+// trimmed (first arrival wins). When the window, the per-stream cap or the pool runs
+// out, the hole is given up: the sink gets a gap of the missing length and the
+// buffered bytes after it. Every such event is counted.
+//
+// Per worker; not thread-safe. The pool is allocated at construction; segment(),
+// close() and release() allocate nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "engine/counters.hpp"
+
+namespace tapbeat {
+
+// Receives one direction's bytes in order.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  virtual void on_data(const uint8_t* data, uint32_t len) = 0;
+  virtual void on_gap(uint32_t len) = 0;  // len bytes are missing at this point
+};
+
+// Reassembly state of one direction; lives in the flow's session slot.
+struct TcpDirection {
+  uint32_t next_seq = 0;   // next byte expected
+  bool synced = false;     // next_seq is known (SYN or first data seen)
+  bool fin = false;
+  int32_t head = -1;       // buffered nodes, sorted by sequence number
+  uint32_t buffered = 0;   // bytes held for this direction
+};
+
+struct TcpLimits {
+  uint32_t window_bytes = 256 * 1024;       // how far ahead of a hole data is kept
+  uint32_t stream_bytes = 512 * 1024;       // bytes buffered per direction
+  uint64_t total_bytes = 64ull << 20;       // bytes buffered by the worker
+};
+
+class TcpReassembler {
+ public:
+  static constexpr uint32_t kNodeBytes = 1448;
+
+  TcpReassembler(const TcpLimits& limits, Counters& counters);
+  TcpReassembler(const TcpReassembler&) = delete;
+  TcpReassembler& operator=(const TcpReassembler&) = delete;
+
+  // One segment of this direction. flags: TCP flags (SYN, FIN, RST).
+  void segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len, StreamSink& sink);
+  // The connection ended: buffered bytes after a hole go out behind a gap.
+  void close(TcpDirection& d, StreamSink& sink);
+  // Drops buffered bytes without delivering them (flow evicted or detached).
+  void release(TcpDirection& d);
+
+  uint64_t buffered_total() const { return total_; }
+
+ private:
+  struct Node {
+    uint32_t seq;
+    uint16_t len;
+    int32_t next;
+    uint8_t data[kNodeBytes];
+  };
+  int32_t alloc();
+  void free_node(int32_t i);
+  bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len);
+  void drain(TcpDirection& d, StreamSink& sink);
+  void skip_hole(TcpDirection& d, StreamSink& sink);
+
+  TcpLimits limits_;
+  Counters& counters_;
+  std::unique_ptr<Node[]> nodes_;
+  uint32_t capacity_;
+  int32_t free_ = -1;
+  uint32_t never_used_ = 0;
+  uint64_t total_ = 0;
+};
+
+}  // namespace tapbeat
