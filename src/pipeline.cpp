@@ -99,6 +99,12 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
   uint64_t icmp_timeout = 10'000'000'000;
   if (icmp_on && icmp->options["transaction_timeout"])
     icmp_timeout = static_cast<uint64_t>(parse_duration_ns(icmp->options["transaction_timeout"].Scalar()).value_or(10'000'000'000));
+  // Say which configured protocols are only seen as flows so far.
+  std::string flows_only;
+  for (const auto& p : cfg.protocols)
+    if (p.enabled && p.type != "icmp") flows_only += (flows_only.empty() ? "" : ", ") + p.type;
+  if (!flows_only.empty())
+    log_line("warn", "protocols without a transaction decoder in this version (reported as flows only): " + flows_only);
   const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / n, 16);
   for (uint32_t i = 0; i < n; ++i) {
     WorkerSettings ws;
