@@ -96,13 +96,23 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
   internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
   const ProtocolConfig* icmp = cfg.protocol("icmp");
   const bool icmp_on = icmp && icmp->enabled;
-  uint64_t icmp_timeout = 10'000'000'000;
-  if (icmp_on && icmp->options["transaction_timeout"])
-    icmp_timeout = static_cast<uint64_t>(parse_duration_ns(icmp->options["transaction_timeout"].Scalar()).value_or(10'000'000'000));
+  const uint64_t icmp_timeout = icmp_on ? icmp->duration_ns("transaction_timeout", 10'000'000'000) : 0;
+  WorkerSettings::Dns dns;
+  if (const ProtocolConfig* p = cfg.protocol("dns"); p && p->enabled) {
+    dns_ports_.assign(65536, false);
+    for (uint16_t port : p->ports) dns_ports_[port] = true;
+    dns.enabled = !p->ports.empty();
+    dns.ports = &dns_ports_;
+    dns.timeout_ns = p->duration_ns("transaction_timeout", dns.timeout_ns);
+    dns.include_authorities = p->flag("include_authorities", false);
+    dns.include_additionals = p->flag("include_additionals", false);
+    dns.send_request = p->flag("send_request", false);
+    dns.send_response = p->flag("send_response", false);
+  }
   // Say which configured protocols are only seen as flows so far.
   std::string flows_only;
   for (const auto& p : cfg.protocols)
-    if (p.enabled && p.type != "icmp") flows_only += (flows_only.empty() ? "" : ", ") + p.type;
+    if (p.enabled && p.type != "icmp" && p.type != "dns") flows_only += (flows_only.empty() ? "" : ", ") + p.type;
   if (!flows_only.empty())
     log_line("warn", "protocols without a transaction decoder in this version (reported as flows only): " + flows_only);
   const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / n, 16);
@@ -121,6 +131,7 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
     ws.agent = &agent_;
     ws.icmp_enabled = icmp_on;
     ws.icmp_timeout_ns = icmp_timeout;
+    ws.dns = dns;
     ws.internal_networks = internal_networks_.empty() ? nullptr : &internal_networks_;
     workers_.push_back(std::make_unique<Worker>(ws));
   }

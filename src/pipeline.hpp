@@ -66,6 +66,7 @@ class Pipeline {
   const Config& cfg_;
   AgentInfo agent_;
   NetworkSet internal_networks_;
+  std::vector<bool> dns_ports_;
   std::unique_ptr<Sink> sink_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool progress_;

@@ -333,11 +333,32 @@ std::string normalise_key(const std::string& key) {
   return key;
 }
 
+// Sets root.a.b.c = value. Through a list of protocol entries, a name selects the
+// entry of that type (tapbeat.protocols.dns.include_authorities), as in Packetbeat.
 void set_path(YAML::Node root, const std::vector<std::string>& parts, const YAML::Node& value) {
   YAML::Node cur = root;
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (cur.IsSequence()) {
+      YAML::Node found;
+      bool have = false;
+      for (std::size_t k = 0; k < cur.size(); ++k) {
+        YAML::Node e = cur[k];
+        if (e.IsMap() && e["type"] && e["type"].IsScalar() && e["type"].Scalar() == parts[i]) {
+          found.reset(e);
+          have = true;
+        }
+      }
+      if (!have) {
+        YAML::Node e(YAML::NodeType::Map);
+        e["type"] = parts[i];
+        cur.push_back(e);
+        found.reset(cur[cur.size() - 1]);
+      }
+      cur.reset(found);
+      continue;
+    }
     YAML::Node next = cur[parts[i]];
-    if (!next.IsMap()) {
+    if (!next.IsMap() && !next.IsSequence()) {
       cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
       next = cur[parts[i]];
     }
@@ -859,6 +880,17 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
 }
 
 }  // namespace
+
+bool ProtocolConfig::flag(const char* key, bool fallback) const {
+  const YAML::Node& o = options;
+  return get_bool(o[key], fallback);
+}
+
+uint64_t ProtocolConfig::duration_ns(const char* key, uint64_t fallback) const {
+  const YAML::Node& o = options;
+  const int64_t v = get_duration(o[key], static_cast<int64_t>(fallback));
+  return v > 0 ? static_cast<uint64_t>(v) : fallback;
+}
 
 const ProtocolConfig* Config::protocol(const std::string& type) const {
   for (const auto& p : protocols)

@@ -54,6 +54,10 @@ struct ProtocolConfig {
   bool enabled = true;
   std::vector<uint16_t> ports;
   YAML::Node options;                  // every other option, validated by type
+
+  // Typed reads of validated options (true/yes/on, durations such as 10s).
+  bool flag(const char* key, bool fallback) const;
+  uint64_t duration_ns(const char* key, uint64_t fallback) const;
 };
 
 struct OutputConfig {

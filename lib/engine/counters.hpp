@@ -73,6 +73,13 @@ namespace tapbeat {
   X(tcp_reasm_pool_full, "tcp.reassembly.pool_full", counter)          \
   X(tcp_reasm_dropped_bytes, "tcp.reassembly.dropped_bytes", counter)  \
   X(icmp_messages, "icmp.messages", counter)                           \
+  X(dns_messages, "dns.messages", counter)                             \
+  X(dns_transactions, "dns.transactions", counter)                     \
+  X(dns_orphan_responses, "dns.orphan_responses", counter)             \
+  X(dns_unanswered, "dns.unanswered_queries", counter)                 \
+  X(dns_pending_full, "dns.pending_full", counter)                     \
+  X(dns_malformed, "dns.malformed", counter)                           \
+  X(dns_query_truncated, "dns.query_truncated", counter)               \
   X(icmp_transactions, "icmp.transactions", counter)                   \
   X(icmp_orphan_responses, "icmp.orphan_responses", counter)           \
   X(icmp_unanswered, "icmp.unanswered_requests", counter)              \

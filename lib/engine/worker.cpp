@@ -1,6 +1,8 @@
 #include "engine/worker.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "event/flow_event.hpp"
@@ -18,6 +20,12 @@ Worker::Worker(const WorkerSettings& s)
       lru_granularity_(static_cast<uint32_t>(std::max<uint64_t>(lru_stamp(s.flow_timeout_ns / kLruGranularityDivisor), 1))) {
   counters_.set(Counter::flow_capacity, flows_.capacity());
   if (s.icmp_enabled) icmp_ = std::make_unique<IcmpTracker>(s.icmp_timeout_ns, counters_);
+  if (s.dns.enabled) {
+    dns_ = std::make_unique<DnsTracker>(s.dns.timeout_ns, counters_);
+    dns_query_ = std::make_unique<DnsMessage>();
+    dns_response_ = std::make_unique<DnsMessage>();
+    dns_arena_.reset(new char[2 * kDnsArenaBytes]);
+  }
 }
 
 bool Worker::parse_one(const RawPacket& p, Parsed& out) {
@@ -79,6 +87,15 @@ void Worker::process(std::span<const RawPacket> burst) {
       if (parsed_[i].ok) account(parsed_[i]);
   }
   // Stage 5: transactions.
+  if (dns_) {
+    DnsExchange ex;
+    const std::vector<bool>& ports = *settings_.dns.ports;
+    for (std::size_t i = 0; i < n; ++i) {
+      const PacketMeta& m = parsed_[i].meta;
+      if (!parsed_[i].ok || m.l4_proto != 17 || !(ports[m.dport] || ports[m.sport])) continue;
+      if (dns_->on_message(m, {m.l4_payload, m.l4_payload_len}, ex)) publish(ex);
+    }
+  }
   if (icmp_) {
     IcmpEvent ev;
     for (std::size_t i = 0; i < n; ++i) {
@@ -133,6 +150,10 @@ void Worker::on_clock(uint64_t now_ns) {
     IcmpEvent ev;
     while (icmp_->expire_one(now_ns_, ev)) publish(ev);
   }
+  if (dns_) {
+    DnsExchange ex;
+    while (dns_->expire_one(now_ns_, ex)) publish(ex);
+  }
   if (!settings_.flows_enabled) return;
   expire(now_ns_);
   if (settings_.flow_period_ns > 0) {
@@ -168,6 +189,10 @@ void Worker::finish() {
   if (icmp_) {
     IcmpEvent ev;
     while (icmp_->flush_one(ev)) publish(ev);
+  }
+  if (dns_) {
+    DnsExchange ex;
+    while (dns_->flush_one(ex)) publish(ex);
   }
   if (settings_.flows_enabled) {
     while (Flow* f = flows_.oldest()) {
@@ -233,6 +258,183 @@ void Worker::publish(const IcmpEvent& ev) {
     char ip[48];
     const IpBytes& target = ev.has_request ? ev.server : ev.client;
     w.field("path", std::string_view(ip, format_ip(target, ev.version, ip)));
+    end_transaction(w);
+  });
+}
+
+namespace {
+
+void dns_record(JsonWriter& w, const DnsRecord& r) {
+  w.begin_object();
+  if (const char* c = dns_class_name(r.klass)) w.field("class", c); else w.field_uint("class", r.klass);
+  w.field("data", r.data);
+  w.field("name", r.name);
+  w.field_uint("ttl", r.ttl);
+  if (const char* t = dns_type_name(r.type)) w.field("type", t); else w.field_uint("type", r.type);
+  w.end_object();
+}
+
+void dns_records(JsonWriter& w, const char* key, const DnsRecord* rs, int n) {
+  w.begin_array(key);
+  for (int i = 0; i < n; ++i) dns_record(w, rs[i]);
+  w.end_array();
+}
+
+// A dig-like text of the message, for send_request / send_response.
+void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
+  char buf[16384];
+  std::size_t n = 0;
+  auto put = [&](std::string_view s) {
+    const std::size_t k = std::min(s.size(), sizeof buf - n);
+    std::memcpy(buf + n, s.data(), k);
+    n += k;
+  };
+  auto num = [&](uint64_t v) {
+    char t[24];
+    put(std::string_view(t, static_cast<std::size_t>(std::snprintf(t, sizeof t, "%llu", static_cast<unsigned long long>(v)))));
+  };
+  put("opcode: ");
+  put(dns_opcode_name(m.opcode));
+  put(", status: ");
+  put(dns_rcode_name(m.rcode));
+  put(", id: ");
+  num(m.id);
+  put("\n");
+  if (m.has_question) {
+    put("; QUESTION SECTION:\n;");
+    put(m.qname);
+    put("\t");
+    put(dns_class_name(m.qclass) ? dns_class_name(m.qclass) : "?");
+    put("\t");
+    put(dns_type_name(m.qtype) ? dns_type_name(m.qtype) : "?");
+    put("\n");
+  }
+  auto section = [&](const char* title, const DnsRecord* rs, int k) {
+    if (!k) return;
+    put(title);
+    for (int i = 0; i < k; ++i) {
+      put(rs[i].name);
+      put("\t");
+      num(rs[i].ttl);
+      put("\t");
+      put(dns_class_name(rs[i].klass) ? dns_class_name(rs[i].klass) : "?");
+      put("\t");
+      put(dns_type_name(rs[i].type) ? dns_type_name(rs[i].type) : "?");
+      put("\t");
+      put(rs[i].data);
+      put("\n");
+    }
+  };
+  section("; ANSWER SECTION:\n", m.answers, m.n_answers);
+  section("; AUTHORITY SECTION:\n", m.authorities, m.n_authorities);
+  section("; ADDITIONAL SECTION:\n", m.additionals, m.n_additionals);
+  w.field(key, std::string_view(buf, n));
+}
+
+}  // namespace
+
+void Worker::publish(const DnsExchange& ex) {
+  DnsMessage& q = *dns_query_;
+  DnsMessage& r = *dns_response_;
+  const bool have_q = !ex.request.empty() &&
+                      parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, dns_arena_.get(),
+                                kDnsArenaBytes) == DnsParse::kOk;
+  const bool have_r = !ex.response.empty() &&
+                      parse_dns(ex.response.data(), static_cast<uint32_t>(ex.response.size()), r,
+                                dns_arena_.get() + kDnsArenaBytes, kDnsArenaBytes) == DnsParse::kOk;
+  if ((!ex.request.empty() && !have_q) || (!ex.response.empty() && !have_r)) counters_.inc(Counter::dns_malformed);
+  const DnsMessage* head = have_q ? &q : have_r ? &r : nullptr;
+  TransactionFields t;
+  t.type = "dns";
+  t.error = ex.error;
+  t.ok = !ex.error && (!have_r || r.rcode == 0);
+  t.start_ns = ex.request.empty() ? ex.response_ts_ns : ex.request_ts_ns;
+  t.end_ns = ex.response.empty() ? 0 : ex.response_ts_ns;
+  t.ip_version = ex.ip_version;
+  t.proto = ex.proto;
+  t.client = ex.client;
+  t.server = ex.server;
+  t.client_port = ex.client_port;
+  t.server_port = ex.server_port;
+  t.client_bytes = ex.request.size();
+  t.server_bytes = ex.response.size();
+  t.cid_sport = ex.client_port;
+  t.cid_dport = ex.server_port;
+  t.event_type_extra = "protocol";
+  t.network_protocol = "dns";
+  const auto& opt = settings_.dns;
+  emit([&](JsonWriter& w) {
+    begin_transaction(w, t, *settings_.agent, settings_.internal_networks);
+    w.begin_object("dns");
+    if (have_r) {
+      w.field_uint("additionals_count", r.arcount);
+      if (opt.include_additionals) dns_records(w, "additionals", r.additionals, r.n_additionals);
+      w.field_uint("answers_count", r.ancount);
+      dns_records(w, "answers", r.answers, r.n_answers);
+      w.field_uint("authorities_count", r.nscount);
+      if (opt.include_authorities) dns_records(w, "authorities", r.authorities, r.n_authorities);
+      w.begin_object("flags");
+      w.field_bool("authentic_data", r.ad);
+      w.field_bool("authoritative", r.aa);
+      w.field_bool("checking_disabled", r.cd);
+      w.field_bool("recursion_available", r.ra);
+      w.field_bool("recursion_desired", r.rd);
+      w.field_bool("truncated_response", r.tc);
+      w.end_object();
+      w.begin_array("header_flags");
+      if (r.aa) w.string("AA");
+      if (r.tc) w.string("TC");
+      if (r.rd) w.string("RD");
+      if (r.ra) w.string("RA");
+      if (r.ad) w.string("AD");
+      if (r.cd) w.string("CD");
+      w.end_array();
+      if (r.has_opt) {
+        w.begin_object("opt");
+        w.field_bool("do", r.opt_do);
+        w.field("ext_rcode", dns_rcode_name(r.opt_ext_rcode));
+        w.field_uint("udp_size", r.opt_udp_size);
+        char v[8];
+        w.field("version", std::string_view(v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", r.opt_version))));
+        w.end_object();
+      }
+      bool any_ip = false;
+      for (int i = 0; i < r.n_answers; ++i) any_ip = any_ip || r.answers[i].type == 1 || r.answers[i].type == 28;
+      if (any_ip) {
+        w.begin_array("resolved_ip");
+        for (int i = 0; i < r.n_answers; ++i)
+          if (r.answers[i].type == 1 || r.answers[i].type == 28) w.string(r.answers[i].data);
+        w.end_array();
+      }
+      w.field("response_code", dns_rcode_name(r.rcode));
+    }
+    if (head) {
+      w.field_uint("id", head->id);
+      w.field("op_code", dns_opcode_name(head->opcode));
+      if (head->has_question) {
+        w.begin_object("question");
+        if (const char* c = dns_class_name(head->qclass)) w.field("class", c);
+        w.field("name", head->qname);
+        if (const char* ty = dns_type_name(head->qtype)) w.field("type", ty); else w.field_uint("type", head->qtype);
+        w.end_object();
+      }
+    }
+    w.field("type", "answer");
+    w.end_object();
+    if (head) {
+      w.field("method", dns_opcode_name(head->opcode));
+      if (head->has_question) {
+        char qb[600];
+        const int k = std::snprintf(qb, sizeof qb, "class %s, type %s, %.*s",
+                                    dns_class_name(head->qclass) ? dns_class_name(head->qclass) : "?",
+                                    dns_type_name(head->qtype) ? dns_type_name(head->qtype) : "?",
+                                    static_cast<int>(head->qname.size()), head->qname.data());
+        w.field("query", std::string_view(qb, static_cast<std::size_t>(std::min<int>(k, sizeof qb - 1))));
+        w.field("resource", head->qname);
+      }
+    }
+    if (opt.send_request && have_q) dns_text(w, "request", q);
+    if (opt.send_response && have_r) dns_text(w, "response", r);
     end_transaction(w);
   });
 }

@@ -10,10 +10,13 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "engine/counters.hpp"
 #include "event/agent.hpp"
 #include "event/event_queue.hpp"
+#include "decode/dns/dns.hpp"
+#include "decode/dns/dns_message.hpp"
 #include "decode/icmp/icmp.hpp"
 #include "event/json_writer.hpp"
 #include "flow/flow_table.hpp"
@@ -53,6 +56,15 @@ struct WorkerSettings {
   bool icmp_enabled = false;
   uint64_t icmp_timeout_ns = 10'000'000'000;
   const NetworkSet* internal_networks = nullptr;  // network.direction; null: not reported
+  struct Dns {
+    bool enabled = false;
+    const std::vector<bool>* ports = nullptr;  // 65536 entries: UDP ports carrying DNS
+    uint64_t timeout_ns = 10'000'000'000;
+    bool include_authorities = false;
+    bool include_additionals = false;
+    bool send_request = false;
+    bool send_response = false;
+  } dns;
 };
 
 class alignas(kCacheLine) Worker {
@@ -66,6 +78,8 @@ class alignas(kCacheLine) Worker {
   // LRU order is kept to timeout / 16: a flow is moved at most that often.
   static constexpr uint64_t kLruGranularityDivisor = 16;
   static uint32_t lru_stamp(uint64_t ts_ns) { return static_cast<uint32_t>(ts_ns >> 20); }
+  // Text of one parsed DNS message (names and record data).
+  static constexpr uint32_t kDnsArenaBytes = 64 * 1024;
 
   explicit Worker(const WorkerSettings& s);
   Worker(const Worker&) = delete;
@@ -106,6 +120,7 @@ class alignas(kCacheLine) Worker {
   void expire(uint64_t now_ns);
   void periodic_report();
   void publish(const IcmpEvent& ev);
+  void publish(const DnsExchange& ex);
   bool ensure_chunk();
   template <typename Fn>
   void emit(Fn&& write);
@@ -116,6 +131,10 @@ class alignas(kCacheLine) Worker {
   FragTable frags_;
   EventQueue events_;
   std::unique_ptr<IcmpTracker> icmp_;
+  std::unique_ptr<DnsTracker> dns_;
+  // Parsed query and response of the DNS transaction being written, and their text.
+  std::unique_ptr<DnsMessage> dns_query_, dns_response_;
+  std::unique_ptr<char[]> dns_arena_;
   EventChunk* chunk_ = nullptr;
   uint64_t now_ns_ = 0;
   uint64_t next_housekeeping_ns_ = 0;

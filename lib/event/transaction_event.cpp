@@ -78,6 +78,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   if (internal) {
     if (const char* dir = network_direction(*internal, t.client, t.server, t.ip_version)) w.field("direction", dir);
   }
+  if (t.network_protocol) w.field("protocol", t.network_protocol);
   if (const char* name = transport_name(t.proto)) w.field("transport", name);
   w.field("type", t.ip_version == 6 ? "ipv6" : "ipv4");
   w.end_object();

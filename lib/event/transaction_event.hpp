@@ -27,6 +27,7 @@ struct TransactionFields {
   uint16_t cid_sport = 0, cid_dport = 0;       // community id ports (ICMP: type, code)
   bool cid_from_server = false;                // the first message went server -> client
   const char* event_type_extra = nullptr;      // a second event.type besides connection
+  const char* network_protocol = nullptr;      // network.protocol (application)
 };
 
 void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,

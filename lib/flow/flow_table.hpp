@@ -104,6 +104,8 @@ class FlowTable {
   bool full() const { return size_ == capacity_; }
   uint32_t size() const { return size_; }
   uint32_t capacity() const { return capacity_; }
+  // Dense index of a flow's slot (0..capacity-1), for arrays kept beside the table.
+  uint32_t slot_of(const Flow* f) const { return index_of(f); }
   Flow* oldest() { return lru_head_ == kNone ? nullptr : &flows_[lru_head_]; }
   Flow* next(const Flow* f) {
     return f->lru_next == kNone ? nullptr : &flows_[f->lru_next];

@@ -72,6 +72,16 @@ TEST(Config, OverridesApplyToAnyDottedKey) {
   EXPECT_TRUE(c.output->pretty);
 }
 
+TEST(Config, OverridesReachProtocolEntriesByType) {
+  const Config c = load(tutorial(), {"packetbeat.protocols.dns.include_authorities=false",
+                                     "packetbeat.protocols.redis.ports=[6380]"});
+  EXPECT_FALSE(c.protocol("dns")->options["include_authorities"].as<bool>());
+  EXPECT_EQ(c.protocol("dns")->ports, std::vector<uint16_t>{53});
+  ASSERT_NE(c.protocol("redis"), nullptr);
+  EXPECT_EQ(c.protocol("redis")->ports, std::vector<uint16_t>{6380});
+  EXPECT_EQ(c.protocols.size(), 6u);
+}
+
 TEST(Config, UnknownKeysWarnWithTheirName) {
   const Config c = load("packetbeat.flows:\n  timout: 5s\nbogus: 1\noutput.console: {}\n");
   std::vector<std::string> w = c.warnings;

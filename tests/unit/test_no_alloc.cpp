@@ -36,6 +36,17 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   s.flow_period_ns = 500'000'000;
   s.event_chunks = 4;
   s.event_chunk_bytes = 64 * 1024;
+  // Transactions too: ICMP pairing and DNS over UDP on port 53.
+  std::vector<bool> dns_ports(65536, false);
+  dns_ports[53] = true;
+  NetworkSet internal({"private"});
+  s.icmp_enabled = true;
+  s.icmp_timeout_ns = 1'000'000'000;
+  s.dns.enabled = true;
+  s.dns.ports = &dns_ports;
+  s.dns.timeout_ns = 1'000'000'000;
+  s.dns.send_request = s.dns.send_response = true;
+  s.internal_networks = &internal;
   Worker w(s);
   // A mix: TCP, UDP, ICMP, VLAN, IPv6, fragments, malformed.
   std::vector<test::Bytes> frames;
@@ -43,7 +54,11 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
     test::Frame f;
     switch (i % 6) {
       case 0: f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(static_cast<uint16_t>(1000 + i), 80).payload(20); break;
-      case 1: f.eth(0x0800).ipv4("10.0.0.3", "10.0.0.4", 17).udp(static_cast<uint16_t>(2000 + i), 53).payload(30); break;
+      case 1:  // a DNS query for example.com, type A
+        f.eth(0x0800).ipv4("10.0.0.3", "10.0.0.4", 17).udp(static_cast<uint16_t>(2000 + i), 53)
+            .raw({static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+                  7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1});
+        break;
       case 2: f.eth(0x8100).vlan(7, 0x0800).ipv4("10.0.0.5", "10.0.0.6", 1).icmp(8, 0, i); break;
       case 3: f.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 6).tcp(static_cast<uint16_t>(3000 + i), 443); break;
       case 4: f.eth(0x0800).ipv4("10.0.0.7", "10.0.0.8", 17, i, 0x2000).payload(16); break;
@@ -66,6 +81,9 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   EXPECT_GT(w.counters().get(Counter::flow_evicted) + w.counters().get(Counter::flow_expired), 0u);
   EXPECT_GT(w.counters().get(Counter::events_emitted), 0u);
   EXPECT_GT(w.counters().get(Counter::frag_fragments), 0u);
+  EXPECT_GT(w.counters().get(Counter::dns_messages), 0u);
+  EXPECT_GT(w.counters().get(Counter::dns_unanswered), 0u);
+  EXPECT_GT(w.counters().get(Counter::icmp_unanswered), 0u);
 }
 
 }  // namespace

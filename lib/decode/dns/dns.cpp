@@ -1,0 +1,126 @@
+#include "decode/dns/dns.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tapbeat {
+namespace {
+
+// Packetbeat's notes (packetbeat/protos/dns).
+constexpr const char* kNoResponse = "No response to this query was received";
+constexpr const char* kOrphanResponse = "Response: received without an associated Query";
+constexpr const char* kDuplicateQuery =
+    "Another query with the same DNS ID from this client was received so this query was closed without receiving a "
+    "response";
+
+void make_key(const PacketMeta& m, bool query, uint16_t id, FlowKey& k) {
+  std::memset(&k, 0, sizeof k);
+  k.proto = m.l4_proto;
+  k.ip_version = m.ip_version;
+  k.addr_a = query ? m.src : m.dst;
+  k.addr_b = query ? m.dst : m.src;
+  k.port_a = query ? m.sport : m.dport;
+  k.port_b = query ? m.dport : m.sport;
+  k.tunnel_id = id;
+}
+
+}  // namespace
+
+DnsTracker::DnsTracker(uint64_t timeout_ns, Counters& counters)
+    : timeout_ns_(timeout_ns),
+      counters_(counters),
+      pending_(kPending),
+      kept_(new uint8_t[uint64_t{kPending} * kMaxKeptQuery]),
+      kept_len_(new uint16_t[kPending]) {}
+
+void DnsTracker::from_pending(Flow& f, DnsExchange& out) {
+  out = DnsExchange{};
+  out.ip_version = f.key.ip_version;
+  out.proto = f.key.proto;
+  out.client = f.key.addr_a;
+  out.server = f.key.addr_b;
+  out.client_port = f.key.port_a;
+  out.server_port = f.key.port_b;
+  out.request_ts_ns = f.first_ts_ns;
+  const uint32_t slot = pending_.slot_of(&f);
+  std::memcpy(lone_, kept_.get() + uint64_t{slot} * kMaxKeptQuery, kept_len_[slot]);
+  out.request = {lone_, kept_len_[slot]};
+}
+
+bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, DnsExchange& out) {
+  if (msg.size() < 12) {
+    counters_.inc(Counter::dns_malformed);
+    return false;
+  }
+  counters_.inc(Counter::dns_messages);
+  const uint16_t id = static_cast<uint16_t>(msg[0] << 8 | msg[1]);
+  const bool response = msg[2] & 0x80;
+  FlowKey k;
+  make_key(m, !response, id, k);
+  const uint64_t h = FlowTable::hash_key(k);
+  Flow* f = pending_.find(k, h);
+  if (!response) {
+    bool ready = false;
+    if (f) {  // same id from the same client: the older query is closed unanswered
+      from_pending(*f, out);
+      out.error = kDuplicateQuery;
+      pending_.remove(f);
+      counters_.inc(Counter::dns_unanswered);
+      ready = true;
+    } else if (pending_.full()) {
+      from_pending(*pending_.oldest(), out);
+      out.error = kNoResponse;
+      pending_.remove(pending_.oldest());
+      counters_.inc(Counter::dns_pending_full);
+      ready = true;
+    }
+    Flow* n = pending_.insert(k, h);
+    n->first_ts_ns = n->last_ts_ns = m.ts_ns;
+    const uint32_t slot = pending_.slot_of(n);
+    const uint32_t keep = std::min<uint32_t>(static_cast<uint32_t>(msg.size()), kMaxKeptQuery);
+    if (keep < msg.size()) counters_.inc(Counter::dns_query_truncated);
+    std::memcpy(kept_.get() + uint64_t{slot} * kMaxKeptQuery, msg.data(), keep);
+    kept_len_[slot] = static_cast<uint16_t>(keep);
+    return ready;
+  }
+  if (f) {
+    from_pending(*f, out);
+    pending_.remove(f);
+    counters_.inc(Counter::dns_transactions);
+  } else {
+    out = DnsExchange{};
+    out.ip_version = m.ip_version;
+    out.proto = m.l4_proto;
+    out.client = m.dst;
+    out.server = m.src;
+    out.client_port = m.dport;
+    out.server_port = m.sport;
+    out.error = kOrphanResponse;
+    counters_.inc(Counter::dns_orphan_responses);
+  }
+  out.response = msg;
+  out.response_ts_ns = m.ts_ns;
+  return true;
+}
+
+bool DnsTracker::expire_one(uint64_t now_ns, DnsExchange& out) {
+  Flow* f = pending_.oldest();
+  if (!f || f->first_ts_ns + timeout_ns_ >= now_ns) return false;
+  from_pending(*f, out);
+  out.error = kNoResponse;
+  pending_.remove(f);
+  counters_.inc(Counter::dns_unanswered);
+  return true;
+}
+
+bool DnsTracker::flush_one(DnsExchange& out) {
+  Flow* f = pending_.oldest();
+  if (!f) return false;
+  from_pending(*f, out);
+  out.error = kNoResponse;
+  pending_.remove(f);
+  counters_.inc(Counter::dns_unanswered);
+  return true;
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,56 @@
+// DNS over UDP transactions: a query and its response matched by client and server
+// addresses and ports and the message id, as Packetbeat's dns module does. Queries
+// unanswered after transaction_timeout, responses without a query and duplicate ids
+// are published with status Error and Packetbeat's notes.
+//
+// Per worker; not thread-safe. Pending queries (and a copy of their bytes, for the
+// event) live in fixed arrays allocated at construction; nothing is allocated per
+// message.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "engine/counters.hpp"
+#include "flow/flow_table.hpp"
+#include "net/packet.hpp"
+
+namespace tapbeat {
+
+struct DnsExchange {
+  uint8_t ip_version = 4;
+  uint8_t proto = 17;
+  IpBytes client{}, server{};
+  uint16_t client_port = 0, server_port = 0;
+  std::span<const uint8_t> request, response;  // empty when not seen
+  uint64_t request_ts_ns = 0, response_ts_ns = 0;
+  const char* error = nullptr;
+};
+
+class DnsTracker {
+ public:
+  static constexpr uint32_t kPending = 4096;
+  static constexpr uint32_t kMaxKeptQuery = 1024;  // query bytes kept for the event
+
+  DnsTracker(uint64_t timeout_ns, Counters& counters);
+
+  // One DNS message in a UDP datagram from m.src to m.dst. Returns true with `out`
+  // filled when a transaction (or a lone message) is ready to publish; its spans are
+  // valid until the next call.
+  bool on_message(const PacketMeta& m, std::span<const uint8_t> msg, DnsExchange& out);
+  bool expire_one(uint64_t now_ns, DnsExchange& out);
+  bool flush_one(DnsExchange& out);
+
+ private:
+  void from_pending(Flow& f, DnsExchange& out);
+
+  uint64_t timeout_ns_;
+  Counters& counters_;
+  FlowTable pending_;
+  std::unique_ptr<uint8_t[]> kept_;       // kPending * kMaxKeptQuery
+  std::unique_ptr<uint16_t[]> kept_len_;
+  uint8_t lone_[kMaxKeptQuery];           // a query evicted or expired, while it is published
+};
+
+}  // namespace tapbeat

@@ -1,0 +1,357 @@
+#include "decode/dns/dns_message.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace tapbeat {
+namespace {
+
+// Appends text into the arena; fails once it is full.
+class Arena {
+ public:
+  Arena(char* p, uint32_t n) : p_(p), n_(n) {}
+  const char* mark() const { return p_ + used_; }
+  std::string_view since(const char* m) const { return {m, static_cast<std::size_t>(p_ + used_ - m)}; }
+  bool put(char c) {
+    if (used_ >= n_) return ok_ = false;
+    p_[used_++] = c;
+    return true;
+  }
+  bool put(std::string_view s) {
+    if (s.size() > n_ - used_) return ok_ = false;
+    std::memcpy(p_ + used_, s.data(), s.size());
+    used_ += static_cast<uint32_t>(s.size());
+    return true;
+  }
+  bool putf_u(uint64_t v) {
+    char b[24];
+    const int k = std::snprintf(b, sizeof b, "%llu", static_cast<unsigned long long>(v));
+    return put(std::string_view(b, static_cast<std::size_t>(k)));
+  }
+  bool hex(const uint8_t* d, uint32_t len) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (uint32_t i = 0; i < len; ++i)
+      if (!put(kHex[d[i] >> 4]) || !put(kHex[d[i] & 15])) return false;
+    return true;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  char* p_;
+  uint32_t n_;
+  uint32_t used_ = 0;
+  bool ok_ = true;
+};
+
+struct Msg {
+  const uint8_t* d;
+  uint32_t len;
+};
+
+bool u16(const Msg& m, uint32_t off, uint16_t& v) {
+  if (off + 2 > m.len) return false;
+  v = static_cast<uint16_t>(m.d[off] << 8 | m.d[off + 1]);
+  return true;
+}
+bool u32(const Msg& m, uint32_t off, uint32_t& v) {
+  if (off + 4 > m.len) return false;
+  v = uint32_t{m.d[off]} << 24 | uint32_t{m.d[off + 1]} << 16 | uint32_t{m.d[off + 2]} << 8 | m.d[off + 3];
+  return true;
+}
+
+// Reads a (possibly compressed) name at off; `next` gets the offset after it in place.
+// RFC 1035 §4.1.4; names are written dotted, without the trailing dot, "." for root.
+DnsParse read_name(const Msg& m, uint32_t off, uint32_t& next, Arena& a, std::string_view& out) {
+  const char* start = a.mark();
+  uint32_t total = 0;
+  int pointers = 0;
+  bool jumped = false;
+  bool first = true;
+  for (;;) {
+    if (off >= m.len) return DnsParse::kTruncated;
+    const uint8_t l = m.d[off];
+    if ((l & 0xC0) == 0xC0) {
+      if (off + 1 >= m.len) return DnsParse::kTruncated;
+      if (++pointers > DnsMessage::kMaxPointers) return DnsParse::kBadName;
+      const uint32_t target = ((l & 0x3Fu) << 8) | m.d[off + 1];
+      if (!jumped) next = off + 2;
+      jumped = true;
+      if (target >= off) return DnsParse::kBadName;  // pointers go backwards (loops otherwise)
+      off = target;
+      continue;
+    }
+    if (l & 0xC0) return DnsParse::kBadName;  // 0x40/0x80 label types are obsolete
+    if (l == 0) {
+      if (!jumped) next = off + 1;
+      break;
+    }
+    if (off + 1 + l > m.len) return DnsParse::kTruncated;
+    total += l + 1u;
+    if (total > 255) return DnsParse::kBadName;
+    if (!first) a.put('.');
+    first = false;
+    for (uint32_t i = 0; i < l; ++i) {
+      const char c = static_cast<char>(m.d[off + 1 + i]);
+      if (c == '.' || c == '\\') a.put('\\');
+      a.put(c);
+    }
+    off += 1 + l;
+  }
+  if (first) a.put('.');
+  if (!a.ok()) return DnsParse::kArenaFull;
+  out = a.since(start);
+  return DnsParse::kOk;
+}
+
+bool name_at(const Msg& m, uint32_t off, Arena& a) {
+  uint32_t next;
+  std::string_view v;
+  return read_name(m, off, next, a, v) == DnsParse::kOk;
+}
+
+// Presentation form of RDATA (RFC 1035 §3.3, and the RFCs of each type).
+bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a) {
+  const uint32_t end = off + rdlen;
+  char ip[64];
+  switch (type) {
+    case 1:  // A
+      if (rdlen != 4) return false;
+      inet_ntop(AF_INET, m.d + off, ip, sizeof ip);
+      return a.put(ip);
+    case 28:  // AAAA
+      if (rdlen != 16) return false;
+      inet_ntop(AF_INET6, m.d + off, ip, sizeof ip);
+      return a.put(ip);
+    case 2: case 5: case 12: case 39:  // NS, CNAME, PTR, DNAME
+      return name_at(m, off, a);
+    case 15: {  // MX: preference, exchange
+      uint16_t pref;
+      if (!u16(m, off, pref)) return false;
+      return a.putf_u(pref) && a.put(' ') && name_at(m, off + 2, a);
+    }
+    case 16: {  // TXT: character-strings
+      bool first = true;
+      for (uint32_t p = off; p < end;) {
+        const uint8_t l = m.d[p];
+        if (p + 1 + l > end) return false;
+        if (!first) a.put(' ');
+        first = false;
+        a.put(std::string_view(reinterpret_cast<const char*>(m.d + p + 1), l));
+        p += 1 + l;
+      }
+      return a.ok();
+    }
+    case 6: {  // SOA
+      uint32_t next1, next2;
+      std::string_view v;
+      if (read_name(m, off, next1, a, v) != DnsParse::kOk) return false;
+      a.put(' ');
+      if (read_name(m, next1, next2, a, v) != DnsParse::kOk) return false;
+      for (int i = 0; i < 5; ++i) {
+        uint32_t x;
+        if (!u32(m, next2 + 4u * static_cast<uint32_t>(i), x)) return false;
+        a.put(' ');
+        a.putf_u(x);
+      }
+      return a.ok();
+    }
+    case 33: {  // SRV: priority weight port target
+      uint16_t pr, w, port;
+      if (!u16(m, off, pr) || !u16(m, off + 2, w) || !u16(m, off + 4, port)) return false;
+      return a.putf_u(pr) && a.put(' ') && a.putf_u(w) && a.put(' ') && a.putf_u(port) && a.put(' ') &&
+             name_at(m, off + 6, a);
+    }
+    case 43: case 59: {  // DS, CDS: key tag, algorithm, digest type, digest
+      uint16_t tag;
+      if (rdlen < 4 || !u16(m, off, tag)) return false;
+      return a.putf_u(tag) && a.put(' ') && a.putf_u(m.d[off + 2]) && a.put(' ') && a.putf_u(m.d[off + 3]) &&
+             a.put(' ') && a.hex(m.d + off + 4, rdlen - 4u);
+    }
+    case 48: case 60: {  // DNSKEY, CDNSKEY: flags protocol algorithm key
+      uint16_t flags;
+      if (rdlen < 4 || !u16(m, off, flags)) return false;
+      return a.putf_u(flags) && a.put(' ') && a.putf_u(m.d[off + 2]) && a.put(' ') && a.putf_u(m.d[off + 3]) &&
+             a.put(' ') && a.hex(m.d + off + 4, rdlen - 4u);
+    }
+    case 46: {  // RRSIG: type covered, algorithm, labels, original TTL, expiration, inception, key tag, signer
+      uint16_t covered, tag;
+      uint32_t ttl, exp, inc;
+      if (rdlen < 18 || !u16(m, off, covered) || !u32(m, off + 4, ttl) || !u32(m, off + 8, exp) ||
+          !u32(m, off + 12, inc) || !u16(m, off + 16, tag))
+        return false;
+      const char* tn = dns_type_name(covered);
+      if (tn) a.put(tn); else a.putf_u(covered);
+      a.put(' ');
+      a.putf_u(m.d[off + 2]);
+      a.put(' ');
+      a.putf_u(m.d[off + 3]);
+      a.put(' ');
+      a.putf_u(ttl);
+      a.put(' ');
+      a.putf_u(exp);
+      a.put(' ');
+      a.putf_u(inc);
+      a.put(' ');
+      a.putf_u(tag);
+      a.put(' ');
+      return name_at(m, off + 18, a);
+    }
+    case 257: {  // CAA: flags tag value
+      if (rdlen < 2) return false;
+      const uint8_t tl = m.d[off + 1];
+      if (2u + tl > rdlen) return false;
+      return a.putf_u(m.d[off]) && a.put(' ') &&
+             a.put(std::string_view(reinterpret_cast<const char*>(m.d + off + 2), tl)) && a.put(" \"") &&
+             a.put(std::string_view(reinterpret_cast<const char*>(m.d + off + 2 + tl), rdlen - 2u - tl)) && a.put('"');
+    }
+    case 52: {  // TLSA: usage selector matching-type data
+      if (rdlen < 3) return false;
+      return a.putf_u(m.d[off]) && a.put(' ') && a.putf_u(m.d[off + 1]) && a.put(' ') && a.putf_u(m.d[off + 2]) &&
+             a.put(' ') && a.hex(m.d + off + 3, rdlen - 3u);
+    }
+    case 64: case 65: {  // SVCB, HTTPS: priority target params (params in hex)
+      uint16_t pr;
+      if (rdlen < 3 || !u16(m, off, pr)) return false;
+      uint32_t next;
+      std::string_view v;
+      a.putf_u(pr);
+      a.put(' ');
+      if (read_name(m, off + 2, next, a, v) != DnsParse::kOk) return false;
+      if (next < end) {
+        a.put(' ');
+        a.hex(m.d + next, end - next);
+      }
+      return a.ok();
+    }
+    default:
+      return a.hex(m.d + off, rdlen);  // types without a text form: RFC 3597 hex
+  }
+}
+
+DnsParse read_records(const Msg& m, uint32_t& off, uint16_t count, DnsRecord* out, int& n, Arena& a,
+                      DnsMessage& msg, bool additional) {
+  for (uint16_t i = 0; i < count; ++i) {
+    uint32_t next;
+    std::string_view name;
+    if (DnsParse r = read_name(m, off, next, a, name); r != DnsParse::kOk) return r;
+    uint16_t type, klass, rdlen;
+    uint32_t ttl;
+    if (!u16(m, next, type) || !u16(m, next + 2, klass) || !u32(m, next + 4, ttl) || !u16(m, next + 8, rdlen))
+      return DnsParse::kTruncated;
+    const uint32_t rd = next + 10;
+    if (rd + rdlen > m.len) return DnsParse::kTruncated;
+    off = rd + rdlen;
+    if (additional && type == 41) {  // OPT pseudo-record (RFC 6891 §6.1.2)
+      msg.has_opt = true;
+      msg.opt_udp_size = klass;
+      msg.opt_ext_rcode = static_cast<uint8_t>(ttl >> 24);
+      msg.opt_version = static_cast<uint8_t>(ttl >> 16);
+      msg.opt_do = (ttl & 0x8000) != 0;
+      msg.rcode = static_cast<uint8_t>(msg.rcode | (msg.opt_ext_rcode << 4));
+      continue;
+    }
+    if (n >= DnsMessage::kMaxRecords) continue;  // counted in the header, not rendered
+    DnsRecord& r = out[n];
+    r.name = name;
+    r.type = type;
+    r.klass = klass;
+    r.ttl = ttl;
+    const char* start = a.mark();
+    if (!render(m, type, rd, rdlen, a)) {
+      if (!a.ok()) return DnsParse::kArenaFull;
+      a.hex(m.d + rd, rdlen);  // malformed RDATA: keep the bytes
+    }
+    r.data = a.since(start);
+    ++n;
+  }
+  return DnsParse::kOk;
+}
+
+}  // namespace
+
+DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* arena, uint32_t arena_len) {
+  const Msg m{data, len};
+  Arena a(arena, arena_len);
+  out = DnsMessage{};
+  uint16_t flags;
+  if (!u16(m, 0, out.id) || !u16(m, 2, flags) || !u16(m, 4, out.qdcount) || !u16(m, 6, out.ancount) ||
+      !u16(m, 8, out.nscount) || !u16(m, 10, out.arcount))
+    return DnsParse::kTruncated;
+  out.response = flags & 0x8000;
+  out.opcode = static_cast<uint8_t>((flags >> 11) & 0xF);
+  out.aa = flags & 0x0400;
+  out.tc = flags & 0x0200;
+  out.rd = flags & 0x0100;
+  out.ra = flags & 0x0080;
+  out.ad = flags & 0x0020;
+  out.cd = flags & 0x0010;
+  out.rcode = static_cast<uint8_t>(flags & 0xF);
+  uint32_t off = 12;
+  for (uint16_t q = 0; q < out.qdcount; ++q) {
+    uint32_t next;
+    std::string_view name;
+    if (DnsParse r = read_name(m, off, next, a, name); r != DnsParse::kOk) return r;
+    uint16_t type, klass;
+    if (!u16(m, next, type) || !u16(m, next + 2, klass)) return DnsParse::kTruncated;
+    if (q == 0) {
+      out.has_question = true;
+      out.qname = name;
+      out.qtype = type;
+      out.qclass = klass;
+    }
+    off = next + 4;
+  }
+  if (DnsParse r = read_records(m, off, out.ancount, out.answers, out.n_answers, a, out, false); r != DnsParse::kOk)
+    return r;
+  if (DnsParse r = read_records(m, off, out.nscount, out.authorities, out.n_authorities, a, out, false); r != DnsParse::kOk)
+    return r;
+  return read_records(m, off, out.arcount, out.additionals, out.n_additionals, a, out, true);
+}
+
+const char* dns_type_name(uint16_t t) {
+  switch (t) {
+    case 1: return "A"; case 2: return "NS"; case 5: return "CNAME"; case 6: return "SOA"; case 12: return "PTR";
+    case 13: return "HINFO"; case 15: return "MX"; case 16: return "TXT"; case 17: return "RP"; case 18: return "AFSDB";
+    case 24: return "SIG"; case 25: return "KEY"; case 28: return "AAAA"; case 29: return "LOC"; case 33: return "SRV";
+    case 35: return "NAPTR"; case 36: return "KX"; case 37: return "CERT"; case 39: return "DNAME"; case 41: return "OPT";
+    case 42: return "APL"; case 43: return "DS"; case 44: return "SSHFP"; case 45: return "IPSECKEY";
+    case 46: return "RRSIG"; case 47: return "NSEC"; case 48: return "DNSKEY"; case 49: return "DHCID";
+    case 50: return "NSEC3"; case 51: return "NSEC3PARAM"; case 52: return "TLSA"; case 53: return "SMIMEA";
+    case 55: return "HIP"; case 59: return "CDS"; case 60: return "CDNSKEY"; case 61: return "OPENPGPKEY";
+    case 62: return "CSYNC"; case 63: return "ZONEMD"; case 64: return "SVCB"; case 65: return "HTTPS";
+    case 99: return "SPF"; case 249: return "TKEY"; case 250: return "TSIG"; case 251: return "IXFR";
+    case 252: return "AXFR"; case 255: return "ANY"; case 256: return "URI"; case 257: return "CAA";
+    case 32768: return "TA"; case 32769: return "DLV";
+    default: return nullptr;
+  }
+}
+
+const char* dns_class_name(uint16_t c) {
+  switch (c) {
+    case 1: return "IN"; case 3: return "CH"; case 4: return "HS"; case 254: return "NONE"; case 255: return "ANY";
+    default: return nullptr;
+  }
+}
+
+const char* dns_rcode_name(uint16_t r) {
+  static const char* const kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                                       "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI"};
+  if (r < sizeof kNames / sizeof kNames[0]) return kNames[r];
+  switch (r) {
+    case 16: return "BADVERS"; case 17: return "BADKEY"; case 18: return "BADTIME"; case 19: return "BADMODE";
+    case 20: return "BADNAME"; case 21: return "BADALG"; case 22: return "BADTRUNC"; case 23: return "BADCOOKIE";
+    default: return "UNKNOWN";
+  }
+}
+
+const char* dns_opcode_name(uint8_t op) {
+  switch (op) {
+    case 0: return "QUERY"; case 1: return "IQUERY"; case 2: return "STATUS"; case 4: return "NOTIFY";
+    case 5: return "UPDATE"; case 6: return "DSO";
+    default: return "UNKNOWN";
+  }
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,57 @@
+// DNS message parsing (RFC 1035 §4, RFC 6891 EDNS, RFC 4034 DNSSEC types, RFC 6844
+// CAA, RFC 6698 TLSA, RFC 9460 SVCB/HTTPS) into text fields for events.
+//
+// Untrusted input: every read is bounds-checked, names follow at most kMaxPointers
+// compression pointers and are at most 255 bytes; records past kMaxRecords per
+// section are counted, not rendered. Text is written into a caller-provided arena;
+// views into it stay valid until the arena is reused. No allocation.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace tapbeat {
+
+struct DnsRecord {
+  std::string_view name;
+  uint16_t type = 0;
+  uint16_t klass = 0;
+  uint32_t ttl = 0;
+  std::string_view data;  // presentation form of the RDATA
+};
+
+struct DnsMessage {
+  static constexpr int kMaxRecords = 64;
+  static constexpr int kMaxPointers = 32;
+
+  uint16_t id = 0;
+  bool response = false;
+  uint8_t opcode = 0;
+  uint8_t rcode = 0;  // with the EDNS extended bits when an OPT record is present
+  bool aa = false, tc = false, rd = false, ra = false, ad = false, cd = false;
+  uint16_t qdcount = 0, ancount = 0, nscount = 0, arcount = 0;
+  bool has_question = false;
+  std::string_view qname;
+  uint16_t qtype = 0, qclass = 0;
+  DnsRecord answers[kMaxRecords];
+  DnsRecord authorities[kMaxRecords];
+  DnsRecord additionals[kMaxRecords];
+  int n_answers = 0, n_authorities = 0, n_additionals = 0;
+  bool has_opt = false;
+  uint16_t opt_udp_size = 0;
+  uint8_t opt_version = 0;
+  bool opt_do = false;
+  uint8_t opt_ext_rcode = 0;
+};
+
+enum class DnsParse { kOk, kTruncated, kBadName, kArenaFull };
+
+// Parses one message. arena holds the text of names and data.
+DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* arena, uint32_t arena_len);
+
+const char* dns_type_name(uint16_t type);    // "A", "AAAA", ... or nullptr
+const char* dns_class_name(uint16_t klass);  // "IN", "CH", "HS", "ANY" or nullptr
+const char* dns_rcode_name(uint16_t rcode);  // "NOERROR", "NXDOMAIN", ...
+const char* dns_opcode_name(uint8_t op);     // "QUERY", "IQUERY", "STATUS", "NOTIFY", "UPDATE"
+
+}  // namespace tapbeat
