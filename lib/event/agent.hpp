@@ -2,7 +2,10 @@
 // read-only afterwards (shared by all workers without synchronisation).
 #pragma once
 
+#include <cstdint>
 #include <string>
+
+#include "event/json_writer.hpp"
 
 namespace tapbeat {
 
@@ -15,5 +18,8 @@ struct AgentInfo {
   std::string ecs_version = "8.0.0";
   int timestamp_digits = 3;  // @timestamp fraction: timestamp.precision (3, 6 or 9)
 };
+
+// The fields a Beat puts first on every event: @timestamp, @metadata, agent.*.
+void write_beat_fields(JsonWriter& w, uint64_t timestamp_ns, const AgentInfo& agent);
 
 }  // namespace tapbeat

@@ -79,20 +79,7 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
   const auto& dst_mac = f.source_is_a ? k.mac_b : k.mac_a;
 
   w.begin_object();
-  w.field("@timestamp", std::string_view(buf, format_time_digits(report_ts_ns, agent.timestamp_digits, buf)));
-  w.begin_object("@metadata");
-  w.field("beat", "tapbeat");
-  w.field("type", "_doc");
-  w.field("version", agent.version);
-  w.end_object();
-
-  w.begin_object("agent");
-  w.field("ephemeral_id", agent.ephemeral_id);
-  w.field("id", agent.id);
-  w.field("name", agent.name);
-  w.field("type", "tapbeat");
-  w.field("version", agent.version);
-  w.end_object();
+  write_beat_fields(w, report_ts_ns, agent);
 
   endpoint(w, "destination", dst_ip, dst_port, dst_mac, f, counts[1], f.dir[1].packets > 0);
 

@@ -27,19 +27,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   const uint64_t end = t.end_ns ? t.end_ns : t.start_ns;
 
   w.begin_object();
-  w.field("@timestamp", std::string_view(buf, format_time_digits(t.start_ns, agent.timestamp_digits, buf)));
-  w.begin_object("@metadata");
-  w.field("beat", "tapbeat");
-  w.field("type", "_doc");
-  w.field("version", agent.version);
-  w.end_object();
-  w.begin_object("agent");
-  w.field("ephemeral_id", agent.ephemeral_id);
-  w.field("id", agent.id);
-  w.field("name", agent.name);
-  w.field("type", "tapbeat");
-  w.field("version", agent.version);
-  w.end_object();
+  write_beat_fields(w, t.start_ns, agent);
 
   // The client sends the request: it is the source, the server the destination.
   endpoint(w, "client", client, t.client_port, nullptr);

@@ -3,6 +3,7 @@ are, and how to run tapbeat on a capture and read its events."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -36,6 +37,19 @@ def final_stats(stderr):
         if '"final stats"' in line:
             return json.loads(line)["stats"]
     raise AssertionError("no final stats line in:\n" + stderr[-2000:])
+
+
+def wait_for_line(proc, text, timeout=20):
+    """Reads proc's stderr until a line containing text; returns the lines read."""
+    deadline = time.time() + timeout
+    seen = []
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if text in line or not line:
+            break
+    assert text in seen[-1], "".join(seen)
+    return seen
 
 
 def flatten(obj, prefix=""):

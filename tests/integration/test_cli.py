@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, ROOT, events_of, final_stats, pcap, run_tapbeat
+from conftest import BIN, ROOT, events_of, final_stats, pcap, run_tapbeat, wait_for_line
 
 TUTORIAL = os.path.join(ROOT, "tests", "data", "packetbeat-tutorial.yml")
 
@@ -180,14 +180,7 @@ tapbeat.workers: 2
     p = subprocess.Popen([BIN, "-c", cfg], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # The "started" line is logged once the capture handle is active.
-        deadline = time.time() + 20
-        seen = []
-        while time.time() < deadline:
-            line = p.stderr.readline()
-            seen.append(line)
-            if "started: capturing on lo" in line or not line:
-                break
-        assert "started: capturing on lo" in seen[-1], "".join(seen)
+        seen = wait_for_line(p, "started: capturing on lo")
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         rx.bind(("127.0.0.1", 45999))
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import BIN, GOLDEN_CONFIG, events_of, final_stats, pcap, run_tapbeat
+from conftest import BIN, events_of, final_stats, pcap, run_tapbeat, wait_for_line
 
 pytestmark = pytest.mark.skipif("DPDK" not in run_tapbeat(["version"]).stdout,
                                 reason="this build has no DPDK backend (libdpdk not found at build time)")
@@ -147,14 +147,7 @@ def test_af_packet_on_veth_sees_live_traffic(tmp_path, veth_pair):
     p = subprocess.Popen([BIN, "-c", cfg, "-E", "tapbeat.dpdk.exit_on_idle=0s"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 30
-        seen = []
-        while time.time() < deadline:
-            line = p.stderr.readline()
-            seen.append(line)
-            if "started: DPDK capture" in line or not line:
-                break
-        assert "started: DPDK capture" in seen[-1], "".join(seen)
+        wait_for_line(p, "started: DPDK capture", timeout=30)
         sender = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                   "for _ in range(9): s.sendto(b'z' * 300, ('10.199.0.1', 45123))\n")
         subprocess.run(["ip", "netns", "exec", ns, "python3", "-c", sender], check=True, timeout=20)
