@@ -80,6 +80,8 @@ namespace tapbeat {
   X(dns_pending_full, "dns.pending_full", counter)                     \
   X(dns_malformed, "dns.malformed", counter)                           \
   X(dns_query_truncated, "dns.query_truncated", counter)               \
+  X(dns_tcp_no_buffer, "dns.tcp.no_buffer", counter)                   \
+  X(dns_tcp_gap, "dns.tcp.gap", counter)                               \
   X(icmp_transactions, "icmp.transactions", counter)                   \
   X(icmp_orphan_responses, "icmp.orphan_responses", counter)           \
   X(icmp_unanswered, "icmp.unanswered_requests", counter)              \

@@ -25,7 +25,16 @@ Worker::Worker(const WorkerSettings& s)
     dns_query_ = std::make_unique<DnsMessage>();
     dns_response_ = std::make_unique<DnsMessage>();
     dns_arena_.reset(new char[2 * kDnsArenaBytes]);
+    if (s.dns.tcp) {
+      tcp_ = std::make_unique<TcpReassembler>(s.tcp, counters_);
+      sessions_ = BigArray<TcpSession>(flows_.capacity());
+      dns_tcp_pool_.reset(new uint8_t[uint64_t{kDnsTcpBlocks} * kDnsTcpBlockBytes]);
+      dns_tcp_free_.reserve(kDnsTcpBlocks);
+      for (int32_t i = kDnsTcpBlocks - 1; i >= 0; --i) dns_tcp_free_.push_back(i);
+      dns_sink_ = std::make_unique<DnsStreamSink>(*this);
+    }
   }
+  track_flows_ = s.flows_enabled || tcp_ != nullptr;
 }
 
 bool Worker::parse_one(const RawPacket& p, Parsed& out) {
@@ -34,6 +43,7 @@ bool Worker::parse_one(const RawPacket& p, Parsed& out) {
   m.ts_ns = p.ts_ns;
   m.cap_len = p.cap_len;
   m.wire_len = p.wire_len;
+  out.flow = nullptr;
   out.frames = 1;
   out.wire_bytes = p.wire_len;
   out.first_ts_ns = p.ts_ns;
@@ -68,7 +78,7 @@ void Worker::process(std::span<const RawPacket> burst) {
     if (burst[i].ts_ns > latest) latest = burst[i].ts_ns;
   }
   now_ns_ = latest;
-  if (settings_.flows_enabled) {
+  if (track_flows_) {
     // Stage 2: keys, then hashes in a separate pass, so the hash reads whole words
     // of keys whose byte-sized stores have already retired (no store-forwarding
     // stalls), and the index lines start on their way.
@@ -85,6 +95,14 @@ void Worker::process(std::span<const RawPacket> burst) {
     // Stage 4: look up and account.
     for (std::size_t i = 0; i < n; ++i)
       if (parsed_[i].ok) account(parsed_[i]);
+    // Stage 4b: TCP streams of flows a decoder follows.
+    if (tcp_) {
+      const std::vector<bool>& ports = *settings_.dns.ports;
+      for (std::size_t i = 0; i < n; ++i) {
+        const PacketMeta& m = parsed_[i].meta;
+        if (parsed_[i].ok && m.l4_proto == 6 && (ports[m.dport] || ports[m.sport])) tcp_session(parsed_[i]);
+      }
+    }
   }
   // Stage 5: transactions.
   if (dns_) {
@@ -111,9 +129,7 @@ void Worker::account(Parsed& p) {
   if (!f) {
     if (flows_.full()) {
       // Oldest idle flow makes room; it still gets its final report.
-      Flow* victim = flows_.oldest();
-      report(*victim, true);
-      flows_.remove(victim);
+      retire(*flows_.oldest());
       counters_.inc(Counter::flow_evicted);
     }
     f = flows_.insert(p.key, p.hash);
@@ -135,6 +151,7 @@ void Worker::account(Parsed& p) {
       f->lru_stamp = stamp;
     }
   }
+  p.flow = f;
   const int dir = p.from_a == f->source_is_a ? 0 : 1;
   f->dir[dir].packets += p.frames;
   f->dir[dir].bytes += p.wire_bytes;
@@ -154,9 +171,9 @@ void Worker::on_clock(uint64_t now_ns) {
     DnsExchange ex;
     while (dns_->expire_one(now_ns_, ex)) publish(ex);
   }
-  if (!settings_.flows_enabled) return;
+  if (!track_flows_) return;
   expire(now_ns_);
-  if (settings_.flow_period_ns > 0) {
+  if (settings_.flows_enabled && settings_.flow_period_ns > 0) {
     const uint64_t period = static_cast<uint64_t>(settings_.flow_period_ns);
     if (next_report_ns_ == 0) {
       next_report_ns_ = now_ns_ + period;
@@ -174,18 +191,23 @@ void Worker::expire(uint64_t now_ns) {
   // longer than that.
   while (Flow* f = flows_.oldest()) {
     if (f->last_ts_ns + settings_.flow_timeout_ns >= now_ns) break;
-    report(*f, true);
-    flows_.remove(f);
+    retire(*f);
     counters_.inc(Counter::flow_expired);
   }
   counters_.set(Counter::flow_active, flows_.size());
 }
 
 void Worker::periodic_report() {
+  if (!settings_.flows_enabled) return;
   for (Flow* f = flows_.oldest(); f; f = flows_.next(f)) report(*f, false);
 }
 
 void Worker::finish() {
+  // Flows first: closing their streams may complete transactions.
+  if (track_flows_) {
+    while (Flow* f = flows_.oldest()) retire(*f);
+    counters_.set(Counter::flow_active, 0);
+  }
   if (icmp_) {
     IcmpEvent ev;
     while (icmp_->flush_one(ev)) publish(ev);
@@ -194,17 +216,111 @@ void Worker::finish() {
     DnsExchange ex;
     while (dns_->flush_one(ex)) publish(ex);
   }
-  if (settings_.flows_enabled) {
-    while (Flow* f = flows_.oldest()) {
-      report(*f, true);
-      flows_.remove(f);
-    }
-    counters_.set(Counter::flow_active, 0);
-  }
   flush();
 }
 
+void Worker::retire(Flow& f) {
+  end_session(f);
+  if (settings_.flows_enabled) report(f, true);
+  flows_.remove(&f);
+}
+
+void Worker::tcp_session(Parsed& p) {
+  Flow* f = p.flow;
+  if (!f) return;
+  TcpSession& s = sessions_[flows_.slot_of(f)];
+  if (s.kind == 0 || s.owner_ts_ns != f->first_ts_ns) {
+    s = TcpSession{};
+    s.owner_ts_ns = f->first_ts_ns;
+    s.kind = 1;
+  }
+  const int d = p.from_a == f->source_is_a ? 0 : 1;
+  dns_sink_->bind(&s.dns[d], &p.meta);
+  tcp_->segment(s.dir[d], p.meta.tcp_seq, p.meta.tcp_flags, p.meta.l4_payload, p.meta.l4_payload_len, *dns_sink_);
+}
+
+void Worker::end_session(Flow& f) {
+  if (!tcp_) return;
+  TcpSession& s = sessions_[flows_.slot_of(&f)];
+  if (s.kind == 0 || s.owner_ts_ns != f.first_ts_ns) return;
+  // Data held behind a hole still reaches the decoder, after a gap.
+  for (int d = 0; d < 2; ++d) {
+    PacketMeta m;
+    m.ip_version = f.key.ip_version;
+    m.l4_proto = 6;
+    m.ts_ns = f.last_ts_ns;
+    const bool a_sends = (d == 0) == f.source_is_a;
+    m.src = a_sends ? f.key.addr_a : f.key.addr_b;
+    m.dst = a_sends ? f.key.addr_b : f.key.addr_a;
+    m.sport = a_sends ? f.key.port_a : f.key.port_b;
+    m.dport = a_sends ? f.key.port_b : f.key.port_a;
+    dns_sink_->bind(&s.dns[d], &m);
+    tcp_->close(s.dir[d], *dns_sink_);
+    dns_frame_free(s.dns[d]);
+  }
+  s.kind = 0;
+}
+
+void Worker::dns_frame_free(DnsFrame& f) {
+  if (f.block >= 0) dns_tcp_free_.push_back(f.block);
+  f = DnsFrame{};
+}
+
+void Worker::DnsStreamSink::on_data(const uint8_t* data, uint32_t len) {
+  DnsFrame& f = *frame_;
+  while (len > 0) {
+    if (f.discard) {  // rest of a message that found no buffer
+      const uint32_t k = std::min(len, f.discard);
+      f.discard -= k;
+      data += k;
+      len -= k;
+      continue;
+    }
+    if (f.have_len < 2) {
+      f.len_bytes[f.have_len++] = *data++;
+      --len;
+      if (f.have_len == 2) {
+        f.need = static_cast<uint32_t>(f.len_bytes[0] << 8 | f.len_bytes[1]);
+        f.have = 0;
+        if (f.need == 0) f.have_len = 0;
+      }
+      continue;
+    }
+    if (f.block < 0) {
+      if (w_.dns_tcp_free_.empty()) {
+        w_.counters_.inc(Counter::dns_tcp_no_buffer);
+        f.discard = f.need;
+        f.have_len = 0;
+        continue;
+      }
+      f.block = w_.dns_tcp_free_.back();
+      w_.dns_tcp_free_.pop_back();
+    }
+    uint8_t* buf = w_.dns_tcp_pool_.get() + uint64_t(f.block) * kDnsTcpBlockBytes;
+    const uint32_t k = std::min(len, f.need - f.have);
+    std::memcpy(buf + f.have, data, k);
+    f.have += k;
+    data += k;
+    len -= k;
+    if (f.have == f.need) {
+      DnsExchange ex;
+      if (w_.dns_->on_message(*meta_, {buf, f.need}, ex)) w_.publish(ex);
+      f.have_len = 0;
+      f.have = f.need = 0;
+    }
+  }
+}
+
+void Worker::DnsStreamSink::on_gap(uint32_t) {
+  // A message cut by a hole cannot be decoded; framing restarts after the gap only
+  // if a message boundary follows it, which TCP does not say: count and resynchronise
+  // on the next length prefix.
+  if (frame_->have_len || frame_->discard) w_.counters_.inc(Counter::dns_tcp_gap);
+  w_.dns_frame_free(*frame_);
+}
+
 void Worker::report(Flow& f, bool final) {
+  if (!settings_.flows_enabled) return;
   FlowCounts counts[2] = {f.dir[0], f.dir[1]};
   if (settings_.delta_reports) {
     for (int d = 0; d < 2; ++d) {

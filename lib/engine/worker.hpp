@@ -20,6 +20,8 @@
 #include "decode/icmp/icmp.hpp"
 #include "event/json_writer.hpp"
 #include "flow/flow_table.hpp"
+#include "flow/tcp_reassembly.hpp"
+#include "util/big_array.hpp"
 #include "net/ipfrag.hpp"
 #include "net/networks.hpp"
 #include "net/packet.hpp"
@@ -64,7 +66,9 @@ struct WorkerSettings {
     bool include_additionals = false;
     bool send_request = false;
     bool send_response = false;
+    bool tcp = true;  // DNS over TCP (2-byte framing, RFC 1035 §4.2.2) on the same ports
   } dns;
+  TcpLimits tcp;
 };
 
 class alignas(kCacheLine) Worker {
@@ -105,6 +109,7 @@ class alignas(kCacheLine) Worker {
  private:
   struct Parsed {
     PacketMeta meta;
+    Flow* flow;
     FlowKey key;
     uint64_t hash;
     uint32_t frames;
@@ -114,8 +119,42 @@ class alignas(kCacheLine) Worker {
     bool ok;
   };
 
+  // DNS over TCP: per-direction framing of the reassembled stream.
+  struct DnsFrame {
+    uint8_t len_bytes[2];
+    uint8_t have_len = 0;
+    uint32_t need = 0;       // message length once both length bytes are in
+    uint32_t have = 0;
+    uint32_t discard = 0;    // bytes of a message that had no buffer
+    int32_t block = -1;
+  };
+  // Application state of a TCP flow, in the slot beside the flow's.
+  struct TcpSession {
+    uint64_t owner_ts_ns;    // first_ts_ns of the flow that set it up (slots are reused)
+    uint8_t kind;            // 0: none, 1: DNS
+    TcpDirection dir[2];     // [0] from the flow's source
+    DnsFrame dns[2];
+  };
+  class DnsStreamSink : public StreamSink {
+   public:
+    explicit DnsStreamSink(Worker& w) : w_(w) {}
+    void bind(DnsFrame* f, const PacketMeta* m) { frame_ = f, meta_ = m; }
+    void on_data(const uint8_t* data, uint32_t len) override;
+    void on_gap(uint32_t len) override;
+   private:
+    Worker& w_;
+    DnsFrame* frame_ = nullptr;
+    const PacketMeta* meta_ = nullptr;
+  };
+  static constexpr uint32_t kDnsTcpBlocks = 64;      // DNS/TCP messages being assembled at once
+  static constexpr uint32_t kDnsTcpBlockBytes = 65536;
+
   bool parse_one(const RawPacket& p, Parsed& out);
   void account(Parsed& p);
+  void tcp_session(Parsed& p);
+  void retire(Flow& f);  // final report (when flows are on), session closed, removed
+  void end_session(Flow& f);
+  void dns_frame_free(DnsFrame& f);
   void report(Flow& f, bool final);
   void expire(uint64_t now_ns);
   void periodic_report();
@@ -135,6 +174,12 @@ class alignas(kCacheLine) Worker {
   // Parsed query and response of the DNS transaction being written, and their text.
   std::unique_ptr<DnsMessage> dns_query_, dns_response_;
   std::unique_ptr<char[]> dns_arena_;
+  bool track_flows_ = false;  // flows are tracked (reported or not) for TCP decoders
+  std::unique_ptr<TcpReassembler> tcp_;
+  BigArray<TcpSession> sessions_;
+  std::unique_ptr<uint8_t[]> dns_tcp_pool_;
+  std::vector<int32_t> dns_tcp_free_;
+  std::unique_ptr<DnsStreamSink> dns_sink_;
   EventChunk* chunk_ = nullptr;
   uint64_t now_ns_ = 0;
   uint64_t next_housekeeping_ns_ = 0;

@@ -31,6 +31,16 @@ class BigArray {
   }
   BigArray(const BigArray&) = delete;
   BigArray& operator=(const BigArray&) = delete;
+  BigArray& operator=(BigArray&& o) noexcept {
+    if (this != &o) {
+      if (p_) ::munmap(p_, bytes());
+      p_ = o.p_;
+      n_ = o.n_;
+      o.p_ = nullptr;
+      o.n_ = 0;
+    }
+    return *this;
+  }
 
   T& operator[](std::size_t i) { return p_[i]; }
   const T& operator[](std::size_t i) const { return p_[i]; }

@@ -24,7 +24,6 @@ KNOWN_DIFFERENCES = {
     "flow_community_id_icmp6": "Packetbeat splits the neighbour-discovery exchanges into flows keyed on "
     "quirks of its ICMPv6 flow id and publishes ids (e.g. 1:GpbEQrKqfWtsfsFiqg8fufoZe5Y=) that match no "
     "tuple of the capture under the Community ID specification; tapbeat follows the specification",
-    "dns_tcp_axfr": "DNS over TCP is not decoded yet (UDP only in this version)",
 }
 
 
