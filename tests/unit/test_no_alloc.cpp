@@ -60,7 +60,11 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
                   7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1});
         break;
       case 2: f.eth(0x8100).vlan(7, 0x0800).ipv4("10.0.0.5", "10.0.0.6", 1).icmp(8, 0, i); break;
-      case 3: f.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 6).tcp(static_cast<uint16_t>(3000 + i), 443); break;
+      case 3:  // DNS over TCP: a length-prefixed query, one per connection
+        f.eth(0x0800).ipv4("10.0.0.9", "10.0.0.53", 6).tcp(static_cast<uint16_t>(3000 + i), 53, 0x18, 1)
+            .raw({0, 17, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+                  1, 'x', 0, 0, 1, 0, 1});
+        break;
       case 4: f.eth(0x0800).ipv4("10.0.0.7", "10.0.0.8", 17, i, 0x2000).payload(16); break;
       case 5: f.eth(0x0800).raw({0x45, 0, 0, 99}); break;
     }
@@ -83,6 +87,7 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   EXPECT_GT(w.counters().get(Counter::frag_fragments), 0u);
   EXPECT_GT(w.counters().get(Counter::dns_messages), 0u);
   EXPECT_GT(w.counters().get(Counter::dns_unanswered), 0u);
+  EXPECT_GT(w.counters().get(Counter::tcp_reasm_midstream), 0u);
   EXPECT_GT(w.counters().get(Counter::icmp_unanswered), 0u);
 }
 

@@ -170,6 +170,41 @@ TEST(Worker, FragmentedDatagramCountsEveryFrame) {
   EXPECT_EQ(h.w->counters().get(Counter::frag_reassembled), 1u);
 }
 
+TEST(Worker, DnsOverTcpAcrossOutOfOrderSegments) {
+  std::vector<bool> ports(65536, false);
+  ports[53] = true;
+  WorkerSettings s;
+  s.flows_enabled = false;  // TCP decoders still follow the flow
+  s.dns.enabled = true;
+  s.dns.ports = &ports;
+  Harness h(s);
+  // Query for a.example (id 0x0102), length-prefixed, split in two segments sent in reverse order.
+  const test::Bytes q = {0, 27, 1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
+  const test::Bytes r = {0, 43, 1, 2, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
+                         0, 0, 1, 0, 1, 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 7};
+  auto seg = [&](bool fwd, uint32_t seq, uint8_t flags, const test::Bytes& data) {
+    Frame f;
+    if (fwd) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.53", 6).tcp(40000, 53, flags, seq);
+    else f.eth(0x0800, 2, 1).ipv4("10.0.0.53", "10.0.0.1", 6).tcp(53, 40000, flags, seq);
+    f.b.insert(f.b.end(), data.begin(), data.end());
+    return f.finish().b;
+  };
+  h.send(seg(true, 999, tcp_flag::kSyn, {}), kSec);
+  h.send(seg(false, 4999, tcp_flag::kSyn | tcp_flag::kAck, {}), kSec + 1);
+  const test::Bytes q1(q.begin(), q.begin() + 10), q2(q.begin() + 10, q.end());
+  h.send(seg(true, 1010, tcp_flag::kAck, q2), kSec + 2);  // arrives first
+  h.send(seg(true, 1000, tcp_flag::kAck, q1), kSec + 3);
+  h.send(seg(false, 5000, tcp_flag::kAck, r), kSec + 5);
+  h.w->finish();
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"class IN, type A, a.example")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("resolved_ip":["192.0.2.7"])")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("transport":"tcp")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0];
+  EXPECT_EQ(h.w->counters().get(Counter::tcp_reasm_out_of_order), 1u);
+}
+
 TEST(Worker, FlowsOffEmitsNothing) {
   WorkerSettings s;
   s.flows_enabled = false;
