@@ -4,7 +4,9 @@
 // Reports packets/s and Gbit/s per worker core.
 //
 //   tapbeat-replay (--pcap FILE | --synthetic FLOWS [--mix 64:7,576:4,1500:1] [--packets N])
-//                  [--workers W] [--seconds S] [--write-pcap OUT]
+//                  [--workers W] [--seconds S] [--write-pcap OUT] [--transactions]
+// --transactions turns on the ICMP and DNS (UDP and TCP, port 53) decoders and reports
+// transactions/s as well.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +32,7 @@ struct Options {
   uint32_t workers = 1;
   double seconds = 3;
   std::string write_pcap;
+  bool transactions = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -47,6 +50,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--workers") o.workers = static_cast<uint32_t>(std::stoul(next()));
     else if (a == "--seconds") o.seconds = std::stod(next());
     else if (a == "--write-pcap") o.write_pcap = next();
+    else if (a == "--transactions") o.transactions = true;
     else throw std::invalid_argument("unknown argument " + a);
   }
   if (o.pcap.empty() == (o.flows == 0)) throw std::invalid_argument("give --pcap FILE or --synthetic FLOWS");
@@ -117,8 +121,10 @@ int main(int argc, char** argv) {
   struct Result {
     uint64_t packets = 0, bytes = 0, passes = 0;
     double secs = 0;
-    uint64_t flows = 0, created = 0;
+    uint64_t flows = 0, created = 0, transactions = 0;
   };
+  std::vector<bool> dns_ports(65536, false);
+  dns_ports[53] = true;
   std::vector<Result> results(o.workers);
   std::vector<std::thread> threads;
   const uint32_t capacity = std::max<uint32_t>(o.flows ? o.flows * 2 / o.workers + 1024 : 1u << 20, 1024);
@@ -130,6 +136,11 @@ int main(int argc, char** argv) {
       s.flow_timeout_ns = 3600ull * 1'000'000'000;
       s.flow_period_ns = -1;
       s.agent = &agent;
+      if (o.transactions) {
+        s.icmp_enabled = true;
+        s.dns.enabled = true;
+        s.dns.ports = &dns_ports;
+      }
       Worker worker(s);
       const auto& part = parts[w];
       uint64_t part_bytes = 0;
@@ -151,6 +162,8 @@ int main(int argc, char** argv) {
       r.secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       r.flows = worker.flows().size();
       r.created = worker.counters().get(Counter::flow_created);
+      // Every decoded message published, paired or alone.
+      r.transactions = worker.counters().get(Counter::events_emitted);
     });
   }
   for (auto& t : threads) t.join();
@@ -163,8 +176,10 @@ int main(int argc, char** argv) {
     const double pps = r.packets / r.secs, bps = r.bytes * 8 / r.secs;
     total_pps += pps;
     total_bps += bps;
-    std::printf("worker %u: %.2f Mpps  %.2f Gbit/s  (%llu passes, %llu flows in table)\n", w, pps / 1e6, bps / 1e9,
+    std::printf("worker %u: %.2f Mpps  %.2f Gbit/s  (%llu passes, %llu flows in table)", w, pps / 1e6, bps / 1e9,
                 static_cast<unsigned long long>(r.passes), static_cast<unsigned long long>(r.flows));
+    if (o.transactions) std::printf("  %.0f events/s", r.transactions / r.secs);
+    std::printf("\n");
   }
   std::printf("total: %.2f Mpps  %.2f Gbit/s  per worker: %.2f Mpps\n", total_pps / 1e6, total_bps / 1e9,
               total_pps / 1e6 / o.workers);
