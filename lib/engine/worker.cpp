@@ -452,13 +452,20 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
 void Worker::publish(const DnsExchange& ex) {
   DnsMessage& q = *dns_query_;
   DnsMessage& r = *dns_response_;
-  const bool have_q = !ex.request.empty() &&
-                      parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, dns_arena_.get(),
-                                kDnsArenaBytes) == DnsParse::kOk;
-  const bool have_r = !ex.response.empty() &&
-                      parse_dns(ex.response.data(), static_cast<uint32_t>(ex.response.size()), r,
-                                dns_arena_.get() + kDnsArenaBytes, kDnsArenaBytes) == DnsParse::kOk;
-  if ((!ex.request.empty() && !have_q) || (!ex.response.empty() && !have_r)) counters_.inc(Counter::dns_malformed);
+  // A message with a corrupt part is reported as far as it parsed (and counted).
+  bool have_q = false, have_r = false;
+  if (!ex.request.empty()) {
+    const DnsParse st = parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, dns_arena_.get(),
+                                  kDnsArenaBytes);
+    if (st != DnsParse::kOk) counters_.inc(Counter::dns_malformed);
+    have_q = q.header_ok;
+  }
+  if (!ex.response.empty()) {
+    const DnsParse st = parse_dns(ex.response.data(), static_cast<uint32_t>(ex.response.size()), r,
+                                  dns_arena_.get() + kDnsArenaBytes, kDnsArenaBytes);
+    if (st != DnsParse::kOk) counters_.inc(Counter::dns_malformed);
+    have_r = r.header_ok;
+  }
   const DnsMessage* head = have_q ? &q : have_r ? &r : nullptr;
   TransactionFields t;
   t.type = "dns";
@@ -522,7 +529,12 @@ void Worker::publish(const DnsExchange& ex) {
           if (r.answers[i].type == 1 || r.answers[i].type == 28) w.string(r.answers[i].data);
         w.end_array();
       }
-      w.field("response_code", dns_rcode_name(r.rcode));
+      if (std::strcmp(dns_rcode_name(r.rcode), "UNKNOWN") == 0) {
+        char code[8];
+        w.field("response_code", std::string_view(code, static_cast<std::size_t>(std::snprintf(code, sizeof code, "%u", r.rcode))));
+      } else {
+        w.field("response_code", dns_rcode_name(r.rcode));
+      }
     }
     if (head) {
       w.field_uint("id", head->id);

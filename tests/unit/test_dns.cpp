@@ -51,16 +51,32 @@ TEST(Dns, ResponseWithCompressedNamesAndRecords) {
   EXPECT_EQ(p->m.n_additionals, 0) << "OPT is not a record";
 }
 
-TEST(Dns, CompressionLoopIsRefused) {
+TEST(Dns, SelfPointerIsRefused) {
   Bytes b = header(1, 0x0100, 1, 0, 0, 0);
   add(b, {0xC0, 12, 0, 1, 0, 1});  // points at itself
   EXPECT_EQ(parse(b)->st, DnsParse::kBadName);
 }
 
-TEST(Dns, ForwardPointerIsRefused) {
+TEST(Dns, ForwardPointerIsFollowed) {
   Bytes b = header(1, 0x0100, 1, 0, 0, 0);
-  add(b, {0xC0, 20, 0, 1, 0, 1, 0, 0, 1, 'a', 0});
+  add(b, {0xC0, 18, 0, 1, 0, 1, 1, 'a', 0});  // the question's name is at offset 18, after it
+  auto p = parse(b);
+  ASSERT_EQ(p->st, DnsParse::kOk);
+  EXPECT_EQ(p->m.qname, "a");
+}
+
+TEST(Dns, PointerChainsAreBounded) {
+  Bytes b = header(1, 0x0100, 1, 0, 0, 0);
+  add(b, {0xC0, 14, 0xC0, 12, 0, 1, 0, 1});  // two pointers naming each other
   EXPECT_EQ(parse(b)->st, DnsParse::kBadName);
+}
+
+TEST(Dns, NonPrintableLabelBytesAreEscaped) {
+  Bytes b = header(1, 0x0100, 1, 0, 0, 0);
+  add(b, {4, 'a', 1, '.', 0xFF, 0, 0, 1, 0, 1});
+  auto p = parse(b);
+  ASSERT_EQ(p->st, DnsParse::kOk);
+  EXPECT_EQ(p->m.qname, "a\\001\\.\\255");
 }
 
 TEST(Dns, NameLongerThan255IsRefused) {

@@ -78,8 +78,7 @@ DnsParse read_name(const Msg& m, uint32_t off, uint32_t& next, Arena& a, std::st
       const uint32_t target = ((l & 0x3Fu) << 8) | m.d[off + 1];
       if (!jumped) next = off + 2;
       jumped = true;
-      if (target >= off) return DnsParse::kBadName;  // pointers go backwards (loops otherwise)
-      off = target;
+      off = target;  // forward pointers are legal; loops end at kMaxPointers
       continue;
     }
     if (l & 0xC0) return DnsParse::kBadName;  // 0x40/0x80 label types are obsolete
@@ -93,9 +92,19 @@ DnsParse read_name(const Msg& m, uint32_t off, uint32_t& next, Arena& a, std::st
     if (!first) a.put('.');
     first = false;
     for (uint32_t i = 0; i < l; ++i) {
-      const char c = static_cast<char>(m.d[off + 1 + i]);
-      if (c == '.' || c == '\\') a.put('\\');
-      a.put(c);
+      // Master-file escaping (RFC 1035 §5.1): \. and \\, \DDD for bytes outside
+      // printable ASCII, so names stay readable and valid UTF-8.
+      const uint8_t c = m.d[off + 1 + i];
+      if (c == '.' || c == '\\') {
+        a.put('\\');
+        a.put(static_cast<char>(c));
+      } else if (c < 0x21 || c > 0x7E) {
+        const char esc[4] = {'\\', static_cast<char>('0' + c / 100), static_cast<char>('0' + c / 10 % 10),
+                             static_cast<char>('0' + c % 10)};
+        a.put(std::string_view(esc, 4));
+      } else {
+        a.put(static_cast<char>(c));
+      }
     }
     off += 1 + l;
   }
@@ -288,6 +297,7 @@ DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* are
   out.ad = flags & 0x0020;
   out.cd = flags & 0x0010;
   out.rcode = static_cast<uint8_t>(flags & 0xF);
+  out.header_ok = true;
   uint32_t off = 12;
   for (uint16_t q = 0; q < out.qdcount; ++q) {
     uint32_t next;

@@ -24,6 +24,7 @@ struct DnsMessage {
   static constexpr int kMaxRecords = 64;
   static constexpr int kMaxPointers = 32;
 
+  bool header_ok = false;
   uint16_t id = 0;
   bool response = false;
   uint8_t opcode = 0;
@@ -46,7 +47,9 @@ struct DnsMessage {
 
 enum class DnsParse { kOk, kTruncated, kBadName, kArenaFull };
 
-// Parses one message. arena holds the text of names and data.
+// Parses one message. arena holds the text of names and data. On an error the
+// fields read before it stay filled (header_ok tells whether the header was), so a
+// message with a corrupt tail is still reported as far as it goes.
 DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* arena, uint32_t arena_len);
 
 const char* dns_type_name(uint16_t type);    // "A", "AAAA", ... or nullptr
