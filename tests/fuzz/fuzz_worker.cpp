@@ -1,0 +1,55 @@
+// libFuzzer target: one frame through the whole worker (L2-L4 parse, fragments, flow
+// table, TCP reassembly, ICMP and DNS decoders, event writing). The first input byte
+// picks the link type; the rest is the frame. Several inputs in a row build up state.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/worker.hpp"
+
+using namespace tapbeat;
+
+namespace {
+constexpr uint16_t kLinkTypes[] = {link_type::kEthernet, link_type::kLinuxSll, link_type::kLinuxSll2,
+                                   link_type::kNull, link_type::kRaw, link_type::kIpv4, link_type::kIpv6,
+                                   link_type::kPpp, link_type::kLoop, link_type::kCiscoHdlc};
+
+struct State {
+  AgentInfo agent{"fuzz", "fuzz", "id", "eph", "0"};
+  std::vector<bool> dns_ports = std::vector<bool>(65536, false);
+  NetworkSet internal{{"private"}};
+  std::unique_ptr<Worker> worker;
+  uint64_t ts = 1'000'000'000;
+  State() {
+    dns_ports[53] = true;
+    WorkerSettings s;
+    s.agent = &agent;
+    s.flow_capacity = 1024;
+    s.flow_timeout_ns = 5'000'000'000;
+    s.flow_period_ns = 2'000'000'000;
+    s.event_chunks = 4;
+    s.event_chunk_bytes = 256 * 1024;
+    s.icmp_enabled = true;
+    s.dns.enabled = true;
+    s.dns.ports = &dns_ports;
+    s.dns.send_request = s.dns.send_response = true;
+    s.dns.include_authorities = s.dns.include_additionals = true;
+    s.internal_networks = &internal;
+    s.tcp.total_bytes = 1u << 20;
+    worker = std::make_unique<Worker>(s);
+  }
+};
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static State st;
+  if (size < 1) return 0;
+  const uint16_t lt = kLinkTypes[data[0] % (sizeof kLinkTypes / sizeof kLinkTypes[0])];
+  std::vector<uint8_t> frame(data + 1, data + size);  // exact size: reads past it are caught
+  st.ts += 7'000'000;
+  RawPacket p{frame.data(), static_cast<uint32_t>(frame.size()), static_cast<uint32_t>(frame.size()), st.ts, 0, lt};
+  st.worker->process({&p, 1});
+  while (EventChunk* c = st.worker->events().take_full()) st.worker->events().recycle(c);
+  return 0;
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Builds seed corpora for the fuzzers from captures: frames (prefixed with the fuzzer's
+link-type byte) for fuzz_worker, DNS messages for fuzz_dns, small files for
+fuzz_capture_file.    seed.py OUTDIR CAPTURE..."""
+import os
+import struct
+import sys
+
+LINK_INDEX = {1: 0, 113: 1, 276: 2, 0: 3, 101: 4, 228: 5, 229: 6, 9: 7, 108: 8, 104: 9}
+
+
+def frames(path):
+    data = open(path, "rb").read()
+    if len(data) < 24:
+        return
+    magic = struct.unpack("<I", data[:4])[0]
+    if magic in (0xA1B2C3D4, 0xA1B23C4D):
+        endian = "<"
+    elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
+        endian = ">"
+    else:
+        return  # pcapng: the worker corpus takes classic pcaps only
+    link = struct.unpack(endian + "I", data[20:24])[0] & 0xFFFF
+    off = 24
+    while off + 16 <= len(data):
+        caplen = struct.unpack(endian + "I", data[off + 8:off + 12])[0]
+        off += 16
+        yield link, data[off:off + caplen]
+        off += caplen
+
+
+def main():
+    out = sys.argv[1]
+    for sub in ("worker", "dns", "file"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    n = 0
+    for path in sys.argv[2:]:
+        if os.path.getsize(path) < 4096:
+            with open(os.path.join(out, "file", f"{n}"), "wb") as f:
+                f.write(open(path, "rb").read())
+        for link, frame in frames(path):
+            if link not in LINK_INDEX or n > 2000:
+                continue
+            n += 1
+            with open(os.path.join(out, "worker", f"{n}"), "wb") as f:
+                f.write(bytes([LINK_INDEX[link]]) + frame)
+            # A DNS message: the UDP payload of an Ethernet/IPv4/UDP frame on port 53.
+            if link == 1 and len(frame) > 42 and frame[12:14] == b"\x08\x00" and frame[23] == 17:
+                ihl = (frame[14] & 15) * 4
+                udp = 14 + ihl
+                if 53 in struct.unpack("!HH", frame[udp:udp + 4]):
+                    with open(os.path.join(out, "dns", f"{n}"), "wb") as f:
+                        f.write(frame[udp + 8:])
+    print(f"seeded {n} frames")
+
+
+if __name__ == "__main__":
+    main()
