@@ -108,6 +108,12 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
     dns.include_additionals = p->flag("include_additionals", false);
     dns.send_request = p->flag("send_request", false);
     dns.send_response = p->flag("send_response", false);
+    try {
+      public_suffixes_ = std::make_unique<PublicSuffixList>(PublicSuffixList::load(PublicSuffixList::kDefaultPath));
+      dns.public_suffixes = public_suffixes_.get();
+    } catch (const std::exception& e) {
+      log_line("warn", std::string(e.what()) + "; dns.question registered-domain fields are left out");
+    }
   }
   // Say which configured protocols are only seen as flows so far.
   std::string flows_only;

@@ -1,6 +1,7 @@
 #include "engine/worker.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -542,6 +543,20 @@ void Worker::publish(const DnsExchange& ex) {
       if (head->has_question) {
         w.begin_object("question");
         if (const char* c = dns_class_name(head->qclass)) w.field("class", c);
+        if (opt.public_suffixes && head->qname.size() < 1024 && head->qname != ".") {
+          char lower[1024];
+          std::size_t n = head->qname.size();
+          for (std::size_t i = 0; i < n; ++i)
+            lower[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(head->qname[i])));
+          if (n && lower[n - 1] == '.') --n;
+          const PublicSuffixList::Split sp = opt.public_suffixes->split(std::string_view(lower, n));
+          if (!sp.registered.empty()) {
+            w.field("etld_plus_one", sp.registered);
+            w.field("registered_domain", sp.registered);
+          }
+          if (!sp.subdomain.empty()) w.field("subdomain", sp.subdomain);
+          if (!sp.suffix.empty()) w.field("top_level_domain", sp.suffix);
+        }
         w.field("name", head->qname);
         if (const char* ty = dns_type_name(head->qtype)) w.field("type", ty); else w.field_uint("type", head->qtype);
         w.end_object();

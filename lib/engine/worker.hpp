@@ -17,6 +17,7 @@
 #include "event/event_queue.hpp"
 #include "decode/dns/dns.hpp"
 #include "decode/dns/dns_message.hpp"
+#include "decode/dns/public_suffix.hpp"
 #include "decode/icmp/icmp.hpp"
 #include "event/json_writer.hpp"
 #include "flow/flow_table.hpp"
@@ -67,6 +68,7 @@ struct WorkerSettings {
     bool send_request = false;
     bool send_response = false;
     bool tcp = true;  // DNS over TCP (2-byte framing, RFC 1035 §4.2.2) on the same ports
+    const PublicSuffixList* public_suffixes = nullptr;  // registered-domain fields; null: none
   } dns;
   TcpLimits tcp;
 };

@@ -19,6 +19,7 @@ struct State {
   AgentInfo agent{"fuzz", "fuzz", "id", "eph", "0"};
   std::vector<bool> dns_ports = std::vector<bool>(65536, false);
   NetworkSet internal{{"private"}};
+  PublicSuffixList psl = PublicSuffixList::parse("com\norg\nco.uk\n*.ck\n!www.ck\n");
   std::unique_ptr<Worker> worker;
   uint64_t ts = 1'000'000'000;
   State() {
@@ -36,6 +37,7 @@ struct State {
     s.dns.send_request = s.dns.send_response = true;
     s.dns.include_authorities = s.dns.include_additionals = true;
     s.internal_networks = &internal;
+    s.dns.public_suffixes = &psl;
     s.tcp.total_bytes = 1u << 20;
     worker = std::make_unique<Worker>(s);
   }

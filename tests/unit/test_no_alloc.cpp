@@ -51,6 +51,8 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   s.dns.timeout_ns = 1'000'000'000;
   s.dns.send_request = s.dns.send_response = true;
   s.internal_networks = &internal;
+  const PublicSuffixList psl = PublicSuffixList::parse("com\nco.uk\n*.ck\n");
+  s.dns.public_suffixes = &psl;
   Worker w(s);
   // A mix: TCP, UDP, ICMP, VLAN, IPv6, fragments, malformed.
   std::vector<test::Bytes> frames;
