@@ -256,7 +256,7 @@ int PcapRuntime::run() {
     WorkerSlot* p = slots_[i].get();
     p->thread = std::thread([this, p] { worker_loop(*p); });
     char name[16];
-    std::snprintf(name, sizeof name, "tb-worker-%zu", i);
+    std::snprintf(name, sizeof name, "tb-worker-%u", static_cast<unsigned>(i % 10000));  // at most 15 chars
     pthread_setname_np(p->thread.native_handle(), name);
   }
   log_line("info", "tapbeat " + std::string(kTapbeatVersion) + " started: " +
