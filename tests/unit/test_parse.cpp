@@ -332,8 +332,9 @@ TEST(Parse, EveryPrefixOfAValidFrameIsSafe) {
   for (std::size_t n = 0; n <= f.b.size(); ++n) {
     test::Bytes cut(f.b.begin(), f.b.begin() + static_cast<long>(n));
     auto p = parse(cut, link_type::kEthernet, static_cast<uint32_t>(f.b.size()));
-    if (p->st == ParseStatus::kDrop)
+    if (p->st == ParseStatus::kDrop) {
       EXPECT_EQ(total(p->c) - p->c.get(Counter::tunnel_decapsulated), 1u) << "prefix " << n;
+    }
   }
 }
 
