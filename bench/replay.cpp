@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "capture/capture_file.hpp"
+#include "decode/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "net/parse.hpp"
 #include "synth.hpp"
@@ -123,8 +124,13 @@ int main(int argc, char** argv) {
     double secs = 0;
     uint64_t flows = 0, created = 0, transactions = 0;
   };
-  std::vector<bool> dns_ports(65536, false);
-  dns_ports[53] = true;
+  // Packetbeat's default ports for the decoders tapbeat has, and payload detection.
+  DecoderSet decoders;
+  const uint16_t dns_ports[] = {53}, http_ports[] = {80, 8080, 8000, 5000, 8002};
+  decoders.enable_icmp();
+  decoders.enable_dns(dns_ports);
+  decoders.enable_http(http_ports);
+  decoders.enable_detection();
   std::vector<Result> results(o.workers);
   std::vector<std::thread> threads;
   const uint32_t capacity = std::max<uint32_t>(o.flows ? o.flows * 2 / o.workers + 1024 : 1u << 20, 1024);
@@ -136,11 +142,7 @@ int main(int argc, char** argv) {
       s.flow_timeout_ns = 3600ull * 1'000'000'000;
       s.flow_period_ns = -1;
       s.agent = &agent;
-      if (o.transactions) {
-        s.icmp_enabled = true;
-        s.dns.enabled = true;
-        s.dns.ports = &dns_ports;
-      }
+      if (o.transactions) s.decoders = &decoders.plan();
       Worker worker(s);
       const auto& part = parts[w];
       uint64_t part_bytes = 0;

@@ -64,6 +64,7 @@ AgentInfo make_agent(const Config& cfg) {
   a.name = cfg.name.empty() ? a.hostname : cfg.name;
   a.version = kTapbeatVersion;
   a.timestamp_digits = cfg.timestamp_digits;
+  a.tags = cfg.tags;
   // agent.id: a name-based UUID (RFC 4122 §4.3, SHA-1) of the host, stable across runs.
   uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned dlen = 0;
@@ -94,33 +95,7 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
     throw ConfigError(cfg.file, "output." + cfg.output->type, "output " + cfg.output->type + " is not available yet");
   sink_ = make_sink(*cfg.output);
   internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
-  const ProtocolConfig* icmp = cfg.protocol("icmp");
-  const bool icmp_on = icmp && icmp->enabled;
-  const uint64_t icmp_timeout = icmp_on ? icmp->duration_ns("transaction_timeout", 10'000'000'000) : 0;
-  WorkerSettings::Dns dns;
-  if (const ProtocolConfig* p = cfg.protocol("dns"); p && p->enabled) {
-    dns_ports_.assign(65536, false);
-    for (uint16_t port : p->ports) dns_ports_[port] = true;
-    dns.enabled = !p->ports.empty();
-    dns.ports = &dns_ports_;
-    dns.timeout_ns = p->duration_ns("transaction_timeout", dns.timeout_ns);
-    dns.include_authorities = p->flag("include_authorities", false);
-    dns.include_additionals = p->flag("include_additionals", false);
-    dns.send_request = p->flag("send_request", false);
-    dns.send_response = p->flag("send_response", false);
-    try {
-      public_suffixes_ = std::make_unique<PublicSuffixList>(PublicSuffixList::load(PublicSuffixList::kDefaultPath));
-      dns.public_suffixes = public_suffixes_.get();
-    } catch (const std::exception& e) {
-      log_line("warn", std::string(e.what()) + "; dns.question registered-domain fields are left out");
-    }
-  }
-  // Say which configured protocols are only seen as flows so far.
-  std::string flows_only;
-  for (const auto& p : cfg.protocols)
-    if (p.enabled && p.type != "icmp" && p.type != "dns") flows_only += (flows_only.empty() ? "" : ", ") + p.type;
-  if (!flows_only.empty())
-    log_line("warn", "protocols without a transaction decoder in this version (reported as flows only): " + flows_only);
+  decoders_ = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
   const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / n, 16);
   for (uint32_t i = 0; i < n; ++i) {
     WorkerSettings ws;
@@ -135,9 +110,8 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
     ws.event_chunk_bytes = cfg.engine.event_chunk_kb * 1024;
     ws.block_on_output_full = block_on_output_full;
     ws.agent = &agent_;
-    ws.icmp_enabled = icmp_on;
-    ws.icmp_timeout_ns = icmp_timeout;
-    ws.dns = dns;
+    ws.decoders = &decoders_->plan();
+    ws.tcp_transaction_timeout_ns = decoders_->tcp_timeout_ns();
     ws.internal_networks = internal_networks_.empty() ? nullptr : &internal_networks_;
     workers_.push_back(std::make_unique<Worker>(ws));
   }

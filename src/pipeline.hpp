@@ -16,7 +16,7 @@
 #include "engine/worker.hpp"
 #include "event/agent.hpp"
 #include "event/json_writer.hpp"
-#include "decode/dns/public_suffix.hpp"
+#include "decode/decoder_set.hpp"
 #include "net/networks.hpp"
 #include "output/sink.hpp"
 
@@ -67,8 +67,7 @@ class Pipeline {
   const Config& cfg_;
   AgentInfo agent_;
   NetworkSet internal_networks_;
-  std::vector<bool> dns_ports_;
-  std::unique_ptr<PublicSuffixList> public_suffixes_;
+  std::unique_ptr<DecoderSet> decoders_;
   std::unique_ptr<Sink> sink_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool progress_;

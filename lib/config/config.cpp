@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -647,9 +648,16 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
 void read_protocols(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
   if (!n || n.IsNull()) return;
   std::set<std::string> seen;
+  std::map<uint16_t, std::string> port_owner;
   auto add = [&](ProtocolConfig p, const std::string& key) {
     if (!seen.insert(p.type).second)
       ctx.fail(key, "protocol '" + p.type + "' is configured twice");
+    // Ports decide the protocol: one port, one protocol (as Packetbeat insists).
+    for (uint16_t port : p.enabled ? p.ports : std::vector<uint16_t>{}) {
+      auto [it, fresh] = port_owner.emplace(port, p.type);
+      if (!fresh && it->second != p.type)
+        ctx.fail(key + ".ports", "port " + std::to_string(port) + " is already claimed by " + it->second);
+    }
     cfg.protocols.push_back(std::move(p));
   };
   if (n.IsSequence()) {
@@ -768,6 +776,7 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
     const std::string v = get_string(d, "");
     if (v != "payload" && v != "ports" && v != "off")
       ctx.fail("tapbeat.detect", "'" + v + "' is not one of payload, ports, off");
+    e.detect = v;
   }
 }
 
@@ -868,6 +877,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
   read_outputs(ctx, croot["output"], cfg);
   cfg.name = get_string(croot["name"], "");
+  cfg.tags = get_strings(croot["tags"]);
   if (const YAML::Node p = at(croot, "timestamp", "precision")) {
     const std::string v = get_string(p, "");
     if (v == "millisecond") cfg.timestamp_digits = 3;

@@ -73,6 +73,7 @@ struct OutputConfig {
 };
 
 struct EngineConfig {
+  std::string detect = "payload";      // payload | ports | off (tapbeat.detect)
   uint32_t workers = 0;                // 0: cores - 1, at least 1
   uint64_t stats_period_ns = 30'000'000'000;
   uint64_t shutdown_timeout_ns = 5'000'000'000;
@@ -95,6 +96,7 @@ struct Config {
   EngineConfig engine;
   DpdkConfig dpdk;
   std::string name;                    // agent.name override
+  std::vector<std::string> tags;       // tags on every event
   int timestamp_digits = 3;            // timestamp.precision: millisecond 3, microsecond 6, nanosecond 9
   std::vector<std::string> warnings;   // unknown keys and ignored settings
   YAML::Node root;                     // normalised tree (prefixes merged, dots expanded)

@@ -82,6 +82,31 @@ namespace tapbeat {
   X(dns_query_truncated, "dns.query_truncated", counter)               \
   X(dns_tcp_no_buffer, "dns.tcp.no_buffer", counter)                   \
   X(dns_tcp_gap, "dns.tcp.gap", counter)                               \
+  X(dns_tcp_violations, "dns.tcp.violations", counter)                 \
+  X(http_requests, "http.requests", counter)                           \
+  X(http_responses, "http.responses", counter)                         \
+  X(http_transactions, "http.transactions", counter)                   \
+  X(http_unmatched_requests, "http.unmatched_requests", counter)       \
+  X(http_unmatched_responses, "http.unmatched_responses", counter)     \
+  X(http_informational, "http.informational_responses", counter)       \
+  X(http_pipeline_overflow, "http.pipeline_overflow", counter)         \
+  X(http_gaps, "http.gaps", counter)                                   \
+  X(http_skipped_bytes, "http.skipped_bytes", counter)                 \
+  X(http_head_too_large, "http.head_too_large", counter)               \
+  X(http_malformed, "http.malformed", counter)                         \
+  X(http_bad_content_length, "http.bad_content_length", counter)       \
+  X(http_store_full, "http.store_full", counter)                       \
+  X(http_body_decode_failed, "http.body_decode_failed", counter)       \
+  X(http_body_decode_partial, "http.body_decode_partial", counter)     \
+  X(http_json_invalid, "http.json_invalid", counter)                   \
+  X(http_violations, "http.violations", counter)                       \
+  X(detect_by_port, "detect.by_port", counter)                         \
+  X(detect_by_payload, "detect.by_payload", counter)                   \
+  X(detect_undetected, "detect.undetected", counter)                   \
+  X(stream_buffer_full, "stream.buffer_full", counter)                 \
+  X(stream_store_full, "stream.store_full", counter)                   \
+  X(stream_gap_dropped_bytes, "stream.gap_dropped_bytes", counter)     \
+  X(stream_detached, "stream.detached", counter)                       \
   X(icmp_transactions, "icmp.transactions", counter)                   \
   X(icmp_orphan_responses, "icmp.orphan_responses", counter)           \
   X(icmp_unanswered, "icmp.unanswered_requests", counter)              \

@@ -15,14 +15,15 @@
 #include "engine/counters.hpp"
 #include "event/agent.hpp"
 #include "event/event_queue.hpp"
-#include "decode/dns/dns.hpp"
-#include "decode/dns/dns_message.hpp"
-#include "decode/dns/public_suffix.hpp"
-#include "decode/icmp/icmp.hpp"
+#include "decode/decoder.hpp"
+#include "decode/detect.hpp"
+#include "decode/registry.hpp"
+#include "event/emitter.hpp"
 #include "event/json_writer.hpp"
 #include "flow/flow_table.hpp"
 #include "flow/tcp_reassembly.hpp"
 #include "util/big_array.hpp"
+#include "util/chain_store.hpp"
 #include "net/ipfrag.hpp"
 #include "net/networks.hpp"
 #include "net/packet.hpp"
@@ -55,21 +56,12 @@ struct WorkerSettings {
   // nothing by pausing); false: drop the event and count it (live capture).
   bool block_on_output_full = false;
   const AgentInfo* agent = nullptr;
-  // Transactions. Read-only settings shared by all workers.
-  bool icmp_enabled = false;
-  uint64_t icmp_timeout_ns = 10'000'000'000;
+  // Transactions. Read-only, shared by all workers.
   const NetworkSet* internal_networks = nullptr;  // network.direction; null: not reported
-  struct Dns {
-    bool enabled = false;
-    const std::vector<bool>* ports = nullptr;  // 65536 entries: UDP ports carrying DNS
-    uint64_t timeout_ns = 10'000'000'000;
-    bool include_authorities = false;
-    bool include_additionals = false;
-    bool send_request = false;
-    bool send_response = false;
-    bool tcp = true;  // DNS over TCP (2-byte framing, RFC 1035 §4.2.2) on the same ports
-    const PublicSuffixList* public_suffixes = nullptr;  // registered-domain fields; null: none
-  } dns;
+  const DecoderPlan* decoders = nullptr;          // null: no transactions
+  // Connections idle this long are checked for transactions past their timeout.
+  uint64_t tcp_transaction_timeout_ns = 10'000'000'000;
+  uint32_t stream_store_blocks = 32768;           // ChainStore blocks (2 KiB) per worker
   TcpLimits tcp;
 };
 
@@ -84,8 +76,10 @@ class alignas(kCacheLine) Worker {
   // LRU order is kept to timeout / 16: a flow is moved at most that often.
   static constexpr uint64_t kLruGranularityDivisor = 16;
   static uint32_t lru_stamp(uint64_t ts_ns) { return static_cast<uint32_t>(ts_ns >> 20); }
-  // Text of one parsed DNS message (names and record data).
-  static constexpr uint32_t kDnsArenaBytes = 64 * 1024;
+  // Largest partial message the engine holds for a decoder (contiguous when handed over).
+  static constexpr uint32_t kStreamScratchBytes = 128 * 1024;
+  // How often idle connections are checked for expired transactions.
+  static constexpr uint64_t kTransactionSweepNs = 1'000'000'000;
 
   explicit Worker(const WorkerSettings& s);
   Worker(const Worker&) = delete;
@@ -121,72 +115,71 @@ class alignas(kCacheLine) Worker {
     bool ok;
   };
 
-  // DNS over TCP: per-direction framing of the reassembled stream.
-  struct DnsFrame {
-    uint8_t len_bytes[2];
-    uint8_t have_len = 0;
-    uint32_t need = 0;       // message length once both length bytes are in
-    uint32_t have = 0;
-    uint32_t discard = 0;    // bytes of a message that had no buffer
-    int32_t block = -1;
+  // Bytes of a direction the decoder has not consumed yet, and how many it needs.
+  struct StreamBuffer {
+    ChainStore::Chain held;
+    uint32_t need;
   };
+  enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP flow, in the slot beside the flow's.
   struct TcpSession {
     uint64_t owner_ts_ns;    // first_ts_ns of the flow that set it up (slots are reused)
-    uint8_t kind;            // 0: none, 1: DNS
+    uint8_t state;           // SessionState
+    uint8_t decoder;         // registry index while decoding
+    uint8_t probes_left;     // payload segments still to classify
     TcpDirection dir[2];     // [0] from the flow's source
-    DnsFrame dns[2];
+    StreamBuffer buf[2];
+    alignas(8) uint8_t data[kDecoderStateBytes];
   };
-  class DnsStreamSink : public StreamSink {
+  // Delivers one direction's reassembled bytes to the session's decoder.
+  class Sink : public StreamSink {
    public:
-    explicit DnsStreamSink(Worker& w) : w_(w) {}
-    void bind(DnsFrame* f, const PacketMeta* m) { frame_ = f, meta_ = m; }
+    explicit Sink(Worker& w) : w_(w) {}
+    void bind(TcpSession* s, int dir, const StreamInfo& info) { s_ = s, dir_ = dir, info_ = info; }
     void on_data(const uint8_t* data, uint32_t len) override;
     void on_gap(uint32_t len) override;
    private:
     Worker& w_;
-    DnsFrame* frame_ = nullptr;
-    const PacketMeta* meta_ = nullptr;
+    TcpSession* s_ = nullptr;
+    int dir_ = 0;
+    StreamInfo info_;
   };
-  static constexpr uint32_t kDnsTcpBlocks = 64;      // DNS/TCP messages being assembled at once
-  static constexpr uint32_t kDnsTcpBlockBytes = 65536;
 
   bool parse_one(const RawPacket& p, Parsed& out);
   void account(Parsed& p);
   void tcp_session(Parsed& p);
+  void attach(TcpSession& s, int decoder);
+  void deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len);
+  void detach(TcpSession& s, const StreamInfo& info, bool violation);
+  StreamInfo stream_info(const Flow& f, uint64_t ts_ns) const;
+  void sweep_transactions(uint64_t now_ns);
+  bool keep_for_transactions(Flow& f, uint64_t now_ns);
   void retire(Flow& f);  // final report (when flows are on), session closed, removed
   void end_session(Flow& f);
-  void dns_frame_free(DnsFrame& f);
   void report(Flow& f, bool final);
   void expire(uint64_t now_ns);
   void periodic_report();
-  void publish(const IcmpEvent& ev);
-  void publish(const DnsExchange& ex);
-  bool ensure_chunk();
-  template <typename Fn>
-  void emit(Fn&& write);
 
   WorkerSettings settings_;
   Counters counters_;
   FlowTable flows_;
   FragTable frags_;
   EventQueue events_;
-  std::unique_ptr<IcmpTracker> icmp_;
-  std::unique_ptr<DnsTracker> dns_;
-  // Parsed query and response of the DNS transaction being written, and their text.
-  std::unique_ptr<DnsMessage> dns_query_, dns_response_;
-  std::unique_ptr<char[]> dns_arena_;
+  std::atomic<bool> stop_{false};
+  EventEmitter out_;
+  ChainStore store_;
+  std::unique_ptr<Decoder> decoders_[kMaxDecoders];
+  int icmp_decoder_ = -1;
+  std::unique_ptr<PayloadDetector::Scratch> detect_scratch_;
   bool track_flows_ = false;  // flows are tracked (reported or not) for TCP decoders
   std::unique_ptr<TcpReassembler> tcp_;
   BigArray<TcpSession> sessions_;
-  std::unique_ptr<uint8_t[]> dns_tcp_pool_;
-  std::vector<int32_t> dns_tcp_free_;
-  std::unique_ptr<DnsStreamSink> dns_sink_;
-  EventChunk* chunk_ = nullptr;
+  std::unique_ptr<uint8_t[]> stream_scratch_;
+  Sink sink_{*this};
   uint64_t now_ns_ = 0;
   uint64_t next_housekeeping_ns_ = 0;
   uint64_t next_report_ns_ = 0;
-  std::atomic<bool> stop_{false};
+  uint64_t next_sweep_ns_ = 0;
   uint32_t lru_granularity_;
   Parsed parsed_[kBurstSize];
 };

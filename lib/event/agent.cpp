@@ -19,6 +19,11 @@ void write_beat_fields(JsonWriter& w, uint64_t timestamp_ns, const AgentInfo& ag
   w.field("type", "tapbeat");
   w.field("version", agent.version);
   w.end_object();
+  if (!agent.tags.empty()) {
+    w.begin_array("tags");
+    for (const std::string& t : agent.tags) w.string(t);
+    w.end_array();
+  }
 }
 
 }  // namespace tapbeat

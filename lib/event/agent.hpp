@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "event/json_writer.hpp"
 
@@ -16,6 +17,7 @@ struct AgentInfo {
   std::string ephemeral_id;  // agent.ephemeral_id: new every run
   std::string version;       // agent.version
   std::string ecs_version = "8.0.0";
+  std::vector<std::string> tags;  // `tags`: on every event, in order
   int timestamp_digits = 3;  // @timestamp fraction: timestamp.precision (3, 6 or 9)
 };
 

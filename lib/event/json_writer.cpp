@@ -52,6 +52,14 @@ void JsonWriter::string(std::string_view s) {
   put('"');
 }
 
+void JsonWriter::string_parts(std::string_view a, std::string_view b) {
+  separator();
+  put('"');
+  escape(a);
+  escape(b);
+  put('"');
+}
+
 void JsonWriter::uint(uint64_t v) {
   separator();
   char tmp[24];

@@ -31,6 +31,8 @@ class JsonWriter {
 
   void key(std::string_view k);
   void string(std::string_view s);
+  // One string value made of two pieces (each piece whole UTF-8).
+  void string_parts(std::string_view a, std::string_view b);
   void uint(uint64_t v);
   void sint(int64_t v);
   void boolean(bool v);

@@ -9,9 +9,11 @@
 namespace tapbeat {
 namespace {
 
-void endpoint(JsonWriter& w, const char* name, std::string_view ip, uint16_t port, const uint64_t* bytes) {
+void endpoint(JsonWriter& w, const char* name, std::string_view ip, uint16_t port, uint64_t bytes,
+              std::string_view domain = {}) {
   w.begin_object(name);
-  if (bytes) w.field_uint("bytes", *bytes);
+  w.field_uint("bytes", bytes);
+  if (!domain.empty()) w.field("domain", domain);
   w.field("ip", ip);
   if (port) w.field_uint("port", port);
   w.end_object();
@@ -30,12 +32,12 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   write_beat_fields(w, t.start_ns, agent);
 
   // The client sends the request: it is the source, the server the destination.
-  endpoint(w, "client", client, t.client_port, nullptr);
-  endpoint(w, "destination", server, t.server_port, &t.server_bytes);
+  endpoint(w, "client", client, t.client_port, t.client_bytes);
+  endpoint(w, "destination", server, t.server_port, t.server_bytes, t.server_domain);
   w.begin_object("ecs");
   w.field("version", agent.ecs_version);
   w.end_object();
-  if (!t.ok && t.error) {
+  if (t.error) {
     w.begin_object("error");
     w.field("message", t.error);
     w.end_object();
@@ -60,6 +62,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
 
   w.begin_object("network");
   w.field_uint("bytes", t.client_bytes + t.server_bytes);
+  if (!t.forwarded_ip.empty()) w.field("forwarded_ip", t.forwarded_ip);
   community_id_v1(t.cid_from_server ? t.server : t.client, t.cid_from_server ? t.client : t.server, t.ip_version,
                   t.proto, t.cid_sport, t.cid_dport, 0, buf);
   w.field("community_id", std::string_view(buf, kCommunityIdLen));
@@ -72,13 +75,23 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.end_object();
 
   w.begin_object("related");
+  if (!t.related_host.empty()) {
+    w.begin_array("hosts");
+    w.string(t.related_host);
+    w.end_array();
+  }
   w.begin_array("ip");
   w.string(client);
   if (server != client) w.string(server);
   w.end_array();
+  if (!t.related_user.empty()) {
+    w.begin_array("user");
+    w.string(t.related_user);
+    w.end_array();
+  }
   w.end_object();
-  endpoint(w, "server", server, t.server_port, nullptr);
-  endpoint(w, "source", client, t.client_port, &t.client_bytes);
+  endpoint(w, "server", server, t.server_port, t.server_bytes, t.server_domain);
+  endpoint(w, "source", client, t.client_port, t.client_bytes);
   w.field("status", t.ok ? "OK" : "Error");
   w.field("type", t.type);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "event/agent.hpp"
 #include "event/json_writer.hpp"
@@ -16,7 +17,7 @@ namespace tapbeat {
 struct TransactionFields {
   const char* type;            // "icmp", "dns", "http", ...
   bool ok;                     // status OK or Error
-  const char* error = nullptr; // error.message when not ok
+  const char* error = nullptr; // error.message (also on an OK transaction: a note such as packet loss)
   uint64_t start_ns = 0;       // first packet of the request (or of the response alone)
   uint64_t end_ns = 0;         // last packet of the response; 0: none
   uint8_t ip_version = 4;
@@ -28,6 +29,10 @@ struct TransactionFields {
   bool cid_from_server = false;                // the first message went server -> client
   const char* event_type_extra = nullptr;      // a second event.type besides connection
   const char* network_protocol = nullptr;      // network.protocol (application)
+  std::string_view server_domain;              // destination.domain and server.domain
+  std::string_view related_host;               // related.hosts
+  std::string_view related_user;               // related.user
+  std::string_view forwarded_ip;               // network.forwarded_ip
 };
 
 void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "decode/decoder_set.hpp"
 #include "engine/worker.hpp"
 
 using namespace tapbeat;
@@ -17,13 +18,26 @@ constexpr uint16_t kLinkTypes[] = {link_type::kEthernet, link_type::kLinuxSll, l
 
 struct State {
   AgentInfo agent{"fuzz", "fuzz", "id", "eph", "0"};
-  std::vector<bool> dns_ports = std::vector<bool>(65536, false);
+  DecoderSet decoders;
   NetworkSet internal{{"private"}};
   PublicSuffixList psl = PublicSuffixList::parse("com\norg\nco.uk\n*.ck\n!www.ck\n");
   std::unique_ptr<Worker> worker;
   uint64_t ts = 1'000'000'000;
   State() {
-    dns_ports[53] = true;
+    const uint16_t dns_ports[] = {53}, http_ports[] = {80, 8080};
+    decoders.enable_icmp();
+    decoders.dns.send_request = decoders.dns.send_response = true;
+    decoders.dns.include_authorities = decoders.dns.include_additionals = true;
+    decoders.dns.public_suffixes = &psl;
+    decoders.enable_dns(dns_ports);
+    decoders.http.send_all_headers = decoders.http.split_cookie = true;
+    decoders.http.send_request = decoders.http.send_response = true;
+    decoders.http.request_body_for = decoders.http.response_body_for = {"text", "json", "form"};
+    decoders.http.hide_keywords = {"pass"};
+    decoders.http.redact_authorization = true;
+    decoders.http.real_ip_header = "x-forwarded-for";
+    decoders.enable_http(http_ports);
+    decoders.enable_detection();
     WorkerSettings s;
     s.agent = &agent;
     s.flow_capacity = 1024;
@@ -31,13 +45,8 @@ struct State {
     s.flow_period_ns = 2'000'000'000;
     s.event_chunks = 4;
     s.event_chunk_bytes = 256 * 1024;
-    s.icmp_enabled = true;
-    s.dns.enabled = true;
-    s.dns.ports = &dns_ports;
-    s.dns.send_request = s.dns.send_response = true;
-    s.dns.include_authorities = s.dns.include_additionals = true;
+    s.decoders = &decoders.plan();
     s.internal_networks = &internal;
-    s.dns.public_suffixes = &psl;
     s.tcp.total_bytes = 1u << 20;
     worker = std::make_unique<Worker>(s);
   }

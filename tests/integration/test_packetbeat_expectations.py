@@ -1,10 +1,11 @@
 """Packetbeat's own test cases (../shared/expectations) for what tapbeat decodes so far
-(flows, ICMP and DNS), run against tapbeat.
+(flows, ICMP, DNS and HTTP), run against tapbeat.
 
 Each case names a capture, the configuration deviations and what Packetbeat's system
 tests assert about the flow events. The assertions are read from the data file, not
 restated here."""
 import os
+import re
 from datetime import datetime
 
 import pytest
@@ -30,7 +31,7 @@ KNOWN_DIFFERENCES = {
 def load_cases():
     with open(EXPECTATIONS) as f:
         doc = yaml.safe_load(f)
-    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_"))], doc["defaults"]
+    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_"))], doc["defaults"]
 
 
 CASES, DEFAULTS = load_cases()
@@ -45,13 +46,62 @@ def capture_path(case):
 
 def overrides_for(case):
     cfg = case.get("config") or {}
-    # Packetbeat's test config has flows off unless a case configures them.
+    # Packetbeat's test config has flows off unless a case configures them, and finds
+    # protocols by port only (tapbeat also classifies other flows by payload).
     out = [] if any(k.startswith("packetbeat.flows") for k in cfg) else ["packetbeat.flows.enabled=false"]
+    out.append("tapbeat.detect=ports")
     for k, v in cfg.items():
-        if k in ("processors",):
-            continue  # drop_event of non-flow events: only flow events are read anyway
+        if k == "processors":
+            # Flow cases: drop_event of non-flow events (only flow events are read
+            # anyway). HTTP cases: detect_mime_type, which tapbeat's http decoder does
+            # itself (http.*.mime_type from the included body).
+            continue
+        if isinstance(v, list):
+            v = "[" + ",".join(str(x) for x in v) + "]"
         out.append(f"{k}={v}")
     return out
+
+
+# Fields Packetbeat declares as objects: flattening stops there.
+OBJECT_FIELDS = ("http.request.headers", "http.response.headers")
+
+
+def flatten_case(e):
+    out = {}
+
+    def walk(obj, prefix):
+        for k, v in obj.items():
+            key = prefix + k
+            if isinstance(v, dict) and key not in OBJECT_FIELDS:
+                walk(v, key + ".")
+            else:
+                out[key] = v
+    walk(e, "")
+    return out
+
+
+def lookup(e, field):
+    """A dotted name, descending into object-type fields."""
+    if field in e:
+        return e[field]
+    for obj in OBJECT_FIELDS:
+        if field.startswith(obj + ".") and isinstance(e.get(obj), dict):
+            return e[obj].get(field[len(obj) + 1:])
+    return None
+
+
+def has(e, field):
+    return field in e or any(x.startswith(field + ".") for x in e) or lookup(e, field) is not None
+
+
+def selected(case_expect, events):
+    if "index" in case_expect:
+        return [case_expect["index"]]
+    idx = case_expect.get("indexes")
+    if isinstance(idx, str):
+        a, _, b = idx.partition("-")
+        return list(range(int(a), int(b) + 1 if b else len(events)))
+    return list(idx)
 
 
 def parse_time(s):
@@ -73,45 +123,70 @@ PARAMS = [
 
 
 @pytest.mark.parametrize("case", PARAMS)
-def test_flow_case(case):
+def test_case(case):
     events, _ = events_of(capture_path(case), overrides_for(case))
     spec = case.get("events") or {}
     flt = spec.get("filter") or {}
-    events = [flatten(e) for e in events]
+    raw = spec.get("format") == "raw_json"
+    events = [flatten_case(e) for e in events]
     events = [e for e in events if all(e.get(k) == v for k, v in flt.items())]
     if "count" in spec:
-        assert len(events) == spec["count"], f"{len(events)} flow events"
+        assert len(events) == spec["count"], f"{len(events)} events: {[e.get('type') for e in events]}"
+    if "min_count" in spec:
+        assert len(events) >= spec["min_count"], f"{len(events)} events"
     required = DEFAULTS["reading_events"]["required_field_sets"].get(spec.get("required_fields", "transaction"))
     for e in events:
         missing = [k for k in required if k not in e]
         assert not missing, f"missing required fields {missing}"
     for k, v in ((case.get("all_events") or {}).get("fields") or {}).items():
-        assert all(e.get(k) == v for e in events), f"{k} != {v} in some event"
+        assert all(lookup(e, k) == v for e in events), f"{k} != {v} in some event"
     for k in (case.get("all_events") or {}).get("absent") or []:
-        assert all(k not in e for e in events), f"{k} present in some event"
+        assert all(not has(e, k) for e in events), f"{k} present in some event"
+    for k in (case.get("all_events") or {}).get("present") or []:
+        assert all(has(e, k) for e in events), f"{k} absent in some event"
     for exp in case.get("expect") or []:
-        e = events[exp["index"]]
-        for k, v in (exp.get("fields") or {}).items():
-            assert e.get(k) == v, f"event {exp['index']}: {k} = {e.get(k)!r}, Packetbeat expects {v!r}"
-        for k in exp.get("present") or []:
-            assert k in e or any(x.startswith(k + ".") for x in e), f"event {exp['index']}: {k} absent"
-        for k in exp.get("absent") or []:
-            assert k not in e and not any(x.startswith(k + ".") for x in e), f"event {exp['index']}: {k} present"
+        for i in selected(exp, events):
+            e = events[i]
+            for k, v in (exp.get("fields") or {}).items():
+                assert lookup(e, k) == v, f"event {i}: {k} = {lookup(e, k)!r}, Packetbeat expects {v!r}"
+            for k in exp.get("present") or []:
+                assert has(e, k), f"event {i}: {k} absent"
+            for k in exp.get("absent") or []:
+                assert not has(e, k), f"event {i}: {k} present"
     for chk in case.get("checks") or []:
-        e = events[chk["at"]]
-        op, field = chk["op"], chk["field"]
-        if op == "time_gt_field":
-            assert parse_time(e[field]) > parse_time(e[chk["value"]])
-        elif op == "len_eq":
-            assert len(e[field]) == chk["value"], f"{field} has {len(e[field])} items"
-        elif op == "each_item_eq":
-            assert all(item[chk["key"]] == chk["value"] for item in e[field])
-        elif op == "each_item_contains":
-            assert all(chk["value"] in item[chk["key"]] for item in e[field])
-        elif op == "contains":
-            assert chk["value"] in e[field], f"{field} lacks {chk['value']!r}"
-        else:
-            raise AssertionError(f"unhandled check {chk}")
+        targets = range(len(events)) if chk["at"] == "all" else [chk["at"]]
+        for i in targets:
+            check(events[i], chk)
+    assert not raw or events, "raw_json case read no event"
+
+
+def check(e, chk):
+    op, field = chk["op"], chk.get("field")
+    v = lookup(e, field) if field else None
+    if op == "time_gt_field":
+        assert parse_time(v) > parse_time(e[chk["value"]])
+    elif op == "len_eq":
+        assert len(v) == chk["value"], f"{field} has length {len(v)}"
+    elif op == "len_gt":
+        assert v is not None and len(v) > chk["value"], f"{field} has length {None if v is None else len(v)}"
+    elif op == "len_lt":
+        assert v is not None and len(v) < chk["value"], f"{field} has length {None if v is None else len(v)}"
+    elif op == "type":
+        want = {"string": str, "int": int, "object": dict}[chk["value"]]
+        assert isinstance(v, want), f"{field} is {type(v).__name__}"
+    elif op == "regex":
+        assert v is not None and re.search(chk["value"], v), f"{field} = {v!r} does not match {chk['value']}"
+    elif op == "no_string_value_contains":
+        bad = [k for k, x in e.items() if isinstance(x, str) and chk["value"] in x]
+        assert not bad, f"{bad} contain {chk['value']!r}"
+    elif op == "each_item_eq":
+        assert all(item[chk["key"]] == chk["value"] for item in v)
+    elif op == "each_item_contains":
+        assert all(chk["value"] in item[chk["key"]] for item in v)
+    elif op == "contains":
+        assert chk["value"] in v, f"{field} lacks {chk['value']!r}"
+    else:
+        raise AssertionError(f"unhandled check {chk}")
 
 
 def test_every_flow_case_is_covered():

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tapbeat::test {
@@ -111,6 +112,10 @@ struct Frame {
   }
   Frame& raw(std::initializer_list<uint8_t> bytes) {
     b.insert(b.end(), bytes);
+    return *this;
+  }
+  Frame& text(std::string_view t) {
+    b.insert(b.end(), t.begin(), t.end());
     return *this;
   }
   Frame& payload(std::size_t n, uint8_t fill = 'x') {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "decode/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"
 
@@ -40,26 +41,41 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   s.flow_period_ns = 500'000'000;
   s.event_chunks = 4;
   s.event_chunk_bytes = 64 * 1024;
-  // Transactions too: ICMP pairing and DNS over UDP on port 53.
-  std::vector<bool> dns_ports(65536, false);
-  dns_ports[53] = true;
+  // Transactions too: ICMP pairing, DNS over UDP and TCP on port 53, HTTP on port
+  // 80, payload detection of the rest.
   NetworkSet internal({"private"});
-  s.icmp_enabled = true;
-  s.icmp_timeout_ns = 1'000'000'000;
-  s.dns.enabled = true;
-  s.dns.ports = &dns_ports;
-  s.dns.timeout_ns = 1'000'000'000;
-  s.dns.send_request = s.dns.send_response = true;
-  s.internal_networks = &internal;
+  DecoderSet decoders;
+  const uint16_t dns_ports[] = {53}, http_ports[] = {80};
+  decoders.icmp.timeout_ns = 1'000'000'000;
+  decoders.enable_icmp();
+  decoders.dns.timeout_ns = 1'000'000'000;
+  decoders.dns.send_request = decoders.dns.send_response = true;
   const PublicSuffixList psl = PublicSuffixList::parse("com\nco.uk\n*.ck\n");
-  s.dns.public_suffixes = &psl;
+  decoders.dns.public_suffixes = &psl;
+  decoders.enable_dns(dns_ports);
+  decoders.http.send_all_headers = decoders.http.send_request = decoders.http.send_response = true;
+  decoders.http.response_body_for = {"text/"};
+  decoders.enable_http(http_ports);
+  decoders.enable_detection();
+  s.decoders = &decoders.plan();
+  s.internal_networks = &internal;
   Worker w(s);
   // A mix: TCP, UDP, ICMP, VLAN, IPv6, fragments, malformed.
   std::vector<test::Bytes> frames;
   for (uint16_t i = 0; i < 1000; ++i) {
     test::Frame f;
     switch (i % 6) {
-      case 0: f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(static_cast<uint16_t>(1000 + i), 80).payload(20); break;
+      case 0: {  // HTTP: a request, then its response on the same connection
+        const uint16_t client = static_cast<uint16_t>(1000 + i / 12);
+        if ((i / 6) % 2 == 0) {
+          f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(client, (i / 6) % 4 == 0 ? 80 : 8080, 0x18, 1)
+              .text("GET /a?b=c HTTP/1.1\r\nHost: x.example\r\nUser-Agent: t\r\n\r\n");
+        } else {
+          f.eth(0x0800).ipv4("10.0.0.2", "10.0.0.1", 6).tcp((i / 6) % 4 == 1 ? 80 : 8080, client, 0x18, 1)
+              .text("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
+        }
+        break;
+      }
       case 1:  // a DNS query for example.com, type A
         f.eth(0x0800).ipv4("10.0.0.3", "10.0.0.4", 17).udp(static_cast<uint16_t>(2000 + i), 53)
             .raw({static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,

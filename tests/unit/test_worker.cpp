@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "decode/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"
 
@@ -171,12 +172,12 @@ TEST(Worker, FragmentedDatagramCountsEveryFrame) {
 }
 
 TEST(Worker, DnsOverTcpAcrossOutOfOrderSegments) {
-  std::vector<bool> ports(65536, false);
-  ports[53] = true;
+  DecoderSet decoders;
+  const uint16_t ports[] = {53};
+  decoders.enable_dns(ports);
   WorkerSettings s;
   s.flows_enabled = false;  // TCP decoders still follow the flow
-  s.dns.enabled = true;
-  s.dns.ports = &ports;
+  s.decoders = &decoders.plan();
   Harness h(s);
   // Query for a.example (id 0x0102), length-prefixed, split in two segments sent in reverse order.
   const test::Bytes q = {0, 27, 1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};

@@ -1,0 +1,92 @@
+#include "decode/decoder_set.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace tapbeat {
+
+DecoderSet::DecoderSet() {
+  if (const std::string bad = validate_registry(); !bad.empty()) throw std::logic_error("decoder registry: " + bad);
+}
+
+void DecoderSet::claim(int d, uint8_t transports, std::span<const uint16_t> ports) {
+  const auto reg = decoder_registry();
+  for (uint16_t p : ports) {
+    for (auto* table : {&plan_.tcp_ports, &plan_.udp_ports}) {
+      if (table == &plan_.tcp_ports ? !(transports & kTransportTcp) : !(transports & kTransportUdp)) continue;
+      uint8_t& slot = (*table)[p];
+      if (slot && slot != d + 1)
+        throw std::invalid_argument("port " + std::to_string(p) + " is claimed by both " +
+                                    std::string(reg[slot - 1].name) + " and " + std::string(reg[d].name));
+      slot = static_cast<uint8_t>(d + 1);
+    }
+  }
+}
+
+void DecoderSet::enable_icmp() { plan_.config[decoder_index("icmp")] = &icmp; }
+
+void DecoderSet::enable_dns(std::span<const uint16_t> ports) {
+  const int d = decoder_index("dns");
+  plan_.config[d] = &dns;
+  claim(d, kTransportTcp | kTransportUdp, ports);
+}
+
+void DecoderSet::enable_http(std::span<const uint16_t> ports) {
+  const int d = decoder_index("http");
+  plan_.config[d] = &http;
+  claim(d, kTransportTcp, ports);
+}
+
+void DecoderSet::enable_detection() {
+  detector_ = std::make_unique<PayloadDetector>(plan_);
+  plan_.detector = detector_->empty() ? nullptr : detector_.get();
+}
+
+uint64_t DecoderSet::tcp_timeout_ns() const {
+  uint64_t t = UINT64_MAX;
+  if (plan_.config[decoder_index("http")]) t = std::min(t, http.timeout_ns);
+  if (plan_.config[decoder_index("dns")]) t = std::min(t, dns.timeout_ns);
+  return t == UINT64_MAX ? 10'000'000'000 : t;
+}
+
+std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
+                                                    const std::function<void(const std::string&)>& warn) {
+  auto s = std::make_unique<DecoderSet>();
+  std::string flows_only;
+  for (const ProtocolConfig& p : cfg.protocols) {
+    if (!p.enabled) continue;
+    try {
+      if (p.type == "icmp") {
+        s->icmp.timeout_ns = p.duration_ns("transaction_timeout", s->icmp.timeout_ns);
+        s->enable_icmp();
+      } else if (p.type == "dns") {
+        DnsSettings& d = s->dns;
+        d.timeout_ns = p.duration_ns("transaction_timeout", d.timeout_ns);
+        d.include_authorities = p.flag("include_authorities", false);
+        d.include_additionals = p.flag("include_additionals", false);
+        d.send_request = p.flag("send_request", false);
+        d.send_response = p.flag("send_response", false);
+        try {
+          s->psl_ = std::make_unique<PublicSuffixList>(PublicSuffixList::load(PublicSuffixList::kDefaultPath));
+          d.public_suffixes = s->psl_.get();
+        } catch (const std::exception& e) {
+          warn(std::string(e.what()) + "; dns.question registered-domain fields are left out");
+        }
+        s->enable_dns(p.ports);
+      } else if (p.type == "http") {
+        s->http = http_settings(p);
+        s->enable_http(p.ports);
+      } else {
+        flows_only += (flows_only.empty() ? "" : ", ") + p.type;
+      }
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(cfg.file, "packetbeat.protocols." + p.type + ".ports", e.what());
+    }
+  }
+  if (!flows_only.empty())
+    warn("protocols without a transaction decoder in this version (reported as flows only): " + flows_only);
+  if (cfg.engine.detect == "payload") s->enable_detection();
+  return s;
+}
+
+}  // namespace tapbeat

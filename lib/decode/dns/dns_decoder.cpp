@@ -1,0 +1,295 @@
+#include "decode/dns/dns_decoder.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+
+#include "event/emitter.hpp"
+#include "event/transaction_event.hpp"
+
+namespace tapbeat {
+
+DnsDecoder::DnsDecoder(const DecoderSetup& s)
+    : settings_(*static_cast<const DnsSettings*>(s.config)),
+      counters_(s.counters),
+      out_(s.out),
+      agent_(s.agent),
+      internal_(s.internal_networks),
+      tracker_(settings_.timeout_ns, s.counters),
+      query_(std::make_unique<DnsMessage>()),
+      response_(std::make_unique<DnsMessage>()),
+      arena_(new char[2 * kArenaBytes]) {}
+
+void DnsDecoder::datagram(const PacketMeta& m) {
+  DnsExchange ex;
+  if (tracker_.on_message(m, {m.l4_payload, m.l4_payload_len}, ex)) publish(ex);
+}
+
+void DnsDecoder::tick(uint64_t now_ns) {
+  DnsExchange ex;
+  while (tracker_.expire_one(now_ns, ex)) publish(ex);
+}
+
+void DnsDecoder::finish() {
+  DnsExchange ex;
+  while (tracker_.flush_one(ex)) publish(ex);
+}
+
+// DNS over TCP (RFC 1035 §4.2.2, RFC 7766): each message behind a 2-byte length.
+// Several messages may share a segment and one may span many (AXFR).
+DecodeResult DnsDecoder::data(void*, const StreamInfo& c, int dir, std::span<const uint8_t> b) {
+  uint32_t off = 0;
+  const uint32_t n = static_cast<uint32_t>(b.size());
+  while (n - off >= 2) {
+    const uint32_t len = static_cast<uint32_t>(b[off] << 8 | b[off + 1]);
+    if (n - off < 2 + len) return {off, 2 + len, Verdict::kNeedMore};
+    if (len > 0) {
+      PacketMeta m;
+      m.ip_version = c.ip_version;
+      m.l4_proto = 6;
+      m.ts_ns = c.ts_ns;
+      m.src = c.addr[dir];
+      m.dst = c.addr[1 - dir];
+      m.sport = c.port[dir];
+      m.dport = c.port[1 - dir];
+      DnsExchange ex;
+      if (tracker_.on_message(m, b.subspan(off + 2, len), ex)) publish(ex);
+    }
+    off += 2 + len;
+  }
+  return {off, 2, off == n ? Verdict::kOk : Verdict::kNeedMore};
+}
+
+bool DnsDecoder::gap(void*, const StreamInfo&, int, uint32_t) {
+  // The length prefixes give no way to find the next message after a hole.
+  counters_.inc(Counter::dns_tcp_gap);
+  return false;
+}
+
+namespace {
+
+
+void dns_record(JsonWriter& w, const DnsRecord& r) {
+  w.begin_object();
+  if (const char* c = dns_class_name(r.klass)) w.field("class", c); else w.field_uint("class", r.klass);
+  w.field("data", r.data);
+  w.field("name", r.name);
+  w.field_uint("ttl", r.ttl);
+  if (const char* t = dns_type_name(r.type)) w.field("type", t); else w.field_uint("type", r.type);
+  w.end_object();
+}
+
+void dns_records(JsonWriter& w, const char* key, const DnsRecord* rs, int n) {
+  w.begin_array(key);
+  for (int i = 0; i < n; ++i) dns_record(w, rs[i]);
+  w.end_array();
+}
+
+// A dig-like text of the message, for send_request / send_response.
+void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
+  char buf[16384];
+  std::size_t n = 0;
+  auto put = [&](std::string_view s) {
+    const std::size_t k = std::min(s.size(), sizeof buf - n);
+    std::memcpy(buf + n, s.data(), k);
+    n += k;
+  };
+  auto num = [&](uint64_t v) {
+    char t[24];
+    put(std::string_view(t, static_cast<std::size_t>(std::snprintf(t, sizeof t, "%llu", static_cast<unsigned long long>(v)))));
+  };
+  put("opcode: ");
+  put(dns_opcode_name(m.opcode));
+  put(", status: ");
+  put(dns_rcode_name(m.rcode));
+  put(", id: ");
+  num(m.id);
+  put("\n");
+  if (m.has_question) {
+    put("; QUESTION SECTION:\n;");
+    put(m.qname);
+    put("\t");
+    put(dns_class_name(m.qclass) ? dns_class_name(m.qclass) : "?");
+    put("\t");
+    put(dns_type_name(m.qtype) ? dns_type_name(m.qtype) : "?");
+    put("\n");
+  }
+  auto section = [&](const char* title, const DnsRecord* rs, int k) {
+    if (!k) return;
+    put(title);
+    for (int i = 0; i < k; ++i) {
+      put(rs[i].name);
+      put("\t");
+      num(rs[i].ttl);
+      put("\t");
+      put(dns_class_name(rs[i].klass) ? dns_class_name(rs[i].klass) : "?");
+      put("\t");
+      put(dns_type_name(rs[i].type) ? dns_type_name(rs[i].type) : "?");
+      put("\t");
+      put(rs[i].data);
+      put("\n");
+    }
+  };
+  section("; ANSWER SECTION:\n", m.answers, m.n_answers);
+  section("; AUTHORITY SECTION:\n", m.authorities, m.n_authorities);
+  section("; ADDITIONAL SECTION:\n", m.additionals, m.n_additionals);
+  w.field(key, std::string_view(buf, n));
+}
+
+}  // namespace
+
+void DnsDecoder::publish(const DnsExchange& ex) {
+  DnsMessage& q = *query_;
+  DnsMessage& r = *response_;
+  // A message with a corrupt part is reported as far as it parsed (and counted).
+  bool have_q = false, have_r = false;
+  if (!ex.request.empty()) {
+    const DnsParse st = parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, arena_.get(),
+                                  kArenaBytes);
+    if (st != DnsParse::kOk) counters_.inc(Counter::dns_malformed);
+    have_q = q.header_ok;
+  }
+  if (!ex.response.empty()) {
+    const DnsParse st = parse_dns(ex.response.data(), static_cast<uint32_t>(ex.response.size()), r,
+                                  arena_.get() + kArenaBytes, kArenaBytes);
+    if (st != DnsParse::kOk) counters_.inc(Counter::dns_malformed);
+    have_r = r.header_ok;
+  }
+  const DnsMessage* head = have_q ? &q : have_r ? &r : nullptr;
+  TransactionFields t;
+  t.type = "dns";
+  t.error = ex.error;
+  t.ok = !ex.error && (!have_r || r.rcode == 0);
+  t.start_ns = ex.request.empty() ? ex.response_ts_ns : ex.request_ts_ns;
+  t.end_ns = ex.response.empty() ? 0 : ex.response_ts_ns;
+  t.ip_version = ex.ip_version;
+  t.proto = ex.proto;
+  t.client = ex.client;
+  t.server = ex.server;
+  t.client_port = ex.client_port;
+  t.server_port = ex.server_port;
+  t.client_bytes = ex.request.size();
+  t.server_bytes = ex.response.size();
+  t.cid_sport = ex.client_port;
+  t.cid_dport = ex.server_port;
+  t.event_type_extra = "protocol";
+  t.network_protocol = "dns";
+  const DnsSettings& opt = settings_;
+  out_.emit([&](JsonWriter& w) {
+    begin_transaction(w, t, agent_, internal_);
+    w.begin_object("dns");
+    if (have_r) {
+      w.field_uint("additionals_count", r.arcount);
+      if (opt.include_additionals) dns_records(w, "additionals", r.additionals, r.n_additionals);
+      w.field_uint("answers_count", r.ancount);
+      dns_records(w, "answers", r.answers, r.n_answers);
+      w.field_uint("authorities_count", r.nscount);
+      if (opt.include_authorities) dns_records(w, "authorities", r.authorities, r.n_authorities);
+      w.begin_object("flags");
+      w.field_bool("authentic_data", r.ad);
+      w.field_bool("authoritative", r.aa);
+      w.field_bool("checking_disabled", r.cd);
+      w.field_bool("recursion_available", r.ra);
+      w.field_bool("recursion_desired", r.rd);
+      w.field_bool("truncated_response", r.tc);
+      w.end_object();
+      w.begin_array("header_flags");
+      if (r.aa) w.string("AA");
+      if (r.tc) w.string("TC");
+      if (r.rd) w.string("RD");
+      if (r.ra) w.string("RA");
+      if (r.ad) w.string("AD");
+      if (r.cd) w.string("CD");
+      w.end_array();
+      if (r.has_opt) {
+        w.begin_object("opt");
+        w.field_bool("do", r.opt_do);
+        w.field("ext_rcode", dns_rcode_name(r.opt_ext_rcode));
+        w.field_uint("udp_size", r.opt_udp_size);
+        char v[8];
+        w.field("version", std::string_view(v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", r.opt_version))));
+        w.end_object();
+      }
+      bool any_ip = false;
+      for (int i = 0; i < r.n_answers; ++i) any_ip = any_ip || r.answers[i].type == 1 || r.answers[i].type == 28;
+      if (any_ip) {
+        w.begin_array("resolved_ip");
+        for (int i = 0; i < r.n_answers; ++i)
+          if (r.answers[i].type == 1 || r.answers[i].type == 28) w.string(r.answers[i].data);
+        w.end_array();
+      }
+      if (std::strcmp(dns_rcode_name(r.rcode), "UNKNOWN") == 0) {
+        char code[8];
+        w.field("response_code", std::string_view(code, static_cast<std::size_t>(std::snprintf(code, sizeof code, "%u", r.rcode))));
+      } else {
+        w.field("response_code", dns_rcode_name(r.rcode));
+      }
+    }
+    if (head) {
+      w.field_uint("id", head->id);
+      w.field("op_code", dns_opcode_name(head->opcode));
+      if (head->has_question) {
+        w.begin_object("question");
+        if (const char* c = dns_class_name(head->qclass)) w.field("class", c);
+        if (opt.public_suffixes && head->qname.size() < 1024 && head->qname != ".") {
+          char lower[1024];
+          std::size_t n = head->qname.size();
+          for (std::size_t i = 0; i < n; ++i)
+            lower[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(head->qname[i])));
+          if (n && lower[n - 1] == '.') --n;
+          const PublicSuffixList::Split sp = opt.public_suffixes->split(std::string_view(lower, n));
+          if (!sp.registered.empty()) {
+            w.field("etld_plus_one", sp.registered);
+            w.field("registered_domain", sp.registered);
+          }
+          if (!sp.subdomain.empty()) w.field("subdomain", sp.subdomain);
+          if (!sp.suffix.empty()) w.field("top_level_domain", sp.suffix);
+        }
+        w.field("name", head->qname);
+        if (const char* ty = dns_type_name(head->qtype)) w.field("type", ty); else w.field_uint("type", head->qtype);
+        w.end_object();
+      }
+    }
+    w.field("type", "answer");
+    w.end_object();
+    if (head) {
+      w.field("method", dns_opcode_name(head->opcode));
+      if (head->has_question) {
+        char qb[600];
+        const int k = std::snprintf(qb, sizeof qb, "class %s, type %s, %.*s",
+                                    dns_class_name(head->qclass) ? dns_class_name(head->qclass) : "?",
+                                    dns_type_name(head->qtype) ? dns_type_name(head->qtype) : "?",
+                                    static_cast<int>(head->qname.size()), head->qname.data());
+        w.field("query", std::string_view(qb, static_cast<std::size_t>(std::min<int>(k, sizeof qb - 1))));
+        w.field("resource", head->qname);
+      }
+    }
+    if (opt.send_request && have_q) dns_text(w, "request", q);
+    if (opt.send_response && have_r) dns_text(w, "response", r);
+    end_transaction(w);
+  });
+}
+
+namespace {
+
+std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<DnsDecoder>(s); }
+
+// A query over TCP: length, id, flags with QR clear and opcode QUERY/IQUERY/STATUS,
+// one question, no answers.
+constexpr DetectProbe kProbes[] = {
+    {R"(^[\x00-\xff]{4}[\x00-\x17][\x00-\x3f]\x00\x01\x00\x00)", true},
+};
+
+}  // namespace
+
+const DecoderDescriptor kDnsDescriptor = {
+    .name = "dns",
+    .transports = kTransportTcp | kTransportUdp,
+    .probes = kProbes,
+    .state_size = 0,
+    .violations = Counter::dns_tcp_violations,
+    .create = create,
+};
+
+}  // namespace tapbeat

@@ -1,0 +1,109 @@
+// HTTP/1.x behind the decoder seam, to Packetbeat's http module: requests matched
+// to responses in order per connection (pipelining), chunked and close-delimited
+// bodies, 100 Continue, gaps mid-body (published with Packetbeat's packet-loss
+// note), every option of the module (headers, cookies, real IP header, bodies with
+// gzip/deflate decoding, hidden parameters, redaction, raw request/response).
+//
+// A message's head and the body bytes to keep wait for the answer in a chain of
+// the worker's ChainStore; the rest of the body is counted and skipped as it
+// streams by. The connection state is fixed-size, in the flow's session slot.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "decode/decoder.hpp"
+#include "util/chain_store.hpp"
+
+namespace tapbeat {
+
+struct HttpSettings {
+  bool send_all_headers = false;
+  std::vector<std::string> send_headers;        // lower case
+  bool split_cookie = false;
+  std::string real_ip_header;                   // lower case; empty: none
+  std::vector<std::string> request_body_for;    // content-type substrings (lower case)
+  std::vector<std::string> response_body_for;
+  bool decode_body = true;
+  std::vector<std::string> hide_keywords;       // lower case
+  bool redact_authorization = false;
+  std::vector<std::string> redact_headers;      // lower case
+  uint32_t max_message_size = 10 * 1024 * 1024;
+  bool send_request = false;
+  bool send_response = false;
+  uint64_t timeout_ns = 10'000'000'000;
+};
+
+// The settings of a packetbeat.protocols entry of type http (validated already).
+HttpSettings http_settings(const ProtocolConfig& p);
+
+// One message being parsed, or waiting for its answer.
+struct HttpMessage {
+  ChainStore::Chain text;   // head, then the body bytes kept
+  uint64_t start_ns;
+  uint64_t end_ns;
+  uint64_t bytes;           // on the wire
+  uint64_t body_bytes;      // body (without chunk framing)
+  uint32_t head_len;
+  uint16_t status;
+  uint8_t flags;
+  uint8_t pad;
+};
+
+struct HttpState {
+  static constexpr int kMaxPending = 4;
+  struct Dir {
+    uint8_t phase;
+    uint8_t active;
+    uint8_t keep;           // body bytes go into msg.text
+    uint8_t seen;           // a message started on this direction
+    uint32_t kept_limit;    // bytes of text kept at most
+    uint32_t skipped;       // bytes skipped looking for a message start
+    uint64_t left;          // body or chunk bytes to come
+    HttpMessage msg;
+  };
+  Dir dir[2];
+  int8_t client;            // direction carrying requests; -1 until known
+  uint8_t n_pending;
+  uint8_t first_pending;
+  HttpMessage pending[kMaxPending];
+};
+
+class HttpDecoder final : public Decoder {
+ public:
+  // Message text linearised for publishing: head plus kept body, at most this much.
+  static constexpr uint32_t kMaxKeptBytes = 1u << 20;
+  static constexpr uint32_t kMaxHeadBytes = 64 * 1024;
+  static constexpr uint32_t kMaxHeaders = 128;
+
+  explicit HttpDecoder(const DecoderSetup& s);
+  ~HttpDecoder() override;
+
+  void open(void* state) override;
+  DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
+  void close(void* state, const StreamInfo& c) override;
+  bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
+
+ private:
+  struct Scratch;
+  bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head);
+  void keep(HttpState::Dir& d, const uint8_t* p, uint32_t n);
+  void complete(HttpState& st, const StreamInfo& c, int dir);
+  void publish(const StreamInfo& c, int client, HttpMessage* req, HttpMessage* resp, const char* note);
+  void release(HttpMessage& m);
+
+  const HttpSettings& cfg_;
+  Counters& counters_;
+  EventEmitter& out_;
+  ChainStore& store_;
+  const AgentInfo& agent_;
+  const NetworkSet* internal_;
+  std::unique_ptr<Scratch> scratch_;
+};
+
+extern const DecoderDescriptor kHttpDescriptor;
+
+}  // namespace tapbeat

@@ -1,0 +1,263 @@
+#include "decode/http/http_parse.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tapbeat::http {
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+bool is_token_char(uint8_t c) { return c >= 'A' && c <= 'Z'; }
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding with '+' as space (application/x-www-form-urlencoded). False on
+// a bad escape, as Go's QueryUnescape.
+bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len) {
+  len = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int h = hex(in[i + 1]), l = hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      c = static_cast<char>(h << 4 | l);
+      i += 2;
+    } else if (c == '+') {
+      c = ' ';
+    }
+    if (len < cap) out[len++] = c;
+  }
+  return true;
+}
+
+// Go's url.QueryEscape.
+std::size_t escape(std::string_view in, char* out, std::size_t cap) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::size_t n = 0;
+  for (unsigned char c : in) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                       c == '_' || c == '.' || c == '~';
+    if (plain) {
+      if (n < cap) out[n++] = static_cast<char>(c);
+    } else if (c == ' ') {
+      if (n < cap) out[n++] = '+';
+    } else {
+      if (n + 3 > cap) return n;
+      out[n++] = '%';
+      out[n++] = kHex[c >> 4];
+      out[n++] = kHex[c & 15];
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view l) {
+  if (a.size() != l.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != l[i]) return false;
+  return true;
+}
+
+bool icontains(std::string_view hay, std::string_view l) {
+  if (l.empty()) return true;
+  if (hay.size() < l.size()) return false;
+  for (std::size_t i = 0; i + l.size() <= hay.size(); ++i) {
+    std::size_t k = 0;
+    while (k < l.size() && lower(hay[i + k]) == l[k]) ++k;
+    if (k == l.size()) return true;
+  }
+  return false;
+}
+
+std::string_view Head::get(std::string_view l) const {
+  for (uint32_t i = 0; i < n_headers; ++i)
+    if (iequals(headers[i].name, l)) return headers[i].value;
+  return {};
+}
+
+bool Head::has(std::string_view l) const {
+  for (uint32_t i = 0; i < n_headers; ++i)
+    if (iequals(headers[i].name, l)) return true;
+  return false;
+}
+
+StartKind start_kind(const uint8_t* p, std::size_t n) {
+  static constexpr char kHttp[] = "HTTP/1.";
+  // A status line: "HTTP/1.x ".
+  std::size_t k = 0;
+  while (k < n && k < 7 && p[k] == static_cast<uint8_t>(kHttp[k])) ++k;
+  if (k == n && n < 7) return StartKind::kNeedMore;
+  if (k == 7) return StartKind::kResponse;
+  // A request line: an upper-case method token (at most 20 letters, or '-' as in
+  // M-SEARCH), a space, then a target that starts with '/', '*' or a scheme.
+  std::size_t i = 0;
+  while (i < n && i < 21 && (is_token_char(p[i]) || p[i] == '-')) ++i;
+  if (i == n) return i < 21 ? StartKind::kNeedMore : StartKind::kNotHttp;
+  if (i == 0 || p[i] != ' ') return StartKind::kNotHttp;
+  if (i + 1 >= n) return StartKind::kNeedMore;
+  const uint8_t t = p[i + 1];
+  if (t == '/' || t == '*' || (t >= 'a' && t <= 'z') || (t >= 'A' && t <= 'Z') || (t >= '0' && t <= '9'))
+    return StartKind::kRequest;
+  return StartKind::kNotHttp;
+}
+
+std::size_t head_end(const uint8_t* p, std::size_t n) {
+  // A blank line: CRLF CRLF, or bare LF LF as lenient servers send.
+  const uint8_t* q = p;
+  const uint8_t* end = p + n;
+  while (q < end) {
+    const void* lf = std::memchr(q, '\n', static_cast<std::size_t>(end - q));
+    if (!lf) return 0;
+    const uint8_t* l = static_cast<const uint8_t*>(lf);
+    if (l + 1 < end && l[1] == '\n') return static_cast<std::size_t>(l + 2 - p);
+    if (l + 2 < end && l[1] == '\r' && l[2] == '\n') return static_cast<std::size_t>(l + 3 - p);
+    q = l + 1;
+  }
+  return 0;
+}
+
+bool parse_head(std::string_view text, Head& h) {
+  h = Head{};
+  std::size_t eol = text.find('\n');
+  if (eol == std::string_view::npos) return false;
+  const std::string_view line = trim(text.substr(0, eol));
+  std::string_view rest = text.substr(eol + 1);
+  if (line.starts_with("HTTP/1.")) {
+    h.response = true;
+    const std::size_t sp = line.find(' ');
+    if (sp == std::string_view::npos) return false;
+    h.version = line.substr(5, sp - 5);
+    std::string_view after = line.substr(sp + 1);
+    uint32_t code = 0;
+    std::size_t k = 0;
+    while (k < after.size() && k < 3 && after[k] >= '0' && after[k] <= '9') code = code * 10 + static_cast<uint32_t>(after[k++] - '0');
+    if (k != 3) return false;
+    h.status = static_cast<uint16_t>(code);
+    h.phrase = trim(after.substr(k));
+  } else {
+    const std::size_t a = line.find(' ');
+    const std::size_t b = line.rfind(' ');
+    if (a == std::string_view::npos || b == a) return false;
+    h.method = line.substr(0, a);
+    h.uri = trim(line.substr(a + 1, b - a - 1));
+    const std::string_view v = line.substr(b + 1);
+    if (!v.starts_with("HTTP/")) return false;
+    h.version = v.substr(5);
+  }
+  while (!rest.empty()) {
+    eol = rest.find('\n');
+    std::string_view l = rest.substr(0, eol == std::string_view::npos ? rest.size() : eol);
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.empty()) break;
+    if ((l.front() == ' ' || l.front() == '\t') && h.n_headers > 0) continue;  // obsolete line folding: ignored
+    const std::size_t colon = l.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    if (h.n_headers == Head::kMaxHeaders) {
+      ++h.dropped_headers;
+      continue;
+    }
+    h.headers[h.n_headers++] = {trim(l.substr(0, colon)), trim(l.substr(colon + 1))};
+  }
+  return true;
+}
+
+std::size_t encode_params(std::string_view query, std::string_view form, KeywordList hidden, char* out,
+                          std::size_t cap) {
+  struct Pair {
+    std::string_view key, value;
+    uint32_t order;
+  };
+  constexpr std::size_t kMaxPairs = 256;
+  constexpr std::size_t kDecoded = 32 * 1024;
+  Pair pairs[kMaxPairs];
+  char decoded[kDecoded];
+  std::size_t used = 0, n = 0;
+  auto add_all = [&](std::string_view s) {
+    while (!s.empty() && n < kMaxPairs) {
+      const std::size_t amp = s.find('&');
+      const std::string_view part = s.substr(0, amp);
+      s = amp == std::string_view::npos ? std::string_view{} : s.substr(amp + 1);
+      if (part.empty() || part.find(';') != std::string_view::npos) continue;  // Go rejects ';'
+      const std::size_t eq = part.find('=');
+      const std::string_view k = part.substr(0, eq);
+      const std::string_view v = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+      std::size_t kl = 0, vl = 0;
+      if (used + k.size() + v.size() > kDecoded) return;
+      if (!unescape(k, decoded + used, kDecoded - used, kl)) continue;
+      const std::string_view key(decoded + used, kl);
+      used += kl;
+      if (!unescape(v, decoded + used, kDecoded - used, vl)) {
+        used -= kl;
+        continue;
+      }
+      std::string_view value(decoded + used, vl);
+      used += vl;
+      for (std::size_t i = 0; i < hidden.n; ++i)
+        if (iequals(key, hidden.items[i])) value = "xxxxx";
+      pairs[n] = {key, value, static_cast<uint32_t>(n)};
+      ++n;
+    }
+  };
+  add_all(query);
+  add_all(form);
+  std::sort(pairs, pairs + n, [](const Pair& a, const Pair& b) {
+    return a.key != b.key ? a.key < b.key : a.order < b.order;
+  });
+  std::size_t len = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i && len < cap) out[len++] = '&';
+    len += escape(pairs[i].key, out + len, cap - len);
+    if (len < cap) out[len++] = '=';
+    len += escape(pairs[i].value, out + len, cap - len);
+  }
+  return std::min(len, cap);
+}
+
+std::size_t basic_auth_user(std::string_view v, char* out, std::size_t cap) {
+  v = trim(v);
+  if (v.size() < 6 || !iequals(v.substr(0, 6), "basic ")) return 0;
+  v = trim(v.substr(6));
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::size_t n = 0;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : v) {
+    if (c == '=') break;
+    const int d = val(c);
+    if (d < 0) return 0;
+    acc = acc << 6 | static_cast<uint32_t>(d);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      const char byte = static_cast<char>((acc >> bits) & 0xff);
+      if (byte == ':') return n;
+      if (n < cap) out[n++] = byte;
+    }
+  }
+  return 0;  // no ':' separating user and password
+}
+
+}  // namespace tapbeat::http
