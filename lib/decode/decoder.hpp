@@ -85,7 +85,9 @@ class Decoder {
     (void)state, (void)c, (void)dir, (void)len;
     return false;
   }
-  // The connection ended (FIN/RST, idle, evicted, shutdown) or the decoder was
+  // Direction dir sent FIN or RST after the bytes delivered so far.
+  virtual void end(void* state, const StreamInfo& c, int dir) { (void)state, (void)c, (void)dir; }
+  // The connection ended (idle, evicted, shutdown) or the decoder was
   // detached: publish what is pending, return what the state holds.
   virtual void close(void* state, const StreamInfo& c) { (void)state, (void)c; }
   // Transactions older than the protocol's timeout are published; returns true

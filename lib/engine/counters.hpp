@@ -107,6 +107,7 @@ namespace tapbeat {
   X(stream_store_full, "stream.store_full", counter)                   \
   X(stream_gap_dropped_bytes, "stream.gap_dropped_bytes", counter)     \
   X(stream_detached, "stream.detached", counter)                       \
+  X(stream_stale_segments, "stream.stale_segments", counter)           \
   X(icmp_transactions, "icmp.transactions", counter)                   \
   X(icmp_orphan_responses, "icmp.orphan_responses", counter)           \
   X(icmp_unanswered, "icmp.unanswered_requests", counter)              \

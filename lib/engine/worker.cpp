@@ -74,6 +74,7 @@ void Worker::process(std::span<const RawPacket> burst) {
   // Stage 1: parse, with the next packets' first bytes on their way into cache.
   for (std::size_t i = 0; i < n && i < kPrefetchOffset; ++i) prefetch_read(burst[i].data);
   uint64_t latest = now_ns_;
+  burst_clock_ns_ = now_ns_;  // the clock before this burst (a burst spans time)
   for (std::size_t i = 0; i < n; ++i) {
     if (i + kPrefetchOffset < n) prefetch_read(burst[i + kPrefetchOffset].data);
     Parsed& p = parsed_[i];
@@ -185,9 +186,10 @@ void Worker::expire(uint64_t now_ns) {
   // longer than that.
   while (Flow* f = flows_.oldest()) {
     if (f->last_ts_ns + settings_.flow_timeout_ns >= now_ns) break;
+    if (f->lru_stamp == lru_stamp(now_ns)) break;  // re-queued below in this pass: all older ones are done
     if (keep_for_transactions(*f, now_ns)) {
-      // A transaction is still in progress: the connection waits up to the
-      // transaction timeout for its answer, at the young end of the list.
+      // The connection's decoder keeps it up to the transaction timeout: back to
+      // the young end of the list.
       flows_.touch(f);
       f->lru_stamp = lru_stamp(now_ns);
       continue;
@@ -217,7 +219,12 @@ bool Worker::keep_for_transactions(Flow& f, uint64_t now_ns) {
   if (!tcp_ || f.key.proto != 6 || f.last_ts_ns + settings_.tcp_transaction_timeout_ns < now_ns) return false;
   TcpSession& s = sessions_[flows_.slot_of(&f)];
   if (s.state != kDecoding || s.owner_ts_ns != f.first_ts_ns) return false;
-  return decoders_[s.decoder]->expire(s.data, stream_info(f, now_ns), now_ns);
+  // A connection a decoder follows lives as long as its transaction timeout, as
+  // Packetbeat's TCP connections do (its connection timeout is the protocol's
+  // transaction_timeout), even when flows time out sooner: late answers and
+  // retransmissions still find their connection.
+  decoders_[s.decoder]->expire(s.data, stream_info(f, now_ns), now_ns);
+  return true;
 }
 
 void Worker::retire(Flow& f) {
@@ -250,6 +257,13 @@ void Worker::tcp_session(Parsed& p) {
   TcpSession& s = sessions_[flows_.slot_of(f)];
   const PacketMeta& m = p.meta;
   const int d = p.from_a == f->source_is_a ? 0 : 1;
+  if (m.ts_ns + settings_.tcp_transaction_timeout_ns < burst_clock_ns_) {
+    // Stamped further back than any transaction could wait: a copy of a
+    // conversation whose connection is gone (captures merged or replayed out of
+    // order). Decoding it would only make orphans.
+    counters_.inc(Counter::stream_stale_segments);
+    return;
+  }
   if (s.state == kNoSession || s.owner_ts_ns != f->first_ts_ns) {
     s.owner_ts_ns = f->first_ts_ns;
     s.state = kNoSession;
@@ -288,6 +302,10 @@ void Worker::tcp_session(Parsed& p) {
   if (s.state != kDecoding) return;
   sink_.bind(&s, d, stream_info(*f, m.ts_ns));
   tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_);
+  if (s.state != kDecoding) {  // detached while this segment was delivered
+    tcp_->release(s.dir[0]);
+    tcp_->release(s.dir[1]);
+  }
 }
 
 void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len) {
@@ -344,10 +362,9 @@ void Worker::detach(TcpSession& s, const StreamInfo& info, bool violation) {
   }
   s.state = kDetached;  // first: close() must not come back here
   decoders_[s.decoder]->close(s.data, info);
-  for (int d = 0; d < 2; ++d) {
-    store_.release(s.buf[d].held);
-    tcp_->release(s.dir[d]);
-  }
+  // Called from inside the reassembler's delivery: its segments are released by the
+  // caller of segment() / close(), once that returns.
+  for (int d = 0; d < 2; ++d) store_.release(s.buf[d].held);
 }
 
 void Worker::Sink::on_data(const uint8_t* data, uint32_t len) { w_.deliver(*s_, dir_, info_, data, len); }
@@ -361,6 +378,10 @@ void Worker::Sink::on_gap(uint32_t len) {
     w_.store_.release(b.held);
   }
   if (!w_.decoders_[s.decoder]->gap(s.data, info_, dir_, len)) w_.detach(s, info_, false);
+}
+
+void Worker::Sink::on_end() {
+  if (s_->state == kDecoding) w_.decoders_[s_->decoder]->end(s_->data, info_, dir_);
 }
 
 void Worker::sweep_transactions(uint64_t now_ns) {
@@ -390,11 +411,12 @@ void Worker::end_session(Flow& f) {
     if (s.state == kDecoding) {
       s.state = kDetached;
       decoders_[s.decoder]->close(s.data, info);
-      for (int d = 0; d < 2; ++d) {
-        store_.release(s.buf[d].held);
-        tcp_->release(s.dir[d]);
-      }
+      for (int d = 0; d < 2; ++d) store_.release(s.buf[d].held);
     }
+  }
+  if (s.state != kNoSession) {
+    tcp_->release(s.dir[0]);
+    tcp_->release(s.dir[1]);
   }
   s.state = kNoSession;
 }

@@ -138,6 +138,7 @@ class alignas(kCacheLine) Worker {
     void bind(TcpSession* s, int dir, const StreamInfo& info) { s_ = s, dir_ = dir, info_ = info; }
     void on_data(const uint8_t* data, uint32_t len) override;
     void on_gap(uint32_t len) override;
+    void on_end() override;
    private:
     Worker& w_;
     TcpSession* s_ = nullptr;
@@ -177,6 +178,7 @@ class alignas(kCacheLine) Worker {
   std::unique_ptr<uint8_t[]> stream_scratch_;
   Sink sink_{*this};
   uint64_t now_ns_ = 0;
+  uint64_t burst_clock_ns_ = 0;
   uint64_t next_housekeeping_ns_ = 0;
   uint64_t next_report_ns_ = 0;
   uint64_t next_sweep_ns_ = 0;

@@ -172,8 +172,11 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     }
   }
   if (flags & (tcp_flag::kFin | tcp_flag::kRst)) {
-    d.fin = true;
     close(d, sink);
+    if (!d.fin) {
+      d.fin = true;
+      sink.on_end();
+    }
   }
 }
 

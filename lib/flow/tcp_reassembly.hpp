@@ -25,6 +25,7 @@ class StreamSink {
   virtual ~StreamSink() = default;
   virtual void on_data(const uint8_t* data, uint32_t len) = 0;
   virtual void on_gap(uint32_t len) = 0;  // len bytes are missing at this point
+  virtual void on_end() {}                // FIN or RST: the sender is done
 };
 
 // Reassembly state of one direction; lives in the flow's session slot.

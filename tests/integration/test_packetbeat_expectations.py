@@ -25,6 +25,20 @@ KNOWN_DIFFERENCES = {
     "flow_community_id_icmp6": "Packetbeat splits the neighbour-discovery exchanges into flows keyed on "
     "quirks of its ICMPv6 flow id and publishes ids (e.g. 1:GpbEQrKqfWtsfsFiqg8fufoZe5Y=) that match no "
     "tuple of the capture under the Community ID specification; tapbeat follows the specification",
+    "http_large_body": "the response's Content-Type is application/octet-stream and include_body_for is "
+    "[binary]: no substring matches, so tapbeat (matching include_body_for against the Content-Type, as "
+    "Packetbeat documents it) leaves the body out; Packetbeat's test expects it included",
+}
+
+# Events tapbeat publishes on purpose where Packetbeat's test run does not, removed
+# before the case's assertions (which then hold for the rest), with the reason.
+EXTRA_EVENTS = {
+    "http_unmatched_response": (
+        lambda e: e.get("error.message") == "Unmatched request" and e.get("client.port") == 63081,
+        "the request on port 63081 is never answered (the client resets at 1.5 s); tapbeat publishes it "
+        "as 'Unmatched request' once transaction_timeout passes in packet time, as Packetbeat does live. "
+        "Packetbeat's -t run ends before its wall-clock timeout fires and drops it at shutdown.",
+    ),
 }
 
 
@@ -130,6 +144,10 @@ def test_case(case):
     raw = spec.get("format") == "raw_json"
     events = [flatten_case(e) for e in events]
     events = [e for e in events if all(e.get(k) == v for k, v in flt.items())]
+    if case["case"] in EXTRA_EVENTS:
+        extra, _reason = EXTRA_EVENTS[case["case"]]
+        assert any(extra(e) for e in events), "the extra event is no longer published: update EXTRA_EVENTS"
+        events = [e for e in events if not extra(e)]
     if "count" in spec:
         assert len(events) == spec["count"], f"{len(events)} events: {[e.get('type') for e in events]}"
     if "min_count" in spec:

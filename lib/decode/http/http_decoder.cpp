@@ -445,6 +445,12 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   return true;
 }
 
+void HttpDecoder::end(void* state, const StreamInfo& c, int dir) {
+  // A body delimited by the close ends with the sender's FIN.
+  HttpState& st = *static_cast<HttpState*>(state);
+  if (st.dir[dir].active && st.dir[dir].phase == kUntilClose) complete(st, c, dir);
+}
+
 void HttpDecoder::close(void* state, const StreamInfo& c) {
   HttpState& st = *static_cast<HttpState*>(state);
   // Requests first, so that a response the close completes finds its request.
@@ -471,6 +477,8 @@ bool HttpDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   while (st.n_pending) {
     HttpMessage& req = st.pending[st.first_pending];
     if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
+    // A response on its way (e.g. one the close will end) answers this request.
+    if (st.client >= 0 && st.dir[1 - st.client].active) break;
     counters_.inc(Counter::http_unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     release(req);
@@ -627,7 +635,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     auto headers = [&](const Head& h, const HttpMessage& m, bool request) {
       w.begin_object("headers");
       uint64_t length = 0;
-      if (!parse_uint(h.get("content-length"), length)) length = (m.flags & kChunked) ? m.body_bytes : 0;
+      if (!parse_uint(h.get("content-length"), length)) length = m.body_bytes;  // chunked or close-delimited
       w.field_uint("content-length", length);
       if (const std::string_view ct = h.get("content-type"); !ct.empty()) w.field("content-type", ct);
       const bool any = cfg_.send_all_headers || !cfg_.send_headers.empty();

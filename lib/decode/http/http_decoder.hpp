@@ -84,6 +84,7 @@ class HttpDecoder final : public Decoder {
   void open(void* state) override;
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
+  void end(void* state, const StreamInfo& c, int dir) override;
   void close(void* state, const StreamInfo& c) override;
   bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
 
