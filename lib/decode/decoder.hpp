@@ -45,7 +45,7 @@ struct DecodeResult {
 };
 
 // Bytes of per-connection state a decoder may keep in the flow's session slot.
-inline constexpr uint32_t kDecoderStateBytes = 448;
+inline constexpr uint32_t kDecoderStateBytes = 1152;
 
 enum Transport : uint8_t { kTransportTcp = 1, kTransportUdp = 2, kTransportIcmp = 4 };
 

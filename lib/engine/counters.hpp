@@ -108,6 +108,8 @@ namespace tapbeat {
   X(stream_gap_dropped_bytes, "stream.gap_dropped_bytes", counter)     \
   X(stream_detached, "stream.detached", counter)                       \
   X(stream_stale_segments, "stream.stale_segments", counter)           \
+  X(stream_evicted, "stream.evicted", counter)                         \
+  X(stream_connections, "stream.connections", gauge)                   \
   X(icmp_transactions, "icmp.transactions", counter)                   \
   X(icmp_orphan_responses, "icmp.orphan_responses", counter)           \
   X(icmp_unanswered, "icmp.unanswered_requests", counter)              \

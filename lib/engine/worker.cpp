@@ -20,7 +20,9 @@ Worker::Worker(const WorkerSettings& s)
       events_(s.event_chunks, s.event_chunk_bytes),
       out_(events_, counters_, s.block_on_output_full, stop_),
       store_(s.decoders ? s.stream_store_blocks : 0),
-      lru_granularity_(static_cast<uint32_t>(std::max<uint64_t>(lru_stamp(s.flow_timeout_ns / kLruGranularityDivisor), 1))) {
+      lru_granularity_(static_cast<uint32_t>(std::max<uint64_t>(lru_stamp(s.flow_timeout_ns / kLruGranularityDivisor), 1))),
+      conn_lru_granularity_(static_cast<uint32_t>(
+          std::max<uint64_t>(lru_stamp(s.tcp_transaction_timeout_ns / kLruGranularityDivisor), 1))) {
   counters_.set(Counter::flow_capacity, flows_.capacity());
   if (const DecoderPlan* plan = s.decoders) {
     const auto reg = decoder_registry();
@@ -32,12 +34,13 @@ Worker::Worker(const WorkerSettings& s)
     }
     if (plan->any_tcp()) {
       tcp_ = std::make_unique<TcpReassembler>(s.tcp, counters_);
-      sessions_ = BigArray<TcpSession>(flows_.capacity());
+      conns_ = std::make_unique<FlowTable>(s.flow_capacity);
+      sessions_ = BigArray<TcpSession>(conns_->capacity());
       stream_scratch_.reset(new uint8_t[kStreamScratchBytes]);
       if (plan->detector) detect_scratch_ = std::make_unique<PayloadDetector::Scratch>(*plan->detector);
     }
   }
-  track_flows_ = s.flows_enabled || tcp_ != nullptr;
+  track_flows_ = s.flows_enabled;
 }
 
 bool Worker::parse_one(const RawPacket& p, Parsed& out) {
@@ -82,7 +85,7 @@ void Worker::process(std::span<const RawPacket> burst) {
     if (burst[i].ts_ns > latest) latest = burst[i].ts_ns;
   }
   now_ns_ = latest;
-  if (track_flows_) {
+  if (track_flows_ || tcp_) {
     // Stage 2: keys, then hashes in a separate pass, so the hash reads whole words
     // of keys whose byte-sized stores have already retired (no store-forwarding
     // stalls), and the index lines start on their way.
@@ -91,14 +94,16 @@ void Worker::process(std::span<const RawPacket> burst) {
     for (std::size_t i = 0; i < n; ++i) {
       if (!parsed_[i].ok) continue;
       parsed_[i].hash = FlowTable::hash_key(parsed_[i].key);
-      flows_.prefetch(parsed_[i].hash);
+      if (track_flows_) flows_.prefetch(parsed_[i].hash);
     }
-    // Stage 3: with the index lines arriving, start the flow lines on their way.
-    for (std::size_t i = 0; i < n; ++i)
-      if (parsed_[i].ok) flows_.prefetch_flow(parsed_[i].hash);
-    // Stage 4: look up and account.
-    for (std::size_t i = 0; i < n; ++i)
-      if (parsed_[i].ok) account(parsed_[i]);
+    if (track_flows_) {
+      // Stage 3: with the index lines arriving, start the flow lines on their way.
+      for (std::size_t i = 0; i < n; ++i)
+        if (parsed_[i].ok) flows_.prefetch_flow(parsed_[i].hash);
+      // Stage 4: look up and account.
+      for (std::size_t i = 0; i < n; ++i)
+        if (parsed_[i].ok) account(parsed_[i]);
+    }
     // Stage 4b: TCP streams, to the decoder that claims (or detects) each flow.
     if (tcp_) {
       for (std::size_t i = 0; i < n; ++i)
@@ -162,12 +167,15 @@ void Worker::on_clock(uint64_t now_ns) {
   frags_.expire(now_ns_);
   for (auto& d : decoders_)
     if (d) d->tick(now_ns_);
+  if (tcp_) {
+    expire_connections(now_ns_);
+    if (now_ns_ >= next_sweep_ns_) {
+      next_sweep_ns_ = now_ns_ + kTransactionSweepNs;
+      sweep_transactions(now_ns_);
+    }
+  }
   if (!track_flows_) return;
   expire(now_ns_);
-  if (tcp_ && now_ns_ >= next_sweep_ns_) {
-    next_sweep_ns_ = now_ns_ + kTransactionSweepNs;
-    sweep_transactions(now_ns_);
-  }
   if (settings_.flows_enabled && settings_.flow_period_ns > 0) {
     const uint64_t period = static_cast<uint64_t>(settings_.flow_period_ns);
     if (next_report_ns_ == 0) {
@@ -186,14 +194,6 @@ void Worker::expire(uint64_t now_ns) {
   // longer than that.
   while (Flow* f = flows_.oldest()) {
     if (f->last_ts_ns + settings_.flow_timeout_ns >= now_ns) break;
-    if (f->lru_stamp == lru_stamp(now_ns)) break;  // re-queued below in this pass: all older ones are done
-    if (keep_for_transactions(*f, now_ns)) {
-      // The connection's decoder keeps it up to the transaction timeout: back to
-      // the young end of the list.
-      flows_.touch(f);
-      f->lru_stamp = lru_stamp(now_ns);
-      continue;
-    }
     retire(*f);
     counters_.inc(Counter::flow_expired);
   }
@@ -205,7 +205,10 @@ void Worker::periodic_report() {
 }
 
 void Worker::finish() {
-  // Flows first: closing their streams may complete transactions.
+  // Connections first: closing their streams may complete transactions.
+  if (tcp_) {
+    while (Flow* c = conns_->oldest()) close_connection(*c);
+  }
   if (track_flows_) {
     while (Flow* f = flows_.oldest()) retire(*f);
     counters_.set(Counter::flow_active, 0);
@@ -215,20 +218,7 @@ void Worker::finish() {
   flush();
 }
 
-bool Worker::keep_for_transactions(Flow& f, uint64_t now_ns) {
-  if (!tcp_ || f.key.proto != 6 || f.last_ts_ns + settings_.tcp_transaction_timeout_ns < now_ns) return false;
-  TcpSession& s = sessions_[flows_.slot_of(&f)];
-  if (s.state != kDecoding || s.owner_ts_ns != f.first_ts_ns) return false;
-  // A connection a decoder follows lives as long as its transaction timeout, as
-  // Packetbeat's TCP connections do (its connection timeout is the protocol's
-  // transaction_timeout), even when flows time out sooner: late answers and
-  // retransmissions still find their connection.
-  decoders_[s.decoder]->expire(s.data, stream_info(f, now_ns), now_ns);
-  return true;
-}
-
 void Worker::retire(Flow& f) {
-  end_session(f);
   report(f, true);  // a no-op when flow events are off
   flows_.remove(&f);
 }
@@ -251,12 +241,42 @@ void Worker::attach(TcpSession& s, int decoder) {
   decoders_[decoder]->open(s.data);
 }
 
-void Worker::tcp_session(Parsed& p) {
-  Flow* f = p.flow;
-  if (!f) return;
-  TcpSession& s = sessions_[flows_.slot_of(f)];
+Flow* Worker::connection(Parsed& p) {
+  // The connection key is the flow key without link addresses: a capture point
+  // may see the two directions with link addresses that do not mirror each other
+  // (two flows, as Packetbeat reports them), yet they are one TCP conversation.
+  FlowKey key = p.key;
+  key.has_mac = 0;
+  key.mac_a = key.mac_b = std::array<uint8_t, 6>{};
+  const uint64_t hash = p.key.has_mac ? FlowTable::hash_key(key) : p.hash;
+  Flow* c = conns_->find(key, hash);
   const PacketMeta& m = p.meta;
-  const int d = p.from_a == f->source_is_a ? 0 : 1;
+  if (!c) {
+    if (conns_->full()) {
+      close_connection(*conns_->oldest());
+      counters_.inc(Counter::stream_evicted);
+    }
+    c = conns_->insert(key, hash);
+    c->first_ts_ns = m.ts_ns;
+    c->last_ts_ns = m.ts_ns;
+    c->lru_stamp = lru_stamp(m.ts_ns);
+    c->source_is_a = p.from_a;
+    TcpSession& s = sessions_[conns_->slot_of(c)];
+    s.owner_ts_ns = c->first_ts_ns;
+    s.state = kNoSession;
+  } else {
+    const uint32_t stamp = lru_stamp(m.ts_ns);
+    if (stamp - c->lru_stamp >= conn_lru_granularity_) {
+      conns_->touch(c);
+      c->lru_stamp = stamp;
+    }
+    if (m.ts_ns > c->last_ts_ns) c->last_ts_ns = m.ts_ns;
+  }
+  return c;
+}
+
+void Worker::tcp_session(Parsed& p) {
+  const PacketMeta& m = p.meta;
   if (m.ts_ns + settings_.tcp_transaction_timeout_ns < burst_clock_ns_) {
     // Stamped further back than any transaction could wait: a copy of a
     // conversation whose connection is gone (captures merged or replayed out of
@@ -264,7 +284,10 @@ void Worker::tcp_session(Parsed& p) {
     counters_.inc(Counter::stream_stale_segments);
     return;
   }
-  if (s.state == kNoSession || s.owner_ts_ns != f->first_ts_ns) {
+  Flow* f = connection(p);
+  TcpSession& s = sessions_[conns_->slot_of(f)];
+  const int d = p.from_a == f->source_is_a ? 0 : 1;
+  if (s.state == kNoSession) {
     s.owner_ts_ns = f->first_ts_ns;
     s.state = kNoSession;
     s.decoder = 0;
@@ -385,22 +408,31 @@ void Worker::Sink::on_end() {
 }
 
 void Worker::sweep_transactions(uint64_t now_ns) {
-  // Connections idle past the shortest transaction timeout sit at the old end of
-  // the LRU list; the others' transactions expire when their traffic resumes or
-  // the connection ends.
-  for (Flow* f = flows_.oldest(); f; f = flows_.next(f)) {
-    if (f->last_ts_ns + settings_.tcp_transaction_timeout_ns >= now_ns) break;
-    if (f->key.proto != 6) continue;
-    TcpSession& s = sessions_[flows_.slot_of(f)];
-    if (s.state != kDecoding || s.owner_ts_ns != f->first_ts_ns) continue;
-    decoders_[s.decoder]->expire(s.data, stream_info(*f, now_ns), now_ns);
+  // Transactions waiting past their timeout on connections that still carry
+  // traffic (idle ones are closed by expire_connections).
+  for (Flow* f = conns_->oldest(); f; f = conns_->next(f)) {
+    TcpSession& s = sessions_[conns_->slot_of(f)];
+    if (s.state == kDecoding) decoders_[s.decoder]->expire(s.data, stream_info(*f, now_ns), now_ns);
   }
 }
 
+void Worker::expire_connections(uint64_t now_ns) {
+  // A connection lives as long as its protocol's transaction timeout without
+  // traffic, as Packetbeat's TCP connections do.
+  while (Flow* c = conns_->oldest()) {
+    if (c->last_ts_ns + settings_.tcp_transaction_timeout_ns >= now_ns) break;
+    close_connection(*c);
+  }
+  counters_.set(Counter::stream_connections, conns_->size());
+}
+
+void Worker::close_connection(Flow& c) {
+  end_session(c);
+  conns_->remove(&c);
+}
+
 void Worker::end_session(Flow& f) {
-  if (!tcp_ || f.key.proto != 6) return;
-  TcpSession& s = sessions_[flows_.slot_of(&f)];
-  if (s.owner_ts_ns != f.first_ts_ns) return;
+  TcpSession& s = sessions_[conns_->slot_of(&f)];
   if (s.state == kDecoding) {
     const StreamInfo info = stream_info(f, f.last_ts_ns);
     // Data held behind a hole still reaches the decoder, after a gap.

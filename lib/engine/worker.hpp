@@ -121,7 +121,7 @@ class alignas(kCacheLine) Worker {
     uint32_t need;
   };
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
-  // Application state of a TCP flow, in the slot beside the flow's.
+  // Application state of a TCP connection, in the slot beside the connection's.
   struct TcpSession {
     uint64_t owner_ts_ns;    // first_ts_ns of the flow that set it up (slots are reused)
     uint8_t state;           // SessionState
@@ -154,7 +154,9 @@ class alignas(kCacheLine) Worker {
   void detach(TcpSession& s, const StreamInfo& info, bool violation);
   StreamInfo stream_info(const Flow& f, uint64_t ts_ns) const;
   void sweep_transactions(uint64_t now_ns);
-  bool keep_for_transactions(Flow& f, uint64_t now_ns);
+  Flow* connection(Parsed& p);
+  void expire_connections(uint64_t now_ns);
+  void close_connection(Flow& c);
   void retire(Flow& f);  // final report (when flows are on), session closed, removed
   void end_session(Flow& f);
   void report(Flow& f, bool final);
@@ -172,8 +174,11 @@ class alignas(kCacheLine) Worker {
   std::unique_ptr<Decoder> decoders_[kMaxDecoders];
   int icmp_decoder_ = -1;
   std::unique_ptr<PayloadDetector::Scratch> detect_scratch_;
-  bool track_flows_ = false;  // flows are tracked (reported or not) for TCP decoders
+  bool track_flows_ = false;  // flow events are on
   std::unique_ptr<TcpReassembler> tcp_;
+  // TCP connections a decoder follows (or is still classifying), keyed without
+  // link addresses; their sessions sit in the slot beside each.
+  std::unique_ptr<FlowTable> conns_;
   BigArray<TcpSession> sessions_;
   std::unique_ptr<uint8_t[]> stream_scratch_;
   Sink sink_{*this};
@@ -183,6 +188,7 @@ class alignas(kCacheLine) Worker {
   uint64_t next_report_ns_ = 0;
   uint64_t next_sweep_ns_ = 0;
   uint32_t lru_granularity_;
+  uint32_t conn_lru_granularity_;
   Parsed parsed_[kBurstSize];
 };
 

@@ -26,6 +26,7 @@ enum Flag : uint8_t {
   kIncludeBody = 16, // the body goes into the event (include_*body_for)
   kTruncated = 32,   // the text kept is shorter than the message
   kChunked = 64,
+  kConnect = 128,    // a CONNECT request: a 2xx answer opens a tunnel
 };
 
 // Packetbeat's notes (packetbeat/protos/http).
@@ -91,7 +92,7 @@ const char* sniff_mime(std::string_view b) {
 }  // namespace
 
 struct HttpDecoder::Scratch {
-  Head req_head, resp_head;
+  Head req_head, resp_head, start_head;
   uint8_t req[kMaxKeptBytes];
   uint8_t resp[kMaxKeptBytes];
   uint8_t inflated[kMaxKeptBytes + simdjson::SIMDJSON_PADDING];
@@ -176,7 +177,7 @@ void HttpDecoder::keep(HttpState::Dir& d, const uint8_t* p, uint32_t n) {
 }
 
 bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head) {
-  Head& h = scratch_->req_head;
+  Head& h = scratch_->start_head;  // publish() (reachable from here) uses the other two
   if (!http::parse_head(std::string_view(reinterpret_cast<const char*>(head.data()), head.size()), h)) return false;
   HttpState::Dir& d = st.dir[dir];
   d.seen = 1;
@@ -185,6 +186,12 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     return true;
   }
   if (st.client < 0) st.client = static_cast<int8_t>(h.response ? 1 - dir : dir);
+  if (h.response && dir != st.client && st.dir[st.client].active) {
+    // The server answers before the request's body is all there (a body shorter
+    // than its Content-Length, a client that stops sending): the request ends here.
+    st.dir[st.client].msg.flags |= kTruncated;
+    complete(st, c, st.client);
+  }
   d.active = 1;
   d.msg = HttpMessage{};
   d.msg.start_ns = c.ts_ns;
@@ -217,8 +224,9 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   bool body = false;
   if (h.response) {
     const bool to_head = st.n_pending > 0 && (st.pending[st.first_pending].flags & kHeadRequest);
-    if (h.status == 101) {
-      d.phase = kUpgraded;  // the connection leaves HTTP (WebSocket, h2c)
+    const bool to_connect = st.n_pending > 0 && (st.pending[st.first_pending].flags & kConnect);
+    if (h.status == 101 || (to_connect && h.status >= 200 && h.status < 300)) {
+      d.phase = kUpgraded;  // the connection leaves HTTP (WebSocket, h2c, a CONNECT tunnel)
     } else if (to_head || h.status == 204 || h.status == 304) {
     } else if (chunked) {
       d.phase = kChunkSize, body = true;
@@ -230,6 +238,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     }
   } else {
     if (http::iequals(h.method, "head")) d.msg.flags |= kHeadRequest;
+    if (http::iequals(h.method, "connect")) d.msg.flags |= kConnect;
     if (chunked) {
       d.phase = kChunkSize, body = true;
     } else if (has_length && content_length > 0) {
@@ -256,13 +265,12 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
   d.keep = 0;
   if (!(m.flags & kResponse)) {
     if (st.n_pending == HttpState::kMaxPending) {
-      // More requests in flight than the state holds: the oldest goes out unanswered.
+      // More requests in flight than the state holds: this one goes out unanswered
+      // (the earlier ones keep their place in line for the responses to come).
       counters_.inc(Counter::http_pipeline_overflow);
-      HttpMessage& old = st.pending[st.first_pending];
-      publish(c, st.client, &old, nullptr, kUnmatchedRequest);
-      release(old);
-      st.first_pending = static_cast<uint8_t>((st.first_pending + 1) % HttpState::kMaxPending);
-      --st.n_pending;
+      publish(c, st.client, &m, nullptr, kUnmatchedRequest);
+      release(m);
+      return;
     }
     st.pending[(st.first_pending + st.n_pending) % HttpState::kMaxPending] = m;
     ++st.n_pending;
@@ -848,8 +856,10 @@ std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique
 
 constexpr DetectProbe kProbes[] = {
     // A request line: a method, a space, an origin-form, asterisk or absolute target.
-    {R"(^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|CONNECT|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) (/|\*|https?://))",
+    {R"(^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) (/|\*|https?://))",
      true},
+    // CONNECT names an authority: host:port.
+    {R"(^CONNECT [^ /]+:[0-9]{1,5} HTTP/1\.[01]\r?\n)", true},
     // A status line (a server that speaks first, or a capture that missed the request).
     {R"(^HTTP/1\.[01] [1-5][0-9][0-9] )", false},
 };

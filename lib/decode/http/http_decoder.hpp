@@ -53,7 +53,7 @@ struct HttpMessage {
 };
 
 struct HttpState {
-  static constexpr int kMaxPending = 4;
+  static constexpr int kMaxPending = 16;  // requests in flight (pipelining)
   struct Dir {
     uint8_t phase;
     uint8_t active;
