@@ -796,7 +796,9 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       }
       w.key(key);
       // Head and body as one string: the writer escapes both pieces into one value.
-      w.string_parts(std::string_view(buf, hn), text.substr(head.size()));
+      // Hidden form parameters stay hidden here too.
+      const bool hide_body = slot == 0 && form && hidden.n;
+      w.string_parts(std::string_view(buf, hn), hide_body ? params : text.substr(head.size()));
     };
     if (cfg_.send_request && req) raw("request", rq_text, *req, 0);
     if (cfg_.send_response && resp) raw("response", rs_text, *resp, 1);

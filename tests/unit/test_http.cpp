@@ -1,0 +1,336 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "decode/decoder_set.hpp"
+#include "decode/http/http_parse.hpp"
+#include "engine/worker.hpp"
+#include "packet_builder.hpp"
+#include "util/chain_store.hpp"
+
+namespace tapbeat {
+namespace {
+
+using test::Frame;
+constexpr uint64_t kMs = 1'000'000;
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// ---- parsing ----
+
+TEST(HttpParse, StartLinesAndHeads) {
+  auto kind = [](std::string_view s) { return http::start_kind(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
+  EXPECT_EQ(kind("GET / HTTP/1.1\r\n"), http::StartKind::kRequest);
+  EXPECT_EQ(kind("M-SEARCH * HTTP/1.1"), http::StartKind::kRequest);
+  EXPECT_EQ(kind("HTTP/1.0 200 OK"), http::StartKind::kResponse);
+  EXPECT_EQ(kind("HTT"), http::StartKind::kNeedMore);
+  EXPECT_EQ(kind("GET"), http::StartKind::kNeedMore);
+  EXPECT_EQ(kind("\x16\x03\x01\x02"), http::StartKind::kNotHttp);
+  EXPECT_EQ(kind("get / HTTP/1.1"), http::StartKind::kNotHttp);
+
+  const std::string head = "POST /a/b.php?x=1 HTTP/1.1\r\nHost: ex.com:8080\r\nX-A: 1\r\nx-a:  2 \r\n\r\nbody";
+  const auto* p = reinterpret_cast<const uint8_t*>(head.data());
+  const std::size_t end = http::head_end(p, head.size());
+  ASSERT_EQ(end, head.size() - 4);
+  EXPECT_EQ(http::head_end(p, end - 1), 0u);  // the blank line is not there yet
+  http::Head h;
+  ASSERT_TRUE(http::parse_head(std::string_view(head).substr(0, end), h));
+  EXPECT_FALSE(h.response);
+  EXPECT_EQ(h.method, "POST");
+  EXPECT_EQ(h.uri, "/a/b.php?x=1");
+  EXPECT_EQ(h.version, "1.1");
+  EXPECT_EQ(h.get("host"), "ex.com:8080");
+  EXPECT_EQ(h.get("x-a"), "1");
+  EXPECT_EQ(h.n_headers, 3u);
+  EXPECT_EQ(h.headers[2].value, "2");
+
+  ASSERT_TRUE(http::parse_head("HTTP/1.1 404 Not Found\r\n\r\n", h));
+  EXPECT_TRUE(h.response);
+  EXPECT_EQ(h.status, 404);
+  EXPECT_EQ(h.phrase, "Not Found");
+  EXPECT_FALSE(http::parse_head("HTTP/1.1 2 OK\r\n\r\n", h));  // status needs three digits
+  EXPECT_FALSE(http::parse_head("GET /\r\n\r\n", h));         // no version
+}
+
+TEST(HttpParse, ParametersAreSortedEncodedAndHidden) {
+  char out[256];
+  const std::string_view hide[] = {"pass"};
+  auto enc = [&](std::string_view q, std::string_view form, bool hidden) {
+    return std::string(out, http::encode_params(q, form, {hide, hidden ? 1u : 0u}, out, sizeof out));
+  };
+  // Go's url.Values.Encode: keys sorted, values in arrival order, QueryEscape.
+  EXPECT_EQ(enc("user=monica&pass=secret", "", false), "pass=secret&user=monica");
+  EXPECT_EQ(enc("user=monica&pass=secret", "", true), "pass=xxxxx&user=monica");
+  EXPECT_EQ(enc("b=2&a=1&b=1", "c=a+b%21", false), "a=1&b=2&b=1&c=a+b%21");
+  EXPECT_EQ(enc("", "{ \"query\": {}}\n", false), "%7B+%22query%22%3A+%7B%7D%7D%0A=");
+  EXPECT_EQ(enc("bad=%zz&ok=1", "", false), "ok=1");  // a bad escape drops that pair, as Go does
+  EXPECT_EQ(enc("PASS=x", "", true), "PASS=xxxxx");   // keywords match in any case
+}
+
+TEST(HttpParse, BasicAuthUser) {
+  char out[64];
+  // "simplesimon:abcd123+"
+  EXPECT_EQ(std::string(out, http::basic_auth_user("Basic c2ltcGxlc2ltb246YWJjZDEyMys=", out, sizeof out)),
+            "simplesimon");
+  EXPECT_EQ(http::basic_auth_user("Bearer abc", out, sizeof out), 0u);
+  EXPECT_EQ(http::basic_auth_user("Basic !!!", out, sizeof out), 0u);
+}
+
+TEST(ChainStore, AppendsAcrossBlocksAndReleases) {
+  ChainStore store(3);
+  ChainStore::Chain a, b;
+  std::vector<uint8_t> data(5000);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  EXPECT_EQ(store.append(a, data.data(), 5000), 5000u);  // three blocks
+  EXPECT_EQ(store.blocks_in_use(), 3u);
+  EXPECT_EQ(store.append(b, data.data(), 10), 0u);       // the store is full
+  std::vector<uint8_t> back(6000);
+  ASSERT_EQ(store.copy_out(a, back.data(), 6000), 5000u);
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), back.begin()));
+  store.release(a);
+  EXPECT_TRUE(a.empty());
+  EXPECT_EQ(store.blocks_in_use(), 0u);
+  EXPECT_EQ(store.append(b, data.data(), 10), 10u);
+}
+
+// ---- the decoder, through a worker ----
+
+struct Conn {
+  uint16_t client_port = 40000, server_port = 80;
+  uint32_t cseq = 1000, sseq = 5000;
+};
+
+struct HttpHarness {
+  AgentInfo agent{"host", "host", "id", "eph", "0.0.0"};
+  DecoderSet decoders;
+  std::unique_ptr<Worker> w;
+  std::vector<test::Bytes> keep;
+  uint64_t ts = 1'000'000'000'000;
+
+  explicit HttpHarness(std::vector<uint16_t> ports = {80}, bool detect = false,
+                       void (*tune)(HttpSettings&) = nullptr) {
+    if (tune) tune(decoders.http);
+    decoders.enable_http(ports);
+    if (detect) decoders.enable_detection();
+    WorkerSettings s;
+    s.agent = &agent;
+    s.flows_enabled = false;
+    s.event_chunks = 4;
+    s.event_chunk_bytes = 256 * 1024;
+    s.decoders = &decoders.plan();
+    s.tcp_transaction_timeout_ns = decoders.tcp_timeout_ns();
+    w = std::make_unique<Worker>(s);
+  }
+  void frame(bool from_client, const Conn& c, uint8_t flags, uint32_t seq, std::string_view payload) {
+    Frame f;
+    if (from_client) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(c.client_port, c.server_port, flags, seq);
+    else f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(c.server_port, c.client_port, flags, seq);
+    f.text(payload);
+    keep.push_back(f.finish().b);
+    ts += kMs;
+    RawPacket p{keep.back().data(), static_cast<uint32_t>(keep.back().size()),
+                static_cast<uint32_t>(keep.back().size()), ts, 0, link_type::kEthernet};
+    w->process({&p, 1});
+  }
+  void handshake(Conn& c) {
+    frame(true, c, tcp_flag::kSyn, c.cseq++, "");
+    frame(false, c, tcp_flag::kSyn | tcp_flag::kAck, c.sseq++, "");
+  }
+  void client(Conn& c, std::string_view s) {
+    frame(true, c, tcp_flag::kAck | tcp_flag::kPsh, c.cseq, s);
+    c.cseq += static_cast<uint32_t>(s.size());
+  }
+  void server(Conn& c, std::string_view s) {
+    frame(false, c, tcp_flag::kAck | tcp_flag::kPsh, c.sseq, s);
+    c.sseq += static_cast<uint32_t>(s.size());
+  }
+  std::vector<std::string> finish() {
+    w->finish();
+    std::vector<std::string> lines;
+    while (EventChunk* ch = w->events().take_full()) {
+      std::string_view s(ch->data, ch->len);
+      for (std::size_t start = 0; start < s.size();) {
+        const std::size_t nl = s.find('\n', start);
+        lines.emplace_back(s.substr(start, nl - start));
+        start = nl + 1;
+      }
+      w->events().recycle(ch);
+    }
+    return lines;
+  }
+  uint64_t count(Counter c) const { return w->counters().get(c); }
+};
+
+TEST(HttpDecoder, PipelinedRequestsMatchResponsesInOrder) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET /one HTTP/1.1\r\nHost: a.example\r\n\r\nGET /two?b=2&a=1 HTTP/1.1\r\nHost: a.example\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"GET /one")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status_code":200)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
+  EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":3})"));
+  EXPECT_TRUE(contains(ev[1], R"("query":"GET /two")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status_code":404)"));
+  EXPECT_TRUE(contains(ev[1], R"("status":"Error")"));
+  EXPECT_TRUE(contains(ev[1], R"("full":"http://a.example/two?a=1&b=2")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("domain":"a.example")"));
+  EXPECT_EQ(h.count(Counter::http_transactions), 2u);
+}
+
+TEST(HttpDecoder, ChunkedBodySplitAnywhere) {
+  HttpHarness h({80}, false, [](HttpSettings& s) { s.response_body_for = {"text/plain"}; });
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string resp =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n";
+  // One byte per segment: every state of the chunk parser meets a segment end.
+  for (char ch : resp) h.server(c, std::string_view(&ch, 1));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":12,"content":"hello, world"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("bytes":)" + std::to_string(resp.size()) + R"(,"headers")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("content-length":12)"));
+}
+
+TEST(HttpDecoder, ContinueThenFinalResponseIsOneTransaction) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+  h.server(c, "HTTP/1.1 100 Continue\r\n\r\n");
+  h.client(c, "data");
+  h.server(c, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("status_code":201)"));
+  EXPECT_FALSE(contains(ev[0], R"("error")")) << ev[0];
+  EXPECT_EQ(h.count(Counter::http_informational), 1u);
+}
+
+TEST(HttpDecoder, CloseDelimitedBodyEndsWithFin) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET /old HTTP/1.0\r\n\r\n");
+  h.server(c, "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>");
+  h.server(c, "</html>");
+  h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq, "");
+  // Published at the FIN, before the end of input.
+  h.w->flush();
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":13})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("content-length":13)"));
+  EXPECT_TRUE(contains(ev[0], R"("version":"1.0")"));
+}
+
+TEST(HttpDecoder, HoleInTheBodyKeepsTheTransactionWithTheLossNote) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
+  h.server(c, std::string(1000, 'a'));
+  c.sseq += 1000;  // a segment the capture lost
+  h.server(c, std::string(1000, 'c'));
+  h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq, "");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("error":{"message":"Packet loss while capturing the response"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
+  EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":3000})"));
+  EXPECT_EQ(h.count(Counter::http_gaps), 1u);
+}
+
+TEST(HttpDecoder, UnansweredAndUnrequested) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.server(c, "HTTP/1.1 204 No Content\r\n\r\n");  // capture started after the request
+  h.client(c, "GET /never HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("message":"Unmatched response")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("message":"Unmatched request")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status":"Error")"));
+}
+
+TEST(HttpDecoder, HeadersBodiesRedactionAndRawText) {
+  HttpHarness h({80}, false, [](HttpSettings& s) {
+    s.send_all_headers = s.split_cookie = s.redact_authorization = true;
+    s.send_request = true;
+    s.request_body_for = {"x-www-form-urlencoded"};
+    s.hide_keywords = {"password"};
+    s.real_ip_header = "x-forwarded-for";
+    s.redact_headers = {"x-secret"};
+  });
+  Conn c;
+  h.handshake(c);
+  const std::string body = "user=bo&password=hunter2";
+  h.client(c, "POST /login HTTP/1.1\r\nHost: shop.example:8080\r\nAuthorization: Basic Ym86cHc=\r\n"
+              "Cookie: a=1; B=\"2\"\r\nX-Forwarded-For: 192.0.2.7, 10.0.0.1\r\nX-Secret: s\r\nAccept: a\r\n"
+              "Accept: b\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n" + body);
+  h.server(c, "HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  const std::string& e = ev[0];
+  EXPECT_TRUE(contains(e, R"("authorization":"*")")) << e;
+  EXPECT_TRUE(contains(e, R"("cookie":{"a":"1","b":"2"})"));
+  EXPECT_TRUE(contains(e, R"("accept":"a, b")"));
+  EXPECT_TRUE(contains(e, R"("x-secret":"REDACTED")"));
+  EXPECT_TRUE(contains(e, R"("forwarded_ip":"192.0.2.7")"));
+  EXPECT_TRUE(contains(e, R"("user":{"name":"bo"})"));
+  EXPECT_TRUE(contains(e, R"("query":"password=xxxxx&user=bo")"));
+  EXPECT_TRUE(contains(e, R"("content":"password=xxxxx&user=bo")"));  // hidden in the body too
+  EXPECT_TRUE(contains(e, R"(Authorization:************)")) << e;      // raw text masked
+  EXPECT_FALSE(contains(e, "hunter2"));
+  EXPECT_TRUE(contains(e, R"("full":"http://shop.example:8080/login?password=xxxxx&user=bo")"));
+  EXPECT_TRUE(contains(e, R"("port":8080)"));
+}
+
+TEST(HttpDecoder, NotHttpOnAnHttpPortDetaches) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  const std::string junk(30000, '\x01');
+  for (int i = 0; i < 3; ++i) h.client(c, junk);
+  h.finish();
+  EXPECT_EQ(h.count(Counter::http_violations), 1u);
+  EXPECT_EQ(h.count(Counter::stream_detached), 1u);
+}
+
+TEST(Detection, PayloadFindsHttpOnAnyPortAndGivesUpOnOthers) {
+  HttpHarness h({80}, true);
+  Conn web{41000, 12345};
+  h.handshake(web);
+  h.client(web, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(web, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  Conn other{41001, 23456};
+  h.handshake(other);
+  for (int i = 0; i < 5; ++i) h.client(other, "SSH-2.0-OpenSSH\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("port":12345)"));
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 1u);
+  EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
+}
+
+TEST(Detection, DuplicatePortsAreAConfigError) {
+  DecoderSet set;
+  const uint16_t p[] = {8053};
+  set.enable_dns(p);
+  EXPECT_THROW(set.enable_http(p), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace tapbeat
