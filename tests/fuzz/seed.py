@@ -31,7 +31,7 @@ def frames(path):
 
 def main():
     out = sys.argv[1]
-    for sub in ("worker", "dns", "file"):
+    for sub in ("worker", "dns", "file", "http"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     n = 0
     for path in sys.argv[2:]:
@@ -51,6 +51,16 @@ def main():
                 if 53 in struct.unpack("!HH", frame[udp:udp + 4]):
                     with open(os.path.join(out, "dns", f"{n}"), "wb") as f:
                         f.write(frame[udp + 8:])
+            # An HTTP record for fuzz_http: a TCP payload on port 80, 8080 or 8000.
+            if link == 1 and len(frame) > 54 and frame[12:14] == b"\x08\x00" and frame[23] == 6:
+                ihl = (frame[14] & 15) * 4
+                tcp = 14 + ihl
+                sport, dport = struct.unpack("!HH", frame[tcp:tcp + 4])
+                payload = frame[tcp + (frame[tcp + 12] >> 4) * 4:]
+                if payload and {sport, dport} & {80, 8080, 8000}:
+                    direction = 1 if sport in (80, 8080, 8000) else 0
+                    with open(os.path.join(out, "http", f"{n}"), "wb") as f:
+                        f.write(bytes([direction]) + struct.pack("!H", min(len(payload), 65535)) + payload)
     print(f"seeded {n} frames")
 
 
