@@ -1,9 +1,21 @@
 // Micro benchmarks: L2–L4 parse cost per packet, flow lookup and insert at 1k and 1M
-// flows, and a worker burst. Run: build/bench/tapbeat-micro
+// flows, a worker burst, and per decoder: ns and heap allocations per message or
+// transaction (event written included). Run: build/bench/tapbeat-micro
 #include <benchmark/benchmark.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <vector>
+
+#include "decode/detect.hpp"
+#include "decode/dns/dns_decoder.hpp"
+#include "decode/decoder_set.hpp"
+#include "decode/http/http_decoder.hpp"
+#include "decode/http/http_parse.hpp"
+#include "event/emitter.hpp"
+#include "util/chain_store.hpp"
 
 #include "engine/worker.hpp"
 #include "flow/flow_table.hpp"
@@ -11,6 +23,16 @@
 #include "synth.hpp"
 
 using namespace tapbeat;
+
+// Heap allocations, counted so that each decoder benchmark reports allocs per item.
+static std::atomic<uint64_t> g_allocs{0};
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -126,6 +148,117 @@ void BM_WorkerBurst(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * Worker::kBurstSize);
 }
 BENCHMARK(BM_WorkerBurst)->Arg(1000)->Arg(1'000'000);
+
+// A decoder with everything the worker gives it, events drained as they fill.
+struct DecoderBench {
+  Counters counters;
+  EventQueue queue{4, 1 << 20};
+  std::atomic<bool> stop{false};
+  EventEmitter out{queue, counters, false, stop};
+  ChainStore store{4096};
+  AgentInfo agent{"b", "b", "b", "b", "0"};
+  void drain() {
+    out.flush();
+    while (EventChunk* c = queue.take_full()) queue.recycle(c);
+  }
+};
+
+const std::string kHttpRequest =
+    "GET /api/v1/items?id=42&sort=asc HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux "
+    "x86_64) Gecko/20100101 Firefox/120.0\r\nAccept: application/json\r\nAccept-Language: en-US,en;q=0.5\r\n"
+    "Accept-Encoding: gzip, deflate\r\nReferer: http://shop.example.com/\r\nCookie: session=abc123; theme=dark\r\n"
+    "Connection: keep-alive\r\n\r\n";
+const std::string kHttpResponse =
+    "HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\nServer: nginx\r\nContent-Type: application/json\r\n"
+    "Content-Length: 64\r\nCache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n" +
+    std::string(64, 'x');
+
+void BM_HttpParseHead(benchmark::State& state) {
+  http::Head h;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(http::parse_head(kHttpRequest, h));
+    benchmark::DoNotOptimize(h);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * kHttpRequest.size());
+}
+BENCHMARK(BM_HttpParseHead);
+
+// One request and its response through the decoder, the event written. Arg 1: every
+// header and the raw texts in the event as well.
+void BM_HttpTransaction(benchmark::State& state) {
+  DecoderBench b;
+  HttpSettings cfg;
+  if (state.range(0)) cfg.send_all_headers = cfg.send_request = cfg.send_response = true;
+  HttpDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  alignas(8) uint8_t conn[kDecoderStateBytes];
+  dec.open(conn);
+  StreamInfo c;
+  c.port[0] = 40000;
+  c.port[1] = 80;
+  const auto* rq = reinterpret_cast<const uint8_t*>(kHttpRequest.data());
+  const auto* rs = reinterpret_cast<const uint8_t*>(kHttpResponse.data());
+  uint64_t n = 0;
+  const uint64_t allocs0 = g_allocs.load();
+  for (auto _ : state) {
+    c.ts_ns += 1000;
+    dec.data(conn, c, 0, {rq, kHttpRequest.size()});
+    dec.data(conn, c, 1, {rs, kHttpResponse.size()});
+    if (++n % 512 == 0) b.drain();
+  }
+  state.counters["allocs/tx"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(n);
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * (kHttpRequest.size() + kHttpResponse.size()));
+  dec.close(conn, c);
+}
+BENCHMARK(BM_HttpTransaction)->Arg(0)->Arg(1);
+
+// A query for www.example.com (A) and its response with one answer, over UDP.
+void BM_DnsTransaction(benchmark::State& state) {
+  DecoderBench b;
+  DnsSettings cfg;
+  DnsDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  const std::vector<uint8_t> q = {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a',
+                                  'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+  std::vector<uint8_t> r = q;
+  r[2] = 0x81, r[3] = 0x80, r[7] = 1;
+  const uint8_t answer[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 93, 184, 216, 34};
+  r.insert(r.end(), std::begin(answer), std::end(answer));
+  PacketMeta mq, mr;
+  mq.ip_version = mr.ip_version = 4;
+  mq.l4_proto = mr.l4_proto = 17;
+  mq.src[15] = mr.dst[15] = 1;
+  mq.dst[15] = mr.src[15] = 2;
+  mq.sport = mr.dport = 40000;
+  mq.dport = mr.sport = 53;
+  mq.l4_payload = q.data(), mq.l4_payload_len = static_cast<uint32_t>(q.size());
+  mr.l4_payload = r.data(), mr.l4_payload_len = static_cast<uint32_t>(r.size());
+  uint64_t n = 0, ts = 1'000'000'000;
+  const uint64_t allocs0 = g_allocs.load();
+  for (auto _ : state) {
+    mq.ts_ns = ts += 1000;
+    mr.ts_ns = ts += 1000;
+    dec.datagram(mq);
+    dec.datagram(mr);
+    if (++n % 512 == 0) b.drain();
+  }
+  state.counters["allocs/tx"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(n);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DnsTransaction);
+
+void BM_DetectClassify(benchmark::State& state) {
+  DecoderSet set;
+  const uint16_t dns[] = {53}, http[] = {80};
+  set.enable_dns(dns);
+  set.enable_http(http);
+  set.enable_detection();
+  PayloadDetector::Scratch scratch(*set.plan().detector);
+  const auto* p = reinterpret_cast<const uint8_t*>(kHttpRequest.data());
+  for (auto _ : state) benchmark::DoNotOptimize(set.plan().detector->classify(scratch, {p, kHttpRequest.size()}, true));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DetectClassify);
 
 }  // namespace
 
