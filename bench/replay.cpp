@@ -5,9 +5,12 @@
 //
 //   tapbeat-replay (--pcap FILE | --synthetic FLOWS [--mix 64:7,576:4,1500:1] [--packets N])
 //                  [--workers W] [--seconds S] [--write-pcap OUT] [--transactions]
-// --transactions turns on the ICMP and DNS (UDP and TCP, port 53) decoders and reports
-// transactions/s as well.
+// --transactions turns on the ICMP, DNS (UDP and TCP, port 53) and HTTP (Packetbeat's
+// default ports, other ports by payload detection) decoders and reports events/s
+// (transactions, and unmatched messages published alone) as well; each pass is then
+// shifted in time so that its conversations are decoded anew.
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -122,7 +125,7 @@ int main(int argc, char** argv) {
   struct Result {
     uint64_t packets = 0, bytes = 0, passes = 0;
     double secs = 0;
-    uint64_t flows = 0, created = 0, transactions = 0;
+    uint64_t flows = 0, created = 0, transactions = 0, events = 0;
   };
   // Packetbeat's default ports for the decoders tapbeat has, and payload detection.
   DecoderSet decoders;
@@ -151,11 +154,29 @@ int main(int argc, char** argv) {
       if (part.empty()) return;
       const auto start = std::chrono::steady_clock::now();
       const auto deadline = start + std::chrono::duration<double>(o.seconds);
+      // With decoders on, every pass is a new stretch of time: the previous pass's
+      // connections and pending transactions expire (as on a live link with churn)
+      // and the same conversations are decoded again rather than read as
+      // retransmissions. The time shift is applied per burst, outside the worker.
+      // Packets are re-stamped 1 µs apart in file order (captures may carry
+      // outlying timestamps that no shift could clear).
+      const uint64_t shift = part.size() * 1000 + 3600ull * 1'000'000'000;
+      std::vector<RawPacket> burst(Worker::kBurstSize);
+      uint64_t offset = 1'000'000'000'000'000'000ull;
       do {
         for (std::size_t i = 0; i < part.size(); i += Worker::kBurstSize) {
           const std::size_t n = std::min<std::size_t>(Worker::kBurstSize, part.size() - i);
-          worker.process({part.data() + i, n});
+          if (!o.transactions) {
+            worker.process({part.data() + i, n});
+            continue;
+          }
+          for (std::size_t k = 0; k < n; ++k) {
+            burst[k] = part[i + k];
+            burst[k].ts_ns = offset + (i + k) * 1000;
+          }
+          worker.process({burst.data(), n});
         }
+        offset += shift;
         r.packets += part.size();
         r.bytes += part_bytes;
         ++r.passes;
@@ -165,7 +186,14 @@ int main(int argc, char** argv) {
       r.flows = worker.flows().size();
       r.created = worker.counters().get(Counter::flow_created);
       // Every decoded message published, paired or alone.
-      r.transactions = worker.counters().get(Counter::events_emitted);
+      r.transactions = worker.counters().get(Counter::http_transactions) +
+                       worker.counters().get(Counter::dns_transactions) +
+                       worker.counters().get(Counter::icmp_transactions);
+      r.events = worker.counters().get(Counter::events_emitted);
+      if (std::getenv("REPLAY_COUNTERS"))
+        for (std::size_t c = 0; c < kCounterCount; ++c)
+          if (uint64_t v = worker.counters().get(static_cast<Counter>(c)))
+            std::fprintf(stderr, "%s %llu\n", std::string(kCounterNames[c]).c_str(), static_cast<unsigned long long>(v));
     });
   }
   for (auto& t : threads) t.join();
@@ -180,7 +208,8 @@ int main(int argc, char** argv) {
     total_bps += bps;
     std::printf("worker %u: %.2f Mpps  %.2f Gbit/s  (%llu passes, %llu flows in table)", w, pps / 1e6, bps / 1e9,
                 static_cast<unsigned long long>(r.passes), static_cast<unsigned long long>(r.flows));
-    if (o.transactions) std::printf("  %.0f events/s", r.transactions / r.secs);
+    if (o.transactions)
+      std::printf("  %.0f transactions/s  %.0f events/s", r.transactions / r.secs, r.events / r.secs);
     std::printf("\n");
   }
   std::printf("total: %.2f Mpps  %.2f Gbit/s  per worker: %.2f Mpps\n", total_pps / 1e6, total_bps / 1e9,
