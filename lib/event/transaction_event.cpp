@@ -83,6 +83,12 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.begin_array("ip");
   w.string(client);
   if (server != client) w.string(server);
+  for (std::size_t i = 0; i < t.related_ips.size(); ++i) {
+    const std::string_view ip = t.related_ips[i];
+    bool seen = ip == client || ip == server;
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = t.related_ips[j] == ip;
+    if (!seen) w.string(ip);
+  }
   w.end_array();
   if (!t.related_user.empty()) {
     w.begin_array("user");

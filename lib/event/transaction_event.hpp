@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "event/agent.hpp"
@@ -33,6 +34,7 @@ struct TransactionFields {
   std::string_view related_host;               // related.hosts
   std::string_view related_user;               // related.user
   std::string_view forwarded_ip;               // network.forwarded_ip
+  std::span<const std::string_view> related_ips;  // more related.ip (DNS answers)
 };
 
 void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,

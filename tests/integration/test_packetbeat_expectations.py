@@ -4,6 +4,7 @@
 Each case names a capture, the configuration deviations and what Packetbeat's system
 tests assert about the flow events. The assertions are read from the data file, not
 restated here."""
+import json
 import os
 import re
 from datetime import datetime
@@ -210,3 +211,51 @@ def check(e, chk):
 def test_every_flow_case_is_covered():
     # The flow cases Packetbeat's suite has: a new one in the data file is run, not skipped.
     assert len(CASES) >= 9
+
+
+# Packetbeat's golden events (test_0099): whole-event equality after its removed keys.
+# Keys where tapbeat differs on purpose, with the reason.
+GOLDEN_DIFFERENCES = {
+    "@metadata.beat": "events name the beat that made them: tapbeat, not packetbeat",
+}
+DECODED = {"dns", "http", "icmp"}
+
+
+def golden_cases():
+    with open(EXPECTATIONS) as f:
+        doc = yaml.safe_load(f)
+    g = doc["golden"]
+    return [c for c in g["cases"] if set(c["event_types"]) <= DECODED], g["removed_keys"]
+
+
+GOLDEN, REMOVED = golden_cases()
+
+
+def flat_all(o, prefix=""):
+    out = {}
+    for k, v in o.items():
+        if isinstance(v, dict):
+            out.update(flat_all(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+@pytest.mark.parametrize("case", GOLDEN, ids=[c["case"] for c in GOLDEN])
+def test_golden_case(case):
+    overrides = ["packetbeat.flows.enabled=false", "tapbeat.detect=ports"]
+    overrides += [f"{k}={v}" for k, v in (case.get("config") or {}).items()]
+    events, _ = events_of(capture_path(case), overrides)
+    with open(os.path.join(SHARED, "expectations", case["expected_file"])) as f:
+        expected = json.load(f)
+    drop = set(REMOVED) | set(GOLDEN_DIFFERENCES)
+    got = [{k: v for k, v in flat_all(e).items() if k not in drop} for e in events]
+    want = [{k: v for k, v in e.items() if k not in drop} for e in expected]
+    assert len(got) == case["event_count"] == len(want)
+    for w in want:
+        assert w in got, f"no event equals the expected {w.get('type')} event; closest differences: " + str(
+            sorted({k for g in got if g.get("type") == w.get("type") for k in set(g) | set(w) if g.get(k) != w.get(k)}))
+
+
+def test_golden_cases_for_decoded_protocols_exist():
+    assert [c["case"] for c in GOLDEN] == ["http_basic_auth"]

@@ -75,7 +75,8 @@ void dns_record(JsonWriter& w, const DnsRecord& r) {
   if (const char* c = dns_class_name(r.klass)) w.field("class", c); else w.field_uint("class", r.klass);
   w.field("data", r.data);
   w.field("name", r.name);
-  w.field_uint("ttl", r.ttl);
+  char ttl[12];  // a string, as Packetbeat writes it (the index template maps it to long)
+  w.field("ttl", std::string_view(ttl, static_cast<std::size_t>(std::snprintf(ttl, sizeof ttl, "%u", r.ttl))));
   if (const char* t = dns_type_name(r.type)) w.field("type", t); else w.field_uint("type", r.type);
   w.end_object();
 }
@@ -175,6 +176,13 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   t.cid_dport = ex.server_port;
   t.event_type_extra = "protocol";
   t.network_protocol = "dns";
+  // related.ip also lists the addresses the answers resolve to, as Packetbeat does.
+  std::string_view resolved[DnsMessage::kMaxRecords];
+  std::size_t n_resolved = 0;
+  if (have_r)
+    for (int i = 0; i < r.n_answers && n_resolved < DnsMessage::kMaxRecords; ++i)
+      if (r.answers[i].type == 1 || r.answers[i].type == 28) resolved[n_resolved++] = r.answers[i].data;
+  t.related_ips = {resolved, n_resolved};
   const DnsSettings& opt = settings_;
   out_.emit([&](JsonWriter& w) {
     begin_transaction(w, t, agent_, internal_);

@@ -555,7 +555,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   if (!note && resp && (resp->flags & kLossy)) note = kLossResponse;
   t.error = note;
   t.start_ns = req ? req->start_ns : resp->start_ns;
-  t.end_ns = resp ? resp->end_ns : req->end_ns;
+  // Packetbeat's transaction ends when the response starts (its first packet).
+  t.end_ns = resp ? resp->start_ns : req->end_ns;
   t.ip_version = c.ip_version;
   t.proto = 6;
   t.client = c.addr[cl];
