@@ -3,6 +3,7 @@
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
+#include "decode/redis/redis_decoder.hpp"
 
 namespace tapbeat {
 namespace {
@@ -12,6 +13,7 @@ const DecoderDescriptor* const kRegistry[] = {
     &kIcmpDescriptor,
     &kDnsDescriptor,
     &kHttpDescriptor,
+    &kRedisDescriptor,
 };
 static_assert(std::size(kRegistry) <= kMaxDecoders);
 

@@ -100,6 +100,18 @@ namespace tapbeat {
   X(http_body_decode_partial, "http.body_decode_partial", counter)     \
   X(http_json_invalid, "http.json_invalid", counter)                   \
   X(http_violations, "http.violations", counter)                       \
+  X(redis_requests, "redis.requests", counter)                         \
+  X(redis_responses, "redis.responses", counter)                       \
+  X(redis_transactions, "redis.transactions", counter)                 \
+  X(redis_unmatched_requests, "redis.unmatched_requests", counter)     \
+  X(redis_unmatched_responses, "redis.unmatched_responses", counter)   \
+  X(redis_push_messages, "redis.push_messages", counter)               \
+  X(redis_queue_full, "redis.queue_full", counter)                     \
+  X(redis_store_full, "redis.store_full", counter)                     \
+  X(redis_gaps, "redis.gaps", counter)                                 \
+  X(redis_malformed, "redis.malformed", counter)                       \
+  X(redis_too_deep, "redis.too_deep", counter)                         \
+  X(redis_violations, "redis.violations", counter)                     \
   X(detect_by_port, "detect.by_port", counter)                         \
   X(detect_by_payload, "detect.by_payload", counter)                   \
   X(detect_undetected, "detect.undetected", counter)                   \

@@ -22,7 +22,8 @@ class ChainStore {
   struct Chain {
     int32_t head = -1;
     int32_t tail = -1;
-    uint32_t len = 0;
+    uint32_t len = 0;       // bytes held, from head_off on
+    uint32_t head_off = 0;  // bytes of the head block already dropped
     bool empty() const { return len == 0; }
   };
 
@@ -34,7 +35,8 @@ class ChainStore {
   uint32_t append(Chain& c, const uint8_t* p, uint32_t len) {
     uint32_t done = 0;
     while (done < len) {
-      uint32_t used = c.len == 0 ? kPayload : (c.len - 1) % kPayload + 1;  // bytes in the tail block
+      const uint32_t total = c.head_off + c.len;
+      uint32_t used = c.tail < 0 ? kPayload : (total - 1) % kPayload + 1;  // bytes in the tail block
       if (used == kPayload) {
         const int32_t b = alloc();
         if (b < 0) break;
@@ -50,16 +52,43 @@ class ChainStore {
     return done;
   }
 
-  // Copies the first min(len, cap) bytes of the chain to dst; returns the count.
-  uint32_t copy_out(const Chain& c, uint8_t* dst, uint32_t cap) const {
+  // Copies min(len - from, cap) bytes, starting `from` bytes into the chain, to dst;
+  // returns the count.
+  uint32_t copy_out(const Chain& c, uint8_t* dst, uint32_t cap, uint32_t from = 0) const {
+    if (from >= c.len) return 0;
     uint32_t done = 0;
-    const uint32_t want = c.len < cap ? c.len : cap;
+    const uint32_t want = c.len - from < cap ? c.len - from : cap;
+    uint32_t skip = c.head_off + from;
     for (int32_t b = c.head; b >= 0 && done < want; b = blocks_[b].next) {
-      const uint32_t k = want - done < kPayload ? want - done : kPayload;
-      std::memcpy(dst + done, blocks_[b].data, k);
+      if (skip >= kPayload) {
+        skip -= kPayload;
+        continue;
+      }
+      const uint32_t avail = kPayload - skip;
+      const uint32_t k = want - done < avail ? want - done : avail;
+      std::memcpy(dst + done, blocks_[b].data + skip, k);
       done += k;
+      skip = 0;
     }
     return done;
+  }
+
+  // Forgets the first n bytes (a FIFO of records); whole blocks go back at once.
+  void drop_front(Chain& c, uint32_t n) {
+    if (n >= c.len) {
+      release(c);
+      return;
+    }
+    c.len -= n;
+    c.head_off += n;
+    while (c.head_off >= kPayload) {
+      const int32_t next = blocks_[c.head].next;
+      blocks_[c.head].next = free_;
+      free_ = c.head;
+      ++free_count_;
+      c.head = next;
+      c.head_off -= kPayload;
+    }
   }
 
   void release(Chain& c) {

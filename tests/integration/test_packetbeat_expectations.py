@@ -1,5 +1,5 @@
 """Packetbeat's own test cases (../shared/expectations) for what tapbeat decodes so far
-(flows, ICMP, DNS and HTTP), run against tapbeat.
+(flows, ICMP, DNS, HTTP and Redis), run against tapbeat.
 
 Each case names a capture, the configuration deviations and what Packetbeat's system
 tests assert about the flow events. The assertions are read from the data file, not
@@ -46,7 +46,7 @@ EXTRA_EVENTS = {
 def load_cases():
     with open(EXPECTATIONS) as f:
         doc = yaml.safe_load(f)
-    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_"))], doc["defaults"]
+    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_"))], doc["defaults"]
 
 
 CASES, DEFAULTS = load_cases()
@@ -173,7 +173,14 @@ def test_case(case):
             for k in exp.get("absent") or []:
                 assert not has(e, k), f"event {i}: {k} present"
     for chk in case.get("checks") or []:
-        targets = range(len(events)) if chk["at"] == "all" else [chk["at"]]
+        at = chk["at"]
+        if at == "all":
+            targets = range(len(events))
+        elif isinstance(at, str):
+            a, _, b = at.partition("-")
+            targets = range(int(a), int(b) + 1 if b else len(events))
+        else:
+            targets = [at]
         for i in targets:
             check(events[i], chk)
     assert not raw or events, "raw_json case read no event"
@@ -184,6 +191,10 @@ def check(e, chk):
     v = lookup(e, field) if field else None
     if op == "time_gt_field":
         assert parse_time(v) > parse_time(e[chk["value"]])
+    elif op in ("gt", "ge", "lt", "ne"):
+        ok = {"gt": v > chk["value"] if v is not None else False, "ge": v is not None and v >= chk["value"],
+              "lt": v is not None and v < chk["value"], "ne": v != chk["value"]}[op]
+        assert ok, f"{field} = {v!r} not {op} {chk['value']!r}"
     elif op == "len_eq":
         assert len(v) == chk["value"], f"{field} has length {len(v)}"
     elif op == "len_gt":

@@ -1,0 +1,528 @@
+#include "decode/redis/redis_decoder.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "event/emitter.hpp"
+#include "event/transaction_event.hpp"
+
+namespace tapbeat {
+
+// Bounded text, filled without allocating.
+struct RedisText {
+  char buf[RedisDecoder::kKeepBytes + 64];
+  std::size_t n = 0;
+  void append(std::string_view v) {
+    const std::size_t k = std::min(v.size(), sizeof buf - n);
+    std::memcpy(buf + n, v.data(), k);
+    n += k;
+  }
+  void push_back(char ch) {
+    if (n < sizeof buf) buf[n++] = ch;
+  }
+  void clear() { n = 0; }
+  std::string_view view() const { return {buf, n}; }
+};
+
+namespace {
+
+enum DirFlag : uint8_t { kKeptAll = 1, kPush = 2, kError = 4 };
+
+constexpr const char* kUnmatchedRequest = "Unmatched request";
+constexpr const char* kLoss = "Packet loss while capturing the connection";
+
+static_assert(sizeof(RedisState) <= kDecoderStateBytes, "Redis connection state must fit the session slot");
+
+bool parse_int(const uint8_t* p, const uint8_t* end, int64_t& v) {
+  bool neg = false;
+  if (p < end && *p == '-') neg = true, ++p;
+  if (p == end) return false;
+  v = 0;
+  for (; p < end; ++p) {
+    if (*p < '0' || *p > '9' || v > (int64_t{1} << 40)) return false;
+    v = v * 10 + (*p - '0');
+  }
+  if (neg) v = -v;
+  return true;
+}
+
+// Reads RESP values out of a kept message prefix (which may stop mid-value).
+struct Reader {
+  const uint8_t* p;
+  const uint8_t* end;
+  bool line(const uint8_t*& s, const uint8_t*& e) {
+    const void* lf = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
+    if (!lf) return false;
+    s = p;
+    e = static_cast<const uint8_t*>(lf);
+    p = e + 1;
+    if (e > s && e[-1] == '\r') --e;
+    return true;
+  }
+};
+
+// Text of one value: strings as they are, numbers as written, aggregates as
+// "[a, b]", null as "nil". Returns false when the kept bytes end inside it.
+bool format_value(Reader& r, RedisText& out, int depth, char& type) {
+  const uint8_t *s, *e;
+  if (!r.line(s, e) || s == e) return false;
+  type = static_cast<char>(*s);
+  const std::string_view rest(reinterpret_cast<const char*>(s + 1), static_cast<std::size_t>(e - s - 1));
+  switch (*s) {
+    case '+': case '-': case ':': case ',': case '(':
+      out.append(rest);
+      return true;
+    case '#':
+      out.append(rest == "t" ? "true" : "false");
+      return true;
+    case '_':
+      out.append("nil");
+      return true;
+    case '$': case '!': case '=': {
+      int64_t n;
+      if (!parse_int(s + 1, e, n)) return false;
+      if (n < 0) {
+        out.append("nil");
+        return true;
+      }
+      const std::size_t have = static_cast<std::size_t>(r.end - r.p);
+      const std::size_t k = std::min<std::size_t>(have, static_cast<std::size_t>(n));
+      std::string_view v(reinterpret_cast<const char*>(r.p), k);
+      if (*s == '=' && v.size() >= 4) v.remove_prefix(4);  // verbatim: "txt:" format prefix
+      out.append(v);
+      if (k < static_cast<std::size_t>(n)) return false;
+      r.p += n;
+      if (r.p + 2 <= r.end) r.p += 2;
+      return true;
+    }
+    case '*': case '~': case '>': case '%': case '|': {
+      int64_t n;
+      if (!parse_int(s + 1, e, n)) return false;
+      if (n < 0) {
+        out.append("nil");
+        return true;
+      }
+      if (*s == '%' || *s == '|') n *= 2;
+      if (depth >= RedisState::kMaxDepth) return false;
+      out.push_back('[');
+      for (int64_t i = 0; i < n; ++i) {
+        if (i) out.append(", ");
+        char t;
+        if (!format_value(r, out, depth + 1, t)) return false;
+      }
+      out.push_back(']');
+      if (*s == '|') {  // an attribute comes before the value it describes
+        out.clear();
+        return format_value(r, out, depth, type);
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// A command: its arguments (a RESP array of bulk strings, or an inline line).
+int command_args(std::string_view text, std::string_view* args, int max, bool& truncated) {
+  truncated = false;
+  Reader r{reinterpret_cast<const uint8_t*>(text.data()), reinterpret_cast<const uint8_t*>(text.data()) + text.size()};
+  const uint8_t *s, *e;
+  if (!r.line(s, e) || s == e) return 0;
+  int n = 0;
+  if (*s != '*') {  // inline command: words separated by blanks
+    std::string_view l(reinterpret_cast<const char*>(s), static_cast<std::size_t>(e - s));
+    while (!l.empty() && n < max) {
+      const std::size_t b = l.find_first_not_of(" \t");
+      if (b == std::string_view::npos) break;
+      l.remove_prefix(b);
+      const std::size_t w = l.find_first_of(" \t");
+      args[n++] = l.substr(0, w);
+      l = w == std::string_view::npos ? std::string_view{} : l.substr(w);
+    }
+    return n;
+  }
+  int64_t count;
+  if (!parse_int(s + 1, e, count) || count <= 0) return 0;
+  for (int64_t i = 0; i < count && n < max; ++i) {
+    if (!r.line(s, e) || s == e || (*s != '$' && *s != '+' && *s != ':')) {
+      truncated = true;
+      return n;
+    }
+    if (*s != '$') {
+      args[n++] = std::string_view(reinterpret_cast<const char*>(s + 1), static_cast<std::size_t>(e - s - 1));
+      continue;
+    }
+    int64_t len;
+    if (!parse_int(s + 1, e, len) || len < 0) return n;
+    const std::size_t have = static_cast<std::size_t>(r.end - r.p);
+    const std::size_t k = std::min<std::size_t>(have, static_cast<std::size_t>(len));
+    args[n++] = std::string_view(reinterpret_cast<const char*>(r.p), k);
+    if (k < static_cast<std::size_t>(len)) {
+      truncated = true;
+      return n;
+    }
+    r.p += len;
+    if (r.p + 2 <= r.end) r.p += 2;
+  }
+  if (count > n) truncated = true;
+  return n;
+}
+
+bool ieq(std::string_view a, std::string_view upper) {
+  if (a.size() != upper.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::toupper(static_cast<unsigned char>(a[i])) != upper[i]) return false;
+  return true;
+}
+
+}  // namespace
+
+RedisSettings redis_settings(const ProtocolConfig& p) {
+  RedisSettings s;
+  s.send_request = p.flag("send_request", false);
+  s.send_response = p.flag("send_response", false);
+  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
+  if (p.options["queue_max_bytes"]) s.queue_max_bytes = p.options["queue_max_bytes"].as<uint32_t>();
+  if (p.options["queue_max_messages"]) s.queue_max_messages = p.options["queue_max_messages"].as<uint32_t>();
+  return s;
+}
+
+RedisDecoder::RedisDecoder(const DecoderSetup& s)
+    : cfg_(*static_cast<const RedisSettings*>(s.config)),
+      counters_(s.counters),
+      out_(s.out),
+      store_(s.store),
+      agent_(s.agent),
+      internal_(s.internal_networks),
+      req_text_(new uint8_t[kKeepBytes]),
+      resp_text_(new uint8_t[kKeepBytes]),
+      value_(std::make_unique<RedisText>()) {}
+
+RedisDecoder::~RedisDecoder() = default;
+
+void RedisDecoder::open(void* state) {
+  auto& st = *static_cast<RedisState*>(state);
+  st = RedisState{};
+  st.client = -1;
+}
+
+bool RedisDecoder::element_done(RedisState::Dir& d) {
+  // Closes finished aggregates; true when the whole message is done.
+  while (d.depth > 0) {
+    const int top = d.depth - 1;
+    if (--d.left[top] > 0) return false;
+    const bool attr = d.attr_mask & (1u << top);
+    d.attr_mask &= static_cast<uint8_t>(~(1u << top));
+    --d.depth;
+    if (attr) return false;  // the value the attribute describes follows at this level
+  }
+  return true;
+}
+
+DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
+  RedisState& st = *static_cast<RedisState*>(state);
+  RedisState::Dir& d = st.dir[dir];
+  const uint8_t* p = bytes.data();
+  const uint32_t n = static_cast<uint32_t>(bytes.size());
+  uint32_t off = 0;
+  auto keep = [&](const uint8_t* b, uint32_t k) {
+    const uint32_t room = d.text.len < kKeepBytes ? kKeepBytes - d.text.len : 0;
+    const uint32_t w = std::min(k, room);
+    if (w && store_.append(d.text, b, w) < w) counters_.inc(Counter::redis_store_full);
+  };
+  while (off < n) {
+    if (d.bulk_left) {
+      const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(d.bulk_left, n - off));
+      keep(p + off, k);
+      d.bytes += k;
+      d.bulk_left -= k;
+      off += k;
+      if (d.bulk_left == 0 && element_done(d)) complete(st, c, dir);
+      continue;
+    }
+    const void* lf = std::memchr(p + off, '\n', n - off);
+    if (!lf) {
+      if (n - off > kMaxLine) {
+        counters_.inc(Counter::redis_malformed);
+        return {off, 0, Verdict::kViolation};
+      }
+      return {off, n - off + 1, Verdict::kNeedMore};
+    }
+    const uint8_t* s = p + off;
+    const uint8_t* e = static_cast<const uint8_t*>(lf);
+    const uint32_t line = static_cast<uint32_t>(e - s) + 1;
+    const uint8_t* le = (e > s && e[-1] == '\r') ? e - 1 : e;
+    if (!d.in_msg) {
+      if (le == s) {  // blank line between inline commands
+        off += line;
+        continue;
+      }
+      d.in_msg = 1;
+      d.start_ns = c.ts_ns;
+      d.bytes = 0;
+      d.flags = 0;
+      d.depth = 0;
+      d.attr_mask = 0;
+    }
+    keep(s, line);
+    d.bytes += line;
+    off += line;
+    const uint8_t t = *s;
+    int64_t v = 0;
+    bool done = false;
+    switch (t) {
+      case '+': case ':': case '_': case ',': case '#': case '(':
+        done = element_done(d);
+        break;
+      case '-':
+        if (d.depth == 0) d.flags |= kError;
+        done = element_done(d);
+        break;
+      case '$': case '!': case '=':
+        if (!parse_int(s + 1, le, v) || v > static_cast<int64_t>(kMaxBulk) || v < -1) {
+          counters_.inc(Counter::redis_malformed);
+          return {off, 0, Verdict::kViolation};
+        }
+        if (t == '!' && d.depth == 0) d.flags |= kError;
+        if (v < 0) done = element_done(d);
+        else d.bulk_left = static_cast<uint64_t>(v) + 2;
+        break;
+      case '*': case '~': case '>': case '%': case '|':
+        if (!parse_int(s + 1, le, v) || v > kMaxAggregate || v < -1) {
+          counters_.inc(Counter::redis_malformed);
+          return {off, 0, Verdict::kViolation};
+        }
+        if (t == '>' && d.depth == 0) d.flags |= kPush;
+        if (t == '%' || t == '|') v *= 2;
+        if (v <= 0) {
+          done = element_done(d);
+        } else {
+          if (d.depth == RedisState::kMaxDepth) {
+            counters_.inc(Counter::redis_too_deep);
+            return {off, 0, Verdict::kViolation};
+          }
+          if (t == '|') d.attr_mask |= static_cast<uint8_t>(1u << d.depth);
+          d.left[d.depth++] = static_cast<uint32_t>(v);
+        }
+        break;
+      default:
+        // An inline command (telnet style) is one line of words; anything else is
+        // not RESP.
+        if (d.depth == 0 && t >= 'A' && t <= 'z') {
+          done = true;
+        } else {
+          counters_.inc(Counter::redis_malformed);
+          return {off, 0, Verdict::kViolation};
+        }
+    }
+    if (done) complete(st, c, dir);
+  }
+  return {off, 0, Verdict::kOk};
+}
+
+void RedisDecoder::pop(RedisState& st, Pending& out) {
+  store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&out), sizeof out);
+  store_.drop_front(st.queue, sizeof out);
+  --st.n_pending;
+  st.pending_bytes -= static_cast<uint32_t>(std::min<uint64_t>(out.bytes, st.pending_bytes));
+}
+
+void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
+  RedisState::Dir& d = st.dir[dir];
+  Pending m{d.text, d.start_ns, c.ts_ns, d.bytes};
+  const uint8_t flags = d.flags;
+  d.in_msg = 0;
+  d.text = ChainStore::Chain{};
+  // The first message tells who the client is: commands are arrays of bulk strings
+  // or inline words; replies are anything else.
+  if (st.client < 0) {
+    uint8_t first = 0;
+    store_.copy_out(m.text, &first, 1);
+    st.client = static_cast<int8_t>((first == '*' || (first >= 'A' && first <= 'z')) ? dir : 1 - dir);
+  }
+  if (dir == st.client) {
+    counters_.inc(Counter::redis_requests);
+    if (st.n_pending >= cfg_.queue_max_messages || st.pending_bytes + m.bytes > cfg_.queue_max_bytes) {
+      counters_.inc(Counter::redis_queue_full);  // dropped, as Packetbeat drops past its queue limits
+      store_.release(m.text);
+      return;
+    }
+    if (store_.append(st.queue, reinterpret_cast<const uint8_t*>(&m), sizeof m) < sizeof m) {
+      counters_.inc(Counter::redis_store_full);
+      store_.release(m.text);
+      return;
+    }
+    ++st.n_pending;
+    st.pending_bytes += static_cast<uint32_t>(std::min<uint64_t>(m.bytes, UINT32_MAX));
+    // Subscribing puts a RESP2 connection into push mode.
+    uint8_t head[64];
+    const uint32_t k = store_.copy_out(m.text, head, sizeof head);
+    std::string_view a[1];
+    bool cut;
+    if (command_args({reinterpret_cast<const char*>(head), k}, a, 1, cut) == 1 &&
+        (ieq(a[0], "SUBSCRIBE") || ieq(a[0], "PSUBSCRIBE") || ieq(a[0], "SSUBSCRIBE")))
+      st.pubsub = 1;
+    return;
+  }
+  counters_.inc(Counter::redis_responses);
+  bool push = flags & kPush;
+  if (!push && st.pubsub) {
+    // In subscribed mode (RESP2) the server pushes ["message", channel, payload].
+    uint8_t head[64];
+    const uint32_t k = store_.copy_out(m.text, head, sizeof head);
+    const std::string_view h(reinterpret_cast<const char*>(head), k);
+    push = h.find("message\r\n") != std::string_view::npos && h.find("subscribe") == std::string_view::npos;
+  }
+  if (push) {
+    counters_.inc(Counter::redis_push_messages);
+    store_.release(m.text);
+    return;
+  }
+  if (st.n_pending == 0) {
+    counters_.inc(Counter::redis_unmatched_responses);
+    store_.release(m.text);
+    return;
+  }
+  Pending req;
+  pop(st, req);
+  publish(c, st.client, &req, &m, nullptr);
+  store_.release(req.text);
+  store_.release(m.text);
+}
+
+bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
+  RedisState& st = *static_cast<RedisState*>(state);
+  RedisState::Dir& d = st.dir[dir];
+  counters_.inc(Counter::redis_gaps);
+  if (d.in_msg && d.bulk_left >= len) {
+    // Inside a value: the framing survives.
+    d.bulk_left -= len;
+    d.bytes += len;
+    if (d.bulk_left == 0 && element_done(d)) complete(st, c, dir);
+    return true;
+  }
+  (void)c;
+  return false;  // RESP has no marker to find the next message by
+}
+
+void RedisDecoder::close(void* state, const StreamInfo& c) {
+  RedisState& st = *static_cast<RedisState*>(state);
+  while (st.n_pending) {
+    Pending req;
+    pop(st, req);
+    counters_.inc(Counter::redis_unmatched_requests);
+    publish(c, st.client, &req, nullptr, kUnmatchedRequest);
+    store_.release(req.text);
+  }
+  store_.release(st.queue);
+  for (auto& d : st.dir) store_.release(d.text);
+  (void)kLoss;
+}
+
+bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
+  RedisState& st = *static_cast<RedisState*>(state);
+  while (st.n_pending) {
+    Pending req;
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
+    pop(st, req);
+    counters_.inc(Counter::redis_unmatched_requests);
+    publish(c, st.client, &req, nullptr, kUnmatchedRequest);
+    store_.release(req.text);
+  }
+  return st.n_pending > 0;
+}
+
+void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp,
+                           const char* note) {
+  const int cl = client < 0 ? 0 : client;
+  std::string_view rq, rs;
+  if (req) rq = {reinterpret_cast<const char*>(req_text_.get()), store_.copy_out(req->text, req_text_.get(), kKeepBytes)};
+  if (resp)
+    rs = {reinterpret_cast<const char*>(resp_text_.get()), store_.copy_out(resp->text, resp_text_.get(), kKeepBytes)};
+  std::string_view args[64];
+  bool truncated = false;
+  const int n = req ? command_args(rq, args, 64, truncated) : 0;
+  RedisText& value = *value_;
+  value.clear();
+  char type = 0;
+  if (resp) {
+    Reader r{reinterpret_cast<const uint8_t*>(rs.data()), reinterpret_cast<const uint8_t*>(rs.data()) + rs.size()};
+    format_value(r, value, 0, type);
+  }
+  const bool is_error = type == '-' || type == '!';
+  TransactionFields t;
+  t.type = "redis";
+  t.ok = req && resp && !is_error;
+  t.error = note;
+  t.start_ns = req ? req->start_ns : resp->start_ns;
+  t.end_ns = resp ? resp->end_ns : req->end_ns;
+  t.ip_version = c.ip_version;
+  t.proto = 6;
+  t.client = c.addr[cl];
+  t.server = c.addr[1 - cl];
+  t.client_port = c.port[cl];
+  t.server_port = c.port[1 - cl];
+  t.client_bytes = req ? req->bytes : 0;
+  t.server_bytes = resp ? resp->bytes : 0;
+  t.cid_sport = t.client_port;
+  t.cid_dport = t.server_port;
+  t.event_type_extra = "protocol";
+  t.network_protocol = "redis";
+  if (req && resp) counters_.inc(Counter::redis_transactions);
+  char method[32];
+  std::size_t ml = 0;
+  if (n > 0)
+    for (char ch : args[0].substr(0, sizeof method))
+      method[ml++] = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  out_.emit([&](JsonWriter& w) {
+    begin_transaction(w, t, agent_, internal_);
+    if (n > 0) {
+      w.field("method", std::string_view(method, ml));
+      char q[kKeepBytes];
+      std::size_t ql = 0;
+      for (int i = 0; i < n; ++i) {
+        if (i && ql < sizeof q) q[ql++] = ' ';
+        const std::size_t k = std::min(args[i].size(), sizeof q - ql);
+        std::memcpy(q + ql, args[i].data(), k);
+        ql += k;
+      }
+      w.field("query", std::string_view(q, ql));
+    }
+    w.begin_object("redis");
+    if (resp) {
+      if (is_error) w.field("error", value.view());
+      else w.field("return_value", value.view());
+    }
+    w.end_object();
+    if (cfg_.send_request && req) w.field("request", rq);
+    if (n > 1) w.field("resource", args[1]);
+    if (cfg_.send_response && resp) w.field("response", rs);
+    end_transaction(w);
+  });
+  (void)truncated;
+}
+
+namespace {
+
+std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<RedisDecoder>(s); }
+
+constexpr DetectProbe kProbes[] = {
+    // A command: an array of bulk strings whose first is a word ("*3\r\n$3\r\nSET\r\n").
+    {R"(^\*[1-9][0-9]{0,6}\r\n\$[1-9][0-9]?\r\n[A-Za-z]{2,20}\r\n)", true},
+    // RESP3 handshake.
+    {R"(^\*[1-9]\r\n\$5\r\nHELLO\r\n)", true},
+};
+
+}  // namespace
+
+const DecoderDescriptor kRedisDescriptor = {
+    .name = "redis",
+    .transports = kTransportTcp,
+    .probes = kProbes,
+    .state_size = sizeof(RedisState),
+    .violations = Counter::redis_violations,
+    .create = create,
+};
+
+}  // namespace tapbeat

@@ -1,0 +1,91 @@
+// Redis (RESP2 and RESP3) behind the decoder seam, to Packetbeat's redis module:
+// commands matched to replies in order per connection (pipelining: a FIFO of
+// pending commands bounded by queue_max_messages and queue_max_bytes), pub/sub
+// pushes told apart from replies, error replies as status Error.
+//
+// Messages are framed by a streaming parser (nesting and lengths bounded), so a
+// large value streams through without being buffered; the first bytes of each
+// message are kept (ChainStore) for method, resource, query and return value.
+#pragma once
+
+#include <memory>
+
+#include "config/config.hpp"
+#include "decode/decoder.hpp"
+#include "util/chain_store.hpp"
+
+namespace tapbeat {
+
+struct RedisText;
+
+struct RedisSettings {
+  bool send_request = false;
+  bool send_response = false;
+  uint64_t timeout_ns = 10'000'000'000;
+  uint32_t queue_max_bytes = 1024 * 1024;  // command bytes waiting for replies, per connection
+  uint32_t queue_max_messages = 20000;     // commands waiting for replies, per connection
+};
+
+RedisSettings redis_settings(const ProtocolConfig& p);
+
+struct RedisState {
+  static constexpr int kMaxDepth = 8;
+  struct Dir {
+    uint8_t in_msg;
+    uint8_t depth;
+    uint8_t attr_mask;     // bit d: the aggregate at depth d is an attribute
+    uint8_t flags;
+    uint32_t left[kMaxDepth];
+    uint64_t bulk_left;    // bulk payload bytes (with its CRLF) still to come
+    uint64_t bytes;        // message bytes so far
+    uint64_t start_ns;
+    ChainStore::Chain text;  // the message's first bytes
+  };
+  Dir dir[2];
+  ChainStore::Chain queue;   // pending commands: Pending records
+  uint32_t n_pending;
+  uint32_t pending_bytes;
+  int8_t client;
+  uint8_t pubsub;
+};
+
+class RedisDecoder final : public Decoder {
+ public:
+  static constexpr uint32_t kKeepBytes = 4096;       // message bytes kept for the event
+  static constexpr uint64_t kMaxBulk = 512ull << 20;  // Redis's own proto-max-bulk-len
+  static constexpr uint32_t kMaxAggregate = 1u << 24;
+  static constexpr uint32_t kMaxLine = 64 * 1024;
+
+  explicit RedisDecoder(const DecoderSetup& s);
+  ~RedisDecoder() override;
+  void open(void* state) override;
+  DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
+  void close(void* state, const StreamInfo& c) override;
+  bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
+
+ private:
+  struct Pending {
+    ChainStore::Chain text;
+    uint64_t start_ns;
+    uint64_t end_ns;
+    uint64_t bytes;
+  };
+  bool element_done(RedisState::Dir& d);
+  void complete(RedisState& st, const StreamInfo& c, int dir);
+  void pop(RedisState& st, Pending& out);
+  void publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp, const char* note);
+
+  const RedisSettings& cfg_;
+  Counters& counters_;
+  EventEmitter& out_;
+  ChainStore& store_;
+  const AgentInfo& agent_;
+  const NetworkSet* internal_;
+  std::unique_ptr<uint8_t[]> req_text_, resp_text_;
+  std::unique_ptr<struct RedisText> value_;
+};
+
+extern const DecoderDescriptor kRedisDescriptor;
+
+}  // namespace tapbeat
