@@ -14,6 +14,7 @@
 #include "decode/decoder_set.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_parse.hpp"
+#include "decode/redis/redis_decoder.hpp"
 #include "event/emitter.hpp"
 #include "util/chain_store.hpp"
 
@@ -246,6 +247,35 @@ void BM_DnsTransaction(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DnsTransaction);
+
+// SET and its +OK, then GET and its bulk reply, through the decoder, events written.
+void BM_RedisTransaction(benchmark::State& state) {
+  DecoderBench b;
+  RedisSettings cfg;
+  RedisDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  alignas(8) uint8_t conn[kDecoderStateBytes];
+  dec.open(conn);
+  StreamInfo c;
+  c.port[0] = 40000;
+  c.port[1] = 6379;
+  const std::string set = "*3\r\n$3\r\nSET\r\n$8\r\nuser:100\r\n$16\r\n{\"name\":\"alice\"}\r\n", ok = "+OK\r\n";
+  const std::string get = "*2\r\n$3\r\nGET\r\n$8\r\nuser:100\r\n", val = "$16\r\n{\"name\":\"alice\"}\r\n";
+  auto span = [](const std::string& x) { return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(x.data()), x.size()); };
+  uint64_t n = 0;
+  const uint64_t allocs0 = g_allocs.load();
+  for (auto _ : state) {
+    c.ts_ns += 1000;
+    dec.data(conn, c, 0, span(set));
+    dec.data(conn, c, 1, span(ok));
+    dec.data(conn, c, 0, span(get));
+    dec.data(conn, c, 1, span(val));
+    if (++n % 256 == 0) b.drain();
+  }
+  state.counters["allocs/tx"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(2 * n);
+  state.SetItemsProcessed(state.iterations() * 2);
+  dec.close(conn, c);
+}
+BENCHMARK(BM_RedisTransaction);
 
 void BM_DetectClassify(benchmark::State& state) {
   DecoderSet set;

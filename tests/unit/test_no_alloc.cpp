@@ -56,6 +56,8 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   decoders.http.send_all_headers = decoders.http.send_request = decoders.http.send_response = true;
   decoders.http.response_body_for = {"text/"};
   decoders.enable_http(http_ports);
+  const uint16_t redis_ports[] = {6379};
+  decoders.enable_redis(redis_ports);
   decoders.enable_detection();
   s.decoders = &decoders.plan();
   s.internal_networks = &internal;
@@ -87,7 +89,17 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
             .raw({0, 17, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
                   1, 'x', 0, 0, 1, 0, 1});
         break;
-      case 4: f.eth(0x0800).ipv4("10.0.0.7", "10.0.0.8", 17, i, 0x2000).payload(16); break;
+      case 4:
+        if ((i / 6) % 2 == 0) {  // a fragment
+          f.eth(0x0800).ipv4("10.0.0.7", "10.0.0.8", 17, i, 0x2000).payload(16);
+        } else if ((i / 6) % 4 == 1) {  // Redis: a command, then its reply
+          f.eth(0x0800).ipv4("10.0.0.11", "10.0.0.12", 6).tcp(static_cast<uint16_t>(5000 + i / 24), 6379, 0x18, 1)
+              .text("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+        } else {
+          f.eth(0x0800).ipv4("10.0.0.12", "10.0.0.11", 6).tcp(6379, static_cast<uint16_t>(5000 + i / 24), 0x18, 1)
+              .text("+OK\r\n");
+        }
+        break;
       case 5: f.eth(0x0800).raw({0x45, 0, 0, 99}); break;
     }
     frames.push_back(f.finish().b);
@@ -111,6 +123,8 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   EXPECT_GT(w.counters().get(Counter::dns_unanswered), 0u);
   EXPECT_GT(w.counters().get(Counter::tcp_reasm_midstream), 0u);
   EXPECT_GT(w.counters().get(Counter::icmp_unanswered), 0u);
+  EXPECT_GT(w.counters().get(Counter::http_transactions), 0u);
+  EXPECT_GT(w.counters().get(Counter::redis_transactions), 0u);
 }
 
 }  // namespace
