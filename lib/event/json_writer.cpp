@@ -36,7 +36,36 @@ void JsonWriter::close(char c) {
   if (depth_ > 0) --depth_;
 }
 
+namespace {
+// Keys are almost always plain ASCII names: no quote, backslash, control or
+// non-ASCII byte to escape.
+bool plain(std::string_view k) {
+  for (unsigned char c : k)
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+  return true;
+}
+}  // namespace
+
 void JsonWriter::key(std::string_view k) {
+  // One bounds check and one copy for `,"key":` in the common case.
+  const std::size_t n = k.size();
+  if (n <= 64 && cap_ - len_ >= n + 4 && plain(k)) {
+    char* o = buf_ + len_;
+    if (after_key_) {
+      after_key_ = false;
+    } else {
+      if (has_items_[depth_]) *o++ = ',';
+      has_items_[depth_] = true;
+    }
+    *o++ = '"';
+    std::memcpy(o, k.data(), n);
+    o += n;
+    *o++ = '"';
+    *o++ = ':';
+    len_ = static_cast<std::size_t>(o - buf_);
+    after_key_ = true;
+    return;
+  }
   separator();
   put('"');
   escape(k);

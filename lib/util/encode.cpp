@@ -90,7 +90,20 @@ void format_mac(const uint8_t mac[6], char* out) {
 }
 
 std::size_t format_ip(const IpBytes& ip, uint8_t version, char* out) {
-  if (!inet_ntop(version == 6 ? AF_INET6 : AF_INET, ip.data(), out, 46)) return 0;
+  if (version != 6) {
+    // Dotted quad by hand: glibc's inet_ntop formats IPv4 through sprintf.
+    std::size_t n = 0;
+    for (int i = 0; i < 4; ++i) {
+      const unsigned v = ip[static_cast<std::size_t>(i)];
+      if (i) out[n++] = '.';
+      if (v >= 100) out[n++] = static_cast<char>('0' + v / 100);
+      if (v >= 10) out[n++] = static_cast<char>('0' + v / 10 % 10);
+      out[n++] = static_cast<char>('0' + v % 10);
+    }
+    out[n] = '\0';
+    return n;
+  }
+  if (!inet_ntop(AF_INET6, ip.data(), out, 46)) return 0;
   return std::strlen(out);
 }
 
