@@ -43,6 +43,12 @@ void DecoderSet::enable_redis(std::span<const uint16_t> ports) {
   claim(d, kTransportTcp, ports);
 }
 
+void DecoderSet::enable_memcache(std::span<const uint16_t> ports) {
+  const int d = decoder_index("memcache");
+  plan_.config[d] = &memcache;
+  claim(d, kTransportTcp | kTransportUdp, ports);
+}
+
 void DecoderSet::enable_detection() {
   detector_ = std::make_unique<PayloadDetector>(plan_);
   plan_.detector = detector_->empty() ? nullptr : detector_.get();
@@ -53,6 +59,7 @@ uint64_t DecoderSet::tcp_timeout_ns() const {
   if (plan_.config[decoder_index("http")]) t = std::min(t, http.timeout_ns);
   if (plan_.config[decoder_index("dns")]) t = std::min(t, dns.timeout_ns);
   if (plan_.config[decoder_index("redis")]) t = std::min(t, redis.timeout_ns);
+  if (plan_.config[decoder_index("memcache")]) t = std::min(t, memcache.timeout_ns);
   return t == UINT64_MAX ? 10'000'000'000 : t;
 }
 
@@ -83,6 +90,9 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
       } else if (p.type == "http") {
         s->http = http_settings(p);
         s->enable_http(p.ports);
+      } else if (p.type == "memcache") {
+        s->memcache = memcache_settings(p);
+        s->enable_memcache(p.ports);
       } else if (p.type == "redis") {
         s->redis = redis_settings(p);
         s->enable_redis(p.ports);

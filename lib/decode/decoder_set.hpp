@@ -14,6 +14,7 @@
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
+#include "decode/memcache/memcache_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 #include "decode/registry.hpp"
 
@@ -35,12 +36,14 @@ class DecoderSet {
   void enable_dns(std::span<const uint16_t> ports);
   void enable_http(std::span<const uint16_t> ports);
   void enable_redis(std::span<const uint16_t> ports);
+  void enable_memcache(std::span<const uint16_t> ports);
   void enable_detection();  // after the protocols
 
   IcmpSettings icmp;
   DnsSettings dns;
   HttpSettings http;
   RedisSettings redis;
+  MemcacheSettings memcache;
   const DecoderPlan& plan() const { return plan_; }
   // The shortest transaction timeout of the TCP decoders (how long a connection
   // may sit idle before its pending transactions are checked).

@@ -3,6 +3,7 @@
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
+#include "decode/memcache/memcache_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 
 namespace tapbeat {
@@ -14,6 +15,7 @@ const DecoderDescriptor* const kRegistry[] = {
     &kDnsDescriptor,
     &kHttpDescriptor,
     &kRedisDescriptor,
+    &kMemcacheDescriptor,
 };
 static_assert(std::size(kRegistry) <= kMaxDecoders);
 

@@ -112,6 +112,17 @@ namespace tapbeat {
   X(redis_malformed, "redis.malformed", counter)                       \
   X(redis_too_deep, "redis.too_deep", counter)                         \
   X(redis_violations, "redis.violations", counter)                     \
+  X(memcache_requests, "memcache.requests", counter)                   \
+  X(memcache_responses, "memcache.responses", counter)                 \
+  X(memcache_transactions, "memcache.transactions", counter)           \
+  X(memcache_unmatched_requests, "memcache.unmatched_requests", counter) \
+  X(memcache_unmatched_responses, "memcache.unmatched_responses", counter) \
+  X(memcache_queue_full, "memcache.queue_full", counter)               \
+  X(memcache_unknown_commands, "memcache.unknown_commands", counter)   \
+  X(memcache_udp_multi_datagram, "memcache.udp_multi_datagram", counter) \
+  X(memcache_gaps, "memcache.gaps", counter)                           \
+  X(memcache_malformed, "memcache.malformed", counter)                 \
+  X(memcache_violations, "memcache.violations", counter)               \
   X(detect_by_port, "detect.by_port", counter)                         \
   X(detect_by_payload, "detect.by_payload", counter)                   \
   X(detect_undetected, "detect.undetected", counter)                   \

@@ -46,7 +46,7 @@ EXTRA_EVENTS = {
 def load_cases():
     with open(EXPECTATIONS) as f:
         doc = yaml.safe_load(f)
-    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_"))], doc["defaults"]
+    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_", "memcache_"))], doc["defaults"]
 
 
 CASES, DEFAULTS = load_cases()
@@ -96,7 +96,11 @@ def flatten_case(e):
 
 
 def lookup(e, field):
-    """A dotted name, descending into object-type fields."""
+    """A dotted name, descending into object-type fields; name[i] indexes a list."""
+    if field.endswith("]") and "[" in field:
+        base, _, idx = field[:-1].rpartition("[")
+        v = lookup(e, base)
+        return v[int(idx)] if isinstance(v, list) and int(idx) < len(v) else None
     if field in e:
         return e[field]
     for obj in OBJECT_FIELDS:
@@ -113,10 +117,20 @@ def selected(case_expect, events):
     if "index" in case_expect:
         return [case_expect["index"]]
     idx = case_expect.get("indexes")
-    if isinstance(idx, str):
+    if idx is None:
+        idx = list(range(len(events)))
+    elif isinstance(idx, str):
         a, _, b = idx.partition("-")
-        return list(range(int(a), int(b) + 1 if b else len(events)))
-    return list(idx)
+        idx = list(range(int(a), int(b) + 1 if b else len(events)))
+    else:
+        idx = list(idx)
+    if "select" in case_expect:
+        hits = [i for i in idx if all(lookup(events[i], k) == v for k, v in case_expect["select"].items())]
+        assert len(hits) == 1, f"select {case_expect['select']} matches {len(hits)} events"
+        return hits
+    if "where" in case_expect:
+        return [i for i in idx if all(lookup(events[i], k) in v for k, v in case_expect["where"].items())]
+    return idx
 
 
 def parse_time(s):
@@ -172,6 +186,12 @@ def test_case(case):
                 assert has(e, k), f"event {i}: {k} absent"
             for k in exp.get("absent") or []:
                 assert not has(e, k), f"event {i}: {k} present"
+            for k in exp.get("truthy") or []:
+                assert lookup(e, k), f"event {i}: {k} = {lookup(e, k)!r}, not truthy"
+            for k in exp.get("falsy") or []:
+                assert not lookup(e, k), f"event {i}: {k} = {lookup(e, k)!r}, not falsy"
+            for a, b in exp.get("equal_fields") or []:
+                assert lookup(e, a) == lookup(e, b), f"event {i}: {a} != {b}"
     for chk in case.get("checks") or []:
         at = chk["at"]
         if at == "all":
@@ -181,6 +201,10 @@ def test_case(case):
             targets = range(int(a), int(b) + 1 if b else len(events))
         else:
             targets = [at]
+        if chk["op"] == "distinct_values_eq":
+            vals = [lookup(events[i], chk["field"]) for i in targets]
+            assert sorted(vals) == sorted(chk["value"]) and len(set(vals)) == len(vals), vals
+            continue
         for i in targets:
             check(events[i], chk)
     assert not raw or events, "raw_json case read no event"
@@ -209,6 +233,8 @@ def check(e, chk):
     elif op == "no_string_value_contains":
         bad = [k for k, x in e.items() if isinstance(x, str) and chk["value"] in x]
         assert not bad, f"{bad} contain {chk['value']!r}"
+    elif op == "each_item_truthy":
+        assert v and all(all(item.get(k) for k in chk["keys"]) for item in v), v
     elif op == "each_item_eq":
         assert all(item[chk["key"]] == chk["value"] for item in v)
     elif op == "each_item_contains":

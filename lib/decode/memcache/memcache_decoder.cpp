@@ -1,0 +1,765 @@
+#include "decode/memcache/memcache_decoder.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "event/emitter.hpp"
+#include "event/transaction_event.hpp"
+
+namespace tapbeat {
+namespace {
+
+static_assert(sizeof(MemcacheState) <= kDecoderStateBytes, "memcache connection state must fit the session slot");
+static_assert(std::is_trivially_copyable_v<McMsg>);
+
+enum McBit : uint8_t {
+  kIsResponse = 1,
+  kQuiet = 2,      // binary quiet opcode, or text noreply
+  kHasCas = 4,
+  kHasCounter = 8,
+  kHasExptime = 16,
+  kHasDelta = 32,
+  kBinary = 64,
+  kError = 128,
+};
+
+// Commands: name (memcache.*.command), type (memcache.request.type).
+struct Command {
+  const char* name;
+  const char* type;
+};
+constexpr Command kCommands[] = {
+    {"unknown", "UNKNOWN"}, {"get", "Load"},      {"gets", "Load"},     {"set", "Store"},
+    {"add", "Store"},       {"replace", "Store"}, {"append", "Store"},  {"prepend", "Store"},
+    {"cas", "Store"},       {"delete", "Delete"}, {"incr", "Counter"},  {"decr", "Counter"},
+    {"touch", "Touch"},     {"stats", "Stats"},   {"flush_all", "Info"}, {"version", "Info"},
+    {"verbosity", "Info"},  {"quit", "Info"},     {"noop", "Info"},     {"gat", "Load"},
+    {"gats", "Load"},
+};
+uint8_t command_index(std::string_view s) {
+  for (uint8_t i = 1; i < std::size(kCommands); ++i)
+    if (s == kCommands[i].name) return i;
+  return 0;
+}
+
+// Binary opcodes: Packetbeat's names, and the command each stands for.
+struct Opcode {
+  uint8_t code;
+  const char* name;
+  const char* command;
+  bool quiet;
+};
+constexpr Opcode kOpcodes[] = {
+    {0x00, "Get", "get", false},         {0x01, "Set", "set", false},           {0x02, "Add", "add", false},
+    {0x03, "Replace", "replace", false}, {0x04, "Delete", "delete", false},     {0x05, "Increment", "incr", false},
+    {0x06, "Decrement", "decr", false},  {0x07, "Quit", "quit", false},         {0x08, "Flush", "flush_all", false},
+    {0x09, "GetQ", "get", true},         {0x0a, "No-op", "noop", false},        {0x0b, "Version", "version", false},
+    {0x0c, "GetK", "get", false},        {0x0d, "GetKQ", "get", true},          {0x0e, "Append", "append", false},
+    {0x0f, "Prepend", "prepend", false}, {0x10, "Stat", "stats", false},        {0x11, "SetQ", "set", true},
+    {0x12, "AddQ", "add", true},         {0x13, "ReplaceQ", "replace", true},   {0x14, "DeleteQ", "delete", true},
+    {0x15, "IncrementQ", "incr", true},  {0x16, "DecrementQ", "decr", true},    {0x17, "QuitQ", "quit", true},
+    {0x18, "FlushQ", "flush_all", true}, {0x19, "AppendQ", "append", true},     {0x1a, "PrependQ", "prepend", true},
+    {0x1b, "Verbosity", "verbosity", false}, {0x1c, "Touch", "touch", false},   {0x1d, "GAT", "gat", false},
+    {0x1e, "GATQ", "gat", true},
+};
+const Opcode* opcode_of(uint8_t code) {
+  for (const Opcode& o : kOpcodes)
+    if (o.code == code) return &o;
+  return nullptr;
+}
+
+const char* status_name(uint16_t s) {
+  switch (s) {
+    case 0x00: return "Success";
+    case 0x01: return "KeyNotFound";
+    case 0x02: return "KeyExists";
+    case 0x03: return "ValueTooLarge";
+    case 0x04: return "InvalidArguments";
+    case 0x05: return "ItemNotStored";
+    case 0x06: return "NonNumericValue";
+    case 0x20: return "AuthenticationError";
+    case 0x21: return "AuthenticationContinue";
+    case 0x81: return "UnknownCommand";
+    case 0x82: return "OutOfMemory";
+    default: return "Unknown";
+  }
+}
+
+// Text replies: keyword, memcache.response.type, whether it is an error.
+struct Reply {
+  const char* word;
+  const char* type;
+  bool error;
+};
+constexpr Reply kReplies[] = {
+    {"", "UNKNOWN", false},       {"STORED", "Success", false},   {"NOT_STORED", "Fail", false},
+    {"EXISTS", "Fail", false},    {"NOT_FOUND", "Fail", false},   {"DELETED", "Success", false},
+    {"TOUCHED", "Success", false}, {"OK", "Success", false},      {"END", "Load", false},
+    {"VALUE", "Load", false},     {"STAT", "Stats", false},       {"VERSION", "Info", false},
+    {"ERROR", "Error", true},     {"CLIENT_ERROR", "Error", true}, {"SERVER_ERROR", "Error", true},
+    {"", "Counter", false},  // a number: incr/decr result
+};
+constexpr uint8_t kReplyCounter = std::size(kReplies) - 1;
+constexpr uint8_t kReplyEnd = 8, kReplyValue = 9, kReplyStat = 10;
+
+bool parse_u64(std::string_view s, uint64_t& v) {
+  v = 0;
+  if (s.empty() || s.size() > 20) return false;
+  for (char ch : s) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  return true;
+}
+
+int split_words(std::string_view line, std::string_view* w, int max) {
+  int n = 0;
+  while (!line.empty() && n < max) {
+    const std::size_t b = line.find_first_not_of(' ');
+    if (b == std::string_view::npos) break;
+    line.remove_prefix(b);
+    const std::size_t e = line.find(' ');
+    w[n++] = line.substr(0, e);
+    line = e == std::string_view::npos ? std::string_view{} : line.substr(e);
+  }
+  return n;
+}
+
+// A text reply rather than a command (replies are upper case, commands lower).
+bool looks_like_reply(std::string_view s) {
+  for (const char* w : {"VALUE ", "STORED", "END", "STAT ", "DELETED", "NOT_", "ERROR", "OK", "EXISTS", "TOUCHED",
+                        "VERSION ", "CLIENT_ERROR", "SERVER_ERROR"})
+    if (s.starts_with(w)) return true;
+  return !s.empty() && s[0] >= '0' && s[0] <= '9';
+}
+
+uint64_t be(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = v << 8 | p[i];
+  return v;
+}
+
+}  // namespace
+
+// Pending UDP requests, matched by addresses, ports and request id.
+struct MemcacheDecoder::Udp {
+  struct Entry {
+    bool used;
+    IpBytes client, server;
+    uint16_t cport, sport, request_id;
+    uint8_t ip_version;
+    McMsg msg;
+  };
+  Entry e[kUdpPending];
+};
+
+MemcacheSettings memcache_settings(const ProtocolConfig& p) {
+  MemcacheSettings s;
+  s.parse_unknown = p.flag("parseunknown", false);
+  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
+  s.udp_timeout_ns = p.duration_ns("udptransactiontimeout", s.udp_timeout_ns);
+  s.send_request = p.flag("send_request", false);
+  s.send_response = p.flag("send_response", false);
+  return s;
+}
+
+MemcacheDecoder::MemcacheDecoder(const DecoderSetup& s)
+    : cfg_(*static_cast<const MemcacheSettings*>(s.config)),
+      counters_(s.counters),
+      out_(s.out),
+      store_(s.store),
+      agent_(s.agent),
+      internal_(s.internal_networks),
+      udp_(std::make_unique<Udp>()) {
+  std::memset(static_cast<void*>(udp_.get()), 0, sizeof(Udp));
+}
+
+MemcacheDecoder::~MemcacheDecoder() = default;
+
+void MemcacheDecoder::open(void* state) {
+  auto& st = *static_cast<MemcacheState*>(state);
+  std::memset(static_cast<void*>(&st), 0, sizeof st);
+  st.client = -1;
+  st.queue = ChainStore::Chain{};
+  for (auto& d : st.dir) d.cur.keys = ChainStore::Chain{};
+}
+
+// One message (or, for multi-line text replies, one line of it) from p. On
+// success `done` tells whether `out` is a whole message; returns consumed bytes.
+DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n,
+                                    bool request, McMsg& out, bool& done) {
+  done = false;
+  MemcacheState::Dir& d = st.dir[dir];
+  auto add_key = [&](std::string_view k) {
+    if (out.keys.len >= kMaxKeysText) return;
+    if (out.keys.len) store_.append(out.keys, reinterpret_cast<const uint8_t*>(" "), 1);
+    store_.append(out.keys, reinterpret_cast<const uint8_t*>(k.data()), static_cast<uint32_t>(std::min<std::size_t>(k.size(), 250)));
+  };
+  if (p[0] == 0x80 || p[0] == 0x81) {  // binary
+    if (n < 24) return {0, 24, Verdict::kNeedMore};
+    const uint8_t op = p[1];
+    const uint32_t keylen = static_cast<uint32_t>(be(p + 2, 2));
+    const uint32_t extlen = p[4];
+    const uint32_t body = static_cast<uint32_t>(be(p + 8, 4));
+    if (extlen + keylen > body || body > (64u << 20)) {
+      counters_.inc(Counter::memcache_malformed);
+      return {0, 0, Verdict::kViolation};
+    }
+    if (n < 24 + extlen + keylen) return {0, 24 + extlen + keylen, Verdict::kNeedMore};
+    st.binary = 2;
+    const Opcode* oc = opcode_of(op);
+    if (!oc && !cfg_.parse_unknown) counters_.inc(Counter::memcache_unknown_commands);
+    const bool resp = p[0] == 0x81;
+    if (!d.gathering) {
+      out = McMsg{};
+      out.start_ns = c.ts_ns;
+    }
+    out.bits |= kBinary | (resp ? kIsResponse : 0) | (oc && oc->quiet ? kQuiet : 0);
+    out.opcode = op;
+    out.command = oc ? command_index(oc->command) : 0;
+    out.opaque = static_cast<uint32_t>(be(p + 12, 4));
+    out.cas = be(p + 16, 8);
+    if (out.cas) out.bits |= kHasCas;
+    if (resp) out.status = static_cast<uint16_t>(be(p + 6, 2));
+    const uint8_t* ext = p + 24;
+    const uint8_t* key = ext + extlen;
+    const uint32_t vlen = body - extlen - keylen;
+    const std::string_view k(reinterpret_cast<const char*>(key), keylen);
+    if (!resp) {
+      if ((out.command >= 3 && out.command <= 8) && extlen >= 8) {  // set family: flags, exptime
+        out.flags = static_cast<uint32_t>(be(ext, 4));
+        out.exptime = static_cast<uint32_t>(be(ext + 4, 4));
+        out.bits |= kHasExptime;
+      } else if ((out.command == 10 || out.command == 11) && extlen >= 20) {  // incr/decr
+        out.delta = be(ext, 8);
+        out.initial = be(ext + 8, 8);
+        out.exptime = static_cast<uint32_t>(be(ext + 16, 4));
+        out.bits |= kHasDelta | kHasExptime;
+      } else if (extlen >= 4 && (out.command == 12 || out.command == 19)) {
+        out.exptime = static_cast<uint32_t>(be(ext, 4));
+        out.bits |= kHasExptime;
+      }
+      if (keylen) add_key(k);
+      if (vlen) out.count_values = 1, out.value_bytes = vlen;
+    } else {
+      if (extlen >= 4) out.flags = static_cast<uint32_t>(be(ext, 4));
+      if (op == 0x10) {  // stat: one name/value per packet, an empty key ends them
+        if (n < 24 + body) return {0, 24 + body, Verdict::kNeedMore};
+        out.wire_bytes += 24 + body;
+        if (keylen == 0) {
+          d.gathering = 0;
+          done = true;
+        } else {
+          d.gathering = 1;
+          if (out.keys.len < 8192) {
+            std::string_view v(reinterpret_cast<const char*>(key + keylen), vlen);
+            if (out.keys.len) store_.append(out.keys, reinterpret_cast<const uint8_t*>("\n"), 1);
+            store_.append(out.keys, key, keylen);
+            store_.append(out.keys, reinterpret_cast<const uint8_t*>("\t"), 1);
+            store_.append(out.keys, reinterpret_cast<const uint8_t*>(v.data()), static_cast<uint32_t>(v.size()));
+          }
+        }
+        return {24 + body, 0, Verdict::kOk};
+      }
+      if ((out.command == 10 || out.command == 11) && out.status == 0 && vlen == 8) {
+        if (n < 24 + body) return {0, 24 + body, Verdict::kNeedMore};
+        out.counter = be(key + keylen, 8);
+        out.bits |= kHasCounter;
+        out.wire_bytes = 24 + body;
+        done = true;
+        return {24 + body, 0, Verdict::kOk};
+      }
+      if (keylen) add_key(k);
+      if (vlen && out.status == 0) out.count_values = 1, out.value_bytes = vlen;
+      if (out.status != 0) out.bits |= kError;
+    }
+    out.wire_bytes = 24 + body;
+    // The value streams past (it may be larger than anything held).
+    d.skip = vlen;
+    d.in_value = 1;
+    if (vlen == 0) {
+      d.in_value = 0;
+      done = true;
+    }
+    return {24 + extlen + keylen, 0, Verdict::kOk};
+  }
+  // Text: one line.
+  const void* lf = std::memchr(p, '\n', n);
+  if (!lf) {
+    if (n > 8192) {
+      counters_.inc(Counter::memcache_malformed);
+      return {0, 0, Verdict::kViolation};
+    }
+    return {0, n + 1, Verdict::kNeedMore};
+  }
+  const uint32_t line_len = static_cast<uint32_t>(static_cast<const uint8_t*>(lf) - p) + 1;
+  std::string_view line(reinterpret_cast<const char*>(p), line_len - 1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  for (char ch : line)
+    if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t') {
+      counters_.inc(Counter::memcache_malformed);
+      return {0, 0, Verdict::kViolation};
+    }
+  st.binary = st.binary ? st.binary : 1;
+  std::string_view w[260];
+  const int nw = split_words(line, w, 260);
+  if (!d.gathering) {
+    out = McMsg{};
+    out.start_ns = c.ts_ns;
+  }
+  out.wire_bytes += line_len;
+  if (nw == 0) return {line_len, 0, Verdict::kOk};
+  if (request) {
+    out.command = command_index(w[0]);
+    if (out.command == 0) counters_.inc(Counter::memcache_unknown_commands);
+    const bool store = out.command >= 3 && out.command <= 8;
+    if (nw > 1 && out.command != 13 && out.command != 14 && out.command != 16) add_key(w[1]);
+    if (out.command == 1 || out.command == 2)
+      for (int i = 2; i < nw; ++i) add_key(w[i]);
+    if (out.command == 13 && nw > 1) {  // stats args, kept as raw_args
+      const std::string_view args = line.substr(static_cast<std::size_t>(w[1].data() - line.data()));
+      store_.append(out.keys, reinterpret_cast<const uint8_t*>(args.data()), static_cast<uint32_t>(args.size()));
+    }
+    if ((nw > 1 && w[nw - 1] == "noreply") || out.command == 17) out.bits |= kQuiet;  // quit is never answered
+    uint64_t v;
+    if (store && nw >= 5) {
+      if (parse_u64(w[2], v)) out.flags = static_cast<uint32_t>(v);
+      if (parse_u64(w[3], v)) out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
+      uint64_t bytes = 0;
+      if (!parse_u64(w[4], bytes) || bytes > (64u << 20)) {
+        counters_.inc(Counter::memcache_malformed);
+        return {0, 0, Verdict::kViolation};
+      }
+      if (out.command == 8 && nw >= 6 && parse_u64(w[5], v)) out.cas = v, out.bits |= kHasCas;
+      out.count_values = 1;
+      out.value_bytes = bytes;
+      out.wire_bytes += bytes + 2;
+      d.skip = bytes + 2;
+      d.in_value = 1;
+      return {line_len, 0, Verdict::kOk};
+    }
+    if ((out.command == 10 || out.command == 11) && nw >= 3 && parse_u64(w[2], v)) out.delta = v, out.bits |= kHasDelta;
+    if (out.command == 12 && nw >= 3 && parse_u64(w[2], v)) out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
+    done = true;
+    return {line_len, 0, Verdict::kOk};
+  }
+  // A reply line.
+  out.bits |= kIsResponse;
+  uint8_t r = 0;
+  for (uint8_t i = 1; i < kReplyCounter; ++i)
+    if (w[0] == kReplies[i].word) r = i;
+  uint64_t v;
+  if (r == 0 && parse_u64(w[0], v)) {
+    r = kReplyCounter;
+    out.counter = v;
+    out.bits |= kHasCounter;
+  }
+  if (r == 0) {
+    counters_.inc(Counter::memcache_malformed);
+    return {0, 0, Verdict::kViolation};
+  }
+  if (!d.gathering || out.reply_kind == 0 || r == kReplyEnd) out.reply_kind = out.reply_kind && r == kReplyEnd ? out.reply_kind : r;
+  if (kReplies[r].error) out.bits |= kError;
+  if (r == kReplyValue) {
+    d.gathering = 1;
+    uint64_t bytes = 0;
+    if (nw < 4 || !parse_u64(w[3], bytes) || bytes > (64u << 20)) {
+      counters_.inc(Counter::memcache_malformed);
+      return {0, 0, Verdict::kViolation};
+    }
+    add_key(w[1]);
+    if (parse_u64(w[2], v)) out.flags = static_cast<uint32_t>(v);
+    if (nw >= 5 && parse_u64(w[4], v)) out.cas = v, out.bits |= kHasCas;
+    ++out.count_values;
+    out.value_bytes += bytes;
+    out.wire_bytes += bytes + 2;
+    d.skip = bytes + 2;
+    d.in_value = 1;
+    return {line_len, 0, Verdict::kOk};
+  }
+  if (r == kReplyStat) {
+    d.gathering = 1;
+    if (nw >= 2 && out.keys.len < 8192) {
+      if (out.keys.len) store_.append(out.keys, reinterpret_cast<const uint8_t*>("\n"), 1);
+      store_.append(out.keys, reinterpret_cast<const uint8_t*>(w[1].data()), static_cast<uint32_t>(w[1].size()));
+      store_.append(out.keys, reinterpret_cast<const uint8_t*>("\t"), 1);
+      const std::string_view val = nw >= 3 ? line.substr(static_cast<std::size_t>(w[2].data() - line.data())) : "";
+      store_.append(out.keys, reinterpret_cast<const uint8_t*>(val.data()), static_cast<uint32_t>(val.size()));
+    }
+    return {line_len, 0, Verdict::kOk};
+  }
+  d.gathering = 0;
+  done = true;
+  return {line_len, 0, Verdict::kOk};
+}
+
+DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
+  MemcacheState& st = *static_cast<MemcacheState*>(state);
+  MemcacheState::Dir& d = st.dir[dir];
+  const uint8_t* p = bytes.data();
+  const uint32_t n = static_cast<uint32_t>(bytes.size());
+  uint32_t off = 0;
+  while (off < n) {
+    if (d.in_value) {
+      const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(d.skip, n - off));
+      d.skip -= k;
+      off += k;
+      if (d.skip == 0) {
+        d.in_value = 0;
+        if (!d.gathering) on_message(st, c, dir, d.cur);
+      }
+      continue;
+    }
+    if (st.client < 0) {
+      // The first message: binary magic says which side; text commands are words.
+      if (p[off] == 0x80) st.client = static_cast<int8_t>(dir);
+      else if (p[off] == 0x81) st.client = static_cast<int8_t>(1 - dir);
+      else st.client = static_cast<int8_t>(looks_like_reply({reinterpret_cast<const char*>(p + off), n - off}) ? 1 - dir : dir);
+    }
+    bool done = false;
+    const DecodeResult r = parse(st, c, dir, p + off, n - off, dir == st.client, d.cur, done);
+    if (r.verdict == Verdict::kViolation) return {off, 0, Verdict::kViolation};
+    if (r.verdict == Verdict::kNeedMore) return {off, r.need, Verdict::kNeedMore};
+    off += r.consumed;
+    if (done) on_message(st, c, dir, d.cur);
+  }
+  return {off, 0, Verdict::kOk};
+}
+
+void MemcacheDecoder::drop_pending(MemcacheState& st, McMsg& out) {
+  store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&out), sizeof out);
+  store_.drop_front(st.queue, sizeof out);
+  --st.n_pending;
+}
+
+void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, int dir, McMsg& m) {
+  m.end_ns = c.ts_ns;
+  McMsg msg = m;
+  m = McMsg{};
+  const bool binary = msg.bits & kBinary;
+  if (!(msg.bits & kIsResponse)) {
+    counters_.inc(Counter::memcache_requests);
+    if ((msg.bits & kQuiet) && !binary) {  // text noreply: no answer comes
+      publish(c, st.client, false, false, &msg, nullptr);
+      store_.release(msg.keys);
+      return;
+    }
+    if (st.n_pending >= kMaxPending ||
+        store_.append(st.queue, reinterpret_cast<const uint8_t*>(&msg), sizeof msg) < sizeof msg) {
+      counters_.inc(Counter::memcache_queue_full);
+      store_.release(msg.keys);
+      return;
+    }
+    ++st.n_pending;
+    return;
+  }
+  counters_.inc(Counter::memcache_responses);
+  (void)dir;
+  // Binary: quiet requests before the answered one got no answer (a hit-less
+  // GetKQ, a successful SetQ): they are published alone, as done.
+  while (st.n_pending) {
+    McMsg req;
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (binary && req.opaque != msg.opaque && (req.bits & kQuiet)) {
+      drop_pending(st, req);
+      publish(c, st.client, true, false, &req, nullptr);
+      store_.release(req.keys);
+      continue;
+    }
+    drop_pending(st, req);
+    publish(c, st.client, binary, false, &req, &msg);
+    store_.release(req.keys);
+    store_.release(msg.keys);
+    return;
+  }
+  counters_.inc(Counter::memcache_unmatched_responses);
+  store_.release(msg.keys);
+}
+
+bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
+  MemcacheState& st = *static_cast<MemcacheState*>(state);
+  MemcacheState::Dir& d = st.dir[dir];
+  counters_.inc(Counter::memcache_gaps);
+  if (d.in_value && d.skip >= len) {
+    d.skip -= len;
+    if (d.skip == 0) {
+      d.in_value = 0;
+      if (!d.gathering) on_message(st, c, dir, d.cur);
+    }
+    return true;
+  }
+  return false;
+}
+
+void MemcacheDecoder::close(void* state, const StreamInfo& c) {
+  MemcacheState& st = *static_cast<MemcacheState*>(state);
+  while (st.n_pending) {
+    McMsg req;
+    drop_pending(st, req);
+    // A quiet binary request needs no answer; others went unanswered.
+    if (!(req.bits & kQuiet)) counters_.inc(Counter::memcache_unmatched_requests);
+    publish(c, st.client, req.bits & kBinary, false, &req, nullptr);
+    store_.release(req.keys);
+  }
+  store_.release(st.queue);
+  for (auto& d : st.dir) store_.release(d.cur.keys);
+}
+
+bool MemcacheDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
+  MemcacheState& st = *static_cast<MemcacheState*>(state);
+  while (st.n_pending) {
+    McMsg req;
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
+    drop_pending(st, req);
+    if (!(req.bits & kQuiet)) counters_.inc(Counter::memcache_unmatched_requests);
+    publish(c, st.client, req.bits & kBinary, false, &req, nullptr);
+    store_.release(req.keys);
+  }
+  return st.n_pending > 0;
+}
+
+void MemcacheDecoder::datagram(const PacketMeta& m) {
+  // The UDP frame header: request id, sequence number, datagram count, reserved.
+  if (m.l4_payload_len < 9) {
+    counters_.inc(Counter::memcache_malformed);
+    return;
+  }
+  const uint8_t* p = m.l4_payload;
+  const uint16_t id = static_cast<uint16_t>(be(p, 2));
+  const uint16_t seq = static_cast<uint16_t>(be(p + 2, 2)), count = static_cast<uint16_t>(be(p + 4, 2));
+  if (count != 1 || seq != 0) {
+    counters_.inc(Counter::memcache_udp_multi_datagram);  // replies over several datagrams: not reassembled
+    return;
+  }
+  MemcacheState st;
+  std::memset(static_cast<void*>(&st), 0, sizeof st);
+  st.queue = ChainStore::Chain{};
+  for (auto& d : st.dir) d.cur.keys = ChainStore::Chain{};
+  StreamInfo c;
+  c.ip_version = m.ip_version;
+  c.addr[0] = m.src;
+  c.addr[1] = m.dst;
+  c.port[0] = m.sport;
+  c.port[1] = m.dport;
+  c.ts_ns = m.ts_ns;
+  const uint8_t first = p[8];
+  const std::string_view text(reinterpret_cast<const char*>(p + 8), m.l4_payload_len - 8);
+  const bool request = first == 0x80 || (first != 0x81 && !looks_like_reply(text));
+  st.client = request ? 0 : 1;
+  McMsg msg{};
+  msg.keys = ChainStore::Chain{};
+  const uint8_t* q = p + 8;
+  uint32_t left = m.l4_payload_len - 8;
+  bool done = false;
+  while (left && !done) {
+    const DecodeResult r = parse(st, c, 0, q, left, request, msg, done);
+    if (r.verdict != Verdict::kOk) {
+      counters_.inc(Counter::memcache_malformed);
+      store_.release(msg.keys);
+      return;
+    }
+    q += r.consumed;
+    left -= r.consumed;
+    if (st.dir[0].in_value) {  // a value inside the datagram
+      const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(st.dir[0].skip, left));
+      q += k;
+      left -= k;
+      st.dir[0].in_value = 0;
+      if (!st.dir[0].gathering) done = true;
+    }
+  }
+  msg.start_ns = msg.end_ns = m.ts_ns;
+  msg.wire_bytes = m.l4_payload_len - 8;
+  Udp& u = *udp_;
+  if (request) {
+    counters_.inc(Counter::memcache_requests);
+    if (msg.bits & kQuiet) {  // noreply / quiet: nothing comes back
+      publish(c, 0, msg.bits & kBinary, true, &msg, nullptr);
+      store_.release(msg.keys);
+      return;
+    }
+    Udp::Entry* slot = nullptr;
+    for (auto& e : u.e)
+      if (!e.used) {
+        slot = &e;
+        break;
+      }
+    if (!slot) {
+      counters_.inc(Counter::memcache_queue_full);
+      store_.release(msg.keys);
+      return;
+    }
+    *slot = Udp::Entry{true, m.src, m.dst, m.sport, m.dport, id, m.ip_version, msg};
+    return;
+  }
+  counters_.inc(Counter::memcache_responses);
+  for (auto& e : u.e) {
+    if (e.used && e.request_id == id && e.client == m.dst && e.server == m.src && e.cport == m.dport &&
+        e.sport == m.sport) {
+      StreamInfo sc = c;
+      sc.addr[0] = e.client, sc.addr[1] = e.server, sc.port[0] = e.cport, sc.port[1] = e.sport;
+      publish(sc, 0, msg.bits & kBinary, true, &e.msg, &msg);
+      store_.release(e.msg.keys);
+      store_.release(msg.keys);
+      e.used = false;
+      return;
+    }
+  }
+  counters_.inc(Counter::memcache_unmatched_responses);
+  store_.release(msg.keys);
+}
+
+void MemcacheDecoder::tick(uint64_t now_ns) {
+  for (auto& e : udp_->e) {
+    if (!e.used || e.msg.start_ns + cfg_.udp_timeout_ns >= now_ns) continue;
+    StreamInfo c;
+    c.ip_version = e.ip_version;
+    c.addr[0] = e.client, c.addr[1] = e.server, c.port[0] = e.cport, c.port[1] = e.sport;
+    counters_.inc(Counter::memcache_unmatched_requests);
+    publish(c, 0, e.msg.bits & kBinary, true, &e.msg, nullptr);
+    store_.release(e.msg.keys);
+    e.used = false;
+  }
+}
+
+void MemcacheDecoder::finish() { tick(UINT64_MAX); }
+
+void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req,
+                              const McMsg* resp) {
+  const int cl = client < 0 ? 0 : client;
+  TransactionFields t;
+  t.type = "memcache";
+  const bool quiet_alone = req && !resp && (req->bits & kQuiet);
+  t.ok = (resp && !(resp->bits & kError)) || quiet_alone;
+  if (req && !resp && !quiet_alone) t.error = "Unmatched request";
+  t.start_ns = req ? req->start_ns : resp->start_ns;
+  t.end_ns = resp ? resp->end_ns : req->end_ns;
+  t.ip_version = c.ip_version;
+  t.proto = udp ? 17 : 6;
+  t.client = c.addr[cl];
+  t.server = c.addr[1 - cl];
+  t.client_port = c.port[cl];
+  t.server_port = c.port[1 - cl];
+  t.client_bytes = req ? req->wire_bytes : 0;
+  t.server_bytes = resp ? resp->wire_bytes : 0;
+  t.cid_sport = t.client_port;
+  t.cid_dport = t.server_port;
+  t.event_type_extra = "protocol";
+  t.network_protocol = "memcache";
+  if (req && resp) counters_.inc(Counter::memcache_transactions);
+  char kb[2][9000];
+  std::size_t kl[2] = {0, 0};
+  if (req) kl[0] = store_.copy_out(req->keys, reinterpret_cast<uint8_t*>(kb[0]), sizeof kb[0]);
+  if (resp) kl[1] = store_.copy_out(resp->keys, reinterpret_cast<uint8_t*>(kb[1]), sizeof kb[1]);
+  out_.emit([&](JsonWriter& w) {
+    begin_transaction(w, t, agent_, internal_);
+    w.begin_object("memcache");
+    w.field("protocol_type", binary ? "binary" : "text");
+    auto keys = [&](int i) {
+      w.begin_array("keys");
+      std::string_view s(kb[i], kl[i]);
+      while (!s.empty()) {
+        const std::size_t sp = s.find(' ');
+        w.string(s.substr(0, sp));
+        s = sp == std::string_view::npos ? std::string_view{} : s.substr(sp + 1);
+      }
+      w.end_array();
+    };
+    if (req) {
+      const McMsg& r = *req;
+      w.begin_object("request");
+      w.field_uint("bytes", r.value_bytes);
+      if (r.bits & kHasCas) w.field_uint("cas_unique", r.cas);
+      w.field("command", kCommands[r.command].name);
+      w.field_uint("count_values", r.count_values);
+      if (r.bits & kHasDelta) w.field_uint("delta", r.delta);
+      if (r.bits & kHasExptime) w.field_uint("exptime", r.exptime);
+      w.field_uint("flags", r.flags);
+      if (binary && (r.bits & kHasDelta)) w.field_uint("initial", r.initial);
+      if (r.command == 13) {
+        w.field("raw_args", std::string_view(kb[0], kl[0]));
+      } else if (kl[0]) {
+        keys(0);
+      }
+      if (!binary) w.field_bool("noreply", r.bits & kQuiet);
+      if (binary) {
+        const Opcode* oc = opcode_of(r.opcode);
+        w.field("opcode", oc ? oc->name : "UNKNOWN");
+        w.field_uint("opcode_value", r.opcode);
+        w.field_uint("opaque", r.opaque);
+        w.field_bool("quiet", r.bits & kQuiet);
+      }
+      w.field("type", kCommands[r.command].type);
+      w.end_object();
+    }
+    if (resp) {
+      const McMsg& r = *resp;
+      w.begin_object("response");
+      w.field_uint("bytes", r.value_bytes);
+      if (r.bits & kHasCas) w.field_uint("cas_unique", r.cas);
+      if (!binary) w.field("command", r.reply_kind == kReplyCounter ? "" : kReplies[r.reply_kind].word);
+      w.field_uint("count_values", r.count_values);
+      w.field_uint("flags", r.flags);
+      const bool stats = binary ? r.opcode == 0x10 : r.reply_kind == kReplyStat;
+      if (stats) {
+        w.begin_array("stats");
+        std::string_view s(kb[1], kl[1]);
+        while (!s.empty()) {
+          const std::size_t nl = s.find('\n');
+          const std::string_view item = s.substr(0, nl);
+          s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
+          const std::size_t tab = item.find('\t');
+          w.begin_object();
+          w.field("name", item.substr(0, tab));
+          w.field("value", tab == std::string_view::npos ? std::string_view{} : item.substr(tab + 1));
+          w.end_object();
+        }
+        w.end_array();
+      } else if (kl[1]) {
+        keys(1);
+      }
+      if (binary) {
+        const Opcode* oc = opcode_of(r.opcode);
+        w.field("opcode", oc ? oc->name : "UNKNOWN");
+        w.field_uint("opcode_value", r.opcode);
+        w.field_uint("opaque", r.opaque);
+        w.field("status", status_name(r.status));
+        w.field_uint("status_code", r.status);
+      }
+      const char* type = binary ? (stats ? "Stats" : kCommands[req ? req->command : r.command].type)
+                                : kReplies[r.reply_kind].type;
+      if (binary && r.status != 0) type = "Fail";
+      w.field("type", type);
+      if (r.bits & kHasCounter) w.field_uint("value", r.counter);
+      w.end_object();
+    }
+    w.end_object();
+    end_transaction(w);
+  });
+}
+
+namespace {
+
+std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<MemcacheDecoder>(s); }
+
+constexpr DetectProbe kProbes[] = {
+    // Binary request magic with a known opcode and a 24-byte header's zero data type.
+    {R"(^\x80[\x00-\x1e][\x00-\x01][\x00-\xff][\x00-\x14]\x00)", true},
+    // Text commands.
+    {R"(^(get|gets|set|add|replace|append|prepend|cas|delete|incr|decr|touch) [!-~]{1,250}( [0-9]+)*( noreply)?\r\n)", true},
+    {R"(^(stats|version|flush_all)( [ -~]*)?\r\n)", true},
+};
+
+}  // namespace
+
+const DecoderDescriptor kMemcacheDescriptor = {
+    .name = "memcache",
+    .transports = kTransportTcp | kTransportUdp,
+    .probes = kProbes,
+    .state_size = sizeof(MemcacheState),
+    .violations = Counter::memcache_violations,
+    .create = create,
+};
+
+}  // namespace tapbeat

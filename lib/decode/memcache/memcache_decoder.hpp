@@ -1,0 +1,100 @@
+// Memcache behind the decoder seam, to Packetbeat's memcache module: the text and
+// the binary protocol, over TCP (requests matched to responses in order, binary
+// quiet commands by opaque, with noop flushing them) and over UDP (the 8-byte frame
+// header; requests matched by request id within udptransactiontimeout).
+//
+// Values are counted, not kept (maxvalues and maxbytespervalue bound what would be
+// published); a value larger than the engine hands over whole streams through.
+#pragma once
+
+#include <memory>
+
+#include "config/config.hpp"
+#include "decode/decoder.hpp"
+#include "util/chain_store.hpp"
+
+namespace tapbeat {
+
+struct MemcacheSettings {
+  bool parse_unknown = false;
+  uint64_t timeout_ns = 10'000'000'000;
+  uint64_t udp_timeout_ns = 200'000'000;  // udptransactiontimeout
+  bool send_request = false;
+  bool send_response = false;
+};
+
+MemcacheSettings memcache_settings(const ProtocolConfig& p);
+
+// One parsed message, summarised (keys kept in a chain, bounded).
+struct McMsg {
+  ChainStore::Chain keys;  // keys separated by ' '
+  uint64_t start_ns, end_ns;
+  uint64_t wire_bytes;     // message size on the wire
+  uint64_t value_bytes;    // bytes of values (request.bytes / response.bytes)
+  uint64_t cas;
+  uint64_t delta, initial;
+  uint64_t counter;        // incr/decr result
+  uint32_t exptime, flags, opaque;
+  uint32_t count_values;
+  uint16_t status;         // binary status
+  uint8_t opcode;          // binary opcode
+  uint8_t command;         // index into the command table
+  uint8_t bits;            // McBit
+  uint8_t reply_kind;      // text replies: index into the reply table
+  uint16_t pad;
+};
+
+struct MemcacheState {
+  struct Dir {
+    uint64_t skip;         // value bytes still to stream past
+    uint8_t in_value;      // a message waits for its value to pass
+    uint8_t pad[7];
+    McMsg cur;             // the message whose value is streaming, or a text reply being gathered
+    uint8_t gathering;     // a multi-line text reply (VALUE... END, STAT... END) is open
+    uint8_t pad2[7];
+  };
+  Dir dir[2];
+  ChainStore::Chain queue;  // pending requests (McMsg records)
+  uint32_t n_pending;
+  int8_t client;
+  uint8_t binary;           // protocol_type, once known: 1 text, 2 binary
+};
+
+class MemcacheDecoder final : public Decoder {
+ public:
+  static constexpr uint32_t kMaxKeysText = 1024;
+  static constexpr uint32_t kMaxPending = 4096;
+  static constexpr uint32_t kUdpPending = 1024;
+
+  explicit MemcacheDecoder(const DecoderSetup& s);
+  ~MemcacheDecoder() override;
+  void open(void* state) override;
+  DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
+  void close(void* state, const StreamInfo& c) override;
+  bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
+  void datagram(const PacketMeta& m) override;
+  void tick(uint64_t now_ns) override;
+  void finish() override;
+
+  struct Udp;
+
+ private:
+  DecodeResult parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n, bool request,
+                     McMsg& out, bool& done);
+  void on_message(MemcacheState& st, const StreamInfo& c, int dir, McMsg& m);
+  void publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req, const McMsg* resp);
+  void drop_pending(MemcacheState& st, McMsg& out);
+
+  const MemcacheSettings& cfg_;
+  Counters& counters_;
+  EventEmitter& out_;
+  ChainStore& store_;
+  const AgentInfo& agent_;
+  const NetworkSet* internal_;
+  std::unique_ptr<Udp> udp_;
+};
+
+extern const DecoderDescriptor kMemcacheDescriptor;
+
+}  // namespace tapbeat
