@@ -1,0 +1,106 @@
+"""Memcache transactions from live traffic: a real memcached (Debian's) on loopback, a
+scripted text-protocol client, tapbeat capturing on lo through libpcap. Each
+transaction's fields are checked against what the client sent and the server answered."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, final_stats, wait_for_line
+
+PORT = 21211
+
+
+def exchange(sock, data, end_markers):
+    sock.sendall(data)
+    buf = b""
+    while not any(buf.endswith(m) for m in end_markers):
+        chunk = sock.recv(1 << 20)
+        assert chunk, "server closed"
+        buf += chunk
+    return buf
+
+
+@pytest.fixture
+def memcached():
+    if not shutil.which("memcached"):
+        pytest.fail("memcached is not installed (scripts/setup installs it)")
+    p = subprocess.Popen(["memcached", "-l", "127.0.0.1", "-p", str(PORT), "-U", "0", "-u", "root", "-m", "64"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", PORT), timeout=1) as s:
+                if exchange(s, b"version\r\n", [b"\r\n"]).startswith(b"VERSION"):
+                    break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        p.kill()
+        pytest.fail("memcached did not start")
+    yield
+    p.terminate()
+    p.wait(timeout=10)
+
+
+def test_memcache_live_transactions(tmp_path, memcached):
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root or cap_net_raw")
+    cfg = tmp_path / "mc.yml"
+    cfg.write_text(f"""packetbeat.interfaces:
+  device: lo
+  bpf_filter: "tcp port {PORT}"
+packetbeat.flows: {{enabled: false}}
+packetbeat.protocols:
+  - type: memcache
+    ports: [{PORT}]
+output.console: {{}}
+tapbeat.workers: 1
+""")
+    p = subprocess.Popen([BIN, "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    big = b"x" * 300_000
+    try:
+        seen = wait_for_line(p, "started: capturing on lo")
+        c = socket.create_connection(("127.0.0.1", PORT))
+        assert exchange(c, b"set k1 5 0 5\r\nhello\r\n", [b"\r\n"]) == b"STORED\r\n"
+        assert exchange(c, b"set big 0 0 %d\r\n%s\r\n" % (len(big), big), [b"\r\n"]) == b"STORED\r\n"
+        r = exchange(c, b"get k1 nokey big\r\n", [b"END\r\n"])
+        assert r.startswith(b"VALUE k1 5 5\r\nhello\r\n")
+        assert exchange(c, b"incr n 1\r\n", [b"\r\n"]) == b"NOT_FOUND\r\n"
+        assert exchange(c, b"set n 0 0 1\r\n7\r\n", [b"\r\n"]) == b"STORED\r\n"
+        assert exchange(c, b"incr n 5\r\n", [b"\r\n"]) == b"12\r\n"
+        assert exchange(c, b"delete k1\r\n", [b"\r\n"]) == b"DELETED\r\n"
+        c.sendall(b"set q 0 0 1 noreply\r\nq\r\n")
+        stats = exchange(c, b"stats\r\n", [b"END\r\n"])
+        time.sleep(0.5)
+        c.close()
+        time.sleep(0.3)
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    err = "".join(seen) + err
+    assert p.returncode == 0, err
+    events = [json.loads(l)["memcache"] | {"status": json.loads(l)["status"]} for l in out.splitlines()]
+    cmds = [(e["request"]["command"], e["request"].get("keys")) for e in events]
+    assert cmds == [("set", ["k1"]), ("set", ["big"]), ("get", ["k1", "nokey", "big"]), ("incr", ["n"]),
+                    ("set", ["n"]), ("incr", ["n"]), ("delete", ["k1"]), ("set", ["q"]), ("stats", None)], cmds
+    assert all(e["protocol_type"] == "text" and e["status"] == "OK" for e in events)
+    assert events[0]["request"]["flags"] == 5 and events[0]["request"]["bytes"] == 5
+    assert events[0]["response"]["type"] == "Success"
+    assert events[1]["request"]["bytes"] == len(big)
+    get = events[2]["response"]
+    assert get["keys"] == ["k1", "big"] and get["count_values"] == 2 and get["bytes"] == 5 + len(big)
+    assert events[3]["response"]["command"] == "NOT_FOUND" and events[3]["response"]["type"] == "Fail"
+    assert events[5]["request"]["delta"] == 5 and events[5]["response"]["value"] == 12
+    assert events[6]["response"]["command"] == "DELETED"
+    assert events[7]["request"]["noreply"] is True and "response" not in events[7]
+    want_stats = {l.split(" ", 2)[1] for l in stats.decode().splitlines() if l.startswith("STAT ")}
+    assert {s["name"] for s in events[8]["response"]["stats"]} == want_stats
+    s = final_stats(err)
+    assert s["capture.pcap.dropped"] == 0
+    assert s["stream.buffer_full"] == 0
