@@ -92,6 +92,9 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
         s->enable_http(p.ports);
       } else if (p.type == "memcache") {
         s->memcache = memcache_settings(p);
+        if (p.options["maxvalues"] && p.options["maxvalues"].as<int>() != 0)
+          warn("packetbeat.protocols.memcache.maxvalues: values are counted and sized but not published in this "
+               "version (memcache.*.values is left out)");
         s->enable_memcache(p.ports);
       } else if (p.type == "redis") {
         s->redis = redis_settings(p);
