@@ -85,7 +85,16 @@ tapbeat.workers: 1
         out, err = p.communicate(timeout=30)
     err = "".join(seen) + err
     assert p.returncode == 0, err
-    events = [json.loads(l)["memcache"] | {"status": json.loads(l)["status"]} for l in out.splitlines()]
+    s = final_stats(err)
+    assert s["capture.pcap.dropped"] == 0
+    assert s["stream.buffer_full"] == 0
+    # Publication order is completion order (a noreply command is done at once):
+    # compare in request order.
+    def start(e):  # RFC 3339 with trailing zeros of the fraction dropped
+        head, _, frac = e["event"]["start"].rstrip("Z").partition(".")
+        return head, int(frac.ljust(9, "0"))
+    raw = sorted((json.loads(l) for l in out.splitlines()), key=start)
+    events = [e["memcache"] | {"status": e["status"]} for e in raw]
     cmds = [(e["request"]["command"], e["request"].get("keys")) for e in events]
     assert cmds == [("set", ["k1"]), ("set", ["big"]), ("get", ["k1", "nokey", "big"]), ("incr", ["n"]),
                     ("set", ["n"]), ("incr", ["n"]), ("delete", ["k1"]), ("set", ["q"]), ("stats", None)], cmds
@@ -100,7 +109,4 @@ tapbeat.workers: 1
     assert events[6]["response"]["command"] == "DELETED"
     assert events[7]["request"]["noreply"] is True and "response" not in events[7]
     want_stats = {l.split(" ", 2)[1] for l in stats.decode().splitlines() if l.startswith("STAT ")}
-    assert {s["name"] for s in events[8]["response"]["stats"]} == want_stats
-    s = final_stats(err)
-    assert s["capture.pcap.dropped"] == 0
-    assert s["stream.buffer_full"] == 0
+    assert {x["name"] for x in events[8]["response"]["stats"]} == want_stats
