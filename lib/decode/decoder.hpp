@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "engine/counters.hpp"
+#include "event/transaction_event.hpp"
 #include "net/packet.hpp"
 
 namespace tapbeat {
@@ -56,6 +57,24 @@ struct StreamInfo {
   uint16_t port[2]{};
   uint64_t ts_ns = 0;  // capture time of the packet that delivered the bytes
 };
+
+// The connection part of a transaction: addresses and ports by role (`client` is
+// the direction that sent the request), transport, community-id ports, and the
+// application protocol's name.
+inline void set_connection(TransactionFields& t, const StreamInfo& c, int client, uint8_t proto,
+                           const char* protocol) {
+  const int cl = client < 0 ? 0 : client;
+  t.ip_version = c.ip_version;
+  t.proto = proto;
+  t.client = c.addr[cl];
+  t.server = c.addr[1 - cl];
+  t.client_port = c.port[cl];
+  t.server_port = c.port[1 - cl];
+  t.cid_sport = t.client_port;
+  t.cid_dport = t.server_port;
+  t.event_type_extra = "protocol";
+  t.network_protocol = protocol;
+}
 
 // What a decoder instance gets from its worker.
 struct DecoderSetup {
@@ -104,6 +123,18 @@ class Decoder {
   virtual void tick(uint64_t now_ns) { (void)now_ns; }
   // End of input: publish everything pending.
   virtual void finish() {}
+};
+
+// What most decoders keep of their DecoderSetup.
+class DecoderCommon : public Decoder {
+ protected:
+  explicit DecoderCommon(const DecoderSetup& s)
+      : counters_(s.counters), out_(s.out), store_(s.store), agent_(s.agent), internal_(s.internal_networks) {}
+  Counters& counters_;
+  EventEmitter& out_;
+  ChainStore& store_;
+  const AgentInfo& agent_;
+  const NetworkSet* internal_;
 };
 
 // A Hyperscan expression matched from the first payload byte of a connection whose

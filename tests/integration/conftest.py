@@ -52,6 +52,25 @@ def wait_for_line(proc, text, timeout=20):
     return seen
 
 
+def run_live(config_text, tmp_path, body, name="live.yml"):
+    """Runs tapbeat live with this config until body() returns, then stops it with
+    SIGINT; returns its stdout and stderr (all of it)."""
+    import signal
+    cfg = tmp_path / name
+    cfg.write_text(config_text)
+    p = subprocess.Popen([BIN, "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        seen = wait_for_line(p, "started: capturing on")
+        body()
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    err = "".join(seen) + err
+    assert p.returncode == 0, err
+    return out, err
+
+
 def flatten(obj, prefix=""):
     out = {}
     for k, v in obj.items():

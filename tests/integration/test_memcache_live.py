@@ -4,14 +4,13 @@ transaction's fields are checked against what the client sent and the server ans
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import BIN, final_stats, wait_for_line
+from conftest import final_stats, run_live
 
 PORT = 21211
 
@@ -51,8 +50,7 @@ def memcached():
 def test_memcache_live_transactions(tmp_path, memcached):
     if os.geteuid() != 0:
         pytest.skip("live capture needs root or cap_net_raw")
-    cfg = tmp_path / "mc.yml"
-    cfg.write_text(f"""packetbeat.interfaces:
+    config = f"""packetbeat.interfaces:
   device: lo
   bpf_filter: "tcp port {PORT}"
 packetbeat.flows: {{enabled: false}}
@@ -61,11 +59,11 @@ packetbeat.protocols:
     ports: [{PORT}]
 output.console: {{}}
 tapbeat.workers: 1
-""")
-    p = subprocess.Popen([BIN, "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+"""
     big = b"x" * 300_000
-    try:
-        seen = wait_for_line(p, "started: capturing on lo")
+    stats = []
+
+    def workload():
         c = socket.create_connection(("127.0.0.1", PORT))
         assert exchange(c, b"set k1 5 0 5\r\nhello\r\n", [b"\r\n"]) == b"STORED\r\n"
         assert exchange(c, b"set big 0 0 %d\r\n%s\r\n" % (len(big), big), [b"\r\n"]) == b"STORED\r\n"
@@ -76,15 +74,12 @@ tapbeat.workers: 1
         assert exchange(c, b"incr n 5\r\n", [b"\r\n"]) == b"12\r\n"
         assert exchange(c, b"delete k1\r\n", [b"\r\n"]) == b"DELETED\r\n"
         c.sendall(b"set q 0 0 1 noreply\r\nq\r\n")
-        stats = exchange(c, b"stats\r\n", [b"END\r\n"])
+        stats.append(exchange(c, b"stats\r\n", [b"END\r\n"]))
         time.sleep(0.5)
         c.close()
         time.sleep(0.3)
-    finally:
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    err = "".join(seen) + err
-    assert p.returncode == 0, err
+
+    out, err = run_live(config, tmp_path, workload)
     s = final_stats(err)
     assert s["capture.pcap.dropped"] == 0
     assert s["stream.buffer_full"] == 0
@@ -108,5 +103,5 @@ tapbeat.workers: 1
     assert events[5]["request"]["delta"] == 5 and events[5]["response"]["value"] == 12
     assert events[6]["response"]["command"] == "DELETED"
     assert events[7]["request"]["noreply"] is True and "response" not in events[7]
-    want_stats = {l.split(" ", 2)[1] for l in stats.decode().splitlines() if l.startswith("STAT ")}
+    want_stats = {l.split(" ", 2)[1] for l in stats[0].decode().splitlines() if l.startswith("STAT ")}
     assert {x["name"] for x in events[8]["response"]["stats"]} == want_stats

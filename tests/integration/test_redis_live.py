@@ -4,14 +4,13 @@ checked against what the client sent and the server answered."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import BIN, final_stats, wait_for_line
+from conftest import final_stats, run_live
 
 PORT = 16379
 
@@ -92,8 +91,7 @@ def redis_server(tmp_path):
 def test_redis_live_transactions(tmp_path, redis_server):
     if os.geteuid() != 0:
         pytest.skip("live capture needs root or cap_net_raw")
-    cfg = tmp_path / "redis.yml"
-    cfg.write_text(f"""packetbeat.interfaces:
+    config = f"""packetbeat.interfaces:
   device: lo
   bpf_filter: "tcp port {PORT}"
 packetbeat.flows: {{enabled: false}}
@@ -103,11 +101,10 @@ packetbeat.protocols:
     send_request: true
 output.console: {{}}
 tapbeat.workers: 1
-""")
-    p = subprocess.Popen([BIN, "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+"""
     sent = []  # (args, reply) in order on the main connection
-    try:
-        seen = wait_for_line(p, "started: capturing on lo")
+
+    def workload():
         c = socket.create_connection(("127.0.0.1", PORT))
         big = "v" * 200_000
         script = [("SET", "k1", "hello"), ("GET", "k1"), ("LPUSH", "l1", "a"), ("GET", "l1"), ("DEL", "nokey"),
@@ -117,7 +114,7 @@ tapbeat.workers: 1
             sent.append((cmd, read_replies(c, 1)[0]))
         # Pipelining: 50 commands in one write, 50 replies read afterwards.
         c.sendall(b"".join(resp("INCR", "ctr") for _ in range(50)))
-        for i, r in enumerate(read_replies(c, 50)):
+        for r in read_replies(c, 50):
             sent.append((("INCR", "ctr"), r))
         # Pub/sub: a subscriber on its own connection; its pushes are not replies.
         sub = socket.create_connection(("127.0.0.1", PORT))
@@ -131,11 +128,8 @@ tapbeat.workers: 1
         c.close()
         sub.close()
         time.sleep(0.3)
-    finally:
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    err = "".join(seen) + err
-    assert p.returncode == 0, err
+
+    out, err = run_live(config, tmp_path, workload)
     events = [json.loads(l) for l in out.splitlines()]
     main = [e for e in events if e["type"] == "redis" and e["server"]["port"] == PORT and e.get("method") != "SUBSCRIBE"]
     assert len(main) == len(sent), [e.get("query", "")[:40] for e in main]

@@ -9,6 +9,7 @@
 #include "decode/http/http_parse.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"
+#include "stream_test.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
@@ -17,7 +18,7 @@ namespace {
 using test::Frame;
 constexpr uint64_t kMs = 1'000'000;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::contains;
 
 // ---- parsing ----
 
@@ -98,70 +99,16 @@ TEST(ChainStore, AppendsAcrossBlocksAndReleases) {
 
 // ---- the decoder, through a worker ----
 
-struct Conn {
-  uint16_t client_port = 40000, server_port = 80;
-  uint32_t cseq = 1000, sseq = 5000;
-};
+using test::Conn;
 
-struct HttpHarness {
-  AgentInfo agent{"host", "host", "id", "eph", "0.0.0"};
-  DecoderSet decoders;
-  std::unique_ptr<Worker> w;
-  std::vector<test::Bytes> keep;
-  uint64_t ts = 1'000'000'000'000;
-
+struct HttpHarness : test::StreamTest {
   explicit HttpHarness(std::vector<uint16_t> ports = {80}, bool detect = false,
                        void (*tune)(HttpSettings&) = nullptr) {
     if (tune) tune(decoders.http);
     decoders.enable_http(ports);
     if (detect) decoders.enable_detection();
-    WorkerSettings s;
-    s.agent = &agent;
-    s.flows_enabled = false;
-    s.event_chunks = 4;
-    s.event_chunk_bytes = 256 * 1024;
-    s.decoders = &decoders.plan();
-    s.tcp_transaction_timeout_ns = decoders.tcp_timeout_ns();
-    w = std::make_unique<Worker>(s);
+    start();
   }
-  void frame(bool from_client, const Conn& c, uint8_t flags, uint32_t seq, std::string_view payload) {
-    Frame f;
-    if (from_client) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(c.client_port, c.server_port, flags, seq);
-    else f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(c.server_port, c.client_port, flags, seq);
-    f.text(payload);
-    keep.push_back(f.finish().b);
-    ts += kMs;
-    RawPacket p{keep.back().data(), static_cast<uint32_t>(keep.back().size()),
-                static_cast<uint32_t>(keep.back().size()), ts, 0, link_type::kEthernet};
-    w->process({&p, 1});
-  }
-  void handshake(Conn& c) {
-    frame(true, c, tcp_flag::kSyn, c.cseq++, "");
-    frame(false, c, tcp_flag::kSyn | tcp_flag::kAck, c.sseq++, "");
-  }
-  void client(Conn& c, std::string_view s) {
-    frame(true, c, tcp_flag::kAck | tcp_flag::kPsh, c.cseq, s);
-    c.cseq += static_cast<uint32_t>(s.size());
-  }
-  void server(Conn& c, std::string_view s) {
-    frame(false, c, tcp_flag::kAck | tcp_flag::kPsh, c.sseq, s);
-    c.sseq += static_cast<uint32_t>(s.size());
-  }
-  std::vector<std::string> finish() {
-    w->finish();
-    std::vector<std::string> lines;
-    while (EventChunk* ch = w->events().take_full()) {
-      std::string_view s(ch->data, ch->len);
-      for (std::size_t start = 0; start < s.size();) {
-        const std::size_t nl = s.find('\n', start);
-        lines.emplace_back(s.substr(start, nl - start));
-        start = nl + 1;
-      }
-      w->events().recycle(ch);
-    }
-    return lines;
-  }
-  uint64_t count(Counter c) const { return w->counters().get(c); }
 };
 
 TEST(HttpDecoder, PipelinedRequestsMatchResponsesInOrder) {

@@ -5,69 +5,26 @@
 
 #include "decode/decoder_set.hpp"
 #include "engine/worker.hpp"
-#include "packet_builder.hpp"
+#include "stream_test.hpp"
 
 namespace tapbeat {
 namespace {
 
 using test::Frame;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::contains;
 
-struct RedisHarness {
-  AgentInfo agent{"host", "host", "id", "eph", "0.0.0"};
-  DecoderSet decoders;
-  std::unique_ptr<Worker> w;
-  std::vector<test::Bytes> keep;
-  uint64_t ts = 1'000'000'000'000;
-  uint32_t cseq = 100, sseq = 900;
-
+// One connection to port 6379, picked up mid-stream.
+struct RedisHarness : test::StreamTest {
+  test::Conn conn{50000, 6379, 100, 900};
   explicit RedisHarness(void (*tune)(RedisSettings&) = nullptr) {
     if (tune) tune(decoders.redis);
     const uint16_t ports[] = {6379};
     decoders.enable_redis(ports);
-    WorkerSettings s;
-    s.agent = &agent;
-    s.flows_enabled = false;
-    s.event_chunks = 4;
-    s.event_chunk_bytes = 256 * 1024;
-    s.decoders = &decoders.plan();
-    w = std::make_unique<Worker>(s);
+    start();
   }
-  void frame(bool from_client, uint8_t flags, uint32_t seq, std::string_view payload) {
-    Frame f;
-    if (from_client) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(50000, 6379, flags, seq);
-    else f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(6379, 50000, flags, seq);
-    f.text(payload);
-    keep.push_back(f.finish().b);
-    ts += 1'000'000;
-    RawPacket p{keep.back().data(), static_cast<uint32_t>(keep.back().size()),
-                static_cast<uint32_t>(keep.back().size()), ts, 0, link_type::kEthernet};
-    w->process({&p, 1});
-  }
-  void client(std::string_view s) {
-    frame(true, tcp_flag::kAck | tcp_flag::kPsh, cseq, s);
-    cseq += static_cast<uint32_t>(s.size());
-  }
-  void server(std::string_view s) {
-    frame(false, tcp_flag::kAck | tcp_flag::kPsh, sseq, s);
-    sseq += static_cast<uint32_t>(s.size());
-  }
-  std::vector<std::string> finish() {
-    w->finish();
-    std::vector<std::string> lines;
-    while (EventChunk* ch = w->events().take_full()) {
-      std::string_view s(ch->data, ch->len);
-      for (std::size_t start = 0; start < s.size();) {
-        const std::size_t nl = s.find('\n', start);
-        lines.emplace_back(s.substr(start, nl - start));
-        start = nl + 1;
-      }
-      w->events().recycle(ch);
-    }
-    return lines;
-  }
-  uint64_t count(Counter c) const { return w->counters().get(c); }
+  void client(std::string_view s) { StreamTest::client(conn, s); }
+  void server(std::string_view s) { StreamTest::server(conn, s); }
 };
 
 TEST(Redis, Resp3RepliesAttributesAndPushes) {
@@ -122,7 +79,7 @@ TEST(Redis, LargeValueStreamsThroughAndHolesInsideKeepFraming) {
   const std::string reply = "$300000\r\n" + value + "\r\n";
   for (std::size_t i = 0; i < reply.size(); i += 1000) {
     if (i >= 5000 && i < 15000) {  // lost inside the value
-      h.sseq += 1000;
+      h.conn.sseq += 1000;
       continue;
     }
     h.server(std::string_view(reply).substr(i, 1000));

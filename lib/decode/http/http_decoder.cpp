@@ -142,12 +142,8 @@ HttpSettings http_settings(const ProtocolConfig& p) {
 }
 
 HttpDecoder::HttpDecoder(const DecoderSetup& s)
-    : cfg_(*static_cast<const HttpSettings*>(s.config)),
-      counters_(s.counters),
-      out_(s.out),
-      store_(s.store),
-      agent_(s.agent),
-      internal_(s.internal_networks),
+    : DecoderCommon(s),
+      cfg_(*static_cast<const HttpSettings*>(s.config)),
       scratch_(std::make_unique<Scratch>()) {
   if (scratch_->json.allocate(kMaxKeptBytes)) throw std::bad_alloc();
 }
@@ -531,7 +527,6 @@ std::string_view body_view(const Head& h, std::string_view body, bool decode, ui
 
 void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, HttpMessage* resp, const char* note) {
   Scratch& s = *scratch_;
-  const int cl = client < 0 ? 0 : client;
   std::string_view rq_text, rs_text;
   if (req) {
     const uint32_t n = store_.copy_out(req->text, s.req, kMaxKeptBytes);
@@ -557,18 +552,9 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   t.start_ns = req ? req->start_ns : resp->start_ns;
   // Packetbeat's transaction ends when the response starts (its first packet).
   t.end_ns = resp ? resp->start_ns : req->end_ns;
-  t.ip_version = c.ip_version;
-  t.proto = 6;
-  t.client = c.addr[cl];
-  t.server = c.addr[1 - cl];
-  t.client_port = c.port[cl];
-  t.server_port = c.port[1 - cl];
+  set_connection(t, c, client, 6, "http");
   t.client_bytes = req ? req->bytes : 0;
   t.server_bytes = resp ? resp->bytes : 0;
-  t.cid_sport = t.client_port;
-  t.cid_dport = t.server_port;
-  t.event_type_extra = "protocol";
-  t.network_protocol = "http";
 
   // Host, path, parameters.
   std::string_view host, path, query_string, port_text;

@@ -71,7 +71,7 @@ struct HttpState {
   HttpMessage pending[kMaxPending];
 };
 
-class HttpDecoder final : public Decoder {
+class HttpDecoder final : public DecoderCommon {
  public:
   // Message text linearised for publishing: head plus kept body, at most this much.
   static constexpr uint32_t kMaxKeptBytes = 1u << 20;
@@ -97,11 +97,6 @@ class HttpDecoder final : public Decoder {
   void release(HttpMessage& m);
 
   const HttpSettings& cfg_;
-  Counters& counters_;
-  EventEmitter& out_;
-  ChainStore& store_;
-  const AgentInfo& agent_;
-  const NetworkSet* internal_;
   std::unique_ptr<Scratch> scratch_;
 };
 

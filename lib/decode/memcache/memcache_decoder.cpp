@@ -164,12 +164,8 @@ MemcacheSettings memcache_settings(const ProtocolConfig& p) {
 }
 
 MemcacheDecoder::MemcacheDecoder(const DecoderSetup& s)
-    : cfg_(*static_cast<const MemcacheSettings*>(s.config)),
-      counters_(s.counters),
-      out_(s.out),
-      store_(s.store),
-      agent_(s.agent),
-      internal_(s.internal_networks),
+    : DecoderCommon(s),
+      cfg_(*static_cast<const MemcacheSettings*>(s.config)),
       udp_(std::make_unique<Udp>()) {
   std::memset(static_cast<void*>(udp_.get()), 0, sizeof(Udp));
 }
@@ -627,7 +623,6 @@ void MemcacheDecoder::finish() { tick(UINT64_MAX); }
 
 void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req,
                               const McMsg* resp) {
-  const int cl = client < 0 ? 0 : client;
   TransactionFields t;
   t.type = "memcache";
   const bool quiet_alone = req && !resp && (req->bits & kQuiet);
@@ -635,18 +630,9 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   if (req && !resp && !quiet_alone) t.error = "Unmatched request";
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
-  t.ip_version = c.ip_version;
-  t.proto = udp ? 17 : 6;
-  t.client = c.addr[cl];
-  t.server = c.addr[1 - cl];
-  t.client_port = c.port[cl];
-  t.server_port = c.port[1 - cl];
+  set_connection(t, c, client, udp ? 17 : 6, "memcache");
   t.client_bytes = req ? req->wire_bytes : 0;
   t.server_bytes = resp ? resp->wire_bytes : 0;
-  t.cid_sport = t.client_port;
-  t.cid_dport = t.server_port;
-  t.event_type_extra = "protocol";
-  t.network_protocol = "memcache";
   if (req && resp) counters_.inc(Counter::memcache_transactions);
   char kb[2][9000];
   std::size_t kl[2] = {0, 0};

@@ -60,7 +60,7 @@ struct MemcacheState {
   uint8_t binary;           // protocol_type, once known: 1 text, 2 binary
 };
 
-class MemcacheDecoder final : public Decoder {
+class MemcacheDecoder final : public DecoderCommon {
  public:
   static constexpr uint32_t kMaxKeysText = 1024;
   static constexpr uint32_t kMaxPending = 4096;
@@ -87,11 +87,6 @@ class MemcacheDecoder final : public Decoder {
   void drop_pending(MemcacheState& st, McMsg& out);
 
   const MemcacheSettings& cfg_;
-  Counters& counters_;
-  EventEmitter& out_;
-  ChainStore& store_;
-  const AgentInfo& agent_;
-  const NetworkSet* internal_;
   std::unique_ptr<Udp> udp_;
 };
 

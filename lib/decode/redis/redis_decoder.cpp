@@ -188,12 +188,8 @@ RedisSettings redis_settings(const ProtocolConfig& p) {
 }
 
 RedisDecoder::RedisDecoder(const DecoderSetup& s)
-    : cfg_(*static_cast<const RedisSettings*>(s.config)),
-      counters_(s.counters),
-      out_(s.out),
-      store_(s.store),
-      agent_(s.agent),
-      internal_(s.internal_networks),
+    : DecoderCommon(s),
+      cfg_(*static_cast<const RedisSettings*>(s.config)),
       req_text_(new uint8_t[kKeepBytes]),
       resp_text_(new uint8_t[kKeepBytes]),
       value_(std::make_unique<RedisText>()) {}
@@ -435,7 +431,6 @@ bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
 
 void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp,
                            const char* note) {
-  const int cl = client < 0 ? 0 : client;
   std::string_view rq, rs;
   if (req) rq = {reinterpret_cast<const char*>(req_text_.get()), store_.copy_out(req->text, req_text_.get(), kKeepBytes)};
   if (resp)
@@ -457,18 +452,9 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   t.error = note;
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
-  t.ip_version = c.ip_version;
-  t.proto = 6;
-  t.client = c.addr[cl];
-  t.server = c.addr[1 - cl];
-  t.client_port = c.port[cl];
-  t.server_port = c.port[1 - cl];
+  set_connection(t, c, client, 6, "redis");
   t.client_bytes = req ? req->bytes : 0;
   t.server_bytes = resp ? resp->bytes : 0;
-  t.cid_sport = t.client_port;
-  t.cid_dport = t.server_port;
-  t.event_type_extra = "protocol";
-  t.network_protocol = "redis";
   if (req && resp) counters_.inc(Counter::redis_transactions);
   char method[32];
   std::size_t ml = 0;

@@ -49,7 +49,7 @@ struct RedisState {
   uint8_t pubsub;
 };
 
-class RedisDecoder final : public Decoder {
+class RedisDecoder final : public DecoderCommon {
  public:
   static constexpr uint32_t kKeepBytes = 4096;       // message bytes kept for the event
   static constexpr uint64_t kMaxBulk = 512ull << 20;  // Redis's own proto-max-bulk-len
@@ -77,11 +77,6 @@ class RedisDecoder final : public Decoder {
   void publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp, const char* note);
 
   const RedisSettings& cfg_;
-  Counters& counters_;
-  EventEmitter& out_;
-  ChainStore& store_;
-  const AgentInfo& agent_;
-  const NetworkSet* internal_;
   std::unique_ptr<uint8_t[]> req_text_, resp_text_;
   std::unique_ptr<struct RedisText> value_;
 };

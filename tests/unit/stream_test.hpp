@@ -1,0 +1,81 @@
+// A worker with decoders on, fed TCP segments of hand-written conversations, and the
+// event lines it published. Shared by the decoder tests.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "decode/decoder_set.hpp"
+#include "engine/worker.hpp"
+#include "packet_builder.hpp"
+
+namespace tapbeat::test {
+
+struct Conn {
+  uint16_t client_port = 40000, server_port = 80;
+  uint32_t cseq = 1000, sseq = 5000;
+};
+
+struct StreamTest {
+  AgentInfo agent{"host", "host", "id", "eph", "0.0.0"};
+  DecoderSet decoders;
+  std::unique_ptr<Worker> w;
+  std::vector<Bytes> keep;
+  uint64_t ts = 1'000'000'000'000;
+
+  // After the decoders are enabled.
+  void start() {
+    WorkerSettings s;
+    s.agent = &agent;
+    s.flows_enabled = false;
+    s.event_chunks = 4;
+    s.event_chunk_bytes = 256 * 1024;
+    s.decoders = &decoders.plan();
+    s.tcp_transaction_timeout_ns = decoders.tcp_timeout_ns();
+    w = std::make_unique<Worker>(s);
+  }
+  void frame(bool from_client, const Conn& c, uint8_t flags, uint32_t seq, std::string_view payload) {
+    Frame f;
+    if (from_client) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(c.client_port, c.server_port, flags, seq);
+    else f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(c.server_port, c.client_port, flags, seq);
+    f.text(payload);
+    keep.push_back(f.finish().b);
+    ts += 1'000'000;
+    RawPacket p{keep.back().data(), static_cast<uint32_t>(keep.back().size()),
+                static_cast<uint32_t>(keep.back().size()), ts, 0, link_type::kEthernet};
+    w->process({&p, 1});
+  }
+  void handshake(Conn& c) {
+    frame(true, c, tcp_flag::kSyn, c.cseq++, "");
+    frame(false, c, tcp_flag::kSyn | tcp_flag::kAck, c.sseq++, "");
+  }
+  void client(Conn& c, std::string_view s) {
+    frame(true, c, tcp_flag::kAck | tcp_flag::kPsh, c.cseq, s);
+    c.cseq += static_cast<uint32_t>(s.size());
+  }
+  void server(Conn& c, std::string_view s) {
+    frame(false, c, tcp_flag::kAck | tcp_flag::kPsh, c.sseq, s);
+    c.sseq += static_cast<uint32_t>(s.size());
+  }
+  std::vector<std::string> finish() {
+    w->finish();
+    std::vector<std::string> lines;
+    while (EventChunk* ch = w->events().take_full()) {
+      std::string_view s(ch->data, ch->len);
+      for (std::size_t start = 0; start < s.size();) {
+        const std::size_t nl = s.find('\n', start);
+        lines.emplace_back(s.substr(start, nl - start));
+        start = nl + 1;
+      }
+      w->events().recycle(ch);
+    }
+    return lines;
+  }
+  uint64_t count(Counter c) const { return w->counters().get(c); }
+};
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace tapbeat::test
