@@ -52,6 +52,41 @@ def wait_for_line(proc, text, timeout=20):
     return seen
 
 
+def live_config(protocol, port, extra=""):
+    """tapbeat on lo for one TCP port, flows off, one protocol, events on stdout."""
+    return f"""packetbeat.interfaces:
+  device: lo
+  bpf_filter: "tcp port {port}"
+packetbeat.flows: {{enabled: false}}
+packetbeat.protocols:
+  - type: {protocol}
+    ports: [{port}]
+{extra}output.console: {{}}
+tapbeat.workers: 1
+"""
+
+
+def server_process(argv, port, probe, ready):
+    """Starts a real server from Debian's packages and waits until a connection to
+    127.0.0.1:port that sends `probe` reads a reply starting with `ready`."""
+    import shutil
+    import socket
+    if not shutil.which(argv[0]):
+        pytest.fail(f"{argv[0]} is not installed (scripts/setup installs it)")
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(probe)
+                if s.recv(256).startswith(ready):
+                    return p
+        except OSError:
+            time.sleep(0.1)
+    p.kill()
+    pytest.fail(f"{argv[0]} did not start")
+
+
 def run_live(config_text, tmp_path, body, name="live.yml"):
     """Runs tapbeat live with this config until body() returns, then stops it with
     SIGINT; returns its stdout and stderr (all of it)."""

@@ -3,14 +3,12 @@ scripted text-protocol client, tapbeat capturing on lo through libpcap. Each
 transaction's fields are checked against what the client sent and the server answered."""
 import json
 import os
-import shutil
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import final_stats, run_live
+from conftest import final_stats, live_config, run_live, server_process
 
 PORT = 21211
 
@@ -27,21 +25,8 @@ def exchange(sock, data, end_markers):
 
 @pytest.fixture
 def memcached():
-    if not shutil.which("memcached"):
-        pytest.fail("memcached is not installed (scripts/setup installs it)")
-    p = subprocess.Popen(["memcached", "-l", "127.0.0.1", "-p", str(PORT), "-U", "0", "-u", "root", "-m", "64"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", PORT), timeout=1) as s:
-                if exchange(s, b"version\r\n", [b"\r\n"]).startswith(b"VERSION"):
-                    break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        p.kill()
-        pytest.fail("memcached did not start")
+    p = server_process(["memcached", "-l", "127.0.0.1", "-p", str(PORT), "-U", "0", "-u", "root", "-m", "64"], PORT,
+                       b"version\r\n", b"VERSION")
     yield
     p.terminate()
     p.wait(timeout=10)
@@ -50,16 +35,7 @@ def memcached():
 def test_memcache_live_transactions(tmp_path, memcached):
     if os.geteuid() != 0:
         pytest.skip("live capture needs root or cap_net_raw")
-    config = f"""packetbeat.interfaces:
-  device: lo
-  bpf_filter: "tcp port {PORT}"
-packetbeat.flows: {{enabled: false}}
-packetbeat.protocols:
-  - type: memcache
-    ports: [{PORT}]
-output.console: {{}}
-tapbeat.workers: 1
-"""
+    config = live_config("memcache", PORT)
     big = b"x" * 300_000
     stats = []
 

@@ -3,14 +3,12 @@ scripted client, tapbeat capturing on lo through libpcap. Each transaction's fie
 checked against what the client sent and the server answered."""
 import json
 import os
-import shutil
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import final_stats, run_live
+from conftest import final_stats, live_config, run_live, server_process
 
 PORT = 16379
 
@@ -66,23 +64,8 @@ def read_replies(sock, n):
 
 @pytest.fixture
 def redis_server(tmp_path):
-    if not shutil.which("redis-server"):
-        pytest.fail("redis-server is not installed (scripts/setup installs it)")
-    p = subprocess.Popen(["redis-server", "--port", str(PORT), "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", PORT), timeout=1) as s:
-                s.sendall(resp("PING"))
-                if s.recv(64).startswith(b"+PONG"):
-                    break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        p.kill()
-        pytest.fail("redis-server did not start")
+    p = server_process(["redis-server", "--port", str(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                        "no", "--dir", str(tmp_path)], PORT, resp("PING"), b"+PONG")
     yield
     p.terminate()
     p.wait(timeout=10)
@@ -91,17 +74,7 @@ def redis_server(tmp_path):
 def test_redis_live_transactions(tmp_path, redis_server):
     if os.geteuid() != 0:
         pytest.skip("live capture needs root or cap_net_raw")
-    config = f"""packetbeat.interfaces:
-  device: lo
-  bpf_filter: "tcp port {PORT}"
-packetbeat.flows: {{enabled: false}}
-packetbeat.protocols:
-  - type: redis
-    ports: [{PORT}]
-    send_request: true
-output.console: {{}}
-tapbeat.workers: 1
-"""
+    config = live_config("redis", PORT, "    send_request: true\n")
     sent = []  # (args, reply) in order on the main connection
 
     def workload():
