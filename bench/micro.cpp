@@ -14,6 +14,7 @@
 #include "decode/decoder_set.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_parse.hpp"
+#include "decode/memcache/memcache_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 #include "event/emitter.hpp"
 #include "util/chain_store.hpp"
@@ -276,6 +277,35 @@ void BM_RedisTransaction(benchmark::State& state) {
   dec.close(conn, c);
 }
 BENCHMARK(BM_RedisTransaction);
+
+// Text protocol: a set and its STORED, a get and its VALUE ... END, events written.
+void BM_MemcacheTransaction(benchmark::State& state) {
+  DecoderBench b;
+  MemcacheSettings cfg;
+  MemcacheDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  alignas(8) uint8_t conn[kDecoderStateBytes];
+  dec.open(conn);
+  StreamInfo c;
+  c.port[0] = 40000;
+  c.port[1] = 11211;
+  const std::string set = "set user:100 0 0 16\r\n{\"name\":\"alice\"}\r\n", stored = "STORED\r\n";
+  const std::string get = "get user:100\r\n", val = "VALUE user:100 0 16\r\n{\"name\":\"alice\"}\r\nEND\r\n";
+  auto span = [](const std::string& x) { return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(x.data()), x.size()); };
+  uint64_t n = 0;
+  const uint64_t allocs0 = g_allocs.load();
+  for (auto _ : state) {
+    c.ts_ns += 1000;
+    dec.data(conn, c, 0, span(set));
+    dec.data(conn, c, 1, span(stored));
+    dec.data(conn, c, 0, span(get));
+    dec.data(conn, c, 1, span(val));
+    if (++n % 256 == 0) b.drain();
+  }
+  state.counters["allocs/tx"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(2 * n);
+  state.SetItemsProcessed(state.iterations() * 2);
+  dec.close(conn, c);
+}
+BENCHMARK(BM_MemcacheTransaction);
 
 void BM_DetectClassify(benchmark::State& state) {
   DecoderSet set;

@@ -5,8 +5,9 @@
 //
 //   tapbeat-replay (--pcap FILE | --synthetic FLOWS [--mix 64:7,576:4,1500:1] [--packets N])
 //                  [--workers W] [--seconds S] [--write-pcap OUT] [--transactions]
-// --transactions turns on the ICMP, DNS (UDP and TCP, port 53) and HTTP (Packetbeat's
-// default ports, other ports by payload detection) decoders and reports events/s
+// --transactions turns on the ICMP, DNS (UDP and TCP, port 53), HTTP (Packetbeat's
+// default ports), Redis (6379, 6380) and Memcache (11211) decoders, other ports by
+// payload detection, and reports events/s
 // (transactions, and unmatched messages published alone) as well; each pass is then
 // shifted in time so that its conversations are decoded anew.
 #include <chrono>
@@ -133,6 +134,9 @@ int main(int argc, char** argv) {
   decoders.enable_icmp();
   decoders.enable_dns(dns_ports);
   decoders.enable_http(http_ports);
+  const uint16_t redis_ports[] = {6379, 6380}, memcache_ports[] = {11211};
+  decoders.enable_redis(redis_ports);
+  decoders.enable_memcache(memcache_ports);
   decoders.enable_detection();
   std::vector<Result> results(o.workers);
   std::vector<std::thread> threads;
@@ -164,6 +168,9 @@ int main(int argc, char** argv) {
       std::vector<RawPacket> burst(Worker::kBurstSize);
       uint64_t offset = 1'000'000'000'000'000'000ull;
       do {
+        // A clock tick at the start of each pass, as the capture runtime gives: the
+        // previous pass's connections expire before this one's packets arrive.
+        if (o.transactions) worker.on_clock(offset);
         for (std::size_t i = 0; i < part.size(); i += Worker::kBurstSize) {
           const std::size_t n = std::min<std::size_t>(Worker::kBurstSize, part.size() - i);
           if (!o.transactions) {
@@ -187,6 +194,8 @@ int main(int argc, char** argv) {
       r.created = worker.counters().get(Counter::flow_created);
       // Every decoded message published, paired or alone.
       r.transactions = worker.counters().get(Counter::http_transactions) +
+                       worker.counters().get(Counter::redis_transactions) +
+                       worker.counters().get(Counter::memcache_transactions) +
                        worker.counters().get(Counter::dns_transactions) +
                        worker.counters().get(Counter::icmp_transactions);
       r.events = worker.counters().get(Counter::events_emitted);
