@@ -80,7 +80,6 @@ namespace tapbeat {
   X(dns_pending_full, "dns.pending_full", counter)                     \
   X(dns_malformed, "dns.malformed", counter)                           \
   X(dns_query_truncated, "dns.query_truncated", counter)               \
-  X(dns_tcp_no_buffer, "dns.tcp.no_buffer", counter)                   \
   X(dns_tcp_gap, "dns.tcp.gap", counter)                               \
   X(dns_tcp_violations, "dns.tcp.violations", counter)                 \
   X(http_requests, "http.requests", counter)                           \

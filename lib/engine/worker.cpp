@@ -261,9 +261,7 @@ Flow* Worker::connection(Parsed& p) {
     c->last_ts_ns = m.ts_ns;
     c->lru_stamp = lru_stamp(m.ts_ns);
     c->source_is_a = p.from_a;
-    TcpSession& s = sessions_[conns_->slot_of(c)];
-    s.owner_ts_ns = c->first_ts_ns;
-    s.state = kNoSession;
+    sessions_[conns_->slot_of(c)].state = kNoSession;
   } else {
     const uint32_t stamp = lru_stamp(m.ts_ns);
     if (stamp - c->lru_stamp >= conn_lru_granularity_) {
@@ -288,8 +286,6 @@ void Worker::tcp_session(Parsed& p) {
   TcpSession& s = sessions_[conns_->slot_of(f)];
   const int d = p.from_a == f->source_is_a ? 0 : 1;
   if (s.state == kNoSession) {
-    s.owner_ts_ns = f->first_ts_ns;
-    s.state = kNoSession;
     s.decoder = 0;
     s.probes_left = 0;
     s.dir[0] = s.dir[1] = TcpDirection{};

@@ -123,7 +123,6 @@ class alignas(kCacheLine) Worker {
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP connection, in the slot beside the connection's.
   struct TcpSession {
-    uint64_t owner_ts_ns;    // first_ts_ns of the flow that set it up (slots are reused)
     uint8_t state;           // SessionState
     uint8_t decoder;         // registry index while decoding
     uint8_t probes_left;     // payload segments still to classify
