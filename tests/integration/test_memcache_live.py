@@ -25,6 +25,8 @@ def exchange(sock, data, end_markers):
 
 @pytest.fixture
 def memcached():
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root or cap_net_raw")
     p = server_process(["memcached", "-l", "127.0.0.1", "-p", str(PORT), "-U", "0", "-u", "root", "-m", "64"], PORT,
                        b"version\r\n", b"VERSION")
     yield
@@ -33,8 +35,6 @@ def memcached():
 
 
 def test_memcache_live_transactions(tmp_path, memcached):
-    if os.geteuid() != 0:
-        pytest.skip("live capture needs root or cap_net_raw")
     config = live_config("memcache", PORT)
     big = b"x" * 300_000
     stats = []

@@ -64,6 +64,8 @@ def read_replies(sock, n):
 
 @pytest.fixture
 def redis_server(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root or cap_net_raw")
     p = server_process(["redis-server", "--port", str(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                         "no", "--dir", str(tmp_path)], PORT, resp("PING"), b"+PONG")
     yield
@@ -72,8 +74,6 @@ def redis_server(tmp_path):
 
 
 def test_redis_live_transactions(tmp_path, redis_server):
-    if os.geteuid() != 0:
-        pytest.skip("live capture needs root or cap_net_raw")
     config = live_config("redis", PORT, "    send_request: true\n")
     sent = []  # (args, reply) in order on the main connection
 
