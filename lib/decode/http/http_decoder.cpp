@@ -591,10 +591,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   }
   char ip_text[48];
   if (req && host.empty()) host = std::string_view(ip_text, format_ip(t.server, t.ip_version, ip_text));
-  IpBytes literal{};
   const bool host_is_ip = !host.empty() && (host.find(':') != std::string_view::npos ||
                                             host.find_first_not_of("0123456789.") == std::string_view::npos);
-  (void)literal;
   if (req && !host_is_ip) {
     t.server_domain = host;
     t.related_host = host;
@@ -698,7 +696,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       }
       w.end_object();
     };
-    auto body = [&](const Head& h, const HttpMessage& m, std::string_view kept, const char* mime_key) -> std::string_view {
+    auto body = [&](const Head& h, const HttpMessage& m, std::string_view kept) -> std::string_view {
       if (m.body_bytes == 0) return {};
       w.begin_object("body");
       w.field_uint("bytes", m.body_bytes);
@@ -719,13 +717,12 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
         w.field("content", content);
       }
       w.end_object();
-      (void)mime_key;
       return content;
     };
     w.begin_object("http");
     if (req) {
       w.begin_object("request");
-      const std::string_view content = body(rq, *req, req_body, "mime_type");
+      const std::string_view content = body(rq, *req, req_body);
       w.field_uint("bytes", req->bytes);
       headers(rq, *req, true);
       w.field("method", rq.method);
@@ -735,7 +732,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     }
     if (resp) {
       w.begin_object("response");
-      const std::string_view content = body(rs, *resp, resp_body, "mime_type");
+      const std::string_view content = body(rs, *resp, resp_body);
       w.field_uint("bytes", resp->bytes);
       headers(rs, *resp, false);
       if (!content.empty()) w.field("mime_type", sniff_mime(content));

@@ -402,7 +402,7 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir, st
       off += k;
       if (d.skip == 0) {
         d.in_value = 0;
-        if (!d.gathering) on_message(st, c, dir, d.cur);
+        if (!d.gathering) on_message(st, c, d.cur);
       }
       continue;
     }
@@ -417,7 +417,7 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir, st
     if (r.verdict == Verdict::kViolation) return {off, 0, Verdict::kViolation};
     if (r.verdict == Verdict::kNeedMore) return {off, r.need, Verdict::kNeedMore};
     off += r.consumed;
-    if (done) on_message(st, c, dir, d.cur);
+    if (done) on_message(st, c, d.cur);
   }
   return {off, 0, Verdict::kOk};
 }
@@ -428,7 +428,7 @@ void MemcacheDecoder::drop_pending(MemcacheState& st, McMsg& out) {
   --st.n_pending;
 }
 
-void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, int dir, McMsg& m) {
+void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& m) {
   m.end_ns = c.ts_ns;
   McMsg msg = m;
   m = McMsg{};
@@ -450,7 +450,6 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, int dir
     return;
   }
   counters_.inc(Counter::memcache_responses);
-  (void)dir;
   // Binary: quiet requests before the answered one got no answer (a hit-less
   // GetKQ, a successful SetQ): they are published alone, as done.
   while (st.n_pending) {
@@ -480,7 +479,7 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     d.skip -= len;
     if (d.skip == 0) {
       d.in_value = 0;
-      if (!d.gathering) on_message(st, c, dir, d.cur);
+      if (!d.gathering) on_message(st, c, d.cur);
     }
     return true;
   }

@@ -82,7 +82,7 @@ class MemcacheDecoder final : public DecoderCommon {
  private:
   DecodeResult parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n, bool request,
                      McMsg& out, bool& done);
-  void on_message(MemcacheState& st, const StreamInfo& c, int dir, McMsg& m);
+  void on_message(MemcacheState& st, const StreamInfo& c, McMsg& m);
   void publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req, const McMsg* resp);
   void drop_pending(MemcacheState& st, McMsg& out);
 

@@ -26,10 +26,9 @@ struct RedisText {
 
 namespace {
 
-enum DirFlag : uint8_t { kKeptAll = 1, kPush = 2, kError = 4 };
+enum DirFlag : uint8_t { kPush = 2, kError = 4 };
 
 constexpr const char* kUnmatchedRequest = "Unmatched request";
-constexpr const char* kLoss = "Packet loss while capturing the connection";
 
 static_assert(sizeof(RedisState) <= kDecoderStateBytes, "Redis connection state must fit the session slot");
 
@@ -123,8 +122,7 @@ bool format_value(Reader& r, RedisText& out, int depth, char& type) {
 }
 
 // A command: its arguments (a RESP array of bulk strings, or an inline line).
-int command_args(std::string_view text, std::string_view* args, int max, bool& truncated) {
-  truncated = false;
+int command_args(std::string_view text, std::string_view* args, int max) {
   Reader r{reinterpret_cast<const uint8_t*>(text.data()), reinterpret_cast<const uint8_t*>(text.data()) + text.size()};
   const uint8_t *s, *e;
   if (!r.line(s, e) || s == e) return 0;
@@ -145,7 +143,6 @@ int command_args(std::string_view text, std::string_view* args, int max, bool& t
   if (!parse_int(s + 1, e, count) || count <= 0) return 0;
   for (int64_t i = 0; i < count && n < max; ++i) {
     if (!r.line(s, e) || s == e || (*s != '$' && *s != '+' && *s != ':')) {
-      truncated = true;
       return n;
     }
     if (*s != '$') {
@@ -158,13 +155,11 @@ int command_args(std::string_view text, std::string_view* args, int max, bool& t
     const std::size_t k = std::min<std::size_t>(have, static_cast<std::size_t>(len));
     args[n++] = std::string_view(reinterpret_cast<const char*>(r.p), k);
     if (k < static_cast<std::size_t>(len)) {
-      truncated = true;
       return n;
     }
     r.p += len;
     if (r.p + 2 <= r.end) r.p += 2;
   }
-  if (count > n) truncated = true;
   return n;
 }
 
@@ -354,8 +349,7 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     uint8_t head[64];
     const uint32_t k = store_.copy_out(m.text, head, sizeof head);
     std::string_view a[1];
-    bool cut;
-    if (command_args({reinterpret_cast<const char*>(head), k}, a, 1, cut) == 1 &&
+    if (command_args({reinterpret_cast<const char*>(head), k}, a, 1) == 1 &&
         (ieq(a[0], "SUBSCRIBE") || ieq(a[0], "PSUBSCRIBE") || ieq(a[0], "SSUBSCRIBE")))
       st.pubsub = 1;
     return;
@@ -412,7 +406,6 @@ void RedisDecoder::close(void* state, const StreamInfo& c) {
   }
   store_.release(st.queue);
   for (auto& d : st.dir) store_.release(d.text);
-  (void)kLoss;
 }
 
 bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
@@ -436,8 +429,7 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   if (resp)
     rs = {reinterpret_cast<const char*>(resp_text_.get()), store_.copy_out(resp->text, resp_text_.get(), kKeepBytes)};
   std::string_view args[64];
-  bool truncated = false;
-  const int n = req ? command_args(rq, args, 64, truncated) : 0;
+  const int n = req ? command_args(rq, args, 64) : 0;
   RedisText& value = *value_;
   value.clear();
   char type = 0;
@@ -486,7 +478,6 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
     if (cfg_.send_response && resp) w.field("response", rs);
     end_transaction(w);
   });
-  (void)truncated;
 }
 
 namespace {
