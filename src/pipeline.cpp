@@ -91,9 +91,7 @@ uint32_t worker_count(const Config& cfg) {
 Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress)
     : cfg_(cfg), agent_(make_agent(cfg)), progress_(progress) {
   if (!cfg.output) throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
-  if (cfg.output->type != "console" && cfg.output->type != "file")
-    throw ConfigError(cfg.file, "output." + cfg.output->type, "output " + cfg.output->type + " is not available yet");
-  sink_ = make_sink(*cfg.output);
+  sink_ = make_sink(cfg);
   internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
   decoders_ = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
   const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / n, 16);
@@ -145,32 +143,57 @@ int Pipeline::finish() {
 }
 
 void Pipeline::output_loop() {
+  // A chunk the sink took only part of waits here (per worker) and is offered again:
+  // that worker's queue is not drained meanwhile, so its chunks fill and it drops
+  // events, counted (or waits, reading a file).
+  struct Pending {
+    EventChunk* chunk = nullptr;
+    std::size_t offset = 0;
+  };
+  std::vector<Pending> pending(workers_.size());
+  bool held = false;
   for (;;) {
     bool any = false;
-    for (auto& w : workers_) {
-      EventQueue& q = w->events();
-      while (EventChunk* c = q.take_full()) {
+    held = false;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      EventQueue& q = workers_[i]->events();
+      for (;;) {
+        Pending& p = pending[i];
+        if (!p.chunk) {
+          p.chunk = q.take_full();
+          p.offset = 0;
+          if (!p.chunk) break;
+        }
         any = true;
-        if (sink_->write(std::string_view(c->data, c->len))) {
-          bump(events_written_, c->events);
-        } else {
+        EventChunk* c = p.chunk;
+        const std::string_view rest(c->data + p.offset, c->len - p.offset);
+        const std::size_t took = sink_->write(rest);
+        if (took == Sink::kFailed) {
           if (write_errors_.load() == 0) log_line("error", "output write failed: " + sink_->error());
           bump(write_errors_);
-          bump(events_failed_, c->events);
+          const uint64_t left = static_cast<uint64_t>(std::count(rest.begin(), rest.end(), '\n'));
+          bump(events_failed_, left);
+        } else if (took < rest.size()) {
+          bump(events_written_, static_cast<uint64_t>(std::count(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(took), '\n')));
+          p.offset += took;
+          held = true;
+          break;  // the sink is full: come back after service()
+        } else {
+          bump(events_written_, p.offset == 0 ? c->events : static_cast<uint64_t>(std::count(rest.begin(), rest.end(), '\n')));
         }
         q.recycle(c);
+        p.chunk = nullptr;
       }
     }
-    if (any) continue;
+    sink_->service(any && !held ? 0 : 1);
+    if (any && !held) continue;
     if (workers_done_.load(std::memory_order_acquire)) {
       bool idle = true;
-      for (auto& w : workers_) idle = idle && w->events().idle();
+      for (std::size_t i = 0; i < workers_.size(); ++i) idle = idle && !pending[i].chunk && workers_[i]->events().idle();
       if (idle) break;
-      continue;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  sink_->flush();
+  if (!sink_->close()) bump(write_errors_);
 }
 
 std::string Pipeline::stats_json() const {
@@ -184,6 +207,7 @@ std::string Pipeline::stats_json() const {
   w.begin_object();
   if (extra_stats_) extra_stats_(w);
   for (std::size_t i = 0; i < kCounterCount; ++i) w.field_uint(kCounterNames[i], sum[i]);
+  sink_->stats(w);
   w.field_uint("output.events.written", events_written_.load());
   w.field_uint("output.events.failed", events_failed_.load());
   w.field_uint("output.write_errors", write_errors_.load());
@@ -202,6 +226,7 @@ void Pipeline::progress_line(uint64_t elapsed_ns, bool final) const {
     drops += c.get(Counter::events_dropped_output_full) + c.get(Counter::events_dropped_too_large);
   }
   if (extra_drops_) drops += extra_drops_();
+  drops += sink_->dropped();
   const double secs = elapsed_ns / 1e9;
   char line[160];
   const int n = std::snprintf(line, sizeof line, "\r%12llu packets  %7.3f Mpps  %10llu events  %8llu drops%s",

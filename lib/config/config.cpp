@@ -241,6 +241,15 @@ const Specs kOutput = {
 };
 
 const Specs kTimestamp = {{"precision", Kind::kString}};
+const Specs kQueueFlush = {{"min_events", Kind::kUint}, {"timeout", Kind::kDuration}};
+const Specs kQueueMem = {{"events", Kind::kUint}, {"flush", Kind::kSection, &kQueueFlush}};
+const Specs kQueueDisk = {
+    {"path", Kind::kString},          {"max_size", Kind::kAny},
+    {"segment_size", Kind::kAny},     {"read_ahead", Kind::kUint},
+    {"write_ahead", Kind::kUint},     {"retry_interval", Kind::kDuration},
+    {"max_retry_interval", Kind::kDuration},
+};
+const Specs kQueue = {{"mem", Kind::kSection, &kQueueMem}, {"disk", Kind::kSection, &kQueueDisk}};
 
 // Top-level keys of any Beat that tapbeat accepts; those it does not act on are
 // reported once as a warning where that matters (processors).
@@ -257,7 +266,7 @@ const Specs kRoot = {
     {"setup", Kind::kAny},
     {"monitoring", Kind::kAny},
     {"http", Kind::kAny},
-    {"queue", Kind::kAny},
+    {"queue", Kind::kSection, &kQueue},
     {"max_procs", Kind::kInt},
     {"seccomp", Kind::kAny},
     {"cloud", Kind::kAny},
@@ -747,6 +756,33 @@ void read_outputs(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
   cfg.output = std::move(o);
 }
 
+void read_queue(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
+  const YAML::Node q = root["queue"];
+  if (!q) return;
+  QueueConfig& out = cfg.queue;
+  out.mem_events = get_uint<uint32_t>(at(q, "mem", "events"), out.mem_events);
+  if (at(q, "mem", "events") && out.mem_events < 32) ctx.fail("queue.mem.events", "must be at least 32");
+  const YAML::Node d = q["disk"];
+  if (!d) return;
+  if (q["mem"]) ctx.fail("queue", "set queue.mem or queue.disk, not both");
+  out.disk = true;
+  const std::string data = get_string(at(root, "path", "data"), "data");
+  out.disk_path = get_string(d["path"], data + "/diskqueue");
+  if (out.disk_path.empty()) ctx.fail("queue.disk.path", "must not be empty");
+  auto size = [&](const char* key, uint64_t fallback) {
+    const YAML::Node n = d[key];
+    if (!n) return fallback;
+    const auto v = n.IsScalar() ? parse_byte_size(n.Scalar()) : std::nullopt;
+    if (!v) ctx.fail(std::string("queue.disk.") + key, "expected a byte size such as 10GB or 200MiB, got " + describe(n));
+    return *v;
+  };
+  out.disk_max_bytes = size("max_size", out.disk_max_bytes);
+  if (out.disk_max_bytes < (1u << 20)) ctx.fail("queue.disk.max_size", "must be at least 1MiB");
+  out.disk_segment_bytes = size("segment_size", std::clamp<uint64_t>(out.disk_max_bytes / 10, 1u << 20, 100u << 20));
+  if (out.disk_segment_bytes < (64u << 10) || out.disk_segment_bytes > out.disk_max_bytes)
+    ctx.fail("queue.disk.segment_size", "must be between 64KiB and queue.disk.max_size");
+}
+
 void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   EngineConfig& e = cfg.engine;
   e.workers = get_uint<uint32_t>(t["workers"], e.workers);
@@ -876,6 +912,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   }
   if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
   read_outputs(ctx, croot["output"], cfg);
+  read_queue(ctx, croot, cfg);
   cfg.name = get_string(croot["name"], "");
   cfg.tags = get_strings(croot["tags"]);
   if (const YAML::Node p = at(croot, "timestamp", "precision")) {
@@ -1008,6 +1045,24 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   std::stringstream ss;
   ss << in.rdbuf();
   return load_config_text(ss.str(), path, overrides);
+}
+
+// "10GB", "200MiB", "512kb", 1048576: Beats' byte sizes (decimal and binary units).
+std::optional<uint64_t> parse_byte_size(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i == 0 || i > 19) return std::nullopt;
+  const uint64_t n = std::stoull(text.substr(0, i));
+  std::string unit;
+  for (std::size_t j = i; j < text.size(); ++j)
+    if (text[j] != ' ') unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[j])));
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1}, {"b", 1}, {"k", 1000}, {"kb", 1000}, {"kib", 1ull << 10}, {"m", 1000000}, {"mb", 1000000},
+      {"mib", 1ull << 20}, {"g", 1000000000}, {"gb", 1000000000}, {"gib", 1ull << 30},
+      {"t", 1000000000000}, {"tb", 1000000000000}, {"tib", 1ull << 40}};
+  const auto it = kUnits.find(unit);
+  if (it == kUnits.end() || n > UINT64_MAX / it->second) return std::nullopt;
+  return n * it->second;
 }
 
 }  // namespace tapbeat

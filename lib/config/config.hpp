@@ -72,6 +72,16 @@ struct OutputConfig {
   YAML::Node raw;                      // the whole section, for later outputs
 };
 
+// Beats' `queue`: the output's in-memory bound, or a disk queue that takes the
+// events an output cannot hand on yet.
+struct QueueConfig {
+  uint32_t mem_events = 0;                   // queue.mem.events; 0: the output's default
+  bool disk = false;                         // queue.disk present
+  std::string disk_path;                     // default <path.data>/diskqueue
+  uint64_t disk_max_bytes = 10ull << 30;     // queue.disk.max_size
+  uint64_t disk_segment_bytes = 100ull << 20;
+};
+
 struct EngineConfig {
   std::string detect = "payload";      // payload | ports | off (tapbeat.detect)
   uint32_t workers = 0;                // 0: cores - 1, at least 1
@@ -93,6 +103,7 @@ struct Config {
   FlowsConfig flows;
   std::vector<ProtocolConfig> protocols;
   std::optional<OutputConfig> output;
+  QueueConfig queue;
   EngineConfig engine;
   DpdkConfig dpdk;
   std::string name;                    // agent.name override
@@ -110,6 +121,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 // Same, from YAML text; `name` is what messages call the source.
 Config load_config_text(const std::string& text, const std::string& name,
                         const std::vector<std::string>& overrides);
+
+// Beats byte size: "10GB", "200MiB", 4096.
+std::optional<uint64_t> parse_byte_size(const std::string& text);
 
 // Go-style duration ("1m30s", "500ms", "-1s"); a bare number is seconds.
 std::optional<int64_t> parse_duration_ns(const std::string& s);

@@ -1,10 +1,14 @@
 #include "output/sink.hpp"
 
+#include "output/kafka_sink.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -59,6 +63,10 @@ void pretty_print(std::string_view line, std::string& out) {
   out += '\n';
 }
 
+void Sink::service(int timeout_ms) {
+  if (timeout_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+}
+
 namespace {
 
 bool write_all(int fd, const char* p, std::size_t n, std::string& err) {
@@ -78,8 +86,8 @@ bool write_all(int fd, const char* p, std::size_t n, std::string& err) {
 class ConsoleSink : public Sink {
  public:
   explicit ConsoleSink(bool pretty) : pretty_(pretty) {}
-  bool write(std::string_view lines) override {
-    if (!pretty_) return write_all(STDOUT_FILENO, lines.data(), lines.size(), error_);
+  std::size_t write(std::string_view lines) override {
+    if (!pretty_) return write_all(STDOUT_FILENO, lines.data(), lines.size(), error_) ? lines.size() : kFailed;
     buf_.clear();
     std::size_t start = 0;
     while (start < lines.size()) {
@@ -88,9 +96,9 @@ class ConsoleSink : public Sink {
       pretty_print(lines.substr(start, end - start), buf_);
       start = end + 1;
     }
-    return write_all(STDOUT_FILENO, buf_.data(), buf_.size(), error_);
+    return write_all(STDOUT_FILENO, buf_.data(), buf_.size(), error_) ? lines.size() : kFailed;
   }
-  bool flush() override { return true; }
+  bool close() override { return true; }
 
  private:
   bool pretty_;
@@ -113,7 +121,7 @@ class FileSink : public Sink {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  bool write(std::string_view lines) override {
+  std::size_t write(std::string_view lines) override {
     const uint64_t limit = cfg_.rotate_every_kb * 1024;
     std::size_t start = 0;
     while (start < lines.size()) {
@@ -128,15 +136,15 @@ class FileSink : public Sink {
         end = next;
       }
       if (end > start) {
-        if (!write_all(fd_, lines.data() + start, end - start, error_)) return false;
+        if (!write_all(fd_, lines.data() + start, end - start, error_)) return kFailed;
         written_ = size;
         start = end;
       }
-      if (start < lines.size() && !open_next(true)) return false;
+      if (start < lines.size() && !open_next(true)) return kFailed;
     }
-    return true;
+    return lines.size();
   }
-  bool flush() override { return fd_ < 0 || ::fdatasync(fd_) == 0 || errno == EINVAL; }
+  bool close() override { return fd_ < 0 || ::fdatasync(fd_) == 0 || errno == EINVAL; }
 
  private:
   std::string name_for(unsigned seq) const {
@@ -189,10 +197,12 @@ class FileSink : public Sink {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_sink(const OutputConfig& cfg) {
+std::unique_ptr<Sink> make_sink(const Config& config) {
+  const OutputConfig& cfg = *config.output;
   if (cfg.type == "console") return std::make_unique<ConsoleSink>(cfg.pretty);
   if (cfg.type == "file") return std::make_unique<FileSink>(cfg);
-  throw std::runtime_error("output " + cfg.type + " is not available yet");
+  if (cfg.type == "kafka") return make_kafka_sink(config);
+  throw ConfigError(config.file, "output." + cfg.type, "output " + cfg.type + " is not available yet");
 }
 
 }  // namespace tapbeat
