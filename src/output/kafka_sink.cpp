@@ -278,10 +278,15 @@ class KafkaSink final : public Sink {
     rd_kafka_conf_set_error_cb(conf, &KafkaSink::on_error);
     rd_kafka_conf_set_stats_cb(conf, &KafkaSink::on_stats);
     rd_kafka_conf_set_log_cb(conf, &KafkaSink::on_log);
-    rd_kafka_topic_conf_t* tconf = rd_kafka_topic_conf_new();
+    // Topic-level properties set above (message.timeout.ms, request.timeout.ms, ...)
+    // already live in the default topic configuration: add to it, never replace it.
+    rd_kafka_topic_conf_t* tconf = rd_kafka_conf_get_default_topic_conf(conf);
+    if (!tconf) {
+      tconf = rd_kafka_topic_conf_new();
+      rd_kafka_conf_set_default_topic_conf(conf, tconf);
+    }
     rd_kafka_topic_conf_set_partitioner_cb(tconf, partition_cb);
     rd_kafka_topic_conf_set_opaque(tconf, &partitioning_);
-    rd_kafka_conf_set_default_topic_conf(conf, tconf);
 
     char err[512];
     rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
@@ -383,7 +388,7 @@ class KafkaSink final : public Sink {
     w.field_uint("output.kafka.acked", acked_.load());
     w.field_uint("output.kafka.failed", failed_.load());
     w.field_uint("output.kafka.retried", retried_.load());
-    w.field_uint("output.kafka.queued", queued_.load());
+    w.field_uint("output.kafka.queued", static_cast<uint64_t>(rd_kafka_outq_len(rk_)));
     w.field_uint("output.kafka.dropped.too_large", dropped_too_large_.load());
     w.field_uint("output.kafka.dropped.no_topic", dropped_no_topic_.load());
     w.field_uint("output.kafka.keyless", keyless_.load());
@@ -603,12 +608,12 @@ class KafkaSink final : public Sink {
       }
     }
     self->retried_.store(retries, std::memory_order_relaxed);
-    int64_t msgs = 0;
-    if (doc["msg_cnt"].get(msgs) == simdjson::SUCCESS) self->queued_.store(static_cast<uint64_t>(msgs), std::memory_order_relaxed);
     return 0;
   }
 
   static void on_log(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+    // Connection failures arrive through on_error too, rate-limited there.
+    if (std::strcmp(fac, "FAIL") == 0) return;
     log_line(level <= 3 ? "error" : level <= 4 ? "warn" : "info", std::string("librdkafka ") + fac + ": " + buf);
   }
 
@@ -635,7 +640,7 @@ class KafkaSink final : public Sink {
   std::string topic_name_, key_text_, field_;
   simdjson::dom::parser stats_parser_;
 
-  std::atomic<uint64_t> acked_{0}, failed_{0}, retried_{0}, queued_{0}, dropped_too_large_{0}, dropped_no_topic_{0},
+  std::atomic<uint64_t> acked_{0}, failed_{0}, retried_{0}, dropped_too_large_{0}, dropped_no_topic_{0},
       keyless_{0}, broker_errors_{0}, spooled_{0}, spool_read_{0}, spool_bytes_{0}, dropped_disk_full_{0},
       spool_corrupt_{0}, spool_invalid_{0}, next_error_log_ns_{0};
   mutable std::mutex reasons_mutex_;

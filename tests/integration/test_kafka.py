@@ -1,0 +1,247 @@
+"""output.kafka against a real Apache Kafka broker (KRaft, started by scripts/kafka on
+TAPBEAT_KAFKA_PORT, 19092 by default), consumed back with kcat.
+
+What is checked: the events in Kafka equal the console output for the same capture;
+keys, record timestamps, headers and topic rules route as configured; the hash
+partitioner keeps a conversation in one partition; a broker killed and restarted in
+the middle of a run still gets every event exactly once; an unreachable broker at
+start is a clear error, or fills the disk queue, which a later run drains in order.
+"""
+import collections
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import BIN, ROOT, final_stats, run_tapbeat
+import dns_traffic
+
+PORT = int(os.environ.get("TAPBEAT_KAFKA_PORT", "19092"))
+BROKER = f"127.0.0.1:{PORT}"
+SCRIPT = os.path.join(ROOT, "scripts", "kafka")
+ENV = dict(os.environ, KAFKA_PORT=str(PORT))
+
+
+def kafka(*args, check=True):
+    return subprocess.run([SCRIPT, *args], env=ENV, capture_output=True, text=True, timeout=300, check=check)
+
+
+@pytest.fixture(scope="module")
+def broker():
+    p = kafka("start", check=False)
+    if p.returncode != 0:
+        pytest.fail("scripts/kafka start failed:\n" + p.stderr[-3000:])
+    yield BROKER
+
+
+@pytest.fixture(scope="module")
+def traffic(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("kafka") / "dns.pcap")
+    dns_traffic.write(path, count=2000, seconds=6.0)
+    return path
+
+
+BASE = """packetbeat.interfaces.device: any
+packetbeat.interfaces.internal_networks: [private]
+packetbeat.flows: {timeout: 2s, period: -1s}
+packetbeat.protocols:
+  - {type: dns, ports: [53]}
+  - {type: icmp, enabled: true}
+tapbeat.workers: 1
+tapbeat.progress: false
+tapbeat.stats_period: 1h
+"""
+
+
+def write_config(tmp_path, output, extra=""):
+    path = tmp_path / "tapbeat.yml"
+    path.write_text(BASE + extra + output)
+    return str(path)
+
+
+def kafka_output(topic, extra=""):
+    return f"""output.kafka:
+  hosts: ["{BROKER}"]
+  topic: "{topic}"
+  timeout: 5s
+  backoff: {{init: 100ms, max: 1s}}
+{extra}"""
+
+
+def consume(topic, expect=None, timeout=60):
+    """Every record of `topic`: (partition, key, timestamp_ms, headers, value)."""
+    deadline = time.time() + timeout
+    while True:
+        p = subprocess.run(["kcat", "-b", BROKER, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
+                            "-f", "%p\t%k\t%T\t%h\t%s\n"], capture_output=True, text=True, timeout=120)
+        records = [tuple(line.split("\t", 4)) for line in p.stdout.splitlines() if line]
+        if expect is None or len(records) >= expect or time.time() > deadline:
+            return records
+        time.sleep(0.5)
+
+
+def normal(line):
+    """An event without what differs between two runs."""
+    e = json.loads(line)
+    e["agent"].pop("ephemeral_id", None)
+    return json.dumps(e, sort_keys=True)
+
+
+def console_events(capture, tmp_path):
+    cfg = write_config(tmp_path, "output.console: {}\n")
+    proc = run_tapbeat(["-c", cfg, "-I", capture, "-t"])
+    return proc.stdout.splitlines()
+
+
+def test_events_in_kafka_equal_the_console_output(broker, traffic, tmp_path):
+    topic = f"tb-equal-{uuid.uuid4().hex[:8]}"
+    expected = console_events(traffic, tmp_path)
+    cfg = write_config(tmp_path, kafka_output(topic))
+    proc = run_tapbeat(["-c", cfg, "-I", traffic, "-t"])
+    stats = final_stats(proc.stderr)
+    assert stats["output.kafka.acked"] == len(expected) == 4000
+    assert stats["output.kafka.failed"] == 0
+    records = consume(topic, expect=len(expected))
+    assert collections.Counter(normal(r[4]) for r in records) == collections.Counter(normal(l) for l in expected)
+    # Key: network.community_id; record timestamp: @timestamp.
+    for _, key, ts, _, value in records:
+        e = json.loads(value)
+        assert key == e["network"]["community_id"]
+        y, rest = e["@timestamp"][:19], e["@timestamp"][19:]
+        import datetime
+        t = datetime.datetime.strptime(y, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+        ms = int(t.timestamp() * 1000) + (int(rest[1:4]) if rest.startswith(".") else 0)
+        assert int(ts) == ms
+
+
+def test_topic_rules_keys_and_headers_route_as_configured(broker, traffic, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    extra = f"""  topics:
+    - topic: "flows-{tag}"
+      when.equals: {{type: flow}}
+    - topic: "%{{[event.dataset]}}"
+      mappings: {{dns: "names-{tag}"}}
+      default: "other-{tag}"
+  key: "%{{[source.port]}}"
+  headers:
+    - {{key: origin, value: tapbeat-test}}
+  compression: lz4
+"""
+    cfg = write_config(tmp_path, kafka_output(f"fallback-{tag}", extra))
+    proc = run_tapbeat(["-c", cfg, "-I", traffic, "-t"])
+    stats = final_stats(proc.stderr)
+    assert stats["output.kafka.acked"] == 4000
+    flows = consume(f"flows-{tag}", expect=2000)
+    names = consume(f"names-{tag}", expect=2000)
+    assert len(flows) == 2000 and len(names) == 2000
+    assert all(json.loads(r[4])["type"] == "flow" for r in flows)
+    assert all(json.loads(r[4])["type"] == "dns" for r in names)
+    for _, key, _, headers, value in flows + names:
+        assert key == str(json.loads(value)["source"]["port"])
+        assert headers == "origin=tapbeat-test"
+
+
+def test_hash_partitioner_keeps_a_conversation_in_one_partition(broker, traffic, tmp_path):
+    topic = f"tb-parts-{uuid.uuid4().hex[:8]}"
+    p = kafka("topic", topic, "4", check=False)
+    assert p.returncode == 0, p.stderr
+    cfg = write_config(tmp_path, kafka_output(topic))
+    run_tapbeat(["-c", cfg, "-I", traffic, "-t"])
+    records = consume(topic, expect=4000)
+    assert len(records) == 4000
+    by_key = collections.defaultdict(set)
+    for part, key, _, _, _ in records:
+        by_key[key].add(part)
+    assert len(by_key) == 2000  # one community_id per client port, flow and dns share it
+    assert all(len(parts) == 1 for parts in by_key.values())
+    used = collections.Counter(part for part, *_ in records)
+    assert len(used) == 4 and min(used.values()) > 500, used
+
+
+def test_broker_killed_and_restarted_mid_run_loses_and_repeats_nothing(broker, traffic, tmp_path):
+    topic = f"tb-crash-{uuid.uuid4().hex[:8]}"
+    expected = console_events(traffic, tmp_path)
+    cfg = write_config(tmp_path, kafka_output(topic), extra="tapbeat.shutdown_timeout: 90s\n")
+    # Real-time replay: the capture spans 6 s of packet time.
+    proc = subprocess.Popen([BIN, "-c", cfg, "-I", traffic], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    kafka("kill")
+    time.sleep(3.0)
+    started = kafka("start", check=False)
+    out, err = proc.communicate(timeout=180)
+    assert started.returncode == 0, started.stderr
+    assert proc.returncode == 0, err[-3000:]
+    stats = final_stats(err)
+    assert stats["output.kafka.acked"] == len(expected), {k: v for k, v in stats.items() if k.startswith("output")}
+    assert stats["output.kafka.broker_errors"] > 0  # it did see the broker go away
+    assert stats["output.kafka.failed"] == 0 and stats["output.kafka.queued"] == 0
+    records = consume(topic, expect=len(expected))
+    got = collections.Counter(normal(r[4]) for r in records)
+    want = collections.Counter(normal(l) for l in expected)
+    missing = want - got
+    repeated = got - want
+    assert not missing and not repeated, (sum(missing.values()), sum(repeated.values()))
+    # In order within the partition: dns events come out in packet-time order.
+    dns_ts = [json.loads(r[4])["@timestamp"] for r in records if json.loads(r[4])["type"] == "dns"]
+    assert dns_ts == sorted(dns_ts)
+
+
+def test_unreachable_broker_at_start_is_a_clear_error(tmp_path, traffic):
+    cfg = tmp_path / "t.yml"
+    cfg.write_text(BASE + 'output.kafka: {hosts: ["127.0.0.1:1"], topic: t, timeout: 2s}\n')
+    proc = run_tapbeat(["-c", str(cfg), "-I", traffic, "-t"], check=False)
+    assert proc.returncode != 0
+    assert "output.kafka.hosts: no Kafka broker of 127.0.0.1:1 answered within 2" in proc.stderr
+    assert "queue.disk" in proc.stderr
+
+
+def test_unreachable_broker_fills_the_disk_queue_and_a_later_run_drains_it(broker, traffic, tmp_path):
+    topic = f"tb-spool-{uuid.uuid4().hex[:8]}"
+    spool = tmp_path / "spool"
+    queue = f"queue.disk: {{path: '{spool}', max_size: 64MiB}}\ntapbeat.shutdown_timeout: 2s\n"
+    expected = console_events(traffic, tmp_path)
+    kafka("kill")
+    try:
+        cfg = write_config(tmp_path, kafka_output(topic), extra=queue)
+        proc = run_tapbeat(["-c", cfg, "-I", traffic, "-t"])
+        stats = final_stats(proc.stderr)
+        assert stats["output.kafka.acked"] == 0
+        assert stats["output.queue.disk.spooled"] == len(expected)
+        assert "events go to the disk queue" in proc.stderr
+        assert any(f.endswith(".tbq") for f in os.listdir(spool))
+    finally:
+        assert kafka("start", check=False).returncode == 0
+    # A second run with nothing to capture: it sends what the first one spooled.
+    empty = tmp_path / "empty.pcap"
+    dns_traffic.write(str(empty), count=0)
+    cfg = write_config(tmp_path, kafka_output(topic), extra=queue.replace("2s", "60s"))
+    proc = run_tapbeat(["-c", cfg, "-I", str(empty), "-t"])
+    stats = final_stats(proc.stderr)
+    assert stats["output.queue.disk.read"] == len(expected)
+    assert stats["output.kafka.acked"] == len(expected)
+    assert "holds" in proc.stderr and "from an earlier run" in proc.stderr
+    records = consume(topic, expect=len(expected))
+    assert collections.Counter(normal(r[4]) for r in records) == collections.Counter(normal(l) for l in expected)
+    # The disk queue drained in order: the records come back in the order they were written.
+    assert [normal(r[4]) for r in records] == [normal(l) for l in expected]
+    assert not any(f.endswith(".tbq") for f in os.listdir(spool))
+
+
+def test_bad_kafka_settings_name_the_key(tmp_path):
+    cases = [
+        ('output.kafka: {hosts: [a:9092], topic: "%{[type]"}', "output.kafka: topic: unclosed"),
+        ('output.kafka: {hosts: [a:9092], topic: t, compression: brotli}', "output.kafka.compression"),
+        ('output.kafka: {hosts: [a:9092], topic: t, required_acks: 1, idempotent: true}', "output.kafka.idempotent"),
+        ('output.kafka: {hosts: [a:9092], topic: t, librdkafka: {no.such.property: 1}}', "output.kafka.librdkafka.no.such.property"),
+        ('output.kafka: {hosts: [a:9092], topic: t, partition: {round_robin: {group_events: 0}}}', "group_events"),
+        ('output.kafka: {hosts: [a:9092], topic: t}\nqueue.disk: {max_size: lots}', "queue.disk.max_size"),
+    ]
+    for text, key in cases:
+        cfg = tmp_path / "bad.yml"
+        cfg.write_text(BASE + text + "\n")
+        proc = run_tapbeat(["-c", str(cfg), "-I", os.path.join(ROOT, "tests", "data", "sample.pcap"), "-t"], check=False)
+        assert proc.returncode != 0, text
+        assert key in proc.stderr, (text, proc.stderr[-1000:])
