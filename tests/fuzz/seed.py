@@ -4,6 +4,7 @@ link-type byte) for fuzz_worker, DNS messages for fuzz_dns, small files for
 fuzz_capture_file.    seed.py OUTDIR CAPTURE..."""
 import os
 import struct
+import zlib
 import sys
 
 LINK_INDEX = {1: 0, 113: 1, 276: 2, 0: 3, 101: 4, 228: 5, 229: 6, 9: 7, 108: 8, 104: 9}
@@ -31,7 +32,7 @@ def frames(path):
 
 def main():
     out = sys.argv[1]
-    for sub in ("worker", "dns", "file", "http", "redis", "memcache"):
+    for sub in ("worker", "dns", "file", "http", "redis", "memcache", "spool"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     n = 0
     for path in sys.argv[2:]:
@@ -62,6 +63,16 @@ def main():
                         direction = 1 if sport in ports else 0
                         with open(os.path.join(out, sub, f"{n}"), "wb") as f:
                             f.write(bytes([direction]) + struct.pack("!H", min(len(payload), 65535)) + payload)
+    # Disk-queue segments (lib/event/spool.hpp's record format) of a few events.
+    for k in range(4):
+        seg = b""
+        for i in range(k + 1):
+            value = b'{"@timestamp":"2026-01-01T00:00:00Z","n":%d,"s":"%s"}' % (i, b"x" * (i * 40))
+            topic, key = b"tapbeat", b"1:abc=" if i % 2 else b""
+            body = struct.pack("<HHq", len(topic), len(key), 1767225600000 + i) + topic + key + value
+            seg += struct.pack("<III", 0x31514254, len(body), zlib.crc32(body)) + body
+        with open(os.path.join(out, "spool", f"{k}"), "wb") as f:
+            f.write(seg)
     print(f"seeded {n} frames")
 
 
