@@ -404,10 +404,11 @@ class Network : public Condition {
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string f = it->first.as<std::string>();
       std::vector<std::string> entries;
-      if (it->second.IsSequence()) {
-        for (const auto& e : it->second) entries.push_back(scalar_text(e, "network." + f));
+      const YAML::Node value = it->second;  // the iterator's proxy is a temporary
+      if (value.IsSequence()) {
+        for (const auto& e : value) entries.push_back(scalar_text(e, "network." + f));
       } else {
-        entries.push_back(scalar_text(it->second, "network." + f));
+        entries.push_back(scalar_text(value, "network." + f));
       }
       try {
         fields_.push_back({field_pointer(f), NetworkSet(entries)});

@@ -137,8 +137,9 @@ class KafkaSink final : public Sink {
             if (v < 1) fail(at, "must be at least 1");
             partitioning_.group_events = static_cast<uint64_t>(v);
           } else if (k == "hash" && kind == "hash") {
-            if (!it->second.IsSequence()) fail(at, "expected a list of field names");
-            for (const auto& f : it->second) partitioning_.hash_fields.push_back(field_pointer(f.as<std::string>()));
+            const YAML::Node list = it->second;  // the iterator's proxy is a temporary
+            if (!list.IsSequence()) fail(at, "expected a list of field names");
+            for (const auto& f : list) partitioning_.hash_fields.push_back(field_pointer(f.as<std::string>()));
           } else {
             fail(at, "unknown setting");
           }
