@@ -256,43 +256,28 @@ std::string scalar_text(const YAML::Node& n, const std::string& what) {
   return n.Scalar();
 }
 
-class Equals : public Condition {
+// equals (the whole value) and contains (a substring), over one or more fields.
+class FieldText : public Condition {
  public:
-  explicit Equals(const YAML::Node& n) {
-    if (!n.IsMap() || n.size() == 0) throw std::invalid_argument("equals: expected a mapping of field: value");
+  FieldText(const YAML::Node& n, bool whole) : whole_(whole) {
+    const std::string name = whole ? "equals" : "contains";
+    if (!n.IsMap() || n.size() == 0) throw std::invalid_argument(name + ": expected a mapping of field: value");
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string f = it->first.as<std::string>();
-      fields_.push_back({field_pointer(f), scalar_text(it->second, "equals." + f)});
+      fields_.push_back({field_pointer(f), scalar_text(it->second, name + "." + f)});
     }
   }
   bool match(EventView& ev) const override {
     thread_local std::string v;
-    for (const auto& [ptr, want] : fields_)
-      if (!ev.get(ptr, v) || v != want) return false;
-    return true;
-  }
-
- private:
-  std::vector<std::pair<std::string, std::string>> fields_;
-};
-
-class Contains : public Condition {
- public:
-  explicit Contains(const YAML::Node& n) {
-    if (!n.IsMap() || n.size() == 0) throw std::invalid_argument("contains: expected a mapping of field: substring");
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      const std::string f = it->first.as<std::string>();
-      fields_.push_back({field_pointer(f), scalar_text(it->second, "contains." + f)});
+    for (const auto& [ptr, want] : fields_) {
+      if (!ev.get(ptr, v)) return false;
+      if (whole_ ? v != want : v.find(want) == std::string::npos) return false;
     }
-  }
-  bool match(EventView& ev) const override {
-    thread_local std::string v;
-    for (const auto& [ptr, want] : fields_)
-      if (!ev.get(ptr, v) || v.find(want) == std::string::npos) return false;
     return true;
   }
 
  private:
+  bool whole_;
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
@@ -479,8 +464,8 @@ std::unique_ptr<Condition> Condition::parse(const YAML::Node& n) {
     throw std::invalid_argument("expected one condition: equals, contains, regexp, range, has_fields, network, and, or, not");
   const std::string kind = n.begin()->first.as<std::string>();
   const YAML::Node body = n.begin()->second;
-  if (kind == "equals") return std::make_unique<Equals>(body);
-  if (kind == "contains") return std::make_unique<Contains>(body);
+  if (kind == "equals") return std::make_unique<FieldText>(body, true);
+  if (kind == "contains") return std::make_unique<FieldText>(body, false);
   if (kind == "regexp") return std::make_unique<Regexp>(body);
   if (kind == "range") return std::make_unique<Range>(body);
   if (kind == "has_fields") return std::make_unique<HasFields>(body);

@@ -6,6 +6,7 @@
 namespace tapbeat {
 
 void JsonWriter::put(const char* s, std::size_t n) {
+  if (n == 0) return;  // an empty view may carry a null pointer, which memcpy must not get
   if (n > cap_ - len_) {
     overflow_ = true;
     len_ = cap_;
