@@ -7,6 +7,7 @@
 
 #include "event/emitter.hpp"
 #include "event/transaction_event.hpp"
+#include "util/bounded_text.hpp"
 
 namespace tapbeat {
 
@@ -89,13 +90,8 @@ void dns_records(JsonWriter& w, const char* key, const DnsRecord* rs, int n) {
 
 // A dig-like text of the message, for send_request / send_response.
 void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
-  char buf[16384];
-  std::size_t n = 0;
-  auto put = [&](std::string_view s) {
-    const std::size_t k = std::min(s.size(), sizeof buf - n);
-    std::memcpy(buf + n, s.data(), k);
-    n += k;
-  };
+  BoundedText<16384> text;
+  auto put = [&](std::string_view s) { text.append(s); };
   auto num = [&](uint64_t v) {
     char t[24];
     put(std::string_view(t, static_cast<std::size_t>(std::snprintf(t, sizeof t, "%llu", static_cast<unsigned long long>(v)))));
@@ -135,7 +131,7 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
   section("; ANSWER SECTION:\n", m.answers, m.n_answers);
   section("; AUTHORITY SECTION:\n", m.authorities, m.n_authorities);
   section("; ADDITIONAL SECTION:\n", m.additionals, m.n_additionals);
-  w.field(key, std::string_view(buf, n));
+  w.field(key, text.view());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "decode/http/http_parse.hpp"
 #include "event/emitter.hpp"
 #include "event/transaction_event.hpp"
+#include "util/bounded_text.hpp"
 #include "util/encode.hpp"
 
 namespace tapbeat {
@@ -793,29 +794,23 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       const std::string_view last = path.substr(slash == std::string_view::npos ? 0 : slash + 1);
       if (const std::size_t dot = last.rfind('.'); dot != std::string_view::npos && dot + 1 < last.size())
         w.field("extension", last.substr(dot + 1));
-      char full[4096];
-      std::size_t fl = 0;
-      auto put = [&](std::string_view x) {
-        const std::size_t k = std::min(x.size(), sizeof full - fl);
-        std::memcpy(full + fl, x.data(), k);
-        fl += k;
-      };
-      put("http://");
+      BoundedText<4096> full;
+      full.append("http://");
       const bool v6 = host.find(':') != std::string_view::npos;
-      if (v6) put("[");
-      put(host);
-      if (v6) put("]");
+      if (v6) full.append("[");
+      full.append(host);
+      if (v6) full.append("]");
       char pt[8];
       if (port != 80) {
-        put(":");
-        put(std::string_view(pt, static_cast<std::size_t>(std::snprintf(pt, sizeof pt, "%u", port))));
+        full.append(":");
+        full.append(std::string_view(pt, static_cast<std::size_t>(std::snprintf(pt, sizeof pt, "%u", port))));
       }
-      put(path.empty() ? std::string_view("/") : path);
+      full.append(path.empty() ? std::string_view("/") : path);
       if (!params.empty()) {
-        put("?");
-        put(params);
+        full.append("?");
+        full.append(params);
       }
-      w.field("full", std::string_view(full, fl));
+      w.field("full", full.view());
       w.field("path", path);
       if (port != 80) w.field_uint("port", port);
       if (!params.empty()) w.field("query", params);

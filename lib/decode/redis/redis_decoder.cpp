@@ -5,24 +5,12 @@
 
 #include "event/emitter.hpp"
 #include "event/transaction_event.hpp"
+#include "util/bounded_text.hpp"
 
 namespace tapbeat {
 
-// Bounded text, filled without allocating.
-struct RedisText {
-  char buf[RedisDecoder::kKeepBytes + 64];
-  std::size_t n = 0;
-  void append(std::string_view v) {
-    const std::size_t k = std::min(v.size(), sizeof buf - n);
-    std::memcpy(buf + n, v.data(), k);
-    n += k;
-  }
-  void push_back(char ch) {
-    if (n < sizeof buf) buf[n++] = ch;
-  }
-  void clear() { n = 0; }
-  std::string_view view() const { return {buf, n}; }
-};
+// A reply's text, kept beside the decoder (forward-declared in the header).
+struct RedisText : BoundedText<RedisDecoder::kKeepBytes + 64> {};
 
 namespace {
 
@@ -457,15 +445,12 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
     begin_transaction(w, t, agent_, internal_);
     if (n > 0) {
       w.field("method", std::string_view(method, ml));
-      char q[kKeepBytes];
-      std::size_t ql = 0;
+      BoundedText<kKeepBytes> q;
       for (int i = 0; i < n; ++i) {
-        if (i && ql < sizeof q) q[ql++] = ' ';
-        const std::size_t k = std::min(args[i].size(), sizeof q - ql);
-        std::memcpy(q + ql, args[i].data(), k);
-        ql += k;
+        if (i) q.push_back(' ');
+        q.append(args[i]);
       }
-      w.field("query", std::string_view(q, ql));
+      w.field("query", q.view());
     }
     w.begin_object("redis");
     if (resp) {
