@@ -44,7 +44,7 @@ struct Result {
 };
 
 Result run_tapbeat(const std::string& broker, const std::string& topic, const std::string& codec,
-                   const std::vector<std::string>& chunks, uint64_t events) {
+                   const std::vector<std::string>& chunks) {
   const std::string yaml = "output.kafka:\n  hosts: ['" + broker + "']\n  topic: '" + topic +
                            "'\n  compression: " + codec + "\ntapbeat.shutdown_timeout: 300s\n";
   const tapbeat::Config cfg = tapbeat::load_config_text(yaml, "bench", {});
@@ -70,7 +70,6 @@ Result run_tapbeat(const std::string& broker, const std::string& topic, const st
   buf.resize(jw.size());
   const auto pos = buf.find("\"output.kafka.acked\":");
   const uint64_t acked = pos == std::string::npos ? 0 : std::stoull(buf.substr(pos + 21));
-  (void)events;
   return {w1 - w0, c1 - c0, acked};
 }
 
@@ -191,7 +190,7 @@ int main(int argc, char** argv) {
     const std::string codec = codecs.substr(start, end - start);
     start = end + 1;
     if (codec.empty()) continue;
-    const Result t = run_tapbeat(broker, "bench-tb-" + codec + "-" + run_id, codec, chunks, count);
+    const Result t = run_tapbeat(broker, "bench-tb-" + codec + "-" + run_id, codec, chunks);
     const Result r = run_reference(broker, "bench-ref-" + codec + "-" + run_id, codec, lines, keys, stamps, count);
     for (const auto& [name, res] : {std::pair{"tapbeat", t}, std::pair{"librdkafka", r}})
       std::printf("%-6s %-10s %12.0f %9.1f %12.0f %9llu\n", codec.c_str(), name, count / res.wall,

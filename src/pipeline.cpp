@@ -45,17 +45,6 @@ void install_signal_handlers() {
 
 int stop_signal() { return g_signal.load(); }
 
-uint64_t mono_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-uint64_t wall_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 AgentInfo make_agent(const Config& cfg) {
   AgentInfo a;
   char host[256] = {};
@@ -151,10 +140,8 @@ void Pipeline::output_loop() {
     std::size_t offset = 0;
   };
   std::vector<Pending> pending(workers_.size());
-  bool held = false;
   for (;;) {
-    bool any = false;
-    held = false;
+    bool any = false, held = false;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       EventQueue& q = workers_[i]->events();
       for (;;) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "control.hpp"
 #include "engine/worker.hpp"
 #include "event/agent.hpp"
 #include "event/json_writer.hpp"
@@ -27,15 +28,8 @@ extern std::atomic<bool> g_stop;
 void install_signal_handlers();
 int stop_signal();  // the signal that stopped the run, 0 if none
 
-uint64_t mono_ns();
-uint64_t wall_ns();
 
 AgentInfo make_agent(const Config& cfg);
-
-// Single-writer counter of a control thread, readable from any thread.
-inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
 
 class Pipeline {
  public:

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "util/fd_io.hpp"
+
 namespace tapbeat {
 namespace {
 
@@ -28,19 +30,6 @@ uint32_t get32(const char* p) {
   return v;
 }
 uint16_t get16(const char* p) { return static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8)); }
-
-bool write_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -198,7 +187,6 @@ bool Spool::peek(SpoolRecord& out, uint32_t& token) {
         continue;
       }
     }
-    const std::string file = file_of(read_seq_);
     if (roff_ >= rlen_) {
       finish_reading();
       continue;
@@ -206,7 +194,7 @@ bool Spool::peek(SpoolRecord& out, uint32_t& token) {
     const char* p = rbuf_.data() + roff_;
     const std::size_t left = rlen_ - roff_;
     auto skip_rest = [&](const std::string& why) {
-      warn_("disk queue: " + file + ": " + why + " at offset " + std::to_string(roff_) + "; the remaining " +
+      warn_("disk queue: " + file_of(read_seq_) + ": " + why + " at offset " + std::to_string(roff_) + "; the remaining " +
             std::to_string(left) + " bytes of the segment are skipped");
       ++corrupt_;
       finish_reading();
@@ -247,7 +235,7 @@ bool Spool::peek(SpoolRecord& out, uint32_t& token) {
         simdjson::SUCCESS) {
       ++invalid_;
       if (invalid_ <= 10 || (invalid_ & (invalid_ - 1)) == 0)
-        warn_("disk queue: " + file + ": record at offset " + std::to_string(roff_) +
+        warn_("disk queue: " + file_of(read_seq_) + ": record at offset " + std::to_string(roff_) +
               " is not valid JSON; skipped (" + std::to_string(invalid_) + " so far)");
       roff_ = next;
       continue;

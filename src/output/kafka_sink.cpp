@@ -31,16 +31,11 @@
 #include "event/event_fields.hpp"
 #include "event/json_writer.hpp"
 #include "event/spool.hpp"
+#include "control.hpp"
 #include "log.hpp"
 
 namespace tapbeat {
 namespace {
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // Message opaque: bits 0..30 the disk-queue segment a message was read from (0:
 // none), bit 31 set when bits 32..63 carry the partition hash of `partition.hash.hash`.
@@ -198,16 +193,14 @@ class KafkaSink final : public Sink {
     set("max_message_bytes", "message.max.bytes", std::to_string(std::max<uint64_t>(max_message_bytes_ + 1024, 4096)));
     set("bulk_max_size", "batch.num.messages", s["bulk_max_size"] ? scalar(s["bulk_max_size"]) : "2048");
     auto ms = [&](const char* key, int64_t fallback_ms) {
-      const YAML::Node n = s[key];
-      if (!n) return std::to_string(fallback_ms);
-      const auto v = parse_duration_ns(n.Scalar());
-      if (!v || *v < 0) fail(key, "expected a duration such as 10s");
-      return std::to_string(*v / 1'000'000);
+      return s[key] ? ms_of(s[key], key, fail) : std::to_string(fallback_ms);
     };
     set("bulk_flush_frequency", "linger.ms", ms("bulk_flush_frequency", 5));
-    set("timeout", "socket.timeout.ms", ms("timeout", 30'000));
+    const std::string timeout_ms = ms("timeout", 30'000);
+    set("timeout", "socket.timeout.ms", timeout_ms);
     set("broker_timeout", "request.timeout.ms", ms("broker_timeout", 10'000));
-    connect_timeout_ms_ = std::stoll(ms("timeout", 30'000));
+    // Start-up waits at most a minute for a broker, whatever the request timeout.
+    connect_timeout_ms_ = std::min<int64_t>(std::stoll(timeout_ms), 60'000);
     if (s["max_retries"]) {
       const int r = s["max_retries"].as<int>();
       set("max_retries", "message.send.max.retries", r < 0 ? "2147483647" : std::to_string(r));
@@ -310,11 +303,11 @@ class KafkaSink final : public Sink {
 
     // Reachability: a clear error at start, or the disk queue takes over.
     const rd_kafka_metadata_t* md = nullptr;
-    const rd_kafka_resp_err_t merr = rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(std::min<int64_t>(connect_timeout_ms_, 60'000)));
+    const rd_kafka_resp_err_t merr = rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(connect_timeout_ms_));
     if (md) rd_kafka_metadata_destroy(md);
     if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
       const std::string why = "no Kafka broker of " + hosts + " answered within " +
-                              std::to_string(std::min<int64_t>(connect_timeout_ms_, 60'000) / 1000.0).substr(0, 4) + " s (" +
+                              std::to_string(connect_timeout_ms_ / 1000.0).substr(0, 4) + " s (" +
                               rd_kafka_err2str(merr) + ")";
       if (!spool_) {
         rd_kafka_destroy(rk_);
@@ -354,7 +347,7 @@ class KafkaSink final : public Sink {
     rd_kafka_poll(rk_, timeout_ms);
     if (spool_) {
       drain_spool();
-      const uint64_t now = now_ns();
+      const uint64_t now = mono_ns();
       if (now >= next_sync_ns_) {
         spool_->sync();
         next_sync_ns_ = now + 1'000'000'000;
@@ -363,8 +356,8 @@ class KafkaSink final : public Sink {
   }
 
   bool close() override {
-    const uint64_t deadline = now_ns() + shutdown_ns_;
-    while (now_ns() < deadline) {
+    const uint64_t deadline = mono_ns() + shutdown_ns_;
+    while (mono_ns() < deadline) {
       service(10);
       if (rd_kafka_outq_len(rk_) == 0 && (!spool_ || spool_->empty())) break;
     }
@@ -416,13 +409,14 @@ class KafkaSink final : public Sink {
     return std::to_string(*v / 1'000'000);
   }
 
-  rd_kafka_topic_t* topic(const std::string& name) {
+  rd_kafka_topic_t* topic(std::string_view name) {
     auto it = topics_.find(name);
     if (it != topics_.end()) return it->second;
     if (topics_.size() >= kMaxTopics) return nullptr;
-    rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, name.c_str(), nullptr);
+    std::string owned(name);
+    rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, owned.c_str(), nullptr);
     if (!t) return nullptr;
-    topics_.emplace(name, t);
+    topics_.emplace(std::move(owned), t);
     return t;
   }
 
@@ -510,8 +504,7 @@ class KafkaSink final : public Sink {
     SpoolRecord r;
     uint32_t token = 0;
     while (rd_kafka_outq_len(rk_) < room && spool_->peek(r, token)) {
-      std::string name(r.topic);
-      rd_kafka_topic_t* rkt = topic(name);
+      rd_kafka_topic_t* rkt = topic(r.topic);
       if (!rkt) {
         bump(dropped_no_topic_);
         spool_->pop();
@@ -589,7 +582,7 @@ class KafkaSink final : public Sink {
   static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
     auto* self = static_cast<KafkaSink*>(opaque);
     bump(self->broker_errors_);
-    const uint64_t now = now_ns();
+    const uint64_t now = mono_ns();
     if (now < self->next_error_log_ns_.load()) return;
     self->next_error_log_ns_.store(now + 10'000'000'000ull);
     log_line(err == RD_KAFKA_RESP_ERR__FATAL ? "error" : "warn",
@@ -631,7 +624,12 @@ class KafkaSink final : public Sink {
   Partitioning partitioning_;
   uint64_t max_message_bytes_ = 1000000;
   rd_kafka_topic_t* fixed_topic_ = nullptr;
-  std::unordered_map<std::string, rd_kafka_topic_t*> topics_;
+  // Looked up by string_view (spooled records carry their topic as a view).
+  struct TopicHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  std::unordered_map<std::string, rd_kafka_topic_t*, TopicHash, std::equal_to<>> topics_;
   std::unique_ptr<Spool> spool_;
   bool spooling_ = false;
   bool closing_ = false;
@@ -646,10 +644,6 @@ class KafkaSink final : public Sink {
       spool_corrupt_{0}, spool_invalid_{0}, next_error_log_ns_{0};
   mutable std::mutex reasons_mutex_;
   std::map<std::string, uint64_t> failed_by_reason_;
-
-  static void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "output/sink.hpp"
 
 #include "output/kafka_sink.hpp"
+#include "util/fd_io.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -70,17 +71,9 @@ void Sink::service(int timeout_ms) {
 namespace {
 
 bool write_all(int fd, const char* p, std::size_t n, std::string& err) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      err = std::strerror(errno);
-      return false;
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
+  if (tapbeat::write_all(fd, p, n)) return true;
+  err = std::strerror(errno);
+  return false;
 }
 
 class ConsoleSink : public Sink {

@@ -8,6 +8,7 @@ the middle of a run still gets every event exactly once; an unreachable broker a
 start is a clear error, or fills the disk queue, which a later run drains in order.
 """
 import collections
+import datetime
 import json
 import os
 import subprocess
@@ -111,7 +112,6 @@ def test_events_in_kafka_equal_the_console_output(broker, traffic, tmp_path):
         e = json.loads(value)
         assert key == e["network"]["community_id"]
         y, rest = e["@timestamp"][:19], e["@timestamp"][19:]
-        import datetime
         t = datetime.datetime.strptime(y, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
         ms = int(t.timestamp() * 1000) + (int(rest[1:4]) if rest.startswith(".") else 0)
         assert int(ts) == ms
