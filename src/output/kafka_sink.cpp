@@ -420,6 +420,15 @@ class KafkaSink final : public Sink {
     return t;
   }
 
+  // partition.hash.hash: the FNV-1a of the listed fields, for partition_cb (0: none).
+  uint64_t hash_opaque(EventView& ev) {
+    if (partitioning_.hash_fields.empty()) return 0;
+    uint32_t h = 2166136261u;
+    for (const auto& f : partitioning_.hash_fields)
+      if (ev.get(f, field_)) h = fnv1a32(field_, h);
+    return (uint64_t{h} << 32) | kHasHash;
+  }
+
   // False when the event could not be taken now (memory queue full, no disk queue).
   bool publish(std::string_view line) {
     if (line.size() > max_message_bytes_) {
@@ -444,13 +453,7 @@ class KafkaSink final : public Sink {
     if (!keyed) bump(keyless_);
     int64_t ts = 0;
     ev_.timestamp_ms(ts);
-    uint64_t opaque = 0;
-    if (!partitioning_.hash_fields.empty()) {
-      uint32_t h = 2166136261u;
-      for (const auto& f : partitioning_.hash_fields)
-        if (ev_.get(f, field_)) h = fnv1a32(field_, h);
-      opaque = (uint64_t{h} << 32) | kHasHash;
-    }
+    const uint64_t opaque = hash_opaque(ev_);
     if (spool_ && !spool_->empty()) return to_spool(rd_kafka_topic_name(rkt), keyed ? key_text_ : std::string_view(), line, ts, false);
     const rd_kafka_resp_err_t err = produce(rkt, keyed ? key_text_ : std::string_view(), line, ts, opaque);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
@@ -511,7 +514,12 @@ class KafkaSink final : public Sink {
         spool_->ack(token);
         continue;
       }
+      // The disk queue keeps no partition hash: it is taken from the event again.
       uint64_t opaque = token & kTokenMask;
+      if (!partitioning_.hash_fields.empty()) {
+        ev_.reset(r.value);
+        opaque |= hash_opaque(ev_);
+      }
       const rd_kafka_resp_err_t err = produce(rkt, r.key, r.value, r.timestamp_ms, opaque);
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
       spool_->pop();

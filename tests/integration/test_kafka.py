@@ -245,3 +245,27 @@ def test_bad_kafka_settings_name_the_key(tmp_path):
         proc = run_tapbeat(["-c", str(cfg), "-I", os.path.join(ROOT, "tests", "data", "sample.pcap"), "-t"], check=False)
         assert proc.returncode != 0, text
         assert key in proc.stderr, (text, proc.stderr[-1000:])
+
+
+def test_hash_fields_partition_direct_and_spooled_events_alike(broker, traffic, tmp_path):
+    # Every event has network.transport "udp": hashing that one field puts them all in
+    # one partition, whether they go straight to the broker or through the disk queue.
+    direct, spooled = (f"tb-hashf-{k}-{uuid.uuid4().hex[:8]}" for k in ("direct", "spooled"))
+    for t in (direct, spooled):
+        assert kafka("topic", t, "4", check=False).returncode == 0
+    hashed = "  partition.hash: {hash: [network.transport]}\n"
+    run_tapbeat(["-c", write_config(tmp_path, kafka_output(direct, hashed)), "-I", traffic, "-t"])
+    queue = f"queue.disk: {{path: '{tmp_path / 'spool'}', max_size: 64MiB}}\ntapbeat.shutdown_timeout: 2s\n"
+    kafka("kill")
+    try:
+        run_tapbeat(["-c", write_config(tmp_path, kafka_output(spooled, hashed), extra=queue), "-I", traffic, "-t"])
+    finally:
+        assert kafka("start", check=False).returncode == 0
+    empty = tmp_path / "empty.pcap"
+    dns_traffic.write(str(empty), count=0)
+    run_tapbeat(["-c", write_config(tmp_path, kafka_output(spooled, hashed), extra=queue.replace("2s", "60s")),
+                 "-I", str(empty), "-t"])
+    for t in (direct, spooled):
+        records = consume(t, expect=4000)
+        assert len(records) == 4000
+        assert len({part for part, *_ in records}) == 1, (t, collections.Counter(p for p, *_ in records))
