@@ -526,16 +526,17 @@ Selector::Selector(const YAML::Node& section, const std::string& single_key, con
 }
 
 bool Selector::select(EventView& ev, std::string& out) const {
+  thread_local std::string scratch;  // per thread: a Selector is shared read-only
   for (const Rule& r : rules_) {
     if (r.when && !r.when->match(ev)) continue;
-    scratch_.clear();
-    if (!r.format.render(ev, scratch_)) {
+    scratch.clear();
+    if (!r.format.render(ev, scratch)) {
       if (!r.has_fallback) continue;
       out = r.fallback;
       return true;
     }
     if (!r.mappings.empty()) {
-      const auto it = r.mappings.find(scratch_);
+      const auto it = r.mappings.find(scratch);
       if (it != r.mappings.end()) {
         out = it->second;
         return true;
@@ -546,7 +547,7 @@ bool Selector::select(EventView& ev, std::string& out) const {
       }
       continue;
     }
-    out = scratch_;
+    out = scratch;
     if (!out.empty()) return true;
   }
   out.clear();

@@ -118,7 +118,6 @@ class Selector {
   };
   std::vector<Rule> rules_;
   FormatString single_;
-  mutable std::string scratch_;
 };
 
 // FNV-1a, 32 bits: the hash partitioner's hash of field values.
