@@ -63,10 +63,13 @@ std::string Spool::file_of(uint64_t seq) const {
 }
 
 Spool::Push Spool::append(int& fd, uint64_t& seq, bool front, const SpoolRecord& r) {
-  if (r.topic.size() > 0xFFFF || r.key.size() > 0xFFFF) return Push::kError;
   const uint64_t body = 12 + r.topic.size() + r.key.size() + r.value.size();
   const uint64_t total = kHeaderBytes + body;
-  if (body > kMaxRecordBytes) return Push::kError;
+  if (r.topic.size() > 0xFFFF || r.key.size() > 0xFFFF || body > kMaxRecordBytes) {
+    error_ = "a record of " + std::to_string(body) + " bytes (topic " + std::to_string(r.topic.size()) + ", key " +
+             std::to_string(r.key.size()) + ") passes the record format's limits";
+    return Push::kError;
+  }
   if (bytes_ + total > s_.max_bytes) return Push::kFull;
   if (fd >= 0 && !front && segments_[seq].size + total > s_.segment_bytes && segments_[seq].size > 0) close_writer();
   if (fd < 0) {
