@@ -1,5 +1,6 @@
 """Shared helpers for the integration tests: where the binary and the shared captures
 are, and how to run tapbeat on a capture and read its events."""
+import csv
 import json
 import os
 import subprocess
@@ -15,6 +16,20 @@ GOLDEN_CONFIG = os.path.join(ROOT, "tests", "golden", "golden.yml")
 
 def pcap(rel):
     return os.path.join(SHARED, "pcaps", rel)
+
+
+def index_rows():
+    """Rows of ../shared/pcaps/INDEX.tsv whose capture is present (rows for
+    duplicates name files that are not kept)."""
+    with open(os.path.join(SHARED, "pcaps", "INDEX.tsv")) as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            if os.path.isfile(pcap(r["path"])):
+                yield r
+
+
+def captures_with_protocol(protocol):
+    """Paths (relative to pcaps/) of the captures INDEX.tsv lists for a protocol, sorted."""
+    return sorted(r["path"] for r in index_rows() if protocol in (r["protocols"] or "").split(","))
 
 
 def run_tapbeat(args, timeout=120, check=True, **kw):

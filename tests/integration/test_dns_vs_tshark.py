@@ -5,11 +5,10 @@ Over every DNS capture of ../shared/pcaps, each DNS response tshark decodes on p
 code and answer count. The agreement rate over all responses must stay above 98%;
 the files that disagree are listed with the reason found by inspection."""
 import collections
-import csv
 import os
 import subprocess
 
-from conftest import SHARED, events_of, flatten, pcap
+from conftest import captures_with_protocol, events_of, flatten, pcap
 
 RCODES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET",
           "NOTAUTH", "NOTZONE", "DSOTYPENI"]
@@ -33,15 +32,6 @@ def header_rcode(name):
     if name in EXTENDED:
         return rcode_name(EXTENDED[name] & 0xF)
     return name
-
-
-def dns_captures():
-    out = []
-    with open(os.path.join(SHARED, "pcaps", "INDEX.tsv")) as f:
-        for r in csv.DictReader(f, delimiter="\t"):
-            if "dns" in (r["protocols"] or "").split(",") and os.path.isfile(pcap(r["path"])):
-                out.append(r["path"])
-    return sorted(out)
 
 
 def tshark_responses(path):
@@ -94,7 +84,7 @@ def tapbeat_responses(path):
 def test_dns_agreement_with_tshark():
     total = matched = 0
     disagreements = []
-    for rel in dns_captures():
+    for rel in captures_with_protocol("dns"):
         if rel in EXCLUDED:
             continue
         want = tshark_responses(pcap(rel))

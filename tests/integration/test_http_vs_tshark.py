@@ -7,12 +7,11 @@ rate over all of tshark's pairs must stay above 98%; files left out are listed w
 reason found by inspection."""
 import collections
 import concurrent.futures
-import csv
 import os
 import subprocess
 import sys
 
-from conftest import SHARED, events_of, pcap
+from conftest import captures_with_protocol, events_of, pcap
 
 # Packetbeat's default HTTP ports; other ports are found by payload detection.
 HTTP_PORTS = "[80,8080,8000,5000,8002]"
@@ -40,15 +39,6 @@ EXCLUDED = {
 # leniently; tapbeat refuses them (http.malformed) or frames them as a client
 # would (1xx is never final).
 EVADER = "suricata-verify/http/http-evader/"
-
-
-def http_captures():
-    out = []
-    with open(os.path.join(SHARED, "pcaps", "INDEX.tsv")) as f:
-        for r in csv.DictReader(f, delimiter="\t"):
-            if "http" in (r["protocols"] or "").split(",") and os.path.isfile(pcap(r["path"])):
-                out.append(r["path"])
-    return sorted(out)
 
 
 def path_of(uri):
@@ -86,7 +76,7 @@ def tapbeat_pairs(path):
 
 
 def test_http_agreement_with_tshark():
-    files = http_captures()
+    files = captures_with_protocol("http")
     assert len(files) > 20, "the shared corpus lists fewer HTTP captures than expected"
     total = agreed = 0
     disagree = []

@@ -7,13 +7,12 @@ and VLAN, so they are summed per 5-tuple before comparing. Files with IP fragmen
 tunnels are left out of the sample: there tshark and tapbeat attribute frames to
 different layers by design."""
 import collections
-import csv
 import os
 import subprocess
 
 import pytest
 
-from conftest import SHARED, events_of, pcap
+from conftest import events_of, index_rows, pcap
 
 SAMPLE_EVERY = 12        # every 12th eligible capture of the index
 MAX_PACKETS = 20000
@@ -21,16 +20,13 @@ MAX_PACKETS = 20000
 
 def sample():
     rows = []
-    with open(os.path.join(SHARED, "pcaps", "INDEX.tsv")) as f:
-        for r in csv.DictReader(f, delimiter="\t"):
-            try:
-                n = int(r["packets"] or 0)
-            except ValueError:
-                continue
-            if not os.path.isfile(os.path.join(SHARED, "pcaps", r["path"])):
-                continue  # rows for duplicates name files that are not kept
-            if r["link_type"] in ("ether", "null", "linux-sll", "rawip", "rawip4", "rawip6") and 0 < n <= MAX_PACKETS:
-                rows.append(r["path"])
+    for r in index_rows():
+        try:
+            n = int(r["packets"] or 0)
+        except ValueError:
+            continue
+        if r["link_type"] in ("ether", "null", "linux-sll", "rawip", "rawip4", "rawip6") and 0 < n <= MAX_PACKETS:
+            rows.append(r["path"])
     rows.sort()
     return rows[::SAMPLE_EVERY]
 
