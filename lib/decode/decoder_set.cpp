@@ -49,6 +49,15 @@ void DecoderSet::enable_memcache(std::span<const uint16_t> ports) {
   claim(d, kTransportTcp | kTransportUdp, ports);
 }
 
+void DecoderSet::enable_mysql(std::span<const uint16_t> ports) {
+  const int d = decoder_index("mysql");
+  plan_.config[d] = &mysql;
+  mysql.n_ports = 0;
+  for (uint16_t p : ports)
+    if (mysql.n_ports < std::size(mysql.ports)) mysql.ports[mysql.n_ports++] = p;
+  claim(d, kTransportTcp, ports);
+}
+
 void DecoderSet::enable_detection() {
   detector_ = std::make_unique<PayloadDetector>(plan_);
   plan_.detector = detector_->empty() ? nullptr : detector_.get();
@@ -60,6 +69,7 @@ uint64_t DecoderSet::tcp_timeout_ns() const {
   if (plan_.config[decoder_index("dns")]) t = std::min(t, dns.timeout_ns);
   if (plan_.config[decoder_index("redis")]) t = std::min(t, redis.timeout_ns);
   if (plan_.config[decoder_index("memcache")]) t = std::min(t, memcache.timeout_ns);
+  if (plan_.config[decoder_index("mysql")]) t = std::min(t, mysql.timeout_ns);
   return t == UINT64_MAX ? 10'000'000'000 : t;
 }
 
@@ -96,6 +106,9 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
           warn("packetbeat.protocols.memcache.maxvalues: values are counted and sized but not published in this "
                "version (memcache.*.values is left out)");
         s->enable_memcache(p.ports);
+      } else if (p.type == "mysql") {
+        s->mysql = mysql_settings(p);
+        s->enable_mysql(p.ports);
       } else if (p.type == "redis") {
         s->redis = redis_settings(p);
         s->enable_redis(p.ports);

@@ -15,6 +15,7 @@
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
+#include "decode/mysql/mysql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 #include "decode/registry.hpp"
 
@@ -37,6 +38,7 @@ class DecoderSet {
   void enable_http(std::span<const uint16_t> ports);
   void enable_redis(std::span<const uint16_t> ports);
   void enable_memcache(std::span<const uint16_t> ports);
+  void enable_mysql(std::span<const uint16_t> ports);
   void enable_detection();  // after the protocols
 
   IcmpSettings icmp;
@@ -44,6 +46,7 @@ class DecoderSet {
   HttpSettings http;
   RedisSettings redis;
   MemcacheSettings memcache;
+  MysqlSettings mysql;
   const DecoderPlan& plan() const { return plan_; }
   // The shortest transaction timeout of the TCP decoders (how long a connection
   // may sit idle before its pending transactions are checked).

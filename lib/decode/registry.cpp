@@ -4,6 +4,7 @@
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
+#include "decode/mysql/mysql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 
 namespace tapbeat {
@@ -16,6 +17,7 @@ const DecoderDescriptor* const kRegistry[] = {
     &kHttpDescriptor,
     &kRedisDescriptor,
     &kMemcacheDescriptor,
+    &kMysqlDescriptor,
 };
 static_assert(std::size(kRegistry) <= kMaxDecoders);
 

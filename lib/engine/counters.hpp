@@ -111,6 +111,23 @@ namespace tapbeat {
   X(redis_malformed, "redis.malformed", counter)                       \
   X(redis_too_deep, "redis.too_deep", counter)                         \
   X(redis_violations, "redis.violations", counter)                     \
+  X(mysql_requests, "mysql.requests", counter) \
+  X(mysql_responses, "mysql.responses", counter) \
+  X(mysql_transactions, "mysql.transactions", counter) \
+  X(mysql_unmatched_requests, "mysql.unmatched_requests", counter) \
+  X(mysql_unmatched_responses, "mysql.unmatched_responses", counter) \
+  X(mysql_other_commands, "mysql.other_commands", counter) \
+  X(mysql_query_truncated, "mysql.query_truncated", counter) \
+  X(mysql_store_full, "mysql.store_full", counter) \
+  X(mysql_malformed, "mysql.malformed", counter) \
+  X(mysql_gaps, "mysql.gaps", counter) \
+  X(mysql_tls_connections, "mysql.tls_connections", counter) \
+  X(mysql_compressed_connections, "mysql.compressed_connections", counter) \
+  X(mysql_replication_connections, "mysql.replication_connections", counter) \
+  X(mysql_login_failures, "mysql.login_failures", counter) \
+  X(mysql_statements_dropped, "mysql.statements_dropped", counter) \
+  X(mysql_unknown_statements, "mysql.unknown_statements", counter) \
+  X(mysql_violations, "mysql.violations", counter) \
   X(memcache_requests, "memcache.requests", counter)                   \
   X(memcache_responses, "memcache.responses", counter)                 \
   X(memcache_transactions, "memcache.transactions", counter)           \

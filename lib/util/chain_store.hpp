@@ -55,24 +55,13 @@ class ChainStore {
   // Copies min(len - from, cap) bytes, starting `from` bytes into the chain, to dst;
   // returns the count.
   uint32_t copy_out(const Chain& c, uint8_t* dst, uint32_t cap, uint32_t from = 0) const {
-    if (from >= c.len) return 0;
-    uint32_t done = 0;
-    const uint32_t want = c.len - from < cap ? c.len - from : cap;
-    uint32_t skip = c.head_off + from;
-    for (int32_t b = c.head; b >= 0 && done < want; b = blocks_[b].next) {
-      if (skip >= kPayload) {
-        skip -= kPayload;
-        continue;
-      }
-      const uint32_t avail = kPayload - skip;
-      const uint32_t k = want - done < avail ? want - done : avail;
-      std::memcpy(dst + done, blocks_[b].data + skip, k);
-      done += k;
-      skip = 0;
-    }
-    return done;
+    return visit(c, from, cap, [dst](uint8_t* b, uint32_t done, uint32_t k) { std::memcpy(dst + done, b, k); });
   }
-
+  // Overwrites min(len, c.len - from) bytes starting `from` bytes into the chain
+  // (a record updated in place); returns the count.
+  uint32_t write_at(const Chain& c, uint32_t from, const uint8_t* src, uint32_t len) {
+    return visit(c, from, len, [src](uint8_t* b, uint32_t done, uint32_t k) { std::memcpy(b, src + done, k); });
+  }
   // Forgets the first n bytes (a FIFO of records); whole blocks go back at once.
   void drop_front(Chain& c, uint32_t n) {
     if (n >= c.len) {
@@ -106,6 +95,27 @@ class ChainStore {
   uint32_t blocks_in_use() const { return never_used_ - free_count_; }
 
  private:
+  // Calls f(block bytes, offset in the range, count) over the chain's bytes
+  // [from, from + min(len, c.len - from)); returns that count.
+  template <typename F>
+  uint32_t visit(const Chain& c, uint32_t from, uint32_t len, F&& f) const {
+    if (from >= c.len) return 0;
+    uint32_t done = 0;
+    const uint32_t want = c.len - from < len ? c.len - from : len;
+    uint32_t skip = c.head_off + from;
+    for (int32_t b = c.head; b >= 0 && done < want; b = blocks_[b].next) {
+      if (skip >= kPayload) {
+        skip -= kPayload;
+        continue;
+      }
+      const uint32_t avail = kPayload - skip;
+      const uint32_t k = want - done < avail ? want - done : avail;
+      f(const_cast<uint8_t*>(blocks_[b].data) + skip, done, k);
+      done += k;
+      skip = 0;
+    }
+    return done;
+  }
   struct Block {
     int32_t next;
     uint8_t data[kPayload];

@@ -1,0 +1,835 @@
+#include "decode/mysql/mysql_decoder.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+#include "event/emitter.hpp"
+#include "event/transaction_event.hpp"
+#include "util/byte_reader.hpp"
+
+namespace tapbeat {
+
+static_assert(sizeof(MysqlState) <= kDecoderStateBytes, "MySQL connection state must fit the session slot");
+
+namespace {
+
+// Commands (the first payload byte of a client packet with sequence id 0).
+enum : uint8_t {
+  kComQuit = 0x01,
+  kComQuery = 0x03,
+  kComFieldList = 0x04,
+  kComBinlogDump = 0x12,
+  kComStmtPrepare = 0x16,
+  kComStmtExecute = 0x17,
+  kComStmtSendLongData = 0x18,
+  kComStmtClose = 0x19,
+  kComStmtFetch = 0x1c,
+  kComBinlogDumpGtid = 0x1e,
+  kComLast = 0x1f,
+};
+
+enum Phase : uint8_t { kPhaseCommands = 0, kPhaseAuth = 1, kPhaseDone = 2 };
+
+// Where the response to the pending command is.
+enum Resp : uint8_t {
+  kRespStart = 0,      // its first packet is next
+  kRespColumns,        // column definitions (cols_left)
+  kRespColumnsEof,     // an EOF may end the definitions, then rows
+  kRespRows,           // rows until EOF/OK (0xfe) or ERR
+  kRespPrepParams,     // prepare: parameter definitions (params_left)
+  kRespPrepColumns,    // prepare: column definitions (cols_left)
+  kRespInfile,         // LOCAL INFILE: the file goes up, then OK or ERR
+};
+
+enum TxFlag : uint8_t { kError = 1, kGap = 2, kTruncated = 4, kMoreResults = 8 };
+
+constexpr uint32_t kClientCompress = 0x20;
+constexpr uint32_t kClientSsl = 0x800;
+constexpr uint16_t kMoreResultsExist = 0x0008;
+constexpr uint32_t kMaxPacket = 0xffffff;
+constexpr uint32_t kMaxRowHead = 64 * 1024;
+
+// The commands that become events (as Packetbeat's); the others are followed.
+bool published(uint8_t cmd) { return cmd == kComQuery || cmd == kComStmtPrepare || cmd == kComStmtExecute; }
+
+uint32_t le24(const uint8_t* p) { return p[0] | (p[1] << 8) | (uint32_t{p[2]} << 16); }
+
+// A length-encoded integer; false when the bytes end inside it or it is not one.
+bool lenenc(ByteReader& r, uint64_t& v) {
+  uint8_t b;
+  if (!r.u8(b)) return false;
+  if (b < 0xfb) {
+    v = b;
+    return true;
+  }
+  uint8_t raw[8]{};
+  const std::size_t n = b == 0xfc ? 2 : b == 0xfd ? 3 : b == 0xfe ? 8 : 0;
+  if (n == 0 || !r.bytes(raw, n)) return false;
+  v = 0;
+  for (std::size_t i = n; i-- > 0;) v = (v << 8) | raw[i];
+  return true;
+}
+
+// A length-encoded string; a string cut by the end of the bytes is returned cut
+// (`whole` false).
+bool lenenc_str(ByteReader& r, std::string_view& s, bool& whole) {
+  uint64_t n;
+  if (!lenenc(r, n)) return false;
+  const std::size_t k = static_cast<std::size_t>(std::min<uint64_t>(n, r.remaining()));
+  s = {reinterpret_cast<const char*>(r.current()), k};
+  r.skip(k);
+  whole = k == n;
+  return true;
+}
+
+template <typename T>
+T le(const uint8_t* p) {
+  T v = 0;
+  for (std::size_t i = sizeof(T); i-- > 0;) v = static_cast<T>((v << 8) | p[i]);
+  return v;
+}
+
+// One value of the binary protocol (parameters of an execute, binary rows) as
+// text, by its column type; false when the bytes end inside it or the type is
+// unknown.
+bool binary_value(ByteReader& r, uint8_t type, bool is_unsigned, char* buf, std::size_t cap, std::string_view& out) {
+  auto num = [&](auto v) {
+    const auto res = std::to_chars(buf, buf + cap, v);
+    out = {buf, static_cast<std::size_t>(res.ptr - buf)};
+    return true;
+  };
+  uint8_t raw[12];
+  switch (type) {
+    case 0x01:  // TINY
+      if (!r.bytes(raw, 1)) return false;
+      return is_unsigned ? num(unsigned{raw[0]}) : num(int{static_cast<int8_t>(raw[0])});
+    case 0x02: case 0x0d:  // SHORT, YEAR
+      if (!r.bytes(raw, 2)) return false;
+      return is_unsigned || type == 0x0d ? num(unsigned{le<uint16_t>(raw)}) : num(int{static_cast<int16_t>(le<uint16_t>(raw))});
+    case 0x03: case 0x09:  // LONG, INT24
+      if (!r.bytes(raw, 4)) return false;
+      return is_unsigned ? num(le<uint32_t>(raw)) : num(static_cast<int32_t>(le<uint32_t>(raw)));
+    case 0x08:  // LONGLONG
+      if (!r.bytes(raw, 8)) return false;
+      return is_unsigned ? num(le<uint64_t>(raw)) : num(static_cast<int64_t>(le<uint64_t>(raw)));
+    case 0x04: {  // FLOAT
+      if (!r.bytes(raw, 4)) return false;
+      float f;
+      const uint32_t u = le<uint32_t>(raw);
+      std::memcpy(&f, &u, 4);
+      return num(f);
+    }
+    case 0x05: {  // DOUBLE
+      if (!r.bytes(raw, 8)) return false;
+      double d;
+      const uint64_t u = le<uint64_t>(raw);
+      std::memcpy(&d, &u, 8);
+      return num(d);
+    }
+    case 0x06:  // NULL
+      out = "NULL";
+      return true;
+    case 0x07: case 0x0a: case 0x0c: {  // TIMESTAMP, DATE, DATETIME
+      uint8_t n;
+      if (!r.u8(n) || n > 11 || !r.bytes(raw, n)) return false;
+      unsigned y = n >= 2 ? le<uint16_t>(raw) : 0, mo = n >= 4 ? raw[2] : 0, d = n >= 4 ? raw[3] : 0;
+      unsigned h = n >= 7 ? raw[4] : 0, mi = n >= 7 ? raw[5] : 0, s = n >= 7 ? raw[6] : 0;
+      int k = type == 0x0a ? std::snprintf(buf, cap, "%04u-%02u-%02u", y, mo, d)
+                           : std::snprintf(buf, cap, "%04u-%02u-%02u %02u:%02u:%02u", y, mo, d, h, mi, s);
+      if (n == 11 && k > 0) k += std::snprintf(buf + k, cap - k, ".%06u", le<uint32_t>(raw + 7));
+      out = {buf, static_cast<std::size_t>(std::max(k, 0))};
+      return true;
+    }
+    case 0x0b: {  // TIME
+      uint8_t n;
+      if (!r.u8(n) || n > 12 || !r.bytes(raw, n)) return false;
+      const bool neg = n >= 8 && raw[0];
+      const unsigned hours = n >= 8 ? le<uint32_t>(raw + 1) * 24 + raw[5] : 0;
+      int k = std::snprintf(buf, cap, "%s%02u:%02u:%02u", neg ? "-" : "", hours, n >= 8 ? raw[6] : 0u,
+                            n >= 8 ? raw[7] : 0u);
+      if (n == 12 && k > 0) k += std::snprintf(buf + k, cap - k, ".%06u", le<uint32_t>(raw + 8));
+      out = {buf, static_cast<std::size_t>(std::max(k, 0))};
+      return true;
+    }
+    case 0x00: case 0x0f: case 0x10: case 0xf5: case 0xf6: case 0xf7: case 0xf8:
+    case 0xf9: case 0xfa: case 0xfb: case 0xfc: case 0xfd: case 0xfe: case 0xff: {
+      bool whole;
+      return lenenc_str(r, out, whole);
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// A prepared statement of the connection, followed by its query bytes.
+struct MysqlDecoder::Statement {
+  uint32_t id;
+  uint16_t n_params;
+  uint16_t query_len;
+  uint64_t last_ns;
+  uint8_t types_known;
+  uint8_t pad[7];
+  uint8_t types[2 * kMaxParams];  // type, flags (0x80: unsigned) per parameter
+};
+
+MysqlSettings mysql_settings(const ProtocolConfig& p) {
+  MysqlSettings s;
+  static_cast<SqlSettings&>(s) = sql_settings(p);
+  for (uint16_t port : p.ports)
+    if (s.n_ports < std::size(s.ports)) s.ports[s.n_ports++] = port;
+  return s;
+}
+
+MysqlDecoder::MysqlDecoder(const DecoderSetup& s)
+    : DecoderCommon(s),
+      cfg_(*static_cast<const MysqlSettings*>(s.config)),
+      scratch_(new uint8_t[kMaxRequestHead + sizeof(Statement) + kStatementQuery]),
+      table_(new uint8_t[kMaxTable]),
+      line_(cfg_.max_row_length) {}
+
+MysqlDecoder::~MysqlDecoder() = default;
+
+void MysqlDecoder::open(void* state) {
+  auto& st = *static_cast<MysqlState*>(state);
+  st = MysqlState{};
+  st.client = -1;
+}
+
+void MysqlDecoder::reset_transaction(MysqlState& st) {
+  store_.release(st.request);
+  store_.release(st.table);
+  store_.release(st.error);
+  st.cmd = 0;
+  st.resp = kRespStart;
+  st.flags = 0;
+  st.binary_rows = 0;
+  st.path_len = 0;
+  st.stmt_id = 0;
+  st.req_bytes = st.resp_bytes = 0;
+  st.cols_left = st.params_left = st.num_fields = st.stmt_params = 0;
+  st.num_rows = st.affected_rows = st.insert_id = 0;
+  st.error_code = 0;
+  st.col_index = 0;
+  st.unsigned_cols = 0;
+}
+
+uint32_t MysqlDecoder::head_wanted(const MysqlState& st, int dir, uint32_t len, uint8_t first) const {
+  const uint32_t all = len;
+  if (dir == st.client) {
+    if (st.dir[dir].cont) return 0;
+    return std::min(all, kMaxRequestHead);
+  }
+  if (st.dir[dir].cont || !st.cmd) return std::min(all, 1u);
+  if (first == 0xff || (first == 0xfe && len < kMaxPacket) || (first == 0x00 && st.resp == kRespStart))
+    return std::min(all, kMaxErrorHead);
+  switch (st.resp) {
+    case kRespColumns: case kRespColumnsEof: case kRespPrepParams: case kRespPrepColumns:
+      return std::min(all, kMaxColumnDef);
+    case kRespRows:
+      if (cfg_.send_response && st.num_rows < cfg_.max_rows)
+        return std::min({all, kMaxRowHead, cfg_.max_row_length + 16 * std::min(st.num_fields, 1024u) + 64});
+      return std::min(all, 1u);
+    default:
+      return std::min(all, 16u);
+  }
+}
+
+DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
+  MysqlState& st = *static_cast<MysqlState*>(state);
+  MysqlState::Dir& d = st.dir[dir];
+  const uint8_t* p = bytes.data();
+  const uint32_t n = static_cast<uint32_t>(bytes.size());
+  uint32_t off = 0;
+  while (off < n) {
+    if (d.skip) {
+      const uint32_t k = std::min(d.skip, n - off);
+      d.skip -= k;
+      off += k;
+      continue;
+    }
+    if (n - off < 4) return {off, 4, Verdict::kNeedMore};
+    const uint32_t len = le24(p + off);
+    const uint8_t seq = p[off + 3];
+    if (st.client < 0) {
+      // Who is the client: the side talking to a configured server port, else the
+      // content (the server greets with protocol 10 at sequence 0; a command is
+      // sent at sequence 0; anything else is a response).
+      for (uint8_t i = 0; i < cfg_.n_ports && st.client < 0; ++i) {
+        if (c.port[1 - dir] == cfg_.ports[i] && c.port[dir] != cfg_.ports[i]) st.client = static_cast<int8_t>(dir);
+        else if (c.port[dir] == cfg_.ports[i] && c.port[1 - dir] != cfg_.ports[i]) st.client = static_cast<int8_t>(1 - dir);
+      }
+      if (st.client < 0) {
+        if (n - off < 5 && len > 0) return {off, 5, Verdict::kNeedMore};
+        const bool greeting = seq == 0 && len > 0 && p[off + 4] == 0x0a && len >= 32;
+        st.client = static_cast<int8_t>(seq == 0 && !greeting ? dir : 1 - dir);
+      }
+    }
+    const uint32_t avail = n - off - 4;
+    if (len > 0 && avail == 0) return {off, 5, Verdict::kNeedMore};
+    const uint8_t first = len ? p[off + 4] : 0;
+    const uint32_t head = head_wanted(st, dir, len, first);
+    if (avail < head) return {off, 4 + head, Verdict::kNeedMore};
+    const bool was_cont = d.cont;
+    d.cont = len == kMaxPacket;
+    d.skip = len - head;
+    off += 4 + head;
+    if (was_cont) {  // the rest of a packet over 16 MB: counted with its first part
+      if (dir == st.client) st.req_bytes += 4 + len;
+      else st.resp_bytes += 4 + len;
+      d.seq = seq;
+      continue;
+    }
+    const uint8_t prev_seq = d.seq;
+    d.seq = seq;
+    (void)prev_seq;
+    const bool ok = dir == st.client ? client_packet(st, c, p + off - head, len, head)
+                                     : server_packet(st, c, p + off - head, len, head);
+    if (!ok) return {off, 0, st.phase == kPhaseDone ? Verdict::kDone : Verdict::kViolation};
+  }
+  return {off, 0, Verdict::kOk};
+}
+
+bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head) {
+  const uint8_t seq = st.dir[st.client].seq;
+  if (st.phase == kPhaseAuth) {
+    // The handshake response: a TLS request (32 bytes with CLIENT_SSL) or the
+    // capabilities; compression changes the framing after authentication.
+    if (seq == 1 && head >= 4) {
+      const uint32_t caps = le<uint32_t>(p);
+      if ((caps & kClientSsl) && len == 32) {
+        counters_.inc(Counter::mysql_tls_connections);
+        st.phase = kPhaseDone;
+        return false;
+      }
+      if (caps & kClientCompress) st.flags |= kTruncated;  // remembered until the server's OK
+    }
+    return true;
+  }
+  if (seq != 0) {
+    if (st.cmd && st.resp == kRespInfile) st.req_bytes += 4 + len;  // LOCAL INFILE contents
+    return true;
+  }
+  if (len == 0 || head == 0) {
+    counters_.inc(Counter::mysql_malformed);
+    return false;
+  }
+  const uint8_t cmd = p[0];
+  if (cmd > kComLast) {
+    counters_.inc(Counter::mysql_malformed);
+    return false;
+  }
+  if (st.cmd) {  // a command the server did not answer
+    if (published(st.cmd)) {
+      counters_.inc(Counter::mysql_unmatched_requests);
+      publish(st, c, "Unmatched request");
+    }
+    reset_transaction(st);
+  }
+  counters_.inc(Counter::mysql_requests);
+  switch (cmd) {
+    case kComQuit:
+    case kComStmtSendLongData:
+      counters_.inc(Counter::mysql_other_commands);
+      return true;
+    case kComStmtClose:
+      if (head >= 5) forget_statement(st, le<uint32_t>(p + 1));
+      counters_.inc(Counter::mysql_other_commands);
+      return true;
+    case kComBinlogDump:
+    case kComBinlogDumpGtid:
+      counters_.inc(Counter::mysql_replication_connections);
+      st.phase = kPhaseDone;
+      return false;
+    default:
+      break;
+  }
+  st.cmd = cmd;
+  st.start_ns = c.ts_ns;
+  st.req_bytes = 4 + len;
+  if (published(cmd)) {
+    if (store_.append(st.request, p, head) < head) counters_.inc(Counter::mysql_store_full);
+    if (head < len && cmd != kComStmtExecute) counters_.inc(Counter::mysql_query_truncated);
+  }
+  if (cmd == kComStmtExecute && head >= 5) {
+    st.stmt_id = le<uint32_t>(p + 1);
+    // A first execute binds the parameter types; later ones reuse them.
+    Statement s{};
+    uint32_t at;
+    if (find_statement(st, st.stmt_id, c.ts_ns, s, at) && s.n_params > 0) {
+      ByteReader r(p, head);
+      uint8_t bound = 0;
+      if (r.skip(10 + (s.n_params + 7) / 8) && r.u8(bound) && bound == 1) {
+        const uint32_t k = 2u * std::min<uint32_t>(s.n_params, kMaxParams);
+        if (r.bytes(s.types, k)) {
+          s.types_known = 1;
+          store_.write_at(st.statements, at, reinterpret_cast<const uint8_t*>(&s), sizeof s);
+        }
+      }
+    }
+  }
+  if (cmd == kComStmtFetch) st.resp = kRespRows, st.binary_rows = 1;
+  if (cmd == kComFieldList) st.resp = kRespColumns, st.cols_left = UINT32_MAX;
+  return true;
+}
+
+bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head) {
+  const uint8_t first = head ? p[0] : 0;
+  const uint8_t seq = st.dir[1 - st.client].seq;
+  if (st.phase == kPhaseAuth || (seq == 0 && first == 0x0a && !st.cmd)) {
+    if (seq == 0 && first == 0x0a) {  // the server's greeting: authentication follows
+      st.phase = kPhaseAuth;
+      st.flags = 0;
+      return true;
+    }
+    if (first == 0x00 || first == 0xff) {  // authentication ends
+      const bool compressed = st.flags & kTruncated;
+      st.flags = 0;
+      st.phase = kPhaseCommands;
+      if (first == 0xff) counters_.inc(Counter::mysql_login_failures);
+      if (compressed && first == 0x00) {
+        counters_.inc(Counter::mysql_compressed_connections);
+        st.phase = kPhaseDone;
+        return false;
+      }
+    }
+    return true;  // auth switch, more data
+  }
+  if (!st.cmd) {
+    // A trailing EOF of a prepare response (no CLIENT_DEPRECATE_EOF) is expected;
+    // anything else answers nothing that was seen.
+    if (!(first == 0xfe && len <= 5)) counters_.inc(Counter::mysql_unmatched_responses);
+    return true;
+  }
+  st.resp_bytes += 4 + len;
+  st.end_ns = c.ts_ns;
+  const bool terminator = first == 0xfe && len < kMaxPacket;
+  if (first == 0xff) {  // ERR: code, '#', SQLSTATE, message
+    st.flags |= kError;
+    ByteReader r(p + 1, head > 0 ? head - 1 : 0);
+    uint16_t code = 0;
+    r.le16(code);
+    st.error_code = code;
+    std::string_view rest(reinterpret_cast<const char*>(r.current()), r.remaining());
+    if (!rest.empty() && rest.front() == '#' && rest.size() >= 6) {
+      store_.append(st.error, reinterpret_cast<const uint8_t*>(rest.data() + 1), 5);
+      store_.append(st.error, reinterpret_cast<const uint8_t*>(": "), 2);
+      rest.remove_prefix(6);
+    }
+    store_.append(st.error, reinterpret_cast<const uint8_t*>(rest.data()), static_cast<uint32_t>(rest.size()));
+    finish_response(st, c);
+    return true;
+  }
+  switch (st.resp) {
+    case kRespStart:
+      if (first == 0x00 && st.cmd == kComStmtPrepare && len >= 12 && head >= 12) {
+        st.stmt_id = le<uint32_t>(p + 1);
+        st.cols_left = le<uint16_t>(p + 5);
+        st.params_left = le<uint16_t>(p + 7);
+        st.stmt_params = st.params_left;
+        st.num_fields = st.cols_left;
+        remember_statement(st, c.ts_ns);
+        st.resp = st.params_left ? kRespPrepParams : st.cols_left ? kRespPrepColumns : kRespStart;
+        if (st.resp == kRespStart) finish_response(st, c);
+        return true;
+      }
+      if (first == 0x00 || terminator) {
+        ok_packet(st, p, head, first == 0xfe);
+        if (!(st.flags & kMoreResults)) finish_response(st, c);
+        return true;
+      }
+      if (first == 0xfb) {  // LOCAL INFILE: the client sends the file, then the server answers
+        st.resp = kRespInfile;
+        return true;
+      }
+      {
+        ByteReader r(p, head);
+        uint64_t cols = 0;
+        if (!lenenc(r, cols) || cols == 0 || cols > 4096) {
+          counters_.inc(Counter::mysql_malformed);
+          return false;
+        }
+        if (st.num_fields == 0) st.num_fields = static_cast<uint32_t>(cols);
+        st.cols_left = static_cast<uint32_t>(cols);
+        st.col_index = 0;
+        st.unsigned_cols = 0;
+        st.binary_rows = st.cmd == kComStmtExecute;
+        st.resp = kRespColumns;
+        if (cfg_.send_response) line_.reset(true);
+      }
+      return true;
+    case kRespInfile:
+      if (first == 0x00) {
+        ok_packet(st, p, head, false);
+        finish_response(st, c);
+      }
+      return true;
+    case kRespPrepParams:
+      if (terminator && len <= 5) return true;
+      if (st.params_left) --st.params_left;
+      if (st.params_left == 0) {
+        // An EOF follows unless the client set CLIENT_DEPRECATE_EOF: taken before
+        // the column definitions, or as a trailing one after the response.
+        if (st.cols_left) st.resp = kRespPrepColumns;
+        else finish_response(st, c);
+      }
+      return true;
+    case kRespPrepColumns:
+      if (terminator && len <= 5) return true;  // the EOF after the parameter definitions
+      column(st, p, head);
+      if (st.cols_left && --st.cols_left == 0) finish_response(st, c);
+      return true;
+    case kRespColumns:
+      if (terminator && len <= 5) {  // end of COM_FIELD_LIST, or of the definitions
+        if (st.cmd == kComFieldList) {
+          finish_response(st, c);
+          return true;
+        }
+        st.resp = kRespRows;
+        if (cfg_.send_response) sql_table_append(store_, st.table, line_.view(), kMaxTable);
+        return true;
+      }
+      column(st, p, head);
+      if (st.cols_left != UINT32_MAX && --st.cols_left == 0) {
+        st.resp = kRespColumnsEof;
+        if (cfg_.send_response && !sql_table_append(store_, st.table, line_.view(), kMaxTable))
+          st.flags |= kTruncated;
+      }
+      return true;
+    case kRespColumnsEof:
+      st.resp = kRespRows;
+      if (terminator && len <= 5) return true;  // the EOF after the definitions
+      [[fallthrough]];
+    case kRespRows:
+      if (terminator) {
+        ok_packet(st, p, head, true);
+        if (st.flags & kMoreResults) st.resp = kRespStart;
+        else finish_response(st, c);
+        return true;
+      }
+      ++st.num_rows;
+      if (cfg_.send_response && st.num_rows <= cfg_.max_rows) row(st, p, head);
+      return true;
+  }
+  return true;
+}
+
+void MysqlDecoder::column(MysqlState& st, const uint8_t* p, uint32_t head) {
+  // catalog, schema, table, org_table, name, org_name, then fixed fields: 0x0c,
+  // charset(2), length(4), type(1), flags(2), decimals(1).
+  ByteReader r(p, head);
+  std::string_view f[6];
+  bool whole = true;
+  for (auto& s : f)
+    if (!lenenc_str(r, s, whole) || !whole) return;
+  if (st.resp == kRespPrepParams) return;
+  const std::string_view schema = f[1], table = f[2], name = f[4];
+  if (!table.empty()) {
+    // path: "schema.table", each one once, comma separated.
+    char one[MysqlState::kPathBytes];
+    const int k = std::snprintf(one, sizeof one, "%.*s.%.*s", static_cast<int>(schema.size()), schema.data(),
+                                static_cast<int>(table.size()), table.data());
+    const std::string_view cur(st.path, st.path_len), add(one, static_cast<std::size_t>(std::max(k, 0)));
+    if (cur.find(add) == std::string_view::npos && st.path_len + add.size() + 2 <= sizeof st.path) {
+      if (st.path_len) st.path[st.path_len++] = ',', st.path[st.path_len++] = ' ';
+      std::memcpy(st.path + st.path_len, add.data(), add.size());
+      st.path_len = static_cast<uint16_t>(st.path_len + add.size());
+    }
+  }
+  uint8_t marker, type = 0xfd;
+  uint16_t charset, flags = 0;
+  uint32_t length;
+  if (r.u8(marker) && r.le16(charset) && r.le32(length) && r.u8(type) && r.le16(flags)) {
+    if (st.col_index < MysqlState::kMaxTypedColumns) {
+      st.col_types[st.col_index] = type;
+      if (flags & 0x20) st.unsigned_cols |= uint64_t{1} << st.col_index;
+    }
+  }
+  ++st.col_index;
+  if (cfg_.send_response && st.resp == kRespColumns) line_.add(name);
+}
+
+void MysqlDecoder::row(MysqlState& st, const uint8_t* p, uint32_t head) {
+  line_.reset(false);
+  ByteReader r(p, head);
+  if (!st.binary_rows) {
+    while (r.remaining()) {
+      uint8_t b;
+      r.peek_u8(0, b);
+      if (b == 0xfb) {
+        r.skip(1);
+        line_.add("NULL");
+        continue;
+      }
+      std::string_view v;
+      bool whole;
+      if (!lenenc_str(r, v, whole)) break;
+      line_.add(v);
+      if (!whole) break;
+    }
+  } else {
+    // 0x00, a NULL bitmap offset by 2 bits, the non-NULL values by column type.
+    const uint32_t cols = st.num_fields;
+    const uint8_t* bitmap = p + 1;
+    if (r.skip(1 + (cols + 9) / 8)) {
+      char buf[64];
+      for (uint32_t i = 0; i < cols; ++i) {
+        const uint32_t bit = i + 2;
+        if (bitmap[bit / 8] & (1u << (bit % 8))) {
+          line_.add("NULL");
+          continue;
+        }
+        if (i >= MysqlState::kMaxTypedColumns) break;
+        std::string_view v;
+        if (!binary_value(r, st.col_types[i], st.unsigned_cols >> i & 1, buf, sizeof buf, v)) break;
+        line_.add(v);
+      }
+    }
+  }
+  if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) st.flags |= kTruncated;
+}
+
+void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bool eof_header) {
+  ByteReader r(p + 1, head > 0 ? head - 1 : 0);
+  uint16_t status = 0;
+  if (eof_header && head <= 5) {  // EOF: warnings, status
+    uint16_t warnings;
+    r.le16(warnings);
+    r.le16(status);
+  } else {
+    uint64_t affected = 0, insert_id = 0;
+    if (lenenc(r, affected) && lenenc(r, insert_id)) {
+      st.affected_rows += affected;
+      if (insert_id) st.insert_id = insert_id;
+      r.le16(status);
+    }
+  }
+  if (status & kMoreResultsExist) st.flags |= kMoreResults;
+  else st.flags &= static_cast<uint8_t>(~kMoreResults);
+}
+
+void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
+  counters_.inc(Counter::mysql_responses);
+  if (published(st.cmd)) {
+    counters_.inc(Counter::mysql_transactions);
+    publish(st, c, (st.flags & kGap) ? "Packet loss while capturing the response" : nullptr);
+  } else {
+    counters_.inc(Counter::mysql_other_commands);
+  }
+  reset_transaction(st);
+}
+
+bool MysqlDecoder::find_statement(MysqlState& st, uint32_t id, uint64_t now_ns, Statement& out, uint32_t& offset) {
+  for (uint32_t at = 0; at + sizeof(Statement) <= st.statements.len;) {
+    store_.copy_out(st.statements, reinterpret_cast<uint8_t*>(&out), sizeof out, at);
+    if (out.id == id) {
+      if (out.last_ns + cfg_.statement_timeout_ns < now_ns) return false;  // forgotten by now
+      out.last_ns = now_ns;
+      store_.write_at(st.statements, at, reinterpret_cast<const uint8_t*>(&out), sizeof out);
+      offset = at;
+      return true;
+    }
+    at += sizeof(Statement) + out.query_len;
+  }
+  return false;
+}
+
+void MysqlDecoder::forget_statement(MysqlState& st, uint32_t id) {
+  // Rebuilt without the record (and without those past statement_timeout).
+  ChainStore::Chain kept;
+  uint32_t n = 0;
+  bool found = false;
+  for (uint32_t at = 0; at + sizeof(Statement) <= st.statements.len;) {
+    Statement s{};
+    store_.copy_out(st.statements, reinterpret_cast<uint8_t*>(&s), sizeof s, at);
+    const uint32_t rec = sizeof(Statement) + s.query_len;
+    if (s.id == id) {
+      found = true;
+    } else {
+      const uint32_t k = store_.copy_out(st.statements, scratch_.get(), rec, at);
+      if (store_.append(kept, scratch_.get(), k) == k) ++n;
+    }
+    at += rec;
+  }
+  store_.release(st.statements);
+  st.statements = kept;
+  st.n_statements = n;
+  if (!found) counters_.inc(Counter::mysql_unknown_statements);
+}
+
+void MysqlDecoder::remember_statement(MysqlState& st, uint64_t now_ns) {
+  if (st.n_statements >= kMaxStatements) {
+    counters_.inc(Counter::mysql_statements_dropped);
+    return;
+  }
+  Statement s{};
+  s.id = st.stmt_id;
+  s.n_params = static_cast<uint16_t>(std::min(st.stmt_params, 0xffffu));
+  s.last_ns = now_ns;
+  uint8_t* q = scratch_.get() + sizeof s;
+  const uint32_t k = st.request.len > 1 ? store_.copy_out(st.request, q, kStatementQuery, 1) : 0;
+  const std::string_view query = sql_trim({reinterpret_cast<const char*>(q), k});
+  std::memmove(q, query.data(), query.size());
+  s.query_len = static_cast<uint16_t>(query.size());
+  std::memcpy(scratch_.get(), &s, sizeof s);
+  const uint32_t rec = sizeof s + s.query_len;
+  if (store_.append(st.statements, scratch_.get(), rec) < rec) {
+    counters_.inc(Counter::mysql_store_full);
+    forget_statement(st, s.id);  // drops the partial record
+    return;
+  }
+  ++st.n_statements;
+}
+
+bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
+  MysqlState& st = *static_cast<MysqlState*>(state);
+  MysqlState::Dir& d = st.dir[dir];
+  counters_.inc(Counter::mysql_gaps);
+  if (d.skip >= len) {  // inside a packet's tail: the framing survives
+    d.skip -= len;
+    if (st.cmd && dir != st.client) st.flags |= kGap;
+    return true;
+  }
+  // The framing is lost. A response already into its rows is published with what
+  // it has (as Packetbeat does); then the connection is left.
+  if (st.cmd && dir != st.client && (st.resp == kRespRows || st.resp == kRespColumns || st.resp == kRespColumnsEof)) {
+    st.flags |= kGap;
+    finish_response(st, c);
+  }
+  return false;
+}
+
+void MysqlDecoder::close(void* state, const StreamInfo& c) {
+  MysqlState& st = *static_cast<MysqlState*>(state);
+  if (published(st.cmd)) {
+    counters_.inc(Counter::mysql_unmatched_requests);
+    publish(st, c, "Unmatched request");
+  }
+  reset_transaction(st);
+  store_.release(st.statements);
+  st.n_statements = 0;
+}
+
+bool MysqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
+  MysqlState& st = *static_cast<MysqlState*>(state);
+  if (!st.cmd) return false;
+  if (st.start_ns + cfg_.timeout_ns >= now_ns) return true;
+  if (published(st.cmd)) {
+    counters_.inc(Counter::mysql_unmatched_requests);
+    publish(st, c, "Unmatched request");
+  }
+  reset_transaction(st);
+  return false;
+}
+
+void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note) {
+  const bool answered = note == nullptr || (st.flags & kGap);
+  // The command's head: query text (query, prepare) or statement id and parameters.
+  uint8_t* head = scratch_.get();
+  const uint32_t head_len = store_.copy_out(st.request, head, kMaxRequestHead);
+  std::string_view query, raw_query;
+  Statement stmt{};
+  uint32_t at;
+  bool known = true;
+  uint8_t* stmt_query = scratch_.get() + kMaxRequestHead + sizeof(Statement);
+  if (st.cmd == kComStmtExecute) {
+    known = find_statement(st, st.stmt_id, st.start_ns, stmt, at);
+    if (known) {
+      const uint32_t k = store_.copy_out(st.statements, stmt_query, std::min<uint32_t>(stmt.query_len, kStatementQuery),
+                                         at + sizeof(Statement));
+      query = {reinterpret_cast<const char*>(stmt_query), k};
+    } else {
+      query = "Request Execute Statement";
+      note = "The actual query being used is unknown";
+    }
+  } else if (head_len > 1) {
+    raw_query = {reinterpret_cast<const char*>(head + 1), head_len - 1};
+    query = sql_trim(raw_query);
+  }
+  char method[32];
+  const std::size_t ml = sql_method(query, method, sizeof method);
+  const uint32_t table_len = cfg_.send_response ? store_.copy_out(st.table, table_.get(), kMaxTable) : 0;
+  char err[kMaxErrorHead];
+  const uint32_t err_len = store_.copy_out(st.error, reinterpret_cast<uint8_t*>(err), sizeof err);
+
+  TransactionFields t;
+  t.type = "mysql";
+  t.ok = answered && !(st.flags & kError);
+  t.error = note;
+  t.start_ns = st.start_ns;
+  t.end_ns = answered ? st.end_ns : 0;
+  set_connection(t, c, st.client, 6, "mysql");
+  t.client_bytes = st.req_bytes;
+  t.server_bytes = answered ? st.resp_bytes : 0;
+  out_.emit([&](JsonWriter& w) {
+    begin_transaction(w, t, agent_, internal_);
+    w.field("method", std::string_view(method, ml));
+    w.field("query", query);
+    if (st.path_len) w.field("path", std::string_view(st.path, st.path_len));
+    if (st.cmd == kComStmtExecute && known && stmt.n_params && stmt.types_known) {
+      // Parameters after: 0x17, id(4), flags(1), iterations(4), NULL bitmap,
+      // bound flag, [types], values.
+      const uint32_t np = std::min<uint32_t>(stmt.n_params, kMaxParams);
+      ByteReader r(head, head_len);
+      const uint8_t* bitmap = head + 10;
+      uint8_t bound = 0;
+      if (r.skip(10 + (stmt.n_params + 7) / 8) && r.u8(bound) && (bound == 0 || r.skip(2u * stmt.n_params))) {
+        w.begin_array("params");
+        char buf[64];
+        for (uint32_t i = 0; i < np; ++i) {
+          if (bitmap[i / 8] & (1u << (i % 8))) {
+            w.string("NULL");
+            continue;
+          }
+          std::string_view v;
+          if (!binary_value(r, stmt.types[2 * i], stmt.types[2 * i + 1] & 0x80, buf, sizeof buf, v)) break;
+          w.string(v.substr(0, 1024));
+        }
+        w.end_array();
+      }
+    }
+    w.begin_object("mysql");
+    if (answered) {
+      w.field_uint("affected_rows", st.affected_rows);
+      w.field_uint("insert_id", st.insert_id);
+      w.field_uint("num_rows", st.num_rows);
+      w.field_uint("num_fields", st.num_fields);
+      if (st.flags & kError) {
+        w.field_uint("error_code", st.error_code);
+        w.field("error_message", std::string_view(err, err_len));
+      }
+    }
+    w.end_object();
+    if (cfg_.send_request) w.field("request", raw_query.empty() ? query : raw_query);
+    if (cfg_.send_response && answered)
+      w.field("response", std::string_view(reinterpret_cast<const char*>(table_.get()), table_len));
+    end_transaction(w);
+  });
+}
+
+namespace {
+
+std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<MysqlDecoder>(s); }
+
+constexpr DetectProbe kProbes[] = {
+    // The server's greeting: a packet of sequence 0, protocol 10, a version string.
+    {R"(^[\x20-\xff][\x00-\x01]\x00\x00\x0a[0-9]\.[0-9]{1,2}\.[0-9]{1,3}[\x20-\x7e]{0,40}\x00)", false},
+    // A query at sequence 0: COM_QUERY and an SQL keyword.
+    {R"(^[\s\S]{3}\x00\x03\s*(?i:select|insert|update|delete|set|show|create|drop|alter|begin|commit|call|use)\b)", true},
+};
+
+}  // namespace
+
+const DecoderDescriptor kMysqlDescriptor = {
+    .name = "mysql",
+    .transports = kTransportTcp,
+    .probes = kProbes,
+    .state_size = sizeof(MysqlState),
+    .violations = Counter::mysql_violations,
+    .create = create,
+};
+
+}  // namespace tapbeat

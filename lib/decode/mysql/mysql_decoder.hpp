@@ -1,0 +1,115 @@
+// MySQL (client/server protocol 4.1, MariaDB alike) behind the decoder seam, to
+// Packetbeat's mysql module: COM_QUERY, COM_STMT_PREPARE and COM_STMT_EXECUTE
+// (parameters decoded from the binary protocol with the types the statement was
+// bound with) are published with the response they got: OK (affected_rows,
+// insert_id), ERR (error_code, "SQLSTATE: message"), or a result set (num_fields,
+// num_rows, the tables as `path`, text or binary rows for `response`).
+//
+// Packets are framed by their 4-byte header and streamed: only the first bytes of
+// a packet that the event needs are asked of the engine (a bounded head), the rest
+// passes by, so a 16 MB row or query never sits in memory. The connection phase
+// (handshake, authentication, TLS or compression switch) is followed to tell the
+// client from the server and to stop at what cannot be read; commands that get no
+// response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA, COM_QUIT) are not waited for;
+// multi-result responses (SERVER_MORE_RESULTS_EXISTS) and LOCAL INFILE end where
+// the server says they do. Other commands are followed but not published (as
+// Packetbeat), and counted.
+#pragma once
+
+#include <memory>
+
+#include "config/config.hpp"
+#include "decode/decoder.hpp"
+#include "decode/sql/sql_text.hpp"
+#include "util/chain_store.hpp"
+
+namespace tapbeat {
+
+struct MysqlSettings : SqlSettings {
+  uint16_t ports[16]{};  // the configured server ports (tells the client apart mid-connection)
+  uint8_t n_ports = 0;
+};
+
+MysqlSettings mysql_settings(const ProtocolConfig& p);
+
+struct MysqlState {
+  static constexpr int kMaxTypedColumns = 64;  // binary rows: columns decoded by type
+  static constexpr int kPathBytes = 192;
+  struct Dir {
+    uint32_t skip;      // payload bytes of the current packet still to pass over
+    uint8_t cont;       // the current packet is 0xffffff long: a continuation follows
+    uint8_t seq;        // sequence id of the last packet
+  };
+  Dir dir[2];
+  int8_t client;        // direction of the client; -1 unknown yet
+  uint8_t phase;        // connection: handshake, authentication, commands, done
+  uint8_t resp;         // where the response to the pending command is
+  uint8_t flags;        // transaction flags (error, gap, truncated)
+  // The pending command.
+  uint8_t cmd;          // 0: none
+  uint8_t binary_rows;  // the response's rows are in the binary protocol
+  uint16_t path_len;
+  uint32_t stmt_id;
+  uint64_t start_ns, end_ns;
+  uint64_t req_bytes, resp_bytes;
+  ChainStore::Chain request;  // head of the command packet
+  // The response so far.
+  uint32_t cols_left, params_left;
+  uint32_t num_fields;
+  uint32_t stmt_params;       // prepare: parameters of the new statement
+  uint64_t num_rows;
+  uint64_t affected_rows, insert_id;
+  uint16_t error_code;
+  uint16_t col_index;
+  uint64_t unsigned_cols;     // bit i: column i is unsigned
+  uint8_t col_types[kMaxTypedColumns];
+  char path[kPathBytes];
+  ChainStore::Chain table;    // `response`: CSV of names and rows
+  ChainStore::Chain error;    // "SQLSTATE: message" of an ERR
+  // Prepared statements of the connection: Statement records.
+  ChainStore::Chain statements;
+  uint32_t n_statements;
+};
+
+class MysqlDecoder final : public DecoderCommon {
+ public:
+  static constexpr uint32_t kMaxRequestHead = 16 * 1024;  // bytes of a command kept (query text, parameters)
+  static constexpr uint32_t kMaxColumnDef = 4096;         // bytes of a column definition read
+  static constexpr uint32_t kMaxErrorHead = 1024;         // bytes of an OK or ERR packet read
+  static constexpr uint32_t kMaxStatements = 256;         // prepared statements remembered per connection
+  static constexpr uint32_t kStatementQuery = 2048;       // bytes of a prepared statement's query kept
+  static constexpr uint32_t kMaxParams = 64;              // parameters decoded per execute
+  static constexpr uint32_t kMaxTable = 1u << 20;         // bytes of `response` text
+
+  explicit MysqlDecoder(const DecoderSetup& s);
+  ~MysqlDecoder() override;
+  void open(void* state) override;
+  DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
+  void close(void* state, const StreamInfo& c) override;
+  bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
+
+ private:
+  struct Statement;
+  uint32_t head_wanted(const MysqlState& st, int dir, uint32_t len, uint8_t first) const;
+  bool client_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head);
+  bool server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head);
+  void column(MysqlState& st, const uint8_t* p, uint32_t head);
+  void row(MysqlState& st, const uint8_t* p, uint32_t head);
+  void ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bool eof_header);
+  void finish_response(MysqlState& st, const StreamInfo& c);
+  void publish(MysqlState& st, const StreamInfo& c, const char* note);
+  void reset_transaction(MysqlState& st);
+  bool find_statement(MysqlState& st, uint32_t id, uint64_t now_ns, Statement& out, uint32_t& offset);
+  void remember_statement(MysqlState& st, uint64_t now_ns);
+  void forget_statement(MysqlState& st, uint32_t id);
+
+  const MysqlSettings& cfg_;
+  std::unique_ptr<uint8_t[]> scratch_;   // a command's head, a statement's query
+  std::unique_ptr<uint8_t[]> table_;     // `response` text at publish time
+  CsvLine line_;
+};
+
+extern const DecoderDescriptor kMysqlDescriptor;
+
+}  // namespace tapbeat
