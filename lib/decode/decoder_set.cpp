@@ -52,9 +52,14 @@ void DecoderSet::enable_memcache(std::span<const uint16_t> ports) {
 void DecoderSet::enable_mysql(std::span<const uint16_t> ports) {
   const int d = decoder_index("mysql");
   plan_.config[d] = &mysql;
-  mysql.n_ports = 0;
-  for (uint16_t p : ports)
-    if (mysql.n_ports < std::size(mysql.ports)) mysql.ports[mysql.n_ports++] = p;
+  mysql.set_ports(ports);
+  claim(d, kTransportTcp, ports);
+}
+
+void DecoderSet::enable_pgsql(std::span<const uint16_t> ports) {
+  const int d = decoder_index("pgsql");
+  plan_.config[d] = &pgsql;
+  pgsql.set_ports(ports);
   claim(d, kTransportTcp, ports);
 }
 
@@ -70,6 +75,7 @@ uint64_t DecoderSet::tcp_timeout_ns() const {
   if (plan_.config[decoder_index("redis")]) t = std::min(t, redis.timeout_ns);
   if (plan_.config[decoder_index("memcache")]) t = std::min(t, memcache.timeout_ns);
   if (plan_.config[decoder_index("mysql")]) t = std::min(t, mysql.timeout_ns);
+  if (plan_.config[decoder_index("pgsql")]) t = std::min(t, pgsql.timeout_ns);
   return t == UINT64_MAX ? 10'000'000'000 : t;
 }
 
@@ -107,8 +113,11 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
                "version (memcache.*.values is left out)");
         s->enable_memcache(p.ports);
       } else if (p.type == "mysql") {
-        s->mysql = mysql_settings(p);
+        s->mysql = sql_settings(p);
         s->enable_mysql(p.ports);
+      } else if (p.type == "pgsql") {
+        s->pgsql = sql_settings(p);
+        s->enable_pgsql(p.ports);
       } else if (p.type == "redis") {
         s->redis = redis_settings(p);
         s->enable_redis(p.ports);

@@ -16,6 +16,7 @@
 #include "decode/icmp/icmp_decoder.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
+#include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 #include "decode/registry.hpp"
 
@@ -39,6 +40,7 @@ class DecoderSet {
   void enable_redis(std::span<const uint16_t> ports);
   void enable_memcache(std::span<const uint16_t> ports);
   void enable_mysql(std::span<const uint16_t> ports);
+  void enable_pgsql(std::span<const uint16_t> ports);
   void enable_detection();  // after the protocols
 
   IcmpSettings icmp;
@@ -47,6 +49,7 @@ class DecoderSet {
   RedisSettings redis;
   MemcacheSettings memcache;
   MysqlSettings mysql;
+  PgsqlSettings pgsql;
   const DecoderPlan& plan() const { return plan_; }
   // The shortest transaction timeout of the TCP decoders (how long a connection
   // may sit idle before its pending transactions are checked).

@@ -5,6 +5,7 @@
 #include "decode/icmp/icmp_decoder.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
+#include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 
 namespace tapbeat {
@@ -18,6 +19,7 @@ const DecoderDescriptor* const kRegistry[] = {
     &kRedisDescriptor,
     &kMemcacheDescriptor,
     &kMysqlDescriptor,
+    &kPgsqlDescriptor,
 };
 static_assert(std::size(kRegistry) <= kMaxDecoders);
 

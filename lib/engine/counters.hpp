@@ -128,6 +128,20 @@ namespace tapbeat {
   X(mysql_statements_dropped, "mysql.statements_dropped", counter) \
   X(mysql_unknown_statements, "mysql.unknown_statements", counter) \
   X(mysql_violations, "mysql.violations", counter) \
+  X(pgsql_requests, "pgsql.requests", counter) \
+  X(pgsql_responses, "pgsql.responses", counter) \
+  X(pgsql_transactions, "pgsql.transactions", counter) \
+  X(pgsql_unmatched_requests, "pgsql.unmatched_requests", counter) \
+  X(pgsql_unmatched_responses, "pgsql.unmatched_responses", counter) \
+  X(pgsql_queue_full, "pgsql.queue_full", counter) \
+  X(pgsql_query_truncated, "pgsql.query_truncated", counter) \
+  X(pgsql_store_full, "pgsql.store_full", counter) \
+  X(pgsql_malformed, "pgsql.malformed", counter) \
+  X(pgsql_gaps, "pgsql.gaps", counter) \
+  X(pgsql_encrypted_connections, "pgsql.encrypted_connections", counter) \
+  X(pgsql_cancel_requests, "pgsql.cancel_requests", counter) \
+  X(pgsql_login_failures, "pgsql.login_failures", counter) \
+  X(pgsql_violations, "pgsql.violations", counter) \
   X(memcache_requests, "memcache.requests", counter)                   \
   X(memcache_responses, "memcache.responses", counter)                 \
   X(memcache_transactions, "memcache.transactions", counter)           \

@@ -176,14 +176,6 @@ struct MysqlDecoder::Statement {
   uint8_t types[2 * kMaxParams];  // type, flags (0x80: unsigned) per parameter
 };
 
-MysqlSettings mysql_settings(const ProtocolConfig& p) {
-  MysqlSettings s;
-  static_cast<SqlSettings&>(s) = sql_settings(p);
-  for (uint16_t port : p.ports)
-    if (s.n_ports < std::size(s.ports)) s.ports[s.n_ports++] = port;
-  return s;
-}
-
 MysqlDecoder::MysqlDecoder(const DecoderSetup& s)
     : DecoderCommon(s),
       cfg_(*static_cast<const MysqlSettings*>(s.config)),
@@ -258,10 +250,7 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       // Who is the client: the side talking to a configured server port, else the
       // content (the server greets with protocol 10 at sequence 0; a command is
       // sent at sequence 0; anything else is a response).
-      for (uint8_t i = 0; i < cfg_.n_ports && st.client < 0; ++i) {
-        if (c.port[1 - dir] == cfg_.ports[i] && c.port[dir] != cfg_.ports[i]) st.client = static_cast<int8_t>(dir);
-        else if (c.port[dir] == cfg_.ports[i] && c.port[1 - dir] != cfg_.ports[i]) st.client = static_cast<int8_t>(1 - dir);
-      }
+      st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
       if (st.client < 0) {
         if (n - off < 5 && len > 0) return {off, 5, Verdict::kNeedMore};
         const bool greeting = seq == 0 && len > 0 && p[off + 4] == 0x0a && len >= 32;

@@ -25,12 +25,8 @@
 
 namespace tapbeat {
 
-struct MysqlSettings : SqlSettings {
-  uint16_t ports[16]{};  // the configured server ports (tells the client apart mid-connection)
-  uint8_t n_ports = 0;
-};
-
-MysqlSettings mysql_settings(const ProtocolConfig& p);
+// Packetbeat's mysql options.
+using MysqlSettings = SqlSettings;
 
 struct MysqlState {
   static constexpr int kMaxTypedColumns = 64;  // binary rows: columns decoded by type

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "config/config.hpp"
@@ -21,6 +22,12 @@ struct SqlSettings {
   uint32_t max_rows = 10;          // rows of a result kept for `response`
   uint32_t max_row_length = 1024;  // bytes of values kept per row
   uint64_t statement_timeout_ns = 3600'000'000'000;  // MySQL: prepared statements remembered
+  uint16_t ports[16]{};  // the configured server ports (tell the client apart mid-connection)
+  uint8_t n_ports = 0;
+  void set_ports(std::span<const uint16_t> p);
+  // The client's direction when one side of the connection (and only one) is a
+  // configured server port; -1 otherwise.
+  int client_by_port(const uint16_t (&port)[2]) const;
 };
 
 // Reads the options both SQL protocols have (and MySQL's statement_timeout).

@@ -1,0 +1,520 @@
+#include "decode/pgsql/pgsql_decoder.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "event/emitter.hpp"
+#include "event/transaction_event.hpp"
+#include "util/byte_reader.hpp"
+
+namespace tapbeat {
+
+static_assert(sizeof(PgsqlState) <= kDecoderStateBytes, "PostgreSQL connection state must fit the session slot");
+
+namespace {
+
+enum Phase : uint8_t {
+  kPhaseQueries = 0,  // also where a capture that starts mid-connection begins
+  kPhaseAuth,         // after the startup message, up to the first ReadyForQuery
+  kPhaseEncryptAnswer,  // an SSL or GSS request waits for its one-byte answer
+  kPhaseDone,
+};
+
+enum RespFlag : uint8_t { kError = 1, kGap = 2, kTruncated = 4, kCompleted = 8 };
+enum RequestFlag : uint32_t { kNotPublished = 1 };
+
+constexpr uint32_t kSslRequest = 80877103, kGssRequest = 80877104, kCancelRequest = 80877102;
+
+uint32_t be32(const uint8_t* p) { return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3]; }
+
+// A NUL-terminated string at the reader (cut at the end of the bytes).
+std::string_view cstring(ByteReader& r) {
+  const auto* s = reinterpret_cast<const char*>(r.current());
+  const void* z = std::memchr(s, 0, r.remaining());
+  const std::size_t n = z ? static_cast<std::size_t>(static_cast<const char*>(z) - s) : r.remaining();
+  r.skip(z ? n + 1 : n);
+  return {s, n};
+}
+
+bool is_client_type(uint8_t t) { return t == 'Q' || t == 'P' || t == 'B' || t == 'F' || t == 'X' || t == 'p'; }
+
+}  // namespace
+
+PgsqlDecoder::PgsqlDecoder(const DecoderSetup& s)
+    : DecoderCommon(s),
+      cfg_(*static_cast<const PgsqlSettings*>(s.config)),
+      query_(new uint8_t[kMaxQueryHead]),
+      table_(new uint8_t[kMaxTable]),
+      line_(cfg_.max_row_length) {}
+
+PgsqlDecoder::~PgsqlDecoder() = default;
+
+void PgsqlDecoder::open(void* state) {
+  auto& st = *static_cast<PgsqlState*>(state);
+  st = PgsqlState{};
+  st.client = -1;
+}
+
+void PgsqlDecoder::reset_response(PgsqlState& st) {
+  store_.release(st.table);
+  store_.release(st.err_msg);
+  st.resp_open = 0;
+  st.resp_flags = 0;
+  st.err_code_len = st.err_sev_len = 0;
+  st.num_fields = 0;
+  st.num_rows = st.copy_rows = 0;
+  st.resp_bytes = 0;
+  st.copy_in_bytes = 0;
+}
+
+uint32_t PgsqlDecoder::head_wanted(const PgsqlState& st, bool client, uint8_t type, uint32_t len) const {
+  if (client) {
+    if (type == 'Q' || type == 'P') return std::min(len, kMaxQueryHead);
+    return 0;
+  }
+  switch (type) {
+    case 'T': return std::min(len, kMaxRowDescription);
+    case 'E': return std::min(len, kMaxErrorHead);
+    case 'C': return std::min(len, 64u);
+    case 'D':
+      if (cfg_.send_response && st.num_rows < cfg_.max_rows)
+        return std::min({len, 64u * 1024, cfg_.max_row_length + 8 * std::min(st.num_fields, 1024u) + 64});
+      return 0;
+    default: return 0;
+  }
+}
+
+DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
+  PgsqlState& st = *static_cast<PgsqlState*>(state);
+  PgsqlState::Dir& d = st.dir[dir];
+  const uint8_t* p = bytes.data();
+  const uint32_t n = static_cast<uint32_t>(bytes.size());
+  uint32_t off = 0;
+  while (off < n) {
+    if (d.skip) {
+      const uint32_t k = std::min(d.skip, n - off);
+      d.skip -= k;
+      off += k;
+      continue;
+    }
+    if (st.client < 0) {
+      // The side talking to a configured server port is the client; else the first
+      // message tells (a startup message or a frontend-only type).
+      st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
+      if (st.client < 0) st.client = static_cast<int8_t>(p[off] == 0 || is_client_type(p[off]) ? dir : 1 - dir);
+    }
+    const bool client = dir == st.client;
+    if (!client && st.phase == kPhaseEncryptAnswer) {
+      // One byte answers an SSL or GSS request: 'S'/'G' and encryption follows, 'N'
+      // and the startup goes on in the clear.
+      const uint8_t b = p[off];
+      if (b == 'S' || b == 'G') {
+        counters_.inc(Counter::pgsql_encrypted_connections);
+        st.phase = kPhaseDone;
+        return {off + 1, 0, Verdict::kDone};
+      }
+      if (b == 'N') {
+        ++off;
+        st.phase = kPhaseAuth;
+        continue;
+      }
+      st.phase = kPhaseAuth;  // an error message of an old server: typed, read below
+    }
+    if (client && p[off] == 0) {
+      // Untyped: a startup message, an SSL/GSS request or a cancel request.
+      if (n - off < 8) return {off, 8, Verdict::kNeedMore};
+      const uint32_t len = be32(p + off), code = be32(p + off + 4);
+      if (len < 8 || len > 10000) {
+        counters_.inc(Counter::pgsql_malformed);
+        return {off, 0, Verdict::kViolation};
+      }
+      off += 8;
+      d.skip = len - 8;
+      if (code == kSslRequest || code == kGssRequest) {
+        st.phase = kPhaseEncryptAnswer;
+      } else if (code == kCancelRequest) {
+        counters_.inc(Counter::pgsql_cancel_requests);
+      } else if ((code >> 16) == 3) {
+        st.phase = kPhaseAuth;
+      } else {
+        counters_.inc(Counter::pgsql_malformed);
+        return {off, 0, Verdict::kViolation};
+      }
+      continue;
+    }
+    if (n - off < 5) return {off, 5, Verdict::kNeedMore};
+    const uint8_t type = p[off];
+    const uint32_t len = be32(p + off + 1);
+    if (len < 4 || len > kMaxMessage || type < 0x20 || type > 0x7e) {
+      counters_.inc(Counter::pgsql_malformed);
+      return {off, 0, Verdict::kViolation};
+    }
+    const uint32_t body = len - 4;
+    const uint32_t head = head_wanted(st, client, type, body);
+    if (n - off - 5 < head) return {off, 5 + head, Verdict::kNeedMore};
+    off += 5 + head;
+    d.skip = body - head;
+    const bool ok = client ? client_message(st, c, type, p + off - head, body, head)
+                           : server_message(st, c, type, p + off - head, body, head);
+    if (!ok) return {off, 0, Verdict::kViolation};
+  }
+  return {off, 0, Verdict::kOk};
+}
+
+bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
+                                  uint32_t head) {
+  const uint64_t wire = 5ull + len;
+  if (st.phase == kPhaseAuth) return true;  // password, SASL messages
+  switch (type) {
+    case 'Q': {  // simple query: one request
+      if (st.req_open) close_request(st, c);
+      counters_.inc(Counter::pgsql_requests);
+      st.req_open = 1;
+      st.req_start_ns = c.ts_ns;
+      st.req_bytes = wire;
+      ByteReader r(p, head);
+      const std::string_view q = cstring(r);
+      if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()), static_cast<uint32_t>(q.size())) <
+          q.size())
+        counters_.inc(Counter::pgsql_store_full);
+      if (head < len) counters_.inc(Counter::pgsql_query_truncated);
+      close_request(st, c);
+      return true;
+    }
+    case 'P': case 'B': case 'D': case 'E': case 'C': case 'H': case 'S': case 'F': {
+      // The extended protocol: a batch up to Sync is one request; its query is the
+      // first Parse's.
+      if (!st.req_open) {
+        counters_.inc(Counter::pgsql_requests);
+        st.req_open = 1;
+        st.req_start_ns = c.ts_ns;
+        st.req_bytes = 0;
+      }
+      st.req_bytes += wire;
+      if (type == 'P' && st.req_query.len == 0) {
+        ByteReader r(p, head);
+        cstring(r);  // statement name
+        const std::string_view q = cstring(r);
+        if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()), static_cast<uint32_t>(q.size())) <
+            q.size())
+          counters_.inc(Counter::pgsql_store_full);
+        if (head < len) counters_.inc(Counter::pgsql_query_truncated);
+      }
+      if (type == 'S' || type == 'F') close_request(st, c);
+      return true;
+    }
+    case 'd': case 'c': case 'f':  // COPY FROM STDIN data, done, fail: counted with their request
+      if (st.req_open) st.req_bytes += wire;
+      else st.copy_in_bytes += wire;
+      return true;
+    case 'X':  // Terminate
+      return true;
+    default:
+      counters_.inc(Counter::pgsql_malformed);
+      return false;
+  }
+}
+
+void PgsqlDecoder::close_request(PgsqlState& st, const StreamInfo& c) {
+  (void)c;
+  st.req_open = 0;
+  Request r{st.req_start_ns, c.ts_ns, st.req_bytes, 0, 0};
+  uint32_t q = st.req_query.len;
+  if (st.n_requests >= kMaxPending) {
+    counters_.inc(Counter::pgsql_queue_full);
+    store_.release(st.req_query);
+    return;
+  }
+  if (st.pending_bytes + q > kMaxPendingBytes) {
+    counters_.inc(Counter::pgsql_queue_full);
+    q = 0;  // kept without its query: the pairing stays right
+  }
+  r.query_len = q;
+  if (store_.append(st.requests, reinterpret_cast<const uint8_t*>(&r), sizeof r) < sizeof r) {
+    counters_.inc(Counter::pgsql_store_full);
+    store_.release(st.req_query);
+    return;
+  }
+  if (q) {
+    const uint32_t k = store_.copy_out(st.req_query, query_.get(), std::min(q, kMaxQueryHead));
+    if (store_.append(st.requests, query_.get(), k) < k) {
+      // A record cut short would break the FIFO: drop the pending requests.
+      counters_.inc(Counter::pgsql_store_full);
+      store_.release(st.requests);
+      st.n_requests = 0;
+      st.pending_bytes = 0;
+      store_.release(st.req_query);
+      return;
+    }
+  }
+  ++st.n_requests;
+  st.pending_bytes += q;
+  store_.release(st.req_query);
+}
+
+bool PgsqlDecoder::pop_request(PgsqlState& st, Request& r, uint32_t& query_len) {
+  if (st.n_requests == 0) return false;
+  store_.copy_out(st.requests, reinterpret_cast<uint8_t*>(&r), sizeof r);
+  store_.drop_front(st.requests, sizeof r);
+  query_len = store_.copy_out(st.requests, query_.get(), r.query_len);
+  store_.drop_front(st.requests, r.query_len);
+  --st.n_requests;
+  st.pending_bytes -= std::min(st.pending_bytes, r.query_len);
+  return true;
+}
+
+void PgsqlDecoder::start_response(PgsqlState& st, const StreamInfo& c) {
+  if (st.resp_open) return;
+  st.resp_open = 1;
+  st.resp_start_ns = st.resp_end_ns = c.ts_ns;
+}
+
+bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
+                                  uint32_t head) {
+  const uint64_t wire = 5ull + len;
+  if (st.phase == kPhaseAuth) {
+    if (type == 'E') counters_.inc(Counter::pgsql_login_failures);
+    if (type == 'Z') st.phase = kPhaseQueries;
+    return true;
+  }
+  ByteReader r(p, head);
+  switch (type) {
+    case 'Z':  // ReadyForQuery: the response is whole
+      finish_response(st, c);
+      return true;
+    case 'N': case 'S': case 'A': case 'K': case 'R': case 'v':
+      return true;  // notices, parameter status, notifications: not part of a response
+    case 'T': {
+      start_response(st, c);
+      uint16_t fields = 0;
+      r.be16(fields);
+      const bool first = st.num_fields == 0 && st.table.len == 0;
+      if (first) st.num_fields = fields;
+      if (cfg_.send_response && first) {
+        line_.reset(true);
+        for (uint16_t i = 0; i < fields && r.remaining(); ++i) {
+          line_.add(cstring(r));
+          r.skip(18);
+        }
+        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) st.resp_flags |= kTruncated;
+      }
+      break;
+    }
+    case 'D': {
+      start_response(st, c);
+      ++st.num_rows;
+      if (cfg_.send_response && st.num_rows <= cfg_.max_rows) {
+        uint16_t cols = 0;
+        r.be16(cols);
+        line_.reset(false);
+        for (uint16_t i = 0; i < cols; ++i) {
+          uint32_t vlen;
+          if (!r.be32(vlen)) break;
+          if (vlen == 0xffffffff) {
+            line_.add("NULL");
+            continue;
+          }
+          const std::size_t k = std::min<std::size_t>(vlen, r.remaining());
+          line_.add({reinterpret_cast<const char*>(r.current()), k});
+          r.skip(k);
+          if (k < vlen) break;
+        }
+        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) st.resp_flags |= kTruncated;
+      }
+      break;
+    }
+    case 'C': {  // CommandComplete: "SELECT 5", "INSERT 0 1", "COPY 12"
+      start_response(st, c);
+      const std::string_view tag = cstring(r);
+      if (tag.size() > 5 && tag.substr(0, 5) == "COPY ") {
+        uint64_t v = 0;
+        for (char ch : tag.substr(5))
+          if (ch >= '0' && ch <= '9') v = v * 10 + static_cast<uint64_t>(ch - '0');
+        st.copy_rows += v;
+      }
+      st.resp_flags |= kCompleted;
+      st.resp_bytes += wire;
+      st.resp_end_ns = c.ts_ns;
+      return true;
+    }
+    case 'E': {  // ErrorResponse: (code byte, string)* 0
+      start_response(st, c);
+      st.resp_flags |= kError | kCompleted;
+      for (uint8_t code; r.u8(code) && code != 0;) {
+        const std::string_view v = cstring(r);
+        if (code == 'S' || (code == 'V' && st.err_sev_len == 0)) {
+          st.err_sev_len = static_cast<uint8_t>(std::min(v.size(), sizeof st.err_severity));
+          std::memcpy(st.err_severity, v.data(), st.err_sev_len);
+        } else if (code == 'C') {
+          st.err_code_len = static_cast<uint8_t>(std::min(v.size(), sizeof st.err_code));
+          std::memcpy(st.err_code, v.data(), st.err_code_len);
+        } else if (code == 'M' && st.err_msg.len == 0) {
+          store_.append(st.err_msg, reinterpret_cast<const uint8_t*>(v.data()), static_cast<uint32_t>(v.size()));
+        }
+      }
+      st.resp_bytes += wire;
+      st.resp_end_ns = c.ts_ns;
+      return true;
+    }
+    case 'I':  // EmptyQueryResponse
+      start_response(st, c);
+      st.resp_flags |= kCompleted;
+      st.resp_bytes += wire;
+      st.resp_end_ns = c.ts_ns;
+      return true;
+    case '1': case '2': case '3': case 'n': case 't': case 's':
+      // Extended-query bookkeeping (parse, bind, close complete, no data, parameter
+      // description, portal suspended): part of the response, not of its size, as
+      // Packetbeat counts it.
+      start_response(st, c);
+      return true;
+    case 'G': case 'H': case 'W': case 'd': case 'c': case 'V':
+      start_response(st, c);
+      break;
+    default:
+      counters_.inc(Counter::pgsql_malformed);
+      return false;
+  }
+  st.resp_bytes += wire;
+  if (!(st.resp_flags & kCompleted)) st.resp_end_ns = c.ts_ns;
+  return true;
+}
+
+void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
+  Request req;
+  uint32_t qlen = 0;
+  const bool have = pop_request(st, req, qlen);
+  if (!st.resp_open) {
+    // ReadyForQuery alone: a Sync with nothing before it, or the end of a startup
+    // seen from its middle.
+    reset_response(st);
+    return;
+  }
+  counters_.inc(Counter::pgsql_responses);
+  if (!have) {
+    counters_.inc(Counter::pgsql_unmatched_responses);
+    reset_response(st);
+    return;
+  }
+  req.bytes += st.copy_in_bytes;  // COPY FROM STDIN data sent while the response was under way
+  counters_.inc(Counter::pgsql_transactions);
+  publish(st, c, &req, qlen, true, (st.resp_flags & kGap) ? "Packet loss while capturing the response" : nullptr);
+  reset_response(st);
+}
+
+bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
+  PgsqlState& st = *static_cast<PgsqlState*>(state);
+  PgsqlState::Dir& d = st.dir[dir];
+  counters_.inc(Counter::pgsql_gaps);
+  if (d.skip >= len) {  // inside a message's tail: the framing survives
+    d.skip -= len;
+    if (dir != st.client && st.resp_open) st.resp_flags |= kGap;
+    return true;
+  }
+  if (dir != st.client && st.resp_open) {
+    st.resp_flags |= kGap;
+    finish_response(st, c);
+  }
+  return false;
+}
+
+void PgsqlDecoder::close(void* state, const StreamInfo& c) {
+  PgsqlState& st = *static_cast<PgsqlState*>(state);
+  if (st.resp_open) finish_response(st, c);
+  if (st.req_open && st.req_query.len) close_request(st, c);
+  Request req;
+  uint32_t qlen;
+  while (pop_request(st, req, qlen)) {
+    counters_.inc(Counter::pgsql_unmatched_requests);
+    publish(st, c, &req, qlen, false, "Unmatched request");
+  }
+  reset_response(st);
+  store_.release(st.req_query);
+  store_.release(st.requests);
+}
+
+bool PgsqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
+  PgsqlState& st = *static_cast<PgsqlState*>(state);
+  while (st.n_requests) {
+    Request req;
+    store_.copy_out(st.requests, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
+    uint32_t qlen;
+    pop_request(st, req, qlen);
+    counters_.inc(Counter::pgsql_unmatched_requests);
+    publish(st, c, &req, qlen, false, "Unmatched request");
+  }
+  if (st.n_requests == 0 && st.resp_open) reset_response(st);  // its request is gone
+  return st.n_requests > 0 || st.req_open;
+}
+
+void PgsqlDecoder::publish(PgsqlState& st, const StreamInfo& c, const Request* req, uint32_t query_len, bool answered,
+                           const char* note) {
+  const std::string_view raw(reinterpret_cast<const char*>(query_.get()), query_len);
+  // Without surrounding blanks and trailing semicolons, as Packetbeat publishes it.
+  std::string_view query = sql_trim(raw);
+  while (!query.empty() && query.back() == ';') query = sql_trim(query.substr(0, query.size() - 1));
+  char method[32];
+  const std::size_t ml = sql_method(query, method, sizeof method);
+  const uint32_t table_len = answered && cfg_.send_response ? store_.copy_out(st.table, table_.get(), kMaxTable) : 0;
+  char err[kMaxErrorHead];
+  const uint32_t err_len = answered ? store_.copy_out(st.err_msg, reinterpret_cast<uint8_t*>(err), sizeof err) : 0;
+  const bool is_error = answered && (st.resp_flags & kError);
+
+  TransactionFields t;
+  t.type = "pgsql";
+  t.ok = answered && !is_error;
+  t.error = note;
+  t.start_ns = req->start_ns;
+  t.end_ns = answered ? st.resp_end_ns : 0;
+  set_connection(t, c, st.client, 6, "pgsql");
+  t.client_bytes = req->bytes;
+  t.server_bytes = answered ? st.resp_bytes : 0;
+  out_.emit([&](JsonWriter& w) {
+    begin_transaction(w, t, agent_, internal_);
+    w.field("method", std::string_view(method, ml));
+    w.field("query", query);
+    w.begin_object("pgsql");
+    if (answered) {
+      w.field_uint("num_rows", st.num_rows ? st.num_rows : st.copy_rows);
+      w.field_uint("num_fields", st.num_fields);
+      if (is_error) {
+        w.field("error_code", std::string_view(st.err_code, st.err_code_len));
+        w.field("error_message", std::string_view(err, err_len));
+        w.field("error_severity", std::string_view(st.err_severity, st.err_sev_len));
+      }
+    }
+    w.end_object();
+    if (cfg_.send_request) w.field("request", raw);
+    if (cfg_.send_response && answered)
+      w.field("response", std::string_view(reinterpret_cast<const char*>(table_.get()), table_len));
+    end_transaction(w);
+  });
+}
+
+namespace {
+
+std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<PgsqlDecoder>(s); }
+
+constexpr DetectProbe kProbes[] = {
+    // A startup message: length, protocol 3.0, then the "user" parameter.
+    {R"(^\x00\x00[\x00-\x27][\x00-\xff]\x00\x03\x00\x00[a-z_]{1,30}\x00)", true},
+    // An SSL request.
+    {R"(^\x00\x00\x00\x08\x04\xd2\x16\x2f)", true},
+    // A simple query with an SQL keyword.
+    {R"(^Q\x00[\x00-\x0f][\x00-\xff]{2}\s*(?i:select|insert|update|delete|with|begin|commit|set|show|create|copy)\b)",
+     true},
+};
+
+}  // namespace
+
+const DecoderDescriptor kPgsqlDescriptor = {
+    .name = "pgsql",
+    .transports = kTransportTcp,
+    .probes = kProbes,
+    .state_size = sizeof(PgsqlState),
+    .violations = Counter::pgsql_violations,
+    .create = create,
+};
+
+}  // namespace tapbeat

@@ -1,0 +1,103 @@
+// PostgreSQL (frontend/backend protocol 3.0) behind the decoder seam, to Packetbeat's
+// pgsql module. A request is a simple query ('Q') or an extended-query batch (Parse,
+// Bind, Describe, Execute ... up to Sync); its response is everything the server
+// sends up to ReadyForQuery (its size: the messages that carry results, as
+// Packetbeat counts it): row description (num_fields, column names), data rows
+// (num_rows, the first max_rows for `response`), CommandComplete, ErrorResponse
+// (severity, SQLSTATE code, message), COPY in either direction. Requests and
+// responses pair in order, so pipelined queries match. The startup phase (SSL and
+// GSS encryption requests, authentication, parameters) is followed and not
+// published; an accepted SSL/GSS request ends decoding (the rest is encrypted).
+//
+// Messages are framed by their type and length and streamed: only the first bytes
+// an event needs are asked of the engine, the rest passes by.
+#pragma once
+
+#include <memory>
+
+#include "config/config.hpp"
+#include "decode/decoder.hpp"
+#include "decode/sql/sql_text.hpp"
+#include "util/chain_store.hpp"
+
+namespace tapbeat {
+
+// Packetbeat's pgsql options.
+using PgsqlSettings = SqlSettings;
+
+struct PgsqlState {
+  struct Dir {
+    uint32_t skip;  // payload bytes of the current message still to pass over
+  };
+  Dir dir[2];
+  int8_t client;       // direction of the client; -1 unknown yet
+  uint8_t phase;       // startup, SSL answer awaited, queries, done
+  uint8_t req_open;    // an extended-query batch is being sent
+  uint8_t resp_open;   // a response is under way
+  uint8_t resp_flags;  // error, gap, truncated, copy
+  uint8_t err_code_len, err_sev_len;
+  char err_code[5];
+  char err_severity[16];
+  uint32_t n_requests;       // closed requests waiting for their response
+  uint32_t pending_bytes;    // bytes those requests keep
+  uint32_t num_fields;
+  uint64_t num_rows;
+  uint64_t copy_rows;        // rows a COPY reported in its CommandComplete
+  uint64_t resp_start_ns, resp_end_ns, resp_bytes;
+  // The request being sent.
+  uint64_t req_start_ns, req_bytes;
+  uint64_t copy_in_bytes;    // COPY FROM STDIN data of the request whose response is under way
+  ChainStore::Chain req_query;
+  // Closed requests (Request records, each followed by its query bytes).
+  ChainStore::Chain requests;
+  // The response so far.
+  ChainStore::Chain table;     // `response`: CSV of names and rows
+  ChainStore::Chain err_msg;
+};
+
+class PgsqlDecoder final : public DecoderCommon {
+ public:
+  static constexpr uint32_t kMaxMessage = 1u << 30;        // PostgreSQL's own limit on a message
+  static constexpr uint32_t kMaxQueryHead = 16 * 1024;     // bytes of a query kept
+  static constexpr uint32_t kMaxRowDescription = 16 * 1024;
+  static constexpr uint32_t kMaxErrorHead = 2048;
+  static constexpr uint32_t kMaxPending = 256;             // requests waiting for responses per connection
+  static constexpr uint32_t kMaxPendingBytes = 256 * 1024;
+  static constexpr uint32_t kMaxTable = 1u << 20;
+
+  explicit PgsqlDecoder(const DecoderSetup& s);
+  ~PgsqlDecoder() override;
+  void open(void* state) override;
+  DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
+  void close(void* state, const StreamInfo& c) override;
+  bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
+
+ private:
+  struct Request {
+    uint64_t start_ns, end_ns, bytes;
+    uint32_t query_len;
+    uint32_t pad;
+  };
+  uint32_t head_wanted(const PgsqlState& st, bool client, uint8_t type, uint32_t len) const;
+  bool client_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
+                      uint32_t head);
+  bool server_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
+                      uint32_t head);
+  void close_request(PgsqlState& st, const StreamInfo& c);
+  void start_response(PgsqlState& st, const StreamInfo& c);
+  void finish_response(PgsqlState& st, const StreamInfo& c);
+  bool pop_request(PgsqlState& st, Request& r, uint32_t& query_len);
+  void publish(PgsqlState& st, const StreamInfo& c, const Request* req, uint32_t query_len, bool answered,
+               const char* note);
+  void reset_response(PgsqlState& st);
+
+  const PgsqlSettings& cfg_;
+  std::unique_ptr<uint8_t[]> query_;  // a request's query at publish time
+  std::unique_ptr<uint8_t[]> table_;  // `response` text at publish time
+  CsvLine line_;
+};
+
+extern const DecoderDescriptor kPgsqlDescriptor;
+
+}  // namespace tapbeat
