@@ -27,7 +27,9 @@ def tshark_commands(path):
                           "separator=\x1f", "-E", "occurrence=a", "-E", "aggregator=\x1e", "-e", "mysql.command",
                           "-e", "mysql.query"], capture_output=True, text=True, timeout=120).stdout
     cmds = []
-    for line in out.splitlines():
+    for line in out.split("\n"):  # (splitlines() would also split at the separators)
+        if not line:
+            continue
         command, query = (line.split("\x1f") + [""])[:2]
         for i, c in enumerate(command.split("\x1e")):
             qs = query.split("\x1e") if query else []
