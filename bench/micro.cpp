@@ -15,6 +15,8 @@
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_parse.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
+#include "decode/mysql/mysql_decoder.hpp"
+#include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 #include "event/emitter.hpp"
 #include "util/chain_store.hpp"
@@ -297,6 +299,58 @@ void BM_MemcacheTransaction(benchmark::State& state) {
                  "get user:100\r\n", "VALUE user:100 0 16\r\n{\"name\":\"alice\"}\r\nEND\r\n");
 }
 BENCHMARK(BM_MemcacheTransaction);
+
+// MySQL packets: a 3-byte length, a sequence id, the payload.
+std::string mysql_packet(uint8_t seq, const std::string& payload) {
+  std::string out{static_cast<char>(payload.size() & 0xff), static_cast<char>(payload.size() >> 8 & 0xff),
+                  static_cast<char>(payload.size() >> 16), static_cast<char>(seq)};
+  return out + payload;
+}
+
+std::string lenenc(const std::string& s) { return std::string(1, static_cast<char>(s.size())) + s; }
+
+// An INSERT and its OK; a SELECT and its result set (2 columns, 1 row, EOFs).
+void BM_MysqlTransaction(benchmark::State& state) {
+  DecoderBench b;
+  MysqlSettings cfg;
+  MysqlDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  auto column = [](uint8_t seq, const std::string& name) {
+    return mysql_packet(seq, lenenc("def") + lenenc("shop") + lenenc("users") + lenenc("users") + lenenc(name) +
+                                 lenenc(name) + std::string("\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00", 13));
+  };
+  const std::string eof("\xfe\x00\x00\x02\x00", 5);
+  run_store_load(state, b, dec, 3306, mysql_packet(0, "\x03INSERT INTO users (id, name) VALUES (100, 'alice')"),
+                 mysql_packet(1, std::string("\x00\x01\x64\x02\x00\x00\x00", 7)),
+                 mysql_packet(0, "\x03SELECT id, name FROM users WHERE id = 100"),
+                 mysql_packet(1, "\x02") + column(2, "id") + column(3, "name") + mysql_packet(4, eof) +
+                     mysql_packet(5, lenenc("100") + lenenc("alice")) + mysql_packet(6, eof));
+}
+BENCHMARK(BM_MysqlTransaction);
+
+// PostgreSQL messages: a type, a 4-byte big-endian length (itself included), the body.
+std::string pg_message(char type, const std::string& body) {
+  const uint32_t n = static_cast<uint32_t>(body.size() + 4);
+  return std::string{type, static_cast<char>(n >> 24), static_cast<char>(n >> 16 & 0xff),
+                     static_cast<char>(n >> 8 & 0xff), static_cast<char>(n & 0xff)} + body;
+}
+
+// An INSERT and its CommandComplete; a SELECT and its row description, one row,
+// CommandComplete; each answer ends with ReadyForQuery.
+void BM_PgsqlTransaction(benchmark::State& state) {
+  DecoderBench b;
+  PgsqlSettings cfg;
+  PgsqlDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  const std::string field_tail(18, '\0');
+  const std::string ready = pg_message('Z', "I");
+  run_store_load(state, b, dec, 5432,
+                 pg_message('Q', std::string("INSERT INTO users (id, name) VALUES (100, 'alice')") + '\0'),
+                 pg_message('C', std::string("INSERT 0 1") + '\0') + ready,
+                 pg_message('Q', std::string("SELECT id, name FROM users WHERE id = 100") + '\0'),
+                 pg_message('T', std::string("\x00\x02id\0", 5) + field_tail + "name" + '\0' + field_tail) +
+                     pg_message('D', std::string("\x00\x02\x00\x00\x00\x03" "100" "\x00\x00\x00\x05" "alice", 20)) +
+                     pg_message('C', std::string("SELECT 1") + '\0') + ready);
+}
+BENCHMARK(BM_PgsqlTransaction);
 
 void BM_DetectClassify(benchmark::State& state) {
   DecoderSet set;

@@ -6,7 +6,8 @@
 //   tapbeat-replay (--pcap FILE | --synthetic FLOWS [--mix 64:7,576:4,1500:1] [--packets N])
 //                  [--workers W] [--seconds S] [--write-pcap OUT] [--transactions]
 // --transactions turns on the ICMP, DNS (UDP and TCP, port 53), HTTP (Packetbeat's
-// default ports), Redis (6379, 6380) and Memcache (11211) decoders, other ports by
+// default ports), Redis (6379, 6380), Memcache (11211), MySQL (3306, 3307, 13001) and
+// PostgreSQL (5432) decoders, other ports by
 // payload detection, and reports events/s
 // (transactions, and unmatched messages published alone) as well; each pass is then
 // shifted in time so that its conversations are decoded anew.
@@ -137,6 +138,9 @@ int main(int argc, char** argv) {
   const uint16_t redis_ports[] = {6379, 6380}, memcache_ports[] = {11211};
   decoders.enable_redis(redis_ports);
   decoders.enable_memcache(memcache_ports);
+  const uint16_t mysql_ports[] = {3306, 3307, 13001}, pgsql_ports[] = {5432};
+  decoders.enable_mysql(mysql_ports);
+  decoders.enable_pgsql(pgsql_ports);
   decoders.enable_detection();
   std::vector<Result> results(o.workers);
   std::vector<std::thread> threads;
@@ -196,6 +200,8 @@ int main(int argc, char** argv) {
       r.transactions = worker.counters().get(Counter::http_transactions) +
                        worker.counters().get(Counter::redis_transactions) +
                        worker.counters().get(Counter::memcache_transactions) +
+                       worker.counters().get(Counter::mysql_transactions) +
+                       worker.counters().get(Counter::pgsql_transactions) +
                        worker.counters().get(Counter::dns_transactions) +
                        worker.counters().get(Counter::icmp_transactions);
       r.events = worker.counters().get(Counter::events_emitted);

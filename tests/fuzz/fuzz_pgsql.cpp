@@ -1,5 +1,5 @@
 // libFuzzer target: the PostgreSQL decoder behind the seam (stream_harness.hpp), with
-// responses and requests kept so that the CSV path run.
+// responses and requests kept so that the CSV path runs.
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "stream_harness.hpp"
 

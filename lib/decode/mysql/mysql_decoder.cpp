@@ -478,13 +478,13 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
           return true;
         }
         st.resp = kRespRows;
-        if (cfg_.send_response) sql_table_append(store_, st.table, line_.view(), kMaxTable);
         return true;
       }
       column(st, p, head);
       if (st.cols_left != UINT32_MAX && --st.cols_left == 0) {
         st.resp = kRespColumnsEof;
-        if (cfg_.send_response && !sql_table_append(store_, st.table, line_.view(), kMaxTable))
+        // The column names of the first result set head the table.
+        if (cfg_.send_response && st.table.len == 0 && !sql_table_append(store_, st.table, line_.view(), kMaxTable))
           st.flags |= kTruncated;
       }
       return true;

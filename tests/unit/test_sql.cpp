@@ -1,0 +1,248 @@
+// The SQL decoders on hand-written conversations: what live servers and captures in
+// the integration tests do not show (CLIENT_DEPRECATE_EOF result sets, packets over
+// 16 MB, LOCAL INFILE, unknown statements, TLS switches, holes), and the CSV text.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "decode/decoder_set.hpp"
+#include "decode/sql/sql_text.hpp"
+#include "stream_test.hpp"
+
+namespace tapbeat {
+namespace {
+
+using test::contains;
+
+TEST(SqlText, CsvFollowsGoEncodingCsvAndPacketbeatRowCut) {
+  CsvLine l(10);
+  l.reset(true);
+  l.add("id");
+  l.add("a,b");
+  l.add(" lead");
+  l.add("say \"hi\"");
+  EXPECT_EQ(l.view(), R"(id,"a,b"," lead","say ""hi""")");
+  // Rows: line breaks escaped; values past max_row_length bytes left out, the one
+  // that crosses it cut.
+  l.reset(false);
+  l.add("12345");
+  l.add("a\nb");
+  l.add("xyzw");
+  l.add("never");
+  EXPECT_EQ(l.values(), 3u);
+  EXPECT_EQ(l.view(), "12345,a\\nb,xy");
+  l.reset(false);
+  l.add("");
+  l.add("\\.");
+  EXPECT_EQ(l.view(), ",\"\\.\"");
+}
+
+TEST(SqlText, MethodIsTheFirstWordUpperCase) {
+  char m[16];
+  const std::string_view q = sql_trim(" \r\n\tselect\r\n*  from t ;\n");
+  EXPECT_EQ(q, "select\r\n*  from t ;");
+  EXPECT_EQ(std::string_view(m, sql_method(q, m, sizeof m)), "SELECT");
+  EXPECT_EQ(std::string_view(m, sql_method("averyveryverylongword", m, 8)), "AVERYVER");
+}
+
+TEST(SqlText, ClientByPortNeedsExactlyOneServerSide) {
+  SqlSettings s;
+  const uint16_t ports[] = {3306, 3307};
+  s.set_ports(ports);
+  EXPECT_EQ(s.client_by_port({40000, 3306}), 0);
+  EXPECT_EQ(s.client_by_port({3307, 40000}), 1);
+  EXPECT_EQ(s.client_by_port({3306, 3307}), -1);
+  EXPECT_EQ(s.client_by_port({1, 2}), -1);
+}
+
+std::string mysql_packet(uint8_t seq, const std::string& payload) {
+  const std::size_t n = payload.size();
+  return std::string{static_cast<char>(n & 0xff), static_cast<char>(n >> 8 & 0xff), static_cast<char>(n >> 16 & 0xff),
+                     static_cast<char>(seq)} +
+         payload;
+}
+
+std::string lenenc(const std::string& s) { return std::string(1, static_cast<char>(s.size())) + s; }
+
+std::string column(uint8_t seq, const std::string& table, const std::string& name) {
+  return mysql_packet(seq, lenenc("def") + lenenc("db") + lenenc(table) + lenenc(table) + lenenc(name) + lenenc(name) +
+                               std::string("\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00", 13));
+}
+
+struct MysqlHarness : test::StreamTest {
+  test::Conn conn{50000, 3306, 100, 900};
+  MysqlHarness() {
+    decoders.mysql.send_response = true;
+    decoders.mysql.send_request = true;
+    const uint16_t ports[] = {3306};
+    decoders.enable_mysql(ports);
+    start();
+  }
+  void client(std::string_view s) { StreamTest::client(conn, s); }
+  void server(std::string_view s) { StreamTest::server(conn, s); }
+  // Sent in segments of at most 60000 bytes.
+  void server_big(const std::string& s) {
+    for (std::size_t i = 0; i < s.size(); i += 60000) server(std::string_view(s).substr(i, 60000));
+  }
+};
+
+TEST(Mysql, DeprecateEofResultSetEndsWithOkAndMoreResultsChain) {
+  MysqlHarness h;
+  h.client(mysql_packet(0, "\x03SELECT a FROM t; SELECT b FROM u"));
+  // No EOF after the column definitions; the rows end with an OK packet headed 0xfe
+  // whose status says more results follow, then the second result set.
+  const std::string more_ok("\xfe\x00\x00\x0a\x00\x00\x00", 7), last_ok("\xfe\x00\x00\x02\x00\x00\x00", 7);
+  h.server(mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, lenenc("x")) +
+           mysql_packet(4, lenenc("y")) + mysql_packet(5, more_ok) + mysql_packet(6, "\x01") + column(7, "u", "b") +
+           mysql_packet(8, lenenc("z")) + mysql_packet(9, last_ok));
+  h.client(mysql_packet(0, "\x03SELECT 1"));
+  h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("num_rows":3)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("num_fields":1)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("path":"db.t, db.u")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("response":"a\nx\ny\nz\n")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 1")")) << ev[1];
+  EXPECT_EQ(h.count(Counter::mysql_transactions), 2u);
+  EXPECT_EQ(h.count(Counter::mysql_unmatched_responses), 0u);
+}
+
+TEST(Mysql, PacketOver16MbStreamsThroughWithItsContinuation) {
+  MysqlHarness h;
+  h.client(mysql_packet(0, "\x03SELECT big FROM t"));
+  // A row of 0xffffff bytes (a value of 16777211 bytes), continued by a packet of
+  // 100 bytes; then the EOF.
+  const uint32_t value = 0xffffff - 5;
+  std::string row = std::string("\xfe", 1) + std::string{static_cast<char>(value & 0xff),
+                                                         static_cast<char>(value >> 8 & 0xff),
+                                                         static_cast<char>(value >> 16 & 0xff), 0, 0, 0, 0, 0};
+  row.resize(0xffffff + 100 - 1, 'v');
+  const std::string eof("\xfe\x00\x00\x02\x00", 5);
+  std::string resp = mysql_packet(1, "\x01") + column(2, "t", "big") + mysql_packet(3, eof);
+  resp += mysql_packet(4, row.substr(0, 0xffffff - 1) + "v");
+  resp += mysql_packet(5, std::string(100, 'w'));
+  resp += mysql_packet(6, eof);
+  h.server_big(resp);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0].substr(0, 400);
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
+  EXPECT_TRUE(contains(ev[0], "\"bytes\":" + std::to_string(resp.size()))) << "server bytes";
+  EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
+}
+
+TEST(Mysql, LocalInfileEndsWithTheServersOk) {
+  MysqlHarness h;
+  h.client(mysql_packet(0, "\x03LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t"));
+  h.server(mysql_packet(1, "\xfb/tmp/x"));
+  h.client(mysql_packet(2, "1,a\n2,b\n") + mysql_packet(3, ""));
+  h.server(mysql_packet(4, std::string("\x00\x02\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("affected_rows":2)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("method":"LOAD")"));
+}
+
+TEST(Mysql, ExecuteOfAnUnknownStatementSaysSo) {
+  MysqlHarness h;
+  h.client(mysql_packet(0, std::string("\x17\x07\x00\x00\x00\x00\x01\x00\x00\x00", 10)));
+  h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"Request Execute Statement")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("message":"The actual query being used is unknown")")) << ev[0];
+}
+
+TEST(Mysql, TlsRequestStopsDecodingAndIsCounted) {
+  MysqlHarness h;
+  std::string greeting = "\x0a" "10.11.6-MariaDB";
+  greeting += std::string(40, '\x01');
+  h.server(mysql_packet(0, greeting));
+  std::string ssl(32, '\0');
+  ssl[1] = 0x08;  // CLIENT_SSL (0x800)
+  h.client(mysql_packet(1, ssl));
+  h.client(std::string("\x16\x03\x01\x00\x05hello", 10));
+  const auto ev = h.finish();
+  EXPECT_TRUE(ev.empty());
+  EXPECT_EQ(h.count(Counter::mysql_tls_connections), 1u);
+  EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
+}
+
+TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
+  MysqlHarness h;
+  h.client(mysql_packet(0, "\x03SELECT SLEEP(100)"));
+  h.client(mysql_packet(0, "\x03SELECT 2"));
+  h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("message":"Unmatched request")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"Error")"));
+  EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 2")"));
+  EXPECT_EQ(h.count(Counter::mysql_unmatched_requests), 1u);
+}
+
+std::string pg(char type, const std::string& body) {
+  const uint32_t n = static_cast<uint32_t>(body.size() + 4);
+  return std::string{type, static_cast<char>(n >> 24), static_cast<char>(n >> 16 & 0xff),
+                     static_cast<char>(n >> 8 & 0xff), static_cast<char>(n & 0xff)} +
+         body;
+}
+
+struct PgsqlHarness : test::StreamTest {
+  test::Conn conn{50000, 5432, 100, 900};
+  PgsqlHarness() {
+    decoders.pgsql.send_response = true;
+    const uint16_t ports[] = {5432};
+    decoders.enable_pgsql(ports);
+    start();
+  }
+  void client(std::string_view s) { StreamTest::client(conn, s); }
+  void server(std::string_view s) { StreamTest::server(conn, s); }
+};
+
+TEST(Pgsql, AcceptedSslRequestStopsDecoding) {
+  PgsqlHarness h;
+  h.client(std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8));
+  h.server("S");
+  h.client(std::string("\x16\x03\x01\x00\x05hello", 10));
+  EXPECT_TRUE(h.finish().empty());
+  EXPECT_EQ(h.count(Counter::pgsql_encrypted_connections), 1u);
+  EXPECT_EQ(h.count(Counter::pgsql_malformed), 0u);
+}
+
+TEST(Pgsql, RefusedSslRequestGoesOnInTheClear) {
+  PgsqlHarness h;
+  h.client(std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8));
+  h.server("N");
+  const std::string params = std::string("user\0app\0\0", 10);
+  const uint32_t n = static_cast<uint32_t>(8 + params.size());
+  h.client(std::string{0, 0, 0, static_cast<char>(n), 0, 3, 0, 0} + params);
+  h.server(pg('R', std::string(4, '\0')) + pg('S', std::string("a\0b\0", 4)) + pg('Z', "I"));
+  h.client(pg('Q', std::string("SELECT 1;\0", 10)));
+  h.server(pg('T', std::string("\x00\x01n\0", 4) + std::string(18, '\0')) +
+           pg('D', std::string("\x00\x01\x00\x00\x00\x01" "1", 7)) + pg('C', std::string("SELECT 1\0", 9)) +
+           pg('Z', "I"));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SELECT 1")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("response":"n\n1\n")")) << ev[0];
+}
+
+TEST(Pgsql, HoleInsideARowKeepsFramingAndIsNoted) {
+  PgsqlHarness h;
+  h.client(pg('Q', std::string("SELECT v FROM t\0", 16)));
+  const std::string value(20000, 'v');
+  const std::string row = pg('D', std::string("\x00\x01\x00\x00\x4e\x20", 6) + value);
+  h.server(pg('T', std::string("\x00\x01v\0", 4) + std::string(18, '\0')) + row.substr(0, 3000));
+  h.conn.sseq += 10000;  // 10000 bytes of the row never captured
+  h.server(row.substr(13000) + pg('C', std::string("SELECT 1\0", 9)) + pg('Z', "I"));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], R"("message":"Packet loss while capturing the response")"));
+  EXPECT_EQ(h.count(Counter::pgsql_gaps), 1u);
+}
+
+}  // namespace
+}  // namespace tapbeat
