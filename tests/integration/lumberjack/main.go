@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"flag"
@@ -29,7 +30,13 @@ func main() {
 	exitAfter := flag.Int("exit-after-batches", 0, "exit without acknowledging the Nth batch (0: never)")
 	flag.Parse()
 
-	opts := []v2.Option{v2.Keepalive(time.Second)}
+	// Numbers kept as written (64-bit counters exceed a float64's precision).
+	decode := func(b []byte, v interface{}) error {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		return d.Decode(v)
+	}
+	opts := []v2.Option{v2.Keepalive(time.Second), v2.JSONDecoder(decode)}
 	if *cert != "" {
 		pair, err := tls.LoadX509KeyPair(*cert, *key)
 		if err != nil {

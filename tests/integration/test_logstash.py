@@ -1,0 +1,206 @@
+"""output.logstash against a real Lumberjack v2 server: Elastic's go-lumber (server/v2),
+in a small program of the project's (tests/integration/lumberjack), built with the Go
+toolchain from the Go module proxy. The events the server receives equal the console
+output for the same capture; windows, compression, load balancing, failover, a server
+that dies mid-run, TLS, and bad settings are checked."""
+import collections
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import GOLDEN_CONFIG, ROOT, final_stats, pcap, run_tapbeat
+
+CAPTURE = pcap("ndpi/mixed/1kxun.pcap")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(scope="module")
+def lumberjack(tmp_path_factory):
+    if not shutil.which("go"):
+        pytest.fail("the Go toolchain is not installed (scripts/setup installs golang-go where go is missing)")
+    out = tmp_path_factory.mktemp("lj") / "lumberjack"
+    subprocess.run(["go", "build", "-o", str(out), "."], cwd=os.path.join(HERE, "lumberjack"), check=True,
+                   timeout=600, capture_output=True)
+    return str(out)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, binary, tmp_path, port=None, args=()):
+        self.port = port or free_port()
+        self.out = tmp_path / f"lj-{self.port}-{time.monotonic_ns()}.ndjson"
+        self.p = subprocess.Popen([binary, "-addr", f"127.0.0.1:{self.port}", "-out", str(self.out), *args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        assert line.startswith("listening on"), line + self.p.stderr.read()
+
+    def events(self):
+        if not self.out.exists():
+            return []
+        return [json.loads(l) for l in self.out.read_text().splitlines()]
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+        self.p.wait(timeout=10)
+
+
+def canon(e):
+    e = dict(e)
+    e["agent"] = {k: v for k, v in e["agent"].items() if k != "ephemeral_id"}
+    return json.dumps(e, sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def console_events():
+    proc = run_tapbeat(["-c", GOLDEN_CONFIG, "-I", CAPTURE, "-t"])
+    return collections.Counter(canon(json.loads(l)) for l in proc.stdout.splitlines())
+
+
+def run_to(hosts, *settings, check=True, timeout=120):
+    args = ["-c", GOLDEN_CONFIG, "-I", CAPTURE, "-t", "-E", "output.console.enabled=false",
+            "-E", "output.logstash.hosts=[" + ",".join(f'"{h}"' for h in hosts) + "]"]
+    for s in settings:
+        args += ["-E", s]
+    return run_tapbeat(args, check=check, timeout=timeout)
+
+
+@pytest.mark.parametrize("level", [3, 0])
+def test_events_equal_console_output(lumberjack, tmp_path, console_events, level):
+    srv = Server(lumberjack, tmp_path)
+    try:
+        proc = run_to([f"127.0.0.1:{srv.port}"], f"output.logstash.compression_level={level}",
+                      "output.logstash.bulk_max_size=100")
+    finally:
+        srv.stop()
+    got = collections.Counter(canon(e) for e in srv.events())
+    assert got == console_events
+    stats = final_stats(proc.stderr)
+    n = sum(console_events.values())
+    assert stats["output.logstash.acked"] == n
+    assert stats["output.logstash.windows"] >= n // 100
+    assert stats["output.logstash.dropped.retries"] == 0 and stats["output.logstash.dropped.shutdown"] == 0
+
+
+def test_index_names_the_beat(lumberjack, tmp_path):
+    srv = Server(lumberjack, tmp_path)
+    try:
+        run_to([f"127.0.0.1:{srv.port}"], "output.logstash.index=netmon")
+    finally:
+        srv.stop()
+    events = srv.events()
+    assert events and all(e["@metadata"]["beat"] == "netmon" for e in events)
+
+
+def test_loadbalance_spreads_windows_over_hosts(lumberjack, tmp_path, console_events):
+    a, b = Server(lumberjack, tmp_path), Server(lumberjack, tmp_path, args=["-ack-delay", "20ms"])
+    try:
+        proc = run_to([f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"], "output.logstash.loadbalance=true",
+                      "output.logstash.bulk_max_size=20")
+    finally:
+        a.stop()
+        b.stop()
+    ea, eb = a.events(), b.events()
+    assert ea and eb, (len(ea), len(eb))
+    assert collections.Counter(canon(e) for e in ea + eb) == console_events
+    assert final_stats(proc.stderr)["output.logstash.connections"] == 2
+
+
+def test_failover_to_the_next_host(lumberjack, tmp_path, console_events):
+    dead = free_port()  # nothing listens there
+    srv = Server(lumberjack, tmp_path)
+    try:
+        proc = run_to([f"127.0.0.1:{dead}", f"127.0.0.1:{srv.port}"], "output.logstash.backoff.init=100ms")
+    finally:
+        srv.stop()
+    assert collections.Counter(canon(e) for e in srv.events()) == console_events
+    stats = final_stats(proc.stderr)
+    assert stats["output.logstash.connection_errors"] >= 1
+    assert f"127.0.0.1:{dead}" in proc.stderr
+
+
+def test_server_dies_mid_run_and_every_event_arrives(lumberjack, tmp_path, console_events):
+    # The server exits on its 3rd window without acknowledging it; another starts on
+    # the same port; tapbeat sends the unacknowledged events again.
+    first = Server(lumberjack, tmp_path, args=["-exit-after-batches", "3"])
+    port = first.port
+    p = subprocess.Popen([os.path.join(ROOT, "build", "tapbeat") if not os.environ.get("TAPBEAT_BIN")
+                          else os.environ["TAPBEAT_BIN"], "-c", GOLDEN_CONFIG, "-I", CAPTURE, "-t", "-E",
+                          "output.console.enabled=false", "-E", f'output.logstash.hosts=["127.0.0.1:{port}"]', "-E",
+                          "output.logstash.bulk_max_size=50", "-E", "output.logstash.backoff.init=200ms", "-E",
+                          "tapbeat.shutdown_timeout=30s"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.p.wait(timeout=60) == 3
+    second = Server(lumberjack, tmp_path, port=port)
+    try:
+        out, err = p.communicate(timeout=90)
+    finally:
+        second.stop()
+    assert p.returncode == 0, err[-2000:]
+    got = collections.Counter(canon(e) for e in first.events() + second.events())
+    assert got == console_events  # nothing lost, nothing twice (the dead server wrote none of its last window)
+    stats = final_stats(err)
+    assert stats["output.logstash.retried"] >= 50 and stats["output.logstash.connection_errors"] >= 1
+    assert stats["output.logstash.acked"] == sum(console_events.values())
+
+
+def make_cert(tmp_path, name, san):
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", f"/CN={name}", "-addext", f"subjectAltName={san}"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_tls_verified_against_the_ca(lumberjack, tmp_path, console_events):
+    cert, key = make_cert(tmp_path, "localhost", "IP:127.0.0.1")
+    srv = Server(lumberjack, tmp_path, args=["-tls-cert", str(cert), "-tls-key", str(key)])
+    try:
+        run_to([f"127.0.0.1:{srv.port}"], f"output.logstash.ssl.certificate_authorities=[{cert}]")
+    finally:
+        srv.stop()
+    assert collections.Counter(canon(e) for e in srv.events()) == console_events
+
+
+def test_tls_refuses_a_certificate_for_another_host(lumberjack, tmp_path):
+    cert, key = make_cert(tmp_path, "elsewhere", "DNS:elsewhere.example")
+    srv = Server(lumberjack, tmp_path, args=["-tls-cert", str(cert), "-tls-key", str(key)])
+    try:
+        proc = run_to([f"127.0.0.1:{srv.port}"], f"output.logstash.ssl.certificate_authorities=[{cert}]",
+                      "output.logstash.timeout=2s", check=False)
+        assert proc.returncode != 0
+        assert "no Logstash host of 127.0.0.1" in proc.stderr and "certificate" in proc.stderr, proc.stderr[-1500:]
+        assert srv.events() == []
+        # verification_mode none takes it.
+        run_to([f"127.0.0.1:{srv.port}"], "output.logstash.ssl.verification_mode=none")
+        assert srv.events()
+    finally:
+        srv.stop()
+
+
+def test_unreachable_at_start_is_a_clear_error():
+    proc = run_to([f"127.0.0.1:{free_port()}"], "output.logstash.timeout=1s", check=False)
+    assert proc.returncode != 0
+    assert "output.logstash.hosts: no Logstash host of 127.0.0.1:" in proc.stderr
+    assert "answered within 1 s" in proc.stderr
+
+
+@pytest.mark.parametrize("setting,key", [
+    ("output.logstash.compression_level=12", "output.logstash.compression_level"),
+    ("output.logstash.proxy_url=socks5://h:1080", "output.logstash.proxy_url"),
+    ("output.logstash.ssl.verification_mode=sometimes", "output.logstash.ssl.verification_mode"),
+    ("output.logstash.max_retries=-5", "output.logstash.max_retries"),
+])
+def test_bad_settings_name_their_key(setting, key):
+    proc = run_to(["127.0.0.1:1"], setting, check=False)
+    assert proc.returncode != 0 and key in proc.stderr, proc.stderr[-800:]
