@@ -1,6 +1,7 @@
 // tapbeat command line, with Packetbeat's habits:
 //   tapbeat [run] -c FILE [-I PCAP] [-t] [-e] [-E key=value]...
 //   tapbeat test config -c FILE
+//   tapbeat setup --index-management -c FILE
 //   tapbeat devices
 //   tapbeat version
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "capture/pcap_source.hpp"
 #include "config/config.hpp"
 #include "log.hpp"
+#include "output/elasticsearch_sink.hpp"
 #include "runtime.hpp"
 #include "version.hpp"
 
@@ -29,6 +31,7 @@ const char* kUsage =
     "Usage:\n"
     "  tapbeat [run] [flags]        capture and publish events (the default)\n"
     "  tapbeat test config [flags]  check the configuration and exit\n"
+    "  tapbeat setup [flags]        load the index template into Elasticsearch\n"
     "  tapbeat devices              list the devices libpcap can capture on\n"
     "  tapbeat version              print the version\n"
     "\n"
@@ -57,6 +60,19 @@ const char* kTestUsage =
     "  -E KEY=VALUE     override a configuration setting\n"
     "  -h, --help       this help\n";
 
+const char* kSetupUsage =
+    "Usage: tapbeat setup [--index-management] [flags]\n"
+    "\n"
+    "Loads the index template of tapbeat's events (a data stream with the field types\n"
+    "they use; setup.template.name and setup.template.pattern, default tapbeat-<version>)\n"
+    "into the cluster of output.elasticsearch. Dashboards are Packetbeat's own: load them\n"
+    "with `packetbeat setup --dashboards`.\n"
+    "\n"
+    "Flags:\n"
+    "  --index-management  the index template (the default and only part)\n"
+    "  -c FILE             configuration file (default tapbeat.yml)\n"
+    "  -E KEY=VALUE        override a configuration setting\n"
+    "  -h, --help          this help\n";
 const char* kDevicesUsage = "Usage: tapbeat devices\n\nLists the capture devices with their index and addresses.\n";
 const char* kVersionUsage = "Usage: tapbeat version\n\nPrints tapbeat's version and the libraries it uses.\n";
 
@@ -71,6 +87,8 @@ struct Args {
   std::string pcap;
   bool topspeed = false;
   bool help = false;
+  bool index_management = false;
+  bool dashboards = false;
   std::vector<std::string> overrides;
 };
 
@@ -107,6 +125,10 @@ Args parse_args(int argc, char** argv) {
       a.overrides.push_back(value("-E"));
     } else if (s.rfind("-E", 0) == 0 && s.size() > 2) {
       a.overrides.push_back(s.substr(2));
+    } else if (s == "-index-management") {
+      a.index_management = true;
+    } else if (s == "-dashboards") {
+      a.dashboards = true;
     } else if (s == "-d") {
       take("-d");
     } else if (s == "-strict.perms" || s == "-path.home" || s == "-path.config" ||
@@ -197,6 +219,24 @@ int main(int argc, char** argv) {
         config_fail(e);
       }
       std::printf("Config OK\n");
+      return 0;
+    }
+    if (verb == "setup") {
+      if (args.help) return std::fputs(kSetupUsage, stdout), 0;
+      if (args.dashboards) {
+        std::fprintf(stderr, "tapbeat: dashboards are Packetbeat's: load them with `packetbeat setup --dashboards` "
+                             "(they read the same fields)\n");
+        return 1;
+      }
+      tapbeat::Config cfg;
+      try {
+        cfg = tapbeat::load_config(args.config, args.overrides);
+      } catch (const ConfigError& e) {
+        config_fail(e);
+      }
+      print_warnings(cfg);
+      tapbeat::setup_index_management(cfg);
+      std::printf("Index setup finished.\n");
       return 0;
     }
     if (verb != "run") {

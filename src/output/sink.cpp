@@ -1,5 +1,6 @@
 #include "output/sink.hpp"
 
+#include "output/elasticsearch_sink.hpp"
 #include "output/kafka_sink.hpp"
 #include "output/logstash_sink.hpp"
 #include "util/fd_io.hpp"
@@ -197,6 +198,7 @@ std::unique_ptr<Sink> make_sink(const Config& config) {
   if (cfg.type == "file") return std::make_unique<FileSink>(cfg);
   if (cfg.type == "kafka") return make_kafka_sink(config);
   if (cfg.type == "logstash") return make_logstash_sink(config);
+  if (cfg.type == "elasticsearch") return make_elasticsearch_sink(config);
   throw ConfigError(config.file, "output." + cfg.type, "output " + cfg.type + " is not available yet");
 }
 

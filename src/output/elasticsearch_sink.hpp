@@ -1,0 +1,26 @@
+// output.elasticsearch: the bulk API (Elasticsearch 7/8, OpenSearch), and the index
+// template `tapbeat setup --index-management` installs.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "output/sink.hpp"
+
+namespace tapbeat {
+
+// Throws ConfigError for a bad setting, std::runtime_error when no host answers at
+// start within output.elasticsearch.timeout.
+std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg);
+
+// The index template of the events (setup.template.name / pattern, default
+// "tapbeat-<version>"): a data stream with the field types the events use. Returns
+// the template's name and its JSON body.
+std::pair<std::string, std::string> index_template(const Config& cfg);
+
+// `tapbeat setup --index-management`: installs index_template() through
+// output.elasticsearch (PUT _index_template/<name>). Throws with a clear message.
+void setup_index_management(const Config& cfg);
+
+}  // namespace tapbeat

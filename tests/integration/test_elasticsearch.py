@@ -1,0 +1,245 @@
+"""output.elasticsearch and `tapbeat setup --index-management` against a real node: an
+OpenSearch 2 node (its _bulk, _index_template and data stream APIs are Elasticsearch 7
+compatible) that scripts/opensearch assembles from Maven Central. A small HTTP proxy of
+the test stands between tapbeat and the node where the test needs to see or disturb the
+requests (headers, compression, refusals)."""
+import collections
+import gzip
+import http.server
+import json
+import os
+import socket
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import GOLDEN_CONFIG, ROOT, final_stats, pcap, run_tapbeat
+
+CAPTURE = pcap("ndpi/mixed/1kxun.pcap")
+PORT = int(os.environ.get("TAPBEAT_OPENSEARCH_PORT", "19201"))
+NODE = f"http://127.0.0.1:{PORT}"
+
+
+@pytest.fixture(scope="module")
+def node():
+    env = dict(os.environ, OPENSEARCH_PORT=str(PORT))
+    script = os.path.join(ROOT, "scripts", "opensearch")
+    subprocess.run([script, "reset"], env=env, check=True, timeout=120)
+    subprocess.run([script, "start"], env=env, check=True, timeout=900)
+    # Every tbtest-* index is a data stream with the events' field types.
+    run_tapbeat(es_args([NODE], "setup.template.name=tbtest", "setup.template.pattern=tbtest-*") +
+                ["setup", "--index-management"])
+    yield NODE
+    subprocess.run([script, "stop"], env=env, timeout=120)
+
+
+def call(method, path, body=None, base=NODE):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def docs(index):
+    call("POST", f"/{index}/_refresh")
+    out = call("POST", f"/{index}/_search?size=10000", {"query": {"match_all": {}}})
+    return [h["_source"] for h in out["hits"]["hits"]]
+
+
+def canon(e):
+    e = {k: v for k, v in e.items() if k != "@metadata"}
+    e["agent"] = {k: v for k, v in e["agent"].items() if k != "ephemeral_id"}
+    return json.dumps(e, sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def console_events():
+    proc = run_tapbeat(["-c", GOLDEN_CONFIG, "-I", CAPTURE, "-t"])
+    return [json.loads(l) for l in proc.stdout.splitlines()]
+
+
+def es_args(hosts, *settings):
+    args = ["-c", GOLDEN_CONFIG, "-E", "output.console.enabled=false",
+            "-E", "output.elasticsearch.hosts=[" + ",".join(f'"{h}"' for h in hosts) + "]"]
+    for s in settings:
+        args += ["-E", s]
+    return args
+
+
+def run_to(hosts, *settings, check=True):
+    return run_tapbeat(es_args(hosts, *settings) + ["-I", CAPTURE, "-t"], check=check)
+
+
+def field_types(mapping, prefix=""):
+    for k, v in mapping.get("properties", {}).items():
+        if "properties" in v:
+            yield from field_types(v, prefix + k + ".")
+        else:
+            yield prefix + k, v.get("type")
+
+
+def test_setup_then_every_event_indexed_with_its_field_types(node, console_events):
+    name = "setup-test"
+    proc = run_tapbeat(es_args([node], f"setup.template.name={name}", f"setup.template.pattern={name}") +
+                       ["setup", "--index-management"])
+    assert "Index setup finished." in proc.stdout
+    tpl = call("GET", f"/_index_template/{name}")["index_templates"][0]["index_template"]
+    assert tpl["index_patterns"] == [name] and "data_stream" in tpl
+    proc = run_to([node], f"output.elasticsearch.index={name}", "output.elasticsearch.bulk_max_size=50")
+    stats = final_stats(proc.stderr)
+    assert stats["output.elasticsearch.acked"] == len(console_events)
+    assert stats["output.elasticsearch.bulk_requests"] >= len(console_events) // 50
+    assert stats["output.elasticsearch.failed"] == 0
+    got = docs(name)
+    assert collections.Counter(canon(e) for e in got) == collections.Counter(canon(e) for e in console_events)
+    assert all("@metadata" not in e for e in got)
+    # The data stream's mapping: the types the template gives the events' fields.
+    m = call("GET", f"/{name}/_mapping")
+    types = dict(field_types(next(iter(m.values()))["mappings"]))
+    for f, t in {"@timestamp": "date", "event.start": "date", "event.end": "date", "client.ip": "ip",
+                 "source.ip": "ip", "destination.ip": "ip", "related.ip": "ip", "event.duration": "long",
+                 "source.bytes": "long", "network.community_id": "keyword", "event.dataset": "keyword",
+                 "url.full": "keyword", "flow.final": "boolean"}.items():
+        assert types.get(f) == t, (f, types.get(f))
+
+
+def test_index_format_string_routes_by_event_type(node, console_events):
+    run_to([node], "output.elasticsearch.index=tbtest-route-%{[type]}", "output.elasticsearch.compression_level=0")
+    want = collections.Counter(e["type"] for e in console_events)
+    for typ, n in want.items():
+        assert len(docs(f"tbtest-route-{typ}")) == n, typ
+
+
+def test_refused_documents_are_counted_by_error_type(node, console_events):
+    # An index where client.bytes must be an IP address: every event carrying it is
+    # refused (mapper_parsing_exception); the others are indexed.
+    call("PUT", "/strict-test", {"mappings": {"properties": {"client": {"properties": {"bytes": {"type": "ip"}}}}}})
+    proc = run_to([node], "output.elasticsearch.index=strict-test")
+    refused = sum(1 for e in console_events if "bytes" in e.get("client", {}))
+    assert refused > 0
+    stats = final_stats(proc.stderr)
+    assert stats["output.elasticsearch.failed"] == refused
+    assert stats["output.elasticsearch.failed.mapper_parsing_exception"] == refused
+    assert stats["output.elasticsearch.acked"] == len(console_events) - refused
+    assert "event refused (status 400, mapper_parsing_exception)" in proc.stderr
+    assert len(docs("strict-test")) == len(console_events) - refused
+
+
+class Proxy:
+    """Forwards to the node; records what tapbeat sent; refuses the first `refuse`
+    bulk requests with `status`."""
+
+    def __init__(self, refuse=0, status=429):
+        self.requests = []
+        self.refuse = refuse
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.forward(None)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.forward(body)
+
+            def forward(self, body):
+                proxy.requests.append((self.command, self.path, dict(self.headers), body))
+                if self.command == "POST" and proxy.refuse > 0:
+                    proxy.refuse -= 1
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                    return
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("content-type", "content-encoding")}
+                req = urllib.request.Request(NODE + self.path, data=body, method=self.command, headers=headers)
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        status, data = r.status, r.read()
+                except urllib.error.HTTPError as e:
+                    status, data = e.code, e.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+    def bulks(self):
+        return [r for r in self.requests if r[0] == "POST" and r[1].startswith("/_bulk")]
+
+
+def test_refused_requests_are_sent_again_with_backoff(node, console_events):
+    proxy = Proxy(refuse=2, status=429)
+    try:
+        proc = run_to([proxy.url], "output.elasticsearch.index=tbtest-retry", "output.elasticsearch.backoff.init=100ms")
+    finally:
+        proxy.close()
+    stats = final_stats(proc.stderr)
+    assert stats["output.elasticsearch.request_errors"] == 2
+    assert stats["output.elasticsearch.retried"] > 0
+    assert stats["output.elasticsearch.acked"] == len(console_events)
+    assert collections.Counter(canon(e) for e in docs("tbtest-retry")) == \
+        collections.Counter(canon(e) for e in console_events)
+
+
+def test_auth_headers_parameters_and_compression(node):
+    proxy = Proxy()
+    try:
+        run_to([proxy.url], "output.elasticsearch.index=tbtest-auth", "output.elasticsearch.api_key=myid:mykey",
+               "output.elasticsearch.headers.X-Origin=tapbeat", "output.elasticsearch.parameters.refresh=false",
+               "output.elasticsearch.bulk_max_size=100")
+        run_to([proxy.url], "output.elasticsearch.index=tbtest-auth", "output.elasticsearch.username=elastic",
+               "output.elasticsearch.password=changeme", "output.elasticsearch.compression_level=0")
+    finally:
+        proxy.close()
+    bulks = proxy.bulks()
+    keyed = [r for r in bulks if r[2].get("Authorization", "").startswith("ApiKey")]
+    basic = [r for r in bulks if r[2].get("Authorization", "").startswith("Basic")]
+    assert keyed and basic
+    import base64
+    assert keyed[0][2]["Authorization"] == "ApiKey " + base64.b64encode(b"myid:mykey").decode()
+    assert basic[0][2]["Authorization"] == "Basic " + base64.b64encode(b"elastic:changeme").decode()
+    assert keyed[0][2]["X-Origin"] == "tapbeat" and "refresh=false" in keyed[0][1]
+    # Compressed unless compression_level is 0; each document is a create action.
+    assert keyed[0][2].get("Content-Encoding") == "gzip" and "Content-Encoding" not in basic[0][2]
+    lines = gzip.decompress(keyed[0][3]).decode().splitlines()
+    assert json.loads(lines[0]) == {"create": {"_index": "tbtest-auth"}}
+    assert "@metadata" not in json.loads(lines[1])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_at_start_is_a_clear_error():
+    proc = run_to([f"127.0.0.1:{free_port()}"], "output.elasticsearch.timeout=1s", check=False)
+    assert proc.returncode != 0
+    assert "output.elasticsearch.hosts: no Elasticsearch host of http://127.0.0.1:" in proc.stderr
+
+
+@pytest.mark.parametrize("setting,key", [
+    ("output.elasticsearch.compression_level=10", "output.elasticsearch.compression_level"),
+    ("output.elasticsearch.api_key=nocolon", "output.elasticsearch.api_key"),
+    ("output.elasticsearch.protocol=ftp", "output.elasticsearch.protocol"),
+    ("output.elasticsearch.index=%{[unclosed", "output.elasticsearch"),
+])
+def test_bad_settings_name_their_key(setting, key):
+    proc = run_to(["127.0.0.1:1"], setting, check=False)
+    assert proc.returncode != 0 and key in proc.stderr, proc.stderr[-800:]
