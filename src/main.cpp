@@ -152,6 +152,17 @@ void print_warnings(const tapbeat::Config& cfg) {
   std::exit(1);
 }
 
+// The configuration of -c and -E, its warnings logged; a config error exits 1.
+tapbeat::Config load_or_exit(const Args& args) {
+  try {
+    tapbeat::Config cfg = tapbeat::load_config(args.config, args.overrides);
+    print_warnings(cfg);
+    return cfg;
+  } catch (const ConfigError& e) {
+    config_fail(e);
+  }
+}
+
 int cmd_version() {
   const std::string dpdk = tapbeat::dpdk_version();
   std::printf("tapbeat version %s (%s), %s, %s\n", tapbeat::kTapbeatVersion, tapbeat::kTapbeatArch,
@@ -228,14 +239,7 @@ int main(int argc, char** argv) {
                              "(they read the same fields)\n");
         return 1;
       }
-      tapbeat::Config cfg;
-      try {
-        cfg = tapbeat::load_config(args.config, args.overrides);
-      } catch (const ConfigError& e) {
-        config_fail(e);
-      }
-      print_warnings(cfg);
-      tapbeat::setup_index_management(cfg);
+      tapbeat::setup_index_management(load_or_exit(args));
       std::printf("Index setup finished.\n");
       return 0;
     }
@@ -248,13 +252,7 @@ int main(int argc, char** argv) {
       std::fputs(kRunUsage, stdout);
       return 0;
     }
-    tapbeat::Config cfg;
-    try {
-      cfg = tapbeat::load_config(args.config, args.overrides);
-    } catch (const ConfigError& e) {
-      config_fail(e);
-    }
-    print_warnings(cfg);
+    const tapbeat::Config cfg = load_or_exit(args);
     tapbeat::RunOptions opts;
     opts.pcap_file = args.pcap;
     opts.topspeed = args.topspeed;

@@ -363,16 +363,12 @@ class ElasticsearchSink final : public Sink {
   }
 
   std::size_t write(std::string_view lines) override {
-    std::size_t taken = 0;
-    while (taken < lines.size() && buffered_ < max_buffered_) {
-      const std::size_t nl = lines.find('\n', taken);
-      const std::size_t end = nl == std::string_view::npos ? lines.size() : nl + 1;
+    const std::size_t taken = take_lines(lines, max_buffered_ - std::min(buffered_, max_buffered_), [&](std::string_view e) {
       if (!cur_) cur_ = std::make_unique<Batch>();
-      cur_->add(lines.substr(taken, (nl == std::string_view::npos ? end : nl) - taken));
+      cur_->add(e);
       if (cur_->count() >= static_cast<std::size_t>(bulk_)) ready_.push_back(std::move(*cur_)), cur_.reset();
       ++buffered_;
-      taken = end;
-    }
+    });
     dispatch(false);
     return taken;
   }

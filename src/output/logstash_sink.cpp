@@ -196,16 +196,12 @@ class LogstashSink final : public Sink {
 
   std::size_t write(std::string_view lines) override {
     // Whole lines, while fewer than max_buffered events wait.
-    std::size_t taken = 0;
-    while (taken < lines.size() && buffered_ < max_buffered_) {
-      const std::size_t nl = lines.find('\n', taken);
-      const std::size_t end = nl == std::string_view::npos ? lines.size() : nl + 1;
-      pending_.append(lines.data() + taken, end - taken);
-      if (nl == std::string_view::npos) pending_.push_back('\n');
+    const std::size_t taken = take_lines(lines, max_buffered_ - std::min(buffered_, max_buffered_), [&](std::string_view e) {
+      pending_.append(e);
+      pending_.push_back('\n');
       ++pending_events_;
       ++buffered_;
-      taken = end;
-    }
+    });
     dispatch();
     return taken;
   }

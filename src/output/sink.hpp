@@ -38,6 +38,20 @@ class Sink {
   std::string error_;
 };
 
+// Whole lines of `lines` (the last one may lack its '\n') handed to on_line (without
+// the '\n') while `room` lasts (one per line); returns the bytes taken.
+template <class F>
+std::size_t take_lines(std::string_view lines, uint64_t room, F&& on_line) {
+  std::size_t taken = 0;
+  for (; taken < lines.size() && room > 0; --room) {
+    const std::size_t nl = lines.find('\n', taken);
+    const std::size_t end = nl == std::string_view::npos ? lines.size() : nl;
+    on_line(lines.substr(taken, end - taken));
+    taken = nl == std::string_view::npos ? end : end + 1;
+  }
+  return taken;
+}
+
 // Throws std::runtime_error with a clear message when the sink cannot be opened.
 std::unique_ptr<Sink> make_sink(const Config& cfg);
 

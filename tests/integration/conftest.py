@@ -32,6 +32,22 @@ def captures_with_protocol(protocol):
     return sorted(r["path"] for r in index_rows() if protocol in (r["protocols"] or "").split(","))
 
 
+def assert_csv_table(response, rows, context, max_rows=10, max_row_length=1024):
+    """A SQL decoder's `response`: the column names, then the first max_rows rows as
+    CSV, each row's values cut at max_row_length bytes (Packetbeat's rule)."""
+    import io
+    table = list(csv.reader(io.StringIO(response)))
+    assert len(table) == 1 + min(max_rows, len(rows)), context
+    for row, want in zip(table[1:], rows):
+        cut, n = [], 0
+        for v in ("NULL" if v is None else str(v) for v in want):
+            if n >= max_row_length:
+                break
+            cut.append(v[:max_row_length - n])
+            n += len(cut[-1])
+        assert row == cut, context
+
+
 def run_tapbeat(args, timeout=120, check=True, **kw):
     proc = subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=timeout, **kw)
     if check and proc.returncode != 0:

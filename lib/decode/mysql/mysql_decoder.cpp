@@ -792,9 +792,8 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
       }
     }
     w.end_object();
-    if (cfg_.send_request) w.field("request", raw_query.empty() ? query : raw_query);
-    if (cfg_.send_response && answered)
-      w.field("response", std::string_view(reinterpret_cast<const char*>(table_.get()), table_len));
+    write_sql_texts(w, cfg_, raw_query.empty() ? query : raw_query, answered,
+                    {reinterpret_cast<const char*>(table_.get()), table_len});
     end_transaction(w);
   });
 }

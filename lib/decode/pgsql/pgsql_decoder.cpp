@@ -485,9 +485,7 @@ void PgsqlDecoder::publish(PgsqlState& st, const StreamInfo& c, const Request* r
       }
     }
     w.end_object();
-    if (cfg_.send_request) w.field("request", raw);
-    if (cfg_.send_response && answered)
-      w.field("response", std::string_view(reinterpret_cast<const char*>(table_.get()), table_len));
+    write_sql_texts(w, cfg_, raw, answered, {reinterpret_cast<const char*>(table_.get()), table_len});
     end_transaction(w);
   });
 }

@@ -82,6 +82,12 @@ void CsvLine::add(std::string_view v) {
   if (quote) put('"');
 }
 
+void write_sql_texts(JsonWriter& w, const SqlSettings& cfg, std::string_view request, bool answered,
+                     std::string_view table) {
+  if (cfg.send_request) w.field("request", request);
+  if (cfg.send_response && answered) w.field("response", table);
+}
+
 bool sql_table_append(ChainStore& store, ChainStore::Chain& table, std::string_view line, uint32_t cap) {
   if (table.len + line.size() + 1 > cap) return false;
   const uint32_t k = static_cast<uint32_t>(line.size());

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "event/json_writer.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
@@ -67,6 +68,11 @@ class CsvLine {
   uint32_t max_;
   bool header_ = false;
 };
+
+// The end of a SQL transaction event: `request` (send_request) and `response`
+// (send_response, when answered: the CSV table).
+void write_sql_texts(JsonWriter& w, const SqlSettings& cfg, std::string_view request, bool answered,
+                     std::string_view table);
 
 // Appends line + '\n' to a table chain kept below cap bytes; false when it did
 // not fit (the store ran out or the cap was reached).
