@@ -63,6 +63,12 @@ void DecoderSet::enable_pgsql(std::span<const uint16_t> ports) {
   claim(d, kTransportTcp, ports);
 }
 
+void DecoderSet::enable_mongodb(std::span<const uint16_t> ports) {
+  const int d = decoder_index("mongodb");
+  plan_.config[d] = &mongodb;
+  claim(d, kTransportTcp, ports);
+}
+
 void DecoderSet::enable_detection() {
   detector_ = std::make_unique<PayloadDetector>(plan_);
   plan_.detector = detector_->empty() ? nullptr : detector_.get();
@@ -76,6 +82,7 @@ uint64_t DecoderSet::tcp_timeout_ns() const {
   if (plan_.config[decoder_index("memcache")]) t = std::min(t, memcache.timeout_ns);
   if (plan_.config[decoder_index("mysql")]) t = std::min(t, mysql.timeout_ns);
   if (plan_.config[decoder_index("pgsql")]) t = std::min(t, pgsql.timeout_ns);
+  if (plan_.config[decoder_index("mongodb")]) t = std::min(t, mongodb.timeout_ns);
   return t == UINT64_MAX ? 10'000'000'000 : t;
 }
 
@@ -118,6 +125,9 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
       } else if (p.type == "pgsql") {
         s->pgsql = sql_settings(p);
         s->enable_pgsql(p.ports);
+      } else if (p.type == "mongodb") {
+        s->mongodb = mongodb_settings(p);
+        s->enable_mongodb(p.ports);
       } else if (p.type == "redis") {
         s->redis = redis_settings(p);
         s->enable_redis(p.ports);

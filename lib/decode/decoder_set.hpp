@@ -15,6 +15,7 @@
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
+#include "decode/mongodb/mongodb_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
@@ -41,6 +42,7 @@ class DecoderSet {
   void enable_memcache(std::span<const uint16_t> ports);
   void enable_mysql(std::span<const uint16_t> ports);
   void enable_pgsql(std::span<const uint16_t> ports);
+  void enable_mongodb(std::span<const uint16_t> ports);
   void enable_detection();  // after the protocols
 
   IcmpSettings icmp;
@@ -50,6 +52,7 @@ class DecoderSet {
   MemcacheSettings memcache;
   MysqlSettings mysql;
   PgsqlSettings pgsql;
+  MongodbSettings mongodb;
   const DecoderPlan& plan() const { return plan_; }
   // The shortest transaction timeout of the TCP decoders (how long a connection
   // may sit idle before its pending transactions are checked).

@@ -4,6 +4,7 @@
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
+#include "decode/mongodb/mongodb_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
@@ -20,6 +21,7 @@ const DecoderDescriptor* const kRegistry[] = {
     &kMemcacheDescriptor,
     &kMysqlDescriptor,
     &kPgsqlDescriptor,
+    &kMongodbDescriptor,
 };
 static_assert(std::size(kRegistry) <= kMaxDecoders);
 

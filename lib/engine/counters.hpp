@@ -142,6 +142,20 @@ namespace tapbeat {
   X(pgsql_cancel_requests, "pgsql.cancel_requests", counter) \
   X(pgsql_login_failures, "pgsql.login_failures", counter) \
   X(pgsql_violations, "pgsql.violations", counter) \
+  X(mongodb_requests, "mongodb.requests", counter) \
+  X(mongodb_responses, "mongodb.responses", counter) \
+  X(mongodb_transactions, "mongodb.transactions", counter) \
+  X(mongodb_unmatched_requests, "mongodb.unmatched_requests", counter) \
+  X(mongodb_unmatched_responses, "mongodb.unmatched_responses", counter) \
+  X(mongodb_queue_full, "mongodb.queue_full", counter) \
+  X(mongodb_store_full, "mongodb.store_full", counter) \
+  X(mongodb_malformed, "mongodb.malformed", counter) \
+  X(mongodb_unknown_opcodes, "mongodb.unknown_opcodes", counter) \
+  X(mongodb_compressed, "mongodb.compressed", counter) \
+  X(mongodb_decompress_errors, "mongodb.decompress_errors", counter) \
+  X(mongodb_too_large, "mongodb.too_large", counter) \
+  X(mongodb_gaps, "mongodb.gaps", counter) \
+  X(mongodb_violations, "mongodb.violations", counter) \
   X(memcache_requests, "memcache.requests", counter)                   \
   X(memcache_responses, "memcache.responses", counter)                 \
   X(memcache_transactions, "memcache.transactions", counter)           \

@@ -330,26 +330,51 @@ void Worker::tcp_session(Parsed& p) {
 void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len) {
   if (s.state != kDecoding) return;
   StreamBuffer& b = s.buf[dir];
-  const uint8_t* p = data;
-  uint32_t n = len;
-  if (!b.held.empty()) {
-    // A partial message waits: add to it, and hand it over whole once the decoder's
-    // need is met.
-    if (store_.append(b.held, data, len) < len) {
-      counters_.inc(Counter::stream_store_full);
-      detach(s, info, false);
-      return;
-    }
-    if (b.held.len < b.need) return;
-    if (b.held.len > kStreamScratchBytes) {
-      counters_.inc(Counter::stream_buffer_full);
-      detach(s, info, true);
-      return;
-    }
-    n = store_.copy_out(b.held, stream_scratch_.get(), kStreamScratchBytes);
-    p = stream_scratch_.get();
-    store_.release(b.held);
+  if (b.held.empty()) {
+    feed(s, dir, info, data, len);
+    return;
   }
+  // A partial message waits: add to it, and hand the held bytes over once the
+  // decoder's need is met, a scratch buffer at a time (a segment can take the held
+  // bytes past the buffer; what does not fit follows in the next round).
+  if (store_.append(b.held, data, len) < len) {
+    counters_.inc(Counter::stream_store_full);
+    detach(s, info, false);
+    return;
+  }
+  while (s.state == kDecoding && !b.held.empty() && b.held.len >= b.need) {
+    const uint32_t n = store_.copy_out(b.held, stream_scratch_.get(), kStreamScratchBytes);
+    store_.drop_front(b.held, n);
+    ChainStore::Chain tail = b.held;  // after what the decoder leaves unconsumed
+    b.held = ChainStore::Chain{};
+    b.need = 0;
+    feed(s, dir, info, stream_scratch_.get(), n);
+    if (s.state != kDecoding) {
+      store_.release(tail);
+      return;
+    }
+    if (tail.empty()) break;
+    if (b.held.empty()) {
+      b.held = tail;
+      continue;
+    }
+    for (uint32_t at = 0; at < tail.len;) {  // unconsumed rest, then the tail
+      const uint32_t k = store_.copy_out(tail, stream_scratch_.get(), kStreamScratchBytes, at);
+      if (store_.append(b.held, stream_scratch_.get(), k) < k) {
+        counters_.inc(Counter::stream_store_full);
+        store_.release(tail);
+        detach(s, info, false);
+        return;
+      }
+      at += k;
+    }
+    store_.release(tail);
+  }
+}
+
+// The decoder takes what it can of p[0, n); the rest is held until `need` bytes are.
+void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n) {
+  StreamBuffer& b = s.buf[dir];
   if (n == 0) return;
   const DecodeResult r = decoders_[s.decoder]->data(s.data, info, dir, {p, n});
   if (r.verdict == Verdict::kViolation || r.verdict == Verdict::kDone) {

@@ -150,6 +150,7 @@ class alignas(kCacheLine) Worker {
   void tcp_session(Parsed& p);
   void attach(TcpSession& s, int decoder);
   void deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len);
+  void feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   void detach(TcpSession& s, const StreamInfo& info, bool violation);
   StreamInfo stream_info(const Flow& f, uint64_t ts_ns) const;
   void sweep_transactions(uint64_t now_ns);

@@ -59,7 +59,7 @@ EXTRA_EVENTS = {
 def load_cases():
     with open(EXPECTATIONS) as f:
         doc = yaml.safe_load(f)
-    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_", "memcache_", "mysql_", "pgsql_"))], doc["defaults"]
+    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_", "memcache_", "mysql_", "pgsql_", "mongodb_"))], doc["defaults"]
 
 
 CASES, DEFAULTS = load_cases()
@@ -252,11 +252,14 @@ def check(e, chk):
         assert all(item[chk["key"]] == chk["value"] for item in v)
     elif op == "each_item_contains":
         assert all(chk["value"] in item[chk["key"]] for item in v)
-    elif op in ("line_count", "line_lengths_eq"):
-        assert chk["lines"] == "strip_split_lf", chk
-        lines = v.strip().split("\n")
+    elif op in ("line_count", "line_lengths_eq", "line_lengths_lt"):
+        assert chk["lines"] in ("strip_split_lf", "splitlines"), chk
+        lines = v.strip().split("\n") if chk["lines"] == "strip_split_lf" else v.splitlines()
         if op == "line_count":
             assert len(lines) == chk["value"], f"{field} has {len(lines)} lines"
+        elif op == "line_lengths_lt":
+            bad = [(i, len(x)) for i, x in enumerate(lines) if len(x) >= chk["value"]]
+            assert not bad, f"{field}: lines too long (index, length): {bad[:5]}"
         else:
             bad = [(i, len(x)) for i, x in enumerate(lines) if i >= chk["from_line"] and len(x) != chk["value"]]
             assert not bad, f"{field}: lines of other lengths (index, length): {bad[:5]}"

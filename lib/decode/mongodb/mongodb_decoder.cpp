@@ -1,0 +1,940 @@
+#include "decode/mongodb/mongodb_decoder.hpp"
+
+#include <snappy.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cctype>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "event/emitter.hpp"
+#include "event/json_writer.hpp"
+#include "event/transaction_event.hpp"
+#include "util/byte_reader.hpp"
+
+namespace tapbeat {
+
+static_assert(sizeof(MongodbState) <= kDecoderStateBytes, "MongoDB connection state must fit the session slot");
+
+namespace {
+
+enum OpCode : int32_t {
+  kOpReply = 1,
+  kOpMsgLegacy = 1000,
+  kOpUpdate = 2001,
+  kOpInsert = 2002,
+  kOpQuery = 2004,
+  kOpGetMore = 2005,
+  kOpDelete = 2006,
+  kOpKillCursors = 2007,
+  kOpCompressed = 2012,
+  kOpMsg = 2013,
+};
+
+bool known_opcode(int32_t op) {
+  switch (op) {
+    case kOpReply: case kOpMsgLegacy: case kOpUpdate: case kOpInsert: case kOpQuery: case kOpGetMore:
+    case kOpDelete: case kOpKillCursors: case kOpCompressed: case kOpMsg:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A reply: OP_REPLY, or an OP_MSG answering a request (old clients send -1 where
+// a request answers nothing).
+bool is_reply(int32_t op, int32_t response_to) {
+  return op == kOpReply || (op == kOpMsg && response_to != 0 && response_to != -1);
+}
+
+// Commands whose value names a collection (the others name a set, a user, ...).
+bool names_collection(std::string_view cmd) {
+  static constexpr std::string_view kCommands[] = {
+      "find", "insert", "update", "delete", "aggregate", "count", "distinct", "findandmodify", "create", "drop",
+      "createindexes", "dropindexes", "listindexes", "mapreduce", "collmod", "validate", "collstats", "compact"};
+  char low[32];
+  if (cmd.size() > sizeof low) return false;
+  for (std::size_t i = 0; i < cmd.size(); ++i) low[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(cmd[i])));
+  const std::string_view l(low, cmd.size());
+  return std::find(std::begin(kCommands), std::end(kCommands), l) != std::end(kCommands);
+}
+
+constexpr int kMaxDepth = 24;
+constexpr std::size_t kMaxFieldText = 4096;  // a document in a mongodb.* field (selector, update, ...)
+constexpr std::size_t kMaxName = 512;        // a collection name in mongodb.fullCollectionName
+constexpr uint32_t kMoreToCome = 2;   // OP_MSG flag: no reply follows
+constexpr uint32_t kChecksum = 1;     // OP_MSG flag: a CRC-32C ends the message
+
+int32_t le32(const uint8_t* p) {
+  return static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
+}
+
+// One element of a BSON document.
+struct Elem {
+  uint8_t type;
+  std::string_view key;
+  const uint8_t* value;
+  std::size_t len;
+};
+
+// Walks the elements of one document (its bytes, from its length prefix on).
+class Doc {
+ public:
+  Doc() = default;
+  Doc(const uint8_t* p, std::size_t n) {
+    if (n < 5) return;
+    const int32_t len = le32(p);
+    if (len < 5 || static_cast<std::size_t>(len) > n) return;
+    p_ = p + 4;
+    end_ = p + len - 1;  // the terminating 0
+    ok_ = p[len - 1] == 0;
+  }
+  bool ok() const { return ok_; }
+  bool next(Elem& e) {
+    if (!ok_ || p_ >= end_) return false;
+    e.type = *p_++;
+    const void* z = std::memchr(p_, 0, static_cast<std::size_t>(end_ - p_));
+    if (!z) return fail();
+    e.key = {reinterpret_cast<const char*>(p_), static_cast<std::size_t>(static_cast<const uint8_t*>(z) - p_)};
+    p_ = static_cast<const uint8_t*>(z) + 1;
+    const std::size_t left = static_cast<std::size_t>(end_ - p_);
+    std::size_t n = 0;
+    auto prefixed = [&](std::size_t extra) -> bool {
+      if (left < 4) return false;
+      const int32_t l = le32(p_);
+      if (l < 0) return false;
+      n = 4 + static_cast<std::size_t>(l) + extra;
+      return true;
+    };
+    switch (e.type) {
+      case 0x01: case 0x09: case 0x11: case 0x12: n = 8; break;
+      case 0x02: case 0x0D: case 0x0E: if (!prefixed(0)) return fail(); break;
+      case 0x03: case 0x04: case 0x0F: if (!prefixed(0)) return fail(); n -= 4; break;
+      case 0x05: if (!prefixed(1)) return fail(); break;
+      case 0x06: case 0x0A: case 0xFF: case 0x7F: n = 0; break;
+      case 0x07: n = 12; break;
+      case 0x08: n = 1; break;
+      case 0x0B: {
+        const void* a = std::memchr(p_, 0, left);
+        const void* b = a ? std::memchr(static_cast<const uint8_t*>(a) + 1, 0,
+                                        left - static_cast<std::size_t>(static_cast<const uint8_t*>(a) + 1 - p_))
+                          : nullptr;
+        if (!b) return fail();
+        n = static_cast<std::size_t>(static_cast<const uint8_t*>(b) - p_) + 1;
+        break;
+      }
+      case 0x0C: if (!prefixed(12)) return fail(); break;
+      case 0x10: n = 4; break;
+      case 0x13: n = 16; break;
+      default: return fail();
+    }
+    if (n > left) return fail();
+    e.value = p_;
+    e.len = n;
+    p_ += n;
+    return true;
+  }
+  bool find(std::string_view key, Elem& out) const {
+    Doc d = *this;
+    while (d.next(out))
+      if (out.key == key) return true;
+    return false;
+  }
+  // The first element (a command's name).
+  bool first(Elem& out) const {
+    Doc d = *this;
+    return d.next(out);
+  }
+
+ private:
+  bool fail() {
+    ok_ = false;
+    return false;
+  }
+  const uint8_t* p_ = nullptr;
+  const uint8_t* end_ = nullptr;
+  bool ok_ = false;
+};
+
+std::string_view str_of(const Elem& e) {  // a string element's text
+  if (e.type != 0x02 || e.len < 5) return {};
+  return {reinterpret_cast<const char*>(e.value + 4), e.len - 5};
+}
+
+bool number_of(const Elem& e, double& v) {
+  if (e.type == 0x01) {
+    uint64_t u = 0;
+    for (int i = 7; i >= 0; --i) u = u << 8 | e.value[i];
+    std::memcpy(&v, &u, 8);
+    return true;
+  }
+  if (e.type == 0x10) return v = le32(e.value), true;
+  if (e.type == 0x12) {
+    uint64_t u = 0;
+    for (int i = 7; i >= 0; --i) u = u << 8 | e.value[i];
+    v = static_cast<double>(static_cast<int64_t>(u));
+    return true;
+  }
+  if (e.type == 0x08) return v = e.value[0], true;
+  return false;
+}
+
+void hex(JsonWriter& w, const uint8_t* p, std::size_t n) {
+  static constexpr char k[] = "0123456789abcdef";
+  char buf[64];
+  std::size_t o = 0;
+  for (std::size_t i = 0; i < n && o + 2 <= sizeof buf; ++i) buf[o++] = k[p[i] >> 4], buf[o++] = k[p[i] & 15];
+  w.string({buf, o});
+}
+
+void render_doc(JsonWriter& w, const Elem& e, int depth, bool array);
+
+// One value as (relaxed) Extended JSON.
+void render_value(JsonWriter& w, const Elem& e, int depth) {
+  char num[40];
+  auto raw_num = [&](auto v) {
+    const auto r = std::to_chars(num, num + sizeof num, v);
+    w.raw({num, static_cast<std::size_t>(r.ptr - num)});
+  };
+  uint64_t u = 0;
+  for (std::size_t i = std::min<std::size_t>(e.len, 8); i-- > 0;) u = u << 8 | e.value[i];
+  switch (e.type) {
+    case 0x01: {
+      double d;
+      number_of(e, d);
+      if (std::isfinite(d)) raw_num(d);
+      else w.string(std::isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+      return;
+    }
+    case 0x02: case 0x0D: case 0x0E: w.string(str_of(Elem{0x02, {}, e.value, e.len})); return;
+    case 0x03: case 0x04: render_doc(w, e, depth + 1, e.type == 0x04); return;
+    case 0x05: {
+      w.begin_object();
+      w.key("$binary");
+      hex(w, e.value + 5, std::min<std::size_t>(e.len - 5, 24));
+      w.field_uint("length", e.len - 5);
+      w.end_object();
+      return;
+    }
+    case 0x07: w.begin_object(); w.key("$oid"); hex(w, e.value, 12); w.end_object(); return;
+    case 0x08: w.boolean(e.value[0] != 0); return;
+    case 0x09: {
+      const int64_t ms = static_cast<int64_t>(u);
+      const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+      tm t{};
+      gmtime_r(&secs, &t);
+      const int k = std::snprintf(num, sizeof num, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
+                                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                                  static_cast<int>(((ms % 1000) + 1000) % 1000));
+      w.begin_object();
+      w.field("$date", std::string_view(num, static_cast<std::size_t>(std::max(k, 0))));
+      w.end_object();
+      return;
+    }
+    case 0x0B: {
+      const auto* s = reinterpret_cast<const char*>(e.value);
+      const std::string_view re(s), opts(s + re.size() + 1);
+      w.begin_object();
+      w.field("$regex", re);
+      w.field("$options", opts);
+      w.end_object();
+      return;
+    }
+    case 0x10: raw_num(le32(e.value)); return;
+    case 0x11: {
+      w.begin_object();
+      w.begin_object("$timestamp");
+      w.field_uint("t", u >> 32);
+      w.field_uint("i", u & 0xffffffff);
+      w.end_object();
+      w.end_object();
+      return;
+    }
+    case 0x12: raw_num(static_cast<int64_t>(u)); return;
+    case 0x13: w.begin_object(); w.key("$numberDecimalBits"); hex(w, e.value, 16); w.end_object(); return;
+    case 0xFF: w.begin_object(); w.field_uint("$minKey", 1); w.end_object(); return;
+    case 0x7F: w.begin_object(); w.field_uint("$maxKey", 1); w.end_object(); return;
+    case 0x0F: case 0x0C: w.string("(code/pointer)"); return;
+    default: w.raw("null"); return;
+  }
+}
+
+// A document or array element's members; `skip` names keys left out (the command
+// of a query, bulk payloads).
+void render_members(JsonWriter& w, Doc d, int depth, bool array, std::initializer_list<std::string_view> skip = {}) {
+  if (depth > kMaxDepth) {
+    w.string("(too deep)");
+    return;
+  }
+  array ? w.begin_array() : w.begin_object();
+  Elem e;
+  while (d.next(e)) {
+    if (std::find(skip.begin(), skip.end(), e.key) != skip.end()) continue;
+    if (!array) w.key(e.key);
+    render_value(w, e, depth);
+  }
+  array ? w.end_array() : w.end_object();
+}
+
+void render_doc(JsonWriter& w, const Elem& e, int depth, bool array) {
+  render_members(w, Doc(e.value, e.len), depth, array);
+}
+
+}  // namespace
+
+// Per-decoder buffers (allocated once).
+struct MongodbScratch {
+  std::vector<uint8_t> inflated;
+  char query[MongodbDecoder::kMaxText];
+  char request[MongodbDecoder::kMaxText];
+  char fields[MongodbDecoder::kMaxText];
+  char reply_fields[MongodbDecoder::kMaxText];
+  char docs[MongodbDecoder::kMaxText];
+  char error[MongodbDecoder::kMaxText];
+  char method[128];
+  char resource[512];
+  std::vector<uint8_t> record;  // a pending request as stored
+  std::vector<uint8_t> rest;    // the other pending requests, when one is taken out of order
+};
+
+struct MongodbDecoder::Request {
+  int32_t id = 0;
+  uint64_t start_ns = 0, end_ns = 0, bytes = 0;
+  std::string_view method, resource, query, request, fields;
+};
+
+struct MongodbDecoder::Reply {
+  uint64_t end_ns = 0, bytes = 0;
+  std::string_view fields, error, docs;
+};
+
+namespace {
+
+// A pending request as kept in the connection's chain: this header, then the texts.
+struct Stored {
+  int32_t id;
+  uint32_t texts;  // bytes of text after the header
+  uint64_t start_ns, end_ns, bytes;
+  uint32_t len[5];  // method, resource, query, request, fields
+  uint32_t pad;
+};
+
+}  // namespace
+
+MongodbSettings mongodb_settings(const ProtocolConfig& p) {
+  MongodbSettings s;
+  s.send_request = p.flag("send_request", false);
+  s.send_response = p.flag("send_response", false);
+  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
+  // Packetbeat's test template writes these empty (YAML null): the defaults then.
+  if (p.options["max_docs"] && !p.options["max_docs"].IsNull()) s.max_docs = p.options["max_docs"].as<uint32_t>();
+  if (p.options["max_doc_length"] && !p.options["max_doc_length"].IsNull())
+    s.max_doc_length = p.options["max_doc_length"].as<uint32_t>();
+  return s;
+}
+
+MongodbDecoder::MongodbDecoder(const DecoderSetup& s)
+    : DecoderCommon(s), cfg_(*static_cast<const MongodbSettings*>(s.config)), scratch_(std::make_unique<MongodbScratch>()) {}
+
+MongodbDecoder::~MongodbDecoder() = default;
+
+void MongodbDecoder::open(void* state) {
+  auto& st = *static_cast<MongodbState*>(state);
+  st = MongodbState{};
+  st.client = -1;
+}
+
+DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
+  MongodbState& st = *static_cast<MongodbState*>(state);
+  const uint8_t* p = bytes.data();
+  const uint32_t n = static_cast<uint32_t>(bytes.size());
+  uint32_t off = 0;
+  while (off < n) {
+    if (st.skip[dir]) {
+      const uint32_t k = std::min(st.skip[dir], n - off);
+      st.skip[dir] -= k;
+      off += k;
+      continue;
+    }
+    if (n - off < 16) return {off, 16, Verdict::kNeedMore};
+    const int32_t len = le32(p + off);
+    const int32_t op = le32(p + off + 12);
+    if (len < 16 || static_cast<uint32_t>(len) > kMaxMessage) {
+      counters_.inc(Counter::mongodb_malformed);
+      return {off, 0, Verdict::kViolation};
+    }
+    if (!known_opcode(op)) {
+      counters_.inc(Counter::mongodb_unknown_opcodes);
+      return {off, 0, Verdict::kViolation};
+    }
+    const uint32_t head = std::min<uint32_t>(static_cast<uint32_t>(len), kMaxHead);
+    if (n - off < head) return {off, head, Verdict::kNeedMore};
+    if (st.client < 0) st.client = static_cast<int8_t>(is_reply(op, le32(p + off + 8)) ? 1 - dir : dir);
+    const bool ok = message(st, c, dir, p + off, head, static_cast<uint32_t>(len));
+    off += head;
+    st.skip[dir] = static_cast<uint32_t>(len) - head;
+    if (!ok) return {off, 0, Verdict::kViolation};
+  }
+  return {off, 0, Verdict::kOk};
+}
+
+bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, const uint8_t* msg, uint32_t head,
+                             uint32_t len) {
+  MongodbScratch& s = *scratch_;
+  const int32_t request_id = le32(msg + 4), response_to = le32(msg + 8);
+  int32_t op = le32(msg + 12);
+  const uint8_t* body = msg + 16;
+  std::size_t body_len = head - 16;
+  if (op == kOpCompressed) {
+    // originalOpcode, uncompressedSize, compressorId, then the compressed body.
+    if (body_len < 9) {
+      counters_.inc(Counter::mongodb_malformed);
+      return false;
+    }
+    op = le32(body);
+    const int32_t size = le32(body + 4);
+    const uint8_t compressor = body[8];
+    if (size < 0 || static_cast<uint32_t>(size) > kMaxDecompressed || head < len || !known_opcode(op) ||
+        op == kOpCompressed) {
+      counters_.inc(Counter::mongodb_too_large);
+      body_len = 0;
+    } else {
+      s.inflated.resize(static_cast<std::size_t>(size));
+      const auto* in = body + 9;
+      const std::size_t in_len = body_len - 9;
+      bool ok = false;
+      std::size_t out = 0;
+      if (compressor == 0) {
+        ok = in_len == static_cast<std::size_t>(size);
+        if (ok) std::memcpy(s.inflated.data(), in, in_len), out = in_len;
+      } else if (compressor == 1) {
+        ok = snappy::RawUncompress(reinterpret_cast<const char*>(in), in_len, reinterpret_cast<char*>(s.inflated.data()));
+        out = static_cast<std::size_t>(size);
+      } else if (compressor == 2) {
+        uLongf o = static_cast<uLongf>(size);
+        ok = uncompress(s.inflated.data(), &o, in, static_cast<uLong>(in_len)) == Z_OK;
+        out = o;
+      } else if (compressor == 3) {
+        const std::size_t r = ZSTD_decompress(s.inflated.data(), static_cast<std::size_t>(size), in, in_len);
+        ok = !ZSTD_isError(r);
+        out = r;
+      }
+      if (!ok) {
+        counters_.inc(Counter::mongodb_decompress_errors);
+        body_len = 0;
+      } else {
+        counters_.inc(Counter::mongodb_compressed);
+        body = s.inflated.data();
+        body_len = out;
+      }
+    }
+  }
+  const bool reply = is_reply(op, response_to);
+  const bool from_client = dir == st.client;
+  ByteReader r(body, body_len);
+
+  if (reply) {
+    if (from_client) {  // a reply from the client: the sides were guessed wrong
+      counters_.inc(Counter::mongodb_malformed);
+      return false;
+    }
+    counters_.inc(Counter::mongodb_responses);
+    Request rq;
+    if (!pop(st, response_to, rq, false)) {
+      counters_.inc(Counter::mongodb_unmatched_responses);
+      return true;
+    }
+    Reply rp;
+    rp.end_ns = c.ts_ns;
+    rp.bytes = len;
+    JsonWriter fw(s.reply_fields, sizeof s.reply_fields), ew(s.error, sizeof s.error);
+    uint32_t docs = 0;
+    std::size_t dn = 0;  // bytes of s.docs used: one document per line
+    auto put_docs = [&](std::string_view v) {
+      const std::size_t k = std::min(v.size(), sizeof s.docs - dn);
+      std::memmove(s.docs + dn, v.data(), k);
+      dn += k;
+    };
+    auto add_doc = [&](const Elem& e) {
+      // One document per line of `response`, max_docs, each cut at max_doc_length.
+      if (!cfg_.send_response) return;
+      if (cfg_.max_docs && docs >= cfg_.max_docs) {
+        if (docs == cfg_.max_docs) put_docs(dn ? "\n[...]" : "[...]");
+        ++docs;
+        return;
+      }
+      if (dn) put_docs("\n");
+      JsonWriter one(s.docs + dn, sizeof s.docs - dn);
+      render_doc(one, e, 0, e.type == 0x04);
+      std::size_t k = one.size();
+      if (cfg_.max_doc_length && k > cfg_.max_doc_length) {
+        dn += cfg_.max_doc_length;
+        put_docs(" ...");
+      } else {
+        dn += k;
+      }
+      ++docs;
+    };
+    auto error_of = [&](const Doc& d) {
+      Elem e;
+      if (d.find("$err", e) && ew.size() == 0) render_value(ew, e, 0);
+      if (d.find("writeErrors", e) && ew.size() == 0) render_value(ew, e, 0);
+      double okv = 1;
+      if (d.find("ok", e) && number_of(e, okv) && okv == 0 && ew.size() == 0) {
+        Elem m;
+        if (d.find("errmsg", m)) render_value(ew, m, 0);
+        else ew.string("ok: 0");
+      }
+    };
+    if (op == kOpReply) {
+      uint32_t flags = 0, returned = 0;
+      uint32_t cursor_lo = 0, cursor_hi = 0, starting = 0;
+      if (r.le32(flags) && r.le32(cursor_lo) && r.le32(cursor_hi) && r.le32(starting) && r.le32(returned)) {
+        fw.field_int("cursorId", static_cast<int64_t>(uint64_t{cursor_hi} << 32 | cursor_lo));
+        fw.field_uint("startingFrom", starting);
+        fw.field_uint("numberReturned", returned);
+        for (uint32_t i = 0; i < returned && r.remaining() >= 5; ++i) {
+          const int32_t dl = le32(r.current());
+          if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
+          const Elem e{0x03, {}, r.current(), static_cast<std::size_t>(dl)};
+          if (i == 0) error_of(Doc(e.value, e.len));
+          add_doc(e);
+          r.skip(static_cast<std::size_t>(dl));
+        }
+      }
+    } else {  // OP_MSG reply: flags, then sections
+      uint32_t flags = 0;
+      r.le32(flags);
+      uint8_t kind;
+      while (r.remaining() > ((flags & kChecksum) ? 4u : 0u) && r.u8(kind)) {
+        if (r.remaining() < 5) break;
+        const int32_t dl = le32(r.current());
+        if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
+        if (kind == 0) {
+          const Doc d(r.current(), static_cast<std::size_t>(dl));
+          error_of(d);
+          Elem cursor, batch;
+          if (d.find("cursor", cursor) && cursor.type == 0x03 &&
+              (Doc(cursor.value, cursor.len).find("firstBatch", batch) ||
+               Doc(cursor.value, cursor.len).find("nextBatch", batch)) &&
+              batch.type == 0x04) {
+            // A cursor's batch: its documents are the response's.
+            Doc items(batch.value, batch.len);
+            Elem it;
+            uint32_t count = 0;
+            while (items.next(it)) {
+              if (it.type == 0x03) add_doc(it);
+              ++count;
+            }
+            Elem id;
+            if (Doc(cursor.value, cursor.len).find("id", id) && (id.type == 0x12 || id.type == 0x10)) {
+              double v;
+              number_of(id, v);
+              fw.field_int("cursorId", static_cast<int64_t>(v));
+            }
+            fw.field_uint("numberReturned", count);
+          } else {
+            add_doc(Elem{0x03, {}, r.current(), static_cast<std::size_t>(dl)});
+          }
+        }
+        r.skip(static_cast<std::size_t>(dl));
+      }
+    }
+    rp.fields = fw.view();
+    rp.error = ew.view();
+    rp.docs = {s.docs, dn};
+    counters_.inc(Counter::mongodb_transactions);
+    publish(c, st.client, rq, &rp, nullptr);
+    return true;
+  }
+
+  if (!from_client) {
+    counters_.inc(Counter::mongodb_malformed);
+    return false;
+  }
+  counters_.inc(Counter::mongodb_requests);
+  // A request: method, resource, query, request and mongodb.* fields, rendered now.
+  JsonWriter fw(s.fields, sizeof s.fields);
+  std::string_view method, resource;
+  std::size_t ml = 0, rl = 0;
+  bool expects_reply = true;
+  auto set_method = [&](std::string_view m) {
+    ml = std::min(m.size(), sizeof s.method);
+    std::memcpy(s.method, m.data(), ml);
+  };
+  auto set_resource = [&](std::string_view a, std::string_view b = {}) {
+    rl = 0;
+    auto put = [&](std::string_view v) {
+      const std::size_t k = std::min(v.size(), sizeof s.resource - rl);
+      std::memcpy(s.resource + rl, v.data(), k);
+      rl += k;
+    };
+    put(a);
+    if (!b.empty()) put("."), put(b);
+  };
+  // The params of the shell-like query: the command document without the command
+  // itself, without bulk payloads unless `full`.
+  auto params = [&](JsonWriter& w, const Doc& d, std::string_view cmd, bool full) {
+    if (full) render_members(w, d, 0, false, {cmd});
+    else render_members(w, d, 0, false, {cmd, "documents", "updates", "deletes", "update", "$db", "lsid",
+                                         "$clusterTime"});
+  };
+  auto cstring = [&](std::string_view& out) {
+    const void* z = std::memchr(r.current(), 0, r.remaining());
+    if (!z) return false;
+    out = {reinterpret_cast<const char*>(r.current()),
+           static_cast<std::size_t>(static_cast<const uint8_t*>(z) - r.current())};
+    r.skip(out.size() + 1);
+    return true;
+  };
+  std::string_view collection;
+  uint32_t u32 = 0;
+  int32_t skip = 0, limit = 0;
+  const Doc* command = nullptr;
+  Doc cmd_doc;
+  std::string_view cmd_name;
+  switch (op) {
+    case kOpQuery: {
+      int32_t nskip = 0, nret = 0;
+      uint32_t a, b;
+      if (!r.le32(u32) || !cstring(collection) || !r.le32(a) || !r.le32(b)) break;
+      nskip = static_cast<int32_t>(a), nret = static_cast<int32_t>(b);
+      fw.field("fullCollectionName", collection.substr(0, kMaxName));
+      fw.field_int("numberToSkip", nskip);
+      fw.field_int("numberToReturn", nret);
+      skip = nskip, limit = nret;
+      cmd_doc = Doc(r.current(), r.remaining());
+      if (cmd_doc.ok()) {
+        const int32_t dl = le32(r.current());
+        r.skip(static_cast<std::size_t>(dl));
+        if (r.remaining() >= 5) {
+          Doc sel(r.current(), r.remaining());
+          if (sel.ok()) {
+            JsonWriter sw(s.error, sizeof s.error);  // scratch for the text
+            render_members(sw, sel, 0, false);
+            fw.field("returnFieldsSelector", sw.view().substr(0, kMaxFieldText));
+          }
+        }
+      }
+      if (collection.size() > 5 && collection.substr(collection.size() - 5) == ".$cmd") {
+        // A command through a query: its name is the first key, a string value names
+        // the collection.
+        Elem first;
+        set_method("otherCommand");
+        set_resource(collection);
+        if (cmd_doc.first(first)) {
+          Elem inner = first;
+          if (first.key == "$query" && first.type == 0x03) {  // wrapped: {$query: {...}, $readPreference: ...}
+            cmd_doc = Doc(first.value, first.len);
+            cmd_doc.first(inner);
+          }
+          cmd_name = inner.key;
+          set_method(inner.key);
+          if (!str_of(inner).empty() && names_collection(inner.key))
+            set_resource(collection.substr(0, collection.size() - 5), str_of(inner));
+        }
+        command = &cmd_doc;
+      } else {
+        set_method("find");
+        set_resource(collection);
+        command = &cmd_doc;
+      }
+      break;
+    }
+    case kOpMsg: {
+      uint32_t flags = 0;
+      if (!r.le32(flags)) break;
+      expects_reply = !(flags & kMoreToCome);
+      uint8_t kind;
+      while (r.remaining() > ((flags & kChecksum) ? 4u : 0u) && r.u8(kind)) {
+        if (r.remaining() < 5) break;
+        const int32_t dl = le32(r.current());
+        if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
+        if (kind == 0) {
+          cmd_doc = Doc(r.current(), static_cast<std::size_t>(dl));
+        } else if (kind == 1) {  // size, identifier, documents
+          ByteReader q(r.current() + 4, static_cast<std::size_t>(dl) - 4);
+          const void* z = std::memchr(q.current(), 0, q.remaining());
+          if (z) {
+            const std::string_view id(reinterpret_cast<const char*>(q.current()),
+                                      static_cast<std::size_t>(static_cast<const uint8_t*>(z) - q.current()));
+            fw.field("message", id.substr(0, 256));  // the sequence's name: documents, updates, ...
+          }
+        }
+        r.skip(static_cast<std::size_t>(dl));
+      }
+      Elem first, db;
+      if (cmd_doc.ok() && cmd_doc.first(first)) {
+        cmd_name = first.key;
+        set_method(first.key);
+        std::string_view dbname;
+        if (cmd_doc.find("$db", db)) dbname = str_of(db);
+        set_resource(dbname, names_collection(first.key) ? str_of(first) : std::string_view{});
+        fw.field("fullCollectionName", std::string_view(s.resource, rl));
+        command = &cmd_doc;
+        Elem e;
+        double v;
+        if (cmd_doc.find("skip", e) && number_of(e, v)) skip = static_cast<int32_t>(v);
+        if (cmd_doc.find("limit", e) && number_of(e, v)) limit = static_cast<int32_t>(v);
+      } else {
+        set_method("msg");
+      }
+      break;
+    }
+    case kOpGetMore: {
+      uint32_t nret, lo, hi;
+      if (!r.le32(u32) || !cstring(collection) || !r.le32(nret) || !r.le32(lo) || !r.le32(hi)) break;
+      set_method("getMore");
+      set_resource(collection);
+      fw.field("fullCollectionName", collection.substr(0, kMaxName));
+      fw.field_int("numberToReturn", static_cast<int32_t>(nret));
+      fw.field_int("cursorId", static_cast<int64_t>(uint64_t{hi} << 32 | lo));
+      break;
+    }
+    case kOpUpdate: case kOpDelete: {
+      uint32_t flags;
+      set_method(op == kOpUpdate ? "update" : "delete");
+      expects_reply = false;
+      if (!r.le32(u32) || !cstring(collection) || !r.le32(flags)) break;
+      set_resource(collection);
+      fw.field("fullCollectionName", collection.substr(0, kMaxName));
+      for (const char* key : {"selector", "update"}) {
+        if (r.remaining() < 5 || (op == kOpDelete && key[0] == 'u')) break;
+        const int32_t dl = le32(r.current());
+        if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
+        JsonWriter sw(s.error, sizeof s.error);
+        render_members(sw, Doc(r.current(), static_cast<std::size_t>(dl)), 0, false);
+        fw.field(key, sw.view().substr(0, kMaxFieldText));
+        r.skip(static_cast<std::size_t>(dl));
+      }
+      break;
+    }
+    case kOpInsert: {
+      set_method("insert");
+      expects_reply = false;
+      if (!r.le32(u32) || !cstring(collection)) break;
+      set_resource(collection);
+      fw.field("fullCollectionName", collection.substr(0, kMaxName));
+      break;
+    }
+    case kOpKillCursors:
+      set_method("killCursors");
+      expects_reply = false;
+      break;
+    case kOpMsgLegacy: {
+      std::string_view text;
+      set_method("msg");
+      expects_reply = false;
+      if (cstring(text)) fw.field("message", text);
+      break;
+    }
+    default:
+      break;
+  }
+  method = {s.method, ml};
+  resource = {s.resource, rl};
+  // query: resource.method(params)[.skip(n)][.limit(n)]; request: the same with payloads.
+  auto shell = [&](char* buf, std::size_t cap, bool full) -> std::string_view {
+    std::size_t n = 0;
+    auto put = [&](std::string_view v) {
+      const std::size_t k = std::min(v.size(), cap - n);
+      std::memcpy(buf + n, v.data(), k);
+      n += k;
+    };
+    put(resource);
+    put(".");
+    put(method);
+    put("(");
+    if (command && command->ok() && n < cap) {
+      JsonWriter pw(buf + n, cap - n);
+      params(pw, *command, cmd_name, full);
+      n += pw.size();
+    }
+    put(")");
+    char tail[40];
+    if (skip > 0) put({tail, static_cast<std::size_t>(std::snprintf(tail, sizeof tail, ".skip(%d)", skip))});
+    if (limit > 0 && limit < 0x7fffffff)
+      put({tail, static_cast<std::size_t>(std::snprintf(tail, sizeof tail, ".limit(%d)", limit))});
+    return {buf, n};
+  };
+  const std::string_view query = shell(s.query, sizeof s.query, false);
+  const std::string_view full = cfg_.send_request ? shell(s.request, sizeof s.request, true) : std::string_view{};
+
+  Request rq;
+  rq.id = request_id;
+  rq.start_ns = rq.end_ns = c.ts_ns;
+  rq.bytes = len;
+  rq.method = method;
+  rq.resource = resource;
+  rq.query = query;
+  rq.request = full;
+  if (fw.overflow()) {  // cannot happen with the caps above; an unfinished fragment is never written
+    counters_.inc(Counter::mongodb_malformed);
+    fw = JsonWriter(s.fields, sizeof s.fields);
+  }
+  rq.fields = fw.view();
+  if (!expects_reply) {
+    counters_.inc(Counter::mongodb_transactions);
+    publish(c, st.client, rq, nullptr, nullptr);
+    return true;
+  }
+  if (st.n_pending >= kMaxPending) {
+    counters_.inc(Counter::mongodb_queue_full);
+    return true;
+  }
+  Stored h{rq.id, 0, rq.start_ns, rq.end_ns, rq.bytes, {}, 0};
+  const std::string_view texts[5] = {rq.method, rq.resource, rq.query, rq.request, rq.fields};
+  for (int i = 0; i < 5; ++i) h.len[i] = static_cast<uint32_t>(texts[i].size()), h.texts += h.len[i];
+  if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(&h), sizeof h) < sizeof h) {
+    counters_.inc(Counter::mongodb_store_full);
+    return true;
+  }
+  for (const auto& t : texts) {
+    const uint32_t k = static_cast<uint32_t>(t.size());
+    if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(t.data()), k) < k) {
+      // A record cut short would break the chain: drop what is pending.
+      counters_.inc(Counter::mongodb_store_full);
+      store_.release(st.pending);
+      st.n_pending = 0;
+      return true;
+    }
+  }
+  ++st.n_pending;
+  return true;
+}
+
+// The pending request answered by response_to (any: the oldest), removed from the
+// chain; its texts are copied into the scratch record.
+bool MongodbDecoder::pop(MongodbState& st, int32_t response_to, Request& out, bool any) {
+  MongodbScratch& s = *scratch_;
+  uint32_t at = 0;
+  for (uint32_t i = 0; i < st.n_pending; ++i) {
+    Stored h;
+    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h, at);
+    const uint32_t rec = sizeof h + h.texts;
+    if (!any && h.id != response_to) {
+      at += rec;
+      continue;
+    }
+    s.record.resize(rec);
+    store_.copy_out(st.pending, s.record.data(), rec, at);
+    if (at == 0) {
+      store_.drop_front(st.pending, rec);  // the usual case: replies in order
+    } else {
+      // Out of order: the chain rebuilt without the record.
+      s.rest.resize(st.pending.len - rec);
+      store_.copy_out(st.pending, s.rest.data(), at, 0);
+      store_.copy_out(st.pending, s.rest.data() + at, st.pending.len - at - rec, at + rec);
+      store_.release(st.pending);
+      if (store_.append(st.pending, s.rest.data(), static_cast<uint32_t>(s.rest.size())) < s.rest.size()) {
+        counters_.inc(Counter::mongodb_store_full);
+        store_.release(st.pending);
+        st.n_pending = 1;  // nothing kept: 0 below
+      }
+    }
+    --st.n_pending;
+    const char* t = reinterpret_cast<const char*>(s.record.data() + sizeof h);
+    std::string_view* dst[5] = {&out.method, &out.resource, &out.query, &out.request, &out.fields};
+    for (int k = 0; k < 5; ++k) {
+      *dst[k] = {t, h.len[k]};
+      t += h.len[k];
+    }
+    out.id = h.id;
+    out.start_ns = h.start_ns;
+    out.end_ns = h.end_ns;
+    out.bytes = h.bytes;
+    return true;
+  }
+  return false;
+}
+
+bool MongodbDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
+  MongodbState& st = *static_cast<MongodbState*>(state);
+  (void)c;
+  counters_.inc(Counter::mongodb_gaps);
+  if (st.skip[dir] >= len) {  // inside a message's tail: the framing survives
+    st.skip[dir] -= len;
+    return true;
+  }
+  return false;
+}
+
+void MongodbDecoder::close(void* state, const StreamInfo& c) {
+  MongodbState& st = *static_cast<MongodbState*>(state);
+  Request rq;
+  while (st.n_pending && pop(st, 0, rq, true)) {
+    counters_.inc(Counter::mongodb_unmatched_requests);
+    publish(c, st.client, rq, nullptr, "Unmatched request");
+  }
+  store_.release(st.pending);
+  st.n_pending = 0;
+}
+
+bool MongodbDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
+  MongodbState& st = *static_cast<MongodbState*>(state);
+  while (st.n_pending) {
+    Stored h;
+    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
+    if (h.start_ns + cfg_.timeout_ns >= now_ns) break;
+    Request rq;
+    if (!pop(st, 0, rq, true)) break;
+    counters_.inc(Counter::mongodb_unmatched_requests);
+    publish(c, st.client, rq, nullptr, "Unmatched request");
+  }
+  return st.n_pending > 0;
+}
+
+void MongodbDecoder::publish(const StreamInfo& c, int client, const Request& rq, const Reply* rp, const char* note) {
+  const bool error = (rp && !rp->error.empty()) || note;
+  TransactionFields t;
+  t.type = "mongodb";
+  t.ok = !error;
+  t.error = note;
+  t.start_ns = rq.start_ns;
+  t.end_ns = rp ? std::max(rp->end_ns, rq.start_ns) : rq.end_ns;
+  set_connection(t, c, client, 6, "mongodb");
+  t.client_bytes = rq.bytes;
+  t.server_bytes = rp ? rp->bytes : 0;
+  out_.emit([&](JsonWriter& w) {
+    begin_transaction(w, t, agent_, internal_);
+    w.field("method", rq.method);
+    if (!rq.resource.empty()) w.field("resource", rq.resource);
+    w.field("query", rq.query);
+    w.begin_object("mongodb");
+    if (!rq.fields.empty()) w.raw(rq.fields);  // members rendered with the message
+    if (rp && !rp->fields.empty()) w.raw(rp->fields);
+    if (rp && !rp->error.empty()) w.field("error", rp->error);
+    w.end_object();
+    if (cfg_.send_request) w.field("request", rq.request);
+    if (cfg_.send_response && rp && !rp->docs.empty()) w.field("response", rp->docs);
+    end_transaction(w);
+  });
+}
+
+namespace {
+
+std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<MongodbDecoder>(s); }
+
+constexpr DetectProbe kProbes[] = {
+    // OP_MSG or OP_QUERY from the client: length, request id, responseTo 0, opcode.
+    {R"(^[\s\S]{4}[\s\S]{4}\x00\x00\x00\x00(\xdd\x07|\xd4\x07)\x00\x00)", true},
+};
+
+}  // namespace
+
+const DecoderDescriptor kMongodbDescriptor = {
+    .name = "mongodb",
+    .transports = kTransportTcp,
+    .probes = kProbes,
+    .state_size = sizeof(MongodbState),
+    .violations = Counter::mongodb_violations,
+    .create = create,
+};
+
+}  // namespace tapbeat

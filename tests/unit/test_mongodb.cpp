@@ -1,0 +1,186 @@
+// The MongoDB decoder on hand-written OP_MSG conversations: what Packetbeat's
+// captures do not hold (OP_COMPRESSED with each compressor, replies out of order,
+// document sequences, moreToCome, a message larger than the head that is read).
+#include <gtest/gtest.h>
+#include <snappy.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cstring>
+#include <string>
+
+#include "decode/decoder_set.hpp"
+#include "stream_test.hpp"
+
+namespace tapbeat {
+namespace {
+
+using test::contains;
+
+void le32(std::string& s, int32_t v) {
+  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(static_cast<uint32_t>(v) >> (8 * i) & 0xff));
+}
+
+// BSON documents built by hand: {key: string} and {key: int32} elements.
+struct Bson {
+  std::string body;
+  Bson& str(const std::string& k, const std::string& v) {
+    body += '\x02' + k + '\0';
+    le32(body, static_cast<int32_t>(v.size() + 1));
+    body += v + '\0';
+    return *this;
+  }
+  Bson& i32(const std::string& k, int32_t v) {
+    body += '\x10' + k + '\0';
+    le32(body, v);
+    return *this;
+  }
+  Bson& doc(const std::string& k, const std::string& d, char type = '\x03') {
+    body += type + k + '\0' + d;
+    return *this;
+  }
+  std::string bytes() const {
+    std::string out;
+    le32(out, static_cast<int32_t>(body.size() + 5));
+    return out + body + '\0';
+  }
+};
+
+std::string op_msg(int32_t id, int32_t response_to, const std::string& doc, uint32_t flags = 0,
+                   const std::string& sequence = "") {
+  std::string body;
+  le32(body, static_cast<int32_t>(flags));
+  body += '\0' + doc + sequence;
+  std::string m;
+  le32(m, static_cast<int32_t>(16 + body.size()));
+  le32(m, id);
+  le32(m, response_to);
+  le32(m, 2013);
+  return m + body;
+}
+
+// The same message inside OP_COMPRESSED with compressor id `how`.
+std::string compressed(const std::string& msg, uint8_t how) {
+  const std::string body = msg.substr(16);
+  std::string packed;
+  if (how == 1) {
+    snappy::Compress(body.data(), body.size(), &packed);
+  } else if (how == 2) {
+    uLongf n = compressBound(static_cast<uLong>(body.size()));
+    packed.resize(n);
+    compress(reinterpret_cast<Bytef*>(packed.data()), &n, reinterpret_cast<const Bytef*>(body.data()), body.size());
+    packed.resize(n);
+  } else {
+    packed.resize(ZSTD_compressBound(body.size()));
+    packed.resize(ZSTD_compress(packed.data(), packed.size(), body.data(), body.size(), 3));
+  }
+  std::string inner;
+  le32(inner, 2013);
+  le32(inner, static_cast<int32_t>(body.size()));
+  inner += static_cast<char>(how);
+  inner += packed;
+  std::string m;
+  le32(m, static_cast<int32_t>(16 + inner.size()));
+  m += msg.substr(4, 8);
+  le32(m, 2012);
+  return m + inner;
+}
+
+struct MongoHarness : test::StreamTest {
+  test::Conn conn{50000, 27017, 100, 900};
+  MongoHarness() {
+    decoders.mongodb.send_response = true;
+    decoders.mongodb.send_request = true;
+    const uint16_t ports[] = {27017};
+    decoders.enable_mongodb(ports);
+    start();
+  }
+  void client(std::string_view s) { StreamTest::client(conn, s); }
+  void server(std::string_view s) { StreamTest::server(conn, s); }
+};
+
+std::string find_cmd(const std::string& coll) {
+  return Bson().str("find", coll).doc("filter", Bson().i32("a", 1).bytes()).i32("limit", 5).str("$db", "shop").bytes();
+}
+
+std::string cursor_reply(int n) {
+  Bson batch;
+  for (int i = 0; i < n; ++i) batch.doc(std::to_string(i), Bson().i32("a", i).bytes());
+  return Bson()
+      .doc("cursor", Bson().doc("firstBatch", batch.bytes(), '\x04').i32("id", 0).str("ns", "shop.x").bytes())
+      .i32("ok", 1)
+      .bytes();
+}
+
+TEST(Mongodb, CompressedWithEachCompressor) {
+  MongoHarness h;
+  for (uint8_t how : {1, 2, 3}) {
+    const int32_t id = 10 + how;
+    h.client(compressed(op_msg(id, 0, find_cmd("orders")), how));
+    h.server(compressed(op_msg(100 + how, id, cursor_reply(3)), how));
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  for (const auto& e : ev) {
+    EXPECT_TRUE(contains(e, R"("method":"find")")) << e;
+    EXPECT_TRUE(contains(e, R"("resource":"shop.orders")")) << e;
+    EXPECT_TRUE(contains(e, R"x("query":"shop.orders.find({\"filter\":{\"a\":1},\"limit\":5}).limit(5)")x")) << e;
+    EXPECT_TRUE(contains(e, R"("numberReturned":3)")) << e;
+    EXPECT_TRUE(contains(e, R"("response":"{\"a\":0}\n{\"a\":1}\n{\"a\":2}")")) << e;
+  }
+  EXPECT_EQ(h.count(Counter::mongodb_compressed), 6u);
+  EXPECT_EQ(h.count(Counter::mongodb_decompress_errors), 0u);
+}
+
+TEST(Mongodb, RepliesOutOfOrderPairByResponseTo) {
+  MongoHarness h;
+  h.client(op_msg(1, 0, find_cmd("a")) + op_msg(2, 0, find_cmd("b")));
+  h.server(op_msg(50, 2, cursor_reply(2)) + op_msg(51, 1, cursor_reply(1)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("resource":"shop.b")") && contains(ev[0], R"("numberReturned":2)")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("resource":"shop.a")") && contains(ev[1], R"("numberReturned":1)")) << ev[1];
+}
+
+TEST(Mongodb, MoreToComeIsPublishedWithoutAReplyAndErrorsAreStatusError) {
+  MongoHarness h;
+  std::string seq;  // kind 1: size, "documents", two documents
+  const std::string d1 = Bson().i32("x", 1).bytes(), d2 = Bson().i32("x", 2).bytes();
+  std::string section = "documents";
+  section += '\0';
+  section += d1 + d2;
+  seq += '\x01';
+  le32(seq, static_cast<int32_t>(4 + section.size()));
+  seq += section;
+  h.client(op_msg(7, 0, Bson().str("insert", "logs").str("$db", "app").bytes(), 2, seq));
+  h.client(op_msg(8, 0, Bson().str("drop", "gone").str("$db", "app").bytes()));
+  h.server(op_msg(60, 8, Bson().i32("ok", 0).str("errmsg", "ns not found").i32("code", 26).bytes()));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"insert")") && contains(ev[0], R"("message":"documents")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
+  EXPECT_TRUE(contains(ev[1], R"("status":"Error")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("error":"\"ns not found\"")")) << ev[1];
+}
+
+TEST(Mongodb, MessageLongerThanTheHeadStreamsThrough) {
+  MongoHarness h;
+  h.client(op_msg(1, 0, find_cmd("big")));
+  // A reply of 2 MB: read from its first 128 KiB, the rest passes by; the next pairs.
+  Bson batch;
+  const std::string filler(1000, 'f');
+  for (int i = 0; i < 2000; ++i) batch.doc(std::to_string(i), Bson().str("f", filler).bytes());
+  const std::string big = op_msg(70, 1, Bson().doc("cursor", Bson().doc("firstBatch", batch.bytes(), '\x04').bytes()).bytes());
+  for (std::size_t i = 0; i < big.size(); i += 60000) h.server(std::string_view(big).substr(i, 60000));
+  h.client(op_msg(2, 0, find_cmd("small")));
+  h.server(op_msg(71, 2, cursor_reply(1)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("resource":"shop.big")")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], "\"bytes\":" + std::to_string(big.size())));
+  EXPECT_TRUE(contains(ev[1], R"("resource":"shop.small")"));
+  EXPECT_EQ(h.count(Counter::mongodb_malformed), 0u);
+}
+
+}  // namespace
+}  // namespace tapbeat
