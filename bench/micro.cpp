@@ -15,6 +15,7 @@
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_parse.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
+#include "decode/mongodb/mongodb_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
@@ -351,6 +352,45 @@ void BM_PgsqlTransaction(benchmark::State& state) {
                      pg_message('C', std::string("SELECT 1") + '\0') + ready);
 }
 BENCHMARK(BM_PgsqlTransaction);
+
+// A MongoDB OP_MSG message: header (length, request id, responseTo, 2013), flags 0,
+// one body section.
+std::string mongo_msg(int32_t id, int32_t response_to, const std::string& doc) {
+  auto le = [](int32_t v) {
+    std::string s(4, '\0');
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(static_cast<uint32_t>(v) >> (8 * i) & 0xff);
+    return s;
+  };
+  const std::string body = le(0) + std::string(1, '\0') + doc;
+  return le(static_cast<int32_t>(16 + body.size())) + le(id) + le(response_to) + le(2013) + body;
+}
+
+// A BSON document of string and int32 elements.
+std::string bson(std::initializer_list<std::pair<std::string, std::string>> strings,
+                 std::initializer_list<std::pair<std::string, int32_t>> ints = {}) {
+  auto le = [](int32_t v) {
+    std::string s(4, '\0');
+    for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(static_cast<uint32_t>(v) >> (8 * i) & 0xff);
+    return s;
+  };
+  std::string body;
+  for (const auto& [k, v] : strings) body += '\x02' + k + '\0' + le(static_cast<int32_t>(v.size() + 1)) + v + '\0';
+  for (const auto& [k, v] : ints) body += '\x10' + k + '\0' + le(v);
+  return le(static_cast<int32_t>(body.size() + 5)) + body + '\0';
+}
+
+// An insert and its {n: 1, ok: 1}; a find and its reply (the body document).
+void BM_MongodbTransaction(benchmark::State& state) {
+  DecoderBench b;
+  MongodbSettings cfg;
+  MongodbDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  run_store_load(state, b, dec, 27017,
+                 mongo_msg(1, 0, bson({{"insert", "users"}, {"$db", "shop"}})),
+                 mongo_msg(2, 1, bson({}, {{"n", 1}, {"ok", 1}})),
+                 mongo_msg(3, 0, bson({{"find", "users"}, {"$db", "shop"}}, {{"limit", 1}})),
+                 mongo_msg(4, 3, bson({{"name", "alice"}}, {{"id", 100}, {"ok", 1}})));
+}
+BENCHMARK(BM_MongodbTransaction);
 
 void BM_DetectClassify(benchmark::State& state) {
   DecoderSet set;

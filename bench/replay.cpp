@@ -7,7 +7,7 @@
 //                  [--workers W] [--seconds S] [--write-pcap OUT] [--transactions]
 // --transactions turns on the ICMP, DNS (UDP and TCP, port 53), HTTP (Packetbeat's
 // default ports), Redis (6379, 6380), Memcache (11211), MySQL (3306, 3307, 13001) and
-// PostgreSQL (5432) decoders, other ports by
+// PostgreSQL (5432) and MongoDB (27017) decoders, other ports by
 // payload detection, and reports events/s
 // (transactions, and unmatched messages published alone) as well; each pass is then
 // shifted in time so that its conversations are decoded anew.
@@ -141,6 +141,8 @@ int main(int argc, char** argv) {
   const uint16_t mysql_ports[] = {3306, 3307, 13001}, pgsql_ports[] = {5432};
   decoders.enable_mysql(mysql_ports);
   decoders.enable_pgsql(pgsql_ports);
+  const uint16_t mongodb_ports[] = {27017};
+  decoders.enable_mongodb(mongodb_ports);
   decoders.enable_detection();
   std::vector<Result> results(o.workers);
   std::vector<std::thread> threads;
@@ -202,6 +204,7 @@ int main(int argc, char** argv) {
                        worker.counters().get(Counter::memcache_transactions) +
                        worker.counters().get(Counter::mysql_transactions) +
                        worker.counters().get(Counter::pgsql_transactions) +
+                       worker.counters().get(Counter::mongodb_transactions) +
                        worker.counters().get(Counter::dns_transactions) +
                        worker.counters().get(Counter::icmp_transactions);
       r.events = worker.counters().get(Counter::events_emitted);

@@ -32,7 +32,7 @@ def frames(path):
 
 def main():
     out = sys.argv[1]
-    for sub in ("worker", "dns", "file", "http", "redis", "memcache", "mysql", "pgsql", "spool"):
+    for sub in ("worker", "dns", "file", "http", "redis", "memcache", "mysql", "pgsql", "mongodb", "spool"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     n = 0
     for path in sys.argv[2:]:
@@ -59,7 +59,7 @@ def main():
                 sport, dport = struct.unpack("!HH", frame[tcp:tcp + 4])
                 payload = frame[tcp + (frame[tcp + 12] >> 4) * 4:]
                 for sub, ports in (("http", {80, 8080, 8000}), ("redis", {6379, 6380}), ("memcache", {11211}),
-                                 ("mysql", {3306, 3307, 13001}), ("pgsql", {5432})):
+                                 ("mysql", {3306, 3307, 13001}), ("pgsql", {5432}), ("mongodb", {27017, 27018, 9991})):
                     if payload and {sport, dport} & ports:
                         direction = 1 if sport in ports else 0
                         with open(os.path.join(out, sub, f"{n}"), "wb") as f:

@@ -412,7 +412,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       std::size_t out = 0;
       if (compressor == 0) {
         ok = in_len == static_cast<std::size_t>(size);
-        if (ok) std::memcpy(s.inflated.data(), in, in_len), out = in_len;
+        if (ok && in_len) std::memcpy(s.inflated.data(), in, in_len);
+        out = in_len;
       } else if (compressor == 1) {
         ok = snappy::RawUncompress(reinterpret_cast<const char*>(in), in_len, reinterpret_cast<char*>(s.inflated.data()));
         out = static_cast<std::size_t>(size);
@@ -458,7 +459,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     std::size_t dn = 0;  // bytes of s.docs used: one document per line
     auto put_docs = [&](std::string_view v) {
       const std::size_t k = std::min(v.size(), sizeof s.docs - dn);
-      std::memmove(s.docs + dn, v.data(), k);
+      if (k) std::memmove(s.docs + dn, v.data(), k);
       dn += k;
     };
     auto add_doc = [&](const Elem& e) {
@@ -566,13 +567,13 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
   bool expects_reply = true;
   auto set_method = [&](std::string_view m) {
     ml = std::min(m.size(), sizeof s.method);
-    std::memcpy(s.method, m.data(), ml);
+    if (ml) std::memcpy(s.method, m.data(), ml);
   };
   auto set_resource = [&](std::string_view a, std::string_view b = {}) {
     rl = 0;
     auto put = [&](std::string_view v) {
       const std::size_t k = std::min(v.size(), sizeof s.resource - rl);
-      std::memcpy(s.resource + rl, v.data(), k);
+      if (k) std::memcpy(s.resource + rl, v.data(), k);
       rl += k;
     };
     put(a);
@@ -744,7 +745,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     std::size_t n = 0;
     auto put = [&](std::string_view v) {
       const std::size_t k = std::min(v.size(), cap - n);
-      std::memcpy(buf + n, v.data(), k);
+      if (k) std::memcpy(buf + n, v.data(), k);
       n += k;
     };
     put(resource);
