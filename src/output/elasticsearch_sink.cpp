@@ -397,9 +397,7 @@ class ElasticsearchSink final : public Sink {
   }
 
   bool close() override {
-    const uint64_t deadline = mono_ns() + shutdown_ns_;
-    while (buffered_ > 0 && mono_ns() < deadline) service(50);
-    const uint64_t left = buffered_;
+    const uint64_t left = drain(shutdown_ns_, [this] { return buffered_; });
     if (left) {
       bump(dropped_shutdown_, left);
       log_line("warn", "output.elasticsearch: " + std::to_string(left) +

@@ -252,9 +252,7 @@ class LogstashSink final : public Sink {
   }
 
   bool close() override {
-    const uint64_t deadline = mono_ns() + shutdown_ns_;
-    while (buffered_ > 0 && mono_ns() < deadline) service(50);
-    const uint64_t left = buffered_;
+    const uint64_t left = drain(shutdown_ns_, [this] { return buffered_; });
     if (left) {
       bump(dropped_shutdown_, left);
       log_line("warn", "output.logstash: " + std::to_string(left) +

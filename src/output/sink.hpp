@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "control.hpp"
 #include "event/json_writer.hpp"
 
 namespace tapbeat {
@@ -35,6 +36,14 @@ class Sink {
   virtual std::string error() const { return error_; }
 
  protected:
+  // Services the sink until pending() is 0 or budget_ns has passed; returns what is
+  // still pending (close(): the shutdown budget).
+  template <class Pending>
+  uint64_t drain(uint64_t budget_ns, Pending&& pending) {
+    const uint64_t deadline = mono_ns() + budget_ns;
+    while (pending() > 0 && mono_ns() < deadline) service(50);
+    return pending();
+  }
   std::string error_;
 };
 

@@ -75,6 +75,20 @@ int32_t le32(const uint8_t* p) {
   return static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
 }
 
+// The sections of an OP_MSG after its flags: f(kind, section bytes from its length
+// prefix on, their count); a checksum at the end is left out.
+template <class F>
+void for_sections(ByteReader& r, uint32_t flags, F&& f) {
+  uint8_t kind;
+  while (r.remaining() > ((flags & kChecksum) ? 4u : 0u) && r.u8(kind)) {
+    if (r.remaining() < 5) break;
+    const int32_t dl = le32(r.current());
+    if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
+    f(kind, r.current(), static_cast<std::size_t>(dl));
+    r.skip(static_cast<std::size_t>(dl));
+  }
+}
+
 // One element of a BSON document.
 struct Elem {
   uint8_t type;
@@ -512,13 +526,9 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     } else {  // OP_MSG reply: flags, then sections
       uint32_t flags = 0;
       r.le32(flags);
-      uint8_t kind;
-      while (r.remaining() > ((flags & kChecksum) ? 4u : 0u) && r.u8(kind)) {
-        if (r.remaining() < 5) break;
-        const int32_t dl = le32(r.current());
-        if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
+      for_sections(r, flags, [&](uint8_t kind, const uint8_t* sec, std::size_t dl) {
         if (kind == 0) {
-          const Doc d(r.current(), static_cast<std::size_t>(dl));
+          const Doc d(sec, dl);
           error_of(d);
           Elem cursor, batch;
           if (d.find("cursor", cursor) && cursor.type == 0x03 &&
@@ -541,11 +551,10 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
             }
             fw.field_uint("numberReturned", count);
           } else {
-            add_doc(Elem{0x03, {}, r.current(), static_cast<std::size_t>(dl)});
+            add_doc(Elem{0x03, {}, sec, dl});
           }
         }
-        r.skip(static_cast<std::size_t>(dl));
-      }
+      });
     }
     rp.fields = fw.view();
     rp.error = ew.view();
@@ -652,15 +661,11 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       uint32_t flags = 0;
       if (!r.le32(flags)) break;
       expects_reply = !(flags & kMoreToCome);
-      uint8_t kind;
-      while (r.remaining() > ((flags & kChecksum) ? 4u : 0u) && r.u8(kind)) {
-        if (r.remaining() < 5) break;
-        const int32_t dl = le32(r.current());
-        if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
+      for_sections(r, flags, [&](uint8_t kind, const uint8_t* sec, std::size_t dl) {
         if (kind == 0) {
-          cmd_doc = Doc(r.current(), static_cast<std::size_t>(dl));
+          cmd_doc = Doc(sec, dl);
         } else if (kind == 1) {  // size, identifier, documents
-          ByteReader q(r.current() + 4, static_cast<std::size_t>(dl) - 4);
+          ByteReader q(sec + 4, dl - 4);
           const void* z = std::memchr(q.current(), 0, q.remaining());
           if (z) {
             const std::string_view id(reinterpret_cast<const char*>(q.current()),
@@ -668,8 +673,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
             fw.field("message", id.substr(0, 256));  // the sequence's name: documents, updates, ...
           }
         }
-        r.skip(static_cast<std::size_t>(dl));
-      }
+      });
       Elem first, db;
       if (cmd_doc.ok() && cmd_doc.first(first)) {
         cmd_name = first.key;
