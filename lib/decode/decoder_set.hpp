@@ -10,6 +10,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "decode/amqp/amqp_decoder.hpp"
 #include "decode/detect.hpp"
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
@@ -43,6 +44,7 @@ class DecoderSet {
   void enable_mysql(std::span<const uint16_t> ports);
   void enable_pgsql(std::span<const uint16_t> ports);
   void enable_mongodb(std::span<const uint16_t> ports);
+  void enable_amqp(std::span<const uint16_t> ports);
   void enable_detection();  // after the protocols
 
   IcmpSettings icmp;
@@ -53,6 +55,7 @@ class DecoderSet {
   MysqlSettings mysql;
   PgsqlSettings pgsql;
   MongodbSettings mongodb;
+  AmqpSettings amqp;
   const DecoderPlan& plan() const { return plan_; }
   // The shortest transaction timeout of the TCP decoders (how long a connection
   // may sit idle before its pending transactions are checked).

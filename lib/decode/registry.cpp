@@ -1,5 +1,6 @@
 #include "decode/registry.hpp"
 
+#include "decode/amqp/amqp_decoder.hpp"
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
@@ -22,6 +23,7 @@ const DecoderDescriptor* const kRegistry[] = {
     &kMysqlDescriptor,
     &kPgsqlDescriptor,
     &kMongodbDescriptor,
+    &kAmqpDescriptor,
 };
 static_assert(std::size(kRegistry) <= kMaxDecoders);
 

@@ -156,6 +156,20 @@ namespace tapbeat {
   X(mongodb_too_large, "mongodb.too_large", counter) \
   X(mongodb_gaps, "mongodb.gaps", counter) \
   X(mongodb_violations, "mongodb.violations", counter) \
+  X(amqp_methods, "amqp.methods", counter) \
+  X(amqp_transactions, "amqp.transactions", counter) \
+  X(amqp_unmatched_requests, "amqp.unmatched_requests", counter) \
+  X(amqp_unmatched_responses, "amqp.unmatched_responses", counter) \
+  X(amqp_unknown_methods, "amqp.unknown_methods", counter) \
+  X(amqp_malformed, "amqp.malformed", counter) \
+  X(amqp_too_large, "amqp.too_large", counter) \
+  X(amqp_truncated_content, "amqp.truncated_content", counter) \
+  X(amqp_fields_cut, "amqp.fields_cut", counter) \
+  X(amqp_store_full, "amqp.store_full", counter) \
+  X(amqp_queue_full, "amqp.queue_full", counter) \
+  X(amqp_unexpected_frames, "amqp.unexpected_frames", counter) \
+  X(amqp_gaps, "amqp.gaps", counter) \
+  X(amqp_violations, "amqp.violations", counter) \
   X(memcache_requests, "memcache.requests", counter)                   \
   X(memcache_responses, "memcache.responses", counter)                 \
   X(memcache_transactions, "memcache.transactions", counter)           \

@@ -43,6 +43,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     w.end_object();
   }
   w.begin_object("event");
+  if (!t.event_action.empty()) w.field("action", t.event_action);
   w.begin_array("category");
   w.string("network");
   w.end_array();

@@ -30,6 +30,7 @@ struct TransactionFields {
   bool cid_from_server = false;                // the first message went server -> client
   const char* event_type_extra = nullptr;      // a second event.type besides connection
   const char* network_protocol = nullptr;      // network.protocol (application)
+  std::string_view event_action;               // event.action (AMQP: "amqp.<method>")
   std::string_view server_domain;              // destination.domain and server.domain
   std::string_view related_host;               // related.hosts
   std::string_view related_user;               // related.user

@@ -1,0 +1,896 @@
+#include "decode/amqp/amqp_decoder.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string_view>
+
+#include "event/emitter.hpp"
+#include "event/json_writer.hpp"
+#include "event/transaction_event.hpp"
+#include "util/byte_reader.hpp"
+
+namespace tapbeat {
+
+static_assert(sizeof(AmqpState) <= kDecoderStateBytes, "AMQP connection state must fit the session slot");
+
+namespace {
+
+enum MethodFlag : uint8_t {
+  kAnswer = 1,    // an -ok (or get-empty): pairs with the pending request
+  kContent = 2,   // content (header and body frames) follows
+  kAsync = 4,     // published alone
+  kConn = 8,      // connection information (hide_connection_information)
+  kClose = 16,    // an Error when its reply-code is 300 or more
+};
+
+// Argument lists: o octet, S short, L long, Q long long, s short string, l long
+// string, b bit, t table, T timestamp; a name starting with '-' is reserved and
+// left out.
+struct Method {
+  uint16_t cls, id;
+  const char* name;
+  const char* args;  // "type:name|type:name..."
+  uint8_t flags;
+};
+
+constexpr Method kMethods[] = {
+    {10, 10, "connection.start", "o:version-major|o:version-minor|t:server-properties|l:mechanisms|l:locales", kConn},
+    {10, 11, "connection.start-ok", "t:client-properties|s:mechanism|l:-response|s:locale", kConn | kAnswer},
+    {10, 20, "connection.secure", "l:-challenge", kConn},
+    {10, 21, "connection.secure-ok", "l:-response", kConn | kAnswer},
+    {10, 30, "connection.tune", "S:channel-max|L:frame-max|S:heartbeat", kConn},
+    {10, 31, "connection.tune-ok", "S:channel-max|L:frame-max|S:heartbeat", kConn | kAnswer},
+    {10, 40, "connection.open", "s:virtual-host|s:-reserved|b:-reserved", kConn},
+    {10, 41, "connection.open-ok", "s:-reserved", kConn | kAnswer},
+    {10, 50, "connection.close", "S:reply-code|s:reply-text|S:class-id|S:method-id", kClose},
+    {10, 51, "connection.close-ok", "", kAnswer},
+    {10, 60, "connection.blocked", "s:reason", kConn | kAsync},
+    {10, 61, "connection.unblocked", "", kConn | kAsync},
+    {20, 10, "channel.open", "s:-reserved", kConn},
+    {20, 11, "channel.open-ok", "l:-reserved", kConn | kAnswer},
+    {20, 20, "channel.flow", "b:active", kConn},
+    {20, 21, "channel.flow-ok", "b:active", kConn | kAnswer},
+    {20, 40, "channel.close", "S:reply-code|s:reply-text|S:class-id|S:method-id", kClose},
+    {20, 41, "channel.close-ok", "", kAnswer},
+    {40, 10, "exchange.declare",
+     "S:-reserved|s:exchange|s:exchange-type|b:passive|b:durable|b:auto-delete|b:internal|b:no-wait|t:arguments", 0},
+    {40, 11, "exchange.declare-ok", "", kAnswer},
+    {40, 20, "exchange.delete", "S:-reserved|s:exchange|b:if-unused|b:no-wait", 0},
+    {40, 21, "exchange.delete-ok", "", kAnswer},
+    {40, 30, "exchange.bind", "S:-reserved|s:destination|s:source|s:routing-key|b:no-wait|t:arguments", 0},
+    {40, 31, "exchange.bind-ok", "", kAnswer},
+    {40, 40, "exchange.unbind", "S:-reserved|s:destination|s:source|s:routing-key|b:no-wait|t:arguments", 0},
+    {40, 51, "exchange.unbind-ok", "", kAnswer},
+    {50, 10, "queue.declare",
+     "S:-reserved|s:queue|b:passive|b:durable|b:exclusive|b:auto-delete|b:no-wait|t:arguments", 0},
+    {50, 11, "queue.declare-ok", "s:queue|L:message-count|L:consumer-count", kAnswer},
+    {50, 20, "queue.bind", "S:-reserved|s:queue|s:exchange|s:routing-key|b:no-wait|t:arguments", 0},
+    {50, 21, "queue.bind-ok", "", kAnswer},
+    {50, 30, "queue.purge", "S:-reserved|s:queue|b:no-wait", 0},
+    {50, 31, "queue.purge-ok", "L:message-count", kAnswer},
+    {50, 40, "queue.delete", "S:-reserved|s:queue|b:if-unused|b:if-empty|b:no-wait", 0},
+    {50, 41, "queue.delete-ok", "L:message-count", kAnswer},
+    {50, 50, "queue.unbind", "S:-reserved|s:queue|s:exchange|s:routing-key|t:arguments", 0},
+    {50, 51, "queue.unbind-ok", "", kAnswer},
+    {60, 10, "basic.qos", "L:prefetch-size|S:prefetch-count|b:global", kConn},
+    {60, 11, "basic.qos-ok", "", kConn | kAnswer},
+    {60, 20, "basic.consume",
+     "S:-reserved|s:queue|s:consumer-tag|b:no-local|b:no-ack|b:exclusive|b:no-wait|t:arguments", 0},
+    {60, 21, "basic.consume-ok", "s:consumer-tag", kAnswer},
+    {60, 30, "basic.cancel", "s:consumer-tag|b:no-wait", 0},
+    {60, 31, "basic.cancel-ok", "s:consumer-tag", kAnswer},
+    {60, 40, "basic.publish", "S:-reserved|s:exchange|s:routing-key|b:mandatory|b:immediate", kContent | kAsync},
+    {60, 50, "basic.return", "S:reply-code|s:reply-text|s:exchange|s:routing-key", kContent | kAsync},
+    {60, 60, "basic.deliver", "s:consumer-tag|Q:delivery-tag|b:redelivered|s:exchange|s:routing-key",
+     kContent | kAsync},
+    {60, 70, "basic.get", "S:-reserved|s:queue|b:no-ack", 0},
+    {60, 71, "basic.get-ok", "Q:delivery-tag|b:redelivered|s:exchange|s:routing-key|L:message-count",
+     kContent | kAsync},
+    {60, 72, "basic.get-empty", "s:-reserved", kAnswer},
+    {60, 80, "basic.ack", "Q:delivery-tag|b:multiple", kAsync},
+    {60, 90, "basic.reject", "Q:delivery-tag|b:requeue", kAsync},
+    {60, 100, "basic.recover-async", "b:requeue", kAsync},
+    {60, 110, "basic.recover", "b:requeue", 0},
+    {60, 111, "basic.recover-ok", "", kAnswer},
+    {60, 120, "basic.nack", "Q:delivery-tag|b:multiple|b:requeue", kAsync},
+    {85, 10, "confirm.select", "b:no-wait", 0},
+    {85, 11, "confirm.select-ok", "", kAnswer},
+    {90, 10, "tx.select", "", 0},
+    {90, 11, "tx.select-ok", "", kAnswer},
+    {90, 20, "tx.commit", "", 0},
+    {90, 21, "tx.commit-ok", "", kAnswer},
+    {90, 30, "tx.rollback", "", 0},
+    {90, 31, "tx.rollback-ok", "", kAnswer},
+};
+
+const Method* find_method(uint16_t cls, uint16_t id) {
+  for (const Method& m : kMethods)
+    if (m.cls == cls && m.id == id) return &m;
+  return nullptr;
+}
+
+// Rendered fields: "key\0JSON value\0" pairs, merged at publish time.
+class Fields {
+ public:
+  Fields(char* buf, std::size_t cap) : buf_(buf), cap_(cap) {}
+  // Starts a value for key; the value is written with w() and closed with end().
+  JsonWriter& begin(std::string_view key) {
+    if (len_ + key.size() + 2 < cap_) {
+      std::memcpy(buf_ + len_, key.data(), key.size());
+      len_ += key.size();
+      buf_[len_++] = '\0';
+    } else {
+      full_ = true;
+    }
+    w_ = JsonWriter(buf_ + len_, full_ ? 0 : cap_ - len_ - 1);
+    return w_;
+  }
+  void end() {
+    if (full_ || w_.overflow()) {  // the pair is dropped whole
+      full_ = true;
+      return;
+    }
+    len_ += w_.size();
+    buf_[len_++] = '\0';
+  }
+  std::string_view view() const { return {buf_, len_}; }
+  bool full() const { return full_; }
+
+ private:
+  char* buf_;
+  std::size_t cap_;
+  std::size_t len_ = 0;
+  bool full_ = false;
+  JsonWriter w_{nullptr, 0};
+};
+
+// Walks "key\0value\0" pairs.
+template <class F>
+void each_field(std::string_view fields, F&& f) {
+  while (!fields.empty()) {
+    const std::size_t a = fields.find('\0');
+    if (a == std::string_view::npos) return;
+    const std::size_t b = fields.find('\0', a + 1);
+    if (b == std::string_view::npos) return;
+    f(fields.substr(0, a), fields.substr(a + 1, b - a - 1));
+    fields.remove_prefix(b + 1);
+  }
+}
+
+bool shortstr(ByteReader& r, std::string_view& out) {
+  uint8_t n;
+  std::span<const uint8_t> v;
+  if (!r.u8(n) || !r.view(n, v)) return false;
+  out = {reinterpret_cast<const char*>(v.data()), v.size()};
+  return true;
+}
+
+bool longstr(ByteReader& r, std::string_view& out) {
+  uint32_t n;
+  std::span<const uint8_t> v;
+  if (!r.be32(n) || !r.view(n, v)) return false;
+  out = {reinterpret_cast<const char*>(v.data()), v.size()};
+  return true;
+}
+
+bool be64(ByteReader& r, uint64_t& v) {
+  uint32_t hi, lo;
+  if (!r.be32(hi) || !r.be32(lo)) return false;
+  v = uint64_t{hi} << 32 | lo;
+  return true;
+}
+
+void timestamp_text(JsonWriter& w, uint64_t secs) {
+  const time_t t = static_cast<time_t>(secs);
+  tm g{};
+  gmtime_r(&t, &g);
+  char buf[32];
+  const int k = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", g.tm_year + 1900, g.tm_mon + 1,
+                              g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec);
+  w.string({buf, static_cast<std::size_t>(std::max(k, 0))});
+}
+
+bool field_value(ByteReader& r, JsonWriter& w, int depth);
+
+// A field table as a JSON object.
+bool table(ByteReader& r, JsonWriter& w, int depth) {
+  uint32_t n;
+  std::span<const uint8_t> body;
+  if (!r.be32(n) || !r.view(n, body)) return false;
+  if (depth > 8) {
+    w.string("(nested too deep)");
+    return true;
+  }
+  ByteReader t(body);
+  w.begin_object();
+  while (t.remaining()) {
+    std::string_view key;
+    if (!shortstr(t, key)) break;
+    w.key(key);
+    if (!field_value(t, w, depth + 1)) {
+      w.raw("null");
+      break;
+    }
+  }
+  w.end_object();
+  return true;
+}
+
+bool field_value(ByteReader& r, JsonWriter& w, int depth) {
+  uint8_t type;
+  if (!r.u8(type)) return false;
+  uint8_t b;
+  uint16_t s;
+  uint32_t i;
+  uint64_t q;
+  std::string_view str;
+  char num[32];
+  auto raw_num = [&](auto v) {
+    const auto res = std::to_chars(num, num + sizeof num, v);
+    w.raw({num, static_cast<std::size_t>(res.ptr - num)});
+    return true;
+  };
+  switch (type) {
+    case 't': if (!r.u8(b)) return false; w.boolean(b != 0); return true;
+    case 'b': if (!r.u8(b)) return false; return raw_num(static_cast<int8_t>(b));
+    case 'B': if (!r.u8(b)) return false; return raw_num(b);
+    case 's': if (!r.be16(s)) return false; return raw_num(static_cast<int16_t>(s));
+    case 'u': if (!r.be16(s)) return false; return raw_num(s);
+    case 'I': if (!r.be32(i)) return false; return raw_num(static_cast<int32_t>(i));
+    case 'i': if (!r.be32(i)) return false; return raw_num(i);
+    case 'l': case 'L': if (!be64(r, q)) return false; return raw_num(static_cast<int64_t>(q));
+    case 'f': {
+      if (!r.be32(i)) return false;
+      float f;
+      std::memcpy(&f, &i, 4);
+      return raw_num(static_cast<double>(f));
+    }
+    case 'd': {
+      if (!be64(r, q)) return false;
+      double d;
+      std::memcpy(&d, &q, 8);
+      return raw_num(d);
+    }
+    case 'D': {
+      if (!r.u8(b) || !r.be32(i)) return false;
+      return raw_num(static_cast<double>(static_cast<int32_t>(i)) / std::pow(10.0, b));
+    }
+    case 'S': case 'x': if (!longstr(r, str)) return false; w.string(str); return true;
+    case 'T': if (!be64(r, q)) return false; timestamp_text(w, q); return true;
+    case 'F': return table(r, w, depth);
+    case 'A': {
+      uint32_t n;
+      std::span<const uint8_t> body;
+      if (!r.be32(n) || !r.view(n, body)) return false;
+      ByteReader a(body);
+      w.begin_array();
+      while (a.remaining() && field_value(a, w, depth + 1)) {
+      }
+      w.end_array();
+      return true;
+    }
+    case 'V': w.raw("null"); return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+struct AmqpScratch {
+  char request_fields[AmqpDecoder::kMaxFieldsText];
+  char response_fields[AmqpDecoder::kMaxFieldsText];
+  char record[AmqpDecoder::kMaxFieldsText + 128];
+  char moved[4096];
+  char body[64 * 1024];
+  char body_text[256 * 1024];
+};
+
+struct AmqpDecoder::Event {
+  std::string_view method;
+  std::string_view request_fields, response_fields;
+  std::string_view request, response;  // texts for send_request / send_response
+  bool error = false;
+  const char* note = nullptr;
+  uint64_t start_ns = 0, end_ns = 0, bytes_in = 0, bytes_out = 0;
+};
+
+// A pending request as kept in the chain: this header, the method name, the fields.
+struct AmqpDecoder::Pending {
+  uint64_t start_ns, bytes;
+  uint16_t channel, cls, id;
+  uint16_t name_len;
+  uint32_t fields_len;
+};
+
+namespace {
+
+// Reads a method's arguments into fields; false when the frame ends early.
+bool read_args(ByteReader& r, const char* spec, Fields& f, const AmqpSettings& cfg) {
+  uint8_t bits = 0;
+  int bit = 8;
+  for (std::string_view rest(spec); !rest.empty();) {
+    const std::size_t bar = rest.find('|');
+    const std::string_view one = rest.substr(0, bar);
+    rest = bar == std::string_view::npos ? std::string_view{} : rest.substr(bar + 1);
+    const char type = one[0];
+    std::string_view name = one.substr(2);
+    const bool skip = name.front() == '-';
+    if (type != 'b') bit = 8;
+    switch (type) {
+      case 'o': {
+        uint8_t v;
+        if (!r.u8(v)) return false;
+        if (!skip) f.begin(name).uint(v), f.end();
+        break;
+      }
+      case 'S': {
+        uint16_t v;
+        if (!r.be16(v)) return false;
+        if (!skip) f.begin(name).uint(v), f.end();
+        break;
+      }
+      case 'L': {
+        uint32_t v;
+        if (!r.be32(v)) return false;
+        if (!skip) f.begin(name).uint(v), f.end();
+        break;
+      }
+      case 'Q': {
+        uint64_t v;
+        if (!be64(r, v)) return false;
+        if (!skip) f.begin(name).uint(v), f.end();
+        break;
+      }
+      case 's': case 'l': {
+        std::string_view v;
+        if (!(type == 's' ? shortstr(r, v) : longstr(r, v))) return false;
+        if (!skip) f.begin(name).string(v), f.end();
+        break;
+      }
+      case 'b': {
+        if (bit == 8) {
+          if (!r.u8(bits)) return false;
+          bit = 0;
+        }
+        const bool v = bits >> bit++ & 1;
+        if (!skip) f.begin(name).boolean(v), f.end();
+        break;
+      }
+      case 't': {
+        const bool wanted = name == "arguments" ? cfg.parse_arguments : true;
+        if (wanted) {
+          JsonWriter& w = f.begin(name);
+          if (!table(r, w, 0)) return false;
+          f.end();
+        } else {
+          uint32_t n;
+          if (!r.be32(n) || !r.skip(n)) return false;
+        }
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+bool has_field(std::string_view fields, std::string_view key) {
+  bool found = false;
+  each_field(fields, [&](std::string_view k, std::string_view) { found = found || k == key; });
+  return found;
+}
+
+uint64_t field_number(std::string_view fields, std::string_view key) {
+  uint64_t v = 0;
+  each_field(fields, [&](std::string_view k, std::string_view val) {
+    if (k == key) std::from_chars(val.data(), val.data() + val.size(), v);
+  });
+  return v;
+}
+
+}  // namespace
+
+AmqpSettings amqp_settings(const ProtocolConfig& p) {
+  AmqpSettings s;
+  s.send_request = p.flag("send_request", false);
+  s.send_response = p.flag("send_response", false);
+  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
+  if (p.options["max_body_length"]) s.max_body_length = p.options["max_body_length"].as<uint32_t>();
+  s.parse_headers = p.flag("parse_headers", true);
+  s.parse_arguments = p.flag("parse_arguments", true);
+  s.hide_connection_information = p.flag("hide_connection_information", true);
+  return s;
+}
+
+// The oldest pending request that `match` accepts, taken out of the chain (the
+// others stay in order) with its record copied into the scratch; returns the bytes
+// copied, 0 when none matched.
+template <class Match>
+uint32_t AmqpDecoder::take_pending(AmqpState& st, Match&& match, Pending& h) {
+  AmqpScratch& s = *scratch_;
+  uint32_t at = 0;
+  for (uint32_t i = 0; i < st.n_pending; ++i) {
+    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h, at);
+    const uint32_t rec = sizeof h + h.name_len + h.fields_len;
+    if (!match(h)) {
+      at += rec;
+      continue;
+    }
+    const uint32_t k = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.record),
+                                       std::min<uint32_t>(rec, sizeof s.record), at);
+    if (at == 0) {
+      store_.drop_front(st.pending, rec);
+    } else {
+      ChainStore::Chain kept;
+      for (uint32_t from = 0; from < st.pending.len;) {
+        if (from == at) {
+          from += rec;
+          continue;
+        }
+        const uint32_t end = from < at ? at : st.pending.len;
+        const uint32_t got = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.moved),
+                                             std::min<uint32_t>(sizeof s.moved, end - from), from);
+        if (store_.append(kept, reinterpret_cast<const uint8_t*>(s.moved), got) < got) counters_.inc(Counter::amqp_store_full);
+        from += got;
+      }
+      store_.release(st.pending);
+      st.pending = kept;
+    }
+    --st.n_pending;
+    return k;
+  }
+  return 0;
+}
+
+AmqpDecoder::AmqpDecoder(const DecoderSetup& s)
+    : DecoderCommon(s), cfg_(*static_cast<const AmqpSettings*>(s.config)), scratch_(std::make_unique<AmqpScratch>()) {}
+
+AmqpDecoder::~AmqpDecoder() = default;
+
+void AmqpDecoder::open(void* state) {
+  auto& st = *static_cast<AmqpState*>(state);
+  st = AmqpState{};
+  st.client = -1;
+}
+
+DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
+  AmqpState& st = *static_cast<AmqpState*>(state);
+  AmqpState::Dir& d = st.dir[dir];
+  const uint8_t* p = bytes.data();
+  const uint32_t n = static_cast<uint32_t>(bytes.size());
+  uint32_t off = 0;
+  while (off < n) {
+    if (d.skip) {
+      const uint32_t k = std::min(d.skip, n - off);
+      if (d.content && d.body_left) content_body(st, c, dir, p + off, k);
+      d.skip -= k;
+      off += k;
+      if (d.skip == 0 && d.content == 2 && d.body_left == 0) content_done(st, c, dir);
+      continue;
+    }
+    if (n - off < 8) return {off, 8, Verdict::kNeedMore};
+    if (std::memcmp(p + off, "AMQP", 4) == 0) {  // the protocol header: its sender is the client
+      st.client = static_cast<int8_t>(dir);
+      off += 8;
+      continue;
+    }
+    const uint8_t type = p[off];
+    const uint16_t channel = static_cast<uint16_t>(p[off + 1] << 8 | p[off + 2]);
+    const uint32_t size = uint32_t{p[off + 3]} << 24 | uint32_t{p[off + 4]} << 16 | uint32_t{p[off + 5]} << 8 | p[off + 6];
+    if ((type != 1 && type != 2 && type != 3 && type != 8) || size > (1u << 30)) {
+      counters_.inc(Counter::amqp_malformed);
+      return {off, 0, Verdict::kViolation};
+    }
+    if (st.client < 0) {
+      // Mid-connection: the side talking to the server's port is the client; else
+      // a method tells (the server starts connections, clients publish).
+      st.client = static_cast<int8_t>(c.port[1 - dir] == 5672 || c.port[1 - dir] == 5671 ? dir
+                                      : c.port[dir] == 5672 || c.port[dir] == 5671    ? 1 - dir
+                                                                                       : dir);
+    }
+    if (type == 3) {  // body: streamed, its first bytes kept
+      off += 7;
+      d.skip = size + 1;  // and the frame end
+      if (d.content == 2 && d.body_left) {
+        const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(size, n - off));
+        content_body(st, c, dir, p + off, k);
+        d.skip -= k;
+        off += k;
+        if (d.skip == 0 && d.body_left == 0) content_done(st, c, dir);
+      }
+      d.bytes += size;
+      continue;
+    }
+    if (size + 8 > kMaxFrame) {
+      counters_.inc(Counter::amqp_too_large);
+      off += 7;
+      d.skip = size + 1;
+      continue;
+    }
+    if (n - off < size + 8) return {off, size + 8, Verdict::kNeedMore};
+    if (p[off + 7 + size] != 0xCE) {
+      counters_.inc(Counter::amqp_malformed);
+      return {off, 0, Verdict::kViolation};
+    }
+    const uint8_t* payload = p + off + 7;
+    off += size + 8;
+    if (type == 8) continue;  // heartbeat
+    if (type == 2) {
+      content_header(st, c, dir, payload, size);
+      continue;
+    }
+    if (!method_frame(st, c, dir, channel, payload, size)) return {off, 0, Verdict::kViolation};
+  }
+  return {off, 0, Verdict::kOk};
+}
+
+bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint16_t channel, const uint8_t* p,
+                               uint32_t n) {
+  AmqpScratch& s = *scratch_;
+  AmqpState::Dir& d = st.dir[dir];
+  ByteReader r(p, n);
+  uint16_t cls, id;
+  if (!r.be16(cls) || !r.be16(id)) {
+    counters_.inc(Counter::amqp_malformed);
+    return false;
+  }
+  const Method* m = find_method(cls, id);
+  if (!m) {
+    counters_.inc(Counter::amqp_unknown_methods);
+    return true;
+  }
+  counters_.inc(Counter::amqp_methods);
+  if (d.content) {  // a method before the last content finished: publish what came
+    counters_.inc(Counter::amqp_truncated_content);
+    content_done(st, c, dir);
+  }
+  Fields f(s.request_fields, sizeof s.request_fields);
+  if (!read_args(r, m->args, f, cfg_)) {
+    counters_.inc(Counter::amqp_malformed);
+    return false;
+  }
+  if (f.full()) counters_.inc(Counter::amqp_fields_cut);
+  // Connection information, and closes without an error, are followed and not
+  // published unless hide_connection_information is false.
+  const bool is_error_close = (m->flags & kClose) && field_number(f.view(), "reply-code") >= 300;
+  const bool hidden = cfg_.hide_connection_information && ((m->flags & kConn) || ((m->flags & kClose) && !is_error_close));
+  if (m->flags & kClose) {
+    // A close answers what its channel (or, connection.close, the connection) still
+    // waited for: those requests end here, counted.
+    Pending h;
+    while (take_pending(st, [&](const Pending& p) { return cls == 10 || p.channel == channel; }, h))
+      counters_.inc(Counter::amqp_unmatched_requests);
+  }
+
+  if (m->flags & kContent) {  // header and body follow: kept until they did
+    d.content = 1;
+    d.channel = channel;
+    d.start_ns = c.ts_ns;
+    d.bytes = 0;
+    d.body_left = d.body_size = 0;
+    d.textual = 0;
+    const char* name = m->id == 71 ? "basic.get" : m->name;  // get-ok is published as the get
+    d.method_len = static_cast<uint8_t>(std::min(std::strlen(name), sizeof d.method));
+    std::memcpy(d.method, name, d.method_len);
+    store_.release(d.fields);
+    store_.release(d.body);
+    const std::string_view fv = f.view();
+    if (store_.append(d.fields, reinterpret_cast<const uint8_t*>(fv.data()), static_cast<uint32_t>(fv.size())) <
+        fv.size())
+      counters_.inc(Counter::amqp_store_full);
+    if (m->id == 71) {  // get-ok answers the channel's pending basic.get: that one is done
+      Pending h;
+      take_pending(st, [&](const Pending& p) { return p.channel == channel && p.cls == 60 && p.id == 70; }, h);
+    }
+    return true;
+  }
+
+  const bool no_wait = f.view().find(std::string_view("no-wait\0true\0", 13)) != std::string_view::npos;
+  if (m->flags & kAnswer) {
+    // The answer to the pending request of this channel and class.
+    Pending h;
+    const uint32_t k = take_pending(st, [&](const Pending& p) {
+      return p.channel == channel && p.cls == cls && (p.id + 1 == id || (cls == 60 && p.id == 70 && id == 72));
+    }, h);
+    if (k) {
+      const Method* rm = find_method(h.cls, h.id);
+      const bool error_close = (rm->flags & kClose) &&
+                               field_number({s.record + sizeof h + h.name_len, h.fields_len}, "reply-code") >= 300;
+      const bool hide = cfg_.hide_connection_information &&
+                        ((rm->flags & kConn) || ((rm->flags & kClose) && !error_close));
+      if (!hide) {
+        Event e;
+        e.method = {s.record + sizeof h, h.name_len};
+        if (cls == 60 && id == 72) e.method = "basic.get-empty";
+        e.request_fields = {s.record + sizeof h + h.name_len, std::min<std::size_t>(h.fields_len, k - sizeof h - h.name_len)};
+        e.response_fields = f.view();
+        e.start_ns = h.start_ns;
+        e.end_ns = c.ts_ns;
+        e.bytes_in = h.bytes;
+        e.bytes_out = n + 8;
+        e.error = error_close;
+        e.request = e.method;
+        e.response = "OK";
+        counters_.inc(Counter::amqp_transactions);
+        publish(c, st.client, e);
+      }
+      return true;
+    }
+    counters_.inc(Counter::amqp_unmatched_responses);
+    return true;
+  }
+  // A request: published now (asynchronous, no-wait) or when its answer comes.
+  if ((m->flags & kAsync) || no_wait) {
+    if (!hidden) {
+      Event e;
+      e.method = m->name;
+      e.request_fields = f.view();
+      e.start_ns = e.end_ns = c.ts_ns;
+      e.bytes_in = n + 8;
+      e.error = m->id == 90 && cls == 60;  // basic.reject
+      e.request = e.method;
+      counters_.inc(Counter::amqp_transactions);
+      publish(c, st.client, e);
+    }
+    return true;
+  }
+  if (st.n_pending >= kMaxPending) {
+    counters_.inc(Counter::amqp_queue_full);
+    return true;
+  }
+  const std::string_view fv = f.view();
+  AmqpDecoder::Pending h{c.ts_ns, n + 8, channel, cls, id, static_cast<uint16_t>(std::strlen(m->name)), static_cast<uint32_t>(fv.size())};
+  if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(&h), sizeof h) < sizeof h ||
+      store_.append(st.pending, reinterpret_cast<const uint8_t*>(m->name), h.name_len) < h.name_len ||
+      store_.append(st.pending, reinterpret_cast<const uint8_t*>(fv.data()), h.fields_len) < h.fields_len) {
+    counters_.inc(Counter::amqp_store_full);
+    store_.release(st.pending);
+    st.n_pending = 0;
+    return true;
+  }
+  ++st.n_pending;
+  return true;
+}
+
+void AmqpDecoder::content_header(AmqpState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n) {
+  AmqpScratch& s = *scratch_;
+  AmqpState::Dir& d = st.dir[dir];
+  (void)c;
+  if (d.content != 1) {
+    counters_.inc(Counter::amqp_unexpected_frames);
+    return;
+  }
+  ByteReader r(p, n);
+  uint16_t cls, weight, flags;
+  uint64_t size;
+  if (!r.be16(cls) || !r.be16(weight) || !be64(r, size) || !r.be16(flags)) {
+    counters_.inc(Counter::amqp_malformed);
+    return;
+  }
+  while (flags & 1) {  // more flag words follow (none are defined past the first)
+    uint16_t more;
+    if (!r.be16(more)) break;
+    flags = static_cast<uint16_t>(flags & ~1) | (more & 1);
+  }
+  Fields f(s.response_fields, sizeof s.response_fields);
+  static constexpr struct {
+    int bit;
+    char type;
+    const char* name;
+  } kProps[] = {{15, 's', "content-type"}, {14, 's', "content-encoding"}, {13, 't', "headers"},
+                {12, 'o', "delivery-mode"}, {11, 'o', "priority"},       {10, 's', "correlation-id"},
+                {9, 's', "reply-to"},        {8, 's', "expiration"},      {7, 's', "message-id"},
+                {6, 'T', "timestamp"},       {5, 's', "type"},            {4, 's', "user-id"},
+                {3, 's', "app-id"}};
+  std::string_view content_type, content_encoding;
+  for (const auto& pr : kProps) {
+    if (!(flags >> pr.bit & 1)) continue;
+    if (pr.type == 's') {
+      std::string_view v;
+      if (!shortstr(r, v)) break;
+      if (pr.bit == 15) content_type = v;
+      if (pr.bit == 14) content_encoding = v;
+      f.begin(pr.name).string(v), f.end();
+    } else if (pr.type == 'o') {
+      uint8_t v;
+      if (!r.u8(v)) break;
+      f.begin(pr.name).uint(v), f.end();
+    } else if (pr.type == 'T') {
+      uint64_t v;
+      if (!be64(r, v)) break;
+      timestamp_text(f.begin(pr.name), v), f.end();
+    } else {
+      if (cfg_.parse_headers) {
+        if (!table(r, f.begin(pr.name), 0)) break;
+        f.end();
+      } else {
+        uint32_t len;
+        if (!r.be32(len) || !r.skip(len)) break;
+      }
+    }
+  }
+  const std::string_view fv = f.view();
+  store_.append(d.fields, reinterpret_cast<const uint8_t*>(fv.data()), static_cast<uint32_t>(fv.size()));
+  d.textual = content_encoding.empty() && (content_type.find("text") != std::string_view::npos ||
+                                           content_type.find("json") != std::string_view::npos);
+  d.body_size = d.body_left = size;
+  d.content = 2;
+  if (size == 0) content_done(st, c, dir);
+}
+
+void AmqpDecoder::content_body(AmqpState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n) {
+  AmqpState::Dir& d = st.dir[dir];
+  (void)c;
+  const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(n, d.body_left));
+  d.body_left -= k;
+  const uint32_t room = d.body.len < cfg_.max_body_length ? cfg_.max_body_length - d.body.len : 0;
+  const uint32_t keep = std::min({k, room, static_cast<uint32_t>(sizeof scratch_->body) - d.body.len});
+  if (keep && store_.append(d.body, p, keep) < keep) counters_.inc(Counter::amqp_store_full);
+}
+
+void AmqpDecoder::content_done(AmqpState& st, const StreamInfo& c, int dir) {
+  AmqpScratch& s = *scratch_;
+  AmqpState::Dir& d = st.dir[dir];
+  const uint32_t fl = store_.copy_out(d.fields, reinterpret_cast<uint8_t*>(s.record), sizeof s.record);
+  const uint32_t bl = store_.copy_out(d.body, reinterpret_cast<uint8_t*>(s.body), sizeof s.body);
+  // The body as text (textual content) or as its bytes in decimal, " [...]" when cut.
+  std::size_t tl = 0;
+  auto put = [&](std::string_view v) {
+    const std::size_t k = std::min(v.size(), sizeof s.body_text - tl);
+    if (k) std::memcpy(s.body_text + tl, v.data(), k);
+    tl += k;
+  };
+  if (d.textual) {
+    put({s.body, bl});
+  } else {
+    char num[8];
+    for (uint32_t i = 0; i < bl; ++i) {
+      if (i) put(" ");
+      const auto r = std::to_chars(num, num + sizeof num, static_cast<unsigned>(static_cast<uint8_t>(s.body[i])));
+      put({num, static_cast<std::size_t>(r.ptr - num)});
+    }
+  }
+  if (bl < d.body_size) put(" [...]");
+  Event e;
+  e.method = {d.method, d.method_len};
+  e.request_fields = {s.record, fl};
+  e.start_ns = d.start_ns;
+  e.end_ns = c.ts_ns;
+  const bool from_client = dir == st.client;
+  (from_client ? e.bytes_in : e.bytes_out) = d.body_size;
+  (from_client ? e.request : e.response) = {s.body_text, tl};
+  e.error = e.method == "basic.return";
+  counters_.inc(Counter::amqp_transactions);
+  publish(c, st.client, e);
+  d.content = 0;
+  store_.release(d.fields);
+  store_.release(d.body);
+}
+
+bool AmqpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
+  AmqpState& st = *static_cast<AmqpState*>(state);
+  AmqpState::Dir& d = st.dir[dir];
+  counters_.inc(Counter::amqp_gaps);
+  if (d.skip >= len) {  // inside a body: the framing survives, the body is cut
+    d.skip -= len;
+    if (d.body_left) d.body_left -= std::min<uint64_t>(len, d.body_left);
+    if (d.skip == 0 && d.content == 2 && d.body_left == 0) content_done(st, c, dir);
+    return true;
+  }
+  return false;
+}
+
+void AmqpDecoder::close(void* state, const StreamInfo& c) {
+  AmqpState& st = *static_cast<AmqpState*>(state);
+  AmqpScratch& s = *scratch_;
+  for (int dir = 0; dir < 2; ++dir)
+    if (st.dir[dir].content) content_done(st, c, dir);
+  // Requests never answered: a close with an error code is still worth an event.
+  while (st.n_pending) {
+    Pending h;
+    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
+    const uint32_t rec = sizeof h + h.name_len + h.fields_len;
+    const uint32_t k = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.record), std::min<uint32_t>(rec, sizeof s.record));
+    store_.drop_front(st.pending, rec);
+    --st.n_pending;
+    const Method* m = find_method(h.cls, h.id);
+    counters_.inc(Counter::amqp_unmatched_requests);
+    if (!m || ((m->flags & kConn) && cfg_.hide_connection_information)) continue;
+    Event e;
+    e.method = {s.record + sizeof h, h.name_len};
+    e.request_fields = {s.record + sizeof h + h.name_len, std::min<std::size_t>(h.fields_len, k - sizeof h - h.name_len)};
+    e.start_ns = e.end_ns = h.start_ns;
+    e.bytes_in = h.bytes;
+    const bool close_error = (m->flags & kClose) && field_number(e.request_fields, "reply-code") >= 300;
+    e.error = true;
+    e.note = close_error ? "Close-ok method not received by sender" : "Unmatched request";
+    e.request = e.method;
+    publish(c, st.client, e);
+  }
+  store_.release(st.pending);
+  for (auto& d : st.dir) {
+    store_.release(d.fields);
+    store_.release(d.body);
+  }
+}
+
+bool AmqpDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
+  AmqpState& st = *static_cast<AmqpState*>(state);
+  if (st.n_pending == 0) return false;
+  Pending h;
+  store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
+  if (h.start_ns + cfg_.timeout_ns >= now_ns) return true;
+  close(state, c);  // publishes what waited (every request of the connection is older)
+  open(state);
+  return false;
+}
+
+void AmqpDecoder::publish(const StreamInfo& c, int client, const Event& e) {
+  TransactionFields t;
+  t.type = "amqp";
+  t.ok = !e.error;
+  t.error = e.note;
+  t.start_ns = e.start_ns;
+  t.end_ns = e.end_ns;
+  set_connection(t, c, client, 6, "amqp");
+  t.client_bytes = e.bytes_in;
+  t.server_bytes = e.bytes_out;
+  char action[48];
+  const int al = std::snprintf(action, sizeof action, "amqp.%.*s", static_cast<int>(e.method.size()), e.method.data());
+  t.event_action = std::string_view(action, static_cast<std::size_t>(std::max(al, 0)));
+  std::string_view user;  // the user-id property, as its JSON string
+  each_field(e.request_fields, [&](std::string_view k, std::string_view v) {
+    if (k == "user-id") user = v;
+  });
+  out_.emit([&](JsonWriter& w) {
+    begin_transaction(w, t, agent_, internal_);
+    w.field("method", e.method);
+    w.begin_object("amqp");
+    // The answer's fields win over the request's (a server-named queue).
+    each_field(e.response_fields, [&](std::string_view k, std::string_view v) {
+      w.key(k);
+      w.raw(v);
+    });
+    each_field(e.request_fields, [&](std::string_view k, std::string_view v) {
+      if (has_field(e.response_fields, k)) return;
+      w.key(k);
+      w.raw(v);
+    });
+    w.end_object();
+    if (!user.empty()) {
+      w.begin_object("user");
+      w.key("id");
+      w.raw(user);
+      w.end_object();
+    }
+    if (cfg_.send_request && !e.request.empty()) w.field("request", e.request);
+    if (cfg_.send_response && !e.response.empty()) w.field("response", e.response);
+    end_transaction(w);
+  });
+}
+
+namespace {
+
+std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<AmqpDecoder>(s); }
+
+constexpr DetectProbe kProbes[] = {
+    {R"(^AMQP\x00\x00\x09\x01)", true},
+};
+
+}  // namespace
+
+const DecoderDescriptor kAmqpDescriptor = {
+    .name = "amqp",
+    .transports = kTransportTcp,
+    .probes = kProbes,
+    .state_size = sizeof(AmqpState),
+    .violations = Counter::amqp_violations,
+    .create = create,
+};
+
+}  // namespace tapbeat
