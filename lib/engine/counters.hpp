@@ -118,6 +118,7 @@ namespace tapbeat {
   X(mysql_unmatched_responses, "mysql.unmatched_responses", counter) \
   X(mysql_other_commands, "mysql.other_commands", counter) \
   X(mysql_query_truncated, "mysql.query_truncated", counter) \
+  X(mysql_response_cut, "mysql.response_cut", counter) \
   X(mysql_store_full, "mysql.store_full", counter) \
   X(mysql_malformed, "mysql.malformed", counter) \
   X(mysql_gaps, "mysql.gaps", counter) \
@@ -135,6 +136,7 @@ namespace tapbeat {
   X(pgsql_unmatched_responses, "pgsql.unmatched_responses", counter) \
   X(pgsql_queue_full, "pgsql.queue_full", counter) \
   X(pgsql_query_truncated, "pgsql.query_truncated", counter) \
+  X(pgsql_response_cut, "pgsql.response_cut", counter) \
   X(pgsql_store_full, "pgsql.store_full", counter) \
   X(pgsql_malformed, "pgsql.malformed", counter) \
   X(pgsql_gaps, "pgsql.gaps", counter) \

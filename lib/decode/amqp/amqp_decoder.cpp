@@ -107,6 +107,10 @@ constexpr Method kMethods[] = {
     {90, 31, "tx.rollback-ok", "", kAnswer},
 };
 
+// Connection information, and closes without an error (reply-code under 300), are
+// followed but published only when hide_connection_information is false.
+bool hidden(const Method& m, std::string_view fields, const AmqpSettings& cfg);
+
 const Method* find_method(uint16_t cls, uint16_t id) {
   for (const Method& m : kMethods)
     if (m.cls == cls && m.id == id) return &m;
@@ -393,6 +397,14 @@ uint64_t field_number(std::string_view fields, std::string_view key) {
   return v;
 }
 
+bool error_close(const Method& m, std::string_view fields) {
+  return (m.flags & kClose) && field_number(fields, "reply-code") >= 300;
+}
+
+bool hidden(const Method& m, std::string_view fields, const AmqpSettings& cfg) {
+  return cfg.hide_connection_information && ((m.flags & kConn) || ((m.flags & kClose) && !error_close(m, fields)));
+}
+
 }  // namespace
 
 AmqpSettings amqp_settings(const ProtocolConfig& p) {
@@ -467,7 +479,7 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
   while (off < n) {
     if (d.skip) {
       const uint32_t k = std::min(d.skip, n - off);
-      if (d.content && d.body_left) content_body(st, c, dir, p + off, k);
+      if (d.skipping_body && d.body_left) content_body(st, c, dir, p + off, k);
       d.skip -= k;
       off += k;
       if (d.skip == 0 && d.content == 2 && d.body_left == 0) content_done(st, c, dir);
@@ -496,6 +508,7 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
     if (type == 3) {  // body: streamed, its first bytes kept
       off += 7;
       d.skip = size + 1;  // and the frame end
+      d.skipping_body = d.content == 2;
       if (d.content == 2 && d.body_left) {
         const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(size, n - off));
         content_body(st, c, dir, p + off, k);
@@ -510,6 +523,7 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       counters_.inc(Counter::amqp_too_large);
       off += 7;
       d.skip = size + 1;
+      d.skipping_body = 0;
       continue;
     }
     if (n - off < size + 8) return {off, size + 8, Verdict::kNeedMore};
@@ -555,10 +569,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     return false;
   }
   if (f.full()) counters_.inc(Counter::amqp_fields_cut);
-  // Connection information, and closes without an error, are followed and not
-  // published unless hide_connection_information is false.
-  const bool is_error_close = (m->flags & kClose) && field_number(f.view(), "reply-code") >= 300;
-  const bool hidden = cfg_.hide_connection_information && ((m->flags & kConn) || ((m->flags & kClose) && !is_error_close));
+  const bool hide = hidden(*m, f.view(), cfg_);
   if (m->flags & kClose) {
     // A close answers what its channel (or, connection.close, the connection) still
     // waited for: those requests end here, counted.
@@ -599,21 +610,19 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     }, h);
     if (k) {
       const Method* rm = find_method(h.cls, h.id);
-      const bool error_close = (rm->flags & kClose) &&
-                               field_number({s.record + sizeof h + h.name_len, h.fields_len}, "reply-code") >= 300;
-      const bool hide = cfg_.hide_connection_information &&
-                        ((rm->flags & kConn) || ((rm->flags & kClose) && !error_close));
-      if (!hide) {
+      const std::string_view request_fields{s.record + sizeof h + h.name_len,
+                                            std::min<std::size_t>(h.fields_len, k - sizeof h - h.name_len)};
+      if (!hidden(*rm, request_fields, cfg_)) {
         Event e;
         e.method = {s.record + sizeof h, h.name_len};
         if (cls == 60 && id == 72) e.method = "basic.get-empty";
-        e.request_fields = {s.record + sizeof h + h.name_len, std::min<std::size_t>(h.fields_len, k - sizeof h - h.name_len)};
+        e.request_fields = request_fields;
         e.response_fields = f.view();
         e.start_ns = h.start_ns;
         e.end_ns = c.ts_ns;
         e.bytes_in = h.bytes;
         e.bytes_out = n + 8;
-        e.error = error_close;
+        e.error = error_close(*rm, request_fields);
         e.request = e.method;
         e.response = "OK";
         counters_.inc(Counter::amqp_transactions);
@@ -626,7 +635,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
   }
   // A request: published now (asynchronous, no-wait) or when its answer comes.
   if ((m->flags & kAsync) || no_wait) {
-    if (!hidden) {
+    if (!hide) {
       Event e;
       e.method = m->name;
       e.request_fields = f.view();
@@ -787,31 +796,10 @@ bool AmqpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
 
 void AmqpDecoder::close(void* state, const StreamInfo& c) {
   AmqpState& st = *static_cast<AmqpState*>(state);
-  AmqpScratch& s = *scratch_;
   for (int dir = 0; dir < 2; ++dir)
     if (st.dir[dir].content) content_done(st, c, dir);
   // Requests never answered: a close with an error code is still worth an event.
-  while (st.n_pending) {
-    Pending h;
-    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
-    const uint32_t rec = sizeof h + h.name_len + h.fields_len;
-    const uint32_t k = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.record), std::min<uint32_t>(rec, sizeof s.record));
-    store_.drop_front(st.pending, rec);
-    --st.n_pending;
-    const Method* m = find_method(h.cls, h.id);
-    counters_.inc(Counter::amqp_unmatched_requests);
-    if (!m || ((m->flags & kConn) && cfg_.hide_connection_information)) continue;
-    Event e;
-    e.method = {s.record + sizeof h, h.name_len};
-    e.request_fields = {s.record + sizeof h + h.name_len, std::min<std::size_t>(h.fields_len, k - sizeof h - h.name_len)};
-    e.start_ns = e.end_ns = h.start_ns;
-    e.bytes_in = h.bytes;
-    const bool close_error = (m->flags & kClose) && field_number(e.request_fields, "reply-code") >= 300;
-    e.error = true;
-    e.note = close_error ? "Close-ok method not received by sender" : "Unmatched request";
-    e.request = e.method;
-    publish(c, st.client, e);
-  }
+  while (st.n_pending) unanswered(st, c);
   store_.release(st.pending);
   for (auto& d : st.dir) {
     store_.release(d.fields);
@@ -821,13 +809,39 @@ void AmqpDecoder::close(void* state, const StreamInfo& c) {
 
 bool AmqpDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   AmqpState& st = *static_cast<AmqpState*>(state);
-  if (st.n_pending == 0) return false;
-  Pending h;
-  store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
-  if (h.start_ns + cfg_.timeout_ns >= now_ns) return true;
-  close(state, c);  // publishes what waited (every request of the connection is older)
-  open(state);
+  while (st.n_pending) {  // the oldest first
+    Pending h;
+    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
+    if (h.start_ns + cfg_.timeout_ns >= now_ns) return true;
+    unanswered(st, c);
+  }
   return false;
+}
+
+// The oldest pending request, never answered: out of the chain, counted, and
+// published as an Error unless hidden.
+void AmqpDecoder::unanswered(AmqpState& st, const StreamInfo& c) {
+  AmqpScratch& s = *scratch_;
+  Pending h{};
+  store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
+  const uint32_t rec = sizeof h + h.name_len + h.fields_len;
+  const uint32_t k = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.record), std::min<uint32_t>(rec, sizeof s.record));
+  store_.drop_front(st.pending, rec);
+  --st.n_pending;
+  counters_.inc(Counter::amqp_unmatched_requests);
+  const Method* m = find_method(h.cls, h.id);
+  const std::string_view fields{s.record + sizeof h + h.name_len,
+                                std::min<std::size_t>(h.fields_len, k - sizeof h - h.name_len)};
+  if (!m || hidden(*m, fields, cfg_)) return;
+  Event e;
+  e.method = {s.record + sizeof h, h.name_len};
+  e.request_fields = fields;
+  e.start_ns = e.end_ns = h.start_ns;
+  e.bytes_in = h.bytes;
+  e.error = true;
+  e.note = error_close(*m, fields) ? "Close-ok method not received by sender" : "Unmatched request";
+  e.request = e.method;
+  publish(c, st.client, e);
 }
 
 void AmqpDecoder::publish(const StreamInfo& c, int client, const Event& e) {

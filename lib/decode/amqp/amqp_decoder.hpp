@@ -38,6 +38,7 @@ AmqpSettings amqp_settings(const ProtocolConfig& p);
 struct AmqpState {
   struct Dir {
     uint32_t skip;          // bytes of the current frame past what was read
+    uint8_t skipping_body;  // those bytes are a content body's
     uint8_t content;        // a content method waits for its header and body
     uint16_t channel;       // its channel
     uint64_t body_left;     // body bytes still to come
@@ -80,6 +81,7 @@ class AmqpDecoder final : public DecoderCommon {
   void content_header(AmqpState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n);
   void content_body(AmqpState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n);
   void content_done(AmqpState& st, const StreamInfo& c, int dir);
+  void unanswered(AmqpState& st, const StreamInfo& c);
   void publish(const StreamInfo& c, int client, const Event& e);
 
   const AmqpSettings& cfg_;

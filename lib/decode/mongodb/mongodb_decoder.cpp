@@ -820,7 +820,7 @@ bool MongodbDecoder::pop(MongodbState& st, int32_t response_to, Request& out, bo
   MongodbScratch& s = *scratch_;
   uint32_t at = 0;
   for (uint32_t i = 0; i < st.n_pending; ++i) {
-    Stored h;
+    Stored h{};
     store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h, at);
     const uint32_t rec = sizeof h + h.texts;
     if (!any && h.id != response_to) {
@@ -884,7 +884,7 @@ void MongodbDecoder::close(void* state, const StreamInfo& c) {
 bool MongodbDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   MongodbState& st = *static_cast<MongodbState*>(state);
   while (st.n_pending) {
-    Stored h;
+    Stored h{};
     store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
     if (h.start_ns + cfg_.timeout_ns >= now_ns) break;
     Request rq;

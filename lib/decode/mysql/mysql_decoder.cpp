@@ -43,7 +43,7 @@ enum Resp : uint8_t {
   kRespInfile,         // LOCAL INFILE: the file goes up, then OK or ERR
 };
 
-enum TxFlag : uint8_t { kError = 1, kGap = 2, kTruncated = 4, kMoreResults = 8 };
+enum TxFlag : uint8_t { kError = 1, kGap = 2, kCompress = 4, kMoreResults = 8 };
 
 constexpr uint32_t kClientCompress = 0x20;
 constexpr uint32_t kClientSsl = 0x800;
@@ -210,23 +210,22 @@ void MysqlDecoder::reset_transaction(MysqlState& st) {
 }
 
 uint32_t MysqlDecoder::head_wanted(const MysqlState& st, int dir, uint32_t len, uint8_t first) const {
-  const uint32_t all = len;
   if (dir == st.client) {
     if (st.dir[dir].cont) return 0;
-    return std::min(all, kMaxRequestHead);
+    return std::min(len, kMaxRequestHead);
   }
-  if (st.dir[dir].cont || !st.cmd) return std::min(all, 1u);
+  if (st.dir[dir].cont || !st.cmd) return std::min(len, 1u);
   if (first == 0xff || (first == 0xfe && len < kMaxPacket) || (first == 0x00 && st.resp == kRespStart))
-    return std::min(all, kMaxErrorHead);
+    return std::min(len, kMaxErrorHead);
   switch (st.resp) {
     case kRespColumns: case kRespColumnsEof: case kRespPrepParams: case kRespPrepColumns:
-      return std::min(all, kMaxColumnDef);
+      return std::min(len, kMaxColumnDef);
     case kRespRows:
       if (cfg_.send_response && st.num_rows < cfg_.max_rows)
-        return std::min({all, kMaxRowHead, cfg_.max_row_length + 16 * std::min(st.num_fields, 1024u) + 64});
-      return std::min(all, 1u);
+        return std::min({len, kMaxRowHead, cfg_.max_row_length + 16 * std::min(st.num_fields, 1024u) + 64});
+      return std::min(len, 1u);
     default:
-      return std::min(all, 16u);
+      return std::min(len, 16u);
   }
 }
 
@@ -272,9 +271,7 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       d.seq = seq;
       continue;
     }
-    const uint8_t prev_seq = d.seq;
     d.seq = seq;
-    (void)prev_seq;
     const bool ok = dir == st.client ? client_packet(st, c, p + off - head, len, head)
                                      : server_packet(st, c, p + off - head, len, head);
     if (!ok) return {off, 0, st.phase == kPhaseDone ? Verdict::kDone : Verdict::kViolation};
@@ -294,7 +291,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
         st.phase = kPhaseDone;
         return false;
       }
-      if (caps & kClientCompress) st.flags |= kTruncated;  // remembered until the server's OK
+      if (caps & kClientCompress) st.flags |= kCompress;  // in effect after the server's OK
     }
     return true;
   }
@@ -375,7 +372,7 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       return true;
     }
     if (first == 0x00 || first == 0xff) {  // authentication ends
-      const bool compressed = st.flags & kTruncated;
+      const bool compressed = st.flags & kCompress;
       st.flags = 0;
       st.phase = kPhaseCommands;
       if (first == 0xff) counters_.inc(Counter::mysql_login_failures);
@@ -485,7 +482,7 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
         st.resp = kRespColumnsEof;
         // The column names of the first result set head the table.
         if (cfg_.send_response && st.table.len == 0 && !sql_table_append(store_, st.table, line_.view(), kMaxTable))
-          st.flags |= kTruncated;
+          counters_.inc(Counter::mysql_response_cut);
       }
       return true;
     case kRespColumnsEof:
@@ -578,7 +575,7 @@ void MysqlDecoder::row(MysqlState& st, const uint8_t* p, uint32_t head) {
       }
     }
   }
-  if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) st.flags |= kTruncated;
+  if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(Counter::mysql_response_cut);
 }
 
 void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bool eof_header) {

@@ -20,7 +20,7 @@ enum Phase : uint8_t {
   kPhaseDone,
 };
 
-enum RespFlag : uint8_t { kError = 1, kGap = 2, kTruncated = 4, kCompleted = 8 };
+enum RespFlag : uint8_t { kError = 1, kGap = 2, kCompleted = 8 };
 enum RequestFlag : uint32_t { kNotPublished = 1 };
 
 constexpr uint32_t kSslRequest = 80877103, kGssRequest = 80877104, kCancelRequest = 80877102;
@@ -296,7 +296,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
           line_.add(cstring(r));
           r.skip(18);
         }
-        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) st.resp_flags |= kTruncated;
+        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(Counter::pgsql_response_cut);
       }
       break;
     }
@@ -319,7 +319,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
           r.skip(k);
           if (k < vlen) break;
         }
-        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) st.resp_flags |= kTruncated;
+        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(Counter::pgsql_response_cut);
       }
       break;
     }
