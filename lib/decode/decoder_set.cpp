@@ -75,6 +75,12 @@ void DecoderSet::enable_amqp(std::span<const uint16_t> ports) {
   claim(d, kTransportTcp, ports);
 }
 
+void DecoderSet::enable_cassandra(std::span<const uint16_t> ports) {
+  const int d = decoder_index("cassandra");
+  plan_.config[d] = &cassandra;
+  claim(d, kTransportTcp, ports);
+}
+
 void DecoderSet::enable_detection() {
   detector_ = std::make_unique<PayloadDetector>(plan_);
   plan_.detector = detector_->empty() ? nullptr : detector_.get();
@@ -90,6 +96,7 @@ uint64_t DecoderSet::tcp_timeout_ns() const {
   if (plan_.config[decoder_index("pgsql")]) t = std::min(t, pgsql.timeout_ns);
   if (plan_.config[decoder_index("mongodb")]) t = std::min(t, mongodb.timeout_ns);
   if (plan_.config[decoder_index("amqp")]) t = std::min(t, amqp.timeout_ns);
+  if (plan_.config[decoder_index("cassandra")]) t = std::min(t, cassandra.timeout_ns);
   return t == UINT64_MAX ? 10'000'000'000 : t;
 }
 
@@ -138,6 +145,9 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
       } else if (p.type == "amqp") {
         s->amqp = amqp_settings(p);
         s->enable_amqp(p.ports);
+      } else if (p.type == "cassandra") {
+        s->cassandra = cassandra_settings(p);
+        s->enable_cassandra(p.ports);
       } else if (p.type == "redis") {
         s->redis = redis_settings(p);
         s->enable_redis(p.ports);

@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "decode/amqp/amqp_decoder.hpp"
+#include "decode/cassandra/cassandra_decoder.hpp"
 #include "decode/detect.hpp"
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
@@ -45,6 +46,7 @@ class DecoderSet {
   void enable_pgsql(std::span<const uint16_t> ports);
   void enable_mongodb(std::span<const uint16_t> ports);
   void enable_amqp(std::span<const uint16_t> ports);
+  void enable_cassandra(std::span<const uint16_t> ports);
   void enable_detection();  // after the protocols
 
   IcmpSettings icmp;
@@ -56,6 +58,7 @@ class DecoderSet {
   PgsqlSettings pgsql;
   MongodbSettings mongodb;
   AmqpSettings amqp;
+  CassandraSettings cassandra;
   const DecoderPlan& plan() const { return plan_; }
   // The shortest transaction timeout of the TCP decoders (how long a connection
   // may sit idle before its pending transactions are checked).

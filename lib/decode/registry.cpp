@@ -1,6 +1,7 @@
 #include "decode/registry.hpp"
 
 #include "decode/amqp/amqp_decoder.hpp"
+#include "decode/cassandra/cassandra_decoder.hpp"
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/icmp/icmp_decoder.hpp"
@@ -24,6 +25,7 @@ const DecoderDescriptor* const kRegistry[] = {
     &kPgsqlDescriptor,
     &kMongodbDescriptor,
     &kAmqpDescriptor,
+    &kCassandraDescriptor,
 };
 static_assert(std::size(kRegistry) <= kMaxDecoders);
 

@@ -172,6 +172,27 @@ namespace tapbeat {
   X(amqp_unexpected_frames, "amqp.unexpected_frames", counter) \
   X(amqp_gaps, "amqp.gaps", counter) \
   X(amqp_violations, "amqp.violations", counter) \
+  X(cassandra_requests, "cassandra.requests", counter) \
+  X(cassandra_responses, "cassandra.responses", counter) \
+  X(cassandra_transactions, "cassandra.transactions", counter) \
+  X(cassandra_events, "cassandra.events", counter) \
+  X(cassandra_unmatched_requests, "cassandra.unmatched_requests", counter) \
+  X(cassandra_unmatched_responses, "cassandra.unmatched_responses", counter) \
+  X(cassandra_ignored, "cassandra.ignored", counter) \
+  X(cassandra_queue_full, "cassandra.queue_full", counter) \
+  X(cassandra_store_full, "cassandra.store_full", counter) \
+  X(cassandra_malformed, "cassandra.malformed", counter) \
+  X(cassandra_unknown_opcodes, "cassandra.unknown_opcodes", counter) \
+  X(cassandra_compressed, "cassandra.compressed", counter) \
+  X(cassandra_decompress_errors, "cassandra.decompress_errors", counter) \
+  X(cassandra_no_compressor, "cassandra.no_compressor", counter) \
+  X(cassandra_too_large, "cassandra.too_large", counter) \
+  X(cassandra_crc_errors, "cassandra.crc_errors", counter) \
+  X(cassandra_unknown_prepared, "cassandra.unknown_prepared", counter) \
+  X(cassandra_query_cut, "cassandra.query_cut", counter) \
+  X(cassandra_response_cut, "cassandra.response_cut", counter) \
+  X(cassandra_gaps, "cassandra.gaps", counter) \
+  X(cassandra_violations, "cassandra.violations", counter) \
   X(memcache_requests, "memcache.requests", counter)                   \
   X(memcache_responses, "memcache.responses", counter)                 \
   X(memcache_transactions, "memcache.transactions", counter)           \

@@ -94,9 +94,9 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
   w.end_array();
   w.field("dataset", "flow");
   w.field_uint("duration", f.last_ts_ns - f.first_ts_ns);
-  w.field("end", std::string_view(buf, format_time_nano(f.last_ts_ns, buf)));
+  w.field("end", std::string_view(buf, format_time_digits(f.last_ts_ns, agent.timestamp_digits, buf)));
   w.field("kind", "event");
-  w.field("start", std::string_view(buf, format_time_nano(f.first_ts_ns, buf)));
+  w.field("start", std::string_view(buf, format_time_digits(f.first_ts_ns, agent.timestamp_digits, buf)));
   w.begin_array("type");
   w.string("connection");
   if (final) w.string("end");

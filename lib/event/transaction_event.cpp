@@ -49,9 +49,9 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.end_array();
   w.field("dataset", t.type);
   w.field_uint("duration", end - t.start_ns);
-  w.field("end", std::string_view(buf, format_time_nano(end, buf)));
+  w.field("end", std::string_view(buf, format_time_digits(end, agent.timestamp_digits, buf)));
   w.field("kind", "event");
-  w.field("start", std::string_view(buf, format_time_nano(t.start_ns, buf)));
+  w.field("start", std::string_view(buf, format_time_digits(t.start_ns, agent.timestamp_digits, buf)));
   w.begin_array("type");
   w.string("connection");
   if (t.event_type_extra) w.string(t.event_type_extra);

@@ -94,6 +94,7 @@ packetbeat.protocols:
     ports: [{port}]
 {extra}output.console: {{}}
 tapbeat.workers: 1
+timestamp.precision: nanosecond
 """
 
 
