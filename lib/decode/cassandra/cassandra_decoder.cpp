@@ -141,6 +141,89 @@ uint64_t le_bytes(const uint8_t* p, int n) {
   return v;
 }
 
+uint32_t be32(const uint8_t* p) { return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3]; }
+
+// The first bytes of a snappy or LZ4 block whose end lies past what was read (a frame
+// longer than kMaxHead): elements are decoded while their input is at hand, up to cap
+// bytes of output. Returns the bytes produced; an element that does not make sense
+// ends the prefix.
+std::size_t snappy_prefix(const uint8_t* in, std::size_t n, uint8_t* out, std::size_t cap) {
+  std::size_t i = 0, o = 0;
+  for (int shift = 0; i < n && shift < 35; shift += 7)  // the uncompressed length
+    if (!(in[i++] & 0x80)) break;
+  while (i < n && o < cap) {
+    const uint8_t tag = in[i++];
+    std::size_t len = 0, off = 0;
+    switch (tag & 3) {
+      case 0: {
+        len = (tag >> 2) + 1u;
+        if (len > 60) {
+          const std::size_t k = len - 60;
+          if (i + k > n) return o;
+          len = le_bytes(in + i, static_cast<int>(k)) + 1;
+          i += k;
+        }
+        const std::size_t m = std::min({len, n - i, cap - o});
+        std::memcpy(out + o, in + i, m);
+        i += m, o += m;
+        if (m < len) return o;
+        continue;
+      }
+      case 1:
+        if (i >= n) return o;
+        len = 4 + ((tag >> 2) & 7u);
+        off = (std::size_t{tag} >> 5) << 8 | in[i++];
+        break;
+      case 2:
+        if (i + 2 > n) return o;
+        len = 1 + (tag >> 2u);
+        off = le_bytes(in + i, 2);
+        i += 2;
+        break;
+      default:
+        if (i + 4 > n) return o;
+        len = 1 + (tag >> 2u);
+        off = le_bytes(in + i, 4);
+        i += 4;
+        break;
+    }
+    if (off == 0 || off > o) return o;
+    for (std::size_t k = 0; k < len && o < cap; ++k, ++o) out[o] = out[o - off];
+  }
+  return o;
+}
+
+std::size_t lz4_prefix(const uint8_t* in, std::size_t n, uint8_t* out, std::size_t cap) {
+  std::size_t i = 0, o = 0;
+  auto extend = [&](std::size_t& len) {
+    if (len != 15) return true;
+    uint8_t b = 255;
+    while (b == 255) {
+      if (i >= n) return false;
+      b = in[i++];
+      len += b;
+    }
+    return true;
+  };
+  while (i < n && o < cap) {
+    const uint8_t token = in[i++];
+    std::size_t lit = token >> 4;
+    if (!extend(lit)) return o;
+    const std::size_t m = std::min({lit, n - i, cap - o});
+    std::memcpy(out + o, in + i, m);
+    i += m, o += m;
+    if (m < lit || i + 2 > n) return o;
+    const std::size_t off = le_bytes(in + i, 2);
+    i += 2;
+    std::size_t len = token & 15u;
+    if (!extend(len)) return o;
+    len += 4;
+    if (off == 0 || off > o) return o;
+    for (std::size_t k = 0; k < len && o < cap; ++k, ++o) out[o] = out[o - off];
+  }
+  return o;
+}
+
 // The protocol's notations over untrusted bytes ([short], [string], [bytes], ...).
 class Cql {
  public:
@@ -540,7 +623,7 @@ DecodeResult CassandraDecoder::legacy(CassandraState& st, const StreamInfo& c, i
   f.flags = p[1];
   f.stream = static_cast<int16_t>(p[2] << 8 | p[3]);
   f.op = p[4];
-  f.length = uint32_t{p[5]} << 24 | uint32_t{p[6]} << 16 | uint32_t{p[7]} << 8 | p[8];
+  f.length = be32(p + 5);
   if (f.version < 3 || f.version > 5 || f.length > kMaxFrame) {
     counters_.inc(Counter::cassandra_malformed);
     return {0, 0, Verdict::kViolation};
@@ -555,6 +638,7 @@ DecodeResult CassandraDecoder::legacy(CassandraState& st, const StreamInfo& c, i
   f.body_len = head - 9;
   f.cut = head < 9 + f.length;
   f.ts_ns = c.ts_ns;
+  if (f.cut) counters_.inc(Counter::cassandra_too_large);
   if (!frame(st, c, dir, f)) return {head, 0, Verdict::kViolation};
   st.skip[dir] = 9 + f.length - head;
   return {head, 0, Verdict::kOk};
@@ -632,7 +716,7 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
     f.flags = e[1];
     f.stream = static_cast<int16_t>(e[2] << 8 | e[3]);
     f.op = e[4];
-    f.length = uint32_t{e[5]} << 24 | uint32_t{e[6]} << 16 | uint32_t{e[7]} << 8 | e[8];
+    f.length = be32(e + 5);
     if (f.version != 5 || f.length > kMaxFrame) {
       counters_.inc(Counter::cassandra_malformed);
       return false;
@@ -650,7 +734,10 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
       counters_.inc(Counter::cassandra_malformed);
       return true;
     }
-    if (f.cut) st.envelope_left[dir] = f.length - have;
+    if (f.cut) {
+      st.envelope_left[dir] = f.length - have;
+      counters_.inc(Counter::cassandra_too_large);
+    }
     if (!frame(st, c, dir, f)) return false;
     off += 9 + f.body_len;
   }
@@ -669,31 +756,34 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
     CassandraScratch& s = *scratch_;
     const CqlCompressor comp = st.compressor != CqlCompressor::kNone ? st.compressor : cfg_.compressor;
     f.body_len = 0;
-    if (in.cut) {
-      counters_.inc(Counter::cassandra_too_large);
-    } else if (comp == CqlCompressor::kNone) {
+    // The uncompressed length: snappy's varint preamble, or LZ4's big-endian prefix.
+    std::size_t out = 0;
+    const bool sized = comp == CqlCompressor::kSnappy
+                           ? snappy::GetUncompressedLength(reinterpret_cast<const char*>(in.body), in.body_len, &out)
+                           : in.body_len >= 4 && (out = be32(in.body), true);
+    if (comp == CqlCompressor::kNone) {
       counters_.inc(Counter::cassandra_no_compressor);
+    } else if (!sized) {
+      counters_.inc(Counter::cassandra_decompress_errors);
+    } else if (in.cut || out > kMaxDecompressed) {
+      // A frame read from its head, or one opening past the bound: its first bytes.
+      counters_.inc(Counter::cassandra_compressed);
+      s.inflated.resize(kMaxHead);
+      f.body = s.inflated.data();
+      f.body_len = static_cast<uint32_t>(comp == CqlCompressor::kSnappy
+                                             ? snappy_prefix(in.body, in.body_len, s.inflated.data(), kMaxHead)
+                                             : lz4_prefix(in.body + 4, in.body_len - 4, s.inflated.data(), kMaxHead));
+      f.cut = true;
     } else {
-      bool ok = false;
-      std::size_t out = 0;
-      if (comp == CqlCompressor::kSnappy) {
-        ok = snappy::GetUncompressedLength(reinterpret_cast<const char*>(in.body), in.body_len, &out) &&
-             out <= kMaxDecompressed;
-        if (ok) {
-          s.inflated.resize(out);
-          ok = snappy::RawUncompress(reinterpret_cast<const char*>(in.body), in.body_len,
-                                     reinterpret_cast<char*>(s.inflated.data()));
-        }
-      } else if (in.body_len >= 4) {  // LZ4: the uncompressed length (big-endian), then the block
-        out = uint32_t{in.body[0]} << 24 | uint32_t{in.body[1]} << 16 | uint32_t{in.body[2]} << 8 | in.body[3];
-        if (out <= kMaxDecompressed) {
-          s.inflated.resize(out);
-          ok = out == 0 || LZ4_decompress_safe(reinterpret_cast<const char*>(in.body + 4),
-                                               reinterpret_cast<char*>(s.inflated.data()),
-                                               static_cast<int>(in.body_len - 4), static_cast<int>(out)) ==
-                               static_cast<int>(out);
-        }
-      }
+      s.inflated.resize(out);
+      const bool ok =
+          comp == CqlCompressor::kSnappy
+              ? snappy::RawUncompress(reinterpret_cast<const char*>(in.body), in.body_len,
+                                      reinterpret_cast<char*>(s.inflated.data()))
+              : out == 0 || LZ4_decompress_safe(reinterpret_cast<const char*>(in.body + 4),
+                                                reinterpret_cast<char*>(s.inflated.data()),
+                                                static_cast<int>(in.body_len - 4), static_cast<int>(out)) ==
+                                static_cast<int>(out);
       if (ok) {
         counters_.inc(Counter::cassandra_compressed);
         f.body = s.inflated.data();
