@@ -16,6 +16,7 @@
 #include "decode/http/http_parse.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
 #include "decode/mongodb/mongodb_decoder.hpp"
+#include "decode/cassandra/cassandra_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
@@ -391,6 +392,42 @@ void BM_MongodbTransaction(benchmark::State& state) {
                  mongo_msg(4, 3, bson({{"name", "alice"}}, {{"id", 100}, {"ok", 1}})));
 }
 BENCHMARK(BM_MongodbTransaction);
+
+// A CQL v4 frame: version (0x84 for responses), flags, stream, opcode, length, body.
+std::string cql_frame(bool response, int16_t stream, uint8_t op, const std::string& body) {
+  const uint32_t n = static_cast<uint32_t>(body.size());
+  return std::string{static_cast<char>(response ? 0x84 : 0x04), 0, static_cast<char>(stream >> 8),
+                     static_cast<char>(stream & 0xff), static_cast<char>(op), static_cast<char>(n >> 24),
+                     static_cast<char>(n >> 16 & 0xff), static_cast<char>(n >> 8 & 0xff), static_cast<char>(n & 0xff)} +
+         body;
+}
+
+std::string be_int(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16 & 0xff), static_cast<char>(v >> 8 & 0xff),
+          static_cast<char>(v & 0xff)};
+}
+
+std::string cql_string(const std::string& s) {
+  return std::string{static_cast<char>(s.size() >> 8), static_cast<char>(s.size() & 0xff)} + s;
+}
+
+// QUERY: [long string] query, consistency ONE, no flags.
+std::string cql_query(const std::string& q) { return be_int(static_cast<uint32_t>(q.size())) + q + std::string("\x00\x01\x00", 3); }
+
+// An INSERT and its void RESULT; a SELECT and its rows (global table spec, 2 columns, 1 row).
+void BM_CassandraTransaction(benchmark::State& state) {
+  DecoderBench b;
+  CassandraSettings cfg;
+  CassandraDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  const std::string rows = be_int(2) + be_int(1) + be_int(2) + cql_string("shop") + cql_string("users") +
+                           cql_string("id") + std::string("\x00\x09", 2) + cql_string("name") +
+                           std::string("\x00\x0d", 2) + be_int(1) + be_int(4) + be_int(100) + be_int(5) + "alice";
+  run_store_load(state, b, dec, 9042, cql_frame(false, 1, 0x07, cql_query("INSERT INTO users (id, name) VALUES (100, 'alice')")),
+                 cql_frame(true, 1, 0x08, be_int(1)),
+                 cql_frame(false, 2, 0x07, cql_query("SELECT id, name FROM users WHERE id = 100")),
+                 cql_frame(true, 2, 0x08, rows));
+}
+BENCHMARK(BM_CassandraTransaction);
 
 void BM_DetectClassify(benchmark::State& state) {
   DecoderSet set;

@@ -7,7 +7,7 @@
 //                  [--workers W] [--seconds S] [--write-pcap OUT] [--transactions]
 // --transactions turns on the ICMP, DNS (UDP and TCP, port 53), HTTP (Packetbeat's
 // default ports), Redis (6379, 6380), Memcache (11211), MySQL (3306, 3307, 13001) and
-// PostgreSQL (5432) and MongoDB (27017) decoders, other ports by
+// PostgreSQL (5432), MongoDB (27017), AMQP (5672) and Cassandra (9042) decoders, other ports by
 // payload detection, and reports events/s
 // (transactions, and unmatched messages published alone) as well; each pass is then
 // shifted in time so that its conversations are decoded anew.
@@ -143,6 +143,9 @@ int main(int argc, char** argv) {
   decoders.enable_pgsql(pgsql_ports);
   const uint16_t mongodb_ports[] = {27017};
   decoders.enable_mongodb(mongodb_ports);
+  const uint16_t amqp_ports[] = {5672}, cassandra_ports[] = {9042};
+  decoders.enable_amqp(amqp_ports);
+  decoders.enable_cassandra(cassandra_ports);
   decoders.enable_detection();
   std::vector<Result> results(o.workers);
   std::vector<std::thread> threads;
@@ -205,6 +208,8 @@ int main(int argc, char** argv) {
                        worker.counters().get(Counter::mysql_transactions) +
                        worker.counters().get(Counter::pgsql_transactions) +
                        worker.counters().get(Counter::mongodb_transactions) +
+                       worker.counters().get(Counter::amqp_transactions) +
+                       worker.counters().get(Counter::cassandra_transactions) +
                        worker.counters().get(Counter::dns_transactions) +
                        worker.counters().get(Counter::icmp_transactions);
       r.events = worker.counters().get(Counter::events_emitted);

@@ -32,7 +32,7 @@ def frames(path):
 
 def main():
     out = sys.argv[1]
-    for sub in ("worker", "dns", "file", "http", "redis", "memcache", "mysql", "pgsql", "mongodb", "amqp", "spool"):
+    for sub in ("worker", "dns", "file", "http", "redis", "memcache", "mysql", "pgsql", "mongodb", "amqp", "cassandra", "spool"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     n = 0
     for path in sys.argv[2:]:
@@ -53,9 +53,10 @@ def main():
                     with open(os.path.join(out, "dns", f"{n}"), "wb") as f:
                         f.write(frame[udp + 8:])
             # A record for a stream decoder's fuzzer: a TCP payload on one of its ports.
-            # (Ethernet, or Linux cooked capture: the IPv4 header after 14 or 16 bytes.)
+            # (Ethernet, Linux cooked capture or BSD loopback: the IPv4 header after 14, 16 or 4 bytes.)
             ip = 14 if link == 1 and frame[12:14] == b"\x08\x00" else \
-                16 if link == 113 and frame[14:16] == b"\x08\x00" else None
+                16 if link == 113 and frame[14:16] == b"\x08\x00" else \
+                4 if link == 0 and frame[:4] in (b"\x02\x00\x00\x00", b"\x00\x00\x00\x02") else None
             if ip is not None and len(frame) > ip + 40 and frame[ip + 9] == 6:
                 ihl = (frame[ip] & 15) * 4
                 tcp = ip + ihl
@@ -63,7 +64,7 @@ def main():
                 payload = frame[tcp + (frame[tcp + 12] >> 4) * 4:]
                 for sub, ports in (("http", {80, 8080, 8000}), ("redis", {6379, 6380}), ("memcache", {11211}),
                                  ("mysql", {3306, 3307, 13001}), ("pgsql", {5432}), ("mongodb", {27017, 27018, 9991}),
-                                 ("amqp", {5672})):
+                                 ("amqp", {5672}), ("cassandra", {9042})):
                     if payload and {sport, dport} & ports:
                         direction = 1 if sport in ports else 0
                         with open(os.path.join(out, sub, f"{n}"), "wb") as f:

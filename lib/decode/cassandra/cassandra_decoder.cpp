@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "event/emitter.hpp"
@@ -54,15 +55,15 @@ constexpr std::size_t kMaxString = 1024;  // a string rendered in a field
 constexpr int kMaxTypeDepth = 16;
 
 // Names joined by '|' for a bit set, Packetbeat's single names where one bit is set.
-std::string_view flag_names(char* buf, std::size_t cap, uint32_t flags, const char* const* names, int n) {
+std::string_view flag_names(char* buf, std::size_t cap, uint32_t flags, std::span<const char* const> names) {
   if (flags == 0) return "Default";
   std::size_t len = 0;
-  for (int i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < 32; ++i) {
     if (!(flags & (1u << i))) continue;
-    const char* name = names[i];
+    const char* name = i < names.size() ? names[i] : nullptr;
     char tmp[32];
     if (!name) {
-      std::snprintf(tmp, sizeof tmp, "Flag_%u", 1u << i);
+      std::snprintf(tmp, sizeof tmp, "Flag_%u", 1u << i);  // a bit the protocol does not name
       name = tmp;
     }
     const std::size_t k = std::strlen(name);
@@ -76,12 +77,12 @@ std::string_view flag_names(char* buf, std::size_t cap, uint32_t flags, const ch
 
 std::string_view header_flags(char* buf, std::size_t cap, uint8_t flags) {
   static const char* const kNames[] = {"Compress", "Tracing", "CustomPayload", "Warning", "UseBeta"};
-  return flag_names(buf, cap, flags, kNames, 8);
+  return flag_names(buf, cap, flags, kNames);
 }
 
 std::string_view row_flags(char* buf, std::size_t cap, int32_t flags) {
   static const char* const kNames[] = {"GlobalTableSpec", "HasMorePages", "NoMetaData", "MetadataChanged"};
-  return flag_names(buf, cap, static_cast<uint32_t>(flags), kNames, 32);
+  return flag_names(buf, cap, static_cast<uint32_t>(flags), kNames);
 }
 
 const char* error_type(int32_t code) {
