@@ -704,6 +704,10 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
     st.envelope_left[dir] -= std::min(st.envelope_left[dir], n);
     return true;
   }
+  if (st.envelope_left[dir]) {  // whole envelopes where a large one's remainder was due
+    counters_.inc(Counter::cassandra_malformed);
+    st.envelope_left[dir] = 0;
+  }
   uint32_t off = 0;
   while (off < n) {
     if (n - off < 9) {
