@@ -91,6 +91,13 @@ class ChainStore {
     c = Chain{};
   }
 
+  // Bytes that can still be appended to c: the rest of its tail block and every
+  // block the store has left.
+  uint64_t room(const Chain& c) const {
+    const uint32_t total = c.head_off + c.len;
+    const uint32_t tail_left = c.tail < 0 ? 0 : kPayload - ((total - 1) % kPayload + 1);
+    return tail_left + uint64_t{capacity_ - blocks_in_use()} * kPayload;
+  }
   uint32_t capacity() const { return capacity_; }
   uint32_t blocks_in_use() const { return never_used_ - free_count_; }
 

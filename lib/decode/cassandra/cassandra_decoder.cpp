@@ -14,6 +14,7 @@
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
 #include "event/transaction_event.hpp"
+#include "decode/pending.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
@@ -491,7 +492,7 @@ struct Stored {
   uint8_t op, flags, version, ignored;
   uint8_t pad[2];
   uint32_t length;
-  uint32_t query_len;
+  uint32_t texts;  // bytes of query text after the header
   uint64_t start_ns;
   uint64_t bytes;
 };
@@ -521,7 +522,8 @@ struct CassandraScratch {
   std::vector<uint8_t> segment;   // a decompressed v5 segment payload
   char query[CassandraDecoder::kMaxQuery];
   char rendered[CassandraDecoder::kMaxResponseText];
-  std::vector<uint8_t> record, rest;
+  PendingRecords pending;  // requests awaiting responses, taken out by stream id
+  explicit CassandraScratch(ChainStore& store) : pending(store) {}
   struct Prepared {
     uint8_t id_len;
     uint8_t id[32];
@@ -585,7 +587,7 @@ CassandraSettings cassandra_settings(const ProtocolConfig& p) {
 CassandraDecoder::CassandraDecoder(const DecoderSetup& s)
     : DecoderCommon(s),
       cfg_(*static_cast<const CassandraSettings*>(s.config)),
-      scratch_(std::make_unique<CassandraScratch>()) {}
+      scratch_(std::make_unique<CassandraScratch>(s.store)) {}
 
 CassandraDecoder::~CassandraDecoder() = default;
 
@@ -887,20 +889,11 @@ void CassandraDecoder::request(CassandraState& st, const StreamInfo& c, const Fr
   h.version = f.version;
   h.ignored = (cfg_.ignored_ops >> f.op) & 1;
   h.length = f.length;
-  h.query_len = static_cast<uint32_t>(qlen);
+  h.texts = static_cast<uint32_t>(qlen);
   h.start_ns = f.ts_ns;
   h.bytes = 9ull + f.length;
-  if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(&h), sizeof h) < sizeof h) {
+  if (!s.pending.push(st.pending, st.n_pending, h, {std::string_view(s.query, qlen)}))
     counters_.inc(Counter::cassandra_store_full);
-    return;
-  }
-  if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(s.query), h.query_len) < h.query_len) {
-    counters_.inc(Counter::cassandra_store_full);  // a record cut short would break the chain
-    store_.release(st.pending);
-    st.n_pending = 0;
-    return;
-  }
-  ++st.n_pending;
 }
 
 void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const Frame& f) {
@@ -1033,39 +1026,15 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
   }
 }
 
-// The pending request with this stream id (any: the oldest), removed from the chain.
+// The pending request with this stream id (any: the oldest), removed from the chain;
+// its query stays valid until the next pop.
 bool CassandraDecoder::pop(CassandraState& st, int16_t stream, Request& out, bool any) {
-  CassandraScratch& s = *scratch_;
-  uint32_t at = 0;
-  for (uint32_t i = 0; i < st.n_pending; ++i) {
-    Stored h{};
-    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h, at);
-    const uint32_t rec = sizeof h + h.query_len;
-    if (!any && h.stream != stream) {
-      at += rec;
-      continue;
-    }
-    s.record.resize(rec);
-    store_.copy_out(st.pending, s.record.data(), rec, at);
-    if (at == 0) {
-      store_.drop_front(st.pending, rec);
-    } else {  // out of order: the chain rebuilt without the record
-      s.rest.resize(st.pending.len - rec);
-      store_.copy_out(st.pending, s.rest.data(), at, 0);
-      store_.copy_out(st.pending, s.rest.data() + at, st.pending.len - at - rec, at + rec);
-      store_.release(st.pending);
-      if (store_.append(st.pending, s.rest.data(), static_cast<uint32_t>(s.rest.size())) < s.rest.size()) {
-        counters_.inc(Counter::cassandra_store_full);
-        store_.release(st.pending);
-        st.n_pending = 1;  // nothing kept: 0 below
-      }
-    }
-    --st.n_pending;
-    out.h = h;
-    out.query = {reinterpret_cast<const char*>(s.record.data() + sizeof h), h.query_len};
-    return true;
-  }
-  return false;
+  bool lost = false;
+  if (!scratch_->pending.take(st.pending, st.n_pending, [&](const Stored& r) { return any || r.stream == stream; },
+                              out.h, out.query, lost))
+    return false;
+  if (lost) counters_.inc(Counter::cassandra_store_full);
+  return true;
 }
 
 bool CassandraDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
@@ -1094,8 +1063,7 @@ bool CassandraDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns)
   CassandraState& st = *static_cast<CassandraState*>(state);
   while (st.n_pending) {
     Stored h{};
-    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
-    if (h.start_ns + cfg_.timeout_ns >= now_ns) break;
+    if (!scratch_->pending.front(st.pending, st.n_pending, h) || h.start_ns + cfg_.timeout_ns >= now_ns) break;
     Request rq;
     if (!pop(st, 0, rq, true)) break;
     counters_.inc(Counter::cassandra_unmatched_requests);

@@ -16,6 +16,7 @@
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
 #include "event/transaction_event.hpp"
+#include "decode/pending.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
@@ -313,8 +314,8 @@ struct MongodbScratch {
   char error[MongodbDecoder::kMaxText];
   char method[128];
   char resource[512];
-  std::vector<uint8_t> record;  // a pending request as stored
-  std::vector<uint8_t> rest;    // the other pending requests, when one is taken out of order
+  PendingRecords pending;       // requests awaiting replies, taken out by responseTo
+  explicit MongodbScratch(ChainStore& store) : pending(store) {}
 };
 
 struct MongodbDecoder::Request {
@@ -354,7 +355,7 @@ MongodbSettings mongodb_settings(const ProtocolConfig& p) {
 }
 
 MongodbDecoder::MongodbDecoder(const DecoderSetup& s)
-    : DecoderCommon(s), cfg_(*static_cast<const MongodbSettings*>(s.config)), scratch_(std::make_unique<MongodbScratch>()) {}
+    : DecoderCommon(s), cfg_(*static_cast<const MongodbSettings*>(s.config)), scratch_(std::make_unique<MongodbScratch>(s.store)) {}
 
 MongodbDecoder::~MongodbDecoder() = default;
 
@@ -796,67 +797,32 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
   Stored h{rq.id, 0, rq.start_ns, rq.end_ns, rq.bytes, {}, 0};
   const std::string_view texts[5] = {rq.method, rq.resource, rq.query, rq.request, rq.fields};
   for (int i = 0; i < 5; ++i) h.len[i] = static_cast<uint32_t>(texts[i].size()), h.texts += h.len[i];
-  if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(&h), sizeof h) < sizeof h) {
+  if (!s.pending.push(st.pending, st.n_pending, h, {texts[0], texts[1], texts[2], texts[3], texts[4]}))
     counters_.inc(Counter::mongodb_store_full);
-    return true;
-  }
-  for (const auto& t : texts) {
-    const uint32_t k = static_cast<uint32_t>(t.size());
-    if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(t.data()), k) < k) {
-      // A record cut short would break the chain: drop what is pending.
-      counters_.inc(Counter::mongodb_store_full);
-      store_.release(st.pending);
-      st.n_pending = 0;
-      return true;
-    }
-  }
-  ++st.n_pending;
   return true;
 }
 
 // The pending request answered by response_to (any: the oldest), removed from the
-// chain; its texts are copied into the scratch record.
+// chain; its texts stay valid until the next pop.
 bool MongodbDecoder::pop(MongodbState& st, int32_t response_to, Request& out, bool any) {
-  MongodbScratch& s = *scratch_;
-  uint32_t at = 0;
-  for (uint32_t i = 0; i < st.n_pending; ++i) {
-    Stored h{};
-    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h, at);
-    const uint32_t rec = sizeof h + h.texts;
-    if (!any && h.id != response_to) {
-      at += rec;
-      continue;
-    }
-    s.record.resize(rec);
-    store_.copy_out(st.pending, s.record.data(), rec, at);
-    if (at == 0) {
-      store_.drop_front(st.pending, rec);  // the usual case: replies in order
-    } else {
-      // Out of order: the chain rebuilt without the record.
-      s.rest.resize(st.pending.len - rec);
-      store_.copy_out(st.pending, s.rest.data(), at, 0);
-      store_.copy_out(st.pending, s.rest.data() + at, st.pending.len - at - rec, at + rec);
-      store_.release(st.pending);
-      if (store_.append(st.pending, s.rest.data(), static_cast<uint32_t>(s.rest.size())) < s.rest.size()) {
-        counters_.inc(Counter::mongodb_store_full);
-        store_.release(st.pending);
-        st.n_pending = 1;  // nothing kept: 0 below
-      }
-    }
-    --st.n_pending;
-    const char* t = reinterpret_cast<const char*>(s.record.data() + sizeof h);
-    std::string_view* dst[5] = {&out.method, &out.resource, &out.query, &out.request, &out.fields};
-    for (int k = 0; k < 5; ++k) {
-      *dst[k] = {t, h.len[k]};
-      t += h.len[k];
-    }
-    out.id = h.id;
-    out.start_ns = h.start_ns;
-    out.end_ns = h.end_ns;
-    out.bytes = h.bytes;
-    return true;
+  Stored h{};
+  std::string_view texts;
+  bool lost = false;
+  if (!scratch_->pending.take(st.pending, st.n_pending, [&](const Stored& r) { return any || r.id == response_to; },
+                              h, texts, lost))
+    return false;
+  if (lost) counters_.inc(Counter::mongodb_store_full);
+  const char* t = texts.data();
+  std::string_view* dst[5] = {&out.method, &out.resource, &out.query, &out.request, &out.fields};
+  for (int k = 0; k < 5; ++k) {
+    *dst[k] = {t, h.len[k]};
+    t += h.len[k];
   }
-  return false;
+  out.id = h.id;
+  out.start_ns = h.start_ns;
+  out.end_ns = h.end_ns;
+  out.bytes = h.bytes;
+  return true;
 }
 
 bool MongodbDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
@@ -885,8 +851,7 @@ bool MongodbDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   MongodbState& st = *static_cast<MongodbState*>(state);
   while (st.n_pending) {
     Stored h{};
-    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
-    if (h.start_ns + cfg_.timeout_ns >= now_ns) break;
+    if (!scratch_->pending.front(st.pending, st.n_pending, h) || h.start_ns + cfg_.timeout_ns >= now_ns) break;
     Request rq;
     if (!pop(st, 0, rq, true)) break;
     counters_.inc(Counter::mongodb_unmatched_requests);
