@@ -271,7 +271,26 @@ def test_live(node, tmp_path, version, compression):
     assert all(e["cassandra"]["response"]["result"]["rows"]["meta"].get("paging_state") for e in pages
                if "HasMorePages" in e["cassandra"]["response"]["result"]["rows"]["meta"]["flags"])
 
+    # The driver's control connection REGISTERed for schema changes: the node pushes them.
+    pushed = [e["cassandra"]["response"]["event"] for e in events if e["cassandra"].get("no_request")]
+    assert s["cassandra.events"] == len(pushed)
+    changes = {(p["schema_change"]["change"], p["schema_change"]["target"]) for p in pushed
+               if p["type"] == "SCHEMA_CHANGE" and p["schema_change"]["keyspace"] == ks}
+    assert ("CREATED", "KEYSPACE") in changes and ("CREATED", "TABLE") in changes, pushed
+
     c, _ = one("QUERY", "SELECT b FROM t WHERE id = 99")
     assert c["response"]["headers"]["length"] > BIG  # the row came back whole; its head was read
     # Frames (v3/v4) or envelopes (v5) longer than the read head: the blob's INSERT and SELECT.
     assert s["cassandra.too_large"] == 2
+
+
+def test_found_by_payload_on_another_port():
+    # Cassandra configured on another port: the connections of the capture open with
+    # OPTIONS and STARTUP, which the payload signatures recognise.
+    events, proc = events_of(pcap(V4 + "cassandra_mixed_frame.pcap"),
+                             ["packetbeat.flows.enabled=false", "tapbeat.detect=payload",
+                              "packetbeat.protocols.cassandra.ports=[19999]"])
+    s = final_stats(proc.stderr)
+    ops = [e["cassandra"]["request"]["headers"]["op"] for e in events if e.get("type") == "cassandra"]
+    assert ops[:3] == ["OPTIONS", "STARTUP", "REGISTER"], ops
+    assert s["detect.by_payload"] >= 2 and s["cassandra.malformed"] == 0

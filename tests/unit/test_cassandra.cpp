@@ -330,6 +330,23 @@ TEST(Cassandra, V5Lz4SegmentsAndChecksumErrors) {
   EXPECT_EQ(bad.count(Counter::cassandra_violations), 1u);  // a header that fails its CRC: framing lost
 }
 
+TEST(Cassandra, AuthenticationClassAndV5SwitchOnAuthenticate) {
+  CqlHarness h;
+  h.client(frame(5, false, 0, kStartup, startup()));
+  h.server(frame(5, true, 0, 0x03, str("org.apache.cassandra.auth.PasswordAuthenticator")));
+  // From AUTHENTICATE on, v5 segments: the credentials and their success.
+  const std::string token = std::string(1, '\0') + "cassandra" + std::string(1, '\0') + "secret";
+  h.client(segment(frame(5, false, 1, 0x0F, be32(static_cast<uint32_t>(token.size())) + token), true));
+  h.server(segment(frame(5, true, 1, 0x10, be32(0xffffffff)), true));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"x("authentication":{"class":"org.apache.cassandra.auth.PasswordAuthenticator"})x"))
+      << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"x("op":"AUTH_RESPONSE")x") && contains(ev[1], R"x("op":"AUTH_SUCCESS")x")) << ev[1];
+  EXPECT_FALSE(contains(ev[1], "secret")) << ev[1];  // tokens are not published
+  EXPECT_EQ(h.count(Counter::cassandra_crc_errors), 0u);
+}
+
 TEST(Cassandra, NotCqlIsAViolation) {
   CqlHarness h;
   h.client("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
