@@ -17,6 +17,7 @@
 #include "decode/memcache/memcache_decoder.hpp"
 #include "decode/mongodb/mongodb_decoder.hpp"
 #include "decode/cassandra/cassandra_decoder.hpp"
+#include "decode/amqp/amqp_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
@@ -426,8 +427,37 @@ void BM_CassandraTransaction(benchmark::State& state) {
                  cql_frame(true, 1, 0x08, be_int(1)),
                  cql_frame(false, 2, 0x07, cql_query("SELECT id, name FROM users WHERE id = 100")),
                  cql_frame(true, 2, 0x08, rows));
+  if (b.counters.get(Counter::cassandra_transactions) < 2 * static_cast<uint64_t>(state.iterations()))
+    state.SkipWithError("the Cassandra decoder did not pair the frames");
 }
 BENCHMARK(BM_CassandraTransaction);
+
+// AMQP 0-9-1 method frames on channel 1: type 1, channel, size, class and method, the
+// arguments, frame-end.
+std::string amqp_method(uint16_t cls, uint16_t method, const std::string& args) {
+  const std::string payload = std::string{static_cast<char>(cls >> 8), static_cast<char>(cls & 0xff),
+                                          static_cast<char>(method >> 8), static_cast<char>(method & 0xff)} + args;
+  return std::string{1, 0, 1} + be_int(static_cast<uint32_t>(payload.size())) + payload + '\xce';
+}
+
+std::string shortstr(const std::string& s) { return std::string(1, static_cast<char>(s.size())) + s; }
+
+// queue.declare and its declare-ok; exchange.declare and its declare-ok.
+void BM_AmqpTransaction(benchmark::State& state) {
+  DecoderBench b;
+  AmqpSettings cfg;
+  AmqpDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  const std::string no_table(4, '\0');
+  run_store_load(state, b, dec, 5672,
+                 amqp_method(50, 10, std::string(2, '\0') + shortstr("orders") + std::string(1, 2) + no_table),
+                 amqp_method(50, 11, shortstr("orders") + be_int(12) + be_int(1)),
+                 amqp_method(40, 10, std::string(2, '\0') + shortstr("events") + shortstr("topic") +
+                                         std::string(1, 2) + no_table),
+                 amqp_method(40, 11, ""));
+  if (b.counters.get(Counter::amqp_transactions) < 2 * static_cast<uint64_t>(state.iterations()))
+    state.SkipWithError("the AMQP decoder did not pair the methods");
+}
+BENCHMARK(BM_AmqpTransaction);
 
 void BM_DetectClassify(benchmark::State& state) {
   DecoderSet set;
