@@ -144,6 +144,7 @@ void BM_WorkerBurst(benchmark::State& state) {
   std::vector<RawPacket> pkts;
   for (const auto& p : s.packets) pkts.push_back(RawPacket{s.bytes.data() + p.offset, p.len, p.len, p.ts_ns, 0, 1});
   AgentInfo agent{"b", "b", "b", "b", "0"};
+  prepare_agent(agent);
   WorkerSettings ws;
   ws.flow_capacity = flows * 2;
   ws.flow_timeout_ns = 3600ull * 1'000'000'000;
@@ -167,7 +168,11 @@ struct DecoderBench {
   std::atomic<bool> stop{false};
   EventEmitter out{queue, counters, false, stop};
   ChainStore store{4096};
-  AgentInfo agent{"b", "b", "b", "b", "0"};
+  AgentInfo agent = [] {
+    AgentInfo a{"b", "b", "b", "b", "0"};
+    prepare_agent(a);  // as the pipeline does
+    return a;
+  }();
   void drain() {
     out.flush();
     while (EventChunk* c = queue.take_full()) queue.recycle(c);

@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
     wire_bytes += p.wire_len;
   }
   AgentInfo agent{"bench", "bench", "bench", "bench", "0"};
+  prepare_agent(agent);
   struct Result {
     uint64_t packets = 0, bytes = 0, passes = 0;
     double secs = 0;

@@ -68,6 +68,7 @@ AgentInfo make_agent(const Config& cfg) {
   r[6] = static_cast<uint8_t>((r[6] & 0x0F) | 0x40);
   r[8] = static_cast<uint8_t>((r[8] & 0x3F) | 0x80);
   a.ephemeral_id = uuid_text(r);
+  prepare_agent(a);
   return a;
 }
 

@@ -19,9 +19,18 @@ struct AgentInfo {
   std::string ecs_version = "8.0.0";
   std::vector<std::string> tags;  // `tags`: on every event, in order
   int timestamp_digits = 3;  // @timestamp fraction: timestamp.precision (3, 6 or 9)
+  // @metadata, agent and tags as JSON members, rendered once by prepare_agent();
+  // empty: rendered with each event.
+  std::string fixed_members;
 };
+
+// Renders the members every event repeats (after prepare_agent() the agent is not
+// changed any more).
+void prepare_agent(AgentInfo& agent);
 
 // The fields a Beat puts first on every event: @timestamp, @metadata, agent.*.
 void write_beat_fields(JsonWriter& w, uint64_t timestamp_ns, const AgentInfo& agent);
+// The same with @timestamp already formatted (at the agent's precision).
+void write_beat_fields(JsonWriter& w, std::string_view timestamp, const AgentInfo& agent);
 
 }  // namespace tapbeat

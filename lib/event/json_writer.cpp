@@ -5,68 +5,7 @@
 
 namespace tapbeat {
 
-void JsonWriter::put(const char* s, std::size_t n) {
-  if (n == 0) return;  // an empty view may carry a null pointer, which memcpy must not get
-  if (n > cap_ - len_) {
-    overflow_ = true;
-    len_ = cap_;
-    return;
-  }
-  std::memcpy(buf_ + len_, s, n);
-  len_ += n;
-}
-
-void JsonWriter::separator() {
-  if (after_key_) {
-    after_key_ = false;
-    return;
-  }
-  if (has_items_[depth_]) put(',');
-  has_items_[depth_] = true;
-}
-
-void JsonWriter::open(char c) {
-  separator();
-  put(c);
-  if (depth_ < kMaxDepth) ++depth_; else overflow_ = true;
-  has_items_[depth_] = false;
-}
-
-void JsonWriter::close(char c) {
-  put(c);
-  if (depth_ > 0) --depth_;
-}
-
-namespace {
-// Keys are almost always plain ASCII names: no quote, backslash, control or
-// non-ASCII byte to escape.
-bool plain(std::string_view k) {
-  for (unsigned char c : k)
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
-  return true;
-}
-}  // namespace
-
-void JsonWriter::key(std::string_view k) {
-  // One bounds check and one copy for `,"key":` in the common case.
-  const std::size_t n = k.size();
-  if (n <= 64 && cap_ - len_ >= n + 4 && plain(k)) {
-    char* o = buf_ + len_;
-    if (after_key_) {
-      after_key_ = false;
-    } else {
-      if (has_items_[depth_]) *o++ = ',';
-      has_items_[depth_] = true;
-    }
-    *o++ = '"';
-    std::memcpy(o, k.data(), n);
-    o += n;
-    *o++ = '"';
-    *o++ = ':';
-    len_ = static_cast<std::size_t>(o - buf_);
-    after_key_ = true;
-    return;
-  }
+void JsonWriter::key_escaped(std::string_view k) {
   separator();
   put('"');
   escape(k);
@@ -75,7 +14,7 @@ void JsonWriter::key(std::string_view k) {
   after_key_ = true;
 }
 
-void JsonWriter::string(std::string_view s) {
+void JsonWriter::string_escaped(std::string_view s) {
   separator();
   put('"');
   escape(s);

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace tapbeat {
@@ -29,8 +30,49 @@ class JsonWriter {
   void begin_object(std::string_view k) { key(k); open('{'); }
   void begin_array(std::string_view k) { key(k); open('['); }
 
-  void key(std::string_view k);
-  void string(std::string_view s);
+  // `,"k":` with one bounds check and one copy when k needs no escaping (names in the
+  // source do not: inlined, the check folds away for them).
+  void key(std::string_view k) {
+    const std::size_t n = k.size();
+    if (n <= 64 && cap_ - len_ >= n + 4 && plain(k)) {
+      char* o = buf_ + len_;
+      if (after_key_) {
+        after_key_ = false;
+      } else {
+        if (has_items_[depth_]) *o++ = ',';
+        has_items_[depth_] = true;
+      }
+      *o++ = '"';
+      std::memcpy(o, k.data(), n);
+      o += n;
+      *o++ = '"';
+      *o++ = ':';
+      len_ = static_cast<std::size_t>(o - buf_);
+      after_key_ = true;
+      return;
+    }
+    key_escaped(k);
+  }
+  // A string value: plain ASCII with one copy, anything else escaped.
+  void string(std::string_view s) {
+    const std::size_t n = s.size();
+    if (n <= 64 && cap_ - len_ >= n + 3 && plain(s)) {
+      char* o = buf_ + len_;
+      if (after_key_) {
+        after_key_ = false;
+      } else {
+        if (has_items_[depth_]) *o++ = ',';
+        has_items_[depth_] = true;
+      }
+      *o++ = '"';
+      std::memcpy(o, s.data(), n);
+      o += n;
+      *o++ = '"';
+      len_ = static_cast<std::size_t>(o - buf_);
+      return;
+    }
+    string_escaped(s);
+  }
   // One string value made of two pieces (each piece whole UTF-8).
   void string_parts(std::string_view a, std::string_view b);
   void uint(uint64_t v);
@@ -48,13 +90,47 @@ class JsonWriter {
   void newline() { put('\n'); }
 
  private:
-  void open(char c);
-  void close(char c);
-  void separator();
+  // No quote, backslash, control or non-ASCII byte to escape.
+  static bool plain(std::string_view k) {
+    for (char ch : k) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
+    }
+    return true;
+  }
+  void key_escaped(std::string_view k);
+  void string_escaped(std::string_view s);
+  void open(char c) {
+    separator();
+    put(c);
+    if (depth_ < kMaxDepth) ++depth_; else overflow_ = true;
+    has_items_[depth_] = false;
+  }
+  void close(char c) {
+    put(c);
+    if (depth_ > 0) --depth_;
+  }
+  void separator() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (has_items_[depth_]) put(',');
+    has_items_[depth_] = true;
+  }
   void put(char c) {
     if (len_ < cap_) buf_[len_++] = c; else overflow_ = true;
   }
-  void put(const char* s, std::size_t n);
+  void put(const char* s, std::size_t n) {
+    if (n == 0) return;  // an empty view may carry a null pointer, which memcpy must not get
+    if (n > cap_ - len_) {
+      overflow_ = true;
+      len_ = cap_;
+      return;
+    }
+    std::memcpy(buf_ + len_, s, n);
+    len_ += n;
+  }
   void escape(std::string_view s);
 
   char* buf_;

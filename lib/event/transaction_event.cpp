@@ -23,13 +23,18 @@ void endpoint(JsonWriter& w, const char* name, std::string_view ip, uint16_t por
 
 void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,
                        const NetworkSet* internal) {
-  char buf[64], a[48], b[48];
+  char buf[64], a[48], b[48], ts[40], te[40];
   const std::string_view client(a, format_ip(t.client, t.ip_version, a));
   const std::string_view server(b, format_ip(t.server, t.ip_version, b));
   const uint64_t end = t.end_ns ? t.end_ns : t.start_ns;
 
+  // @timestamp and event.start are the same time; event.end often is too.
+  const std::string_view start(ts, format_time_digits(t.start_ns, agent.timestamp_digits, ts));
+  const std::string_view end_text =
+      end == t.start_ns ? start : std::string_view(te, format_time_digits(end, agent.timestamp_digits, te));
+
   w.begin_object();
-  write_beat_fields(w, t.start_ns, agent);
+  write_beat_fields(w, start, agent);
 
   // The client sends the request: it is the source, the server the destination.
   endpoint(w, "client", client, t.client_port, t.client_bytes);
@@ -49,9 +54,9 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.end_array();
   w.field("dataset", t.type);
   w.field_uint("duration", end - t.start_ns);
-  w.field("end", std::string_view(buf, format_time_digits(end, agent.timestamp_digits, buf)));
+  w.field("end", end_text);
   w.field("kind", "event");
-  w.field("start", std::string_view(buf, format_time_digits(t.start_ns, agent.timestamp_digits, buf)));
+  w.field("start", start);
   w.begin_array("type");
   w.string("connection");
   if (t.event_type_extra) w.string(t.event_type_extra);

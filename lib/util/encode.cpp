@@ -50,6 +50,13 @@ void put2(char* p, unsigned v) {
 
 // "YYYY-MM-DDTHH:MM:SS" (19 bytes).
 void format_seconds(uint64_t secs, char* out) {
+  // The events of a burst share their second: the last one formatted is kept.
+  thread_local uint64_t last_secs = UINT64_MAX;
+  thread_local char last[19];
+  if (secs == last_secs) {
+    std::memcpy(out, last, 19);
+    return;
+  }
   int y;
   unsigned mo, d;
   civil_from_days(static_cast<int64_t>(secs / 86400), y, mo, d);
@@ -69,6 +76,8 @@ void format_seconds(uint64_t secs, char* out) {
   put2(out + 14, sod / 60 % 60);
   out[16] = ':';
   put2(out + 17, sod % 60);
+  std::memcpy(last, out, 19);
+  last_secs = secs;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "event/agent.hpp"
 #include "event/json_writer.hpp"
 #include "util/encode.hpp"
 #include "util/packet_ring.hpp"
@@ -35,11 +36,55 @@ TEST(JsonWriter, OverflowNeverWritesPastTheBuffer) {
   EXPECT_EQ(buf[10], 'Z');
 }
 
+TEST(JsonWriter, PlainFastPathsAndEscapedOnesWriteTheSame) {
+  // Keys and strings of up to 64 plain bytes take the one-copy path; longer or
+  // escaped ones the general path. Both separate and nest the same way.
+  char buf[512];
+  JsonWriter w(buf, sizeof buf);
+  w.begin_object();
+  w.field("short", "plain");
+  w.field(std::string(70, 'k'), std::string(70, 'v'));
+  w.field("q\"k", "tab\t");
+  w.begin_array("l");
+  w.string("a");
+  w.string(std::string(65, 'b'));
+  w.end_array();
+  w.end_object();
+  EXPECT_EQ(w.view(), "{\"short\":\"plain\",\"" + std::string(70, 'k') + "\":\"" + std::string(70, 'v') +
+                          "\",\"q\\\"k\":\"tab\\t\",\"l\":[\"a\",\"" + std::string(65, 'b') + "\"]}");
+  char small[8];
+  JsonWriter o(small, sizeof small);
+  o.field("abcdef", "x");  // the fast path needs room for all of it: the general one records overflow
+  EXPECT_TRUE(o.overflow());
+}
+
+TEST(Agent, PreparedMembersEqualTheOnesRenderedEachTime) {
+  AgentInfo a{"name \"q\"", "host", "id-1", "eph-2", "1.2.3"};
+  a.tags = {"t1", "t\u00e92"};
+  char b1[1024], b2[1024];
+  JsonWriter w1(b1, sizeof b1), w2(b2, sizeof b2);
+  w1.begin_object();
+  write_beat_fields(w1, 1433536241436363000ull, a);
+  w1.field("after", "x");
+  w1.end_object();
+  prepare_agent(a);
+  ASSERT_FALSE(a.fixed_members.empty());
+  w2.begin_object();
+  write_beat_fields(w2, 1433536241436363000ull, a);
+  w2.field("after", "x");
+  w2.end_object();
+  EXPECT_EQ(w1.view(), w2.view());
+  EXPECT_TRUE(w2.view().starts_with("{\"@timestamp\":\"2015-06-05T20:30:41.436Z\",\"@metadata\":{")) << w2.view();
+}
+
 TEST(Encode, TimesMacsAndBase64) {
   char out[64];
   EXPECT_EQ(std::string(out, format_time_ms(1433536241436363000ull, out)), "2015-06-05T20:30:41.436Z");
   EXPECT_EQ(std::string(out, format_time_nano(1433536241436363000ull, out)), "2015-06-05T20:30:41.436363Z");
   EXPECT_EQ(std::string(out, format_time_nano(0, out)), "1970-01-01T00:00:00Z");
+  // The same second again (kept from the last call), then the next one.
+  EXPECT_EQ(std::string(out, format_time_ms(1433536241999000000ull, out)), "2015-06-05T20:30:41.999Z");
+  EXPECT_EQ(std::string(out, format_time_ms(1433536242000000000ull, out)), "2015-06-05T20:30:42.000Z");
   const uint8_t mac[6] = {0x0a, 0, 0x27, 0, 0, 0xff};
   format_mac(mac, out);
   EXPECT_EQ(std::string(out, 17), "0A-00-27-00-00-FF");

@@ -297,8 +297,9 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       return {0, 0, Verdict::kViolation};
     }
   st.binary = st.binary ? st.binary : 1;
-  std::string_view w[260];
+  std::string_view* const w = words_;
   const int nw = split_words(line, w, 260);
+  for (int i = nw; i < nw + 6; ++i) w[i] = {};  // the fixed positions read below are empty when absent
   if (!d.gathering) {
     out = McMsg{};
     out.start_ns = c.ts_ns;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include "config/config.hpp"
 #include "decode/decoder.hpp"
@@ -88,6 +89,7 @@ class MemcacheDecoder final : public DecoderCommon {
 
   const MemcacheSettings& cfg_;
   std::unique_ptr<Udp> udp_;
+  std::string_view words_[266];  // the words of a text line (a member: not zeroed for every line)
 };
 
 extern const DecoderDescriptor kMemcacheDescriptor;
