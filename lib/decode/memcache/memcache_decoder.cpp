@@ -151,6 +151,7 @@ struct MemcacheDecoder::Udp {
     McMsg msg;
   };
   Entry e[kUdpPending];
+  uint32_t in_use = 0;  // entries used: tick() has nothing to look at when 0
 };
 
 MemcacheSettings memcache_settings(const ProtocolConfig& p) {
@@ -587,6 +588,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
       return;
     }
     *slot = Udp::Entry{true, m.src, m.dst, m.sport, m.dport, id, m.ip_version, msg};
+    ++u.in_use;
     return;
   }
   counters_.inc(Counter::memcache_responses);
@@ -599,6 +601,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
       store_.release(e.msg.keys);
       store_.release(msg.keys);
       e.used = false;
+      --u.in_use;
       return;
     }
   }
@@ -607,6 +610,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
 }
 
 void MemcacheDecoder::tick(uint64_t now_ns) {
+  if (udp_->in_use == 0) return;
   for (auto& e : udp_->e) {
     if (!e.used || e.msg.start_ns + cfg_.udp_timeout_ns >= now_ns) continue;
     StreamInfo c;
@@ -616,6 +620,7 @@ void MemcacheDecoder::tick(uint64_t now_ns) {
     publish(c, 0, e.msg.bits & kBinary, true, &e.msg, nullptr);
     store_.release(e.msg.keys);
     e.used = false;
+    --udp_->in_use;
   }
 }
 
