@@ -144,8 +144,12 @@ TEST(Cassandra, PushedEventIsPublishedAlone) {
   h.server(frame(4, true, -1, kEvent, str("SCHEMA_CHANGE") + str("CREATED") + str("TABLE") + str("ks") + str("t1")));
   h.server(frame(4, true, -1, kEvent, str("STATUS_CHANGE") + str("UP") + std::string(1, 4) + std::string("\x7f\x00\x00\x02", 4) +
                                           be32(9042)));
+  h.server(frame(4, true, -1, kEvent, str("TOPOLOGY_CHANGE") + str("NEW_NODE") + std::string(1, 16) +
+                                          std::string("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16) + be32(9042)));
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 3u);
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[3], R"x("event":{"type":"TOPOLOGY_CHANGE","change":"NEW_NODE","host":"2001:db8::1","port":9042})x"))
+      << ev[3];
   EXPECT_TRUE(contains(ev[0], R"x("supported":{"COMPRESSION":["snappy","lz4"]})x")) << ev[0];
   EXPECT_TRUE(contains(ev[1], R"x("no_request":true)x")) << ev[1];
   EXPECT_TRUE(contains(ev[1], R"x("event":{"type":"SCHEMA_CHANGE","schema_change":{"change":"CREATED","target":"TABLE","keyspace":"ks","object":"t1"}})x"))
@@ -153,7 +157,7 @@ TEST(Cassandra, PushedEventIsPublishedAlone) {
   EXPECT_TRUE(contains(ev[1], R"x("stream":-1,"op":"EVENT")x")) << ev[1];
   EXPECT_TRUE(contains(ev[2], R"x("event":{"type":"STATUS_CHANGE","change":"UP","host":"127.0.0.2","port":9042})x"))
       << ev[2];
-  EXPECT_EQ(h.count(Counter::cassandra_events), 2u);
+  EXPECT_EQ(h.count(Counter::cassandra_events), 3u);
 }
 
 TEST(Cassandra, ExecuteAndBatchNameTheirPreparedStatements) {

@@ -16,6 +16,7 @@
 #include "event/transaction_event.hpp"
 #include "decode/pending.hpp"
 #include "util/byte_reader.hpp"
+#include "util/encode.hpp"
 
 namespace tapbeat {
 
@@ -275,20 +276,15 @@ class Cql {
     if (!r_.skip(n)) ok_ = false;
     return ok_;
   }
-  // [inet]: address bytes and port.
-  bool inet(char* host, std::size_t cap, int32_t& port) {
+  // [inet]: address bytes and port; host the address as text (RFC 5952 for IPv6).
+  bool inet(char* host, int32_t& port) {
     const uint8_t n = byte();
     const std::string_view a = take(n);
     port = int_();
     if (!ok_ || (n != 4 && n != 16)) return ok_ = false;
-    if (n == 4) {
-      std::snprintf(host, cap, "%u.%u.%u.%u", uint8_t(a[0]), uint8_t(a[1]), uint8_t(a[2]), uint8_t(a[3]));
-    } else {
-      std::size_t k = 0;
-      for (int i = 0; i < 16 && k + 6 < cap; i += 2)
-        k += static_cast<std::size_t>(std::snprintf(host + k, cap - k, i ? ":%x" : "%x",
-                                                    unsigned(uint8_t(a[i])) << 8 | uint8_t(a[i + 1])));
-    }
+    IpBytes ip{};
+    std::memcpy(ip.data(), a.data(), n);
+    format_ip(ip, n == 4 ? 4 : 6, host);
     return true;
   }
   // An [option] (a column type), skipped.
@@ -991,9 +987,9 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
       field_cut(w, "type", type);
       if (type == "TOPOLOGY_CHANGE" || type == "STATUS_CHANGE") {
         field_cut(w, "change", b.string());
-        char host[64];
+        char host[64];  // format_ip writes up to 46
         int32_t port = 0;
-        if (b.inet(host, sizeof host, port)) {
+        if (b.inet(host, port)) {
           w.field("host", host);
           w.field_int("port", port);
         }
