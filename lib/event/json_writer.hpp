@@ -30,48 +30,17 @@ class JsonWriter {
   void begin_object(std::string_view k) { key(k); open('{'); }
   void begin_array(std::string_view k) { key(k); open('['); }
 
-  // `,"k":` with one bounds check and one copy when k needs no escaping (names in the
-  // source do not: inlined, the check folds away for them).
+  // Names in the source and short plain values take one bounds check and one copy
+  // (inlined, the plainness check folds away for literal names); others are escaped.
   void key(std::string_view k) {
-    const std::size_t n = k.size();
-    if (n <= 64 && cap_ - len_ >= n + 4 && plain(k)) {
-      char* o = buf_ + len_;
-      if (after_key_) {
-        after_key_ = false;
-      } else {
-        if (has_items_[depth_]) *o++ = ',';
-        has_items_[depth_] = true;
-      }
-      *o++ = '"';
-      std::memcpy(o, k.data(), n);
-      o += n;
-      *o++ = '"';
-      *o++ = ':';
-      len_ = static_cast<std::size_t>(o - buf_);
+    if (plain_quoted(k, true)) {
       after_key_ = true;
       return;
     }
     key_escaped(k);
   }
-  // A string value: plain ASCII with one copy, anything else escaped.
   void string(std::string_view s) {
-    const std::size_t n = s.size();
-    if (n <= 64 && cap_ - len_ >= n + 3 && plain(s)) {
-      char* o = buf_ + len_;
-      if (after_key_) {
-        after_key_ = false;
-      } else {
-        if (has_items_[depth_]) *o++ = ',';
-        has_items_[depth_] = true;
-      }
-      *o++ = '"';
-      std::memcpy(o, s.data(), n);
-      o += n;
-      *o++ = '"';
-      len_ = static_cast<std::size_t>(o - buf_);
-      return;
-    }
-    string_escaped(s);
+    if (!plain_quoted(s, false)) string_escaped(s);
   }
   // One string value made of two pieces (each piece whole UTF-8).
   void string_parts(std::string_view a, std::string_view b);
@@ -96,6 +65,26 @@ class JsonWriter {
       const auto c = static_cast<unsigned char>(ch);
       if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
     }
+    return true;
+  }
+  // `,"s"` (and `:` after a key) when s is short and needs no escaping; false (nothing
+  // written) otherwise.
+  bool plain_quoted(std::string_view s, bool colon) {
+    const std::size_t n = s.size();
+    if (n > 64 || cap_ - len_ < n + 4 || !plain(s)) return false;
+    char* o = buf_ + len_;
+    if (after_key_) {
+      after_key_ = false;
+    } else {
+      if (has_items_[depth_]) *o++ = ',';
+      has_items_[depth_] = true;
+    }
+    *o++ = '"';
+    std::memcpy(o, s.data(), n);
+    o += n;
+    *o++ = '"';
+    if (colon) *o++ = ':';
+    len_ = static_cast<std::size_t>(o - buf_);
     return true;
   }
   void key_escaped(std::string_view k);
