@@ -80,7 +80,7 @@ class JsonWriter {
       has_items_[depth_] = true;
     }
     *o++ = '"';
-    std::memcpy(o, s.data(), n);
+    if (n) std::memcpy(o, s.data(), n);  // an empty view may carry a null pointer
     o += n;
     *o++ = '"';
     if (colon) *o++ = ':';

@@ -52,6 +52,14 @@ TEST(JsonWriter, PlainFastPathsAndEscapedOnesWriteTheSame) {
   w.end_object();
   EXPECT_EQ(w.view(), "{\"short\":\"plain\",\"" + std::string(70, 'k') + "\":\"" + std::string(70, 'v') +
                           "\",\"q\\\"k\":\"tab\\t\",\"l\":[\"a\",\"" + std::string(65, 'b') + "\"]}");
+  char e[64];
+  JsonWriter ew(e, sizeof e);
+  ew.begin_object();
+  ew.field("k", std::string_view{});  // an empty view with a null pointer
+  ew.key(std::string_view{});
+  ew.string(std::string_view{});
+  ew.end_object();
+  EXPECT_EQ(ew.view(), "{\"k\":\"\",\"\":\"\"}");
   char small[8];
   JsonWriter o(small, sizeof small);
   o.field("abcdef", "x");  // the fast path needs room for all of it: the general one records overflow
