@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include "decode/cassandra/cql_ops.hpp"
+
 namespace tapbeat {
 
 ConfigError::ConfigError(std::string file, std::string key, std::string reason)
@@ -645,19 +647,14 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
     const std::string c = get_string(n["compressor"], "");
     if (!c.empty() && c != "snappy" && c != "lz4")
       ctx.fail(key + ".compressor", "'" + c + "' is not one of snappy, lz4");
-    static constexpr const char* kOps[] = {"ERROR",   "STARTUP",  "READY",    "AUTHENTICATE",   "OPTIONS",
-                                           "SUPPORTED", "QUERY",  "RESULT",   "PREPARE",        "EXECUTE",
-                                           "REGISTER", "EVENT",   "BATCH",    "AUTH_CHALLENGE", "AUTH_RESPONSE",
-                                           "AUTH_SUCCESS"};
     if (n["ignored_ops"] && n["ignored_ops"].IsSequence())
       for (std::size_t i = 0; i < n["ignored_ops"].size(); ++i) {
-        std::string op = n["ignored_ops"][i].as<std::string>();
-        std::transform(op.begin(), op.end(), op.begin(), [](unsigned char ch) { return std::toupper(ch); });
-        if (std::find_if(std::begin(kOps), std::end(kOps), [&](const char* k) { return op == k; }) == std::end(kOps))
-          ctx.fail(key + ".ignored_ops[" + std::to_string(i) + "]",
-                   "'" + n["ignored_ops"][i].as<std::string>() + "' is not a CQL opcode (ERROR, STARTUP, READY, "
-                   "AUTHENTICATE, OPTIONS, SUPPORTED, QUERY, RESULT, PREPARE, EXECUTE, REGISTER, EVENT, BATCH, "
-                   "AUTH_CHALLENGE, AUTH_RESPONSE, AUTH_SUCCESS)");
+        const std::string op = n["ignored_ops"][i].as<std::string>();
+        if (cql_opcode(op) >= 0) continue;
+        std::string known;
+        for (const char* name : kCqlOpNames)
+          if (name) known += (known.empty() ? "" : ", ") + std::string(name);
+        ctx.fail(key + ".ignored_ops[" + std::to_string(i) + "]", "'" + op + "' is not a CQL opcode (" + known + ")");
       }
   }
   if (type == "sip") {

@@ -30,12 +30,7 @@ enum Op : uint8_t {
   kBatch = 0x0D, kAuthChallenge = 0x0E, kAuthResponse = 0x0F, kAuthSuccess = 0x10,
 };
 
-constexpr const char* kOpNames[] = {
-    "ERROR", "STARTUP", "READY", "AUTHENTICATE", nullptr, "OPTIONS", "SUPPORTED", "QUERY", "RESULT",
-    "PREPARE", "EXECUTE", "REGISTER", "EVENT", "BATCH", "AUTH_CHALLENGE", "AUTH_RESPONSE", "AUTH_SUCCESS"};
-constexpr uint8_t kMaxOp = 0x10;
-
-bool known_op(uint8_t op) { return op <= kMaxOp && kOpNames[op]; }
+bool known_op(uint8_t op) { return op <= kCqlMaxOp && kCqlOpNames[op]; }
 
 bool is_response_op(uint8_t op) {
   switch (op) {
@@ -272,6 +267,10 @@ class Cql {
     return n < 0 ? std::string_view{} : take(static_cast<std::size_t>(n));
   }
   std::string_view short_bytes() { return take(short_()); }
+  void skip_bytes_map() {  // [bytes map]: a custom payload
+    const uint16_t n = short_();
+    for (uint16_t i = 0; i < n && ok_; ++i) string(), bytes();
+  }
   bool skip(std::size_t n) {
     if (!r_.skip(n)) ok_ = false;
     return ok_;
@@ -327,6 +326,18 @@ void hex_upper(JsonWriter& w, std::string_view k, std::string_view v) {
   const std::size_t n = std::min<std::size_t>(v.size(), 256);
   for (std::size_t i = 0; i < n; ++i) std::snprintf(buf + 2 * i, 3, "%02X", uint8_t(v[i]));
   w.field(k, std::string_view(buf, 2 * n));
+}
+
+// A frame header as Packetbeat's cassandra.*.headers (the version as a string).
+void write_headers(JsonWriter& w, uint8_t version, uint8_t flags, int16_t stream, uint8_t op, uint32_t length) {
+  char v[4], fb[96];
+  w.begin_object("headers");
+  w.field("version", std::string_view(v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", version))));
+  w.field("flags", header_flags(fb, sizeof fb, flags));
+  w.field_int("stream", stream);
+  w.field("op", kCqlOpNames[op]);
+  w.field_uint("length", length);
+  w.end_object();
 }
 
 // A prepared id as Packetbeat shows it: a UUID when 16 bytes, else hex.
@@ -550,17 +561,6 @@ struct CassandraScratch {
   }
 };
 
-int cql_opcode(std::string_view name) {
-  for (int i = 0; i <= kMaxOp; ++i) {
-    if (!kOpNames[i]) continue;
-    const std::string_view n = kOpNames[i];
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) { return a == std::toupper(uint8_t(b)); }))
-      return i;
-  }
-  return -1;
-}
-
 CassandraSettings cassandra_settings(const ProtocolConfig& p) {
   CassandraSettings s;
   s.send_request = p.flag("send_request", true);
@@ -613,24 +613,31 @@ DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir, s
   return {off, 0, Verdict::kOk};
 }
 
-// One v3/v4 frame (or a v5 frame before the switch to segments).
-DecodeResult CassandraDecoder::legacy(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n) {
-  if (n < 9) return {0, 9, Verdict::kNeedMore};
-  Frame f;
+// The 9-byte header of a frame (v3/v4) or envelope (v5), version min_version..5;
+// false (counted) when it is not one.
+bool CassandraDecoder::read_header(const uint8_t* p, uint8_t min_version, Frame& f) {
   f.version = p[0] & 0x7f;
   f.response = p[0] & 0x80;
   f.flags = p[1];
   f.stream = static_cast<int16_t>(p[2] << 8 | p[3]);
   f.op = p[4];
   f.length = be32(p + 5);
-  if (f.version < 3 || f.version > 5 || f.length > kMaxFrame) {
+  if (f.version < min_version || f.version > 5 || f.length > kMaxFrame) {
     counters_.inc(Counter::cassandra_malformed);
-    return {0, 0, Verdict::kViolation};
+    return false;
   }
   if (!known_op(f.op) || is_response_op(f.op) != f.response) {
     counters_.inc(Counter::cassandra_unknown_opcodes);
-    return {0, 0, Verdict::kViolation};
+    return false;
   }
+  return true;
+}
+
+// One v3/v4 frame (or a v5 frame before the switch to segments).
+DecodeResult CassandraDecoder::legacy(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n) {
+  if (n < 9) return {0, 9, Verdict::kNeedMore};
+  Frame f;
+  if (!read_header(p, 3, f)) return {0, 0, Verdict::kViolation};
   const uint32_t head = std::min<uint32_t>(9 + f.length, kMaxHead);
   if (n < head) return {0, head, Verdict::kNeedMore};
   f.body = p + 9;
@@ -658,7 +665,6 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
         return {0, 0, Verdict::kViolation};
       }
       st.payload_left[dir] = static_cast<uint32_t>(v & 0x1ffff);
-      st.seg_compressed[dir] = compressed;
       st.seg_raw_len[dir] = compressed ? static_cast<uint32_t>((v >> 17) & 0x1ffff) : 0;
       st.seg_self[dir] = ((v >> (compressed ? 34 : 17)) & 1) != 0;
       st.seg_phase[dir] = 1;
@@ -670,7 +676,7 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
       st.crc[dir] = static_cast<uint32_t>(crc32(s.crc_init, p, len));
       const uint8_t* body = p;
       uint32_t body_len = len;
-      if (st.seg_compressed[dir] && st.seg_raw_len[dir]) {
+      if (st.seg_raw_len[dir]) {  // LZ4 (0: stored as it is)
         s.segment.resize(st.seg_raw_len[dir]);
         const int r = LZ4_decompress_safe(reinterpret_cast<const char*>(p), reinterpret_cast<char*>(s.segment.data()),
                                           static_cast<int>(len), static_cast<int>(st.seg_raw_len[dir]));
@@ -714,20 +720,7 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
     }
     const uint8_t* e = p + off;
     Frame f;
-    f.version = e[0] & 0x7f;
-    f.response = e[0] & 0x80;
-    f.flags = e[1];
-    f.stream = static_cast<int16_t>(e[2] << 8 | e[3]);
-    f.op = e[4];
-    f.length = be32(e + 5);
-    if (f.version != 5 || f.length > kMaxFrame) {
-      counters_.inc(Counter::cassandra_malformed);
-      return false;
-    }
-    if (!known_op(f.op) || is_response_op(f.op) != f.response) {
-      counters_.inc(Counter::cassandra_unknown_opcodes);
-      return false;
-    }
+    if (!read_header(e, 5, f)) return false;
     const uint32_t have = n - off - 9;
     f.body = e + 9;
     f.body_len = std::min(have, f.length);
@@ -804,19 +797,15 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
       st.segmented[0] = st.segmented[1] = 1;
   } else {
     counters_.inc(Counter::cassandra_requests);
-    request(st, c, f);
+    request(st, f);
   }
   return true;
 }
 
-void CassandraDecoder::request(CassandraState& st, const StreamInfo& c, const Frame& f) {
-  (void)c;
+void CassandraDecoder::request(CassandraState& st, const Frame& f) {
   CassandraScratch& s = *scratch_;
   Cql b(f.body, f.body_len);
-  if (f.flags & kFlagCustomPayload) {
-    const uint16_t n = b.short_();
-    for (uint16_t i = 0; i < n && b.ok(); ++i) b.string(), b.bytes();
-  }
+  if (f.flags & kFlagCustomPayload) b.skip_bytes_map();
   std::size_t qlen = 0;
   bool cut = f.cut;
   auto put = [&](std::string_view v) {
@@ -902,23 +891,10 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
   }
   Cql b(f.body, f.body_len);
   JsonWriter w(s.rendered, sizeof s.rendered);
-  char fb[96];
-  if (cfg_.send_response_header) {
-    char v[4];
-    w.begin_object("headers");
-    w.field("version", std::string_view(v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", f.version))));
-    w.field("flags", header_flags(fb, sizeof fb, f.flags));
-    w.field_int("stream", f.stream);
-    w.field("op", kOpNames[f.op]);
-    w.field_uint("length", f.length);
-    w.end_object();
-  }
+  if (cfg_.send_response_header) write_headers(w, f.version, f.flags, f.stream, f.op, f.length);
   if (f.flags & kFlagTracing) b.skip(16);
   if (f.flags & kFlagWarning) string_list(w, "warnings", b);
-  if (f.flags & kFlagCustomPayload) {
-    const uint16_t n = b.short_();
-    for (uint16_t i = 0; i < n && b.ok(); ++i) b.string(), b.bytes();
-  }
+  if (f.flags & kFlagCustomPayload) b.skip_bytes_map();
   std::string_view new_prepared;
   if (f.body_len || !f.length) switch (f.op) {
     case kError:
@@ -1085,16 +1061,8 @@ void CassandraDecoder::publish(const StreamInfo& c, int client, const Request* r
     if (!rq) w.field_bool("no_request", true);
     if (rq && cfg_.send_request && (cfg_.send_request_header || !rq->query.empty())) {
       w.begin_object("request");
-      if (cfg_.send_request_header) {
-        char v[4], fb[96];
-        w.begin_object("headers");
-        w.field("version", std::string_view(v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", rq->h.version))));
-        w.field("flags", header_flags(fb, sizeof fb, rq->h.flags));
-        w.field_int("stream", rq->h.stream);
-        w.field("op", kOpNames[rq->h.op]);
-        w.field_uint("length", rq->h.length);
-        w.end_object();
-      }
+      if (cfg_.send_request_header)
+        write_headers(w, rq->h.version, rq->h.flags, rq->h.stream, rq->h.op, rq->h.length);
       if (!rq->query.empty()) w.field("query", rq->query);
       w.end_object();
     }

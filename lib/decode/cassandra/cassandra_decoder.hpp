@@ -30,6 +30,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "decode/cassandra/cql_ops.hpp"
 #include "decode/decoder.hpp"
 #include "util/chain_store.hpp"
 
@@ -49,9 +50,6 @@ struct CassandraSettings {
 
 CassandraSettings cassandra_settings(const ProtocolConfig& p);
 
-// Opcode by Packetbeat's name (ERROR ... AUTH_SUCCESS); -1 when unknown.
-int cql_opcode(std::string_view name);
-
 struct CassandraState {
   uint32_t skip[2];          // bytes of the current frame (v3/v4) or segment payload past what is read
   uint32_t envelope_left[2]; // v5: bytes of a large envelope still to come in later segments
@@ -59,9 +57,8 @@ struct CassandraState {
   uint32_t crc[2];           // v5: CRC32 of the current segment's payload
   uint8_t seg_phase[2];      // v5: 0 header, 1 payload, 2 trailing CRC32
   uint8_t seg_self[2];       // v5: current segment is self-contained
-  uint8_t seg_compressed[2]; // v5: current segment's payload is LZ4-compressed
   uint8_t segmented[2];      // v5 framing in force
-  uint32_t seg_raw_len[2];   // v5: uncompressed length of the current segment (0: stored)
+  uint32_t seg_raw_len[2];   // v5: uncompressed length of the current LZ4 segment (0: stored as it is)
   int8_t client;             // direction of the client; -1 unknown yet
   CqlCompressor compressor;
   uint32_t n_pending;
@@ -96,7 +93,8 @@ class CassandraDecoder final : public DecoderCommon {
   DecodeResult segments(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n);
   bool payload(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n);
   bool frame(CassandraState& st, const StreamInfo& c, int dir, const Frame& f);
-  void request(CassandraState& st, const StreamInfo& c, const Frame& f);
+  bool read_header(const uint8_t* p, uint8_t min_version, Frame& f);
+  void request(CassandraState& st, const Frame& f);
   void response(CassandraState& st, const StreamInfo& c, const Frame& f);
   bool pop(CassandraState& st, int16_t stream, Request& out, bool any);
   void publish(const StreamInfo& c, int client, const Request* rq, const Frame* rp, std::string_view rendered,
