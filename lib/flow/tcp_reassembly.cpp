@@ -126,7 +126,7 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
   if (len > 0) {
     const int32_t ahead = seq_diff(seq, d.next_seq);
     if (ahead < 0) {
-      const uint32_t old = static_cast<uint32_t>(-ahead);
+      const uint32_t old = 0u - static_cast<uint32_t>(ahead);  // 2^31 too, where -ahead would overflow
       if (old >= len) {
         counters_.inc(Counter::tcp_reasm_retransmissions);
         len = 0;
