@@ -1,6 +1,7 @@
 #include "event/json_writer.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 namespace tapbeat {
@@ -40,6 +41,16 @@ void JsonWriter::sint(int64_t v) {
   separator();
   char tmp[24];
   auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
+  put(tmp, static_cast<std::size_t>(r.ptr - tmp));
+}
+
+void JsonWriter::real(double v) {
+  if (std::isnan(v)) return string("NaN");
+  if (std::isinf(v)) return string(v > 0 ? "Infinity" : "-Infinity");
+  separator();
+  char tmp[32];
+  auto r = std::fabs(v) < 9.2e18 ? std::to_chars(tmp, tmp + sizeof tmp, v)
+                                 : std::to_chars(tmp, tmp + sizeof tmp, v, std::chars_format::scientific);
   put(tmp, static_cast<std::size_t>(r.ptr - tmp));
 }
 

@@ -46,6 +46,10 @@ class JsonWriter {
   void string_parts(std::string_view a, std::string_view b);
   void uint(uint64_t v);
   void sint(int64_t v);
+  // A double, shortest round-trip text; beyond int64's range always with an exponent
+  // (digits past 2^64 are no JSON integer readers take); NaN and the infinities, which
+  // JSON has no numbers for, as the strings "NaN", "Infinity", "-Infinity".
+  void real(double v);
   void boolean(bool v);
   // Already-valid JSON text (a number or literal the caller formatted).
   void raw(std::string_view s);

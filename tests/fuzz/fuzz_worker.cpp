@@ -8,6 +8,7 @@
 
 #include "decode/decoder_set.hpp"
 #include "engine/worker.hpp"
+#include "json_check.hpp"
 
 using namespace tapbeat;
 
@@ -61,6 +62,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   st.ts += 7'000'000;
   RawPacket p{frame.data(), static_cast<uint32_t>(frame.size()), static_cast<uint32_t>(frame.size()), st.ts, 0, lt};
   st.worker->process({&p, 1});
-  while (EventChunk* c = st.worker->events().take_full()) st.worker->events().recycle(c);
+  fuzz::drain_checked(st.worker->events());
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "event/emitter.hpp"
 #include "event/event_queue.hpp"
 #include "util/chain_store.hpp"
+#include "json_check.hpp"
 
 namespace tapbeat::fuzz {
 
@@ -68,7 +69,7 @@ struct StreamHarness {
     dec->close(conn, c);
     if (store.blocks_in_use() != 0) __builtin_trap();  // every held byte went back
     out.flush();
-    while (EventChunk* ch = queue.take_full()) queue.recycle(ch);
+    drain_checked(queue);
   }
 };
 

@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "decode/decoder_set.hpp"
@@ -33,6 +34,18 @@ struct Bson {
   Bson& i32(const std::string& k, int32_t v) {
     body += '\x10' + k + '\0';
     le32(body, v);
+    return *this;
+  }
+  Bson& f64(const std::string& k, double v) {
+    body += '\x01' + k + '\0';
+    char b[8];
+    std::memcpy(b, &v, 8);
+    body.append(b, 8);
+    return *this;
+  }
+  Bson& i64(const std::string& k, int64_t v) {
+    body += '\x12' + k + '\0';
+    for (int i = 0; i < 8; ++i) body.push_back(static_cast<char>(static_cast<uint64_t>(v) >> (8 * i) & 0xff));
     return *this;
   }
   Bson& doc(const std::string& k, const std::string& d, char type = '\x03') {
@@ -180,6 +193,28 @@ TEST(Mongodb, MessageLongerThanTheHeadStreamsThrough) {
   EXPECT_TRUE(contains(ev[0], "\"bytes\":" + std::to_string(big.size())));
   EXPECT_TRUE(contains(ev[1], R"("resource":"shop.small")"));
   EXPECT_EQ(h.count(Counter::mongodb_malformed), 0u);
+}
+
+// skip and limit may be any number: doubles past int32's range (or NaN) are held to it,
+// never cast out of range; a cursor id is an int64 kept to its last digit.
+TEST(Mongodb, OutOfRangeNumbersAreHeldAndCursorIdsKeptWhole) {
+  MongoHarness h;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  h.client(op_msg(1, 0, Bson().str("find", "a").f64("skip", 7.5e247).f64("limit", nan).str("$db", "s").bytes()));
+  h.client(op_msg(2, 0, Bson().str("find", "b").f64("skip", -1e300).f64("limit", 1e300).str("$db", "s").bytes()));
+  h.client(op_msg(3, 0, Bson().str("find", "c").f64("skip", 4.9).f64("limit", 2.0).str("$db", "s").bytes()));
+  const int64_t id = 9007199254740993;  // 2^53 + 1: not a double
+  h.server(op_msg(51, 1, Bson().doc("cursor", Bson().doc("firstBatch", Bson().bytes(), '\x04').i64("id", id).bytes())
+                             .i32("ok", 1).bytes()));
+  h.server(op_msg(52, 2, cursor_reply(0)));
+  h.server(op_msg(53, 3, cursor_reply(0)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], ".skip(2147483647)\"")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("cursorId":9007199254740993)")) << ev[0];
+  EXPECT_FALSE(contains(ev[1], ".skip(")) << ev[1];
+  EXPECT_FALSE(contains(ev[1], ".limit(")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], ".skip(4).limit(2)\"")) << ev[2];
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <thread>
 
 #include "event/agent.hpp"
@@ -24,6 +25,17 @@ TEST(JsonWriter, EscapesAndReplacesInvalidUtf8) {
   w.end_object();
   EXPECT_EQ(w.view(), "{\"a\":\"q\\\"b\\\\n\\n\\u0001\xC3\xA9\xEF\xBF\xBD\",\"n\":42,\"l\":[true,-1]}");
   EXPECT_FALSE(w.overflow());
+}
+
+TEST(JsonWriter, RealsAreAlwaysNumbersJsonReadersTake) {
+  char buf[256];
+  JsonWriter w(buf, sizeof buf);
+  w.begin_array();
+  for (double d : {0.5, 3.0, -1e-7, 1234567890123456789.0, 2.748972759408349e20, -1e300, std::numeric_limits<double>::quiet_NaN(),
+                   std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()})
+    w.real(d);
+  w.end_array();
+  EXPECT_EQ(w.view(), R"([0.5,3,-1e-07,1234567890123456768,2.748972759408349e+20,-1e+300,"NaN","Infinity","-Infinity"])");
 }
 
 TEST(JsonWriter, OverflowNeverWritesPastTheBuffer) {

@@ -251,17 +251,20 @@ bool field_value(ByteReader& r, JsonWriter& w, int depth) {
       if (!r.be32(i)) return false;
       float f;
       std::memcpy(&f, &i, 4);
-      return raw_num(static_cast<double>(f));
+      w.real(static_cast<double>(f));
+      return true;
     }
     case 'd': {
       if (!be64(r, q)) return false;
       double d;
       std::memcpy(&d, &q, 8);
-      return raw_num(d);
+      w.real(d);
+      return true;
     }
     case 'D': {
       if (!r.u8(b) || !r.be32(i)) return false;
-      return raw_num(static_cast<double>(static_cast<int32_t>(i)) / std::pow(10.0, b));
+      w.real(static_cast<double>(static_cast<int32_t>(i)) / std::pow(10.0, b));
+      return true;
     }
     case 'S': case 'x': if (!longstr(r, str)) return false; w.string(str); return true;
     case 'T': if (!be64(r, q)) return false; timestamp_text(w, q); return true;

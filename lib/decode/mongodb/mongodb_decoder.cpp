@@ -200,6 +200,18 @@ bool number_of(const Elem& e, double& v) {
   return false;
 }
 
+// A numeric element as a 32-bit count (skip, limit): integers and doubles, the
+// latter truncated and held to int32's range (NaN is 0), as no cast may overflow.
+bool int32_of(const Elem& e, int32_t& out) {
+  double v;
+  if (!number_of(e, v)) return false;
+  if (std::isnan(v)) out = 0;
+  else if (v >= 2147483647.0) out = INT32_MAX;
+  else if (v <= -2147483648.0) out = INT32_MIN;
+  else out = static_cast<int32_t>(v);
+  return true;
+}
+
 void hex(JsonWriter& w, const uint8_t* p, std::size_t n) {
   static constexpr char k[] = "0123456789abcdef";
   char buf[64];
@@ -223,8 +235,7 @@ void render_value(JsonWriter& w, const Elem& e, int depth) {
     case 0x01: {
       double d;
       number_of(e, d);
-      if (std::isfinite(d)) raw_num(d);
-      else w.string(std::isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+      w.real(d);
       return;
     }
     case 0x02: case 0x0D: case 0x0E: w.string(str_of(Elem{0x02, {}, e.value, e.len})); return;
@@ -546,9 +557,13 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
             }
             Elem id;
             if (Doc(cursor.value, cursor.len).find("id", id) && (id.type == 0x12 || id.type == 0x10)) {
-              double v;
-              number_of(id, v);
-              fw.field_int("cursorId", static_cast<int64_t>(v));
+              int64_t v = le32(id.value);  // read as an integer: a double loses digits past 2^53
+              if (id.type == 0x12) {
+                uint64_t u = 0;
+                for (int i = 7; i >= 0; --i) u = u << 8 | id.value[i];
+                v = static_cast<int64_t>(u);
+              }
+              fw.field_int("cursorId", v);
             }
             fw.field_uint("numberReturned", count);
           } else {
@@ -685,9 +700,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
         fw.field("fullCollectionName", std::string_view(s.resource, rl));
         command = &cmd_doc;
         Elem e;
-        double v;
-        if (cmd_doc.find("skip", e) && number_of(e, v)) skip = static_cast<int32_t>(v);
-        if (cmd_doc.find("limit", e) && number_of(e, v)) limit = static_cast<int32_t>(v);
+        if (cmd_doc.find("skip", e)) int32_of(e, skip);
+        if (cmd_doc.find("limit", e)) int32_of(e, limit);
       } else {
         set_method("msg");
       }
