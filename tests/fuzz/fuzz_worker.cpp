@@ -1,5 +1,5 @@
 // libFuzzer target: one frame through the whole worker (L2-L4 parse, fragments, flow
-// table, TCP reassembly, ICMP and DNS decoders, event writing). The first input byte
+// table, TCP reassembly, payload detection, every decoder, event writing). The first input byte
 // picks the link type; the rest is the frame. Several inputs in a row build up state.
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +38,20 @@ struct State {
     decoders.http.redact_authorization = true;
     decoders.http.real_ip_header = "x-forwarded-for";
     decoders.enable_http(http_ports);
+    // The other stream decoders on their usual ports, also found by payload on any other.
+    const uint16_t redis_ports[] = {6379}, memcache_ports[] = {11211}, mysql_ports[] = {3306},
+                   pgsql_ports[] = {5432}, mongodb_ports[] = {27017}, amqp_ports[] = {5672},
+                   cassandra_ports[] = {9042};
+    decoders.redis.send_request = decoders.redis.send_response = true;
+    decoders.enable_redis(redis_ports);
+    decoders.enable_memcache(memcache_ports);
+    decoders.enable_mysql(mysql_ports);
+    decoders.enable_pgsql(pgsql_ports);
+    decoders.mongodb.send_request = decoders.mongodb.send_response = true;
+    decoders.enable_mongodb(mongodb_ports);
+    decoders.enable_amqp(amqp_ports);
+    decoders.cassandra.send_request = decoders.cassandra.send_response = true;
+    decoders.enable_cassandra(cassandra_ports);
     decoders.enable_detection();
     WorkerSettings s;
     s.agent = &agent;
