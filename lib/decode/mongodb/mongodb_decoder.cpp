@@ -76,6 +76,12 @@ int32_t le32(const uint8_t* p) {
   return static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
 }
 
+uint64_t le64(const uint8_t* p) {
+  uint64_t u = 0;
+  for (int i = 7; i >= 0; --i) u = u << 8 | p[i];
+  return u;
+}
+
 // The sections of an OP_MSG after its flags: f(kind, section bytes from its length
 // prefix on, their count); a checksum at the end is left out.
 template <class F>
@@ -184,18 +190,12 @@ std::string_view str_of(const Elem& e) {  // a string element's text
 
 bool number_of(const Elem& e, double& v) {
   if (e.type == 0x01) {
-    uint64_t u = 0;
-    for (int i = 7; i >= 0; --i) u = u << 8 | e.value[i];
+    const uint64_t u = le64(e.value);
     std::memcpy(&v, &u, 8);
     return true;
   }
   if (e.type == 0x10) return v = le32(e.value), true;
-  if (e.type == 0x12) {
-    uint64_t u = 0;
-    for (int i = 7; i >= 0; --i) u = u << 8 | e.value[i];
-    v = static_cast<double>(static_cast<int64_t>(u));
-    return true;
-  }
+  if (e.type == 0x12) return v = static_cast<double>(static_cast<int64_t>(le64(e.value))), true;
   if (e.type == 0x08) return v = e.value[0], true;
   return false;
 }
@@ -557,13 +557,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
             }
             Elem id;
             if (Doc(cursor.value, cursor.len).find("id", id) && (id.type == 0x12 || id.type == 0x10)) {
-              int64_t v = le32(id.value);  // read as an integer: a double loses digits past 2^53
-              if (id.type == 0x12) {
-                uint64_t u = 0;
-                for (int i = 7; i >= 0; --i) u = u << 8 | id.value[i];
-                v = static_cast<int64_t>(u);
-              }
-              fw.field_int("cursorId", v);
+              // Read as an integer: a double loses digits past 2^53.
+              fw.field_int("cursorId", id.type == 0x12 ? static_cast<int64_t>(le64(id.value)) : le32(id.value));
             }
             fw.field_uint("numberReturned", count);
           } else {
