@@ -21,8 +21,10 @@ inline void check_events(const EventChunk& c) {
     if (nl == std::string_view::npos) __builtin_trap();  // an event not ended by its newline
     const std::string_view line = rest.substr(0, nl);
     simdjson::dom::element doc;
-    if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
-      std::fprintf(stderr, "event is not a JSON object (%s): %.*s\n", simdjson::error_message(parser.parse(line.data(), line.size()).error()), static_cast<int>(line.size()), line.data());
+    const simdjson::error_code err = parser.parse(line.data(), line.size()).get(doc);
+    if (err || !doc.is_object()) {
+      std::fprintf(stderr, "event is not a JSON object (%s): %.*s\n",
+                   err ? simdjson::error_message(err) : "another JSON value", static_cast<int>(line.size()), line.data());
       __builtin_trap();
     }
     rest.remove_prefix(nl + 1);
