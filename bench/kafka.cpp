@@ -60,7 +60,7 @@ Result run_tapbeat(const std::string& broker, const std::string& topic, const st
     }
     sink->service(0);
   }
-  sink->close();
+  sink->close(tapbeat::mono_ns() + cfg.engine.shutdown_timeout_ns);
   const double w1 = wall_s(), c1 = thread_cpu_s();
   std::string buf(4096, '\0');
   tapbeat::JsonWriter jw(buf.data(), buf.size());

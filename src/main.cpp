@@ -47,6 +47,7 @@ const char* kRunUsage =
     "  -e               log to stderr (tapbeat always does; accepted for Packetbeat users)\n"
     "  -E KEY=VALUE     override a configuration setting, e.g. -E tapbeat.workers=4\n"
     "  -d SELECTORS     debug selectors (accepted, no effect)\n"
+    "  --strict.perms=false  accept a config file owned by another user or writable by group/others\n"
     "  -h, --help       this help\n";
 
 const char* kTestUsage =
@@ -89,6 +90,7 @@ struct Args {
   bool help = false;
   bool index_management = false;
   bool dashboards = false;
+  bool strict_perms = true;
   std::vector<std::string> overrides;
 };
 
@@ -131,9 +133,13 @@ Args parse_args(int argc, char** argv) {
       a.dashboards = true;
     } else if (s == "-d") {
       take("-d");
-    } else if (s == "-strict.perms" || s == "-path.home" || s == "-path.config" ||
-               s == "-path.data" || s == "-path.logs") {
-      if (!has_inline && s != "-strict.perms") value(s.c_str());
+    } else if (s == "-strict.perms") {
+      // A Go bool flag: -strict.perms, -strict.perms=true or -strict.perms=false.
+      if (has_inline && inline_value != "true" && inline_value != "false")
+        throw UsageError("-strict.perms takes true or false, not '" + inline_value + "'");
+      a.strict_perms = !has_inline || inline_value == "true";
+    } else if (s == "-path.home" || s == "-path.config" || s == "-path.data" || s == "-path.logs") {
+      if (!has_inline) value(s.c_str());
     } else if (!s.empty() && s[0] == '-') {
       throw UsageError("unknown flag " + std::string(argv[i]));
     } else {
@@ -148,14 +154,14 @@ void print_warnings(const tapbeat::Config& cfg) {
 }
 
 [[noreturn]] void config_fail(const ConfigError& e) {
-  std::fprintf(stderr, "tapbeat: config error: %s\n", e.what());
+  std::fprintf(stderr, "tapbeat: config error: %s\n", tapbeat::redact_credentials(e.what()).c_str());
   std::exit(1);
 }
 
 // The configuration of -c and -E, its warnings logged; a config error exits 1.
 tapbeat::Config load_or_exit(const Args& args) {
   try {
-    tapbeat::Config cfg = tapbeat::load_config(args.config, args.overrides);
+    tapbeat::Config cfg = tapbeat::load_config(args.config, args.overrides, args.strict_perms);
     print_warnings(cfg);
     return cfg;
   } catch (const ConfigError& e) {
@@ -224,7 +230,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       try {
-        const auto cfg = tapbeat::load_config(args.config, args.overrides);
+        const auto cfg = tapbeat::load_config(args.config, args.overrides, args.strict_perms);
         print_warnings(cfg);
       } catch (const ConfigError& e) {
         config_fail(e);
@@ -260,7 +266,7 @@ int main(int argc, char** argv) {
   } catch (const ConfigError& e) {
     config_fail(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tapbeat: %s\n", e.what());
+    std::fprintf(stderr, "tapbeat: %s\n", tapbeat::redact_credentials(e.what()).c_str());
     return 1;
   }
 }

@@ -1,7 +1,6 @@
 #include "pipeline.hpp"
 
 #include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,14 +16,7 @@
 
 namespace tapbeat {
 
-std::atomic<bool> g_stop{false};
 namespace {
-std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) {
-  g_signal.store(sig, std::memory_order_relaxed);
-  g_stop.store(true, std::memory_order_relaxed);
-}
-
 std::string uuid_text(const uint8_t b[16]) {
   char out[37];
   std::snprintf(out, sizeof out,
@@ -34,16 +26,6 @@ std::string uuid_text(const uint8_t b[16]) {
   return out;
 }
 }  // namespace
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-int stop_signal() { return g_signal.load(); }
 
 AgentInfo make_agent(const Config& cfg) {
   AgentInfo a;
@@ -179,9 +161,31 @@ void Pipeline::output_loop() {
       bool idle = true;
       for (std::size_t i = 0; i < workers_.size(); ++i) idle = idle && !pending[i].chunk && workers_[i]->events().idle();
       if (idle) break;
+      // A stopped run whose output does not take its events gives up at the deadline:
+      // what the workers wrote and the sink never took is counted, not waited for.
+      if (mono_ns() >= stop_deadline_ns()) {
+        uint64_t left = 0;
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+          EventQueue& q = workers_[i]->events();
+          if (EventChunk* c = pending[i].chunk) {
+            left += static_cast<uint64_t>(std::count(c->data + pending[i].offset, c->data + c->len, '\n'));
+            q.recycle(c);
+            pending[i].chunk = nullptr;
+          }
+          while (EventChunk* c = q.take_full()) {
+            left += c->events;
+            q.recycle(c);
+          }
+        }
+        bump(events_dropped_shutdown_, left);
+        log_line("warn", std::to_string(left) + " events not taken by the output within tapbeat.shutdown_timeout "
+                         "of the stop signal; they are lost (output.events.dropped_shutdown)");
+        break;
+      }
     }
   }
-  if (!sink_->close()) bump(write_errors_);
+  // Deliver what the sink holds: within shutdown_timeout, or what is left of it after a signal.
+  if (!sink_->close(std::min(mono_ns() + cfg_.engine.shutdown_timeout_ns, stop_deadline_ns()))) bump(write_errors_);
 }
 
 std::string Pipeline::stats_json() const {
@@ -198,6 +202,7 @@ std::string Pipeline::stats_json() const {
   sink_->stats(w);
   w.field_uint("output.events.written", events_written_.load());
   w.field_uint("output.events.failed", events_failed_.load());
+  w.field_uint("output.events.dropped_shutdown", events_dropped_shutdown_.load());
   w.field_uint("output.write_errors", write_errors_.load());
   w.field_uint("workers", workers_.size());
   w.end_object();
@@ -214,7 +219,7 @@ void Pipeline::progress_line(uint64_t elapsed_ns, bool final) const {
     drops += c.get(Counter::events_dropped_output_full) + c.get(Counter::events_dropped_too_large);
   }
   if (extra_drops_) drops += extra_drops_();
-  drops += sink_->dropped();
+  drops += sink_->dropped() + events_dropped_shutdown_.load();
   const double secs = elapsed_ns / 1e9;
   char line[160];
   const int n = std::snprintf(line, sizeof line, "\r%12llu packets  %7.3f Mpps  %10llu events  %8llu drops%s",

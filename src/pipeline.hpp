@@ -23,10 +23,6 @@
 
 namespace tapbeat {
 
-// Set by SIGINT/SIGTERM; polled by capture loops.
-extern std::atomic<bool> g_stop;
-void install_signal_handlers();
-int stop_signal();  // the signal that stopped the run, 0 if none
 
 
 AgentInfo make_agent(const Config& cfg);
@@ -71,6 +67,8 @@ class Pipeline {
   std::atomic<bool> workers_done_{false};
   std::atomic<bool> monitor_stop_{false};
   std::atomic<uint64_t> events_written_{0}, events_failed_{0}, write_errors_{0};
+  // Events still in the workers' chunks when an interrupted run's deadline passed.
+  std::atomic<uint64_t> events_dropped_shutdown_{0};
   uint64_t start_mono_ns_ = 0;
 };
 

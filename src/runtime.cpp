@@ -243,7 +243,7 @@ int PcapRuntime::run() {
     log_line("warn", "link type " + std::to_string(src->link_type()) +
                          " is not decoded; its packets are counted as decode.link.unsupported");
 
-  install_signal_handlers();
+  install_signal_handlers(cfg_.engine.shutdown_timeout_ns);
   for (uint32_t i = 0; i < n; ++i) {
     auto slot = std::make_unique<WorkerSlot>();
     slot->worker = &pipeline.worker(i);
@@ -270,11 +270,11 @@ int PcapRuntime::run() {
   // file, now when live): flows that timed out expire, the rest report at that time.
   if (!interrupted || !file_mode_) push_clock(file_mode_ ? last_packet_ns_ : wall_ns());
   capture_done_.store(true, std::memory_order_release);
-  // Interrupted runs get shutdown_timeout to deliver what is pending.
-  const uint64_t deadline = mono_ns() + cfg_.engine.shutdown_timeout_ns;
+  // Interrupted runs get shutdown_timeout from the signal to deliver what is pending;
+  // a worker still waiting on a full output then is released (its events counted).
   for (auto& s : slots_) {
     while (!s->finished.load(std::memory_order_acquire)) {
-      if (interrupted && mono_ns() > deadline) s->worker->request_stop();
+      if (interrupted && mono_ns() > stop_deadline_ns()) s->worker->request_stop();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     s->thread.join();

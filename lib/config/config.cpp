@@ -6,6 +6,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -314,13 +319,29 @@ std::vector<std::string> split_dots(const std::string& s) {
   return out;
 }
 
-YAML::Node expand(const YAML::Node& n, bool verbatim) {
+// What expand() may still produce: values left and nesting depth. An alias repeated
+// inside aliases (a "billion laughs" document) meets the first bound, not the memory's.
+struct ExpandBudget {
+  std::string source;
+  std::size_t values = kMaxConfigValues;
+  void take(int depth) {
+    if (values == 0)
+      throw ConfigError(source, "", "the configuration expands to more than " + std::to_string(kMaxConfigValues) +
+                                        " values (YAML aliases repeated inside aliases?)");
+    --values;
+    if (depth > kMaxConfigDepth)
+      throw ConfigError(source, "", "the configuration nests deeper than " + std::to_string(kMaxConfigDepth) + " levels");
+  }
+};
+
+YAML::Node expand(const YAML::Node& n, bool verbatim, ExpandBudget& budget, int depth = 0) {
+  budget.take(depth);
   if (n.IsMap()) {
     YAML::Node out(YAML::NodeType::Map);
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string key = it->first.as<std::string>();
       std::vector<std::string> parts = verbatim ? std::vector<std::string>{key} : split_dots(key);
-      YAML::Node value = expand(it->second, verbatim || is_verbatim_map(parts.back()));
+      YAML::Node value = expand(it->second, verbatim || is_verbatim_map(parts.back()), budget, depth + 1);
       for (auto p = parts.rbegin(); p != parts.rend() - 1; ++p) {
         YAML::Node wrap(YAML::NodeType::Map);
         wrap[*p] = value;
@@ -334,7 +355,7 @@ YAML::Node expand(const YAML::Node& n, bool verbatim) {
   }
   if (n.IsSequence()) {
     YAML::Node out(YAML::NodeType::Sequence);
-    for (const auto& e : n) out.push_back(expand(e, verbatim));
+    for (const auto& e : n) out.push_back(expand(e, verbatim, budget, depth + 1));
     return out;
   }
   return YAML::Clone(n);
@@ -702,7 +723,8 @@ void read_protocols(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
   }
 }
 
-void read_outputs(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
+void read_outputs(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
+  const YAML::Node n = root["output"];
   if (!n) return;
   std::vector<std::string> enabled;
   for (auto it = n.begin(); it != n.end(); ++it) {
@@ -724,7 +746,10 @@ void read_outputs(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
   if (o.type == "console") {
     o.pretty = get_bool(s["pretty"], false);
   } else if (o.type == "file") {
-    o.path = get_string(s["path"], o.path);
+    // Default: the data folder (path.data, "data" beside the working directory unless
+    // set), never a folder every user can write to.
+    o.path = get_string(s["path"], get_string(at(root, "path", "data"), "data") + "/events");
+    if (o.path.empty()) ctx.fail(key + ".path", "must not be empty");
     o.filename = get_string(s["filename"], o.filename);
     if (o.filename.empty() || o.filename.find('/') != std::string::npos)
       ctx.fail(key + ".filename", "must be a plain file name");
@@ -886,7 +911,8 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   Ctx ctx{file, &cfg.warnings};
   if (doc.IsNull()) doc = YAML::Node(YAML::NodeType::Map);
   if (!doc.IsMap()) ctx.fail("", "the top level must be a mapping, got " + describe(doc));
-  YAML::Node root = expand(doc, false);
+  ExpandBudget budget{file};
+  YAML::Node root = expand(doc, false, budget);
   // packetbeat.* and tapbeat.* are one section; tapbeat.* wins where both set a key.
   YAML::Node merged(YAML::NodeType::Map);
   if (root["packetbeat"]) deep_merge(merged, root["packetbeat"]);
@@ -896,17 +922,19 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
 
   for (const std::string& o : overrides) {
     const auto eq = o.find('=');
+    // The value may be a secret: errors name the key (or the argument's position) only.
     if (eq == std::string::npos || eq == 0)
-      throw ConfigError("-E " + o, "", "expected key=value");
+      throw ConfigError("-E (argument " + std::to_string(&o - overrides.data() + 1) + ")", "",
+                        "expected key=value");
     const std::string key = normalise_key(o.substr(0, eq));
     YAML::Node value;
     try {
       value = YAML::Load(o.substr(eq + 1));
     } catch (const YAML::Exception& ex) {
-      throw ConfigError("-E " + o, key, std::string("value is not valid YAML: ") + ex.msg);
+      throw ConfigError("-E", key, "value is not valid YAML (" + ex.msg + ")");
     }
     if (value.IsNull() && o.size() > eq + 1) value = YAML::Node(o.substr(eq + 1));
-    set_path(root, split_dots(key), expand(value, false));
+    set_path(root, split_dots(key), expand(value, false, budget));
   }
 
   check_section(ctx, "", root, kRoot);
@@ -923,7 +951,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
     read_dpdk(ctx, t["dpdk"], cfg);
   }
   if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
-  read_outputs(ctx, croot["output"], cfg);
+  read_outputs(ctx, croot, cfg);
   read_queue(ctx, croot, cfg);
   cfg.name = get_string(croot["name"], "");
   cfg.tags = get_strings(croot["tags"]);
@@ -1051,12 +1079,45 @@ Config load_config_text(const std::string& text, const std::string& name,
   return build(doc, name, overrides);
 }
 
-Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path, "", "cannot open: " + std::string(std::strerror(errno)));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return load_config_text(ss.str(), path, overrides);
+Config load_config(const std::string& path, const std::vector<std::string>& overrides, bool strict_perms) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw ConfigError(path, "", "cannot open: " + std::string(std::strerror(errno)));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw ConfigError(path, "", "cannot stat: " + std::string(std::strerror(errno)));
+  if (S_ISDIR(st.st_mode)) throw ConfigError(path, "", "is a directory, not a configuration file");
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+    throw ConfigError(path, "", "is not a regular file (a device or socket cannot be a configuration)");
+  if (strict_perms && S_ISREG(st.st_mode)) {
+    const uid_t me = ::geteuid();
+    if (st.st_uid != me && st.st_uid != 0)
+      throw ConfigError(path, "", "must be owned by the user running tapbeat (uid=" + std::to_string(me) +
+                                      ") or by root, not uid " + std::to_string(st.st_uid) +
+                                      " (strict.perms; --strict.perms=false disables the check)");
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      throw ConfigError(path, "", std::string("is writable by group or others (mode ") + mode +
+                                      "): run chmod go-w (strict.perms; --strict.perms=false disables the check)");
+    }
+  }
+  // Read at most one byte past the bound (a FIFO or /proc file may not know its size).
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ConfigError(path, "", "cannot read: " + std::string(std::strerror(errno)));
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxConfigBytes)
+      throw ConfigError(path, "", "is larger than " + std::to_string(kMaxConfigBytes >> 20) + " MiB, the most a "
+                                      "configuration may be");
+  }
+  return load_config_text(text, path, overrides);
 }
 
 // "10GB", "200MiB", "512kb", 1048576: Beats' byte sizes (decimal and binary units).

@@ -63,7 +63,7 @@ struct ProtocolConfig {
 struct OutputConfig {
   std::string type;                    // console | file | kafka | elasticsearch | logstash
   bool pretty = false;                 // console
-  std::string path = "/tmp/tapbeat";   // file
+  std::string path;                    // file (default: path.data + "/events")
   std::string filename = "tapbeat";
   uint64_t rotate_every_kb = 10240;
   uint32_t number_of_files = 7;
@@ -115,9 +115,17 @@ struct Config {
   const ProtocolConfig* protocol(const std::string& type) const;
 };
 
+// Bounds on what a configuration may cost to read: the file's size, and the values
+// its tree expands to (YAML aliases can make a small file expand without end).
+inline constexpr std::size_t kMaxConfigBytes = 4u << 20;
+inline constexpr std::size_t kMaxConfigValues = 100'000;
+inline constexpr int kMaxConfigDepth = 64;
+
 // Loads `path`, applies `overrides` ("dotted.key=value", value read as YAML).
-// Throws ConfigError.
-Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+// strict_perms: as Beats' strict.perms, the file must be owned by the user running
+// tapbeat or by root and not writable by group or others. Throws ConfigError.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides,
+                   bool strict_perms = true);
 // Same, from YAML text; `name` is what messages call the source.
 Config load_config_text(const std::string& text, const std::string& name,
                         const std::vector<std::string>& overrides);

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "util/fd_io.hpp"
+#include "util/safe_file.hpp"
 
 namespace tapbeat {
 namespace {
@@ -36,8 +37,7 @@ uint16_t get16(const char* p) { return static_cast<uint16_t>(static_cast<uint8_t
 Spool::Spool(SpoolSettings s, Report warn) : s_(std::move(s)), warn_(std::move(warn)) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(s_.path, ec);
-  if (ec) throw std::runtime_error("cannot create " + s_.path + ": " + ec.message());
+  if (const std::string why = prepare_private_dir(s_.path); !why.empty()) throw std::runtime_error(why);
   if (::access(s_.path.c_str(), W_OK) != 0)
     throw std::runtime_error("cannot write to " + s_.path + ": " + std::strerror(errno));
   for (const auto& e : fs::directory_iterator(s_.path, ec)) {
@@ -79,9 +79,10 @@ Spool::Push Spool::append(int& fd, uint64_t& seq, bool front, const SpoolRecord&
     } else {
       seq = segments_.empty() ? kFirstSeq : segments_.rbegin()->first + 1;
     }
-    fd = ::open(file_of(seq).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    std::string why;
+    fd = open_append_private(file_of(seq), 0600, why);
     if (fd < 0) {
-      error_ = file_of(seq) + ": " + std::strerror(errno);
+      error_ = file_of(seq) + ": " + why;
       return Push::kError;
     }
     segments_[seq] = Segment{};

@@ -28,6 +28,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -46,19 +47,33 @@ void curl_global() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string b64(std::string_view in) {
+// Base64 (RFC 4648 §4) with padding, or base64url (§5) without, appended to out.
+void append_b64(std::string_view in, std::string& out, bool url = false) {
   static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
+  static constexpr char k_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const char* a = url ? k_url : k;
+  const std::size_t start = out.size();
   uint32_t v = 0;
   int bits = 0;
   for (unsigned char c : in) {
     v = v << 8 | c;
     bits += 8;
-    while (bits >= 6) out.push_back(k[(v >> (bits -= 6)) & 63]);
+    while (bits >= 6) out.push_back(a[(v >> (bits -= 6)) & 63]);
   }
-  if (bits) out.push_back(k[(v << (6 - bits)) & 63]);
-  while (out.size() % 4) out.push_back('=');
+  if (bits) out.push_back(a[(v << (6 - bits)) & 63]);
+  if (!url)
+    while ((out.size() - start) % 4) out.push_back('=');
+}
+
+std::string b64(std::string_view in) {
+  std::string out;
+  append_b64(in, out);
   return out;
+}
+
+uint64_t random_u64() {
+  std::random_device rd;
+  return uint64_t{rd()} << 32 | rd();
 }
 
 std::size_t collect(char* p, std::size_t size, std::size_t n, void* user) {
@@ -262,6 +277,8 @@ bool gzip(const std::string& in, std::string& out, int level) {
 struct Batch {
   std::string events;            // event lines, each with its '\n'
   std::vector<uint32_t> ends;    // end of each event line in `events`
+  std::vector<uint64_t> seqs;    // each event's number in the run (its document id)
+  bool timed_out = false;        // the last attempt got no answer in time
   uint32_t attempts = 0;
   uint64_t not_before_ns = 0;    // backoff after a failure
   std::string_view event(std::size_t i) const {
@@ -269,10 +286,11 @@ struct Batch {
     return std::string_view(events).substr(b, ends[i] - b - 1);
   }
   std::size_t count() const { return ends.size(); }
-  void add(std::string_view line) {
+  void add(std::string_view line, uint64_t seq) {
     events.append(line);
     events.push_back('\n');
     ends.push_back(static_cast<uint32_t>(events.size()));
+    seqs.push_back(seq);
   }
 };
 
@@ -289,7 +307,7 @@ struct Request {
 class ElasticsearchSink final : public Sink {
  public:
   explicit ElasticsearchSink(const Config& cfg)
-      : file_(cfg.file), shutdown_ns_(cfg.engine.shutdown_timeout_ns), client_(cfg.output->raw, fail_) {
+      : file_(cfg.file), client_(cfg.output->raw, fail_) {
     const YAML::Node s = cfg.output->raw;
     try {
       index_ = Selector(s["index"] || s["indices"] ? s : default_index(), "index", "indices");
@@ -365,7 +383,7 @@ class ElasticsearchSink final : public Sink {
   std::size_t write(std::string_view lines) override {
     const std::size_t taken = take_lines(lines, max_buffered_ - std::min(buffered_, max_buffered_), [&](std::string_view e) {
       if (!cur_) cur_ = std::make_unique<Batch>();
-      cur_->add(e);
+      cur_->add(e, next_seq_++);
       if (cur_->count() >= static_cast<std::size_t>(bulk_)) ready_.push_back(std::move(*cur_)), cur_.reset();
       ++buffered_;
     });
@@ -396,8 +414,8 @@ class ElasticsearchSink final : public Sink {
     dispatch(true);
   }
 
-  bool close() override {
-    const uint64_t left = drain(shutdown_ns_, [this] { return buffered_; });
+  bool close(uint64_t deadline_ns) override {
+    const uint64_t left = drain(deadline_ns, [this] { return buffered_; });
     if (left) {
       bump(dropped_shutdown_, left);
       log_line("warn", "output.elasticsearch: " + std::to_string(left) +
@@ -407,7 +425,8 @@ class ElasticsearchSink final : public Sink {
   }
 
   uint64_t dropped() const override {
-    return failed_.load() + dropped_retries_.load() + dropped_shutdown_.load() + dropped_no_index_.load();
+    return failed_.load() + dropped_retries_.load() + dropped_shutdown_.load() + dropped_no_index_.load() +
+           unconfirmed_.load();
   }
 
   void stats(JsonWriter& w) const override {
@@ -425,6 +444,8 @@ class ElasticsearchSink final : public Sink {
     w.field_uint("output.elasticsearch.dropped.retries", dropped_retries_.load());
     w.field_uint("output.elasticsearch.dropped.no_index", dropped_no_index_.load());
     w.field_uint("output.elasticsearch.dropped.shutdown", dropped_shutdown_.load());
+    w.field_uint("output.elasticsearch.timed_out", timed_out_.load());
+    w.field_uint("output.elasticsearch.unconfirmed", unconfirmed_.load());
   }
 
  private:
@@ -441,6 +462,16 @@ class ElasticsearchSink final : public Sink {
     if (doc["version"]["distribution"].get(dist)) dist = "elasticsearch";
     if (doc["version"]["number"].get(number)) number = "?";
     return std::string(dist) + " " + std::string(number);
+  }
+
+  // The document id of event `seq` of this run: the run's random 64-bit prefix and the
+  // sequence number, base64url (22 characters). A retried `create` names the same id, so
+  // an attempt that got through unanswered makes the retry answer 409, never a copy.
+  void append_doc_id(uint64_t seq, std::string& out) const {
+    char b[16];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(run_id_ >> (56 - 8 * i));
+    for (int i = 0; i < 8; ++i) b[8 + i] = static_cast<char>(seq >> (56 - 8 * i));
+    append_b64(std::string_view(b, sizeof b), out, true);
   }
 
   // Next batch to send: retries that are due first, then full batches, then (when
@@ -522,6 +553,8 @@ class ElasticsearchSink final : public Sink {
       }
       r.body += R"({"create":{"_index":")";
       r.body += name_;
+      r.body += R"(","_id":")";
+      append_doc_id(r.batch.seqs[i], r.body);
       if (!pipeline_.empty() && pipeline_.select(ev_, pipe_) && !pipe_.empty()) {
         r.body += R"(","pipeline":")";
         r.body += pipe_;
@@ -554,14 +587,22 @@ class ElasticsearchSink final : public Sink {
   void again(const Batch& from, const std::vector<uint32_t>& which, uint32_t attempts, uint64_t delay_ns) {
     if (which.empty()) return;
     if (max_retries_ >= 0 && attempts > static_cast<uint32_t>(max_retries_)) {
-      bump(dropped_retries_, which.size());
       buffered_ -= which.size();
-      log_line("warn", "output.elasticsearch: " + std::to_string(which.size()) + " events dropped after " +
-                           std::to_string(attempts) + " failed attempts (max_retries)");
+      if (from.timed_out) {
+        // Sent, never answered: the cluster may hold them, once each (document ids).
+        bump(unconfirmed_, which.size());
+        log_line("warn", "output.elasticsearch: " + std::to_string(which.size()) + " events given up after " +
+                             std::to_string(attempts) + " attempts whose answers did not come within `timeout` "
+                             "(max_retries); the cluster may have indexed them, at most once each");
+      } else {
+        bump(dropped_retries_, which.size());
+        log_line("warn", "output.elasticsearch: " + std::to_string(which.size()) + " events dropped after " +
+                             std::to_string(attempts) + " failed attempts (max_retries)");
+      }
       return;
     }
     Batch b;
-    for (uint32_t i : which) b.add(from.event(i));
+    for (uint32_t i : which) b.add(from.event(i), from.seqs[i]);
     b.attempts = attempts;
     b.not_before_ns = mono_ns() + delay_ns;
     bump(retried_, which.size());
@@ -583,6 +624,8 @@ class ElasticsearchSink final : public Sink {
       }
       const uint64_t delay = host_backoff_[r.host];
       host_failed(r.host);
+      r.batch.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+      if (r.batch.timed_out) bump(timed_out_);
       again(r.batch, all, attempts, delay);
       return;
     }
@@ -630,7 +673,8 @@ class ElasticsearchSink final : public Sink {
       if (st >= 200 && st < 300) {
         bump(acked_);
         --buffered_;
-      } else if (st == 409) {  // already indexed (a retry of a request that did get through)
+      } else if (st == 409) {  // already indexed: an earlier attempt got through unanswered
+        bump(acked_);
         bump(duplicates_);
         --buffered_;
       } else if (st == 429 || st >= 500) {
@@ -660,7 +704,6 @@ class ElasticsearchSink final : public Sink {
   }
 
   std::string file_;
-  uint64_t shutdown_ns_;
   std::function<void(const std::string&, const std::string&)> fail_ = [this](const std::string& key,
                                                                               const std::string& why) {
     throw ConfigError(file_, "output.elasticsearch" + (key.empty() ? "" : "." + key), why);
@@ -685,6 +728,12 @@ class ElasticsearchSink final : public Sink {
   uint64_t last_warn_ns_ = 0;
   int logged_failures_ = 0;
 
+  // acked: events the cluster holds (created, or 409 for a document an unanswered
+  // attempt had already created: those are also counted in duplicates).
+  // unconfirmed: given up after attempts that all timed out (the cluster may hold them).
+  std::atomic<uint64_t> timed_out_{0}, unconfirmed_{0};
+  const uint64_t run_id_ = random_u64();
+  uint64_t next_seq_ = 0;
   std::atomic<uint64_t> acked_{0}, duplicates_{0}, requests_{0}, retried_{0}, request_errors_{0}, failed_{0},
       queued_{0}, dropped_retries_{0}, dropped_no_index_{0}, dropped_shutdown_{0};
   mutable std::mutex failed_mu_;

@@ -98,7 +98,7 @@ std::string scalar(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() 
 
 class KafkaSink final : public Sink {
  public:
-  KafkaSink(const Config& cfg) : file_(cfg.file), shutdown_ns_(cfg.engine.shutdown_timeout_ns) {
+  KafkaSink(const Config& cfg) : file_(cfg.file) {
     const YAML::Node s = cfg.output->raw;
     auto fail = [&](const std::string& key, const std::string& why) -> void {
       throw ConfigError(file_, "output.kafka" + (key.empty() ? "" : "." + key), why);
@@ -355,9 +355,8 @@ class KafkaSink final : public Sink {
     }
   }
 
-  bool close() override {
-    const uint64_t deadline = mono_ns() + shutdown_ns_;
-    while (mono_ns() < deadline) {
+  bool close(uint64_t deadline_ns) override {
+    while (before_close_deadline(deadline_ns)) {
       service(10);
       if (rd_kafka_outq_len(rk_) == 0 && (!spool_ || spool_->empty())) break;
     }
@@ -381,6 +380,7 @@ class KafkaSink final : public Sink {
   void stats(JsonWriter& w) const override {
     w.field_uint("output.kafka.acked", acked_.load());
     w.field_uint("output.kafka.failed", failed_.load());
+    w.field_uint("output.kafka.possibly_persisted", possibly_persisted_.load());
     w.field_uint("output.kafka.retried", retried_.load());
     w.field_uint("output.kafka.queued", static_cast<uint64_t>(rd_kafka_outq_len(rk_)));
     w.field_uint("output.kafka.dropped.too_large", dropped_too_large_.load());
@@ -582,6 +582,9 @@ class KafkaSink final : public Sink {
                      std::string_view(static_cast<const char*>(m->key), m->key ? m->key_len : 0),
                      std::string_view(static_cast<const char*>(m->payload), m->len), ts, self->closing_);
     } else {
+      // In flight when the broker went away or the run ended: the broker may have
+      // written it without answering. Counted as failed, and apart as possibly written.
+      if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) bump(self->possibly_persisted_);
       self->count_failure(m->err);
     }
     if (token && self->spool_) self->spool_->ack(token);
@@ -623,7 +626,6 @@ class KafkaSink final : public Sink {
   static constexpr uint32_t kDrainLimit = 50000;  // spooled events in librdkafka at once
 
   std::string file_;
-  uint64_t shutdown_ns_;
   int64_t connect_timeout_ms_ = 30'000;
   rd_kafka_t* rk_ = nullptr;
   rd_kafka_headers_t* headers_ = nullptr;
@@ -647,6 +649,7 @@ class KafkaSink final : public Sink {
   std::string topic_name_, key_text_, field_;
   simdjson::dom::parser stats_parser_;
 
+  std::atomic<uint64_t> possibly_persisted_{0};  // of failed_: the broker may hold them
   std::atomic<uint64_t> acked_{0}, failed_{0}, retried_{0}, dropped_too_large_{0}, dropped_no_topic_{0},
       keyless_{0}, broker_errors_{0}, spooled_{0}, spool_read_{0}, spool_bytes_{0}, dropped_disk_full_{0},
       spool_corrupt_{0}, spool_invalid_{0}, next_error_log_ns_{0};

@@ -103,7 +103,7 @@ struct Conn {
 
 class LogstashSink final : public Sink {
  public:
-  explicit LogstashSink(const Config& cfg) : file_(cfg.file), shutdown_ns_(cfg.engine.shutdown_timeout_ns) {
+  explicit LogstashSink(const Config& cfg) : file_(cfg.file) {
     const YAML::Node s = cfg.output->raw;
     auto fail = [&](const std::string& key, const std::string& why) {
       throw ConfigError(file_, "output.logstash" + (key.empty() ? "" : "." + key), why);
@@ -251,8 +251,8 @@ class LogstashSink final : public Sink {
     dispatch();
   }
 
-  bool close() override {
-    const uint64_t left = drain(shutdown_ns_, [this] { return buffered_; });
+  bool close(uint64_t deadline_ns) override {
+    const uint64_t left = drain(deadline_ns, [this] { return buffered_; });
     if (left) {
       bump(dropped_shutdown_, left);
       log_line("warn", "output.logstash: " + std::to_string(left) +
@@ -672,7 +672,6 @@ class LogstashSink final : public Sink {
   static constexpr std::string_view kMetaBeat = R"("@metadata":{"beat":")";
 
   std::string file_;
-  uint64_t shutdown_ns_;
   std::vector<Host> hosts_;
   std::vector<Conn> conns_;
   int current_host_ = 0;

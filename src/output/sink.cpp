@@ -4,6 +4,7 @@
 #include "output/kafka_sink.hpp"
 #include "output/logstash_sink.hpp"
 #include "util/fd_io.hpp"
+#include "util/safe_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -93,7 +94,7 @@ class ConsoleSink : public Sink {
     }
     return write_all(STDOUT_FILENO, buf_.data(), buf_.size(), error_) ? lines.size() : kFailed;
   }
-  bool close() override { return true; }
+  bool close(uint64_t) override { return true; }
 
  private:
   bool pretty_;
@@ -105,10 +106,8 @@ class ConsoleSink : public Sink {
 class FileSink : public Sink {
  public:
   explicit FileSink(const OutputConfig& c) : cfg_(c) {
-    std::error_code ec;
-    std::filesystem::create_directories(cfg_.path, ec);
-    if (ec)
-      throw std::runtime_error("output.file.path: cannot create " + cfg_.path + ": " + ec.message());
+    if (const std::string why = prepare_private_dir(cfg_.path); !why.empty())
+      throw std::runtime_error("output.file.path: " + why);
     if (!open_next(cfg_.rotate_on_startup))
       throw std::runtime_error("output.file: cannot open " + current_ + ": " + error_);
   }
@@ -139,7 +138,7 @@ class FileSink : public Sink {
     }
     return lines.size();
   }
-  bool close() override { return fd_ < 0 || ::fdatasync(fd_) == 0 || errno == EINVAL; }
+  bool close(uint64_t) override { return fd_ < 0 || ::fdatasync(fd_) == 0 || errno == EINVAL; }
 
  private:
   std::string name_for(unsigned seq) const {
@@ -171,12 +170,8 @@ class FileSink : public Sink {
       std::filesystem::remove(files_.front(), ec);
       files_.erase(files_.begin());
     }
-    fd_ = ::open(current_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                 static_cast<mode_t>(cfg_.permissions));
-    if (fd_ < 0) {
-      error_ = std::strerror(errno);
-      return false;
-    }
+    fd_ = open_append_private(current_, static_cast<mode_t>(cfg_.permissions), error_);
+    if (fd_ < 0) return false;
     struct stat st {};
     written_ = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
     return true;

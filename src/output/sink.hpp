@@ -2,6 +2,7 @@
 // only, except stats() and dropped(), which the monitor thread calls.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstddef>
 #include <memory>
@@ -26,9 +27,10 @@ class Sink {
   // Background work: delivery reports, retries, the disk queue. Waits at most
   // timeout_ms when there is nothing to do.
   virtual void service(int timeout_ms);
-  // End of the run: deliver what is pending within the sink's shutdown budget.
-  // False when something was lost (counted in stats()).
-  virtual bool close() = 0;
+  // End of the run: deliver what is pending until deadline_ns (mono_ns() clock) or a
+  // stop signal's deadline (stop_deadline_ns()), whichever comes first. False when
+  // something was lost (counted in stats()).
+  virtual bool close(uint64_t deadline_ns) = 0;
   // Events the sink dropped or failed to deliver, for the progress line.
   virtual uint64_t dropped() const { return 0; }
   // The sink's own counters, added to the stats object.
@@ -36,13 +38,15 @@ class Sink {
   virtual std::string error() const { return error_; }
 
  protected:
-  // Services the sink until pending() is 0 or budget_ns has passed; returns what is
-  // still pending (close(): the shutdown budget).
+  // Services the sink until pending() is 0 or the close deadline (or a later stop
+  // signal's) has passed; returns what is still pending.
   template <class Pending>
-  uint64_t drain(uint64_t budget_ns, Pending&& pending) {
-    const uint64_t deadline = mono_ns() + budget_ns;
-    while (pending() > 0 && mono_ns() < deadline) service(50);
+  uint64_t drain(uint64_t deadline_ns, Pending&& pending) {
+    while (pending() > 0 && before_close_deadline(deadline_ns)) service(50);
     return pending();
+  }
+  static bool before_close_deadline(uint64_t deadline_ns) {
+    return mono_ns() < std::min(deadline_ns, stop_deadline_ns());
   }
   std::string error_;
 };

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -131,11 +132,13 @@ def test_refused_documents_are_counted_by_error_type(node, console_events):
 
 class Proxy:
     """Forwards to the node; records what tapbeat sent; refuses the first `refuse`
-    bulk requests with `status`."""
+    bulk requests with `status`; answers the first `slow` bulk requests `delay` seconds
+    after the node did (the node has indexed them by then)."""
 
-    def __init__(self, refuse=0, status=429):
+    def __init__(self, refuse=0, status=429, slow=0, delay=0.0):
         self.requests = []
         self.refuse = refuse
+        self.slow = slow
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -166,6 +169,9 @@ class Proxy:
                         status, data = r.status, r.read()
                 except urllib.error.HTTPError as e:
                     status, data = e.code, e.read()
+                if self.command == "POST" and proxy.slow > 0:
+                    proxy.slow -= 1
+                    time.sleep(delay)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -218,8 +224,49 @@ def test_auth_headers_parameters_and_compression(node):
     # Compressed unless compression_level is 0; each document is a create action.
     assert keyed[0][2].get("Content-Encoding") == "gzip" and "Content-Encoding" not in basic[0][2]
     lines = gzip.decompress(keyed[0][3]).decode().splitlines()
-    assert json.loads(lines[0]) == {"create": {"_index": "tbtest-auth"}}
+    action = json.loads(lines[0])["create"]
+    assert action["_index"] == "tbtest-auth" and set(action) == {"_index", "_id"}
     assert "@metadata" not in json.loads(lines[1])
+    # Every document has its own id: 22 characters of base64url.
+    ids = [json.loads(l)["create"]["_id"] for l in lines[0::2]]
+    assert len(set(ids)) == len(ids) and all(len(i) == 22 and i.replace("-", "").replace("_", "").isalnum() for i in ids)
+
+
+def test_answers_slower_than_the_timeout_do_not_duplicate_documents(node, console_events):
+    # The first three bulk requests are indexed but answered after tapbeat's timeout:
+    # the retries name the same document ids, the node answers 409, and each event is
+    # indexed once (without ids the node would hold the first three batches twice).
+    proxy = Proxy(slow=3, delay=3)
+    try:
+        proc = run_to([proxy.url], "output.elasticsearch.index=tbtest-slow", "output.elasticsearch.timeout=1s",
+                      "output.elasticsearch.backoff.init=100ms", "output.elasticsearch.bulk_max_size=100")
+    finally:
+        proxy.close()
+    stats = final_stats(proc.stderr)
+    assert stats["output.elasticsearch.timed_out"] == 3
+    assert stats["output.elasticsearch.acked"] == len(console_events)
+    assert 0 < stats["output.elasticsearch.duplicates"] <= 300
+    assert stats["output.elasticsearch.dropped.retries"] == 0 and stats["output.elasticsearch.unconfirmed"] == 0
+    assert collections.Counter(canon(e) for e in docs("tbtest-slow")) == \
+        collections.Counter(canon(e) for e in console_events)
+
+
+def test_answers_that_never_come_in_time_are_counted_as_unconfirmed(node, console_events):
+    # Every answer comes after the timeout: tapbeat gives up after max_retries and says
+    # so (unconfirmed, not "dropped"), and the node holds every event exactly once.
+    proxy = Proxy(slow=10 ** 6, delay=2)
+    try:
+        proc = run_to([proxy.url], "output.elasticsearch.index=tbtest-unanswered", "output.elasticsearch.timeout=1s",
+                      "output.elasticsearch.backoff.init=100ms", "output.elasticsearch.max_retries=1", check=False)
+    finally:
+        proxy.close()
+    stats = final_stats(proc.stderr)
+    assert stats["output.elasticsearch.acked"] == 0
+    assert stats["output.elasticsearch.unconfirmed"] == len(console_events)
+    assert stats["output.elasticsearch.dropped.retries"] == 0
+    assert "the cluster may have indexed them, at most once each" in proc.stderr
+    assert collections.Counter(canon(e) for e in docs("tbtest-unanswered")) == \
+        collections.Counter(canon(e) for e in console_events)
 
 
 def free_port():

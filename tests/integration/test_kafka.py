@@ -11,6 +11,7 @@ import collections
 import datetime
 import json
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -187,6 +188,41 @@ def test_broker_killed_and_restarted_mid_run_loses_and_repeats_nothing(broker, t
     # In order within the partition: dns events come out in packet-time order.
     dns_ts = [json.loads(r[4])["@timestamp"] for r in records if json.loads(r[4])["type"] == "dns"]
     assert dns_ts == sorted(dns_ts)
+
+
+def test_sigterm_with_the_broker_down_stops_within_shutdown_timeout(broker, traffic, tmp_path):
+    # No disk queue: once the broker is gone, events wait in memory (queue.mem.events)
+    # and then in the workers' chunks. SIGTERM must end the run within shutdown_timeout
+    # with every event either in the topic or counted as lost.
+    topic = f"tb-stop-{uuid.uuid4().hex[:8]}"
+    cfg = write_config(tmp_path, kafka_output(topic).replace("timeout: 5s", "timeout: 120s"),
+                       extra="tapbeat.shutdown_timeout: 2s\nqueue.mem.events: 64\n")
+    proc = subprocess.Popen([BIN, "-c", cfg, "-I", traffic], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        kafka("kill")
+        time.sleep(2.5)
+        assert proc.poll() is None
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("tapbeat did not stop within 30 s of SIGTERM with the broker down")
+        took = time.monotonic() - t0
+    finally:
+        assert kafka("start", check=False).returncode == 0
+    assert took < 2.0 + 3.0, took
+    stats = final_stats(err)
+    out = {k: v for k, v in stats.items() if k.startswith("output") or k.startswith("events")}
+    assert stats["output.kafka.acked"] + stats["output.kafka.failed"] == stats["output.events.written"], out
+    assert stats["events.emitted"] == stats["output.events.written"] + stats["output.events.dropped_shutdown"], out
+    assert stats["output.kafka.failed"] + stats["output.events.dropped_shutdown"] > 0, out
+    # The topic holds what was acknowledged, and of the failed ones at most those that
+    # were in flight when the broker died (written by it, never answered).
+    held = len(consume(topic, expect=stats["output.kafka.acked"], timeout=30))
+    assert stats["output.kafka.acked"] <= held <= stats["output.kafka.acked"] + stats["output.kafka.possibly_persisted"], out
 
 
 def test_unreachable_broker_at_start_is_a_clear_error(tmp_path, traffic):

@@ -121,7 +121,7 @@ TEST(Config, BadValuesGiveExactErrors) {
             "test.yml: tapbeat.flows.period: must be positive, or -1 for final reports only");
   EXPECT_EQ(error_of("packetbeat.flows: [1]\n"), "test.yml: tapbeat.flows: expected a mapping, got a list");
   EXPECT_EQ(error_of("a: [1\n"), "test.yml: YAML syntax error at line 2, column 1: end of sequence flow not found");
-  EXPECT_EQ(error_of("", {"novalue"}), "-E novalue: expected key=value");
+  EXPECT_EQ(error_of("", {"novalue"}), "-E (argument 1): expected key=value");
 }
 
 TEST(Config, DpdkSection) {

@@ -254,7 +254,7 @@ int DpdkRuntime::run() {
     }
   }
 
-  install_signal_handlers();
+  install_signal_handlers(cfg_.engine.shutdown_timeout_ns);
   pipeline_->start([this](JsonWriter& w) { port_stats(w); }, [this] { return dist_dropped_.load(); });
   for (auto& w : work_) rte_eal_remote_launch(worker_main, w.get(), w->lcore);
   log_line("info", "tapbeat " + std::string(kTapbeatVersion) + " started: DPDK capture on " +
