@@ -232,6 +232,7 @@ int main(int argc, char** argv) {
       try {
         const auto cfg = tapbeat::load_config(args.config, args.overrides, args.strict_perms);
         print_warnings(cfg);
+        tapbeat::check_run_config(cfg);
       } catch (const ConfigError& e) {
         config_fail(e);
       }

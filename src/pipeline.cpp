@@ -60,12 +60,25 @@ uint32_t worker_count(const Config& cfg) {
   return cores > 1 ? cores - 1 : 1;
 }
 
+void check_flow_memory(const Config& cfg, uint32_t workers, bool tcp_streams) {
+  const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / workers, 16);
+  const uint64_t need = uint64_t{workers} * Worker::flow_bytes(per_worker, tcp_streams);
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  const uint64_t have = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
+  if (need > have)
+    throw ConfigError(cfg.file, "tapbeat.flow_table.max_flows",
+                      std::to_string(cfg.engine.max_flows) + " flows need " + std::to_string(need >> 20) +
+                          " MiB of flow tables (" + std::to_string(need / std::max<uint64_t>(cfg.engine.max_flows, 1)) +
+                          " bytes a flow), more than this machine's " + std::to_string(have >> 20) + " MiB of memory");
+}
+
 Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress)
     : cfg_(cfg), agent_(make_agent(cfg)), progress_(progress) {
   if (!cfg.output) throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
-  sink_ = make_sink(cfg);
   internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
   decoders_ = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
+  check_flow_memory(cfg, n, decoders_->plan().any_tcp());
+  sink_ = make_sink(cfg);
   const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / n, 16);
   for (uint32_t i = 0; i < n; ++i) {
     WorkerSettings ws;
@@ -210,21 +223,46 @@ std::string Pipeline::stats_json() const {
   return buf;
 }
 
+Pipeline::Drops Pipeline::drops() const {
+  Drops d;
+  for (const auto& w : workers_) {
+    const Counters& c = w->counters();
+    d.events += c.get(Counter::events_dropped_output_full) + c.get(Counter::events_dropped_too_large);
+    d.flows += c.get(Counter::flow_evicted);
+  }
+  if (extra_drops_) d.capture = extra_drops_();
+  d.output = sink_->dropped() + events_dropped_shutdown_.load();
+  return d;
+}
+
+void Pipeline::warn_drops(Drops& last, uint64_t& last_warn_ns, uint64_t now) const {
+  constexpr uint64_t kEveryNs = 10'000'000'000;  // one line per 10 s at most
+  if (now - last_warn_ns < kEveryNs && last_warn_ns != 0) return;
+  const Drops d = drops();
+  if (d.total() == last.total()) return;
+  log_line("warn", "dropping: " + std::to_string(d.events - last.events) + " events (workers' queues full or too large), " +
+                       std::to_string(d.capture - last.capture) + " packets at capture, " +
+                       std::to_string(d.output - last.output) + " events at the output, " +
+                       std::to_string(d.flows - last.flows) + " flows evicted from full tables since the last such line; "
+                       "the stats name each counter");
+  last = d;
+  last_warn_ns = now;
+}
+
 void Pipeline::progress_line(uint64_t elapsed_ns, bool final) const {
-  uint64_t packets = 0, events = 0, drops = 0;
+  uint64_t packets = 0, events = 0;
   for (const auto& w : workers_) {
     const Counters& c = w->counters();
     packets += c.get(Counter::packets);
     events += c.get(Counter::events_emitted);
-    drops += c.get(Counter::events_dropped_output_full) + c.get(Counter::events_dropped_too_large);
   }
-  if (extra_drops_) drops += extra_drops_();
-  drops += sink_->dropped() + events_dropped_shutdown_.load();
+  const Drops d = drops();
+  const uint64_t dropped = d.events + d.capture + d.output;
   const double secs = elapsed_ns / 1e9;
   char line[160];
   const int n = std::snprintf(line, sizeof line, "\r%12llu packets  %7.3f Mpps  %10llu events  %8llu drops%s",
                               static_cast<unsigned long long>(packets), secs > 0 ? packets / secs / 1e6 : 0.0,
-                              static_cast<unsigned long long>(events), static_cast<unsigned long long>(drops),
+                              static_cast<unsigned long long>(events), static_cast<unsigned long long>(dropped),
                               final ? "\n" : "");
   ssize_t ignored = ::write(STDERR_FILENO, line, static_cast<std::size_t>(n));
   (void)ignored;
@@ -235,9 +273,15 @@ void Pipeline::monitor_loop() {
   const uint64_t period = cfg_.engine.stats_period_ns;
   uint64_t next_stats = mono_ns() + period;
   uint64_t next_progress = mono_ns() + 1'000'000'000;
+  Drops warned{};
+  uint64_t last_warn_ns = 0, next_drop_check = 0;
   while (!monitor_stop_.load(std::memory_order_acquire)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const uint64_t now = mono_ns();
+    if (now >= next_drop_check) {
+      warn_drops(warned, last_warn_ns, now);
+      next_drop_check = now + 1'000'000'000;
+    }
     if (progress && now >= next_progress) {
       progress_line(now - start_mono_ns_, false);
       next_progress = now + 1'000'000'000;

@@ -53,6 +53,13 @@ class Pipeline {
   void output_loop();
   void monitor_loop();
   void progress_line(uint64_t elapsed_ns, bool final) const;
+  // Losses so far, by where they happened; a warning (at most one per 10 s) when they grow.
+  struct Drops {
+    uint64_t events = 0, capture = 0, output = 0, flows = 0;
+    uint64_t total() const { return events + capture + output + flows; }
+  };
+  Drops drops() const;
+  void warn_drops(Drops& last, uint64_t& last_warn_ns, uint64_t now) const;
 
   const Config& cfg_;
   AgentInfo agent_;
@@ -74,5 +81,9 @@ class Pipeline {
 
 // Number of workers the config asks for (0: cores - 1, at least 1).
 uint32_t worker_count(const Config& cfg);
+
+// The flow tables of `workers` workers must fit this machine's memory: a ConfigError
+// naming tapbeat.flow_table.max_flows with the figures otherwise.
+void check_flow_memory(const Config& cfg, uint32_t workers, bool tcp_streams);
 
 }  // namespace tapbeat

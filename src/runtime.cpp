@@ -284,6 +284,16 @@ int PcapRuntime::run() {
 
 }  // namespace
 
+void check_run_config(const Config& cfg) {
+  if (!cfg.output) throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
+  const auto decoders = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
+  check_flow_memory(cfg, worker_count(cfg), decoders->plan().any_tcp());
+  if (!cfg.interfaces.bpf_filter.empty())
+    if (const std::string why = bpf_filter_error(cfg.interfaces.bpf_filter); !why.empty())
+      throw ConfigError(cfg.file, "tapbeat.interfaces.bpf_filter", "libpcap refuses '" + cfg.interfaces.bpf_filter + "': " + why);
+  make_sink(cfg, true);
+}
+
 int run(const Config& cfg, const RunOptions& opts) {
   const bool file = !opts.pcap_file.empty() || !cfg.interfaces.file.empty();
   if (cfg.interfaces.type == "dpdk" && !file) return run_dpdk(cfg);

@@ -13,6 +13,12 @@ struct RunOptions {
   bool topspeed = false;   // -t
 };
 
+// What a run checks before it captures, short of opening the capture and connecting:
+// an output, the flow table's memory against this machine's, the BPF filter, the
+// protocols' settings, the output's settings, files and folders. Throws ConfigError.
+// `tapbeat test config` runs it; so does run() (through the same constructors).
+void check_run_config(const Config& cfg);
+
 // Returns the process exit code. Throws std::runtime_error for start-up failures.
 int run(const Config& cfg, const RunOptions& opts);
 

@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -338,8 +339,14 @@ YAML::Node expand(const YAML::Node& n, bool verbatim, ExpandBudget& budget, int 
   budget.take(depth);
   if (n.IsMap()) {
     YAML::Node out(YAML::NodeType::Map);
+    std::set<std::string> seen;
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string key = it->first.as<std::string>();
+      // YAML forbids a key twice in one mapping; yaml-cpp would keep the first silently.
+      if (!seen.insert(key).second)
+        throw ConfigError(budget.source, key,
+                          "set twice in the same mapping (line " + std::to_string(it->first.Mark().line + 1) +
+                              "); keep one");
       std::vector<std::string> parts = verbatim ? std::vector<std::string>{key} : split_dots(key);
       YAML::Node value = expand(it->second, verbatim || is_verbatim_map(parts.back()), budget, depth + 1);
       for (auto p = parts.rbegin(); p != parts.rend() - 1; ++p) {
@@ -472,8 +479,8 @@ void check_value(const Ctx& ctx, const std::string& key, const YAML::Node& n, co
       if (!scalar_int(n, i)) ctx.fail(key, "expected an integer, got " + describe(n));
       return;
     case Kind::kUint:
-      if (!scalar_int(n, i) || i < 0)
-        ctx.fail(key, "expected a non-negative integer, got " + describe(n));
+      if (!scalar_int(n, i) || i < 0 || i > int64_t{UINT32_MAX})
+        ctx.fail(key, "expected a non-negative integer of at most " + std::to_string(UINT32_MAX) + ", got " + describe(n));
       return;
     case Kind::kPort:
       if (!scalar_int(n, i) || i < 1 || i > 65535)
@@ -523,8 +530,12 @@ void check_value(const Ctx& ctx, const std::string& key, const YAML::Node& n, co
 
 template <typename T>
 T get_uint(const YAML::Node& n, T fallback) {
+  // Held to T's range (never wrapped), so a bound checked after it sees the real size.
   int64_t v = 0;
-  return (n && scalar_int(n, v)) ? static_cast<T>(v) : fallback;
+  if (!n || !scalar_int(n, v)) return fallback;
+  if (v < int64_t{std::numeric_limits<T>::min()}) return std::numeric_limits<T>::min();
+  if (static_cast<uint64_t>(v) > uint64_t{std::numeric_limits<T>::max()}) return std::numeric_limits<T>::max();
+  return static_cast<T>(v);
 }
 bool get_bool(const YAML::Node& n, bool fallback) {
   bool v = false;
@@ -929,7 +940,9 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
     const std::string key = normalise_key(o.substr(0, eq));
     YAML::Node value;
     try {
-      value = YAML::Load(o.substr(eq + 1));
+      const std::vector<YAML::Node> docs = YAML::LoadAll(o.substr(eq + 1));
+      if (docs.size() > 1) throw ConfigError("-E", key, "the value holds more than one YAML document");
+      if (!docs.empty()) value = docs[0];
     } catch (const YAML::Exception& ex) {
       throw ConfigError("-E", key, "value is not valid YAML (" + ex.msg + ")");
     }
@@ -1071,7 +1084,11 @@ Config load_config_text(const std::string& text, const std::string& name,
                         const std::vector<std::string>& overrides) {
   YAML::Node doc;
   try {
-    doc = YAML::Load(text);
+    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1)
+      throw ConfigError(name, "", "holds " + std::to_string(docs.size()) + " YAML documents (--- separators); "
+                                  "a configuration is one");
+    if (!docs.empty()) doc = docs[0];
   } catch (const YAML::ParserException& ex) {
     throw ConfigError(name, "", "YAML syntax error at line " + std::to_string(ex.mark.line + 1) +
                                     ", column " + std::to_string(ex.mark.column + 1) + ": " + ex.msg);

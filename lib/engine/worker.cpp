@@ -13,6 +13,12 @@
 
 namespace tapbeat {
 
+uint64_t Worker::flow_bytes(uint32_t capacity, bool tcp_streams) {
+  uint64_t b = FlowTable::bytes_for(capacity);
+  if (tcp_streams) b += FlowTable::bytes_for(capacity) + uint64_t{capacity} * sizeof(TcpSession);
+  return b;
+}
+
 Worker::Worker(const WorkerSettings& s)
     : settings_(s),
       flows_(s.flow_capacity),

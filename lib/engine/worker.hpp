@@ -82,6 +82,9 @@ class alignas(kCacheLine) Worker {
   static constexpr uint64_t kTransactionSweepNs = 1'000'000'000;
 
   explicit Worker(const WorkerSettings& s);
+  // Memory a worker reserves for `capacity` flows: the flow table, and with a TCP
+  // decoder on, the connection table and its stream sessions.
+  static uint64_t flow_bytes(uint32_t capacity, bool tcp_streams);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 

@@ -6,6 +6,8 @@
 // until remove() of that flow.
 #pragma once
 
+#include <bit>
+
 #include <array>
 #include <cstdint>
 #include <cstddef>
@@ -76,6 +78,11 @@ class FlowTable {
   static constexpr uint32_t kNone = UINT32_MAX;
 
   explicit FlowTable(uint32_t capacity);
+  // Memory a table of `capacity` flows reserves (slots, index, free list).
+  static uint64_t bytes_for(uint32_t capacity) {
+    const uint64_t c = capacity < 1 ? 1 : capacity;
+    return c * sizeof(Flow) + std::bit_ceil(c * 2) * sizeof(Bucket) + c * sizeof(uint32_t);
+  }
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 

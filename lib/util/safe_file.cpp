@@ -30,6 +30,23 @@ std::string prepare_private_dir(const std::string& dir) {
   return {};
 }
 
+std::string check_private_dir(const std::string& dir) {
+  if (dir.empty()) return "an empty path";
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) return prepare_private_dir(dir);  // exists: nothing is created
+  std::string parent = dir;
+  for (;;) {
+    const std::size_t slash = parent.find_last_of('/', parent.size() > 1 ? parent.size() - 2 : 0);
+    parent = slash == std::string::npos ? "." : slash == 0 ? "/" : parent.substr(0, slash);
+    if (::stat(parent.c_str(), &st) == 0) break;
+    if (parent == "." || parent == "/") return "cannot read " + parent + ": " + std::strerror(errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return parent + " is not a directory, so " + dir + " cannot be created";
+  if (::access(parent.c_str(), W_OK | X_OK) != 0)
+    return dir + " does not exist and cannot be created: " + parent + ": " + std::strerror(errno);
+  return {};
+}
+
 int open_append_private(const std::string& file, mode_t mode, std::string& err) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
   if (fd < 0) {

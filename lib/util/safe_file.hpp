@@ -14,6 +14,11 @@ namespace tapbeat {
 // others unless sticky (as /tmp). Returns "" or why the folder is refused.
 std::string prepare_private_dir(const std::string& dir);
 
+// What prepare_private_dir() would say, without creating anything: an existing `dir`
+// is checked as there; a missing one needs its nearest existing parent to be a folder
+// tapbeat can write to.
+std::string check_private_dir(const std::string& dir);
+
 // Opens `file` for appending (created with `mode` when missing) without following a
 // symbolic link, and keeps it only if it is a regular file with one link owned by the
 // user running tapbeat. Returns the descriptor, or -1 with `err` set.

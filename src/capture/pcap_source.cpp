@@ -90,6 +90,21 @@ void apply_filter(pcap_t* p, const std::string& filter, const std::string& what)
   }
 }
 
+}  // namespace
+
+std::string bpf_filter_error(const std::string& filter) {
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+  if (!dead) return "libpcap could not compile filters";
+  struct bpf_program prog {};
+  std::string err;
+  if (pcap_compile(dead, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) err = pcap_geterr(dead);
+  else pcap_freecode(&prog);
+  pcap_close(dead);
+  return err;
+}
+
+namespace {
+
 std::string resolve_device(const std::string& dev) {
   // Packetbeat accepts the index printed by `devices`.
   if (dev.empty() || dev.find_first_not_of("0123456789") != std::string::npos) return dev;

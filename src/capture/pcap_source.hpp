@@ -60,4 +60,7 @@ std::vector<DeviceInfo> list_devices();
 
 std::string pcap_library_version();
 
+// Why libpcap refuses `filter` (compiled for Ethernet), or "" when it compiles.
+std::string bpf_filter_error(const std::string& filter);
+
 }  // namespace tapbeat

@@ -15,6 +15,7 @@
 #include "output/elasticsearch_sink.hpp"
 
 #include <curl/curl.h>
+#include <unistd.h>
 #include <poll.h>
 #include <simdjson.h>
 #include <zlib.h>
@@ -109,6 +110,8 @@ struct Client {
       std::string hostport = url.substr(auth, slash == std::string::npos ? std::string::npos : slash - auth);
       const bool has_port = hostport.rfind(':') != std::string::npos && hostport.back() != ']';
       if (hostport.empty()) fail("hosts", "bad host '" + h.as<std::string>() + "'");
+      if (const std::string why = host_port_error(hostport.substr(hostport.rfind('@') + 1)); !why.empty())
+        fail("hosts", "bad host '" + h.as<std::string>() + "': " + why);
       std::string base = url.substr(0, auth) + hostport + (has_port ? "" : ":9200");
       std::string upath = slash == std::string::npos ? "" : url.substr(slash);
       while (!upath.empty() && upath.back() == '/') upath.pop_back();
@@ -117,7 +120,7 @@ struct Client {
     if (s["proxy_url"] && !(s["proxy_disable"] && s["proxy_disable"].as<bool>()))
       fail("proxy_url", "proxies are not supported; connect directly");
     if (s["api_key"]) {
-      if (s["username"]) fail("api_key", "api_key and username/password exclude each other");
+      if (s["username"] || s["password"]) fail("api_key", "api_key and username/password exclude each other");
       const std::string key = s["api_key"].as<std::string>();
       if (key.find(':') == std::string::npos) fail("api_key", "expected id:api_key");
       headers.push_back("Authorization: ApiKey " + b64(key));
@@ -162,6 +165,8 @@ struct Client {
       if (t["certificate"]) cert = t["certificate"].as<std::string>();
       if (t["key"]) key = t["key"].as<std::string>();
       if (cert.empty() != key.empty()) fail("ssl.certificate", "ssl.certificate and ssl.key go together");
+      for (const auto& [k, file] : {std::pair<const char*, const std::string&>{"ssl.certificate", cert}, {"ssl.key", key}})
+        if (!file.empty() && ::access(file.c_str(), R_OK) != 0) fail(k, "cannot read " + file + ": " + std::strerror(errno));
       if (t["key_passphrase"]) key_pass = t["key_passphrase"].as<std::string>();
     }
   }
@@ -306,7 +311,7 @@ struct Request {
 
 class ElasticsearchSink final : public Sink {
  public:
-  explicit ElasticsearchSink(const Config& cfg)
+  ElasticsearchSink(const Config& cfg, bool check_only)
       : file_(cfg.file), client_(cfg.output->raw, fail_) {
     const YAML::Node s = cfg.output->raw;
     try {
@@ -348,6 +353,7 @@ class ElasticsearchSink final : public Sink {
     host_next_.assign(client_.hosts.size(), 0);
     host_backoff_.assign(client_.hosts.size(), backoff_init_ns_);
 
+    if (check_only) return;
     // Start: some host must answer within `timeout`.
     std::string why;
     bool up = false;
@@ -777,9 +783,9 @@ std::string expand_version(std::string s) {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg) {
+std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, bool check_only) {
   curl_global();
-  return std::make_unique<ElasticsearchSink>(cfg);
+  return std::make_unique<ElasticsearchSink>(cfg, check_only);
 }
 
 std::pair<std::string, std::string> index_template(const Config& cfg) {

@@ -12,7 +12,8 @@ namespace tapbeat {
 
 // Throws ConfigError for a bad setting, std::runtime_error when no host answers at
 // start within output.elasticsearch.timeout.
-std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg);
+// check_only: every setting checked (files, certificates, names) without connecting.
+std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, bool check_only = false);
 
 // The index template of the events (setup.template.name / pattern, default
 // "tapbeat-<version>"): a data stream with the field types the events use. Returns

@@ -33,6 +33,7 @@
 #include "event/spool.hpp"
 #include "control.hpp"
 #include "log.hpp"
+#include "util/safe_file.hpp"
 
 namespace tapbeat {
 namespace {
@@ -98,7 +99,7 @@ std::string scalar(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() 
 
 class KafkaSink final : public Sink {
  public:
-  KafkaSink(const Config& cfg) : file_(cfg.file) {
+  KafkaSink(const Config& cfg, bool check_only) : file_(cfg.file) {
     const YAML::Node s = cfg.output->raw;
     auto fail = [&](const std::string& key, const std::string& why) -> void {
       throw ConfigError(file_, "output.kafka" + (key.empty() ? "" : "." + key), why);
@@ -169,7 +170,11 @@ class KafkaSink final : public Sink {
       }
     };
     std::string hosts;
-    for (const auto& h : s["hosts"]) hosts += (hosts.empty() ? "" : ",") + h.as<std::string>();
+    for (const auto& h : s["hosts"]) {
+      if (const std::string why = host_port_error(h.as<std::string>()); !why.empty())
+        fail("hosts", "bad address '" + h.as<std::string>() + "': " + why);
+      hosts += (hosts.empty() ? "" : ",") + h.as<std::string>();
+    }
     set("hosts", "bootstrap.servers", hosts);
     set("client_id", "client.id", s["client_id"] ? scalar(s["client_id"]) : "tapbeat");
 
@@ -256,6 +261,8 @@ class KafkaSink final : public Sink {
       set("username", "sasl.username", scalar(s["username"]));
       set("password", "sasl.password", scalar(s["password"]));
       std::string mech = s["sasl"] && s["sasl"]["mechanism"] ? scalar(s["sasl"]["mechanism"]) : "PLAIN";
+      if (mech != "PLAIN" && mech != "SCRAM-SHA-256" && mech != "SCRAM-SHA-512")
+        fail("sasl.mechanism", "expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (as Beats), got '" + mech + "'");
       set("sasl.mechanism", "sasl.mechanism", mech);
     }
     // Raw librdkafka properties, last, so they win.
@@ -286,9 +293,15 @@ class KafkaSink final : public Sink {
     rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (!rk_) {
       rd_kafka_conf_destroy(conf);
-      throw std::runtime_error(std::string("output.kafka: cannot create the producer: ") + err);
+      throw ConfigError(file_, "output.kafka", std::string("librdkafka refuses the settings: ") + err);
     }
 
+    if (check_only) {
+      if (cfg.queue.disk)
+        if (const std::string why = check_private_dir(cfg.queue.disk_path); !why.empty())
+          throw ConfigError(file_, "queue.disk.path", why);
+      return;
+    }
     if (cfg.queue.disk) {
       try {
         spool_ = std::make_unique<Spool>(SpoolSettings{cfg.queue.disk_path, cfg.queue.disk_max_bytes, cfg.queue.disk_segment_bytes},
@@ -363,10 +376,18 @@ class KafkaSink final : public Sink {
     closing_ = true;
     const int left = rd_kafka_outq_len(rk_);
     if (left > 0) {
-      log_line("warn", "output.kafka: " + std::to_string(left) + " events not delivered within tapbeat.shutdown_timeout; " +
-                           (spool_ ? "kept in the disk queue for the next start" : "lost (counted in output.kafka.failed)"));
+      // Purged events go back to the disk queue where there is one and it has room:
+      // the line says where each went, as the counters do.
+      const uint64_t spooled0 = spooled_.load(), full0 = dropped_disk_full_.load(), failed0 = failed_.load();
       rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
       for (int i = 0; i < 100 && rd_kafka_outq_len(rk_) > 0; ++i) rd_kafka_poll(rk_, 10);
+      std::string where = std::to_string(failed_.load() - failed0) + " lost (output.kafka.failed)";
+      if (spool_)
+        where = std::to_string(spooled_.load() - spooled0) + " kept in the disk queue for the next start, " +
+                std::to_string(dropped_disk_full_.load() - full0) + " dropped as it is full " +
+                "(output.queue.disk.dropped_full), " + where;
+      log_line("warn", "output.kafka: " + std::to_string(left) + " events not delivered within tapbeat.shutdown_timeout: " +
+                           where);
     }
     rd_kafka_poll(rk_, 0);
     if (spool_) spool_->close();
@@ -659,6 +680,8 @@ class KafkaSink final : public Sink {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_kafka_sink(const Config& cfg) { return std::make_unique<KafkaSink>(cfg); }
+std::unique_ptr<Sink> make_kafka_sink(const Config& cfg, bool check_only) {
+  return std::make_unique<KafkaSink>(cfg, check_only);
+}
 
 }  // namespace tapbeat

@@ -10,6 +10,7 @@ namespace tapbeat {
 
 // Throws ConfigError for a bad setting, std::runtime_error when no broker answers
 // at start and no disk queue is configured.
-std::unique_ptr<Sink> make_kafka_sink(const Config& cfg);
+// check_only: every setting checked (files, certificates, names) without connecting.
+std::unique_ptr<Sink> make_kafka_sink(const Config& cfg, bool check_only = false);
 
 }  // namespace tapbeat

@@ -103,7 +103,7 @@ struct Conn {
 
 class LogstashSink final : public Sink {
  public:
-  explicit LogstashSink(const Config& cfg) : file_(cfg.file) {
+  LogstashSink(const Config& cfg, bool check_only) : file_(cfg.file) {
     const YAML::Node s = cfg.output->raw;
     auto fail = [&](const std::string& key, const std::string& why) {
       throw ConfigError(file_, "output.logstash" + (key.empty() ? "" : "." + key), why);
@@ -177,6 +177,7 @@ class LogstashSink final : public Sink {
         conns_.push_back(std::move(c));
       }
 
+    if (check_only) return;
     // Start: some host must answer within `timeout`.
     const uint64_t deadline = mono_ns() + timeout_ns_;
     while (mono_ns() < deadline && !any_ready()) service(100);
@@ -436,7 +437,15 @@ class LogstashSink final : public Sink {
     last_error_ = hosts_[c.host].name + ": " + why;
     if (!c.failed_once) log_line("warn", "output.logstash: " + last_error_ + "; retrying with backoff");
     c.failed_once = true;
+    const bool had_windows = !c.windows.empty();
     requeue(c);
+    if (!had_windows && !any_ready() && (!retry_.empty() || pending_events_ > 0)) {
+      // No host takes events: a connection that fails counts as a failed send of the
+      // window waiting first (as in Beats, and as the Elasticsearch output counts its
+      // requests), so max_retries ends the wait for a server that is gone for good.
+      c.windows.push_back(next_window(c.window_size));
+      requeue(c);
+    }
     disconnect(c);
     c.next_attempt_ns = now + c.backoff_ns;
     c.backoff_ns = std::min(c.backoff_ns * 2, backoff_max_ns_);
@@ -484,6 +493,44 @@ class LogstashSink final : public Sink {
     }
   }
 
+  // The next window to send: a retried one (without what was acknowledged) first, else
+  // up to `size` pending events. Needs retry_ or pending events.
+  Window next_window(uint32_t size) {
+    Window w;
+    if (!retry_.empty()) {
+      w = std::move(retry_.front());
+      retry_.pop_front();
+      // Only what was not acknowledged goes again.
+      if (w.acked) {
+        const uint32_t skip = w.ends[w.acked - 1];
+        w.data.erase(0, skip);
+        w.ends.erase(w.ends.begin(), w.ends.begin() + w.acked);
+        for (uint32_t& e : w.ends) e -= skip;
+        w.acked = 0;
+      }
+    } else {
+      const std::size_t n = std::min<std::size_t>(pending_events_, size);
+      std::size_t at = pending_off_;
+      w.ends.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        at = pending_.find('\n', at) + 1;
+        w.ends.push_back(static_cast<uint32_t>(at - pending_off_));
+      }
+      w.data.assign(pending_, pending_off_, at - pending_off_);
+      pending_off_ = at;
+      pending_events_ -= n;
+      if (pending_off_ > (1u << 20) && pending_off_ * 2 > pending_.size()) {
+        pending_.erase(0, pending_off_);
+        pending_off_ = 0;
+      }
+      if (pending_events_ == 0) {
+        pending_.clear();
+        pending_off_ = 0;
+      }
+    }
+    return w;
+  }
+
   // Windows to every ready connection with room in its pipeline.
   void dispatch() {
     for (;;) {
@@ -493,39 +540,7 @@ class LogstashSink final : public Sink {
         if (!best || c.windows.size() < best->windows.size()) best = &c;
       }
       if (!best || (retry_.empty() && pending_events_ == 0)) break;
-      Window w;
-      if (!retry_.empty()) {
-        w = std::move(retry_.front());
-        retry_.pop_front();
-        // Only what was not acknowledged goes again.
-        if (w.acked) {
-          const uint32_t skip = w.ends[w.acked - 1];
-          w.data.erase(0, skip);
-          w.ends.erase(w.ends.begin(), w.ends.begin() + w.acked);
-          for (uint32_t& e : w.ends) e -= skip;
-          w.acked = 0;
-        }
-      } else {
-        const std::size_t n = std::min<std::size_t>(pending_events_, best->window_size);
-        std::size_t at = pending_off_;
-        w.ends.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) {
-          at = pending_.find('\n', at) + 1;
-          w.ends.push_back(static_cast<uint32_t>(at - pending_off_));
-        }
-        w.data.assign(pending_, pending_off_, at - pending_off_);
-        pending_off_ = at;
-        pending_events_ -= n;
-        if (pending_off_ > (1u << 20) && pending_off_ * 2 > pending_.size()) {
-          pending_.erase(0, pending_off_);
-          pending_off_ = 0;
-        }
-        if (pending_events_ == 0) {
-          pending_.clear();
-          pending_off_ = 0;
-        }
-      }
-      send(*best, std::move(w));
+      send(*best, next_window(best->window_size));
     }
     queued_.store(buffered_, std::memory_order_relaxed);
   }
@@ -698,6 +713,8 @@ class LogstashSink final : public Sink {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_logstash_sink(const Config& cfg) { return std::make_unique<LogstashSink>(cfg); }
+std::unique_ptr<Sink> make_logstash_sink(const Config& cfg, bool check_only) {
+  return std::make_unique<LogstashSink>(cfg, check_only);
+}
 
 }  // namespace tapbeat

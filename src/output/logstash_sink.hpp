@@ -10,6 +10,7 @@ namespace tapbeat {
 
 // Throws ConfigError for a bad setting, std::runtime_error when no host answers at
 // start within output.logstash.timeout.
-std::unique_ptr<Sink> make_logstash_sink(const Config& cfg);
+// check_only: every setting checked (files, certificates, names) without connecting.
+std::unique_ptr<Sink> make_logstash_sink(const Config& cfg, bool check_only = false);
 
 }  // namespace tapbeat

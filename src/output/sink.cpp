@@ -187,13 +187,47 @@ class FileSink : public Sink {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_sink(const Config& config) {
+std::string host_port_error(std::string_view hp) {
+  if (hp.empty()) return "an empty host";
+  std::string_view port;
+  if (hp.front() == '[') {
+    const std::size_t close = hp.find(']');
+    if (close == std::string_view::npos || close == 1) return "an IPv6 address in [] is not closed";
+    if (close + 1 < hp.size()) {
+      if (hp[close + 1] != ':') return "expected [address]:port";
+      port = hp.substr(close + 2);
+    } else {
+      return {};
+    }
+  } else {
+    const std::size_t colon = hp.rfind(':');
+    if (colon == std::string_view::npos) return {};
+    if (hp.find(':') != colon) return {};  // a bare IPv6 address
+    if (colon == 0) return "no host before the port";
+    port = hp.substr(colon + 1);
+  }
+  unsigned long n = 0;
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)
+    return "port '" + std::string(port) + "' is not a number";
+  n = std::stoul(std::string(port));
+  if (n < 1 || n > 65535) return "port " + std::string(port) + " is out of range (1-65535)";
+  return {};
+}
+
+std::unique_ptr<Sink> make_sink(const Config& config, bool check_only) {
   const OutputConfig& cfg = *config.output;
   if (cfg.type == "console") return std::make_unique<ConsoleSink>(cfg.pretty);
-  if (cfg.type == "file") return std::make_unique<FileSink>(cfg);
-  if (cfg.type == "kafka") return make_kafka_sink(config);
-  if (cfg.type == "logstash") return make_logstash_sink(config);
-  if (cfg.type == "elasticsearch") return make_elasticsearch_sink(config);
+  if (cfg.type == "file") {
+    if (check_only) {
+      if (const std::string why = check_private_dir(cfg.path); !why.empty())
+        throw ConfigError(config.file, "output.file.path", why);
+      return std::make_unique<ConsoleSink>(false);  // never written to
+    }
+    return std::make_unique<FileSink>(cfg);
+  }
+  if (cfg.type == "kafka") return make_kafka_sink(config, check_only);
+  if (cfg.type == "logstash") return make_logstash_sink(config, check_only);
+  if (cfg.type == "elasticsearch") return make_elasticsearch_sink(config, check_only);
   throw ConfigError(config.file, "output." + cfg.type, "output " + cfg.type + " is not available yet");
 }
 

@@ -65,8 +65,14 @@ std::size_t take_lines(std::string_view lines, uint64_t room, F&& on_line) {
   return taken;
 }
 
+// Why "host", "host:port", "[v6]" or "[v6]:port" is not an address (a port must be
+// 1-65535), or "" when it is.
+std::string host_port_error(std::string_view host_port);
+
 // Throws std::runtime_error with a clear message when the sink cannot be opened.
-std::unique_ptr<Sink> make_sink(const Config& cfg);
+// check_only (`tapbeat test config`): every setting is checked, folders and files are
+// looked at, nothing is created and no connection is made.
+std::unique_ptr<Sink> make_sink(const Config& cfg, bool check_only = false);
 
 // Re-indents one compact JSON line (our own output) two spaces per level.
 void pretty_print(std::string_view line, std::string& out);

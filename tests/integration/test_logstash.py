@@ -154,6 +154,23 @@ def test_server_dies_mid_run_and_every_event_arrives(lumberjack, tmp_path, conso
     assert stats["output.logstash.acked"] == sum(console_events.values())
 
 
+def test_server_gone_for_good_drops_after_max_retries(lumberjack, tmp_path, console_events):
+    # The only server exits on its 2nd window and never comes back: failed connections
+    # count as failed sends, so after max_retries the waiting events are dropped and
+    # counted and the run ends (before, reading stalled until shutdown).
+    first = Server(lumberjack, tmp_path, args=["-exit-after-batches", "2"])
+    proc = run_to([f"127.0.0.1:{first.port}"], "output.logstash.bulk_max_size=50", "output.logstash.max_retries=1",
+                  "output.logstash.backoff.init=50ms", "output.logstash.backoff.max=100ms", "queue.mem.events=64",
+                  check=False, timeout=120)
+    first.stop()
+    stats = final_stats(proc.stderr)
+    total = sum(console_events.values())
+    assert stats["output.logstash.acked"] == len(first.events()) == 50
+    assert stats["output.logstash.dropped.retries"] == total - 50
+    assert stats["output.logstash.dropped.shutdown"] == 0
+    assert "failed attempts (max_retries)" in proc.stderr
+
+
 def make_cert(tmp_path, name, san):
     cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
