@@ -1,6 +1,7 @@
 // tapbeat command line, with Packetbeat's habits:
 //   tapbeat [run] -c FILE [-I PCAP] [-t] [-e] [-E key=value]...
 //   tapbeat test config -c FILE
+//   tapbeat test output -c FILE
 //   tapbeat setup --index-management -c FILE
 //   tapbeat devices
 //   tapbeat version
@@ -17,7 +18,9 @@
 #include "capture/pcap_source.hpp"
 #include "config/config.hpp"
 #include "log.hpp"
+#include "control.hpp"
 #include "output/elasticsearch_sink.hpp"
+#include "output/sink.hpp"
 #include "runtime.hpp"
 #include "version.hpp"
 
@@ -31,6 +34,7 @@ const char* kUsage =
     "Usage:\n"
     "  tapbeat [run] [flags]        capture and publish events (the default)\n"
     "  tapbeat test config [flags]  check the configuration and exit\n"
+    "  tapbeat test output [flags]  check the configuration, then connect to the output\n"
     "  tapbeat setup [flags]        load the index template into Elasticsearch\n"
     "  tapbeat devices              list the devices libpcap can capture on\n"
     "  tapbeat version              print the version\n"
@@ -52,9 +56,13 @@ const char* kRunUsage =
 
 const char* kTestUsage =
     "Usage: tapbeat test config [flags]\n"
+    "       tapbeat test output [flags]\n"
     "\n"
-    "Loads and validates the configuration, prints warnings for unknown settings,\n"
-    "then prints \"Config OK\" and exits 0, or exits 1 with the first error.\n"
+    "config: loads and checks the configuration as a run would, short of opening the\n"
+    "capture and connecting; prints warnings for unknown settings, then \"Config OK\"\n"
+    "and exits 0, or exits 1 with the first error.\n"
+    "output: the same checks, then connects to the output (Kafka, Logstash,\n"
+    "Elasticsearch) as a run starts; exits 0 when a host answers, 1 otherwise.\n"
     "\n"
     "Flags:\n"
     "  -c FILE          configuration file (default tapbeat.yml)\n"
@@ -169,6 +177,22 @@ tapbeat::Config load_or_exit(const Args& args) {
   }
 }
 
+// `test output`: the output opened as a run opens it (a host must answer within its
+// timeout; the Kafka disk queue does not stand in for a broker here), then closed.
+int cmd_test_output(tapbeat::Config cfg) {
+  const std::string type = cfg.output->type;
+  if (type == "console" || type == "file") {
+    tapbeat::make_sink(cfg, true);
+    std::printf("%s output: nothing to connect to; settings OK\n", type.c_str());
+    return 0;
+  }
+  cfg.queue.disk = false;
+  auto sink = tapbeat::make_sink(cfg);
+  sink->close(tapbeat::mono_ns());
+  std::printf("%s output: connection OK\n", type.c_str());
+  return 0;
+}
+
 int cmd_version() {
   const std::string dpdk = tapbeat::dpdk_version();
   std::printf("tapbeat version %s (%s), %s, %s\n", tapbeat::kTapbeatVersion, tapbeat::kTapbeatArch,
@@ -220,13 +244,18 @@ int main(int argc, char** argv) {
     if (verb == "test") {
       if (args.help || cmd.size() < 2) {
         if (!args.help) {
-          std::fprintf(stderr, "tapbeat: `test` needs a subcommand: config\n");
+          std::fprintf(stderr, "tapbeat: `test` needs a subcommand: config or output\n");
           return 1;
         }
         return std::fputs(kTestUsage, stdout), 0;
       }
+      if (cmd[1] == "output") {
+        tapbeat::Config cfg = load_or_exit(args);
+        tapbeat::check_run_config(cfg);
+        return cmd_test_output(cfg);
+      }
       if (cmd[1] != "config") {
-        std::fprintf(stderr, "tapbeat: unknown test '%s' (known: config)\n", cmd[1].c_str());
+        std::fprintf(stderr, "tapbeat: unknown test '%s' (known: config, output)\n", cmd[1].c_str());
         return 1;
       }
       try {

@@ -213,6 +213,7 @@ const Specs kKafka = {
     {"keep_alive", Kind::kDuration},   {"channel_buffer_size", Kind::kInt},
     {"codec", Kind::kAny},             {"worker", Kind::kInt},
     {"librdkafka", Kind::kMap},        {"idempotent", Kind::kBool},
+    {"record_timestamp", Kind::kString},
 };
 const Specs kElasticsearch = {
     {"enabled", Kind::kBool},       {"hosts", Kind::kStringList},

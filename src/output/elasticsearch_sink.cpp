@@ -105,6 +105,8 @@ struct Client {
     for (const auto& h : s["hosts"]) {
       std::string url = h.as<std::string>();
       if (url.find("://") == std::string::npos) url = protocol + "://" + url;
+      if (const std::string scheme = url.substr(0, url.find("://")); scheme != "http" && scheme != "https")
+        fail("hosts", "bad host '" + h.as<std::string>() + "': the scheme must be http or https, not " + scheme);
       const std::size_t auth = url.find("://") + 3;
       const std::size_t slash = url.find('/', auth);
       std::string hostport = url.substr(auth, slash == std::string::npos ? std::string::npos : slash - auth);

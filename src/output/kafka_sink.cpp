@@ -181,6 +181,12 @@ class KafkaSink final : public Sink {
     const bool acks_set = static_cast<bool>(s["required_acks"]);
     const int acks = acks_set ? s["required_acks"].as<int>() : -1;
     bool idempotent = s["idempotent"] ? s["idempotent"].as<bool>() : true;
+    // Records carry the event's @timestamp (packet time) unless `received`: a replayed old
+    // capture would otherwise fall outside the topic's retention and be deleted at once.
+    const std::string record_ts = s["record_timestamp"] ? scalar(s["record_timestamp"]) : "event";
+    if (record_ts != "event" && record_ts != "received")
+      fail("record_timestamp", "expected event (the event's @timestamp) or received (when tapbeat publishes it)");
+    received_timestamps_ = record_ts == "received";
     if (acks != -1) {
       if (s["idempotent"] && idempotent)
         fail("idempotent", "the idempotent producer needs required_acks: -1 (all); required_acks is " + std::to_string(acks));
@@ -473,7 +479,8 @@ class KafkaSink final : public Sink {
     const bool keyed = key_.render(ev_, key_text_) && !key_text_.empty();
     if (!keyed) bump(keyless_);
     int64_t ts = 0;
-    ev_.timestamp_ms(ts);
+    if (received_timestamps_) ts = static_cast<int64_t>(wall_ns() / 1'000'000);
+    else ev_.timestamp_ms(ts);
     const uint64_t opaque = hash_opaque(ev_);
     if (spool_ && !spool_->empty()) return to_spool(rd_kafka_topic_name(rkt), keyed ? key_text_ : std::string_view(), line, ts, false);
     const rd_kafka_resp_err_t err = produce(rkt, keyed ? key_text_ : std::string_view(), line, ts, opaque);
@@ -670,6 +677,7 @@ class KafkaSink final : public Sink {
   std::string topic_name_, key_text_, field_;
   simdjson::dom::parser stats_parser_;
 
+  bool received_timestamps_ = false;  // record_timestamp: received
   std::atomic<uint64_t> possibly_persisted_{0};  // of failed_: the broker may hold them
   std::atomic<uint64_t> acked_{0}, failed_{0}, retried_{0}, dropped_too_large_{0}, dropped_no_topic_{0},
       keyless_{0}, broker_errors_{0}, spooled_{0}, spool_read_{0}, spool_bytes_{0}, dropped_disk_full_{0},

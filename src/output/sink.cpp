@@ -189,6 +189,9 @@ class FileSink : public Sink {
 
 std::string host_port_error(std::string_view hp) {
   if (hp.empty()) return "an empty host";
+  for (const char c : hp)
+    if (static_cast<unsigned char>(c) <= ' ' || std::string_view("\"'<>\\/@#?{}|^`").find(c) != std::string_view::npos)
+      return std::string("'").append(1, c).append("' has no place in a host name");
   std::string_view port;
   if (hp.front() == '[') {
     const std::size_t close = hp.find(']');

@@ -275,6 +275,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def test_test_output_connects_to_the_node(node):
+    proc = run_tapbeat(es_args([node]) + ["test", "output"])
+    assert "elasticsearch output: connection OK" in proc.stdout
+    assert "connected to" in proc.stderr
+    proc = run_tapbeat(es_args([f"127.0.0.1:{free_port()}"], "output.elasticsearch.timeout=1s") + ["test", "output"],
+                       check=False)
+    assert proc.returncode == 1 and "no Elasticsearch host of" in proc.stderr
+
+
 def test_unreachable_at_start_is_a_clear_error():
     proc = run_to([f"127.0.0.1:{free_port()}"], "output.elasticsearch.timeout=1s", check=False)
     assert proc.returncode != 0

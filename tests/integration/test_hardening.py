@@ -165,6 +165,11 @@ def test_strict_perms_as_beats(tmp_path):
     assert run(["test", "config", "-c", str(cfg), "-strict.perms=false"]).returncode == 0
 
 
+def test_test_output_with_nothing_to_connect_to():
+    proc = run(["test", "output", "-c", GOLDEN_CONFIG])
+    assert proc.returncode == 0 and "console output: nothing to connect to; settings OK" in proc.stdout
+
+
 # ---- test config refuses what a run refuses ------------------------------------------------
 
 CONSOLE_OFF = ["-E", "output.console.enabled=false"]
@@ -177,6 +182,10 @@ PARITY = {
     "file path under a file": ("output.file: {path: /etc/hostname/events}\n", [], "output.file.path"),
     "Elasticsearch port 99999": ("output.elasticsearch: {hosts: ['127.0.0.1:99999']}\n", [],
                                  "port 99999 is out of range"),
+    "Elasticsearch URL with a bad scheme": ("output.elasticsearch: {hosts: ['htp://127.0.0.1:9200']}\n", [],
+                                           "the scheme must be http or https"),
+    "Elasticsearch URL with a space": ("output.elasticsearch: {hosts: ['http://local host:9200']}\n", [],
+                                       "has no place in a host name"),
     "Kafka port 99999": ("output.kafka: {hosts: ['127.0.0.1:99999'], topic: t}\n", [], "port 99999 is out of range"),
     "Logstash port 99999": ("output.logstash: {hosts: ['127.0.0.1:99999']}\n", [], "output.logstash.hosts"),
     "api_key and password": ("output.elasticsearch: {hosts: ['127.0.0.1:9200'], api_key: 'a:b', password: p}\n", [],

@@ -225,6 +225,35 @@ def test_sigterm_with_the_broker_down_stops_within_shutdown_timeout(broker, traf
     assert stats["output.kafka.acked"] <= held <= stats["output.kafka.acked"] + stats["output.kafka.possibly_persisted"], out
 
 
+def test_record_timestamp_received_stamps_records_when_published(broker, traffic, tmp_path):
+    # The capture's packets are from 2023: with record_timestamp: received, records carry
+    # the time tapbeat published them, so a topic's retention keeps a replayed capture.
+    topic = f"tb-rts-{uuid.uuid4().hex[:8]}"
+    before = int(time.time() * 1000)
+    cfg = write_config(tmp_path, kafka_output(topic, "  record_timestamp: received\n"))
+    proc = run_tapbeat(["-c", cfg, "-I", traffic, "-t"])
+    after = int(time.time() * 1000)
+    acked = final_stats(proc.stderr)["output.kafka.acked"]
+    records = consume(topic, expect=acked)
+    assert len(records) == acked > 0
+    assert all(before <= int(r[2]) <= after for r in records)
+    bad = write_config(tmp_path, kafka_output(topic, "  record_timestamp: packet\n"))
+    proc = run_tapbeat(["test", "config", "-c", bad], check=False)
+    assert proc.returncode == 1 and "output.kafka.record_timestamp" in proc.stderr
+
+
+def test_test_output_connects_to_the_broker(broker, tmp_path):
+    cfg = write_config(tmp_path, kafka_output("tb-test-output"))
+    proc = run_tapbeat(["test", "output", "-c", cfg])
+    assert "kafka output: connection OK" in proc.stdout
+    # A disk queue does not stand in for a broker here.
+    down = tmp_path / "down.yml"
+    down.write_text(BASE + f"queue.disk: {{path: '{tmp_path / 'spool'}'}}\n" +
+                    'output.kafka: {hosts: ["127.0.0.1:1"], topic: t, timeout: 2s}\n')
+    proc = run_tapbeat(["test", "output", "-c", str(down)], check=False)
+    assert proc.returncode == 1 and "no Kafka broker of 127.0.0.1:1 answered" in proc.stderr
+
+
 def test_unreachable_broker_at_start_is_a_clear_error(tmp_path, traffic):
     cfg = tmp_path / "t.yml"
     cfg.write_text(BASE + 'output.kafka: {hosts: ["127.0.0.1:1"], topic: t, timeout: 2s}\n')

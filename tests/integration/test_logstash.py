@@ -154,6 +154,20 @@ def test_server_dies_mid_run_and_every_event_arrives(lumberjack, tmp_path, conso
     assert stats["output.logstash.acked"] == sum(console_events.values())
 
 
+def test_test_output_connects_to_a_host(lumberjack, tmp_path):
+    srv = Server(lumberjack, tmp_path)
+    try:
+        proc = run_tapbeat(["test", "output", "-c", GOLDEN_CONFIG, "-E", "output.console.enabled=false",
+                            "-E", f'output.logstash.hosts=["127.0.0.1:{srv.port}"]'])
+    finally:
+        srv.stop()
+    assert "logstash output: connection OK" in proc.stdout
+    proc = run_tapbeat(["test", "output", "-c", GOLDEN_CONFIG, "-E", "output.console.enabled=false",
+                        "-E", f'output.logstash.hosts=["127.0.0.1:{srv.port}"]', "-E", "output.logstash.timeout=1s"],
+                       check=False)
+    assert proc.returncode == 1 and "no Logstash host of" in proc.stderr
+
+
 def test_server_gone_for_good_drops_after_max_retries(lumberjack, tmp_path, console_events):
     # The only server exits on its 2nd window and never comes back: failed connections
     # count as failed sends, so after max_retries the waiting events are dropped and
