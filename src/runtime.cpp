@@ -274,7 +274,7 @@ int PcapRuntime::run() {
   // a worker still waiting on a full output then is released (its events counted).
   for (auto& s : slots_) {
     while (!s->finished.load(std::memory_order_acquire)) {
-      if (interrupted && mono_ns() > stop_deadline_ns()) s->worker->request_stop();
+      if (mono_ns() > stop_deadline_ns()) s->worker->request_stop();  // a signal, now or after the end of input
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     s->thread.join();

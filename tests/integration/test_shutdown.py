@@ -140,6 +140,20 @@ def test_a_signal_stops_within_shutdown_timeout_while_logstash_takes_nothing(sil
     assert proc.returncode == 1  # events were lost
 
 
+def test_a_signal_after_the_end_of_the_file_releases_a_worker_waiting_on_the_output(silent_logstash):
+    # Two small event chunks: the worker reading the file fills them and waits for the
+    # output (a file run loses nothing by waiting) after the capture has read the whole
+    # file; SIGTERM must still release it at the deadline and stop the run.
+    proc = start(silent_logstash, "tapbeat.shutdown_timeout=2s", "tapbeat.events.chunks=2",
+                 "tapbeat.events.chunk_kb=16")
+    took, err = stop_and_time(proc, signal.SIGTERM)
+    assert took < 2.0 + 3.0, took
+    stats = final_stats(err)
+    accounted(stats)
+    assert stats["capture.read"] == stats["packets.received"]  # the whole file was read before the signal
+    assert stats["output.logstash.dropped.shutdown"] == 32
+
+
 def test_a_second_signal_ends_the_wait_at_once(silent_logstash):
     proc = start(silent_logstash, "tapbeat.shutdown_timeout=120s")
     took, err = stop_and_time(proc, signal.SIGTERM, again_after=1.0)
