@@ -60,8 +60,16 @@ uint32_t worker_count(const Config& cfg) {
   return cores > 1 ? cores - 1 : 1;
 }
 
+void require_output(const Config& cfg) {
+  if (!cfg.output) throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
+}
+
+uint32_t flows_per_worker(const Config& cfg, uint32_t workers) {
+  return std::max<uint32_t>(cfg.engine.max_flows / workers, 16);
+}
+
 void check_flow_memory(const Config& cfg, uint32_t workers, bool tcp_streams) {
-  const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / workers, 16);
+  const uint32_t per_worker = flows_per_worker(cfg, workers);
   const uint64_t need = uint64_t{workers} * Worker::flow_bytes(per_worker, tcp_streams);
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   const uint64_t have = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
@@ -74,12 +82,12 @@ void check_flow_memory(const Config& cfg, uint32_t workers, bool tcp_streams) {
 
 Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress)
     : cfg_(cfg), agent_(make_agent(cfg)), progress_(progress) {
-  if (!cfg.output) throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
+  require_output(cfg);
   internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
   decoders_ = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
   check_flow_memory(cfg, n, decoders_->plan().any_tcp());
   sink_ = make_sink(cfg);
-  const uint32_t per_worker = std::max<uint32_t>(cfg.engine.max_flows / n, 16);
+  const uint32_t per_worker = flows_per_worker(cfg, n);
   for (uint32_t i = 0; i < n; ++i) {
     WorkerSettings ws;
     ws.id = i;

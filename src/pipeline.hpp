@@ -82,6 +82,11 @@ class Pipeline {
 // Number of workers the config asks for (0: cores - 1, at least 1).
 uint32_t worker_count(const Config& cfg);
 
+// A ConfigError when the config names no output.
+void require_output(const Config& cfg);
+// Flow-table capacity of each of `workers` workers (max_flows split evenly, at least 16).
+uint32_t flows_per_worker(const Config& cfg, uint32_t workers);
+
 // The flow tables of `workers` workers must fit this machine's memory: a ConfigError
 // naming tapbeat.flow_table.max_flows with the figures otherwise.
 void check_flow_memory(const Config& cfg, uint32_t workers, bool tcp_streams);

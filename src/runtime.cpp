@@ -285,7 +285,7 @@ int PcapRuntime::run() {
 }  // namespace
 
 void check_run_config(const Config& cfg) {
-  if (!cfg.output) throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
+  require_output(cfg);
   const auto decoders = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
   check_flow_memory(cfg, worker_count(cfg), decoders->plan().any_tcp());
   if (!cfg.interfaces.bpf_filter.empty())

@@ -1,17 +1,16 @@
 #include "config/config.hpp"
 
-#include <algorithm>
-#include <cctype>
-#include <cmath>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <set>

@@ -8,6 +8,22 @@
 #include <cstring>
 
 namespace tapbeat {
+namespace {
+
+// Why an existing folder is refused: not a folder, another user's, or open to every
+// user without the sticky bit. "" when it is fit.
+std::string refusal_of(const std::string& dir, const struct stat& st) {
+  if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && st.st_uid != 0)
+    return dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to the user running tapbeat (uid " +
+           std::to_string(me) + ") or root: its owner could redirect the writes";
+  if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+    return dir + " is writable by every user and not sticky: anyone could plant a link there";
+  return {};
+}
+
+}  // namespace
 
 std::string prepare_private_dir(const std::string& dir) {
   if (dir.empty()) return "an empty path";
@@ -20,20 +36,13 @@ std::string prepare_private_dir(const std::string& dir) {
   }
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return "cannot read " + dir + ": " + std::strerror(errno);
-  if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
-  const uid_t me = ::geteuid();
-  if (st.st_uid != me && st.st_uid != 0)
-    return dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to the user running tapbeat (uid " +
-           std::to_string(me) + ") or root: its owner could redirect the writes";
-  if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
-    return dir + " is writable by every user and not sticky: anyone could plant a link there";
-  return {};
+  return refusal_of(dir, st);
 }
 
 std::string check_private_dir(const std::string& dir) {
   if (dir.empty()) return "an empty path";
   struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) return prepare_private_dir(dir);  // exists: nothing is created
+  if (::stat(dir.c_str(), &st) == 0) return refusal_of(dir, st);
   std::string parent = dir;
   for (;;) {
     const std::size_t slash = parent.find_last_of('/', parent.size() > 1 ? parent.size() - 2 : 0);

@@ -209,10 +209,9 @@ std::string host_port_error(std::string_view hp) {
     if (colon == 0) return "no host before the port";
     port = hp.substr(colon + 1);
   }
-  unsigned long n = 0;
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)
     return "port '" + std::string(port) + "' is not a number";
-  n = std::stoul(std::string(port));
+  const unsigned long n = std::stoul(std::string(port));
   if (n < 1 || n > 65535) return "port " + std::string(port) + " is out of range (1-65535)";
   return {};
 }
