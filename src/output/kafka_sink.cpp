@@ -409,7 +409,9 @@ class KafkaSink final : public Sink {
     w.field_uint("output.kafka.failed", failed_.load());
     w.field_uint("output.kafka.possibly_persisted", possibly_persisted_.load());
     w.field_uint("output.kafka.retried", retried_.load());
-    w.field_uint("output.kafka.queued", static_cast<uint64_t>(rd_kafka_outq_len(rk_)));
+    // Records produced and not yet reported delivered or failed. rd_kafka_outq_len
+    // also counts librdkafka's own requests and pending callbacks, so it is not used here.
+    w.field_uint("output.kafka.queued", in_flight_.load());
     w.field_uint("output.kafka.dropped.too_large", dropped_too_large_.load());
     w.field_uint("output.kafka.dropped.no_topic", dropped_no_topic_.load());
     w.field_uint("output.kafka.keyless", keyless_.load());
@@ -501,7 +503,11 @@ class KafkaSink final : public Sink {
         RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()), RD_KAFKA_V_TIMESTAMP(ts),
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(opaque))),
         RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) rd_kafka_headers_destroy(hdrs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (hdrs) rd_kafka_headers_destroy(hdrs);
+    } else {
+      bump(in_flight_);
+    }
     return err;
   }
 
@@ -601,6 +607,7 @@ class KafkaSink final : public Sink {
     auto* self = static_cast<KafkaSink*>(opaque);
     const uint64_t op = reinterpret_cast<uintptr_t>(m->_private);
     const uint32_t token = static_cast<uint32_t>(op & kTokenMask);
+    self->in_flight_.fetch_sub(1, std::memory_order_relaxed);
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       bump(self->acked_);
     } else if (self->spool_ && worth_spooling(m->err)) {
@@ -679,6 +686,7 @@ class KafkaSink final : public Sink {
 
   bool received_timestamps_ = false;  // record_timestamp: received
   std::atomic<uint64_t> possibly_persisted_{0};  // of failed_: the broker may hold them
+  std::atomic<uint64_t> in_flight_{0};           // produced, no delivery report yet
   std::atomic<uint64_t> acked_{0}, failed_{0}, retried_{0}, dropped_too_large_{0}, dropped_no_topic_{0},
       keyless_{0}, broker_errors_{0}, spooled_{0}, spool_read_{0}, spool_bytes_{0}, dropped_disk_full_{0},
       spool_corrupt_{0}, spool_invalid_{0}, next_error_log_ns_{0};
