@@ -126,3 +126,65 @@ def test_redis_live_transactions(tmp_path, redis_server):
     stats = final_stats(err)
     assert stats["redis.push_messages"] == 3
     assert stats["capture.pcap.dropped"] == 0
+
+
+def read_any(f):
+    """Reads one RESP2/RESP3 value from a buffered socket file; returns its nesting depth."""
+    line = f.readline()
+    t, rest = line[:1], line[1:-2]
+    if t in b"$!=":
+        n = int(rest)
+        if n >= 0:
+            f.read(n + 2)
+        return 0
+    if t in b"*~>%|":
+        n = int(rest) * (2 if t in b"%|" else 1)
+        deepest = max([1 + read_any(f) for _ in range(max(n, 0))], default=1)
+        return max(deepest, read_any(f)) if t == b"|" else deepest
+    assert t in b"+-:_,#(", line
+    return 0
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_reply_nested_past_the_limit_keeps_the_connection(tmp_path, redis_server, proto):
+    """COMMAND DOCS of a current redis-server nests 12 levels (deeper than the decoder
+    stacks): that reply is cut with a note, and every command after it on the
+    connection is still paired and published."""
+    config = live_config("redis", PORT, "")
+    depth = {}
+
+    def workload():
+        c = socket.create_connection(("127.0.0.1", PORT))
+        f = c.makefile("rb")
+        if proto == 3:
+            c.sendall(resp("HELLO", "3"))
+            read_any(f)
+        c.sendall(resp("COMMAND", "DOCS"))
+        depth["docs"] = read_any(f)
+        for i in range(5):
+            c.sendall(resp("SET", f"k{i}", f"v{i}"))
+            read_any(f)
+            c.sendall(resp("GET", f"k{i}"))
+            read_any(f)
+        time.sleep(0.3)
+        c.close()
+        time.sleep(0.3)
+
+    out, err = run_live(config, tmp_path, workload)
+    assert depth["docs"] > 8  # the server's reply really is deeper than the limit
+    events = [json.loads(l) for l in out.splitlines()]
+    redis = [e for e in events if e["type"] == "redis" and e["server"]["port"] == PORT]
+    methods = [e["method"] for e in redis]
+    assert methods == (["HELLO"] if proto == 3 else []) + ["COMMAND"] + ["SET", "GET"] * 5, methods
+    docs = redis[methods.index("COMMAND")]
+    assert docs["status"] == "OK"
+    assert docs["error"]["message"] == "Reply nested deeper than 8 levels: value cut at that depth"
+    assert docs["redis"]["return_value"].startswith("[")  # its kept first 4 KiB
+    gets = [e for e in redis if e["method"] == "GET"]
+    assert [e["redis"]["return_value"] for e in gets] == [f"v{i}" for i in range(5)]
+    assert all("error" not in e for e in gets)
+    stats = final_stats(err)
+    assert stats["redis.too_deep"] >= 1  # one per aggregate cut
+    assert stats.get("redis.violations", 0) == 0
+    assert stats.get("stream.detached", 0) == 0
+    assert stats.get("redis.unmatched_responses", 0) == 0

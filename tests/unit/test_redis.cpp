@@ -95,6 +95,39 @@ TEST(Redis, LargeValueStreamsThroughAndHolesInsideKeepFraming) {
   EXPECT_EQ(h.count(Counter::stream_buffer_full), 0u);
 }
 
+// A reply nested past kMaxDepth keeps its place: it is paired with its command, cut
+// in the event's text with a note, and the commands after it on the connection are
+// decoded as usual. The deep part holds bulk strings, maps, attributes, nulls and
+// empty aggregates, and arrives one byte per segment as well as whole.
+std::string deep_reply(int levels) {
+  std::string r;
+  for (int i = 0; i < levels; ++i) r += "*2\r\n:" + std::to_string(i) + "\r\n";
+  r += "%2\r\n$3\r\nkey\r\n*0\r\n$2\r\nk2\r\n|1\r\n+a\r\n:1\r\n$5\r\nhello\r\n";
+  return r;
+}
+
+TEST(Redis, ReplyNestedPastTheLimitIsCutNotDetached) {
+  for (const std::size_t step : {std::size_t{1}, std::size_t{7}, std::size_t{100000}}) {
+    RedisHarness h;
+    h.client("*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n");
+    const std::string deep = deep_reply(12);
+    for (std::size_t i = 0; i < deep.size(); i += step) h.server(std::string_view(deep).substr(i, step));
+    h.client("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    h.server("$2\r\nv1\r\n");
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 2u) << "step " << step;
+    EXPECT_TRUE(contains(ev[0], R"("method":"COMMAND")")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("message":"Reply nested deeper than 8 levels: value cut at that depth")")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("return_value":"[0, [1, [2, [3, [4, [5, [6, [7, [...]]]]]]]]]")")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("bytes":)" + std::to_string(deep.size()))) << ev[0];
+    EXPECT_TRUE(contains(ev[1], R"("return_value":"v1")")) << ev[1];
+    EXPECT_FALSE(contains(ev[1], R"("message")")) << ev[1];
+    EXPECT_EQ(h.count(Counter::redis_too_deep), 1u);
+    EXPECT_EQ(h.count(Counter::redis_violations), 0u);
+    EXPECT_EQ(h.count(Counter::redis_transactions), 2u);
+  }
+}
+
 TEST(Redis, NotRespDetaches) {
   RedisHarness h;
   h.client("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");

@@ -14,9 +14,12 @@ struct RedisText : BoundedText<RedisDecoder::kKeepBytes + 64> {};
 
 namespace {
 
-enum DirFlag : uint8_t { kPush = 2, kError = 4 };
+enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8 };
 
 constexpr const char* kUnmatchedRequest = "Unmatched request";
+constexpr const char* kTooDeep = "Reply nested deeper than 8 levels: value cut at that depth";
+constexpr const char* kTooDeepUnmatched = "Unmatched request; reply nested deeper than 8 levels";
+static_assert(RedisState::kMaxDepth == 8, "the notes name the depth");
 
 static_assert(sizeof(RedisState) <= kDecoderStateBytes, "Redis connection state must fit the session slot");
 
@@ -48,8 +51,39 @@ struct Reader {
   }
 };
 
+// Passes over the aggregate whose header (n values, attributes counted) was just
+// read, without recursion: nested values only add to the count still to come.
+bool skip_values(Reader& r, int64_t n) {
+  while (n > 0) {
+    const uint8_t *s, *e;
+    if (!r.line(s, e) || s == e) return false;
+    int64_t v = 0;
+    switch (*s) {
+      case '$': case '!': case '=':
+        if (!parse_int(s + 1, e, v)) return false;
+        --n;
+        if (v > 0) {
+          if (r.end - r.p < v) return false;
+          r.p += v;
+          if (r.p + 2 <= r.end) r.p += 2;
+        }
+        break;
+      case '*': case '~': case '>': case '%': case '|':
+        if (!parse_int(s + 1, e, v)) return false;
+        if (*s == '%' || *s == '|') v *= 2;
+        if (*s != '|') --n;  // an attribute is not a value: the one it describes follows
+        if (v > 0) n += v;
+        break;
+      default:
+        --n;
+    }
+  }
+  return true;
+}
+
 // Text of one value: strings as they are, numbers as written, aggregates as
-// "[a, b]", null as "nil". Returns false when the kept bytes end inside it.
+// "[a, b]", null as "nil", an aggregate deeper than kMaxDepth as "[...]".
+// Returns false when the kept bytes end inside it.
 bool format_value(Reader& r, RedisText& out, int depth, char& type) {
   const uint8_t *s, *e;
   if (!r.line(s, e) || s == e) return false;
@@ -90,7 +124,10 @@ bool format_value(Reader& r, RedisText& out, int depth, char& type) {
         return true;
       }
       if (*s == '%' || *s == '|') n *= 2;
-      if (depth >= RedisState::kMaxDepth) return false;
+      if (depth >= RedisState::kMaxDepth && *s != '|') {
+        out.append("[...]");
+        return skip_values(r, n);
+      }
       out.push_back('[');
       for (int64_t i = 0; i < n; ++i) {
         if (i) out.append(", ");
@@ -185,6 +222,13 @@ void RedisDecoder::open(void* state) {
   st.client = -1;
 }
 
+bool RedisDecoder::skipped_value_done(RedisState::Dir& d) {
+  // A bulk string inside a too-deep aggregate ended: that aggregate may be done.
+  if (d.skip_left > 0) return false;
+  d.skipping = 0;
+  return element_done(d);
+}
+
 bool RedisDecoder::element_done(RedisState::Dir& d) {
   // Closes finished aggregates; true when the whole message is done.
   while (d.depth > 0) {
@@ -216,7 +260,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       d.bytes += k;
       d.bulk_left -= k;
       off += k;
-      if (d.bulk_left == 0 && element_done(d)) complete(st, c, dir);
+      if (d.bulk_left == 0 && (d.skipping ? skipped_value_done(d) : element_done(d))) complete(st, c, dir);
       continue;
     }
     const void* lf = std::memchr(p + off, '\n', n - off);
@@ -242,6 +286,8 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       d.flags = 0;
       d.depth = 0;
       d.attr_mask = 0;
+      d.skipping = 0;
+      d.skip_left = 0;
     }
     keep(s, line);
     d.bytes += line;
@@ -249,6 +295,38 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const uint8_t t = *s;
     int64_t v = 0;
     bool done = false;
+    if (d.skipping) {
+      // Inside an aggregate past kMaxDepth: each value counts one off what is still
+      // to come there, a nested aggregate adds its own values, a bulk string's
+      // payload streams through as usual.
+      switch (t) {
+        case '$': case '!': case '=':
+          if (!parse_int(s + 1, le, v) || v > static_cast<int64_t>(kMaxBulk) || v < -1) {
+            counters_.inc(Counter::redis_malformed);
+            return {off, 0, Verdict::kViolation};
+          }
+          --d.skip_left;
+          if (v >= 0) d.bulk_left = static_cast<uint64_t>(v) + 2;
+          break;
+        case '*': case '~': case '>': case '%': case '|':
+          if (!parse_int(s + 1, le, v) || v > kMaxAggregate || v < -1) {
+            counters_.inc(Counter::redis_malformed);
+            return {off, 0, Verdict::kViolation};
+          }
+          if (t == '%' || t == '|') v *= 2;
+          if (t != '|') --d.skip_left;
+          if (v > 0) d.skip_left += static_cast<uint64_t>(v);
+          break;
+        case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+          --d.skip_left;
+          break;
+        default:
+          counters_.inc(Counter::redis_malformed);
+          return {off, 0, Verdict::kViolation};
+      }
+      if (d.bulk_left == 0 && skipped_value_done(d)) complete(st, c, dir);
+      continue;
+    }
     switch (t) {
       case '+': case ':': case '_': case ',': case '#': case '(':
         done = element_done(d);
@@ -277,8 +355,13 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
           done = element_done(d);
         } else {
           if (d.depth == RedisState::kMaxDepth) {
+            // Too deep to stack: framed by count from here (an attribute also
+            // covers the value it describes), cut in the event's text.
             counters_.inc(Counter::redis_too_deep);
-            return {off, 0, Verdict::kViolation};
+            d.flags |= kCut;
+            d.skipping = 1;
+            d.skip_left = static_cast<uint64_t>(v) + (t == '|' ? 1 : 0);
+            break;
           }
           if (t == '|') d.attr_mask |= static_cast<uint8_t>(1u << d.depth);
           d.left[d.depth++] = static_cast<uint32_t>(v);
@@ -308,7 +391,7 @@ void RedisDecoder::pop(RedisState& st, Pending& out) {
 
 void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   RedisState::Dir& d = st.dir[dir];
-  Pending m{d.text, d.start_ns, c.ts_ns, d.bytes};
+  Pending m{d.text, d.start_ns, c.ts_ns, d.bytes, (d.flags & kCut) != 0};
   const uint8_t flags = d.flags;
   d.in_msg = 0;
   d.text = ChainStore::Chain{};
@@ -376,7 +459,7 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     // Inside a value: the framing survives.
     d.bulk_left -= len;
     d.bytes += len;
-    if (d.bulk_left == 0 && element_done(d)) complete(st, c, dir);
+    if (d.bulk_left == 0 && (d.skipping ? skipped_value_done(d) : element_done(d))) complete(st, c, dir);
     return true;
   }
   (void)c;
@@ -430,6 +513,7 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   t.type = "redis";
   t.ok = req && resp && !is_error;
   t.error = note;
+  if ((req && req->cut) || (resp && resp->cut)) t.error = note ? kTooDeepUnmatched : kTooDeep;
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
   set_connection(t, c, client, 6, "redis");

@@ -3,9 +3,12 @@
 // pending commands bounded by queue_max_messages and queue_max_bytes), pub/sub
 // pushes told apart from replies, error replies as status Error.
 //
-// Messages are framed by a streaming parser (nesting and lengths bounded), so a
-// large value streams through without being buffered; the first bytes of each
-// message are kept (ChainStore) for method, resource, query and return value.
+// Messages are framed by a streaming parser, so a large value streams through
+// without being buffered; the first bytes of each message are kept (ChainStore) for
+// method, resource, query and return value. Nesting deeper than kMaxDepth is still
+// framed (its values counted, not stacked): the reply keeps its place in the
+// pairing, its text is cut at that depth ("[...]"), and the event says so in
+// error.message (counted in redis.too_deep). Only bytes that are not RESP detach.
 #pragma once
 
 #include <memory>
@@ -36,6 +39,8 @@ struct RedisState {
     uint8_t attr_mask;     // bit d: the aggregate at depth d is an attribute
     uint8_t flags;
     uint32_t left[kMaxDepth];
+    uint8_t skipping;      // inside an aggregate nested deeper than kMaxDepth
+    uint64_t skip_left;    // values still to come inside it (nested ones flattened)
     uint64_t bulk_left;    // bulk payload bytes (with its CRLF) still to come
     uint64_t bytes;        // message bytes so far
     uint64_t start_ns;
@@ -70,8 +75,10 @@ class RedisDecoder final : public DecoderCommon {
     uint64_t start_ns;
     uint64_t end_ns;
     uint64_t bytes;
+    bool cut;  // nested deeper than kMaxDepth
   };
   bool element_done(RedisState::Dir& d);
+  bool skipped_value_done(RedisState::Dir& d);
   void complete(RedisState& st, const StreamInfo& c, int dir);
   void pop(RedisState& st, Pending& out);
   void publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp, const char* note);
