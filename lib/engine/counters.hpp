@@ -93,6 +93,9 @@ namespace tapbeat {
   X(http_skipped_bytes, "http.skipped_bytes", counter)                 \
   X(http_head_too_large, "http.head_too_large", counter)               \
   X(http_malformed, "http.malformed", counter)                         \
+  X(http_ambiguous_framing, "http.ambiguous_framing", counter)         \
+  X(http_bad_chunks, "http.bad_chunks", counter)                       \
+  X(http_versionless_requests, "http.versionless_requests", counter)   \
   X(http_bad_content_length, "http.bad_content_length", counter)       \
   X(http_store_full, "http.store_full", counter)                       \
   X(http_body_decode_failed, "http.body_decode_failed", counter)       \

@@ -30,7 +30,15 @@ TEST(HttpParse, StartLinesAndHeads) {
   EXPECT_EQ(kind("HTT"), http::StartKind::kNeedMore);
   EXPECT_EQ(kind("GET"), http::StartKind::kNeedMore);
   EXPECT_EQ(kind("\x16\x03\x01\x02"), http::StartKind::kNotHttp);
-  EXPECT_EQ(kind("get / HTTP/1.1"), http::StartKind::kNotHttp);
+  // Any RFC 9110 token is a method; a lower-case one needs an origin or absolute target.
+  EXPECT_EQ(kind("get / HTTP/1.1"), http::StartKind::kRequest);
+  EXPECT_EQ(kind("CCM_POST /x HTTP/1.1"), http::StartKind::kRequest);
+  EXPECT_EQ(kind("get http://a/ HTTP/1.1"), http::StartKind::kRequest);
+  EXPECT_EQ(kind("hello world\r\n"), http::StartKind::kNotHttp);
+  EXPECT_EQ(kind("GET\r\n"), http::StartKind::kRequest);    // no target
+  EXPECT_EQ(kind("get\r\n"), http::StartKind::kNotHttp);
+  EXPECT_EQ(kind("http/1.1 200 ok"), http::StartKind::kResponse);
+  EXPECT_EQ(kind("HTTP/x"), http::StartKind::kNotHttp);
 
   const std::string head = "POST /a/b.php?x=1 HTTP/1.1\r\nHost: ex.com:8080\r\nX-A: 1\r\nx-a:  2 \r\n\r\nbody";
   const auto* p = reinterpret_cast<const uint8_t*>(head.data());
@@ -53,7 +61,43 @@ TEST(HttpParse, StartLinesAndHeads) {
   EXPECT_EQ(h.status, 404);
   EXPECT_EQ(h.phrase, "Not Found");
   EXPECT_FALSE(http::parse_head("HTTP/1.1 2 OK\r\n\r\n", h));  // status needs three digits
-  EXPECT_FALSE(http::parse_head("GET /\r\n\r\n", h));         // no version
+  EXPECT_FALSE(http::parse_head("HTTP/1.1 2000 OK\r\n\r\n", h));
+  ASSERT_TRUE(http::parse_head("http/1.1 200 ok\r\n\r\n", h));
+  EXPECT_EQ(h.version, "1.1");
+  EXPECT_EQ(h.status, 200);
+  ASSERT_TRUE(http::parse_head("GET /\r\n", h));  // HTTP/0.9
+  EXPECT_EQ(h.version, "0.9");
+  EXPECT_EQ(h.uri, "/");
+  EXPECT_EQ(h.anomalies, http::kNoVersion);
+  ASSERT_TRUE(http::parse_head("GET HTTP/1.1\r\n\r\n", h));
+  EXPECT_EQ(h.anomalies, http::kNoTarget);
+  EXPECT_EQ(h.version, "1.1");
+  EXPECT_TRUE(http::versionless_request_line("GET /index.html\r\n"));
+  EXPECT_FALSE(http::versionless_request_line("GET /index.html http/1.0\r\n"));
+}
+
+TEST(HttpParse, FramingAsRfc9112ReadsIt) {
+  http::Head h;
+  ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", h));
+  EXPECT_TRUE(h.chunked);
+  EXPECT_EQ(h.anomalies, http::kLengthAndChunked);
+  ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", h));
+  EXPECT_TRUE(h.chunked);
+  EXPECT_EQ(h.anomalies, http::kFolded);
+  ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n", h));
+  EXPECT_FALSE(h.chunked);
+  EXPECT_EQ(h.anomalies, http::kOtherCoding);
+  ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n", h));
+  EXPECT_FALSE(h.chunked);
+  ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", h));
+  EXPECT_EQ(h.anomalies, http::kLengthMismatch);
+  EXPECT_EQ(h.content_length, 5u);
+  ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n", h));
+  EXPECT_EQ(h.anomalies, 0);
+  EXPECT_EQ(h.content_length, 7u);
+  ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nContent-Length: +7\r\n\r\n", h));
+  EXPECT_EQ(h.anomalies, http::kLengthMismatch);
+  EXPECT_FALSE(h.has_length);
 }
 
 TEST(HttpParse, ParametersAreSortedEncodedAndHidden) {
@@ -243,6 +287,128 @@ TEST(HttpDecoder, HeadersBodiesRedactionAndRawText) {
   EXPECT_FALSE(contains(e, "hunter2"));
   EXPECT_TRUE(contains(e, R"("full":"http://shop.example:8080/login?password=xxxxx&user=bo")"));
   EXPECT_TRUE(contains(e, R"("port":8080)"));
+}
+
+// HTTP as it is on the wire: lower-case versions and status lines, methods beyond
+// the usual list, a request line without a target. Each one is a transaction.
+TEST(HttpDecoder, OddButValidShapesArePublished) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "get /a http/1.1\r\nHost: x\r\n\r\n");
+  h.server(c, "http/1.1 200 ok\r\ncontent-length: 2\r\n\r\nhi");
+  h.client(c, "CCM_POST /cgi HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+  h.server(c, "HTTP/1.1 204 No Content\r\n\r\n");
+  h.client(c, "PROPFIND /dav/ HTTP/1.1\r\nDepth: 1\r\n\r\n");
+  h.server(c, "HTTP/1.1 207 Multi-Status\r\nContent-Length: 0\r\n\r\n");
+  h.client(c, "OPTIONS * HTTP/1.1\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  h.client(c, "GET HTTP/1.1\r\n\r\n");
+  h.server(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"get")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status_code":200)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("version":"1.1")")) << ev[0];
+  EXPECT_FALSE(contains(ev[0], R"("error")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("method":"CCM_POST")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status_code":204)")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("method":"PROPFIND")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("query":"OPTIONS *")")) << ev[3];
+  EXPECT_TRUE(contains(ev[4], R"("message":"request line without a target")")) << ev[4];
+  EXPECT_EQ(h.count(Counter::http_unmatched_responses), 0u);
+  EXPECT_EQ(h.count(Counter::http_violations), 0u);
+}
+
+TEST(HttpDecoder, Http09RequestAndItsHeadlessAnswer) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET /old.html\r\n");
+  h.server(c, "<html>plain old body</html>\n");
+  h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq, "");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("version":"0.9")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("query":"GET /old.html")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("message":"HTTP/0.9 request: no version on the request line")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("response":{"body":{"bytes":28})")) << ev[0];
+  EXPECT_FALSE(contains(ev[0], R"("status_code")")) << ev[0];
+  EXPECT_EQ(h.count(Counter::http_versionless_requests), 1u);
+}
+
+// Request smuggling shapes: framed as RFC 9112 says (as the back end would), and the
+// request hidden in the first one's body is published as a request of its own.
+TEST(HttpDecoder, SmugglingShapesPublishTheHiddenRequest) {
+  struct Case {
+    const char* name;
+    std::string first;
+    const char* note;
+  };
+  const std::string hidden = "GET /admin HTTP/1.1\r\nHost: internal\r\n\r\n";
+  const Case cases[] = {
+      {"CL.TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       "Content-Length and Transfer-Encoding together; framed by Transfer-Encoding"},
+      {"TE folded", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+       "obsolete line folding in a header"},
+      {"leading zeros", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0000000000000000000000000000003\r\nabc\r\n0\r\n\r\n",
+       nullptr},
+      {"CL twice", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc",
+       "Content-Length repeated with different values or not a number; the first used"},
+      {"chunk past 2^64", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000003\r\n",
+       "invalid chunk framing; the message ends there"},
+  };
+  for (const Case& k : cases) {
+    HttpHarness h;
+    Conn c;
+    h.handshake(c);
+    h.client(c, k.first + hidden);
+    h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 2u) << k.name;
+    EXPECT_TRUE(contains(ev[0], R"("query":"POST /")")) << k.name << ev[0];
+    if (k.note) EXPECT_TRUE(contains(ev[0], std::string(R"("message":")") + k.note + "\"")) << k.name << ev[0];
+    else EXPECT_FALSE(contains(ev[0], R"("error")")) << k.name << ev[0];
+    EXPECT_TRUE(contains(ev[1], R"("query":"GET /admin")")) << k.name << ev[1];
+    EXPECT_TRUE(contains(ev[1], R"("status_code":403)")) << k.name << ev[1];
+    EXPECT_EQ(h.count(Counter::http_violations), 0u) << k.name;
+  }
+}
+
+TEST(HttpDecoder, HeadPastTheLimitIsCutAndTheConnectionGoesOn) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  // The framing comes from the first 64 KiB of the head: headers past the cut are
+  // passed over unread.
+  std::string big = "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n";
+  while (big.size() < 100'000) big += "X-Filler: " + std::string(100, 'f') + "\r\n";
+  big += "\r\nbody";
+  for (std::size_t i = 0; i < big.size(); i += 1400) h.client(c, std::string_view(big).substr(i, 1400));
+  h.server(c, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n");
+  h.client(c, "GET /next HTTP/1.1\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"POST /big")")) << ev[0].substr(0, 400);
+  EXPECT_TRUE(contains(ev[0], R"(head longer than 64 KiB; cut)")) << ev[0].substr(0, 400);
+  EXPECT_TRUE(contains(ev[0], R"("client":{"bytes":)" + std::to_string(big.size()))) << ev[0].substr(0, 600);
+  EXPECT_TRUE(contains(ev[1], R"("query":"GET /next")")) << ev[1];
+  EXPECT_EQ(h.count(Counter::http_head_too_large), 1u);
+  EXPECT_EQ(h.count(Counter::http_violations), 0u);
+}
+
+// event.end is the response's first packet, also when its head spans segments.
+TEST(HttpDecoder, EndIsTheResponsesFirstPacket) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET / HTTP/1.1\r\n\r\n");  // one packet: 1 ms per packet in the harness
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-");
+  h.server(c, "Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("duration":1000000)")) << ev[0];
 }
 
 TEST(HttpDecoder, NotHttpOnAnHttpPortDetaches) {

@@ -17,7 +17,18 @@ namespace {
 
 using http::Head;
 
-enum Phase : uint8_t { kStart, kBody, kChunkSize, kChunkData, kChunkEnd, kTrailer, kUntilClose, kResync, kUpgraded };
+enum Phase : uint8_t {
+  kStart, kBody, kChunkSize, kChunkData, kChunkEnd, kTrailer, kUntilClose, kResync, kUpgraded, kHeadRest
+};
+
+// HttpMessage::notes: the head's http::Anomaly bits, and these.
+enum Note : uint8_t {
+  kNoteBadChunk = 64,  // chunk framing broken: the message ends there
+  kNoteHeadCut = 128,  // head longer than kMaxHeadBytes
+};
+static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengthMismatch | http::kLengthAndChunked |
+               http::kOtherCoding) < kNoteBadChunk);
+constexpr uint8_t kAmbiguous = http::kFolded | http::kLengthMismatch | http::kLengthAndChunked | http::kOtherCoding;
 
 enum Flag : uint8_t {
   kResponse = 1,
@@ -100,6 +111,7 @@ struct HttpDecoder::Scratch {
   char params[32 * 1024];
   char joined[16 * 1024];
   char raw[2][kMaxHeadBytes];
+  char note[512];
   simdjson::dom::parser json;
 };
 
@@ -173,12 +185,14 @@ void HttpDecoder::keep(HttpState::Dir& d, const uint8_t* p, uint32_t n) {
   }
 }
 
-bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head) {
+bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, bool cut) {
   Head& h = scratch_->start_head;  // publish() (reachable from here) uses the other two
   if (!http::parse_head(std::string_view(reinterpret_cast<const char*>(head.data()), head.size()), h)) return false;
   HttpState::Dir& d = st.dir[dir];
   d.seen = 1;
-  if (h.response && h.status >= 100 && h.status < 200 && h.status != 101) {
+  const uint64_t first_ns = d.head_ns ? d.head_ns : c.ts_ns;
+  d.head_ns = 0;
+  if (h.response && h.status >= 100 && h.status < 200 && h.status != 101 && !cut) {
     counters_.inc(Counter::http_informational);  // 100 Continue, 103 Early Hints: the final response follows
     return true;
   }
@@ -191,10 +205,14 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   }
   d.active = 1;
   d.msg = HttpMessage{};
-  d.msg.start_ns = c.ts_ns;
+  d.msg.start_ns = first_ns;
   d.msg.bytes = head.size();
   d.msg.head_len = static_cast<uint32_t>(head.size());
   d.msg.status = h.status;
+  d.msg.notes = h.anomalies;
+  if (cut) d.msg.notes |= kNoteHeadCut;
+  if (h.anomalies & kAmbiguous) counters_.inc(Counter::http_ambiguous_framing);
+  if (h.anomalies & http::kNoVersion) counters_.inc(Counter::http_versionless_requests);
   if (h.response) d.msg.flags |= kResponse;
   if (const uint32_t got = store_.append(d.msg.text, head.data(), static_cast<uint32_t>(head.size())); got < head.size()) {
     counters_.inc(Counter::http_store_full);
@@ -202,11 +220,13 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   }
   counters_.inc(h.response ? Counter::http_responses : Counter::http_requests);
 
-  uint64_t content_length = 0;
-  const std::string_view cl = h.get("content-length");
-  const bool has_length = !cl.empty() && parse_uint(cl, content_length);
-  if (!cl.empty() && !has_length) counters_.inc(Counter::http_bad_content_length);
-  const bool chunked = http::icontains(h.get("transfer-encoding"), "chunked");
+  // Framing as RFC 9112 6.3 reads it: chunked as the last coding wins over any
+  // Content-Length; another coding delimits a response by the close and leaves a
+  // request without a body (a server answers 400); the first Content-Length.
+  const uint64_t content_length = h.content_length;
+  const bool has_length = h.has_length && !(h.anomalies & http::kOtherCoding);
+  if (h.anomalies & http::kLengthMismatch) counters_.inc(Counter::http_bad_content_length);
+  const bool chunked = h.chunked;
   const std::string_view type = h.get("content-type");
 
   // What is kept of the body: what the event includes, and a request's form
@@ -244,12 +264,73 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     }
   }
   if (chunked) d.msg.flags |= kChunked;
+  if (cut) {
+    // The rest of the head streams by uncounted in the text; the framing read from
+    // its first kMaxHeadBytes applies after its blank line.
+    d.rest_phase = d.phase;
+    d.rest_body = body;
+    d.eol = 1;
+    d.phase = kHeadRest;
+    return true;
+  }
   if (!body) {
     const bool upgraded = d.phase == kUpgraded;
     complete(st, c, dir);
     if (upgraded) d.phase = kUpgraded;
   }
   return true;
+}
+
+void HttpDecoder::start_headless(HttpState& st, const StreamInfo& c, int dir) {
+  // The answer to an HTTP/0.9 request: no status line, no headers, a body that
+  // ends when the server closes.
+  HttpState::Dir& d = st.dir[dir];
+  d.active = 1;
+  d.seen = 1;
+  d.msg = HttpMessage{};
+  d.msg.start_ns = d.head_ns ? d.head_ns : c.ts_ns;
+  d.head_ns = 0;
+  d.msg.flags = kResponse;
+  d.msg.notes = http::kNoVersion;
+  d.keep = 0;
+  d.phase = kUntilClose;
+  counters_.inc(Counter::http_responses);
+}
+
+void HttpDecoder::framing_error(HttpState& st, const StreamInfo& c, int dir) {
+  // Chunk framing no server would accept: the message ends here with a note, and
+  // the direction looks for the next message start.
+  HttpState::Dir& d = st.dir[dir];
+  counters_.inc(Counter::http_bad_chunks);
+  d.msg.notes |= kNoteBadChunk;
+  d.msg.flags |= kTruncated;
+  complete(st, c, dir);
+  d.phase = kResync;
+}
+
+const char* HttpDecoder::compose_note(const char* note, uint8_t notes) {
+  if (!notes) return note;
+  static constexpr std::pair<uint8_t, const char*> kTexts[] = {
+      {http::kNoVersion, "HTTP/0.9 request: no version on the request line"},
+      {http::kNoTarget, "request line without a target"},
+      {http::kFolded, "obsolete line folding in a header"},
+      {http::kLengthMismatch, "Content-Length repeated with different values or not a number; the first used"},
+      {http::kLengthAndChunked, "Content-Length and Transfer-Encoding together; framed by Transfer-Encoding"},
+      {http::kOtherCoding, "Transfer-Encoding without chunked as its last coding"},
+      {kNoteBadChunk, "invalid chunk framing; the message ends there"},
+      {kNoteHeadCut, "head longer than 64 KiB; cut"},
+  };
+  BoundedText<sizeof scratch_->note - 1> out;
+  if (note) out.append(note);
+  for (const auto& [bit, text] : kTexts) {
+    if (!(notes & bit)) continue;
+    if (!out.view().empty()) out.append("; ");
+    out.append(text);
+  }
+  const std::string_view v = out.view();
+  std::memcpy(scratch_->note, v.data(), v.size());
+  scratch_->note[v.size()] = '\0';
+  return scratch_->note;
 }
 
 void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
@@ -300,32 +381,84 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       case kStart: {
         while (off < n && (p[off] == '\r' || p[off] == '\n')) ++off;
         if (off == n) break;
+        if (d.head_ns == 0) d.head_ns = c.ts_ns;  // the message's first packet
         const http::StartKind k = http::start_kind(p + off, n - off);
         if (k == http::StartKind::kNeedMore) return {off, n - off + 1, Verdict::kNeedMore};
+        if (st.client >= 0 && dir != st.client && k != http::StartKind::kResponse && st.n_pending > 0 &&
+            (st.pending[st.first_pending].notes & http::kNoVersion)) {
+          start_headless(st, c, dir);  // the answer to an HTTP/0.9 request
+          break;
+        }
         if (k == http::StartKind::kNotHttp) {
           // A capture that starts mid-message, or bytes after a hole: skip this
           // segment's bytes and look again at the next. A direction that never
           // showed a message start within kMaxSkip is not HTTP.
           if (!d.seen && d.skipped + (n - off) > kMaxSkip) return {off, 0, Verdict::kViolation};
           d.skipped += n - off;
+          d.head_ns = 0;
           counters_.inc(Counter::http_skipped_bytes, n - off);
           d.phase = kResync;
           return {n, 0, Verdict::kOk};
         }
-        const std::size_t end = http::head_end(p + off, n - off);
+        std::size_t end = 0;
+        if (k == http::StartKind::kRequest) {
+          // A request line without a version (HTTP/0.9) is the whole head.
+          const std::size_t le = http::line_end(p + off, n - off);
+          if (le && http::versionless_request_line({reinterpret_cast<const char*>(p + off), le})) end = le;
+        }
+        if (end == 0) end = http::head_end(p + off, n - off);
+        bool cut = false;
         if (end == 0) {
-          if (n - off >= kMaxHeadBytes) {
-            counters_.inc(Counter::http_head_too_large);
-            return {off, 0, Verdict::kViolation};
-          }
-          return {off, n - off + 1, Verdict::kNeedMore};
+          if (n - off < kMaxHeadBytes) return {off, n - off + 1, Verdict::kNeedMore};
+          // A head past the limit: its first kMaxHeadBytes, up to the last whole
+          // line, are the head; the rest is passed over to its blank line.
+          counters_.inc(Counter::http_head_too_large);
+          const uint8_t* q = p + off;
+          std::size_t last = kMaxHeadBytes;
+          while (last > 0 && q[last - 1] != '\n') --last;
+          end = last;
+          cut = true;
         }
         d.phase = kStart;
-        if (!start_message(st, c, dir, {p + off, end})) {
+        if (end == 0 || !start_message(st, c, dir, {p + off, end}, cut)) {
+          // Starts like a message but does not parse (a status line without a
+          // three-digit code, a first line past kMaxHeadBytes): passed over.
           counters_.inc(Counter::http_malformed);
-          return {off, 0, Verdict::kViolation};
+          const uint32_t skip = end ? static_cast<uint32_t>(end) : n - off;
+          if (!d.seen && d.skipped + skip > kMaxSkip) return {off, 0, Verdict::kViolation};
+          d.skipped += skip;
+          d.head_ns = 0;
+          counters_.inc(Counter::http_skipped_bytes, skip);
+          d.phase = kResync;
+          off += skip;
+          break;
         }
         off += static_cast<uint32_t>(end);
+        break;
+      }
+      case kHeadRest: {
+        // The rest of a cut head, up to its blank line (LF, optional CR, LF).
+        uint32_t i = off;
+        bool done = false;
+        while (i < n && !done) {
+          const uint8_t ch = p[i++];
+          if (ch == '\n') {
+            done = d.eol;
+            d.eol = 1;
+          } else if (ch != '\r') {
+            d.eol = 0;
+          }
+        }
+        d.msg.bytes += i - off;
+        off = i;
+        if (done) {
+          d.phase = d.rest_phase;
+          if (!d.rest_body) {
+            const bool upgraded = d.phase == kUpgraded;
+            complete(st, c, dir);
+            if (upgraded) d.phase = kUpgraded;
+          }
+        }
         break;
       }
       case kBody:
@@ -350,8 +483,8 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         const void* lf = std::memchr(p + off, '\n', n - off);
         if (!lf) {
           if (n - off > 1024) {
-            counters_.inc(Counter::http_malformed);
-            return {off, 0, Verdict::kViolation};
+            framing_error(st, c, dir);
+            break;
           }
           return {off, n - off + 1, Verdict::kNeedMore};
         }
@@ -369,9 +502,13 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           if (size > kMaxChunk) break;
           ++i;
         }
+        // Leading zeros are read as the number they pad; a size past kMaxChunk
+        // (2^40: no real body, and what overflows 64 bits in a lax parser) or no
+        // digit at all ends the message.
         if (i == 0 || size > kMaxChunk) {
-          counters_.inc(Counter::http_malformed);
-          return {off, 0, Verdict::kViolation};
+          framing_error(st, c, dir);
+          off += line;
+          break;
         }
         d.msg.bytes += line;
         off += line;
@@ -389,13 +526,13 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         } else if (p[off] == '\r') {
           if (n - off < 2) return {off, 2, Verdict::kNeedMore};
           if (p[off + 1] != '\n') {
-            counters_.inc(Counter::http_malformed);
-            return {off, 0, Verdict::kViolation};
+            framing_error(st, c, dir);
+            break;
           }
           off += 2, d.msg.bytes += 2;
         } else {
-          counters_.inc(Counter::http_malformed);
-          return {off, 0, Verdict::kViolation};
+          framing_error(st, c, dir);  // chunk data longer than its size said
+          break;
         }
         d.phase = kChunkSize;
         break;
@@ -404,8 +541,8 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         const void* lf = std::memchr(p + off, '\n', n - off);
         if (!lf) {
           if (n - off > 8192) {
-            counters_.inc(Counter::http_malformed);
-            return {off, 0, Verdict::kViolation};
+            framing_error(st, c, dir);
+            break;
           }
           return {off, n - off + 1, Verdict::kNeedMore};
         }
@@ -447,6 +584,7 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
     complete(st, c, dir);
   }
   if (d.phase != kUpgraded) d.phase = kResync;
+  d.head_ns = 0;
   return true;
 }
 
@@ -534,7 +672,13 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     rq_text = {reinterpret_cast<const char*>(s.req), n};
     if (!http::parse_head(rq_text.substr(0, std::min<std::size_t>(n, req->head_len)), s.req_head)) req = nullptr;
   }
-  if (resp) {
+  const bool headless = resp && resp->head_len == 0;  // the answer to an HTTP/0.9 request
+  if (headless) {
+    s.resp_head.n_headers = 0;
+    s.resp_head.status = 0;
+    s.resp_head.phrase = {};
+    s.resp_head.version = "0.9";
+  } else if (resp) {
     const uint32_t n = store_.copy_out(resp->text, s.resp, kMaxKeptBytes);
     rs_text = {reinterpret_cast<const char*>(s.resp), n};
     if (!http::parse_head(rs_text.substr(0, std::min<std::size_t>(n, resp->head_len)), s.resp_head)) resp = nullptr;
@@ -549,7 +693,9 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   t.ok = req && resp && rs.status < 400;
   if (!note && req && (req->flags & kLossy)) note = kLossRequest;
   if (!note && resp && (resp->flags & kLossy)) note = kLossResponse;
-  t.error = note;
+  // The answer's own HTTP/0.9 mark repeats the request's.
+  const uint8_t notes = (req ? req->notes : 0) | (resp ? resp->notes & ~(req ? http::kNoVersion : 0) : 0);
+  t.error = compose_note(note, notes);
   t.start_ns = req ? req->start_ns : resp->start_ns;
   // Packetbeat's transaction ends when the response starts (its first packet).
   t.end_ns = resp ? resp->start_ns : req->end_ns;
@@ -737,11 +883,11 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       w.field_uint("bytes", resp->bytes);
       headers(rs, *resp, false);
       if (!content.empty()) w.field("mime_type", sniff_mime(content));
-      w.field_uint("status_code", rs.status);
+      if (!headless) w.field_uint("status_code", rs.status);
       char phrase[128];
       const std::size_t pl = std::min(rs.phrase.size(), sizeof phrase);
       for (std::size_t i = 0; i < pl; ++i) phrase[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(rs.phrase[i])));
-      w.field("status_phrase", std::string_view(phrase, pl));
+      if (!headless) w.field("status_phrase", std::string_view(phrase, pl));
       w.end_object();
     }
     w.field("version", req ? rq.version : rs.version);

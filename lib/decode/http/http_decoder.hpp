@@ -4,6 +4,16 @@
 // note), every option of the module (headers, cookies, real IP header, bodies with
 // gzip/deflate decoding, hidden parameters, redaction, raw request/response).
 //
+// Heads are read as servers read them, leniently: any method token, versions and
+// status lines in any case, HTTP/0.9 (a request line without a version, answered
+// by a body that ends at the close), obsolete line folding. Framing follows RFC
+// 9112 (Transfer-Encoding over Content-Length), and every shape that front ends
+// and back ends may frame differently (request smuggling) is published with a note
+// in error.message and counted in http.ambiguous_framing: the request that may be
+// smuggled inside a body is decoded as the next message, never swallowed. A head
+// past kMaxHeadBytes is cut (its framing read from what was kept; headers past the
+// cut are passed over unread), a bad chunk ends its message: the connection stays.
+//
 // A message's head and the body bytes to keep wait for the answer in a chain of
 // the worker's ChainStore; the rest of the body is counted and skipped as it
 // streams by. The connection state is fixed-size, in the flow's session slot.
@@ -49,7 +59,7 @@ struct HttpMessage {
   uint32_t head_len;
   uint16_t status;
   uint8_t flags;
-  uint8_t pad;
+  uint8_t notes;            // what the event's error.message says about the framing
 };
 
 struct HttpState {
@@ -59,6 +69,10 @@ struct HttpState {
     uint8_t active;
     uint8_t keep;           // body bytes go into msg.text
     uint8_t seen;           // a message started on this direction
+    uint8_t rest_phase;     // a head cut at kMaxHeadBytes: the phase after its end
+    uint8_t rest_body;      //   and whether a body follows it
+    uint8_t eol;            //   the bytes skipped so far end a line
+    uint64_t head_ns;       // first packet of the head being gathered; 0: none
     uint32_t kept_limit;    // bytes of text kept at most
     uint32_t skipped;       // bytes skipped looking for a message start
     uint64_t left;          // body or chunk bytes to come
@@ -90,7 +104,10 @@ class HttpDecoder final : public DecoderCommon {
 
  private:
   struct Scratch;
-  bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head);
+  bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, bool cut);
+  void start_headless(HttpState& st, const StreamInfo& c, int dir);
+  void framing_error(HttpState& st, const StreamInfo& c, int dir);
+  const char* compose_note(const char* note, uint8_t notes);
   void keep(HttpState::Dir& d, const uint8_t* p, uint32_t n);
   void complete(HttpState& st, const StreamInfo& c, int dir);
   void publish(const StreamInfo& c, int client, HttpMessage* req, HttpMessage* resp, const char* note);

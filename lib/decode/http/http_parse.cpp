@@ -8,13 +8,35 @@ namespace {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
+bool iequals_prefix(std::string_view s, std::string_view lower_prefix) {
+  if (s.size() < lower_prefix.size()) return false;
+  for (std::size_t i = 0; i < lower_prefix.size(); ++i)
+    if (lower(s[i]) != lower_prefix[i]) return false;
+  return true;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
   return s;
 }
 
-bool is_token_char(uint8_t c) { return c >= 'A' && c <= 'Z'; }
+// RFC 9110 tchar.
+bool is_tchar(uint8_t c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+    case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+// "http/" in any case.
+bool http_prefix(std::string_view s) { return s.size() >= 5 && iequals_prefix(s, "http/"); }
 
 int hex(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -97,23 +119,36 @@ bool Head::has(std::string_view l) const {
 }
 
 StartKind start_kind(const uint8_t* p, std::size_t n) {
-  static constexpr char kHttp[] = "HTTP/1.";
-  // A status line: "HTTP/1.x ".
+  // A status line: "HTTP/" and a digit, in any case.
+  static constexpr char kHttp[] = "http/";
   std::size_t k = 0;
-  while (k < n && k < 7 && p[k] == static_cast<uint8_t>(kHttp[k])) ++k;
-  if (k == n && n < 7) return StartKind::kNeedMore;
-  if (k == 7) return StartKind::kResponse;
-  // A request line: an upper-case method token (at most 20 letters, or '-' as in
-  // M-SEARCH), a space, then a target that starts with '/', '*' or a scheme.
+  while (k < n && k < 5 && lower(static_cast<char>(p[k])) == kHttp[k]) ++k;
+  if (k == n && n < 6) return StartKind::kNeedMore;
+  if (k == 5) return p[5] >= '0' && p[5] <= '9' ? StartKind::kResponse : StartKind::kNotHttp;
+  // A request line: a method token, then a space and a target, or the line's end.
+  constexpr std::size_t kMaxMethod = 32;
   std::size_t i = 0;
-  while (i < n && i < 21 && (is_token_char(p[i]) || p[i] == '-')) ++i;
-  if (i == n) return i < 21 ? StartKind::kNeedMore : StartKind::kNotHttp;
-  if (i == 0 || p[i] != ' ') return StartKind::kNotHttp;
+  bool upper = true;
+  while (i < n && i <= kMaxMethod && is_tchar(p[i])) {
+    upper = upper && ((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '-' || p[i] == '_');
+    ++i;
+  }
+  if (i == n) return i <= kMaxMethod ? StartKind::kNeedMore : StartKind::kNotHttp;
+  if (i == 0 || i > kMaxMethod) return StartKind::kNotHttp;
+  if (p[i] == '\r' || p[i] == '\n') return upper && i >= 3 ? StartKind::kRequest : StartKind::kNotHttp;
+  if (p[i] != ' ') return StartKind::kNotHttp;
   if (i + 1 >= n) return StartKind::kNeedMore;
   const uint8_t t = p[i + 1];
-  if (t == '/' || t == '*' || (t >= 'a' && t <= 'z') || (t >= 'A' && t <= 'Z') || (t >= '0' && t <= '9'))
+  if (t == '/' || t == '*') return StartKind::kRequest;
+  if (upper && ((t >= 'a' && t <= 'z') || (t >= 'A' && t <= 'Z') || (t >= '0' && t <= '9')))
     return StartKind::kRequest;
-  return StartKind::kNotHttp;
+  // Any other token with an absolute target ("scheme://").
+  std::size_t j = i + 1;
+  while (j < n && j < i + 24 && ((p[j] >= 'a' && p[j] <= 'z') || (p[j] >= 'A' && p[j] <= 'Z'))) ++j;
+  if (j == n) return j < i + 24 ? StartKind::kNeedMore : StartKind::kNotHttp;
+  if (j == i + 1 || p[j] != ':') return StartKind::kNotHttp;
+  if (j + 3 > n) return StartKind::kNeedMore;
+  return p[j + 1] == '/' && p[j + 2] == '/' ? StartKind::kRequest : StartKind::kNotHttp;
 }
 
 std::size_t head_end(const uint8_t* p, std::size_t n) {
@@ -131,33 +166,67 @@ std::size_t head_end(const uint8_t* p, std::size_t n) {
   return 0;
 }
 
+std::size_t line_end(const uint8_t* p, std::size_t n) {
+  const void* lf = std::memchr(p, '\n', n);
+  return lf ? static_cast<std::size_t>(static_cast<const uint8_t*>(lf) - p) + 1 : 0;
+}
+
+namespace {
+
+// The request line's parts; false when it has no method.
+bool split_request_line(std::string_view line, std::string_view& method, std::string_view& uri,
+                        std::string_view& version) {
+  std::size_t a = 0;
+  while (a < line.size() && !is_blank(line[a])) ++a;
+  if (a == 0) return false;
+  method = line.substr(0, a);
+  std::string_view rest = trim(line.substr(a));
+  uri = rest;
+  version = {};
+  std::size_t b = rest.size();
+  while (b > 0 && !is_blank(rest[b - 1])) --b;
+  const std::string_view last = rest.substr(b);
+  if (http_prefix(last)) {
+    version = last.substr(5);
+    uri = trim(rest.substr(0, b));  // may hold blanks: kept as sent
+  }
+  return true;
+}
+
+}  // namespace
+
+bool versionless_request_line(std::string_view line) {
+  std::string_view m, u, v;
+  return split_request_line(trim(line), m, u, v) && v.empty();
+}
+
 bool parse_head(std::string_view text, Head& h) {
   h = Head{};
   std::size_t eol = text.find('\n');
   if (eol == std::string_view::npos) return false;
   const std::string_view line = trim(text.substr(0, eol));
   std::string_view rest = text.substr(eol + 1);
-  if (line.starts_with("HTTP/1.")) {
+  if (http_prefix(line)) {
     h.response = true;
-    const std::size_t sp = line.find(' ');
-    if (sp == std::string_view::npos) return false;
+    std::size_t sp = 5;
+    while (sp < line.size() && !is_blank(line[sp])) ++sp;
     h.version = line.substr(5, sp - 5);
-    std::string_view after = line.substr(sp + 1);
+    std::string_view after = trim(line.substr(sp));
     uint32_t code = 0;
     std::size_t k = 0;
     while (k < after.size() && k < 3 && after[k] >= '0' && after[k] <= '9') code = code * 10 + static_cast<uint32_t>(after[k++] - '0');
-    if (k != 3) return false;
+    if (k != 3 || (k < after.size() && !is_blank(after[k]))) return false;
     h.status = static_cast<uint16_t>(code);
     h.phrase = trim(after.substr(k));
   } else {
-    const std::size_t a = line.find(' ');
-    const std::size_t b = line.rfind(' ');
-    if (a == std::string_view::npos || b == a) return false;
-    h.method = line.substr(0, a);
-    h.uri = trim(line.substr(a + 1, b - a - 1));
-    const std::string_view v = line.substr(b + 1);
-    if (!v.starts_with("HTTP/")) return false;
-    h.version = v.substr(5);
+    if (!split_request_line(line, h.method, h.uri, h.version)) return false;
+    for (char c : h.method)
+      if (!is_tchar(static_cast<uint8_t>(c))) return false;
+    if (h.version.empty()) {
+      h.version = "0.9";
+      h.anomalies |= kNoVersion;
+    }
+    if (h.uri.empty()) h.anomalies |= kNoTarget;
   }
   while (!rest.empty()) {
     eol = rest.find('\n');
@@ -165,7 +234,20 @@ bool parse_head(std::string_view text, Head& h) {
     rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
     if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
     if (l.empty()) break;
-    if ((l.front() == ' ' || l.front() == '\t') && h.n_headers > 0) continue;  // obsolete line folding: ignored
+    if (is_blank(l.front())) {
+      // Obsolete line folding: the value goes on (RFC 9112 5.2 lets a recipient
+      // read the fold as a space); the view spans both lines as sent.
+      h.anomalies |= kFolded;
+      if (h.n_headers > 0) {
+        Header& prev = h.headers[h.n_headers - 1];
+        const std::string_view more = trim(l);
+        if (!more.empty()) {
+          const char* from = prev.value.empty() ? more.data() : prev.value.data();
+          prev.value = std::string_view(from, static_cast<std::size_t>(more.data() + more.size() - from));
+        }
+      }
+      continue;
+    }
     const std::size_t colon = l.find(':');
     if (colon == std::string_view::npos || colon == 0) continue;
     if (h.n_headers == Head::kMaxHeaders) {
@@ -174,6 +256,52 @@ bool parse_head(std::string_view text, Head& h) {
     }
     h.headers[h.n_headers++] = {trim(l.substr(0, colon)), trim(l.substr(colon + 1))};
   }
+  // Message framing (RFC 9112 6): Transfer-Encoding's last coding, Content-Length.
+  bool has_te = false;
+  bool seen_length = false;
+  for (uint32_t i = 0; i < h.n_headers; ++i) {
+    const Header& hd = h.headers[i];
+    if (iequals(hd.name, "transfer-encoding")) {
+      has_te = true;
+      std::string_view v = hd.value;
+      const std::size_t comma = v.rfind(',');
+      if (comma != std::string_view::npos) v = v.substr(comma + 1);
+      // A folded value ends with its continuation: the last word is the last coding.
+      std::size_t b = v.size();
+      while (b > 0 && !is_blank(v[b - 1]) && v[b - 1] != '\n') --b;
+      h.chunked = iequals(trim(v.substr(b)), "chunked");
+    } else if (iequals(hd.name, "content-length")) {
+      // A list of equal values ("5, 5") is one length; anything else is a mismatch.
+      uint64_t first = 0;
+      bool ok = true, any = false;
+      std::string_view v = hd.value;
+      while (ok) {
+        const std::size_t comma = v.find(',');
+        const std::string_view part = trim(v.substr(0, comma));
+        uint64_t n = 0;
+        ok = !part.empty() && part.size() <= 18;
+        for (char c : part) {
+          if (c < '0' || c > '9') ok = false;
+          n = n * 10 + static_cast<uint64_t>(c - '0');
+        }
+        if (ok && any && n != first) ok = false;
+        if (ok && !any) first = n, any = true;
+        if (comma == std::string_view::npos) break;
+        v = v.substr(comma + 1);
+      }
+      if (!ok) {
+        h.anomalies |= kLengthMismatch;
+      } else if (!seen_length) {
+        h.content_length = first;
+        h.has_length = true;
+      } else if (first != h.content_length) {
+        h.anomalies |= kLengthMismatch;
+      }
+      seen_length = true;
+    }
+  }
+  if (has_te && seen_length) h.anomalies |= kLengthAndChunked;
+  if (has_te && !h.chunked) h.anomalies |= kOtherCoding;
   return true;
 }
 

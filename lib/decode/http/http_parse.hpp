@@ -13,11 +13,26 @@ struct Header {
   std::string_view value;  // without surrounding blanks
 };
 
+// What a head shows that servers and proxies may read differently (the shapes of
+// request smuggling) or that is not HTTP/1.1 as written: published, with a note.
+enum Anomaly : uint8_t {
+  kNoVersion = 1,         // a request line without a version: HTTP/0.9
+  kNoTarget = 2,          // a request line without a target
+  kFolded = 4,            // obsolete line folding (a header continued on the next line)
+  kLengthMismatch = 8,    // Content-Length repeated with different values, or not a number
+  kLengthAndChunked = 16, // Content-Length and Transfer-Encoding together
+  kOtherCoding = 32,      // Transfer-Encoding whose last coding is not chunked
+};
+
 struct Head {
   static constexpr uint32_t kMaxHeaders = 128;
   bool response = false;
+  bool chunked = false;          // Transfer-Encoding's last coding is chunked
+  bool has_length = false;       // a Content-Length that reads as a number
+  uint8_t anomalies = 0;         // Anomaly bits
+  uint64_t content_length = 0;   // the first Content-Length
   std::string_view method, uri;  // request
-  std::string_view version;      // "1.1"
+  std::string_view version;      // "1.1" ("0.9" for a request line without one)
   uint16_t status = 0;           // response
   std::string_view phrase;
   Header headers[kMaxHeaders];
@@ -30,15 +45,24 @@ struct Head {
 };
 
 // What the first bytes of a message are: a request line, a status line, not HTTP,
-// or too few bytes to say.
+// or too few bytes to say. A status line starts "HTTP/<digit>" in any case. A
+// request line is a method (any RFC 9110 token, at most 32 characters) and a
+// target: an upper-case method may be followed by any target, or by nothing (a
+// request line without a target); another token needs "/", "*" or "scheme://".
 enum class StartKind { kRequest, kResponse, kNotHttp, kNeedMore };
 StartKind start_kind(const uint8_t* p, std::size_t n);
 
 // Offset just past the blank line that ends the head, or 0 when it is not there yet.
 std::size_t head_end(const uint8_t* p, std::size_t n);
 
+// Offset just past the first line's LF, or 0 when it is not there yet.
+std::size_t line_end(const uint8_t* p, std::size_t n);
+
+// True when a request line carries no version (HTTP/0.9: the head is that line).
+bool versionless_request_line(std::string_view line);
+
 // Parses a whole head (start line and header lines). False when the start line is
-// not HTTP/1.x.
+// neither a status line nor a request line.
 bool parse_head(std::string_view text, Head& out);
 
 bool iequals(std::string_view a, std::string_view lower);
