@@ -169,6 +169,101 @@ TEST(Mysql, TlsRequestStopsDecodingAndIsCounted) {
   EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
 }
 
+// A MySQL 8 conversation, byte for byte as 8.0.23+ servers and clients write it:
+// CLIENT_QUERY_ATTRIBUTES negotiated, caching_sha2_password's full authentication
+// with a public-key request, queries with and without attributes, a prepared
+// statement executed with an attribute, COM_CHANGE_USER with an auth switch.
+std::string le16s(uint16_t v) { return {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)}; }
+std::string le32s(uint32_t v) { return le16s(static_cast<uint16_t>(v & 0xffff)) + le16s(static_cast<uint16_t>(v >> 16)); }
+
+std::string mysql8_greeting(uint32_t caps) {
+  std::string g = "\x0a" "8.0.36";
+  g += '\0';
+  g += le32s(42) + "abcdefgh" + std::string(1, '\0') + le16s(static_cast<uint16_t>(caps & 0xffff)) + "\xff" +
+       le16s(2) + le16s(static_cast<uint16_t>(caps >> 16)) + "\x15" + std::string(10, '\0') + "ijklmnopqrst" +
+       std::string(1, '\0') + "caching_sha2_password" + std::string(1, '\0');
+  return g;
+}
+
+constexpr uint32_t kCaps8 = 0x200 | 0x8000 | (1u << 19) | (1u << 24) | (1u << 27) | (1u << 16) | 0x8;
+
+std::string mysql8_login() {
+  std::string resp = le32s(kCaps8) + le32s(1 << 24) + "\xff" + std::string(23, '\0') + "app" + std::string(1, '\0') +
+                     "\x20" + std::string(32, 's') + "shop" + std::string(1, '\0') + "caching_sha2_password" +
+                     std::string(1, '\0');
+  return resp;
+}
+
+const std::string kOk8("\x00\x00\x00\x02\x00\x00\x00", 7);
+const std::string kEofOk8("\xfe\x00\x00\x02\x00\x00\x00", 7);
+
+TEST(Mysql, Mysql8QueryAttributesCachingSha2AndChangeUser) {
+  MysqlHarness h;
+  h.server(mysql_packet(0, mysql8_greeting(kCaps8)));
+  h.client(mysql_packet(1, mysql8_login()));
+  h.server(mysql_packet(2, "\x01\x04"));                       // AuthMoreData: perform full authentication
+  h.client(mysql_packet(3, "\x02"));                           // request the server's public key
+  h.server(mysql_packet(4, "\x01-----BEGIN PUBLIC KEY-----\nMIIBIjANBg\n-----END PUBLIC KEY-----\n"));
+  h.client(mysql_packet(5, std::string(256, '\x5a')));         // the password, RSA-encrypted
+  h.server(mysql_packet(6, kOk8));
+  // COM_QUERY with no attributes: parameter count 0, one parameter set.
+  h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT name FROM users"));
+  h.server(mysql_packet(1, "\x01") + column(2, "users", "name") + mysql_packet(3, lenenc("ann")) +
+           mysql_packet(4, kEofOk8));
+  // COM_QUERY with one attribute: trace_id = "ab12" (MYSQL_TYPE_VAR_STRING).
+  h.client(mysql_packet(0, std::string("\x03\x01\x01\x00\x01\xfd\x00", 7) + lenenc("trace_id") + lenenc("ab12") +
+                               "UPDATE users SET n = 1"));
+  h.server(mysql_packet(1, std::string("\x00\x03\x00\x02\x00\x00\x00", 7)));
+  // A prepared statement with one parameter, executed with one attribute more:
+  // PARAMETER_COUNT_AVAILABLE, count 2, bitmap, bound, (type, flags, name) each, values.
+  h.client(mysql_packet(0, "\x16SELECT name FROM users WHERE id = ?"));
+  h.server(mysql_packet(1, std::string("\x00\x05\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00", 12)) +
+           column(2, "", "?") + column(3, "users", "name"));
+  h.client(mysql_packet(0, std::string("\x17\x05\x00\x00\x00\x08\x01\x00\x00\x00\x02\x00\x01", 13) +
+                               std::string("\x08\x00", 2) + lenenc("") + std::string("\xfd\x00", 2) + lenenc("trace_id") +
+                               std::string("\x07\x00\x00\x00\x00\x00\x00\x00", 8) + lenenc("ab12")));
+  h.server(mysql_packet(1, "\x01") + column(2, "users", "name") + mysql_packet(3, std::string("\x00\x00", 2) + lenenc("bob")) +
+           mysql_packet(4, kEofOk8));
+  // COM_CHANGE_USER, answered by an auth switch, the client's answer, then OK.
+  h.client(mysql_packet(0, "\x11root" + std::string(1, '\0') + "\x14" + std::string(20, 'p') + "shop" + std::string(1, '\0')));
+  h.server(mysql_packet(1, "\xfemysql_native_password" + std::string(1, '\0') + std::string(20, 'n') + std::string(1, '\0')));
+  h.client(mysql_packet(2, std::string(20, 'q')));
+  h.server(mysql_packet(3, kOk8));
+  h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT 1"));
+  h.server(mysql_packet(1, kOk8));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SELECT name FROM users")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("method":"SELECT")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"UPDATE users SET n = 1")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("affected_rows":3)")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("method":"PREPARE")") || contains(ev[2], R"("query":"SELECT name FROM users WHERE id = ?")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("params":["7"])")) << ev[3];
+  EXPECT_TRUE(contains(ev[3], R"("query":"SELECT name FROM users WHERE id = ?")")) << ev[3];
+  EXPECT_TRUE(contains(ev[4], R"("query":"SELECT 1")")) << ev[4];
+  EXPECT_EQ(h.count(Counter::mysql_unmatched_responses), 0u);
+  EXPECT_EQ(h.count(Counter::mysql_unmatched_requests), 0u);
+  EXPECT_EQ(h.count(Counter::mysql_login_failures), 0u);
+  EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
+  EXPECT_EQ(h.count(Counter::mysql_violations), 0u);
+}
+
+// Picked up after the handshake: attributes are recognised by their shape, and a
+// query that starts with a line break is still read as sent.
+TEST(Mysql, QueryAttributesMidstream) {
+  MysqlHarness h;
+  h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT 2"));
+  h.server(mysql_packet(1, kOk8));
+  h.client(mysql_packet(0, "\x03\nSELECT 3"));
+  h.server(mysql_packet(1, kOk8));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SELECT 2")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 3")")) << ev[1];
+  EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
+}
+
 TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
   MysqlHarness h;
   h.client(mysql_packet(0, "\x03SELECT SLEEP(100)"));

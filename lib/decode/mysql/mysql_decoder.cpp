@@ -25,9 +25,17 @@ enum : uint8_t {
   kComStmtExecute = 0x17,
   kComStmtSendLongData = 0x18,
   kComStmtClose = 0x19,
+  kComChangeUser = 0x11,
   kComStmtFetch = 0x1c,
   kComBinlogDumpGtid = 0x1e,
-  kComLast = 0x1f,
+  kComClone = 0x20,
+  kComLast = 0x21,  // COM_SUBSCRIBE_GROUP_REPLICATION_STREAM (MySQL 8)
+};
+
+enum ConnFlag : uint8_t {
+  kConnHandshake = 1,     // the greeting was seen: capabilities are known
+  kConnServerAttrs = 2,   // the server offers CLIENT_QUERY_ATTRIBUTES
+  kConnQueryAttrs = 4,    // both sides use it: commands carry attributes
 };
 
 enum Phase : uint8_t { kPhaseCommands = 0, kPhaseAuth = 1, kPhaseDone = 2 };
@@ -47,6 +55,8 @@ enum TxFlag : uint8_t { kError = 1, kGap = 2, kCompress = 4, kMoreResults = 8 };
 
 constexpr uint32_t kClientCompress = 0x20;
 constexpr uint32_t kClientSsl = 0x800;
+constexpr uint32_t kClientQueryAttributes = 1u << 27;
+constexpr uint8_t kParameterCountAvailable = 0x08;  // COM_STMT_EXECUTE flags
 constexpr uint16_t kMoreResultsExist = 0x0008;
 constexpr uint32_t kMaxPacket = 0xffffff;
 constexpr uint32_t kMaxRowHead = 64 * 1024;
@@ -163,6 +173,91 @@ bool binary_value(ByteReader& r, uint8_t type, bool is_unsigned, char* buf, std:
   }
 }
 
+// Capabilities of a server greeting (protocol 10): the low half after the first
+// part of the auth data, the high half after charset and status.
+bool greeting_caps(const uint8_t* p, uint32_t n, uint32_t& caps) {
+  const void* nul = n > 1 ? std::memchr(p + 1, 0, n - 1) : nullptr;
+  if (!nul) return false;
+  ByteReader r(p, n);
+  r.skip(static_cast<std::size_t>(static_cast<const uint8_t*>(nul) - p) + 1);
+  uint16_t lo = 0, hi = 0, status = 0;
+  uint8_t charset = 0;
+  if (!r.skip(4 + 8 + 1) || !r.le16(lo)) return false;
+  caps = lo;
+  if (r.u8(charset) && r.le16(status) && r.le16(hi)) caps |= uint32_t{hi} << 16;
+  return true;
+}
+
+// Query attributes before a COM_QUERY's text: parameter count, parameter-set
+// count (1), and when there are any, a NULL bitmap, the bound flag, type and name
+// of each, and their values. Returns the offset of the query text in the command
+// packet, or 0 when the bytes are not that shape.
+uint32_t query_text_offset(const uint8_t* p, uint32_t n) {
+  ByteReader r(p + 1, n > 0 ? n - 1 : 0);
+  uint64_t count = 0, sets = 0;
+  if (!lenenc(r, count) || !lenenc(r, sets) || sets != 1 || count > 4096) return 0;
+  if (count > 0) {
+    const uint8_t* bitmap = r.current();
+    uint8_t bound = 0;
+    if (!r.skip((count + 7) / 8) || !r.u8(bound) || bound != 1) return 0;
+    uint8_t types[2 * 64];
+    const uint32_t typed = static_cast<uint32_t>(std::min<uint64_t>(count, 64));
+    for (uint64_t i = 0; i < count; ++i) {
+      uint8_t t[2];
+      std::string_view name;
+      bool whole;
+      if (!r.bytes(t, 2) || !lenenc_str(r, name, whole) || !whole) return 0;
+      if (i < typed) types[2 * i] = t[0], types[2 * i + 1] = t[1];
+    }
+    char buf[64];
+    for (uint32_t i = 0; i < count; ++i) {
+      if (bitmap[i / 8] & (1u << (i % 8))) continue;
+      std::string_view v;
+      if (i >= typed || !binary_value(r, types[2 * i], types[2 * i + 1] & 0x80, buf, sizeof buf, v)) return 0;
+    }
+  }
+  return static_cast<uint32_t>(r.current() - p);
+}
+
+// Where a COM_STMT_EXECUTE's parameters are: the count (the statement's, or the
+// one sent when attributes ride along), the NULL bitmap, the bound flag, the types
+// when bound (type and flags per parameter; with attributes each has a name after
+// it) and the values.
+struct ExecParams {
+  uint32_t count = 0;
+  const uint8_t* bitmap = nullptr;
+  bool bound = false;
+  uint8_t types[2 * MysqlDecoder::kMaxParams]{};
+  uint32_t values = 0;  // offset of the first value
+};
+
+bool exec_params(const uint8_t* p, uint32_t n, uint32_t stmt_params, bool attrs, ExecParams& out) {
+  ByteReader r(p, n);
+  uint8_t flags = 0;
+  if (!r.skip(5) || !r.u8(flags) || !r.skip(4)) return false;
+  uint64_t count = stmt_params;
+  if (attrs && (stmt_params > 0 || (flags & kParameterCountAvailable)) && !lenenc(r, count)) return false;
+  if (count > 0xffff) return false;
+  out.count = static_cast<uint32_t>(count);
+  if (count == 0) return true;
+  out.bitmap = r.current();
+  uint8_t bound = 0;
+  if (!r.skip((count + 7) / 8) || !r.u8(bound)) return false;
+  out.bound = bound == 1;
+  if (out.bound) {
+    for (uint32_t i = 0; i < count; ++i) {
+      uint8_t t[2];
+      if (!r.bytes(t, 2)) return false;
+      if (i < MysqlDecoder::kMaxParams) out.types[2 * i] = t[0], out.types[2 * i + 1] = t[1];
+      std::string_view name;
+      bool whole;
+      if (attrs && (!lenenc_str(r, name, whole) || !whole)) return false;
+    }
+  }
+  out.values = static_cast<uint32_t>(r.current() - p);
+  return true;
+}
+
 }  // namespace
 
 // A prepared statement of the connection, followed by its query bytes.
@@ -214,7 +309,8 @@ uint32_t MysqlDecoder::head_wanted(const MysqlState& st, int dir, uint32_t len, 
     if (st.dir[dir].cont) return 0;
     return std::min(len, kMaxRequestHead);
   }
-  if (st.dir[dir].cont || !st.cmd) return std::min(len, 1u);
+  if (st.dir[dir].cont) return std::min(len, 1u);
+  if (!st.cmd) return std::min(len, first == 0x0a ? 128u : 1u);  // a greeting: its capabilities
   if (first == 0xff || (first == 0xfe && len < kMaxPacket) || (first == 0x00 && st.resp == kRespStart))
     return std::min(len, kMaxErrorHead);
   switch (st.resp) {
@@ -292,6 +388,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
         return false;
       }
       if (caps & kClientCompress) st.flags |= kCompress;  // in effect after the server's OK
+      if ((caps & kClientQueryAttributes) && (st.conn & kConnServerAttrs)) st.conn |= kConnQueryAttrs;
     }
     return true;
   }
@@ -327,9 +424,16 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
       return true;
     case kComBinlogDump:
     case kComBinlogDumpGtid:
+    case kComClone:
       counters_.inc(Counter::mysql_replication_connections);
       st.phase = kPhaseDone;
       return false;
+    case kComChangeUser:
+      // Authentication again (an auth switch, caching_sha2_password's exchanges)
+      // up to the server's OK or ERR; then commands.
+      counters_.inc(Counter::mysql_other_commands);
+      st.phase = kPhaseAuth;
+      return true;
     default:
       break;
   }
@@ -345,16 +449,12 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     // A first execute binds the parameter types; later ones reuse them.
     Statement s{};
     uint32_t at;
-    if (find_statement(st, st.stmt_id, c.ts_ns, s, at) && s.n_params > 0) {
-      ByteReader r(p, head);
-      uint8_t bound = 0;
-      if (r.skip(10 + (s.n_params + 7) / 8) && r.u8(bound) && bound == 1) {
-        const uint32_t k = 2u * std::min<uint32_t>(s.n_params, kMaxParams);
-        if (r.bytes(s.types, k)) {
-          s.types_known = 1;
-          store_.write_at(st.statements, at, reinterpret_cast<const uint8_t*>(&s), sizeof s);
-        }
-      }
+    ExecParams ep;
+    if (find_statement(st, st.stmt_id, c.ts_ns, s, at) && s.n_params > 0 &&
+        exec_params(p, head, s.n_params, st.conn & kConnQueryAttrs, ep) && ep.bound) {
+      std::memcpy(s.types, ep.types, 2u * std::min<uint32_t>(s.n_params, kMaxParams));
+      s.types_known = 1;
+      store_.write_at(st.statements, at, reinterpret_cast<const uint8_t*>(&s), sizeof s);
     }
   }
   if (cmd == kComStmtFetch) st.resp = kRespRows, st.binary_rows = 1;
@@ -369,6 +469,9 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
     if (seq == 0 && first == 0x0a) {  // the server's greeting: authentication follows
       st.phase = kPhaseAuth;
       st.flags = 0;
+      uint32_t caps = 0;
+      st.conn = kConnHandshake;
+      if (greeting_caps(p, head, caps) && (caps & kClientQueryAttributes)) st.conn |= kConnServerAttrs;
       return true;
     }
     if (first == 0x00 || first == 0xff) {  // authentication ends
@@ -732,7 +835,19 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
       note = "The actual query being used is unknown";
     }
   } else if (head_len > 1) {
-    raw_query = {reinterpret_cast<const char*>(head + 1), head_len - 1};
+    // Query attributes come before a COM_QUERY's text: when negotiated, or, on a
+    // connection picked up midway, when the text would start with a control byte.
+    uint32_t text = 1;
+    if (st.cmd == kComQuery &&
+        ((st.conn & kConnQueryAttrs) || (!(st.conn & kConnHandshake) && head_len > 2 && head[1] < 0x20))) {
+      text = query_text_offset(head, head_len);
+      if (text == 0) {
+        // Not that shape: the text as sent (a query may start with a line break).
+        if (st.conn & kConnQueryAttrs) counters_.inc(Counter::mysql_malformed);
+        text = 1;
+      }
+    }
+    raw_query = {reinterpret_cast<const char*>(head + text), head_len - text};
     query = sql_trim(raw_query);
   }
   char method[32];
@@ -755,14 +870,14 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
     w.field("method", std::string_view(method, ml));
     w.field("query", query);
     if (st.path_len) w.field("path", std::string_view(st.path, st.path_len));
-    if (st.cmd == kComStmtExecute && known && stmt.n_params && stmt.types_known) {
-      // Parameters after: 0x17, id(4), flags(1), iterations(4), NULL bitmap,
-      // bound flag, [types], values.
+    ExecParams ep;
+    if (st.cmd == kComStmtExecute && known && stmt.n_params && stmt.types_known &&
+        exec_params(head, head_len, stmt.n_params, st.conn & kConnQueryAttrs, ep) && ep.count >= stmt.n_params) {
+      // The statement's parameters (query attributes, if any, follow them).
       const uint32_t np = std::min<uint32_t>(stmt.n_params, kMaxParams);
       ByteReader r(head, head_len);
-      const uint8_t* bitmap = head + 10;
-      uint8_t bound = 0;
-      if (r.skip(10 + (stmt.n_params + 7) / 8) && r.u8(bound) && (bound == 0 || r.skip(2u * stmt.n_params))) {
+      const uint8_t* bitmap = ep.bitmap;
+      if (r.skip(ep.values)) {
         w.begin_array("params");
         char buf[64];
         for (uint32_t i = 0; i < np; ++i) {

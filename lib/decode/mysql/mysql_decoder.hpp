@@ -13,7 +13,11 @@
 // response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA, COM_QUIT) are not waited for;
 // multi-result responses (SERVER_MORE_RESULTS_EXISTS) and LOCAL INFILE end where
 // the server says they do. Other commands are followed but not published (as
-// Packetbeat), and counted.
+// Packetbeat), and counted. MySQL 8: query attributes (CLIENT_QUERY_ATTRIBUTES,
+// negotiated in the handshake, or recognised by shape on a connection picked up
+// midway) are passed over to the query text and parameters; COM_CHANGE_USER and
+// every authentication exchange (auth switch, caching_sha2_password's AuthMoreData,
+// public-key request) run to the server's OK or ERR before commands resume.
 #pragma once
 
 #include <memory>
@@ -39,6 +43,7 @@ struct MysqlState {
   Dir dir[2];
   int8_t client;        // direction of the client; -1 unknown yet
   uint8_t phase;        // connection: handshake, authentication, commands, done
+  uint8_t conn;         // what the handshake negotiated (ConnFlag bits)
   uint8_t resp;         // where the response to the pending command is
   uint8_t flags;        // transaction flags (error, gap, truncated)
   // The pending command.

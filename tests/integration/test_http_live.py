@@ -1,0 +1,83 @@
+"""HTTP shapes outside the usual list, against a real server: Python's http.server
+(Debian's python3) on loopback, captured live by tapbeat. The server answers an
+HTTP/0.9 request with a bare body and every unknown method with 501; each request
+must come out as one transaction, as the server read it."""
+import json
+import os
+import socket
+import sys
+import time
+
+import pytest
+
+from conftest import final_stats, live_config, run_live, server_process
+
+PORT = 18080
+
+
+@pytest.fixture
+def web_root(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root or cap_net_raw")
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "hello.txt").write_text("hello from a real server\n" * 4)
+    p = server_process([sys.executable, "-m", "http.server", str(PORT), "--bind", "127.0.0.1", "--directory",
+                        str(root)], PORT, b"HEAD / HTTP/1.0\r\n\r\n", b"HTTP/1.0 200")
+    yield root
+    p.terminate()
+    p.wait(timeout=10)
+
+
+def exchange(request):
+    """One request on its own connection; the server's whole answer (it closes)."""
+    with socket.create_connection(("127.0.0.1", PORT)) as c:
+        c.sendall(request)
+        answer = b""
+        while chunk := c.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_http09_lowercase_and_unusual_methods_against_a_real_server(tmp_path, web_root):
+    requests = [
+        # Python's server reads header lines after a versionless request line too:
+        # the blank line ends them (and is not part of the HTTP/0.9 head).
+        ("0.9", b"GET /hello.txt\r\n\r\n"),
+        ("lower", b"get /hello.txt HTTP/1.0\r\n\r\n"),
+        ("token", b"CCM_POST /cgi HTTP/1.0\r\nContent-Length: 0\r\n\r\n"),
+        ("asterisk", b"OPTIONS * HTTP/1.0\r\n\r\n"),
+        ("plain", b"GET /hello.txt HTTP/1.0\r\n\r\n"),
+    ]
+    answers = {}
+
+    def workload():
+        for name, req in requests:
+            answers[name] = exchange(req)
+            time.sleep(0.05)
+        time.sleep(0.5)
+
+    out, err = run_live(live_config("http", PORT), tmp_path, workload)
+    body = (web_root / "hello.txt").read_bytes()
+    # What the server itself did: a bare body for 0.9, 501 for methods it lacks.
+    assert answers["0.9"] == body
+    assert answers["lower"].startswith(b"HTTP/1.0 501")
+    assert answers["token"].startswith(b"HTTP/1.0 501")
+    assert answers["plain"].startswith(b"HTTP/1.0 200")
+    events = [json.loads(l) for l in out.splitlines()]
+    http = sorted((e for e in events if e["type"] == "http"), key=lambda e: e["event"]["start"])
+    assert [e["method"] for e in http] == ["GET", "get", "CCM_POST", "OPTIONS", "GET"], [e.get("query") for e in http]
+    v09, lower, token, star, plain = http
+    assert v09["http"]["version"] == "0.9"
+    assert "status_code" not in v09["http"]["response"]
+    assert v09["http"]["response"]["body"]["bytes"] == len(body)
+    assert v09["error"]["message"] == "HTTP/0.9 request: no version on the request line"
+    for e in (lower, token, star):
+        assert e["http"]["response"]["status_code"] == 501, e["http"]
+        assert e["status"] == "Error"
+    assert star["query"] == "OPTIONS *"
+    assert plain["http"]["response"]["status_code"] == 200
+    stats = final_stats(err)
+    assert stats.get("http.unmatched_responses", 0) == 0
+    assert stats.get("http.unmatched_requests", 0) == 0
+    assert stats["http.versionless_requests"] == 1
