@@ -72,17 +72,49 @@ namespace {
 
 
 void dns_record(JsonWriter& w, const DnsRecord& r) {
+  // Keys in name order, as Packetbeat's encoder writes a record's map.
+  const char* keys[5 + DnsRecord::kMaxFields] = {"class", "data", "name", "ttl", "type"};
+  int idx[5 + DnsRecord::kMaxFields];
+  int n = 0;
+  for (int i = 0; i < 5; ++i) idx[n++] = -1 - i;
+  for (int i = 0; i < r.n_fields; ++i) idx[n++] = i;
+  auto key = [&](int k) { return k < 0 ? keys[-1 - k] : r.fields[k].key; };
+  for (int i = 1; i < n; ++i)
+    for (int j = i; j > 0 && std::strcmp(key(idx[j - 1]), key(idx[j])) > 0; --j) std::swap(idx[j - 1], idx[j]);
   w.begin_object();
-  if (const char* c = dns_class_name(r.klass)) w.field("class", c); else w.field_uint("class", r.klass);
-  w.field("data", r.data);
-  w.field("name", r.name);
-  char ttl[12];  // a string, as Packetbeat writes it (the index template maps it to long)
-  w.field("ttl", std::string_view(ttl, static_cast<std::size_t>(std::snprintf(ttl, sizeof ttl, "%u", r.ttl))));
-  if (const char* t = dns_type_name(r.type)) w.field("type", t); else w.field_uint("type", r.type);
+  for (int i = 0; i < n; ++i) {
+    const int k = idx[i];
+    if (k >= 0) {
+      const DnsField& f = r.fields[k];
+      if (f.is_number) w.field_uint(f.key, f.number);
+      else w.field(f.key, f.text);
+      continue;
+    }
+    switch (-1 - k) {
+      case 0:
+        if (const char* c = dns_class_name(r.klass)) w.field("class", c); else w.field_uint("class", r.klass);
+        break;
+      case 1:
+        w.field("data", r.data);
+        break;
+      case 2:
+        w.field("name", r.name);
+        break;
+      case 3: {
+        char ttl[12];  // a string, as Packetbeat writes it (the index template maps it to long)
+        w.field("ttl", std::string_view(ttl, static_cast<std::size_t>(std::snprintf(ttl, sizeof ttl, "%u", r.ttl))));
+        break;
+      }
+      default:
+        if (const char* t = dns_type_name(r.type)) w.field("type", t); else w.field_uint("type", r.type);
+    }
+  }
   w.end_object();
 }
 
+// Written only when there are records, as Packetbeat does.
 void dns_records(JsonWriter& w, const char* key, const DnsRecord* rs, int n) {
+  if (n == 0) return;
   w.begin_array(key);
   for (int i = 0; i < n; ++i) dns_record(w, rs[i]);
   w.end_array();
@@ -124,7 +156,18 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
       put("\t");
       put(dns_type_name(rs[i].type) ? dns_type_name(rs[i].type) : "?");
       put("\t");
-      put(rs[i].data);
+      // The RDATA in its order: MX, SRV, DS, DNSKEY and RRSIG fields come first.
+      if (!rs[i].data_last) put(rs[i].data);
+      for (int f = 0; f < rs[i].n_fields; ++f) {
+        if (f || !rs[i].data_last) put(" ");
+        const DnsField& fd = rs[i].fields[f];
+        if (fd.is_number) num(fd.number);
+        else put(fd.text);
+      }
+      if (rs[i].data_last) {
+        if (rs[i].n_fields) put(" ");
+        put(rs[i].data);
+      }
       put("\n");
     }
   };
@@ -184,7 +227,8 @@ void DnsDecoder::publish(const DnsExchange& ex) {
     begin_transaction(w, t, agent_, internal_);
     w.begin_object("dns");
     if (have_r) {
-      w.field_uint("additionals_count", r.arcount);
+      // The EDNS OPT pseudo-record is not an additional record (as Packetbeat counts).
+      w.field_uint("additionals_count", r.arcount - (r.has_opt && r.arcount ? 1 : 0));
       if (opt.include_additionals) dns_records(w, "additionals", r.additionals, r.n_additionals);
       w.field_uint("answers_count", r.ancount);
       dns_records(w, "answers", r.answers, r.n_answers);

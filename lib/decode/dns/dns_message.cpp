@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace tapbeat {
 namespace {
@@ -35,6 +36,55 @@ class Arena {
     for (uint32_t i = 0; i < len; ++i)
       if (!put(kHex[d[i] >> 4]) || !put(kHex[d[i] & 15])) return false;
     return true;
+  }
+  bool base64(const uint8_t* d, uint32_t len) {
+    static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (uint32_t i = 0; i < len; i += 3) {
+      const uint32_t v = uint32_t{d[i]} << 16 | (i + 1 < len ? uint32_t{d[i + 1]} << 8 : 0) | (i + 2 < len ? d[i + 2] : 0);
+      put(kB64[v >> 18 & 63]);
+      put(kB64[v >> 12 & 63]);
+      put(i + 1 < len ? kB64[v >> 6 & 63] : '=');
+      put(i + 2 < len ? kB64[v & 63] : '=');
+    }
+    return ok_;
+  }
+  bool base32hex(const uint8_t* d, uint32_t len) {  // RFC 4648 §7, no padding (NSEC3 hashes)
+    static constexpr char kB32[] = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
+    uint64_t acc = 0;
+    int bits = 0;
+    for (uint32_t i = 0; i < len; ++i) {
+      acc = acc << 8 | d[i];
+      bits += 8;
+      while (bits >= 5) {
+        bits -= 5;
+        put(kB32[acc >> bits & 31]);
+      }
+    }
+    if (bits > 0) put(kB32[acc << (5 - bits) & 31]);
+    return ok_;
+  }
+  // Bytes as Packetbeat writes RDATA it has no form for.
+  bool escaped(const uint8_t* d, uint32_t len) {
+    for (uint32_t i = 0; i < len; ++i) {
+      const uint8_t c = d[i];
+      if (c == '"' || c == '\\') {
+        put('\\');
+        put(static_cast<char>(c));
+      } else if (c == '\t') {
+        put("\\t");
+      } else if (c == '\r') {
+        put("\\r");
+      } else if (c == '\n') {
+        put("\\n");
+      } else if (c < 32 || c >= 127) {
+        const char esc[4] = {'\\', static_cast<char>('0' + c / 100), static_cast<char>('0' + c / 10 % 10),
+                             static_cast<char>('0' + c % 10)};
+        put(std::string_view(esc, 4));
+      } else {
+        put(static_cast<char>(c));
+      }
+    }
+    return ok_;
   }
   bool ok() const { return ok_; }
 
@@ -120,122 +170,251 @@ bool name_at(const Msg& m, uint32_t off, Arena& a) {
   return read_name(m, off, next, a, v) == DnsParse::kOk;
 }
 
-// Presentation form of RDATA (RFC 1035 §3.3, and the RFCs of each type).
-bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a) {
+const char* algorithm_name(uint8_t a) {
+  switch (a) {
+    case 1: return "RSAMD5"; case 2: return "DH"; case 3: return "DSA"; case 5: return "RSASHA1";
+    case 6: return "DSA-NSEC3-SHA1"; case 7: return "RSASHA1-NSEC3-SHA1"; case 8: return "RSASHA256";
+    case 10: return "RSASHA512"; case 12: return "ECC-GOST"; case 13: return "ECDSAP256SHA256";
+    case 14: return "ECDSAP384SHA384"; case 15: return "ED25519"; case 16: return "ED448";
+    case 252: return "INDIRECT"; case 253: return "PRIVATEDNS"; case 254: return "PRIVATEOID";
+    default: return nullptr;
+  }
+}
+
+const char* hash_name(uint8_t h) {
+  switch (h) {
+    case 1: return "SHA1"; case 2: return "SHA256"; case 3: return "GOST94"; case 4: return "SHA384";
+    case 5: return "SHA512";
+    default: return nullptr;
+  }
+}
+
+// Fills a record's `data` and named fields from its RDATA.
+class RdataWriter {
+ public:
+  RdataWriter(Arena& a, DnsRecord& r) : a_(a), r_(r) {}
+  void number(const char* key, uint32_t v) {
+    if (r_.n_fields < DnsRecord::kMaxFields) r_.fields[r_.n_fields++] = {key, {}, v, true};
+  }
+  template <typename F>
+  bool text(const char* key, F&& write) {
+    const char* m = a_.mark();
+    if (!write()) return false;
+    if (r_.n_fields < DnsRecord::kMaxFields) r_.fields[r_.n_fields++] = {key, a_.since(m), 0, false};
+    return a_.ok();
+  }
+  bool text_u(const char* key, uint64_t v) {
+    return text(key, [&] { return a_.putf_u(v); });
+  }
+  bool name_or_number(const char* key, const char* name, uint64_t v) {
+    return text(key, [&] { return name ? a_.put(name) : a_.putf_u(v); });
+  }
+  template <typename F>
+  bool data(F&& write) {
+    const char* m = a_.mark();
+    if (!write()) return false;
+    r_.data = a_.since(m);
+    return a_.ok();
+  }
+
+ private:
+  Arena& a_;
+  DnsRecord& r_;
+};
+
+// NSEC/NSEC3 type bit maps (RFC 4034 §4.1.2): type names separated by spaces.
+bool type_bits(const Msg& m, uint32_t off, uint32_t end, Arena& a) {
+  bool first = true;
+  while (off + 2 <= end) {
+    const uint32_t window = m.d[off], len = m.d[off + 1];
+    if (len == 0 || len > 32 || off + 2 + len > end) return false;
+    for (uint32_t i = 0; i < len; ++i)
+      for (int b = 0; b < 8; ++b) {
+        if (!(m.d[off + 2 + i] & (0x80 >> b))) continue;
+        const uint16_t t = static_cast<uint16_t>(window * 256 + i * 8 + static_cast<uint32_t>(b));
+        if (!first) a.put(' ');
+        first = false;
+        if (const char* n = dns_type_name(t)) a.put(n);
+        else a.putf_u(t);
+      }
+    off += 2 + len;
+  }
+  return off == end && a.ok();
+}
+
+bool put_time(Arena& a, uint32_t t) {  // RRSIG times: YYYYMMDDHHMMSS, UTC
+  const time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  char b[20];
+  const std::size_t k = std::strftime(b, sizeof b, "%Y%m%d%H%M%S", &tm);
+  return a.put(std::string_view(b, k));
+}
+
+// RDATA into `data` and Packetbeat's fields (RFC 1035 §3.3 and the RFCs of each
+// type). False when the RDATA does not read as its type.
+bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a, DnsRecord& r) {
   const uint32_t end = off + rdlen;
+  RdataWriter w(a, r);
   char ip[64];
   switch (type) {
     case 1:  // A
       if (rdlen != 4) return false;
       inet_ntop(AF_INET, m.d + off, ip, sizeof ip);
-      return a.put(ip);
+      return w.data([&] { return a.put(ip); });
     case 28:  // AAAA
       if (rdlen != 16) return false;
       inet_ntop(AF_INET6, m.d + off, ip, sizeof ip);
-      return a.put(ip);
+      return w.data([&] { return a.put(ip); });
     case 2: case 5: case 12: case 39:  // NS, CNAME, PTR, DNAME
-      return name_at(m, off, a);
+      return w.data([&] { return name_at(m, off, a); });
     case 15: {  // MX: preference, exchange
       uint16_t pref;
       if (!u16(m, off, pref)) return false;
-      return a.putf_u(pref) && a.put(' ') && name_at(m, off + 2, a);
+      w.number("preference", pref);
+      r.data_last = true;
+      return w.data([&] { return name_at(m, off + 2, a); });
     }
-    case 16: {  // TXT: character-strings
-      bool first = true;
-      for (uint32_t p = off; p < end;) {
-        const uint8_t l = m.d[p];
-        if (p + 1 + l > end) return false;
-        if (!first) a.put(' ');
-        first = false;
-        a.put(std::string_view(reinterpret_cast<const char*>(m.d + p + 1), l));
-        p += 1 + l;
-      }
-      return a.ok();
-    }
-    case 6: {  // SOA
+    case 16:  // TXT: character-strings joined by spaces
+      return w.data([&] {
+        bool first = true;
+        for (uint32_t p = off; p < end;) {
+          const uint8_t l = m.d[p];
+          if (p + 1 + l > end) return false;
+          if (!first) a.put(' ');
+          first = false;
+          a.put(std::string_view(reinterpret_cast<const char*>(m.d + p + 1), l));
+          p += 1 + l;
+        }
+        return a.ok();
+      });
+    case 6: {  // SOA: mname (data), rname, serial, refresh, retry, expire, minimum
       uint32_t next1, next2;
       std::string_view v;
-      if (read_name(m, off, next1, a, v) != DnsParse::kOk) return false;
-      a.put(' ');
-      if (read_name(m, next1, next2, a, v) != DnsParse::kOk) return false;
+      if (!w.data([&] { return read_name(m, off, next1, a, v) == DnsParse::kOk; })) return false;
+      if (!w.text("rname", [&] { return read_name(m, next1, next2, a, v) == DnsParse::kOk; })) return false;
+      static constexpr const char* kTimers[] = {"serial", "refresh", "retry", "expire", "minimum"};
       for (int i = 0; i < 5; ++i) {
         uint32_t x;
         if (!u32(m, next2 + 4u * static_cast<uint32_t>(i), x)) return false;
-        a.put(' ');
-        a.putf_u(x);
+        w.number(kTimers[i], x);
       }
-      return a.ok();
+      return true;
     }
     case 33: {  // SRV: priority weight port target
-      uint16_t pr, w, port;
-      if (!u16(m, off, pr) || !u16(m, off + 2, w) || !u16(m, off + 4, port)) return false;
-      return a.putf_u(pr) && a.put(' ') && a.putf_u(w) && a.put(' ') && a.putf_u(port) && a.put(' ') &&
-             name_at(m, off + 6, a);
+      uint16_t pr, wt, port;
+      if (!u16(m, off, pr) || !u16(m, off + 2, wt) || !u16(m, off + 4, port)) return false;
+      w.number("priority", pr);
+      w.number("weight", wt);
+      w.number("port", port);
+      r.data_last = true;
+      return w.data([&] { return name_at(m, off + 6, a); });
     }
-    case 43: case 59: {  // DS, CDS: key tag, algorithm, digest type, digest
+    case 43: {  // DS: key tag, algorithm, digest type, digest
       uint16_t tag;
       if (rdlen < 4 || !u16(m, off, tag)) return false;
-      return a.putf_u(tag) && a.put(' ') && a.putf_u(m.d[off + 2]) && a.put(' ') && a.putf_u(m.d[off + 3]) &&
-             a.put(' ') && a.hex(m.d + off + 4, rdlen - 4u);
+      w.text_u("key_tag", tag);
+      w.name_or_number("algorithm", algorithm_name(m.d[off + 2]), m.d[off + 2]);
+      w.name_or_number("digest_type", hash_name(m.d[off + 3]), m.d[off + 3]);
+      r.data_last = true;
+      return w.data([&] { return a.hex(m.d + off + 4, rdlen - 4u); });
     }
-    case 48: case 60: {  // DNSKEY, CDNSKEY: flags protocol algorithm key
+    case 48: {  // DNSKEY: flags protocol algorithm key
       uint16_t flags;
       if (rdlen < 4 || !u16(m, off, flags)) return false;
-      return a.putf_u(flags) && a.put(' ') && a.putf_u(m.d[off + 2]) && a.put(' ') && a.putf_u(m.d[off + 3]) &&
-             a.put(' ') && a.hex(m.d + off + 4, rdlen - 4u);
+      w.text_u("flags", flags);
+      w.text_u("protocol", m.d[off + 2]);
+      w.name_or_number("algorithm", algorithm_name(m.d[off + 3]), m.d[off + 3]);
+      r.data_last = true;
+      return w.data([&] { return a.base64(m.d + off + 4, rdlen - 4u); });
     }
-    case 46: {  // RRSIG: type covered, algorithm, labels, original TTL, expiration, inception, key tag, signer
+    case 59: case 60: {  // CDS, CDNSKEY: presentation form
+      uint16_t v16;
+      if (rdlen < 4 || !u16(m, off, v16)) return false;
+      return w.data([&] {
+        return a.putf_u(v16) && a.put(' ') && a.putf_u(m.d[off + 2]) && a.put(' ') && a.putf_u(m.d[off + 3]) &&
+               a.put(' ') && a.hex(m.d + off + 4, rdlen - 4u);
+      });
+    }
+    case 46: {  // RRSIG
       uint16_t covered, tag;
       uint32_t ttl, exp, inc;
       if (rdlen < 18 || !u16(m, off, covered) || !u32(m, off + 4, ttl) || !u32(m, off + 8, exp) ||
           !u32(m, off + 12, inc) || !u16(m, off + 16, tag))
         return false;
-      const char* tn = dns_type_name(covered);
-      if (tn) a.put(tn); else a.putf_u(covered);
-      a.put(' ');
-      a.putf_u(m.d[off + 2]);
-      a.put(' ');
-      a.putf_u(m.d[off + 3]);
-      a.put(' ');
-      a.putf_u(ttl);
-      a.put(' ');
-      a.putf_u(exp);
-      a.put(' ');
-      a.putf_u(inc);
-      a.put(' ');
-      a.putf_u(tag);
-      a.put(' ');
-      return name_at(m, off + 18, a);
+      uint32_t sig = 0;
+      std::string_view v;
+      w.name_or_number("type_covered", dns_type_name(covered), covered);
+      w.name_or_number("algorithm", algorithm_name(m.d[off + 2]), m.d[off + 2]);
+      w.text_u("labels", m.d[off + 3]);
+      w.text_u("original_ttl", ttl);
+      w.text("expiration", [&] { return put_time(a, exp); });
+      w.text("inception", [&] { return put_time(a, inc); });
+      w.text_u("key_tag", tag);
+      if (!w.text("signer_name", [&] { return read_name(m, off + 18, sig, a, v) == DnsParse::kOk; })) return false;
+      if (sig > end) return false;
+      r.data_last = true;
+      return w.data([&] { return a.base64(m.d + sig, end - sig); });
+    }
+    case 47: {  // NSEC: next domain, type bit maps
+      uint32_t next;
+      std::string_view v;
+      if (!w.data([&] { return read_name(m, off, next, a, v) == DnsParse::kOk; })) return false;
+      return next <= end && w.text("type_bits", [&] { return type_bits(m, next, end, a); });
+    }
+    case 50: case 51: {  // NSEC3, NSEC3PARAM: hash, flags, iterations, salt[, next hash, type bit maps]
+      uint16_t iterations;
+      if (rdlen < 5 || !u16(m, off + 2, iterations)) return false;
+      const uint8_t salt_len = m.d[off + 4];
+      if (5u + salt_len > rdlen) return false;
+      auto salt = [&] { return salt_len ? a.hex(m.d + off + 5, salt_len) : a.put('-'); };
+      w.name_or_number("hash", hash_name(m.d[off]), m.d[off]);
+      w.text_u("flags", m.d[off + 1]);
+      w.text_u("iterations", iterations);
+      if (type == 51) return w.data(salt);
+      w.text("salt", salt);
+      const uint32_t h = off + 5 + salt_len;
+      if (h >= end || h + 1 + m.d[h] > end) return false;
+      const uint8_t hash_len = m.d[h];
+      if (!w.data([&] { return a.base32hex(m.d + h + 1, hash_len); })) return false;
+      return w.text("type_bits", [&] { return type_bits(m, h + 1 + hash_len, end, a); });
     }
     case 257: {  // CAA: flags tag value
       if (rdlen < 2) return false;
       const uint8_t tl = m.d[off + 1];
       if (2u + tl > rdlen) return false;
-      return a.putf_u(m.d[off]) && a.put(' ') &&
-             a.put(std::string_view(reinterpret_cast<const char*>(m.d + off + 2), tl)) && a.put(" \"") &&
-             a.put(std::string_view(reinterpret_cast<const char*>(m.d + off + 2 + tl), rdlen - 2u - tl)) && a.put('"');
+      return w.data([&] {
+        return a.putf_u(m.d[off]) && a.put(' ') &&
+               a.put(std::string_view(reinterpret_cast<const char*>(m.d + off + 2), tl)) && a.put(" \"") &&
+               a.put(std::string_view(reinterpret_cast<const char*>(m.d + off + 2 + tl), rdlen - 2u - tl)) &&
+               a.put('"');
+      });
     }
     case 52: {  // TLSA: usage selector matching-type data
       if (rdlen < 3) return false;
-      return a.putf_u(m.d[off]) && a.put(' ') && a.putf_u(m.d[off + 1]) && a.put(' ') && a.putf_u(m.d[off + 2]) &&
-             a.put(' ') && a.hex(m.d + off + 3, rdlen - 3u);
+      return w.data([&] {
+        return a.putf_u(m.d[off]) && a.put(' ') && a.putf_u(m.d[off + 1]) && a.put(' ') && a.putf_u(m.d[off + 2]) &&
+               a.put(' ') && a.hex(m.d + off + 3, rdlen - 3u);
+      });
     }
     case 64: case 65: {  // SVCB, HTTPS: priority target params (params in hex)
       uint16_t pr;
       if (rdlen < 3 || !u16(m, off, pr)) return false;
-      uint32_t next;
-      std::string_view v;
-      a.putf_u(pr);
-      a.put(' ');
-      if (read_name(m, off + 2, next, a, v) != DnsParse::kOk) return false;
-      if (next < end) {
+      return w.data([&] {
+        uint32_t next;
+        std::string_view v;
+        a.putf_u(pr);
         a.put(' ');
-        a.hex(m.d + next, end - next);
-      }
-      return a.ok();
+        if (read_name(m, off + 2, next, a, v) != DnsParse::kOk) return false;
+        if (next < end) {
+          a.put(' ');
+          a.hex(m.d + next, end - next);
+        }
+        return a.ok();
+      });
     }
-    default:
-      return a.hex(m.d + off, rdlen);  // types without a text form: RFC 3597 hex
+    default:  // no presentation form here: the bytes, escaped as Packetbeat writes them
+      return w.data([&] { return a.escaped(m.d + off, rdlen); });
   }
 }
 
@@ -267,12 +446,16 @@ DnsParse read_records(const Msg& m, uint32_t& off, uint16_t count, DnsRecord* ou
     r.type = type;
     r.klass = klass;
     r.ttl = ttl;
-    const char* start = a.mark();
-    if (!render(m, type, rd, rdlen, a)) {
+    r.n_fields = 0;
+    r.data_last = false;
+    r.data = {};
+    if (!render(m, type, rd, rdlen, a, r)) {
       if (!a.ok()) return DnsParse::kArenaFull;
-      a.hex(m.d + rd, rdlen);  // malformed RDATA: keep the bytes
+      r.n_fields = 0;  // malformed RDATA: its bytes, as Packetbeat writes what it cannot read
+      const char* start = a.mark();
+      a.escaped(m.d + rd, rdlen);
+      r.data = a.since(start);
     }
-    r.data = a.since(start);
     ++n;
   }
   return DnsParse::kOk;

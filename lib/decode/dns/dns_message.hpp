@@ -1,5 +1,12 @@
-// DNS message parsing (RFC 1035 §4, RFC 6891 EDNS, RFC 4034 DNSSEC types, RFC 6844
-// CAA, RFC 6698 TLSA, RFC 9460 SVCB/HTTPS) into text fields for events.
+// DNS message parsing (RFC 1035 §4, RFC 6891 EDNS, RFC 4034/5155 DNSSEC types, RFC
+// 6844 CAA, RFC 6698 TLSA, RFC 9460 SVCB/HTTPS) into text fields for events, split
+// as Packetbeat splits them: MX, SOA, SRV, DNSKEY, DS, RRSIG, NSEC, NSEC3 and
+// NSEC3PARAM into `data` and named fields with Packetbeat's names and encodings
+// (base64 keys and signatures, upper-case hex digests and salts, "-" for no salt,
+// YYYYMMDDHHMMSS times, mnemonic algorithm and hash names); types without a
+// presentation form as Packetbeat writes them (the RDATA bytes, printable ASCII
+// as is, \t \r \n, \DDD for the rest). CAA, TLSA, SVCB/HTTPS, DNAME, CDS and
+// CDNSKEY keep their presentation form (Packetbeat writes their raw bytes).
 //
 // Untrusted input: every read is bounds-checked, names follow at most kMaxPointers
 // compression pointers and are at most 255 bytes; records past kMaxRecords per
@@ -12,12 +19,25 @@
 
 namespace tapbeat {
 
+// An RDATA part that Packetbeat writes beside `data` (MX preference, SOA rname and
+// timers, SRV priority/weight/port, DNSSEC key tags, algorithms, ...).
+struct DnsField {
+  const char* key = nullptr;
+  std::string_view text;  // a string value
+  uint32_t number = 0;    // a numeric value, when is_number
+  bool is_number = false;
+};
+
 struct DnsRecord {
+  static constexpr int kMaxFields = 8;
   std::string_view name;
   uint16_t type = 0;
   uint16_t klass = 0;
   uint32_t ttl = 0;
-  std::string_view data;  // presentation form of the RDATA
+  std::string_view data;  // Packetbeat's `data`: the RDATA, less the parts in fields
+  DnsField fields[kMaxFields];
+  uint8_t n_fields = 0;
+  bool data_last = false;  // in the text form, fields come before data (MX, SRV)
 };
 
 struct DnsMessage {
