@@ -337,6 +337,23 @@ TEST(HttpDecoder, Http09RequestAndItsHeadlessAnswer) {
   EXPECT_EQ(h.count(Counter::http_versionless_requests), 1u);
 }
 
+// Header lines after a versionless request line are read up to the blank line (as
+// Python's http.server and Suricata read them); the answer has no head.
+TEST(HttpDecoder, VersionlessRequestLineWithHeaders) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET /\nFakeHeader\nHost: localhost\nUser-Agent: myscript\n\n");
+  h.server(c, "<html>listing</html>");
+  h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq, "");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("user_agent":{"original":"myscript"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("domain":"localhost")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("version":"0.9")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("response":{"body":{"bytes":20})")) << ev[0];
+}
+
 // Request smuggling shapes: framed as RFC 9112 says (as the back end would), and the
 // request hidden in the first one's body is published as a request of its own.
 TEST(HttpDecoder, SmugglingShapesPublishTheHiddenRequest) {

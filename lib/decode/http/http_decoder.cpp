@@ -400,13 +400,14 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           d.phase = kResync;
           return {n, 0, Verdict::kOk};
         }
-        std::size_t end = 0;
-        if (k == http::StartKind::kRequest) {
-          // A request line without a version (HTTP/0.9) is the whole head.
+        std::size_t end = http::head_end(p + off, n - off);
+        if (k == http::StartKind::kRequest && end == 0) {
+          // A request line without a version (HTTP/0.9) is the whole head when
+          // nothing follows it yet; header lines after it are read up to the
+          // blank line, as servers that accept such lines (and Suricata) read them.
           const std::size_t le = http::line_end(p + off, n - off);
-          if (le && http::versionless_request_line({reinterpret_cast<const char*>(p + off), le})) end = le;
+          if (le == n - off && http::versionless_request_line({reinterpret_cast<const char*>(p + off), le})) end = le;
         }
-        if (end == 0) end = http::head_end(p + off, n - off);
         bool cut = false;
         if (end == 0) {
           if (n - off < kMaxHeadBytes) return {off, n - off + 1, Verdict::kNeedMore};
