@@ -384,10 +384,19 @@ ParseStatus Parser::transport(uint8_t proto, ByteReader r, int depth) {
 ParseStatus Parser::tcp(ByteReader r) {
   // RFC 9293 §3.1.
   const uint8_t* h = r.current();
-  if (!r.has(20)) return drop(Counter::tcp_truncated);
-  const uint32_t off = (h[12] >> 4) * 4u;
-  if (off < 20) return drop(Counter::tcp_bad_header_length);
-  if (!r.has(off)) return drop(Counter::tcp_truncated);
+  // A header cut by the snap length still names the flow (ports, sequence numbers
+  // and flags are in its first 14 bytes): the packet counts in its flow, with no
+  // payload. Otherwise a short header is an error.
+  const bool snapped = m_.cap_len < m_.wire_len;
+  uint32_t off = 0;
+  if (r.has(20)) {
+    off = (h[12] >> 4) * 4u;
+    if (off < 20) return drop(Counter::tcp_bad_header_length);
+  }
+  if (off == 0 || !r.has(off)) {
+    if (!snapped || !r.has(14)) return drop(Counter::tcp_truncated);
+    off = static_cast<uint32_t>(r.remaining());
+  }
   m_.sport = static_cast<uint16_t>(h[0] << 8 | h[1]);
   m_.dport = static_cast<uint16_t>(h[2] << 8 | h[3]);
   m_.tcp_seq = uint32_t{h[4]} << 24 | uint32_t{h[5]} << 16 | uint32_t{h[6]} << 8 | h[7];
@@ -402,7 +411,15 @@ ParseStatus Parser::tcp(ByteReader r) {
 ParseStatus Parser::udp(ByteReader r, int depth) {
   // RFC 768.
   const uint8_t* h = r.current();
-  if (!r.has(8)) return drop(Counter::udp_truncated);
+  if (!r.has(8)) {
+    // Cut by the snap length inside the header: the ports still name the flow.
+    if (m_.cap_len >= m_.wire_len || !r.has(4)) return drop(Counter::udp_truncated);
+    m_.sport = static_cast<uint16_t>(h[0] << 8 | h[1]);
+    m_.dport = static_cast<uint16_t>(h[2] << 8 | h[3]);
+    m_.l4_payload = h + r.remaining();
+    m_.l4_payload_len = 0;
+    return ParseStatus::kOk;
+  }
   m_.sport = static_cast<uint16_t>(h[0] << 8 | h[1]);
   m_.dport = static_cast<uint16_t>(h[2] << 8 | h[3]);
   const uint32_t len = static_cast<uint32_t>(h[4] << 8 | h[5]);

@@ -177,6 +177,32 @@ TEST(Parse, LyingIpv4TotalLength) {
   EXPECT_EQ(q->st, ParseStatus::kOk);
 }
 
+// A transport header cut by the snap length still names its flow: the packet counts
+// there with no payload (a 54-byte snap of a segment with options, a UDP header cut
+// after its ports). Without a snap length the same bytes are a truncated header.
+TEST(Parse, TransportHeaderCutBySnapLengthKeepsTheFlow) {
+  Frame t;
+  t.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1234, 80).finish();
+  t.b[14 + 20 + 12] = 0x80;  // 32-byte header: options past the 20 captured bytes
+  auto p = parse(t.b, link_type::kEthernet, 1514);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.sport, 1234);
+  EXPECT_EQ(p->m.dport, 80);
+  EXPECT_EQ(p->m.l4_payload_len, 0u);
+  EXPECT_EQ(parse(t.b)->c.get(Counter::tcp_truncated), 1u);
+  test::Bytes cut(t.b.begin(), t.b.begin() + 14 + 20 + 10);  // flags not captured: no flow
+  EXPECT_EQ(parse(cut, link_type::kEthernet, 1514)->c.get(Counter::tcp_truncated), 1u);
+
+  Frame u;
+  u.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(5353, 53).finish();
+  test::Bytes ucut(u.b.begin(), u.b.begin() + 14 + 20 + 4);
+  auto q = parse(ucut, link_type::kEthernet, 300);
+  ASSERT_EQ(q->st, ParseStatus::kOk);
+  EXPECT_EQ(q->m.dport, 53);
+  EXPECT_EQ(q->m.l4_payload_len, 0u);
+  EXPECT_EQ(parse(ucut)->st, ParseStatus::kDrop);  // without a snap length the IP length lies
+}
+
 TEST(Parse, BadIpv4HeaderLengthAndVersion) {
   Frame f;
   f.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1, 2).finish();
