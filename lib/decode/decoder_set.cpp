@@ -117,12 +117,8 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
         d.include_additionals = p.flag("include_additionals", false);
         d.send_request = p.flag("send_request", false);
         d.send_response = p.flag("send_response", false);
-        try {
-          s->psl_ = std::make_unique<PublicSuffixList>(PublicSuffixList::load(PublicSuffixList::kDefaultPath));
-          d.public_suffixes = s->psl_.get();
-        } catch (const std::exception& e) {
-          warn(std::string(e.what()) + "; dns.question registered-domain fields are left out");
-        }
+        s->psl_ = std::make_unique<PublicSuffixList>(PublicSuffixList::bundled());
+        d.public_suffixes = s->psl_.get();
         s->enable_dns(p.ports);
       } else if (p.type == "http") {
         s->http = http_settings(p);

@@ -30,12 +30,19 @@ TEST(PublicSuffix, RulesWildcardsExceptions) {
   EXPECT_EQ(all("."), "||");
 }
 
-TEST(PublicSuffix, DebianListLoads) {
-  const PublicSuffixList l = PublicSuffixList::load(PublicSuffixList::kDefaultPath);
-  EXPECT_GT(l.size(), 5000u);
+// The compiled-in list: both sections, including private suffixes that Packetbeat's
+// table has and older lists lack.
+TEST(PublicSuffix, BundledListHasBothSections) {
+  const PublicSuffixList l = PublicSuffixList::bundled();
+  EXPECT_GT(l.size(), 9000u);
+  EXPECT_FALSE(PublicSuffixList::bundled_version().empty());
   const auto s = l.split("www.bbc.co.uk");
   EXPECT_EQ(s.registered, "bbc.co.uk");
   EXPECT_EQ(s.suffix, "co.uk");
+  const auto t = l.split("eu.sfb.trafficmanager.net");  // private section (Microsoft)
+  EXPECT_EQ(t.suffix, "trafficmanager.net");
+  EXPECT_EQ(t.registered, "sfb.trafficmanager.net");
+  EXPECT_EQ(t.subdomain, "eu");
 }
 
 }  // namespace

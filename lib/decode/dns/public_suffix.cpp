@@ -6,6 +6,18 @@
 
 namespace tapbeat {
 
+extern const std::string_view kPublicSuffixListText;  // generated from public_suffix_list.dat
+
+PublicSuffixList PublicSuffixList::bundled() { return parse(kPublicSuffixListText); }
+
+std::string_view PublicSuffixList::bundled_version() {
+  constexpr std::string_view kTag = "// VERSION: ";
+  const std::size_t at = kPublicSuffixListText.find(kTag);
+  if (at == std::string_view::npos) return {};
+  const std::string_view rest = kPublicSuffixListText.substr(at + kTag.size());
+  return rest.substr(0, rest.find('\n'));
+}
+
 PublicSuffixList PublicSuffixList::load(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read the public suffix list " + path + " (install the publicsuffix package)");

@@ -1,7 +1,9 @@
-// The Public Suffix List (publicsuffix.org; Debian package publicsuffix), for DNS's
+// The Public Suffix List (publicsuffix.org, ICANN and private sections), for DNS's
 // registered-domain fields: etld_plus_one, registered_domain, subdomain,
-// top_level_domain. Loaded at start-up, read-only afterwards (shared by workers);
-// lookups allocate nothing.
+// top_level_domain. A copy is compiled in (public_suffix_list.dat beside this file,
+// MPL-2.0, its VERSION line says which), as Packetbeat compiles in Go's table:
+// Debian's package lags by years (without trafficmanager.net, for one). Parsed at
+// start-up, read-only afterwards (shared by workers); lookups allocate nothing.
 #pragma once
 
 #include <string>
@@ -12,11 +14,12 @@ namespace tapbeat {
 
 class PublicSuffixList {
  public:
-  static constexpr const char* kDefaultPath = "/usr/share/publicsuffix/public_suffix_list.dat";
-
   // Rules in the list's text format. Throws std::runtime_error when the file cannot be read.
   static PublicSuffixList load(const std::string& path);
   static PublicSuffixList parse(std::string_view text);
+  // The compiled-in copy.
+  static PublicSuffixList bundled();
+  static std::string_view bundled_version();  // its "// VERSION:" line's value
 
   struct Split {
     std::string_view suffix;      // public suffix ("co.uk"); empty when none
