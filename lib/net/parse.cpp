@@ -17,6 +17,7 @@ constexpr uint16_t kEthMpls = 0x8847;
 constexpr uint16_t kEthMplsMc = 0x8848;
 constexpr uint16_t kEthPppoeSession = 0x8864;
 constexpr uint16_t kEthTeb = 0x6558;       // transparent Ethernet bridging (GRE)
+constexpr uint16_t kEthPpp = 0x880B;       // PPP (PPTP's enhanced GRE, RFC 2637 §4.1)
 constexpr uint16_t kEthErspan2 = 0x88BE;   // ERSPAN type I/II (draft-foschiano-erspan §4.1)
 constexpr uint16_t kEthErspan3 = 0x22EB;   // ERSPAN type III (draft-foschiano-erspan §4.2)
 
@@ -72,6 +73,7 @@ class Parser {
   ParseStatus sctp(ByteReader r);
   ParseStatus icmp(ByteReader r, bool v6);
   ParseStatus gre(ByteReader r, int depth);
+  ParseStatus pptp_gre(uint16_t flags, uint16_t proto, ByteReader r, int depth);
   ParseStatus enter_tunnel(Tunnel t, uint32_t id, int depth);
 
   PacketMeta& m_;
@@ -503,11 +505,49 @@ ParseStatus Parser::icmp(ByteReader r, bool v6) {
   return ParseStatus::kOk;
 }
 
+ParseStatus Parser::pptp_gre(uint16_t flags, uint16_t proto, ByteReader r, int depth) {
+  // RFC 2637 §4.1: key (payload length, call id) always present, then the
+  // sequence and acknowledgment numbers when S and A are set; PPP inside.
+  uint16_t payload_len = 0, call_id = 0;
+  if (proto != kEthPpp || !(flags & 0x2000)) return drop(Counter::gre_unsupported);
+  if (!r.be16(payload_len) || !r.be16(call_id)) return drop(Counter::gre_truncated);
+  if ((flags & 0x1000) && !r.skip(4)) return drop(Counter::gre_truncated);
+  if ((flags & 0x0080) && !r.skip(4)) return drop(Counter::gre_truncated);
+  // An acknowledgment alone, or PPP's own control (LCP, CCP, ...): the packet
+  // belongs to the GRE flow between the two ends, as other IP protocols do.
+  auto outer = [&] {
+    m_.sport = m_.dport = 0;
+    m_.l4_payload = r.current();
+    m_.l4_payload_len = static_cast<uint32_t>(r.remaining());
+    return ParseStatus::kOk;
+  };
+  if (payload_len == 0 || r.remaining() == 0) return outer();
+  // PPP: address and control (FF 03) unless compressed away, then a one- or
+  // two-byte protocol (RFC 1661 §2, RFC 1662 §3.2).
+  uint8_t b0 = 0, b1 = 0;
+  if (r.peek_u8(0, b0) && r.peek_u8(1, b1) && b0 == 0xFF && b1 == 0x03) r.skip(2);
+  uint8_t first = 0, second = 0;
+  uint16_t ppp = 0;
+  if (!r.peek_u8(0, first)) return drop(Counter::ppp_truncated);
+  if (first & 1) {
+    ppp = first;
+  } else {
+    if (!r.peek_u8(1, second)) return drop(Counter::ppp_truncated);
+    ppp = static_cast<uint16_t>(first << 8 | second);
+  }
+  if (ppp != kPppIpv4 && ppp != kPppIpv6) return outer();
+  r.skip(first & 1 ? 1 : 2);
+  if (enter_tunnel(Tunnel::kGre, call_id, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
+  c_.inc(Counter::tunnel_decapsulated);
+  return ppp_protocol(ppp, r, depth + 1);
+}
+
 ParseStatus Parser::gre(ByteReader r, int depth) {
   // RFC 2784 / RFC 2890: C, K, S flags, version 0. Version 1 is PPTP's (RFC 2637).
   uint16_t flags = 0, proto = 0;
   if (!r.be16(flags) || !r.be16(proto)) return drop(Counter::gre_truncated);
   const unsigned version = flags & 0x7;
+  if (version == 1) return pptp_gre(flags, proto, r, depth);
   if (version != 0) return drop(Counter::gre_unsupported);
   uint32_t key = 0;
   const bool has_seq = flags & 0x1000;

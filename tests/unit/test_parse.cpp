@@ -327,6 +327,45 @@ TEST(Parse, GreAndErspan) {
   EXPECT_EQ(r->m.sport, 53);
 }
 
+// PPTP's enhanced GRE (version 1, protocol 0x880B): key = payload length and call id,
+// sequence and acknowledgment numbers, then PPP (address/control and protocol, full
+// or compressed) carrying IPv4. An acknowledgment alone or PPP control is the GRE
+// flow itself.
+TEST(Parse, PptpGreCarryingPpp) {
+  Frame full;  // S and A set, FF 03, two-byte protocol 0x0021
+  full.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x30, 0x81, 0x88, 0x0B, 0, 32, 0, 7})
+      .raw({0, 0, 0, 1, 0, 0, 0, 0}).raw({0xFF, 0x03, 0x00, 0x21})
+      .ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1234, 80).finish();
+  auto p = parse(full.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kGre);
+  EXPECT_EQ(p->m.tunnel_id, 7u);
+  EXPECT_EQ(p->m.src[0], 10);
+  EXPECT_EQ(p->m.dport, 80);
+
+  Frame compressed;  // S only, no address/control, one-byte protocol 0x21
+  compressed.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x30, 0x01, 0x88, 0x0B, 0, 29, 0, 7})
+      .raw({0, 0, 0, 2}).raw({0x21}).ipv4("10.0.0.1", "10.0.0.2", 17).udp(53, 53).finish();
+  auto q = parse(compressed.b);
+  ASSERT_EQ(q->st, ParseStatus::kOk);
+  EXPECT_EQ(q->m.sport, 53);
+
+  Frame ack;  // acknowledgment only: no payload
+  ack.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x20, 0x81, 0x88, 0x0B, 0, 0, 0, 7})
+      .raw({0, 0, 0, 1}).finish();
+  auto a = parse(ack.b);
+  ASSERT_EQ(a->st, ParseStatus::kOk);
+  EXPECT_EQ(a->m.l4_proto, 47);
+  EXPECT_EQ(a->m.src[0], 192);
+
+  Frame lcp;  // PPP LCP (0xC021): PPTP's own control
+  lcp.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x30, 0x01, 0x88, 0x0B, 0, 8, 0, 7})
+      .raw({0, 0, 0, 3}).raw({0xFF, 0x03, 0xC0, 0x21, 1, 1, 0, 4}).finish();
+  auto l = parse(lcp.b);
+  ASSERT_EQ(l->st, ParseStatus::kOk);
+  EXPECT_EQ(l->m.l4_proto, 47);
+}
+
 TEST(Parse, IpInIpAndNestingLimit) {
   Frame f;
   f.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 4).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1, 2).finish();
