@@ -226,7 +226,10 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   out_.emit([&](JsonWriter& w) {
     begin_transaction(w, t, agent_, internal_);
     w.begin_object("dns");
-    if (have_r) {
+    // The answer's sections and flags; a query that got none (unanswered, or its id
+    // reused) shows its own, as Packetbeat writes it, with dns.type query.
+    if (have_r || have_q) {
+      const DnsMessage& r = have_r ? *response_ : *query_;
       // The EDNS OPT pseudo-record is not an additional record (as Packetbeat counts).
       w.field_uint("additionals_count", r.arcount - (r.has_opt && r.arcount ? 1 : 0));
       if (opt.include_additionals) dns_records(w, "additionals", r.additionals, r.n_additionals);
@@ -299,7 +302,7 @@ void DnsDecoder::publish(const DnsExchange& ex) {
         w.end_object();
       }
     }
-    w.field("type", "answer");
+    w.field("type", have_r ? "answer" : "query");
     w.end_object();
     if (head) {
       w.field("method", dns_opcode_name(head->opcode));
