@@ -45,6 +45,25 @@ TEST(Icmp, EchoRequestAndReplyMakeOneTransaction) {
   EXPECT_EQ(c.get(Counter::icmp_transactions), 1u);
 }
 
+// A repeated request (same identifier and sequence) closes the earlier one with
+// Packetbeat's note and waits in its place: three requests, one reply, three events.
+TEST(Icmp, RepeatedRequestClosesTheEarlierOne) {
+  Counters c;
+  IcmpTracker t(10'000'000'000, c);
+  IcmpEvent ev;
+  EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev));
+  ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 2000)->meta, ev));
+  EXPECT_STREQ(ev.error, "Another request with the same Id and Seq was received so this request was closed "
+                         "without receiving a response.");
+  EXPECT_EQ(ev.req_ts_ns, 1000u);
+  ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 3000)->meta, ev));
+  EXPECT_EQ(ev.req_ts_ns, 2000u);
+  ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 5, 1, 3500)->meta, ev));
+  EXPECT_EQ(ev.error, nullptr);
+  EXPECT_EQ(ev.req_ts_ns, 3000u);
+  EXPECT_EQ(c.get(Counter::icmp_duplicate_requests), 2u);
+}
+
 TEST(Icmp, ReplyMatchesOnlyItsSequence) {
   Counters c;
   IcmpTracker t(10'000'000'000, c);

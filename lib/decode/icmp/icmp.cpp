@@ -79,6 +79,11 @@ const char* icmp_message_name(uint8_t version, uint8_t type) {
   }
 }
 
+namespace {
+constexpr const char* kDuplicateRequest =
+    "Another request with the same Id and Seq was received so this request was closed without receiving a response.";
+}  // namespace
+
 IcmpTracker::IcmpTracker(uint64_t timeout_ns, Counters& counters)
     : timeout_ns_(timeout_ns), counters_(counters), pending_(kPending) {}
 
@@ -101,9 +106,20 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
   if (is_request(v, m.icmp_type)) {
     key_for(m, true, k);
     const uint64_t h = FlowTable::hash_key(k);
-    if (pending_.find(k, h)) {
-      counters_.inc(Counter::icmp_duplicate_requests);  // a retransmitted request keeps the first
-      return false;
+    if (Flow* dup = pending_.find(k, h)) {
+      // A request with the same identifier and sequence (a retransmission, a
+      // repeated solicitation): the earlier one is published unanswered, as
+      // Packetbeat does, and this one waits in its place.
+      counters_.inc(Counter::icmp_duplicate_requests);
+      from_pending(*dup, out);
+      out.error = kDuplicateRequest;
+      pending_.remove(dup);  // re-inserted, so that the expiry order stays by time
+      Flow* f = pending_.insert(k, h);
+      f->first_ts_ns = f->last_ts_ns = m.ts_ns;
+      f->icmp_type = m.icmp_type;
+      f->icmp_code = m.icmp_code;
+      f->dir[0].bytes = message_bytes(m);
+      return true;
     }
     bool evicted = false;
     if (pending_.full()) {
