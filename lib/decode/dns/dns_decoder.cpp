@@ -290,12 +290,15 @@ void DnsDecoder::publish(const DnsExchange& ex) {
             lower[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(head->qname[i])));
           if (n && lower[n - 1] == '.') --n;
           const PublicSuffixList::Split sp = opt.public_suffixes->split(std::string_view(lower, n));
+          // The parts as the name was sent (the lookup is on the lower-case copy,
+          // whose bytes sit at the same offsets).
+          auto as_sent = [&](std::string_view part) { return head->qname.substr(static_cast<std::size_t>(part.data() - lower), part.size()); };
           if (!sp.registered.empty()) {
-            w.field("etld_plus_one", sp.registered);
-            w.field("registered_domain", sp.registered);
+            w.field("etld_plus_one", as_sent(sp.registered));
+            w.field("registered_domain", as_sent(sp.registered));
           }
-          if (!sp.subdomain.empty()) w.field("subdomain", sp.subdomain);
-          if (!sp.suffix.empty()) w.field("top_level_domain", sp.suffix);
+          if (!sp.subdomain.empty()) w.field("subdomain", as_sent(sp.subdomain));
+          if (!sp.suffix.empty()) w.field("top_level_domain", as_sent(sp.suffix));
         }
         w.field("name", head->qname);
         if (const char* ty = dns_type_name(head->qtype)) w.field("type", ty); else w.field_uint("type", head->qtype);

@@ -431,7 +431,8 @@ DnsParse read_records(const Msg& m, uint32_t& off, uint16_t count, DnsRecord* ou
     const uint32_t rd = next + 10;
     if (rd + rdlen > m.len) return DnsParse::kTruncated;
     off = rd + rdlen;
-    if (additional && type == 41) {  // OPT pseudo-record (RFC 6891 §6.1.2)
+    if (type == 41) {  // OPT pseudo-record (RFC 6891 §6.1.2): never a record of its section
+      if (!additional) continue;
       msg.has_opt = true;
       msg.opt_udp_size = klass;
       msg.opt_ext_rcode = static_cast<uint8_t>(ttl >> 24);
@@ -505,7 +506,17 @@ DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* are
 
 const char* dns_type_name(uint16_t t) {
   switch (t) {
-    case 1: return "A"; case 2: return "NS"; case 5: return "CNAME"; case 6: return "SOA"; case 12: return "PTR";
+    case 1: return "A"; case 2: return "NS"; case 3: return "MD"; case 4: return "MF"; case 5: return "CNAME";
+    case 6: return "SOA"; case 7: return "MB"; case 8: return "MG"; case 9: return "MR"; case 10: return "NULL";
+    case 11: return "WKS"; case 12: return "PTR"; case 14: return "MINFO"; case 19: return "X25";
+    case 20: return "ISDN"; case 21: return "RT"; case 22: return "NSAP"; case 23: return "NSAP-PTR";
+    case 26: return "PX"; case 27: return "GPOS"; case 30: return "NXT"; case 31: return "EID";
+    case 32: return "NIMLOC"; case 34: return "ATMA"; case 38: return "A6"; case 40: return "SINK";
+    case 56: return "NINFO"; case 57: return "RKEY"; case 58: return "TALINK"; case 100: return "UINFO";
+    case 101: return "UID"; case 102: return "GID"; case 103: return "UNSPEC"; case 104: return "NID";
+    case 105: return "L32"; case 106: return "L64"; case 107: return "LP"; case 108: return "EUI48";
+    case 109: return "EUI64"; case 253: return "MAILB"; case 254: return "MAILA"; case 258: return "AVC";
+    case 259: return "DOA"; case 260: return "AMTRELAY";
     case 13: return "HINFO"; case 15: return "MX"; case 16: return "TXT"; case 17: return "RP"; case 18: return "AFSDB";
     case 24: return "SIG"; case 25: return "KEY"; case 28: return "AAAA"; case 29: return "LOC"; case 33: return "SRV";
     case 35: return "NAPTR"; case 36: return "KX"; case 37: return "CERT"; case 39: return "DNAME"; case 41: return "OPT";
