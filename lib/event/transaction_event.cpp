@@ -56,6 +56,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.field_uint("duration", end - t.start_ns);
   w.field("end", end_text);
   w.field("kind", "event");
+  if (t.event_outcome) w.field("outcome", t.event_outcome);
   w.field("start", start);
   w.begin_array("type");
   w.string("connection");

@@ -31,6 +31,7 @@ struct TransactionFields {
   const char* event_type_extra = nullptr;      // a second event.type besides connection
   const char* network_protocol = nullptr;      // network.protocol (application)
   std::string_view event_action;               // event.action (AMQP: "amqp.<method>")
+  const char* event_outcome = nullptr;         // event.outcome (memcache: "success" when answered OK)
   std::string_view server_domain;              // destination.domain and server.domain
   std::string_view related_host;               // related.hosts
   std::string_view related_user;               // related.user

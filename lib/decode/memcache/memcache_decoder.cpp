@@ -1,6 +1,7 @@
 #include "decode/memcache/memcache_decoder.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "event/emitter.hpp"
@@ -639,6 +640,17 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   t.client_bytes = req ? req->wire_bytes : 0;
   t.server_bytes = resp ? resp->wire_bytes : 0;
   if (req && resp) counters_.inc(Counter::memcache_transactions);
+  // event.action and event.outcome as Packetbeat writes them: "memcache." and the
+  // request's type in lower case; success for a request answered without error.
+  char action[40];
+  if (req) {
+    std::size_t n = 0;
+    for (const char* p = "memcache."; *p;) action[n++] = *p++;
+    for (const char* p = kCommands[req->command].type; *p && n < sizeof action;)
+      action[n++] = static_cast<char>(std::tolower(static_cast<unsigned char>(*p++)));
+    t.event_action = std::string_view(action, n);
+  }
+  if (req && resp && t.ok) t.event_outcome = "success";
   char kb[2][9000];
   std::size_t kl[2] = {0, 0};
   if (req) kl[0] = store_.copy_out(req->keys, reinterpret_cast<uint8_t*>(kb[0]), sizeof kb[0]);
