@@ -905,7 +905,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       std::string_view head = text.substr(0, std::min<std::size_t>(text.size(), m.head_len));
       char* buf = s.raw[slot];
       const std::size_t hn = std::min(head.size(), sizeof s.raw[slot]);
-      std::memcpy(buf, head.data(), hn);
+      if (hn) std::memcpy(buf, head.data(), hn);  // an HTTP/0.9 answer has no head (and no text)
       if (cfg_.redact_authorization) {
         for (std::size_t i = 0; i < hn;) {
           std::size_t e = i;

@@ -441,7 +441,12 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
         if (ok && in_len) std::memcpy(s.inflated.data(), in, in_len);
         out = in_len;
       } else if (compressor == 1) {
-        ok = snappy::RawUncompress(reinterpret_cast<const char*>(in), in_len, reinterpret_cast<char*>(s.inflated.data()));
+        // snappy writes the length its own preamble states: it must be the header's,
+        // for which the buffer was sized (a lying header would write past it).
+        std::size_t stated = 0;
+        ok = snappy::GetUncompressedLength(reinterpret_cast<const char*>(in), in_len, &stated) &&
+             stated == static_cast<std::size_t>(size) &&
+             snappy::RawUncompress(reinterpret_cast<const char*>(in), in_len, reinterpret_cast<char*>(s.inflated.data()));
         out = static_cast<std::size_t>(size);
       } else if (compressor == 2) {
         uLongf o = static_cast<uLongf>(size);
