@@ -373,6 +373,16 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
+  // Bytes that start no message are passed over and counted; false when the
+  // direction never showed a message start within kMaxSkip (it is not HTTP).
+  auto pass_over = [&](uint32_t len) {
+    if (!d.seen && d.skipped + len > kMaxSkip) return false;
+    d.skipped += len;
+    d.head_ns = 0;
+    counters_.inc(Counter::http_skipped_bytes, len);
+    d.phase = kResync;
+    return true;
+  };
   while (off < n) {
     switch (d.phase) {
       case kUpgraded:
@@ -391,13 +401,8 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         }
         if (k == http::StartKind::kNotHttp) {
           // A capture that starts mid-message, or bytes after a hole: skip this
-          // segment's bytes and look again at the next. A direction that never
-          // showed a message start within kMaxSkip is not HTTP.
-          if (!d.seen && d.skipped + (n - off) > kMaxSkip) return {off, 0, Verdict::kViolation};
-          d.skipped += n - off;
-          d.head_ns = 0;
-          counters_.inc(Counter::http_skipped_bytes, n - off);
-          d.phase = kResync;
+          // segment's bytes and look again at the next.
+          if (!pass_over(n - off)) return {off, 0, Verdict::kViolation};
           return {n, 0, Verdict::kOk};
         }
         std::size_t end = http::head_end(p + off, n - off);
@@ -426,11 +431,7 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           // three-digit code, a first line past kMaxHeadBytes): passed over.
           counters_.inc(Counter::http_malformed);
           const uint32_t skip = end ? static_cast<uint32_t>(end) : n - off;
-          if (!d.seen && d.skipped + skip > kMaxSkip) return {off, 0, Verdict::kViolation};
-          d.skipped += skip;
-          d.head_ns = 0;
-          counters_.inc(Counter::http_skipped_bytes, skip);
-          d.phase = kResync;
+          if (!pass_over(skip)) return {off, 0, Verdict::kViolation};
           off += skip;
           break;
         }

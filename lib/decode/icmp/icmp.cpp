@@ -106,36 +106,32 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
   if (is_request(v, m.icmp_type)) {
     key_for(m, true, k);
     const uint64_t h = FlowTable::hash_key(k);
+    // The request waits in pending_; what is published to make its place goes out.
+    bool published = true;
     if (Flow* dup = pending_.find(k, h)) {
       // A request with the same identifier and sequence (a retransmission, a
       // repeated solicitation): the earlier one is published unanswered, as
-      // Packetbeat does, and this one waits in its place.
+      // Packetbeat does, and this one waits in its place (inserted anew, so that
+      // the expiry order stays by time).
       counters_.inc(Counter::icmp_duplicate_requests);
       from_pending(*dup, out);
       out.error = kDuplicateRequest;
-      pending_.remove(dup);  // re-inserted, so that the expiry order stays by time
-      Flow* f = pending_.insert(k, h);
-      f->first_ts_ns = f->last_ts_ns = m.ts_ns;
-      f->icmp_type = m.icmp_type;
-      f->icmp_code = m.icmp_code;
-      f->dir[0].bytes = message_bytes(m);
-      return true;
-    }
-    bool evicted = false;
-    if (pending_.full()) {
+      pending_.remove(dup);
+    } else if (pending_.full()) {
       // The oldest request is published unanswered to make room.
       from_pending(*pending_.oldest(), out);
       out.error = "Response was not seen";
       pending_.remove(pending_.oldest());
       counters_.inc(Counter::icmp_pending_full);
-      evicted = true;
+    } else {
+      published = false;
     }
     Flow* f = pending_.insert(k, h);
     f->first_ts_ns = f->last_ts_ns = m.ts_ns;
     f->icmp_type = m.icmp_type;
     f->icmp_code = m.icmp_code;
     f->dir[0].bytes = message_bytes(m);
-    return evicted;
+    return published;
   }
   uint8_t request_type = 0;
   if (icmp_counterpart(v == 6, m.icmp_type, request_type) && is_request(v, request_type)) {
