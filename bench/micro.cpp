@@ -11,7 +11,7 @@
 
 #include "decode/detect.hpp"
 #include "decode/dns/dns_decoder.hpp"
-#include "decode/decoder_set.hpp"
+#include "engine/decoder_set.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_parse.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
@@ -177,6 +177,11 @@ struct DecoderBench {
     out.flush();
     while (EventChunk* c = queue.take_full()) queue.recycle(c);
   }
+  // What a worker gives the decoder of protocol `name`.
+  DecoderSetup setup(std::string_view name, const ProtocolSettings* cfg) {
+    return DecoderSetup{counters, decoder_registry()[decoder_index(name)].counter_base, out, store, agent, nullptr, cfg};
+  }
+  uint64_t count(std::string_view name) const { return counters.get(static_cast<std::size_t>(counter_index(name))); }
 };
 
 const std::string kHttpRequest =
@@ -206,7 +211,7 @@ void BM_HttpTransaction(benchmark::State& state) {
   DecoderBench b;
   HttpSettings cfg;
   if (state.range(0)) cfg.send_all_headers = cfg.send_request = cfg.send_response = true;
-  HttpDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  HttpDecoder dec(b.setup("http", &cfg));
   alignas(8) uint8_t conn[kDecoderStateBytes];
   dec.open(conn);
   StreamInfo c;
@@ -233,7 +238,7 @@ BENCHMARK(BM_HttpTransaction)->Arg(0)->Arg(1);
 void BM_DnsTransaction(benchmark::State& state) {
   DecoderBench b;
   DnsSettings cfg;
-  DnsDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  DnsDecoder dec(b.setup("dns", &cfg));
   const std::vector<uint8_t> q = {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a',
                                   'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
   std::vector<uint8_t> r = q;
@@ -292,7 +297,7 @@ void run_store_load(benchmark::State& state, DecoderBench& b, Decoder& dec, uint
 void BM_RedisTransaction(benchmark::State& state) {
   DecoderBench b;
   RedisSettings cfg;
-  RedisDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  RedisDecoder dec(b.setup("redis", &cfg));
   run_store_load(state, b, dec, 6379, "*3\r\n$3\r\nSET\r\n$8\r\nuser:100\r\n$16\r\n{\"name\":\"alice\"}\r\n", "+OK\r\n",
                  "*2\r\n$3\r\nGET\r\n$8\r\nuser:100\r\n", "$16\r\n{\"name\":\"alice\"}\r\n");
 }
@@ -302,7 +307,7 @@ BENCHMARK(BM_RedisTransaction);
 void BM_MemcacheTransaction(benchmark::State& state) {
   DecoderBench b;
   MemcacheSettings cfg;
-  MemcacheDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  MemcacheDecoder dec(b.setup("memcache", &cfg));
   run_store_load(state, b, dec, 11211, "set user:100 0 0 16\r\n{\"name\":\"alice\"}\r\n", "STORED\r\n",
                  "get user:100\r\n", "VALUE user:100 0 16\r\n{\"name\":\"alice\"}\r\nEND\r\n");
 }
@@ -321,7 +326,7 @@ std::string lenenc(const std::string& s) { return std::string(1, static_cast<cha
 void BM_MysqlTransaction(benchmark::State& state) {
   DecoderBench b;
   MysqlSettings cfg;
-  MysqlDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  MysqlDecoder dec(b.setup("mysql", &cfg));
   auto column = [](uint8_t seq, const std::string& name) {
     return mysql_packet(seq, lenenc("def") + lenenc("shop") + lenenc("users") + lenenc("users") + lenenc(name) +
                                  lenenc(name) + std::string("\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00", 13));
@@ -347,7 +352,7 @@ std::string pg_message(char type, const std::string& body) {
 void BM_PgsqlTransaction(benchmark::State& state) {
   DecoderBench b;
   PgsqlSettings cfg;
-  PgsqlDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  PgsqlDecoder dec(b.setup("pgsql", &cfg));
   const std::string field_tail(18, '\0');
   const std::string ready = pg_message('Z', "I");
   run_store_load(state, b, dec, 5432,
@@ -390,7 +395,7 @@ std::string bson(std::initializer_list<std::pair<std::string, std::string>> stri
 void BM_MongodbTransaction(benchmark::State& state) {
   DecoderBench b;
   MongodbSettings cfg;
-  MongodbDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  MongodbDecoder dec(b.setup("mongodb", &cfg));
   run_store_load(state, b, dec, 27017,
                  mongo_msg(1, 0, bson({{"insert", "users"}, {"$db", "shop"}})),
                  mongo_msg(2, 1, bson({}, {{"n", 1}, {"ok", 1}})),
@@ -424,7 +429,7 @@ std::string cql_query(const std::string& q) { return be_int(static_cast<uint32_t
 void BM_CassandraTransaction(benchmark::State& state) {
   DecoderBench b;
   CassandraSettings cfg;
-  CassandraDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  CassandraDecoder dec(b.setup("cassandra", &cfg));
   const std::string rows = be_int(2) + be_int(1) + be_int(2) + cql_string("shop") + cql_string("users") +
                            cql_string("id") + std::string("\x00\x09", 2) + cql_string("name") +
                            std::string("\x00\x0d", 2) + be_int(1) + be_int(4) + be_int(100) + be_int(5) + "alice";
@@ -432,7 +437,7 @@ void BM_CassandraTransaction(benchmark::State& state) {
                  cql_frame(true, 1, 0x08, be_int(1)),
                  cql_frame(false, 2, 0x07, cql_query("SELECT id, name FROM users WHERE id = 100")),
                  cql_frame(true, 2, 0x08, rows));
-  if (b.counters.get(Counter::cassandra_transactions) < 2 * static_cast<uint64_t>(state.iterations()))
+  if (b.count("cassandra.transactions") < 2 * static_cast<uint64_t>(state.iterations()))
     state.SkipWithError("the Cassandra decoder did not pair the frames");
 }
 BENCHMARK(BM_CassandraTransaction);
@@ -451,7 +456,7 @@ std::string shortstr(const std::string& s) { return std::string(1, static_cast<c
 void BM_AmqpTransaction(benchmark::State& state) {
   DecoderBench b;
   AmqpSettings cfg;
-  AmqpDecoder dec(DecoderSetup{b.counters, b.out, b.store, b.agent, nullptr, &cfg});
+  AmqpDecoder dec(b.setup("amqp", &cfg));
   const std::string no_table(4, '\0');
   run_store_load(state, b, dec, 5672,
                  amqp_method(50, 10, std::string(2, '\0') + shortstr("orders") + std::string(1, 2) + no_table),
@@ -459,7 +464,7 @@ void BM_AmqpTransaction(benchmark::State& state) {
                  amqp_method(40, 10, std::string(2, '\0') + shortstr("events") + shortstr("topic") +
                                          std::string(1, 2) + no_table),
                  amqp_method(40, 11, ""));
-  if (b.counters.get(Counter::amqp_transactions) < 2 * static_cast<uint64_t>(state.iterations()))
+  if (b.count("amqp.transactions") < 2 * static_cast<uint64_t>(state.iterations()))
     state.SkipWithError("the AMQP decoder did not pair the methods");
 }
 BENCHMARK(BM_AmqpTransaction);
@@ -467,8 +472,8 @@ BENCHMARK(BM_AmqpTransaction);
 void BM_DetectClassify(benchmark::State& state) {
   DecoderSet set;
   const uint16_t dns[] = {53}, http[] = {80};
-  set.enable_dns(dns);
-  set.enable_http(http);
+  set.enable("dns", dns);
+  set.enable("http", http);
   set.enable_detection();
   PayloadDetector::Scratch scratch(*set.plan().detector);
   const auto* p = reinterpret_cast<const uint8_t*>(kHttpRequest.data());

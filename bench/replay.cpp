@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "capture/capture_file.hpp"
-#include "decode/decoder_set.hpp"
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "net/parse.hpp"
 #include "synth.hpp"
@@ -130,23 +130,9 @@ int main(int argc, char** argv) {
     double secs = 0;
     uint64_t flows = 0, created = 0, transactions = 0, events = 0;
   };
-  // Packetbeat's default ports for the decoders tapbeat has, and payload detection.
+  // Every decoder on Packetbeat's usual ports, and payload detection.
   DecoderSet decoders;
-  const uint16_t dns_ports[] = {53}, http_ports[] = {80, 8080, 8000, 5000, 8002};
-  decoders.enable_icmp();
-  decoders.enable_dns(dns_ports);
-  decoders.enable_http(http_ports);
-  const uint16_t redis_ports[] = {6379, 6380}, memcache_ports[] = {11211};
-  decoders.enable_redis(redis_ports);
-  decoders.enable_memcache(memcache_ports);
-  const uint16_t mysql_ports[] = {3306, 3307, 13001}, pgsql_ports[] = {5432};
-  decoders.enable_mysql(mysql_ports);
-  decoders.enable_pgsql(pgsql_ports);
-  const uint16_t mongodb_ports[] = {27017};
-  decoders.enable_mongodb(mongodb_ports);
-  const uint16_t amqp_ports[] = {5672}, cassandra_ports[] = {9042};
-  decoders.enable_amqp(amqp_ports);
-  decoders.enable_cassandra(cassandra_ports);
+  decoders.enable_all(false);
   decoders.enable_detection();
   std::vector<Result> results(o.workers);
   std::vector<std::thread> threads;
@@ -203,21 +189,15 @@ int main(int argc, char** argv) {
       r.flows = worker.flows().size();
       r.created = worker.counters().get(Counter::flow_created);
       // Every decoded message published, paired or alone.
-      r.transactions = worker.counters().get(Counter::http_transactions) +
-                       worker.counters().get(Counter::redis_transactions) +
-                       worker.counters().get(Counter::memcache_transactions) +
-                       worker.counters().get(Counter::mysql_transactions) +
-                       worker.counters().get(Counter::pgsql_transactions) +
-                       worker.counters().get(Counter::mongodb_transactions) +
-                       worker.counters().get(Counter::amqp_transactions) +
-                       worker.counters().get(Counter::cassandra_transactions) +
-                       worker.counters().get(Counter::dns_transactions) +
-                       worker.counters().get(Counter::icmp_transactions);
+      r.transactions = 0;  // every protocol's <name>.transactions
+      for (std::size_t c = 0; c < counter_catalogue().size(); ++c)
+        if (counter_catalogue()[c].name.ends_with(".transactions")) r.transactions += worker.counters().get(c);
       r.events = worker.counters().get(Counter::events_emitted);
       if (std::getenv("REPLAY_COUNTERS"))
-        for (std::size_t c = 0; c < kCounterCount; ++c)
-          if (uint64_t v = worker.counters().get(static_cast<Counter>(c)))
-            std::fprintf(stderr, "%s %llu\n", std::string(kCounterNames[c]).c_str(), static_cast<unsigned long long>(v));
+        for (std::size_t c = 0; c < counter_catalogue().size(); ++c)
+          if (uint64_t v = worker.counters().get(c))
+            std::fprintf(stderr, "%s %llu\n", std::string(counter_catalogue()[c].name).c_str(),
+                         static_cast<unsigned long long>(v));
     });
   }
   for (auto& t : threads) t.join();

@@ -210,16 +210,17 @@ void Pipeline::output_loop() {
 }
 
 std::string Pipeline::stats_json() const {
-  std::vector<uint64_t> sum(kCounterCount, 0);
+  const auto names = counter_catalogue();
+  std::vector<uint64_t> sum(names.size(), 0);
   for (const auto& w : workers_) {
     const Counters& c = w->counters();
-    for (std::size_t i = 0; i < kCounterCount; ++i) sum[i] += c.get(i);
+    for (std::size_t i = 0; i < names.size(); ++i) sum[i] += c.get(i);
   }
   std::string buf(65536, '\0');
   JsonWriter w(buf.data(), buf.size());
   w.begin_object();
   if (extra_stats_) extra_stats_(w);
-  for (std::size_t i = 0; i < kCounterCount; ++i) w.field_uint(kCounterNames[i], sum[i]);
+  for (std::size_t i = 0; i < names.size(); ++i) w.field_uint(names[i].name, sum[i]);
   sink_->stats(w);
   w.field_uint("output.events.written", events_written_.load());
   w.field_uint("output.events.failed", events_failed_.load());

@@ -17,7 +17,7 @@
 #include "engine/worker.hpp"
 #include "event/agent.hpp"
 #include "event/json_writer.hpp"
-#include "decode/decoder_set.hpp"
+#include "engine/decoder_set.hpp"
 #include "net/networks.hpp"
 #include "output/sink.hpp"
 

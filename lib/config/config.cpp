@@ -16,7 +16,7 @@
 #include <set>
 #include <sstream>
 
-#include "decode/cassandra/cql_ops.hpp"
+#include "decode/registry.hpp"
 
 namespace tapbeat {
 
@@ -30,102 +30,15 @@ namespace {
 
 // ---- schema ---------------------------------------------------------------
 
-enum class Kind {
-  kBool,
-  kInt,
-  kUint,
-  kPort,
-  kPortList,
-  kDuration,
-  kString,
-  kStringList,
-  kIntList,
-  kFloat,
-  kMap,      // free-form mapping
-  kAny,      // anything, not inspected
-  kSection,  // mapping checked against children
-};
-
-struct Spec {
-  const char* name;
-  Kind kind;
-  const std::vector<Spec>* children = nullptr;
-};
-
+using Kind = OptionKind;
+using Spec = OptionSpec;
 using Specs = std::vector<Spec>;
 
-const Specs kProtocolCommon = {
-    {"type", Kind::kString},        {"enabled", Kind::kBool},
-    {"ports", Kind::kPortList},     {"send_request", Kind::kBool},
-    {"send_response", Kind::kBool}, {"transaction_timeout", Kind::kDuration},
-    {"keep_null", Kind::kBool},     {"fields", Kind::kMap},
-    {"fields_under_root", Kind::kBool}, {"index", Kind::kString},
-    {"processors", Kind::kAny},     {"tags", Kind::kStringList},
-    {"ignore_outgoing", Kind::kBool},
-};
-
-// Options of Packetbeat's protocol modules, with their types.
-const std::map<std::string, Specs>& protocol_specs() {
-  static const std::map<std::string, Specs> m = {
-      {"icmp", {}},
-      {"amqp",
-       {{"max_body_length", Kind::kUint},
-        {"parse_headers", Kind::kBool},
-        {"parse_arguments", Kind::kBool},
-        {"hide_connection_information", Kind::kBool}}},
-      {"cassandra",
-       {{"send_request_header", Kind::kBool},
-        {"send_response_header", Kind::kBool},
-        {"compressor", Kind::kString},
-        {"ignored_ops", Kind::kStringList}}},
-      {"dhcpv4", {}},
-      {"dns", {{"include_authorities", Kind::kBool}, {"include_additionals", Kind::kBool}}},
-      {"http",
-       {{"send_headers", Kind::kAny},  // bool or list of header names
-        {"send_all_headers", Kind::kBool},
-        {"split_cookie", Kind::kBool},
-        {"real_ip_header", Kind::kString},
-        {"include_body_for", Kind::kStringList},
-        {"include_request_body_for", Kind::kStringList},
-        {"include_response_body_for", Kind::kStringList},
-        {"decode_body", Kind::kBool},
-        {"hide_keywords", Kind::kStringList},
-        {"redact_authorization", Kind::kBool},
-        {"redact_headers", Kind::kStringList},
-        {"max_message_size", Kind::kUint}}},
-      {"memcache",
-       {{"parseunknown", Kind::kBool},
-        {"maxvalues", Kind::kInt},
-        {"maxbytespervalue", Kind::kUint},
-        {"udptransactiontimeout", Kind::kDuration}}},
-      {"mysql",
-       {{"max_rows", Kind::kUint}, {"max_row_length", Kind::kUint},
-        {"statement_timeout", Kind::kDuration}}},
-      {"pgsql", {{"max_rows", Kind::kUint}, {"max_row_length", Kind::kUint}}},
-      {"redis", {{"queue_max_bytes", Kind::kUint}, {"queue_max_messages", Kind::kUint}}},
-      {"thrift",
-       {{"transport_type", Kind::kString},
-        {"protocol_type", Kind::kString},
-        {"idl_files", Kind::kStringList},
-        {"string_max_size", Kind::kUint},
-        {"collection_max_size", Kind::kUint},
-        {"capture_reply", Kind::kBool},
-        {"obfuscate_strings", Kind::kBool},
-        {"drop_after_n_struct_fields", Kind::kUint}}},
-      {"mongodb", {{"max_docs", Kind::kUint}, {"max_doc_length", Kind::kUint}}},
-      {"nfs", {}},
-      {"tls",
-       {{"send_certificates", Kind::kBool},
-        {"include_raw_certificates", Kind::kBool},
-        {"include_detailed_fields", Kind::kBool},
-        {"fingerprints", Kind::kStringList}}},
-      {"sip",
-       {{"parse_authorization", Kind::kBool},
-        {"parse_body", Kind::kBool},
-        {"keep_original", Kind::kBool},
-        {"transport_protocol", Kind::kString}}},
-  };
-  return m;
+// Options of a protocol entry: the common ones and the protocol's own, from its
+// descriptor; null when no protocol has that name.
+const DecoderDescriptor* protocol_descriptor(const std::string& type) {
+  const int i = decoder_index(type);
+  return i < 0 ? nullptr : &decoder_registry()[i];
 }
 
 const Specs kInterfaces = {
@@ -641,15 +554,14 @@ void read_flows(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
 
 ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML::Node& n,
                              const std::string& type) {
-  const auto& specs = protocol_specs();
-  auto it = specs.find(type);
-  if (it == specs.end()) {
+  const DecoderDescriptor* desc = protocol_descriptor(type);
+  if (!desc) {
     std::string known;
-    for (const auto& [name, s] : specs) known += (known.empty() ? "" : ", ") + name;
+    for (const std::string& name : known_protocols()) known += (known.empty() ? "" : ", ") + name;
     ctx.fail(key, "unknown protocol '" + type + "' (known: " + known + ")");
   }
-  Specs all = kProtocolCommon;
-  all.insert(all.end(), it->second.begin(), it->second.end());
+  Specs all = common_protocol_options();
+  all.insert(all.end(), desc->options.begin(), desc->options.end());
   check_section(ctx, key, n, all);
   ProtocolConfig p;
   p.type = type;
@@ -657,7 +569,7 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
   if (const YAML::Node ports = n["ports"]; ports && ports.IsSequence()) {
     for (const auto& e : ports) p.ports.push_back(get_uint<uint16_t>(e, 0));
   }
-  if (type != "icmp" && p.enabled && p.ports.empty() && n["ports"] && !n["ports"].IsNull() &&
+  if (desc->transports != kTransportIcmp && p.enabled && p.ports.empty() && n["ports"] && !n["ports"].IsNull() &&
       n["ports"].size() == 0) {
     ctx.warn(key + ".ports", "empty: the protocol is only found by payload detection");
   }
@@ -666,35 +578,14 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
     const std::string ok = o->first.as<std::string>();
     if (ok != "type" && ok != "enabled" && ok != "ports") p.options[ok] = YAML::Clone(o->second);
   }
-  // Value checks beyond types.
-  if (type == "thrift") {
-    const std::string t = get_string(n["transport_type"], "socket");
-    if (t != "socket" && t != "framed")
-      ctx.fail(key + ".transport_type", "'" + t + "' is not one of socket, framed");
-    const std::string pt = get_string(n["protocol_type"], "binary");
-    if (pt != "binary" && pt != "compact" && pt != "json")
-      ctx.fail(key + ".protocol_type", "'" + pt + "' is not one of binary, compact, json");
-  }
-  if (type == "cassandra") {
-    const std::string c = get_string(n["compressor"], "");
-    if (!c.empty() && c != "snappy" && c != "lz4")
-      ctx.fail(key + ".compressor", "'" + c + "' is not one of snappy, lz4");
-    if (n["ignored_ops"] && n["ignored_ops"].IsSequence())
-      for (std::size_t i = 0; i < n["ignored_ops"].size(); ++i) {
-        const std::string op = n["ignored_ops"][i].as<std::string>();
-        if (cql_opcode(op) >= 0) continue;
-        std::string known;
-        for (const char* name : kCqlOpNames)
-          if (name) known += (known.empty() ? "" : ", ") + std::string(name);
-        ctx.fail(key + ".ignored_ops[" + std::to_string(i) + "]", "'" + op + "' is not a CQL opcode (" + known + ")");
-      }
-  }
-  if (type == "sip") {
-    const std::string t = get_string(n["transport_protocol"], "udp");
-    if (t != "udp" && t != "tcp")
-      ctx.fail(key + ".transport_protocol", "'" + t + "' is not one of udp, tcp");
-  }
   check_positive_duration(ctx, key + ".transaction_timeout", n["transaction_timeout"]);
+  // Value checks beyond types are the protocol's: its configure() refuses what it
+  // cannot use (warnings wait for the run, which applies the settings).
+  try {
+    desc->configure(p, [](const std::string&, const std::string&) {});
+  } catch (const OptionError& e) {
+    ctx.fail(key + "." + e.key(), e.what());
+  }
   return p;
 }
 
@@ -981,17 +872,6 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
 
 }  // namespace
 
-bool ProtocolConfig::flag(const char* key, bool fallback) const {
-  const YAML::Node& o = options;
-  return get_bool(o[key], fallback);
-}
-
-uint64_t ProtocolConfig::duration_ns(const char* key, uint64_t fallback) const {
-  const YAML::Node& o = options;
-  const int64_t v = get_duration(o[key], static_cast<int64_t>(fallback));
-  return v > 0 ? static_cast<uint64_t>(v) : fallback;
-}
-
 const ProtocolConfig* Config::protocol(const std::string& type) const {
   for (const auto& p : protocols)
     if (p.type == type) return &p;
@@ -1001,70 +881,26 @@ const ProtocolConfig* Config::protocol(const std::string& type) const {
 const std::vector<std::string>& known_protocols() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
-    for (const auto& [k, s] : protocol_specs()) v.push_back(k);
+    for (const DecoderDescriptor& d : decoder_registry()) v.emplace_back(d.name);
+    std::sort(v.begin(), v.end());
     return v;
   }();
   return names;
 }
 
-std::optional<int64_t> parse_duration_ns(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::size_t i = 0;
-  bool neg = false;
-  if (text[0] == '-' || text[0] == '+') {
-    neg = text[0] == '-';
-    i = 1;
-  }
-  if (i == text.size()) return std::nullopt;
-  // A bare number means seconds, as in Beats.
-  if (text.find_first_not_of("0123456789.", i) == std::string::npos) {
-    char* end = nullptr;
-    const double secs = std::strtod(text.c_str() + i, &end);
-    if (*end != '\0' || !std::isfinite(secs) || secs > 9.2e9) return std::nullopt;
-    const int64_t ns = static_cast<int64_t>(std::llround(secs * 1e9));
-    return neg ? -ns : ns;
-  }
-  long double total = 0;
-  while (i < text.size()) {
-    const std::size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-    if (i == start) return std::nullopt;
-    char* end = nullptr;
-    const std::string num = text.substr(start, i - start);
-    const long double v = std::strtold(num.c_str(), &end);
-    if (*end != '\0') return std::nullopt;
-    const std::size_t ustart = i;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
-    const std::string unit = text.substr(ustart, i - ustart);
-    if (unit == "ns") total += v;
-    else if (unit == "us" || unit == "µs") total += v * 1e3L;
-    else if (unit == "ms") total += v * 1e6L;
-    else if (unit == "s") total += v * 1e9L;
-    else if (unit == "m") total += v * 60e9L;
-    else if (unit == "h") total += v * 3600e9L;
-    else return std::nullopt;
-  }
-  if (total > 9.2e18L) return std::nullopt;
-  const int64_t ns = static_cast<int64_t>(total);
-  return neg ? -ns : ns;
-}
-
 std::string generated_bpf_filter(const Config& cfg) {
-  static const std::set<std::string> kUdpOnly = {"dhcpv4"};
-  static const std::set<std::string> kBoth = {"dns", "memcache", "sip", "nfs"};
   std::vector<std::string> parts;
   bool icmp = false;
   for (const auto& p : cfg.protocols) {
-    if (!p.enabled) continue;
-    if (p.type == "icmp") {
-      icmp = true;
-      continue;
-    }
+    const DecoderDescriptor* d = protocol_descriptor(p.type);
+    if (!p.enabled || !d) continue;
+    icmp = icmp || (d->transports & kTransportIcmp);
+    const bool tcp = d->transports & kTransportTcp, udp = d->transports & kTransportUdp;
     for (uint16_t port : p.ports) {
       const std::string n = std::to_string(port);
-      if (kUdpOnly.count(p.type)) parts.push_back("udp port " + n);
-      else if (kBoth.count(p.type)) parts.push_back("port " + n);
-      else parts.push_back("tcp port " + n);
+      if (tcp && udp) parts.push_back("port " + n);
+      else if (udp) parts.push_back("udp port " + n);
+      else if (tcp) parts.push_back("tcp port " + n);
     }
   }
   std::sort(parts.begin(), parts.end());

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "config/dpdk_config.hpp"
+#include "decode/protocol.hpp"
+#include "util/options.hpp"
 
 namespace tapbeat {
 
@@ -49,16 +51,6 @@ struct FlowsConfig {
   bool enable_delta_flow_reports = false;
 };
 
-struct ProtocolConfig {
-  std::string type;
-  bool enabled = true;
-  std::vector<uint16_t> ports;
-  YAML::Node options;                  // every other option, validated by type
-
-  // Typed reads of validated options (true/yes/on, durations such as 10s).
-  bool flag(const char* key, bool fallback) const;
-  uint64_t duration_ns(const char* key, uint64_t fallback) const;
-};
 
 struct OutputConfig {
   std::string type;                    // console | file | kafka | elasticsearch | logstash
@@ -133,8 +125,7 @@ Config load_config_text(const std::string& text, const std::string& name,
 // Beats byte size: "10GB", "200MiB", 4096.
 std::optional<uint64_t> parse_byte_size(const std::string& text);
 
-// Go-style duration ("1m30s", "500ms", "-1s"); a bare number is seconds.
-std::optional<int64_t> parse_duration_ns(const std::string& s);
+// parse_duration_ns (Go-style: "1m30s", "500ms", "-1s"; a bare number is seconds): util/options.hpp.
 
 // The capture filter Packetbeat generates when flows are off: the protocols' ports
 // (and ICMP when enabled), with a VLAN variant when with_vlans is set.

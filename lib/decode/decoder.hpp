@@ -12,8 +12,10 @@
 // Per-connection state lives in the flow's session slot (kDecoderStateBytes,
 // checked at compile time by each decoder); per-worker state (settings, scratch,
 // pending tables for datagram protocols) lives in the Decoder instance the worker
-// creates from the descriptor. The static facts of a protocol sit in its
-// descriptor; decode/registry.cpp lists them all.
+// creates from the descriptor. Everything else particular to a protocol sits in
+// its descriptor (name, transports, probes, option schema and typed settings,
+// counters, index-template fields); decode/registry.cpp holds them all, in the
+// order of the protocol list in decode/meson.build.
 #pragma once
 
 #include <cstdint>
@@ -21,9 +23,10 @@
 #include <span>
 #include <string_view>
 
-#include "engine/counters.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/protocol.hpp"
+#include "decode/transaction_event.hpp"
 #include "net/packet.hpp"
+#include "util/counters.hpp"
 
 namespace tapbeat {
 
@@ -79,11 +82,22 @@ inline void set_connection(TransactionFields& t, const StreamInfo& c, int client
 // What a decoder instance gets from its worker.
 struct DecoderSetup {
   Counters& counters;
+  std::size_t counter_base;             // where the protocol's counters start in `counters`
   EventEmitter& out;
   ChainStore& store;
   const AgentInfo& agent;
   const NetworkSet* internal_networks;  // network.direction; null: not reported
-  const void* config;                   // the protocol's settings (type known to the decoder)
+  const ProtocolSettings* config;       // what the descriptor's configure() made
+
+  // The protocol's own settings type (the one its configure() creates).
+  template <class S>
+  const S& settings() const {
+    return dynamic_cast<const S&>(*config);
+  }
+  template <class E>
+  CounterSet<E> counter_set() const {
+    return CounterSet<E>(counters, counter_base);
+  }
 };
 
 // A worker's instance of one protocol decoder.
@@ -125,12 +139,13 @@ class Decoder {
   virtual void finish() {}
 };
 
-// What most decoders keep of their DecoderSetup.
+// What most decoders keep of their DecoderSetup; Stat is the protocol's counter enum.
+template <class Stat>
 class DecoderCommon : public Decoder {
  protected:
   explicit DecoderCommon(const DecoderSetup& s)
-      : counters_(s.counters), out_(s.out), store_(s.store), agent_(s.agent), internal_(s.internal_networks) {}
-  Counters& counters_;
+      : counters_(s.counter_set<Stat>()), out_(s.out), store_(s.store), agent_(s.agent), internal_(s.internal_networks) {}
+  CounterSet<Stat> counters_;
   EventEmitter& out_;
   ChainStore& store_;
   const AgentInfo& agent_;
@@ -144,13 +159,58 @@ struct DetectProbe {
   bool client_only;  // matches only data of the connection's first sender
 };
 
+// Fields the protocol adds to the Elasticsearch index template, as JSON text:
+// members of the template's "properties" and entries of its "dynamic_templates"
+// (each without the surrounding braces of the whole list; empty: none).
+struct TemplateFields {
+  std::string_view properties;
+  std::string_view dynamic_templates;
+};
+
 struct DecoderDescriptor {
   std::string_view name;          // the packetbeat.protocols type
-  uint8_t transports;             // Transport bits
+  uint8_t transports;             // Transport bits (also the generated BPF filter's)
   std::span<const DetectProbe> probes;
   uint32_t state_size;            // per-connection state (TCP), <= kDecoderStateBytes
-  Counter violations;             // counted when the decoder detaches
+  // Packetbeat's usual ports (its reference configuration): used where a run is
+  // built without a configuration (benchmarks, fuzzers, the no-allocation test).
+  std::span<const uint16_t> default_ports;
+  // Options beyond the common ones (common_protocol_options()).
+  std::span<const OptionSpec> options;
+  // The entry's typed settings: the protocol's own options (the common ones are
+  // read afterwards, over the defaults it set). Throws OptionError for a value it
+  // refuses; `warn` hears of what is known but not applied. Also run when the
+  // configuration is checked, with a warn that discards.
+  std::unique_ptr<ProtocolSettings> (*configure)(const ProtocolConfig&, const OptionWarn& warn);
+  std::span<const CounterSpec> counters;  // its counters, in the order of its own enum
+  int violations;                 // index in `counters` counted when the decoder detaches; -1: none
+  TemplateFields index_template;
+  // Options (a YAML mapping) that take the decoder down every path it has, for
+  // fuzzers, benchmarks and the no-allocation test; send_request and
+  // send_response are turned on besides.
+  std::string_view exercise_options;
+  // Null for a protocol tapbeat knows (its options are checked) but does not
+  // decode in this version: its traffic is reported as flows only.
   std::unique_ptr<Decoder> (*create)(const DecoderSetup&);
+  // Set by the registry: where its counters start in each worker's block.
+  std::size_t counter_base = 0;
 };
+
+// A protocol known to the configuration (its options checked by `configure`) but
+// without a decoder in this version: its traffic is reported as flows only.
+inline DecoderDescriptor flows_only_protocol(std::string_view name, uint8_t transports,
+                                             std::span<const uint16_t> default_ports,
+                                             std::span<const OptionSpec> options,
+                                             std::unique_ptr<ProtocolSettings> (*configure)(const ProtocolConfig&,
+                                                                                            const OptionWarn&)) {
+  DecoderDescriptor d{};
+  d.name = name;
+  d.transports = transports;
+  d.default_ports = default_ports;
+  d.options = options;
+  d.configure = configure;
+  d.violations = -1;
+  return d;
+}
 
 }  // namespace tapbeat

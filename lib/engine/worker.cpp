@@ -6,8 +6,8 @@
 #include <cstring>
 #include <thread>
 
-#include "event/flow_event.hpp"
-#include "event/transaction_event.hpp"
+#include "flow/flow_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "util/encode.hpp"
 #include "net/parse.hpp"
 
@@ -30,12 +30,16 @@ Worker::Worker(const WorkerSettings& s)
       conn_lru_granularity_(static_cast<uint32_t>(
           std::max<uint64_t>(lru_stamp(s.tcp_transaction_timeout_ns / kLruGranularityDivisor), 1))) {
   counters_.set(Counter::flow_capacity, flows_.capacity());
+  stale_after_ns_ = s.tcp_transaction_timeout_ns;
   if (const DecoderPlan* plan = s.decoders) {
     const auto reg = decoder_registry();
     for (std::size_t i = 0; i < reg.size(); ++i) {
       if (!plan->enabled(i)) continue;
-      const DecoderSetup setup{counters_, out_, store_, *s.agent, s.internal_networks, plan->config[i]};
+      const DecoderSetup setup{counters_, reg[i].counter_base, out_,   store_,
+                               *s.agent,   s.internal_networks,  plan->config[i]};
       decoders_[i] = reg[i].create(setup);
+      conn_timeout_ns_[i] = plan->config[i]->timeout_ns;
+      stale_after_ns_ = std::max(stale_after_ns_, conn_timeout_ns_[i]);
       if (reg[i].transports & kTransportIcmp) icmp_decoder_ = static_cast<int>(i);
     }
     if (plan->any_tcp()) {
@@ -281,7 +285,7 @@ Flow* Worker::connection(Parsed& p) {
 
 void Worker::tcp_session(Parsed& p) {
   const PacketMeta& m = p.meta;
-  if (m.ts_ns + settings_.tcp_transaction_timeout_ns < burst_clock_ns_) {
+  if (m.ts_ns + stale_after_ns_ < burst_clock_ns_) {
     // Stamped further back than any transaction could wait: a copy of a
     // conversation whose connection is gone (captures merged or replayed out of
     // order). Decoding it would only make orphans.
@@ -294,6 +298,7 @@ void Worker::tcp_session(Parsed& p) {
   if (s.state == kNoSession) {
     s.decoder = 0;
     s.probes_left = 0;
+    s.in_progress = false;
     s.dir[0] = s.dir[1] = TcpDirection{};
     s.buf[0] = s.buf[1] = StreamBuffer{};
     const DecoderPlan& plan = *settings_.decoders;
@@ -335,6 +340,7 @@ void Worker::tcp_session(Parsed& p) {
 
 void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len) {
   if (s.state != kDecoding) return;
+  s.in_progress = true;
   StreamBuffer& b = s.buf[dir];
   if (b.held.empty()) {
     feed(s, dir, info, data, len);
@@ -407,7 +413,8 @@ void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t*
 void Worker::detach(TcpSession& s, const StreamInfo& info, bool violation) {
   if (s.state != kDecoding) return;
   if (violation) {
-    counters_.inc(decoder_registry()[s.decoder].violations);
+    const DecoderDescriptor& d = decoder_registry()[s.decoder];
+    if (d.violations >= 0) counters_.inc_at(d.counter_base + static_cast<std::size_t>(d.violations));
     counters_.inc(Counter::stream_detached);
   }
   s.state = kDetached;  // first: close() must not come back here
@@ -427,6 +434,7 @@ void Worker::Sink::on_gap(uint32_t len) {
     w_.counters_.inc(Counter::stream_gap_dropped_bytes, b.held.len);
     w_.store_.release(b.held);
   }
+  s.in_progress = true;
   if (!w_.decoders_[s.decoder]->gap(s.data, info_, dir_, len)) w_.detach(s, info_, false);
 }
 
@@ -436,19 +444,32 @@ void Worker::Sink::on_end() {
 
 void Worker::sweep_transactions(uint64_t now_ns) {
   // Transactions waiting past their timeout on connections that still carry
-  // traffic (idle ones are closed by expire_connections).
+  // traffic (idle ones are closed by expire_connections). A decoder that answers
+  // "nothing in progress" is not asked again until the connection delivers more.
   for (Flow* f = conns_->oldest(); f; f = conns_->next(f)) {
     TcpSession& s = sessions_[conns_->slot_of(f)];
-    if (s.state == kDecoding) decoders_[s.decoder]->expire(s.data, stream_info(*f, now_ns), now_ns);
+    if (s.state == kDecoding && s.in_progress)
+      s.in_progress = decoders_[s.decoder]->expire(s.data, stream_info(*f, now_ns), now_ns);
   }
 }
 
+uint64_t Worker::idle_lifetime_ns(const TcpSession& s) const {
+  return s.state == kDecoding ? conn_timeout_ns_[s.decoder] : settings_.tcp_transaction_timeout_ns;
+}
+
 void Worker::expire_connections(uint64_t now_ns) {
-  // A connection lives as long as its protocol's transaction timeout without
-  // traffic, as Packetbeat's TCP connections do.
-  while (Flow* c = conns_->oldest()) {
+  // A connection lives as long as its own protocol's transaction_timeout without
+  // traffic, as Packetbeat's TCP connections do; one no decoder has taken lives
+  // the shortest of them (tcp_transaction_timeout_ns). The list is in order of
+  // last traffic, so the walk stops at the first connection younger than that
+  // shortest lifetime; connections of a protocol with a longer timeout that are
+  // idle in between are passed over until their own time comes (none are when
+  // every protocol has the same timeout, Packetbeat's default).
+  for (Flow* c = conns_->oldest(); c;) {
     if (c->last_ts_ns + settings_.tcp_transaction_timeout_ns >= now_ns) break;
-    close_connection(*c);
+    Flow* next = conns_->next(c);
+    if (c->last_ts_ns + idle_lifetime_ns(sessions_[conns_->slot_of(c)]) < now_ns) close_connection(*c);
+    c = next;
   }
   counters_.set(Counter::stream_connections, conns_->size());
 }

@@ -7,12 +7,13 @@
 // make no syscalls and throw nothing.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
 
-#include "engine/counters.hpp"
+#include "util/counters.hpp"
 #include "event/agent.hpp"
 #include "event/event_queue.hpp"
 #include "decode/decoder.hpp"
@@ -59,7 +60,8 @@ struct WorkerSettings {
   // Transactions. Read-only, shared by all workers.
   const NetworkSet* internal_networks = nullptr;  // network.direction; null: not reported
   const DecoderPlan* decoders = nullptr;          // null: no transactions
-  // Connections idle this long are checked for transactions past their timeout.
+  // Idle lifetime of a TCP connection no decoder has taken (a decoded one lives
+  // its protocol's transaction_timeout): DecoderSet::tcp_timeout_ns().
   uint64_t tcp_transaction_timeout_ns = 10'000'000'000;
   uint32_t stream_store_blocks = 32768;           // ChainStore blocks (2 KiB) per worker
   TcpLimits tcp;
@@ -129,6 +131,7 @@ class alignas(kCacheLine) Worker {
     uint8_t state;           // SessionState
     uint8_t decoder;         // registry index while decoding
     uint8_t probes_left;     // payload segments still to classify
+    bool in_progress;        // the decoder may hold a transaction (set on delivery, cleared by expire())
     TcpDirection dir[2];     // [0] from the flow's source
     StreamBuffer buf[2];
     alignas(8) uint8_t data[kDecoderStateBytes];
@@ -159,6 +162,7 @@ class alignas(kCacheLine) Worker {
   void sweep_transactions(uint64_t now_ns);
   Flow* connection(Parsed& p);
   void expire_connections(uint64_t now_ns);
+  uint64_t idle_lifetime_ns(const TcpSession& s) const;
   void close_connection(Flow& c);
   void retire(Flow& f);  // final report (when flows are on), session closed, removed
   void end_session(Flow& f);
@@ -192,6 +196,8 @@ class alignas(kCacheLine) Worker {
   uint64_t next_sweep_ns_ = 0;
   uint32_t lru_granularity_;
   uint32_t conn_lru_granularity_;
+  std::array<uint64_t, kMaxDecoders> conn_timeout_ns_{};  // per decoder: its transaction_timeout
+  uint64_t stale_after_ns_ = 0;  // segments older than every protocol's timeout are stale
   Parsed parsed_[kBurstSize];
 };
 

@@ -8,7 +8,7 @@
 #include <atomic>
 #include <thread>
 
-#include "engine/counters.hpp"
+#include "util/counters.hpp"
 #include "event/event_queue.hpp"
 #include "event/json_writer.hpp"
 

@@ -15,7 +15,7 @@
 #include <memory>
 #include <span>
 
-#include "engine/counters.hpp"
+#include "util/counters.hpp"
 
 namespace tapbeat {
 

@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/counters.hpp"
+#include "util/counters.hpp"
 #include "net/packet.hpp"
 
 namespace tapbeat {

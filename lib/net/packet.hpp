@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "util/ip_bytes.hpp"
+
 namespace tapbeat {
 
 // Link types as libpcap reports them (DLT_*), which for these equal the LINKTYPE_*
@@ -30,7 +32,7 @@ inline constexpr uint16_t kLinuxSll2 = 276;
 
 bool link_type_supported(uint16_t dlt);
 
-using IpBytes = std::array<uint8_t, 16>;  // IPv4 in the first 4 bytes, rest zero
+// IpBytes: util/ip_bytes.hpp (IPv4 in the first 4 bytes, rest zero).
 
 enum class Tunnel : uint8_t { kNone = 0, kGre, kErspan, kVxlan, kGeneve, kIpInIp };
 

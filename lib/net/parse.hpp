@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "engine/counters.hpp"
+#include "util/counters.hpp"
 #include "net/packet.hpp"
 
 namespace tapbeat {

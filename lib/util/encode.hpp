@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "net/packet.hpp"
+#include "util/ip_bytes.hpp"
 
 namespace tapbeat {
 

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "control.hpp"
+#include "decode/registry.hpp"
 #include "event/event_fields.hpp"
 #include "log.hpp"
 #include "version.hpp"
@@ -749,33 +750,30 @@ class ElasticsearchSink final : public Sink {
 };
 
 // Field types of the events beyond what dynamic mapping gets right: dates, IP
-// addresses, 64-bit unsigned counters (memcache CAS values), long texts. Other
-// strings are keywords, numbers longs.
-constexpr const char* kTemplateMappings = R"({
-  "dynamic_templates": [
-    {"ip_addresses": {"path_match": "*.ip", "mapping": {"type": "ip"}}},
-    {"resolved_ips": {"path_match": "dns.resolved_ip", "mapping": {"type": "ip"}}},
-    {"forwarded_ips": {"path_match": "network.forwarded_ip", "mapping": {"type": "ip"}}},
-    {"cas_values": {"path_match": "memcache.*.cas_unique", "mapping": {"type": "unsigned_long"}}},
-    {"numbers_as_long": {"match_mapping_type": "long", "mapping": {"type": "long"}}},
-    {"strings_as_keyword": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 1024}}}
-  ],
-  "properties": {
-    "@timestamp": {"type": "date"},
+// addresses, long texts, and what each protocol adds (its descriptor's
+// index_template: DNS resolved IPs, memcache's 64-bit CAS values, HTTP bodies...).
+// Other strings are keywords, numbers longs.
+std::string template_mappings() {
+  std::string dynamic = R"({"ip_addresses": {"path_match": "*.ip", "mapping": {"type": "ip"}}},
+    {"forwarded_ips": {"path_match": "network.forwarded_ip", "mapping": {"type": "ip"}}})";
+  std::string properties = R"("@timestamp": {"type": "date"},
     "event": {"properties": {"start": {"type": "date"}, "end": {"type": "date"}, "created": {"type": "date"},
                              "duration": {"type": "long"}}},
     "request": {"type": "text"},
     "response": {"type": "text"},
     "message": {"type": "text"},
     "error": {"properties": {"message": {"type": "text"}}},
-    "http": {"properties": {
-      "request": {"properties": {"body": {"properties": {"content": {"type": "text"}, "bytes": {"type": "long"}}},
-                                 "headers": {"type": "object", "enabled": false}}},
-      "response": {"properties": {"body": {"properties": {"content": {"type": "text"}, "bytes": {"type": "long"}}},
-                                  "headers": {"type": "object", "enabled": false}}}}},
-    "flow": {"properties": {"final": {"type": "boolean"}}}
+    "flow": {"properties": {"final": {"type": "boolean"}}})";
+  for (const DecoderDescriptor& d : decoder_registry()) {
+    if (!d.index_template.dynamic_templates.empty()) dynamic += ",\n    " + std::string(d.index_template.dynamic_templates);
+    if (!d.index_template.properties.empty()) properties += ",\n    " + std::string(d.index_template.properties);
   }
-})";
+  // The catch-alls come last: dynamic templates apply in order.
+  dynamic += R"(,
+    {"numbers_as_long": {"match_mapping_type": "long", "mapping": {"type": "long"}}},
+    {"strings_as_keyword": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 1024}}})";
+  return "{\n  \"dynamic_templates\": [\n    " + dynamic + "\n  ],\n  \"properties\": {\n    " + properties + "\n  }\n}";
+}
 
 std::string expand_version(std::string s) {
   const std::string key = "%{[agent.version]}";
@@ -802,7 +800,7 @@ std::pair<std::string, std::string> index_template(const Config& cfg) {
                      R"("_meta":{"description":"tapbeat )" TAPBEAT_VERSION R"( events with Packetbeat fields"},)" +
                      R"("template":{"settings":{"index":{"number_of_shards":)" + std::to_string(shards) +
                      R"(,"refresh_interval":"5s","mapping":{"total_fields":{"limit":10000}}}},"mappings":)" +
-                     kTemplateMappings + "}}";
+                     template_mappings() + "}}";
   return {name, body};
 }
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <vector>
 
-#include "decode/decoder_set.hpp"
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "json_check.hpp"
 
@@ -21,37 +21,12 @@ struct State {
   AgentInfo agent{"fuzz", "fuzz", "id", "eph", "0"};
   DecoderSet decoders;
   NetworkSet internal{{"private"}};
-  PublicSuffixList psl = PublicSuffixList::parse("com\norg\nco.uk\n*.ck\n!www.ck\n");
   std::unique_ptr<Worker> worker;
   uint64_t ts = 1'000'000'000;
   State() {
-    const uint16_t dns_ports[] = {53}, http_ports[] = {80, 8080};
-    decoders.enable_icmp();
-    decoders.dns.send_request = decoders.dns.send_response = true;
-    decoders.dns.include_authorities = decoders.dns.include_additionals = true;
-    decoders.dns.public_suffixes = &psl;
-    decoders.enable_dns(dns_ports);
-    decoders.http.send_all_headers = decoders.http.split_cookie = true;
-    decoders.http.send_request = decoders.http.send_response = true;
-    decoders.http.request_body_for = decoders.http.response_body_for = {"text", "json", "form"};
-    decoders.http.hide_keywords = {"pass"};
-    decoders.http.redact_authorization = true;
-    decoders.http.real_ip_header = "x-forwarded-for";
-    decoders.enable_http(http_ports);
-    // The other stream decoders on their usual ports, also found by payload on any other.
-    const uint16_t redis_ports[] = {6379}, memcache_ports[] = {11211}, mysql_ports[] = {3306},
-                   pgsql_ports[] = {5432}, mongodb_ports[] = {27017}, amqp_ports[] = {5672},
-                   cassandra_ports[] = {9042};
-    decoders.redis.send_request = decoders.redis.send_response = true;
-    decoders.enable_redis(redis_ports);
-    decoders.enable_memcache(memcache_ports);
-    decoders.enable_mysql(mysql_ports);
-    decoders.enable_pgsql(pgsql_ports);
-    decoders.mongodb.send_request = decoders.mongodb.send_response = true;
-    decoders.enable_mongodb(mongodb_ports);
-    decoders.enable_amqp(amqp_ports);
-    decoders.cassandra.send_request = decoders.cassandra.send_response = true;
-    decoders.enable_cassandra(cassandra_ports);
+    // Every decoder on its usual ports with every option that opens a path, and
+    // payload detection on any other port.
+    decoders.enable_all(true);
     decoders.enable_detection();
     WorkerSettings s;
     s.agent = &agent;

@@ -3,11 +3,12 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "decode/decoder_set.hpp"
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"
 
@@ -74,6 +75,13 @@ struct StreamTest {
     return lines;
   }
   uint64_t count(Counter c) const { return w->counters().get(c); }
+  // A counter by its stats name (a protocol's: "http.transactions").
+  uint64_t count(std::string_view name) const { return w->counters().get(index_of(name)); }
+  static std::size_t index_of(std::string_view name) {
+    const int i = counter_index(name);
+    if (i < 0) throw std::invalid_argument("no counter named " + std::string(name));
+    return static_cast<std::size_t>(i);
+  }
 };
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }

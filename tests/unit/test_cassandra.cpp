@@ -10,7 +10,8 @@
 
 #include <string>
 
-#include "decode/decoder_set.hpp"
+#include "decode/cassandra/cassandra_decoder.hpp"
+#include "engine/decoder_set.hpp"
 #include "stream_test.hpp"
 
 namespace tapbeat {
@@ -107,9 +108,8 @@ std::string startup(const std::string& compression = "") {
 struct CqlHarness : test::StreamTest {
   test::Conn conn{50000, 9042, 100, 900};
   explicit CqlHarness(uint32_t ignored_ops = 0) {
-    decoders.cassandra.ignored_ops = ignored_ops;
     const uint16_t ports[] = {9042};
-    decoders.enable_cassandra(ports);
+    decoders.enable<CassandraSettings>("cassandra", ports).ignored_ops = ignored_ops;
     start();
     handshake(conn);
   }
@@ -157,7 +157,7 @@ TEST(Cassandra, PushedEventIsPublishedAlone) {
   EXPECT_TRUE(contains(ev[1], R"x("stream":-1,"op":"EVENT")x")) << ev[1];
   EXPECT_TRUE(contains(ev[2], R"x("event":{"type":"STATUS_CHANGE","change":"UP","host":"127.0.0.2","port":9042})x"))
       << ev[2];
-  EXPECT_EQ(h.count(Counter::cassandra_events), 3u);
+  EXPECT_EQ(h.count("cassandra.events"), 3u);
 }
 
 TEST(Cassandra, ExecuteAndBatchNameTheirPreparedStatements) {
@@ -188,7 +188,7 @@ TEST(Cassandra, ExecuteAndBatchNameTheirPreparedStatements) {
   EXPECT_TRUE(contains(ev[3], R"x("error":{"code":9472,"msg":"Prepared query with ID 756e not found","type":"errUnprepared","details":{"stmt_id":"756E6B6E6F776E2D69642D3030303030"}})x"))
       << ev[3];
   EXPECT_TRUE(contains(ev[3], R"x("status":"Error")x")) << ev[3];
-  EXPECT_EQ(h.count(Counter::cassandra_unknown_prepared), 1u);
+  EXPECT_EQ(h.count("cassandra.unknown_prepared"), 1u);
 }
 
 TEST(Cassandra, ErrorDetailsByCodeAndVersion) {
@@ -206,7 +206,7 @@ TEST(Cassandra, ErrorDetailsByCodeAndVersion) {
   EXPECT_TRUE(contains(ev[1], R"x("type":"errReadFailure","details":{"read_consistency":"LOCAL_QUORUM","received":1,"blockfor":2,"num_failures":1,"data_present":true})x"))
       << ev[1];
   EXPECT_TRUE(contains(ev[2], R"x("type":"errAlreadyExists","details":{"keyspace":"ks","table":"t"})x")) << ev[2];
-  EXPECT_EQ(h.count(Counter::cassandra_malformed), 0u);
+  EXPECT_EQ(h.count("cassandra.malformed"), 0u);
 }
 
 TEST(Cassandra, WarningsTracingAndPaging) {
@@ -233,8 +233,8 @@ TEST(Cassandra, IgnoredOpsAndUnansweredRequests) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"x("message":"Unmatched request")x")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"x("query":"SELECT never_answered")x")) << ev[0];
-  EXPECT_EQ(h.count(Counter::cassandra_ignored), 1u);
-  EXPECT_EQ(h.count(Counter::cassandra_unmatched_requests), 1u);
+  EXPECT_EQ(h.count("cassandra.ignored"), 1u);
+  EXPECT_EQ(h.count("cassandra.unmatched_requests"), 1u);
 }
 
 TEST(Cassandra, CompressedFramesAsStartupNegotiated) {
@@ -250,8 +250,8 @@ TEST(Cassandra, CompressedFramesAsStartupNegotiated) {
     EXPECT_TRUE(contains(ev[1], R"x("query":"SELECT id FROM tbl")x")) << ev[1];
     EXPECT_TRUE(contains(ev[1], R"x("flags":"Compress","stream":1,"op":"RESULT")x")) << ev[1];
     EXPECT_TRUE(contains(ev[1], R"x("num_rows":5)x")) << ev[1];
-    EXPECT_EQ(h.count(Counter::cassandra_compressed), 2u) << how;
-    EXPECT_EQ(h.count(Counter::cassandra_decompress_errors), 0u) << how;
+    EXPECT_EQ(h.count("cassandra.compressed"), 2u) << how;
+    EXPECT_EQ(h.count("cassandra.decompress_errors"), 0u) << how;
   }
 }
 
@@ -280,9 +280,9 @@ TEST(Cassandra, CompressedFrameLongerThanTheHeadIsOpenedFromItsPrefix) {
     const std::string kept = text.substr(0, 16 * 1024);
     EXPECT_TRUE(contains(ev[1], R"x("query":")x" + kept + "\"")) << how;
     EXPECT_TRUE(contains(ev[1], R"x("result":{"type":"void"})x")) << how;
-    EXPECT_EQ(h.count(Counter::cassandra_too_large), 1u) << how;
-    EXPECT_EQ(h.count(Counter::cassandra_query_cut), 1u) << how;
-    EXPECT_EQ(h.count(Counter::cassandra_malformed), 0u) << how;
+    EXPECT_EQ(h.count("cassandra.too_large"), 1u) << how;
+    EXPECT_EQ(h.count("cassandra.query_cut"), 1u) << how;
+    EXPECT_EQ(h.count("cassandra.malformed"), 0u) << how;
   }
 }
 
@@ -302,9 +302,9 @@ TEST(Cassandra, V5SegmentsSplitAnywhereAndEnvelopesSpanningThem) {
   EXPECT_TRUE(contains(ev[1], R"x("query":"SELECT a")x") && contains(ev[1], R"x("num_rows":200)x")) << ev[1];
   EXPECT_TRUE(contains(ev[1], R"x("version":"5")x")) << ev[1];
   EXPECT_TRUE(contains(ev[2], R"x("query":"SELECT b")x") && contains(ev[2], R"x("type":"void")x")) << ev[2];
-  EXPECT_EQ(h.count(Counter::cassandra_crc_errors), 0u);
-  EXPECT_EQ(h.count(Counter::cassandra_malformed), 0u);
-  EXPECT_EQ(h.count(Counter::cassandra_too_large), 1u);  // the envelope read from its first part
+  EXPECT_EQ(h.count("cassandra.crc_errors"), 0u);
+  EXPECT_EQ(h.count("cassandra.malformed"), 0u);
+  EXPECT_EQ(h.count("cassandra.too_large"), 1u);  // the envelope read from its first part
 }
 
 TEST(Cassandra, V5Lz4SegmentsAndChecksumErrors) {
@@ -316,8 +316,8 @@ TEST(Cassandra, V5Lz4SegmentsAndChecksumErrors) {
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_TRUE(contains(ev[1], R"x("num_rows":3)x")) << ev[1];
-  EXPECT_EQ(h.count(Counter::cassandra_compressed), 2u);
-  EXPECT_EQ(h.count(Counter::cassandra_crc_errors), 0u);
+  EXPECT_EQ(h.count("cassandra.compressed"), 2u);
+  EXPECT_EQ(h.count("cassandra.crc_errors"), 0u);
 
   CqlHarness bad;
   bad.client(frame(5, false, 0, kStartup, startup()));
@@ -330,8 +330,8 @@ TEST(Cassandra, V5Lz4SegmentsAndChecksumErrors) {
   const auto bev = bad.finish();
   ASSERT_EQ(bev.size(), 2u);  // the payload CRC error is counted, the transaction kept
   EXPECT_TRUE(contains(bev[1], R"x("query":"SELECT 1")x")) << bev[1];
-  EXPECT_EQ(bad.count(Counter::cassandra_crc_errors), 2u);
-  EXPECT_EQ(bad.count(Counter::cassandra_violations), 1u);  // a header that fails its CRC: framing lost
+  EXPECT_EQ(bad.count("cassandra.crc_errors"), 2u);
+  EXPECT_EQ(bad.count("cassandra.violations"), 1u);  // a header that fails its CRC: framing lost
 }
 
 TEST(Cassandra, AuthenticationClassAndV5SwitchOnAuthenticate) {
@@ -348,7 +348,7 @@ TEST(Cassandra, AuthenticationClassAndV5SwitchOnAuthenticate) {
       << ev[0];
   EXPECT_TRUE(contains(ev[1], R"x("op":"AUTH_RESPONSE")x") && contains(ev[1], R"x("op":"AUTH_SUCCESS")x")) << ev[1];
   EXPECT_FALSE(contains(ev[1], "secret")) << ev[1];  // tokens are not published
-  EXPECT_EQ(h.count(Counter::cassandra_crc_errors), 0u);
+  EXPECT_EQ(h.count("cassandra.crc_errors"), 0u);
 }
 
 TEST(Cassandra, NotCqlIsAViolation) {
@@ -356,7 +356,7 @@ TEST(Cassandra, NotCqlIsAViolation) {
   h.client("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   const auto ev = h.finish();
   EXPECT_TRUE(ev.empty());
-  EXPECT_EQ(h.count(Counter::cassandra_violations), 1u);
+  EXPECT_EQ(h.count("cassandra.violations"), 1u);
 }
 
 }  // namespace

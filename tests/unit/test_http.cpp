@@ -4,8 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "decode/http/http_decoder.hpp"
 #include "config/config.hpp"
-#include "decode/decoder_set.hpp"
+#include "engine/decoder_set.hpp"
 #include "decode/http/http_parse.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"
@@ -148,8 +149,8 @@ using test::Conn;
 struct HttpHarness : test::StreamTest {
   explicit HttpHarness(std::vector<uint16_t> ports = {80}, bool detect = false,
                        void (*tune)(HttpSettings&) = nullptr) {
-    if (tune) tune(decoders.http);
-    decoders.enable_http(ports);
+    HttpSettings& s = decoders.enable<HttpSettings>("http", ports);
+    if (tune) tune(s);
     if (detect) decoders.enable_detection();
     start();
   }
@@ -172,7 +173,7 @@ TEST(HttpDecoder, PipelinedRequestsMatchResponsesInOrder) {
   EXPECT_TRUE(contains(ev[1], R"("status":"Error")"));
   EXPECT_TRUE(contains(ev[1], R"("full":"http://a.example/two?a=1&b=2")")) << ev[1];
   EXPECT_TRUE(contains(ev[1], R"("domain":"a.example")"));
-  EXPECT_EQ(h.count(Counter::http_transactions), 2u);
+  EXPECT_EQ(h.count("http.transactions"), 2u);
 }
 
 TEST(HttpDecoder, ChunkedBodySplitAnywhere) {
@@ -204,7 +205,7 @@ TEST(HttpDecoder, ContinueThenFinalResponseIsOneTransaction) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"("status_code":201)"));
   EXPECT_FALSE(contains(ev[0], R"("error")")) << ev[0];
-  EXPECT_EQ(h.count(Counter::http_informational), 1u);
+  EXPECT_EQ(h.count("http.informational_responses"), 1u);
 }
 
 TEST(HttpDecoder, CloseDelimitedBodyEndsWithFin) {
@@ -239,7 +240,7 @@ TEST(HttpDecoder, HoleInTheBodyKeepsTheTransactionWithTheLossNote) {
   EXPECT_TRUE(contains(ev[0], R"("error":{"message":"Packet loss while capturing the response"})")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
   EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":3000})"));
-  EXPECT_EQ(h.count(Counter::http_gaps), 1u);
+  EXPECT_EQ(h.count("http.gaps"), 1u);
 }
 
 TEST(HttpDecoder, UnansweredAndUnrequested) {
@@ -316,8 +317,8 @@ TEST(HttpDecoder, OddButValidShapesArePublished) {
   EXPECT_TRUE(contains(ev[2], R"("method":"PROPFIND")")) << ev[2];
   EXPECT_TRUE(contains(ev[3], R"("query":"OPTIONS *")")) << ev[3];
   EXPECT_TRUE(contains(ev[4], R"("message":"request line without a target")")) << ev[4];
-  EXPECT_EQ(h.count(Counter::http_unmatched_responses), 0u);
-  EXPECT_EQ(h.count(Counter::http_violations), 0u);
+  EXPECT_EQ(h.count("http.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("http.violations"), 0u);
 }
 
 TEST(HttpDecoder, Http09RequestAndItsHeadlessAnswer) {
@@ -334,7 +335,7 @@ TEST(HttpDecoder, Http09RequestAndItsHeadlessAnswer) {
   EXPECT_TRUE(contains(ev[0], R"("message":"HTTP/0.9 request: no version on the request line")")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("response":{"body":{"bytes":28})")) << ev[0];
   EXPECT_FALSE(contains(ev[0], R"("status_code")")) << ev[0];
-  EXPECT_EQ(h.count(Counter::http_versionless_requests), 1u);
+  EXPECT_EQ(h.count("http.versionless_requests"), 1u);
 }
 
 // Header lines after a versionless request line are read up to the blank line (as
@@ -388,7 +389,7 @@ TEST(HttpDecoder, SmugglingShapesPublishTheHiddenRequest) {
     else EXPECT_FALSE(contains(ev[0], R"("error")")) << k.name << ev[0];
     EXPECT_TRUE(contains(ev[1], R"("query":"GET /admin")")) << k.name << ev[1];
     EXPECT_TRUE(contains(ev[1], R"("status_code":403)")) << k.name << ev[1];
-    EXPECT_EQ(h.count(Counter::http_violations), 0u) << k.name;
+    EXPECT_EQ(h.count("http.violations"), 0u) << k.name;
   }
 }
 
@@ -411,8 +412,8 @@ TEST(HttpDecoder, HeadPastTheLimitIsCutAndTheConnectionGoesOn) {
   EXPECT_TRUE(contains(ev[0], R"(head longer than 64 KiB; cut)")) << ev[0].substr(0, 400);
   EXPECT_TRUE(contains(ev[0], R"("client":{"bytes":)" + std::to_string(big.size()))) << ev[0].substr(0, 600);
   EXPECT_TRUE(contains(ev[1], R"("query":"GET /next")")) << ev[1];
-  EXPECT_EQ(h.count(Counter::http_head_too_large), 1u);
-  EXPECT_EQ(h.count(Counter::http_violations), 0u);
+  EXPECT_EQ(h.count("http.head_too_large"), 1u);
+  EXPECT_EQ(h.count("http.violations"), 0u);
 }
 
 // event.end is the response's first packet, also when its head spans segments.
@@ -435,7 +436,7 @@ TEST(HttpDecoder, NotHttpOnAnHttpPortDetaches) {
   const std::string junk(30000, '\x01');
   for (int i = 0; i < 3; ++i) h.client(c, junk);
   h.finish();
-  EXPECT_EQ(h.count(Counter::http_violations), 1u);
+  EXPECT_EQ(h.count("http.violations"), 1u);
   EXPECT_EQ(h.count(Counter::stream_detached), 1u);
 }
 
@@ -458,8 +459,8 @@ TEST(Detection, PayloadFindsHttpOnAnyPortAndGivesUpOnOthers) {
 TEST(Detection, DuplicatePortsAreAConfigError) {
   DecoderSet set;
   const uint16_t p[] = {8053};
-  set.enable_dns(p);
-  EXPECT_THROW(set.enable_http(p), std::invalid_argument);
+  set.enable("dns", p);
+  EXPECT_THROW(set.enable("http", p), std::invalid_argument);
 }
 
 }  // namespace

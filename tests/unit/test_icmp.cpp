@@ -29,7 +29,8 @@ std::unique_ptr<Packet> icmp(const char* src, const char* dst, uint8_t type, uin
 }
 
 TEST(Icmp, EchoRequestAndReplyMakeOneTransaction) {
-  Counters c;
+  Counters block;
+  CounterSet<IcmpStat> c(block, 0);
   IcmpTracker t(10'000'000'000, c);
   IcmpEvent ev;
   EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev));
@@ -42,13 +43,14 @@ TEST(Icmp, EchoRequestAndReplyMakeOneTransaction) {
   EXPECT_EQ(ev.resp_ts_ns - ev.req_ts_ns, 4000u);
   EXPECT_EQ(ev.client[3], 1);
   EXPECT_EQ(ev.server[3], 2);
-  EXPECT_EQ(c.get(Counter::icmp_transactions), 1u);
+  EXPECT_EQ(c.get(IcmpStat::transactions), 1u);
 }
 
 // A repeated request (same identifier and sequence) closes the earlier one with
 // Packetbeat's note and waits in its place: three requests, one reply, three events.
 TEST(Icmp, RepeatedRequestClosesTheEarlierOne) {
-  Counters c;
+  Counters block;
+  CounterSet<IcmpStat> c(block, 0);
   IcmpTracker t(10'000'000'000, c);
   IcmpEvent ev;
   EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev));
@@ -61,28 +63,30 @@ TEST(Icmp, RepeatedRequestClosesTheEarlierOne) {
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 5, 1, 3500)->meta, ev));
   EXPECT_EQ(ev.error, nullptr);
   EXPECT_EQ(ev.req_ts_ns, 3000u);
-  EXPECT_EQ(c.get(Counter::icmp_duplicate_requests), 2u);
+  EXPECT_EQ(c.get(IcmpStat::duplicate_requests), 2u);
 }
 
 TEST(Icmp, ReplyMatchesOnlyItsSequence) {
-  Counters c;
+  Counters block;
+  CounterSet<IcmpStat> c(block, 0);
   IcmpTracker t(10'000'000'000, c);
   IcmpEvent ev;
   t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev);
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 5, 2, 2000)->meta, ev));
   EXPECT_STREQ(ev.error, "Request was not seen");
   EXPECT_FALSE(ev.has_request);
-  EXPECT_EQ(c.get(Counter::icmp_orphan_responses), 1u);
+  EXPECT_EQ(c.get(IcmpStat::orphan_responses), 1u);
   // The request is still pending and expires as unanswered.
   EXPECT_FALSE(t.expire_one(5'000'000'000, ev));
   ASSERT_TRUE(t.expire_one(20'000'000'000, ev));
   EXPECT_STREQ(ev.error, "Response was not seen");
   EXPECT_TRUE(ev.has_request && !ev.has_response);
-  EXPECT_EQ(c.get(Counter::icmp_unanswered), 1u);
+  EXPECT_EQ(c.get(IcmpStat::unanswered), 1u);
 }
 
 TEST(Icmp, ErrorMessagesArePublishedAlone) {
-  Counters c;
+  Counters block;
+  CounterSet<IcmpStat> c(block, 0);
   IcmpTracker t(10'000'000'000, c);
   IcmpEvent ev;
   ASSERT_TRUE(t.on_packet(icmp("192.0.2.1", "10.0.0.1", 3, 3, 0, 0, 1000, 28)->meta, ev));
@@ -95,7 +99,8 @@ TEST(Icmp, ErrorMessagesArePublishedAlone) {
 }
 
 TEST(Icmp, FullPendingTablePublishesTheOldestRequest) {
-  Counters c;
+  Counters block;
+  CounterSet<IcmpStat> c(block, 0);
   IcmpTracker t(10'000'000'000, c);
   IcmpEvent ev;
   for (uint32_t i = 0; i < IcmpTracker::kPending; ++i)
@@ -103,7 +108,7 @@ TEST(Icmp, FullPendingTablePublishesTheOldestRequest) {
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.3", 8, 0, 1, 0, 99999)->meta, ev));
   EXPECT_STREQ(ev.error, "Response was not seen");
   EXPECT_EQ(ev.req_ts_ns, 0u);
-  EXPECT_EQ(c.get(Counter::icmp_pending_full), 1u);
+  EXPECT_EQ(c.get(IcmpStat::pending_full), 1u);
 }
 
 TEST(Networks, DirectionFromInternalNetworks) {

@@ -10,7 +10,8 @@
 #include <limits>
 #include <string>
 
-#include "decode/decoder_set.hpp"
+#include "decode/mongodb/mongodb_decoder.hpp"
+#include "engine/decoder_set.hpp"
 #include "stream_test.hpp"
 
 namespace tapbeat {
@@ -102,10 +103,9 @@ std::string compressed(const std::string& msg, uint8_t how) {
 struct MongoHarness : test::StreamTest {
   test::Conn conn{50000, 27017, 100, 900};
   MongoHarness() {
-    decoders.mongodb.send_response = true;
-    decoders.mongodb.send_request = true;
     const uint16_t ports[] = {27017};
-    decoders.enable_mongodb(ports);
+    auto& s = decoders.enable("mongodb", ports);
+    s.send_response = s.send_request = true;
     start();
   }
   void client(std::string_view s) { StreamTest::client(conn, s); }
@@ -141,8 +141,8 @@ TEST(Mongodb, CompressedWithEachCompressor) {
     EXPECT_TRUE(contains(e, R"("numberReturned":3)")) << e;
     EXPECT_TRUE(contains(e, R"("response":"{\"a\":0}\n{\"a\":1}\n{\"a\":2}")")) << e;
   }
-  EXPECT_EQ(h.count(Counter::mongodb_compressed), 6u);
-  EXPECT_EQ(h.count(Counter::mongodb_decompress_errors), 0u);
+  EXPECT_EQ(h.count("mongodb.compressed"), 6u);
+  EXPECT_EQ(h.count("mongodb.decompress_errors"), 0u);
 }
 
 TEST(Mongodb, RepliesOutOfOrderPairByResponseTo) {
@@ -192,7 +192,7 @@ TEST(Mongodb, MessageLongerThanTheHeadStreamsThrough) {
   EXPECT_TRUE(contains(ev[0], R"("resource":"shop.big")")) << ev[0].substr(0, 300);
   EXPECT_TRUE(contains(ev[0], "\"bytes\":" + std::to_string(big.size())));
   EXPECT_TRUE(contains(ev[1], R"("resource":"shop.small")"));
-  EXPECT_EQ(h.count(Counter::mongodb_malformed), 0u);
+  EXPECT_EQ(h.count("mongodb.malformed"), 0u);
 }
 
 // skip and limit may be any number: doubles past int32's range (or NaN) are held to it,

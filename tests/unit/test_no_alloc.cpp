@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "decode/decoder_set.hpp"
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"
 
@@ -41,23 +41,12 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   s.flow_period_ns = 500'000'000;
   s.event_chunks = 4;
   s.event_chunk_bytes = 64 * 1024;
-  // Transactions too: ICMP pairing, DNS over UDP and TCP on port 53, HTTP on port
-  // 80, payload detection of the rest.
+  // Transactions too: every decoder of the registry on its usual ports with every
+  // option that opens a path, transactions timing out within the run, payload
+  // detection of the rest.
   NetworkSet internal({"private"});
   DecoderSet decoders;
-  const uint16_t dns_ports[] = {53}, http_ports[] = {80};
-  decoders.icmp.timeout_ns = 1'000'000'000;
-  decoders.enable_icmp();
-  decoders.dns.timeout_ns = 1'000'000'000;
-  decoders.dns.send_request = decoders.dns.send_response = true;
-  const PublicSuffixList psl = PublicSuffixList::parse("com\nco.uk\n*.ck\n");
-  decoders.dns.public_suffixes = &psl;
-  decoders.enable_dns(dns_ports);
-  decoders.http.send_all_headers = decoders.http.send_request = decoders.http.send_response = true;
-  decoders.http.response_body_for = {"text/"};
-  decoders.enable_http(http_ports);
-  const uint16_t redis_ports[] = {6379};
-  decoders.enable_redis(redis_ports);
+  decoders.enable_all(true, 1'000'000'000);
   decoders.enable_detection();
   s.decoders = &decoders.plan();
   s.internal_networks = &internal;
@@ -119,12 +108,12 @@ TEST(HotPath, WorkerDoesNotAllocatePerPacket) {
   EXPECT_GT(w.counters().get(Counter::flow_evicted) + w.counters().get(Counter::flow_expired), 0u);
   EXPECT_GT(w.counters().get(Counter::events_emitted), 0u);
   EXPECT_GT(w.counters().get(Counter::frag_fragments), 0u);
-  EXPECT_GT(w.counters().get(Counter::dns_messages), 0u);
-  EXPECT_GT(w.counters().get(Counter::dns_unanswered), 0u);
+  EXPECT_GT(w.counters().get(static_cast<std::size_t>(counter_index("dns.messages"))), 0u);
+  EXPECT_GT(w.counters().get(static_cast<std::size_t>(counter_index("dns.unanswered_queries"))), 0u);
   EXPECT_GT(w.counters().get(Counter::tcp_reasm_midstream), 0u);
-  EXPECT_GT(w.counters().get(Counter::icmp_unanswered), 0u);
-  EXPECT_GT(w.counters().get(Counter::http_transactions), 0u);
-  EXPECT_GT(w.counters().get(Counter::redis_transactions), 0u);
+  EXPECT_GT(w.counters().get(static_cast<std::size_t>(counter_index("icmp.unanswered_requests"))), 0u);
+  EXPECT_GT(w.counters().get(static_cast<std::size_t>(counter_index("http.transactions"))), 0u);
+  EXPECT_GT(w.counters().get(static_cast<std::size_t>(counter_index("redis.transactions"))), 0u);
 }
 
 }  // namespace

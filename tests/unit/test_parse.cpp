@@ -25,7 +25,7 @@ std::unique_ptr<Parsed> parse(const test::Bytes& b, uint16_t dlt = link_type::kE
 
 uint64_t total(const Counters& c) {
   uint64_t t = 0;
-  for (std::size_t i = 0; i < kCounterCount; ++i) t += c.get(i);
+  for (std::size_t i = 0; i < kEngineCounterCount; ++i) t += c.get(i);
   return t;
 }
 
@@ -159,8 +159,8 @@ TEST(Parse, TruncatedHeadersAreCountedPerLayer) {
                         Case{tcp.b, Counter::tcp_truncated}, Case{udp.b, Counter::udp_truncated},
                         Case{icmp.b, Counter::icmp_truncated}, Case{v6.b, Counter::ipv6_truncated}}) {
     auto p = parse(c.bytes);
-    EXPECT_EQ(p->st, ParseStatus::kDrop) << kCounterNames[static_cast<int>(c.counter)];
-    EXPECT_EQ(p->c.get(c.counter), 1u) << kCounterNames[static_cast<int>(c.counter)];
+    EXPECT_EQ(p->st, ParseStatus::kDrop) << kEngineCounters[static_cast<int>(c.counter)].name;
+    EXPECT_EQ(p->c.get(c.counter), 1u) << kEngineCounters[static_cast<int>(c.counter)].name;
     EXPECT_EQ(total(p->c), 1u) << "exactly one counter per malformed packet";
   }
 }

@@ -3,7 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "decode/decoder_set.hpp"
+#include "decode/redis/redis_decoder.hpp"
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "stream_test.hpp"
 
@@ -18,9 +19,9 @@ using test::contains;
 struct RedisHarness : test::StreamTest {
   test::Conn conn{50000, 6379, 100, 900};
   explicit RedisHarness(void (*tune)(RedisSettings&) = nullptr) {
-    if (tune) tune(decoders.redis);
     const uint16_t ports[] = {6379};
-    decoders.enable_redis(ports);
+    RedisSettings& s = decoders.enable<RedisSettings>("redis", ports);
+    if (tune) tune(s);
     start();
   }
   void client(std::string_view s) { StreamTest::client(conn, s); }
@@ -42,7 +43,7 @@ TEST(Redis, Resp3RepliesAttributesAndPushes) {
   EXPECT_TRUE(contains(ev[1], R"("return_value":"abcd")")) << ev[1];
   EXPECT_TRUE(contains(ev[1], R"("resource":"k")"));
   EXPECT_TRUE(contains(ev[2], R"("return_value":"nil")"));
-  EXPECT_EQ(h.count(Counter::redis_push_messages), 1u);
+  EXPECT_EQ(h.count("redis.push_messages"), 1u);
 }
 
 TEST(Redis, InlineCommandsAndErrors) {
@@ -65,8 +66,8 @@ TEST(Redis, QueueLimitsDropAndCount) {
   h.server("+PONG\r\n+PONG\r\n+PONG\r\n");
   const auto ev = h.finish();
   EXPECT_EQ(ev.size(), 2u);
-  EXPECT_EQ(h.count(Counter::redis_queue_full), 1u);
-  EXPECT_EQ(h.count(Counter::redis_unmatched_responses), 1u);
+  EXPECT_EQ(h.count("redis.queue_full"), 1u);
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 1u);
 }
 
 TEST(Redis, LargeValueStreamsThroughAndHolesInsideKeepFraming) {
@@ -91,7 +92,7 @@ TEST(Redis, LargeValueStreamsThroughAndHolesInsideKeepFraming) {
   EXPECT_TRUE(contains(ev[0], R"("bytes":)" + std::to_string(cmd.size()))) << ev[0].substr(0, 300);
   EXPECT_TRUE(contains(ev[1], R"("method":"GET")"));
   EXPECT_TRUE(contains(ev[2], R"("return_value":"PONG")"));
-  EXPECT_EQ(h.count(Counter::redis_gaps), 1u);
+  EXPECT_EQ(h.count("redis.gaps"), 1u);
   EXPECT_EQ(h.count(Counter::stream_buffer_full), 0u);
 }
 
@@ -122,9 +123,9 @@ TEST(Redis, ReplyNestedPastTheLimitIsCutNotDetached) {
     EXPECT_TRUE(contains(ev[0], R"("bytes":)" + std::to_string(deep.size()))) << ev[0];
     EXPECT_TRUE(contains(ev[1], R"("return_value":"v1")")) << ev[1];
     EXPECT_FALSE(contains(ev[1], R"("message")")) << ev[1];
-    EXPECT_EQ(h.count(Counter::redis_too_deep), 1u);
-    EXPECT_EQ(h.count(Counter::redis_violations), 0u);
-    EXPECT_EQ(h.count(Counter::redis_transactions), 2u);
+    EXPECT_EQ(h.count("redis.too_deep"), 1u);
+    EXPECT_EQ(h.count("redis.violations"), 0u);
+    EXPECT_EQ(h.count("redis.transactions"), 2u);
   }
 }
 
@@ -133,8 +134,8 @@ TEST(Redis, NotRespDetaches) {
   h.client("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
   h.server(std::string("\x16\x03\x01\x00\x10 binary\r\n", 15));
   h.finish();
-  EXPECT_EQ(h.count(Counter::redis_violations), 1u);
-  EXPECT_EQ(h.count(Counter::redis_unmatched_requests), 1u);  // published at detach
+  EXPECT_EQ(h.count("redis.violations"), 1u);
+  EXPECT_EQ(h.count("redis.unmatched_requests"), 1u);  // published at detach
 }
 
 }  // namespace

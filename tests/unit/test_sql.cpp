@@ -5,7 +5,8 @@
 
 #include <string>
 
-#include "decode/decoder_set.hpp"
+#include "decode/mysql/mysql_decoder.hpp"
+#include "engine/decoder_set.hpp"
 #include "decode/sql/sql_text.hpp"
 #include "stream_test.hpp"
 
@@ -47,8 +48,7 @@ TEST(SqlText, MethodIsTheFirstWordUpperCase) {
 
 TEST(SqlText, ClientByPortNeedsExactlyOneServerSide) {
   SqlSettings s;
-  const uint16_t ports[] = {3306, 3307};
-  s.set_ports(ports);
+  s.ports = {3306, 3307};
   EXPECT_EQ(s.client_by_port({40000, 3306}), 0);
   EXPECT_EQ(s.client_by_port({3307, 40000}), 1);
   EXPECT_EQ(s.client_by_port({3306, 3307}), -1);
@@ -72,10 +72,9 @@ std::string column(uint8_t seq, const std::string& table, const std::string& nam
 struct MysqlHarness : test::StreamTest {
   test::Conn conn{50000, 3306, 100, 900};
   MysqlHarness() {
-    decoders.mysql.send_response = true;
-    decoders.mysql.send_request = true;
     const uint16_t ports[] = {3306};
-    decoders.enable_mysql(ports);
+    auto& s = decoders.enable("mysql", ports);
+    s.send_response = s.send_request = true;
     start();
   }
   void client(std::string_view s) { StreamTest::client(conn, s); }
@@ -104,8 +103,8 @@ TEST(Mysql, DeprecateEofResultSetEndsWithOkAndMoreResultsChain) {
   EXPECT_TRUE(contains(ev[0], R"("path":"db.t, db.u")")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("response":"a\nx\ny\nz\n")")) << ev[0];
   EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 1")")) << ev[1];
-  EXPECT_EQ(h.count(Counter::mysql_transactions), 2u);
-  EXPECT_EQ(h.count(Counter::mysql_unmatched_responses), 0u);
+  EXPECT_EQ(h.count("mysql.transactions"), 2u);
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
 }
 
 TEST(Mysql, PacketOver16MbStreamsThroughWithItsContinuation) {
@@ -129,7 +128,7 @@ TEST(Mysql, PacketOver16MbStreamsThroughWithItsContinuation) {
   EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0].substr(0, 400);
   EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
   EXPECT_TRUE(contains(ev[0], "\"bytes\":" + std::to_string(resp.size()))) << "server bytes";
-  EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
+  EXPECT_EQ(h.count("mysql.malformed"), 0u);
 }
 
 TEST(Mysql, LocalInfileEndsWithTheServersOk) {
@@ -165,8 +164,8 @@ TEST(Mysql, TlsRequestStopsDecodingAndIsCounted) {
   h.client(std::string("\x16\x03\x01\x00\x05hello", 10));
   const auto ev = h.finish();
   EXPECT_TRUE(ev.empty());
-  EXPECT_EQ(h.count(Counter::mysql_tls_connections), 1u);
-  EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
+  EXPECT_EQ(h.count("mysql.tls_connections"), 1u);
+  EXPECT_EQ(h.count("mysql.malformed"), 0u);
 }
 
 // A MySQL 8 conversation, byte for byte as 8.0.23+ servers and clients write it:
@@ -242,11 +241,11 @@ TEST(Mysql, Mysql8QueryAttributesCachingSha2AndChangeUser) {
   EXPECT_TRUE(contains(ev[3], R"("params":["7"])")) << ev[3];
   EXPECT_TRUE(contains(ev[3], R"("query":"SELECT name FROM users WHERE id = ?")")) << ev[3];
   EXPECT_TRUE(contains(ev[4], R"("query":"SELECT 1")")) << ev[4];
-  EXPECT_EQ(h.count(Counter::mysql_unmatched_responses), 0u);
-  EXPECT_EQ(h.count(Counter::mysql_unmatched_requests), 0u);
-  EXPECT_EQ(h.count(Counter::mysql_login_failures), 0u);
-  EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
-  EXPECT_EQ(h.count(Counter::mysql_violations), 0u);
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("mysql.login_failures"), 0u);
+  EXPECT_EQ(h.count("mysql.malformed"), 0u);
+  EXPECT_EQ(h.count("mysql.violations"), 0u);
 }
 
 // Picked up after the handshake: attributes are recognised by their shape, and a
@@ -261,7 +260,7 @@ TEST(Mysql, QueryAttributesMidstream) {
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_TRUE(contains(ev[0], R"("query":"SELECT 2")")) << ev[0];
   EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 3")")) << ev[1];
-  EXPECT_EQ(h.count(Counter::mysql_malformed), 0u);
+  EXPECT_EQ(h.count("mysql.malformed"), 0u);
 }
 
 TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
@@ -274,7 +273,7 @@ TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
   EXPECT_TRUE(contains(ev[0], R"("message":"Unmatched request")")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status":"Error")"));
   EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 2")"));
-  EXPECT_EQ(h.count(Counter::mysql_unmatched_requests), 1u);
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 1u);
 }
 
 std::string pg(char type, const std::string& body) {
@@ -287,9 +286,8 @@ std::string pg(char type, const std::string& body) {
 struct PgsqlHarness : test::StreamTest {
   test::Conn conn{50000, 5432, 100, 900};
   PgsqlHarness() {
-    decoders.pgsql.send_response = true;
     const uint16_t ports[] = {5432};
-    decoders.enable_pgsql(ports);
+    decoders.enable("pgsql", ports).send_response = true;
     start();
   }
   void client(std::string_view s) { StreamTest::client(conn, s); }
@@ -302,8 +300,8 @@ TEST(Pgsql, AcceptedSslRequestStopsDecoding) {
   h.server("S");
   h.client(std::string("\x16\x03\x01\x00\x05hello", 10));
   EXPECT_TRUE(h.finish().empty());
-  EXPECT_EQ(h.count(Counter::pgsql_encrypted_connections), 1u);
-  EXPECT_EQ(h.count(Counter::pgsql_malformed), 0u);
+  EXPECT_EQ(h.count("pgsql.encrypted_connections"), 1u);
+  EXPECT_EQ(h.count("pgsql.malformed"), 0u);
 }
 
 TEST(Pgsql, RefusedSslRequestGoesOnInTheClear) {
@@ -336,7 +334,7 @@ TEST(Pgsql, HoleInsideARowKeepsFramingAndIsNoted) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0].substr(0, 300);
   EXPECT_TRUE(contains(ev[0], R"("message":"Packet loss while capturing the response")"));
-  EXPECT_EQ(h.count(Counter::pgsql_gaps), 1u);
+  EXPECT_EQ(h.count("pgsql.gaps"), 1u);
 }
 
 }  // namespace

@@ -3,9 +3,10 @@
 #include <string>
 #include <vector>
 
-#include "decode/decoder_set.hpp"
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"
+#include "stream_test.hpp"
 
 namespace tapbeat {
 namespace {
@@ -174,7 +175,7 @@ TEST(Worker, FragmentedDatagramCountsEveryFrame) {
 TEST(Worker, DnsOverTcpAcrossOutOfOrderSegments) {
   DecoderSet decoders;
   const uint16_t ports[] = {53};
-  decoders.enable_dns(ports);
+  decoders.enable("dns", ports);
   WorkerSettings s;
   s.flows_enabled = false;  // TCP decoders still follow the flow
   s.decoders = &decoders.plan();
@@ -214,6 +215,48 @@ TEST(Worker, FlowsOffEmitsNothing) {
   h.w->finish();
   EXPECT_TRUE(h.drain().empty());
   EXPECT_EQ(h.w->counters().get(Counter::packets), 1u);
+}
+
+}  // namespace
+}  // namespace tapbeat
+
+namespace tapbeat {
+namespace {
+
+// Two protocols with different transaction timeouts in one worker: each connection
+// idles out on its own protocol's timeout, publishing what it held then.
+TEST(Worker, EachConnectionIdlesOutOnItsOwnProtocolsTimeout) {
+  test::StreamTest h;
+  const uint16_t http_ports[] = {80}, redis_ports[] = {6379};
+  h.decoders.enable("http", http_ports).timeout_ns = 1'000'000'000;
+  auto& redis = h.decoders.enable("redis", redis_ports);
+  redis.timeout_ns = 30'000'000'000;
+  redis.send_request = true;
+  h.start();
+  test::Conn web{40000, 80}, cache{40001, 6379}, clock{40002, 9999};
+  h.handshake(web);
+  h.client(web, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  h.handshake(cache);
+  h.client(cache, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  h.handshake(clock);  // a connection no protocol claims: its packets move the clock
+
+  // 5 s later: past HTTP's 1 s, well within Redis' 30 s.
+  h.ts += 5'000'000'000;
+  h.client(clock, "x");
+  EXPECT_EQ(h.count("http.unmatched_requests"), 1u);
+  EXPECT_EQ(h.count("redis.unmatched_requests"), 0u);
+  const uint64_t open_then = h.count(Counter::stream_connections);
+  EXPECT_GE(open_then, 1u);  // Redis' connection at least
+
+  // 31 s after the command: Redis' connection idles out and its command is published unanswered.
+  h.ts += 26'000'000'000;
+  h.client(clock, "y");
+  EXPECT_EQ(h.count("redis.unmatched_requests"), 1u);
+  EXPECT_EQ(h.count(Counter::stream_connections), open_then - 1);
+  const auto events = h.finish();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_TRUE(test::contains(events[0], R"("type":"http")")) << events[0];
+  EXPECT_TRUE(test::contains(events[1], R"("type":"redis")")) << events[1];
 }
 
 }  // namespace

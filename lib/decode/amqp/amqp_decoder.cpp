@@ -10,7 +10,7 @@
 
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
@@ -410,17 +410,6 @@ bool hidden(const Method& m, std::string_view fields, const AmqpSettings& cfg) {
 
 }  // namespace
 
-AmqpSettings amqp_settings(const ProtocolConfig& p) {
-  AmqpSettings s;
-  s.send_request = p.flag("send_request", false);
-  s.send_response = p.flag("send_response", false);
-  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
-  if (p.options["max_body_length"]) s.max_body_length = p.options["max_body_length"].as<uint32_t>();
-  s.parse_headers = p.flag("parse_headers", true);
-  s.parse_arguments = p.flag("parse_arguments", true);
-  s.hide_connection_information = p.flag("hide_connection_information", true);
-  return s;
-}
 
 // The oldest pending request that `match` accepts, taken out of the chain (the
 // others stay in order) with its record copied into the scratch; returns the bytes
@@ -450,7 +439,7 @@ uint32_t AmqpDecoder::take_pending(AmqpState& st, Match&& match, Pending& h) {
         const uint32_t end = from < at ? at : st.pending.len;
         const uint32_t got = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.moved),
                                              std::min<uint32_t>(sizeof s.moved, end - from), from);
-        if (store_.append(kept, reinterpret_cast<const uint8_t*>(s.moved), got) < got) counters_.inc(Counter::amqp_store_full);
+        if (store_.append(kept, reinterpret_cast<const uint8_t*>(s.moved), got) < got) counters_.inc(AmqpStat::store_full);
         from += got;
       }
       store_.release(st.pending);
@@ -463,7 +452,7 @@ uint32_t AmqpDecoder::take_pending(AmqpState& st, Match&& match, Pending& h) {
 }
 
 AmqpDecoder::AmqpDecoder(const DecoderSetup& s)
-    : DecoderCommon(s), cfg_(*static_cast<const AmqpSettings*>(s.config)), scratch_(std::make_unique<AmqpScratch>()) {}
+    : DecoderCommon<AmqpStat>(s), cfg_(s.settings<AmqpSettings>()), scratch_(std::make_unique<AmqpScratch>()) {}
 
 AmqpDecoder::~AmqpDecoder() = default;
 
@@ -498,7 +487,7 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
     const uint16_t channel = static_cast<uint16_t>(p[off + 1] << 8 | p[off + 2]);
     const uint32_t size = uint32_t{p[off + 3]} << 24 | uint32_t{p[off + 4]} << 16 | uint32_t{p[off + 5]} << 8 | p[off + 6];
     if ((type != 1 && type != 2 && type != 3 && type != 8) || size > (1u << 30)) {
-      counters_.inc(Counter::amqp_malformed);
+      counters_.inc(AmqpStat::malformed);
       return {off, 0, Verdict::kViolation};
     }
     if (st.client < 0) {
@@ -523,7 +512,7 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       continue;
     }
     if (size + 8 > kMaxFrame) {
-      counters_.inc(Counter::amqp_too_large);
+      counters_.inc(AmqpStat::too_large);
       off += 7;
       d.skip = size + 1;
       d.skipping_body = 0;
@@ -531,7 +520,7 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
     }
     if (n - off < size + 8) return {off, size + 8, Verdict::kNeedMore};
     if (p[off + 7 + size] != 0xCE) {
-      counters_.inc(Counter::amqp_malformed);
+      counters_.inc(AmqpStat::malformed);
       return {off, 0, Verdict::kViolation};
     }
     const uint8_t* payload = p + off + 7;
@@ -553,32 +542,32 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
   ByteReader r(p, n);
   uint16_t cls, id;
   if (!r.be16(cls) || !r.be16(id)) {
-    counters_.inc(Counter::amqp_malformed);
+    counters_.inc(AmqpStat::malformed);
     return false;
   }
   const Method* m = find_method(cls, id);
   if (!m) {
-    counters_.inc(Counter::amqp_unknown_methods);
+    counters_.inc(AmqpStat::unknown_methods);
     return true;
   }
-  counters_.inc(Counter::amqp_methods);
+  counters_.inc(AmqpStat::methods);
   if (d.content) {  // a method before the last content finished: publish what came
-    counters_.inc(Counter::amqp_truncated_content);
+    counters_.inc(AmqpStat::truncated_content);
     content_done(st, c, dir);
   }
   Fields f(s.request_fields, sizeof s.request_fields);
   if (!read_args(r, m->args, f, cfg_)) {
-    counters_.inc(Counter::amqp_malformed);
+    counters_.inc(AmqpStat::malformed);
     return false;
   }
-  if (f.full()) counters_.inc(Counter::amqp_fields_cut);
+  if (f.full()) counters_.inc(AmqpStat::fields_cut);
   const bool hide = hidden(*m, f.view(), cfg_);
   if (m->flags & kClose) {
     // A close answers what its channel (or, connection.close, the connection) still
     // waited for: those requests end here, counted.
     Pending h;
     while (take_pending(st, [&](const Pending& p) { return cls == 10 || p.channel == channel; }, h))
-      counters_.inc(Counter::amqp_unmatched_requests);
+      counters_.inc(AmqpStat::unmatched_requests);
   }
 
   if (m->flags & kContent) {  // header and body follow: kept until they did
@@ -596,7 +585,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     const std::string_view fv = f.view();
     if (store_.append(d.fields, reinterpret_cast<const uint8_t*>(fv.data()), static_cast<uint32_t>(fv.size())) <
         fv.size())
-      counters_.inc(Counter::amqp_store_full);
+      counters_.inc(AmqpStat::store_full);
     if (m->id == 71) {  // get-ok answers the channel's pending basic.get: that one is done
       Pending h;
       take_pending(st, [&](const Pending& p) { return p.channel == channel && p.cls == 60 && p.id == 70; }, h);
@@ -628,12 +617,12 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
         e.error = error_close(*rm, request_fields);
         e.request = e.method;
         e.response = "OK";
-        counters_.inc(Counter::amqp_transactions);
+        counters_.inc(AmqpStat::transactions);
         publish(c, st.client, e);
       }
       return true;
     }
-    counters_.inc(Counter::amqp_unmatched_responses);
+    counters_.inc(AmqpStat::unmatched_responses);
     return true;
   }
   // A request: published now (asynchronous, no-wait) or when its answer comes.
@@ -646,13 +635,13 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
       e.bytes_in = n + 8;
       e.error = m->id == 90 && cls == 60;  // basic.reject
       e.request = e.method;
-      counters_.inc(Counter::amqp_transactions);
+      counters_.inc(AmqpStat::transactions);
       publish(c, st.client, e);
     }
     return true;
   }
   if (st.n_pending >= kMaxPending) {
-    counters_.inc(Counter::amqp_queue_full);
+    counters_.inc(AmqpStat::queue_full);
     return true;
   }
   const std::string_view fv = f.view();
@@ -660,7 +649,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
   if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(&h), sizeof h) < sizeof h ||
       store_.append(st.pending, reinterpret_cast<const uint8_t*>(m->name), h.name_len) < h.name_len ||
       store_.append(st.pending, reinterpret_cast<const uint8_t*>(fv.data()), h.fields_len) < h.fields_len) {
-    counters_.inc(Counter::amqp_store_full);
+    counters_.inc(AmqpStat::store_full);
     store_.release(st.pending);
     st.n_pending = 0;
     return true;
@@ -674,14 +663,14 @@ void AmqpDecoder::content_header(AmqpState& st, const StreamInfo& c, int dir, co
   AmqpState::Dir& d = st.dir[dir];
   (void)c;
   if (d.content != 1) {
-    counters_.inc(Counter::amqp_unexpected_frames);
+    counters_.inc(AmqpStat::unexpected_frames);
     return;
   }
   ByteReader r(p, n);
   uint16_t cls, weight, flags;
   uint64_t size;
   if (!r.be16(cls) || !r.be16(weight) || !be64(r, size) || !r.be16(flags)) {
-    counters_.inc(Counter::amqp_malformed);
+    counters_.inc(AmqpStat::malformed);
     return;
   }
   while (flags & 1) {  // more flag words follow (none are defined past the first)
@@ -742,7 +731,7 @@ void AmqpDecoder::content_body(AmqpState& st, const StreamInfo& c, int dir, cons
   d.body_left -= k;
   const uint32_t room = d.body.len < cfg_.max_body_length ? cfg_.max_body_length - d.body.len : 0;
   const uint32_t keep = std::min({k, room, static_cast<uint32_t>(sizeof scratch_->body) - d.body.len});
-  if (keep && store_.append(d.body, p, keep) < keep) counters_.inc(Counter::amqp_store_full);
+  if (keep && store_.append(d.body, p, keep) < keep) counters_.inc(AmqpStat::store_full);
 }
 
 void AmqpDecoder::content_done(AmqpState& st, const StreamInfo& c, int dir) {
@@ -777,7 +766,7 @@ void AmqpDecoder::content_done(AmqpState& st, const StreamInfo& c, int dir) {
   (from_client ? e.bytes_in : e.bytes_out) = d.body_size;
   (from_client ? e.request : e.response) = {s.body_text, tl};
   e.error = e.method == "basic.return";
-  counters_.inc(Counter::amqp_transactions);
+  counters_.inc(AmqpStat::transactions);
   publish(c, st.client, e);
   d.content = 0;
   store_.release(d.fields);
@@ -787,7 +776,7 @@ void AmqpDecoder::content_done(AmqpState& st, const StreamInfo& c, int dir) {
 bool AmqpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   AmqpState& st = *static_cast<AmqpState*>(state);
   AmqpState::Dir& d = st.dir[dir];
-  counters_.inc(Counter::amqp_gaps);
+  counters_.inc(AmqpStat::gaps);
   if (d.skip >= len) {  // inside a body: the framing survives, the body is cut
     d.skip -= len;
     if (d.body_left) d.body_left -= std::min<uint64_t>(len, d.body_left);
@@ -831,7 +820,7 @@ void AmqpDecoder::unanswered(AmqpState& st, const StreamInfo& c) {
   const uint32_t k = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.record), std::min<uint32_t>(rec, sizeof s.record));
   store_.drop_front(st.pending, rec);
   --st.n_pending;
-  counters_.inc(Counter::amqp_unmatched_requests);
+  counters_.inc(AmqpStat::unmatched_requests);
   const Method* m = find_method(h.cls, h.id);
   const std::string_view fields{s.record + sizeof h + h.name_len,
                                 std::min<std::size_t>(h.fields_len, k - sizeof h - h.name_len)};
@@ -899,15 +888,45 @@ constexpr DetectProbe kProbes[] = {
     {R"(^AMQP\x00\x00\x09\x01)", true},
 };
 
+
+const OptionSpec kSettingOptions[] = {
+    {"max_body_length", OptionKind::kUint},
+    {"parse_headers", OptionKind::kBool},
+    {"parse_arguments", OptionKind::kBool},
+    {"hide_connection_information", OptionKind::kBool},
+};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)warn;
+  auto out = std::make_unique<AmqpSettings>();
+  AmqpSettings& s = *out;
+  if (p.options["max_body_length"]) s.max_body_length = p.options["max_body_length"].as<uint32_t>();
+  s.parse_headers = p.flag("parse_headers", true);
+  s.parse_arguments = p.flag("parse_arguments", true);
+  s.hide_connection_information = p.flag("hide_connection_information", true);
+  return out;
+}
+
+const uint16_t kDefaultPorts[] = {5672};
+
 }  // namespace
 
-const DecoderDescriptor kAmqpDescriptor = {
-    .name = "amqp",
-    .transports = kTransportTcp,
-    .probes = kProbes,
-    .state_size = sizeof(AmqpState),
-    .violations = Counter::amqp_violations,
-    .create = create,
-};
+const DecoderDescriptor& amqp_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "amqp",
+      .transports = kTransportTcp,
+      .probes = kProbes,
+      .state_size = sizeof(AmqpState),
+      .default_ports = kDefaultPorts,
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kAmqpCounters,
+      .violations = static_cast<int>(AmqpStat::violations),
+      .index_template = {},
+      .exercise_options = {},
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

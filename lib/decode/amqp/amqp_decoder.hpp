@@ -17,23 +17,19 @@
 
 #include <memory>
 
-#include "config/config.hpp"
 #include "decode/decoder.hpp"
+#include "decode/amqp/amqp_counters.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
 
-struct AmqpSettings {
-  bool send_request = false;
-  bool send_response = false;
-  uint64_t timeout_ns = 10'000'000'000;
+struct AmqpSettings : ProtocolSettings {
   uint32_t max_body_length = 1000;
   bool parse_headers = true;
   bool parse_arguments = true;
   bool hide_connection_information = true;
 };
 
-AmqpSettings amqp_settings(const ProtocolConfig& p);
 
 struct AmqpState {
   struct Dir {
@@ -57,7 +53,7 @@ struct AmqpState {
   ChainStore::Chain pending;  // synchronous requests awaiting their -ok
 };
 
-class AmqpDecoder final : public DecoderCommon {
+class AmqpDecoder final : public DecoderCommon<AmqpStat> {
  public:
   static constexpr uint32_t kMaxFrame = 128 * 1024 - 8;  // a frame read whole (the engine holds up to 128 KiB)
   static constexpr uint32_t kMaxPending = 64;            // requests awaiting an answer per connection
@@ -88,6 +84,5 @@ class AmqpDecoder final : public DecoderCommon {
   std::unique_ptr<struct AmqpScratch> scratch_;
 };
 
-extern const DecoderDescriptor kAmqpDescriptor;
 
 }  // namespace tapbeat

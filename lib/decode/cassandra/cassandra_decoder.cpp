@@ -13,7 +13,7 @@
 
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "decode/pending.hpp"
 #include "util/byte_reader.hpp"
 #include "util/encode.hpp"
@@ -561,28 +561,10 @@ struct CassandraScratch {
   }
 };
 
-CassandraSettings cassandra_settings(const ProtocolConfig& p) {
-  CassandraSettings s;
-  s.send_request = p.flag("send_request", true);
-  s.send_response = p.flag("send_response", true);
-  s.send_request_header = p.flag("send_request_header", true);
-  s.send_response_header = p.flag("send_response_header", true);
-  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
-  if (p.options["compressor"] && !p.options["compressor"].IsNull()) {
-    const std::string c = p.options["compressor"].as<std::string>();
-    s.compressor = c == "snappy" ? CqlCompressor::kSnappy : c == "lz4" ? CqlCompressor::kLz4 : CqlCompressor::kNone;
-  }
-  if (p.options["ignored_ops"] && p.options["ignored_ops"].IsSequence())
-    for (const auto& o : p.options["ignored_ops"]) {
-      const int op = cql_opcode(o.as<std::string>());
-      if (op >= 0) s.ignored_ops |= 1u << op;
-    }
-  return s;
-}
 
 CassandraDecoder::CassandraDecoder(const DecoderSetup& s)
-    : DecoderCommon(s),
-      cfg_(*static_cast<const CassandraSettings*>(s.config)),
+    : DecoderCommon<CassandraStat>(s),
+      cfg_(s.settings<CassandraSettings>()),
       scratch_(std::make_unique<CassandraScratch>(s.store)) {}
 
 CassandraDecoder::~CassandraDecoder() = default;
@@ -623,11 +605,11 @@ bool CassandraDecoder::read_header(const uint8_t* p, uint8_t min_version, Frame&
   f.op = p[4];
   f.length = be32(p + 5);
   if (f.version < min_version || f.version > 5 || f.length > kMaxFrame) {
-    counters_.inc(Counter::cassandra_malformed);
+    counters_.inc(CassandraStat::malformed);
     return false;
   }
   if (!known_op(f.op) || is_response_op(f.op) != f.response) {
-    counters_.inc(Counter::cassandra_unknown_opcodes);
+    counters_.inc(CassandraStat::unknown_opcodes);
     return false;
   }
   return true;
@@ -644,7 +626,7 @@ DecodeResult CassandraDecoder::legacy(CassandraState& st, const StreamInfo& c, i
   f.body_len = head - 9;
   f.cut = head < 9 + f.length;
   f.ts_ns = c.ts_ns;
-  if (f.cut) counters_.inc(Counter::cassandra_too_large);
+  if (f.cut) counters_.inc(CassandraStat::too_large);
   if (!frame(st, c, dir, f)) return {head, 0, Verdict::kViolation};
   st.skip[dir] = 9 + f.length - head;
   return {head, 0, Verdict::kOk};
@@ -661,7 +643,7 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
       if (n < static_cast<uint32_t>(hl + 3)) return {0, static_cast<uint32_t>(hl + 3), Verdict::kNeedMore};
       const uint64_t v = le_bytes(p, hl);
       if (crc24(v, hl) != le_bytes(p + hl, 3)) {
-        counters_.inc(Counter::cassandra_crc_errors);
+        counters_.inc(CassandraStat::crc_errors);
         return {0, 0, Verdict::kViolation};
       }
       st.payload_left[dir] = static_cast<uint32_t>(v & 0x1ffff);
@@ -681,10 +663,10 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
         const int r = LZ4_decompress_safe(reinterpret_cast<const char*>(p), reinterpret_cast<char*>(s.segment.data()),
                                           static_cast<int>(len), static_cast<int>(st.seg_raw_len[dir]));
         if (r != static_cast<int>(st.seg_raw_len[dir])) {
-          counters_.inc(Counter::cassandra_decompress_errors);
+          counters_.inc(CassandraStat::decompress_errors);
           body_len = 0;
         } else {
-          counters_.inc(Counter::cassandra_compressed);
+          counters_.inc(CassandraStat::compressed);
           body = s.segment.data();
           body_len = st.seg_raw_len[dir];
         }
@@ -695,7 +677,7 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
     }
     default: {
       if (n < 4) return {0, 4, Verdict::kNeedMore};
-      if (le_bytes(p, 4) != st.crc[dir]) counters_.inc(Counter::cassandra_crc_errors);
+      if (le_bytes(p, 4) != st.crc[dir]) counters_.inc(CassandraStat::crc_errors);
       st.seg_phase[dir] = 0;
       return {4, 0, Verdict::kOk};
     }
@@ -709,13 +691,13 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
     return true;
   }
   if (st.envelope_left[dir]) {  // whole envelopes where a large one's remainder was due
-    counters_.inc(Counter::cassandra_malformed);
+    counters_.inc(CassandraStat::malformed);
     st.envelope_left[dir] = 0;
   }
   uint32_t off = 0;
   while (off < n) {
     if (n - off < 9) {
-      counters_.inc(Counter::cassandra_malformed);
+      counters_.inc(CassandraStat::malformed);
       return true;
     }
     const uint8_t* e = p + off;
@@ -727,12 +709,12 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
     f.cut = f.length > have;
     f.ts_ns = c.ts_ns;
     if (f.cut && st.seg_self[dir]) {  // a self-contained segment holds whole envelopes
-      counters_.inc(Counter::cassandra_malformed);
+      counters_.inc(CassandraStat::malformed);
       return true;
     }
     if (f.cut) {
       st.envelope_left[dir] = f.length - have;
-      counters_.inc(Counter::cassandra_too_large);
+      counters_.inc(CassandraStat::too_large);
     }
     if (!frame(st, c, dir, f)) return false;
     off += 9 + f.body_len;
@@ -743,7 +725,7 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
 bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, const Frame& in) {
   if (st.client < 0) st.client = static_cast<int8_t>(in.response ? 1 - dir : dir);
   if ((dir == st.client) == in.response) {  // a response from the client: not this protocol
-    counters_.inc(Counter::cassandra_malformed);
+    counters_.inc(CassandraStat::malformed);
     return false;
   }
   Frame f = in;
@@ -758,12 +740,12 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
                            ? snappy::GetUncompressedLength(reinterpret_cast<const char*>(in.body), in.body_len, &out)
                            : in.body_len >= 4 && (out = be32(in.body), true);
     if (comp == CqlCompressor::kNone) {
-      counters_.inc(Counter::cassandra_no_compressor);
+      counters_.inc(CassandraStat::no_compressor);
     } else if (!sized) {
-      counters_.inc(Counter::cassandra_decompress_errors);
+      counters_.inc(CassandraStat::decompress_errors);
     } else if (in.cut || out > kMaxDecompressed) {
       // A frame read from its head, or one opening past the bound: its first bytes.
-      counters_.inc(Counter::cassandra_compressed);
+      counters_.inc(CassandraStat::compressed);
       s.inflated.resize(kMaxHead);
       f.body = s.inflated.data();
       f.body_len = static_cast<uint32_t>(comp == CqlCompressor::kSnappy
@@ -781,22 +763,22 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
                                                 static_cast<int>(in.body_len - 4), static_cast<int>(out)) ==
                                 static_cast<int>(out);
       if (ok) {
-        counters_.inc(Counter::cassandra_compressed);
+        counters_.inc(CassandraStat::compressed);
         f.body = s.inflated.data();
         f.body_len = static_cast<uint32_t>(out);
       } else {
-        counters_.inc(Counter::cassandra_decompress_errors);
+        counters_.inc(CassandraStat::decompress_errors);
       }
     }
   }
   if (f.response) {
-    counters_.inc(Counter::cassandra_responses);
+    counters_.inc(CassandraStat::responses);
     response(st, c, f);
     // v5 framing starts after the server's answer to STARTUP.
     if (f.version == 5 && !st.segmented[0] && (f.op == kReady || f.op == kAuthenticate))
       st.segmented[0] = st.segmented[1] = 1;
   } else {
-    counters_.inc(Counter::cassandra_requests);
+    counters_.inc(CassandraStat::requests);
     request(st, f);
   }
   return true;
@@ -824,7 +806,7 @@ void CassandraDecoder::request(CassandraState& st, const Frame& f) {
     case kExecute: {
       const std::string_view id = b.short_bytes();
       const std::string_view q = s.find(id);
-      if (b.ok() && q.empty()) counters_.inc(Counter::cassandra_unknown_prepared);
+      if (b.ok() && q.empty()) counters_.inc(CassandraStat::unknown_prepared);
       put(q);
       break;
     }
@@ -839,7 +821,7 @@ void CassandraDecoder::request(CassandraState& st, const Frame& f) {
         } else {
           const std::string_view id = b.short_bytes();
           q = s.find(id);
-          if (b.ok() && q.empty()) counters_.inc(Counter::cassandra_unknown_prepared);
+          if (b.ok() && q.empty()) counters_.inc(CassandraStat::unknown_prepared);
         }
         if (!b.ok()) break;
         if (qlen) put("; ");
@@ -861,10 +843,10 @@ void CassandraDecoder::request(CassandraState& st, const Frame& f) {
     default:
       break;
   }
-  if (!b.ok() && !f.cut) counters_.inc(Counter::cassandra_malformed);
-  if (cut && qlen) counters_.inc(Counter::cassandra_query_cut);
+  if (!b.ok() && !f.cut) counters_.inc(CassandraStat::malformed);
+  if (cut && qlen) counters_.inc(CassandraStat::query_cut);
   if (st.n_pending >= kMaxPending) {
-    counters_.inc(Counter::cassandra_queue_full);
+    counters_.inc(CassandraStat::queue_full);
     return;
   }
   Stored h{};
@@ -878,7 +860,7 @@ void CassandraDecoder::request(CassandraState& st, const Frame& f) {
   h.start_ns = f.ts_ns;
   h.bytes = 9ull + f.length;
   if (!s.pending.push(st.pending, st.n_pending, h, {std::string_view(s.query, qlen)}))
-    counters_.inc(Counter::cassandra_store_full);
+    counters_.inc(CassandraStat::store_full);
 }
 
 void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const Frame& f) {
@@ -886,7 +868,7 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
   Request rq;
   const bool pushed = f.op == kEvent && f.stream < 0;
   if (!pushed && !pop(st, f.stream, rq, false)) {
-    counters_.inc(Counter::cassandra_unmatched_responses);
+    counters_.inc(CassandraStat::unmatched_responses);
     return;
   }
   Cql b(f.body, f.body_len);
@@ -936,7 +918,7 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
           schema_change(w, "schema_change", b);
           break;
         default:
-          counters_.inc(Counter::cassandra_malformed);
+          counters_.inc(CassandraStat::malformed);
           break;
       }
       w.end_object();
@@ -978,22 +960,22 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
     default:  // READY, AUTH_CHALLENGE, AUTH_SUCCESS: nothing published of the body (tokens stay out)
       break;
   }
-  if (!b.ok() && !f.cut) counters_.inc(Counter::cassandra_malformed);
+  if (!b.ok() && !f.cut) counters_.inc(CassandraStat::malformed);
   if (w.overflow()) {
-    counters_.inc(Counter::cassandra_response_cut);
+    counters_.inc(CassandraStat::response_cut);
     w = JsonWriter(s.rendered, sizeof s.rendered);
   }
   if (!pushed && rq.h.op == kPrepare && !new_prepared.empty() && b.ok()) s.remember(new_prepared, rq.query);
   const bool ignored = ((cfg_.ignored_ops >> f.op) & 1) || (!pushed && rq.h.ignored);
   if (ignored) {
-    counters_.inc(Counter::cassandra_ignored);
+    counters_.inc(CassandraStat::ignored);
     return;
   }
   if (pushed) {
-    counters_.inc(Counter::cassandra_events);
+    counters_.inc(CassandraStat::events);
     publish(c, st.client, nullptr, &f, w.view(), nullptr);
   } else {
-    counters_.inc(Counter::cassandra_transactions);
+    counters_.inc(CassandraStat::transactions);
     publish(c, st.client, &rq, &f, w.view(), nullptr);
   }
 }
@@ -1005,14 +987,14 @@ bool CassandraDecoder::pop(CassandraState& st, int16_t stream, Request& out, boo
   if (!scratch_->pending.take(st.pending, st.n_pending, [&](const Stored& r) { return any || r.stream == stream; },
                               out.h, out.query, lost))
     return false;
-  if (lost) counters_.inc(Counter::cassandra_store_full);
+  if (lost) counters_.inc(CassandraStat::store_full);
   return true;
 }
 
 bool CassandraDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   CassandraState& st = *static_cast<CassandraState*>(state);
   (void)c;
-  counters_.inc(Counter::cassandra_gaps);
+  counters_.inc(CassandraStat::gaps);
   if (!st.segmented[dir] && st.skip[dir] >= len) {  // inside a frame's tail: the framing survives
     st.skip[dir] -= len;
     return true;
@@ -1024,7 +1006,7 @@ void CassandraDecoder::close(void* state, const StreamInfo& c) {
   CassandraState& st = *static_cast<CassandraState*>(state);
   Request rq;
   while (st.n_pending && pop(st, 0, rq, true)) {
-    counters_.inc(Counter::cassandra_unmatched_requests);
+    counters_.inc(CassandraStat::unmatched_requests);
     if (!rq.h.ignored) publish(c, st.client, &rq, nullptr, {}, "Unmatched request");
   }
   store_.release(st.pending);
@@ -1038,7 +1020,7 @@ bool CassandraDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns)
     if (!scratch_->pending.front(st.pending, st.n_pending, h) || h.start_ns + cfg_.timeout_ns >= now_ns) break;
     Request rq;
     if (!pop(st, 0, rq, true)) break;
-    counters_.inc(Counter::cassandra_unmatched_requests);
+    counters_.inc(CassandraStat::unmatched_requests);
     if (!rq.h.ignored) publish(c, st.client, &rq, nullptr, {}, "Unmatched request");
   }
   return st.n_pending > 0;
@@ -1086,15 +1068,62 @@ constexpr DetectProbe kProbes[] = {
     {R"(^[\x03-\x05][\x00-\x1f][\s\S]{2}\x01\x00\x00[\s\S]{2}\x00[\x01-\x08][\s\S]{0,48}CQL_VERSION)", true},
 };
 
+
+const OptionSpec kSettingOptions[] = {
+    {"send_request_header", OptionKind::kBool},
+    {"send_response_header", OptionKind::kBool},
+    {"compressor", OptionKind::kString},
+    {"ignored_ops", OptionKind::kStringList},
+};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)warn;
+  auto out = std::make_unique<CassandraSettings>();
+  CassandraSettings& s = *out;
+  s.send_request_header = p.flag("send_request_header", true);
+  s.send_response_header = p.flag("send_response_header", true);
+  if (p.options["compressor"] && !p.options["compressor"].IsNull()) {
+    const std::string c = p.options["compressor"].as<std::string>();
+    if (!c.empty() && c != "snappy" && c != "lz4") throw OptionError("compressor", "'" + c + "' is not one of snappy, lz4");
+    s.compressor = c == "snappy" ? CqlCompressor::kSnappy : c == "lz4" ? CqlCompressor::kLz4 : CqlCompressor::kNone;
+  }
+  if (p.options["ignored_ops"] && p.options["ignored_ops"].IsSequence()) {
+    const std::vector<std::string> ops = p.texts("ignored_ops");
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      const int op = cql_opcode(ops[i]);
+      if (op >= 0) {
+        s.ignored_ops |= 1u << op;
+        continue;
+      }
+      std::string known;
+      for (const char* name : kCqlOpNames)
+        if (name) known += (known.empty() ? "" : ", ") + std::string(name);
+      throw OptionError("ignored_ops[" + std::to_string(i) + "]", "'" + ops[i] + "' is not a CQL opcode (" + known + ")");
+    }
+  }
+  return out;
+}
+
+const uint16_t kDefaultPorts[] = {9042};
+
 }  // namespace
 
-const DecoderDescriptor kCassandraDescriptor = {
-    .name = "cassandra",
-    .transports = kTransportTcp,
-    .probes = kProbes,
-    .state_size = sizeof(CassandraState),
-    .violations = Counter::cassandra_violations,
-    .create = create,
-};
+const DecoderDescriptor& cassandra_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "cassandra",
+      .transports = kTransportTcp,
+      .probes = kProbes,
+      .state_size = sizeof(CassandraState),
+      .default_ports = kDefaultPorts,
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kCassandraCounters,
+      .violations = static_cast<int>(CassandraStat::violations),
+      .index_template = {},
+      .exercise_options = {},
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

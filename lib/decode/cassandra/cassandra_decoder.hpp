@@ -29,26 +29,23 @@
 #include <memory>
 #include <string>
 
-#include "config/config.hpp"
 #include "decode/cassandra/cql_ops.hpp"
 #include "decode/decoder.hpp"
+#include "decode/cassandra/cassandra_counters.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
 
 enum class CqlCompressor : uint8_t { kNone, kSnappy, kLz4 };
 
-struct CassandraSettings {
-  bool send_request = true;
-  bool send_response = true;
+struct CassandraSettings : ProtocolSettings {
+  CassandraSettings() { send_request = send_response = true; }  // Packetbeat's defaults for cassandra
   bool send_request_header = true;
   bool send_response_header = true;
   CqlCompressor compressor = CqlCompressor::kNone;  // when STARTUP was not seen
   uint32_t ignored_ops = 0;                         // bit per opcode
-  uint64_t timeout_ns = 10'000'000'000;
 };
 
-CassandraSettings cassandra_settings(const ProtocolConfig& p);
 
 struct CassandraState {
   uint32_t skip[2];          // bytes of the current frame (v3/v4) or segment payload past what is read
@@ -65,7 +62,7 @@ struct CassandraState {
   ChainStore::Chain pending;  // Stored records, each followed by its query text
 };
 
-class CassandraDecoder final : public DecoderCommon {
+class CassandraDecoder final : public DecoderCommon<CassandraStat> {
  public:
   static constexpr uint32_t kMaxFrame = 256u << 20;        // the protocol's frame limit
   static constexpr uint32_t kMaxHead = 128 * 1024;         // bytes of a frame read (the engine holds up to this)
@@ -104,6 +101,5 @@ class CassandraDecoder final : public DecoderCommon {
   std::unique_ptr<struct CassandraScratch> scratch_;
 };
 
-extern const DecoderDescriptor kCassandraDescriptor;
 
 }  // namespace tapbeat

@@ -26,7 +26,7 @@ void make_key(const PacketMeta& m, bool query, uint16_t id, FlowKey& k) {
 
 }  // namespace
 
-DnsTracker::DnsTracker(uint64_t timeout_ns, Counters& counters)
+DnsTracker::DnsTracker(uint64_t timeout_ns, CounterSet<DnsStat> counters)
     : timeout_ns_(timeout_ns),
       counters_(counters),
       pending_(kPending),
@@ -49,10 +49,10 @@ void DnsTracker::from_pending(Flow& f, DnsExchange& out) {
 
 bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, DnsExchange& out) {
   if (msg.size() < 12) {
-    counters_.inc(Counter::dns_malformed);
+    counters_.inc(DnsStat::malformed);
     return false;
   }
-  counters_.inc(Counter::dns_messages);
+  counters_.inc(DnsStat::messages);
   const uint16_t id = static_cast<uint16_t>(msg[0] << 8 | msg[1]);
   const bool response = msg[2] & 0x80;
   FlowKey k;
@@ -65,20 +65,20 @@ bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, D
       from_pending(*f, out);
       out.error = kDuplicateQuery;
       pending_.remove(f);
-      counters_.inc(Counter::dns_unanswered);
+      counters_.inc(DnsStat::unanswered);
       ready = true;
     } else if (pending_.full()) {
       from_pending(*pending_.oldest(), out);
       out.error = kNoResponse;
       pending_.remove(pending_.oldest());
-      counters_.inc(Counter::dns_pending_full);
+      counters_.inc(DnsStat::pending_full);
       ready = true;
     }
     Flow* n = pending_.insert(k, h);
     n->first_ts_ns = n->last_ts_ns = m.ts_ns;
     const uint32_t slot = pending_.slot_of(n);
     const uint32_t keep = std::min<uint32_t>(static_cast<uint32_t>(msg.size()), kMaxKeptQuery);
-    if (keep < msg.size()) counters_.inc(Counter::dns_query_truncated);
+    if (keep < msg.size()) counters_.inc(DnsStat::query_truncated);
     std::memcpy(kept_.get() + uint64_t{slot} * kMaxKeptQuery, msg.data(), keep);
     kept_len_[slot] = static_cast<uint16_t>(keep);
     return ready;
@@ -86,7 +86,7 @@ bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, D
   if (f) {
     from_pending(*f, out);
     pending_.remove(f);
-    counters_.inc(Counter::dns_transactions);
+    counters_.inc(DnsStat::transactions);
   } else {
     out = DnsExchange{};
     out.ip_version = m.ip_version;
@@ -96,7 +96,7 @@ bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, D
     out.client_port = m.dport;
     out.server_port = m.sport;
     out.error = kOrphanResponse;
-    counters_.inc(Counter::dns_orphan_responses);
+    counters_.inc(DnsStat::orphan_responses);
   }
   out.response = msg;
   out.response_ts_ns = m.ts_ns;
@@ -109,7 +109,7 @@ bool DnsTracker::expire_one(uint64_t now_ns, DnsExchange& out) {
   from_pending(*f, out);
   out.error = kNoResponse;
   pending_.remove(f);
-  counters_.inc(Counter::dns_unanswered);
+  counters_.inc(DnsStat::unanswered);
   return true;
 }
 
@@ -119,7 +119,7 @@ bool DnsTracker::flush_one(DnsExchange& out) {
   from_pending(*f, out);
   out.error = kNoResponse;
   pending_.remove(f);
-  counters_.inc(Counter::dns_unanswered);
+  counters_.inc(DnsStat::unanswered);
   return true;
 }
 

@@ -12,7 +12,7 @@
 #include <memory>
 #include <span>
 
-#include "engine/counters.hpp"
+#include "decode/dns/dns_counters.hpp"
 #include "flow/flow_table.hpp"
 #include "net/packet.hpp"
 
@@ -33,7 +33,7 @@ class DnsTracker {
   static constexpr uint32_t kPending = 4096;
   static constexpr uint32_t kMaxKeptQuery = 1024;  // query bytes kept for the event
 
-  DnsTracker(uint64_t timeout_ns, Counters& counters);
+  DnsTracker(uint64_t timeout_ns, CounterSet<DnsStat> counters);
 
   // One DNS message in a UDP datagram from m.src to m.dst. Returns true with `out`
   // filled when a transaction (or a lone message) is ready to publish; its spans are
@@ -46,7 +46,7 @@ class DnsTracker {
   void from_pending(Flow& f, DnsExchange& out);
 
   uint64_t timeout_ns_;
-  Counters& counters_;
+  CounterSet<DnsStat> counters_;
   FlowTable pending_;
   std::unique_ptr<uint8_t[]> kept_;       // kPending * kMaxKeptQuery
   std::unique_ptr<uint16_t[]> kept_len_;

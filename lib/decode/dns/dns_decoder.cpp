@@ -6,18 +6,18 @@
 #include <cstring>
 
 #include "event/emitter.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "util/bounded_text.hpp"
 
 namespace tapbeat {
 
 DnsDecoder::DnsDecoder(const DecoderSetup& s)
-    : settings_(*static_cast<const DnsSettings*>(s.config)),
-      counters_(s.counters),
+    : settings_(s.settings<DnsSettings>()),
+      counters_(s.counter_set<DnsStat>()),
       out_(s.out),
       agent_(s.agent),
       internal_(s.internal_networks),
-      tracker_(settings_.timeout_ns, s.counters),
+      tracker_(settings_.timeout_ns, counters_),
       query_(std::make_unique<DnsMessage>()),
       response_(std::make_unique<DnsMessage>()),
       arena_(new char[2 * kArenaBytes]) {}
@@ -64,7 +64,7 @@ DecodeResult DnsDecoder::data(void*, const StreamInfo& c, int dir, std::span<con
 
 bool DnsDecoder::gap(void*, const StreamInfo&, int, uint32_t) {
   // The length prefixes give no way to find the next message after a hole.
-  counters_.inc(Counter::dns_tcp_gap);
+  counters_.inc(DnsStat::tcp_gap);
   return false;
 }
 
@@ -187,13 +187,13 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   if (!ex.request.empty()) {
     const DnsParse st = parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, arena_.get(),
                                   kArenaBytes);
-    if (st != DnsParse::kOk) counters_.inc(Counter::dns_malformed);
+    if (st != DnsParse::kOk) counters_.inc(DnsStat::malformed);
     have_q = q.header_ok;
   }
   if (!ex.response.empty()) {
     const DnsParse st = parse_dns(ex.response.data(), static_cast<uint32_t>(ex.response.size()), r,
                                   arena_.get() + kArenaBytes, kArenaBytes);
-    if (st != DnsParse::kOk) counters_.inc(Counter::dns_malformed);
+    if (st != DnsParse::kOk) counters_.inc(DnsStat::malformed);
     have_r = r.header_ok;
   }
   const DnsMessage* head = have_q ? &q : have_r ? &r : nullptr;
@@ -335,15 +335,43 @@ constexpr DetectProbe kProbes[] = {
     {R"(^[\x00-\xff]{4}[\x00-\x17][\x00-\x3f]\x00\x01\x00\x00)", true},
 };
 
+
+const OptionSpec kSettingOptions[] = {
+    {"include_authorities", OptionKind::kBool},
+    {"include_additionals", OptionKind::kBool},
+};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)warn;
+  auto s = std::make_unique<DnsSettings>();
+  s->include_authorities = p.flag("include_authorities", false);
+  s->include_additionals = p.flag("include_additionals", false);
+  // The compiled-in list, parsed once for the process and never changed.
+  static const PublicSuffixList kList = PublicSuffixList::bundled();
+  s->public_suffixes = &kList;
+  return s;
+}
+
+const uint16_t kDefaultPorts[] = {53};
+
 }  // namespace
 
-const DecoderDescriptor kDnsDescriptor = {
-    .name = "dns",
-    .transports = kTransportTcp | kTransportUdp,
-    .probes = kProbes,
-    .state_size = 0,
-    .violations = Counter::dns_tcp_violations,
-    .create = create,
-};
+const DecoderDescriptor& dns_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "dns",
+      .transports = kTransportTcp | kTransportUdp,
+      .probes = kProbes,
+      .state_size = 0,
+      .default_ports = kDefaultPorts,
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kDnsCounters,
+      .violations = static_cast<int>(DnsStat::tcp_violations),
+      .index_template = {.dynamic_templates = R"({"resolved_ips": {"path_match": "dns.resolved_ip", "mapping": {"type": "ip"}}})"},
+      .exercise_options = "{include_authorities: true, include_additionals: true}",
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

@@ -6,18 +6,16 @@
 #include <memory>
 
 #include "decode/decoder.hpp"
+#include "decode/dns/dns_counters.hpp"
 #include "decode/dns/dns.hpp"
 #include "decode/dns/dns_message.hpp"
 #include "decode/dns/public_suffix.hpp"
 
 namespace tapbeat {
 
-struct DnsSettings {
-  uint64_t timeout_ns = 10'000'000'000;
+struct DnsSettings : ProtocolSettings {
   bool include_authorities = false;
   bool include_additionals = false;
-  bool send_request = false;
-  bool send_response = false;
   const PublicSuffixList* public_suffixes = nullptr;  // registered-domain fields; null: none
 };
 
@@ -37,7 +35,7 @@ class DnsDecoder final : public Decoder {
   void publish(const DnsExchange& ex);
 
   const DnsSettings& settings_;
-  Counters& counters_;
+  CounterSet<DnsStat> counters_;
   EventEmitter& out_;
   const AgentInfo& agent_;
   const NetworkSet* internal_;
@@ -46,6 +44,5 @@ class DnsDecoder final : public Decoder {
   std::unique_ptr<char[]> arena_;
 };
 
-extern const DecoderDescriptor kDnsDescriptor;
 
 }  // namespace tapbeat

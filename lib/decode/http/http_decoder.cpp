@@ -8,7 +8,7 @@
 
 #include "decode/http/http_parse.hpp"
 #include "event/emitter.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "util/bounded_text.hpp"
 #include "util/encode.hpp"
 
@@ -115,48 +115,10 @@ struct HttpDecoder::Scratch {
   simdjson::dom::parser json;
 };
 
-HttpSettings http_settings(const ProtocolConfig& p) {
-  HttpSettings s;
-  auto lower_list = [](const YAML::Node& n) {
-    std::vector<std::string> out;
-    if (n && n.IsSequence())
-      for (const auto& e : n) {
-        std::string v = e.as<std::string>();
-        for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        out.push_back(v);
-      }
-    return out;
-  };
-  const YAML::Node& o = p.options;
-  if (const YAML::Node h = o["send_headers"]) {
-    if (h.IsScalar()) s.send_all_headers = p.flag("send_headers", false);  // send_headers: true
-    else s.send_headers = lower_list(h);
-  }
-  s.send_all_headers = s.send_all_headers || p.flag("send_all_headers", false);
-  s.split_cookie = p.flag("split_cookie", false);
-  if (o["real_ip_header"]) {
-    s.real_ip_header = o["real_ip_header"].as<std::string>();
-    for (char& c : s.real_ip_header) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  const auto both = lower_list(o["include_body_for"]);
-  s.request_body_for = lower_list(o["include_request_body_for"]);
-  s.response_body_for = lower_list(o["include_response_body_for"]);
-  s.request_body_for.insert(s.request_body_for.end(), both.begin(), both.end());
-  s.response_body_for.insert(s.response_body_for.end(), both.begin(), both.end());
-  s.decode_body = p.flag("decode_body", true);
-  s.hide_keywords = lower_list(o["hide_keywords"]);
-  s.redact_authorization = p.flag("redact_authorization", false);
-  s.redact_headers = lower_list(o["redact_headers"]);
-  if (o["max_message_size"]) s.max_message_size = o["max_message_size"].as<uint32_t>();
-  s.send_request = p.flag("send_request", false);
-  s.send_response = p.flag("send_response", false);
-  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
-  return s;
-}
 
 HttpDecoder::HttpDecoder(const DecoderSetup& s)
-    : DecoderCommon(s),
-      cfg_(*static_cast<const HttpSettings*>(s.config)),
+    : DecoderCommon<HttpStat>(s),
+      cfg_(s.settings<HttpSettings>()),
       scratch_(std::make_unique<Scratch>()) {
   if (scratch_->json.allocate(kMaxKeptBytes)) throw std::bad_alloc();
 }
@@ -178,7 +140,7 @@ void HttpDecoder::keep(HttpState::Dir& d, const uint8_t* p, uint32_t n) {
   const uint32_t room = d.kept_limit > d.msg.text.len ? d.kept_limit - d.msg.text.len : 0;
   const uint32_t want = std::min(n, room);
   const uint32_t got = store_.append(d.msg.text, p, want);
-  if (got < want) counters_.inc(Counter::http_store_full);
+  if (got < want) counters_.inc(HttpStat::store_full);
   if (got < n) {
     d.msg.flags |= kTruncated;
     d.keep = 0;
@@ -193,7 +155,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   const uint64_t first_ns = d.head_ns ? d.head_ns : c.ts_ns;
   d.head_ns = 0;
   if (h.response && h.status >= 100 && h.status < 200 && h.status != 101 && !cut) {
-    counters_.inc(Counter::http_informational);  // 100 Continue, 103 Early Hints: the final response follows
+    counters_.inc(HttpStat::informational);  // 100 Continue, 103 Early Hints: the final response follows
     return true;
   }
   if (st.client < 0) st.client = static_cast<int8_t>(h.response ? 1 - dir : dir);
@@ -211,21 +173,21 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   d.msg.status = h.status;
   d.msg.notes = h.anomalies;
   if (cut) d.msg.notes |= kNoteHeadCut;
-  if (h.anomalies & kAmbiguous) counters_.inc(Counter::http_ambiguous_framing);
-  if (h.anomalies & http::kNoVersion) counters_.inc(Counter::http_versionless_requests);
+  if (h.anomalies & kAmbiguous) counters_.inc(HttpStat::ambiguous_framing);
+  if (h.anomalies & http::kNoVersion) counters_.inc(HttpStat::versionless_requests);
   if (h.response) d.msg.flags |= kResponse;
   if (const uint32_t got = store_.append(d.msg.text, head.data(), static_cast<uint32_t>(head.size())); got < head.size()) {
-    counters_.inc(Counter::http_store_full);
+    counters_.inc(HttpStat::store_full);
     d.msg.flags |= kTruncated;
   }
-  counters_.inc(h.response ? Counter::http_responses : Counter::http_requests);
+  counters_.inc(h.response ? HttpStat::responses : HttpStat::requests);
 
   // Framing as RFC 9112 6.3 reads it: chunked as the last coding wins over any
   // Content-Length; another coding delimits a response by the close and leaves a
   // request without a body (a server answers 400); the first Content-Length.
   const uint64_t content_length = h.content_length;
   const bool has_length = h.has_length && !(h.anomalies & http::kOtherCoding);
-  if (h.anomalies & http::kLengthMismatch) counters_.inc(Counter::http_bad_content_length);
+  if (h.anomalies & http::kLengthMismatch) counters_.inc(HttpStat::bad_content_length);
   const bool chunked = h.chunked;
   const std::string_view type = h.get("content-type");
 
@@ -294,14 +256,14 @@ void HttpDecoder::start_headless(HttpState& st, const StreamInfo& c, int dir) {
   d.msg.notes = http::kNoVersion;
   d.keep = 0;
   d.phase = kUntilClose;
-  counters_.inc(Counter::http_responses);
+  counters_.inc(HttpStat::responses);
 }
 
 void HttpDecoder::framing_error(HttpState& st, const StreamInfo& c, int dir) {
   // Chunk framing no server would accept: the message ends here with a note, and
   // the direction looks for the next message start.
   HttpState::Dir& d = st.dir[dir];
-  counters_.inc(Counter::http_bad_chunks);
+  counters_.inc(HttpStat::bad_chunks);
   d.msg.notes |= kNoteBadChunk;
   d.msg.flags |= kTruncated;
   complete(st, c, dir);
@@ -345,7 +307,7 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
     if (st.n_pending == HttpState::kMaxPending) {
       // More requests in flight than the state holds: this one goes out unanswered
       // (the earlier ones keep their place in line for the responses to come).
-      counters_.inc(Counter::http_pipeline_overflow);
+      counters_.inc(HttpStat::pipeline_overflow);
       publish(c, st.client, &m, nullptr, kUnmatchedRequest);
       release(m);
       return;
@@ -355,7 +317,7 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
     return;
   }
   if (st.n_pending == 0) {
-    counters_.inc(Counter::http_unmatched_responses);
+    counters_.inc(HttpStat::unmatched_responses);
     publish(c, st.client, nullptr, &m, kUnmatchedResponse);
   } else {
     HttpMessage& req = st.pending[st.first_pending];
@@ -379,7 +341,7 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
     if (!d.seen && d.skipped + len > kMaxSkip) return false;
     d.skipped += len;
     d.head_ns = 0;
-    counters_.inc(Counter::http_skipped_bytes, len);
+    counters_.inc(HttpStat::skipped_bytes, len);
     d.phase = kResync;
     return true;
   };
@@ -418,7 +380,7 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           if (n - off < kMaxHeadBytes) return {off, n - off + 1, Verdict::kNeedMore};
           // A head past the limit: its first kMaxHeadBytes, up to the last whole
           // line, are the head; the rest is passed over to its blank line.
-          counters_.inc(Counter::http_head_too_large);
+          counters_.inc(HttpStat::head_too_large);
           const uint8_t* q = p + off;
           std::size_t last = kMaxHeadBytes;
           while (last > 0 && q[last - 1] != '\n') --last;
@@ -429,7 +391,7 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         if (end == 0 || !start_message(st, c, dir, {p + off, end}, cut)) {
           // Starts like a message but does not parse (a status line without a
           // three-digit code, a first line past kMaxHeadBytes): passed over.
-          counters_.inc(Counter::http_malformed);
+          counters_.inc(HttpStat::malformed);
           const uint32_t skip = end ? static_cast<uint32_t>(end) : n - off;
           if (!pass_over(skip)) return {off, 0, Verdict::kViolation};
           off += skip;
@@ -563,7 +525,7 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
 bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   HttpState& st = *static_cast<HttpState*>(state);
   HttpState::Dir& d = st.dir[dir];
-  counters_.inc(Counter::http_gaps);
+  counters_.inc(HttpStat::gaps);
   if (d.active && (d.phase == kBody || d.phase == kChunkData || d.phase == kUntilClose) &&
       (d.phase == kUntilClose || len <= d.left)) {
     // The hole lies inside the body: the message is still whole in its framing.
@@ -608,7 +570,7 @@ void HttpDecoder::close(void* state, const StreamInfo& c) {
   }
   while (st.n_pending) {
     HttpMessage& req = st.pending[st.first_pending];
-    counters_.inc(Counter::http_unmatched_requests);
+    counters_.inc(HttpStat::unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     release(req);
     st.first_pending = static_cast<uint8_t>((st.first_pending + 1) % HttpState::kMaxPending);
@@ -624,7 +586,7 @@ bool HttpDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
     if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
     // A response on its way (e.g. one the close will end) answers this request.
     if (st.client >= 0 && st.dir[1 - st.client].active) break;
-    counters_.inc(Counter::http_unmatched_requests);
+    counters_.inc(HttpStat::unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     release(req);
     st.first_pending = static_cast<uint8_t>((st.first_pending + 1) % HttpState::kMaxPending);
@@ -637,7 +599,7 @@ namespace {
 
 // Body bytes for the event: decoded when the message says gzip or deflate.
 std::string_view body_view(const Head& h, std::string_view body, bool decode, uint8_t* out, uint32_t cap,
-                           Counters& counters) {
+                           CounterSet<HttpStat>& counters) {
   if (!decode) return body;
   const std::string_view enc = h.get("content-encoding");
   const bool gzip = http::icontains(enc, "gzip"), deflate = http::icontains(enc, "deflate");
@@ -655,12 +617,12 @@ std::string_view body_view(const Head& h, std::string_view body, bool decode, ui
     const uint32_t got = cap - z.avail_out;
     inflateEnd(&z);
     if (rc == Z_STREAM_END || rc == Z_BUF_ERROR || (rc == Z_OK && got > 0)) {
-      if (rc != Z_STREAM_END) counters.inc(Counter::http_body_decode_partial);
+      if (rc != Z_STREAM_END) counters.inc(HttpStat::body_decode_partial);
       return {reinterpret_cast<const char*>(out), got};
     }
     if (gzip) break;
   }
-  counters.inc(Counter::http_body_decode_failed);
+  counters.inc(HttpStat::body_decode_failed);
   return body;
 }
 
@@ -688,7 +650,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   if (!req && !resp) return;
   const Head& rq = s.req_head;
   const Head& rs = s.resp_head;
-  if (req && resp) counters_.inc(Counter::http_transactions);
+  if (req && resp) counters_.inc(HttpStat::transactions);
 
   TransactionFields t;
   t.type = "http";
@@ -861,7 +823,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
             content = {reinterpret_cast<const char*>(buf), content.size()};
           }
           std::memset(buf + content.size(), 0, simdjson::SIMDJSON_PADDING);
-          if (s.json.parse(buf, content.size(), false).error()) counters_.inc(Counter::http_json_invalid);
+          if (s.json.parse(buf, content.size(), false).error()) counters_.inc(HttpStat::json_invalid);
         }
         w.field("content", content);
       }
@@ -993,15 +955,85 @@ constexpr DetectProbe kProbes[] = {
     {R"(^HTTP/1\.[01] [1-5][0-9][0-9] )", false},
 };
 
+
+const OptionSpec kSettingOptions[] = {
+    {"send_headers", OptionKind::kAny},
+    {"send_all_headers", OptionKind::kBool},
+    {"split_cookie", OptionKind::kBool},
+    {"real_ip_header", OptionKind::kString},
+    {"include_body_for", OptionKind::kStringList},
+    {"include_request_body_for", OptionKind::kStringList},
+    {"include_response_body_for", OptionKind::kStringList},
+    {"decode_body", OptionKind::kBool},
+    {"hide_keywords", OptionKind::kStringList},
+    {"redact_authorization", OptionKind::kBool},
+    {"redact_headers", OptionKind::kStringList},
+    {"max_message_size", OptionKind::kUint},
+};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)warn;
+  auto out = std::make_unique<HttpSettings>();
+  HttpSettings& s = *out;
+  auto lower_list = [](const YAML::Node& n) {
+    std::vector<std::string> out;
+    if (n && n.IsSequence())
+      for (const auto& e : n) {
+        std::string v = e.as<std::string>();
+        for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        out.push_back(v);
+      }
+    return out;
+  };
+  const YAML::Node& o = p.options;
+  if (const YAML::Node h = o["send_headers"]) {
+    if (h.IsScalar()) s.send_all_headers = p.flag("send_headers", false);  // send_headers: true
+    else s.send_headers = lower_list(h);
+  }
+  s.send_all_headers = s.send_all_headers || p.flag("send_all_headers", false);
+  s.split_cookie = p.flag("split_cookie", false);
+  if (o["real_ip_header"]) {
+    s.real_ip_header = o["real_ip_header"].as<std::string>();
+    for (char& c : s.real_ip_header) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  const auto both = lower_list(o["include_body_for"]);
+  s.request_body_for = lower_list(o["include_request_body_for"]);
+  s.response_body_for = lower_list(o["include_response_body_for"]);
+  s.request_body_for.insert(s.request_body_for.end(), both.begin(), both.end());
+  s.response_body_for.insert(s.response_body_for.end(), both.begin(), both.end());
+  s.decode_body = p.flag("decode_body", true);
+  s.hide_keywords = lower_list(o["hide_keywords"]);
+  s.redact_authorization = p.flag("redact_authorization", false);
+  s.redact_headers = lower_list(o["redact_headers"]);
+  if (o["max_message_size"]) s.max_message_size = o["max_message_size"].as<uint32_t>();
+  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
+  return out;
+}
+
+const uint16_t kDefaultPorts[] = {80, 8080, 8000, 5000, 8002};
+
 }  // namespace
 
-const DecoderDescriptor kHttpDescriptor = {
-    .name = "http",
-    .transports = kTransportTcp,
-    .probes = kProbes,
-    .state_size = sizeof(HttpState),
-    .violations = Counter::http_violations,
-    .create = create,
-};
+const DecoderDescriptor& http_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "http",
+      .transports = kTransportTcp,
+      .probes = kProbes,
+      .state_size = sizeof(HttpState),
+      .default_ports = kDefaultPorts,
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kHttpCounters,
+      .violations = static_cast<int>(HttpStat::violations),
+      .index_template = {.properties = R"("http": {"properties": {
+      "request": {"properties": {"body": {"properties": {"content": {"type": "text"}, "bytes": {"type": "long"}}},
+                                 "headers": {"type": "object", "enabled": false}}},
+      "response": {"properties": {"body": {"properties": {"content": {"type": "text"}, "bytes": {"type": "long"}}},
+                                  "headers": {"type": "object", "enabled": false}}}}})"},
+      .exercise_options = "{send_all_headers: true, split_cookie: true, include_body_for: [text, json, form], hide_keywords: [pass], redact_authorization: true, real_ip_header: x-forwarded-for}",
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

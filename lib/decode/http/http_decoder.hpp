@@ -23,13 +23,13 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
 #include "decode/decoder.hpp"
+#include "decode/http/http_counters.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
 
-struct HttpSettings {
+struct HttpSettings : ProtocolSettings {
   bool send_all_headers = false;
   std::vector<std::string> send_headers;        // lower case
   bool split_cookie = false;
@@ -41,13 +41,8 @@ struct HttpSettings {
   bool redact_authorization = false;
   std::vector<std::string> redact_headers;      // lower case
   uint32_t max_message_size = 10 * 1024 * 1024;
-  bool send_request = false;
-  bool send_response = false;
-  uint64_t timeout_ns = 10'000'000'000;
 };
 
-// The settings of a packetbeat.protocols entry of type http (validated already).
-HttpSettings http_settings(const ProtocolConfig& p);
 
 // One message being parsed, or waiting for its answer.
 struct HttpMessage {
@@ -85,7 +80,7 @@ struct HttpState {
   HttpMessage pending[kMaxPending];
 };
 
-class HttpDecoder final : public DecoderCommon {
+class HttpDecoder final : public DecoderCommon<HttpStat> {
  public:
   // Message text linearised for publishing: head plus kept body, at most this much.
   static constexpr uint32_t kMaxKeptBytes = 1u << 20;
@@ -117,6 +112,5 @@ class HttpDecoder final : public DecoderCommon {
   std::unique_ptr<Scratch> scratch_;
 };
 
-extern const DecoderDescriptor kHttpDescriptor;
 
 }  // namespace tapbeat

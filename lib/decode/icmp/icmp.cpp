@@ -84,7 +84,7 @@ constexpr const char* kDuplicateRequest =
     "Another request with the same Id and Seq was received so this request was closed without receiving a response.";
 }  // namespace
 
-IcmpTracker::IcmpTracker(uint64_t timeout_ns, Counters& counters)
+IcmpTracker::IcmpTracker(uint64_t timeout_ns, CounterSet<IcmpStat> counters)
     : timeout_ns_(timeout_ns), counters_(counters), pending_(kPending) {}
 
 void IcmpTracker::from_pending(const Flow& f, IcmpEvent& out) const {
@@ -101,7 +101,7 @@ void IcmpTracker::from_pending(const Flow& f, IcmpEvent& out) const {
 
 bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
   const uint8_t v = m.ip_version;
-  counters_.inc(Counter::icmp_messages);
+  counters_.inc(IcmpStat::messages);
   FlowKey k;
   if (is_request(v, m.icmp_type)) {
     key_for(m, true, k);
@@ -113,7 +113,7 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
       // repeated solicitation): the earlier one is published unanswered, as
       // Packetbeat does, and this one waits in its place (inserted anew, so that
       // the expiry order stays by time).
-      counters_.inc(Counter::icmp_duplicate_requests);
+      counters_.inc(IcmpStat::duplicate_requests);
       from_pending(*dup, out);
       out.error = kDuplicateRequest;
       pending_.remove(dup);
@@ -122,7 +122,7 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
       from_pending(*pending_.oldest(), out);
       out.error = "Response was not seen";
       pending_.remove(pending_.oldest());
-      counters_.inc(Counter::icmp_pending_full);
+      counters_.inc(IcmpStat::pending_full);
     } else {
       published = false;
     }
@@ -145,10 +145,10 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
       out.resp_bytes = message_bytes(m);
       out.resp_ts_ns = m.ts_ns;
       pending_.remove(f);
-      counters_.inc(Counter::icmp_transactions);
+      counters_.inc(IcmpStat::transactions);
       return true;
     }
-    counters_.inc(Counter::icmp_orphan_responses);
+    counters_.inc(IcmpStat::orphan_responses);
   }
   // A reply without its request, or an error or informational message: alone.
   out = IcmpEvent{};
@@ -170,7 +170,7 @@ bool IcmpTracker::expire_one(uint64_t now_ns, IcmpEvent& out) {
   from_pending(*f, out);
   out.error = "Response was not seen";
   pending_.remove(f);
-  counters_.inc(Counter::icmp_unanswered);
+  counters_.inc(IcmpStat::unanswered);
   return true;
 }
 
@@ -180,7 +180,7 @@ bool IcmpTracker::flush_one(IcmpEvent& out) {
   from_pending(*f, out);
   out.error = "Response was not seen";
   pending_.remove(f);
-  counters_.inc(Counter::icmp_unanswered);
+  counters_.inc(IcmpStat::unanswered);
   return true;
 }
 

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "engine/counters.hpp"
+#include "decode/icmp/icmp_counters.hpp"
 #include "flow/flow_table.hpp"
 #include "net/packet.hpp"
 
@@ -31,7 +31,7 @@ class IcmpTracker {
   // Requests waiting for replies (icmp.pending_full counts evictions beyond it).
   static constexpr uint32_t kPending = 4096;
 
-  IcmpTracker(uint64_t timeout_ns, Counters& counters);
+  IcmpTracker(uint64_t timeout_ns, CounterSet<IcmpStat> counters);
 
   // out is filled when the packet completes or stands for a transaction to publish.
   bool on_packet(const PacketMeta& m, IcmpEvent& out);
@@ -44,7 +44,7 @@ class IcmpTracker {
   void from_pending(const Flow& f, IcmpEvent& out) const;
 
   uint64_t timeout_ns_;
-  Counters& counters_;
+  CounterSet<IcmpStat> counters_;
   FlowTable pending_;
 };
 

@@ -1,13 +1,13 @@
 #include "decode/icmp/icmp_decoder.hpp"
 
 #include "event/emitter.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "util/encode.hpp"
 
 namespace tapbeat {
 
 IcmpDecoder::IcmpDecoder(const DecoderSetup& s)
-    : tracker_(static_cast<const IcmpSettings*>(s.config)->timeout_ns, s.counters),
+    : tracker_(s.settings<IcmpSettings>().timeout_ns, s.counter_set<IcmpStat>()),
       out_(s.out),
       agent_(s.agent),
       internal_(s.internal_networks) {}
@@ -72,15 +72,32 @@ void IcmpDecoder::publish(const IcmpEvent& ev) {
 
 namespace {
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<IcmpDecoder>(s); }
+
+constexpr std::span<const OptionSpec> kSettingOptions{};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)p, (void)warn;
+  return std::make_unique<IcmpSettings>();
+}
+
 }  // namespace
 
-const DecoderDescriptor kIcmpDescriptor = {
-    .name = "icmp",
-    .transports = kTransportIcmp,
-    .probes = {},
-    .state_size = 0,
-    .violations = Counter::icmp_truncated,
-    .create = create,
-};
+const DecoderDescriptor& icmp_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "icmp",
+      .transports = kTransportIcmp,
+      .probes = {},
+      .state_size = 0,
+      .default_ports = {},
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kIcmpCounters,
+      .violations = -1,
+      .index_template = {},
+      .exercise_options = {},
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

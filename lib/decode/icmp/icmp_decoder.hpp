@@ -3,12 +3,12 @@
 #pragma once
 
 #include "decode/decoder.hpp"
+#include "decode/icmp/icmp_counters.hpp"
 #include "decode/icmp/icmp.hpp"
 
 namespace tapbeat {
 
-struct IcmpSettings {
-  uint64_t timeout_ns = 10'000'000'000;
+struct IcmpSettings : ProtocolSettings {
 };
 
 class IcmpDecoder final : public Decoder {
@@ -27,6 +27,5 @@ class IcmpDecoder final : public Decoder {
   const NetworkSet* internal_;
 };
 
-extern const DecoderDescriptor kIcmpDescriptor;
 
 }  // namespace tapbeat

@@ -10,21 +10,17 @@
 #include <memory>
 #include <string_view>
 
-#include "config/config.hpp"
 #include "decode/decoder.hpp"
+#include "decode/memcache/memcache_counters.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
 
-struct MemcacheSettings {
+struct MemcacheSettings : ProtocolSettings {
   bool parse_unknown = false;
-  uint64_t timeout_ns = 10'000'000'000;
   uint64_t udp_timeout_ns = 200'000'000;  // udptransactiontimeout
-  bool send_request = false;
-  bool send_response = false;
 };
 
-MemcacheSettings memcache_settings(const ProtocolConfig& p);
 
 // One parsed message, summarised (keys kept in a chain, bounded).
 struct McMsg {
@@ -61,7 +57,7 @@ struct MemcacheState {
   uint8_t binary;           // protocol_type, once known: 1 text, 2 binary
 };
 
-class MemcacheDecoder final : public DecoderCommon {
+class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
  public:
   static constexpr uint32_t kMaxKeysText = 1024;
   static constexpr uint32_t kMaxPending = 4096;
@@ -92,6 +88,5 @@ class MemcacheDecoder final : public DecoderCommon {
   std::string_view words_[266];  // the words of a text line (a member: not zeroed for every line)
 };
 
-extern const DecoderDescriptor kMemcacheDescriptor;
 
 }  // namespace tapbeat

@@ -15,7 +15,7 @@
 
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "decode/pending.hpp"
 #include "util/byte_reader.hpp"
 
@@ -353,20 +353,9 @@ struct Stored {
 
 }  // namespace
 
-MongodbSettings mongodb_settings(const ProtocolConfig& p) {
-  MongodbSettings s;
-  s.send_request = p.flag("send_request", false);
-  s.send_response = p.flag("send_response", false);
-  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
-  // Packetbeat's test template writes these empty (YAML null): the defaults then.
-  if (p.options["max_docs"] && !p.options["max_docs"].IsNull()) s.max_docs = p.options["max_docs"].as<uint32_t>();
-  if (p.options["max_doc_length"] && !p.options["max_doc_length"].IsNull())
-    s.max_doc_length = p.options["max_doc_length"].as<uint32_t>();
-  return s;
-}
 
 MongodbDecoder::MongodbDecoder(const DecoderSetup& s)
-    : DecoderCommon(s), cfg_(*static_cast<const MongodbSettings*>(s.config)), scratch_(std::make_unique<MongodbScratch>(s.store)) {}
+    : DecoderCommon<MongodbStat>(s), cfg_(s.settings<MongodbSettings>()), scratch_(std::make_unique<MongodbScratch>(s.store)) {}
 
 MongodbDecoder::~MongodbDecoder() = default;
 
@@ -392,11 +381,11 @@ DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std
     const int32_t len = le32(p + off);
     const int32_t op = le32(p + off + 12);
     if (len < 16 || static_cast<uint32_t>(len) > kMaxMessage) {
-      counters_.inc(Counter::mongodb_malformed);
+      counters_.inc(MongodbStat::malformed);
       return {off, 0, Verdict::kViolation};
     }
     if (!known_opcode(op)) {
-      counters_.inc(Counter::mongodb_unknown_opcodes);
+      counters_.inc(MongodbStat::unknown_opcodes);
       return {off, 0, Verdict::kViolation};
     }
     const uint32_t head = std::min<uint32_t>(static_cast<uint32_t>(len), kMaxHead);
@@ -420,7 +409,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
   if (op == kOpCompressed) {
     // originalOpcode, uncompressedSize, compressorId, then the compressed body.
     if (body_len < 9) {
-      counters_.inc(Counter::mongodb_malformed);
+      counters_.inc(MongodbStat::malformed);
       return false;
     }
     op = le32(body);
@@ -428,7 +417,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     const uint8_t compressor = body[8];
     if (size < 0 || static_cast<uint32_t>(size) > kMaxDecompressed || head < len || !known_opcode(op) ||
         op == kOpCompressed) {
-      counters_.inc(Counter::mongodb_too_large);
+      counters_.inc(MongodbStat::too_large);
       body_len = 0;
     } else {
       s.inflated.resize(static_cast<std::size_t>(size));
@@ -458,10 +447,10 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
         out = r;
       }
       if (!ok) {
-        counters_.inc(Counter::mongodb_decompress_errors);
+        counters_.inc(MongodbStat::decompress_errors);
         body_len = 0;
       } else {
-        counters_.inc(Counter::mongodb_compressed);
+        counters_.inc(MongodbStat::compressed);
         body = s.inflated.data();
         body_len = out;
       }
@@ -473,13 +462,13 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
 
   if (reply) {
     if (from_client) {  // a reply from the client: the sides were guessed wrong
-      counters_.inc(Counter::mongodb_malformed);
+      counters_.inc(MongodbStat::malformed);
       return false;
     }
-    counters_.inc(Counter::mongodb_responses);
+    counters_.inc(MongodbStat::responses);
     Request rq;
     if (!pop(st, response_to, rq, false)) {
-      counters_.inc(Counter::mongodb_unmatched_responses);
+      counters_.inc(MongodbStat::unmatched_responses);
       return true;
     }
     Reply rp;
@@ -575,16 +564,16 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     rp.fields = fw.view();
     rp.error = ew.view();
     rp.docs = {s.docs, dn};
-    counters_.inc(Counter::mongodb_transactions);
+    counters_.inc(MongodbStat::transactions);
     publish(c, st.client, rq, &rp, nullptr);
     return true;
   }
 
   if (!from_client) {
-    counters_.inc(Counter::mongodb_malformed);
+    counters_.inc(MongodbStat::malformed);
     return false;
   }
-  counters_.inc(Counter::mongodb_requests);
+  counters_.inc(MongodbStat::requests);
   // A request: method, resource, query, request and mongodb.* fields, rendered now.
   JsonWriter fw(s.fields, sizeof s.fields);
   std::string_view method, resource;
@@ -795,24 +784,24 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
   rq.query = query;
   rq.request = full;
   if (fw.overflow()) {  // cannot happen with the caps above; an unfinished fragment is never written
-    counters_.inc(Counter::mongodb_malformed);
+    counters_.inc(MongodbStat::malformed);
     fw = JsonWriter(s.fields, sizeof s.fields);
   }
   rq.fields = fw.view();
   if (!expects_reply) {
-    counters_.inc(Counter::mongodb_transactions);
+    counters_.inc(MongodbStat::transactions);
     publish(c, st.client, rq, nullptr, nullptr);
     return true;
   }
   if (st.n_pending >= kMaxPending) {
-    counters_.inc(Counter::mongodb_queue_full);
+    counters_.inc(MongodbStat::queue_full);
     return true;
   }
   Stored h{rq.id, 0, rq.start_ns, rq.end_ns, rq.bytes, {}, 0};
   const std::string_view texts[5] = {rq.method, rq.resource, rq.query, rq.request, rq.fields};
   for (int i = 0; i < 5; ++i) h.len[i] = static_cast<uint32_t>(texts[i].size()), h.texts += h.len[i];
   if (!s.pending.push(st.pending, st.n_pending, h, {texts[0], texts[1], texts[2], texts[3], texts[4]}))
-    counters_.inc(Counter::mongodb_store_full);
+    counters_.inc(MongodbStat::store_full);
   return true;
 }
 
@@ -825,7 +814,7 @@ bool MongodbDecoder::pop(MongodbState& st, int32_t response_to, Request& out, bo
   if (!scratch_->pending.take(st.pending, st.n_pending, [&](const Stored& r) { return any || r.id == response_to; },
                               h, texts, lost))
     return false;
-  if (lost) counters_.inc(Counter::mongodb_store_full);
+  if (lost) counters_.inc(MongodbStat::store_full);
   const char* t = texts.data();
   std::string_view* dst[5] = {&out.method, &out.resource, &out.query, &out.request, &out.fields};
   for (int k = 0; k < 5; ++k) {
@@ -842,7 +831,7 @@ bool MongodbDecoder::pop(MongodbState& st, int32_t response_to, Request& out, bo
 bool MongodbDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   MongodbState& st = *static_cast<MongodbState*>(state);
   (void)c;
-  counters_.inc(Counter::mongodb_gaps);
+  counters_.inc(MongodbStat::gaps);
   if (st.skip[dir] >= len) {  // inside a message's tail: the framing survives
     st.skip[dir] -= len;
     return true;
@@ -854,7 +843,7 @@ void MongodbDecoder::close(void* state, const StreamInfo& c) {
   MongodbState& st = *static_cast<MongodbState*>(state);
   Request rq;
   while (st.n_pending && pop(st, 0, rq, true)) {
-    counters_.inc(Counter::mongodb_unmatched_requests);
+    counters_.inc(MongodbStat::unmatched_requests);
     publish(c, st.client, rq, nullptr, "Unmatched request");
   }
   store_.release(st.pending);
@@ -868,7 +857,7 @@ bool MongodbDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
     if (!scratch_->pending.front(st.pending, st.n_pending, h) || h.start_ns + cfg_.timeout_ns >= now_ns) break;
     Request rq;
     if (!pop(st, 0, rq, true)) break;
-    counters_.inc(Counter::mongodb_unmatched_requests);
+    counters_.inc(MongodbStat::unmatched_requests);
     publish(c, st.client, rq, nullptr, "Unmatched request");
   }
   return st.n_pending > 0;
@@ -910,15 +899,43 @@ constexpr DetectProbe kProbes[] = {
     {R"(^[\s\S]{4}[\s\S]{4}\x00\x00\x00\x00(\xdd\x07|\xd4\x07)\x00\x00)", true},
 };
 
+
+const OptionSpec kSettingOptions[] = {
+    {"max_docs", OptionKind::kUint},
+    {"max_doc_length", OptionKind::kUint},
+};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)warn;
+  auto out = std::make_unique<MongodbSettings>();
+  MongodbSettings& s = *out;
+  // Packetbeat's test template writes these empty (YAML null): the defaults then.
+  if (p.options["max_docs"] && !p.options["max_docs"].IsNull()) s.max_docs = p.options["max_docs"].as<uint32_t>();
+  if (p.options["max_doc_length"] && !p.options["max_doc_length"].IsNull())
+    s.max_doc_length = p.options["max_doc_length"].as<uint32_t>();
+  return out;
+}
+
+const uint16_t kDefaultPorts[] = {27017};
+
 }  // namespace
 
-const DecoderDescriptor kMongodbDescriptor = {
-    .name = "mongodb",
-    .transports = kTransportTcp,
-    .probes = kProbes,
-    .state_size = sizeof(MongodbState),
-    .violations = Counter::mongodb_violations,
-    .create = create,
-};
+const DecoderDescriptor& mongodb_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "mongodb",
+      .transports = kTransportTcp,
+      .probes = kProbes,
+      .state_size = sizeof(MongodbState),
+      .default_ports = kDefaultPorts,
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kMongodbCounters,
+      .violations = static_cast<int>(MongodbStat::violations),
+      .index_template = {},
+      .exercise_options = {},
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

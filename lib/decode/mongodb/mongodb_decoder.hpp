@@ -21,21 +21,17 @@
 #include <memory>
 #include <string>
 
-#include "config/config.hpp"
 #include "decode/decoder.hpp"
+#include "decode/mongodb/mongodb_counters.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
 
-struct MongodbSettings {
-  bool send_request = false;
-  bool send_response = false;
-  uint64_t timeout_ns = 10'000'000'000;
+struct MongodbSettings : ProtocolSettings {
   uint32_t max_docs = 10;          // documents in `response`; 0: all
   uint32_t max_doc_length = 5000;  // characters per document; 0: whole
 };
 
-MongodbSettings mongodb_settings(const ProtocolConfig& p);
 
 struct MongodbState {
   uint32_t skip[2];     // bytes of the current message past its head
@@ -44,7 +40,7 @@ struct MongodbState {
   ChainStore::Chain pending;  // Pending records, each followed by its texts
 };
 
-class MongodbDecoder final : public DecoderCommon {
+class MongodbDecoder final : public DecoderCommon<MongodbStat> {
  public:
   static constexpr uint32_t kMaxMessage = 48u << 20;   // MongoDB's maxMessageSizeBytes
   static constexpr uint32_t kMaxHead = 128 * 1024;     // bytes of a message read (the engine holds up to this)
@@ -72,6 +68,5 @@ class MongodbDecoder final : public DecoderCommon {
   std::unique_ptr<struct MongodbScratch> scratch_;
 };
 
-extern const DecoderDescriptor kMongodbDescriptor;
 
 }  // namespace tapbeat

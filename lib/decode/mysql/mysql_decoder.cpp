@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "event/emitter.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
@@ -272,8 +272,8 @@ struct MysqlDecoder::Statement {
 };
 
 MysqlDecoder::MysqlDecoder(const DecoderSetup& s)
-    : DecoderCommon(s),
-      cfg_(*static_cast<const MysqlSettings*>(s.config)),
+    : DecoderCommon<MysqlStat>(s),
+      cfg_(s.settings<MysqlSettings>()),
       scratch_(new uint8_t[kMaxRequestHead + sizeof(Statement) + kStatementQuery]),
       table_(new uint8_t[kMaxTable]),
       line_(cfg_.max_row_length) {}
@@ -383,7 +383,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     if (seq == 1 && head >= 4) {
       const uint32_t caps = le<uint32_t>(p);
       if ((caps & kClientSsl) && len == 32) {
-        counters_.inc(Counter::mysql_tls_connections);
+        counters_.inc(MysqlStat::tls_connections);
         st.phase = kPhaseDone;
         return false;
       }
@@ -397,41 +397,41 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     return true;
   }
   if (len == 0 || head == 0) {
-    counters_.inc(Counter::mysql_malformed);
+    counters_.inc(MysqlStat::malformed);
     return false;
   }
   const uint8_t cmd = p[0];
   if (cmd > kComLast) {
-    counters_.inc(Counter::mysql_malformed);
+    counters_.inc(MysqlStat::malformed);
     return false;
   }
   if (st.cmd) {  // a command the server did not answer
     if (published(st.cmd)) {
-      counters_.inc(Counter::mysql_unmatched_requests);
+      counters_.inc(MysqlStat::unmatched_requests);
       publish(st, c, "Unmatched request");
     }
     reset_transaction(st);
   }
-  counters_.inc(Counter::mysql_requests);
+  counters_.inc(MysqlStat::requests);
   switch (cmd) {
     case kComQuit:
     case kComStmtSendLongData:
-      counters_.inc(Counter::mysql_other_commands);
+      counters_.inc(MysqlStat::other_commands);
       return true;
     case kComStmtClose:
       if (head >= 5) forget_statement(st, le<uint32_t>(p + 1));
-      counters_.inc(Counter::mysql_other_commands);
+      counters_.inc(MysqlStat::other_commands);
       return true;
     case kComBinlogDump:
     case kComBinlogDumpGtid:
     case kComClone:
-      counters_.inc(Counter::mysql_replication_connections);
+      counters_.inc(MysqlStat::replication_connections);
       st.phase = kPhaseDone;
       return false;
     case kComChangeUser:
       // Authentication again (an auth switch, caching_sha2_password's exchanges)
       // up to the server's OK or ERR; then commands.
-      counters_.inc(Counter::mysql_other_commands);
+      counters_.inc(MysqlStat::other_commands);
       st.phase = kPhaseAuth;
       return true;
     default:
@@ -441,8 +441,8 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   st.start_ns = c.ts_ns;
   st.req_bytes = 4 + len;
   if (published(cmd)) {
-    if (store_.append(st.request, p, head) < head) counters_.inc(Counter::mysql_store_full);
-    if (head < len && cmd != kComStmtExecute) counters_.inc(Counter::mysql_query_truncated);
+    if (store_.append(st.request, p, head) < head) counters_.inc(MysqlStat::store_full);
+    if (head < len && cmd != kComStmtExecute) counters_.inc(MysqlStat::query_truncated);
   }
   if (cmd == kComStmtExecute && head >= 5) {
     st.stmt_id = le<uint32_t>(p + 1);
@@ -478,9 +478,9 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       const bool compressed = st.flags & kCompress;
       st.flags = 0;
       st.phase = kPhaseCommands;
-      if (first == 0xff) counters_.inc(Counter::mysql_login_failures);
+      if (first == 0xff) counters_.inc(MysqlStat::login_failures);
       if (compressed && first == 0x00) {
-        counters_.inc(Counter::mysql_compressed_connections);
+        counters_.inc(MysqlStat::compressed_connections);
         st.phase = kPhaseDone;
         return false;
       }
@@ -490,7 +490,7 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
   if (!st.cmd) {
     // A trailing EOF of a prepare response (no CLIENT_DEPRECATE_EOF) is expected;
     // anything else answers nothing that was seen.
-    if (!(first == 0xfe && len <= 5)) counters_.inc(Counter::mysql_unmatched_responses);
+    if (!(first == 0xfe && len <= 5)) counters_.inc(MysqlStat::unmatched_responses);
     return true;
   }
   st.resp_bytes += 4 + len;
@@ -538,7 +538,7 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
         ByteReader r(p, head);
         uint64_t cols = 0;
         if (!lenenc(r, cols) || cols == 0 || cols > 4096) {
-          counters_.inc(Counter::mysql_malformed);
+          counters_.inc(MysqlStat::malformed);
           return false;
         }
         if (st.num_fields == 0) st.num_fields = static_cast<uint32_t>(cols);
@@ -585,7 +585,7 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
         st.resp = kRespColumnsEof;
         // The column names of the first result set head the table.
         if (cfg_.send_response && st.table.len == 0 && !sql_table_append(store_, st.table, line_.view(), kMaxTable))
-          counters_.inc(Counter::mysql_response_cut);
+          counters_.inc(MysqlStat::response_cut);
       }
       return true;
     case kRespColumnsEof:
@@ -678,7 +678,7 @@ void MysqlDecoder::row(MysqlState& st, const uint8_t* p, uint32_t head) {
       }
     }
   }
-  if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(Counter::mysql_response_cut);
+  if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(MysqlStat::response_cut);
 }
 
 void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bool eof_header) {
@@ -701,12 +701,12 @@ void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bo
 }
 
 void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
-  counters_.inc(Counter::mysql_responses);
+  counters_.inc(MysqlStat::responses);
   if (published(st.cmd)) {
-    counters_.inc(Counter::mysql_transactions);
+    counters_.inc(MysqlStat::transactions);
     publish(st, c, (st.flags & kGap) ? "Packet loss while capturing the response" : nullptr);
   } else {
-    counters_.inc(Counter::mysql_other_commands);
+    counters_.inc(MysqlStat::other_commands);
   }
   reset_transaction(st);
 }
@@ -746,12 +746,12 @@ void MysqlDecoder::forget_statement(MysqlState& st, uint32_t id) {
   store_.release(st.statements);
   st.statements = kept;
   st.n_statements = n;
-  if (!found) counters_.inc(Counter::mysql_unknown_statements);
+  if (!found) counters_.inc(MysqlStat::unknown_statements);
 }
 
 void MysqlDecoder::remember_statement(MysqlState& st, uint64_t now_ns) {
   if (st.n_statements >= kMaxStatements) {
-    counters_.inc(Counter::mysql_statements_dropped);
+    counters_.inc(MysqlStat::statements_dropped);
     return;
   }
   Statement s{};
@@ -766,7 +766,7 @@ void MysqlDecoder::remember_statement(MysqlState& st, uint64_t now_ns) {
   std::memcpy(scratch_.get(), &s, sizeof s);
   const uint32_t rec = sizeof s + s.query_len;
   if (store_.append(st.statements, scratch_.get(), rec) < rec) {
-    counters_.inc(Counter::mysql_store_full);
+    counters_.inc(MysqlStat::store_full);
     forget_statement(st, s.id);  // drops the partial record
     return;
   }
@@ -776,7 +776,7 @@ void MysqlDecoder::remember_statement(MysqlState& st, uint64_t now_ns) {
 bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   MysqlState::Dir& d = st.dir[dir];
-  counters_.inc(Counter::mysql_gaps);
+  counters_.inc(MysqlStat::gaps);
   if (d.skip >= len) {  // inside a packet's tail: the framing survives
     d.skip -= len;
     if (st.cmd && dir != st.client) st.flags |= kGap;
@@ -794,7 +794,7 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
 void MysqlDecoder::close(void* state, const StreamInfo& c) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   if (published(st.cmd)) {
-    counters_.inc(Counter::mysql_unmatched_requests);
+    counters_.inc(MysqlStat::unmatched_requests);
     publish(st, c, "Unmatched request");
   }
   reset_transaction(st);
@@ -807,7 +807,7 @@ bool MysqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   if (!st.cmd) return false;
   if (st.start_ns + cfg_.timeout_ns >= now_ns) return true;
   if (published(st.cmd)) {
-    counters_.inc(Counter::mysql_unmatched_requests);
+    counters_.inc(MysqlStat::unmatched_requests);
     publish(st, c, "Unmatched request");
   }
   reset_transaction(st);
@@ -843,7 +843,7 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
       text = query_text_offset(head, head_len);
       if (text == 0) {
         // Not that shape: the text as sent (a query may start with a line break).
-        if (st.conn & kConnQueryAttrs) counters_.inc(Counter::mysql_malformed);
+        if (st.conn & kConnQueryAttrs) counters_.inc(MysqlStat::malformed);
         text = 1;
       }
     }
@@ -921,15 +921,40 @@ constexpr DetectProbe kProbes[] = {
     {R"(^[\s\S]{3}\x00\x03\s*(?i:select|insert|update|delete|set|show|create|drop|alter|begin|commit|call|use)\b)", true},
 };
 
+
+const OptionSpec kSettingOptions[] = {
+    {"max_rows", OptionKind::kUint},
+    {"max_row_length", OptionKind::kUint},
+    {"statement_timeout", OptionKind::kDuration},
+};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)warn;
+  auto s = std::make_unique<MysqlSettings>();
+  read_sql_options(p, *s);
+  return s;
+}
+
+const uint16_t kDefaultPorts[] = {3306, 3307};
+
 }  // namespace
 
-const DecoderDescriptor kMysqlDescriptor = {
-    .name = "mysql",
-    .transports = kTransportTcp,
-    .probes = kProbes,
-    .state_size = sizeof(MysqlState),
-    .violations = Counter::mysql_violations,
-    .create = create,
-};
+const DecoderDescriptor& mysql_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "mysql",
+      .transports = kTransportTcp,
+      .probes = kProbes,
+      .state_size = sizeof(MysqlState),
+      .default_ports = kDefaultPorts,
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kMysqlCounters,
+      .violations = static_cast<int>(MysqlStat::violations),
+      .index_template = {},
+      .exercise_options = {},
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

@@ -22,8 +22,8 @@
 
 #include <memory>
 
-#include "config/config.hpp"
 #include "decode/decoder.hpp"
+#include "decode/mysql/mysql_counters.hpp"
 #include "decode/sql/sql_text.hpp"
 #include "util/chain_store.hpp"
 
@@ -72,7 +72,7 @@ struct MysqlState {
   uint32_t n_statements;
 };
 
-class MysqlDecoder final : public DecoderCommon {
+class MysqlDecoder final : public DecoderCommon<MysqlStat> {
  public:
   static constexpr uint32_t kMaxRequestHead = 16 * 1024;  // bytes of a command kept (query text, parameters)
   static constexpr uint32_t kMaxColumnDef = 4096;         // bytes of a column definition read
@@ -111,6 +111,5 @@ class MysqlDecoder final : public DecoderCommon {
   CsvLine line_;
 };
 
-extern const DecoderDescriptor kMysqlDescriptor;
 
 }  // namespace tapbeat

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "event/emitter.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
@@ -41,8 +41,8 @@ bool is_client_type(uint8_t t) { return t == 'Q' || t == 'P' || t == 'B' || t ==
 }  // namespace
 
 PgsqlDecoder::PgsqlDecoder(const DecoderSetup& s)
-    : DecoderCommon(s),
-      cfg_(*static_cast<const PgsqlSettings*>(s.config)),
+    : DecoderCommon<PgsqlStat>(s),
+      cfg_(s.settings<PgsqlSettings>()),
       query_(new uint8_t[kMaxQueryHead]),
       table_(new uint8_t[kMaxTable]),
       line_(cfg_.max_row_length) {}
@@ -109,7 +109,7 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       // and the startup goes on in the clear.
       const uint8_t b = p[off];
       if (b == 'S' || b == 'G') {
-        counters_.inc(Counter::pgsql_encrypted_connections);
+        counters_.inc(PgsqlStat::encrypted_connections);
         st.phase = kPhaseDone;
         return {off + 1, 0, Verdict::kDone};
       }
@@ -125,7 +125,7 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       if (n - off < 8) return {off, 8, Verdict::kNeedMore};
       const uint32_t len = be32(p + off), code = be32(p + off + 4);
       if (len < 8 || len > 10000) {
-        counters_.inc(Counter::pgsql_malformed);
+        counters_.inc(PgsqlStat::malformed);
         return {off, 0, Verdict::kViolation};
       }
       off += 8;
@@ -133,11 +133,11 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       if (code == kSslRequest || code == kGssRequest) {
         st.phase = kPhaseEncryptAnswer;
       } else if (code == kCancelRequest) {
-        counters_.inc(Counter::pgsql_cancel_requests);
+        counters_.inc(PgsqlStat::cancel_requests);
       } else if ((code >> 16) == 3) {
         st.phase = kPhaseAuth;
       } else {
-        counters_.inc(Counter::pgsql_malformed);
+        counters_.inc(PgsqlStat::malformed);
         return {off, 0, Verdict::kViolation};
       }
       continue;
@@ -146,7 +146,7 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const uint8_t type = p[off];
     const uint32_t len = be32(p + off + 1);
     if (len < 4 || len > kMaxMessage || type < 0x20 || type > 0x7e) {
-      counters_.inc(Counter::pgsql_malformed);
+      counters_.inc(PgsqlStat::malformed);
       return {off, 0, Verdict::kViolation};
     }
     const uint32_t body = len - 4;
@@ -168,7 +168,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
   switch (type) {
     case 'Q': {  // simple query: one request
       if (st.req_open) close_request(st, c);
-      counters_.inc(Counter::pgsql_requests);
+      counters_.inc(PgsqlStat::requests);
       st.req_open = 1;
       st.req_start_ns = c.ts_ns;
       st.req_bytes = wire;
@@ -176,8 +176,8 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       const std::string_view q = cstring(r);
       if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()), static_cast<uint32_t>(q.size())) <
           q.size())
-        counters_.inc(Counter::pgsql_store_full);
-      if (head < len) counters_.inc(Counter::pgsql_query_truncated);
+        counters_.inc(PgsqlStat::store_full);
+      if (head < len) counters_.inc(PgsqlStat::query_truncated);
       close_request(st, c);
       return true;
     }
@@ -185,7 +185,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       // The extended protocol: a batch up to Sync is one request; its query is the
       // first Parse's.
       if (!st.req_open) {
-        counters_.inc(Counter::pgsql_requests);
+        counters_.inc(PgsqlStat::requests);
         st.req_open = 1;
         st.req_start_ns = c.ts_ns;
         st.req_bytes = 0;
@@ -197,8 +197,8 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
         const std::string_view q = cstring(r);
         if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()), static_cast<uint32_t>(q.size())) <
             q.size())
-          counters_.inc(Counter::pgsql_store_full);
-        if (head < len) counters_.inc(Counter::pgsql_query_truncated);
+          counters_.inc(PgsqlStat::store_full);
+        if (head < len) counters_.inc(PgsqlStat::query_truncated);
       }
       if (type == 'S' || type == 'F') close_request(st, c);
       return true;
@@ -210,7 +210,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
     case 'X':  // Terminate
       return true;
     default:
-      counters_.inc(Counter::pgsql_malformed);
+      counters_.inc(PgsqlStat::malformed);
       return false;
   }
 }
@@ -221,17 +221,17 @@ void PgsqlDecoder::close_request(PgsqlState& st, const StreamInfo& c) {
   Request r{st.req_start_ns, c.ts_ns, st.req_bytes, 0, 0};
   uint32_t q = st.req_query.len;
   if (st.n_requests >= kMaxPending) {
-    counters_.inc(Counter::pgsql_queue_full);
+    counters_.inc(PgsqlStat::queue_full);
     store_.release(st.req_query);
     return;
   }
   if (st.pending_bytes + q > kMaxPendingBytes) {
-    counters_.inc(Counter::pgsql_queue_full);
+    counters_.inc(PgsqlStat::queue_full);
     q = 0;  // kept without its query: the pairing stays right
   }
   r.query_len = q;
   if (store_.append(st.requests, reinterpret_cast<const uint8_t*>(&r), sizeof r) < sizeof r) {
-    counters_.inc(Counter::pgsql_store_full);
+    counters_.inc(PgsqlStat::store_full);
     store_.release(st.req_query);
     return;
   }
@@ -239,7 +239,7 @@ void PgsqlDecoder::close_request(PgsqlState& st, const StreamInfo& c) {
     const uint32_t k = store_.copy_out(st.req_query, query_.get(), std::min(q, kMaxQueryHead));
     if (store_.append(st.requests, query_.get(), k) < k) {
       // A record cut short would break the FIFO: drop the pending requests.
-      counters_.inc(Counter::pgsql_store_full);
+      counters_.inc(PgsqlStat::store_full);
       store_.release(st.requests);
       st.n_requests = 0;
       st.pending_bytes = 0;
@@ -273,7 +273,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
                                   uint32_t head) {
   const uint64_t wire = 5ull + len;
   if (st.phase == kPhaseAuth) {
-    if (type == 'E') counters_.inc(Counter::pgsql_login_failures);
+    if (type == 'E') counters_.inc(PgsqlStat::login_failures);
     if (type == 'Z') st.phase = kPhaseQueries;
     return true;
   }
@@ -296,7 +296,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
           line_.add(cstring(r));
           r.skip(18);
         }
-        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(Counter::pgsql_response_cut);
+        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(PgsqlStat::response_cut);
       }
       break;
     }
@@ -319,7 +319,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
           r.skip(k);
           if (k < vlen) break;
         }
-        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(Counter::pgsql_response_cut);
+        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(PgsqlStat::response_cut);
       }
       break;
     }
@@ -372,7 +372,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       start_response(st, c);
       break;
     default:
-      counters_.inc(Counter::pgsql_malformed);
+      counters_.inc(PgsqlStat::malformed);
       return false;
   }
   st.resp_bytes += wire;
@@ -390,14 +390,14 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
     reset_response(st);
     return;
   }
-  counters_.inc(Counter::pgsql_responses);
+  counters_.inc(PgsqlStat::responses);
   if (!have) {
-    counters_.inc(Counter::pgsql_unmatched_responses);
+    counters_.inc(PgsqlStat::unmatched_responses);
     reset_response(st);
     return;
   }
   req.bytes += st.copy_in_bytes;  // COPY FROM STDIN data sent while the response was under way
-  counters_.inc(Counter::pgsql_transactions);
+  counters_.inc(PgsqlStat::transactions);
   publish(st, c, &req, qlen, true, (st.resp_flags & kGap) ? "Packet loss while capturing the response" : nullptr);
   reset_response(st);
 }
@@ -405,7 +405,7 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
 bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   PgsqlState& st = *static_cast<PgsqlState*>(state);
   PgsqlState::Dir& d = st.dir[dir];
-  counters_.inc(Counter::pgsql_gaps);
+  counters_.inc(PgsqlStat::gaps);
   if (d.skip >= len) {  // inside a message's tail: the framing survives
     d.skip -= len;
     if (dir != st.client && st.resp_open) st.resp_flags |= kGap;
@@ -425,7 +425,7 @@ void PgsqlDecoder::close(void* state, const StreamInfo& c) {
   Request req;
   uint32_t qlen;
   while (pop_request(st, req, qlen)) {
-    counters_.inc(Counter::pgsql_unmatched_requests);
+    counters_.inc(PgsqlStat::unmatched_requests);
     publish(st, c, &req, qlen, false, "Unmatched request");
   }
   reset_response(st);
@@ -441,7 +441,7 @@ bool PgsqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
     if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
     uint32_t qlen;
     pop_request(st, req, qlen);
-    counters_.inc(Counter::pgsql_unmatched_requests);
+    counters_.inc(PgsqlStat::unmatched_requests);
     publish(st, c, &req, qlen, false, "Unmatched request");
   }
   if (st.n_requests == 0 && st.resp_open) reset_response(st);  // its request is gone
@@ -504,15 +504,39 @@ constexpr DetectProbe kProbes[] = {
      true},
 };
 
+
+const OptionSpec kSettingOptions[] = {
+    {"max_rows", OptionKind::kUint},
+    {"max_row_length", OptionKind::kUint},
+};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)warn;
+  auto s = std::make_unique<PgsqlSettings>();
+  read_sql_options(p, *s);
+  return s;
+}
+
+const uint16_t kDefaultPorts[] = {5432};
+
 }  // namespace
 
-const DecoderDescriptor kPgsqlDescriptor = {
-    .name = "pgsql",
-    .transports = kTransportTcp,
-    .probes = kProbes,
-    .state_size = sizeof(PgsqlState),
-    .violations = Counter::pgsql_violations,
-    .create = create,
-};
+const DecoderDescriptor& pgsql_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "pgsql",
+      .transports = kTransportTcp,
+      .probes = kProbes,
+      .state_size = sizeof(PgsqlState),
+      .default_ports = kDefaultPorts,
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kPgsqlCounters,
+      .violations = static_cast<int>(PgsqlStat::violations),
+      .index_template = {},
+      .exercise_options = {},
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

@@ -15,8 +15,8 @@
 
 #include <memory>
 
-#include "config/config.hpp"
 #include "decode/decoder.hpp"
+#include "decode/pgsql/pgsql_counters.hpp"
 #include "decode/sql/sql_text.hpp"
 #include "util/chain_store.hpp"
 
@@ -55,7 +55,7 @@ struct PgsqlState {
   ChainStore::Chain err_msg;
 };
 
-class PgsqlDecoder final : public DecoderCommon {
+class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
  public:
   static constexpr uint32_t kMaxMessage = 1u << 30;        // PostgreSQL's own limit on a message
   static constexpr uint32_t kMaxQueryHead = 16 * 1024;     // bytes of a query kept
@@ -98,6 +98,5 @@ class PgsqlDecoder final : public DecoderCommon {
   CsvLine line_;
 };
 
-extern const DecoderDescriptor kPgsqlDescriptor;
 
 }  // namespace tapbeat

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "event/emitter.hpp"
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 #include "util/bounded_text.hpp"
 
 namespace tapbeat {
@@ -197,19 +197,10 @@ bool ieq(std::string_view a, std::string_view upper) {
 
 }  // namespace
 
-RedisSettings redis_settings(const ProtocolConfig& p) {
-  RedisSettings s;
-  s.send_request = p.flag("send_request", false);
-  s.send_response = p.flag("send_response", false);
-  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
-  if (p.options["queue_max_bytes"]) s.queue_max_bytes = p.options["queue_max_bytes"].as<uint32_t>();
-  if (p.options["queue_max_messages"]) s.queue_max_messages = p.options["queue_max_messages"].as<uint32_t>();
-  return s;
-}
 
 RedisDecoder::RedisDecoder(const DecoderSetup& s)
-    : DecoderCommon(s),
-      cfg_(*static_cast<const RedisSettings*>(s.config)),
+    : DecoderCommon<RedisStat>(s),
+      cfg_(s.settings<RedisSettings>()),
       req_text_(new uint8_t[kKeepBytes]),
       resp_text_(new uint8_t[kKeepBytes]),
       value_(std::make_unique<RedisText>()) {}
@@ -251,7 +242,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
   auto keep = [&](const uint8_t* b, uint32_t k) {
     const uint32_t room = d.text.len < kKeepBytes ? kKeepBytes - d.text.len : 0;
     const uint32_t w = std::min(k, room);
-    if (w && store_.append(d.text, b, w) < w) counters_.inc(Counter::redis_store_full);
+    if (w && store_.append(d.text, b, w) < w) counters_.inc(RedisStat::store_full);
   };
   while (off < n) {
     if (d.bulk_left) {
@@ -266,7 +257,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const void* lf = std::memchr(p + off, '\n', n - off);
     if (!lf) {
       if (n - off > kMaxLine) {
-        counters_.inc(Counter::redis_malformed);
+        counters_.inc(RedisStat::malformed);
         return {off, 0, Verdict::kViolation};
       }
       return {off, n - off + 1, Verdict::kNeedMore};
@@ -302,7 +293,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       switch (t) {
         case '$': case '!': case '=':
           if (!parse_int(s + 1, le, v) || v > static_cast<int64_t>(kMaxBulk) || v < -1) {
-            counters_.inc(Counter::redis_malformed);
+            counters_.inc(RedisStat::malformed);
             return {off, 0, Verdict::kViolation};
           }
           --d.skip_left;
@@ -310,7 +301,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
           break;
         case '*': case '~': case '>': case '%': case '|':
           if (!parse_int(s + 1, le, v) || v > kMaxAggregate || v < -1) {
-            counters_.inc(Counter::redis_malformed);
+            counters_.inc(RedisStat::malformed);
             return {off, 0, Verdict::kViolation};
           }
           if (t == '%' || t == '|') v *= 2;
@@ -321,7 +312,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
           --d.skip_left;
           break;
         default:
-          counters_.inc(Counter::redis_malformed);
+          counters_.inc(RedisStat::malformed);
           return {off, 0, Verdict::kViolation};
       }
       if (d.bulk_left == 0 && skipped_value_done(d)) complete(st, c, dir);
@@ -337,7 +328,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
         break;
       case '$': case '!': case '=':
         if (!parse_int(s + 1, le, v) || v > static_cast<int64_t>(kMaxBulk) || v < -1) {
-          counters_.inc(Counter::redis_malformed);
+          counters_.inc(RedisStat::malformed);
           return {off, 0, Verdict::kViolation};
         }
         if (t == '!' && d.depth == 0) d.flags |= kError;
@@ -346,7 +337,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
         break;
       case '*': case '~': case '>': case '%': case '|':
         if (!parse_int(s + 1, le, v) || v > kMaxAggregate || v < -1) {
-          counters_.inc(Counter::redis_malformed);
+          counters_.inc(RedisStat::malformed);
           return {off, 0, Verdict::kViolation};
         }
         if (t == '>' && d.depth == 0) d.flags |= kPush;
@@ -357,7 +348,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
           if (d.depth == RedisState::kMaxDepth) {
             // Too deep to stack: framed by count from here (an attribute also
             // covers the value it describes), cut in the event's text.
-            counters_.inc(Counter::redis_too_deep);
+            counters_.inc(RedisStat::too_deep);
             d.flags |= kCut;
             d.skipping = 1;
             d.skip_left = static_cast<uint64_t>(v) + (t == '|' ? 1 : 0);
@@ -373,7 +364,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
         if (d.depth == 0 && t >= 'A' && t <= 'z') {
           done = true;
         } else {
-          counters_.inc(Counter::redis_malformed);
+          counters_.inc(RedisStat::malformed);
           return {off, 0, Verdict::kViolation};
         }
     }
@@ -403,14 +394,14 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     st.client = static_cast<int8_t>((first == '*' || (first >= 'A' && first <= 'z')) ? dir : 1 - dir);
   }
   if (dir == st.client) {
-    counters_.inc(Counter::redis_requests);
+    counters_.inc(RedisStat::requests);
     if (st.n_pending >= cfg_.queue_max_messages || st.pending_bytes + m.bytes > cfg_.queue_max_bytes) {
-      counters_.inc(Counter::redis_queue_full);  // dropped, as Packetbeat drops past its queue limits
+      counters_.inc(RedisStat::queue_full);  // dropped, as Packetbeat drops past its queue limits
       store_.release(m.text);
       return;
     }
     if (store_.append(st.queue, reinterpret_cast<const uint8_t*>(&m), sizeof m) < sizeof m) {
-      counters_.inc(Counter::redis_store_full);
+      counters_.inc(RedisStat::store_full);
       store_.release(m.text);
       return;
     }
@@ -425,7 +416,7 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
       st.pubsub = 1;
     return;
   }
-  counters_.inc(Counter::redis_responses);
+  counters_.inc(RedisStat::responses);
   bool push = flags & kPush;
   if (!push && st.pubsub) {
     // In subscribed mode (RESP2) the server pushes ["message", channel, payload].
@@ -435,12 +426,12 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     push = h.find("message\r\n") != std::string_view::npos && h.find("subscribe") == std::string_view::npos;
   }
   if (push) {
-    counters_.inc(Counter::redis_push_messages);
+    counters_.inc(RedisStat::push_messages);
     store_.release(m.text);
     return;
   }
   if (st.n_pending == 0) {
-    counters_.inc(Counter::redis_unmatched_responses);
+    counters_.inc(RedisStat::unmatched_responses);
     store_.release(m.text);
     return;
   }
@@ -454,7 +445,7 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
 bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   RedisState& st = *static_cast<RedisState*>(state);
   RedisState::Dir& d = st.dir[dir];
-  counters_.inc(Counter::redis_gaps);
+  counters_.inc(RedisStat::gaps);
   if (d.in_msg && d.bulk_left >= len) {
     // Inside a value: the framing survives.
     d.bulk_left -= len;
@@ -471,7 +462,7 @@ void RedisDecoder::close(void* state, const StreamInfo& c) {
   while (st.n_pending) {
     Pending req;
     pop(st, req);
-    counters_.inc(Counter::redis_unmatched_requests);
+    counters_.inc(RedisStat::unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     store_.release(req.text);
   }
@@ -486,7 +477,7 @@ bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
     if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
     pop(st, req);
-    counters_.inc(Counter::redis_unmatched_requests);
+    counters_.inc(RedisStat::unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     store_.release(req.text);
   }
@@ -519,7 +510,7 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   set_connection(t, c, client, 6, "redis");
   t.client_bytes = req ? req->bytes : 0;
   t.server_bytes = resp ? resp->bytes : 0;
-  if (req && resp) counters_.inc(Counter::redis_transactions);
+  if (req && resp) counters_.inc(RedisStat::transactions);
   char method[32];
   std::size_t ml = 0;
   if (n > 0)
@@ -560,15 +551,41 @@ constexpr DetectProbe kProbes[] = {
     {R"(^\*[1-9]\r\n\$5\r\nHELLO\r\n)", true},
 };
 
+
+const OptionSpec kSettingOptions[] = {
+    {"queue_max_bytes", OptionKind::kUint},
+    {"queue_max_messages", OptionKind::kUint},
+};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)warn;
+  auto out = std::make_unique<RedisSettings>();
+  RedisSettings& s = *out;
+  if (p.options["queue_max_bytes"]) s.queue_max_bytes = p.options["queue_max_bytes"].as<uint32_t>();
+  if (p.options["queue_max_messages"]) s.queue_max_messages = p.options["queue_max_messages"].as<uint32_t>();
+  return out;
+}
+
+const uint16_t kDefaultPorts[] = {6379};
+
 }  // namespace
 
-const DecoderDescriptor kRedisDescriptor = {
-    .name = "redis",
-    .transports = kTransportTcp,
-    .probes = kProbes,
-    .state_size = sizeof(RedisState),
-    .violations = Counter::redis_violations,
-    .create = create,
-};
+const DecoderDescriptor& redis_protocol() {
+  static const DecoderDescriptor d = {
+      .name = "redis",
+      .transports = kTransportTcp,
+      .probes = kProbes,
+      .state_size = sizeof(RedisState),
+      .default_ports = kDefaultPorts,
+      .options = kSettingOptions,
+      .configure = configure,
+      .counters = kRedisCounters,
+      .violations = static_cast<int>(RedisStat::violations),
+      .index_template = {},
+      .exercise_options = {},
+      .create = create,
+  };
+  return d;
+}
 
 }  // namespace tapbeat

@@ -13,23 +13,19 @@
 
 #include <memory>
 
-#include "config/config.hpp"
 #include "decode/decoder.hpp"
+#include "decode/redis/redis_counters.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
 
 struct RedisText;
 
-struct RedisSettings {
-  bool send_request = false;
-  bool send_response = false;
-  uint64_t timeout_ns = 10'000'000'000;
+struct RedisSettings : ProtocolSettings {
   uint32_t queue_max_bytes = 1024 * 1024;  // command bytes waiting for replies, per connection
   uint32_t queue_max_messages = 20000;     // commands waiting for replies, per connection
 };
 
-RedisSettings redis_settings(const ProtocolConfig& p);
 
 struct RedisState {
   static constexpr int kMaxDepth = 8;
@@ -54,7 +50,7 @@ struct RedisState {
   uint8_t pubsub;
 };
 
-class RedisDecoder final : public DecoderCommon {
+class RedisDecoder final : public DecoderCommon<RedisStat> {
  public:
   static constexpr uint32_t kKeepBytes = 4096;       // message bytes kept for the event
   static constexpr uint64_t kMaxBulk = 512ull << 20;  // Redis's own proto-max-bulk-len
@@ -88,6 +84,5 @@ class RedisDecoder final : public DecoderCommon {
   std::unique_ptr<struct RedisText> value_;
 };
 
-extern const DecoderDescriptor kRedisDescriptor;
 
 }  // namespace tapbeat

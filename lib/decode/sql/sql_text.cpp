@@ -4,28 +4,16 @@
 
 namespace tapbeat {
 
-SqlSettings sql_settings(const ProtocolConfig& p) {
-  SqlSettings s;
-  s.send_request = p.flag("send_request", false);
-  s.send_response = p.flag("send_response", false);
-  s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);
-  if (p.options["max_rows"]) s.max_rows = p.options["max_rows"].as<uint32_t>();
-  if (p.options["max_row_length"]) s.max_row_length = p.options["max_row_length"].as<uint32_t>();
+void read_sql_options(const ProtocolConfig& p, SqlSettings& s) {
+  s.max_rows = p.uint("max_rows", s.max_rows);
+  s.max_row_length = p.uint("max_row_length", s.max_row_length);
   s.statement_timeout_ns = p.duration_ns("statement_timeout", s.statement_timeout_ns);
-  s.set_ports(p.ports);
-  return s;
-}
-
-void SqlSettings::set_ports(std::span<const uint16_t> p) {
-  n_ports = 0;
-  for (uint16_t port : p)
-    if (n_ports < std::size(ports)) ports[n_ports++] = port;
 }
 
 int SqlSettings::client_by_port(const uint16_t (&port)[2]) const {
   bool server[2] = {false, false};
-  for (uint8_t i = 0; i < n_ports; ++i)
-    for (int d = 0; d < 2; ++d) server[d] |= port[d] == ports[i];
+  for (uint16_t p : ports)
+    for (int d = 0; d < 2; ++d) server[d] |= port[d] == p;
   if (server[0] == server[1]) return -1;
   return server[0] ? 1 : 0;
 }

@@ -10,29 +10,23 @@
 #include <span>
 #include <string_view>
 
-#include "config/config.hpp"
+#include "decode/protocol.hpp"
 #include "event/json_writer.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
 
-struct SqlSettings {
-  bool send_request = false;
-  bool send_response = false;
-  uint64_t timeout_ns = 10'000'000'000;
+struct SqlSettings : ProtocolSettings {
   uint32_t max_rows = 10;          // rows of a result kept for `response`
   uint32_t max_row_length = 1024;  // bytes of values kept per row
   uint64_t statement_timeout_ns = 3600'000'000'000;  // MySQL: prepared statements remembered
-  uint16_t ports[16]{};  // the configured server ports (tell the client apart mid-connection)
-  uint8_t n_ports = 0;
-  void set_ports(std::span<const uint16_t> p);
   // The client's direction when one side of the connection (and only one) is a
-  // configured server port; -1 otherwise.
+  // configured server port (`ports`); -1 otherwise.
   int client_by_port(const uint16_t (&port)[2]) const;
 };
 
-// Reads the options both SQL protocols have (and MySQL's statement_timeout).
-SqlSettings sql_settings(const ProtocolConfig& p);
+// Reads max_rows, max_row_length and statement_timeout (MySQL) of `p` into `s`.
+void read_sql_options(const ProtocolConfig& p, SqlSettings& s);
 
 // The query without surrounding blanks (" \r\n\t").
 std::string_view sql_trim(std::string_view q);

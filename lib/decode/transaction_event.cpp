@@ -1,8 +1,8 @@
-#include "event/transaction_event.hpp"
+#include "decode/transaction_event.hpp"
 
 #include <charconv>
 
-#include "event/flow_event.hpp"
+#include "flow/flow_event.hpp"
 #include "flow/community_id.hpp"
 #include "util/encode.hpp"
 

@@ -1,4 +1,4 @@
-#include "event/flow_event.hpp"
+#include "flow/flow_event.hpp"
 
 #include <charconv>
 #include <cstring>

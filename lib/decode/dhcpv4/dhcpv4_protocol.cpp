@@ -1,0 +1,25 @@
+// DHCPv4 (RFC 2131): known to the configuration (its options are checked) and reported as
+// flows only in this version; its decoder will live in this folder.
+#include "decode/decoder.hpp"
+
+namespace tapbeat {
+namespace {
+
+constexpr std::span<const OptionSpec> kSettingOptions{};
+
+std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const OptionWarn& warn) {
+  (void)p, (void)warn;  // no value checks beyond the option types
+  return std::make_unique<ProtocolSettings>();
+}
+
+const uint16_t kDefaultPorts[] = {67, 68};
+
+}  // namespace
+
+const DecoderDescriptor& dhcpv4_protocol() {
+  static const DecoderDescriptor d =
+      flows_only_protocol("dhcpv4", kTransportUdp, kDefaultPorts, kSettingOptions, configure);
+  return d;
+}
+
+}  // namespace tapbeat

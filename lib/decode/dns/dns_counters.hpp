@@ -1,0 +1,37 @@
+// DNS's counters: registered into each worker's block at start-up through its
+// descriptor; the names are the keys of the stats output.
+#pragma once
+
+#include <cstdint>
+
+#include "util/counters.hpp"
+
+namespace tapbeat {
+
+enum class DnsStat : uint16_t {
+  messages,
+  transactions,
+  orphan_responses,
+  unanswered,
+  pending_full,
+  malformed,
+  query_truncated,
+  tcp_gap,
+  tcp_violations,
+  kCount,
+};
+
+inline constexpr CounterSpec kDnsCounters[] = {
+    counter(DnsStat::messages, "dns.messages"),
+    counter(DnsStat::transactions, "dns.transactions"),
+    counter(DnsStat::orphan_responses, "dns.orphan_responses"),
+    counter(DnsStat::unanswered, "dns.unanswered_queries"),
+    counter(DnsStat::pending_full, "dns.pending_full"),
+    counter(DnsStat::malformed, "dns.malformed"),
+    counter(DnsStat::query_truncated, "dns.query_truncated"),
+    counter(DnsStat::tcp_gap, "dns.tcp.gap"),
+    counter(DnsStat::tcp_violations, "dns.tcp.violations"),
+};
+static_assert(counters_in_order<DnsStat>(kDnsCounters));
+
+}  // namespace tapbeat
