@@ -46,15 +46,26 @@ ProtocolSettings& DecoderSet::enable_entry(const ProtocolConfig& p, const Option
 void DecoderSet::enable_all(bool exercise, uint64_t timeout_ns) {
   for (const DecoderDescriptor& d : decoder_registry()) {
     if (!d.create) continue;
-    ProtocolConfig p = entry(d.name, d.default_ports);
     if (exercise) {
-      if (!d.exercise_options.empty()) p.options = YAML::Load(std::string(d.exercise_options));
-      p.options["send_request"] = true;
-      p.options["send_response"] = true;
+      enable_exercised(d.name, timeout_ns);
+      continue;
     }
+    ProtocolConfig p = entry(d.name, d.default_ports);
     if (timeout_ns) p.options["transaction_timeout"] = std::to_string(timeout_ns) + "ns";
     enable_entry(p, nullptr);
   }
+}
+
+ProtocolSettings& DecoderSet::enable_exercised(std::string_view name, uint64_t timeout_ns) {
+  const int i = decoder_index(name);
+  if (i < 0) throw std::invalid_argument("no protocol named '" + std::string(name) + "'");
+  const DecoderDescriptor& d = decoder_registry()[i];
+  ProtocolConfig p = entry(d.name, d.default_ports);
+  if (!d.exercise_options.empty()) p.options = YAML::Load(std::string(d.exercise_options));
+  p.options["send_request"] = true;
+  p.options["send_response"] = true;
+  if (timeout_ns) p.options["transaction_timeout"] = std::to_string(timeout_ns) + "ns";
+  return enable_entry(p, nullptr);
 }
 
 void DecoderSet::enable_detection() {

@@ -44,6 +44,8 @@ class DecoderSet {
   // no-allocation test); otherwise as an entry without options (benchmarks).
   // timeout_ns: every transaction_timeout (0: the default).
   void enable_all(bool exercise, uint64_t timeout_ns = 0);
+  // One protocol as enable_all(true, timeout_ns) enables it (a fuzz target's).
+  ProtocolSettings& enable_exercised(std::string_view name, uint64_t timeout_ns = 0);
   void enable_detection();  // after the protocols
 
   const DecoderPlan& plan() const { return plan_; }

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Builds seed corpora for the fuzzers from captures: frames (prefixed with the fuzzer's
 link-type byte) for fuzz_worker, DNS messages for fuzz_dns, small files for
-fuzz_capture_file.    seed.py OUTDIR CAPTURE..."""
+fuzz_capture_file, and for each decoder fuzz_protocol serves (the list
+`TAPBEAT_FUZZ_LIST=1 fuzz_protocol` prints: name, transports, ports) its TCP
+payloads as stream records and its UDP payloads as datagram records.
+    seed.py OUTDIR PROTOCOL_LIST CAPTURE..."""
 import os
 import struct
 import zlib
@@ -32,10 +35,14 @@ def frames(path):
 
 def main():
     out = sys.argv[1]
-    for sub in ("worker", "dns", "file", "http", "redis", "memcache", "mysql", "pgsql", "mongodb", "amqp", "cassandra", "spool"):
+    protocols = []  # (name, tcp, udp, ports)
+    for line in open(sys.argv[2]):
+        name, transports, ports = line.split()
+        protocols.append((name, "tcp" in transports, "udp" in transports, {int(p) for p in ports.split(",")}))
+    for sub in ["worker", "dns_message", "file", "spool"] + [p[0] for p in protocols]:
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     n = 0
-    for path in sys.argv[2:]:
+    for path in sys.argv[3:]:
         if os.path.getsize(path) < 4096:
             with open(os.path.join(out, "file", f"{n}"), "wb") as f:
                 f.write(open(path, "rb").read())
@@ -50,25 +57,32 @@ def main():
                 ihl = (frame[14] & 15) * 4
                 udp = 14 + ihl
                 if 53 in struct.unpack("!HH", frame[udp:udp + 4]):
-                    with open(os.path.join(out, "dns", f"{n}"), "wb") as f:
+                    with open(os.path.join(out, "dns_message", f"{n}"), "wb") as f:
                         f.write(frame[udp + 8:])
-            # A record for a stream decoder's fuzzer: a TCP payload on one of its ports.
-            # (Ethernet, Linux cooked capture or BSD loopback: the IPv4 header after 14, 16 or 4 bytes.)
+            # A record for a decoder's fuzzer: a TCP payload (stream record) or UDP payload
+            # (datagram record) on one of its ports. (Ethernet, Linux cooked capture or BSD
+            # loopback: the IPv4 header after 14, 16 or 4 bytes.)
             ip = 14 if link == 1 and frame[12:14] == b"\x08\x00" else \
                 16 if link == 113 and frame[14:16] == b"\x08\x00" else \
                 4 if link == 0 and frame[:4] in (b"\x02\x00\x00\x00", b"\x00\x00\x00\x02") else None
-            if ip is not None and len(frame) > ip + 40 and frame[ip + 9] == 6:
-                ihl = (frame[ip] & 15) * 4
-                tcp = ip + ihl
-                sport, dport = struct.unpack("!HH", frame[tcp:tcp + 4])
-                payload = frame[tcp + (frame[tcp + 12] >> 4) * 4:]
-                for sub, ports in (("http", {80, 8080, 8000}), ("redis", {6379, 6380}), ("memcache", {11211}),
-                                 ("mysql", {3306, 3307, 13001}), ("pgsql", {5432}), ("mongodb", {27017, 27018, 9991}),
-                                 ("amqp", {5672}), ("cassandra", {9042})):
-                    if payload and {sport, dport} & ports:
-                        direction = 1 if sport in ports else 0
-                        with open(os.path.join(out, sub, f"{n}"), "wb") as f:
-                            f.write(bytes([direction]) + struct.pack("!H", min(len(payload), 65535)) + payload)
+            if ip is None or len(frame) <= ip + 28 or frame[ip + 9] not in (6, 17):
+                continue
+            is_tcp = frame[ip + 9] == 6
+            ihl = (frame[ip] & 15) * 4
+            l4 = ip + ihl
+            if len(frame) < l4 + (20 if is_tcp else 8):
+                continue
+            sport, dport = struct.unpack("!HH", frame[l4:l4 + 4])
+            payload = frame[l4 + (frame[l4 + 12] >> 4) * 4:] if is_tcp else frame[l4 + 8:]
+            for name, tcp, udp, ports in protocols:
+                if not payload or not ({sport, dport} & ports) or not (tcp if is_tcp else udp):
+                    continue
+                direction = 1 if sport in ports else 0
+                with open(os.path.join(out, name, f"{n}"), "wb") as f:
+                    if is_tcp:
+                        f.write(bytes([direction]) + struct.pack("!H", min(len(payload), 65535)) + payload)
+                    else:
+                        f.write(bytes([0x80 | direction]) + payload)
     # Disk-queue segments (lib/event/spool.hpp's record format) of a few events.
     for k in range(4):
         seg = b""

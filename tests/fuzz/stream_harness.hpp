@@ -29,7 +29,29 @@ struct StreamHarness {
   std::unique_ptr<Decoder> dec;
   alignas(8) uint8_t conn[kDecoderStateBytes];
 
-  DecoderSetup setup(const void* config) { return DecoderSetup{counters, out, store, agent, nullptr, config}; }
+  DecoderSetup setup(std::size_t counter_base, const ProtocolSettings* config) {
+    return DecoderSetup{counters, counter_base, out, store, agent, nullptr, config};
+  }
+
+  // One datagram of `size` bytes between port 40000 and server_port (from the
+  // server when from_server), then every pending transaction timed out.
+  void datagram(const uint8_t* data, size_t size, uint16_t server_port, bool from_server) {
+    PacketMeta m;
+    m.ip_version = 4;
+    m.l4_proto = 17;
+    m.src[15] = from_server ? 2 : 1;
+    m.dst[15] = from_server ? 1 : 2;
+    m.sport = from_server ? server_port : 40000;
+    m.dport = from_server ? 40000 : server_port;
+    m.ts_ns = 1'000'000'000;
+    m.l4_payload = data;
+    m.l4_payload_len = static_cast<uint32_t>(size);
+    dec->datagram(m);
+    dec->tick(UINT64_MAX);
+    if (store.blocks_in_use() != 0) __builtin_trap();
+    out.flush();
+    drain_checked(queue);
+  }
 
   void run(const uint8_t* data, size_t size, uint16_t server_port) {
     StreamInfo c;

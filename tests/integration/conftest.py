@@ -154,3 +154,49 @@ def shared_dir():
     if not os.path.isdir(os.path.join(SHARED, "pcaps")):
         pytest.fail(f"shared captures not found at {SHARED}")
     return SHARED
+
+
+# ---- tshark's dissections, recorded ----------------------------------------
+# The comparisons with tshark read its output for each capture from
+# tests/data/tshark/<kind>.json.gz, recorded once (the shared captures do not
+# change): a capture or command not recorded there is dissected live.
+#   TAPBEAT_UPDATE_TSHARK=1 pytest tests/integration/test_http_vs_tshark.py ...
+# dissects every capture again and rewrites the file.
+TSHARK_DIR = os.path.join(ROOT, "tests", "data", "tshark")
+UPDATE_TSHARK = os.environ.get("TAPBEAT_UPDATE_TSHARK") == "1"
+_tshark_cache = {}
+_tshark_dirty = set()
+
+
+def _tshark_file(kind):
+    return os.path.join(TSHARK_DIR, kind + ".json.gz")
+
+
+def tshark_output(kind, rel, args, timeout=300):
+    """tshark -n -r CAPTURE ARGS... for ../shared/pcaps/REL: its standard output."""
+    import gzip
+    if kind not in _tshark_cache:
+        entries = {}
+        if not UPDATE_TSHARK and os.path.exists(_tshark_file(kind)):
+            with gzip.open(_tshark_file(kind), "rt") as f:
+                entries = json.load(f)
+        _tshark_cache[kind] = entries
+    entries = _tshark_cache[kind]
+    path = pcap(rel)
+    key = json.dumps([rel, os.path.getsize(path), list(args)])
+    if key not in entries:
+        out = subprocess.run(["tshark", "-n", "-r", path] + list(args), capture_output=True, text=True,
+                             timeout=timeout).stdout
+        entries[key] = out
+        _tshark_dirty.add(kind)
+    return entries[key]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import gzip
+    if not UPDATE_TSHARK:
+        return
+    os.makedirs(TSHARK_DIR, exist_ok=True)
+    for kind in _tshark_dirty:
+        with gzip.open(_tshark_file(kind), "wt", compresslevel=9) as f:
+            json.dump(_tshark_cache[kind], f, sort_keys=True, separators=(",", ":"))

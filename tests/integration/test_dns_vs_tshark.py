@@ -6,9 +6,8 @@ code and answer count. The agreement rate over all responses must stay above 98%
 the files that disagree are listed with the reason found by inspection."""
 import collections
 import os
-import subprocess
 
-from conftest import captures_with_protocol, events_of, flatten, pcap
+from conftest import captures_with_protocol, events_of, flatten, pcap, tshark_output
 
 RCODES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET",
           "NOTAUTH", "NOTZONE", "DSOTYPENI"]
@@ -34,13 +33,12 @@ def header_rcode(name):
     return name
 
 
-def tshark_responses(path):
+def tshark_responses(rel):
     # DNS quoted inside ICMP errors is tshark's; tapbeat reports the ICMP message.
-    cmd = ["tshark", "-n", "-r", path, "-Y",
-           "dns.flags.response == 1 && (udp.port == 53 || tcp.port == 53) && !icmp && !icmpv6",
-           "-T", "fields", "-E", "separator=|", "-E", "occurrence=f",
-           "-e", "dns.id", "-e", "dns.qry.name", "-e", "dns.flags.rcode", "-e", "dns.count.answers"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    args = ["-Y", "dns.flags.response == 1 && (udp.port == 53 || tcp.port == 53) && !icmp && !icmpv6",
+            "-T", "fields", "-E", "separator=|", "-E", "occurrence=f",
+            "-e", "dns.id", "-e", "dns.qry.name", "-e", "dns.flags.rcode", "-e", "dns.count.answers"]
+    out = tshark_output("dns_responses", rel, args, timeout=120)
     got = collections.Counter()
     for line in out.splitlines():
         i, name, rcode, answers = (line.split("|") + ["", "", "", ""])[:4]
@@ -87,7 +85,7 @@ def test_dns_agreement_with_tshark():
     for rel in captures_with_protocol("dns"):
         if rel in EXCLUDED:
             continue
-        want = tshark_responses(pcap(rel))
+        want = tshark_responses(rel)
         if not want:
             continue
         got = tapbeat_responses(pcap(rel))

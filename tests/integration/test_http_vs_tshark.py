@@ -8,10 +8,9 @@ reason found by inspection."""
 import collections
 import concurrent.futures
 import os
-import subprocess
 import sys
 
-from conftest import captures_with_protocol, events_of, pcap
+from conftest import captures_with_protocol, events_of, pcap, tshark_output
 
 # Packetbeat's default HTTP ports; other ports are found by payload detection.
 HTTP_PORTS = "[80,8080,8000,5000,8002]"
@@ -49,11 +48,11 @@ def path_of(uri):
     return uri.split("#")[0].split("?")[0]
 
 
-def tshark_pairs(path):
-    cmd = ["tshark", "-n", "-r", path, "-Y", "http.request || http.response", "-T", "fields",
-           "-E", "separator=|", "-E", "occurrence=f", "-e", "frame.number", "-e", "http.request.method",
-           "-e", "http.request.uri", "-e", "http.response.code", "-e", "http.request_in"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
+def tshark_pairs(rel):
+    args = ["-Y", "http.request || http.response", "-T", "fields",
+            "-E", "separator=|", "-E", "occurrence=f", "-e", "frame.number", "-e", "http.request.method",
+            "-e", "http.request.uri", "-e", "http.response.code", "-e", "http.request_in"]
+    out = tshark_output("http_pairs", rel, args)
     requests, pairs = {}, collections.Counter()
     for line in out.splitlines():
         frame, method, uri, code, req_in = (line.split("|") + [""] * 5)[:5]
@@ -82,7 +81,7 @@ def test_http_agreement_with_tshark():
     disagree = []
 
     def both(f):
-        want = tshark_pairs(pcap(f))
+        want = tshark_pairs(f)
         return f, want, (tapbeat_pairs(pcap(f)) if want else collections.Counter())
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:

@@ -8,11 +8,10 @@ tunnels are left out of the sample: there tshark and tapbeat attribute frames to
 different layers by design."""
 import collections
 import os
-import subprocess
 
 import pytest
 
-from conftest import events_of, index_rows, pcap
+from conftest import events_of, index_rows, pcap, tshark_output
 
 SAMPLE_EVERY = 12        # every 12th eligible capture of the index
 MAX_PACKETS = 20000
@@ -31,15 +30,15 @@ def sample():
     return rows[::SAMPLE_EVERY]
 
 
-def tshark_conversations(path):
+def tshark_conversations(rel):
     fields = ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport", "udp.srcport",
               "udp.dstport", "frame.len", "ip.flags.mf", "ip.frag_offset", "ipv6.fraghdr.nxt",
               "frame.protocols"]
-    cmd = ["tshark", "-n", "-r", path, "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
-           "-T", "fields", "-E", "separator=|", "-E", "occurrence=a"]
+    args = ["-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+            "-T", "fields", "-E", "separator=|", "-E", "occurrence=a"]
     for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+        args += ["-e", f]
+    out = tshark_output("conversations", rel, args, timeout=120)
     conv = collections.defaultdict(lambda: [0, 0, 0, 0])  # a->b packets, bytes, b->a packets, bytes
     for line in out.splitlines():
         v = line.split("|")
@@ -96,7 +95,7 @@ def test_sample_is_large_enough():
 @pytest.mark.parametrize("rel", SAMPLE)
 def test_totals_match_tshark(rel):
     path = pcap(rel)
-    want = tshark_conversations(path)
+    want = tshark_conversations(rel)
     if want is None:
         pytest.skip("fragments or tunnels: not comparable conversation by conversation")
     got = tapbeat_conversations(path)

@@ -923,7 +923,7 @@ const DecoderDescriptor& amqp_protocol() {
       .counters = kAmqpCounters,
       .violations = static_cast<int>(AmqpStat::violations),
       .index_template = {},
-      .exercise_options = {},
+      .exercise_options = "{max_body_length: 64, hide_connection_information: false}",
       .create = create,
   };
   return d;

@@ -1120,7 +1120,7 @@ const DecoderDescriptor& cassandra_protocol() {
       .counters = kCassandraCounters,
       .violations = static_cast<int>(CassandraStat::violations),
       .index_template = {},
-      .exercise_options = {},
+      .exercise_options = "{compressor: snappy, ignored_ops: [OPTIONS]}",
       .create = create,
   };
   return d;

@@ -1030,7 +1030,7 @@ const DecoderDescriptor& http_protocol() {
                                  "headers": {"type": "object", "enabled": false}}},
       "response": {"properties": {"body": {"properties": {"content": {"type": "text"}, "bytes": {"type": "long"}}},
                                   "headers": {"type": "object", "enabled": false}}}}})"},
-      .exercise_options = "{send_all_headers: true, split_cookie: true, include_body_for: [text, json, form], hide_keywords: [pass], redact_authorization: true, real_ip_header: x-forwarded-for}",
+      .exercise_options = "{send_all_headers: true, split_cookie: true, include_body_for: [text, json, form, octet], hide_keywords: [pass], redact_authorization: true, redact_headers: [x-secret], real_ip_header: x-forwarded-for, max_message_size: 4096}",
       .create = create,
   };
   return d;

@@ -932,7 +932,7 @@ const DecoderDescriptor& mongodb_protocol() {
       .counters = kMongodbCounters,
       .violations = static_cast<int>(MongodbStat::violations),
       .index_template = {},
-      .exercise_options = {},
+      .exercise_options = "{max_docs: 4, max_doc_length: 200}",
       .create = create,
   };
   return d;

@@ -951,7 +951,7 @@ const DecoderDescriptor& mysql_protocol() {
       .counters = kMysqlCounters,
       .violations = static_cast<int>(MysqlStat::violations),
       .index_template = {},
-      .exercise_options = {},
+      .exercise_options = "{max_rows: 4, max_row_length: 64}",
       .create = create,
   };
   return d;

@@ -533,7 +533,7 @@ const DecoderDescriptor& pgsql_protocol() {
       .counters = kPgsqlCounters,
       .violations = static_cast<int>(PgsqlStat::violations),
       .index_template = {},
-      .exercise_options = {},
+      .exercise_options = "{max_rows: 4, max_row_length: 64}",
       .create = create,
   };
   return d;

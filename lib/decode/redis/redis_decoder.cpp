@@ -582,7 +582,7 @@ const DecoderDescriptor& redis_protocol() {
       .counters = kRedisCounters,
       .violations = static_cast<int>(RedisStat::violations),
       .index_template = {},
-      .exercise_options = {},
+      .exercise_options = "{queue_max_messages: 8, queue_max_bytes: 2048}",
       .create = create,
   };
   return d;
