@@ -136,11 +136,16 @@ int main(int argc, char** argv) {
   std::size_t chunk_bytes = 256 * 1024;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--broker") broker = v;
-    else if (a == "--events") events_file = v;
-    else if (a == "--count") count = std::stoull(v);
-    else if (a == "--compression") codecs = v;
-    else if (a == "--chunk-kb") chunk_bytes = std::stoul(v) * 1024;
+    if (a == "--broker")
+      broker = v;
+    else if (a == "--events")
+      events_file = v;
+    else if (a == "--count")
+      count = std::stoull(v);
+    else if (a == "--compression")
+      codecs = v;
+    else if (a == "--chunk-kb")
+      chunk_bytes = std::stoul(v) * 1024;
     else {
       std::cerr << "unknown flag " << a << "\n";
       return 2;
@@ -181,7 +186,8 @@ int main(int argc, char** argv) {
   }
   std::printf("%llu events (%zu distinct, %.0f bytes on average) into %s\n",
               static_cast<unsigned long long>(count), lines.size(), double(bytes) / count, broker.c_str());
-  std::printf("%-6s %-10s %12s %9s %12s %9s\n", "codec", "producer", "events/s", "MB/s", "cpu ns/event", "acked");
+  std::printf("%-6s %-10s %12s %9s %12s %9s\n", "codec", "producer", "events/s", "MB/s", "cpu ns/event",
+              "acked");
   const std::string run_id = std::to_string(static_cast<long long>(wall_s() * 1000));
   std::size_t start = 0;
   while (start <= codecs.size()) {
@@ -191,7 +197,8 @@ int main(int argc, char** argv) {
     start = end + 1;
     if (codec.empty()) continue;
     const Result t = run_tapbeat(broker, "bench-tb-" + codec + "-" + run_id, codec, chunks);
-    const Result r = run_reference(broker, "bench-ref-" + codec + "-" + run_id, codec, lines, keys, stamps, count);
+    const Result r =
+        run_reference(broker, "bench-ref-" + codec + "-" + run_id, codec, lines, keys, stamps, count);
     for (const auto& [name, res] : {std::pair{"tapbeat", t}, std::pair{"librdkafka", r}})
       std::printf("%-6s %-10s %12.0f %9.1f %12.0f %9llu\n", codec.c_str(), name, count / res.wall,
                   bytes / res.wall / 1e6, res.cpu * 1e9 / count, static_cast<unsigned long long>(res.acked));

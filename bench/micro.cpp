@@ -9,25 +9,24 @@
 #include <random>
 #include <vector>
 
+#include "decode/amqp/amqp_decoder.hpp"
+#include "decode/cassandra/cassandra_decoder.hpp"
 #include "decode/detect.hpp"
 #include "decode/dns/dns_decoder.hpp"
-#include "engine/decoder_set.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_parse.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
 #include "decode/mongodb/mongodb_decoder.hpp"
-#include "decode/cassandra/cassandra_decoder.hpp"
-#include "decode/amqp/amqp_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
-#include "event/emitter.hpp"
-#include "util/chain_store.hpp"
-
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
+#include "event/emitter.hpp"
 #include "flow/flow_table.hpp"
 #include "net/parse.hpp"
 #include "synth.hpp"
+#include "util/chain_store.hpp"
 
 using namespace tapbeat;
 
@@ -82,7 +81,8 @@ void BM_ParseVxlanInnerTcp(benchmark::State& state) {
   for (auto _ : state) {
     m.clear();
     m.cap_len = m.wire_len = static_cast<uint32_t>(f.size());
-    benchmark::DoNotOptimize(parse_frame(f.data(), static_cast<uint32_t>(f.size()), link_type::kEthernet, m, c));
+    benchmark::DoNotOptimize(
+        parse_frame(f.data(), static_cast<uint32_t>(f.size()), link_type::kEthernet, m, c));
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -140,9 +140,11 @@ BENCHMARK(BM_FlowInsertRemove)->Arg(1000)->Arg(1'000'000);
 
 void BM_WorkerBurst(benchmark::State& state) {
   const uint32_t flows = static_cast<uint32_t>(state.range(0));
-  const auto s = bench::make_synthetic(flows, std::max<uint64_t>(flows * 2ull, 4096), bench::SizeMix::parse("64"));
+  const auto s =
+      bench::make_synthetic(flows, std::max<uint64_t>(flows * 2ull, 4096), bench::SizeMix::parse("64"));
   std::vector<RawPacket> pkts;
-  for (const auto& p : s.packets) pkts.push_back(RawPacket{s.bytes.data() + p.offset, p.len, p.len, p.ts_ns, 0, 1});
+  for (const auto& p : s.packets)
+    pkts.push_back(RawPacket{s.bytes.data() + p.offset, p.len, p.len, p.ts_ns, 0, 1});
   AgentInfo agent{"b", "b", "b", "b", "0"};
   prepare_agent(agent);
   WorkerSettings ws;
@@ -179,18 +181,24 @@ struct DecoderBench {
   }
   // What a worker gives the decoder of protocol `name`.
   DecoderSetup setup(std::string_view name, const ProtocolSettings* cfg) {
-    return DecoderSetup{counters, decoder_registry()[decoder_index(name)].counter_base, out, store, agent, nullptr, cfg};
+    return DecoderSetup{
+        counters, decoder_registry()[decoder_index(name)].counter_base, out, store, agent, nullptr, cfg};
   }
-  uint64_t count(std::string_view name) const { return counters.get(static_cast<std::size_t>(counter_index(name))); }
+  uint64_t count(std::string_view name) const {
+    return counters.get(static_cast<std::size_t>(counter_index(name)));
+  }
 };
 
 const std::string kHttpRequest =
-    "GET /api/v1/items?id=42&sort=asc HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux "
+    "GET /api/v1/items?id=42&sort=asc HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; "
+    "Linux "
     "x86_64) Gecko/20100101 Firefox/120.0\r\nAccept: application/json\r\nAccept-Language: en-US,en;q=0.5\r\n"
-    "Accept-Encoding: gzip, deflate\r\nReferer: http://shop.example.com/\r\nCookie: session=abc123; theme=dark\r\n"
+    "Accept-Encoding: gzip, deflate\r\nReferer: http://shop.example.com/\r\nCookie: session=abc123; "
+    "theme=dark\r\n"
     "Connection: keep-alive\r\n\r\n";
 const std::string kHttpResponse =
-    "HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\nServer: nginx\r\nContent-Type: application/json\r\n"
+    "HTTP/1.1 200 OK\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\nServer: nginx\r\nContent-Type: "
+    "application/json\r\n"
     "Content-Length: 64\r\nCache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n" +
     std::string(64, 'x');
 
@@ -239,8 +247,9 @@ void BM_DnsTransaction(benchmark::State& state) {
   DecoderBench b;
   DnsSettings cfg;
   DnsDecoder dec(b.setup("dns", &cfg));
-  const std::vector<uint8_t> q = {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a',
-                                  'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
+  const std::vector<uint8_t> q = {0x12, 0x34, 1,   0,   0,   1,   0,   0,   0,   0,   0,
+                                  0,    3,    'w', 'w', 'w', 7,   'e', 'x', 'a', 'm', 'p',
+                                  'l',  'e',  3,   'c', 'o', 'm', 0,   0,   1,   0,   1};
   std::vector<uint8_t> r = q;
   r[2] = 0x81, r[3] = 0x80, r[7] = 1;
   const uint8_t answer[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 93, 184, 216, 34};
@@ -270,14 +279,17 @@ BENCHMARK(BM_DnsTransaction);
 
 // Two transactions per iteration (a store and its answer, a load and its answer)
 // through a stream decoder, events written; reports allocations per transaction.
-void run_store_load(benchmark::State& state, DecoderBench& b, Decoder& dec, uint16_t port, const std::string& store,
-                    const std::string& stored, const std::string& load, const std::string& loaded) {
+void run_store_load(benchmark::State& state, DecoderBench& b, Decoder& dec, uint16_t port,
+                    const std::string& store, const std::string& stored, const std::string& load,
+                    const std::string& loaded) {
   alignas(8) uint8_t conn[kDecoderStateBytes];
   dec.open(conn);
   StreamInfo c;
   c.port[0] = 40000;
   c.port[1] = port;
-  auto span = [](const std::string& x) { return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(x.data()), x.size()); };
+  auto span = [](const std::string& x) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(x.data()), x.size());
+  };
   uint64_t n = 0;
   const uint64_t allocs0 = g_allocs.load();
   for (auto _ : state) {
@@ -298,8 +310,8 @@ void BM_RedisTransaction(benchmark::State& state) {
   DecoderBench b;
   RedisSettings cfg;
   RedisDecoder dec(b.setup("redis", &cfg));
-  run_store_load(state, b, dec, 6379, "*3\r\n$3\r\nSET\r\n$8\r\nuser:100\r\n$16\r\n{\"name\":\"alice\"}\r\n", "+OK\r\n",
-                 "*2\r\n$3\r\nGET\r\n$8\r\nuser:100\r\n", "$16\r\n{\"name\":\"alice\"}\r\n");
+  run_store_load(state, b, dec, 6379, "*3\r\n$3\r\nSET\r\n$8\r\nuser:100\r\n$16\r\n{\"name\":\"alice\"}\r\n",
+                 "+OK\r\n", "*2\r\n$3\r\nGET\r\n$8\r\nuser:100\r\n", "$16\r\n{\"name\":\"alice\"}\r\n");
 }
 BENCHMARK(BM_RedisTransaction);
 
@@ -328,11 +340,13 @@ void BM_MysqlTransaction(benchmark::State& state) {
   MysqlSettings cfg;
   MysqlDecoder dec(b.setup("mysql", &cfg));
   auto column = [](uint8_t seq, const std::string& name) {
-    return mysql_packet(seq, lenenc("def") + lenenc("shop") + lenenc("users") + lenenc("users") + lenenc(name) +
-                                 lenenc(name) + std::string("\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00", 13));
+    return mysql_packet(seq, lenenc("def") + lenenc("shop") + lenenc("users") + lenenc("users") +
+                                 lenenc(name) + lenenc(name) +
+                                 std::string("\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00", 13));
   };
   const std::string eof("\xfe\x00\x00\x02\x00", 5);
-  run_store_load(state, b, dec, 3306, mysql_packet(0, "\x03INSERT INTO users (id, name) VALUES (100, 'alice')"),
+  run_store_load(state, b, dec, 3306,
+                 mysql_packet(0, "\x03INSERT INTO users (id, name) VALUES (100, 'alice')"),
                  mysql_packet(1, std::string("\x00\x01\x64\x02\x00\x00\x00", 7)),
                  mysql_packet(0, "\x03SELECT id, name FROM users WHERE id = 100"),
                  mysql_packet(1, "\x02") + column(2, "id") + column(3, "name") + mysql_packet(4, eof) +
@@ -344,7 +358,8 @@ BENCHMARK(BM_MysqlTransaction);
 std::string pg_message(char type, const std::string& body) {
   const uint32_t n = static_cast<uint32_t>(body.size() + 4);
   return std::string{type, static_cast<char>(n >> 24), static_cast<char>(n >> 16 & 0xff),
-                     static_cast<char>(n >> 8 & 0xff), static_cast<char>(n & 0xff)} + body;
+                     static_cast<char>(n >> 8 & 0xff), static_cast<char>(n & 0xff)} +
+         body;
 }
 
 // An INSERT and its CommandComplete; a SELECT and its row description, one row,
@@ -360,7 +375,11 @@ void BM_PgsqlTransaction(benchmark::State& state) {
                  pg_message('C', std::string("INSERT 0 1") + '\0') + ready,
                  pg_message('Q', std::string("SELECT id, name FROM users WHERE id = 100") + '\0'),
                  pg_message('T', std::string("\x00\x02id\0", 5) + field_tail + "name" + '\0' + field_tail) +
-                     pg_message('D', std::string("\x00\x02\x00\x00\x00\x03" "100" "\x00\x00\x00\x05" "alice", 20)) +
+                     pg_message('D', std::string("\x00\x02\x00\x00\x00\x03"
+                                                 "100"
+                                                 "\x00\x00\x00\x05"
+                                                 "alice",
+                                                 20)) +
                      pg_message('C', std::string("SELECT 1") + '\0') + ready);
 }
 BENCHMARK(BM_PgsqlTransaction);
@@ -386,7 +405,8 @@ std::string bson(std::initializer_list<std::pair<std::string, std::string>> stri
     return s;
   };
   std::string body;
-  for (const auto& [k, v] : strings) body += '\x02' + k + '\0' + le(static_cast<int32_t>(v.size() + 1)) + v + '\0';
+  for (const auto& [k, v] : strings)
+    body += '\x02' + k + '\0' + le(static_cast<int32_t>(v.size() + 1)) + v + '\0';
   for (const auto& [k, v] : ints) body += '\x10' + k + '\0' + le(v);
   return le(static_cast<int32_t>(body.size() + 5)) + body + '\0';
 }
@@ -396,8 +416,7 @@ void BM_MongodbTransaction(benchmark::State& state) {
   DecoderBench b;
   MongodbSettings cfg;
   MongodbDecoder dec(b.setup("mongodb", &cfg));
-  run_store_load(state, b, dec, 27017,
-                 mongo_msg(1, 0, bson({{"insert", "users"}, {"$db", "shop"}})),
+  run_store_load(state, b, dec, 27017, mongo_msg(1, 0, bson({{"insert", "users"}, {"$db", "shop"}})),
                  mongo_msg(2, 1, bson({}, {{"n", 1}, {"ok", 1}})),
                  mongo_msg(3, 0, bson({{"find", "users"}, {"$db", "shop"}}, {{"limit", 1}})),
                  mongo_msg(4, 3, bson({{"name", "alice"}}, {{"id", 100}, {"ok", 1}})));
@@ -407,9 +426,15 @@ BENCHMARK(BM_MongodbTransaction);
 // A CQL v4 frame: version (0x84 for responses), flags, stream, opcode, length, body.
 std::string cql_frame(bool response, int16_t stream, uint8_t op, const std::string& body) {
   const uint32_t n = static_cast<uint32_t>(body.size());
-  return std::string{static_cast<char>(response ? 0x84 : 0x04), 0, static_cast<char>(stream >> 8),
-                     static_cast<char>(stream & 0xff), static_cast<char>(op), static_cast<char>(n >> 24),
-                     static_cast<char>(n >> 16 & 0xff), static_cast<char>(n >> 8 & 0xff), static_cast<char>(n & 0xff)} +
+  return std::string{static_cast<char>(response ? 0x84 : 0x04),
+                     0,
+                     static_cast<char>(stream >> 8),
+                     static_cast<char>(stream & 0xff),
+                     static_cast<char>(op),
+                     static_cast<char>(n >> 24),
+                     static_cast<char>(n >> 16 & 0xff),
+                     static_cast<char>(n >> 8 & 0xff),
+                     static_cast<char>(n & 0xff)} +
          body;
 }
 
@@ -423,7 +448,9 @@ std::string cql_string(const std::string& s) {
 }
 
 // QUERY: [long string] query, consistency ONE, no flags.
-std::string cql_query(const std::string& q) { return be_int(static_cast<uint32_t>(q.size())) + q + std::string("\x00\x01\x00", 3); }
+std::string cql_query(const std::string& q) {
+  return be_int(static_cast<uint32_t>(q.size())) + q + std::string("\x00\x01\x00", 3);
+}
 
 // An INSERT and its void RESULT; a SELECT and its rows (global table spec, 2 columns, 1 row).
 void BM_CassandraTransaction(benchmark::State& state) {
@@ -432,8 +459,10 @@ void BM_CassandraTransaction(benchmark::State& state) {
   CassandraDecoder dec(b.setup("cassandra", &cfg));
   const std::string rows = be_int(2) + be_int(1) + be_int(2) + cql_string("shop") + cql_string("users") +
                            cql_string("id") + std::string("\x00\x09", 2) + cql_string("name") +
-                           std::string("\x00\x0d", 2) + be_int(1) + be_int(4) + be_int(100) + be_int(5) + "alice";
-  run_store_load(state, b, dec, 9042, cql_frame(false, 1, 0x07, cql_query("INSERT INTO users (id, name) VALUES (100, 'alice')")),
+                           std::string("\x00\x0d", 2) + be_int(1) + be_int(4) + be_int(100) + be_int(5) +
+                           "alice";
+  run_store_load(state, b, dec, 9042,
+                 cql_frame(false, 1, 0x07, cql_query("INSERT INTO users (id, name) VALUES (100, 'alice')")),
                  cql_frame(true, 1, 0x08, be_int(1)),
                  cql_frame(false, 2, 0x07, cql_query("SELECT id, name FROM users WHERE id = 100")),
                  cql_frame(true, 2, 0x08, rows));
@@ -446,7 +475,8 @@ BENCHMARK(BM_CassandraTransaction);
 // arguments, frame-end.
 std::string amqp_method(uint16_t cls, uint16_t method, const std::string& args) {
   const std::string payload = std::string{static_cast<char>(cls >> 8), static_cast<char>(cls & 0xff),
-                                          static_cast<char>(method >> 8), static_cast<char>(method & 0xff)} + args;
+                                          static_cast<char>(method >> 8), static_cast<char>(method & 0xff)} +
+                              args;
   return std::string{1, 0, 1} + be_int(static_cast<uint32_t>(payload.size())) + payload + '\xce';
 }
 
@@ -458,12 +488,14 @@ void BM_AmqpTransaction(benchmark::State& state) {
   AmqpSettings cfg;
   AmqpDecoder dec(b.setup("amqp", &cfg));
   const std::string no_table(4, '\0');
-  run_store_load(state, b, dec, 5672,
-                 amqp_method(50, 10, std::string(2, '\0') + shortstr("orders") + std::string(1, 2) + no_table),
-                 amqp_method(50, 11, shortstr("orders") + be_int(12) + be_int(1)),
-                 amqp_method(40, 10, std::string(2, '\0') + shortstr("events") + shortstr("topic") +
-                                         std::string(1, 2) + no_table),
-                 amqp_method(40, 11, ""));
+  run_store_load(
+      state, b, dec, 5672,
+      amqp_method(50, 10, std::string(2, '\0') + shortstr("orders") + std::string(1, 2) + no_table),
+      amqp_method(50, 11, shortstr("orders") + be_int(12) + be_int(1)),
+      amqp_method(
+          40, 10,
+          std::string(2, '\0') + shortstr("events") + shortstr("topic") + std::string(1, 2) + no_table),
+      amqp_method(40, 11, ""));
   if (b.count("amqp.transactions") < 2 * static_cast<uint64_t>(state.iterations()))
     state.SkipWithError("the AMQP decoder did not pair the methods");
 }
@@ -477,7 +509,8 @@ void BM_DetectClassify(benchmark::State& state) {
   set.enable_detection();
   PayloadDetector::Scratch scratch(*set.plan().detector);
   const auto* p = reinterpret_cast<const uint8_t*>(kHttpRequest.data());
-  for (auto _ : state) benchmark::DoNotOptimize(set.plan().detector->classify(scratch, {p, kHttpRequest.size()}, true));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(set.plan().detector->classify(scratch, {p, kHttpRequest.size()}, true));
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DetectClassify);

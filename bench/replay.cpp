@@ -12,8 +12,8 @@
 // (transactions, and unmatched messages published alone) as well; each pass is then
 // shifted in time so that its conversations are decoded anew.
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -49,15 +49,24 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--pcap") o.pcap = next();
-    else if (a == "--synthetic") o.flows = static_cast<uint32_t>(std::stoul(next()));
-    else if (a == "--packets") o.packets = std::stoull(next());
-    else if (a == "--mix") o.mix = next();
-    else if (a == "--workers") o.workers = static_cast<uint32_t>(std::stoul(next()));
-    else if (a == "--seconds") o.seconds = std::stod(next());
-    else if (a == "--write-pcap") o.write_pcap = next();
-    else if (a == "--transactions") o.transactions = true;
-    else throw std::invalid_argument("unknown argument " + a);
+    if (a == "--pcap")
+      o.pcap = next();
+    else if (a == "--synthetic")
+      o.flows = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--packets")
+      o.packets = std::stoull(next());
+    else if (a == "--mix")
+      o.mix = next();
+    else if (a == "--workers")
+      o.workers = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--seconds")
+      o.seconds = std::stod(next());
+    else if (a == "--write-pcap")
+      o.write_pcap = next();
+    else if (a == "--transactions")
+      o.transactions = true;
+    else
+      throw std::invalid_argument("unknown argument " + a);
   }
   if (o.pcap.empty() == (o.flows == 0)) throw std::invalid_argument("give --pcap FILE or --synthetic FLOWS");
   if (o.workers == 0) o.workers = 1;
@@ -191,7 +200,8 @@ int main(int argc, char** argv) {
       // Every decoded message published, paired or alone.
       r.transactions = 0;  // every protocol's <name>.transactions
       for (std::size_t c = 0; c < counter_catalogue().size(); ++c)
-        if (counter_catalogue()[c].name.ends_with(".transactions")) r.transactions += worker.counters().get(c);
+        if (counter_catalogue()[c].name.ends_with(".transactions"))
+          r.transactions += worker.counters().get(c);
       r.events = worker.counters().get(Counter::events_emitted);
       if (std::getenv("REPLAY_COUNTERS"))
         for (std::size_t c = 0; c < counter_catalogue().size(); ++c)
@@ -203,15 +213,17 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   double total_pps = 0, total_bps = 0;
   std::printf("input: %zu packets, %.1f MB, %s\n", l.pkts.size(), wire_bytes / 1e6,
-              o.pcap.empty() ? ("synthetic " + std::to_string(o.flows) + " flows, mix " + o.mix).c_str() : o.pcap.c_str());
+              o.pcap.empty() ? ("synthetic " + std::to_string(o.flows) + " flows, mix " + o.mix).c_str()
+                             : o.pcap.c_str());
   for (uint32_t w = 0; w < o.workers; ++w) {
     const Result& r = results[w];
     if (r.secs == 0) continue;
     const double pps = r.packets / r.secs, bps = r.bytes * 8 / r.secs;
     total_pps += pps;
     total_bps += bps;
-    std::printf("worker %u: %.2f Mpps  %.2f Gbit/s  (%llu passes, %llu flows in table)", w, pps / 1e6, bps / 1e9,
-                static_cast<unsigned long long>(r.passes), static_cast<unsigned long long>(r.flows));
+    std::printf("worker %u: %.2f Mpps  %.2f Gbit/s  (%llu passes, %llu flows in table)", w, pps / 1e6,
+                bps / 1e9, static_cast<unsigned long long>(r.passes),
+                static_cast<unsigned long long>(r.flows));
     if (o.transactions)
       std::printf("  %.0f transactions/s  %.0f events/s", r.transactions / r.secs, r.events / r.secs);
     std::printf("\n");

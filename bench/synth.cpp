@@ -61,7 +61,8 @@ Synth make_synthetic(uint32_t flows, uint64_t packets, const SizeMix& mix, uint3
     put16(ip + 2, static_cast<uint16_t>(len - 14));
     ip[8] = 64;
     ip[9] = udp ? 17 : 6;
-    const uint8_t client[4] = {10, static_cast<uint8_t>(flow >> 16), static_cast<uint8_t>(flow >> 8), static_cast<uint8_t>(flow)};
+    const uint8_t client[4] = {10, static_cast<uint8_t>(flow >> 16), static_cast<uint8_t>(flow >> 8),
+                               static_cast<uint8_t>(flow)};
     const uint8_t server[4] = {192, 168, static_cast<uint8_t>(flow % 251), 1};
     std::memcpy(ip + 12, reply ? server : client, 4);
     std::memcpy(ip + 16, reply ? client : server, 4);
@@ -75,7 +76,8 @@ Synth make_synthetic(uint32_t flows, uint64_t packets, const SizeMix& mix, uint3
       l4[12] = 0x50;
       l4[13] = 0x10;  // ACK
     }
-    s.packets.push_back(SynthPacket{static_cast<uint32_t>(off), len, 1'700'000'000'000'000'000ull + i * 1000});
+    s.packets.push_back(
+        SynthPacket{static_cast<uint32_t>(off), len, 1'700'000'000'000'000'000ull + i * 1000});
     off += len;
   }
   return s;
@@ -87,8 +89,8 @@ void write_pcap(const Synth& s, const std::string& path) {
   const uint32_t hdr[6] = {0xA1B2C3D4, 0x00040002, 0, 0, 65535, 1};
   std::fwrite(hdr, sizeof hdr, 1, f);
   for (const auto& p : s.packets) {
-    const uint32_t rec[4] = {static_cast<uint32_t>(p.ts_ns / 1'000'000'000), static_cast<uint32_t>(p.ts_ns / 1000 % 1'000'000),
-                             p.len, p.len};
+    const uint32_t rec[4] = {static_cast<uint32_t>(p.ts_ns / 1'000'000'000),
+                             static_cast<uint32_t>(p.ts_ns / 1000 % 1'000'000), p.len, p.len};
     std::fwrite(rec, sizeof rec, 1, f);
     std::fwrite(s.bytes.data() + p.offset, 1, p.len, f);
   }

@@ -17,7 +17,7 @@ struct SizeMix {
 };
 
 struct SynthPacket {
-  uint32_t offset;    // into Synth::bytes
+  uint32_t offset;  // into Synth::bytes
   uint32_t len;
   uint64_t ts_ns;
 };

@@ -18,8 +18,9 @@ extern "C" void on_signal(int sig) {
   if (g_signals.fetch_add(1, std::memory_order_relaxed) == 0) {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    g_first_signal_ns.store(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec),
-                            std::memory_order_relaxed);
+    g_first_signal_ns.store(
+        static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec),
+        std::memory_order_relaxed);
     g_signal.store(sig, std::memory_order_relaxed);
   }
   g_stop.store(true, std::memory_order_relaxed);

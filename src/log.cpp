@@ -19,7 +19,8 @@ void write_line(std::string_view level, std::string_view message, std::string_vi
   JsonWriter w(buf.data(), buf.size());
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   char ts[32];
-  const auto n = format_time_ms(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()), ts);
+  const auto n = format_time_ms(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()), ts);
   w.begin_object();
   w.field("@timestamp", std::string_view(ts, n));
   w.field("log.level", level);
@@ -45,7 +46,8 @@ std::string redact_credentials(std::string_view text) {
     const std::size_t start = at + 3;
     // The authority ends at a path, query or fragment, or where the URL's text ends.
     std::size_t end = start;
-    while (end < text.size() && std::string_view("/?#\"' ,;]}\n\t").find(text[end]) == std::string_view::npos) ++end;
+    while (end < text.size() && std::string_view("/?#\"' ,;]}\n\t").find(text[end]) == std::string_view::npos)
+      ++end;
     const std::size_t amp = text.substr(start, end - start).rfind('@');
     if (amp == std::string_view::npos) continue;
     const std::string_view userinfo = text.substr(start, amp);
@@ -64,8 +66,7 @@ void log_line(std::string_view level, std::string_view message) {
   write_line(level, redact_credentials(message), {}, {});
 }
 
-void log_json(std::string_view level, std::string_view message, std::string_view key,
-              std::string_view json) {
+void log_json(std::string_view level, std::string_view message, std::string_view key, std::string_view json) {
   write_line(level, redact_credentials(message), key, json);
 }
 

@@ -9,8 +9,7 @@ namespace tapbeat {
 // Every message passes through redact_credentials() first.
 void log_line(std::string_view level, std::string_view message);
 // A log line with a pre-rendered JSON object attached under `key`.
-void log_json(std::string_view level, std::string_view message, std::string_view key,
-              std::string_view json);
+void log_json(std::string_view level, std::string_view message, std::string_view key, std::string_view json);
 
 // `text` with the credentials of every URL in it masked: scheme://user:xxxxx@host
 // (a user part without a password, which may be a token, becomes xxxxx). Used on every

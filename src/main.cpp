@@ -17,8 +17,8 @@
 #include "capture/dpdk/dpdk_runtime.hpp"
 #include "capture/pcap_source.hpp"
 #include "config/config.hpp"
-#include "log.hpp"
 #include "control.hpp"
+#include "log.hpp"
 #include "output/elasticsearch_sink.hpp"
 #include "output/sink.hpp"
 #include "runtime.hpp"
@@ -82,7 +82,8 @@ const char* kSetupUsage =
     "  -c FILE             configuration file (default tapbeat.yml)\n"
     "  -E KEY=VALUE        override a configuration setting\n"
     "  -h, --help          this help\n";
-const char* kDevicesUsage = "Usage: tapbeat devices\n\nLists the capture devices with their index and addresses.\n";
+const char* kDevicesUsage =
+    "Usage: tapbeat devices\n\nLists the capture devices with their index and addresses.\n";
 const char* kVersionUsage = "Usage: tapbeat version\n\nPrints tapbeat's version and the libraries it uses.\n";
 
 struct UsageError : std::runtime_error {
@@ -271,8 +272,9 @@ int main(int argc, char** argv) {
     if (verb == "setup") {
       if (args.help) return std::fputs(kSetupUsage, stdout), 0;
       if (args.dashboards) {
-        std::fprintf(stderr, "tapbeat: dashboards are Packetbeat's: load them with `packetbeat setup --dashboards` "
-                             "(they read the same fields)\n");
+        std::fprintf(stderr,
+                     "tapbeat: dashboards are Packetbeat's: load them with `packetbeat setup --dashboards` "
+                     "(they read the same fields)\n");
         return 1;
       }
       tapbeat::setup_index_management(load_or_exit(args));

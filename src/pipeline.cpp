@@ -1,5 +1,6 @@
 #include "pipeline.hpp"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <cstring>
 #include <random>
 
-#include <openssl/evp.h>
-
 #include "log.hpp"
 #include "version.hpp"
 
@@ -19,9 +18,8 @@ namespace tapbeat {
 namespace {
 std::string uuid_text(const uint8_t b[16]) {
   char out[37];
-  std::snprintf(out, sizeof out,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
                 b[15]);
   return out;
 }
@@ -61,7 +59,8 @@ uint32_t worker_count(const Config& cfg) {
 }
 
 void require_output(const Config& cfg) {
-  if (!cfg.output) throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
+  if (!cfg.output)
+    throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");
 }
 
 uint32_t flows_per_worker(const Config& cfg, uint32_t workers) {
@@ -74,10 +73,11 @@ void check_flow_memory(const Config& cfg, uint32_t workers, bool tcp_streams) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   const uint64_t have = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
   if (need > have)
-    throw ConfigError(cfg.file, "tapbeat.flow_table.max_flows",
-                      std::to_string(cfg.engine.max_flows) + " flows need " + std::to_string(need >> 20) +
-                          " MiB of flow tables (" + std::to_string(need / std::max<uint64_t>(cfg.engine.max_flows, 1)) +
-                          " bytes a flow), more than this machine's " + std::to_string(have >> 20) + " MiB of memory");
+    throw ConfigError(
+        cfg.file, "tapbeat.flow_table.max_flows",
+        std::to_string(cfg.engine.max_flows) + " flows need " + std::to_string(need >> 20) +
+            " MiB of flow tables (" + std::to_string(need / std::max<uint64_t>(cfg.engine.max_flows, 1)) +
+            " bytes a flow), more than this machine's " + std::to_string(have >> 20) + " MiB of memory");
 }
 
 Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress)
@@ -165,12 +165,14 @@ void Pipeline::output_loop() {
           const uint64_t left = static_cast<uint64_t>(std::count(rest.begin(), rest.end(), '\n'));
           bump(events_failed_, left);
         } else if (took < rest.size()) {
-          bump(events_written_, static_cast<uint64_t>(std::count(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(took), '\n')));
+          bump(events_written_, static_cast<uint64_t>(std::count(
+                                    rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(took), '\n')));
           p.offset += took;
           held = true;
           break;  // the sink is full: come back after service()
         } else {
-          bump(events_written_, p.offset == 0 ? c->events : static_cast<uint64_t>(std::count(rest.begin(), rest.end(), '\n')));
+          bump(events_written_,
+               p.offset == 0 ? c->events : static_cast<uint64_t>(std::count(rest.begin(), rest.end(), '\n')));
         }
         q.recycle(c);
         p.chunk = nullptr;
@@ -180,7 +182,8 @@ void Pipeline::output_loop() {
     if (any && !held) continue;
     if (workers_done_.load(std::memory_order_acquire)) {
       bool idle = true;
-      for (std::size_t i = 0; i < workers_.size(); ++i) idle = idle && !pending[i].chunk && workers_[i]->events().idle();
+      for (std::size_t i = 0; i < workers_.size(); ++i)
+        idle = idle && !pending[i].chunk && workers_[i]->events().idle();
       if (idle) break;
       // A stopped run whose output does not take its events gives up at the deadline:
       // what the workers wrote and the sink never took is counted, not waited for.
@@ -199,14 +202,16 @@ void Pipeline::output_loop() {
           }
         }
         bump(events_dropped_shutdown_, left);
-        log_line("warn", std::to_string(left) + " events not taken by the output within tapbeat.shutdown_timeout "
-                         "of the stop signal; they are lost (output.events.dropped_shutdown)");
+        log_line("warn", std::to_string(left) +
+                             " events not taken by the output within tapbeat.shutdown_timeout "
+                             "of the stop signal; they are lost (output.events.dropped_shutdown)");
         break;
       }
     }
   }
   // Deliver what the sink holds: within shutdown_timeout, or what is left of it after a signal.
-  if (!sink_->close(std::min(mono_ns() + cfg_.engine.shutdown_timeout_ns, stop_deadline_ns()))) bump(write_errors_);
+  if (!sink_->close(std::min(mono_ns() + cfg_.engine.shutdown_timeout_ns, stop_deadline_ns())))
+    bump(write_errors_);
 }
 
 std::string Pipeline::stats_json() const {
@@ -249,10 +254,12 @@ void Pipeline::warn_drops(Drops& last, uint64_t& last_warn_ns, uint64_t now) con
   if (now - last_warn_ns < kEveryNs && last_warn_ns != 0) return;
   const Drops d = drops();
   if (d.total() == last.total()) return;
-  log_line("warn", "dropping: " + std::to_string(d.events - last.events) + " events (workers' queues full or too large), " +
+  log_line("warn", "dropping: " + std::to_string(d.events - last.events) +
+                       " events (workers' queues full or too large), " +
                        std::to_string(d.capture - last.capture) + " packets at capture, " +
                        std::to_string(d.output - last.output) + " events at the output, " +
-                       std::to_string(d.flows - last.flows) + " flows evicted from full tables since the last such line; "
+                       std::to_string(d.flows - last.flows) +
+                       " flows evicted from full tables since the last such line; "
                        "the stats name each counter");
   last = d;
   last_warn_ns = now;
@@ -271,8 +278,8 @@ void Pipeline::progress_line(uint64_t elapsed_ns, bool final) const {
   char line[160];
   const int n = std::snprintf(line, sizeof line, "\r%12llu packets  %7.3f Mpps  %10llu events  %8llu drops%s",
                               static_cast<unsigned long long>(packets), secs > 0 ? packets / secs / 1e6 : 0.0,
-                              static_cast<unsigned long long>(events), static_cast<unsigned long long>(dropped),
-                              final ? "\n" : "");
+                              static_cast<unsigned long long>(events),
+                              static_cast<unsigned long long>(dropped), final ? "\n" : "");
   ssize_t ignored = ::write(STDERR_FILENO, line, static_cast<std::size_t>(n));
   (void)ignored;
 }

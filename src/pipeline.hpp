@@ -14,16 +14,14 @@
 
 #include "config/config.hpp"
 #include "control.hpp"
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "event/agent.hpp"
 #include "event/json_writer.hpp"
-#include "engine/decoder_set.hpp"
 #include "net/networks.hpp"
 #include "output/sink.hpp"
 
 namespace tapbeat {
-
-
 
 AgentInfo make_agent(const Config& cfg);
 

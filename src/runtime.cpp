@@ -78,7 +78,8 @@ void PcapRuntime::worker_loop(WorkerSlot& s) {
         w.on_clock(h->ts_ns);
         continue;
       }
-      burst[n++] = RawPacket{PacketRing::payload(h), h->cap_len, h->wire_len, h->ts_ns, h->hash, h->link_type};
+      burst[n++] =
+          RawPacket{PacketRing::payload(h), h->cap_len, h->wire_len, h->ts_ns, h->hash, h->link_type};
     }
     if (n) w.process({burst, n});
     if (progressed) ring.release(cursor);
@@ -250,8 +251,9 @@ int PcapRuntime::run() {
     slot->ring = std::make_unique<PacketRing>(std::size_t{cfg_.engine.ring_mb} << 20);
     slots_.push_back(std::move(slot));
   }
-  pipeline.start([this](JsonWriter& w) { capture_stats(w); },
-                 [this] { return ring_full_drops_.load() + too_large_drops_.load() + shutdown_drops_.load(); });
+  pipeline.start(
+      [this](JsonWriter& w) { capture_stats(w); },
+      [this] { return ring_full_drops_.load() + too_large_drops_.load() + shutdown_drops_.load(); });
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     WorkerSlot* p = slots_[i].get();
     p->thread = std::thread([this, p] { worker_loop(*p); });
@@ -259,9 +261,9 @@ int PcapRuntime::run() {
     std::snprintf(name, sizeof name, "tb-worker-%u", static_cast<unsigned>(i % 10000));  // at most 15 chars
     pthread_setname_np(p->thread.native_handle(), name);
   }
-  log_line("info", "tapbeat " + std::string(kTapbeatVersion) + " started: " +
-                       (file_mode_ ? "reading " + po.file : "capturing on " + po.device) + " with " +
-                       std::to_string(n) + " worker(s)" +
+  log_line("info", "tapbeat " + std::string(kTapbeatVersion) +
+                       " started: " + (file_mode_ ? "reading " + po.file : "capturing on " + po.device) +
+                       " with " + std::to_string(n) + " worker(s)" +
                        (po.bpf_filter.empty() ? "" : ", filter '" + po.bpf_filter + "'"));
 
   capture_loop(*src);
@@ -274,7 +276,8 @@ int PcapRuntime::run() {
   // a worker still waiting on a full output then is released (its events counted).
   for (auto& s : slots_) {
     while (!s->finished.load(std::memory_order_acquire)) {
-      if (mono_ns() > stop_deadline_ns()) s->worker->request_stop();  // a signal, now or after the end of input
+      if (mono_ns() > stop_deadline_ns())
+        s->worker->request_stop();  // a signal, now or after the end of input
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     s->thread.join();
@@ -290,7 +293,8 @@ void check_run_config(const Config& cfg) {
   check_flow_memory(cfg, worker_count(cfg), decoders->plan().any_tcp());
   if (!cfg.interfaces.bpf_filter.empty())
     if (const std::string why = bpf_filter_error(cfg.interfaces.bpf_filter); !why.empty())
-      throw ConfigError(cfg.file, "tapbeat.interfaces.bpf_filter", "libpcap refuses '" + cfg.interfaces.bpf_filter + "': " + why);
+      throw ConfigError(cfg.file, "tapbeat.interfaces.bpf_filter",
+                        "libpcap refuses '" + cfg.interfaces.bpf_filter + "': " + why);
   make_sink(cfg, true);
 }
 

@@ -9,8 +9,8 @@
 namespace tapbeat {
 
 struct RunOptions {
-  std::string pcap_file;   // -I
-  bool topspeed = false;   // -t
+  std::string pcap_file;  // -I
+  bool topspeed = false;  // -t
 };
 
 // What a run checks before it captures, short of opening the capture and connecting:

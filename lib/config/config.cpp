@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,23 +42,31 @@ const DecoderDescriptor* protocol_descriptor(const std::string& type) {
 }
 
 const Specs kInterfaces = {
-    {"device", Kind::kString},          {"type", Kind::kString},
-    {"snaplen", Kind::kUint},           {"buffer_size_mb", Kind::kUint},
-    {"bpf_filter", Kind::kString},      {"with_vlans", Kind::kBool},
-    {"internal_networks", Kind::kStringList}, {"file", Kind::kString},
-    {"auto_promisc_mode", Kind::kBool}, {"ignore_outgoing", Kind::kBool},
-    {"fanout_group", Kind::kUint},      {"poll_default_route", Kind::kDuration},
-    {"metrics_interval", Kind::kDuration}, {"loop", Kind::kUint},
-    {"topspeed", Kind::kBool},          {"dumpfile", Kind::kString},
+    {"device", Kind::kString},
+    {"type", Kind::kString},
+    {"snaplen", Kind::kUint},
+    {"buffer_size_mb", Kind::kUint},
+    {"bpf_filter", Kind::kString},
+    {"with_vlans", Kind::kBool},
+    {"internal_networks", Kind::kStringList},
+    {"file", Kind::kString},
+    {"auto_promisc_mode", Kind::kBool},
+    {"ignore_outgoing", Kind::kBool},
+    {"fanout_group", Kind::kUint},
+    {"poll_default_route", Kind::kDuration},
+    {"metrics_interval", Kind::kDuration},
+    {"loop", Kind::kUint},
+    {"topspeed", Kind::kBool},
+    {"dumpfile", Kind::kString},
     {"id", Kind::kString},
 };
 
 const Specs kFlows = {
-    {"enabled", Kind::kBool},   {"timeout", Kind::kDuration},
+    {"enabled", Kind::kBool},    {"timeout", Kind::kDuration},
     {"period", Kind::kDuration}, {"enable_delta_flow_reports", Kind::kBool},
-    {"fields", Kind::kMap},     {"fields_under_root", Kind::kBool},
-    {"keep_null", Kind::kBool}, {"index", Kind::kString},
-    {"processors", Kind::kAny}, {"tags", Kind::kStringList},
+    {"fields", Kind::kMap},      {"fields_under_root", Kind::kBool},
+    {"keep_null", Kind::kBool},  {"index", Kind::kString},
+    {"processors", Kind::kAny},  {"tags", Kind::kStringList},
 };
 
 const Specs kFlowTable = {{"max_flows", Kind::kUint}};
@@ -69,20 +77,27 @@ const Specs kEvents = {{"chunks", Kind::kUint}, {"chunk_kb", Kind::kUint}};
 const Specs kDpdkPort = {
     {"device", Kind::kString}, {"rx_queues", Kind::kUint}, {"rx_descriptors", Kind::kUint}};
 const Specs kDpdk = {
-    {"eal_args", Kind::kStringList}, {"lcores", Kind::kString},
-    {"memory_channels", Kind::kUint}, {"no_huge", Kind::kBool},
-    {"no_pci", Kind::kBool},          {"memory_mb", Kind::kUint},
-    {"file_prefix", Kind::kString},   {"ports", Kind::kAny},
-    {"mempool_size", Kind::kUint},    {"mbuf_cache", Kind::kUint},
-    {"burst_size", Kind::kUint},      {"promiscuous", Kind::kBool},
-    {"mtu", Kind::kUint},             {"idle", Kind::kString},
+    {"eal_args", Kind::kStringList},
+    {"lcores", Kind::kString},
+    {"memory_channels", Kind::kUint},
+    {"no_huge", Kind::kBool},
+    {"no_pci", Kind::kBool},
+    {"memory_mb", Kind::kUint},
+    {"file_prefix", Kind::kString},
+    {"ports", Kind::kAny},
+    {"mempool_size", Kind::kUint},
+    {"mbuf_cache", Kind::kUint},
+    {"burst_size", Kind::kUint},
+    {"promiscuous", Kind::kBool},
+    {"mtu", Kind::kUint},
+    {"idle", Kind::kString},
     {"exit_on_idle", Kind::kDuration},
 };
 
 const Specs kTapbeat = {
     {"interfaces", Kind::kAny},  // mapping, or a list of one mapping; checked below
     {"flows", Kind::kSection, &kFlows},
-    {"protocols", Kind::kAny},   // list or dictionary form; checked below
+    {"protocols", Kind::kAny},  // list or dictionary form; checked below
     {"procs", Kind::kAny},
     {"ignore_outgoing", Kind::kBool},
     {"shutdown_timeout", Kind::kDuration},
@@ -99,66 +114,101 @@ const Specs kTapbeat = {
     {"overwrite_pipelines", Kind::kBool},
 };
 
-const Specs kConsole = {{"enabled", Kind::kBool}, {"pretty", Kind::kBool},
-                        {"codec", Kind::kAny},    {"bulk_max_size", Kind::kInt}};
+const Specs kConsole = {
+    {"enabled", Kind::kBool}, {"pretty", Kind::kBool}, {"codec", Kind::kAny}, {"bulk_max_size", Kind::kInt}};
 const Specs kFile = {
-    {"enabled", Kind::kBool},         {"path", Kind::kString},
-    {"filename", Kind::kString},      {"rotate_every_kb", Kind::kUint},
-    {"number_of_files", Kind::kUint}, {"permissions", Kind::kAny},
+    {"enabled", Kind::kBool},           {"path", Kind::kString},
+    {"filename", Kind::kString},        {"rotate_every_kb", Kind::kUint},
+    {"number_of_files", Kind::kUint},   {"permissions", Kind::kAny},
     {"rotate_on_startup", Kind::kBool}, {"codec", Kind::kAny},
 };
 const Specs kBackoff = {{"init", Kind::kDuration}, {"max", Kind::kDuration}};
 const Specs kSasl = {{"mechanism", Kind::kString}};
 const Specs kKafka = {
-    {"enabled", Kind::kBool},          {"hosts", Kind::kStringList},
-    {"topic", Kind::kString},          {"topics", Kind::kAny},
-    {"key", Kind::kString},            {"partition", Kind::kMap},
-    {"required_acks", Kind::kInt},     {"compression", Kind::kString},
-    {"compression_level", Kind::kInt}, {"max_message_bytes", Kind::kUint},
-    {"client_id", Kind::kString},      {"bulk_max_size", Kind::kInt},
-    {"bulk_flush_frequency", Kind::kDuration}, {"timeout", Kind::kDuration},
-    {"broker_timeout", Kind::kDuration}, {"max_retries", Kind::kInt},
-    {"backoff", Kind::kSection, &kBackoff}, {"headers", Kind::kAny},
-    {"ssl", Kind::kMap},               {"username", Kind::kString},
-    {"password", Kind::kString},       {"sasl", Kind::kSection, &kSasl},
-    {"version", Kind::kString},        {"metadata", Kind::kMap},
-    {"keep_alive", Kind::kDuration},   {"channel_buffer_size", Kind::kInt},
-    {"codec", Kind::kAny},             {"worker", Kind::kInt},
-    {"librdkafka", Kind::kMap},        {"idempotent", Kind::kBool},
+    {"enabled", Kind::kBool},
+    {"hosts", Kind::kStringList},
+    {"topic", Kind::kString},
+    {"topics", Kind::kAny},
+    {"key", Kind::kString},
+    {"partition", Kind::kMap},
+    {"required_acks", Kind::kInt},
+    {"compression", Kind::kString},
+    {"compression_level", Kind::kInt},
+    {"max_message_bytes", Kind::kUint},
+    {"client_id", Kind::kString},
+    {"bulk_max_size", Kind::kInt},
+    {"bulk_flush_frequency", Kind::kDuration},
+    {"timeout", Kind::kDuration},
+    {"broker_timeout", Kind::kDuration},
+    {"max_retries", Kind::kInt},
+    {"backoff", Kind::kSection, &kBackoff},
+    {"headers", Kind::kAny},
+    {"ssl", Kind::kMap},
+    {"username", Kind::kString},
+    {"password", Kind::kString},
+    {"sasl", Kind::kSection, &kSasl},
+    {"version", Kind::kString},
+    {"metadata", Kind::kMap},
+    {"keep_alive", Kind::kDuration},
+    {"channel_buffer_size", Kind::kInt},
+    {"codec", Kind::kAny},
+    {"worker", Kind::kInt},
+    {"librdkafka", Kind::kMap},
+    {"idempotent", Kind::kBool},
     {"record_timestamp", Kind::kString},
 };
 const Specs kElasticsearch = {
-    {"enabled", Kind::kBool},       {"hosts", Kind::kStringList},
-    {"protocol", Kind::kString},    {"path", Kind::kString},
-    {"username", Kind::kString},    {"password", Kind::kString},
-    {"api_key", Kind::kString},     {"index", Kind::kString},
-    {"indices", Kind::kAny},        {"pipeline", Kind::kString},
-    {"pipelines", Kind::kAny},      {"ssl", Kind::kMap},
-    {"bulk_max_size", Kind::kInt},  {"worker", Kind::kInt},
-    {"compression_level", Kind::kInt}, {"timeout", Kind::kDuration},
-    {"max_retries", Kind::kInt},    {"backoff", Kind::kSection, &kBackoff},
-    {"headers", Kind::kMap},        {"parameters", Kind::kMap},
-    {"proxy_url", Kind::kString},   {"proxy_disable", Kind::kBool},
-    {"loadbalance", Kind::kBool},   {"allow_older_versions", Kind::kBool},
-    {"escape_html", Kind::kBool},   {"preset", Kind::kString},
+    {"enabled", Kind::kBool},
+    {"hosts", Kind::kStringList},
+    {"protocol", Kind::kString},
+    {"path", Kind::kString},
+    {"username", Kind::kString},
+    {"password", Kind::kString},
+    {"api_key", Kind::kString},
+    {"index", Kind::kString},
+    {"indices", Kind::kAny},
+    {"pipeline", Kind::kString},
+    {"pipelines", Kind::kAny},
+    {"ssl", Kind::kMap},
+    {"bulk_max_size", Kind::kInt},
+    {"worker", Kind::kInt},
+    {"compression_level", Kind::kInt},
+    {"timeout", Kind::kDuration},
+    {"max_retries", Kind::kInt},
+    {"backoff", Kind::kSection, &kBackoff},
+    {"headers", Kind::kMap},
+    {"parameters", Kind::kMap},
+    {"proxy_url", Kind::kString},
+    {"proxy_disable", Kind::kBool},
+    {"loadbalance", Kind::kBool},
+    {"allow_older_versions", Kind::kBool},
+    {"escape_html", Kind::kBool},
+    {"preset", Kind::kString},
     {"idle_connection_timeout", Kind::kDuration},
 };
 const Specs kLogstash = {
-    {"enabled", Kind::kBool},       {"hosts", Kind::kStringList},
-    {"loadbalance", Kind::kBool},   {"index", Kind::kString},
-    {"ssl", Kind::kMap},            {"timeout", Kind::kDuration},
-    {"worker", Kind::kInt},         {"workers", Kind::kInt},
-    {"compression_level", Kind::kInt}, {"bulk_max_size", Kind::kInt},
-    {"ttl", Kind::kDuration},       {"pipelining", Kind::kInt},
-    {"slow_start", Kind::kBool},    {"max_retries", Kind::kInt},
-    {"backoff", Kind::kSection, &kBackoff}, {"proxy_url", Kind::kString},
-    {"proxy_use_local_resolver", Kind::kBool}, {"escape_html", Kind::kBool},
+    {"enabled", Kind::kBool},
+    {"hosts", Kind::kStringList},
+    {"loadbalance", Kind::kBool},
+    {"index", Kind::kString},
+    {"ssl", Kind::kMap},
+    {"timeout", Kind::kDuration},
+    {"worker", Kind::kInt},
+    {"workers", Kind::kInt},
+    {"compression_level", Kind::kInt},
+    {"bulk_max_size", Kind::kInt},
+    {"ttl", Kind::kDuration},
+    {"pipelining", Kind::kInt},
+    {"slow_start", Kind::kBool},
+    {"max_retries", Kind::kInt},
+    {"backoff", Kind::kSection, &kBackoff},
+    {"proxy_url", Kind::kString},
+    {"proxy_use_local_resolver", Kind::kBool},
+    {"escape_html", Kind::kBool},
 };
 const Specs kOutput = {
-    {"console", Kind::kSection, &kConsole},
-    {"file", Kind::kSection, &kFile},
-    {"kafka", Kind::kSection, &kKafka},
-    {"elasticsearch", Kind::kSection, &kElasticsearch},
+    {"console", Kind::kSection, &kConsole},   {"file", Kind::kSection, &kFile},
+    {"kafka", Kind::kSection, &kKafka},       {"elasticsearch", Kind::kSection, &kElasticsearch},
     {"logstash", Kind::kSection, &kLogstash},
 };
 
@@ -166,9 +216,12 @@ const Specs kTimestamp = {{"precision", Kind::kString}};
 const Specs kQueueFlush = {{"min_events", Kind::kUint}, {"timeout", Kind::kDuration}};
 const Specs kQueueMem = {{"events", Kind::kUint}, {"flush", Kind::kSection, &kQueueFlush}};
 const Specs kQueueDisk = {
-    {"path", Kind::kString},          {"max_size", Kind::kAny},
-    {"segment_size", Kind::kAny},     {"read_ahead", Kind::kUint},
-    {"write_ahead", Kind::kUint},     {"retry_interval", Kind::kDuration},
+    {"path", Kind::kString},
+    {"max_size", Kind::kAny},
+    {"segment_size", Kind::kAny},
+    {"read_ahead", Kind::kUint},
+    {"write_ahead", Kind::kUint},
+    {"retry_interval", Kind::kDuration},
     {"max_retry_interval", Kind::kDuration},
 };
 const Specs kQueue = {{"mem", Kind::kSection, &kQueueMem}, {"disk", Kind::kSection, &kQueueDisk}};
@@ -240,11 +293,13 @@ struct ExpandBudget {
   std::size_t values = kMaxConfigValues;
   void take(int depth) {
     if (values == 0)
-      throw ConfigError(source, "", "the configuration expands to more than " + std::to_string(kMaxConfigValues) +
-                                        " values (YAML aliases repeated inside aliases?)");
+      throw ConfigError(source, "",
+                        "the configuration expands to more than " + std::to_string(kMaxConfigValues) +
+                            " values (YAML aliases repeated inside aliases?)");
     --values;
     if (depth > kMaxConfigDepth)
-      throw ConfigError(source, "", "the configuration nests deeper than " + std::to_string(kMaxConfigDepth) + " levels");
+      throw ConfigError(source, "",
+                        "the configuration nests deeper than " + std::to_string(kMaxConfigDepth) + " levels");
   }
 };
 
@@ -358,15 +413,20 @@ bool scalar_bool(const YAML::Node& n, bool& out) {
   if (!n.IsScalar()) return false;
   std::string s = n.Scalar();
   std::transform(s.begin(), s.end(), s.begin(), ::tolower);
-  if (s == "true" || s == "yes" || s == "on" || s == "y") { out = true; return true; }
-  if (s == "false" || s == "no" || s == "off" || s == "n") { out = false; return true; }
+  if (s == "true" || s == "yes" || s == "on" || s == "y") {
+    out = true;
+    return true;
+  }
+  if (s == "false" || s == "no" || s == "off" || s == "n") {
+    out = false;
+    return true;
+  }
   return false;
 }
 
 void check_value(const Ctx& ctx, const std::string& key, const YAML::Node& n, const Spec& spec);
 
-void check_section(const Ctx& ctx, const std::string& prefix, const YAML::Node& n,
-                   const Specs& specs) {
+void check_section(const Ctx& ctx, const std::string& prefix, const YAML::Node& n, const Specs& specs) {
   if (n.IsNull()) return;
   if (!n.IsMap()) ctx.fail(prefix, "expected a mapping, got " + describe(n));
   for (auto it = n.begin(); it != n.end(); ++it) {
@@ -393,7 +453,8 @@ void check_value(const Ctx& ctx, const std::string& key, const YAML::Node& n, co
       return;
     case Kind::kUint:
       if (!scalar_int(n, i) || i < 0 || i > int64_t{UINT32_MAX})
-        ctx.fail(key, "expected a non-negative integer of at most " + std::to_string(UINT32_MAX) + ", got " + describe(n));
+        ctx.fail(key, "expected a non-negative integer of at most " + std::to_string(UINT32_MAX) + ", got " +
+                          describe(n));
       return;
     case Kind::kPort:
       if (!scalar_int(n, i) || i < 1 || i > 65535)
@@ -447,7 +508,8 @@ T get_uint(const YAML::Node& n, T fallback) {
   int64_t v = 0;
   if (!n || !scalar_int(n, v)) return fallback;
   if (v < int64_t{std::numeric_limits<T>::min()}) return std::numeric_limits<T>::min();
-  if (static_cast<uint64_t>(v) > uint64_t{std::numeric_limits<T>::max()}) return std::numeric_limits<T>::max();
+  if (static_cast<uint64_t>(v) > uint64_t{std::numeric_limits<T>::max()})
+    return std::numeric_limits<T>::max();
   return static_cast<T>(v);
 }
 bool get_bool(const YAML::Node& n, bool fallback) {
@@ -485,10 +547,16 @@ void check_positive_duration(const Ctx& ctx, const std::string& key, const YAML:
 }
 
 bool valid_network(const std::string& s) {
-  static const std::set<std::string> kNamed = {
-      "loopback", "private", "public", "multicast", "unicast", "link_local_unicast",
-      "link_local_multicast", "interface_local_multicast", "unspecified",
-      "global_unicast"};
+  static const std::set<std::string> kNamed = {"loopback",
+                                               "private",
+                                               "public",
+                                               "multicast",
+                                               "unicast",
+                                               "link_local_unicast",
+                                               "link_local_multicast",
+                                               "interface_local_multicast",
+                                               "unspecified",
+                                               "global_unicast"};
   if (kNamed.count(s)) return true;
   const auto slash = s.find('/');
   if (slash == std::string::npos) return false;
@@ -501,8 +569,10 @@ bool valid_network(const std::string& s) {
   if (v6) return addr.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos;
   int dots = 0;
   for (char c : addr) {
-    if (c == '.') ++dots;
-    else if (c < '0' || c > '9') return false;
+    if (c == '.')
+      ++dots;
+    else if (c < '0' || c > '9')
+      return false;
   }
   return dots == 3;
 }
@@ -523,8 +593,7 @@ void read_interfaces(const Ctx& ctx, const YAML::Node& in, Config& cfg) {
   if (i.type != "pcap" && i.type != "af_packet" && i.type != "dpdk" && i.type != "autodetect")
     ctx.fail(key + ".type", "'" + i.type + "' is not one of pcap, af_packet, dpdk");
   i.snaplen = get_uint<uint32_t>(n["snaplen"], i.snaplen);
-  if (i.snaplen < 64 || i.snaplen > 262144)
-    ctx.fail(key + ".snaplen", "must be between 64 and 262144");
+  if (i.snaplen < 64 || i.snaplen > 262144) ctx.fail(key + ".snaplen", "must be between 64 and 262144");
   i.buffer_size_mb = get_uint<uint32_t>(n["buffer_size_mb"], i.buffer_size_mb);
   if (i.buffer_size_mb == 0) ctx.fail(key + ".buffer_size_mb", "must be at least 1");
   i.bpf_filter = get_string(n["bpf_filter"], "");
@@ -569,8 +638,8 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
   if (const YAML::Node ports = n["ports"]; ports && ports.IsSequence()) {
     for (const auto& e : ports) p.ports.push_back(get_uint<uint16_t>(e, 0));
   }
-  if (desc->transports != kTransportIcmp && p.enabled && p.ports.empty() && n["ports"] && !n["ports"].IsNull() &&
-      n["ports"].size() == 0) {
+  if (desc->transports != kTransportIcmp && p.enabled && p.ports.empty() && n["ports"] &&
+      !n["ports"].IsNull() && n["ports"].size() == 0) {
     ctx.warn(key + ".ports", "empty: the protocol is only found by payload detection");
   }
   p.options = YAML::Node(YAML::NodeType::Map);
@@ -594,8 +663,7 @@ void read_protocols(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
   std::set<std::string> seen;
   std::map<uint16_t, std::string> port_owner;
   auto add = [&](ProtocolConfig p, const std::string& key) {
-    if (!seen.insert(p.type).second)
-      ctx.fail(key, "protocol '" + p.type + "' is configured twice");
+    if (!seen.insert(p.type).second) ctx.fail(key, "protocol '" + p.type + "' is configured twice");
     // Ports decide the protocol: one port, one protocol (as Packetbeat insists).
     for (uint16_t port : p.enabled ? p.ports : std::vector<uint16_t>{}) {
       auto [it, fresh] = port_owner.emplace(port, p.type);
@@ -609,7 +677,8 @@ void read_protocols(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
       const std::string key = "tapbeat.protocols[" + std::to_string(k) + "]";
       const YAML::Node e = n[k];
       if (!e.IsMap()) ctx.fail(key, "expected a mapping with a type, got " + describe(e));
-      if (!e["type"] || !e["type"].IsScalar()) ctx.fail(key + ".type", "missing: every entry names its protocol");
+      if (!e["type"] || !e["type"].IsScalar())
+        ctx.fail(key + ".type", "missing: every entry names its protocol");
       add(read_protocol(ctx, key, e, e["type"].Scalar()), key);
     }
   } else if (n.IsMap()) {
@@ -637,8 +706,8 @@ void read_outputs(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
     if (get_bool(it->second["enabled"], true)) enabled.push_back(type);
   }
   if (enabled.size() > 1)
-    ctx.fail("output", "more than one output is enabled (" + enabled[0] + ", " + enabled[1] +
-                           "); enable exactly one");
+    ctx.fail("output",
+             "more than one output is enabled (" + enabled[0] + ", " + enabled[1] + "); enable exactly one");
   if (enabled.empty()) return;
   OutputConfig o;
   o.type = enabled[0];
@@ -712,12 +781,15 @@ void read_queue(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
     const YAML::Node n = d[key];
     if (!n) return fallback;
     const auto v = n.IsScalar() ? parse_byte_size(n.Scalar()) : std::nullopt;
-    if (!v) ctx.fail(std::string("queue.disk.") + key, "expected a byte size such as 10GB or 200MiB, got " + describe(n));
+    if (!v)
+      ctx.fail(std::string("queue.disk.") + key,
+               "expected a byte size such as 10GB or 200MiB, got " + describe(n));
     return *v;
   };
   out.disk_max_bytes = size("max_size", out.disk_max_bytes);
   if (out.disk_max_bytes < (1u << 20)) ctx.fail("queue.disk.max_size", "must be at least 1MiB");
-  out.disk_segment_bytes = size("segment_size", std::clamp<uint64_t>(out.disk_max_bytes / 10, 1u << 20, 100u << 20));
+  out.disk_segment_bytes =
+      size("segment_size", std::clamp<uint64_t>(out.disk_max_bytes / 10, 1u << 20, 100u << 20));
   if (out.disk_segment_bytes < (64u << 10) || out.disk_segment_bytes > out.disk_max_bytes)
     ctx.fail("queue.disk.segment_size", "must be between 64KiB and queue.disk.max_size");
 }
@@ -727,10 +799,12 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   e.workers = get_uint<uint32_t>(t["workers"], e.workers);
   if (e.workers > 1024) ctx.fail("tapbeat.workers", "at most 1024");
   check_positive_duration(ctx, "tapbeat.stats_period", t["stats_period"]);
-  e.stats_period_ns = static_cast<uint64_t>(get_duration(t["stats_period"], static_cast<int64_t>(e.stats_period_ns)));
+  e.stats_period_ns =
+      static_cast<uint64_t>(get_duration(t["stats_period"], static_cast<int64_t>(e.stats_period_ns)));
   if (const YAML::Node s = t["shutdown_timeout"]; s && get_duration(s, 0) < 0)
     ctx.fail("tapbeat.shutdown_timeout", "must not be negative");
-  e.shutdown_timeout_ns = static_cast<uint64_t>(get_duration(t["shutdown_timeout"], static_cast<int64_t>(e.shutdown_timeout_ns)));
+  e.shutdown_timeout_ns =
+      static_cast<uint64_t>(get_duration(t["shutdown_timeout"], static_cast<int64_t>(e.shutdown_timeout_ns)));
   e.max_flows = get_uint<uint32_t>(at(t, "flow_table", "max_flows"), e.max_flows);
   if (e.max_flows < 16) ctx.fail("tapbeat.flow_table.max_flows", "must be at least 16");
   e.frag_max_sets = get_uint<uint32_t>(at(t, "fragments", "max_sets"), e.frag_max_sets);
@@ -738,7 +812,8 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   e.frag_max_bytes = get_uint<uint64_t>(at(t, "fragments", "max_bytes"), e.frag_max_bytes);
   if (e.frag_max_bytes < 65536) ctx.fail("tapbeat.fragments.max_bytes", "must be at least 65536");
   check_positive_duration(ctx, "tapbeat.fragments.timeout", at(t, "fragments", "timeout"));
-  e.frag_timeout_ns = static_cast<uint64_t>(get_duration(at(t, "fragments", "timeout"), static_cast<int64_t>(e.frag_timeout_ns)));
+  e.frag_timeout_ns = static_cast<uint64_t>(
+      get_duration(at(t, "fragments", "timeout"), static_cast<int64_t>(e.frag_timeout_ns)));
   e.ring_mb = get_uint<uint32_t>(t["ring_mb"], e.ring_mb);
   if (e.ring_mb < 1 || e.ring_mb > 4096) ctx.fail("tapbeat.ring_mb", "must be between 1 and 4096");
   e.event_chunks = get_uint<uint32_t>(at(t, "events", "chunks"), e.event_chunks);
@@ -779,11 +854,13 @@ void read_dpdk(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
     d.mtu = get_uint<uint32_t>(n["mtu"], 0);
     if (d.mtu && (d.mtu < 68 || d.mtu > 9600)) ctx.fail(key + ".mtu", "must be between 68 and 9600");
     const std::string idle = get_string(n["idle"], "poll");
-    if (idle != "poll" && idle != "backoff") ctx.fail(key + ".idle", "'" + idle + "' is not one of poll, backoff");
+    if (idle != "poll" && idle != "backoff")
+      ctx.fail(key + ".idle", "'" + idle + "' is not one of poll, backoff");
     d.idle_backoff = idle == "backoff";
     d.exit_on_idle_ns = static_cast<uint64_t>(std::max<int64_t>(get_duration(n["exit_on_idle"], 0), 0));
     const YAML::Node ports = n["ports"];
-    if (ports && !ports.IsSequence()) ctx.fail(key + ".ports", "expected a list of ports, got " + describe(ports));
+    if (ports && !ports.IsSequence())
+      ctx.fail(key + ".ports", "expected a list of ports, got " + describe(ports));
     for (std::size_t i = 0; ports && i < ports.size(); ++i) {
       const std::string pk = key + ".ports[" + std::to_string(i) + "]";
       const YAML::Node p = ports[i];
@@ -798,7 +875,8 @@ void read_dpdk(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
       pc.rx_queues = get_uint<uint16_t>(p["rx_queues"], 0);
       if (pc.rx_queues > 128) ctx.fail(pk + ".rx_queues", "at most 128");
       pc.rx_descriptors = get_uint<uint16_t>(p["rx_descriptors"], pc.rx_descriptors);
-      if (pc.rx_descriptors < 64 || pc.rx_descriptors > 16384 || (pc.rx_descriptors & (pc.rx_descriptors - 1)))
+      if (pc.rx_descriptors < 64 || pc.rx_descriptors > 16384 ||
+          (pc.rx_descriptors & (pc.rx_descriptors - 1)))
         ctx.fail(pk + ".rx_descriptors", "must be a power of two between 64 and 16384");
       d.ports.push_back(pc);
     }
@@ -861,10 +939,14 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   cfg.tags = get_strings(croot["tags"]);
   if (const YAML::Node p = at(croot, "timestamp", "precision")) {
     const std::string v = get_string(p, "");
-    if (v == "millisecond") cfg.timestamp_digits = 3;
-    else if (v == "microsecond") cfg.timestamp_digits = 6;
-    else if (v == "nanosecond") cfg.timestamp_digits = 9;
-    else ctx.fail("timestamp.precision", "'" + v + "' is not one of millisecond, microsecond, nanosecond");
+    if (v == "millisecond")
+      cfg.timestamp_digits = 3;
+    else if (v == "microsecond")
+      cfg.timestamp_digits = 6;
+    else if (v == "nanosecond")
+      cfg.timestamp_digits = 9;
+    else
+      ctx.fail("timestamp.precision", "'" + v + "' is not one of millisecond, microsecond, nanosecond");
   }
   cfg.root = root;
   return cfg;
@@ -898,9 +980,12 @@ std::string generated_bpf_filter(const Config& cfg) {
     const bool tcp = d->transports & kTransportTcp, udp = d->transports & kTransportUdp;
     for (uint16_t port : p.ports) {
       const std::string n = std::to_string(port);
-      if (tcp && udp) parts.push_back("port " + n);
-      else if (udp) parts.push_back("udp port " + n);
-      else if (tcp) parts.push_back("tcp port " + n);
+      if (tcp && udp)
+        parts.push_back("port " + n);
+      else if (udp)
+        parts.push_back("udp port " + n);
+      else if (tcp)
+        parts.push_back("tcp port " + n);
     }
   }
   std::sort(parts.begin(), parts.end());
@@ -922,12 +1007,15 @@ Config load_config_text(const std::string& text, const std::string& name,
   try {
     const std::vector<YAML::Node> docs = YAML::LoadAll(text);
     if (docs.size() > 1)
-      throw ConfigError(name, "", "holds " + std::to_string(docs.size()) + " YAML documents (--- separators); "
-                                  "a configuration is one");
+      throw ConfigError(name, "",
+                        "holds " + std::to_string(docs.size()) +
+                            " YAML documents (--- separators); "
+                            "a configuration is one");
     if (!docs.empty()) doc = docs[0];
   } catch (const YAML::ParserException& ex) {
-    throw ConfigError(name, "", "YAML syntax error at line " + std::to_string(ex.mark.line + 1) +
-                                    ", column " + std::to_string(ex.mark.column + 1) + ": " + ex.msg);
+    throw ConfigError(name, "",
+                      "YAML syntax error at line " + std::to_string(ex.mark.line + 1) + ", column " +
+                          std::to_string(ex.mark.column + 1) + ": " + ex.msg);
   }
   return build(doc, name, overrides);
 }
@@ -947,14 +1035,16 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   if (strict_perms && S_ISREG(st.st_mode)) {
     const uid_t me = ::geteuid();
     if (st.st_uid != me && st.st_uid != 0)
-      throw ConfigError(path, "", "must be owned by the user running tapbeat (uid=" + std::to_string(me) +
-                                      ") or by root, not uid " + std::to_string(st.st_uid) +
-                                      " (strict.perms; --strict.perms=false disables the check)");
+      throw ConfigError(path, "",
+                        "must be owned by the user running tapbeat (uid=" + std::to_string(me) +
+                            ") or by root, not uid " + std::to_string(st.st_uid) +
+                            " (strict.perms; --strict.perms=false disables the check)");
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      throw ConfigError(path, "", std::string("is writable by group or others (mode ") + mode +
-                                      "): run chmod go-w (strict.perms; --strict.perms=false disables the check)");
+      throw ConfigError(path, "",
+                        std::string("is writable by group or others (mode ") + mode +
+                            "): run chmod go-w (strict.perms; --strict.perms=false disables the check)");
     }
   }
   // Read at most one byte past the bound (a FIFO or /proc file may not know its size).
@@ -967,8 +1057,10 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
     if (text.size() > kMaxConfigBytes)
-      throw ConfigError(path, "", "is larger than " + std::to_string(kMaxConfigBytes >> 20) + " MiB, the most a "
-                                      "configuration may be");
+      throw ConfigError(path, "",
+                        "is larger than " + std::to_string(kMaxConfigBytes >> 20) +
+                            " MiB, the most a "
+                            "configuration may be");
   }
   return load_config_text(text, path, overrides);
 }
@@ -982,10 +1074,20 @@ std::optional<uint64_t> parse_byte_size(const std::string& text) {
   std::string unit;
   for (std::size_t j = i; j < text.size(); ++j)
     if (text[j] != ' ') unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[j])));
-  static const std::map<std::string, uint64_t> kUnits = {
-      {"", 1}, {"b", 1}, {"k", 1000}, {"kb", 1000}, {"kib", 1ull << 10}, {"m", 1000000}, {"mb", 1000000},
-      {"mib", 1ull << 20}, {"g", 1000000000}, {"gb", 1000000000}, {"gib", 1ull << 30},
-      {"t", 1000000000000}, {"tb", 1000000000000}, {"tib", 1ull << 40}};
+  static const std::map<std::string, uint64_t> kUnits = {{"", 1},
+                                                         {"b", 1},
+                                                         {"k", 1000},
+                                                         {"kb", 1000},
+                                                         {"kib", 1ull << 10},
+                                                         {"m", 1000000},
+                                                         {"mb", 1000000},
+                                                         {"mib", 1ull << 20},
+                                                         {"g", 1000000000},
+                                                         {"gb", 1000000000},
+                                                         {"gib", 1ull << 30},
+                                                         {"t", 1000000000000},
+                                                         {"tb", 1000000000000},
+                                                         {"tib", 1ull << 40}};
   const auto it = kUnits.find(unit);
   if (it == kUnits.end() || n > UINT64_MAX / it->second) return std::nullopt;
   return n * it->second;

@@ -33,64 +33,63 @@ class ConfigError : public std::runtime_error {
 
 struct InterfaceConfig {
   std::string device = "any";
-  std::string type = "pcap";           // pcap | af_packet (served by libpcap) | dpdk
+  std::string type = "pcap";  // pcap | af_packet (served by libpcap) | dpdk
   uint32_t snaplen = 65535;
   uint32_t buffer_size_mb = 30;
   std::string bpf_filter;
   bool with_vlans = false;
   std::vector<std::string> internal_networks;
-  std::string file;                    // read this capture instead of a device
+  std::string file;  // read this capture instead of a device
   bool auto_promisc_mode = false;
   bool ignore_outgoing = false;
 };
 
 struct FlowsConfig {
-  bool enabled = false;                // on when the section is present
+  bool enabled = false;  // on when the section is present
   uint64_t timeout_ns = 30'000'000'000;
   int64_t period_ns = 10'000'000'000;  // < 0: final reports only
   bool enable_delta_flow_reports = false;
 };
 
-
 struct OutputConfig {
-  std::string type;                    // console | file | kafka | elasticsearch | logstash
-  bool pretty = false;                 // console
-  std::string path;                    // file (default: path.data + "/events")
+  std::string type;     // console | file | kafka | elasticsearch | logstash
+  bool pretty = false;  // console
+  std::string path;     // file (default: path.data + "/events")
   std::string filename = "tapbeat";
   uint64_t rotate_every_kb = 10240;
   uint32_t number_of_files = 7;
   uint32_t permissions = 0600;
   bool rotate_on_startup = true;
-  YAML::Node raw;                      // the whole section, for later outputs
+  YAML::Node raw;  // the whole section, for later outputs
 };
 
 // Beats' `queue`: the output's in-memory bound, or a disk queue that takes the
 // events an output cannot hand on yet.
 struct QueueConfig {
-  uint32_t mem_events = 0;                   // queue.mem.events; 0: the output's default
-  bool disk = false;                         // queue.disk present
-  std::string disk_path;                     // default <path.data>/diskqueue
-  uint64_t disk_max_bytes = 10ull << 30;     // queue.disk.max_size
+  uint32_t mem_events = 0;                // queue.mem.events; 0: the output's default
+  bool disk = false;                      // queue.disk present
+  std::string disk_path;                  // default <path.data>/diskqueue
+  uint64_t disk_max_bytes = 10ull << 30;  // queue.disk.max_size
   uint64_t disk_segment_bytes = 100ull << 20;
 };
 
 struct EngineConfig {
-  std::string detect = "payload";      // payload | ports | off (tapbeat.detect)
-  uint32_t workers = 0;                // 0: cores - 1, at least 1
+  std::string detect = "payload";  // payload | ports | off (tapbeat.detect)
+  uint32_t workers = 0;            // 0: cores - 1, at least 1
   uint64_t stats_period_ns = 30'000'000'000;
   uint64_t shutdown_timeout_ns = 5'000'000'000;
-  uint32_t max_flows = 1u << 20;       // whole process, split over workers
-  uint32_t frag_max_sets = 1024;       // per worker
-  uint64_t frag_max_bytes = 16u << 20; // per worker
+  uint32_t max_flows = 1u << 20;        // whole process, split over workers
+  uint32_t frag_max_sets = 1024;        // per worker
+  uint64_t frag_max_bytes = 16u << 20;  // per worker
   uint64_t frag_timeout_ns = 30'000'000'000;
-  uint32_t ring_mb = 32;               // packet ring per worker
-  uint32_t event_chunks = 64;          // per worker
+  uint32_t ring_mb = 32;       // packet ring per worker
+  uint32_t event_chunks = 64;  // per worker
   uint32_t event_chunk_kb = 256;
   bool progress = true;
 };
 
 struct Config {
-  std::string file;                    // where it came from, for messages
+  std::string file;  // where it came from, for messages
   InterfaceConfig interfaces;
   FlowsConfig flows;
   std::vector<ProtocolConfig> protocols;
@@ -98,11 +97,11 @@ struct Config {
   QueueConfig queue;
   EngineConfig engine;
   DpdkConfig dpdk;
-  std::string name;                    // agent.name override
-  std::vector<std::string> tags;       // tags on every event
-  int timestamp_digits = 3;            // timestamp.precision: millisecond 3, microsecond 6, nanosecond 9
-  std::vector<std::string> warnings;   // unknown keys and ignored settings
-  YAML::Node root;                     // normalised tree (prefixes merged, dots expanded)
+  std::string name;                   // agent.name override
+  std::vector<std::string> tags;      // tags on every event
+  int timestamp_digits = 3;           // timestamp.precision: millisecond 3, microsecond 6, nanosecond 9
+  std::vector<std::string> warnings;  // unknown keys and ignored settings
+  YAML::Node root;                    // normalised tree (prefixes merged, dots expanded)
 
   const ProtocolConfig* protocol(const std::string& type) const;
 };

@@ -13,8 +13,10 @@ std::vector<std::string> DpdkConfig::eal_argv() const {
   if (no_pci) a.push_back("--no-pci");
   if (!file_prefix.empty()) a.insert(a.end(), {"--file-prefix", file_prefix});
   for (const auto& p : ports) {
-    if (p.is_vdev()) a.insert(a.end(), {"--vdev", p.device});
-    else if (!no_pci) a.insert(a.end(), {"-a", p.device});
+    if (p.is_vdev())
+      a.insert(a.end(), {"--vdev", p.device});
+    else if (!no_pci)
+      a.insert(a.end(), {"-a", p.device});
   }
   a.insert(a.end(), eal_args.begin(), eal_args.end());
   return a;

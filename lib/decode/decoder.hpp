@@ -82,7 +82,7 @@ inline void set_connection(TransactionFields& t, const StreamInfo& c, int client
 // What a decoder instance gets from its worker.
 struct DecoderSetup {
   Counters& counters;
-  std::size_t counter_base;             // where the protocol's counters start in `counters`
+  std::size_t counter_base;  // where the protocol's counters start in `counters`
   EventEmitter& out;
   ChainStore& store;
   const AgentInfo& agent;
@@ -144,7 +144,11 @@ template <class Stat>
 class DecoderCommon : public Decoder {
  protected:
   explicit DecoderCommon(const DecoderSetup& s)
-      : counters_(s.counter_set<Stat>()), out_(s.out), store_(s.store), agent_(s.agent), internal_(s.internal_networks) {}
+      : counters_(s.counter_set<Stat>()),
+        out_(s.out),
+        store_(s.store),
+        agent_(s.agent),
+        internal_(s.internal_networks) {}
   CounterSet<Stat> counters_;
   EventEmitter& out_;
   ChainStore& store_;
@@ -168,10 +172,10 @@ struct TemplateFields {
 };
 
 struct DecoderDescriptor {
-  std::string_view name;          // the packetbeat.protocols type
-  uint8_t transports;             // Transport bits (also the generated BPF filter's)
+  std::string_view name;  // the packetbeat.protocols type
+  uint8_t transports;     // Transport bits (also the generated BPF filter's)
   std::span<const DetectProbe> probes;
-  uint32_t state_size;            // per-connection state (TCP), <= kDecoderStateBytes
+  uint32_t state_size;  // per-connection state (TCP), <= kDecoderStateBytes
   // Packetbeat's usual ports (its reference configuration): used where a run is
   // built without a configuration (benchmarks, fuzzers, the no-allocation test).
   std::span<const uint16_t> default_ports;
@@ -183,7 +187,7 @@ struct DecoderDescriptor {
   // configuration is checked, with a warn that discards.
   std::unique_ptr<ProtocolSettings> (*configure)(const ProtocolConfig&, const OptionWarn& warn);
   std::span<const CounterSpec> counters;  // its counters, in the order of its own enum
-  int violations;                 // index in `counters` counted when the decoder detaches; -1: none
+  int violations;                         // index in `counters` counted when the decoder detaches; -1: none
   TemplateFields index_template;
   // Options (a YAML mapping) that take the decoder down every path it has, for
   // fuzzers, benchmarks and the no-allocation test; send_request and
@@ -198,11 +202,10 @@ struct DecoderDescriptor {
 
 // A protocol known to the configuration (its options checked by `configure`) but
 // without a decoder in this version: its traffic is reported as flows only.
-inline DecoderDescriptor flows_only_protocol(std::string_view name, uint8_t transports,
-                                             std::span<const uint16_t> default_ports,
-                                             std::span<const OptionSpec> options,
-                                             std::unique_ptr<ProtocolSettings> (*configure)(const ProtocolConfig&,
-                                                                                            const OptionWarn&)) {
+inline DecoderDescriptor flows_only_protocol(
+    std::string_view name, uint8_t transports, std::span<const uint16_t> default_ports,
+    std::span<const OptionSpec> options,
+    std::unique_ptr<ProtocolSettings> (*configure)(const ProtocolConfig&, const OptionWarn&)) {
   DecoderDescriptor d{};
   d.name = name;
   d.transports = transports;

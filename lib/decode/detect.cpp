@@ -21,8 +21,8 @@ PayloadDetector::PayloadDetector(const DecoderPlan& plan) {
   }
   if (exprs.empty()) return;
   hs_compile_error_t* err = nullptr;
-  if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK,
-                       nullptr, &db_, &err) != HS_SUCCESS) {
+  if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
+                       HS_MODE_BLOCK, nullptr, &db_, &err) != HS_SUCCESS) {
     std::string what = "payload detection: Hyperscan refused ";
     what += err && err->expression >= 0 ? exprs[static_cast<std::size_t>(err->expression)] : "the probes";
     what += ": ";
@@ -37,7 +37,8 @@ PayloadDetector::~PayloadDetector() {
 }
 
 PayloadDetector::Scratch::Scratch(const PayloadDetector& d) {
-  if (d.db_ && hs_alloc_scratch(d.db_, &s_) != HS_SUCCESS) throw std::runtime_error("payload detection: no scratch");
+  if (d.db_ && hs_alloc_scratch(d.db_, &s_) != HS_SUCCESS)
+    throw std::runtime_error("payload detection: no scratch");
 }
 
 PayloadDetector::Scratch::~Scratch() {

@@ -49,12 +49,18 @@ void read_common_options(const ProtocolConfig& p, ProtocolSettings& s) {
 
 const std::vector<OptionSpec>& common_protocol_options() {
   static const std::vector<OptionSpec> v = {
-      {"type", OptionKind::kString},        {"enabled", OptionKind::kBool},
-      {"ports", OptionKind::kPortList},     {"send_request", OptionKind::kBool},
-      {"send_response", OptionKind::kBool}, {"transaction_timeout", OptionKind::kDuration},
-      {"keep_null", OptionKind::kBool},     {"fields", OptionKind::kMap},
-      {"fields_under_root", OptionKind::kBool}, {"index", OptionKind::kString},
-      {"processors", OptionKind::kAny},     {"tags", OptionKind::kStringList},
+      {"type", OptionKind::kString},
+      {"enabled", OptionKind::kBool},
+      {"ports", OptionKind::kPortList},
+      {"send_request", OptionKind::kBool},
+      {"send_response", OptionKind::kBool},
+      {"transaction_timeout", OptionKind::kDuration},
+      {"keep_null", OptionKind::kBool},
+      {"fields", OptionKind::kMap},
+      {"fields_under_root", OptionKind::kBool},
+      {"index", OptionKind::kString},
+      {"processors", OptionKind::kAny},
+      {"tags", OptionKind::kStringList},
       {"ignore_outgoing", OptionKind::kBool},
   };
   return v;

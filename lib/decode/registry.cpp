@@ -58,10 +58,12 @@ struct Registry {
       counters.insert(counters.end(), d.counters.begin(), d.counters.end());
       protocols.push_back(d);
     }
-    if (const std::string bad = check(protocols); !bad.empty()) throw std::logic_error("protocol registry: " + bad);
+    if (const std::string bad = check(protocols); !bad.empty())
+      throw std::logic_error("protocol registry: " + bad);
     if (counters.size() > kMaxCounters)
-      throw std::logic_error("protocol registry: " + std::to_string(counters.size()) + " counters, more than " +
-                             std::to_string(kMaxCounters) + " (raise kMaxCounters)");
+      throw std::logic_error("protocol registry: " + std::to_string(counters.size()) +
+                             " counters, more than " + std::to_string(kMaxCounters) +
+                             " (raise kMaxCounters)");
   }
 };
 

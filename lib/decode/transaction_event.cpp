@@ -2,8 +2,8 @@
 
 #include <charconv>
 
-#include "flow/flow_event.hpp"
 #include "flow/community_id.hpp"
+#include "flow/flow_event.hpp"
 #include "util/encode.hpp"
 
 namespace tapbeat {
@@ -70,11 +70,12 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.begin_object("network");
   w.field_uint("bytes", t.client_bytes + t.server_bytes);
   if (!t.forwarded_ip.empty()) w.field("forwarded_ip", t.forwarded_ip);
-  community_id_v1(t.cid_from_server ? t.server : t.client, t.cid_from_server ? t.client : t.server, t.ip_version,
-                  t.proto, t.cid_sport, t.cid_dport, 0, buf);
+  community_id_v1(t.cid_from_server ? t.server : t.client, t.cid_from_server ? t.client : t.server,
+                  t.ip_version, t.proto, t.cid_sport, t.cid_dport, 0, buf);
   w.field("community_id", std::string_view(buf, kCommunityIdLen));
   if (internal) {
-    if (const char* dir = network_direction(*internal, t.client, t.server, t.ip_version)) w.field("direction", dir);
+    if (const char* dir = network_direction(*internal, t.client, t.server, t.ip_version))
+      w.field("direction", dir);
   }
   if (t.network_protocol) w.field("protocol", t.network_protocol);
   if (const char* name = transport_name(t.proto)) w.field("transport", name);

@@ -16,26 +16,26 @@
 namespace tapbeat {
 
 struct TransactionFields {
-  const char* type;            // "icmp", "dns", "http", ...
-  bool ok;                     // status OK or Error
-  const char* error = nullptr; // error.message (also on an OK transaction: a note such as packet loss)
-  uint64_t start_ns = 0;       // first packet of the request (or of the response alone)
-  uint64_t end_ns = 0;         // last packet of the response; 0: none
+  const char* type;             // "icmp", "dns", "http", ...
+  bool ok;                      // status OK or Error
+  const char* error = nullptr;  // error.message (also on an OK transaction: a note such as packet loss)
+  uint64_t start_ns = 0;        // first packet of the request (or of the response alone)
+  uint64_t end_ns = 0;          // last packet of the response; 0: none
   uint8_t ip_version = 4;
-  uint8_t proto = 0;           // IP protocol
+  uint8_t proto = 0;  // IP protocol
   IpBytes client{}, server{};
   uint16_t client_port = 0, server_port = 0;  // 0: the protocol has none
   uint64_t client_bytes = 0, server_bytes = 0;
-  uint16_t cid_sport = 0, cid_dport = 0;       // community id ports (ICMP: type, code)
-  bool cid_from_server = false;                // the first message went server -> client
-  const char* event_type_extra = nullptr;      // a second event.type besides connection
-  const char* network_protocol = nullptr;      // network.protocol (application)
-  std::string_view event_action;               // event.action (AMQP: "amqp.<method>")
-  const char* event_outcome = nullptr;         // event.outcome (memcache: "success" when answered OK)
-  std::string_view server_domain;              // destination.domain and server.domain
-  std::string_view related_host;               // related.hosts
-  std::string_view related_user;               // related.user
-  std::string_view forwarded_ip;               // network.forwarded_ip
+  uint16_t cid_sport = 0, cid_dport = 0;          // community id ports (ICMP: type, code)
+  bool cid_from_server = false;                   // the first message went server -> client
+  const char* event_type_extra = nullptr;         // a second event.type besides connection
+  const char* network_protocol = nullptr;         // network.protocol (application)
+  std::string_view event_action;                  // event.action (AMQP: "amqp.<method>")
+  const char* event_outcome = nullptr;            // event.outcome (memcache: "success" when answered OK)
+  std::string_view server_domain;                 // destination.domain and server.domain
+  std::string_view related_host;                  // related.hosts
+  std::string_view related_user;                  // related.user
+  std::string_view forwarded_ip;                  // network.forwarded_ip
   std::span<const std::string_view> related_ips;  // more related.ip (DNS answers)
 };
 

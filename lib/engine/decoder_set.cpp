@@ -88,7 +88,9 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
   for (const ProtocolConfig& p : cfg.protocols) {
     if (!p.enabled) continue;
     const std::string key = "packetbeat.protocols." + p.type;
-    const OptionWarn entry_warn = [&](const std::string& k, const std::string& what) { warn(key + "." + k + ": " + what); };
+    const OptionWarn entry_warn = [&](const std::string& k, const std::string& what) {
+      warn(key + "." + k + ": " + what);
+    };
     try {
       s->enable_entry(p, &entry_warn);
     } catch (const OptionError& e) {
@@ -96,7 +98,8 @@ std::unique_ptr<DecoderSet> DecoderSet::from_config(const Config& cfg,
     } catch (const std::invalid_argument& e) {
       throw ConfigError(cfg.file, key + ".ports", e.what());
     }
-    if (!decoder_registry()[decoder_index(p.type)].create) flows_only += (flows_only.empty() ? "" : ", ") + p.type;
+    if (!decoder_registry()[decoder_index(p.type)].create)
+      flows_only += (flows_only.empty() ? "" : ", ") + p.type;
   }
   if (!flows_only.empty())
     warn("protocols without a transaction decoder in this version (reported as flows only): " + flows_only);

@@ -29,7 +29,8 @@ class DecoderSet {
   // Every enabled protocol of the configuration; `warn` receives what is left
   // out (a protocol without a decoder in this version, an option known but not
   // applied). Payload detection follows tapbeat.detect.
-  static std::unique_ptr<DecoderSet> from_config(const Config& cfg, const std::function<void(const std::string&)>& warn);
+  static std::unique_ptr<DecoderSet> from_config(const Config& cfg,
+                                                 const std::function<void(const std::string&)>& warn);
 
   // By hand: the protocol `name` with the settings an entry without options
   // gives, on `ports`; returns them to change before the workers start. S is the

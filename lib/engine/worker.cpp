@@ -6,10 +6,10 @@
 #include <cstring>
 #include <thread>
 
-#include "flow/flow_event.hpp"
 #include "decode/transaction_event.hpp"
-#include "util/encode.hpp"
+#include "flow/flow_event.hpp"
 #include "net/parse.hpp"
+#include "util/encode.hpp"
 
 namespace tapbeat {
 
@@ -26,7 +26,8 @@ Worker::Worker(const WorkerSettings& s)
       events_(s.event_chunks, s.event_chunk_bytes),
       out_(events_, counters_, s.block_on_output_full, stop_),
       store_(s.decoders ? s.stream_store_blocks : 0),
-      lru_granularity_(static_cast<uint32_t>(std::max<uint64_t>(lru_stamp(s.flow_timeout_ns / kLruGranularityDivisor), 1))),
+      lru_granularity_(static_cast<uint32_t>(
+          std::max<uint64_t>(lru_stamp(s.flow_timeout_ns / kLruGranularityDivisor), 1))),
       conn_lru_granularity_(static_cast<uint32_t>(
           std::max<uint64_t>(lru_stamp(s.tcp_transaction_timeout_ns / kLruGranularityDivisor), 1))) {
   counters_.set(Counter::flow_capacity, flows_.capacity());
@@ -35,8 +36,8 @@ Worker::Worker(const WorkerSettings& s)
     const auto reg = decoder_registry();
     for (std::size_t i = 0; i < reg.size(); ++i) {
       if (!plan->enabled(i)) continue;
-      const DecoderSetup setup{counters_, reg[i].counter_base, out_,   store_,
-                               *s.agent,   s.internal_networks,  plan->config[i]};
+      const DecoderSetup setup{counters_, reg[i].counter_base, out_,           store_,
+                               *s.agent,  s.internal_networks, plan->config[i]};
       decoders_[i] = reg[i].create(setup);
       conn_timeout_ns_[i] = plan->config[i]->timeout_ns;
       stale_after_ns_ = std::max(stale_after_ns_, conn_timeout_ns_[i]);
@@ -317,7 +318,8 @@ void Worker::tcp_session(Parsed& p) {
   }
   if (s.state == kProbing) {
     if (m.l4_payload_len == 0) return;
-    const int found = settings_.decoders->detector->classify(*detect_scratch_, {m.l4_payload, m.l4_payload_len}, d == 0);
+    const int found =
+        settings_.decoders->detector->classify(*detect_scratch_, {m.l4_payload, m.l4_payload_len}, d == 0);
     if (found >= 0 && decoders_[found]) {
       attach(s, found);
       counters_.inc(Counter::detect_by_payload);

@@ -13,21 +13,21 @@
 #include <span>
 #include <vector>
 
-#include "util/counters.hpp"
-#include "event/agent.hpp"
-#include "event/event_queue.hpp"
 #include "decode/decoder.hpp"
 #include "decode/detect.hpp"
 #include "decode/registry.hpp"
+#include "event/agent.hpp"
 #include "event/emitter.hpp"
+#include "event/event_queue.hpp"
 #include "event/json_writer.hpp"
 #include "flow/flow_table.hpp"
 #include "flow/tcp_reassembly.hpp"
-#include "util/big_array.hpp"
-#include "util/chain_store.hpp"
 #include "net/ipfrag.hpp"
 #include "net/networks.hpp"
 #include "net/packet.hpp"
+#include "util/big_array.hpp"
+#include "util/chain_store.hpp"
+#include "util/counters.hpp"
 #include "util/hints.hpp"
 
 namespace tapbeat {
@@ -63,7 +63,7 @@ struct WorkerSettings {
   // Idle lifetime of a TCP connection no decoder has taken (a decoded one lives
   // its protocol's transaction_timeout): DecoderSet::tcp_timeout_ns().
   uint64_t tcp_transaction_timeout_ns = 10'000'000'000;
-  uint32_t stream_store_blocks = 32768;           // ChainStore blocks (2 KiB) per worker
+  uint32_t stream_store_blocks = 32768;  // ChainStore blocks (2 KiB) per worker
   TcpLimits tcp;
 };
 
@@ -128,11 +128,11 @@ class alignas(kCacheLine) Worker {
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP connection, in the slot beside the connection's.
   struct TcpSession {
-    uint8_t state;           // SessionState
-    uint8_t decoder;         // registry index while decoding
-    uint8_t probes_left;     // payload segments still to classify
-    bool in_progress;        // the decoder may hold a transaction (set on delivery, cleared by expire())
-    TcpDirection dir[2];     // [0] from the flow's source
+    uint8_t state;        // SessionState
+    uint8_t decoder;      // registry index while decoding
+    uint8_t probes_left;  // payload segments still to classify
+    bool in_progress;     // the decoder may hold a transaction (set on delivery, cleared by expire())
+    TcpDirection dir[2];  // [0] from the flow's source
     StreamBuffer buf[2];
     alignas(8) uint8_t data[kDecoderStateBytes];
   };
@@ -144,6 +144,7 @@ class alignas(kCacheLine) Worker {
     void on_data(const uint8_t* data, uint32_t len) override;
     void on_gap(uint32_t len) override;
     void on_end() override;
+
    private:
     Worker& w_;
     TcpSession* s_ = nullptr;

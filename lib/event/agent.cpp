@@ -38,13 +38,16 @@ void prepare_agent(AgentInfo& agent) {
 
 void write_beat_fields(JsonWriter& w, std::string_view timestamp, const AgentInfo& agent) {
   w.field("@timestamp", timestamp);
-  if (agent.fixed_members.empty()) fixed_members(w, agent);
-  else w.raw(agent.fixed_members);
+  if (agent.fixed_members.empty())
+    fixed_members(w, agent);
+  else
+    w.raw(agent.fixed_members);
 }
 
 void write_beat_fields(JsonWriter& w, uint64_t timestamp_ns, const AgentInfo& agent) {
   char buf[40];
-  write_beat_fields(w, std::string_view(buf, format_time_digits(timestamp_ns, agent.timestamp_digits, buf)), agent);
+  write_beat_fields(w, std::string_view(buf, format_time_digits(timestamp_ns, agent.timestamp_digits, buf)),
+                    agent);
 }
 
 }  // namespace tapbeat

@@ -18,7 +18,7 @@ struct AgentInfo {
   std::string version;       // agent.version
   std::string ecs_version = "8.0.0";
   std::vector<std::string> tags;  // `tags`: on every event, in order
-  int timestamp_digits = 3;  // @timestamp fraction: timestamp.precision (3, 6 or 9)
+  int timestamp_digits = 3;       // @timestamp fraction: timestamp.precision (3, 6 or 9)
   // @metadata, agent and tags as JSON members, rendered once by prepare_agent();
   // empty: rendered with each event.
   std::string fixed_members;

@@ -8,9 +8,9 @@
 #include <atomic>
 #include <thread>
 
-#include "util/counters.hpp"
 #include "event/event_queue.hpp"
 #include "event/json_writer.hpp"
+#include "util/counters.hpp"
 
 namespace tapbeat {
 

@@ -13,10 +13,14 @@ namespace tapbeat {
 std::string field_pointer(std::string_view dotted) {
   std::string p = "/";
   for (char c : dotted) {
-    if (c == '.') p += '/';
-    else if (c == '~') p += "~0";
-    else if (c == '/') p += "~1";
-    else p += c;
+    if (c == '.')
+      p += '/';
+    else if (c == '~')
+      p += "~0";
+    else if (c == '/')
+      p += "~1";
+    else
+      p += c;
   }
   return p;
 }
@@ -24,7 +28,8 @@ std::string field_pointer(std::string_view dotted) {
 // ---- EventView -------------------------------------------------------------
 
 void EventView::reset(std::string_view line) {
-  if (buf_.size() < line.size() + simdjson::SIMDJSON_PADDING) buf_.resize(line.size() + simdjson::SIMDJSON_PADDING);
+  if (buf_.size() < line.size() + simdjson::SIMDJSON_PADDING)
+    buf_.resize(line.size() + simdjson::SIMDJSON_PADDING);
   std::memcpy(buf_.data(), line.data(), line.size());
   len_ = line.size();
   parsed_ = false;
@@ -32,7 +37,8 @@ void EventView::reset(std::string_view line) {
 
 bool EventView::at(const std::string& pointer, simdjson::dom::element& v) {
   if (!parsed_) {
-    if (parser_.parse(reinterpret_cast<const uint8_t*>(buf_.data()), len_, false).get(doc_) != simdjson::SUCCESS)
+    if (parser_.parse(reinterpret_cast<const uint8_t*>(buf_.data()), len_, false).get(doc_) !=
+        simdjson::SUCCESS)
       return false;
     parsed_ = true;
   }
@@ -43,7 +49,8 @@ bool EventView::get(const std::string& pointer, std::string& out) {
   simdjson::dom::element v;
   if (!at(pointer, v)) return false;
   switch (v.type()) {
-    case simdjson::dom::element_type::NULL_VALUE: return false;
+    case simdjson::dom::element_type::NULL_VALUE:
+      return false;
     case simdjson::dom::element_type::STRING: {
       std::string_view s;
       if (v.get_string().get(s) != simdjson::SUCCESS) return false;
@@ -111,8 +118,8 @@ int64_t days_from_civil(int y, int m, int d) {
 bool parse_iso_ms(std::string_view s, int64_t& out) {
   int y, mo, d, h, mi, se;
   if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-      !digits(s, 8, 2, d) || s[10] != 'T' || !digits(s, 11, 2, h) || s[13] != ':' ||
-      !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se))
+      !digits(s, 8, 2, d) || s[10] != 'T' || !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) ||
+      s[16] != ':' || !digits(s, 17, 2, se))
     return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return false;
   int ms = 0;
@@ -140,9 +147,11 @@ std::string field_name(std::string_view spec) {
   std::string name;
   std::size_t i = 0;
   while (i < spec.size()) {
-    if (spec[i] != '[') throw std::invalid_argument("expected '[' in field reference '" + std::string(spec) + "'");
+    if (spec[i] != '[')
+      throw std::invalid_argument("expected '[' in field reference '" + std::string(spec) + "'");
     const std::size_t end = spec.find(']', i);
-    if (end == std::string_view::npos) throw std::invalid_argument("unclosed '[' in '" + std::string(spec) + "'");
+    if (end == std::string_view::npos)
+      throw std::invalid_argument("unclosed '[' in '" + std::string(spec) + "'");
     if (end == i + 1) throw std::invalid_argument("empty field name in '" + std::string(spec) + "'");
     if (!name.empty()) name += '.';
     name.append(spec.substr(i + 1, end - i - 1));
@@ -157,7 +166,8 @@ void check_time_pattern(std::string_view p) {
     const char c = p[i];
     std::size_t n = 1;
     while (i + n < p.size() && p[i + n] == c) ++n;
-    const bool ok = (c == 'y' && (n == 2 || n == 4)) || ((c == 'M' || c == 'd' || c == 'H' || c == 'm' || c == 's') && n == 2) ||
+    const bool ok = (c == 'y' && (n == 2 || n == 4)) ||
+                    ((c == 'M' || c == 'd' || c == 'H' || c == 'm' || c == 's') && n == 2) ||
                     !std::isalpha(static_cast<unsigned char>(c));
     if (!ok)
       throw std::invalid_argument("time pattern '" + std::string(p) + "': '" + std::string(n, c) +
@@ -173,13 +183,26 @@ void render_time(std::string_view pattern, std::string_view iso, std::string& ou
     std::size_t n = 1;
     while (i + n < pattern.size() && pattern[i + n] == c) ++n;
     switch (c) {
-      case 'y': out.append(n == 4 ? iso.substr(0, 4) : iso.substr(2, 2)); break;
-      case 'M': out.append(iso.substr(5, 2)); break;
-      case 'd': out.append(iso.substr(8, 2)); break;
-      case 'H': out.append(iso.substr(11, 2)); break;
-      case 'm': out.append(iso.substr(14, 2)); break;
-      case 's': out.append(iso.substr(17, 2)); break;
-      default: out.append(n, c);
+      case 'y':
+        out.append(n == 4 ? iso.substr(0, 4) : iso.substr(2, 2));
+        break;
+      case 'M':
+        out.append(iso.substr(5, 2));
+        break;
+      case 'd':
+        out.append(iso.substr(8, 2));
+        break;
+      case 'H':
+        out.append(iso.substr(11, 2));
+        break;
+      case 'm':
+        out.append(iso.substr(14, 2));
+        break;
+      case 's':
+        out.append(iso.substr(17, 2));
+        break;
+      default:
+        out.append(n, c);
     }
     i += n;
   }
@@ -194,7 +217,8 @@ FormatString::FormatString(std::string_view text) : text_(text) {
     if (text[i] == '%' && i + 1 < text.size() && text[i + 1] == '{') {
       const std::size_t end = text.find('}', i + 2);
       if (end == std::string_view::npos)
-        throw std::invalid_argument("unclosed '%{' at offset " + std::to_string(i) + " in '" + std::string(text) + "'");
+        throw std::invalid_argument("unclosed '%{' at offset " + std::to_string(i) + " in '" +
+                                    std::string(text) + "'");
       std::string_view spec = text.substr(i + 2, end - i - 2);
       if (!literal.empty()) {
         parts_.push_back(Part{Part::kText, literal});
@@ -230,11 +254,16 @@ bool FormatString::render(EventView& ev, std::string& out) const {
   thread_local std::string value;
   for (const Part& p : parts_) {
     switch (p.kind) {
-      case Part::kText: out += p.value; break;
+      case Part::kText:
+        out += p.value;
+        break;
       case Part::kField:
-        if (ev.get(p.value, value)) out += value;
-        else if (p.has_fallback) out += p.fallback;
-        else return false;
+        if (ev.get(p.value, value))
+          out += value;
+        else if (p.has_fallback)
+          out += p.fallback;
+        else
+          return false;
         break;
       case Part::kTime: {
         std::string_view iso;
@@ -261,7 +290,8 @@ class FieldText : public Condition {
  public:
   FieldText(const YAML::Node& n, bool whole) : whole_(whole) {
     const std::string name = whole ? "equals" : "contains";
-    if (!n.IsMap() || n.size() == 0) throw std::invalid_argument(name + ": expected a mapping of field: value");
+    if (!n.IsMap() || n.size() == 0)
+      throw std::invalid_argument(name + ": expected a mapping of field: value");
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string f = it->first.as<std::string>();
       fields_.push_back({field_pointer(f), scalar_text(it->second, name + "." + f)});
@@ -284,7 +314,8 @@ class FieldText : public Condition {
 class Regexp : public Condition {
  public:
   explicit Regexp(const YAML::Node& n) {
-    if (!n.IsMap() || n.size() == 0) throw std::invalid_argument("regexp: expected a mapping of field: pattern");
+    if (!n.IsMap() || n.size() == 0)
+      throw std::invalid_argument("regexp: expected a mapping of field: pattern");
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string f = it->first.as<std::string>();
       const std::string pat = scalar_text(it->second, "regexp." + f);
@@ -309,34 +340,45 @@ class Regexp : public Condition {
 class Range : public Condition {
  public:
   explicit Range(const YAML::Node& n) {
-    if (!n.IsMap() || n.size() == 0) throw std::invalid_argument("range: expected a mapping such as http.response.status_code.gte: 400");
+    if (!n.IsMap() || n.size() == 0)
+      throw std::invalid_argument("range: expected a mapping such as http.response.status_code.gte: 400");
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string key = it->first.as<std::string>();
       // Both `field.gte: 1` and `field: {gte: 1}` (the dotted form arrives expanded).
       auto add = [&](const std::string& field, const std::string& op, const YAML::Node& v) {
         Bound b;
         b.pointer = field_pointer(field);
-        if (op == "gte") b.op = Op::kGte;
-        else if (op == "gt") b.op = Op::kGt;
-        else if (op == "lte") b.op = Op::kLte;
-        else if (op == "lt") b.op = Op::kLt;
-        else throw std::invalid_argument("range." + field + "." + op + ": use gte, gt, lte or lt");
+        if (op == "gte")
+          b.op = Op::kGte;
+        else if (op == "gt")
+          b.op = Op::kGt;
+        else if (op == "lte")
+          b.op = Op::kLte;
+        else if (op == "lt")
+          b.op = Op::kLt;
+        else
+          throw std::invalid_argument("range." + field + "." + op + ": use gte, gt, lte or lt");
         const std::string t = scalar_text(v, "range." + field + "." + op);
         char* end = nullptr;
         b.value = std::strtod(t.c_str(), &end);
-        if (t.empty() || *end) throw std::invalid_argument("range." + field + "." + op + ": '" + t + "' is not a number");
+        if (t.empty() || *end)
+          throw std::invalid_argument("range." + field + "." + op + ": '" + t + "' is not a number");
         bounds_.push_back(b);
       };
-      std::function<void(const std::string&, const YAML::Node&)> walk = [&](const std::string& path, const YAML::Node& v) {
+      std::function<void(const std::string&, const YAML::Node&)> walk = [&](const std::string& path,
+                                                                            const YAML::Node& v) {
         if (v.IsMap()) {
           for (auto jt = v.begin(); jt != v.end(); ++jt) {
             const std::string k = jt->first.as<std::string>();
-            if (k == "gte" || k == "gt" || k == "lte" || k == "lt") add(path, k, jt->second);
-            else walk(path + "." + k, jt->second);
+            if (k == "gte" || k == "gt" || k == "lte" || k == "lt")
+              add(path, k, jt->second);
+            else
+              walk(path + "." + k, jt->second);
           }
         } else {
           const std::size_t dot = path.rfind('.');
-          if (dot == std::string::npos) throw std::invalid_argument("range." + path + ": name a bound (gte, gt, lte, lt)");
+          if (dot == std::string::npos)
+            throw std::invalid_argument("range." + path + ": name a bound (gte, gt, lte, lt)");
           add(path.substr(0, dot), path.substr(dot + 1), v);
         }
       };
@@ -350,7 +392,10 @@ class Range : public Condition {
       char* end = nullptr;
       const double x = std::strtod(v.c_str(), &end);
       if (v.empty() || *end) return false;
-      const bool ok = b.op == Op::kGte ? x >= b.value : b.op == Op::kGt ? x > b.value : b.op == Op::kLte ? x <= b.value : x < b.value;
+      const bool ok = b.op == Op::kGte   ? x >= b.value
+                      : b.op == Op::kGt  ? x > b.value
+                      : b.op == Op::kLte ? x <= b.value
+                                         : x < b.value;
       if (!ok) return false;
     }
     return true;
@@ -369,7 +414,8 @@ class Range : public Condition {
 class HasFields : public Condition {
  public:
   explicit HasFields(const YAML::Node& n) {
-    if (!n.IsSequence() || n.size() == 0) throw std::invalid_argument("has_fields: expected a list of field names");
+    if (!n.IsSequence() || n.size() == 0)
+      throw std::invalid_argument("has_fields: expected a list of field names");
     for (const auto& f : n) pointers_.push_back(field_pointer(scalar_text(f, "has_fields")));
   }
   bool match(EventView& ev) const override {
@@ -385,7 +431,8 @@ class HasFields : public Condition {
 class Network : public Condition {
  public:
   explicit Network(const YAML::Node& n) {
-    if (!n.IsMap() || n.size() == 0) throw std::invalid_argument("network: expected a mapping of field: network(s)");
+    if (!n.IsMap() || n.size() == 0)
+      throw std::invalid_argument("network: expected a mapping of field: network(s)");
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string f = it->first.as<std::string>();
       std::vector<std::string> entries;
@@ -422,7 +469,8 @@ class AnyOf : public Condition {
  public:
   AnyOf(const YAML::Node& n, bool all) : all_(all) {
     const char* name = all ? "and" : "or";
-    if (!n.IsSequence() || n.size() == 0) throw std::invalid_argument(std::string(name) + ": expected a list of conditions");
+    if (!n.IsSequence() || n.size() == 0)
+      throw std::invalid_argument(std::string(name) + ": expected a list of conditions");
     for (std::size_t i = 0; i < n.size(); ++i) {
       try {
         subs_.push_back(Condition::parse(n[i]));
@@ -461,7 +509,8 @@ class Not : public Condition {
 
 std::unique_ptr<Condition> Condition::parse(const YAML::Node& n) {
   if (!n.IsMap() || n.size() != 1)
-    throw std::invalid_argument("expected one condition: equals, contains, regexp, range, has_fields, network, and, or, not");
+    throw std::invalid_argument(
+        "expected one condition: equals, contains, regexp, range, has_fields, network, and, or, not");
   const std::string kind = n.begin()->first.as<std::string>();
   const YAML::Node body = n.begin()->second;
   if (kind == "equals") return std::make_unique<FieldText>(body, true);
@@ -473,7 +522,8 @@ std::unique_ptr<Condition> Condition::parse(const YAML::Node& n) {
   if (kind == "and") return std::make_unique<AnyOf>(body, true);
   if (kind == "or") return std::make_unique<AnyOf>(body, false);
   if (kind == "not") return std::make_unique<Not>(body);
-  throw std::invalid_argument(kind + ": unknown condition; use equals, contains, regexp, range, has_fields, network, and, or, not");
+  throw std::invalid_argument(
+      kind + ": unknown condition; use equals, contains, regexp, range, has_fields, network, and, or, not");
 }
 
 // ---- Selector --------------------------------------------------------------
@@ -498,9 +548,11 @@ Selector::Selector(const YAML::Node& section, const std::string& single_key, con
     for (auto it = r.begin(); it != r.end(); ++it) {
       const std::string k = it->first.as<std::string>();
       if (k != single_key && k != "mappings" && k != "default" && k != "when")
-        throw std::invalid_argument(at + "." + k + ": unknown setting; use " + single_key + ", mappings, default, when");
+        throw std::invalid_argument(at + "." + k + ": unknown setting; use " + single_key +
+                                    ", mappings, default, when");
     }
-    if (!r[single_key] || !r[single_key].IsScalar()) throw std::invalid_argument(at + "." + single_key + ": missing");
+    if (!r[single_key] || !r[single_key].IsScalar())
+      throw std::invalid_argument(at + "." + single_key + ": missing");
     try {
       rule.format = FormatString(r[single_key].Scalar());
     } catch (const std::invalid_argument& e) {
@@ -508,7 +560,8 @@ Selector::Selector(const YAML::Node& section, const std::string& single_key, con
     }
     if (const YAML::Node m = r["mappings"]) {
       if (!m.IsMap()) throw std::invalid_argument(at + ".mappings: expected a mapping");
-      for (auto it = m.begin(); it != m.end(); ++it) rule.mappings[it->first.as<std::string>()] = it->second.as<std::string>();
+      for (auto it = m.begin(); it != m.end(); ++it)
+        rule.mappings[it->first.as<std::string>()] = it->second.as<std::string>();
     }
     if (const YAML::Node d = r["default"]) {
       rule.fallback = d.as<std::string>();

@@ -10,6 +10,7 @@
 // rendering allocates only when a result outgrows the caller's string.
 #pragma once
 
+#include <simdjson.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -19,8 +20,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <simdjson.h>
 
 #include "net/networks.hpp"
 

@@ -25,10 +25,7 @@ struct EventChunk {
 class EventQueue {
  public:
   EventQueue(uint32_t chunks, uint32_t chunk_bytes)
-      : storage_(new char[uint64_t{chunks} * chunk_bytes]),
-        chunks_(chunks),
-        full_(chunks),
-        free_(chunks) {
+      : storage_(new char[uint64_t{chunks} * chunk_bytes]), chunks_(chunks), full_(chunks), free_(chunks) {
     for (uint32_t i = 0; i < chunks; ++i) {
       chunks_[i] = EventChunk{storage_.get() + uint64_t{i} * chunk_bytes, chunk_bytes, 0, 0};
       EventChunk* c = &chunks_[i];

@@ -56,7 +56,10 @@ void JsonWriter::real(double v) {
 
 void JsonWriter::boolean(bool v) {
   separator();
-  if (v) put("true", 4); else put("false", 5);
+  if (v)
+    put("true", 4);
+  else
+    put("false", 5);
 }
 
 void JsonWriter::raw(std::string_view s) {
@@ -112,11 +115,21 @@ void JsonWriter::escape(std::string_view s) {
     }
     put(s.data() + run, i - run);
     switch (c) {
-      case '"': put("\\\"", 2); break;
-      case '\\': put("\\\\", 2); break;
-      case '\n': put("\\n", 2); break;
-      case '\r': put("\\r", 2); break;
-      case '\t': put("\\t", 2); break;
+      case '"':
+        put("\\\"", 2);
+        break;
+      case '\\':
+        put("\\\\", 2);
+        break;
+      case '\n':
+        put("\\n", 2);
+        break;
+      case '\r':
+        put("\\r", 2);
+        break;
+      case '\t':
+        put("\\t", 2);
+        break;
       default:
         if (c < 0x20) {
           const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};

@@ -27,8 +27,14 @@ class JsonWriter {
   void end_object() { close('}'); }
   void begin_array() { open('['); }
   void end_array() { close(']'); }
-  void begin_object(std::string_view k) { key(k); open('{'); }
-  void begin_array(std::string_view k) { key(k); open('['); }
+  void begin_object(std::string_view k) {
+    key(k);
+    open('{');
+  }
+  void begin_array(std::string_view k) {
+    key(k);
+    open('[');
+  }
 
   // Names in the source and short plain values take one bounds check and one copy
   // (inlined, the plainness check folds away for literal names); others are escaped.
@@ -54,11 +60,26 @@ class JsonWriter {
   // Already-valid JSON text (a number or literal the caller formatted).
   void raw(std::string_view s);
 
-  void field(std::string_view k, std::string_view v) { key(k); string(v); }
-  void field(std::string_view k, const char* v) { key(k); string(v); }
-  void field_uint(std::string_view k, uint64_t v) { key(k); uint(v); }
-  void field_int(std::string_view k, int64_t v) { key(k); sint(v); }
-  void field_bool(std::string_view k, bool v) { key(k); boolean(v); }
+  void field(std::string_view k, std::string_view v) {
+    key(k);
+    string(v);
+  }
+  void field(std::string_view k, const char* v) {
+    key(k);
+    string(v);
+  }
+  void field_uint(std::string_view k, uint64_t v) {
+    key(k);
+    uint(v);
+  }
+  void field_int(std::string_view k, int64_t v) {
+    key(k);
+    sint(v);
+  }
+  void field_bool(std::string_view k, bool v) {
+    key(k);
+    boolean(v);
+  }
 
   void newline() { put('\n'); }
 
@@ -96,7 +117,10 @@ class JsonWriter {
   void open(char c) {
     separator();
     put(c);
-    if (depth_ < kMaxDepth) ++depth_; else overflow_ = true;
+    if (depth_ < kMaxDepth)
+      ++depth_;
+    else
+      overflow_ = true;
     has_items_[depth_] = false;
   }
   void close(char c) {
@@ -112,7 +136,10 @@ class JsonWriter {
     has_items_[depth_] = true;
   }
   void put(char c) {
-    if (len_ < cap_) buf_[len_++] = c; else overflow_ = true;
+    if (len_ < cap_)
+      buf_[len_++] = c;
+    else
+      overflow_ = true;
   }
   void put(const char* s, std::size_t n) {
     if (n == 0) return;  // an empty view may carry a null pointer, which memcpy must not get

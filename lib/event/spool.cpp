@@ -30,7 +30,9 @@ uint32_t get32(const char* p) {
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
 }
-uint16_t get16(const char* p) { return static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8)); }
+uint16_t get16(const char* p) {
+  return static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8));
+}
 
 }  // namespace
 
@@ -66,12 +68,13 @@ Spool::Push Spool::append(int& fd, uint64_t& seq, bool front, const SpoolRecord&
   const uint64_t body = 12 + r.topic.size() + r.key.size() + r.value.size();
   const uint64_t total = kHeaderBytes + body;
   if (r.topic.size() > 0xFFFF || r.key.size() > 0xFFFF || body > kMaxRecordBytes) {
-    error_ = "a record of " + std::to_string(body) + " bytes (topic " + std::to_string(r.topic.size()) + ", key " +
-             std::to_string(r.key.size()) + ") passes the record format's limits";
+    error_ = "a record of " + std::to_string(body) + " bytes (topic " + std::to_string(r.topic.size()) +
+             ", key " + std::to_string(r.key.size()) + ") passes the record format's limits";
     return Push::kError;
   }
   if (bytes_ + total > s_.max_bytes) return Push::kFull;
-  if (fd >= 0 && !front && segments_[seq].size + total > s_.segment_bytes && segments_[seq].size > 0) close_writer();
+  if (fd >= 0 && !front && segments_[seq].size + total > s_.segment_bytes && segments_[seq].size > 0)
+    close_writer();
   if (fd < 0) {
     if (front) {
       seq = segments_.empty() ? kFirstSeq - 1 : segments_.begin()->first - 1;
@@ -97,7 +100,8 @@ Spool::Push Spool::append(int& fd, uint64_t& seq, bool front, const SpoolRecord&
   std::memcpy(p + 24 + r.topic.size() + r.key.size(), r.value.data(), r.value.size());
   put32(p, kMagic);
   put32(p + 4, static_cast<uint32_t>(body));
-  put32(p + 8, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(p + 12), static_cast<uInt>(body))));
+  put32(p + 8,
+        static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(p + 12), static_cast<uInt>(body))));
   if (!write_all(fd, p, total)) {
     error_ = file_of(seq) + ": " + std::strerror(errno);
     return Push::kError;
@@ -198,8 +202,8 @@ bool Spool::peek(SpoolRecord& out, uint32_t& token) {
     const char* p = rbuf_.data() + roff_;
     const std::size_t left = rlen_ - roff_;
     auto skip_rest = [&](const std::string& why) {
-      warn_("disk queue: " + file_of(read_seq_) + ": " + why + " at offset " + std::to_string(roff_) + "; the remaining " +
-            std::to_string(left) + " bytes of the segment are skipped");
+      warn_("disk queue: " + file_of(read_seq_) + ": " + why + " at offset " + std::to_string(roff_) +
+            "; the remaining " + std::to_string(left) + " bytes of the segment are skipped");
       ++corrupt_;
       finish_reading();
     };
@@ -213,7 +217,8 @@ bool Spool::peek(SpoolRecord& out, uint32_t& token) {
     }
     const uint32_t body = get32(p + 4);
     if (body < 12 || body > kMaxRecordBytes || body > left - kHeaderBytes) {
-      skip_rest(body > left - kHeaderBytes ? "truncated record" : "impossible record length " + std::to_string(body));
+      skip_rest(body > left - kHeaderBytes ? "truncated record"
+                                           : "impossible record length " + std::to_string(body));
       continue;
     }
     const char* b = p + kHeaderBytes;

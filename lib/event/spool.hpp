@@ -15,14 +15,14 @@
 // largest segment and are reused; push() does one write() per record.
 #pragma once
 
+#include <simdjson.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <simdjson.h>
 
 namespace tapbeat {
 
@@ -35,8 +35,8 @@ struct SpoolRecord {
 
 struct SpoolSettings {
   std::string path;
-  uint64_t max_bytes = 10ull << 30;      // queue.disk.max_size
-  uint64_t segment_bytes = 100ull << 20; // queue.disk.segment_size
+  uint64_t max_bytes = 10ull << 30;       // queue.disk.max_size
+  uint64_t segment_bytes = 100ull << 20;  // queue.disk.segment_size
 };
 
 class Spool {
@@ -66,9 +66,9 @@ class Spool {
   void pop();
   void ack(uint32_t token);
 
-  bool empty();                          // nothing left to read
+  bool empty();  // nothing left to read
   uint64_t bytes() const { return bytes_; }
-  void sync();                           // fdatasync the segment being written
+  void sync();  // fdatasync the segment being written
   // Syncs, keeps the read offset of a partly read segment, closes files.
   void close();
 
@@ -81,8 +81,8 @@ class Spool {
  private:
   struct Segment {
     uint64_t size = 0;
-    bool read_done = false;     // every record read (or the rest skipped)
-    uint64_t outstanding = 0;   // read, not yet acknowledged
+    bool read_done = false;    // every record read (or the rest skipped)
+    uint64_t outstanding = 0;  // read, not yet acknowledged
   };
   std::string file_of(uint64_t seq) const;
   Push append(int& fd, uint64_t& seq, bool front, const SpoolRecord& r);
@@ -102,7 +102,7 @@ class Spool {
   bool dirty_ = false;
 
   // Reader: the whole segment in memory (it is immutable once read).
-  uint64_t read_seq_ = 0;     // 0: none loaded
+  uint64_t read_seq_ = 0;  // 0: none loaded
   std::vector<char> rbuf_;
   std::size_t rlen_ = 0, roff_ = 0, peeked_next_ = 0;
   bool peeked_ = false;

@@ -17,8 +17,8 @@ inline constexpr std::size_t kCommunityIdLen = 30;
 // the spec's type/code mapping is applied here. has_ports is false for protocols
 // the spec hashes without ports (anything but TCP, UDP, SCTP, ICMP, ICMPv6).
 // Writes kCommunityIdLen bytes into out.
-void community_id_v1(const IpBytes& saddr, const IpBytes& daddr, uint8_t ip_version,
-                     uint8_t proto, uint16_t sport, uint16_t dport, uint16_t seed, char* out);
+void community_id_v1(const IpBytes& saddr, const IpBytes& daddr, uint8_t ip_version, uint8_t proto,
+                     uint16_t sport, uint16_t dport, uint16_t seed, char* out);
 
 // ICMP request/response pairing per the spec (and used for flow keys): returns true
 // and the counterpart type when `type` belongs to a two-way pair.

@@ -11,24 +11,42 @@ namespace tapbeat {
 const char* transport_name(uint8_t proto) {
   // IANA protocol keywords, lower case, as ECS network.transport expects.
   switch (proto) {
-    case 1: return "icmp";
-    case 2: return "igmp";
-    case 4: return "ipv4";
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 41: return "ipv6";
-    case 46: return "rsvp";
-    case 47: return "gre";
-    case 50: return "esp";
-    case 51: return "ah";
-    case 58: return "ipv6-icmp";
-    case 88: return "eigrp";
-    case 89: return "ospf";
-    case 103: return "pim";
-    case 112: return "vrrp";
-    case 132: return "sctp";
-    case 136: return "udplite";
-    default: return nullptr;
+    case 1:
+      return "icmp";
+    case 2:
+      return "igmp";
+    case 4:
+      return "ipv4";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 41:
+      return "ipv6";
+    case 46:
+      return "rsvp";
+    case 47:
+      return "gre";
+    case 50:
+      return "esp";
+    case 51:
+      return "ah";
+    case 58:
+      return "ipv6-icmp";
+    case 88:
+      return "eigrp";
+    case 89:
+      return "ospf";
+    case 103:
+      return "pim";
+    case 112:
+      return "vrrp";
+    case 132:
+      return "sctp";
+    case 136:
+      return "udplite";
+    default:
+      return nullptr;
   }
 }
 
@@ -49,8 +67,7 @@ namespace {
 bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132 || proto == 136; }
 
 void endpoint(JsonWriter& w, const char* name, const IpBytes& ip, uint16_t port,
-              const std::array<uint8_t, 6>& mac, const Flow& f, const FlowCounts& c,
-              bool seen) {
+              const std::array<uint8_t, 6>& mac, const Flow& f, const FlowCounts& c, bool seen) {
   char buf[48];
   w.begin_object(name);
   if (seen) w.field_uint("bytes", c.bytes);

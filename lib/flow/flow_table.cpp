@@ -141,8 +141,14 @@ void FlowTable::remove(Flow* f) {
 
 void FlowTable::lru_unlink(uint32_t i) {
   Flow& f = flows_[i];
-  if (f.lru_prev != kNone) flows_[f.lru_prev].lru_next = f.lru_next; else lru_head_ = f.lru_next;
-  if (f.lru_next != kNone) flows_[f.lru_next].lru_prev = f.lru_prev; else lru_tail_ = f.lru_prev;
+  if (f.lru_prev != kNone)
+    flows_[f.lru_prev].lru_next = f.lru_next;
+  else
+    lru_head_ = f.lru_next;
+  if (f.lru_next != kNone)
+    flows_[f.lru_next].lru_prev = f.lru_prev;
+  else
+    lru_tail_ = f.lru_prev;
   f.lru_prev = f.lru_next = kNone;
 }
 
@@ -150,7 +156,10 @@ void FlowTable::lru_append(uint32_t i) {
   Flow& f = flows_[i];
   f.lru_prev = lru_tail_;
   f.lru_next = kNone;
-  if (lru_tail_ != kNone) flows_[lru_tail_].lru_next = i; else lru_head_ = i;
+  if (lru_tail_ != kNone)
+    flows_[lru_tail_].lru_next = i;
+  else
+    lru_head_ = i;
   lru_tail_ = i;
 }
 

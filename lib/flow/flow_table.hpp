@@ -6,11 +6,10 @@
 // until remove() of that flow.
 #pragma once
 
-#include <bit>
-
 #include <array>
-#include <cstdint>
+#include <bit>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -55,15 +54,15 @@ struct FlowCounts {
 };
 
 struct alignas(kCacheLine) Flow {
-  FlowKey key;             // cache line 0: compared on lookup
+  FlowKey key;  // cache line 0: compared on lookup
   // Cache line 1: everything a packet updates.
   uint64_t hash;
   uint64_t last_ts_ns;
-  FlowCounts dir[2];       // [0] from the side that sent the first packet (source)
+  FlowCounts dir[2];  // [0] from the side that sent the first packet (source)
   uint32_t lru_prev;
   uint32_t lru_next;
-  uint32_t lru_stamp;      // packet time (units of 2^20 ns) when last moved in LRU order
-  bool source_is_a;        // the first packet came from endpoint a
+  uint32_t lru_stamp;  // packet time (units of 2^20 ns) when last moved in LRU order
+  bool source_is_a;    // the first packet came from endpoint a
   bool in_use;
   // Cache line 2: read when reporting.
   uint64_t first_ts_ns;
@@ -105,7 +104,7 @@ class FlowTable {
   Flow* find(const FlowKey& key, uint64_t hash);
   // Inserts a new flow at the LRU tail. Precondition: !full() and key absent.
   Flow* insert(const FlowKey& key, uint64_t hash);
-  void touch(Flow* f);   // most recently active
+  void touch(Flow* f);  // most recently active
   void remove(Flow* f);
 
   bool full() const { return size_ == capacity_; }
@@ -114,9 +113,7 @@ class FlowTable {
   // Dense index of a flow's slot (0..capacity-1), for arrays kept beside the table.
   uint32_t slot_of(const Flow* f) const { return index_of(f); }
   Flow* oldest() { return lru_head_ == kNone ? nullptr : &flows_[lru_head_]; }
-  Flow* next(const Flow* f) {
-    return f->lru_next == kNone ? nullptr : &flows_[f->lru_next];
-  }
+  Flow* next(const Flow* f) { return f->lru_next == kNone ? nullptr : &flows_[f->lru_next]; }
 
  private:
   struct Bucket {

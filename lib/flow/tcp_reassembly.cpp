@@ -53,7 +53,8 @@ bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint
       }
     }
     uint32_t take = std::min<uint32_t>(len, kNodeBytes);
-    if (cur >= 0 && seq_diff(nodes_[cur].seq, seq + take) < 0) take = nodes_[cur].seq - seq;  // up to the next node
+    if (cur >= 0 && seq_diff(nodes_[cur].seq, seq + take) < 0)
+      take = nodes_[cur].seq - seq;  // up to the next node
     if (d.buffered + take > limits_.stream_bytes) {
       counters_.inc(Counter::tcp_reasm_stream_full);
       return false;
@@ -67,7 +68,10 @@ bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint
     nodes_[n].len = static_cast<uint16_t>(take);
     std::memcpy(nodes_[n].data, p, take);
     nodes_[n].next = cur;
-    if (prev >= 0) nodes_[prev].next = n; else d.head = n;
+    if (prev >= 0)
+      nodes_[prev].next = n;
+    else
+      d.head = n;
     d.buffered += take;
     total_ += take;
     seq += take;
@@ -108,8 +112,8 @@ void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink) {
   drain(d, sink);
 }
 
-void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len,
-                             StreamSink& sink) {
+void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload,
+                             uint32_t len, StreamSink& sink) {
   if (flags & tcp_flag::kSyn) {
     if (!d.synced) {
       d.next_seq = seq + 1;

@@ -30,17 +30,17 @@ class StreamSink {
 
 // Reassembly state of one direction; lives in the flow's session slot.
 struct TcpDirection {
-  uint32_t next_seq = 0;   // next byte expected
-  bool synced = false;     // next_seq is known (SYN or first data seen)
+  uint32_t next_seq = 0;  // next byte expected
+  bool synced = false;    // next_seq is known (SYN or first data seen)
   bool fin = false;
-  int32_t head = -1;       // buffered nodes, sorted by sequence number
-  uint32_t buffered = 0;   // bytes held for this direction
+  int32_t head = -1;      // buffered nodes, sorted by sequence number
+  uint32_t buffered = 0;  // bytes held for this direction
 };
 
 struct TcpLimits {
-  uint32_t window_bytes = 256 * 1024;       // how far ahead of a hole data is kept
-  uint32_t stream_bytes = 512 * 1024;       // bytes buffered per direction
-  uint64_t total_bytes = 64ull << 20;       // bytes buffered by the worker
+  uint32_t window_bytes = 256 * 1024;  // how far ahead of a hole data is kept
+  uint32_t stream_bytes = 512 * 1024;  // bytes buffered per direction
+  uint64_t total_bytes = 64ull << 20;  // bytes buffered by the worker
 };
 
 class TcpReassembler {
@@ -52,7 +52,8 @@ class TcpReassembler {
   TcpReassembler& operator=(const TcpReassembler&) = delete;
 
   // One segment of this direction. flags: TCP flags (SYN, FIN, RST).
-  void segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len, StreamSink& sink);
+  void segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len,
+               StreamSink& sink);
   // The connection ended: buffered bytes after a hole go out behind a gap.
   void close(TcpDirection& d, StreamSink& sink);
   // Drops buffered bytes without delivering them (flow evicted or detached).

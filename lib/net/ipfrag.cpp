@@ -6,8 +6,7 @@
 
 namespace tapbeat {
 
-FragTable::FragTable(const FragLimits& limits, Counters& counters)
-    : limits_(limits), counters_(counters) {
+FragTable::FragTable(const FragLimits& limits, Counters& counters) : limits_(limits), counters_(counters) {
   const uint32_t nsets = std::max<uint32_t>(limits.max_sets, 1);
   sets_.resize(nsets);
   const uint32_t nbuckets = std::bit_ceil(nsets * 2);
@@ -38,8 +37,8 @@ uint32_t FragTable::bucket_of(const PacketMeta& m) const {
 int32_t FragTable::find(const PacketMeta& m, uint32_t bucket) const {
   for (int32_t i = buckets_[bucket]; i >= 0; i = sets_[i].hash_next) {
     const Set& s = sets_[i];
-    if (s.id == m.frag.id && s.proto == m.frag.next_proto && s.version == m.ip_version &&
-        s.src == m.src && s.dst == m.dst)
+    if (s.id == m.frag.id && s.proto == m.frag.next_proto && s.version == m.ip_version && s.src == m.src &&
+        s.dst == m.dst)
       return i;
   }
   return -1;
@@ -88,8 +87,14 @@ void FragTable::release(int32_t idx) {
   int32_t* link = &buckets_[s.bucket];
   while (*link != idx) link = &sets_[*link].hash_next;
   *link = s.hash_next;
-  if (s.age_prev >= 0) sets_[s.age_prev].age_next = s.age_next; else oldest_ = s.age_next;
-  if (s.age_next >= 0) sets_[s.age_next].age_prev = s.age_prev; else newest_ = s.age_prev;
+  if (s.age_prev >= 0)
+    sets_[s.age_prev].age_next = s.age_next;
+  else
+    oldest_ = s.age_next;
+  if (s.age_next >= 0)
+    sets_[s.age_next].age_prev = s.age_prev;
+  else
+    newest_ = s.age_prev;
   s.in_use = false;
   free_sets_.push_back(idx);
   --active_;
@@ -123,8 +128,7 @@ bool FragTable::store(Set& s, uint32_t begin, const uint8_t* data, uint32_t len)
     const Range& r = s.ranges[i];
     if (r.end <= cursor) continue;
     if (r.begin >= end) break;
-    if (r.begin > cursor && !write_bytes(s, cursor, data + (cursor - begin), r.begin - cursor))
-      return false;
+    if (r.begin > cursor && !write_bytes(s, cursor, data + (cursor - begin), r.begin - cursor)) return false;
     overlap = true;
     cursor = std::max(cursor, r.end);
   }
@@ -197,8 +201,7 @@ bool FragTable::add(const PacketMeta& m, uint64_t now_ns, Datagram& out) {
   }
   s.frames += 1;
   s.wire_bytes += m.wire_len;
-  if (s.total_len == 0 || s.nranges != 1 || s.ranges[0].begin != 0 ||
-      s.ranges[0].end != s.total_len)
+  if (s.total_len == 0 || s.nranges != 1 || s.ranges[0].begin != 0 || s.ranges[0].end != s.total_len)
     return false;
   // Complete: copy the blocks out into one contiguous datagram.
   for (uint32_t pos = 0; pos < s.total_len; pos += kBlockBytes) {

@@ -10,8 +10,8 @@
 #include <memory>
 #include <vector>
 
-#include "util/counters.hpp"
 #include "net/packet.hpp"
+#include "util/counters.hpp"
 
 namespace tapbeat {
 
@@ -29,11 +29,11 @@ class FragTable {
   static constexpr uint32_t kMaxRanges = 64;  // fragments per datagram (frag.too_many_fragments)
 
   struct Datagram {
-    const uint8_t* data;   // reassembled transport payload; valid until the next add()
+    const uint8_t* data;  // reassembled transport payload; valid until the next add()
     uint32_t len;
     uint8_t proto;
-    uint32_t frames;       // frames that made it up, this one included
-    uint64_t wire_bytes;   // their wire lengths summed
+    uint32_t frames;      // frames that made it up, this one included
+    uint64_t wire_bytes;  // their wire lengths summed
     uint64_t first_ts_ns;
   };
 

@@ -40,16 +40,18 @@ bool named(const std::string& name, const IpBytes& ip, uint8_t v) {
   if (name == "interface_local_multicast") return v == 6 && cidr(ip, v, "ff01::/16");
   if (name == "multicast") return v == 4 ? cidr(ip, v, "224.0.0.0/4") : cidr(ip, v, "ff00::/8");
   if (name == "private")
-    return v == 4 ? (cidr(ip, v, "10.0.0.0/8") || cidr(ip, v, "172.16.0.0/12") || cidr(ip, v, "192.168.0.0/16"))
-                  : cidr(ip, v, "fc00::/7");
+    return v == 4
+               ? (cidr(ip, v, "10.0.0.0/8") || cidr(ip, v, "172.16.0.0/12") || cidr(ip, v, "192.168.0.0/16"))
+               : cidr(ip, v, "fc00::/7");
   if (name == "unicast" || name == "global_unicast") {
     const bool special = named("multicast", ip, v) || named("unspecified", ip, v) ||
                          (v == 4 && ip[0] == 255 && ip[1] == 255 && ip[2] == 255 && ip[3] == 255);
     if (name == "unicast") return !special;
     return !special && !named("loopback", ip, v) && !named("link_local_unicast", ip, v);
   }
-  if (name == "public") return !named("private", ip, v) && !named("loopback", ip, v) && !named("multicast", ip, v) &&
-                               !named("link_local_unicast", ip, v) && !named("unspecified", ip, v);
+  if (name == "public")
+    return !named("private", ip, v) && !named("loopback", ip, v) && !named("multicast", ip, v) &&
+           !named("link_local_unicast", ip, v) && !named("unspecified", ip, v);
   return false;
 }
 
@@ -80,7 +82,8 @@ bool NetworkSet::contains(const IpBytes& ip, uint8_t version) const {
   return false;
 }
 
-const char* network_direction(const NetworkSet& internal, const IpBytes& src, const IpBytes& dst, uint8_t version) {
+const char* network_direction(const NetworkSet& internal, const IpBytes& src, const IpBytes& dst,
+                              uint8_t version) {
   if (internal.empty()) return nullptr;
   const bool s = internal.contains(src, version), d = internal.contains(dst, version);
   if (s && d) return "internal";

@@ -30,6 +30,7 @@ class NetworkSet {
 
 // "inbound", "outbound", "internal" or "external", as Packetbeat derives them from
 // internal_networks; nullptr when no internal networks are configured.
-const char* network_direction(const NetworkSet& internal, const IpBytes& src, const IpBytes& dst, uint8_t version);
+const char* network_direction(const NetworkSet& internal, const IpBytes& src, const IpBytes& dst,
+                              uint8_t version);
 
 }  // namespace tapbeat

@@ -15,15 +15,15 @@ namespace tapbeat {
 // Link types as libpcap reports them (DLT_*), which for these equal the LINKTYPE_*
 // values stored in files, apart from DLT_RAW whose number differs by platform.
 namespace link_type {
-inline constexpr uint16_t kNull = 0;          // BSD loopback, host-order AF_ value
+inline constexpr uint16_t kNull = 0;  // BSD loopback, host-order AF_ value
 inline constexpr uint16_t kEthernet = 1;
 inline constexpr uint16_t kPpp = 9;
-inline constexpr uint16_t kRawDlt12 = 12;     // DLT_RAW on Linux
-inline constexpr uint16_t kRawDlt14 = 14;     // DLT_RAW on OpenBSD
-inline constexpr uint16_t kPppHdlc = 50;      // PPP in HDLC-like framing (RFC 1662)
-inline constexpr uint16_t kRaw = 101;         // LINKTYPE_RAW
+inline constexpr uint16_t kRawDlt12 = 12;  // DLT_RAW on Linux
+inline constexpr uint16_t kRawDlt14 = 14;  // DLT_RAW on OpenBSD
+inline constexpr uint16_t kPppHdlc = 50;   // PPP in HDLC-like framing (RFC 1662)
+inline constexpr uint16_t kRaw = 101;      // LINKTYPE_RAW
 inline constexpr uint16_t kCiscoHdlc = 104;
-inline constexpr uint16_t kLoop = 108;        // OpenBSD loopback, network-order AF_ value
+inline constexpr uint16_t kLoop = 108;  // OpenBSD loopback, network-order AF_ value
 inline constexpr uint16_t kLinuxSll = 113;
 inline constexpr uint16_t kIpv4 = 228;
 inline constexpr uint16_t kIpv6 = 229;
@@ -42,16 +42,16 @@ struct PacketMeta {
   uint32_t cap_len = 0;
 
   bool has_mac = false;
-  uint8_t vlan_count = 0;          // tags seen on the (innermost) Ethernet header, max 2 kept
-  uint8_t ip_version = 0;          // of the innermost IP header; 0 when not IP
-  uint8_t l4_proto = 0;            // IP protocol number
+  uint8_t vlan_count = 0;  // tags seen on the (innermost) Ethernet header, max 2 kept
+  uint8_t ip_version = 0;  // of the innermost IP header; 0 when not IP
+  uint8_t l4_proto = 0;    // IP protocol number
   std::array<uint8_t, 6> mac_src{};
   std::array<uint8_t, 6> mac_dst{};
   std::array<uint16_t, 2> vlan{};  // outer first
 
-  Tunnel tunnel = Tunnel::kNone;   // outermost encapsulation removed
+  Tunnel tunnel = Tunnel::kNone;  // outermost encapsulation removed
   uint8_t tunnel_depth = 0;
-  uint32_t tunnel_id = 0;          // VXLAN VNI, GRE key, ERSPAN session id
+  uint32_t tunnel_id = 0;  // VXLAN VNI, GRE key, ERSPAN session id
 
   IpBytes src{};
   IpBytes dst{};
@@ -74,7 +74,7 @@ struct PacketMeta {
     uint32_t id = 0;
     uint32_t offset_bytes = 0;
     bool more = false;
-    uint8_t next_proto = 0;       // protocol of the reassembled payload
+    uint8_t next_proto = 0;  // protocol of the reassembled payload
     const uint8_t* data = nullptr;
     uint32_t len = 0;
   } frag;

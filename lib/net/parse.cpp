@@ -10,16 +10,16 @@ namespace {
 // EtherTypes (IEEE 802 numbers registry).
 constexpr uint16_t kEthIpv4 = 0x0800;
 constexpr uint16_t kEthIpv6 = 0x86DD;
-constexpr uint16_t kEthVlan = 0x8100;      // 802.1Q
-constexpr uint16_t kEthQinQ = 0x88A8;      // 802.1ad
-constexpr uint16_t kEthQinQOld = 0x9100;   // pre-standard stacked tag
+constexpr uint16_t kEthVlan = 0x8100;     // 802.1Q
+constexpr uint16_t kEthQinQ = 0x88A8;     // 802.1ad
+constexpr uint16_t kEthQinQOld = 0x9100;  // pre-standard stacked tag
 constexpr uint16_t kEthMpls = 0x8847;
 constexpr uint16_t kEthMplsMc = 0x8848;
 constexpr uint16_t kEthPppoeSession = 0x8864;
-constexpr uint16_t kEthTeb = 0x6558;       // transparent Ethernet bridging (GRE)
-constexpr uint16_t kEthPpp = 0x880B;       // PPP (PPTP's enhanced GRE, RFC 2637 §4.1)
-constexpr uint16_t kEthErspan2 = 0x88BE;   // ERSPAN type I/II (draft-foschiano-erspan §4.1)
-constexpr uint16_t kEthErspan3 = 0x22EB;   // ERSPAN type III (draft-foschiano-erspan §4.2)
+constexpr uint16_t kEthTeb = 0x6558;      // transparent Ethernet bridging (GRE)
+constexpr uint16_t kEthPpp = 0x880B;      // PPP (PPTP's enhanced GRE, RFC 2637 §4.1)
+constexpr uint16_t kEthErspan2 = 0x88BE;  // ERSPAN type I/II (draft-foschiano-erspan §4.1)
+constexpr uint16_t kEthErspan3 = 0x22EB;  // ERSPAN type III (draft-foschiano-erspan §4.2)
 
 // PPP protocol numbers (RFC 1661, RFC 5072).
 constexpr uint16_t kPppIpv4 = 0x0021;
@@ -157,8 +157,8 @@ ParseStatus Parser::ethernet(ByteReader r, int depth) {
   if (type < 0x0600) {
     // IEEE 802.3 length; only LLC/SNAP (AA AA 03, OUI, EtherType) can carry IP.
     uint8_t dsap = 0, ssap = 0, ctrl = 0;
-    if (r.peek_u8(0, dsap) && r.peek_u8(1, ssap) && r.peek_u8(2, ctrl) && dsap == 0xAA &&
-        ssap == 0xAA && ctrl == 0x03 && r.skip(6) && r.be16(type)) {
+    if (r.peek_u8(0, dsap) && r.peek_u8(1, ssap) && r.peek_u8(2, ctrl) && dsap == 0xAA && ssap == 0xAA &&
+        ctrl == 0x03 && r.skip(6) && r.be16(type)) {
       return ethertype(type, r, depth);
     }
     c_.inc(Counter::non_ip);
@@ -297,8 +297,7 @@ ParseStatus Parser::ipv6(ByteReader r, int depth) {
       case kExtShim6: {
         if (i >= kMaxIpv6ExtHeaders) return drop(Counter::ipv6_too_many_ext);
         uint8_t nh = 0, len8 = 0;
-        if (!p.u8(nh) || !p.u8(len8) || !p.skip(6u + len8 * 8u))
-          return drop(Counter::ipv6_ext_truncated);
+        if (!p.u8(nh) || !p.u8(len8) || !p.skip(6u + len8 * 8u)) return drop(Counter::ipv6_ext_truncated);
         next = nh;
         continue;
       }
@@ -369,8 +368,7 @@ ParseStatus Parser::transport(uint8_t proto, ByteReader r, int depth) {
       return gre(r, depth);
     case kProtoIpip:
     case kProtoIpv6: {
-      if (enter_tunnel(Tunnel::kIpInIp, 0, depth) == ParseStatus::kDrop)
-        return ParseStatus::kDrop;
+      if (enter_tunnel(Tunnel::kIpInIp, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
       c_.inc(Counter::tunnel_decapsulated);
       return proto == kProtoIpip ? ipv4(r, depth + 1) : ipv6(r, depth + 1);
     }
@@ -450,8 +448,7 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
     g.be32(vni);
     if ((vo >> 6) == 0 && g.skip((vo & 0x3Fu) * 4u)) {
       if (proto == kEthTeb || proto == kEthIpv4 || proto == kEthIpv6) {
-        if (enter_tunnel(Tunnel::kGeneve, vni >> 8, depth) == ParseStatus::kDrop)
-          return ParseStatus::kDrop;
+        if (enter_tunnel(Tunnel::kGeneve, vni >> 8, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
         c_.inc(Counter::tunnel_decapsulated);
         if (proto == kEthTeb) return ethernet(g, depth + 1);
         return proto == kEthIpv4 ? ipv4(g, depth + 1) : ipv6(g, depth + 1);
@@ -470,8 +467,7 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
     v.skip(3);
     v.be32(vni);
     if (flags & 0x08) {
-      if (enter_tunnel(Tunnel::kVxlan, vni >> 8, depth) == ParseStatus::kDrop)
-        return ParseStatus::kDrop;
+      if (enter_tunnel(Tunnel::kVxlan, vni >> 8, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
       c_.inc(Counter::tunnel_decapsulated);
       return ethernet(v, depth + 1);
     }
@@ -578,19 +574,16 @@ ParseStatus Parser::gre(ByteReader r, int depth) {
         session = w1 & 0x03FF;
       }
       // Type I (no sequence number) has no ERSPAN header at all.
-      if (enter_tunnel(Tunnel::kErspan, session, depth) == ParseStatus::kDrop)
-        return ParseStatus::kDrop;
+      if (enter_tunnel(Tunnel::kErspan, session, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
       c_.inc(Counter::tunnel_decapsulated);
       return ethernet(r, depth + 1);
     }
     case kEthErspan3: {
       // ERSPAN type III: 12-byte header, then an 8-byte platform sub-header when O=1.
       uint16_t w0 = 0, w1 = 0, w5 = 0;
-      if (!r.be16(w0) || !r.be16(w1) || !r.skip(6) || !r.be16(w5))
-        return drop(Counter::erspan_truncated);
+      if (!r.be16(w0) || !r.be16(w1) || !r.skip(6) || !r.be16(w5)) return drop(Counter::erspan_truncated);
       if ((w5 & 0x0001) && !r.skip(8)) return drop(Counter::erspan_truncated);
-      if (enter_tunnel(Tunnel::kErspan, w1 & 0x03FF, depth) == ParseStatus::kDrop)
-        return ParseStatus::kDrop;
+      if (enter_tunnel(Tunnel::kErspan, w1 & 0x03FF, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
       c_.inc(Counter::tunnel_decapsulated);
       return ethernet(r, depth + 1);
     }
@@ -622,8 +615,8 @@ bool link_type_supported(uint16_t dlt) {
   }
 }
 
-ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type,
-                        PacketMeta& meta, Counters& counters) {
+ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type, PacketMeta& meta,
+                        Counters& counters) {
   Parser p(meta, counters);
   return p.link(link_type, data, cap_len);
 }

@@ -8,8 +8,8 @@
 
 #include <cstdint>
 
-#include "util/counters.hpp"
 #include "net/packet.hpp"
+#include "util/counters.hpp"
 
 namespace tapbeat {
 
@@ -34,8 +34,8 @@ inline constexpr uint16_t kVxlanPort = 4789;
 // Well-known UDP port for Geneve (RFC 8926 §3.3).
 inline constexpr uint16_t kGenevePort = 6081;
 
-ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type,
-                        PacketMeta& meta, Counters& counters);
+ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type, PacketMeta& meta,
+                        Counters& counters);
 
 // Continues with the payload of a reassembled IP datagram whose header fields
 // (addresses, version) are already in meta.

@@ -55,8 +55,8 @@ class ByteReader {
   }
   bool le32(uint32_t& out) {
     if (!has(4)) return false;
-    out = uint32_t{data_[pos_]} | (uint32_t{data_[pos_ + 1]} << 8) |
-          (uint32_t{data_[pos_ + 2]} << 16) | (uint32_t{data_[pos_ + 3]} << 24);
+    out = uint32_t{data_[pos_]} | (uint32_t{data_[pos_ + 1]} << 8) | (uint32_t{data_[pos_ + 2]} << 16) |
+          (uint32_t{data_[pos_ + 3]} << 24);
     pos_ += 4;
     return true;
   }

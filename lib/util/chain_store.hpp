@@ -40,7 +40,10 @@ class ChainStore {
       if (used == kPayload) {
         const int32_t b = alloc();
         if (b < 0) break;
-        if (c.tail >= 0) blocks_[c.tail].next = b; else c.head = b;
+        if (c.tail >= 0)
+          blocks_[c.tail].next = b;
+        else
+          c.head = b;
         c.tail = b;
         used = 0;
       }
@@ -55,12 +58,14 @@ class ChainStore {
   // Copies min(len - from, cap) bytes, starting `from` bytes into the chain, to dst;
   // returns the count.
   uint32_t copy_out(const Chain& c, uint8_t* dst, uint32_t cap, uint32_t from = 0) const {
-    return visit(c, from, cap, [dst](uint8_t* b, uint32_t done, uint32_t k) { std::memcpy(dst + done, b, k); });
+    return visit(c, from, cap,
+                 [dst](uint8_t* b, uint32_t done, uint32_t k) { std::memcpy(dst + done, b, k); });
   }
   // Overwrites min(len, c.len - from) bytes starting `from` bytes into the chain
   // (a record updated in place); returns the count.
   uint32_t write_at(const Chain& c, uint32_t from, const uint8_t* src, uint32_t len) {
-    return visit(c, from, len, [src](uint8_t* b, uint32_t done, uint32_t k) { std::memcpy(b, src + done, k); });
+    return visit(c, from, len,
+                 [src](uint8_t* b, uint32_t done, uint32_t k) { std::memcpy(b, src + done, k); });
   }
   // Forgets the first n bytes (a FIFO of records); whole blocks go back at once.
   void drop_front(Chain& c, uint32_t n) {

@@ -132,7 +132,8 @@ constexpr bool counters_in_order(std::span<const CounterSpec> list) {
 }
 
 inline constexpr CounterSpec kEngineCounters[] = {
-#define TAPBEAT_COUNTER_SPEC(id, name, kind) {static_cast<uint16_t>(Counter::id), name, std::string_view(#kind) == "gauge"},
+#define TAPBEAT_COUNTER_SPEC(id, name, kind) \
+  {static_cast<uint16_t>(Counter::id), name, std::string_view(#kind) == "gauge"},
     TAPBEAT_COUNTERS(TAPBEAT_COUNTER_SPEC)
 #undef TAPBEAT_COUNTER_SPEC
 };

@@ -22,8 +22,10 @@ std::size_t b64(const uint8_t* in, std::size_t n, char* out, const char* alpha, 
     if (i + 1 < n) v |= uint32_t{in[i + 1]} << 8;
     out[o++] = alpha[v >> 18];
     out[o++] = alpha[(v >> 12) & 63];
-    if (i + 1 < n) out[o++] = alpha[(v >> 6) & 63];
-    else if (pad) out[o++] = '=';
+    if (i + 1 < n)
+      out[o++] = alpha[(v >> 6) & 63];
+    else if (pad)
+      out[o++] = '=';
     if (pad) out[o++] = '=';
   }
   return o;

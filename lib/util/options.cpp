@@ -36,13 +36,20 @@ std::optional<int64_t> parse_duration_ns(const std::string& text) {
     const std::size_t ustart = i;
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     const std::string unit = text.substr(ustart, i - ustart);
-    if (unit == "ns") total += v;
-    else if (unit == "us" || unit == "µs") total += v * 1e3L;
-    else if (unit == "ms") total += v * 1e6L;
-    else if (unit == "s") total += v * 1e9L;
-    else if (unit == "m") total += v * 60e9L;
-    else if (unit == "h") total += v * 3600e9L;
-    else return std::nullopt;
+    if (unit == "ns")
+      total += v;
+    else if (unit == "us" || unit == "µs")
+      total += v * 1e3L;
+    else if (unit == "ms")
+      total += v * 1e6L;
+    else if (unit == "s")
+      total += v * 1e9L;
+    else if (unit == "m")
+      total += v * 60e9L;
+    else if (unit == "h")
+      total += v * 3600e9L;
+    else
+      return std::nullopt;
   }
   if (total > 9.2e18L) return std::nullopt;
   const int64_t ns = static_cast<int64_t>(total);
@@ -50,7 +57,8 @@ std::optional<int64_t> parse_duration_ns(const std::string& text) {
 }
 
 std::optional<bool> parse_bool_text(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (s == "true" || s == "yes" || s == "on" || s == "y") return true;
   if (s == "false" || s == "no" || s == "off" || s == "n") return false;
   return std::nullopt;

@@ -23,12 +23,12 @@ namespace tapbeat {
 enum class RecordKind : uint16_t { kPacket = 0, kPadding = 1, kClock = 2 };
 
 struct RecordHeader {
-  uint64_t ts_ns;        // packet time (kPacket) or capture clock (kClock)
-  uint32_t record_bytes; // whole record, header included, 64-aligned
+  uint64_t ts_ns;         // packet time (kPacket) or capture clock (kClock)
+  uint32_t record_bytes;  // whole record, header included, 64-aligned
   uint32_t cap_len;
   uint32_t wire_len;
   uint32_t hash;
-  uint16_t link_type;    // LINKTYPE_* of the source
+  uint16_t link_type;  // LINKTYPE_* of the source
   RecordKind kind;
   uint32_t reserved;
 };
@@ -82,9 +82,7 @@ class PacketRing {
                 std::memory_order_release);
   }
   static uint8_t* payload(RecordHeader* h) { return reinterpret_cast<uint8_t*>(h + 1); }
-  static const uint8_t* payload(const RecordHeader* h) {
-    return reinterpret_cast<const uint8_t*>(h + 1);
-  }
+  static const uint8_t* payload(const RecordHeader* h) { return reinterpret_cast<const uint8_t*>(h + 1); }
 
   // Consumer: next unread record at `cursor` (a byte counter starting at tail), or
   // nullptr when none. Padding is skipped. Advance cursor by record_bytes.

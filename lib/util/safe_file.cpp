@@ -57,7 +57,8 @@ std::string check_private_dir(const std::string& dir) {
 }
 
 int open_append_private(const std::string& file, mode_t mode, std::string& err) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
+  const int fd =
+      ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
   if (fd < 0) {
     err = errno == ELOOP ? file + " is a symbolic link; refusing to write through it" : std::strerror(errno);
     return -1;

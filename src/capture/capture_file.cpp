@@ -83,9 +83,7 @@ CaptureFile::Status CaptureFile::fail(const std::string& why) {
   return Status::kError;
 }
 
-CaptureFile::Status CaptureFile::next(Packet& out) {
-  return pcapng_ ? next_pcapng(out) : next_pcap(out);
-}
+CaptureFile::Status CaptureFile::next(Packet& out) { return pcapng_ ? next_pcapng(out) : next_pcap(out); }
 
 CaptureFile::Status CaptureFile::next_pcap(Packet& out) {
   uint8_t rec[16];
@@ -108,9 +106,12 @@ bool CaptureFile::read_section_header(uint32_t block_len_raw) {
   // The byte-order magic follows the length; it decides how everything is read.
   uint32_t bom = 0;
   if (!read_exact(&bom, 4)) return fail("truncated section header"), false;
-  if (bom == kByteOrderMagic) swapped_ = false;
-  else if (bswap32(bom) == kByteOrderMagic) swapped_ = true;
-  else return fail("bad byte-order magic in section header"), false;
+  if (bom == kByteOrderMagic)
+    swapped_ = false;
+  else if (bswap32(bom) == kByteOrderMagic)
+    swapped_ = true;
+  else
+    return fail("bad byte-order magic in section header"), false;
   const uint32_t block_len = swapped_ ? bswap32(block_len_raw) : block_len_raw;
   if (block_len < 28 || block_len > kMaxBlockBytes || block_len % 4 != 0)
     return fail("bad section header length " + std::to_string(block_len)), false;
@@ -146,7 +147,8 @@ void CaptureFile::add_interface(const uint8_t* body, uint32_t len) {
 uint64_t CaptureFile::to_ns(const Interface& itf, uint64_t ts) const {
   unsigned __int128 ns;
   if (itf.ts_pow2) {
-    ns = (static_cast<unsigned __int128>(ts) * 1'000'000'000u) >> (itf.ts_exponent > 63 ? 63 : itf.ts_exponent);
+    ns = (static_cast<unsigned __int128>(ts) * 1'000'000'000u) >>
+         (itf.ts_exponent > 63 ? 63 : itf.ts_exponent);
   } else if (itf.ts_exponent <= 9) {
     uint64_t mul = 1;
     for (int i = itf.ts_exponent; i < 9; ++i) mul *= 10;
@@ -195,7 +197,8 @@ CaptureFile::Status CaptureFile::next_pcapng(Packet& out) {
         const uint32_t ifid = type == kBlockEnhancedPacket ? u32(b) : u16(b);
         const uint64_t ts = (uint64_t{u32(b + 4)} << 32) | u32(b + 8);
         const uint32_t caplen = u32(b + 12), wire = u32(b + 16);
-        if (ifid >= interfaces_.size()) return fail("packet names interface " + std::to_string(ifid) + " before it is described");
+        if (ifid >= interfaces_.size())
+          return fail("packet names interface " + std::to_string(ifid) + " before it is described");
         if (caplen > body_len - 20) return fail("packet block's captured length exceeds the block");
         const Interface& itf = interfaces_[ifid];
         out.data = b + 20;

@@ -1,15 +1,15 @@
 #include "capture/pcap_source.hpp"
 
-#include "capture/capture_file.hpp"
-
 #include <arpa/inet.h>
-#include <poll.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 
 #include <cstdlib>
 #include <map>
 #include <stdexcept>
+
+#include "capture/capture_file.hpp"
 
 namespace tapbeat {
 namespace {
@@ -40,7 +40,9 @@ class PcapHandle : public PcapSource {
       // Non-blocking handle: wait for the fd at most one clock tick, so an idle link
       // still moves the clock and a stop request is seen.
       if (fd_ >= 0) {
-        struct pollfd pfd {fd_, POLLIN, 0};
+        struct pollfd pfd {
+          fd_, POLLIN, 0
+        };
         ::poll(&pfd, 1, 100);
       }
       return Next::kTimeout;
@@ -97,8 +99,10 @@ std::string bpf_filter_error(const std::string& filter) {
   if (!dead) return "libpcap could not compile filters";
   struct bpf_program prog {};
   std::string err;
-  if (pcap_compile(dead, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) err = pcap_geterr(dead);
-  else pcap_freecode(&prog);
+  if (pcap_compile(dead, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    err = pcap_geterr(dead);
+  else
+    pcap_freecode(&prog);
   pcap_close(dead);
   return err;
 }
@@ -111,8 +115,8 @@ std::string resolve_device(const std::string& dev) {
   const auto devs = list_devices();
   const std::size_t i = std::strtoul(dev.c_str(), nullptr, 10);
   if (i >= devs.size())
-    throw std::runtime_error("device index " + dev + " is out of range (" +
-                             std::to_string(devs.size()) + " devices; see `tapbeat devices`)");
+    throw std::runtime_error("device index " + dev + " is out of range (" + std::to_string(devs.size()) +
+                             " devices; see `tapbeat devices`)");
   return devs[i].name;
 }
 
@@ -123,7 +127,8 @@ int dlt_for_linktype(uint16_t linktype) { return linktype == 101 ? 12 : linktype
 // link type; the BPF filter is compiled once per link type and run by libpcap.
 class FileSource : public PcapSource {
  public:
-  FileSource(const std::string& path, std::string filter) : file_(path), path_(path), filter_(std::move(filter)) {}
+  FileSource(const std::string& path, std::string filter)
+      : file_(path), path_(path), filter_(std::move(filter)) {}
   ~FileSource() override {
     for (auto& [dlt, f] : filters_) {
       if (f.compiled) pcap_freecode(&f.prog);
@@ -172,8 +177,8 @@ class FileSource : public PcapSource {
     if (dead && pcap_compile(dead, &f.prog, filter_.c_str(), 1, PCAP_NETMASK_UNKNOWN) == 0) {
       f.compiled = true;
     } else {
-      error_ = path_ + ": invalid bpf_filter '" + filter_ + "' for link type " + std::to_string(dlt) +
-               ": " + (dead ? pcap_geterr(dead) : "cannot open");
+      error_ = path_ + ": invalid bpf_filter '" + filter_ + "' for link type " + std::to_string(dlt) + ": " +
+               (dead ? pcap_geterr(dead) : "cannot open");
     }
     if (dead) pcap_close(dead);
     return f.compiled ? &f : nullptr;

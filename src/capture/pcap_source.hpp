@@ -11,7 +11,7 @@
 namespace tapbeat {
 
 struct PcapOptions {
-  std::string file;        // read this file; else capture from device
+  std::string file;  // read this file; else capture from device
   std::string device = "any";
   uint32_t snaplen = 65535;
   uint32_t buffer_size_mb = 30;
@@ -21,10 +21,10 @@ struct PcapOptions {
 };
 
 struct PcapStats {
-  uint64_t received = 0;   // ps_recv
-  uint64_t dropped = 0;    // ps_drop: no room in the kernel buffer
-  uint64_t if_dropped = 0; // ps_ifdrop: dropped by the interface or driver
-  uint64_t filtered = 0;   // file: packets the BPF filter did not match
+  uint64_t received = 0;    // ps_recv
+  uint64_t dropped = 0;     // ps_drop: no room in the kernel buffer
+  uint64_t if_dropped = 0;  // ps_ifdrop: dropped by the interface or driver
+  uint64_t filtered = 0;    // file: packets the BPF filter did not match
 };
 
 class PcapSource {

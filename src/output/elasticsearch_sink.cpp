@@ -15,9 +15,9 @@
 #include "output/elasticsearch_sink.hpp"
 
 #include <curl/curl.h>
-#include <unistd.h>
 #include <poll.h>
 #include <simdjson.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -88,8 +88,8 @@ struct Client {
   std::vector<std::string> hosts;  // base URLs: scheme://host:port[/path]
   std::string userpwd;
   std::vector<std::string> headers;
-  std::string params;              // query string of the bulk requests (`parameters`)
-  std::string ca_blob;             // PEM of every certificate authority
+  std::string params;   // query string of the bulk requests (`parameters`)
+  std::string ca_blob;  // PEM of every certificate authority
   std::string cert, key, key_pass;
   std::string verification = "full";
   long timeout_ms = 90'000;
@@ -107,7 +107,8 @@ struct Client {
       std::string url = h.as<std::string>();
       if (url.find("://") == std::string::npos) url = protocol + "://" + url;
       if (const std::string scheme = url.substr(0, url.find("://")); scheme != "http" && scheme != "https")
-        fail("hosts", "bad host '" + h.as<std::string>() + "': the scheme must be http or https, not " + scheme);
+        fail("hosts",
+             "bad host '" + h.as<std::string>() + "': the scheme must be http or https, not " + scheme);
       const std::size_t auth = url.find("://") + 3;
       const std::size_t slash = url.find('/', auth);
       std::string hostport = url.substr(auth, slash == std::string::npos ? std::string::npos : slash - auth);
@@ -128,7 +129,8 @@ struct Client {
       if (key.find(':') == std::string::npos) fail("api_key", "expected id:api_key");
       headers.push_back("Authorization: ApiKey " + b64(key));
     } else if (s["username"]) {
-      userpwd = s["username"].as<std::string>() + ":" + (s["password"] ? s["password"].as<std::string>() : "");
+      userpwd =
+          s["username"].as<std::string>() + ":" + (s["password"] ? s["password"].as<std::string>() : "");
     }
     if (const YAML::Node hs = s["headers"]) {
       if (!hs.IsMap()) fail("headers", "expected a map of header: value");
@@ -154,7 +156,8 @@ struct Client {
     }
     if (const YAML::Node t = s["ssl"]; t && (!t["enabled"] || t["enabled"].as<bool>())) {
       if (t["verification_mode"]) verification = t["verification_mode"].as<std::string>();
-      if (verification != "full" && verification != "strict" && verification != "certificate" && verification != "none")
+      if (verification != "full" && verification != "strict" && verification != "certificate" &&
+          verification != "none")
         fail("ssl.verification_mode", "expected full, strict, certificate or none");
       if (const YAML::Node cas = t["certificate_authorities"]) {
         for (const auto& ca : cas) {
@@ -168,8 +171,10 @@ struct Client {
       if (t["certificate"]) cert = t["certificate"].as<std::string>();
       if (t["key"]) key = t["key"].as<std::string>();
       if (cert.empty() != key.empty()) fail("ssl.certificate", "ssl.certificate and ssl.key go together");
-      for (const auto& [k, file] : {std::pair<const char*, const std::string&>{"ssl.certificate", cert}, {"ssl.key", key}})
-        if (!file.empty() && ::access(file.c_str(), R_OK) != 0) fail(k, "cannot read " + file + ": " + std::strerror(errno));
+      for (const auto& [k, file] :
+           {std::pair<const char*, const std::string&>{"ssl.certificate", cert}, {"ssl.key", key}})
+        if (!file.empty() && ::access(file.c_str(), R_OK) != 0)
+          fail(k, "cannot read " + file + ": " + std::strerror(errno));
       if (t["key_passphrase"]) key_pass = t["key_passphrase"].as<std::string>();
     }
   }
@@ -202,7 +207,8 @@ struct Client {
       if (!key_pass.empty()) curl_easy_setopt(c, CURLOPT_KEYPASSWD, key_pass.c_str());
     }
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verification == "none" ? 0L : 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verification == "none" || verification == "certificate" ? 0L : 2L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST,
+                     verification == "none" || verification == "certificate" ? 0L : 2L);
     return c;
   }
 
@@ -223,8 +229,10 @@ struct Client {
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
     long status = 0;
     const CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else error = err[0] ? err : curl_easy_strerror(rc);
+    if (rc == CURLE_OK)
+      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    else
+      error = err[0] ? err : curl_easy_strerror(rc);
     curl_easy_cleanup(c);
     curl_slist_free_all(list);
     return status;
@@ -246,8 +254,10 @@ void append_without_metadata(std::string_view e, std::string& out) {
   for (bool in_string = false; i < e.size() && depth > 0; ++i) {
     const char c = e[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{') {
@@ -261,8 +271,10 @@ void append_without_metadata(std::string_view e, std::string& out) {
     return;
   }
   std::size_t from = at, to = i;  // drop one separating comma with it
-  if (e[at - 1] == ',') --from;
-  else if (to < e.size() && e[to] == ',') ++to;
+  if (e[at - 1] == ',')
+    --from;
+  else if (to < e.size() && e[to] == ',')
+    ++to;
   out.append(e.substr(0, from));
   out.append(e.substr(to));
 }
@@ -283,12 +295,12 @@ bool gzip(const std::string& in, std::string& out, int level) {
 
 // Events of one bulk request: their lines (for a retry) and the request body.
 struct Batch {
-  std::string events;            // event lines, each with its '\n'
-  std::vector<uint32_t> ends;    // end of each event line in `events`
-  std::vector<uint64_t> seqs;    // each event's number in the run (its document id)
-  bool timed_out = false;        // the last attempt got no answer in time
+  std::string events;          // event lines, each with its '\n'
+  std::vector<uint32_t> ends;  // end of each event line in `events`
+  std::vector<uint64_t> seqs;  // each event's number in the run (its document id)
+  bool timed_out = false;      // the last attempt got no answer in time
   uint32_t attempts = 0;
-  uint64_t not_before_ns = 0;    // backoff after a failure
+  uint64_t not_before_ns = 0;  // backoff after a failure
   std::string_view event(std::size_t i) const {
     const uint32_t b = i ? ends[i - 1] : 0;
     return std::string_view(events).substr(b, ends[i] - b - 1);
@@ -309,13 +321,13 @@ struct Request {
   Batch batch;
   std::string body, gz, response;
   bool compressed = false;
-  std::vector<uint32_t> doc_event;  // bulk item i -> event index in batch (events without an index are left out)
+  std::vector<uint32_t>
+      doc_event;  // bulk item i -> event index in batch (events without an index are left out)
 };
 
 class ElasticsearchSink final : public Sink {
  public:
-  ElasticsearchSink(const Config& cfg, bool check_only)
-      : file_(cfg.file), client_(cfg.output->raw, fail_) {
+  ElasticsearchSink(const Config& cfg, bool check_only) : file_(cfg.file), client_(cfg.output->raw, fail_) {
     const YAML::Node s = cfg.output->raw;
     try {
       index_ = Selector(s["index"] || s["indices"] ? s : default_index(), "index", "indices");
@@ -329,7 +341,8 @@ class ElasticsearchSink final : public Sink {
         fail_("", e.what());
       }
     }
-    if (s["escape_html"] && s["escape_html"].as<bool>()) fail_("escape_html", "HTML escaping is not supported (false only)");
+    if (s["escape_html"] && s["escape_html"].as<bool>())
+      fail_("escape_html", "HTML escaping is not supported (false only)");
     bulk_ = s["bulk_max_size"] ? s["bulk_max_size"].as<int>() : 1600;  // Beats 8's default
     if (bulk_ < 1) bulk_ = 1600;
     level_ = s["compression_level"] ? s["compression_level"].as<int>() : 1;
@@ -347,12 +360,14 @@ class ElasticsearchSink final : public Sink {
       return static_cast<uint64_t>(*v);
     };
     const YAML::Node backoff = s["backoff"] ? s["backoff"] : YAML::Node(YAML::NodeType::Map);
-    backoff_init_ns_ = std::max<uint64_t>(duration(backoff["init"], "backoff.init", 1'000'000'000), 1'000'000);
+    backoff_init_ns_ =
+        std::max<uint64_t>(duration(backoff["init"], "backoff.init", 1'000'000'000), 1'000'000);
     backoff_max_ns_ = std::max(duration(backoff["max"], "backoff.max", 60'000'000'000), backoff_init_ns_);
     max_buffered_ = cfg.queue.mem_events ? cfg.queue.mem_events : 3200;  // Beats 8: queue.mem.events
     if (cfg.queue.disk)
-      log_line("warn", "output.elasticsearch: queue.disk is not used by this output; events wait in memory "
-                       "(queue.mem.events) while no host takes them");
+      log_line("warn",
+               "output.elasticsearch: queue.disk is not used by this output; events wait in memory "
+               "(queue.mem.events) while no host takes them");
     host_next_.assign(client_.hosts.size(), 0);
     host_backoff_.assign(client_.hosts.size(), backoff_init_ns_);
 
@@ -368,9 +383,11 @@ class ElasticsearchSink final : public Sink {
         if (status >= 200 && status < 300) {
           up = true;
           current_host_ = h;
-          log_line("info", "output.elasticsearch: connected to " + client_.hosts[h] + " (" + version_of(resp) + ")");
+          log_line("info",
+                   "output.elasticsearch: connected to " + client_.hosts[h] + " (" + version_of(resp) + ")");
         } else {
-          why = client_.hosts[h] + ": " + (status ? "HTTP " + std::to_string(status) + " " + resp.substr(0, 200) : err);
+          why = client_.hosts[h] + ": " +
+                (status ? "HTTP " + std::to_string(status) + " " + resp.substr(0, 200) : err);
         }
       }
       if (!up) ::poll(nullptr, 0, 200);
@@ -378,8 +395,9 @@ class ElasticsearchSink final : public Sink {
     if (!up) {
       std::string names;
       for (const std::string& h : client_.hosts) names += (names.empty() ? "" : ", ") + h;
-      throw std::runtime_error("output.elasticsearch.hosts: no Elasticsearch host of " + names + " answered within " +
-                               std::to_string(client_.timeout_ms / 1000) + " s (" + why + ")");
+      throw std::runtime_error("output.elasticsearch.hosts: no Elasticsearch host of " + names +
+                               " answered within " + std::to_string(client_.timeout_ms / 1000) + " s (" +
+                               why + ")");
     }
     multi_ = curl_multi_init();
   }
@@ -390,12 +408,14 @@ class ElasticsearchSink final : public Sink {
   }
 
   std::size_t write(std::string_view lines) override {
-    const std::size_t taken = take_lines(lines, max_buffered_ - std::min(buffered_, max_buffered_), [&](std::string_view e) {
-      if (!cur_) cur_ = std::make_unique<Batch>();
-      cur_->add(e, next_seq_++);
-      if (cur_->count() >= static_cast<std::size_t>(bulk_)) ready_.push_back(std::move(*cur_)), cur_.reset();
-      ++buffered_;
-    });
+    const std::size_t taken =
+        take_lines(lines, max_buffered_ - std::min(buffered_, max_buffered_), [&](std::string_view e) {
+          if (!cur_) cur_ = std::make_unique<Batch>();
+          cur_->add(e, next_seq_++);
+          if (cur_->count() >= static_cast<std::size_t>(bulk_))
+            ready_.push_back(std::move(*cur_)), cur_.reset();
+          ++buffered_;
+        });
     dispatch(false);
     return taken;
   }
@@ -414,7 +434,8 @@ class ElasticsearchSink final : public Sink {
     int left = 0;
     while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
       if (m->msg != CURLMSG_DONE) continue;
-      auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const Request& r) { return r.easy == m->easy_handle; });
+      auto it = std::find_if(inflight_.begin(), inflight_.end(),
+                             [&](const Request& r) { return r.easy == m->easy_handle; });
       if (it == inflight_.end()) continue;
       finished(*it, m->data.result);
       release(*it);
@@ -601,7 +622,8 @@ class ElasticsearchSink final : public Sink {
         // Sent, never answered: the cluster may hold them, once each (document ids).
         bump(unconfirmed_, which.size());
         log_line("warn", "output.elasticsearch: " + std::to_string(which.size()) + " events given up after " +
-                             std::to_string(attempts) + " attempts whose answers did not come within `timeout` "
+                             std::to_string(attempts) +
+                             " attempts whose answers did not come within `timeout` "
                              "(max_retries); the cluster may have indexed them, at most once each");
       } else {
         bump(dropped_retries_, which.size());
@@ -623,12 +645,15 @@ class ElasticsearchSink final : public Sink {
     if (rc == CURLE_OK) curl_easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &status);
     std::vector<uint32_t> all(r.doc_event);
     const uint32_t attempts = r.batch.attempts + 1;
-    if (rc != CURLE_OK || status == 429 || status >= 500 || (status >= 400 && status != 413) || status < 200) {
+    if (rc != CURLE_OK || status == 429 || status >= 500 || (status >= 400 && status != 413) ||
+        status < 200) {
       bump(request_errors_);
-      const std::string why = rc != CURLE_OK ? curl_easy_strerror(rc)
-                                             : "HTTP " + std::to_string(status) + " " + r.response.substr(0, 300);
+      const std::string why = rc != CURLE_OK
+                                  ? curl_easy_strerror(rc)
+                                  : "HTTP " + std::to_string(status) + " " + r.response.substr(0, 300);
       if (mono_ns() - last_warn_ns_ > 5'000'000'000) {
-        log_line("warn", "output.elasticsearch: bulk request to " + client_.hosts[r.host] + " failed: " + why);
+        log_line("warn",
+                 "output.elasticsearch: bulk request to " + client_.hosts[r.host] + " failed: " + why);
         last_warn_ns_ = mono_ns();
       }
       const uint64_t delay = host_backoff_[r.host];
@@ -641,7 +666,8 @@ class ElasticsearchSink final : public Sink {
     host_backoff_[r.host] = backoff_init_ns_;
     if (status == 413) {  // too large: each half on its own
       if (all.size() == 1) {
-        count_failure("request_too_large", "a single event is larger than the cluster's http.max_content_length");
+        count_failure("request_too_large",
+                      "a single event is larger than the cluster's http.max_content_length");
         buffered_ -= 1;
         return;
       }
@@ -692,8 +718,8 @@ class ElasticsearchSink final : public Sink {
         std::string_view type = "unknown", reason;
         if (result["error"]["type"].get(type)) type = "unknown";
         if (result["error"]["reason"].get(reason)) reason = {};
-        count_failure(std::string(type), "event refused (status " + std::to_string(st) + ", " + std::string(type) +
-                                             "): " + std::string(reason.substr(0, 400)));
+        count_failure(std::string(type), "event refused (status " + std::to_string(st) + ", " +
+                                             std::string(type) + "): " + std::string(reason.substr(0, 400)));
         --buffered_;
       }
     }
@@ -708,13 +734,14 @@ class ElasticsearchSink final : public Sink {
       if (failed_by_type_.size() < 64 || failed_by_type_.count(type)) ++failed_by_type_[type];
     }
     if (logged_failures_ < 10) {
-      log_line("warn", "output.elasticsearch: " + message + (++logged_failures_ == 10 ? " (further ones are only counted)" : ""));
+      log_line("warn", "output.elasticsearch: " + message +
+                           (++logged_failures_ == 10 ? " (further ones are only counted)" : ""));
     }
   }
 
   std::string file_;
   std::function<void(const std::string&, const std::string&)> fail_ = [this](const std::string& key,
-                                                                              const std::string& why) {
+                                                                             const std::string& why) {
     throw ConfigError(file_, "output.elasticsearch" + (key.empty() ? "" : "." + key), why);
   };
   Client client_;
@@ -765,14 +792,17 @@ std::string template_mappings() {
     "error": {"properties": {"message": {"type": "text"}}},
     "flow": {"properties": {"final": {"type": "boolean"}}})";
   for (const DecoderDescriptor& d : decoder_registry()) {
-    if (!d.index_template.dynamic_templates.empty()) dynamic += ",\n    " + std::string(d.index_template.dynamic_templates);
-    if (!d.index_template.properties.empty()) properties += ",\n    " + std::string(d.index_template.properties);
+    if (!d.index_template.dynamic_templates.empty())
+      dynamic += ",\n    " + std::string(d.index_template.dynamic_templates);
+    if (!d.index_template.properties.empty())
+      properties += ",\n    " + std::string(d.index_template.properties);
   }
   // The catch-alls come last: dynamic templates apply in order.
   dynamic += R"(,
     {"numbers_as_long": {"match_mapping_type": "long", "mapping": {"type": "long"}}},
     {"strings_as_keyword": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 1024}}})";
-  return "{\n  \"dynamic_templates\": [\n    " + dynamic + "\n  ],\n  \"properties\": {\n    " + properties + "\n  }\n}";
+  return "{\n  \"dynamic_templates\": [\n    " + dynamic + "\n  ],\n  \"properties\": {\n    " + properties +
+         "\n  }\n}";
 }
 
 std::string expand_version(std::string s) {
@@ -789,15 +819,18 @@ std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, bool check_only
 }
 
 std::pair<std::string, std::string> index_template(const Config& cfg) {
-  const YAML::Node t = cfg.root["setup"] && cfg.root["setup"]["template"] ? cfg.root["setup"]["template"] : YAML::Node();
-  const std::string name = expand_version(t && t["name"] ? t["name"].as<std::string>() : "tapbeat-%{[agent.version]}");
+  const YAML::Node t =
+      cfg.root["setup"] && cfg.root["setup"]["template"] ? cfg.root["setup"]["template"] : YAML::Node();
+  const std::string name =
+      expand_version(t && t["name"] ? t["name"].as<std::string>() : "tapbeat-%{[agent.version]}");
   const std::string pattern =
       expand_version(t && t["pattern"] ? t["pattern"].as<std::string>() : "tapbeat-%{[agent.version]}");
   int shards = 1;
   if (t && t["settings"] && t["settings"]["index"] && t["settings"]["index"]["number_of_shards"])
     shards = t["settings"]["index"]["number_of_shards"].as<int>();
   std::string body = R"({"index_patterns":[")" + pattern + R"("],"data_stream":{},"priority":150,)" +
-                     R"("_meta":{"description":"tapbeat )" TAPBEAT_VERSION R"( events with Packetbeat fields"},)" +
+                     R"("_meta":{"description":"tapbeat )" TAPBEAT_VERSION
+                     R"( events with Packetbeat fields"},)" +
                      R"("template":{"settings":{"index":{"number_of_shards":)" + std::to_string(shards) +
                      R"(,"refresh_interval":"5s","mapping":{"total_fields":{"limit":10000}}}},"mappings":)" +
                      template_mappings() + "}}";
@@ -806,8 +839,9 @@ std::pair<std::string, std::string> index_template(const Config& cfg) {
 
 void setup_index_management(const Config& cfg) {
   if (!cfg.output || cfg.output->type != "elasticsearch")
-    throw std::runtime_error("setup --index-management loads the index template through output.elasticsearch, "
-                             "which is not the enabled output");
+    throw std::runtime_error(
+        "setup --index-management loads the index template through output.elasticsearch, "
+        "which is not the enabled output");
   curl_global();
   auto fail = [&](const std::string& key, const std::string& why) {
     throw ConfigError(cfg.file, "output.elasticsearch" + (key.empty() ? "" : "." + key), why);
@@ -825,7 +859,8 @@ void setup_index_management(const Config& cfg) {
     why += (why.empty() ? "" : "; ") + client.hosts[h] + ": " +
            (status ? "HTTP " + std::to_string(status) + " " + resp.substr(0, 400) : err);
   }
-  throw std::runtime_error("setup --index-management: the index template " + name + " was not loaded: " + why);
+  throw std::runtime_error("setup --index-management: the index template " + name +
+                           " was not loaded: " + why);
 }
 
 }  // namespace tapbeat

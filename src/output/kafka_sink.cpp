@@ -28,10 +28,10 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "control.hpp"
 #include "event/event_fields.hpp"
 #include "event/json_writer.hpp"
 #include "event/spool.hpp"
-#include "control.hpp"
 #include "log.hpp"
 #include "util/safe_file.hpp"
 
@@ -135,7 +135,8 @@ class KafkaSink final : public Sink {
           } else if (k == "hash" && kind == "hash") {
             const YAML::Node list = it->second;  // the iterator's proxy is a temporary
             if (!list.IsSequence()) fail(at, "expected a list of field names");
-            for (const auto& f : list) partitioning_.hash_fields.push_back(field_pointer(f.as<std::string>()));
+            for (const auto& f : list)
+              partitioning_.hash_fields.push_back(field_pointer(f.as<std::string>()));
           } else {
             fail(at, "unknown setting");
           }
@@ -150,15 +151,19 @@ class KafkaSink final : public Sink {
       for (std::size_t i = 0; i < h.size(); ++i) {
         const std::string k = scalar(h[i]["key"]), v = scalar(h[i]["value"]);
         if (k.empty()) fail("headers[" + std::to_string(i) + "].key", "missing");
-        rd_kafka_header_add(headers_, k.data(), static_cast<ssize_t>(k.size()), v.data(), static_cast<ssize_t>(v.size()));
+        rd_kafka_header_add(headers_, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                            static_cast<ssize_t>(v.size()));
       }
     }
     if (const YAML::Node c = s["codec"]) {
       if (!c.IsMap() || c.size() != 1 || c.begin()->first.as<std::string>() != "json")
         fail("codec", "only codec.json is supported (events are JSON documents)");
-      if (c["json"]["pretty"] && c["json"]["pretty"].as<bool>()) fail("codec.json.pretty", "pretty printing is not supported");
+      if (c["json"]["pretty"] && c["json"]["pretty"].as<bool>())
+        fail("codec.json.pretty", "pretty printing is not supported");
     }
-    if (s["version"]) log_line("info", "output.kafka.version is ignored: librdkafka negotiates the protocol version with the broker");
+    if (s["version"])
+      log_line("info",
+               "output.kafka.version is ignored: librdkafka negotiates the protocol version with the broker");
 
     // The producer.
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -185,11 +190,13 @@ class KafkaSink final : public Sink {
     // capture would otherwise fall outside the topic's retention and be deleted at once.
     const std::string record_ts = s["record_timestamp"] ? scalar(s["record_timestamp"]) : "event";
     if (record_ts != "event" && record_ts != "received")
-      fail("record_timestamp", "expected event (the event's @timestamp) or received (when tapbeat publishes it)");
+      fail("record_timestamp",
+           "expected event (the event's @timestamp) or received (when tapbeat publishes it)");
     received_timestamps_ = record_ts == "received";
     if (acks != -1) {
       if (s["idempotent"] && idempotent)
-        fail("idempotent", "the idempotent producer needs required_acks: -1 (all); required_acks is " + std::to_string(acks));
+        fail("idempotent", "the idempotent producer needs required_acks: -1 (all); required_acks is " +
+                               std::to_string(acks));
       if (idempotent)
         log_line("warn", "output.kafka.required_acks: " + std::to_string(acks) +
                              " turns the idempotent producer off: a broker restart can duplicate events");
@@ -199,9 +206,12 @@ class KafkaSink final : public Sink {
     set("idempotent", "enable.idempotence", idempotent ? "true" : "false");
     const std::string codec = s["compression"] ? scalar(s["compression"]) : "gzip";
     set("compression", "compression.codec", codec);
-    if (s["compression_level"]) set("compression_level", "compression.level", scalar(s["compression_level"]));
-    else if (codec == "gzip") set("compression_level", "compression.level", "4");  // Beats' default
-    set("max_message_bytes", "message.max.bytes", std::to_string(std::max<uint64_t>(max_message_bytes_ + 1024, 4096)));
+    if (s["compression_level"])
+      set("compression_level", "compression.level", scalar(s["compression_level"]));
+    else if (codec == "gzip")
+      set("compression_level", "compression.level", "4");  // Beats' default
+    set("max_message_bytes", "message.max.bytes",
+        std::to_string(std::max<uint64_t>(max_message_bytes_ + 1024, 4096)));
     set("bulk_max_size", "batch.num.messages", s["bulk_max_size"] ? scalar(s["bulk_max_size"]) : "2048");
     auto ms = [&](const char* key, int64_t fallback_ms) {
       return s[key] ? ms_of(s[key], key, fail) : std::to_string(fallback_ms);
@@ -223,13 +233,20 @@ class KafkaSink final : public Sink {
       }
       if (b["max"]) set("backoff.max", "reconnect.backoff.max.ms", ms_of(b["max"], "backoff.max", fail));
     }
-    if (const YAML::Node k = s["keep_alive"]) set("keep_alive", "socket.keepalive.enable", parse_duration_ns(k.Scalar()).value_or(0) > 0 ? "true" : "false");
+    if (const YAML::Node k = s["keep_alive"])
+      set("keep_alive", "socket.keepalive.enable",
+          parse_duration_ns(k.Scalar()).value_or(0) > 0 ? "true" : "false");
     if (const YAML::Node m = s["metadata"]) {
-      if (m["refresh_frequency"]) set("metadata.refresh_frequency", "topic.metadata.refresh.interval.ms", ms_of(m["refresh_frequency"], "metadata.refresh_frequency", fail));
-      if (m["retry"] && m["retry"]["backoff"]) set("metadata.retry.backoff", "retry.backoff.ms", ms_of(m["retry"]["backoff"], "metadata.retry.backoff", fail));
+      if (m["refresh_frequency"])
+        set("metadata.refresh_frequency", "topic.metadata.refresh.interval.ms",
+            ms_of(m["refresh_frequency"], "metadata.refresh_frequency", fail));
+      if (m["retry"] && m["retry"]["backoff"])
+        set("metadata.retry.backoff", "retry.backoff.ms",
+            ms_of(m["retry"]["backoff"], "metadata.retry.backoff", fail));
     }
     set("", "message.timeout.ms", "0");
-    set("", "queue.buffering.max.messages", std::to_string(cfg.queue.mem_events ? cfg.queue.mem_events : 100000));
+    set("", "queue.buffering.max.messages",
+        std::to_string(cfg.queue.mem_events ? cfg.queue.mem_events : 100000));
     set("", "queue.buffering.max.kbytes", "262144");
     set("", "statistics.interval.ms", "1000");
 
@@ -237,11 +254,15 @@ class KafkaSink final : public Sink {
     const YAML::Node ssl = s["ssl"];
     const bool tls = ssl && (ssl["enabled"] ? ssl["enabled"].as<bool>() : true);
     const bool sasl = static_cast<bool>(s["username"]);
-    set("ssl", "security.protocol", tls ? (sasl ? "sasl_ssl" : "ssl") : (sasl ? "sasl_plaintext" : "plaintext"));
+    set("ssl", "security.protocol",
+        tls ? (sasl ? "sasl_ssl" : "ssl") : (sasl ? "sasl_plaintext" : "plaintext"));
     if (tls) {
       if (const YAML::Node ca = ssl["certificate_authorities"]) {
-        if (ca.IsSequence() && ca.size() > 1) fail("ssl.certificate_authorities", "librdkafka takes one CA file; concatenate them into one PEM file");
-        set("ssl.certificate_authorities", "ssl.ca.location", ca.IsSequence() ? ca[0].as<std::string>() : ca.as<std::string>());
+        if (ca.IsSequence() && ca.size() > 1)
+          fail("ssl.certificate_authorities",
+               "librdkafka takes one CA file; concatenate them into one PEM file");
+        set("ssl.certificate_authorities", "ssl.ca.location",
+            ca.IsSequence() ? ca[0].as<std::string>() : ca.as<std::string>());
       }
       if (ssl["certificate"]) set("ssl.certificate", "ssl.certificate.location", scalar(ssl["certificate"]));
       if (ssl["key"]) set("ssl.key", "ssl.key.location", scalar(ssl["key"]));
@@ -268,7 +289,8 @@ class KafkaSink final : public Sink {
       set("password", "sasl.password", scalar(s["password"]));
       std::string mech = s["sasl"] && s["sasl"]["mechanism"] ? scalar(s["sasl"]["mechanism"]) : "PLAIN";
       if (mech != "PLAIN" && mech != "SCRAM-SHA-256" && mech != "SCRAM-SHA-512")
-        fail("sasl.mechanism", "expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (as Beats), got '" + mech + "'");
+        fail("sasl.mechanism",
+             "expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (as Beats), got '" + mech + "'");
       set("sasl.mechanism", "sasl.mechanism", mech);
     }
     // Raw librdkafka properties, last, so they win.
@@ -310,8 +332,9 @@ class KafkaSink final : public Sink {
     }
     if (cfg.queue.disk) {
       try {
-        spool_ = std::make_unique<Spool>(SpoolSettings{cfg.queue.disk_path, cfg.queue.disk_max_bytes, cfg.queue.disk_segment_bytes},
-                                         [](const std::string& m) { log_line("warn", m); });
+        spool_ = std::make_unique<Spool>(
+            SpoolSettings{cfg.queue.disk_path, cfg.queue.disk_max_bytes, cfg.queue.disk_segment_bytes},
+            [](const std::string& m) { log_line("warn", m); });
       } catch (const std::runtime_error& e) {
         throw ConfigError(file_, "queue.disk.path", e.what());
       }
@@ -322,7 +345,8 @@ class KafkaSink final : public Sink {
 
     // Reachability: a clear error at start, or the disk queue takes over.
     const rd_kafka_metadata_t* md = nullptr;
-    const rd_kafka_resp_err_t merr = rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(connect_timeout_ms_));
+    const rd_kafka_resp_err_t merr =
+        rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(connect_timeout_ms_));
     if (md) rd_kafka_metadata_destroy(md);
     if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
       const std::string why = "no Kafka broker of " + hosts + " answered within " +
@@ -331,7 +355,8 @@ class KafkaSink final : public Sink {
       if (!spool_) {
         rd_kafka_destroy(rk_);
         rk_ = nullptr;
-        throw std::runtime_error("output.kafka.hosts: " + why + "; set queue.disk to spool events until it does");
+        throw std::runtime_error("output.kafka.hosts: " + why +
+                                 "; set queue.disk to spool events until it does");
       }
       log_line("warn", "output.kafka.hosts: " + why + "; events go to the disk queue until a broker answers");
     }
@@ -392,8 +417,8 @@ class KafkaSink final : public Sink {
         where = std::to_string(spooled_.load() - spooled0) + " kept in the disk queue for the next start, " +
                 std::to_string(dropped_disk_full_.load() - full0) + " dropped as it is full " +
                 "(output.queue.disk.dropped_full), " + where;
-      log_line("warn", "output.kafka: " + std::to_string(left) + " events not delivered within tapbeat.shutdown_timeout: " +
-                           where);
+      log_line("warn", "output.kafka: " + std::to_string(left) +
+                           " events not delivered within tapbeat.shutdown_timeout: " + where);
     }
     rd_kafka_poll(rk_, 0);
     if (spool_) spool_->close();
@@ -463,8 +488,9 @@ class KafkaSink final : public Sink {
     if (line.size() > max_message_bytes_) {
       bump(dropped_too_large_);
       if (dropped_too_large_.load() == 1)
-        log_line("warn", "output.kafka: an event of " + std::to_string(line.size()) + " bytes exceeds max_message_bytes (" +
-                             std::to_string(max_message_bytes_) + "); dropped (counted in output.kafka.dropped.too_large)");
+        log_line("warn", "output.kafka: an event of " + std::to_string(line.size()) +
+                             " bytes exceeds max_message_bytes (" + std::to_string(max_message_bytes_) +
+                             "); dropped (counted in output.kafka.dropped.too_large)");
       return true;
     }
     ev_.reset(line);
@@ -473,7 +499,9 @@ class KafkaSink final : public Sink {
       if (!topic_.select(ev_, topic_name_) || !(rkt = topic(topic_name_))) {
         bump(dropped_no_topic_);
         if (dropped_no_topic_.load() == 1)
-          log_line("warn", "output.kafka: an event matched no topic (or too many topics); dropped (counted in output.kafka.dropped.no_topic)");
+          log_line("warn",
+                   "output.kafka: an event matched no topic (or too many topics); dropped (counted in "
+                   "output.kafka.dropped.no_topic)");
         return true;
       }
     }
@@ -481,21 +509,26 @@ class KafkaSink final : public Sink {
     const bool keyed = key_.render(ev_, key_text_) && !key_text_.empty();
     if (!keyed) bump(keyless_);
     int64_t ts = 0;
-    if (received_timestamps_) ts = static_cast<int64_t>(wall_ns() / 1'000'000);
-    else ev_.timestamp_ms(ts);
+    if (received_timestamps_)
+      ts = static_cast<int64_t>(wall_ns() / 1'000'000);
+    else
+      ev_.timestamp_ms(ts);
     const uint64_t opaque = hash_opaque(ev_);
-    if (spool_ && !spool_->empty()) return to_spool(rd_kafka_topic_name(rkt), keyed ? key_text_ : std::string_view(), line, ts, false);
+    if (spool_ && !spool_->empty())
+      return to_spool(rd_kafka_topic_name(rkt), keyed ? key_text_ : std::string_view(), line, ts, false);
     const rd_kafka_resp_err_t err = produce(rkt, keyed ? key_text_ : std::string_view(), line, ts, opaque);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      if (spool_) return to_spool(rd_kafka_topic_name(rkt), keyed ? key_text_ : std::string_view(), line, ts, false);
+      if (spool_)
+        return to_spool(rd_kafka_topic_name(rkt), keyed ? key_text_ : std::string_view(), line, ts, false);
       return false;
     }
     count_failure(err);
     return true;
   }
 
-  rd_kafka_resp_err_t produce(rd_kafka_topic_t* rkt, std::string_view key, std::string_view value, int64_t ts, uint64_t opaque) {
+  rd_kafka_resp_err_t produce(rd_kafka_topic_t* rkt, std::string_view key, std::string_view value, int64_t ts,
+                              uint64_t opaque) {
     rd_kafka_headers_t* hdrs = headers_ ? rd_kafka_headers_copy(headers_) : nullptr;
     const rd_kafka_resp_err_t err = rd_kafka_producev(
         rk_, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -511,7 +544,8 @@ class KafkaSink final : public Sink {
     return err;
   }
 
-  bool to_spool(std::string_view topic, std::string_view key, std::string_view value, int64_t ts, bool front) {
+  bool to_spool(std::string_view topic, std::string_view key, std::string_view value, int64_t ts,
+                bool front) {
     const SpoolRecord r{topic, key, value, ts};
     const Spool::Push res = front ? spool_->push_front(r) : spool_->push(r);
     if (res == Spool::Push::kOk) {
@@ -526,7 +560,9 @@ class KafkaSink final : public Sink {
     if (res == Spool::Push::kFull) {
       bump(dropped_disk_full_);
       if (dropped_disk_full_.load() == 1)
-        log_line("error", "disk queue full (queue.disk.max_size); events dropped (counted in output.queue.disk.dropped_full)");
+        log_line("error",
+                 "disk queue full (queue.disk.max_size); events dropped (counted in "
+                 "output.queue.disk.dropped_full)");
     } else {
       count_reason("disk_queue_error");
       bump(failed_);
@@ -619,7 +655,8 @@ class KafkaSink final : public Sink {
     } else {
       // In flight when the broker went away or the run ended: the broker may have
       // written it without answering. Counted as failed, and apart as possibly written.
-      if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) bump(self->possibly_persisted_);
+      if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED)
+        bump(self->possibly_persisted_);
       self->count_failure(m->err);
     }
     if (token && self->spool_) self->spool_->ack(token);
@@ -632,7 +669,8 @@ class KafkaSink final : public Sink {
     if (now < self->next_error_log_ns_.load()) return;
     self->next_error_log_ns_.store(now + 10'000'000'000ull);
     log_line(err == RD_KAFKA_RESP_ERR__FATAL ? "error" : "warn",
-             std::string("output.kafka: ") + rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)) + ": " + reason);
+             std::string("output.kafka: ") + rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)) + ": " +
+                 reason);
   }
 
   static int on_stats(rd_kafka_t*, char* json, size_t len, void* opaque) {
@@ -654,7 +692,10 @@ class KafkaSink final : public Sink {
   static void on_log(const rd_kafka_t*, int level, const char* fac, const char* buf) {
     // Connection failures arrive through on_error too, rate-limited there.
     if (std::strcmp(fac, "FAIL") == 0) return;
-    log_line(level <= 3 ? "error" : level <= 4 ? "warn" : "info", std::string("librdkafka ") + fac + ": " + buf);
+    log_line(level <= 3   ? "error"
+             : level <= 4 ? "warn"
+                          : "info",
+             std::string("librdkafka ") + fac + ": " + buf);
   }
 
   static constexpr std::size_t kMaxTopics = 1024;
@@ -684,7 +725,7 @@ class KafkaSink final : public Sink {
   std::string topic_name_, key_text_, field_;
   simdjson::dom::parser stats_parser_;
 
-  bool received_timestamps_ = false;  // record_timestamp: received
+  bool received_timestamps_ = false;             // record_timestamp: received
   std::atomic<uint64_t> possibly_persisted_{0};  // of failed_: the broker may hold them
   std::atomic<uint64_t> in_flight_{0};           // produced, no delivery report yet
   std::atomic<uint64_t> acked_{0}, failed_{0}, retried_{0}, dropped_too_large_{0}, dropped_no_topic_{0},

@@ -47,8 +47,8 @@ namespace {
 constexpr uint8_t kVersion = '2';
 
 void put_be32(std::string& s, uint32_t v) {
-  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16 & 0xff), static_cast<char>(v >> 8 & 0xff),
-                     static_cast<char>(v & 0xff)};
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16 & 0xff),
+                     static_cast<char>(v >> 8 & 0xff), static_cast<char>(v & 0xff)};
   s.append(b, 4);
 }
 
@@ -108,7 +108,8 @@ class LogstashSink final : public Sink {
     auto fail = [&](const std::string& key, const std::string& why) {
       throw ConfigError(file_, "output.logstash" + (key.empty() ? "" : "." + key), why);
     };
-    if (!s["hosts"] || !s["hosts"].IsSequence() || s["hosts"].size() == 0) fail("hosts", "at least one host:port is needed");
+    if (!s["hosts"] || !s["hosts"].IsSequence() || s["hosts"].size() == 0)
+      fail("hosts", "at least one host:port is needed");
     for (const auto& h : s["hosts"]) {
       Host host;
       host.name = h.as<std::string>();
@@ -132,7 +133,8 @@ class LogstashSink final : public Sink {
       hosts_.push_back(std::move(host));
     }
     if (s["proxy_url"]) fail("proxy_url", "SOCKS5 proxies are not supported; connect directly");
-    if (s["escape_html"] && s["escape_html"].as<bool>()) fail("escape_html", "HTML escaping is not supported (false only)");
+    if (s["escape_html"] && s["escape_html"].as<bool>())
+      fail("escape_html", "HTML escaping is not supported (false only)");
     loadbalance_ = s["loadbalance"] && s["loadbalance"].as<bool>();
     const YAML::Node workers = s["worker"] ? s["worker"] : s["workers"];
     workers_ = workers ? workers.as<int>() : 1;
@@ -157,14 +159,17 @@ class LogstashSink final : public Sink {
     if (timeout_ns_ == 0) fail("timeout", "must be more than 0");
     ttl_ns_ = duration(s["ttl"], "ttl", 0);
     const YAML::Node backoff = s["backoff"] ? s["backoff"] : YAML::Node(YAML::NodeType::Map);
-    backoff_init_ns_ = std::max<uint64_t>(duration(backoff["init"], "backoff.init", 1'000'000'000), 1'000'000);
+    backoff_init_ns_ =
+        std::max<uint64_t>(duration(backoff["init"], "backoff.init", 1'000'000'000), 1'000'000);
     backoff_max_ns_ = std::max(duration(backoff["max"], "backoff.max", 60'000'000'000), backoff_init_ns_);
     if (s["index"]) index_ = s["index"].as<std::string>();
-    if (index_.find_first_of("\"\\") != std::string::npos) fail("index", "must not hold quotes or backslashes");
+    if (index_.find_first_of("\"\\") != std::string::npos)
+      fail("index", "must not hold quotes or backslashes");
     max_buffered_ = cfg.queue.mem_events ? cfg.queue.mem_events : 4096;  // Beats' queue.mem.events
     if (cfg.queue.disk)
-      log_line("warn", "output.logstash: queue.disk is not used by this output; events wait in memory "
-                       "(queue.mem.events) while no Logstash host takes them");
+      log_line("warn",
+               "output.logstash: queue.disk is not used by this output; events wait in memory "
+               "(queue.mem.events) while no Logstash host takes them");
     if (const YAML::Node t = s["ssl"]; t && (!t["enabled"] || t["enabled"].as<bool>())) setup_tls(t, fail);
 
     const int per_host = loadbalance_ ? workers_ : 1;
@@ -197,12 +202,13 @@ class LogstashSink final : public Sink {
 
   std::size_t write(std::string_view lines) override {
     // Whole lines, while fewer than max_buffered events wait.
-    const std::size_t taken = take_lines(lines, max_buffered_ - std::min(buffered_, max_buffered_), [&](std::string_view e) {
-      pending_.append(e);
-      pending_.push_back('\n');
-      ++pending_events_;
-      ++buffered_;
-    });
+    const std::size_t taken =
+        take_lines(lines, max_buffered_ - std::min(buffered_, max_buffered_), [&](std::string_view e) {
+          pending_.append(e);
+          pending_.push_back('\n');
+          ++pending_events_;
+          ++buffered_;
+        });
     dispatch();
     return taken;
   }
@@ -236,7 +242,8 @@ class LogstashSink final : public Sink {
     int wait = timeout_ms;
     for (const Conn& c : conns_)
       if (c.state == State::kDown && wanted(c)) {
-        const int64_t ms = static_cast<int64_t>(c.next_attempt_ns / 1'000'000) - static_cast<int64_t>(now / 1'000'000);
+        const int64_t ms =
+            static_cast<int64_t>(c.next_attempt_ns / 1'000'000) - static_cast<int64_t>(now / 1'000'000);
         wait = static_cast<int>(std::clamp<int64_t>(ms, 0, wait));
       }
     if (fds.empty()) {
@@ -292,7 +299,8 @@ class LogstashSink final : public Sink {
                         : name == "TLSv1.2"                  ? TLS1_2_VERSION
                         : name == "TLSv1.3"                  ? TLS1_3_VERSION
                                                              : 0;
-        if (!ver) fail("ssl.supported_protocols", "unknown protocol '" + name + "' (TLSv1.1, TLSv1.2, TLSv1.3)");
+        if (!ver)
+          fail("ssl.supported_protocols", "unknown protocol '" + name + "' (TLSv1.1, TLSv1.2, TLSv1.3)");
         lo = lo ? std::min(lo, ver) : ver;
         hi = std::max(hi, ver);
       }
@@ -579,8 +587,9 @@ class LogstashSink final : public Sink {
     if (level_) {
       uLongf n = compressBound(static_cast<uLong>(frames_.size()));
       zbuf_.resize(n);
-      if (compress2(reinterpret_cast<Bytef*>(zbuf_.data()), &n, reinterpret_cast<const Bytef*>(frames_.data()),
-                    static_cast<uLong>(frames_.size()), level_) != Z_OK)
+      if (compress2(reinterpret_cast<Bytef*>(zbuf_.data()), &n,
+                    reinterpret_cast<const Bytef*>(frames_.data()), static_cast<uLong>(frames_.size()),
+                    level_) != Z_OK)
         throw std::runtime_error("output.logstash: zlib compression failed");
       out.push_back(kVersion);
       out.push_back('C');
@@ -627,7 +636,8 @@ class LogstashSink final : public Sink {
         if (rc <= 0) {
           const int e = SSL_get_error(c.ssl, rc);
           if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
-          fail(c, e == SSL_ERROR_ZERO_RETURN ? "the server closed the connection" : "TLS read: " + ssl_error_text());
+          fail(c, e == SSL_ERROR_ZERO_RETURN ? "the server closed the connection"
+                                             : "TLS read: " + ssl_error_text());
           return;
         }
         k = rc;
@@ -667,7 +677,8 @@ class LogstashSink final : public Sink {
     }
     Window& w = c.windows.front();
     if (seq > w.count()) {
-      fail(c, "acknowledgement of sequence " + std::to_string(seq) + " in a window of " + std::to_string(w.count()));
+      fail(c, "acknowledgement of sequence " + std::to_string(seq) + " in a window of " +
+                  std::to_string(w.count()));
       return;
     }
     if (seq > w.acked) {
@@ -707,8 +718,8 @@ class LogstashSink final : public Sink {
   uint64_t max_buffered_;
   std::string frames_, zbuf_;
 
-  std::atomic<uint64_t> acked_{0}, windows_{0}, retried_{0}, queued_{0}, connections_{0}, connection_errors_{0},
-      keepalives_{0}, dropped_retries_{0}, dropped_shutdown_{0};
+  std::atomic<uint64_t> acked_{0}, windows_{0}, retried_{0}, queued_{0}, connections_{0},
+      connection_errors_{0}, keepalives_{0}, dropped_retries_{0}, dropped_shutdown_{0};
 };
 
 }  // namespace

@@ -1,23 +1,23 @@
 #include "output/sink.hpp"
 
-#include "output/elasticsearch_sink.hpp"
-#include "output/kafka_sink.hpp"
-#include "output/logstash_sink.hpp"
-#include "util/fd_io.hpp"
-#include "util/safe_file.hpp"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <thread>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <stdexcept>
+#include <thread>
+
+#include "output/elasticsearch_sink.hpp"
+#include "output/kafka_sink.hpp"
+#include "output/logstash_sink.hpp"
+#include "util/fd_io.hpp"
+#include "util/safe_file.hpp"
 
 namespace tapbeat {
 
@@ -30,13 +30,19 @@ void pretty_print(std::string_view line, std::string& out) {
     const char c = line[i];
     if (in_string) {
       out += c;
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     switch (c) {
-      case '"': in_string = true; out += c; break;
+      case '"':
+        in_string = true;
+        out += c;
+        break;
       case '{':
       case '[': {
         out += c;
@@ -58,10 +64,17 @@ void pretty_print(std::string_view line, std::string& out) {
         indent();
         out += c;
         break;
-      case ',': out += ",\n"; indent(); break;
-      case ':': out += ": "; break;
-      case '\n': break;
-      default: out += c;
+      case ',':
+        out += ",\n";
+        indent();
+        break;
+      case ':':
+        out += ": ";
+        break;
+      case '\n':
+        break;
+      default:
+        out += c;
     }
   }
   out += '\n';
@@ -83,7 +96,8 @@ class ConsoleSink : public Sink {
  public:
   explicit ConsoleSink(bool pretty) : pretty_(pretty) {}
   std::size_t write(std::string_view lines) override {
-    if (!pretty_) return write_all(STDOUT_FILENO, lines.data(), lines.size(), error_) ? lines.size() : kFailed;
+    if (!pretty_)
+      return write_all(STDOUT_FILENO, lines.data(), lines.size(), error_) ? lines.size() : kFailed;
     buf_.clear();
     std::size_t start = 0;
     while (start < lines.size()) {
@@ -190,7 +204,8 @@ class FileSink : public Sink {
 std::string host_port_error(std::string_view hp) {
   if (hp.empty()) return "an empty host";
   for (const char c : hp)
-    if (static_cast<unsigned char>(c) <= ' ' || std::string_view("\"'<>\\/@#?{}|^`").find(c) != std::string_view::npos)
+    if (static_cast<unsigned char>(c) <= ' ' ||
+        std::string_view("\"'<>\\/@#?{}|^`").find(c) != std::string_view::npos)
       return std::string("'").append(1, c).append("' has no place in a host name");
   std::string_view port;
   if (hp.front() == '[') {

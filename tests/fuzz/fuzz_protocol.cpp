@@ -37,7 +37,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       const bool tcp = d.transports & kTransportTcp, udp = d.transports & kTransportUdp;
       std::string ports;
       for (uint16_t p : d.default_ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
-      std::printf("%s %s %s\n", std::string(d.name).c_str(), tcp && udp ? "tcp+udp" : tcp ? "tcp" : "udp", ports.c_str());
+      std::printf("%s %s %s\n", std::string(d.name).c_str(),
+                  tcp && udp ? "tcp+udp"
+                  : tcp      ? "tcp"
+                             : "udp",
+                  ports.c_str());
     }
     std::exit(0);
   }

@@ -14,8 +14,9 @@ using namespace tapbeat;
 
 namespace {
 constexpr uint16_t kLinkTypes[] = {link_type::kEthernet, link_type::kLinuxSll, link_type::kLinuxSll2,
-                                   link_type::kNull, link_type::kRaw, link_type::kIpv4, link_type::kIpv6,
-                                   link_type::kPpp, link_type::kLoop, link_type::kCiscoHdlc};
+                                   link_type::kNull,     link_type::kRaw,      link_type::kIpv4,
+                                   link_type::kIpv6,     link_type::kPpp,      link_type::kLoop,
+                                   link_type::kCiscoHdlc};
 
 struct State {
   AgentInfo agent{"fuzz", "fuzz", "id", "eph", "0"};
@@ -49,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint16_t lt = kLinkTypes[data[0] % (sizeof kLinkTypes / sizeof kLinkTypes[0])];
   std::vector<uint8_t> frame(data + 1, data + size);  // exact size: reads past it are caught
   st.ts += 7'000'000;
-  RawPacket p{frame.data(), static_cast<uint32_t>(frame.size()), static_cast<uint32_t>(frame.size()), st.ts, 0, lt};
+  RawPacket p{
+      frame.data(), static_cast<uint32_t>(frame.size()), static_cast<uint32_t>(frame.size()), st.ts, 0, lt};
   st.worker->process({&p, 1});
   fuzz::drain_checked(st.worker->events());
   return 0;

@@ -24,7 +24,8 @@ inline void check_events(const EventChunk& c) {
     const simdjson::error_code err = parser.parse(line.data(), line.size()).get(doc);
     if (err || !doc.is_object()) {
       std::fprintf(stderr, "event is not a JSON object (%s): %.*s\n",
-                   err ? simdjson::error_message(err) : "another JSON value", static_cast<int>(line.size()), line.data());
+                   err ? simdjson::error_message(err) : "another JSON value", static_cast<int>(line.size()),
+                   line.data());
       __builtin_trap();
     }
     rest.remove_prefix(nl + 1);

@@ -14,8 +14,8 @@
 #include "event/agent.hpp"
 #include "event/emitter.hpp"
 #include "event/event_queue.hpp"
-#include "util/chain_store.hpp"
 #include "json_check.hpp"
+#include "util/chain_store.hpp"
 
 namespace tapbeat::fuzz {
 

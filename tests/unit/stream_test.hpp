@@ -39,13 +39,19 @@ struct StreamTest {
   }
   void frame(bool from_client, const Conn& c, uint8_t flags, uint32_t seq, std::string_view payload) {
     Frame f;
-    if (from_client) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(c.client_port, c.server_port, flags, seq);
-    else f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(c.server_port, c.client_port, flags, seq);
+    if (from_client)
+      f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(c.client_port, c.server_port, flags, seq);
+    else
+      f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(c.server_port, c.client_port, flags, seq);
     f.text(payload);
     keep.push_back(f.finish().b);
     ts += 1'000'000;
-    RawPacket p{keep.back().data(), static_cast<uint32_t>(keep.back().size()),
-                static_cast<uint32_t>(keep.back().size()), ts, 0, link_type::kEthernet};
+    RawPacket p{keep.back().data(),
+                static_cast<uint32_t>(keep.back().size()),
+                static_cast<uint32_t>(keep.back().size()),
+                ts,
+                0,
+                link_type::kEthernet};
     w->process({&p, 1});
   }
   void handshake(Conn& c) {
@@ -84,6 +90,8 @@ struct StreamTest {
   }
 };
 
-inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 }  // namespace tapbeat::test

@@ -20,12 +20,25 @@ namespace {
 using test::contains;
 
 std::string be16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
-std::string be32(uint32_t v) { return be16(static_cast<uint16_t>(v >> 16)) + be16(static_cast<uint16_t>(v & 0xffff)); }
+std::string be32(uint32_t v) {
+  return be16(static_cast<uint16_t>(v >> 16)) + be16(static_cast<uint16_t>(v & 0xffff));
+}
 std::string str(const std::string& s) { return be16(static_cast<uint16_t>(s.size())) + s; }
 std::string long_str(const std::string& s) { return be32(static_cast<uint32_t>(s.size())) + s; }
 
-enum : uint8_t { kError = 0, kStartup = 1, kReady = 2, kQuery = 7, kResult = 8, kPrepare = 9, kExecute = 10,
-                 kEvent = 12, kBatch = 13, kOptions = 5, kSupported = 6 };
+enum : uint8_t {
+  kError = 0,
+  kStartup = 1,
+  kReady = 2,
+  kQuery = 7,
+  kResult = 8,
+  kPrepare = 9,
+  kExecute = 10,
+  kEvent = 12,
+  kBatch = 13,
+  kOptions = 5,
+  kSupported = 6
+};
 
 std::string frame(uint8_t version, bool response, int16_t stream, uint8_t op, const std::string& body,
                   uint8_t flags = 0) {
@@ -68,8 +81,8 @@ std::string le(uint64_t v, int n) {
 std::string segment(const std::string& payload, bool self_contained, bool bad_crc = false) {
   const uint64_t h = payload.size() | (self_contained ? 1u << 17 : 0u);
   const uint8_t init[4] = {0xFA, 0x2D, 0x55, 0xCA};
-  uint32_t crc = static_cast<uint32_t>(crc32(crc32(0, init, 4), reinterpret_cast<const Bytef*>(payload.data()),
-                                              static_cast<uInt>(payload.size())));
+  uint32_t crc = static_cast<uint32_t>(crc32(
+      crc32(0, init, 4), reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
   if (bad_crc) crc ^= 1;
   return le(h, 3) + le(crc24(h, 3), 3) + payload + le(crc, 4);
 }
@@ -77,13 +90,12 @@ std::string segment(const std::string& payload, bool self_contained, bool bad_cr
 // An LZ4-compressed v5 segment (8-byte header).
 std::string lz4_segment(const std::string& payload) {
   std::string packed(static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(payload.size()))), '\0');
-  packed.resize(static_cast<std::size_t>(LZ4_compress_default(payload.data(), packed.data(),
-                                                              static_cast<int>(payload.size()),
-                                                              static_cast<int>(packed.size()))));
+  packed.resize(static_cast<std::size_t>(LZ4_compress_default(
+      payload.data(), packed.data(), static_cast<int>(payload.size()), static_cast<int>(packed.size()))));
   const uint64_t h = packed.size() | static_cast<uint64_t>(payload.size()) << 17 | uint64_t{1} << 34;
   const uint8_t init[4] = {0xFA, 0x2D, 0x55, 0xCA};
-  const uint32_t crc = static_cast<uint32_t>(crc32(crc32(0, init, 4), reinterpret_cast<const Bytef*>(packed.data()),
-                                                   static_cast<uInt>(packed.size())));
+  const uint32_t crc = static_cast<uint32_t>(crc32(
+      crc32(0, init, 4), reinterpret_cast<const Bytef*>(packed.data()), static_cast<uInt>(packed.size())));
   return le(h, 5) + le(crc24(h, 5), 3) + packed + le(crc, 4);
 }
 
@@ -95,8 +107,8 @@ std::string snappy_body(const std::string& b) {
 
 std::string lz4_body(const std::string& b) {
   std::string packed(static_cast<std::size_t>(LZ4_compressBound(static_cast<int>(b.size()))), '\0');
-  packed.resize(static_cast<std::size_t>(
-      LZ4_compress_default(b.data(), packed.data(), static_cast<int>(b.size()), static_cast<int>(packed.size()))));
+  packed.resize(static_cast<std::size_t>(LZ4_compress_default(
+      b.data(), packed.data(), static_cast<int>(b.size()), static_cast<int>(packed.size()))));
   return be32(static_cast<uint32_t>(b.size())) + packed;
 }
 
@@ -130,9 +142,11 @@ TEST(Cassandra, ResponsesPairByStreamIdWhateverTheirOrder) {
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_TRUE(contains(ev[0], R"x("query":"SELECT b")x") && contains(ev[0], R"x("num_rows":2)x")) << ev[0];
   EXPECT_TRUE(contains(ev[1], R"x("query":"SELECT a")x") && contains(ev[1], R"x("num_rows":1)x")) << ev[1];
-  EXPECT_TRUE(contains(ev[0], R"x("meta":{"flags":"GlobalTableSpec","col_count":1,"keyspace":"ks","table":"tbl"})x"))
+  EXPECT_TRUE(
+      contains(ev[0], R"x("meta":{"flags":"GlobalTableSpec","col_count":1,"keyspace":"ks","table":"tbl"})x"))
       << ev[0];
-  EXPECT_TRUE(contains(ev[0], R"x("headers":{"version":"4","flags":"Default","stream":2,"op":"QUERY","length":15})x"))
+  EXPECT_TRUE(
+      contains(ev[0], R"x("headers":{"version":"4","flags":"Default","stream":2,"op":"QUERY","length":15})x"))
       << ev[0];
   EXPECT_TRUE(contains(ev[0], R"x("client":{"bytes":24,)x")) << ev[0];
 }
@@ -140,22 +154,30 @@ TEST(Cassandra, ResponsesPairByStreamIdWhateverTheirOrder) {
 TEST(Cassandra, PushedEventIsPublishedAlone) {
   CqlHarness h;
   h.client(frame(4, false, 0, kOptions, ""));
-  h.server(frame(4, true, 0, kSupported, be16(1) + str("COMPRESSION") + be16(2) + str("snappy") + str("lz4")));
-  h.server(frame(4, true, -1, kEvent, str("SCHEMA_CHANGE") + str("CREATED") + str("TABLE") + str("ks") + str("t1")));
-  h.server(frame(4, true, -1, kEvent, str("STATUS_CHANGE") + str("UP") + std::string(1, 4) + std::string("\x7f\x00\x00\x02", 4) +
-                                          be32(9042)));
-  h.server(frame(4, true, -1, kEvent, str("TOPOLOGY_CHANGE") + str("NEW_NODE") + std::string(1, 16) +
-                                          std::string("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16) + be32(9042)));
+  h.server(
+      frame(4, true, 0, kSupported, be16(1) + str("COMPRESSION") + be16(2) + str("snappy") + str("lz4")));
+  h.server(frame(4, true, -1, kEvent,
+                 str("SCHEMA_CHANGE") + str("CREATED") + str("TABLE") + str("ks") + str("t1")));
+  h.server(frame(4, true, -1, kEvent,
+                 str("STATUS_CHANGE") + str("UP") + std::string(1, 4) + std::string("\x7f\x00\x00\x02", 4) +
+                     be32(9042)));
+  h.server(frame(4, true, -1, kEvent,
+                 str("TOPOLOGY_CHANGE") + str("NEW_NODE") + std::string(1, 16) +
+                     std::string("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16) + be32(9042)));
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 4u);
-  EXPECT_TRUE(contains(ev[3], R"x("event":{"type":"TOPOLOGY_CHANGE","change":"NEW_NODE","host":"2001:db8::1","port":9042})x"))
+  EXPECT_TRUE(contains(
+      ev[3], R"x("event":{"type":"TOPOLOGY_CHANGE","change":"NEW_NODE","host":"2001:db8::1","port":9042})x"))
       << ev[3];
   EXPECT_TRUE(contains(ev[0], R"x("supported":{"COMPRESSION":["snappy","lz4"]})x")) << ev[0];
   EXPECT_TRUE(contains(ev[1], R"x("no_request":true)x")) << ev[1];
-  EXPECT_TRUE(contains(ev[1], R"x("event":{"type":"SCHEMA_CHANGE","schema_change":{"change":"CREATED","target":"TABLE","keyspace":"ks","object":"t1"}})x"))
+  EXPECT_TRUE(contains(
+      ev[1],
+      R"x("event":{"type":"SCHEMA_CHANGE","schema_change":{"change":"CREATED","target":"TABLE","keyspace":"ks","object":"t1"}})x"))
       << ev[1];
   EXPECT_TRUE(contains(ev[1], R"x("stream":-1,"op":"EVENT")x")) << ev[1];
-  EXPECT_TRUE(contains(ev[2], R"x("event":{"type":"STATUS_CHANGE","change":"UP","host":"127.0.0.2","port":9042})x"))
+  EXPECT_TRUE(
+      contains(ev[2], R"x("event":{"type":"STATUS_CHANGE","change":"UP","host":"127.0.0.2","port":9042})x"))
       << ev[2];
   EXPECT_EQ(h.count("cassandra.events"), 3u);
 }
@@ -173,19 +195,27 @@ TEST(Cassandra, ExecuteAndBatchNameTheirPreparedStatements) {
   // A batch: the prepared insert with one value, then a plain statement.
   h.client(frame(4, false, 7, kBatch,
                  std::string(1, 0) + be16(2) + std::string(1, 1) + str(id) + be16(1) + be32(4) + be32(8) +
-                     std::string(1, 0) + long_str("DELETE FROM t WHERE a = 1") + be16(0) + be16(1) + std::string(1, 0)));
+                     std::string(1, 0) + long_str("DELETE FROM t WHERE a = 1") + be16(0) + be16(1) +
+                     std::string(1, 0)));
   h.server(frame(4, true, 7, kResult, be32(1)));
   h.client(frame(4, false, 8, kExecute, str("unknown-id-00000") + be16(1) + std::string(1, 0)));
-  h.server(frame(4, true, 8, kError, be32(0x2500) + str("Prepared query with ID 756e not found") + str("unknown-id-00000")));
+  h.server(frame(4, true, 8, kError,
+                 be32(0x2500) + str("Prepared query with ID 756e not found") + str("unknown-id-00000")));
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 4u);
-  EXPECT_TRUE(contains(ev[0], R"x("prepared":{"prepared_id":"30313233-3435-3637-3839-616263646566","req_meta":{"flags":"GlobalTableSpec","col_count":1,"pkey_columns":[0],"keyspace":"ks","table":"t"},"resp_meta":{"flags":"NoMetaData","col_count":0}})x"))
+  EXPECT_TRUE(contains(
+      ev[0],
+      R"x("prepared":{"prepared_id":"30313233-3435-3637-3839-616263646566","req_meta":{"flags":"GlobalTableSpec","col_count":1,"pkey_columns":[0],"keyspace":"ks","table":"t"},"resp_meta":{"flags":"NoMetaData","col_count":0}})x"))
       << ev[0];
-  EXPECT_TRUE(contains(ev[1], R"x("op":"EXECUTE","length":)x") && contains(ev[1], R"x("query":"INSERT INTO t (a) VALUES (?)")x"))
+  EXPECT_TRUE(contains(ev[1], R"x("op":"EXECUTE","length":)x") &&
+              contains(ev[1], R"x("query":"INSERT INTO t (a) VALUES (?)")x"))
       << ev[1];
-  EXPECT_TRUE(contains(ev[2], R"x("query":"INSERT INTO t (a) VALUES (?); DELETE FROM t WHERE a = 1")x")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"x("query":"INSERT INTO t (a) VALUES (?); DELETE FROM t WHERE a = 1")x"))
+      << ev[2];
   EXPECT_FALSE(contains(ev[3], R"x("query")x")) << ev[3];
-  EXPECT_TRUE(contains(ev[3], R"x("error":{"code":9472,"msg":"Prepared query with ID 756e not found","type":"errUnprepared","details":{"stmt_id":"756E6B6E6F776E2D69642D3030303030"}})x"))
+  EXPECT_TRUE(contains(
+      ev[3],
+      R"x("error":{"code":9472,"msg":"Prepared query with ID 756e not found","type":"errUnprepared","details":{"stmt_id":"756E6B6E6F776E2D69642D3030303030"}})x"))
       << ev[3];
   EXPECT_TRUE(contains(ev[3], R"x("status":"Error")x")) << ev[3];
   EXPECT_EQ(h.count("cassandra.unknown_prepared"), 1u);
@@ -195,17 +225,23 @@ TEST(Cassandra, ErrorDetailsByCodeAndVersion) {
   CqlHarness h;
   h.client(frame(4, false, 1, kQuery, query("q1")) + frame(4, false, 2, kQuery, query("q2")) +
            frame(4, false, 3, kQuery, query("q3")));
-  h.server(frame(4, true, 1, kError, be32(0x1000) + str("Cannot achieve consistency") + be16(4) + be32(2) + be32(1)));
-  h.server(frame(4, true, 2, kError,
-                 be32(0x1300) + str("Read failure") + be16(6) + be32(1) + be32(2) + be32(1) + std::string(1, 1)));
+  h.server(frame(4, true, 1, kError,
+                 be32(0x1000) + str("Cannot achieve consistency") + be16(4) + be32(2) + be32(1)));
+  h.server(
+      frame(4, true, 2, kError,
+            be32(0x1300) + str("Read failure") + be16(6) + be32(1) + be32(2) + be32(1) + std::string(1, 1)));
   h.server(frame(4, true, 3, kError, be32(0x2400) + str("exists") + str("ks") + str("t")));
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 3u);
-  EXPECT_TRUE(contains(ev[0], R"x("type":"errUnavailable","details":{"read_consistency":"QUORUM","required":2,"alive":1})x"))
+  EXPECT_TRUE(contains(
+      ev[0], R"x("type":"errUnavailable","details":{"read_consistency":"QUORUM","required":2,"alive":1})x"))
       << ev[0];
-  EXPECT_TRUE(contains(ev[1], R"x("type":"errReadFailure","details":{"read_consistency":"LOCAL_QUORUM","received":1,"blockfor":2,"num_failures":1,"data_present":true})x"))
+  EXPECT_TRUE(contains(
+      ev[1],
+      R"x("type":"errReadFailure","details":{"read_consistency":"LOCAL_QUORUM","received":1,"blockfor":2,"num_failures":1,"data_present":true})x"))
       << ev[1];
-  EXPECT_TRUE(contains(ev[2], R"x("type":"errAlreadyExists","details":{"keyspace":"ks","table":"t"})x")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"x("type":"errAlreadyExists","details":{"keyspace":"ks","table":"t"})x"))
+      << ev[2];
   EXPECT_EQ(h.count("cassandra.malformed"), 0u);
 }
 
@@ -213,14 +249,16 @@ TEST(Cassandra, WarningsTracingAndPaging) {
   CqlHarness h;
   h.client(frame(4, false, 1, kQuery, query("SELECT * FROM big"), 0x02));
   const std::string trace_id(16, '\x11');
-  h.server(frame(4, true, 1, kResult, trace_id + be16(1) + str("Aggregation query used") + rows(3, 3, "\xab\xcd"),
-                 0x02 | 0x08));
+  h.server(frame(4, true, 1, kResult,
+                 trace_id + be16(1) + str("Aggregation query used") + rows(3, 3, "\xab\xcd"), 0x02 | 0x08));
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"x("flags":"Tracing","stream":1,"op":"QUERY")x")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"x("flags":"Tracing|Warning","stream":1,"op":"RESULT")x")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"x("warnings":["Aggregation query used"])x")) << ev[0];
-  EXPECT_TRUE(contains(ev[0], R"x("meta":{"flags":"GlobalTableSpec|HasMorePages","col_count":1,"paging_state":"ABCD","keyspace":"ks","table":"tbl"},"num_rows":3)x"))
+  EXPECT_TRUE(contains(
+      ev[0],
+      R"x("meta":{"flags":"GlobalTableSpec|HasMorePages","col_count":1,"paging_state":"ABCD","keyspace":"ks","table":"tbl"},"num_rows":3)x"))
       << ev[0];
 }
 
@@ -291,8 +329,10 @@ TEST(Cassandra, V5SegmentsSplitAnywhereAndEnvelopesSpanningThem) {
   h.client(frame(5, false, 0, kStartup, startup()));
   h.server(frame(5, true, 0, kReady, ""));
   // Two requests in one self-contained segment, sent a few bytes at a time.
-  h.client(segment(frame(5, false, 1, kQuery, query("SELECT a")) + frame(5, false, 2, kQuery, query("SELECT b")), true),
-           5);
+  h.client(
+      segment(frame(5, false, 1, kQuery, query("SELECT a")) + frame(5, false, 2, kQuery, query("SELECT b")),
+              true),
+      5);
   // A 200-row answer in two segments (not self-contained), then the other answer.
   const std::string big = frame(5, true, 1, kResult, rows(200));
   h.server(segment(big.substr(0, 60), false) + segment(big.substr(60), false) +
@@ -344,9 +384,11 @@ TEST(Cassandra, AuthenticationClassAndV5SwitchOnAuthenticate) {
   h.server(segment(frame(5, true, 1, 0x10, be32(0xffffffff)), true));
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 2u);
-  EXPECT_TRUE(contains(ev[0], R"x("authentication":{"class":"org.apache.cassandra.auth.PasswordAuthenticator"})x"))
+  EXPECT_TRUE(
+      contains(ev[0], R"x("authentication":{"class":"org.apache.cassandra.auth.PasswordAuthenticator"})x"))
       << ev[0];
-  EXPECT_TRUE(contains(ev[1], R"x("op":"AUTH_RESPONSE")x") && contains(ev[1], R"x("op":"AUTH_SUCCESS")x")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"x("op":"AUTH_RESPONSE")x") && contains(ev[1], R"x("op":"AUTH_SUCCESS")x"))
+      << ev[1];
   EXPECT_FALSE(contains(ev[1], "secret")) << ev[1];  // tokens are not published
   EXPECT_EQ(h.count("cassandra.crc_errors"), 0u);
 }

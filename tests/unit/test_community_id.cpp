@@ -34,10 +34,12 @@ TEST(CommunityId, SpecificationTable) {
   EXPECT_EQ(cid("1.2.3.4", "5.6.7.8", 1, 8, 0), "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=");
   EXPECT_EQ(cid("5.6.7.8", "1.2.3.4", 1, 0, 0), "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=");
   EXPECT_EQ(cid("1.2.3.4", "5.6.7.8", 1, 11, 0), "1:f/YiSyWqczrTgfUCZlBUnvHRcPk=");
-  EXPECT_EQ(cid("fe80:0001:0203:0405:0607:0809:0A0B:0C0D", "fe80:1011:1213:1415:1617:1819:1A1B:1C1D", 58, 128, 0),
-            "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=");
-  EXPECT_EQ(cid("fe80:0001:0203:0405:0607:0809:0A0B:0C0D", "fe80:1011:1213:1415:1617:1819:1A1B:1C1D", 58, 146, 0),
-            "1:fYC8+pz24E+EhANP1EZhpX0Dw10=");
+  EXPECT_EQ(
+      cid("fe80:0001:0203:0405:0607:0809:0A0B:0C0D", "fe80:1011:1213:1415:1617:1819:1A1B:1C1D", 58, 128, 0),
+      "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=");
+  EXPECT_EQ(
+      cid("fe80:0001:0203:0405:0607:0809:0A0B:0C0D", "fe80:1011:1213:1415:1617:1819:1A1B:1C1D", 58, 146, 0),
+      "1:fYC8+pz24E+EhANP1EZhpX0Dw10=");
   EXPECT_EQ(cid("1.2.3.4", "5.6.7.8", 46, 0, 0), "1:ikv3kmf89luf73WPz1jOs49S768=");
   EXPECT_EQ(cid("5.6.7.8", "1.2.3.4", 46, 0, 0), "1:ikv3kmf89luf73WPz1jOs49S768=");
 }
@@ -53,7 +55,8 @@ TEST(CommunityId, SpecificationBaseline) {
   for (const auto& e : all) {
     const uint16_t sp = e["sport"] && !e["sport"].IsNull() ? e["sport"].as<uint16_t>() : 0;
     const uint16_t dp = e["dport"] && !e["dport"].IsNull() ? e["dport"].as<uint16_t>() : 0;
-    EXPECT_EQ(cid(e["saddr"].as<std::string>(), e["daddr"].as<std::string>(), static_cast<uint8_t>(e["proto"].as<int>()), sp, dp),
+    EXPECT_EQ(cid(e["saddr"].as<std::string>(), e["daddr"].as<std::string>(),
+                  static_cast<uint8_t>(e["proto"].as<int>()), sp, dp),
               e["communityid"].as<std::string>())
         << e["saddr"].as<std::string>() << " -> " << e["daddr"].as<std::string>() << " proto "
         << e["proto"].as<int>() << " " << sp << "/" << dp;

@@ -50,14 +50,16 @@ TEST(Config, TutorialConfigLoads) {
 }
 
 TEST(Config, TapbeatAndPacketbeatPrefixesAreOneSection) {
-  const Config c = load("tapbeat.interfaces.device: eth1\npacketbeat.interfaces.snaplen: 1500\noutput.console: {}\n");
+  const Config c =
+      load("tapbeat.interfaces.device: eth1\npacketbeat.interfaces.snaplen: 1500\noutput.console: {}\n");
   EXPECT_EQ(c.interfaces.device, "eth1");
   EXPECT_EQ(c.interfaces.snaplen, 1500u);
   EXPECT_EQ(c.output->type, "console");
 }
 
 TEST(Config, DictionaryFormOfProtocols) {
-  const Config c = load("packetbeat.protocols:\n  http:\n    ports: [80]\n    send_headers: [Host]\n  dns:\n    ports: [53]\n");
+  const Config c = load(
+      "packetbeat.protocols:\n  http:\n    ports: [80]\n    send_headers: [Host]\n  dns:\n    ports: [53]\n");
   ASSERT_EQ(c.protocols.size(), 2u);
   EXPECT_EQ(c.protocol("http")->ports, std::vector<uint16_t>{80});
   EXPECT_TRUE(c.protocol("http")->options["send_headers"].IsSequence());
@@ -65,7 +67,7 @@ TEST(Config, DictionaryFormOfProtocols) {
 
 TEST(Config, OverridesApplyToAnyDottedKey) {
   const Config c = load(tutorial(), {"packetbeat.flows.period=-1", "tapbeat.workers=3",
-                                    "output.elasticsearch.enabled=false", "output.console.pretty=true"});
+                                     "output.elasticsearch.enabled=false", "output.console.pretty=true"});
   EXPECT_EQ(c.flows.period_ns, -1'000'000'000);
   EXPECT_EQ(c.engine.workers, 3u);
   EXPECT_EQ(c.output->type, "console");
@@ -114,13 +116,15 @@ TEST(Config, BadValuesGiveExactErrors) {
             "test.yml: output: more than one output is enabled (console, file); enable exactly one");
   EXPECT_EQ(error_of("output.kafka:\n  hosts: [a:9092]\n  topic: t\n  compression: brotli\n"),
             "test.yml: output.kafka.compression: 'brotli' is not one of none, gzip, snappy, lz4, zstd");
-  EXPECT_EQ(error_of("output.kafka:\n  topic: t\n"), "test.yml: output.kafka.hosts: missing: list at least one host");
+  EXPECT_EQ(error_of("output.kafka:\n  topic: t\n"),
+            "test.yml: output.kafka.hosts: missing: list at least one host");
   EXPECT_EQ(error_of("output.file:\n  number_of_files: 1\n"),
             "test.yml: output.file.number_of_files: must be between 2 and 1024");
   EXPECT_EQ(error_of("packetbeat.flows.period: 0s\n"),
             "test.yml: tapbeat.flows.period: must be positive, or -1 for final reports only");
   EXPECT_EQ(error_of("packetbeat.flows: [1]\n"), "test.yml: tapbeat.flows: expected a mapping, got a list");
-  EXPECT_EQ(error_of("a: [1\n"), "test.yml: YAML syntax error at line 2, column 1: end of sequence flow not found");
+  EXPECT_EQ(error_of("a: [1\n"),
+            "test.yml: YAML syntax error at line 2, column 1: end of sequence flow not found");
   EXPECT_EQ(error_of("", {"novalue"}), "-E (argument 1): expected key=value");
 }
 
@@ -142,8 +146,17 @@ output.console: {}
   EXPECT_FALSE(c.dpdk.ports[1].is_vdev());
   EXPECT_EQ(c.dpdk.ports[1].rx_queues, 4);
   const std::vector<std::string> argv = c.dpdk.eal_argv();
-  const std::vector<std::string> want = {"tapbeat", "--lcores", "0@0,1@1", "-m", "512", "--no-huge", "--no-pci",
-                                         "--file-prefix", "tapbeat", "--vdev", "net_pcap0,rx_pcap=a.pcap"};
+  const std::vector<std::string> want = {"tapbeat",
+                                         "--lcores",
+                                         "0@0,1@1",
+                                         "-m",
+                                         "512",
+                                         "--no-huge",
+                                         "--no-pci",
+                                         "--file-prefix",
+                                         "tapbeat",
+                                         "--vdev",
+                                         "net_pcap0,rx_pcap=a.pcap"};
   EXPECT_EQ(argv, want);
   EXPECT_EQ(error_of("packetbeat.interfaces.type: dpdk\n"),
             "test.yml: tapbeat.dpdk.ports: missing: interfaces.type is dpdk, list at least one port");
@@ -151,7 +164,8 @@ output.console: {}
             "test.yml: tapbeat.dpdk.ports[0].rx_descriptors: must be a power of two between 64 and 16384");
   EXPECT_EQ(error_of("tapbeat.dpdk.burst_size: 64\n"),
             "test.yml: tapbeat.dpdk.burst_size: must be between 1 and 32 (the worker's burst)");
-  EXPECT_EQ(error_of("tapbeat.dpdk.idle: sleepy\n"), "test.yml: tapbeat.dpdk.idle: 'sleepy' is not one of poll, backoff");
+  EXPECT_EQ(error_of("tapbeat.dpdk.idle: sleepy\n"),
+            "test.yml: tapbeat.dpdk.idle: 'sleepy' is not one of poll, backoff");
 }
 
 TEST(Config, Durations) {
@@ -168,17 +182,20 @@ TEST(Config, Durations) {
 }
 
 TEST(Config, GeneratedBpfFilterFromPorts) {
-  Config c = load("packetbeat.protocols:\n- type: icmp\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80, 8080]\n"
-                  "- type: redis\n  ports: [6379]\n  enabled: false\n");
+  Config c = load(
+      "packetbeat.protocols:\n- type: icmp\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80, 8080]\n"
+      "- type: redis\n  ports: [6379]\n  enabled: false\n");
   EXPECT_EQ(generated_bpf_filter(c), "port 53 or tcp port 80 or tcp port 8080 or icmp or icmp6");
   c.interfaces.with_vlans = true;
-  EXPECT_EQ(generated_bpf_filter(c),
-            "(port 53 or tcp port 80 or tcp port 8080 or icmp or icmp6) or (vlan and (port 53 or tcp port 80 or "
-            "tcp port 8080 or icmp or icmp6))");
+  EXPECT_EQ(
+      generated_bpf_filter(c),
+      "(port 53 or tcp port 80 or tcp port 8080 or icmp or icmp6) or (vlan and (port 53 or tcp port 80 or "
+      "tcp port 8080 or icmp or icmp6))");
 }
 
 TEST(Config, LibrdkafkaPropertiesKeepTheirDots) {
-  const Config c = load("output.kafka:\n  hosts: [b:9092]\n  topic: t\n  librdkafka:\n    queue.buffering.max.ms: 5\n");
+  const Config c =
+      load("output.kafka:\n  hosts: [b:9092]\n  topic: t\n  librdkafka:\n    queue.buffering.max.ms: 5\n");
   EXPECT_EQ(c.output->raw["librdkafka"]["queue.buffering.max.ms"].as<int>(), 5);
 }
 

@@ -10,9 +10,18 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 Bytes header(uint16_t id, uint16_t flags, uint16_t qd, uint16_t an, uint16_t ns, uint16_t ar) {
-  return {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), static_cast<uint8_t>(flags >> 8),
-          static_cast<uint8_t>(flags), 0, static_cast<uint8_t>(qd), 0, static_cast<uint8_t>(an),
-          0, static_cast<uint8_t>(ns), 0, static_cast<uint8_t>(ar)};
+  return {static_cast<uint8_t>(id >> 8),
+          static_cast<uint8_t>(id),
+          static_cast<uint8_t>(flags >> 8),
+          static_cast<uint8_t>(flags),
+          0,
+          static_cast<uint8_t>(qd),
+          0,
+          static_cast<uint8_t>(an),
+          0,
+          static_cast<uint8_t>(ns),
+          0,
+          static_cast<uint8_t>(ar)};
 }
 void add(Bytes& b, std::initializer_list<uint8_t> x) { b.insert(b.end(), x); }
 
@@ -33,8 +42,8 @@ TEST(Dns, ResponseWithCompressedNamesAndRecords) {
   add(b, {7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1});  // question at 12
   add(b, {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 93, 184, 216, 34});              // A
   add(b, {0xC0, 12, 0, 15, 0, 1, 0, 0, 1, 0, 0, 9, 0, 10, 4, 'm', 'a', 'i', 'l', 0xC0, 12});  // MX
-  add(b, {0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 5, 0, 6, 5, 'h', 'e', 'l', 'l', 'o'});    // TXT
-  add(b, {0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0});                                   // OPT, DO, 4096
+  add(b, {0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 5, 0, 6, 5, 'h', 'e', 'l', 'l', 'o'});              // TXT
+  add(b, {0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0});                                           // OPT, DO, 4096
   auto p = parse(b);
   ASSERT_EQ(p->st, DnsParse::kOk);
   EXPECT_TRUE(p->m.response);
@@ -62,16 +71,16 @@ TEST(Dns, RecordsSplitAsPacketbeatWritesThem) {
     add(b, {0xC0, 12, 0, type, 0, 1, 0, 0, 0x0e, 0x10, 0, static_cast<uint8_t>(rdata.size())});
     add(b, rdata);
   };
-  rr(6, {3, 'n', 's', '1', 0xC0, 12, 4, 'h', 'o', 's', 't', 0xC0, 12, 0, 0, 0, 1, 0, 0, 0x1c, 0x20, 0, 0, 0x0e, 0x10,
-         0, 0x09, 0x3a, 0x80, 0, 0, 0x01, 0x2c});                                   // SOA
-  rr(33, {0, 10, 0, 5, 0x13, 0xc4, 0xC0, 12});                                        // SRV
-  rr(48, {0x01, 0x01, 3, 8, 1, 2, 3});                                                // DNSKEY
-  rr(43, {0x4f, 0x66, 8, 2, 0xab, 0xcd});                                             // DS
-  rr(46, {0, 1, 13, 2, 0, 0, 0x0e, 0x10, 0x65, 0x92, 0x00, 0x80, 0x65, 0x6c, 0x5c, 0x80, 0x12, 0x34, 0xC0, 12,
-          0xff, 0xee});                                                               // RRSIG
-  rr(47, {1, 'a', 0xC0, 12, 0, 1, 0x62});                                             // NSEC
-  rr(50, {1, 0, 0, 10, 2, 0xaa, 0xbb, 5, 0, 0, 0, 0, 0, 0, 1, 0x40});                 // NSEC3
-  rr(13, {3, 'x', '8', '6', 5, 'L', 'i', 'n', 'u', 'x'});                             // HINFO: no form here
+  rr(6, {3, 'n', 's',  '1',  0xC0, 12, 4,    'h',  'o', 's',  't',  0xC0, 12, 0, 0,    0,   1,
+         0, 0,   0x1c, 0x20, 0,    0,  0x0e, 0x10, 0,   0x09, 0x3a, 0x80, 0,  0, 0x01, 0x2c});  // SOA
+  rr(33, {0, 10, 0, 5, 0x13, 0xc4, 0xC0, 12});                                                  // SRV
+  rr(48, {0x01, 0x01, 3, 8, 1, 2, 3});                                                          // DNSKEY
+  rr(43, {0x4f, 0x66, 8, 2, 0xab, 0xcd});                                                       // DS
+  rr(46, {0,    1,    13,   2,    0,    0,    0x0e, 0x10, 0x65, 0x92, 0x00,
+          0x80, 0x65, 0x6c, 0x5c, 0x80, 0x12, 0x34, 0xC0, 12,   0xff, 0xee});  // RRSIG
+  rr(47, {1, 'a', 0xC0, 12, 0, 1, 0x62});                                      // NSEC
+  rr(50, {1, 0, 0, 10, 2, 0xaa, 0xbb, 5, 0, 0, 0, 0, 0, 0, 1, 0x40});          // NSEC3
+  rr(13, {3, 'x', '8', '6', 5, 'L', 'i', 'n', 'u', 'x'});                      // HINFO: no form here
   auto p = parse(b);
   ASSERT_EQ(p->st, DnsParse::kOk);
   ASSERT_EQ(p->m.n_answers, 8);
@@ -83,12 +92,15 @@ TEST(Dns, RecordsSplitAsPacketbeatWritesThem) {
     }
     return out;
   };
-  EXPECT_EQ(fields(0), "ns1.example.com rname=host.example.com serial=1 refresh=7200 retry=3600 expire=604800 minimum=300");
+  EXPECT_EQ(
+      fields(0),
+      "ns1.example.com rname=host.example.com serial=1 refresh=7200 retry=3600 expire=604800 minimum=300");
   EXPECT_EQ(fields(1), "example.com priority=10 weight=5 port=5060");
   EXPECT_EQ(fields(2), "AQID flags=257 protocol=3 algorithm=RSASHA256");
   EXPECT_EQ(fields(3), "ABCD key_tag=20326 algorithm=RSASHA256 digest_type=SHA256");
-  EXPECT_EQ(fields(4), "/+4= type_covered=A algorithm=ECDSAP256SHA256 labels=2 original_ttl=3600 "
-                       "expiration=20240101000000 inception=20231203104624 key_tag=4660 signer_name=example.com");
+  EXPECT_EQ(fields(4),
+            "/+4= type_covered=A algorithm=ECDSAP256SHA256 labels=2 original_ttl=3600 "
+            "expiration=20240101000000 inception=20231203104624 key_tag=4660 signer_name=example.com");
   EXPECT_EQ(fields(5), "a.example.com type_bits=A NS SOA");
   EXPECT_EQ(fields(6), "00000000 hash=SHA1 flags=0 iterations=10 salt=AABB type_bits=A");
   EXPECT_EQ(fields(7), "\\003x86\\005Linux");

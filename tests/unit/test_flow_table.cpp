@@ -97,8 +97,10 @@ TEST(FlowTable, InsertFindRemoveKeepsProbeChainsIntact) {
   for (uint32_t i = 0; i < 1000; ++i) {
     const FlowKey k = key_for(i);
     Flow* f = t.find(k, FlowTable::hash_key(k));
-    if (i % 3 == 0) EXPECT_EQ(f, nullptr) << i;
-    else EXPECT_EQ(f, flows[i]) << i;
+    if (i % 3 == 0)
+      EXPECT_EQ(f, nullptr) << i;
+    else
+      EXPECT_EQ(f, flows[i]) << i;
   }
   EXPECT_EQ(t.size(), 1000u - 334u);
 }

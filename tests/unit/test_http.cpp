@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
-#include "decode/http/http_decoder.hpp"
 #include "config/config.hpp"
-#include "engine/decoder_set.hpp"
+#include "decode/http/http_decoder.hpp"
 #include "decode/http/http_parse.hpp"
+#include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"
 #include "stream_test.hpp"
@@ -24,7 +24,9 @@ using test::contains;
 // ---- parsing ----
 
 TEST(HttpParse, StartLinesAndHeads) {
-  auto kind = [](std::string_view s) { return http::start_kind(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
+  auto kind = [](std::string_view s) {
+    return http::start_kind(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
   EXPECT_EQ(kind("GET / HTTP/1.1\r\n"), http::StartKind::kRequest);
   EXPECT_EQ(kind("M-SEARCH * HTTP/1.1"), http::StartKind::kRequest);
   EXPECT_EQ(kind("HTTP/1.0 200 OK"), http::StartKind::kResponse);
@@ -36,12 +38,13 @@ TEST(HttpParse, StartLinesAndHeads) {
   EXPECT_EQ(kind("CCM_POST /x HTTP/1.1"), http::StartKind::kRequest);
   EXPECT_EQ(kind("get http://a/ HTTP/1.1"), http::StartKind::kRequest);
   EXPECT_EQ(kind("hello world\r\n"), http::StartKind::kNotHttp);
-  EXPECT_EQ(kind("GET\r\n"), http::StartKind::kRequest);    // no target
+  EXPECT_EQ(kind("GET\r\n"), http::StartKind::kRequest);  // no target
   EXPECT_EQ(kind("get\r\n"), http::StartKind::kNotHttp);
   EXPECT_EQ(kind("http/1.1 200 ok"), http::StartKind::kResponse);
   EXPECT_EQ(kind("HTTP/x"), http::StartKind::kNotHttp);
 
-  const std::string head = "POST /a/b.php?x=1 HTTP/1.1\r\nHost: ex.com:8080\r\nX-A: 1\r\nx-a:  2 \r\n\r\nbody";
+  const std::string head =
+      "POST /a/b.php?x=1 HTTP/1.1\r\nHost: ex.com:8080\r\nX-A: 1\r\nx-a:  2 \r\n\r\nbody";
   const auto* p = reinterpret_cast<const uint8_t*>(head.data());
   const std::size_t end = http::head_end(p, head.size());
   ASSERT_EQ(end, head.size() - 4);
@@ -79,7 +82,8 @@ TEST(HttpParse, StartLinesAndHeads) {
 
 TEST(HttpParse, FramingAsRfc9112ReadsIt) {
   http::Head h;
-  ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", h));
+  ASSERT_TRUE(
+      http::parse_head("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", h));
   EXPECT_TRUE(h.chunked);
   EXPECT_EQ(h.anomalies, http::kLengthAndChunked);
   ASSERT_TRUE(http::parse_head("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", h));
@@ -132,7 +136,7 @@ TEST(ChainStore, AppendsAcrossBlocksAndReleases) {
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
   EXPECT_EQ(store.append(a, data.data(), 5000), 5000u);  // three blocks
   EXPECT_EQ(store.blocks_in_use(), 3u);
-  EXPECT_EQ(store.append(b, data.data(), 10), 0u);       // the store is full
+  EXPECT_EQ(store.append(b, data.data(), 10), 0u);  // the store is full
   std::vector<uint8_t> back(6000);
   ASSERT_EQ(store.copy_out(a, back.data(), 6000), 5000u);
   EXPECT_TRUE(std::equal(data.begin(), data.end(), back.begin()));
@@ -160,8 +164,11 @@ TEST(HttpDecoder, PipelinedRequestsMatchResponsesInOrder) {
   HttpHarness h;
   Conn c;
   h.handshake(c);
-  h.client(c, "GET /one HTTP/1.1\r\nHost: a.example\r\n\r\nGET /two?b=2&a=1 HTTP/1.1\r\nHost: a.example\r\n\r\n");
-  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+  h.client(
+      c, "GET /one HTTP/1.1\r\nHost: a.example\r\n\r\nGET /two?b=2&a=1 HTTP/1.1\r\nHost: a.example\r\n\r\n");
+  h.server(
+      c,
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_TRUE(contains(ev[0], R"("query":"GET /one")")) << ev[0];
@@ -268,10 +275,11 @@ TEST(HttpDecoder, HeadersBodiesRedactionAndRawText) {
   Conn c;
   h.handshake(c);
   const std::string body = "user=bo&password=hunter2";
-  h.client(c, "POST /login HTTP/1.1\r\nHost: shop.example:8080\r\nAuthorization: Basic Ym86cHc=\r\n"
-              "Cookie: a=1; B=\"2\"\r\nX-Forwarded-For: 192.0.2.7, 10.0.0.1\r\nX-Secret: s\r\nAccept: a\r\n"
-              "Accept: b\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
-              std::to_string(body.size()) + "\r\n\r\n" + body);
+  h.client(c,
+           "POST /login HTTP/1.1\r\nHost: shop.example:8080\r\nAuthorization: Basic Ym86cHc=\r\n"
+           "Cookie: a=1; B=\"2\"\r\nX-Forwarded-For: 192.0.2.7, 10.0.0.1\r\nX-Secret: s\r\nAccept: a\r\n"
+           "Accept: b\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body);
   h.server(c, "HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n");
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 1u);
@@ -284,7 +292,7 @@ TEST(HttpDecoder, HeadersBodiesRedactionAndRawText) {
   EXPECT_TRUE(contains(e, R"("user":{"name":"bo"})"));
   EXPECT_TRUE(contains(e, R"("query":"password=xxxxx&user=bo")"));
   EXPECT_TRUE(contains(e, R"("content":"password=xxxxx&user=bo")"));  // hidden in the body too
-  EXPECT_TRUE(contains(e, R"(Authorization:************)")) << e;      // raw text masked
+  EXPECT_TRUE(contains(e, R"(Authorization:************)")) << e;     // raw text masked
   EXPECT_FALSE(contains(e, "hunter2"));
   EXPECT_TRUE(contains(e, R"("full":"http://shop.example:8080/login?password=xxxxx&user=bo")"));
   EXPECT_TRUE(contains(e, R"("port":8080)"));
@@ -365,11 +373,14 @@ TEST(HttpDecoder, SmugglingShapesPublishTheHiddenRequest) {
   };
   const std::string hidden = "GET /admin HTTP/1.1\r\nHost: internal\r\n\r\n";
   const Case cases[] = {
-      {"CL.TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      {"CL.TE",
+       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
        "Content-Length and Transfer-Encoding together; framed by Transfer-Encoding"},
       {"TE folded", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
        "obsolete line folding in a header"},
-      {"leading zeros", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0000000000000000000000000000003\r\nabc\r\n0\r\n\r\n",
+      {"leading zeros",
+       "POST / HTTP/1.1\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0000000000000000000000000000003\r\nabc\r\n0\r\n\r\n",
        nullptr},
       {"CL twice", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc",
        "Content-Length repeated with different values or not a number; the first used"},
@@ -381,12 +392,15 @@ TEST(HttpDecoder, SmugglingShapesPublishTheHiddenRequest) {
     Conn c;
     h.handshake(c);
     h.client(c, k.first + hidden);
-    h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    h.server(
+        c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
     const auto ev = h.finish();
     ASSERT_EQ(ev.size(), 2u) << k.name;
     EXPECT_TRUE(contains(ev[0], R"("query":"POST /")")) << k.name << ev[0];
-    if (k.note) EXPECT_TRUE(contains(ev[0], std::string(R"("message":")") + k.note + "\"")) << k.name << ev[0];
-    else EXPECT_FALSE(contains(ev[0], R"("error")")) << k.name << ev[0];
+    if (k.note)
+      EXPECT_TRUE(contains(ev[0], std::string(R"("message":")") + k.note + "\"")) << k.name << ev[0];
+    else
+      EXPECT_FALSE(contains(ev[0], R"("error")")) << k.name << ev[0];
     EXPECT_TRUE(contains(ev[1], R"("query":"GET /admin")")) << k.name << ev[1];
     EXPECT_TRUE(contains(ev[1], R"("status_code":403)")) << k.name << ev[1];
     EXPECT_EQ(h.count("http.violations"), 0u) << k.name;

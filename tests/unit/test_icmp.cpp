@@ -15,15 +15,16 @@ struct Packet {
   PacketMeta meta;
 };
 
-std::unique_ptr<Packet> icmp(const char* src, const char* dst, uint8_t type, uint8_t code, uint16_t id, uint16_t seq,
-                             uint64_t ts, std::size_t data = 4) {
+std::unique_ptr<Packet> icmp(const char* src, const char* dst, uint8_t type, uint8_t code, uint16_t id,
+                             uint16_t seq, uint64_t ts, std::size_t data = 4) {
   auto p = std::make_unique<Packet>();
   Frame f;
   f.eth(0x0800).ipv4(src, dst, 1).icmp(type, code, id, seq).payload(data).finish();
   p->bytes = f.b;
   Counters c;
   p->meta.cap_len = p->meta.wire_len = static_cast<uint32_t>(p->bytes.size());
-  EXPECT_EQ(parse_frame(p->bytes.data(), p->meta.cap_len, link_type::kEthernet, p->meta, c), ParseStatus::kOk);
+  EXPECT_EQ(parse_frame(p->bytes.data(), p->meta.cap_len, link_type::kEthernet, p->meta, c),
+            ParseStatus::kOk);
   p->meta.ts_ns = ts;
   return p;
 }
@@ -55,8 +56,9 @@ TEST(Icmp, RepeatedRequestClosesTheEarlierOne) {
   IcmpEvent ev;
   EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev));
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 2000)->meta, ev));
-  EXPECT_STREQ(ev.error, "Another request with the same Id and Seq was received so this request was closed "
-                         "without receiving a response.");
+  EXPECT_STREQ(ev.error,
+               "Another request with the same Id and Seq was received so this request was closed "
+               "without receiving a response.");
   EXPECT_EQ(ev.req_ts_ns, 1000u);
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 3000)->meta, ev));
   EXPECT_EQ(ev.req_ts_ns, 2000u);

@@ -82,7 +82,8 @@ std::string compressed(const std::string& msg, uint8_t how) {
   } else if (how == 2) {
     uLongf n = compressBound(static_cast<uLong>(body.size()));
     packed.resize(n);
-    compress(reinterpret_cast<Bytef*>(packed.data()), &n, reinterpret_cast<const Bytef*>(body.data()), body.size());
+    compress(reinterpret_cast<Bytef*>(packed.data()), &n, reinterpret_cast<const Bytef*>(body.data()),
+             body.size());
     packed.resize(n);
   } else {
     packed.resize(ZSTD_compressBound(body.size()));
@@ -113,7 +114,12 @@ struct MongoHarness : test::StreamTest {
 };
 
 std::string find_cmd(const std::string& coll) {
-  return Bson().str("find", coll).doc("filter", Bson().i32("a", 1).bytes()).i32("limit", 5).str("$db", "shop").bytes();
+  return Bson()
+      .str("find", coll)
+      .doc("filter", Bson().i32("a", 1).bytes())
+      .i32("limit", 5)
+      .str("$db", "shop")
+      .bytes();
 }
 
 std::string cursor_reply(int n) {
@@ -137,7 +143,8 @@ TEST(Mongodb, CompressedWithEachCompressor) {
   for (const auto& e : ev) {
     EXPECT_TRUE(contains(e, R"("method":"find")")) << e;
     EXPECT_TRUE(contains(e, R"("resource":"shop.orders")")) << e;
-    EXPECT_TRUE(contains(e, R"x("query":"shop.orders.find({\"filter\":{\"a\":1},\"limit\":5}).limit(5)")x")) << e;
+    EXPECT_TRUE(contains(e, R"x("query":"shop.orders.find({\"filter\":{\"a\":1},\"limit\":5}).limit(5)")x"))
+        << e;
     EXPECT_TRUE(contains(e, R"("numberReturned":3)")) << e;
     EXPECT_TRUE(contains(e, R"("response":"{\"a\":0}\n{\"a\":1}\n{\"a\":2}")")) << e;
   }
@@ -170,7 +177,8 @@ TEST(Mongodb, MoreToComeIsPublishedWithoutAReplyAndErrorsAreStatusError) {
   h.server(op_msg(60, 8, Bson().i32("ok", 0).str("errmsg", "ns not found").i32("code", 26).bytes()));
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 2u);
-  EXPECT_TRUE(contains(ev[0], R"("method":"insert")") && contains(ev[0], R"("message":"documents")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("method":"insert")") && contains(ev[0], R"("message":"documents")"))
+      << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
   EXPECT_TRUE(contains(ev[1], R"("status":"Error")")) << ev[1];
   EXPECT_TRUE(contains(ev[1], R"("error":"\"ns not found\"")")) << ev[1];
@@ -183,7 +191,8 @@ TEST(Mongodb, MessageLongerThanTheHeadStreamsThrough) {
   Bson batch;
   const std::string filler(1000, 'f');
   for (int i = 0; i < 2000; ++i) batch.doc(std::to_string(i), Bson().str("f", filler).bytes());
-  const std::string big = op_msg(70, 1, Bson().doc("cursor", Bson().doc("firstBatch", batch.bytes(), '\x04').bytes()).bytes());
+  const std::string big =
+      op_msg(70, 1, Bson().doc("cursor", Bson().doc("firstBatch", batch.bytes(), '\x04').bytes()).bytes());
   for (std::size_t i = 0; i < big.size(); i += 60000) h.server(std::string_view(big).substr(i, 60000));
   h.client(op_msg(2, 0, find_cmd("small")));
   h.server(op_msg(71, 2, cursor_reply(1)));
@@ -200,12 +209,17 @@ TEST(Mongodb, MessageLongerThanTheHeadStreamsThrough) {
 TEST(Mongodb, OutOfRangeNumbersAreHeldAndCursorIdsKeptWhole) {
   MongoHarness h;
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  h.client(op_msg(1, 0, Bson().str("find", "a").f64("skip", 7.5e247).f64("limit", nan).str("$db", "s").bytes()));
-  h.client(op_msg(2, 0, Bson().str("find", "b").f64("skip", -1e300).f64("limit", 1e300).str("$db", "s").bytes()));
+  h.client(
+      op_msg(1, 0, Bson().str("find", "a").f64("skip", 7.5e247).f64("limit", nan).str("$db", "s").bytes()));
+  h.client(
+      op_msg(2, 0, Bson().str("find", "b").f64("skip", -1e300).f64("limit", 1e300).str("$db", "s").bytes()));
   h.client(op_msg(3, 0, Bson().str("find", "c").f64("skip", 4.9).f64("limit", 2.0).str("$db", "s").bytes()));
   const int64_t id = 9007199254740993;  // 2^53 + 1: not a double
-  h.server(op_msg(51, 1, Bson().doc("cursor", Bson().doc("firstBatch", Bson().bytes(), '\x04').i64("id", id).bytes())
-                             .i32("ok", 1).bytes()));
+  h.server(op_msg(51, 1,
+                  Bson()
+                      .doc("cursor", Bson().doc("firstBatch", Bson().bytes(), '\x04').i64("id", id).bytes())
+                      .i32("ok", 1)
+                      .bytes()));
   h.server(op_msg(52, 2, cursor_reply(0)));
   h.server(op_msg(53, 3, cursor_reply(0)));
   const auto ev = h.finish();

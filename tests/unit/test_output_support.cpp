@@ -100,7 +100,8 @@ TEST(Condition, ErrorsNameTheKey) {
     cond("or: [{equals: {type: dns}}, {frobnicate: {}}]");
     FAIL();
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("or[1].frobnicate: unknown condition"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("or[1].frobnicate: unknown condition"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(cond("regexp: {status: '('}"), std::invalid_argument);
   EXPECT_THROW(cond("range: {a.between: 3}"), std::invalid_argument);
@@ -135,7 +136,8 @@ topics:
   Selector sel2(only, "topic", "topics");
   ev.reset(R"({"x":1})");
   EXPECT_FALSE(sel2.select(ev, out));
-  EXPECT_THROW(Selector(YAML::Load("topics: [{topic: a, whn: {}}]"), "topic", "topics"), std::invalid_argument);
+  EXPECT_THROW(Selector(YAML::Load("topics: [{topic: a, whn: {}}]"), "topic", "topics"),
+               std::invalid_argument);
 }
 
 TEST(ByteSize, UnitsAndErrors) {
@@ -158,7 +160,9 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
-std::string event_n(int i) { return R"({"@timestamp":"2026-01-01T00:00:00Z","n":)" + std::to_string(i) + "}"; }
+std::string event_n(int i) {
+  return R"({"@timestamp":"2026-01-01T00:00:00Z","n":)" + std::to_string(i) + "}";
+}
 
 std::vector<std::string> drain(Spool& s, bool ack = true) {
   std::vector<std::string> out;

@@ -58,7 +58,12 @@ TEST(Parse, EthernetPaddingIsTrimmedByIpTotalLength) {
 
 TEST(Parse, VlanAndQinQ) {
   Frame f;
-  f.eth(0x88A8).vlan(101, 0x8100).vlan(600, 0x0800).ipv4("192.168.1.1", "192.168.1.2", 1).icmp(8, 0, 7).finish();
+  f.eth(0x88A8)
+      .vlan(101, 0x8100)
+      .vlan(600, 0x0800)
+      .ipv4("192.168.1.1", "192.168.1.2", 1)
+      .icmp(8, 0, 7)
+      .finish();
   auto p = parse(f.b);
   ASSERT_EQ(p->st, ParseStatus::kOk);
   ASSERT_EQ(p->m.vlan_count, 2);
@@ -80,8 +85,11 @@ TEST(Parse, TooManyVlanTagsIsCounted) {
 
 TEST(Parse, MplsStack) {
   Frame f;
-  f.eth(0x8847).raw({0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40})  // two labels, BoS on 2nd
-      .ipv4("10.1.1.1", "10.2.2.2", 17).udp(1000, 2000).finish();
+  f.eth(0x8847)
+      .raw({0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40})  // two labels, BoS on 2nd
+      .ipv4("10.1.1.1", "10.2.2.2", 17)
+      .udp(1000, 2000)
+      .finish();
   auto p = parse(f.b);
   ASSERT_EQ(p->st, ParseStatus::kOk);
   EXPECT_EQ(p->m.dport, 2000);
@@ -97,10 +105,12 @@ TEST(Parse, MplsWithoutBottomOfStackIsTruncated) {
 
 TEST(Parse, Ipv6WithExtensionHeaders) {
   Frame f;
-  f.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 0)   // hop-by-hop
-      .raw({60, 0, 0, 0, 0, 0, 0, 0})                   // -> destination options
-      .raw({6, 0, 0, 0, 0, 0, 0, 0})                    // -> TCP
-      .tcp(443, 50000).finish();
+  f.eth(0x86DD)
+      .ipv6("2001:db8::1", "2001:db8::2", 0)  // hop-by-hop
+      .raw({60, 0, 0, 0, 0, 0, 0, 0})         // -> destination options
+      .raw({6, 0, 0, 0, 0, 0, 0, 0})          // -> TCP
+      .tcp(443, 50000)
+      .finish();
   auto p = parse(f.b);
   ASSERT_EQ(p->st, ParseStatus::kOk);
   EXPECT_EQ(p->m.ip_version, 6);
@@ -118,7 +128,11 @@ TEST(Parse, Ipv6ExtensionHeaderLyingAboutItsLength) {
 
 TEST(Parse, Ipv6Fragment) {
   Frame f;
-  f.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 44).raw({17, 0, 0x00, 0x01, 0, 0, 0, 42}).payload(16).finish();
+  f.eth(0x86DD)
+      .ipv6("2001:db8::1", "2001:db8::2", 44)
+      .raw({17, 0, 0x00, 0x01, 0, 0, 0, 42})
+      .payload(16)
+      .finish();
   auto p = parse(f.b);
   ASSERT_EQ(p->st, ParseStatus::kFragment);
   EXPECT_EQ(p->m.frag.id, 42u);
@@ -241,13 +255,19 @@ TEST(Parse, ArpIsNonIp) {
 
 TEST(Parse, LinuxSllAndSll2) {
   Frame sll;
-  sll.raw({0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00}).ipv4("1.1.1.1", "2.2.2.2", 17).udp(5, 6).finish();
+  sll.raw({0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00})
+      .ipv4("1.1.1.1", "2.2.2.2", 17)
+      .udp(5, 6)
+      .finish();
   auto p = parse(sll.b, link_type::kLinuxSll);
   ASSERT_EQ(p->st, ParseStatus::kOk);
   EXPECT_FALSE(p->m.has_mac);
   EXPECT_EQ(p->m.dport, 6);
   Frame sll2;
-  sll2.raw({0x86, 0xDD, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0}).ipv6("::1", "::2", 17).udp(7, 8).finish();
+  sll2.raw({0x86, 0xDD, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0})
+      .ipv6("::1", "::2", 17)
+      .udp(7, 8)
+      .finish();
   auto q = parse(sll2.b, link_type::kLinuxSll2);
   ASSERT_EQ(q->st, ParseStatus::kOk);
   EXPECT_EQ(q->m.ip_version, 6);
@@ -284,9 +304,14 @@ TEST(Parse, UnsupportedLinkType) {
 
 TEST(Parse, VxlanInnerFlow) {
   Frame f;
-  f.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 17).udp(40000, 4789)
+  f.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 17)
+      .udp(40000, 4789)
       .raw({0x08, 0, 0, 0, 0, 0, 0x2A, 0})  // VNI 42
-      .eth(0x0800, 7, 8).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(5555, 80).finish();
+      .eth(0x0800, 7, 8)
+      .ipv4("10.0.0.1", "10.0.0.2", 6)
+      .tcp(5555, 80)
+      .finish();
   auto p = parse(f.b);
   ASSERT_EQ(p->st, ParseStatus::kOk);
   EXPECT_EQ(p->m.tunnel, Tunnel::kVxlan);
@@ -299,8 +324,12 @@ TEST(Parse, VxlanInnerFlow) {
 
 TEST(Parse, GreAndErspan) {
   Frame gre;
-  gre.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x20, 0, 0x08, 0x00, 0, 0, 0, 9})  // key 9
-      .ipv4("10.0.0.1", "10.0.0.2", 17).udp(1, 2).finish();
+  gre.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 47)
+      .raw({0x20, 0, 0x08, 0x00, 0, 0, 0, 9})  // key 9
+      .ipv4("10.0.0.1", "10.0.0.2", 17)
+      .udp(1, 2)
+      .finish();
   auto p = parse(gre.b);
   ASSERT_EQ(p->st, ParseStatus::kOk);
   EXPECT_EQ(p->m.tunnel, Tunnel::kGre);
@@ -308,9 +337,14 @@ TEST(Parse, GreAndErspan) {
   EXPECT_EQ(p->m.dport, 2);
 
   Frame e2;  // ERSPAN II: GRE with sequence number, 8-byte ERSPAN header, inner Ethernet
-  e2.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x10, 0, 0x88, 0xBE, 0, 0, 0, 1})
+  e2.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 47)
+      .raw({0x10, 0, 0x88, 0xBE, 0, 0, 0, 1})
       .raw({0x10, 0x00, 0x00, 0x05, 0, 0, 0, 0})
-      .eth(0x0800, 3, 4).ipv4("10.0.0.3", "10.0.0.4", 6).tcp(1000, 443).finish();
+      .eth(0x0800, 3, 4)
+      .ipv4("10.0.0.3", "10.0.0.4", 6)
+      .tcp(1000, 443)
+      .finish();
   auto q = parse(e2.b);
   ASSERT_EQ(q->st, ParseStatus::kOk);
   EXPECT_EQ(q->m.tunnel, Tunnel::kErspan);
@@ -318,9 +352,14 @@ TEST(Parse, GreAndErspan) {
   EXPECT_EQ(q->m.dport, 443);
 
   Frame e3;  // ERSPAN III: 12-byte header without the platform sub-header
-  e3.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x10, 0, 0x22, 0xEB, 0, 0, 0, 1})
+  e3.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 47)
+      .raw({0x10, 0, 0x22, 0xEB, 0, 0, 0, 1})
       .raw({0x20, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0})
-      .eth(0x0800, 3, 4).ipv4("10.0.0.3", "10.0.0.4", 17).udp(53, 53).finish();
+      .eth(0x0800, 3, 4)
+      .ipv4("10.0.0.3", "10.0.0.4", 17)
+      .udp(53, 53)
+      .finish();
   auto r = parse(e3.b);
   ASSERT_EQ(r->st, ParseStatus::kOk);
   EXPECT_EQ(r->m.tunnel_id, 7u);
@@ -333,9 +372,14 @@ TEST(Parse, GreAndErspan) {
 // flow itself.
 TEST(Parse, PptpGreCarryingPpp) {
   Frame full;  // S and A set, FF 03, two-byte protocol 0x0021
-  full.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x30, 0x81, 0x88, 0x0B, 0, 32, 0, 7})
-      .raw({0, 0, 0, 1, 0, 0, 0, 0}).raw({0xFF, 0x03, 0x00, 0x21})
-      .ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1234, 80).finish();
+  full.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 47)
+      .raw({0x30, 0x81, 0x88, 0x0B, 0, 32, 0, 7})
+      .raw({0, 0, 0, 1, 0, 0, 0, 0})
+      .raw({0xFF, 0x03, 0x00, 0x21})
+      .ipv4("10.0.0.1", "10.0.0.2", 6)
+      .tcp(1234, 80)
+      .finish();
   auto p = parse(full.b);
   ASSERT_EQ(p->st, ParseStatus::kOk);
   EXPECT_EQ(p->m.tunnel, Tunnel::kGre);
@@ -344,23 +388,36 @@ TEST(Parse, PptpGreCarryingPpp) {
   EXPECT_EQ(p->m.dport, 80);
 
   Frame compressed;  // S only, no address/control, one-byte protocol 0x21
-  compressed.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x30, 0x01, 0x88, 0x0B, 0, 29, 0, 7})
-      .raw({0, 0, 0, 2}).raw({0x21}).ipv4("10.0.0.1", "10.0.0.2", 17).udp(53, 53).finish();
+  compressed.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 47)
+      .raw({0x30, 0x01, 0x88, 0x0B, 0, 29, 0, 7})
+      .raw({0, 0, 0, 2})
+      .raw({0x21})
+      .ipv4("10.0.0.1", "10.0.0.2", 17)
+      .udp(53, 53)
+      .finish();
   auto q = parse(compressed.b);
   ASSERT_EQ(q->st, ParseStatus::kOk);
   EXPECT_EQ(q->m.sport, 53);
 
   Frame ack;  // acknowledgment only: no payload
-  ack.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x20, 0x81, 0x88, 0x0B, 0, 0, 0, 7})
-      .raw({0, 0, 0, 1}).finish();
+  ack.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 47)
+      .raw({0x20, 0x81, 0x88, 0x0B, 0, 0, 0, 7})
+      .raw({0, 0, 0, 1})
+      .finish();
   auto a = parse(ack.b);
   ASSERT_EQ(a->st, ParseStatus::kOk);
   EXPECT_EQ(a->m.l4_proto, 47);
   EXPECT_EQ(a->m.src[0], 192);
 
   Frame lcp;  // PPP LCP (0xC021): PPTP's own control
-  lcp.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 47).raw({0x30, 0x01, 0x88, 0x0B, 0, 8, 0, 7})
-      .raw({0, 0, 0, 3}).raw({0xFF, 0x03, 0xC0, 0x21, 1, 1, 0, 4}).finish();
+  lcp.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 47)
+      .raw({0x30, 0x01, 0x88, 0x0B, 0, 8, 0, 7})
+      .raw({0, 0, 0, 3})
+      .raw({0xFF, 0x03, 0xC0, 0x21, 1, 1, 0, 4})
+      .finish();
   auto l = parse(lcp.b);
   ASSERT_EQ(l->st, ParseStatus::kOk);
   EXPECT_EQ(l->m.l4_proto, 47);
@@ -391,9 +448,17 @@ TEST(Parse, SymmetricHashIsDirectionFree) {
 
 TEST(Parse, EveryPrefixOfAValidFrameIsSafe) {
   Frame f;
-  f.eth(0x8100).vlan(5, 0x0800).ipv4("192.0.2.1", "192.0.2.2", 17).udp(40000, 4789)
-      .raw({0x08, 0, 0, 0, 0, 0, 1, 0}).eth(0x86DD).ipv6("::1", "::2", 0)
-      .raw({6, 0, 0, 0, 0, 0, 0, 0}).tcp(1, 2).payload(3).finish();
+  f.eth(0x8100)
+      .vlan(5, 0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 17)
+      .udp(40000, 4789)
+      .raw({0x08, 0, 0, 0, 0, 0, 1, 0})
+      .eth(0x86DD)
+      .ipv6("::1", "::2", 0)
+      .raw({6, 0, 0, 0, 0, 0, 0, 0})
+      .tcp(1, 2)
+      .payload(3)
+      .finish();
   for (std::size_t n = 0; n <= f.b.size(); ++n) {
     test::Bytes cut(f.b.begin(), f.b.begin() + static_cast<long>(n));
     auto p = parse(cut, link_type::kEthernet, static_cast<uint32_t>(f.b.size()));

@@ -118,8 +118,10 @@ TEST(Redis, ReplyNestedPastTheLimitIsCutNotDetached) {
     const auto ev = h.finish();
     ASSERT_EQ(ev.size(), 2u) << "step " << step;
     EXPECT_TRUE(contains(ev[0], R"("method":"COMMAND")")) << ev[0];
-    EXPECT_TRUE(contains(ev[0], R"("message":"Reply nested deeper than 8 levels: value cut at that depth")")) << ev[0];
-    EXPECT_TRUE(contains(ev[0], R"("return_value":"[0, [1, [2, [3, [4, [5, [6, [7, [...]]]]]]]]]")")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("message":"Reply nested deeper than 8 levels: value cut at that depth")"))
+        << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("return_value":"[0, [1, [2, [3, [4, [5, [6, [7, [...]]]]]]]]]")"))
+        << ev[0];
     EXPECT_TRUE(contains(ev[0], R"("bytes":)" + std::to_string(deep.size()))) << ev[0];
     EXPECT_TRUE(contains(ev[1], R"("return_value":"v1")")) << ev[1];
     EXPECT_FALSE(contains(ev[1], R"("message")")) << ev[1];

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "decode/mysql/mysql_decoder.hpp"
-#include "engine/decoder_set.hpp"
 #include "decode/sql/sql_text.hpp"
+#include "engine/decoder_set.hpp"
 #include "stream_test.hpp"
 
 namespace tapbeat {
@@ -57,15 +57,16 @@ TEST(SqlText, ClientByPortNeedsExactlyOneServerSide) {
 
 std::string mysql_packet(uint8_t seq, const std::string& payload) {
   const std::size_t n = payload.size();
-  return std::string{static_cast<char>(n & 0xff), static_cast<char>(n >> 8 & 0xff), static_cast<char>(n >> 16 & 0xff),
-                     static_cast<char>(seq)} +
+  return std::string{static_cast<char>(n & 0xff), static_cast<char>(n >> 8 & 0xff),
+                     static_cast<char>(n >> 16 & 0xff), static_cast<char>(seq)} +
          payload;
 }
 
 std::string lenenc(const std::string& s) { return std::string(1, static_cast<char>(s.size())) + s; }
 
 std::string column(uint8_t seq, const std::string& table, const std::string& name) {
-  return mysql_packet(seq, lenenc("def") + lenenc("db") + lenenc(table) + lenenc(table) + lenenc(name) + lenenc(name) +
+  return mysql_packet(seq, lenenc("def") + lenenc("db") + lenenc(table) + lenenc(table) + lenenc(name) +
+                               lenenc(name) +
                                std::string("\x0c\x21\x00\xff\x00\x00\x00\xfd\x00\x00\x00\x00\x00", 13));
 }
 
@@ -92,8 +93,8 @@ TEST(Mysql, DeprecateEofResultSetEndsWithOkAndMoreResultsChain) {
   // whose status says more results follow, then the second result set.
   const std::string more_ok("\xfe\x00\x00\x0a\x00\x00\x00", 7), last_ok("\xfe\x00\x00\x02\x00\x00\x00", 7);
   h.server(mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, lenenc("x")) +
-           mysql_packet(4, lenenc("y")) + mysql_packet(5, more_ok) + mysql_packet(6, "\x01") + column(7, "u", "b") +
-           mysql_packet(8, lenenc("z")) + mysql_packet(9, last_ok));
+           mysql_packet(4, lenenc("y")) + mysql_packet(5, more_ok) + mysql_packet(6, "\x01") +
+           column(7, "u", "b") + mysql_packet(8, lenenc("z")) + mysql_packet(9, last_ok));
   h.client(mysql_packet(0, "\x03SELECT 1"));
   h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
   const auto ev = h.finish();
@@ -115,7 +116,12 @@ TEST(Mysql, PacketOver16MbStreamsThroughWithItsContinuation) {
   const uint32_t value = 0xffffff - 5;
   std::string row = std::string("\xfe", 1) + std::string{static_cast<char>(value & 0xff),
                                                          static_cast<char>(value >> 8 & 0xff),
-                                                         static_cast<char>(value >> 16 & 0xff), 0, 0, 0, 0, 0};
+                                                         static_cast<char>(value >> 16 & 0xff),
+                                                         0,
+                                                         0,
+                                                         0,
+                                                         0,
+                                                         0};
   row.resize(0xffffff + 100 - 1, 'v');
   const std::string eof("\xfe\x00\x00\x02\x00", 5);
   std::string resp = mysql_packet(1, "\x01") + column(2, "t", "big") + mysql_packet(3, eof);
@@ -155,7 +161,9 @@ TEST(Mysql, ExecuteOfAnUnknownStatementSaysSo) {
 
 TEST(Mysql, TlsRequestStopsDecodingAndIsCounted) {
   MysqlHarness h;
-  std::string greeting = "\x0a" "10.11.6-MariaDB";
+  std::string greeting =
+      "\x0a"
+      "10.11.6-MariaDB";
   greeting += std::string(40, '\x01');
   h.server(mysql_packet(0, greeting));
   std::string ssl(32, '\0');
@@ -173,10 +181,14 @@ TEST(Mysql, TlsRequestStopsDecodingAndIsCounted) {
 // with a public-key request, queries with and without attributes, a prepared
 // statement executed with an attribute, COM_CHANGE_USER with an auth switch.
 std::string le16s(uint16_t v) { return {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)}; }
-std::string le32s(uint32_t v) { return le16s(static_cast<uint16_t>(v & 0xffff)) + le16s(static_cast<uint16_t>(v >> 16)); }
+std::string le32s(uint32_t v) {
+  return le16s(static_cast<uint16_t>(v & 0xffff)) + le16s(static_cast<uint16_t>(v >> 16));
+}
 
 std::string mysql8_greeting(uint32_t caps) {
-  std::string g = "\x0a" "8.0.36";
+  std::string g =
+      "\x0a"
+      "8.0.36";
   g += '\0';
   g += le32s(42) + "abcdefgh" + std::string(1, '\0') + le16s(static_cast<uint16_t>(caps & 0xffff)) + "\xff" +
        le16s(2) + le16s(static_cast<uint16_t>(caps >> 16)) + "\x15" + std::string(10, '\0') + "ijklmnopqrst" +
@@ -187,9 +199,9 @@ std::string mysql8_greeting(uint32_t caps) {
 constexpr uint32_t kCaps8 = 0x200 | 0x8000 | (1u << 19) | (1u << 24) | (1u << 27) | (1u << 16) | 0x8;
 
 std::string mysql8_login() {
-  std::string resp = le32s(kCaps8) + le32s(1 << 24) + "\xff" + std::string(23, '\0') + "app" + std::string(1, '\0') +
-                     "\x20" + std::string(32, 's') + "shop" + std::string(1, '\0') + "caching_sha2_password" +
-                     std::string(1, '\0');
+  std::string resp = le32s(kCaps8) + le32s(1 << 24) + "\xff" + std::string(23, '\0') + "app" +
+                     std::string(1, '\0') + "\x20" + std::string(32, 's') + "shop" + std::string(1, '\0') +
+                     "caching_sha2_password" + std::string(1, '\0');
   return resp;
 }
 
@@ -200,18 +212,18 @@ TEST(Mysql, Mysql8QueryAttributesCachingSha2AndChangeUser) {
   MysqlHarness h;
   h.server(mysql_packet(0, mysql8_greeting(kCaps8)));
   h.client(mysql_packet(1, mysql8_login()));
-  h.server(mysql_packet(2, "\x01\x04"));                       // AuthMoreData: perform full authentication
-  h.client(mysql_packet(3, "\x02"));                           // request the server's public key
+  h.server(mysql_packet(2, "\x01\x04"));  // AuthMoreData: perform full authentication
+  h.client(mysql_packet(3, "\x02"));      // request the server's public key
   h.server(mysql_packet(4, "\x01-----BEGIN PUBLIC KEY-----\nMIIBIjANBg\n-----END PUBLIC KEY-----\n"));
-  h.client(mysql_packet(5, std::string(256, '\x5a')));         // the password, RSA-encrypted
+  h.client(mysql_packet(5, std::string(256, '\x5a')));  // the password, RSA-encrypted
   h.server(mysql_packet(6, kOk8));
   // COM_QUERY with no attributes: parameter count 0, one parameter set.
   h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT name FROM users"));
   h.server(mysql_packet(1, "\x01") + column(2, "users", "name") + mysql_packet(3, lenenc("ann")) +
            mysql_packet(4, kEofOk8));
   // COM_QUERY with one attribute: trace_id = "ab12" (MYSQL_TYPE_VAR_STRING).
-  h.client(mysql_packet(0, std::string("\x03\x01\x01\x00\x01\xfd\x00", 7) + lenenc("trace_id") + lenenc("ab12") +
-                               "UPDATE users SET n = 1"));
+  h.client(mysql_packet(0, std::string("\x03\x01\x01\x00\x01\xfd\x00", 7) + lenenc("trace_id") +
+                               lenenc("ab12") + "UPDATE users SET n = 1"));
   h.server(mysql_packet(1, std::string("\x00\x03\x00\x02\x00\x00\x00", 7)));
   // A prepared statement with one parameter, executed with one attribute more:
   // PARAMETER_COUNT_AVAILABLE, count 2, bitmap, bound, (type, flags, name) each, values.
@@ -219,13 +231,16 @@ TEST(Mysql, Mysql8QueryAttributesCachingSha2AndChangeUser) {
   h.server(mysql_packet(1, std::string("\x00\x05\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00", 12)) +
            column(2, "", "?") + column(3, "users", "name"));
   h.client(mysql_packet(0, std::string("\x17\x05\x00\x00\x00\x08\x01\x00\x00\x00\x02\x00\x01", 13) +
-                               std::string("\x08\x00", 2) + lenenc("") + std::string("\xfd\x00", 2) + lenenc("trace_id") +
-                               std::string("\x07\x00\x00\x00\x00\x00\x00\x00", 8) + lenenc("ab12")));
-  h.server(mysql_packet(1, "\x01") + column(2, "users", "name") + mysql_packet(3, std::string("\x00\x00", 2) + lenenc("bob")) +
-           mysql_packet(4, kEofOk8));
+                               std::string("\x08\x00", 2) + lenenc("") + std::string("\xfd\x00", 2) +
+                               lenenc("trace_id") + std::string("\x07\x00\x00\x00\x00\x00\x00\x00", 8) +
+                               lenenc("ab12")));
+  h.server(mysql_packet(1, "\x01") + column(2, "users", "name") +
+           mysql_packet(3, std::string("\x00\x00", 2) + lenenc("bob")) + mysql_packet(4, kEofOk8));
   // COM_CHANGE_USER, answered by an auth switch, the client's answer, then OK.
-  h.client(mysql_packet(0, "\x11root" + std::string(1, '\0') + "\x14" + std::string(20, 'p') + "shop" + std::string(1, '\0')));
-  h.server(mysql_packet(1, "\xfemysql_native_password" + std::string(1, '\0') + std::string(20, 'n') + std::string(1, '\0')));
+  h.client(mysql_packet(
+      0, "\x11root" + std::string(1, '\0') + "\x14" + std::string(20, 'p') + "shop" + std::string(1, '\0')));
+  h.server(mysql_packet(
+      1, "\xfemysql_native_password" + std::string(1, '\0') + std::string(20, 'n') + std::string(1, '\0')));
   h.client(mysql_packet(2, std::string(20, 'q')));
   h.server(mysql_packet(3, kOk8));
   h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT 1"));
@@ -237,7 +252,9 @@ TEST(Mysql, Mysql8QueryAttributesCachingSha2AndChangeUser) {
   EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0];
   EXPECT_TRUE(contains(ev[1], R"("query":"UPDATE users SET n = 1")")) << ev[1];
   EXPECT_TRUE(contains(ev[1], R"("affected_rows":3)")) << ev[1];
-  EXPECT_TRUE(contains(ev[2], R"("method":"PREPARE")") || contains(ev[2], R"("query":"SELECT name FROM users WHERE id = ?")")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("method":"PREPARE")") ||
+              contains(ev[2], R"("query":"SELECT name FROM users WHERE id = ?")"))
+      << ev[2];
   EXPECT_TRUE(contains(ev[3], R"("params":["7"])")) << ev[3];
   EXPECT_TRUE(contains(ev[3], R"("query":"SELECT name FROM users WHERE id = ?")")) << ev[3];
   EXPECT_TRUE(contains(ev[4], R"("query":"SELECT 1")")) << ev[4];
@@ -314,8 +331,10 @@ TEST(Pgsql, RefusedSslRequestGoesOnInTheClear) {
   h.server(pg('R', std::string(4, '\0')) + pg('S', std::string("a\0b\0", 4)) + pg('Z', "I"));
   h.client(pg('Q', std::string("SELECT 1;\0", 10)));
   h.server(pg('T', std::string("\x00\x01n\0", 4) + std::string(18, '\0')) +
-           pg('D', std::string("\x00\x01\x00\x00\x00\x01" "1", 7)) + pg('C', std::string("SELECT 1\0", 9)) +
-           pg('Z', "I"));
+           pg('D', std::string("\x00\x01\x00\x00\x00\x01"
+                               "1",
+                               7)) +
+           pg('C', std::string("SELECT 1\0", 9)) + pg('Z', "I"));
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"("query":"SELECT 1")")) << ev[0];

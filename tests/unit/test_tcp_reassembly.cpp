@@ -23,7 +23,8 @@ struct TcpReassembly : ::testing::Test {
   Recorder rec;
   void SetUp() override { r = std::make_unique<TcpReassembler>(limits, c); }
   void seg(uint32_t seq, const std::string& s, uint8_t flags = 0) {
-    r->segment(d, seq, flags, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()), rec);
+    r->segment(d, seq, flags, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()),
+               rec);
   }
 };
 
@@ -51,10 +52,10 @@ TEST_F(TcpReassembly, ReordersWithinTheWindow) {
 TEST_F(TcpReassembly, RetransmissionsAndOverlapsAreTrimmed) {
   seg(0, "", tcp_flag::kSyn);
   seg(1, "abcdef");
-  seg(1, "abc");             // full retransmission
-  seg(4, "defGHI");          // overlaps "def", brings "GHI"
-  seg(12, "mno");            // ahead
-  seg(11, "lmn");            // overlaps the buffered "mn"
+  seg(1, "abc");     // full retransmission
+  seg(4, "defGHI");  // overlaps "def", brings "GHI"
+  seg(12, "mno");    // ahead
+  seg(11, "lmn");    // overlaps the buffered "mn"
   seg(10, "j");
   EXPECT_EQ(rec.out, "abcdefGHIjlmno");
   EXPECT_EQ(c.get(Counter::tcp_reasm_retransmissions), 1u);
@@ -81,7 +82,7 @@ TEST_F(TcpReassembly, MidStreamStart) {
 TEST_F(TcpReassembly, SequenceNumbersWrap) {
   seg(0xFFFFFFF0u, "", tcp_flag::kSyn);
   seg(0xFFFFFFF1u, std::string(15, 'a'));  // ends exactly at 0
-  seg(5, "ccc");                            // ahead across the wrap
+  seg(5, "ccc");                           // ahead across the wrap
   seg(0, "bbbbb");
   EXPECT_EQ(rec.out, std::string(15, 'a') + "bbbbbccc");
 }
@@ -97,8 +98,8 @@ TEST(TcpLimitsTest, BeyondTheWindowTheHoleIsGivenUp) {
     r.segment(d, seq, 0, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()), rec);
   };
   seg(1000, "a");
-  seg(1050, "b");    // within the window: held
-  seg(1500, "c");    // beyond: both holes become gaps
+  seg(1050, "b");  // within the window: held
+  seg(1500, "c");  // beyond: both holes become gaps
   EXPECT_EQ(rec.out, "a[gap 49]b[gap 449]c");
   EXPECT_EQ(c.get(Counter::tcp_reasm_window_exceeded), 1u);
   EXPECT_EQ(d.buffered, 0u);
@@ -133,14 +134,16 @@ TEST(TcpLimitsTest, PoolExhaustionIsCountedAndReleased) {
   Recorder ra, rb;
   const std::string block(TcpReassembler::kNodeBytes, 'y');
   for (uint32_t i = 0; i < 16; ++i)
-    r.segment(a, 100 + i * block.size(), 0, reinterpret_cast<const uint8_t*>(block.data()), static_cast<uint32_t>(block.size()), ra);
+    r.segment(a, 100 + i * block.size(), 0, reinterpret_cast<const uint8_t*>(block.data()),
+              static_cast<uint32_t>(block.size()), ra);
   // a: first segment delivered (mid-stream start), then nothing pending.
   r.segment(a, 0, 0, nullptr, 0, ra);
   TcpDirection hole;
   Recorder rh;
   r.segment(hole, 0, 0, reinterpret_cast<const uint8_t*>("z"), 1, rh);
   for (uint32_t i = 0; i < 20; ++i)
-    r.segment(hole, 10 + i * block.size(), 0, reinterpret_cast<const uint8_t*>(block.data()), static_cast<uint32_t>(block.size()), rh);
+    r.segment(hole, 10 + i * block.size(), 0, reinterpret_cast<const uint8_t*>(block.data()),
+              static_cast<uint32_t>(block.size()), rh);
   EXPECT_GE(c.get(Counter::tcp_reasm_pool_full), 1u);
   r.release(hole);
   EXPECT_EQ(r.buffered_total(), 0u);

@@ -31,11 +31,14 @@ TEST(JsonWriter, RealsAreAlwaysNumbersJsonReadersTake) {
   char buf[256];
   JsonWriter w(buf, sizeof buf);
   w.begin_array();
-  for (double d : {0.5, 3.0, -1e-7, 1234567890123456789.0, 2.748972759408349e20, -1e300, std::numeric_limits<double>::quiet_NaN(),
-                   std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()})
+  for (double d : {0.5, 3.0, -1e-7, 1234567890123456789.0, 2.748972759408349e20, -1e300,
+                   std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+                   -std::numeric_limits<double>::infinity()})
     w.real(d);
   w.end_array();
-  EXPECT_EQ(w.view(), R"([0.5,3,-1e-07,1234567890123456768,2.748972759408349e+20,-1e+300,"NaN","Infinity","-Infinity"])");
+  EXPECT_EQ(
+      w.view(),
+      R"([0.5,3,-1e-07,1234567890123456768,2.748972759408349e+20,-1e+300,"NaN","Infinity","-Infinity"])");
 }
 
 TEST(JsonWriter, OverflowNeverWritesPastTheBuffer) {
@@ -94,7 +97,8 @@ TEST(Agent, PreparedMembersEqualTheOnesRenderedEachTime) {
   w2.field("after", "x");
   w2.end_object();
   EXPECT_EQ(w1.view(), w2.view());
-  EXPECT_TRUE(w2.view().starts_with("{\"@timestamp\":\"2015-06-05T20:30:41.436Z\",\"@metadata\":{")) << w2.view();
+  EXPECT_TRUE(w2.view().starts_with("{\"@timestamp\":\"2015-06-05T20:30:41.436Z\",\"@metadata\":{"))
+      << w2.view();
 }
 
 TEST(Encode, TimesMacsAndBase64) {

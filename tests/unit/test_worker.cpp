@@ -27,7 +27,8 @@ struct Harness {
   }
   void send(const test::Bytes& b, uint64_t ts) {
     keep.push_back(b);
-    RawPacket p{keep.back().data(), static_cast<uint32_t>(b.size()), static_cast<uint32_t>(b.size()), ts, 0, link_type::kEthernet};
+    RawPacket p{keep.back().data(),  static_cast<uint32_t>(b.size()), static_cast<uint32_t>(b.size()), ts, 0,
+                link_type::kEthernet};
     w->process({&p, 1});
   }
   // Every event line emitted so far.
@@ -50,8 +51,10 @@ struct Harness {
 
 test::Bytes tcp_packet(bool forward, uint16_t client_port = 40000, std::size_t payload = 10) {
   Frame f;
-  if (forward) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(client_port, 80).payload(payload).finish();
-  else f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(80, client_port).payload(payload).finish();
+  if (forward)
+    f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(client_port, 80).payload(payload).finish();
+  else
+    f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(80, client_port).payload(payload).finish();
   return f.b;
 }
 
@@ -69,8 +72,12 @@ TEST(Worker, CountsBothDirectionsAndReportsFinalAtFinish) {
   const auto ev = h.drain();
   ASSERT_EQ(ev.size(), 1u);
   const std::string& e = ev[0];
-  EXPECT_TRUE(contains(e, R"("source":{"bytes":)" + std::to_string(2 * fwd.size()) + R"(,"ip":"10.0.0.1","mac":"02-00-00-00-00-01","packets":2,"port":40000})")) << e;
-  EXPECT_TRUE(contains(e, R"("destination":{"bytes":)" + std::to_string(rev.size()) + R"(,"ip":"10.0.0.2","mac":"02-00-00-00-00-02","packets":1,"port":80})")) << e;
+  EXPECT_TRUE(contains(e, R"("source":{"bytes":)" + std::to_string(2 * fwd.size()) +
+                              R"(,"ip":"10.0.0.1","mac":"02-00-00-00-00-01","packets":2,"port":40000})"))
+      << e;
+  EXPECT_TRUE(contains(e, R"("destination":{"bytes":)" + std::to_string(rev.size()) +
+                              R"(,"ip":"10.0.0.2","mac":"02-00-00-00-00-02","packets":1,"port":80})"))
+      << e;
   EXPECT_TRUE(contains(e, R"("type":["connection","end"])")) << e;
   EXPECT_TRUE(contains(e, R"("final":true)")) << e;
   EXPECT_TRUE(contains(e, R"("duration":2000)")) << e;
@@ -102,7 +109,7 @@ TEST(Worker, PeriodicReportsAreNotFinalAndDeltaReportsCountSinceLast) {
     s.delta_reports = delta;
     Harness h(s);
     const auto p = tcp_packet(true, 2222);
-    h.send(p, 1 * kSec);   // first tick arms the period timer at 1s + 10s
+    h.send(p, 1 * kSec);  // first tick arms the period timer at 1s + 10s
     h.send(p, 5 * kSec);
     h.w->on_clock(12 * kSec);
     h.send(p, 13 * kSec);
@@ -160,7 +167,11 @@ TEST(Worker, FragmentedDatagramCountsEveryFrame) {
   Harness h(s);
   Frame first, second;
   // UDP header + 24 bytes split in two fragments of 16 bytes.
-  first.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17, 5, 0x2000).raw({0x13, 0x88, 0x00, 0x35, 0, 32, 0, 0}).payload(8).finish();
+  first.eth(0x0800)
+      .ipv4("10.0.0.1", "10.0.0.2", 17, 5, 0x2000)
+      .raw({0x13, 0x88, 0x00, 0x35, 0, 32, 0, 0})
+      .payload(8)
+      .finish();
   second.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17, 5, 2).payload(16).finish();
   h.send(second.b, kSec);
   h.send(first.b, kSec + 10);
@@ -168,7 +179,9 @@ TEST(Worker, FragmentedDatagramCountsEveryFrame) {
   const auto ev = h.drain();
   ASSERT_EQ(ev.size(), 1u);
   const uint64_t bytes = first.b.size() + second.b.size();
-  EXPECT_TRUE(contains(ev[0], R"("source":{"bytes":)" + std::to_string(bytes) + R"(,"ip":"10.0.0.1","mac":"02-00-00-00-00-01","packets":2,"port":5000})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("source":{"bytes":)" + std::to_string(bytes) +
+                                  R"(,"ip":"10.0.0.1","mac":"02-00-00-00-00-01","packets":2,"port":5000})"))
+      << ev[0];
   EXPECT_EQ(h.w->counters().get(Counter::frag_reassembled), 1u);
 }
 
@@ -181,13 +194,17 @@ TEST(Worker, DnsOverTcpAcrossOutOfOrderSegments) {
   s.decoders = &decoders.plan();
   Harness h(s);
   // Query for a.example (id 0x0102), length-prefixed, split in two segments sent in reverse order.
-  const test::Bytes q = {0, 27, 1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
-  const test::Bytes r = {0, 43, 1, 2, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
-                         0, 0, 1, 0, 1, 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 7};
+  const test::Bytes q = {0,   27, 1,   2,   1,   0,   0,   1,   0,   0, 0, 0, 0, 0, 1,
+                         'a', 7,  'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
+  const test::Bytes r = {0,   43, 1,   2,   0x81, 0x80, 0,   1,   0,   1, 0, 0,   0, 0, 1,
+                         'a', 7,  'e', 'x', 'a',  'm',  'p', 'l', 'e', 0, 0, 1,   0, 1, 0xC0,
+                         12,  0,  1,   0,   1,    0,    0,   0,   30,  0, 4, 192, 0, 2, 7};
   auto seg = [&](bool fwd, uint32_t seq, uint8_t flags, const test::Bytes& data) {
     Frame f;
-    if (fwd) f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.53", 6).tcp(40000, 53, flags, seq);
-    else f.eth(0x0800, 2, 1).ipv4("10.0.0.53", "10.0.0.1", 6).tcp(53, 40000, flags, seq);
+    if (fwd)
+      f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.53", 6).tcp(40000, 53, flags, seq);
+    else
+      f.eth(0x0800, 2, 1).ipv4("10.0.0.53", "10.0.0.1", 6).tcp(53, 40000, flags, seq);
     f.b.insert(f.b.end(), data.begin(), data.end());
     return f.finish().b;
   };

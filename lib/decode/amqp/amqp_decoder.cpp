@@ -8,9 +8,9 @@
 #include <ctime>
 #include <string_view>
 
+#include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
-#include "decode/transaction_event.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
@@ -20,11 +20,11 @@ static_assert(sizeof(AmqpState) <= kDecoderStateBytes, "AMQP connection state mu
 namespace {
 
 enum MethodFlag : uint8_t {
-  kAnswer = 1,    // an -ok (or get-empty): pairs with the pending request
-  kContent = 2,   // content (header and body frames) follows
-  kAsync = 4,     // published alone
-  kConn = 8,      // connection information (hide_connection_information)
-  kClose = 16,    // an Error when its reply-code is 300 or more
+  kAnswer = 1,   // an -ok (or get-empty): pairs with the pending request
+  kContent = 2,  // content (header and body frames) follows
+  kAsync = 4,    // published alone
+  kConn = 8,     // connection information (hide_connection_information)
+  kClose = 16,   // an Error when its reply-code is 300 or more
 };
 
 // Argument lists: o octet, S short, L long, Q long long, s short string, l long
@@ -38,7 +38,8 @@ struct Method {
 };
 
 constexpr Method kMethods[] = {
-    {10, 10, "connection.start", "o:version-major|o:version-minor|t:server-properties|l:mechanisms|l:locales", kConn},
+    {10, 10, "connection.start", "o:version-major|o:version-minor|t:server-properties|l:mechanisms|l:locales",
+     kConn},
     {10, 11, "connection.start-ok", "t:client-properties|s:mechanism|l:-response|s:locale", kConn | kAnswer},
     {10, 20, "connection.secure", "l:-challenge", kConn},
     {10, 21, "connection.secure-ok", "l:-response", kConn | kAnswer},
@@ -57,7 +58,9 @@ constexpr Method kMethods[] = {
     {20, 40, "channel.close", "S:reply-code|s:reply-text|S:class-id|S:method-id", kClose},
     {20, 41, "channel.close-ok", "", kAnswer},
     {40, 10, "exchange.declare",
-     "S:-reserved|s:exchange|s:exchange-type|b:passive|b:durable|b:auto-delete|b:internal|b:no-wait|t:arguments", 0},
+     "S:-reserved|s:exchange|s:exchange-type|b:passive|b:durable|b:auto-delete|b:internal|b:no-wait|t:"
+     "arguments",
+     0},
     {40, 11, "exchange.declare-ok", "", kAnswer},
     {40, 20, "exchange.delete", "S:-reserved|s:exchange|b:if-unused|b:no-wait", 0},
     {40, 21, "exchange.delete-ok", "", kAnswer},
@@ -83,7 +86,8 @@ constexpr Method kMethods[] = {
     {60, 21, "basic.consume-ok", "s:consumer-tag", kAnswer},
     {60, 30, "basic.cancel", "s:consumer-tag|b:no-wait", 0},
     {60, 31, "basic.cancel-ok", "s:consumer-tag", kAnswer},
-    {60, 40, "basic.publish", "S:-reserved|s:exchange|s:routing-key|b:mandatory|b:immediate", kContent | kAsync},
+    {60, 40, "basic.publish", "S:-reserved|s:exchange|s:routing-key|b:mandatory|b:immediate",
+     kContent | kAsync},
     {60, 50, "basic.return", "S:reply-code|s:reply-text|s:exchange|s:routing-key", kContent | kAsync},
     {60, 60, "basic.deliver", "s:consumer-tag|Q:delivery-tag|b:redelivered|s:exchange|s:routing-key",
      kContent | kAsync},
@@ -193,8 +197,8 @@ void timestamp_text(JsonWriter& w, uint64_t secs) {
   tm g{};
   gmtime_r(&t, &g);
   char buf[32];
-  const int k = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", g.tm_year + 1900, g.tm_mon + 1,
-                              g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec);
+  const int k = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", g.tm_year + 1900,
+                              g.tm_mon + 1, g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec);
   w.string({buf, static_cast<std::size_t>(std::max(k, 0))});
 }
 
@@ -239,14 +243,32 @@ bool field_value(ByteReader& r, JsonWriter& w, int depth) {
     return true;
   };
   switch (type) {
-    case 't': if (!r.u8(b)) return false; w.boolean(b != 0); return true;
-    case 'b': if (!r.u8(b)) return false; return raw_num(static_cast<int8_t>(b));
-    case 'B': if (!r.u8(b)) return false; return raw_num(b);
-    case 's': if (!r.be16(s)) return false; return raw_num(static_cast<int16_t>(s));
-    case 'u': if (!r.be16(s)) return false; return raw_num(s);
-    case 'I': if (!r.be32(i)) return false; return raw_num(static_cast<int32_t>(i));
-    case 'i': if (!r.be32(i)) return false; return raw_num(i);
-    case 'l': case 'L': if (!be64(r, q)) return false; return raw_num(static_cast<int64_t>(q));
+    case 't':
+      if (!r.u8(b)) return false;
+      w.boolean(b != 0);
+      return true;
+    case 'b':
+      if (!r.u8(b)) return false;
+      return raw_num(static_cast<int8_t>(b));
+    case 'B':
+      if (!r.u8(b)) return false;
+      return raw_num(b);
+    case 's':
+      if (!r.be16(s)) return false;
+      return raw_num(static_cast<int16_t>(s));
+    case 'u':
+      if (!r.be16(s)) return false;
+      return raw_num(s);
+    case 'I':
+      if (!r.be32(i)) return false;
+      return raw_num(static_cast<int32_t>(i));
+    case 'i':
+      if (!r.be32(i)) return false;
+      return raw_num(i);
+    case 'l':
+    case 'L':
+      if (!be64(r, q)) return false;
+      return raw_num(static_cast<int64_t>(q));
     case 'f': {
       if (!r.be32(i)) return false;
       float f;
@@ -266,9 +288,17 @@ bool field_value(ByteReader& r, JsonWriter& w, int depth) {
       w.real(static_cast<double>(static_cast<int32_t>(i)) / std::pow(10.0, b));
       return true;
     }
-    case 'S': case 'x': if (!longstr(r, str)) return false; w.string(str); return true;
-    case 'T': if (!be64(r, q)) return false; timestamp_text(w, q); return true;
-    case 'F': return table(r, w, depth);
+    case 'S':
+    case 'x':
+      if (!longstr(r, str)) return false;
+      w.string(str);
+      return true;
+    case 'T':
+      if (!be64(r, q)) return false;
+      timestamp_text(w, q);
+      return true;
+    case 'F':
+      return table(r, w, depth);
     case 'A': {
       uint32_t n;
       std::span<const uint8_t> body;
@@ -280,8 +310,11 @@ bool field_value(ByteReader& r, JsonWriter& w, int depth) {
       w.end_array();
       return true;
     }
-    case 'V': w.raw("null"); return true;
-    default: return false;
+    case 'V':
+      w.raw("null");
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -352,7 +385,8 @@ bool read_args(ByteReader& r, const char* spec, Fields& f, const AmqpSettings& c
         if (!skip) f.begin(name).uint(v), f.end();
         break;
       }
-      case 's': case 'l': {
+      case 's':
+      case 'l': {
         std::string_view v;
         if (!(type == 's' ? shortstr(r, v) : longstr(r, v))) return false;
         if (!skip) f.begin(name).string(v), f.end();
@@ -405,11 +439,11 @@ bool error_close(const Method& m, std::string_view fields) {
 }
 
 bool hidden(const Method& m, std::string_view fields, const AmqpSettings& cfg) {
-  return cfg.hide_connection_information && ((m.flags & kConn) || ((m.flags & kClose) && !error_close(m, fields)));
+  return cfg.hide_connection_information &&
+         ((m.flags & kConn) || ((m.flags & kClose) && !error_close(m, fields)));
 }
 
 }  // namespace
-
 
 // The oldest pending request that `match` accepts, taken out of the chain (the
 // others stay in order) with its record copied into the scratch; returns the bytes
@@ -439,7 +473,8 @@ uint32_t AmqpDecoder::take_pending(AmqpState& st, Match&& match, Pending& h) {
         const uint32_t end = from < at ? at : st.pending.len;
         const uint32_t got = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.moved),
                                              std::min<uint32_t>(sizeof s.moved, end - from), from);
-        if (store_.append(kept, reinterpret_cast<const uint8_t*>(s.moved), got) < got) counters_.inc(AmqpStat::store_full);
+        if (store_.append(kept, reinterpret_cast<const uint8_t*>(s.moved), got) < got)
+          counters_.inc(AmqpStat::store_full);
         from += got;
       }
       store_.release(st.pending);
@@ -452,7 +487,9 @@ uint32_t AmqpDecoder::take_pending(AmqpState& st, Match&& match, Pending& h) {
 }
 
 AmqpDecoder::AmqpDecoder(const DecoderSetup& s)
-    : DecoderCommon<AmqpStat>(s), cfg_(s.settings<AmqpSettings>()), scratch_(std::make_unique<AmqpScratch>()) {}
+    : DecoderCommon<AmqpStat>(s),
+      cfg_(s.settings<AmqpSettings>()),
+      scratch_(std::make_unique<AmqpScratch>()) {}
 
 AmqpDecoder::~AmqpDecoder() = default;
 
@@ -485,7 +522,8 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
     }
     const uint8_t type = p[off];
     const uint16_t channel = static_cast<uint16_t>(p[off + 1] << 8 | p[off + 2]);
-    const uint32_t size = uint32_t{p[off + 3]} << 24 | uint32_t{p[off + 4]} << 16 | uint32_t{p[off + 5]} << 8 | p[off + 6];
+    const uint32_t size =
+        uint32_t{p[off + 3]} << 24 | uint32_t{p[off + 4]} << 16 | uint32_t{p[off + 5]} << 8 | p[off + 6];
     if ((type != 1 && type != 2 && type != 3 && type != 8) || size > (1u << 30)) {
       counters_.inc(AmqpStat::malformed);
       return {off, 0, Verdict::kViolation};
@@ -494,8 +532,8 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       // Mid-connection: the side talking to the server's port is the client; else
       // a method tells (the server starts connections, clients publish).
       st.client = static_cast<int8_t>(c.port[1 - dir] == 5672 || c.port[1 - dir] == 5671 ? dir
-                                      : c.port[dir] == 5672 || c.port[dir] == 5671    ? 1 - dir
-                                                                                       : dir);
+                                      : c.port[dir] == 5672 || c.port[dir] == 5671       ? 1 - dir
+                                                                                         : dir);
     }
     if (type == 3) {  // body: streamed, its first bytes kept
       off += 7;
@@ -535,8 +573,8 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
   return {off, 0, Verdict::kOk};
 }
 
-bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint16_t channel, const uint8_t* p,
-                               uint32_t n) {
+bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint16_t channel,
+                               const uint8_t* p, uint32_t n) {
   AmqpScratch& s = *scratch_;
   AmqpState::Dir& d = st.dir[dir];
   ByteReader r(p, n);
@@ -566,7 +604,8 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     // A close answers what its channel (or, connection.close, the connection) still
     // waited for: those requests end here, counted.
     Pending h;
-    while (take_pending(st, [&](const Pending& p) { return cls == 10 || p.channel == channel; }, h))
+    while (take_pending(
+        st, [&](const Pending& p) { return cls == 10 || p.channel == channel; }, h))
       counters_.inc(AmqpStat::unmatched_requests);
   }
 
@@ -583,12 +622,13 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     store_.release(d.fields);
     store_.release(d.body);
     const std::string_view fv = f.view();
-    if (store_.append(d.fields, reinterpret_cast<const uint8_t*>(fv.data()), static_cast<uint32_t>(fv.size())) <
-        fv.size())
+    if (store_.append(d.fields, reinterpret_cast<const uint8_t*>(fv.data()),
+                      static_cast<uint32_t>(fv.size())) < fv.size())
       counters_.inc(AmqpStat::store_full);
     if (m->id == 71) {  // get-ok answers the channel's pending basic.get: that one is done
       Pending h;
-      take_pending(st, [&](const Pending& p) { return p.channel == channel && p.cls == 60 && p.id == 70; }, h);
+      take_pending(
+          st, [&](const Pending& p) { return p.channel == channel && p.cls == 60 && p.id == 70; }, h);
     }
     return true;
   }
@@ -597,9 +637,13 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
   if (m->flags & kAnswer) {
     // The answer to the pending request of this channel and class.
     Pending h;
-    const uint32_t k = take_pending(st, [&](const Pending& p) {
-      return p.channel == channel && p.cls == cls && (p.id + 1 == id || (cls == 60 && p.id == 70 && id == 72));
-    }, h);
+    const uint32_t k = take_pending(
+        st,
+        [&](const Pending& p) {
+          return p.channel == channel && p.cls == cls &&
+                 (p.id + 1 == id || (cls == 60 && p.id == 70 && id == 72));
+        },
+        h);
     if (k) {
       const Method* rm = find_method(h.cls, h.id);
       const std::string_view request_fields{s.record + sizeof h + h.name_len,
@@ -645,7 +689,13 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     return true;
   }
   const std::string_view fv = f.view();
-  AmqpDecoder::Pending h{c.ts_ns, n + 8, channel, cls, id, static_cast<uint16_t>(std::strlen(m->name)), static_cast<uint32_t>(fv.size())};
+  AmqpDecoder::Pending h{c.ts_ns,
+                         n + 8,
+                         channel,
+                         cls,
+                         id,
+                         static_cast<uint16_t>(std::strlen(m->name)),
+                         static_cast<uint32_t>(fv.size())};
   if (store_.append(st.pending, reinterpret_cast<const uint8_t*>(&h), sizeof h) < sizeof h ||
       store_.append(st.pending, reinterpret_cast<const uint8_t*>(m->name), h.name_len) < h.name_len ||
       store_.append(st.pending, reinterpret_cast<const uint8_t*>(fv.data()), h.fields_len) < h.fields_len) {
@@ -683,10 +733,12 @@ void AmqpDecoder::content_header(AmqpState& st, const StreamInfo& c, int dir, co
     int bit;
     char type;
     const char* name;
-  } kProps[] = {{15, 's', "content-type"}, {14, 's', "content-encoding"}, {13, 't', "headers"},
-                {12, 'o', "delivery-mode"}, {11, 'o', "priority"},       {10, 's', "correlation-id"},
-                {9, 's', "reply-to"},        {8, 's', "expiration"},      {7, 's', "message-id"},
-                {6, 'T', "timestamp"},       {5, 's', "type"},            {4, 's', "user-id"},
+  } kProps[] = {{15, 's', "content-type"}, {14, 's', "content-encoding"},
+                {13, 't', "headers"},      {12, 'o', "delivery-mode"},
+                {11, 'o', "priority"},     {10, 's', "correlation-id"},
+                {9, 's', "reply-to"},      {8, 's', "expiration"},
+                {7, 's', "message-id"},    {6, 'T', "timestamp"},
+                {5, 's', "type"},          {4, 's', "user-id"},
                 {3, 's', "app-id"}};
   std::string_view content_type, content_encoding;
   for (const auto& pr : kProps) {
@@ -752,7 +804,8 @@ void AmqpDecoder::content_done(AmqpState& st, const StreamInfo& c, int dir) {
     char num[8];
     for (uint32_t i = 0; i < bl; ++i) {
       if (i) put(" ");
-      const auto r = std::to_chars(num, num + sizeof num, static_cast<unsigned>(static_cast<uint8_t>(s.body[i])));
+      const auto r =
+          std::to_chars(num, num + sizeof num, static_cast<unsigned>(static_cast<uint8_t>(s.body[i])));
       put({num, static_cast<std::size_t>(r.ptr - num)});
     }
   }
@@ -817,7 +870,8 @@ void AmqpDecoder::unanswered(AmqpState& st, const StreamInfo& c) {
   Pending h{};
   store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
   const uint32_t rec = sizeof h + h.name_len + h.fields_len;
-  const uint32_t k = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.record), std::min<uint32_t>(rec, sizeof s.record));
+  const uint32_t k = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.record),
+                                     std::min<uint32_t>(rec, sizeof s.record));
   store_.drop_front(st.pending, rec);
   --st.n_pending;
   counters_.inc(AmqpStat::unmatched_requests);
@@ -847,7 +901,8 @@ void AmqpDecoder::publish(const StreamInfo& c, int client, const Event& e) {
   t.client_bytes = e.bytes_in;
   t.server_bytes = e.bytes_out;
   char action[48];
-  const int al = std::snprintf(action, sizeof action, "amqp.%.*s", static_cast<int>(e.method.size()), e.method.data());
+  const int al =
+      std::snprintf(action, sizeof action, "amqp.%.*s", static_cast<int>(e.method.size()), e.method.data());
   t.event_action = std::string_view(action, static_cast<std::size_t>(std::max(al, 0)));
   std::string_view user;  // the user-id property, as its JSON string
   each_field(e.request_fields, [&](std::string_view k, std::string_view v) {
@@ -887,7 +942,6 @@ std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique
 constexpr DetectProbe kProbes[] = {
     {R"(^AMQP\x00\x00\x09\x01)", true},
 };
-
 
 const OptionSpec kSettingOptions[] = {
     {"max_body_length", OptionKind::kUint},

@@ -17,8 +17,8 @@
 
 #include <memory>
 
-#include "decode/decoder.hpp"
 #include "decode/amqp/amqp_counters.hpp"
+#include "decode/decoder.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
@@ -29,7 +29,6 @@ struct AmqpSettings : ProtocolSettings {
   bool parse_arguments = true;
   bool hide_connection_information = true;
 };
-
 
 struct AmqpState {
   struct Dir {
@@ -45,18 +44,19 @@ struct AmqpState {
     ChainStore::Chain body;    // the body's first max_body_length bytes
     char method[32];
     uint8_t method_len;
-    uint8_t textual;        // the content type is text or JSON
+    uint8_t textual;  // the content type is text or JSON
   };
   Dir dir[2];
-  int8_t client;            // -1 unknown yet
+  int8_t client;  // -1 unknown yet
   uint32_t n_pending;
   ChainStore::Chain pending;  // synchronous requests awaiting their -ok
 };
 
 class AmqpDecoder final : public DecoderCommon<AmqpStat> {
  public:
-  static constexpr uint32_t kMaxFrame = 128 * 1024 - 8;  // a frame read whole (the engine holds up to 128 KiB)
-  static constexpr uint32_t kMaxPending = 64;            // requests awaiting an answer per connection
+  static constexpr uint32_t kMaxFrame =
+      128 * 1024 - 8;                          // a frame read whole (the engine holds up to 128 KiB)
+  static constexpr uint32_t kMaxPending = 64;  // requests awaiting an answer per connection
   static constexpr uint32_t kMaxFieldsText = 16 * 1024;  // one method's rendered fields
 
   explicit AmqpDecoder(const DecoderSetup& s);
@@ -73,7 +73,8 @@ class AmqpDecoder final : public DecoderCommon<AmqpStat> {
  private:
   template <class Match>
   uint32_t take_pending(AmqpState& st, Match&& match, Pending& h);
-  bool method_frame(AmqpState& st, const StreamInfo& c, int dir, uint16_t channel, const uint8_t* p, uint32_t n);
+  bool method_frame(AmqpState& st, const StreamInfo& c, int dir, uint16_t channel, const uint8_t* p,
+                    uint32_t n);
   void content_header(AmqpState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n);
   void content_body(AmqpState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n);
   void content_done(AmqpState& st, const StreamInfo& c, int dir);
@@ -83,6 +84,5 @@ class AmqpDecoder final : public DecoderCommon<AmqpStat> {
   const AmqpSettings& cfg_;
   std::unique_ptr<struct AmqpScratch> scratch_;
 };
-
 
 }  // namespace tapbeat

@@ -11,31 +11,51 @@
 #include <span>
 #include <vector>
 
+#include "decode/pending.hpp"
+#include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
-#include "decode/transaction_event.hpp"
-#include "decode/pending.hpp"
 #include "util/byte_reader.hpp"
 #include "util/encode.hpp"
 
 namespace tapbeat {
 
-static_assert(sizeof(CassandraState) <= kDecoderStateBytes, "Cassandra connection state must fit the session slot");
+static_assert(sizeof(CassandraState) <= kDecoderStateBytes,
+              "Cassandra connection state must fit the session slot");
 
 namespace {
 
 enum Op : uint8_t {
-  kError = 0x00, kStartup = 0x01, kReady = 0x02, kAuthenticate = 0x03, kOptions = 0x05, kSupported = 0x06,
-  kQuery = 0x07, kResult = 0x08, kPrepare = 0x09, kExecute = 0x0A, kRegister = 0x0B, kEvent = 0x0C,
-  kBatch = 0x0D, kAuthChallenge = 0x0E, kAuthResponse = 0x0F, kAuthSuccess = 0x10,
+  kError = 0x00,
+  kStartup = 0x01,
+  kReady = 0x02,
+  kAuthenticate = 0x03,
+  kOptions = 0x05,
+  kSupported = 0x06,
+  kQuery = 0x07,
+  kResult = 0x08,
+  kPrepare = 0x09,
+  kExecute = 0x0A,
+  kRegister = 0x0B,
+  kEvent = 0x0C,
+  kBatch = 0x0D,
+  kAuthChallenge = 0x0E,
+  kAuthResponse = 0x0F,
+  kAuthSuccess = 0x10,
 };
 
 bool known_op(uint8_t op) { return op <= kCqlMaxOp && kCqlOpNames[op]; }
 
 bool is_response_op(uint8_t op) {
   switch (op) {
-    case kError: case kReady: case kAuthenticate: case kSupported: case kResult: case kEvent:
-    case kAuthChallenge: case kAuthSuccess:
+    case kError:
+    case kReady:
+    case kAuthenticate:
+    case kSupported:
+    case kResult:
+    case kEvent:
+    case kAuthChallenge:
+    case kAuthSuccess:
       return true;
     default:
       return false;
@@ -84,33 +104,55 @@ std::string_view row_flags(char* buf, std::size_t cap, int32_t flags) {
 
 const char* error_type(int32_t code) {
   switch (code) {
-    case 0x0000: return "errServer";
-    case 0x000A: return "errProtocol";
-    case 0x0100: return "errCredentials";
-    case 0x1000: return "errUnavailable";
-    case 0x1001: return "errOverloaded";
-    case 0x1002: return "errBootstrapping";
-    case 0x1003: return "errTruncate";
-    case 0x1100: return "errWriteTimeout";
-    case 0x1200: return "errReadTimeout";
-    case 0x1300: return "errReadFailure";
-    case 0x1400: return "errFunctionFailure";
-    case 0x1500: return "errWriteFailure";
-    case 0x1600: return "errCDCWriteFailure";
-    case 0x1700: return "errCASWriteUnknown";
-    case 0x2000: return "errSyntax";
-    case 0x2100: return "errUnauthorized";
-    case 0x2200: return "errInvalid";
-    case 0x2300: return "errConfig";
-    case 0x2400: return "errAlreadyExists";
-    case 0x2500: return "errUnprepared";
-    default: return "errUnknown";
+    case 0x0000:
+      return "errServer";
+    case 0x000A:
+      return "errProtocol";
+    case 0x0100:
+      return "errCredentials";
+    case 0x1000:
+      return "errUnavailable";
+    case 0x1001:
+      return "errOverloaded";
+    case 0x1002:
+      return "errBootstrapping";
+    case 0x1003:
+      return "errTruncate";
+    case 0x1100:
+      return "errWriteTimeout";
+    case 0x1200:
+      return "errReadTimeout";
+    case 0x1300:
+      return "errReadFailure";
+    case 0x1400:
+      return "errFunctionFailure";
+    case 0x1500:
+      return "errWriteFailure";
+    case 0x1600:
+      return "errCDCWriteFailure";
+    case 0x1700:
+      return "errCASWriteUnknown";
+    case 0x2000:
+      return "errSyntax";
+    case 0x2100:
+      return "errUnauthorized";
+    case 0x2200:
+      return "errInvalid";
+    case 0x2300:
+      return "errConfig";
+    case 0x2400:
+      return "errAlreadyExists";
+    case 0x2500:
+      return "errUnprepared";
+    default:
+      return "errUnknown";
   }
 }
 
 const char* consistency(uint16_t c) {
-  static const char* const kNames[] = {"ANY",    "ONE",         "TWO",         "THREE",  "QUORUM",      "ALL",
-                                       "LOCAL_QUORUM", "EACH_QUORUM", "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE"};
+  static const char* const kNames[] = {"ANY",    "ONE",          "TWO",          "THREE",
+                                       "QUORUM", "ALL",          "LOCAL_QUORUM", "EACH_QUORUM",
+                                       "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE"};
   return c < std::size(kNames) ? kNames[c] : "UNKNOWN";
 }
 
@@ -139,7 +181,9 @@ uint64_t le_bytes(const uint8_t* p, int n) {
   return v;
 }
 
-uint32_t be32(const uint8_t* p) { return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3]; }
+uint32_t be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
 
 // The first bytes of a snappy or LZ4 block whose end lies past what was read (a frame
 // longer than kMaxHead): elements are decoded while their input is at hand, up to cap
@@ -291,10 +335,17 @@ class Cql {
     if (depth > kMaxTypeDepth) return ok_ = false;
     const uint16_t id = short_();
     switch (id) {
-      case 0x0000: string(); break;                                   // custom
-      case 0x0020: case 0x0022: skip_type(depth + 1); break;          // list, set
-      case 0x0021: skip_type(depth + 1), skip_type(depth + 1); break; // map
-      case 0x0030: {                                                  // UDT
+      case 0x0000:
+        string();
+        break;  // custom
+      case 0x0020:
+      case 0x0022:
+        skip_type(depth + 1);
+        break;  // list, set
+      case 0x0021:
+        skip_type(depth + 1), skip_type(depth + 1);
+        break;        // map
+      case 0x0030: {  // UDT
         string(), string();
         const uint16_t n = short_();
         for (uint16_t i = 0; i < n && ok_; ++i) string(), skip_type(depth + 1);
@@ -317,9 +368,7 @@ class Cql {
   bool ok_ = true;
 };
 
-void field_cut(JsonWriter& w, std::string_view k, std::string_view v) {
-  w.field(k, v.substr(0, kMaxString));
-}
+void field_cut(JsonWriter& w, std::string_view k, std::string_view v) { w.field(k, v.substr(0, kMaxString)); }
 
 void hex_upper(JsonWriter& w, std::string_view k, std::string_view v) {
   char buf[2 * 256 + 1];
@@ -329,10 +378,12 @@ void hex_upper(JsonWriter& w, std::string_view k, std::string_view v) {
 }
 
 // A frame header as Packetbeat's cassandra.*.headers (the version as a string).
-void write_headers(JsonWriter& w, uint8_t version, uint8_t flags, int16_t stream, uint8_t op, uint32_t length) {
+void write_headers(JsonWriter& w, uint8_t version, uint8_t flags, int16_t stream, uint8_t op,
+                   uint32_t length) {
   char v[4], fb[96];
   w.begin_object("headers");
-  w.field("version", std::string_view(v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", version))));
+  w.field("version",
+          std::string_view(v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", version))));
   w.field("flags", header_flags(fb, sizeof fb, flags));
   w.field_int("stream", stream);
   w.field("op", kCqlOpNames[op]);
@@ -441,7 +492,8 @@ void error_body(JsonWriter& w, Cql& b, int version) {
       w.field_int("alive", b.int_());
       w.end_object();
       break;
-    case 0x1100: case 0x1700:
+    case 0x1100:
+    case 0x1700:
       w.begin_object("details");
       w.field("read_consistency", consistency(b.short_()));
       w.field_int("received", b.int_());
@@ -457,15 +509,18 @@ void error_body(JsonWriter& w, Cql& b, int version) {
       w.field_bool("data_present", b.byte() != 0);
       w.end_object();
       break;
-    case 0x1300: case 0x1500: {
+    case 0x1300:
+    case 0x1500: {
       w.begin_object("details");
       w.field("read_consistency", consistency(b.short_()));
       w.field_int("received", b.int_());
       w.field_int("blockfor", b.int_());
       const int32_t failures = version >= 5 ? reason_map() : b.int_();
       w.field_int("num_failures", failures);
-      if (code == 0x1300) w.field_bool("data_present", b.byte() != 0);
-      else field_cut(w, "write_type", b.string());
+      if (code == 0x1300)
+        w.field_bool("data_present", b.byte() != 0);
+      else
+        field_cut(w, "write_type", b.string());
       w.end_object();
       break;
     }
@@ -512,9 +567,9 @@ struct CassandraDecoder::Frame {
   uint8_t flags = 0;
   int16_t stream = 0;
   uint8_t op = 0;
-  uint32_t length = 0;          // body length in the header
+  uint32_t length = 0;  // body length in the header
   const uint8_t* body = nullptr;
-  uint32_t body_len = 0;        // body bytes at hand (may be cut)
+  uint32_t body_len = 0;  // body bytes at hand (may be cut)
   bool cut = false;
   uint64_t ts_ns = 0;
 };
@@ -561,7 +616,6 @@ struct CassandraScratch {
   }
 };
 
-
 CassandraDecoder::CassandraDecoder(const DecoderSetup& s)
     : DecoderCommon<CassandraStat>(s),
       cfg_(s.settings<CassandraSettings>()),
@@ -576,7 +630,8 @@ void CassandraDecoder::open(void* state) {
   st.compressor = CqlCompressor::kNone;
 }
 
-DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
+DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir,
+                                    std::span<const uint8_t> bytes) {
   CassandraState& st = *static_cast<CassandraState*>(state);
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
@@ -588,7 +643,8 @@ DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir, s
       off += k;
       continue;
     }
-    const DecodeResult r = st.segmented[dir] ? segments(st, c, dir, p + off, n - off) : legacy(st, c, dir, p + off, n - off);
+    const DecodeResult r =
+        st.segmented[dir] ? segments(st, c, dir, p + off, n - off) : legacy(st, c, dir, p + off, n - off);
     off += r.consumed;
     if (r.verdict != Verdict::kOk) return {off, r.need, r.verdict};
   }
@@ -616,7 +672,8 @@ bool CassandraDecoder::read_header(const uint8_t* p, uint8_t min_version, Frame&
 }
 
 // One v3/v4 frame (or a v5 frame before the switch to segments).
-DecodeResult CassandraDecoder::legacy(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n) {
+DecodeResult CassandraDecoder::legacy(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p,
+                                      uint32_t n) {
   if (n < 9) return {0, 9, Verdict::kNeedMore};
   Frame f;
   if (!read_header(p, 3, f)) return {0, 0, Verdict::kViolation};
@@ -660,8 +717,9 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
       uint32_t body_len = len;
       if (st.seg_raw_len[dir]) {  // LZ4 (0: stored as it is)
         s.segment.resize(st.seg_raw_len[dir]);
-        const int r = LZ4_decompress_safe(reinterpret_cast<const char*>(p), reinterpret_cast<char*>(s.segment.data()),
-                                          static_cast<int>(len), static_cast<int>(st.seg_raw_len[dir]));
+        const int r =
+            LZ4_decompress_safe(reinterpret_cast<const char*>(p), reinterpret_cast<char*>(s.segment.data()),
+                                static_cast<int>(len), static_cast<int>(st.seg_raw_len[dir]));
         if (r != static_cast<int>(st.seg_raw_len[dir])) {
           counters_.inc(CassandraStat::decompress_errors);
           body_len = 0;
@@ -685,7 +743,8 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
 }
 
 // A v5 segment's payload: whole envelopes, or a part of one large envelope.
-bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n) {
+bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p,
+                               uint32_t n) {
   if (!st.seg_self[dir] && st.envelope_left[dir]) {  // a later part of a large envelope
     st.envelope_left[dir] -= std::min(st.envelope_left[dir], n);
     return true;
@@ -736,9 +795,10 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
     f.body_len = 0;
     // The uncompressed length: snappy's varint preamble, or LZ4's big-endian prefix.
     std::size_t out = 0;
-    const bool sized = comp == CqlCompressor::kSnappy
-                           ? snappy::GetUncompressedLength(reinterpret_cast<const char*>(in.body), in.body_len, &out)
-                           : in.body_len >= 4 && (out = be32(in.body), true);
+    const bool sized =
+        comp == CqlCompressor::kSnappy
+            ? snappy::GetUncompressedLength(reinterpret_cast<const char*>(in.body), in.body_len, &out)
+            : in.body_len >= 4 && (out = be32(in.body), true);
     if (comp == CqlCompressor::kNone) {
       counters_.inc(CassandraStat::no_compressor);
     } else if (!sized) {
@@ -748,20 +808,20 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
       counters_.inc(CassandraStat::compressed);
       s.inflated.resize(kMaxHead);
       f.body = s.inflated.data();
-      f.body_len = static_cast<uint32_t>(comp == CqlCompressor::kSnappy
-                                             ? snappy_prefix(in.body, in.body_len, s.inflated.data(), kMaxHead)
-                                             : lz4_prefix(in.body + 4, in.body_len - 4, s.inflated.data(), kMaxHead));
+      f.body_len =
+          static_cast<uint32_t>(comp == CqlCompressor::kSnappy
+                                    ? snappy_prefix(in.body, in.body_len, s.inflated.data(), kMaxHead)
+                                    : lz4_prefix(in.body + 4, in.body_len - 4, s.inflated.data(), kMaxHead));
       f.cut = true;
     } else {
       s.inflated.resize(out);
-      const bool ok =
-          comp == CqlCompressor::kSnappy
-              ? snappy::RawUncompress(reinterpret_cast<const char*>(in.body), in.body_len,
-                                      reinterpret_cast<char*>(s.inflated.data()))
-              : out == 0 || LZ4_decompress_safe(reinterpret_cast<const char*>(in.body + 4),
-                                                reinterpret_cast<char*>(s.inflated.data()),
-                                                static_cast<int>(in.body_len - 4), static_cast<int>(out)) ==
-                                static_cast<int>(out);
+      const bool ok = comp == CqlCompressor::kSnappy
+                          ? snappy::RawUncompress(reinterpret_cast<const char*>(in.body), in.body_len,
+                                                  reinterpret_cast<char*>(s.inflated.data()))
+                          : out == 0 || LZ4_decompress_safe(reinterpret_cast<const char*>(in.body + 4),
+                                                            reinterpret_cast<char*>(s.inflated.data()),
+                                                            static_cast<int>(in.body_len - 4),
+                                                            static_cast<int>(out)) == static_cast<int>(out);
       if (ok) {
         counters_.inc(CassandraStat::compressed);
         f.body = s.inflated.data();
@@ -797,7 +857,8 @@ void CassandraDecoder::request(CassandraState& st, const Frame& f) {
     if (k < v.size()) cut = true;
   };
   switch (f.op) {
-    case kQuery: case kPrepare: {
+    case kQuery:
+    case kPrepare: {
       std::size_t missing = 0;
       put(b.long_string(f.cut, &missing));
       if (missing) cut = true;
@@ -836,7 +897,9 @@ void CassandraDecoder::request(CassandraState& st, const Frame& f) {
       for (uint16_t i = 0; i < n && b.ok(); ++i) {
         const std::string_view k = b.string(), v = b.string();
         if (b.ok() && k == "COMPRESSION")
-          st.compressor = v == "snappy" ? CqlCompressor::kSnappy : v == "lz4" ? CqlCompressor::kLz4 : CqlCompressor::kNone;
+          st.compressor = v == "snappy" ? CqlCompressor::kSnappy
+                          : v == "lz4"  ? CqlCompressor::kLz4
+                                        : CqlCompressor::kNone;
       }
       break;
     }
@@ -879,87 +942,87 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
   if (f.flags & kFlagCustomPayload) b.skip_bytes_map();
   std::string_view new_prepared;
   if (f.body_len || !f.length) switch (f.op) {
-    case kError:
-      error_body(w, b, f.version);
-      break;
-    case kResult: {
-      const int32_t kind = b.int_();
-      w.begin_object("result");
-      switch (kind) {
-        case 1:
-          w.field("type", "void");
-          break;
-        case 2: {
-          w.field("type", "rows");
-          w.begin_object("rows");
-          metadata(w, "meta", b, f.version, false);
-          const int32_t rows = b.int_();
-          if (b.ok()) w.field_int("num_rows", rows);
-          w.end_object();
-          break;
+      case kError:
+        error_body(w, b, f.version);
+        break;
+      case kResult: {
+        const int32_t kind = b.int_();
+        w.begin_object("result");
+        switch (kind) {
+          case 1:
+            w.field("type", "void");
+            break;
+          case 2: {
+            w.field("type", "rows");
+            w.begin_object("rows");
+            metadata(w, "meta", b, f.version, false);
+            const int32_t rows = b.int_();
+            if (b.ok()) w.field_int("num_rows", rows);
+            w.end_object();
+            break;
+          }
+          case 3:
+            w.field("type", "set_keyspace");
+            field_cut(w, "keyspace", b.string());
+            break;
+          case 4: {
+            w.field("type", "prepared");
+            w.begin_object("prepared");
+            new_prepared = b.short_bytes();
+            prepared_id(w, "prepared_id", new_prepared);
+            if (f.version >= 5) b.short_bytes();  // result metadata id
+            metadata(w, "req_meta", b, f.version, true);
+            metadata(w, "resp_meta", b, f.version, false);
+            w.end_object();
+            break;
+          }
+          case 5:
+            w.field("type", "schemaChanged");
+            schema_change(w, "schema_change", b);
+            break;
+          default:
+            counters_.inc(CassandraStat::malformed);
+            break;
         }
-        case 3:
-          w.field("type", "set_keyspace");
-          field_cut(w, "keyspace", b.string());
-          break;
-        case 4: {
-          w.field("type", "prepared");
-          w.begin_object("prepared");
-          new_prepared = b.short_bytes();
-          prepared_id(w, "prepared_id", new_prepared);
-          if (f.version >= 5) b.short_bytes();  // result metadata id
-          metadata(w, "req_meta", b, f.version, true);
-          metadata(w, "resp_meta", b, f.version, false);
-          w.end_object();
-          break;
+        w.end_object();
+        break;
+      }
+      case kSupported: {
+        const uint16_t n = b.short_();
+        w.begin_object("supported");
+        for (uint16_t i = 0; i < n && b.ok(); ++i) {
+          const std::string_view k = b.string();
+          string_list(w, k.substr(0, kMaxString), b, i < kMaxListItems);
         }
-        case 5:
-          w.field("type", "schemaChanged");
+        w.end_object();
+        break;
+      }
+      case kAuthenticate:
+        w.begin_object("authentication");
+        field_cut(w, "class", b.string());
+        w.end_object();
+        break;
+      case kEvent: {
+        const std::string_view type = b.string();
+        w.begin_object("event");
+        field_cut(w, "type", type);
+        if (type == "TOPOLOGY_CHANGE" || type == "STATUS_CHANGE") {
+          field_cut(w, "change", b.string());
+          char host[64];  // format_ip writes up to 46
+          int32_t port = 0;
+          if (b.inet(host, port)) {
+            w.field("host", host);
+            w.field_int("port", port);
+          }
+        } else if (type == "SCHEMA_CHANGE") {
           schema_change(w, "schema_change", b);
-          break;
-        default:
-          counters_.inc(CassandraStat::malformed);
-          break;
-      }
-      w.end_object();
-      break;
-    }
-    case kSupported: {
-      const uint16_t n = b.short_();
-      w.begin_object("supported");
-      for (uint16_t i = 0; i < n && b.ok(); ++i) {
-        const std::string_view k = b.string();
-        string_list(w, k.substr(0, kMaxString), b, i < kMaxListItems);
-      }
-      w.end_object();
-      break;
-    }
-    case kAuthenticate:
-      w.begin_object("authentication");
-      field_cut(w, "class", b.string());
-      w.end_object();
-      break;
-    case kEvent: {
-      const std::string_view type = b.string();
-      w.begin_object("event");
-      field_cut(w, "type", type);
-      if (type == "TOPOLOGY_CHANGE" || type == "STATUS_CHANGE") {
-        field_cut(w, "change", b.string());
-        char host[64];  // format_ip writes up to 46
-        int32_t port = 0;
-        if (b.inet(host, port)) {
-          w.field("host", host);
-          w.field_int("port", port);
         }
-      } else if (type == "SCHEMA_CHANGE") {
-        schema_change(w, "schema_change", b);
+        w.end_object();
+        break;
       }
-      w.end_object();
-      break;
+      default:  // READY, AUTH_CHALLENGE, AUTH_SUCCESS: nothing published of the body (tokens stay out)
+        break;
     }
-    default:  // READY, AUTH_CHALLENGE, AUTH_SUCCESS: nothing published of the body (tokens stay out)
-      break;
-  }
   if (!b.ok() && !f.cut) counters_.inc(CassandraStat::malformed);
   if (w.overflow()) {
     counters_.inc(CassandraStat::response_cut);
@@ -984,8 +1047,9 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
 // its query stays valid until the next pop.
 bool CassandraDecoder::pop(CassandraState& st, int16_t stream, Request& out, bool any) {
   bool lost = false;
-  if (!scratch_->pending.take(st.pending, st.n_pending, [&](const Stored& r) { return any || r.stream == stream; },
-                              out.h, out.query, lost))
+  if (!scratch_->pending.take(
+          st.pending, st.n_pending, [&](const Stored& r) { return any || r.stream == stream; }, out.h,
+          out.query, lost))
     return false;
   if (lost) counters_.inc(CassandraStat::store_full);
   return true;
@@ -1017,7 +1081,8 @@ bool CassandraDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns)
   CassandraState& st = *static_cast<CassandraState*>(state);
   while (st.n_pending) {
     Stored h{};
-    if (!scratch_->pending.front(st.pending, st.n_pending, h) || h.start_ns + cfg_.timeout_ns >= now_ns) break;
+    if (!scratch_->pending.front(st.pending, st.n_pending, h) || h.start_ns + cfg_.timeout_ns >= now_ns)
+      break;
     Request rq;
     if (!pop(st, 0, rq, true)) break;
     counters_.inc(CassandraStat::unmatched_requests);
@@ -1068,7 +1133,6 @@ constexpr DetectProbe kProbes[] = {
     {R"(^[\x03-\x05][\x00-\x1f][\s\S]{2}\x01\x00\x00[\s\S]{2}\x00[\x01-\x08][\s\S]{0,48}CQL_VERSION)", true},
 };
 
-
 const OptionSpec kSettingOptions[] = {
     {"send_request_header", OptionKind::kBool},
     {"send_response_header", OptionKind::kBool},
@@ -1084,8 +1148,11 @@ std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const Optio
   s.send_response_header = p.flag("send_response_header", true);
   if (p.options["compressor"] && !p.options["compressor"].IsNull()) {
     const std::string c = p.options["compressor"].as<std::string>();
-    if (!c.empty() && c != "snappy" && c != "lz4") throw OptionError("compressor", "'" + c + "' is not one of snappy, lz4");
-    s.compressor = c == "snappy" ? CqlCompressor::kSnappy : c == "lz4" ? CqlCompressor::kLz4 : CqlCompressor::kNone;
+    if (!c.empty() && c != "snappy" && c != "lz4")
+      throw OptionError("compressor", "'" + c + "' is not one of snappy, lz4");
+    s.compressor = c == "snappy" ? CqlCompressor::kSnappy
+                   : c == "lz4"  ? CqlCompressor::kLz4
+                                 : CqlCompressor::kNone;
   }
   if (p.options["ignored_ops"] && p.options["ignored_ops"].IsSequence()) {
     const std::vector<std::string> ops = p.texts("ignored_ops");
@@ -1098,7 +1165,8 @@ std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const Optio
       std::string known;
       for (const char* name : kCqlOpNames)
         if (name) known += (known.empty() ? "" : ", ") + std::string(name);
-      throw OptionError("ignored_ops[" + std::to_string(i) + "]", "'" + ops[i] + "' is not a CQL opcode (" + known + ")");
+      throw OptionError("ignored_ops[" + std::to_string(i) + "]",
+                        "'" + ops[i] + "' is not a CQL opcode (" + known + ")");
     }
   }
   return out;

@@ -29,9 +29,9 @@
 #include <memory>
 #include <string>
 
+#include "decode/cassandra/cassandra_counters.hpp"
 #include "decode/cassandra/cql_ops.hpp"
 #include "decode/decoder.hpp"
-#include "decode/cassandra/cassandra_counters.hpp"
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
@@ -46,17 +46,16 @@ struct CassandraSettings : ProtocolSettings {
   uint32_t ignored_ops = 0;                         // bit per opcode
 };
 
-
 struct CassandraState {
-  uint32_t skip[2];          // bytes of the current frame (v3/v4) or segment payload past what is read
-  uint32_t envelope_left[2]; // v5: bytes of a large envelope still to come in later segments
-  uint32_t payload_left[2];  // v5: payload bytes of the current segment not yet read
-  uint32_t crc[2];           // v5: CRC32 of the current segment's payload
-  uint8_t seg_phase[2];      // v5: 0 header, 1 payload, 2 trailing CRC32
-  uint8_t seg_self[2];       // v5: current segment is self-contained
-  uint8_t segmented[2];      // v5 framing in force
-  uint32_t seg_raw_len[2];   // v5: uncompressed length of the current LZ4 segment (0: stored as it is)
-  int8_t client;             // direction of the client; -1 unknown yet
+  uint32_t skip[2];           // bytes of the current frame (v3/v4) or segment payload past what is read
+  uint32_t envelope_left[2];  // v5: bytes of a large envelope still to come in later segments
+  uint32_t payload_left[2];   // v5: payload bytes of the current segment not yet read
+  uint32_t crc[2];            // v5: CRC32 of the current segment's payload
+  uint8_t seg_phase[2];       // v5: 0 header, 1 payload, 2 trailing CRC32
+  uint8_t seg_self[2];        // v5: current segment is self-contained
+  uint8_t segmented[2];       // v5 framing in force
+  uint32_t seg_raw_len[2];    // v5: uncompressed length of the current LZ4 segment (0: stored as it is)
+  int8_t client;              // direction of the client; -1 unknown yet
   CqlCompressor compressor;
   uint32_t n_pending;
   ChainStore::Chain pending;  // Stored records, each followed by its query text
@@ -64,8 +63,8 @@ struct CassandraState {
 
 class CassandraDecoder final : public DecoderCommon<CassandraStat> {
  public:
-  static constexpr uint32_t kMaxFrame = 256u << 20;        // the protocol's frame limit
-  static constexpr uint32_t kMaxHead = 128 * 1024;         // bytes of a frame read (the engine holds up to this)
+  static constexpr uint32_t kMaxFrame = 256u << 20;  // the protocol's frame limit
+  static constexpr uint32_t kMaxHead = 128 * 1024;   // bytes of a frame read (the engine holds up to this)
   static constexpr uint32_t kMaxSegmentPayload = (1u << 17) - 1;
   static constexpr uint32_t kMaxDecompressed = 4u << 20;
   static constexpr uint32_t kMaxPending = 1024;            // requests awaiting responses per connection
@@ -100,6 +99,5 @@ class CassandraDecoder final : public DecoderCommon<CassandraStat> {
   const CassandraSettings& cfg_;
   std::unique_ptr<struct CassandraScratch> scratch_;
 };
-
 
 }  // namespace tapbeat

@@ -10,8 +10,9 @@ namespace tapbeat {
 
 // Index: the opcode (0x04, v1's CREDENTIALS, is not used since v3).
 inline constexpr const char* kCqlOpNames[] = {
-    "ERROR", "STARTUP", "READY", "AUTHENTICATE", nullptr, "OPTIONS", "SUPPORTED", "QUERY", "RESULT",
-    "PREPARE", "EXECUTE", "REGISTER", "EVENT", "BATCH", "AUTH_CHALLENGE", "AUTH_RESPONSE", "AUTH_SUCCESS"};
+    "ERROR",     "STARTUP", "READY",          "AUTHENTICATE",  nullptr,       "OPTIONS",
+    "SUPPORTED", "QUERY",   "RESULT",         "PREPARE",       "EXECUTE",     "REGISTER",
+    "EVENT",     "BATCH",   "AUTH_CHALLENGE", "AUTH_RESPONSE", "AUTH_SUCCESS"};
 inline constexpr uint8_t kCqlMaxOp = 0x10;
 
 // Opcode by name, in any case; -1 when there is none.

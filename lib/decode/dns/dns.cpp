@@ -10,7 +10,8 @@ namespace {
 constexpr const char* kNoResponse = "No response to this query was received";
 constexpr const char* kOrphanResponse = "Response: received without an associated Query";
 constexpr const char* kDuplicateQuery =
-    "Another query with the same DNS ID from this client was received so this query was closed without receiving a "
+    "Another query with the same DNS ID from this client was received so this query was closed without "
+    "receiving a "
     "response";
 
 void make_key(const PacketMeta& m, bool query, uint16_t id, FlowKey& k) {

@@ -48,9 +48,9 @@ class DnsTracker {
   uint64_t timeout_ns_;
   CounterSet<DnsStat> counters_;
   FlowTable pending_;
-  std::unique_ptr<uint8_t[]> kept_;       // kPending * kMaxKeptQuery
+  std::unique_ptr<uint8_t[]> kept_;  // kPending * kMaxKeptQuery
   std::unique_ptr<uint16_t[]> kept_len_;
-  uint8_t lone_[kMaxKeptQuery];           // a query evicted or expired, while it is published
+  uint8_t lone_[kMaxKeptQuery];  // a query evicted or expired, while it is published
 };
 
 }  // namespace tapbeat

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "event/emitter.hpp"
 #include "decode/transaction_event.hpp"
+#include "event/emitter.hpp"
 #include "util/bounded_text.hpp"
 
 namespace tapbeat {
@@ -70,7 +70,6 @@ bool DnsDecoder::gap(void*, const StreamInfo&, int, uint32_t) {
 
 namespace {
 
-
 void dns_record(JsonWriter& w, const DnsRecord& r) {
   // Keys in name order, as Packetbeat's encoder writes a record's map.
   const char* keys[5 + DnsRecord::kMaxFields] = {"class", "data", "name", "ttl", "type"};
@@ -80,19 +79,25 @@ void dns_record(JsonWriter& w, const DnsRecord& r) {
   for (int i = 0; i < r.n_fields; ++i) idx[n++] = i;
   auto key = [&](int k) { return k < 0 ? keys[-1 - k] : r.fields[k].key; };
   for (int i = 1; i < n; ++i)
-    for (int j = i; j > 0 && std::strcmp(key(idx[j - 1]), key(idx[j])) > 0; --j) std::swap(idx[j - 1], idx[j]);
+    for (int j = i; j > 0 && std::strcmp(key(idx[j - 1]), key(idx[j])) > 0; --j)
+      std::swap(idx[j - 1], idx[j]);
   w.begin_object();
   for (int i = 0; i < n; ++i) {
     const int k = idx[i];
     if (k >= 0) {
       const DnsField& f = r.fields[k];
-      if (f.is_number) w.field_uint(f.key, f.number);
-      else w.field(f.key, f.text);
+      if (f.is_number)
+        w.field_uint(f.key, f.number);
+      else
+        w.field(f.key, f.text);
       continue;
     }
     switch (-1 - k) {
       case 0:
-        if (const char* c = dns_class_name(r.klass)) w.field("class", c); else w.field_uint("class", r.klass);
+        if (const char* c = dns_class_name(r.klass))
+          w.field("class", c);
+        else
+          w.field_uint("class", r.klass);
         break;
       case 1:
         w.field("data", r.data);
@@ -102,11 +107,15 @@ void dns_record(JsonWriter& w, const DnsRecord& r) {
         break;
       case 3: {
         char ttl[12];  // a string, as Packetbeat writes it (the index template maps it to long)
-        w.field("ttl", std::string_view(ttl, static_cast<std::size_t>(std::snprintf(ttl, sizeof ttl, "%u", r.ttl))));
+        w.field("ttl",
+                std::string_view(ttl, static_cast<std::size_t>(std::snprintf(ttl, sizeof ttl, "%u", r.ttl))));
         break;
       }
       default:
-        if (const char* t = dns_type_name(r.type)) w.field("type", t); else w.field_uint("type", r.type);
+        if (const char* t = dns_type_name(r.type))
+          w.field("type", t);
+        else
+          w.field_uint("type", r.type);
     }
   }
   w.end_object();
@@ -126,7 +135,8 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
   auto put = [&](std::string_view s) { text.append(s); };
   auto num = [&](uint64_t v) {
     char t[24];
-    put(std::string_view(t, static_cast<std::size_t>(std::snprintf(t, sizeof t, "%llu", static_cast<unsigned long long>(v)))));
+    put(std::string_view(
+        t, static_cast<std::size_t>(std::snprintf(t, sizeof t, "%llu", static_cast<unsigned long long>(v)))));
   };
   put("opcode: ");
   put(dns_opcode_name(m.opcode));
@@ -161,8 +171,10 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
       for (int f = 0; f < rs[i].n_fields; ++f) {
         if (f || !rs[i].data_last) put(" ");
         const DnsField& fd = rs[i].fields[f];
-        if (fd.is_number) num(fd.number);
-        else put(fd.text);
+        if (fd.is_number)
+          num(fd.number);
+        else
+          put(fd.text);
       }
       if (rs[i].data_last) {
         if (rs[i].n_fields) put(" ");
@@ -185,8 +197,8 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   // A message with a corrupt part is reported as far as it parsed (and counted).
   bool have_q = false, have_r = false;
   if (!ex.request.empty()) {
-    const DnsParse st = parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, arena_.get(),
-                                  kArenaBytes);
+    const DnsParse st =
+        parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, arena_.get(), kArenaBytes);
     if (st != DnsParse::kOk) counters_.inc(DnsStat::malformed);
     have_q = q.header_ok;
   }
@@ -259,11 +271,13 @@ void DnsDecoder::publish(const DnsExchange& ex) {
         w.field("ext_rcode", dns_rcode_name(r.opt_ext_rcode));
         w.field_uint("udp_size", r.opt_udp_size);
         char v[8];
-        w.field("version", std::string_view(v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", r.opt_version))));
+        w.field("version", std::string_view(
+                               v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", r.opt_version))));
         w.end_object();
       }
       bool any_ip = false;
-      for (int i = 0; i < r.n_answers; ++i) any_ip = any_ip || r.answers[i].type == 1 || r.answers[i].type == 28;
+      for (int i = 0; i < r.n_answers; ++i)
+        any_ip = any_ip || r.answers[i].type == 1 || r.answers[i].type == 28;
       if (any_ip) {
         w.begin_array("resolved_ip");
         for (int i = 0; i < r.n_answers; ++i)
@@ -272,7 +286,8 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       }
       if (std::strcmp(dns_rcode_name(r.rcode), "UNKNOWN") == 0) {
         char code[8];
-        w.field("response_code", std::string_view(code, static_cast<std::size_t>(std::snprintf(code, sizeof code, "%u", r.rcode))));
+        w.field("response_code", std::string_view(code, static_cast<std::size_t>(std::snprintf(
+                                                            code, sizeof code, "%u", r.rcode))));
       } else {
         w.field("response_code", dns_rcode_name(r.rcode));
       }
@@ -292,7 +307,9 @@ void DnsDecoder::publish(const DnsExchange& ex) {
           const PublicSuffixList::Split sp = opt.public_suffixes->split(std::string_view(lower, n));
           // The parts as the name was sent (the lookup is on the lower-case copy,
           // whose bytes sit at the same offsets).
-          auto as_sent = [&](std::string_view part) { return head->qname.substr(static_cast<std::size_t>(part.data() - lower), part.size()); };
+          auto as_sent = [&](std::string_view part) {
+            return head->qname.substr(static_cast<std::size_t>(part.data() - lower), part.size());
+          };
           if (!sp.registered.empty()) {
             w.field("etld_plus_one", as_sent(sp.registered));
             w.field("registered_domain", as_sent(sp.registered));
@@ -301,7 +318,10 @@ void DnsDecoder::publish(const DnsExchange& ex) {
           if (!sp.suffix.empty()) w.field("top_level_domain", as_sent(sp.suffix));
         }
         w.field("name", head->qname);
-        if (const char* ty = dns_type_name(head->qtype)) w.field("type", ty); else w.field_uint("type", head->qtype);
+        if (const char* ty = dns_type_name(head->qtype))
+          w.field("type", ty);
+        else
+          w.field_uint("type", head->qtype);
         w.end_object();
       }
     }
@@ -335,7 +355,6 @@ constexpr DetectProbe kProbes[] = {
     {R"(^[\x00-\xff]{4}[\x00-\x17][\x00-\x3f]\x00\x01\x00\x00)", true},
 };
 
-
 const OptionSpec kSettingOptions[] = {
     {"include_authorities", OptionKind::kBool},
     {"include_additionals", OptionKind::kBool},
@@ -367,7 +386,9 @@ const DecoderDescriptor& dns_protocol() {
       .configure = configure,
       .counters = kDnsCounters,
       .violations = static_cast<int>(DnsStat::tcp_violations),
-      .index_template = {.dynamic_templates = R"({"resolved_ips": {"path_match": "dns.resolved_ip", "mapping": {"type": "ip"}}})"},
+      .index_template =
+          {.dynamic_templates =
+               R"({"resolved_ips": {"path_match": "dns.resolved_ip", "mapping": {"type": "ip"}}})"},
       .exercise_options = "{include_authorities: true, include_additionals: true}",
       .create = create,
   };

@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "decode/decoder.hpp"
-#include "decode/dns/dns_counters.hpp"
 #include "decode/dns/dns.hpp"
+#include "decode/dns/dns_counters.hpp"
 #include "decode/dns/dns_message.hpp"
 #include "decode/dns/public_suffix.hpp"
 
@@ -43,6 +43,5 @@ class DnsDecoder final : public Decoder {
   std::unique_ptr<DnsMessage> query_, response_;
   std::unique_ptr<char[]> arena_;
 };
-
 
 }  // namespace tapbeat

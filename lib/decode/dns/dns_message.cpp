@@ -40,7 +40,8 @@ class Arena {
   bool base64(const uint8_t* d, uint32_t len) {
     static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (uint32_t i = 0; i < len; i += 3) {
-      const uint32_t v = uint32_t{d[i]} << 16 | (i + 1 < len ? uint32_t{d[i + 1]} << 8 : 0) | (i + 2 < len ? d[i + 2] : 0);
+      const uint32_t v =
+          uint32_t{d[i]} << 16 | (i + 1 < len ? uint32_t{d[i + 1]} << 8 : 0) | (i + 2 < len ? d[i + 2] : 0);
       put(kB64[v >> 18 & 63]);
       put(kB64[v >> 12 & 63]);
       put(i + 1 < len ? kB64[v >> 6 & 63] : '=');
@@ -172,20 +173,57 @@ bool name_at(const Msg& m, uint32_t off, Arena& a) {
 
 const char* algorithm_name(uint8_t a) {
   switch (a) {
-    case 1: return "RSAMD5"; case 2: return "DH"; case 3: return "DSA"; case 5: return "RSASHA1";
-    case 6: return "DSA-NSEC3-SHA1"; case 7: return "RSASHA1-NSEC3-SHA1"; case 8: return "RSASHA256";
-    case 10: return "RSASHA512"; case 12: return "ECC-GOST"; case 13: return "ECDSAP256SHA256";
-    case 14: return "ECDSAP384SHA384"; case 15: return "ED25519"; case 16: return "ED448";
-    case 252: return "INDIRECT"; case 253: return "PRIVATEDNS"; case 254: return "PRIVATEOID";
-    default: return nullptr;
+    case 1:
+      return "RSAMD5";
+    case 2:
+      return "DH";
+    case 3:
+      return "DSA";
+    case 5:
+      return "RSASHA1";
+    case 6:
+      return "DSA-NSEC3-SHA1";
+    case 7:
+      return "RSASHA1-NSEC3-SHA1";
+    case 8:
+      return "RSASHA256";
+    case 10:
+      return "RSASHA512";
+    case 12:
+      return "ECC-GOST";
+    case 13:
+      return "ECDSAP256SHA256";
+    case 14:
+      return "ECDSAP384SHA384";
+    case 15:
+      return "ED25519";
+    case 16:
+      return "ED448";
+    case 252:
+      return "INDIRECT";
+    case 253:
+      return "PRIVATEDNS";
+    case 254:
+      return "PRIVATEOID";
+    default:
+      return nullptr;
   }
 }
 
 const char* hash_name(uint8_t h) {
   switch (h) {
-    case 1: return "SHA1"; case 2: return "SHA256"; case 3: return "GOST94"; case 4: return "SHA384";
-    case 5: return "SHA512";
-    default: return nullptr;
+    case 1:
+      return "SHA1";
+    case 2:
+      return "SHA256";
+    case 3:
+      return "GOST94";
+    case 4:
+      return "SHA384";
+    case 5:
+      return "SHA512";
+    default:
+      return nullptr;
   }
 }
 
@@ -234,8 +272,10 @@ bool type_bits(const Msg& m, uint32_t off, uint32_t end, Arena& a) {
         const uint16_t t = static_cast<uint16_t>(window * 256 + i * 8 + static_cast<uint32_t>(b));
         if (!first) a.put(' ');
         first = false;
-        if (const char* n = dns_type_name(t)) a.put(n);
-        else a.putf_u(t);
+        if (const char* n = dns_type_name(t))
+          a.put(n);
+        else
+          a.putf_u(t);
       }
     off += 2 + len;
   }
@@ -266,7 +306,10 @@ bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a,
       if (rdlen != 16) return false;
       inet_ntop(AF_INET6, m.d + off, ip, sizeof ip);
       return w.data([&] { return a.put(ip); });
-    case 2: case 5: case 12: case 39:  // NS, CNAME, PTR, DNAME
+    case 2:
+    case 5:
+    case 12:
+    case 39:  // NS, CNAME, PTR, DNAME
       return w.data([&] { return name_at(m, off, a); });
     case 15: {  // MX: preference, exchange
       uint16_t pref;
@@ -328,12 +371,13 @@ bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a,
       r.data_last = true;
       return w.data([&] { return a.base64(m.d + off + 4, rdlen - 4u); });
     }
-    case 59: case 60: {  // CDS, CDNSKEY: presentation form
+    case 59:
+    case 60: {  // CDS, CDNSKEY: presentation form
       uint16_t v16;
       if (rdlen < 4 || !u16(m, off, v16)) return false;
       return w.data([&] {
-        return a.putf_u(v16) && a.put(' ') && a.putf_u(m.d[off + 2]) && a.put(' ') && a.putf_u(m.d[off + 3]) &&
-               a.put(' ') && a.hex(m.d + off + 4, rdlen - 4u);
+        return a.putf_u(v16) && a.put(' ') && a.putf_u(m.d[off + 2]) && a.put(' ') &&
+               a.putf_u(m.d[off + 3]) && a.put(' ') && a.hex(m.d + off + 4, rdlen - 4u);
       });
     }
     case 46: {  // RRSIG
@@ -351,7 +395,8 @@ bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a,
       w.text("expiration", [&] { return put_time(a, exp); });
       w.text("inception", [&] { return put_time(a, inc); });
       w.text_u("key_tag", tag);
-      if (!w.text("signer_name", [&] { return read_name(m, off + 18, sig, a, v) == DnsParse::kOk; })) return false;
+      if (!w.text("signer_name", [&] { return read_name(m, off + 18, sig, a, v) == DnsParse::kOk; }))
+        return false;
       if (sig > end) return false;
       r.data_last = true;
       return w.data([&] { return a.base64(m.d + sig, end - sig); });
@@ -362,7 +407,8 @@ bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a,
       if (!w.data([&] { return read_name(m, off, next, a, v) == DnsParse::kOk; })) return false;
       return next <= end && w.text("type_bits", [&] { return type_bits(m, next, end, a); });
     }
-    case 50: case 51: {  // NSEC3, NSEC3PARAM: hash, flags, iterations, salt[, next hash, type bit maps]
+    case 50:
+    case 51: {  // NSEC3, NSEC3PARAM: hash, flags, iterations, salt[, next hash, type bit maps]
       uint16_t iterations;
       if (rdlen < 5 || !u16(m, off + 2, iterations)) return false;
       const uint8_t salt_len = m.d[off + 4];
@@ -393,11 +439,12 @@ bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a,
     case 52: {  // TLSA: usage selector matching-type data
       if (rdlen < 3) return false;
       return w.data([&] {
-        return a.putf_u(m.d[off]) && a.put(' ') && a.putf_u(m.d[off + 1]) && a.put(' ') && a.putf_u(m.d[off + 2]) &&
-               a.put(' ') && a.hex(m.d + off + 3, rdlen - 3u);
+        return a.putf_u(m.d[off]) && a.put(' ') && a.putf_u(m.d[off + 1]) && a.put(' ') &&
+               a.putf_u(m.d[off + 2]) && a.put(' ') && a.hex(m.d + off + 3, rdlen - 3u);
       });
     }
-    case 64: case 65: {  // SVCB, HTTPS: priority target params (params in hex)
+    case 64:
+    case 65: {  // SVCB, HTTPS: priority target params (params in hex)
       uint16_t pr;
       if (rdlen < 3 || !u16(m, off, pr)) return false;
       return w.data([&] {
@@ -497,64 +544,259 @@ DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* are
     }
     off = next + 4;
   }
-  if (DnsParse r = read_records(m, off, out.ancount, out.answers, out.n_answers, a, out, false); r != DnsParse::kOk)
+  if (DnsParse r = read_records(m, off, out.ancount, out.answers, out.n_answers, a, out, false);
+      r != DnsParse::kOk)
     return r;
-  if (DnsParse r = read_records(m, off, out.nscount, out.authorities, out.n_authorities, a, out, false); r != DnsParse::kOk)
+  if (DnsParse r = read_records(m, off, out.nscount, out.authorities, out.n_authorities, a, out, false);
+      r != DnsParse::kOk)
     return r;
   return read_records(m, off, out.arcount, out.additionals, out.n_additionals, a, out, true);
 }
 
 const char* dns_type_name(uint16_t t) {
   switch (t) {
-    case 1: return "A"; case 2: return "NS"; case 3: return "MD"; case 4: return "MF"; case 5: return "CNAME";
-    case 6: return "SOA"; case 7: return "MB"; case 8: return "MG"; case 9: return "MR"; case 10: return "NULL";
-    case 11: return "WKS"; case 12: return "PTR"; case 14: return "MINFO"; case 19: return "X25";
-    case 20: return "ISDN"; case 21: return "RT"; case 22: return "NSAP"; case 23: return "NSAP-PTR";
-    case 26: return "PX"; case 27: return "GPOS"; case 30: return "NXT"; case 31: return "EID";
-    case 32: return "NIMLOC"; case 34: return "ATMA"; case 38: return "A6"; case 40: return "SINK";
-    case 56: return "NINFO"; case 57: return "RKEY"; case 58: return "TALINK"; case 100: return "UINFO";
-    case 101: return "UID"; case 102: return "GID"; case 103: return "UNSPEC"; case 104: return "NID";
-    case 105: return "L32"; case 106: return "L64"; case 107: return "LP"; case 108: return "EUI48";
-    case 109: return "EUI64"; case 253: return "MAILB"; case 254: return "MAILA"; case 258: return "AVC";
-    case 259: return "DOA"; case 260: return "AMTRELAY";
-    case 13: return "HINFO"; case 15: return "MX"; case 16: return "TXT"; case 17: return "RP"; case 18: return "AFSDB";
-    case 24: return "SIG"; case 25: return "KEY"; case 28: return "AAAA"; case 29: return "LOC"; case 33: return "SRV";
-    case 35: return "NAPTR"; case 36: return "KX"; case 37: return "CERT"; case 39: return "DNAME"; case 41: return "OPT";
-    case 42: return "APL"; case 43: return "DS"; case 44: return "SSHFP"; case 45: return "IPSECKEY";
-    case 46: return "RRSIG"; case 47: return "NSEC"; case 48: return "DNSKEY"; case 49: return "DHCID";
-    case 50: return "NSEC3"; case 51: return "NSEC3PARAM"; case 52: return "TLSA"; case 53: return "SMIMEA";
-    case 55: return "HIP"; case 59: return "CDS"; case 60: return "CDNSKEY"; case 61: return "OPENPGPKEY";
-    case 62: return "CSYNC"; case 63: return "ZONEMD"; case 64: return "SVCB"; case 65: return "HTTPS";
-    case 99: return "SPF"; case 249: return "TKEY"; case 250: return "TSIG"; case 251: return "IXFR";
-    case 252: return "AXFR"; case 255: return "ANY"; case 256: return "URI"; case 257: return "CAA";
-    case 32768: return "TA"; case 32769: return "DLV";
-    default: return nullptr;
+    case 1:
+      return "A";
+    case 2:
+      return "NS";
+    case 3:
+      return "MD";
+    case 4:
+      return "MF";
+    case 5:
+      return "CNAME";
+    case 6:
+      return "SOA";
+    case 7:
+      return "MB";
+    case 8:
+      return "MG";
+    case 9:
+      return "MR";
+    case 10:
+      return "NULL";
+    case 11:
+      return "WKS";
+    case 12:
+      return "PTR";
+    case 14:
+      return "MINFO";
+    case 19:
+      return "X25";
+    case 20:
+      return "ISDN";
+    case 21:
+      return "RT";
+    case 22:
+      return "NSAP";
+    case 23:
+      return "NSAP-PTR";
+    case 26:
+      return "PX";
+    case 27:
+      return "GPOS";
+    case 30:
+      return "NXT";
+    case 31:
+      return "EID";
+    case 32:
+      return "NIMLOC";
+    case 34:
+      return "ATMA";
+    case 38:
+      return "A6";
+    case 40:
+      return "SINK";
+    case 56:
+      return "NINFO";
+    case 57:
+      return "RKEY";
+    case 58:
+      return "TALINK";
+    case 100:
+      return "UINFO";
+    case 101:
+      return "UID";
+    case 102:
+      return "GID";
+    case 103:
+      return "UNSPEC";
+    case 104:
+      return "NID";
+    case 105:
+      return "L32";
+    case 106:
+      return "L64";
+    case 107:
+      return "LP";
+    case 108:
+      return "EUI48";
+    case 109:
+      return "EUI64";
+    case 253:
+      return "MAILB";
+    case 254:
+      return "MAILA";
+    case 258:
+      return "AVC";
+    case 259:
+      return "DOA";
+    case 260:
+      return "AMTRELAY";
+    case 13:
+      return "HINFO";
+    case 15:
+      return "MX";
+    case 16:
+      return "TXT";
+    case 17:
+      return "RP";
+    case 18:
+      return "AFSDB";
+    case 24:
+      return "SIG";
+    case 25:
+      return "KEY";
+    case 28:
+      return "AAAA";
+    case 29:
+      return "LOC";
+    case 33:
+      return "SRV";
+    case 35:
+      return "NAPTR";
+    case 36:
+      return "KX";
+    case 37:
+      return "CERT";
+    case 39:
+      return "DNAME";
+    case 41:
+      return "OPT";
+    case 42:
+      return "APL";
+    case 43:
+      return "DS";
+    case 44:
+      return "SSHFP";
+    case 45:
+      return "IPSECKEY";
+    case 46:
+      return "RRSIG";
+    case 47:
+      return "NSEC";
+    case 48:
+      return "DNSKEY";
+    case 49:
+      return "DHCID";
+    case 50:
+      return "NSEC3";
+    case 51:
+      return "NSEC3PARAM";
+    case 52:
+      return "TLSA";
+    case 53:
+      return "SMIMEA";
+    case 55:
+      return "HIP";
+    case 59:
+      return "CDS";
+    case 60:
+      return "CDNSKEY";
+    case 61:
+      return "OPENPGPKEY";
+    case 62:
+      return "CSYNC";
+    case 63:
+      return "ZONEMD";
+    case 64:
+      return "SVCB";
+    case 65:
+      return "HTTPS";
+    case 99:
+      return "SPF";
+    case 249:
+      return "TKEY";
+    case 250:
+      return "TSIG";
+    case 251:
+      return "IXFR";
+    case 252:
+      return "AXFR";
+    case 255:
+      return "ANY";
+    case 256:
+      return "URI";
+    case 257:
+      return "CAA";
+    case 32768:
+      return "TA";
+    case 32769:
+      return "DLV";
+    default:
+      return nullptr;
   }
 }
 
 const char* dns_class_name(uint16_t c) {
   switch (c) {
-    case 1: return "IN"; case 3: return "CH"; case 4: return "HS"; case 254: return "NONE"; case 255: return "ANY";
-    default: return nullptr;
+    case 1:
+      return "IN";
+    case 3:
+      return "CH";
+    case 4:
+      return "HS";
+    case 254:
+      return "NONE";
+    case 255:
+      return "ANY";
+    default:
+      return nullptr;
   }
 }
 
 const char* dns_rcode_name(uint16_t r) {
-  static const char* const kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-                                       "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI"};
+  static const char* const kNames[] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+                                       "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE", "DSOTYPENI"};
   if (r < sizeof kNames / sizeof kNames[0]) return kNames[r];
   switch (r) {
-    case 16: return "BADVERS"; case 17: return "BADKEY"; case 18: return "BADTIME"; case 19: return "BADMODE";
-    case 20: return "BADNAME"; case 21: return "BADALG"; case 22: return "BADTRUNC"; case 23: return "BADCOOKIE";
-    default: return "UNKNOWN";
+    case 16:
+      return "BADVERS";
+    case 17:
+      return "BADKEY";
+    case 18:
+      return "BADTIME";
+    case 19:
+      return "BADMODE";
+    case 20:
+      return "BADNAME";
+    case 21:
+      return "BADALG";
+    case 22:
+      return "BADTRUNC";
+    case 23:
+      return "BADCOOKIE";
+    default:
+      return "UNKNOWN";
   }
 }
 
 const char* dns_opcode_name(uint8_t op) {
   switch (op) {
-    case 0: return "QUERY"; case 1: return "IQUERY"; case 2: return "STATUS"; case 4: return "NOTIFY";
-    case 5: return "UPDATE"; case 6: return "DSO";
-    default: return "UNKNOWN";
+    case 0:
+      return "QUERY";
+    case 1:
+      return "IQUERY";
+    case 2:
+      return "STATUS";
+    case 4:
+      return "NOTIFY";
+    case 5:
+      return "UPDATE";
+    case 6:
+      return "DSO";
+    default:
+      return "UNKNOWN";
   }
 }
 

@@ -20,7 +20,9 @@ std::string_view PublicSuffixList::bundled_version() {
 
 PublicSuffixList PublicSuffixList::load(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read the public suffix list " + path + " (install the publicsuffix package)");
+  if (!in)
+    throw std::runtime_error("cannot read the public suffix list " + path +
+                             " (install the publicsuffix package)");
   std::stringstream ss;
   ss << in.rdbuf();
   return parse(ss.str());
@@ -40,9 +42,12 @@ PublicSuffixList PublicSuffixList::parse(std::string_view text) {
     if (line.empty() || line.substr(0, 2) == "//") continue;
     std::string rule(line);
     for (char& c : rule) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (rule[0] == '!') l.exceptions_.insert(rule.substr(1));
-    else if (rule.rfind("*.", 0) == 0) l.wildcards_.insert(rule.substr(2));
-    else l.rules_.insert(rule);
+    if (rule[0] == '!')
+      l.exceptions_.insert(rule.substr(1));
+    else if (rule.rfind("*.", 0) == 0)
+      l.wildcards_.insert(rule.substr(2));
+    else
+      l.rules_.insert(rule);
   }
   return l;
 }
@@ -62,7 +67,8 @@ PublicSuffixList::Split PublicSuffixList::split(std::string_view name) const {
       suffix = parent;
       break;
     }
-    if (rules_.find(cand) != rules_.end() || (!parent.empty() && wildcards_.find(parent) != wildcards_.end())) {
+    if (rules_.find(cand) != rules_.end() ||
+        (!parent.empty() && wildcards_.find(parent) != wildcards_.end())) {
       suffix = cand;
       break;
     }

@@ -1,14 +1,14 @@
 #include "decode/http/http_decoder.hpp"
 
+#include <simdjson.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
-#include <simdjson.h>
 
 #include "decode/http/http_parse.hpp"
-#include "event/emitter.hpp"
 #include "decode/transaction_event.hpp"
+#include "event/emitter.hpp"
 #include "util/bounded_text.hpp"
 #include "util/encode.hpp"
 
@@ -18,7 +18,16 @@ namespace {
 using http::Head;
 
 enum Phase : uint8_t {
-  kStart, kBody, kChunkSize, kChunkData, kChunkEnd, kTrailer, kUntilClose, kResync, kUpgraded, kHeadRest
+  kStart,
+  kBody,
+  kChunkSize,
+  kChunkData,
+  kChunkEnd,
+  kTrailer,
+  kUntilClose,
+  kResync,
+  kUpgraded,
+  kHeadRest
 };
 
 // HttpMessage::notes: the head's http::Anomaly bits, and these.
@@ -26,19 +35,20 @@ enum Note : uint8_t {
   kNoteBadChunk = 64,  // chunk framing broken: the message ends there
   kNoteHeadCut = 128,  // head longer than kMaxHeadBytes
 };
-static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengthMismatch | http::kLengthAndChunked |
-               http::kOtherCoding) < kNoteBadChunk);
-constexpr uint8_t kAmbiguous = http::kFolded | http::kLengthMismatch | http::kLengthAndChunked | http::kOtherCoding;
+static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengthMismatch |
+               http::kLengthAndChunked | http::kOtherCoding) < kNoteBadChunk);
+constexpr uint8_t kAmbiguous =
+    http::kFolded | http::kLengthMismatch | http::kLengthAndChunked | http::kOtherCoding;
 
 enum Flag : uint8_t {
   kResponse = 1,
-  kLossy = 2,        // bytes of this message were missing from the capture
-  kHeadRequest = 4,  // a HEAD request: its response has no body
-  kBodyKept = 8,     // body bytes follow the head in the text
-  kIncludeBody = 16, // the body goes into the event (include_*body_for)
-  kTruncated = 32,   // the text kept is shorter than the message
+  kLossy = 2,         // bytes of this message were missing from the capture
+  kHeadRequest = 4,   // a HEAD request: its response has no body
+  kBodyKept = 8,      // body bytes follow the head in the text
+  kIncludeBody = 16,  // the body goes into the event (include_*body_for)
+  kTruncated = 32,    // the text kept is shorter than the message
   kChunked = 64,
-  kConnect = 128,    // a CONNECT request: a 2xx answer opens a tunnel
+  kConnect = 128,  // a CONNECT request: a 2xx answer opens a tunnel
 };
 
 // Packetbeat's notes (packetbeat/protos/http).
@@ -81,8 +91,10 @@ bool parse_uint(std::string_view s, uint64_t& v) {
 // A MIME type from the first bytes of a body (for http.*.mime_type).
 const char* sniff_mime(std::string_view b) {
   std::string_view s = b;
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);
-  if (s.size() >= 3 && static_cast<uint8_t>(s[0]) == 0x1f && static_cast<uint8_t>(s[1]) == 0x8b) return "application/gzip";
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+    s.remove_prefix(1);
+  if (s.size() >= 3 && static_cast<uint8_t>(s[0]) == 0x1f && static_cast<uint8_t>(s[1]) == 0x8b)
+    return "application/gzip";
   if (s.starts_with("%PDF-")) return "application/pdf";
   if (s.starts_with("\x89PNG")) return "image/png";
   if (s.starts_with("GIF8")) return "image/gif";
@@ -115,11 +127,8 @@ struct HttpDecoder::Scratch {
   simdjson::dom::parser json;
 };
 
-
 HttpDecoder::HttpDecoder(const DecoderSetup& s)
-    : DecoderCommon<HttpStat>(s),
-      cfg_(s.settings<HttpSettings>()),
-      scratch_(std::make_unique<Scratch>()) {
+    : DecoderCommon<HttpStat>(s), cfg_(s.settings<HttpSettings>()), scratch_(std::make_unique<Scratch>()) {
   if (scratch_->json.allocate(kMaxKeptBytes)) throw std::bad_alloc();
 }
 
@@ -147,9 +156,11 @@ void HttpDecoder::keep(HttpState::Dir& d, const uint8_t* p, uint32_t n) {
   }
 }
 
-bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, bool cut) {
+bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head,
+                                bool cut) {
   Head& h = scratch_->start_head;  // publish() (reachable from here) uses the other two
-  if (!http::parse_head(std::string_view(reinterpret_cast<const char*>(head.data()), head.size()), h)) return false;
+  if (!http::parse_head(std::string_view(reinterpret_cast<const char*>(head.data()), head.size()), h))
+    return false;
   HttpState::Dir& d = st.dir[dir];
   d.seen = 1;
   const uint64_t first_ns = d.head_ns ? d.head_ns : c.ts_ns;
@@ -176,7 +187,8 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   if (h.anomalies & kAmbiguous) counters_.inc(HttpStat::ambiguous_framing);
   if (h.anomalies & http::kNoVersion) counters_.inc(HttpStat::versionless_requests);
   if (h.response) d.msg.flags |= kResponse;
-  if (const uint32_t got = store_.append(d.msg.text, head.data(), static_cast<uint32_t>(head.size())); got < head.size()) {
+  if (const uint32_t got = store_.append(d.msg.text, head.data(), static_cast<uint32_t>(head.size()));
+      got < head.size()) {
     counters_.inc(HttpStat::store_full);
     d.msg.flags |= kTruncated;
   }
@@ -276,7 +288,8 @@ const char* HttpDecoder::compose_note(const char* note, uint8_t notes) {
       {http::kNoVersion, "HTTP/0.9 request: no version on the request line"},
       {http::kNoTarget, "request line without a target"},
       {http::kFolded, "obsolete line folding in a header"},
-      {http::kLengthMismatch, "Content-Length repeated with different values or not a number; the first used"},
+      {http::kLengthMismatch,
+       "Content-Length repeated with different values or not a number; the first used"},
       {http::kLengthAndChunked, "Content-Length and Transfer-Encoding together; framed by Transfer-Encoding"},
       {http::kOtherCoding, "Transfer-Encoding without chunked as its last coding"},
       {kNoteBadChunk, "invalid chunk framing; the message ends there"},
@@ -373,7 +386,8 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           // nothing follows it yet; header lines after it are read up to the
           // blank line, as servers that accept such lines (and Suricata) read them.
           const std::size_t le = http::line_end(p + off, n - off);
-          if (le == n - off && http::versionless_request_line({reinterpret_cast<const char*>(p + off), le})) end = le;
+          if (le == n - off && http::versionless_request_line({reinterpret_cast<const char*>(p + off), le}))
+            end = le;
         }
         bool cut = false;
         if (end == 0) {
@@ -437,8 +451,10 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         if (d.phase != kUntilClose) {
           d.left -= k;
           if (d.left == 0) {
-            if (d.phase == kBody) complete(st, c, dir);
-            else d.phase = kChunkEnd;
+            if (d.phase == kBody)
+              complete(st, c, dir);
+            else
+              d.phase = kChunkEnd;
           }
         }
         break;
@@ -457,11 +473,11 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         uint32_t i = 0;
         int digit;
         while (i < line && (digit = [](uint8_t ch) {
-                 if (ch >= '0' && ch <= '9') return ch - '0';
-                 if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-                 if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-                 return -1;
-               }(p[off + i])) >= 0) {
+                             if (ch >= '0' && ch <= '9') return ch - '0';
+                             if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+                             if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+                             return -1;
+                           }(p[off + i])) >= 0) {
           size = size << 4 | static_cast<uint64_t>(digit);
           if (size > kMaxChunk) break;
           ++i;
@@ -536,8 +552,10 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
     if (d.phase != kUntilClose) {
       d.left -= len;
       if (d.left == 0) {
-        if (d.phase == kBody) complete(st, c, dir);
-        else d.phase = kChunkEnd;
+        if (d.phase == kBody)
+          complete(st, c, dir);
+        else
+          d.phase = kChunkEnd;
       }
     }
     return true;
@@ -628,13 +646,15 @@ std::string_view body_view(const Head& h, std::string_view body, bool decode, ui
 
 }  // namespace
 
-void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, HttpMessage* resp, const char* note) {
+void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, HttpMessage* resp,
+                          const char* note) {
   Scratch& s = *scratch_;
   std::string_view rq_text, rs_text;
   if (req) {
     const uint32_t n = store_.copy_out(req->text, s.req, kMaxKeptBytes);
     rq_text = {reinterpret_cast<const char*>(s.req), n};
-    if (!http::parse_head(rq_text.substr(0, std::min<std::size_t>(n, req->head_len)), s.req_head)) req = nullptr;
+    if (!http::parse_head(rq_text.substr(0, std::min<std::size_t>(n, req->head_len)), s.req_head))
+      req = nullptr;
   }
   const bool headless = resp && resp->head_len == 0;  // the answer to an HTTP/0.9 request
   if (headless) {
@@ -645,7 +665,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   } else if (resp) {
     const uint32_t n = store_.copy_out(resp->text, s.resp, kMaxKeptBytes);
     rs_text = {reinterpret_cast<const char*>(s.resp), n};
-    if (!http::parse_head(rs_text.substr(0, std::min<std::size_t>(n, resp->head_len)), s.resp_head)) resp = nullptr;
+    if (!http::parse_head(rs_text.substr(0, std::min<std::size_t>(n, resp->head_len)), s.resp_head))
+      resp = nullptr;
   }
   if (!req && !resp) return;
   const Head& rq = s.req_head;
@@ -710,15 +731,20 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   }
 
   // Form parameters from a url-encoded request body join the query string.
-  std::string_view req_body = req && (req->flags & kBodyKept) ? rq_text.substr(std::min<std::size_t>(rq_text.size(), req->head_len)) : std::string_view{};
-  std::string_view resp_body = resp && (resp->flags & kBodyKept) ? rs_text.substr(std::min<std::size_t>(rs_text.size(), resp->head_len)) : std::string_view{};
+  std::string_view req_body = req && (req->flags & kBodyKept)
+                                  ? rq_text.substr(std::min<std::size_t>(rq_text.size(), req->head_len))
+                                  : std::string_view{};
+  std::string_view resp_body = resp && (resp->flags & kBodyKept)
+                                   ? rs_text.substr(std::min<std::size_t>(rs_text.size(), resp->head_len))
+                                   : std::string_view{};
   std::string_view hidden_items[32];
   http::KeywordList hidden{hidden_items, std::min<std::size_t>(cfg_.hide_keywords.size(), 32)};
   for (std::size_t i = 0; i < hidden.n; ++i) hidden_items[i] = cfg_.hide_keywords[i];
   std::string_view params;
   const bool form = req && http::icontains(rq.get("content-type"), "x-www-form-urlencoded");
   if (req) {
-    const std::size_t n = http::encode_params(query_string, form ? req_body : std::string_view{}, hidden, s.params, sizeof s.params);
+    const std::size_t n = http::encode_params(query_string, form ? req_body : std::string_view{}, hidden,
+                                              s.params, sizeof s.params);
     params = {s.params, n};
   }
 
@@ -748,7 +774,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
         if (http::iequals(name, "content-length") || http::iequals(name, "content-type")) continue;
         char lname[128];
         if (name.size() >= sizeof lname) continue;
-        for (std::size_t k = 0; k < name.size(); ++k) lname[k] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[k])));
+        for (std::size_t k = 0; k < name.size(); ++k)
+          lname[k] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[k])));
         const std::string_view ln(lname, name.size());
         if (!cfg_.send_all_headers && !listed(ln, cfg_.send_headers)) continue;
         bool earlier = false;
@@ -771,7 +798,12 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
           w.field(ln, "REDACTED");
         } else if (cfg_.split_cookie && ln == (request ? "cookie" : "set-cookie")) {
           // name=value pairs separated by ';', names in lower case, last one wins.
-          struct Kv { std::string_view k; std::string_view v; char key[64]; std::size_t kl; };
+          struct Kv {
+            std::string_view k;
+            std::string_view v;
+            char key[64];
+            std::size_t kl;
+          };
           Kv kvs[64];
           int nk = 0;
           std::string_view rest = value;
@@ -790,13 +822,16 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
             if (k.empty() || k.size() >= 64) continue;
             Kv kv;
             kv.kl = k.size();
-            for (std::size_t x = 0; x < k.size(); ++x) kv.key[x] = static_cast<char>(std::tolower(static_cast<unsigned char>(k[x])));
+            for (std::size_t x = 0; x < k.size(); ++x)
+              kv.key[x] = static_cast<char>(std::tolower(static_cast<unsigned char>(k[x])));
             kv.v = v;
             int found = -1;
             for (int x = 0; x < nk; ++x)
               if (std::string_view(kvs[x].key, kvs[x].kl) == std::string_view(kv.key, kv.kl)) found = x;
-            if (found >= 0) kvs[found].v = v;
-            else if (nk < 64) kvs[nk++] = kv;
+            if (found >= 0)
+              kvs[found].v = v;
+            else if (nk < 64)
+              kvs[nk++] = kv;
           }
           w.begin_object(ln);
           for (int x = 0; x < nk; ++x) w.field(std::string_view(kvs[x].key, kvs[x].kl), kvs[x].v);
@@ -850,7 +885,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       if (!headless) w.field_uint("status_code", rs.status);
       char phrase[128];
       const std::size_t pl = std::min(rs.phrase.size(), sizeof phrase);
-      for (std::size_t i = 0; i < pl; ++i) phrase[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(rs.phrase[i])));
+      for (std::size_t i = 0; i < pl; ++i)
+        phrase[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(rs.phrase[i])));
       if (!headless) w.field("status_phrase", std::string_view(phrase, pl));
       w.end_object();
     }
@@ -859,8 +895,9 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     if (req) {
       w.field("method", rq.method);
       char q[2048];
-      const int qn = std::snprintf(q, sizeof q, "%.*s %.*s", static_cast<int>(rq.method.size()), rq.method.data(),
-                                   static_cast<int>(std::min<std::size_t>(path.size(), 1900)), path.data());
+      const int qn =
+          std::snprintf(q, sizeof q, "%.*s %.*s", static_cast<int>(rq.method.size()), rq.method.data(),
+                        static_cast<int>(std::min<std::size_t>(path.size(), 1900)), path.data());
       w.field("query", std::string_view(q, static_cast<std::size_t>(std::min<int>(qn, sizeof q - 1))));
     }
     // Raw text: the head (authorization values masked when asked), and the body when included.
@@ -955,7 +992,6 @@ constexpr DetectProbe kProbes[] = {
     {R"(^HTTP/1\.[01] [1-5][0-9][0-9] )", false},
 };
 
-
 const OptionSpec kSettingOptions[] = {
     {"send_headers", OptionKind::kAny},
     {"send_all_headers", OptionKind::kBool},
@@ -987,8 +1023,10 @@ std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const Optio
   };
   const YAML::Node& o = p.options;
   if (const YAML::Node h = o["send_headers"]) {
-    if (h.IsScalar()) s.send_all_headers = p.flag("send_headers", false);  // send_headers: true
-    else s.send_headers = lower_list(h);
+    if (h.IsScalar())
+      s.send_all_headers = p.flag("send_headers", false);  // send_headers: true
+    else
+      s.send_headers = lower_list(h);
   }
   s.send_all_headers = s.send_all_headers || p.flag("send_all_headers", false);
   s.split_cookie = p.flag("split_cookie", false);
@@ -1030,7 +1068,10 @@ const DecoderDescriptor& http_protocol() {
                                  "headers": {"type": "object", "enabled": false}}},
       "response": {"properties": {"body": {"properties": {"content": {"type": "text"}, "bytes": {"type": "long"}}},
                                   "headers": {"type": "object", "enabled": false}}}}})"},
-      .exercise_options = "{send_all_headers: true, split_cookie: true, include_body_for: [text, json, form, octet], hide_keywords: [pass], redact_authorization: true, redact_headers: [x-secret], real_ip_header: x-forwarded-for, max_message_size: 4096}",
+      .exercise_options =
+          "{send_all_headers: true, split_cookie: true, include_body_for: [text, json, form, octet], "
+          "hide_keywords: [pass], redact_authorization: true, redact_headers: [x-secret], real_ip_header: "
+          "x-forwarded-for, max_message_size: 4096}",
       .create = create,
   };
   return d;

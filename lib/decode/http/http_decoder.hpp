@@ -31,30 +31,29 @@ namespace tapbeat {
 
 struct HttpSettings : ProtocolSettings {
   bool send_all_headers = false;
-  std::vector<std::string> send_headers;        // lower case
+  std::vector<std::string> send_headers;  // lower case
   bool split_cookie = false;
-  std::string real_ip_header;                   // lower case; empty: none
-  std::vector<std::string> request_body_for;    // content-type substrings (lower case)
+  std::string real_ip_header;                 // lower case; empty: none
+  std::vector<std::string> request_body_for;  // content-type substrings (lower case)
   std::vector<std::string> response_body_for;
   bool decode_body = true;
-  std::vector<std::string> hide_keywords;       // lower case
+  std::vector<std::string> hide_keywords;  // lower case
   bool redact_authorization = false;
-  std::vector<std::string> redact_headers;      // lower case
+  std::vector<std::string> redact_headers;  // lower case
   uint32_t max_message_size = 10 * 1024 * 1024;
 };
 
-
 // One message being parsed, or waiting for its answer.
 struct HttpMessage {
-  ChainStore::Chain text;   // head, then the body bytes kept
+  ChainStore::Chain text;  // head, then the body bytes kept
   uint64_t start_ns;
   uint64_t end_ns;
-  uint64_t bytes;           // on the wire
-  uint64_t body_bytes;      // body (without chunk framing)
+  uint64_t bytes;       // on the wire
+  uint64_t body_bytes;  // body (without chunk framing)
   uint32_t head_len;
   uint16_t status;
   uint8_t flags;
-  uint8_t notes;            // what the event's error.message says about the framing
+  uint8_t notes;  // what the event's error.message says about the framing
 };
 
 struct HttpState {
@@ -62,19 +61,19 @@ struct HttpState {
   struct Dir {
     uint8_t phase;
     uint8_t active;
-    uint8_t keep;           // body bytes go into msg.text
-    uint8_t seen;           // a message started on this direction
-    uint8_t rest_phase;     // a head cut at kMaxHeadBytes: the phase after its end
-    uint8_t rest_body;      //   and whether a body follows it
-    uint8_t eol;            //   the bytes skipped so far end a line
-    uint64_t head_ns;       // first packet of the head being gathered; 0: none
-    uint32_t kept_limit;    // bytes of text kept at most
-    uint32_t skipped;       // bytes skipped looking for a message start
-    uint64_t left;          // body or chunk bytes to come
+    uint8_t keep;         // body bytes go into msg.text
+    uint8_t seen;         // a message started on this direction
+    uint8_t rest_phase;   // a head cut at kMaxHeadBytes: the phase after its end
+    uint8_t rest_body;    //   and whether a body follows it
+    uint8_t eol;          //   the bytes skipped so far end a line
+    uint64_t head_ns;     // first packet of the head being gathered; 0: none
+    uint32_t kept_limit;  // bytes of text kept at most
+    uint32_t skipped;     // bytes skipped looking for a message start
+    uint64_t left;        // body or chunk bytes to come
     HttpMessage msg;
   };
   Dir dir[2];
-  int8_t client;            // direction carrying requests; -1 until known
+  int8_t client;  // direction carrying requests; -1 until known
   uint8_t n_pending;
   uint8_t first_pending;
   HttpMessage pending[kMaxPending];
@@ -111,6 +110,5 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   const HttpSettings& cfg_;
   std::unique_ptr<Scratch> scratch_;
 };
-
 
 }  // namespace tapbeat

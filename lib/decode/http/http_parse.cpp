@@ -25,8 +25,21 @@ std::string_view trim(std::string_view s) {
 bool is_tchar(uint8_t c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -70,8 +83,8 @@ std::size_t escape(std::string_view in, char* out, std::size_t cap) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::size_t n = 0;
   for (unsigned char c : in) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                       c == '_' || c == '.' || c == '~';
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_' || c == '.' || c == '~';
     if (plain) {
       if (n < cap) out[n++] = static_cast<char>(c);
     } else if (c == ' ') {
@@ -214,7 +227,8 @@ bool parse_head(std::string_view text, Head& h) {
     std::string_view after = trim(line.substr(sp));
     uint32_t code = 0;
     std::size_t k = 0;
-    while (k < after.size() && k < 3 && after[k] >= '0' && after[k] <= '9') code = code * 10 + static_cast<uint32_t>(after[k++] - '0');
+    while (k < after.size() && k < 3 && after[k] >= '0' && after[k] <= '9')
+      code = code * 10 + static_cast<uint32_t>(after[k++] - '0');
     if (k != 3 || (k < after.size() && !is_blank(after[k]))) return false;
     h.status = static_cast<uint16_t>(code);
     h.phrase = trim(after.substr(k));
@@ -344,9 +358,8 @@ std::size_t encode_params(std::string_view query, std::string_view form, Keyword
   };
   add_all(query);
   add_all(form);
-  std::sort(pairs, pairs + n, [](const Pair& a, const Pair& b) {
-    return a.key != b.key ? a.key < b.key : a.order < b.order;
-  });
+  std::sort(pairs, pairs + n,
+            [](const Pair& a, const Pair& b) { return a.key != b.key ? a.key < b.key : a.order < b.order; });
   std::size_t len = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (i && len < cap) out[len++] = '&';

@@ -16,12 +16,12 @@ struct Header {
 // What a head shows that servers and proxies may read differently (the shapes of
 // request smuggling) or that is not HTTP/1.1 as written: published, with a note.
 enum Anomaly : uint8_t {
-  kNoVersion = 1,         // a request line without a version: HTTP/0.9
-  kNoTarget = 2,          // a request line without a target
-  kFolded = 4,            // obsolete line folding (a header continued on the next line)
-  kLengthMismatch = 8,    // Content-Length repeated with different values, or not a number
-  kLengthAndChunked = 16, // Content-Length and Transfer-Encoding together
-  kOtherCoding = 32,      // Transfer-Encoding whose last coding is not chunked
+  kNoVersion = 1,          // a request line without a version: HTTP/0.9
+  kNoTarget = 2,           // a request line without a target
+  kFolded = 4,             // obsolete line folding (a header continued on the next line)
+  kLengthMismatch = 8,     // Content-Length repeated with different values, or not a number
+  kLengthAndChunked = 16,  // Content-Length and Transfer-Encoding together
+  kOtherCoding = 32,       // Transfer-Encoding whose last coding is not chunked
 };
 
 struct Head {

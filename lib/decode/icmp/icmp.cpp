@@ -19,7 +19,8 @@ void key_for(const PacketMeta& m, bool request, FlowKey& k) {
   k.addr_a = request ? m.src : m.dst;
   k.addr_b = request ? m.dst : m.src;
   k.port_a = m.icmp_id;
-  k.port_b = static_cast<uint16_t>(m.l4_payload_len >= 4 ? (m.l4_payload[2] << 8 | m.l4_payload[3]) : 0);  // sequence
+  k.port_b = static_cast<uint16_t>(m.l4_payload_len >= 4 ? (m.l4_payload[2] << 8 | m.l4_payload[3])
+                                                         : 0);  // sequence
 }
 
 // Bytes after the type/code/checksum word, less the identifier and sequence number
@@ -36,52 +37,90 @@ uint32_t message_bytes(const PacketMeta& m) {
 const char* icmp_message_name(uint8_t version, uint8_t type) {
   if (version == 4) {
     switch (type) {
-      case 0: return "EchoReply";
-      case 3: return "DestinationUnreachable";
-      case 4: return "SourceQuench";
-      case 5: return "Redirect";
-      case 8: return "EchoRequest";
-      case 9: return "RouterAdvertisement";
-      case 10: return "RouterSolicitation";
-      case 11: return "TimeExceeded";
-      case 12: return "ParameterProblem";
-      case 13: return "TimestampRequest";
-      case 14: return "TimestampReply";
-      case 15: return "InfoRequest";
-      case 16: return "InfoReply";
-      case 17: return "AddressMaskRequest";
-      case 18: return "AddressMaskReply";
-      default: return "Unknown";
+      case 0:
+        return "EchoReply";
+      case 3:
+        return "DestinationUnreachable";
+      case 4:
+        return "SourceQuench";
+      case 5:
+        return "Redirect";
+      case 8:
+        return "EchoRequest";
+      case 9:
+        return "RouterAdvertisement";
+      case 10:
+        return "RouterSolicitation";
+      case 11:
+        return "TimeExceeded";
+      case 12:
+        return "ParameterProblem";
+      case 13:
+        return "TimestampRequest";
+      case 14:
+        return "TimestampReply";
+      case 15:
+        return "InfoRequest";
+      case 16:
+        return "InfoReply";
+      case 17:
+        return "AddressMaskRequest";
+      case 18:
+        return "AddressMaskReply";
+      default:
+        return "Unknown";
     }
   }
   switch (type) {
-    case 1: return "DestinationUnreachable";
-    case 2: return "PacketTooBig";
-    case 3: return "TimeExceeded";
-    case 4: return "ParameterProblem";
-    case 128: return "EchoRequest";
-    case 129: return "EchoReply";
-    case 130: return "MulticastListenerQuery";
-    case 131: return "MulticastListenerReport";
-    case 132: return "MulticastListenerDone";
-    case 133: return "RouterSolicitation";
-    case 134: return "RouterAdvertisement";
-    case 135: return "NeighborSolicitation";
-    case 136: return "NeighborAdvertisement";
-    case 137: return "Redirect";
-    case 138: return "RouterRenumbering";
-    case 139: return "NodeInformationQuery";
-    case 140: return "NodeInformationResponse";
-    case 143: return "MulticastListenerReportV2";
-    case 144: return "HomeAgentAddressDiscoveryRequest";
-    case 145: return "HomeAgentAddressDiscoveryReply";
-    default: return "Unknown";
+    case 1:
+      return "DestinationUnreachable";
+    case 2:
+      return "PacketTooBig";
+    case 3:
+      return "TimeExceeded";
+    case 4:
+      return "ParameterProblem";
+    case 128:
+      return "EchoRequest";
+    case 129:
+      return "EchoReply";
+    case 130:
+      return "MulticastListenerQuery";
+    case 131:
+      return "MulticastListenerReport";
+    case 132:
+      return "MulticastListenerDone";
+    case 133:
+      return "RouterSolicitation";
+    case 134:
+      return "RouterAdvertisement";
+    case 135:
+      return "NeighborSolicitation";
+    case 136:
+      return "NeighborAdvertisement";
+    case 137:
+      return "Redirect";
+    case 138:
+      return "RouterRenumbering";
+    case 139:
+      return "NodeInformationQuery";
+    case 140:
+      return "NodeInformationResponse";
+    case 143:
+      return "MulticastListenerReportV2";
+    case 144:
+      return "HomeAgentAddressDiscoveryRequest";
+    case 145:
+      return "HomeAgentAddressDiscoveryReply";
+    default:
+      return "Unknown";
   }
 }
 
 namespace {
 constexpr const char* kDuplicateRequest =
-    "Another request with the same Id and Seq was received so this request was closed without receiving a response.";
+    "Another request with the same Id and Seq was received so this request was closed without receiving a "
+    "response.";
 }  // namespace
 
 IcmpTracker::IcmpTracker(uint64_t timeout_ns, CounterSet<IcmpStat> counters)

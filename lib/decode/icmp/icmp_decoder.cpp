@@ -1,7 +1,7 @@
 #include "decode/icmp/icmp_decoder.hpp"
 
-#include "event/emitter.hpp"
 #include "decode/transaction_event.hpp"
+#include "event/emitter.hpp"
 #include "util/encode.hpp"
 
 namespace tapbeat {

@@ -3,13 +3,12 @@
 #pragma once
 
 #include "decode/decoder.hpp"
-#include "decode/icmp/icmp_counters.hpp"
 #include "decode/icmp/icmp.hpp"
+#include "decode/icmp/icmp_counters.hpp"
 
 namespace tapbeat {
 
-struct IcmpSettings : ProtocolSettings {
-};
+struct IcmpSettings : ProtocolSettings {};
 
 class IcmpDecoder final : public Decoder {
  public:
@@ -26,6 +25,5 @@ class IcmpDecoder final : public Decoder {
   const AgentInfo& agent_;
   const NetworkSet* internal_;
 };
-
 
 }  // namespace tapbeat

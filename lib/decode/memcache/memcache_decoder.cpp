@@ -4,18 +4,19 @@
 #include <cctype>
 #include <cstring>
 
-#include "event/emitter.hpp"
 #include "decode/transaction_event.hpp"
+#include "event/emitter.hpp"
 
 namespace tapbeat {
 namespace {
 
-static_assert(sizeof(MemcacheState) <= kDecoderStateBytes, "memcache connection state must fit the session slot");
+static_assert(sizeof(MemcacheState) <= kDecoderStateBytes,
+              "memcache connection state must fit the session slot");
 static_assert(std::is_trivially_copyable_v<McMsg>);
 
 enum McBit : uint8_t {
   kIsResponse = 1,
-  kQuiet = 2,      // binary quiet opcode, or text noreply
+  kQuiet = 2,  // binary quiet opcode, or text noreply
   kHasCas = 4,
   kHasCounter = 8,
   kHasExptime = 16,
@@ -30,11 +31,11 @@ struct Command {
   const char* type;
 };
 constexpr Command kCommands[] = {
-    {"unknown", "UNKNOWN"}, {"get", "Load"},      {"gets", "Load"},     {"set", "Store"},
-    {"add", "Store"},       {"replace", "Store"}, {"append", "Store"},  {"prepend", "Store"},
-    {"cas", "Store"},       {"delete", "Delete"}, {"incr", "Counter"},  {"decr", "Counter"},
+    {"unknown", "UNKNOWN"}, {"get", "Load"},      {"gets", "Load"},      {"set", "Store"},
+    {"add", "Store"},       {"replace", "Store"}, {"append", "Store"},   {"prepend", "Store"},
+    {"cas", "Store"},       {"delete", "Delete"}, {"incr", "Counter"},   {"decr", "Counter"},
     {"touch", "Touch"},     {"stats", "Stats"},   {"flush_all", "Info"}, {"version", "Info"},
-    {"verbosity", "Info"},  {"quit", "Info"},     {"noop", "Info"},     {"gat", "Load"},
+    {"verbosity", "Info"},  {"quit", "Info"},     {"noop", "Info"},      {"gat", "Load"},
     {"gats", "Load"},
 };
 uint8_t command_index(std::string_view s) {
@@ -51,16 +52,21 @@ struct Opcode {
   bool quiet;
 };
 constexpr Opcode kOpcodes[] = {
-    {0x00, "Get", "get", false},         {0x01, "Set", "set", false},           {0x02, "Add", "add", false},
-    {0x03, "Replace", "replace", false}, {0x04, "Delete", "delete", false},     {0x05, "Increment", "incr", false},
-    {0x06, "Decrement", "decr", false},  {0x07, "Quit", "quit", false},         {0x08, "Flush", "flush_all", false},
-    {0x09, "GetQ", "get", true},         {0x0a, "No-op", "noop", false},        {0x0b, "Version", "version", false},
-    {0x0c, "GetK", "get", false},        {0x0d, "GetKQ", "get", true},          {0x0e, "Append", "append", false},
-    {0x0f, "Prepend", "prepend", false}, {0x10, "Stat", "stats", false},        {0x11, "SetQ", "set", true},
-    {0x12, "AddQ", "add", true},         {0x13, "ReplaceQ", "replace", true},   {0x14, "DeleteQ", "delete", true},
-    {0x15, "IncrementQ", "incr", true},  {0x16, "DecrementQ", "decr", true},    {0x17, "QuitQ", "quit", true},
-    {0x18, "FlushQ", "flush_all", true}, {0x19, "AppendQ", "append", true},     {0x1a, "PrependQ", "prepend", true},
-    {0x1b, "Verbosity", "verbosity", false}, {0x1c, "Touch", "touch", false},   {0x1d, "GAT", "gat", false},
+    {0x00, "Get", "get", false},         {0x01, "Set", "set", false},
+    {0x02, "Add", "add", false},         {0x03, "Replace", "replace", false},
+    {0x04, "Delete", "delete", false},   {0x05, "Increment", "incr", false},
+    {0x06, "Decrement", "decr", false},  {0x07, "Quit", "quit", false},
+    {0x08, "Flush", "flush_all", false}, {0x09, "GetQ", "get", true},
+    {0x0a, "No-op", "noop", false},      {0x0b, "Version", "version", false},
+    {0x0c, "GetK", "get", false},        {0x0d, "GetKQ", "get", true},
+    {0x0e, "Append", "append", false},   {0x0f, "Prepend", "prepend", false},
+    {0x10, "Stat", "stats", false},      {0x11, "SetQ", "set", true},
+    {0x12, "AddQ", "add", true},         {0x13, "ReplaceQ", "replace", true},
+    {0x14, "DeleteQ", "delete", true},   {0x15, "IncrementQ", "incr", true},
+    {0x16, "DecrementQ", "decr", true},  {0x17, "QuitQ", "quit", true},
+    {0x18, "FlushQ", "flush_all", true}, {0x19, "AppendQ", "append", true},
+    {0x1a, "PrependQ", "prepend", true}, {0x1b, "Verbosity", "verbosity", false},
+    {0x1c, "Touch", "touch", false},     {0x1d, "GAT", "gat", false},
     {0x1e, "GATQ", "gat", true},
 };
 const Opcode* opcode_of(uint8_t code) {
@@ -71,18 +77,30 @@ const Opcode* opcode_of(uint8_t code) {
 
 const char* status_name(uint16_t s) {
   switch (s) {
-    case 0x00: return "Success";
-    case 0x01: return "KeyNotFound";
-    case 0x02: return "KeyExists";
-    case 0x03: return "ValueTooLarge";
-    case 0x04: return "InvalidArguments";
-    case 0x05: return "ItemNotStored";
-    case 0x06: return "NonNumericValue";
-    case 0x20: return "AuthenticationError";
-    case 0x21: return "AuthenticationContinue";
-    case 0x81: return "UnknownCommand";
-    case 0x82: return "OutOfMemory";
-    default: return "Unknown";
+    case 0x00:
+      return "Success";
+    case 0x01:
+      return "KeyNotFound";
+    case 0x02:
+      return "KeyExists";
+    case 0x03:
+      return "ValueTooLarge";
+    case 0x04:
+      return "InvalidArguments";
+    case 0x05:
+      return "ItemNotStored";
+    case 0x06:
+      return "NonNumericValue";
+    case 0x20:
+      return "AuthenticationError";
+    case 0x21:
+      return "AuthenticationContinue";
+    case 0x81:
+      return "UnknownCommand";
+    case 0x82:
+      return "OutOfMemory";
+    default:
+      return "Unknown";
   }
 }
 
@@ -93,11 +111,11 @@ struct Reply {
   bool error;
 };
 constexpr Reply kReplies[] = {
-    {"", "UNKNOWN", false},       {"STORED", "Success", false},   {"NOT_STORED", "Fail", false},
-    {"EXISTS", "Fail", false},    {"NOT_FOUND", "Fail", false},   {"DELETED", "Success", false},
-    {"TOUCHED", "Success", false}, {"OK", "Success", false},      {"END", "Load", false},
-    {"VALUE", "Load", false},     {"STAT", "Stats", false},       {"VERSION", "Info", false},
-    {"ERROR", "Error", true},     {"CLIENT_ERROR", "Error", true}, {"SERVER_ERROR", "Error", true},
+    {"", "UNKNOWN", false},        {"STORED", "Success", false},    {"NOT_STORED", "Fail", false},
+    {"EXISTS", "Fail", false},     {"NOT_FOUND", "Fail", false},    {"DELETED", "Success", false},
+    {"TOUCHED", "Success", false}, {"OK", "Success", false},        {"END", "Load", false},
+    {"VALUE", "Load", false},      {"STAT", "Stats", false},        {"VERSION", "Info", false},
+    {"ERROR", "Error", true},      {"CLIENT_ERROR", "Error", true}, {"SERVER_ERROR", "Error", true},
     {"", "Counter", false},  // a number: incr/decr result
 };
 constexpr uint8_t kReplyCounter = std::size(kReplies) - 1;
@@ -128,8 +146,8 @@ int split_words(std::string_view line, std::string_view* w, int max) {
 
 // A text reply rather than a command (replies are upper case, commands lower).
 bool looks_like_reply(std::string_view s) {
-  for (const char* w : {"VALUE ", "STORED", "END", "STAT ", "DELETED", "NOT_", "ERROR", "OK", "EXISTS", "TOUCHED",
-                        "VERSION ", "CLIENT_ERROR", "SERVER_ERROR"})
+  for (const char* w : {"VALUE ", "STORED", "END", "STAT ", "DELETED", "NOT_", "ERROR", "OK", "EXISTS",
+                        "TOUCHED", "VERSION ", "CLIENT_ERROR", "SERVER_ERROR"})
     if (s.starts_with(w)) return true;
   return !s.empty() && s[0] >= '0' && s[0] <= '9';
 }
@@ -155,11 +173,8 @@ struct MemcacheDecoder::Udp {
   uint32_t in_use = 0;  // entries used: tick() has nothing to look at when 0
 };
 
-
 MemcacheDecoder::MemcacheDecoder(const DecoderSetup& s)
-    : DecoderCommon<MemcacheStat>(s),
-      cfg_(s.settings<MemcacheSettings>()),
-      udp_(std::make_unique<Udp>()) {
+    : DecoderCommon<MemcacheStat>(s), cfg_(s.settings<MemcacheSettings>()), udp_(std::make_unique<Udp>()) {
   std::memset(static_cast<void*>(udp_.get()), 0, sizeof(Udp));
 }
 
@@ -175,14 +190,15 @@ void MemcacheDecoder::open(void* state) {
 
 // One message (or, for multi-line text replies, one line of it) from p. On
 // success `done` tells whether `out` is a whole message; returns consumed bytes.
-DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n,
-                                    bool request, McMsg& out, bool& done) {
+DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p,
+                                    uint32_t n, bool request, McMsg& out, bool& done) {
   done = false;
   MemcacheState::Dir& d = st.dir[dir];
   auto add_key = [&](std::string_view k) {
     if (out.keys.len >= kMaxKeysText) return;
     if (out.keys.len) store_.append(out.keys, reinterpret_cast<const uint8_t*>(" "), 1);
-    store_.append(out.keys, reinterpret_cast<const uint8_t*>(k.data()), static_cast<uint32_t>(std::min<std::size_t>(k.size(), 250)));
+    store_.append(out.keys, reinterpret_cast<const uint8_t*>(k.data()),
+                  static_cast<uint32_t>(std::min<std::size_t>(k.size(), 250)));
   };
   if (p[0] == 0x80 || p[0] == 0x81) {  // binary
     if (n < 24) return {0, 24, Verdict::kNeedMore};
@@ -245,7 +261,8 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
             if (out.keys.len) store_.append(out.keys, reinterpret_cast<const uint8_t*>("\n"), 1);
             store_.append(out.keys, key, keylen);
             store_.append(out.keys, reinterpret_cast<const uint8_t*>("\t"), 1);
-            store_.append(out.keys, reinterpret_cast<const uint8_t*>(v.data()), static_cast<uint32_t>(v.size()));
+            store_.append(out.keys, reinterpret_cast<const uint8_t*>(v.data()),
+                          static_cast<uint32_t>(v.size()));
           }
         }
         return {24 + body, 0, Verdict::kOk};
@@ -308,9 +325,11 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       for (int i = 2; i < nw; ++i) add_key(w[i]);
     if (out.command == 13 && nw > 1) {  // stats args, kept as raw_args
       const std::string_view args = line.substr(static_cast<std::size_t>(w[1].data() - line.data()));
-      store_.append(out.keys, reinterpret_cast<const uint8_t*>(args.data()), static_cast<uint32_t>(args.size()));
+      store_.append(out.keys, reinterpret_cast<const uint8_t*>(args.data()),
+                    static_cast<uint32_t>(args.size()));
     }
-    if ((nw > 1 && w[nw - 1] == "noreply") || out.command == 17) out.bits |= kQuiet;  // quit is never answered
+    if ((nw > 1 && w[nw - 1] == "noreply") || out.command == 17)
+      out.bits |= kQuiet;  // quit is never answered
     uint64_t v;
     if (store && nw >= 5) {
       if (parse_u64(w[2], v)) out.flags = static_cast<uint32_t>(v);
@@ -328,8 +347,10 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       d.in_value = 1;
       return {line_len, 0, Verdict::kOk};
     }
-    if ((out.command == 10 || out.command == 11) && nw >= 3 && parse_u64(w[2], v)) out.delta = v, out.bits |= kHasDelta;
-    if (out.command == 12 && nw >= 3 && parse_u64(w[2], v)) out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
+    if ((out.command == 10 || out.command == 11) && nw >= 3 && parse_u64(w[2], v))
+      out.delta = v, out.bits |= kHasDelta;
+    if (out.command == 12 && nw >= 3 && parse_u64(w[2], v))
+      out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
     done = true;
     return {line_len, 0, Verdict::kOk};
   }
@@ -348,7 +369,8 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
     counters_.inc(MemcacheStat::malformed);
     return {0, 0, Verdict::kViolation};
   }
-  if (!d.gathering || out.reply_kind == 0 || r == kReplyEnd) out.reply_kind = out.reply_kind && r == kReplyEnd ? out.reply_kind : r;
+  if (!d.gathering || out.reply_kind == 0 || r == kReplyEnd)
+    out.reply_kind = out.reply_kind && r == kReplyEnd ? out.reply_kind : r;
   if (kReplies[r].error) out.bits |= kError;
   if (r == kReplyValue) {
     d.gathering = 1;
@@ -371,10 +393,13 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
     d.gathering = 1;
     if (nw >= 2 && out.keys.len < 8192) {
       if (out.keys.len) store_.append(out.keys, reinterpret_cast<const uint8_t*>("\n"), 1);
-      store_.append(out.keys, reinterpret_cast<const uint8_t*>(w[1].data()), static_cast<uint32_t>(w[1].size()));
+      store_.append(out.keys, reinterpret_cast<const uint8_t*>(w[1].data()),
+                    static_cast<uint32_t>(w[1].size()));
       store_.append(out.keys, reinterpret_cast<const uint8_t*>("\t"), 1);
-      const std::string_view val = nw >= 3 ? line.substr(static_cast<std::size_t>(w[2].data() - line.data())) : "";
-      store_.append(out.keys, reinterpret_cast<const uint8_t*>(val.data()), static_cast<uint32_t>(val.size()));
+      const std::string_view val =
+          nw >= 3 ? line.substr(static_cast<std::size_t>(w[2].data() - line.data())) : "";
+      store_.append(out.keys, reinterpret_cast<const uint8_t*>(val.data()),
+                    static_cast<uint32_t>(val.size()));
     }
     return {line_len, 0, Verdict::kOk};
   }
@@ -383,7 +408,8 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
   return {line_len, 0, Verdict::kOk};
 }
 
-DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
+DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
+                                   std::span<const uint8_t> bytes) {
   MemcacheState& st = *static_cast<MemcacheState*>(state);
   MemcacheState::Dir& d = st.dir[dir];
   const uint8_t* p = bytes.data();
@@ -402,9 +428,13 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir, st
     }
     if (st.client < 0) {
       // The first message: binary magic says which side; text commands are words.
-      if (p[off] == 0x80) st.client = static_cast<int8_t>(dir);
-      else if (p[off] == 0x81) st.client = static_cast<int8_t>(1 - dir);
-      else st.client = static_cast<int8_t>(looks_like_reply({reinterpret_cast<const char*>(p + off), n - off}) ? 1 - dir : dir);
+      if (p[off] == 0x80)
+        st.client = static_cast<int8_t>(dir);
+      else if (p[off] == 0x81)
+        st.client = static_cast<int8_t>(1 - dir);
+      else
+        st.client = static_cast<int8_t>(
+            looks_like_reply({reinterpret_cast<const char*>(p + off), n - off}) ? 1 - dir : dir);
     }
     bool done = false;
     const DecodeResult r = parse(st, c, dir, p + off, n - off, dir == st.client, d.cur, done);
@@ -741,10 +771,10 @@ constexpr DetectProbe kProbes[] = {
     // Binary request magic with a known opcode and a 24-byte header's zero data type.
     {R"(^\x80[\x00-\x1e][\x00-\x01][\x00-\xff][\x00-\x14]\x00)", true},
     // Text commands.
-    {R"(^(get|gets|set|add|replace|append|prepend|cas|delete|incr|decr|touch) [!-~]{1,250}( [0-9]+)*( noreply)?\r\n)", true},
+    {R"(^(get|gets|set|add|replace|append|prepend|cas|delete|incr|decr|touch) [!-~]{1,250}( [0-9]+)*( noreply)?\r\n)",
+     true},
     {R"(^(stats|version|flush_all)( [ -~]*)?\r\n)", true},
 };
-
 
 const OptionSpec kSettingOptions[] = {
     {"parseunknown", OptionKind::kBool},
@@ -759,7 +789,8 @@ std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const Optio
   s.parse_unknown = p.flag("parseunknown", false);
   s.udp_timeout_ns = p.duration_ns("udptransactiontimeout", s.udp_timeout_ns);
   if (p.options["maxvalues"] && p.options["maxvalues"].as<int>() != 0)
-    warn("maxvalues", "values are counted and sized but not published in this version (memcache.*.values is left out)");
+    warn("maxvalues",
+         "values are counted and sized but not published in this version (memcache.*.values is left out)");
   return out;
 }
 
@@ -778,7 +809,9 @@ const DecoderDescriptor& memcache_protocol() {
       .configure = configure,
       .counters = kMemcacheCounters,
       .violations = static_cast<int>(MemcacheStat::violations),
-      .index_template = {.dynamic_templates = R"({"cas_values": {"path_match": "memcache.*.cas_unique", "mapping": {"type": "unsigned_long"}}})"},
+      .index_template =
+          {.dynamic_templates =
+               R"({"cas_values": {"path_match": "memcache.*.cas_unique", "mapping": {"type": "unsigned_long"}}})"},
       .exercise_options = "{parseunknown: true}",
       .create = create,
   };

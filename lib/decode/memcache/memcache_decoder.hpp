@@ -21,40 +21,39 @@ struct MemcacheSettings : ProtocolSettings {
   uint64_t udp_timeout_ns = 200'000'000;  // udptransactiontimeout
 };
 
-
 // One parsed message, summarised (keys kept in a chain, bounded).
 struct McMsg {
   ChainStore::Chain keys;  // keys separated by ' '
   uint64_t start_ns, end_ns;
-  uint64_t wire_bytes;     // message size on the wire
-  uint64_t value_bytes;    // bytes of values (request.bytes / response.bytes)
+  uint64_t wire_bytes;   // message size on the wire
+  uint64_t value_bytes;  // bytes of values (request.bytes / response.bytes)
   uint64_t cas;
   uint64_t delta, initial;
-  uint64_t counter;        // incr/decr result
+  uint64_t counter;  // incr/decr result
   uint32_t exptime, flags, opaque;
   uint32_t count_values;
-  uint16_t status;         // binary status
-  uint8_t opcode;          // binary opcode
-  uint8_t command;         // index into the command table
-  uint8_t bits;            // McBit
-  uint8_t reply_kind;      // text replies: index into the reply table
+  uint16_t status;     // binary status
+  uint8_t opcode;      // binary opcode
+  uint8_t command;     // index into the command table
+  uint8_t bits;        // McBit
+  uint8_t reply_kind;  // text replies: index into the reply table
   uint16_t pad;
 };
 
 struct MemcacheState {
   struct Dir {
-    uint64_t skip;         // value bytes still to stream past
-    uint8_t in_value;      // a message waits for its value to pass
+    uint64_t skip;     // value bytes still to stream past
+    uint8_t in_value;  // a message waits for its value to pass
     uint8_t pad[7];
-    McMsg cur;             // the message whose value is streaming, or a text reply being gathered
-    uint8_t gathering;     // a multi-line text reply (VALUE... END, STAT... END) is open
+    McMsg cur;          // the message whose value is streaming, or a text reply being gathered
+    uint8_t gathering;  // a multi-line text reply (VALUE... END, STAT... END) is open
     uint8_t pad2[7];
   };
   Dir dir[2];
   ChainStore::Chain queue;  // pending requests (McMsg records)
   uint32_t n_pending;
   int8_t client;
-  uint8_t binary;           // protocol_type, once known: 1 text, 2 binary
+  uint8_t binary;  // protocol_type, once known: 1 text, 2 binary
 };
 
 class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
@@ -77,8 +76,8 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   struct Udp;
 
  private:
-  DecodeResult parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n, bool request,
-                     McMsg& out, bool& done);
+  DecodeResult parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n,
+                     bool request, McMsg& out, bool& done);
   void on_message(MemcacheState& st, const StreamInfo& c, McMsg& m);
   void publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req, const McMsg* resp);
   void drop_pending(MemcacheState& st, McMsg& out);
@@ -87,6 +86,5 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   std::unique_ptr<Udp> udp_;
   std::string_view words_[266];  // the words of a text line (a member: not zeroed for every line)
 };
-
 
 }  // namespace tapbeat

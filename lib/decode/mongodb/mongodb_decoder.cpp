@@ -5,23 +5,24 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <cctype>
 #include <cstring>
 #include <ctime>
 #include <vector>
 
+#include "decode/pending.hpp"
+#include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
-#include "decode/transaction_event.hpp"
-#include "decode/pending.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
 
-static_assert(sizeof(MongodbState) <= kDecoderStateBytes, "MongoDB connection state must fit the session slot");
+static_assert(sizeof(MongodbState) <= kDecoderStateBytes,
+              "MongoDB connection state must fit the session slot");
 
 namespace {
 
@@ -40,8 +41,16 @@ enum OpCode : int32_t {
 
 bool known_opcode(int32_t op) {
   switch (op) {
-    case kOpReply: case kOpMsgLegacy: case kOpUpdate: case kOpInsert: case kOpQuery: case kOpGetMore:
-    case kOpDelete: case kOpKillCursors: case kOpCompressed: case kOpMsg:
+    case kOpReply:
+    case kOpMsgLegacy:
+    case kOpUpdate:
+    case kOpInsert:
+    case kOpQuery:
+    case kOpGetMore:
+    case kOpDelete:
+    case kOpKillCursors:
+    case kOpCompressed:
+    case kOpMsg:
       return true;
     default:
       return false;
@@ -57,11 +66,13 @@ bool is_reply(int32_t op, int32_t response_to) {
 // Commands whose value names a collection (the others name a set, a user, ...).
 bool names_collection(std::string_view cmd) {
   static constexpr std::string_view kCommands[] = {
-      "find", "insert", "update", "delete", "aggregate", "count", "distinct", "findandmodify", "create", "drop",
-      "createindexes", "dropindexes", "listindexes", "mapreduce", "collmod", "validate", "collstats", "compact"};
+      "find",        "insert",        "update",  "delete",   "aggregate",     "count",
+      "distinct",    "findandmodify", "create",  "drop",     "createindexes", "dropindexes",
+      "listindexes", "mapreduce",     "collmod", "validate", "collstats",     "compact"};
   char low[32];
   if (cmd.size() > sizeof low) return false;
-  for (std::size_t i = 0; i < cmd.size(); ++i) low[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(cmd[i])));
+  for (std::size_t i = 0; i < cmd.size(); ++i)
+    low[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(cmd[i])));
   const std::string_view l(low, cmd.size());
   return std::find(std::begin(kCommands), std::end(kCommands), l) != std::end(kCommands);
 }
@@ -69,11 +80,12 @@ bool names_collection(std::string_view cmd) {
 constexpr int kMaxDepth = 24;
 constexpr std::size_t kMaxFieldText = 4096;  // a document in a mongodb.* field (selector, update, ...)
 constexpr std::size_t kMaxName = 512;        // a collection name in mongodb.fullCollectionName
-constexpr uint32_t kMoreToCome = 2;   // OP_MSG flag: no reply follows
-constexpr uint32_t kChecksum = 1;     // OP_MSG flag: a CRC-32C ends the message
+constexpr uint32_t kMoreToCome = 2;          // OP_MSG flag: no reply follows
+constexpr uint32_t kChecksum = 1;            // OP_MSG flag: a CRC-32C ends the message
 
 int32_t le32(const uint8_t* p) {
-  return static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
+  return static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
+                              uint32_t{p[3]} << 24);
 }
 
 uint64_t le64(const uint8_t* p) {
@@ -122,7 +134,8 @@ class Doc {
     e.type = *p_++;
     const void* z = std::memchr(p_, 0, static_cast<std::size_t>(end_ - p_));
     if (!z) return fail();
-    e.key = {reinterpret_cast<const char*>(p_), static_cast<std::size_t>(static_cast<const uint8_t*>(z) - p_)};
+    e.key = {reinterpret_cast<const char*>(p_),
+             static_cast<std::size_t>(static_cast<const uint8_t*>(z) - p_)};
     p_ = static_cast<const uint8_t*>(z) + 1;
     const std::size_t left = static_cast<std::size_t>(end_ - p_);
     std::size_t n = 0;
@@ -134,26 +147,59 @@ class Doc {
       return true;
     };
     switch (e.type) {
-      case 0x01: case 0x09: case 0x11: case 0x12: n = 8; break;
-      case 0x02: case 0x0D: case 0x0E: if (!prefixed(0)) return fail(); break;
-      case 0x03: case 0x04: case 0x0F: if (!prefixed(0)) return fail(); n -= 4; break;
-      case 0x05: if (!prefixed(1)) return fail(); break;
-      case 0x06: case 0x0A: case 0xFF: case 0x7F: n = 0; break;
-      case 0x07: n = 12; break;
-      case 0x08: n = 1; break;
+      case 0x01:
+      case 0x09:
+      case 0x11:
+      case 0x12:
+        n = 8;
+        break;
+      case 0x02:
+      case 0x0D:
+      case 0x0E:
+        if (!prefixed(0)) return fail();
+        break;
+      case 0x03:
+      case 0x04:
+      case 0x0F:
+        if (!prefixed(0)) return fail();
+        n -= 4;
+        break;
+      case 0x05:
+        if (!prefixed(1)) return fail();
+        break;
+      case 0x06:
+      case 0x0A:
+      case 0xFF:
+      case 0x7F:
+        n = 0;
+        break;
+      case 0x07:
+        n = 12;
+        break;
+      case 0x08:
+        n = 1;
+        break;
       case 0x0B: {
         const void* a = std::memchr(p_, 0, left);
-        const void* b = a ? std::memchr(static_cast<const uint8_t*>(a) + 1, 0,
-                                        left - static_cast<std::size_t>(static_cast<const uint8_t*>(a) + 1 - p_))
-                          : nullptr;
+        const void* b =
+            a ? std::memchr(static_cast<const uint8_t*>(a) + 1, 0,
+                            left - static_cast<std::size_t>(static_cast<const uint8_t*>(a) + 1 - p_))
+              : nullptr;
         if (!b) return fail();
         n = static_cast<std::size_t>(static_cast<const uint8_t*>(b) - p_) + 1;
         break;
       }
-      case 0x0C: if (!prefixed(12)) return fail(); break;
-      case 0x10: n = 4; break;
-      case 0x13: n = 16; break;
-      default: return fail();
+      case 0x0C:
+        if (!prefixed(12)) return fail();
+        break;
+      case 0x10:
+        n = 4;
+        break;
+      case 0x13:
+        n = 16;
+        break;
+      default:
+        return fail();
     }
     if (n > left) return fail();
     e.value = p_;
@@ -205,10 +251,14 @@ bool number_of(const Elem& e, double& v) {
 bool int32_of(const Elem& e, int32_t& out) {
   double v;
   if (!number_of(e, v)) return false;
-  if (std::isnan(v)) out = 0;
-  else if (v >= 2147483647.0) out = INT32_MAX;
-  else if (v <= -2147483648.0) out = INT32_MIN;
-  else out = static_cast<int32_t>(v);
+  if (std::isnan(v))
+    out = 0;
+  else if (v >= 2147483647.0)
+    out = INT32_MAX;
+  else if (v <= -2147483648.0)
+    out = INT32_MIN;
+  else
+    out = static_cast<int32_t>(v);
   return true;
 }
 
@@ -238,8 +288,15 @@ void render_value(JsonWriter& w, const Elem& e, int depth) {
       w.real(d);
       return;
     }
-    case 0x02: case 0x0D: case 0x0E: w.string(str_of(Elem{0x02, {}, e.value, e.len})); return;
-    case 0x03: case 0x04: render_doc(w, e, depth + 1, e.type == 0x04); return;
+    case 0x02:
+    case 0x0D:
+    case 0x0E:
+      w.string(str_of(Elem{0x02, {}, e.value, e.len}));
+      return;
+    case 0x03:
+    case 0x04:
+      render_doc(w, e, depth + 1, e.type == 0x04);
+      return;
     case 0x05: {
       w.begin_object();
       w.key("$binary");
@@ -248,8 +305,15 @@ void render_value(JsonWriter& w, const Elem& e, int depth) {
       w.end_object();
       return;
     }
-    case 0x07: w.begin_object(); w.key("$oid"); hex(w, e.value, 12); w.end_object(); return;
-    case 0x08: w.boolean(e.value[0] != 0); return;
+    case 0x07:
+      w.begin_object();
+      w.key("$oid");
+      hex(w, e.value, 12);
+      w.end_object();
+      return;
+    case 0x08:
+      w.boolean(e.value[0] != 0);
+      return;
     case 0x09: {
       const int64_t ms = static_cast<int64_t>(u);
       const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
@@ -272,7 +336,9 @@ void render_value(JsonWriter& w, const Elem& e, int depth) {
       w.end_object();
       return;
     }
-    case 0x10: raw_num(le32(e.value)); return;
+    case 0x10:
+      raw_num(le32(e.value));
+      return;
     case 0x11: {
       w.begin_object();
       w.begin_object("$timestamp");
@@ -282,18 +348,39 @@ void render_value(JsonWriter& w, const Elem& e, int depth) {
       w.end_object();
       return;
     }
-    case 0x12: raw_num(static_cast<int64_t>(u)); return;
-    case 0x13: w.begin_object(); w.key("$numberDecimalBits"); hex(w, e.value, 16); w.end_object(); return;
-    case 0xFF: w.begin_object(); w.field_uint("$minKey", 1); w.end_object(); return;
-    case 0x7F: w.begin_object(); w.field_uint("$maxKey", 1); w.end_object(); return;
-    case 0x0F: case 0x0C: w.string("(code/pointer)"); return;
-    default: w.raw("null"); return;
+    case 0x12:
+      raw_num(static_cast<int64_t>(u));
+      return;
+    case 0x13:
+      w.begin_object();
+      w.key("$numberDecimalBits");
+      hex(w, e.value, 16);
+      w.end_object();
+      return;
+    case 0xFF:
+      w.begin_object();
+      w.field_uint("$minKey", 1);
+      w.end_object();
+      return;
+    case 0x7F:
+      w.begin_object();
+      w.field_uint("$maxKey", 1);
+      w.end_object();
+      return;
+    case 0x0F:
+    case 0x0C:
+      w.string("(code/pointer)");
+      return;
+    default:
+      w.raw("null");
+      return;
   }
 }
 
 // A document or array element's members; `skip` names keys left out (the command
 // of a query, bulk payloads).
-void render_members(JsonWriter& w, Doc d, int depth, bool array, std::initializer_list<std::string_view> skip = {}) {
+void render_members(JsonWriter& w, Doc d, int depth, bool array,
+                    std::initializer_list<std::string_view> skip = {}) {
   if (depth > kMaxDepth) {
     w.string("(too deep)");
     return;
@@ -325,7 +412,7 @@ struct MongodbScratch {
   char error[MongodbDecoder::kMaxText];
   char method[128];
   char resource[512];
-  PendingRecords pending;       // requests awaiting replies, taken out by responseTo
+  PendingRecords pending;  // requests awaiting replies, taken out by responseTo
   explicit MongodbScratch(ChainStore& store) : pending(store) {}
 };
 
@@ -353,9 +440,10 @@ struct Stored {
 
 }  // namespace
 
-
 MongodbDecoder::MongodbDecoder(const DecoderSetup& s)
-    : DecoderCommon<MongodbStat>(s), cfg_(s.settings<MongodbSettings>()), scratch_(std::make_unique<MongodbScratch>(s.store)) {}
+    : DecoderCommon<MongodbStat>(s),
+      cfg_(s.settings<MongodbSettings>()),
+      scratch_(std::make_unique<MongodbScratch>(s.store)) {}
 
 MongodbDecoder::~MongodbDecoder() = default;
 
@@ -399,8 +487,8 @@ DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std
   return {off, 0, Verdict::kOk};
 }
 
-bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, const uint8_t* msg, uint32_t head,
-                             uint32_t len) {
+bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, const uint8_t* msg,
+                             uint32_t head, uint32_t len) {
   MongodbScratch& s = *scratch_;
   const int32_t request_id = le32(msg + 4), response_to = le32(msg + 8);
   int32_t op = le32(msg + 12);
@@ -435,7 +523,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
         std::size_t stated = 0;
         ok = snappy::GetUncompressedLength(reinterpret_cast<const char*>(in), in_len, &stated) &&
              stated == static_cast<std::size_t>(size) &&
-             snappy::RawUncompress(reinterpret_cast<const char*>(in), in_len, reinterpret_cast<char*>(s.inflated.data()));
+             snappy::RawUncompress(reinterpret_cast<const char*>(in), in_len,
+                                   reinterpret_cast<char*>(s.inflated.data()));
         out = static_cast<std::size_t>(size);
       } else if (compressor == 2) {
         uLongf o = static_cast<uLongf>(size);
@@ -509,8 +598,10 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       double okv = 1;
       if (d.find("ok", e) && number_of(e, okv) && okv == 0 && ew.size() == 0) {
         Elem m;
-        if (d.find("errmsg", m)) render_value(ew, m, 0);
-        else ew.string("ok: 0");
+        if (d.find("errmsg", m))
+          render_value(ew, m, 0);
+        else
+          ew.string("ok: 0");
       }
     };
     if (op == kOpReply) {
@@ -552,7 +643,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
             Elem id;
             if (Doc(cursor.value, cursor.len).find("id", id) && (id.type == 0x12 || id.type == 0x10)) {
               // Read as an integer: a double loses digits past 2^53.
-              fw.field_int("cursorId", id.type == 0x12 ? static_cast<int64_t>(le64(id.value)) : le32(id.value));
+              fw.field_int("cursorId",
+                           id.type == 0x12 ? static_cast<int64_t>(le64(id.value)) : le32(id.value));
             }
             fw.field_uint("numberReturned", count);
           } else {
@@ -596,9 +688,11 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
   // The params of the shell-like query: the command document without the command
   // itself, without bulk payloads unless `full`.
   auto params = [&](JsonWriter& w, const Doc& d, std::string_view cmd, bool full) {
-    if (full) render_members(w, d, 0, false, {cmd});
-    else render_members(w, d, 0, false, {cmd, "documents", "updates", "deletes", "update", "$db", "lsid",
-                                         "$clusterTime"});
+    if (full)
+      render_members(w, d, 0, false, {cmd});
+    else
+      render_members(w, d, 0, false,
+                     {cmd, "documents", "updates", "deletes", "update", "$db", "lsid", "$clusterTime"});
   };
   auto cstring = [&](std::string_view& out) {
     const void* z = std::memchr(r.current(), 0, r.remaining());
@@ -645,7 +739,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
         set_resource(collection);
         if (cmd_doc.first(first)) {
           Elem inner = first;
-          if (first.key == "$query" && first.type == 0x03) {  // wrapped: {$query: {...}, $readPreference: ...}
+          if (first.key == "$query" &&
+              first.type == 0x03) {  // wrapped: {$query: {...}, $readPreference: ...}
             cmd_doc = Doc(first.value, first.len);
             cmd_doc.first(inner);
           }
@@ -706,7 +801,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       fw.field_int("cursorId", static_cast<int64_t>(uint64_t{hi} << 32 | lo));
       break;
     }
-    case kOpUpdate: case kOpDelete: {
+    case kOpUpdate:
+    case kOpDelete: {
       uint32_t flags;
       set_method(op == kOpUpdate ? "update" : "delete");
       expects_reply = false;
@@ -773,7 +869,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     return {buf, n};
   };
   const std::string_view query = shell(s.query, sizeof s.query, false);
-  const std::string_view full = cfg_.send_request ? shell(s.request, sizeof s.request, true) : std::string_view{};
+  const std::string_view full =
+      cfg_.send_request ? shell(s.request, sizeof s.request, true) : std::string_view{};
 
   Request rq;
   rq.id = request_id;
@@ -811,8 +908,9 @@ bool MongodbDecoder::pop(MongodbState& st, int32_t response_to, Request& out, bo
   Stored h{};
   std::string_view texts;
   bool lost = false;
-  if (!scratch_->pending.take(st.pending, st.n_pending, [&](const Stored& r) { return any || r.id == response_to; },
-                              h, texts, lost))
+  if (!scratch_->pending.take(
+          st.pending, st.n_pending, [&](const Stored& r) { return any || r.id == response_to; }, h, texts,
+          lost))
     return false;
   if (lost) counters_.inc(MongodbStat::store_full);
   const char* t = texts.data();
@@ -854,7 +952,8 @@ bool MongodbDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   MongodbState& st = *static_cast<MongodbState*>(state);
   while (st.n_pending) {
     Stored h{};
-    if (!scratch_->pending.front(st.pending, st.n_pending, h) || h.start_ns + cfg_.timeout_ns >= now_ns) break;
+    if (!scratch_->pending.front(st.pending, st.n_pending, h) || h.start_ns + cfg_.timeout_ns >= now_ns)
+      break;
     Request rq;
     if (!pop(st, 0, rq, true)) break;
     counters_.inc(MongodbStat::unmatched_requests);
@@ -863,7 +962,8 @@ bool MongodbDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   return st.n_pending > 0;
 }
 
-void MongodbDecoder::publish(const StreamInfo& c, int client, const Request& rq, const Reply* rp, const char* note) {
+void MongodbDecoder::publish(const StreamInfo& c, int client, const Request& rq, const Reply* rp,
+                             const char* note) {
   const bool error = (rp && !rp->error.empty()) || note;
   TransactionFields t;
   t.type = "mongodb";
@@ -899,7 +999,6 @@ constexpr DetectProbe kProbes[] = {
     {R"(^[\s\S]{4}[\s\S]{4}\x00\x00\x00\x00(\xdd\x07|\xd4\x07)\x00\x00)", true},
 };
 
-
 const OptionSpec kSettingOptions[] = {
     {"max_docs", OptionKind::kUint},
     {"max_doc_length", OptionKind::kUint},
@@ -910,7 +1009,8 @@ std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const Optio
   auto out = std::make_unique<MongodbSettings>();
   MongodbSettings& s = *out;
   // Packetbeat's test template writes these empty (YAML null): the defaults then.
-  if (p.options["max_docs"] && !p.options["max_docs"].IsNull()) s.max_docs = p.options["max_docs"].as<uint32_t>();
+  if (p.options["max_docs"] && !p.options["max_docs"].IsNull())
+    s.max_docs = p.options["max_docs"].as<uint32_t>();
   if (p.options["max_doc_length"] && !p.options["max_doc_length"].IsNull())
     s.max_doc_length = p.options["max_doc_length"].as<uint32_t>();
   return out;

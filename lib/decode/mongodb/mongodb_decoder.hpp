@@ -32,21 +32,20 @@ struct MongodbSettings : ProtocolSettings {
   uint32_t max_doc_length = 5000;  // characters per document; 0: whole
 };
 
-
 struct MongodbState {
-  uint32_t skip[2];     // bytes of the current message past its head
-  int8_t client;        // direction of the client; -1 unknown yet
-  uint32_t n_pending;   // requests waiting for their reply
+  uint32_t skip[2];           // bytes of the current message past its head
+  int8_t client;              // direction of the client; -1 unknown yet
+  uint32_t n_pending;         // requests waiting for their reply
   ChainStore::Chain pending;  // Pending records, each followed by its texts
 };
 
 class MongodbDecoder final : public DecoderCommon<MongodbStat> {
  public:
-  static constexpr uint32_t kMaxMessage = 48u << 20;   // MongoDB's maxMessageSizeBytes
-  static constexpr uint32_t kMaxHead = 128 * 1024;     // bytes of a message read (the engine holds up to this)
+  static constexpr uint32_t kMaxMessage = 48u << 20;  // MongoDB's maxMessageSizeBytes
+  static constexpr uint32_t kMaxHead = 128 * 1024;    // bytes of a message read (the engine holds up to this)
   static constexpr uint32_t kMaxDecompressed = 16u << 20;
-  static constexpr uint32_t kMaxPending = 256;         // requests awaiting replies per connection
-  static constexpr uint32_t kMaxText = 64 * 1024;      // a rendered query, request or document list
+  static constexpr uint32_t kMaxPending = 256;     // requests awaiting replies per connection
+  static constexpr uint32_t kMaxText = 64 * 1024;  // a rendered query, request or document list
 
   explicit MongodbDecoder(const DecoderSetup& s);
   ~MongodbDecoder() override;
@@ -67,6 +66,5 @@ class MongodbDecoder final : public DecoderCommon<MongodbStat> {
   const MongodbSettings& cfg_;
   std::unique_ptr<struct MongodbScratch> scratch_;
 };
-
 
 }  // namespace tapbeat

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "event/emitter.hpp"
 #include "decode/transaction_event.hpp"
+#include "event/emitter.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
@@ -33,22 +33,22 @@ enum : uint8_t {
 };
 
 enum ConnFlag : uint8_t {
-  kConnHandshake = 1,     // the greeting was seen: capabilities are known
-  kConnServerAttrs = 2,   // the server offers CLIENT_QUERY_ATTRIBUTES
-  kConnQueryAttrs = 4,    // both sides use it: commands carry attributes
+  kConnHandshake = 1,    // the greeting was seen: capabilities are known
+  kConnServerAttrs = 2,  // the server offers CLIENT_QUERY_ATTRIBUTES
+  kConnQueryAttrs = 4,   // both sides use it: commands carry attributes
 };
 
 enum Phase : uint8_t { kPhaseCommands = 0, kPhaseAuth = 1, kPhaseDone = 2 };
 
 // Where the response to the pending command is.
 enum Resp : uint8_t {
-  kRespStart = 0,      // its first packet is next
-  kRespColumns,        // column definitions (cols_left)
-  kRespColumnsEof,     // an EOF may end the definitions, then rows
-  kRespRows,           // rows until EOF/OK (0xfe) or ERR
-  kRespPrepParams,     // prepare: parameter definitions (params_left)
-  kRespPrepColumns,    // prepare: column definitions (cols_left)
-  kRespInfile,         // LOCAL INFILE: the file goes up, then OK or ERR
+  kRespStart = 0,    // its first packet is next
+  kRespColumns,      // column definitions (cols_left)
+  kRespColumnsEof,   // an EOF may end the definitions, then rows
+  kRespRows,         // rows until EOF/OK (0xfe) or ERR
+  kRespPrepParams,   // prepare: parameter definitions (params_left)
+  kRespPrepColumns,  // prepare: column definitions (cols_left)
+  kRespInfile,       // LOCAL INFILE: the file goes up, then OK or ERR
 };
 
 enum TxFlag : uint8_t { kError = 1, kGap = 2, kCompress = 4, kMoreResults = 8 };
@@ -104,7 +104,8 @@ T le(const uint8_t* p) {
 // One value of the binary protocol (parameters of an execute, binary rows) as
 // text, by its column type; false when the bytes end inside it or the type is
 // unknown.
-bool binary_value(ByteReader& r, uint8_t type, bool is_unsigned, char* buf, std::size_t cap, std::string_view& out) {
+bool binary_value(ByteReader& r, uint8_t type, bool is_unsigned, char* buf, std::size_t cap,
+                  std::string_view& out) {
   auto num = [&](auto v) {
     const auto res = std::to_chars(buf, buf + cap, v);
     out = {buf, static_cast<std::size_t>(res.ptr - buf)};
@@ -115,10 +116,13 @@ bool binary_value(ByteReader& r, uint8_t type, bool is_unsigned, char* buf, std:
     case 0x01:  // TINY
       if (!r.bytes(raw, 1)) return false;
       return is_unsigned ? num(unsigned{raw[0]}) : num(int{static_cast<int8_t>(raw[0])});
-    case 0x02: case 0x0d:  // SHORT, YEAR
+    case 0x02:
+    case 0x0d:  // SHORT, YEAR
       if (!r.bytes(raw, 2)) return false;
-      return is_unsigned || type == 0x0d ? num(unsigned{le<uint16_t>(raw)}) : num(int{static_cast<int16_t>(le<uint16_t>(raw))});
-    case 0x03: case 0x09:  // LONG, INT24
+      return is_unsigned || type == 0x0d ? num(unsigned{le<uint16_t>(raw)})
+                                         : num(int{static_cast<int16_t>(le<uint16_t>(raw))});
+    case 0x03:
+    case 0x09:  // LONG, INT24
       if (!r.bytes(raw, 4)) return false;
       return is_unsigned ? num(le<uint32_t>(raw)) : num(static_cast<int32_t>(le<uint32_t>(raw)));
     case 0x08:  // LONGLONG
@@ -141,7 +145,9 @@ bool binary_value(ByteReader& r, uint8_t type, bool is_unsigned, char* buf, std:
     case 0x06:  // NULL
       out = "NULL";
       return true;
-    case 0x07: case 0x0a: case 0x0c: {  // TIMESTAMP, DATE, DATETIME
+    case 0x07:
+    case 0x0a:
+    case 0x0c: {  // TIMESTAMP, DATE, DATETIME
       uint8_t n;
       if (!r.u8(n) || n > 11 || !r.bytes(raw, n)) return false;
       unsigned y = n >= 2 ? le<uint16_t>(raw) : 0, mo = n >= 4 ? raw[2] : 0, d = n >= 4 ? raw[3] : 0;
@@ -163,8 +169,20 @@ bool binary_value(ByteReader& r, uint8_t type, bool is_unsigned, char* buf, std:
       out = {buf, static_cast<std::size_t>(std::max(k, 0))};
       return true;
     }
-    case 0x00: case 0x0f: case 0x10: case 0xf5: case 0xf6: case 0xf7: case 0xf8:
-    case 0xf9: case 0xfa: case 0xfb: case 0xfc: case 0xfd: case 0xfe: case 0xff: {
+    case 0x00:
+    case 0x0f:
+    case 0x10:
+    case 0xf5:
+    case 0xf6:
+    case 0xf7:
+    case 0xf8:
+    case 0xf9:
+    case 0xfa:
+    case 0xfb:
+    case 0xfc:
+    case 0xfd:
+    case 0xfe:
+    case 0xff: {
       bool whole;
       return lenenc_str(r, out, whole);
     }
@@ -314,7 +332,10 @@ uint32_t MysqlDecoder::head_wanted(const MysqlState& st, int dir, uint32_t len, 
   if (first == 0xff || (first == 0xfe && len < kMaxPacket) || (first == 0x00 && st.resp == kRespStart))
     return std::min(len, kMaxErrorHead);
   switch (st.resp) {
-    case kRespColumns: case kRespColumnsEof: case kRespPrepParams: case kRespPrepColumns:
+    case kRespColumns:
+    case kRespColumnsEof:
+    case kRespPrepParams:
+    case kRespPrepColumns:
       return std::min(len, kMaxColumnDef);
     case kRespRows:
       if (cfg_.send_response && st.num_rows < cfg_.max_rows)
@@ -362,8 +383,10 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     d.skip = len - head;
     off += 4 + head;
     if (was_cont) {  // the rest of a packet over 16 MB: counted with its first part
-      if (dir == st.client) st.req_bytes += 4 + len;
-      else st.resp_bytes += 4 + len;
+      if (dir == st.client)
+        st.req_bytes += 4 + len;
+      else
+        st.resp_bytes += 4 + len;
       d.seq = seq;
       continue;
     }
@@ -375,7 +398,8 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
   return {off, 0, Verdict::kOk};
 }
 
-bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head) {
+bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len,
+                                 uint32_t head) {
   const uint8_t seq = st.dir[st.client].seq;
   if (st.phase == kPhaseAuth) {
     // The handshake response: a TLS request (32 bytes with CLIENT_SSL) or the
@@ -462,7 +486,8 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   return true;
 }
 
-bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head) {
+bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len,
+                                 uint32_t head) {
   const uint8_t first = head ? p[0] : 0;
   const uint8_t seq = st.dir[1 - st.client].seq;
   if (st.phase == kPhaseAuth || (seq == 0 && first == 0x0a && !st.cmd)) {
@@ -508,7 +533,8 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       store_.append(st.error, reinterpret_cast<const uint8_t*>(": "), 2);
       rest.remove_prefix(6);
     }
-    store_.append(st.error, reinterpret_cast<const uint8_t*>(rest.data()), static_cast<uint32_t>(rest.size()));
+    store_.append(st.error, reinterpret_cast<const uint8_t*>(rest.data()),
+                  static_cast<uint32_t>(rest.size()));
     finish_response(st, c);
     return true;
   }
@@ -562,8 +588,10 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       if (st.params_left == 0) {
         // An EOF follows unless the client set CLIENT_DEPRECATE_EOF: taken before
         // the column definitions, or as a trailing one after the response.
-        if (st.cols_left) st.resp = kRespPrepColumns;
-        else finish_response(st, c);
+        if (st.cols_left)
+          st.resp = kRespPrepColumns;
+        else
+          finish_response(st, c);
       }
       return true;
     case kRespPrepColumns:
@@ -584,7 +612,8 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       if (st.cols_left != UINT32_MAX && --st.cols_left == 0) {
         st.resp = kRespColumnsEof;
         // The column names of the first result set head the table.
-        if (cfg_.send_response && st.table.len == 0 && !sql_table_append(store_, st.table, line_.view(), kMaxTable))
+        if (cfg_.send_response && st.table.len == 0 &&
+            !sql_table_append(store_, st.table, line_.view(), kMaxTable))
           counters_.inc(MysqlStat::response_cut);
       }
       return true;
@@ -595,8 +624,10 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
     case kRespRows:
       if (terminator) {
         ok_packet(st, p, head, true);
-        if (st.flags & kMoreResults) st.resp = kRespStart;
-        else finish_response(st, c);
+        if (st.flags & kMoreResults)
+          st.resp = kRespStart;
+        else
+          finish_response(st, c);
         return true;
       }
       ++st.num_rows;
@@ -696,8 +727,10 @@ void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bo
       r.le16(status);
     }
   }
-  if (status & kMoreResultsExist) st.flags |= kMoreResults;
-  else st.flags &= static_cast<uint8_t>(~kMoreResults);
+  if (status & kMoreResultsExist)
+    st.flags |= kMoreResults;
+  else
+    st.flags &= static_cast<uint8_t>(~kMoreResults);
 }
 
 void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
@@ -711,7 +744,8 @@ void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
   reset_transaction(st);
 }
 
-bool MysqlDecoder::find_statement(MysqlState& st, uint32_t id, uint64_t now_ns, Statement& out, uint32_t& offset) {
+bool MysqlDecoder::find_statement(MysqlState& st, uint32_t id, uint64_t now_ns, Statement& out,
+                                  uint32_t& offset) {
   for (uint32_t at = 0; at + sizeof(Statement) <= st.statements.len;) {
     store_.copy_out(st.statements, reinterpret_cast<uint8_t*>(&out), sizeof out, at);
     if (out.id == id) {
@@ -784,7 +818,8 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   }
   // The framing is lost. A response already into its rows is published with what
   // it has (as Packetbeat does); then the connection is left.
-  if (st.cmd && dir != st.client && (st.resp == kRespRows || st.resp == kRespColumns || st.resp == kRespColumnsEof)) {
+  if (st.cmd && dir != st.client &&
+      (st.resp == kRespRows || st.resp == kRespColumns || st.resp == kRespColumnsEof)) {
     st.flags |= kGap;
     finish_response(st, c);
   }
@@ -827,8 +862,9 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
   if (st.cmd == kComStmtExecute) {
     known = find_statement(st, st.stmt_id, st.start_ns, stmt, at);
     if (known) {
-      const uint32_t k = store_.copy_out(st.statements, stmt_query, std::min<uint32_t>(stmt.query_len, kStatementQuery),
-                                         at + sizeof(Statement));
+      const uint32_t k =
+          store_.copy_out(st.statements, stmt_query, std::min<uint32_t>(stmt.query_len, kStatementQuery),
+                          at + sizeof(Statement));
       query = {reinterpret_cast<const char*>(stmt_query), k};
     } else {
       query = "Request Execute Statement";
@@ -872,7 +908,8 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
     if (st.path_len) w.field("path", std::string_view(st.path, st.path_len));
     ExecParams ep;
     if (st.cmd == kComStmtExecute && known && stmt.n_params && stmt.types_known &&
-        exec_params(head, head_len, stmt.n_params, st.conn & kConnQueryAttrs, ep) && ep.count >= stmt.n_params) {
+        exec_params(head, head_len, stmt.n_params, st.conn & kConnQueryAttrs, ep) &&
+        ep.count >= stmt.n_params) {
       // The statement's parameters (query attributes, if any, follow them).
       const uint32_t np = std::min<uint32_t>(stmt.n_params, kMaxParams);
       ByteReader r(head, head_len);
@@ -918,9 +955,9 @@ constexpr DetectProbe kProbes[] = {
     // The server's greeting: a packet of sequence 0, protocol 10, a version string.
     {R"(^[\x20-\xff][\x00-\x01]\x00\x00\x0a[0-9]\.[0-9]{1,2}\.[0-9]{1,3}[\x20-\x7e]{0,40}\x00)", false},
     // A query at sequence 0: COM_QUERY and an SQL keyword.
-    {R"(^[\s\S]{3}\x00\x03\s*(?i:select|insert|update|delete|set|show|create|drop|alter|begin|commit|call|use)\b)", true},
+    {R"(^[\s\S]{3}\x00\x03\s*(?i:select|insert|update|delete|set|show|create|drop|alter|begin|commit|call|use)\b)",
+     true},
 };
-
 
 const OptionSpec kSettingOptions[] = {
     {"max_rows", OptionKind::kUint},

@@ -36,16 +36,16 @@ struct MysqlState {
   static constexpr int kMaxTypedColumns = 64;  // binary rows: columns decoded by type
   static constexpr int kPathBytes = 192;
   struct Dir {
-    uint32_t skip;      // payload bytes of the current packet still to pass over
-    uint8_t cont;       // the current packet is 0xffffff long: a continuation follows
-    uint8_t seq;        // sequence id of the last packet
+    uint32_t skip;  // payload bytes of the current packet still to pass over
+    uint8_t cont;   // the current packet is 0xffffff long: a continuation follows
+    uint8_t seq;    // sequence id of the last packet
   };
   Dir dir[2];
-  int8_t client;        // direction of the client; -1 unknown yet
-  uint8_t phase;        // connection: handshake, authentication, commands, done
-  uint8_t conn;         // what the handshake negotiated (ConnFlag bits)
-  uint8_t resp;         // where the response to the pending command is
-  uint8_t flags;        // transaction flags (error, gap, truncated)
+  int8_t client;  // direction of the client; -1 unknown yet
+  uint8_t phase;  // connection: handshake, authentication, commands, done
+  uint8_t conn;   // what the handshake negotiated (ConnFlag bits)
+  uint8_t resp;   // where the response to the pending command is
+  uint8_t flags;  // transaction flags (error, gap, truncated)
   // The pending command.
   uint8_t cmd;          // 0: none
   uint8_t binary_rows;  // the response's rows are in the binary protocol
@@ -57,16 +57,16 @@ struct MysqlState {
   // The response so far.
   uint32_t cols_left, params_left;
   uint32_t num_fields;
-  uint32_t stmt_params;       // prepare: parameters of the new statement
+  uint32_t stmt_params;  // prepare: parameters of the new statement
   uint64_t num_rows;
   uint64_t affected_rows, insert_id;
   uint16_t error_code;
   uint16_t col_index;
-  uint64_t unsigned_cols;     // bit i: column i is unsigned
+  uint64_t unsigned_cols;  // bit i: column i is unsigned
   uint8_t col_types[kMaxTypedColumns];
   char path[kPathBytes];
-  ChainStore::Chain table;    // `response`: CSV of names and rows
-  ChainStore::Chain error;    // "SQLSTATE: message" of an ERR
+  ChainStore::Chain table;  // `response`: CSV of names and rows
+  ChainStore::Chain error;  // "SQLSTATE: message" of an ERR
   // Prepared statements of the connection: Statement records.
   ChainStore::Chain statements;
   uint32_t n_statements;
@@ -106,10 +106,9 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   void forget_statement(MysqlState& st, uint32_t id);
 
   const MysqlSettings& cfg_;
-  std::unique_ptr<uint8_t[]> scratch_;   // a command's head, a statement's query
-  std::unique_ptr<uint8_t[]> table_;     // `response` text at publish time
+  std::unique_ptr<uint8_t[]> scratch_;  // a command's head, a statement's query
+  std::unique_ptr<uint8_t[]> table_;    // `response` text at publish time
   CsvLine line_;
 };
-
 
 }  // namespace tapbeat

@@ -1,5 +1,5 @@
-// NFS over ONC RPC (RFC 5531, RFC 1813, RFC 7530): known to the configuration (its options are checked) and reported as
-// flows only in this version; its decoder will live in this folder.
+// NFS over ONC RPC (RFC 5531, RFC 1813, RFC 7530): known to the configuration (its options are checked) and
+// reported as flows only in this version; its decoder will live in this folder.
 #include "decode/decoder.hpp"
 
 namespace tapbeat {

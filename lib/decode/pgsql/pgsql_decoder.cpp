@@ -3,19 +3,20 @@
 #include <algorithm>
 #include <cstring>
 
-#include "event/emitter.hpp"
 #include "decode/transaction_event.hpp"
+#include "event/emitter.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
 
-static_assert(sizeof(PgsqlState) <= kDecoderStateBytes, "PostgreSQL connection state must fit the session slot");
+static_assert(sizeof(PgsqlState) <= kDecoderStateBytes,
+              "PostgreSQL connection state must fit the session slot");
 
 namespace {
 
 enum Phase : uint8_t {
-  kPhaseQueries = 0,  // also where a capture that starts mid-connection begins
-  kPhaseAuth,         // after the startup message, up to the first ReadyForQuery
+  kPhaseQueries = 0,    // also where a capture that starts mid-connection begins
+  kPhaseAuth,           // after the startup message, up to the first ReadyForQuery
   kPhaseEncryptAnswer,  // an SSL or GSS request waits for its one-byte answer
   kPhaseDone,
 };
@@ -25,7 +26,9 @@ enum RequestFlag : uint32_t { kNotPublished = 1 };
 
 constexpr uint32_t kSslRequest = 80877103, kGssRequest = 80877104, kCancelRequest = 80877102;
 
-uint32_t be32(const uint8_t* p) { return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3]; }
+uint32_t be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
 
 // A NUL-terminated string at the reader (cut at the end of the bytes).
 std::string_view cstring(ByteReader& r) {
@@ -36,7 +39,9 @@ std::string_view cstring(ByteReader& r) {
   return {s, n};
 }
 
-bool is_client_type(uint8_t t) { return t == 'Q' || t == 'P' || t == 'B' || t == 'F' || t == 'X' || t == 'p'; }
+bool is_client_type(uint8_t t) {
+  return t == 'Q' || t == 'P' || t == 'B' || t == 'F' || t == 'X' || t == 'p';
+}
 
 }  // namespace
 
@@ -73,14 +78,18 @@ uint32_t PgsqlDecoder::head_wanted(const PgsqlState& st, bool client, uint8_t ty
     return 0;
   }
   switch (type) {
-    case 'T': return std::min(len, kMaxRowDescription);
-    case 'E': return std::min(len, kMaxErrorHead);
-    case 'C': return std::min(len, 64u);
+    case 'T':
+      return std::min(len, kMaxRowDescription);
+    case 'E':
+      return std::min(len, kMaxErrorHead);
+    case 'C':
+      return std::min(len, 64u);
     case 'D':
       if (cfg_.send_response && st.num_rows < cfg_.max_rows)
         return std::min({len, 64u * 1024, cfg_.max_row_length + 8 * std::min(st.num_fields, 1024u) + 64});
       return 0;
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
@@ -101,7 +110,8 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       // The side talking to a configured server port is the client; else the first
       // message tells (a startup message or a frontend-only type).
       st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
-      if (st.client < 0) st.client = static_cast<int8_t>(p[off] == 0 || is_client_type(p[off]) ? dir : 1 - dir);
+      if (st.client < 0)
+        st.client = static_cast<int8_t>(p[off] == 0 || is_client_type(p[off]) ? dir : 1 - dir);
     }
     const bool client = dir == st.client;
     if (!client && st.phase == kPhaseEncryptAnswer) {
@@ -161,8 +171,8 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
   return {off, 0, Verdict::kOk};
 }
 
-bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
-                                  uint32_t head) {
+bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p,
+                                  uint32_t len, uint32_t head) {
   const uint64_t wire = 5ull + len;
   if (st.phase == kPhaseAuth) return true;  // password, SASL messages
   switch (type) {
@@ -174,14 +184,21 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       st.req_bytes = wire;
       ByteReader r(p, head);
       const std::string_view q = cstring(r);
-      if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()), static_cast<uint32_t>(q.size())) <
-          q.size())
+      if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()),
+                        static_cast<uint32_t>(q.size())) < q.size())
         counters_.inc(PgsqlStat::store_full);
       if (head < len) counters_.inc(PgsqlStat::query_truncated);
       close_request(st, c);
       return true;
     }
-    case 'P': case 'B': case 'D': case 'E': case 'C': case 'H': case 'S': case 'F': {
+    case 'P':
+    case 'B':
+    case 'D':
+    case 'E':
+    case 'C':
+    case 'H':
+    case 'S':
+    case 'F': {
       // The extended protocol: a batch up to Sync is one request; its query is the
       // first Parse's.
       if (!st.req_open) {
@@ -195,17 +212,21 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
         ByteReader r(p, head);
         cstring(r);  // statement name
         const std::string_view q = cstring(r);
-        if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()), static_cast<uint32_t>(q.size())) <
-            q.size())
+        if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()),
+                          static_cast<uint32_t>(q.size())) < q.size())
           counters_.inc(PgsqlStat::store_full);
         if (head < len) counters_.inc(PgsqlStat::query_truncated);
       }
       if (type == 'S' || type == 'F') close_request(st, c);
       return true;
     }
-    case 'd': case 'c': case 'f':  // COPY FROM STDIN data, done, fail: counted with their request
-      if (st.req_open) st.req_bytes += wire;
-      else st.copy_in_bytes += wire;
+    case 'd':
+    case 'c':
+    case 'f':  // COPY FROM STDIN data, done, fail: counted with their request
+      if (st.req_open)
+        st.req_bytes += wire;
+      else
+        st.copy_in_bytes += wire;
       return true;
     case 'X':  // Terminate
       return true;
@@ -269,8 +290,8 @@ void PgsqlDecoder::start_response(PgsqlState& st, const StreamInfo& c) {
   st.resp_start_ns = st.resp_end_ns = c.ts_ns;
 }
 
-bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
-                                  uint32_t head) {
+bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p,
+                                  uint32_t len, uint32_t head) {
   const uint64_t wire = 5ull + len;
   if (st.phase == kPhaseAuth) {
     if (type == 'E') counters_.inc(PgsqlStat::login_failures);
@@ -282,7 +303,12 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
     case 'Z':  // ReadyForQuery: the response is whole
       finish_response(st, c);
       return true;
-    case 'N': case 'S': case 'A': case 'K': case 'R': case 'v':
+    case 'N':
+    case 'S':
+    case 'A':
+    case 'K':
+    case 'R':
+    case 'v':
       return true;  // notices, parameter status, notifications: not part of a response
     case 'T': {
       start_response(st, c);
@@ -296,7 +322,8 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
           line_.add(cstring(r));
           r.skip(18);
         }
-        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(PgsqlStat::response_cut);
+        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable))
+          counters_.inc(PgsqlStat::response_cut);
       }
       break;
     }
@@ -319,7 +346,8 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
           r.skip(k);
           if (k < vlen) break;
         }
-        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(PgsqlStat::response_cut);
+        if (!sql_table_append(store_, st.table, line_.view(), kMaxTable))
+          counters_.inc(PgsqlStat::response_cut);
       }
       break;
     }
@@ -349,7 +377,8 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
           st.err_code_len = static_cast<uint8_t>(std::min(v.size(), sizeof st.err_code));
           std::memcpy(st.err_code, v.data(), st.err_code_len);
         } else if (code == 'M' && st.err_msg.len == 0) {
-          store_.append(st.err_msg, reinterpret_cast<const uint8_t*>(v.data()), static_cast<uint32_t>(v.size()));
+          store_.append(st.err_msg, reinterpret_cast<const uint8_t*>(v.data()),
+                        static_cast<uint32_t>(v.size()));
         }
       }
       st.resp_bytes += wire;
@@ -362,13 +391,23 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       st.resp_bytes += wire;
       st.resp_end_ns = c.ts_ns;
       return true;
-    case '1': case '2': case '3': case 'n': case 't': case 's':
+    case '1':
+    case '2':
+    case '3':
+    case 'n':
+    case 't':
+    case 's':
       // Extended-query bookkeeping (parse, bind, close complete, no data, parameter
       // description, portal suspended): part of the response, not of its size, as
       // Packetbeat counts it.
       start_response(st, c);
       return true;
-    case 'G': case 'H': case 'W': case 'd': case 'c': case 'V':
+    case 'G':
+    case 'H':
+    case 'W':
+    case 'd':
+    case 'c':
+    case 'V':
       start_response(st, c);
       break;
     default:
@@ -398,7 +437,8 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   }
   req.bytes += st.copy_in_bytes;  // COPY FROM STDIN data sent while the response was under way
   counters_.inc(PgsqlStat::transactions);
-  publish(st, c, &req, qlen, true, (st.resp_flags & kGap) ? "Packet loss while capturing the response" : nullptr);
+  publish(st, c, &req, qlen, true,
+          (st.resp_flags & kGap) ? "Packet loss while capturing the response" : nullptr);
   reset_response(st);
 }
 
@@ -448,17 +488,19 @@ bool PgsqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   return st.n_requests > 0 || st.req_open;
 }
 
-void PgsqlDecoder::publish(PgsqlState& st, const StreamInfo& c, const Request* req, uint32_t query_len, bool answered,
-                           const char* note) {
+void PgsqlDecoder::publish(PgsqlState& st, const StreamInfo& c, const Request* req, uint32_t query_len,
+                           bool answered, const char* note) {
   const std::string_view raw(reinterpret_cast<const char*>(query_.get()), query_len);
   // Without surrounding blanks and trailing semicolons, as Packetbeat publishes it.
   std::string_view query = sql_trim(raw);
   while (!query.empty() && query.back() == ';') query = sql_trim(query.substr(0, query.size() - 1));
   char method[32];
   const std::size_t ml = sql_method(query, method, sizeof method);
-  const uint32_t table_len = answered && cfg_.send_response ? store_.copy_out(st.table, table_.get(), kMaxTable) : 0;
+  const uint32_t table_len =
+      answered && cfg_.send_response ? store_.copy_out(st.table, table_.get(), kMaxTable) : 0;
   char err[kMaxErrorHead];
-  const uint32_t err_len = answered ? store_.copy_out(st.err_msg, reinterpret_cast<uint8_t*>(err), sizeof err) : 0;
+  const uint32_t err_len =
+      answered ? store_.copy_out(st.err_msg, reinterpret_cast<uint8_t*>(err), sizeof err) : 0;
   const bool is_error = answered && (st.resp_flags & kError);
 
   TransactionFields t;
@@ -503,7 +545,6 @@ constexpr DetectProbe kProbes[] = {
     {R"(^Q\x00[\x00-\x0f][\x00-\xff]{2}\s*(?i:select|insert|update|delete|with|begin|commit|set|show|create|copy)\b)",
      true},
 };
-
 
 const OptionSpec kSettingOptions[] = {
     {"max_rows", OptionKind::kUint},

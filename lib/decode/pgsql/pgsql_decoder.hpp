@@ -38,30 +38,30 @@ struct PgsqlState {
   uint8_t err_code_len, err_sev_len;
   char err_code[5];
   char err_severity[16];
-  uint32_t n_requests;       // closed requests waiting for their response
-  uint32_t pending_bytes;    // bytes those requests keep
+  uint32_t n_requests;     // closed requests waiting for their response
+  uint32_t pending_bytes;  // bytes those requests keep
   uint32_t num_fields;
   uint64_t num_rows;
-  uint64_t copy_rows;        // rows a COPY reported in its CommandComplete
+  uint64_t copy_rows;  // rows a COPY reported in its CommandComplete
   uint64_t resp_start_ns, resp_end_ns, resp_bytes;
   // The request being sent.
   uint64_t req_start_ns, req_bytes;
-  uint64_t copy_in_bytes;    // COPY FROM STDIN data of the request whose response is under way
+  uint64_t copy_in_bytes;  // COPY FROM STDIN data of the request whose response is under way
   ChainStore::Chain req_query;
   // Closed requests (Request records, each followed by its query bytes).
   ChainStore::Chain requests;
   // The response so far.
-  ChainStore::Chain table;     // `response`: CSV of names and rows
+  ChainStore::Chain table;  // `response`: CSV of names and rows
   ChainStore::Chain err_msg;
 };
 
 class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
  public:
-  static constexpr uint32_t kMaxMessage = 1u << 30;        // PostgreSQL's own limit on a message
-  static constexpr uint32_t kMaxQueryHead = 16 * 1024;     // bytes of a query kept
+  static constexpr uint32_t kMaxMessage = 1u << 30;     // PostgreSQL's own limit on a message
+  static constexpr uint32_t kMaxQueryHead = 16 * 1024;  // bytes of a query kept
   static constexpr uint32_t kMaxRowDescription = 16 * 1024;
   static constexpr uint32_t kMaxErrorHead = 2048;
-  static constexpr uint32_t kMaxPending = 256;             // requests waiting for responses per connection
+  static constexpr uint32_t kMaxPending = 256;  // requests waiting for responses per connection
   static constexpr uint32_t kMaxPendingBytes = 256 * 1024;
   static constexpr uint32_t kMaxTable = 1u << 20;
 
@@ -97,6 +97,5 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   std::unique_ptr<uint8_t[]> table_;  // `response` text at publish time
   CsvLine line_;
 };
-
 
 }  // namespace tapbeat

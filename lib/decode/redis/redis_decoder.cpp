@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "event/emitter.hpp"
 #include "decode/transaction_event.hpp"
+#include "event/emitter.hpp"
 #include "util/bounded_text.hpp"
 
 namespace tapbeat {
@@ -59,7 +59,9 @@ bool skip_values(Reader& r, int64_t n) {
     if (!r.line(s, e) || s == e) return false;
     int64_t v = 0;
     switch (*s) {
-      case '$': case '!': case '=':
+      case '$':
+      case '!':
+      case '=':
         if (!parse_int(s + 1, e, v)) return false;
         --n;
         if (v > 0) {
@@ -68,7 +70,11 @@ bool skip_values(Reader& r, int64_t n) {
           if (r.p + 2 <= r.end) r.p += 2;
         }
         break;
-      case '*': case '~': case '>': case '%': case '|':
+      case '*':
+      case '~':
+      case '>':
+      case '%':
+      case '|':
         if (!parse_int(s + 1, e, v)) return false;
         if (*s == '%' || *s == '|') v *= 2;
         if (*s != '|') --n;  // an attribute is not a value: the one it describes follows
@@ -90,7 +96,11 @@ bool format_value(Reader& r, RedisText& out, int depth, char& type) {
   type = static_cast<char>(*s);
   const std::string_view rest(reinterpret_cast<const char*>(s + 1), static_cast<std::size_t>(e - s - 1));
   switch (*s) {
-    case '+': case '-': case ':': case ',': case '(':
+    case '+':
+    case '-':
+    case ':':
+    case ',':
+    case '(':
       out.append(rest);
       return true;
     case '#':
@@ -99,7 +109,9 @@ bool format_value(Reader& r, RedisText& out, int depth, char& type) {
     case '_':
       out.append("nil");
       return true;
-    case '$': case '!': case '=': {
+    case '$':
+    case '!':
+    case '=': {
       int64_t n;
       if (!parse_int(s + 1, e, n)) return false;
       if (n < 0) {
@@ -116,7 +128,11 @@ bool format_value(Reader& r, RedisText& out, int depth, char& type) {
       if (r.p + 2 <= r.end) r.p += 2;
       return true;
     }
-    case '*': case '~': case '>': case '%': case '|': {
+    case '*':
+    case '~':
+    case '>':
+    case '%':
+    case '|': {
       int64_t n;
       if (!parse_int(s + 1, e, n)) return false;
       if (n < 0) {
@@ -148,7 +164,8 @@ bool format_value(Reader& r, RedisText& out, int depth, char& type) {
 
 // A command: its arguments (a RESP array of bulk strings, or an inline line).
 int command_args(std::string_view text, std::string_view* args, int max) {
-  Reader r{reinterpret_cast<const uint8_t*>(text.data()), reinterpret_cast<const uint8_t*>(text.data()) + text.size()};
+  Reader r{reinterpret_cast<const uint8_t*>(text.data()),
+           reinterpret_cast<const uint8_t*>(text.data()) + text.size()};
   const uint8_t *s, *e;
   if (!r.line(s, e) || s == e) return 0;
   int n = 0;
@@ -196,7 +213,6 @@ bool ieq(std::string_view a, std::string_view upper) {
 }
 
 }  // namespace
-
 
 RedisDecoder::RedisDecoder(const DecoderSetup& s)
     : DecoderCommon<RedisStat>(s),
@@ -291,7 +307,9 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       // to come there, a nested aggregate adds its own values, a bulk string's
       // payload streams through as usual.
       switch (t) {
-        case '$': case '!': case '=':
+        case '$':
+        case '!':
+        case '=':
           if (!parse_int(s + 1, le, v) || v > static_cast<int64_t>(kMaxBulk) || v < -1) {
             counters_.inc(RedisStat::malformed);
             return {off, 0, Verdict::kViolation};
@@ -299,7 +317,11 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
           --d.skip_left;
           if (v >= 0) d.bulk_left = static_cast<uint64_t>(v) + 2;
           break;
-        case '*': case '~': case '>': case '%': case '|':
+        case '*':
+        case '~':
+        case '>':
+        case '%':
+        case '|':
           if (!parse_int(s + 1, le, v) || v > kMaxAggregate || v < -1) {
             counters_.inc(RedisStat::malformed);
             return {off, 0, Verdict::kViolation};
@@ -308,7 +330,13 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
           if (t != '|') --d.skip_left;
           if (v > 0) d.skip_left += static_cast<uint64_t>(v);
           break;
-        case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+        case '+':
+        case '-':
+        case ':':
+        case '_':
+        case ',':
+        case '#':
+        case '(':
           --d.skip_left;
           break;
         default:
@@ -319,23 +347,36 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       continue;
     }
     switch (t) {
-      case '+': case ':': case '_': case ',': case '#': case '(':
+      case '+':
+      case ':':
+      case '_':
+      case ',':
+      case '#':
+      case '(':
         done = element_done(d);
         break;
       case '-':
         if (d.depth == 0) d.flags |= kError;
         done = element_done(d);
         break;
-      case '$': case '!': case '=':
+      case '$':
+      case '!':
+      case '=':
         if (!parse_int(s + 1, le, v) || v > static_cast<int64_t>(kMaxBulk) || v < -1) {
           counters_.inc(RedisStat::malformed);
           return {off, 0, Verdict::kViolation};
         }
         if (t == '!' && d.depth == 0) d.flags |= kError;
-        if (v < 0) done = element_done(d);
-        else d.bulk_left = static_cast<uint64_t>(v) + 2;
+        if (v < 0)
+          done = element_done(d);
+        else
+          d.bulk_left = static_cast<uint64_t>(v) + 2;
         break;
-      case '*': case '~': case '>': case '%': case '|':
+      case '*':
+      case '~':
+      case '>':
+      case '%':
+      case '|':
         if (!parse_int(s + 1, le, v) || v > kMaxAggregate || v < -1) {
           counters_.inc(RedisStat::malformed);
           return {off, 0, Verdict::kViolation};
@@ -487,16 +528,20 @@ bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
 void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp,
                            const char* note) {
   std::string_view rq, rs;
-  if (req) rq = {reinterpret_cast<const char*>(req_text_.get()), store_.copy_out(req->text, req_text_.get(), kKeepBytes)};
+  if (req)
+    rq = {reinterpret_cast<const char*>(req_text_.get()),
+          store_.copy_out(req->text, req_text_.get(), kKeepBytes)};
   if (resp)
-    rs = {reinterpret_cast<const char*>(resp_text_.get()), store_.copy_out(resp->text, resp_text_.get(), kKeepBytes)};
+    rs = {reinterpret_cast<const char*>(resp_text_.get()),
+          store_.copy_out(resp->text, resp_text_.get(), kKeepBytes)};
   std::string_view args[64];
   const int n = req ? command_args(rq, args, 64) : 0;
   RedisText& value = *value_;
   value.clear();
   char type = 0;
   if (resp) {
-    Reader r{reinterpret_cast<const uint8_t*>(rs.data()), reinterpret_cast<const uint8_t*>(rs.data()) + rs.size()};
+    Reader r{reinterpret_cast<const uint8_t*>(rs.data()),
+             reinterpret_cast<const uint8_t*>(rs.data()) + rs.size()};
     format_value(r, value, 0, type);
   }
   const bool is_error = type == '-' || type == '!';
@@ -529,8 +574,10 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
     }
     w.begin_object("redis");
     if (resp) {
-      if (is_error) w.field("error", value.view());
-      else w.field("return_value", value.view());
+      if (is_error)
+        w.field("error", value.view());
+      else
+        w.field("return_value", value.view());
     }
     w.end_object();
     if (cfg_.send_request && req) w.field("request", rq);
@@ -550,7 +597,6 @@ constexpr DetectProbe kProbes[] = {
     // RESP3 handshake.
     {R"(^\*[1-9]\r\n\$5\r\nHELLO\r\n)", true},
 };
-
 
 const OptionSpec kSettingOptions[] = {
     {"queue_max_bytes", OptionKind::kUint},

@@ -26,24 +26,23 @@ struct RedisSettings : ProtocolSettings {
   uint32_t queue_max_messages = 20000;     // commands waiting for replies, per connection
 };
 
-
 struct RedisState {
   static constexpr int kMaxDepth = 8;
   struct Dir {
     uint8_t in_msg;
     uint8_t depth;
-    uint8_t attr_mask;     // bit d: the aggregate at depth d is an attribute
+    uint8_t attr_mask;  // bit d: the aggregate at depth d is an attribute
     uint8_t flags;
     uint32_t left[kMaxDepth];
-    uint8_t skipping;      // inside an aggregate nested deeper than kMaxDepth
-    uint64_t skip_left;    // values still to come inside it (nested ones flattened)
-    uint64_t bulk_left;    // bulk payload bytes (with its CRLF) still to come
-    uint64_t bytes;        // message bytes so far
+    uint8_t skipping;    // inside an aggregate nested deeper than kMaxDepth
+    uint64_t skip_left;  // values still to come inside it (nested ones flattened)
+    uint64_t bulk_left;  // bulk payload bytes (with its CRLF) still to come
+    uint64_t bytes;      // message bytes so far
     uint64_t start_ns;
     ChainStore::Chain text;  // the message's first bytes
   };
   Dir dir[2];
-  ChainStore::Chain queue;   // pending commands: Pending records
+  ChainStore::Chain queue;  // pending commands: Pending records
   uint32_t n_pending;
   uint32_t pending_bytes;
   int8_t client;
@@ -52,7 +51,7 @@ struct RedisState {
 
 class RedisDecoder final : public DecoderCommon<RedisStat> {
  public:
-  static constexpr uint32_t kKeepBytes = 4096;       // message bytes kept for the event
+  static constexpr uint32_t kKeepBytes = 4096;        // message bytes kept for the event
   static constexpr uint64_t kMaxBulk = 512ull << 20;  // Redis's own proto-max-bulk-len
   static constexpr uint32_t kMaxAggregate = 1u << 24;
   static constexpr uint32_t kMaxLine = 64 * 1024;
@@ -83,6 +82,5 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
   std::unique_ptr<uint8_t[]> req_text_, resp_text_;
   std::unique_ptr<struct RedisText> value_;
 };
-
 
 }  // namespace tapbeat

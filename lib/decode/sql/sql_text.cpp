@@ -52,7 +52,8 @@ void CsvLine::add(std::string_view v) {
   // Quoted when it holds a separator, a quote or a line break, starts with a blank,
   // or is the lone "\." (Go's encoding/csv); line breaks are written escaped.
   bool quote = v == "\\.";
-  if (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\v' || v.front() == '\f')) quote = true;
+  if (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\v' || v.front() == '\f'))
+    quote = true;
   for (char c : v)
     if (c == ',' || c == '"' || (c == '\r' && header_)) quote = true;
   if (quote) put('"');

@@ -17,8 +17,8 @@
 namespace tapbeat {
 
 struct SqlSettings : ProtocolSettings {
-  uint32_t max_rows = 10;          // rows of a result kept for `response`
-  uint32_t max_row_length = 1024;  // bytes of values kept per row
+  uint32_t max_rows = 10;                            // rows of a result kept for `response`
+  uint32_t max_row_length = 1024;                    // bytes of values kept per row
   uint64_t statement_timeout_ns = 3600'000'000'000;  // MySQL: prepared statements remembered
   // The client's direction when one side of the connection (and only one) is a
   // configured server port (`ports`); -1 otherwise.

@@ -37,9 +37,12 @@ DpdkControl::DpdkControl(const Config& cfg) : cfg_(cfg) {
     const int err = rte_errno;
     std::string hint;
     if (err == ENOMEM || err == EFAULT)
-      hint = "; reserve hugepages (scripts/hugepages 1024) or, for tests, set tapbeat.dpdk.no_huge: true with memory_mb";
+      hint =
+          "; reserve hugepages (scripts/hugepages 1024) or, for tests, set tapbeat.dpdk.no_huge: true with "
+          "memory_mb";
     else if (err == EALREADY)
-      hint = "; another DPDK process uses file prefix '" + cfg.dpdk.file_prefix + "' (set tapbeat.dpdk.file_prefix)";
+      hint = "; another DPDK process uses file prefix '" + cfg.dpdk.file_prefix +
+             "' (set tapbeat.dpdk.file_prefix)";
     else if (err == EACCES)
       hint = "; run as root or with the capabilities DPDK needs";
     else if (err == EINVAL)
@@ -60,10 +63,11 @@ rte_mempool* DpdkControl::pool_for(int socket) {
     if (s == socket) return p;
   // Frames up to the MTU fit one segment: workers read the first segment only.
   const uint32_t frame = std::max<uint32_t>(cfg_.dpdk.mtu ? cfg_.dpdk.mtu + 26 : 1518, 1518);
-  const uint16_t room = static_cast<uint16_t>(std::max<uint32_t>(frame + RTE_PKTMBUF_HEADROOM, RTE_MBUF_DEFAULT_BUF_SIZE));
+  const uint16_t room =
+      static_cast<uint16_t>(std::max<uint32_t>(frame + RTE_PKTMBUF_HEADROOM, RTE_MBUF_DEFAULT_BUF_SIZE));
   const std::string name = "tapbeat_s" + std::to_string(socket);
-  rte_mempool* p = rte_pktmbuf_pool_create(name.c_str(), cfg_.dpdk.mempool_size, cfg_.dpdk.mbuf_cache, 0, room,
-                                           socket < 0 ? SOCKET_ID_ANY : socket);
+  rte_mempool* p = rte_pktmbuf_pool_create(name.c_str(), cfg_.dpdk.mempool_size, cfg_.dpdk.mbuf_cache, 0,
+                                           room, socket < 0 ? SOCKET_ID_ANY : socket);
   if (!p)
     throw ConfigError(cfg_.file, "tapbeat.dpdk.mempool_size",
                       "cannot create " + std::to_string(cfg_.dpdk.mempool_size) + " mbufs on socket " +
@@ -80,10 +84,11 @@ void DpdkControl::setup_ports(uint16_t queues_wanted) {
     DpdkPort port;
     port.name = pc.name();
     if (rte_eth_dev_get_port_by_name(port.name.c_str(), &port.id) != 0)
-      throw ConfigError(cfg_.file, key + ".device",
-                        "no DPDK port named '" + port.name + "'" +
-                            (pc.is_vdev() ? " (the vdev failed to probe; see the EAL messages above)"
-                                          : " (bind the NIC to vfio-pci with scripts/bind-nic " + port.name + ")"));
+      throw ConfigError(
+          cfg_.file, key + ".device",
+          "no DPDK port named '" + port.name + "'" +
+              (pc.is_vdev() ? " (the vdev failed to probe; see the EAL messages above)"
+                            : " (bind the NIC to vfio-pci with scripts/bind-nic " + port.name + ")"));
     rte_eth_dev_info info{};
     if (const int rc = rte_eth_dev_info_get(port.id, &info); rc != 0)
       throw ConfigError(cfg_.file, key, "cannot read device information: " + errno_text(rc));
@@ -118,13 +123,15 @@ void DpdkControl::setup_ports(uint16_t queues_wanted) {
       rc = rte_eth_dev_configure(port.id, queues, txq, &conf);
     }
     if (rc != 0)
-      throw ConfigError(cfg_.file, key, "cannot configure " + port.name + " (" + port.driver + "): " + errno_text(rc));
+      throw ConfigError(cfg_.file, key,
+                        "cannot configure " + port.name + " (" + port.driver + "): " + errno_text(rc));
     rte_mempool* pool = pool_for(port.socket);
     for (uint16_t q = 0; q < queues; ++q) {
       uint16_t desc = pc.rx_descriptors;
       uint16_t tx_desc = 64;
       rte_eth_dev_adjust_nb_rx_tx_desc(port.id, &desc, &tx_desc);
-      rc = rte_eth_rx_queue_setup(port.id, q, desc, port.socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(port.socket),
+      rc = rte_eth_rx_queue_setup(port.id, q, desc,
+                                  port.socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(port.socket),
                                   nullptr, pool);
       if (rc != 0)
         throw ConfigError(cfg_.file, key + ".rx_descriptors",
@@ -132,8 +139,10 @@ void DpdkControl::setup_ports(uint16_t queues_wanted) {
                               (rc == -ENOMEM ? " (not enough mbufs: raise tapbeat.dpdk.mempool_size)" : ""));
     }
     for (uint16_t q = 0; q < txq; ++q) rte_eth_tx_queue_setup(port.id, q, 64, SOCKET_ID_ANY, nullptr);
-    if (cfg_.dpdk.mtu && (rc = rte_eth_dev_set_mtu(port.id, static_cast<uint16_t>(cfg_.dpdk.mtu))) != 0 && rc != -ENOTSUP)
-      throw ConfigError(cfg_.file, "tapbeat.dpdk.mtu", port.name + " refuses MTU " + std::to_string(cfg_.dpdk.mtu) + ": " + errno_text(rc));
+    if (cfg_.dpdk.mtu && (rc = rte_eth_dev_set_mtu(port.id, static_cast<uint16_t>(cfg_.dpdk.mtu))) != 0 &&
+        rc != -ENOTSUP)
+      throw ConfigError(cfg_.file, "tapbeat.dpdk.mtu",
+                        port.name + " refuses MTU " + std::to_string(cfg_.dpdk.mtu) + ": " + errno_text(rc));
     if ((rc = rte_eth_dev_start(port.id)) != 0)
       throw ConfigError(cfg_.file, key, "cannot start " + port.name + ": " + errno_text(rc));
     ports_started_ = true;
@@ -157,11 +166,13 @@ void DpdkControl::setup_ports(uint16_t queues_wanted) {
     }
     rte_eth_link link{};
     rte_eth_link_get_nowait(port.id, &link);
-    log_line("info", "dpdk port " + std::to_string(port.id) + " " + port.name + " (" + port.driver + "): " +
-                         std::to_string(queues) + " RX queue(s), " +
-                         (port.rss ? (port.symmetric_toeplitz ? "symmetric Toeplitz RSS" : "RSS with a symmetric key")
-                                   : "no RSS") +
-                         ", link " + (link.link_status ? "up " + std::to_string(link.link_speed) + " Mbit/s" : "down"));
+    log_line("info",
+             "dpdk port " + std::to_string(port.id) + " " + port.name + " (" + port.driver +
+                 "): " + std::to_string(queues) + " RX queue(s), " +
+                 (port.rss ? (port.symmetric_toeplitz ? "symmetric Toeplitz RSS" : "RSS with a symmetric key")
+                           : "no RSS") +
+                 ", link " +
+                 (link.link_status ? "up " + std::to_string(link.link_speed) + " Mbit/s" : "down"));
     ports_.push_back(port);
   }
 }
@@ -175,7 +186,8 @@ DpdkPortStats DpdkControl::stats(const DpdkPort& p) const {
   s.imissed = st.imissed;
   s.ierrors = st.ierrors;
   s.rx_nombuf = st.rx_nombuf;
-  for (uint16_t q = 0; q < p.rx_queues && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; ++q) s.q_ipackets.push_back(st.q_ipackets[q]);
+  for (uint16_t q = 0; q < p.rx_queues && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; ++q)
+    s.q_ipackets.push_back(st.q_ipackets[q]);
   return s;
 }
 

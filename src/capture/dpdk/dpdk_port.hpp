@@ -18,7 +18,7 @@ struct DpdkPort {
   std::string name;
   std::string driver;
   uint16_t rx_queues = 1;
-  bool rss = false;            // RSS spreads this port over rx_queues
+  bool rss = false;  // RSS spreads this port over rx_queues
   bool symmetric_toeplitz = false;
   int socket = 0;
 };

@@ -48,7 +48,7 @@ struct alignas(64) LcoreWork {
   std::vector<QueueRef> queues;
   rte_ring* ring = nullptr;  // from the distributor, when a port has one queue
   std::atomic<bool>* stop = nullptr;
-  int time_field = -1;        // our dynfield carrying the packet time across the ring
+  int time_field = -1;  // our dynfield carrying the packet time across the ring
   uint16_t burst = kMaxBurst;
   bool backoff = false;
   // Frames that arrive in chained mbufs are copied here whole, so decoders see one
@@ -112,8 +112,10 @@ int worker_main(void* arg) {
       next_housekeeping = now + kHousekeepingNs;
     }
     if (w.backoff && ++idle > kIdleSpins) {
-      if (idle < 2 * kIdleSpins) rte_pause();
-      else rte_delay_us_sleep(50);
+      if (idle < 2 * kIdleSpins)
+        rte_pause();
+      else
+        rte_delay_us_sleep(50);
     }
   }
   // The distributor has stopped before us: what it queued is still ours to process.
@@ -162,7 +164,8 @@ void DpdkRuntime::distribute(unsigned& idle) {
       PacketMeta meta;
       meta.cap_len = m->data_len;
       meta.wire_len = m->pkt_len;
-      const ParseStatus st = parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, link_type::kEthernet, meta, scratch_);
+      const ParseStatus st =
+          parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, link_type::kEthernet, meta, scratch_);
       const uint32_t h = (st == ParseStatus::kOk || st == ParseStatus::kFragment) ? symmetric_hash(meta) : 0;
       const std::size_t wi = static_cast<std::size_t>((uint64_t{h} * n_workers) >> 32);
       m->hash.rss = h;
@@ -171,7 +174,8 @@ void DpdkRuntime::distribute(unsigned& idle) {
     }
     for (std::size_t wi = 0; wi < n_workers; ++wi) {
       if (!counts[wi]) continue;
-      const unsigned sent = rte_ring_sp_enqueue_burst(work_[wi]->ring, reinterpret_cast<void**>(per_worker[wi]), counts[wi], nullptr);
+      const unsigned sent = rte_ring_sp_enqueue_burst(
+          work_[wi]->ring, reinterpret_cast<void**>(per_worker[wi]), counts[wi], nullptr);
       if (sent < counts[wi]) {
         rte_pktmbuf_free_bulk(per_worker[wi] + sent, counts[wi] - sent);
         bump(dist_dropped_, counts[wi] - sent);
@@ -179,8 +183,10 @@ void DpdkRuntime::distribute(unsigned& idle) {
     }
     bump(dist_packets_, n);
   }
-  if (got) idle = 0;
-  else if (++idle > kIdleSpins) rte_delay_us_sleep(50);
+  if (got)
+    idle = 0;
+  else if (++idle > kIdleSpins)
+    rte_delay_us_sleep(50);
 }
 
 uint64_t DpdkRuntime::packets_seen() const {
@@ -209,8 +215,9 @@ int DpdkRuntime::run() {
   ctl_ = std::make_unique<DpdkControl>(cfg_);
   const unsigned lcores = ctl_->worker_lcores();
   if (lcores == 0)
-    throw ConfigError(cfg_.file, "tapbeat.dpdk.lcores",
-                      "needs at least two lcores: the main one for control and one per worker (e.g. lcores: 0-2)");
+    throw ConfigError(
+        cfg_.file, "tapbeat.dpdk.lcores",
+        "needs at least two lcores: the main one for control and one per worker (e.g. lcores: 0-2)");
   const uint32_t n = cfg_.engine.workers ? std::min<uint32_t>(cfg_.engine.workers, lcores) : lcores;
   if (cfg_.engine.workers > lcores)
     log_line("warn", "tapbeat.workers is " + std::to_string(cfg_.engine.workers) + " but only " +
@@ -237,19 +244,21 @@ int DpdkRuntime::run() {
       distributed_.push_back(&p);
     } else {
       throw ConfigError(cfg_.file, "tapbeat.dpdk.ports",
-                        p.name + " has " + std::to_string(p.rx_queues) + " RX queues; use 1 or one per worker (" +
-                            std::to_string(n) + ")");
+                        p.name + " has " + std::to_string(p.rx_queues) +
+                            " RX queues; use 1 or one per worker (" + std::to_string(n) + ")");
     }
   }
   if (!distributed_.empty()) {
-    static const rte_mbuf_dynfield kTimeField = {"tapbeat_packet_time", sizeof(uint64_t), alignof(uint64_t), 0};
+    static const rte_mbuf_dynfield kTimeField = {"tapbeat_packet_time", sizeof(uint64_t), alignof(uint64_t),
+                                                 0};
     time_field_ = rte_mbuf_dynfield_register(&kTimeField);
     if (time_field_ < 0) throw std::runtime_error("cannot register the mbuf field for packet times");
     for (uint32_t i = 0; i < n; ++i) {
       work_[i]->time_field = time_field_;
       const std::string name = "tb_dist" + std::to_string(i);
-      work_[i]->ring = rte_ring_create(name.c_str(), kDistributorRing, rte_lcore_to_socket_id(work_[i]->lcore),
-                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+      work_[i]->ring =
+          rte_ring_create(name.c_str(), kDistributorRing, rte_lcore_to_socket_id(work_[i]->lcore),
+                          RING_F_SP_ENQ | RING_F_SC_DEQ);
       if (!work_[i]->ring) throw std::runtime_error("cannot create the distributor ring " + name);
     }
   }
@@ -259,21 +268,25 @@ int DpdkRuntime::run() {
   for (auto& w : work_) rte_eal_remote_launch(worker_main, w.get(), w->lcore);
   log_line("info", "tapbeat " + std::string(kTapbeatVersion) + " started: DPDK capture on " +
                        std::to_string(ctl_->ports().size()) + " port(s) with " + std::to_string(n) +
-                       " worker lcore(s)" + (distributed_.empty() ? "" : ", software distribution on the main lcore"));
+                       " worker lcore(s)" +
+                       (distributed_.empty() ? "" : ", software distribution on the main lcore"));
 
   // Main lcore: distribution where needed, stop requests, and the idle exit for replays.
   unsigned idle = 0;
   uint64_t last_seen = 0, last_change = mono_ns();
   while (!g_stop.load(std::memory_order_relaxed)) {
-    if (!distributed_.empty()) distribute(idle);
-    else rte_delay_us_sleep(1000);
+    if (!distributed_.empty())
+      distribute(idle);
+    else
+      rte_delay_us_sleep(1000);
     if (cfg_.dpdk.exit_on_idle_ns) {
       const uint64_t seen = packets_seen(), now = mono_ns();
       if (seen != last_seen) {
         last_seen = seen;
         last_change = now;
       } else if (seen > 0 && now - last_change > cfg_.dpdk.exit_on_idle_ns) {
-        log_line("info", "no packets for " + std::to_string(cfg_.dpdk.exit_on_idle_ns / 1'000'000) + " ms: stopping");
+        log_line("info",
+                 "no packets for " + std::to_string(cfg_.dpdk.exit_on_idle_ns / 1'000'000) + " ms: stopping");
         break;
       }
     }
