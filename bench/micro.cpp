@@ -14,7 +14,7 @@
 #include "decode/detect.hpp"
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
-#include "decode/http/http_parse.hpp"
+#include "decode/http/http_wire.hpp"
 #include "decode/memcache/memcache_decoder.hpp"
 #include "decode/mongodb/mongodb_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"

@@ -91,4 +91,22 @@ class ByteReader {
   std::size_t pos_ = 0;
 };
 
+// Loads at a position already known to hold the bytes (a length checked before,
+// a header the reader has passed): explicit endianness, no bounds check.
+inline uint64_t load_be(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = v << 8 | p[i];
+  return v;
+}
+inline uint64_t load_le(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+inline uint32_t load_be32(const uint8_t* p) { return static_cast<uint32_t>(load_be(p, 4)); }
+inline uint32_t load_le24(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 3)); }
+inline uint32_t load_le32(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 4)); }
+inline int32_t load_le_i32(const uint8_t* p) { return static_cast<int32_t>(load_le32(p)); }
+inline uint64_t load_le64(const uint8_t* p) { return load_le(p, 8); }
+
 }  // namespace tapbeat

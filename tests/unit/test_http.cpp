@@ -6,7 +6,7 @@
 
 #include "config/config.hpp"
 #include "decode/http/http_decoder.hpp"
-#include "decode/http/http_parse.hpp"
+#include "decode/http/http_wire.hpp"
 #include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "packet_builder.hpp"

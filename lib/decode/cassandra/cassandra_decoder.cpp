@@ -175,16 +175,6 @@ uint32_t payload_crc_init() {
   return static_cast<uint32_t>(crc32(0, kInit, 4));
 }
 
-uint64_t le_bytes(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
-  return v;
-}
-
-uint32_t be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-
 // The first bytes of a snappy or LZ4 block whose end lies past what was read (a frame
 // longer than kMaxHead): elements are decoded while their input is at hand, up to cap
 // bytes of output. Returns the bytes produced; an element that does not make sense
@@ -202,7 +192,7 @@ std::size_t snappy_prefix(const uint8_t* in, std::size_t n, uint8_t* out, std::s
         if (len > 60) {
           const std::size_t k = len - 60;
           if (i + k > n) return o;
-          len = le_bytes(in + i, static_cast<int>(k)) + 1;
+          len = load_le(in + i, static_cast<int>(k)) + 1;
           i += k;
         }
         const std::size_t m = std::min({len, n - i, cap - o});
@@ -219,13 +209,13 @@ std::size_t snappy_prefix(const uint8_t* in, std::size_t n, uint8_t* out, std::s
       case 2:
         if (i + 2 > n) return o;
         len = 1 + (tag >> 2u);
-        off = le_bytes(in + i, 2);
+        off = load_le(in + i, 2);
         i += 2;
         break;
       default:
         if (i + 4 > n) return o;
         len = 1 + (tag >> 2u);
-        off = le_bytes(in + i, 4);
+        off = load_le(in + i, 4);
         i += 4;
         break;
     }
@@ -255,7 +245,7 @@ std::size_t lz4_prefix(const uint8_t* in, std::size_t n, uint8_t* out, std::size
     std::memcpy(out + o, in + i, m);
     i += m, o += m;
     if (m < lit || i + 2 > n) return o;
-    const std::size_t off = le_bytes(in + i, 2);
+    const std::size_t off = load_le(in + i, 2);
     i += 2;
     std::size_t len = token & 15u;
     if (!extend(len)) return o;
@@ -659,7 +649,7 @@ bool CassandraDecoder::read_header(const uint8_t* p, uint8_t min_version, Frame&
   f.flags = p[1];
   f.stream = static_cast<int16_t>(p[2] << 8 | p[3]);
   f.op = p[4];
-  f.length = be32(p + 5);
+  f.length = load_be32(p + 5);
   if (f.version < min_version || f.version > 5 || f.length > kMaxFrame) {
     counters_.inc(CassandraStat::malformed);
     return false;
@@ -698,8 +688,8 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
       const bool compressed = st.compressor == CqlCompressor::kLz4;
       const int hl = compressed ? 5 : 3;
       if (n < static_cast<uint32_t>(hl + 3)) return {0, static_cast<uint32_t>(hl + 3), Verdict::kNeedMore};
-      const uint64_t v = le_bytes(p, hl);
-      if (crc24(v, hl) != le_bytes(p + hl, 3)) {
+      const uint64_t v = load_le(p, hl);
+      if (crc24(v, hl) != load_le(p + hl, 3)) {
         counters_.inc(CassandraStat::crc_errors);
         return {0, 0, Verdict::kViolation};
       }
@@ -735,7 +725,7 @@ DecodeResult CassandraDecoder::segments(CassandraState& st, const StreamInfo& c,
     }
     default: {
       if (n < 4) return {0, 4, Verdict::kNeedMore};
-      if (le_bytes(p, 4) != st.crc[dir]) counters_.inc(CassandraStat::crc_errors);
+      if (load_le(p, 4) != st.crc[dir]) counters_.inc(CassandraStat::crc_errors);
       st.seg_phase[dir] = 0;
       return {4, 0, Verdict::kOk};
     }
@@ -798,7 +788,7 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
     const bool sized =
         comp == CqlCompressor::kSnappy
             ? snappy::GetUncompressedLength(reinterpret_cast<const char*>(in.body), in.body_len, &out)
-            : in.body_len >= 4 && (out = be32(in.body), true);
+            : in.body_len >= 4 && (out = load_be32(in.body), true);
     if (comp == CqlCompressor::kNone) {
       counters_.inc(CassandraStat::no_compressor);
     } else if (!sized) {

@@ -6,6 +6,7 @@
 
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
+#include "util/byte_reader.hpp"
 
 namespace tapbeat {
 namespace {
@@ -152,12 +153,6 @@ bool looks_like_reply(std::string_view s) {
   return !s.empty() && s[0] >= '0' && s[0] <= '9';
 }
 
-uint64_t be(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = v << 8 | p[i];
-  return v;
-}
-
 }  // namespace
 
 // Pending UDP requests, matched by addresses, ports and request id.
@@ -203,9 +198,9 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
   if (p[0] == 0x80 || p[0] == 0x81) {  // binary
     if (n < 24) return {0, 24, Verdict::kNeedMore};
     const uint8_t op = p[1];
-    const uint32_t keylen = static_cast<uint32_t>(be(p + 2, 2));
+    const uint32_t keylen = static_cast<uint32_t>(load_be(p + 2, 2));
     const uint32_t extlen = p[4];
-    const uint32_t body = static_cast<uint32_t>(be(p + 8, 4));
+    const uint32_t body = static_cast<uint32_t>(load_be(p + 8, 4));
     if (extlen + keylen > body || body > (64u << 20)) {
       counters_.inc(MemcacheStat::malformed);
       return {0, 0, Verdict::kViolation};
@@ -222,32 +217,32 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
     out.bits |= kBinary | (resp ? kIsResponse : 0) | (oc && oc->quiet ? kQuiet : 0);
     out.opcode = op;
     out.command = oc ? command_index(oc->command) : 0;
-    out.opaque = static_cast<uint32_t>(be(p + 12, 4));
-    out.cas = be(p + 16, 8);
+    out.opaque = static_cast<uint32_t>(load_be(p + 12, 4));
+    out.cas = load_be(p + 16, 8);
     if (out.cas) out.bits |= kHasCas;
-    if (resp) out.status = static_cast<uint16_t>(be(p + 6, 2));
+    if (resp) out.status = static_cast<uint16_t>(load_be(p + 6, 2));
     const uint8_t* ext = p + 24;
     const uint8_t* key = ext + extlen;
     const uint32_t vlen = body - extlen - keylen;
     const std::string_view k(reinterpret_cast<const char*>(key), keylen);
     if (!resp) {
       if ((out.command >= 3 && out.command <= 8) && extlen >= 8) {  // set family: flags, exptime
-        out.flags = static_cast<uint32_t>(be(ext, 4));
-        out.exptime = static_cast<uint32_t>(be(ext + 4, 4));
+        out.flags = static_cast<uint32_t>(load_be(ext, 4));
+        out.exptime = static_cast<uint32_t>(load_be(ext + 4, 4));
         out.bits |= kHasExptime;
       } else if ((out.command == 10 || out.command == 11) && extlen >= 20) {  // incr/decr
-        out.delta = be(ext, 8);
-        out.initial = be(ext + 8, 8);
-        out.exptime = static_cast<uint32_t>(be(ext + 16, 4));
+        out.delta = load_be(ext, 8);
+        out.initial = load_be(ext + 8, 8);
+        out.exptime = static_cast<uint32_t>(load_be(ext + 16, 4));
         out.bits |= kHasDelta | kHasExptime;
       } else if (extlen >= 4 && (out.command == 12 || out.command == 19)) {
-        out.exptime = static_cast<uint32_t>(be(ext, 4));
+        out.exptime = static_cast<uint32_t>(load_be(ext, 4));
         out.bits |= kHasExptime;
       }
       if (keylen) add_key(k);
       if (vlen) out.count_values = 1, out.value_bytes = vlen;
     } else {
-      if (extlen >= 4) out.flags = static_cast<uint32_t>(be(ext, 4));
+      if (extlen >= 4) out.flags = static_cast<uint32_t>(load_be(ext, 4));
       if (op == 0x10) {  // stat: one name/value per packet, an empty key ends them
         if (n < 24 + body) return {0, 24 + body, Verdict::kNeedMore};
         out.wire_bytes += 24 + body;
@@ -269,7 +264,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       }
       if ((out.command == 10 || out.command == 11) && out.status == 0 && vlen == 8) {
         if (n < 24 + body) return {0, 24 + body, Verdict::kNeedMore};
-        out.counter = be(key + keylen, 8);
+        out.counter = load_be(key + keylen, 8);
         out.bits |= kHasCounter;
         out.wire_bytes = 24 + body;
         done = true;
@@ -545,8 +540,9 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
     return;
   }
   const uint8_t* p = m.l4_payload;
-  const uint16_t id = static_cast<uint16_t>(be(p, 2));
-  const uint16_t seq = static_cast<uint16_t>(be(p + 2, 2)), count = static_cast<uint16_t>(be(p + 4, 2));
+  const uint16_t id = static_cast<uint16_t>(load_be(p, 2));
+  const uint16_t seq = static_cast<uint16_t>(load_be(p + 2, 2)),
+                 count = static_cast<uint16_t>(load_be(p + 4, 2));
   if (count != 1 || seq != 0) {
     counters_.inc(MemcacheStat::udp_multi_datagram);  // replies over several datagrams: not reassembled
     return;

@@ -13,6 +13,8 @@
 #include <ctime>
 #include <vector>
 
+#include "decode/mongodb/mongodb_event.hpp"
+#include "decode/mongodb/mongodb_wire.hpp"
 #include "decode/pending.hpp"
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
@@ -24,382 +26,7 @@ namespace tapbeat {
 static_assert(sizeof(MongodbState) <= kDecoderStateBytes,
               "MongoDB connection state must fit the session slot");
 
-namespace {
-
-enum OpCode : int32_t {
-  kOpReply = 1,
-  kOpMsgLegacy = 1000,
-  kOpUpdate = 2001,
-  kOpInsert = 2002,
-  kOpQuery = 2004,
-  kOpGetMore = 2005,
-  kOpDelete = 2006,
-  kOpKillCursors = 2007,
-  kOpCompressed = 2012,
-  kOpMsg = 2013,
-};
-
-bool known_opcode(int32_t op) {
-  switch (op) {
-    case kOpReply:
-    case kOpMsgLegacy:
-    case kOpUpdate:
-    case kOpInsert:
-    case kOpQuery:
-    case kOpGetMore:
-    case kOpDelete:
-    case kOpKillCursors:
-    case kOpCompressed:
-    case kOpMsg:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// A reply: OP_REPLY, or an OP_MSG answering a request (old clients send -1 where
-// a request answers nothing).
-bool is_reply(int32_t op, int32_t response_to) {
-  return op == kOpReply || (op == kOpMsg && response_to != 0 && response_to != -1);
-}
-
-// Commands whose value names a collection (the others name a set, a user, ...).
-bool names_collection(std::string_view cmd) {
-  static constexpr std::string_view kCommands[] = {
-      "find",        "insert",        "update",  "delete",   "aggregate",     "count",
-      "distinct",    "findandmodify", "create",  "drop",     "createindexes", "dropindexes",
-      "listindexes", "mapreduce",     "collmod", "validate", "collstats",     "compact"};
-  char low[32];
-  if (cmd.size() > sizeof low) return false;
-  for (std::size_t i = 0; i < cmd.size(); ++i)
-    low[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(cmd[i])));
-  const std::string_view l(low, cmd.size());
-  return std::find(std::begin(kCommands), std::end(kCommands), l) != std::end(kCommands);
-}
-
-constexpr int kMaxDepth = 24;
-constexpr std::size_t kMaxFieldText = 4096;  // a document in a mongodb.* field (selector, update, ...)
-constexpr std::size_t kMaxName = 512;        // a collection name in mongodb.fullCollectionName
-constexpr uint32_t kMoreToCome = 2;          // OP_MSG flag: no reply follows
-constexpr uint32_t kChecksum = 1;            // OP_MSG flag: a CRC-32C ends the message
-
-int32_t le32(const uint8_t* p) {
-  return static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
-                              uint32_t{p[3]} << 24);
-}
-
-uint64_t le64(const uint8_t* p) {
-  uint64_t u = 0;
-  for (int i = 7; i >= 0; --i) u = u << 8 | p[i];
-  return u;
-}
-
-// The sections of an OP_MSG after its flags: f(kind, section bytes from its length
-// prefix on, their count); a checksum at the end is left out.
-template <class F>
-void for_sections(ByteReader& r, uint32_t flags, F&& f) {
-  uint8_t kind;
-  while (r.remaining() > ((flags & kChecksum) ? 4u : 0u) && r.u8(kind)) {
-    if (r.remaining() < 5) break;
-    const int32_t dl = le32(r.current());
-    if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
-    f(kind, r.current(), static_cast<std::size_t>(dl));
-    r.skip(static_cast<std::size_t>(dl));
-  }
-}
-
-// One element of a BSON document.
-struct Elem {
-  uint8_t type;
-  std::string_view key;
-  const uint8_t* value;
-  std::size_t len;
-};
-
-// Walks the elements of one document (its bytes, from its length prefix on).
-class Doc {
- public:
-  Doc() = default;
-  Doc(const uint8_t* p, std::size_t n) {
-    if (n < 5) return;
-    const int32_t len = le32(p);
-    if (len < 5 || static_cast<std::size_t>(len) > n) return;
-    p_ = p + 4;
-    end_ = p + len - 1;  // the terminating 0
-    ok_ = p[len - 1] == 0;
-  }
-  bool ok() const { return ok_; }
-  bool next(Elem& e) {
-    if (!ok_ || p_ >= end_) return false;
-    e.type = *p_++;
-    const void* z = std::memchr(p_, 0, static_cast<std::size_t>(end_ - p_));
-    if (!z) return fail();
-    e.key = {reinterpret_cast<const char*>(p_),
-             static_cast<std::size_t>(static_cast<const uint8_t*>(z) - p_)};
-    p_ = static_cast<const uint8_t*>(z) + 1;
-    const std::size_t left = static_cast<std::size_t>(end_ - p_);
-    std::size_t n = 0;
-    auto prefixed = [&](std::size_t extra) -> bool {
-      if (left < 4) return false;
-      const int32_t l = le32(p_);
-      if (l < 0) return false;
-      n = 4 + static_cast<std::size_t>(l) + extra;
-      return true;
-    };
-    switch (e.type) {
-      case 0x01:
-      case 0x09:
-      case 0x11:
-      case 0x12:
-        n = 8;
-        break;
-      case 0x02:
-      case 0x0D:
-      case 0x0E:
-        if (!prefixed(0)) return fail();
-        break;
-      case 0x03:
-      case 0x04:
-      case 0x0F:
-        if (!prefixed(0)) return fail();
-        n -= 4;
-        break;
-      case 0x05:
-        if (!prefixed(1)) return fail();
-        break;
-      case 0x06:
-      case 0x0A:
-      case 0xFF:
-      case 0x7F:
-        n = 0;
-        break;
-      case 0x07:
-        n = 12;
-        break;
-      case 0x08:
-        n = 1;
-        break;
-      case 0x0B: {
-        const void* a = std::memchr(p_, 0, left);
-        const void* b =
-            a ? std::memchr(static_cast<const uint8_t*>(a) + 1, 0,
-                            left - static_cast<std::size_t>(static_cast<const uint8_t*>(a) + 1 - p_))
-              : nullptr;
-        if (!b) return fail();
-        n = static_cast<std::size_t>(static_cast<const uint8_t*>(b) - p_) + 1;
-        break;
-      }
-      case 0x0C:
-        if (!prefixed(12)) return fail();
-        break;
-      case 0x10:
-        n = 4;
-        break;
-      case 0x13:
-        n = 16;
-        break;
-      default:
-        return fail();
-    }
-    if (n > left) return fail();
-    e.value = p_;
-    e.len = n;
-    p_ += n;
-    return true;
-  }
-  bool find(std::string_view key, Elem& out) const {
-    Doc d = *this;
-    while (d.next(out))
-      if (out.key == key) return true;
-    return false;
-  }
-  // The first element (a command's name).
-  bool first(Elem& out) const {
-    Doc d = *this;
-    return d.next(out);
-  }
-
- private:
-  bool fail() {
-    ok_ = false;
-    return false;
-  }
-  const uint8_t* p_ = nullptr;
-  const uint8_t* end_ = nullptr;
-  bool ok_ = false;
-};
-
-std::string_view str_of(const Elem& e) {  // a string element's text
-  if (e.type != 0x02 || e.len < 5) return {};
-  return {reinterpret_cast<const char*>(e.value + 4), e.len - 5};
-}
-
-bool number_of(const Elem& e, double& v) {
-  if (e.type == 0x01) {
-    const uint64_t u = le64(e.value);
-    std::memcpy(&v, &u, 8);
-    return true;
-  }
-  if (e.type == 0x10) return v = le32(e.value), true;
-  if (e.type == 0x12) return v = static_cast<double>(static_cast<int64_t>(le64(e.value))), true;
-  if (e.type == 0x08) return v = e.value[0], true;
-  return false;
-}
-
-// A numeric element as a 32-bit count (skip, limit): integers and doubles, the
-// latter truncated and held to int32's range (NaN is 0), as no cast may overflow.
-bool int32_of(const Elem& e, int32_t& out) {
-  double v;
-  if (!number_of(e, v)) return false;
-  if (std::isnan(v))
-    out = 0;
-  else if (v >= 2147483647.0)
-    out = INT32_MAX;
-  else if (v <= -2147483648.0)
-    out = INT32_MIN;
-  else
-    out = static_cast<int32_t>(v);
-  return true;
-}
-
-void hex(JsonWriter& w, const uint8_t* p, std::size_t n) {
-  static constexpr char k[] = "0123456789abcdef";
-  char buf[64];
-  std::size_t o = 0;
-  for (std::size_t i = 0; i < n && o + 2 <= sizeof buf; ++i) buf[o++] = k[p[i] >> 4], buf[o++] = k[p[i] & 15];
-  w.string({buf, o});
-}
-
-void render_doc(JsonWriter& w, const Elem& e, int depth, bool array);
-
-// One value as (relaxed) Extended JSON.
-void render_value(JsonWriter& w, const Elem& e, int depth) {
-  char num[40];
-  auto raw_num = [&](auto v) {
-    const auto r = std::to_chars(num, num + sizeof num, v);
-    w.raw({num, static_cast<std::size_t>(r.ptr - num)});
-  };
-  uint64_t u = 0;
-  for (std::size_t i = std::min<std::size_t>(e.len, 8); i-- > 0;) u = u << 8 | e.value[i];
-  switch (e.type) {
-    case 0x01: {
-      double d;
-      number_of(e, d);
-      w.real(d);
-      return;
-    }
-    case 0x02:
-    case 0x0D:
-    case 0x0E:
-      w.string(str_of(Elem{0x02, {}, e.value, e.len}));
-      return;
-    case 0x03:
-    case 0x04:
-      render_doc(w, e, depth + 1, e.type == 0x04);
-      return;
-    case 0x05: {
-      w.begin_object();
-      w.key("$binary");
-      hex(w, e.value + 5, std::min<std::size_t>(e.len - 5, 24));
-      w.field_uint("length", e.len - 5);
-      w.end_object();
-      return;
-    }
-    case 0x07:
-      w.begin_object();
-      w.key("$oid");
-      hex(w, e.value, 12);
-      w.end_object();
-      return;
-    case 0x08:
-      w.boolean(e.value[0] != 0);
-      return;
-    case 0x09: {
-      const int64_t ms = static_cast<int64_t>(u);
-      const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-      tm t{};
-      gmtime_r(&secs, &t);
-      const int k = std::snprintf(num, sizeof num, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
-                                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                                  static_cast<int>(((ms % 1000) + 1000) % 1000));
-      w.begin_object();
-      w.field("$date", std::string_view(num, static_cast<std::size_t>(std::max(k, 0))));
-      w.end_object();
-      return;
-    }
-    case 0x0B: {
-      const auto* s = reinterpret_cast<const char*>(e.value);
-      const std::string_view re(s), opts(s + re.size() + 1);
-      w.begin_object();
-      w.field("$regex", re);
-      w.field("$options", opts);
-      w.end_object();
-      return;
-    }
-    case 0x10:
-      raw_num(le32(e.value));
-      return;
-    case 0x11: {
-      w.begin_object();
-      w.begin_object("$timestamp");
-      w.field_uint("t", u >> 32);
-      w.field_uint("i", u & 0xffffffff);
-      w.end_object();
-      w.end_object();
-      return;
-    }
-    case 0x12:
-      raw_num(static_cast<int64_t>(u));
-      return;
-    case 0x13:
-      w.begin_object();
-      w.key("$numberDecimalBits");
-      hex(w, e.value, 16);
-      w.end_object();
-      return;
-    case 0xFF:
-      w.begin_object();
-      w.field_uint("$minKey", 1);
-      w.end_object();
-      return;
-    case 0x7F:
-      w.begin_object();
-      w.field_uint("$maxKey", 1);
-      w.end_object();
-      return;
-    case 0x0F:
-    case 0x0C:
-      w.string("(code/pointer)");
-      return;
-    default:
-      w.raw("null");
-      return;
-  }
-}
-
-// A document or array element's members; `skip` names keys left out (the command
-// of a query, bulk payloads).
-void render_members(JsonWriter& w, Doc d, int depth, bool array,
-                    std::initializer_list<std::string_view> skip = {}) {
-  if (depth > kMaxDepth) {
-    w.string("(too deep)");
-    return;
-  }
-  array ? w.begin_array() : w.begin_object();
-  Elem e;
-  while (d.next(e)) {
-    if (std::find(skip.begin(), skip.end(), e.key) != skip.end()) continue;
-    if (!array) w.key(e.key);
-    render_value(w, e, depth);
-  }
-  array ? w.end_array() : w.end_object();
-}
-
-void render_doc(JsonWriter& w, const Elem& e, int depth, bool array) {
-  render_members(w, Doc(e.value, e.len), depth, array);
-}
-
-}  // namespace
+using namespace mongodb;  // the wire format (mongodb_wire.hpp) and its rendering (mongodb_event.hpp)
 
 // Per-decoder buffers (allocated once).
 struct MongodbScratch {
@@ -466,8 +93,8 @@ DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std
       continue;
     }
     if (n - off < 16) return {off, 16, Verdict::kNeedMore};
-    const int32_t len = le32(p + off);
-    const int32_t op = le32(p + off + 12);
+    const int32_t len = load_le_i32(p + off);
+    const int32_t op = load_le_i32(p + off + 12);
     if (len < 16 || static_cast<uint32_t>(len) > kMaxMessage) {
       counters_.inc(MongodbStat::malformed);
       return {off, 0, Verdict::kViolation};
@@ -478,7 +105,8 @@ DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std
     }
     const uint32_t head = std::min<uint32_t>(static_cast<uint32_t>(len), kMaxHead);
     if (n - off < head) return {off, head, Verdict::kNeedMore};
-    if (st.client < 0) st.client = static_cast<int8_t>(is_reply(op, le32(p + off + 8)) ? 1 - dir : dir);
+    if (st.client < 0)
+      st.client = static_cast<int8_t>(is_reply(op, load_le_i32(p + off + 8)) ? 1 - dir : dir);
     const bool ok = message(st, c, dir, p + off, head, static_cast<uint32_t>(len));
     off += head;
     st.skip[dir] = static_cast<uint32_t>(len) - head;
@@ -490,8 +118,8 @@ DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std
 bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, const uint8_t* msg,
                              uint32_t head, uint32_t len) {
   MongodbScratch& s = *scratch_;
-  const int32_t request_id = le32(msg + 4), response_to = le32(msg + 8);
-  int32_t op = le32(msg + 12);
+  const int32_t request_id = load_le_i32(msg + 4), response_to = load_le_i32(msg + 8);
+  int32_t op = load_le_i32(msg + 12);
   const uint8_t* body = msg + 16;
   std::size_t body_len = head - 16;
   if (op == kOpCompressed) {
@@ -500,8 +128,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       counters_.inc(MongodbStat::malformed);
       return false;
     }
-    op = le32(body);
-    const int32_t size = le32(body + 4);
+    op = load_le_i32(body);
+    const int32_t size = load_le_i32(body + 4);
     const uint8_t compressor = body[8];
     if (size < 0 || static_cast<uint32_t>(size) > kMaxDecompressed || head < len || !known_opcode(op) ||
         op == kOpCompressed) {
@@ -612,7 +240,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
         fw.field_uint("startingFrom", starting);
         fw.field_uint("numberReturned", returned);
         for (uint32_t i = 0; i < returned && r.remaining() >= 5; ++i) {
-          const int32_t dl = le32(r.current());
+          const int32_t dl = load_le_i32(r.current());
           if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
           const Elem e{0x03, {}, r.current(), static_cast<std::size_t>(dl)};
           if (i == 0) error_of(Doc(e.value, e.len));
@@ -643,8 +271,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
             Elem id;
             if (Doc(cursor.value, cursor.len).find("id", id) && (id.type == 0x12 || id.type == 0x10)) {
               // Read as an integer: a double loses digits past 2^53.
-              fw.field_int("cursorId",
-                           id.type == 0x12 ? static_cast<int64_t>(le64(id.value)) : le32(id.value));
+              fw.field_int("cursorId", id.type == 0x12 ? static_cast<int64_t>(load_le64(id.value))
+                                                       : load_le_i32(id.value));
             }
             fw.field_uint("numberReturned", count);
           } else {
@@ -720,7 +348,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       skip = nskip, limit = nret;
       cmd_doc = Doc(r.current(), r.remaining());
       if (cmd_doc.ok()) {
-        const int32_t dl = le32(r.current());
+        const int32_t dl = load_le_i32(r.current());
         r.skip(static_cast<std::size_t>(dl));
         if (r.remaining() >= 5) {
           Doc sel(r.current(), r.remaining());
@@ -811,7 +439,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       fw.field("fullCollectionName", collection.substr(0, kMaxName));
       for (const char* key : {"selector", "update"}) {
         if (r.remaining() < 5 || (op == kOpDelete && key[0] == 'u')) break;
-        const int32_t dl = le32(r.current());
+        const int32_t dl = load_le_i32(r.current());
         if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
         JsonWriter sw(s.error, sizeof s.error);
         render_members(sw, Doc(r.current(), static_cast<std::size_t>(dl)), 0, false);

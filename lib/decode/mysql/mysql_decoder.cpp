@@ -64,8 +64,6 @@ constexpr uint32_t kMaxRowHead = 64 * 1024;
 // The commands that become events (as Packetbeat's); the others are followed.
 bool published(uint8_t cmd) { return cmd == kComQuery || cmd == kComStmtPrepare || cmd == kComStmtExecute; }
 
-uint32_t le24(const uint8_t* p) { return p[0] | (p[1] << 8) | (uint32_t{p[2]} << 16); }
-
 // A length-encoded integer; false when the bytes end inside it or it is not one.
 bool lenenc(ByteReader& r, uint64_t& v) {
   uint8_t b;
@@ -360,7 +358,7 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       continue;
     }
     if (n - off < 4) return {off, 4, Verdict::kNeedMore};
-    const uint32_t len = le24(p + off);
+    const uint32_t len = load_le24(p + off);
     const uint8_t seq = p[off + 3];
     if (st.client < 0) {
       // Who is the client: the side talking to a configured server port, else the

@@ -26,10 +26,6 @@ enum RequestFlag : uint32_t { kNotPublished = 1 };
 
 constexpr uint32_t kSslRequest = 80877103, kGssRequest = 80877104, kCancelRequest = 80877102;
 
-uint32_t be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-
 // A NUL-terminated string at the reader (cut at the end of the bytes).
 std::string_view cstring(ByteReader& r) {
   const auto* s = reinterpret_cast<const char*>(r.current());
@@ -133,7 +129,7 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     if (client && p[off] == 0) {
       // Untyped: a startup message, an SSL/GSS request or a cancel request.
       if (n - off < 8) return {off, 8, Verdict::kNeedMore};
-      const uint32_t len = be32(p + off), code = be32(p + off + 4);
+      const uint32_t len = load_be32(p + off), code = load_be32(p + off + 4);
       if (len < 8 || len > 10000) {
         counters_.inc(PgsqlStat::malformed);
         return {off, 0, Verdict::kViolation};
@@ -154,7 +150,7 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     }
     if (n - off < 5) return {off, 5, Verdict::kNeedMore};
     const uint8_t type = p[off];
-    const uint32_t len = be32(p + off + 1);
+    const uint32_t len = load_be32(p + off + 1);
     if (len < 4 || len > kMaxMessage || type < 0x20 || type > 0x7e) {
       counters_.inc(PgsqlStat::malformed);
       return {off, 0, Verdict::kViolation};

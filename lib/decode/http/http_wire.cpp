@@ -1,4 +1,4 @@
-#include "decode/http/http_parse.hpp"
+#include "decode/http/http_wire.hpp"
 
 #include <algorithm>
 #include <cstring>
