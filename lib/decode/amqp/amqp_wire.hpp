@@ -1,0 +1,137 @@
+// AMQP 0-9-1's frames and method arguments, parsed in place: views into the caller's bytes, no allocation,
+// every length bounded by the bytes at hand. The decoder's state and pairing are
+// in amqp_decoder.cpp.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "util/byte_reader.hpp"
+
+namespace tapbeat::amqp {
+
+enum MethodFlag : uint8_t {
+  kAnswer = 1,   // an -ok (or get-empty): pairs with the pending request
+  kContent = 2,  // content (header and body frames) follows
+  kAsync = 4,    // published alone
+  kConn = 8,     // connection information (hide_connection_information)
+  kClose = 16,   // an Error when its reply-code is 300 or more
+};
+
+// Argument lists: o octet, S short, L long, Q long long, s short string, l long
+// string, b bit, t table, T timestamp; a name starting with '-' is reserved and
+// left out.
+struct Method {
+  uint16_t cls, id;
+  const char* name;
+  const char* args;  // "type:name|type:name..."
+  uint8_t flags;
+};
+
+inline constexpr Method kMethods[] = {
+    {10, 10, "connection.start", "o:version-major|o:version-minor|t:server-properties|l:mechanisms|l:locales",
+     kConn},
+    {10, 11, "connection.start-ok", "t:client-properties|s:mechanism|l:-response|s:locale", kConn | kAnswer},
+    {10, 20, "connection.secure", "l:-challenge", kConn},
+    {10, 21, "connection.secure-ok", "l:-response", kConn | kAnswer},
+    {10, 30, "connection.tune", "S:channel-max|L:frame-max|S:heartbeat", kConn},
+    {10, 31, "connection.tune-ok", "S:channel-max|L:frame-max|S:heartbeat", kConn | kAnswer},
+    {10, 40, "connection.open", "s:virtual-host|s:-reserved|b:-reserved", kConn},
+    {10, 41, "connection.open-ok", "s:-reserved", kConn | kAnswer},
+    {10, 50, "connection.close", "S:reply-code|s:reply-text|S:class-id|S:method-id", kClose},
+    {10, 51, "connection.close-ok", "", kAnswer},
+    {10, 60, "connection.blocked", "s:reason", kConn | kAsync},
+    {10, 61, "connection.unblocked", "", kConn | kAsync},
+    {20, 10, "channel.open", "s:-reserved", kConn},
+    {20, 11, "channel.open-ok", "l:-reserved", kConn | kAnswer},
+    {20, 20, "channel.flow", "b:active", kConn},
+    {20, 21, "channel.flow-ok", "b:active", kConn | kAnswer},
+    {20, 40, "channel.close", "S:reply-code|s:reply-text|S:class-id|S:method-id", kClose},
+    {20, 41, "channel.close-ok", "", kAnswer},
+    {40, 10, "exchange.declare",
+     "S:-reserved|s:exchange|s:exchange-type|b:passive|b:durable|b:auto-delete|b:internal|b:no-wait|t:"
+     "arguments",
+     0},
+    {40, 11, "exchange.declare-ok", "", kAnswer},
+    {40, 20, "exchange.delete", "S:-reserved|s:exchange|b:if-unused|b:no-wait", 0},
+    {40, 21, "exchange.delete-ok", "", kAnswer},
+    {40, 30, "exchange.bind", "S:-reserved|s:destination|s:source|s:routing-key|b:no-wait|t:arguments", 0},
+    {40, 31, "exchange.bind-ok", "", kAnswer},
+    {40, 40, "exchange.unbind", "S:-reserved|s:destination|s:source|s:routing-key|b:no-wait|t:arguments", 0},
+    {40, 51, "exchange.unbind-ok", "", kAnswer},
+    {50, 10, "queue.declare",
+     "S:-reserved|s:queue|b:passive|b:durable|b:exclusive|b:auto-delete|b:no-wait|t:arguments", 0},
+    {50, 11, "queue.declare-ok", "s:queue|L:message-count|L:consumer-count", kAnswer},
+    {50, 20, "queue.bind", "S:-reserved|s:queue|s:exchange|s:routing-key|b:no-wait|t:arguments", 0},
+    {50, 21, "queue.bind-ok", "", kAnswer},
+    {50, 30, "queue.purge", "S:-reserved|s:queue|b:no-wait", 0},
+    {50, 31, "queue.purge-ok", "L:message-count", kAnswer},
+    {50, 40, "queue.delete", "S:-reserved|s:queue|b:if-unused|b:if-empty|b:no-wait", 0},
+    {50, 41, "queue.delete-ok", "L:message-count", kAnswer},
+    {50, 50, "queue.unbind", "S:-reserved|s:queue|s:exchange|s:routing-key|t:arguments", 0},
+    {50, 51, "queue.unbind-ok", "", kAnswer},
+    {60, 10, "basic.qos", "L:prefetch-size|S:prefetch-count|b:global", kConn},
+    {60, 11, "basic.qos-ok", "", kConn | kAnswer},
+    {60, 20, "basic.consume",
+     "S:-reserved|s:queue|s:consumer-tag|b:no-local|b:no-ack|b:exclusive|b:no-wait|t:arguments", 0},
+    {60, 21, "basic.consume-ok", "s:consumer-tag", kAnswer},
+    {60, 30, "basic.cancel", "s:consumer-tag|b:no-wait", 0},
+    {60, 31, "basic.cancel-ok", "s:consumer-tag", kAnswer},
+    {60, 40, "basic.publish", "S:-reserved|s:exchange|s:routing-key|b:mandatory|b:immediate",
+     kContent | kAsync},
+    {60, 50, "basic.return", "S:reply-code|s:reply-text|s:exchange|s:routing-key", kContent | kAsync},
+    {60, 60, "basic.deliver", "s:consumer-tag|Q:delivery-tag|b:redelivered|s:exchange|s:routing-key",
+     kContent | kAsync},
+    {60, 70, "basic.get", "S:-reserved|s:queue|b:no-ack", 0},
+    {60, 71, "basic.get-ok", "Q:delivery-tag|b:redelivered|s:exchange|s:routing-key|L:message-count",
+     kContent | kAsync},
+    {60, 72, "basic.get-empty", "s:-reserved", kAnswer},
+    {60, 80, "basic.ack", "Q:delivery-tag|b:multiple", kAsync},
+    {60, 90, "basic.reject", "Q:delivery-tag|b:requeue", kAsync},
+    {60, 100, "basic.recover-async", "b:requeue", kAsync},
+    {60, 110, "basic.recover", "b:requeue", 0},
+    {60, 111, "basic.recover-ok", "", kAnswer},
+    {60, 120, "basic.nack", "Q:delivery-tag|b:multiple|b:requeue", kAsync},
+    {85, 10, "confirm.select", "b:no-wait", 0},
+    {85, 11, "confirm.select-ok", "", kAnswer},
+    {90, 10, "tx.select", "", 0},
+    {90, 11, "tx.select-ok", "", kAnswer},
+    {90, 20, "tx.commit", "", 0},
+    {90, 21, "tx.commit-ok", "", kAnswer},
+    {90, 30, "tx.rollback", "", 0},
+    {90, 31, "tx.rollback-ok", "", kAnswer},
+};
+
+inline const Method* find_method(uint16_t cls, uint16_t id) {
+  for (const Method& m : kMethods)
+    if (m.cls == cls && m.id == id) return &m;
+  return nullptr;
+}
+
+inline bool shortstr(ByteReader& r, std::string_view& out) {
+  uint8_t n;
+  std::span<const uint8_t> v;
+  if (!r.u8(n) || !r.view(n, v)) return false;
+  out = {reinterpret_cast<const char*>(v.data()), v.size()};
+  return true;
+}
+
+inline bool longstr(ByteReader& r, std::string_view& out) {
+  uint32_t n;
+  std::span<const uint8_t> v;
+  if (!r.be32(n) || !r.view(n, v)) return false;
+  out = {reinterpret_cast<const char*>(v.data()), v.size()};
+  return true;
+}
+
+inline bool be64(ByteReader& r, uint64_t& v) {
+  uint32_t hi, lo;
+  if (!r.be32(hi) || !r.be32(lo)) return false;
+  v = uint64_t{hi} << 32 | lo;
+  return true;
+}
+
+}  // namespace tapbeat::amqp

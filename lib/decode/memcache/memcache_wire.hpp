@@ -1,0 +1,152 @@
+// memcache's text and binary protocols (commands, opcodes, replies), parsed in place: views into the caller's
+// bytes, no allocation, every length bounded by the bytes at hand. The decoder's state and pairing are in
+// memcache_decoder.cpp.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace tapbeat::memcache {
+
+enum McBit : uint8_t {
+  kIsResponse = 1,
+  kQuiet = 2,  // binary quiet opcode, or text noreply
+  kHasCas = 4,
+  kHasCounter = 8,
+  kHasExptime = 16,
+  kHasDelta = 32,
+  kBinary = 64,
+  kError = 128,
+};
+
+// Commands: name (memcache.*.command), type (memcache.request.type).
+struct Command {
+  const char* name;
+  const char* type;
+};
+inline constexpr Command kCommands[] = {
+    {"unknown", "UNKNOWN"}, {"get", "Load"},      {"gets", "Load"},      {"set", "Store"},
+    {"add", "Store"},       {"replace", "Store"}, {"append", "Store"},   {"prepend", "Store"},
+    {"cas", "Store"},       {"delete", "Delete"}, {"incr", "Counter"},   {"decr", "Counter"},
+    {"touch", "Touch"},     {"stats", "Stats"},   {"flush_all", "Info"}, {"version", "Info"},
+    {"verbosity", "Info"},  {"quit", "Info"},     {"noop", "Info"},      {"gat", "Load"},
+    {"gats", "Load"},
+};
+inline uint8_t command_index(std::string_view s) {
+  for (uint8_t i = 1; i < std::size(kCommands); ++i)
+    if (s == kCommands[i].name) return i;
+  return 0;
+}
+
+// Binary opcodes: Packetbeat's names, and the command each stands for.
+struct Opcode {
+  uint8_t code;
+  const char* name;
+  const char* command;
+  bool quiet;
+};
+inline constexpr Opcode kOpcodes[] = {
+    {0x00, "Get", "get", false},         {0x01, "Set", "set", false},
+    {0x02, "Add", "add", false},         {0x03, "Replace", "replace", false},
+    {0x04, "Delete", "delete", false},   {0x05, "Increment", "incr", false},
+    {0x06, "Decrement", "decr", false},  {0x07, "Quit", "quit", false},
+    {0x08, "Flush", "flush_all", false}, {0x09, "GetQ", "get", true},
+    {0x0a, "No-op", "noop", false},      {0x0b, "Version", "version", false},
+    {0x0c, "GetK", "get", false},        {0x0d, "GetKQ", "get", true},
+    {0x0e, "Append", "append", false},   {0x0f, "Prepend", "prepend", false},
+    {0x10, "Stat", "stats", false},      {0x11, "SetQ", "set", true},
+    {0x12, "AddQ", "add", true},         {0x13, "ReplaceQ", "replace", true},
+    {0x14, "DeleteQ", "delete", true},   {0x15, "IncrementQ", "incr", true},
+    {0x16, "DecrementQ", "decr", true},  {0x17, "QuitQ", "quit", true},
+    {0x18, "FlushQ", "flush_all", true}, {0x19, "AppendQ", "append", true},
+    {0x1a, "PrependQ", "prepend", true}, {0x1b, "Verbosity", "verbosity", false},
+    {0x1c, "Touch", "touch", false},     {0x1d, "GAT", "gat", false},
+    {0x1e, "GATQ", "gat", true},
+};
+inline const Opcode* opcode_of(uint8_t code) {
+  for (const Opcode& o : kOpcodes)
+    if (o.code == code) return &o;
+  return nullptr;
+}
+
+inline const char* status_name(uint16_t s) {
+  switch (s) {
+    case 0x00:
+      return "Success";
+    case 0x01:
+      return "KeyNotFound";
+    case 0x02:
+      return "KeyExists";
+    case 0x03:
+      return "ValueTooLarge";
+    case 0x04:
+      return "InvalidArguments";
+    case 0x05:
+      return "ItemNotStored";
+    case 0x06:
+      return "NonNumericValue";
+    case 0x20:
+      return "AuthenticationError";
+    case 0x21:
+      return "AuthenticationContinue";
+    case 0x81:
+      return "UnknownCommand";
+    case 0x82:
+      return "OutOfMemory";
+    default:
+      return "Unknown";
+  }
+}
+
+// Text replies: keyword, memcache.response.type, whether it is an error.
+struct Reply {
+  const char* word;
+  const char* type;
+  bool error;
+};
+inline constexpr Reply kReplies[] = {
+    {"", "UNKNOWN", false},        {"STORED", "Success", false},    {"NOT_STORED", "Fail", false},
+    {"EXISTS", "Fail", false},     {"NOT_FOUND", "Fail", false},    {"DELETED", "Success", false},
+    {"TOUCHED", "Success", false}, {"OK", "Success", false},        {"END", "Load", false},
+    {"VALUE", "Load", false},      {"STAT", "Stats", false},        {"VERSION", "Info", false},
+    {"ERROR", "Error", true},      {"CLIENT_ERROR", "Error", true}, {"SERVER_ERROR", "Error", true},
+    {"", "Counter", false},  // a number: incr/decr result
+};
+inline constexpr uint8_t kReplyCounter = std::size(kReplies) - 1;
+inline constexpr uint8_t kReplyEnd = 8, kReplyValue = 9, kReplyStat = 10;
+
+inline bool parse_u64(std::string_view s, uint64_t& v) {
+  v = 0;
+  if (s.empty() || s.size() > 20) return false;
+  for (char ch : s) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  return true;
+}
+
+inline int split_words(std::string_view line, std::string_view* w, int max) {
+  int n = 0;
+  while (!line.empty() && n < max) {
+    const std::size_t b = line.find_first_not_of(' ');
+    if (b == std::string_view::npos) break;
+    line.remove_prefix(b);
+    const std::size_t e = line.find(' ');
+    w[n++] = line.substr(0, e);
+    line = e == std::string_view::npos ? std::string_view{} : line.substr(e);
+  }
+  return n;
+}
+
+// A text reply rather than a command (replies are upper case, commands lower).
+inline bool looks_like_reply(std::string_view s) {
+  for (const char* w : {"VALUE ", "STORED", "END", "STAT ", "DELETED", "NOT_", "ERROR", "OK", "EXISTS",
+                        "TOUCHED", "VERSION ", "CLIENT_ERROR", "SERVER_ERROR"})
+    if (s.starts_with(w)) return true;
+  return !s.empty() && s[0] >= '0' && s[0] <= '9';
+}
+
+}  // namespace tapbeat::memcache
