@@ -26,6 +26,7 @@
 #include "flow/flow_table.hpp"
 #include "net/parse.hpp"
 #include "synth.hpp"
+#include "tests/support/decoder_harness.hpp"
 #include "util/chain_store.hpp"
 
 using namespace tapbeat;
@@ -164,30 +165,7 @@ void BM_WorkerBurst(benchmark::State& state) {
 BENCHMARK(BM_WorkerBurst)->Arg(1000)->Arg(1'000'000);
 
 // A decoder with everything the worker gives it, events drained as they fill.
-struct DecoderBench {
-  Counters counters;
-  EventQueue queue{4, 1 << 20};
-  std::atomic<bool> stop{false};
-  EventEmitter out{queue, counters, false, stop};
-  ChainStore store{4096};
-  AgentInfo agent = [] {
-    AgentInfo a{"b", "b", "b", "b", "0"};
-    prepare_agent(a);  // as the pipeline does
-    return a;
-  }();
-  void drain() {
-    out.flush();
-    while (EventChunk* c = queue.take_full()) queue.recycle(c);
-  }
-  // What a worker gives the decoder of protocol `name`.
-  DecoderSetup setup(std::string_view name, const ProtocolSettings* cfg) {
-    return DecoderSetup{
-        counters, decoder_registry()[decoder_index(name)].counter_base, out, store, agent, nullptr, cfg};
-  }
-  uint64_t count(std::string_view name) const {
-    return counters.get(static_cast<std::size_t>(counter_index(name)));
-  }
-};
+using DecoderBench = test::DecoderHarness;
 
 const std::string kHttpRequest =
     "GET /api/v1/items?id=42&sort=asc HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0 (X11; "

@@ -5,15 +5,15 @@
 // and exits: scripts/test and seed.py read that list, so a new protocol is fuzzed
 // without a line here.
 //
-// Input: stream records for a TCP decoder (stream_harness.hpp); for a decoder
+// Input: stream records for a TCP decoder (tests/support/decoder_harness.hpp); for a decoder
 // with UDP, an input whose first byte has bit 7 set is one datagram instead (bit 0:
 // from the server).
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "decoder_harness.hpp"
 #include "engine/decoder_set.hpp"
-#include "stream_harness.hpp"
 
 using namespace tapbeat;
 
@@ -22,7 +22,7 @@ namespace {
 struct Target {
   DecoderSet set;
   const DecoderDescriptor* desc = nullptr;
-  fuzz::StreamHarness h;
+  test::DecoderHarness h;
   uint16_t port = 0;
 };
 
@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   target->desc = &decoder_registry()[i];
   const ProtocolSettings& s = target->set.enable_exercised(name);
   target->port = target->desc->default_ports.empty() ? 1 : target->desc->default_ports[0];
-  target->h.dec = target->desc->create(target->h.setup(target->desc->counter_base, &s));
+  target->h.dec = target->desc->create(target->h.setup(target->desc->name, &s));
   return 0;
 }
 
@@ -63,9 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Target& t = *target;
   const bool udp = t.desc->transports & kTransportUdp, tcp = t.desc->transports & kTransportTcp;
   if (udp && size > 0 && ((data[0] & 0x80) || !tcp)) {
-    t.h.datagram(data + 1, size - 1, t.port, data[0] & 1);
+    if (!t.h.datagram(data + 1, size - 1, t.port, data[0] & 1)) __builtin_trap();
     return 0;
   }
-  if (tcp) t.h.run(data, size, t.port);
+  if (tcp && !t.h.run(data, size, t.port)) __builtin_trap();
   return 0;
 }

@@ -53,6 +53,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   RawPacket p{
       frame.data(), static_cast<uint32_t>(frame.size()), static_cast<uint32_t>(frame.size()), st.ts, 0, lt};
   st.worker->process({&p, 1});
-  fuzz::drain_checked(st.worker->events());
+  test::drain_checked_or_trap(st.worker->events());
   return 0;
 }

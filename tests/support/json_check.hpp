@@ -1,5 +1,6 @@
-// Shared by the fuzz targets: every event a decoder writes is one line of valid
-// JSON (simdjson checks syntax and UTF-8); anything else stops the fuzzer.
+// Every event a decoder writes is one line of valid JSON (simdjson checks syntax
+// and UTF-8). Shared by the fuzz targets (which stop at the first bad event) and
+// the decoder harness.
 #pragma once
 
 #include <simdjson.h>
@@ -10,15 +11,16 @@
 
 #include "event/event_queue.hpp"
 
-namespace tapbeat::fuzz {
+namespace tapbeat::test {
 
-inline void check_events(const EventChunk& c) {
+// False (with the event on stderr) when an event of the chunk is not one JSON object.
+inline bool check_events(const EventChunk& c) {
   static simdjson::dom::parser parser;
   std::string_view rest(c.data, c.len);
   uint32_t lines = 0;
   while (!rest.empty()) {
     const std::size_t nl = rest.find('\n');
-    if (nl == std::string_view::npos) __builtin_trap();  // an event not ended by its newline
+    if (nl == std::string_view::npos) return false;  // an event not ended by its newline
     const std::string_view line = rest.substr(0, nl);
     simdjson::dom::element doc;
     const simdjson::error_code err = parser.parse(line.data(), line.size()).get(doc);
@@ -26,20 +28,20 @@ inline void check_events(const EventChunk& c) {
       std::fprintf(stderr, "event is not a JSON object (%s): %.*s\n",
                    err ? simdjson::error_message(err) : "another JSON value", static_cast<int>(line.size()),
                    line.data());
-      __builtin_trap();
+      return false;
     }
     rest.remove_prefix(nl + 1);
     ++lines;
   }
-  if (lines != c.events) __builtin_trap();  // the chunk's count says otherwise
+  return lines == c.events;  // the chunk's count says otherwise when not
 }
 
-// Checks and recycles every full chunk of `q`.
-inline void drain_checked(EventQueue& q) {
+// Checks and recycles every full chunk of `q`; a fuzzer stops at a bad event.
+inline void drain_checked_or_trap(EventQueue& q) {
   while (EventChunk* ch = q.take_full()) {
-    check_events(*ch);
+    if (!check_events(*ch)) __builtin_trap();
     q.recycle(ch);
   }
 }
 
-}  // namespace tapbeat::fuzz
+}  // namespace tapbeat::test
