@@ -5,11 +5,13 @@
 //   tapbeat setup --index-management -c FILE
 //   tapbeat devices
 //   tapbeat version
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "capture/dpdk/dpdk_runtime.hpp"
 #include "capture/pcap_source.hpp"
 #include "config/config.hpp"
+#include "config/keystore.hpp"
 #include "control.hpp"
 #include "log.hpp"
 #include "output/elasticsearch_sink.hpp"
@@ -37,6 +40,7 @@ const char* kUsage =
     "  tapbeat test output [flags]  check the configuration, then connect to the output\n"
     "  tapbeat setup [flags]        load the index template into Elasticsearch\n"
     "  tapbeat devices              list the devices libpcap can capture on\n"
+    "  tapbeat keystore SUBCOMMAND  manage secrets referenced as ${NAME} (create, add, list, remove)\n"
     "  tapbeat version              print the version\n"
     "\n"
     "Run `tapbeat COMMAND --help` for a command's flags.\n";
@@ -82,6 +86,16 @@ const char* kSetupUsage =
     "  -c FILE             configuration file (default tapbeat.yml)\n"
     "  -E KEY=VALUE        override a configuration setting\n"
     "  -h, --help          this help\n";
+const char* kKeystoreUsage =
+    "Usage: tapbeat keystore create [--force]\n"
+    "       tapbeat keystore add NAME [--stdin] [--force]\n"
+    "       tapbeat keystore list\n"
+    "       tapbeat keystore remove NAME...\n"
+    "\n"
+    "Secrets the configuration references as ${NAME} (looked up in the keystore, then the\n"
+    "environment). The keystore is keystore.path, default <path.data>/tapbeat.keystore, encrypted\n"
+    "with the password in TAPBEAT_KEYSTORE_PASSWORD (empty when unset). `add` reads the value from\n"
+    "standard input (a prompt without echo on a terminal). -c and -E apply as for a run.\n";
 const char* kDevicesUsage =
     "Usage: tapbeat devices\n\nLists the capture devices with their index and addresses.\n";
 const char* kVersionUsage = "Usage: tapbeat version\n\nPrints tapbeat's version and the libraries it uses.\n";
@@ -100,6 +114,8 @@ struct Args {
   bool index_management = false;
   bool dashboards = false;
   bool strict_perms = true;
+  bool force = false;       // keystore create/add
+  bool from_stdin = false;  // keystore add
   std::vector<std::string> overrides;
 };
 
@@ -148,7 +164,12 @@ Args parse_args(int argc, char** argv) {
         throw UsageError("-strict.perms takes true or false, not '" + inline_value + "'");
       a.strict_perms = !has_inline || inline_value == "true";
     } else if (s == "-path.home" || s == "-path.config" || s == "-path.data" || s == "-path.logs") {
-      if (!has_inline) value(s.c_str());
+      // As Beats' flags: the setting of the same name.
+      a.overrides.push_back(s.substr(1) + "=" + take(s.c_str()));
+    } else if (s == "-force") {
+      a.force = true;
+    } else if (s == "-stdin") {
+      a.from_stdin = true;
     } else if (!s.empty() && s[0] == '-') {
       throw UsageError("unknown flag " + std::string(argv[i]));
     } else {
@@ -192,6 +213,90 @@ int cmd_test_output(tapbeat::Config cfg) {
   sink->close(tapbeat::mono_ns());
   std::printf("%s output: connection OK\n", type.c_str());
   return 0;
+}
+
+// A secret from standard input: the whole input less one trailing line break; on a
+// terminal, a prompt with echo off.
+std::string read_secret(const std::string& name, bool from_stdin) {
+  const bool tty = !from_stdin && ::isatty(STDIN_FILENO);
+  termios saved{};
+  if (tty) {
+    std::fprintf(stderr, "Enter value for %s: ", name.c_str());
+    ::tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string v;
+  if (tty) {
+    std::getline(std::cin, v);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::fputs("\n", stderr);
+  } else {
+    v.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (!v.empty() && v.back() == '\n') v.pop_back();
+    if (!v.empty() && v.back() == '\r') v.pop_back();
+  }
+  return v;
+}
+
+int cmd_keystore(const Args& args) {
+  const std::vector<std::string>& cmd = args.command;
+  if (args.help || cmd.size() < 2) {
+    std::fputs(kKeystoreUsage, args.help ? stdout : stderr);
+    return args.help ? 0 : 1;
+  }
+  const std::string& sub = cmd[1];
+  tapbeat::Keystore ks = tapbeat::Keystore::open(tapbeat::keystore_file(args.config, args.overrides));
+  if (sub == "create") {
+    if (ks.exists() && !args.force) {
+      std::fprintf(stderr, "tapbeat: %s already exists; --force replaces it with an empty one\n",
+                   ks.path().c_str());
+      return 1;
+    }
+    for (const std::string& n : ks.names()) ks.remove(n);
+    ks.save();
+    std::printf("Created tapbeat keystore %s\n", ks.path().c_str());
+    return 0;
+  }
+  if (!ks.exists()) {
+    std::fprintf(stderr, "tapbeat: no keystore at %s; create it with `tapbeat keystore create`\n",
+                 ks.path().c_str());
+    return 1;
+  }
+  if (sub == "list") {
+    for (const std::string& n : ks.names()) std::printf("%s\n", n.c_str());
+    return 0;
+  }
+  if (sub == "add") {
+    if (cmd.size() != 3) return std::fputs(kKeystoreUsage, stderr), 1;
+    const std::string& name = cmd[2];
+    if (!tapbeat::valid_keystore_name(name)) {
+      std::fprintf(stderr, "tapbeat: '%s' is not a keystore name (letters, digits, '_', '.', '-')\n",
+                   name.c_str());
+      return 1;
+    }
+    if (ks.get(name) && !args.force) {
+      std::fprintf(stderr, "tapbeat: %s is in the keystore already; --force replaces it\n", name.c_str());
+      return 1;
+    }
+    ks.set(name, read_secret(name, args.from_stdin));
+    ks.save();
+    std::printf("Added %s to the keystore\n", name.c_str());
+    return 0;
+  }
+  if (sub == "remove") {
+    if (cmd.size() < 3) return std::fputs(kKeystoreUsage, stderr), 1;
+    for (std::size_t i = 2; i < cmd.size(); ++i)
+      if (!ks.remove(cmd[i])) {
+        std::fprintf(stderr, "tapbeat: %s is not in the keystore\n", cmd[i].c_str());
+        return 1;
+      }
+    ks.save();
+    return 0;
+  }
+  std::fprintf(stderr, "tapbeat: unknown keystore command '%s'\n%s", sub.c_str(), kKeystoreUsage);
+  return 1;
 }
 
 int cmd_version() {
@@ -238,6 +343,7 @@ int main(int argc, char** argv) {
       if (args.help) return std::fputs(kVersionUsage, stdout), 0;
       return cmd_version();
     }
+    if (verb == "keystore") return cmd_keystore(args);
     if (verb == "devices") {
       if (args.help) return std::fputs(kDevicesUsage, stdout), 0;
       return cmd_devices();

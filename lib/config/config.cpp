@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/keystore.hpp"
 #include "decode/registry.hpp"
 
 namespace tapbeat {
@@ -228,8 +229,11 @@ const Specs kQueue = {{"mem", Kind::kSection, &kQueueMem}, {"disk", Kind::kSecti
 
 // Top-level keys of any Beat that tapbeat accepts; those it does not act on are
 // reported once as a warning where that matters (processors).
+const Specs kKeystore = {{"path", Kind::kString}};
+
 const Specs kRoot = {
     {"tapbeat", Kind::kSection, &kTapbeat},
+    {"keystore", Kind::kSection, &kKeystore},
     {"output", Kind::kSection, &kOutput},
     {"name", Kind::kString},
     {"tags", Kind::kStringList},
@@ -286,11 +290,144 @@ std::vector<std::string> split_dots(const std::string& s) {
   return out;
 }
 
+// Marks a scalar whose text came from a ${NAME} reference: it may be a secret.
+constexpr const char* kResolvedTag = "!tapbeat-resolved";
+
+// ${NAME}, ${NAME:default} and ${NAME:?message} in a scalar, as Beats resolves
+// them: a setting of the file by its dotted name (${path.data}; path.data is
+// "data" when unset), else the keystore, else the environment; a default may hold another
+// reference; "$$" is a literal '$'. A scalar that is one reference alone and
+// resolves to a flow list or mapping ("[a, b]") takes that shape, as a list of
+// hosts from one variable does in Beats. Errors name the key, never a value: a
+// resolved scalar carries kResolvedTag, and describe() does not show it.
+class References {
+ public:
+  References(std::string source, std::string keystore_path, YAML::Node doc = YAML::Node())
+      : source_(std::move(source)), keystore_path_(std::move(keystore_path)), doc_(YAML::Clone(doc)) {}
+
+  YAML::Node scalar(const YAML::Node& n, const std::string& key) {
+    const std::string& text = n.Scalar();
+    std::size_t end = 0;
+    const bool one =
+        text.size() > 3 && text.compare(0, 2, "${") == 0 && closing(text, 2, end) && end == text.size() - 1;
+    const std::string v = resolve(text, key, 0);
+    if (one && !v.empty() && (v.front() == '[' || v.front() == '{')) {
+      try {
+        return YAML::Load(v);
+      } catch (const YAML::Exception&) {
+      }
+    }
+    YAML::Node out(v);
+    out.SetTag(v == text ? n.Tag() : kResolvedTag);  // untouched: "$" alone, no "${" nor "$$"
+    return out;
+  }
+
+ private:
+  // The '}' closing the reference whose name starts at `from` (nested ones skipped).
+  static bool closing(const std::string& t, std::size_t from, std::size_t& end) {
+    int open = 1;
+    for (std::size_t i = from; i < t.size(); ++i) {
+      if (t.compare(i, 2, "${") == 0) {
+        ++open;
+        ++i;
+      } else if (t[i] == '}' && --open == 0) {
+        end = i;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::string resolve(const std::string& t, const std::string& key, int depth) {
+    if (depth > 8) throw ConfigError(source_, key, "references nest deeper than 8 levels");
+    std::string out;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      if (t.compare(i, 2, "$$") == 0) {
+        out += '$';
+        ++i;
+        continue;
+      }
+      if (t.compare(i, 2, "${") != 0) {
+        out += t[i];
+        continue;
+      }
+      std::size_t end = 0;
+      if (!closing(t, i + 2, end)) throw ConfigError(source_, key, "a ${ without its closing }");
+      const std::string inner = t.substr(i + 2, end - i - 2);
+      const std::size_t colon = inner.find(':');
+      const std::string name = inner.substr(0, colon);
+      if (name.empty()) throw ConfigError(source_, key, "${} names no variable");
+      if (const auto v = setting(name, key, depth)) {
+        out += *v;
+      } else if (const auto v = lookup(name)) {
+        out += *v;
+      } else if (colon == std::string::npos) {
+        throw ConfigError(source_, key,
+                          "${" + name + "} is neither in the keystore (" + keystore_path_ +
+                              ") nor in the environment; give it a default with ${" + name + ":value}");
+      } else if (inner.compare(colon + 1, 1, "?") == 0) {
+        throw ConfigError(source_, key, "${" + name + "}: " + inner.substr(colon + 2));
+      } else {
+        out += resolve(inner.substr(colon + 1), key, depth + 1);
+      }
+      i = end;
+    }
+    return out;
+  }
+
+  // A scalar setting of the file by its dotted name, nested or written flat
+  // ("path.data: x" or "path: {data: x}"), itself resolved.
+  std::optional<std::string> setting(const std::string& name, const std::string& key, int depth) {
+    if (!doc_ || !doc_.IsMap() || name.find('.') == std::string::npos) return std::nullopt;
+    std::vector<std::string> parts = split_dots(name);
+    for (std::size_t flat = parts.size(); flat >= 1; --flat) {
+      // The first `flat` parts as one key, the rest nested below it.
+      std::string head;
+      for (std::size_t i = 0; i < flat; ++i) head += (i ? "." : "") + parts[i];
+      if (const auto text = scalar_at(doc_, head, parts, flat)) return resolve(*text, key, depth + 1);
+    }
+    if (name == "path.data") return std::string("data");
+    return std::nullopt;
+  }
+
+  // The scalar at node[head][parts[i]]... (i from `from`); yaml-cpp's nodes for
+  // missing keys are neither assigned nor reset, hence the recursion. Const
+  // lookups: a missing key is never added.
+  static std::optional<std::string> scalar_at(const YAML::Node& node, const std::string& head,
+                                              const std::vector<std::string>& parts, std::size_t from) {
+    if (!node.IsMap()) return std::nullopt;
+    const YAML::Node child = node[head];
+    if (!child) return std::nullopt;
+    if (from == parts.size())
+      return child.IsScalar() ? std::optional<std::string>(child.Scalar()) : std::nullopt;
+    return scalar_at(child, parts[from], parts, from + 1);
+  }
+
+  std::optional<std::string> lookup(const std::string& name) {
+    if (!keystore_ && !keystore_path_.empty()) {
+      try {
+        keystore_ = std::make_unique<Keystore>(Keystore::open(keystore_path_));
+      } catch (const KeystoreError& e) {
+        throw ConfigError(source_, "keystore.path", e.what());
+      }
+    }
+    if (keystore_)
+      if (auto v = keystore_->get(name)) return v;
+    if (const char* e = std::getenv(name.c_str())) return std::string(e);
+    return std::nullopt;
+  }
+
+  std::string source_, keystore_path_;
+  YAML::Node doc_;
+  std::unique_ptr<Keystore> keystore_;
+};
+
 // What expand() may still produce: values left and nesting depth. An alias repeated
 // inside aliases (a "billion laughs" document) meets the first bound, not the memory's.
 struct ExpandBudget {
   std::string source;
   std::size_t values = kMaxConfigValues;
+  References* refs = nullptr;  // ${NAME} resolution; null: scalars are kept as written
   void take(int depth) {
     if (values == 0)
       throw ConfigError(source, "",
@@ -303,7 +440,8 @@ struct ExpandBudget {
   }
 };
 
-YAML::Node expand(const YAML::Node& n, bool verbatim, ExpandBudget& budget, int depth = 0) {
+YAML::Node expand(const YAML::Node& n, bool verbatim, ExpandBudget& budget, int depth = 0,
+                  const std::string& path = "") {
   budget.take(depth);
   if (n.IsMap()) {
     YAML::Node out(YAML::NodeType::Map);
@@ -316,7 +454,8 @@ YAML::Node expand(const YAML::Node& n, bool verbatim, ExpandBudget& budget, int 
                           "set twice in the same mapping (line " + std::to_string(it->first.Mark().line + 1) +
                               "); keep one");
       std::vector<std::string> parts = verbatim ? std::vector<std::string>{key} : split_dots(key);
-      YAML::Node value = expand(it->second, verbatim || is_verbatim_map(parts.back()), budget, depth + 1);
+      YAML::Node value = expand(it->second, verbatim || is_verbatim_map(parts.back()), budget, depth + 1,
+                                path.empty() ? key : path + "." + key);
       for (auto p = parts.rbegin(); p != parts.rend() - 1; ++p) {
         YAML::Node wrap(YAML::NodeType::Map);
         wrap[*p] = value;
@@ -330,9 +469,12 @@ YAML::Node expand(const YAML::Node& n, bool verbatim, ExpandBudget& budget, int 
   }
   if (n.IsSequence()) {
     YAML::Node out(YAML::NodeType::Sequence);
-    for (const auto& e : n) out.push_back(expand(e, verbatim, budget, depth + 1));
+    for (const auto& e : n)
+      out.push_back(expand(e, verbatim, budget, depth + 1, path + "[" + std::to_string(out.size()) + "]"));
     return out;
   }
+  if (budget.refs && n.IsScalar() && n.Scalar().find('$') != std::string::npos)
+    return budget.refs->scalar(n, path);
   return YAML::Clone(n);
 }
 
@@ -394,6 +536,7 @@ std::string describe(const YAML::Node& n) {
   if (n.IsMap()) return "a mapping";
   if (n.IsSequence()) return "a list";
   if (n.IsNull()) return "null";
+  if (n.Tag() == kResolvedTag) return "the value of a ${} reference (not shown)";
   return "'" + n.Scalar() + "'";
 }
 
@@ -885,13 +1028,39 @@ void read_dpdk(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
     ctx.fail(key + ".ports", "missing: interfaces.type is dpdk, list at least one port");
 }
 
+// Where the keystore is, read before anything is resolved: keystore.path, else
+// <path.data>/tapbeat.keystore, from -E or the file (environment references in
+// those two settings resolved, the keystore's own obviously not).
+std::string keystore_path(const YAML::Node& doc, const std::vector<std::string>& overrides) {
+  std::string ks, data;
+  auto scalar = [](const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() : std::string(); };
+  if (doc.IsMap()) {
+    ks = scalar(doc["keystore.path"]);
+    if (ks.empty() && doc["keystore"] && doc["keystore"].IsMap()) ks = scalar(doc["keystore"]["path"]);
+    data = scalar(doc["path.data"]);
+    if (data.empty() && doc["path"] && doc["path"].IsMap()) data = scalar(doc["path"]["data"]);
+  }
+  for (const std::string& o : overrides) {
+    if (o.rfind("keystore.path=", 0) == 0) ks = o.substr(14);
+    if (o.rfind("path.data=", 0) == 0) data = o.substr(10);
+  }
+  References env_only("", "", doc);
+  auto resolve = [&](const std::string& v) {
+    return v.find('$') == std::string::npos ? v : env_only.scalar(YAML::Node(v), "keystore.path").Scalar();
+  };
+  if (!ks.empty()) return resolve(ks);
+  return (data.empty() ? std::string("data") : resolve(data)) + "/tapbeat.keystore";
+}
+
 Config build(YAML::Node doc, const std::string& file, const std::vector<std::string>& overrides) {
   Config cfg;
   cfg.file = file;
   Ctx ctx{file, &cfg.warnings};
   if (doc.IsNull()) doc = YAML::Node(YAML::NodeType::Map);
   if (!doc.IsMap()) ctx.fail("", "the top level must be a mapping, got " + describe(doc));
+  References refs(file, keystore_path(doc, overrides), doc);
   ExpandBudget budget{file};
+  budget.refs = &refs;
   YAML::Node root = expand(doc, false, budget);
   // packetbeat.* and tapbeat.* are one section; tapbeat.* wins where both set a key.
   YAML::Node merged(YAML::NodeType::Map);
@@ -916,7 +1085,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
       throw ConfigError("-E", key, "value is not valid YAML (" + ex.msg + ")");
     }
     if (value.IsNull() && o.size() > eq + 1) value = YAML::Node(o.substr(eq + 1));
-    set_path(root, split_dots(key), expand(value, false, budget));
+    set_path(root, split_dots(key), expand(value, false, budget, 0, key));
   }
 
   check_section(ctx, "", root, kRoot);
@@ -953,6 +1122,15 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
 }
 
 }  // namespace
+
+std::string keystore_file(const std::string& config_file, const std::vector<std::string>& overrides) {
+  YAML::Node doc;
+  try {
+    doc = YAML::LoadFile(config_file);
+  } catch (const YAML::Exception&) {
+  }
+  return keystore_path(doc, overrides);
+}
 
 const ProtocolConfig* Config::protocol(const std::string& type) const {
   for (const auto& p : protocols)

@@ -130,6 +130,11 @@ std::optional<uint64_t> parse_byte_size(const std::string& text);
 // (and ICMP when enabled), with a VLAN variant when with_vlans is set.
 std::string generated_bpf_filter(const Config& cfg);
 
+// The keystore's file for the configuration `config_file` (read leniently: it may
+// not exist yet) and the -E overrides: keystore.path, else
+// <path.data>/tapbeat.keystore.
+std::string keystore_file(const std::string& config_file, const std::vector<std::string>& overrides);
+
 // Names of protocols tapbeat knows (the config keys), for validation and docs.
 const std::vector<std::string>& known_protocols();
 

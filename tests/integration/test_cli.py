@@ -205,3 +205,48 @@ tapbeat.workers: 2
     assert f["source"]["bytes"] == 5 * (14 + 20 + 8 + 100)  # lo has an Ethernet header
     s = final_stats(err)
     assert s["capture.pcap.dropped"] == 0
+
+
+def test_keystore_secrets_reach_the_config_and_never_the_output(tmp_path):
+    """`tapbeat keystore` as a Packetbeat user runs it: create, add from stdin, list;
+    the configuration's ${NAME} takes the keystore's value (before the environment);
+    the secret is in no output, log or error, and the file is 0600."""
+    data = tmp_path / "data"
+    cfg = tmp_path / "tapbeat.yml"
+    cfg.write_text(f"path.data: {data}\n"
+                   "tapbeat.interfaces.device: ${CAPTURE_DEVICE:any}\n"
+                   "tapbeat.flows: {enabled: true, period: -1s}\n"
+                   "output.console:\n  pretty: ${CONSOLE_PRETTY}\n")
+    cfg.chmod(0o600)
+    env = dict(os.environ)
+    env.pop("CONSOLE_PRETTY", None)
+    env.pop("TAPBEAT_KEYSTORE_PASSWORD", None)
+
+    def ks(*args, stdin=None):
+        return subprocess.run([BIN, "keystore", *args, "-c", str(cfg)], input=stdin, capture_output=True,
+                              text=True, timeout=30, env=env)
+
+    missing = run_tapbeat(["test", "config", "-c", str(cfg)], check=False, env=env)
+    assert missing.returncode == 1 and "output.console.pretty" in missing.stderr and "CONSOLE_PRETTY" in missing.stderr
+    assert ks("list").returncode == 1  # no keystore yet: Beats' "create it first"
+    assert ks("create").returncode == 0
+    assert ks("create").returncode == 1  # never replaced without --force
+    added = ks("add", "CONSOLE_PRETTY", "--stdin", stdin="true\n")
+    assert added.returncode == 0, added.stderr
+    assert ks("list").stdout.split() == ["CONSOLE_PRETTY"]
+    # --path.data is path.data, as Beats' flag: no keystore in another folder.
+    assert ks("list", "--path.data", str(tmp_path / "elsewhere")).returncode == 1
+    assert (data / "tapbeat.keystore").stat().st_mode & 0o777 == 0o600
+    assert b"true" not in (data / "tapbeat.keystore").read_bytes()[6:]  # encrypted, not in clear
+    env["CONSOLE_PRETTY"] = "false"  # the keystore wins over the environment
+    run = run_tapbeat(["-c", str(cfg), "-I", os.path.join(ROOT, "tests", "data", "sample.pcap"), "-t",
+                       "--strict.perms=false"], env=env)
+    assert run.stdout.startswith("{\n"), run.stdout[:80]  # pretty: true came from the keystore
+    # A secret referenced where a boolean belongs: the error names the key, not the value.
+    assert ks("add", "CONSOLE_PRETTY", "--stdin", stdin="hunter2-secret\n").returncode == 1  # exists
+    assert ks("add", "CONSOLE_PRETTY", "--stdin", "--force", stdin="hunter2-secret\n").returncode == 0
+    bad = run_tapbeat(["test", "config", "-c", str(cfg)], check=False, env=env)
+    assert bad.returncode == 1 and "output.console.pretty" in bad.stderr
+    assert "hunter2-secret" not in bad.stderr + bad.stdout
+    assert ks("remove", "CONSOLE_PRETTY").returncode == 0
+    assert ks("list").stdout.split() == []

@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "config/config.hpp"
+#include "config/keystore.hpp"
 
 namespace tapbeat {
 namespace {
@@ -197,6 +200,88 @@ TEST(Config, LibrdkafkaPropertiesKeepTheirDots) {
   const Config c =
       load("output.kafka:\n  hosts: [b:9092]\n  topic: t\n  librdkafka:\n    queue.buffering.max.ms: 5\n");
   EXPECT_EQ(c.output->raw["librdkafka"]["queue.buffering.max.ms"].as<int>(), 5);
+}
+
+}  // namespace
+}  // namespace tapbeat
+
+namespace tapbeat {
+namespace {
+
+// ${NAME} references, resolved from the keystore, then the environment.
+TEST(ConfigReferences, EnvironmentDefaultsNestingEscapesAndShapes) {
+  ::setenv("TB_TEST_DEVICE", "eth7", 1);
+  ::setenv("TB_TEST_HOSTS", "[\"es1:9200\", \"es2:9200\"]", 1);
+  ::unsetenv("TB_TEST_MISSING");
+  const Config c = load(
+      "tapbeat.interfaces.device: ${TB_TEST_DEVICE}\n"
+      "tapbeat.interfaces.bpf_filter: \"port ${TB_TEST_MISSING:${TB_TEST_ALSO_MISSING:53}} and not $$x\"\n"
+      "output.elasticsearch:\n"
+      "  hosts: ${TB_TEST_HOSTS}\n"
+      "  username: \"${TB_TEST_MISSING:elastic}\"\n",
+      {"path.data=/nonexistent-tapbeat-test"});
+  EXPECT_EQ(c.interfaces.device, "eth7");
+  EXPECT_EQ(c.interfaces.bpf_filter, "port 53 and not $x");
+  const YAML::Node hosts = c.root["output"]["elasticsearch"]["hosts"];
+  ASSERT_TRUE(hosts.IsSequence());  // one reference alone takes the list's shape
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[1].as<std::string>(), "es2:9200");
+  EXPECT_EQ(c.root["output"]["elasticsearch"]["username"].as<std::string>(), "elastic");
+  // -E values are resolved too.
+  EXPECT_EQ(load("", {"tapbeat.interfaces.device=${TB_TEST_DEVICE}", "path.data=/nonexistent-tapbeat-test"})
+                .interfaces.device,
+            "eth7");
+}
+
+TEST(ConfigReferences, ASettingOfTheFileByItsDottedName) {
+  const Config c = load(
+      "path: {data: /var/lib/tb}\n"
+      "queue.disk: {path: \"${path.data}/q\"}\n"
+      "output.file: {path: \"${path.data}/events\", filename: \"${output.file.prefix:tb}\"}\n");
+  EXPECT_EQ(c.queue.disk_path, "/var/lib/tb/q");
+  ASSERT_TRUE(c.output);
+  EXPECT_EQ(c.output->path, "/var/lib/tb/events");
+  EXPECT_EQ(c.output->filename, "tb");
+  EXPECT_EQ(load("queue.disk.path: ${path.data}/q\n").queue.disk_path, "data/q");  // path.data's default
+  EXPECT_NE(error_of("name: ${name}\n").find("${name} is neither"), std::string::npos);
+  EXPECT_NE(error_of("a.b: ${a.b}\nname: ${a.b}\n").find("nest deeper than 8"), std::string::npos);
+}
+
+TEST(ConfigReferences, AMissingValueNamesTheKeyAndTheVariableNeverAValue) {
+  ::unsetenv("TB_TEST_MISSING");
+  ::setenv("TB_TEST_SECRET", "s3cr3t-value", 1);
+  const std::string e =
+      error_of("output.elasticsearch:\n  password: ${TB_TEST_MISSING}\n  username: ${TB_TEST_SECRET}\n",
+               {"path.data=/nonexistent-tapbeat-test"});
+  EXPECT_NE(e.find("output.elasticsearch.password"), std::string::npos) << e;
+  EXPECT_NE(e.find("${TB_TEST_MISSING} is neither in the keystore"), std::string::npos) << e;
+  EXPECT_EQ(e.find("s3cr3t-value"), std::string::npos) << e;
+  EXPECT_NE(error_of("name: ${TB_TEST_MISSING:?set TB_TEST_MISSING to the beat's name}\n")
+                .find("name: ${TB_TEST_MISSING}: set TB_TEST_MISSING to the beat's name"),
+            std::string::npos);
+  EXPECT_NE(error_of("name: \"${TB_TEST_MISSING\"\n").find("without its closing }"), std::string::npos);
+}
+
+TEST(ConfigReferences, TheKeystoreComesBeforeTheEnvironment) {
+  char dir[] = "/tmp/tapbeat-ks-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string data = std::string(dir) + "/data";
+  Keystore ks = Keystore::open(data + "/tapbeat.keystore");
+  EXPECT_FALSE(ks.exists());
+  ks.set("TB_TEST_PW", "from-keystore");
+  ks.save();
+  ::setenv("TB_TEST_PW", "from-environment", 1);
+  const Config c =
+      load("path.data: " + data + "\noutput.elasticsearch:\n  hosts: [a]\n  password: ${TB_TEST_PW}\n");
+  EXPECT_EQ(c.root["output"]["elasticsearch"]["password"].as<std::string>(), "from-keystore");
+  // Read back as saved; another password does not open it.
+  EXPECT_EQ(Keystore::open(data + "/tapbeat.keystore").names(), std::vector<std::string>{"TB_TEST_PW"});
+  ::setenv("TAPBEAT_KEYSTORE_PASSWORD", "another", 1);
+  EXPECT_THROW(Keystore::open(data + "/tapbeat.keystore"), KeystoreError);
+  ::unsetenv("TAPBEAT_KEYSTORE_PASSWORD");
+  std::remove((data + "/tapbeat.keystore").c_str());
+  ::rmdir(data.c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace
