@@ -34,6 +34,7 @@ AgentInfo make_agent(const Config& cfg) {
   a.version = kTapbeatVersion;
   a.timestamp_digits = cfg.timestamp_digits;
   a.tags = cfg.tags;
+  a.field_members = cfg.field_members;
   // agent.id: a name-based UUID (RFC 4122 §4.3, SHA-1) of the host, stable across runs.
   uint8_t digest[EVP_MAX_MD_SIZE];
   unsigned dlen = 0;
@@ -85,6 +86,19 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
   require_output(cfg);
   internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
   decoders_ = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
+  // A protocol with its own tags or fields: its events carry them (the agent's
+  // fixed members rendered once more for it).
+  std::array<const AgentInfo*, kMaxDecoders> protocol_agents{};
+  for (const ProtocolConfig& p : cfg.protocols) {
+    const int d = decoder_index(p.type);
+    if (!p.enabled || d < 0 || (p.tags == agent_.tags && p.field_members == agent_.field_members)) continue;
+    auto a = std::make_unique<AgentInfo>(agent_);
+    a->tags = p.tags;
+    a->field_members = p.field_members;
+    prepare_agent(*a);
+    protocol_agents[static_cast<std::size_t>(d)] = a.get();
+    protocol_agents_.push_back(std::move(a));
+  }
   check_flow_memory(cfg, n, decoders_->plan().any_tcp());
   sink_ = make_sink(cfg);
   const uint32_t per_worker = flows_per_worker(cfg, n);
@@ -101,6 +115,7 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
     ws.event_chunk_bytes = cfg.engine.event_chunk_kb * 1024;
     ws.block_on_output_full = block_on_output_full;
     ws.agent = &agent_;
+    ws.protocol_agents = protocol_agents;
     ws.decoders = &decoders_->plan();
     ws.tcp_transaction_timeout_ns = decoders_->tcp_timeout_ns();
     ws.internal_networks = internal_networks_.empty() ? nullptr : &internal_networks_;

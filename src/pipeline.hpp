@@ -61,6 +61,7 @@ class Pipeline {
 
   const Config& cfg_;
   AgentInfo agent_;
+  std::vector<std::unique_ptr<AgentInfo>> protocol_agents_;  // protocols with their own tags or fields
   NetworkSet internal_networks_;
   std::unique_ptr<DecoderSet> decoders_;
   std::unique_ptr<Sink> sink_;

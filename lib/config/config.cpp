@@ -18,6 +18,7 @@
 
 #include "config/keystore.hpp"
 #include "decode/registry.hpp"
+#include "event/json_writer.hpp"
 
 namespace tapbeat {
 
@@ -791,6 +792,10 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
     if (ok != "type" && ok != "enabled" && ok != "ports") p.options[ok] = YAML::Clone(o->second);
   }
   check_positive_duration(ctx, key + ".transaction_timeout", n["transaction_timeout"]);
+  if (n["processors"]) ctx.warn(key + ".processors", "processors are not applied by tapbeat; ignored");
+  if (n["index"]) ctx.warn(key + ".index", "events go to the output's index; ignored");
+  if (get_bool(n["keep_null"], false))
+    ctx.warn(key + ".keep_null", "fields without a value are left out; ignored");
   // Value checks beyond types are the protocol's: its configure() refuses what it
   // cannot use (warnings wait for the run, which applies the settings).
   try {
@@ -1052,6 +1057,88 @@ std::string keystore_path(const YAML::Node& doc, const std::vector<std::string>&
   return (data.empty() ? std::string("data") : resolve(data)) + "/tapbeat.keystore";
 }
 
+// ---- fields ---------------------------------------------------------------
+
+// A YAML value as JSON: plain scalars that read as numbers, booleans or null are
+// those, quoted ones and the rest strings.
+void yaml_json(JsonWriter& w, const YAML::Node& n) {
+  if (n.IsMap()) {
+    w.begin_object();
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      w.key(it->first.Scalar());
+      yaml_json(w, it->second);
+    }
+    w.end_object();
+  } else if (n.IsSequence()) {
+    w.begin_array();
+    for (const auto& e : n) yaml_json(w, e);
+    w.end_array();
+  } else if (!n.IsDefined() || n.IsNull()) {
+    w.raw("null");
+  } else {
+    const std::string& t = n.Scalar();
+    int64_t i = 0;
+    bool b = false;
+    char* end = nullptr;
+    if (n.Tag() == "!") {
+      w.string(t);  // quoted: a string whatever it looks like
+    } else if (t == "true" || t == "false") {
+      w.boolean(t == "true");
+    } else if (scalar_int(n, i) && t.find_first_not_of("-0123456789") == std::string::npos) {
+      w.sint(i);
+    } else if (!t.empty() && (std::strtod(t.c_str(), &end), *end == '\0') &&
+               t.find_first_of("0123456789") != std::string::npos &&
+               t.find_first_not_of("-+.0123456789eE") == std::string::npos) {
+      w.real(std::strtod(t.c_str(), nullptr));
+    } else {
+      (void)b;
+      w.string(t);
+    }
+  }
+}
+
+// Top-level names of tapbeat's events: fields_under_root may not add one again (a
+// JSON object with a key twice is refused by Elasticsearch).
+bool event_root_name(const std::string& k) {
+  static const std::set<std::string> kNames = {
+      "@timestamp", "@metadata",    "agent",   "ecs",     "host",     "event",   "type",       "status",
+      "source",     "destination",  "client",  "server",  "network",  "related", "flow",       "error",
+      "method",     "query",        "path",    "request", "response", "url",     "user_agent", "tags",
+      "fields",     "observer",     "process", "user",    "resource", "params",  "notes",      "bytes_in",
+      "bytes_out",  "responsetime", "tls",     "dhcpv4",  "rpc",      "nfs",     "sip",        "thrift"};
+  if (kNames.count(k)) return true;
+  for (const DecoderDescriptor& d : decoder_registry())
+    if (d.name == k) return true;
+  return false;
+}
+
+// `fields` under "fields" or, with fields_under_root, at the event's root; the
+// second set (a protocol's) over the first (the global one).
+std::string field_members(const Ctx& ctx, const std::string& key, const YAML::Node& global, bool global_root,
+                          const YAML::Node& own, bool own_root) {
+  YAML::Node nested(YAML::NodeType::Map), root(YAML::NodeType::Map);
+  if (global && global.IsMap()) deep_merge(global_root ? root : nested, global);
+  if (own && own.IsMap()) deep_merge(own_root ? root : nested, own);
+  if (nested.size() == 0 && root.size() == 0) return "";
+  std::string buf(256 * 1024, '\0');
+  JsonWriter w(buf.data(), buf.size());
+  if (nested.size() > 0) {
+    w.key("fields");
+    yaml_json(w, nested);
+  }
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    if (event_root_name(k)) {
+      ctx.warn(key + "." + k, "fields_under_root would repeat a field tapbeat's events have; left out");
+      continue;
+    }
+    w.key(k);
+    yaml_json(w, it->second);
+  }
+  if (w.overflow()) ctx.fail(key, "fields render to more than 256 KiB of JSON");
+  return std::string(w.view());
+}
+
 Config build(YAML::Node doc, const std::string& file, const std::vector<std::string>& overrides) {
   Config cfg;
   cfg.file = file;
@@ -1106,6 +1193,16 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   read_queue(ctx, croot, cfg);
   cfg.name = get_string(croot["name"], "");
   cfg.tags = get_strings(croot["tags"]);
+  const bool global_root = get_bool(croot["fields_under_root"], false);
+  cfg.field_members = field_members(ctx, "fields", croot["fields"], global_root, YAML::Node(), false);
+  for (std::size_t i = 0; i < cfg.protocols.size(); ++i) {
+    ProtocolConfig& p = cfg.protocols[i];
+    const YAML::Node& o = p.options;
+    p.tags = cfg.tags;
+    for (const std::string& t : get_strings(o["tags"])) p.tags.push_back(t);
+    p.field_members = field_members(ctx, "tapbeat.protocols." + p.type + ".fields", croot["fields"],
+                                    global_root, o["fields"], get_bool(o["fields_under_root"], false));
+  }
   if (const YAML::Node p = at(croot, "timestamp", "precision")) {
     const std::string v = get_string(p, "");
     if (v == "millisecond")

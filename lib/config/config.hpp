@@ -89,6 +89,8 @@ struct EngineConfig {
 };
 
 struct Config {
+  // Global `fields` (fields_under_root) as JSON members for every event.
+  std::string field_members;
   std::string file;  // where it came from, for messages
   InterfaceConfig interfaces;
   FlowsConfig flows;

@@ -27,6 +27,11 @@ struct ProtocolConfig {
   bool enabled = true;
   std::vector<uint16_t> ports;
   YAML::Node options;  // every other option
+  // Beats' per-protocol `tags` (after the global ones) and `fields` merged over the
+  // global ones, as the JSON members every event of the protocol carries; set by
+  // the configuration reader.
+  std::vector<std::string> tags;
+  std::string field_members;
 
   // Typed reads of checked options; the fallback when the option is absent.
   bool flag(const char* key, bool fallback) const;

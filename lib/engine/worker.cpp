@@ -36,8 +36,13 @@ Worker::Worker(const WorkerSettings& s)
     const auto reg = decoder_registry();
     for (std::size_t i = 0; i < reg.size(); ++i) {
       if (!plan->enabled(i)) continue;
-      const DecoderSetup setup{counters_, reg[i].counter_base, out_,           store_,
-                               *s.agent,  s.internal_networks, plan->config[i]};
+      const DecoderSetup setup{counters_,
+                               reg[i].counter_base,
+                               out_,
+                               store_,
+                               s.protocol_agents[i] ? *s.protocol_agents[i] : *s.agent,
+                               s.internal_networks,
+                               plan->config[i]};
       decoders_[i] = reg[i].create(setup);
       conn_timeout_ns_[i] = plan->config[i]->timeout_ns;
       stale_after_ns_ = std::max(stale_after_ns_, conn_timeout_ns_[i]);

@@ -57,6 +57,8 @@ struct WorkerSettings {
   // nothing by pausing); false: drop the event and count it (live capture).
   bool block_on_output_full = false;
   const AgentInfo* agent = nullptr;
+  // Per protocol: the agent its events carry when it has its own tags or fields; null: `agent`.
+  std::array<const AgentInfo*, kMaxDecoders> protocol_agents{};
   // Transactions. Read-only, shared by all workers.
   const NetworkSet* internal_networks = nullptr;  // network.direction; null: not reported
   const DecoderPlan* decoders = nullptr;          // null: no transactions

@@ -24,6 +24,7 @@ void fixed_members(JsonWriter& w, const AgentInfo& agent) {
     for (const std::string& t : agent.tags) w.string(t);
     w.end_array();
   }
+  if (!agent.field_members.empty()) w.raw(agent.field_members);
 }
 
 }  // namespace

@@ -19,6 +19,9 @@ struct AgentInfo {
   std::string ecs_version = "8.0.0";
   std::vector<std::string> tags;  // `tags`: on every event, in order
   int timestamp_digits = 3;       // @timestamp fraction: timestamp.precision (3, 6 or 9)
+  // `fields` (and fields_under_root) as JSON members ("\"fields\":{...}" and/or
+  // root members), rendered by the configuration; written after the tags.
+  std::string field_members;
   // @metadata, agent and tags as JSON members, rendered once by prepare_agent();
   // empty: rendered with each event.
   std::string fixed_members;

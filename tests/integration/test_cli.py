@@ -250,3 +250,35 @@ def test_keystore_secrets_reach_the_config_and_never_the_output(tmp_path):
     assert "hunter2-secret" not in bad.stderr + bad.stdout
     assert ks("remove", "CONSOLE_PRETTY").returncode == 0
     assert ks("list").stdout.split() == []
+
+
+def test_fields_and_tags_global_and_per_protocol(tmp_path):
+    """Beats' `fields`, `fields_under_root` and `tags`, global and per protocol: a
+    protocol's events carry the global ones and its own (its fields over the global
+    ones); flows carry the global ones; a field under the root that would repeat one
+    of the event's is left out with a warning; per-protocol options tapbeat does not
+    apply are warned about, each by its key."""
+    cfg = tmp_path / "tapbeat.yml"
+    cfg.write_text(
+        "fields: {env: prod, rack: 12, ratio: 0.5, ok: true, quoted: \"42\", team: all}\n"
+        "tags: [mirror]\n"
+        "packetbeat.flows: {enabled: true, period: -1s}\n"
+        "packetbeat.protocols:\n"
+        "- type: dns\n  ports: [53]\n  tags: [resolver]\n  fields: {team: dns-ops, type: bad}\n"
+        "  fields_under_root: true\n  processors: [{drop_event: {}}]\n  index: dns-%{+yyyy}\n  keep_null: true\n"
+        "- type: http\n  ports: [80]\n"
+        "output.console: {}\n")
+    cfg.chmod(0o600)
+    proc = run_tapbeat(["-c", str(cfg), "-I", pcap("beats/dns_google_com.pcap"), "-t"])
+    events = [json.loads(l) for l in proc.stdout.splitlines()]
+    dns = [e for e in events if e["type"] == "dns"]
+    flows = [e for e in events if e["type"] == "flow"]
+    assert dns and flows
+    for e in dns:
+        assert e["tags"] == ["mirror", "resolver"]
+        assert e["fields"] == {"env": "prod", "rack": 12, "ratio": 0.5, "ok": True, "quoted": "42", "team": "all"}
+        assert e["team"] == "dns-ops" and e["type"] == "dns"
+    for e in flows:
+        assert e["tags"] == ["mirror"] and e["fields"]["team"] == "all" and "team" not in e
+    for key in ("fields.type", "processors", "index", "keep_null"):
+        assert f"protocols[0].{key}" in proc.stderr or f"protocols.dns.{key}" in proc.stderr, key
