@@ -41,6 +41,8 @@ const char* kUsage =
     "  tapbeat setup [flags]        load the index template into Elasticsearch\n"
     "  tapbeat devices              list the devices libpcap can capture on\n"
     "  tapbeat keystore SUBCOMMAND  manage secrets referenced as ${NAME} (create, add, list, remove)\n"
+    "  tapbeat export config|template  print the configuration as loaded (secrets masked) or the\n"
+    "                               Elasticsearch index template\n"
     "  tapbeat version              print the version\n"
     "\n"
     "Run `tapbeat COMMAND --help` for a command's flags.\n";
@@ -344,6 +346,23 @@ int main(int argc, char** argv) {
       return cmd_version();
     }
     if (verb == "keystore") return cmd_keystore(args);
+    if (verb == "export") {
+      if (args.help || cmd.size() != 2 || (cmd[1] != "config" && cmd[1] != "template")) {
+        std::fputs("Usage: tapbeat export config [flags]\n       tapbeat export template [flags]\n\n"
+                   "config: the configuration as loaded (${} resolved, -E applied), credentials masked.\n"
+                   "template: the index template setup --index-management loads, as JSON.\n",
+                   args.help ? stdout : stderr);
+        return args.help ? 0 : 1;
+      }
+      const tapbeat::Config cfg = load_or_exit(args);
+      if (cmd[1] == "config") {
+        std::fputs(tapbeat::export_config(cfg).c_str(), stdout);
+      } else {
+        const auto [name, body] = tapbeat::index_template(cfg);
+        std::printf("%s\n", body.c_str());
+      }
+      return 0;
+    }
     if (verb == "devices") {
       if (args.help) return std::fputs(kDevicesUsage, stdout), 0;
       return cmd_devices();

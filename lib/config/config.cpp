@@ -291,8 +291,10 @@ std::vector<std::string> split_dots(const std::string& s) {
   return out;
 }
 
-// Marks a scalar whose text came from a ${NAME} reference: it may be a secret.
+// Marks a scalar whose text came from a ${NAME} reference: it may be a secret
+// (kSecretTag: a keystore entry went into it).
 constexpr const char* kResolvedTag = "!tapbeat-resolved";
+constexpr const char* kSecretTag = "!tapbeat-secret";
 
 // ${NAME}, ${NAME:default} and ${NAME:?message} in a scalar, as Beats resolves
 // them: a setting of the file by its dotted name (${path.data}; path.data is
@@ -311,6 +313,7 @@ class References {
     std::size_t end = 0;
     const bool one =
         text.size() > 3 && text.compare(0, 2, "${") == 0 && closing(text, 2, end) && end == text.size() - 1;
+    used_keystore_ = false;
     const std::string v = resolve(text, key, 0);
     if (one && !v.empty() && (v.front() == '[' || v.front() == '{')) {
       try {
@@ -319,7 +322,7 @@ class References {
       }
     }
     YAML::Node out(v);
-    out.SetTag(v == text ? n.Tag() : kResolvedTag);  // untouched: "$" alone, no "${" nor "$$"
+    out.SetTag(v == text ? n.Tag() : used_keystore_ ? kSecretTag : kResolvedTag);  // untouched: no "${", "$$"
     return out;
   }
 
@@ -413,7 +416,10 @@ class References {
       }
     }
     if (keystore_)
-      if (auto v = keystore_->get(name)) return v;
+      if (auto v = keystore_->get(name)) {
+        used_keystore_ = true;
+        return v;
+      }
     if (const char* e = std::getenv(name.c_str())) return std::string(e);
     return std::nullopt;
   }
@@ -421,6 +427,7 @@ class References {
   std::string source_, keystore_path_;
   YAML::Node doc_;
   std::unique_ptr<Keystore> keystore_;
+  bool used_keystore_ = false;
 };
 
 // What expand() may still produce: values left and nesting depth. An alias repeated
@@ -537,7 +544,7 @@ std::string describe(const YAML::Node& n) {
   if (n.IsMap()) return "a mapping";
   if (n.IsSequence()) return "a list";
   if (n.IsNull()) return "null";
-  if (n.Tag() == kResolvedTag) return "the value of a ${} reference (not shown)";
+  if (n.Tag() == kResolvedTag || n.Tag() == kSecretTag) return "the value of a ${} reference (not shown)";
   return "'" + n.Scalar() + "'";
 }
 
@@ -1219,6 +1226,47 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
 }
 
 }  // namespace
+
+namespace {
+
+// Keys whose values are credentials wherever they appear.
+bool secret_key(const std::string& k) {
+  static const char* const kNames[] = {"password", "passwd", "api_key", "token", "secret", "sasl.password",
+                                       "key_passphrase", "client_secret"};
+  for (const char* n : kNames)
+    if (k == n || k.ends_with(std::string(".") + n)) return true;
+  return false;
+}
+
+YAML::Node exported(const YAML::Node& n, const std::string& key) {
+  if (n.IsMap()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      const std::string k = it->first.Scalar();
+      out[k] = secret_key(k) && it->second.IsScalar() ? YAML::Node("xxxxx") : exported(it->second, k);
+    }
+    return out;
+  }
+  if (n.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& e : n) out.push_back(exported(e, key));
+    return out;
+  }
+  if (n.IsScalar()) {
+    YAML::Node out(n.Tag() == kSecretTag ? std::string("xxxxx") : n.Scalar());
+    if (n.Tag() == "!") out.SetStyle(YAML::EmitterStyle::Default);
+    return out;
+  }
+  return YAML::Clone(n);
+}
+
+}  // namespace
+
+std::string export_config(const Config& cfg) {
+  YAML::Emitter e;
+  e << exported(cfg.root, "");
+  return std::string(e.c_str()) + "\n";
+}
 
 std::string keystore_file(const std::string& config_file, const std::vector<std::string>& overrides) {
   YAML::Node doc;

@@ -132,6 +132,11 @@ std::optional<uint64_t> parse_byte_size(const std::string& text);
 // (and ICMP when enabled), with a VLAN variant when with_vlans is set.
 std::string generated_bpf_filter(const Config& cfg);
 
+// `tapbeat export config`: the configuration as loaded (references resolved, -E
+// applied, packetbeat.* and tapbeat.* merged) as YAML; credentials (password,
+// api_key, token, ... and any value taken from the keystore) shown as xxxxx.
+std::string export_config(const Config& cfg);
+
 // The keystore's file for the configuration `config_file` (read leniently: it may
 // not exist yet) and the -E overrides: keystore.path, else
 // <path.data>/tapbeat.keystore.

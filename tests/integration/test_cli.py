@@ -282,3 +282,25 @@ def test_fields_and_tags_global_and_per_protocol(tmp_path):
         assert e["tags"] == ["mirror"] and e["fields"]["team"] == "all" and "team" not in e
     for key in ("fields.type", "processors", "index", "keep_null"):
         assert f"protocols[0].{key}" in proc.stderr or f"protocols.dns.{key}" in proc.stderr, key
+
+
+def test_export_config_masks_credentials_and_export_template_is_the_setup_template(tmp_path):
+    data = tmp_path / "data"
+    cfg = tmp_path / "tapbeat.yml"
+    cfg.write_text(f"path.data: {data}\n"
+                   "output.elasticsearch:\n  hosts: ${ES_HOSTS}\n  username: ${ES_USER}\n  password: plain-pw\n"
+                   "  api_key: ${ES_USER}\n")
+    cfg.chmod(0o600)
+    env = dict(os.environ, ES_HOSTS='["es1:9200", "es2:9200"]')
+    env.pop("TAPBEAT_KEYSTORE_PASSWORD", None)
+    for args, stdin in ((["create"], None), (["add", "ES_USER", "--stdin"], "keystore-user")):
+        assert subprocess.run([BIN, "keystore", *args, "-c", str(cfg)], input=stdin, capture_output=True, text=True,
+                              env=env, timeout=30).returncode == 0
+    out = run_tapbeat(["export", "config", "-c", str(cfg)], env=env).stdout
+    assert "es1:9200" in out and "es2:9200" in out  # from the environment, not a secret
+    assert "plain-pw" not in out and "keystore-user" not in out  # a password key; a keystore value anywhere
+    assert out.count("xxxxx") == 3, out
+    template = json.loads(run_tapbeat(["export", "template", "-c", str(cfg)], env=env).stdout)
+    props = template["template"]["mappings"]["properties"]
+    assert props["http"]["properties"]["request"]["properties"]["body"]["properties"]["content"]["type"] == "text"
+    assert any("resolved_ips" in t for t in template["template"]["mappings"]["dynamic_templates"])

@@ -386,8 +386,12 @@ const DecoderDescriptor& dns_protocol() {
       .configure = configure,
       .counters = kDnsCounters,
       .violations = static_cast<int>(DnsStat::tcp_violations),
+      // Packetbeat's types where dynamic mapping would choose others: the id a
+      // keyword, answers' TTL (written as text, as Packetbeat writes it) a number.
       .index_template =
-          {.dynamic_templates =
+          {.properties = R"("dns": {"properties": {"id": {"type": "keyword"},
+                                 "answers": {"properties": {"ttl": {"type": "long"}}}}})",
+           .dynamic_templates =
                R"({"resolved_ips": {"path_match": "dns.resolved_ip", "mapping": {"type": "ip"}}})"},
       .exercise_options = "{include_authorities: true, include_additionals: true}",
       .create = create,

@@ -93,7 +93,9 @@ const DecoderDescriptor& icmp_protocol() {
       .configure = configure,
       .counters = kIcmpCounters,
       .violations = -1,
-      .index_template = {},
+      .index_template =
+          {.properties =
+               R"("icmp": {"properties": {"version": {"type": "keyword"}}})"},  // as Packetbeat maps it
       .exercise_options = {},
       .create = create,
   };
