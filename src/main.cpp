@@ -348,10 +348,11 @@ int main(int argc, char** argv) {
     if (verb == "keystore") return cmd_keystore(args);
     if (verb == "export") {
       if (args.help || cmd.size() != 2 || (cmd[1] != "config" && cmd[1] != "template")) {
-        std::fputs("Usage: tapbeat export config [flags]\n       tapbeat export template [flags]\n\n"
-                   "config: the configuration as loaded (${} resolved, -E applied), credentials masked.\n"
-                   "template: the index template setup --index-management loads, as JSON.\n",
-                   args.help ? stdout : stderr);
+        std::fputs(
+            "Usage: tapbeat export config [flags]\n       tapbeat export template [flags]\n\n"
+            "config: the configuration as loaded (${} resolved, -E applied), credentials masked.\n"
+            "template: the index template setup --index-management loads, as JSON.\n",
+            args.help ? stdout : stderr);
         return args.help ? 0 : 1;
       }
       const tapbeat::Config cfg = load_or_exit(args);

@@ -1231,8 +1231,8 @@ namespace {
 
 // Keys whose values are credentials wherever they appear.
 bool secret_key(const std::string& k) {
-  static const char* const kNames[] = {"password", "passwd", "api_key", "token", "secret", "sasl.password",
-                                       "key_passphrase", "client_secret"};
+  static const char* const kNames[] = {"password", "passwd",        "api_key",        "token",
+                                       "secret",   "sasl.password", "key_passphrase", "client_secret"};
   for (const char* n : kNames)
     if (k == n || k.ends_with(std::string(".") + n)) return true;
   return false;
