@@ -2,13 +2,17 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <simdjson.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <random>
+#include <set>
 
 #include "log.hpp"
 #include "version.hpp"
@@ -134,6 +138,11 @@ void Pipeline::start(ExtraStats extra_stats, ExtraDrops extra_drops) {
   extra_stats_ = std::move(extra_stats);
   extra_drops_ = std::move(extra_drops);
   start_mono_ns_ = mono_ns();
+  if (cfg_.http.enabled) {
+    http_.open(cfg_.http.host, cfg_.http.port);
+    log_line("info", "monitoring endpoint on http://" + cfg_.http.host + ":" +
+                         std::to_string(cfg_.http.port) + " (/, /stats, /metrics)");
+  }
   output_ = std::thread([this] { output_loop(); });
   pthread_setname_np(output_.native_handle(), "tb-output");
   monitor_ = std::thread([this] { monitor_loop(); });
@@ -308,6 +317,7 @@ void Pipeline::monitor_loop() {
   uint64_t last_warn_ns = 0, next_drop_check = 0;
   while (!monitor_stop_.load(std::memory_order_acquire)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    http_.serve([this](const std::string& path) { return monitor_reply(path); });
     const uint64_t now = mono_ns();
     if (now >= next_drop_check) {
       warn_drops(warned, last_warn_ns, now);
@@ -323,6 +333,110 @@ void Pipeline::monitor_loop() {
     }
   }
   if (progress) progress_line(mono_ns() - start_mono_ns_, true);
+}
+
+namespace {
+
+// Flat "a.b.c": value pairs nested as {"a":{"b":{"c":value}}}; a name that is also
+// the prefix of others keeps its own value under "total".
+struct StatTree {
+  std::string value;  // raw JSON; empty for an inner node
+  std::map<std::string, StatTree> children;
+  void add(std::string_view name, std::string v) {
+    const std::size_t dot = name.find('.');
+    StatTree& c = children[std::string(name.substr(0, dot))];
+    if (dot == std::string_view::npos) {
+      if (c.children.empty())
+        c.value = std::move(v);
+      else
+        c.children["total"].value = std::move(v);
+    } else {
+      if (!c.value.empty()) c.children["total"].value = std::move(c.value), c.value.clear();
+      c.add(name.substr(dot + 1), std::move(v));
+    }
+  }
+  void write(JsonWriter& w) const {
+    w.begin_object();
+    for (const auto& [k, c] : children) {
+      w.key(k);
+      if (c.children.empty())
+        w.raw(c.value);
+      else
+        c.write(w);
+    }
+    w.end_object();
+  }
+};
+
+std::string metric_name(std::string_view s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+}  // namespace
+
+MonitorHttp::Reply Pipeline::monitor_reply(const std::string& path) const {
+  std::string buf(1 << 20, '\0');
+  JsonWriter w(buf.data(), buf.size());
+  if (path == "/") {
+    // Beats' identity document.
+    w.begin_object();
+    w.field("beat", "tapbeat");
+    w.field("ephemeral_id", agent_.ephemeral_id);
+    w.field("hostname", agent_.hostname);
+    w.field("name", agent_.name);
+    w.field("uuid", agent_.id);
+    w.field("version", agent_.version);
+    w.end_object();
+    return {200, "application/json", std::string(w.view()) + "\n"};
+  }
+  if (path == "/stats") {
+    simdjson::dom::parser parser;
+    const std::string flat = stats_json();
+    simdjson::dom::object o;
+    if (parser.parse(flat).get(o)) return {500, "text/plain", "stats unavailable\n"};
+    StatTree tree;
+    for (auto field : o) tree.add(field.key, simdjson::minify(field.value));
+    tree.write(w);
+    return {200, "application/json", std::string(w.view()) + "\n"};
+  }
+  if (path == "/metrics") {
+    // Prometheus text format: the engine's counters per worker, each protocol's
+    // under one family per counter with a protocol label, the rest (capture,
+    // output) as the stats line has them.
+    std::string out;
+    const auto names = counter_catalogue();
+    std::set<std::string> typed;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string_view n = names[i].name;
+      std::string family, labels;
+      if (i < kEngineCounterCount) {
+        family = "tapbeat_" + metric_name(n);
+      } else {
+        const std::size_t dot = n.find('.');
+        family = "tapbeat_protocol_" + metric_name(n.substr(dot + 1));
+        labels = "protocol=\"" + std::string(n.substr(0, dot)) + "\",";
+      }
+      if (typed.insert(family).second)
+        out += "# TYPE " + family + (names[i].gauge ? " gauge\n" : " counter\n");
+      for (std::size_t k = 0; k < workers_.size(); ++k)
+        out += family + "{" + labels + "worker=\"" + std::to_string(k) + "\"} " +
+               std::to_string(workers_[k]->counters().get(i)) + "\n";
+    }
+    simdjson::dom::parser parser;
+    const std::string flat = stats_json();
+    simdjson::dom::object o;
+    if (!parser.parse(flat).get(o))
+      for (auto field : o) {
+        if (counter_index(field.key) >= 0) continue;
+        uint64_t v = 0;
+        if (field.value.get(v)) continue;  // numbers only
+        out += "tapbeat_" + metric_name(field.key) + " " + std::to_string(v) + "\n";
+      }
+    return {200, "text/plain; version=0.0.4", out};
+  }
+  return {404, "text/plain", "not found: /, /stats and /metrics are served\n"};
 }
 
 }  // namespace tapbeat

@@ -18,6 +18,7 @@
 #include "engine/worker.hpp"
 #include "event/agent.hpp"
 #include "event/json_writer.hpp"
+#include "monitor_http.hpp"
 #include "net/networks.hpp"
 #include "output/sink.hpp"
 
@@ -46,6 +47,8 @@ class Pipeline {
   // Returns the process exit code.
   int finish();
   std::string stats_json() const;
+  // The monitoring endpoint's answer for `path` (/, /stats, /metrics).
+  MonitorHttp::Reply monitor_reply(const std::string& path) const;
 
  private:
   void output_loop();
@@ -70,6 +73,7 @@ class Pipeline {
   ExtraStats extra_stats_;
   ExtraDrops extra_drops_;
   std::thread output_, monitor_;
+  MonitorHttp http_;  // served by the monitor thread when http.enabled
   std::atomic<bool> workers_done_{false};
   std::atomic<bool> monitor_stop_{false};
   std::atomic<uint64_t> events_written_{0}, events_failed_{0}, write_errors_{0};

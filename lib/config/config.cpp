@@ -231,6 +231,8 @@ const Specs kQueue = {{"mem", Kind::kSection, &kQueueMem}, {"disk", Kind::kSecti
 // Top-level keys of any Beat that tapbeat accepts; those it does not act on are
 // reported once as a warning where that matters (processors).
 const Specs kKeystore = {{"path", Kind::kString}};
+const Specs kHttp = {{"enabled", Kind::kBool},      {"host", Kind::kString},    {"port", Kind::kPort},
+                     {"allow_remote", Kind::kBool}, {"named_pipe", Kind::kAny}, {"pprof", Kind::kAny}};
 
 const Specs kRoot = {
     {"tapbeat", Kind::kSection, &kTapbeat},
@@ -245,7 +247,7 @@ const Specs kRoot = {
     {"path", Kind::kAny},
     {"setup", Kind::kAny},
     {"monitoring", Kind::kAny},
-    {"http", Kind::kAny},
+    {"http", Kind::kSection, &kHttp},
     {"queue", Kind::kSection, &kQueue},
     {"max_procs", Kind::kInt},
     {"seccomp", Kind::kAny},
@@ -1064,6 +1066,13 @@ std::string keystore_path(const YAML::Node& doc, const std::vector<std::string>&
   return (data.empty() ? std::string("data") : resolve(data)) + "/tapbeat.keystore";
 }
 
+// An address the monitoring endpoint may bind without http.allow_remote.
+bool loopback_address(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  const std::vector<std::string> parts = split_dots(host);
+  return parts.size() == 4 && parts[0] == "127";
+}
+
 // ---- fields ---------------------------------------------------------------
 
 // A YAML value as JSON: plain scalars that read as numbers, booleans or null are
@@ -1198,6 +1207,18 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
   read_outputs(ctx, croot, cfg);
   read_queue(ctx, croot, cfg);
+  if (const YAML::Node h = croot["http"]) {
+    MonitoringConfig& m = cfg.http;
+    m.enabled = get_bool(h["enabled"], false);
+    m.host = get_string(h["host"], m.host);
+    m.port = get_uint<uint16_t>(h["port"], m.port);
+    if (m.enabled && !get_bool(h["allow_remote"], false) && !loopback_address(m.host))
+      ctx.fail("http.host",
+               "'" + m.host + "' is not a loopback address: the endpoint shows every counter and " +
+                   "the configuration's identity; set http.allow_remote: true to serve it there");
+    if (h["named_pipe"]) ctx.warn("http.named_pipe", "named pipes are Windows'; ignored");
+    if (h["pprof"]) ctx.warn("http.pprof", "Go's profiler is not in tapbeat; ignored");
+  }
   cfg.name = get_string(croot["name"], "");
   cfg.tags = get_strings(croot["tags"]);
   const bool global_root = get_bool(croot["fields_under_root"], false);

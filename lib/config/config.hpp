@@ -88,7 +88,15 @@ struct EngineConfig {
   bool progress = true;
 };
 
+// The monitoring endpoint (Beats' http.*).
+struct MonitoringConfig {
+  bool enabled = false;
+  std::string host = "localhost";
+  uint16_t port = 5066;
+};
+
 struct Config {
+  MonitoringConfig http;
   // Global `fields` (fields_under_root) as JSON members for every event.
   std::string field_members;
   std::string file;  // where it came from, for messages

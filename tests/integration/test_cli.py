@@ -304,3 +304,68 @@ def test_export_config_masks_credentials_and_export_template_is_the_setup_templa
     props = template["template"]["mappings"]["properties"]
     assert props["http"]["properties"]["request"]["properties"]["body"]["properties"]["content"]["type"] == "text"
     assert any("resolved_ips" in t for t in template["template"]["mappings"]["dynamic_templates"])
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_monitoring_endpoint_serves_identity_stats_and_prometheus_metrics(tmp_path):
+    """http.enabled: a running capture answers curl-style GETs on /, /stats (nested
+    counters) and /metrics (per worker, per protocol), while HTTP traffic it decodes
+    moves the counters; a non-loopback host is refused without http.allow_remote."""
+    import urllib.request
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root or cap_net_raw")
+    from conftest import live_config
+    web, mon = free_port(), free_port()
+    cfg = tmp_path / "mon.yml"
+    cfg.write_text(live_config("http", web, f"http.enabled: true\nhttp.port: {mon}\n"))
+    cfg.chmod(0o600)
+    refused = run_tapbeat(["test", "config", "-c", str(cfg), "-E", "http.host=0.0.0.0"], check=False)
+    assert refused.returncode == 1 and "http.host" in refused.stderr and "allow_remote" in refused.stderr
+    assert run_tapbeat(["test", "config", "-c", str(cfg), "-E", "http.host=0.0.0.0",
+                        "-E", "http.allow_remote=true"]).returncode == 0
+    server = subprocess.Popen(["/usr/bin/python3", "-m", "http.server", str(web), "--bind", "127.0.0.1"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([BIN, "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(p, "started: capturing on lo")
+        get = lambda path: urllib.request.urlopen(f"http://127.0.0.1:{mon}{path}", timeout=5)
+        ident = json.load(get("/"))
+        assert ident["beat"] == "tapbeat" and ident["uuid"] and ident["version"]
+        deadline = time.time() + 10
+        while True:  # the web server may need a moment
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{web}/", timeout=2).read()
+                break
+            except OSError:
+                assert time.time() < deadline
+                time.sleep(0.2)
+        for _ in range(3):
+            urllib.request.urlopen(f"http://127.0.0.1:{web}/", timeout=2).read()
+        deadline = time.time() + 10
+        while json.load(get("/stats"))["http"]["transactions"] < 4:
+            assert time.time() < deadline, "http.transactions never reached 4 on /stats"
+            time.sleep(0.2)
+        stats = json.load(get("/stats"))
+        assert stats["packets"]["received"] > 0 and "events" in stats and "output" in stats
+        metrics = get("/metrics").read().decode()
+        assert "# TYPE tapbeat_protocol_transactions counter" in metrics
+        assert re.search(r'^tapbeat_protocol_transactions\{protocol="http",worker="0"\} [4-9]', metrics, re.M), metrics
+        assert re.search(r'^tapbeat_packets_received\{worker="0"\} [1-9]', metrics, re.M)
+        try:
+            get("/nope")
+            assert False, "404 expected"
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=20)
+        server.terminate()
+        server.wait(timeout=10)
+    assert p.returncode == 0
