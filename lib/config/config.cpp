@@ -1073,6 +1073,27 @@ bool loopback_address(const std::string& host) {
   return parts.size() == 4 && parts[0] == "127";
 }
 
+// Beats settings tapbeat knows and does not apply: one warning per key set.
+void warn_leaves(const Ctx& ctx, const std::string& key, const YAML::Node& n,
+                 const std::set<std::string>& applied) {
+  if (applied.count(key)) return;
+  if (n.IsMap() && n.size() > 0) {
+    for (auto it = n.begin(); it != n.end(); ++it)
+      warn_leaves(ctx, key + "." + it->first.Scalar(), it->second, applied);
+    return;
+  }
+  ctx.warn(key, "a Beats setting tapbeat does not apply; ignored");
+}
+
+void warn_not_applied(const Ctx& ctx, const YAML::Node& root) {
+  static const std::set<std::string> kApplied = {"setup.template.name", "setup.template.pattern",
+                                                 "setup.template.settings.index.number_of_shards",
+                                                 "path.data"};
+  for (const char* section : {"logging", "monitoring", "setup", "max_procs", "seccomp", "cloud", "xpack",
+                              "instrumentation", "features", "path"})
+    if (const YAML::Node n = root[section]) warn_leaves(ctx, section, n, kApplied);
+}
+
 // ---- fields ---------------------------------------------------------------
 
 // A YAML value as JSON: plain scalars that read as numbers, booleans or null are
@@ -1205,6 +1226,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
     read_dpdk(ctx, t["dpdk"], cfg);
   }
   if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
+  warn_not_applied(ctx, croot);
   read_outputs(ctx, croot, cfg);
   read_queue(ctx, croot, cfg);
   if (const YAML::Node h = croot["http"]) {
