@@ -1,10 +1,18 @@
-// Log lines on stderr as JSON objects, as a Beat run with -e writes them.
+// Log lines as JSON objects (or text with logging.json: false), on stderr as a
+// Beat run with -e writes them and/or in rotated files (logging.to_files), below
+// logging.level left out. Until configure_logging() runs: everything to stderr.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "config/config.hpp"
+
 namespace tapbeat {
+
+// Applies logging.*; throws std::runtime_error when the log folder or file cannot
+// be used. Call once, before other threads log.
+void configure_logging(const LoggingConfig& cfg);
 
 // Every message passes through redact_credentials() first.
 void log_line(std::string_view level, std::string_view message);

@@ -54,9 +54,9 @@ const char* kRunUsage =
     "  -c FILE          configuration file (default tapbeat.yml)\n"
     "  -I FILE          read packets from a pcap or pcapng file instead of a device\n"
     "  -t               read the file as fast as possible (packet timestamps are kept)\n"
-    "  -e               log to stderr (tapbeat always does; accepted for Packetbeat users)\n"
+    "  -e               log to stderr only (logging.to_stderr: true, logging.to_files: false)\n"
     "  -E KEY=VALUE     override a configuration setting, e.g. -E tapbeat.workers=4\n"
-    "  -d SELECTORS     debug selectors (accepted, no effect)\n"
+    "  -d SELECTORS     debug messages on (logging.level: debug; every selector)\n"
     "  --strict.perms=false  accept a config file owned by another user or writable by group/others\n"
     "  -h, --help       this help\n";
 
@@ -148,8 +148,11 @@ Args parse_args(int argc, char** argv) {
       a.pcap = take("-I");
     } else if (s == "-t") {
       a.topspeed = true;
-    } else if (s == "-e" || s == "-systemTest" || s == "-N") {
-      // -e: logs already go to stderr.
+    } else if (s == "-e") {
+      // Beats' -e: log to stderr only.
+      a.overrides.push_back("logging.to_stderr=true");
+      a.overrides.push_back("logging.to_files=false");
+    } else if (s == "-systemTest" || s == "-N") {
     } else if (s == "-E") {
       a.overrides.push_back(value("-E"));
     } else if (s.rfind("-E", 0) == 0 && s.size() > 2) {
@@ -159,7 +162,9 @@ Args parse_args(int argc, char** argv) {
     } else if (s == "-dashboards") {
       a.dashboards = true;
     } else if (s == "-d") {
+      // Beats' debug selectors: debug messages on (tapbeat has no per-selector filter).
       take("-d");
+      a.overrides.push_back("logging.level=debug");
     } else if (s == "-strict.perms") {
       // A Go bool flag: -strict.perms, -strict.perms=true or -strict.perms=false.
       if (has_inline && inline_value != "true" && inline_value != "false")
@@ -190,10 +195,19 @@ void print_warnings(const tapbeat::Config& cfg) {
   std::exit(1);
 }
 
-// The configuration of -c and -E, its warnings logged; a config error exits 1.
-tapbeat::Config load_or_exit(const Args& args) {
+// The configuration of -c and -E, its warnings logged (where logging.* says, for a
+// command that runs: `with_logging`); a config error exits 1.
+tapbeat::Config load_or_exit(const Args& args, bool with_logging = false) {
   try {
     tapbeat::Config cfg = tapbeat::load_config(args.config, args.overrides, args.strict_perms);
+    if (with_logging) {
+      try {
+        tapbeat::configure_logging(cfg.logging);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "tapbeat: %s\n", e.what());
+        std::exit(1);
+      }
+    }
     print_warnings(cfg);
     return cfg;
   } catch (const ConfigError& e) {
@@ -416,7 +430,7 @@ int main(int argc, char** argv) {
       std::fputs(kRunUsage, stdout);
       return 0;
     }
-    const tapbeat::Config cfg = load_or_exit(args);
+    const tapbeat::Config cfg = load_or_exit(args, true);
     tapbeat::RunOptions opts;
     opts.pcap_file = args.pcap;
     opts.topspeed = args.topspeed;

@@ -1086,12 +1086,56 @@ void warn_leaves(const Ctx& ctx, const std::string& key, const YAML::Node& n,
 }
 
 void warn_not_applied(const Ctx& ctx, const YAML::Node& root) {
-  static const std::set<std::string> kApplied = {"setup.template.name", "setup.template.pattern",
+  static const std::set<std::string> kApplied = {"setup.template.name",
+                                                 "setup.template.pattern",
                                                  "setup.template.settings.index.number_of_shards",
-                                                 "path.data"};
+                                                 "path.data",
+                                                 "path.logs",
+                                                 "logging.level",
+                                                 "logging.to_stderr",
+                                                 "logging.to_files",
+                                                 "logging.json",
+                                                 "logging.files.path",
+                                                 "logging.files.name",
+                                                 "logging.files.rotateeverybytes",
+                                                 "logging.files.keepfiles",
+                                                 "logging.files.permissions"};
   for (const char* section : {"logging", "monitoring", "setup", "max_procs", "seccomp", "cloud", "xpack",
                               "instrumentation", "features", "path"})
     if (const YAML::Node n = root[section]) warn_leaves(ctx, section, n, kApplied);
+}
+
+void read_logging(const Ctx& ctx, const YAML::Node& root, LoggingConfig& l) {
+  const YAML::Node n = root["logging"];
+  l.files_path = get_string(at(root, "path", "logs"), "logs");
+  if (!n) return;
+  l.level = get_string(n["level"], l.level);
+  if (l.level == "warn") l.level = "warning";
+  if (l.level != "debug" && l.level != "info" && l.level != "warning" && l.level != "error" &&
+      l.level != "critical")
+    ctx.fail("logging.level", "'" + l.level + "' is not one of debug, info, warning, error");
+  l.to_stderr = get_bool(n["to_stderr"], l.to_stderr);
+  l.to_files = get_bool(n["to_files"], l.to_files);
+  l.json = get_bool(n["json"], l.json);
+  if (const YAML::Node f = n["files"]) {
+    l.files_path = get_string(f["path"], l.files_path);
+    l.files_name = get_string(f["name"], l.files_name);
+    if (l.files_name.empty() || l.files_name.find('/') != std::string::npos)
+      ctx.fail("logging.files.name", "must be a file name without '/'");
+    l.rotate_every_bytes = get_uint<uint64_t>(f["rotateeverybytes"], l.rotate_every_bytes);
+    if (l.rotate_every_bytes < 4096) ctx.fail("logging.files.rotateeverybytes", "must be at least 4096");
+    l.keep_files = get_uint<uint32_t>(f["keepfiles"], l.keep_files);
+    if (l.keep_files < 2 || l.keep_files > 1024)
+      ctx.fail("logging.files.keepfiles", "must be between 2 and 1024");
+    if (f["permissions"]) {
+      const std::string perm = get_string(f["permissions"], "0600");
+      char* end = nullptr;
+      const unsigned long v = std::strtoul(perm.c_str(), &end, 8);
+      if (*end != '\0' || v > 0777)
+        ctx.fail("logging.files.permissions", "'" + perm + "' is not an octal file mode");
+      l.permissions = static_cast<uint32_t>(v);
+    }
+  }
 }
 
 // ---- fields ---------------------------------------------------------------
@@ -1227,6 +1271,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   }
   if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
   warn_not_applied(ctx, croot);
+  read_logging(ctx, croot, cfg.logging);
   read_outputs(ctx, croot, cfg);
   read_queue(ctx, croot, cfg);
   if (const YAML::Node h = croot["http"]) {

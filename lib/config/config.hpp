@@ -88,6 +88,19 @@ struct EngineConfig {
   bool progress = true;
 };
 
+// Beats' logging.*: where tapbeat's own log lines go.
+struct LoggingConfig {
+  std::string level = "info";  // debug | info | warning | error
+  bool to_stderr = true;
+  bool to_files = false;
+  bool json = true;
+  std::string files_path;  // default <path.logs> ("logs")
+  std::string files_name = "tapbeat";
+  uint64_t rotate_every_bytes = 10 * 1024 * 1024;
+  uint32_t keep_files = 7;
+  uint32_t permissions = 0600;
+};
+
 // The monitoring endpoint (Beats' http.*).
 struct MonitoringConfig {
   bool enabled = false;
@@ -96,6 +109,7 @@ struct MonitoringConfig {
 };
 
 struct Config {
+  LoggingConfig logging;
   MonitoringConfig http;
   // Global `fields` (fields_under_root) as JSON members for every event.
   std::string field_members;

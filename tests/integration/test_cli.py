@@ -369,3 +369,30 @@ def test_monitoring_endpoint_serves_identity_stats_and_prometheus_metrics(tmp_pa
         server.terminate()
         server.wait(timeout=10)
     assert p.returncode == 0
+
+
+def test_logging_level_files_rotation_text_format_and_e(tmp_path):
+    """logging.*: below the level left out; to files (0600, rotated at
+    rotateeverybytes, keepfiles generations) instead of stderr; json: false gives
+    Beats' tab-separated lines; -e puts everything back on stderr."""
+    logs = tmp_path / "logs"
+    cfg = tmp_path / "l.yml"
+    cfg.write_text("tapbeat.flows: {enabled: true, period: -1s}\noutput.console: {}\nsetup.kibana.host: k\n"
+                   "logging:\n  level: warning\n  to_files: true\n  to_stderr: false\n  json: false\n"
+                   f"  files: {{path: {logs}, name: tb, rotateeverybytes: 4096, keepfiles: 2}}\n")
+    cfg.chmod(0o600)
+    sample = os.path.join(ROOT, "tests", "data", "sample.pcap")
+    for _ in range(40):
+        proc = run_tapbeat(["-c", str(cfg), "-I", sample, "-t"])
+        assert proc.stderr == ""
+    assert sorted(os.listdir(logs)) == ["tb", "tb.1"]  # keepfiles 2: the current file and one before it
+    for name in ("tb", "tb.1"):
+        assert (logs / name).stat().st_mode & 0o777 == 0o600
+        assert (logs / name).stat().st_size <= 4096
+    lines = (logs / "tb").read_text().splitlines()
+    assert lines and all(l.split("\t")[1] == "WARN" and l.split("\t")[2] == "tapbeat" for l in lines), lines[:3]
+    assert not any("started" in l for l in lines)  # info is below warning
+    e = run_tapbeat(["-c", str(cfg), "-I", sample, "-t", "-e"])
+    assert "setup.kibana.host" in e.stderr
+    bad = run_tapbeat(["test", "config", "-c", str(cfg), "-E", "logging.level=loud"], check=False)
+    assert bad.returncode == 1 and "logging.level" in bad.stderr

@@ -292,15 +292,16 @@ namespace {
 
 TEST(Config, BeatsSettingsThatAreNotAppliedAreEachWarnedAbout) {
   const Config c = load(
-      "logging.level: debug\nlogging.to_files: true\nsetup.kibana.host: \"k:5601\"\n"
+      "logging.level: debug\nlogging.selectors: [\"*\"]\nlogging.metrics.enabled: true\n"
+      "setup.kibana.host: \"k:5601\"\n"
       "setup.template.name: x\nsetup.template.pattern: \"x-*\"\npath.data: /tmp/d\nmax_procs: 2\n");
   auto warned = [&](const std::string& key) {
     return std::any_of(c.warnings.begin(), c.warnings.end(),
                        [&](const std::string& w) { return w.find(": " + key + ": ") != std::string::npos; });
   };
-  for (const char* key : {"logging.level", "logging.to_files", "setup.kibana.host", "max_procs"})
+  for (const char* key : {"logging.selectors", "logging.metrics.enabled", "setup.kibana.host", "max_procs"})
     EXPECT_TRUE(warned(key)) << key;
-  for (const char* key : {"setup.template.name", "setup.template.pattern", "path.data"})
+  for (const char* key : {"setup.template.name", "setup.template.pattern", "path.data", "logging.level"})
     EXPECT_FALSE(warned(key)) << key;  // applied
 }
 
