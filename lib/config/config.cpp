@@ -1159,20 +1159,18 @@ void yaml_json(JsonWriter& w, const YAML::Node& n) {
   } else {
     const std::string& t = n.Scalar();
     int64_t i = 0;
-    bool b = false;
     char* end = nullptr;
+    const double d = std::strtod(t.c_str(), &end);
     if (n.Tag() == "!") {
       w.string(t);  // quoted: a string whatever it looks like
     } else if (t == "true" || t == "false") {
       w.boolean(t == "true");
     } else if (scalar_int(n, i) && t.find_first_not_of("-0123456789") == std::string::npos) {
       w.sint(i);
-    } else if (!t.empty() && (std::strtod(t.c_str(), &end), *end == '\0') &&
-               t.find_first_of("0123456789") != std::string::npos &&
+    } else if (!t.empty() && *end == '\0' && t.find_first_of("0123456789") != std::string::npos &&
                t.find_first_not_of("-+.0123456789eE") == std::string::npos) {
-      w.real(std::strtod(t.c_str(), nullptr));
+      w.real(d);
     } else {
-      (void)b;
       w.string(t);
     }
   }
