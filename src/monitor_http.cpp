@@ -42,15 +42,6 @@ void write_all(int fd, const std::string& s) {
 
 }  // namespace
 
-bool loopback_host(const std::string& host) {
-  if (host == "localhost") return true;
-  in_addr a4{};
-  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-  in6_addr a6{};
-  if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1) return IN6_IS_ADDR_LOOPBACK(&a6);
-  return false;
-}
-
 MonitorHttp::~MonitorHttp() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -34,7 +34,4 @@ class MonitorHttp {
   int fd_ = -1;
 };
 
-// True for a host the endpoint may bind without http.allow_remote: loopback only.
-bool loopback_host(const std::string& host);
-
 }  // namespace tapbeat

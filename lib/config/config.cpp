@@ -1,6 +1,8 @@
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -564,17 +566,9 @@ bool scalar_int(const YAML::Node& n, int64_t& out) {
 
 bool scalar_bool(const YAML::Node& n, bool& out) {
   if (!n.IsScalar()) return false;
-  std::string s = n.Scalar();
-  std::transform(s.begin(), s.end(), s.begin(), ::tolower);
-  if (s == "true" || s == "yes" || s == "on" || s == "y") {
-    out = true;
-    return true;
-  }
-  if (s == "false" || s == "no" || s == "off" || s == "n") {
-    out = false;
-    return true;
-  }
-  return false;
+  const std::optional<bool> v = parse_bool_text(n.Scalar());
+  if (v) out = *v;
+  return v.has_value();
 }
 
 void check_value(const Ctx& ctx, const std::string& key, const YAML::Node& n, const Spec& spec);
@@ -677,14 +671,7 @@ int64_t get_duration(const YAML::Node& n, int64_t fallback) {
   auto d = parse_duration_ns(n.Scalar());
   return d ? *d : fallback;
 }
-std::vector<std::string> get_strings(const YAML::Node& n) {
-  std::vector<std::string> out;
-  if (!n) return out;
-  if (n.IsScalar()) out.push_back(n.Scalar());
-  if (n.IsSequence())
-    for (const auto& e : n) out.push_back(e.Scalar());
-  return out;
-}
+std::vector<std::string> get_strings(const YAML::Node& n) { return yaml_texts(n); }
 
 // Reads n.a.b without creating or tripping over missing keys.
 YAML::Node at(const YAML::Node& n, const char* a, const char* b = nullptr) {
@@ -1066,11 +1053,14 @@ std::string keystore_path(const YAML::Node& doc, const std::vector<std::string>&
   return (data.empty() ? std::string("data") : resolve(data)) + "/tapbeat.keystore";
 }
 
-// An address the monitoring endpoint may bind without http.allow_remote.
+// An address the monitoring endpoint may bind without http.allow_remote:
+// localhost, 127.0.0.0/8, ::1.
 bool loopback_address(const std::string& host) {
-  if (host == "localhost" || host == "::1") return true;
-  const std::vector<std::string> parts = split_dots(host);
-  return parts.size() == 4 && parts[0] == "127";
+  if (host == "localhost") return true;
+  in_addr a4{};
+  if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6{};
+  return ::inet_pton(AF_INET6, host.c_str(), &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 // Beats settings tapbeat knows and does not apply: one warning per key set.
@@ -1324,18 +1314,18 @@ bool secret_key(const std::string& k) {
   return false;
 }
 
-YAML::Node exported(const YAML::Node& n, const std::string& key) {
+YAML::Node exported(const YAML::Node& n) {
   if (n.IsMap()) {
     YAML::Node out(YAML::NodeType::Map);
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string k = it->first.Scalar();
-      out[k] = secret_key(k) && it->second.IsScalar() ? YAML::Node("xxxxx") : exported(it->second, k);
+      out[k] = secret_key(k) && it->second.IsScalar() ? YAML::Node("xxxxx") : exported(it->second);
     }
     return out;
   }
   if (n.IsSequence()) {
     YAML::Node out(YAML::NodeType::Sequence);
-    for (const auto& e : n) out.push_back(exported(e, key));
+    for (const auto& e : n) out.push_back(exported(e));
     return out;
   }
   if (n.IsScalar()) {
@@ -1350,7 +1340,7 @@ YAML::Node exported(const YAML::Node& n, const std::string& key) {
 
 std::string export_config(const Config& cfg) {
   YAML::Emitter e;
-  e << exported(cfg.root, "");
+  e << exported(cfg.root);
   return std::string(e.c_str()) + "\n";
 }
 

@@ -29,15 +29,18 @@ std::string ProtocolConfig::text(const char* key, const std::string& fallback) c
   return n && n.IsScalar() ? n.Scalar() : fallback;
 }
 
-std::vector<std::string> ProtocolConfig::texts(const char* key) const {
-  const YAML::Node& o = options;
-  const YAML::Node n = o[key];
+std::vector<std::string> yaml_texts(const YAML::Node& n) {
   std::vector<std::string> out;
   if (!n) return out;
   if (n.IsScalar()) out.push_back(n.Scalar());
   if (n.IsSequence())
     for (const auto& e : n) out.push_back(e.Scalar());
   return out;
+}
+
+std::vector<std::string> ProtocolConfig::texts(const char* key) const {
+  const YAML::Node& o = options;
+  return yaml_texts(o[key]);
 }
 
 void read_common_options(const ProtocolConfig& p, ProtocolSettings& s) {

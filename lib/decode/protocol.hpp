@@ -65,6 +65,9 @@ struct ProtocolSettings {
 // entry, what happens instead).
 using OptionWarn = std::function<void(const std::string& key, const std::string& what)>;
 
+// A list of strings, or one value as a list of one; empty when absent.
+std::vector<std::string> yaml_texts(const YAML::Node& n);
+
 // Reads the common options of `p` into `s` (over the protocol's defaults).
 void read_common_options(const ProtocolConfig& p, ProtocolSettings& s);
 

@@ -27,7 +27,9 @@ TEST(Registry, EveryProtocolIsAConfigurationTypeWithItsOwnCounters) {
       EXPECT_EQ(d.counters[i].index, i);
       EXPECT_EQ(counter_index(d.counters[i].name), static_cast<int>(d.counter_base + i));
     }
-    if (d.create && (d.transports & (kTransportTcp | kTransportUdp))) EXPECT_FALSE(d.default_ports.empty());
+    if (d.create && (d.transports & (kTransportTcp | kTransportUdp))) {
+      EXPECT_FALSE(d.default_ports.empty());
+    }
   }
   std::set<std::string_view> names;
   for (const CounterSpec& c : counter_catalogue()) EXPECT_TRUE(names.insert(c.name).second) << c.name;
@@ -78,9 +80,12 @@ TEST(Registry, EveryDecoderKeepsTheSeamsContractOnArbitraryInput) {
     h.dec = d.create(h.setup(d.name, &s));
     for (int round = 0; round < 200; ++round) {
       const std::vector<uint8_t> in = random_records(rng, 1 + round % 12);
-      if (d.transports & kTransportTcp) ASSERT_TRUE(h.run(in.data(), in.size(), d.default_ports[0])) << round;
-      if (d.transports & kTransportUdp)
+      if (d.transports & kTransportTcp) {
+        ASSERT_TRUE(h.run(in.data(), in.size(), d.default_ports[0])) << round;
+      }
+      if (d.transports & kTransportUdp) {
         ASSERT_TRUE(h.datagram(in.data(), in.size(), d.default_ports[0], round & 1)) << round;
+      }
     }
   }
   EXPECT_GE(decoders, 9);
