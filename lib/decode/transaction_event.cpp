@@ -10,9 +10,9 @@ namespace tapbeat {
 namespace {
 
 void endpoint(JsonWriter& w, const char* name, std::string_view ip, uint16_t port, uint64_t bytes,
-              std::string_view domain = {}) {
+              bool with_bytes, std::string_view domain = {}) {
   w.begin_object(name);
-  w.field_uint("bytes", bytes);
+  if (with_bytes) w.field_uint("bytes", bytes);
   if (!domain.empty()) w.field("domain", domain);
   w.field("ip", ip);
   if (port) w.field_uint("port", port);
@@ -37,8 +37,8 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   write_beat_fields(w, start, agent);
 
   // The client sends the request: it is the source, the server the destination.
-  endpoint(w, "client", client, t.client_port, t.client_bytes);
-  endpoint(w, "destination", server, t.server_port, t.server_bytes, t.server_domain);
+  endpoint(w, "client", client, t.client_port, t.client_bytes, !t.omit_bytes);
+  endpoint(w, "destination", server, t.server_port, t.server_bytes, !t.omit_bytes, t.server_domain);
   w.begin_object("ecs");
   w.field("version", agent.ecs_version);
   w.end_object();
@@ -53,7 +53,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.string("network");
   w.end_array();
   w.field("dataset", t.type);
-  w.field_uint("duration", end - t.start_ns);
+  if (!t.omit_duration) w.field_uint("duration", end - t.start_ns);
   w.field("end", end_text);
   w.field("kind", "event");
   if (t.event_outcome) w.field("outcome", t.event_outcome);
@@ -68,7 +68,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.end_object();
 
   w.begin_object("network");
-  w.field_uint("bytes", t.client_bytes + t.server_bytes);
+  if (!t.omit_bytes) w.field_uint("bytes", t.client_bytes + t.server_bytes);
   if (!t.forwarded_ip.empty()) w.field("forwarded_ip", t.forwarded_ip);
   community_id_v1(t.cid_from_server ? t.server : t.client, t.cid_from_server ? t.client : t.server,
                   t.ip_version, t.proto, t.cid_sport, t.cid_dport, 0, buf);
@@ -104,8 +104,8 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     w.end_array();
   }
   w.end_object();
-  endpoint(w, "server", server, t.server_port, t.server_bytes, t.server_domain);
-  endpoint(w, "source", client, t.client_port, t.client_bytes);
+  endpoint(w, "server", server, t.server_port, t.server_bytes, !t.omit_bytes, t.server_domain);
+  endpoint(w, "source", client, t.client_port, t.client_bytes, !t.omit_bytes);
   w.field("status", t.ok ? "OK" : "Error");
   w.field("type", t.type);
 }

@@ -21,6 +21,8 @@ struct TransactionFields {
   const char* error = nullptr;  // error.message (also on an OK transaction: a note such as packet loss)
   uint64_t start_ns = 0;        // first packet of the request (or of the response alone)
   uint64_t end_ns = 0;          // last packet of the response; 0: none
+  bool omit_duration = false;   // no event.duration (a TLS handshake that did not complete)
+  bool omit_bytes = false;      // no client/server/network bytes (TLS: Packetbeat has none)
   uint8_t ip_version = 4;
   uint8_t proto = 0;  // IP protocol
   IpBytes client{}, server{};
