@@ -40,6 +40,9 @@ enum class Verdict : uint8_t {
   kNeedMore,   // `need` bytes from the first unconsumed one before going on
   kViolation,  // the stream is not this protocol (or is beyond a limit): detach
   kDone,       // nothing more to decode on this connection (e.g. after an upgrade)
+  kStartTls,   // the connection goes on as TLS from the first unconsumed byte (both
+               // directions): the engine hands it to the TLS decoder when that is enabled,
+               // else as kDone
 };
 
 struct DecodeResult {

@@ -47,6 +47,7 @@ Worker::Worker(const WorkerSettings& s)
       conn_timeout_ns_[i] = plan->config[i]->timeout_ns;
       stale_after_ns_ = std::max(stale_after_ns_, conn_timeout_ns_[i]);
       if (reg[i].transports & kTransportIcmp) icmp_decoder_ = static_cast<int>(i);
+      if (reg[i].name == "tls") tls_decoder_ = static_cast<int>(i);
     }
     if (plan->any_tcp()) {
       tcp_ = std::make_unique<TcpReassembler>(s.tcp, counters_);
@@ -396,7 +397,22 @@ void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t*
   StreamBuffer& b = s.buf[dir];
   if (n == 0) return;
   const DecodeResult r = decoders_[s.decoder]->data(s.data, info, dir, {p, n});
-  if (r.verdict == Verdict::kViolation || r.verdict == Verdict::kDone) {
+  if (r.verdict == Verdict::kStartTls && tls_decoder_ >= 0 && s.decoder != tls_decoder_) {
+    // STARTTLS and its kin: the protocol's decoder publishes what it has, the TLS
+    // decoder takes the connection from the next byte; held bytes of the other
+    // direction go to it with that direction's next delivery.
+    counters_.inc(Counter::stream_starttls);
+    decoders_[s.decoder]->close(s.data, info);
+    attach(s, tls_decoder_);
+    const uint32_t used = r.consumed < n ? r.consumed : n;
+    feed(s, dir, info, p + used, n - used);
+    if (s.state == kDecoding && !s.buf[1 - dir].held.empty()) {
+      s.buf[1 - dir].need = 0;
+      deliver(s, 1 - dir, info, nullptr, 0);
+    }
+    return;
+  }
+  if (r.verdict == Verdict::kViolation || r.verdict == Verdict::kDone || r.verdict == Verdict::kStartTls) {
     detach(s, info, r.verdict == Verdict::kViolation);
     return;
   }

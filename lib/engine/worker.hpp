@@ -183,6 +183,7 @@ class alignas(kCacheLine) Worker {
   ChainStore store_;
   std::unique_ptr<Decoder> decoders_[kMaxDecoders];
   int icmp_decoder_ = -1;
+  int tls_decoder_ = -1;  // where kStartTls hands a connection; -1: TLS not enabled
   std::unique_ptr<PayloadDetector::Scratch> detect_scratch_;
   bool track_flows_ = false;  // flow events are on
   std::unique_ptr<TcpReassembler> tcp_;

@@ -87,6 +87,7 @@ namespace tapbeat {
   X(stream_store_full, "stream.store_full", counter)                      \
   X(stream_gap_dropped_bytes, "stream.gap_dropped_bytes", counter)        \
   X(stream_detached, "stream.detached", counter)                          \
+  X(stream_starttls, "stream.starttls", counter)                          \
   X(stream_stale_segments, "stream.stale_segments", counter)              \
   X(stream_evicted, "stream.evicted", counter)                            \
   X(stream_connections, "stream.connections", gauge)                      \

@@ -25,6 +25,7 @@ enum Phase : uint8_t {
   kUntilClose,
   kResync,
   kUpgraded,
+  kTunnel,  // a CONNECT tunnel: TLS, usually, from here on
   kHeadRest
 };
 
@@ -149,7 +150,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     const bool to_head = st.n_pending > 0 && (st.pending[st.first_pending].flags & kHeadRequest);
     const bool to_connect = st.n_pending > 0 && (st.pending[st.first_pending].flags & kConnect);
     if (h.status == 101 || (to_connect && h.status >= 200 && h.status < 300)) {
-      d.phase = kUpgraded;  // the connection leaves HTTP (WebSocket, h2c, a CONNECT tunnel)
+      d.phase = h.status == 101 ? kUpgraded : kTunnel;  // the connection leaves HTTP (WebSocket, h2c, a tunnel)
     } else if (to_head || h.status == 204 || h.status == 304) {
     } else if (chunked) {
       d.phase = kChunkSize, body = true;
@@ -180,9 +181,9 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     return true;
   }
   if (!body) {
-    const bool upgraded = d.phase == kUpgraded;
+    const uint8_t upgraded = d.phase;
     complete(st, c, dir);
-    if (upgraded) d.phase = kUpgraded;
+    if (upgraded == kUpgraded || upgraded == kTunnel) d.phase = upgraded;
   }
   return true;
 }
@@ -294,6 +295,8 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
     switch (d.phase) {
       case kUpgraded:
         return {n, 0, Verdict::kDone};
+      case kTunnel:
+        return {off, 0, Verdict::kStartTls};
       case kResync:
       case kStart: {
         while (off < n && (p[off] == '\r' || p[off] == '\n')) ++off;
@@ -306,6 +309,14 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           start_headless(st, c, dir);  // the answer to an HTTP/0.9 request
           break;
         }
+        if (k == http::StartKind::kNotHttp && dir == st.client && st.n_pending > 0 &&
+            (st.pending[st.first_pending].flags & kConnect)) {
+          // The tunnel's first bytes (a ClientHello) before the CONNECT's answer was
+          // delivered: held for the decoder the answer hands the connection to.
+          return {off, n - off + 1, Verdict::kNeedMore};
+        }
+        if (k == http::StartKind::kNotHttp && dir == st.client && st.dir[1 - dir].phase == kTunnel)
+          return {off, 0, Verdict::kStartTls};
         if (k == http::StartKind::kNotHttp) {
           // A capture that starts mid-message, or bytes after a hole: skip this
           // segment's bytes and look again at the next.
@@ -467,6 +478,8 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       }
     }
   }
+  // A tunnel opened by the message just read: TLS from the next byte.
+  if (d.phase == kTunnel) return {off, 0, Verdict::kStartTls};
   return {off, 0, Verdict::kOk};
 }
 

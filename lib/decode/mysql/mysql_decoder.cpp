@@ -131,7 +131,11 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     d.seq = seq;
     const bool ok = dir == st.client ? client_packet(st, c, p + off - head, len, head)
                                      : server_packet(st, c, p + off - head, len, head);
-    if (!ok) return {off, 0, st.phase == kPhaseDone ? Verdict::kDone : Verdict::kViolation};
+    if (!ok) {
+      // After an SSL request (a 32-byte packet, read whole) the client's ClientHello follows.
+      if (st.phase == kPhaseTls) return {off, 0, d.skip == 0 ? Verdict::kStartTls : Verdict::kDone};
+      return {off, 0, st.phase == kPhaseDone ? Verdict::kDone : Verdict::kViolation};
+    }
   }
   return {off, 0, Verdict::kOk};
 }
@@ -146,7 +150,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
       const uint32_t caps = le<uint32_t>(p);
       if ((caps & kClientSsl) && len == 32) {
         counters_.inc(MysqlStat::tls_connections);
-        st.phase = kPhaseDone;
+        st.phase = kPhaseTls;
         return false;
       }
       if (caps & kClientCompress) st.flags |= kCompress;  // in effect after the server's OK

@@ -37,7 +37,8 @@ enum ConnFlag : uint8_t {
   kConnQueryAttrs = 4,   // both sides use it: commands carry attributes
 };
 
-enum Phase : uint8_t { kPhaseCommands = 0, kPhaseAuth = 1, kPhaseDone = 2 };
+// kPhaseTls: the client asked for TLS; its ClientHello follows.
+enum Phase : uint8_t { kPhaseCommands = 0, kPhaseAuth = 1, kPhaseDone = 2, kPhaseTls = 3 };
 
 // Where the response to the pending command is.
 enum Resp : uint8_t {

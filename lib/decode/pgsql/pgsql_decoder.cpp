@@ -117,7 +117,7 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       if (b == 'S' || b == 'G') {
         counters_.inc(PgsqlStat::encrypted_connections);
         st.phase = kPhaseDone;
-        return {off + 1, 0, Verdict::kDone};
+        return {off + 1, 0, b == 'S' ? Verdict::kStartTls : Verdict::kDone};
       }
       if (b == 'N') {
         ++off;

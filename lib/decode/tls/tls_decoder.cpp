@@ -42,7 +42,7 @@ constexpr uint8_t kHelloRetryRandom[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0
 uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(load_be(p, 2)); }
 uint32_t be24(const uint8_t* p) { return static_cast<uint32_t>(load_be(p, 3)); }
 
-bool tls13(uint16_t v) { return v >= 0x0304 && (v >> 8) == 3; }
+bool tls13(uint16_t v) { return (v >= 0x0304 && (v >> 8) == 3) || tls::is_tls13_draft(v); }
 
 }  // namespace
 

@@ -61,8 +61,7 @@ std::size_t common_hello(Bytes b, Hello& h) {
 
 // The extension block after `at` (absent is fine; a length that does not fit is not).
 bool extension_block(Bytes b, std::size_t at, Hello& h) {
-  if (at == b.size()) return true;
-  if (at + 2 > b.size()) return false;
+  if (at + 2 > b.size()) return true;  // none (a stray last byte is let pass)
   const std::size_t n = be16(b.data() + at);
   if (at + 2 + n > b.size()) return false;
   h.extensions = b.subspan(at + 2, n);
@@ -289,6 +288,14 @@ bool parse_client_hello(Bytes b, Hello& h) {
 
 bool parse_server_hello(Bytes b, Hello& h) {
   h = Hello{};
+  if (b.size() >= 36 && ((b[0] == 0x7f && b[1] < 22) || (b[0] == 3 && b[1] == 4))) {
+    // TLS 1.3 drafts before 22 (some wrote 0x0304): version, random, cipher suite,
+    // extensions. The final format says 0x0303 here.
+    h.version = be16(b.data());
+    h.random = b.subspan(2, 32);
+    h.cipher = be16(b.data() + 34);
+    return extension_block(b, 36, h) && each_extension(h.extensions, [](uint16_t, Bytes) {});
+  }
   const std::size_t at = common_hello(b, h);
   if (at == 0 || at + 3 > b.size()) return false;
   h.cipher = be16(b.data() + at);
@@ -492,11 +499,11 @@ std::size_t ja4(const Hello& h, Digest& d, char* out) {
 
 void write_client_fields(JsonWriter& w, const Hello& h, Digest& d) {
   char buf[40];
-  if (!h.sslv2) {
+  if (!h.sslv2) {  // JA3 and JA4 are defined over the TLS ClientHello
     ja3(h, true, d, buf);
     w.field("ja3", std::string_view(buf, 32));
+    w.field("ja4", std::string_view(buf, ja4(h, d, buf)));
   }
-  w.field("ja4", std::string_view(buf, ja4(h, d, buf)));
   if (const std::string_view sni = server_name(h); !sni.empty()) w.field("server_name", sni);
   w.begin_array("supported_ciphers");
   char unk[24];

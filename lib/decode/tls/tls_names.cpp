@@ -205,7 +205,11 @@ std::string_view name_or_unknown(std::string_view name, uint32_t code, int hex_d
 std::string_view version_text(uint16_t v, char* out) {
   const unsigned major = v >> 8, minor = v & 0xff;
   int n;
-  if (v == 0x0300)
+  if (major == 0x7f)
+    n = std::snprintf(out, 24, "TLS 1.3 (draft %u)", minor);
+  else if (major == 0xfb)
+    n = std::snprintf(out, 24, "TLS 1.3 (fb draft %u)", minor);
+  else if (v == 0x0300)
     return "SSL 3.0";
   else if (v == 0x0002)
     return "SSL 2.0";
@@ -219,7 +223,9 @@ std::string_view version_text(uint16_t v, char* out) {
 std::string_view ecs_version(uint16_t v, char* out) {
   const unsigned major = v >> 8, minor = v & 0xff;
   int n;
-  if (v == 0x0300)
+  if (is_tls13_draft(v))
+    return "1.3";
+  else if (v == 0x0300)
     return "3.0";
   else if (v == 0x0002)
     return "2.0";
@@ -232,7 +238,7 @@ std::string_view ecs_version(uint16_t v, char* out) {
 
 const char* ecs_version_protocol(uint16_t v) {
   if (v == 0x0300 || v == 0x0002) return "ssl";
-  return (v >> 8) == 3 ? "tls" : "unknown";
+  return (v >> 8) == 3 || is_tls13_draft(v) ? "tls" : "unknown";
 }
 
 }  // namespace tapbeat::tls

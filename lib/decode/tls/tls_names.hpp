@@ -28,9 +28,13 @@ std::size_t unknown_code(uint32_t code, int hex_digits, char* out);
 // The name, or the unknown form in out.
 std::string_view name_or_unknown(std::string_view name, uint32_t code, int hex_digits, char* out);
 
-// "TLS 1.2", "SSL 3.0", "(raw 3.5)" for a wire version; out: 24 bytes.
+// The drafts of TLS 1.3 (0x7fNN) and Facebook's variants of them (0xfbNN).
+constexpr bool is_tls13_draft(uint16_t v) { return (v >> 8) == 0x7f || (v >> 8) == 0xfb; }
+
+// "TLS 1.2", "SSL 3.0", "TLS 1.3 (draft 28)", "(raw 3.5)" for a wire version; out: 24 bytes.
 std::string_view version_text(uint16_t v, char* out);
-// ECS tls.version and tls.version_protocol: "1.2"/"tls", "3.0"/"ssl", "a.b"/"unknown".
+// ECS tls.version and tls.version_protocol: "1.2"/"tls", "3.0"/"ssl" (a TLS 1.3 draft:
+// "1.3"), "a.b"/"unknown".
 std::string_view ecs_version(uint16_t v, char* out);
 const char* ecs_version_protocol(uint16_t v);
 
