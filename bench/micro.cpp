@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <random>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "decode/mysql/mysql_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
+#include "decode/tls/tls_decoder.hpp"
 #include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "event/emitter.hpp"
@@ -27,6 +29,7 @@
 #include "net/parse.hpp"
 #include "synth.hpp"
 #include "tests/support/decoder_harness.hpp"
+#include "tests/support/tls_messages.hpp"
 #include "util/chain_store.hpp"
 
 using namespace tapbeat;
@@ -494,5 +497,46 @@ void BM_DetectClassify(benchmark::State& state) {
 BENCHMARK(BM_DetectClassify);
 
 }  // namespace
+
+// One TLS 1.2 session per iteration, from ClientHello to both ChangeCipherSpecs, its
+// event written. Arg 1: the server sends a two-certificate chain (parsed, fingerprinted,
+// written with x509 fields); Arg 0: a resumed session without certificates.
+void BM_TlsSession(benchmark::State& state) {
+  using namespace test::tls_wire;
+  DecoderBench b;
+  TlsSettings cfg;
+  TlsDecoder dec(b.setup("tls", &cfg));
+  const bool certs = state.range(0) != 0;
+  const std::string ch = record(22, client_hello({}));
+  std::string sflight = record(22, server_hello(0xc02f, ext(0xff01, u8(0)) + ext(16, u16(3) + u8(2) + "h2")));
+  if (certs)
+    sflight +=
+        record(22, certificate_message({certificate_der("www.example.org"), certificate_der("Example CA")}) +
+                       handshake(12, u8(3) + u16(29) + u8(32) + std::string(32, 'k')) + handshake(14, ""));
+  sflight += record(20, u8(1)) + record(22, std::string(40, 'f'));
+  const std::string cflight =
+      (certs ? record(22, handshake(16, u8(32) + std::string(32, 'k'))) : std::string()) + record(20, u8(1)) +
+      record(22, std::string(40, 'f'));
+  auto span = [](const std::string& x) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(x.data()), x.size());
+  };
+  alignas(8) uint8_t conn[kDecoderStateBytes];
+  StreamInfo c;
+  c.port[0] = 40000;
+  c.port[1] = 443;
+  uint64_t n = 0;
+  for (auto _ : state) {
+    std::memset(conn, 0, sizeof conn);
+    dec.open(conn);
+    c.ts_ns += 1000;
+    dec.data(conn, c, 0, span(ch));
+    dec.data(conn, c, 1, span(sflight));
+    dec.data(conn, c, 0, span(cflight));
+    dec.close(conn, c);
+    if (++n % 256 == 0) b.drain();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TlsSession)->Arg(0)->Arg(1);
 
 BENCHMARK_MAIN();

@@ -53,6 +53,12 @@ EXTRA_EVENTS = {
         "Packetbeat's test run publishes only SELECT DATABASE(), tapbeat publishes all five "
         "(test_mysql.py checks every MySQL capture's queries against tshark)",
     ),
+    "http_10_connection_close": (
+        lambda e: e.get("type") == "tls" and e.get("server.port") == 5432,
+        "the capture's PostgreSQL connection (port 5432) asks for TLS with an SSLRequest, the server answers 'S' "
+        "and a TLS 1.0 handshake follows: tapbeat hands the connection to its TLS decoder and publishes the "
+        "session; Packetbeat's pgsql module stops there and its tls module does not watch port 5432",
+    ),
     "http_unmatched_response": (
         lambda e: e.get("error.message") == "Unmatched request" and e.get("client.port") == 63081,
         "the request on port 63081 is never answered (the client resets at 1.5 s); tapbeat publishes it "

@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
-#include <openssl/x509.h>
 
 #include <string>
 #include <vector>
@@ -8,101 +7,14 @@
 #include "decode/tls/tls_decoder.hpp"
 #include "decode/tls/tls_hello.hpp"
 #include "stream_test.hpp"
+#include "tls_messages.hpp"
 
 namespace tapbeat {
 namespace {
 
 using test::contains;
 
-// ---- byte-level builders of TLS messages ------------------------------------
-
-std::string u8(unsigned v) { return std::string(1, static_cast<char>(v & 0xff)); }
-std::string u16(unsigned v) { return u8(v >> 8) + u8(v); }
-std::string u24(unsigned v) { return u8(v >> 16) + u16(v); }
-std::string record(unsigned type, const std::string& body, unsigned version = 0x0303) {
-  return u8(type) + u16(version) + u16(static_cast<unsigned>(body.size())) + body;
-}
-std::string handshake(unsigned type, const std::string& body) {
-  return u8(type) + u24(static_cast<unsigned>(body.size())) + body;
-}
-std::string ext(unsigned type, const std::string& data) {
-  return u16(type) + u16(static_cast<unsigned>(data.size())) + data;
-}
-
-struct ClientHelloSpec {
-  unsigned version = 0x0303;
-  std::vector<unsigned> ciphers = {0x0a0a, 0x1301, 0xc02f, 0x002f};  // a GREASE value first
-  std::string sni = "example.org";
-  std::vector<std::string> alpn = {"h2", "http/1.1"};
-  std::vector<unsigned> groups = {0x2a2a, 29, 23};
-  std::vector<unsigned> versions;  // supported_versions (empty: none)
-  std::string session_id = std::string(32, '\x11');
-};
-
-std::string client_hello(const ClientHelloSpec& s) {
-  std::string cs;
-  for (unsigned c : s.ciphers) cs += u16(c);
-  std::string exts;
-  exts += ext(0x1a1a, "");  // GREASE extension
-  if (!s.sni.empty())
-    exts += ext(0, u16(static_cast<unsigned>(s.sni.size()) + 3) + u8(0) + u16(static_cast<unsigned>(s.sni.size())) + s.sni);
-  std::string groups;
-  for (unsigned g : s.groups) groups += u16(g);
-  exts += ext(10, u16(static_cast<unsigned>(groups.size())) + groups);
-  exts += ext(11, u8(1) + u8(0));
-  exts += ext(13, u16(4) + u16(0x0403) + u16(0x0804));
-  if (!s.alpn.empty()) {
-    std::string a;
-    for (const auto& p : s.alpn) a += u8(static_cast<unsigned>(p.size())) + p;
-    exts += ext(16, u16(static_cast<unsigned>(a.size())) + a);
-  }
-  if (!s.versions.empty()) {
-    std::string v;
-    for (unsigned x : s.versions) v += u16(x);
-    exts += ext(43, u8(static_cast<unsigned>(v.size())) + v);
-  }
-  exts += ext(23, "");  // extended_master_secret: written by number in _unparsed_
-  const std::string body = u16(s.version) + std::string(32, '\x22') + u8(static_cast<unsigned>(s.session_id.size())) +
-                           s.session_id + u16(static_cast<unsigned>(cs.size())) + cs + u8(1) + u8(0) +
-                           u16(static_cast<unsigned>(exts.size())) + exts;
-  return handshake(1, body);
-}
-
-std::string server_hello(unsigned cipher, const std::string& exts, const std::string& random = std::string(32, '\x33'),
-                         const std::string& session_id = std::string(32, '\x44')) {
-  return handshake(2, u16(0x0303) + random + u8(static_cast<unsigned>(session_id.size())) + session_id + u16(cipher) +
-                          u8(0) + u16(static_cast<unsigned>(exts.size())) + exts);
-}
-
-// A self-signed certificate (EC P-256), DER.
-std::string certificate_der(const char* cn) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
-  X509_gmtime_adj(X509_getm_notBefore(x), 0);
-  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-  X509_set_pubkey(x, key);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("SE"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("Acme, Inc."), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
-  X509_set_issuer_name(x, name);
-  X509_sign(x, key, EVP_sha256());
-  unsigned char* der = nullptr;
-  const int n = i2d_X509(x, &der);
-  std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
-  OPENSSL_free(der);
-  X509_free(x);
-  EVP_PKEY_free(key);
-  return out;
-}
-
-std::string certificate_message(const std::vector<std::string>& ders) {
-  std::string list;
-  for (const auto& d : ders) list += u24(static_cast<unsigned>(d.size())) + d;
-  return handshake(11, u24(static_cast<unsigned>(list.size())) + list);
-}
+using namespace test::tls_wire;
 
 struct TlsHarness : test::StreamTest {
   test::Conn conn{50000, 443, 100, 900};
@@ -138,7 +50,8 @@ std::string tls12_session(std::size_t piece, TlsHarness& h) {
   h.server(record(22, server_hello(0xc02f, sh_exts) + certificate_message({cert})) +
                record(22, handshake(12, u8(3) + u16(29) + u8(1) + "k")) + record(22, handshake(14, "")),
            piece);
-  h.client(record(22, handshake(16, u8(1) + "k")) + record(20, u8(1)) + record(22, std::string(40, '\x55')), piece);
+  h.client(record(22, handshake(16, u8(1) + "k")) + record(20, u8(1)) + record(22, std::string(40, '\x55')),
+           piece);
   h.server(record(20, u8(1)) + record(22, std::string(40, '\x66')), piece);
   const auto ev = h.finish();
   return ev.size() == 1 ? ev[0] : std::string("events: ") + std::to_string(ev.size());
@@ -155,7 +68,9 @@ TEST(Tls, HandshakeGivesPacketbeatsFields) {
   EXPECT_TRUE(contains(ev, R"("established":true,"resumed":false)")) << ev;
   EXPECT_TRUE(contains(ev, R"("version":"1.2","version_protocol":"tls")")) << ev;
   // GREASE is left out of the cipher list and the fingerprints.
-  EXPECT_TRUE(contains(ev, R"("supported_ciphers":["TLS_AES_128_GCM_SHA256","TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256","TLS_RSA_WITH_AES_128_CBC_SHA"])"))
+  EXPECT_TRUE(contains(
+      ev,
+      R"("supported_ciphers":["TLS_AES_128_GCM_SHA256","TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256","TLS_RSA_WITH_AES_128_CBC_SHA"])"))
       << ev;
   // JA3 string: 771,4865-49199-47,0-10-11-13-16-23,29-23,0
   uint8_t md[16];
@@ -169,7 +84,9 @@ TEST(Tls, HandshakeGivesPacketbeatsFields) {
   EXPECT_TRUE(contains(ev, R"("ja4":"t12d0306h2_)")) << ev;
   EXPECT_TRUE(contains(ev, R"("ja3s":")")) << ev;
   EXPECT_TRUE(contains(ev, R"("subject":"CN=server.example.org,O=Acme\\, Inc.,C=SE")")) << ev;
-  EXPECT_TRUE(contains(ev, R"("public_key_algorithm":"ECDSA","public_key_size":256,"serial_number":"4242","signature_algorithm":"ECDSA-SHA256")"))
+  EXPECT_TRUE(contains(
+      ev,
+      R"("public_key_algorithm":"ECDSA","public_key_size":256,"serial_number":"4242","signature_algorithm":"ECDSA-SHA256")"))
       << ev;
   EXPECT_TRUE(contains(ev, R"("_unparsed_":["23"])")) << ev;
   EXPECT_TRUE(contains(ev, R"("_unparsed_":["renegotiation_info"])")) << ev;
@@ -223,7 +140,8 @@ TEST(Tls, Tls13HelloRetryAndCompatibilityChangeCipherSpec) {
                                      0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
                                      0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
   const std::string tls13 = ext(43, u16(0x0304));
-  h.server(record(22, server_hello(0x1301, tls13 + ext(51, u16(23)), std::string(reinterpret_cast<const char*>(kRetry), 32))) +
+  h.server(record(22, server_hello(0x1301, tls13 + ext(51, u16(23)),
+                                   std::string(reinterpret_cast<const char*>(kRetry), 32))) +
            record(20, u8(1)));
   // The client's compatibility CCS and its second ClientHello: still in clear.
   h.client(record(20, u8(1)) + record(22, client_hello(c)));

@@ -14,7 +14,8 @@ enum class TlsStat : uint16_t {
   client_hellos,         // ClientHello messages read (SSLv2-compatible ones too)
   server_hellos,         // ServerHello messages read (a HelloRetryRequest too)
   sslv2_client_hellos,   // SSLv2-compatible ClientHellos
-  certificates,          // X.509 certificates parsed
+  certificates,          // X.509 certificates read
+  certificates_cached,   // of them, found in the worker's cache (not parsed again)
   certificates_invalid,  // certificates the X.509 parser refused (left out of the event)
   certificates_skipped,  // certificates past max_certificates of one message (left out)
   alerts,                // alerts read in clear
@@ -34,6 +35,7 @@ inline constexpr CounterSpec kTlsCounters[] = {
     counter(TlsStat::server_hellos, "tls.server_hellos"),
     counter(TlsStat::sslv2_client_hellos, "tls.sslv2_client_hellos"),
     counter(TlsStat::certificates, "tls.certificates"),
+    counter(TlsStat::certificates_cached, "tls.certificates_cached"),
     counter(TlsStat::certificates_invalid, "tls.certificates_invalid"),
     counter(TlsStat::certificates_skipped, "tls.certificates_skipped"),
     counter(TlsStat::alerts, "tls.alerts"),

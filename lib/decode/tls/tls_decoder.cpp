@@ -52,7 +52,11 @@ TlsDecoder::TlsDecoder(const DecoderSetup& s)
       digest_(std::make_unique<tls::Digest>()),
       scratch_(std::make_unique<char[]>(kMaxText)),
       message_(std::make_unique<uint8_t[]>(kMaxHandshake + 4)),
-      text_(std::make_unique<char[]>(kMaxText)) {}
+      text_(std::make_unique<char[]>(kMaxText)),
+      cert_cache_(new CertText[kCertCacheEntries]),
+      cert_work_(new CertText[kMaxCertificates]) {
+  for (uint32_t i = 0; i < kCertCacheEntries; ++i) cert_cache_[i].valid = 0;
+}
 
 TlsDecoder::~TlsDecoder() = default;
 
@@ -284,7 +288,6 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
   }
   st.dir[dir].certificate = 1;
   const bool server = st.client < 0 || dir != st.client;
-  tls::X509Ptr certs[kMaxCertificates];
   std::span<const uint8_t> der[kMaxCertificates];
   int n = 0;
   for (std::size_t at = 3; at + 3 <= m.size();) {
@@ -299,19 +302,49 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
       counters_.inc(TlsStat::certificates_skipped);
       continue;
     }
-    tls::X509Ptr x = tls::parse_certificate(one);
-    if (!x) {
-      counters_.inc(TlsStat::certificates_invalid);
-      continue;
+    CertText& t = cert_work_[n];
+    digest_->begin(tls::Digest::kSha1);
+    digest_->update(one.data(), one.size());
+    digest_->end(t.key);
+    CertText& cached = cert_cache_[load_be(t.key, 4) % kCertCacheEntries];
+    if (cached.valid && std::memcmp(cached.key, t.key, sizeof t.key) == 0) {
+      counters_.inc(TlsStat::certificates_cached);
+      t.leaf_len = cached.leaf_len;
+      t.x509_len = cached.x509_len;
+      std::memcpy(t.leaf, cached.leaf, t.leaf_len);
+      std::memcpy(t.x509, cached.x509, t.x509_len);
+    } else {
+      JsonWriter leaf(t.leaf, kLeafText), x509(t.x509, kX509Text);
+      if (!tls::render_certificate(one, leaf, x509)) {
+        counters_.inc(TlsStat::certificates_invalid);
+        continue;
+      }
+      if (leaf.overflow() || x509.overflow()) {
+        counters_.inc(TlsStat::text_full);
+        continue;
+      }
+      t.leaf_len = static_cast<uint32_t>(leaf.size());
+      t.x509_len = static_cast<uint32_t>(x509.size());
+      std::memcpy(cached.key, t.key, sizeof t.key);
+      cached.leaf_len = t.leaf_len;
+      cached.x509_len = t.x509_len;
+      std::memcpy(cached.leaf, t.leaf, t.leaf_len);
+      std::memcpy(cached.x509, t.x509, t.x509_len);
+      cached.valid = 1;
     }
     counters_.inc(TlsStat::certificates);
-    der[n] = one;
-    certs[n++] = std::move(x);
+    der[n++] = one;
   }
   if (n == 0) return;
   const bool x509 = cfg_.send_certificates && cfg_.include_detailed_fields;
   put(st, server ? TlsState::kServerCert : TlsState::kClientCert, [&](JsonWriter& w) {
-    tls::write_leaf(w, certs[0].get(), der[0], cfg_.fingerprints, x509, *digest_);
+    if (cfg_.fingerprints) tls::write_hashes(w, der[0], cfg_.fingerprints, *digest_);
+    w.raw({cert_work_[0].leaf, cert_work_[0].leaf_len});
+    if (x509) {
+      w.begin_object("x509");
+      w.raw({cert_work_[0].x509, cert_work_[0].x509_len});
+      w.end_object();
+    }
     if (cfg_.include_raw_certificates) {
       w.begin_array("certificate_chain");
       char* text = text_.get();  // free while a fragment is written
@@ -326,7 +359,7 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
     put(st, server ? TlsState::kServerChain : TlsState::kClientChain, [&](JsonWriter& w) {
       for (int i = 1; i < n; ++i) {
         w.begin_object();
-        tls::write_x509(w, certs[i].get());
+        w.raw({cert_work_[i].x509, cert_work_[i].x509_len});
         w.end_object();
       }
     });

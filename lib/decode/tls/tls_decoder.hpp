@@ -92,6 +92,11 @@ class TlsDecoder final : public DecoderCommon<TlsStat> {
   static constexpr uint32_t kMaxHandshake = 64 * 1024;  // one handshake message put together
   static constexpr uint32_t kMaxText = 128 * 1024;      // event text kept per session
   static constexpr int kMaxCertificates = 10;           // certificates of one message parsed
+  // Certificates recently seen by the worker, by SHA-1 of their DER, with their
+  // fields written: a server's chain is parsed once, not once per session.
+  static constexpr uint32_t kCertCacheEntries = 256;
+  static constexpr uint32_t kLeafText = 2048;   // issuer, subject, validity members
+  static constexpr uint32_t kX509Text = 16384;  // x509 object members
 
   explicit TlsDecoder(const DecoderSetup& s);
   ~TlsDecoder() override;
@@ -114,7 +119,17 @@ class TlsDecoder final : public DecoderCommon<TlsStat> {
   void publish(TlsState& st, const StreamInfo& c);
   void release(TlsState& st);
 
+  struct CertText {
+    uint8_t key[20];
+    uint8_t valid;
+    uint32_t leaf_len, x509_len;
+    char leaf[kLeafText];
+    char x509[kX509Text];
+  };
+
   const TlsSettings& cfg_;
+  std::unique_ptr<CertText[]> cert_cache_;  // kCertCacheEntries, direct-mapped
+  std::unique_ptr<CertText[]> cert_work_;   // kMaxCertificates: one message's certificates
   std::unique_ptr<tls::Digest> digest_;
   std::unique_ptr<char[]> scratch_;     // one fragment being written
   std::unique_ptr<uint8_t[]> message_;  // one handshake message put together

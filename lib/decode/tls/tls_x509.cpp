@@ -20,19 +20,6 @@
 
 namespace tapbeat::tls {
 
-void X509Free::operator()(x509_st* x) const { X509_free(x); }
-
-X509Ptr parse_certificate(std::span<const uint8_t> der) {
-  if (der.empty() || der.size() > (1u << 24)) return nullptr;
-  const unsigned char* p = der.data();
-  X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
-  if (x && p != der.data() + der.size()) {  // bytes after the certificate
-    X509_free(x);
-    return nullptr;
-  }
-  return X509Ptr(x);
-}
-
 namespace {
 
 constexpr std::size_t kMaxValue = 1024;  // bytes of one name attribute kept
@@ -259,8 +246,7 @@ const char* signature_name(const X509* x, char* buf, std::size_t cap) {
   }
 }
 
-}  // namespace
-
+// The members of an x509 object (ECS x509.*).
 void write_x509(JsonWriter& w, X509* x) {
   char buf[128];
   if (auto* names =
@@ -332,36 +318,47 @@ void write_x509(JsonWriter& w, X509* x) {
   w.field_uint("version_number", static_cast<uint64_t>(X509_get_version(x) + 1));
 }
 
-void write_leaf(JsonWriter& w, X509* x, std::span<const uint8_t> der, unsigned fingerprints, bool with_x509,
-                Digest& d) {
+}  // namespace
+
+void write_hashes(JsonWriter& w, std::span<const uint8_t> der, unsigned fingerprints, Digest& d) {
   char buf[72];
-  if (fingerprints) {
-    w.begin_object("hash");
-    static constexpr const char* kKeys[Digest::kKinds] = {"md5", "sha1", "sha256"};
-    for (int k = 0; k < Digest::kKinds; ++k) {
-      if (!(fingerprints & (1u << k))) continue;
-      uint8_t md[32];
-      d.begin(static_cast<Digest::Kind>(k));
-      d.update(der.data(), der.size());
-      const std::size_t n = d.end(md);
-      hex(md, n, buf, true);
-      w.field(kKeys[k], std::string_view(buf, 2 * n));
-    }
-    w.end_object();
+  w.begin_object("hash");
+  static constexpr const char* kKeys[Digest::kKinds] = {"md5", "sha1", "sha256"};
+  for (int k = 0; k < Digest::kKinds; ++k) {
+    if (!(fingerprints & (1u << k))) continue;
+    uint8_t md[32];
+    d.begin(static_cast<Digest::Kind>(k));
+    d.update(der.data(), der.size());
+    const std::size_t n = d.end(md);
+    hex(md, n, buf, true);
+    w.field(kKeys[k], std::string_view(buf, 2 * n));
   }
+  w.end_object();
+}
+
+bool render_certificate(std::span<const uint8_t> der, JsonWriter& leaf, JsonWriter& x509) {
+  if (der.empty() || der.size() > (1u << 24)) return false;
+  const unsigned char* p = der.data();
+  X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  if (!x) return false;
+  if (p != der.data() + der.size()) {  // bytes after the certificate
+    X509_free(x);
+    return false;
+  }
+  char buf[40];
   BoundedText<4096> dn;
   dn_text(X509_get_issuer_name(x), dn);
-  w.field("issuer", dn.view());
-  if (const std::string_view t = time_text(X509_get0_notAfter(x), buf); !t.empty()) w.field("not_after", t);
-  if (const std::string_view t = time_text(X509_get0_notBefore(x), buf); !t.empty()) w.field("not_before", t);
+  leaf.field("issuer", dn.view());
+  if (const std::string_view t = time_text(X509_get0_notAfter(x), buf); !t.empty())
+    leaf.field("not_after", t);
+  if (const std::string_view t = time_text(X509_get0_notBefore(x), buf); !t.empty())
+    leaf.field("not_before", t);
   dn.clear();
   dn_text(X509_get_subject_name(x), dn);
-  w.field("subject", dn.view());
-  if (with_x509) {
-    w.begin_object("x509");
-    write_x509(w, x);
-    w.end_object();
-  }
+  leaf.field("subject", dn.view());
+  write_x509(x509, x);
+  X509_free(x);
+  return true;
 }
 
 std::size_t pem(std::span<const uint8_t> der, char* out) {
