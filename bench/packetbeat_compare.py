@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
 REFERENCE = os.path.join(ROOT, "tests", "data", "packetbeat-reference")
 
-PROTOCOLS = {"icmp", "dns", "http", "memcache", "mysql", "pgsql", "redis", "mongodb", "amqp", "cassandra"}
+PROTOCOLS = {"icmp", "dns", "http", "memcache", "mysql", "pgsql", "redis", "mongodb", "amqp", "cassandra", "tls"}
 
 CONFIG = """packetbeat.interfaces.device: any
 packetbeat.interfaces.internal_networks: [private]
@@ -63,6 +63,8 @@ packetbeat.protocols:
     ports: [5672]
   - type: cassandra
     ports: [9042]
+  - type: tls
+    ports: [443]
 """
 
 # Fields each tool fills in its own way, whatever the traffic.

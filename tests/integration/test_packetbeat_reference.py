@@ -39,27 +39,65 @@ KNOWN_FIELD_DIFFERENCES = {
                             "Packetbeat 8 and ../shared/expectations do",
     "icmp.response.message": "as icmp.request.message",
     "http:method": "as http.request.method",
+    "tls:tls.resumed": "Packetbeat 7.17 takes a ServerHello echoing the client's session id for a resumption, which "
+                       "every TLS 1.3 server in compatibility mode does: it marks full TLS 1.3 handshakes resumed. "
+                       "tapbeat reads TLS 1.3 resumption from the ServerHello's pre_shared_key (RFC 8446 2.2)",
+    "tls:tls.detailed.resumption_method": "as tls.resumed",
+    "tls:event.duration": "Packetbeat ends a TLS 1.3 handshake at the client's compatibility ChangeCipherSpec and "
+                          "writes milliseconds; tapbeat ends it at the first encrypted record of the side that "
+                          "completes it, in nanoseconds",
+    "tls:tls.client.supported_ciphers": "cipher suites missing from Packetbeat's table are '(unknown:0x....)' there; "
+                                        "tapbeat names every suite of IANA's registry",
+    "tls:tls.detailed.client_hello.random": "Packetbeat 8 writes the hellos' random (its golden files); 7.17 does not",
+    "tls:tls.detailed.server_hello.random": "as tls.detailed.client_hello.random",
+    "tls:tls.detailed.client_hello.extensions._unparsed_": "Packetbeat 8 parses status_request (its golden files); "
+                                                           "7.17 lists it as unparsed",
+    "tls:tls.detailed.server_hello.extensions._unparsed_": "as tls.detailed.client_hello.extensions._unparsed_",
+    "tls:tls.detailed.server_certificate_chain": "Packetbeat 7.17 writes x509 'version' beside 'version_number' in "
+                                                 "each entry; Packetbeat 8 (its golden files) and tapbeat only the latter",
+    "tls:tls.server.x509.version": "as tls.detailed.server_certificate_chain",
+    "tls:tls.client.x509.version": "as tls.detailed.server_certificate_chain",
+    "tls:tls.server.x509.subject.province": "Packetbeat 7.17 repeats state_or_province as province; Packetbeat 8 "
+                                            "(its golden files) and tapbeat write state_or_province",
+    "tls:tls.server.x509.issuer.province": "as tls.server.x509.subject.province",
+    "tls:tls.client.x509.subject.province": "as tls.server.x509.subject.province",
+    "tls:tls.client.x509.issuer.province": "as tls.server.x509.subject.province",
+    "tls:tls.client.ja4": "beyond Packetbeat: JA4 of the ClientHello",
+    "tls:tls.server.ja3s": "beyond Packetbeat: ECS tls.server.ja3s",
+    "tls:tls.curve": "beyond Packetbeat: ECS tls.curve",
+}
+# Field families where tapbeat differs on purpose: "type:prefix" -> reason.
+KNOWN_PREFIX_DIFFERENCES = {
+    "tls:tls.detailed.server_certificate.": "Packetbeat 7.17 repeats the end-entity certificate under "
+                                            "tls.detailed.server_certificate; Packetbeat 8 (its golden files) and "
+                                            "tapbeat write it once, as ECS tls.server.x509",
+    "tls:tls.detailed.client_certificate.": "as tls.detailed.server_certificate",
+    "tls:tls.detailed.client_hello.extensions.status_request.": "Packetbeat 8 parses status_request (its golden "
+                                                                "files); 7.17 does not",
 }
 
 
 def kept(event):
     t = event.get("type")
-    return {k: v for k, v in event.items() if k not in KNOWN_FIELD_DIFFERENCES and f"{t}:{k}" not in KNOWN_FIELD_DIFFERENCES}
+    prefixes = tuple(p[len(t) + 1:] for p in KNOWN_PREFIX_DIFFERENCES if p.startswith(f"{t}:"))
+    return {k: v for k, v in event.items() if k not in KNOWN_FIELD_DIFFERENCES and f"{t}:{k}" not in
+            KNOWN_FIELD_DIFFERENCES and not (prefixes and k.startswith(prefixes))}
 
 # The agreement this revision reaches (`bench/packetbeat_compare.py compare` prints it);
 # a change that lowers one fails here. Keys: protocol -> (events, fields). Measured
-# on 907 captures: events matched / Packetbeat's events, equal values / values compared.
+# on 990 captures: events matched / Packetbeat's events, equal values / values compared.
 FLOOR = {
     "amqp": (0.916, 0.970),       # 11/12 events
     "cassandra": (1.0, 0.889),    # 41/41; Packetbeat pairs by arrival (see test_packetbeat_expectations)
     "dns": (0.987, 0.994),        # 1623/1644
-    "flow": (0.949, 0.948),       # 3653/3846
+    "flow": (0.946, 0.947),       # 3996/4220 (the TLS captures joined the reference at 0.9469)
     "http": (0.946, 0.945),       # 976/1031
     "icmp": (0.746, 0.972),       # 631/845
     "memcache": (1.0, 0.894),     # 47/47
     "mongodb": (1.0, 0.935),      # 40/40
     "mysql": (1.0, 0.944),        # 14/14
     "pgsql": (0.970, 0.984),      # 33/34
+    "tls": (0.989, 0.996),        # 478/483
 }
 
 
