@@ -245,7 +245,7 @@ void TlsDecoder::client_hello(TlsState& st, int dir, const tls::Hello& h) {
   if (st.client < 0) st.client = static_cast<int8_t>(dir);
   st.client_version = h.version;
   st.client_sid_len = static_cast<uint8_t>(h.session_id.size());
-  std::memcpy(st.client_sid, h.session_id.data(), h.session_id.size());
+  if (!h.session_id.empty()) std::memcpy(st.client_sid, h.session_id.data(), h.session_id.size());
   st.client_ticket = static_cast<uint8_t>(tls::session_ticket(h));
   put(st, TlsState::kClientFields, [&](JsonWriter& w) { tls::write_client_fields(w, h, *digest_); });
   if (cfg_.include_detailed_fields)
@@ -265,7 +265,7 @@ void TlsDecoder::server_hello(TlsState& st, int dir, const tls::Hello& h) {
   st.version = tls::negotiated_version(h);
   st.cipher = h.cipher;
   st.server_sid_len = static_cast<uint8_t>(h.session_id.size());
-  std::memcpy(st.server_sid, h.session_id.data(), h.session_id.size());
+  if (!h.session_id.empty()) std::memcpy(st.server_sid, h.session_id.data(), h.session_id.size());
   st.server_ticket = static_cast<uint8_t>(tls::session_ticket(h));
   bool found;
   tls::find_extension(h, 41, found);  // pre_shared_key
@@ -274,7 +274,7 @@ void TlsDecoder::server_hello(TlsState& st, int dir, const tls::Hello& h) {
   if (found && ks.size() >= 2) st.curve = be16(ks.data());
   const std::string_view alpn = tls::first_alpn(h);
   st.alpn_len = static_cast<uint8_t>(std::min(alpn.size(), sizeof st.alpn));
-  std::memcpy(st.alpn, alpn.data(), st.alpn_len);
+  if (st.alpn_len) std::memcpy(st.alpn, alpn.data(), st.alpn_len);
   put(st, TlsState::kServerFields, [&](JsonWriter& w) { tls::write_server_fields(w, h, *digest_); });
   if (cfg_.include_detailed_fields)
     put(st, TlsState::kServerHello, [&](JsonWriter& w) { tls::write_hello_detail(w, h, false); });
@@ -583,6 +583,16 @@ std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const Optio
 
 const uint16_t kDefaultPorts[] = {443, 993, 995, 5223, 8443, 8883, 9243};
 
+// Certificate validity as dates (ECS); a PEM chain whole (keyword without a length cap).
+#define TAPBEAT_TLS_VALIDITY                                                                     \
+  R"("not_after": {"type": "date"}, "not_before": {"type": "date"}, )"                           \
+  R"("x509": {"properties": {"not_after": {"type": "date"}, "not_before": {"type": "date"}}}, )" \
+  R"("certificate_chain": {"type": "keyword"})"
+constexpr std::string_view kTemplateProperties =
+    R"("tls": {"properties": {"client": {"properties": {)" TAPBEAT_TLS_VALIDITY R"(}}, )"
+    R"("server": {"properties": {)" TAPBEAT_TLS_VALIDITY R"(}}}})";
+#undef TAPBEAT_TLS_VALIDITY
+
 }  // namespace
 
 const DecoderDescriptor& tls_protocol() {
@@ -596,7 +606,7 @@ const DecoderDescriptor& tls_protocol() {
       .configure = configure,
       .counters = kTlsCounters,
       .violations = static_cast<int>(TlsStat::violations),
-      .index_template = {},
+      .index_template = {.properties = kTemplateProperties},
       .exercise_options = "{include_raw_certificates: true, fingerprints: [md5, sha1, sha256]}",
       .create = create,
   };
