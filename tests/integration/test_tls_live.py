@@ -173,3 +173,62 @@ def test_curl_over_tls(certs, tmp_path):
     t = e["tls"]
     assert t["established"] and t["version"] == "1.2" and t["next_protocol"] == "http/1.1"
     assert t["client"]["server_name"] == "localhost"
+
+
+def test_postgres_sslrequest_hands_the_connection_to_tls(certs, tmp_path):
+    """A real PostgreSQL server with ssl on: the client's SSLRequest, the server's 'S', then
+    TLS on the same connection, which the pgsql decoder hands to the TLS decoder."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    import psycopg2
+
+    from test_pgsql import pg_bin
+
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root or cap_net_raw")
+    port = 15433
+    user = pwd.getpwnam("postgres")
+    base = tempfile.mkdtemp(prefix="tapbeat-pgtls-", dir="/tmp")
+    data = os.path.join(base, "data")
+    for name in ("server.pem", "server.key"):
+        shutil.copy(certs / name, os.path.join(base, name))
+        os.chown(os.path.join(base, name), user.pw_uid, user.pw_gid)
+        os.chmod(os.path.join(base, name), 0o600)
+    os.chown(base, user.pw_uid, user.pw_gid)
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(as_postgres + [pg_bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True, timeout=120)
+    server = subprocess.Popen(as_postgres + [pg_bin("postgres"), "-D", data, "-p", str(port), "-h", "127.0.0.1", "-k",
+                                             base, "-c", "fsync=off", "-c", "ssl=on", "-c",
+                                             f"ssl_cert_file={base}/server.pem", "-c", f"ssl_key_file={base}/server.key"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while subprocess.run(as_postgres + [pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                             capture_output=True).returncode != 0:
+            assert time.time() < deadline, "postgres did not start"
+            time.sleep(0.2)
+        config = live_config("pgsql", port, f"  - type: tls\n    ports: [{PORT}]\n")
+
+        def body():
+            conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                                    sslmode="require")
+            assert conn.info.ssl_in_use
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            conn.close()
+            time.sleep(1)
+
+        out, err = run_live(config, tmp_path, body)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+    tls = [e for e in (json.loads(line) for line in out.splitlines()) if e.get("type") == "tls"]
+    assert len(tls) == 1, out[-2000:]
+    t = tls[0]["tls"]
+    assert tls[0]["server"]["port"] == port and t["established"] is True and t["version"] == "1.3", t
+    assert final_stats(err)["stream.starttls"] == 1

@@ -200,3 +200,92 @@ TEST(Tls, PostgresSslRequestHandsTheConnectionToTls) {
 
 }  // namespace
 }  // namespace tapbeat
+
+namespace tapbeat {
+namespace {
+
+// A text protocol's STARTTLS on a TLS port: the cleartext dialogue, then TLS.
+struct StartTlsCase {
+  uint16_t port;
+  std::vector<std::pair<bool, std::string>> dialogue;  // (from client, text) before the ClientHello
+};
+
+std::string starttls_session(const StartTlsCase& k, bool hello_before_answer = false) {
+  test::StreamTest h;
+  const uint16_t ports[] = {k.port};
+  h.decoders.enable<TlsSettings>("tls", ports);
+  h.start();
+  test::Conn c{52000, k.port, 10, 20};
+  h.handshake(c);
+  for (std::size_t i = 0; i < k.dialogue.size(); ++i) {
+    const bool last = i + 1 == k.dialogue.size();
+    if (last && hello_before_answer) h.client(c, record(22, client_hello({})));
+    k.dialogue[i].first ? h.client(c, k.dialogue[i].second) : h.server(c, k.dialogue[i].second);
+  }
+  if (!hello_before_answer) h.client(c, record(22, client_hello({})));
+  h.server(c, record(22, server_hello(0x1301, ext(43, u16(0x0304)))) + record(23, std::string(20, 'x')));
+  h.client(c, record(23, std::string(20, 'y')));
+  const auto ev = h.finish();
+  EXPECT_EQ(h.count("tls.starttls"), 1u) << k.port;
+  return ev.size() == 1 ? ev[0] : "events: " + std::to_string(ev.size());
+}
+
+TEST(TlsStartTls, TextProtocolsUpgradeOnTheirPorts) {
+  const StartTlsCase cases[] = {
+      {25,
+       {{false, "220 mx.example.org ESMTP\r\n"},
+        {true, "EHLO client.example.org\r\n"},
+        {false, "250-mx.example.org\r\n250-STARTTLS\r\n250 SIZE 1000\r\n"},
+        {true, "MAIL FROM:<a@b.example>\r\n"},
+        {false, "530 5.7.0 Must issue a STARTTLS command first\r\n"},
+        {true, "STARTTLS\r\n"},
+        {false, "220 2.0.0 Ready to start TLS\r\n"}}},
+      {143,
+       {{false, "* OK IMAP4rev1 ready\r\n"},
+        {true, "a1 STARTTLS\r\n"},
+        {false, "* BYE not really\r\na1 OK Begin TLS negotiation now\r\n"}}},
+      {110, {{false, "+OK POP3 ready\r\n"}, {true, "STLS\r\n"}, {false, "+OK Begin TLS\r\n"}}},
+      {21, {{false, "220 FTP ready\r\n"}, {true, "AUTH TLS\r\n"}, {false, "234 AUTH TLS successful\r\n"}}},
+      {5222,
+       {{true, "<?xml version='1.0'?><stream:stream to='example.org' xmlns='jabber:client' version='1.0'>"},
+        {false,
+         "<stream:stream from='example.org' id='1' version='1.0'><stream:features>"
+         "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"},
+        {true, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"},
+        {false, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"}}},
+  };
+  for (const auto& k : cases) {
+    const std::string ev = starttls_session(k);
+    EXPECT_TRUE(contains(ev, R"("established":true)")) << k.port << ": " << ev;
+    EXPECT_TRUE(contains(ev, R"("server_name":"example.org")")) << k.port << ": " << ev;
+    EXPECT_TRUE(contains(ev, R"("client":{"ip":"10.0.0.1","port":52000})")) << k.port << ": " << ev;
+  }
+}
+
+TEST(TlsStartTls, ClientHelloAheadOfTheAnswerAndARefusal) {
+  // The ClientHello delivered before the server's 220 (capture order): still read.
+  const std::string ev = starttls_session(
+      {587, {{false, "220 ready\r\n"}, {true, "STARTTLS\r\n"}, {false, "220 go ahead\r\n"}}}, true);
+  EXPECT_TRUE(contains(ev, R"("established":true)")) << ev;
+
+  // A refused STARTTLS and a session that stays in clear: no event; the decoder leaves after its limit.
+  test::StreamTest h;
+  const uint16_t ports[] = {25};
+  h.decoders.enable<TlsSettings>("tls", ports);
+  h.start();
+  test::Conn c{52001, 25, 10, 20};
+  h.handshake(c);
+  h.server(c, "220 ready\r\n");
+  h.client(c, "STARTTLS\r\n");
+  h.server(c, "454 TLS not available\r\n");
+  for (int i = 0; i < 100; ++i) {
+    h.client(c, "RCPT TO:<" + std::string(700, 'r') + "@example.org>\r\n");
+    h.server(c, "250 OK\r\n");
+  }
+  EXPECT_TRUE(h.finish().empty());
+  EXPECT_EQ(h.count("tls.starttls"), 0u);
+  EXPECT_EQ(h.count("tls.starttls_absent"), 1u);
+}
+
+}  // namespace
+}  // namespace tapbeat

@@ -150,7 +150,8 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     const bool to_head = st.n_pending > 0 && (st.pending[st.first_pending].flags & kHeadRequest);
     const bool to_connect = st.n_pending > 0 && (st.pending[st.first_pending].flags & kConnect);
     if (h.status == 101 || (to_connect && h.status >= 200 && h.status < 300)) {
-      d.phase = h.status == 101 ? kUpgraded : kTunnel;  // the connection leaves HTTP (WebSocket, h2c, a tunnel)
+      d.phase =
+          h.status == 101 ? kUpgraded : kTunnel;  // the connection leaves HTTP (WebSocket, h2c, a tunnel)
     } else if (to_head || h.status == 204 || h.status == 304) {
     } else if (chunked) {
       d.phase = kChunkSize, body = true;

@@ -24,6 +24,8 @@ enum class TlsStat : uint16_t {
   malformed,             // handshake messages that do not parse: left out, the session goes on
   text_full,             // event fields cut: the per-session text limit or the store was full
   gaps,                  // gaps in a handshake: the session is published with what was seen
+  starttls,              // cleartext connections upgraded to TLS (STARTTLS and its kin)
+  starttls_absent,       // cleartext connections on a TLS port that did not upgrade: left
   violations,            // streams that are not TLS records: detached
   kCount,
 };
@@ -44,6 +46,8 @@ inline constexpr CounterSpec kTlsCounters[] = {
     counter(TlsStat::malformed, "tls.malformed"),
     counter(TlsStat::text_full, "tls.text_full"),
     counter(TlsStat::gaps, "tls.gaps"),
+    counter(TlsStat::starttls, "tls.starttls"),
+    counter(TlsStat::starttls_absent, "tls.starttls_absent"),
     counter(TlsStat::violations, "tls.violations"),
 };
 static_assert(counters_in_order<TlsStat>(kTlsCounters));

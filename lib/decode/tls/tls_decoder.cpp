@@ -1,6 +1,7 @@
 #include "decode/tls/tls_decoder.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <new>
 
@@ -71,6 +72,22 @@ DecodeResult TlsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
   if (!st.start_ns) st.start_ns = c.ts_ns;
   const auto n = static_cast<uint32_t>(bytes.size());
   uint32_t at = 0;
+  if (n == 0) return {0, 0, Verdict::kOk};
+  if (!d.tls && d.records == 0) {
+    // Cleartext first: a server's greeting (SMTP, IMAP, POP3, FTP: the side that did
+    // not open the connection speaks first) or an XMPP stream header: its STARTTLS is
+    // awaited. Anything else that is not a record is not TLS.
+    if (!st.preamble && !(st.flags & (kClientHelloSeen | kServerHelloSeen)) && st.dir[1 - dir].records == 0 &&
+        ((dir == 1 && bytes[0] >= 0x20 && bytes[0] < 0x7f) || (dir == 0 && bytes[0] == '<')))
+      st.preamble = 1;
+    if (st.preamble) {
+      const DecodeResult r = cleartext(st, dir, bytes, at);
+      if (!d.tls) return r;
+      if (!st.dir[1 - dir].tls) st.start_ns = c.ts_ns;  // the session starts with TLS, not the greeting
+    } else {
+      d.tls = 1;
+    }
+  }
   while (!d.encrypted && at < n) {
     const uint8_t* p = bytes.data() + at;
     const uint32_t left = n - at;
@@ -135,6 +152,92 @@ DecodeResult TlsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
     st.end_ns = c.ts_ns;
     publish(st, c);
     return {n, 0, Verdict::kDone};
+  }
+  return {n, 0, Verdict::kOk};
+}
+
+namespace {
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::toupper(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+// The command asking for TLS of SMTP (RFC 3207), IMAP (RFC 3501, after its tag),
+// POP3 (RFC 2595), FTP (RFC 4217) or XMPP (RFC 6120).
+bool asks_for_tls(std::string_view line) {
+  if (starts_with_ci(line, "STARTTLS") || starts_with_ci(line, "STLS") || starts_with_ci(line, "AUTH TLS") ||
+      starts_with_ci(line, "AUTH SSL"))
+    return true;
+  // XMPP's request is the empty element <starttls .../> (the server's feature has children).
+  const std::size_t x = line.find("<starttls");
+  if (x != std::string_view::npos) return line.ends_with('/');
+  const std::size_t sp = line.find(' ');  // IMAP: "a1 STARTTLS"
+  return sp != std::string_view::npos && sp > 0 && line[0] != '*' &&
+         starts_with_ci(line.substr(sp + 1), "STARTTLS");
+}
+
+// The server's answer to it: 1 yes, -1 no, 0 another line (a continuation, an untagged one).
+int tls_answer(std::string_view line) {
+  if (line.find("<proceed") != std::string_view::npos) return 1;
+  if (line.find("<failure") != std::string_view::npos) return -1;
+  if (starts_with_ci(line, "+OK")) return 1;
+  if (starts_with_ci(line, "-ERR")) return -1;
+  if (line.size() >= 4 && std::isdigit(static_cast<unsigned char>(line[0])) && line[3] != '-') {
+    if (starts_with_ci(line, "220") || starts_with_ci(line, "234")) return 1;  // SMTP, FTP
+    if (line[0] == '4' || line[0] == '5') return -1;
+    return 0;
+  }
+  const std::size_t sp = line.find(' ');  // IMAP: "a1 OK", "a1 NO", "a1 BAD"
+  if (sp == std::string_view::npos || sp == 0 || line[0] == '*') return 0;
+  const std::string_view rest = line.substr(sp + 1);
+  if (starts_with_ci(rest, "OK")) return 1;
+  if (starts_with_ci(rest, "NO") || starts_with_ci(rest, "BAD")) return -1;
+  return 0;
+}
+
+}  // namespace
+
+// Lines (or XML elements) before STARTTLS; sets the direction's `tls` once records follow.
+DecodeResult TlsDecoder::cleartext(TlsState& st, int dir, std::span<const uint8_t> bytes, uint32_t& at) {
+  TlsState::Dir& d = st.dir[dir];
+  const auto n = static_cast<uint32_t>(bytes.size());
+  while (at < n) {
+    if (st.asked && dir == st.client && bytes[at] == 0x16) {  // the ClientHello, before the answer was read
+      d.tls = 1;
+      return {at, 0, Verdict::kOk};
+    }
+    uint32_t end = at;
+    const uint32_t limit = std::min(n, at + kMaxClearLine);
+    while (end < limit && bytes[end] != '\n' && bytes[end] != '>') ++end;
+    if (end == limit) {
+      if (limit == n && n - at < kMaxClearLine) return {at, n - at + 1, Verdict::kNeedMore};
+      counters_.inc(TlsStat::starttls_absent);
+      return {at, 0, Verdict::kDone};
+    }
+    const std::string_view line(reinterpret_cast<const char*>(bytes.data() + at), end - at);
+    d.clear_bytes += end + 1 - at;
+    at = end + 1;
+    if (!st.asked) {
+      if (asks_for_tls(line)) {
+        st.asked = 1;
+        st.client = static_cast<int8_t>(dir);
+      }
+    } else if (dir != st.client) {
+      const int answer = tls_answer(line);
+      if (answer > 0) {
+        counters_.inc(TlsStat::starttls);
+        d.tls = 1;
+        return {at, 0, Verdict::kOk};
+      }
+      if (answer < 0) st.asked = 0;
+    }
+    if (d.clear_bytes > kMaxClearBytes) {
+      counters_.inc(TlsStat::starttls_absent);
+      return {at, 0, Verdict::kDone};
+    }
   }
   return {n, 0, Verdict::kOk};
 }

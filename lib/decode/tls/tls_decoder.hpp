@@ -12,6 +12,12 @@
 // A session that does not get there is published at FIN, a gap, or the
 // connection's end, with status Error.
 //
+// A connection that opens in cleartext on a TLS port (SMTP, IMAP, POP3, FTP, XMPP
+// listed in tls.ports) is read line by line until the client asks for TLS
+// (STARTTLS, STLS, AUTH TLS, <starttls/>) and the server agrees (220, OK, +OK, 234,
+// <proceed/>); records follow in each direction from there. Without that within
+// kMaxClearBytes the decoder leaves the connection (tls.starttls_absent).
+//
 // What the event shows of a hello or certificate is written as JSON text when the
 // message is read (per-connection text in the store, bounded by kMaxText); the
 // connection's state keeps only the facts the event decides on.
@@ -61,6 +67,8 @@ struct TlsState {
     uint8_t certificate;   // sent a Certificate
     uint8_t records;       // records read (saturating)
     uint8_t ended;         // sent FIN or RST
+    uint8_t tls;           // past a cleartext preamble (STARTTLS): records from here on
+    uint32_t clear_bytes;  // bytes of that preamble
   };
   static constexpr int kMaxAlerts = 8;
 
@@ -69,7 +77,9 @@ struct TlsState {
   Span frag[kFrags];
   uint64_t start_ns;
   uint64_t end_ns;
-  int8_t client;  // the direction that sent the ClientHello; -1: not known
+  int8_t client;     // the direction that sent the ClientHello; -1: not known
+  uint8_t preamble;  // 1: the connection opened in cleartext (SMTP, IMAP, POP3, FTP, XMPP)
+  uint8_t asked;     // the client asked for TLS (STARTTLS, STLS, AUTH TLS, <starttls/>)
   uint8_t flags;
   uint16_t client_version;  // ClientHello legacy_version
   uint16_t version;         // negotiated (ServerHello, supported_versions first)
@@ -88,10 +98,12 @@ struct TlsState {
 
 class TlsDecoder final : public DecoderCommon<TlsStat> {
  public:
-  static constexpr uint32_t kMaxRecord = 16384 + 2048;  // TLSCiphertext's bound (RFC 5246 §6.2.3)
-  static constexpr uint32_t kMaxHandshake = 64 * 1024;  // one handshake message put together
-  static constexpr uint32_t kMaxText = 128 * 1024;      // event text kept per session
-  static constexpr int kMaxCertificates = 10;           // certificates of one message parsed
+  static constexpr uint32_t kMaxRecord = 16384 + 2048;   // TLSCiphertext's bound (RFC 5246 §6.2.3)
+  static constexpr uint32_t kMaxHandshake = 64 * 1024;   // one handshake message put together
+  static constexpr uint32_t kMaxText = 128 * 1024;       // event text kept per session
+  static constexpr int kMaxCertificates = 10;            // certificates of one message parsed
+  static constexpr uint32_t kMaxClearLine = 4096;        // a cleartext line before STARTTLS
+  static constexpr uint32_t kMaxClearBytes = 64 * 1024;  // cleartext before STARTTLS, per direction
   // Certificates recently seen by the worker, by SHA-1 of their DER, with their
   // fields written: a server's chain is parsed once, not once per session.
   static constexpr uint32_t kCertCacheEntries = 256;
@@ -108,6 +120,7 @@ class TlsDecoder final : public DecoderCommon<TlsStat> {
   bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
 
  private:
+  DecodeResult cleartext(TlsState& st, int dir, std::span<const uint8_t> bytes, uint32_t& at);
   void handshake(TlsState& st, int dir, std::span<const uint8_t> body);
   void message(TlsState& st, int dir, uint8_t type, std::span<const uint8_t> m);
   void client_hello(TlsState& st, int dir, const tls::Hello& h);
