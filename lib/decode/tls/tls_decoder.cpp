@@ -40,7 +40,7 @@ constexpr uint8_t kHelloRetryRandom[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0
                                            0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
                                            0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
 
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(load_be(p, 2)); }
+using tls::be16;
 uint32_t be24(const uint8_t* p) { return static_cast<uint32_t>(load_be(p, 3)); }
 
 bool tls13(uint16_t v) { return (v >= 0x0304 && (v >> 8) == 3) || tls::is_tls13_draft(v); }

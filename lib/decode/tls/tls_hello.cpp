@@ -44,8 +44,6 @@ void hex(const uint8_t* p, std::size_t n, char* out, bool upper) {
 
 namespace {
 
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(load_be(p, 2)); }
-
 // The parts both hellos open with: version, random, session id. Returns the offset
 // after them, 0 when malformed.
 std::size_t common_hello(Bytes b, Hello& h) {
