@@ -50,12 +50,12 @@ bool tls13(uint16_t v) { return (v >= 0x0304 && (v >> 8) == 3) || tls::is_tls13_
 TlsDecoder::TlsDecoder(const DecoderSetup& s)
     : DecoderCommon(s),
       cfg_(s.settings<TlsSettings>()),
+      cert_cache_(new CertText[kCertCacheEntries]),
+      cert_work_(new CertText[kMaxCertificates]),
       digest_(std::make_unique<tls::Digest>()),
       scratch_(std::make_unique<char[]>(kMaxText)),
       message_(std::make_unique<uint8_t[]>(kMaxHandshake + 4)),
-      text_(std::make_unique<char[]>(kMaxText)),
-      cert_cache_(new CertText[kCertCacheEntries]),
-      cert_work_(new CertText[kMaxCertificates]) {
+      text_(std::make_unique<char[]>(kMaxText)) {
   for (uint32_t i = 0; i < kCertCacheEntries; ++i) cert_cache_[i].valid = 0;
 }
 
