@@ -84,6 +84,14 @@ void format_seconds(uint64_t secs, char* out) {
 
 }  // namespace
 
+void hex_encode(const uint8_t* in, std::size_t n, char* out, bool upper) {
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+}
+
 std::size_t base64_encode(const uint8_t* in, std::size_t n, char* out) {
   return b64(in, n, out, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true);
 }

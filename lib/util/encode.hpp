@@ -12,6 +12,8 @@ namespace tapbeat {
 
 // Standard base64 with padding (RFC 4648 §4). out needs 4*ceil(n/3) bytes.
 std::size_t base64_encode(const uint8_t* in, std::size_t n, char* out);
+// Hex of n bytes, lower case (upper: upper case); out needs 2n bytes.
+void hex_encode(const uint8_t* in, std::size_t n, char* out, bool upper = false);
 // URL-safe alphabet without padding (RFC 4648 §5).
 std::size_t base64url_encode(const uint8_t* in, std::size_t n, char* out);
 

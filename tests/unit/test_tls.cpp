@@ -8,6 +8,7 @@
 #include "decode/tls/tls_hello.hpp"
 #include "stream_test.hpp"
 #include "tls_messages.hpp"
+#include "util/encode.hpp"
 
 namespace tapbeat {
 namespace {
@@ -78,7 +79,7 @@ TEST(Tls, HandshakeGivesPacketbeatsFields) {
   const std::string ja3 = "771,4865-49199-47,0-10-11-13-16-23,29-23,0";
   EVP_Digest(ja3.data(), ja3.size(), md, &n, EVP_md5(), nullptr);
   char hex[33];
-  tls::hex(md, 16, hex);
+  hex_encode(md, 16, hex);
   EXPECT_TRUE(contains(ev, R"("ja3":")" + std::string(hex, 32) + "\"")) << ev;
   // JA4: TCP, TLS 1.2, SNI, 3 ciphers, 6 extensions, ALPN "h2".
   EXPECT_TRUE(contains(ev, R"("ja4":"t12d0306h2_)")) << ev;

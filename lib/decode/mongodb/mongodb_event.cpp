@@ -8,15 +8,16 @@
 #include <cstring>
 #include <ctime>
 
+#include "util/encode.hpp"
+
 namespace tapbeat::mongodb {
 namespace {
 
 void hex(JsonWriter& w, const uint8_t* p, std::size_t n) {
-  static constexpr char k[] = "0123456789abcdef";
   char buf[64];
-  std::size_t o = 0;
-  for (std::size_t i = 0; i < n && o + 2 <= sizeof buf; ++i) buf[o++] = k[p[i] >> 4], buf[o++] = k[p[i] & 15];
-  w.string({buf, o});
+  n = std::min<std::size_t>(n, sizeof buf / 2);
+  hex_encode(p, n, buf);
+  w.string({buf, 2 * n});
 }
 
 }  // namespace

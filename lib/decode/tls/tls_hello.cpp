@@ -11,6 +11,7 @@
 #include "decode/tls/tls_names.hpp"
 #include "event/json_writer.hpp"
 #include "util/byte_reader.hpp"
+#include "util/encode.hpp"
 
 namespace tapbeat::tls {
 
@@ -32,14 +33,6 @@ std::size_t Digest::end(uint8_t* out) {
   unsigned n = 0;
   EVP_DigestFinal_ex(ctx_, out, &n);
   return n;
-}
-
-void hex(const uint8_t* p, std::size_t n, char* out, bool upper) {
-  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = digits[p[i] >> 4];
-    out[2 * i + 1] = digits[p[i] & 15];
-  }
 }
 
 namespace {
@@ -389,7 +382,7 @@ void ja3(const Hello& h, bool client, Digest& d, char* out) {
   }
   uint8_t md[16];
   d.end(md);
-  hex(md, 16, out);
+  hex_encode(md, 16, out);
 }
 
 std::size_t ja4(const Hello& h, Digest& d, char* out) {
@@ -485,7 +478,7 @@ std::size_t ja4(const Hello& h, Digest& d, char* out) {
     }
     uint8_t md[32];
     d.end(md);
-    hex(md, 6, out + len);
+    hex_encode(md, 6, out + len);
     len += 12;
   };
   std::sort(ciphers, ciphers + nc);
@@ -553,11 +546,11 @@ void write_hello_detail(JsonWriter& w, const Hello& h, bool client) {
     w.end_object();
   }
   if (!h.random.empty()) {
-    hex(h.random.data(), h.random.size(), buf);
+    hex_encode(h.random.data(), h.random.size(), buf);
     w.field("random", std::string_view(buf, 2 * h.random.size()));
   }
   if (!h.session_id.empty()) {
-    hex(h.session_id.data(), h.session_id.size(), buf);
+    hex_encode(h.session_id.data(), h.session_id.size(), buf);
     w.field("session_id", std::string_view(buf, 2 * h.session_id.size()));
   }
   if (client) {

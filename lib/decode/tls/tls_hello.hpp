@@ -81,8 +81,5 @@ std::size_t ja4(const Hello& h, Digest& d, char* out);
 // A big-endian 16-bit field (the bytes known to be there).
 inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
-// Lower- or upper-case hex of p; out: 2n bytes.
-void hex(const uint8_t* p, std::size_t n, char* out, bool upper = false);
-
 }  // namespace tls
 }  // namespace tapbeat

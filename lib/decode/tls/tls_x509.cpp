@@ -135,11 +135,11 @@ void dn_text(const X509_NAME* name, BoundedText<N>& t) {
     const std::size_t hn = val.size() < 128 ? 2 : 4;
     const uint8_t short_hdr[2] = {hdr[0], static_cast<uint8_t>(val.size())};
     char hx[8];
-    hex(hn == 2 ? short_hdr : hdr, hn, hx);
+    hex_encode(hn == 2 ? short_hdr : hdr, hn, hx);
     t.append(std::string_view(hx, 2 * hn));
     for (char c : val) {
       const uint8_t b = static_cast<uint8_t>(c);
-      hex(&b, 1, hx);
+      hex_encode(&b, 1, hx);
       t.append(std::string_view(hx, 2));
     }
   }
@@ -330,7 +330,7 @@ void write_hashes(JsonWriter& w, std::span<const uint8_t> der, unsigned fingerpr
     d.begin(static_cast<Digest::Kind>(k));
     d.update(der.data(), der.size());
     const std::size_t n = d.end(md);
-    hex(md, n, buf, true);
+    hex_encode(md, n, buf, true);
     w.field(kKeys[k], std::string_view(buf, 2 * n));
   }
   w.end_object();
