@@ -13,6 +13,7 @@
 #include "decode/amqp/amqp_decoder.hpp"
 #include "decode/cassandra/cassandra_decoder.hpp"
 #include "decode/detect.hpp"
+#include "decode/dhcpv4/dhcpv4_decoder.hpp"
 #include "decode/dns/dns_decoder.hpp"
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_wire.hpp"
@@ -257,6 +258,41 @@ void BM_DnsTransaction(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DnsTransaction);
+
+// A DHCPREQUEST with the options a Linux client sends (300 bytes), one event each.
+void BM_Dhcpv4Message(benchmark::State& state) {
+  DecoderBench b;
+  Dhcpv4Settings cfg;
+  Dhcpv4Decoder dec(b.setup("dhcpv4", &cfg));
+  std::vector<uint8_t> m(236, 0);
+  m[0] = 1, m[1] = 1, m[2] = 6, m[4] = 0x3d, m[7] = 0x1e;
+  const uint8_t mac[] = {0x00, 0x0b, 0x82, 0x01, 0xfc, 0x42};
+  std::copy(std::begin(mac), std::end(mac), m.begin() + 28);
+  const uint8_t opts[] = {99,   130,  83,  99,  53,  1,   3,   61,  7,   1,  0,   0x0b, 0x82, 1,
+                          0xfc, 0x42, 50,  4,   192, 168, 0,   10,  54,  4,  192, 168,  0,    1,
+                          12,   6,    'l', 'a', 'p', 't', 'o', 'p', 55,  13, 1,   28,   2,    3,
+                          15,   6,    119, 12,  44,  47,  26,  121, 42,  57, 2,   2,    64,   60,
+                          8,    'u',  'd', 'h', 'c', 'p', ' ', '1', '.', 255};
+  m.insert(m.end(), std::begin(opts), std::end(opts));
+  m.resize(300, 0);
+  PacketMeta pm;
+  pm.ip_version = 4;
+  pm.l4_proto = 17;
+  pm.dst = {255, 255, 255, 255};
+  pm.sport = 68;
+  pm.dport = 67;
+  pm.l4_payload = m.data(), pm.l4_payload_len = static_cast<uint32_t>(m.size());
+  uint64_t n = 0, ts = 1'000'000'000;
+  const uint64_t allocs0 = g_allocs.load();
+  for (auto _ : state) {
+    pm.ts_ns = ts += 1000;
+    dec.datagram(pm);
+    if (++n % 512 == 0) b.drain();
+  }
+  state.counters["allocs/msg"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(n);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Dhcpv4Message);
 
 // Two transactions per iteration (a store and its answer, a load and its answer)
 // through a stream decoder, events written; reports allocations per transaction.

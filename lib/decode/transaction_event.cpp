@@ -36,9 +36,16 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.begin_object();
   write_beat_fields(w, start, agent);
 
-  // The client sends the request: it is the source, the server the destination.
-  endpoint(w, "client", client, t.client_port, t.client_bytes, !t.omit_bytes);
-  endpoint(w, "destination", server, t.server_port, t.server_bytes, !t.omit_bytes, t.server_domain);
+  // The client sends the request: it is the source, the server the destination;
+  // one message goes from its sender to its receiver.
+  const bool reversed = t.one_message && t.from_server;
+  const bool client_bytes = !t.omit_bytes && !reversed;
+  const bool server_bytes = !t.omit_bytes && (!t.one_message || t.from_server);
+  endpoint(w, "client", client, t.client_port, t.client_bytes, client_bytes);
+  if (reversed)
+    endpoint(w, "destination", client, t.client_port, 0, false);
+  else
+    endpoint(w, "destination", server, t.server_port, t.server_bytes, server_bytes, t.server_domain);
   w.begin_object("ecs");
   w.field("version", agent.ecs_version);
   w.end_object();
@@ -53,8 +60,9 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.string("network");
   w.end_array();
   w.field("dataset", t.type);
-  if (!t.omit_duration) w.field_uint("duration", end - t.start_ns);
-  w.field("end", end_text);
+  // One message has no duration and no end (Packetbeat writes event.start alone).
+  if (!t.omit_duration && !t.one_message) w.field_uint("duration", end - t.start_ns);
+  if (!t.one_message) w.field("end", end_text);
   w.field("kind", "event");
   if (t.event_outcome) w.field("outcome", t.event_outcome);
   w.field("start", start);
@@ -74,7 +82,8 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
                   t.ip_version, t.proto, t.cid_sport, t.cid_dport, 0, buf);
   w.field("community_id", std::string_view(buf, kCommunityIdLen));
   if (internal) {
-    if (const char* dir = network_direction(*internal, t.client, t.server, t.ip_version))
+    if (const char* dir = reversed ? network_direction(*internal, t.server, t.client, t.ip_version)
+                                   : network_direction(*internal, t.client, t.server, t.ip_version))
       w.field("direction", dir);
   }
   if (t.network_protocol) w.field("protocol", t.network_protocol);
@@ -88,9 +97,9 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     w.string(t.related_host);
     w.end_array();
   }
-  w.begin_array("ip");
-  w.string(client);
-  if (server != client) w.string(server);
+  w.begin_array("ip");  // the source first
+  w.string(reversed ? server : client);
+  if (server != client) w.string(reversed ? client : server);
   for (std::size_t i = 0; i < t.related_ips.size(); ++i) {
     const std::string_view ip = t.related_ips[i];
     bool seen = ip == client || ip == server;
@@ -104,8 +113,11 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     w.end_array();
   }
   w.end_object();
-  endpoint(w, "server", server, t.server_port, t.server_bytes, !t.omit_bytes, t.server_domain);
-  endpoint(w, "source", client, t.client_port, t.client_bytes, !t.omit_bytes);
+  endpoint(w, "server", server, t.server_port, t.server_bytes, server_bytes, t.server_domain);
+  if (reversed)
+    endpoint(w, "source", server, t.server_port, t.server_bytes, server_bytes);
+  else
+    endpoint(w, "source", client, t.client_port, t.client_bytes, client_bytes);
   w.field("status", t.ok ? "OK" : "Error");
   w.field("type", t.type);
 }

@@ -23,6 +23,10 @@ struct TransactionFields {
   uint64_t end_ns = 0;          // last packet of the response; 0: none
   bool omit_duration = false;   // no event.duration (a TLS handshake that did not complete)
   bool omit_bytes = false;      // no client/server/network bytes (TLS: Packetbeat has none)
+  // The event is one message (DHCPv4): source and destination are its sender and
+  // receiver (the server when from_server), and only the sender's bytes are written.
+  bool one_message = false;
+  bool from_server = false;
   uint8_t ip_version = 4;
   uint8_t proto = 0;  // IP protocol
   IpBytes client{}, server{};

@@ -103,6 +103,7 @@ inline uint64_t load_le(const uint8_t* p, int n) {
   for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
   return v;
 }
+inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(load_be(p, 2)); }
 inline uint32_t load_be32(const uint8_t* p) { return static_cast<uint32_t>(load_be(p, 4)); }
 inline uint32_t load_le24(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 3)); }
 inline uint32_t load_le32(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 4)); }

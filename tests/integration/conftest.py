@@ -32,6 +32,13 @@ def captures_with_protocol(protocol):
     return sorted(r["path"] for r in index_rows() if protocol in (r["protocols"] or "").split(","))
 
 
+def agreement(want, got):
+    """Counters of keys: (expected, found in got, up to 3 keys got lacks)."""
+    n = sum(want.values())
+    ok = sum(min(c, got[k]) for k, c in want.items())
+    return n, ok, [k for k in want if got[k] < want[k]][:3]
+
+
 def assert_csv_table(response, rows, context, max_rows=10, max_row_length=1024):
     """A SQL decoder's `response`: the column names, then the first max_rows rows as
     CSV, each row's values cut at max_row_length bytes (Packetbeat's rule)."""

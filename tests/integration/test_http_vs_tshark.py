@@ -10,7 +10,7 @@ import concurrent.futures
 import os
 import sys
 
-from conftest import captures_with_protocol, events_of, pcap, tshark_output
+from conftest import agreement, captures_with_protocol, events_of, pcap, tshark_output
 
 # Packetbeat's default HTTP ports; other ports are found by payload detection.
 HTTP_PORTS = "[80,8080,8000,5000,8002]"
@@ -94,12 +94,10 @@ def test_http_agreement_with_tshark():
             evader_total += sum(want.values())
             evader_agreed += sum(min(c, got[k]) for k, c in want.items())
             continue
-        n = sum(want.values())
-        ok = sum(min(c, got[k]) for k, c in want.items())
+        n, ok, missing = agreement(want, got)
         total += n
         agreed += ok
         if ok < n:
-            missing = [k for k in want if got[k] < want[k]][:3]
             disagree.append(f"{f}: {ok}/{n} (e.g. {missing})")
     rate = agreed / total
     print(f"HTTP agreement with tshark: {agreed}/{total} = {rate:.2%} over {len(files)} captures", file=sys.stderr)

@@ -44,6 +44,10 @@ struct StreamTest {
     else
       f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(c.server_port, c.client_port, flags, seq);
     f.text(payload);
+    push(f);
+  }
+  // The frame, a millisecond after the previous one.
+  void push(Frame& f) {
     keep.push_back(f.finish().b);
     ts += 1'000'000;
     RawPacket p{keep.back().data(),
@@ -53,6 +57,12 @@ struct StreamTest {
                 0,
                 link_type::kEthernet};
     w->process({&p, 1});
+  }
+  // One UDP datagram from src:sport to dst:dport.
+  void datagram(const char* src, uint16_t sport, const char* dst, uint16_t dport, std::string_view payload) {
+    Frame f;
+    f.eth(0x0800, 1, 2).ipv4(src, dst, 17).udp(sport, dport).text(payload);
+    push(f);
   }
   void handshake(Conn& c) {
     frame(true, c, tcp_flag::kSyn, c.cseq++, "");
