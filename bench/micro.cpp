@@ -22,6 +22,7 @@
 #include "decode/mysql/mysql_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
+#include "decode/sip/sip_decoder.hpp"
 #include "decode/tls/tls_decoder.hpp"
 #include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
@@ -259,6 +260,19 @@ void BM_DnsTransaction(benchmark::State& state) {
 }
 BENCHMARK(BM_DnsTransaction);
 
+// A one-message protocol's decoder fed the same datagram, an event each time.
+void one_message_loop(benchmark::State& state, DecoderBench& b, Decoder& dec, PacketMeta& pm) {
+  uint64_t n = 0, ts = 1'000'000'000;
+  const uint64_t allocs0 = g_allocs.load();
+  for (auto _ : state) {
+    pm.ts_ns = ts += 1000;
+    dec.datagram(pm);
+    if (++n % 512 == 0) b.drain();
+  }
+  state.counters["allocs/msg"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(n);
+  state.SetItemsProcessed(state.iterations());
+}
+
 // A DHCPREQUEST with the options a Linux client sends (300 bytes), one event each.
 void BM_Dhcpv4Message(benchmark::State& state) {
   DecoderBench b;
@@ -282,17 +296,40 @@ void BM_Dhcpv4Message(benchmark::State& state) {
   pm.sport = 68;
   pm.dport = 67;
   pm.l4_payload = m.data(), pm.l4_payload_len = static_cast<uint32_t>(m.size());
-  uint64_t n = 0, ts = 1'000'000'000;
-  const uint64_t allocs0 = g_allocs.load();
-  for (auto _ : state) {
-    pm.ts_ns = ts += 1000;
-    dec.datagram(pm);
-    if (++n % 512 == 0) b.drain();
-  }
-  state.counters["allocs/msg"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(n);
-  state.SetItemsProcessed(state.iterations());
+  one_message_loop(state, b, dec, pm);
 }
 BENCHMARK(BM_Dhcpv4Message);
+
+// An INVITE with an SDP body over UDP (sipp's UAC message, 560 bytes), one event each.
+void BM_SipMessage(benchmark::State& state) {
+  DecoderBench b;
+  SipSettings cfg;
+  SipDecoder dec(b.setup("sip", &cfg));
+  const std::string sdp =
+      "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+  const std::string m =
+      "INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-12-1-0\r\n"
+      "From: sipp <sip:sipp@127.0.0.1:5061>;tag=12SIPpTag001\r\n"
+      "To: service <sip:service@127.0.0.1:5060>\r\n"
+      "Call-ID: 1-12@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+      "Contact: sip:sipp@127.0.0.1:5061\r\nMax-Forwards: 70\r\n"
+      "Subject: Performance Test\r\nContent-Type: application/sdp\r\n"
+      "Content-Length: " +
+      std::to_string(sdp.size()) + "\r\n\r\n" + sdp;
+  PacketMeta pm;
+  pm.ip_version = 4;
+  pm.l4_proto = 17;
+  pm.src[15] = 1;
+  pm.dst[15] = 2;
+  pm.sport = 5061;
+  pm.dport = 5060;
+  pm.l4_payload = reinterpret_cast<const uint8_t*>(m.data());
+  pm.l4_payload_len = static_cast<uint32_t>(m.size());
+  one_message_loop(state, b, dec, pm);
+}
+BENCHMARK(BM_SipMessage);
 
 // Two transactions per iteration (a store and its answer, a load and its answer)
 // through a stream decoder, events written; reports allocations per transaction.

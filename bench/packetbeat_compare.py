@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
 REFERENCE = os.path.join(ROOT, "tests", "data", "packetbeat-reference")
 
-PROTOCOLS = {"icmp", "dns", "http", "memcache", "mysql", "pgsql", "redis", "mongodb", "amqp", "cassandra", "tls", "dhcp"}
+PROTOCOLS = {"icmp", "dns", "http", "memcache", "mysql", "pgsql", "redis", "mongodb", "amqp", "cassandra", "tls", "dhcp", "sip"}
 
 CONFIG = """packetbeat.interfaces.device: any
 packetbeat.interfaces.internal_networks: [private]
@@ -67,6 +67,8 @@ packetbeat.protocols:
     ports: [443]
   - type: dhcpv4
     ports: [67, 68]
+  - type: sip
+    ports: [5060]
 """
 
 # Fields each tool fills in its own way, whatever the traffic.

@@ -58,16 +58,20 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   if (!t.event_action.empty()) w.field("action", t.event_action);
   w.begin_array("category");
   w.string("network");
+  if (t.event_category_extra) w.string(t.event_category_extra);
   w.end_array();
   w.field("dataset", t.type);
   // One message has no duration and no end (Packetbeat writes event.start alone).
   if (!t.omit_duration && !t.one_message) w.field_uint("duration", end - t.start_ns);
   if (!t.one_message) w.field("end", end_text);
   w.field("kind", "event");
+  if (!t.event_original.empty()) w.field("original", t.event_original);
   if (t.event_outcome) w.field("outcome", t.event_outcome);
+  if (!t.event_reason.empty()) w.field("reason", t.event_reason);
+  if (t.has_sequence) w.field_int("sequence", t.event_sequence);
   w.field("start", start);
   w.begin_array("type");
-  w.string("connection");
+  w.string(t.event_type_first);
   if (t.event_type_extra) w.string(t.event_type_extra);
   w.end_array();
   w.end_object();
@@ -76,6 +80,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.end_object();
 
   w.begin_object("network");
+  if (t.network_application) w.field("application", t.network_application);
   if (!t.omit_bytes) w.field_uint("bytes", t.client_bytes + t.server_bytes);
   if (!t.forwarded_ip.empty()) w.field("forwarded_ip", t.forwarded_ip);
   community_id_v1(t.cid_from_server ? t.server : t.client, t.cid_from_server ? t.client : t.server,
@@ -86,30 +91,48 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
                                    : network_direction(*internal, t.client, t.server, t.ip_version))
       w.field("direction", dir);
   }
+  if (t.iana_number) {
+    char n[4];
+    const auto r = std::to_chars(n, n + sizeof n, t.proto);
+    w.field("iana_number", std::string_view(n, static_cast<std::size_t>(r.ptr - n)));
+  }
   if (t.network_protocol) w.field("protocol", t.network_protocol);
   if (const char* name = transport_name(t.proto)) w.field("transport", name);
   w.field("type", t.ip_version == 6 ? "ipv6" : "ipv4");
   w.end_object();
 
   w.begin_object("related");
-  if (!t.related_host.empty()) {
+  if (!t.related_host.empty() || !t.related_hosts_more.empty()) {
     w.begin_array("hosts");
-    w.string(t.related_host);
+    if (!t.related_host.empty()) w.string(t.related_host);
+    for (std::string_view h : t.related_hosts_more) w.string(h);
     w.end_array();
   }
   w.begin_array("ip");  // the source first
-  w.string(reversed ? server : client);
-  if (server != client) w.string(reversed ? client : server);
-  for (std::size_t i = 0; i < t.related_ips.size(); ++i) {
-    const std::string_view ip = t.related_ips[i];
-    bool seen = ip == client || ip == server;
-    for (std::size_t j = 0; j < i && !seen; ++j) seen = t.related_ips[j] == ip;
-    if (!seen) w.string(ip);
-  }
+  auto more_ips = [&](bool before) {
+    for (std::size_t i = 0; i < t.related_ips.size(); ++i) {
+      const std::string_view ip = t.related_ips[i];
+      bool seen = !before && (ip == client || ip == server);
+      for (std::size_t j = 0; j < i && !seen; ++j) seen = t.related_ips[j] == ip;
+      if (!seen) w.string(ip);
+    }
+  };
+  if (t.related_ips_first) more_ips(true);
+  auto listed = [&](std::string_view ip) {
+    if (!t.related_ips_first) return false;
+    for (std::string_view r : t.related_ips)
+      if (r == ip) return true;
+    return false;
+  };
+  const std::string_view first = reversed ? server : client, second = reversed ? client : server;
+  if (!listed(first)) w.string(first);
+  if (second != first && !listed(second)) w.string(second);
+  if (!t.related_ips_first) more_ips(false);
   w.end_array();
-  if (!t.related_user.empty()) {
+  if (!t.related_user.empty() || !t.related_users.empty()) {
     w.begin_array("user");
-    w.string(t.related_user);
+    if (!t.related_user.empty()) w.string(t.related_user);
+    for (std::string_view u : t.related_users) w.string(u);
     w.end_array();
   }
   w.end_object();
@@ -120,6 +143,11 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     endpoint(w, "source", client, t.client_port, t.client_bytes, client_bytes);
   w.field("status", t.ok ? "OK" : "Error");
   w.field("type", t.type);
+  if (!t.user_name.empty()) {
+    w.begin_object("user");
+    w.field("name", t.user_name);
+    w.end_object();
+  }
 }
 
 void end_transaction(JsonWriter& w) { w.end_object(); }

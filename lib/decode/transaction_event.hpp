@@ -43,6 +43,19 @@ struct TransactionFields {
   std::string_view related_user;                  // related.user
   std::string_view forwarded_ip;                  // network.forwarded_ip
   std::span<const std::string_view> related_ips;  // more related.ip (DNS answers)
+  bool related_ips_first = false;                 // before the client's and server's (SIP's SDP owner)
+  // One-message protocols' event fields (SIP).
+  const char* event_type_first = "connection";  // event.type's first value
+  const char* event_category_extra = nullptr;   // a second event.category ("authentication")
+  bool has_sequence = false;                    // event.sequence
+  int64_t event_sequence = 0;
+  std::string_view event_original;                       // event.original
+  std::string_view event_reason;                         // event.reason
+  const char* network_application = nullptr;             // network.application
+  bool iana_number = false;                              // network.iana_number (the IP protocol, as text)
+  std::span<const std::string_view> related_hosts_more;  // related.hosts after related_host
+  std::span<const std::string_view> related_users;       // related.user (instead of related_user)
+  std::string_view user_name;                            // user.name
 };
 
 void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,

@@ -39,6 +39,21 @@ def agreement(want, got):
     return n, ok, [k for k in want if got[k] < want[k]][:3]
 
 
+def agreement_over(captures, expected, published):
+    """expected(capture) and published(capture) give Counters of keys; returns the
+    keys expected, those published too and a line per capture that falls short."""
+    total = agreed = 0
+    report = []
+    for rel in captures:
+        want, got = expected(rel), published(rel)
+        n, ok, missing = agreement(want, got)
+        total += n
+        agreed += ok
+        if ok < n:
+            report.append(f"{rel}: {ok}/{n}, e.g. expected {missing}, published {list(got)[:3]}")
+    return total, agreed, report
+
+
 def assert_csv_table(response, rows, context, max_rows=10, max_row_length=1024):
     """A SQL decoder's `response`: the column names, then the first max_rows rows as
     CSV, each row's values cut at max_row_length bytes (Packetbeat's rule)."""

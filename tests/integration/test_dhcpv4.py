@@ -13,15 +13,11 @@ import os
 
 import pytest
 
-from conftest import agreement, captures_with_protocol, events_of, pcap, tshark_output
+from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_output
 
 CAPTURES = [c for c in captures_with_protocol("dhcp") if os.path.exists(pcap(c))]
 OVERRIDES = ["packetbeat.flows.enabled=false", "tapbeat.detect=ports",
              "packetbeat.protocols=[{type: dhcpv4, ports: [67, 68]}]"]
-
-# Messages tshark dissects that tapbeat does not publish alike, with the reason.
-EXCLUDED = {
-}
 
 
 def tshark_messages(rel):
@@ -71,21 +67,17 @@ def tapbeat_messages(rel):
 
 
 def test_dhcpv4_messages_agree_with_tshark():
-    total = agreed = cut = 0
-    report = []
-    for rel in CAPTURES:
-        want, c = tshark_messages(rel)
-        cut += c
-        if rel in EXCLUDED:
-            continue
-        got = tapbeat_messages(rel)
-        n, ok, missing = agreement(want, got)
-        total += n
-        agreed += ok
-        if ok < n:
-            report.append(f"{rel}: {ok}/{n}, e.g. tshark {missing}, tapbeat {list(got)[:3]}")
+    cut = collections.Counter()
+
+    def expected(rel):
+        msgs, c = tshark_messages(rel)
+        cut[rel] = c
+        return msgs
+
+    total, agreed, report = agreement_over(CAPTURES, expected, tapbeat_messages)
     assert total > 10000, f"only {total} messages dissected: captures missing?"
     rate = agreed / total
-    print(f"dhcpv4 vs tshark: {agreed}/{total} messages ({rate:.2%}); {cut} in frames cut by the snap length")
+    print(f"dhcpv4 vs tshark: {agreed}/{total} messages ({rate:.2%}); {sum(cut.values())} in frames cut by the "
+          "snap length")
     assert rate >= 0.95, "\n".join(report)
     assert not report, "\n".join(report)

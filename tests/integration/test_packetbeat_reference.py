@@ -85,6 +85,8 @@ KNOWN_FIELD_DIFFERENCES = {
     "dhcpv4:dhcpv4.server_ip": "beyond Packetbeat 7.17: siaddr, a field of its fields.yml it does not fill",
     "dhcpv4:dhcpv4.option.client_identifier": "beyond Packetbeat: option 61 in hex",
     "dhcpv4:dhcpv4.option.other": "beyond Packetbeat: the options without a field of their own (code, name, data)",
+    "sip:related.hosts": "the Contact header's host joins related.hosts (see sip.contact.)",
+    "sip:related.user": "the Contact header's user joins related.user (see sip.contact.)",
 }
 # Field families where tapbeat differs on purpose: "type:prefix" -> reason.
 KNOWN_PREFIX_DIFFERENCES = {
@@ -94,6 +96,10 @@ KNOWN_PREFIX_DIFFERENCES = {
     "tls:tls.detailed.client_certificate.": "as tls.detailed.server_certificate",
     "tls:tls.detailed.client_hello.extensions.status_request.": "Packetbeat 8 parses status_request (its golden "
                                                                 "files); 7.17 does not",
+    "sip:sip.contact.": "Packetbeat fills sip.contact from the To header; tapbeat reports the Contact header "
+                        "(test_packetbeat_expectations' SIP golden cases say the same)",
+    "sip:sip.private.uri.": "P-Associated-URI is a name-addr (RFC 7315): tapbeat reports the URI inside <...>; "
+                            "Packetbeat parses the brackets into scheme and host",
 }
 
 
@@ -118,6 +124,7 @@ FLOOR = {
     "mongodb": (1.0, 0.935),      # 40/40
     "mysql": (1.0, 0.944),        # 14/14
     "pgsql": (0.970, 0.984),      # 33/34
+    "sip": (1.0, 1.0),            # 370/370 (Packetbeat 7.17 hangs on three SIP captures: not recorded)
     "tls": (0.989, 0.996),        # 478/483
 }
 
