@@ -20,6 +20,7 @@
 #include "decode/memcache/memcache_decoder.hpp"
 #include "decode/mongodb/mongodb_decoder.hpp"
 #include "decode/mysql/mysql_decoder.hpp"
+#include "decode/nfs/nfs_decoder.hpp"
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 #include "decode/sip/sip_decoder.hpp"
@@ -225,25 +226,17 @@ void BM_HttpTransaction(benchmark::State& state) {
 }
 BENCHMARK(BM_HttpTransaction)->Arg(0)->Arg(1);
 
-// A query for www.example.com (A) and its response with one answer, over UDP.
-void BM_DnsTransaction(benchmark::State& state) {
-  DecoderBench b;
-  DnsSettings cfg;
-  DnsDecoder dec(b.setup("dns", &cfg));
-  const std::vector<uint8_t> q = {0x12, 0x34, 1,   0,   0,   1,   0,   0,   0,   0,   0,
-                                  0,    3,    'w', 'w', 'w', 7,   'e', 'x', 'a', 'm', 'p',
-                                  'l',  'e',  3,   'c', 'o', 'm', 0,   0,   1,   0,   1};
-  std::vector<uint8_t> r = q;
-  r[2] = 0x81, r[3] = 0x80, r[7] = 1;
-  const uint8_t answer[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 93, 184, 216, 34};
-  r.insert(r.end(), std::begin(answer), std::end(answer));
+// A datagram protocol's decoder fed a request (from port 40000) and its reply, a
+// transaction each time.
+void request_reply_loop(benchmark::State& state, DecoderBench& b, Decoder& dec, const std::vector<uint8_t>& q,
+                        const std::vector<uint8_t>& r, uint16_t server_port) {
   PacketMeta mq, mr;
   mq.ip_version = mr.ip_version = 4;
   mq.l4_proto = mr.l4_proto = 17;
   mq.src[15] = mr.dst[15] = 1;
   mq.dst[15] = mr.src[15] = 2;
   mq.sport = mr.dport = 40000;
-  mq.dport = mr.sport = 53;
+  mq.dport = mr.sport = server_port;
   mq.l4_payload = q.data(), mq.l4_payload_len = static_cast<uint32_t>(q.size());
   mr.l4_payload = r.data(), mr.l4_payload_len = static_cast<uint32_t>(r.size());
   uint64_t n = 0, ts = 1'000'000'000;
@@ -257,6 +250,21 @@ void BM_DnsTransaction(benchmark::State& state) {
   }
   state.counters["allocs/tx"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(n);
   state.SetItemsProcessed(state.iterations());
+}
+
+// A query for www.example.com (A) and its response with one answer, over UDP.
+void BM_DnsTransaction(benchmark::State& state) {
+  DecoderBench b;
+  DnsSettings cfg;
+  DnsDecoder dec(b.setup("dns", &cfg));
+  const std::vector<uint8_t> q = {0x12, 0x34, 1,   0,   0,   1,   0,   0,   0,   0,   0,
+                                  0,    3,    'w', 'w', 'w', 7,   'e', 'x', 'a', 'm', 'p',
+                                  'l',  'e',  3,   'c', 'o', 'm', 0,   0,   1,   0,   1};
+  std::vector<uint8_t> r = q;
+  r[2] = 0x81, r[3] = 0x80, r[7] = 1;
+  const uint8_t answer[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 93, 184, 216, 34};
+  r.insert(r.end(), std::begin(answer), std::end(answer));
+  request_reply_loop(state, b, dec, q, r, 53);
 }
 BENCHMARK(BM_DnsTransaction);
 
@@ -330,6 +338,25 @@ void BM_SipMessage(benchmark::State& state) {
   one_message_loop(state, b, dec, pm);
 }
 BENCHMARK(BM_SipMessage);
+
+// An NFSv3 GETATTR call and its reply over UDP, paired into one event.
+void BM_NfsTransaction(benchmark::State& state) {
+  DecoderBench b;
+  NfsSettings cfg;
+  NfsDecoder dec(b.setup("nfs", &cfg));
+  auto u32 = [](std::vector<uint8_t>& v, uint32_t x) {
+    for (int s = 24; s >= 0; s -= 8) v.push_back(static_cast<uint8_t>(x >> s));
+  };
+  std::vector<uint8_t> call, reply;
+  for (uint32_t x : {0u, 0u, 2u, 100003u, 3u, 1u, 1u, 28u, 1u, 6u}) u32(call, x);  // AUTH_SYS, 28 bytes
+  call.insert(call.end(), {'c', 'l', 'i', 'e', 'n', 't', 0, 0});
+  for (uint32_t x : {1000u, 100u, 0u, 0u, 0u, 32u}) u32(call, x);
+  call.insert(call.end(), 32, 0x11);  // the file handle
+  for (uint32_t x : {0u, 1u, 0u, 0u, 0u, 0u, 0u}) u32(reply, x);
+  reply.insert(reply.end(), 84, 0);  // fattr3
+  request_reply_loop(state, b, dec, call, reply, 2049);
+}
+BENCHMARK(BM_NfsTransaction);
 
 // Two transactions per iteration (a store and its answer, a load and its answer)
 // through a stream decoder, events written; reports allocations per transaction.

@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
 REFERENCE = os.path.join(ROOT, "tests", "data", "packetbeat-reference")
 
-PROTOCOLS = {"icmp", "dns", "http", "memcache", "mysql", "pgsql", "redis", "mongodb", "amqp", "cassandra", "tls", "dhcp", "sip"}
+PROTOCOLS = {"icmp", "dns", "http", "memcache", "mysql", "pgsql", "redis", "mongodb", "amqp", "cassandra", "tls", "dhcp", "sip", "nfs"}
 
 CONFIG = """packetbeat.interfaces.device: any
 packetbeat.interfaces.internal_networks: [private]
@@ -69,6 +69,8 @@ packetbeat.protocols:
     ports: [67, 68]
   - type: sip
     ports: [5060]
+  - type: nfs
+    ports: [2049]
 """
 
 # Fields each tool fills in its own way, whatever the traffic.
@@ -137,7 +139,7 @@ def run_packetbeat(binary, capture, tmp):
     os.chmod(cfg, 0o600)
     subprocess.run([binary, "-c", cfg, "-I", os.path.join(SHARED, capture), "-t", "--strict.perms=false",
                     "--path.data", os.path.join(tmp, "data"), "--path.logs", os.path.join(tmp, "logs")],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300, check=False)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
     events = []
     for name in sorted(os.listdir(out)):
         with open(os.path.join(out, name)) as f:

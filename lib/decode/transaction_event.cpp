@@ -41,7 +41,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   const bool reversed = t.one_message && t.from_server;
   const bool client_bytes = !t.omit_bytes && !reversed;
   const bool server_bytes = !t.omit_bytes && (!t.one_message || t.from_server);
-  endpoint(w, "client", client, t.client_port, t.client_bytes, client_bytes);
+  endpoint(w, "client", client, t.client_port, t.client_bytes, client_bytes, t.client_domain);
   if (reversed)
     endpoint(w, "destination", client, t.client_port, 0, false);
   else
@@ -75,6 +75,11 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   if (t.event_type_extra) w.string(t.event_type_extra);
   w.end_array();
   w.end_object();
+  if (t.has_group_id) {
+    w.begin_object("group");
+    w.field_uint("id", t.group_id);
+    w.end_object();
+  }
   w.begin_object("host");
   w.field("name", agent.hostname);
   w.end_object();
@@ -140,12 +145,13 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   if (reversed)
     endpoint(w, "source", server, t.server_port, t.server_bytes, server_bytes);
   else
-    endpoint(w, "source", client, t.client_port, t.client_bytes, client_bytes);
+    endpoint(w, "source", client, t.client_port, t.client_bytes, client_bytes, t.client_domain);
   w.field("status", t.ok ? "OK" : "Error");
   w.field("type", t.type);
-  if (!t.user_name.empty()) {
+  if (!t.user_name.empty() || t.has_user_id) {
     w.begin_object("user");
-    w.field("name", t.user_name);
+    if (t.has_user_id) w.field_uint("id", t.user_id);
+    if (!t.user_name.empty()) w.field("name", t.user_name);
     w.end_object();
   }
 }

@@ -56,6 +56,9 @@ struct TransactionFields {
   std::span<const std::string_view> related_hosts_more;  // related.hosts after related_host
   std::span<const std::string_view> related_users;       // related.user (instead of related_user)
   std::string_view user_name;                            // user.name
+  std::string_view client_domain;                        // client.domain and source.domain (NFS machine name)
+  bool has_user_id = false, has_group_id = false;        // user.id, group.id (NFS credentials)
+  uint32_t user_id = 0, group_id = 0;
 };
 
 void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,

@@ -71,7 +71,7 @@ EXTRA_EVENTS = {
 def load_cases():
     with open(EXPECTATIONS) as f:
         doc = yaml.safe_load(f)
-    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_", "memcache_", "mysql_", "pgsql_", "mongodb_", "amqp_", "cassandra_", "tls", "dhcpv4"))], doc["defaults"]
+    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_", "memcache_", "mysql_", "pgsql_", "mongodb_", "amqp_", "cassandra_", "tls", "dhcpv4", "nfs"))], doc["defaults"]
 
 
 CASES, DEFAULTS = load_cases()

@@ -123,6 +123,7 @@ FLOOR = {
     "memcache": (1.0, 0.894),     # 47/47
     "mongodb": (1.0, 0.935),      # 40/40
     "mysql": (1.0, 0.944),        # 14/14
+    "nfs": (0.971, 1.0),          # 69/71: the other two start past 2^31 s, which Packetbeat reads as 1936 (tshark 2073)
     "pgsql": (0.970, 0.984),      # 33/34
     "sip": (1.0, 1.0),            # 370/370 (Packetbeat 7.17 hangs on three SIP captures: not recorded)
     "tls": (0.989, 0.996),        # 478/483
