@@ -24,6 +24,7 @@
 #include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/redis/redis_decoder.hpp"
 #include "decode/sip/sip_decoder.hpp"
+#include "decode/thrift/thrift_decoder.hpp"
 #include "decode/tls/tls_decoder.hpp"
 #include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
@@ -357,6 +358,56 @@ void BM_NfsTransaction(benchmark::State& state) {
   request_reply_loop(state, b, dec, call, reply, 2049);
 }
 BENCHMARK(BM_NfsTransaction);
+
+// A Thrift call (add, two i32) and its reply over a TCP connection, binary protocol,
+// with the tutorial IDL naming the parameters.
+void BM_ThriftTransaction(benchmark::State& state) {
+  DecoderBench b;
+  ThriftSettings cfg;
+  auto idl = std::make_shared<ThriftIdl>();
+  idl->parse("service Calculator { i32 add(1: i32 num1, 2: i32 num2) }", "bench");
+  cfg.idl = idl;
+  ThriftDecoder dec(b.setup("thrift", &cfg));
+  auto be32 = [](std::vector<uint8_t>& v, uint32_t x) {
+    for (int s = 24; s >= 0; s -= 8) v.push_back(static_cast<uint8_t>(x >> s));
+  };
+  std::vector<uint8_t> call, reply;
+  be32(call, 0x80010001);
+  be32(call, 3);
+  call.insert(call.end(), {'a', 'd', 'd'});
+  be32(call, 1);
+  for (uint16_t id : {1, 2}) {
+    call.insert(call.end(), {8, 0, static_cast<uint8_t>(id)});
+    be32(call, id);
+  }
+  call.push_back(0);
+  be32(reply, 0x80010002);
+  be32(reply, 3);
+  reply.insert(reply.end(), {'a', 'd', 'd'});
+  be32(reply, 1);
+  reply.insert(reply.end(), {8, 0, 0});
+  be32(reply, 3);
+  reply.push_back(0);
+  alignas(8) uint8_t conn[kDecoderStateBytes] = {};
+  dec.open(conn);
+  StreamInfo c;
+  c.addr[0][15] = 1;
+  c.addr[1][15] = 2;
+  c.port[0] = 40000;
+  c.port[1] = 9090;
+  uint64_t n = 0;
+  const uint64_t allocs0 = g_allocs.load();
+  for (auto _ : state) {
+    c.ts_ns += 1000;
+    dec.data(conn, c, 0, call);
+    c.ts_ns += 1000;
+    dec.data(conn, c, 1, reply);
+    if (++n % 512 == 0) b.drain();
+  }
+  state.counters["allocs/tx"] = static_cast<double>(g_allocs.load() - allocs0) / static_cast<double>(n);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ThriftTransaction);
 
 // Two transactions per iteration (a store and its answer, a load and its answer)
 // through a stream decoder, events written; reports allocations per transaction.

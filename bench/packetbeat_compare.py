@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "pcaps")
 REFERENCE = os.path.join(ROOT, "tests", "data", "packetbeat-reference")
 
-PROTOCOLS = {"icmp", "dns", "http", "memcache", "mysql", "pgsql", "redis", "mongodb", "amqp", "cassandra", "tls", "dhcp", "sip", "nfs"}
+PROTOCOLS = {"icmp", "dns", "http", "memcache", "mysql", "pgsql", "redis", "mongodb", "amqp", "cassandra", "tls", "dhcp", "sip", "nfs", "thrift"}
 
 CONFIG = """packetbeat.interfaces.device: any
 packetbeat.interfaces.internal_networks: [private]
@@ -71,6 +71,8 @@ packetbeat.protocols:
     ports: [5060]
   - type: nfs
     ports: [2049]
+  - type: thrift
+    ports: [9090]
 """
 
 # Fields each tool fills in its own way, whatever the traffic.

@@ -51,6 +51,16 @@ struct DecodeResult {
   Verdict verdict = Verdict::kOk;
 };
 
+// Passes over what is left of `skip` (bytes a decoder does not read: a body over its
+// limit, a record's data) in the bytes from `off` to `size`; true when it did.
+inline bool pass_over(uint32_t& skip, std::size_t& off, std::size_t size) {
+  if (skip == 0) return false;
+  const std::size_t k = skip < size - off ? skip : size - off;
+  off += k;
+  skip -= static_cast<uint32_t>(k);
+  return true;
+}
+
 // Bytes of per-connection state a decoder may keep in the flow's session slot.
 inline constexpr uint32_t kDecoderStateBytes = 1152;
 

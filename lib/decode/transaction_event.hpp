@@ -61,6 +61,17 @@ struct TransactionFields {
   uint32_t user_id = 0, group_id = 0;
 };
 
+// The two ends of a transaction (the community id follows the client's view).
+inline void set_ends(TransactionFields& t, uint8_t ip_version, uint8_t proto, const IpBytes& client,
+                     uint16_t client_port, const IpBytes& server, uint16_t server_port) {
+  t.ip_version = ip_version;
+  t.proto = proto;
+  t.client = client;
+  t.server = server;
+  t.client_port = t.cid_sport = client_port;
+  t.server_port = t.cid_dport = server_port;
+}
+
 void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,
                        const NetworkSet* internal);
 void end_transaction(JsonWriter& w);

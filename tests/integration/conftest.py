@@ -77,11 +77,11 @@ def run_tapbeat(args, timeout=120, check=True, **kw):
     return proc
 
 
-def events_of(capture, overrides=(), config=GOLDEN_CONFIG):
+def events_of(capture, overrides=(), config=GOLDEN_CONFIG, cwd=None):
     args = ["-c", config, "-I", capture, "-t"]
     for o in overrides:
         args += ["-E", o]
-    proc = run_tapbeat(args)
+    proc = run_tapbeat(args, cwd=cwd)
     return [json.loads(line) for line in proc.stdout.splitlines()], proc
 
 

@@ -7,6 +7,7 @@ restated here."""
 import json
 import os
 import re
+import shutil
 from datetime import datetime
 
 import pytest
@@ -71,7 +72,7 @@ EXTRA_EVENTS = {
 def load_cases():
     with open(EXPECTATIONS) as f:
         doc = yaml.safe_load(f)
-    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_", "memcache_", "mysql_", "pgsql_", "mongodb_", "amqp_", "cassandra_", "tls", "dhcpv4", "nfs"))], doc["defaults"]
+    return [c for c in doc["cases"] if c["case"].startswith(("flow_", "icmp", "dns_", "http_", "redis_", "memcache_", "mysql_", "pgsql_", "mongodb_", "amqp_", "cassandra_", "tls", "dhcpv4", "nfs", "thrift"))], doc["defaults"]
 
 
 CASES, DEFAULTS = load_cases()
@@ -177,8 +178,11 @@ PARAMS = [
 
 
 @pytest.mark.parametrize("case", PARAMS)
-def test_case(case):
-    events, _ = events_of(capture_path(case), overrides_for(case))
+def test_case(case, tmp_path):
+    # Thrift cases name IDL files that Packetbeat's tests copy into its working folder.
+    for f in (case.get("config") or {}).get("packetbeat.protocols.thrift.idl_files", []):
+        shutil.copy(os.path.join(SHARED, "expectations", "thrift-idl", f), tmp_path / f)
+    events, _ = events_of(capture_path(case), overrides_for(case), cwd=tmp_path)
     spec = case.get("events") or {}
     flt = spec.get("filter") or {}
     raw = spec.get("format") == "raw_json"
@@ -279,6 +283,8 @@ def check(e, chk):
         assert isinstance(v, list) and len(v) > chk["item"] and v[chk["item"]] == chk["value"], f"{field} = {v!r}"
     elif op == "contains":
         assert chk["value"] in v, f"{field} lacks {chk['value']!r}"
+    elif op == "in":
+        assert v in chk["value"], f"{field} = {v!r}, not one of {chk['value']}"
     else:
         raise AssertionError(f"unhandled check {chk}")
 

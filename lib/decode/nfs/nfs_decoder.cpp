@@ -65,12 +65,7 @@ DecodeResult NfsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
   NfsState& st = *static_cast<NfsState*>(state);
   std::size_t off = 0;
   while (off < b.size()) {
-    if (st.skip[dir]) {
-      const std::size_t k = std::min<std::size_t>(st.skip[dir], b.size() - off);
-      off += k;
-      st.skip[dir] -= static_cast<uint32_t>(k);
-      continue;
-    }
+    if (pass_over(st.skip[dir], off, b.size())) continue;
     if (st.resync[dir]) {
       std::size_t p = off;
       while (p < b.size() && !plausible_record(b, p)) ++p;
@@ -226,16 +221,9 @@ void NfsDecoder::publish(const Pending& p, const Hop* reply, const RpcReply* r) 
   if (!reply) t.error = "Unmatched request";
   t.start_ns = p.ts_ns;
   t.end_ns = reply ? reply->ts_ns : 0;
-  t.ip_version = p.ip_version;
-  t.proto = p.proto;
-  t.client = p.client;
-  t.server = p.server;
-  t.client_port = p.client_port;
-  t.server_port = p.server_port;
+  set_ends(t, p.ip_version, p.proto, p.client, p.client_port, p.server, p.server_port);
   t.client_bytes = p.call_bytes;
   t.server_bytes = reply ? reply->bytes : 0;
-  t.cid_sport = p.client_port;
-  t.cid_dport = p.server_port;
   t.event_type_extra = "protocol";
   t.network_protocol = proto;
   t.event_action = {action, static_cast<std::size_t>(an)};

@@ -74,12 +74,7 @@ DecodeResult SipDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
   SipMessage& msg = *msg_;
   std::size_t off = 0;
   while (off < s.size()) {
-    if (st.skip[dir]) {
-      const std::size_t k = std::min<std::size_t>(st.skip[dir], s.size() - off);
-      off += k;
-      st.skip[dir] -= static_cast<uint32_t>(k);
-      continue;
-    }
+    if (pass_over(st.skip[dir], off, s.size())) continue;
     std::string_view rest = s.substr(off);
     if (st.resync[dir]) {
       // The next line that is a SIP start line.
@@ -251,14 +246,7 @@ void SipDecoder::publish(const Hop& h, std::string_view raw, std::string_view bo
   t.ok = m.status_code < 400;
   t.start_ns = t.end_ns = h.ts_ns;
   t.omit_bytes = true;
-  t.ip_version = h.ip_version;
-  t.proto = h.proto;
-  t.client = h.src;
-  t.server = h.dst;
-  t.client_port = h.sport;
-  t.server_port = h.dport;
-  t.cid_sport = h.sport;
-  t.cid_dport = h.dport;
+  set_ends(t, h.ip_version, h.proto, h.src, h.sport, h.dst, h.dport);
   t.network_protocol = "sip";
   t.network_application = "sip";
   t.iana_number = true;

@@ -1,0 +1,59 @@
+// Thrift messages in the binary (strict and old) and compact protocols, read into
+// Packetbeat's text forms: a struct as "(1: 63, 2: \"x\")" (names from the IDL at
+// the top level), lists "[a, b]", sets "{a, b}", maps "{k: v}", strings quoted
+// (or hex when not UTF-8), with its limits on strings, collections and fields.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "util/bounded_text.hpp"
+
+namespace tapbeat {
+
+enum class ThriftProtocol : uint8_t { kBinary, kCompact };
+
+struct ThriftLimits {
+  uint32_t string_max = 200;
+  uint32_t collection_max = 15;
+  uint32_t struct_fields_max = 500;
+  bool obfuscate_strings = false;
+};
+
+// Message types.
+inline constexpr uint8_t kThriftCall = 1, kThriftReply = 2, kThriftException = 3, kThriftOneway = 4;
+
+using ThriftText = BoundedText<8192>;
+
+struct ThriftMessage {
+  std::string_view method;
+  uint8_t type = 0;
+  uint32_t seqid = 0;
+  bool exception = false;  // a reply whose field is not the result (id 0), or an EXCEPTION message
+  ThriftText text;         // a call's parameters, a reply's value or exceptions
+  uint32_t values_cut = 0, fields_dropped = 0;
+  std::size_t end = 0;  // bytes the message took
+};
+
+enum class ThriftParse : uint8_t { kOk, kNeedMore, kBad };
+
+// Parses one message at the start of `b`. kNeedMore sets `need` (bytes of b needed);
+// `names` (field id -> name) is looked up by the caller from the method and applied
+// to a call's parameters or a reply's exceptions.
+class ThriftParser {
+ public:
+  using Names = std::map<int, std::string>;
+  using NamesOf = const Names* (*)(const void* ctx, std::string_view method, bool exceptions);
+
+  ThriftParse parse(std::span<const uint8_t> b, ThriftProtocol p, const ThriftLimits& lim, NamesOf names,
+                    const void* ctx, ThriftMessage& m, std::size_t& need);
+};
+
+// Which protocol and framing the first bytes of a direction use; false when they
+// do not say (an old-style binary message without a version: the configured ones).
+bool thrift_detect(std::span<const uint8_t> b, ThriftProtocol& p, bool& framed);
+
+}  // namespace tapbeat

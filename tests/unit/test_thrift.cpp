@@ -1,0 +1,156 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "decode/thrift/thrift_decoder.hpp"
+#include "stream_test.hpp"
+
+namespace tapbeat {
+namespace {
+
+using test::contains;
+
+std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+std::string be16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v)}; }
+std::string str(const std::string& s) { return be32(static_cast<uint32_t>(s.size())) + s; }
+// A strict binary message: version 1, type, name, seqid, then the body (a struct).
+std::string binary(uint8_t type, const std::string& name, uint32_t seqid, const std::string& body) {
+  return be32(0x80010000u | type) + str(name) + be32(seqid) + body;
+}
+std::string field(uint8_t type, uint16_t id, const std::string& value) {
+  return std::string(1, static_cast<char>(type)) + be16(id) + value;
+}
+const std::string kStop(1, '\0');
+
+struct ThriftHarness : test::StreamTest {
+  test::Conn conn{40000, 9090, 100, 900};
+  explicit ThriftHarness(void (*tune)(ThriftSettings&) = nullptr) {
+    const uint16_t ports[] = {9090};
+    ThriftSettings& s = decoders.enable<ThriftSettings>("thrift", ports);
+    if (tune) tune(s);
+    start();
+    handshake(conn);
+  }
+  void send(bool from_client, const std::string& s, std::size_t piece = 0) {
+    if (piece == 0) piece = s.size();
+    for (std::size_t at = 0; at < s.size(); at += piece)
+      from_client ? client(conn, s.substr(at, piece)) : server(conn, s.substr(at, piece));
+  }
+};
+
+TEST(ThriftIdl, ServicesFunctionsAndTheirFields) {
+  ThriftIdl idl;
+  idl.parse(R"(
+    namespace py demo  # a comment
+    /* a block
+       comment */
+    struct Point { 1: i32 x = 0, 2: i32 y }
+    exception Oops { 1: string why }
+    service Base { void ping() }
+    service Geo extends Base {
+      map<string, list<Point>> near(1: required Point p, 2: optional double radius = 1.5) throws (1: Oops oops);
+      oneway void forget(1: string what) (annotation = "x")
+    }
+  )",
+            "geo.thrift");
+  const ThriftIdlMethod* near = idl.find("near");
+  ASSERT_NE(near, nullptr);
+  EXPECT_EQ(near->service, "Geo");
+  EXPECT_EQ(near->params.at(1), "p");
+  EXPECT_EQ(near->params.at(2), "radius");
+  EXPECT_EQ(near->exceptions.at(1), "oops");
+  EXPECT_TRUE(idl.find("forget")->oneway);
+  EXPECT_EQ(idl.find("ping")->service, "Base");
+  EXPECT_THROW(idl.parse("service Broken { void f(1: i32 x", "broken.thrift"), std::runtime_error);
+}
+
+// Every value type, with Packetbeat's text forms, one byte at a time.
+TEST(Thrift, BinaryValuesAsPacketbeatWritesThem) {
+  ThriftHarness h;
+  const std::string args =
+      field(2, 1, std::string(1, '\1')) + field(3, 2, std::string(1, '\x81')) + field(6, 3, be16(0xffff)) +
+      field(8, 4, be32(42)) + field(10, 5, be32(0xffffffff) + be32(0xfffffffe)) +
+      field(4, 6, be32(0x3ff33333) + be32(0x33333333)) + field(11, 7, str("say \"hi\"\n")) +
+      field(11, 8, str(std::string("\xab\x0c\x1d", 3))) +
+      field(15, 9, std::string(1, '\x08') + be32(2) + be32(1) + be32(2)) +
+      field(14, 10, std::string(1, '\x08') + be32(0)) +
+      field(13, 11, std::string("\x0b\x08", 2) + be32(1) + str("k") + be32(7)) +
+      field(12, 12, field(8, 1, be32(5)) + kStop) + kStop;
+  h.send(true, binary(1, "everything", 7, args), 1);
+  h.send(false, binary(2, "everything", 7, field(8, 0, be32(3)) + kStop), 1);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(
+      ev[0],
+      R"x("params":"(1: true, 2: -127, 3: -1, 4: 42, 5: -2, 6: 1.2, 7: \"say \\\"hi\\\"\\n\", 8: ab0c1d, 9: [1, 2], 10: , 11: {\"k\": 7}, 12: (1: 5))")x"))
+      << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("return_value":"3")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"x("query":"everything(1: true, 2: -127)x")) << ev[0];
+}
+
+// string_max_size, collection_max_size, drop_after_n_struct_fields and
+// obfuscate_strings cut or hide a value and the message goes on.
+TEST(Thrift, LimitsCutValuesNotTheConnection) {
+  ThriftHarness h([](ThriftSettings& s) {
+    s.limits.string_max = 4;
+    s.limits.collection_max = 2;
+    s.limits.struct_fields_max = 3;
+  });
+  std::string list = std::string(1, '\x08') + be32(5);
+  for (uint32_t i = 0; i < 5; ++i) list += be32(i);
+  h.send(true, binary(1, "cut", 1, field(11, 1, str("abcdefgh")) + field(15, 2, list) + kStop));
+  h.send(false, binary(2, "cut", 1, field(8, 0, be32(1)) + kStop));
+  std::string many;
+  for (uint16_t i = 1; i <= 5; ++i) many += field(8, i, be32(i));
+  h.send(true, binary(4, "many", 2, many + kStop));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"x("params":"(1: \"abcd...\", 2: [0, 1, ...])")x")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"x("params":"(1: 1, 2: 2, ...)")x")) << ev[1];  // a oneway call, alone
+  EXPECT_FALSE(contains(ev[1], R"("return_value")")) << ev[1];
+  EXPECT_GE(h.count("thrift.values_cut"), 3u);
+  EXPECT_EQ(h.count("thrift.struct_fields_dropped"), 1u);
+}
+
+// Compact protocol, framed: varints, zigzag, field deltas, bools in the field
+// header, a TApplicationException answer as Error.
+TEST(Thrift, CompactFramedAndApplicationExceptions) {
+  ThriftHarness h([](ThriftSettings& s) { s.limits.obfuscate_strings = true; });
+  auto frame = [](const std::string& m) { return be32(static_cast<uint32_t>(m.size())) + m; };
+  // 0x82, version 1 | CALL << 5, seqid 9, "op"; fields: i32 id 1 = -3 (zigzag 5), bool id 2 true, string id 3
+  const std::string call = std::string("\x82\x21\x09\x02op", 6) + "\x15\x05" + "\x11" +
+                           std::string("\x18\x03", 2) + "abc" + std::string(1, '\0');
+  const std::string exc = std::string("\x82\x61\x09\x02op", 6) + std::string("\x18\x04", 2) + "boom" +
+                          "\x15\x02" + std::string(1, '\0');
+  h.send(true, frame(call), 1);
+  h.send(false, frame(exc), 1);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"x("params":"(1: -3, 2: true, 3: \"*\")")x")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"x("exceptions":"(message: \"*\", type: 1)")x")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"Error")")) << ev[0];
+}
+
+TEST(Thrift, NotThriftIsLeftAndAnUnansweredCallIsNoted) {
+  {
+    ThriftHarness h;
+    h.send(true, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_TRUE(h.finish().empty());
+    EXPECT_EQ(h.count("thrift.violations"), 1u);
+  }
+  {
+    ThriftHarness h;
+    h.send(true, binary(1, "lost", 3, kStop));
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_TRUE(contains(ev[0], R"("message":"Unmatched request")")) << ev[0];
+    EXPECT_EQ(h.count("thrift.unmatched_requests"), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace tapbeat
