@@ -216,6 +216,20 @@ def tshark_output(kind, rel, args, timeout=300):
     return entries[key]
 
 
+def tshark_rows(kind, rel, display_filter, fields, before=(), occurrence="f", aggregate=False, desegment=True):
+    """tshark -T fields for the capture (recorded under `kind`): one list of the
+    fields' values per frame that has them all."""
+    args = list(before) + ["-Y", display_filter, "-T", "fields", "-E", "separator=|", "-E", f"occurrence={occurrence}"]
+    if aggregate:
+        args += ["-E", "aggregator=,"]
+    if desegment:
+        args += ["-o", "tcp.desegment_tcp_streams:TRUE"]
+    for f in fields:
+        args += ["-e", f]
+    out = tshark_output(kind, rel, args)
+    return [v for v in (line.split("|") for line in out.splitlines()) if len(v) >= len(fields)]
+
+
 def pytest_sessionfinish(session, exitstatus):
     import gzip
     if not UPDATE_TSHARK:

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_output
+from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_rows
 
 CAPTURES = [c for c in captures_with_protocol("dhcp") if os.path.exists(pcap(c))]
 OVERRIDES = ["packetbeat.flows.enabled=false", "tapbeat.detect=ports",
@@ -21,15 +21,12 @@ OVERRIDES = ["packetbeat.flows.enabled=false", "tapbeat.detect=ports",
 
 
 def tshark_messages(rel):
-    args = ["-Y", "dhcp && !icmp", "-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]
-    for f in ["frame.len", "frame.cap_len", "ip.src", "udp.srcport", "ip.dst", "udp.dstport", "dhcp.id", "dhcp.type", "dhcp.option.dhcp",
-              "dhcp.hw.mac_addr"]:
-        args += ["-e", f]
-    out = tshark_output("dhcpv4", rel, args)
+    rows = tshark_rows("dhcpv4", rel, "dhcp && !icmp", ["frame.len", "frame.cap_len", "ip.src", "udp.srcport",
+                                                      "ip.dst", "udp.dstport", "dhcp.id", "dhcp.type",
+                                                      "dhcp.option.dhcp", "dhcp.hw.mac_addr"], desegment=False)
     msgs, cut = collections.Counter(), 0
-    for line in out.splitlines():
-        v = line.split("|")
-        if len(v) < 10 or not v[2]:
+    for v in rows:
+        if not v[2]:
             continue
         if v[0] != v[1]:
             cut += 1

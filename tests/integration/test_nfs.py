@@ -8,7 +8,7 @@ event carries rpc.status). The agreement must stay at or above 95%."""
 import collections
 import os
 
-from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_output
+from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_rows
 
 CAPTURES = [c for c in captures_with_protocol("nfs") if os.path.exists(pcap(c))]
 OVERRIDES = ["packetbeat.flows.enabled=false", "tapbeat.detect=ports",
@@ -19,15 +19,10 @@ FIELDS = ["ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "rpc.xid", "rpc.msgtyp", "
 def tshark_messages(rel):
     """(client, xid, version) per call and (client, xid, 'reply') per reply; a TCP
     segment may carry several RPC messages (tshark lists their values in order)."""
-    args = ["-Y", "nfs", "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,",
-            "-o", "tcp.desegment_tcp_streams:TRUE"]
-    for f in FIELDS:
-        args += ["-e", f]
-    out = tshark_output("nfs", rel, args)
+    rows = tshark_rows("nfs", rel, "nfs", FIELDS, occurrence="a", aggregate=True)
     msgs = collections.Counter()
-    for line in out.splitlines():
-        v = line.split("|")
-        if len(v) < len(FIELDS) or not v[4]:
+    for v in rows:
+        if not v[4]:
             continue
         src, dst = v[0] or v[1], v[2] or v[3]
         xids, types = v[4].split(","), v[5].split(",")

@@ -8,7 +8,7 @@ must stay at or above 95% (the messages left out are explained below)."""
 import collections
 import os
 
-from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_output
+from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_rows
 
 CAPTURES = [c for c in captures_with_protocol("sip") if os.path.exists(pcap(c))]
 OVERRIDES = ["packetbeat.flows.enabled=false", "tapbeat.detect=ports",
@@ -27,15 +27,10 @@ def tshark_messages(rel):
     """Messages by (sender, Call-ID, CSeq number, CSeq method, method or status code).
     No frame of the corpus carries two SIP messages (checked with occurrence=a), so the
     first occurrence of each field is the frame's message."""
-    args = ["-Y", "sip && (udp.port == 5060 || tcp.port == 5060)", "-T", "fields", "-E", "separator=|",
-            "-E", "occurrence=f", "-o", "tcp.desegment_tcp_streams:TRUE"]
-    for f in FIELDS:
-        args += ["-e", f]
-    out = tshark_output("sip", rel, args)
+    rows = tshark_rows("sip", rel, "sip && (udp.port == 5060 || tcp.port == 5060)", FIELDS)
     msgs = collections.Counter()
-    for line in out.splitlines():
-        v = line.split("|")
-        if len(v) < len(FIELDS) or not v[3]:
+    for v in rows:
+        if not v[3]:
             continue
         msgs[(v[0] or v[1], v[2], int(v[3]), v[4], v[5] or int(v[6]))] += 1
     return msgs

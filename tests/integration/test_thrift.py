@@ -9,7 +9,7 @@ above 95%."""
 import collections
 import os
 
-from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_output
+from conftest import agreement_over, captures_with_protocol, events_of, pcap, tshark_rows
 
 CAPTURES = [c for c in captures_with_protocol("thrift") if os.path.exists(pcap(c))]
 OVERRIDES = ["packetbeat.flows.enabled=false", "tapbeat.detect=ports",
@@ -20,15 +20,11 @@ FIELDS = ["ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "thrift.method", "thrift.m
 def tshark_messages(rel):
     """(client, method, seqid, 'call') per call and (client, method, seqid, 'reply') per
     reply or exception; a segment may carry several messages (values listed in order)."""
-    args = ["-d", "tcp.port==9090,thrift", "-Y", "thrift", "-T", "fields", "-E", "separator=|", "-E",
-            "occurrence=a", "-E", "aggregator=,", "-o", "tcp.desegment_tcp_streams:TRUE"]
-    for f in FIELDS:
-        args += ["-e", f]
-    out = tshark_output("thrift", rel, args)
+    rows = tshark_rows("thrift", rel, "thrift", FIELDS, before=["-d", "tcp.port==9090,thrift"], occurrence="a",
+                       aggregate=True)
     msgs = collections.Counter()
-    for line in out.splitlines():
-        v = line.split("|")
-        if len(v) < len(FIELDS) or not v[4]:
+    for v in rows:
+        if not v[4]:
             continue
         src, dst = v[0] or v[1], v[2] or v[3]
         for method, mtype, seq in zip(v[4].split(","), v[5].split(","), v[6].split(",")):
