@@ -5,6 +5,7 @@ Over every DNS capture of ../shared/pcaps, each DNS response tshark decodes on p
 code and answer count. The agreement rate over all responses must stay above 98%;
 the files that disagree are listed with the reason found by inspection."""
 import collections
+import concurrent.futures
 import os
 
 from conftest import captures_with_protocol, events_of, flatten, pcap, tshark_output
@@ -82,13 +83,17 @@ def tapbeat_responses(path):
 def test_dns_agreement_with_tshark():
     total = matched = 0
     disagreements = []
-    for rel in captures_with_protocol("dns"):
-        if rel in EXCLUDED:
-            continue
+
+    def both(rel):
         want = tshark_responses(rel)
+        return rel, want, (tapbeat_responses(pcap(rel)) if want else None)
+
+    captures = [rel for rel in captures_with_protocol("dns") if rel not in EXCLUDED]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # a tapbeat per core
+        results = list(pool.map(both, captures))
+    for rel, want, got in results:
         if not want:
             continue
-        got = tapbeat_responses(pcap(rel))
         n = sum(want.values())
         # Where a name is not comparable, match on id, code and count alone.
         loose = collections.Counter((k[0], k[2], k[3]) for k in got.elements())
