@@ -24,12 +24,6 @@ static_assert(sizeof(NfsState) <= kDecoderStateBytes);
 
 constexpr uint32_t kLastFragment = 0x80000000u;
 
-uint64_t slot_hash(const IpBytes& client, uint16_t port, uint32_t xid) {
-  uint64_t h = xid * 0x9E3779B97F4A7C15ull ^ port;
-  for (int i = 0; i < 16; i += 4) h = (h ^ load_be32(client.data() + i)) * 0xff51afd7ed558ccdull;
-  return h ^ (h >> 29);
-}
-
 std::string_view keep(std::string_view v, char* buf, std::size_t cap) {
   const std::size_t n = std::min(v.size(), cap);
   if (n) std::memcpy(buf, v.data(), n);
@@ -126,7 +120,7 @@ NfsDecoder::Pending* NfsDecoder::find(const Hop& h, uint32_t xid, bool from_serv
   const IpBytes& client = from_server ? h.dst : h.src;
   const uint16_t cport = from_server ? h.dport : h.sport;
   const IpBytes& server = from_server ? h.src : h.dst;
-  const std::size_t base = slot_hash(client, cport, xid) % kPending;
+  const std::size_t base = ip_port_id_hash(client, cport, xid) % kPending;
   for (std::size_t i = 0; i < 8; ++i) {
     Pending& p = pending_[(base + i) % kPending];
     if (p.used && p.xid == xid && p.client_port == cport && p.client == client && p.server == server)
@@ -149,7 +143,7 @@ bool NfsDecoder::message(const Hop& h, std::span<const uint8_t> b) {
     counters_.inc(NfsStat::calls);
     Pending* slot = find(h, xid, false);  // a retransmission takes the call's place
     if (!slot) {
-      const std::size_t base = slot_hash(h.src, h.sport, xid) % kPending;
+      const std::size_t base = ip_port_id_hash(h.src, h.sport, xid) % kPending;
       for (std::size_t i = 0; i < 8 && !slot; ++i)
         if (!pending_[(base + i) % kPending].used) slot = &pending_[(base + i) % kPending];
       if (!slot) {  // the window is full: its oldest call goes out unanswered

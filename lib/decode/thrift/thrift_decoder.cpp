@@ -20,12 +20,6 @@ struct ThriftState {
 };
 static_assert(sizeof(ThriftState) <= kDecoderStateBytes);
 
-uint64_t key_hash(const IpBytes& client, uint16_t port, uint32_t seqid) {
-  uint64_t h = seqid * 0x9E3779B97F4A7C15ull ^ port;
-  for (int i = 0; i < 16; i += 4) h = (h ^ load_be32(client.data() + i)) * 0xff51afd7ed558ccdull;
-  return h ^ (h >> 31);
-}
-
 const ThriftParser::Names* names_of(const void* ctx, std::string_view method, bool exceptions) {
   const ThriftIdl* idl = static_cast<const ThriftIdl*>(ctx);
   const ThriftIdlMethod* m = idl ? idl->find(method) : nullptr;
@@ -106,7 +100,7 @@ bool ThriftDecoder::gap(void* state, const StreamInfo&, int dir, uint32_t len) {
 
 ThriftDecoder::Pending* ThriftDecoder::slot(const IpBytes& client, uint16_t port, uint32_t seqid,
                                             bool for_insert) {
-  const std::size_t base = key_hash(client, port, seqid) % kPending;
+  const std::size_t base = ip_port_id_hash(client, port, seqid) % kPending;
   Pending* free_slot = nullptr;
   for (std::size_t i = 0; i < 8; ++i) {
     Pending& p = pending_[(base + i) % kPending];
