@@ -231,6 +231,7 @@ int PcapRuntime::run() {
 
   po.device = cfg_.interfaces.device;
   po.snaplen = cfg_.interfaces.snaplen;
+  po.snaplen_fits_mtu = !cfg_.interfaces.snaplen_set;
   po.buffer_size_mb = cfg_.interfaces.buffer_size_mb;
   po.promisc = cfg_.interfaces.auto_promisc_mode;
   po.ignore_outgoing = cfg_.interfaces.ignore_outgoing;
@@ -264,7 +265,15 @@ int PcapRuntime::run() {
   log_line("info", "tapbeat " + std::string(kTapbeatVersion) +
                        " started: " + (file_mode_ ? "reading " + po.file : "capturing on " + po.device) +
                        " with " + std::to_string(n) + " worker(s)" +
-                       (po.bpf_filter.empty() ? "" : ", filter '" + po.bpf_filter + "'"));
+                       (po.bpf_filter.empty() ? "" : ", filter '" + po.bpf_filter + "'") +
+                       (src->snaplen() ? ", snaplen " + std::to_string(src->snaplen()) : ""));
+  if (!file_mode_ && cfg_.interfaces.snaplen_set) {
+    const uint32_t mtu = device_mtu(po.device);
+    if (mtu && src->snaplen() < mtu + 14)
+      log_line("warn", "interfaces.snaplen " + std::to_string(src->snaplen()) + " is shorter than " +
+                           po.device + "'s largest frame (MTU " + std::to_string(mtu) +
+                           "): longer packets are cut and counted as packets.snaplen_truncated");
+  }
 
   capture_loop(*src);
   const bool interrupted = g_stop.load();

@@ -732,6 +732,7 @@ void read_interfaces(const Ctx& ctx, const YAML::Node& in, Config& cfg) {
   i.type = get_string(n["type"], i.type);
   if (i.type != "pcap" && i.type != "af_packet" && i.type != "dpdk" && i.type != "autodetect")
     ctx.fail(key + ".type", "'" + i.type + "' is not one of pcap, af_packet, dpdk");
+  i.snaplen_set = n["snaplen"].IsDefined();
   i.snaplen = get_uint<uint32_t>(n["snaplen"], i.snaplen);
   if (i.snaplen < 64 || i.snaplen > 262144) ctx.fail(key + ".snaplen", "must be between 64 and 262144");
   i.buffer_size_mb = get_uint<uint32_t>(n["buffer_size_mb"], i.buffer_size_mb);

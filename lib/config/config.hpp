@@ -35,6 +35,7 @@ struct InterfaceConfig {
   std::string device = "any";
   std::string type = "pcap";  // pcap | af_packet (served by libpcap) | dpdk
   uint32_t snaplen = 65535;
+  bool snaplen_set = false;  // false: live capture raises snaplen to the device's largest frame
   uint32_t buffer_size_mb = 30;
   std::string bpf_filter;
   bool with_vlans = false;

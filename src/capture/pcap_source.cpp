@@ -5,7 +5,10 @@
 #include <pcap/pcap.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <stdexcept>
 
@@ -22,6 +25,7 @@ class PcapHandle : public PcapSource {
     if (live_ && pcap_setnonblock(p_, 1, err) == 0) fd_ = pcap_get_selectable_fd(p_);
   }
   ~PcapHandle() override { pcap_close(p_); }
+  uint32_t snaplen() const override { return static_cast<uint32_t>(pcap_snapshot(p_)); }
 
   Next next(Frame& out) override {
     struct pcap_pkthdr* h = nullptr;
@@ -120,6 +124,12 @@ std::string resolve_device(const std::string& dev) {
   return devs[i].name;
 }
 
+uint32_t read_mtu(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "mtu");
+  uint32_t mtu = 0;
+  return (in >> mtu) ? mtu : 0;
+}
+
 // libpcap compiles filters for a DLT; LINKTYPE_RAW (101) is DLT_RAW (12) on Linux.
 int dlt_for_linktype(uint16_t linktype) { return linktype == 101 ? 12 : linktype; }
 
@@ -212,7 +222,13 @@ std::unique_ptr<PcapSource> PcapSource::open(const PcapOptions& o) {
   const std::string dev = resolve_device(o.device);
   pcap_t* p = pcap_create(dev.c_str(), err);
   if (!p) throw std::runtime_error("cannot open device " + dev + ": " + err);
-  pcap_set_snaplen(p, static_cast<int>(o.snaplen));
+  uint32_t snaplen = o.snaplen;
+  if (o.snaplen_fits_mtu) {
+    // Link header (Ethernet 14, Linux cooked v2 20) and two VLAN tags.
+    const uint32_t frame = device_mtu(dev) + 32;
+    snaplen = std::clamp(frame, snaplen, uint32_t{262144});
+  }
+  pcap_set_snaplen(p, static_cast<int>(snaplen));
   pcap_set_promisc(p, o.promisc ? 1 : 0);
   pcap_set_timeout(p, 100);  // ms: the reader wakes to keep the clock moving
   pcap_set_buffer_size(p, static_cast<int>(o.buffer_size_mb) << 20);
@@ -233,6 +249,17 @@ std::unique_ptr<PcapSource> PcapSource::open(const PcapOptions& o) {
     throw std::runtime_error("cannot ignore outgoing packets on " + dev + ": " + why);
   }
   return std::make_unique<PcapHandle>(p, true, nano);
+}
+
+uint32_t device_mtu(const std::string& device) {
+  namespace fs = std::filesystem;
+  const fs::path net = "/sys/class/net";
+  const std::string dev = resolve_device(device);
+  if (dev != "any") return read_mtu(net / dev);
+  uint32_t mtu = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(net, ec)) mtu = std::max(mtu, read_mtu(e.path()));
+  return mtu;
 }
 
 std::vector<DeviceInfo> list_devices() {

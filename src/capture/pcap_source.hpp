@@ -14,6 +14,10 @@ struct PcapOptions {
   std::string file;  // read this file; else capture from device
   std::string device = "any";
   uint32_t snaplen = 65535;
+  // Live: raise snaplen to the device's largest frame (MTU plus link and VLAN headers;
+  // for `any`, the largest MTU of all devices). Loopback's MTU of 65536 makes frames
+  // longer than the customary 65535.
+  bool snaplen_fits_mtu = false;
   uint32_t buffer_size_mb = 30;
   std::string bpf_filter;
   bool promisc = false;
@@ -48,7 +52,13 @@ class PcapSource {
   virtual bool live() const = 0;
   virtual uint16_t link_type() const = 0;
   virtual void break_loop() = 0;
+  // The snap length in force (live: after snaplen_fits_mtu); 0 for files.
+  virtual uint32_t snaplen() const { return 0; }
 };
+
+// The largest MTU of the device (`any`: of every device), from /sys/class/net; 0 when
+// it cannot be read.
+uint32_t device_mtu(const std::string& device);
 
 struct DeviceInfo {
   std::string name;

@@ -182,7 +182,7 @@ def test_live(node, tmp_path, version, compression):
 
     out, err = run_live(config, tmp_path, body)
     s = final_stats(err)
-    assert s["capture.pcap.dropped"] == 0 and s["stream.buffer_full"] == 0
+    assert s["capture.pcap.dropped"] == 0 and s["stream.buffer_full"] == 0 and s["packets.snaplen_truncated"] == 0
     for k in ("malformed", "crc_errors", "decompress_errors", "no_compressor", "unmatched_responses", "violations",
               "unknown_opcodes", "queue_full", "store_full", "response_cut"):
         assert s[f"cassandra.{k}"] == 0, f"{k}: " + json.dumps(

@@ -81,3 +81,31 @@ def test_http09_lowercase_and_unusual_methods_against_a_real_server(tmp_path, we
     assert stats.get("http.unmatched_responses", 0) == 0
     assert stats.get("http.unmatched_requests", 0) == 0
     assert stats["http.versionless_requests"] == 1
+
+
+def test_loopback_frames_longer_than_65535_are_captured_whole(tmp_path, web_root):
+    """lo's MTU is 65536: a bulk transfer puts frames of up to 65550 bytes on it. With
+    snaplen left unset, live capture takes the device's largest frame, so none is cut
+    (a cut frame would be a hole in the stream); set shorter by hand, a warning says so."""
+    mtu = int(open("/sys/class/net/lo/mtu").read())
+    size = 4 << 20
+    (web_root / "big.bin").write_bytes(os.urandom(size))
+    answers = []
+
+    def workload():
+        for _ in range(3):
+            answers.append(exchange(b"GET /big.bin HTTP/1.0\r\n\r\n"))
+        time.sleep(0.5)
+
+    out, err = run_live(live_config("http", PORT), tmp_path, workload)
+    started = next(line for line in err.splitlines() if "started: capturing on lo" in line)
+    assert f"snaplen {mtu + 32}" in started, started
+    s = final_stats(err)
+    assert s["packets.snaplen_truncated"] == 0 and s["http.gaps"] == 0 and s["capture.pcap.dropped"] == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["http"]["response"]["body"]["bytes"] for e in events] == [size] * 3
+    assert all(len(a) > size for a in answers)
+
+    config = live_config("http", PORT).replace("  device: lo\n", "  device: lo\n  snaplen: 65535\n")
+    out, err = run_live(config, tmp_path, lambda: time.sleep(0.1), name="short.yml")
+    assert f"interfaces.snaplen 65535 is shorter than lo's largest frame (MTU {mtu})" in err

@@ -57,7 +57,15 @@ TEST(Config, TapbeatAndPacketbeatPrefixesAreOneSection) {
       load("tapbeat.interfaces.device: eth1\npacketbeat.interfaces.snaplen: 1500\noutput.console: {}\n");
   EXPECT_EQ(c.interfaces.device, "eth1");
   EXPECT_EQ(c.interfaces.snaplen, 1500u);
+  EXPECT_TRUE(c.interfaces.snaplen_set);
   EXPECT_EQ(c.output->type, "console");
+}
+
+TEST(Config, SnaplenLeftUnsetFollowsTheDevice) {
+  // Unset snaplen keeps 65535 and lets live capture raise it to the MTU.
+  const Config c = load("tapbeat.interfaces.device: lo\noutput.console: {}\n");
+  EXPECT_EQ(c.interfaces.snaplen, 65535u);
+  EXPECT_FALSE(c.interfaces.snaplen_set);
 }
 
 TEST(Config, DictionaryFormOfProtocols) {
