@@ -2,34 +2,91 @@
 
 #include <hs/hs.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <vector>
 
 namespace tapbeat {
 
-PayloadDetector::PayloadDetector(const DecoderPlan& plan) {
+namespace {
+
+// One database holds the probes of every TCP decoder, whichever the run enables: it
+// does not depend on the config, so the build compiles it once (probe_db_gen) and a
+// run loads it instead of compiling (tens of milliseconds). A probe's id is its
+// decoder's index, shifted, with client_only in the low bit; matches of decoders the
+// run does not enable are passed over.
+struct Probes {
   std::vector<const char*> exprs;
   std::vector<unsigned> flags, ids;
+};
+
+Probes all_probes() {
+  Probes p;
   const auto reg = decoder_registry();
   for (std::size_t i = 0; i < reg.size(); ++i) {
-    if (!plan.enabled(i) || !(reg[i].transports & kTransportTcp)) continue;
-    for (const DetectProbe& p : reg[i].probes) {
-      exprs.push_back(p.regex);
-      flags.push_back(HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH);
-      ids.push_back(static_cast<unsigned>(i) << 1 | (p.client_only ? 1u : 0u));
+    if (!(reg[i].transports & kTransportTcp)) continue;
+    for (const DetectProbe& probe : reg[i].probes) {
+      p.exprs.push_back(probe.regex);
+      p.flags.push_back(HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH);
+      p.ids.push_back(static_cast<unsigned>(i) << 1 | (probe.client_only ? 1u : 0u));
     }
   }
-  if (exprs.empty()) return;
+  return p;
+}
+
+// `platform` null: this CPU's features.
+hs_database_t* compile(const hs_platform_info_t* platform) {
+  const Probes p = all_probes();
+  if (p.exprs.empty()) return nullptr;
+  hs_database_t* db = nullptr;
   hs_compile_error_t* err = nullptr;
-  if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
-                       HS_MODE_BLOCK, nullptr, &db_, &err) != HS_SUCCESS) {
+  if (hs_compile_multi(p.exprs.data(), p.flags.data(), p.ids.data(), static_cast<unsigned>(p.exprs.size()),
+                       HS_MODE_BLOCK, platform, &db, &err) != HS_SUCCESS) {
     std::string what = "payload detection: Hyperscan refused ";
-    what += err && err->expression >= 0 ? exprs[static_cast<std::size_t>(err->expression)] : "the probes";
+    what += err && err->expression >= 0 ? p.exprs[static_cast<std::size_t>(err->expression)] : "the probes";
     what += ": ";
     what += err ? err->message : "unknown error";
     hs_free_compile_error(err);
     throw std::runtime_error(what);
   }
+  return db;
+}
+
+}  // namespace
+
+std::string compile_probe_database() {
+  // Built for any x86-64 (or whatever the build's CPU family is), so the binary runs
+  // on other machines than the one that built it.
+  const hs_platform_info_t generic{HS_TUNE_FAMILY_GENERIC, 0, 0, 0};
+  hs_database_t* db = compile(&generic);
+  if (!db) return {};
+  char* bytes = nullptr;
+  std::size_t n = 0;
+  const hs_error_t rc = hs_serialize_database(db, &bytes, &n);
+  hs_free_database(db);
+  if (rc != HS_SUCCESS) throw std::runtime_error("payload detection: cannot serialize the probe database");
+  std::string out(bytes, n);
+  std::free(bytes);
+  return out;
+}
+
+PayloadDetector::PayloadDetector(const DecoderPlan& plan) {
+  const auto reg = decoder_registry();
+  bool any = false;
+  for (std::size_t i = 0; i < reg.size() && i < enabled_.size(); ++i) {
+    enabled_[i] = plan.enabled(i) && (reg[i].transports & kTransportTcp) && !reg[i].probes.empty();
+    any = any || enabled_[i];
+  }
+  if (!any) return;
+  const std::span<const uint8_t> built = precompiled_probe_database();
+  // A database from another Hyperscan version (a library upgraded under the binary)
+  // is refused by hs_deserialize_database; the probes are then compiled here.
+  if (!built.empty() && hs_deserialize_database(reinterpret_cast<const char*>(built.data()), built.size(),
+                                                &db_) == HS_SUCCESS) {
+    precompiled_ = true;
+    return;
+  }
+  db_ = compile(nullptr);
 }
 
 PayloadDetector::~PayloadDetector() {
@@ -48,14 +105,17 @@ PayloadDetector::Scratch::~Scratch() {
 namespace {
 
 struct Match {
+  const PayloadDetector::Enabled* enabled;
   bool from_first_sender;
   int decoder = -1;
 };
 
 int on_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
   Match& m = *static_cast<Match*>(ctx);
+  const unsigned decoder = id >> 1;
   if ((id & 1u) && !m.from_first_sender) return 0;
-  m.decoder = static_cast<int>(id >> 1);
+  if (decoder >= m.enabled->size() || !(*m.enabled)[decoder]) return 0;
+  m.decoder = static_cast<int>(decoder);
   return 1;  // first match decides
 }
 
@@ -63,7 +123,7 @@ int on_match(unsigned id, unsigned long long, unsigned long long, unsigned, void
 
 int PayloadDetector::classify(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender) const {
   if (!db_ || payload.empty()) return -1;
-  Match m{from_first_sender};
+  Match m{&enabled_, from_first_sender};
   const unsigned n = static_cast<unsigned>(payload.size() < kScanBytes ? payload.size() : kScanBytes);
   hs_scan(db_, reinterpret_cast<const char*>(payload.data()), n, 0, s.get(), on_match, &m);
   return m.decoder;

@@ -1,8 +1,11 @@
 // Payload detection (tapbeat.detect: payload): a Hyperscan block-mode database of
-// every enabled TCP decoder's probes, matched against the first payload bytes of
-// connections whose ports no protocol claims.
+// every TCP decoder's probes, matched against the first payload bytes of
+// connections whose ports no protocol claims; matches of decoders the run does not
+// enable are passed over. The database is compiled when tapbeat is built
+// (probe_db_gen writes it into the binary) and loaded at start.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -21,14 +24,19 @@ class PayloadDetector {
   // Payload segments a connection may show before it is declared undetected.
   static constexpr uint32_t kBudgetSegments = 4;
 
-  // Compiles the probes of the decoders `plan` enables. Throws std::runtime_error
-  // naming the probe Hyperscan refused.
+  using Enabled = std::array<bool, kMaxDecoders>;
+
+  // Loads the built-in database (compiles the probes when this Hyperscan refuses
+  // it) for the decoders `plan` enables; empty when none of them has probes.
+  // Throws std::runtime_error naming the probe Hyperscan refused.
   explicit PayloadDetector(const DecoderPlan& plan);
   ~PayloadDetector();
   PayloadDetector(const PayloadDetector&) = delete;
   PayloadDetector& operator=(const PayloadDetector&) = delete;
 
   bool empty() const { return db_ == nullptr; }
+  // True when the built-in database was loaded (false: compiled at start).
+  bool precompiled() const { return precompiled_; }
 
   // Per-worker matching space.
   class Scratch {
@@ -48,6 +56,16 @@ class PayloadDetector {
 
  private:
   hs_database* db_ = nullptr;
+  bool precompiled_ = false;
+  Enabled enabled_{};
 };
+
+// Every TCP decoder's probes compiled for the build's CPU family with no optional
+// CPU features, serialized (hs_serialize_database). Used by probe_db_gen.
+std::string compile_probe_database();
+
+// The database probe_db_gen wrote at build time (probe_db.cpp); empty in the
+// generator itself (probe_db_none.cpp).
+std::span<const uint8_t> precompiled_probe_database();
 
 }  // namespace tapbeat

@@ -470,6 +470,33 @@ TEST(Detection, PayloadFindsHttpOnAnyPortAndGivesUpOnOthers) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
 }
 
+TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
+  // The database built with tapbeat holds every decoder's probes; a run that enables
+  // Redis alone must not take an HTTP request for anything.
+  DecoderSet set;
+  const uint16_t p[] = {6379};
+  set.enable("redis", p);
+  set.enable_detection();
+  const PayloadDetector* d = set.plan().detector;
+  ASSERT_NE(d, nullptr);
+  EXPECT_TRUE(d->precompiled());
+  PayloadDetector::Scratch scratch(*d);
+  const auto bytes = [](std::string_view s) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  EXPECT_EQ(d->classify(scratch, bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), true), -1);
+  EXPECT_EQ(d->classify(scratch, bytes("*1\r\n$4\r\nPING\r\n"), true), decoder_index("redis"));
+  EXPECT_EQ(d->classify(scratch, bytes("*1\r\n$4\r\nPING\r\n"), false), -1);  // client_only probe
+}
+
+TEST(Detection, NoProbesNoDatabase) {
+  DecoderSet set;
+  const uint16_t p[] = {67};
+  set.enable("dhcpv4", p);
+  set.enable_detection();
+  EXPECT_EQ(set.plan().detector, nullptr);
+}
+
 TEST(Detection, DuplicatePortsAreAConfigError) {
   DecoderSet set;
   const uint16_t p[] = {8053};
