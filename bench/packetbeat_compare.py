@@ -117,6 +117,9 @@ FLOW_TIMES = ("@timestamp", "event.start", "event.end", "event.duration")
 def key_of(e):
     start = str(e.get("event.start", e.get("@timestamp", "")))[:23]  # to the millisecond
     if e.get("type") == "flow":
+        if "source.ip" not in e:  # a link-layer flow (ARP, LLDP, ...): its MAC pair, either notation
+            macs = sorted(str(e.get(k, "")).lower().replace("-", ":") for k in ("source.mac", "destination.mac"))
+            return ("flow", "link", tuple(macs))
         ends = sorted([(str(e.get("source.ip")), str(e.get("source.port"))),
                        (str(e.get("destination.ip")), str(e.get("destination.port")))])
         return ("flow", str(e.get("network.transport")), tuple(ends))

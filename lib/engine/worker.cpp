@@ -86,6 +86,9 @@ bool Worker::parse_one(const RawPacket& p, Parsed& out) {
     }
     st = parse_transport(d.proto, d.data, d.len, m, counters_, m.tunnel_depth);
   }
+  // A frame that carries no IP (ARP, LLDP, STP, ...) is a flow of its MAC pair and
+  // VLANs, as Packetbeat reports it; it reaches no decoder (l4_proto 0).
+  if (st == ParseStatus::kNonIp) return m.has_mac && m.ip_version == 0;
   return st == ParseStatus::kOk;
 }
 

@@ -71,8 +71,7 @@ void endpoint(JsonWriter& w, const char* name, const IpBytes& ip, uint16_t port,
   char buf[48];
   w.begin_object(name);
   if (seen) w.field_uint("bytes", c.bytes);
-  const std::size_t n = format_ip(ip, f.key.ip_version, buf);
-  w.field("ip", std::string_view(buf, n));
+  if (f.key.ip_version) w.field("ip", std::string_view(buf, format_ip(ip, f.key.ip_version, buf)));
   if (f.key.has_mac) {
     format_mac(mac.data(), buf);
     w.field("mac", std::string_view(buf, 17));
@@ -142,21 +141,26 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
   const uint64_t packets = counts[0].packets + counts[1].packets;
   if (bytes) w.field_uint("bytes", bytes);
   const bool icmp = k.proto == 1 || k.proto == 58;
-  community_id_v1(src_ip, dst_ip, k.ip_version, k.proto, icmp ? f.icmp_type : src_port,
-                  icmp ? f.icmp_code : dst_port, 0, buf);
-  w.field("community_id", std::string_view(buf, kCommunityIdLen));
-  if (const char* t = transport_name(k.proto); !t || !(k.proto == 6 || k.proto == 17 || icmp)) {
+  const bool ip = k.ip_version != 0;  // else a link-layer flow (ARP, LLDP, ...): MACs only, as Packetbeat
+  if (ip) {
+    community_id_v1(src_ip, dst_ip, k.ip_version, k.proto, icmp ? f.icmp_type : src_port,
+                    icmp ? f.icmp_code : dst_port, 0, buf);
+    w.field("community_id", std::string_view(buf, kCommunityIdLen));
+  }
+  if (const char* t = transport_name(k.proto); ip && (!t || !(k.proto == 6 || k.proto == 17 || icmp))) {
     auto r = std::to_chars(buf, buf + 8, k.proto);
     w.field("iana_number", std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
   }
   if (packets) w.field_uint("packets", packets);
-  if (const char* t = transport_name(k.proto)) {
-    w.field("transport", t);
-  } else {  // no IANA keyword: the number, as ECS allows
-    auto r = std::to_chars(buf, buf + 8, k.proto);
-    w.field("transport", std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  if (ip) {
+    if (const char* t = transport_name(k.proto)) {
+      w.field("transport", t);
+    } else {  // no IANA keyword: the number, as ECS allows
+      auto r = std::to_chars(buf, buf + 8, k.proto);
+      w.field("transport", std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+    }
+    w.field("type", k.ip_version == 6 ? "ipv6" : "ipv4");
   }
-  w.field("type", k.ip_version == 6 ? "ipv6" : "ipv4");
   w.end_object();
 
   endpoint(w, "source", src_ip, src_port, src_mac, f, counts[0], f.dir[0].packets > 0);

@@ -45,6 +45,7 @@ void FlowTable::make_key(const PacketMeta& m, FlowKey& k, bool& from_a) {
   const bool less = s0 != d0 ? s0 < d0 : s1 < d1;
   const bool equal = s0 == d0 && s1 == d1;
   from_a = less || (equal && (icmp || sport <= dport));
+  if (m.ip_version == 0) from_a = std::memcmp(m.mac_src.data(), m.mac_dst.data(), 6) <= 0;  // link-layer flow
   if (from_a) {
     k.addr_a = m.src;
     k.addr_b = m.dst;

@@ -53,9 +53,9 @@ def flow_identity(events):
         if e.get("type") != "flow":
             continue
         s, d = e["source"], e["destination"]
-        out[json.dumps([e["network"]["community_id"], e["network"]["transport"], e["flow"].get("vlan"),
-                        [s["ip"], s.get("port"), s.get("mac"), s.get("packets"), s.get("bytes")],
-                        [d["ip"], d.get("port"), d.get("mac"), d.get("packets"), d.get("bytes")],
+        out[json.dumps([e["network"].get("community_id"), e["network"].get("transport"), e["flow"].get("vlan"),
+                        [s.get("ip"), s.get("port"), s.get("mac"), s.get("packets"), s.get("bytes")],
+                        [d.get("ip"), d.get("port"), d.get("mac"), d.get("packets"), d.get("bytes")],
                         e["flow"]["final"]])] += 1
     return out
 

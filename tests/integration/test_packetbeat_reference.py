@@ -117,7 +117,9 @@ FLOOR = {
     "cassandra": (1.0, 0.889),    # 41/41; Packetbeat pairs by arrival (see test_packetbeat_expectations)
     "dhcpv4": (1.0, 1.0),         # 10178/10178, every value equal once the differences above are set aside
     "dns": (0.987, 0.994),        # 1623/1644
-    "flow": (0.946, 0.947),       # 3996/4220 (the TLS captures joined the reference at 0.9469)
+    "flow": (0.961, 0.946),       # 4217/4388 with flows of frames without IP (ARP, LLDP, STP: Packetbeat keys them by MAC
+                                  # pair); Packetbeat reads a file on the wall clock, so its flows never time out within one
+                                  # (a MAC pair seen again after the timeout stays one flow there)
     "http": (0.946, 0.945),       # 976/1031
     "icmp": (0.746, 0.972),       # 631/845
     "memcache": (1.0, 0.894),     # 47/47

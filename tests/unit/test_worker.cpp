@@ -85,6 +85,34 @@ TEST(Worker, CountsBothDirectionsAndReportsFinalAtFinish) {
   EXPECT_EQ(h.w->counters().get(Counter::flow_created), 1u);
 }
 
+TEST(Worker, FramesWithoutIpAreFlowsOfTheirMacPairAndVlan) {
+  // ARP request and reply between two stations, on VLAN 7 and untagged: two flows
+  // (the VLAN is part of the key), each with both directions; no IP fields.
+  WorkerSettings s;
+  s.flow_period_ns = -1;
+  Harness h(s);
+  test::Frame req, rep, tagged;
+  req.eth(0x0806, 1, 2).payload(28, 0);
+  rep.eth(0x0806, 2, 1).payload(28, 0);
+  tagged.eth(0x8100, 1, 2).vlan(7, 0x0806).payload(28, 0);
+  h.send(req.b, 1 * kSec);
+  h.send(rep.b, 1 * kSec + 500);
+  h.send(tagged.b, 1 * kSec + 900);
+  h.w->finish();
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 2u);
+  const std::string& e = ev[0].find("vlan") == std::string::npos ? ev[0] : ev[1];
+  EXPECT_TRUE(contains(e, R"("destination":{"bytes":42,"mac":"02-00-00-00-00-02","packets":1})")) << e;
+  EXPECT_TRUE(contains(e, R"("source":{"bytes":42,"mac":"02-00-00-00-00-01","packets":1})")) << e;
+  EXPECT_TRUE(contains(e, R"("network":{"bytes":84,"packets":2})")) << e;
+  EXPECT_FALSE(contains(e, "community_id")) << e;
+  EXPECT_FALSE(contains(e, R"("ip":)")) << e;
+  const std::string& t = &e == &ev[0] ? ev[1] : ev[0];
+  EXPECT_TRUE(contains(t, R"("vlan":7)")) << t;
+  EXPECT_EQ(h.w->counters().get(Counter::flow_created), 2u);
+  EXPECT_EQ(h.w->counters().get(Counter::non_ip), 3u);
+}
+
 TEST(Worker, IdleTimeoutEndsFlowInPacketTime) {
   WorkerSettings s;
   s.flow_timeout_ns = 2 * kSec;
