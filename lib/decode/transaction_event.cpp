@@ -12,7 +12,7 @@ namespace {
 void endpoint(JsonWriter& w, const char* name, std::string_view ip, uint16_t port, uint64_t bytes,
               bool with_bytes, std::string_view domain = {}) {
   w.begin_object(name);
-  if (with_bytes) w.field_uint("bytes", bytes);
+  if (with_bytes && bytes) w.field_uint("bytes", bytes);  // Packetbeat omits a zero count
   if (!domain.empty()) w.field("domain", domain);
   w.field("ip", ip);
   if (port) w.field_uint("port", port);
@@ -86,7 +86,8 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
 
   w.begin_object("network");
   if (t.network_application) w.field("application", t.network_application);
-  if (!t.omit_bytes) w.field_uint("bytes", t.client_bytes + t.server_bytes);
+  if (!t.omit_bytes && t.client_bytes + t.server_bytes)
+    w.field_uint("bytes", t.client_bytes + t.server_bytes);
   if (!t.forwarded_ip.empty()) w.field("forwarded_ip", t.forwarded_ip);
   community_id_v1(t.cid_from_server ? t.server : t.client, t.cid_from_server ? t.client : t.server,
                   t.ip_version, t.proto, t.cid_sport, t.cid_dport, 0, buf);

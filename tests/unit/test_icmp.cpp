@@ -16,10 +16,13 @@ struct Packet {
 };
 
 std::unique_ptr<Packet> icmp(const char* src, const char* dst, uint8_t type, uint8_t code, uint16_t id,
-                             uint16_t seq, uint64_t ts, std::size_t data = 4) {
+                             uint16_t seq, uint64_t ts, std::size_t data = 4, bool v6 = false) {
   auto p = std::make_unique<Packet>();
   Frame f;
-  f.eth(0x0800).ipv4(src, dst, 1).icmp(type, code, id, seq).payload(data).finish();
+  if (v6)
+    f.eth(0x86DD).ipv6(src, dst, 58).icmp(type, code, id, seq).payload(data).finish();
+  else
+    f.eth(0x0800).ipv4(src, dst, 1).icmp(type, code, id, seq).payload(data).finish();
   p->bytes = f.b;
   Counters c;
   p->meta.cap_len = p->meta.wire_len = static_cast<uint32_t>(p->bytes.size());
@@ -29,11 +32,16 @@ std::unique_ptr<Packet> icmp(const char* src, const char* dst, uint8_t type, uin
   return p;
 }
 
-TEST(Icmp, EchoRequestAndReplyMakeOneTransaction) {
+// A tracker with a 10 s timeout and its counters.
+class Icmp : public ::testing::Test {
+ protected:
   Counters block;
-  CounterSet<IcmpStat> c(block, 0);
-  IcmpTracker t(10'000'000'000, c);
+  CounterSet<IcmpStat> c{block, 0};
+  IcmpTracker t{10'000'000'000, c};
   IcmpEvent ev;
+};
+
+TEST_F(Icmp, EchoRequestAndReplyMakeOneTransaction) {
   EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev));
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 5, 1, 5000)->meta, ev));
   EXPECT_EQ(ev.error, nullptr);
@@ -49,11 +57,7 @@ TEST(Icmp, EchoRequestAndReplyMakeOneTransaction) {
 
 // A repeated request (same identifier and sequence) closes the earlier one with
 // Packetbeat's note and waits in its place: three requests, one reply, three events.
-TEST(Icmp, RepeatedRequestClosesTheEarlierOne) {
-  Counters block;
-  CounterSet<IcmpStat> c(block, 0);
-  IcmpTracker t(10'000'000'000, c);
-  IcmpEvent ev;
+TEST_F(Icmp, RepeatedRequestClosesTheEarlierOne) {
   EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev));
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 2000)->meta, ev));
   EXPECT_STREQ(ev.error,
@@ -68,11 +72,7 @@ TEST(Icmp, RepeatedRequestClosesTheEarlierOne) {
   EXPECT_EQ(c.get(IcmpStat::duplicate_requests), 2u);
 }
 
-TEST(Icmp, ReplyMatchesOnlyItsSequence) {
-  Counters block;
-  CounterSet<IcmpStat> c(block, 0);
-  IcmpTracker t(10'000'000'000, c);
-  IcmpEvent ev;
+TEST_F(Icmp, ReplyMatchesOnlyItsSequence) {
   t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev);
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 5, 2, 2000)->meta, ev));
   EXPECT_STREQ(ev.error, "Request was not seen");
@@ -86,25 +86,50 @@ TEST(Icmp, ReplyMatchesOnlyItsSequence) {
   EXPECT_EQ(c.get(IcmpStat::unanswered), 1u);
 }
 
-TEST(Icmp, ErrorMessagesArePublishedAlone) {
-  Counters block;
-  CounterSet<IcmpStat> c(block, 0);
-  IcmpTracker t(10'000'000'000, c);
-  IcmpEvent ev;
+TEST_F(Icmp, ErrorMessagesArePublishedAloneFromTheirSender) {
+  // As Packetbeat: a request from the router that sent it, status Error, no note;
+  // its size is what follows the 8-byte header.
   ASSERT_TRUE(t.on_packet(icmp("192.0.2.1", "10.0.0.1", 3, 3, 0, 0, 1000, 28)->meta, ev));
-  EXPECT_FALSE(ev.has_request);
-  EXPECT_EQ(ev.resp_type, 3);
-  EXPECT_EQ(ev.resp_code, 3);
-  EXPECT_EQ(ev.resp_bytes, 32u) << "error messages count everything after the first word";
+  EXPECT_TRUE(ev.has_request);
+  EXPECT_FALSE(ev.has_response);
+  EXPECT_EQ(ev.client, icmp("192.0.2.1", "10.0.0.1", 3, 3, 0, 0, 0)->meta.src);
+  EXPECT_EQ(ev.req_type, 3);
+  EXPECT_EQ(ev.req_code, 3);
+  EXPECT_EQ(ev.req_bytes, 28u);
+  EXPECT_TRUE(ev.error_message_type);
+  EXPECT_EQ(ev.error, nullptr);
+  EXPECT_EQ(c.get(IcmpStat::single_messages), 1u);
+  EXPECT_FALSE(t.flush_one(ev)) << "nothing waits";
   EXPECT_STREQ(icmp_message_name(4, 3), "DestinationUnreachable");
   EXPECT_STREQ(icmp_message_name(6, 135), "NeighborSolicitation");
 }
 
-TEST(Icmp, FullPendingTablePublishesTheOldestRequest) {
-  Counters block;
-  CounterSet<IcmpStat> c(block, 0);
-  IcmpTracker t(10'000'000'000, c);
-  IcmpEvent ev;
+TEST_F(Icmp, NeighbourDiscoveryMessagesStandAlone) {
+  // A solicitation goes to the solicited-node group, the advertisement comes back to
+  // the soliciting address: each is its own event with status OK, none waits for a
+  // reply (pairing them left every solicitation "unanswered").
+  ASSERT_TRUE(t.on_packet(icmp("fe80::1", "ff02::1:ff00:2", 135, 0, 0, 0, 1000, 20, true)->meta, ev));
+  EXPECT_TRUE(ev.has_request && !ev.has_response && !ev.error_message_type && !ev.error);
+  EXPECT_EQ(ev.req_type, 135);
+  EXPECT_EQ(ev.req_bytes, 20u) << "what follows the 8-byte header";
+  ASSERT_TRUE(t.on_packet(icmp("fe80::2", "fe80::1", 136, 0, 0, 0, 2000, 20, true)->meta, ev));
+  EXPECT_TRUE(ev.has_request && !ev.has_response && !ev.error);
+  EXPECT_EQ(ev.req_type, 136);
+  ASSERT_TRUE(t.on_packet(icmp("fe80::2", "fe80::1", 1, 4, 0, 0, 3000, 40, true)->meta, ev));
+  EXPECT_TRUE(ev.error_message_type);
+  EXPECT_EQ(c.get(IcmpStat::single_messages), 3u);
+  EXPECT_EQ(c.get(IcmpStat::orphan_responses), 0u);
+  EXPECT_FALSE(t.flush_one(ev));
+}
+
+TEST_F(Icmp, EchoReplyWithoutRequestIsAnOrphan) {
+  ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 7, 1, 1000)->meta, ev));
+  EXPECT_TRUE(ev.has_response && !ev.has_request);
+  EXPECT_STREQ(ev.error, "Request was not seen");
+  EXPECT_EQ(c.get(IcmpStat::orphan_responses), 1u);
+}
+
+TEST_F(Icmp, FullPendingTablePublishesTheOldestRequest) {
   for (uint32_t i = 0; i < IcmpTracker::kPending; ++i)
     EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 1, static_cast<uint16_t>(i), i)->meta, ev));
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.3", 8, 0, 1, 0, 99999)->meta, ev));

@@ -1,14 +1,30 @@
 #include "decode/icmp/icmp.hpp"
 
-#include "flow/community_id.hpp"
-
 namespace tapbeat {
 namespace {
 
-// Query types that expect a reply (RFC 792, RFC 950, RFC 1256; RFC 4443, RFC 4861).
-bool is_request(uint8_t version, uint8_t type) {
-  if (version == 4) return type == 8 || type == 13 || type == 15 || type == 17 || type == 10;
-  return type == 128 || type == 130 || type == 133 || type == 135 || type == 139 || type == 144;
+// Packetbeat's model (and gopacket's): of ICMPv4 the echo, timestamp, information
+// and address mask messages pair a request with its reply by identifier and
+// sequence number; of ICMPv6 the echo. Every other message is published alone, as
+// a request from its sender: error messages (destination unreachable, time
+// exceeded, ...) with status Error, the rest (neighbour and router discovery, MLD,
+// redirects, extended echo) with status OK. Pairing neighbour or router
+// solicitations with advertisements by address pair fails on real links (the
+// solicitation goes to a multicast group, the answer comes from another address),
+// leaving every solicitation "unanswered".
+bool is_reply(uint8_t version, uint8_t type) {
+  if (version == 4) return type == 0 || type == 14 || type == 16 || type == 18;
+  return type == 129;
+}
+
+bool waits_for_reply(uint8_t version, uint8_t type) {
+  if (version == 4) return type == 8 || type == 13 || type == 15 || type == 17;
+  return type == 128;
+}
+
+bool is_error_message(uint8_t version, uint8_t type) {
+  if (version == 4) return type == 3 || type == 4 || type == 11 || type == 12;
+  return type >= 1 && type <= 4;
 }
 
 void key_for(const PacketMeta& m, bool request, FlowKey& k) {
@@ -23,13 +39,30 @@ void key_for(const PacketMeta& m, bool request, FlowKey& k) {
                                                          : 0);  // sequence
 }
 
-// Bytes after the type/code/checksum word, less the identifier and sequence number
-// of query messages: the message body, which Packetbeat counts as its size.
+// The message body, which Packetbeat counts as its size: what follows the 8-byte
+// header (type, code, checksum and the word after it, identifier and sequence number
+// or unused), whatever the type and version.
 uint32_t message_bytes(const PacketMeta& m) {
-  const uint32_t n = m.l4_payload_len;
-  uint8_t other = 0;
-  const bool query = icmp_counterpart(m.ip_version == 6, m.icmp_type, other);
-  return query ? (n >= 4 ? n - 4 : 0) : n;
+  const uint32_t n = m.l4_payload_len;  // after type, code and checksum
+  return n >= 4 ? n - 4 : 0;
+}
+
+// This message as the event's request or response.
+void set_message(const PacketMeta& m, bool request, IcmpEvent& out) {
+  (request ? out.has_request : out.has_response) = true;
+  (request ? out.req_type : out.resp_type) = m.icmp_type;
+  (request ? out.req_code : out.resp_code) = m.icmp_code;
+  (request ? out.req_bytes : out.resp_bytes) = message_bytes(m);
+  (request ? out.req_ts_ns : out.resp_ts_ns) = m.ts_ns;
+}
+
+// An event of this message alone: a request goes from the client, a response to it.
+void alone(const PacketMeta& m, bool request, IcmpEvent& out) {
+  out = IcmpEvent{};
+  out.version = m.ip_version;
+  out.client = request ? m.src : m.dst;
+  out.server = request ? m.dst : m.src;
+  set_message(m, request, out);
 }
 
 }  // namespace
@@ -142,7 +175,13 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
   const uint8_t v = m.ip_version;
   counters_.inc(IcmpStat::messages);
   FlowKey k;
-  if (is_request(v, m.icmp_type)) {
+  if (!is_reply(v, m.icmp_type) && !waits_for_reply(v, m.icmp_type)) {
+    counters_.inc(IcmpStat::single_messages);
+    alone(m, true, out);
+    out.error_message_type = is_error_message(v, m.icmp_type);
+    return true;
+  }
+  if (waits_for_reply(v, m.icmp_type)) {
     key_for(m, true, k);
     const uint64_t h = FlowTable::hash_key(k);
     // The request waits in pending_; what is published to make its place goes out.
@@ -172,33 +211,17 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
     f->dir[0].bytes = message_bytes(m);
     return published;
   }
-  uint8_t request_type = 0;
-  if (icmp_counterpart(v == 6, m.icmp_type, request_type) && is_request(v, request_type)) {
-    key_for(m, false, k);
-    Flow* f = pending_.find(k, FlowTable::hash_key(k));
-    if (f) {
-      from_pending(*f, out);
-      out.has_response = true;
-      out.resp_type = m.icmp_type;
-      out.resp_code = m.icmp_code;
-      out.resp_bytes = message_bytes(m);
-      out.resp_ts_ns = m.ts_ns;
-      pending_.remove(f);
-      counters_.inc(IcmpStat::transactions);
-      return true;
-    }
-    counters_.inc(IcmpStat::orphan_responses);
+  key_for(m, false, k);
+  if (Flow* f = pending_.find(k, FlowTable::hash_key(k))) {
+    from_pending(*f, out);
+    set_message(m, false, out);
+    pending_.remove(f);
+    counters_.inc(IcmpStat::transactions);
+    return true;
   }
-  // A reply without its request, or an error or informational message: alone.
-  out = IcmpEvent{};
-  out.version = v;
-  out.client = m.dst;
-  out.server = m.src;
-  out.has_response = true;
-  out.resp_type = m.icmp_type;
-  out.resp_code = m.icmp_code;
-  out.resp_bytes = message_bytes(m);
-  out.resp_ts_ns = m.ts_ns;
+  // A reply without its request: alone, from the requester's side.
+  counters_.inc(IcmpStat::orphan_responses);
+  alone(m, false, out);
   out.error = "Request was not seen";
   return true;
 }

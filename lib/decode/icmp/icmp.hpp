@@ -1,8 +1,9 @@
-// ICMPv4 and ICMPv6 transactions, as Packetbeat's icmp module reports them: a request
-// (echo, timestamp, address mask, router or neighbour solicitation, ...) paired with
-// its reply by addresses, identifier and sequence number; error messages and replies
-// without a request published alone; requests unanswered after transaction_timeout
-// published with status Error.
+// ICMPv4 and ICMPv6 transactions, as Packetbeat's icmp module reports them: an echo,
+// timestamp, information or address mask request paired with its reply by
+// addresses, identifier and sequence number; every other message (errors, neighbour
+// and router discovery, MLD, ...) published alone as a request from its sender;
+// replies without a request published alone; requests unanswered after
+// transaction_timeout published with status Error.
 //
 // Per worker; not thread-safe. Pending requests live in a fixed-capacity table
 // allocated at construction; on_packet() and expire() allocate nothing.
@@ -23,7 +24,8 @@ struct IcmpEvent {
   uint8_t req_type = 0, req_code = 0, resp_type = 0, resp_code = 0;
   uint32_t req_bytes = 0, resp_bytes = 0;
   uint64_t req_ts_ns = 0, resp_ts_ns = 0;
-  const char* error = nullptr;  // set when status is Error
+  const char* error = nullptr;      // a note, and status Error
+  bool error_message_type = false;  // an ICMP error message: status Error, no note
 };
 
 class IcmpTracker {

@@ -15,6 +15,7 @@ enum class IcmpStat : uint16_t {
   unanswered,
   duplicate_requests,
   pending_full,
+  single_messages,
   kCount,
 };
 
@@ -25,6 +26,7 @@ inline constexpr CounterSpec kIcmpCounters[] = {
     counter(IcmpStat::unanswered, "icmp.unanswered_requests"),
     counter(IcmpStat::duplicate_requests, "icmp.duplicate_requests"),
     counter(IcmpStat::pending_full, "icmp.pending_full"),
+    counter(IcmpStat::single_messages, "icmp.single_messages"),
 };
 static_assert(counters_in_order<IcmpStat>(kIcmpCounters));
 

@@ -30,10 +30,13 @@ void IcmpDecoder::finish() {
 void IcmpDecoder::publish(const IcmpEvent& ev) {
   TransactionFields t;
   t.type = "icmp";
-  t.ok = ev.error == nullptr;
+  t.ok = ev.error == nullptr && !ev.error_message_type;
   t.error = ev.error;
   t.start_ns = ev.has_request ? ev.req_ts_ns : ev.resp_ts_ns;
   t.end_ns = ev.has_response ? ev.resp_ts_ns : 0;
+  // A request alone (a message that waits for no reply, or one never answered): its
+  // sender's bytes, no end and no duration, as Packetbeat writes it.
+  t.one_message = !ev.has_response;
   t.ip_version = ev.version;
   t.proto = ev.version == 6 ? 58 : 1;
   t.client = ev.client;
