@@ -85,10 +85,11 @@ void check_flow_memory(const Config& cfg, uint32_t workers, bool tcp_streams) {
             " bytes a flow), more than this machine's " + std::to_string(have >> 20) + " MiB of memory");
 }
 
-Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress)
+Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress, bool live)
     : cfg_(cfg), agent_(make_agent(cfg)), progress_(progress) {
   require_output(cfg);
   internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
+  if (live) internal_networks_.set_host_addresses(host_addresses());
   decoders_ = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
   // A protocol with its own tags or fields: its events carry them (the agent's
   // fixed members rendered once more for it).
@@ -122,7 +123,7 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
     ws.protocol_agents = protocol_agents;
     ws.decoders = &decoders_->plan();
     ws.tcp_transaction_timeout_ns = decoders_->tcp_timeout_ns();
-    ws.internal_networks = internal_networks_.empty() ? nullptr : &internal_networks_;
+    ws.internal_networks = &internal_networks_;
     workers_.push_back(std::make_unique<Worker>(ws));
   }
 }

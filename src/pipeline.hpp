@@ -34,7 +34,9 @@ class Pipeline {
 
   // Opens the sink (throws ConfigError/std::runtime_error) and creates `n` workers.
   // block_on_output_full: file input waits for the output instead of dropping events.
-  Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress);
+  // live: capturing from a device (network.direction then also knows this host's
+  // addresses); false when reading a capture file.
+  Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress, bool live);
   ~Pipeline();
 
   Worker& worker(std::size_t i) { return *workers_[i]; }

@@ -227,7 +227,7 @@ int PcapRuntime::run() {
   po.file = !opts_.pcap_file.empty() ? opts_.pcap_file : cfg_.interfaces.file;
   file_mode_ = !po.file.empty();
   const uint32_t n = worker_count(cfg_);
-  Pipeline pipeline(cfg_, n, file_mode_, file_mode_);
+  Pipeline pipeline(cfg_, n, file_mode_, file_mode_, !file_mode_);
 
   po.device = cfg_.interfaces.device;
   po.snaplen = cfg_.interfaces.snaplen;

@@ -1,6 +1,8 @@
 #include "net/networks.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 
 #include <cstring>
 #include <stdexcept>
@@ -82,14 +84,52 @@ bool NetworkSet::contains(const IpBytes& ip, uint8_t version) const {
   return false;
 }
 
+bool NetworkSet::is_host(const IpBytes& ip, uint8_t version) const {
+  for (const auto& [h, v] : host_)
+    if (v == version && h == ip) return true;
+  return false;
+}
+
+namespace {
+// Loopback, link-local unicast or link-local multicast (Go's net.IP predicates).
+bool link_scoped(const IpBytes& ip, uint8_t v) {
+  if (v == 4)
+    return ip[0] == 127 || (ip[0] == 169 && ip[1] == 254) || (ip[0] == 224 && ip[1] == 0 && ip[2] == 0);
+  static constexpr IpBytes kLoopback6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return ip == kLoopback6 || (ip[0] == 0xFE && (ip[1] & 0xC0) == 0x80) ||
+         (ip[0] == 0xFF && (ip[1] & 0x0F) == 0x02);
+}
+}  // namespace
+
 const char* network_direction(const NetworkSet& internal, const IpBytes& src, const IpBytes& dst,
                               uint8_t version) {
-  if (internal.empty()) return nullptr;
+  if (link_scoped(dst, version) || internal.is_host(dst, version)) return "ingress";
+  if (link_scoped(src, version) || internal.is_host(src, version)) return "egress";
+  if (internal.empty()) return "unknown";
   const bool s = internal.contains(src, version), d = internal.contains(dst, version);
   if (s && d) return "internal";
   if (s) return "outbound";
   if (d) return "inbound";
   return "external";
+}
+
+std::vector<std::pair<IpBytes, uint8_t>> host_addresses() {
+  std::vector<std::pair<IpBytes, uint8_t>> out;
+  ifaddrs* all = nullptr;
+  if (getifaddrs(&all) != 0) return out;
+  for (const ifaddrs* a = all; a; a = a->ifa_next) {
+    if (!a->ifa_addr) continue;
+    IpBytes ip{};
+    if (a->ifa_addr->sa_family == AF_INET) {
+      std::memcpy(ip.data(), &reinterpret_cast<const sockaddr_in*>(a->ifa_addr)->sin_addr, 4);
+      out.emplace_back(ip, 4);
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      std::memcpy(ip.data(), &reinterpret_cast<const sockaddr_in6*>(a->ifa_addr)->sin6_addr, 16);
+      out.emplace_back(ip, 6);
+    }
+  }
+  freeifaddrs(all);
+  return out;
 }
 
 }  // namespace tapbeat

@@ -18,6 +18,11 @@ class NetworkSet {
   bool contains(const IpBytes& ip, uint8_t version) const;
   bool empty() const { return cidrs_.empty() && named_.empty(); }
 
+  // This host's own addresses, for network.direction (live capture only: the host
+  // that reads a capture file is not the one that recorded it).
+  void set_host_addresses(std::vector<std::pair<IpBytes, uint8_t>> ips) { host_ = std::move(ips); }
+  bool is_host(const IpBytes& ip, uint8_t version) const;
+
  private:
   struct Cidr {
     IpBytes net;
@@ -26,11 +31,17 @@ class NetworkSet {
   };
   std::vector<Cidr> cidrs_;
   std::vector<std::string> named_;
+  std::vector<std::pair<IpBytes, uint8_t>> host_;
 };
 
-// "inbound", "outbound", "internal" or "external", as Packetbeat derives them from
-// internal_networks; nullptr when no internal networks are configured.
+// network.direction as Packetbeat derives it: "ingress" when the destination is a
+// loopback, link-local or link-local multicast address or one of this host's,
+// "egress" when the source is; otherwise from internal_networks ("internal",
+// "outbound", "inbound", "external"), or "unknown" when none are configured.
 const char* network_direction(const NetworkSet& internal, const IpBytes& src, const IpBytes& dst,
                               uint8_t version);
+
+// The addresses of this host's interfaces (getifaddrs); empty when unreadable.
+std::vector<std::pair<IpBytes, uint8_t>> host_addresses();
 
 }  // namespace tapbeat

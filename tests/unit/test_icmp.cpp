@@ -145,7 +145,7 @@ TEST(Networks, DirectionFromInternalNetworks) {
   EXPECT_STREQ(network_direction(internal, b, c, 4), "inbound");
   EXPECT_STREQ(network_direction(internal, a, d, 4), "internal");
   EXPECT_STREQ(network_direction(internal, b, b, 4), "external");
-  EXPECT_EQ(network_direction(NetworkSet{}, a, b, 4), nullptr);
+  EXPECT_STREQ(network_direction(NetworkSet{}, a, b, 4), "unknown");
   NetworkSet v6({"loopback", "fc00::/7"});
   IpBytes lo{};
   lo[15] = 1;
@@ -153,6 +153,28 @@ TEST(Networks, DirectionFromInternalNetworks) {
   IpBytes ula{0xfd};
   EXPECT_TRUE(v6.contains(ula, 6));
   EXPECT_FALSE(v6.contains(b, 4));
+}
+
+TEST(Networks, HostBasedDirectionComesFirst) {
+  // Packetbeat's order: to a loopback, link-local or this host's address is ingress,
+  // from one egress, before internal_networks are consulted.
+  NetworkSet internal({"private"});
+  IpBytes lo{127, 0, 0, 1}, lo2{127, 0, 0, 2}, ll{169, 254, 3, 4}, mc{224, 0, 0, 251}, pub{8, 8, 8, 8};
+  IpBytes host{10, 0, 0, 9}, peer{10, 0, 0, 1};
+  EXPECT_STREQ(network_direction(internal, lo, lo2, 4), "ingress");
+  EXPECT_STREQ(network_direction(internal, ll, pub, 4), "egress");
+  EXPECT_STREQ(network_direction(internal, peer, mc, 4), "ingress");
+  EXPECT_STREQ(network_direction(internal, peer, host, 4), "internal");
+  internal.set_host_addresses({{host, 4}});
+  EXPECT_STREQ(network_direction(internal, peer, host, 4), "ingress");
+  EXPECT_STREQ(network_direction(internal, host, pub, 4), "egress");
+  IpBytes ll6{0xfe, 0x80}, mc6{0xff, 0x02}, lo6{};
+  lo6[15] = 1;
+  IpBytes g6{0x20, 0x01, 0x0d, 0xb8};
+  EXPECT_STREQ(network_direction(internal, g6, ll6, 6), "ingress");
+  EXPECT_STREQ(network_direction(internal, g6, mc6, 6), "ingress");
+  EXPECT_STREQ(network_direction(internal, lo6, g6, 6), "egress");
+  EXPECT_STREQ(network_direction(internal, g6, g6, 6), "external");
 }
 
 }  // namespace

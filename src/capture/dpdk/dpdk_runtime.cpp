@@ -223,7 +223,7 @@ int DpdkRuntime::run() {
     log_line("warn", "tapbeat.workers is " + std::to_string(cfg_.engine.workers) + " but only " +
                          std::to_string(lcores) + " worker lcores are available; using " + std::to_string(n));
   if (n > 64) throw ConfigError(cfg_.file, "tapbeat.workers", "at most 64 DPDK workers");
-  pipeline_ = std::make_unique<Pipeline>(cfg_, n, false, false);
+  pipeline_ = std::make_unique<Pipeline>(cfg_, n, false, false, true);
   ctl_->setup_ports(static_cast<uint16_t>(n));
 
   unsigned lcore = rte_get_next_lcore(-1, 1, 0);
