@@ -8,7 +8,9 @@ reason found by inspection."""
 import collections
 import concurrent.futures
 import os
+import re
 import sys
+import urllib.parse
 
 from conftest import agreement, captures_with_protocol, events_of, pcap, tshark_output
 
@@ -45,7 +47,12 @@ def path_of(uri):
         if uri.lower().startswith(scheme):
             rest = uri[len(scheme):]
             uri = rest[rest.find("/"):] if "/" in rest else "/"
-    return uri.split("#")[0].split("?")[0]
+    # Decoded as Go's url.Parse decodes it (Packetbeat's url.path, which tapbeat
+    # follows): percent escapes, '+' kept; a bad escape leaves it as sent.
+    path = uri.split("#")[0].split("?")[0]
+    if "%" not in path or re.search(r"%(?![0-9A-Fa-f]{2})", path):
+        return path
+    return urllib.parse.unquote(path, errors="replace")
 
 
 def tshark_pairs(rel):

@@ -183,6 +183,26 @@ TEST(HttpDecoder, PipelinedRequestsMatchResponsesInOrder) {
   EXPECT_EQ(h.count("http.transactions"), 2u);
 }
 
+TEST(HttpDecoder, PathIsDecodedAsGoParsesItAndEscapedAgainInTheFullUrl) {
+  // Packetbeat's url.path and query carry url.Parse's decoded path; url.full escapes
+  // it again as URL.String() does (':' and '+' kept, space as %20, '\\' as %5C).
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET /a%20b/ce%3Agzip+x%5C012.txt?q=1 HTTP/1.1\r\nHost: h.example\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  h.client(c, "GET /bad%zzescape HTTP/1.1\r\nHost: h.example\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"GET /a b/ce:gzip+x\\012.txt")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("path":"/a b/ce:gzip+x\\012.txt")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("full":"http://h.example/a%20b/ce:gzip+x%5C012.txt?q=1")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("extension":"txt")")) << ev[0];
+  // A bad escape: the path as sent (url.Parse refuses it; Packetbeat writes no path).
+  EXPECT_TRUE(contains(ev[1], R"("path":"/bad%zzescape")")) << ev[1];
+}
+
 TEST(HttpDecoder, ChunkedBodySplitAnywhere) {
   HttpHarness h({80}, false, [](HttpSettings& s) { s.response_body_for = {"text/plain"}; });
   Conn c;

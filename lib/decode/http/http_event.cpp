@@ -155,6 +155,11 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     const std::size_t q = uri.find('?');
     path = uri.substr(0, q);
     if (q != std::string_view::npos) query_string = uri.substr(q + 1);
+    // url.path and query carry the path decoded, as Packetbeat (Go's url.Parse)
+    // gives it; a path with a bad escape stays as sent (Packetbeat leaves it empty).
+    std::size_t n = 0;
+    if (path.find('%') != std::string_view::npos && http::path_unescape(path, s.path, sizeof s.path, n))
+      path = std::string_view(s.path, n);
     host = host_hdr;
     if (!host.empty() && host.front() == '[') {
       const std::size_t rb = host.find(']');
@@ -400,7 +405,9 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
         full.append(":");
         full.append(std::string_view(pt, static_cast<std::size_t>(std::snprintf(pt, sizeof pt, "%u", port))));
       }
-      full.append(path.empty() ? std::string_view("/") : path);
+      char escaped[4096];  // url.full holds 4096 bytes
+      if (path.empty() || path.front() != '/') full.append("/");
+      full.append(std::string_view(escaped, http::path_escape(path, escaped, sizeof escaped)));
       if (!params.empty()) {
         full.append("?");
         full.append(params);

@@ -29,6 +29,7 @@ struct HttpDecoder::Scratch {
   uint8_t resp[kMaxKeptBytes];
   uint8_t inflated[kMaxKeptBytes + simdjson::SIMDJSON_PADDING];
   char params[32 * 1024];
+  char path[4096];  // the request path decoded
   char joined[16 * 1024];
   char raw[2][kMaxHeadBytes];
   char note[512];

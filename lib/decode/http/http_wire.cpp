@@ -58,9 +58,9 @@ int hex(char c) {
   return -1;
 }
 
-// Percent-decoding with '+' as space (application/x-www-form-urlencoded). False on
-// a bad escape, as Go's QueryUnescape.
-bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len) {
+// Percent-decoding, '+' as space in a query (application/x-www-form-urlencoded) and
+// as itself in a path. False on a bad escape, as Go's QueryUnescape/PathUnescape.
+bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len, bool query = true) {
   len = 0;
   for (std::size_t i = 0; i < in.size(); ++i) {
     char c = in[i];
@@ -70,7 +70,7 @@ bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len)
       if (h < 0 || l < 0) return false;
       c = static_cast<char>(h << 4 | l);
       i += 2;
-    } else if (c == '+') {
+    } else if (c == '+' && query) {
       c = ' ';
     }
     if (len < cap) out[len++] = c;
@@ -78,16 +78,19 @@ bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len)
   return true;
 }
 
-// Go's url.QueryEscape.
-std::size_t escape(std::string_view in, char* out, std::size_t cap) {
+// Go's url.QueryEscape, or with `path` the escaping of URL.EscapedPath (which keeps
+// the sub-delimiters $ & + , / : ; = @ and writes a space as %20).
+std::size_t escape(std::string_view in, char* out, std::size_t cap, bool path = false) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::size_t n = 0;
   for (unsigned char c : in) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       c == '-' || c == '_' || c == '.' || c == '~';
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                 c == '_' || c == '.' || c == '~';
+    if (path)
+      plain = plain || std::string_view("$&+,/:;=@").find(static_cast<char>(c)) != std::string_view::npos;
     if (plain) {
       if (n < cap) out[n++] = static_cast<char>(c);
-    } else if (c == ' ') {
+    } else if (c == ' ' && !path) {
       if (n < cap) out[n++] = '+';
     } else {
       if (n + 3 > cap) return n;
@@ -100,6 +103,14 @@ std::size_t escape(std::string_view in, char* out, std::size_t cap) {
 }
 
 }  // namespace
+
+bool path_unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len) {
+  return unescape(in, out, cap, len, false);
+}
+
+std::size_t path_escape(std::string_view in, char* out, std::size_t cap) {
+  return escape(in, out, cap, true);
+}
 
 bool iequals(std::string_view a, std::string_view l) {
   if (a.size() != l.size()) return false;

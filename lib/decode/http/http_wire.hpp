@@ -79,6 +79,14 @@ struct KeywordList {
 std::size_t encode_params(std::string_view query, std::string_view form, KeywordList hidden, char* out,
                           std::size_t cap);
 
+// A request path as Go's url.Parse gives it (Packetbeat's url.path): percent
+// escapes decoded, '+' kept. False on a bad escape (out then holds what was decoded
+// before it). len is the length written (decoded bytes past cap are dropped).
+bool path_unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len);
+// A decoded path escaped for url.full as Go's URL.String() escapes it. Returns the
+// length written (stops before an escape that would pass cap).
+std::size_t path_escape(std::string_view in, char* out, std::size_t cap);
+
 // user name of an "Authorization: Basic ..." value; empty when there is none.
 std::size_t basic_auth_user(std::string_view authorization, char* out, std::size_t cap);
 
