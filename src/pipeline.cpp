@@ -124,6 +124,7 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
     ws.decoders = &decoders_->plan();
     ws.tcp_transaction_timeout_ns = decoders_->tcp_timeout_ns();
     ws.internal_networks = &internal_networks_;
+    ws.processors = cfg.processors.get();
     workers_.push_back(std::make_unique<Worker>(ws));
   }
 }

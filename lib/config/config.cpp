@@ -264,8 +264,9 @@ const Specs kRoot = {
 
 // Maps whose keys are data, not settings: dots there are not paths.
 bool is_verbatim_map(const std::string& key) {
+  // processors and `when` conditions name event fields by their dotted names.
   return key == "librdkafka" || key == "fields" || key == "headers" || key == "parameters" ||
-         key == "metadata";
+         key == "metadata" || key == "processors" || key == "when";
 }
 
 void deep_merge(YAML::Node dst, const YAML::Node& src) {
@@ -1258,7 +1259,16 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
     read_engine(ctx, t, cfg);
     read_dpdk(ctx, t["dpdk"], cfg);
   }
-  if (croot["processors"]) ctx.warn("processors", "processors are not applied by tapbeat; ignored");
+  if (const YAML::Node p = croot["processors"]) {
+    try {
+      cfg.processors = std::make_shared<const ProcessorChain>(
+          p, [&](const std::string& key, const std::string& why) { ctx.warn(key, why); });
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      const std::size_t colon = what.find(": ");
+      ctx.fail(what.substr(0, colon), colon == std::string::npos ? what : what.substr(colon + 2));
+    }
+  }
   warn_not_applied(ctx, croot);
   read_logging(ctx, croot, cfg.logging);
   read_outputs(ctx, croot, cfg);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "config/dpdk_config.hpp"
 #include "decode/protocol.hpp"
+#include "event/processors.hpp"
 #include "util/options.hpp"
 
 namespace tapbeat {
@@ -120,6 +122,8 @@ struct Config {
   std::vector<ProtocolConfig> protocols;
   std::optional<OutputConfig> output;
   QueueConfig queue;
+  // The root `processors` (parsed and checked at load; empty when none).
+  std::shared_ptr<const ProcessorChain> processors;
   EngineConfig engine;
   DpdkConfig dpdk;
   std::string name;                   // agent.name override

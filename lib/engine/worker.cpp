@@ -31,6 +31,7 @@ Worker::Worker(const WorkerSettings& s)
       conn_lru_granularity_(static_cast<uint32_t>(
           std::max<uint64_t>(lru_stamp(s.tcp_transaction_timeout_ns / kLruGranularityDivisor), 1))) {
   counters_.set(Counter::flow_capacity, flows_.capacity());
+  out_.set_processors(s.processors);
   stale_after_ns_ = s.tcp_transaction_timeout_ns;
   if (const DecoderPlan* plan = s.decoders) {
     const auto reg = decoder_registry();

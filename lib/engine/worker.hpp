@@ -61,6 +61,7 @@ struct WorkerSettings {
   std::array<const AgentInfo*, kMaxDecoders> protocol_agents{};
   // Transactions. Read-only, shared by all workers.
   const NetworkSet* internal_networks = nullptr;  // network.direction; null: not reported
+  const ProcessorChain* processors = nullptr;     // the root `processors`; null: none
   const DecoderPlan* decoders = nullptr;          // null: no transactions
   // Idle lifetime of a TCP connection no decoder has taken (a decoded one lives
   // its protocol's transaction_timeout): DecoderSet::tcp_timeout_ns().

@@ -6,10 +6,13 @@
 #pragma once
 
 #include <atomic>
+#include <cstring>
+#include <memory>
 #include <thread>
 
 #include "event/event_queue.hpp"
 #include "event/json_writer.hpp"
+#include "event/processors.hpp"
 #include "util/counters.hpp"
 
 namespace tapbeat {
@@ -18,6 +21,12 @@ class EventEmitter {
  public:
   EventEmitter(EventQueue& q, Counters& counters, bool block_on_full, const std::atomic<bool>& stop)
       : q_(q), counters_(counters), block_(block_on_full), stop_(stop) {}
+
+  // The root `processors` applied to every event (null: none).
+  void set_processors(const ProcessorChain* chain) {
+    chain_ = chain && !chain->empty() ? chain : nullptr;
+    if (chain_ && !state_) state_ = std::make_unique<ProcessorState>();
+  }
 
   // write(JsonWriter&) writes one whole event.
   template <typename Fn>
@@ -31,9 +40,8 @@ class EventEmitter {
       write(w);
       w.newline();
       if (!w.overflow()) {
-        chunk_->len += static_cast<uint32_t>(w.size());
-        chunk_->events += 1;
-        counters_.inc(Counter::events_emitted);
+        if (chain_) return process(w.size());
+        commit(w.size());
         return;
       }
       if (chunk_->len == 0) break;  // does not fit even an empty chunk
@@ -50,6 +58,34 @@ class EventEmitter {
   }
 
  private:
+  void commit(std::size_t n) {
+    chunk_->len += static_cast<uint32_t>(n);
+    chunk_->events += 1;
+    counters_.inc(Counter::events_emitted);
+  }
+
+  // The event just written (n bytes with its newline) through the processors: kept,
+  // dropped (counted), or replaced by what they made of it.
+  void process(std::size_t n) {
+    uint64_t errors = 0;
+    const auto r = chain_->apply(std::string_view(chunk_->data + chunk_->len, n - 1), *state_, errors);
+    if (errors) counters_.inc(Counter::processors_errors, errors);
+    if (r == ProcessorChain::Result::kDrop) return counters_.inc(Counter::events_dropped_processors);
+    if (r == ProcessorChain::Result::kKeep) return commit(n);
+    const std::string_view text = state_->text();
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!ensure_chunk()) return counters_.inc(Counter::events_dropped_output_full);
+      if (text.size() + 1 <= chunk_->capacity - chunk_->len) {
+        std::memcpy(chunk_->data + chunk_->len, text.data(), text.size());
+        chunk_->data[chunk_->len + text.size()] = '\n';
+        return commit(text.size() + 1);
+      }
+      if (chunk_->len == 0) break;
+      flush();
+    }
+    counters_.inc(Counter::events_dropped_too_large);
+  }
+
   bool ensure_chunk() {
     if (chunk_) return true;
     chunk_ = q_.take_free();
@@ -65,6 +101,8 @@ class EventEmitter {
   bool block_;
   const std::atomic<bool>& stop_;
   EventChunk* chunk_ = nullptr;
+  const ProcessorChain* chain_ = nullptr;
+  std::unique_ptr<ProcessorState> state_;
 };
 
 }  // namespace tapbeat

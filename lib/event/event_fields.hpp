@@ -39,6 +39,8 @@ class EventView {
   // booleans as their JSON text, objects and arrays as raw JSON. False when absent
   // or null.
   bool get(const std::string& pointer, std::string& out);
+  // The whole event, parsed; false when it is not JSON.
+  bool document(simdjson::dom::element& out) { return at("", out); }
   bool has(const std::string& pointer);
   // @timestamp as milliseconds since the epoch; false when absent or unreadable.
   bool timestamp_ms(int64_t& out);

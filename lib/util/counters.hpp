@@ -99,7 +99,9 @@ namespace tapbeat {
   X(flow_reports, "flow.reports", counter)                                \
   X(events_emitted, "events.emitted", counter)                            \
   X(events_dropped_output_full, "events.dropped.output_full", counter)    \
-  X(events_dropped_too_large, "events.dropped.too_large", counter)
+  X(events_dropped_too_large, "events.dropped.too_large", counter)        \
+  X(events_dropped_processors, "events.dropped.processors", counter)      \
+  X(processors_errors, "processors.errors", counter)
 
 enum class Counter : uint16_t {
 #define TAPBEAT_COUNTER_ENUM(id, name, kind) id,

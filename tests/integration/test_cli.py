@@ -284,6 +284,41 @@ def test_fields_and_tags_global_and_per_protocol(tmp_path):
         assert f"protocols[0].{key}" in proc.stderr or f"protocols.dns.{key}" in proc.stderr, key
 
 
+def test_root_processors_drop_edit_and_count(tmp_path):
+    """The root `processors` list applies to every event, in order, each with its
+    `when`: DNS events dropped (counted events.dropped.processors), fields dropped,
+    added, renamed, tags added; a processor tapbeat does not apply is warned about by
+    its key; a bad one is a config error naming file and key."""
+    cfg = tmp_path / "tapbeat.yml"
+    cfg.write_text(
+        "packetbeat.flows: {enabled: true, period: -1s}\n"
+        "packetbeat.protocols:\n- type: dns\n  ports: [53]\n"
+        "processors:\n"
+        "  - drop_event: {when: {equals: {type: dns}}}\n"
+        "  - drop_fields: {fields: [agent, ecs, host], ignore_missing: true}\n"
+        "  - add_fields: {target: site, fields: {name: lab, rack: 4}}\n"
+        "  - rename: {fields: [{from: network.community_id, to: network.cid}]}\n"
+        "  - add_tags: {tags: [mirrored], when: {equals: {network.transport: udp}}}\n"
+        "  - add_locale: ~\n"
+        "output.console: {}\n")
+    cfg.chmod(0o600)
+    proc = run_tapbeat(["-c", str(cfg), "-I", pcap("beats/dns_google_com.pcap"), "-t"])
+    events = [json.loads(l) for l in proc.stdout.splitlines()]
+    stats = final_stats(proc.stderr)
+    assert events and all(e["type"] == "flow" for e in events)
+    assert stats["events.dropped.processors"] == stats["dns.transactions"] + stats.get("dns.unanswered_queries", 0) > 0
+    assert stats["events.emitted"] == len(events)
+    for e in events:
+        assert "agent" not in e and "ecs" not in e and "host" not in e
+        assert e["site"] == {"name": "lab", "rack": 4}
+        assert "community_id" not in e["network"] and e["network"]["cid"].startswith("1:")
+        assert ("mirrored" in e.get("tags", [])) == (e["network"]["transport"] == "udp")
+    assert "processors[5].add_locale: the add_locale processor is not applied by tapbeat" in proc.stderr
+    bad = write(tmp_path, "bad.yml", "processors:\n  - rename: {fields: [{from: a}]}\noutput.console: {}\n")
+    proc = run_tapbeat(["test", "config", "-c", bad], check=False)
+    assert proc.returncode == 1 and "processors[0].rename.fields[0]: expected from and to" in proc.stderr
+
+
 def test_export_config_masks_credentials_and_export_template_is_the_setup_template(tmp_path):
     data = tmp_path / "data"
     cfg = tmp_path / "tapbeat.yml"

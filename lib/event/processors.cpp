@@ -1,0 +1,480 @@
+#include "event/processors.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "event/json_writer.hpp"
+
+namespace tapbeat {
+
+namespace {
+
+// ---- The event as a tree (nodes in the worker's arena) ----------------------
+
+struct Node;
+struct Member;
+using Res = std::pmr::memory_resource;
+
+struct Node {
+  enum Kind : uint8_t { kScalar, kObject, kArray } kind = kScalar;
+  std::pmr::string text;  // a scalar's JSON text
+  std::pmr::vector<Member> members;
+  std::pmr::vector<Node> items;
+  explicit Node(Res* r) : text(r), members(r), items(r) {}
+};
+
+struct Member {
+  std::pmr::string key;
+  Node value;
+  Member(std::string_view k, Res* r) : key(k, r), value(r) {}
+};
+
+// JSON text of one scalar, written by JsonWriter (escaping as every event does).
+template <typename Fn>
+void scalar_text(std::vector<char>& buf, std::pmr::string& out, Fn&& write) {
+  for (;;) {
+    JsonWriter w(buf.data(), buf.size());
+    write(w);
+    if (!w.overflow()) {
+      out.assign(buf.data(), w.size());
+      return;
+    }
+    buf.resize(buf.size() * 2);
+  }
+}
+
+void build(simdjson::dom::element e, Node& n, Res* r, std::vector<char>& buf) {
+  using T = simdjson::dom::element_type;
+  switch (e.type()) {
+    case T::OBJECT: {
+      n.kind = Node::kObject;
+      const simdjson::dom::object obj = e.get_object().value_unsafe();  // outlives the loop
+      for (auto field : obj) {
+        n.members.emplace_back(field.key, r);
+        build(field.value, n.members.back().value, r, buf);
+      }
+      return;
+    }
+    case T::ARRAY: {
+      n.kind = Node::kArray;
+      const simdjson::dom::array arr = e.get_array().value_unsafe();
+      for (auto item : arr) {
+        n.items.emplace_back(r);
+        build(item, n.items.back(), r, buf);
+      }
+      return;
+    }
+    case T::STRING:
+      scalar_text(buf, n.text, [&](JsonWriter& w) { w.string(e.get_string().value_unsafe()); });
+      return;
+    case T::INT64:
+      scalar_text(buf, n.text, [&](JsonWriter& w) { w.sint(e.get_int64().value_unsafe()); });
+      return;
+    case T::UINT64:
+      scalar_text(buf, n.text, [&](JsonWriter& w) { w.uint(e.get_uint64().value_unsafe()); });
+      return;
+    case T::DOUBLE:
+      scalar_text(buf, n.text, [&](JsonWriter& w) { w.real(e.get_double().value_unsafe()); });
+      return;
+    case T::BOOL:
+      n.text.assign(e.get_bool().value_unsafe() ? "true" : "false");
+      return;
+    case T::NULL_VALUE:
+      n.text.assign("null");
+      return;
+  }
+}
+
+void write(const Node& n, JsonWriter& w) {
+  if (n.kind == Node::kObject) {
+    w.begin_object();
+    for (const Member& m : n.members) {
+      w.key(m.key);
+      write(m.value, w);
+    }
+    w.end_object();
+  } else if (n.kind == Node::kArray) {
+    w.begin_array();
+    for (const Node& i : n.items) write(i, w);
+    w.end_array();
+  } else {
+    w.raw(n.text);
+  }
+}
+
+Member* member(Node& obj, std::string_view key) {
+  if (obj.kind != Node::kObject) return nullptr;
+  for (Member& m : obj.members)
+    if (m.key == key) return &m;
+  return nullptr;
+}
+
+// The object holding a dotted path's last part, and that part; null when a part
+// before it is missing (or, with create, is not an object).
+Node* parent_of(Node& root, std::string_view path, std::string_view& last, bool create, Res* r) {
+  Node* n = &root;
+  for (;;) {
+    const std::size_t dot = path.find('.');
+    if (dot == std::string_view::npos) {
+      last = path;
+      return n->kind == Node::kObject ? n : nullptr;
+    }
+    const std::string_view part = path.substr(0, dot);
+    Member* m = member(*n, part);
+    if (!m) {
+      if (!create || n->kind != Node::kObject) return nullptr;
+      n->members.emplace_back(part, r);
+      m = &n->members.back();
+      m->value.kind = Node::kObject;
+    }
+    n = &m->value;
+    path.remove_prefix(dot + 1);
+  }
+}
+
+Node* find(Node& root, std::string_view path) {
+  std::string_view last;
+  Node* p = parent_of(root, path, last, false, nullptr);
+  Member* m = p ? member(*p, last) : nullptr;
+  return m ? &m->value : nullptr;
+}
+
+bool remove(Node& root, std::string_view path) {
+  std::string_view last;
+  Node* p = parent_of(root, path, last, false, nullptr);
+  if (!p) return false;
+  auto it =
+      std::find_if(p->members.begin(), p->members.end(), [&](const Member& m) { return m.key == last; });
+  if (it == p->members.end()) return false;
+  p->members.erase(it);
+  return true;
+}
+
+// Puts `value` at path (replacing what was there); false when a part on the way is
+// not an object.
+bool put(Node& root, std::string_view path, Node&& value, Res* r) {
+  std::string_view last;
+  Node* p = parent_of(root, path, last, true, r);
+  if (!p) return false;
+  if (Member* m = member(*p, last)) {
+    m->value = std::move(value);
+    return true;
+  }
+  p->members.emplace_back(last, r);
+  p->members.back().value = std::move(value);
+  return true;
+}
+
+// Fields every event keeps, whatever drop_fields or include_fields say (as Beats).
+bool protected_field(std::string_view f) { return f == "@timestamp" || f == "@metadata" || f == "type"; }
+
+std::string json_string(std::string_view s) {
+  std::vector<char> buf(s.size() * 6 + 8);
+  JsonWriter w(buf.data(), buf.size());
+  w.string(s);
+  return std::string(buf.data(), w.size());
+}
+
+// JSON text of a YAML scalar as Beats types it: integers, floats and booleans as
+// such, the rest (and every quoted scalar) as strings.
+std::string yaml_scalar_json(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() != "!" && !s.empty()) {
+    char* end = nullptr;
+    std::strtoll(s.c_str(), &end, 10);
+    if (*end == 0) return s;
+    std::strtod(s.c_str(), &end);
+    if (*end == 0 && s.find_first_of("0123456789") != std::string::npos &&
+        s.find_first_of("xXnN") == std::string::npos)
+      return s;
+    if (s == "true" || s == "false") return s;
+  }
+  return json_string(s);
+}
+
+// JSON text of any YAML value (maps and sequences of scalars, nested).
+std::string yaml_json(const YAML::Node& n) {
+  if (n.IsScalar()) return yaml_scalar_json(n);
+  if (n.IsNull()) return "null";
+  std::string out;
+  if (n.IsSequence()) {
+    out += '[';
+    for (std::size_t i = 0; i < n.size(); ++i) out += (i ? "," : "") + yaml_json(n[i]);
+    return out + ']';
+  }
+  out += '{';
+  bool first = true;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    out += first ? "" : ",";
+    first = false;
+    out += yaml_scalar_json(it->first) + ":" + yaml_json(it->second);
+  }
+  return out + '}';
+}
+
+// add_fields' mapping as leaf paths and their JSON texts (nested mappings become
+// dotted paths, so later processors can reach inside them).
+void flatten(const YAML::Node& map, const std::string& prefix, std::vector<std::string>& paths,
+             std::vector<std::string>& values) {
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const std::string path = prefix + it->first.Scalar();
+    if (it->second.IsMap()) {
+      flatten(it->second, path + ".", paths, values);
+    } else {
+      paths.push_back(path);
+      values.push_back(yaml_json(it->second));
+    }
+  }
+}
+
+std::vector<std::string> string_list(const YAML::Node& n, const std::string& key) {
+  std::vector<std::string> out;
+  if (n && n.IsScalar()) {
+    out.push_back(n.Scalar());
+  } else if (n && n.IsSequence()) {
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      if (!n[i].IsScalar())
+        throw std::invalid_argument(key + "[" + std::to_string(i) + "]: expected a string");
+      out.push_back(n[i].Scalar());
+    }
+  } else {
+    throw std::invalid_argument(key + ": expected a list of field names");
+  }
+  return out;
+}
+
+bool flag(const YAML::Node& n, const std::string& key, bool fallback) {
+  if (!n) return fallback;
+  if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) return n.Scalar() == "true";
+  throw std::invalid_argument(key + ": expected true or false");
+}
+
+// Processors of Beats that tapbeat accepts without applying (a warning names them).
+constexpr std::string_view kNotApplied[] = {"add_cloud_metadata",
+                                            "add_docker_metadata",
+                                            "add_host_metadata",
+                                            "add_kubernetes_metadata",
+                                            "add_locale",
+                                            "add_network_direction",
+                                            "add_id",
+                                            "add_observer_metadata",
+                                            "add_process_metadata",
+                                            "community_id",
+                                            "convert",
+                                            "copy_fields",
+                                            "decode_base64_field",
+                                            "decode_json_fields",
+                                            "decompress_gzip_field",
+                                            "detect_mime_type",
+                                            "dissect",
+                                            "dns",
+                                            "extract_array",
+                                            "fingerprint",
+                                            "registered_domain",
+                                            "replace",
+                                            "script",
+                                            "syslog",
+                                            "translate_sid",
+                                            "truncate_fields",
+                                            "urldecode",
+                                            "rate_limit",
+                                            "append"};
+
+}  // namespace
+
+// ---- Steps -----------------------------------------------------------------
+
+struct ProcessorChain::Step {
+  enum Kind { kDropEvent, kDropFields, kIncludeFields, kAddFields, kAddTags, kRename } kind;
+  std::unique_ptr<Condition> when;
+  std::vector<std::string> fields;  // drop/include: names; add_fields: leaf paths; rename: from
+  std::vector<std::string> values;  // add_fields: JSON texts; add_tags: JSON strings; rename: to
+  bool ignore_missing = false;
+  std::string target;  // add_tags
+};
+
+ProcessorChain::ProcessorChain(const YAML::Node& list, const Warn& warn) {
+  if (!list || list.IsNull()) return;
+  if (!list.IsSequence()) throw std::invalid_argument("processors: expected a list");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node entry = list[i];
+    const std::string at = "processors[" + std::to_string(i) + "]";
+    if (!entry.IsMap() || entry.size() != 1)
+      throw std::invalid_argument(at + ": expected one processor, as `- drop_fields: {fields: [...]}`");
+    const std::string name = entry.begin()->first.Scalar();
+    const YAML::Node body = entry.begin()->second;
+    const std::string key = at + "." + name;
+    if (std::find(std::begin(kNotApplied), std::end(kNotApplied), name) != std::end(kNotApplied)) {
+      warn(key, "the " + name + " processor is not applied by tapbeat; ignored");
+      continue;
+    }
+    auto s = std::make_unique<Step>();
+    if (body && !body.IsNull() && !body.IsMap()) throw std::invalid_argument(key + ": expected a mapping");
+    if (const YAML::Node w = body ? body["when"] : YAML::Node()) {
+      try {
+        s->when = Condition::parse(w);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(key + ".when: " + e.what());
+      }
+    }
+    if (name == "drop_event") {
+      s->kind = Step::kDropEvent;
+    } else if (name == "drop_fields" || name == "include_fields") {
+      s->kind = name == "drop_fields" ? Step::kDropFields : Step::kIncludeFields;
+      s->fields = string_list(body ? body["fields"] : YAML::Node(), key + ".fields");
+      s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
+    } else if (name == "add_fields") {
+      s->kind = Step::kAddFields;
+      const YAML::Node f = body ? body["fields"] : YAML::Node();
+      if (!f || !f.IsMap()) throw std::invalid_argument(key + ".fields: expected a mapping of fields");
+      const std::string target = body["target"] ? body["target"].Scalar() : "fields";
+      flatten(f, target.empty() ? "" : target + ".", s->fields, s->values);
+    } else if (name == "add_tags") {
+      s->kind = Step::kAddTags;
+      s->target = body && body["target"] ? body["target"].Scalar() : "tags";
+      if (s->target.empty()) throw std::invalid_argument(key + ".target: must not be empty");
+      for (const std::string& t : string_list(body ? body["tags"] : YAML::Node(), key + ".tags"))
+        s->values.push_back(json_string(t));
+    } else if (name == "rename") {
+      s->kind = Step::kRename;
+      const YAML::Node f = body ? body["fields"] : YAML::Node();
+      if (!f || !f.IsSequence()) throw std::invalid_argument(key + ".fields: expected a list of {from, to}");
+      for (std::size_t k = 0; k < f.size(); ++k) {
+        if (!f[k]["from"] || !f[k]["to"] || !f[k]["from"].IsScalar() || !f[k]["to"].IsScalar())
+          throw std::invalid_argument(key + ".fields[" + std::to_string(k) + "]: expected from and to");
+        s->fields.push_back(f[k]["from"].Scalar());
+        s->values.push_back(f[k]["to"].Scalar());
+      }
+      s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
+    } else {
+      throw std::invalid_argument(key + ": unknown processor");
+    }
+    steps_.push_back(std::move(s));
+  }
+}
+
+ProcessorChain::~ProcessorChain() = default;
+
+ProcessorState::ProcessorState()
+    : arena_buf_(1 << 20), arena_(arena_buf_.data(), arena_buf_.size()), out_(1 << 16) {}
+ProcessorState::~ProcessorState() = default;
+
+ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorState& st,
+                                             uint64_t& errors) const {
+  st.arena_.release();
+  Res* r = &st.arena_;
+  std::vector<char>& buf = st.out_;
+  st.view_.reset(event);
+  Node root(r);
+  bool built = false, changed = false, view_current = true;
+  auto text = [&] {
+    for (;;) {
+      JsonWriter w(buf.data(), buf.size());
+      write(root, w);
+      if (!w.overflow()) {
+        st.out_len_ = w.size();
+        return;
+      }
+      buf.resize(buf.size() * 2);
+    }
+  };
+  for (const auto& step : steps_) {
+    const Step& s = *step;
+    if (s.when) {
+      if (!view_current) {
+        text();
+        st.view_.reset(st.text());
+        view_current = true;
+      }
+      if (!s.when->match(st.view_)) continue;
+    }
+    if (s.kind == Step::kDropEvent) return Result::kDrop;
+    if (!built) {
+      simdjson::dom::element doc;
+      if (!st.view_.document(doc)) return Result::kKeep;  // not JSON: left as written
+      build(doc, root, r, st.scratch_);
+      built = true;
+    }
+    bool did = false;
+    switch (s.kind) {
+      case Step::kDropFields:
+        for (const std::string& f : s.fields) {
+          if (protected_field(f)) continue;
+          if (remove(root, f))
+            did = true;
+          else if (!s.ignore_missing)
+            ++errors;
+        }
+        break;
+      case Step::kIncludeFields: {
+        Node kept(r);
+        kept.kind = Node::kObject;
+        auto keep = [&](std::string_view f) {
+          if (Node* n = find(root, f)) put(kept, f, std::move(*n), r);
+        };
+        for (std::string_view f : {"@timestamp", "@metadata", "type"}) keep(f);
+        for (const std::string& f : s.fields) keep(f);
+        root = std::move(kept);
+        did = true;
+        break;
+      }
+      case Step::kAddFields:
+        for (std::size_t i = 0; i < s.fields.size(); ++i) {
+          Node n(r);
+          n.text.assign(s.values[i]);  // written as it is (a scalar or a list)
+          if (put(root, s.fields[i], std::move(n), r))
+            did = true;
+          else
+            ++errors;
+        }
+        break;
+      case Step::kAddTags: {
+        Node* tags = find(root, s.target);
+        if (!tags) {
+          Node n(r);
+          n.kind = Node::kArray;
+          put(root, s.target, std::move(n), r);
+          tags = find(root, s.target);
+        }
+        if (!tags || tags->kind != Node::kArray) {
+          ++errors;
+          break;
+        }
+        for (const std::string& t : s.values) {
+          tags->items.emplace_back(r);
+          tags->items.back().text.assign(t);
+        }
+        did = true;
+        break;
+      }
+      case Step::kRename:
+        for (std::size_t i = 0; i < s.fields.size(); ++i) {
+          Node* from = find(root, s.fields[i]);
+          if (!from) {
+            if (!s.ignore_missing) ++errors;
+            continue;
+          }
+          if (find(root, s.values[i])) {  // Beats refuses to overwrite
+            ++errors;
+            continue;
+          }
+          Node moved = std::move(*from);
+          remove(root, s.fields[i]);
+          if (put(root, s.values[i], std::move(moved), r))
+            did = true;
+          else
+            ++errors;
+        }
+        break;
+      case Step::kDropEvent:
+        break;
+    }
+    if (did) changed = true, view_current = false;
+  }
+  if (!changed) return Result::kKeep;
+  text();
+  return Result::kChanged;
+}
+
+}  // namespace tapbeat

@@ -1,0 +1,70 @@
+// Beats processors on finished events (the root `processors:` list): drop_event,
+// drop_fields, include_fields, add_fields, add_tags and rename, each with an
+// optional `when` condition, applied in order by the worker that wrote the event.
+// Other processors Beats knows are accepted with a warning and not applied; a name
+// Beats does not know is a config error.
+//
+// An event passes through untouched when no processor changes it. A change parses
+// the event into a tree whose nodes live in the worker's arena (reset per event, so
+// a warmed-up worker allocates nothing) and writes it again.
+//
+// Thread-safety: a ProcessorChain is immutable after parsing and shared by the
+// workers; each worker has its own ProcessorState.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <memory_resource>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "event/event_fields.hpp"
+
+namespace tapbeat {
+
+class ProcessorState;
+
+class ProcessorChain {
+ public:
+  using Warn = std::function<void(const std::string& key, const std::string& why)>;
+  // `list`: the `processors` sequence. Throws std::invalid_argument whose message
+  // starts with the offending key ("processors[1].rename.fields[0]: ...").
+  ProcessorChain(const YAML::Node& list, const Warn& warn);
+  ~ProcessorChain();
+  bool empty() const { return steps_.empty(); }
+
+  enum class Result { kKeep, kDrop, kChanged };
+  // kChanged: the new event text is state.text(). errors counts steps that could
+  // not do what they were asked (a missing field without ignore_missing, a rename
+  // onto an existing field).
+  Result apply(std::string_view event, ProcessorState& state, uint64_t& errors) const;
+
+  struct Step;
+
+ private:
+  std::vector<std::unique_ptr<Step>> steps_;
+};
+
+class ProcessorState {
+ public:
+  ProcessorState();
+  ~ProcessorState();
+  ProcessorState(const ProcessorState&) = delete;
+  ProcessorState& operator=(const ProcessorState&) = delete;
+  std::string_view text() const { return {out_.data(), out_len_}; }
+
+ private:
+  friend class ProcessorChain;
+  std::vector<char> arena_buf_;
+  std::pmr::monotonic_buffer_resource arena_;
+  EventView view_;
+  std::vector<char> scratch_ = std::vector<char>(4096);  // one scalar's JSON text
+  std::vector<char> out_;
+  std::size_t out_len_ = 0;
+};
+
+}  // namespace tapbeat
