@@ -1,7 +1,13 @@
 #include "event/processors.hpp"
 
+#include <arpa/inet.h>
+#include <sys/utsname.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 
 #include "event/json_writer.hpp"
@@ -166,6 +172,75 @@ bool put(Node& root, std::string_view path, Node&& value, Res* r) {
   return true;
 }
 
+void clone(const Node& from, Node& to, Res* r) {
+  to.kind = from.kind;
+  to.text.assign(from.text);
+  for (const Member& m : from.members) {
+    to.members.emplace_back(m.key, r);
+    clone(m.value, to.members.back().value, r);
+  }
+  for (const Node& i : from.items) {
+    to.items.emplace_back(r);
+    clone(i, to.items.back(), r);
+  }
+}
+
+// The content of a JSON string's text ("\"a\\nb\"" -> "a\nb"), parsed by `p`.
+bool string_value(const std::pmr::string& json, simdjson::dom::parser& p, std::string_view& out) {
+  simdjson::dom::element e;
+  return p.parse(json.data(), json.size()).get(e) == simdjson::SUCCESS &&
+         e.get_string().get(out) == simdjson::SUCCESS;
+}
+
+// Bytes of s that hold at most n bytes / n characters without splitting a UTF-8 sequence.
+std::size_t utf8_prefix_bytes(std::string_view s, std::size_t n) {
+  if (n >= s.size()) return s.size();
+  while (n > 0 && (static_cast<uint8_t>(s[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+std::size_t utf8_prefix_chars(std::string_view s, std::size_t n) {
+  std::size_t i = 0;
+  for (std::size_t chars = 0; i < s.size(); ++i) {
+    if ((static_cast<uint8_t>(s[i]) & 0xC0) != 0x80 && chars++ == n) break;
+  }
+  return i;
+}
+
+// The object or array at path, made empty when absent; null when something else
+// is there.
+Node* find_or_make(Node& root, std::string_view path, Node::Kind kind, Res* r) {
+  if (!find(root, path)) {
+    Node n(r);
+    n.kind = kind;
+    put(root, path, std::move(n), r);
+  }
+  Node* n = find(root, path);
+  return n && n->kind == kind ? n : nullptr;
+}
+
+// Adds `flag` to log.flags (Beats marks a truncated event so).
+void add_flag(Node& root, std::string_view flag, Res* r) {
+  Node* flags = find_or_make(root, "log.flags", Node::kArray, r);
+  if (!flags) return;
+  std::string text = "\"";
+  text.append(flag);
+  text += '"';
+  for (const Node& i : flags->items)
+    if (std::string_view(i.text) == text) return;
+  flags->items.emplace_back(r);
+  flags->items.back().text.assign(text);
+}
+
+// An address field's value ("\"10.0.0.1\"").
+bool ip_value(const Node& n, IpBytes& ip, uint8_t& version) {
+  if (n.kind != Node::kScalar || n.text.size() < 3 || n.text.front() != '"' || n.text.size() > 48)
+    return false;
+  const std::string text(n.text.data() + 1, n.text.size() - 2);
+  ip = {};
+  version = text.find(':') != std::string::npos ? 6 : 4;
+  return inet_pton(version == 6 ? AF_INET6 : AF_INET, text.c_str(), ip.data()) == 1;
+}
+
 // Fields every event keeps, whatever drop_fields or include_fields say (as Beats).
 bool protected_field(std::string_view f) { return f == "@timestamp" || f == "@metadata" || f == "type"; }
 
@@ -253,16 +328,11 @@ bool flag(const YAML::Node& n, const std::string& key, bool fallback) {
 // Processors of Beats that tapbeat accepts without applying (a warning names them).
 constexpr std::string_view kNotApplied[] = {"add_cloud_metadata",
                                             "add_docker_metadata",
-                                            "add_host_metadata",
                                             "add_kubernetes_metadata",
-                                            "add_locale",
-                                            "add_network_direction",
                                             "add_id",
-                                            "add_observer_metadata",
                                             "add_process_metadata",
                                             "community_id",
                                             "convert",
-                                            "copy_fields",
                                             "decode_base64_field",
                                             "decode_json_fields",
                                             "decompress_gzip_field",
@@ -276,7 +346,6 @@ constexpr std::string_view kNotApplied[] = {"add_cloud_metadata",
                                             "script",
                                             "syslog",
                                             "translate_sid",
-                                            "truncate_fields",
                                             "urldecode",
                                             "rate_limit",
                                             "append"};
@@ -286,13 +355,137 @@ constexpr std::string_view kNotApplied[] = {"add_cloud_metadata",
 // ---- Steps -----------------------------------------------------------------
 
 struct ProcessorChain::Step {
-  enum Kind { kDropEvent, kDropFields, kIncludeFields, kAddFields, kAddTags, kRename } kind;
+  enum Kind {
+    kDropEvent,
+    kDropFields,
+    kIncludeFields,
+    kAddFields,  // also add_labels, add_locale, add_host_metadata, add_observer_metadata
+    kAddTags,
+    kRename,
+    kCopy,
+    kTruncate,
+    kDirection,
+  } kind;
   std::unique_ptr<Condition> when;
-  std::vector<std::string> fields;  // drop/include: names; add_fields: leaf paths; rename: from
-  std::vector<std::string> values;  // add_fields: JSON texts; add_tags: JSON strings; rename: to
+  // drop/include: names; add_fields: leaf paths; rename/copy: from; truncate: names;
+  // direction: source, destination
+  std::vector<std::string> fields;
+  std::vector<std::string> values;  // add_fields: JSON texts; add_tags: JSON strings; rename/copy: to
   bool ignore_missing = false;
-  std::string target;  // add_tags
+  bool literal_keys = false;  // add_labels: keys with dots are one key under target
+  std::string target;         // add_tags, add_labels, add_network_direction; add_fields: object it replaces
+  std::size_t max = 0;        // truncate_fields
+  bool characters = false;    // truncate_fields: max counts characters, not bytes
+  NetworkSet internal;        // add_network_direction
 };
+
+namespace {
+
+// add_labels: nested keys and list items joined by dots into one flat label name.
+void flatten_labels(const YAML::Node& n, const std::string& prefix, std::vector<std::string>& keys,
+                    std::vector<std::string>& values) {
+  if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it)
+      flatten_labels(it->second, prefix.empty() ? it->first.Scalar() : prefix + "." + it->first.Scalar(),
+                     keys, values);
+  } else if (n.IsSequence()) {
+    for (std::size_t i = 0; i < n.size(); ++i)
+      flatten_labels(n[i], prefix + "." + std::to_string(i), keys, values);
+  } else {
+    keys.push_back(prefix);
+    values.push_back(yaml_json(n));
+  }
+}
+
+std::string read_first_line(const char* path) {
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return {};
+  char buf[512] = {};
+  const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
+  std::fclose(f);
+  std::string s = ok ? buf : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+std::string os_release(const std::string& key) {
+  std::FILE* f = std::fopen("/etc/os-release", "r");
+  if (!f) return {};
+  char buf[512];
+  std::string out;
+  while (std::fgets(buf, sizeof buf, f)) {
+    std::string line = buf;
+    if (line.rfind(key + "=", 0) != 0) continue;
+    out = line.substr(key.size() + 1);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '"')) out.pop_back();
+    if (!out.empty() && out.front() == '"') out.erase(0, 1);
+  }
+  std::fclose(f);
+  return out;
+}
+
+// What add_host_metadata and add_observer_metadata write, read once at start-up.
+void host_metadata(const std::string& prefix, bool with_os, std::vector<std::string>& paths,
+                   std::vector<std::string>& values) {
+  utsname u{};
+  uname(&u);
+  auto add = [&](const std::string& path, const std::string& v) {
+    if (v.empty()) return;
+    paths.push_back(prefix + path);
+    values.push_back(json_string(v));
+  };
+  add("hostname", u.nodename);
+  add("architecture", u.machine);
+  if (prefix == "host.") {
+    add("name", u.nodename);
+    add("id", read_first_line("/etc/machine-id"));
+  }
+  if (with_os) {
+    add("os.kernel", u.release);
+    add("os.type", "linux");
+    add("os.platform", os_release("ID"));
+    add("os.name", os_release("NAME"));
+    add("os.version", os_release("VERSION_ID"));
+    add("os.family", os_release("ID_LIKE").empty() ? os_release("ID") : os_release("ID_LIKE"));
+  }
+  std::string ips = "[";
+  for (const auto& [ip, v] : host_addresses()) {
+    char text[64];
+    if (!inet_ntop(v == 4 ? AF_INET : AF_INET6, ip.data(), text, sizeof text)) continue;
+    if (std::string_view(text) == "127.0.0.1" || std::string_view(text) == "::1") continue;
+    ips += (ips.size() > 1 ? "," : "") + json_string(text);
+  }
+  if (ips.size() > 1) {
+    paths.push_back(prefix + "ip");
+    values.push_back(ips + "]");
+  }
+}
+
+// The system's time zone as add_locale writes it: "+01:00" (offset) or "CET".
+std::string locale_zone(bool abbreviation) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  if (abbreviation) return tm.tm_zone ? tm.tm_zone : "UTC";
+  const long off = tm.tm_gmtoff;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%c%02ld:%02ld", off < 0 ? '-' : '+', std::labs(off) / 3600,
+                std::labs(off) % 3600 / 60);
+  return buf;
+}
+
+std::vector<std::pair<std::string, std::string>> from_to(const YAML::Node& f, const std::string& key) {
+  if (!f || !f.IsSequence()) throw std::invalid_argument(key + ": expected a list of {from, to}");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::size_t k = 0; k < f.size(); ++k) {
+    if (!f[k]["from"] || !f[k]["to"] || !f[k]["from"].IsScalar() || !f[k]["to"].IsScalar())
+      throw std::invalid_argument(key + "[" + std::to_string(k) + "]: expected from and to");
+    out.emplace_back(f[k]["from"].Scalar(), f[k]["to"].Scalar());
+  }
+  return out;
+}
+
+}  // namespace
 
 ProcessorChain::ProcessorChain(const YAML::Node& list, const Warn& warn) {
   if (!list || list.IsNull()) return;
@@ -336,17 +529,59 @@ ProcessorChain::ProcessorChain(const YAML::Node& list, const Warn& warn) {
       if (s->target.empty()) throw std::invalid_argument(key + ".target: must not be empty");
       for (const std::string& t : string_list(body ? body["tags"] : YAML::Node(), key + ".tags"))
         s->values.push_back(json_string(t));
-    } else if (name == "rename") {
-      s->kind = Step::kRename;
-      const YAML::Node f = body ? body["fields"] : YAML::Node();
-      if (!f || !f.IsSequence()) throw std::invalid_argument(key + ".fields: expected a list of {from, to}");
-      for (std::size_t k = 0; k < f.size(); ++k) {
-        if (!f[k]["from"] || !f[k]["to"] || !f[k]["from"].IsScalar() || !f[k]["to"].IsScalar())
-          throw std::invalid_argument(key + ".fields[" + std::to_string(k) + "]: expected from and to");
-        s->fields.push_back(f[k]["from"].Scalar());
-        s->values.push_back(f[k]["to"].Scalar());
+    } else if (name == "rename" || name == "copy_fields") {
+      s->kind = name == "rename" ? Step::kRename : Step::kCopy;
+      for (auto& [from, to] : from_to(body ? body["fields"] : YAML::Node(), key + ".fields")) {
+        s->fields.push_back(from);
+        s->values.push_back(to);
       }
       s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
+    } else if (name == "add_labels") {
+      s->kind = Step::kAddFields;
+      const YAML::Node l = body ? body["labels"] : YAML::Node();
+      if (!l || !l.IsMap()) throw std::invalid_argument(key + ".labels: expected a mapping of labels");
+      flatten_labels(l, "", s->fields, s->values);
+      s->literal_keys = true;
+      s->target = "labels";
+    } else if (name == "add_locale") {
+      s->kind = Step::kAddFields;
+      const std::string format = body && body["format"] ? body["format"].Scalar() : "offset";
+      if (format != "offset" && format != "abbreviation")
+        throw std::invalid_argument(key + ".format: expected offset or abbreviation");
+      s->fields.push_back("event.timezone");
+      s->values.push_back(json_string(locale_zone(format == "abbreviation")));
+    } else if (name == "add_host_metadata" || name == "add_observer_metadata") {
+      s->kind = Step::kAddFields;
+      const bool host = name == "add_host_metadata";
+      host_metadata(host ? "host." : "observer.", true, s->fields, s->values);
+      if (host && flag(body["replace_fields"], key + ".replace_fields", true)) s->target = "host";
+    } else if (name == "truncate_fields") {
+      s->kind = Step::kTruncate;
+      s->fields = string_list(body ? body["fields"] : YAML::Node(), key + ".fields");
+      s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
+      const YAML::Node b = body["max_bytes"], c = body["max_characters"];
+      if (!b == !c) throw std::invalid_argument(key + ": set one of max_bytes and max_characters");
+      const YAML::Node m = b ? b : c;
+      char* end = nullptr;
+      const long v = m.IsScalar() ? std::strtol(m.Scalar().c_str(), &end, 10) : -1;
+      if (v <= 0 || !end || *end)
+        throw std::invalid_argument(key + (b ? ".max_bytes" : ".max_characters") +
+                                    ": expected a positive number");
+      s->max = static_cast<std::size_t>(v);
+      s->characters = !b;
+    } else if (name == "add_network_direction") {
+      s->kind = Step::kDirection;
+      for (const char* k : {"source", "destination", "target"})
+        if (!body || !body[k] || !body[k].IsScalar())
+          throw std::invalid_argument(key + "." + k + ": required");
+      s->fields = {body["source"].Scalar(), body["destination"].Scalar()};
+      s->target = body["target"].Scalar();
+      try {
+        s->internal = NetworkSet(string_list(body["internal_networks"], key + ".internal_networks"));
+      } catch (const std::invalid_argument& e) {
+        const std::string w = e.what();
+        throw std::invalid_argument(w.rfind(key, 0) == 0 ? w : key + ".internal_networks: " + w);
+      }
     } else {
       throw std::invalid_argument(key + ": unknown processor");
     }
@@ -419,25 +654,74 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
         did = true;
         break;
       }
-      case Step::kAddFields:
+      case Step::kAddFields: {
+        if (!s.literal_keys && !s.target.empty()) remove(root, s.target);  // add_host_metadata replaces host
+        Node* labels = s.literal_keys ? find_or_make(root, s.target, Node::kObject, r) : nullptr;
+        if (s.literal_keys && !labels) {
+          ++errors;
+          break;
+        }
         for (std::size_t i = 0; i < s.fields.size(); ++i) {
           Node n(r);
           n.text.assign(s.values[i]);  // written as it is (a scalar or a list)
-          if (put(root, s.fields[i], std::move(n), r))
+          if (labels) {
+            if (Member* m = member(*labels, s.fields[i])) {
+              m->value = std::move(n);
+            } else {
+              labels->members.emplace_back(s.fields[i], r);
+              labels->members.back().value = std::move(n);
+            }
             did = true;
-          else
+          } else if (put(root, s.fields[i], std::move(n), r)) {
+            did = true;
+          } else {
             ++errors;
+          }
         }
         break;
-      case Step::kAddTags: {
-        Node* tags = find(root, s.target);
-        if (!tags) {
-          Node n(r);
-          n.kind = Node::kArray;
-          put(root, s.target, std::move(n), r);
-          tags = find(root, s.target);
+      }
+      case Step::kTruncate:
+        for (const std::string& f : s.fields) {
+          Node* n = find(root, f);
+          if (!n) {
+            if (!s.ignore_missing) ++errors;
+            continue;
+          }
+          std::string_view text;
+          if (n->kind != Node::kScalar || n->text.empty() || n->text.front() != '"' ||
+              !string_value(n->text, st.aux_, text)) {
+            ++errors;  // only strings are cut
+            continue;
+          }
+          const std::size_t cut =
+              s.characters ? utf8_prefix_chars(text, s.max) : utf8_prefix_bytes(text, s.max);
+          if (cut >= text.size()) continue;
+          scalar_text(st.scratch_, n->text, [&](JsonWriter& w) { w.string(text.substr(0, cut)); });
+          add_flag(root, "truncated", r);
+          did = true;
         }
-        if (!tags || tags->kind != Node::kArray) {
+        break;
+      case Step::kDirection: {
+        const Node* src = find(root, s.fields[0]);
+        const Node* dst = find(root, s.fields[1]);
+        IpBytes a{}, b{};
+        uint8_t va = 0, vb = 0;
+        if (!src || !dst || !ip_value(*src, a, va) || !ip_value(*dst, b, vb) || va != vb) {
+          ++errors;
+          break;
+        }
+        const bool si = s.internal.contains(a, va), di = s.internal.contains(b, vb);
+        Node n(r);
+        n.text.assign(si && di ? "\"internal\"" : si ? "\"outbound\"" : di ? "\"inbound\"" : "\"external\"");
+        if (put(root, s.target, std::move(n), r))
+          did = true;
+        else
+          ++errors;
+        break;
+      }
+      case Step::kAddTags: {
+        Node* tags = find_or_make(root, s.target, Node::kArray, r);
+        if (!tags) {
           ++errors;
           break;
         }
@@ -449,6 +733,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
         break;
       }
       case Step::kRename:
+      case Step::kCopy:
         for (std::size_t i = 0; i < s.fields.size(); ++i) {
           Node* from = find(root, s.fields[i]);
           if (!from) {
@@ -459,9 +744,14 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
             ++errors;
             continue;
           }
-          Node moved = std::move(*from);
-          remove(root, s.fields[i]);
-          if (put(root, s.values[i], std::move(moved), r))
+          Node value(r);
+          if (s.kind == Step::kCopy) {
+            clone(*from, value, r);
+          } else {
+            value = std::move(*from);
+            remove(root, s.fields[i]);
+          }
+          if (put(root, s.values[i], std::move(value), r))
             did = true;
           else
             ++errors;

@@ -1,6 +1,8 @@
 // Beats processors on finished events (the root `processors:` list): drop_event,
-// drop_fields, include_fields, add_fields, add_tags and rename, each with an
-// optional `when` condition, applied in order by the worker that wrote the event.
+// drop_fields, include_fields, add_fields, add_labels, add_tags, rename,
+// copy_fields, truncate_fields, add_locale, add_host_metadata,
+// add_observer_metadata and add_network_direction, each with an optional `when`
+// condition, applied in order by the worker that wrote the event.
 // Other processors Beats knows are accepted with a warning and not applied; a name
 // Beats does not know is a config error.
 //
@@ -63,6 +65,7 @@ class ProcessorState {
   std::pmr::monotonic_buffer_resource arena_;
   EventView view_;
   std::vector<char> scratch_ = std::vector<char>(4096);  // one scalar's JSON text
+  simdjson::dom::parser aux_;                            // one string value (truncate_fields)
   std::vector<char> out_;
   std::size_t out_len_ = 0;
 };

@@ -66,6 +66,42 @@ TEST(Processors, AddFieldsAddTagsAndRename) {
   EXPECT_EQ(r.errors, 2u);  // status -> n (exists), nope (missing)
 }
 
+TEST(Processors, LabelsCopyTruncateAndDirection) {
+  Chain r(
+      "- add_labels: {labels: {number: 1, with.dots: test, nested: {with.dots: n}, array: [do, re]}}\n"
+      "- copy_fields: {fields: [{from: url, to: origin.url}, {from: status, to: type}]}\n"
+      "- truncate_fields: {fields: [url.full, n], max_bytes: 6}\n"
+      "- add_network_direction: {source: src, destination: dst, target: network.direction, "
+      "internal_networks: [private]}\n");
+  const std::string out = r.apply(
+      R"({"@timestamp":"t","type":"http","url":{"full":"http://h/x","path":"/x"},"status":"OK","n":1.5,)"
+      R"("src":"10.0.0.1","dst":"8.8.8.8"})");
+  EXPECT_NE(out.find(R"("labels":{"number":1,"with.dots":"test","nested.with.dots":"n","array.0":"do",)"
+                     R"("array.1":"re"})"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(R"("origin":{"url":{"full":"http://h/x","path":"/x"}})"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("url":{"full":"http:/","path":"/x"})"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("log":{"flags":["truncated"]})"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("network":{"direction":"outbound"})"), std::string::npos) << out;
+  EXPECT_EQ(r.errors, 2u);  // copy onto the existing type; truncate a number
+  Chain chars("- truncate_fields: {fields: [s], max_characters: 2}\n");
+  EXPECT_EQ(chars.apply(R"({"s":"\u00e9t\u00e9"})"),
+            "{\"s\":\"\u00e9t\",\"log\":{\"flags\":[\"truncated\"]}}")
+      << "UTF-8 is cut between characters";
+}
+
+TEST(Processors, LocaleAndHostMetadata) {
+  Chain r("- add_locale: ~\n- add_host_metadata: ~\n- add_observer_metadata: ~\n");
+  const std::string out = r.apply(R"({"host":{"name":"old"},"type":"flow"})");
+  EXPECT_NE(out.find(R"("event":{"timezone":")"), std::string::npos) << out;
+  EXPECT_EQ(out.find(R"("name":"old")"), std::string::npos) << "host is replaced";
+  EXPECT_NE(out.find(R"("host":{"hostname":")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("os":{"kernel":")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("observer":{"hostname":")"), std::string::npos) << out;
+  EXPECT_TRUE(r.warnings.empty());
+}
+
 TEST(Processors, WhenSeesTheEventAsEarlierProcessorsLeftIt) {
   Chain r(
       "- rename: {fields: [{from: status, to: outcome}]}\n"
@@ -101,11 +137,11 @@ TEST(Processors, ConfigErrorsNameTheKeyAndUnappliedOnesWarn) {
   EXPECT_EQ(error_of("- drop_event: {when: {equal: {a: b}}}\n").rfind("processors[0].drop_event.when:", 0),
             0u);
   EXPECT_EQ(error_of("processors: 1\n"), "processors: expected a list");
-  Chain r("- add_host_metadata: ~\n- drop_fields: {fields: [agent]}\n");
+  Chain r("- add_cloud_metadata: ~\n- drop_fields: {fields: [agent]}\n");
   ASSERT_EQ(r.warnings.size(), 1u);
-  EXPECT_EQ(
-      r.warnings[0],
-      "processors[0].add_host_metadata: the add_host_metadata processor is not applied by tapbeat; ignored");
+  EXPECT_EQ(r.warnings[0],
+            "processors[0].add_cloud_metadata: the add_cloud_metadata processor is not applied by tapbeat; "
+            "ignored");
 }
 
 }  // namespace
