@@ -790,7 +790,6 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
     if (ok != "type" && ok != "enabled" && ok != "ports") p.options[ok] = YAML::Clone(o->second);
   }
   check_positive_duration(ctx, key + ".transaction_timeout", n["transaction_timeout"]);
-  if (n["processors"]) ctx.warn(key + ".processors", "processors are not applied by tapbeat; ignored");
   if (n["index"]) ctx.warn(key + ".index", "events go to the output's index; ignored");
   if (get_bool(n["keep_null"], false))
     ctx.warn(key + ".keep_null", "fields without a value are left out; ignored");
@@ -1210,6 +1209,36 @@ std::string field_members(const Ctx& ctx, const std::string& key, const YAML::No
   return std::string(w.view());
 }
 
+// Processors as Beats orders them: a protocol's own and the flows' first (each on
+// its events only), then the root list on every event.
+void read_processors(const Ctx& ctx, const YAML::Node& croot, Config& cfg) {
+  auto chain = std::make_shared<ProcessorChain>();
+  const auto warn = [&](const std::string& key, const std::string& why) { ctx.warn(key, why); };
+  try {
+    const YAML::Node t = croot["tapbeat"];
+    const YAML::Node protocols = t ? t["protocols"] : YAML::Node();
+    if (protocols && protocols.IsSequence()) {
+      for (std::size_t i = 0; i < protocols.size(); ++i)
+        if (protocols[i].IsMap() && protocols[i]["type"] && protocols[i]["type"].IsScalar())
+          chain->add(protocols[i]["processors"], "tapbeat.protocols[" + std::to_string(i) + "].processors",
+                     protocols[i]["type"].Scalar(), warn);
+    } else if (protocols && protocols.IsMap()) {
+      for (auto it = protocols.begin(); it != protocols.end(); ++it)
+        if (it->second.IsMap())
+          chain->add(it->second["processors"], "tapbeat.protocols." + it->first.Scalar() + ".processors",
+                     it->first.Scalar(), warn);
+    }
+    if (const YAML::Node f = t ? t["flows"] : YAML::Node(); f && f.IsMap())
+      chain->add(f["processors"], "tapbeat.flows.processors", "flow", warn);
+    chain->add(croot["processors"], "processors", "", warn);
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    const std::size_t colon = what.find(": ");
+    ctx.fail(what.substr(0, colon), colon == std::string::npos ? what : what.substr(colon + 2));
+  }
+  if (!chain->empty()) cfg.processors = std::move(chain);
+}
+
 Config build(YAML::Node doc, const std::string& file, const std::vector<std::string>& overrides) {
   Config cfg;
   cfg.file = file;
@@ -1259,16 +1288,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
     read_engine(ctx, t, cfg);
     read_dpdk(ctx, t["dpdk"], cfg);
   }
-  if (const YAML::Node p = croot["processors"]) {
-    try {
-      cfg.processors = std::make_shared<const ProcessorChain>(
-          p, [&](const std::string& key, const std::string& why) { ctx.warn(key, why); });
-    } catch (const std::invalid_argument& e) {
-      const std::string what = e.what();
-      const std::size_t colon = what.find(": ");
-      ctx.fail(what.substr(0, colon), colon == std::string::npos ? what : what.substr(colon + 2));
-    }
-  }
+  read_processors(ctx, croot, cfg);
   warn_not_applied(ctx, croot);
   read_logging(ctx, croot, cfg.logging);
   read_outputs(ctx, croot, cfg);

@@ -377,6 +377,7 @@ struct ProcessorChain::Step {
   std::size_t max = 0;        // truncate_fields
   bool characters = false;    // truncate_fields: max counts characters, not bytes
   NetworkSet internal;        // add_network_direction
+  std::string only_type;      // a protocol's or the flows' own processors: events of this type only
 };
 
 namespace {
@@ -488,11 +489,16 @@ std::vector<std::pair<std::string, std::string>> from_to(const YAML::Node& f, co
 }  // namespace
 
 ProcessorChain::ProcessorChain(const YAML::Node& list, const Warn& warn) {
+  add(list, "processors", "", warn);
+}
+
+void ProcessorChain::add(const YAML::Node& list, const std::string& name_key, const std::string& only_type,
+                         const Warn& warn) {
   if (!list || list.IsNull()) return;
-  if (!list.IsSequence()) throw std::invalid_argument("processors: expected a list");
+  if (!list.IsSequence()) throw std::invalid_argument(name_key + ": expected a list");
   for (std::size_t i = 0; i < list.size(); ++i) {
     const YAML::Node entry = list[i];
-    const std::string at = "processors[" + std::to_string(i) + "]";
+    const std::string at = name_key + "[" + std::to_string(i) + "]";
     if (!entry.IsMap() || entry.size() != 1)
       throw std::invalid_argument(at + ": expected one processor, as `- drop_fields: {fields: [...]}`");
     const std::string name = entry.begin()->first.Scalar();
@@ -585,10 +591,12 @@ ProcessorChain::ProcessorChain(const YAML::Node& list, const Warn& warn) {
     } else {
       throw std::invalid_argument(key + ": unknown processor");
     }
+    s->only_type = only_type;
     steps_.push_back(std::move(s));
   }
 }
 
+ProcessorChain::ProcessorChain() = default;
 ProcessorChain::~ProcessorChain() = default;
 
 ProcessorState::ProcessorState()
@@ -616,13 +624,14 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
   };
   for (const auto& step : steps_) {
     const Step& s = *step;
-    if (s.when) {
+    if (s.when || !s.only_type.empty()) {
       if (!view_current) {
         text();
         st.view_.reset(st.text());
         view_current = true;
       }
-      if (!s.when->match(st.view_)) continue;
+      if (!s.only_type.empty() && (!st.view_.get("/type", st.type_) || st.type_ != s.only_type)) continue;
+      if (s.when && !s.when->match(st.view_)) continue;
     }
     if (s.kind == Step::kDropEvent) return Result::kDrop;
     if (!built) {

@@ -36,7 +36,13 @@ class ProcessorChain {
   // `list`: the `processors` sequence. Throws std::invalid_argument whose message
   // starts with the offending key ("processors[1].rename.fields[0]: ...").
   ProcessorChain(const YAML::Node& list, const Warn& warn);
+  ProcessorChain();
   ~ProcessorChain();
+  // Appends a list; only_type non-empty: its processors see only events of that
+  // `type` (a protocol's own processors, "flow" for packetbeat.flows.processors).
+  // name_key names the list in errors and warnings.
+  void add(const YAML::Node& list, const std::string& name_key, const std::string& only_type,
+           const Warn& warn);
   bool empty() const { return steps_.empty(); }
 
   enum class Result { kKeep, kDrop, kChanged };
@@ -66,6 +72,7 @@ class ProcessorState {
   EventView view_;
   std::vector<char> scratch_ = std::vector<char>(4096);  // one scalar's JSON text
   simdjson::dom::parser aux_;                            // one string value (truncate_fields)
+  std::string type_;                                     // the event's type, for scoped processors
   std::vector<char> out_;
   std::size_t out_len_ = 0;
 };

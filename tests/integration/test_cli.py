@@ -265,7 +265,7 @@ def test_fields_and_tags_global_and_per_protocol(tmp_path):
         "packetbeat.flows: {enabled: true, period: -1s}\n"
         "packetbeat.protocols:\n"
         "- type: dns\n  ports: [53]\n  tags: [resolver]\n  fields: {team: dns-ops, type: bad}\n"
-        "  fields_under_root: true\n  processors: [{drop_event: {}}]\n  index: dns-%{+yyyy}\n  keep_null: true\n"
+        "  fields_under_root: true\n  processors: [{add_tags: {tags: [own]}}]\n  index: dns-%{+yyyy}\n  keep_null: true\n"
         "- type: http\n  ports: [80]\n"
         "output.console: {}\n")
     cfg.chmod(0o600)
@@ -275,12 +275,12 @@ def test_fields_and_tags_global_and_per_protocol(tmp_path):
     flows = [e for e in events if e["type"] == "flow"]
     assert dns and flows
     for e in dns:
-        assert e["tags"] == ["mirror", "resolver"]
+        assert e["tags"] == ["mirror", "resolver", "own"]  # the protocol's own processors: its events only
         assert e["fields"] == {"env": "prod", "rack": 12, "ratio": 0.5, "ok": True, "quoted": "42", "team": "all"}
         assert e["team"] == "dns-ops" and e["type"] == "dns"
     for e in flows:
         assert e["tags"] == ["mirror"] and e["fields"]["team"] == "all" and "team" not in e
-    for key in ("fields.type", "processors", "index", "keep_null"):
+    for key in ("fields.type", "index", "keep_null"):
         assert f"protocols[0].{key}" in proc.stderr or f"protocols.dns.{key}" in proc.stderr, key
 
 
@@ -291,15 +291,15 @@ def test_root_processors_drop_edit_and_count(tmp_path):
     its key; a bad one is a config error naming file and key."""
     cfg = tmp_path / "tapbeat.yml"
     cfg.write_text(
-        "packetbeat.flows: {enabled: true, period: -1s}\n"
-        "packetbeat.protocols:\n- type: dns\n  ports: [53]\n"
+        "packetbeat.flows: {enabled: true, period: -1s, processors: [{add_fields: {target: '', fields: {kind: f}}}]}\n"
+        "packetbeat.protocols:\n- type: dns\n  ports: [53]\n  processors: [{add_tags: {tags: [dns-own]}}]\n"
         "processors:\n"
         "  - drop_event: {when: {equals: {type: dns}}}\n"
         "  - drop_fields: {fields: [agent, ecs, host], ignore_missing: true}\n"
         "  - add_fields: {target: site, fields: {name: lab, rack: 4}}\n"
         "  - rename: {fields: [{from: network.community_id, to: network.cid}]}\n"
         "  - add_tags: {tags: [mirrored], when: {equals: {network.transport: udp}}}\n"
-        "  - add_locale: ~\n"
+        "  - add_cloud_metadata: ~\n"
         "output.console: {}\n")
     cfg.chmod(0o600)
     proc = run_tapbeat(["-c", str(cfg), "-I", pcap("beats/dns_google_com.pcap"), "-t"])
@@ -313,7 +313,8 @@ def test_root_processors_drop_edit_and_count(tmp_path):
         assert e["site"] == {"name": "lab", "rack": 4}
         assert "community_id" not in e["network"] and e["network"]["cid"].startswith("1:")
         assert ("mirrored" in e.get("tags", [])) == (e["network"]["transport"] == "udp")
-    assert "processors[5].add_locale: the add_locale processor is not applied by tapbeat" in proc.stderr
+        assert e["kind"] == "f" and "dns-own" not in e.get("tags", [])  # flows' own processors ran first
+    assert "processors[5].add_cloud_metadata: the add_cloud_metadata processor is not applied by tapbeat" in proc.stderr
     bad = write(tmp_path, "bad.yml", "processors:\n  - rename: {fields: [{from: a}]}\noutput.console: {}\n")
     proc = run_tapbeat(["test", "config", "-c", bad], check=False)
     assert proc.returncode == 1 and "processors[0].rename.fields[0]: expected from and to" in proc.stderr
