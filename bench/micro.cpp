@@ -28,8 +28,8 @@
 #include "decode/tls/tls_decoder.hpp"
 #include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
-#include "event/processors.hpp"
 #include "event/emitter.hpp"
+#include "event/processors.hpp"
 #include "flow/flow_table.hpp"
 #include "net/parse.hpp"
 #include "synth.hpp"
@@ -177,12 +177,11 @@ BENCHMARK(BM_WorkerBurst)->Arg(1000)->Arg(1'000'000);
 // passes as written); arg 1, a typical chain that changes it (drop agent and ecs,
 // add a site object and a tag, rename a field) and writes it again.
 void BM_ProcessorChain(benchmark::State& state) {
-  const char* yaml = state.range(0) == 0
-                         ? "- drop_event: {when: {equals: {type: dns}}}\n"
-                         : "- drop_fields: {fields: [agent, ecs]}\n"
-                           "- add_fields: {target: site, fields: {name: dc1, rack: 12}}\n"
-                           "- add_tags: {tags: [mirror]}\n"
-                           "- rename: {fields: [{from: url.full, to: url.original}]}\n";
+  const char* yaml = state.range(0) == 0 ? "- drop_event: {when: {equals: {type: dns}}}\n"
+                                         : "- drop_fields: {fields: [agent, ecs]}\n"
+                                           "- add_fields: {target: site, fields: {name: dc1, rack: 12}}\n"
+                                           "- add_tags: {tags: [mirror]}\n"
+                                           "- rename: {fields: [{from: url.full, to: url.original}]}\n";
   ProcessorChain chain(YAML::Load(yaml), [](const std::string&, const std::string&) {});
   ProcessorState st;
   std::string event =
