@@ -27,7 +27,11 @@ struct Node {
   std::pmr::string text;  // a scalar's JSON text
   std::pmr::vector<Member> members;
   std::pmr::vector<Node> items;
-  explicit Node(Res* r) : text(r), members(r), items(r) {}
+  // Defined below, where Member is complete.
+  explicit Node(Res* r);
+  Node(Node&&) noexcept;
+  Node& operator=(Node&&) noexcept;
+  ~Node();
 };
 
 struct Member {
@@ -35,6 +39,11 @@ struct Member {
   Node value;
   Member(std::string_view k, Res* r) : key(k, r), value(r) {}
 };
+
+Node::Node(Res* r) : text(r), members(r), items(r) {}
+Node::Node(Node&&) noexcept = default;
+Node& Node::operator=(Node&&) noexcept = default;
+Node::~Node() = default;
 
 // JSON text of one scalar, written by JsonWriter (escaping as every event does).
 template <typename Fn>
