@@ -21,6 +21,7 @@
 #include "config/keystore.hpp"
 #include "decode/registry.hpp"
 #include "event/json_writer.hpp"
+#include "event/yaml_json.hpp"
 
 namespace tapbeat {
 
@@ -1133,40 +1134,6 @@ void read_logging(const Ctx& ctx, const YAML::Node& root, LoggingConfig& l) {
 
 // A YAML value as JSON: plain scalars that read as numbers, booleans or null are
 // those, quoted ones and the rest strings.
-void yaml_json(JsonWriter& w, const YAML::Node& n) {
-  if (n.IsMap()) {
-    w.begin_object();
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      w.key(it->first.Scalar());
-      yaml_json(w, it->second);
-    }
-    w.end_object();
-  } else if (n.IsSequence()) {
-    w.begin_array();
-    for (const auto& e : n) yaml_json(w, e);
-    w.end_array();
-  } else if (!n.IsDefined() || n.IsNull()) {
-    w.raw("null");
-  } else {
-    const std::string& t = n.Scalar();
-    int64_t i = 0;
-    char* end = nullptr;
-    const double d = std::strtod(t.c_str(), &end);
-    if (n.Tag() == "!") {
-      w.string(t);  // quoted: a string whatever it looks like
-    } else if (t == "true" || t == "false") {
-      w.boolean(t == "true");
-    } else if (scalar_int(n, i) && t.find_first_not_of("-0123456789") == std::string::npos) {
-      w.sint(i);
-    } else if (!t.empty() && *end == '\0' && t.find_first_of("0123456789") != std::string::npos &&
-               t.find_first_not_of("-+.0123456789eE") == std::string::npos) {
-      w.real(d);
-    } else {
-      w.string(t);
-    }
-  }
-}
-
 // Top-level names of tapbeat's events: fields_under_root may not add one again (a
 // JSON object with a key twice is refused by Elasticsearch).
 bool event_root_name(const std::string& k) {

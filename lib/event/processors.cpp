@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "event/json_writer.hpp"
+#include "event/yaml_json.hpp"
 
 namespace tapbeat {
 
@@ -260,41 +261,15 @@ std::string json_string(std::string_view s) {
   return std::string(buf.data(), w.size());
 }
 
-// JSON text of a YAML scalar as Beats types it: integers, floats and booleans as
-// such, the rest (and every quoted scalar) as strings.
-std::string yaml_scalar_json(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() != "!" && !s.empty()) {
-    char* end = nullptr;
-    std::strtoll(s.c_str(), &end, 10);
-    if (*end == 0) return s;
-    std::strtod(s.c_str(), &end);
-    if (*end == 0 && s.find_first_of("0123456789") != std::string::npos &&
-        s.find_first_of("xXnN") == std::string::npos)
-      return s;
-    if (s == "true" || s == "false") return s;
+// JSON text of any YAML value (yaml_json's typing, as `fields` are typed).
+std::string yaml_json_text(const YAML::Node& n) {
+  std::vector<char> buf(4096);
+  for (;;) {
+    JsonWriter w(buf.data(), buf.size());
+    yaml_json(w, n);
+    if (!w.overflow()) return std::string(buf.data(), w.size());
+    buf.resize(buf.size() * 2);
   }
-  return json_string(s);
-}
-
-// JSON text of any YAML value (maps and sequences of scalars, nested).
-std::string yaml_json(const YAML::Node& n) {
-  if (n.IsScalar()) return yaml_scalar_json(n);
-  if (n.IsNull()) return "null";
-  std::string out;
-  if (n.IsSequence()) {
-    out += '[';
-    for (std::size_t i = 0; i < n.size(); ++i) out += (i ? "," : "") + yaml_json(n[i]);
-    return out + ']';
-  }
-  out += '{';
-  bool first = true;
-  for (auto it = n.begin(); it != n.end(); ++it) {
-    out += first ? "" : ",";
-    first = false;
-    out += yaml_scalar_json(it->first) + ":" + yaml_json(it->second);
-  }
-  return out + '}';
 }
 
 // add_fields' mapping as leaf paths and their JSON texts (nested mappings become
@@ -307,7 +282,7 @@ void flatten(const YAML::Node& map, const std::string& prefix, std::vector<std::
       flatten(it->second, path + ".", paths, values);
     } else {
       paths.push_back(path);
-      values.push_back(yaml_json(it->second));
+      values.push_back(yaml_json_text(it->second));
     }
   }
 }
@@ -403,7 +378,7 @@ void flatten_labels(const YAML::Node& n, const std::string& prefix, std::vector<
       flatten_labels(n[i], prefix + "." + std::to_string(i), keys, values);
   } else {
     keys.push_back(prefix);
-    values.push_back(yaml_json(n));
+    values.push_back(yaml_json_text(n));
   }
 }
 
