@@ -264,6 +264,7 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       if (r.ra) w.string("RA");
       if (r.ad) w.string("AD");
       if (r.cd) w.string("CD");
+      if (r.has_opt && r.opt_do) w.string("DO");  // EDNS DNSSEC OK, one of ECS's header flags
       w.end_array();
       if (r.has_opt) {
         w.begin_object("opt");
