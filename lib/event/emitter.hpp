@@ -6,7 +6,6 @@
 #pragma once
 
 #include <atomic>
-#include <cstring>
 #include <memory>
 #include <thread>
 
@@ -31,23 +30,10 @@ class EventEmitter {
   // write(JsonWriter&) writes one whole event.
   template <typename Fn>
   void emit(Fn&& write) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (!ensure_chunk()) {
-        counters_.inc(Counter::events_dropped_output_full);
-        return;
-      }
-      JsonWriter w(chunk_->data + chunk_->len, chunk_->capacity - chunk_->len);
-      write(w);
-      w.newline();
-      if (!w.overflow()) {
-        if (chain_) return process(w.size());
-        commit(w.size());
-        return;
-      }
-      if (chunk_->len == 0) break;  // does not fit even an empty chunk
-      flush();
-    }
-    counters_.inc(Counter::events_dropped_too_large);
+    const std::size_t n = place(write);
+    if (!n) return;
+    if (chain_) return process(n);
+    commit(n);
   }
 
   // Hands the partially filled chunk to the output.
@@ -64,7 +50,28 @@ class EventEmitter {
     counters_.inc(Counter::events_emitted);
   }
 
-  // The event just written (n bytes with its newline) through the processors: kept,
+  // Writes one event with put(JsonWriter&) and a newline at the end of the current
+  // chunk, in a fresh chunk when it does not fit. Returns the bytes written, 0 when
+  // the event is dropped (counted).
+  template <typename Put>
+  std::size_t place(Put&& put) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!ensure_chunk()) {
+        counters_.inc(Counter::events_dropped_output_full);
+        return 0;
+      }
+      JsonWriter w(chunk_->data + chunk_->len, chunk_->capacity - chunk_->len);
+      put(w);
+      w.newline();
+      if (!w.overflow()) return w.size();
+      if (chunk_->len == 0) break;  // does not fit even an empty chunk
+      flush();
+    }
+    counters_.inc(Counter::events_dropped_too_large);
+    return 0;
+  }
+
+  // The event just placed (n bytes with its newline) through the processors: kept,
   // dropped (counted), or replaced by what they made of it.
   void process(std::size_t n) {
     uint64_t errors = 0;
@@ -72,18 +79,8 @@ class EventEmitter {
     if (errors) counters_.inc(Counter::processors_errors, errors);
     if (r == ProcessorChain::Result::kDrop) return counters_.inc(Counter::events_dropped_processors);
     if (r == ProcessorChain::Result::kKeep) return commit(n);
-    const std::string_view text = state_->text();
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      if (!ensure_chunk()) return counters_.inc(Counter::events_dropped_output_full);
-      if (text.size() + 1 <= chunk_->capacity - chunk_->len) {
-        std::memcpy(chunk_->data + chunk_->len, text.data(), text.size());
-        chunk_->data[chunk_->len + text.size()] = '\n';
-        return commit(text.size() + 1);
-      }
-      if (chunk_->len == 0) break;
-      flush();
-    }
-    counters_.inc(Counter::events_dropped_too_large);
+    const std::string_view text = state_->text();  // held by the state, not the chunk
+    if (const std::size_t m = place([&](JsonWriter& w) { w.raw(text); })) commit(m);
   }
 
   bool ensure_chunk() {
