@@ -215,17 +215,18 @@ tapbeat::Config load_or_exit(const Args& args, bool with_logging = false) {
   }
 }
 
-// `test output`: the output opened as a run opens it (a host must answer within its
-// timeout; the Kafka disk queue does not stand in for a broker here), then closed.
+// `test output`: the output opened as a run opens it, except that a host must answer
+// within its timeout (a run would go on and wait for one; the Kafka disk queue does not
+// stand in for a broker here), then closed.
 int cmd_test_output(tapbeat::Config cfg) {
   const std::string type = cfg.output->type;
   if (type == "console" || type == "file") {
-    tapbeat::make_sink(cfg, true);
+    tapbeat::make_sink(cfg, tapbeat::SinkOpen::kCheckOnly);
     std::printf("%s output: nothing to connect to; settings OK\n", type.c_str());
     return 0;
   }
   cfg.queue.disk = false;
-  auto sink = tapbeat::make_sink(cfg);
+  auto sink = tapbeat::make_sink(cfg, tapbeat::SinkOpen::kRequireConnection);
   sink->close(tapbeat::mono_ns());
   std::printf("%s output: connection OK\n", type.c_str());
   return 0;

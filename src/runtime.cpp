@@ -304,7 +304,7 @@ void check_run_config(const Config& cfg) {
     if (const std::string why = bpf_filter_error(cfg.interfaces.bpf_filter); !why.empty())
       throw ConfigError(cfg.file, "tapbeat.interfaces.bpf_filter",
                         "libpcap refuses '" + cfg.interfaces.bpf_filter + "': " + why);
-  make_sink(cfg, true);
+  make_sink(cfg, SinkOpen::kCheckOnly);
 }
 
 int run(const Config& cfg, const RunOptions& opts) {

@@ -215,9 +215,13 @@ struct Client {
   // A blocking request (start-up checks, setup). Returns the HTTP status, 0 when
   // the host did not answer (error says why).
   long request(std::size_t h, const char* method, const std::string& path, const std::string& body,
-               std::string& response, std::string& error) const {
+               std::string& response, std::string& error, long limit_ms = 0) const {
     curl_slist* list = nullptr;
     CURL* c = handle(h, path, &response, &list);
+    if (limit_ms > 0 && limit_ms < timeout_ms) {
+      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, limit_ms);
+      curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, limit_ms);
+    }
     if (!body.empty()) {
       list = curl_slist_append(list, "Content-Type: application/json");
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
@@ -327,7 +331,7 @@ struct Request {
 
 class ElasticsearchSink final : public Sink {
  public:
-  ElasticsearchSink(const Config& cfg, bool check_only) : file_(cfg.file), client_(cfg.output->raw, fail_) {
+  ElasticsearchSink(const Config& cfg, SinkOpen how) : file_(cfg.file), client_(cfg.output->raw, fail_) {
     const YAML::Node s = cfg.output->raw;
     try {
       index_ = Selector(s["index"] || s["indices"] ? s : default_index(), "index", "indices");
@@ -371,15 +375,19 @@ class ElasticsearchSink final : public Sink {
     host_next_.assign(client_.hosts.size(), 0);
     host_backoff_.assign(client_.hosts.size(), backoff_init_ns_);
 
-    if (check_only) return;
-    // Start: some host must answer within `timeout`.
+    if (how == SinkOpen::kCheckOnly) return;
+    multi_ = curl_multi_init();
+    // Start: `test output` waits up to `timeout` for some host to answer. A run asks
+    // each host once (kStartProbeMs at most) and goes on either way: events wait in the
+    // queue until one answers.
     std::string why;
     bool up = false;
     const uint64_t deadline = mono_ns() + static_cast<uint64_t>(client_.timeout_ms) * 1'000'000;
-    while (!up && mono_ns() < deadline) {
+    do {
       for (std::size_t h = 0; h < client_.hosts.size() && !up; ++h) {
         std::string resp, err;
-        const long status = client_.request(h, "GET", "/", "", resp, err);
+        const long status =
+            client_.request(h, "GET", "/", "", resp, err, how == SinkOpen::kRun ? kStartProbeMs : 0);
         if (status >= 200 && status < 300) {
           up = true;
           current_host_ = h;
@@ -390,16 +398,21 @@ class ElasticsearchSink final : public Sink {
                 (status ? "HTTP " + std::to_string(status) + " " + resp.substr(0, 200) : err);
         }
       }
-      if (!up) ::poll(nullptr, 0, 200);
-    }
+      if (!up && how == SinkOpen::kRequireConnection) ::poll(nullptr, 0, 200);
+    } while (!up && how == SinkOpen::kRequireConnection && mono_ns() < deadline);
     if (!up) {
       std::string names;
       for (const std::string& h : client_.hosts) names += (names.empty() ? "" : ", ") + h;
-      throw std::runtime_error("output.elasticsearch.hosts: no Elasticsearch host of " + names +
-                               " answered within " + std::to_string(client_.timeout_ms / 1000) + " s (" +
-                               why + ")");
+      if (how == SinkOpen::kRequireConnection)
+        throw std::runtime_error("output.elasticsearch.hosts: no Elasticsearch host of " + names +
+                                 " answered within " + std::to_string(client_.timeout_ms / 1000) + " s (" +
+                                 why + ")");
+      down_ = true;
+      log_line("warn", "output.elasticsearch.hosts: no Elasticsearch host of " + names + " answered (" + why +
+                           "); capture goes on, events wait in memory (" + std::to_string(max_buffered_) +
+                           " at most, queue.mem.events; then dropped, counted) and go when a host answers, "
+                           "retried with backoff");
     }
-    multi_ = curl_multi_init();
   }
 
   ~ElasticsearchSink() override {
@@ -660,10 +673,20 @@ class ElasticsearchSink final : public Sink {
       host_failed(r.host);
       r.batch.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
       if (r.batch.timed_out) bump(timed_out_);
-      again(r.batch, all, attempts, delay);
+      // A request that never reached a host is not an attempt: the events wait for
+      // one however long it takes (as Beats returns a batch while it reconnects).
+      const bool unsent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                          rc == CURLE_COULDNT_RESOLVE_PROXY;
+      if (unsent) down_ = true;
+      again(r.batch, all, unsent ? r.batch.attempts : attempts, delay);
       return;
     }
     host_backoff_[r.host] = backoff_init_ns_;
+    if (down_) {
+      down_ = false;
+      log_line("info", "output.elasticsearch: " + client_.hosts[r.host] + " answers; " +
+                           std::to_string(buffered_) + " waiting events are being sent");
+    }
     if (status == 413) {  // too large: each half on its own
       if (all.size() == 1) {
         count_failure("request_too_large",
@@ -748,6 +771,7 @@ class ElasticsearchSink final : public Sink {
   Selector index_, pipeline_;
   int bulk_ = 1600, level_ = 1, max_retries_ = 3;
   bool loadbalance_ = true;
+  bool down_ = false;  // no host reached: said once when one answers again
   std::size_t slots_ = 1;
   uint64_t backoff_init_ns_ = 0, backoff_max_ns_ = 0;
   std::vector<uint64_t> host_next_, host_backoff_;
@@ -813,9 +837,9 @@ std::string expand_version(std::string s) {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, bool check_only) {
+std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, SinkOpen how) {
   curl_global();
-  return std::make_unique<ElasticsearchSink>(cfg, check_only);
+  return std::make_unique<ElasticsearchSink>(cfg, how);
 }
 
 std::pair<std::string, std::string> index_template(const Config& cfg) {

@@ -10,10 +10,10 @@
 
 namespace tapbeat {
 
-// Throws ConfigError for a bad setting, std::runtime_error when no host answers at
-// start within output.elasticsearch.timeout.
-// check_only: every setting checked (files, certificates, names) without connecting.
-std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, bool check_only = false);
+// Throws ConfigError for a bad setting; with SinkOpen::kRequireConnection,
+// std::runtime_error when no host answers within output.elasticsearch.timeout. A run opens it
+// with no host answering: events wait in its queue until one does.
+std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, SinkOpen how = SinkOpen::kRun);
 
 // The index template of the events (setup.template.name / pattern, default
 // "tapbeat-<version>"): a data stream with the field types the events use. Returns

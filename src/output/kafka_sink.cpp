@@ -99,7 +99,7 @@ std::string scalar(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() 
 
 class KafkaSink final : public Sink {
  public:
-  KafkaSink(const Config& cfg, bool check_only) : file_(cfg.file) {
+  KafkaSink(const Config& cfg, SinkOpen how) : file_(cfg.file) {
     const YAML::Node s = cfg.output->raw;
     auto fail = [&](const std::string& key, const std::string& why) -> void {
       throw ConfigError(file_, "output.kafka" + (key.empty() ? "" : "." + key), why);
@@ -245,8 +245,8 @@ class KafkaSink final : public Sink {
             ms_of(m["retry"]["backoff"], "metadata.retry.backoff", fail));
     }
     set("", "message.timeout.ms", "0");
-    set("", "queue.buffering.max.messages",
-        std::to_string(cfg.queue.mem_events ? cfg.queue.mem_events : 100000));
+    mem_events_ = cfg.queue.mem_events ? cfg.queue.mem_events : 100000;
+    set("", "queue.buffering.max.messages", std::to_string(mem_events_));
     set("", "queue.buffering.max.kbytes", "262144");
     set("", "statistics.interval.ms", "1000");
 
@@ -324,7 +324,7 @@ class KafkaSink final : public Sink {
       throw ConfigError(file_, "output.kafka", std::string("librdkafka refuses the settings: ") + err);
     }
 
-    if (check_only) {
+    if (how == SinkOpen::kCheckOnly) {
       if (cfg.queue.disk)
         if (const std::string why = check_private_dir(cfg.queue.disk_path); !why.empty())
           throw ConfigError(file_, "queue.disk.path", why);
@@ -343,22 +343,32 @@ class KafkaSink final : public Sink {
                              " bytes from an earlier run; they are sent first");
     }
 
-    // Reachability: a clear error at start, or the disk queue takes over.
+    // Reachability at start. `test output` needs a broker; a run goes on without one:
+    // librdkafka keeps trying every broker (reconnect.backoff.*), and events wait in
+    // its queue (queue.mem.events; full: the workers drop, counted) or the disk queue.
+    const int64_t wait_ms =
+        how == SinkOpen::kRun ? std::min<int64_t>(connect_timeout_ms_, kStartProbeMs) : connect_timeout_ms_;
     const rd_kafka_metadata_t* md = nullptr;
-    const rd_kafka_resp_err_t merr =
-        rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(connect_timeout_ms_));
+    const rd_kafka_resp_err_t merr = rd_kafka_metadata(rk_, 0, nullptr, &md, static_cast<int>(wait_ms));
     if (md) rd_kafka_metadata_destroy(md);
     if (merr != RD_KAFKA_RESP_ERR_NO_ERROR) {
       const std::string why = "no Kafka broker of " + hosts + " answered within " +
-                              std::to_string(connect_timeout_ms_ / 1000.0).substr(0, 4) + " s (" +
+                              std::to_string(wait_ms / 1000.0).substr(0, 4) + " s (" +
                               rd_kafka_err2str(merr) + ")";
-      if (!spool_) {
+      if (how == SinkOpen::kRequireConnection) {
         rd_kafka_destroy(rk_);
         rk_ = nullptr;
-        throw std::runtime_error("output.kafka.hosts: " + why +
-                                 "; set queue.disk to spool events until it does");
+        throw std::runtime_error("output.kafka.hosts: " + why);
       }
-      log_line("warn", "output.kafka.hosts: " + why + "; events go to the disk queue until a broker answers");
+      unreachable_at_start_ = true;
+      if (spool_)
+        log_line("warn",
+                 "output.kafka.hosts: " + why + "; events go to the disk queue until a broker answers");
+      else
+        log_line("warn", "output.kafka.hosts: " + why + "; capture goes on, events wait in memory (" +
+                             std::to_string(mem_events_) +
+                             " at most, queue.mem.events; then dropped, counted) until a broker answers; "
+                             "queue.disk keeps them on disk instead");
     }
     if (topic_.constant()) {
       EventView none;
@@ -645,6 +655,10 @@ class KafkaSink final : public Sink {
     const uint32_t token = static_cast<uint32_t>(op & kTokenMask);
     self->in_flight_.fetch_sub(1, std::memory_order_relaxed);
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (self->unreachable_at_start_) {
+        self->unreachable_at_start_ = false;
+        log_line("info", "output.kafka: a broker answers now; the events that waited are being delivered");
+      }
       bump(self->acked_);
     } else if (self->spool_ && worth_spooling(m->err)) {
       rd_kafka_timestamp_type_t tt;
@@ -703,6 +717,8 @@ class KafkaSink final : public Sink {
 
   std::string file_;
   int64_t connect_timeout_ms_ = 30'000;
+  uint64_t mem_events_ = 100000;
+  bool unreachable_at_start_ = false;  // said once when the first delivery succeeds
   rd_kafka_t* rk_ = nullptr;
   rd_kafka_headers_t* headers_ = nullptr;
   Selector topic_;
@@ -737,8 +753,8 @@ class KafkaSink final : public Sink {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_kafka_sink(const Config& cfg, bool check_only) {
-  return std::make_unique<KafkaSink>(cfg, check_only);
+std::unique_ptr<Sink> make_kafka_sink(const Config& cfg, SinkOpen how) {
+  return std::make_unique<KafkaSink>(cfg, how);
 }
 
 }  // namespace tapbeat

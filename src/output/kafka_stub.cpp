@@ -5,7 +5,7 @@
 
 namespace tapbeat {
 
-std::unique_ptr<Sink> make_kafka_sink(const Config& cfg, bool) {
+std::unique_ptr<Sink> make_kafka_sink(const Config& cfg, SinkOpen) {
   throw ConfigError(cfg.file, "output.kafka",
                     "this tapbeat was built without librdkafka (install librdkafka-dev and rebuild)");
 }

@@ -78,6 +78,7 @@ struct Window {
 struct Host {
   std::string name;  // as configured, for messages
   std::string host, port;
+  bool failed_at_start = false;  // a connection to it has failed (start-up waits for each)
 };
 
 enum class State { kDown, kConnecting, kHandshake, kReady };
@@ -103,7 +104,7 @@ struct Conn {
 
 class LogstashSink final : public Sink {
  public:
-  LogstashSink(const Config& cfg, bool check_only) : file_(cfg.file) {
+  LogstashSink(const Config& cfg, SinkOpen how) : file_(cfg.file) {
     const YAML::Node s = cfg.output->raw;
     auto fail = [&](const std::string& key, const std::string& why) {
       throw ConfigError(file_, "output.logstash" + (key.empty() ? "" : "." + key), why);
@@ -182,16 +183,31 @@ class LogstashSink final : public Sink {
         conns_.push_back(std::move(c));
       }
 
-    if (check_only) return;
-    // Start: some host must answer within `timeout`.
-    const uint64_t deadline = mono_ns() + timeout_ns_;
-    while (mono_ns() < deadline && !any_ready()) service(100);
+    if (how == SinkOpen::kCheckOnly) return;
+    // Start: `test output` waits up to `timeout` for some host to answer. A run waits
+    // until one answers or each has been tried once, and goes on either way: events
+    // wait in the queue until a host takes them.
+    const uint64_t deadline =
+        mono_ns() +
+        (how == SinkOpen::kRun ? std::min<uint64_t>(timeout_ns_, kStartProbeMs * 1'000'000ull) : timeout_ns_);
+    auto each_tried = [&] {
+      return std::all_of(hosts_.begin(), hosts_.end(), [](const Host& h) { return h.failed_at_start; });
+    };
+    while (mono_ns() < deadline && !any_ready() && (how == SinkOpen::kRequireConnection || !each_tried()))
+      service(100);
     if (!any_ready()) {
       std::string names;
       for (const Host& h : hosts_) names += (names.empty() ? "" : ", ") + h.name;
-      throw std::runtime_error("output.logstash.hosts: no Logstash host of " + names + " answered within " +
-                               std::to_string(timeout_ns_ / 1'000'000'000) + " s" +
-                               (last_error_.empty() ? "" : " (" + last_error_ + ")"));
+      const std::string why = "no Logstash host of " + names + " answered" +
+                              (how == SinkOpen::kRequireConnection
+                                   ? " within " + std::to_string(timeout_ns_ / 1'000'000'000) + " s"
+                                   : "") +
+                              (last_error_.empty() ? "" : " (" + last_error_ + ")");
+      if (how == SinkOpen::kRequireConnection) throw std::runtime_error("output.logstash.hosts: " + why);
+      log_line("warn", "output.logstash.hosts: " + why + "; capture goes on, events wait in memory (" +
+                           std::to_string(max_buffered_) +
+                           " at most, queue.mem.events; then dropped, counted) and go when a host answers, "
+                           "retried with backoff");
     }
   }
 
@@ -445,15 +461,11 @@ class LogstashSink final : public Sink {
     last_error_ = hosts_[c.host].name + ": " + why;
     if (!c.failed_once) log_line("warn", "output.logstash: " + last_error_ + "; retrying with backoff");
     c.failed_once = true;
-    const bool had_windows = !c.windows.empty();
+    hosts_[c.host].failed_at_start = true;
+    // What was sent on this connection and not acknowledged counts a failed attempt.
+    // A connection that could not be made sent nothing: the events wait, however long
+    // the host stays away (as Beats returns a batch unharmed while it reconnects).
     requeue(c);
-    if (!had_windows && !any_ready() && (!retry_.empty() || pending_events_ > 0)) {
-      // No host takes events: a connection that fails counts as a failed send of the
-      // window waiting first (as in Beats, and as the Elasticsearch output counts its
-      // requests), so max_retries ends the wait for a server that is gone for good.
-      c.windows.push_back(next_window(c.window_size));
-      requeue(c);
-    }
     disconnect(c);
     c.next_attempt_ns = now + c.backoff_ns;
     c.backoff_ns = std::min(c.backoff_ns * 2, backoff_max_ns_);
@@ -724,8 +736,8 @@ class LogstashSink final : public Sink {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_logstash_sink(const Config& cfg, bool check_only) {
-  return std::make_unique<LogstashSink>(cfg, check_only);
+std::unique_ptr<Sink> make_logstash_sink(const Config& cfg, SinkOpen how) {
+  return std::make_unique<LogstashSink>(cfg, how);
 }
 
 }  // namespace tapbeat

@@ -8,9 +8,9 @@
 
 namespace tapbeat {
 
-// Throws ConfigError for a bad setting, std::runtime_error when no host answers at
-// start within output.logstash.timeout.
-// check_only: every setting checked (files, certificates, names) without connecting.
-std::unique_ptr<Sink> make_logstash_sink(const Config& cfg, bool check_only = false);
+// Throws ConfigError for a bad setting; with SinkOpen::kRequireConnection,
+// std::runtime_error when no host answers within output.logstash.timeout. A run opens it
+// with no host answering: events wait in its queue until one does.
+std::unique_ptr<Sink> make_logstash_sink(const Config& cfg, SinkOpen how = SinkOpen::kRun);
 
 }  // namespace tapbeat

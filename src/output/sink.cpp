@@ -231,20 +231,20 @@ std::string host_port_error(std::string_view hp) {
   return {};
 }
 
-std::unique_ptr<Sink> make_sink(const Config& config, bool check_only) {
+std::unique_ptr<Sink> make_sink(const Config& config, SinkOpen how) {
   const OutputConfig& cfg = *config.output;
   if (cfg.type == "console") return std::make_unique<ConsoleSink>(cfg.pretty);
   if (cfg.type == "file") {
-    if (check_only) {
+    if (how == SinkOpen::kCheckOnly) {
       if (const std::string why = check_private_dir(cfg.path); !why.empty())
         throw ConfigError(config.file, "output.file.path", why);
       return std::make_unique<ConsoleSink>(false);  // never written to
     }
     return std::make_unique<FileSink>(cfg);
   }
-  if (cfg.type == "kafka") return make_kafka_sink(config, check_only);
-  if (cfg.type == "logstash") return make_logstash_sink(config, check_only);
-  if (cfg.type == "elasticsearch") return make_elasticsearch_sink(config, check_only);
+  if (cfg.type == "kafka") return make_kafka_sink(config, how);
+  if (cfg.type == "logstash") return make_logstash_sink(config, how);
+  if (cfg.type == "elasticsearch") return make_elasticsearch_sink(config, how);
   throw ConfigError(config.file, "output." + cfg.type, "output " + cfg.type + " is not available yet");
 }
 

@@ -69,10 +69,26 @@ std::size_t take_lines(std::string_view lines, uint64_t room, F&& on_line) {
 // 1-65535), or "" when it is.
 std::string host_port_error(std::string_view host_port);
 
-// Throws std::runtime_error with a clear message when the sink cannot be opened.
-// check_only (`tapbeat test config`): every setting is checked, folders and files are
-// looked at, nothing is created and no connection is made.
-std::unique_ptr<Sink> make_sink(const Config& cfg, bool check_only = false);
+// How an output is opened.
+enum class SinkOpen {
+  // A run: a network output whose hosts do not answer at start is opened all the
+  // same (a warning says so); events wait in its queue and go once a host answers.
+  kRun,
+  // `tapbeat test config`: every setting is checked, folders and files are looked
+  // at, nothing is created and no connection is made.
+  kCheckOnly,
+  // `tapbeat test output`: as a run, but a host must answer within the output's
+  // timeout, else std::runtime_error says which hosts and why.
+  kRequireConnection,
+};
+
+// How long a run waits at start to learn whether a network output's hosts answer
+// (each host, or the Kafka metadata request) before going on without them.
+constexpr int kStartProbeMs = 3000;
+
+// Throws ConfigError for a bad setting, std::runtime_error with a clear message when
+// the sink cannot be opened.
+std::unique_ptr<Sink> make_sink(const Config& cfg, SinkOpen how = SinkOpen::kRun);
 
 // Re-indents one compact JSON line (our own output) two spaces per level.
 void pretty_print(std::string_view line, std::string& out);

@@ -79,6 +79,11 @@ def run_tapbeat(args, timeout=120, check=True, **kw):
     return proc
 
 
+def start_tapbeat(args):
+    """tapbeat in the background, stderr piped (read it with wait_for_line, then communicate())."""
+    return subprocess.Popen([BIN] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def events_of(capture, overrides=(), config=GOLDEN_CONFIG, cwd=None):
     args = ["-c", config, "-I", capture, "-t"]
     for o in overrides:

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from conftest import GOLDEN_CONFIG, ROOT, final_stats, pcap, run_tapbeat
+from conftest import GOLDEN_CONFIG, ROOT, final_stats, pcap, run_tapbeat, start_tapbeat, wait_for_line
 
 CAPTURE = pcap("ndpi/mixed/1kxun.pcap")
 PORT = int(os.environ.get("TAPBEAT_OPENSEARCH_PORT", "19201"))
@@ -135,7 +135,7 @@ class Proxy:
     bulk requests with `status`; answers the first `slow` bulk requests `delay` seconds
     after the node did (the node has indexed them by then)."""
 
-    def __init__(self, refuse=0, status=429, slow=0, delay=0.0):
+    def __init__(self, refuse=0, status=429, slow=0, delay=0.0, port=0):
         self.requests = []
         self.refuse = refuse
         self.slow = slow
@@ -178,7 +178,7 @@ class Proxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -284,10 +284,33 @@ def test_test_output_connects_to_the_node(node):
     assert proc.returncode == 1 and "no Elasticsearch host of" in proc.stderr
 
 
-def test_unreachable_at_start_is_a_clear_error():
-    proc = run_to([f"127.0.0.1:{free_port()}"], "output.elasticsearch.timeout=1s", check=False)
-    assert proc.returncode != 0
-    assert "output.elasticsearch.hosts: no Elasticsearch host of http://127.0.0.1:" in proc.stderr
+def test_node_down_at_start_does_not_stop_capture(node, console_events):
+    # Nothing answers at start: the run says so and goes on; the events wait in the
+    # queue (refused connections are not attempts, so max_retries 0 drops nothing) and
+    # are indexed once the node is reachable, 1 s later, through the proxy on that port.
+    port = free_port()
+    proc = start_tapbeat(es_args([f"127.0.0.1:{port}"], "output.elasticsearch.index=tbtest-late",
+                                 "output.elasticsearch.max_retries=0", "output.elasticsearch.backoff.init=100ms",
+                                 "output.elasticsearch.backoff.max=200ms") + ["-I", CAPTURE, "-t"])
+    proxy = None
+    try:
+        seen = wait_for_line(proc, "capture goes on")
+        assert f"no Elasticsearch host of http://127.0.0.1:{port} answered" in seen[-1]
+        time.sleep(1)
+        proxy = Proxy(port=port)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        if proxy:
+            proxy.close()
+    assert proc.returncode == 0, err[-2000:]
+    stats = final_stats(err)
+    assert stats["output.elasticsearch.acked"] == len(console_events)
+    assert stats["output.elasticsearch.request_errors"] >= 1
+    assert stats["output.elasticsearch.dropped.retries"] == 0
+    assert "answers; " in err and "waiting events are being sent" in err
+    assert collections.Counter(canon(e) for e in docs("tbtest-late")) == \
+        collections.Counter(canon(e) for e in console_events)
 
 
 @pytest.mark.parametrize("setting,key", [

@@ -5,6 +5,7 @@ or time to read, and `tapbeat test config` must refuse what a run refuses."""
 import datetime
 import os
 import resource
+import signal
 import subprocess
 import time
 
@@ -36,11 +37,26 @@ def test_credentials_in_a_host_url_are_masked_when_connected_and_when_unreachabl
         es.close()
     assert "connected to http://elastic:xxxxx@127.0.0.1" in proc.stderr
     assert "Pa55word" not in proc.stderr + proc.stdout
-    proc = run(["-c", GOLDEN_CONFIG, "-I", SAMPLE, "-E", "output.console.enabled=false",
+    proc = run(["test", "output", "-c", GOLDEN_CONFIG, "-E", "output.console.enabled=false",
                 "-E", 'output.elasticsearch.hosts=["https://elastic:Pa55word@127.0.0.1:1"]',
                 "-E", "output.elasticsearch.timeout=1s"])
     assert proc.returncode != 0 and "elastic:xxxxx@127.0.0.1:1" in proc.stderr
     assert "Pa55word" not in proc.stderr
+    # A run goes on without the host; its warning masks the credentials too.
+    proc = subprocess.Popen([BIN, "-c", GOLDEN_CONFIG, "-I", SAMPLE, "-E", "output.console.enabled=false",
+                             "-E", 'output.elasticsearch.hosts=["https://elastic:Pa55word@127.0.0.1:1"]',
+                             "-E", "tapbeat.shutdown_timeout=0s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = ""
+        while "capture goes on" not in line and proc.poll() is None:
+            line = proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert "elastic:xxxxx@127.0.0.1:1" in line
+    assert "Pa55word" not in line + rest
 
 
 @pytest.mark.parametrize("arg", ["Pa55word", "output.elasticsearch.password=[Pa55word",

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import BIN, ROOT, final_stats, run_tapbeat
+from conftest import BIN, ROOT, final_stats, run_tapbeat, wait_for_line
 import dns_traffic
 
 PORT = int(os.environ.get("TAPBEAT_KAFKA_PORT", "19092"))
@@ -254,13 +254,28 @@ def test_test_output_connects_to_the_broker(broker, tmp_path):
     assert proc.returncode == 1 and "no Kafka broker of 127.0.0.1:1 answered" in proc.stderr
 
 
-def test_unreachable_broker_at_start_is_a_clear_error(tmp_path, traffic):
+def test_unreachable_broker_at_start_does_not_stop_capture(tmp_path, traffic):
+    # No broker: the run says so and goes on, its events waiting in librdkafka's queue
+    # (messages never expire there). Stopped by a signal, what waited is counted lost.
     cfg = tmp_path / "t.yml"
-    cfg.write_text(BASE + 'output.kafka: {hosts: ["127.0.0.1:1"], topic: t, timeout: 2s}\n')
-    proc = run_tapbeat(["-c", str(cfg), "-I", traffic, "-t"], check=False)
-    assert proc.returncode != 0
-    assert "output.kafka.hosts: no Kafka broker of 127.0.0.1:1 answered within 2" in proc.stderr
-    assert "queue.disk" in proc.stderr
+    cfg.write_text(BASE + 'output.kafka: {hosts: ["127.0.0.1:1"], topic: t, timeout: 2s}\n'
+                   "tapbeat.shutdown_timeout: 0s\n")
+    proc = subprocess.Popen([BIN, "-c", str(cfg), "-I", traffic, "-t"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        seen = wait_for_line(proc, "capture goes on")
+        assert "output.kafka.hosts: no Kafka broker of 127.0.0.1:1 answered within 2" in seen[-1]
+        assert "queue.disk" in seen[-1]
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    stats = final_stats(err)
+    assert stats["output.kafka.acked"] == 0 and stats["events.emitted"] > 0
+    # Every emitted event is accounted for: lost at the output or never taken from a worker.
+    assert stats["output.kafka.failed"] + stats["output.events.dropped_shutdown"] == stats["events.emitted"]
+    assert "lost (output.kafka.failed)" in err
 
 
 def test_unreachable_broker_fills_the_disk_queue_and_a_later_run_drains_it(broker, traffic, tmp_path):
