@@ -367,11 +367,10 @@ class ElasticsearchSink final : public Sink {
     backoff_init_ns_ =
         std::max<uint64_t>(duration(backoff["init"], "backoff.init", 1'000'000'000), 1'000'000);
     backoff_max_ns_ = std::max(duration(backoff["max"], "backoff.max", 60'000'000'000), backoff_init_ns_);
-    max_buffered_ = cfg.queue.mem_events ? cfg.queue.mem_events : 3200;  // Beats 8: queue.mem.events
-    if (cfg.queue.disk)
-      log_line("warn",
-               "output.elasticsearch: queue.disk is not used by this output; events wait in memory "
-               "(queue.mem.events) while no host takes them");
+    // Beats 8: queue.mem.events; with queue.disk in front, only what the requests in
+    // flight carry: the rest waits on disk.
+    max_buffered_ = cfg.queue.mem_events ? cfg.queue.mem_events : 3200;
+    if (cfg.queue.disk) max_buffered_ = static_cast<uint64_t>(bulk_) * slots_;
     host_next_.assign(client_.hosts.size(), 0);
     host_backoff_.assign(client_.hosts.size(), backoff_init_ns_);
 
@@ -409,9 +408,7 @@ class ElasticsearchSink final : public Sink {
                                  why + ")");
       down_ = true;
       log_line("warn", "output.elasticsearch.hosts: no Elasticsearch host of " + names + " answered (" + why +
-                           "); capture goes on, events wait in memory (" + std::to_string(max_buffered_) +
-                           " at most, queue.mem.events; then dropped, counted) and go when a host answers, "
-                           "retried with backoff");
+                           "); " + output_down_note(cfg, max_buffered_));
     }
   }
 
@@ -465,6 +462,29 @@ class ElasticsearchSink final : public Sink {
                            " events not indexed within tapbeat.shutdown_timeout; they are lost");
     }
     return left == 0;
+  }
+
+  uint64_t held() const override { return buffered_; }
+
+  uint64_t hand_back(const std::function<void(std::string_view)>& take) override {
+    uint64_t n = 0;
+    for (Request& r : inflight_) {
+      for (const uint32_t i : r.doc_event) take(r.batch.event(i)), ++n;
+      release(r);
+    }
+    inflight_.clear();
+    auto all = [&](const Batch& b) {
+      for (std::size_t i = 0; i < b.count(); ++i) take(b.event(i)), ++n;
+    };
+    for (const Batch& b : retry_) all(b);
+    for (const Batch& b : ready_) all(b);
+    if (cur_) all(*cur_);
+    retry_.clear();
+    ready_.clear();
+    cur_.reset();
+    buffered_ = 0;
+    queued_.store(0, std::memory_order_relaxed);
+    return n;
   }
 
   uint64_t dropped() const override {

@@ -361,14 +361,7 @@ class KafkaSink final : public Sink {
         throw std::runtime_error("output.kafka.hosts: " + why);
       }
       unreachable_at_start_ = true;
-      if (spool_)
-        log_line("warn",
-                 "output.kafka.hosts: " + why + "; events go to the disk queue until a broker answers");
-      else
-        log_line("warn", "output.kafka.hosts: " + why + "; capture goes on, events wait in memory (" +
-                             std::to_string(mem_events_) +
-                             " at most, queue.mem.events; then dropped, counted) until a broker answers; "
-                             "queue.disk keeps them on disk instead");
+      log_line("warn", "output.kafka.hosts: " + why + "; " + output_down_note(cfg, mem_events_));
     }
     if (topic_.constant()) {
       EventView none;

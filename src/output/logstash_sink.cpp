@@ -166,11 +166,12 @@ class LogstashSink final : public Sink {
     if (s["index"]) index_ = s["index"].as<std::string>();
     if (index_.find_first_of("\"\\") != std::string::npos)
       fail("index", "must not hold quotes or backslashes");
-    max_buffered_ = cfg.queue.mem_events ? cfg.queue.mem_events : 4096;  // Beats' queue.mem.events
+    // Beats' queue.mem.events; with queue.disk in front, only what the connections have
+    // in flight: the rest waits on disk.
+    max_buffered_ = cfg.queue.mem_events ? cfg.queue.mem_events : 4096;
     if (cfg.queue.disk)
-      log_line("warn",
-               "output.logstash: queue.disk is not used by this output; events wait in memory "
-               "(queue.mem.events) while no Logstash host takes them");
+      max_buffered_ = static_cast<uint64_t>(bulk_) * static_cast<uint64_t>(pipelining_) *
+                      (loadbalance_ ? static_cast<uint64_t>(workers_) * hosts_.size() : 1);
     if (const YAML::Node t = s["ssl"]; t && (!t["enabled"] || t["enabled"].as<bool>())) setup_tls(t, fail);
 
     const int per_host = loadbalance_ ? workers_ : 1;
@@ -204,10 +205,7 @@ class LogstashSink final : public Sink {
                                    : "") +
                               (last_error_.empty() ? "" : " (" + last_error_ + ")");
       if (how == SinkOpen::kRequireConnection) throw std::runtime_error("output.logstash.hosts: " + why);
-      log_line("warn", "output.logstash.hosts: " + why + "; capture goes on, events wait in memory (" +
-                           std::to_string(max_buffered_) +
-                           " at most, queue.mem.events; then dropped, counted) and go when a host answers, "
-                           "retried with backoff");
+      log_line("warn", "output.logstash.hosts: " + why + "; " + output_down_note(cfg, max_buffered_));
     }
   }
 
@@ -287,6 +285,34 @@ class LogstashSink final : public Sink {
   }
 
   uint64_t dropped() const override { return dropped_retries_.load() + dropped_shutdown_.load(); }
+
+  uint64_t held() const override { return buffered_; }
+
+  uint64_t hand_back(const std::function<void(std::string_view)>& take) override {
+    uint64_t n = 0;
+    auto rest = [&](const Window& w) {
+      for (std::size_t i = w.acked; i < w.count(); ++i) take(w.event(i)), ++n;
+    };
+    for (Conn& c : conns_) {
+      for (const Window& w : c.windows) rest(w);
+      c.windows.clear();
+      disconnect(c);
+    }
+    for (const Window& w : retry_) rest(w);
+    retry_.clear();
+    std::size_t at = pending_off_;
+    for (std::size_t i = 0; i < pending_events_; ++i) {
+      const std::size_t nl = pending_.find('\n', at);
+      take(std::string_view(pending_).substr(at, nl - at)), ++n;
+      at = nl + 1;
+    }
+    pending_.clear();
+    pending_off_ = 0;
+    pending_events_ = 0;
+    buffered_ = 0;
+    queued_.store(0, std::memory_order_relaxed);
+    return n;
+  }
 
   void stats(JsonWriter& w) const override {
     w.field_uint("output.logstash.acked", acked_.load());

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "output/disk_queue_sink.hpp"
 #include "output/elasticsearch_sink.hpp"
 #include "output/kafka_sink.hpp"
 #include "output/logstash_sink.hpp"
@@ -231,6 +232,13 @@ std::string host_port_error(std::string_view hp) {
   return {};
 }
 
+std::string output_down_note(const Config& cfg, uint64_t mem_events) {
+  if (cfg.queue.disk) return "capture goes on; events go to the disk queue until a host answers";
+  return "capture goes on; events wait in memory until a host answers (" + std::to_string(mem_events) +
+         " at most, queue.mem.events; beyond that live capture drops them, counted, and reading a file "
+         "waits; queue.disk keeps them on disk instead)";
+}
+
 std::unique_ptr<Sink> make_sink(const Config& config, SinkOpen how) {
   const OutputConfig& cfg = *config.output;
   if (cfg.type == "console") return std::make_unique<ConsoleSink>(cfg.pretty);
@@ -242,9 +250,18 @@ std::unique_ptr<Sink> make_sink(const Config& config, SinkOpen how) {
     }
     return std::make_unique<FileSink>(cfg);
   }
-  if (cfg.type == "kafka") return make_kafka_sink(config, how);
-  if (cfg.type == "logstash") return make_logstash_sink(config, how);
-  if (cfg.type == "elasticsearch") return make_elasticsearch_sink(config, how);
+  if (cfg.type == "kafka") return make_kafka_sink(config, how);  // has its own disk queue
+  if (cfg.type == "logstash" || cfg.type == "elasticsearch") {
+    auto sink =
+        cfg.type == "logstash" ? make_logstash_sink(config, how) : make_elasticsearch_sink(config, how);
+    if (!config.queue.disk || how == SinkOpen::kRequireConnection) return sink;
+    if (how == SinkOpen::kCheckOnly) {
+      if (const std::string why = check_private_dir(config.queue.disk_path); !why.empty())
+        throw ConfigError(config.file, "queue.disk.path", why);
+      return sink;
+    }
+    return make_disk_queue_sink(config, cfg.type, std::move(sink));
+  }
   throw ConfigError(config.file, "output." + cfg.type, "output " + cfg.type + " is not available yet");
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,6 +32,16 @@ class Sink {
   // stop signal's deadline (stop_deadline_ns()), whichever comes first. False when
   // something was lost (counted in stats()).
   virtual bool close(uint64_t deadline_ns) = 0;
+  // Events taken and not yet acknowledged (delivered) or dropped.
+  virtual uint64_t held() const { return 0; }
+  // Hands every event the sink holds and has not had acknowledged to `take` (a whole
+  // line without its '\n'), oldest first as far as it knows, and forgets them: the disk
+  // queue keeps them for the next start. Returns how many. An event in flight may
+  // have been delivered already (at least once).
+  virtual uint64_t hand_back(const std::function<void(std::string_view)>& take) {
+    (void)take;
+    return 0;
+  }
   // Events the sink dropped or failed to deliver, for the progress line.
   virtual uint64_t dropped() const { return 0; }
   // The sink's own counters, added to the stats object.
@@ -85,6 +96,10 @@ enum class SinkOpen {
 // How long a run waits at start to learn whether a network output's hosts answer
 // (each host, or the Kafka metadata request) before going on without them.
 constexpr int kStartProbeMs = 3000;
+
+// The end of the warning a run logs when no host of its output answers at start: that
+// capture goes on and where events wait (memory, or queue.disk when configured).
+std::string output_down_note(const Config& cfg, uint64_t mem_events);
 
 // Throws ConfigError for a bad setting, std::runtime_error with a clear message when
 // the sink cannot be opened.

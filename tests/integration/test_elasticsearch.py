@@ -269,6 +269,29 @@ def test_answers_that_never_come_in_time_are_counted_as_unconfirmed(node, consol
         collections.Counter(canon(e) for e in console_events)
 
 
+def test_disk_queue_keeps_what_no_host_took_for_the_next_start(node, console_events, tmp_path):
+    # No node: events go to the disk queue past what the requests in flight carry (100),
+    # and what the output held joins them at the end. The next start, with nothing to
+    # capture and the node up, indexes every one of them once.
+    spool = tmp_path / "spool"
+    queue = ["output.elasticsearch.index=tbtest-spooled", f"queue.disk.path={spool}",
+             "output.elasticsearch.bulk_max_size=100", "tapbeat.shutdown_timeout=1s"]
+    proc = run_to([f"127.0.0.1:{free_port()}"], *queue, check=False)
+    stats = final_stats(proc.stderr)
+    assert stats["output.elasticsearch.acked"] == 0 and stats["output.elasticsearch.dropped.retries"] == 0
+    assert stats["output.queue.disk.spooled"] == len(console_events)
+    assert "kept in the disk queue for the next start" in proc.stderr
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    queue[-1] = "tapbeat.shutdown_timeout=60s"  # ends as soon as all is indexed
+    proc = run_tapbeat(es_args([node], *queue) + ["-I", str(empty), "-t"])
+    stats = final_stats(proc.stderr)
+    assert stats["output.queue.disk.read"] == stats["output.elasticsearch.acked"] == len(console_events)
+    assert collections.Counter(canon(e) for e in docs("tbtest-spooled")) == \
+        collections.Counter(canon(e) for e in console_events)
+    assert not any(f.endswith(".tbq") for f in os.listdir(spool))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

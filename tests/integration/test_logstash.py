@@ -228,6 +228,37 @@ def test_host_down_at_start_does_not_stop_capture(lumberjack, tmp_path, console_
     assert proc.returncode == 1 and "answered within 1 s" in proc.stderr
 
 
+def test_disk_queue_keeps_what_no_host_took_for_the_next_start(lumberjack, tmp_path, console_events):
+    # No host: past what the output keeps in memory with a disk queue (its windows in
+    # flight: 2 x 50 events) events go to the disk queue, and at the end what the output
+    # still held joins them there. The next start, with nothing to
+    # capture and a server up, sends them all, once each, and empties the disk queue.
+    spool = tmp_path / "spool"
+    queue = [f"queue.disk.path={spool}", "output.logstash.bulk_max_size=50", "tapbeat.shutdown_timeout=1s"]
+    total = sum(console_events.values())
+    proc = run_to([f"127.0.0.1:{free_port()}"], *queue, check=False)
+    stats = final_stats(proc.stderr)
+    assert stats["output.logstash.acked"] == 0
+    assert stats["output.queue.disk.spooled"] == total
+    assert stats["output.queue.disk.dropped_full"] == 0 and stats["output.logstash.dropped.shutdown"] == 0
+    assert "the output is not keeping up; events go to the disk queue" in proc.stderr
+    assert "100 events not delivered within tapbeat.shutdown_timeout: 100 kept in the disk queue" in proc.stderr
+    assert any(f.endswith(".tbq") for f in os.listdir(spool))
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    queue[-1] = "tapbeat.shutdown_timeout=60s"  # ends as soon as all is acknowledged
+    srv = Server(lumberjack, tmp_path)
+    try:
+        proc = run_tapbeat([str(empty) if a == CAPTURE else a for a in to_args([f"127.0.0.1:{srv.port}"], *queue)])
+    finally:
+        srv.stop()
+    stats = final_stats(proc.stderr)
+    assert "from an earlier run" in proc.stderr
+    assert stats["output.queue.disk.read"] == total and stats["output.logstash.acked"] == total
+    assert collections.Counter(canon(e) for e in srv.events()) == console_events
+    assert not any(f.endswith(".tbq") for f in os.listdir(spool))
+
+
 def make_cert(tmp_path, name, san):
     cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
