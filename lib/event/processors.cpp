@@ -4,6 +4,10 @@
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -316,7 +320,6 @@ constexpr std::string_view kNotApplied[] = {"add_cloud_metadata",
                                             "add_id",
                                             "add_process_metadata",
                                             "community_id",
-                                            "convert",
                                             "decode_base64_field",
                                             "decode_json_fields",
                                             "decompress_gzip_field",
@@ -349,6 +352,7 @@ struct ProcessorChain::Step {
     kCopy,
     kTruncate,
     kDirection,
+    kConvert,
   } kind;
   std::unique_ptr<Condition> when;
   // drop/include: names; add_fields: leaf paths; rename/copy: from; truncate: names;
@@ -356,12 +360,15 @@ struct ProcessorChain::Step {
   std::vector<std::string> fields;
   std::vector<std::string> values;  // add_fields: JSON texts; add_tags: JSON strings; rename/copy: to
   bool ignore_missing = false;
-  bool literal_keys = false;  // add_labels: keys with dots are one key under target
-  std::string target;         // add_tags, add_labels, add_network_direction; add_fields: object it replaces
-  std::size_t max = 0;        // truncate_fields
-  bool characters = false;    // truncate_fields: max counts characters, not bytes
-  NetworkSet internal;        // add_network_direction
-  std::string only_type;      // a protocol's or the flows' own processors: events of this type only
+  bool literal_keys = false;   // add_labels: keys with dots are one key under target
+  std::string target;          // add_tags, add_labels, add_network_direction; add_fields: object it replaces
+  std::size_t max = 0;         // truncate_fields
+  bool characters = false;     // truncate_fields: max counts characters, not bytes
+  NetworkSet internal;         // add_network_direction
+  std::string only_type;       // a protocol's or the flows' own processors: events of this type only
+  std::vector<uint8_t> types;  // convert: each field's ConvertTo ("" to: in place)
+  bool fail_on_error = true;   // convert: one failure leaves the event as it was
+  bool rename_mode = false;    // convert: `to` replaces `from` (mode: rename)
 };
 
 namespace {
@@ -453,7 +460,7 @@ std::string locale_zone(bool abbreviation) {
   localtime_r(&now, &tm);
   if (abbreviation) return tm.tm_zone ? tm.tm_zone : "UTC";
   const long off = tm.tm_gmtoff;
-  char buf[16];
+  char buf[40];
   std::snprintf(buf, sizeof buf, "%c%02ld:%02ld", off < 0 ? '-' : '+', std::labs(off) / 3600,
                 std::labs(off) % 3600 / 60);
   return buf;
@@ -468,6 +475,140 @@ std::vector<std::pair<std::string, std::string>> from_to(const YAML::Node& f, co
     out.emplace_back(f[k]["from"].Scalar(), f[k]["to"].Scalar());
   }
   return out;
+}
+
+// convert's target types, as Beats names them.
+enum ConvertTo : uint8_t { kToNone, kToString, kToInteger, kToLong, kToFloat, kToDouble, kToBoolean, kToIp };
+
+ConvertTo convert_type(const std::string& name) {
+  static const std::pair<std::string_view, ConvertTo> kNames[] = {
+      {"string", kToString}, {"integer", kToInteger}, {"long", kToLong}, {"float", kToFloat},
+      {"double", kToDouble}, {"boolean", kToBoolean}, {"ip", kToIp}};
+  for (const auto& [n, t] : kNames)
+    if (n == name) return t;
+  return kToNone;
+}
+
+// A JSON number's text as Go's %v prints it (integers as written, others shortest).
+template <typename F>
+void number_text(F v, std::pmr::string& out) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.assign(buf, r.ptr);
+}
+
+// An integer from text as Beats reads it: decimal, or hexadecimal after 0x; the whole
+// text, within `bits`.
+bool text_integer(std::string_view t, int bits, int64_t& out) {
+  bool neg = false;
+  std::string_view d = t;
+  if (!d.empty() && (d.front() == '+' || d.front() == '-')) neg = d.front() == '-', d.remove_prefix(1);
+  int base = 10;
+  if (d.size() > 2 && d[0] == '0' && (d[1] == 'x' || d[1] == 'X')) base = 16, d.remove_prefix(2);
+  if (d.empty()) return false;
+  uint64_t mag = 0;
+  const auto r = std::from_chars(d.data(), d.data() + d.size(), mag, base);
+  if (r.ec != std::errc() || r.ptr != d.data() + d.size()) return false;
+  const uint64_t limit = (1ull << (bits - 1)) - (neg ? 0 : 1);
+  if (mag > limit) return false;
+  out = neg ? static_cast<int64_t>(0 - mag) : static_cast<int64_t>(mag);
+  return true;
+}
+
+// One value converted as Beats' convert processor converts it; out holds its JSON
+// text. False when it cannot be (a missing value, an object or list, text that does
+// not parse).
+bool convert_value(const Node& in, ConvertTo to, simdjson::dom::parser& p, std::vector<char>& scratch,
+                   std::pmr::string& out) {
+  if (in.kind != Node::kScalar || in.text.empty()) return false;
+  simdjson::dom::element e;
+  if (p.parse(in.text.data(), in.text.size()).get(e) != simdjson::SUCCESS) return false;
+  std::string_view str;
+  const bool is_string = e.get_string().get(str) == simdjson::SUCCESS;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double d = 0;
+  const bool is_int = e.get_int64().get(i) == simdjson::SUCCESS;
+  const bool is_uint = !is_int && e.get_uint64().get(u) == simdjson::SUCCESS;
+  const bool is_real = !is_int && !is_uint && e.get_double().get(d) == simdjson::SUCCESS;
+  if (is_uint) i = static_cast<int64_t>(u);  // Go's int64(uint64) wraps
+  if (is_real) i = std::isfinite(d) && std::fabs(d) < 9.2e18 ? static_cast<int64_t>(d) : INT64_MIN;
+  const bool number = is_int || is_uint || is_real;
+  switch (to) {
+    case kToString:
+      if (e.is_null()) return false;
+      if (is_string) {
+        out.assign(in.text);
+      } else {
+        std::pmr::string text(out.get_allocator());
+        if (is_real)
+          number_text(d, text);
+        else
+          text.assign(in.text);  // integers and true/false print as their JSON text
+        scalar_text(scratch, out, [&](JsonWriter& w) { w.string(text); });
+      }
+      return true;
+    case kToInteger:
+    case kToLong: {
+      const int bits = to == kToInteger ? 32 : 64;
+      if (is_string) {
+        if (!text_integer(str, bits, i)) return false;
+      } else if (!number) {
+        return false;
+      } else if (bits == 32) {
+        i = static_cast<int32_t>(static_cast<uint32_t>(i));  // Go's int32(v) keeps the low bits
+      }
+      number_text(i, out);
+      return true;
+    }
+    case kToFloat:
+    case kToDouble: {
+      if (is_string) {
+        std::string t(str);
+        char* end = nullptr;
+        errno = 0;
+        d = std::strtod(t.c_str(), &end);
+        if (t.empty() || end != t.c_str() + t.size() || errno == ERANGE ||
+            std::isspace(static_cast<unsigned char>(t[0])))
+          return false;
+      } else if (is_int || is_uint) {
+        d = is_int ? static_cast<double>(i) : static_cast<double>(u);
+      } else if (!is_real) {
+        return false;
+      }
+      if (!std::isfinite(d)) return false;  // JSON has no infinities
+      if (to == kToFloat)
+        number_text(static_cast<float>(d), out);
+      else
+        number_text(d, out);
+      return true;
+    }
+    case kToBoolean: {
+      bool b = false;
+      if (e.get_bool().get(b) == simdjson::SUCCESS) {
+      } else if (is_string && (str == "1" || str == "t" || str == "T" || str == "true" || str == "TRUE" ||
+                               str == "True")) {
+        b = true;
+      } else if (!(is_string && (str == "0" || str == "f" || str == "F" || str == "false" || str == "FALSE" ||
+                                 str == "False"))) {
+        return false;
+      }
+      out.assign(b ? "true" : "false");
+      return true;
+    }
+    case kToIp: {
+      if (!is_string) return false;
+      uint8_t addr[16];
+      const std::string t(str);
+      if (inet_pton(AF_INET, t.c_str(), addr) != 1 && inet_pton(AF_INET6, t.c_str(), addr) != 1) return false;
+      out.assign(in.text);
+      return true;
+    }
+    case kToNone:
+      out.assign(in.text);
+      return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -572,6 +713,35 @@ void ProcessorChain::add(const YAML::Node& list, const std::string& name_key, co
         const std::string w = e.what();
         throw std::invalid_argument(w.rfind(key, 0) == 0 ? w : key + ".internal_networks: " + w);
       }
+    } else if (name == "convert") {
+      s->kind = Step::kConvert;
+      const YAML::Node f = body ? body["fields"] : YAML::Node();
+      if (!f || !f.IsSequence() || f.size() == 0)
+        throw std::invalid_argument(key + ".fields: expected a list of {from, to, type}");
+      for (std::size_t k = 0; k < f.size(); ++k) {
+        const std::string at_k = key + ".fields[" + std::to_string(k) + "]";
+        if (!f[k].IsMap() || !f[k]["from"] || !f[k]["from"].IsScalar() || f[k]["from"].Scalar().empty())
+          throw std::invalid_argument(at_k + ".from: required");
+        const std::string to = f[k]["to"] && f[k]["to"].IsScalar() ? f[k]["to"].Scalar() : "";
+        ConvertTo type = kToNone;
+        if (const YAML::Node t = f[k]["type"]) {
+          type = convert_type(t.IsScalar() ? t.Scalar() : "");
+          if (type == kToNone)
+            throw std::invalid_argument(
+                at_k + ".type: expected integer, long, float, double, string, boolean or ip");
+        } else if (to.empty()) {
+          throw std::invalid_argument(at_k + ": set type, to or both");
+        }
+        s->fields.push_back(f[k]["from"].Scalar());
+        s->values.push_back(to);
+        s->types.push_back(type);
+      }
+      s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
+      s->fail_on_error = flag(body["fail_on_error"], key + ".fail_on_error", true);
+      const std::string mode = body["mode"] ? body["mode"].Scalar() : "copy";
+      if (mode != "copy" && mode != "rename")
+        throw std::invalid_argument(key + ".mode: expected copy or rename");
+      s->rename_mode = mode == "rename";
     } else {
       throw std::invalid_argument(key + ": unknown processor");
     }
@@ -750,6 +920,51 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
             ++errors;
         }
         break;
+      case Step::kConvert: {
+        // Every value converted first; with fail_on_error one failure leaves the event
+        // as this processor found it (as Beats).
+        std::pmr::vector<Node> converted(r);
+        std::pmr::vector<uint8_t> skip(r);
+        bool failed = false;
+        for (std::size_t i = 0; i < s.fields.size() && !failed; ++i) {
+          converted.emplace_back(r);
+          skip.push_back(0);
+          const Node* from = find(root, s.fields[i]);
+          if (!from && s.ignore_missing) {
+            skip.back() = 1;
+            continue;
+          }
+          if (!from || !convert_value(*from, static_cast<ConvertTo>(s.types[i]), st.aux_, st.scratch_,
+                                      converted.back().text)) {
+            ++errors;
+            if (s.fail_on_error)
+              failed = true;
+            else
+              skip.back() = 1;
+          }
+        }
+        if (failed) break;
+        Node saved(r);
+        const bool undo = s.fail_on_error && s.fields.size() > 1;
+        if (undo) clone(root, saved, r);
+        for (std::size_t i = 0; i < s.fields.size(); ++i) {
+          if (skip[i]) continue;
+          const std::string& to = s.values[i].empty() ? s.fields[i] : s.values[i];
+          if (!put(root, to, std::move(converted[i]), r)) {
+            ++errors;
+            if (s.fail_on_error) {
+              failed = true;
+              break;
+            }
+            continue;
+          }
+          if (s.rename_mode && !s.values[i].empty() && s.values[i] != s.fields[i]) remove(root, s.fields[i]);
+          did = true;
+        }
+        if (failed && undo) root = std::move(saved);
+        if (failed) did = undo || did;
+        break;
+      }
       case Step::kDropEvent:
         break;
     }

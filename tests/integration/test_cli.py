@@ -309,6 +309,8 @@ def test_root_processors_drop_edit_and_count(tmp_path):
         "  - rename: {fields: [{from: network.community_id, to: network.cid}]}\n"
         "  - add_tags: {tags: [mirrored], when: {equals: {network.transport: udp}}}\n"
         "  - add_cloud_metadata: ~\n"
+        "  - convert: {fields: [{from: destination.port, to: labels.dport, type: string},"
+        " {from: source.bytes, type: string}], mode: rename, ignore_missing: true}\n"
         "output.console: {}\n")
     cfg.chmod(0o600)
     proc = run_tapbeat(["-c", str(cfg), "-I", pcap("beats/dns_google_com.pcap"), "-t"])
@@ -323,6 +325,8 @@ def test_root_processors_drop_edit_and_count(tmp_path):
         assert "community_id" not in e["network"] and e["network"]["cid"].startswith("1:")
         assert ("mirrored" in e.get("tags", [])) == (e["network"]["transport"] == "udp")
         assert e["kind"] == "f" and "dns-own" not in e.get("tags", [])  # flows' own processors ran first
+        assert "port" not in e["destination"] and e["labels"]["dport"] == "53"  # convert, mode rename
+        assert isinstance(e["source"]["bytes"], str) and int(e["source"]["bytes"]) > 0  # in place
     assert "processors[5].add_cloud_metadata: the add_cloud_metadata processor is not applied by tapbeat" in proc.stderr
     bad = write(tmp_path, "bad.yml", "processors:\n  - rename: {fields: [{from: a}]}\noutput.console: {}\n")
     proc = run_tapbeat(["test", "config", "-c", bad], check=False)

@@ -122,6 +122,56 @@ TEST(Processors, SameResultEventAfterEvent) {
   for (int i = 0; i < 100; ++i) ASSERT_EQ(r.apply(), first);
 }
 
+TEST(Processors, ConvertAsBeatsConverts) {
+  constexpr const char* kIn =
+      R"({"@timestamp":"t","type":"flow","p":"443","h":"0x1F","n":-7,"big":4294967301,"f":2.75,"b":"T",)"
+      R"("ip":"10.1.2.3","bad_ip":"10.1.2","s":12,"r":1.5e300,"yes":true})";
+  Chain r(
+      "- convert:\n"
+      "    fields:\n"
+      "      - {from: p, to: source.port, type: integer}\n"
+      "      - {from: h, type: long}\n"
+      "      - {from: n, type: string}\n"
+      "      - {from: big, to: small, type: integer}\n"
+      "      - {from: f, to: whole, type: long}\n"
+      "      - {from: f, to: single, type: float}\n"
+      "      - {from: b, to: flag, type: boolean}\n"
+      "      - {from: ip, to: source.ip, type: ip}\n"
+      "      - {from: s, to: d, type: double}\n"
+      "      - {from: r, to: rs, type: string}\n"
+      "      - {from: yes, to: ys, type: string}\n");
+  const std::string out = r.apply(kIn);
+  EXPECT_EQ(r.errors, 0u) << out;
+  for (const char* want : {R"("source":{"port":443,"ip":"10.1.2.3"})", R"("h":31)", R"("n":"-7")",
+                           R"("small":5)", R"("whole":2)", R"("single":2.75)", R"("flag":true)", R"("d":12)",
+                           R"("rs":"1.5e+300")", R"("ys":"true")", R"("p":"443")"})
+    EXPECT_NE(out.find(want), std::string::npos) << want << " in " << out;
+
+  // rename mode moves the value; fail_on_error (the default) leaves the event as it
+  // was when one conversion fails; without it the others go through.
+  Chain moved("- convert: {fields: [{from: p, to: port, type: long}], mode: rename}\n");
+  EXPECT_EQ(moved.apply(R"({"type":"flow","p":"80"})"), R"({"type":"flow","port":80})");
+  Chain strict("- convert: {fields: [{from: p, type: long}, {from: bad_ip, type: ip}]}\n");
+  EXPECT_EQ(strict.apply(kIn), "KEEP");
+  EXPECT_EQ(strict.errors, 1u);
+  Chain lenient(
+      "- convert: {fields: [{from: p, type: long}, {from: bad_ip, type: ip}, {from: gone, type: long}], "
+      "fail_on_error: false}\n");
+  EXPECT_NE(lenient.apply(kIn).find(R"("p":443)"), std::string::npos);
+  EXPECT_EQ(lenient.errors, 2u);  // the address, the missing field
+  Chain missing(
+      "- convert: {fields: [{from: gone, type: long}, {from: p, type: long}], ignore_missing: true}\n");
+  EXPECT_NE(missing.apply(kIn).find(R"("p":443)"), std::string::npos);
+  EXPECT_EQ(missing.errors, 0u);
+  // Out of range for integer, not a number, an object: errors.
+  Chain range("- convert: {fields: [{from: v, type: integer}], fail_on_error: false}\n");
+  for (const char* e : {R"({"v":"2147483648"})", R"({"v":"12a"})", R"({"v":{"a":1}})", R"({"v":" 1"})"}) {
+    range.errors = 0;
+    EXPECT_EQ(range.apply(e), "KEEP") << e;
+    EXPECT_EQ(range.errors, 1u) << e;
+  }
+}
+
 TEST(Processors, ConfigErrorsNameTheKeyAndUnappliedOnesWarn) {
   auto error_of = [](const char* yaml) {
     try {
@@ -137,6 +187,13 @@ TEST(Processors, ConfigErrorsNameTheKeyAndUnappliedOnesWarn) {
   EXPECT_EQ(error_of("- drop_event: {when: {equal: {a: b}}}\n").rfind("processors[0].drop_event.when:", 0),
             0u);
   EXPECT_EQ(error_of("processors: 1\n"), "processors: expected a list");
+  EXPECT_EQ(
+      error_of("- convert: {fields: [{from: a, type: number}]}\n"),
+      "processors[0].convert.fields[0].type: expected integer, long, float, double, string, boolean or ip");
+  EXPECT_EQ(error_of("- convert: {fields: [{from: a}]}\n"),
+            "processors[0].convert.fields[0]: set type, to or both");
+  EXPECT_EQ(error_of("- convert: {fields: [{from: a, type: ip}], mode: move}\n"),
+            "processors[0].convert.mode: expected copy or rename");
   Chain r("- add_cloud_metadata: ~\n- drop_fields: {fields: [agent]}\n");
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_EQ(r.warnings[0],
