@@ -310,33 +310,6 @@ void Pipeline::progress_line(uint64_t elapsed_ns, bool final) const {
   (void)ignored;
 }
 
-void Pipeline::monitor_loop() {
-  const bool progress = progress_ && cfg_.engine.progress && isatty(STDERR_FILENO);
-  const uint64_t period = cfg_.engine.stats_period_ns;
-  uint64_t next_stats = mono_ns() + period;
-  uint64_t next_progress = mono_ns() + 1'000'000'000;
-  Drops warned{};
-  uint64_t last_warn_ns = 0, next_drop_check = 0;
-  while (!monitor_stop_.load(std::memory_order_acquire)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    http_.serve([this](const std::string& path) { return monitor_reply(path); });
-    const uint64_t now = mono_ns();
-    if (now >= next_drop_check) {
-      warn_drops(warned, last_warn_ns, now);
-      next_drop_check = now + 1'000'000'000;
-    }
-    if (progress && now >= next_progress) {
-      progress_line(now - start_mono_ns_, false);
-      next_progress = now + 1'000'000'000;
-    }
-    if (now >= next_stats) {
-      log_json("info", "stats", "stats", stats_json());
-      next_stats = now + period;
-    }
-  }
-  if (progress) progress_line(mono_ns() - start_mono_ns_, true);
-}
-
 namespace {
 
 // Flat "a.b.c": value pairs nested as {"a":{"b":{"c":value}}}; a name that is also
@@ -376,7 +349,91 @@ std::string metric_name(std::string_view s) {
   return out;
 }
 
+// A value of the stats line that is a level (reported as it is), not a count (whose
+// change over the period is reported): the engine's gauges, and the outputs' queues.
+bool is_level(std::string_view name) {
+  if (const int i = counter_index(name); i >= 0)
+    return counter_catalogue()[static_cast<std::size_t>(i)].gauge;
+  auto ends = [&](std::string_view t) {
+    return name.size() >= t.size() && name.substr(name.size() - t.size()) == t;
+  };
+  return name == "workers" || name == "output.queue.disk.bytes" || ends(".queued");
+}
+
 }  // namespace
+
+void Pipeline::monitor_loop() {
+  const bool progress = progress_ && cfg_.engine.progress && isatty(STDERR_FILENO);
+  const uint64_t period = cfg_.engine.stats_period_ns;
+  uint64_t next_stats = mono_ns() + period;
+  uint64_t next_progress = mono_ns() + 1'000'000'000;
+  Drops warned{};
+  uint64_t last_warn_ns = 0, next_drop_check = 0;
+  std::map<std::string, uint64_t, std::less<>> last;  // the stats line at the last periodic report
+  while (!monitor_stop_.load(std::memory_order_acquire)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    http_.serve([this](const std::string& path) { return monitor_reply(path); });
+    const uint64_t now = mono_ns();
+    if (now >= next_drop_check) {
+      warn_drops(warned, last_warn_ns, now);
+      next_drop_check = now + 1'000'000'000;
+    }
+    if (progress && now >= next_progress) {
+      progress_line(now - start_mono_ns_, false);
+      next_progress = now + 1'000'000'000;
+    }
+    if (now >= next_stats) {
+      periodic_stats(last, period);
+      next_stats = now + period;
+    }
+  }
+  if (progress) progress_line(mono_ns() - start_mono_ns_, true);
+}
+
+void Pipeline::periodic_stats(std::map<std::string, uint64_t, std::less<>>& last, uint64_t period_ns) const {
+  // As Beats logs its metrics: nested by dotted name, what changed over the period
+  // (counts as their increase, levels as they are), nothing that is zero; and the
+  // rates of packets, bytes and events per second over the period.
+  simdjson::dom::parser parser;
+  const std::string flat = stats_json();
+  simdjson::dom::object o;
+  if (parser.parse(flat).get(o)) return;
+  StatTree tree;
+  const double secs = static_cast<double>(period_ns) / 1e9;
+  std::string rates;
+  for (auto field : o) {
+    uint64_t v = 0;
+    if (field.value.get(v)) continue;
+    const auto it = last.find(field.key);
+    const uint64_t before = it == last.end() ? 0 : it->second;
+    const bool level = is_level(field.key);
+    const uint64_t shown = level ? v : v - std::min(v, before);
+    if (shown) tree.add(field.key, std::to_string(shown));
+    for (std::string_view r :
+         {"packets.received", "packets.bytes", "events.emitted", "output.events.written"})
+      if (field.key == r && shown) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(shown) / secs);
+        rates += (rates.empty() ? "" : ",") + std::string("\"") + std::string(r) + "\":" + buf;
+      }
+    if (it == last.end())
+      last.emplace(std::string(field.key), v);
+    else
+      it->second = v;
+  }
+  std::string buf(1 << 16, '\0');
+  JsonWriter w(buf.data(), buf.size());
+  if (tree.children.empty()) {
+    w.begin_object();
+    w.end_object();
+  } else {
+    tree.write(w);
+  }
+  std::string json = "{\"metrics\":" + std::string(w.view()) + ",\"rates_per_s\":{" + rates + "}}";
+  char message[64];
+  std::snprintf(message, sizeof message, "Non-zero metrics in the last %gs", secs);
+  log_json("info", message, "monitoring", json);
+}
 
 MonitorHttp::Reply Pipeline::monitor_reply(const std::string& path) const {
   std::string buf(1 << 20, '\0');

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -55,6 +56,8 @@ class Pipeline {
  private:
   void output_loop();
   void monitor_loop();
+  // The periodic stats line: what changed since `last` (updated), over period_ns.
+  void periodic_stats(std::map<std::string, uint64_t, std::less<>>& last, uint64_t period_ns) const;
   void progress_line(uint64_t elapsed_ns, bool final) const;
   // Losses so far, by where they happened; a warning (at most one per 10 s) when they grow.
   struct Drops {

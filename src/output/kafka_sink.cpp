@@ -621,6 +621,8 @@ class KafkaSink final : public Sink {
     while (!name.empty() && name[0] == '_') name.erase(0, 1);
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     count_reason(name);
+    // Purged at shutdown: the closing line says how many, in one line.
+    if (closing_) return;
     if (failed_.load() <= 10 || (failed_.load() & (failed_.load() - 1)) == 0)
       log_line("error", std::string("output.kafka: delivery failed: ") + rd_kafka_err2str(err) + " (" +
                             std::to_string(failed_.load()) + " so far)");

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, ROOT, events_of, final_stats, pcap, run_tapbeat, wait_for_line
+from conftest import BIN, ROOT, events_of, final_stats, pcap, run_tapbeat, start_tapbeat, wait_for_line
 
 TUTORIAL = os.path.join(ROOT, "tests", "data", "packetbeat-tutorial.yml")
 
@@ -445,3 +445,46 @@ def test_logging_level_files_rotation_text_format_and_e(tmp_path):
     assert "setup.kibana.host" in e.stderr
     bad = run_tapbeat(["test", "config", "-c", str(cfg), "-E", "logging.level=loud"], check=False)
     assert bad.returncode == 1 and "logging.level" in bad.stderr
+
+
+def test_periodic_stats_log_what_changed_nested_with_rates(tmp_path):
+    # A run whose output never answers holds reading at the memory queue (32 events):
+    # it lasts until stopped, logging its metrics every 200 ms as Beats does: nested,
+    # counts as their increase over the period, levels as they are, no zeros; rates.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = write(tmp_path, "t.yml", "packetbeat.protocols: [{type: dns, ports: [53]}, {type: http, ports: [80]}]\n"
+                f"output.logstash: {{hosts: ['127.0.0.1:{port}']}}\nqueue.mem.events: 32\n"
+                "tapbeat.stats_period: 200ms\ntapbeat.shutdown_timeout: 0s\n")
+    proc = start_tapbeat(["-c", cfg, "-I", pcap("ndpi/mixed/1kxun.pcap"), "-t"])
+    try:
+        wait_for_line(proc, "capture goes on")
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    lines = [json.loads(l) for l in err.splitlines() if "Non-zero metrics in the last 0.2s" in l]
+    assert len(lines) >= 3, err[-2000:]
+
+    def leaves(tree, prefix=""):
+        for k, v in tree.items():
+            assert "." not in k, k  # nested by dotted name
+            if isinstance(v, dict):
+                yield from leaves(v, prefix + k + ".")
+            else:
+                yield prefix + k, v
+
+    received = 0
+    for line in lines:
+        metrics = dict(leaves(line["monitoring"]["metrics"]))
+        assert all(v != 0 for v in metrics.values()), metrics
+        assert metrics["workers"] == 1 and metrics["flow.capacity"] > 0  # levels, every time
+        received += metrics.get("packets.received", 0)
+        if "packets.received" in metrics:
+            assert line["monitoring"]["rates_per_s"]["packets.received"] == pytest.approx(
+                metrics["packets.received"] / 0.2, rel=0.01)
+    stats = final_stats(err)
+    assert 0 < received <= stats["packets.received"]
+    assert any("output.logstash.connection_errors" in dict(leaves(l["monitoring"]["metrics"])) for l in lines)
