@@ -834,7 +834,9 @@ std::string template_mappings() {
     "response": {"type": "text"},
     "message": {"type": "text"},
     "error": {"properties": {"message": {"type": "text"}}},
-    "flow": {"properties": {"final": {"type": "boolean"}}})";
+    "flow": {"properties": {"final": {"type": "boolean"}}},
+    "user": {"properties": {"id": {"type": "keyword"}}},
+    "group": {"properties": {"id": {"type": "keyword"}}})";
   for (const DecoderDescriptor& d : decoder_registry()) {
     if (!d.index_template.dynamic_templates.empty())
       dynamic += ",\n    " + std::string(d.index_template.dynamic_templates);
@@ -865,10 +867,26 @@ std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, SinkOpen how) {
 std::pair<std::string, std::string> index_template(const Config& cfg) {
   const YAML::Node t =
       cfg.root["setup"] && cfg.root["setup"]["template"] ? cfg.root["setup"]["template"] : YAML::Node();
-  const std::string name =
-      expand_version(t && t["name"] ? t["name"].as<std::string>() : "tapbeat-%{[agent.version]}");
+  // Unset, the template's name and pattern follow output.elasticsearch.index: the
+  // index itself, or what comes before its first format reference and a '*' (so
+  // index: packetbeat-tapbeat alone lands events in a data stream that Packetbeat's
+  // dashboards, reading packetbeat-*, find, with this template's field types).
+  std::string index = "tapbeat-%{[agent.version]}";
+  if (cfg.output && cfg.output->type == "elasticsearch" && cfg.output->raw["index"] &&
+      cfg.output->raw["index"].IsScalar())
+    index = cfg.output->raw["index"].Scalar();
+  index = expand_version(index);
+  std::string index_name = index, index_pattern = index;
+  if (const std::size_t ref = index.find("%{"); ref != std::string::npos) {
+    index_pattern = index.substr(0, ref) + "*";
+    index_name = index.substr(0, ref);
+    while (!index_name.empty() && (index_name.back() == '-' || index_name.back() == '_'))
+      index_name.pop_back();
+    if (index_name.empty()) index_name = "tapbeat-" TAPBEAT_VERSION;
+  }
+  const std::string name = t && t["name"] ? expand_version(t["name"].as<std::string>()) : index_name;
   const std::string pattern =
-      expand_version(t && t["pattern"] ? t["pattern"].as<std::string>() : "tapbeat-%{[agent.version]}");
+      t && t["pattern"] ? expand_version(t["pattern"].as<std::string>()) : index_pattern;
   int shards = 1;
   if (t && t["settings"] && t["settings"]["index"] && t["settings"]["index"]["number_of_shards"])
     shards = t["settings"]["index"]["number_of_shards"].as<int>();

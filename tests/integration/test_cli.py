@@ -351,7 +351,7 @@ def test_export_config_masks_credentials_and_export_template_is_the_setup_templa
     assert out.count("xxxxx") == 3, out
     template = json.loads(run_tapbeat(["export", "template", "-c", str(cfg)], env=env).stdout)
     props = template["template"]["mappings"]["properties"]
-    assert props["http"]["properties"]["request"]["properties"]["body"]["properties"]["content"]["type"] == "text"
+    assert props["http"]["properties"]["request"]["properties"]["body"]["properties"]["content"]["type"] == "wildcard"
     assert any("resolved_ips" in t for t in template["template"]["mappings"]["dynamic_templates"])
 
 
@@ -488,3 +488,14 @@ def test_periodic_stats_log_what_changed_nested_with_rates(tmp_path):
     stats = final_stats(err)
     assert 0 < received <= stats["packets.received"]
     assert any("output.logstash.connection_errors" in dict(leaves(l["monitoring"]["metrics"])) for l in lines)
+
+
+def test_export_template_is_named_after_the_index(tmp_path):
+    base = ["export", "template", "-c", os.path.join(ROOT, "configs", "sample.yml"), "-E", "output.console.enabled=false",
+            "-E", 'output.elasticsearch.hosts=["es:9200"]']
+    for index, pattern in (("packetbeat-tapbeat", "packetbeat-tapbeat"), ("tb-%{[type]}-x", "tb-*")):
+        out = json.loads(run_tapbeat(base + ["-E", f"output.elasticsearch.index={index}"]).stdout)
+        assert out["index_patterns"] == [pattern]
+    out = json.loads(run_tapbeat(base + ["-E", "output.elasticsearch.index=tb-%{[type]}",
+                                         "-E", "setup.template.pattern=mine-*"]).stdout)
+    assert out["index_patterns"] == ["mine-*"]

@@ -668,7 +668,10 @@ const DecoderDescriptor& cassandra_protocol() {
       .configure = configure,
       .counters = kCassandraCounters,
       .violations = static_cast<int>(CassandraStat::violations),
-      .index_template = {},
+      // Packetbeat's field types where dynamic mapping would differ.
+      .index_template =
+          {.dynamic_templates =
+               R"({"cassandra_stream": {"path_match": "cassandra.*.headers.stream", "mapping": {"type": "keyword"}}}, {"cassandra_version": {"path_match": "cassandra.*.headers.version", "mapping": {"type": "long"}}})"},
       .exercise_options = "{compressor: snappy, ignored_ops: [OPTIONS]}",
       .create = create,
   };

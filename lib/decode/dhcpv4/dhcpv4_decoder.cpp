@@ -251,10 +251,20 @@ const DecoderDescriptor& dhcpv4_protocol() {
       .configure = configure,
       .counters = kDhcpv4Counters,
       .violations = -1,
-      .index_template = {.properties = R"("dhcpv4": {"properties": {"option": {"properties": {)"
-                                       R"("client_identifier": {"type": "keyword"}, )"
-                                       R"("other": {"properties": {"code": {"type": "long"}, )"
-                                       R"("data": {"type": "keyword"}, "name": {"type": "keyword"}}}}}}})"},
+      // Addresses as IPs and the message as text, as Packetbeat maps them.
+      .index_template = {.properties =
+                             R"("dhcpv4": {"properties": {)"
+                             R"("assigned_ip": {"type": "ip"}, "client_ip": {"type": "ip"}, )"
+                             R"("relay_ip": {"type": "ip"}, "server_ip": {"type": "ip"}, )"
+                             R"("option": {"properties": {)"
+                             R"("broadcast_address": {"type": "ip"}, "dns_servers": {"type": "ip"}, )"
+                             R"("ntp_servers": {"type": "ip"}, "requested_ip_address": {"type": "ip"}, )"
+                             R"("router": {"type": "ip"}, "server_identifier": {"type": "ip"}, )"
+                             R"("subnet_mask": {"type": "ip"}, "time_servers": {"type": "ip"}, )"
+                             R"("message": {"type": "text"}, )"
+                             R"("client_identifier": {"type": "keyword"}, )"
+                             R"("other": {"properties": {"code": {"type": "long"}, )"
+                             R"("data": {"type": "keyword"}, "name": {"type": "keyword"}}}}}}})"},
       .exercise_options = {},
       .create = create,
   };

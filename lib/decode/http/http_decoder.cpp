@@ -645,9 +645,9 @@ const DecoderDescriptor& http_protocol() {
       .counters = kHttpCounters,
       .violations = static_cast<int>(HttpStat::violations),
       .index_template = {.properties = R"("http": {"properties": {
-      "request": {"properties": {"body": {"properties": {"content": {"type": "text"}, "bytes": {"type": "long"}}},
+      "request": {"properties": {"body": {"properties": {"content": {"type": "wildcard"}, "bytes": {"type": "long"}}},
                                  "headers": {"type": "object", "enabled": false}}},
-      "response": {"properties": {"body": {"properties": {"content": {"type": "text"}, "bytes": {"type": "long"}}},
+      "response": {"properties": {"body": {"properties": {"content": {"type": "wildcard"}, "bytes": {"type": "long"}}},
                                   "headers": {"type": "object", "enabled": false}}}}})"},
       .exercise_options =
           "{send_all_headers: true, split_cookie: true, include_body_for: [text, json, form, octet], "

@@ -659,7 +659,10 @@ const DecoderDescriptor& mongodb_protocol() {
       .configure = configure,
       .counters = kMongodbCounters,
       .violations = static_cast<int>(MongodbStat::violations),
-      .index_template = {},
+      // Packetbeat's field types where dynamic mapping would differ.
+      .index_template =
+          {.dynamic_templates =
+               R"({"mongodb_cursor": {"path_match": "mongodb.cursorId", "mapping": {"type": "keyword"}}}, {"mongodb_starting": {"path_match": "mongodb.startingFrom", "mapping": {"type": "keyword"}}})"},
       .exercise_options = "{max_docs: 4, max_doc_length: 200}",
       .create = create,
   };

@@ -729,7 +729,10 @@ const DecoderDescriptor& mysql_protocol() {
       .configure = configure,
       .counters = kMysqlCounters,
       .violations = static_cast<int>(MysqlStat::violations),
-      .index_template = {},
+      // Packetbeat's field types where dynamic mapping would differ.
+      .index_template =
+          {.dynamic_templates =
+               R"({"mysql_counts": {"path_match": "mysql.num_*", "mapping": {"type": "keyword"}}}, {"mysql_insert_id": {"path_match": "mysql.insert_id", "mapping": {"type": "keyword"}}})"},
       .exercise_options = "{max_rows: 4, max_row_length: 64}",
       .create = create,
   };

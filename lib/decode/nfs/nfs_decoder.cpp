@@ -303,7 +303,10 @@ const DecoderDescriptor& nfs_protocol() {
       .configure = configure,
       .counters = kNfsCounters,
       .violations = static_cast<int>(NfsStat::violations),
-      .index_template = {},
+      // Packetbeat's field types where dynamic mapping would differ.
+      .index_template =
+          {.dynamic_templates =
+               R"({"rpc_gids": {"path_match": "rpc.cred.gids", "mapping": {"type": "keyword"}}})"},
       .exercise_options = {},
       .create = create,
   };

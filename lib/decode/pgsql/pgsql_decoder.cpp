@@ -569,7 +569,10 @@ const DecoderDescriptor& pgsql_protocol() {
       .configure = configure,
       .counters = kPgsqlCounters,
       .violations = static_cast<int>(PgsqlStat::violations),
-      .index_template = {},
+      // Packetbeat's field types where dynamic mapping would differ.
+      .index_template =
+          {.dynamic_templates =
+               R"({"pgsql_counts": {"path_match": "pgsql.num_*", "mapping": {"type": "keyword"}}})"},
       .exercise_options = "{max_rows: 4, max_row_length: 64}",
       .create = create,
   };

@@ -429,7 +429,10 @@ const DecoderDescriptor& sip_protocol() {
       .configure = configure,
       .counters = kSipCounters,
       .violations = static_cast<int>(SipStat::violations),
-      .index_template = {},
+      // Packetbeat's field types where dynamic mapping would differ.
+      .index_template =
+          {.dynamic_templates =
+               R"({"sip_codes": {"path_match": "sip.*code", "mapping": {"type": "keyword"}}}, {"sip_ports": {"path_match": "sip.*uri.port", "mapping": {"type": "keyword"}}})"},
       .exercise_options = {},
       .create = create,
   };

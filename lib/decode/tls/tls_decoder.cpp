@@ -709,7 +709,9 @@ const DecoderDescriptor& tls_protocol() {
       .configure = configure,
       .counters = kTlsCounters,
       .violations = static_cast<int>(TlsStat::violations),
-      .index_template = {.properties = kTemplateProperties},
+      .index_template = {.properties = kTemplateProperties,
+                         .dynamic_templates = R"({"x509_version": {"path_match": "tls.*version_number", )"
+                                              R"("mapping": {"type": "keyword"}}})"},
       .exercise_options = "{include_raw_certificates: true, fingerprints: [md5, sha1, sha256]}",
       .create = create,
   };
