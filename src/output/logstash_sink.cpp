@@ -16,14 +16,11 @@
 // the output thread: non-blocking sockets driven by poll() in service().
 #include "output/logstash_sink.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,12 +31,14 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "control.hpp"
 #include "log.hpp"
+#include "output/net_client.hpp"
 
 namespace tapbeat {
 namespace {
@@ -50,15 +49,6 @@ void put_be32(std::string& s, uint32_t v) {
   const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16 & 0xff),
                      static_cast<char>(v >> 8 & 0xff), static_cast<char>(v & 0xff)};
   s.append(b, 4);
-}
-
-std::string ssl_error_text() {
-  const unsigned long e = ERR_get_error();
-  if (!e) return "TLS error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
 }
 
 // Events of one window: their lines, back to back, and where each ends.
@@ -75,9 +65,7 @@ struct Window {
   }
 };
 
-struct Host {
-  std::string name;  // as configured, for messages
-  std::string host, port;
+struct Host : HostPort {
   bool failed_at_start = false;  // a connection to it has failed (start-up waits for each)
 };
 
@@ -113,24 +101,8 @@ class LogstashSink final : public Sink {
       fail("hosts", "at least one host:port is needed");
     for (const auto& h : s["hosts"]) {
       Host host;
-      host.name = h.as<std::string>();
-      std::string hp = host.name;
-      // host, host:port, [v6]:port
-      if (!hp.empty() && hp.front() == '[') {
-        const auto close = hp.find(']');
-        if (close == std::string::npos) fail("hosts", "bad address '" + host.name + "'");
-        host.host = hp.substr(1, close - 1);
-        host.port = close + 1 < hp.size() && hp[close + 1] == ':' ? hp.substr(close + 2) : "5044";
-      } else if (const auto c = hp.rfind(':'); c != std::string::npos && hp.find(':') == c) {
-        host.host = hp.substr(0, c);
-        host.port = hp.substr(c + 1);
-      } else {
-        host.host = hp;
-        host.port = "5044";  // Logstash's beats input
-      }
-      if (host.host.empty() || host.port.empty() ||
-          host.port.find_first_not_of("0123456789") != std::string::npos || std::stoul(host.port) > 65535)
-        fail("hosts", "bad address '" + host.name + "' (expected host:port)");
+      if (const std::string why = parse_host_port(h.as<std::string>(), "5044", host); !why.empty())
+        fail("hosts", why);  // 5044: Logstash's beats input
       hosts_.push_back(std::move(host));
     }
     if (s["proxy_url"]) fail("proxy_url", "SOCKS5 proxies are not supported; connect directly");
@@ -172,7 +144,8 @@ class LogstashSink final : public Sink {
     if (cfg.queue.disk)
       max_buffered_ = static_cast<uint64_t>(bulk_) * static_cast<uint64_t>(pipelining_) *
                       (loadbalance_ ? static_cast<uint64_t>(workers_) * hosts_.size() : 1);
-    if (const YAML::Node t = s["ssl"]; t && (!t["enabled"] || t["enabled"].as<bool>())) setup_tls(t, fail);
+    if (const YAML::Node t = s["ssl"]; t && (!t["enabled"] || t["enabled"].as<bool>()))
+      tls_ = std::make_unique<TlsClient>(t, fail);
 
     const int per_host = loadbalance_ ? workers_ : 1;
     for (int h = 0; h < static_cast<int>(hosts_.size()); ++h)
@@ -211,7 +184,6 @@ class LogstashSink final : public Sink {
 
   ~LogstashSink() override {
     for (Conn& c : conns_) disconnect(c);
-    if (ctx_) SSL_CTX_free(ctx_);
   }
 
   std::size_t write(std::string_view lines) override {
@@ -327,61 +299,6 @@ class LogstashSink final : public Sink {
   }
 
  private:
-  template <class Fail>
-  void setup_tls(const YAML::Node& t, Fail& fail) {
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    if (!ctx_) fail("ssl", ssl_error_text());
-    SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);  // Beats' default: TLSv1.2 and TLSv1.3
-    if (const YAML::Node p = t["supported_protocols"]) {
-      int lo = 0, hi = 0;
-      for (const auto& v : p) {
-        const std::string name = v.as<std::string>();
-        const int ver = name == "TLSv1.0" || name == "TLSv1" ? TLS1_VERSION
-                        : name == "TLSv1.1"                  ? TLS1_1_VERSION
-                        : name == "TLSv1.2"                  ? TLS1_2_VERSION
-                        : name == "TLSv1.3"                  ? TLS1_3_VERSION
-                                                             : 0;
-        if (!ver)
-          fail("ssl.supported_protocols", "unknown protocol '" + name + "' (TLSv1.1, TLSv1.2, TLSv1.3)");
-        lo = lo ? std::min(lo, ver) : ver;
-        hi = std::max(hi, ver);
-      }
-      SSL_CTX_set_min_proto_version(ctx_, lo);
-      SSL_CTX_set_max_proto_version(ctx_, hi);
-    }
-    mode_ = t["verification_mode"] ? t["verification_mode"].as<std::string>() : "full";
-    if (mode_ != "full" && mode_ != "strict" && mode_ != "certificate" && mode_ != "none")
-      fail("ssl.verification_mode", "expected full, strict, certificate or none");
-    if (const YAML::Node cas = t["certificate_authorities"]) {
-      for (const auto& ca : cas) {
-        const std::string f = ca.as<std::string>();
-        if (SSL_CTX_load_verify_locations(ctx_, f.c_str(), nullptr) != 1)
-          fail("ssl.certificate_authorities", "cannot load " + f + ": " + ssl_error_text());
-      }
-    } else {
-      SSL_CTX_set_default_verify_paths(ctx_);
-    }
-    SSL_CTX_set_verify(ctx_, mode_ == "none" ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
-    if (t["certificate"] || t["key"]) {
-      if (!t["certificate"] || !t["key"]) fail("ssl.certificate", "ssl.certificate and ssl.key go together");
-      if (t["key_passphrase"]) {
-        passphrase_ = t["key_passphrase"].as<std::string>();
-        SSL_CTX_set_default_passwd_cb_userdata(ctx_, passphrase_.data());
-      }
-      const std::string cert = t["certificate"].as<std::string>(), key = t["key"].as<std::string>();
-      if (SSL_CTX_use_certificate_chain_file(ctx_, cert.c_str()) != 1)
-        fail("ssl.certificate", "cannot load " + cert + ": " + ssl_error_text());
-      if (SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM) != 1)
-        fail("ssl.key", "cannot load " + key + ": " + ssl_error_text());
-    }
-    if (const YAML::Node cs = t["cipher_suites"]) {
-      std::string list;
-      for (const auto& v : cs) list += (list.empty() ? "" : ":") + v.as<std::string>();
-      if (SSL_CTX_set_cipher_list(ctx_, list.c_str()) != 1)
-        fail("ssl.cipher_suites", "OpenSSL knows none of " + list + " (use OpenSSL cipher names)");
-    }
-  }
-
   // Connections that should be up: every one with loadbalance; otherwise the
   // current host's.
   bool wanted(const Conn& c) const { return loadbalance_ || c.host == current_host_; }
@@ -431,20 +348,8 @@ class LogstashSink final : public Sink {
         return;
       }
       if (!(revents & POLLOUT)) return;
-      if (ctx_) {
-        c.ssl = SSL_new(ctx_);
-        SSL_set_fd(c.ssl, c.fd);
-        const Host& h = hosts_[c.host];
-        SSL_set_tlsext_host_name(c.ssl, h.host.c_str());
-        if (mode_ == "full" || mode_ == "strict") {
-          X509_VERIFY_PARAM* p = SSL_get0_param(c.ssl);
-          in6_addr a6;
-          in_addr a4;
-          if (inet_pton(AF_INET, h.host.c_str(), &a4) == 1 || inet_pton(AF_INET6, h.host.c_str(), &a6) == 1)
-            X509_VERIFY_PARAM_set1_ip_asc(p, h.host.c_str());
-          else
-            X509_VERIFY_PARAM_set1_host(p, h.host.c_str(), 0);
-        }
+      if (tls_) {
+        c.ssl = tls_->session(c.fd, hosts_[c.host].host);
         c.state = State::kHandshake;
       } else {
         became_ready(c);
@@ -461,10 +366,7 @@ class LogstashSink final : public Sink {
           c.handshake_wants_write = e == SSL_ERROR_WANT_WRITE;
           return;
         }
-        std::string why = "TLS handshake: " + ssl_error_text();
-        if (const long v = SSL_get_verify_result(c.ssl); v != X509_V_OK)
-          why += std::string(" (") + X509_verify_cert_error_string(v) + ")";
-        attempt_failed(c, mono_ns(), why);
+        attempt_failed(c, mono_ns(), TlsClient::handshake_error(c.ssl));
         return;
       }
     }
@@ -744,8 +646,7 @@ class LogstashSink final : public Sink {
   bool slow_start_ = false;
   uint64_t timeout_ns_, ttl_ns_, backoff_init_ns_, backoff_max_ns_;
   std::string index_;
-  SSL_CTX* ctx_ = nullptr;
-  std::string mode_ = "full", passphrase_;
+  std::unique_ptr<TlsClient> tls_;
   std::string last_error_;
 
   std::string pending_;  // event lines not yet in a window, from pending_off_ on
