@@ -211,10 +211,31 @@ const Specs kLogstash = {
     {"proxy_use_local_resolver", Kind::kBool},
     {"escape_html", Kind::kBool},
 };
+const Specs kRedis = {
+    {"enabled", Kind::kBool},
+    {"hosts", Kind::kStringList},
+    {"key", Kind::kString},
+    {"keys", Kind::kAny},
+    {"index", Kind::kString},
+    {"datatype", Kind::kString},
+    {"db", Kind::kInt},
+    {"password", Kind::kString},
+    {"loadbalance", Kind::kBool},
+    {"worker", Kind::kInt},
+    {"timeout", Kind::kDuration},
+    {"max_retries", Kind::kInt},
+    {"backoff", Kind::kSection, &kBackoff},
+    {"bulk_max_size", Kind::kInt},
+    {"ssl", Kind::kMap},
+    {"proxy_url", Kind::kString},
+    {"proxy_use_local_resolver", Kind::kBool},
+    {"escape_html", Kind::kBool},
+    {"codec", Kind::kMap},
+};
 const Specs kOutput = {
     {"console", Kind::kSection, &kConsole},   {"file", Kind::kSection, &kFile},
     {"kafka", Kind::kSection, &kKafka},       {"elasticsearch", Kind::kSection, &kElasticsearch},
-    {"logstash", Kind::kSection, &kLogstash},
+    {"logstash", Kind::kSection, &kLogstash}, {"redis", Kind::kSection, &kRedis},
 };
 
 const Specs kTimestamp = {{"precision", Kind::kString}};
@@ -847,7 +868,7 @@ void read_outputs(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
   for (auto it = n.begin(); it != n.end(); ++it) {
     const std::string type = it->first.as<std::string>();
     if (type != "console" && type != "file" && type != "kafka" && type != "elasticsearch" &&
-        type != "logstash")
+        type != "logstash" && type != "redis")
       continue;  // already warned as unknown
     if (get_bool(it->second["enabled"], true)) enabled.push_back(type);
   }

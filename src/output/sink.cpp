@@ -17,6 +17,7 @@
 #include "output/elasticsearch_sink.hpp"
 #include "output/kafka_sink.hpp"
 #include "output/logstash_sink.hpp"
+#include "output/redis_sink.hpp"
 #include "util/fd_io.hpp"
 #include "util/safe_file.hpp"
 
@@ -234,6 +235,10 @@ std::string host_port_error(std::string_view hp) {
 
 std::string output_down_note(const Config& cfg, uint64_t mem_events) {
   if (cfg.queue.disk) return "capture goes on; events go to the disk queue until a host answers";
+  if (mem_events == 0)
+    return "capture goes on; events wait in the workers' queues until a host answers (when those are full "
+           "live capture drops them, counted, and reading a file waits; queue.disk keeps them on disk "
+           "instead)";
   return "capture goes on; events wait in memory until a host answers (" + std::to_string(mem_events) +
          " at most, queue.mem.events; beyond that live capture drops them, counted, and reading a file "
          "waits; queue.disk keeps them on disk instead)";
@@ -251,9 +256,10 @@ std::unique_ptr<Sink> make_sink(const Config& config, SinkOpen how) {
     return std::make_unique<FileSink>(cfg);
   }
   if (cfg.type == "kafka") return make_kafka_sink(config, how);  // has its own disk queue
-  if (cfg.type == "logstash" || cfg.type == "elasticsearch") {
-    auto sink =
-        cfg.type == "logstash" ? make_logstash_sink(config, how) : make_elasticsearch_sink(config, how);
+  if (cfg.type == "logstash" || cfg.type == "elasticsearch" || cfg.type == "redis") {
+    auto sink = cfg.type == "logstash"        ? make_logstash_sink(config, how)
+                : cfg.type == "elasticsearch" ? make_elasticsearch_sink(config, how)
+                                              : make_redis_sink(config, how);
     if (!config.queue.disk || how == SinkOpen::kRequireConnection) return sink;
     if (how == SinkOpen::kCheckOnly) {
       if (const std::string why = check_private_dir(config.queue.disk_path); !why.empty())

@@ -3,6 +3,7 @@ are, and how to run tapbeat on a capture and read its events."""
 import csv
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -77,6 +78,27 @@ def run_tapbeat(args, timeout=120, check=True, **kw):
     if check and proc.returncode != 0:
         raise AssertionError(f"tapbeat {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc
+
+
+def free_port():
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def canon(event, metadata=True):
+    """An event as JSON text without what differs from run to run (agent.ephemeral_id),
+    and without @metadata unless `metadata`; for comparing what outputs delivered."""
+    e = {k: v for k, v in event.items() if metadata or k != "@metadata"}
+    e["agent"] = {k: v for k, v in e["agent"].items() if k != "ephemeral_id"}
+    return json.dumps(e, sort_keys=True)
+
+
+def console_events_of(capture):
+    """The events the golden config writes to the console for `capture`."""
+    proc = run_tapbeat(["-c", GOLDEN_CONFIG, "-I", capture, "-t"])
+    return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
 def start_tapbeat(args):

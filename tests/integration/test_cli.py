@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BIN, ROOT, events_of, final_stats, pcap, run_tapbeat, start_tapbeat, wait_for_line
+from conftest import BIN, events_of, final_stats, free_port, pcap, ROOT, run_tapbeat, start_tapbeat, wait_for_line
 
 TUTORIAL = os.path.join(ROOT, "tests", "data", "packetbeat-tutorial.yml")
 
@@ -355,12 +355,6 @@ def test_export_config_masks_credentials_and_export_template_is_the_setup_templa
     assert any("resolved_ips" in t for t in template["template"]["mappings"]["dynamic_templates"])
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_monitoring_endpoint_serves_identity_stats_and_prometheus_metrics(tmp_path):

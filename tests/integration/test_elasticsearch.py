@@ -18,7 +18,9 @@ import urllib.request
 
 import pytest
 
-from conftest import GOLDEN_CONFIG, ROOT, final_stats, pcap, run_tapbeat, start_tapbeat, wait_for_line
+from conftest import (
+    canon as canon_event, console_events_of, final_stats, free_port, GOLDEN_CONFIG, pcap, ROOT,
+    run_tapbeat, start_tapbeat, wait_for_line)
 
 CAPTURE = pcap("ndpi/mixed/1kxun.pcap")
 PORT = int(os.environ.get("TAPBEAT_OPENSEARCH_PORT", "19201"))
@@ -52,16 +54,15 @@ def docs(index):
     return [h["_source"] for h in out["hits"]["hits"]]
 
 
-def canon(e):
-    e = {k: v for k, v in e.items() if k != "@metadata"}
-    e["agent"] = {k: v for k, v in e["agent"].items() if k != "ephemeral_id"}
-    return json.dumps(e, sort_keys=True)
 
 
 @pytest.fixture(scope="module")
 def console_events():
-    proc = run_tapbeat(["-c", GOLDEN_CONFIG, "-I", CAPTURE, "-t"])
-    return [json.loads(l) for l in proc.stdout.splitlines()]
+    return console_events_of(CAPTURE)
+
+
+def canon(e):
+    return canon_event(e, metadata=False)
 
 
 def es_args(hosts, *settings):
@@ -339,10 +340,6 @@ def test_disk_queue_keeps_what_no_host_took_for_the_next_start(node, console_eve
     assert not any(f.endswith(".tbq") for f in os.listdir(spool))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_test_output_connects_to_the_node(node):

@@ -190,7 +190,7 @@ def test_test_output_with_nothing_to_connect_to():
 
 CONSOLE_OFF = ["-E", "output.console.enabled=false"]
 PARITY = {
-    "unknown output only": ("output.redis: {hosts: [a]}\n", [], "no output is configured"),
+    "unknown output only": ("output.mqtt: {hosts: [a]}\n", [], "no output is configured"),
     "no output": ("tapbeat.interfaces.device: any\n", [], "no output is configured"),
     "empty file": ("", [], "no output is configured"),
     "bad BPF": ("output.console: {}\n", ["-E", "tapbeat.interfaces.bpf_filter=tcpx port 80"],

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from conftest import GOLDEN_CONFIG, ROOT, final_stats, pcap, run_tapbeat, start_tapbeat, wait_for_line
+from conftest import (
+    canon, final_stats, free_port, GOLDEN_CONFIG, pcap, ROOT, run_tapbeat, start_tapbeat,
+    wait_for_line)
 
 CAPTURE = pcap("ndpi/mixed/1kxun.pcap")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,10 +31,6 @@ def lumberjack(tmp_path_factory):
     return str(out)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -55,10 +53,6 @@ class Server:
         self.p.wait(timeout=10)
 
 
-def canon(e):
-    e = dict(e)
-    e["agent"] = {k: v for k, v in e["agent"].items() if k != "ephemeral_id"}
-    return json.dumps(e, sort_keys=True)
 
 
 @pytest.fixture(scope="module")
