@@ -95,6 +95,13 @@ def canon(event, metadata=True):
     return json.dumps(e, sort_keys=True)
 
 
+def empty_pcap(folder):
+    """A capture file with no packets in `folder` (a run that only drains its queue)."""
+    path = folder / "empty.pcap"
+    path.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    return path
+
+
 def console_events_of(capture):
     """The events the golden config writes to the console for `capture`."""
     proc = run_tapbeat(["-c", GOLDEN_CONFIG, "-I", capture, "-t"])

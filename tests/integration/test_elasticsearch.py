@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from conftest import (
-    canon as canon_event, console_events_of, final_stats, free_port, GOLDEN_CONFIG, pcap, ROOT,
+    empty_pcap, canon as canon_event, console_events_of, final_stats, free_port, GOLDEN_CONFIG, pcap, ROOT,
     run_tapbeat, start_tapbeat, wait_for_line)
 
 CAPTURE = pcap("ndpi/mixed/1kxun.pcap")
@@ -329,8 +329,7 @@ def test_disk_queue_keeps_what_no_host_took_for_the_next_start(node, console_eve
     assert stats["output.elasticsearch.acked"] == 0 and stats["output.elasticsearch.dropped.retries"] == 0
     assert stats["output.queue.disk.spooled"] == len(console_events)
     assert "kept in the disk queue for the next start" in proc.stderr
-    empty = tmp_path / "empty.pcap"
-    empty.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    empty = empty_pcap(tmp_path)
     queue[-1] = "tapbeat.shutdown_timeout=60s"  # ends as soon as all is indexed
     proc = run_tapbeat(es_args([node], *queue) + ["-I", str(empty), "-t"])
     stats = final_stats(proc.stderr)

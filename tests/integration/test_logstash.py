@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import (
-    canon, final_stats, free_port, GOLDEN_CONFIG, pcap, ROOT, run_tapbeat, start_tapbeat,
+    empty_pcap, canon, final_stats, free_port, GOLDEN_CONFIG, pcap, ROOT, run_tapbeat, start_tapbeat,
     wait_for_line)
 
 CAPTURE = pcap("ndpi/mixed/1kxun.pcap")
@@ -238,8 +238,7 @@ def test_disk_queue_keeps_what_no_host_took_for_the_next_start(lumberjack, tmp_p
     assert "the output is not keeping up; events go to the disk queue" in proc.stderr
     assert "100 events not delivered within tapbeat.shutdown_timeout: 100 kept in the disk queue" in proc.stderr
     assert any(f.endswith(".tbq") for f in os.listdir(spool))
-    empty = tmp_path / "empty.pcap"
-    empty.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    empty = empty_pcap(tmp_path)
     queue[-1] = "tapbeat.shutdown_timeout=60s"  # ends as soon as all is acknowledged
     srv = Server(lumberjack, tmp_path)
     try:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import (
-    canon, console_events_of, final_stats, free_port, GOLDEN_CONFIG, pcap, run_tapbeat,
+    empty_pcap, canon, console_events_of, final_stats, free_port, GOLDEN_CONFIG, pcap, run_tapbeat,
     start_tapbeat, wait_for_line)
 
 CAPTURE = pcap("ndpi/mixed/1kxun.pcap")
@@ -191,8 +191,7 @@ def test_disk_queue_keeps_what_no_host_took_for_the_next_start(console_events, t
     queue = [f"queue.disk.path={tmp_path / 'spool'}", "tapbeat.shutdown_timeout=1s"]
     stats = final_stats(run_tapbeat(to_args(port, *queue), check=False).stderr)
     assert stats["output.queue.disk.spooled"] == len(console_events) and stats["output.redis.acked"] == 0
-    empty = tmp_path / "empty.pcap"
-    empty.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    empty = empty_pcap(tmp_path)
     srv = RedisServer(port=port)
     try:
         proc = run_tapbeat(cfg_args(port, *queue[:1], "tapbeat.shutdown_timeout=60s") + ["-I", str(empty), "-t"])
