@@ -219,6 +219,11 @@ void PcapRuntime::capture_stats(JsonWriter& w) const {
     w.field_uint("capture.pcap.received", ps.received);
     w.field_uint("capture.pcap.dropped", ps.dropped);
     w.field_uint("capture.pcap.if_dropped", ps.if_dropped);
+    for (const auto& [dev, d] : source_->device_stats()) {  // several interfaces: each one's
+      w.field_uint("capture.devices." + dev + ".received", d.received);
+      w.field_uint("capture.devices." + dev + ".dropped", d.dropped);
+      w.field_uint("capture.devices." + dev + ".if_dropped", d.if_dropped);
+    }
   }
 }
 
@@ -229,17 +234,27 @@ int PcapRuntime::run() {
   const uint32_t n = worker_count(cfg_);
   Pipeline pipeline(cfg_, n, file_mode_, file_mode_, !file_mode_);
 
-  po.device = cfg_.interfaces.device;
-  po.snaplen = cfg_.interfaces.snaplen;
-  po.snaplen_fits_mtu = !cfg_.interfaces.snaplen_set;
-  po.buffer_size_mb = cfg_.interfaces.buffer_size_mb;
-  po.promisc = cfg_.interfaces.auto_promisc_mode;
-  po.ignore_outgoing = cfg_.interfaces.ignore_outgoing;
-  po.bpf_filter = cfg_.interfaces.bpf_filter;
-  // As in Packetbeat, the filter built from the protocol ports narrows live capture
-  // only; a capture file is read whole unless bpf_filter is set.
-  if (po.bpf_filter.empty() && !cfg_.flows.enabled && !file_mode_) po.bpf_filter = generated_bpf_filter(cfg_);
-  auto src = PcapSource::open(po);
+  // Each interface listed (one, or several live devices side by side).
+  std::vector<PcapOptions> each;
+  std::vector<const InterfaceConfig*> ifaces{&cfg_.interfaces};
+  if (!file_mode_)
+    for (const InterfaceConfig& i : cfg_.more_interfaces) ifaces.push_back(&i);
+  for (const InterfaceConfig* i : ifaces) {
+    PcapOptions o = po;
+    o.device = i->device;
+    o.snaplen = i->snaplen;
+    o.snaplen_fits_mtu = !i->snaplen_set;
+    o.buffer_size_mb = i->buffer_size_mb;
+    o.promisc = i->auto_promisc_mode;
+    o.ignore_outgoing = i->ignore_outgoing;
+    o.bpf_filter = i->bpf_filter;
+    // As in Packetbeat, the filter built from the protocol ports narrows live capture
+    // only; a capture file is read whole unless bpf_filter is set.
+    if (o.bpf_filter.empty() && !cfg_.flows.enabled && !file_mode_) o.bpf_filter = generated_bpf_filter(cfg_);
+    each.push_back(o);
+  }
+  po = each.front();
+  auto src = PcapSource::open_many(each);
   source_ = src.get();
   if (!link_type_supported(src->link_type()))
     log_line("warn", "link type " + std::to_string(src->link_type()) +
@@ -262,16 +277,19 @@ int PcapRuntime::run() {
     std::snprintf(name, sizeof name, "tb-worker-%u", static_cast<unsigned>(i % 10000));  // at most 15 chars
     pthread_setname_np(p->thread.native_handle(), name);
   }
+  std::string devices;
+  for (const PcapOptions& o : each) devices += (devices.empty() ? "" : ", ") + o.device;
   log_line("info", "tapbeat " + std::string(kTapbeatVersion) +
-                       " started: " + (file_mode_ ? "reading " + po.file : "capturing on " + po.device) +
+                       " started: " + (file_mode_ ? "reading " + po.file : "capturing on " + devices) +
                        " with " + std::to_string(n) + " worker(s)" +
                        (po.bpf_filter.empty() ? "" : ", filter '" + po.bpf_filter + "'") +
                        (src->snaplen() ? ", snaplen " + std::to_string(src->snaplen()) : ""));
-  if (!file_mode_ && cfg_.interfaces.snaplen_set) {
-    const uint32_t mtu = device_mtu(po.device);
-    if (mtu && src->snaplen() < mtu + 14)
-      log_line("warn", "interfaces.snaplen " + std::to_string(src->snaplen()) + " is shorter than " +
-                           po.device + "'s largest frame (MTU " + std::to_string(mtu) +
+  for (std::size_t k = 0; k < ifaces.size() && !file_mode_; ++k) {
+    if (!ifaces[k]->snaplen_set) continue;
+    const uint32_t mtu = device_mtu(each[k].device);
+    if (mtu && each[k].snaplen < mtu + 14)
+      log_line("warn", "interfaces.snaplen " + std::to_string(each[k].snaplen) + " is shorter than " +
+                           each[k].device + "'s largest frame (MTU " + std::to_string(mtu) +
                            "): longer packets are cut and counted as packets.snaplen_truncated");
   }
 
@@ -300,10 +318,17 @@ void check_run_config(const Config& cfg) {
   require_output(cfg);
   const auto decoders = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
   check_flow_memory(cfg, worker_count(cfg), decoders->plan().any_tcp());
-  if (!cfg.interfaces.bpf_filter.empty())
-    if (const std::string why = bpf_filter_error(cfg.interfaces.bpf_filter); !why.empty())
-      throw ConfigError(cfg.file, "tapbeat.interfaces.bpf_filter",
-                        "libpcap refuses '" + cfg.interfaces.bpf_filter + "': " + why);
+  std::vector<const InterfaceConfig*> ifaces{&cfg.interfaces};
+  for (const InterfaceConfig& i : cfg.more_interfaces) ifaces.push_back(&i);
+  for (std::size_t k = 0; k < ifaces.size(); ++k) {
+    const std::string& f = ifaces[k]->bpf_filter;
+    if (f.empty()) continue;
+    if (const std::string why = bpf_filter_error(f); !why.empty())
+      throw ConfigError(
+          cfg.file,
+          "tapbeat.interfaces" + (ifaces.size() > 1 ? "[" + std::to_string(k) + "]" : "") + ".bpf_filter",
+          "libpcap refuses '" + f + "': " + why);
+  }
   make_sink(cfg, SinkOpen::kCheckOnly);
 }
 

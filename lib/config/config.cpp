@@ -742,15 +742,8 @@ bool valid_network(const std::string& s) {
 
 // ---- sections -------------------------------------------------------------
 
-void read_interfaces(const Ctx& ctx, const YAML::Node& in, Config& cfg) {
-  if (!in) return;
-  const std::string key = "tapbeat.interfaces";
-  if (in.IsSequence() && in.size() != 1)
-    ctx.fail(key, "lists " + std::to_string(in.size()) +
-                      " interfaces; one capture interface per tapbeat process is supported");
-  const YAML::Node n = in.IsSequence() ? in[0] : in;
+void read_interface(const Ctx& ctx, const std::string& key, const YAML::Node& n, InterfaceConfig& i) {
   check_section(ctx, key, n, kInterfaces);
-  InterfaceConfig& i = cfg.interfaces;
   i.device = get_string(n["device"], i.device);
   i.type = get_string(n["type"], i.type);
   if (i.type != "pcap" && i.type != "af_packet" && i.type != "dpdk" && i.type != "autodetect")
@@ -772,6 +765,33 @@ void read_interfaces(const Ctx& ctx, const YAML::Node& in, Config& cfg) {
   i.file = get_string(n["file"], "");
   i.auto_promisc_mode = get_bool(n["auto_promisc_mode"], false);
   i.ignore_outgoing = get_bool(n["ignore_outgoing"], false);
+}
+
+void read_interfaces(const Ctx& ctx, const YAML::Node& in, Config& cfg) {
+  if (!in) return;
+  const std::string key = "tapbeat.interfaces";
+  if (!in.IsSequence()) return read_interface(ctx, key, in, cfg.interfaces);
+  if (in.size() == 0) ctx.fail(key, "an empty list: name at least one interface");
+  read_interface(ctx, key + "[0]", in[0], cfg.interfaces);
+  std::set<std::string> devices{cfg.interfaces.device};
+  for (std::size_t k = 1; k < in.size(); ++k) {
+    const std::string at = key + "[" + std::to_string(k) + "]";
+    InterfaceConfig i;
+    read_interface(ctx, at, in[k], i);
+    // Several interfaces: live devices captured through libpcap, side by side.
+    if (!i.file.empty() || !cfg.interfaces.file.empty())
+      ctx.fail(at + ".file", "a capture file is read alone; list it as the only interface");
+    if (i.type == "dpdk" || cfg.interfaces.type == "dpdk")
+      ctx.fail(at + ".type", "DPDK ports are listed in tapbeat.dpdk.ports, not as several interfaces");
+    if (i.device == "any" || cfg.interfaces.device == "any")
+      ctx.fail(at + ".device", "`any` already captures every device; list devices without it");
+    if (!devices.insert(i.device).second) ctx.fail(at + ".device", "'" + i.device + "' is listed twice");
+    for (const std::string& net : i.internal_networks)
+      if (std::find(cfg.interfaces.internal_networks.begin(), cfg.interfaces.internal_networks.end(), net) ==
+          cfg.interfaces.internal_networks.end())
+        cfg.interfaces.internal_networks.push_back(net);
+    cfg.more_interfaces.push_back(std::move(i));
+  }
 }
 
 void read_flows(const Ctx& ctx, const YAML::Node& n, Config& cfg) {

@@ -118,6 +118,9 @@ struct Config {
   std::string field_members;
   std::string file;  // where it came from, for messages
   InterfaceConfig interfaces;
+  // packetbeat.interfaces as a list: the devices after the first (live pcap capture
+  // only; every one feeds the same workers).
+  std::vector<InterfaceConfig> more_interfaces;
   FlowsConfig flows;
   std::vector<ProtocolConfig> protocols;
   std::optional<OutputConfig> output;

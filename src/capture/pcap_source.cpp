@@ -43,7 +43,7 @@ class PcapHandle : public PcapSource {
     if (rc == 0) {
       // Non-blocking handle: wait for the fd at most one clock tick, so an idle link
       // still moves the clock and a stop request is seen.
-      if (fd_ >= 0) {
+      if (fd_ >= 0 && idle_wait_) {
         struct pollfd pfd {
           fd_, POLLIN, 0
         };
@@ -69,10 +69,13 @@ class PcapHandle : public PcapSource {
   bool live() const override { return live_; }
   uint16_t link_type() const override { return dlt_; }
   void break_loop() override { pcap_breakloop(p_); }
+  int wait_fd() const override { return fd_; }
+  void set_idle_wait(bool wait) override { idle_wait_ = wait; }
 
  private:
   pcap_t* p_;
   int fd_ = -1;
+  bool idle_wait_ = true;
   bool live_;
   bool nano_;
   uint16_t dlt_;
@@ -211,6 +214,85 @@ class FileSource : public PcapSource {
 };
 
 }  // namespace
+
+namespace {
+
+// Several live devices, read in turn (up to kTurn frames each), all polled together
+// for one clock tick when none has a frame.
+class MultiSource : public PcapSource {
+ public:
+  MultiSource(std::vector<std::unique_ptr<PcapSource>> srcs, std::vector<std::string> names)
+      : srcs_(std::move(srcs)), names_(std::move(names)) {
+    for (auto& s : srcs_) s->set_idle_wait(false);
+  }
+  Next next(Frame& out) override {
+    for (std::size_t tried = 0; tried < srcs_.size(); ++tried) {
+      if (turn_ >= kTurn) turn_ = 0, cur_ = (cur_ + 1) % srcs_.size();
+      const Next r = srcs_[cur_]->next(out);
+      if (r == Next::kPacket) {
+        ++turn_;
+        return r;
+      }
+      if (r != Next::kTimeout) {
+        error_ = names_[cur_] + ": " + srcs_[cur_]->error();
+        return r;
+      }
+      turn_ = kTurn;  // idle: the next one's turn
+    }
+    std::vector<pollfd> fds;
+    for (const auto& s : srcs_)
+      if (s->wait_fd() >= 0) fds.push_back({s->wait_fd(), POLLIN, 0});
+    ::poll(fds.data(), fds.size(), 100);
+    return Next::kTimeout;
+  }
+  std::string error() const override { return error_; }
+  PcapStats stats() const override {
+    PcapStats t;
+    for (const auto& s : srcs_) {
+      const PcapStats p = s->stats();
+      t.received += p.received;
+      t.dropped += p.dropped;
+      t.if_dropped += p.if_dropped;
+    }
+    return t;
+  }
+  std::vector<std::pair<std::string, PcapStats>> device_stats() const override {
+    std::vector<std::pair<std::string, PcapStats>> out;
+    for (std::size_t i = 0; i < srcs_.size(); ++i) out.emplace_back(names_[i], srcs_[i]->stats());
+    return out;
+  }
+  bool live() const override { return true; }
+  uint16_t link_type() const override { return srcs_.front()->link_type(); }
+  void break_loop() override {
+    for (auto& s : srcs_) s->break_loop();
+  }
+  uint32_t snaplen() const override {
+    uint32_t m = 0;
+    for (const auto& s : srcs_) m = std::max(m, s->snaplen());
+    return m;
+  }
+
+ private:
+  static constexpr unsigned kTurn = 64;
+  std::vector<std::unique_ptr<PcapSource>> srcs_;
+  std::vector<std::string> names_;
+  std::size_t cur_ = 0;
+  unsigned turn_ = 0;
+  std::string error_;
+};
+
+}  // namespace
+
+std::unique_ptr<PcapSource> PcapSource::open_many(const std::vector<PcapOptions>& each) {
+  if (each.size() == 1) return open(each.front());
+  std::vector<std::unique_ptr<PcapSource>> srcs;
+  std::vector<std::string> names;
+  for (const PcapOptions& o : each) {
+    srcs.push_back(open(o));
+    names.push_back(o.device);
+  }
+  return std::make_unique<MultiSource>(std::move(srcs), std::move(names));
+}
 
 std::unique_ptr<PcapSource> PcapSource::open(const PcapOptions& o) {
   char err[PCAP_ERRBUF_SIZE] = {};

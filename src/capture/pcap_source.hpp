@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tapbeat {
@@ -54,6 +55,17 @@ class PcapSource {
   virtual void break_loop() = 0;
   // The snap length in force (live: after snaplen_fits_mtu); 0 for files.
   virtual uint32_t snaplen() const { return 0; }
+  // Live: the kernel's counters of each device captured, by device name.
+  virtual std::vector<std::pair<std::string, PcapStats>> device_stats() const { return {}; }
+  // Live: the descriptor poll() waits on for packets (-1: none), and whether next()
+  // itself waits up to a clock tick when nothing is there (true unless one source of
+  // several).
+  virtual int wait_fd() const { return -1; }
+  virtual void set_idle_wait(bool) {}
+
+  // Several live devices read by one thread (one producer for the workers' rings):
+  // each in turn, polled together when all are idle. Throws as open() does.
+  static std::unique_ptr<PcapSource> open_many(const std::vector<PcapOptions>& each);
 };
 
 // The largest MTU of the device (`any`: of every device), from /sys/class/net; 0 when

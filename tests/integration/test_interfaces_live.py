@@ -1,0 +1,85 @@
+"""Several interfaces in one process: packetbeat.interfaces as a list of live devices,
+each the outer end of a veth pair whose inner end lives in a network namespace that
+sends UDP and DNS over it; one tapbeat reads both and reports each one's traffic,
+with each device's kernel counters in the stats."""
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import BIN, final_stats, wait_for_line
+
+
+@pytest.fixture
+def two_veths():
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    made = []
+    for k, net in enumerate(("10.196.0", "10.197.0")):
+        tag = uuid.uuid4().hex[:6]
+        ns, inner, outer = f"tbns{tag}", f"tbi{tag}", f"tbo{tag}"
+        for c in (["ip", "netns", "add", ns], ["ip", "link", "add", outer, "type", "veth", "peer", "name", inner],
+                  ["ip", "link", "set", inner, "netns", ns], ["ip", "addr", "add", f"{net}.1/24", "dev", outer],
+                  ["ip", "link", "set", outer, "up"],
+                  ["ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/24", "dev", inner],
+                  ["ip", "netns", "exec", ns, "ip", "link", "set", inner, "up"]):
+            subprocess.run(c, check=True, capture_output=True)
+        made.append((ns, outer, net))
+    yield made
+    for ns, outer, _ in made:
+        subprocess.run(["ip", "link", "del", outer], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def send(ns, dst, port, count, size):
+    code = ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"for _ in range({count}): s.sendto(b'z' * {size}, ('{dst}', {port}))\n")
+    subprocess.run(["ip", "netns", "exec", ns, "python3", "-c", code], check=True, timeout=20)
+
+
+def test_two_devices_in_one_process(tmp_path, two_veths):
+    (ns_a, dev_a, net_a), (ns_b, dev_b, net_b) = two_veths
+    cfg = tmp_path / "t.yml"
+    cfg.write_text("packetbeat.interfaces:\n"
+                   f"  - device: {dev_a}\n"
+                   f"  - device: {dev_b}\n    snaplen: 1500\n    bpf_filter: udp\n"
+                   "packetbeat.flows: {timeout: 30s, period: -1s}\n"
+                   "tapbeat.workers: 2\ntapbeat.progress: false\noutput.console: {}\n")
+    p = subprocess.Popen([BIN, "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = wait_for_line(p, "started: capturing on")[-1]
+        assert f"capturing on {dev_a}, {dev_b}" in line
+        send(ns_a, f"{net_a}.1", 45001, 7, 200)
+        send(ns_b, f"{net_b}.1", 45002, 11, 300)
+        time.sleep(1)
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err[-2000:]
+    flows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    a = [f for f in flows if f.get("destination", {}).get("port") == 45001]
+    b = [f for f in flows if f.get("destination", {}).get("port") == 45002]
+    assert len(a) == 1 and a[0]["source"]["ip"] == f"{net_a}.2" and a[0]["source"]["packets"] == 7
+    assert len(b) == 1 and b[0]["source"]["ip"] == f"{net_b}.2" and b[0]["source"]["packets"] == 11
+    assert b[0]["source"]["bytes"] == 11 * (14 + 20 + 8 + 300)
+    stats = final_stats(err)
+    assert stats[f"capture.devices.{dev_a}.received"] >= 7
+    assert stats[f"capture.devices.{dev_b}.received"] >= 11
+    assert stats["capture.pcap.received"] == stats[f"capture.devices.{dev_a}.received"] + \
+        stats[f"capture.devices.{dev_b}.received"]
+
+
+@pytest.mark.parametrize("second,key,why", [
+    ("{device: any}", "tapbeat.interfaces[1].device", "`any` already captures every device"),
+    ("{device: lo}", "tapbeat.interfaces[1].device", "'lo' is listed twice"),
+    ("{device: eth9, file: x.pcap}", "tapbeat.interfaces[1].file", "a capture file is read alone"),
+])
+def test_bad_interface_lists_name_the_entry(tmp_path, second, key, why):
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text(f"packetbeat.interfaces: [{{device: lo}}, {second}]\noutput.console: {{}}\n")
+    proc = subprocess.run([BIN, "test", "config", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and key in proc.stderr and why in proc.stderr, proc.stderr
