@@ -20,6 +20,7 @@
 #include "log.hpp"
 #include "net/parse.hpp"
 #include "pipeline.hpp"
+#include "privileges.hpp"
 #include "util/packet_ring.hpp"
 #include "version.hpp"
 
@@ -232,7 +233,6 @@ int PcapRuntime::run() {
   po.file = !opts_.pcap_file.empty() ? opts_.pcap_file : cfg_.interfaces.file;
   file_mode_ = !po.file.empty();
   const uint32_t n = worker_count(cfg_);
-  Pipeline pipeline(cfg_, n, file_mode_, file_mode_, !file_mode_);
 
   // Each interface listed (one, or several live devices side by side).
   std::vector<PcapOptions> each;
@@ -260,6 +260,10 @@ int PcapRuntime::run() {
     log_line("warn", "link type " + std::to_string(src->link_type()) +
                          " is not decoded; its packets are counted as decode.link.unsupported");
 
+  // The capture is open: root is no longer needed. The output opens after, as the user
+  // the run goes on as (the folders it makes are that user's).
+  drop_root(cfg_, !file_mode_);
+  Pipeline pipeline(cfg_, n, file_mode_, file_mode_, !file_mode_);
   install_signal_handlers(cfg_.engine.shutdown_timeout_ns);
   for (uint32_t i = 0; i < n; ++i) {
     auto slot = std::make_unique<WorkerSlot>();

@@ -117,6 +117,7 @@ const Specs kTapbeat = {
     {"dpdk", Kind::kSection, &kDpdk},
     {"npcap", Kind::kAny},
     {"overwrite_pipelines", Kind::kBool},
+    {"user", Kind::kString},
 };
 
 const Specs kConsole = {
@@ -992,6 +993,9 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
     ctx.fail("tapbeat.shutdown_timeout", "must not be negative");
   e.shutdown_timeout_ns =
       static_cast<uint64_t>(get_duration(t["shutdown_timeout"], static_cast<int64_t>(e.shutdown_timeout_ns)));
+  e.user_set = t["user"].IsDefined();
+  e.user = get_string(t["user"], e.user);
+  if (e.user.empty()) ctx.fail("tapbeat.user", "must name a user (root keeps root)");
   e.max_flows = get_uint<uint32_t>(at(t, "flow_table", "max_flows"), e.max_flows);
   if (e.max_flows < 16) ctx.fail("tapbeat.flow_table.max_flows", "must be at least 16");
   e.frag_max_sets = get_uint<uint32_t>(at(t, "fragments", "max_sets"), e.frag_max_sets);

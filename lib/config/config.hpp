@@ -89,6 +89,10 @@ struct EngineConfig {
   uint32_t event_chunks = 64;  // per worker
   uint32_t event_chunk_kb = 256;
   bool progress = true;
+  // Started as root, the user tapbeat runs as once the capture is open (tapbeat.user);
+  // "root" keeps root. user_set: named in the config (a missing user is then an error).
+  std::string user = "tapbeat";
+  bool user_set = false;
 };
 
 // Beats' logging.*: where tapbeat's own log lines go.
