@@ -95,6 +95,15 @@ def canon(event, metadata=True):
     return json.dumps(e, sort_keys=True)
 
 
+def send_udp(port, count, size, host="127.0.0.1"):
+    """`count` datagrams of `size` bytes to host:port, then half a second for a capture
+    to see them."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _ in range(count):
+            s.sendto(b"x" * size, (host, port))
+    time.sleep(0.5)
+
+
 def empty_pcap(folder):
     """A capture file with no packets in `folder` (a run that only drains its queue)."""
     path = folder / "empty.pcap"

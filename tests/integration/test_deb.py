@@ -7,13 +7,11 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
-import time
 
 import pytest
 
-from conftest import ROOT, final_stats, wait_for_line
+from conftest import ROOT, final_stats, send_udp, wait_for_line
 
 
 def dpkg(*args, check=True):
@@ -69,9 +67,7 @@ def test_started_as_the_unit_starts_it(installed):
         assert any(f"running as user tapbeat (uid {uid}" in l for l in seen), "".join(seen)
         with open(f"/proc/{p.pid}/status") as f:
             assert next(l for l in f if l.startswith("Uid:")).split()[1:] == [str(uid)] * 4
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(b"x" * 64, ("127.0.0.1", 45991))
-        time.sleep(0.5)
+        send_udp(45991, 1, 64)
     finally:
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=60)

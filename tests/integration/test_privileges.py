@@ -4,14 +4,12 @@ import json
 import os
 import pwd
 import signal
-import socket
 import subprocess
-import time
 import uuid
 
 import pytest
 
-from conftest import BIN, final_stats, wait_for_line
+from conftest import BIN, final_stats, send_udp, wait_for_line
 
 
 @pytest.fixture
@@ -47,10 +45,7 @@ def test_root_is_given_up_once_the_capture_is_open(tmp_path, system_user):
         seen = wait_for_line(p, "started: capturing on lo")
         assert any(f"running as user {user} (uid {uid}" in l for l in seen), "".join(seen)
         assert ids(p.pid) == {uid}  # every thread: real, effective, saved and filesystem uid
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            for _ in range(5):
-                s.sendto(b"x" * 100, ("127.0.0.1", 45777))
-        time.sleep(0.5)
+        send_udp(45777, 5, 100)
     finally:
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
