@@ -374,6 +374,10 @@ void Pipeline::monitor_loop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     http_.serve([this](const std::string& path) { return monitor_reply(path); });
     const uint64_t now = mono_ns();
+    // Past a stop signal's deadline, a worker still waiting on a full output gives up
+    // (its events counted); whatever thread runs it.
+    if (g_stop.load(std::memory_order_relaxed) && now > stop_deadline_ns())
+      for (const auto& w : workers_) w->request_stop();
     if (now >= next_drop_check) {
       warn_drops(warned, last_warn_ns, now);
       next_drop_check = now + 1'000'000'000;

@@ -1,6 +1,8 @@
 // The libpcap backend: the capture thread reads frames (live or from a file),
 // computes the symmetric hash and copies each frame into the ring of the worker that
-// owns its flow; one thread per worker runs the engine over its ring.
+// owns its flow; one thread per worker runs the engine over its ring. A capture file
+// read by one worker needs none of that: the reading thread runs the worker itself,
+// on bursts of frames that point into the mapped file (no copy, no thread hop).
 #include "runtime.hpp"
 
 #include <pthread.h>
@@ -44,6 +46,7 @@ class PcapRuntime {
   void capture_loop(PcapSource& src);
   bool dispatch(const PcapSource::Frame& f);
   void push_clock(uint64_t ts_ns);
+  void run_inline();  // the one worker's pending burst, processed in this thread
   void capture_stats(JsonWriter& w) const;
 
   const Config& cfg_;
@@ -56,7 +59,23 @@ class PcapRuntime {
   std::atomic<uint64_t> read_{0}, ring_full_drops_{0}, too_large_drops_{0}, shutdown_drops_{0};
   uint64_t last_tick_ns_ = 0;
   uint64_t last_packet_ns_ = 0;
+  // Inline: a file read by one worker, run by the reading thread.
+  Worker* inline_ = nullptr;
+  bool stable_frames_ = false;  // frames stay valid (mapped file): they can wait in a burst
+  RawPacket burst_[Worker::kBurstSize];
+  std::size_t burst_len_ = 0;
+  uint64_t last_flush_ns_ = 0;
 };
+
+void PcapRuntime::run_inline() {
+  if (burst_len_) inline_->process({burst_, burst_len_});
+  burst_len_ = 0;
+  const uint64_t now = mono_ns();
+  if (now - last_flush_ns_ > 100'000'000) {  // bound event latency, as the worker threads do
+    inline_->flush();
+    last_flush_ns_ = now;
+  }
+}
 
 void PcapRuntime::worker_loop(WorkerSlot& s) {
   Worker& w = *s.worker;
@@ -106,6 +125,11 @@ void PcapRuntime::worker_loop(WorkerSlot& s) {
 }
 
 void PcapRuntime::push_clock(uint64_t ts_ns) {
+  if (inline_) {
+    run_inline();
+    inline_->on_clock(ts_ns);
+    return;
+  }
   for (auto& s : slots_) {
     for (;;) {
       RecordHeader* h = s->ring->reserve(0);
@@ -123,6 +147,11 @@ void PcapRuntime::push_clock(uint64_t ts_ns) {
 }
 
 bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
+  if (inline_) {
+    burst_[burst_len_++] = RawPacket{f.data, f.cap_len, f.wire_len, f.ts_ns, 0, f.link_type};
+    if (!stable_frames_ || burst_len_ == Worker::kBurstSize) run_inline();
+    return true;
+  }
   std::size_t wi = 0;
   uint32_t hash = 0;
   const std::size_t n = slots_.size();
@@ -265,7 +294,12 @@ int PcapRuntime::run() {
   drop_root(cfg_, !file_mode_);
   Pipeline pipeline(cfg_, n, file_mode_, file_mode_, !file_mode_);
   install_signal_handlers(cfg_.engine.shutdown_timeout_ns);
-  for (uint32_t i = 0; i < n; ++i) {
+  if (file_mode_ && n == 1) {
+    inline_ = &pipeline.worker(0);
+    stable_frames_ = src->stable_frames();
+    last_flush_ns_ = mono_ns();
+  }
+  for (uint32_t i = 0; i < n && !inline_; ++i) {
     auto slot = std::make_unique<WorkerSlot>();
     slot->worker = &pipeline.worker(i);
     slot->ring = std::make_unique<PacketRing>(std::size_t{cfg_.engine.ring_mb} << 20);
@@ -302,6 +336,10 @@ int PcapRuntime::run() {
   // A last tick gives every worker the same final clock (the last packet's time for a
   // file, now when live): flows that timed out expire, the rest report at that time.
   if (!interrupted || !file_mode_) push_clock(file_mode_ ? last_packet_ns_ : wall_ns());
+  if (inline_) {
+    run_inline();
+    inline_->finish();
+  }
   capture_done_.store(true, std::memory_order_release);
   // Interrupted runs get shutdown_timeout from the signal to deliver what is pending;
   // a worker still waiting on a full output then is released (its events counted).

@@ -1,5 +1,9 @@
 #include "capture/capture_file.hpp"
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -28,8 +32,17 @@ CaptureFile::CaptureFile(const std::string& path) : path_(path) {
   f_ = std::fopen(path.c_str(), "rb");
   if (!f_) throw std::runtime_error("cannot read capture file " + path + ": " + std::strerror(errno));
   buf_.resize(64 * 1024);
+  struct stat st {};
+  if (::fstat(fileno(f_), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fileno(f_), 0);
+    if (m != MAP_FAILED) {
+      map_ = static_cast<const uint8_t*>(m);
+      map_len_ = static_cast<std::size_t>(st.st_size);
+      ::madvise(m, map_len_, MADV_SEQUENTIAL);
+    }
+  }
   uint32_t magic = 0;
-  if (std::fread(&magic, 4, 1, f_) != 1) {
+  if (read_some(&magic, 4) != 4) {
     std::fclose(f_);
     throw std::runtime_error("cannot read capture file " + path + ": shorter than a file header");
   }
@@ -62,7 +75,30 @@ CaptureFile::CaptureFile(const std::string& path) : path_(path) {
 }
 
 CaptureFile::~CaptureFile() {
+  if (map_) ::munmap(const_cast<uint8_t*>(map_), map_len_);
   if (f_) std::fclose(f_);
+}
+
+std::size_t CaptureFile::read_some(void* p, std::size_t n) {
+  if (!map_) return std::fread(p, 1, n, f_);
+  const std::size_t k = std::min(n, map_len_ - pos_);
+  std::memcpy(p, map_ + pos_, k);
+  pos_ += k;
+  return k;
+}
+
+const uint8_t* CaptureFile::take(std::size_t n, std::size_t at) {
+  if (map_) {
+    if (map_len_ - pos_ < n) {
+      pos_ = map_len_;
+      return nullptr;
+    }
+    const uint8_t* p = map_ + pos_;
+    pos_ += n;
+    return p;
+  }
+  if (at + n > buf_.size()) buf_.resize(at + n);
+  return std::fread(buf_.data() + at, 1, n, f_) == n ? buf_.data() + at : nullptr;
 }
 
 uint32_t CaptureFile::u32(const uint8_t* p) const {
@@ -76,7 +112,7 @@ uint16_t CaptureFile::u16(const uint8_t* p) const {
   return swapped_ ? __builtin_bswap16(v) : v;
 }
 
-bool CaptureFile::read_exact(void* p, std::size_t n) { return std::fread(p, 1, n, f_) == n; }
+bool CaptureFile::read_exact(void* p, std::size_t n) { return read_some(p, n) == n; }
 
 CaptureFile::Status CaptureFile::fail(const std::string& why) {
   error_ = why;
@@ -87,14 +123,14 @@ CaptureFile::Status CaptureFile::next(Packet& out) { return pcapng_ ? next_pcapn
 
 CaptureFile::Status CaptureFile::next_pcap(Packet& out) {
   uint8_t rec[16];
-  const std::size_t got = std::fread(rec, 1, sizeof rec, f_);
+  const std::size_t got = read_some(rec, sizeof rec);
   if (got == 0) return Status::kEnd;
   if (got != sizeof rec) return fail("truncated packet header");
   const uint32_t sec = u32(rec), sub = u32(rec + 4), caplen = u32(rec + 8), len = u32(rec + 12);
   if (caplen > kMaxBlockBytes) return fail("packet record claims " + std::to_string(caplen) + " bytes");
-  if (caplen > buf_.size()) buf_.resize(caplen);
-  if (!read_exact(buf_.data(), caplen)) return fail("truncated packet data");
-  out.data = buf_.data();
+  const uint8_t* data = take(caplen);
+  if (!data) return fail("truncated packet data");
+  out.data = data;
   out.cap_len = caplen;
   out.wire_len = len < caplen ? caplen : len;
   out.ts_ns = uint64_t{sec} * 1'000'000'000ull + (nano_ ? sub : uint64_t{sub} * 1000);
@@ -165,7 +201,7 @@ uint64_t CaptureFile::to_ns(const Interface& itf, uint64_t ts) const {
 CaptureFile::Status CaptureFile::next_pcapng(Packet& out) {
   for (;;) {
     uint8_t head[8];
-    const std::size_t got = std::fread(head, 1, sizeof head, f_);
+    const std::size_t got = read_some(head, sizeof head);
     if (got == 0) return Status::kEnd;
     if (got != sizeof head) return fail("truncated block header");
     uint32_t type;
@@ -182,9 +218,8 @@ CaptureFile::Status CaptureFile::next_pcapng(Packet& out) {
     if (len < 12 || len % 4 != 0 || len > kMaxBlockBytes)
       return fail("bad block length " + std::to_string(len));
     const uint32_t body_len = len - 12;
-    if (body_len + 4 > buf_.size()) buf_.resize(body_len + 4);
-    if (!read_exact(buf_.data(), body_len + 4)) return fail("truncated block");
-    const uint8_t* b = buf_.data();
+    const uint8_t* b = take(body_len + 4);
+    if (!b) return fail("truncated block");
     switch (type) {
       case kBlockInterface:
         if (body_len < 8) return fail("interface block too short");

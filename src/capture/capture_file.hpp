@@ -3,7 +3,10 @@
 // resolution and offset). libpcap refuses pcapng files whose interfaces differ in
 // link type; tapbeat decodes each packet with its own interface's link type.
 //
-// Start-up allocates the read buffer; next() reuses it (no allocation per packet).
+// A regular file is mapped (read-only, sequential): next() hands out pointers into the
+// mapping, valid until the reader is destroyed, and copies nothing. Other files (pipes)
+// are read through stdio into a buffer allocated at start-up, a packet's bytes valid
+// until the next call (mapped() tells which).
 #pragma once
 
 #include <cstdint>
@@ -38,6 +41,8 @@ class CaptureFile {
   // Link type of the first interface (pcap: the file's), 1 when none was seen yet.
   uint16_t first_link_type() const { return first_link_type_; }
   bool is_pcapng() const { return pcapng_; }
+  // Packets' bytes stay valid for the reader's lifetime (the file is mapped).
+  bool mapped() const { return map_ != nullptr; }
 
  private:
   struct Interface {
@@ -49,6 +54,10 @@ class CaptureFile {
   };
 
   bool read_exact(void* p, std::size_t n);
+  // n bytes: in the mapping, or read into buf_ at `at`; null when the file ends first.
+  const uint8_t* take(std::size_t n, std::size_t at = 0);
+  // Up to n bytes into p; how many there were.
+  std::size_t read_some(void* p, std::size_t n);
   Status fail(const std::string& why);
   Status next_pcap(Packet& out);
   Status next_pcapng(Packet& out);
@@ -60,6 +69,8 @@ class CaptureFile {
 
   std::string path_;
   std::FILE* f_ = nullptr;
+  const uint8_t* map_ = nullptr;  // the whole file when it is a regular one
+  std::size_t map_len_ = 0, pos_ = 0;
   bool pcapng_ = false;
   bool swapped_ = false;  // file byte order differs from the host's
   bool nano_ = false;     // classic pcap with nanosecond timestamps

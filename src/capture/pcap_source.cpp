@@ -205,6 +205,8 @@ class FileSource : public PcapSource {
     return pcap_offline_filter(&f->prog, &h, p.data) != 0;
   }
 
+  bool stable_frames() const override { return file_.mapped(); }
+
   CaptureFile file_;
   std::string path_;
   std::string filter_;

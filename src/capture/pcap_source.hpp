@@ -61,6 +61,9 @@ class PcapSource {
   // itself waits up to a clock tick when nothing is there (true unless one source of
   // several).
   virtual int wait_fd() const { return -1; }
+  // A frame's bytes stay valid until the source is destroyed (a mapped file), not
+  // only until the next call.
+  virtual bool stable_frames() const { return false; }
   virtual void set_idle_wait(bool) {}
 
   // Several live devices read by one thread (one producer for the workers' rings):
