@@ -488,7 +488,7 @@ class ElasticsearchSink final : public Sink {
   }
 
   uint64_t dropped() const override {
-    return failed_.load() + dropped_retries_.load() + dropped_shutdown_.load() + dropped_no_index_.load() +
+    return failed_.total() + dropped_retries_.load() + dropped_shutdown_.load() + dropped_no_index_.load() +
            unconfirmed_.load();
   }
 
@@ -498,11 +498,7 @@ class ElasticsearchSink final : public Sink {
     w.field_uint("output.elasticsearch.bulk_requests", requests_.load());
     w.field_uint("output.elasticsearch.retried", retried_.load());
     w.field_uint("output.elasticsearch.request_errors", request_errors_.load());
-    w.field_uint("output.elasticsearch.failed", failed_.load());
-    {
-      std::lock_guard<std::mutex> g(failed_mu_);
-      for (const auto& [type, n] : failed_by_type_) w.field_uint("output.elasticsearch.failed." + type, n);
-    }
+    failed_.write(w);
     w.field_uint("output.elasticsearch.queued", queued_.load());
     w.field_uint("output.elasticsearch.dropped.retries", dropped_retries_.load());
     w.field_uint("output.elasticsearch.dropped.no_index", dropped_no_index_.load());
@@ -770,17 +766,7 @@ class ElasticsearchSink final : public Sink {
     again(r.batch, retry, attempts, host_backoff_[r.host]);
   }
 
-  void count_failure(const std::string& type, const std::string& message) {
-    bump(failed_);
-    {
-      std::lock_guard<std::mutex> g(failed_mu_);
-      if (failed_by_type_.size() < 64 || failed_by_type_.count(type)) ++failed_by_type_[type];
-    }
-    if (logged_failures_ < 10) {
-      log_line("warn", "output.elasticsearch: " + message +
-                           (++logged_failures_ == 10 ? " (further ones are only counted)" : ""));
-    }
-  }
+  void count_failure(const std::string& type, const std::string& message) { failed_.add(type, 1, message); }
 
   std::string file_;
   std::function<void(const std::string&, const std::string&)> fail_ = [this](const std::string& key,
@@ -806,7 +792,6 @@ class ElasticsearchSink final : public Sink {
   std::string name_, pipe_;
   simdjson::dom::parser parser_;
   uint64_t last_warn_ns_ = 0;
-  int logged_failures_ = 0;
 
   // acked: events the cluster holds (created, or 409 for a document an unanswered
   // attempt had already created: those are also counted in duplicates).
@@ -814,10 +799,9 @@ class ElasticsearchSink final : public Sink {
   std::atomic<uint64_t> timed_out_{0}, unconfirmed_{0};
   const uint64_t run_id_ = random_u64();
   uint64_t next_seq_ = 0;
-  std::atomic<uint64_t> acked_{0}, duplicates_{0}, requests_{0}, retried_{0}, request_errors_{0}, failed_{0},
-      queued_{0}, dropped_retries_{0}, dropped_no_index_{0}, dropped_shutdown_{0};
-  mutable std::mutex failed_mu_;
-  std::map<std::string, uint64_t> failed_by_type_;
+  std::atomic<uint64_t> acked_{0}, duplicates_{0}, requests_{0}, retried_{0}, request_errors_{0}, queued_{0},
+      dropped_retries_{0}, dropped_no_index_{0}, dropped_shutdown_{0};
+  FailureTally failed_{"output.elasticsearch"};
 };
 
 // Field types of the events beyond what dynamic mapping gets right: dates, IP

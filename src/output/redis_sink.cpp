@@ -25,8 +25,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <map>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -226,18 +224,14 @@ class RedisSink final : public Sink {
   bool close(uint64_t) override { return true; }  // nothing is held: a batch is answered before the next
 
   uint64_t dropped() const override {
-    return failed_.load() + dropped_retries_.load() + dropped_no_key_.load();
+    return failed_.total() + dropped_retries_.load() + dropped_no_key_.load();
   }
 
   void stats(JsonWriter& w) const override {
     w.field_uint("output.redis.acked", acked_.load());
     w.field_uint("output.redis.batches", batches_.load());
     w.field_uint("output.redis.retried", retried_.load());
-    w.field_uint("output.redis.failed", failed_.load());
-    {
-      std::lock_guard<std::mutex> g(failed_mu_);
-      for (const auto& [name, n] : failed_by_error_) w.field_uint("output.redis.failed." + name, n);
-    }
+    failed_.write(w);
     w.field_uint("output.redis.dropped.retries", dropped_retries_.load());
     w.field_uint("output.redis.dropped.no_key", dropped_no_key_.load());
     w.field_uint("output.redis.connections", connections_.load());
@@ -444,14 +438,7 @@ class RedisSink final : public Sink {
   void count_failure(std::string_view error, uint32_t events) {
     std::string name(error.substr(0, error.find(' ')));
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    bump(failed_, events);
-    {
-      std::lock_guard<std::mutex> g(failed_mu_);
-      if (failed_by_error_.size() < 64 || failed_by_error_.count(name)) failed_by_error_[name] += events;
-    }
-    if (logged_failures_ < 10)
-      log_line("warn", "output.redis: " + std::to_string(events) + " events refused: " + std::string(error) +
-                           (++logged_failures_ == 10 ? " (further ones are only counted)" : ""));
+    failed_.add(name, events, std::to_string(events) + " events refused: " + std::string(error));
   }
 
   std::string file_;
@@ -465,7 +452,6 @@ class RedisSink final : public Sink {
   std::size_t next_ = 0, current_ = 0;
   uint32_t attempts_ = 0;  // failed sends of the batch now at the head
   std::string last_error_ = "not tried";
-  int logged_failures_ = 0;
 
   EventView ev_;
   std::string key_text_, out_;
@@ -474,10 +460,9 @@ class RedisSink final : public Sink {
   char in_[65536];
   std::size_t in_len_ = 0, in_off_ = 0;
 
-  std::atomic<uint64_t> acked_{0}, batches_{0}, retried_{0}, failed_{0}, dropped_retries_{0},
-      dropped_no_key_{0}, connections_{0}, connection_errors_{0};
-  mutable std::mutex failed_mu_;
-  std::map<std::string, uint64_t> failed_by_error_;
+  std::atomic<uint64_t> acked_{0}, batches_{0}, retried_{0}, dropped_retries_{0}, dropped_no_key_{0},
+      connections_{0}, connection_errors_{0};
+  FailureTally failed_{"output.redis"};
 };
 
 }  // namespace

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "config/config.hpp"
 #include "control.hpp"
 #include "event/json_writer.hpp"
+#include "log.hpp"
 
 namespace tapbeat {
 
@@ -60,6 +64,37 @@ class Sink {
     return mono_ns() < std::min(deadline_ns, stop_deadline_ns());
   }
   std::string error_;
+};
+
+// Events an output refused for good, counted by kind (`<prefix>.failed` and
+// `<prefix>.failed.<kind>`, at most 64 kinds) and logged the first 10 times. add() on
+// the output thread; total() and write() from the monitor thread too.
+class FailureTally {
+ public:
+  explicit FailureTally(std::string prefix) : prefix_(std::move(prefix)) {}
+  void add(const std::string& kind, uint64_t events, const std::string& message) {
+    total_.fetch_add(events, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (by_kind_.size() < 64 || by_kind_.count(kind)) by_kind_[kind] += events;
+    }
+    if (logged_ < 10)
+      log_line("warn",
+               prefix_ + ": " + message + (++logged_ == 10 ? " (further ones are only counted)" : ""));
+  }
+  uint64_t total() const { return total_.load(std::memory_order_relaxed); }
+  void write(JsonWriter& w) const {
+    w.field_uint(prefix_ + ".failed", total());
+    std::lock_guard<std::mutex> g(mu_);
+    for (const auto& [kind, n] : by_kind_) w.field_uint(prefix_ + ".failed." + kind, n);
+  }
+
+ private:
+  std::string prefix_;
+  std::atomic<uint64_t> total_{0};
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> by_kind_;
+  int logged_ = 0;
 };
 
 // Whole lines of `lines` (the last one may lack its '\n') handed to on_line (without
