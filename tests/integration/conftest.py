@@ -3,6 +3,7 @@ are, and how to run tapbeat on a capture and read its events."""
 import csv
 import json
 import os
+import select
 import socket
 import subprocess
 import time
@@ -138,15 +139,30 @@ def final_stats(stderr):
 
 
 def wait_for_line(proc, text, timeout=20):
-    """Reads proc's stderr until a line containing text; returns the lines read."""
+    """Reads proc's stderr until a line containing text; returns the lines read.
+
+    Reads the descriptor a byte at a time, never through the file object's buffer: a
+    buffered read could take lines after the one waited for, which a later
+    communicate() (reading the descriptor itself) would then never see."""
     deadline = time.time() + timeout
+    fd = proc.stderr.fileno()
     seen = []
+    line = bytearray()
     while time.time() < deadline:
-        line = proc.stderr.readline()
-        seen.append(line)
-        if text in line or not line:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+        if not ready:
             break
-    assert text in seen[-1], "".join(seen)
+        b = os.read(fd, 1)
+        if not b:  # the process closed stderr (exited)
+            seen.append(line.decode(errors="replace"))
+            break
+        line += b
+        if b == b"\n":
+            seen.append(line.decode(errors="replace"))
+            line = bytearray()
+            if text in seen[-1]:
+                break
+    assert seen and text in seen[-1], "".join(seen) + line.decode(errors="replace")
     return seen
 
 

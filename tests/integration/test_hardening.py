@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN, GOLDEN_CONFIG, ROOT, pcap, run_tapbeat
+from conftest import BIN, GOLDEN_CONFIG, ROOT, pcap, run_tapbeat, wait_for_line
 from test_shutdown import SilentElasticsearch
 
 SAMPLE = os.path.join(ROOT, "tests", "data", "sample.pcap")
@@ -48,9 +48,7 @@ def test_credentials_in_a_host_url_are_masked_when_connected_and_when_unreachabl
                              "-E", "tapbeat.shutdown_timeout=0s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        line = ""
-        while "capture goes on" not in line and proc.poll() is None:
-            line = proc.stderr.readline()
+        line = wait_for_line(proc, "capture goes on")[-1]
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=30)
     finally:
