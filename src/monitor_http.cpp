@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 namespace tapbeat {
 
@@ -74,6 +76,15 @@ void MonitorHttp::open(const std::string& host, uint16_t port) {
                              ": " + why);
   }
   fd_ = fd;
+}
+
+void MonitorHttp::wait(int timeout_ms) const {
+  if (fd_ < 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+    return;
+  }
+  pollfd p{fd_, POLLIN, 0};
+  ::poll(&p, 1, timeout_ms);
 }
 
 void MonitorHttp::serve(const Handler& handler) {

@@ -170,6 +170,10 @@ void Pipeline::output_loop() {
     std::size_t offset = 0;
   };
   std::vector<Pending> pending(workers_.size());
+  // Rounds in a row that found nothing: the wait grows from 1 ms to 16 ms, so an idle
+  // run wakes some 60 times a second, not 1000. A worker's event chunks hold far more
+  // than 16 ms of events at full speed, and a busy output never waits that long.
+  unsigned idle_rounds = 0;
   for (;;) {
     bool any = false, held = false;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -204,7 +208,8 @@ void Pipeline::output_loop() {
         p.chunk = nullptr;
       }
     }
-    sink_->service(any && !held ? 0 : 1);
+    idle_rounds = any ? 0 : std::min(idle_rounds + 1, 5u);
+    sink_->service(any && !held ? 0 : (held ? 1 : 1 << (idle_rounds - 1)));
     if (any && !held) continue;
     if (workers_done_.load(std::memory_order_acquire)) {
       bool idle = true;
@@ -363,6 +368,9 @@ bool is_level(std::string_view name) {
 }  // namespace
 
 void Pipeline::monitor_loop() {
+  // The monitor wakes 10 times a second (or for a request to the endpoint): the stats
+  // periods, drop warnings and stop deadlines it keeps are coarser than that.
+  constexpr int kMonitorTickMs = 100;
   const bool progress = progress_ && cfg_.engine.progress && isatty(STDERR_FILENO);
   const uint64_t period = cfg_.engine.stats_period_ns;
   uint64_t next_stats = mono_ns() + period;
@@ -371,7 +379,7 @@ void Pipeline::monitor_loop() {
   uint64_t last_warn_ns = 0, next_drop_check = 0;
   std::map<std::string, uint64_t, std::less<>> last;  // the stats line at the last periodic report
   while (!monitor_stop_.load(std::memory_order_acquire)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    http_.wait(kMonitorTickMs);  // a request to the endpoint ends the wait
     http_.serve([this](const std::string& path) { return monitor_reply(path); });
     const uint64_t now = mono_ns();
     // Past a stop signal's deadline, a worker still waiting on a full output gives up

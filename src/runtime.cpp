@@ -17,12 +17,14 @@
 #include <thread>
 #include <vector>
 
+#include "af_packet_runtime.hpp"
 #include "capture/dpdk/dpdk_runtime.hpp"
 #include "capture/pcap_source.hpp"
 #include "log.hpp"
 #include "net/parse.hpp"
 #include "pipeline.hpp"
 #include "privileges.hpp"
+#include "util/futex.hpp"
 #include "util/packet_ring.hpp"
 #include "version.hpp"
 
@@ -34,6 +36,7 @@ struct WorkerSlot {
   std::unique_ptr<PacketRing> ring;
   std::thread thread;
   std::atomic<bool> finished{false};
+  alignas(64) Sleeper sleeper;  // the worker, when its ring stays empty
 };
 
 class PcapRuntime {
@@ -113,12 +116,18 @@ void PcapRuntime::worker_loop(WorkerSlot& s) {
       continue;
     }
     if (capture_done_.load(std::memory_order_acquire) && ring.empty()) break;
-    // Idle: spin briefly, then sleep so an idle capture does not burn a core.
+    // Idle: spin briefly, then sleep until the capture thread hands over a packet or a
+    // clock tick (or 50 ms pass), so an idle capture does not burn a core.
     if (++idle_rounds < 64) {
       cpu_relax();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      continue;
     }
+    s.sleeper.prepare();
+    if (!ring.empty() || capture_done_.load(std::memory_order_acquire)) {
+      s.sleeper.cancel();
+      continue;
+    }
+    s.sleeper.wait(50'000'000);
   }
   w.finish();
   s.finished.store(true, std::memory_order_release);
@@ -137,6 +146,7 @@ void PcapRuntime::push_clock(uint64_t ts_ns) {
         h->kind = RecordKind::kClock;
         h->ts_ns = ts_ns;
         s->ring->commit(h);
+        s->sleeper.wake();
         break;
       }
       if (!file_mode_) break;  // a live worker that is this far behind gets the next tick
@@ -189,6 +199,7 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
   h->link_type = f.link_type;
   std::memcpy(PacketRing::payload(h), f.data, f.cap_len);
   ring.commit(h);
+  slots_[wi]->sleeper.wake();
   return true;
 }
 
@@ -341,6 +352,7 @@ int PcapRuntime::run() {
     inline_->finish();
   }
   capture_done_.store(true, std::memory_order_release);
+  for (auto& s : slots_) s->sleeper.wake();
   // Interrupted runs get shutdown_timeout from the signal to deliver what is pending;
   // a worker still waiting on a full output then is released (its events counted).
   for (auto& s : slots_) {
@@ -377,6 +389,14 @@ void check_run_config(const Config& cfg) {
 int run(const Config& cfg, const RunOptions& opts) {
   const bool file = !opts.pcap_file.empty() || !cfg.interfaces.file.empty();
   if (cfg.interfaces.type == "dpdk" && !file) return run_dpdk(cfg);
+  if (cfg.interfaces.type == "af_packet" && !file) {
+    if (cfg.interfaces.device != "any") return run_af_packet(cfg);
+    // A packet socket bound to every device sees each one's own framing; libpcap
+    // turns them into one (Linux cooked) link type.
+    log_line("warn",
+             "interfaces.type af_packet captures one device at a time; `any` is captured with libpcap "
+             "(fanout_group and metrics_interval do not apply to it)");
+  }
   PcapRuntime rt(cfg, opts);
   return rt.run();
 }

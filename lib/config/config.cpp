@@ -766,6 +766,18 @@ void read_interface(const Ctx& ctx, const std::string& key, const YAML::Node& n,
   i.file = get_string(n["file"], "");
   i.auto_promisc_mode = get_bool(n["auto_promisc_mode"], false);
   i.ignore_outgoing = get_bool(n["ignore_outgoing"], false);
+  if (n["fanout_group"]) {
+    const uint32_t g = get_uint<uint32_t>(n["fanout_group"], 0);
+    if (g > 0xffff) ctx.fail(key + ".fanout_group", "must be between 0 and 65535");
+    i.fanout_group = static_cast<int32_t>(g);
+  }
+  check_positive_duration(ctx, key + ".metrics_interval", n["metrics_interval"]);
+  i.metrics_interval_ns =
+      static_cast<uint64_t>(get_duration(n["metrics_interval"], static_cast<int64_t>(i.metrics_interval_ns)));
+  if (i.type != "af_packet") {
+    for (const char* k : {"fanout_group", "metrics_interval"})
+      if (n[k]) ctx.warn(key + "." + k, "applies to type af_packet only; ignored");
+  }
 }
 
 void read_interfaces(const Ctx& ctx, const YAML::Node& in, Config& cfg) {
@@ -778,7 +790,11 @@ void read_interfaces(const Ctx& ctx, const YAML::Node& in, Config& cfg) {
   for (std::size_t k = 1; k < in.size(); ++k) {
     const std::string at = key + "[" + std::to_string(k) + "]";
     InterfaceConfig i;
+    i.type = cfg.interfaces.type;  // an entry without a type is captured as the first one
     read_interface(ctx, at, in[k], i);
+    if (i.type != cfg.interfaces.type)
+      ctx.fail(at + ".type", "'" + i.type + "' differs from the first interface's '" + cfg.interfaces.type +
+                                 "': the interfaces listed are captured one way");
     // Several interfaces: live devices captured through libpcap, side by side.
     if (!i.file.empty() || !cfg.interfaces.file.empty())
       ctx.fail(at + ".file", "a capture file is read alone; list it as the only interface");

@@ -35,7 +35,7 @@ class ConfigError : public std::runtime_error {
 
 struct InterfaceConfig {
   std::string device = "any";
-  std::string type = "pcap";  // pcap | af_packet (served by libpcap) | dpdk
+  std::string type = "pcap";  // pcap | af_packet (TPACKET_V3 rings, one per worker) | dpdk
   uint32_t snaplen = 65535;
   bool snaplen_set = false;  // false: live capture raises snaplen to the device's largest frame
   uint32_t buffer_size_mb = 30;
@@ -45,6 +45,11 @@ struct InterfaceConfig {
   std::string file;  // read this capture instead of a device
   bool auto_promisc_mode = false;
   bool ignore_outgoing = false;
+  // af_packet: the PACKET_FANOUT group the workers' sockets join (-1: a group of this
+  // process's own when there are several workers), and how often the kernel's
+  // counters are read.
+  int32_t fanout_group = -1;
+  uint64_t metrics_interval_ns = 5'000'000'000;
 };
 
 struct FlowsConfig {

@@ -114,8 +114,6 @@ std::string bpf_filter_error(const std::string& filter) {
   return err;
 }
 
-namespace {
-
 std::string resolve_device(const std::string& dev) {
   // Packetbeat accepts the index printed by `devices`.
   if (dev.empty() || dev.find_first_not_of("0123456789") != std::string::npos) return dev;
@@ -126,6 +124,8 @@ std::string resolve_device(const std::string& dev) {
                              " devices; see `tapbeat devices`)");
   return devs[i].name;
 }
+
+namespace {
 
 uint32_t read_mtu(const std::filesystem::path& dir) {
   std::ifstream in(dir / "mtu");

@@ -71,6 +71,10 @@ class PcapSource {
   static std::unique_ptr<PcapSource> open_many(const std::vector<PcapOptions>& each);
 };
 
+// A device named by its index in `tapbeat devices` (as Packetbeat accepts), by name.
+// Throws std::runtime_error for an index out of range.
+std::string resolve_device(const std::string& device);
+
 // The largest MTU of the device (`any`: of every device), from /sys/class/net; 0 when
 // it cannot be read.
 uint32_t device_mtu(const std::string& device);

@@ -7,6 +7,7 @@ import select
 import socket
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -103,6 +104,38 @@ def send_udp(port, count, size, host="127.0.0.1"):
         for _ in range(count):
             s.sendto(b"x" * size, (host, port))
     time.sleep(0.5)
+
+
+class Veth:
+    """A veth pair: the outer end (`outer`, address net.1) in this namespace, the inner
+    end in network namespace `ns` (address net.2). Close it to remove both."""
+
+    def __init__(self, net):
+        if os.geteuid() != 0:
+            pytest.skip("network namespaces need root")
+        tag = uuid.uuid4().hex[:6]
+        self.ns, self.inner, self.outer, self.net = f"tbns{tag}", f"tbi{tag}", f"tbo{tag}", net
+        for c in (["ip", "netns", "add", self.ns],
+                  ["ip", "link", "add", self.outer, "type", "veth", "peer", "name", self.inner],
+                  ["ip", "link", "set", self.inner, "netns", self.ns],
+                  ["ip", "addr", "add", f"{net}.1/24", "dev", self.outer], ["ip", "link", "set", self.outer, "up"],
+                  self.in_ns("ip", "addr", "add", f"{net}.2/24", "dev", self.inner),
+                  self.in_ns("ip", "link", "set", self.inner, "up")):
+            subprocess.run(c, check=True, capture_output=True)
+
+    def in_ns(self, *argv):
+        return ["ip", "netns", "exec", self.ns] + list(argv)
+
+    def close(self):
+        subprocess.run(["ip", "link", "del", self.outer], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+@pytest.fixture
+def veth():
+    v = Veth("10.199.0")
+    yield v
+    v.close()
 
 
 def empty_pcap(folder):

@@ -6,7 +6,6 @@ the same packet and byte counts, as the libpcap path on the same capture; packet
 differ (DPDK stamps packets when it receives them)."""
 import collections
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -123,26 +122,8 @@ def test_net_ring_port_starts_and_stops_cleanly(tmp_path):
     assert final_stats(err)["dpdk.port0.ipackets"] == 0
 
 
-@pytest.fixture
-def veth_pair():
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    tag = uuid.uuid4().hex[:6]
-    ns, inner, outer = f"tbns{tag}", f"tbi{tag}", f"tbo{tag}"
-    cmds = [["ip", "netns", "add", ns], ["ip", "link", "add", outer, "type", "veth", "peer", "name", inner],
-            ["ip", "link", "set", inner, "netns", ns], ["ip", "addr", "add", "10.199.0.1/24", "dev", outer],
-            ["ip", "link", "set", outer, "up"],
-            ["ip", "netns", "exec", ns, "ip", "addr", "add", "10.199.0.2/24", "dev", inner],
-            ["ip", "netns", "exec", ns, "ip", "link", "set", inner, "up"]]
-    for c in cmds:
-        subprocess.run(c, check=True, capture_output=True)
-    yield ns, outer
-    subprocess.run(["ip", "link", "del", outer], capture_output=True)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-
-def test_af_packet_on_veth_sees_live_traffic(tmp_path, veth_pair):
-    ns, outer = veth_pair
+def test_af_packet_on_veth_sees_live_traffic(tmp_path, veth):
+    ns, outer = veth.ns, veth.outer
     cfg = dpdk_config(tmp_path, [f"net_af_packet0,iface={outer}"])
     p = subprocess.Popen([BIN, "-c", cfg, "-E", "tapbeat.dpdk.exit_on_idle=0s"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)

@@ -3,36 +3,25 @@ each the outer end of a veth pair whose inner end lives in a network namespace t
 sends UDP and DNS over it; one tapbeat reads both and reports each one's traffic,
 with each device's kernel counters in the stats."""
 import json
-import os
 import signal
 import subprocess
 import time
-import uuid
 
 import pytest
 
-from conftest import BIN, final_stats, wait_for_line
+from conftest import BIN, Veth, final_stats, wait_for_line
 
 
 @pytest.fixture
 def two_veths():
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
     made = []
-    for k, net in enumerate(("10.196.0", "10.197.0")):
-        tag = uuid.uuid4().hex[:6]
-        ns, inner, outer = f"tbns{tag}", f"tbi{tag}", f"tbo{tag}"
-        for c in (["ip", "netns", "add", ns], ["ip", "link", "add", outer, "type", "veth", "peer", "name", inner],
-                  ["ip", "link", "set", inner, "netns", ns], ["ip", "addr", "add", f"{net}.1/24", "dev", outer],
-                  ["ip", "link", "set", outer, "up"],
-                  ["ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/24", "dev", inner],
-                  ["ip", "netns", "exec", ns, "ip", "link", "set", inner, "up"]):
-            subprocess.run(c, check=True, capture_output=True)
-        made.append((ns, outer, net))
-    yield made
-    for ns, outer, _ in made:
-        subprocess.run(["ip", "link", "del", outer], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    try:
+        for net in ("10.196.0", "10.197.0"):
+            made.append(Veth(net))
+        yield [(v.ns, v.outer, v.net) for v in made]
+    finally:
+        for v in made:
+            v.close()
 
 
 def send(ns, dst, port, count, size):
