@@ -1,8 +1,8 @@
 // The libpcap backend: the capture thread reads frames (live or from a file),
-// computes the symmetric hash and copies each frame into the ring of the worker that
-// owns its flow; one thread per worker runs the engine over its ring. A capture file
-// read by one worker needs none of that: the reading thread runs the worker itself,
-// on bursts of frames that point into the mapped file (no copy, no thread hop).
+// computes the symmetric hash and copies each frame (a mapped file's: its address)
+// into the ring of the worker that owns its flow; one thread per worker runs the engine over its ring. A
+// capture file read by one worker needs none of that: the reading thread runs the worker itself, on bursts of
+// frames that point into the mapped file (no copy, no thread hop).
 #include "runtime.hpp"
 
 #include <pthread.h>
@@ -101,8 +101,9 @@ void PcapRuntime::worker_loop(WorkerSlot& s) {
         w.on_clock(h->ts_ns);
         continue;
       }
-      burst[n++] =
-          RawPacket{PacketRing::payload(h), h->cap_len, h->wire_len, h->ts_ns, h->hash, h->link_type};
+      const uint8_t* data = PacketRing::payload(h);
+      if (h->kind == RecordKind::kPacketRef) std::memcpy(&data, data, sizeof data);
+      burst[n++] = RawPacket{data, h->cap_len, h->wire_len, h->ts_ns, h->hash, h->link_type};
     }
     if (n) w.process({burst, n});
     if (progressed) ring.release(cursor);
@@ -174,9 +175,11 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
     wi = static_cast<std::size_t>((uint64_t{hash} * n) >> 32);
   }
   PacketRing& ring = *slots_[wi]->ring;
-  RecordHeader* h = ring.reserve(f.cap_len);
+  // A mapped file's frames stay valid: the worker gets their address, not a copy.
+  const uint32_t bytes = stable_frames_ ? sizeof f.data : f.cap_len;
+  RecordHeader* h = ring.reserve(bytes);
   while (!h) {
-    if (PacketRing::record_size(f.cap_len) > ring.capacity() / 2) {
+    if (PacketRing::record_size(bytes) > ring.capacity() / 2) {
       bump(too_large_drops_);
       return false;
     }
@@ -189,15 +192,18 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
       return false;
     }
     std::this_thread::yield();
-    h = ring.reserve(f.cap_len);
+    h = ring.reserve(bytes);
   }
-  h->kind = RecordKind::kPacket;
+  h->kind = stable_frames_ ? RecordKind::kPacketRef : RecordKind::kPacket;
   h->ts_ns = f.ts_ns;
   h->cap_len = f.cap_len;
   h->wire_len = f.wire_len;
   h->hash = hash;
   h->link_type = f.link_type;
-  std::memcpy(PacketRing::payload(h), f.data, f.cap_len);
+  if (stable_frames_)
+    std::memcpy(PacketRing::payload(h), &f.data, sizeof f.data);
+  else
+    std::memcpy(PacketRing::payload(h), f.data, f.cap_len);
   ring.commit(h);
   slots_[wi]->sleeper.wake();
   return true;
@@ -305,9 +311,9 @@ int PcapRuntime::run() {
   drop_root(cfg_, !file_mode_);
   Pipeline pipeline(cfg_, n, file_mode_, file_mode_, !file_mode_);
   install_signal_handlers(cfg_.engine.shutdown_timeout_ns);
+  stable_frames_ = src->stable_frames();
   if (file_mode_ && n == 1) {
     inline_ = &pipeline.worker(0);
-    stable_frames_ = src->stable_frames();
     last_flush_ns_ = mono_ns();
   }
   for (uint32_t i = 0; i < n && !inline_; ++i) {

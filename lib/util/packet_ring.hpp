@@ -1,10 +1,9 @@
 // SPSC ring of variable-length packet records (a "bip buffer").
 //
-// The capture thread copies each frame once, into the ring of the worker that owns
-// its flow; the worker reads a burst of records in place and releases them after
-// the whole burst is processed. Records are 64-byte aligned so a header always fits
-// before the end of the buffer; a record that would straddle the end is preceded by
-// a padding record.
+// The capture thread copies each frame once (or, for a mapped file, its address) into the ring of the worker
+// that owns its flow; the worker reads a burst of records in place and releases them after the whole burst is
+// processed. Records are 64-byte aligned so a header always fits before the end of the buffer; a record that
+// would straddle the end is preceded by a padding record.
 //
 // Thread-safety: one producer, one consumer. No allocation after construction.
 // Lifetime: a record's bytes stay valid until the consumer calls release() past it.
@@ -20,7 +19,9 @@
 
 namespace tapbeat {
 
-enum class RecordKind : uint16_t { kPacket = 0, kPadding = 1, kClock = 2 };
+// kPacketRef: the payload is the frame's address, not its bytes (frames that stay
+// valid for the whole run, as a mapped capture file's do).
+enum class RecordKind : uint16_t { kPacket = 0, kPadding = 1, kClock = 2, kPacketRef = 3 };
 
 struct RecordHeader {
   uint64_t ts_ns;         // packet time (kPacket) or capture clock (kClock)
