@@ -7,10 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <stdexcept>
-#include <thread>
 
 namespace tapbeat {
 
@@ -78,13 +76,9 @@ void MonitorHttp::open(const std::string& host, uint16_t port) {
   fd_ = fd;
 }
 
-void MonitorHttp::wait(int timeout_ms) const {
-  if (fd_ < 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
-    return;
-  }
-  pollfd p{fd_, POLLIN, 0};
-  ::poll(&p, 1, timeout_ms);
+void MonitorHttp::wait(int timeout_ms, int wake_fd) const {
+  pollfd p[2] = {{fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};  // poll() skips a descriptor of -1
+  ::poll(p, 2, timeout_ms);
 }
 
 void MonitorHttp::serve(const Handler& handler) {

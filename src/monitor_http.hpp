@@ -29,8 +29,8 @@ class MonitorHttp {
   bool is_open() const { return fd_ >= 0; }
   // Answers the connections waiting now (each bounded to 200 ms for its request).
   void serve(const Handler& handler);
-  // Waits up to timeout_ms for a connection (just sleeps when the endpoint is off).
-  void wait(int timeout_ms) const;
+  // Waits up to timeout_ms for a connection, or for wake_fd to become readable.
+  void wait(int timeout_ms, int wake_fd) const;
 
  private:
   int fd_ = -1;

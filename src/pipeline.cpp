@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <simdjson.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,8 +87,9 @@ void check_flow_memory(const Config& cfg, uint32_t workers, bool tcp_streams) {
 }
 
 Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, bool progress, bool live)
-    : cfg_(cfg), agent_(make_agent(cfg)), progress_(progress) {
+    : cfg_(cfg), agent_(make_agent(cfg)), progress_(progress), live_(live) {
   require_output(cfg);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   internal_networks_ = NetworkSet(cfg.interfaces.internal_networks);
   if (live) internal_networks_.set_host_addresses(host_addresses());
   decoders_ = DecoderSet::from_config(cfg, [](const std::string& m) { log_line("warn", m); });
@@ -132,8 +134,17 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
 Pipeline::~Pipeline() {
   workers_done_.store(true);
   monitor_stop_.store(true);
+  wake_monitor();
   if (output_.joinable()) output_.join();
   if (monitor_.joinable()) monitor_.join();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Pipeline::wake_monitor() {
+  const uint64_t one = 1;
+  if (wake_fd_ >= 0 && ::write(wake_fd_, &one, sizeof one) < 0) {
+    // A full counter already wakes the monitor.
+  }
 }
 
 void Pipeline::start(ExtraStats extra_stats, ExtraDrops extra_drops) {
@@ -155,6 +166,7 @@ int Pipeline::finish() {
   workers_done_.store(true, std::memory_order_release);
   output_.join();
   monitor_stop_.store(true, std::memory_order_release);
+  wake_monitor();
   monitor_.join();
   log_json("info", "final stats", "stats", stats_json());
   if (stop_signal()) log_line("info", "stopped by signal " + std::to_string(stop_signal()));
@@ -170,9 +182,10 @@ void Pipeline::output_loop() {
     std::size_t offset = 0;
   };
   std::vector<Pending> pending(workers_.size());
-  // Rounds in a row that found nothing: the wait grows from 1 ms to 16 ms, so an idle
-  // run wakes some 60 times a second, not 1000. A worker's event chunks hold far more
-  // than 16 ms of events at full speed, and a busy output never waits that long.
+  // Rounds in a row that found nothing: live, the wait grows from 1 ms to 16 ms, so an
+  // idle capture wakes some 60 times a second, not 1000. A worker's event chunks hold
+  // far more than 16 ms of events at full speed, and a busy output never waits that
+  // long. Reading a file, it stays at 1 ms (the end of the run is not held up).
   unsigned idle_rounds = 0;
   for (;;) {
     bool any = false, held = false;
@@ -208,7 +221,7 @@ void Pipeline::output_loop() {
         p.chunk = nullptr;
       }
     }
-    idle_rounds = any ? 0 : std::min(idle_rounds + 1, 5u);
+    idle_rounds = any ? 0 : std::min(idle_rounds + 1, live_ ? 5u : 1u);
     sink_->service(any && !held ? 0 : (held ? 1 : 1 << (idle_rounds - 1)));
     if (any && !held) continue;
     if (workers_done_.load(std::memory_order_acquire)) {
@@ -379,7 +392,7 @@ void Pipeline::monitor_loop() {
   uint64_t last_warn_ns = 0, next_drop_check = 0;
   std::map<std::string, uint64_t, std::less<>> last;  // the stats line at the last periodic report
   while (!monitor_stop_.load(std::memory_order_acquire)) {
-    http_.wait(kMonitorTickMs);  // a request to the endpoint ends the wait
+    http_.wait(kMonitorTickMs, wake_fd_);  // a request to the endpoint, or finish(), ends the wait
     http_.serve([this](const std::string& path) { return monitor_reply(path); });
     const uint64_t now = mono_ns();
     // Past a stop signal's deadline, a worker still waiting on a full output gives up

@@ -55,6 +55,7 @@ class Pipeline {
 
  private:
   void output_loop();
+  void wake_monitor();
   void monitor_loop();
   // The periodic stats line: what changed since `last` (updated), over period_ns.
   void periodic_stats(std::map<std::string, uint64_t, std::less<>>& last, uint64_t period_ns) const;
@@ -75,6 +76,8 @@ class Pipeline {
   std::unique_ptr<Sink> sink_;
   std::vector<std::unique_ptr<Worker>> workers_;
   bool progress_;
+  bool live_;
+  int wake_fd_ = -1;  // eventfd: ends the monitor's wait when the run finishes
   ExtraStats extra_stats_;
   ExtraDrops extra_drops_;
   std::thread output_, monitor_;
