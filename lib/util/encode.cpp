@@ -1,7 +1,5 @@
 #include "util/encode.hpp"
 
-#include <arpa/inet.h>
-
 #include <cstring>
 #include <ctime>
 
@@ -122,8 +120,49 @@ std::size_t format_ip(const IpBytes& ip, uint8_t version, char* out) {
     out[n] = '\0';
     return n;
   }
-  if (!inet_ntop(AF_INET6, ip.data(), out, 46)) return 0;
-  return std::strlen(out);
+  // RFC 5952 text by hand, as glibc's inet_ntop writes it (which formats through
+  // sprintf): the first longest run of two or more zero words as "::", lower-case
+  // hex, and the last 32 bits dotted for ::a.b.c.d and ::ffff:a.b.c.d.
+  uint16_t w[8];
+  for (int i = 0; i < 8; ++i)
+    w[i] = static_cast<uint16_t>(ip[static_cast<std::size_t>(2 * i)] << 8 |
+                                 ip[static_cast<std::size_t>(2 * i + 1)]);
+  int best = -1, best_len = 0;
+  for (int i = 0; i < 8;) {
+    if (w[i] != 0) {
+      ++i;
+      continue;
+    }
+    int j = i;
+    while (j < 8 && w[j] == 0) ++j;
+    if (j - i > best_len) best = i, best_len = j - i;
+    i = j;
+  }
+  if (best_len < 2) best = -1;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::size_t n = 0;
+  for (int i = 0; i < 8; ++i) {
+    if (best >= 0 && i >= best && i < best + best_len) {
+      if (i == best) out[n++] = ':';
+      continue;
+    }
+    if (i) out[n++] = ':';
+    if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
+      IpBytes v4{};
+      std::memcpy(v4.data(), ip.data() + 12, 4);
+      return n + format_ip(v4, 4, out + n);
+    }
+    bool lead = true;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+      const unsigned d = (w[i] >> shift) & 0xf;
+      if (lead && d == 0 && shift) continue;
+      lead = false;
+      out[n++] = kHex[d];
+    }
+  }
+  if (best >= 0 && best + best_len == 8) out[n++] = ':';
+  out[n] = '\0';
+  return n;
 }
 
 std::size_t format_time_ms(uint64_t unix_ns, char* out) {

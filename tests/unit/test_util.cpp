@@ -1,6 +1,8 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <random>
 #include <thread>
 
 #include "event/agent.hpp"
@@ -115,6 +117,38 @@ TEST(Encode, TimesMacsAndBase64) {
   const uint8_t b[] = {'f', 'o', 'o', 'b'};
   EXPECT_EQ(std::string(out, base64_encode(b, 4, out)), "Zm9vYg==");
   EXPECT_EQ(std::string(out, base64url_encode(b, 4, out)), "Zm9vYg");
+}
+
+TEST(Encode, Ipv6TextIsInetNtops) {
+  // Addresses with zero runs of every length and place (the "::" choice), the IPv4
+  // forms, and random ones; each written as glibc's inet_ntop writes it.
+  std::mt19937 rng(5952);
+  std::vector<IpBytes> cases;
+  for (int k = 0; k < 20000; ++k) {
+    IpBytes a{};
+    for (int w = 0; w < 8; ++w) {
+      const unsigned pick = rng() % 4;
+      const uint16_t v = pick == 0   ? 0
+                         : pick == 1 ? static_cast<uint16_t>(rng() % 16)
+                                     : static_cast<uint16_t>(rng());
+      a[static_cast<std::size_t>(2 * w)] = static_cast<uint8_t>(v >> 8);
+      a[static_cast<std::size_t>(2 * w + 1)] = static_cast<uint8_t>(v);
+    }
+    if (k % 7 == 0) std::fill(a.begin(), a.begin() + 10, 0), a[10] = a[11] = 0xff;  // ::ffff:a.b.c.d
+    if (k % 11 == 0) std::fill(a.begin(), a.begin() + 12, 0);                       // ::a.b.c.d
+    cases.push_back(a);
+  }
+  cases.push_back(IpBytes{});  // ::
+  IpBytes one{};
+  one[15] = 1;
+  cases.push_back(one);  // ::1
+  for (const IpBytes& a : cases) {
+    char want[INET6_ADDRSTRLEN], got[64];
+    ASSERT_NE(inet_ntop(AF_INET6, a.data(), want, sizeof want), nullptr);
+    const std::size_t n = format_ip(a, 6, got);
+    ASSERT_EQ(std::string(got, n), want);
+    ASSERT_EQ(got[n], '\0');
+  }
 }
 
 TEST(SpscRing, TransfersEverythingInOrderAcrossThreads) {

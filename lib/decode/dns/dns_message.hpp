@@ -40,10 +40,9 @@ struct DnsRecord {
   bool data_last = false;  // in the text form, fields come before data (MX, SRV)
 };
 
-struct DnsMessage {
-  static constexpr int kMaxRecords = 64;
-  static constexpr int kMaxPointers = 32;
-
+// A message's header, counts and EDNS fields: what parse_dns() resets for each
+// message (the record arrays are not cleared; each record is set when it is read).
+struct DnsMessageHead {
   bool header_ok = false;
   uint16_t id = 0;
   bool response = false;
@@ -54,15 +53,21 @@ struct DnsMessage {
   bool has_question = false;
   std::string_view qname;
   uint16_t qtype = 0, qclass = 0;
-  DnsRecord answers[kMaxRecords];
-  DnsRecord authorities[kMaxRecords];
-  DnsRecord additionals[kMaxRecords];
   int n_answers = 0, n_authorities = 0, n_additionals = 0;
   bool has_opt = false;
   uint16_t opt_udp_size = 0;
   uint8_t opt_version = 0;
   bool opt_do = false;
   uint8_t opt_ext_rcode = 0;
+};
+
+struct DnsMessage : DnsMessageHead {
+  static constexpr int kMaxRecords = 64;
+  static constexpr int kMaxPointers = 32;
+
+  DnsRecord answers[kMaxRecords];
+  DnsRecord authorities[kMaxRecords];
+  DnsRecord additionals[kMaxRecords];
 };
 
 enum class DnsParse { kOk, kTruncated, kBadName, kArenaFull };
