@@ -182,6 +182,12 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     t.server_domain = host;
     t.related_host = host;
   }
+  // As Packetbeat does, the Referer header's value joins related.hosts (as it is sent).
+  std::string_view referer[1];
+  if (req) {
+    referer[0] = rq.get("referer");
+    if (!referer[0].empty() && referer[0] != t.related_host) t.related_hosts_more = {referer, 1};
+  }
 
   // Form parameters from a url-encoded request body join the query string.
   std::string_view req_body = req && (req->flags & kBodyKept)

@@ -85,7 +85,10 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
     out.opaque = static_cast<uint32_t>(load_be(p + 12, 4));
     out.cas = load_be(p + 16, 8);
     if (out.cas) out.bits |= kHasCas;
-    if (resp) out.status = static_cast<uint16_t>(load_be(p + 6, 2));
+    if (resp)
+      out.status = static_cast<uint16_t>(load_be(p + 6, 2));
+    else
+      out.vbucket = static_cast<uint16_t>(load_be(p + 6, 2));
     const uint8_t* ext = p + 24;
     const uint8_t* key = ext + extlen;
     const uint32_t vlen = body - extlen - keylen;
@@ -554,13 +557,18 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
     if (req) {
       const McMsg& r = *req;
       w.begin_object("request");
-      w.field_uint("bytes", r.value_bytes);
+      // As Packetbeat writes them: a value's bytes and count only when there is one,
+      // flags where the command carries them (binary: set, add, replace; text: the
+      // storage commands).
+      const bool with_value = r.count_values > 0;
+      if (with_value) w.field_uint("bytes", r.value_bytes);
       if (r.bits & kHasCas) w.field_uint("cas_unique", r.cas);
       w.field("command", kCommands[r.command].name);
-      w.field_uint("count_values", r.count_values);
+      if (with_value) w.field_uint("count_values", r.count_values);
       if (r.bits & kHasDelta) w.field_uint("delta", r.delta);
       if (r.bits & kHasExptime) w.field_uint("exptime", r.exptime);
-      w.field_uint("flags", r.flags);
+      if (binary ? (r.command >= 3 && r.command <= 5) : (r.command >= 3 && r.command <= 8))
+        w.field_uint("flags", r.flags);
       if (binary && (r.bits & kHasDelta)) w.field_uint("initial", r.initial);
       if (r.command == 13) {
         w.field("raw_args", std::string_view(kb[0], kl[0]));
@@ -574,6 +582,7 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
         w.field_uint("opcode_value", r.opcode);
         w.field_uint("opaque", r.opaque);
         w.field_bool("quiet", r.bits & kQuiet);
+        w.field_uint("vbucket", r.vbucket);
       }
       w.field("type", kCommands[r.command].type);
       w.end_object();
@@ -581,11 +590,17 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
     if (resp) {
       const McMsg& r = *resp;
       w.begin_object("response");
-      w.field_uint("bytes", r.value_bytes);
+      // Binary: the command the opcode stands for; flags with get's answers alone (text:
+      // with values).
+      const bool with_value = r.count_values > 0;
+      if (with_value) w.field_uint("bytes", r.value_bytes);
       if (r.bits & kHasCas) w.field_uint("cas_unique", r.cas);
-      if (!binary) w.field("command", r.reply_kind == kReplyCounter ? "" : kReplies[r.reply_kind].word);
-      w.field_uint("count_values", r.count_values);
-      w.field_uint("flags", r.flags);
+      if (!binary)
+        w.field("command", r.reply_kind == kReplyCounter ? "" : kReplies[r.reply_kind].word);
+      else
+        w.field("command", kCommands[r.command].name);
+      if (with_value) w.field_uint("count_values", r.count_values);
+      if (binary ? r.command == 1 : with_value) w.field_uint("flags", r.flags);
       const bool stats = binary ? r.opcode == 0x10 : r.reply_kind == kReplyStat;
       if (stats) {
         w.begin_array("stats");

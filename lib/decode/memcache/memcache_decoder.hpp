@@ -37,7 +37,7 @@ struct McMsg {
   uint8_t command;     // index into the command table
   uint8_t bits;        // McBit
   uint8_t reply_kind;  // text replies: index into the reply table
-  uint16_t pad;
+  uint16_t vbucket;    // binary requests
 };
 
 struct MemcacheState {
