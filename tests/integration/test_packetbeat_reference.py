@@ -90,6 +90,15 @@ KNOWN_FIELD_DIFFERENCES = {
     "http:url.extension": "Packetbeat 7.17 takes what follows the last dot of the whole path ('/chunked/eicar.txt/chunked' "
                           "gives 'txt/chunked'); tapbeat takes the extension of the path's last segment, as ECS "
                           "defines url.extension (none there)",
+    "cassandra:cassandra.response.result.rows.num_rows": "Packetbeat 7.17 reads the row count at the wrong offset "
+                                                         "when the metadata has a global table spec (290917 for "
+                                                         "an empty system.peers); tapbeat's counts are tshark's "
+                                                         "(cql.result.rows.row_count: 0 1 0 1 0 3 1 on "
+                                                         "cassandra_create_index.pcap)",
+    "mongodb:query": "Packetbeat 7.17 writes a command's parameters only for insert, update and findandmodify "
+                     "(sorted by key, as Go marshals a map): find() for a find with a filter, isMaster() for "
+                     "isMaster({\"forShell\":1}); tapbeat writes every command's parameters, less the inserted "
+                     "and updated documents, in wire order",
     "memcache:client.bytes": "binary protocol: Packetbeat 7.17 gives the request's size to the server and the "
                              "response's to the client (a set of 2,086 bytes on the wire from the client reads "
                              "client.bytes 24); tapbeat counts each side's bytes as sent. Text messages agree",
@@ -125,7 +134,7 @@ def kept(event):
 # on 990 captures: events matched / Packetbeat's events, equal values / values compared.
 FLOOR = {
     "amqp": (0.916, 1.0),       # 11/12 events
-    "cassandra": (1.0, 0.912),    # 41/41; Packetbeat pairs by arrival (see test_packetbeat_expectations)
+    "cassandra": (1.0, 0.928),    # 41/41; Packetbeat pairs by arrival (see test_packetbeat_expectations)
     "dhcpv4": (1.0, 1.0),         # 10178/10178, every value equal once the differences above are set aside
     "dns": (0.987, 0.995),        # 1623/1644
     "flow": (0.961, 0.946),       # 4217/4388 with flows of frames without IP (ARP, LLDP, STP: Packetbeat keys them by MAC
@@ -136,7 +145,7 @@ FLOOR = {
                                   # requests from their sender (errors with status Error), as Packetbeat; the two
                                   # missing: tcpdump's oobr cases (decode.ipv4.bad_total_length)
     "memcache": (1.0, 0.990),     # 47/47
-    "mongodb": (1.0, 0.973),      # 40/40
+    "mongodb": (1.0, 0.997),      # 40/40
     "mysql": (1.0, 0.966),        # 14/14
     "nfs": (0.971, 1.0),          # 69/71: the other two start past 2^31 s, which Packetbeat reads as 1936 (tshark 2073)
     "pgsql": (0.970, 0.988),      # 33/34
