@@ -100,6 +100,7 @@ Result run_reference(const std::string& broker, const std::string& topic, const 
   set("queue.buffering.max.messages", "100000");
   set("queue.buffering.max.kbytes", "262144");
   set("message.timeout.ms", "0");
+  set("max.in.flight.requests.per.connection", "1");  // as the sink sets it
   rd_kafka_conf_set_dr_msg_cb(conf, ref_dr);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);

@@ -9,7 +9,7 @@
 //     events go to the disk queue and are read back in order once the broker keeps up;
 //   - messages never time out inside librdkafka (message.timeout.ms = 0): a broker
 //     that goes away and comes back gets every message once, in order (idempotent
-//     producer); at shutdown what is still queued after tapbeat.shutdown_timeout is
+//     producer, one request in flight per broker); at shutdown what is still queued after tapbeat.shutdown_timeout is
 //     purged into the disk queue, or counted as lost;
 //   - a delivery that fails for good is counted by its error name.
 #include "output/kafka_sink.hpp"
@@ -204,6 +204,13 @@ class KafkaSink final : public Sink {
     }
     set("required_acks", "acks", acks == -1 ? "all" : std::to_string(acks));
     set("idempotent", "enable.idempotence", idempotent ? "true" : "false");
+    // One produce request in flight per broker with the idempotent producer: librdkafka
+    // up to 2.x answers the out-of-order-sequence errors that follow a request lost to a
+    // disconnect (a broker restart) by bumping the producer epoch, and the requests
+    // resent under the new epoch can duplicate what the broker had already written
+    // (librdkafka issue 4953). With one in flight, a lost request is simply resent with
+    // its sequence, and the broker drops what it already has.
+    if (idempotent) set("", "max.in.flight.requests.per.connection", "1");
     const std::string codec = s["compression"] ? scalar(s["compression"]) : "gzip";
     set("compression", "compression.codec", codec);
     if (s["compression_level"])
