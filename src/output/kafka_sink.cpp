@@ -9,8 +9,8 @@
 //     events go to the disk queue and are read back in order once the broker keeps up;
 //   - messages never time out inside librdkafka (message.timeout.ms = 0): a broker
 //     that goes away and comes back gets every message once, in order (idempotent
-//     producer, one request in flight per broker); at shutdown what is still queued after tapbeat.shutdown_timeout is
-//     purged into the disk queue, or counted as lost;
+//     producer, one request in flight per broker); at shutdown what is still queued after
+//     tapbeat.shutdown_timeout is purged into the disk queue, or counted as lost;
 //   - a delivery that fails for good is counted by its error name.
 #include "output/kafka_sink.hpp"
 
