@@ -191,7 +191,7 @@ int AfPacketRuntime::run() {
     AfPacketOptions o;
     o.device = resolve_device(i.device);
     o.snaplen = i.snaplen;
-    if (!i.snaplen_set) o.snaplen = std::clamp(device_mtu(o.device) + 32, o.snaplen, uint32_t{262144});
+    if (!i.snaplen_set) o.snaplen = snaplen_fitting_mtu(o.device, o.snaplen);
     o.ring_bytes = (std::size_t{i.buffer_size_mb} << 20) / n;  // buffer_size_mb is the device's total
     o.bpf_filter = i.bpf_filter;
     if (o.bpf_filter.empty() && !cfg_.flows.enabled) o.bpf_filter = generated_bpf_filter(cfg_);
@@ -240,17 +240,8 @@ int AfPacketRuntime::run() {
                        ", snaplen " + std::to_string(first.snaplen()));
 
   while (!g_stop.load(std::memory_order_relaxed)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  // Interrupted runs get shutdown_timeout from the signal to deliver what is pending;
-  // a worker still waiting on a full output then is released (its events counted).
-  for (auto& s : slots_) {
-    while (!s->finished.load(std::memory_order_acquire)) {
-      if (mono_ns() > stop_deadline_ns()) s->worker->request_stop();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    s->thread.join();
-  }
-  const int rc = pipeline.finish();
-  return rc;
+  for (auto& s : slots_) join_worker(*s->worker, s->finished, s->thread);
+  return pipeline.finish();
 }
 
 }  // namespace

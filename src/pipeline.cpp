@@ -64,6 +64,14 @@ uint32_t worker_count(const Config& cfg) {
   return cores > 1 ? cores - 1 : 1;
 }
 
+void join_worker(Worker& w, const std::atomic<bool>& finished, std::thread& thread) {
+  while (!finished.load(std::memory_order_acquire)) {
+    if (mono_ns() > stop_deadline_ns()) w.request_stop();  // a signal, now or after the end of input
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  thread.join();
+}
+
 void require_output(const Config& cfg) {
   if (!cfg.output)
     throw ConfigError(cfg.file, "output", "no output is configured: set output.console or output.file");

@@ -90,6 +90,11 @@ class Pipeline {
   uint64_t start_mono_ns_ = 0;
 };
 
+// Waits for a worker thread that runs `w` to set `finished`, then joins it. Interrupted
+// runs get shutdown_timeout from the signal to deliver what is pending; past that
+// deadline a worker still waiting on a full output is released (its events counted).
+void join_worker(Worker& w, const std::atomic<bool>& finished, std::thread& thread);
+
 // Number of workers the config asks for (0: cores - 1, at least 1).
 uint32_t worker_count(const Config& cfg);
 

@@ -1,8 +1,9 @@
 // The libpcap backend: the capture thread reads frames (live or from a file),
 // computes the symmetric hash and copies each frame (a mapped file's: its address)
-// into the ring of the worker that owns its flow; one thread per worker runs the engine over its ring. A
-// capture file read by one worker needs none of that: the reading thread runs the worker itself, on bursts of
-// frames that point into the mapped file (no copy, no thread hop).
+// into the ring of the worker that owns its flow; one thread per worker runs the
+// engine over its ring. A capture file read by one worker needs none of that: the
+// reading thread runs the worker itself, on bursts of frames that point into the
+// mapped file (no copy, no thread hop).
 #include "runtime.hpp"
 
 #include <pthread.h>
@@ -359,16 +360,7 @@ int PcapRuntime::run() {
   }
   capture_done_.store(true, std::memory_order_release);
   for (auto& s : slots_) s->sleeper.wake();
-  // Interrupted runs get shutdown_timeout from the signal to deliver what is pending;
-  // a worker still waiting on a full output then is released (its events counted).
-  for (auto& s : slots_) {
-    while (!s->finished.load(std::memory_order_acquire)) {
-      if (mono_ns() > stop_deadline_ns())
-        s->worker->request_stop();  // a signal, now or after the end of input
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    s->thread.join();
-  }
+  for (auto& s : slots_) join_worker(*s->worker, s->finished, s->thread);
   return pipeline.finish();
 }
 

@@ -306,12 +306,7 @@ std::unique_ptr<PcapSource> PcapSource::open(const PcapOptions& o) {
   const std::string dev = resolve_device(o.device);
   pcap_t* p = pcap_create(dev.c_str(), err);
   if (!p) throw std::runtime_error("cannot open device " + dev + ": " + err);
-  uint32_t snaplen = o.snaplen;
-  if (o.snaplen_fits_mtu) {
-    // Link header (Ethernet 14, Linux cooked v2 20) and two VLAN tags.
-    const uint32_t frame = device_mtu(dev) + 32;
-    snaplen = std::clamp(frame, snaplen, uint32_t{262144});
-  }
+  const uint32_t snaplen = o.snaplen_fits_mtu ? snaplen_fitting_mtu(dev, o.snaplen) : o.snaplen;
   pcap_set_snaplen(p, static_cast<int>(snaplen));
   pcap_set_promisc(p, o.promisc ? 1 : 0);
   pcap_set_timeout(p, 100);  // ms: the reader wakes to keep the clock moving
@@ -333,6 +328,11 @@ std::unique_ptr<PcapSource> PcapSource::open(const PcapOptions& o) {
     throw std::runtime_error("cannot ignore outgoing packets on " + dev + ": " + why);
   }
   return std::make_unique<PcapHandle>(p, true, nano);
+}
+
+uint32_t snaplen_fitting_mtu(const std::string& device, uint32_t snaplen) {
+  // Link header (Ethernet 14, Linux cooked v2 20) and two VLAN tags.
+  return std::clamp(device_mtu(device) + 32, snaplen, uint32_t{262144});
 }
 
 uint32_t device_mtu(const std::string& device) {

@@ -78,6 +78,9 @@ std::string resolve_device(const std::string& device);
 // The largest MTU of the device (`any`: of every device), from /sys/class/net; 0 when
 // it cannot be read.
 uint32_t device_mtu(const std::string& device);
+// The snap length a live capture of `device` takes when none is set: its largest frame
+// (MTU, link header, two VLAN tags), at least `snaplen`, at most 262144.
+uint32_t snaplen_fitting_mtu(const std::string& device, uint32_t snaplen);
 
 struct DeviceInfo {
   std::string name;
