@@ -5,6 +5,12 @@
 // `free_`. All chunks are allocated by the constructor; the hot path only moves
 // pointers. Thread-safety: the worker is the only producer of full_ and consumer
 // of free_, the output thread the reverse.
+//
+// Chunks no one has written yet wait on a worker-owned stack and are taken only when
+// no recycled chunk is ready: a worker whose output keeps up circulates two or three
+// chunks that stay in cache, and the rest of the queue's memory is never touched (its
+// pages are never faulted in and zeroed). The capacity is the same: under back-pressure
+// every chunk can be in flight.
 #pragma once
 
 #include <cstdint>
@@ -25,11 +31,15 @@ struct EventChunk {
 class EventQueue {
  public:
   EventQueue(uint32_t chunks, uint32_t chunk_bytes)
-      : storage_(new char[uint64_t{chunks} * chunk_bytes]), chunks_(chunks), full_(chunks), free_(chunks) {
+      : storage_(new char[uint64_t{chunks} * chunk_bytes]),
+        chunks_(chunks),
+        full_(chunks),
+        free_(chunks),
+        unused_(chunks) {
+    // Taken from the back: chunk 0 first, so memory is touched from its start.
     for (uint32_t i = 0; i < chunks; ++i) {
       chunks_[i] = EventChunk{storage_.get() + uint64_t{i} * chunk_bytes, chunk_bytes, 0, 0};
-      EventChunk* c = &chunks_[i];
-      free_.push_one(c);
+      unused_[chunks - 1 - i] = &chunks_[i];
     }
   }
   EventQueue(const EventQueue&) = delete;
@@ -38,7 +48,11 @@ class EventQueue {
   // Worker side.
   EventChunk* take_free() {
     EventChunk* c = nullptr;
-    if (!free_.pop_one(c)) return nullptr;
+    if (!free_.pop_one(c)) {
+      if (unused_.empty()) return nullptr;
+      c = unused_.back();
+      unused_.pop_back();
+    }
     c->len = 0;
     c->events = 0;
     return c;
@@ -58,6 +72,7 @@ class EventQueue {
   std::vector<EventChunk> chunks_;
   SpscRing<EventChunk*> full_;
   SpscRing<EventChunk*> free_;
+  std::vector<EventChunk*> unused_;  // worker-owned; never grows
 };
 
 }  // namespace tapbeat

@@ -87,6 +87,17 @@ std::size_t CaptureFile::read_some(void* p, std::size_t n) {
   return k;
 }
 
+// The mapped bytes up to 8 KiB ahead of the reader, fetched a cache line at a time
+// while the packets before them are decoded. Decoding reads a packet's headers and
+// seldom its payload: reads that sparse, crossing a page every few packets, leave the
+// hardware's stream prefetcher behind, and each record header was a miss to memory.
+void CaptureFile::prefetch_ahead() {
+  if (!map_) return;
+  const std::size_t end = std::min(map_len_, pos_ + 8192);
+  if (pf_ < pos_) pf_ = pos_ & ~std::size_t{63};
+  for (; pf_ < end; pf_ += 64) __builtin_prefetch(map_ + pf_);
+}
+
 const uint8_t* CaptureFile::take(std::size_t n, std::size_t at) {
   if (map_) {
     if (map_len_ - pos_ < n) {
@@ -130,6 +141,7 @@ CaptureFile::Status CaptureFile::next_pcap(Packet& out) {
   if (caplen > kMaxBlockBytes) return fail("packet record claims " + std::to_string(caplen) + " bytes");
   const uint8_t* data = take(caplen);
   if (!data) return fail("truncated packet data");
+  prefetch_ahead();
   out.data = data;
   out.cap_len = caplen;
   out.wire_len = len < caplen ? caplen : len;
@@ -236,6 +248,7 @@ CaptureFile::Status CaptureFile::next_pcapng(Packet& out) {
           return fail("packet names interface " + std::to_string(ifid) + " before it is described");
         if (caplen > body_len - 20) return fail("packet block's captured length exceeds the block");
         const Interface& itf = interfaces_[ifid];
+        prefetch_ahead();
         out.data = b + 20;
         out.cap_len = caplen;
         out.wire_len = wire < caplen ? caplen : wire;

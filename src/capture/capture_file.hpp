@@ -66,11 +66,13 @@ class CaptureFile {
   uint32_t u32(const uint8_t* p) const;
   uint16_t u16(const uint8_t* p) const;
   uint64_t to_ns(const Interface& itf, uint64_t ts) const;
+  void prefetch_ahead();
 
   std::string path_;
   std::FILE* f_ = nullptr;
   const uint8_t* map_ = nullptr;  // the whole file when it is a regular one
   std::size_t map_len_ = 0, pos_ = 0;
+  std::size_t pf_ = 0;  // prefetched up to here
   bool pcapng_ = false;
   bool swapped_ = false;  // file byte order differs from the host's
   bool nano_ = false;     // classic pcap with nanosecond timestamps

@@ -3,9 +3,11 @@
 
 #include <limits>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "event/agent.hpp"
+#include "event/event_queue.hpp"
 #include "event/json_writer.hpp"
 #include "util/encode.hpp"
 #include "util/packet_ring.hpp"
@@ -162,6 +164,34 @@ TEST(SpscRing, TransfersEverythingInOrderAcrossThreads) {
   while (expect < kN)
     if (r.pop_one(v)) ASSERT_EQ(v, expect++);
   producer.join();
+}
+
+// An output that keeps up gets the same few chunks back, so the rest of the queue's
+// memory is never written; under back-pressure every chunk is still there to fill.
+TEST(EventQueue, RecycledChunksComeBeforeUnusedOnesAndAllAreAvailable) {
+  EventQueue q(8, 4096);
+  std::set<EventChunk*> used;
+  for (int i = 0; i < 100; ++i) {
+    EventChunk* c = q.take_free();
+    ASSERT_NE(c, nullptr);
+    used.insert(c);
+    c->len = 10;
+    q.submit(c);
+    EventChunk* out = q.take_full();
+    ASSERT_EQ(out, c);
+    q.recycle(out);
+  }
+  EXPECT_EQ(used.size(), 1u);
+  std::vector<EventChunk*> held;
+  while (EventChunk* c = q.take_free()) {
+    EXPECT_EQ(c->len, 0u);
+    held.push_back(c);
+  }
+  EXPECT_EQ(held.size(), 8u);
+  EXPECT_EQ(std::set<EventChunk*>(held.begin(), held.end()).size(), 8u);
+  for (EventChunk* c : held) q.submit(c);
+  for (int i = 0; i < 8; ++i) q.recycle(q.take_full());
+  EXPECT_NE(q.take_free(), nullptr);
 }
 
 TEST(PacketRing, RecordsWrapAndStayIntact) {
