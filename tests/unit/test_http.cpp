@@ -267,7 +267,29 @@ TEST(HttpDecoder, HoleInTheBodyKeepsTheTransactionWithTheLossNote) {
   EXPECT_TRUE(contains(ev[0], R"("error":{"message":"Packet loss while capturing the response"})")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
   EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":3000})"));
+  // The response's bytes are those captured (head 41 + 2000), as Packetbeat counts them.
+  EXPECT_TRUE(contains(ev[0], R"("bytes":2041,"headers")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("destination":{"bytes":2041)")) << ev[0];
   EXPECT_EQ(h.count("http.gaps"), 1u);
+}
+
+// A hole that runs past the body's end loses the framing: the response is published
+// as lossy with its Content-Length as the body's size and the bytes captured.
+TEST(HttpDecoder, HolePastTheBodysEndKeepsItsContentLength) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
+  h.server(c, std::string(1000, 'a'));
+  c.sseq += 2500;  // the rest of the body and the start of whatever followed
+  h.server(c, std::string(100, 'c'));
+  h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq, "");
+  const auto ev = h.finish();
+  ASSERT_GE(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("error":{"message":"Packet loss while capturing the response"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":3000})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("bytes":1041,"headers")")) << ev[0];
 }
 
 TEST(HttpDecoder, UnansweredAndUnrequested) {

@@ -490,10 +490,11 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   counters_.inc(HttpStat::gaps);
   if (d.active && (d.phase == kBody || d.phase == kChunkData || d.phase == kUntilClose) &&
       (d.phase == kUntilClose || len <= d.left)) {
-    // The hole lies inside the body: the message is still whole in its framing.
+    // The hole lies inside the body: the message is still whole in its framing. Its
+    // body keeps the size the framing gives; its bytes are those captured, as
+    // Packetbeat counts them (the event says the response lost packets).
     d.msg.flags |= kLossy | kTruncated;
     d.keep = 0;
-    d.msg.bytes += len;
     d.msg.body_bytes += len;
     if (d.phase != kUntilClose) {
       d.left -= len;
@@ -507,7 +508,9 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
     return true;
   }
   if (d.active && d.phase != kUpgraded) {
-    // The framing is lost: what was seen of the message is published as lossy.
+    // The framing is lost: what was seen of the message is published as lossy. A
+    // body the hole runs past the end of still had its Content-Length.
+    if (d.phase == kBody) d.msg.body_bytes += d.left;
     d.msg.flags |= kLossy;
     complete(st, c, dir);
   }
