@@ -252,17 +252,23 @@ TEST(HttpDecoder, CloseDelimitedBodyEndsWithFin) {
   EXPECT_TRUE(contains(ev[0], R"("version":"1.0")"));
 }
 
-TEST(HttpDecoder, HoleInTheBodyKeepsTheTransactionWithTheLossNote) {
-  HttpHarness h;
+// A 3000-byte response of which the first 1000 body bytes are captured, then `hole`
+// bytes lost, then `tail` bytes; the events once the server closes.
+std::vector<std::string> response_with_hole(HttpHarness& h, uint32_t hole, std::size_t tail) {
   Conn c;
   h.handshake(c);
   h.client(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
   h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
   h.server(c, std::string(1000, 'a'));
-  c.sseq += 1000;  // a segment the capture lost
-  h.server(c, std::string(1000, 'c'));
+  c.sseq += hole;  // segments the capture lost
+  h.server(c, std::string(tail, 'c'));
   h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq, "");
-  const auto ev = h.finish();
+  return h.finish();
+}
+
+TEST(HttpDecoder, HoleInTheBodyKeepsTheTransactionWithTheLossNote) {
+  HttpHarness h;
+  const auto ev = response_with_hole(h, 1000, 1000);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"("error":{"message":"Packet loss while capturing the response"})")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
@@ -273,19 +279,12 @@ TEST(HttpDecoder, HoleInTheBodyKeepsTheTransactionWithTheLossNote) {
   EXPECT_EQ(h.count("http.gaps"), 1u);
 }
 
-// A hole that runs past the body's end loses the framing: the response is published
-// as lossy with its Content-Length as the body's size and the bytes captured.
+// A hole that runs past the body's end (into whatever followed) loses the framing:
+// the response is published as lossy with its Content-Length as the body's size and
+// the bytes captured.
 TEST(HttpDecoder, HolePastTheBodysEndKeepsItsContentLength) {
   HttpHarness h;
-  Conn c;
-  h.handshake(c);
-  h.client(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
-  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
-  h.server(c, std::string(1000, 'a'));
-  c.sseq += 2500;  // the rest of the body and the start of whatever followed
-  h.server(c, std::string(100, 'c'));
-  h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq, "");
-  const auto ev = h.finish();
+  const auto ev = response_with_hole(h, 2500, 100);
   ASSERT_GE(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"("error":{"message":"Packet loss while capturing the response"})")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":3000})")) << ev[0];
