@@ -49,9 +49,16 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   w.begin_object("ecs");
   w.field("version", agent.ecs_version);
   w.end_object();
-  if (t.error) {
+  if (t.error && t.error_more) {
     w.begin_object("error");
-    w.field("message", t.error);
+    w.begin_array("message");
+    w.string(t.error);
+    w.string(t.error_more);
+    w.end_array();
+    w.end_object();
+  } else if (t.error || t.error_more) {
+    w.begin_object("error");
+    w.field("message", t.error ? t.error : t.error_more);
     w.end_object();
   }
   w.begin_object("event");

@@ -19,10 +19,12 @@ struct TransactionFields {
   const char* type;             // "icmp", "dns", "http", ...
   bool ok;                      // status OK or Error
   const char* error = nullptr;  // error.message (also on an OK transaction: a note such as packet loss)
-  uint64_t start_ns = 0;        // first packet of the request (or of the response alone)
-  uint64_t end_ns = 0;          // last packet of the response; 0: none
-  bool omit_duration = false;   // no event.duration (a TLS handshake that did not complete)
-  bool omit_bytes = false;      // no client/server/network bytes (TLS: Packetbeat has none)
+  const char* error_more =
+      nullptr;                 // a second note: error.message is then a list of both, as Packetbeat writes
+  uint64_t start_ns = 0;       // first packet of the request (or of the response alone)
+  uint64_t end_ns = 0;         // last packet of the response; 0: none
+  bool omit_duration = false;  // no event.duration (a TLS handshake that did not complete)
+  bool omit_bytes = false;     // no client/server/network bytes (TLS: Packetbeat has none)
   // The event is one message (DHCPv4): source and destination are its sender and
   // receiver (the server when from_server), and only the sender's bytes are written.
   bool one_message = false;

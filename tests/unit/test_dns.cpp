@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "decode/dns/dns_message.hpp"
+#include "stream_test.hpp"
 
 namespace tapbeat {
 namespace {
@@ -175,6 +177,70 @@ TEST(Dns, Names) {
   EXPECT_STREQ(dns_rcode_name(3), "NXDOMAIN");
   EXPECT_STREQ(dns_opcode_name(0), "QUERY");
   EXPECT_STREQ(dns_class_name(1), "IN");
+}
+
+// EDNS options as Packetbeat (miekg/dns) writes them: NSID and COOKIE in lower-case hex,
+// Client Subnet as address/source/scope with the address's missing bytes zero.
+TEST(Dns, EdnsOptionsAsPacketbeatWritesThem) {
+  for (const bool v6 : {false, true}) {
+    Bytes b = header(7, 0x8180, 0, 0, 0, 1);
+    Bytes opts = {0, 3,  0, 3, 'a',  'b',  0xC1,         // NSID
+                  0, 10, 0, 4, 0xDE, 0xAD, 0xBE, 0xEF};  // COOKIE
+    if (v6)
+      add(opts, {0, 8, 0, 10, 0, 2, 56, 0, 0x20, 0x01, 0x04, 0x70, 0x1f, 0x0b});  // 2001:470:1f0b::/56
+    else
+      add(opts, {0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2});  // 192.0.2.0/24
+    add(b, {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(opts.size())});
+    b.insert(b.end(), opts.begin(), opts.end());
+    const auto p = parse(b);
+    ASSERT_EQ(p->st, DnsParse::kOk);
+    ASSERT_TRUE(p->m.has_opt);
+    EXPECT_EQ(p->m.opt_nsid, "6162c1");
+    EXPECT_EQ(p->m.opt_cookie, "deadbeef");
+    EXPECT_EQ(p->m.opt_subnet, v6 ? "[2001:470:1f0b::]/56/0" : "192.0.2.0/24/0");
+  }
+}
+
+// Packetbeat's EDNS notes on a UDP transaction (RFC 6891): they go in error.message,
+// a list when there are two, and leave the status to the response code.
+std::string dns_exchange_event(bool query_opt, bool response_opt, int answers) {
+  test::StreamTest h;
+  const uint16_t ports[] = {53};
+  h.decoders.enable("dns", ports);
+  h.start();
+  const Bytes question = {1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
+  const Bytes opt = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0};  // root, OPT, 4096, no options
+  Bytes q = header(0x0102, 0x0100, 1, 0, 0, query_opt ? 1 : 0);
+  q.insert(q.end(), question.begin(), question.end());
+  if (query_opt) q.insert(q.end(), opt.begin(), opt.end());
+  Bytes r = header(0x0102, 0x8180, 1, static_cast<uint16_t>(answers), 0, response_opt ? 1 : 0);
+  r.insert(r.end(), question.begin(), question.end());
+  for (int i = 0; i < answers; ++i)
+    add(r, {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, static_cast<uint8_t>(i)});
+  if (response_opt) r.insert(r.end(), opt.begin(), opt.end());
+  h.datagram("10.0.0.1", 40000, "10.0.0.53", 53, std::string(q.begin(), q.end()));
+  h.datagram("10.0.0.53", 53, "10.0.0.1", 40000, std::string(r.begin(), r.end()));
+  const auto ev = h.finish();
+  return ev.size() == 1 ? ev[0] : "events: " + std::to_string(ev.size());
+}
+
+TEST(DnsTransaction, EdnsNotesAsPacketbeatWritesThem) {
+  std::string e = dns_exchange_event(true, false, 1);
+  EXPECT_TRUE(test::contains(e, R"("error":{"message":"Responder does not support EDNS"})")) << e;
+  EXPECT_TRUE(test::contains(e, R"("status":"OK")")) << e;
+  e = dns_exchange_event(false, true, 1);
+  EXPECT_TRUE(test::contains(e, R"("error":{"message":"Unexpected EDNS answer"})")) << e;
+  e = dns_exchange_event(true, true, 1);
+  EXPECT_FALSE(test::contains(e, R"("error")")) << e;
+  e = dns_exchange_event(false, false, 1);
+  EXPECT_FALSE(test::contains(e, R"("error")")) << e;
+  // 40 answers: a 683-byte response without OPT.
+  e = dns_exchange_event(true, false, 40);
+  EXPECT_TRUE(test::contains(e,
+                             R"("error":{"message":["Response: Non-EDNS packet has size greater than 512",)"
+                             R"("Responder does not support EDNS"]})"))
+      << e;
+  EXPECT_TRUE(test::contains(e, R"("status":"OK")")) << e;
 }
 
 }  // namespace

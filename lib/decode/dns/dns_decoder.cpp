@@ -213,6 +213,20 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   t.type = "dns";
   t.error = ex.error;
   t.ok = !ex.error && (!have_r || r.rcode == 0);
+  // Packetbeat's notes on a UDP response's EDNS (RFC 6891 7: a responder without EDNS
+  // answers without OPT; a message over 512 bytes needs it). Notes only: the status
+  // stays the response code's.
+  if (have_r && ex.proto == 17) {
+    // Two at most: a response with an error note (orphaned) has no query to compare.
+    const char* notes[3] = {ex.error, nullptr, nullptr};
+    int n = ex.error ? 1 : 0;
+    if (!r.has_opt && ex.response.size() > 512)
+      notes[n++] = "Response: Non-EDNS packet has size greater than 512";
+    if (have_q && q.has_opt && !r.has_opt) notes[n++] = "Responder does not support EDNS";
+    if (have_q && !q.has_opt && r.has_opt) notes[n++] = "Unexpected EDNS answer";
+    t.error = notes[0];
+    t.error_more = notes[1];
+  }
   t.start_ns = ex.request.empty() ? ex.response_ts_ns : ex.request_ts_ns;
   t.end_ns = ex.response.empty() ? 0 : ex.response_ts_ns;
   t.ip_version = ex.ip_version;
@@ -268,8 +282,11 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       w.end_array();
       if (r.has_opt) {
         w.begin_object("opt");
+        if (!r.opt_cookie.empty()) w.field("cookie", r.opt_cookie);
         w.field_bool("do", r.opt_do);
         w.field("ext_rcode", dns_rcode_name(r.opt_ext_rcode));
+        if (!r.opt_nsid.empty()) w.field("nsid", r.opt_nsid);
+        if (!r.opt_subnet.empty()) w.field("subnet", r.opt_subnet);
         w.field_uint("udp_size", r.opt_udp_size);
         char v[8];
         w.field("version", std::string_view(

@@ -465,6 +465,39 @@ bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a,
   }
 }
 
+// The OPT record's options (RFC 6891 6.1.2): code, length, data. Kept: NSID (RFC 5001),
+// Client Subnet (RFC 7871) and COOKIE (RFC 7873); a malformed option ends the list.
+// False only when the arena is full.
+bool read_edns_options(const Msg& m, uint32_t off, uint16_t rdlen, Arena& a, DnsMessage& msg) {
+  const uint32_t end = off + rdlen;
+  while (off + 4 <= end) {
+    uint16_t code, len;
+    if (!u16(m, off, code) || !u16(m, off + 2, len) || off + 4 + len > end) break;
+    const uint8_t* d = m.d + off + 4;
+    off += 4 + len;
+    const char* start = a.mark();
+    if (code == 3 || code == 10) {
+      static constexpr char kDigits[] = "0123456789abcdef";  // lower case, as Go's hex encoding
+      for (uint16_t i = 0; i < len; ++i)
+        if (!a.put(kDigits[d[i] >> 4]) || !a.put(kDigits[d[i] & 15])) return false;
+      (code == 3 ? msg.opt_nsid : msg.opt_cookie) = a.since(start);
+    } else if (code == 8 && len >= 4) {
+      const uint16_t family = static_cast<uint16_t>(d[0] << 8 | d[1]);
+      const uint32_t width = family == 1 ? 4 : family == 2 ? 16 : 0;
+      if (width == 0 || len - 4u > width) continue;
+      uint8_t addr[16] = {};
+      std::memcpy(addr, d + 4, len - 4u);  // the prefix's bytes; the rest is zero
+      char ip[64];
+      inet_ntop(family == 1 ? AF_INET : AF_INET6, addr, ip, sizeof ip);
+      const bool ok = (family == 2 ? a.put('[') && a.put(ip) && a.put(']') : a.put(ip)) && a.put('/') &&
+                      a.putf_u(d[2]) && a.put('/') && a.putf_u(d[3]);
+      if (!ok) return false;
+      msg.opt_subnet = a.since(start);
+    }
+  }
+  return true;
+}
+
 DnsParse read_records(const Msg& m, uint32_t& off, uint16_t count, DnsRecord* out, int& n, Arena& a,
                       DnsMessage& msg, bool additional) {
   for (uint16_t i = 0; i < count; ++i) {
@@ -486,6 +519,7 @@ DnsParse read_records(const Msg& m, uint32_t& off, uint16_t count, DnsRecord* ou
       msg.opt_version = static_cast<uint8_t>(ttl >> 16);
       msg.opt_do = (ttl & 0x8000) != 0;
       msg.rcode = static_cast<uint8_t>(msg.rcode | (msg.opt_ext_rcode << 4));
+      if (!read_edns_options(m, rd, rdlen, a, msg)) return DnsParse::kArenaFull;
       continue;
     }
     if (n >= DnsMessage::kMaxRecords) continue;  // counted in the header, not rendered

@@ -59,6 +59,9 @@ struct DnsMessageHead {
   uint8_t opt_version = 0;
   bool opt_do = false;
   uint8_t opt_ext_rcode = 0;
+  // EDNS options as Packetbeat writes them (miekg/dns's text): NSID and COOKIE in hex,
+  // Client Subnet as "address/source prefix/scope prefix" (IPv6 in brackets). Empty: absent.
+  std::string_view opt_nsid, opt_cookie, opt_subnet;
 };
 
 struct DnsMessage : DnsMessageHead {
