@@ -68,15 +68,17 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   if (t.event_category_extra) w.string(t.event_category_extra);
   w.end_array();
   w.field("dataset", t.type);
-  // One message has no duration and no end (Packetbeat writes event.start alone).
-  if (!t.omit_duration && !t.one_message) w.field_uint("duration", end - t.start_ns);
-  if (!t.one_message) w.field("end", end_text);
+  // One message or a request alone has no duration and no end (Packetbeat writes
+  // event.start alone); a response alone has its end and no start.
+  const bool has_end = !t.one_message && !t.request_only;
+  if (!t.omit_duration && has_end && !t.response_only) w.field_uint("duration", end - t.start_ns);
+  if (has_end) w.field("end", end_text);
   w.field("kind", "event");
   if (!t.event_original.empty()) w.field("original", t.event_original);
   if (t.event_outcome) w.field("outcome", t.event_outcome);
   if (!t.event_reason.empty()) w.field("reason", t.event_reason);
   if (t.has_sequence) w.field_int("sequence", t.event_sequence);
-  w.field("start", start);
+  if (!t.response_only) w.field("start", start);
   w.begin_array("type");
   w.string(t.event_type_first);
   if (t.event_type_extra) w.string(t.event_type_extra);

@@ -24,7 +24,11 @@ struct TransactionFields {
   uint64_t start_ns = 0;       // first packet of the request (or of the response alone)
   uint64_t end_ns = 0;         // last packet of the response; 0: none
   bool omit_duration = false;  // no event.duration (a TLS handshake that did not complete)
-  bool omit_bytes = false;     // no client/server/network bytes (TLS: Packetbeat has none)
+  // A request never answered has event.start alone, a response without its request
+  // event.end alone (at start_ns), neither a duration: Packetbeat's model.
+  bool request_only = false;
+  bool response_only = false;
+  bool omit_bytes = false;  // no client/server/network bytes (TLS: Packetbeat has none)
   // The event is one message (DHCPv4): source and destination are its sender and
   // receiver (the server when from_server), and only the sender's bytes are written.
   bool one_message = false;

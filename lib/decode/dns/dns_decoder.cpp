@@ -229,6 +229,8 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   }
   t.start_ns = ex.request.empty() ? ex.response_ts_ns : ex.request_ts_ns;
   t.end_ns = ex.response.empty() ? 0 : ex.response_ts_ns;
+  t.request_only = ex.response.empty();
+  t.response_only = ex.request.empty();
   t.ip_version = ex.ip_version;
   t.proto = ex.proto;
   t.client = ex.client;

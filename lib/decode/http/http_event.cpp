@@ -132,6 +132,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   t.start_ns = req ? req->start_ns : resp->start_ns;
   // Packetbeat's transaction ends when the response starts (its first packet).
   t.end_ns = resp ? resp->start_ns : req->end_ns;
+  t.request_only = !resp;
+  t.response_only = !req;
   set_connection(t, c, client, 6, "http");
   t.client_bytes = req ? req->bytes : 0;
   t.server_bytes = resp ? resp->bytes : 0;

@@ -37,6 +37,7 @@ void IcmpDecoder::publish(const IcmpEvent& ev) {
   // A request alone (a message that waits for no reply, or one never answered): its
   // sender's bytes, no end and no duration, as Packetbeat writes it.
   t.one_message = !ev.has_response;
+  t.response_only = !ev.has_request;  // an orphaned reply: its end alone
   t.ip_version = ev.version;
   t.proto = ev.version == 6 ? 58 : 1;
   t.client = ev.client;
