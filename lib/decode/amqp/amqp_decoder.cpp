@@ -35,6 +35,7 @@ struct AmqpDecoder::Event {
   std::string_view request_fields, response_fields;
   std::string_view request, response;  // texts for send_request / send_response
   bool error = false;
+  bool answered = false;  // a method the peer answered (else published alone: start, no end)
   const char* note = nullptr;
   uint64_t start_ns = 0, end_ns = 0, bytes_in = 0, bytes_out = 0;
 };
@@ -359,6 +360,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
         e.response_fields = f.view();
         e.start_ns = h.start_ns;
         e.end_ns = c.ts_ns;
+        e.answered = true;
         e.bytes_in = h.bytes;
         e.bytes_out = n + 8;
         e.error = error_close(*rm, request_fields);
@@ -600,6 +602,7 @@ void AmqpDecoder::publish(const StreamInfo& c, int client, const Event& e) {
   t.error = e.note;
   t.start_ns = e.start_ns;
   t.end_ns = e.end_ns;
+  t.request_only = !e.answered;
   set_connection(t, c, client, 6, "amqp");
   t.client_bytes = e.bytes_in;
   t.server_bytes = e.bytes_out;

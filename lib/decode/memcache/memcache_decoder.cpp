@@ -521,6 +521,8 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   if (req && !resp && !quiet_alone) t.error = "Unmatched request";
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
+  t.request_only = !resp;  // noreply, quit, or never answered
+  t.response_only = !req;
   set_connection(t, c, client, udp ? 17 : 6, "memcache");
   t.client_bytes = req ? req->wire_bytes : 0;
   t.server_bytes = resp ? resp->wire_bytes : 0;

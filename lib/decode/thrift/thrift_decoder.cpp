@@ -201,6 +201,7 @@ void ThriftDecoder::publish(const Pending& p, const ThriftMessage* reply, uint64
   if (!reply && !oneway) t.error = "Unmatched request";
   t.start_ns = p.ts_ns;
   t.end_ns = reply ? reply_ts : 0;
+  t.request_only = !reply;  // oneway, or never answered
   set_ends(t, p.ip_version, 6, p.client, p.client_port, p.server, p.server_port);
   t.client_bytes = p.bytes;
   t.server_bytes = reply_bytes;
