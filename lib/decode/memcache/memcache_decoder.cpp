@@ -577,7 +577,12 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       } else if (kl[0]) {
         keys(0);
       }
-      if (!binary) w.field_bool("noreply", r.bits & kQuiet);
+      // Text: whether the request said noreply, as Packetbeat writes it: not for
+      // retrievals and stats, which take no such argument, and false for quit (never
+      // answered, but not by request).
+      const bool retrieval =
+          r.command == 1 || r.command == 2 || r.command == 13 || r.command == 19 || r.command == 20;
+      if (!binary && !retrieval) w.field_bool("noreply", (r.bits & kQuiet) && r.command != 17);
       if (binary) {
         const Opcode* oc = opcode_of(r.opcode);
         w.field("opcode", oc ? oc->name : "UNKNOWN");
