@@ -1,5 +1,7 @@
 #include "decode/dns/public_suffix.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -28,28 +30,69 @@ PublicSuffixList PublicSuffixList::load(const std::string& path) {
   return parse(ss.str());
 }
 
+namespace {
+
+std::size_t hash_of(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+}  // namespace
+
 PublicSuffixList PublicSuffixList::parse(std::string_view text) {
   PublicSuffixList l;
+  l.text_.assign(text);
+  for (char& c : l.text_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // At most one rule a line: the table is sized before it is filled.
+  const std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  l.slots_.resize(std::bit_ceil(lines * 2));
+  const std::string_view t = l.text_;
   std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
+  while (pos < t.size()) {
+    std::size_t end = t.find('\n', pos);
+    if (end == std::string_view::npos) end = t.size();
+    std::string_view line = t.substr(pos, end - pos);
+    const std::size_t at = pos;
     pos = end + 1;
     // A rule is the line's first whitespace-delimited word; comments start with //.
     const std::size_t ws = line.find_first_of(" \t\r");
     if (ws != std::string_view::npos) line = line.substr(0, ws);
-    if (line.empty() || line.substr(0, 2) == "//") continue;
-    std::string rule(line);
-    for (char& c : rule) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (rule[0] == '!')
-      l.exceptions_.insert(rule.substr(1));
-    else if (rule.rfind("*.", 0) == 0)
-      l.wildcards_.insert(rule.substr(2));
-    else
-      l.rules_.insert(rule);
+    if (line.empty() || line.substr(0, 2) == "//" || line.size() > UINT16_MAX) continue;
+    uint8_t kind = kRule;
+    std::size_t skip = 0;
+    if (line[0] == '!')
+      kind = kException, skip = 1;
+    else if (line.rfind("*.", 0) == 0)
+      kind = kWildcard, skip = 2;
+    if (line.size() == skip) continue;
+    l.add(static_cast<uint32_t>(at + skip), static_cast<uint16_t>(line.size() - skip), kind);
   }
   return l;
+}
+
+void PublicSuffixList::add(uint32_t off, uint16_t len, uint8_t kind) {
+  const std::string_view name(text_.data() + off, len);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash_of(name) & mask;; i = (i + 1) & mask) {
+    Slot& s = slots_[i];
+    if (s.len == 0) {
+      s = Slot{off, len, kind};
+      ++size_;
+      return;
+    }
+    if (std::string_view(text_.data() + s.off, s.len) == name) {
+      if (!(s.kinds & kind)) ++size_;
+      s.kinds |= kind;
+      return;
+    }
+  }
+}
+
+uint8_t PublicSuffixList::kinds_of(std::string_view name) const {
+  if (slots_.empty() || name.empty()) return 0;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash_of(name) & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.len == 0) return 0;
+    if (std::string_view(text_.data() + s.off, s.len) == name) return s.kinds;
+  }
 }
 
 PublicSuffixList::Split PublicSuffixList::split(std::string_view name) const {
@@ -63,12 +106,12 @@ PublicSuffixList::Split PublicSuffixList::split(std::string_view name) const {
     const std::string_view cand = name.substr(start);
     const std::size_t dot = cand.find('.');
     const std::string_view parent = dot == std::string_view::npos ? std::string_view{} : cand.substr(dot + 1);
-    if (exceptions_.find(cand) != exceptions_.end()) {
+    const uint8_t kinds = kinds_of(cand);
+    if (kinds & kException) {
       suffix = parent;
       break;
     }
-    if (rules_.find(cand) != rules_.end() ||
-        (!parent.empty() && wildcards_.find(parent) != wildcards_.end())) {
+    if ((kinds & kRule) || (!parent.empty() && (kinds_of(parent) & kWildcard))) {
       suffix = cand;
       break;
     }

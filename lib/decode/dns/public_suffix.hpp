@@ -3,12 +3,14 @@
 // top_level_domain. A copy is compiled in (public_suffix_list.dat beside this file,
 // MPL-2.0, its VERSION line says which), as Packetbeat compiles in Go's table:
 // Debian's package lags by years (without trafficmanager.net, for one). Parsed at
-// start-up, read-only afterwards (shared by workers); lookups allocate nothing.
+// start-up into one flat table of views into a copy of the text (no allocation per
+// rule), read-only afterwards (shared by workers); lookups allocate nothing.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <vector>
 
 namespace tapbeat {
 
@@ -28,15 +30,21 @@ class PublicSuffixList {
   };
   // name: lower-case, dot-separated, no trailing dot. Views point into name.
   Split split(std::string_view name) const;
-  std::size_t size() const { return rules_.size() + wildcards_.size() + exceptions_.size(); }
+  std::size_t size() const { return size_; }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  enum : uint8_t { kRule = 1, kWildcard = 2, kException = 4 };  // "a.b", "*.a.b", "!a.b"
+  struct Slot {
+    uint32_t off = 0;  // into text_
+    uint16_t len = 0;  // 0: empty
+    uint8_t kinds = 0;
   };
-  using Set = std::unordered_set<std::string, Hash, std::equal_to<>>;
-  Set rules_, wildcards_, exceptions_;  // "a.b", "*.a.b" stored as "a.b", "!a.b" as "a.b"
+  uint8_t kinds_of(std::string_view name) const;
+  void add(uint32_t off, uint16_t len, uint8_t kind);
+
+  std::string text_;         // the list's text, lower case
+  std::vector<Slot> slots_;  // open addressing, a power of two at most half full
+  std::size_t size_ = 0;     // rules (a name may be a rule and a wildcard's base: two)
 };
 
 }  // namespace tapbeat
