@@ -252,23 +252,27 @@ TEST(HttpDecoder, CloseDelimitedBodyEndsWithFin) {
   EXPECT_TRUE(contains(ev[0], R"("version":"1.0")"));
 }
 
-// A 3000-byte response of which the first 1000 body bytes are captured, then `hole`
-// bytes lost, then `tail` bytes; the events once the server closes.
-std::vector<std::string> response_with_hole(HttpHarness& h, uint32_t hole, std::size_t tail) {
+// A request and a response (by default a 3000-byte one of which the first 1000 body
+// bytes are captured), then `hole` bytes lost, then `tail` bytes; the events once the
+// server closes.
+std::vector<std::string> exchange_with_hole(
+    HttpHarness& h, uint32_t hole, std::size_t tail,
+    std::string_view request = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n",
+    std::string_view head = "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n", std::size_t body = 1000) {
   Conn c;
   h.handshake(c);
-  h.client(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
-  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
-  h.server(c, std::string(1000, 'a'));
+  h.client(c, request);
+  h.server(c, head);
+  if (body) h.server(c, std::string(body, 'a'));
   c.sseq += hole;  // segments the capture lost
-  h.server(c, std::string(tail, 'c'));
+  if (tail) h.server(c, std::string(tail, 'c'));
   h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq, "");
   return h.finish();
 }
 
 TEST(HttpDecoder, HoleInTheBodyKeepsTheTransactionWithTheLossNote) {
   HttpHarness h;
-  const auto ev = response_with_hole(h, 1000, 1000);
+  const auto ev = exchange_with_hole(h, 1000, 1000);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"("error":{"message":"Packet loss while capturing the response"})")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
@@ -284,11 +288,21 @@ TEST(HttpDecoder, HoleInTheBodyKeepsTheTransactionWithTheLossNote) {
 // the bytes captured.
 TEST(HttpDecoder, HolePastTheBodysEndKeepsItsContentLength) {
   HttpHarness h;
-  const auto ev = response_with_hole(h, 2500, 100);
+  const auto ev = exchange_with_hole(h, 2500, 100);
   ASSERT_GE(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"("error":{"message":"Packet loss while capturing the response"})")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":3000})")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("bytes":1041,"headers")")) << ev[0];
+}
+
+// A Host that is an address joins related.ip after the two ends, as Packetbeat adds it;
+// a name goes to related.hosts instead.
+TEST(HttpDecoder, HostAddressJoinsRelatedIp) {
+  HttpHarness h;
+  const auto ev = exchange_with_hole(h, 0, 0, "GET / HTTP/1.1\r\nHost: 203.0.113.9:8080\r\n\r\n",
+                                     "HTTP/1.1 204 No Content\r\n\r\n", 0);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("related":{"ip":["10.0.0.1","10.0.0.2","203.0.113.9"]})")) << ev[0];
 }
 
 TEST(HttpDecoder, UnansweredAndUnrequested) {

@@ -1,5 +1,6 @@
 // The HTTP decoder's event half: a request and its response (or either alone,
 // with Packetbeat's note) written as Packetbeat's http event.
+#include <arpa/inet.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -183,6 +184,20 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   if (req && !host_is_ip) {
     t.server_domain = host;
     t.related_host = host;
+  }
+  // A Host that is an address joins related.ip, as Packetbeat adds it (in its usual text).
+  char host_ip[INET6_ADDRSTRLEN];
+  std::string_view host_ips[1];
+  if (req && host_is_ip && host.size() < sizeof host_ip) {
+    char in[INET6_ADDRSTRLEN];
+    std::memcpy(in, host.data(), host.size());
+    in[host.size()] = '\0';
+    uint8_t bin[16];
+    const int af = host.find(':') != std::string_view::npos ? AF_INET6 : AF_INET;
+    if (inet_pton(af, in, bin) == 1 && inet_ntop(af, bin, host_ip, sizeof host_ip)) {
+      host_ips[0] = host_ip;
+      t.related_ips = {host_ips, 1};
+    }
   }
   // As Packetbeat does, the Referer header's value joins related.hosts (as it is sent).
   std::string_view referer[1];
