@@ -185,17 +185,18 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     t.server_domain = host;
     t.related_host = host;
   }
-  // A Host that is an address joins related.ip, as Packetbeat adds it (in its usual text).
-  char host_ip[INET6_ADDRSTRLEN];
+  // A Host that is an address joins related.ip, as Packetbeat adds it (written as every
+  // address of the event is).
+  char host_ip[48];
   std::string_view host_ips[1];
   if (req && host_is_ip && host.size() < sizeof host_ip) {
-    char in[INET6_ADDRSTRLEN];
+    char in[48];
     std::memcpy(in, host.data(), host.size());
     in[host.size()] = '\0';
-    uint8_t bin[16];
-    const int af = host.find(':') != std::string_view::npos ? AF_INET6 : AF_INET;
-    if (inet_pton(af, in, bin) == 1 && inet_ntop(af, bin, host_ip, sizeof host_ip)) {
-      host_ips[0] = host_ip;
+    IpBytes ip{};
+    const bool v6 = host.find(':') != std::string_view::npos;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, in, ip.data()) == 1) {
+      host_ips[0] = std::string_view(host_ip, format_ip(ip, v6 ? 6 : 4, host_ip));
       t.related_ips = {host_ips, 1};
     }
   }
