@@ -56,9 +56,9 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     w.string(t.error_more);
     w.end_array();
     w.end_object();
-  } else if (t.error || t.error_more) {
+  } else if (t.error) {
     w.begin_object("error");
-    w.field("message", t.error ? t.error : t.error_more);
+    w.field("message", t.error);
     w.end_object();
   }
   w.begin_object("event");

@@ -20,7 +20,7 @@ struct TransactionFields {
   bool ok;                      // status OK or Error
   const char* error = nullptr;  // error.message (also on an OK transaction: a note such as packet loss)
   const char* error_more =
-      nullptr;                 // a second note: error.message is then a list of both, as Packetbeat writes
+      nullptr;  // a second note (with error set): error.message is then a list of both, as Packetbeat writes
   uint64_t start_ns = 0;       // first packet of the request (or of the response alone)
   uint64_t end_ns = 0;         // last packet of the response; 0: none
   bool omit_duration = false;  // no event.duration (a TLS handshake that did not complete)
