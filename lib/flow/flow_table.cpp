@@ -1,17 +1,26 @@
 #include "flow/flow_table.hpp"
 
+#include <algorithm>
 #include <bit>
 
 #include "flow/community_id.hpp"
 
 namespace tapbeat {
 
+namespace {
+// Buckets the index starts with: one 2 MiB huge page of them.
+constexpr uint32_t kFirstBuckets = (2u << 20) / 8;
+}  // namespace
+
 FlowTable::FlowTable(uint32_t capacity)
     : capacity_(capacity < 1 ? 1 : capacity),
-      mask_(static_cast<uint32_t>(std::bit_ceil(uint64_t{capacity_} * 2)) - 1),
+      max_mask_(static_cast<uint32_t>(std::bit_ceil(uint64_t{capacity_} * 2)) - 1),
+      mask_(std::min(max_mask_, kFirstBuckets - 1)),
       flows_(capacity_),
-      index_(uint64_t{mask_} + 1),
-      free_(capacity_) {}
+      index_(uint64_t{max_mask_} + 1),
+      free_(capacity_) {
+  static_assert(sizeof(Bucket) == 8, "kFirstBuckets counts 8-byte buckets");
+}
 
 void FlowTable::make_key(const PacketMeta& m, FlowKey& k, bool& from_a) {
   std::memset(&k, 0, sizeof k);
@@ -104,12 +113,26 @@ Flow* FlowTable::insert(const FlowKey& key, uint64_t hash) {
   f.key = key;
   f.hash = hash;
   f.in_use = true;
-  uint32_t b = bucket(hash);
-  while (index_[b].tag != 0) b = (b + 1) & mask_;
-  index_[b] = Bucket{tag_of(hash), slot};
+  if (size_ >= (mask_ + 1) / 2 && mask_ < max_mask_) grow();
+  place(hash, slot);
   lru_append(slot);
   ++size_;
   return &f;
+}
+
+void FlowTable::place(uint64_t hash, uint32_t slot) {
+  uint32_t b = bucket(hash);
+  while (index_[b].tag != 0) b = (b + 1) & mask_;
+  index_[b] = Bucket{tag_of(hash), slot};
+}
+
+// The index is derived from the flows: cleared, widened, and every live flow placed
+// again (the LRU list holds each exactly once). The load stays at most one half, as
+// in the full-size index.
+void FlowTable::grow() {
+  std::memset(&index_[0], 0, (uint64_t{mask_} + 1) * sizeof(Bucket));
+  mask_ = mask_ * 2 + 1;
+  for (uint32_t i = lru_head_; i != kNone; i = flows_[i].lru_next) place(flows_[i].hash, i);
 }
 
 void FlowTable::touch(Flow* f) {

@@ -1,9 +1,15 @@
 // Per-core flow table: fixed capacity, open addressing, LRU order for expiry and
 // eviction.
 //
-// Ownership: one table per worker; not thread-safe. All memory is allocated by the
+// Ownership: one table per worker; not thread-safe. All memory is reserved by the
 // constructor; find/insert/touch/remove never allocate. Flow pointers stay valid
 // until remove() of that flow.
+//
+// The index is reserved for the full capacity but used from its first 2 MiB (one
+// huge page), doubling in place as flows arrive; a page of memory is first written
+// (and zeroed by the kernel) only when that many flows are live. A capture of a few
+// thousand flows touches one page of index instead of the capacity's (16 MiB for a
+// million flows), and its lookups stay in a table that caches hold.
 #pragma once
 
 #include <array>
@@ -103,6 +109,7 @@ class FlowTable {
 
   Flow* find(const FlowKey& key, uint64_t hash);
   // Inserts a new flow at the LRU tail. Precondition: !full() and key absent.
+  // Doubles the index in use when it is half full (one pass over the live flows).
   Flow* insert(const FlowKey& key, uint64_t hash);
   void touch(Flow* f);  // most recently active
   void remove(Flow* f);
@@ -110,6 +117,8 @@ class FlowTable {
   bool full() const { return size_ == capacity_; }
   uint32_t size() const { return size_; }
   uint32_t capacity() const { return capacity_; }
+  // Buckets of the index in use now (grows to twice the capacity, a power of two).
+  uint32_t index_buckets() const { return mask_ + 1; }
   // Dense index of a flow's slot (0..capacity-1), for arrays kept beside the table.
   uint32_t slot_of(const Flow* f) const { return index_of(f); }
   Flow* oldest() { return lru_head_ == kNone ? nullptr : &flows_[lru_head_]; }
@@ -128,10 +137,13 @@ class FlowTable {
   uint32_t index_of(const Flow* f) const { return static_cast<uint32_t>(f - flows_.get()); }
   void lru_unlink(uint32_t i);
   void lru_append(uint32_t i);
+  void place(uint64_t hash, uint32_t slot);
+  void grow();
 
   uint32_t capacity_;
   uint32_t size_ = 0;
-  uint32_t mask_;
+  uint32_t max_mask_;  // the index reserved: max_mask_ + 1 buckets
+  uint32_t mask_;      // the part in use
   BigArray<Flow> flows_;
   BigArray<Bucket> index_;
   BigArray<uint32_t> free_;  // stack of released slots

@@ -105,6 +105,47 @@ TEST(FlowTable, InsertFindRemoveKeepsProbeChainsIntact) {
   EXPECT_EQ(t.size(), 1000u - 334u);
 }
 
+// The index starts at 262,144 buckets and doubles at half load: 480 k live flows make it
+// grow twice, with removals between the doublings, and every flow is still found where
+// it was inserted, every removed one gone, and LRU order unchanged by the rehashing.
+TEST(FlowTable, IndexGrowsAsFlowsArriveAndKeepsEveryFlow) {
+  constexpr uint32_t kFlows = 500'000;
+  FlowTable t(1u << 20);
+  const uint32_t first = t.index_buckets();
+  EXPECT_EQ(first, 262'144u);
+  std::vector<Flow*> flows;
+  for (uint32_t i = 0; i < kFlows; ++i) {
+    const FlowKey k = key_for(i);
+    const uint64_t h = FlowTable::hash_key(k);
+    ASSERT_EQ(t.find(k, h), nullptr) << i;
+    flows.push_back(t.insert(k, h));
+    if (i == 100'000) {
+      for (uint32_t j = 0; j < 100'000; j += 5) t.remove(flows[j]);
+    }
+  }
+  EXPECT_EQ(t.index_buckets(), 4 * first);
+  uint32_t live = 0;
+  for (uint32_t i = 0; i < kFlows; ++i) {
+    const FlowKey k = key_for(i);
+    Flow* f = t.find(k, FlowTable::hash_key(k));
+    if (i < 100'000 && i % 5 == 0) {
+      EXPECT_EQ(f, nullptr) << i;
+    } else {
+      EXPECT_EQ(f, flows[i]) << i;
+      ++live;
+    }
+  }
+  EXPECT_EQ(t.size(), live);
+  // LRU order is insertion order (no touches): the oldest live flow is flows[1].
+  EXPECT_EQ(t.oldest(), flows[1]);
+  EXPECT_EQ(t.next(flows[1]), flows[2]);
+}
+
+TEST(FlowTable, SmallTableUsesItsWholeIndexFromTheStart) {
+  FlowTable t(1000);
+  EXPECT_EQ(t.index_buckets(), 2048u);
+}
+
 TEST(FlowTable, LruOrderFollowsActivity) {
   FlowTable t(8);
   Flow* a = t.insert(key_for(1), FlowTable::hash_key(key_for(1)));
