@@ -1,6 +1,5 @@
 #include "pipeline.hpp"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <simdjson.h>
 #include <sys/eventfd.h>
@@ -16,6 +15,7 @@
 #include <set>
 
 #include "log.hpp"
+#include "util/sha1.hpp"
 #include "version.hpp"
 
 namespace tapbeat {
@@ -41,10 +41,9 @@ AgentInfo make_agent(const Config& cfg) {
   a.tags = cfg.tags;
   a.field_members = cfg.field_members;
   // agent.id: a name-based UUID (RFC 4122 §4.3, SHA-1) of the host, stable across runs.
-  uint8_t digest[EVP_MAX_MD_SIZE];
-  unsigned dlen = 0;
+  uint8_t digest[20];
   const std::string seed = "tapbeat/" + a.hostname;
-  EVP_Digest(seed.data(), seed.size(), digest, &dlen, EVP_sha1(), nullptr);
+  sha1(seed.data(), seed.size(), digest);
   digest[6] = static_cast<uint8_t>((digest[6] & 0x0F) | 0x50);
   digest[8] = static_cast<uint8_t>((digest[8] & 0x3F) | 0x80);
   a.id = uuid_text(digest);

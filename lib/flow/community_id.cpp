@@ -1,11 +1,9 @@
 #include "flow/community_id.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include <cstring>
 
 #include "util/encode.hpp"
+#include "util/sha1.hpp"
 
 namespace tapbeat {
 
@@ -128,17 +126,7 @@ void community_id_v1(const IpBytes& saddr, const IpBytes& daddr, uint8_t ip_vers
     buf[n++] = static_cast<uint8_t>(dport);
   }
   uint8_t digest[20];
-  // OpenSSL's SHA1_Init/Update/Final: the context lives on the stack. The EVP
-  // interface allocates a provider context on every digest (and looks the algorithm
-  // up under a lock; so does the one-shot SHA1()), a quarter of an event's cost.
-  // These calls are deprecated in OpenSSL 3 but kept there, and Debian builds them.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  SHA_CTX sha;
-  SHA1_Init(&sha);
-  SHA1_Update(&sha, buf, n);
-  SHA1_Final(digest, &sha);
-#pragma GCC diagnostic pop
+  sha1(buf, n, digest);  // a quarter of an event's cost through EVP (util/sha1.hpp)
   out[0] = '1';
   out[1] = ':';
   base64_encode(digest, 20, out + 2);

@@ -39,7 +39,9 @@ std::size_t hash_of(std::string_view s) { return std::hash<std::string_view>{}(s
 PublicSuffixList PublicSuffixList::parse(std::string_view text) {
   PublicSuffixList l;
   l.text_.assign(text);
-  for (char& c : l.text_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // ASCII letters only (as tolower in the C locale), in a loop the compiler vectorizes;
+  // a libc call per byte of the list's 230 KB was a millisecond at every start.
+  for (char& c : l.text_) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
   // At most one rule a line: the table is sized before it is filled.
   const std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
   l.slots_.resize(std::bit_ceil(lines * 2));
