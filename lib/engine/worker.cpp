@@ -269,15 +269,20 @@ Flow* Worker::connection(Parsed& p) {
   FlowKey key = p.key;
   key.has_mac = 0;
   key.mac_a = key.mac_b = std::array<uint8_t, 6>{};
-  const uint64_t hash = p.key.has_mac ? FlowTable::hash_key(key) : p.hash;
-  Flow* c = conns_->find(key, hash);
+  // The packet's flow remembers its connection's slot: no second hash and probe.
+  Flow* c = nullptr;
+  if (p.flow && p.flow->conn_hint) {
+    Flow* h = conns_->at_slot(p.flow->conn_hint - 1);
+    if (h->in_use && h->key == key) c = h;
+  }
+  if (!c) c = conns_->find(key, p.key.has_mac ? FlowTable::hash_key(key) : p.hash);
   const PacketMeta& m = p.meta;
   if (!c) {
     if (conns_->full()) {
       close_connection(*conns_->oldest());
       counters_.inc(Counter::stream_evicted);
     }
-    c = conns_->insert(key, hash);
+    c = conns_->insert(key, p.key.has_mac ? FlowTable::hash_key(key) : p.hash);
     c->first_ts_ns = m.ts_ns;
     c->last_ts_ns = m.ts_ns;
     c->lru_stamp = lru_stamp(m.ts_ns);
@@ -291,6 +296,7 @@ Flow* Worker::connection(Parsed& p) {
     }
     if (m.ts_ns > c->last_ts_ns) c->last_ts_ns = m.ts_ns;
   }
+  if (p.flow) p.flow->conn_hint = conns_->slot_of(c) + 1;
   return c;
 }
 

@@ -75,6 +75,9 @@ struct alignas(kCacheLine) Flow {
   FlowCounts reported[2];  // totals at the last report, for delta reports
   uint8_t icmp_type;       // of the first packet, for the community id
   uint8_t icmp_code;
+  // A flow's TCP connection, as a slot of the connection table plus one (0: none): a
+  // hint, checked against the connection's key before use (the slot may be reused).
+  uint32_t conn_hint;
 };
 static_assert(offsetof(Flow, in_use) < 2 * kCacheLine, "per-packet fields fit one cache line");
 
@@ -121,6 +124,8 @@ class FlowTable {
   uint32_t index_buckets() const { return mask_ + 1; }
   // Dense index of a flow's slot (0..capacity-1), for arrays kept beside the table.
   uint32_t slot_of(const Flow* f) const { return index_of(f); }
+  // The flow in a slot, live or not (check in_use and the key).
+  Flow* at_slot(uint32_t slot) { return &flows_[slot]; }
   Flow* oldest() { return lru_head_ == kNone ? nullptr : &flows_[lru_head_]; }
   Flow* next(const Flow* f) { return f->lru_next == kNone ? nullptr : &flows_[f->lru_next]; }
 
