@@ -133,10 +133,17 @@ CaptureFile::Status CaptureFile::fail(const std::string& why) {
 CaptureFile::Status CaptureFile::next(Packet& out) { return pcapng_ ? next_pcapng(out) : next_pcap(out); }
 
 CaptureFile::Status CaptureFile::next_pcap(Packet& out) {
-  uint8_t rec[16];
-  const std::size_t got = read_some(rec, sizeof rec);
+  // A mapped file's record header is read where it lies (no copy through memcpy).
+  uint8_t copy[16];
+  const uint8_t* rec = copy;
+  const std::size_t got =
+      map_ ? std::min<std::size_t>(sizeof copy, map_len_ - pos_) : read_some(copy, sizeof copy);
   if (got == 0) return Status::kEnd;
-  if (got != sizeof rec) return fail("truncated packet header");
+  if (got != sizeof copy) return fail("truncated packet header");
+  if (map_) {
+    rec = map_ + pos_;
+    pos_ += sizeof copy;
+  }
   const uint32_t sec = u32(rec), sub = u32(rec + 4), caplen = u32(rec + 8), len = u32(rec + 12);
   if (caplen > kMaxBlockBytes) return fail("packet record claims " + std::to_string(caplen) + " bytes");
   const uint8_t* data = take(caplen);

@@ -493,3 +493,27 @@ def test_export_template_is_named_after_the_index(tmp_path):
     out = json.loads(run_tapbeat(base + ["-E", "output.elasticsearch.index=tb-%{[type]}",
                                          "-E", "setup.template.pattern=mine-*"]).stdout)
     assert out["index_patterns"] == ["mine-*"]
+
+
+@pytest.mark.parametrize("cut, why", [(10, "truncated packet header"), (40, "truncated packet data")])
+def test_a_capture_cut_short_keeps_the_packets_before_the_cut(tmp_path, cut, why):
+    # tests/data/sample.pcap with its last packet record cut `cut` bytes after the record
+    # starts: inside the 16-byte header, or inside the packet's bytes. Every packet before
+    # it is read and counted, and the run says how the file ends.
+    data = open(os.path.join(ROOT, "tests", "data", "sample.pcap"), "rb").read()
+    pos, last = 24, 24
+    while pos < len(data):
+        last = pos
+        pos += 16 + int.from_bytes(data[pos + 8:pos + 12], "little")
+    assert pos == len(data)
+    packets = 0
+    p = 24
+    while p < last:
+        packets += 1
+        p += 16 + int.from_bytes(data[p + 8:p + 12], "little")
+    cut_file = tmp_path / "cut.pcap"
+    cut_file.write_bytes(data[:last + cut])
+    proc = run_tapbeat(["-c", os.path.join(ROOT, "tests", "golden", "golden.yml"), "-I", str(cut_file), "-t"])
+    assert f"ends with an error, events up to it are kept: {why}" in proc.stderr
+    assert final_stats(proc.stderr)["capture.read"] == packets
+    assert proc.stdout.strip()
