@@ -201,6 +201,25 @@ TEST(Dns, EdnsOptionsAsPacketbeatWritesThem) {
   }
 }
 
+// An option whose length runs past the OPT record, or bytes too few for an option's
+// head: the options before it are kept, the message parses, and it is marked (counted
+// as dns.edns_malformed when published).
+TEST(Dns, MalformedEdnsOptionEndsTheListAndIsMarked) {
+  const Bytes nsid = {0, 3, 0, 2, 'a', 'b'};
+  for (const Bytes& tail : {Bytes{0, 10, 0, 9, 1, 2}, Bytes{0, 10}, Bytes{}}) {
+    Bytes opts = nsid;
+    opts.insert(opts.end(), tail.begin(), tail.end());
+    Bytes b = header(7, 0x8180, 0, 0, 0, 1);
+    add(b, {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(opts.size())});
+    b.insert(b.end(), opts.begin(), opts.end());
+    const auto p = parse(b);
+    ASSERT_EQ(p->st, DnsParse::kOk);
+    EXPECT_EQ(p->m.opt_nsid, "6162");
+    EXPECT_TRUE(p->m.opt_cookie.empty());
+    EXPECT_EQ(p->m.opt_malformed, !tail.empty()) << tail.size();
+  }
+}
+
 // Packetbeat's EDNS notes on a UDP transaction (RFC 6891): they go in error.message,
 // a list when there are two, and leave the status to the response code.
 std::string dns_exchange_event(bool query_opt, bool response_opt, int answers) {
@@ -222,6 +241,29 @@ std::string dns_exchange_event(bool query_opt, bool response_opt, int answers) {
   h.datagram("10.0.0.53", 53, "10.0.0.1", 40000, std::string(r.begin(), r.end()));
   const auto ev = h.finish();
   return ev.size() == 1 ? ev[0] : "events: " + std::to_string(ev.size());
+}
+
+TEST(DnsTransaction, MalformedEdnsOptionIsCounted) {
+  test::StreamTest h;
+  const uint16_t ports[] = {53};
+  h.decoders.enable("dns", ports);
+  h.start();
+  const Bytes question = {1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
+  // OPT with a COOKIE option that claims 8 bytes and has 2.
+  const Bytes opt = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 6, 0, 10, 0, 8, 1, 2};
+  Bytes q = header(0x0102, 0x0100, 1, 0, 0, 1);
+  q.insert(q.end(), question.begin(), question.end());
+  q.insert(q.end(), opt.begin(), opt.end());
+  Bytes r = header(0x0102, 0x8180, 1, 0, 0, 1);
+  r.insert(r.end(), question.begin(), question.end());
+  r.insert(r.end(), opt.begin(), opt.end());
+  h.datagram("10.0.0.1", 40000, "10.0.0.53", 53, std::string(q.begin(), q.end()));
+  h.datagram("10.0.0.53", 53, "10.0.0.1", 40000, std::string(r.begin(), r.end()));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(h.count("dns.edns_malformed"), 2u);
+  EXPECT_EQ(h.count("dns.malformed"), 0u);
+  EXPECT_TRUE(test::contains(ev[0], R"("status":"OK")")) << ev[0];
 }
 
 TEST(DnsTransaction, EdnsNotesAsPacketbeatWritesThem) {

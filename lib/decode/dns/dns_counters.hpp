@@ -16,6 +16,7 @@ enum class DnsStat : uint16_t {
   pending_full,
   malformed,
   query_truncated,
+  edns_malformed,
   tcp_gap,
   tcp_violations,
   kCount,
@@ -29,6 +30,7 @@ inline constexpr CounterSpec kDnsCounters[] = {
     counter(DnsStat::pending_full, "dns.pending_full"),
     counter(DnsStat::malformed, "dns.malformed"),
     counter(DnsStat::query_truncated, "dns.query_truncated"),
+    counter(DnsStat::edns_malformed, "dns.edns_malformed"),
     counter(DnsStat::tcp_gap, "dns.tcp.gap"),
     counter(DnsStat::tcp_violations, "dns.tcp.violations"),
 };

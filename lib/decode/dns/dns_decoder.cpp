@@ -200,12 +200,14 @@ void DnsDecoder::publish(const DnsExchange& ex) {
     const DnsParse st =
         parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, arena_.get(), kArenaBytes);
     if (st != DnsParse::kOk) counters_.inc(DnsStat::malformed);
+    if (q.opt_malformed) counters_.inc(DnsStat::edns_malformed);
     have_q = q.header_ok;
   }
   if (!ex.response.empty()) {
     const DnsParse st = parse_dns(ex.response.data(), static_cast<uint32_t>(ex.response.size()), r,
                                   arena_.get() + kArenaBytes, kArenaBytes);
     if (st != DnsParse::kOk) counters_.inc(DnsStat::malformed);
+    if (r.opt_malformed) counters_.inc(DnsStat::edns_malformed);
     have_r = r.header_ok;
   }
   const DnsMessage* head = have_q ? &q : have_r ? &r : nullptr;

@@ -466,13 +466,16 @@ bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a,
 }
 
 // The OPT record's options (RFC 6891 6.1.2): code, length, data. Kept: NSID (RFC 5001),
-// Client Subnet (RFC 7871) and COOKIE (RFC 7873); a malformed option ends the list.
-// False only when the arena is full.
+// Client Subnet (RFC 7871) and COOKIE (RFC 7873); a malformed option ends the list
+// (msg.opt_malformed). False only when the arena is full.
 bool read_edns_options(const Msg& m, uint32_t off, uint16_t rdlen, Arena& a, DnsMessage& msg) {
   const uint32_t end = off + rdlen;
   while (off + 4 <= end) {
     uint16_t code, len;
-    if (!u16(m, off, code) || !u16(m, off + 2, len) || off + 4 + len > end) break;
+    if (!u16(m, off, code) || !u16(m, off + 2, len) || off + 4 + len > end) {
+      msg.opt_malformed = true;
+      return true;
+    }
     const uint8_t* d = m.d + off + 4;
     off += 4 + len;
     const char* start = a.mark();
@@ -495,6 +498,7 @@ bool read_edns_options(const Msg& m, uint32_t off, uint16_t rdlen, Arena& a, Dns
       msg.opt_subnet = a.since(start);
     }
   }
+  if (off != end) msg.opt_malformed = true;  // 1 to 3 bytes: no room for an option's head
   return true;
 }
 

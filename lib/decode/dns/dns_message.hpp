@@ -62,6 +62,9 @@ struct DnsMessageHead {
   // EDNS options as Packetbeat writes them (miekg/dns's text): NSID and COOKIE in hex,
   // Client Subnet as "address/source prefix/scope prefix" (IPv6 in brackets). Empty: absent.
   std::string_view opt_nsid, opt_cookie, opt_subnet;
+  // An option's length ran past the OPT record (or bytes too few for an option were
+  // left): the options before it are kept, the rest of the record is skipped.
+  bool opt_malformed = false;
 };
 
 struct DnsMessage : DnsMessageHead {
