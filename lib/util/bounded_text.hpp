@@ -3,7 +3,9 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
 
@@ -21,6 +23,10 @@ struct BoundedText {
   }
   void push_back(char ch) {
     if (n < N) buf[n++] = ch;
+  }
+  void append_uint(uint64_t v) {
+    char d[20];
+    append(std::string_view(d, static_cast<std::size_t>(std::to_chars(d, d + sizeof d, v).ptr - d)));
   }
   void clear() { n = 0; }
   std::string_view view() const { return {buf, n}; }

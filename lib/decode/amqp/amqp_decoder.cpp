@@ -13,6 +13,7 @@
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
 #include "event/json_writer.hpp"
+#include "util/bounded_text.hpp"
 #include "util/byte_reader.hpp"
 
 namespace tapbeat {
@@ -606,10 +607,10 @@ void AmqpDecoder::publish(const StreamInfo& c, int client, const Event& e) {
   set_connection(t, c, client, 6, "amqp");
   t.client_bytes = e.bytes_in;
   t.server_bytes = e.bytes_out;
-  char action[48];
-  const int al =
-      std::snprintf(action, sizeof action, "amqp.%.*s", static_cast<int>(e.method.size()), e.method.data());
-  t.event_action = std::string_view(action, static_cast<std::size_t>(std::max(al, 0)));
+  BoundedText<47> action;
+  action.append("amqp.");
+  action.append(e.method);
+  t.event_action = action.view();
   std::string_view user;  // the user-id property, as its JSON string
   each_field(e.request_fields, [&](std::string_view k, std::string_view v) {
     if (k == "user-id") user = v;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <cstring>
 
 #include "decode/transaction_event.hpp"
@@ -106,9 +105,9 @@ void dns_record(JsonWriter& w, const DnsRecord& r) {
         w.field("name", r.name);
         break;
       case 3: {
-        char ttl[12];  // a string, as Packetbeat writes it (the index template maps it to long)
-        w.field("ttl",
-                std::string_view(ttl, static_cast<std::size_t>(std::snprintf(ttl, sizeof ttl, "%u", r.ttl))));
+        BoundedText<10> ttl;  // a string, as Packetbeat writes it (the index template maps it to long)
+        ttl.append_uint(r.ttl);
+        w.field("ttl", ttl.view());
         break;
       }
       default:
@@ -133,11 +132,7 @@ void dns_records(JsonWriter& w, const char* key, const DnsRecord* rs, int n) {
 void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
   BoundedText<16384> text;
   auto put = [&](std::string_view s) { text.append(s); };
-  auto num = [&](uint64_t v) {
-    char t[24];
-    put(std::string_view(
-        t, static_cast<std::size_t>(std::snprintf(t, sizeof t, "%llu", static_cast<unsigned long long>(v)))));
-  };
+  auto num = [&](uint64_t v) { text.append_uint(v); };
   put("opcode: ");
   put(dns_opcode_name(m.opcode));
   put(", status: ");
@@ -292,9 +287,9 @@ void DnsDecoder::publish(const DnsExchange& ex) {
         if (!r.opt_nsid.empty()) w.field("nsid", r.opt_nsid);
         if (!r.opt_subnet.empty()) w.field("subnet", r.opt_subnet);
         w.field_uint("udp_size", r.opt_udp_size);
-        char v[8];
-        w.field("version", std::string_view(
-                               v, static_cast<std::size_t>(std::snprintf(v, sizeof v, "%u", r.opt_version))));
+        BoundedText<3> v;
+        v.append_uint(r.opt_version);
+        w.field("version", v.view());
         w.end_object();
       }
       bool any_ip = false;
@@ -307,9 +302,9 @@ void DnsDecoder::publish(const DnsExchange& ex) {
         w.end_array();
       }
       if (std::strcmp(dns_rcode_name(r.rcode), "UNKNOWN") == 0) {
-        char code[8];
-        w.field("response_code", std::string_view(code, static_cast<std::size_t>(std::snprintf(
-                                                            code, sizeof code, "%u", r.rcode))));
+        BoundedText<3> code;
+        code.append_uint(r.rcode);
+        w.field("response_code", code.view());
       } else {
         w.field("response_code", dns_rcode_name(r.rcode));
       }
@@ -352,12 +347,14 @@ void DnsDecoder::publish(const DnsExchange& ex) {
     if (head) {
       w.field("method", dns_opcode_name(head->opcode));
       if (head->has_question) {
-        char qb[600];
-        const int k = std::snprintf(qb, sizeof qb, "class %s, type %s, %.*s",
-                                    dns_class_name(head->qclass) ? dns_class_name(head->qclass) : "?",
-                                    dns_type_name(head->qtype) ? dns_type_name(head->qtype) : "?",
-                                    static_cast<int>(head->qname.size()), head->qname.data());
-        w.field("query", std::string_view(qb, static_cast<std::size_t>(std::min<int>(k, sizeof qb - 1))));
+        BoundedText<599> q;
+        q.append("class ");
+        q.append(dns_class_name(head->qclass) ? dns_class_name(head->qclass) : "?");
+        q.append(", type ");
+        q.append(dns_type_name(head->qtype) ? dns_type_name(head->qtype) : "?");
+        q.append(", ");
+        q.append(head->qname);
+        w.field("query", q.view());
         w.field("resource", head->qname);
       }
     }

@@ -1,10 +1,10 @@
 #include "decode/dns/dns_message.hpp"
 
-#include <arpa/inet.h>
-
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <ctime>
+
+#include "util/encode.hpp"
 
 namespace tapbeat {
 namespace {
@@ -27,9 +27,8 @@ class Arena {
     return true;
   }
   bool putf_u(uint64_t v) {
-    char b[24];
-    const int k = std::snprintf(b, sizeof b, "%llu", static_cast<unsigned long long>(v));
-    return put(std::string_view(b, static_cast<std::size_t>(k)));
+    char b[20];
+    return put(std::string_view(b, static_cast<std::size_t>(std::to_chars(b, b + sizeof b, v).ptr - b)));
   }
   bool hex(const uint8_t* d, uint32_t len) {
     static constexpr char kHex[] = "0123456789ABCDEF";
@@ -298,14 +297,14 @@ bool render(const Msg& m, uint16_t type, uint32_t off, uint16_t rdlen, Arena& a,
   RdataWriter w(a, r);
   char ip[64];
   switch (type) {
-    case 1:  // A
-      if (rdlen != 4) return false;
-      inet_ntop(AF_INET, m.d + off, ip, sizeof ip);
-      return w.data([&] { return a.put(ip); });
-    case 28:  // AAAA
-      if (rdlen != 16) return false;
-      inet_ntop(AF_INET6, m.d + off, ip, sizeof ip);
-      return w.data([&] { return a.put(ip); });
+    case 1:     // A
+    case 28: {  // AAAA
+      if (rdlen != (type == 1 ? 4 : 16)) return false;
+      IpBytes addr{};
+      std::memcpy(addr.data(), m.d + off, rdlen);
+      const std::size_t n = format_ip(addr, type == 1 ? 4 : 6, ip);  // inet_ntop's text, without sprintf
+      return w.data([&] { return a.put(std::string_view(ip, n)); });
+    }
     case 2:
     case 5:
     case 12:
@@ -491,7 +490,9 @@ bool read_edns_options(const Msg& m, uint32_t off, uint16_t rdlen, Arena& a, Dns
       uint8_t addr[16] = {};
       std::memcpy(addr, d + 4, len - 4u);  // the prefix's bytes; the rest is zero
       char ip[64];
-      inet_ntop(family == 1 ? AF_INET : AF_INET6, addr, ip, sizeof ip);
+      IpBytes bytes{};
+      std::memcpy(bytes.data(), addr, sizeof addr);
+      format_ip(bytes, family == 1 ? 4 : 6, ip);
       const bool ok = (family == 2 ? a.put('[') && a.put(ip) && a.put(']') : a.put(ip)) && a.put('/') &&
                       a.putf_u(d[2]) && a.put('/') && a.putf_u(d[3]);
       if (!ok) return false;

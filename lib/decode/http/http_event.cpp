@@ -371,11 +371,11 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     w.end_object();
     if (req) {
       w.field("method", rq.method);
-      char q[2048];
-      const int qn =
-          std::snprintf(q, sizeof q, "%.*s %.*s", static_cast<int>(rq.method.size()), rq.method.data(),
-                        static_cast<int>(std::min<std::size_t>(path.size(), 1900)), path.data());
-      w.field("query", std::string_view(q, static_cast<std::size_t>(std::min<int>(qn, sizeof q - 1))));
+      BoundedText<2047> q;
+      q.append(rq.method);
+      q.push_back(' ');
+      q.append(path.substr(0, 1900));
+      w.field("query", q.view());
     }
     // Raw text: the head (authorization values masked when asked), and the body when included.
     auto raw = [&](const char* key, std::string_view text, const HttpMessage& m, int slot) {
@@ -424,10 +424,9 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       if (v6) full.append("[");
       full.append(host);
       if (v6) full.append("]");
-      char pt[8];
       if (port != 80) {
         full.append(":");
-        full.append(std::string_view(pt, static_cast<std::size_t>(std::snprintf(pt, sizeof pt, "%u", port))));
+        full.append_uint(port);
       }
       char escaped[4096];  // url.full holds 4096 bytes
       if (path.empty() || path.front() != '/') full.append("/");

@@ -1,11 +1,13 @@
 #include "decode/nfs/nfs_decoder.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
+#include "util/bounded_text.hpp"
 #include "util/byte_reader.hpp"
 #include "util/encode.hpp"
 
@@ -202,10 +204,15 @@ void NfsDecoder::finish() {
 void NfsDecoder::publish(const Pending& p, const Hop* reply, const RpcReply* r) {
   const RpcCall& c = p.call;
   if (!reply) counters_.inc(NfsStat::unmatched_requests);
-  char action[48], proto[12], xid[9];
-  const int an = std::snprintf(action, sizeof action, "nfs.%s", c.opcode ? c.opcode : "ILLEGAL");
-  std::snprintf(proto, sizeof proto, "nfsv%u", c.version);
-  std::snprintf(xid, sizeof xid, "%08x", p.xid);
+  BoundedText<47> action;
+  action.append("nfs.");
+  action.append(c.opcode ? c.opcode : "ILLEGAL");
+  char proto[16] = "nfsv";  // NUL-terminated: network.protocol is a C string
+  *std::to_chars(proto + 4, proto + sizeof proto - 1, c.version).ptr = '\0';
+  const uint8_t xid_bytes[4] = {static_cast<uint8_t>(p.xid >> 24), static_cast<uint8_t>(p.xid >> 16),
+                                static_cast<uint8_t>(p.xid >> 8), static_cast<uint8_t>(p.xid)};
+  char xid[8];
+  hex_encode(xid_bytes, 4, xid);
   const char* reject = nullptr;
   if (r && !r->accepted) reject = r->reject_stat == 0 ? "rpc_mismatch" : "auth_error";
 
@@ -220,7 +227,7 @@ void NfsDecoder::publish(const Pending& p, const Hop* reply, const RpcReply* r) 
   t.server_bytes = reply ? reply->bytes : 0;
   t.event_type_extra = "protocol";
   t.network_protocol = proto;
-  t.event_action = {action, static_cast<std::size_t>(an)};
+  t.event_action = action.view();
   if (c.has_unix_cred) {
     t.client_domain = c.machinename;
     t.has_user_id = t.has_group_id = true;
