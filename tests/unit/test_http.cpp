@@ -64,8 +64,28 @@ TEST(HttpParse, StartLinesAndHeads) {
   EXPECT_TRUE(h.response);
   EXPECT_EQ(h.status, 404);
   EXPECT_EQ(h.phrase, "Not Found");
-  EXPECT_FALSE(http::parse_head("HTTP/1.1 2 OK\r\n\r\n", h));  // status needs three digits
-  EXPECT_FALSE(http::parse_head("HTTP/1.1 2000 OK\r\n\r\n", h));
+  // A status code that is not three digits: a response still, noted; its leading digits
+  // (one to three) are the code.
+  ASSERT_TRUE(http::parse_head("HTTP/1.1 2 OK\r\n\r\n", h));
+  EXPECT_EQ(h.status, 2);
+  EXPECT_EQ(h.phrase, "OK");
+  EXPECT_EQ(h.anomalies, http::kBadStatus);
+  ASSERT_TRUE(http::parse_head("HTTP/1.0 2XX OK\r\n\r\n", h));
+  EXPECT_EQ(h.status, 2);
+  EXPECT_EQ(h.phrase, "OK");
+  ASSERT_TRUE(http::parse_head("HTTP/1.1 2000 OK\r\n\r\n", h));
+  EXPECT_EQ(h.status, 0);
+  EXPECT_EQ(h.anomalies, http::kBadStatus);
+  ASSERT_TRUE(http::parse_head("HTTP/1.1\r\n\r\n", h));
+  EXPECT_EQ(h.status, 0);
+  EXPECT_EQ(h.anomalies, http::kBadStatus);
+  ASSERT_TRUE(http::parse_head("HTTP/1.1Transfer-Encoding:chunked\r\n\r\n", h));
+  EXPECT_EQ(h.version, "1.1");
+  EXPECT_EQ(h.status, 0);
+  EXPECT_EQ(h.phrase, "");
+  EXPECT_EQ(h.anomalies, http::kBadStatus);
+  ASSERT_TRUE(http::parse_head("HTTP/1.0 2XX OK\r\n\r\n", h));
+  EXPECT_EQ(h.version, "1.0");
   ASSERT_TRUE(http::parse_head("http/1.1 200 ok\r\n\r\n", h));
   EXPECT_EQ(h.version, "1.1");
   EXPECT_EQ(h.status, 200);
@@ -183,17 +203,26 @@ TEST(HttpDecoder, PipelinedRequestsMatchResponsesInOrder) {
   EXPECT_EQ(h.count("http.transactions"), 2u);
 }
 
+// Requests and their answers, in turn, on one connection; the events of the run.
+std::vector<std::string> exchanges(HttpHarness& h,
+                                   std::initializer_list<std::pair<const char*, const char*>> each) {
+  Conn c;
+  h.handshake(c);
+  for (const auto& [request, response] : each) {
+    h.client(c, request);
+    h.server(c, response);
+  }
+  return h.finish();
+}
+
 TEST(HttpDecoder, PathIsDecodedAsGoParsesItAndEscapedAgainInTheFullUrl) {
   // Packetbeat's url.path and query carry url.Parse's decoded path; url.full escapes
   // it again as URL.String() does (':' and '+' kept, space as %20, '\\' as %5C).
   HttpHarness h;
-  Conn c;
-  h.handshake(c);
-  h.client(c, "GET /a%20b/ce%3Agzip+x%5C012.txt?q=1 HTTP/1.1\r\nHost: h.example\r\n\r\n");
-  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-  h.client(c, "GET /bad%zzescape HTTP/1.1\r\nHost: h.example\r\n\r\n");
-  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-  const auto ev = h.finish();
+  const auto ev = exchanges(h, {{"GET /a%20b/ce%3Agzip+x%5C012.txt?q=1 HTTP/1.1\r\nHost: h.example\r\n\r\n",
+                                 "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+                                {"GET /bad%zzescape HTTP/1.1\r\nHost: h.example\r\n\r\n",
+                                 "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}});
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_TRUE(contains(ev[0], R"("query":"GET /a b/ce:gzip+x\\012.txt")")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("path":"/a b/ce:gzip+x\\012.txt")")) << ev[0];
@@ -303,6 +332,29 @@ TEST(HttpDecoder, HostAddressJoinsRelatedIp) {
                                      "HTTP/1.1 204 No Content\r\n\r\n", 0);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_TRUE(contains(ev[0], R"("related":{"ip":["10.0.0.1","10.0.0.2","203.0.113.9"]})")) << ev[0];
+}
+
+// A status line without a three-digit code is a response still: the transaction is
+// published (status Error, the code its leading digits, a note) and the connection goes
+// on; before, the response was refused and its request left unmatched.
+TEST(HttpDecoder, StatusLineWithoutThreeDigitCodeIsPublishedWithANote) {
+  HttpHarness h;
+  const auto ev = exchanges(
+      h, {{"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.0 2XX OK\r\nContent-Length: 4\r\n\r\ntoto"},
+          {"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+           "HTTP/1.1Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nok"},
+          {"GET /c HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}});
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("status_code":2,"status_phrase":"ok")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("message":"status line without a three-digit status code")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"Error")")) << ev[0];
+  EXPECT_FALSE(contains(ev[1], R"("status_code")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("path":"/b")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status":"Error")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("status_code":200)")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("status":"OK")")) << ev[2];
+  EXPECT_EQ(h.count("http.bad_status_codes"), 2u);
+  EXPECT_EQ(h.count("http.malformed"), 0u);
 }
 
 TEST(HttpDecoder, UnansweredAndUnrequested) {

@@ -30,12 +30,12 @@ enum Phase : uint8_t {
 };
 
 // HttpMessage::notes: the head's http::Anomaly bits, and these.
-enum Note : uint8_t {
-  kNoteBadChunk = 64,  // chunk framing broken: the message ends there
-  kNoteHeadCut = 128,  // head longer than kMaxHeadBytes
+enum Note : uint16_t {
+  kNoteBadChunk = 128,  // chunk framing broken: the message ends there
+  kNoteHeadCut = 256,   // head longer than kMaxHeadBytes
 };
 static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengthMismatch |
-               http::kLengthAndChunked | http::kOtherCoding) < kNoteBadChunk);
+               http::kLengthAndChunked | http::kOtherCoding | http::kBadStatus) < kNoteBadChunk);
 constexpr uint8_t kAmbiguous =
     http::kFolded | http::kLengthMismatch | http::kLengthAndChunked | http::kOtherCoding;
 
@@ -121,6 +121,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   if (cut) d.msg.notes |= kNoteHeadCut;
   if (h.anomalies & kAmbiguous) counters_.inc(HttpStat::ambiguous_framing);
   if (h.anomalies & http::kNoVersion) counters_.inc(HttpStat::versionless_requests);
+  if (h.anomalies & http::kBadStatus) counters_.inc(HttpStat::bad_status_codes);
   if (h.response) d.msg.flags |= kResponse;
   if (const uint32_t got = store_.append(d.msg.text, head.data(), static_cast<uint32_t>(head.size()));
       got < head.size()) {
@@ -218,9 +219,9 @@ void HttpDecoder::framing_error(HttpState& st, const StreamInfo& c, int dir) {
   d.phase = kResync;
 }
 
-const char* HttpDecoder::compose_note(const char* note, uint8_t notes) {
+const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
   if (!notes) return note;
-  static constexpr std::pair<uint8_t, const char*> kTexts[] = {
+  static constexpr std::pair<uint16_t, const char*> kTexts[] = {
       {http::kNoVersion, "HTTP/0.9 request: no version on the request line"},
       {http::kNoTarget, "request line without a target"},
       {http::kFolded, "obsolete line folding in a header"},
@@ -228,6 +229,7 @@ const char* HttpDecoder::compose_note(const char* note, uint8_t notes) {
        "Content-Length repeated with different values or not a number; the first used"},
       {http::kLengthAndChunked, "Content-Length and Transfer-Encoding together; framed by Transfer-Encoding"},
       {http::kOtherCoding, "Transfer-Encoding without chunked as its last coding"},
+      {http::kBadStatus, "status line without a three-digit status code"},
       {kNoteBadChunk, "invalid chunk framing; the message ends there"},
       {kNoteHeadCut, "head longer than 64 KiB; cut"},
   };

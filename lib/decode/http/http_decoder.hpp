@@ -51,9 +51,9 @@ struct HttpMessage {
   uint64_t bytes;       // on the wire
   uint64_t body_bytes;  // body (without chunk framing)
   uint32_t head_len;
-  uint16_t status;
-  uint8_t flags;
-  uint8_t notes;  // what the event's error.message says about the framing
+  uint32_t status : 10;  // 0-999
+  uint32_t flags : 8;
+  uint32_t notes : 14;  // what the event's error.message says about the framing
 };
 
 struct HttpState {
@@ -101,7 +101,7 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, bool cut);
   void start_headless(HttpState& st, const StreamInfo& c, int dir);
   void framing_error(HttpState& st, const StreamInfo& c, int dir);
-  const char* compose_note(const char* note, uint8_t notes);
+  const char* compose_note(const char* note, uint16_t notes);
   void keep(HttpState::Dir& d, const uint8_t* p, uint32_t n);
   void complete(HttpState& st, const StreamInfo& c, int dir);
   void publish(const StreamInfo& c, int client, HttpMessage* req, HttpMessage* resp, const char* note);

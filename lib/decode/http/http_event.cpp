@@ -124,11 +124,11 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
 
   TransactionFields t;
   t.type = "http";
-  t.ok = req && resp && rs.status < 400;
+  t.ok = req && resp && rs.status < 400 && !(resp->notes & http::kBadStatus);
   if (!note && req && (req->flags & kLossy)) note = kLossRequest;
   if (!note && resp && (resp->flags & kLossy)) note = kLossResponse;
   // The answer's own HTTP/0.9 mark repeats the request's.
-  const uint8_t notes = (req ? req->notes : 0) | (resp ? resp->notes & ~(req ? http::kNoVersion : 0) : 0);
+  const uint16_t notes = (req ? req->notes : 0) | (resp ? resp->notes & ~(req ? http::kNoVersion : 0) : 0);
   t.error = compose_note(note, notes);
   t.start_ns = req ? req->start_ns : resp->start_ns;
   // Packetbeat's transaction ends when the response starts (its first packet).
@@ -359,7 +359,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       w.field_uint("bytes", resp->bytes);
       headers(rs, *resp, false);
       if (!content.empty()) w.field("mime_type", sniff_mime(content));
-      if (!headless) w.field_uint("status_code", rs.status);
+      if (!headless && (rs.status || !(resp->notes & http::kBadStatus)))
+        w.field_uint("status_code", rs.status);
       char phrase[128];
       const std::size_t pl = std::min(rs.phrase.size(), sizeof phrase);
       for (std::size_t i = 0; i < pl; ++i)

@@ -240,9 +240,35 @@ bool parse_head(std::string_view text, Head& h) {
     std::size_t k = 0;
     while (k < after.size() && k < 3 && after[k] >= '0' && after[k] <= '9')
       code = code * 10 + static_cast<uint32_t>(after[k++] - '0');
-    if (k != 3 || (k < after.size() && !is_blank(after[k]))) return false;
-    h.status = static_cast<uint16_t>(code);
-    h.phrase = trim(after.substr(k));
+    if (k == 3 && (k == after.size() || is_blank(after[k]))) {
+      h.status = static_cast<uint16_t>(code);
+      h.phrase = trim(after.substr(k));
+    } else {
+      // No three-digit code: still a response (a client may take it, a monitor must
+      // show it), noted. The code token follows the version, with or without a blank
+      // ("HTTP/1.1Transfer-Encoding: chunked" has version 1.1 and that token); the
+      // code is its leading digits when one to three ("2XX": 2, as tshark reads it;
+      // "2000" or none: no code), the phrase what follows the token.
+      std::size_t v = 5;
+      while (v < sp && ((line[v] >= '0' && line[v] <= '9') || line[v] == '.')) ++v;
+      std::string_view token;
+      if (v < sp) {
+        h.version = line.substr(5, v - 5);
+        token = line.substr(v, sp - v);
+        h.phrase = trim(line.substr(sp));
+      } else {
+        std::size_t end = 0;
+        while (end < after.size() && !is_blank(after[end])) ++end;
+        token = after.substr(0, end);
+        h.phrase = trim(after.substr(end));
+      }
+      code = 0;
+      std::size_t d = 0;
+      while (d < token.size() && token[d] >= '0' && token[d] <= '9' && d < 4)
+        code = code * 10 + static_cast<uint32_t>(token[d++] - '0');
+      h.status = static_cast<uint16_t>(d >= 1 && d <= 3 ? code : 0);
+      h.anomalies |= kBadStatus;
+    }
   } else {
     if (!split_request_line(line, h.method, h.uri, h.version)) return false;
     for (char c : h.method)

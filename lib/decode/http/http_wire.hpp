@@ -15,13 +15,15 @@ struct Header {
 
 // What a head shows that servers and proxies may read differently (the shapes of
 // request smuggling) or that is not HTTP/1.1 as written: published, with a note.
-enum Anomaly : uint8_t {
+enum Anomaly : uint16_t {
   kNoVersion = 1,          // a request line without a version: HTTP/0.9
   kNoTarget = 2,           // a request line without a target
   kFolded = 4,             // obsolete line folding (a header continued on the next line)
   kLengthMismatch = 8,     // Content-Length repeated with different values, or not a number
   kLengthAndChunked = 16,  // Content-Length and Transfer-Encoding together
   kOtherCoding = 32,       // Transfer-Encoding whose last coding is not chunked
+  kBadStatus = 64,         // a status code that is not three digits ("2XX", "2", "2000"): its
+                           // leading digits, when one to three, are the code, as tshark reads it
 };
 
 struct Head {
@@ -29,7 +31,7 @@ struct Head {
   bool response = false;
   bool chunked = false;          // Transfer-Encoding's last coding is chunked
   bool has_length = false;       // a Content-Length that reads as a number
-  uint8_t anomalies = 0;         // Anomaly bits
+  uint16_t anomalies = 0;        // Anomaly bits
   uint64_t content_length = 0;   // the first Content-Length
   std::string_view method, uri;  // request
   std::string_view version;      // "1.1" ("0.9" for a request line without one)
