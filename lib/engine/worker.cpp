@@ -316,6 +316,7 @@ void Worker::tcp_session(Parsed& p) {
     s.decoder = 0;
     s.probes_left = 0;
     s.in_progress = false;
+    s.port_claim_untested = false;
     s.dir[0] = s.dir[1] = TcpDirection{};
     s.buf[0] = s.buf[1] = StreamBuffer{};
     const DecoderPlan& plan = *settings_.decoders;
@@ -324,6 +325,9 @@ void Worker::tcp_session(Parsed& p) {
     if (by_port) {
       attach(s, by_port - 1);
       counters_.inc(Counter::detect_by_port);
+      // Only for a connection seen from its SYN: mid-stream bytes refuse every decoder,
+      // and random ones can match a short probe.
+      s.port_claim_untested = plan.detector != nullptr && (m.tcp_flags & tcp_flag::kSyn);
     } else if (plan.detector) {
       s.state = kProbing;
       s.probes_left = PayloadDetector::kBudgetSegments;
@@ -422,11 +426,13 @@ void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t*
     }
     return;
   }
+  if (r.verdict == Verdict::kViolation && s.port_claim_untested && redetect(s, dir, info, p, n)) return;
   if (r.verdict == Verdict::kViolation || r.verdict == Verdict::kDone || r.verdict == Verdict::kStartTls) {
     detach(s, info, r.verdict == Verdict::kViolation);
     return;
   }
   const uint32_t used = r.consumed < n ? r.consumed : n;
+  if (used) s.port_claim_untested = false;  // the port's protocol took bytes: it is that
   if (used == n) return;
   const uint32_t rest = n - used;
   const uint32_t need = r.verdict == Verdict::kNeedMore && r.need > rest ? r.need : rest + 1;
@@ -441,6 +447,25 @@ void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t*
     return;
   }
   b.need = need;
+}
+
+// The decoder a port chose refused the connection's first bytes, none taken before:
+// payload detection looks at them (plaintext HTTP on 443, a database on a web port),
+// and a protocol they show takes the connection from its start, with the other
+// direction's waiting bytes. False: nothing shows, the caller detaches as before.
+bool Worker::redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n) {
+  s.port_claim_untested = false;
+  const int found = settings_.decoders->detector->classify(*detect_scratch_, {p, n}, dir == 0);
+  if (found < 0 || found == s.decoder || !decoders_[found]) return false;
+  counters_.inc(Counter::detect_port_refused);
+  decoders_[s.decoder]->close(s.data, info);
+  attach(s, found);
+  feed(s, dir, info, p, n);
+  if (s.state == kDecoding && !s.buf[1 - dir].held.empty()) {
+    s.buf[1 - dir].need = 0;
+    deliver(s, 1 - dir, info, nullptr, 0);
+  }
+  return true;
 }
 
 void Worker::detach(TcpSession& s, const StreamInfo& info, bool violation) {

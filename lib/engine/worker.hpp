@@ -135,6 +135,9 @@ class alignas(kCacheLine) Worker {
     uint8_t decoder;      // registry index while decoding
     uint8_t probes_left;  // payload segments still to classify
     bool in_progress;     // the decoder may hold a transaction (set on delivery, cleared by expire())
+    // Claimed by its port and no byte taken yet: if the port's decoder refuses the first
+    // bytes, payload detection may hand the connection to the protocol they show.
+    bool port_claim_untested;
     TcpDirection dir[2];  // [0] from the flow's source
     StreamBuffer buf[2];
     alignas(8) uint8_t data[kDecoderStateBytes];
@@ -162,6 +165,7 @@ class alignas(kCacheLine) Worker {
   void deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len);
   void feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   void detach(TcpSession& s, const StreamInfo& info, bool violation);
+  bool redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   StreamInfo stream_info(const Flow& f, uint64_t ts_ns) const;
   void sweep_transactions(uint64_t now_ns);
   Flow* connection(Parsed& p);

@@ -577,6 +577,30 @@ TEST(Detection, PayloadFindsHttpOnAnyPortAndGivesUpOnOthers) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
 }
 
+// A port's decoder that refuses a connection's first bytes hands it to the protocol
+// they show (plaintext HTTP on 443), from its start; a connection picked up mid-stream
+// is left to the port's decoder (mid-stream bytes refuse every decoder).
+TEST(Detection, ProtocolOnAPortAnotherClaimsIsFoundByItsBytes) {
+  test::StreamTest h;
+  const uint16_t web[] = {80}, tls[] = {443};
+  h.decoders.enable("http", web);
+  h.decoders.enable("tls", tls);
+  h.decoders.enable_detection();
+  h.start();
+  Conn plain{41000, 443};
+  h.handshake(plain);
+  h.client(plain, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(plain, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  Conn mid{41001, 443};
+  h.client(mid, "GET /q HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("path":"/p")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status_code":200)")) << ev[0];
+  EXPECT_EQ(h.count(Counter::detect_port_refused), 1u);
+  EXPECT_EQ(h.count("tls.violations"), 1u);  // the mid-stream one
+}
+
 TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
   // The database built with tapbeat holds every decoder's probes; a run that enables
   // Redis alone must not take an HTTP request for anything.
