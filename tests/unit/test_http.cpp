@@ -215,6 +215,30 @@ std::vector<std::string> exchanges(HttpHarness& h,
   return h.finish();
 }
 
+// 100 requests pipelined before the first answer (a scanner's habit): the 16 the
+// connection state holds and the 84 waiting in the block store behind them are all
+// paired, in order, with their responses.
+TEST(HttpDecoder, DeepPipelineIsPairedInOrder) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  std::string requests, responses;
+  for (int i = 0; i < 100; ++i) {
+    requests += "GET /r" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    responses += "HTTP/1.1 " + std::to_string(200 + i) + " X\r\nContent-Length: 0\r\n\r\n";
+  }
+  h.client(c, requests);
+  h.server(c, responses);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_TRUE(contains(ev[static_cast<std::size_t>(i)], "\"path\":\"/r" + std::to_string(i) + "\"")) << i;
+    EXPECT_TRUE(contains(ev[static_cast<std::size_t>(i)], "\"status_code\":" + std::to_string(200 + i))) << i;
+  }
+  EXPECT_EQ(h.count("http.transactions"), 100u);
+  EXPECT_EQ(h.count("http.pipeline_overflow"), 0u);
+}
+
 TEST(HttpDecoder, PathIsDecodedAsGoParsesItAndEscapedAgainInTheFullUrl) {
   // Packetbeat's url.path and query carry url.Parse's decoded path; url.full escapes
   // it again as URL.String() does (':' and '+' kept, space as %20, '\\' as %5C).

@@ -256,8 +256,15 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
   d.keep = 0;
   if (!(m.flags & kResponse)) {
     if (st.n_pending == HttpState::kMaxPending) {
-      // More requests in flight than the state holds: this one goes out unanswered
-      // (the earlier ones keep their place in line for the responses to come).
+      // The line is full: the request waits in the block store behind it, while that
+      // has a block to spare. Past kMaxSpilled more, it goes out unanswered (the
+      // earlier ones keep their place in line for the responses to come).
+      if (st.n_spilled < HttpState::kMaxSpilled && store_.capacity() - store_.blocks_in_use() >= 2) {
+        static_assert(sizeof m <= ChainStore::kPayload, "a record takes at most one new block");
+        store_.append(st.spilled, reinterpret_cast<const uint8_t*>(&m), sizeof m);
+        ++st.n_spilled;
+        return;
+      }
       counters_.inc(HttpStat::pipeline_overflow);
       publish(c, st.client, &m, nullptr, kUnmatchedRequest);
       release(m);
@@ -274,10 +281,21 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
     HttpMessage& req = st.pending[st.first_pending];
     publish(c, st.client, &req, &m, nullptr);
     release(req);
-    st.first_pending = static_cast<uint8_t>((st.first_pending + 1) % HttpState::kMaxPending);
-    --st.n_pending;
+    pop_pending(st);
   }
   release(m);
+}
+
+void HttpDecoder::pop_pending(HttpState& st) {
+  st.first_pending = static_cast<uint8_t>((st.first_pending + 1) % HttpState::kMaxPending);
+  --st.n_pending;
+  if (!st.n_spilled) return;
+  HttpMessage m;
+  store_.copy_out(st.spilled, reinterpret_cast<uint8_t*>(&m), sizeof m);
+  store_.drop_front(st.spilled, sizeof m);
+  --st.n_spilled;
+  st.pending[(st.first_pending + st.n_pending) % HttpState::kMaxPending] = m;
+  ++st.n_pending;
 }
 
 DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
@@ -544,8 +562,7 @@ void HttpDecoder::close(void* state, const StreamInfo& c) {
     counters_.inc(HttpStat::unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     release(req);
-    st.first_pending = static_cast<uint8_t>((st.first_pending + 1) % HttpState::kMaxPending);
-    --st.n_pending;
+    pop_pending(st);
   }
   for (auto& d : st.dir) store_.release(d.msg.text);
 }
@@ -560,8 +577,7 @@ bool HttpDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
     counters_.inc(HttpStat::unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     release(req);
-    st.first_pending = static_cast<uint8_t>((st.first_pending + 1) % HttpState::kMaxPending);
-    --st.n_pending;
+    pop_pending(st);
   }
   return st.n_pending > 0 || st.dir[0].active || st.dir[1].active;
 }

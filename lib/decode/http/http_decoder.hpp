@@ -57,7 +57,10 @@ struct HttpMessage {
 };
 
 struct HttpState {
-  static constexpr int kMaxPending = 16;  // requests in flight (pipelining)
+  static constexpr int kMaxPending = 16;  // requests in flight (pipelining) held here
+  // Requests in flight beyond kMaxPending wait in the worker's block store, in order
+  // (a scanner pipelines dozens); past this many more, they go out unanswered.
+  static constexpr uint16_t kMaxSpilled = 1008;
   struct Dir {
     uint8_t phase;
     uint8_t active;
@@ -76,6 +79,8 @@ struct HttpState {
   int8_t client;  // direction carrying requests; -1 until known
   uint8_t n_pending;
   uint8_t first_pending;
+  uint16_t n_spilled;
+  ChainStore::Chain spilled;  // HttpMessage records, oldest first
   HttpMessage pending[kMaxPending];
 };
 
@@ -106,6 +111,9 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   void complete(HttpState& st, const StreamInfo& c, int dir);
   void publish(const StreamInfo& c, int client, HttpMessage* req, HttpMessage* resp, const char* note);
   void release(HttpMessage& m);
+  // The oldest pending request leaves the line (answered or given up): the first
+  // spilled one, if any, takes the place at its end.
+  void pop_pending(HttpState& st);
 
   const HttpSettings& cfg_;
   std::unique_ptr<Scratch> scratch_;
