@@ -42,6 +42,11 @@ TEST(HttpParse, StartLinesAndHeads) {
   EXPECT_EQ(kind("get\r\n"), http::StartKind::kNotHttp);
   EXPECT_EQ(kind("http/1.1 200 ok"), http::StartKind::kResponse);
   EXPECT_EQ(kind("HTTP/x"), http::StartKind::kNotHttp);
+  // A run of blanks between method and target, as servers split the line.
+  EXPECT_EQ(kind("GET          /x HTTP/1.1"), http::StartKind::kRequest);
+  EXPECT_EQ(kind("GET \t /x HTTP/1.1"), http::StartKind::kRequest);
+  EXPECT_EQ(kind("GET    "), http::StartKind::kNeedMore);
+  EXPECT_EQ(kind("GET " + std::string(80, ' ') + "/x"), http::StartKind::kNotHttp);
 
   const std::string head =
       "POST /a/b.php?x=1 HTTP/1.1\r\nHost: ex.com:8080\r\nX-A: 1\r\nx-a:  2 \r\n\r\nbody";
@@ -642,6 +647,18 @@ TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
   EXPECT_EQ(d->classify(scratch, bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), true), -1);
   EXPECT_EQ(d->classify(scratch, bytes("*1\r\n$4\r\nPING\r\n"), true), decoder_index("redis"));
   EXPECT_EQ(d->classify(scratch, bytes("*1\r\n$4\r\nPING\r\n"), false), -1);  // client_only probe
+}
+
+TEST(Detection, HttpRequestWithARunOfBlanksBeforeItsTarget) {
+  DecoderSet set;
+  const uint16_t p[] = {80};
+  set.enable("http", p);
+  set.enable_detection();
+  PayloadDetector::Scratch scratch(*set.plan().detector);
+  const std::string_view line = "GET                  /aaaa_very_long_uri HTTP/1.1\r\nHost: x\r\n\r\n";
+  EXPECT_EQ(set.plan().detector->classify(scratch,
+                                          {reinterpret_cast<const uint8_t*>(line.data()), line.size()}, true),
+            decoder_index("http"));
 }
 
 TEST(Detection, NoProbesNoDatabase) {

@@ -587,8 +587,9 @@ namespace {
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<HttpDecoder>(s); }
 
 constexpr DetectProbe kProbes[] = {
-    // A request line: a method, a space, an origin-form, asterisk or absolute target.
-    {R"(^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) (/|\*|https?://))",
+    // A request line: a method, blanks (servers take a run of them), an origin-form,
+    // asterisk or absolute target.
+    {R"(^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) [ \t]{0,63}(/|\*|https?://))",
      true},
     // CONNECT names an authority: host:port.
     {R"(^CONNECT [^ /]+:[0-9]{1,5} HTTP/1\.[01]\r?\n)", true},

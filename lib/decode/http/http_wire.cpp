@@ -161,16 +161,21 @@ StartKind start_kind(const uint8_t* p, std::size_t n) {
   if (i == 0 || i > kMaxMethod) return StartKind::kNotHttp;
   if (p[i] == '\r' || p[i] == '\n') return upper && i >= 3 ? StartKind::kRequest : StartKind::kNotHttp;
   if (p[i] != ' ') return StartKind::kNotHttp;
-  if (i + 1 >= n) return StartKind::kNeedMore;
-  const uint8_t t = p[i + 1];
+  // Servers split the line on runs of whitespace (RFC 9112 §3): "GET    /x" is a request.
+  constexpr std::size_t kMaxBlanks = 64;
+  std::size_t at = i + 1;
+  while (at < n && at <= i + kMaxBlanks && (p[at] == ' ' || p[at] == '\t')) ++at;
+  if (at >= n) return at <= i + kMaxBlanks ? StartKind::kNeedMore : StartKind::kNotHttp;
+  if (at > i + kMaxBlanks) return StartKind::kNotHttp;
+  const uint8_t t = p[at];
   if (t == '/' || t == '*') return StartKind::kRequest;
   if (upper && ((t >= 'a' && t <= 'z') || (t >= 'A' && t <= 'Z') || (t >= '0' && t <= '9')))
     return StartKind::kRequest;
   // Any other token with an absolute target ("scheme://").
-  std::size_t j = i + 1;
-  while (j < n && j < i + 24 && ((p[j] >= 'a' && p[j] <= 'z') || (p[j] >= 'A' && p[j] <= 'Z'))) ++j;
-  if (j == n) return j < i + 24 ? StartKind::kNeedMore : StartKind::kNotHttp;
-  if (j == i + 1 || p[j] != ':') return StartKind::kNotHttp;
+  std::size_t j = at;
+  while (j < n && j < at + 23 && ((p[j] >= 'a' && p[j] <= 'z') || (p[j] >= 'A' && p[j] <= 'Z'))) ++j;
+  if (j == n) return j < at + 23 ? StartKind::kNeedMore : StartKind::kNotHttp;
+  if (j == at || p[j] != ':') return StartKind::kNotHttp;
   if (j + 3 > n) return StartKind::kNeedMore;
   return p[j + 1] == '/' && p[j + 2] == '/' ? StartKind::kRequest : StartKind::kNotHttp;
 }
