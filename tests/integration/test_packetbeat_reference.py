@@ -140,7 +140,11 @@ FLOOR = {
     "flow": (0.961, 0.946),       # 4217/4388 with flows of frames without IP (ARP, LLDP, STP: Packetbeat keys them by MAC
                                   # pair); Packetbeat reads a file on the wall clock, so its flows never time out within one
                                   # (a MAC pair seen again after the timeout stays one flow there)
-    "http": (0.946, 0.987),       # 976/1031; Packetbeat takes segments out of order for a hole (byte counts and
+    "http": (0.958, 0.987),       # 988/1031; the rest are Packetbeat's "Unmatched response" events for bytes
+                                  # after a response it read (http-evader, HTTP/2 of DNS over HTTPS), which
+                                  # tapbeat frames as clients do (its unmatched responses are matched with their
+                                  # ends in either order: Packetbeat names the answering end the client there;
+                                  # bench/packetbeat_compare.py). Packetbeat takes segments out of order for a hole (byte counts and
                                   # "Packet loss" differ there; tapbeat reorders them); the http-evader captures
                                   # are ambiguous on purpose and parsed as servers parse them, each ambiguity noted in
                                   # error.message (obsolete line folding, Content-Length with Transfer-Encoding, ...)
