@@ -275,14 +275,15 @@ Flow* Worker::connection(Parsed& p) {
     Flow* h = conns_->at_slot(p.flow->conn_hint - 1);
     if (h->in_use && h->key == key) c = h;
   }
-  if (!c) c = conns_->find(key, p.key.has_mac ? FlowTable::hash_key(key) : p.hash);
+  const uint64_t hash = c ? 0 : p.key.has_mac ? FlowTable::hash_key(key) : p.hash;
+  if (!c) c = conns_->find(key, hash);
   const PacketMeta& m = p.meta;
   if (!c) {
     if (conns_->full()) {
       close_connection(*conns_->oldest());
       counters_.inc(Counter::stream_evicted);
     }
-    c = conns_->insert(key, p.key.has_mac ? FlowTable::hash_key(key) : p.hash);
+    c = conns_->insert(key, hash);
     c->first_ts_ns = m.ts_ns;
     c->last_ts_ns = m.ts_ns;
     c->lru_stamp = lru_stamp(m.ts_ns);
