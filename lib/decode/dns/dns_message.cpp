@@ -487,12 +487,10 @@ bool read_edns_options(const Msg& m, uint32_t off, uint16_t rdlen, Arena& a, Dns
       const uint16_t family = static_cast<uint16_t>(d[0] << 8 | d[1]);
       const uint32_t width = family == 1 ? 4 : family == 2 ? 16 : 0;
       if (width == 0 || len - 4u > width) continue;
-      uint8_t addr[16] = {};
-      std::memcpy(addr, d + 4, len - 4u);  // the prefix's bytes; the rest is zero
+      IpBytes addr{};
+      std::memcpy(addr.data(), d + 4, len - 4u);  // the prefix's bytes; the rest is zero
       char ip[64];
-      IpBytes bytes{};
-      std::memcpy(bytes.data(), addr, sizeof addr);
-      format_ip(bytes, family == 1 ? 4 : 6, ip);
+      format_ip(addr, family == 1 ? 4 : 6, ip);
       const bool ok = (family == 2 ? a.put('[') && a.put(ip) && a.put(']') : a.put(ip)) && a.put('/') &&
                       a.putf_u(d[2]) && a.put('/') && a.putf_u(d[3]);
       if (!ok) return false;
