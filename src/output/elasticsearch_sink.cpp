@@ -15,6 +15,7 @@
 #include "output/elasticsearch_sink.hpp"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <poll.h>
 #include <simdjson.h>
 #include <unistd.h>
@@ -44,9 +45,63 @@
 namespace tapbeat {
 namespace {
 
-void curl_global() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+// libcurl, loaded when an Elasticsearch output or its setup needs it. Linked in, it
+// and what it links (GnuTLS, Kerberos, LDAP, libssh2, ... 25 libraries) were loaded
+// and initialised by every run, whatever its output: ~5 ms of each start.
+struct CurlLib {
+  decltype(&::curl_global_init) global_init;
+  decltype(&::curl_easy_init) easy_init;
+  decltype(&::curl_easy_setopt) easy_setopt;
+  decltype(&::curl_easy_perform) easy_perform;
+  decltype(&::curl_easy_getinfo) easy_getinfo;
+  decltype(&::curl_easy_cleanup) easy_cleanup;
+  decltype(&::curl_easy_strerror) easy_strerror;
+  decltype(&::curl_easy_escape) easy_escape;
+  decltype(&::curl_free) free;
+  decltype(&::curl_slist_append) slist_append;
+  decltype(&::curl_slist_free_all) slist_free_all;
+  decltype(&::curl_multi_init) multi_init;
+  decltype(&::curl_multi_cleanup) multi_cleanup;
+  decltype(&::curl_multi_add_handle) multi_add_handle;
+  decltype(&::curl_multi_remove_handle) multi_remove_handle;
+  decltype(&::curl_multi_perform) multi_perform;
+  decltype(&::curl_multi_poll) multi_poll;
+  decltype(&::curl_multi_info_read) multi_info_read;
+};
+
+// Loads libcurl and runs its global initialisation once; throws, naming the library
+// and why, where it cannot be loaded.
+const CurlLib& curl() {
+  static const CurlLib lib = [] {
+    void* h = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!h) throw std::runtime_error(std::string("output.elasticsearch needs libcurl: ") + ::dlerror());
+    CurlLib l{};
+    auto sym = [h](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
+      if (!fn) throw std::runtime_error(std::string("libcurl.so.4 lacks ") + name);
+    };
+    sym(l.global_init, "curl_global_init");
+    sym(l.easy_init, "curl_easy_init");
+    sym(l.easy_setopt, "curl_easy_setopt");
+    sym(l.easy_perform, "curl_easy_perform");
+    sym(l.easy_getinfo, "curl_easy_getinfo");
+    sym(l.easy_cleanup, "curl_easy_cleanup");
+    sym(l.easy_strerror, "curl_easy_strerror");
+    sym(l.easy_escape, "curl_easy_escape");
+    sym(l.free, "curl_free");
+    sym(l.slist_append, "curl_slist_append");
+    sym(l.slist_free_all, "curl_slist_free_all");
+    sym(l.multi_init, "curl_multi_init");
+    sym(l.multi_cleanup, "curl_multi_cleanup");
+    sym(l.multi_add_handle, "curl_multi_add_handle");
+    sym(l.multi_remove_handle, "curl_multi_remove_handle");
+    sym(l.multi_perform, "curl_multi_perform");
+    sym(l.multi_poll, "curl_multi_poll");
+    sym(l.multi_info_read, "curl_multi_info_read");
+    l.global_init(CURL_GLOBAL_DEFAULT);
+    return l;
+  }();
+  return lib;
 }
 
 // Base64 (RFC 4648 §4) with padding, or base64url (§5) without, appended to out.
@@ -139,15 +194,15 @@ struct Client {
     }
     if (const YAML::Node ps = s["parameters"]) {
       if (!ps.IsMap()) fail("parameters", "expected a map of name: value");
-      CURL* c = curl_easy_init();
+      CURL* c = curl().easy_init();
       for (auto it = ps.begin(); it != ps.end(); ++it) {
-        char* k = curl_easy_escape(c, it->first.as<std::string>().c_str(), 0);
-        char* v = curl_easy_escape(c, it->second.as<std::string>().c_str(), 0);
+        char* k = curl().easy_escape(c, it->first.as<std::string>().c_str(), 0);
+        char* v = curl().easy_escape(c, it->second.as<std::string>().c_str(), 0);
         params += std::string(params.empty() ? "" : "&") + k + "=" + v;
-        curl_free(k);
-        curl_free(v);
+        curl().free(k);
+        curl().free(v);
       }
-      curl_easy_cleanup(c);
+      curl().easy_cleanup(c);
     }
     if (s["timeout"]) {
       const auto v = parse_duration_ns(s["timeout"].as<std::string>());
@@ -182,33 +237,33 @@ struct Client {
   // A handle for one request to host h: URL, auth, TLS, timeout, body sink.
   CURL* handle(std::size_t h, const std::string& path, std::string* response, curl_slist** list,
                bool with_params = false) const {
-    CURL* c = curl_easy_init();
+    CURL* c = curl().easy_init();
     std::string url = hosts[h] + path;
     if (with_params && !params.empty()) url += (path.find('?') == std::string::npos ? "?" : "&") + params;
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 10'000L));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, response);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "tapbeat/" TAPBEAT_VERSION);
+    curl().easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl().easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl().easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl().easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 10'000L));
+    curl().easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl().easy_setopt(c, CURLOPT_WRITEDATA, response);
+    curl().easy_setopt(c, CURLOPT_USERAGENT, "tapbeat/" TAPBEAT_VERSION);
     if (!userpwd.empty()) {
-      curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-      curl_easy_setopt(c, CURLOPT_USERPWD, userpwd.c_str());
+      curl().easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+      curl().easy_setopt(c, CURLOPT_USERPWD, userpwd.c_str());
     }
-    for (const std::string& hd : headers) *list = curl_slist_append(*list, hd.c_str());
+    for (const std::string& hd : headers) *list = curl().slist_append(*list, hd.c_str());
     if (!ca_blob.empty()) {
       curl_blob blob{const_cast<char*>(ca_blob.data()), ca_blob.size(), CURL_BLOB_COPY};
-      curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+      curl().easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
     }
     if (!cert.empty()) {
-      curl_easy_setopt(c, CURLOPT_SSLCERT, cert.c_str());
-      curl_easy_setopt(c, CURLOPT_SSLKEY, key.c_str());
-      if (!key_pass.empty()) curl_easy_setopt(c, CURLOPT_KEYPASSWD, key_pass.c_str());
+      curl().easy_setopt(c, CURLOPT_SSLCERT, cert.c_str());
+      curl().easy_setopt(c, CURLOPT_SSLKEY, key.c_str());
+      if (!key_pass.empty()) curl().easy_setopt(c, CURLOPT_KEYPASSWD, key_pass.c_str());
     }
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verification == "none" ? 0L : 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST,
-                     verification == "none" || verification == "certificate" ? 0L : 2L);
+    curl().easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verification == "none" ? 0L : 1L);
+    curl().easy_setopt(c, CURLOPT_SSL_VERIFYHOST,
+                       verification == "none" || verification == "certificate" ? 0L : 2L);
     return c;
   }
 
@@ -219,26 +274,26 @@ struct Client {
     curl_slist* list = nullptr;
     CURL* c = handle(h, path, &response, &list);
     if (limit_ms > 0 && limit_ms < timeout_ms) {
-      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, limit_ms);
-      curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, limit_ms);
+      curl().easy_setopt(c, CURLOPT_TIMEOUT_MS, limit_ms);
+      curl().easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, limit_ms);
     }
     if (!body.empty()) {
-      list = curl_slist_append(list, "Content-Type: application/json");
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+      list = curl().slist_append(list, "Content-Type: application/json");
+      curl().easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+      curl().easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
     }
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl().easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl().easy_setopt(c, CURLOPT_HTTPHEADER, list);
     char err[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+    curl().easy_setopt(c, CURLOPT_ERRORBUFFER, err);
     long status = 0;
-    const CURLcode rc = curl_easy_perform(c);
+    const CURLcode rc = curl().easy_perform(c);
     if (rc == CURLE_OK)
-      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+      curl().easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     else
-      error = err[0] ? err : curl_easy_strerror(rc);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(list);
+      error = err[0] ? err : curl().easy_strerror(rc);
+    curl().easy_cleanup(c);
+    curl().slist_free_all(list);
     return status;
   }
 };
@@ -375,7 +430,7 @@ class ElasticsearchSink final : public Sink {
     host_backoff_.assign(client_.hosts.size(), backoff_init_ns_);
 
     if (how == SinkOpen::kCheckOnly) return;
-    multi_ = curl_multi_init();
+    multi_ = curl().multi_init();
     // Start: `test output` waits up to `timeout` for some host to answer. A run asks
     // each host once (kStartProbeMs at most) and goes on either way: events wait in the
     // queue until one answers.
@@ -414,7 +469,7 @@ class ElasticsearchSink final : public Sink {
 
   ~ElasticsearchSink() override {
     for (Request& r : inflight_) release(r);
-    if (multi_) curl_multi_cleanup(multi_);
+    if (multi_) curl().multi_cleanup(multi_);
   }
 
   std::size_t write(std::string_view lines) override {
@@ -438,11 +493,11 @@ class ElasticsearchSink final : public Sink {
       return;
     }
     int running = 0;
-    curl_multi_perform(multi_, &running);
-    curl_multi_poll(multi_, nullptr, 0, timeout_ms, nullptr);
-    curl_multi_perform(multi_, &running);
+    curl().multi_perform(multi_, &running);
+    curl().multi_poll(multi_, nullptr, 0, timeout_ms, nullptr);
+    curl().multi_perform(multi_, &running);
     int left = 0;
-    while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+    while (CURLMsg* m = curl().multi_info_read(multi_, &left)) {
       if (m->msg != CURLMSG_DONE) continue;
       auto it = std::find_if(inflight_.begin(), inflight_.end(),
                              [&](const Request& r) { return r.easy == m->easy_handle; });
@@ -585,14 +640,14 @@ class ElasticsearchSink final : public Sink {
       q.compressed = level_ > 0 && gzip(q.body, q.gz, level_);
       const std::string& body = q.compressed ? q.gz : q.body;
       q.easy = client_.handle(h, "/_bulk", &q.response, &q.headers, true);
-      q.headers = curl_slist_append(q.headers, "Content-Type: application/x-ndjson");
-      if (q.compressed) q.headers = curl_slist_append(q.headers, "Content-Encoding: gzip");
-      curl_easy_setopt(q.easy, CURLOPT_HTTPHEADER, q.headers);
-      curl_easy_setopt(q.easy, CURLOPT_POST, 1L);
-      curl_easy_setopt(q.easy, CURLOPT_POSTFIELDS, body.data());
-      curl_easy_setopt(q.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-      curl_easy_setopt(q.easy, CURLOPT_ACCEPT_ENCODING, "");
-      curl_multi_add_handle(multi_, q.easy);
+      q.headers = curl().slist_append(q.headers, "Content-Type: application/x-ndjson");
+      if (q.compressed) q.headers = curl().slist_append(q.headers, "Content-Encoding: gzip");
+      curl().easy_setopt(q.easy, CURLOPT_HTTPHEADER, q.headers);
+      curl().easy_setopt(q.easy, CURLOPT_POST, 1L);
+      curl().easy_setopt(q.easy, CURLOPT_POSTFIELDS, body.data());
+      curl().easy_setopt(q.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      curl().easy_setopt(q.easy, CURLOPT_ACCEPT_ENCODING, "");
+      curl().multi_add_handle(multi_, q.easy);
       bump(requests_);
     }
     queued_.store(buffered_, std::memory_order_relaxed);
@@ -627,11 +682,11 @@ class ElasticsearchSink final : public Sink {
 
   void release(Request& r) {
     if (r.easy) {
-      curl_multi_remove_handle(multi_, r.easy);
-      curl_easy_cleanup(r.easy);
+      curl().multi_remove_handle(multi_, r.easy);
+      curl().easy_cleanup(r.easy);
       r.easy = nullptr;
     }
-    curl_slist_free_all(r.headers);
+    curl().slist_free_all(r.headers);
     r.headers = nullptr;
   }
 
@@ -671,14 +726,14 @@ class ElasticsearchSink final : public Sink {
 
   void finished(Request& r, CURLcode rc) {
     long status = 0;
-    if (rc == CURLE_OK) curl_easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_OK) curl().easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &status);
     std::vector<uint32_t> all(r.doc_event);
     const uint32_t attempts = r.batch.attempts + 1;
     if (rc != CURLE_OK || status == 429 || status >= 500 || (status >= 400 && status != 413) ||
         status < 200) {
       bump(request_errors_);
       const std::string why = rc != CURLE_OK
-                                  ? curl_easy_strerror(rc)
+                                  ? curl().easy_strerror(rc)
                                   : "HTTP " + std::to_string(status) + " " + r.response.substr(0, 300);
       if (mono_ns() - last_warn_ns_ > 5'000'000'000) {
         log_line("warn",
@@ -844,7 +899,7 @@ std::string expand_version(std::string s) {
 }  // namespace
 
 std::unique_ptr<Sink> make_elasticsearch_sink(const Config& cfg, SinkOpen how) {
-  curl_global();
+  curl();
   return std::make_unique<ElasticsearchSink>(cfg, how);
 }
 
@@ -888,7 +943,7 @@ void setup_index_management(const Config& cfg) {
     throw std::runtime_error(
         "setup --index-management loads the index template through output.elasticsearch, "
         "which is not the enabled output");
-  curl_global();
+  curl();
   auto fail = [&](const std::string& key, const std::string& why) {
     throw ConfigError(cfg.file, "output.elasticsearch" + (key.empty() ? "" : "." + key), why);
   };
