@@ -53,7 +53,7 @@ Worker::Worker(const WorkerSettings& s)
     if (plan->any_tcp()) {
       tcp_ = std::make_unique<TcpReassembler>(s.tcp, counters_);
       conns_ = std::make_unique<FlowTable>(s.flow_capacity);
-      sessions_ = BigArray<TcpSession>(conns_->capacity());
+      sessions_ = BigArray<TcpSession>(conns_->capacity(), Fill::kFromBottom);
       stream_scratch_.reset(new uint8_t[kStreamScratchBytes]);
       if (plan->detector) detect_scratch_ = std::make_unique<PayloadDetector::Scratch>(*plan->detector);
     }

@@ -16,9 +16,9 @@ FlowTable::FlowTable(uint32_t capacity)
     : capacity_(capacity < 1 ? 1 : capacity),
       max_mask_(static_cast<uint32_t>(std::bit_ceil(uint64_t{capacity_} * 2)) - 1),
       mask_(std::min(max_mask_, kFirstBuckets - 1)),
-      flows_(capacity_),
+      flows_(capacity_, Fill::kFromBottom),
       index_(uint64_t{max_mask_} + 1),
-      free_(capacity_) {
+      free_(capacity_, Fill::kFromBottom) {
   static_assert(sizeof(Bucket) == 8, "kFirstBuckets counts 8-byte buckets");
 }
 

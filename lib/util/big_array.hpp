@@ -6,10 +6,17 @@
 #include <sys/mman.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <type_traits>
 
 namespace tapbeat {
+
+// How an array's elements come into use, which decides where huge pages pay.
+enum class Fill {
+  kSpread,      // anywhere from the start (a hash index): huge pages throughout
+  kFromBottom,  // from element 0 up (slots handed out in order, reused LIFO)
+};
 
 template <typename T>
 class BigArray {
@@ -17,13 +24,23 @@ class BigArray {
 
  public:
   BigArray() = default;
-  explicit BigArray(std::size_t n) : n_(n) {
+  explicit BigArray(std::size_t n, Fill fill = Fill::kSpread) : n_(n) {
     if (n == 0) return;
     void* p = ::mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     // Random access over hundreds of MiB: huge pages spare a TLB walk per lookup.
-    // Advice only; where transparent huge pages are off nothing changes.
-    if (bytes() >= (2u << 20)) ::madvise(p, bytes(), MADV_HUGEPAGE);
+    // Advice only; where transparent huge pages are off nothing changes. An array
+    // filled from the bottom takes them past its first 2 MiB only: a huge page is
+    // zeroed whole at its first touch, 2 MiB for the first few slots of a run that
+    // may use no more (eight such pages were most of a small run's page zeroing).
+    constexpr std::size_t kHuge = 2u << 20;
+    std::size_t from = 0;
+    if (fill == Fill::kFromBottom) {
+      const auto at = reinterpret_cast<std::uintptr_t>(p);
+      // Past the first 2 MiB-aligned block that lies whole inside the array.
+      from = ((at + kHuge - 1) & ~(std::uintptr_t{kHuge} - 1)) + kHuge - at;
+    }
+    if (bytes() >= from + kHuge) ::madvise(static_cast<char*>(p) + from, bytes() - from, MADV_HUGEPAGE);
     p_ = static_cast<T*>(p);  // anonymous pages read as zero: a valid all-zero T
   }
   ~BigArray() {

@@ -27,7 +27,7 @@ class ChainStore {
     bool empty() const { return len == 0; }
   };
 
-  explicit ChainStore(uint32_t blocks) : blocks_(blocks), capacity_(blocks) {}
+  explicit ChainStore(uint32_t blocks) : blocks_(blocks, Fill::kFromBottom), capacity_(blocks) {}
   ChainStore(const ChainStore&) = delete;
   ChainStore& operator=(const ChainStore&) = delete;
 
