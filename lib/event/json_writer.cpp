@@ -89,15 +89,11 @@ void JsonWriter::escape(std::string_view s) {
   const std::size_t n = s.size();
   std::size_t run = 0;  // start of pending plain bytes
   for (std::size_t i = 0; i < n;) {
-    // Eight bytes at a time while none needs escaping: no control byte, quote,
-    // backslash or non-ASCII byte (SWAR tests, "Bit Twiddling Hacks").
+    // Eight bytes at a time while none needs escaping.
     while (i + 8 <= n) {
       uint64_t x;
       std::memcpy(&x, p + i, 8);
-      constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
-      const uint64_t q = x ^ (kOnes * '"'), b = x ^ (kOnes * '\\');
-      const uint64_t special = ((x - kOnes * 0x20) & ~x) | ((q - kOnes) & ~q) | ((b - kOnes) & ~b) | x;
-      if (special & kHigh) break;
+      if (unsafe_bytes(x)) break;
       i += 8;
     }
     if (i >= n) break;

@@ -85,6 +85,35 @@ TEST(JsonWriter, PlainFastPathsAndEscapedOnesWriteTheSame) {
   EXPECT_TRUE(o.overflow());
 }
 
+TEST(JsonWriter, EveryByteToEscapeIsFoundAtEveryPlaceInShortStrings) {
+  // The plainness check reads words, the tail as overlapping ones: a byte to escape
+  // is found whatever the length and wherever it stands, and plain text of any
+  // length takes the one-copy path unchanged.
+  const unsigned char unsafe[] = {0x00, 0x01, 0x1F, '"', '\\', 0x7F + 1, 0xC3, 0xFF};
+  char buf[256];
+  for (std::size_t n = 0; n <= 64; ++n) {
+    std::string s(n, 'x');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(0x20 + (i * 7) % 95);  // printable ASCII
+    for (char& c : s)
+      if (c == '"' || c == '\\') c = 'y';
+    JsonWriter plain(buf, sizeof buf);
+    plain.string(s);
+    EXPECT_EQ(plain.view(), "\"" + s + "\"") << n;
+    for (std::size_t at = 0; at < n; ++at) {
+      for (unsigned char u : unsafe) {
+        std::string t = s;
+        t[at] = static_cast<char>(u);
+        JsonWriter w(buf, sizeof buf);
+        w.string(t);
+        EXPECT_NE(w.view(), "\"" + t + "\"") << "length " << n << ", byte " << int{u} << " at " << at;
+        JsonWriter k(buf, sizeof buf);
+        k.key(t);
+        EXPECT_NE(k.view(), "\"" + t + "\":") << "key length " << n << ", byte " << int{u} << " at " << at;
+      }
+    }
+  }
+}
+
 TEST(Agent, PreparedMembersEqualTheOnesRenderedEachTime) {
   AgentInfo a{"name \"q\"", "host", "id-1", "eph-2", "1.2.3"};
   a.tags = {"t1", "t\u00e92"};
