@@ -79,8 +79,15 @@ struct PacketMeta {
     uint32_t len = 0;
   } frag;
 
-  // Reset the fields a parse sets; cheaper than assigning a whole new struct.
-  void clear() { std::memset(static_cast<void*>(this), 0, sizeof *this); }
+  // Reset the fields a parse sets, sixteen bytes a store: a memset of this size
+  // compiles to `rep stos`, whose start-up cost was half of parse_one's time.
+  void clear() {
+    using Zero16 = char __attribute__((vector_size(16), aligned(1), may_alias));
+    static_assert(sizeof(PacketMeta) % sizeof(Zero16) == 0);
+    auto* p = reinterpret_cast<Zero16*>(this);
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < sizeof(PacketMeta) / sizeof(Zero16); ++i) p[i] = Zero16{};
+  }
 };
 
 namespace tcp_flag {
