@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <map>
 #include <string>
 #include <vector>
@@ -143,6 +144,27 @@ TEST(HttpParse, ParametersAreSortedEncodedAndHidden) {
   EXPECT_EQ(enc("", "{ \"query\": {}}\n", false), "%7B+%22query%22%3A+%7B%7D%7D%0A=");
   EXPECT_EQ(enc("bad=%zz&ok=1", "", false), "ok=1");  // a bad escape drops that pair, as Go does
   EXPECT_EQ(enc("PASS=x", "", true), "PASS=xxxxx");   // keywords match in any case
+}
+
+TEST(HttpParse, PathAndQueryEscapingKeepWhatGoKeeps) {
+  // Go's URL.EscapedPath keeps unreserved bytes and the sub-delimiters $&+,/:;=@ and
+  // writes a space as %20; QueryEscape keeps unreserved bytes only, a space as '+'.
+  std::string all;
+  for (int c = 1; c < 256; ++c) all += static_cast<char>(c);
+  std::string path_expect, query_expect;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : all) {
+    const bool unreserved = std::isalnum(c) && c < 0x80 ? true : c == '-' || c == '_' || c == '.' || c == '~';
+    const bool sub = std::string_view("$&+,/:;=@").find(static_cast<char>(c)) != std::string_view::npos;
+    const std::string pct = {'%', kHex[c >> 4], kHex[c & 15]};
+    path_expect += unreserved || sub ? std::string(1, static_cast<char>(c)) : pct;
+    query_expect += unreserved ? std::string(1, static_cast<char>(c)) : c == ' ' ? std::string("+") : pct;
+  }
+  char out[1024];
+  EXPECT_EQ(std::string(out, http::path_escape(all, out, sizeof out)), path_expect);
+  const std::string pair = "k=" + query_expect;
+  char q[1024];
+  EXPECT_EQ(std::string(q, http::encode_params(pair, "", {}, q, sizeof q)), "k=" + query_expect);
 }
 
 TEST(HttpParse, BasicAuthUser) {

@@ -1,6 +1,7 @@
 #include "decode/http/http_wire.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace tapbeat::http {
@@ -80,15 +81,25 @@ bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len,
 
 // Go's url.QueryEscape, or with `path` the escaping of URL.EscapedPath (which keeps
 // the sub-delimiters $ & + , / : ; = @ and writes a space as %20).
+// Bytes written as they are: bit 0 in a query (unreserved), bit 1 in a path (also
+// the sub-delimiters Go keeps there).
+constexpr std::array<uint8_t, 256> kUrlPlain = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '_' || c == '.' || c == '~';
+    const bool sub = std::string_view("$&+,/:;=@").find(static_cast<char>(c)) != std::string_view::npos;
+    t[c] = static_cast<uint8_t>((unreserved ? 3 : 0) | (sub ? 2 : 0));
+  }
+  return t;
+}();
+
 std::size_t escape(std::string_view in, char* out, std::size_t cap, bool path = false) {
   static constexpr char kHex[] = "0123456789ABCDEF";
+  const uint8_t want = path ? 2 : 1;
   std::size_t n = 0;
   for (unsigned char c : in) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                 c == '_' || c == '.' || c == '~';
-    if (path)
-      plain = plain || std::string_view("$&+,/:;=@").find(static_cast<char>(c)) != std::string_view::npos;
-    if (plain) {
+    if (kUrlPlain[c] & want) {
       if (n < cap) out[n++] = static_cast<char>(c);
     } else if (c == ' ' && !path) {
       if (n < cap) out[n++] = '+';
