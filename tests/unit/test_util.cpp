@@ -55,6 +55,24 @@ TEST(JsonWriter, OverflowNeverWritesPastTheBuffer) {
   EXPECT_EQ(buf[10], 'Z');
 }
 
+TEST(JsonWriter, NumbersAreWrittenInPlaceOnlyWhereTheyFit) {
+  // Written in place when 20 bytes are left, else copied: the same text either way,
+  // and nothing past the buffer when it does not fit.
+  const std::string want = "[18446744073709551615,-9223372036854775808,7]";
+  for (std::size_t cap = 0; cap <= want.size() + 25; ++cap) {
+    std::string buf(cap + 8, 'Z');
+    JsonWriter w(buf.data(), cap);
+    w.begin_array();
+    w.uint(std::numeric_limits<uint64_t>::max());
+    w.sint(std::numeric_limits<int64_t>::min());
+    w.uint(7);
+    w.end_array();
+    EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
+    EXPECT_EQ(w.overflow(), cap < want.size()) << cap;
+    if (!w.overflow()) EXPECT_EQ(w.view(), want);
+  }
+}
+
 TEST(JsonWriter, PlainFastPathsAndEscapedOnesWriteTheSame) {
   // Keys and strings of up to 64 plain bytes take the one-copy path; longer or
   // escaped ones the general path. Both separate and nest the same way.
