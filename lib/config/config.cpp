@@ -22,6 +22,7 @@
 #include "decode/registry.hpp"
 #include "event/json_writer.hpp"
 #include "event/yaml_json.hpp"
+#include "flow/flow_table.hpp"
 
 namespace tapbeat {
 
@@ -1014,6 +1015,8 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   if (e.user.empty()) ctx.fail("tapbeat.user", "must name a user (root keeps root)");
   e.max_flows = get_uint<uint32_t>(at(t, "flow_table", "max_flows"), e.max_flows);
   if (e.max_flows < 16) ctx.fail("tapbeat.flow_table.max_flows", "must be at least 16");
+  if (e.max_flows > FlowTable::kMaxCapacity)
+    ctx.fail("tapbeat.flow_table.max_flows", "must be at most " + std::to_string(FlowTable::kMaxCapacity));
   e.frag_max_sets = get_uint<uint32_t>(at(t, "fragments", "max_sets"), e.frag_max_sets);
   if (e.frag_max_sets < 1) ctx.fail("tapbeat.fragments.max_sets", "must be at least 1");
   e.frag_max_bytes = get_uint<uint64_t>(at(t, "fragments", "max_bytes"), e.frag_max_bytes);

@@ -13,7 +13,7 @@ constexpr uint32_t kFirstBuckets = (2u << 20) / 8;
 }  // namespace
 
 FlowTable::FlowTable(uint32_t capacity)
-    : capacity_(capacity < 1 ? 1 : capacity),
+    : capacity_(std::clamp(capacity, 1u, kMaxCapacity)),
       max_mask_(static_cast<uint32_t>(std::bit_ceil(uint64_t{capacity_} * 2)) - 1),
       mask_(std::min(max_mask_, kFirstBuckets - 1)),
       flows_(capacity_, Fill::kFromBottom),
@@ -149,7 +149,7 @@ void FlowTable::remove(Flow* f) {
   // Backward-shift deletion keeps every probe chain unbroken without tombstones.
   uint32_t hole = b;
   for (uint32_t j = (hole + 1) & mask_; index_[j].tag != 0; j = (j + 1) & mask_) {
-    const uint32_t home = bucket(flows_[index_[j].slot].hash);
+    const uint32_t home = index_[j].tag & mask_;
     const bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
     if (movable) {
       index_[hole] = index_[j];

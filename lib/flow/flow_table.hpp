@@ -85,6 +85,8 @@ class FlowTable {
  public:
   static constexpr uint32_t kNone = UINT32_MAX;
 
+  // At most 2^30 flows: the index (two buckets a flow) then stays below 2^31 buckets.
+  static constexpr uint32_t kMaxCapacity = 1u << 30;
   explicit FlowTable(uint32_t capacity);
   // Memory a table of `capacity` flows reserves (slots, index, free list).
   static uint64_t bytes_for(uint32_t capacity) {
@@ -131,14 +133,13 @@ class FlowTable {
 
  private:
   struct Bucket {
-    uint32_t tag;   // high hash bits, 0 = empty
+    uint32_t tag;   // the hash's low 31 bits and a set top bit; 0 = empty
     uint32_t slot;  // index into flows_
   };
+  // The bucket index is the tag's low bits (mask_ < 2^31), so an entry's home is read
+  // from the index itself: deletion shifts entries back without loading their flows.
   uint32_t bucket(uint64_t hash) const { return static_cast<uint32_t>(hash) & mask_; }
-  static uint32_t tag_of(uint64_t hash) {
-    const uint32_t t = static_cast<uint32_t>(hash >> 32);
-    return t ? t : 1;
-  }
+  static uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash) | 0x80000000u; }
   uint32_t index_of(const Flow* f) const { return static_cast<uint32_t>(f - flows_.get()); }
   void lru_unlink(uint32_t i);
   void lru_append(uint32_t i);
