@@ -32,7 +32,8 @@ void JsonWriter::string_parts(std::string_view a, std::string_view b) {
 
 // A number is written in place when any value of its type fits (20 bytes: 2^64-1,
 // or -2^63 with its sign), else through a copy that records the overflow.
-void JsonWriter::uint(uint64_t v) {
+template <typename Int>
+void JsonWriter::integer(Int v) {
   separator();
   if (cap_ - len_ >= 20) {
     len_ = static_cast<std::size_t>(std::to_chars(buf_ + len_, buf_ + len_ + 20, v).ptr - buf_);
@@ -43,16 +44,8 @@ void JsonWriter::uint(uint64_t v) {
   put(tmp, static_cast<std::size_t>(r.ptr - tmp));
 }
 
-void JsonWriter::sint(int64_t v) {
-  separator();
-  if (cap_ - len_ >= 20) {
-    len_ = static_cast<std::size_t>(std::to_chars(buf_ + len_, buf_ + len_ + 20, v).ptr - buf_);
-    return;
-  }
-  char tmp[24];
-  auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
-  put(tmp, static_cast<std::size_t>(r.ptr - tmp));
-}
+void JsonWriter::uint(uint64_t v) { integer(v); }
+void JsonWriter::sint(int64_t v) { integer(v); }
 
 void JsonWriter::real(double v) {
   if (std::isnan(v)) return string("NaN");

@@ -144,6 +144,8 @@ class JsonWriter {
     len_ = static_cast<std::size_t>(o - buf_);
     return true;
   }
+  template <typename Int>
+  void integer(Int v);
   void key_escaped(std::string_view k);
   void string_escaped(std::string_view s);
   void open(char c) {

@@ -79,8 +79,6 @@ bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len,
   return true;
 }
 
-// Go's url.QueryEscape, or with `path` the escaping of URL.EscapedPath (which keeps
-// the sub-delimiters $ & + , / : ; = @ and writes a space as %20).
 // Bytes written as they are: bit 0 in a query (unreserved), bit 1 in a path (also
 // the sub-delimiters Go keeps there).
 constexpr std::array<uint8_t, 256> kUrlPlain = [] {
@@ -94,6 +92,8 @@ constexpr std::array<uint8_t, 256> kUrlPlain = [] {
   return t;
 }();
 
+// Go's url.QueryEscape, or with `path` the escaping of URL.EscapedPath (which keeps
+// the sub-delimiters $ & + , / : ; = @ and writes a space as %20).
 std::size_t escape(std::string_view in, char* out, std::size_t cap, bool path = false) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   const uint8_t want = path ? 2 : 1;
