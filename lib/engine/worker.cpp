@@ -175,6 +175,17 @@ void Worker::account(Parsed& p) {
     }
   }
   p.flow = f;
+  // A TCP packet's connection and session lines start on their way now: tcp_session
+  // reads them after the whole burst is accounted.
+  if (tcp_ && f->conn_hint && p.meta.l4_proto == 6) {
+    const uint32_t slot = f->conn_hint - 1;
+    const char* c = reinterpret_cast<const char*>(conns_->at_slot(slot));
+    prefetch_read(c);
+    prefetch_read(c + kCacheLine);
+    const char* s = reinterpret_cast<const char*>(&sessions_[slot]);
+    prefetch_write(s);
+    prefetch_write(s + kCacheLine);
+  }
   const int dir = p.from_a == f->source_is_a ? 0 : 1;
   f->dir[dir].packets += p.frames;
   f->dir[dir].bytes += p.wire_bytes;
@@ -251,13 +262,17 @@ void Worker::retire(Flow& f) {
 
 StreamInfo Worker::stream_info(const Flow& f, uint64_t ts_ns) const {
   StreamInfo c;
+  stream_info(f, ts_ns, c);
+  return c;
+}
+
+void Worker::stream_info(const Flow& f, uint64_t ts_ns, StreamInfo& c) const {
   c.ip_version = f.key.ip_version;
   c.addr[0] = f.source_is_a ? f.key.addr_a : f.key.addr_b;
   c.addr[1] = f.source_is_a ? f.key.addr_b : f.key.addr_a;
   c.port[0] = f.source_is_a ? f.key.port_a : f.key.port_b;
   c.port[1] = f.source_is_a ? f.key.port_b : f.key.port_a;
   c.ts_ns = ts_ns;
-  return c;
 }
 
 void Worker::attach(TcpSession& s, int decoder) {
@@ -271,38 +286,40 @@ Flow* Worker::connection(Parsed& p) {
   // The connection key is the flow key without link addresses: a capture point
   // may see the two directions with link addresses that do not mirror each other
   // (two flows, as Packetbeat reports them), yet they are one TCP conversation.
-  FlowKey key = p.key;
-  key.has_mac = 0;
-  key.mac_a = key.mac_b = std::array<uint8_t, 6>{};
-  // The packet's flow remembers its connection's slot: no second hash and probe.
+  // The packet's flow remembers its connection's slot: no key copy, hash or probe.
   Flow* c = nullptr;
   if (p.flow && p.flow->conn_hint) {
     Flow* h = conns_->at_slot(p.flow->conn_hint - 1);
-    if (h->in_use && h->key == key) c = h;
+    if (h->in_use && is_without_link(h->key, p.key)) c = h;
   }
-  const uint64_t hash = c ? 0 : p.key.has_mac ? FlowTable::hash_key(key) : p.hash;
-  if (!c) c = conns_->find(key, hash);
-  const PacketMeta& m = p.meta;
   if (!c) {
-    if (conns_->full()) {
-      close_connection(*conns_->oldest());
-      counters_.inc(Counter::stream_evicted);
-    }
-    c = conns_->insert(key, hash);
-    c->first_ts_ns = m.ts_ns;
-    c->last_ts_ns = m.ts_ns;
-    c->lru_stamp = lru_stamp(m.ts_ns);
-    c->source_is_a = p.from_a;
-    sessions_[conns_->slot_of(c)].state = kNoSession;
-  } else {
-    const uint32_t stamp = lru_stamp(m.ts_ns);
-    if (stamp - c->lru_stamp >= conn_lru_granularity_) {
-      conns_->touch(c);
-      c->lru_stamp = stamp;
-    }
-    if (m.ts_ns > c->last_ts_ns) c->last_ts_ns = m.ts_ns;
+    const FlowKey key = without_link(p.key);
+    const uint64_t hash = p.key.has_mac ? FlowTable::hash_key(key) : p.hash;
+    c = conns_->find(key, hash);
+    if (!c) c = new_connection(p, key, hash);
   }
+  const PacketMeta& m = p.meta;
+  const uint32_t stamp = lru_stamp(m.ts_ns);
+  if (stamp - c->lru_stamp >= conn_lru_granularity_) {
+    conns_->touch(c);
+    c->lru_stamp = stamp;
+  }
+  if (m.ts_ns > c->last_ts_ns) c->last_ts_ns = m.ts_ns;
   if (p.flow) p.flow->conn_hint = conns_->slot_of(c) + 1;
+  return c;
+}
+
+Flow* Worker::new_connection(const Parsed& p, const FlowKey& key, uint64_t hash) {
+  if (conns_->full()) {
+    close_connection(*conns_->oldest());
+    counters_.inc(Counter::stream_evicted);
+  }
+  Flow* c = conns_->insert(key, hash);
+  c->first_ts_ns = p.meta.ts_ns;
+  c->last_ts_ns = p.meta.ts_ns;
+  c->lru_stamp = lru_stamp(p.meta.ts_ns);
+  c->source_is_a = p.from_a;
+  sessions_[conns_->slot_of(c)].state = kNoSession;
   return c;
 }
 
@@ -358,7 +375,10 @@ void Worker::tcp_session(Parsed& p) {
     }
   }
   if (s.state != kDecoding) return;
-  sink_.bind(&s, d, stream_info(*f, m.ts_ns));
+  // Filled in place: a StreamInfo returned and copied is read back in wide loads
+  // over its narrow stores, a store-forwarding stall on every segment.
+  sink_.bind(&s, d);
+  stream_info(*f, m.ts_ns, sink_.info());
   tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_);
   if (s.state != kDecoding) {  // detached while this segment was delivered
     tcp_->release(s.dir[0]);

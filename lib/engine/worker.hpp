@@ -147,6 +147,8 @@ class alignas(kCacheLine) Worker {
    public:
     explicit Sink(Worker& w) : w_(w) {}
     void bind(TcpSession* s, int dir, const StreamInfo& info) { s_ = s, dir_ = dir, info_ = info; }
+    void bind(TcpSession* s, int dir) { s_ = s, dir_ = dir; }  // info() filled by the caller
+    StreamInfo& info() { return info_; }
     void on_data(const uint8_t* data, uint32_t len) override;
     void on_gap(uint32_t len) override;
     void on_end() override;
@@ -167,8 +169,10 @@ class alignas(kCacheLine) Worker {
   void detach(TcpSession& s, const StreamInfo& info, bool violation);
   bool redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   StreamInfo stream_info(const Flow& f, uint64_t ts_ns) const;
+  void stream_info(const Flow& f, uint64_t ts_ns, StreamInfo& out) const;
   void sweep_transactions(uint64_t now_ns);
   Flow* connection(Parsed& p);
+  Flow* new_connection(const Parsed& p, const FlowKey& key, uint64_t hash);
   void expire_connections(uint64_t now_ns);
   uint64_t idle_lifetime_ns(const TcpSession& s) const;
   void close_connection(Flow& c);

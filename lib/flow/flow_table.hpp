@@ -54,6 +54,39 @@ struct FlowKey {
 };
 static_assert(sizeof(FlowKey) == 64, "FlowKey is hashed and compared as one cache line");
 
+// Word i of a key (a plain load: no copy of the key is made).
+inline uint64_t key_word(const FlowKey& k, int i) {
+  uint64_t w;
+  std::memcpy(&w, reinterpret_cast<const char*>(&k) + 8 * i, sizeof w);
+  return w;
+}
+// Word 4 of a key less has_mac.
+inline constexpr uint64_t kKeyWord4LessMac = ~(uint64_t{0xff} << (8 * (offsetof(FlowKey, has_mac) % 8)));
+static_assert(std::endian::native == std::endian::little);
+static_assert(offsetof(FlowKey, has_mac) / 8 == 4 && offsetof(FlowKey, mac_a) == 48);
+
+// The key without its link addresses (has_mac and both MACs zero), written a word at
+// a time: the whole-word reads of its hash and compares then forward from whole-word
+// stores (byte stores into a copy, or a masked word in memory, stall each of them).
+inline FlowKey without_link(const FlowKey& k) {
+  FlowKey out;
+  char* o = reinterpret_cast<char*>(&out);
+  for (int i = 0; i < 6; ++i) {
+    const uint64_t w = i == 4 ? key_word(k, i) & kKeyWord4LessMac : key_word(k, i);
+    std::memcpy(o + 8 * i, &w, sizeof w);
+  }
+  std::memset(o + 48, 0, 16);  // MACs, reserved
+  return out;
+}
+
+// Whether `conn`, a key without link addresses, is `k` without its link addresses,
+// compared in registers.
+inline bool is_without_link(const FlowKey& conn, const FlowKey& k) {
+  uint64_t diff = (key_word(conn, 4) ^ key_word(k, 4)) & kKeyWord4LessMac;
+  for (int i : {0, 1, 2, 3, 5}) diff |= key_word(conn, i) ^ key_word(k, i);
+  return diff == 0;  // words 6 and 7 (MACs, reserved) are zero in `conn`
+}
+
 struct FlowCounts {
   uint64_t packets = 0;
   uint64_t bytes = 0;

@@ -13,83 +13,91 @@
 
 namespace tapbeat {
 
+// Two words (where it is and how much is left): passed and returned by value in
+// registers. A third word spills the by-value copies the parsers hand each other to
+// the stack, and each is read back over narrower stores (a store-forwarding stall
+// per layer of every packet).
 class ByteReader {
  public:
   ByteReader() = default;
-  ByteReader(const uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  explicit ByteReader(std::span<const uint8_t> s) : data_(s.data()), size_(s.size()) {}
+  ByteReader(const uint8_t* data, std::size_t size) : cur_(data), left_(size) {}
+  explicit ByteReader(std::span<const uint8_t> s) : cur_(s.data()), left_(s.size()) {}
 
-  std::size_t remaining() const { return size_ - pos_; }
-  std::size_t position() const { return pos_; }
-  const uint8_t* current() const { return data_ + pos_; }
-  bool has(std::size_t n) const { return n <= size_ - pos_; }
+  std::size_t remaining() const { return left_; }
+  const uint8_t* current() const { return cur_; }
+  bool has(std::size_t n) const { return n <= left_; }
 
   bool skip(std::size_t n) {
     if (!has(n)) return false;
-    pos_ += n;
+    advance(n);
     return true;
   }
   bool u8(uint8_t& out) {
     if (!has(1)) return false;
-    out = data_[pos_++];
+    out = cur_[0];
+    advance(1);
     return true;
   }
   bool be16(uint16_t& out) {
     if (!has(2)) return false;
-    out = static_cast<uint16_t>((data_[pos_] << 8) | data_[pos_ + 1]);
-    pos_ += 2;
+    out = static_cast<uint16_t>((cur_[0] << 8) | cur_[1]);
+    advance(2);
     return true;
   }
   bool le16(uint16_t& out) {
     if (!has(2)) return false;
-    out = static_cast<uint16_t>(data_[pos_] | (data_[pos_ + 1] << 8));
-    pos_ += 2;
+    out = static_cast<uint16_t>(cur_[0] | (cur_[1] << 8));
+    advance(2);
     return true;
   }
   bool be32(uint32_t& out) {
     if (!has(4)) return false;
-    out = (uint32_t{data_[pos_]} << 24) | (uint32_t{data_[pos_ + 1]} << 16) |
-          (uint32_t{data_[pos_ + 2]} << 8) | uint32_t{data_[pos_ + 3]};
-    pos_ += 4;
+    out =
+        (uint32_t{cur_[0]} << 24) | (uint32_t{cur_[1]} << 16) | (uint32_t{cur_[2]} << 8) | uint32_t{cur_[3]};
+    advance(4);
     return true;
   }
   bool le32(uint32_t& out) {
     if (!has(4)) return false;
-    out = uint32_t{data_[pos_]} | (uint32_t{data_[pos_ + 1]} << 8) | (uint32_t{data_[pos_ + 2]} << 16) |
-          (uint32_t{data_[pos_ + 3]} << 24);
-    pos_ += 4;
+    out =
+        uint32_t{cur_[0]} | (uint32_t{cur_[1]} << 8) | (uint32_t{cur_[2]} << 16) | (uint32_t{cur_[3]} << 24);
+    advance(4);
     return true;
   }
   bool bytes(void* out, std::size_t n) {
     if (!has(n)) return false;
-    std::memcpy(out, data_ + pos_, n);
-    pos_ += n;
+    std::memcpy(out, cur_, n);
+    advance(n);
     return true;
   }
   // A view of the next n bytes, advancing past them.
   bool view(std::size_t n, std::span<const uint8_t>& out) {
     if (!has(n)) return false;
-    out = {data_ + pos_, n};
-    pos_ += n;
+    out = {cur_, n};
+    advance(n);
     return true;
   }
   // Peek without advancing.
   bool peek_u8(std::size_t offset, uint8_t& out) const {
-    if (offset >= remaining()) return false;
-    out = data_[pos_ + offset];
+    if (offset >= left_) return false;
+    out = cur_[offset];
     return true;
   }
   bool peek_be16(std::size_t offset, uint16_t& out) const {
-    if (remaining() < 2 || offset > remaining() - 2) return false;
-    out = static_cast<uint16_t>((data_[pos_ + offset] << 8) | data_[pos_ + offset + 1]);
+    if (left_ < 2 || offset > left_ - 2) return false;
+    out = static_cast<uint16_t>((cur_[offset] << 8) | cur_[offset + 1]);
     return true;
   }
 
  private:
-  const uint8_t* data_ = nullptr;
-  std::size_t size_ = 0;
-  std::size_t pos_ = 0;
+  void advance(std::size_t n) {
+    cur_ += n;
+    left_ -= n;
+  }
+  const uint8_t* cur_ = nullptr;
+  std::size_t left_ = 0;
 };
+static_assert(sizeof(ByteReader) == 2 * sizeof(void*));
 
 // Loads at a position already known to hold the bytes (a length checked before,
 // a header the reader has passed): explicit endianness, no bounds check.

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstring>
 #include <set>
 
 #include "flow/flow_table.hpp"
@@ -80,6 +82,45 @@ TEST(FlowKey, VlanSeparatesFlows) {
   m.vlan[0] = 10;
   FlowTable::make_key(m, b, f);
   EXPECT_FALSE(a == b);
+}
+
+// A connection's key is the flow key less its link addresses: without_link clears
+// exactly has_mac and the two MACs, and is_without_link tells a packet's key from a
+// connection key by every other byte.
+TEST(FlowKey, KeyWithoutLinkDiffersOnlyInLinkFields) {
+  PacketMeta m;
+  m.ip_version = 6;
+  m.l4_proto = 6;
+  for (int i = 0; i < 16; ++i)
+    m.src[i] = static_cast<uint8_t>(i + 1), m.dst[i] = static_cast<uint8_t>(0x80 + i);
+  m.sport = 40000;
+  m.dport = 443;
+  m.vlan_count = 2;
+  m.vlan = {10, 20};
+  m.tunnel_id = 77;
+  m.has_mac = true;
+  m.mac_src = {1, 2, 3, 4, 5, 6};
+  m.mac_dst = {7, 8, 9, 10, 11, 12};
+  FlowKey k;
+  bool from_a;
+  FlowTable::make_key(m, k, from_a);
+  const FlowKey c = without_link(k);
+  FlowKey expect = k;
+  expect.has_mac = 0;
+  expect.mac_a = expect.mac_b = std::array<uint8_t, 6>{};
+  EXPECT_EQ(std::memcmp(&c, &expect, sizeof c), 0);
+  EXPECT_TRUE(is_without_link(c, k));
+  EXPECT_TRUE(is_without_link(c, c));
+  // Every byte outside the link fields tells the keys apart; the link fields do not.
+  for (std::size_t at = 0; at < sizeof(FlowKey); ++at) {
+    FlowKey other = k;
+    reinterpret_cast<uint8_t*>(&other)[at] ^= 0x5a;
+    const bool link = at == offsetof(FlowKey, has_mac) ||
+                      (at >= offsetof(FlowKey, mac_a) && at < offsetof(FlowKey, mac_b) + sizeof other.mac_b);
+    if (at >= offsetof(FlowKey, reserved)) continue;  // always zero in a made key
+    EXPECT_EQ(is_without_link(c, other), link) << "byte " << at;
+    EXPECT_EQ(without_link(other) == c, link) << "byte " << at;
+  }
 }
 
 TEST(FlowTable, InsertFindRemoveKeepsProbeChainsIntact) {
