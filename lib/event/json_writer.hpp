@@ -11,6 +11,11 @@
 #include <cstring>
 #include <string_view>
 
+// Inlined at every call: a name known at compile time then costs its stores alone
+// (length and plainness fold away); left to the compiler, the writer's many call sites
+// kept one out-of-line copy that checks every literal name at run time.
+#define TAPBEAT_JSON_INLINE inline __attribute__((always_inline))
+
 namespace tapbeat {
 
 class JsonWriter {
@@ -27,18 +32,18 @@ class JsonWriter {
   void end_object() { close('}'); }
   void begin_array() { open('['); }
   void end_array() { close(']'); }
-  void begin_object(std::string_view k) {
+  TAPBEAT_JSON_INLINE void begin_object(std::string_view k) {
     key(k);
     open('{');
   }
-  void begin_array(std::string_view k) {
+  TAPBEAT_JSON_INLINE void begin_array(std::string_view k) {
     key(k);
     open('[');
   }
 
   // Names in the source and short plain values take one bounds check and one copy
   // (inlined, the plainness check folds away for literal names); others are escaped.
-  void key(std::string_view k) {
+  TAPBEAT_JSON_INLINE void key(std::string_view k) {
     if (plain_quoted(k, true)) {
       after_key_ = true;
       return;
@@ -60,23 +65,23 @@ class JsonWriter {
   // Already-valid JSON text (a number or literal the caller formatted).
   void raw(std::string_view s);
 
-  void field(std::string_view k, std::string_view v) {
+  TAPBEAT_JSON_INLINE void field(std::string_view k, std::string_view v) {
     key(k);
     string(v);
   }
-  void field(std::string_view k, const char* v) {
+  TAPBEAT_JSON_INLINE void field(std::string_view k, const char* v) {
     key(k);
     string(v);
   }
-  void field_uint(std::string_view k, uint64_t v) {
+  TAPBEAT_JSON_INLINE void field_uint(std::string_view k, uint64_t v) {
     key(k);
     uint(v);
   }
-  void field_int(std::string_view k, int64_t v) {
+  TAPBEAT_JSON_INLINE void field_int(std::string_view k, int64_t v) {
     key(k);
     sint(v);
   }
-  void field_bool(std::string_view k, bool v) {
+  TAPBEAT_JSON_INLINE void field_bool(std::string_view k, bool v) {
     key(k);
     boolean(v);
   }
@@ -87,7 +92,7 @@ class JsonWriter {
   // Bytes of w (eight at a time) that JSON text cannot carry as they are: a high bit
   // for some byte when one is a control, non-ASCII, quote or backslash (SWAR tests,
   // "Bit Twiddling Hacks"; whether there is one is exact, which one is not needed).
-  static uint64_t unsafe_bytes(uint64_t w) {
+  TAPBEAT_JSON_INLINE static uint64_t unsafe_bytes(uint64_t w) {
     constexpr uint64_t kOnes = 0x0101010101010101, kHighs = 0x8080808080808080;
     const auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHighs; };
     return ((w - kOnes * 0x20) & ~w & kHighs) | (w & kHighs) | has_zero(w ^ (kOnes * '"')) |
@@ -95,7 +100,7 @@ class JsonWriter {
   }
   // No quote, backslash, control or non-ASCII byte to escape: eight bytes a step, the
   // tail read as overlapping words (never past the string).
-  static bool plain(std::string_view k) {
+  TAPBEAT_JSON_INLINE static bool plain(std::string_view k) {
     const char* p = k.data();
     const std::size_t n = k.size();
     uint64_t w, bad = 0;
@@ -126,7 +131,7 @@ class JsonWriter {
   }
   // `,"s"` (and `:` after a key) when s is short and needs no escaping; false (nothing
   // written) otherwise.
-  bool plain_quoted(std::string_view s, bool colon) {
+  TAPBEAT_JSON_INLINE bool plain_quoted(std::string_view s, bool colon) {
     const std::size_t n = s.size();
     if (n > 64 || cap_ - len_ < n + 4 || !plain(s)) return false;
     char* o = buf_ + len_;
