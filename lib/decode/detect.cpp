@@ -108,13 +108,17 @@ struct Match {
   const PayloadDetector::Enabled* enabled;
   bool from_first_sender;
   int decoder = -1;
+  bool other = false;  // a probe of a decoder the run does not enable matched
 };
 
 int on_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
   Match& m = *static_cast<Match*>(ctx);
   const unsigned decoder = id >> 1;
   if ((id & 1u) && !m.from_first_sender) return 0;
-  if (decoder >= m.enabled->size() || !(*m.enabled)[decoder]) return 0;
+  if (decoder >= m.enabled->size() || !(*m.enabled)[decoder]) {
+    m.other = true;
+    return 0;
+  }
   m.decoder = static_cast<int>(decoder);
   return 1;  // first match decides
 }
@@ -126,7 +130,7 @@ int PayloadDetector::classify(Scratch& s, std::span<const uint8_t> payload, bool
   Match m{&enabled_, from_first_sender};
   const unsigned n = static_cast<unsigned>(payload.size() < kScanBytes ? payload.size() : kScanBytes);
   hs_scan(db_, reinterpret_cast<const char*>(payload.data()), n, 0, s.get(), on_match, &m);
-  return m.decoder;
+  return m.decoder >= 0 ? m.decoder : m.other ? kNotEnabled : -1;
 }
 
 }  // namespace tapbeat

@@ -51,7 +51,11 @@ class PayloadDetector {
     hs_scratch* s_ = nullptr;
   };
 
-  // Decoder index of the first probe that matches, or -1.
+  // What classify() returns when only probes of decoders the run does not enable
+  // match: the bytes are a protocol, one not decoded (TLS with only HTTP enabled).
+  static constexpr int kNotEnabled = -2;
+  // Decoder index of the first enabled decoder's probe that matches; else kNotEnabled
+  // when another decoder's probe matches, -1 when none does.
   int classify(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender) const;
 
  private:

@@ -367,7 +367,9 @@ void Worker::tcp_session(Parsed& p) {
       attach(s, found);
       counters_.inc(Counter::detect_by_payload);
     } else {
-      if (--s.probes_left == 0) {
+      // A protocol this run does not decode (TLS with only HTTP on) stays that: no
+      // further segment is looked at.
+      if (found == PayloadDetector::kNotEnabled || --s.probes_left == 0) {
         s.state = kUndetected;
         counters_.inc(Counter::detect_undetected);
       }

@@ -628,6 +628,26 @@ TEST(Detection, PayloadFindsHttpOnAnyPortAndGivesUpOnOthers) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
 }
 
+// Bytes that are a protocol the run does not decode (a TLS ClientHello with only HTTP
+// enabled) end detection at once: the connection is undetected after that one segment,
+// and later segments are not looked at (an encrypted stream that happened to show
+// "GET " would otherwise be read as HTTP).
+TEST(Detection, ProtocolNotEnabledEndsDetectionAtItsFirstSegment) {
+  HttpHarness h({80}, true);
+  Conn tls{41002, 12346};
+  h.handshake(tls);
+  std::string hello = std::string("\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03", 11);
+  hello += std::string(32, '\x5a');
+  h.client(tls, hello);
+  EXPECT_EQ(h.count(Counter::detect_undetected), 1u);  // at once, not after 4 segments
+  h.client(tls, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(tls, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  EXPECT_TRUE(ev.empty());
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 0u);
+  EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
+}
+
 // A port's decoder that refuses a connection's first bytes hands it to the protocol
 // they show (plaintext HTTP on 443), from its start; a connection picked up mid-stream
 // is left to the port's decoder (mid-stream bytes refuse every decoder).
@@ -666,9 +686,12 @@ TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
   const auto bytes = [](std::string_view s) {
     return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
   };
-  EXPECT_EQ(d->classify(scratch, bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), true), -1);
+  // HTTP's bytes are recognised as a protocol this run does not decode, not taken.
+  EXPECT_EQ(d->classify(scratch, bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), true),
+            PayloadDetector::kNotEnabled);
   EXPECT_EQ(d->classify(scratch, bytes("*1\r\n$4\r\nPING\r\n"), true), decoder_index("redis"));
   EXPECT_EQ(d->classify(scratch, bytes("*1\r\n$4\r\nPING\r\n"), false), -1);  // client_only probe
+  EXPECT_EQ(d->classify(scratch, bytes("SSH-2.0-OpenSSH\r\n"), true), -1);    // no probe matches
 }
 
 TEST(Detection, HttpRequestWithARunOfBlanksBeforeItsTarget) {
