@@ -612,6 +612,33 @@ TEST(HttpDecoder, NotHttpOnAnHttpPortDetaches) {
   EXPECT_EQ(h.count(Counter::stream_detached), 1u);
 }
 
+// One Head is parsed into again and again (the decoder's scratch): nothing of the
+// head before shows through the next, though its header slots are not cleared.
+TEST(HttpParse, HeadParsedAgainKeepsNothingOfTheOneBefore) {
+  http::Head h;
+  ASSERT_TRUE(
+      http::parse_head("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n"
+                       "Transfer-Encoding: chunked\r\nX-1: 1\r\n folded\r\n\r\n",
+                       h));
+  EXPECT_TRUE(h.chunked && h.has_length);
+  EXPECT_NE(h.anomalies, 0);
+  ASSERT_TRUE(http::parse_head("HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n", h));
+  EXPECT_TRUE(h.response);
+  EXPECT_FALSE(h.chunked || h.has_length);
+  EXPECT_EQ(h.anomalies, 0);
+  EXPECT_EQ(h.content_length, 0u);
+  EXPECT_TRUE(h.method.empty() && h.uri.empty());
+  EXPECT_EQ(h.n_headers, 1u);
+  EXPECT_EQ(h.get("host"), "");
+  EXPECT_EQ(h.get("server"), "s");
+  ASSERT_TRUE(http::parse_head("GET / HTTP/1.0\r\n\r\n", h));
+  EXPECT_FALSE(h.response);
+  EXPECT_EQ(h.status, 0);
+  EXPECT_TRUE(h.phrase.empty());
+  EXPECT_EQ(h.n_headers, 0u);
+  EXPECT_EQ(h.dropped_headers, 0u);
+}
+
 TEST(Detection, PayloadFindsHttpOnAnyPortAndGivesUpOnOthers) {
   HttpHarness h({80}, true);
   Conn web{41000, 12345};

@@ -123,9 +123,8 @@ std::size_t path_escape(std::string_view in, char* out, std::size_t cap) {
   return escape(in, out, cap, true);
 }
 
-bool iequals(std::string_view a, std::string_view l) {
-  if (a.size() != l.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
+bool iequals_bytes(const char* a, const char* l, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
     if (lower(a[i]) != l[i]) return false;
   return true;
 }
@@ -241,7 +240,7 @@ bool versionless_request_line(std::string_view line) {
 }
 
 bool parse_head(std::string_view text, Head& h) {
-  h = Head{};
+  h.reset();
   std::size_t eol = text.find('\n');
   if (eol == std::string_view::npos) return false;
   const std::string_view line = trim(text.substr(0, eol));

@@ -41,6 +41,16 @@ struct Head {
   uint32_t n_headers = 0;
   uint32_t dropped_headers = 0;  // beyond kMaxHeaders
 
+  // Empty again, as constructed: every field but the header slots, which n_headers
+  // bounds (a Head{} assigned would zero and copy all 128 of them, 4 KiB, per message).
+  void reset() {
+    response = chunked = has_length = false;
+    anomalies = 0;
+    content_length = 0;
+    method = uri = version = phrase = {};
+    status = 0;
+    n_headers = dropped_headers = 0;
+  }
   // First header of that name (case-insensitive); empty view when absent.
   std::string_view get(std::string_view lower_name) const;
   bool has(std::string_view lower_name) const;
@@ -67,7 +77,12 @@ bool versionless_request_line(std::string_view line);
 // neither a status line nor a request line.
 bool parse_head(std::string_view text, Head& out);
 
-bool iequals(std::string_view a, std::string_view lower);
+// Whether n bytes of a, in any case, are the lower-case bytes of l.
+bool iequals_bytes(const char* a, const char* l, std::size_t n);
+// The lengths compared inline first: most header names are told apart by theirs.
+inline bool iequals(std::string_view a, std::string_view lower) {
+  return a.size() == lower.size() && iequals_bytes(a.data(), lower.data(), a.size());
+}
 bool icontains(std::string_view hay, std::string_view lower_needle);
 
 // URL-encoded parameters (a query string or a form body): decoded, the values of
