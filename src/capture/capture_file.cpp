@@ -87,17 +87,6 @@ std::size_t CaptureFile::read_some(void* p, std::size_t n) {
   return k;
 }
 
-// The mapped bytes up to 8 KiB ahead of the reader, fetched a cache line at a time
-// while the packets before them are decoded. Decoding reads a packet's headers and
-// seldom its payload: reads that sparse, crossing a page every few packets, leave the
-// hardware's stream prefetcher behind, and each record header was a miss to memory.
-void CaptureFile::prefetch_ahead() {
-  if (!map_) return;
-  const std::size_t end = std::min(map_len_, pos_ + 8192);
-  if (pf_ < pos_) pf_ = pos_ & ~std::size_t{63};
-  for (; pf_ < end; pf_ += 64) __builtin_prefetch(map_ + pf_);
-}
-
 const uint8_t* CaptureFile::take(std::size_t n, std::size_t at) {
   if (map_) {
     if (map_len_ - pos_ < n) {
@@ -129,8 +118,6 @@ CaptureFile::Status CaptureFile::fail(const std::string& why) {
   error_ = why;
   return Status::kError;
 }
-
-CaptureFile::Status CaptureFile::next(Packet& out) { return pcapng_ ? next_pcapng(out) : next_pcap(out); }
 
 CaptureFile::Status CaptureFile::next_pcap(Packet& out) {
   // A mapped file's record header is read where it lies (no copy through memcpy).

@@ -517,3 +517,39 @@ def test_a_capture_cut_short_keeps_the_packets_before_the_cut(tmp_path, cut, why
     assert f"ends with an error, events up to it are kept: {why}" in proc.stderr
     assert final_stats(proc.stderr)["capture.read"] == packets
     assert proc.stdout.strip()
+
+
+def test_pcap_byte_orders_and_resolutions_give_the_same_events(tmp_path):
+    # tests/data/sample.pcap rewritten big-endian, and with nanosecond timestamps in
+    # either byte order: the same packets, so the same events, to the nanosecond.
+    data = open(os.path.join(ROOT, "tests", "data", "sample.pcap"), "rb").read()
+    assert data[:4] == bytes.fromhex("d4c3b2a1")  # little-endian, microseconds
+
+    def rewrite(big, nano):
+        o = "big" if big else "little"
+        out = bytearray((0xA1B23C4D if nano else 0xA1B2C3D4).to_bytes(4, o))
+        out += int.from_bytes(data[4:6], "little").to_bytes(2, o) + int.from_bytes(data[6:8], "little").to_bytes(2, o)
+        for i in range(8, 24, 4):
+            out += int.from_bytes(data[i:i + 4], "little").to_bytes(4, o)
+        pos = 24
+        while pos < len(data):
+            sec, sub, cap, wire = (int.from_bytes(data[pos + k:pos + k + 4], "little") for k in (0, 4, 8, 12))
+            for v in (sec, sub * 1000 if nano else sub, cap, wire):
+                out += v.to_bytes(4, o)
+            out += data[pos + 16:pos + 16 + cap]
+            pos += 16 + cap
+        path = tmp_path / f"{o}-{'ns' if nano else 'us'}.pcap"
+        path.write_bytes(bytes(out))
+        return str(path)
+
+    def events(path):
+        got, proc = events_of(path, ["timestamp.precision=nanosecond"])
+        assert proc.returncode == 0, proc.stderr
+        for e in got:
+            e.pop("agent", None)
+        return got
+
+    want = events(os.path.join(ROOT, "tests", "data", "sample.pcap"))
+    assert len(want) > 10
+    for big, nano in ((True, False), (False, True), (True, True)):
+        assert events(rewrite(big, nano)) == want, (big, nano)
