@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <new>
 
 namespace tapbeat::http {
 namespace {
@@ -371,30 +372,88 @@ bool parse_head(std::string_view text, Head& h) {
   return true;
 }
 
+namespace {
+
+constexpr std::size_t kMaxPairs = 256;       // pairs encode_params reads
+constexpr std::size_t kDecoded = 32 * 1024;  // bytes they decode to
+
+int upper_hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Whether a `key=value` pair is already as encode_params writes it: a key of
+// unreserved bytes, a value of unreserved bytes, '+' and upper-case escapes of bytes
+// QueryEscape escapes (a space's is '+'). Such a pair (most are) is copied as it is,
+// not decoded and encoded again; `value_len` is its value's decoded length.
+bool encoded_pair(std::string_view part, std::string_view& key, std::size_t& value_len) {
+  std::size_t i = 0;
+  const std::size_t n = part.size();
+  while (i < n && (kUrlPlain[static_cast<uint8_t>(part[i])] & 1)) ++i;
+  if (i == 0 || i == n || part[i] != '=') return false;
+  key = part.substr(0, i);
+  value_len = 0;
+  for (++i; i < n; ++value_len) {
+    const auto c = static_cast<uint8_t>(part[i]);
+    if ((kUrlPlain[c] & 1) || c == '+') {
+      ++i;
+      continue;
+    }
+    if (c != '%' || i + 2 >= n) return false;
+    const int hi = upper_hex(part[i + 1]), lo = upper_hex(part[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    const auto d = static_cast<uint8_t>(hi << 4 | lo);
+    if ((kUrlPlain[d] & 1) || d == ' ') return false;
+    i += 3;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::size_t encode_params(std::string_view query, std::string_view form, KeywordList hidden, char* out,
                           std::size_t cap) {
   struct Pair {
     std::string_view key, value;
+    std::string_view as_is;  // the pair's text when it is already encoded, else empty
     uint32_t order;
   };
-  constexpr std::size_t kMaxPairs = 256;
-  constexpr std::size_t kDecoded = 32 * 1024;
-  Pair pairs[kMaxPairs];
+  // Left uninitialised (a Pair[256] would zero 14 KiB a request): slots are written
+  // before they are read.
+  alignas(Pair) unsigned char pair_bytes[sizeof(Pair) * kMaxPairs];
+  Pair* const pairs = reinterpret_cast<Pair*>(pair_bytes);
   char decoded[kDecoded];
   std::size_t used = 0, n = 0;
+  // Pairs are copied as they are only when the whole output fits: a cut one is cut
+  // where the encoder would cut it.
+  const bool copy_ok = query.size() + form.size() + 1 <= cap;
   auto add_all = [&](std::string_view s) {
     while (!s.empty() && n < kMaxPairs) {
       const std::size_t amp = s.find('&');
       const std::string_view part = s.substr(0, amp);
       s = amp == std::string_view::npos ? std::string_view{} : s.substr(amp + 1);
+      std::string_view key;
+      std::size_t vl = 0;
+      if (copy_ok && encoded_pair(part, key, vl)) {  // no ';' in it, one '='
+        if (used + part.size() - 1 > kDecoded) return;
+        bool is_hidden = false;
+        for (std::size_t i = 0; i < hidden.n; ++i) is_hidden = is_hidden || iequals(key, hidden.items[i]);
+        if (!is_hidden) {
+          used += key.size() + vl;
+          new (&pairs[n]) Pair{key, {}, part, static_cast<uint32_t>(n)};
+          ++n;
+          continue;
+        }
+      }
       if (part.empty() || part.find(';') != std::string_view::npos) continue;  // Go rejects ';'
       const std::size_t eq = part.find('=');
       const std::string_view k = part.substr(0, eq);
       const std::string_view v = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
-      std::size_t kl = 0, vl = 0;
       if (used + k.size() + v.size() > kDecoded) return;
+      std::size_t kl = 0;
       if (!unescape(k, decoded + used, kDecoded - used, kl)) continue;
-      const std::string_view key(decoded + used, kl);
+      key = std::string_view(decoded + used, kl);
       used += kl;
       if (!unescape(v, decoded + used, kDecoded - used, vl)) {
         used -= kl;
@@ -404,7 +463,7 @@ std::size_t encode_params(std::string_view query, std::string_view form, Keyword
       used += vl;
       for (std::size_t i = 0; i < hidden.n; ++i)
         if (iequals(key, hidden.items[i])) value = "xxxxx";
-      pairs[n] = {key, value, static_cast<uint32_t>(n)};
+      new (&pairs[n]) Pair{key, value, {}, static_cast<uint32_t>(n)};
       ++n;
     }
   };
@@ -415,6 +474,11 @@ std::size_t encode_params(std::string_view query, std::string_view form, Keyword
   std::size_t len = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (i && len < cap) out[len++] = '&';
+    if (!pairs[i].as_is.empty()) {  // fits: copy_ok
+      std::memcpy(out + len, pairs[i].as_is.data(), pairs[i].as_is.size());
+      len += pairs[i].as_is.size();
+      continue;
+    }
     len += escape(pairs[i].key, out + len, cap - len);
     if (len < cap) out[len++] = '=';
     len += escape(pairs[i].value, out + len, cap - len);
