@@ -57,20 +57,29 @@ void format_seconds(uint64_t secs, char* out) {
     std::memcpy(out, last, 19);
     return;
   }
-  int y;
-  unsigned mo, d;
-  civil_from_days(static_cast<int64_t>(secs / 86400), y, mo, d);
+  // An event's times (its report, start and end) are seconds apart, not days: the
+  // date of the last day formatted is kept too.
+  thread_local uint64_t last_day = UINT64_MAX;
+  thread_local char day_text[11];
+  const uint64_t day = secs / 86400;
+  if (day != last_day) {
+    int y;
+    unsigned mo, d;
+    civil_from_days(static_cast<int64_t>(day), y, mo, d);
+    const unsigned yy = static_cast<unsigned>(y) % 10000;
+    day_text[0] = static_cast<char>('0' + yy / 1000);
+    day_text[1] = static_cast<char>('0' + yy / 100 % 10);
+    day_text[2] = static_cast<char>('0' + yy / 10 % 10);
+    day_text[3] = static_cast<char>('0' + yy % 10);
+    day_text[4] = '-';
+    put2(day_text + 5, mo);
+    day_text[7] = '-';
+    put2(day_text + 8, d);
+    day_text[10] = 'T';
+    last_day = day;
+  }
+  std::memcpy(out, day_text, 11);
   const unsigned sod = static_cast<unsigned>(secs % 86400);
-  const unsigned yy = static_cast<unsigned>(y) % 10000;
-  out[0] = static_cast<char>('0' + yy / 1000);
-  out[1] = static_cast<char>('0' + yy / 100 % 10);
-  out[2] = static_cast<char>('0' + yy / 10 % 10);
-  out[3] = static_cast<char>('0' + yy % 10);
-  out[4] = '-';
-  put2(out + 5, mo);
-  out[7] = '-';
-  put2(out + 8, d);
-  out[10] = 'T';
   put2(out + 11, sod / 3600);
   out[13] = ':';
   put2(out + 14, sod / 60 % 60);
@@ -181,16 +190,16 @@ std::size_t format_time_digits(uint64_t unix_ns, int digits, char* out) {
   if (digits >= 9) return format_time_nano(unix_ns, out);
   format_seconds(unix_ns / 1'000'000'000, out);
   std::size_t n = 19;
-  if (digits > 0) {
-    uint32_t frac = static_cast<uint32_t>(unix_ns % 1'000'000'000);
-    char all[9];
-    for (int i = 8; i >= 0; --i) {
-      all[i] = static_cast<char>('0' + frac % 10);
+  if (digits > 0) {  // the leading `digits` digits of the nanoseconds, and only those
+    static constexpr uint32_t kScale[9] = {100'000'000, 10'000'000, 1'000'000, 100'000, 10'000,
+                                           1'000,       100,        10,        1};
+    const int d = digits > 9 ? 9 : digits;
+    uint32_t frac = static_cast<uint32_t>(unix_ns % 1'000'000'000) / kScale[d - 1];
+    out[n++] = '.';
+    for (int i = d - 1; i >= 0; --i) {
+      out[n + static_cast<std::size_t>(i)] = static_cast<char>('0' + frac % 10);
       frac /= 10;
     }
-    out[n++] = '.';
-    const int d = digits > 9 ? 9 : digits;
-    std::memcpy(out + n, all, static_cast<std::size_t>(d));
     n += static_cast<std::size_t>(d);
   }
   out[n++] = 'Z';

@@ -1,6 +1,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <ctime>
 #include <limits>
 #include <random>
 #include <set>
@@ -166,6 +168,44 @@ TEST(Encode, TimesMacsAndBase64) {
   const uint8_t b[] = {'f', 'o', 'o', 'b'};
   EXPECT_EQ(std::string(out, base64_encode(b, 4, out)), "Zm9vYg==");
   EXPECT_EQ(std::string(out, base64url_encode(b, 4, out)), "Zm9vYg");
+}
+
+// Timestamps at every precision against gmtime_r, in an order that moves between
+// seconds, days and years and back (the kept last second and last day must follow).
+TEST(Encode, TimesAtEveryPrecisionAreGmtimes) {
+  std::mt19937_64 rng(3339);
+  char out[64], want[64];
+  for (int round = 0; round < 20000; ++round) {
+    const uint64_t ns = rng() % 4'102'444'800'000'000'000ull;  // 1970 to 2100
+    const int digits = static_cast<int>(rng() % 10);
+    const time_t secs = static_cast<time_t>(ns / 1'000'000'000);
+    struct tm tm;
+    ASSERT_NE(gmtime_r(&secs, &tm), nullptr);
+    int n = std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (digits == 9) {  // Go's RFC3339Nano: trailing zeros dropped
+      char frac[16];
+      std::snprintf(frac, sizeof frac, "%09u", static_cast<unsigned>(ns % 1'000'000'000));
+      int len = 9;
+      while (len > 0 && frac[len - 1] == '0') --len;
+      if (len) n += std::snprintf(want + n, sizeof want - static_cast<std::size_t>(n), ".%.*s", len, frac);
+    } else if (digits > 0) {
+      char frac[16];
+      std::snprintf(frac, sizeof frac, "%09u", static_cast<unsigned>(ns % 1'000'000'000));
+      n += std::snprintf(want + n, sizeof want - static_cast<std::size_t>(n), ".%.*s", digits, frac);
+    }
+    want[n++] = 'Z';
+    ASSERT_EQ(std::string(out, format_time_digits(ns, digits, out)),
+              std::string(want, static_cast<std::size_t>(n)))
+        << ns << " at " << digits;
+    // The same day, another second.
+    const uint64_t later = ns - ns % 86'400'000'000'000ull + (rng() % 86'400) * 1'000'000'000ull;
+    const time_t ls = static_cast<time_t>(later / 1'000'000'000);
+    ASSERT_NE(gmtime_r(&ls, &tm), nullptr);
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    ASSERT_EQ(std::string(out, format_time_digits(later, 0, out)), want);
+  }
 }
 
 TEST(Encode, Ipv6TextIsInetNtops) {
