@@ -38,7 +38,15 @@ struct WorkerSlot {
   std::thread thread;
   std::atomic<bool> finished{false};
   alignas(64) Sleeper sleeper;  // the worker, when its ring stays empty
+  // Packets handed over since the capture thread last looked whether the worker
+  // sleeps (capture thread only).
+  uint32_t since_wake = 0;
 };
+
+// Packets that wait in a sleeping worker's ring before the capture thread wakes it:
+// eight bursts. Fewer waits at a low rate are bounded by the worker's 50 ms sleep and
+// the clock ticks, which wake it too.
+constexpr uint32_t kWakeAfter = 8 * Worker::kBurstSize;
 
 class PcapRuntime {
  public:
@@ -148,6 +156,7 @@ void PcapRuntime::push_clock(uint64_t ts_ns) {
         h->kind = RecordKind::kClock;
         h->ts_ns = ts_ns;
         s->ring->commit(h);
+        s->since_wake = 0;
         s->sleeper.wake();
         break;
       }
@@ -206,7 +215,15 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
   else
     std::memcpy(PacketRing::payload(h), f.data, f.cap_len);
   ring.commit(h);
-  slots_[wi]->sleeper.wake();
+  // A sleeping worker is woken when a burst waits for it (or a clock tick comes, or
+  // its 50 ms sleep ends), not for each packet: a worker that keeps up with the capture
+  // thread drains its ring and sleeps again, and a wake-up per packet cost a futex
+  // call (the capture thread's largest cost with two workers) and a context switch.
+  WorkerSlot& slot = *slots_[wi];
+  if (++slot.since_wake >= kWakeAfter) {
+    slot.since_wake = 0;
+    slot.sleeper.wake();
+  }
   return true;
 }
 
