@@ -131,17 +131,13 @@ CaptureFile::Status CaptureFile::next_pcap(Packet& out) {
     rec = map_ + pos_;
     pos_ += sizeof copy;
   }
-  const uint32_t sec = u32(rec), sub = u32(rec + 4), caplen = u32(rec + 8), len = u32(rec + 12);
+  const uint32_t h[4] = {u32(rec), u32(rec + 4), u32(rec + 8), u32(rec + 12)};
+  const uint32_t caplen = h[2];
   if (caplen > kMaxBlockBytes) return fail("packet record claims " + std::to_string(caplen) + " bytes");
   const uint8_t* data = take(caplen);
   if (!data) return fail("truncated packet data");
   prefetch_ahead();
-  out.data = data;
-  out.cap_len = caplen;
-  out.wire_len = len < caplen ? caplen : len;
-  out.ts_ns = uint64_t{sec} * 1'000'000'000ull + (nano_ ? sub : uint64_t{sub} * 1000);
-  out.link_type = first_link_type_;
-  return Status::kPacket;
+  return pcap_packet(h, data, out);
 }
 
 bool CaptureFile::read_section_header(uint32_t block_len_raw) {

@@ -52,12 +52,7 @@ class CaptureFile {
       if (caplen <= kMaxBlockBytes && map_len_ - pos_ - 16 >= caplen) {
         pos_ += 16 + std::size_t{caplen};
         prefetch_ahead();
-        out.data = rec + 16;
-        out.cap_len = caplen;
-        out.wire_len = h[3] < caplen ? caplen : h[3];
-        out.ts_ns = uint64_t{h[0]} * 1'000'000'000ull + (nano_ ? h[1] : uint64_t{h[1]} * 1000);
-        out.link_type = first_link_type_;
-        return Status::kPacket;
+        return pcap_packet(h, rec + 16, out);
       }
     }
     return pcapng_ ? next_pcapng(out) : next_pcap(out);
@@ -85,6 +80,15 @@ class CaptureFile {
   std::size_t read_some(void* p, std::size_t n);
   Status fail(const std::string& why);
   Status next_pcap(Packet& out);
+  // A classic pcap record's packet, from its header's four words (host order) and bytes.
+  Status pcap_packet(const uint32_t (&h)[4], const uint8_t* data, Packet& out) const {
+    out.data = data;
+    out.cap_len = h[2];
+    out.wire_len = h[3] < h[2] ? h[2] : h[3];
+    out.ts_ns = uint64_t{h[0]} * 1'000'000'000ull + (nano_ ? h[1] : uint64_t{h[1]} * 1000);
+    out.link_type = first_link_type_;
+    return Status::kPacket;
+  }
   Status next_pcapng(Packet& out);
   bool read_section_header(uint32_t block_len);
   void add_interface(const uint8_t* body, uint32_t len);

@@ -410,6 +410,12 @@ bool encoded_pair(std::string_view part, std::string_view& key, std::size_t& val
   return true;
 }
 
+bool is_hidden(std::string_view key, KeywordList hidden) {
+  for (std::size_t i = 0; i < hidden.n; ++i)
+    if (iequals(key, hidden.items[i])) return true;
+  return false;
+}
+
 }  // namespace
 
 std::size_t encode_params(std::string_view query, std::string_view form, KeywordList hidden, char* out,
@@ -437,9 +443,7 @@ std::size_t encode_params(std::string_view query, std::string_view form, Keyword
       std::size_t vl = 0;
       if (copy_ok && encoded_pair(part, key, vl)) {  // no ';' in it, one '='
         if (used + part.size() - 1 > kDecoded) return;
-        bool is_hidden = false;
-        for (std::size_t i = 0; i < hidden.n; ++i) is_hidden = is_hidden || iequals(key, hidden.items[i]);
-        if (!is_hidden) {
+        if (!is_hidden(key, hidden)) {
           used += key.size() + vl;
           new (&pairs[n]) Pair{key, {}, part, static_cast<uint32_t>(n)};
           ++n;
@@ -461,8 +465,7 @@ std::size_t encode_params(std::string_view query, std::string_view form, Keyword
       }
       std::string_view value(decoded + used, vl);
       used += vl;
-      for (std::size_t i = 0; i < hidden.n; ++i)
-        if (iequals(key, hidden.items[i])) value = "xxxxx";
+      if (is_hidden(key, hidden)) value = "xxxxx";
       new (&pairs[n]) Pair{key, value, {}, static_cast<uint32_t>(n)};
       ++n;
     }
