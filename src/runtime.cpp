@@ -44,8 +44,8 @@ struct WorkerSlot {
 };
 
 // Packets that wait in a sleeping worker's ring before the capture thread wakes it:
-// eight bursts. Fewer waits at a low rate are bounded by the worker's 50 ms sleep and
-// the clock ticks, which wake it too.
+// eight bursts. At a lower rate the clock ticks and the worker's own 50 ms sleep wake
+// it, so a packet waits at most that long.
 constexpr uint32_t kWakeAfter = 8 * Worker::kBurstSize;
 
 class PcapRuntime {
@@ -215,8 +215,8 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
   else
     std::memcpy(PacketRing::payload(h), f.data, f.cap_len);
   ring.commit(h);
-  // A sleeping worker is woken when a burst waits for it (or a clock tick comes, or
-  // its 50 ms sleep ends), not for each packet: a worker that keeps up with the capture
+  // A sleeping worker is woken when kWakeAfter packets wait for it (or a clock tick
+  // comes, or its 50 ms sleep ends), not for each packet: a worker that keeps up with the capture
   // thread drains its ring and sleeps again, and a wake-up per packet cost a futex
   // call (the capture thread's largest cost with two workers) and a context switch.
   WorkerSlot& slot = *slots_[wi];

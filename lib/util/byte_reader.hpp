@@ -13,6 +13,25 @@
 
 namespace tapbeat {
 
+// Loads at a position already known to hold the bytes (a length checked before,
+// a header the reader has passed): explicit endianness, no bounds check.
+inline uint64_t load_be(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = v << 8 | p[i];
+  return v;
+}
+inline uint64_t load_le(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(load_be(p, 2)); }
+inline uint32_t load_be32(const uint8_t* p) { return static_cast<uint32_t>(load_be(p, 4)); }
+inline uint32_t load_le24(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 3)); }
+inline uint32_t load_le32(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 4)); }
+inline int32_t load_le_i32(const uint8_t* p) { return static_cast<int32_t>(load_le32(p)); }
+inline uint64_t load_le64(const uint8_t* p) { return load_le(p, 8); }
+
 // Two words (where it is and how much is left): passed and returned by value in
 // registers. A third word spills the by-value copies the parsers hand each other to
 // the stack, and each is read back over narrower stores (a store-forwarding stall
@@ -40,27 +59,25 @@ class ByteReader {
   }
   bool be16(uint16_t& out) {
     if (!has(2)) return false;
-    out = static_cast<uint16_t>((cur_[0] << 8) | cur_[1]);
+    out = load_be16(cur_);
     advance(2);
     return true;
   }
   bool le16(uint16_t& out) {
     if (!has(2)) return false;
-    out = static_cast<uint16_t>(cur_[0] | (cur_[1] << 8));
+    out = static_cast<uint16_t>(load_le(cur_, 2));
     advance(2);
     return true;
   }
   bool be32(uint32_t& out) {
     if (!has(4)) return false;
-    out =
-        (uint32_t{cur_[0]} << 24) | (uint32_t{cur_[1]} << 16) | (uint32_t{cur_[2]} << 8) | uint32_t{cur_[3]};
+    out = load_be32(cur_);
     advance(4);
     return true;
   }
   bool le32(uint32_t& out) {
     if (!has(4)) return false;
-    out =
-        uint32_t{cur_[0]} | (uint32_t{cur_[1]} << 8) | (uint32_t{cur_[2]} << 16) | (uint32_t{cur_[3]} << 24);
+    out = load_le32(cur_);
     advance(4);
     return true;
   }
@@ -85,7 +102,7 @@ class ByteReader {
   }
   bool peek_be16(std::size_t offset, uint16_t& out) const {
     if (left_ < 2 || offset > left_ - 2) return false;
-    out = static_cast<uint16_t>((cur_[offset] << 8) | cur_[offset + 1]);
+    out = load_be16(cur_ + offset);
     return true;
   }
 
@@ -98,24 +115,5 @@ class ByteReader {
   std::size_t left_ = 0;
 };
 static_assert(sizeof(ByteReader) == 2 * sizeof(void*));
-
-// Loads at a position already known to hold the bytes (a length checked before,
-// a header the reader has passed): explicit endianness, no bounds check.
-inline uint64_t load_be(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = v << 8 | p[i];
-  return v;
-}
-inline uint64_t load_le(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
-  return v;
-}
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(load_be(p, 2)); }
-inline uint32_t load_be32(const uint8_t* p) { return static_cast<uint32_t>(load_be(p, 4)); }
-inline uint32_t load_le24(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 3)); }
-inline uint32_t load_le32(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 4)); }
-inline int32_t load_le_i32(const uint8_t* p) { return static_cast<int32_t>(load_le32(p)); }
-inline uint64_t load_le64(const uint8_t* p) { return load_le(p, 8); }
 
 }  // namespace tapbeat
