@@ -48,7 +48,7 @@ Result run_tapbeat(const std::string& broker, const std::string& topic, const st
   const std::string yaml = "output.kafka:\n  hosts: ['" + broker + "']\n  topic: '" + topic +
                            "'\n  compression: " + codec + "\ntapbeat.shutdown_timeout: 300s\n";
   const tapbeat::Config cfg = tapbeat::load_config_text(yaml, "bench", {});
-  auto sink = tapbeat::make_kafka_sink(cfg);
+  auto sink = tapbeat::open_kafka_sink(cfg);
   const double w0 = wall_s(), c0 = thread_cpu_s();
   for (const std::string& c : chunks) {
     std::string_view rest = c;

@@ -34,6 +34,7 @@
 #include "event/spool.hpp"
 #include "log.hpp"
 #include "util/safe_file.hpp"
+#include "version.hpp"
 
 namespace tapbeat {
 namespace {
@@ -755,8 +756,17 @@ class KafkaSink final : public Sink {
 
 }  // namespace
 
-std::unique_ptr<Sink> make_kafka_sink(const Config& cfg, SinkOpen how) {
+std::unique_ptr<Sink> open_kafka_sink(const Config& cfg, SinkOpen how) {
   return std::make_unique<KafkaSink>(cfg, how);
 }
 
 }  // namespace tapbeat
+
+// The module's entry points (kafka_loader.cpp calls them).
+extern "C" {
+extern const char tapbeat_plugin_version[];
+const char tapbeat_plugin_version[] = TAPBEAT_VERSION;
+tapbeat::Sink* tapbeat_kafka_open(const tapbeat::Config& cfg, tapbeat::SinkOpen how) {
+  return tapbeat::open_kafka_sink(cfg, how).release();
+}
+}

@@ -101,6 +101,45 @@ def test_version():
     assert re.match(r"tapbeat version \d+\.\d+\.\d+ \(\w+\), libpcap version", proc.stdout)
 
 
+def test_modules_load_beside_the_binary_or_fail_naming_where_they_were_looked_for(tmp_path):
+    # DPDK capture and the Kafka output are modules loaded by the runs that use them
+    # (src/plugin.hpp). The binary alone, without its modules: a run that needs one
+    # fails at start naming the module and the paths it tried; a run that needs
+    # neither works; version says what it could not load.
+    build = os.path.dirname(BIN)
+    have = {m: os.path.exists(os.path.join(build, f"tapbeat-{m}.so")) for m in ("dpdk", "kafka")}
+    if not any(have.values()):
+        pytest.skip("this build has neither module (no libdpdk, no librdkafka)")
+    alone = tmp_path / "bin" / "tapbeat"
+    alone.parent.mkdir()
+    alone.write_bytes(open(BIN, "rb").read())
+    alone.chmod(0o755)
+    sample = os.path.join(ROOT, "tests", "data", "sample.pcap")
+    cfg = tmp_path / "k.yml"
+    cfg.write_text("output.kafka: {hosts: ['127.0.0.1:1'], topic: t}\n")
+    run = lambda args: subprocess.run([str(alone), *args, "--strict.perms=false"], capture_output=True, text=True,
+                                      timeout=60)
+    if have["kafka"]:
+        proc = run(["-c", str(cfg), "-I", sample])
+        assert proc.returncode != 0
+        assert "output.kafka" in proc.stderr and "tapbeat-kafka.so is not installed (looked for " in proc.stderr
+        assert str(tmp_path / "bin" / "tapbeat-kafka.so") in proc.stderr
+    if have["dpdk"]:
+        v = subprocess.run([str(alone), "version"], capture_output=True, text=True, timeout=30).stdout
+        assert v.rstrip().endswith("without DPDK"), v
+        assert "DPDK " in run_tapbeat(["version"]).stdout
+    cfg.write_text("packetbeat.flows: {timeout: 30s}\noutput.console: {}\n")
+    proc = run(["-c", str(cfg), "-I", sample, "-t"])
+    assert proc.returncode == 0 and proc.stdout.count('"type":"flow"') > 0
+    # With the modules beside it again, they load.
+    for m, ok in have.items():
+        if ok:
+            (tmp_path / "bin" / f"tapbeat-{m}.so").write_bytes(open(os.path.join(build, f"tapbeat-{m}.so"), "rb").read())
+    if have["dpdk"]:
+        v = subprocess.run([str(alone), "version"], capture_output=True, text=True, timeout=30).stdout
+        assert "DPDK " in v and "without DPDK" not in v, v
+
+
 def test_devices_lists_loopback():
     proc = run_tapbeat(["devices"])
     assert re.search(r"^\d+: lo ", proc.stdout, re.M)

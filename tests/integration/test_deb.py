@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, final_stats, send_udp, wait_for_line
+from conftest import BIN, ROOT, final_stats, send_udp, wait_for_line
 
 
 def dpkg(*args, check=True):
@@ -54,6 +54,13 @@ def test_package_contents_and_install(installed):
     assert "ExecStart=/usr/bin/tapbeat -c /etc/tapbeat/tapbeat.yml" in unit
     assert "Config OK" in subprocess.run(["/usr/bin/tapbeat", "test", "config", "-c", "/etc/tapbeat/tapbeat.yml"],
                                          capture_output=True, text=True, timeout=30).stdout
+    # The modules the build has are installed where the installed binary loads them.
+    for m in ("dpdk", "kafka"):
+        if os.path.exists(os.path.join(os.path.dirname(BIN), f"tapbeat-{m}.so")):
+            assert f"./usr/lib/tapbeat/tapbeat-{m}.so" in files, m
+    if os.path.exists(os.path.join(os.path.dirname(BIN), "tapbeat-dpdk.so")):
+        assert "DPDK " in subprocess.run(["/usr/bin/tapbeat", "version"], capture_output=True, text=True,
+                                         timeout=30).stdout
 
 
 def test_started_as_the_unit_starts_it(installed):

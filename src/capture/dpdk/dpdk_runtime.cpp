@@ -319,11 +319,15 @@ int DpdkRuntime::run() {
 
 }  // namespace
 
-int run_dpdk(const Config& cfg) {
-  DpdkRuntime rt(cfg);
+}  // namespace tapbeat
+
+// The module's entry points (src/capture/dpdk/dpdk_loader.cpp calls them).
+extern "C" {
+extern const char tapbeat_plugin_version[];
+const char tapbeat_plugin_version[] = TAPBEAT_VERSION;
+int tapbeat_dpdk_run(const tapbeat::Config& cfg) {
+  tapbeat::DpdkRuntime rt(cfg);
   return rt.run();
 }
-
-std::string dpdk_version() { return rte_version(); }
-
-}  // namespace tapbeat
+const char* tapbeat_dpdk_version() { return rte_version(); }
+}
