@@ -333,6 +333,9 @@ void Worker::tcp_session(Parsed& p) {
     return;
   }
   Flow* f = connection(p);
+  // Nothing more is done for such a connection's packets than connection() did: its
+  // session (another line) is not read.
+  if (f->undecoded) return;
   TcpSession& s = sessions_[conns_->slot_of(f)];
   const int d = p.from_a == f->source_is_a ? 0 : 1;
   if (s.state == kNoSession) {
@@ -356,6 +359,7 @@ void Worker::tcp_session(Parsed& p) {
       s.probes_left = PayloadDetector::kBudgetSegments;
     } else {
       s.state = kUndetected;
+      f->undecoded = true;
       counters_.inc(Counter::detect_undetected);
     }
   }
@@ -371,12 +375,16 @@ void Worker::tcp_session(Parsed& p) {
       // further segment is looked at.
       if (found == PayloadDetector::kNotEnabled || --s.probes_left == 0) {
         s.state = kUndetected;
+        f->undecoded = true;
         counters_.inc(Counter::detect_undetected);
       }
       return;
     }
   }
-  if (s.state != kDecoding) return;
+  if (s.state != kDecoding) {
+    f->undecoded = true;
+    return;
+  }
   // Filled in place: a StreamInfo returned and copied is read back in wide loads
   // over its narrow stores, a store-forwarding stall on every segment.
   sink_.bind(&s, d);
@@ -385,6 +393,7 @@ void Worker::tcp_session(Parsed& p) {
   if (s.state != kDecoding) {  // detached while this segment was delivered
     tcp_->release(s.dir[0]);
     tcp_->release(s.dir[1]);
+    f->undecoded = true;
   }
 }
 
@@ -533,6 +542,7 @@ void Worker::sweep_transactions(uint64_t now_ns) {
   // traffic (idle ones are closed by expire_connections). A decoder that answers
   // "nothing in progress" is not asked again until the connection delivers more.
   for (Flow* f = conns_->oldest(); f; f = conns_->next(f)) {
+    if (f->undecoded) continue;
     TcpSession& s = sessions_[conns_->slot_of(f)];
     if (s.state == kDecoding && s.in_progress)
       s.in_progress = decoders_[s.decoder]->expire(s.data, stream_info(*f, now_ns), now_ns);
@@ -555,7 +565,9 @@ void Worker::expire_connections(uint64_t now_ns) {
     if (c->last_ts_ns + settings_.tcp_transaction_timeout_ns >= now_ns) break;
     Flow* next = conns_->next(c);
     if (next) prefetch_read(next);
-    if (c->last_ts_ns + idle_lifetime_ns(sessions_[conns_->slot_of(c)]) < now_ns) {
+    const uint64_t lifetime =
+        c->undecoded ? settings_.tcp_transaction_timeout_ns : idle_lifetime_ns(sessions_[conns_->slot_of(c)]);
+    if (c->last_ts_ns + lifetime < now_ns) {
       conns_->prefetch(c->hash);
       close_connection(*c);
     }

@@ -103,6 +103,9 @@ struct alignas(kCacheLine) Flow {
   uint32_t lru_stamp;  // packet time (units of 2^20 ns) when last moved in LRU order
   bool source_is_a;    // the first packet came from endpoint a
   bool in_use;
+  // Of a TCP connection (the engine's connection table): no decoder takes its bytes
+  // (none found, or detached); its packets only keep it alive.
+  bool undecoded;
   // Cache line 2: read when reporting.
   uint64_t first_ts_ns;
   FlowCounts reported[2];  // totals at the last report, for delta reports

@@ -268,6 +268,38 @@ TEST(Worker, FlowsOffEmitsNothing) {
 namespace tapbeat {
 namespace {
 
+// A connection no decoder takes: its packets are all it is given, and they keep it
+// open (its session is not read for them); idle past the shortest transaction timeout
+// it closes, and traffic after that is a new connection, undetected again.
+TEST(Worker, UndecodedConnectionLivesOnItsPacketsAndIdlesOut) {
+  test::StreamTest h;
+  const uint16_t http_ports[] = {80};
+  h.decoders.enable("http", http_ports).timeout_ns = 1'000'000'000;
+  h.start();
+  test::Conn other{40003, 9999}, web{40004, 80};
+  h.handshake(other);
+  EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
+  h.handshake(web);
+  for (int i = 0; i < 16; ++i) {  // 9.6 s, never idle for 1 s
+    h.ts += 600'000'000;
+    h.client(other, "z");
+    h.client(web, "");
+  }
+  EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
+  EXPECT_EQ(h.count(Counter::stream_connections), 2u);
+  for (int i = 0; i < 4; ++i) {  // 2.4 s of the web connection alone
+    h.ts += 600'000'000;
+    h.client(web, "");
+  }
+  EXPECT_EQ(h.count(Counter::stream_connections), 1u);
+  h.client(other, "z");
+  EXPECT_EQ(h.count(Counter::detect_undetected), 2u);
+  h.ts += 600'000'000;
+  h.client(web, "");
+  EXPECT_EQ(h.count(Counter::stream_connections), 2u);
+  h.finish();
+}
+
 // Two protocols with different transaction timeouts in one worker: each connection
 // idles out on its own protocol's timeout, publishing what it held then.
 TEST(Worker, EachConnectionIdlesOutOnItsOwnProtocolsTimeout) {
