@@ -330,6 +330,7 @@ int PcapRuntime::run() {
   Pipeline pipeline(cfg_, n, file_mode_, file_mode_, !file_mode_);
   install_signal_handlers(cfg_.engine.shutdown_timeout_ns);
   stable_frames_ = src->stable_frames();
+  for (uint32_t i = 0; i < n; ++i) pipeline.worker(i).set_stable_frames(stable_frames_);
   if (file_mode_ && n == 1) {
     inline_ = &pipeline.worker(0);
     last_flush_ns_ = mono_ns();

@@ -71,6 +71,7 @@ bool Worker::parse_one(const RawPacket& p, Parsed& out) {
   out.frames = 1;
   out.wire_bytes = p.wire_len;
   out.first_ts_ns = p.ts_ns;
+  out.in_frame = true;
   counters_.inc(Counter::packets);
   counters_.inc(Counter::bytes, p.wire_len);
   if (p.cap_len < p.wire_len) counters_.inc(Counter::snaplen_truncated);
@@ -78,6 +79,7 @@ bool Worker::parse_one(const RawPacket& p, Parsed& out) {
   for (int depth = 0; st == ParseStatus::kFragment; ++depth) {
     FragTable::Datagram d;
     if (!frags_.add(m, now_ns_ > p.ts_ns ? now_ns_ : p.ts_ns, d)) return false;
+    out.in_frame = false;  // the fragment table's buffer, reused
     out.frames = d.frames;
     out.wire_bytes = d.wire_bytes;
     out.first_ts_ns = d.first_ts_ns;
@@ -389,7 +391,8 @@ void Worker::tcp_session(Parsed& p) {
   // over its narrow stores, a store-forwarding stall on every segment.
   sink_.bind(&s, d);
   stream_info(*f, m.ts_ns, sink_.info());
-  tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_);
+  tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_,
+                stable_frames_ && p.in_frame);
   if (s.state != kDecoding) {  // detached while this segment was delivered
     tcp_->release(s.dir[0]);
     tcp_->release(s.dir[1]);

@@ -93,6 +93,10 @@ class alignas(kCacheLine) Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // The packets' bytes stay valid for the whole run (a mapped capture file): TCP
+  // segments that wait for a hole are held by pointer, not copied. Before the first
+  // packet.
+  void set_stable_frames(bool stable) { stable_frames_ = stable; }
   // Hot path. burst.size() <= kBurstSize.
   void process(std::span<const RawPacket> burst);
   // The capture clock moved (packet time in file mode, wall time live).
@@ -121,6 +125,7 @@ class alignas(kCacheLine) Worker {
     uint64_t first_ts_ns;
     bool from_a;
     bool ok;
+    bool in_frame;  // the payload lies in the packet as captured (not a datagram rebuilt from fragments)
   };
 
   // Bytes of a direction the decoder has not consumed yet, and how many it needs.
@@ -194,7 +199,8 @@ class alignas(kCacheLine) Worker {
   int icmp_decoder_ = -1;
   int tls_decoder_ = -1;  // where kStartTls hands a connection; -1: TLS not enabled
   std::unique_ptr<PayloadDetector::Scratch> detect_scratch_;
-  bool track_flows_ = false;  // flow events are on
+  bool track_flows_ = false;    // flow events are on
+  bool stable_frames_ = false;  // set_stable_frames()
   std::unique_ptr<TcpReassembler> tcp_;
   // TCP connections a decoder follows (or is still classifying), keyed without
   // link addresses; their sessions sit in the slot beside each.

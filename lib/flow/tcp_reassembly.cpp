@@ -32,8 +32,9 @@ void TcpReassembler::free_node(int32_t i) {
   free_ = i;
 }
 
-// Copies [seq, seq+len) into nodes, leaving bytes already buffered as they are.
-bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len) {
+// Copies [seq, seq+len) into nodes (or points them at it, when stable), leaving bytes
+// already buffered as they are.
+bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable) {
   while (len > 0) {
     // Find where seq goes: prev is the last node starting before it.
     int32_t prev = -1, cur = d.head;
@@ -66,7 +67,12 @@ bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint
     }
     nodes_[n].seq = seq;
     nodes_[n].len = static_cast<uint16_t>(take);
-    std::memcpy(nodes_[n].data, p, take);
+    if (stable) {
+      nodes_[n].held = p;
+    } else {
+      std::memcpy(nodes_[n].data, p, take);
+      nodes_[n].held = nodes_[n].data;
+    }
     nodes_[n].next = cur;
     if (prev >= 0)
       nodes_[prev].next = n;
@@ -90,7 +96,7 @@ void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
     const uint32_t end = n.seq + n.len;
     if (seq_diff(end, d.next_seq) > 0) {
       const uint32_t skip = d.next_seq - n.seq;
-      sink.on_data(n.data + skip, n.len - skip);
+      sink.on_data(n.held + skip, n.len - skip);
       d.next_seq = end;
     }
     const int32_t next = n.next;
@@ -113,7 +119,7 @@ void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink) {
 }
 
 void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload,
-                             uint32_t len, StreamSink& sink) {
+                             uint32_t len, StreamSink& sink, bool stable) {
   if (flags & tcp_flag::kSyn) {
     if (!d.synced) {
       d.next_seq = seq + 1;
@@ -165,10 +171,10 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
           d.next_seq = seq + len;
           drain(d, sink);
         }
-      } else if (!store(d, seq, payload, len)) {
+      } else if (!store(d, seq, payload, len, stable)) {
         // Out of room: stop waiting for the hole, then keep what this segment brings.
         skip_hole(d, sink);
-        if (seq_diff(seq, d.next_seq) >= 0 && !store(d, seq, payload, len)) {
+        if (seq_diff(seq, d.next_seq) >= 0 && !store(d, seq, payload, len, stable)) {
           counters_.inc(Counter::tcp_reasm_dropped_bytes, len);
         }
         drain(d, sink);

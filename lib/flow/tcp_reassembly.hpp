@@ -2,7 +2,9 @@
 //
 // In-order bytes go straight to the sink from the packet (no copy). Segments ahead of
 // the next expected byte, within `window_bytes`, are copied into a per-worker node
-// pool and delivered once the hole fills; retransmissions are dropped and overlaps
+// pool (or, where the packet's bytes outlive the stream, as in a mapped capture file,
+// held by pointer: a body the decoder skips is then never read) and delivered once the
+// hole fills; retransmissions are dropped and overlaps
 // trimmed (first arrival wins). When the window, the per-stream cap or the pool runs
 // out, the hole is given up: the sink gets a gap of the missing length and the
 // buffered bytes after it. Every such event is counted.
@@ -51,9 +53,12 @@ class TcpReassembler {
   TcpReassembler(const TcpReassembler&) = delete;
   TcpReassembler& operator=(const TcpReassembler&) = delete;
 
-  // One segment of this direction. flags: TCP flags (SYN, FIN, RST).
+  // One segment of this direction. flags: TCP flags (SYN, FIN, RST). stable: the
+  // payload's bytes stay valid as long as the reassembler may hold them (a mapped
+  // capture file); a segment that waits for a hole is then held by pointer. Limits
+  // and counts are the same either way.
   void segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len,
-               StreamSink& sink);
+               StreamSink& sink, bool stable = false);
   // The connection ended: buffered bytes after a hole go out behind a gap.
   void close(TcpDirection& d, StreamSink& sink);
   // Drops buffered bytes without delivering them (flow evicted or detached).
@@ -66,11 +71,12 @@ class TcpReassembler {
     uint32_t seq;
     uint16_t len;
     int32_t next;
+    const uint8_t* held;  // the bytes: `data`, or a stable packet's own
     uint8_t data[kNodeBytes];
   };
   int32_t alloc();
   void free_node(int32_t i);
-  bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len);
+  bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable);
   void drain(TcpDirection& d, StreamSink& sink);
   void skip_hole(TcpDirection& d, StreamSink& sink);
 

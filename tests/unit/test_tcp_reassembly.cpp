@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "flow/tcp_reassembly.hpp"
 #include "net/packet.hpp"
@@ -60,6 +64,74 @@ TEST_F(TcpReassembly, RetransmissionsAndOverlapsAreTrimmed) {
   EXPECT_EQ(rec.out, "abcdefGHIjlmno");
   EXPECT_EQ(c.get(Counter::tcp_reasm_retransmissions), 1u);
   EXPECT_GE(c.get(Counter::tcp_reasm_overlap), 2u);
+}
+
+// Segments whose bytes outlive the stream (a mapped capture file) are held by pointer:
+// what is delivered, and every count and limit, is what copying gives. Random streams
+// cut into segments of up to three nodes, reordered, repeated and overlapping, through
+// a copying and a pointing reassembler side by side; then a held segment's bytes are
+// changed in place before its hole fills, which only the pointing one shows.
+TEST(TcpReassemblyStable, HeldByPointerDeliversWhatCopyingDelivers) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    TcpLimits limits;
+    limits.window_bytes = 16 * 1024;
+    limits.stream_bytes = 12 * 1024;
+    limits.total_bytes = 16 * TcpReassembler::kNodeBytes;
+    Counters cc, cp;
+    TcpReassembler copying(limits, cc), pointing(limits, cp);
+    TcpDirection dc, dp;
+    Recorder rc, rp;
+    std::string text(40'000, '\0');
+    for (char& ch : text) ch = static_cast<char>('a' + rng() % 26);
+    std::vector<std::pair<uint32_t, std::string>> segs;  // (offset, bytes): kept alive, as a mapped file
+    for (uint32_t at = 0; at < text.size();) {
+      const uint32_t n = std::min<uint32_t>(1 + rng() % (3 * TcpReassembler::kNodeBytes),
+                                            static_cast<uint32_t>(text.size()) - at);
+      segs.emplace_back(at, text.substr(at, n));
+      if (rng() % 8 == 0) segs.emplace_back(at + n / 2, text.substr(at + n / 2, n - n / 2 + rng() % 64));
+      at += n;
+    }
+    for (std::size_t i = 0; i + 1 < segs.size(); ++i)
+      if (rng() % 3 == 0)
+        std::swap(segs[i], segs[i + 1 + rng() % std::min<std::size_t>(4, segs.size() - i - 1)]);
+    const uint32_t isn = static_cast<uint32_t>(rng());
+    copying.segment(dc, isn, tcp_flag::kSyn, nullptr, 0, rc);
+    pointing.segment(dp, isn, tcp_flag::kSyn, nullptr, 0, rp, true);
+    for (auto& [off, bytes] : segs) {
+      if (off + bytes.size() > text.size()) bytes.resize(text.size() - off);
+      const auto* b = reinterpret_cast<const uint8_t*>(bytes.data());
+      const auto n = static_cast<uint32_t>(bytes.size());
+      copying.segment(dc, isn + 1 + off, 0, b, n, rc);
+      pointing.segment(dp, isn + 1 + off, 0, b, n, rp, true);
+      ASSERT_EQ(copying.buffered_total(), pointing.buffered_total());
+    }
+    copying.close(dc, rc);
+    pointing.close(dp, rp);
+    ASSERT_EQ(rc.out, rp.out) << "round " << round;
+    for (Counter k :
+         {Counter::tcp_reasm_out_of_order, Counter::tcp_reasm_retransmissions, Counter::tcp_reasm_overlap,
+          Counter::tcp_reasm_gaps, Counter::tcp_reasm_gap_bytes, Counter::tcp_reasm_window_exceeded,
+          Counter::tcp_reasm_stream_full, Counter::tcp_reasm_pool_full, Counter::tcp_reasm_dropped_bytes})
+      ASSERT_EQ(cc.get(k), cp.get(k)) << "round " << round;
+  }
+  TcpLimits limits;
+  Counters cc, cp;
+  TcpReassembler copying(limits, cc), pointing(limits, cp);
+  TcpDirection dc, dp;
+  Recorder rc, rp;
+  std::string later = "world";
+  const auto* w = reinterpret_cast<const uint8_t*>(later.data());
+  copying.segment(dc, 99, tcp_flag::kSyn, nullptr, 0, rc);
+  pointing.segment(dp, 99, tcp_flag::kSyn, nullptr, 0, rp, true);
+  copying.segment(dc, 106, 0, w, 5, rc);
+  pointing.segment(dp, 106, 0, w, 5, rp, true);
+  later = "WORLD";  // the same bytes in place
+  const std::string first = "hello ";
+  copying.segment(dc, 100, 0, reinterpret_cast<const uint8_t*>(first.data()), 6, rc);
+  pointing.segment(dp, 100, 0, reinterpret_cast<const uint8_t*>(first.data()), 6, rp, true);
+  EXPECT_EQ(rc.out, "hello world");
+  EXPECT_EQ(rp.out, "hello WORLD");
 }
 
 TEST_F(TcpReassembly, HoleAtCloseBecomesAGap) {
