@@ -70,6 +70,8 @@ class Parser {
   }
   ParseStatus tcp(ByteReader r);
   ParseStatus udp(ByteReader r, int depth);
+  ParseStatus gtp_u(const uint8_t* p, uint32_t len, int depth);
+  ParseStatus teredo(const uint8_t* p, uint32_t len, int depth);
   ParseStatus sctp(ByteReader r);
   ParseStatus icmp(ByteReader r, bool v6);
   ParseStatus gre(ByteReader r, int depth);
@@ -458,6 +460,10 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
       return ParseStatus::kDrop;
     }
   }
+  if (m_.l4_proto == kProtoUdp && (m_.dport == kGtpUPort || m_.sport == kGtpUPort) && payload >= 8)
+    return gtp_u(r.current(), payload, depth);
+  if (m_.l4_proto == kProtoUdp && (m_.dport == kTeredoPort || m_.sport == kTeredoPort) && payload >= 40)
+    return teredo(r.current(), payload, depth);
   if (m_.l4_proto == kProtoUdp && m_.dport == kVxlanPort && payload >= 8) {
     // RFC 7348 §5: flags (I bit 0x08), 24 reserved bits, VNI, reserved.
     ByteReader v(r.current(), payload);
@@ -473,6 +479,60 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
     }
   }
   return ParseStatus::kOk;
+}
+
+ParseStatus Parser::gtp_u(const uint8_t* p, uint32_t len, int depth) {
+  // 3GPP TS 29.281 §5: flags (version 1, PT 1 = GTP, E/S/PN), message type, length of
+  // what follows the first 8 bytes, TEID; with E, S or PN set, sequence number, N-PDU
+  // number and the first extension header's type; extension headers (length in
+  // 4-byte units, covering itself and the next type). Only a G-PDU (type 255) carries
+  // a user's packet; echo, error indication and end marker stay UDP of the tunnel.
+  if ((p[0] >> 5) != 1 || !(p[0] & 0x10) || p[1] != 0xFF) return ParseStatus::kOk;
+  const uint32_t declared = 8u + (uint32_t{p[2]} << 8 | p[3]);
+  ByteReader g(p, declared < len ? declared : len);
+  g.skip(8);
+  if (p[0] & 0x07) {
+    uint8_t next = 0;
+    if (!g.skip(3) || !g.u8(next)) return drop(Counter::gtp_truncated);
+    for (int i = 0; next != 0; ++i) {
+      uint8_t units = 0;
+      if (i == 16 || !g.u8(units) || units == 0 || !g.skip(units * 4u - 2) || !g.u8(next))
+        return drop(Counter::gtp_truncated);
+    }
+  }
+  uint8_t first = 0;
+  if (!g.peek_u8(0, first)) return ParseStatus::kOk;  // no user packet (an empty G-PDU)
+  const int version = first >> 4;
+  if (version != 4 && version != 6) return ParseStatus::kOk;  // not IP: the tunnel's own flow
+  // Each direction of a bearer has its own TEID: the inner flow is not split by it.
+  if (enter_tunnel(Tunnel::kGtpU, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
+  c_.inc(Counter::tunnel_decapsulated);
+  return version == 4 ? ipv4(g, depth + 1) : ipv6(g, depth + 1);
+}
+
+ParseStatus Parser::teredo(const uint8_t* p, uint32_t len, int depth) {
+  // RFC 4380 §5.1.1: an optional authentication indicator (0x0001, client id and
+  // authentication value lengths, both, an 8-byte nonce, confirmation byte), an
+  // optional origin indication (0x0000, port, address: 8 bytes), then one IPv6
+  // packet filling the rest. Anything else on the port is plain UDP.
+  ByteReader t(p, len);
+  uint16_t tag = 0;
+  if (t.peek_be16(0, tag) && tag == 0x0001) {
+    uint8_t id_len = 0, au_len = 0;
+    if (!t.skip(2) || !t.u8(id_len) || !t.u8(au_len) || !t.skip(id_len + au_len + 9u))
+      return ParseStatus::kOk;
+  }
+  if (t.peek_be16(0, tag) && tag == 0x0000 && !t.skip(8)) return ParseStatus::kOk;
+  uint8_t v = 0;
+  uint16_t plen = 0;
+  // The IPv6 packet fills the datagram (or the part the snap length kept).
+  const bool snapped = m_.cap_len < m_.wire_len;
+  if (!t.peek_u8(0, v) || (v >> 4) != 6 || !t.peek_be16(4, plen) ||
+      !(t.remaining() == 40u + plen || (snapped && t.remaining() < 40u + plen)))
+    return ParseStatus::kOk;
+  if (enter_tunnel(Tunnel::kTeredo, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
+  c_.inc(Counter::tunnel_decapsulated);
+  return ipv6(t, depth + 1);
 }
 
 ParseStatus Parser::sctp(ByteReader r) {

@@ -33,6 +33,10 @@ inline constexpr int kMaxIpv6ExtHeaders = 8;
 inline constexpr uint16_t kVxlanPort = 4789;
 // Well-known UDP port for Geneve (RFC 8926 §3.3).
 inline constexpr uint16_t kGenevePort = 6081;
+// GTP-U, user plane of mobile networks (3GPP TS 29.281 §4.4.2): either end.
+inline constexpr uint16_t kGtpUPort = 2152;
+// Teredo, IPv6 over UDP (RFC 4380 §2.6: the server's port): either end.
+inline constexpr uint16_t kTeredoPort = 3544;
 
 ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type, PacketMeta& meta,
                         Counters& counters);

@@ -58,6 +58,7 @@ namespace tapbeat {
   X(erspan_truncated, "decode.erspan.truncated", counter)                 \
   X(vxlan_truncated, "decode.vxlan.truncated", counter)                   \
   X(geneve_truncated, "decode.geneve.truncated", counter)                 \
+  X(gtp_truncated, "decode.gtp.truncated", counter)                       \
   X(tunnel_too_deep, "decode.tunnel.too_deep", counter)                   \
   X(tunnel_decapsulated, "decode.tunnel.decapsulated", counter)           \
   X(frag_fragments, "frag.fragments", counter)                            \

@@ -26,8 +26,6 @@ EXCLUDED = {
     "ndpi/http/log4j-webapp-exploit.pcap": "the login POST is answered 19.3 s after it was sent, past the 10 s "
                                            "transaction_timeout: tapbeat publishes an unmatched request and an "
                                            "unmatched response, as Packetbeat does; tshark has no timeout",
-    "ndpi/http/http_origin_different_than_host.pcap": "HTTP inside a GTP-U tunnel (UDP 2152), which tapbeat does "
-                                                      "not decapsulate",
     "ndpi/http/http-manipulated.pcap": "'GET' and 19 spaces before the target: tshark splits on the first space "
                                        "and reads an empty target; tapbeat splits on the run of blanks as "
                                        "servers do (RFC 9112 section 3) and reads /aaaa..._very_long_uri",

@@ -129,6 +129,17 @@ def kept(event):
     return {k: v for k, v in event.items() if k not in KNOWN_FIELD_DIFFERENCES and f"{t}:{k}" not in
             KNOWN_FIELD_DIFFERENCES and not (prefixes and k.startswith(prefixes))}
 
+# Captures whose flows differ on purpose, left out of the flow figures (their other
+# events are compared): capture -> reason.
+GTP_U = ("GTP-U: tapbeat follows the user's packets inside the tunnel (as tshark and Zeek do) and reports "
+         "their flows; Packetbeat reports the tunnel's UDP flow on port 2152")
+FLOW_DIFFERENCES = {
+    "ndpi/http/http_origin_different_than_host.pcap": GTP_U,
+    "ndpi/tls/ja3_lots_of_cipher_suites_2_anon.pcap": GTP_U,
+    "ndpi/tls/tls_change_cipher.pcap": GTP_U,
+    "ndpi/tls/tls_invalid_reads.pcap": GTP_U,
+}
+
 # The agreement this revision reaches (`bench/packetbeat_compare.py compare` prints it);
 # a change that lowers one fails here. Keys: protocol -> (events, fields). Measured
 # on 990 captures: events matched / Packetbeat's events, equal values / values compared.
@@ -178,6 +189,9 @@ def compare_all():
             for c, got in pool.map(one, refs):
                 with gzip.open(pc.reference_path(c), "rt") as f:
                     ref = [kept(json.loads(l)) for l in f]
+                if c in FLOW_DIFFERENCES:
+                    ref = [e for e in ref if e.get("type") != "flow"]
+                    got = [e for e in got if e.get("type") != "flow"]
                 pc.compare_events(ref, got, stats, lambda e: e.get("type", "?"))
     return refs, stats
 

@@ -322,6 +322,93 @@ TEST(Parse, VxlanInnerFlow) {
   EXPECT_EQ(p->c.get(Counter::tunnel_decapsulated), 1u);
 }
 
+// GTP-U (3GPP TS 29.281): a G-PDU's user packet is the flow, with or without the
+// optional fields and extension headers, and the two directions (each with its own
+// TEID) are one flow; echo and the other signalling messages stay UDP of the tunnel;
+// extension headers that run past the datagram are counted, not read.
+TEST(Parse, GtpUserPlaneInnerFlow) {
+  Frame plain;
+  plain.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 17)
+      .udp(2152, 2152)
+      .raw({0x30, 0xFF, 0x00, 40, 0, 0, 0, 7})  // G-PDU, TEID 7, 40 bytes follow
+      .ipv4("10.0.0.1", "10.0.0.2", 6)
+      .tcp(5555, 80)
+      .finish();
+  auto p = parse(plain.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kGtpU);
+  EXPECT_EQ(p->m.tunnel_id, 0u);
+  EXPECT_EQ(p->m.src[0], 10);
+  EXPECT_EQ(p->m.sport, 5555);
+  EXPECT_EQ(p->m.dport, 80);
+  EXPECT_EQ(p->c.get(Counter::tunnel_decapsulated), 1u);
+
+  Frame ext;  // E and S set: sequence number, N-PDU number, a PDU session container
+  ext.eth(0x0800)
+      .ipv4("192.0.2.2", "192.0.2.1", 17)
+      .udp(2152, 2152)
+      .raw({0x36, 0xFF, 0x00, 56, 0, 0, 0, 9, 0x12, 0x34, 0, 0x85, 0x01, 0x00, 0x09, 0x00})
+      .ipv6("2001:db8::1", "2001:db8::2", 17)
+      .udp(1000, 53)
+      .finish();
+  p = parse(ext.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kGtpU);
+  EXPECT_EQ(p->m.ip_version, 6);
+  EXPECT_EQ(p->m.dport, 53);
+
+  Frame echo;  // echo request: the tunnel's own UDP flow
+  echo.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 17)
+      .udp(2152, 2152)
+      .raw({0x32, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0});
+  echo.finish();
+  p = parse(echo.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kNone);
+  EXPECT_EQ(p->m.dport, 2152);
+
+  Frame cut;  // an extension header claiming 4 x 255 bytes
+  cut.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 17)
+      .udp(40000, 2152)
+      .raw({0x34, 0xFF, 0x00, 48, 0, 0, 0, 9, 0, 0, 0, 0x85, 0xFF, 0x00, 0x09, 0x00})
+      .ipv4("10.0.0.1", "10.0.0.2", 6)
+      .tcp(5555, 80)
+      .finish();
+  p = parse(cut.b);
+  EXPECT_EQ(p->st, ParseStatus::kDrop);
+  EXPECT_EQ(p->c.get(Counter::gtp_truncated), 1u);
+}
+
+// Teredo (RFC 4380): an IPv6 packet in UDP to or from port 3544, after an optional
+// origin indication, is the flow; other bytes on the port are plain UDP.
+TEST(Parse, TeredoInnerFlow) {
+  Frame t;
+  t.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 17)
+      .udp(3544, 40000)
+      .raw({0x00, 0x00, 0x9C, 0x40, 1, 2, 3, 4})  // origin indication
+      .ipv6("2001::1", "2001::2", 6)
+      .tcp(5555, 80)
+      .finish();
+  auto p = parse(t.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kTeredo);
+  EXPECT_EQ(p->m.ip_version, 6);
+  EXPECT_EQ(p->m.sport, 5555);
+  EXPECT_EQ(p->c.get(Counter::tunnel_decapsulated), 1u);
+
+  Frame other;
+  other.eth(0x0800).ipv4("192.0.2.1", "192.0.2.2", 17).udp(40000, 3544).payload(60).finish();
+  p = parse(other.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kNone);
+  EXPECT_EQ(p->m.dport, 3544);
+  EXPECT_EQ(p->c.get(Counter::tunnel_decapsulated), 0u);
+}
+
 TEST(Parse, GreAndErspan) {
   Frame gre;
   gre.eth(0x0800)
