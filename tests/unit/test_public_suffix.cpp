@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+#include <string>
+
 #include "decode/dns/public_suffix.hpp"
 
 namespace tapbeat {
@@ -43,6 +47,38 @@ TEST(PublicSuffix, BundledListHasBothSections) {
   EXPECT_EQ(t.suffix, "trafficmanager.net");
   EXPECT_EQ(t.registered, "sfb.trafficmanager.net");
   EXPECT_EQ(t.subdomain, "eu");
+}
+
+// The compiled-in table (built by scripts/embed_psl.py) answers as the list's text
+// parsed at run time does: for every rule of the file, names under it, wildcard and
+// exception names, and names that no rule covers.
+TEST(PublicSuffix, CompiledTableAnswersAsTheParsedText) {
+  std::ifstream in(TAPBEAT_SOURCE_DIR "/lib/decode/dns/public_suffix_list.dat");
+  ASSERT_TRUE(in) << "public_suffix_list.dat";
+  std::stringstream text;
+  text << in.rdbuf();
+  const PublicSuffixList parsed = PublicSuffixList::parse(text.str());
+  const PublicSuffixList bundled = PublicSuffixList::bundled();
+  EXPECT_EQ(bundled.size(), parsed.size());
+  std::istringstream lines(text.str());
+  std::string line;
+  std::size_t checked = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line.rfind("//", 0) == 0) continue;
+    std::string rule = line.substr(0, line.find_first_of(" \t\r"));
+    for (char& c : rule) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    const std::string base = rule[0] == '!'             ? rule.substr(1)
+                             : rule.rfind("*.", 0) == 0 ? rule.substr(2)
+                                                        : rule;
+    for (const std::string& name : {base, "x." + base, "a.b." + base, "zz" + base, base + ".nope"}) {
+      const auto p = parsed.split(name), b = bundled.split(name);
+      ASSERT_EQ(std::string(b.suffix) + "|" + std::string(b.registered) + "|" + std::string(b.subdomain),
+                std::string(p.suffix) + "|" + std::string(p.registered) + "|" + std::string(p.subdomain))
+          << name;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 45000u);
 }
 
 }  // namespace

@@ -8,17 +8,16 @@
 
 namespace tapbeat {
 
-extern const std::string_view kPublicSuffixListText;  // generated from public_suffix_list.dat
+extern const PublicSuffixList::Table kBundledPublicSuffixes;  // generated from public_suffix_list.dat
 
-PublicSuffixList PublicSuffixList::bundled() { return parse(kPublicSuffixListText); }
-
-std::string_view PublicSuffixList::bundled_version() {
-  constexpr std::string_view kTag = "// VERSION: ";
-  const std::size_t at = kPublicSuffixListText.find(kTag);
-  if (at == std::string_view::npos) return {};
-  const std::string_view rest = kPublicSuffixListText.substr(at + kTag.size());
-  return rest.substr(0, rest.find('\n'));
+PublicSuffixList PublicSuffixList::bundled() {
+  PublicSuffixList l;
+  l.table_ = &kBundledPublicSuffixes;
+  l.size_ = kBundledPublicSuffixes.rules;
+  return l;
 }
+
+std::string_view PublicSuffixList::bundled_version() { return kBundledPublicSuffixes.version; }
 
 PublicSuffixList PublicSuffixList::load(const std::string& path) {
   std::ifstream in(path);
@@ -32,7 +31,12 @@ PublicSuffixList PublicSuffixList::load(const std::string& path) {
 
 namespace {
 
-std::size_t hash_of(std::string_view s) { return std::hash<std::string_view>{}(s); }
+// FNV-1a 64: what scripts/embed_psl.py hashes the compiled-in table with.
+uint64_t hash_of(std::string_view s) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (const char c : s) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
+  return h;
+}
 
 }  // namespace
 
@@ -88,12 +92,15 @@ void PublicSuffixList::add(uint32_t off, uint16_t len, uint8_t kind) {
 }
 
 uint8_t PublicSuffixList::kinds_of(std::string_view name) const {
-  if (slots_.empty() || name.empty()) return 0;
-  const std::size_t mask = slots_.size() - 1;
+  const Slot* slots = table_ ? table_->slots : slots_.data();
+  const std::size_t count = table_ ? table_->slot_count : slots_.size();
+  const char* names = table_ ? table_->names.data() : text_.data();
+  if (count == 0 || name.empty()) return 0;
+  const std::size_t mask = count - 1;
   for (std::size_t i = hash_of(name) & mask;; i = (i + 1) & mask) {
-    const Slot& s = slots_[i];
+    const Slot& s = slots[i];
     if (s.len == 0) return 0;
-    if (std::string_view(text_.data() + s.off, s.len) == name) return s.kinds;
+    if (std::string_view(names + s.off, s.len) == name) return s.kinds;
   }
 }
 

@@ -2,9 +2,11 @@
 // registered-domain fields: etld_plus_one, registered_domain, subdomain,
 // top_level_domain. A copy is compiled in (public_suffix_list.dat beside this file,
 // MPL-2.0, its VERSION line says which), as Packetbeat compiles in Go's table:
-// Debian's package lags by years (without trafficmanager.net, for one). Parsed at
-// start-up into one flat table of views into a copy of the text (no allocation per
-// rule), read-only afterwards (shared by workers); lookups allocate nothing.
+// Debian's package lags by years (without trafficmanager.net, for one). The copy is
+// compiled in as its lookup table (scripts/embed_psl.py builds it as parse() builds
+// one): nothing is read or hashed at start-up. A list read at run time (load, parse)
+// is one flat table of offsets into a lower-cased copy of its text. Read-only once
+// made (shared by workers); lookups allocate nothing.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,23 @@ class PublicSuffixList {
   static PublicSuffixList bundled();
   static std::string_view bundled_version();  // its "// VERSION:" line's value
 
+  // A slot of the open-addressing table: a rule's name in the names' text, and its
+  // kinds (kRule, kWildcard, kException). len 0: empty.
+  struct Slot {
+    uint32_t off = 0;
+    uint16_t len = 0;
+    uint8_t kinds = 0;
+  };
+  // A table made ahead (the compiled-in list).
+  struct Table {
+    std::string_view names;
+    const Slot* slots;
+    std::size_t slot_count;  // a power of two
+    std::size_t rules;
+    std::string_view version;
+  };
+  enum : uint8_t { kRule = 1, kWildcard = 2, kException = 4 };  // "a.b", "*.a.b", "!a.b"
+
   struct Split {
     std::string_view suffix;      // public suffix ("co.uk"); empty when none
     std::string_view registered;  // suffix plus one label ("example.co.uk"); empty when none
@@ -33,18 +52,13 @@ class PublicSuffixList {
   std::size_t size() const { return size_; }
 
  private:
-  enum : uint8_t { kRule = 1, kWildcard = 2, kException = 4 };  // "a.b", "*.a.b", "!a.b"
-  struct Slot {
-    uint32_t off = 0;  // into text_
-    uint16_t len = 0;  // 0: empty
-    uint8_t kinds = 0;
-  };
   uint8_t kinds_of(std::string_view name) const;
   void add(uint32_t off, uint16_t len, uint8_t kind);
 
-  std::string text_;         // the list's text, lower case
-  std::vector<Slot> slots_;  // open addressing, a power of two at most half full
-  std::size_t size_ = 0;     // rules (a name may be a rule and a wildcard's base: two)
+  const Table* table_ = nullptr;  // the compiled-in table, or null: text_ and slots_
+  std::string text_;              // a list read at run time, lower case
+  std::vector<Slot> slots_;       // open addressing, a power of two at most half full
+  std::size_t size_ = 0;          // rules (a name may be a rule and a wildcard's base: two)
 };
 
 }  // namespace tapbeat
