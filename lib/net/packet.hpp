@@ -34,7 +34,7 @@ bool link_type_supported(uint16_t dlt);
 
 // IpBytes: util/ip_bytes.hpp (IPv4 in the first 4 bytes, rest zero).
 
-enum class Tunnel : uint8_t { kNone = 0, kGre, kErspan, kVxlan, kGeneve, kIpInIp, kGtpU, kTeredo };
+enum class Tunnel : uint8_t { kNone = 0, kGre, kErspan, kVxlan, kGeneve, kIpInIp, kGtpU, kTeredo, kAyiya };
 
 struct PacketMeta {
   uint64_t ts_ns = 0;

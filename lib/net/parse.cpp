@@ -72,6 +72,7 @@ class Parser {
   ParseStatus udp(ByteReader r, int depth);
   ParseStatus gtp_u(const uint8_t* p, uint32_t len, int depth);
   ParseStatus teredo(const uint8_t* p, uint32_t len, int depth);
+  ParseStatus ayiya(const uint8_t* p, uint32_t len, int depth);
   ParseStatus sctp(ByteReader r);
   ParseStatus icmp(ByteReader r, bool v6);
   ParseStatus gre(ByteReader r, int depth);
@@ -464,6 +465,8 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
     return gtp_u(r.current(), payload, depth);
   if (m_.l4_proto == kProtoUdp && (m_.dport == kTeredoPort || m_.sport == kTeredoPort) && payload >= 40)
     return teredo(r.current(), payload, depth);
+  if (m_.l4_proto == kProtoUdp && (m_.dport == kAyiyaPort || m_.sport == kAyiyaPort) && payload >= 8)
+    return ayiya(r.current(), payload, depth);
   if (m_.l4_proto == kProtoUdp && m_.dport == kVxlanPort && payload >= 8) {
     // RFC 7348 §5: flags (I bit 0x08), 24 reserved bits, VNI, reserved.
     ByteReader v(r.current(), payload);
@@ -533,6 +536,24 @@ ParseStatus Parser::teredo(const uint8_t* p, uint32_t len, int depth) {
   if (enter_tunnel(Tunnel::kTeredo, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
   c_.inc(Counter::tunnel_decapsulated);
   return ipv6(t, depth + 1);
+}
+
+ParseStatus Parser::ayiya(const uint8_t* p, uint32_t len, int depth) {
+  // draft-massar-v6ops-ayiya §6.1: identity length (2^n bytes) and type, signature
+  // length (4-byte words) and hash, authentication method and opcode, next header,
+  // epoch time; identity and signature; then the packet. Opcode 1 (forward) with an
+  // IPv6 or IPv4 packet is followed; heartbeats and the rest stay UDP of the tunnel.
+  const uint32_t header = 8u + (1u << (p[0] >> 4)) + 4u * (p[1] >> 4);
+  const uint8_t next = p[3];
+  if ((p[2] & 0x0F) != 1 || (next != kProtoIpv6 && next != kProtoIpip) || len <= header)
+    return ParseStatus::kOk;
+  ByteReader a(p + header, len - header);
+  uint8_t first = 0;
+  a.peek_u8(0, first);
+  if ((first >> 4) != (next == kProtoIpv6 ? 6 : 4)) return ParseStatus::kOk;
+  if (enter_tunnel(Tunnel::kAyiya, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
+  c_.inc(Counter::tunnel_decapsulated);
+  return next == kProtoIpv6 ? ipv6(a, depth + 1) : ipv4(a, depth + 1);
 }
 
 ParseStatus Parser::sctp(ByteReader r) {

@@ -37,6 +37,8 @@ inline constexpr uint16_t kGenevePort = 6081;
 inline constexpr uint16_t kGtpUPort = 2152;
 // Teredo, IPv6 over UDP (RFC 4380 §2.6: the server's port): either end.
 inline constexpr uint16_t kTeredoPort = 3544;
+// AYIYA, IP over UDP (draft-massar-v6ops-ayiya §6.1, as SixXS ran it): either end.
+inline constexpr uint16_t kAyiyaPort = 5072;
 
 ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type, PacketMeta& meta,
                         Counters& counters);

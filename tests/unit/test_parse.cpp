@@ -409,6 +409,37 @@ TEST(Parse, TeredoInnerFlow) {
   EXPECT_EQ(p->c.get(Counter::tunnel_decapsulated), 0u);
 }
 
+// AYIYA: a forwarded packet after the identity and signature is the flow; a
+// heartbeat (opcode 0) stays UDP of the tunnel.
+TEST(Parse, AyiyaInnerFlow) {
+  Frame f;
+  f.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 17)
+      .udp(5072, 5072)
+      .raw({0x41, 0x52, 0x11, 41, 0, 0, 0, 0})  // 16-byte identity, 5-word signature, forward, IPv6
+      .payload(16 + 20, 0)
+      .ipv6("2001::1", "2001::2", 6)
+      .tcp(5555, 80)
+      .finish();
+  auto p = parse(f.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kAyiya);
+  EXPECT_EQ(p->m.ip_version, 6);
+  EXPECT_EQ(p->m.dport, 80);
+
+  Frame beat;
+  beat.eth(0x0800)
+      .ipv4("192.0.2.1", "192.0.2.2", 17)
+      .udp(5072, 5072)
+      .raw({0x41, 0x52, 0x10, 59, 0, 0, 0, 0})
+      .payload(36, 0)
+      .finish();
+  p = parse(beat.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.tunnel, Tunnel::kNone);
+  EXPECT_EQ(p->m.dport, 5072);
+}
+
 TEST(Parse, GreAndErspan) {
   Frame gre;
   gre.eth(0x0800)
