@@ -12,6 +12,67 @@
 #include "util/encode.hpp"
 
 namespace tapbeat {
+namespace {
+
+// A SOCKS proxy's handshake (SOCKS 5: RFC 1928, with RFC 1929's user/password; SOCKS 4
+// and 4a), passed over so that payload detection sees the protocol it carries (HTTP
+// through a proxy on 1080), as Zeek follows it. One message a segment, as clients and
+// proxies send them; anything else ends the attempt and is classified as it is.
+enum SocksState : uint8_t {
+  kSocksNone,
+  k5Greeted,
+  k5Auth,
+  k5AuthSent,
+  k5Chosen,
+  k5Requested,
+  k4Requested,
+  kSocksOpen,
+  kSocksNot
+};
+
+// Whether the segment is the handshake's next message (then it is passed over).
+bool socks_step(uint8_t& st, bool from_client, const uint8_t* b, uint32_t n) {
+  switch (st) {
+    case kSocksNone:
+      if (!from_client) break;
+      if (n >= 3 && b[0] == 5 && b[1] >= 1 && n == 2u + b[1]) return st = k5Greeted, true;
+      // VN 4, CONNECT or BIND, port, address, user id ending in NUL (4a: and a host name).
+      if (n >= 9 && b[0] == 4 && (b[1] == 1 || b[1] == 2) && b[n - 1] == 0) return st = k4Requested, true;
+      break;
+    case k5Greeted:
+      if (from_client || n != 2 || b[0] != 5) break;
+      if (b[1] == 0) return st = k5Chosen, true;
+      if (b[1] == 2) return st = k5Auth, true;
+      break;
+    case k5Auth:
+      if (from_client && n >= 3 && b[0] == 1) return st = k5AuthSent, true;
+      break;
+    case k5AuthSent:
+      if (!from_client && n == 2 && b[0] == 1 && b[1] == 0) return st = k5Chosen, true;
+      break;
+    case k5Chosen: {
+      // VER 5, CONNECT/BIND/UDP ASSOCIATE, RSV 0, an IPv4, name or IPv6 address, port.
+      if (!from_client || n < 7 || b[0] != 5 || b[1] < 1 || b[1] > 3 || b[2] != 0) break;
+      const uint32_t addr = b[3] == 1 ? 4u : b[3] == 4 ? 16u : b[3] == 3 ? 1u + b[4] : 0u;
+      if (addr && n == 6u + addr) return st = k5Requested, true;
+      break;
+    }
+    case k5Requested:
+      if (from_client || n < 7 || b[0] != 5) break;
+      st = b[1] == 0 ? kSocksOpen : kSocksNot;  // refused: nothing follows
+      return true;
+    case k4Requested:
+      if (from_client || n != 8 || b[0] != 0) break;
+      st = b[1] == 0x5A ? kSocksOpen : kSocksNot;
+      return true;
+    default:
+      return false;
+  }
+  st = kSocksNot;
+  return false;
+}
+
+}  // namespace
 
 uint64_t Worker::flow_bytes(uint32_t capacity, bool tcp_streams) {
   uint64_t b = FlowTable::bytes_for(capacity);
@@ -345,6 +406,7 @@ void Worker::tcp_session(Parsed& p) {
     s.probes_left = 0;
     s.in_progress = false;
     s.port_claim_untested = false;
+    s.socks = kSocksNone;
     s.dir[0] = s.dir[1] = TcpDirection{};
     s.buf[0] = s.buf[1] = StreamBuffer{};
     const DecoderPlan& plan = *settings_.decoders;
@@ -367,6 +429,13 @@ void Worker::tcp_session(Parsed& p) {
   }
   if (s.state == kProbing) {
     if (m.l4_payload_len == 0) return;
+    if (s.socks < kSocksOpen && socks_step(s.socks, d == 0, m.l4_payload, m.l4_payload_len)) {
+      if (s.socks == kSocksOpen) {  // the tunnelled protocol's bytes come next
+        counters_.inc(Counter::detect_socks);
+        s.probes_left = PayloadDetector::kBudgetSegments;
+      }
+      return;
+    }
     const int found =
         settings_.decoders->detector->classify(*detect_scratch_, {m.l4_payload, m.l4_payload_len}, d == 0);
     if (found >= 0 && decoders_[found]) {

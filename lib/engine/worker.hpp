@@ -143,6 +143,7 @@ class alignas(kCacheLine) Worker {
     // Claimed by its port and no byte taken yet: if the port's decoder refuses the first
     // bytes, payload detection may hand the connection to the protocol they show.
     bool port_claim_untested;
+    uint8_t socks;        // SocksState: a SOCKS handshake passed over before detection
     TcpDirection dir[2];  // [0] from the flow's source
     StreamBuffer buf[2];
     alignas(8) uint8_t data[kDecoderStateBytes];

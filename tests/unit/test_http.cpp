@@ -755,6 +755,64 @@ TEST(Detection, ProtocolNotEnabledEndsDetectionAtItsFirstSegment) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
 }
 
+// HTTP through a SOCKS proxy (port 1080, no decoder's): the handshake (SOCKS 5 with and
+// without user/password, SOCKS 4a) is passed over and detection finds the HTTP it
+// carries, as Zeek finds it; a refused request carries nothing.
+TEST(Detection, HttpThroughASocksProxyIsFound) {
+  using namespace std::string_literals;
+  HttpHarness h({80}, true);
+  const std::string get = "GET /p HTTP/1.1\r\nHost: a.example\r\n\r\n";
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  // Each exchange in its own segment, as clients and proxies send them; then HTTP.
+  auto run = [&](uint16_t port, std::initializer_list<std::pair<bool, std::string>> handshake, bool http) {
+    Conn c{port, 1080};
+    h.handshake(c);
+    for (const auto& [from_client, bytes] : handshake) from_client ? h.client(c, bytes) : h.server(c, bytes);
+    if (!http) return;
+    h.client(c, get);
+    h.server(c, ok);
+  };
+  const std::string reply = "\x05\x00\x00\x01\x0a\x00\x00\x01\x00\x50"s;
+  run(41010,
+      {{true, "\x05\x01\x00"s},
+       {false, "\x05\x00"s},
+       {true,
+        "\x05\x01\x00\x03\x09"
+        "a.example\x00\x50"s},
+       {false, reply}},
+      true);
+  run(41011,
+      {{true, "\x05\x02\x00\x02"s},
+       {false, "\x05\x02"s},
+       {true, "\x01\x04user\x04pass"s},
+       {false, "\x01\x00"s},
+       {true, "\x05\x01\x00\x01\x0a\x00\x00\x02\x00\x50"s},
+       {false, reply}},
+      true);
+  run(41012,
+      {{true,
+        "\x04\x01\x00\x50\x00\x00\x00\x01me\x00"
+        "a.example\x00"s},
+       {false, "\x00\x5a\x00\x00\x00\x00\x00\x00"s}},
+      true);
+  run(41013,
+      {{true, "\x05\x01\x00"s},
+       {false, "\x05\x00"s},
+       {true, "\x05\x01\x00\x01\x0a\x00\x00\x03\x00\x50"s},
+       {false, "\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00"s}},
+      false);  // refused
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  for (const auto& e : ev) {
+    EXPECT_TRUE(contains(e, R"("full":"http://a.example:1080/p")")) << e;
+    EXPECT_TRUE(contains(e, R"("status_code":200)")) << e;
+    EXPECT_TRUE(contains(e, R"("port":1080)")) << e;
+  }
+  EXPECT_EQ(h.count(Counter::detect_socks), 3u);
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 3u);
+  EXPECT_EQ(h.count(Counter::detect_undetected), 0u);
+}
+
 // A port's decoder that refuses a connection's first bytes hands it to the protocol
 // they show (plaintext HTTP on 443), from its start; a connection picked up mid-stream
 // is left to the port's decoder (mid-stream bytes refuse every decoder).
