@@ -56,6 +56,7 @@ class Parser {
 
   ParseStatus link(uint16_t dlt, const uint8_t* data, uint32_t len);
   ParseStatus ethernet(ByteReader r, int depth);
+  ParseStatus ieee80211(ByteReader r);
   ParseStatus ethertype(uint16_t type, ByteReader r, int depth);
   ParseStatus ip_guess(ByteReader r, int depth);
   ParseStatus ipv4(ByteReader r, int depth);
@@ -142,9 +143,55 @@ ParseStatus Parser::link(uint16_t dlt, const uint8_t* data, uint32_t len) {
       if (!r.skip(2) || !r.be16(proto)) return drop(Counter::link_truncated);
       return ethertype(proto, r, 0);
     }
+    case link_type::kIeee80211:
+      return ieee80211(r);
+    case link_type::kRadiotap: {
+      // Radiotap (radiotap.org): version, pad, the header's length (little-endian),
+      // then the radio fields, which no flow needs.
+      uint16_t hlen = 0;
+      if (!r.skip(2) || !r.le16(hlen) || hlen < 8 || !r.skip(hlen - 4u)) return drop(Counter::wlan_truncated);
+      return ieee80211(r);
+    }
     default:
       return drop(Counter::link_unsupported);
   }
+}
+
+ParseStatus Parser::ieee80211(ByteReader r) {
+  // IEEE 802.11-2020 §9.2.4, §9.3.2.1: frame control, duration, three addresses,
+  // sequence control, a fourth address between access points (to and from DS), QoS
+  // control in QoS data frames, HT control after it when the order bit is set; then
+  // LLC/SNAP. Data frames carry packets; management and control frames, data
+  // subtypes without a body and protected (encrypted) bodies are counted.
+  const uint8_t* h = r.current();
+  if (!r.has(24)) return drop(Counter::wlan_truncated);
+  const uint8_t fc0 = h[0], fc1 = h[1];
+  const unsigned subtype = fc0 >> 4u;
+  if (((fc0 >> 2) & 3) != 2 || (subtype & 0x4)) return drop(Counter::wlan_not_data);
+  if (fc1 & 0x40) return drop(Counter::wlan_protected);
+  const bool to_ds = fc1 & 0x01, from_ds = fc1 & 0x02, qos = subtype & 0x8;
+  uint32_t len = to_ds && from_ds ? 30 : 24;
+  if (qos) {
+    if (!r.has(len + 2)) return drop(Counter::wlan_truncated);
+    if (h[len] & 0x80) return drop(Counter::wlan_not_data);  // an A-MSDU: several packets, not read
+    len += (fc1 & 0x80) ? 6 : 2;
+  }
+  if (!r.has(len)) return drop(Counter::wlan_truncated);
+  // Destination and source by the DS bits (§9.3.2.1.1, Table 9-58).
+  const uint8_t* dst = to_ds ? h + 16 : h + 4;
+  const uint8_t* src = from_ds ? (to_ds ? h + 24 : h + 16) : h + 10;
+  std::memcpy(m_.mac_dst.data(), dst, 6);
+  std::memcpy(m_.mac_src.data(), src, 6);
+  m_.has_mac = true;
+  m_.vlan_count = 0;
+  r.skip(len);
+  uint8_t dsap = 0, ssap = 0, ctrl = 0;
+  uint16_t type = 0;
+  if (r.peek_u8(0, dsap) && r.peek_u8(1, ssap) && r.peek_u8(2, ctrl) && dsap == 0xAA && ssap == 0xAA &&
+      ctrl == 0x03 && r.skip(6) && r.be16(type))
+    return ethertype(type, r, 0);
+  c_.inc(Counter::non_ip);
+  return ParseStatus::kNonIp;
 }
 
 ParseStatus Parser::ethernet(ByteReader r, int depth) {
@@ -690,6 +737,8 @@ bool link_type_supported(uint16_t dlt) {
     case link_type::kIpv4:
     case link_type::kIpv6:
     case link_type::kLinuxSll2:
+    case link_type::kIeee80211:
+    case link_type::kRadiotap:
       return true;
     default:
       return false;

@@ -30,6 +30,9 @@ namespace tapbeat {
   X(non_ip, "packets.non_ip", counter)                                    \
   X(link_unsupported, "decode.link.unsupported", counter)                 \
   X(link_truncated, "decode.link.truncated", counter)                     \
+  X(wlan_truncated, "decode.wlan.truncated", counter)                     \
+  X(wlan_not_data, "decode.wlan.not_data", counter)                       \
+  X(wlan_protected, "decode.wlan.protected", counter)                     \
   X(vlan_truncated, "decode.vlan.truncated", counter)                     \
   X(vlan_too_deep, "decode.vlan.too_deep", counter)                       \
   X(mpls_truncated, "decode.mpls.truncated", counter)                     \

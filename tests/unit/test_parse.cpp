@@ -440,6 +440,48 @@ TEST(Parse, AyiyaInnerFlow) {
   EXPECT_EQ(p->m.dport, 5072);
 }
 
+// 802.11 data frames (bare, or behind radiotap): the packet after LLC/SNAP is the flow,
+// its MACs taken by the DS bits; management frames and encrypted bodies are counted.
+TEST(Parse, WirelessDataFrames) {
+  Frame qos;  // radiotap, then QoS data from the distribution system: DA = addr1, SA = addr3
+  qos.raw({0, 0, 8, 0, 0, 0, 0, 0})
+      .raw({0x88, 0x02, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0})
+      .raw({0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00})
+      .ipv4("10.0.0.1", "10.0.0.2", 6)
+      .tcp(5555, 80)
+      .finish();
+  auto p = parse(qos.b, link_type::kRadiotap);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.dport, 80);
+  EXPECT_EQ(p->m.mac_dst[0], 1);
+  EXPECT_EQ(p->m.mac_src[0], 3);
+
+  Frame up;  // bare 802.11, data to the distribution system: DA = addr3, SA = addr2
+  up.raw({0x08, 0x01, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 0, 0})
+      .raw({0xAA, 0xAA, 0x03, 0, 0, 0, 0x86, 0xDD})
+      .ipv6("2001::1", "2001::2", 17)
+      .udp(1000, 53)
+      .finish();
+  p = parse(up.b, link_type::kIeee80211);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.ip_version, 6);
+  EXPECT_EQ(p->m.mac_dst[0], 3);
+  EXPECT_EQ(p->m.mac_src[0], 2);
+
+  Frame beacon;
+  beacon.raw({0x80, 0x00, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0})
+      .payload(40);
+  p = parse(beacon.b, link_type::kIeee80211);
+  EXPECT_EQ(p->st, ParseStatus::kDrop);
+  EXPECT_EQ(p->c.get(Counter::wlan_not_data), 1u);
+
+  Frame sealed;  // protected: the body is encrypted
+  sealed.raw({0x08, 0x41, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 0, 0}).payload(60);
+  p = parse(sealed.b, link_type::kIeee80211);
+  EXPECT_EQ(p->st, ParseStatus::kDrop);
+  EXPECT_EQ(p->c.get(Counter::wlan_protected), 1u);
+}
+
 TEST(Parse, GreAndErspan) {
   Frame gre;
   gre.eth(0x0800)
