@@ -57,6 +57,7 @@ class Parser {
   ParseStatus link(uint16_t dlt, const uint8_t* data, uint32_t len);
   ParseStatus ethernet(ByteReader r, int depth);
   ParseStatus ieee80211(ByteReader r);
+  ParseStatus llc_snap(ByteReader r, int depth);
   ParseStatus ethertype(uint16_t type, ByteReader r, int depth);
   ParseStatus ip_guess(ByteReader r, int depth);
   ParseStatus ipv4(ByteReader r, int depth);
@@ -185,11 +186,16 @@ ParseStatus Parser::ieee80211(ByteReader r) {
   m_.has_mac = true;
   m_.vlan_count = 0;
   r.skip(len);
+  return llc_snap(r, 0);
+}
+
+ParseStatus Parser::llc_snap(ByteReader r, int depth) {
+  // IEEE 802.2 LLC: only SNAP (AA AA 03, OUI, EtherType) can carry IP.
   uint8_t dsap = 0, ssap = 0, ctrl = 0;
   uint16_t type = 0;
   if (r.peek_u8(0, dsap) && r.peek_u8(1, ssap) && r.peek_u8(2, ctrl) && dsap == 0xAA && ssap == 0xAA &&
       ctrl == 0x03 && r.skip(6) && r.be16(type))
-    return ethertype(type, r, 0);
+    return ethertype(type, r, depth);
   c_.inc(Counter::non_ip);
   return ParseStatus::kNonIp;
 }
@@ -204,16 +210,7 @@ ParseStatus Parser::ethernet(ByteReader r, int depth) {
   m_.vlan_count = 0;
   uint16_t type = 0;
   r.be16(type);
-  if (type < 0x0600) {
-    // IEEE 802.3 length; only LLC/SNAP (AA AA 03, OUI, EtherType) can carry IP.
-    uint8_t dsap = 0, ssap = 0, ctrl = 0;
-    if (r.peek_u8(0, dsap) && r.peek_u8(1, ssap) && r.peek_u8(2, ctrl) && dsap == 0xAA && ssap == 0xAA &&
-        ctrl == 0x03 && r.skip(6) && r.be16(type)) {
-      return ethertype(type, r, depth);
-    }
-    c_.inc(Counter::non_ip);
-    return ParseStatus::kNonIp;
-  }
+  if (type < 0x0600) return llc_snap(r, depth);  // an IEEE 802.3 length
   return ethertype(type, r, depth);
 }
 
