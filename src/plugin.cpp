@@ -25,7 +25,7 @@ std::string exe_dir() {
 
 void* open_plugin(const std::string& file) {
   const std::string dir = exe_dir();
-  std::string tried, why;
+  std::string tried;
   for (const std::string& path : {dir + "/" + file, dir + "/../lib/tapbeat/" + file}) {
     if (::access(path.c_str(), F_OK) != 0) {
       tried += (tried.empty() ? "" : ", ") + path;
