@@ -80,6 +80,7 @@ class Parser {
   ParseStatus gre(ByteReader r, int depth);
   ParseStatus pptp_gre(uint16_t flags, uint16_t proto, ByteReader r, int depth);
   ParseStatus enter_tunnel(Tunnel t, uint32_t id, int depth);
+  ParseStatus inner_ip(Tunnel t, uint32_t id, bool v6, ByteReader r, int depth);
 
   PacketMeta& m_;
   Counters& c_;
@@ -397,6 +398,14 @@ ParseStatus Parser::enter_tunnel(Tunnel t, uint32_t id, int depth) {
   return ParseStatus::kOk;
 }
 
+// Into a tunnel that carries an IP packet: the tunnel noted and counted, the packet
+// parsed as the flow.
+ParseStatus Parser::inner_ip(Tunnel t, uint32_t id, bool v6, ByteReader r, int depth) {
+  if (enter_tunnel(t, id, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
+  c_.inc(Counter::tunnel_decapsulated);
+  return v6 ? ipv6(r, depth + 1) : ipv4(r, depth + 1);
+}
+
 ParseStatus Parser::transport(uint8_t proto, ByteReader r, int depth) {
   m_.l4_proto = proto;
   switch (proto) {
@@ -414,11 +423,8 @@ ParseStatus Parser::transport(uint8_t proto, ByteReader r, int depth) {
     case kProtoGre:
       return gre(r, depth);
     case kProtoIpip:
-    case kProtoIpv6: {
-      if (enter_tunnel(Tunnel::kIpInIp, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
-      c_.inc(Counter::tunnel_decapsulated);
-      return proto == kProtoIpip ? ipv4(r, depth + 1) : ipv6(r, depth + 1);
-    }
+    case kProtoIpv6:
+      return inner_ip(Tunnel::kIpInIp, 0, proto == kProtoIpv6, r, depth);
     default:
       // Other IP protocols (ESP, OSPF, VRRP, ...) are flows without ports.
       m_.sport = m_.dport = 0;
@@ -552,9 +558,7 @@ ParseStatus Parser::gtp_u(const uint8_t* p, uint32_t len, int depth) {
   const int version = first >> 4;
   if (version != 4 && version != 6) return ParseStatus::kOk;  // not IP: the tunnel's own flow
   // Each direction of a bearer has its own TEID: the inner flow is not split by it.
-  if (enter_tunnel(Tunnel::kGtpU, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
-  c_.inc(Counter::tunnel_decapsulated);
-  return version == 4 ? ipv4(g, depth + 1) : ipv6(g, depth + 1);
+  return inner_ip(Tunnel::kGtpU, 0, version == 6, g, depth);
 }
 
 ParseStatus Parser::teredo(const uint8_t* p, uint32_t len, int depth) {
@@ -577,9 +581,7 @@ ParseStatus Parser::teredo(const uint8_t* p, uint32_t len, int depth) {
   if (!t.peek_u8(0, v) || (v >> 4) != 6 || !t.peek_be16(4, plen) ||
       !(t.remaining() == 40u + plen || (snapped && t.remaining() < 40u + plen)))
     return ParseStatus::kOk;
-  if (enter_tunnel(Tunnel::kTeredo, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
-  c_.inc(Counter::tunnel_decapsulated);
-  return ipv6(t, depth + 1);
+  return inner_ip(Tunnel::kTeredo, 0, true, t, depth);
 }
 
 ParseStatus Parser::ayiya(const uint8_t* p, uint32_t len, int depth) {
@@ -595,9 +597,7 @@ ParseStatus Parser::ayiya(const uint8_t* p, uint32_t len, int depth) {
   uint8_t first = 0;
   a.peek_u8(0, first);
   if ((first >> 4) != (next == kProtoIpv6 ? 6 : 4)) return ParseStatus::kOk;
-  if (enter_tunnel(Tunnel::kAyiya, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
-  c_.inc(Counter::tunnel_decapsulated);
-  return next == kProtoIpv6 ? ipv6(a, depth + 1) : ipv4(a, depth + 1);
+  return inner_ip(Tunnel::kAyiya, 0, next == kProtoIpv6, a, depth);
 }
 
 ParseStatus Parser::sctp(ByteReader r) {
