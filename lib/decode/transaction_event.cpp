@@ -14,7 +14,7 @@ void endpoint(JsonWriter& w, const char* name, std::string_view ip, uint16_t por
   w.begin_object(name);
   if (with_bytes && bytes) w.field_uint("bytes", bytes);  // Packetbeat omits a zero count
   if (!domain.empty()) w.field("domain", domain);
-  w.field("ip", ip);
+  w.field_ascii("ip", ip);
   if (port) w.field_uint("port", port);
   w.end_object();
 }
@@ -100,7 +100,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   if (!t.forwarded_ip.empty()) w.field("forwarded_ip", t.forwarded_ip);
   community_id_v1(t.cid_from_server ? t.server : t.client, t.cid_from_server ? t.client : t.server,
                   t.ip_version, t.proto, t.cid_sport, t.cid_dport, 0, buf);
-  w.field("community_id", std::string_view(buf, kCommunityIdLen));
+  w.field_ascii("community_id", std::string_view(buf, kCommunityIdLen));
   if (internal) {
     if (const char* dir = reversed ? network_direction(*internal, t.server, t.client, t.ip_version)
                                    : network_direction(*internal, t.client, t.server, t.ip_version))
@@ -140,8 +140,8 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     return false;
   };
   const std::string_view first = reversed ? server : client, second = reversed ? client : server;
-  if (!listed(first)) w.string(first);
-  if (second != first && !listed(second)) w.string(second);
+  if (!listed(first)) w.ascii(first);
+  if (second != first && !listed(second)) w.ascii(second);
   if (!t.related_ips_first) more_ips(false);
   w.end_array();
   if (!t.related_user.empty() || !t.related_users.empty()) {

@@ -38,7 +38,7 @@ void prepare_agent(AgentInfo& agent) {
 }
 
 void write_beat_fields(JsonWriter& w, std::string_view timestamp, const AgentInfo& agent) {
-  w.field("@timestamp", timestamp);
+  w.field_ascii("@timestamp", timestamp);
   if (agent.fixed_members.empty())
     fixed_members(w, agent);
   else

@@ -6,6 +6,7 @@
 // invalid UTF-8 is replaced with U+FFFD, so any wire bytes are safe to write.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -68,6 +69,17 @@ class JsonWriter {
   TAPBEAT_JSON_INLINE void field(std::string_view k, std::string_view v) {
     key(k);
     string(v);
+  }
+  // Text tapbeat formatted itself from printable ASCII with no quote or backslash (an
+  // address, a time, a base64 digest): copied without the scan for bytes to escape.
+  // Checked in debug builds; anything else goes through string().
+  TAPBEAT_JSON_INLINE void ascii(std::string_view s) {
+    assert(plain(s));
+    if (!quoted(s, false)) string_escaped(s);
+  }
+  TAPBEAT_JSON_INLINE void field_ascii(std::string_view k, std::string_view v) {
+    key(k);
+    ascii(v);
   }
   TAPBEAT_JSON_INLINE void field(std::string_view k, const char* v) {
     key(k);
@@ -132,8 +144,12 @@ class JsonWriter {
   // `,"s"` (and `:` after a key) when s is short and needs no escaping; false (nothing
   // written) otherwise.
   TAPBEAT_JSON_INLINE bool plain_quoted(std::string_view s, bool colon) {
+    return s.size() <= 64 && plain(s) && quoted(s, colon);
+  }
+  // The same for text known to be plain: false (nothing written) when it does not fit.
+  TAPBEAT_JSON_INLINE bool quoted(std::string_view s, bool colon) {
     const std::size_t n = s.size();
-    if (n > 64 || cap_ - len_ < n + 4 || !plain(s)) return false;
+    if (cap_ - len_ < n + 4) return false;
     char* o = buf_ + len_;
     if (after_key_) {
       after_key_ = false;

@@ -71,10 +71,10 @@ void endpoint(JsonWriter& w, const char* name, const IpBytes& ip, uint16_t port,
   char buf[48];
   w.begin_object(name);
   if (seen) w.field_uint("bytes", c.bytes);
-  if (f.key.ip_version) w.field("ip", std::string_view(buf, format_ip(ip, f.key.ip_version, buf)));
+  if (f.key.ip_version) w.field_ascii("ip", std::string_view(buf, format_ip(ip, f.key.ip_version, buf)));
   if (f.key.has_mac) {
     format_mac(mac.data(), buf);
-    w.field("mac", std::string_view(buf, 17));
+    w.field_ascii("mac", std::string_view(buf, 17));
   }
   if (seen) w.field_uint("packets", c.packets);
   if (has_ports(f.key.proto)) w.field_uint("port", port);
@@ -110,9 +110,10 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
   w.end_array();
   w.field("dataset", "flow");
   w.field_uint("duration", f.last_ts_ns - f.first_ts_ns);
-  w.field("end", std::string_view(buf, format_time_digits(f.last_ts_ns, agent.timestamp_digits, buf)));
+  w.field_ascii("end", std::string_view(buf, format_time_digits(f.last_ts_ns, agent.timestamp_digits, buf)));
   w.field("kind", "event");
-  w.field("start", std::string_view(buf, format_time_digits(f.first_ts_ns, agent.timestamp_digits, buf)));
+  w.field_ascii("start",
+                std::string_view(buf, format_time_digits(f.first_ts_ns, agent.timestamp_digits, buf)));
   w.begin_array("type");
   w.string("connection");
   if (final) w.string("end");
@@ -121,7 +122,7 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
 
   w.begin_object("flow");
   w.field_bool("final", final);
-  w.field("id", std::string_view(buf, format_flow_id(f, buf)));
+  w.field_ascii("id", std::string_view(buf, format_flow_id(f, buf)));
   if (k.vlan_count == 1) {
     w.field_uint("vlan", k.vlan[0]);
   } else if (k.vlan_count >= 2) {
@@ -145,7 +146,7 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
   if (ip) {
     community_id_v1(src_ip, dst_ip, k.ip_version, k.proto, icmp ? f.icmp_type : src_port,
                     icmp ? f.icmp_code : dst_port, 0, buf);
-    w.field("community_id", std::string_view(buf, kCommunityIdLen));
+    w.field_ascii("community_id", std::string_view(buf, kCommunityIdLen));
   }
   if (const char* t = transport_name(k.proto); ip && (!t || !(k.proto == 6 || k.proto == 17 || icmp))) {
     auto r = std::to_chars(buf, buf + 8, k.proto);

@@ -105,6 +105,33 @@ TEST(JsonWriter, PlainFastPathsAndEscapedOnesWriteTheSame) {
   EXPECT_TRUE(o.overflow());
 }
 
+TEST(JsonWriter, AsciiTextIsWrittenAsStringsAreAtEveryCapacity) {
+  // Text tapbeat formats itself (an address, a time, a digest) skips the scan for bytes
+  // to escape; what it writes, and where it stops short, is what string() does.
+  const std::string addr = "2001:db8::ff00:42:8329", digest = "1:" + std::string(70, 'x');
+  for (std::size_t cap = 0; cap <= 120; ++cap) {
+    std::string a(cap + 8, 'Z'), b(cap + 8, 'Z');
+    JsonWriter wa(a.data(), cap), wb(b.data(), cap);
+    wa.begin_object();
+    wb.begin_object();
+    wa.field_ascii("ip", addr);
+    wb.field("ip", addr);
+    wa.begin_array("ids");
+    wb.begin_array("ids");
+    wa.ascii(digest);
+    wb.string(digest);
+    wa.ascii("");
+    wb.string("");
+    wa.end_array();
+    wb.end_array();
+    wa.end_object();
+    wb.end_object();
+    EXPECT_EQ(wa.overflow(), wb.overflow()) << cap;
+    EXPECT_EQ(a.substr(cap), std::string(8, 'Z')) << cap;
+    if (!wa.overflow()) EXPECT_EQ(wa.view(), wb.view()) << cap;
+  }
+}
+
 TEST(JsonWriter, EveryByteToEscapeIsFoundAtEveryPlaceInShortStrings) {
   // The plainness check reads words, the tail as overlapping ones: a byte to escape
   // is found whatever the length and wherever it stands, and plain text of any
