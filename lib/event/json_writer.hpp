@@ -100,6 +100,23 @@ class JsonWriter {
 
   void newline() { put('\n'); }
 
+  // Room for up to `max` bytes of JSON text the caller writes itself: whole members of
+  // the object open now (or whole values of the array), separated from what came before
+  // as one would be. Null, with overflow recorded, when there is not that much room;
+  // end_raw() takes what was written, up to the end the caller reached.
+  char* begin_raw(std::size_t max) {
+    separator();
+    if (cap_ - len_ < max) {
+      overflow_ = true;
+      return nullptr;
+    }
+    return buf_ + len_;
+  }
+  void end_raw(const char* end) {
+    assert(end >= buf_ + len_ && end <= buf_ + cap_);
+    len_ = static_cast<std::size_t>(end - buf_);
+  }
+
  private:
   // Bytes of w (eight at a time) that JSON text cannot carry as they are: a high bit
   // for some byte when one is a control, non-ASCII, quote or backslash (SWAR tests,

@@ -1,7 +1,9 @@
 #include "flow/flow_event.hpp"
 
+#include <array>
 #include <charconv>
 #include <cstring>
+#include <string_view>
 
 #include "flow/community_id.hpp"
 #include "util/encode.hpp"
@@ -66,26 +68,93 @@ namespace {
 
 bool has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132 || proto == 136; }
 
-void endpoint(JsonWriter& w, const char* name, const IpBytes& ip, uint16_t port,
-              const std::array<uint8_t, 6>& mac, const Flow& f, const FlowCounts& c, bool seen) {
-  char buf[48];
-  w.begin_object(name);
-  if (seen) w.field_uint("bytes", c.bytes);
-  if (f.key.ip_version) w.field_ascii("ip", std::string_view(buf, format_ip(ip, f.key.ip_version, buf)));
-  if (f.key.has_mac) {
-    format_mac(mac.data(), buf);
-    w.field_ascii("mac", std::string_view(buf, 17));
+// A flow event's members are few and fixed in order; only which appear varies. They
+// are written as text into the room the writer lends (JsonWriter::begin_raw): the
+// constant runs between values copied whole, the values (numbers, addresses, times,
+// digests, all of them ASCII tapbeat formats) in place. Through the writer each key
+// and value took its own bounds check and separator logic.
+class FlowText {
+ public:
+  static constexpr std::size_t kRoom = 640;  // the most one piece below writes
+
+  explicit FlowText(char* o) : o_(o) {}
+  char* end() const { return o_; }
+
+  template <std::size_t N>
+  void lit(const char (&s)[N]) {
+    std::memcpy(o_, s, N - 1);
+    o_ += N - 1;
   }
-  if (seen) w.field_uint("packets", c.packets);
-  if (has_ports(f.key.proto)) w.field_uint("port", port);
-  w.end_object();
+  void text(const char* s) { text(std::string_view(s)); }
+  void text(std::string_view s) {
+    std::memcpy(o_, s.data(), s.size());
+    o_ += s.size();
+  }
+  void num(uint64_t v) { o_ = std::to_chars(o_, o_ + 20, v).ptr; }
+  void ip(const IpBytes& a, uint8_t version) { o_ += format_ip(a, version, o_); }
+  void mac(const std::array<uint8_t, 6>& m) {
+    format_mac(m.data(), o_);
+    o_ += 17;
+  }
+  void time(uint64_t ns, int digits) { o_ += format_time_digits(ns, digits, o_); }
+  void flow_id(const Flow& f) { o_ += format_flow_id(f, o_); }
+  void community_id(const IpBytes& src, const IpBytes& dst, const FlowKey& k, uint16_t sport,
+                    uint16_t dport) {
+    community_id_v1(src, dst, k.ip_version, k.proto, sport, dport, 0, o_);
+    o_ += kCommunityIdLen;
+  }
+  // A member's separator: none before the first of its object.
+  void comma(bool& first) {
+    if (!first) *o_++ = ',';
+    first = false;
+  }
+
+ private:
+  char* o_;
+};
+
+// `"name":{...}` of one end (most 150 bytes: two 20-digit counts, a 45-byte address).
+void endpoint(FlowText& t, bool source, const IpBytes& ip, uint16_t port, const std::array<uint8_t, 6>& mac,
+              const Flow& f, const FlowCounts& c, bool seen) {
+  if (source)
+    t.lit(R"("source":{)");
+  else
+    t.lit(R"("destination":{)");
+  bool first = true;
+  if (seen) {
+    t.comma(first);
+    t.lit(R"("bytes":)");
+    t.num(c.bytes);
+  }
+  if (f.key.ip_version) {
+    t.comma(first);
+    t.lit(R"("ip":")");
+    t.ip(ip, f.key.ip_version);
+    t.lit(R"(")");
+  }
+  if (f.key.has_mac) {
+    t.comma(first);
+    t.lit(R"("mac":")");
+    t.mac(mac);
+    t.lit(R"(")");
+  }
+  if (seen) {
+    t.comma(first);
+    t.lit(R"("packets":)");
+    t.num(c.packets);
+  }
+  if (has_ports(f.key.proto)) {
+    t.comma(first);
+    t.lit(R"("port":)");
+    t.num(port);
+  }
+  t.lit("}");
 }
 
 }  // namespace
 
 void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_ts_ns,
                       const FlowCounts (&counts)[2], const AgentInfo& agent) {
-  char buf[64];
   const FlowKey& k = f.key;
   const IpBytes& src_ip = f.source_is_a ? k.addr_a : k.addr_b;
   const IpBytes& dst_ip = f.source_is_a ? k.addr_b : k.addr_a;
@@ -97,76 +166,96 @@ void write_flow_event(JsonWriter& w, const Flow& f, bool final, uint64_t report_
   w.begin_object();
   write_beat_fields(w, report_ts_ns, agent);
 
-  endpoint(w, "destination", dst_ip, dst_port, dst_mac, f, counts[1], f.dir[1].packets > 0);
-
+  // Members in the order Packetbeat's encoder sorts them: destination, ecs, event,
+  // flow, host, network, source, type. The agent's strings (ECS version, host name)
+  // go through the writer, which escapes them.
+  if (char* o = w.begin_raw(FlowText::kRoom)) {
+    FlowText t(o);
+    endpoint(t, false, dst_ip, dst_port, dst_mac, f, counts[1], f.dir[1].packets > 0);
+    w.end_raw(t.end());
+  }
   w.begin_object("ecs");
   w.field("version", agent.ecs_version);
   w.end_object();
 
-  w.begin_object("event");
-  w.field("action", "network_flow");
-  w.begin_array("category");
-  w.string("network");
-  w.end_array();
-  w.field("dataset", "flow");
-  w.field_uint("duration", f.last_ts_ns - f.first_ts_ns);
-  w.field_ascii("end", std::string_view(buf, format_time_digits(f.last_ts_ns, agent.timestamp_digits, buf)));
-  w.field("kind", "event");
-  w.field_ascii("start",
-                std::string_view(buf, format_time_digits(f.first_ts_ns, agent.timestamp_digits, buf)));
-  w.begin_array("type");
-  w.string("connection");
-  if (final) w.string("end");
-  w.end_array();
-  w.end_object();
-
-  w.begin_object("flow");
-  w.field_bool("final", final);
-  w.field_ascii("id", std::string_view(buf, format_flow_id(f, buf)));
-  if (k.vlan_count == 1) {
-    w.field_uint("vlan", k.vlan[0]);
-  } else if (k.vlan_count >= 2) {
-    w.begin_array("vlan");
-    w.uint(k.vlan[0]);
-    w.uint(k.vlan[1]);
-    w.end_array();
+  if (char* o = w.begin_raw(FlowText::kRoom)) {  // most ~300 bytes: two 30-byte times
+    FlowText t(o);
+    t.lit(R"("event":{"action":"network_flow","category":["network"],"dataset":"flow","duration":)");
+    t.num(f.last_ts_ns - f.first_ts_ns);
+    t.lit(R"(,"end":")");
+    t.time(f.last_ts_ns, agent.timestamp_digits);
+    t.lit(R"(","kind":"event","start":")");
+    t.time(f.first_ts_ns, agent.timestamp_digits);
+    if (final)
+      t.lit(R"(","type":["connection","end"]},"flow":{"final":true,"id":")");
+    else
+      t.lit(R"(","type":["connection"]},"flow":{"final":false,"id":")");
+    t.flow_id(f);
+    t.lit(R"(")");
+    if (k.vlan_count == 1) {
+      t.lit(R"(,"vlan":)");
+      t.num(k.vlan[0]);
+    } else if (k.vlan_count >= 2) {
+      t.lit(R"(,"vlan":[)");
+      t.num(k.vlan[0]);
+      t.lit(",");
+      t.num(k.vlan[1]);
+      t.lit("]");
+    }
+    t.lit("}");
+    w.end_raw(t.end());
   }
-  w.end_object();
-
   w.begin_object("host");
   w.field("name", agent.hostname);
   w.end_object();
 
-  w.begin_object("network");
-  const uint64_t bytes = counts[0].bytes + counts[1].bytes;
-  const uint64_t packets = counts[0].packets + counts[1].packets;
-  if (bytes) w.field_uint("bytes", bytes);
-  const bool icmp = k.proto == 1 || k.proto == 58;
-  const bool ip = k.ip_version != 0;  // else a link-layer flow (ARP, LLDP, ...): MACs only, as Packetbeat
-  if (ip) {
-    community_id_v1(src_ip, dst_ip, k.ip_version, k.proto, icmp ? f.icmp_type : src_port,
-                    icmp ? f.icmp_code : dst_port, 0, buf);
-    w.field_ascii("community_id", std::string_view(buf, kCommunityIdLen));
-  }
-  if (const char* t = transport_name(k.proto); ip && (!t || !(k.proto == 6 || k.proto == 17 || icmp))) {
-    auto r = std::to_chars(buf, buf + 8, k.proto);
-    w.field("iana_number", std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
-  }
-  if (packets) w.field_uint("packets", packets);
-  if (ip) {
-    if (const char* t = transport_name(k.proto)) {
-      w.field("transport", t);
-    } else {  // no IANA keyword: the number, as ECS allows
-      auto r = std::to_chars(buf, buf + 8, k.proto);
-      w.field("transport", std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  if (char* o = w.begin_raw(FlowText::kRoom)) {  // most ~450 bytes: network, then source
+    FlowText t(o);
+    t.lit(R"("network":{)");
+    bool first = true;
+    const uint64_t bytes = counts[0].bytes + counts[1].bytes;
+    const uint64_t packets = counts[0].packets + counts[1].packets;
+    if (bytes) {
+      t.comma(first);
+      t.lit(R"("bytes":)");
+      t.num(bytes);
     }
-    w.field("type", k.ip_version == 6 ? "ipv6" : "ipv4");
+    const bool icmp = k.proto == 1 || k.proto == 58;
+    const bool ip = k.ip_version != 0;  // else a link-layer flow (ARP, LLDP, ...): MACs only, as Packetbeat
+    const char* transport = transport_name(k.proto);
+    if (ip) {
+      t.comma(first);
+      t.lit(R"("community_id":")");
+      t.community_id(src_ip, dst_ip, k, icmp ? f.icmp_type : src_port, icmp ? f.icmp_code : dst_port);
+      t.lit(R"(")");
+      if (!transport || !(k.proto == 6 || k.proto == 17 || icmp)) {
+        t.lit(R"(,"iana_number":")");
+        t.num(k.proto);
+        t.lit(R"(")");
+      }
+    }
+    if (packets) {
+      t.comma(first);
+      t.lit(R"("packets":)");
+      t.num(packets);
+    }
+    if (ip) {
+      t.comma(first);
+      t.lit(R"("transport":")");
+      if (transport)
+        t.text(transport);
+      else  // no IANA keyword: the number, as ECS allows
+        t.num(k.proto);
+      if (k.ip_version == 6)
+        t.lit(R"(","type":"ipv6")");
+      else
+        t.lit(R"(","type":"ipv4")");
+    }
+    t.lit("},");
+    endpoint(t, true, src_ip, src_port, src_mac, f, counts[0], f.dir[0].packets > 0);
+    t.lit(R"(,"type":"flow")");
+    w.end_raw(t.end());
   }
-  w.end_object();
-
-  endpoint(w, "source", src_ip, src_port, src_mac, f, counts[0], f.dir[0].packets > 0);
-
-  w.field("type", "flow");
   w.end_object();
 }
 

@@ -3,7 +3,11 @@
 #include <cstddef>
 #include <cstring>
 #include <set>
+#include <string>
 
+#include "event/agent.hpp"
+#include "event/json_writer.hpp"
+#include "flow/flow_event.hpp"
 #include "flow/flow_table.hpp"
 
 namespace tapbeat {
@@ -212,6 +216,59 @@ TEST(FlowTable, SlotsAreReused) {
   }
   EXPECT_EQ(t.size(), 0u);
   EXPECT_EQ(t.oldest(), nullptr);
+}
+
+TEST(FlowEvent, WrittenWholeOrRecordedAsOverflowAtEveryCapacity) {
+  // The longest members a flow event has (IPv6 addresses, two VLAN ids, 20-digit
+  // counts, nanosecond times): written whole where they fit, else overflow and nothing
+  // past the buffer, at every capacity up to past the room the writer asks for.
+  PacketMeta m;
+  m.ip_version = 6;
+  m.l4_proto = 6;
+  m.src = {0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33, 0x44};
+  m.dst = {0xfe, 0x80, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22};
+  m.sport = 65535;
+  m.dport = 443;
+  m.has_mac = true;
+  m.mac_src = {0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+  m.mac_dst = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06};
+  m.vlan_count = 2;
+  m.vlan = {4094, 4093};
+  Flow f{};
+  bool from_a;
+  FlowTable::make_key(m, f.key, from_a);
+  f.source_is_a = from_a;
+  f.first_ts_ns = 1'700'000'000'123'456'789ull;
+  f.last_ts_ns = f.first_ts_ns + 987'654'321;
+  f.dir[0] = {UINT64_MAX / 3, UINT64_MAX / 5};
+  f.dir[1] = {UINT64_MAX / 7, UINT64_MAX / 11};
+  const FlowCounts counts[2] = {f.dir[0], f.dir[1]};
+  AgentInfo agent;
+  agent.hostname = "host \"quoted\"";  // the writer escapes the agent's strings
+  agent.timestamp_digits = 9;
+  prepare_agent(agent);
+  std::string full(8192, '\0');
+  JsonWriter big(full.data(), full.size());
+  write_flow_event(big, f, true, f.last_ts_ns, counts, agent);
+  ASSERT_FALSE(big.overflow());
+  const std::string want(big.view());
+  for (const char* part :
+       {R"("destination":{"bytes":)", R"("ip":"2001:db8:1234:5678:9abc:def0:1122:3344")",
+        R"("mac":"01-02-03-04-05-06")", R"("vlan":[4094,4093]})", R"("type":["connection","end"])",
+        R"("host":{"name":"host \"quoted\""})", R"("transport":"tcp","type":"ipv6"},"source":{)",
+        R"("port":65535},"type":"flow"})"})
+    EXPECT_NE(want.find(part), std::string::npos) << part << " in " << want;
+  for (std::size_t cap = 0; cap <= want.size() + 2048; ++cap) {
+    std::string buf(cap + 8, 'Z');
+    JsonWriter w(buf.data(), cap);
+    write_flow_event(w, f, true, f.last_ts_ns, counts, agent);
+    EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
+    if (!w.overflow()) EXPECT_EQ(w.view(), want) << cap;
+  }
+  std::string room(want.size() + 2048, '\0');
+  JsonWriter enough(room.data(), room.size());
+  write_flow_event(enough, f, true, f.last_ts_ns, counts, agent);
+  EXPECT_FALSE(enough.overflow());
 }
 
 }  // namespace
