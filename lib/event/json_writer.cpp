@@ -65,6 +65,21 @@ void JsonWriter::boolean(bool v) {
     put("false", 5);
 }
 
+void JsonWriter::Text::num(uint64_t v) { o_ = std::to_chars(o_, o_ + 20, v).ptr; }
+void JsonWriter::Text::snum(int64_t v) { o_ = std::to_chars(o_, o_ + 20, v).ptr; }
+
+void JsonWriter::Text::string_escaped(std::string_view s) {
+  if (lost_) {  // out of room already: the sink takes the room's worth again
+    o_ = sink_;
+    return;
+  }
+  w_.end_raw(o_);
+  w_.after_key_ = true;  // a value in the text: no separator
+  w_.string(s);
+  o_ = w_.overflow() ? nullptr : w_.reserve(room_);
+  if (!o_) lose();
+}
+
 void JsonWriter::raw(std::string_view s) {
   separator();
   put(s.data(), s.size());

@@ -100,17 +100,15 @@ class JsonWriter {
 
   void newline() { put('\n'); }
 
+  class Text;
+
   // Room for up to `max` bytes of JSON text the caller writes itself: whole members of
   // the object open now (or whole values of the array), separated from what came before
   // as one would be. Null, with overflow recorded, when there is not that much room;
   // end_raw() takes what was written, up to the end the caller reached.
   char* begin_raw(std::size_t max) {
     separator();
-    if (cap_ - len_ < max) {
-      overflow_ = true;
-      return nullptr;
-    }
-    return buf_ + len_;
+    return reserve(max);
   }
   void end_raw(const char* end) {
     assert(end >= buf_ + len_ && end <= buf_ + cap_);
@@ -184,6 +182,13 @@ class JsonWriter {
   }
   template <typename Int>
   void integer(Int v);
+  char* reserve(std::size_t max) {
+    if (cap_ - len_ < max) {
+      overflow_ = true;
+      return nullptr;
+    }
+    return buf_ + len_;
+  }
   void key_escaped(std::string_view k);
   void string_escaped(std::string_view s);
   void open(char c) {
@@ -232,6 +237,72 @@ class JsonWriter {
   bool after_key_ = false;
   int depth_ = 0;
   bool has_items_[kMaxDepth + 1] = {};
+};
+
+// Members of an event whose layout is fixed (only which appear varies) written as text:
+// the constant runs between values copied whole, numbers and text tapbeat formats in
+// place, into the room begin_raw() lends; each key and value through the writer took its
+// own bounds check and separator logic. Strings from elsewhere are escaped as the writer
+// escapes them, after which the room is asked for again. Out of room, the writer records
+// overflow and what follows goes nowhere. done() hands the text to the writer.
+class JsonWriter::Text {
+ public:
+  static constexpr std::size_t kMaxRoom = 1024;
+
+  // room: the most the caller writes with lit(), num(), ascii() and at()/advance()
+  // between two string() calls (and before the first, and after the last).
+  Text(JsonWriter& w, std::size_t room) : w_(w), room_(room) {
+    assert(room <= kMaxRoom);
+    o_ = w.begin_raw(room);
+    if (!o_) lose();
+  }
+  Text(const Text&) = delete;
+  Text& operator=(const Text&) = delete;
+  void done() {
+    if (!lost_) w_.end_raw(o_);
+  }
+
+  template <std::size_t N>
+  TAPBEAT_JSON_INLINE void lit(const char (&s)[N]) {
+    std::memcpy(o_, s, N - 1);
+    o_ += N - 1;
+  }
+  void num(uint64_t v);
+  void snum(int64_t v);
+  // Quoted; text as JsonWriter::ascii() takes it.
+  void ascii(std::string_view s) {
+    assert(JsonWriter::plain(s));
+    *o_++ = '"';
+    if (!s.empty()) std::memcpy(o_, s.data(), s.size());
+    o_ += s.size();
+    *o_++ = '"';
+  }
+  // Quoted and escaped: any bytes.
+  void string(std::string_view s) {
+    if (s.size() <= 64 && JsonWriter::plain(s)) return ascii(s);
+    string_escaped(s);
+  }
+  // A member's separator: none before the first of its object.
+  void comma(bool& first) {
+    if (!first) *o_++ = ',';
+    first = false;
+  }
+  // Where formatting in place goes; advance() past what was written there.
+  char* at() { return o_; }
+  void advance(std::size_t n) { o_ += n; }
+
+ private:
+  void lose() {
+    lost_ = true;
+    o_ = sink_;
+  }
+  void string_escaped(std::string_view s);
+
+  JsonWriter& w_;
+  std::size_t room_;
+  char* o_;
+  bool lost_ = false;
+  char sink_[kMaxRoom];  // where text goes once the writer is out of room
 };
 
 }  // namespace tapbeat
