@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cstdio>
 #include <ctime>
@@ -8,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "decode/transaction_event.hpp"
 #include "event/agent.hpp"
 #include "event/event_queue.hpp"
 #include "event/json_writer.hpp"
@@ -129,6 +131,90 @@ TEST(JsonWriter, AsciiTextIsWrittenAsStringsAreAtEveryCapacity) {
     EXPECT_EQ(wa.overflow(), wb.overflow()) << cap;
     EXPECT_EQ(a.substr(cap), std::string(8, 'Z')) << cap;
     if (!wa.overflow()) EXPECT_EQ(wa.view(), wb.view()) << cap;
+  }
+}
+
+TEST(TransactionEvent, EveryMemberWrittenWholeOrRecordedAsOverflowAtEveryCapacity) {
+  // Every optional member set, strings to escape (long and short), more related
+  // addresses than the two ends: the event reads as JSON with each member once, in
+  // order; at every capacity it is written whole or records overflow, never past the end.
+  const std::string long_domain = "a\"b." + std::string(200, 'd') + ".example";
+  const std::string_view more_ips[] = {"10.9.9.9", "192.0.2.1", "10.9.9.9", "2001:db8::\"1"};
+  const std::string_view hosts_more[] = {"ref\\erer.example"};
+  const std::string_view users[] = {"alice", "b\tob"};
+  TransactionFields t;
+  t.type = "http";
+  t.ok = false;
+  t.error = "Response: \"cut\"";
+  t.error_more = "packet loss";
+  t.start_ns = 1'700'000'000'123'456'789ull;
+  t.end_ns = t.start_ns + 5'000'000;
+  set_ends(t, 6, 6, IpBytes{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 54321,
+           IpBytes{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}, 8080);
+  t.client_bytes = 1234;
+  t.server_bytes = 56789;
+  t.event_type_extra = "protocol";
+  t.network_protocol = "http";
+  t.event_action = "act\"ion";
+  t.event_outcome = "failure";
+  t.server_domain = long_domain;
+  t.related_host = "host.example";
+  t.related_hosts_more = hosts_more;
+  t.forwarded_ip = "198.51.100.7";
+  t.related_ips = more_ips;
+  t.event_category_extra = "authentication";
+  t.has_sequence = true;
+  t.event_sequence = -42;
+  t.event_original = std::string_view("INVITE sip:x\r\n", 14);
+  t.event_reason = "why";
+  t.network_application = "app";
+  t.iana_number = true;
+  t.related_users = users;
+  t.user_name = "us\"er";
+  t.client_domain = "client.example";
+  t.has_user_id = t.has_group_id = true;
+  t.user_id = 1000;
+  t.group_id = 100;
+  AgentInfo agent;
+  agent.hostname = "h\"" + std::string(100, 'h');
+  prepare_agent(agent);
+  NetworkSet internal;
+  const auto write = [&](JsonWriter& w) {
+    begin_transaction(w, t, agent, &internal);
+    end_transaction(w);
+  };
+  std::string full(16384, '\0');
+  JsonWriter big(full.data(), full.size());
+  write(big);
+  ASSERT_FALSE(big.overflow());
+  const std::string want(big.view());
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(want).get(doc), simdjson::SUCCESS) << want;
+  std::size_t at = 0;
+  for (
+      const char* part :
+      {R"("client":{"bytes":1234,"domain":"client.example","ip":"2001:db8::1","port":54321},)",
+       R"("destination":{"bytes":56789,"domain":"a\"b.dddd)",
+       R"("error":{"message":["Response: \"cut\"","packet loss"]})",
+       R"("event":{"action":"act\"ion","category":["network","authentication"],"dataset":"http","duration":5000000,)",
+       R"("kind":"event","original":"INVITE sip:x\r\n","outcome":"failure","reason":"why","sequence":-42,)",
+       R"("type":["connection","protocol"]},"group":{"id":100},"host":{"name":"h\"hhh)",
+       R"("network":{"application":"app","bytes":58023,"forwarded_ip":"198.51.100.7","community_id":"1:)",
+       R"("iana_number":"6","protocol":"http","transport":"tcp","type":"ipv6"},)",
+       R"("related":{"hosts":["host.example","ref\\erer.example"],"ip":["2001:db8::1","2001:db8::2","10.9.9.9","192.0.2.1","2001:db8::\"1"],"user":["alice","b\tob"]},)",
+       R"("server":{"bytes":56789,"domain":"a\"b.)", R"("source":{"bytes":1234,"domain":"client.example",)",
+       R"("status":"Error","type":"http","user":{"id":1000,"name":"us\"er"}})"}) {
+    const std::size_t found = want.find(part, at);
+    EXPECT_NE(found, std::string::npos) << part << " in " << want;
+    if (found != std::string::npos) at = found;
+  }
+  for (std::size_t cap = 0; cap <= want.size() + 2048; ++cap) {
+    std::string buf(cap + 8, 'Z');
+    JsonWriter w(buf.data(), cap);
+    write(w);
+    EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
+    if (!w.overflow()) EXPECT_EQ(w.view(), want) << cap;
   }
 }
 
