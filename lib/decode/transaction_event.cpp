@@ -35,6 +35,26 @@ void endpoint(JsonWriter::Text& x, const char (&open)[N], std::string_view ip, u
   x.lit("}");
 }
 
+// `open` (a key and "[") and the strings one, then more (one when not empty): nothing
+// when there are none. Whether it wrote.
+template <std::size_t N>
+bool string_list(JsonWriter::Text& x, const char (&open)[N], std::string_view one,
+                 std::span<const std::string_view> more) {
+  if (one.empty() && more.empty()) return false;
+  x.lit(open);
+  bool first = true;
+  if (!one.empty()) {
+    x.comma(first);
+    x.string(one);
+  }
+  for (std::string_view s : more) {
+    x.comma(first);
+    x.string(s);
+  }
+  x.lit("]");
+  return true;
+}
+
 }  // namespace
 
 void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInfo& agent,
@@ -188,22 +208,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   else
     x.lit(R"(,"type":"ipv4"},"related":{)");
 
-  first = true;
-  if (!t.related_host.empty() || !t.related_hosts_more.empty()) {
-    first = false;
-    x.lit(R"("hosts":[)");
-    bool first_host = true;
-    if (!t.related_host.empty()) {
-      x.comma(first_host);
-      x.string(t.related_host);
-    }
-    for (std::string_view h : t.related_hosts_more) {
-      x.comma(first_host);
-      x.string(h);
-    }
-    x.lit("]");
-  }
-  x.comma(first);
+  if (string_list(x, R"("hosts":[)", t.related_host, t.related_hosts_more)) x.lit(",");
   x.lit(R"("ip":[)");  // the source first
   bool first_ip = true;
   auto more_ips = [&](bool before) {
@@ -235,19 +240,7 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   }
   if (!t.related_ips_first) more_ips(false);
   x.lit("]");
-  if (!t.related_user.empty() || !t.related_users.empty()) {
-    x.lit(R"(,"user":[)");
-    bool first_user = true;
-    if (!t.related_user.empty()) {
-      x.comma(first_user);
-      x.string(t.related_user);
-    }
-    for (std::string_view u : t.related_users) {
-      x.comma(first_user);
-      x.string(u);
-    }
-    x.lit("]");
-  }
+  string_list(x, R"(,"user":[)", t.related_user, t.related_users);
   x.lit("},");
   endpoint(x, R"("server":{)", server, t.server_port, t.server_bytes, server_bytes, t.server_domain);
   x.lit(",");
