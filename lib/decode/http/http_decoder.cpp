@@ -93,9 +93,11 @@ void HttpDecoder::keep(HttpState::Dir& d, const uint8_t* p, uint32_t n) {
 
 bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head,
                                 bool cut) {
-  Head& h = scratch_->start_head;  // publish() (reachable from here) uses the other two
-  if (!http::parse_head(std::string_view(reinterpret_cast<const char*>(head.data()), head.size()), h))
-    return false;
+  // publish() (reachable from here) reads the cache, never parses into it.
+  const Head* parsed =
+      scratch_->heads.parse(std::string_view(reinterpret_cast<const char*>(head.data()), head.size()));
+  if (!parsed) return false;
+  const Head& h = *parsed;
   HttpState::Dir& d = st.dir[dir];
   d.seen = 1;
   const uint64_t first_ns = d.head_ns ? d.head_ns : c.ts_ns;

@@ -102,7 +102,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   if (req) {
     const uint32_t n = store_.copy_out(req->text, s.req, kMaxKeptBytes);
     rq_text = {reinterpret_cast<const char*>(s.req), n};
-    if (!http::parse_head(rq_text.substr(0, std::min<std::size_t>(n, req->head_len)), s.req_head))
+    if (!s.heads.reparse(rq_text.substr(0, std::min<std::size_t>(n, req->head_len)), s.req_head))
       req = nullptr;
   }
   const bool headless = resp && resp->head_len == 0;  // the answer to an HTTP/0.9 request
@@ -114,7 +114,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   } else if (resp) {
     const uint32_t n = store_.copy_out(resp->text, s.resp, kMaxKeptBytes);
     rs_text = {reinterpret_cast<const char*>(s.resp), n};
-    if (!http::parse_head(rs_text.substr(0, std::min<std::size_t>(n, resp->head_len)), s.resp_head))
+    if (!s.heads.reparse(rs_text.substr(0, std::min<std::size_t>(n, resp->head_len)), s.resp_head))
       resp = nullptr;
   }
   if (!req && !resp) return;

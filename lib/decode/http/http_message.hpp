@@ -24,7 +24,8 @@ enum Flag : uint8_t {
 };
 
 struct HttpDecoder::Scratch {
-  http::Head req_head, resp_head, start_head;
+  http::Head req_head, resp_head;
+  http::HeadCache heads;  // parsed as messages start, taken again when they are written
   uint8_t req[kMaxKeptBytes];
   uint8_t resp[kMaxKeptBytes];
   uint8_t inflated[kMaxKeptBytes + simdjson::SIMDJSON_PADDING];

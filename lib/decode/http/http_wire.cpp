@@ -372,6 +372,48 @@ bool parse_head(std::string_view text, Head& h) {
   return true;
 }
 
+const Head* HeadCache::parse(std::string_view text) {
+  if (text.empty() || text.size() > kMaxText) return parse_head(text, long_) ? &long_ : nullptr;
+  Slot& sl = slots_[next_];
+  next_ = (next_ + 1) % kSlots;
+  std::memcpy(sl.text, text.data(), text.size());
+  sl.len = static_cast<uint32_t>(text.size());
+  sl.ok = parse_head(std::string_view(sl.text, text.size()), sl.head);
+  return sl.ok ? &sl.head : nullptr;
+}
+
+bool HeadCache::reparse(std::string_view text, Head& out) const {
+  for (const Slot& sl : slots_) {
+    if (sl.len == 0 || sl.len != text.size() || std::memcmp(sl.text, text.data(), text.size()) != 0) continue;
+    if (!sl.ok) return false;
+    // The head's views into the copy, moved onto text; views elsewhere ("0.9" for a
+    // request line without a version) kept.
+    const auto from = reinterpret_cast<std::uintptr_t>(sl.text);
+    const auto move = [&](std::string_view v) {
+      const auto at = reinterpret_cast<std::uintptr_t>(v.data());
+      if (v.data() == nullptr || at < from || at > from + sl.len) return v;
+      return std::string_view(text.data() + (at - from), v.size());
+    };
+    const Head& h = sl.head;
+    out.response = h.response;
+    out.chunked = h.chunked;
+    out.has_length = h.has_length;
+    out.anomalies = h.anomalies;
+    out.content_length = h.content_length;
+    out.method = move(h.method);
+    out.uri = move(h.uri);
+    out.version = move(h.version);
+    out.status = h.status;
+    out.phrase = move(h.phrase);
+    out.n_headers = h.n_headers;
+    out.dropped_headers = h.dropped_headers;
+    for (uint32_t i = 0; i < h.n_headers; ++i)
+      out.headers[i] = {move(h.headers[i].name), move(h.headers[i].value)};
+    return true;
+  }
+  return parse_head(text, out);
+}
+
 namespace {
 
 constexpr std::size_t kMaxPairs = 256;       // pairs encode_params reads

@@ -77,6 +77,35 @@ bool versionless_request_line(std::string_view line);
 // neither a status line nor a request line.
 bool parse_head(std::string_view text, Head& out);
 
+// The last few heads parsed, each with its own copy of the text. A message's head is
+// parsed when the message starts and again when its transaction is written (from the
+// copy kept with the message); the second time, a head whose text equals a remembered
+// one is taken from it, its views moved onto the new text, not parsed again (the parse
+// reads the text alone, so equal text gives an equal head).
+class HeadCache {
+ public:
+  static constexpr std::size_t kSlots = 16;
+  static constexpr std::size_t kMaxText = 4096;  // longer heads are parsed each time
+
+  // parse_head() of text, remembered (heads up to kMaxText bytes): the head, its views
+  // into the cache's copy (a longer head's into text), valid until the next parse();
+  // null when text is not a head.
+  const Head* parse(std::string_view text);
+  // parse_head() of text, from a remembered head when one has this text.
+  bool reparse(std::string_view text, Head& out) const;
+
+ private:
+  struct Slot {
+    uint32_t len = 0;  // 0: empty
+    bool ok = false;
+    Head head;
+    char text[kMaxText];
+  };
+  Slot slots_[kSlots];
+  std::size_t next_ = 0;
+  Head long_;  // a head longer than kMaxText
+};
+
 // Whether n bytes of a, in any case, are the lower-case bytes of l.
 bool iequals_bytes(const char* a, const char* l, std::size_t n);
 // The lengths compared inline first: most header names are told apart by theirs.
