@@ -277,9 +277,11 @@ class JsonWriter::Text {
     o_ += s.size();
     *o_++ = '"';
   }
-  // Quoted and escaped: any bytes.
+  // Quoted and escaped: any bytes. The room is there again after it.
   void string(std::string_view s) {
-    if (s.size() <= 64 && JsonWriter::plain(s)) return ascii(s);
+    if (!lost_ && s.size() <= 64 && JsonWriter::plain(s) &&
+        w_.cap_ - static_cast<std::size_t>(o_ - w_.buf_) >= s.size() + 2 + room_)
+      return ascii(s);
     string_escaped(s);
   }
   // A member's separator: none before the first of its object.

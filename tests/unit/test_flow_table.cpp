@@ -265,6 +265,22 @@ TEST(FlowEvent, WrittenWholeOrRecordedAsOverflowAtEveryCapacity) {
     EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
     if (!w.overflow()) EXPECT_EQ(w.view(), want) << cap;
   }
+  // With the usual short host name, no string of the event is escaped: the text takes
+  // its room again after each all the same.
+  agent.hostname = "vm";
+  prepare_agent(agent);
+  std::string short_full(8192, '\0');
+  JsonWriter short_big(short_full.data(), short_full.size());
+  write_flow_event(short_big, f, true, f.last_ts_ns, counts, agent);
+  ASSERT_FALSE(short_big.overflow());
+  const std::string short_want(short_big.view());
+  for (std::size_t cap = 0; cap <= short_want.size() + 2048; ++cap) {
+    std::string buf(cap + 8, 'Z');
+    JsonWriter w(buf.data(), cap);
+    write_flow_event(w, f, true, f.last_ts_ns, counts, agent);
+    EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
+    if (!w.overflow()) EXPECT_EQ(w.view(), short_want) << cap;
+  }
   std::string room(want.size() + 2048, '\0');
   JsonWriter enough(room.data(), room.size());
   write_flow_event(enough, f, true, f.last_ts_ns, counts, agent);

@@ -209,13 +209,37 @@ TEST(TransactionEvent, EveryMemberWrittenWholeOrRecordedAsOverflowAtEveryCapacit
     EXPECT_NE(found, std::string::npos) << part << " in " << want;
     if (found != std::string::npos) at = found;
   }
-  for (std::size_t cap = 0; cap <= want.size() + 2048; ++cap) {
-    std::string buf(cap + 8, 'Z');
-    JsonWriter w(buf.data(), cap);
-    write(w);
-    EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
-    if (!w.overflow()) EXPECT_EQ(w.view(), want) << cap;
-  }
+  auto every_capacity = [&](const std::string& whole) {
+    for (std::size_t cap = 0; cap <= whole.size() + 2048; ++cap) {
+      std::string buf(cap + 8, 'Z');
+      JsonWriter w(buf.data(), cap);
+      write(w);
+      EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
+      if (!w.overflow()) EXPECT_EQ(w.view(), whole) << cap;
+    }
+  };
+  every_capacity(want);
+  // The same with every string short and plain (none escaped): the text takes its
+  // room again after each string all the same.
+  const std::string_view plain_ips[] = {"10.9.9.9", "192.0.2.1"};
+  const std::string_view plain_hosts[] = {"referer.example"};
+  const std::string_view plain_users[] = {"alice", "bob"};
+  t.error = "Response: cut";
+  t.event_action = "action";
+  t.server_domain = "server.example";
+  t.related_ips = plain_ips;
+  t.related_hosts_more = plain_hosts;
+  t.related_users = plain_users;
+  t.event_original = "INVITE sip:x";
+  t.user_name = "user";
+  agent.hostname = "vm";
+  prepare_agent(agent);
+  std::string plain_full(16384, '\0');
+  JsonWriter plain_big(plain_full.data(), plain_full.size());
+  write(plain_big);
+  ASSERT_FALSE(plain_big.overflow());
+  ASSERT_EQ(parser.parse(std::string(plain_big.view())).get(doc), simdjson::SUCCESS);
+  every_capacity(std::string(plain_big.view()));
 }
 
 TEST(JsonWriter, EveryByteToEscapeIsFoundAtEveryPlaceInShortStrings) {
