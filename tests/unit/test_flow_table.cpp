@@ -247,44 +247,37 @@ TEST(FlowEvent, WrittenWholeOrRecordedAsOverflowAtEveryCapacity) {
   agent.hostname = "host \"quoted\" " + std::string(80, 'h');  // escaped, the room asked for again after it
   agent.timestamp_digits = 9;
   prepare_agent(agent);
-  std::string full(8192, '\0');
-  JsonWriter big(full.data(), full.size());
-  write_flow_event(big, f, true, f.last_ts_ns, counts, agent);
-  ASSERT_FALSE(big.overflow());
-  const std::string want(big.view());
+  // The whole event, then the same at every capacity: whole, or overflow and nothing
+  // past the end.
+  const auto whole = [&] {
+    std::string full(8192, '\0');
+    JsonWriter big(full.data(), full.size());
+    write_flow_event(big, f, true, f.last_ts_ns, counts, agent);
+    EXPECT_FALSE(big.overflow());
+    return std::string(big.view());
+  };
+  const auto every_capacity = [&](const std::string& want) {
+    for (std::size_t cap = 0; cap <= want.size() + 2048; ++cap) {
+      std::string buf(cap + 8, 'Z');
+      JsonWriter w(buf.data(), cap);
+      write_flow_event(w, f, true, f.last_ts_ns, counts, agent);
+      EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
+      if (!w.overflow()) EXPECT_EQ(w.view(), want) << cap;
+    }
+  };
+  const std::string want = whole();
   for (const char* part :
        {R"("destination":{"bytes":)", R"("ip":"2001:db8:1234:5678:9abc:def0:1122:3344")",
         R"("mac":"01-02-03-04-05-06")", R"("vlan":[4094,4093]})", R"("type":["connection","end"])",
         R"("host":{"name":"host \"quoted\" hhhh)", R"("transport":"tcp","type":"ipv6"},"source":{)",
         R"("port":65535},"type":"flow"})"})
     EXPECT_NE(want.find(part), std::string::npos) << part << " in " << want;
-  for (std::size_t cap = 0; cap <= want.size() + 2048; ++cap) {
-    std::string buf(cap + 8, 'Z');
-    JsonWriter w(buf.data(), cap);
-    write_flow_event(w, f, true, f.last_ts_ns, counts, agent);
-    EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
-    if (!w.overflow()) EXPECT_EQ(w.view(), want) << cap;
-  }
+  every_capacity(want);
   // With the usual short host name, no string of the event is escaped: the text takes
   // its room again after each all the same.
   agent.hostname = "vm";
   prepare_agent(agent);
-  std::string short_full(8192, '\0');
-  JsonWriter short_big(short_full.data(), short_full.size());
-  write_flow_event(short_big, f, true, f.last_ts_ns, counts, agent);
-  ASSERT_FALSE(short_big.overflow());
-  const std::string short_want(short_big.view());
-  for (std::size_t cap = 0; cap <= short_want.size() + 2048; ++cap) {
-    std::string buf(cap + 8, 'Z');
-    JsonWriter w(buf.data(), cap);
-    write_flow_event(w, f, true, f.last_ts_ns, counts, agent);
-    EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
-    if (!w.overflow()) EXPECT_EQ(w.view(), short_want) << cap;
-  }
-  std::string room(want.size() + 2048, '\0');
-  JsonWriter enough(room.data(), room.size());
-  write_flow_event(enough, f, true, f.last_ts_ns, counts, agent);
-  EXPECT_FALSE(enough.overflow());
+  every_capacity(whole());
 }
 
 }  // namespace
