@@ -43,6 +43,24 @@ void civil_from_days(int64_t z, int& y, unsigned& m, unsigned& d) {
   y = static_cast<int>(yy + (m <= 2));
 }
 
+// Each byte's decimal text, four bytes a byte (the digits, then '.'), and its length:
+// a dotted quad is four copies of a word.
+struct OctetTable {
+  char text[256][4];
+  uint8_t len[256];
+  constexpr OctetTable() : text(), len() {
+    for (unsigned v = 0; v < 256; ++v) {
+      unsigned n = 0;
+      if (v >= 100) text[v][n++] = static_cast<char>('0' + v / 100);
+      if (v >= 10) text[v][n++] = static_cast<char>('0' + v / 10 % 10);
+      text[v][n++] = static_cast<char>('0' + v % 10);
+      text[v][n] = '.';
+      len[v] = static_cast<uint8_t>(n);
+    }
+  }
+};
+constexpr OctetTable kOctets;
+
 void put2(char* p, unsigned v) {
   p[0] = static_cast<char>('0' + v / 10);
   p[1] = static_cast<char>('0' + v % 10);
@@ -117,16 +135,15 @@ void format_mac(const uint8_t mac[6], char* out) {
 
 std::size_t format_ip(const IpBytes& ip, uint8_t version, char* out) {
   if (version != 6) {
-    // Dotted quad by hand: glibc's inet_ntop formats IPv4 through sprintf.
+    // Dotted quad by hand (glibc's inet_ntop formats IPv4 through sprintf): each byte's
+    // text and dot copied as one word, the next one written over the last's extra bytes.
     std::size_t n = 0;
     for (int i = 0; i < 4; ++i) {
-      const unsigned v = ip[static_cast<std::size_t>(i)];
-      if (i) out[n++] = '.';
-      if (v >= 100) out[n++] = static_cast<char>('0' + v / 100);
-      if (v >= 10) out[n++] = static_cast<char>('0' + v / 10 % 10);
-      out[n++] = static_cast<char>('0' + v % 10);
+      const uint8_t v = ip[static_cast<std::size_t>(i)];
+      std::memcpy(out + n, kOctets.text[v], 4);
+      n += kOctets.len[v] + 1u;
     }
-    out[n] = '\0';
+    out[--n] = '\0';  // the last dot
     return n;
   }
   // RFC 5952 text by hand, as glibc's inet_ntop writes it (which formats through

@@ -377,6 +377,34 @@ TEST(Encode, Ipv6TextIsInetNtops) {
   }
 }
 
+TEST(Encode, Ipv4TextIsInetNtopsWithinSixteenBytes) {
+  // Every byte value in every place, and random addresses: inet_ntop's text, its
+  // terminating NUL, nothing written past 16 bytes.
+  std::mt19937 rng(7);
+  std::vector<IpBytes> cases;
+  for (unsigned v = 0; v < 256; ++v)
+    for (int place = 0; place < 4; ++place) {
+      IpBytes a{};
+      for (int i = 0; i < 4; ++i)
+        a[static_cast<std::size_t>(i)] = static_cast<uint8_t>(i == place ? v : 255 - v);
+      cases.push_back(a);
+    }
+  for (int k = 0; k < 5000; ++k) {
+    IpBytes a{};
+    for (int i = 0; i < 4; ++i) a[static_cast<std::size_t>(i)] = static_cast<uint8_t>(rng());
+    cases.push_back(a);
+  }
+  for (const IpBytes& a : cases) {
+    char want[INET_ADDRSTRLEN], got[24];
+    std::memset(got, 'Z', sizeof got);
+    ASSERT_NE(inet_ntop(AF_INET, a.data(), want, sizeof want), nullptr);
+    const std::size_t n = format_ip(a, 4, got);
+    ASSERT_EQ(std::string(got, n), want);
+    ASSERT_EQ(got[n], '\0');
+    ASSERT_EQ(std::string(got + 16, 8), std::string(8, 'Z'));
+  }
+}
+
 TEST(SpscRing, TransfersEverythingInOrderAcrossThreads) {
   SpscRing<uint64_t> r(64);
   constexpr uint64_t kN = 200000;
