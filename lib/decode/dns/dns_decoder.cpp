@@ -77,7 +77,7 @@ void dns_record(JsonWriter& w, const DnsRecord& r) {
   for (int i = 0; i < 5; ++i) idx[n++] = -1 - i;
   for (int i = 0; i < r.n_fields; ++i) idx[n++] = i;
   auto key = [&](int k) { return k < 0 ? keys[-1 - k] : r.fields[k].key; };
-  for (int i = 1; i < n; ++i)
+  for (int i = 5; i < n; ++i)  // the five fixed keys are in order already
     for (int j = i; j > 0 && std::strcmp(key(idx[j - 1]), key(idx[j])) > 0; --j)
       std::swap(idx[j - 1], idx[j]);
   w.begin_object();
@@ -262,23 +262,43 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       dns_records(w, "answers", r.answers, r.n_answers);
       w.field_uint("authorities_count", r.nscount);
       if (opt.include_authorities) dns_records(w, "authorities", r.authorities, r.n_authorities);
-      w.begin_object("flags");
-      w.field_bool("authentic_data", r.ad);
-      w.field_bool("authoritative", r.aa);
-      w.field_bool("checking_disabled", r.cd);
-      w.field_bool("recursion_available", r.ra);
-      w.field_bool("recursion_desired", r.rd);
-      w.field_bool("truncated_response", r.tc);
-      w.end_object();
-      w.begin_array("header_flags");
-      if (r.aa) w.string("AA");
-      if (r.tc) w.string("TC");
-      if (r.rd) w.string("RD");
-      if (r.ra) w.string("RA");
-      if (r.ad) w.string("AD");
-      if (r.cd) w.string("CD");
-      if (r.has_opt && r.opt_do) w.string("DO");  // EDNS DNSSEC OK, one of ECS's header flags
-      w.end_array();
+      {  // ~250 bytes of fixed layout
+        JsonWriter::Text x(w, 256);
+        const auto flag = [&x](bool on) {
+          if (on)
+            x.lit("true");
+          else
+            x.lit("false");
+        };
+        x.lit(R"("flags":{"authentic_data":)");
+        flag(r.ad);
+        x.lit(R"(,"authoritative":)");
+        flag(r.aa);
+        x.lit(R"(,"checking_disabled":)");
+        flag(r.cd);
+        x.lit(R"(,"recursion_available":)");
+        flag(r.ra);
+        x.lit(R"(,"recursion_desired":)");
+        flag(r.rd);
+        x.lit(R"(,"truncated_response":)");
+        flag(r.tc);
+        x.lit(R"(},"header_flags":[)");
+        bool first = true;
+        const auto header_flag = [&](bool on, const char(&name)[5]) {
+          if (!on) return;
+          x.comma(first);
+          x.lit(name);
+        };
+        header_flag(r.aa, R"("AA")");
+        header_flag(r.tc, R"("TC")");
+        header_flag(r.rd, R"("RD")");
+        header_flag(r.ra, R"("RA")");
+        header_flag(r.ad, R"("AD")");
+        header_flag(r.cd, R"("CD")");
+        header_flag(r.has_opt && r.opt_do, R"("DO")");  // EDNS DNSSEC OK, one of ECS's header flags
+        x.lit("]");
+        x.done();
+      }
       if (r.has_opt) {
         w.begin_object("opt");
         if (!r.opt_cookie.empty()) w.field("cookie", r.opt_cookie);
@@ -318,8 +338,10 @@ void DnsDecoder::publish(const DnsExchange& ex) {
         if (opt.public_suffixes && head->qname.size() < 1024 && head->qname != ".") {
           char lower[1024];
           std::size_t n = head->qname.size();
-          for (std::size_t i = 0; i < n; ++i)
-            lower[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(head->qname[i])));
+          for (std::size_t i = 0; i < n; ++i) {  // ASCII letters only, as std::tolower in the C locale
+            const char ch = head->qname[i];
+            lower[i] = ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + 32) : ch;
+          }
           if (n && lower[n - 1] == '.') --n;
           const PublicSuffixList::Split sp = opt.public_suffixes->split(std::string_view(lower, n));
           // The parts as the name was sent (the lookup is on the lower-case copy,
