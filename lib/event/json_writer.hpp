@@ -267,6 +267,11 @@ class JsonWriter::Text {
     std::memcpy(o_, s, N - 1);
     o_ += N - 1;
   }
+  // JSON text as it is (a literal's pieces chosen at run time).
+  void raw(std::string_view s) {
+    std::memcpy(o_, s.data(), s.size());
+    o_ += s.size();
+  }
   void num(uint64_t v);
   void snum(int64_t v);
   // Quoted; text as JsonWriter::ascii() takes it.

@@ -264,24 +264,14 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       if (opt.include_authorities) dns_records(w, "authorities", r.authorities, r.n_authorities);
       {  // ~250 bytes of fixed layout
         JsonWriter::Text x(w, 256);
-        const auto flag = [&x](bool on) {
-          if (on)
-            x.lit("true");
-          else
-            x.lit("false");
-        };
-        x.lit(R"("flags":{"authentic_data":)");
-        flag(r.ad);
-        x.lit(R"(,"authoritative":)");
-        flag(r.aa);
-        x.lit(R"(,"checking_disabled":)");
-        flag(r.cd);
-        x.lit(R"(,"recursion_available":)");
-        flag(r.ra);
-        x.lit(R"(,"recursion_desired":)");
-        flag(r.rd);
-        x.lit(R"(,"truncated_response":)");
-        flag(r.tc);
+        static constexpr std::string_view kFlagKeys[] = {
+            R"("flags":{"authentic_data":)", R"(,"authoritative":)",     R"(,"checking_disabled":)",
+            R"(,"recursion_available":)",    R"(,"recursion_desired":)", R"(,"truncated_response":)"};
+        const bool on[] = {r.ad, r.aa, r.cd, r.ra, r.rd, r.tc};
+        for (std::size_t i = 0; i < 6; ++i) {
+          x.raw(kFlagKeys[i]);
+          x.raw(on[i] ? "true" : "false");
+        }
         x.lit(R"(},"header_flags":[)");
         bool first = true;
         const auto header_flag = [&](bool on, const char(&name)[5]) {
