@@ -68,6 +68,17 @@ void JsonWriter::boolean(bool v) {
 void JsonWriter::Text::num(uint64_t v) { o_ = std::to_chars(o_, o_ + 20, v).ptr; }
 void JsonWriter::Text::snum(int64_t v) { o_ = std::to_chars(o_, o_ + 20, v).ptr; }
 
+void JsonWriter::string(std::string_view s) {
+  if (!plain_quoted(s, false)) string_escaped(s);
+}
+
+void JsonWriter::Text::string(std::string_view s) {
+  if (!lost_ && s.size() <= 64 && JsonWriter::plain(s) &&
+      w_.cap_ - static_cast<std::size_t>(o_ - w_.buf_) >= s.size() + 2 + room_)
+    return ascii(s);
+  string_escaped(s);
+}
+
 void JsonWriter::Text::string_escaped(std::string_view s) {
   if (lost_) {  // out of room already: the sink takes the room's worth again
     o_ = sink_;

@@ -51,9 +51,9 @@ class JsonWriter {
     }
     key_escaped(k);
   }
-  void string(std::string_view s) {
-    if (!plain_quoted(s, false)) string_escaped(s);
-  }
+  // Out of line (values are seldom known at compile time, and a copy at every field
+  // made the event writers' code too large to stay cached).
+  void string(std::string_view s);
   // One string value made of two pieces (each piece whole UTF-8).
   void string_parts(std::string_view a, std::string_view b);
   void uint(uint64_t v);
@@ -282,13 +282,9 @@ class JsonWriter::Text {
     o_ += s.size();
     *o_++ = '"';
   }
-  // Quoted and escaped: any bytes. The room is there again after it.
-  void string(std::string_view s) {
-    if (!lost_ && s.size() <= 64 && JsonWriter::plain(s) &&
-        w_.cap_ - static_cast<std::size_t>(o_ - w_.buf_) >= s.size() + 2 + room_)
-      return ascii(s);
-    string_escaped(s);
-  }
+  // Quoted and escaped: any bytes. The room is there again after it. (Out of line: a
+  // copy at every string of an event made the writers' code too large to stay cached.)
+  void string(std::string_view s);
   // A member's separator: none before the first of its object.
   void comma(bool& first) {
     if (!first) *o_++ = ',';
