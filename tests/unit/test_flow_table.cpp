@@ -262,7 +262,9 @@ TEST(FlowEvent, WrittenWholeOrRecordedAsOverflowAtEveryCapacity) {
       JsonWriter w(buf.data(), cap);
       write_flow_event(w, f, true, f.last_ts_ns, counts, agent);
       EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
-      if (!w.overflow()) EXPECT_EQ(w.view(), want) << cap;
+      if (!w.overflow()) {
+        EXPECT_EQ(w.view(), want) << cap;
+      }
     }
   };
   const std::string want = whole();

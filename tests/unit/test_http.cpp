@@ -143,7 +143,9 @@ TEST(HttpParse, HeadsTakenAgainFromTheCacheEqualHeadsParsedAgain) {
     for (std::size_t i = 0; i < va.size(); ++i) {
       EXPECT_EQ(va[i], vb[i]) << text;
       const bool in_text = vb[i].data() >= text.data() && vb[i].data() <= text.data() + text.size();
-      if (!vb[i].empty() && vb[i] != "0.9") EXPECT_TRUE(in_text) << vb[i] << " of " << text;
+      if (!vb[i].empty() && vb[i] != "0.9") {
+        EXPECT_TRUE(in_text) << vb[i] << " of " << text;
+      }
     }
   };
   http::HeadCache cache;

@@ -73,7 +73,9 @@ TEST(JsonWriter, NumbersAreWrittenInPlaceOnlyWhereTheyFit) {
     w.end_array();
     EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
     EXPECT_EQ(w.overflow(), cap < want.size()) << cap;
-    if (!w.overflow()) EXPECT_EQ(w.view(), want);
+    if (!w.overflow()) {
+      EXPECT_EQ(w.view(), want);
+    }
   }
 }
 
@@ -130,7 +132,9 @@ TEST(JsonWriter, AsciiTextIsWrittenAsStringsAreAtEveryCapacity) {
     wb.end_object();
     EXPECT_EQ(wa.overflow(), wb.overflow()) << cap;
     EXPECT_EQ(a.substr(cap), std::string(8, 'Z')) << cap;
-    if (!wa.overflow()) EXPECT_EQ(wa.view(), wb.view()) << cap;
+    if (!wa.overflow()) {
+      EXPECT_EQ(wa.view(), wb.view()) << cap;
+    }
   }
 }
 
@@ -215,7 +219,9 @@ TEST(TransactionEvent, EveryMemberWrittenWholeOrRecordedAsOverflowAtEveryCapacit
       JsonWriter w(buf.data(), cap);
       write(w);
       EXPECT_EQ(buf.substr(cap), std::string(8, 'Z')) << cap;
-      if (!w.overflow()) EXPECT_EQ(w.view(), whole) << cap;
+      if (!w.overflow()) {
+        EXPECT_EQ(w.view(), whole) << cap;
+      }
     }
   };
   every_capacity(want);
@@ -414,7 +420,9 @@ TEST(SpscRing, TransfersEverythingInOrderAcrossThreads) {
   });
   uint64_t expect = 0, v = 0;
   while (expect < kN)
-    if (r.pop_one(v)) ASSERT_EQ(v, expect++);
+    if (r.pop_one(v)) {
+      ASSERT_EQ(v, expect++);
+    }
   producer.join();
 }
 
