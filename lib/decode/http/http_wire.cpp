@@ -389,7 +389,7 @@ bool HeadCache::reparse(std::string_view text, Head& out) const {
     // The head's views into the copy, moved onto text; views elsewhere ("0.9" for a
     // request line without a version) kept.
     const auto from = reinterpret_cast<std::uintptr_t>(sl.text);
-    const auto move = [&](std::string_view v) {
+    const auto onto_text = [&](std::string_view v) {
       const auto at = reinterpret_cast<std::uintptr_t>(v.data());
       if (v.data() == nullptr || at < from || at > from + sl.len) return v;
       return std::string_view(text.data() + (at - from), v.size());
@@ -400,15 +400,15 @@ bool HeadCache::reparse(std::string_view text, Head& out) const {
     out.has_length = h.has_length;
     out.anomalies = h.anomalies;
     out.content_length = h.content_length;
-    out.method = move(h.method);
-    out.uri = move(h.uri);
-    out.version = move(h.version);
+    out.method = onto_text(h.method);
+    out.uri = onto_text(h.uri);
+    out.version = onto_text(h.version);
     out.status = h.status;
-    out.phrase = move(h.phrase);
+    out.phrase = onto_text(h.phrase);
     out.n_headers = h.n_headers;
     out.dropped_headers = h.dropped_headers;
     for (uint32_t i = 0; i < h.n_headers; ++i)
-      out.headers[i] = {move(h.headers[i].name), move(h.headers[i].value)};
+      out.headers[i] = {onto_text(h.headers[i].name), onto_text(h.headers[i].value)};
     return true;
   }
   return parse_head(text, out);

@@ -26,6 +26,7 @@ enum Anomaly : uint16_t {
                            // leading digits, when one to three, are the code, as tshark reads it
 };
 
+// A field added here is copied in HeadCache::reparse() too.
 struct Head {
   static constexpr uint32_t kMaxHeaders = 128;
   bool response = false;
