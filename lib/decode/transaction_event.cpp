@@ -1,7 +1,5 @@
 #include "decode/transaction_event.hpp"
 
-#include <charconv>
-
 #include "flow/community_id.hpp"
 #include "flow/flow_event.hpp"
 #include "util/encode.hpp"

@@ -1,9 +1,6 @@
 #include "flow/flow_event.hpp"
 
 #include <array>
-#include <charconv>
-#include <cstring>
-#include <string_view>
 
 #include "flow/community_id.hpp"
 #include "util/encode.hpp"
