@@ -30,6 +30,12 @@ enum SocksState : uint8_t {
   kSocksNot
 };
 
+// TcpSession::preamble.
+enum Preamble : uint8_t {
+  kPreambleNone,     // picked up mid-stream, or the client's first bytes were seen
+  kPreambleAtStart,  // seen from its SYN: the client's first bytes may be a PROXY header
+};
+
 // Whether the segment is the handshake's next message (then it is passed over).
 bool socks_step(uint8_t& st, bool from_client, const uint8_t* b, uint32_t n) {
   switch (st) {
@@ -70,6 +76,25 @@ bool socks_step(uint8_t& st, bool from_client, const uint8_t* b, uint32_t n) {
   }
   st = kSocksNot;
   return false;
+}
+
+// The length of a PROXY protocol header (HAProxy's, v1 text or v2 binary) that b starts
+// with, whole; 0 when there is none. A load balancer sends it first on the connection to
+// its backend, before the client's own bytes: the address it names is the client's.
+uint32_t proxy_header_len(const uint8_t* b, uint32_t n) {
+  static constexpr uint8_t kV2[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+  if (n >= 16 && std::memcmp(b, kV2, sizeof kV2) == 0) {
+    // Version 2, LOCAL or PROXY; family and protocol; the length of what follows.
+    if ((b[12] & 0xF0) != 0x20 || (b[12] & 0x0F) > 1) return 0;
+    const uint32_t len = 16u + (uint32_t{b[14]} << 8 | b[15]);
+    return len <= n ? len : 0;
+  }
+  // "PROXY TCP4|TCP6|UNKNOWN ...\r\n", 107 bytes at most.
+  if (n < 8 || std::memcmp(b, "PROXY ", 6) != 0) return 0;
+  const std::string_view rest(reinterpret_cast<const char*>(b) + 6, std::min<uint32_t>(n, 107) - 6);
+  if (!rest.starts_with("TCP4 ") && !rest.starts_with("TCP6 ") && !rest.starts_with("UNKNOWN")) return 0;
+  const std::size_t crlf = rest.find("\r\n");
+  return crlf == std::string_view::npos ? 0 : static_cast<uint32_t>(6 + crlf + 2);
 }
 
 }  // namespace
@@ -407,6 +432,7 @@ void Worker::tcp_session(Parsed& p) {
     s.in_progress = false;
     s.port_claim_untested = false;
     s.socks = kSocksNone;
+    s.preamble = (m.tcp_flags & tcp_flag::kSyn) ? kPreambleAtStart : kPreambleNone;
     s.dir[0] = s.dir[1] = TcpDirection{};
     s.buf[0] = s.buf[1] = StreamBuffer{};
     const DecoderPlan& plan = *settings_.decoders;
@@ -429,7 +455,21 @@ void Worker::tcp_session(Parsed& p) {
   }
   if (s.state == kProbing) {
     if (m.l4_payload_len == 0) return;
-    if (s.socks < kSocksOpen && socks_step(s.socks, d == 0, m.l4_payload, m.l4_payload_len)) {
+    // A PROXY protocol header first: what follows it is classified.
+    const uint8_t* payload = m.l4_payload;
+    uint32_t payload_len = m.l4_payload_len;
+    if (d == 0 && s.preamble == kPreambleAtStart) {
+      if (const uint32_t h = proxy_header_len(payload, payload_len)) {
+        payload += h;
+        payload_len -= h;
+        if (payload_len == 0) {  // alone in its segment, never delivered: passed over here
+          s.preamble = kPreambleNone;
+          counters_.inc(Counter::detect_proxy_protocol);
+          return;
+        }
+      }
+    }
+    if (s.socks < kSocksOpen && socks_step(s.socks, d == 0, payload, payload_len)) {
       if (s.socks == kSocksOpen) {  // the tunnelled protocol's bytes come next
         counters_.inc(Counter::detect_socks);
         s.probes_left = PayloadDetector::kBudgetSegments;
@@ -437,7 +477,7 @@ void Worker::tcp_session(Parsed& p) {
       return;
     }
     const int found =
-        settings_.decoders->detector->classify(*detect_scratch_, {m.l4_payload, m.l4_payload_len}, d == 0);
+        settings_.decoders->detector->classify(*detect_scratch_, {payload, payload_len}, d == 0);
     if (found >= 0 && decoders_[found]) {
       attach(s, found);
       counters_.inc(Counter::detect_by_payload);
@@ -471,6 +511,18 @@ void Worker::tcp_session(Parsed& p) {
 
 void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len) {
   if (s.state != kDecoding) return;
+  if (dir == 0 && s.preamble == kPreambleAtStart) {
+    // The client's first bytes of a connection seen from its SYN: a PROXY protocol
+    // header there is the balancer's, not the protocol's (HTTP would read "PROXY" as a
+    // method and the request after it as a header line).
+    s.preamble = kPreambleNone;
+    if (const uint32_t h = proxy_header_len(data, len)) {
+      counters_.inc(Counter::detect_proxy_protocol);
+      data += h;
+      len -= h;
+      if (len == 0) return;
+    }
+  }
   s.in_progress = true;
   StreamBuffer& b = s.buf[dir];
   if (b.held.empty()) {

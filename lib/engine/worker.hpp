@@ -144,6 +144,7 @@ class alignas(kCacheLine) Worker {
     // bytes, payload detection may hand the connection to the protocol they show.
     bool port_claim_untested;
     uint8_t socks;        // SocksState: a SOCKS handshake passed over before detection
+    uint8_t preamble;     // Preamble: whether a PROXY protocol header may still come first
     TcpDirection dir[2];  // [0] from the flow's source
     StreamBuffer buf[2];
     alignas(8) uint8_t data[kDecoderStateBytes];

@@ -870,6 +870,43 @@ TEST(Detection, HttpThroughASocksProxyIsFound) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 0u);
 }
 
+TEST(Detection, ProxyProtocolHeaderBeforeTheClientsBytesIsPassedOver) {
+  // A load balancer's PROXY header (v1 text, v2 binary) first on a connection: passed
+  // over, whether it shares its segment with the request or comes alone, on the port's
+  // decoder and through payload detection; HTTP had read "PROXY" as the method and the
+  // request line after it as a header. A connection picked up mid-stream is left as is.
+  using namespace std::string_literals;
+  HttpHarness h({80}, true);
+  const std::string get = "GET /p HTTP/1.1\r\nHost: a.example\r\n\r\n";
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  const std::string v1 = "PROXY TCP4 192.0.2.10 192.0.2.20 51000 80\r\n";
+  const std::string v2 =
+      "\x0D\x0A\x0D\x0A\x00\x0D\x0A\x51\x55\x49\x54\x0A\x21\x11\x00\x0C"
+      "\xC0\x00\x02\x0A\xC0\x00\x02\x14\xC7\x38\x00\x50"s;
+  auto run = [&](uint16_t cport, uint16_t sport, std::vector<std::string> client_first) {
+    Conn c{cport, sport};
+    h.handshake(c);
+    for (const std::string& b : client_first) h.client(c, b);
+    h.server(c, ok);
+  };
+  run(42001, 80, {v1 + get});    // by port, one segment
+  run(42002, 80, {v1, get});     // by port, the header alone
+  run(42003, 80, {v2 + get});    // v2
+  run(42004, 8888, {v1 + get});  // payload detection, one segment
+  run(42005, 8888, {v2, get});   // payload detection, the header alone
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  for (const auto& e : ev) {
+    EXPECT_TRUE(contains(e, R"("method":"GET")")) << e;
+    EXPECT_TRUE(contains(e, R"("path":"/p")")) << e;
+    EXPECT_TRUE(contains(e, R"("status_code":200)")) << e;
+    EXPECT_FALSE(contains(e, "PROXY")) << e;
+    EXPECT_FALSE(contains(e, R"("error")")) << e;
+  }
+  EXPECT_EQ(h.count(Counter::detect_proxy_protocol), 5u);
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 2u);
+}
+
 // A port's decoder that refuses a connection's first bytes hands it to the protocol
 // they show (plaintext HTTP on 443), from its start; a connection picked up mid-stream
 // is left to the port's decoder (mid-stream bytes refuse every decoder).
