@@ -33,21 +33,6 @@ void endpoint(JsonWriter::Text& x, const char (&open)[N], std::string_view ip, u
   x.lit("}");
 }
 
-// `key` (with its comma and colon) and the string, when there is one: a text value
-// when not empty, a name when not null (an empty name is written).
-template <std::size_t N>
-void optional_member(JsonWriter::Text& x, const char (&key)[N], std::string_view v) {
-  if (v.empty()) return;
-  x.lit(key);
-  x.string(v);
-}
-template <std::size_t N>
-void optional_member(JsonWriter::Text& x, const char (&key)[N], const char* v) {
-  if (!v) return;
-  x.lit(key);
-  x.string(v);
-}
-
 // `open` (a key and "[") and the strings one, then more (one when not empty): nothing
 // when there are none. Whether it wrote.
 template <std::size_t N>
@@ -138,9 +123,18 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     x.ascii(end_text);
   }
   x.lit(R"(,"kind":"event")");
-  optional_member(x, R"(,"original":)", t.event_original);
-  optional_member(x, R"(,"outcome":)", t.event_outcome);
-  optional_member(x, R"(,"reason":)", t.event_reason);
+  if (!t.event_original.empty()) {
+    x.lit(R"(,"original":)");
+    x.string(t.event_original);
+  }
+  if (t.event_outcome) {
+    x.lit(R"(,"outcome":)");
+    x.string(t.event_outcome);
+  }
+  if (!t.event_reason.empty()) {
+    x.lit(R"(,"reason":)");
+    x.string(t.event_reason);
+  }
   if (t.has_sequence) {
     x.lit(R"(,"sequence":)");
     x.snum(t.event_sequence);
@@ -199,7 +193,10 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     x.num(t.proto);
     x.lit(R"(")");
   }
-  optional_member(x, R"(,"protocol":)", t.network_protocol);
+  if (t.network_protocol) {
+    x.lit(R"(,"protocol":)");
+    x.string(t.network_protocol);
+  }
   if (const char* name = transport_name(t.proto)) {
     x.lit(R"(,"transport":)");
     x.ascii(name);
