@@ -334,7 +334,8 @@ def test_hash_fields_partition_direct_and_spooled_events_alike(broker, traffic, 
     for t in (direct, spooled):
         assert kafka("topic", t, "4", check=False).returncode == 0
     hashed = "  partition.hash: {hash: [network.transport]}\n"
-    run_tapbeat(["-c", write_config(tmp_path, kafka_output(direct, hashed)), "-I", traffic, "-t"])
+    proc = run_tapbeat(["-c", write_config(tmp_path, kafka_output(direct, hashed)), "-I", traffic, "-t"])
+    assert final_stats(proc.stderr)["output.kafka.acked"] == 4000
     queue = f"queue.disk: {{path: '{tmp_path / 'spool'}', max_size: 64MiB}}\ntapbeat.shutdown_timeout: 2s\n"
     run_tapbeat(["-c", write_config(tmp_path, kafka_output(spooled, hashed, NOWHERE), extra=queue), "-I", traffic,
                  "-t"], check=False)
