@@ -23,6 +23,16 @@ def exchange(sock, data, end_markers):
     return buf
 
 
+def in_request_order(out):
+    """Each event's memcache fields and status, in request order: publication order is
+    completion order (a noreply command, a quiet one passed over, is done at once)."""
+    def start(e):  # RFC 3339 with trailing zeros of the fraction dropped
+        head, _, frac = e["event"]["start"].rstrip("Z").partition(".")
+        return head, int(frac.ljust(9, "0"))
+    raw = sorted((json.loads(l) for l in out.splitlines()), key=start)
+    return [e["memcache"] | {"status": e["status"]} for e in raw]
+
+
 @pytest.fixture
 def memcached():
     if os.geteuid() != 0:
@@ -59,13 +69,7 @@ def test_memcache_live_transactions(tmp_path, memcached):
     s = final_stats(err)
     assert s["capture.pcap.dropped"] == 0
     assert s["stream.buffer_full"] == 0
-    # Publication order is completion order (a noreply command is done at once):
-    # compare in request order.
-    def start(e):  # RFC 3339 with trailing zeros of the fraction dropped
-        head, _, frac = e["event"]["start"].rstrip("Z").partition(".")
-        return head, int(frac.ljust(9, "0"))
-    raw = sorted((json.loads(l) for l in out.splitlines()), key=start)
-    events = [e["memcache"] | {"status": e["status"]} for e in raw]
+    events = in_request_order(out)
     cmds = [(e["request"]["command"], e["request"].get("keys")) for e in events]
     assert cmds == [("set", ["k1"]), ("set", ["big"]), ("get", ["k1", "nokey", "big"]), ("incr", ["n"]),
                     ("set", ["n"]), ("incr", ["n"]), ("delete", ["k1"]), ("set", ["q"]), ("stats", None)], cmds
@@ -81,3 +85,50 @@ def test_memcache_live_transactions(tmp_path, memcached):
     assert events[7]["request"]["noreply"] is True and "response" not in events[7]
     want_stats = {l.split(" ", 2)[1] for l in stats[0].decode().splitlines() if l.startswith("STAT ")}
     assert {x["name"] for x in events[8]["response"]["stats"]} == want_stats
+
+
+def test_memcache_meta_protocol_live(tmp_path, memcached):
+    # The meta protocol (memcached 1.6+; what current clients such as Dalli speak): each
+    # command paired with the reply this memcached gave, quiet pipelines ended by mn
+    # matched reply by reply, and a classic command after them still read.
+    config = live_config("memcache", PORT)
+    replies = []
+
+    def workload():
+        c = socket.create_connection(("127.0.0.1", PORT))
+        replies.append(exchange(c, b"ms mk 5 T60 F3\r\nhello\r\n", [b"\r\n"]))
+        replies.append(exchange(c, b"mg mk v f t k O7\r\n", [b"hello\r\n"]))
+        replies.append(exchange(c, b"mg bWs= b s v\r\n", [b"hello\r\n"]))  # mk, base64
+        replies.append(exchange(c, b"ma mn N0 J10 v\r\n", [b"\r\n10\r\n"]))
+        replies.append(exchange(c, b"ma mn D5 v\r\n", [b"\r\n15\r\n"]))
+        # A quiet multi-get: one hit, one miss (left out by the server), then the no-op.
+        replies.append(exchange(c, b"mg nokey v q k\r\nmg mk v q k\r\nmn\r\n", [b"MN\r\n"]))
+        replies.append(exchange(c, b"ms mk 2 q\r\nhi\r\nmd nokey q\r\nmn\r\n", [b"MN\r\n"]))
+        replies.append(exchange(c, b"get mk\r\n", [b"END\r\n"]))
+        time.sleep(0.5)
+        c.close()
+        time.sleep(0.3)
+
+    out, err = run_live(config, tmp_path, workload)
+    s = final_stats(err)
+    assert replies[5] == b"VA 5 kmk\r\nhello\r\nMN\r\n" and replies[6] == b"NF\r\nMN\r\n", replies
+    assert s["capture.pcap.dropped"] == 0
+    assert s["memcache.malformed"] == 0 and s["stream.detached"] == 0
+    assert s["memcache.unmatched_requests"] == 0 and s["memcache.unmatched_responses"] == 0
+    events = in_request_order(out)
+    got = [(e["request"]["command"], e["request"].get("keys"), e.get("response", {}).get("command"))
+           for e in events]
+    assert got == [("ms", ["mk"], "HD"), ("mg", ["mk"], "VA"), ("mg", ["mk"], "VA"), ("ma", ["mn"], "VA"),
+                   ("ma", ["mn"], "VA"), ("mg", ["nokey"], None), ("mg", ["mk"], "VA"), ("mn", None, "MN"),
+                   ("ms", ["mk"], None), ("md", ["nokey"], "NF"), ("mn", None, "MN"), ("get", ["mk"], "VALUE")], got
+    assert all(e["status"] == "OK" for e in events)
+    ms, mg = events[0], events[1]
+    assert ms["request"] | {} == {"bytes": 5, "command": "ms", "count_values": 1, "exptime": 60, "flags": 3,
+                                  "keys": ["mk"], "quiet": False, "type": "Store"}, ms
+    assert mg["request"]["opaque"] == 7 and mg["response"]["opaque"] == 7
+    assert mg["response"]["flags"] == 3 and mg["response"]["bytes"] == 5 and mg["response"]["keys"] == ["mk"]
+    assert events[3]["request"]["initial"] == 10 and events[3]["response"]["value"] == 10
+    assert events[4]["request"]["delta"] == 5 and events[4]["response"]["value"] == 15
+    assert events[4]["response"]["type"] == "Counter"
+    assert events[5]["request"]["quiet"] is True and events[8]["request"]["quiet"] is True
+    assert events[9]["response"]["type"] == "Fail"

@@ -18,6 +18,46 @@ static_assert(sizeof(MemcacheState) <= kDecoderStateBytes,
               "memcache connection state must fit the session slot");
 static_assert(std::is_trivially_copyable_v<McMsg>);
 
+// A meta key sent base64-encoded (flag b), decoded into out (room for 3/4 of the text);
+// false when it is not base64, and the key is then published as sent.
+bool base64_key(std::string_view in, char* out, std::size_t& n) {
+  auto value = [](char ch) -> int {
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+    if (ch == '+') return 62;
+    if (ch == '/') return 63;
+    return -1;
+  };
+  if (in.empty() || in.size() % 4 != 0) return false;
+  n = 0;
+  for (std::size_t i = 0; i < in.size(); i += 4) {
+    const bool last = i + 4 == in.size();
+    const int pad = last ? (in[i + 3] == '=') + (in[i + 2] == '=' && in[i + 3] == '=') : 0;
+    uint32_t v = 0;
+    for (int j = 0; j < 4; ++j) {
+      const int x = j >= 4 - pad ? 0 : value(in[i + static_cast<std::size_t>(j)]);
+      if (x < 0) return false;
+      v = v << 6 | static_cast<uint32_t>(x);
+    }
+    out[n++] = static_cast<char>(v >> 16);
+    if (pad < 2) out[n++] = static_cast<char>(v >> 8);
+    if (pad < 1) out[n++] = static_cast<char>(v);
+  }
+  return true;
+}
+
+// A meta reply to a quiet (q) meta request: its O token or echoed key says whether it
+// is that request's; without them, whether the request could have given it. A quiet
+// request passed over got the reply quiet mode leaves out.
+bool answers_quiet_meta(const McMsg& req, const McMsg& resp) {
+  const bool error = resp.bits & kError;
+  if (!(resp.bits & kMeta) && !error) return true;
+  if ((req.bits & kHasToken) && (resp.bits & kHasToken)) return req.token == resp.token;
+  if ((req.bits & kHasKey) && (resp.bits & kHasKey)) return req.key_hash == resp.key_hash;
+  return quiet_meta_may_answer(req.command, req.bits & kHasCas, resp.reply_kind, error);
+}
+
 }  // namespace
 
 // Pending UDP requests, matched by addresses, ports and request id.
@@ -179,9 +219,90 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
   }
   out.wire_bytes += line_len;
   if (nw == 0) return {line_len, 0, Verdict::kOk};
+  // A value of `bytes` follows the line: counted, then streamed past.
+  auto value_follows = [&](uint64_t bytes) -> DecodeResult {
+    if (bytes > (64u << 20)) {
+      counters_.inc(MemcacheStat::malformed);
+      return {0, 0, Verdict::kViolation};
+    }
+    out.count_values = 1;
+    out.value_bytes = bytes;
+    out.wire_bytes += bytes + 2;
+    d.skip = bytes + 2;
+    d.in_value = 1;
+    return {line_len, 0, Verdict::kOk};
+  };
+  // The flags of a meta command or reply from word `first` on: a letter, then its token.
+  auto meta_flags = [&](int first, std::string_view& key, bool& b64) {
+    uint64_t v;
+    for (int i = first; i < nw; ++i) {
+      const std::string_view arg = w[i].substr(1);
+      switch (w[i][0]) {
+        case 'q':
+          if (request) out.bits |= kQuiet;
+          break;
+        case 'b':
+          b64 = true;
+          break;
+        case 'k':
+          if (!request) key = arg;
+          break;
+        case 'O':
+          out.token = token_hash(arg);
+          out.bits |= kHasToken;
+          if (parse_u64(arg, v) && v <= UINT32_MAX)
+            out.opaque = static_cast<uint32_t>(v), out.bits |= kHasOpaque;
+          break;
+        case 'T':
+          if (request && parse_u64(arg, v)) out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
+          break;
+        case 'F':
+        case 'f':
+          if ((w[i][0] == 'F') == request && parse_u64(arg, v))
+            out.flags = static_cast<uint32_t>(v), out.bits |= kHasFlags;
+          break;
+        case 'C':
+        case 'c':
+          if ((w[i][0] == 'C') == request && parse_u64(arg, v)) out.cas = v, out.bits |= kHasCas;
+          break;
+        case 'D':
+          if (request && out.command == kCmdMa && parse_u64(arg, v)) out.delta = v, out.bits |= kHasDelta;
+          break;
+        case 'J':
+          if (request && out.command == kCmdMa && parse_u64(arg, v)) out.initial = v, out.bits |= kHasInitial;
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  auto meta_key = [&](std::string_view key, bool b64) {
+    if (key.empty()) return;
+    out.key_hash = token_hash(key);
+    out.bits |= kHasKey;
+    char plain[192];
+    std::size_t len = 0;
+    if (b64 && key.size() <= 256 && base64_key(key, plain, len))
+      add_key({plain, len});
+    else
+      add_key(key);
+  };
   if (request) {
     out.command = command_index(w[0]);
     if (out.command == 0) counters_.inc(MemcacheStat::unknown_commands);
+    if (out.command >= kCmdMg) {  // meta: the key, then flags (ms: the value's size first)
+      out.bits |= kMeta;
+      std::string_view key = out.command == kCmdMn ? std::string_view{} : w[1];
+      uint64_t bytes = 0;
+      // An ms without a size is answered CLIENT_ERROR, and its value read as a command.
+      const bool with_value = out.command == kCmdMs && parse_u64(w[2], bytes);
+      bool b64 = false;
+      meta_flags(out.command == kCmdMn ? 1 : out.command == kCmdMs ? 3 : 2, key, b64);
+      meta_key(key, b64);
+      if (with_value) return value_follows(bytes);
+      done = true;
+      return {line_len, 0, Verdict::kOk};
+    }
     const bool store = out.command >= 3 && out.command <= 8;
     if (nw > 1 && out.command != 13 && out.command != 14 && out.command != 16) add_key(w[1]);
     if (out.command == 1 || out.command == 2)
@@ -198,17 +319,12 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       if (parse_u64(w[2], v)) out.flags = static_cast<uint32_t>(v);
       if (parse_u64(w[3], v)) out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
       uint64_t bytes = 0;
-      if (!parse_u64(w[4], bytes) || bytes > (64u << 20)) {
+      if (!parse_u64(w[4], bytes)) {
         counters_.inc(MemcacheStat::malformed);
         return {0, 0, Verdict::kViolation};
       }
       if (out.command == 8 && nw >= 6 && parse_u64(w[5], v)) out.cas = v, out.bits |= kHasCas;
-      out.count_values = 1;
-      out.value_bytes = bytes;
-      out.wire_bytes += bytes + 2;
-      d.skip = bytes + 2;
-      d.in_value = 1;
-      return {line_len, 0, Verdict::kOk};
+      return value_follows(bytes);
     }
     if ((out.command == 10 || out.command == 11) && nw >= 3 && parse_u64(w[2], v))
       out.delta = v, out.bits |= kHasDelta;
@@ -235,6 +351,28 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
   if (!d.gathering || out.reply_kind == 0 || r == kReplyEnd)
     out.reply_kind = out.reply_kind && r == kReplyEnd ? out.reply_kind : r;
   if (kReplies[r].error) out.bits |= kError;
+  if (meta_reply(r)) {  // VA <size> <flags>, HD/EN/NS/EX/NF/MN <flags>, ME <key> <name=value>...
+    out.bits |= kMeta;
+    d.gathering = 0;
+    std::string_view key = r == kReplyMe ? w[1] : std::string_view{};
+    bool b64 = false;
+    uint64_t size = 0;
+    if (r == kReplyVa && (nw < 2 || !parse_u64(w[1], size))) {
+      counters_.inc(MemcacheStat::malformed);
+      return {0, 0, Verdict::kViolation};
+    }
+    if (r != kReplyMe) meta_flags(r == kReplyVa ? 2 : 1, key, b64);
+    meta_key(key, b64);
+    if (r != kReplyVa) {
+      done = true;
+      return {line_len, 0, Verdict::kOk};
+    }
+    // ma's answer with v is the number as a value: read when it is at hand.
+    if (size <= 20 && n - line_len >= size &&
+        parse_u64({reinterpret_cast<const char*>(p + line_len), static_cast<std::size_t>(size)}, v))
+      out.counter = v, out.bits |= kHasCounter;
+    return value_follows(size);
+  }
   if (r == kReplyValue) {
     d.gathering = 1;
     uint64_t bytes = 0;
@@ -322,7 +460,7 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
   const bool binary = msg.bits & kBinary;
   if (!(msg.bits & kIsResponse)) {
     counters_.inc(MemcacheStat::requests);
-    if ((msg.bits & kQuiet) && !binary) {  // text noreply: no answer comes
+    if ((msg.bits & kQuiet) && !binary && !(msg.bits & kMeta)) {  // text noreply: no answer comes
       publish(c, st.client, false, false, &msg, nullptr);
       store_.release(msg.keys);
       return;
@@ -345,6 +483,13 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
     if (binary && req.opaque != msg.opaque && (req.bits & kQuiet)) {
       drop_pending(st, req);
       publish(c, st.client, true, false, &req, nullptr);
+      store_.release(req.keys);
+      continue;
+    }
+    // Meta: a quiet request this reply is not for got the reply quiet mode leaves out.
+    if ((req.bits & (kMeta | kQuiet)) == (kMeta | kQuiet) && !answers_quiet_meta(req, msg)) {
+      drop_pending(st, req);
+      publish(c, st.client, false, false, &req, nullptr);
       store_.release(req.keys);
       continue;
     }
@@ -569,9 +714,10 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       if (with_value) w.field_uint("count_values", r.count_values);
       if (r.bits & kHasDelta) w.field_uint("delta", r.delta);
       if (r.bits & kHasExptime) w.field_uint("exptime", r.exptime);
-      if (binary ? (r.command >= 3 && r.command <= 5) : (r.command >= 3 && r.command <= 8))
+      if (binary ? (r.command >= 3 && r.command <= 5)
+                 : (r.command >= 3 && r.command <= 8) || (r.bits & kHasFlags))
         w.field_uint("flags", r.flags);
-      if (binary && (r.bits & kHasDelta)) w.field_uint("initial", r.initial);
+      if ((binary && (r.bits & kHasDelta)) || (r.bits & kHasInitial)) w.field_uint("initial", r.initial);
       if (r.command == 13) {
         w.field("raw_args", std::string_view(kb[0], kl[0]));
       } else if (kl[0]) {
@@ -582,7 +728,12 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       // answered, but not by request).
       const bool retrieval =
           r.command == 1 || r.command == 2 || r.command == 13 || r.command == 19 || r.command == 20;
-      if (!binary && !retrieval) w.field_bool("noreply", (r.bits & kQuiet) && r.command != 17);
+      if (!binary && !retrieval && !(r.bits & kMeta))
+        w.field_bool("noreply", (r.bits & kQuiet) && r.command != 17);
+      if (r.bits & kMeta) {  // a meta command's O token (when a number) and q flag, as binary's
+        if (r.bits & kHasOpaque) w.field_uint("opaque", r.opaque);
+        w.field_bool("quiet", r.bits & kQuiet);
+      }
       if (binary) {
         const Opcode* oc = opcode_of(r.opcode);
         w.field("opcode", oc ? oc->name : "UNKNOWN");
@@ -598,8 +749,9 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       const McMsg& r = *resp;
       w.begin_object("response");
       // Binary: the command the opcode stands for; flags with get's answers alone (text:
-      // with values).
-      const bool with_value = r.count_values > 0;
+      // with values). A meta VA answering ma is the counter's value, as incr's number is.
+      const bool counter = (r.bits & kMeta) && r.reply_kind == kReplyVa && req && req->command == kCmdMa;
+      const bool with_value = r.count_values > 0 && !counter;
       if (with_value) w.field_uint("bytes", r.value_bytes);
       if (r.bits & kHasCas) w.field_uint("cas_unique", r.cas);
       if (!binary)
@@ -607,7 +759,8 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       else
         w.field("command", kCommands[r.command].name);
       if (with_value) w.field_uint("count_values", r.count_values);
-      if (binary ? r.command == 1 : with_value) w.field_uint("flags", r.flags);
+      if (binary ? r.command == 1 : (r.bits & kMeta) ? (r.bits & kHasFlags) != 0 : with_value)
+        w.field_uint("flags", r.flags);
       const bool stats = binary ? r.opcode == 0x10 : r.reply_kind == kReplyStat;
       if (stats) {
         w.begin_array("stats");
@@ -626,6 +779,7 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       } else if (kl[1]) {
         keys(1);
       }
+      if ((r.bits & kMeta) && (r.bits & kHasOpaque)) w.field_uint("opaque", r.opaque);
       if (binary) {
         const Opcode* oc = opcode_of(r.opcode);
         w.field("opcode", oc ? oc->name : "UNKNOWN");
@@ -634,11 +788,12 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
         w.field("status", status_name(r.status));
         w.field_uint("status_code", r.status);
       }
-      const char* type = binary ? (stats ? "Stats" : kCommands[req ? req->command : r.command].type)
-                                : kReplies[r.reply_kind].type;
+      const char* type = binary    ? (stats ? "Stats" : kCommands[req ? req->command : r.command].type)
+                         : counter ? "Counter"
+                                   : kReplies[r.reply_kind].type;
       if (binary && r.status != 0) type = "Fail";
       w.field("type", type);
-      if (r.bits & kHasCounter) w.field_uint("value", r.counter);
+      if ((r.bits & kHasCounter) && (!(r.bits & kMeta) || counter)) w.field_uint("value", r.counter);
       w.end_object();
     }
     w.end_object();
@@ -657,6 +812,9 @@ constexpr DetectProbe kProbes[] = {
     {R"(^(get|gets|set|add|replace|append|prepend|cas|delete|incr|decr|touch) [!-~]{1,250}( [0-9]+)*( noreply)?\r\n)",
      true},
     {R"(^(stats|version|flush_all)( [ -~]*)?\r\n)", true},
+    // Meta commands (memcached 1.6+): mg/md/ma/me key [flags], ms key size [flags].
+    {R"(^m[gdae] [!-~]{1,250}( [!-~]+)*\r\n)", true},
+    {R"(^ms [!-~]{1,250} [0-9]+( [!-~]+)*\r\n)", true},
 };
 
 const OptionSpec kSettingOptions[] = {

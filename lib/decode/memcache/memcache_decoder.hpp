@@ -32,12 +32,13 @@ struct McMsg {
   uint64_t counter;  // incr/decr result
   uint32_t exptime, flags, opaque;
   uint32_t count_values;
-  uint16_t status;     // binary status
-  uint8_t opcode;      // binary opcode
-  uint8_t command;     // index into the command table
-  uint8_t bits;        // McBit
-  uint8_t reply_kind;  // text replies: index into the reply table
-  uint16_t vbucket;    // binary requests
+  uint32_t token, key_hash;  // meta: hashes of the O token and of the key as sent
+  uint16_t status;           // binary status
+  uint8_t opcode;            // binary opcode
+  uint8_t command;           // index into the command table
+  uint16_t bits;             // McBit
+  uint8_t reply_kind;        // text replies: index into the reply table
+  uint16_t vbucket;          // binary requests
 };
 
 struct MemcacheState {

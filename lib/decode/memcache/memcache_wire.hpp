@@ -11,15 +11,21 @@
 
 namespace tapbeat::memcache {
 
-enum McBit : uint8_t {
+enum McBit : uint16_t {
   kIsResponse = 1,
-  kQuiet = 2,  // binary quiet opcode, or text noreply
+  kQuiet = 2,  // binary quiet opcode, text noreply, or a meta command's q flag
   kHasCas = 4,
   kHasCounter = 8,
   kHasExptime = 16,
   kHasDelta = 32,
   kBinary = 64,
   kError = 128,
+  kMeta = 256,      // a meta command (mg, ms, md, ma, mn, me) or its reply
+  kHasFlags = 512,  // meta: F (request) or f (reply) given
+  kHasInitial = 1024,
+  kHasToken = 2048,   // meta: an O(paque) token, its hash in McMsg::token
+  kHasKey = 4096,     // meta: the key (the request's, or the one a reply echoes), its hash in McMsg::key_hash
+  kHasOpaque = 8192,  // meta: the O token is a number (McMsg::opaque)
 };
 
 // Commands: name (memcache.*.command), type (memcache.request.type).
@@ -28,13 +34,36 @@ struct Command {
   const char* type;
 };
 inline constexpr Command kCommands[] = {
-    {"unknown", "UNKNOWN"}, {"get", "Load"},      {"gets", "Load"},      {"set", "Store"},
-    {"add", "Store"},       {"replace", "Store"}, {"append", "Store"},   {"prepend", "Store"},
-    {"cas", "Store"},       {"delete", "Delete"}, {"incr", "Counter"},   {"decr", "Counter"},
-    {"touch", "Touch"},     {"stats", "Stats"},   {"flush_all", "Info"}, {"version", "Info"},
-    {"verbosity", "Info"},  {"quit", "Info"},     {"noop", "Info"},      {"gat", "Load"},
+    {"unknown", "UNKNOWN"},
+    {"get", "Load"},
+    {"gets", "Load"},
+    {"set", "Store"},
+    {"add", "Store"},
+    {"replace", "Store"},
+    {"append", "Store"},
+    {"prepend", "Store"},
+    {"cas", "Store"},
+    {"delete", "Delete"},
+    {"incr", "Counter"},
+    {"decr", "Counter"},
+    {"touch", "Touch"},
+    {"stats", "Stats"},
+    {"flush_all", "Info"},
+    {"version", "Info"},
+    {"verbosity", "Info"},
+    {"quit", "Info"},
+    {"noop", "Info"},
+    {"gat", "Load"},
     {"gats", "Load"},
+    // The meta commands (memcached 1.6+): get, set, delete, arithmetic, no-op, debug.
+    {"mg", "Load"},
+    {"ms", "Store"},
+    {"md", "Delete"},
+    {"ma", "Counter"},
+    {"mn", "Info"},
+    {"me", "Info"},
 };
+inline constexpr uint8_t kCmdMg = 21, kCmdMs = 22, kCmdMd = 23, kCmdMa = 24, kCmdMn = 25, kCmdMe = 26;
 inline uint8_t command_index(std::string_view s) {
   for (uint8_t i = 1; i < std::size(kCommands); ++i)
     if (s == kCommands[i].name) return i;
@@ -108,15 +137,69 @@ struct Reply {
   bool error;
 };
 inline constexpr Reply kReplies[] = {
-    {"", "UNKNOWN", false},        {"STORED", "Success", false},    {"NOT_STORED", "Fail", false},
-    {"EXISTS", "Fail", false},     {"NOT_FOUND", "Fail", false},    {"DELETED", "Success", false},
-    {"TOUCHED", "Success", false}, {"OK", "Success", false},        {"END", "Load", false},
-    {"VALUE", "Load", false},      {"STAT", "Stats", false},        {"VERSION", "Info", false},
-    {"ERROR", "Error", true},      {"CLIENT_ERROR", "Error", true}, {"SERVER_ERROR", "Error", true},
+    {"", "UNKNOWN", false},
+    {"STORED", "Success", false},
+    {"NOT_STORED", "Fail", false},
+    {"EXISTS", "Fail", false},
+    {"NOT_FOUND", "Fail", false},
+    {"DELETED", "Success", false},
+    {"TOUCHED", "Success", false},
+    {"OK", "Success", false},
+    {"END", "Load", false},
+    {"VALUE", "Load", false},
+    {"STAT", "Stats", false},
+    {"VERSION", "Info", false},
+    {"ERROR", "Error", true},
+    {"CLIENT_ERROR", "Error", true},
+    {"SERVER_ERROR", "Error", true},
+    // Meta replies: a value, done, a miss (as END: Load), not stored, exists, not found,
+    // the no-op's answer, the debug answer.
+    {"VA", "Load", false},
+    {"HD", "Success", false},
+    {"EN", "Load", false},
+    {"NS", "Fail", false},
+    {"EX", "Fail", false},
+    {"NF", "Fail", false},
+    {"MN", "Info", false},
+    {"ME", "Info", false},
     {"", "Counter", false},  // a number: incr/decr result
 };
 inline constexpr uint8_t kReplyCounter = std::size(kReplies) - 1;
 inline constexpr uint8_t kReplyEnd = 8, kReplyValue = 9, kReplyStat = 10;
+inline constexpr uint8_t kReplyVa = 15, kReplyHd = 16, kReplyEn = 17, kReplyNs = 18, kReplyEx = 19,
+                         kReplyNf = 20, kReplyMn = 21, kReplyMe = 22;
+inline bool meta_reply(uint8_t r) { return r >= kReplyVa && r <= kReplyMe; }
+
+// Whether a meta command sent with q (quiet) can have given this reply. Quiet mode leaves
+// out the reply that says the usual thing (memcached 1.6: mg's miss EN; ms, md and ma's
+// HD, and ma's VA); errors and the other outcomes are still sent. EX (and NF for ms) come
+// only of a compare-and-swap (C).
+inline bool quiet_meta_may_answer(uint8_t cmd, bool cas, uint8_t reply, bool error) {
+  if (error) return true;
+  switch (cmd) {
+    case kCmdMg:
+      return reply == kReplyVa || reply == kReplyHd;
+    case kCmdMs:
+      return reply == kReplyNs || (cas && (reply == kReplyEx || reply == kReplyNf));
+    case kCmdMd:
+      return reply == kReplyNf || (cas && reply == kReplyEx);
+    case kCmdMa:
+      return reply == kReplyNf || reply == kReplyNs || (cas && reply == kReplyEx);
+    case kCmdMn:
+      return reply == kReplyMn;
+    case kCmdMe:
+      return reply == kReplyMe || reply == kReplyEn;
+    default:
+      return true;
+  }
+}
+
+// FNV-1a of a meta token (a key as sent, an opaque): matches a reply to its request.
+inline uint32_t token_hash(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (char ch : s) h = (h ^ static_cast<uint8_t>(ch)) * 16777619u;
+  return h;
+}
 
 inline bool parse_u64(std::string_view s, uint64_t& v) {
   v = 0;
@@ -143,8 +226,9 @@ inline int split_words(std::string_view line, std::string_view* w, int max) {
 
 // A text reply rather than a command (replies are upper case, commands lower).
 inline bool looks_like_reply(std::string_view s) {
-  for (const char* w : {"VALUE ", "STORED", "END", "STAT ", "DELETED", "NOT_", "ERROR", "OK", "EXISTS",
-                        "TOUCHED", "VERSION ", "CLIENT_ERROR", "SERVER_ERROR"})
+  for (const char* w : {"VALUE ", "STORED", "END",     "STAT ",    "DELETED",      "NOT_",         "ERROR",
+                        "OK",     "EXISTS", "TOUCHED", "VERSION ", "CLIENT_ERROR", "SERVER_ERROR", "VA ",
+                        "HD",     "EN",     "NS",      "EX",       "NF",           "MN",           "ME "})
     if (s.starts_with(w)) return true;
   return !s.empty() && s[0] >= '0' && s[0] <= '9';
 }

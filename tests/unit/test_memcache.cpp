@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "decode/memcache/memcache_decoder.hpp"
+#include "engine/decoder_set.hpp"
+#include "engine/worker.hpp"
+#include "stream_test.hpp"
+
+namespace tapbeat {
+namespace {
+
+using test::contains;
+
+// One connection to port 11211, picked up mid-stream.
+struct MemcacheHarness : test::StreamTest {
+  test::Conn conn{50000, 11211, 100, 900};
+  MemcacheHarness() {
+    const uint16_t ports[] = {11211};
+    decoders.enable<MemcacheSettings>("memcache", ports);
+    start();
+  }
+  void client(std::string_view s) { StreamTest::client(conn, s); }
+  void server(std::string_view s) { StreamTest::server(conn, s); }
+};
+
+// The meta protocol (memcached 1.6+, the text protocol's successor to binary): each
+// command paired with its reply, values passed over by their size, and the classic
+// commands after them still read.
+TEST(Memcache, MetaCommandsPairedWithTheirReplies) {
+  MemcacheHarness h;
+  h.client("ms foo 6 T90 F5 C7\r\nVA 1\r\n\r\n");  // a value that reads as a reply
+  h.server("HD\r\n");
+  h.client("mg foo v f c k O42\r\n");
+  h.server("VA 6 f5 c8 kfoo O42\r\nVA 1\r\n\r\n");
+  h.client("mg Zm9vYg== b v\r\n");  // a base64 key: published decoded
+  h.server("EN\r\n");
+  h.client("ma n v D5 J1 N0\r\n");
+  h.server("VA 2\r\n12\r\n");
+  h.client("md foo\r\n");
+  h.server("NF\r\n");
+  h.client("mn\r\n");
+  h.server("MN\r\n");
+  h.client("get foo\r\n");
+  h.server("END\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 7u);
+  EXPECT_TRUE(contains(ev[0], R"("request":{"bytes":6,"cas_unique":7,"command":"ms","count_values":1,)"
+                              R"("exptime":90,"flags":5,"keys":["foo"],"quiet":false,"type":"Store"})"))
+      << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("response":{"command":"HD","type":"Success"})")) << ev[0];
+  EXPECT_TRUE(
+      contains(ev[1], R"("request":{"command":"mg","keys":["foo"],"opaque":42,"quiet":false,"type":"Load"})"))
+      << ev[1];
+  EXPECT_TRUE(contains(ev[1],
+                       R"("response":{"bytes":6,"cas_unique":8,"command":"VA","count_values":1,"flags":5,)"
+                       R"("keys":["foo"],"opaque":42,"type":"Load"})"))
+      << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("keys":["foob"])")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("response":{"command":"EN","type":"Load"})")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("delta":5,"initial":1,)")) << ev[3];
+  EXPECT_TRUE(contains(ev[3], R"("type":"Counter","value":12})")) << ev[3];
+  EXPECT_TRUE(contains(ev[4], R"("response":{"command":"NF","type":"Fail"})")) << ev[4];
+  EXPECT_TRUE(contains(ev[5], R"("command":"mn")")) << ev[5];
+  EXPECT_TRUE(contains(ev[6], R"("command":"get")")) << ev[6];
+  EXPECT_EQ(h.count("memcache.transactions"), 7u);
+  EXPECT_EQ(h.count("memcache.malformed"), 0u);
+  EXPECT_EQ(h.count("stream.detached"), 0u);
+}
+
+// Quiet mode (q) leaves out the usual reply (mg's miss, a done ms or md): a quiet request
+// is answered or passed over, told by its O token or echoed key, else by which replies
+// it could have had. Those passed over are published alone, as binary's quiet ones are.
+TEST(Memcache, QuietMetaPipelinesMatchEachReplyToItsRequest) {
+  MemcacheHarness h;
+  h.client("mg a v q\r\nmg b v q\r\nms c 1 q\r\nx\r\nmd d q\r\nmn\r\n");
+  h.server("VA 1\r\nA\r\nNF\r\nMN\r\n");
+  // By token: the first quiet get missed, the second hit, which order alone would not tell.
+  h.client("mg e v q O1\r\nmg f v q O2\r\nmn\r\n");
+  h.server("VA 1 O2\r\nF\r\nMN\r\n");
+  // By echoed key, the same.
+  h.client("mg g v q k\r\nmg h v q k\r\nmn\r\n");
+  h.server("VA 1 kh\r\nH\r\nMN\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 11u);
+  auto has = [&](std::size_t i, const char* key, const char* reply) {
+    const std::string keys = std::string(R"("keys":[")") + key + "\"]";
+    EXPECT_TRUE(contains(ev[i], keys)) << i << " " << ev[i];
+    if (reply)
+      EXPECT_TRUE(contains(ev[i], std::string(R"("response":{)")) &&
+                  contains(ev[i], std::string(R"("command":")") + reply + "\""))
+          << i << " " << ev[i];
+    else
+      EXPECT_FALSE(contains(ev[i], R"("response":)")) << i << " " << ev[i];
+  };
+  has(0, "a", "VA");
+  has(1, "b", nullptr);
+  has(2, "c", nullptr);
+  has(3, "d", "NF");
+  EXPECT_TRUE(contains(ev[4], R"("command":"MN")")) << ev[4];
+  has(5, "e", nullptr);
+  has(6, "f", "VA");
+  has(8, "g", nullptr);
+  has(9, "h", "VA");
+  for (const std::size_t i : {1, 2, 5, 8}) {
+    EXPECT_TRUE(contains(ev[i], R"("quiet":true)")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("status":"OK")")) << ev[i];
+  }
+  EXPECT_EQ(h.count("memcache.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("memcache.unmatched_responses"), 0u);
+}
+
+// An ms without its size: memcached answers CLIENT_ERROR and reads the value's line as a
+// command (ERROR); tapbeat reads both sides as the server did.
+TEST(Memcache, MetaSetWithoutASizeIsAnsweredAsTheServerReadsIt) {
+  MemcacheHarness h;
+  h.client("ms k S2\r\nab\r\n");
+  h.server("CLIENT_ERROR bad command line format\r\nERROR\r\n");
+  h.client("mn\r\n");
+  h.server("MN\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("command":"ms")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("command":"CLIENT_ERROR")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"Error")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("command":"ERROR")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("command":"MN")")) << ev[2];
+  EXPECT_EQ(h.count("stream.detached"), 0u);
+}
+
+}  // namespace
+}  // namespace tapbeat
