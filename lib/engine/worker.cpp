@@ -78,6 +78,15 @@ bool socks_step(uint8_t& st, bool from_client, const uint8_t* b, uint32_t n) {
   return false;
 }
 
+// Whether b starts with a TLS record holding a ClientHello: handshake content type,
+// version 3.0-3.4 (SSL 3 to TLS 1.3's legacy value), a length within a record's bounds,
+// handshake type 1. No plaintext protocol a client starts with begins so.
+bool tls_client_hello(const uint8_t* b, uint32_t n) {
+  if (n < 6 || b[0] != 0x16 || b[1] != 3 || b[2] > 4 || b[5] != 1) return false;
+  const uint32_t len = uint32_t{b[3]} << 8 | b[4];
+  return len >= 4 && len <= 16384 + 2048;
+}
+
 // The length of a PROXY protocol header (HAProxy's, v1 text or v2 binary) that b starts
 // with, whole; 0 when there is none. A load balancer sends it first on the connection to
 // its backend, before the client's own bytes: the address it names is the client's.
@@ -431,6 +440,7 @@ void Worker::tcp_session(Parsed& p) {
     s.probes_left = 0;
     s.in_progress = false;
     s.port_claim_untested = false;
+    s.tls_first_untested = false;
     s.socks = kSocksNone;
     s.preamble = (m.tcp_flags & tcp_flag::kSyn) ? kPreambleAtStart : kPreambleNone;
     s.dir[0] = s.dir[1] = TcpDirection{};
@@ -444,6 +454,8 @@ void Worker::tcp_session(Parsed& p) {
       // Only for a connection seen from its SYN: mid-stream bytes refuse every decoder,
       // and random ones can match a short probe.
       s.port_claim_untested = plan.detector != nullptr && (m.tcp_flags & tcp_flag::kSyn);
+      s.tls_first_untested =
+          tls_decoder_ >= 0 && by_port - 1 != tls_decoder_ && (m.tcp_flags & tcp_flag::kSyn);
     } else if (plan.detector) {
       s.state = kProbing;
       s.probes_left = PayloadDetector::kBudgetSegments;
@@ -571,20 +583,26 @@ void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8
 void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n) {
   StreamBuffer& b = s.buf[dir];
   if (n == 0) return;
+  if (s.tls_first_untested) {
+    // TLS from the first byte on another protocol's port (HTTPS on 80 or 8080, a
+    // database's TLS on its plaintext port, PostgreSQL 17's direct TLS): the port's
+    // decoder would skip or misread the records.
+    s.tls_first_untested = false;
+    if (tls_client_hello(p, n)) {
+      counters_.inc(Counter::detect_tls_on_port);
+      s.port_claim_untested = false;
+      hand_over(s, tls_decoder_, dir, info, p, n);
+      return;
+    }
+  }
   const DecodeResult r = decoders_[s.decoder]->data(s.data, info, dir, {p, n});
   if (r.verdict == Verdict::kStartTls && tls_decoder_ >= 0 && s.decoder != tls_decoder_) {
     // STARTTLS and its kin: the protocol's decoder publishes what it has, the TLS
     // decoder takes the connection from the next byte; held bytes of the other
     // direction go to it with that direction's next delivery.
     counters_.inc(Counter::stream_starttls);
-    decoders_[s.decoder]->close(s.data, info);
-    attach(s, tls_decoder_);
     const uint32_t used = r.consumed < n ? r.consumed : n;
-    feed(s, dir, info, p + used, n - used);
-    if (s.state == kDecoding && !s.buf[1 - dir].held.empty()) {
-      s.buf[1 - dir].need = 0;
-      deliver(s, 1 - dir, info, nullptr, 0);
-    }
+    hand_over(s, tls_decoder_, dir, info, p + used, n - used);
     return;
   }
   if (r.verdict == Verdict::kViolation && s.port_claim_untested && redetect(s, dir, info, p, n)) return;
@@ -619,14 +637,18 @@ bool Worker::redetect(TcpSession& s, int dir, const StreamInfo& info, const uint
   const int found = settings_.decoders->detector->classify(*detect_scratch_, {p, n}, dir == 0);
   if (found < 0 || found == s.decoder || !decoders_[found]) return false;
   counters_.inc(Counter::detect_port_refused);
+  hand_over(s, found, dir, info, p, n);
+  return true;
+}
+
+void Worker::hand_over(TcpSession& s, int to, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n) {
   decoders_[s.decoder]->close(s.data, info);
-  attach(s, found);
+  attach(s, to);
   feed(s, dir, info, p, n);
   if (s.state == kDecoding && !s.buf[1 - dir].held.empty()) {
     s.buf[1 - dir].need = 0;
     deliver(s, 1 - dir, info, nullptr, 0);
   }
-  return true;
 }
 
 void Worker::detach(TcpSession& s, const StreamInfo& info, bool violation) {

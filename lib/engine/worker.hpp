@@ -143,8 +143,11 @@ class alignas(kCacheLine) Worker {
     // Claimed by its port and no byte taken yet: if the port's decoder refuses the first
     // bytes, payload detection may hand the connection to the protocol they show.
     bool port_claim_untested;
-    uint8_t socks;        // SocksState: a SOCKS handshake passed over before detection
-    uint8_t preamble;     // Preamble: whether a PROXY protocol header may still come first
+    uint8_t socks;     // SocksState: a SOCKS handshake passed over before detection
+    uint8_t preamble;  // Preamble: whether a PROXY protocol header may still come first
+    // Claimed by the port of a protocol other than TLS, seen from its SYN, no byte yet:
+    // a TLS ClientHello first hands the connection to the TLS decoder.
+    bool tls_first_untested;
     TcpDirection dir[2];  // [0] from the flow's source
     StreamBuffer buf[2];
     alignas(8) uint8_t data[kDecoderStateBytes];
@@ -175,6 +178,9 @@ class alignas(kCacheLine) Worker {
   void feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   void detach(TcpSession& s, const StreamInfo& info, bool violation);
   bool redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
+  // The connection goes to decoder `to` from p (direction dir), with the other
+  // direction's waiting bytes; the decoder before publishes what it has.
+  void hand_over(TcpSession& s, int to, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   StreamInfo stream_info(const Flow& f, uint64_t ts_ns) const;
   void stream_info(const Flow& f, uint64_t ts_ns, StreamInfo& out) const;
   void sweep_transactions(uint64_t now_ns);

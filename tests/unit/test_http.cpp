@@ -931,6 +931,61 @@ TEST(Detection, ProtocolOnAPortAnotherClaimsIsFoundByItsBytes) {
   EXPECT_EQ(h.count("tls.violations"), 1u);  // the mid-stream one
 }
 
+// TLS from a connection's first byte on another protocol's port (HTTPS on 80, a
+// database's TLS on its plaintext port): HTTP had skipped the records as bytes before a
+// message and MySQL read them as packets, both without a word. The TLS decoder takes the
+// connection, with payload detection on or off; plaintext on the port and a connection
+// picked up mid-stream stay with the port's decoder.
+TEST(Detection, TlsFromTheFirstByteOnAnotherProtocolsPortGoesToTls) {
+  using namespace std::string_literals;
+  for (const bool detection : {false, true}) {
+    test::StreamTest h;
+    const uint16_t web[] = {80}, db[] = {3306}, tls[] = {443};
+    h.decoders.enable("http", web);
+    h.decoders.enable("mysql", db);
+    h.decoders.enable("tls", tls);
+    if (detection) h.decoders.enable_detection();
+    h.start();
+    // A ClientHello naming a.example (TLS 1.2, one suite), and the ServerHello.
+    const std::string sni =
+        "\x00\x00\x00\x0e\x00\x0c\x00\x00\x09"
+        "a.example"s;
+    const std::string ch_body = "\x03\x03"s + std::string(32, '\x11') + "\x00\x00\x02\xc0\x2f\x01\x00"s +
+                                static_cast<char>(0) + static_cast<char>(sni.size()) + sni;
+    const std::string ch_hs = "\x01\x00"s + static_cast<char>(ch_body.size() >> 8) +
+                              static_cast<char>(ch_body.size() & 0xff) + ch_body;
+    const std::string hello = "\x16\x03\x01\x00"s + static_cast<char>(ch_hs.size()) + ch_hs;
+    const std::string sh_body = "\x03\x03"s + std::string(32, '\x22') + "\x00\xc0\x2f\x00\x00\x00"s;
+    const std::string sh_hs = "\x02\x00\x00"s + static_cast<char>(sh_body.size()) + sh_body;
+    const std::string server_hello = "\x16\x03\x03\x00"s + static_cast<char>(sh_hs.size()) + sh_hs;
+    for (const uint16_t port : {uint16_t{80}, uint16_t{3306}, uint16_t{443}}) {
+      Conn c{static_cast<uint16_t>(41000 + port % 1000), port};
+      h.handshake(c);
+      h.client(c, hello);
+      h.server(c, server_hello);
+    }
+    Conn plain{42000, 80};
+    h.handshake(plain);
+    h.client(plain, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.server(plain, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    Conn mid{42001, 80};
+    h.client(mid, hello);
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 4u) << detection;
+    int tls_events = 0;
+    for (const auto& e : ev) {
+      if (!contains(e, R"("type":"tls")")) continue;
+      ++tls_events;
+      EXPECT_TRUE(contains(e, R"("server_name":"a.example")")) << e;
+      EXPECT_TRUE(contains(e, R"("cipher":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")")) << e;
+    }
+    EXPECT_EQ(tls_events, 3) << detection;
+    EXPECT_TRUE(contains(ev[3], R"("path":"/p")") || contains(ev[0], R"("path":"/p")"));
+    EXPECT_EQ(h.count(Counter::detect_tls_on_port), 2u) << detection;
+    EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+  }
+}
+
 TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
   // The database built with tapbeat holds every decoder's probes; a run that enables
   // Redis alone must not take an HTTP request for anything.
