@@ -139,6 +139,14 @@ FLOW_DIFFERENCES = {
     "ndpi/tls/tls_change_cipher.pcap": GTP_U,
     "ndpi/tls/tls_invalid_reads.pcap": GTP_U,
 }
+# Captures whose HTTP events differ on purpose, left out of the HTTP figures.
+H2C = ("HTTP/2 with prior knowledge (DNS over HTTPS as cleartext h2c): Packetbeat publishes the connection "
+       "preface as an unanswered HTTP/1 request 'PRI *' and reads the frames after it as bytes between messages; "
+       "tapbeat ends HTTP/1 decoding at the preface (http.http2_prior_knowledge)")
+HTTP_DIFFERENCES = {
+    "suricata-verify/dns/dns-over-http2-post/dns_over_https_POST.pcap": H2C,
+    "suricata-verify/dns/dns-over-http2/dns_over_https.pcap": H2C,
+}
 
 # The agreement this revision reaches (`bench/packetbeat_compare.py compare` prints it);
 # a change that lowers one fails here. Keys: protocol -> (events, fields). Measured
@@ -148,10 +156,10 @@ FLOOR = {
     "cassandra": (1.0, 0.928),    # 41/41; Packetbeat pairs by arrival (see test_packetbeat_expectations)
     "dhcpv4": (1.0, 1.0),         # 10178/10178, every value equal once the differences above are set aside
     "dns": (0.987, 0.998),        # 1623/1644
-    "flow": (0.961, 0.946),       # 4217/4388 with flows of frames without IP (ARP, LLDP, STP: Packetbeat keys them by MAC
+    "flow": (0.961, 0.946),       # 4207/4376 (FLOW_DIFFERENCES left out) with flows of frames without IP (ARP, LLDP, STP: Packetbeat keys them by MAC
                                   # pair); Packetbeat reads a file on the wall clock, so its flows never time out within one
                                   # (a MAC pair seen again after the timeout stays one flow there)
-    "http": (0.958, 0.987),       # 988/1031; the rest are Packetbeat's "Unmatched response" events for bytes
+    "http": (0.958, 0.987),       # 985/1027 (HTTP_DIFFERENCES left out); the rest are Packetbeat's "Unmatched response" events for bytes
                                   # after a response it read (http-evader, HTTP/2 of DNS over HTTPS), which
                                   # tapbeat frames as clients do (its unmatched responses are matched with their
                                   # ends in either order: Packetbeat names the answering end the client there;
@@ -189,9 +197,10 @@ def compare_all():
             for c, got in pool.map(one, refs):
                 with gzip.open(pc.reference_path(c), "rt") as f:
                     ref = [kept(json.loads(l)) for l in f]
-                if c in FLOW_DIFFERENCES:
-                    ref = [e for e in ref if e.get("type") != "flow"]
-                    got = [e for e in got if e.get("type") != "flow"]
+                for differences, kind in ((FLOW_DIFFERENCES, "flow"), (HTTP_DIFFERENCES, "http")):
+                    if c in differences:
+                        ref = [e for e in ref if e.get("type") != kind]
+                        got = [e for e in got if e.get("type") != kind]
                 pc.compare_events(ref, got, stats, lambda e: e.get("type", "?"))
     return refs, stats
 

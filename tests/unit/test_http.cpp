@@ -749,6 +749,39 @@ TEST(HttpDecoder, NotHttpOnAnHttpPortDetaches) {
   EXPECT_EQ(h.count(Counter::stream_detached), 1u);
 }
 
+// HTTP/2 with prior knowledge (h2c, cleartext gRPC on a web port): the client's
+// connection preface ends HTTP/1 decoding of the connection, counted; it had been
+// published as an unanswered request "PRI *" and every frame after it skipped as junk.
+// The preface split over segments is waited for; HTTP/1 on the port goes on.
+TEST(HttpDecoder, Http2PriorKnowledgeEndsHttp1Decoding) {
+  using namespace std::string_literals;
+  HttpHarness h;
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::string settings = "\x00\x00\x00\x04\x00\x00\x00\x00\x00"s;
+  Conn a{40001, 80};
+  h.handshake(a);
+  h.client(a, preface + settings);
+  h.server(a, settings + "\x00\x00\x00\x04\x01\x00\x00\x00\x00"s);
+  h.client(a,
+           "\x00\x00\x04\x00\x01\x00\x00\x00\x03"
+           "abcd"s);
+  Conn b{40002, 80};
+  h.handshake(b);
+  h.client(b, preface.substr(0, 10));
+  h.client(b, preface.substr(10) + settings);
+  Conn web{40003, 80};
+  h.handshake(web);
+  h.client(web, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(web, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("path":"/p")")) << ev[0];
+  EXPECT_EQ(h.count("http.http2_prior_knowledge"), 2u);
+  EXPECT_EQ(h.count("http.skipped_bytes"), 0u);
+  EXPECT_EQ(h.count("http.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count(Counter::stream_detached), 0u);
+}
+
 // One Head is parsed into again and again (the decoder's scratch): nothing of the
 // head before shows through the next, though its header slots are not cleared.
 TEST(HttpParse, HeadParsedAgainKeepsNothingOfTheOneBefore) {

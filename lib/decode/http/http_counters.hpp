@@ -29,6 +29,7 @@ enum class HttpStat : uint16_t {
   body_decode_failed,
   body_decode_partial,
   json_invalid,
+  http2_prior_knowledge,
   violations,
   kCount,
 };
@@ -54,6 +55,7 @@ inline constexpr CounterSpec kHttpCounters[] = {
     counter(HttpStat::body_decode_failed, "http.body_decode_failed"),
     counter(HttpStat::body_decode_partial, "http.body_decode_partial"),
     counter(HttpStat::json_invalid, "http.json_invalid"),
+    counter(HttpStat::http2_prior_knowledge, "http.http2_prior_knowledge"),
     counter(HttpStat::violations, "http.violations"),
 };
 static_assert(counters_in_order<HttpStat>(kHttpCounters));

@@ -327,6 +327,19 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         while (off < n && (p[off] == '\r' || p[off] == '\n')) ++off;
         if (off == n) break;
         if (d.head_ns == 0) d.head_ns = c.ts_ns;  // the message's first packet
+        {
+          // HTTP/2 with prior knowledge (RFC 9113 3.3: h2c, cleartext gRPC): the client's
+          // connection preface, then binary frames HTTP/1 has no words for. Not a
+          // request named PRI; the connection leaves this decoder.
+          static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+          const uint32_t have = std::min<uint32_t>(n - off, static_cast<uint32_t>(kPreface.size()));
+          if (std::memcmp(p + off, kPreface.data(), have) == 0) {
+            if (have < kPreface.size())
+              return {off, static_cast<uint32_t>(kPreface.size()), Verdict::kNeedMore};
+            counters_.inc(HttpStat::http2_prior_knowledge);
+            return {n, 0, Verdict::kDone};
+          }
+        }
         const http::StartKind k = http::start_kind(p + off, n - off);
         if (k == http::StartKind::kNeedMore) return {off, n - off + 1, Verdict::kNeedMore};
         if (st.client >= 0 && dir != st.client && k != http::StartKind::kResponse && st.n_pending > 0 &&
