@@ -22,6 +22,7 @@ enum class AmqpStat : uint16_t {
   queue_full,
   unexpected_frames,
   gaps,
+  other_versions,
   violations,
   kCount,
 };
@@ -40,6 +41,7 @@ inline constexpr CounterSpec kAmqpCounters[] = {
     counter(AmqpStat::queue_full, "amqp.queue_full"),
     counter(AmqpStat::unexpected_frames, "amqp.unexpected_frames"),
     counter(AmqpStat::gaps, "amqp.gaps"),
+    counter(AmqpStat::other_versions, "amqp.other_versions"),
     counter(AmqpStat::violations, "amqp.violations"),
 };
 static_assert(counters_in_order<AmqpStat>(kAmqpCounters));

@@ -221,6 +221,15 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
     }
     if (n - off < 8) return {off, 8, Verdict::kNeedMore};
     if (std::memcmp(p + off, "AMQP", 4) == 0) {  // the protocol header: its sender is the client
+      const uint8_t* v = p + off + 4;
+      if ((v[0] <= 3 && v[1] == 1 && v[2] == 0 && v[3] == 0) ||
+          (v[0] == 1 && v[1] == 1 && v[2] == 0 && v[3] == 10)) {
+        // AMQP 1.0 (plain, TLS or SASL layer: RabbitMQ 4, Qpid, ActiveMQ, Azure Service
+        // Bus) or 0-10 on the port: other protocols under the name, framed otherwise.
+        // Counted and left, not read as malformed 0-9-1.
+        counters_.inc(AmqpStat::other_versions);
+        return {off, 0, Verdict::kDone};
+      }
       st.client = static_cast<int8_t>(dir);
       off += 8;
       continue;
