@@ -280,6 +280,28 @@ TEST(Mysql, QueryAttributesMidstream) {
   EXPECT_EQ(h.count("mysql.malformed"), 0u);
 }
 
+// Compression (zlib, or MySQL 8's zstd asked for without CLIENT_COMPRESS) changes the
+// framing once the login's OK is sent: the connection is counted and left. With zstd the
+// compressed packets had been read as MySQL packets (a query of garbage, replies to nothing).
+TEST(Mysql, CompressedConnectionsAreCountedAndLeft) {
+  for (const uint32_t compress : {0x20u, 1u << 26}) {
+    MysqlHarness h;
+    h.server(mysql_packet(0, mysql8_greeting(kCaps8 | compress)));
+    std::string login = mysql8_login();
+    login.replace(0, 4, le32s(kCaps8 | compress));
+    h.client(mysql_packet(1, login));
+    h.server(mysql_packet(2, kOk8));
+    // A compressed packet: compressed length, sequence, uncompressed length, zstd frame.
+    const std::string frame("\x28\xb5\x2f\xfd\x20\x0d\x69\x00\x00\x0d\x00\x00\x00\x03SELECT 1", 22);
+    h.client(std::string("\x16\x00\x00\x00\x11\x00\x00", 7) + frame);
+    h.server(std::string("\x0b\x00\x00\x01\x07\x00\x00", 7) + std::string(11, '\x42'));
+    const auto ev = h.finish();
+    EXPECT_TRUE(ev.empty()) << compress << " " << (ev.empty() ? "" : ev[0]);
+    EXPECT_EQ(h.count("mysql.compressed_connections"), 1u) << compress;
+    EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u) << compress;
+  }
+}
+
 TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
   MysqlHarness h;
   h.client(mysql_packet(0, "\x03SELECT SLEEP(100)"));

@@ -153,7 +153,9 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
         st.phase = kPhaseTls;
         return false;
       }
-      if (caps & kClientCompress) st.flags |= kCompress;  // in effect after the server's OK
+      // In effect after the server's OK: zlib (CLIENT_COMPRESS) or MySQL 8's zstd, which a
+      // client asks for alone (--compression-algorithms=zstd).
+      if (caps & (kClientCompress | kClientZstdCompression)) st.flags |= kCompress;
       if ((caps & kClientQueryAttributes) && (st.conn & kConnServerAttrs)) st.conn |= kConnQueryAttrs;
     }
     return true;

@@ -56,7 +56,8 @@ enum TxFlag : uint8_t { kError = 1, kGap = 2, kCompress = 4, kMoreResults = 8 };
 inline constexpr uint32_t kClientCompress = 0x20;
 inline constexpr uint32_t kClientSsl = 0x800;
 inline constexpr uint32_t kClientQueryAttributes = 1u << 27;
-inline constexpr uint8_t kParameterCountAvailable = 0x08;  // COM_STMT_EXECUTE flags
+inline constexpr uint32_t kClientZstdCompression = 1u << 26;  // MySQL 8.0.18+: zstd instead of zlib
+inline constexpr uint8_t kParameterCountAvailable = 0x08;     // COM_STMT_EXECUTE flags
 inline constexpr uint16_t kMoreResultsExist = 0x0008;
 inline constexpr uint32_t kMaxPacket = 0xffffff;
 inline constexpr uint32_t kMaxRowHead = 64 * 1024;
