@@ -290,3 +290,138 @@ TEST(TlsStartTls, ClientHelloAheadOfTheAnswerAndARefusal) {
 
 }  // namespace
 }  // namespace tapbeat
+
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "decode/tls/tls_x509.hpp"
+#include "event/json_writer.hpp"
+
+namespace tapbeat {
+namespace {
+
+// A self-signed certificate of `key`, with a subject alternative name; its DER.
+std::vector<uint8_t> self_signed(EVP_PKEY* key, const EVP_MD* md, bool pss) {
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set_int64(X509_get_serialNumber(x), 0x1234567890LL);
+  X509_gmtime_adj(X509_getm_notBefore(x), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("DE"), -1, -1,
+                             0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("Ex, Inc."), -1,
+                             -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("a.example"),
+                             -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  X509_EXTENSION* san =
+      X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "DNS:a.example,IP:192.0.2.1,DNS:b.example");
+  X509_add_ext(x, san, -1);
+  X509_EXTENSION_free(san);
+  EVP_MD_CTX* mctx = EVP_MD_CTX_new();
+  EVP_PKEY_CTX* pctx = nullptr;
+  EVP_DigestSignInit(mctx, &pctx, md, nullptr, key);
+  if (pss) EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
+  X509_sign_ctx(x, mctx);
+  EVP_MD_CTX_free(mctx);
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(x, &der);
+  std::vector<uint8_t> out(der, der + (n > 0 ? n : 0));
+  OPENSSL_free(der);
+  X509_free(x);
+  return out;
+}
+
+EVP_PKEY* pss_key() {
+  EVP_PKEY* key = nullptr;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr);
+  if (ctx && EVP_PKEY_keygen_init(ctx) > 0 && EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 1024) > 0)
+    EVP_PKEY_generate(ctx, &key);
+  EVP_PKEY_CTX_free(ctx);
+  return key;
+}
+
+// The certificate is read part by part (OpenSSL's d2i_X509 decodes the public key
+// through its provider decoders, many times the cost of the rest); each kind of key
+// and signature reads as X509_get0_pubkey and EVP_PKEY_get_bits give them, the SAN,
+// names, validity and serial as before.
+TEST(TlsX509, CertificatesReadAsOpenSslReadsThem) {
+  struct Case {
+    const char* what;
+    EVP_PKEY* key;
+    const EVP_MD* md;
+    bool pss;
+    const char* algorithm;  // public_key_algorithm, or null
+    const char* signature;
+  };
+  const Case cases[] = {
+      {"rsa", EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}), EVP_sha256(), false, "RSA",
+       "SHA256-RSA"},
+      {"rsa pss sig", EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}), EVP_sha384(), true, "RSA",
+       "SHA384-RSAPSS"},
+      {"rsa-pss key", pss_key(), EVP_sha256(), false, "RSA", "SHA256-RSAPSS"},
+      {"p-256", EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), EVP_sha256(), false, "ECDSA",
+       "ECDSA-SHA256"},
+      {"p-384", EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"), EVP_sha384(), false, "ECDSA",
+       "ECDSA-SHA384"},
+      {"p-521", EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-521"), EVP_sha512(), false, "ECDSA",
+       "ECDSA-SHA512"},
+      {"secp256k1", EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "secp256k1"), EVP_sha256(), false, "ECDSA",
+       "ECDSA-SHA256"},
+      {"ed25519", EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"), nullptr, false, "Ed25519", "Ed25519"},
+      {"ed448", EVP_PKEY_Q_keygen(nullptr, nullptr, "ED448"), nullptr, false, nullptr, "ED448"},
+  };
+  for (const Case& c : cases) {
+    ASSERT_NE(c.key, nullptr) << c.what;
+    const std::vector<uint8_t> der = self_signed(c.key, c.md, c.pss);
+    ASSERT_FALSE(der.empty()) << c.what;
+    char lb[4096], xb[16384];
+    JsonWriter leaf(lb, sizeof lb), x509(xb, sizeof xb);
+    leaf.begin_object();
+    x509.begin_object();
+    ASSERT_TRUE(tls::render_certificate(der, leaf, x509)) << c.what;
+    leaf.end_object();
+    x509.end_object();
+    const std::string l(lb, leaf.size()), x(xb, x509.size());
+    EXPECT_TRUE(test::contains(l, R"("subject":"CN=a.example,O=Ex\\, Inc.,C=DE")")) << c.what << l;
+    EXPECT_TRUE(test::contains(x, R"("alternative_names":["a.example","b.example","192.0.2.1"])"))
+        << c.what << x;
+    EXPECT_TRUE(test::contains(x, R"("serial_number":"78187493520")")) << c.what << x;
+    EXPECT_TRUE(test::contains(x, R"("version_number":3)")) << c.what << x;
+    EXPECT_TRUE(test::contains(x, std::string(R"("signature_algorithm":")") + c.signature + "\""))
+        << c.what << x;
+    // The key as OpenSSL's own decoding of the whole certificate gives it.
+    const unsigned char* p = der.data();
+    X509* ref = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+    ASSERT_NE(ref, nullptr);
+    const EVP_PKEY* pk = X509_get0_pubkey(ref);
+    ASSERT_NE(pk, nullptr) << c.what;
+    const int bits = EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519 ? 0 : EVP_PKEY_get_bits(pk);
+    if (bits > 0)
+      EXPECT_TRUE(test::contains(x, R"("public_key_size":)" + std::to_string(bits) + ",")) << c.what << x;
+    else
+      EXPECT_FALSE(test::contains(x, "public_key_size")) << c.what << x;
+    if (c.algorithm)
+      EXPECT_TRUE(test::contains(x, std::string(R"("public_key_algorithm":")") + c.algorithm + "\""))
+          << c.what << x;
+    else
+      EXPECT_FALSE(test::contains(x, "public_key_algorithm")) << c.what << x;
+    X509_free(ref);
+    EVP_PKEY_free(c.key);
+    // Not a certificate: cut short, or with a byte after it.
+    std::vector<uint8_t> cut(der.begin(), der.end() - 1), more = der;
+    more.push_back(0);
+    JsonWriter l2(lb, sizeof lb), x2(xb, sizeof xb);
+    EXPECT_FALSE(tls::render_certificate(cut, l2, x2)) << c.what;
+    EXPECT_FALSE(tls::render_certificate(more, l2, x2)) << c.what;
+  }
+}
+
+}  // namespace
+}  // namespace tapbeat

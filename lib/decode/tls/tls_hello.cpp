@@ -463,19 +463,23 @@ std::size_t ja4(const Hello& h, Digest& d, char* out) {
       len += 12;
       return;
     }
+    // The text whole, then one digest update (a formatted code and an update a code
+    // had cost more than the hash).
+    char text[2 * kMax * 5];
+    std::size_t tl = 0;
+    const auto codes = [&](const uint16_t* v, std::size_t count) {
+      for (std::size_t i = 0; i < count; ++i) {
+        if (i) text[tl++] = ',';
+        const uint8_t be[2] = {static_cast<uint8_t>(v[i] >> 8), static_cast<uint8_t>(v[i])};
+        hex_encode(be, 2, text + tl);
+        tl += 4;
+      }
+    };
+    codes(sorted_part, k);
+    if (kt) text[tl++] = '_';
+    codes(tail, kt);
     d.begin(Digest::kSha256);
-    char t[5];
-    for (std::size_t i = 0; i < k; ++i) {
-      std::snprintf(t, sizeof t, "%04x", sorted_part[i]);
-      if (i) d.update(",", 1);
-      d.update(t, 4);
-    }
-    if (kt) d.update("_", 1);
-    for (std::size_t i = 0; i < kt; ++i) {
-      std::snprintf(t, sizeof t, "%04x", tail[i]);
-      if (i) d.update(",", 1);
-      d.update(t, 4);
-    }
+    d.update(text, tl);
     uint8_t md[32];
     d.end(md);
     hex_encode(md, 6, out + len);

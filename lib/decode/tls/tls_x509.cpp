@@ -192,8 +192,12 @@ std::string_view time_text(const ASN1_TIME* t, char* out) {
 }
 
 // Go's names of signature algorithms (crypto/x509), which Packetbeat writes.
-const char* signature_name(const X509* x, char* buf, std::size_t cap) {
-  const int nid = X509_get_signature_nid(x);
+const char* signature_name(const X509_ALGOR* alg, char* buf, std::size_t cap) {
+  const ASN1_OBJECT* obj = nullptr;
+  int ptype = 0;
+  const void* pval = nullptr;
+  X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+  const int nid = OBJ_obj2nid(obj);
   switch (nid) {
     case NID_md2WithRSAEncryption:
       return "MD2-RSA";
@@ -222,8 +226,17 @@ const char* signature_name(const X509* x, char* buf, std::size_t cap) {
     case NID_ED25519:
       return "Ed25519";
     case NID_rsassaPss: {
-      int md = NID_undef;
-      X509_get_signature_info(const_cast<X509*>(x), &md, nullptr, nullptr, nullptr);
+      // RSASSA-PSS-params (RFC 4055): the hash, SHA-1 when absent.
+      int md = NID_sha1;
+      if (ptype == V_ASN1_SEQUENCE) {
+        if (auto* pss = static_cast<RSA_PSS_PARAMS*>(
+                ASN1_item_unpack(static_cast<const ASN1_STRING*>(pval), ASN1_ITEM_rptr(RSA_PSS_PARAMS)))) {
+          if (pss->hashAlgorithm) md = OBJ_obj2nid(pss->hashAlgorithm->algorithm);
+          RSA_PSS_PARAMS_free(pss);
+        } else {
+          md = NID_undef;
+        }
+      }
       switch (md) {
         case NID_sha256:
           return "SHA256-RSAPSS";
@@ -235,22 +248,42 @@ const char* signature_name(const X509* x, char* buf, std::size_t cap) {
           return "RSAPSS";
       }
     }
-    default: {
-      const X509_ALGOR* alg = nullptr;
-      X509_get0_signature(nullptr, &alg, x);
-      const ASN1_OBJECT* o = nullptr;
-      if (alg) X509_ALGOR_get0(&o, nullptr, nullptr, alg);
-      if (!o || OBJ_obj2txt(buf, static_cast<int>(cap), o, 0) <= 0) return nullptr;
+    default:
+      if (!obj || OBJ_obj2txt(buf, static_cast<int>(cap), obj, 0) <= 0) return nullptr;
       return buf;
-    }
   }
 }
 
+// A certificate's parts, each decoded on its own (see render_certificate).
+struct Parts {
+  long version = 0;  // 0 for v1
+  ASN1_INTEGER* serial = nullptr;
+  X509_NAME* issuer = nullptr;
+  X509_NAME* subject = nullptr;
+  ASN1_TIME* not_before = nullptr;
+  ASN1_TIME* not_after = nullptr;
+  X509_ALGOR* signature = nullptr;  // the outer signatureAlgorithm
+  GENERAL_NAMES* alt_names = nullptr;
+  const char* key_algorithm = nullptr;
+  int key_bits = 0;
+  Parts() = default;
+  Parts(const Parts&) = delete;
+  Parts& operator=(const Parts&) = delete;
+  ~Parts() {
+    ASN1_INTEGER_free(serial);
+    X509_NAME_free(issuer);
+    X509_NAME_free(subject);
+    ASN1_TIME_free(not_before);
+    ASN1_TIME_free(not_after);
+    X509_ALGOR_free(signature);
+    GENERAL_NAMES_free(alt_names);
+  }
+};
+
 // The members of an x509 object (ECS x509.*).
-void write_x509(JsonWriter& w, X509* x) {
+void write_x509(JsonWriter& w, const Parts& x) {
   char buf[128];
-  if (auto* names =
-          static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr))) {
+  if (GENERAL_NAMES* names = x.alt_names) {
     const int n = sk_GENERAL_NAME_num(names);
     bool any = false;
     // DNS names, then IP addresses, e-mail addresses and URIs.
@@ -278,44 +311,215 @@ void write_x509(JsonWriter& w, X509* x) {
       }
     }
     if (any) w.end_array();
-    GENERAL_NAMES_free(names);
   }
-  write_name(w, "issuer", X509_get_issuer_name(x));
-  if (const std::string_view t = time_text(X509_get0_notAfter(x), buf); !t.empty()) w.field("not_after", t);
-  if (const std::string_view t = time_text(X509_get0_notBefore(x), buf); !t.empty()) w.field("not_before", t);
-  if (const EVP_PKEY* pk = X509_get0_pubkey(x)) {
-    const char* alg = nullptr;
-    switch (EVP_PKEY_get_base_id(pk)) {
-      case EVP_PKEY_RSA:
-      case EVP_PKEY_RSA_PSS:
-        alg = "RSA";
-        break;
-      case EVP_PKEY_DSA:
-        alg = "DSA";
-        break;
-      case EVP_PKEY_EC:
-        alg = "ECDSA";
-        break;
-      case EVP_PKEY_ED25519:
-        alg = "Ed25519";
-        break;
-      default:
-        break;
-    }
-    if (alg) w.field("public_key_algorithm", alg);
-    if (const int bits = EVP_PKEY_get_bits(pk); bits > 0 && EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519)
-      w.field_uint("public_key_size", static_cast<uint64_t>(bits));
-  }
-  if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr)) {
+  write_name(w, "issuer", x.issuer);
+  if (const std::string_view t = time_text(x.not_after, buf); !t.empty()) w.field("not_after", t);
+  if (const std::string_view t = time_text(x.not_before, buf); !t.empty()) w.field("not_before", t);
+  if (x.key_algorithm) w.field("public_key_algorithm", x.key_algorithm);
+  if (x.key_bits > 0) w.field_uint("public_key_size", static_cast<uint64_t>(x.key_bits));
+  if (BIGNUM* bn = ASN1_INTEGER_to_BN(x.serial, nullptr)) {
     if (char* dec = BN_bn2dec(bn)) {
       w.field("serial_number", dec);
       OPENSSL_free(dec);
     }
     BN_free(bn);
   }
-  if (const char* sig = signature_name(x, buf, sizeof buf)) w.field("signature_algorithm", sig);
-  write_name(w, "subject", X509_get_subject_name(x));
-  w.field_uint("version_number", static_cast<uint64_t>(X509_get_version(x) + 1));
+  if (const char* sig = signature_name(x.signature, buf, sizeof buf)) w.field("signature_algorithm", sig);
+  write_name(w, "subject", x.subject);
+  w.field_uint("version_number", static_cast<uint64_t>(x.version + 1));
+}
+
+// DER (X.690 10.1): one element at p, definite length, a tag of one byte.
+struct Tlv {
+  uint8_t tag = 0;
+  const uint8_t* start = nullptr;  // the element, header included
+  const uint8_t* body = nullptr;
+  std::size_t len = 0;
+  std::size_t size() const { return static_cast<std::size_t>(body - start) + len; }
+};
+bool read_tlv(const uint8_t*& p, const uint8_t* end, Tlv& t) {
+  if (end - p < 2 || (p[0] & 0x1f) == 0x1f) return false;
+  t.tag = p[0];
+  t.start = p;
+  const uint8_t* q = p + 2;
+  std::size_t n = p[1];
+  if (n & 0x80) {
+    const std::size_t k = n & 0x7f;
+    if (k == 0 || k > 4 || static_cast<std::size_t>(end - q) < k) return false;
+    n = 0;
+    for (std::size_t i = 0; i < k; ++i) n = n << 8 | *q++;
+  }
+  if (static_cast<std::size_t>(end - q) < n) return false;
+  t.body = q;
+  t.len = n;
+  p = q + n;
+  return true;
+}
+
+// Significant bits of a DER INTEGER's content (leading zero bytes left out).
+int integer_bits(const uint8_t* p, std::size_t n) {
+  while (n > 0 && *p == 0) ++p, --n;
+  if (n == 0) return 0;
+  return static_cast<int>((n - 1) * 8) + (32 - __builtin_clz(static_cast<unsigned>(*p)));
+}
+
+bool oid_is(const Tlv& t, std::string_view der_body) {
+  return t.tag == 0x06 && t.len == der_body.size() && std::memcmp(t.body, der_body.data(), t.len) == 0;
+}
+
+// The subject public key's algorithm and size from SubjectPublicKeyInfo (RFC 5280
+// 4.1.2.7), as OpenSSL's EVP_PKEY gives them: RSA's modulus, a named curve's order,
+// Ed25519 without a size. Other keys go through OpenSSL's decoders (d2i_PUBKEY):
+// d2i_X509 decodes every certificate's key that way, which costs a certificate's
+// parse many times over (OpenSSL 3's decoder set-up per key).
+void key_info(const Tlv& spki, Parts& x) {
+  const uint8_t* p = spki.body;
+  const uint8_t* end = spki.body + spki.len;
+  Tlv alg, key, oid, param;
+  if (read_tlv(p, end, alg) && alg.tag == 0x30 && read_tlv(p, end, key) && key.tag == 0x03 && key.len > 1 &&
+      key.body[0] == 0) {
+    const uint8_t* a = alg.body;
+    const uint8_t* aend = alg.body + alg.len;
+    if (read_tlv(a, aend, oid)) {
+      const bool has_param = read_tlv(a, aend, param);
+      static constexpr std::string_view kRsa("\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01", 9);
+      static constexpr std::string_view kEc("\x2a\x86\x48\xce\x3d\x02\x01", 7);
+      static constexpr std::string_view kEd25519("\x2b\x65\x70", 3);
+      if (oid_is(oid, kRsa)) {  // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+        const uint8_t* k = key.body + 1;
+        Tlv seq, n;
+        if (read_tlv(k, key.body + key.len, seq) && seq.tag == 0x30) {
+          const uint8_t* s = seq.body;
+          if (read_tlv(s, seq.body + seq.len, n) && n.tag == 0x02 && integer_bits(n.body, n.len) > 0) {
+            x.key_algorithm = "RSA";
+            x.key_bits = integer_bits(n.body, n.len);
+            return;
+          }
+        }
+      } else if (oid_is(oid, kEc) && has_param) {
+        struct Curve {
+          std::string_view oid;
+          int bits;
+        };
+        static constexpr Curve kCurves[] = {
+            {{"\x2a\x86\x48\xce\x3d\x03\x01\x07", 8}, 256},  // P-256
+            {{"\x2b\x81\x04\x00\x22", 5}, 384},              // P-384
+            {{"\x2b\x81\x04\x00\x23", 5}, 521},              // P-521
+        };
+        for (const Curve& c : kCurves)
+          if (oid_is(param, c.oid)) {
+            x.key_algorithm = "ECDSA";
+            x.key_bits = c.bits;
+            return;
+          }
+      } else if (oid_is(oid, kEd25519) && !has_param) {
+        x.key_algorithm = "Ed25519";
+        return;
+      }
+    }
+  }
+  const unsigned char* q = spki.start;
+  EVP_PKEY* pk = d2i_PUBKEY(nullptr, &q, static_cast<long>(spki.size()));
+  if (!pk) return;
+  switch (EVP_PKEY_get_base_id(pk)) {
+    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA_PSS:
+      x.key_algorithm = "RSA";
+      break;
+    case EVP_PKEY_DSA:
+      x.key_algorithm = "DSA";
+      break;
+    case EVP_PKEY_EC:
+      x.key_algorithm = "ECDSA";
+      break;
+    case EVP_PKEY_ED25519:
+      x.key_algorithm = "Ed25519";
+      break;
+    default:
+      break;
+  }
+  if (const int bits = EVP_PKEY_get_bits(pk); bits > 0 && EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519)
+    x.key_bits = bits;
+  EVP_PKEY_free(pk);
+}
+
+// One element decoded by OpenSSL from its DER (d2i_* of that type), null when it does not.
+template <class T>
+T* decode(T* (*d2i)(T**, const unsigned char**, long), const Tlv& t) {
+  const unsigned char* q = t.start;
+  return d2i(nullptr, &q, static_cast<long>(t.size()));
+}
+
+// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+// (RFC 5280 4.1), walked here; its parts decoded by OpenSSL one by one.
+bool parse(std::span<const uint8_t> der, Parts& x) {
+  const uint8_t* p = der.data();
+  const uint8_t* end = der.data() + der.size();
+  Tlv cert, tbs, sig_alg, sig;
+  if (!read_tlv(p, end, cert) || cert.tag != 0x30 || p != end) return false;
+  const uint8_t* c = cert.body;
+  const uint8_t* cend = cert.body + cert.len;
+  if (!read_tlv(c, cend, tbs) || tbs.tag != 0x30 || !read_tlv(c, cend, sig_alg) || sig_alg.tag != 0x30 ||
+      !read_tlv(c, cend, sig) || sig.tag != 0x03 || c != cend)
+    return false;
+  const uint8_t* t = tbs.body;
+  const uint8_t* tend = tbs.body + tbs.len;
+  Tlv e;
+  if (!read_tlv(t, tend, e)) return false;
+  if (e.tag == 0xa0) {  // [0] EXPLICIT Version
+    const uint8_t* v = e.body;
+    Tlv vi;
+    if (!read_tlv(v, e.body + e.len, vi) || vi.tag != 0x02 || vi.len == 0 || vi.len > 4) return false;
+    long ver = 0;
+    for (std::size_t i = 0; i < vi.len; ++i) ver = ver << 8 | vi.body[i];
+    x.version = ver;
+    if (!read_tlv(t, tend, e)) return false;
+  }
+  Tlv inner_alg, issuer, validity, subject, spki;
+  if (e.tag != 0x02 || !read_tlv(t, tend, inner_alg) || inner_alg.tag != 0x30 || !read_tlv(t, tend, issuer) ||
+      !read_tlv(t, tend, validity) || validity.tag != 0x30 || !read_tlv(t, tend, subject) ||
+      !read_tlv(t, tend, spki) || spki.tag != 0x30)
+    return false;
+  const uint8_t* v = validity.body;
+  Tlv nb, na;
+  if (!read_tlv(v, validity.body + validity.len, nb) || !read_tlv(v, validity.body + validity.len, na))
+    return false;
+  x.serial = decode(d2i_ASN1_INTEGER, e);
+  x.issuer = decode(d2i_X509_NAME, issuer);
+  x.subject = decode(d2i_X509_NAME, subject);
+  x.not_before = decode(d2i_ASN1_TIME, nb);
+  x.not_after = decode(d2i_ASN1_TIME, na);
+  x.signature = decode(d2i_X509_ALGOR, sig_alg);
+  if (!x.serial || !x.issuer || !x.subject || !x.not_before || !x.not_after || !x.signature) return false;
+  key_info(spki, x);
+  // [1] issuerUniqueID, [2] subjectUniqueID, [3] extensions: the subject's alternative
+  // names (2.5.29.17) when the extension is there once, as X509_get_ext_d2i gives them.
+  while (t < tend) {
+    if (!read_tlv(t, tend, e)) return false;
+    if (e.tag != 0xa3) continue;
+    const uint8_t* q = e.body;
+    Tlv exts;
+    if (!read_tlv(q, e.body + e.len, exts) || exts.tag != 0x30) return false;
+    const uint8_t* r = exts.body;
+    const uint8_t* rend = exts.body + exts.len;
+    Tlv found;
+    int seen = 0;
+    while (r < rend) {
+      Tlv ext, oid, f;
+      if (!read_tlv(r, rend, ext) || ext.tag != 0x30) return false;
+      const uint8_t* u = ext.body;
+      const uint8_t* uend = ext.body + ext.len;
+      if (!read_tlv(u, uend, oid) || !read_tlv(u, uend, f)) return false;
+      if (f.tag == 0x01 && !read_tlv(u, uend, f)) return false;  // critical
+      if (f.tag != 0x04) return false;
+      if (oid_is(oid, std::string_view("\x55\x1d\x11", 3))) found = f, ++seen;
+    }
+    if (seen == 1) {
+      const unsigned char* g = found.body;
+      x.alt_names = d2i_GENERAL_NAMES(nullptr, &g, static_cast<long>(found.len));
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -338,26 +542,18 @@ void write_hashes(JsonWriter& w, std::span<const uint8_t> der, unsigned fingerpr
 
 bool render_certificate(std::span<const uint8_t> der, JsonWriter& leaf, JsonWriter& x509) {
   if (der.empty() || der.size() > (1u << 24)) return false;
-  const unsigned char* p = der.data();
-  X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
-  if (!x) return false;
-  if (p != der.data() + der.size()) {  // bytes after the certificate
-    X509_free(x);
-    return false;
-  }
+  Parts x;
+  if (!parse(der, x)) return false;
   char buf[40];
   BoundedText<4096> dn;
-  dn_text(X509_get_issuer_name(x), dn);
+  dn_text(x.issuer, dn);
   leaf.field("issuer", dn.view());
-  if (const std::string_view t = time_text(X509_get0_notAfter(x), buf); !t.empty())
-    leaf.field("not_after", t);
-  if (const std::string_view t = time_text(X509_get0_notBefore(x), buf); !t.empty())
-    leaf.field("not_before", t);
+  if (const std::string_view t = time_text(x.not_after, buf); !t.empty()) leaf.field("not_after", t);
+  if (const std::string_view t = time_text(x.not_before, buf); !t.empty()) leaf.field("not_before", t);
   dn.clear();
-  dn_text(X509_get_subject_name(x), dn);
+  dn_text(x.subject, dn);
   leaf.field("subject", dn.view());
   write_x509(x509, x);
-  X509_free(x);
   return true;
 }
 
