@@ -406,34 +406,50 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
       continue;
     }
     CertText& t = cert_work_[n];
-    digest_->begin(tls::Digest::kSha1);
-    digest_->update(one.data(), one.size());
-    digest_->end(t.key);
-    CertText& cached = cert_cache_[load_be(t.key, 4) % kCertCacheEntries];
-    if (cached.valid && std::memcmp(cached.key, t.key, sizeof t.key) == 0) {
+    // The slot: a hash of the DER's length and ends (the serial number near the start,
+    // the signature at the end); an entry is this certificate only when all bytes match.
+    CertText* cached = nullptr;
+    if (one.size() <= kCertDer) {
+      uint32_t h = 2166136261u ^ static_cast<uint32_t>(one.size());
+      const std::size_t k = std::min<std::size_t>(32, one.size());
+      for (std::size_t i = 0; i < k; ++i) h = (h ^ one[i]) * 16777619u;
+      for (std::size_t i = one.size() - k; i < one.size(); ++i) h = (h ^ one[i]) * 16777619u;
+      cached = &cert_cache_[h % kCertCacheEntries];
+    }
+    if (cached && cached->valid && cached->der_len == one.size() &&
+        std::memcmp(cached->der, one.data(), one.size()) == 0) {
       counters_.inc(TlsStat::certificates_cached);
-      t.leaf_len = cached.leaf_len;
-      t.x509_len = cached.x509_len;
-      std::memcpy(t.leaf, cached.leaf, t.leaf_len);
-      std::memcpy(t.x509, cached.x509, t.x509_len);
+      t.leaf_len = cached->leaf_len;
+      t.x509_len = cached->x509_len;
+      t.hash_len = cached->hash_len;
+      std::memcpy(t.leaf, cached->leaf, t.leaf_len);
+      std::memcpy(t.x509, cached->x509, t.x509_len);
+      std::memcpy(t.hash, cached->hash, t.hash_len);
     } else {
-      JsonWriter leaf(t.leaf, kLeafText), x509(t.x509, kX509Text);
+      JsonWriter leaf(t.leaf, kLeafText), x509(t.x509, kX509Text), hash(t.hash, kHashText);
       if (!tls::render_certificate(one, leaf, x509)) {
         counters_.inc(TlsStat::certificates_invalid);
         continue;
       }
-      if (leaf.overflow() || x509.overflow()) {
+      if (cfg_.fingerprints) tls::write_hashes(hash, one, cfg_.fingerprints, *digest_);
+      if (leaf.overflow() || x509.overflow() || hash.overflow()) {
         counters_.inc(TlsStat::text_full);
         continue;
       }
       t.leaf_len = static_cast<uint32_t>(leaf.size());
       t.x509_len = static_cast<uint32_t>(x509.size());
-      std::memcpy(cached.key, t.key, sizeof t.key);
-      cached.leaf_len = t.leaf_len;
-      cached.x509_len = t.x509_len;
-      std::memcpy(cached.leaf, t.leaf, t.leaf_len);
-      std::memcpy(cached.x509, t.x509, t.x509_len);
-      cached.valid = 1;
+      t.hash_len = static_cast<uint32_t>(hash.size());
+      if (cached) {
+        cached->der_len = static_cast<uint32_t>(one.size());
+        std::memcpy(cached->der, one.data(), one.size());
+        cached->leaf_len = t.leaf_len;
+        cached->x509_len = t.x509_len;
+        cached->hash_len = t.hash_len;
+        std::memcpy(cached->leaf, t.leaf, t.leaf_len);
+        std::memcpy(cached->x509, t.x509, t.x509_len);
+        std::memcpy(cached->hash, t.hash, t.hash_len);
+        cached->valid = 1;
+      }
     }
     counters_.inc(TlsStat::certificates);
     der[n++] = one;
@@ -441,7 +457,7 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
   if (n == 0) return;
   const bool x509 = cfg_.send_certificates && cfg_.include_detailed_fields;
   put(st, server ? TlsState::kServerCert : TlsState::kClientCert, [&](JsonWriter& w) {
-    if (cfg_.fingerprints) tls::write_hashes(w, der[0], cfg_.fingerprints, *digest_);
+    if (cfg_.fingerprints) w.raw({cert_work_[0].hash, cert_work_[0].hash_len});
     w.raw({cert_work_[0].leaf, cert_work_[0].leaf_len});
     if (x509) {
       w.begin_object("x509");

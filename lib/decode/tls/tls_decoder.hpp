@@ -104,11 +104,14 @@ class TlsDecoder final : public DecoderCommon<TlsStat> {
   static constexpr int kMaxCertificates = 10;            // certificates of one message parsed
   static constexpr uint32_t kMaxClearLine = 4096;        // a cleartext line before STARTTLS
   static constexpr uint32_t kMaxClearBytes = 64 * 1024;  // cleartext before STARTTLS, per direction
-  // Certificates recently seen by the worker, by SHA-1 of their DER, with their
-  // fields written: a server's chain is parsed once, not once per session.
+  // Certificates recently seen by the worker, kept with their DER (found by a hash of its
+  // ends and length, taken only when every byte is equal) and their fields written: a
+  // server's chain is parsed and fingerprinted once, not once per session.
   static constexpr uint32_t kCertCacheEntries = 256;
+  static constexpr uint32_t kCertDer = 4096;    // larger certificates are not kept
   static constexpr uint32_t kLeafText = 2048;   // issuer, subject, validity members
   static constexpr uint32_t kX509Text = 16384;  // x509 object members
+  static constexpr uint32_t kHashText = 512;    // the hash object (fingerprints)
 
   explicit TlsDecoder(const DecoderSetup& s);
   ~TlsDecoder() override;
@@ -133,11 +136,13 @@ class TlsDecoder final : public DecoderCommon<TlsStat> {
   void release(TlsState& st);
 
   struct CertText {
-    uint8_t key[20];
     uint8_t valid;
-    uint32_t leaf_len, x509_len;
+    uint32_t der_len;
+    uint32_t leaf_len, x509_len, hash_len;
     char leaf[kLeafText];
     char x509[kX509Text];
+    char hash[kHashText];
+    uint8_t der[kCertDer];
   };
 
   const TlsSettings& cfg_;

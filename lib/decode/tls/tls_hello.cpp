@@ -565,8 +565,15 @@ void write_hello_detail(JsonWriter& w, const Hello& h, bool client) {
     w.field("selected_compression_method",
             name_or_unknown(compression_name(h.compression_method), h.compression_method, 2, buf));
   }
-  const int n = std::snprintf(buf, sizeof buf, "%u.%u", h.version >> 8, h.version & 0xff);
-  w.field("version", std::string_view(buf, static_cast<std::size_t>(n)));
+  // "major.minor" in decimal (a field of every hello: formatted by hand).
+  std::size_t n = 0;
+  for (const unsigned part : {unsigned{h.version} >> 8, unsigned{h.version} & 0xffu}) {
+    if (n) buf[n++] = '.';
+    if (part >= 100) buf[n++] = static_cast<char>('0' + part / 100);
+    if (part >= 10) buf[n++] = static_cast<char>('0' + part / 10 % 10);
+    buf[n++] = static_cast<char>('0' + part % 10);
+  }
+  w.field("version", std::string_view(buf, n));
 }
 
 }  // namespace tapbeat::tls

@@ -213,6 +213,14 @@ std::string_view version_text(uint16_t v, char* out) {
     return "SSL 3.0";
   else if (v == 0x0002)
     return "SSL 2.0";
+  else if (v == 0x0301)  // the usual ones without formatting (a field of every hello)
+    return "TLS 1.0";
+  else if (v == 0x0302)
+    return "TLS 1.1";
+  else if (v == 0x0303)
+    return "TLS 1.2";
+  else if (v == 0x0304)
+    return "TLS 1.3";
   else if (major == 3)
     n = std::snprintf(out, 24, "TLS 1.%u", minor - 1);
   else
@@ -229,6 +237,8 @@ std::string_view ecs_version(uint16_t v, char* out) {
     return "3.0";
   else if (v == 0x0002)
     return "2.0";
+  else if (v >= 0x0301 && v <= 0x0304)
+    return std::string_view("1.01.11.21.3").substr((v - 0x0301) * 3u, 3);
   else if (major == 3)
     n = std::snprintf(out, 24, "1.%u", minor - 1);
   else
