@@ -425,3 +425,91 @@ TEST(TlsX509, CertificatesReadAsOpenSslReadsThem) {
 
 }  // namespace
 }  // namespace tapbeat
+
+namespace tapbeat {
+namespace {
+
+// A certificate named `cn` with `sans` alternative names, signed by `key`; its DER.
+std::string named_certificate(EVP_PKEY* key, const std::string& cn, int sans) {
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set_int64(X509_get_serialNumber(x),
+                         1000 + static_cast<int64_t>(std::hash<std::string>{}(cn) >> 20));
+  X509_gmtime_adj(X509_getm_notBefore(x), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_set_pubkey(x, key);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x, X509_get_subject_name(x));
+  std::string names;
+  for (int i = 0; i < sans; ++i) names += (i ? ",DNS:host-" : "DNS:host-") + std::to_string(i) + "-" + cn;
+  if (sans) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+    X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, names.c_str());
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+  }
+  X509_sign(x, key, EVP_sha256());
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(x, &der);
+  std::string out(reinterpret_cast<char*>(der), n > 0 ? static_cast<std::size_t>(n) : 0);
+  OPENSSL_free(der);
+  X509_free(x);
+  return out;
+}
+
+// The worker keeps certificates it has read, with their texts, in a ring of 8 MiB: more
+// distinct certificates than it holds (each session's leaf, and one intermediate in every
+// chain), then the first ones again. Every event carries its own certificate's fields,
+// whether read or kept, and the kept ones are taken again.
+TEST(TlsCertificateCache, KeptCertificatesAreTheirOwnAfterTheRingComesRound) {
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+  ASSERT_NE(key, nullptr);
+  const std::string common = named_certificate(key, "intermediate.example", 3);
+  constexpr int kLeaves = 900;  // ~11 KB kept each (DER and texts): ~10 MB, past the ring
+  std::vector<std::string> leaves;
+  for (int i = 0; i < kLeaves; ++i) leaves.push_back(named_certificate(key, "leaf" + std::to_string(i), 280));
+  ASSERT_LE(leaves[0].size(), 8192u);
+  ASSERT_GT(leaves[0].size(), 4096u);
+  test::StreamTest h;
+  const uint16_t ports[] = {443};
+  h.decoders.enable<TlsSettings>("tls", ports);
+  h.start();
+  std::vector<int> order;
+  for (int i = 0; i < kLeaves; ++i) order.push_back(i);
+  for (int i = 0; i < 40; ++i) order.push_back(i);  // overwritten in the ring by now: read again
+  for (int i = kLeaves - 40; i < kLeaves; ++i) order.push_back(i);  // still kept
+  uint16_t port = 10000;
+  for (const int i : order) {
+    test::Conn c{port++, 443};
+    h.handshake(c);
+    h.client(c, record(22, client_hello({})));
+    h.server(c, record(22, server_hello(0xc02f, "") +
+                               certificate_message({leaves[static_cast<std::size_t>(i)], common})) +
+                    record(22, handshake(14, "")));
+    // Ended: the session's event is written now, and taken every few sessions.
+    h.frame(true, c, tcp_flag::kFin | tcp_flag::kAck, c.cseq++, "");
+    h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq++, "");
+    if (port % 8 == 0) h.drain();
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), order.size());
+  for (std::size_t k = 0; k < ev.size(); ++k) {
+    const std::string cn = "leaf" + std::to_string(order[k]);
+    ASSERT_TRUE(test::contains(ev[k], R"("subject":"CN=)" + cn + "\"")) << k << " " << ev[k].substr(0, 400);
+    ASSERT_TRUE(test::contains(ev[k], R"("alternative_names":["host-0-)" + cn + "\"")) << k;
+    ASSERT_TRUE(test::contains(ev[k], R"("common_name":"intermediate.example")")) << k;
+  }
+  // Every leaf and the intermediate read at least once, the first leaves twice (the ring
+  // came round over them); the intermediate and the last leaves taken again (slots are
+  // direct-mapped: a rare collision reads one more).
+  EXPECT_EQ(h.count("tls.certificates"), 2 * order.size());
+  EXPECT_LE(h.count("tls.certificates_cached"), 2 * order.size() - (1 + kLeaves + 40));
+  EXPECT_GE(h.count("tls.certificates_cached"), order.size());
+  EVP_PKEY_free(key);
+}
+
+}  // namespace
+}  // namespace tapbeat

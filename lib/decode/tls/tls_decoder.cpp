@@ -50,13 +50,44 @@ bool tls13(uint16_t v) { return (v >= 0x0304 && (v >> 8) == 3) || tls::is_tls13_
 TlsDecoder::TlsDecoder(const DecoderSetup& s)
     : DecoderCommon(s),
       cfg_(s.settings<TlsSettings>()),
-      cert_cache_(new CertText[kCertCacheEntries]),
       cert_work_(new CertText[kMaxCertificates]),
+      cert_slots_(new CertSlot[kCertSlots]()),
+      cert_arena_(new char[kCertArenaBytes]),
       digest_(std::make_unique<tls::Digest>()),
       scratch_(std::make_unique<char[]>(kMaxText)),
       message_(std::make_unique<uint8_t[]>(kMaxHandshake + 4)),
       text_(std::make_unique<char[]>(kMaxText)) {
-  for (uint32_t i = 0; i < kCertCacheEntries; ++i) cert_cache_[i].valid = 0;
+  for (uint32_t i = 0; i < kCertSlots; ++i) cert_slots_[i].pos = UINT64_MAX;
+}
+
+const TlsDecoder::CertSlot* TlsDecoder::find_certificate(std::span<const uint8_t> der, uint32_t slot) const {
+  const CertSlot& c = cert_slots_[slot];
+  // Valid while the ring has not come round over the blob. (A message's new certificates
+  // are kept only once its text is written, so the blobs it reads stay as they are.)
+  if (c.pos == UINT64_MAX || cert_written_ > c.pos + kCertArenaBytes || c.der_len != der.size())
+    return nullptr;
+  return std::memcmp(blob(c), der.data(), der.size()) == 0 ? &c : nullptr;
+}
+
+void TlsDecoder::keep_certificate(std::span<const uint8_t> der, uint32_t slot, const CertText& t) {
+  const uint64_t len = der.size() + t.leaf.size() + t.x509.size() + t.hash.size();
+  // A blob lies whole in the ring: one that would cross its end starts at the beginning.
+  if (cert_written_ % kCertArenaBytes + len > kCertArenaBytes)
+    cert_written_ += kCertArenaBytes - cert_written_ % kCertArenaBytes;
+  CertSlot& c = cert_slots_[slot];
+  c.pos = cert_written_;
+  c.der_len = static_cast<uint32_t>(der.size());
+  c.leaf_len = static_cast<uint32_t>(t.leaf.size());
+  c.x509_len = static_cast<uint32_t>(t.x509.size());
+  c.hash_len = static_cast<uint32_t>(t.hash.size());
+  char* b = cert_arena_.get() + c.pos % kCertArenaBytes;
+  std::memcpy(b, der.data(), der.size());
+  b += der.size();
+  for (const std::string_view v : {t.leaf, t.x509, t.hash}) {
+    if (!v.empty()) std::memcpy(b, v.data(), v.size());
+    b += v.size();
+  }
+  cert_written_ += len;
 }
 
 TlsDecoder::~TlsDecoder() = default;
@@ -407,26 +438,25 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
     }
     CertText& t = cert_work_[n];
     // The slot: a hash of the DER's length and ends (the serial number near the start,
-    // the signature at the end); an entry is this certificate only when all bytes match.
-    CertText* cached = nullptr;
-    if (one.size() <= kCertDer) {
+    // the signature at the end); a kept one is this certificate only when all bytes match.
+    const bool keep = one.size() <= kCertDer;
+    uint32_t slot = 0;
+    if (keep) {
       uint32_t h = 2166136261u ^ static_cast<uint32_t>(one.size());
       const std::size_t k = std::min<std::size_t>(32, one.size());
       for (std::size_t i = 0; i < k; ++i) h = (h ^ one[i]) * 16777619u;
       for (std::size_t i = one.size() - k; i < one.size(); ++i) h = (h ^ one[i]) * 16777619u;
-      cached = &cert_cache_[h % kCertCacheEntries];
+      slot = h % kCertSlots;
     }
-    if (cached && cached->valid && cached->der_len == one.size() &&
-        std::memcmp(cached->der, one.data(), one.size()) == 0) {
+    t.keep_slot = -1;
+    if (const CertSlot* kept = keep ? find_certificate(one, slot) : nullptr) {
       counters_.inc(TlsStat::certificates_cached);
-      t.leaf_len = cached->leaf_len;
-      t.x509_len = cached->x509_len;
-      t.hash_len = cached->hash_len;
-      std::memcpy(t.leaf, cached->leaf, t.leaf_len);
-      std::memcpy(t.x509, cached->x509, t.x509_len);
-      std::memcpy(t.hash, cached->hash, t.hash_len);
+      const char* b = blob(*kept) + kept->der_len;
+      t.leaf = {b, kept->leaf_len};
+      t.x509 = {b + kept->leaf_len, kept->x509_len};
+      t.hash = {b + kept->leaf_len + kept->x509_len, kept->hash_len};
     } else {
-      JsonWriter leaf(t.leaf, kLeafText), x509(t.x509, kX509Text), hash(t.hash, kHashText);
+      JsonWriter leaf(t.leaf_buf, kLeafText), x509(t.x509_buf, kX509Text), hash(t.hash_buf, kHashText);
       if (!tls::render_certificate(one, leaf, x509)) {
         counters_.inc(TlsStat::certificates_invalid);
         continue;
@@ -436,20 +466,10 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
         counters_.inc(TlsStat::text_full);
         continue;
       }
-      t.leaf_len = static_cast<uint32_t>(leaf.size());
-      t.x509_len = static_cast<uint32_t>(x509.size());
-      t.hash_len = static_cast<uint32_t>(hash.size());
-      if (cached) {
-        cached->der_len = static_cast<uint32_t>(one.size());
-        std::memcpy(cached->der, one.data(), one.size());
-        cached->leaf_len = t.leaf_len;
-        cached->x509_len = t.x509_len;
-        cached->hash_len = t.hash_len;
-        std::memcpy(cached->leaf, t.leaf, t.leaf_len);
-        std::memcpy(cached->x509, t.x509, t.x509_len);
-        std::memcpy(cached->hash, t.hash, t.hash_len);
-        cached->valid = 1;
-      }
+      t.leaf = {t.leaf_buf, leaf.size()};
+      t.x509 = {t.x509_buf, x509.size()};
+      t.hash = {t.hash_buf, hash.size()};
+      t.keep_slot = keep ? static_cast<int32_t>(slot) : -1;
     }
     counters_.inc(TlsStat::certificates);
     der[n++] = one;
@@ -457,11 +477,11 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
   if (n == 0) return;
   const bool x509 = cfg_.send_certificates && cfg_.include_detailed_fields;
   put(st, server ? TlsState::kServerCert : TlsState::kClientCert, [&](JsonWriter& w) {
-    if (cfg_.fingerprints) w.raw({cert_work_[0].hash, cert_work_[0].hash_len});
-    w.raw({cert_work_[0].leaf, cert_work_[0].leaf_len});
+    if (cfg_.fingerprints) w.raw(cert_work_[0].hash);
+    w.raw(cert_work_[0].leaf);
     if (x509) {
       w.begin_object("x509");
-      w.raw({cert_work_[0].x509, cert_work_[0].x509_len});
+      w.raw(cert_work_[0].x509);
       w.end_object();
     }
     if (cfg_.include_raw_certificates) {
@@ -478,11 +498,15 @@ void TlsDecoder::certificates(TlsState& st, int dir, std::span<const uint8_t> m)
     put(st, server ? TlsState::kServerChain : TlsState::kClientChain, [&](JsonWriter& w) {
       for (int i = 1; i < n; ++i) {
         w.begin_object();
-        w.raw({cert_work_[i].x509, cert_work_[i].x509_len});
+        w.raw(cert_work_[i].x509);
         w.end_object();
       }
     });
   }
+  // The certificates read now are kept once nothing reads the ring for this message.
+  for (int i = 0; i < n; ++i)
+    if (cert_work_[i].keep_slot >= 0)
+      keep_certificate(der[i], static_cast<uint32_t>(cert_work_[i].keep_slot), cert_work_[i]);
 }
 
 template <class F>

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 
 #include "decode/decoder.hpp"
 #include "decode/tls/tls_counters.hpp"
@@ -106,9 +107,12 @@ class TlsDecoder final : public DecoderCommon<TlsStat> {
   static constexpr uint32_t kMaxClearBytes = 64 * 1024;  // cleartext before STARTTLS, per direction
   // Certificates recently seen by the worker, kept with their DER (found by a hash of its
   // ends and length, taken only when every byte is equal) and their fields written: a
-  // server's chain is parsed and fingerprinted once, not once per session.
-  static constexpr uint32_t kCertCacheEntries = 256;
-  static constexpr uint32_t kCertDer = 4096;    // larger certificates are not kept
+  // server's chain is parsed and fingerprinted once, not once per session. Each kept one
+  // is a blob in a ring of kCertArenaBytes (DER, then its texts), its slot valid until
+  // the ring comes round over it: no eviction to run, memory in proportion to the texts.
+  static constexpr uint32_t kCertSlots = 4096;
+  static constexpr uint64_t kCertArenaBytes = 8u << 20;
+  static constexpr uint32_t kCertDer = 8192;    // larger certificates are not kept
   static constexpr uint32_t kLeafText = 2048;   // issuer, subject, validity members
   static constexpr uint32_t kX509Text = 16384;  // x509 object members
   static constexpr uint32_t kHashText = 512;    // the hash object (fingerprints)
@@ -135,18 +139,28 @@ class TlsDecoder final : public DecoderCommon<TlsStat> {
   void publish(TlsState& st, const StreamInfo& c);
   void release(TlsState& st);
 
+  // One certificate of the message at hand: its texts, written here or found kept.
   struct CertText {
-    uint8_t valid;
-    uint32_t der_len;
-    uint32_t leaf_len, x509_len, hash_len;
-    char leaf[kLeafText];
-    char x509[kX509Text];
-    char hash[kHashText];
-    uint8_t der[kCertDer];
+    std::string_view leaf, x509, hash;
+    int32_t keep_slot;  // read now, to be kept in this slot; -1: found kept, or too large
+    char leaf_buf[kLeafText];
+    char x509_buf[kX509Text];
+    char hash_buf[kHashText];
   };
+  struct CertSlot {
+    uint64_t pos;  // where its blob starts in the ring's stream of bytes; valid when set
+    uint32_t der_len, leaf_len, x509_len, hash_len;
+  };
+  // The kept certificate equal to `der`, or null.
+  const CertSlot* find_certificate(std::span<const uint8_t> der, uint32_t slot) const;
+  // Keeps `der` with its texts in the ring.
+  void keep_certificate(std::span<const uint8_t> der, uint32_t slot, const CertText& t);
+  const char* blob(const CertSlot& c) const { return cert_arena_.get() + c.pos % kCertArenaBytes; }
 
   const TlsSettings& cfg_;
-  std::unique_ptr<CertText[]> cert_cache_;  // kCertCacheEntries, direct-mapped
+  std::unique_ptr<CertSlot[]> cert_slots_;  // kCertSlots, direct-mapped
+  std::unique_ptr<char[]> cert_arena_;      // kCertArenaBytes, a ring
+  uint64_t cert_written_ = 0;               // bytes ever written to the ring
   std::unique_ptr<CertText[]> cert_work_;   // kMaxCertificates: one message's certificates
   std::unique_ptr<tls::Digest> digest_;
   std::unique_ptr<char[]> scratch_;     // one fragment being written
