@@ -59,6 +59,11 @@ tapbeat.stats_period: 1h
 
 
 def write_config(tmp_path, output, extra=""):
+    # Runs that expect every event delivered wait up to 60 s for the broker (a run ends as
+    # soon as all are acknowledged): right after a test restarts the broker, this 2-core
+    # machine has taken more than the default 5 s to acknowledge 4,000 records.
+    if "shutdown_timeout" not in extra:
+        extra += "tapbeat.shutdown_timeout: 60s\n"
     path = tmp_path / "tapbeat.yml"
     path.write_text(BASE + extra + output)
     return str(path)
