@@ -65,6 +65,7 @@ class PcapRuntime {
   RunOptions opts_;
   bool file_mode_ = false;
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
+  PacketMeta dispatch_meta_;
   Counters scratch_;  // the dispatcher's parse counters: not reported (workers count)
   std::atomic<bool> capture_done_{false};
   const PcapSource* source_ = nullptr;
@@ -177,7 +178,8 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
   uint32_t hash = 0;
   const std::size_t n = slots_.size();
   if (n > 1) {
-    PacketMeta m;
+    PacketMeta& m = dispatch_meta_;
+    m.clear();  // not a fresh PacketMeta per packet: its initialisers compile to `rep stos`
     m.cap_len = f.cap_len;
     m.wire_len = f.wire_len;
     const ParseStatus st = parse_frame(f.data, f.cap_len, f.link_type, m, scratch_);

@@ -510,8 +510,21 @@ void Worker::tcp_session(Parsed& p) {
   }
   // Filled in place: a StreamInfo returned and copied is read back in wide loads
   // over its narrow stores, a store-forwarding stall on every segment.
-  sink_.bind(&s, d);
   stream_info(*f, m.ts_ns, sink_.info());
+  if ((m.tcp_flags & tcp_flag::kAck) && s.dir[1 - d].synced && !s.dir[1 - d].fin &&
+      s.dir[1 - d].next_seq != m.tcp_ack) {
+    // The peer's bytes this segment acknowledges and the capture never saw are lost:
+    // the other direction's decoder hears of it before this segment's bytes.
+    sink_.bind(&s, 1 - d);
+    tcp_->ack(s.dir[1 - d], m.tcp_ack, sink_);
+    if (s.state != kDecoding) {
+      tcp_->release(s.dir[0]);
+      tcp_->release(s.dir[1]);
+      f->undecoded = true;
+      return;
+    }
+  }
+  sink_.bind(&s, d);
   tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_,
                 stable_frames_ && p.in_frame);
   if (s.state != kDecoding) {  // detached while this segment was delivered

@@ -190,6 +190,25 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
   }
 }
 
+void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink) {
+  // After a FIN or RST the direction is closed and its holes already given up (an
+  // ACK of the FIN is one past its data).
+  if (!d.synced || d.fin) return;
+  const int32_t ahead = seq_diff(ack, d.next_seq);
+  if (ahead <= 0 || static_cast<uint32_t>(ahead) > limits_.window_bytes) return;
+  counters_.inc(Counter::tcp_reasm_acked_gaps);
+  while (seq_diff(ack, d.next_seq) > 0) {
+    // Missing: up to the first buffered byte, or to the acknowledged end.
+    const uint32_t to = d.head >= 0 && seq_diff(nodes_[d.head].seq, ack) < 0 ? nodes_[d.head].seq : ack;
+    const uint32_t missing = to - d.next_seq;
+    counters_.inc(Counter::tcp_reasm_gaps);
+    counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
+    sink.on_gap(missing);
+    d.next_seq = to;
+    drain(d, sink);
+  }
+}
+
 void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {
   while (d.head >= 0) skip_hole(d, sink);
 }

@@ -6,8 +6,9 @@
 // held by pointer: a body the decoder skips is then never read) and delivered once the
 // hole fills; retransmissions are dropped and overlaps
 // trimmed (first arrival wins). When the window, the per-stream cap or the pool runs
-// out, the hole is given up: the sink gets a gap of the missing length and the
-// buffered bytes after it. Every such event is counted.
+// out, or the other direction acknowledges bytes the hole holds, the hole is given up:
+// the sink gets a gap of the missing length and the buffered bytes after it. Every
+// such event is counted.
 //
 // Per worker; not thread-safe. The pool is allocated at construction; segment(),
 // close() and release() allocate nothing.
@@ -59,6 +60,14 @@ class TcpReassembler {
   // and counts are the same either way.
   void segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len,
                StreamSink& sink, bool stable = false);
+  // The other direction acknowledged d's bytes up to `ack` (its next expected one).
+  // Bytes below it never seen here passed the capture point and were lost to it (the
+  // peer has them): the hole is given up at once, as Zeek's and Suricata's
+  // reassemblers do, rather than held until the window fills or the connection ends,
+  // so what follows reaches the decoder in its time and the decoder learns of the
+  // loss where it happened. Acknowledgements more than the window ahead are not taken
+  // as proof of loss (an ACK scan's or a forged number).
+  void ack(TcpDirection& d, uint32_t ack, StreamSink& sink);
   // The connection ended: buffered bytes after a hole go out behind a gap.
   void close(TcpDirection& d, StreamSink& sink);
   // Drops buffered bytes without delivering them (flow evicted or detached).

@@ -80,6 +80,7 @@ namespace tapbeat {
   X(tcp_reasm_overlap, "tcp.reassembly.overlap", counter)                 \
   X(tcp_reasm_gaps, "tcp.reassembly.gaps", counter)                       \
   X(tcp_reasm_gap_bytes, "tcp.reassembly.gap_bytes", counter)             \
+  X(tcp_reasm_acked_gaps, "tcp.reassembly.acked_gaps", counter)           \
   X(tcp_reasm_window_exceeded, "tcp.reassembly.window_exceeded", counter) \
   X(tcp_reasm_stream_full, "tcp.reassembly.stream_full", counter)         \
   X(tcp_reasm_pool_full, "tcp.reassembly.pool_full", counter)             \

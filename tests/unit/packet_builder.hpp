@@ -83,11 +83,11 @@ struct Frame {
     b.insert(b.end(), d.begin(), d.end());
     return *this;
   }
-  Frame& tcp(uint16_t sport, uint16_t dport, uint8_t flags = 0x18, uint32_t seq = 1) {
+  Frame& tcp(uint16_t sport, uint16_t dport, uint8_t flags = 0x18, uint32_t seq = 1, uint32_t ack = 0) {
     put16(b, sport);
     put16(b, dport);
     put32(b, seq);
-    put32(b, 0);
+    put32(b, ack);
     b.push_back(0x50);
     b.push_back(flags);
     put16(b, 65535);

@@ -37,12 +37,19 @@ struct StreamTest {
     s.tcp_transaction_timeout_ns = decoders.tcp_timeout_ns();
     w = std::make_unique<Worker>(s);
   }
+  // A segment with ACK set acknowledges what the other side has sent so far (its
+  // next sequence number in `c`), as a peer that received it all does.
   void frame(bool from_client, const Conn& c, uint8_t flags, uint32_t seq, std::string_view payload) {
     Frame f;
+    const bool acks = flags & tcp_flag::kAck;
     if (from_client)
-      f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(c.client_port, c.server_port, flags, seq);
+      f.eth(0x0800, 1, 2)
+          .ipv4("10.0.0.1", "10.0.0.2", 6)
+          .tcp(c.client_port, c.server_port, flags, seq, acks ? c.sseq : 0);
     else
-      f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(c.server_port, c.client_port, flags, seq);
+      f.eth(0x0800, 2, 1)
+          .ipv4("10.0.0.2", "10.0.0.1", 6)
+          .tcp(c.server_port, c.client_port, flags, seq, acks ? c.cseq : 0);
     f.text(payload);
     push(f);
   }

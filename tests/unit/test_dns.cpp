@@ -266,6 +266,55 @@ TEST(DnsTransaction, MalformedEdnsOptionIsCounted) {
   EXPECT_TRUE(test::contains(ev[0], R"("status":"OK")")) << ev[0];
 }
 
+// DNS over TCP with a query lost to the capture (the server's ACK of it seen): the
+// reply to it is an orphan, and the next query, found behind its length prefix, pairs
+// with its reply. A gap that ends inside a message leaves the connection instead.
+std::string tcp_message(uint16_t id, bool response) {
+  const Bytes question = {1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
+  Bytes m = header(id, response ? 0x8180 : 0x0100, 1, response ? 1 : 0, 0, 0);
+  m.insert(m.end(), question.begin(), question.end());
+  if (response) add(m, {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 1});
+  std::string out{static_cast<char>(m.size() >> 8), static_cast<char>(m.size() & 0xFF)};
+  return out + std::string(m.begin(), m.end());
+}
+
+TEST(DnsTransaction, TcpQueryLostToTheCaptureLeavesTheNextPaired) {
+  for (const bool cut_inside : {false, true}) {
+    test::StreamTest h;
+    const uint16_t ports[] = {53};
+    h.decoders.enable("dns", ports);
+    h.start();
+    test::Conn c;
+    c.server_port = 53;
+    h.handshake(c);
+    h.client(c, tcp_message(1, false));
+    h.server(c, tcp_message(1, true));
+    const std::string lost = tcp_message(2, false);
+    // Lost: the whole query, or it and the first 5 bytes of the next.
+    c.cseq += static_cast<uint32_t>(lost.size());
+    const std::string next = tcp_message(3, false);
+    if (cut_inside) c.cseq += 5;
+    h.server(c, tcp_message(2, true));  // acknowledges what was lost
+    h.client(c, cut_inside ? next.substr(5) : next);
+    h.server(c, tcp_message(3, true));
+    const auto ev = h.finish();
+    EXPECT_EQ(h.count("dns.tcp.gap"), 1u);
+    if (cut_inside) {
+      // The bytes after the gap do not frame a message: nothing more is read.
+      ASSERT_EQ(ev.size(), 2u);
+      EXPECT_EQ(h.count("dns.tcp.resynced"), 0u);
+      EXPECT_EQ(h.count("dns.tcp.violations"), 1u);
+      continue;
+    }
+    ASSERT_EQ(ev.size(), 3u);
+    EXPECT_TRUE(test::contains(ev[0], R"("id":1,)") && test::contains(ev[0], R"("status":"OK")")) << ev[0];
+    EXPECT_TRUE(test::contains(ev[1], R"("id":2,)")) << ev[1];
+    EXPECT_TRUE(test::contains(ev[1], "received without an associated Query")) << ev[1];
+    EXPECT_TRUE(test::contains(ev[2], R"("id":3,)") && test::contains(ev[2], R"("status":"OK")")) << ev[2];
+    EXPECT_EQ(h.count("dns.tcp.resynced"), 1u);
+  }
+}
+
 TEST(DnsTransaction, EdnsNotesAsPacketbeatWritesThem) {
   std::string e = dns_exchange_event(true, false, 1);
   EXPECT_TRUE(test::contains(e, R"("error":{"message":"Responder does not support EDNS"})")) << e;

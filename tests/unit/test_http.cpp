@@ -512,6 +512,43 @@ TEST(HttpDecoder, HolePastTheBodysEndKeepsItsContentLength) {
   EXPECT_TRUE(contains(ev[0], R"("bytes":1041,"headers")")) << ev[0];
 }
 
+// A keep-alive connection whose second response the capture lost (its segment gone,
+// the client's ACK of it seen): that request goes out alone, saying why, and the
+// responses after the gap answer their own requests, not each the one before. The
+// gap comes with the ACK, so the third response is not held until the connection ends.
+TEST(HttpDecoder, LostResponseLeavesTheRequestsAfterItPairedRight) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  const char* bodies[] = {"a", "bb", "ccc", "dddd"};
+  for (int i = 0; i < 4; ++i) {
+    h.client(c, "GET /" + std::to_string(i + 1) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string resp =
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(i + 1) + "\r\n\r\n" + bodies[i];
+    if (i == 1) {
+      c.sseq += static_cast<uint32_t>(resp.size());  // lost to the capture
+      h.frame(true, c, tcp_flag::kAck, c.cseq, "");  // the client acknowledges it
+    } else {
+      h.server(c, resp);
+    }
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"GET /1")") && contains(ev[0], R"("body":{"bytes":1})")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"GET /2")")) << ev[1];
+  EXPECT_TRUE(
+      contains(ev[1], R"("message":"Unmatched request; its response began in bytes the capture lost")"))
+      << ev[1];
+  EXPECT_FALSE(contains(ev[1], R"("status_code")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("query":"GET /3")") && contains(ev[2], R"("body":{"bytes":3})")) << ev[2];
+  // Its response's first packet came a millisecond after it, not at the end.
+  EXPECT_TRUE(contains(ev[2], R"("duration":1000000,)")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("query":"GET /4")") && contains(ev[3], R"("body":{"bytes":4})")) << ev[3];
+  EXPECT_EQ(h.count("http.responses_lost"), 1u);
+  EXPECT_EQ(h.count("http.transactions"), 3u);
+  EXPECT_EQ(h.count(Counter::tcp_reasm_acked_gaps), 1u);
+}
+
 // A Host that is an address joins related.ip after the two ends, as Packetbeat adds it;
 // a name goes to related.hosts instead.
 TEST(HttpDecoder, HostAddressJoinsRelatedIp) {

@@ -144,6 +144,44 @@ TEST_F(TcpReassembly, HoleAtCloseBecomesAGap) {
   EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 6u);
 }
 
+// The peer acknowledging bytes the capture never saw: they were lost at the capture
+// point, and the hole is given up then, not at the close.
+TEST_F(TcpReassembly, AcknowledgedHoleIsGivenUpAtOnce) {
+  seg(0, "", tcp_flag::kSyn);
+  seg(1, "abc");
+  r->ack(d, 4, rec);  // everything seen so far: nothing to do
+  seg(10, "xyz");     // bytes 4-9 not seen (yet)
+  r->ack(d, 7, rec);  // acknowledged up to 7 only: a hole there, 7-9 may still come
+  EXPECT_EQ(rec.out, "abc[gap 3]");
+  seg(7, "ghi");
+  EXPECT_EQ(rec.out, "abc[gap 3]ghixyz");
+  seg(20, "tail");     // 13-19 not seen
+  r->ack(d, 22, rec);  // acknowledged past the hole, into the bytes held
+  EXPECT_EQ(rec.out, "abc[gap 3]ghixyz[gap 7]tail");
+  EXPECT_EQ(d.buffered, 0u);
+  r->ack(d, 30, rec);  // and past everything: bytes 24-29 are lost too
+  EXPECT_EQ(rec.out, "abc[gap 3]ghixyz[gap 7]tail[gap 6]");
+  seg(30, "on");
+  EXPECT_EQ(rec.out, "abc[gap 3]ghixyz[gap 7]tail[gap 6]on");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_acked_gaps), 3u);
+  EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 16u);
+}
+
+TEST_F(TcpReassembly, AcknowledgementsNotTakenAsLoss) {
+  seg(0, "", tcp_flag::kSyn);
+  seg(1, "abc");
+  r->ack(d, 4u + limits.window_bytes + 1, rec);  // further ahead than the window: not believed
+  r->ack(d, 2, rec);                             // behind: old
+  EXPECT_EQ(rec.out, "abc");
+  seg(4, "", tcp_flag::kFin);
+  r->ack(d, 5, rec);  // the FIN's sequence number
+  EXPECT_EQ(rec.out, "abc");
+  TcpDirection unsynced;  // nothing seen of the direction: nothing to lose
+  r->ack(unsynced, 1000, rec);
+  EXPECT_EQ(rec.out, "abc");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_gaps), 0u);
+}
+
 TEST_F(TcpReassembly, MidStreamStart) {
   seg(5000, "late");
   seg(5004, "comer");

@@ -160,6 +160,29 @@ TEST(Tls, Tls13HelloRetryAndCompatibilityChangeCipherSpec) {
   EXPECT_EQ(h.count("tls.server_hellos"), 2u);
 }
 
+// Part of the client's handshake lost to the capture (the server's ACK of it seen, as
+// in a ClientHello whose second segment went missing): the client's records are read
+// no further, the server's still are, and the session goes out with the server's
+// hello and certificate once the server encrypts, not established.
+TEST(Tls, HandshakeBytesLostOnOneSideLeaveTheOtherRead) {
+  TlsHarness h;
+  const std::string hello = record(22, client_hello({}));
+  h.client(hello.substr(0, 40));
+  h.conn.cseq += static_cast<uint32_t>(hello.size() - 40);  // the rest is lost
+  static const std::string cert = certificate_der("server.example.org");
+  h.server(record(22, server_hello(0xc02f, "") + certificate_message({cert})) +
+           record(22, handshake(14, "")));
+  h.client(record(22, handshake(16, u8(1) + "k")) + record(20, u8(1)) + record(22, std::string(40, '\x55')));
+  h.server(record(20, u8(1)) + record(22, std::string(40, '\x66')));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("cipher":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("subject":{"common_name":"server.example.org")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("established":false)")) << ev[0];
+  EXPECT_EQ(h.count("tls.gaps"), 1u);
+  EXPECT_EQ(h.count("tls.violations"), 0u);
+}
+
 TEST(Tls, NotTlsDetaches) {
   TlsHarness h;
   h.client("GET / HTTP/1.1\r\nHost: x\r\n\r\n");

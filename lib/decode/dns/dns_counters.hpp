@@ -18,6 +18,7 @@ enum class DnsStat : uint16_t {
   query_truncated,
   edns_malformed,
   tcp_gap,
+  tcp_resynced,
   tcp_violations,
   kCount,
 };
@@ -32,6 +33,7 @@ inline constexpr CounterSpec kDnsCounters[] = {
     counter(DnsStat::query_truncated, "dns.query_truncated"),
     counter(DnsStat::edns_malformed, "dns.edns_malformed"),
     counter(DnsStat::tcp_gap, "dns.tcp.gap"),
+    counter(DnsStat::tcp_resynced, "dns.tcp.resynced"),
     counter(DnsStat::tcp_violations, "dns.tcp.violations"),
 };
 static_assert(counters_in_order<DnsStat>(kDnsCounters));

@@ -36,14 +36,49 @@ void DnsDecoder::finish() {
   while (tracker_.flush_one(ex)) publish(ex);
 }
 
+namespace {
+
+// A DNS-over-TCP connection's state: per direction, whether a gap left its framing
+// unknown.
+struct DnsTcpState {
+  uint8_t resync[2];
+};
+static_assert(sizeof(DnsTcpState) <= kDecoderStateBytes);
+
+// After a gap: do the bytes at `p` (a length prefix and the message it frames, whole)
+// look like a DNS message starting there? A header whose counts, opcode and reserved
+// bit a name server would accept, and a question's first label where one is counted.
+bool plausible_message(const uint8_t* p, uint32_t len) {
+  if (len < 12) return false;
+  const uint8_t* h = p + 2;
+  const unsigned opcode = (h[2] >> 3) & 0xF;
+  if (opcode != 0 && opcode != 4 && opcode != 5) return false;  // QUERY, NOTIFY, UPDATE
+  if (h[3] & 0x40) return false;                                // the Z bit
+  const unsigned qd = h[4] << 8 | h[5];
+  if (qd > 1) return false;
+  for (int i = 6; i < 12; i += 2)
+    if (static_cast<uint32_t>(h[i] << 8 | h[i + 1]) > len / 11) return false;  // a record takes 11 bytes at least
+  return qd == 0 || (h[12] <= 63 && 12u + 1 + h[12] + 4 <= len);
+}
+
+}  // namespace
+
 // DNS over TCP (RFC 1035 §4.2.2, RFC 7766): each message behind a 2-byte length.
 // Several messages may share a segment and one may span many (AXFR).
-DecodeResult DnsDecoder::data(void*, const StreamInfo& c, int dir, std::span<const uint8_t> b) {
+DecodeResult DnsDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> b) {
+  DnsTcpState& st = *static_cast<DnsTcpState*>(state);
   uint32_t off = 0;
   const uint32_t n = static_cast<uint32_t>(b.size());
   while (n - off >= 2) {
     const uint32_t len = static_cast<uint32_t>(b[off] << 8 | b[off + 1]);
     if (n - off < 2 + len) return {off, 2 + len, Verdict::kNeedMore};
+    if (st.resync[dir]) {
+      // The first bytes after a gap: a message that starts here, or the framing is
+      // lost (the gap ended inside a message).
+      if (!plausible_message(b.data() + off, len)) return {off, 0, Verdict::kViolation};
+      st.resync[dir] = 0;
+      counters_.inc(DnsStat::tcp_resynced);
+    }
     if (len > 0) {
       PacketMeta m;
       m.ip_version = c.ip_version;
@@ -61,10 +96,13 @@ DecodeResult DnsDecoder::data(void*, const StreamInfo& c, int dir, std::span<con
   return {off, 2, off == n ? Verdict::kOk : Verdict::kNeedMore};
 }
 
-bool DnsDecoder::gap(void*, const StreamInfo&, int, uint32_t) {
-  // The length prefixes give no way to find the next message after a hole.
+bool DnsDecoder::gap(void* state, const StreamInfo&, int dir, uint32_t) {
+  // Messages lost to the capture (a segment carries one or a few whole): the next bytes
+  // are taken as a length prefix if the message it frames looks like one, else the
+  // connection is left (a gap that ended inside a message).
   counters_.inc(DnsStat::tcp_gap);
-  return false;
+  static_cast<DnsTcpState*>(state)->resync[dir] = 1;
+  return true;
 }
 
 namespace {

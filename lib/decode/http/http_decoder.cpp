@@ -31,8 +31,9 @@ enum Phase : uint8_t {
 
 // HttpMessage::notes: the head's http::Anomaly bits, and these.
 enum Note : uint16_t {
-  kNoteBadChunk = 128,  // chunk framing broken: the message ends there
-  kNoteHeadCut = 256,   // head longer than kMaxHeadBytes
+  kNoteBadChunk = 128,   // chunk framing broken: the message ends there
+  kNoteHeadCut = 256,    // head longer than kMaxHeadBytes
+  kNoteReplyLost = 512,  // the response's first bytes fell in a gap of the capture
 };
 static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengthMismatch |
                http::kLengthAndChunked | http::kOtherCoding | http::kBadStatus) < kNoteBadChunk);
@@ -234,6 +235,7 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
       {http::kBadStatus, "status line without a three-digit status code"},
       {kNoteBadChunk, "invalid chunk framing; the message ends there"},
       {kNoteHeadCut, "head longer than 64 KiB; cut"},
+      {kNoteReplyLost, "its response began in bytes the capture lost"},
   };
   BoundedText<sizeof scratch_->note - 1> out;
   if (note) out.append(note);
@@ -543,6 +545,19 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
       }
     }
     return true;
+  }
+  if (!d.active && d.phase == kStart && dir != st.client && st.client >= 0 && st.n_pending) {
+    // Lost between two responses: the bytes lost begin the next one, the answer to
+    // the oldest request waiting (a server sends nothing else, in order). That request
+    // goes out without it, and the responses after the gap meet their own requests
+    // instead of each the one before.
+    HttpMessage& req = st.pending[st.first_pending];
+    req.notes |= kNoteReplyLost;
+    counters_.inc(HttpStat::unmatched_requests);
+    counters_.inc(HttpStat::responses_lost);
+    publish(c, st.client, &req, nullptr, kUnmatchedRequest);
+    release(req);
+    pop_pending(st);
   }
   if (d.active && d.phase != kUpgraded) {
     // The framing is lost: what was seen of the message is published as lossy. A

@@ -50,9 +50,9 @@ bool tls13(uint16_t v) { return (v >= 0x0304 && (v >> 8) == 3) || tls::is_tls13_
 TlsDecoder::TlsDecoder(const DecoderSetup& s)
     : DecoderCommon(s),
       cfg_(s.settings<TlsSettings>()),
-      cert_work_(new CertText[kMaxCertificates]),
       cert_slots_(new CertSlot[kCertSlots]()),
       cert_arena_(new char[kCertArenaBytes]),
+      cert_work_(new CertText[kMaxCertificates]),
       digest_(std::make_unique<tls::Digest>()),
       scratch_(std::make_unique<char[]>(kMaxText)),
       message_(std::make_unique<uint8_t[]>(kMaxHandshake + 4)),
@@ -103,7 +103,7 @@ DecodeResult TlsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
   if (!st.start_ns) st.start_ns = c.ts_ns;
   const auto n = static_cast<uint32_t>(bytes.size());
   uint32_t at = 0;
-  if (n == 0) return {0, 0, Verdict::kOk};
+  if (n == 0 || d.lost) return {n, 0, Verdict::kOk};
   if (!d.tls && d.records == 0) {
     // Cleartext first: a server's greeting (SMTP, IMAP, POP3, FTP: the side that did
     // not open the connection speaks first) or an XMPP stream header: its STARTTLS is
@@ -179,12 +179,17 @@ DecodeResult TlsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
     }
     at += 5 + len;
   }
-  if (st.dir[0].encrypted && st.dir[1].encrypted) {
+  if (handshake_over(st)) {
     st.end_ns = c.ts_ns;
     publish(st, c);
     return {n, 0, Verdict::kDone};
   }
   return {n, 0, Verdict::kOk};
+}
+
+// Both directions encrypted, or no longer read after a gap: nothing more to learn.
+bool TlsDecoder::handshake_over(const TlsState& st) {
+  return (st.dir[0].encrypted || st.dir[0].lost) && (st.dir[1].encrypted || st.dir[1].lost);
 }
 
 namespace {
@@ -654,9 +659,19 @@ void TlsDecoder::release(TlsState& st) {
 }
 
 bool TlsDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
-  (void)dir, (void)len;
+  (void)len;
   auto& st = *static_cast<TlsState*>(state);
+  TlsState::Dir& d = st.dir[dir];
   counters_.inc(TlsStat::gaps);
+  if (d.encrypted) return true;  // past its handshake: nothing there is read
+  // Handshake bytes lost: a record boundary cannot be found again with certainty, so
+  // this direction is read no further; the other direction's handshake still is, and
+  // the session goes out once that one is over too (or at the connection's end).
+  store_.release(d.hs);
+  d.hs_skip = 0;
+  d.lost = 1;
+  if (!handshake_over(st)) return true;
+  st.end_ns = c.ts_ns;
   publish(st, c);
   return false;
 }

@@ -69,6 +69,7 @@ struct TlsState {
     uint8_t records;       // records read (saturating)
     uint8_t ended;         // sent FIN or RST
     uint8_t tls;           // past a cleartext preamble (STARTTLS): records from here on
+    uint8_t lost;          // a gap before encryption: its records are no longer read
     uint32_t clear_bytes;  // bytes of that preamble
   };
   static constexpr int kMaxAlerts = 8;
@@ -138,6 +139,7 @@ class TlsDecoder final : public DecoderCommon<TlsStat> {
   void put_text(TlsState& st, TlsState::Frag k, std::string_view s);
   void publish(TlsState& st, const StreamInfo& c);
   void release(TlsState& st);
+  static bool handshake_over(const TlsState& st);
 
   // One certificate of the message at hand: its texts, written here or found kept.
   struct CertText {
