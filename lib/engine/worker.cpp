@@ -511,10 +511,10 @@ void Worker::tcp_session(Parsed& p) {
   // Filled in place: a StreamInfo returned and copied is read back in wide loads
   // over its narrow stores, a store-forwarding stall on every segment.
   stream_info(*f, m.ts_ns, sink_.info());
-  if ((m.tcp_flags & tcp_flag::kAck) && s.dir[1 - d].synced && !s.dir[1 - d].fin &&
-      s.dir[1 - d].next_seq != m.tcp_ack) {
-    // The peer's bytes this segment acknowledges and the capture never saw are lost:
-    // the other direction's decoder hears of it before this segment's bytes.
+  if ((m.tcp_flags & tcp_flag::kAck) && s.dir[1 - d].head >= 0) {
+    // The other direction waits behind a hole: an acknowledgement that reaches the
+    // bytes held says the hole's were lost to the capture, and that direction's
+    // decoder hears of it before this segment's bytes.
     sink_.bind(&s, 1 - d);
     tcp_->ack(s.dir[1 - d], m.tcp_ack, sink_);
     if (s.state != kDecoding) {

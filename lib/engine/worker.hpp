@@ -162,6 +162,8 @@ class alignas(kCacheLine) Worker {
     void on_data(const uint8_t* data, uint32_t len) override;
     void on_gap(uint32_t len) override;
     void on_end() override;
+    uint64_t now() const override { return info_.ts_ns; }
+    void at(uint64_t ts_ns) override { info_.ts_ns = ts_ns; }
 
    private:
     Worker& w_;

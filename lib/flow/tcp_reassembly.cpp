@@ -34,7 +34,8 @@ void TcpReassembler::free_node(int32_t i) {
 
 // Copies [seq, seq+len) into nodes (or points them at it, when stable), leaving bytes
 // already buffered as they are.
-bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable) {
+bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable,
+                           uint64_t ts_ns) {
   while (len > 0) {
     // Find where seq goes: prev is the last node starting before it.
     int32_t prev = -1, cur = d.head;
@@ -67,6 +68,7 @@ bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint
     }
     nodes_[n].seq = seq;
     nodes_[n].len = static_cast<uint16_t>(take);
+    nodes_[n].ts_ns = ts_ns;
     if (stable) {
       nodes_[n].held = p;
     } else {
@@ -89,6 +91,8 @@ bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint
 
 // Delivers buffered nodes that continue the stream.
 void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
+  if (d.head < 0) return;
+  const uint64_t now = sink.now();
   while (d.head >= 0) {
     Node& n = nodes_[d.head];
     const int32_t ahead = seq_diff(n.seq, d.next_seq);
@@ -96,6 +100,7 @@ void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
     const uint32_t end = n.seq + n.len;
     if (seq_diff(end, d.next_seq) > 0) {
       const uint32_t skip = d.next_seq - n.seq;
+      sink.at(n.ts_ns);
       sink.on_data(n.held + skip, n.len - skip);
       d.next_seq = end;
     }
@@ -105,6 +110,7 @@ void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
     free_node(d.head);
     d.head = next;
   }
+  sink.at(now);
 }
 
 // Gives up the hole before the first buffered node.
@@ -171,10 +177,10 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
           d.next_seq = seq + len;
           drain(d, sink);
         }
-      } else if (!store(d, seq, payload, len, stable)) {
+      } else if (!store(d, seq, payload, len, stable, sink.now())) {
         // Out of room: stop waiting for the hole, then keep what this segment brings.
         skip_hole(d, sink);
-        if (seq_diff(seq, d.next_seq) >= 0 && !store(d, seq, payload, len, stable)) {
+        if (seq_diff(seq, d.next_seq) >= 0 && !store(d, seq, payload, len, stable, sink.now())) {
           counters_.inc(Counter::tcp_reasm_dropped_bytes, len);
         }
         drain(d, sink);
@@ -191,22 +197,14 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
 }
 
 void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink) {
-  // After a FIN or RST the direction is closed and its holes already given up (an
-  // ACK of the FIN is one past its data).
-  if (!d.synced || d.fin) return;
-  const int32_t ahead = seq_diff(ack, d.next_seq);
-  if (ahead <= 0 || static_cast<uint32_t>(ahead) > limits_.window_bytes) return;
+  if (!d.synced || d.fin || d.head < 0) return;
+  // Acknowledged at least to the first byte held: the bytes before it were received.
+  // A number further ahead than the window is not believed (an ACK scan's, a forged one).
+  if (seq_diff(ack, nodes_[d.head].seq) < 0 ||
+      static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes)
+    return;
   counters_.inc(Counter::tcp_reasm_acked_gaps);
-  while (seq_diff(ack, d.next_seq) > 0) {
-    // Missing: up to the first buffered byte, or to the acknowledged end.
-    const uint32_t to = d.head >= 0 && seq_diff(nodes_[d.head].seq, ack) < 0 ? nodes_[d.head].seq : ack;
-    const uint32_t missing = to - d.next_seq;
-    counters_.inc(Counter::tcp_reasm_gaps);
-    counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
-    sink.on_gap(missing);
-    d.next_seq = to;
-    drain(d, sink);
-  }
+  while (d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) >= 0) skip_hole(d, sink);
 }
 
 void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {

@@ -29,6 +29,10 @@ class StreamSink {
   virtual void on_data(const uint8_t* data, uint32_t len) = 0;
   virtual void on_gap(uint32_t len) = 0;  // len bytes are missing at this point
   virtual void on_end() {}                // FIN or RST: the sender is done
+  // The time of the packet being handled, and the time the bytes delivered next
+  // arrived: bytes held behind a hole are delivered with their own packet's time.
+  virtual uint64_t now() const { return 0; }
+  virtual void at(uint64_t ts_ns) { (void)ts_ns; }
 };
 
 // Reassembly state of one direction; lives in the flow's session slot.
@@ -61,12 +65,13 @@ class TcpReassembler {
   void segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len,
                StreamSink& sink, bool stable = false);
   // The other direction acknowledged d's bytes up to `ack` (its next expected one).
-  // Bytes below it never seen here passed the capture point and were lost to it (the
-  // peer has them): the hole is given up at once, as Zeek's and Suricata's
-  // reassemblers do, rather than held until the window fills or the connection ends,
-  // so what follows reaches the decoder in its time and the decoder learns of the
-  // loss where it happened. Acknowledgements more than the window ahead are not taken
-  // as proof of loss (an ACK scan's or a forged number).
+  // Where that reaches bytes held behind a hole, the hole's bytes passed the capture
+  // point and were lost to it (the peer has them): the hole is given up then, as
+  // Zeek's and Suricata's reassemblers read an ACK above a hole, rather than held
+  // until the window fills or the connection ends, and what follows reaches the
+  // decoder in its time. An ACK past bytes not yet seen, with none held after them,
+  // is not taken as loss: the two directions may reach the capture out of order (a
+  // TAP's two ports, two interfaces), and the bytes come a little later.
   void ack(TcpDirection& d, uint32_t ack, StreamSink& sink);
   // The connection ended: buffered bytes after a hole go out behind a gap.
   void close(TcpDirection& d, StreamSink& sink);
@@ -80,12 +85,13 @@ class TcpReassembler {
     uint32_t seq;
     uint16_t len;
     int32_t next;
+    uint64_t ts_ns;       // when its packet came
     const uint8_t* held;  // the bytes: `data`, or a stable packet's own
     uint8_t data[kNodeBytes];
   };
   int32_t alloc();
   void free_node(int32_t i);
-  bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable);
+  bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable, uint64_t ts_ns);
   void drain(TcpDirection& d, StreamSink& sink);
   void skip_hole(TcpDirection& d, StreamSink& sink);
 

@@ -144,42 +144,67 @@ TEST_F(TcpReassembly, HoleAtCloseBecomesAGap) {
   EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 6u);
 }
 
-// The peer acknowledging bytes the capture never saw: they were lost at the capture
-// point, and the hole is given up then, not at the close.
-TEST_F(TcpReassembly, AcknowledgedHoleIsGivenUpAtOnce) {
-  seg(0, "", tcp_flag::kSyn);
-  seg(1, "abc");
-  r->ack(d, 4, rec);  // everything seen so far: nothing to do
-  seg(10, "xyz");     // bytes 4-9 not seen (yet)
-  r->ack(d, 7, rec);  // acknowledged up to 7 only: a hole there, 7-9 may still come
-  EXPECT_EQ(rec.out, "abc[gap 3]");
-  seg(7, "ghi");
-  EXPECT_EQ(rec.out, "abc[gap 3]ghixyz");
-  seg(20, "tail");     // 13-19 not seen
-  r->ack(d, 22, rec);  // acknowledged past the hole, into the bytes held
-  EXPECT_EQ(rec.out, "abc[gap 3]ghixyz[gap 7]tail");
-  EXPECT_EQ(d.buffered, 0u);
-  r->ack(d, 30, rec);  // and past everything: bytes 24-29 are lost too
-  EXPECT_EQ(rec.out, "abc[gap 3]ghixyz[gap 7]tail[gap 6]");
-  seg(30, "on");
-  EXPECT_EQ(rec.out, "abc[gap 3]ghixyz[gap 7]tail[gap 6]on");
-  EXPECT_EQ(c.get(Counter::tcp_reasm_acked_gaps), 3u);
-  EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 16u);
+// The peer acknowledging bytes held behind a hole: the hole's bytes passed the capture
+// point and were lost there, and the hole is given up then, not at the close. The
+// bytes held come with their own packet's time.
+struct TimedRecorder : Recorder {
+  uint64_t clock = 0, cur = 0;
+  void tick(uint64_t t) { clock = cur = t; }
+  uint64_t now() const override { return clock; }
+  void at(uint64_t t) override { cur = t; }
+  void on_data(const uint8_t* d, uint32_t n) override {
+    Recorder::on_data(d, n);
+    if (cur != clock) out += "@" + std::to_string(cur);
+  }
+};
+
+TEST(TcpReassemblyAck, AcknowledgedHoleIsGivenUpAtOnce) {
+  Counters c;
+  TcpReassembler r(TcpLimits{}, c);
+  TcpDirection d;
+  TimedRecorder rec;
+  auto seg = [&](uint64_t t, uint32_t seq, const std::string& s, uint8_t flags = 0) {
+    rec.tick(t);
+    r.segment(d, seq, flags, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()),
+              rec);
+  };
+  seg(1, 0, "", tcp_flag::kSyn);
+  seg(1, 1, "abc");
+  seg(2, 10, "xyz");  // bytes 4-9 not seen (yet)
+  rec.tick(3);
+  r.ack(d, 8, rec);  // short of the bytes held: 4-7 may still come
+  EXPECT_EQ(rec.out, "abc");
+  seg(4, 4, "defg");
+  EXPECT_EQ(rec.out, "abcdefg");
+  rec.tick(5);
+  r.ack(d, 11, rec);  // into the bytes held: 8-9 were lost
+  EXPECT_EQ(rec.out, "abcdefg[gap 2]xyz@2");
+  EXPECT_EQ(rec.cur, 5u);  // the packet's own time again after
+  rec.tick(6);
+  r.ack(d, 30, rec);  // past bytes not seen yet, none held: they may come late
+  seg(7, 13, "mno");
+  EXPECT_EQ(rec.out, "abcdefg[gap 2]xyz@2mno");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_acked_gaps), 1u);
+  EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 2u);
 }
 
 TEST_F(TcpReassembly, AcknowledgementsNotTakenAsLoss) {
   seg(0, "", tcp_flag::kSyn);
   seg(1, "abc");
+  seg(10, "xyz");
   r->ack(d, 4u + limits.window_bytes + 1, rec);  // further ahead than the window: not believed
   r->ack(d, 2, rec);                             // behind: old
   EXPECT_EQ(rec.out, "abc");
-  seg(4, "", tcp_flag::kFin);
-  r->ack(d, 5, rec);  // the FIN's sequence number
-  EXPECT_EQ(rec.out, "abc");
+  seg(4, "defghi");
+  EXPECT_EQ(rec.out, "abcdefghixyz");
+  seg(20, "late");  // held; then the FIN, which gives its hole up as any end does
+  seg(24, "", tcp_flag::kFin);
+  EXPECT_EQ(rec.out, "abcdefghixyz[gap 7]late");
+  r->ack(d, 25, rec);  // the FIN's sequence number: nothing is held any more
   TcpDirection unsynced;  // nothing seen of the direction: nothing to lose
   r->ack(unsynced, 1000, rec);
-  EXPECT_EQ(rec.out, "abc");
-  EXPECT_EQ(c.get(Counter::tcp_reasm_gaps), 0u);
+  EXPECT_EQ(rec.out, "abcdefghixyz[gap 7]late");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_acked_gaps), 0u);
 }
 
 TEST_F(TcpReassembly, MidStreamStart) {

@@ -57,7 +57,8 @@ bool plausible_message(const uint8_t* p, uint32_t len) {
   const unsigned qd = h[4] << 8 | h[5];
   if (qd > 1) return false;
   for (int i = 6; i < 12; i += 2)
-    if (static_cast<uint32_t>(h[i] << 8 | h[i + 1]) > len / 11) return false;  // a record takes 11 bytes at least
+    if (static_cast<uint32_t>(h[i] << 8 | h[i + 1]) > len / 11)
+      return false;  // a record takes 11 bytes at least
   return qd == 0 || (h[12] <= 63 && 12u + 1 + h[12] + 4 <= len);
 }
 
