@@ -131,6 +131,44 @@ TEST(Redis, ReplyNestedPastTheLimitIsCutNotDetached) {
   }
 }
 
+// Segments lost to the capture (each acknowledged by the other side, the next one
+// held behind the hole): a reply whose start was lost leaves its command out alone
+// with a note, a command lost leaves its reply unmatched, and the stream is taken up
+// at the next line that opens a message, every later pair its own. Before, a gap
+// that was not inside a value detached the connection.
+TEST(Redis, LostSegmentsCostTheirOwnMessagesOnly) {
+  RedisHarness h;
+  auto get = [](int i) { return "*2\r\n$3\r\nGET\r\n$2\r\nk" + std::to_string(i) + "\r\n"; };
+  auto val = [](int i) { return "$2\r\nv" + std::to_string(i) + "\r\n"; };
+  auto lose = [&](uint32_t& seq, const std::string& s) { seq += static_cast<uint32_t>(s.size()); };
+  h.client(get(1));
+  h.server(val(1));
+  h.client(get(2));
+  lose(h.conn.sseq, val(2).substr(0, 5));  // the reply's first 5 bytes: "$2\r\nv"
+  h.server(val(2).substr(5));              // its rest: "2\r\n", not a message start
+  h.client(get(3));
+  h.server(val(3));
+  lose(h.conn.cseq, get(4));  // a command lost
+  h.server(val(4));
+  h.client(get(5));
+  h.server(val(5));
+  h.client(get(6));  // acknowledges the reply before it, held behind no hole: nothing lost
+  h.server(val(6));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  for (int i : {1, 3, 5, 6}) {
+    const std::string& e = ev[i == 1 ? 0 : i == 3 ? 2 : i - 2];
+    EXPECT_TRUE(contains(e, "\"query\":\"GET k" + std::to_string(i) + "\"")) << e;
+    EXPECT_TRUE(contains(e, "\"return_value\":\"v" + std::to_string(i) + "\"")) << e;
+  }
+  EXPECT_TRUE(contains(ev[1], R"("query":"GET k2")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], "its reply began in bytes the capture lost")) << ev[1];
+  EXPECT_EQ(h.count("redis.responses_lost"), 1u);
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 1u);  // the lost command's reply
+  EXPECT_EQ(h.count("redis.resynced"), 2u);
+  EXPECT_EQ(h.count("redis.violations"), 0u);
+}
+
 TEST(Redis, NotRespDetaches) {
   RedisHarness h;
   h.client("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");

@@ -315,6 +315,59 @@ TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
   EXPECT_EQ(h.count("mysql.unmatched_requests"), 1u);
 }
 
+// Segments lost to the capture past the login (each acknowledged by the other side,
+// the next segment held behind the hole): a response lost whole or cut at its start
+// leaves its query unanswered, a query lost leaves its response unmatched, and the
+// stream is taken up where a packet opens a message again, every later pair its own.
+// Before, any gap outside a packet's payload left the connection.
+TEST(Mysql, LostSegmentsCostTheirOwnMessagesOnly) {
+  MysqlHarness h;
+  auto query = [](int i) { return mysql_packet(0, "\x03SELECT " + std::to_string(i)); };
+  auto rows = [](int i) {
+    const std::string eof("\xfe\x00\x00\x02\x00", 5);
+    return mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, eof) +
+           mysql_packet(4, lenenc(std::to_string(i))) + mysql_packet(5, eof);
+  };
+  auto lose = [](uint32_t& seq, const std::string& s) { seq += static_cast<uint32_t>(s.size()); };
+  h.client(query(1));
+  h.server(rows(1));
+  h.client(query(2));
+  lose(h.conn.sseq, rows(2));  // a response lost whole
+  h.client(query(3));
+  h.server(rows(3));  // held behind the hole until the client acknowledges it
+  h.client(query(4));
+  h.server(rows(4));
+  h.client(query(5));
+  lose(h.conn.sseq, rows(5).substr(0, 10));  // a response's start lost
+  h.server(rows(5).substr(10));
+  h.client(query(6));
+  h.server(rows(6));
+  lose(h.conn.cseq, query(7));  // a query lost
+  h.server(rows(7));
+  h.client(query(8));
+  h.server(rows(8));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 7u);
+  const int answered[] = {1, 3, 4, 6, 8};
+  const int at[] = {0, 2, 3, 5, 6};
+  for (int k = 0; k < 5; ++k) {
+    const std::string& e = ev[static_cast<std::size_t>(at[k])];
+    EXPECT_TRUE(contains(e, "\"query\":\"SELECT " + std::to_string(answered[k]) + "\"")) << e;
+    EXPECT_TRUE(contains(e, "\"response\":\"a\\n" + std::to_string(answered[k]) + "\\n\"")) << e;
+  }
+  for (int k : {1, 4}) {
+    EXPECT_TRUE(contains(ev[static_cast<std::size_t>(k)], R"("message":"Unmatched request")")) << ev[k];
+    EXPECT_TRUE(
+        contains(ev[static_cast<std::size_t>(k)], "\"query\":\"SELECT " + std::to_string(k == 1 ? 2 : 5)))
+        << ev[k];
+  }
+  EXPECT_EQ(h.count("mysql.gaps"), 3u);
+  EXPECT_EQ(h.count("mysql.resynced"), 3u);
+  EXPECT_GT(h.count("mysql.resync_skipped_bytes"), 0u);
+  EXPECT_GT(h.count("mysql.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("mysql.violations"), 0u);
+}
+
 std::string pg(char type, const std::string& body) {
   const uint32_t n = static_cast<uint32_t>(body.size() + 4);
   return std::string{type, static_cast<char>(n >> 24), static_cast<char>(n >> 16 & 0xff),
@@ -376,6 +429,57 @@ TEST(Pgsql, HoleInsideARowKeepsFramingAndIsNoted) {
   EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0].substr(0, 300);
   EXPECT_TRUE(contains(ev[0], R"("message":"Packet loss while capturing the response")"));
   EXPECT_EQ(h.count("pgsql.gaps"), 1u);
+}
+
+// Segments lost to the capture (each acknowledged by the other side, the next segment
+// held behind the hole): a response lost whole leaves its query out alone with a
+// note, a query lost leaves its response unmatched, a gap that ends inside a message
+// is passed over to the next message start, and every later pair is its own. Before,
+// any gap outside a message's payload left the connection.
+TEST(Pgsql, LostSegmentsCostTheirOwnMessagesOnly) {
+  PgsqlHarness h;
+  auto query = [](int i) { return pg('Q', "SELECT " + std::to_string(i) + std::string(1, '\0')); };
+  auto result = [](int i) {
+    const std::string v = std::to_string(i);
+    return pg('T', std::string("\x00\x01n\0", 4) + std::string(18, '\0')) +
+           pg('D', std::string("\x00\x01\x00\x00\x00", 5) + static_cast<char>(v.size()) + v) +
+           pg('C', std::string("SELECT 1\0", 9)) + pg('Z', "I");
+  };
+  auto lose = [](uint32_t& seq, const std::string& s) { seq += static_cast<uint32_t>(s.size()); };
+  h.client(query(1));
+  h.server(result(1));
+  h.client(query(2));
+  lose(h.conn.sseq, result(2));  // a response lost whole
+  h.client(query(3));
+  h.server(result(3));  // held behind the hole until the client acknowledges it
+  h.client(query(4));
+  lose(h.conn.sseq, result(4).substr(0, 8));  // a response's start lost
+  h.server(result(4).substr(8));
+  h.client(query(5));
+  h.server(result(5));
+  lose(h.conn.cseq, query(6));  // a query lost
+  h.server(result(6));
+  h.client(query(7));
+  h.server(result(7));
+  h.client(query(8));  // acknowledges the response before it: held behind no hole
+  h.server(result(8));
+  const auto ev = h.finish();
+  std::vector<std::string> lines;
+  for (const std::string& e : ev) {
+    const std::size_t q = e.find("\"query\":\"");
+    const std::size_t r = e.find("\"response\":\"");
+    lines.push_back((q == std::string::npos ? std::string("-") : e.substr(q + 9, 8)) + " " +
+                    (r == std::string::npos ? std::string("-") : e.substr(r + 12, 6)) +
+                    (contains(e, "its response began in bytes the capture lost") ? " lost" : ""));
+  }
+  const std::vector<std::string> want = {"SELECT 1 n\\n1\\n", "SELECT 2 - lost",   "SELECT 3 n\\n3\\n",
+                                         "SELECT 4 - lost",   "SELECT 5 n\\n5\\n", "SELECT 7 n\\n7\\n",
+                                         "SELECT 8 n\\n8\\n"};
+  EXPECT_EQ(lines, want);
+  EXPECT_EQ(h.count("pgsql.responses_lost"), 2u);
+  EXPECT_EQ(h.count("pgsql.resynced"), 3u);
+  EXPECT_GT(h.count("pgsql.resync_skipped_bytes"), 0u);
+  EXPECT_EQ(h.count("pgsql.violations"), 0u);
 }
 
 }  // namespace

@@ -200,7 +200,7 @@ TEST_F(TcpReassembly, AcknowledgementsNotTakenAsLoss) {
   seg(20, "late");  // held; then the FIN, which gives its hole up as any end does
   seg(24, "", tcp_flag::kFin);
   EXPECT_EQ(rec.out, "abcdefghixyz[gap 7]late");
-  r->ack(d, 25, rec);  // the FIN's sequence number: nothing is held any more
+  r->ack(d, 25, rec);     // the FIN's sequence number: nothing is held any more
   TcpDirection unsynced;  // nothing seen of the direction: nothing to lose
   r->ack(unsynced, 1000, rec);
   EXPECT_EQ(rec.out, "abcdefghixyz[gap 7]late");

@@ -84,12 +84,35 @@ uint32_t MysqlDecoder::head_wanted(const MysqlState& st, int dir, uint32_t len, 
   }
 }
 
+namespace {
+
+// After a gap a direction's framing is unknown: its next bytes must open a message
+// (kResyncNext), or, where they do not, its bytes are passed over until the other side
+// speaks (kResyncAfterPeer): the protocol takes turns, so a side's next bytes after the
+// other's open a message again.
+constexpr uint8_t kResyncNext = 1, kResyncAfterPeer = 2;
+
+// A packet that opens a command (sequence 0, a known command byte) or the response to
+// one (sequence 1: OK, ERR, LOCAL INFILE or a column count).
+bool opens_message(bool client, uint32_t len, uint8_t seq, uint8_t first) {
+  if (len == 0 || len >= kMaxPacket) return false;
+  if (client) return seq == 0 && first <= kComLast;
+  return seq == 1 && (first == 0x00 || first == 0xff || first == 0xfb || (first >= 1 && first <= 250));
+}
+
+}  // namespace
+
 DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   MysqlState::Dir& d = st.dir[dir];
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
+  if (st.dir[1 - dir].resync == kResyncAfterPeer) st.dir[1 - dir].resync = kResyncNext;
+  if (d.resync == kResyncAfterPeer) {
+    counters_.inc(MysqlStat::resync_skipped_bytes, n);
+    return {n, 0, Verdict::kOk};
+  }
   while (off < n) {
     if (d.skip) {
       const uint32_t k = std::min(d.skip, n - off);
@@ -114,6 +137,15 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const uint32_t avail = n - off - 4;
     if (len > 0 && avail == 0) return {off, 5, Verdict::kNeedMore};
     const uint8_t first = len ? p[off + 4] : 0;
+    if (d.resync == kResyncNext) {
+      if (!opens_message(dir == st.client, len, seq, first)) {
+        d.resync = kResyncAfterPeer;
+        counters_.inc(MysqlStat::resync_skipped_bytes, n - off);
+        return {n, 0, Verdict::kOk};
+      }
+      d.resync = 0;
+      counters_.inc(MysqlStat::resynced);
+    }
     const uint32_t head = head_wanted(st, dir, len, first);
     if (avail < head) return {off, 4 + head, Verdict::kNeedMore};
     const bool was_cont = d.cont;
@@ -561,13 +593,19 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     return true;
   }
   // The framing is lost. A response already into its rows is published with what
-  // it has (as Packetbeat does); then the connection is left.
+  // it has (as Packetbeat does). Past the login, the stream is taken up again where a
+  // message opens (a command still waiting meets its response there, or goes out
+  // unanswered when the next command comes); before it, the connection is left.
   if (st.cmd && dir != st.client &&
       (st.resp == kRespRows || st.resp == kRespColumns || st.resp == kRespColumnsEof)) {
     st.flags |= kGap;
     finish_response(st, c);
   }
-  return false;
+  if (st.phase != kPhaseCommands || st.client < 0) return false;
+  d.skip = 0;
+  d.cont = 0;
+  d.resync = kResyncNext;
+  return true;
 }
 
 void MysqlDecoder::close(void* state, const StreamInfo& c) {

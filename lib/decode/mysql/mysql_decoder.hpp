@@ -36,9 +36,10 @@ struct MysqlState {
   static constexpr int kMaxTypedColumns = 64;  // binary rows: columns decoded by type
   static constexpr int kPathBytes = 192;
   struct Dir {
-    uint32_t skip;  // payload bytes of the current packet still to pass over
-    uint8_t cont;   // the current packet is 0xffffff long: a continuation follows
-    uint8_t seq;    // sequence id of the last packet
+    uint32_t skip;   // payload bytes of the current packet still to pass over
+    uint8_t cont;    // the current packet is 0xffffff long: a continuation follows
+    uint8_t seq;     // sequence id of the last packet
+    uint8_t resync;  // after a gap: kResyncNext, kResyncAfterPeer (0: framed)
   };
   Dir dir[2];
   int8_t client;  // direction of the client; -1 unknown yet

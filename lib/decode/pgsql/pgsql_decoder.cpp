@@ -39,6 +39,40 @@ bool is_client_type(uint8_t t) {
   return t == 'Q' || t == 'P' || t == 'B' || t == 'F' || t == 'X' || t == 'p';
 }
 
+// Bytes passed over after a gap, looking for a message start, before the connection
+// is left.
+constexpr uint32_t kMaxResyncSkip = 64 * 1024;
+
+// A message header (type, length) that this side sends, its length one the type can
+// have (protocol 3.0's message formats).
+bool plausible_header(bool client, const uint8_t* p) {
+  const uint8_t t = p[0];
+  const uint32_t len = load_be32(p + 1);
+  if (t == 0 || len < 4 || len > (1u << 30)) return false;
+  const char* exact4 = client ? "SHXc" : "123nsIc";
+  if (std::strchr(exact4, t)) return len == 4;
+  if (client) return std::strchr("QPBEDCFdfp", t) && len >= 5;
+  switch (t) {
+    case 'Z':
+      return len == 5;
+    case 'K':
+      return len == 12;
+    case 'D':
+    case 'T':
+      return len >= 6;
+    default:
+      return std::strchr("RSCENtGHWAVdv", t) && len >= 5;
+  }
+}
+
+// A message start at p (avail bytes there): its header plausible, and the next
+// message's too where the buffer holds it.
+bool opens_message(bool client, const uint8_t* p, uint32_t avail) {
+  if (!plausible_header(client, p)) return false;
+  const uint64_t next = 1ull + load_be32(p + 1);
+  return next + 5 > avail || plausible_header(client, p + next);
+}
+
 }  // namespace
 
 PgsqlDecoder::PgsqlDecoder(const DecoderSetup& s)
@@ -95,6 +129,20 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
+  if (d.resync) {
+    // After a gap: bytes are passed over up to a message start of this side.
+    uint32_t i = off;
+    while (i + 5 <= n && !opens_message(dir == st.client, p + i, n - i)) ++i;
+    counters_.inc(PgsqlStat::resync_skipped_bytes, i - off);
+    d.resync += i - off;
+    off = i;
+    if (i + 5 > n) {
+      if (d.resync > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+      return {off, 5, Verdict::kNeedMore};
+    }
+    d.resync = 0;
+    counters_.inc(PgsqlStat::resynced);
+  }
   while (off < n) {
     if (d.skip) {
       const uint32_t k = std::min(d.skip, n - off);
@@ -450,8 +498,22 @@ bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   if (dir != st.client && st.resp_open) {
     st.resp_flags |= kGap;
     finish_response(st, c);
+  } else if (dir != st.client && st.n_requests) {
+    // Lost between two responses: the bytes lost began the response of the oldest
+    // request waiting (a server answers in order). It goes out alone, saying so, and
+    // the responses after the gap meet their own requests.
+    Request req;
+    uint32_t qlen;
+    pop_request(st, req, qlen);
+    counters_.inc(PgsqlStat::unmatched_requests);
+    counters_.inc(PgsqlStat::responses_lost);
+    publish(st, c, &req, qlen, false, "Unmatched request; its response began in bytes the capture lost");
   }
-  return false;
+  // Past the startup the stream is taken up again at the next message start.
+  if (st.phase != kPhaseQueries || st.client < 0) return false;
+  d.skip = 0;
+  d.resync = 1;
+  return true;
 }
 
 void PgsqlDecoder::close(void* state, const StreamInfo& c) {

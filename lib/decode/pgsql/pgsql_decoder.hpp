@@ -27,7 +27,8 @@ using PgsqlSettings = SqlSettings;
 
 struct PgsqlState {
   struct Dir {
-    uint32_t skip;  // payload bytes of the current message still to pass over
+    uint32_t skip;    // payload bytes of the current message still to pass over
+    uint32_t resync;  // after a gap: 1 + bytes passed over looking for a message start
   };
   Dir dir[2];
   int8_t client;       // direction of the client; -1 unknown yet

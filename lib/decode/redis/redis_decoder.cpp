@@ -19,6 +19,10 @@ enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8 };
 constexpr const char* kUnmatchedRequest = "Unmatched request";
 constexpr const char* kTooDeep = "Reply nested deeper than 8 levels: value cut at that depth";
 constexpr const char* kTooDeepUnmatched = "Unmatched request; reply nested deeper than 8 levels";
+constexpr const char* kReplyLost = "Unmatched request; its reply began in bytes the capture lost";
+// Bytes passed over after a gap, looking for a message start, before the connection is
+// left.
+constexpr uint32_t kMaxResyncSkip = 64 * 1024;
 static_assert(RedisState::kMaxDepth == 8, "the notes name the depth");
 
 static_assert(sizeof(RedisState) <= kDecoderStateBytes, "Redis connection state must fit the session slot");
@@ -260,6 +264,24 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const uint32_t w = std::min(k, room);
     if (w && store_.append(d.text, b, w) < w) counters_.inc(RedisStat::store_full);
   };
+  while (off < n && d.resync) {
+    // After a gap: whole lines are passed over until one opens a message of this side.
+    const void* nl = std::memchr(p + off, '\n', n - off);
+    if (!nl) {
+      if (d.bytes + (n - off) > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+      return {off, n - off + 1, Verdict::kNeedMore};
+    }
+    const uint8_t* e = static_cast<const uint8_t*>(nl);
+    if (message_start(p + off, (e > p + off && e[-1] == '\r') ? e - 1 : e, dir != st.client)) {
+      d.resync = 0;
+      counters_.inc(RedisStat::resynced);
+      break;
+    }
+    const uint32_t line = static_cast<uint32_t>(e - (p + off)) + 1;
+    d.bytes += line;
+    off += line;
+    if (d.bytes > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+  }
   while (off < n) {
     if (d.bulk_left) {
       const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(d.bulk_left, n - off));
@@ -494,8 +516,65 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     if (d.bulk_left == 0 && (d.skipping ? skipped_value_done(d) : element_done(d))) complete(st, c, dir);
     return true;
   }
-  (void)c;
-  return false;  // RESP has no marker to find the next message by
+  // The framing is lost. A message cut by the gap is dropped; on the reply side the
+  // lost bytes began the reply of the oldest command waiting (a server answers in
+  // order): that command goes out alone, saying so, and the replies after the gap
+  // meet their own commands. The next line that opens a message takes up the stream.
+  if (d.in_msg) {
+    store_.release(d.text);
+    d.text = ChainStore::Chain{};
+    d.in_msg = 0;
+  }
+  d.bulk_left = 0;
+  d.skipping = 0;
+  d.skip_left = 0;
+  if (st.client >= 0 && dir != st.client && st.n_pending) {
+    Pending req;
+    pop(st, req);
+    counters_.inc(RedisStat::unmatched_requests);
+    counters_.inc(RedisStat::responses_lost);
+    publish(c, st.client, &req, nullptr, kReplyLost);
+    store_.release(req.text);
+  }
+  d.resync = 1;
+  d.bytes = 0;
+  return true;
+}
+
+// A line (without its line end) that can open a message: a command is an array of
+// bulk strings (what clients send; inline commands are not looked for), a reply any
+// RESP2/RESP3 type with a well-formed header.
+bool RedisDecoder::message_start(const uint8_t* s, const uint8_t* le, bool reply) {
+  if (s == le) return false;
+  int64_t v = 0;
+  if (!reply) return *s == '*' && parse_int(s + 1, le, v) && v > 0 && v <= kMaxAggregate;
+  switch (*s) {
+    case '$':
+    case '!':
+    case '=':
+      return parse_int(s + 1, le, v) && v >= -1 && v <= static_cast<int64_t>(kMaxBulk);
+    case '*':
+    case '~':
+    case '>':
+    case '%':
+    case '|':
+      return parse_int(s + 1, le, v) && v >= -1 && v <= kMaxAggregate;
+    case ':':
+    case '(':
+      return parse_int(s + 1, le, v);
+    case '_':
+      return le == s + 1;
+    case '#':
+      return le == s + 2 && (s[1] == 't' || s[1] == 'f');
+    case '+':
+    case '-':
+    case ',':
+      for (const uint8_t* q = s + 1; q < le; ++q)
+        if (*q < 0x20 || *q > 0x7e) return false;
+      return le > s + 1;
+    default:
+      return false;
+  }
 }
 
 void RedisDecoder::close(void* state, const StreamInfo& c) {

@@ -35,6 +35,7 @@ struct RedisState {
     uint8_t flags;
     uint32_t left[kMaxDepth];
     uint8_t skipping;    // inside an aggregate nested deeper than kMaxDepth
+    uint8_t resync;      // after a gap: lines passed over until one starts a message
     uint64_t skip_left;  // values still to come inside it (nested ones flattened)
     uint64_t bulk_left;  // bulk payload bytes (with its CRLF) still to come
     uint64_t bytes;      // message bytes so far
@@ -61,6 +62,7 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
   void open(void* state) override;
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
+  static bool message_start(const uint8_t* s, const uint8_t* le, bool reply);
   void close(void* state, const StreamInfo& c) override;
   bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
 
