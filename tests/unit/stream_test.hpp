@@ -83,6 +83,11 @@ struct StreamTest {
     frame(false, c, tcp_flag::kAck | tcp_flag::kPsh, c.sseq, s);
     c.sseq += static_cast<uint32_t>(s.size());
   }
+  // Bytes a side sent that the capture lost: their sequence numbers are used, nothing
+  // is seen; the other side's next segment acknowledges them.
+  static void lose(bool from_client, Conn& c, std::string_view s) {
+    (from_client ? c.cseq : c.sseq) += static_cast<uint32_t>(s.size());
+  }
   // Takes the events of the chunks filled so far (a test with more events than the
   // chunks hold drains them as it goes); finish() returns them with the rest.
   void drain() {

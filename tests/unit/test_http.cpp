@@ -526,7 +526,7 @@ TEST(HttpDecoder, LostResponseLeavesTheRequestsAfterItPairedRight) {
     const std::string resp =
         "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(i + 1) + "\r\n\r\n" + bodies[i];
     if (i == 1) {
-      c.sseq += static_cast<uint32_t>(resp.size());  // lost to the capture
+      h.lose(false, c, resp);
       h.frame(true, c, tcp_flag::kAck, c.cseq, "");  // the client acknowledges it
     } else {
       h.server(c, resp);

@@ -140,15 +140,14 @@ TEST(Redis, LostSegmentsCostTheirOwnMessagesOnly) {
   RedisHarness h;
   auto get = [](int i) { return "*2\r\n$3\r\nGET\r\n$2\r\nk" + std::to_string(i) + "\r\n"; };
   auto val = [](int i) { return "$2\r\nv" + std::to_string(i) + "\r\n"; };
-  auto lose = [&](uint32_t& seq, const std::string& s) { seq += static_cast<uint32_t>(s.size()); };
   h.client(get(1));
   h.server(val(1));
   h.client(get(2));
-  lose(h.conn.sseq, val(2).substr(0, 5));  // the reply's first 5 bytes: "$2\r\nv"
-  h.server(val(2).substr(5));              // its rest: "2\r\n", not a message start
+  h.lose(false, h.conn, val(2).substr(0, 5));  // the reply's first 5 bytes: "$2\r\nv"
+  h.server(val(2).substr(5));                  // its rest: "2\r\n", not a message start
   h.client(get(3));
   h.server(val(3));
-  lose(h.conn.cseq, get(4));  // a command lost
+  h.lose(true, h.conn, get(4));  // a command lost
   h.server(val(4));
   h.client(get(5));
   h.server(val(5));
