@@ -113,6 +113,46 @@ TEST(Memcache, QuietMetaPipelinesMatchEachReplyToItsRequest) {
 
 // An ms without its size: memcached answers CLIENT_ERROR and reads the value's line as a
 // command (ERROR); tapbeat reads both sides as the server did.
+// Text segments lost to the capture (each acknowledged by the other side, the next
+// held behind the hole): a reply lost with the start of the next leaves its get
+// unanswered, and the stream is taken up at the next line that opens a message, the
+// bytes of the cut reply passed over; a command lost leaves its reply unmatched.
+// Every later pair is its own. Before, such a gap left the connection.
+TEST(Memcache, TextLostSegmentsCostTheirOwnMessagesOnly) {
+  MemcacheHarness h;
+  auto get = [](int i) { return "get k" + std::to_string(i) + "\r\n"; };
+  auto value = [](int i) {
+    return "VALUE k" + std::to_string(i) + " 0 2\r\nv" + std::to_string(i) + "\r\nEND\r\n";
+  };
+  h.client(get(1));
+  h.server(value(1));
+  h.client(get(2));
+  h.lose(false, h.conn, value(2).substr(0, 14));  // "VALUE k2 0 2\r\n": the rest is "v2", "END"
+  h.server(value(2).substr(14));
+  h.client(get(3));
+  h.server(value(3));
+  h.lose(true, h.conn, get(4));
+  h.server(value(4));
+  h.client(get(5));
+  h.server(value(5));
+  h.client(get(6));
+  h.server(value(6));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  const int number[] = {1, 2, 3, 5, 6};
+  for (std::size_t k = 0; k < ev.size(); ++k) {
+    const std::string key = "\"keys\":[\"k" + std::to_string(number[k]) + "\"]";
+    EXPECT_TRUE(contains(ev[k], "\"request\":{\"command\":\"get\"," + key)) << ev[k];
+    if (number[k] != 2) EXPECT_TRUE(contains(ev[k], "\"count_values\":1,\"flags\":0," + key)) << ev[k];
+  }
+  EXPECT_TRUE(contains(ev[1], R"("status":"Error")")) << ev[1];
+  EXPECT_EQ(h.count("memcache.responses_lost"), 1u);
+  EXPECT_EQ(h.count("memcache.resynced"), 2u);
+  // The lost command's reply, and the cut reply's END line (a reply of its own shape).
+  EXPECT_EQ(h.count("memcache.unmatched_responses"), 2u);
+  EXPECT_EQ(h.count("memcache.violations"), 0u);
+}
+
 TEST(Memcache, MetaSetWithoutASizeIsAnsweredAsTheServerReadsIt) {
   MemcacheHarness h;
   h.client("ms k S2\r\nab\r\n");

@@ -18,6 +18,8 @@ enum class MemcacheStat : uint16_t {
   unknown_commands,
   udp_multi_datagram,
   gaps,
+  responses_lost,
+  resynced,
   malformed,
   violations,
   kCount,
@@ -33,6 +35,8 @@ inline constexpr CounterSpec kMemcacheCounters[] = {
     counter(MemcacheStat::unknown_commands, "memcache.unknown_commands"),
     counter(MemcacheStat::udp_multi_datagram, "memcache.udp_multi_datagram"),
     counter(MemcacheStat::gaps, "memcache.gaps"),
+    counter(MemcacheStat::responses_lost, "memcache.responses_lost"),
+    counter(MemcacheStat::resynced, "memcache.resynced"),
     counter(MemcacheStat::malformed, "memcache.malformed"),
     counter(MemcacheStat::violations, "memcache.violations"),
 };

@@ -11,6 +11,12 @@
 
 namespace tapbeat {
 
+namespace {
+// Bytes passed over after a gap, looking for a message start, before the connection is
+// left.
+constexpr uint32_t kMaxResyncSkip = 64 * 1024;
+}  // namespace
+
 using namespace memcache;  // its wire format: memcache_wire.hpp
 namespace {
 
@@ -416,6 +422,30 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
+  while (off < n && d.resync) {
+    // After a gap: whole lines are passed over until one opens a command (its first
+    // word one of the commands) or a reply of this side.
+    const void* nl = std::memchr(p + off, '\n', n - off);
+    const uint32_t line = nl ? static_cast<uint32_t>(static_cast<const uint8_t*>(nl) - (p + off)) + 1 : 0;
+    if (!nl) {
+      if (d.resync_skipped + (n - off) > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+      return {off, n - off + 1, Verdict::kNeedMore};
+    }
+    const std::string_view text(reinterpret_cast<const char*>(p + off), line);
+    std::string_view w[1];
+    const bool opens =
+        dir == st.client
+            ? split_words(text.substr(0, text.find_first_of("\r\n")), w, 1) == 1 && command_index(w[0]) != 0
+            : looks_like_reply(text);
+    if (opens) {
+      d.resync = 0;
+      counters_.inc(MemcacheStat::resynced);
+      break;
+    }
+    d.resync_skipped += line;
+    off += line;
+    if (d.resync_skipped > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+  }
   while (off < n) {
     if (d.in_value) {
       const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(d.skip, n - off));
@@ -515,7 +545,30 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     }
     return true;
   }
-  return false;
+  if (st.binary != 1 || st.client < 0) return false;  // binary: no marker to find the next message by
+  // Text: the framing is lost. A message cut by the gap is dropped; on the reply side
+  // the lost bytes began the reply to the oldest request waiting (replies come in
+  // order), which goes out unanswered, and the replies after the gap meet their own
+  // requests. The next line that opens a message takes up the stream.
+  store_.release(d.cur.keys);
+  d.cur = McMsg{};
+  d.in_value = 0;
+  d.skip = 0;
+  d.gathering = 0;
+  if (dir != st.client && st.n_pending) {
+    McMsg req;
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (!(req.bits & kQuiet)) {
+      drop_pending(st, req);
+      counters_.inc(MemcacheStat::unmatched_requests);
+      counters_.inc(MemcacheStat::responses_lost);
+      publish(c, st.client, false, false, &req, nullptr);
+      store_.release(req.keys);
+    }
+  }
+  d.resync = 1;
+  d.resync_skipped = 0;
+  return true;
 }
 
 void MemcacheDecoder::close(void* state, const StreamInfo& c) {
