@@ -39,5 +39,73 @@ TEST(Amqp, OtherVersionsHeadersAreCountedAndLeft) {
   EXPECT_EQ(h.count(Counter::stream_detached), 0u);
 }
 
+std::string be16s(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
+std::string be32s(uint32_t v) {
+  return be16s(static_cast<uint16_t>(v >> 16)) + be16s(static_cast<uint16_t>(v));
+}
+std::string shortstr(const std::string& v) { return std::string(1, static_cast<char>(v.size())) + v; }
+// A method frame on channel 1.
+std::string method(uint16_t cls, uint16_t id, const std::string& args) {
+  const std::string payload = be16s(cls) + be16s(id) + args;
+  return std::string(1, '\x01') + be16s(1) + be32s(static_cast<uint32_t>(payload.size())) + payload + "\xce";
+}
+std::string queue_declare(const std::string& q) {
+  return method(50, 10, be16s(0) + shortstr(q) + '\0' + be32s(0));
+}
+std::string declare_ok(const std::string& q, uint32_t messages) {
+  return method(50, 11, shortstr(q) + be32s(messages) + be32s(0));
+}
+
+// Segments lost to the capture (each acknowledged by the other side, the next held
+// behind the hole): an answer lost whole with the start of the next, a request cut at
+// its start. The stream is taken up at the next frame (found by its frame-end octet);
+// a request still waiting on its channel when the next comes, or the oldest waiting
+// when the server's bytes are lost, goes out unanswered, so every answer after the gaps
+// meets its own request. Before, such a gap left the
+// connection.
+TEST(Amqp, LostSegmentsCostTheirOwnMethodsOnly) {
+  test::StreamTest h;
+  const uint16_t ports[] = {5672};
+  h.decoders.enable("amqp", ports);
+  h.start();
+  test::Conn c{40000, 5672};
+  h.handshake(c);
+  for (uint32_t i = 1; i <= 6; ++i) {
+    const std::string q = "q" + std::to_string(i), req = queue_declare(q), ok = declare_ok(q, i);
+    if (i == 4) {
+      h.lose(true, c, req.substr(0, 6));
+      h.client(c, req.substr(6));
+    } else {
+      h.client(c, req);
+    }
+    if (i == 2) {
+      h.lose(false, c, ok);
+    } else if (i == 3) {
+      h.lose(false, c, ok.substr(0, 9));
+      h.server(c, ok.substr(9));
+    } else {
+      h.server(c, ok);
+    }
+  }
+  const auto ev = h.finish();
+  int answered = 0, unanswered = 0;
+  for (const auto& e : ev) {
+    for (int i = 1; i <= 6; ++i) {
+      if (!test::contains(e, "\"queue\":\"q" + std::to_string(i) + "\"")) continue;
+      answered += test::contains(e, "\"message-count\":" + std::to_string(i)) &&
+                  test::contains(e, R"("status":"OK")");
+      unanswered += test::contains(e, R"("status":"Error")") && (i == 2 || i == 3);
+    }
+  }
+  EXPECT_EQ(ev.size(), 5u);
+  EXPECT_EQ(answered, 3);    // 1, 5 and 6 (4's request was cut)
+  EXPECT_EQ(unanswered, 2);  // 2 and 3
+  EXPECT_EQ(h.count("amqp.resynced"), 2u);
+  EXPECT_EQ(h.count("amqp.responses_lost"), 1u);       // 3's: 2 was superseded by 3 on its channel
+  EXPECT_EQ(h.count("amqp.unmatched_responses"), 1u);  // 4's answer: its request was cut
+  EXPECT_GT(h.count("amqp.resync_skipped_bytes"), 0u);
+  EXPECT_EQ(h.count("amqp.violations"), 0u);
+}
+
 }  // namespace
 }  // namespace tapbeat

@@ -204,12 +204,51 @@ void AmqpDecoder::open(void* state) {
   st.client = -1;
 }
 
+namespace {
+
+// Bytes passed over after a gap, looking for a frame start, before the connection is
+// left.
+constexpr uint32_t kMaxResyncSkip = 256 * 1024;
+
+// Whether a frame starts at p (avail bytes there): a frame type, and the frame-end octet
+// where its size puts it. 0: no; 1: yes; -1: more bytes are needed to tell.
+int frame_start(const uint8_t* p, uint32_t avail) {
+  const uint8_t type = p[0];
+  const uint32_t size = uint32_t{p[3]} << 24 | uint32_t{p[4]} << 16 | uint32_t{p[5]} << 8 | p[6];
+  if ((type != 1 && type != 2 && type != 3 && type != 8) || size > AmqpDecoder::kMaxFrame) return 0;
+  if (type == 8 && size != 0) return 0;
+  if (uint64_t{size} + 8 > avail) return -1;
+  return p[7 + size] == 0xCE ? 1 : 0;
+}
+
+}  // namespace
+
 DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
   AmqpState& st = *static_cast<AmqpState*>(state);
   AmqpState::Dir& d = st.dir[dir];
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
+  if (d.resync) {
+    // After a gap: bytes are passed over up to a frame that starts there and ends with
+    // its frame-end octet where its size says. A start whose end is not here yet is
+    // kept, with what follows, until more bytes tell (a later whole frame wins).
+    uint32_t i = off, undecided = n;
+    int found = 0;
+    for (; i + 8 <= n; ++i) {
+      found = frame_start(p + i, n - i);
+      if (found == 1) break;
+      if (found == -1 && undecided == n) undecided = i;
+    }
+    const uint32_t to = found == 1 ? i : std::min(undecided, n > off + 7 ? n - 7 : off);
+    counters_.inc(AmqpStat::resync_skipped_bytes, to - off);
+    d.resync += to - off;
+    off = to;
+    if (d.resync > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+    if (found != 1) return {off, n - off + 1, Verdict::kNeedMore};
+    d.resync = 0;
+    counters_.inc(AmqpStat::resynced);
+  }
   while (off < n) {
     if (d.skip) {
       const uint32_t k = std::min(d.skip, n - off);
@@ -399,6 +438,16 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     }
     return true;
   }
+  {
+    // A channel has one synchronous request waiting at a time (AMQP 0-9-1 §2.2.2: a
+    // peer awaits the answer before the next): one still pending there was answered
+    // where the capture lost it, or never, and goes out unanswered now rather than
+    // take this one's answer.
+    Pending old{};
+    if (const uint32_t k = take_pending(
+            st, [&](const Pending& p) { return p.channel == channel; }, old))
+      publish_unanswered(st, c, old, k);
+  }
   if (st.n_pending >= kMaxPending) {
     counters_.inc(AmqpStat::queue_full);
     return true;
@@ -551,7 +600,20 @@ bool AmqpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
     if (d.skip == 0 && d.content == 2 && d.body_left == 0) content_done(st, c, dir);
     return true;
   }
-  return false;
+  // The framing is lost: a message whose content was coming goes out with what came of
+  // it, and the stream is taken up at the next frame (frames end with a marker octet).
+  // On the server's side the bytes lost began the answer to the oldest request waiting,
+  // which goes out unanswered (the next answer on its channel is another's).
+  if (st.client < 0) return false;
+  if (d.content) content_done(st, c, dir);
+  if (dir != st.client && st.n_pending) {
+    counters_.inc(AmqpStat::responses_lost);
+    unanswered(st, c);
+  }
+  d.skip = 0;
+  d.skipping_body = 0;
+  d.resync = 1;
+  return true;
 }
 
 void AmqpDecoder::close(void* state, const StreamInfo& c) {
@@ -581,14 +643,16 @@ bool AmqpDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
 // The oldest pending request, never answered: out of the chain, counted, and
 // published as an Error unless hidden.
 void AmqpDecoder::unanswered(AmqpState& st, const StreamInfo& c) {
-  AmqpScratch& s = *scratch_;
   Pending h{};
-  store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&h), sizeof h);
-  const uint32_t rec = sizeof h + h.name_len + h.fields_len;
-  const uint32_t k = store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(s.record),
-                                     std::min<uint32_t>(rec, sizeof s.record));
-  store_.drop_front(st.pending, rec);
-  --st.n_pending;
+  const uint32_t k = take_pending(
+      st, [](const Pending&) { return true; }, h);
+  publish_unanswered(st, c, h, k);
+}
+
+// A pending request taken out with take_pending (its record in the scratch), never
+// answered: counted, and published as an Error unless hidden.
+void AmqpDecoder::publish_unanswered(AmqpState& st, const StreamInfo& c, const Pending& h, uint32_t k) {
+  AmqpScratch& s = *scratch_;
   counters_.inc(AmqpStat::unmatched_requests);
   const Method* m = find_method(h.cls, h.id);
   const std::string_view fields{s.record + sizeof h + h.name_len,

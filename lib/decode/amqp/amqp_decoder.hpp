@@ -45,6 +45,7 @@ struct AmqpState {
     char method[32];
     uint8_t method_len;
     uint8_t textual;  // the content type is text or JSON
+    uint32_t resync;  // after a gap: 1 + bytes passed over looking for a frame start
   };
   Dir dir[2];
   int8_t client;  // -1 unknown yet
@@ -79,6 +80,7 @@ class AmqpDecoder final : public DecoderCommon<AmqpStat> {
   void content_body(AmqpState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n);
   void content_done(AmqpState& st, const StreamInfo& c, int dir);
   void unanswered(AmqpState& st, const StreamInfo& c);
+  void publish_unanswered(AmqpState& st, const StreamInfo& c, const Pending& h, uint32_t k);
   void publish(const StreamInfo& c, int client, const Event& e);
 
   const AmqpSettings& cfg_;

@@ -22,6 +22,8 @@ enum class MongodbStat : uint16_t {
   decompress_errors,
   too_large,
   gaps,
+  resynced,
+  resync_skipped_bytes,
   violations,
   kCount,
 };
@@ -40,6 +42,8 @@ inline constexpr CounterSpec kMongodbCounters[] = {
     counter(MongodbStat::decompress_errors, "mongodb.decompress_errors"),
     counter(MongodbStat::too_large, "mongodb.too_large"),
     counter(MongodbStat::gaps, "mongodb.gaps"),
+    counter(MongodbStat::resynced, "mongodb.resynced"),
+    counter(MongodbStat::resync_skipped_bytes, "mongodb.resync_skipped_bytes"),
     counter(MongodbStat::violations, "mongodb.violations"),
 };
 static_assert(counters_in_order<MongodbStat>(kMongodbCounters));

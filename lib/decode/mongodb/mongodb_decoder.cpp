@@ -80,11 +80,49 @@ void MongodbDecoder::open(void* state) {
   st.client = -1;
 }
 
+namespace {
+
+// Bytes passed over after a gap, looking for a message start, before the connection
+// is left.
+constexpr uint32_t kMaxResyncSkip = 256 * 1024;
+
+// A message header this side sends: a length MongoDB allows, a known opcode, a reply
+// answering a request (responseTo set) or a request answering none.
+bool plausible_header(const uint8_t* p, bool reply) {
+  const int32_t len = load_le_i32(p), response_to = load_le_i32(p + 8), op = load_le_i32(p + 12);
+  if (len < 16 || static_cast<uint32_t>(len) > MongodbDecoder::kMaxMessage || !known_opcode(op)) return false;
+  return op == kOpCompressed ? (response_to != 0) == reply : is_reply(op, response_to) == reply;
+}
+
+// A message start at p (avail bytes there): its header plausible, and the next
+// message's too where the buffer holds it.
+bool opens_message(const uint8_t* p, uint32_t avail, bool reply) {
+  if (!plausible_header(p, reply)) return false;
+  const uint64_t next = static_cast<uint32_t>(load_le_i32(p));
+  return next + 16 > avail || plausible_header(p + next, reply);
+}
+
+}  // namespace
+
 DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
   MongodbState& st = *static_cast<MongodbState*>(state);
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
+  if (st.resync[dir]) {
+    // After a gap: bytes are passed over up to a message start of this side.
+    uint32_t i = off;
+    while (i + 16 <= n && !opens_message(p + i, n - i, dir != st.client)) ++i;
+    counters_.inc(MongodbStat::resync_skipped_bytes, i - off);
+    st.resync[dir] += i - off;
+    off = i;
+    if (i + 16 > n) {
+      if (st.resync[dir] > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+      return {off, 16, Verdict::kNeedMore};
+    }
+    st.resync[dir] = 0;
+    counters_.inc(MongodbStat::resynced);
+  }
   while (off < n) {
     if (st.skip[dir]) {
       const uint32_t k = std::min(st.skip[dir], n - off);
@@ -562,7 +600,13 @@ bool MongodbDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len
     st.skip[dir] -= len;
     return true;
   }
-  return false;
+  // The framing is lost: the stream is taken up at the next message start. Replies
+  // name their request (responseTo), so the pairing needs nothing more; a request
+  // whose reply was lost goes out unanswered after the transaction timeout.
+  if (st.client < 0) return false;
+  st.skip[dir] = 0;
+  st.resync[dir] = 1;
+  return true;
 }
 
 void MongodbDecoder::close(void* state, const StreamInfo& c) {

@@ -34,6 +34,7 @@ struct MongodbSettings : ProtocolSettings {
 
 struct MongodbState {
   uint32_t skip[2];           // bytes of the current message past its head
+  uint32_t resync[2];         // after a gap: 1 + bytes passed over looking for a message start
   int8_t client;              // direction of the client; -1 unknown yet
   uint32_t n_pending;         // requests waiting for their reply
   ChainStore::Chain pending;  // Pending records, each followed by its texts
