@@ -61,6 +61,32 @@ inline bool pass_over(uint32_t& skip, std::size_t& off, std::size_t size) {
   return true;
 }
 
+// After a gap, a length-framed protocol looks for where a message starts again.
+// `skipped` is the direction's state: 0 framed, else 1 + the bytes passed over so far.
+// From `off`, bytes are passed over until `opens(p, avail)` says a message starts there
+// (`head` bytes are needed to tell). Framed again: `framed`, `result.consumed` the start.
+// Otherwise `result` is the decoder's answer: more bytes, or, once more than `max_skip`
+// were passed over, a violation (the stream is not found again).
+struct Resync {
+  bool framed;
+  uint32_t passed;  // bytes passed over in this call
+  DecodeResult result;
+};
+template <class Opens>
+Resync find_message_start(std::span<const uint8_t> b, uint32_t off, uint32_t head, uint32_t& skipped,
+                          uint32_t max_skip, Opens&& opens) {
+  const uint32_t n = static_cast<uint32_t>(b.size());
+  uint32_t i = off;
+  while (i + head <= n && !opens(b.data() + i, n - i)) ++i;
+  skipped += i - off;
+  if (i + head <= n) {
+    skipped = 0;
+    return {true, i - off, {i, 0, Verdict::kOk}};
+  }
+  if (skipped > max_skip) return {false, i - off, {i, 0, Verdict::kViolation}};
+  return {false, i - off, {i, head, Verdict::kNeedMore}};
+}
+
 // Bytes of per-connection state a decoder may keep in the flow's session slot.
 inline constexpr uint32_t kDecoderStateBytes = 1152;
 

@@ -2,6 +2,8 @@
 // event lines it published. Shared by the decoder tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -116,6 +118,46 @@ struct StreamTest {
     return static_cast<std::size_t>(i);
   }
 };
+
+// One connection through segments lost to the capture, each acknowledged by the other
+// side (the next segment held behind the hole until then): exchange 1 whole; 2's
+// response lost whole; 3; 4's response without its first `cut` bytes; 5; 6's query
+// lost; 7; 8.
+template <class Harness, class Query, class Response>
+inline void converse_with_losses(Harness& h, Query query, Response response, std::size_t cut) {
+  for (int i = 1; i <= 8; ++i) {
+    const std::string q = query(i), r = response(i);
+    if (i == 6)
+      Harness::lose(true, h.conn, q);
+    else
+      h.client(q);
+    if (i == 2) {
+      Harness::lose(false, h.conn, r);
+    } else if (i == 4) {
+      Harness::lose(false, h.conn, r.substr(0, cut));
+      h.server(r.substr(cut));
+    } else {
+      h.server(r);
+    }
+  }
+}
+
+inline bool contains(const std::string& s, const std::string& part);
+
+// The events of converse_with_losses where responses name their request (by id): the
+// exchanges 1-8 but 6 (its request lost), 2 and 4 unanswered with status Error, the
+// others carrying `answer(i)`. `number` finds an event's exchange number.
+template <class Number, class Answer>
+inline void expect_losses_paired_by_id(const std::vector<std::string>& ev, Number number, Answer answer) {
+  ASSERT_EQ(ev.size(), 7u);
+  for (const std::string& e : ev) {
+    const int i = number(e);
+    ASSERT_TRUE(i >= 1 && i <= 8 && i != 6) << e;
+    const bool lost = i == 2 || i == 4;
+    EXPECT_EQ(contains(e, answer(i)), !lost) << e;
+    EXPECT_EQ(contains(e, R"("status":"Error")"), lost) << e;
+  }
+}
 
 inline bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;

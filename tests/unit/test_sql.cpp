@@ -315,29 +315,6 @@ TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
   EXPECT_EQ(h.count("mysql.unmatched_requests"), 1u);
 }
 
-// One connection through segments lost to the capture, each acknowledged by the other
-// side (the next segment held behind the hole until then): exchange 1 whole; 2's
-// response lost whole; 3; 4's response without its first `cut` bytes; 5; 6's query
-// lost; 7; 8.
-template <class Harness, class Query, class Response>
-void converse_with_losses(Harness& h, Query query, Response response, std::size_t cut) {
-  for (int i = 1; i <= 8; ++i) {
-    const std::string q = query(i), r = response(i);
-    if (i == 6)
-      Harness::lose(true, h.conn, q);
-    else
-      h.client(q);
-    if (i == 2) {
-      Harness::lose(false, h.conn, r);
-    } else if (i == 4) {
-      Harness::lose(false, h.conn, r.substr(0, cut));
-      h.server(r.substr(cut));
-    } else {
-      h.server(r);
-    }
-  }
-}
-
 // Its events: queries 1-8 but the lost 6, in order; 2 and 4 unanswered (saying
 // `unanswered`), the others with their one-row response (column `column`, value i).
 void expect_conversation_with_losses(const std::vector<std::string>& ev, const std::string& unanswered,
@@ -364,7 +341,7 @@ TEST(Mysql, LostSegmentsCostTheirOwnMessagesOnly) {
     return mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, eof) +
            mysql_packet(4, lenenc(std::to_string(i))) + mysql_packet(5, eof);
   };
-  converse_with_losses(h, query, rows, 10);
+  test::converse_with_losses(h, query, rows, 10);
   expect_conversation_with_losses(h.finish(), R"("message":"Unmatched request")", "a");
   EXPECT_EQ(h.count("mysql.gaps"), 3u);
   EXPECT_EQ(h.count("mysql.resynced"), 3u);
@@ -449,7 +426,7 @@ TEST(Pgsql, LostSegmentsCostTheirOwnMessagesOnly) {
            pg('D', std::string("\x00\x01\x00\x00\x00", 5) + static_cast<char>(v.size()) + v) +
            pg('C', std::string("SELECT 1\0", 9)) + pg('Z', "I");
   };
-  converse_with_losses(h, query, result, 8);
+  test::converse_with_losses(h, query, result, 8);
   expect_conversation_with_losses(h.finish(), "its response began in bytes the capture lost", "n");
   EXPECT_EQ(h.count("pgsql.responses_lost"), 2u);
   EXPECT_EQ(h.count("pgsql.resynced"), 3u);

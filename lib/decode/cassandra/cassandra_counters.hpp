@@ -29,6 +29,8 @@ enum class CassandraStat : uint16_t {
   query_cut,
   response_cut,
   gaps,
+  resynced,
+  resync_skipped_bytes,
   violations,
   kCount,
 };
@@ -54,6 +56,8 @@ inline constexpr CounterSpec kCassandraCounters[] = {
     counter(CassandraStat::query_cut, "cassandra.query_cut"),
     counter(CassandraStat::response_cut, "cassandra.response_cut"),
     counter(CassandraStat::gaps, "cassandra.gaps"),
+    counter(CassandraStat::resynced, "cassandra.resynced"),
+    counter(CassandraStat::resync_skipped_bytes, "cassandra.resync_skipped_bytes"),
     counter(CassandraStat::violations, "cassandra.violations"),
 };
 static_assert(counters_in_order<CassandraStat>(kCassandraCounters));

@@ -111,12 +111,47 @@ void CassandraDecoder::open(void* state) {
   st.compressor = CqlCompressor::kNone;
 }
 
+namespace {
+
+// Bytes passed over after a gap, looking for a frame start, before the connection is
+// left.
+constexpr uint32_t kMaxResyncSkip = 256 * 1024;
+
+// A v3/v4 frame header this side sends: its version with the direction bit, flags
+// the protocol defines, a known opcode of that direction, a length it allows.
+bool plausible_header(const uint8_t* p, bool response) {
+  const uint8_t version = p[0] & 0x7f;
+  return (version == 3 || version == 4) && ((p[0] & 0x80) != 0) == response && p[1] <= 0x1f &&
+         known_op(p[4]) && is_response_op(p[4]) == response &&
+         load_be32(p + 5) <= CassandraDecoder::kMaxFrame;
+}
+
+// A frame start at p (avail bytes there): its header plausible, and the next frame's
+// too where the buffer holds it.
+bool opens_frame(const uint8_t* p, uint32_t avail, bool response) {
+  if (!plausible_header(p, response)) return false;
+  const uint64_t next = 9ull + load_be32(p + 5);
+  return next + 9 > avail || plausible_header(p + next, response);
+}
+
+}  // namespace
+
 DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir,
                                     std::span<const uint8_t> bytes) {
   CassandraState& st = *static_cast<CassandraState*>(state);
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
+  if (st.resync[dir]) {
+    // After a gap: bytes are passed over up to a frame start of this side.
+    const Resync r =
+        find_message_start(bytes, off, 9, st.resync[dir], kMaxResyncSkip,
+                           [&](const uint8_t* q, uint32_t a) { return opens_frame(q, a, dir != st.client); });
+    counters_.inc(CassandraStat::resync_skipped_bytes, r.passed);
+    if (!r.framed) return r.result;
+    off = r.result.consumed;
+    counters_.inc(CassandraStat::resynced);
+  }
   while (off < n) {
     if (st.skip[dir]) {
       const uint32_t k = std::min(st.skip[dir], n - off);
@@ -544,7 +579,12 @@ bool CassandraDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t l
     st.skip[dir] -= len;
     return true;
   }
-  return false;
+  // v3/v4, the framing lost: the stream is taken up at the next frame start; responses
+  // still meet their requests by stream id. v5's segments are left.
+  if (st.segmented[dir] || st.client < 0) return false;
+  st.skip[dir] = 0;
+  st.resync[dir] = 1;
+  return true;
 }
 
 void CassandraDecoder::close(void* state, const StreamInfo& c) {

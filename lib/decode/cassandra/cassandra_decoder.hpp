@@ -56,6 +56,7 @@ struct CassandraState {
   uint8_t segmented[2];       // v5 framing in force
   uint32_t seg_raw_len[2];    // v5: uncompressed length of the current LZ4 segment (0: stored as it is)
   int8_t client;              // direction of the client; -1 unknown yet
+  uint32_t resync[2];         // after a gap (v3/v4): 1 + bytes passed over looking for a frame start
   CqlCompressor compressor;
   uint32_t n_pending;
   ChainStore::Chain pending;  // Stored records, each followed by its query text

@@ -111,16 +111,12 @@ DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std
   uint32_t off = 0;
   if (st.resync[dir]) {
     // After a gap: bytes are passed over up to a message start of this side.
-    uint32_t i = off;
-    while (i + 16 <= n && !opens_message(p + i, n - i, dir != st.client)) ++i;
-    counters_.inc(MongodbStat::resync_skipped_bytes, i - off);
-    st.resync[dir] += i - off;
-    off = i;
-    if (i + 16 > n) {
-      if (st.resync[dir] > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
-      return {off, 16, Verdict::kNeedMore};
-    }
-    st.resync[dir] = 0;
+    const Resync r = find_message_start(
+        bytes, off, 16, st.resync[dir], kMaxResyncSkip,
+        [&](const uint8_t* q, uint32_t a) { return opens_message(q, a, dir != st.client); });
+    counters_.inc(MongodbStat::resync_skipped_bytes, r.passed);
+    if (!r.framed) return r.result;
+    off = r.result.consumed;
     counters_.inc(MongodbStat::resynced);
   }
   while (off < n) {

@@ -131,16 +131,12 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
   uint32_t off = 0;
   if (d.resync) {
     // After a gap: bytes are passed over up to a message start of this side.
-    uint32_t i = off;
-    while (i + 5 <= n && !opens_message(dir == st.client, p + i, n - i)) ++i;
-    counters_.inc(PgsqlStat::resync_skipped_bytes, i - off);
-    d.resync += i - off;
-    off = i;
-    if (i + 5 > n) {
-      if (d.resync > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
-      return {off, 5, Verdict::kNeedMore};
-    }
-    d.resync = 0;
+    const Resync r = find_message_start(
+        bytes, off, 5, d.resync, kMaxResyncSkip,
+        [&](const uint8_t* q, uint32_t a) { return opens_message(dir == st.client, q, a); });
+    counters_.inc(PgsqlStat::resync_skipped_bytes, r.passed);
+    if (!r.framed) return r.result;
+    off = r.result.consumed;
     counters_.inc(PgsqlStat::resynced);
   }
   while (off < n) {
