@@ -18,7 +18,9 @@ enum class ThriftStat : uint16_t {
   struct_fields_dropped,  // struct fields past drop_after_n_struct_fields (left out of the text)
   too_large,              // messages over the size limit: passed over
   queue_full,             // calls evicted from the full pending table (published unanswered)
-  gaps,                   // gaps in a stream: the connection is left
+  gaps,                   // gaps in a stream
+  resynced,               // streams taken up again at a message start after a gap
+  resync_skipped_bytes,   // bytes passed over looking for it
   violations,             // streams that are not Thrift: detached
   kCount,
 };
@@ -34,6 +36,8 @@ inline constexpr CounterSpec kThriftCounters[] = {
     counter(ThriftStat::too_large, "thrift.too_large"),
     counter(ThriftStat::queue_full, "thrift.queue_full"),
     counter(ThriftStat::gaps, "thrift.gaps"),
+    counter(ThriftStat::resynced, "thrift.resynced"),
+    counter(ThriftStat::resync_skipped_bytes, "thrift.resync_skipped_bytes"),
     counter(ThriftStat::violations, "thrift.violations"),
 };
 static_assert(counters_in_order<ThriftStat>(kThriftCounters));

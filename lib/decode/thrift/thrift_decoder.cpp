@@ -16,9 +16,29 @@ struct ThriftState {
   bool detected[2];
   bool framed[2];
   ThriftProtocol protocol[2];
-  uint32_t skip[2];  // bytes of a frame over the limit still to pass over
+  uint32_t skip[2];    // bytes of a frame over the limit still to pass over
+  uint32_t resync[2];  // after a gap: 1 + bytes passed over looking for a message start
 };
 static_assert(sizeof(ThriftState) <= kDecoderStateBytes);
+
+// Bytes passed over after a gap, looking for a message start, before the connection
+// is left.
+constexpr uint32_t kMaxResyncSkip = 256 * 1024;
+
+// A message start of the direction's protocol at p (8 bytes there): the strict binary
+// version word or the compact protocol id with its version, and a message type (call,
+// reply, exception, oneway); framed, behind a length the limit allows.
+bool opens_message(const uint8_t* p, ThriftProtocol protocol, bool framed, uint32_t max) {
+  if (framed) {
+    if (load_be32(p) > max || load_be32(p) < 4) return false;
+    p += 4;
+  }
+  if (protocol == ThriftProtocol::kCompact) {
+    const unsigned type = p[1] >> 5;
+    return p[0] == 0x82 && (p[1] & 0x1f) == 1 && type >= 1 && type <= 4;
+  }
+  return p[0] == 0x80 && p[1] == 0x01 && p[2] == 0 && p[3] >= 1 && p[3] <= 4;
+}
 
 const ThriftParser::Names* names_of(const void* ctx, std::string_view method, bool exceptions) {
   const ThriftIdl* idl = static_cast<const ThriftIdl*>(ctx);
@@ -41,6 +61,18 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
   ThriftState& st = *static_cast<ThriftState*>(state);
   std::size_t off = 0;
   ThriftParser parser;
+  if (st.resync[dir]) {
+    // After a gap: bytes are passed over up to a message start of this direction's kind.
+    const Resync r =
+        find_message_start(b, 0, 8, st.resync[dir], kMaxResyncSkip, [&](const uint8_t* q, uint32_t a) {
+          return a >= (st.framed[dir] ? 8u : 4u) &&
+                 opens_message(q, st.protocol[dir], st.framed[dir], kMaxMessage);
+        });
+    counters_.inc(ThriftStat::resync_skipped_bytes, r.passed);
+    if (!r.framed) return r.result;
+    off = r.result.consumed;
+    counters_.inc(ThriftStat::resynced);
+  }
   while (off < b.size()) {
     if (pass_over(st.skip[dir], off, b.size())) continue;
     const auto rest = b.subspan(off);
@@ -95,7 +127,12 @@ bool ThriftDecoder::gap(void* state, const StreamInfo&, int dir, uint32_t len) {
     st.skip[dir] -= len;
     return true;
   }
-  return false;  // length-prefixed binary: no way back in (its calls go out at close)
+  // The framing is lost: the stream is taken up at the next message start of the kind
+  // this direction speaks (replies still meet their calls by seqid). Unknown yet: left.
+  if (!st.detected[dir]) return false;
+  st.skip[dir] = 0;
+  st.resync[dir] = 1;
+  return true;
 }
 
 ThriftDecoder::Pending* ThriftDecoder::slot(const IpBytes& client, uint16_t port, uint32_t seqid,
