@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -85,6 +86,28 @@ Resync find_message_start(std::span<const uint8_t> b, uint32_t off, uint32_t hea
   }
   if (skipped > max_skip) return {false, i - off, {i, 0, Verdict::kViolation}};
   return {false, i - off, {i, head, Verdict::kNeedMore}};
+}
+
+// The same for a line-based protocol: whole lines are passed over until `opens(s, le)`
+// (a line from s to its end le, without the line end) says one opens a message.
+template <class Opens>
+Resync find_line_start(std::span<const uint8_t> b, uint32_t off, uint32_t& skipped, uint32_t max_skip,
+                       Opens&& opens) {
+  const uint8_t* p = b.data();
+  const uint32_t n = static_cast<uint32_t>(b.size()), from = off;
+  while (const void* nl = off < n ? std::memchr(p + off, '\n', n - off) : nullptr) {
+    const uint8_t* e = static_cast<const uint8_t*>(nl);
+    if (opens(p + off, e > p + off && e[-1] == '\r' ? e - 1 : e)) {
+      skipped = 0;
+      return {true, off - from, {off, 0, Verdict::kOk}};
+    }
+    const uint32_t line = static_cast<uint32_t>(e - (p + off)) + 1;
+    skipped += line;
+    off += line;
+    if (skipped > max_skip) return {false, off - from, {off, 0, Verdict::kViolation}};
+  }
+  if (skipped + (n - off) > max_skip) return {false, off - from, {off, 0, Verdict::kViolation}};
+  return {false, off - from, {off, n - off + 1, Verdict::kNeedMore}};
 }
 
 // Bytes of per-connection state a decoder may keep in the flow's session slot.

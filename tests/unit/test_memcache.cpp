@@ -143,7 +143,9 @@ TEST(Memcache, TextLostSegmentsCostTheirOwnMessagesOnly) {
   for (std::size_t k = 0; k < ev.size(); ++k) {
     const std::string key = "\"keys\":[\"k" + std::to_string(number[k]) + "\"]";
     EXPECT_TRUE(contains(ev[k], "\"request\":{\"command\":\"get\"," + key)) << ev[k];
-    if (number[k] != 2) EXPECT_TRUE(contains(ev[k], "\"count_values\":1,\"flags\":0," + key)) << ev[k];
+    if (number[k] != 2) {
+      EXPECT_TRUE(contains(ev[k], "\"count_values\":1,\"flags\":0," + key)) << ev[k];
+    }
   }
   EXPECT_TRUE(contains(ev[1], R"("status":"Error")")) << ev[1];
   EXPECT_EQ(h.count("memcache.responses_lost"), 1u);

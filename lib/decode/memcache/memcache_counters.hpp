@@ -20,6 +20,7 @@ enum class MemcacheStat : uint16_t {
   gaps,
   responses_lost,
   resynced,
+  resync_skipped_bytes,
   malformed,
   violations,
   kCount,
@@ -37,6 +38,7 @@ inline constexpr CounterSpec kMemcacheCounters[] = {
     counter(MemcacheStat::gaps, "memcache.gaps"),
     counter(MemcacheStat::responses_lost, "memcache.responses_lost"),
     counter(MemcacheStat::resynced, "memcache.resynced"),
+    counter(MemcacheStat::resync_skipped_bytes, "memcache.resync_skipped_bytes"),
     counter(MemcacheStat::malformed, "memcache.malformed"),
     counter(MemcacheStat::violations, "memcache.violations"),
 };

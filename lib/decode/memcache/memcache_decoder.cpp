@@ -422,29 +422,20 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
-  while (off < n && d.resync) {
+  if (d.resync) {
     // After a gap: whole lines are passed over until one opens a command (its first
     // word one of the commands) or a reply of this side.
-    const void* nl = std::memchr(p + off, '\n', n - off);
-    const uint32_t line = nl ? static_cast<uint32_t>(static_cast<const uint8_t*>(nl) - (p + off)) + 1 : 0;
-    if (!nl) {
-      if (d.resync_skipped + (n - off) > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
-      return {off, n - off + 1, Verdict::kNeedMore};
-    }
-    const std::string_view text(reinterpret_cast<const char*>(p + off), line);
-    std::string_view w[1];
-    const bool opens =
-        dir == st.client
-            ? split_words(text.substr(0, text.find_first_of("\r\n")), w, 1) == 1 && command_index(w[0]) != 0
-            : looks_like_reply(text);
-    if (opens) {
-      d.resync = 0;
-      counters_.inc(MemcacheStat::resynced);
-      break;
-    }
-    d.resync_skipped += line;
-    off += line;
-    if (d.resync_skipped > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+    const Resync r =
+        find_line_start(bytes, off, d.resync, kMaxResyncSkip, [&](const uint8_t* s, const uint8_t* le) {
+          const std::string_view line(reinterpret_cast<const char*>(s), static_cast<std::size_t>(le - s));
+          std::string_view w[1];
+          return dir == st.client ? split_words(line, w, 1) == 1 && command_index(w[0]) != 0
+                                  : looks_like_reply(line);
+        });
+    counters_.inc(MemcacheStat::resync_skipped_bytes, r.passed);
+    if (!r.framed) return r.result;
+    off = r.result.consumed;
+    counters_.inc(MemcacheStat::resynced);
   }
   while (off < n) {
     if (d.in_value) {
@@ -567,7 +558,6 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     }
   }
   d.resync = 1;
-  d.resync_skipped = 0;
   return true;
 }
 

@@ -264,23 +264,15 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const uint32_t w = std::min(k, room);
     if (w && store_.append(d.text, b, w) < w) counters_.inc(RedisStat::store_full);
   };
-  while (off < n && d.resync) {
+  if (d.resync) {
     // After a gap: whole lines are passed over until one opens a message of this side.
-    const void* nl = std::memchr(p + off, '\n', n - off);
-    if (!nl) {
-      if (d.bytes + (n - off) > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
-      return {off, n - off + 1, Verdict::kNeedMore};
-    }
-    const uint8_t* e = static_cast<const uint8_t*>(nl);
-    if (message_start(p + off, (e > p + off && e[-1] == '\r') ? e - 1 : e, dir != st.client)) {
-      d.resync = 0;
-      counters_.inc(RedisStat::resynced);
-      break;
-    }
-    const uint32_t line = static_cast<uint32_t>(e - (p + off)) + 1;
-    d.bytes += line;
-    off += line;
-    if (d.bytes > kMaxResyncSkip) return {off, 0, Verdict::kViolation};
+    const Resync r = find_line_start(
+        bytes, off, d.resync, kMaxResyncSkip,
+        [&](const uint8_t* s, const uint8_t* le) { return message_start(s, le, dir != st.client); });
+    counters_.inc(RedisStat::resync_skipped_bytes, r.passed);
+    if (!r.framed) return r.result;
+    off = r.result.consumed;
+    counters_.inc(RedisStat::resynced);
   }
   while (off < n) {
     if (d.bulk_left) {
@@ -537,7 +529,6 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     store_.release(req.text);
   }
   d.resync = 1;
-  d.bytes = 0;
   return true;
 }
 

@@ -35,10 +35,10 @@ struct RedisState {
     uint8_t flags;
     uint32_t left[kMaxDepth];
     uint8_t skipping;    // inside an aggregate nested deeper than kMaxDepth
-    uint8_t resync;      // after a gap: lines passed over until one starts a message
     uint64_t skip_left;  // values still to come inside it (nested ones flattened)
     uint64_t bulk_left;  // bulk payload bytes (with its CRLF) still to come
     uint64_t bytes;      // message bytes so far
+    uint32_t resync;     // after a gap: 1 + bytes of the lines passed over until one opens a message
     uint64_t start_ns;
     ChainStore::Chain text;  // the message's first bytes
   };
