@@ -43,6 +43,14 @@ std::vector<std::string> ProtocolConfig::texts(const char* key) const {
   return yaml_texts(o[key]);
 }
 
+int ProtocolSettings::client_by_port(const uint16_t (&port)[2]) const {
+  bool server[2] = {false, false};
+  for (uint16_t p : ports)
+    for (int d = 0; d < 2; ++d) server[d] |= port[d] == p;
+  if (server[0] == server[1]) return -1;
+  return server[0] ? 1 : 0;
+}
+
 void read_common_options(const ProtocolConfig& p, ProtocolSettings& s) {
   s.ports = p.ports;
   s.timeout_ns = p.duration_ns("transaction_timeout", s.timeout_ns);

@@ -59,6 +59,9 @@ struct ProtocolSettings {
   uint64_t timeout_ns = 10'000'000'000;  // transaction_timeout: also its connections' idle lifetime
   bool send_request = false;
   bool send_response = false;
+  // The client's direction when one side of the connection (and only one) is a
+  // configured server port (`ports`); -1 otherwise.
+  int client_by_port(const uint16_t (&port)[2]) const;
 };
 
 // A setting known but not applied, or applied differently: (key relative to the

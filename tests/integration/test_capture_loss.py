@@ -2,12 +2,16 @@
 
 Real conversations (tests/data/loss/: one connection each to redis-server, MariaDB,
 PostgreSQL, memcached and an HTTP/1.1 keep-alive server, captured on lo) are replayed
-with one TCP data segment taken out at a time, from either side, past the login. The
+with one TCP data segment taken out at a time, from either side. The
 other side's ACK of the missing bytes marks the hole lost at once; the decoder takes
 the stream up again at the next message, and pairs the rest right. Each run must keep
 all but at most two of the complete transactions of the whole capture, and every
 transaction it publishes must carry the response the whole capture gives that request
 (no request paired with its neighbour's response).
+
+Logins: many short connections to MariaDB and PostgreSQL (make_login_captures.py: a
+login with a password, over a refused SSL request or without one, some failing, then
+two statements), each segment of each login dropped in turn: no statement is lost.
 """
 import json
 import os
@@ -101,9 +105,6 @@ def test_a_lost_segment_costs_its_own_exchange(capture, tmp_path):
     for server_side in (True, False):
         segments = [i for i, (_, frame) in enumerate(records) if (t := tcp_payload(frame)) and t[2] > 0
                     and (t[0] if server_side else t[1]) == port]
-        # Past the login (the first tenth of each side's segments): a gap there leaves
-        # the connection, as the decoders intend.
-        segments = segments[len(segments) // 10:]
         step = max(1, len(segments) // DROPS_PER_SIDE)
         for k in segments[::step][:DROPS_PER_SIDE]:
             cut = tmp_path / "cut.pcap"
@@ -113,3 +114,48 @@ def test_a_lost_segment_costs_its_own_exchange(capture, tmp_path):
             assert len(got) >= len(whole) - 2, f"{where}: {len(got)} of {len(whole)} transactions"
             wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
             assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"
+
+
+# capture: (event type, server port, first byte(s) of a client's first statement segment)
+LOGIN_CASES = {
+    "mysql-logins.pcap": ("mysql", 13307, lambda p: p[3:5] == b"\x00\x03"),
+    "pgsql-logins.pcap": ("pgsql", 15433, lambda p: p[:1] == b"Q"),
+}
+
+
+def tcp_ports_payload(frame):
+    """(source port, destination port, payload bytes) of an IPv4 TCP frame."""
+    ihl = (frame[14] & 0x0F) * 4
+    tcp = 14 + ihl
+    total = struct.unpack(">H", frame[16:18])[0]
+    sport, dport = struct.unpack(">HH", frame[tcp:tcp + 4])
+    return sport, dport, frame[tcp + (frame[tcp + 12] >> 4) * 4:14 + total]
+
+
+@pytest.mark.parametrize("capture", sorted(LOGIN_CASES))
+def test_a_segment_lost_in_a_login_costs_no_statement(capture, tmp_path):
+    kind, port, statement = LOGIN_CASES[capture]
+    path = os.path.join(DATA, capture)
+    whole = [e for e in events(path, tmp_path, kind) if e["status"] == "OK"]
+    answers = dict(exchange(e) for e in whole)
+    assert len(whole) >= 40, len(whole)
+    header, records = read_pcap(path)
+    login, started = [], set()
+    for i, (_, frame) in enumerate(records):
+        if not (t := tcp_payload(frame)) or t[2] == 0:
+            continue
+        sport, dport, payload = tcp_ports_payload(frame)
+        client_port = sport if dport == port else dport
+        if dport == port and statement(payload):
+            started.add(client_port)
+        if client_port not in started:
+            login.append(i)
+    assert len(login) >= 60, len(login)
+    for k in login:
+        cut = tmp_path / "cut.pcap"
+        cut.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(records) if i != k))
+        got = [e for e in events(cut, tmp_path, kind) if e["status"] == "OK"]
+        where = f"{capture}: record {k} dropped"
+        assert len(got) == len(whole), f"{where}: {len(got)} of {len(whole)} statements"
+        wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
+        assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"

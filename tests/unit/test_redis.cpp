@@ -168,6 +168,22 @@ TEST(Redis, LostSegmentsCostTheirOwnMessagesOnly) {
   EXPECT_EQ(h.count("redis.violations"), 0u);
 }
 
+// A connection picked up midway (or its first command lost) whose first message is an
+// array reply: the configured server port says it is the server's, so the commands
+// after it are commands (before, the reply was taken for a command and every later
+// pair had request and reply swapped).
+TEST(Redis, ArrayReplyFirstIsTheServersByItsPort) {
+  RedisHarness h;
+  h.server("*2\r\n$1\r\na\r\n$1\r\nb\r\n");  // LRANGE's reply, its command unseen
+  h.client("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  h.server("$1\r\nv\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"GET k")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("return_value":"v")")) << ev[0];
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 1u);
+}
+
 TEST(Redis, NotRespDetaches) {
   RedisHarness h;
   h.client("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");

@@ -62,6 +62,17 @@ std::string mysql_packet(uint8_t seq, const std::string& payload) {
          payload;
 }
 
+// A TLS ClientHello and ServerHello where the protocol's messages were expected:
+// nothing is published, the connection is counted as encrypted, nothing as malformed.
+template <class Harness>
+void expect_tls_takes_over(Harness& h, const std::string& encrypted, const std::string& malformed) {
+  h.client(std::string("\x16\x03\x01\x00\x05hello", 10));
+  h.server(std::string("\x16\x03\x03\x00\x05world", 10));
+  EXPECT_TRUE(h.finish().empty());
+  EXPECT_EQ(h.count(encrypted), 1u);
+  EXPECT_EQ(h.count(malformed), 0u);
+}
+
 std::string lenenc(const std::string& s) { return std::string(1, static_cast<char>(s.size())) + s; }
 
 std::string column(uint8_t seq, const std::string& table, const std::string& name) {
@@ -265,6 +276,52 @@ TEST(Mysql, Mysql8QueryAttributesCachingSha2AndChangeUser) {
   EXPECT_EQ(h.count("mysql.violations"), 0u);
 }
 
+// A segment of the login lost to the capture: the commands after it are read and
+// paired (before, a gap in the login left the connection). The server's OK lost: the
+// client's command at sequence 0 shows the login over. The handshake response lost:
+// query attributes it may have negotiated are recognised by their shape. A lost SSL
+// request shows as the client's TLS record.
+TEST(Mysql, LoginSegmentLostLeavesTheCommandsRead) {
+  auto query = [](int i) {
+    return mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT " + std::to_string(i));
+  };
+  const std::string login = mysql_packet(1, mysql8_login());
+  for (int lost = 0; lost < 2; ++lost) {
+    MysqlHarness h;
+    h.handshake(h.conn);
+    h.server(mysql_packet(0, mysql8_greeting(kCaps8)));
+    if (lost == 1) {
+      test::StreamTest::lose(true, h.conn, login);
+    } else {
+      h.client(login);
+    }
+    if (lost == 0) {
+      test::StreamTest::lose(false, h.conn, mysql_packet(2, kOk8));
+    } else {
+      h.server(mysql_packet(2, kOk8));
+    }
+    for (int i = 1; i <= 3; ++i) {
+      h.client(query(i));
+      h.server(mysql_packet(1, kOk8));
+    }
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 3u) << lost;
+    for (int i = 1; i <= 3; ++i) {
+      EXPECT_TRUE(contains(ev[i - 1], "\"query\":\"SELECT " + std::to_string(i) + "\"")) << ev[i - 1];
+      EXPECT_TRUE(contains(ev[i - 1], R"("status":"OK")")) << ev[i - 1];
+    }
+    EXPECT_EQ(h.count("mysql.gaps"), 1u) << lost;
+    EXPECT_EQ(h.count("mysql.violations"), 0u) << lost;
+  }
+  MysqlHarness h;
+  h.handshake(h.conn);
+  h.server(mysql_packet(0, mysql8_greeting(kCaps8)));
+  std::string ssl(32, '\0');
+  ssl[1] = 0x08;
+  test::StreamTest::lose(true, h.conn, mysql_packet(1, ssl));
+  expect_tls_takes_over(h, "mysql.tls_connections", "mysql.malformed");
+}
+
 // Picked up after the handshake: attributes are recognised by their shape, and a
 // query that starts with a line break is still read as sent.
 TEST(Mysql, QueryAttributesMidstream) {
@@ -357,6 +414,15 @@ std::string pg(char type, const std::string& body) {
          body;
 }
 
+// "SELECT i" and its result: one row, column n, value i.
+std::string pg_query(int i) { return pg('Q', "SELECT " + std::to_string(i) + std::string(1, '\0')); }
+std::string pg_result(int i) {
+  const std::string v = std::to_string(i);
+  return pg('T', std::string("\x00\x01n\0", 4) + std::string(18, '\0')) +
+         pg('D', std::string("\x00\x01\x00\x00\x00", 5) + static_cast<char>(v.size()) + v) +
+         pg('C', std::string("SELECT 1\0", 9)) + pg('Z', "I");
+}
+
 struct PgsqlHarness : test::StreamTest {
   test::Conn conn{50000, 5432, 100, 900};
   PgsqlHarness() {
@@ -398,6 +464,58 @@ TEST(Pgsql, RefusedSslRequestGoesOnInTheClear) {
   EXPECT_TRUE(contains(ev[0], R"("response":"n\n1\n")")) << ev[0];
 }
 
+// PostgreSQL 17's direct SSL: the client opens with a TLS ClientHello, no SSL request.
+TEST(Pgsql, DirectSslHandsTheConnectionToTls) {
+  PgsqlHarness h;
+  expect_tls_takes_over(h, "pgsql.encrypted_connections", "pgsql.malformed");
+}
+
+// A segment of the startup lost to the capture: the queries after it are read and
+// paired (before, a gap in the startup left the connection). The SSL request lost: the
+// server's 'N' that answers it is passed over. The server's authentication and
+// ReadyForQuery lost: the queries meet the responses that come next (the bytes lost
+// were the startup's end, not a response's start). The startup message lost: the
+// authentication messages are passed over.
+TEST(Pgsql, StartupSegmentLostLeavesTheQueriesRead) {
+  const std::string ssl("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8);
+  const std::string params("user\0app\0\0", 10);
+  const uint32_t len = static_cast<uint32_t>(8 + params.size());
+  const std::string startup = std::string{0, 0, 0, static_cast<char>(len), 0, 3, 0, 0} + params;
+  const std::string ready = pg('R', std::string(4, '\0')) + pg('S', std::string("a\0b\0", 4)) + pg('Z', "I");
+  for (int lost = 0; lost < 3; ++lost) {
+    PgsqlHarness h;
+    h.handshake(h.conn);
+    auto send = [&](bool client, int which, const std::string& s) {
+      if (which == lost)
+        test::StreamTest::lose(client, h.conn, s);
+      else if (client)
+        h.client(s);
+      else
+        h.server(s);
+    };
+    send(true, 0, ssl);
+    h.server("N");
+    send(true, 2, startup);
+    h.server(pg('R', std::string("\x00\x00\x00\x03", 4)));  // a clear-text password, please
+    h.client(pg('p', std::string("secret\0", 7)));
+    send(false, 1, ready);
+    for (int i = 1; i <= 3; ++i) {
+      h.client(pg_query(i));
+      h.server(pg_result(i));
+    }
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 3u) << lost;
+    for (int i = 1; i <= 3; ++i) {
+      const std::string n = std::to_string(i);
+      EXPECT_TRUE(contains(ev[i - 1], "\"query\":\"SELECT " + n + "\"")) << ev[i - 1];
+      EXPECT_TRUE(contains(ev[i - 1], "\"response\":\"n\\n" + n + "\\n\"")) << ev[i - 1];
+    }
+    EXPECT_EQ(h.count("pgsql.gaps"), 1u) << lost;
+    EXPECT_EQ(h.count("pgsql.responses_lost"), 0u) << lost;
+    EXPECT_EQ(h.count("pgsql.violations"), 0u) << lost;
+  }
+}
+
 TEST(Pgsql, HoleInsideARowKeepsFramingAndIsNoted) {
   PgsqlHarness h;
   h.client(pg('Q', std::string("SELECT v FROM t\0", 16)));
@@ -419,14 +537,7 @@ TEST(Pgsql, HoleInsideARowKeepsFramingAndIsNoted) {
 // connection.
 TEST(Pgsql, LostSegmentsCostTheirOwnMessagesOnly) {
   PgsqlHarness h;
-  auto query = [](int i) { return pg('Q', "SELECT " + std::to_string(i) + std::string(1, '\0')); };
-  auto result = [](int i) {
-    const std::string v = std::to_string(i);
-    return pg('T', std::string("\x00\x01n\0", 4) + std::string(18, '\0')) +
-           pg('D', std::string("\x00\x01\x00\x00\x00", 5) + static_cast<char>(v.size()) + v) +
-           pg('C', std::string("SELECT 1\0", 9)) + pg('Z', "I");
-  };
-  test::converse_with_losses(h, query, result, 8);
+  test::converse_with_losses(h, pg_query, pg_result, 8);
   expect_conversation_with_losses(h.finish(), "its response began in bytes the capture lost", "n");
   EXPECT_EQ(h.count("pgsql.responses_lost"), 2u);
   EXPECT_EQ(h.count("pgsql.resynced"), 3u);

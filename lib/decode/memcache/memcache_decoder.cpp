@@ -448,6 +448,7 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
       }
       continue;
     }
+    if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
     if (st.client < 0) {
       // The first message: binary magic says which side; text commands are words.
       if (p[off] == 0x80)

@@ -138,6 +138,12 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     if (len > 0 && avail == 0) return {off, 5, Verdict::kNeedMore};
     const uint8_t first = len ? p[off + 4] : 0;
     if (d.resync == kResyncNext) {
+      if (dir == st.client && p[off] == 0x16 && p[off + 1] == 3 && p[off + 2] <= 4) {
+        // A TLS handshake record: the SSL request was in the bytes the capture lost.
+        counters_.inc(MysqlStat::tls_connections);
+        st.phase = kPhaseTls;
+        return {off, 0, Verdict::kStartTls};
+      }
       if (!opens_message(dir == st.client, len, seq, first)) {
         d.resync = kResyncAfterPeer;
         counters_.inc(MysqlStat::resync_skipped_bytes, n - off);
@@ -189,8 +195,18 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
       // client asks for alone (--compression-algorithms=zstd).
       if (caps & (kClientCompress | kClientZstdCompression)) st.flags |= kCompress;
       if ((caps & kClientQueryAttributes) && (st.conn & kConnServerAttrs)) st.conn |= kConnQueryAttrs;
+      st.conn |= kConnHandshake;
     }
-    return true;
+    if (seq != 0) return true;
+    // A client sends no sequence 0 in a login: a command, after an OK the capture
+    // lost.
+    if (st.flags & kCompress) {
+      counters_.inc(MysqlStat::compressed_connections);
+      st.phase = kPhaseDone;
+      return false;
+    }
+    st.phase = kPhaseCommands;
+    st.flags = 0;
   }
   if (seq != 0) {
     if (st.cmd && st.resp == kRespInfile) st.req_bytes += 4 + len;  // LOCAL INFILE contents
@@ -271,7 +287,7 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       st.phase = kPhaseAuth;
       st.flags = 0;
       uint32_t caps = 0;
-      st.conn = kConnHandshake;
+      st.conn = 0;
       if (greeting_caps(p, head, caps) && (caps & kClientQueryAttributes)) st.conn |= kConnServerAttrs;
       return true;
     }
@@ -593,15 +609,24 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     return true;
   }
   // The framing is lost. A response already into its rows is published with what
-  // it has (as Packetbeat does). Past the login, the stream is taken up again where a
-  // message opens (a command still waiting meets its response there, or goes out
-  // unanswered when the next command comes); before it, the connection is left.
+  // it has (as Packetbeat does). The stream is taken up again where a message opens
+  // (a command still waiting meets its response there, or goes out unanswered when
+  // the next command comes).
   if (st.cmd && dir != st.client &&
       (st.resp == kRespRows || st.resp == kRespColumns || st.resp == kRespColumnsEof)) {
     st.flags |= kGap;
     finish_response(st, c);
   }
-  if (st.phase != kPhaseCommands || st.client < 0) return false;
+  if (st.client < 0 || st.phase == kPhaseDone || st.phase == kPhaseTls) return false;
+  if (st.phase == kPhaseAuth) {
+    // Lost in the login: what is left of it is read as on a connection picked up
+    // midway (its packets are no command's), commands from the next one on. A
+    // compressed connection stays unreadable; a lost SSL request shows as the
+    // client's TLS record next.
+    if (st.flags & kCompress) return false;
+    st.phase = kPhaseCommands;
+    st.flags = 0;
+  }
   d.skip = 0;
   d.cont = 0;
   d.resync = kResyncNext;

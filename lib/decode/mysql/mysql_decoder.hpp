@@ -9,7 +9,8 @@
 // a packet that the event needs are asked of the engine (a bounded head), the rest
 // passes by, so a 16 MB row or query never sits in memory. The connection phase
 // (handshake, authentication, TLS or compression switch) is followed to tell the
-// client from the server and to stop at what cannot be read; commands that get no
+// client from the server and to stop at what cannot be read (a gap in it leaves the
+// rest read as on a connection picked up midway); commands that get no
 // response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA, COM_QUIT) are not waited for;
 // multi-result responses (SERVER_MORE_RESULTS_EXISTS) and LOCAL INFILE end where
 // the server says they do. Other commands are followed but not published (as

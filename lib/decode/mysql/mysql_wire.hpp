@@ -32,7 +32,7 @@ enum : uint8_t {
 };
 
 enum ConnFlag : uint8_t {
-  kConnHandshake = 1,    // the greeting was seen: capabilities are known
+  kConnHandshake = 1,    // the client's handshake response was seen: capabilities are known
   kConnServerAttrs = 2,  // the server offers CLIENT_QUERY_ATTRIBUTES
   kConnQueryAttrs = 4,   // both sides use it: commands carry attributes
 };

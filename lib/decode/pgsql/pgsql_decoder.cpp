@@ -68,6 +68,11 @@ bool plausible_header(bool client, const uint8_t* p) {
 // A message start at p (avail bytes there): its header plausible, and the next
 // message's too where the buffer holds it.
 bool opens_message(bool client, const uint8_t* p, uint32_t avail) {
+  if (client && p[0] == 0 && avail >= 8) {  // untyped: startup, SSL/GSS or cancel request
+    const uint32_t len = load_be32(p), code = load_be32(p + 4);
+    return len >= 8 && len <= 10000 &&
+           (code == kSslRequest || code == kGssRequest || code == kCancelRequest || (code >> 16) == 3);
+  }
   if (!plausible_header(client, p)) return false;
   const uint64_t next = 1ull + load_be32(p + 1);
   return next + 5 > avail || plausible_header(client, p + next);
@@ -129,17 +134,17 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
-  if (d.resync) {
-    // After a gap: bytes are passed over up to a message start of this side.
-    const Resync r = find_message_start(
-        bytes, off, 5, d.resync, kMaxResyncSkip,
-        [&](const uint8_t* q, uint32_t a) { return opens_message(dir == st.client, q, a); });
-    counters_.inc(PgsqlStat::resync_skipped_bytes, r.passed);
-    if (!r.framed) return r.result;
-    off = r.result.consumed;
-    counters_.inc(PgsqlStat::resynced);
-  }
   while (off < n) {
+    if (d.resync) {
+      // After a gap: bytes are passed over up to a message start of this side.
+      const Resync r = find_message_start(
+          bytes, off, 5, d.resync, kMaxResyncSkip,
+          [&](const uint8_t* q, uint32_t a) { return opens_message(dir == st.client, q, a); });
+      counters_.inc(PgsqlStat::resync_skipped_bytes, r.passed);
+      if (!r.framed) return r.result;
+      off = r.result.consumed;
+      counters_.inc(PgsqlStat::resynced);
+    }
     if (d.skip) {
       const uint32_t k = std::min(d.skip, n - off);
       d.skip -= k;
@@ -154,6 +159,16 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
         st.client = static_cast<int8_t>(p[off] == 0 || is_client_type(p[off]) ? dir : 1 - dir);
     }
     const bool client = dir == st.client;
+    if (client && p[off] == 0x16) {
+      // A TLS handshake record: the client went to TLS without asking (direct SSL), or
+      // after an answer the capture lost.
+      if (n - off < 3) return {off, 3, Verdict::kNeedMore};
+      if (p[off + 1] == 3 && p[off + 2] <= 4) {
+        counters_.inc(PgsqlStat::encrypted_connections);
+        st.phase = kPhaseDone;
+        return {off, 0, Verdict::kStartTls};
+      }
+    }
     if (!client && st.phase == kPhaseEncryptAnswer) {
       // One byte answers an SSL or GSS request: 'S'/'G' and encryption follows, 'N'
       // and the startup goes on in the clear.
@@ -180,6 +195,7 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       }
       off += 8;
       d.skip = len - 8;
+      d.framed = 1;
       if (code == kSslRequest || code == kGssRequest) {
         st.phase = kPhaseEncryptAnswer;
       } else if (code == kCancelRequest) {
@@ -196,9 +212,17 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const uint8_t type = p[off];
     const uint32_t len = load_be32(p + off + 1);
     if (len < 4 || len > kMaxMessage || type < 0x20 || type > 0x7e) {
+      if (!d.framed && st.dir[1 - dir].framed) {
+        // The other side proved the connection PostgreSQL; this one's first bytes, on a
+        // connection picked up midway, are the end of a message (or an SSL answer):
+        // they are passed over to the next message start, as after a gap.
+        d.resync = 1;
+        continue;
+      }
       counters_.inc(PgsqlStat::malformed);
       return {off, 0, Verdict::kViolation};
     }
+    d.framed = 1;
     const uint32_t body = len - 4;
     const uint32_t head = head_wanted(st, client, type, body);
     if (n - off - 5 < head) return {off, 5 + head, Verdict::kNeedMore};
@@ -214,7 +238,9 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
 bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p,
                                   uint32_t len, uint32_t head) {
   const uint64_t wire = 5ull + len;
-  if (st.phase == kPhaseAuth) return true;  // password, SASL messages
+  // Password, SASL and GSS responses. (A query while the server's side is still in the
+  // startup is read: the ReadyForQuery that ended it was in bytes the capture lost.)
+  if (st.phase == kPhaseAuth && type == 'p') return true;
   switch (type) {
     case 'Q': {  // simple query: one request
       if (st.req_open) close_request(st, c);
@@ -269,6 +295,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
         st.copy_in_bytes += wire;
       return true;
     case 'X':  // Terminate
+    case 'p':  // password, SASL or GSS response of a startup seen from its middle
       return true;
     default:
       counters_.inc(PgsqlStat::malformed);
@@ -494,7 +521,7 @@ bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   if (dir != st.client && st.resp_open) {
     st.resp_flags |= kGap;
     finish_response(st, c);
-  } else if (dir != st.client && st.n_requests) {
+  } else if (dir != st.client && st.n_requests && st.phase == kPhaseQueries) {
     // Lost between two responses: the bytes lost began the response of the oldest
     // request waiting (a server answers in order). It goes out alone, saying so, and
     // the responses after the gap meet their own requests.
@@ -505,8 +532,13 @@ bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     counters_.inc(PgsqlStat::responses_lost);
     publish(st, c, &req, qlen, false, "Unmatched request; its response began in bytes the capture lost");
   }
-  // Past the startup the stream is taken up again at the next message start.
-  if (st.phase != kPhaseQueries || st.client < 0) return false;
+  if (st.client < 0 || st.phase == kPhaseDone) return false;
+  // The stream is taken up again at the next message start. A gap in the startup
+  // leaves the rest of it read as on a connection picked up midway (authentication
+  // messages passed over); the server's bytes lost there held its end, not a response
+  // (queries waiting meet the responses that come next). A lost SSL answer that
+  // accepted shows as the client's TLS record next.
+  st.phase = kPhaseQueries;
   d.skip = 0;
   d.resync = 1;
   return true;

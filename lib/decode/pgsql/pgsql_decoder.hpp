@@ -7,7 +7,11 @@
 // (severity, SQLSTATE code, message), COPY in either direction. Requests and
 // responses pair in order, so pipelined queries match. The startup phase (SSL and
 // GSS encryption requests, authentication, parameters) is followed and not
-// published; an accepted SSL/GSS request ends decoding (the rest is encrypted).
+// published; an accepted SSL/GSS request ends decoding (the rest is encrypted), and a
+// client that opens with a TLS record (PostgreSQL 17's direct SSL) hands the
+// connection to the TLS decoder. A gap during the startup, or a side whose first bytes
+// are not a message on a connection picked up midway, is taken up at the next message
+// start as after any gap.
 //
 // Messages are framed by their type and length and streamed: only the first bytes
 // an event needs are asked of the engine, the rest passes by.
@@ -29,6 +33,7 @@ struct PgsqlState {
   struct Dir {
     uint32_t skip;    // payload bytes of the current message still to pass over
     uint32_t resync;  // after a gap: 1 + bytes passed over looking for a message start
+    uint8_t framed;   // a message of this side was read
   };
   Dir dir[2];
   int8_t client;       // direction of the client; -1 unknown yet

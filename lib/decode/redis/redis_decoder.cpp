@@ -441,8 +441,11 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   const uint8_t flags = d.flags;
   d.in_msg = 0;
   d.text = ChainStore::Chain{};
-  // The first message tells who the client is: commands are arrays of bulk strings
-  // or inline words; replies are anything else.
+  // The side talking to a configured server port is the client; else the first
+  // message tells: commands are arrays of bulk strings or inline words, replies are
+  // anything else (an array reply, first on a connection picked up midway or after
+  // a lost command, is taken for a command then).
+  if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
   if (st.client < 0) {
     uint8_t first = 0;
     store_.copy_out(m.text, &first, 1);

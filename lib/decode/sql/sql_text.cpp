@@ -10,14 +10,6 @@ void read_sql_options(const ProtocolConfig& p, SqlSettings& s) {
   s.statement_timeout_ns = p.duration_ns("statement_timeout", s.statement_timeout_ns);
 }
 
-int SqlSettings::client_by_port(const uint16_t (&port)[2]) const {
-  bool server[2] = {false, false};
-  for (uint16_t p : ports)
-    for (int d = 0; d < 2; ++d) server[d] |= port[d] == p;
-  if (server[0] == server[1]) return -1;
-  return server[0] ? 1 : 0;
-}
-
 namespace {
 bool blank(char c) { return c == ' ' || c == '\r' || c == '\n' || c == '\t'; }
 }  // namespace

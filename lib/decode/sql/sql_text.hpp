@@ -20,9 +20,6 @@ struct SqlSettings : ProtocolSettings {
   uint32_t max_rows = 10;                            // rows of a result kept for `response`
   uint32_t max_row_length = 1024;                    // bytes of values kept per row
   uint64_t statement_timeout_ns = 3600'000'000'000;  // MySQL: prepared statements remembered
-  // The client's direction when one side of the connection (and only one) is a
-  // configured server port (`ports`); -1 otherwise.
-  int client_by_port(const uint16_t (&port)[2]) const;
 };
 
 // Reads max_rows, max_row_length and statement_timeout (MySQL) of `p` into `s`.
