@@ -121,6 +121,10 @@ struct StreamInfo {
   IpBytes addr[2]{};
   uint16_t port[2]{};
   uint64_t ts_ns = 0;  // capture time of the packet that delivered the bytes
+  // In gap(): when the other side had acknowledged all the lost bytes (0: not known).
+  // What it sent from then on was sent with them in hand: a request sent from then on
+  // was not answered in them.
+  uint64_t gap_acked_ns = 0;
 };
 
 // The connection part of a transaction: addresses and ports by role (`client` is

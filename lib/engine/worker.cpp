@@ -524,6 +524,7 @@ void Worker::tcp_session(Parsed& p) {
       return;
     }
   }
+  if (m.tcp_flags & tcp_flag::kAck) tcp_->note_ack(s.dir[1 - d], m.tcp_ack, m.ts_ns);
   sink_.bind(&s, d);
   tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_,
                 stable_frames_ && p.in_frame);
@@ -680,7 +681,7 @@ void Worker::detach(TcpSession& s, const StreamInfo& info, bool violation) {
 
 void Worker::Sink::on_data(const uint8_t* data, uint32_t len) { w_.deliver(*s_, dir_, info_, data, len); }
 
-void Worker::Sink::on_gap(uint32_t len) {
+void Worker::Sink::on_gap(uint32_t len, uint64_t acked_ns) {
   TcpSession& s = *s_;
   if (s.state != kDecoding) return;
   StreamBuffer& b = s.buf[dir_];
@@ -689,7 +690,10 @@ void Worker::Sink::on_gap(uint32_t len) {
     w_.store_.release(b.held);
   }
   s.in_progress = true;
-  if (!w_.decoders_[s.decoder]->gap(s.data, info_, dir_, len)) w_.detach(s, info_, false);
+  info_.gap_acked_ns = acked_ns;
+  const bool kept = w_.decoders_[s.decoder]->gap(s.data, info_, dir_, len);
+  info_.gap_acked_ns = 0;
+  if (!kept) w_.detach(s, info_, false);
 }
 
 void Worker::Sink::on_end() {

@@ -160,7 +160,7 @@ class alignas(kCacheLine) Worker {
     void bind(TcpSession* s, int dir) { s_ = s, dir_ = dir; }  // info() filled by the caller
     StreamInfo& info() { return info_; }
     void on_data(const uint8_t* data, uint32_t len) override;
-    void on_gap(uint32_t len) override;
+    void on_gap(uint32_t len, uint64_t acked_ns) override;
     void on_end() override;
     uint64_t now() const override { return info_.ts_ns; }
     void at(uint64_t ts_ns) override { info_.ts_ns = ts_ns; }

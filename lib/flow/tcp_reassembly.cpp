@@ -6,11 +6,6 @@
 #include "net/packet.hpp"
 
 namespace tapbeat {
-namespace {
-// Sequence space arithmetic (RFC 9293 §3.4): a is before b.
-inline int32_t seq_diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b); }
-}  // namespace
-
 TcpReassembler::TcpReassembler(const TcpLimits& limits, Counters& counters)
     : limits_(limits),
       counters_(counters),
@@ -113,13 +108,15 @@ void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
   sink.at(now);
 }
 
-// Gives up the hole before the first buffered node.
-void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink) {
+// Gives up the hole before the first buffered node. acked_ns: when the peer had its
+// bytes, where no earlier acknowledgement tells.
+void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns) {
   if (d.head < 0) return;
   const uint32_t missing = nodes_[d.head].seq - d.next_seq;
   counters_.inc(Counter::tcp_reasm_gaps);
   counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
-  sink.on_gap(missing);
+  const uint64_t known = acked_by(d, nodes_[d.head].seq);
+  sink.on_gap(missing, known ? known : acked_ns);
   d.next_seq = nodes_[d.head].seq;
   drain(d, sink);
 }
@@ -167,7 +164,7 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
           const uint32_t missing = seq - d.next_seq;
           counters_.inc(Counter::tcp_reasm_gaps);
           counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
-          sink.on_gap(missing);
+          sink.on_gap(missing, acked_by(d, seq));
           d.next_seq = seq;
         }
         const int32_t overlap = seq_diff(d.next_seq, seq);
@@ -204,7 +201,9 @@ void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink) {
       static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes)
     return;
   counters_.inc(Counter::tcp_reasm_acked_gaps);
-  while (d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) >= 0) skip_hole(d, sink);
+  // Without an earlier acknowledgement of a hole's end, this packet's is the first.
+  const uint64_t now = sink.now();
+  while (d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) >= 0) skip_hole(d, sink, now);
 }
 
 void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {

@@ -27,13 +27,19 @@ class StreamSink {
  public:
   virtual ~StreamSink() = default;
   virtual void on_data(const uint8_t* data, uint32_t len) = 0;
-  virtual void on_gap(uint32_t len) = 0;  // len bytes are missing at this point
-  virtual void on_end() {}                // FIN or RST: the sender is done
+  // len bytes are missing at this point. acked_ns: the capture time by which the
+  // other side had acknowledged them all (0: not known); what it sent from then on
+  // was sent with the lost bytes in hand.
+  virtual void on_gap(uint32_t len, uint64_t acked_ns) = 0;
+  virtual void on_end() {}  // FIN or RST: the sender is done
   // The time of the packet being handled, and the time the bytes delivered next
   // arrived: bytes held behind a hole are delivered with their own packet's time.
   virtual uint64_t now() const { return 0; }
   virtual void at(uint64_t ts_ns) { (void)ts_ns; }
 };
+
+// Sequence space arithmetic (RFC 9293 section 3.4): negative when a is before b.
+inline int32_t seq_diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b); }
 
 // Reassembly state of one direction; lives in the flow's session slot.
 struct TcpDirection {
@@ -42,6 +48,10 @@ struct TcpDirection {
   bool fin = false;
   int32_t head = -1;      // buffered nodes, sorted by sequence number
   uint32_t buffered = 0;  // bytes held for this direction
+  // The furthest the other side acknowledged past next_seq (bytes not seen yet), and
+  // the time of the packet that took it there; stale once next_seq passes it.
+  uint32_t peer_ack = 0;
+  uint64_t peer_ack_ns = 0;
 };
 
 struct TcpLimits {
@@ -73,6 +83,15 @@ class TcpReassembler {
   // is not taken as loss: the two directions may reach the capture out of order (a
   // TAP's two ports, two interfaces), and the bytes come a little later.
   void ack(TcpDirection& d, uint32_t ack, StreamSink& sink);
+  // Notes an acknowledgement of d's bytes by the other side at ts_ns (after ack()):
+  // one past bytes not seen yet tells, at a gap, when the peer had the lost bytes.
+  void note_ack(TcpDirection& d, uint32_t ack, uint64_t ts_ns) const {
+    if (!d.synced || seq_diff(ack, d.next_seq) <= 0) return;
+    if (d.peer_ack_ns && seq_diff(d.peer_ack, d.next_seq) > 0 && seq_diff(ack, d.peer_ack) <= 0) return;
+    if (static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes) return;
+    d.peer_ack = ack;
+    d.peer_ack_ns = ts_ns;
+  }
   // The connection ended: buffered bytes after a hole go out behind a gap.
   void close(TcpDirection& d, StreamSink& sink);
   // Drops buffered bytes without delivering them (flow evicted or detached).
@@ -93,7 +112,13 @@ class TcpReassembler {
   void free_node(int32_t i);
   bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable, uint64_t ts_ns);
   void drain(TcpDirection& d, StreamSink& sink);
-  void skip_hole(TcpDirection& d, StreamSink& sink);
+  void skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns = 0);
+  // When the peer had acknowledged d's bytes up to `end` (0: not known).
+  static uint64_t acked_by(const TcpDirection& d, uint32_t end) {
+    return d.peer_ack_ns && seq_diff(d.peer_ack, end) >= 0 && seq_diff(d.peer_ack, d.next_seq) > 0
+               ? d.peer_ack_ns
+               : 0;
+  }
 
   TcpLimits limits_;
   Counters& counters_;

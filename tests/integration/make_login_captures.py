@@ -86,30 +86,55 @@ def mysql(base):
                 conn.close()
         capture(MYSQL_PORT, os.path.join(OUT, "mysql-logins.pcap"), work)
     finally:
-        srv.terminate()
-        srv.wait(timeout=30)
+        stop(srv)
 
 
-def pgsql(base):
+PG_BIN = "/usr/lib/postgresql/15/bin/"
+
+
+def as_postgres(argv, **kw):
+    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], **kw)
+
+
+def start_postgres(base, port, hba=None):
+    """A PostgreSQL 15 server in base/pg on 127.0.0.1:port (trust, or pg_hba.conf `hba`)."""
     user = pwd.getpwnam("postgres")
     os.chown(base, user.pw_uid, user.pw_gid)
     data = os.path.join(base, "pg")
-    pg = "/usr/lib/postgresql/15/bin/"
-
-    def as_postgres(argv, **kw):
-        return subprocess.run(["runuser", "-u", "postgres", "--", *argv], **kw)
-
-    as_postgres([pg + "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"], check=True,
+    as_postgres([PG_BIN + "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"], check=True,
                 capture_output=True)
-    with open(os.path.join(data, "pg_hba.conf"), "w") as f:
-        f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
-    srv = subprocess.Popen(["runuser", "-u", "postgres", "--", pg + "postgres", "-D", data, "-p", str(PG_PORT),
+    if hba:
+        with open(os.path.join(data, "pg_hba.conf"), "w") as f:
+            f.write(hba)
+    srv = subprocess.Popen(["runuser", "-u", "postgres", "--", PG_BIN + "postgres", "-D", data, "-p", str(port),
                             "-h", "127.0.0.1", "-k", base, "-c", "fsync=off"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    time.sleep(1)
+    return srv
+
+
+def stop(srv):
+    srv.terminate()
+    srv.wait(timeout=30)
+
+
+def make_all(prefix, *makers):
+    """Runs each maker(base) with a scratch folder, tcpdump being there."""
+    if shutil.which("tcpdump") is None:
+        sys.exit("tcpdump is not installed")
+    base = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     try:
-        wait_port(PG_PORT)
-        time.sleep(1)
-        as_postgres([pg + "psql", "-h", base, "-p", str(PG_PORT), "-U", "postgres", "-c",
+        for make in makers:
+            make(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def pgsql(base):
+    srv = start_postgres(base, PG_PORT, "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    try:
+        as_postgres([PG_BIN + "psql", "-h", base, "-p", str(PG_PORT), "-U", "postgres", "-c",
                      "ALTER USER postgres PASSWORD 'secret'; CREATE TABLE kv (k int primary key, v text);"],
                     check=True, capture_output=True)
 
@@ -130,19 +155,11 @@ def pgsql(base):
                 conn.close()
         capture(PG_PORT, os.path.join(OUT, "pgsql-logins.pcap"), work)
     finally:
-        srv.terminate()
-        srv.wait(timeout=30)
+        stop(srv)
 
 
 def main():
-    if shutil.which("tcpdump") is None:
-        sys.exit("tcpdump is not installed")
-    base = tempfile.mkdtemp(prefix="tapbeat-logins-", dir="/tmp")
-    try:
-        mysql(base)
-        pgsql(base)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    make_all("tapbeat-logins-", mysql, pgsql)
 
 
 if __name__ == "__main__":

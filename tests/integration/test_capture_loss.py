@@ -9,6 +9,11 @@ all but at most two of the complete transactions of the whole capture, and every
 transaction it publishes must carry the response the whole capture gives that request
 (no request paired with its neighbour's response).
 
+Pipelines: 20 batches of 10 requests sent at once (make_pipeline_captures.py), each
+segment dropped in turn: a lost segment costs at most its batch, and no request is
+paired with another's response (the requests sent before the client had all the lost
+bytes go out unanswered; before, the rest of the connection paired shifted).
+
 Logins: many short connections to MariaDB and PostgreSQL (make_login_captures.py: a
 login with a password, over a refused SSL request or without one, some failing, then
 two statements), each segment of each login dropped in turn: no statement is lost.
@@ -35,11 +40,11 @@ CASES = {
 DROPS_PER_SIDE = 12
 
 CONFIG = """packetbeat.protocols:
-- {type: redis, ports: [16399]}
+- {type: redis, ports: [16399, 16400]}
 - {type: mysql, ports: [13307]}
-- {type: pgsql, ports: [15433]}
-- {type: memcache, ports: [11999]}
-- {type: http, ports: [18080]}
+- {type: pgsql, ports: [15433, 15434], send_response: true}
+- {type: memcache, ports: [11999, 11998]}
+- {type: http, ports: [18080, 18082]}
 tapbeat.workers: 1
 tapbeat.progress: false
 output.console: {}
@@ -91,16 +96,17 @@ def exchange(e):
     if kind == "redis":
         return e["query"], e["redis"].get("return_value")
     m = e[kind]
-    return e["query"], (m.get("num_rows"), m.get("affected_rows"))
+    return e["query"], (m.get("num_rows"), m.get("affected_rows"), e.get("response"))
 
 
-@pytest.mark.parametrize("capture", sorted(CASES))
-def test_a_lost_segment_costs_its_own_exchange(capture, tmp_path):
-    kind, port = CASES[capture]
+def drop_segments_in_turn(capture, kind, port, tmp_path, at_least, max_lost):
+    """Each side's data segments dropped one at a time (DROPS_PER_SIDE of them, spread):
+    at most max_lost of the whole capture's complete transactions missing, and none paired
+    with a response the whole capture gives another request."""
     path = os.path.join(DATA, capture)
     whole = [e for e in events(path, tmp_path, kind) if e["status"] == "OK"]
     answers = dict(exchange(e) for e in whole)
-    assert len(whole) >= 100 and len(answers) >= 100, (len(whole), len(answers))
+    assert len(whole) >= at_least and len(answers) >= at_least, (len(whole), len(answers))
     header, records = read_pcap(path)
     for server_side in (True, False):
         segments = [i for i, (_, frame) in enumerate(records) if (t := tcp_payload(frame)) and t[2] > 0
@@ -111,9 +117,15 @@ def test_a_lost_segment_costs_its_own_exchange(capture, tmp_path):
             cut.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(records) if i != k))
             got = [e for e in events(cut, tmp_path, kind) if e["status"] == "OK"]
             where = f"{capture}: record {k} ({'server' if server_side else 'client'}) dropped"
-            assert len(got) >= len(whole) - 2, f"{where}: {len(got)} of {len(whole)} transactions"
+            assert len(got) >= len(whole) - max_lost, f"{where}: {len(got)} of {len(whole)} transactions"
             wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
             assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"
+
+
+@pytest.mark.parametrize("capture", sorted(CASES))
+def test_a_lost_segment_costs_its_own_exchange(capture, tmp_path):
+    kind, port = CASES[capture]
+    drop_segments_in_turn(capture, kind, port, tmp_path, at_least=100, max_lost=2)
 
 
 # capture: (event type, server port, first byte(s) of a client's first statement segment)
@@ -159,3 +171,19 @@ def test_a_segment_lost_in_a_login_costs_no_statement(capture, tmp_path):
         assert len(got) == len(whole), f"{where}: {len(got)} of {len(whole)} statements"
         wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
         assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"
+
+
+# capture: (event type, server port); 20 batches of 10 pipelined requests.
+PIPE_CASES = {
+    "redis-pipe.pcap": ("redis", 16400),
+    "memcache-pipe.pcap": ("memcache", 11998),
+    "http-pipe.pcap": ("http", 18082),
+    "pgsql-pipe.pcap": ("pgsql", 15434),
+}
+PIPE_DEPTH = 10
+
+
+@pytest.mark.parametrize("capture", sorted(PIPE_CASES))
+def test_a_lost_segment_of_a_pipeline_costs_at_most_its_batch(capture, tmp_path):
+    kind, port = PIPE_CASES[capture]
+    drop_segments_in_turn(capture, kind, port, tmp_path, at_least=200, max_lost=PIPE_DEPTH)

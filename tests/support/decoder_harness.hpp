@@ -3,7 +3,8 @@
 // (fuzz_protocol), the micro benchmarks and the registry's unit test.
 //
 // Stream input: records of [op][len hi][len lo][bytes]; op bit 0 is the direction
-// (1: from the server), bit 1 makes the record a gap of `len` bytes instead. Bytes
+// (1: from the server), bit 1 makes the record a gap of `len` bytes instead (bits
+// 2-4: how many records back the other side had acknowledged them, 0: not known). Bytes
 // are fed the way the engine feeds them (what the decoder did not consume is held
 // until `need` bytes are there).
 #pragma once
@@ -91,7 +92,11 @@ struct DecoderHarness {
       if (op & 2) {
         held[dir].clear();
         need[dir] = 0;
-        if (!dec->gap(conn, c, dir, len)) break;
+        const uint64_t back = (op >> 2) & 7;
+        c.gap_acked_ns = back ? c.ts_ns - (back - 1) * 1'000'000 : 0;
+        const bool kept = dec->gap(conn, c, dir, len);
+        c.gap_acked_ns = 0;
+        if (!kept) break;
         continue;
       }
       const uint32_t n = static_cast<uint32_t>(std::min<std::size_t>(len, size - off));

@@ -545,5 +545,42 @@ TEST(Pgsql, LostSegmentsCostTheirOwnMessagesOnly) {
   EXPECT_EQ(h.count("pgsql.violations"), 0u);
 }
 
+// Pipelined batches of three queries, the client waiting for each batch's answers.
+// A segment holding a whole batch's responses lost: the batch goes out unanswered, and
+// the next batch meets its own responses (before, every later query took the response
+// three before its own). One response of a batch lost: only its query.
+TEST(Pgsql, LostResponsesOfAPipelinePairTheRestRight) {
+  PgsqlHarness h;
+  h.handshake(h.conn);
+  auto batch = [](int first) { return pg_query(first) + pg_query(first + 1) + pg_query(first + 2); };
+  auto answers = [](int first) { return pg_result(first) + pg_result(first + 1) + pg_result(first + 2); };
+  h.client(batch(1));
+  h.server(answers(1));
+  h.client(batch(4));
+  test::StreamTest::lose(false, h.conn, answers(4));  // the client has them: its next batch ACKs them
+  h.client(batch(7));
+  h.server(answers(7));
+  h.client(batch(10));
+  h.server(pg_result(10));
+  test::StreamTest::lose(false, h.conn, pg_result(11));
+  h.client("");  // the client's ACK of the lost response
+  h.server(pg_result(12));
+  h.client(pg_query(13));
+  h.server(pg_result(13));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 13u);
+  for (int i = 1; i <= 13; ++i) {
+    const std::string& e = ev[i - 1];
+    const std::string n = std::to_string(i);
+    EXPECT_TRUE(contains(e, "\"query\":\"SELECT " + n + "\"")) << e;
+    const bool lost = (i >= 4 && i <= 6) || i == 11;
+    EXPECT_TRUE(contains(
+        e, lost ? "its response began in bytes the capture lost" : "\"response\":\"n\\n" + n + "\\n\""))
+        << i << " " << e;
+  }
+  EXPECT_EQ(h.count("pgsql.responses_lost"), 4u);
+  EXPECT_EQ(h.count("pgsql.unmatched_responses"), 0u);
+}
+
 }  // namespace
 }  // namespace tapbeat

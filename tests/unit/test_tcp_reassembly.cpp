@@ -16,7 +16,11 @@ namespace {
 struct Recorder : StreamSink {
   std::string out;
   void on_data(const uint8_t* d, uint32_t n) override { out.append(reinterpret_cast<const char*>(d), n); }
-  void on_gap(uint32_t n) override { out += "[gap " + std::to_string(n) + "]"; }
+  void on_gap(uint32_t n, uint64_t acked_ns) override {
+    out += "[gap " + std::to_string(n) + "]";
+    gap_acked_ns = acked_ns;
+  }
+  uint64_t gap_acked_ns = 0;
 };
 
 struct TcpReassembly : ::testing::Test {
@@ -158,15 +162,20 @@ struct TimedRecorder : Recorder {
   }
 };
 
+// One segment of d at time t.
+void feed(TcpReassembler& r, TcpDirection& d, TimedRecorder& rec, uint64_t t, uint32_t seq,
+          const std::string& s, uint8_t flags = 0) {
+  rec.tick(t);
+  r.segment(d, seq, flags, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()), rec);
+}
+
 TEST(TcpReassemblyAck, AcknowledgedHoleIsGivenUpAtOnce) {
   Counters c;
   TcpReassembler r(TcpLimits{}, c);
   TcpDirection d;
   TimedRecorder rec;
   auto seg = [&](uint64_t t, uint32_t seq, const std::string& s, uint8_t flags = 0) {
-    rec.tick(t);
-    r.segment(d, seq, flags, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()),
-              rec);
+    feed(r, d, rec, t, seq, s, flags);
   };
   seg(1, 0, "", tcp_flag::kSyn);
   seg(1, 1, "abc");
@@ -186,6 +195,35 @@ TEST(TcpReassemblyAck, AcknowledgedHoleIsGivenUpAtOnce) {
   EXPECT_EQ(rec.out, "abcdefg[gap 2]xyz@2mno");
   EXPECT_EQ(c.get(Counter::tcp_reasm_acked_gaps), 1u);
   EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 2u);
+}
+
+// A gap tells when the peer had all the lost bytes: the time of its acknowledgement of
+// the hole's end where one came before the bytes held (a pipeline's client ACKs the lost
+// replies, then sends its next batch), else that of the acknowledgement that gave the
+// hole up; 0 where none tells (the connection's end).
+TEST(TcpReassemblyAck, GapTellsWhenThePeerHadTheLostBytes) {
+  Counters c;
+  TcpReassembler r(TcpLimits{}, c);
+  TimedRecorder rec;
+  for (int earlier = 0; earlier < 3; ++earlier) {
+    TcpDirection d;
+    feed(r, d, rec, 1, 0, "", tcp_flag::kSyn);
+    feed(r, d, rec, 1, 1, "abc");  // bytes 4-9 lost
+    if (earlier == 1) {
+      r.note_ack(d, 5, 2);   // part of the hole
+      r.note_ack(d, 10, 3);  // all of it
+      r.note_ack(d, 10, 4);  // again: not later
+    }
+    feed(r, d, rec, 5, 10, "xyz");
+    rec.tick(6);
+    if (earlier < 2) {
+      r.ack(d, 13, rec);
+      r.note_ack(d, 13, 6);
+    } else {
+      r.close(d, rec);
+    }
+    EXPECT_EQ(rec.gap_acked_ns, earlier == 1 ? 3u : earlier == 0 ? 6u : 0u) << earlier;
+  }
 }
 
 TEST_F(TcpReassembly, AcknowledgementsNotTakenAsLoss) {

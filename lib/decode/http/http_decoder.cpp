@@ -357,9 +357,12 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         }
         if (k == http::StartKind::kNotHttp && dir == st.client && st.dir[1 - dir].phase == kTunnel)
           return {off, 0, Verdict::kStartTls};
-        if (k == http::StartKind::kNotHttp) {
+        if (k == http::StartKind::kNotHttp ||
+            (k == http::StartKind::kRequest && d.phase == kResync && st.client >= 0 && dir != st.client)) {
           // A capture that starts mid-message, or bytes after a hole: skip this
-          // segment's bytes and look again at the next.
+          // segment's bytes and look again at the next. (A server sends no requests:
+          // on its side, after a hole, a body's bytes that read as a request line are
+          // not one.)
           if (!pass_over(n - off)) return {off, 0, Verdict::kViolation};
           return {n, 0, Verdict::kOk};
         }
@@ -523,6 +526,18 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
   return {off, 0, Verdict::kOk};
 }
 
+// The oldest request waiting goes out unanswered: its response began in bytes the
+// capture lost.
+void HttpDecoder::lose_response(HttpState& st, const StreamInfo& c) {
+  HttpMessage& req = st.pending[st.first_pending];
+  req.notes |= kNoteReplyLost;
+  counters_.inc(HttpStat::unmatched_requests);
+  counters_.inc(HttpStat::responses_lost);
+  publish(c, st.client, &req, nullptr, kUnmatchedRequest);
+  release(req);
+  pop_pending(st);
+}
+
 bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   HttpState& st = *static_cast<HttpState*>(state);
   HttpState::Dir& d = st.dir[dir];
@@ -546,19 +561,12 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
     }
     return true;
   }
-  if (!d.active && d.phase == kStart && dir != st.client && st.client >= 0 && st.n_pending) {
-    // Lost between two responses: the bytes lost begin the next one, the answer to
-    // the oldest request waiting (a server sends nothing else, in order). That request
-    // goes out without it, and the responses after the gap meet their own requests
-    // instead of each the one before.
-    HttpMessage& req = st.pending[st.first_pending];
-    req.notes |= kNoteReplyLost;
-    counters_.inc(HttpStat::unmatched_requests);
-    counters_.inc(HttpStat::responses_lost);
-    publish(c, st.client, &req, nullptr, kUnmatchedRequest);
-    release(req);
-    pop_pending(st);
-  }
+  const bool server = dir != st.client && st.client >= 0;
+  // Lost between two responses: the bytes lost begin the next one, the answer to the
+  // oldest request waiting (a server sends nothing else, in order). That request goes
+  // out without it, and the responses after the gap meet their own requests instead of
+  // each the one before.
+  if (!d.active && d.phase == kStart && server && st.n_pending) lose_response(st, c);
   if (d.active && d.phase != kUpgraded) {
     // The framing is lost: what was seen of the message is published as lossy. A
     // body the hole runs past the end of still had its Content-Length.
@@ -566,6 +574,12 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
     d.msg.flags |= kLossy;
     complete(st, c, dir);
   }
+  // Requests sent before the client had all the lost bytes may have been answered in
+  // them (a pipeline); one sent later was not. They go out unanswered too, rather than
+  // each meet the response after its own.
+  while (server && d.phase != kUpgraded && st.n_pending &&
+         st.pending[st.first_pending].start_ns < c.gap_acked_ns)
+    lose_response(st, c);
   if (d.phase != kUpgraded) d.phase = kResync;
   d.head_ns = 0;
   return true;

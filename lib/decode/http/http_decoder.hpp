@@ -114,6 +114,7 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   // The oldest pending request leaves the line (answered or given up): the first
   // spilled one, if any, takes the place at its end.
   void pop_pending(HttpState& st);
+  void lose_response(HttpState& st, const StreamInfo& c);
 
   const HttpSettings& cfg_;
   std::unique_ptr<Scratch> scratch_;

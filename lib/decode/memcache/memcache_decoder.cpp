@@ -547,16 +547,18 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
   d.in_value = 0;
   d.skip = 0;
   d.gathering = 0;
-  if (dir != st.client && st.n_pending) {
+  // So do the requests after it sent before the client had all the lost bytes (a
+  // pipeline's replies may all have been in them; one sent later was not answered
+  // there).
+  for (bool oldest = true; dir != st.client && st.n_pending; oldest = false) {
     McMsg req;
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
-    if (!(req.bits & kQuiet)) {
-      drop_pending(st, req);
-      counters_.inc(MemcacheStat::unmatched_requests);
-      counters_.inc(MemcacheStat::responses_lost);
-      publish(c, st.client, false, false, &req, nullptr);
-      store_.release(req.keys);
-    }
+    if ((req.bits & kQuiet) || (!oldest && req.start_ns >= c.gap_acked_ns)) break;
+    drop_pending(st, req);
+    counters_.inc(MemcacheStat::unmatched_requests);
+    counters_.inc(MemcacheStat::responses_lost);
+    publish(c, st.client, false, false, &req, nullptr);
+    store_.release(req.keys);
   }
   d.resync = 1;
   return true;

@@ -336,6 +336,7 @@ void PgsqlDecoder::close_request(PgsqlState& st, const StreamInfo& c) {
     }
   }
   ++st.n_requests;
+  if (st.lost_before && !st.next_ns && r.start_ns >= st.lost_before) st.next_ns = r.start_ns;
   st.pending_bytes += q;
   store_.release(st.req_query);
 }
@@ -489,7 +490,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
 void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   Request req;
   uint32_t qlen = 0;
-  const bool have = pop_request(st, req, qlen);
+  bool have = pop_request(st, req, qlen);
   if (!st.resp_open) {
     // ReadyForQuery alone: a Sync with nothing before it, or the end of a startup
     // seen from its middle.
@@ -497,6 +498,19 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
     return;
   }
   counters_.inc(PgsqlStat::responses);
+  // After a gap: a response that began after a request sent with the lost bytes in
+  // hand answers no request sent before them; those were answered in the lost bytes.
+  // (PostgreSQL sends each response as its ReadyForQuery ends it: a response lost is
+  // one segment, and a client that pipelines waits for its batch's answers.)
+  while (have && st.lost_before) {
+    if (req.start_ns >= st.lost_before) {
+      st.lost_before = st.next_ns = 0;
+      break;
+    }
+    if (!st.next_ns || st.next_ns > st.resp_start_ns) break;
+    lose_response(st, c, req, qlen);
+    have = pop_request(st, req, qlen);
+  }
   if (!have) {
     counters_.inc(PgsqlStat::unmatched_responses);
     reset_response(st);
@@ -509,6 +523,12 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   reset_response(st);
 }
 
+void PgsqlDecoder::lose_response(PgsqlState& st, const StreamInfo& c, const Request& req, uint32_t qlen) {
+  counters_.inc(PgsqlStat::unmatched_requests);
+  counters_.inc(PgsqlStat::responses_lost);
+  publish(st, c, &req, qlen, false, "Unmatched request; its response began in bytes the capture lost");
+}
+
 bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   PgsqlState& st = *static_cast<PgsqlState*>(state);
   PgsqlState::Dir& d = st.dir[dir];
@@ -518,19 +538,31 @@ bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     if (dir != st.client && st.resp_open) st.resp_flags |= kGap;
     return true;
   }
+  const bool server = dir != st.client && st.phase == kPhaseQueries;
+  Request req;
+  uint32_t qlen;
   if (dir != st.client && st.resp_open) {
     st.resp_flags |= kGap;
     finish_response(st, c);
-  } else if (dir != st.client && st.n_requests && st.phase == kPhaseQueries) {
+  } else if (server && pop_request(st, req, qlen)) {
     // Lost between two responses: the bytes lost began the response of the oldest
     // request waiting (a server answers in order). It goes out alone, saying so, and
     // the responses after the gap meet their own requests.
-    Request req;
-    uint32_t qlen;
-    pop_request(st, req, qlen);
-    counters_.inc(PgsqlStat::unmatched_requests);
-    counters_.inc(PgsqlStat::responses_lost);
-    publish(st, c, &req, qlen, false, "Unmatched request; its response began in bytes the capture lost");
+    lose_response(st, c, req, qlen);
+  }
+  // Requests sent before the client had all the lost bytes may have been answered in
+  // them too (pipelined); finish_response tells once a response comes.
+  if (server && c.gap_acked_ns) {
+    st.lost_before = c.gap_acked_ns;
+    st.next_ns = 0;
+    for (uint32_t i = 0, at = 0; i < st.n_requests; ++i) {
+      store_.copy_out(st.requests, reinterpret_cast<uint8_t*>(&req), sizeof req, at);
+      at += sizeof req + req.query_len;
+      if (req.start_ns >= st.lost_before) {
+        st.next_ns = req.start_ns;
+        break;
+      }
+    }
   }
   if (st.client < 0 || st.phase == kPhaseDone) return false;
   // The stream is taken up again at the next message start. A gap in the startup

@@ -44,6 +44,10 @@ struct PgsqlState {
   uint8_t err_code_len, err_sev_len;
   char err_code[5];
   char err_severity[16];
+  // After a gap in the responses: requests started before `lost_before` (when the client
+  // had all the lost bytes) may have been answered in them; `next_ns` is the start of the
+  // first request sent from then on (0: none yet).
+  uint64_t lost_before, next_ns;
   uint32_t n_requests;     // closed requests waiting for their response
   uint32_t pending_bytes;  // bytes those requests keep
   uint32_t num_fields;
@@ -94,6 +98,8 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   void start_response(PgsqlState& st, const StreamInfo& c);
   void finish_response(PgsqlState& st, const StreamInfo& c);
   bool pop_request(PgsqlState& st, Request& r, uint32_t& query_len);
+  // A request taken out goes unanswered: its response began in bytes the capture lost.
+  void lose_response(PgsqlState& st, const StreamInfo& c, const Request& req, uint32_t query_len);
   void publish(PgsqlState& st, const StreamInfo& c, const Request* req, uint32_t query_len, bool answered,
                const char* note);
   void reset_response(PgsqlState& st);

@@ -513,8 +513,11 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   }
   // The framing is lost. A message cut by the gap is dropped; on the reply side the
   // lost bytes began the reply of the oldest command waiting (a server answers in
-  // order): that command goes out alone, saying so, and the replies after the gap
-  // meet their own commands. The next line that opens a message takes up the stream.
+  // order): that command goes out alone, saying so, and so does every command sent
+  // before the client had all the lost bytes (a pipeline's replies may all have been
+  // in them; one sent later was not answered there). The replies after the gap meet
+  // their own commands, or none. The next line that opens a message takes up the
+  // stream.
   if (d.in_msg) {
     store_.release(d.text);
     d.text = ChainStore::Chain{};
@@ -523,8 +526,10 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   d.bulk_left = 0;
   d.skipping = 0;
   d.skip_left = 0;
-  if (st.client >= 0 && dir != st.client && st.n_pending) {
+  for (bool oldest = true; st.client >= 0 && dir != st.client && st.n_pending; oldest = false) {
     Pending req;
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (!oldest && req.start_ns >= c.gap_acked_ns) break;
     pop(st, req);
     counters_.inc(RedisStat::unmatched_requests);
     counters_.inc(RedisStat::responses_lost);

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Writes tests/data/loss/{redis,memcache,http,pgsql}-pipe.pcap: one connection each
+that sends 20 batches of 10 pipelined requests and waits for the batch's answers
+before the next, to Debian's redis-server and memcached, Python's http.server
+(HTTP/1.1 keep-alive) and PostgreSQL 15 (simple queries), captured on lo with tcpdump.
+test_capture_loss.py drops their segments one at a time.
+
+  sudo /usr/bin/python3 tests/integration/make_pipeline_captures.py
+"""
+import http.server
+import os
+import socket
+import socketserver
+import struct
+import subprocess
+import threading
+import time
+
+from make_login_captures import OUT, capture, make_all, start_postgres, stop, wait_port
+
+BATCHES, DEPTH = 20, 10
+
+
+def recv_until(s, done):
+    buf = b""
+    while not done(buf):
+        data = s.recv(65536)
+        if not data:
+            break
+        buf += data
+
+
+def run_batches(port, request, answered):
+    s = socket.create_connection(("127.0.0.1", port))
+    for b in range(BATCHES):
+        s.sendall(b"".join(request(b * DEPTH + j, j) for j in range(DEPTH)))
+        recv_until(s, answered)
+        time.sleep(0.01)
+    s.close()
+
+
+def resp(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def redis(base):
+    port = 16400
+    srv = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                            "--bind", "127.0.0.1", "--dir", base], stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        capture(port, os.path.join(OUT, "redis-pipe.pcap"), lambda: run_batches(
+            port, lambda k, j: resp(b"SET", b"key%d" % k, b"v" * (50 + k)) if j % 2 == 0 else
+            resp(b"GET", b"key%d" % (k - 1)),
+            lambda buf: buf.count(b"+OK\r\n") + buf.count(b"$") >= DEPTH and buf.endswith(b"\r\n")))
+    finally:
+        stop(srv)
+
+
+def memcache(base):
+    port = 11998
+    srv = subprocess.Popen(["memcached", "-p", str(port), "-U", "0", "-l", "127.0.0.1", "-u", "root"])
+    try:
+        wait_port(port)
+
+        def request(k, j):
+            v = b"v" * (20 + k)
+            return b"set key%d 0 0 %d\r\n%s\r\n" % (k, len(v), v) if j % 2 == 0 else b"get key%d\r\n" % (k - 1)
+        capture(port, os.path.join(OUT, "memcache-pipe.pcap"), lambda: run_batches(
+            port, request, lambda buf: buf.count(b"STORED\r\n") + buf.count(b"END\r\n") >= DEPTH))
+    finally:
+        stop(srv)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body = b"r" * (100 + 13 * int(self.path.split("/")[-1]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def http_server(base):
+    del base  # no files
+    port = 18082
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+    srv = Server(("127.0.0.1", port), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        capture(port, os.path.join(OUT, "http-pipe.pcap"), lambda: run_batches(
+            port, lambda k, j: b"GET /p/%d HTTP/1.1\r\nHost: x\r\n\r\n" % k,
+            lambda buf: buf.count(b"HTTP/1.") >= DEPTH and buf.endswith(b"r")))
+    finally:
+        srv.shutdown()
+
+
+def pgsql(base):
+    port = 15434
+    srv = start_postgres(base, port)
+    try:
+        def work():
+            s = socket.create_connection(("127.0.0.1", port))
+            params = b"user\0postgres\0database\0postgres\0\0"
+            s.sendall(struct.pack("!II", 8 + len(params), 196608) + params)
+            recv_until(s, lambda buf: buf.endswith(b"Z\x00\x00\x00\x05I"))
+            for b in range(BATCHES):
+                batch = b""
+                for j in range(DEPTH):
+                    q = b"SELECT %d AS n, repeat('x', %d) AS pad\0" % (b * DEPTH + j, 10 + b * DEPTH + j)
+                    batch += b"Q" + struct.pack("!I", 4 + len(q)) + q
+                s.sendall(batch)
+                recv_until(s, lambda buf: buf.count(b"Z\x00\x00\x00\x05I") >= DEPTH)
+                time.sleep(0.01)
+            s.sendall(b"X\x00\x00\x00\x04")
+            s.close()
+        capture(port, os.path.join(OUT, "pgsql-pipe.pcap"), work)
+    finally:
+        stop(srv)
+
+
+if __name__ == "__main__":
+    make_all("tapbeat-pipes-", redis, memcache, http_server, pgsql)
