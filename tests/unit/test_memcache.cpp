@@ -155,6 +155,46 @@ TEST(Memcache, TextLostSegmentsCostTheirOwnMessagesOnly) {
   EXPECT_EQ(h.count("memcache.violations"), 0u);
 }
 
+// Pipelined batches (set kN, get kN, set kN+1, get kN+1), the client waiting for each
+// batch's replies. A segment holding the first two replies of a batch lost: the set
+// goes to the gap, and the get, which a STORED cannot answer, after it; the rest pair
+// right. A segment holding a whole batch's replies lost: the batch goes out unanswered,
+// since the next reply began after the next batch was sent. Before, each later request
+// met the reply of one before it.
+TEST(Memcache, LostRepliesOfAPipelinePairTheRestRight) {
+  MemcacheHarness h;
+  h.handshake(h.conn);
+  auto set = [](int i) { return "set k" + std::to_string(i) + " 0 0 2\r\nv" + std::to_string(i) + "\r\n"; };
+  auto get = [](int i) { return "get k" + std::to_string(i) + "\r\n"; };
+  auto value = [](int i) {
+    return "VALUE k" + std::to_string(i) + " 0 2\r\nv" + std::to_string(i) + "\r\nEND\r\n";
+  };
+  auto batch = [&](int i) { return set(i) + get(i) + set(i + 1) + get(i + 1); };
+  h.client(batch(1));
+  h.lose(false, h.conn, "STORED\r\n" + value(1));
+  h.client("");  // the client's ACK of the lost replies
+  h.server("STORED\r\n" + value(2));
+  h.client(batch(3));
+  h.lose(false, h.conn, "STORED\r\n" + value(3) + "STORED\r\n" + value(4));
+  h.client(batch(5));
+  h.server("STORED\r\n" + value(5) + "STORED\r\n" + value(6));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 12u);
+  for (int i = 1; i <= 6; ++i) {
+    const std::string key = "\"keys\":[\"k" + std::to_string(i) + "\"]";
+    const std::string& s = ev[2 * (i - 1)];
+    const std::string& g = ev[2 * (i - 1) + 1];
+    EXPECT_TRUE(contains(s, "\"command\":\"set\"") && contains(s, key)) << s;
+    EXPECT_TRUE(contains(g, "\"request\":{\"command\":\"get\"," + key)) << g;
+    const bool lost = i == 1 || i == 3 || i == 4;
+    EXPECT_EQ(contains(s, R"("status":"Error")"), lost) << i << " " << s;
+    EXPECT_EQ(contains(g, R"("status":"Error")"), lost) << i << " " << g;
+    if (!lost) EXPECT_TRUE(contains(g, "\"count_values\":1,\"flags\":0," + key)) << g;
+  }
+  EXPECT_EQ(h.count("memcache.responses_lost"), 6u);
+  EXPECT_EQ(h.count("memcache.unmatched_responses"), 0u);
+}
+
 TEST(Memcache, MetaSetWithoutASizeIsAnsweredAsTheServerReadsIt) {
   MemcacheHarness h;
   h.client("ms k S2\r\nab\r\n");

@@ -494,6 +494,7 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       return;
     }
     ++st.n_pending;
+    if (st.lost_before && !st.next_ns && msg.start_ns >= st.lost_before) st.next_ns = msg.start_ns;
     return;
   }
   counters_.inc(MemcacheStat::responses);
@@ -516,6 +517,14 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       continue;
     }
     drop_pending(st, req);
+    if (st.lost_before && req.start_ns >= st.lost_before) st.lost_before = st.next_ns = 0;
+    if (st.lost_before && st.n_pending &&
+        ((st.next_ns && st.next_ns <= msg.start_ns) || !can_answer(req, msg))) {
+      // After a gap: a reply that began after a request sent with the lost bytes in
+      // hand, or one this request cannot have got, shows its reply was in them.
+      lose_reply(st, c, req);
+      continue;
+    }
     publish(c, st.client, binary, false, &req, &msg);
     store_.release(req.keys);
     store_.release(msg.keys);
@@ -523,6 +532,53 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
   }
   counters_.inc(MemcacheStat::unmatched_responses);
   store_.release(msg.keys);
+}
+
+void MemcacheDecoder::lose_reply(MemcacheState& st, const StreamInfo& c, McMsg& req) {
+  counters_.inc(MemcacheStat::unmatched_requests);
+  counters_.inc(MemcacheStat::responses_lost);
+  publish(c, st.client, false, false, &req, nullptr);
+  store_.release(req.keys);
+}
+
+bool MemcacheDecoder::can_answer(const McMsg& req, const McMsg& reply) const {
+  if ((reply.bits & kError) || (req.bits & kMeta) || (reply.bits & kMeta)) return true;
+  const std::string_view type = kCommands[req.command].type;
+  switch (reply.reply_kind) {
+    case kReplyValue: {  // the first value's key is one the request asked for
+      char want[256], got[256];
+      const uint32_t nw = store_.copy_out(req.keys, reinterpret_cast<uint8_t*>(want), sizeof want);
+      const uint32_t ng = store_.copy_out(reply.keys, reinterpret_cast<uint8_t*>(got), sizeof got);
+      const std::string_view keys(want, nw),
+          first = std::string_view(got, ng).substr(0, std::string_view(got, ng).find(' '));
+      if (type != "Load") return false;
+      if (first.empty() || nw == sizeof want || ng == sizeof got) return true;  // cut: not told
+      for (std::size_t at = 0; at <= keys.size();) {
+        const std::size_t end = std::min(keys.find(' ', at), keys.size());
+        if (keys.substr(at, end - at) == first) return true;
+        at = end + 1;
+      }
+      return false;
+    }
+    case kReplyEnd:
+      return type == "Load" || type == "Stats";
+    case kReplyStored:
+    case kReplyNotStored:
+    case kReplyExists:
+      return type == "Store";
+    case kReplyNotFound:
+      return type == "Store" || type == "Delete" || type == "Counter" || type == "Touch";
+    case kReplyDeleted:
+      return type == "Delete";
+    case kReplyTouched:
+      return type == "Touch";
+    case kReplyCounter:
+      return type == "Counter";
+    case kReplyStat:
+      return type == "Stats";
+    default:
+      return true;
+  }
 }
 
 bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
@@ -547,18 +603,24 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
   d.in_value = 0;
   d.skip = 0;
   d.gathering = 0;
-  // So do the requests after it sent before the client had all the lost bytes (a
-  // pipeline's replies may all have been in them; one sent later was not answered
-  // there).
-  for (bool oldest = true; dir != st.client && st.n_pending; oldest = false) {
+  // The requests after it sent before the client had all the lost bytes may have had
+  // their replies there too (a pipeline); the replies that come tell (on_message).
+  if (dir != st.client && st.n_pending) {
     McMsg req;
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
-    if ((req.bits & kQuiet) || (!oldest && req.start_ns >= c.gap_acked_ns)) break;
-    drop_pending(st, req);
-    counters_.inc(MemcacheStat::unmatched_requests);
-    counters_.inc(MemcacheStat::responses_lost);
-    publish(c, st.client, false, false, &req, nullptr);
-    store_.release(req.keys);
+    if (!(req.bits & kQuiet)) {
+      drop_pending(st, req);
+      lose_reply(st, c, req);
+    }
+    st.lost_before = c.gap_acked_ns;
+    st.next_ns = 0;
+    for (uint32_t i = 0; st.lost_before && i < st.n_pending; ++i) {
+      store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req, i * sizeof req);
+      if (req.start_ns >= st.lost_before) {
+        st.next_ns = req.start_ns;
+        break;
+      }
+    }
   }
   d.resync = 1;
   return true;

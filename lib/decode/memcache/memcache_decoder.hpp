@@ -53,6 +53,10 @@ struct MemcacheState {
   };
   Dir dir[2];
   ChainStore::Chain queue;  // pending requests (McMsg records)
+  // After a gap in text replies: requests started before `lost_before` (when the client
+  // had all the lost bytes) may have been answered in them; `next_ns` is the start of the
+  // first request sent from then on (0: none yet).
+  uint64_t lost_before, next_ns;
   uint32_t n_pending;
   int8_t client;
   uint8_t binary;  // protocol_type, once known: 1 text, 2 binary
@@ -83,6 +87,10 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   void on_message(MemcacheState& st, const StreamInfo& c, McMsg& m);
   void publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req, const McMsg* resp);
   void drop_pending(MemcacheState& st, McMsg& out);
+  // A request taken out goes unanswered: its reply was in bytes the capture lost.
+  void lose_reply(MemcacheState& st, const StreamInfo& c, McMsg& req);
+  // Whether a text reply can be the answer to req (its kind, and a value's key).
+  bool can_answer(const McMsg& req, const McMsg& reply) const;
 
   const MemcacheSettings& cfg_;
   std::unique_ptr<Udp> udp_;

@@ -165,6 +165,8 @@ inline constexpr Reply kReplies[] = {
     {"", "Counter", false},  // a number: incr/decr result
 };
 inline constexpr uint8_t kReplyCounter = std::size(kReplies) - 1;
+inline constexpr uint8_t kReplyStored = 1, kReplyNotStored = 2, kReplyExists = 3, kReplyNotFound = 4,
+                         kReplyDeleted = 5, kReplyTouched = 6;
 inline constexpr uint8_t kReplyEnd = 8, kReplyValue = 9, kReplyStat = 10;
 inline constexpr uint8_t kReplyVa = 15, kReplyHd = 16, kReplyEn = 17, kReplyNs = 18, kReplyEx = 19,
                          kReplyNf = 20, kReplyMn = 21, kReplyMe = 22;
