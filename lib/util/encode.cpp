@@ -109,6 +109,28 @@ void format_seconds(uint64_t secs, char* out) {
 
 }  // namespace
 
+void format_civil(int tm_year, int tm_mon, int tm_mday, int tm_hour, int tm_min, int tm_sec, char* out) {
+  const auto field = [](int v, unsigned mod) {
+    return static_cast<unsigned>(((v % static_cast<int>(mod)) + static_cast<int>(mod)) %
+                                 static_cast<int>(mod));
+  };
+  const unsigned y = field(tm_year + 1900, 10000);
+  out[0] = static_cast<char>('0' + y / 1000);
+  out[1] = static_cast<char>('0' + y / 100 % 10);
+  out[2] = static_cast<char>('0' + y / 10 % 10);
+  out[3] = static_cast<char>('0' + y % 10);
+  out[4] = '-';
+  put2(out + 5, field(tm_mon + 1, 100));
+  out[7] = '-';
+  put2(out + 8, field(tm_mday, 100));
+  out[10] = 'T';
+  put2(out + 11, field(tm_hour, 100));
+  out[13] = ':';
+  put2(out + 14, field(tm_min, 100));
+  out[16] = ':';
+  put2(out + 17, field(tm_sec, 100));
+}
+
 void hex_encode(const uint8_t* in, std::size_t n, char* out, bool upper) {
   const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
   for (std::size_t i = 0; i < n; ++i) {

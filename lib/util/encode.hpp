@@ -30,5 +30,8 @@ std::size_t format_time_ms(uint64_t unix_ns, char* out);
 std::size_t format_time_digits(uint64_t unix_ns, int digits, char* out);
 // RFC 3339 with nanoseconds, trailing zeros trimmed (Go's RFC3339Nano). out: 32 bytes.
 std::size_t format_time_nano(uint64_t unix_ns, char* out);
+// "2006-01-02T15:04:05" (19 bytes) of a broken-down UTC time (struct tm's fields: years
+// since 1900, months 0-11); years outside 0-9999 are written modulo 10000.
+void format_civil(int tm_year, int tm_mon, int tm_mday, int tm_hour, int tm_min, int tm_sec, char* out);
 
 }  // namespace tapbeat

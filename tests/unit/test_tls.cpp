@@ -6,6 +6,7 @@
 
 #include "decode/tls/tls_decoder.hpp"
 #include "decode/tls/tls_hello.hpp"
+#include "decode/tls/tls_names.hpp"
 #include "stream_test.hpp"
 #include "tls_messages.hpp"
 #include "util/encode.hpp"
@@ -56,6 +57,16 @@ std::string tls12_session(std::size_t piece, TlsHarness& h) {
   h.server(record(20, u8(1)) + record(22, std::string(40, '\x66')), piece);
   const auto ev = h.finish();
   return ev.size() == 1 ? ev[0] : std::string("events: ") + std::to_string(ev.size());
+}
+
+// Codes without a name (GREASE values in every Chrome hello) as Packetbeat writes them:
+// lower-case hex, at least the code's width.
+TEST(Tls, UnknownCodesAreWrittenWithTheirWidth) {
+  char out[24];
+  EXPECT_EQ(tls::name_or_unknown({}, 0x0a0a, 4, out), "(unknown:0x0a0a)");
+  EXPECT_EQ(tls::name_or_unknown({}, 0x5, 2, out), "(unknown:0x05)");
+  EXPECT_EQ(tls::name_or_unknown({}, 0x12345, 4, out), "(unknown:0x12345)");
+  EXPECT_EQ(tls::name_or_unknown("TLS_AES_128_GCM_SHA256", 0x1301, 4, out), "TLS_AES_128_GCM_SHA256");
 }
 
 TEST(Tls, HandshakeGivesPacketbeatsFields) {

@@ -305,6 +305,11 @@ TEST(Encode, TimesMacsAndBase64) {
   // The same second again (kept from the last call), then the next one.
   EXPECT_EQ(std::string(out, format_time_ms(1433536241999000000ull, out)), "2015-06-05T20:30:41.999Z");
   EXPECT_EQ(std::string(out, format_time_ms(1433536242000000000ull, out)), "2015-06-05T20:30:42.000Z");
+  // Broken-down times (a certificate's, a BSON date's), before 1970 and far after.
+  format_civil(50, 0, 2, 3, 4, 5, out);
+  EXPECT_EQ(std::string(out, 19), "1950-01-02T03:04:05");
+  format_civil(8099, 11, 31, 23, 59, 59, out);
+  EXPECT_EQ(std::string(out, 19), "9999-12-31T23:59:59");
   const uint8_t mac[6] = {0x0a, 0, 0x27, 0, 0, 0xff};
   format_mac(mac, out);
   EXPECT_EQ(std::string(out, 17), "0A-00-27-00-00-FF");

@@ -7,16 +7,18 @@
 #include <cstring>
 #include <ctime>
 
+#include "util/encode.hpp"
+
 namespace tapbeat::amqp {
 
 void timestamp_text(JsonWriter& w, uint64_t secs) {
   const time_t t = static_cast<time_t>(secs);
   tm g{};
   gmtime_r(&t, &g);
-  char buf[32];
-  const int k = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", g.tm_year + 1900,
-                              g.tm_mon + 1, g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec);
-  w.string({buf, static_cast<std::size_t>(std::max(k, 0))});
+  char buf[20];
+  format_civil(g.tm_year, g.tm_mon, g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec, buf);
+  buf[19] = 'Z';
+  w.string({buf, 20});
 }
 
 bool field_value(ByteReader& r, JsonWriter& w, int depth);

@@ -1,6 +1,7 @@
 #include "decode/dhcpv4/dhcpv4_decoder.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
@@ -34,7 +35,11 @@ struct Ip4Text {
   char buf[16];
   std::size_t n;
   explicit Ip4Text(const uint8_t* p) {
-    n = static_cast<std::size_t>(std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]));
+    IpBytes ip{};
+    std::memcpy(ip.data(), p, 4);
+    char text[46];
+    n = format_ip(ip, 4, text);
+    std::memcpy(buf, text, n);
   }
   std::string_view view() const { return {buf, n}; }
 };
@@ -217,8 +222,8 @@ void Dhcpv4Decoder::publish(const PacketMeta& m, const Dhcpv4Message& msg) {
     w.field_uint("seconds", msg.secs);
     if (!unspecified(msg.siaddr)) w.field("server_ip", si.view());
     if (!msg.sname.empty()) w.field("server_name", msg.sname);
-    char xid[11];
-    std::snprintf(xid, sizeof xid, "0x%08x", msg.xid);
+    char xid[10] = {'0', 'x'};
+    for (int i = 0; i < 8; ++i) xid[2 + i] = "0123456789abcdef"[(msg.xid >> (28 - 4 * i)) & 15];
     w.field("transaction_id", std::string_view(xid, 10));
     w.end_object();
     end_transaction(w);

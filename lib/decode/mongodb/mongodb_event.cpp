@@ -69,11 +69,15 @@ void render_value(JsonWriter& w, const Elem& e, int depth) {
       const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
       tm t{};
       gmtime_r(&secs, &t);
-      const int k = std::snprintf(num, sizeof num, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900,
-                                  t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-                                  static_cast<int>(((ms % 1000) + 1000) % 1000));
+      format_civil(t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, num);
+      const unsigned frac = static_cast<unsigned>(((ms % 1000) + 1000) % 1000);
+      num[19] = '.';
+      num[20] = static_cast<char>('0' + frac / 100);
+      num[21] = static_cast<char>('0' + frac / 10 % 10);
+      num[22] = static_cast<char>('0' + frac % 10);
+      num[23] = 'Z';
       w.begin_object();
-      w.field("$date", std::string_view(num, static_cast<std::size_t>(std::max(k, 0))));
+      w.field("$date", std::string_view(num, 24));
       w.end_object();
       return;
     }

@@ -236,11 +236,14 @@ bool write_extension(JsonWriter& w, uint16_t type, Bytes e, std::string_view key
       return true;
     }
     case 35:  // session_ticket
-      if (e.empty())
+      if (e.empty()) {
         w.field(key, "");
-      else
-        w.field(key, std::string_view(buf, static_cast<std::size_t>(
-                                               std::snprintf(buf, sizeof buf, "(%zu bytes)", e.size()))));
+      } else {  // "(N bytes)"
+        buf[0] = '(';
+        char* end = std::to_chars(buf + 1, buf + sizeof buf - 8, e.size()).ptr;
+        std::memcpy(end, " bytes)", 7);
+        w.field(key, std::string_view(buf, static_cast<std::size_t>(end + 7 - buf)));
+      }
       return true;
     case 43: {  // supported_versions: the server's choice, or the client's list
       if (e.size() == 2) {
@@ -451,9 +454,20 @@ std::size_t ja4(const Hello& h, Digest& d, char* out) {
       a[1] = digits[l & 15];
     }
   }
-  const int n = std::snprintf(out, 12, "t%s%c%02zu%02zu%c%c", ver, sni ? 'd' : 'i',
-                              std::min<std::size_t>(nc, 99), std::min<std::size_t>(ne_all, 99), a[0], a[1]);
-  std::size_t len = n > 0 ? static_cast<std::size_t>(n) : 0;
+  // t, version, d/i, cipher and extension counts (two digits each), ALPN's ends.
+  const std::size_t c2 = std::min<std::size_t>(nc, 99), e2 = std::min<std::size_t>(ne_all, 99);
+  const char head[10] = {'t',
+                         ver[0],
+                         ver[1],
+                         sni ? 'd' : 'i',
+                         static_cast<char>('0' + c2 / 10),
+                         static_cast<char>('0' + c2 % 10),
+                         static_cast<char>('0' + e2 / 10),
+                         static_cast<char>('0' + e2 % 10),
+                         a[0],
+                         a[1]};
+  std::memcpy(out, head, sizeof head);
+  std::size_t len = sizeof head;
   // A sorted or ordered list of codes as comma-separated 4-digit hex, hashed; the
   // first 12 hex digits of its SHA-256.
   const auto part = [&](const uint16_t* sorted_part, std::size_t k, const uint16_t* tail, std::size_t kt) {

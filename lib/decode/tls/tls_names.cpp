@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 namespace tapbeat::tls {
 namespace {
@@ -193,8 +194,16 @@ std::string_view compression_name(uint8_t code) {
 }
 
 std::size_t unknown_code(uint32_t code, int hex_digits, char* out) {
-  const int n = std::snprintf(out, 24, "(unknown:0x%0*x)", hex_digits, code);
-  return n > 0 ? static_cast<std::size_t>(n) : 0;
+  // "(unknown:0x%0*x)": at least hex_digits digits (GREASE values of every Chrome hello
+  // come here, so no printf).
+  int digits = 1;
+  while (digits < 8 && (code >> (4 * digits)) != 0) ++digits;
+  if (digits < hex_digits) digits = hex_digits > 8 ? 8 : hex_digits;
+  std::memcpy(out, "(unknown:0x", 11);
+  std::size_t n = 11;
+  for (int i = digits - 1; i >= 0; --i) out[n++] = "0123456789abcdef"[(code >> (4 * i)) & 15];
+  out[n++] = ')';
+  return n;
 }
 
 std::string_view name_or_unknown(std::string_view name, uint32_t code, int hex_digits, char* out) {

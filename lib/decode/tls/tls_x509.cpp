@@ -186,9 +186,9 @@ void write_name(JsonWriter& w, const char* key, const X509_NAME* name) {
 std::string_view time_text(const ASN1_TIME* t, char* out) {
   struct tm tm {};
   if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return {};
-  const int n = std::snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.000Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return {out, n > 0 ? static_cast<std::size_t>(n) : 0};
+  format_civil(tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, out);
+  std::memcpy(out + 19, ".000Z", 5);
+  return {out, 24};
 }
 
 // Go's names of signature algorithms (crypto/x509), which Packetbeat writes.
