@@ -110,6 +110,41 @@ Resync find_line_start(std::span<const uint8_t> b, uint32_t off, uint32_t& skipp
   return {false, off - from, {off, n - off + 1, Verdict::kNeedMore}};
 }
 
+// Whether b starts with a TLS record holding a ClientHello: handshake content type,
+// version 3.0-3.4 (SSL 3 to TLS 1.3's legacy value), a length within a record's bounds,
+// handshake type 1. No plaintext protocol a client starts with begins so.
+inline bool tls_client_hello(const uint8_t* b, uint32_t n) {
+  if (n < 6 || b[0] != 0x16 || b[1] != 3 || b[2] > 4 || b[5] != 1) return false;
+  const uint32_t len = uint32_t{b[3]} << 8 | b[4];
+  return len >= 4 && len <= 16384 + 2048;
+}
+
+// After a gap on the answering side of a protocol that answers in order: requests sent
+// before the client had all the lost bytes (StreamInfo::gap_acked_ns) may have been
+// answered in them. An answer that begins after a later request was sent shows that the
+// earlier ones' answers were lost; one that begins before it may be theirs (a client
+// that pipelines waits for its batch's answers). Lives in a decoder's connection state.
+struct LostAnswers {
+  uint64_t before = 0;   // requests started before this may have been answered in the lost bytes
+  uint64_t next_ns = 0;  // the first request started from then on (0: none yet)
+  void on_gap(uint64_t acked_ns) { before = acked_ns, next_ns = 0; }
+  // A request waiting at the gap or sent since, in order.
+  void on_request(uint64_t start_ns) {
+    if (before && !next_ns && start_ns >= before) next_ns = start_ns;
+  }
+  // Whether the oldest request waiting (started oldest_ns) had its answer in the lost
+  // bytes, given an answer that began at answer_ns. Ends the uncertainty once the oldest
+  // request was sent with the lost bytes in hand.
+  bool lost(uint64_t oldest_ns, uint64_t answer_ns) {
+    if (!before) return false;
+    if (oldest_ns >= before) {
+      before = next_ns = 0;
+      return false;
+    }
+    return next_ns && next_ns <= answer_ns;
+  }
+};
+
 // Bytes of per-connection state a decoder may keep in the flow's session slot.
 inline constexpr uint32_t kDecoderStateBytes = 1152;
 

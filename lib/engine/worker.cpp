@@ -78,15 +78,6 @@ bool socks_step(uint8_t& st, bool from_client, const uint8_t* b, uint32_t n) {
   return false;
 }
 
-// Whether b starts with a TLS record holding a ClientHello: handshake content type,
-// version 3.0-3.4 (SSL 3 to TLS 1.3's legacy value), a length within a record's bounds,
-// handshake type 1. No plaintext protocol a client starts with begins so.
-bool tls_client_hello(const uint8_t* b, uint32_t n) {
-  if (n < 6 || b[0] != 0x16 || b[1] != 3 || b[2] > 4 || b[5] != 1) return false;
-  const uint32_t len = uint32_t{b[3]} << 8 | b[4];
-  return len >= 4 && len <= 16384 + 2048;
-}
-
 // The length of a PROXY protocol header (HAProxy's, v1 text or v2 binary) that b starts
 // with, whole; 0 when there is none. A load balancer sends it first on the connection to
 // its backend, before the client's own bytes: the address it names is the client's.

@@ -66,7 +66,7 @@ std::string mysql_packet(uint8_t seq, const std::string& payload) {
 // nothing is published, the connection is counted as encrypted, nothing as malformed.
 template <class Harness>
 void expect_tls_takes_over(Harness& h, const std::string& encrypted, const std::string& malformed) {
-  h.client(std::string("\x16\x03\x01\x00\x05hello", 10));
+  h.client(std::string("\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00", 10));  // handshake type 1
   h.server(std::string("\x16\x03\x03\x00\x05world", 10));
   EXPECT_TRUE(h.finish().empty());
   EXPECT_EQ(h.count(encrypted), 1u);

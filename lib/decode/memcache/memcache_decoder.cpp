@@ -494,7 +494,7 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       return;
     }
     ++st.n_pending;
-    if (st.lost_before && !st.next_ns && msg.start_ns >= st.lost_before) st.next_ns = msg.start_ns;
+    st.lost.on_request(msg.start_ns);
     return;
   }
   counters_.inc(MemcacheStat::responses);
@@ -517,9 +517,8 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       continue;
     }
     drop_pending(st, req);
-    if (st.lost_before && req.start_ns >= st.lost_before) st.lost_before = st.next_ns = 0;
-    if (st.lost_before && st.n_pending &&
-        ((st.next_ns && st.next_ns <= msg.start_ns) || !can_answer(req, msg))) {
+    const bool lost = st.lost.lost(req.start_ns, msg.start_ns);
+    if (st.n_pending && (lost || (st.lost.before && !can_answer(req, msg)))) {
       // After a gap: a reply that began after a request sent with the lost bytes in
       // hand, or one this request cannot have got, shows its reply was in them.
       lose_reply(st, c, req);
@@ -612,14 +611,10 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
       drop_pending(st, req);
       lose_reply(st, c, req);
     }
-    st.lost_before = c.gap_acked_ns;
-    st.next_ns = 0;
-    for (uint32_t i = 0; st.lost_before && i < st.n_pending; ++i) {
+    st.lost.on_gap(c.gap_acked_ns);
+    for (uint32_t i = 0; st.lost.before && !st.lost.next_ns && i < st.n_pending; ++i) {
       store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req, i * sizeof req);
-      if (req.start_ns >= st.lost_before) {
-        st.next_ns = req.start_ns;
-        break;
-      }
+      st.lost.on_request(req.start_ns);
     }
   }
   d.resync = 1;

@@ -53,10 +53,7 @@ struct MemcacheState {
   };
   Dir dir[2];
   ChainStore::Chain queue;  // pending requests (McMsg records)
-  // After a gap in text replies: requests started before `lost_before` (when the client
-  // had all the lost bytes) may have been answered in them; `next_ns` is the start of the
-  // first request sent from then on (0: none yet).
-  uint64_t lost_before, next_ns;
+  LostAnswers lost;         // after a gap in text replies
   uint32_t n_pending;
   int8_t client;
   uint8_t binary;  // protocol_type, once known: 1 text, 2 binary

@@ -138,8 +138,9 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     if (len > 0 && avail == 0) return {off, 5, Verdict::kNeedMore};
     const uint8_t first = len ? p[off + 4] : 0;
     if (d.resync == kResyncNext) {
-      if (dir == st.client && p[off] == 0x16 && p[off + 1] == 3 && p[off + 2] <= 4) {
-        // A TLS handshake record: the SSL request was in the bytes the capture lost.
+      if (dir == st.client && p[off] == 0x16 && n - off < 6) return {off, 6, Verdict::kNeedMore};
+      if (dir == st.client && tls_client_hello(p + off, n - off)) {
+        // The SSL request was in the bytes the capture lost.
         counters_.inc(MysqlStat::tls_connections);
         st.phase = kPhaseTls;
         return {off, 0, Verdict::kStartTls};

@@ -160,10 +160,10 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     }
     const bool client = dir == st.client;
     if (client && p[off] == 0x16) {
-      // A TLS handshake record: the client went to TLS without asking (direct SSL), or
-      // after an answer the capture lost.
-      if (n - off < 3) return {off, 3, Verdict::kNeedMore};
-      if (p[off + 1] == 3 && p[off + 2] <= 4) {
+      // A TLS ClientHello: the client went to TLS without asking (direct SSL), or after
+      // an answer the capture lost.
+      if (n - off < 6) return {off, 6, Verdict::kNeedMore};
+      if (tls_client_hello(p + off, n - off)) {
         counters_.inc(PgsqlStat::encrypted_connections);
         st.phase = kPhaseDone;
         return {off, 0, Verdict::kStartTls};
@@ -336,7 +336,7 @@ void PgsqlDecoder::close_request(PgsqlState& st, const StreamInfo& c) {
     }
   }
   ++st.n_requests;
-  if (st.lost_before && !st.next_ns && r.start_ns >= st.lost_before) st.next_ns = r.start_ns;
+  st.lost.on_request(r.start_ns);
   st.pending_bytes += q;
   store_.release(st.req_query);
 }
@@ -502,12 +502,7 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   // hand answers no request sent before them; those were answered in the lost bytes.
   // (PostgreSQL sends each response as its ReadyForQuery ends it: a response lost is
   // one segment, and a client that pipelines waits for its batch's answers.)
-  while (have && st.lost_before) {
-    if (req.start_ns >= st.lost_before) {
-      st.lost_before = st.next_ns = 0;
-      break;
-    }
-    if (!st.next_ns || st.next_ns > st.resp_start_ns) break;
+  while (have && st.lost.lost(req.start_ns, st.resp_start_ns)) {
     lose_response(st, c, req, qlen);
     have = pop_request(st, req, qlen);
   }
@@ -553,15 +548,11 @@ bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   // Requests sent before the client had all the lost bytes may have been answered in
   // them too (pipelined); finish_response tells once a response comes.
   if (server && c.gap_acked_ns) {
-    st.lost_before = c.gap_acked_ns;
-    st.next_ns = 0;
-    for (uint32_t i = 0, at = 0; i < st.n_requests; ++i) {
+    st.lost.on_gap(c.gap_acked_ns);
+    for (uint32_t i = 0, at = 0; i < st.n_requests && !st.lost.next_ns; ++i) {
       store_.copy_out(st.requests, reinterpret_cast<uint8_t*>(&req), sizeof req, at);
       at += sizeof req + req.query_len;
-      if (req.start_ns >= st.lost_before) {
-        st.next_ns = req.start_ns;
-        break;
-      }
+      st.lost.on_request(req.start_ns);
     }
   }
   if (st.client < 0 || st.phase == kPhaseDone) return false;

@@ -44,10 +44,7 @@ struct PgsqlState {
   uint8_t err_code_len, err_sev_len;
   char err_code[5];
   char err_severity[16];
-  // After a gap in the responses: requests started before `lost_before` (when the client
-  // had all the lost bytes) may have been answered in them; `next_ns` is the start of the
-  // first request sent from then on (0: none yet).
-  uint64_t lost_before, next_ns;
+  LostAnswers lost;        // after a gap in the responses
   uint32_t n_requests;     // closed requests waiting for their response
   uint32_t pending_bytes;  // bytes those requests keep
   uint32_t num_fields;
