@@ -3,19 +3,20 @@
 PublicSuffixList::bundled() reads as it is: the rules read, and the open-addressing
 table built, exactly as PublicSuffixList::parse() reads and builds them at run time
 (lib/decode/dns/public_suffix.cpp: first word of a line, // comments, ASCII letters
-lower-cased, '!' exception and '*.' wildcard rules, FNV-1a 64 over the name's bytes,
-linear probing). Nothing of it is parsed or hashed at start-up.
+lower-cased, '!' exception and '*.' wildcard rules, every name above a rule marked as
+one, FNV-1a 64 over the name's bytes from the last to the first, linear probing).
+Nothing of it is parsed or hashed at start-up.
 
 usage: embed_psl.py public_suffix_list.dat OUTPUT.cpp"""
 import re
 import sys
 
-RULE, WILDCARD, EXCEPTION = 1, 2, 4
+RULE, WILDCARD, EXCEPTION, PARENT = 1, 2, 4, 8
 
 
 def fnv1a(b):
     h = 0xCBF29CE484222325
-    for c in b:
+    for c in reversed(b):
         h = ((h ^ c) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return h
 
@@ -40,6 +41,9 @@ def main():
             continue
         name = word[skip:]
         kinds[name] = kinds.get(name, 0) | kind
+        for i, c in enumerate(name):
+            if c == 0x2E and i + 1 < len(name):
+                kinds[name[i + 1:]] = kinds.get(name[i + 1:], 0) | PARENT
     names = bytearray()
     offset = {}
     for name in kinds:
@@ -54,7 +58,7 @@ def main():
         while slots[i] is not None:
             i = (i + 1) & (size - 1)
         slots[i] = (offset[name], len(name), k)
-    rules = sum(bin(k).count("1") for k in kinds.values())
+    rules = sum(bin(k & ~PARENT).count("1") for k in kinds.values())
 
     def literal(b):  # a C++ string literal, ASCII with escapes, in pieces below compilers' limits
         parts = []

@@ -3,6 +3,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace tapbeat {
 
@@ -112,25 +115,44 @@ std::size_t utf8_len(const unsigned char* p, std::size_t n) {
 }
 }  // namespace
 
+// Sixteen bytes a step: a signed compare below 0x20 takes the controls and every byte
+// with its high bit set. Every byte of a long name, query or header of an event passes
+// here (eight bytes a step, by SWAR, took twice as long on the DNS of a real mix).
+std::size_t JsonWriter::first_unsafe(const unsigned char* p, std::size_t i, std::size_t n) {
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  while (i + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(bad)))
+      return i + static_cast<std::size_t>(__builtin_ctz(mask));
+    i += 16;
+  }
+#endif
+  while (i + 8 <= n) {
+    uint64_t x;
+    std::memcpy(&x, p + i, 8);
+    if (unsafe_bytes(x)) break;
+    i += 8;
+  }
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return i;
+    ++i;
+  }
+  return n;
+}
+
 void JsonWriter::escape(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
   std::size_t run = 0;  // start of pending plain bytes
   for (std::size_t i = 0; i < n;) {
-    // Eight bytes at a time while none needs escaping.
-    while (i + 8 <= n) {
-      uint64_t x;
-      std::memcpy(&x, p + i, 8);
-      if (unsafe_bytes(x)) break;
-      i += 8;
-    }
+    i = first_unsafe(p, i, n);
     if (i >= n) break;
     const unsigned char c = p[i];
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
     if (c >= 0x80) {
       const std::size_t l = utf8_len(p + i, n - i);
       if (l) {

@@ -229,6 +229,9 @@ class JsonWriter {
     len_ += n;
   }
   void escape(std::string_view s);
+  // The first byte of p[i, n) that JSON text cannot carry as it is (a control,
+  // non-ASCII, quote or backslash byte), n when there is none.
+  static std::size_t first_unsafe(const unsigned char* p, std::size_t i, std::size_t n);
 
   char* buf_;
   std::size_t cap_;

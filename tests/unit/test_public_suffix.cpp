@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 
 #include "decode/dns/public_suffix.hpp"
 
@@ -79,6 +80,59 @@ TEST(PublicSuffix, CompiledTableAnswersAsTheParsedText) {
     }
   }
   EXPECT_GT(checked, 45000u);
+}
+
+// The lookup walks down from the top-level label and stops where no rule lies below;
+// it answers as the rules read plainly do (the longest matching rule wins, an
+// exception's suffix is its parent, a wildcard's base takes one label more, else the
+// last label), here written out over a map of the list's rules: for names under every
+// rule, wildcard and exception of the compiled-in list, deeper ones, names with empty
+// labels and names no rule covers.
+TEST(PublicSuffix, WalkFromTheTopAnswersAsTheLongestRule) {
+  std::ifstream in(TAPBEAT_SOURCE_DIR "/lib/decode/dns/public_suffix_list.dat");
+  ASSERT_TRUE(in) << "public_suffix_list.dat";
+  std::unordered_map<std::string, int> kinds;  // 1 rule, 2 wildcard base, 4 exception
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string rule = line.substr(0, line.find_first_of(" \t\r"));
+    if (rule.empty() || rule.rfind("//", 0) == 0) continue;
+    for (char& c : rule) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    if (rule[0] == '!')
+      kinds[rule.substr(1)] |= 4;
+    else if (rule.rfind("*.", 0) == 0)
+      kinds[rule.substr(2)] |= 2;
+    else
+      kinds[rule] |= 1;
+  }
+  auto kind = [&](std::string_view n) {
+    const auto it = kinds.find(std::string(n));
+    return it == kinds.end() ? 0 : it->second;
+  };
+  auto expected = [&](std::string_view name) {
+    for (std::size_t start = 0;;) {
+      const std::string_view cand = name.substr(start);
+      const std::size_t dot = cand.find('.');
+      const std::string_view parent =
+          dot == std::string_view::npos ? std::string_view{} : cand.substr(dot + 1);
+      if (kind(cand) & 4) return std::string(parent);
+      if ((kind(cand) & 1) || (!parent.empty() && (kind(parent) & 2)) || dot == std::string_view::npos)
+        return std::string(cand);
+      start += dot + 1;
+    }
+  };
+  const PublicSuffixList l = PublicSuffixList::bundled();
+  std::size_t checked = 0;
+  for (const auto& [base, k] : kinds) {
+    for (const std::string& name : {base, "x." + base, "a.b." + base, "c.d.e." + base, "q" + base,
+                                    "x.." + base, base + ".com", "www." + base + ".nope"}) {
+      ASSERT_EQ(std::string(l.split(name).suffix), expected(name)) << name;
+      ++checked;
+    }
+  }
+  for (const char* name : {"a..b", ".com", "com.", "..", "x.y.z.w.v", "1.0.0.127.in-addr.arpa"}) {
+    ASSERT_EQ(std::string(l.split(name).suffix), expected(name)) << name;
+  }
+  EXPECT_GT(checked, 70000u);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "decode/transaction_event.hpp"
 #include "event/agent.hpp"
@@ -273,6 +274,46 @@ TEST(JsonWriter, EveryByteToEscapeIsFoundAtEveryPlaceInShortStrings) {
         k.key(t);
         EXPECT_NE(k.view(), "\"" + t + "\":") << "key length " << n << ", byte " << int{u} << " at " << at;
       }
+    }
+  }
+}
+
+// Past 64 bytes strings go through the escaper, which scans sixteen bytes a step: each
+// byte to escape is escaped wherever it stands, alone or with another after it, and
+// the bytes around it are copied unchanged, at every length across a few steps.
+TEST(JsonWriter, LongStringsAreEscapedWhereverTheByteStands) {
+  const std::pair<unsigned char, std::string> unsafe[] = {
+      {0x00, "\\u0000"}, {0x01, "\\u0001"}, {0x1F, "\\u001f"},      {'"', "\\\""},
+      {'\\', "\\\\"},    {'\n', "\\n"},     {0xFF, "\xEF\xBF\xBD"}, {0x80, "\xEF\xBF\xBD"}};
+  std::vector<char> buf(1024);
+  for (std::size_t n = 65; n <= 113; ++n) {
+    std::string s(n, 'x');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(0x20 + (i * 7) % 95);
+    for (char& c : s)
+      if (c == '"' || c == '\\') c = 'y';
+    for (std::size_t at = 0; at < n; ++at) {
+      for (const auto& [u, esc] : unsafe) {
+        std::string t = s, want = s;
+        t[at] = static_cast<char>(u);
+        want.replace(at, 1, esc);
+        const std::size_t second = at + 17;
+        if (second < n) {  // another one further on, past the next step
+          t[second] = '"';
+          want.replace(second + esc.size() - 1, 1, "\\\"");
+        }
+        JsonWriter w(buf.data(), buf.size());
+        w.string(t);
+        ASSERT_EQ(w.view(), "\"" + want + "\"") << "length " << n << ", byte " << int{u} << " at " << at;
+      }
+    }
+    // A valid two-byte UTF-8 sequence across a step's end stays as it is.
+    for (std::size_t at = 0; at + 1 < n; ++at) {
+      std::string t = s;
+      t[at] = '\xC3';
+      t[at + 1] = '\xA9';
+      JsonWriter w(buf.data(), buf.size());
+      w.string(t);
+      ASSERT_EQ(w.view(), "\"" + t + "\"") << "length " << n << " at " << at;
     }
   }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -31,10 +32,14 @@ PublicSuffixList PublicSuffixList::load(const std::string& path) {
 
 namespace {
 
-// FNV-1a 64: what scripts/embed_psl.py hashes the compiled-in table with.
+// FNV-1a 64 over the name's bytes from its last to its first (what scripts/embed_psl.py
+// hashes the compiled-in table with): a name's hash goes on from its parent's, so a
+// walk from the top-level label down hashes each byte once.
+constexpr uint64_t kHashStart = 0xCBF29CE484222325ull;
+uint64_t hash_step(uint64_t h, char c) { return (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull; }
 uint64_t hash_of(std::string_view s) {
-  uint64_t h = 0xCBF29CE484222325ull;
-  for (const char c : s) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
+  uint64_t h = kHashStart;
+  for (std::size_t i = s.size(); i-- > 0;) h = hash_step(h, s[i]);
   return h;
 }
 
@@ -46,9 +51,11 @@ PublicSuffixList PublicSuffixList::parse(std::string_view text) {
   // ASCII letters only (as tolower in the C locale), in a loop the compiler vectorizes;
   // a libc call per byte of the list's 230 KB was a millisecond at every start.
   for (char& c : l.text_) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-  // At most one rule a line: the table is sized before it is filled.
-  const std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
-  l.slots_.resize(std::bit_ceil(lines * 2));
+  // At most one rule a line and a name above it at each dot: the table is sized
+  // before it is filled.
+  const std::size_t names = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1 +
+                            static_cast<std::size_t>(std::count(text.begin(), text.end(), '.'));
+  l.slots_.resize(std::bit_ceil(names * 2));
   const std::string_view t = l.text_;
   std::size_t pos = 0;
   while (pos < t.size()) {
@@ -69,6 +76,11 @@ PublicSuffixList PublicSuffixList::parse(std::string_view text) {
       kind = kWildcard, skip = 2;
     if (line.size() == skip) continue;
     l.add(static_cast<uint32_t>(at + skip), static_cast<uint16_t>(line.size() - skip), kind);
+    // Every name above the rule's is marked: a lookup walking down from the top-level
+    // label goes on only while a rule may lie below.
+    for (std::size_t i = skip; i < line.size(); ++i)
+      if (line[i] == '.' && i + 1 < line.size())
+        l.add(static_cast<uint32_t>(at + i + 1), static_cast<uint16_t>(line.size() - i - 1), kParent);
   }
   return l;
 }
@@ -80,55 +92,55 @@ void PublicSuffixList::add(uint32_t off, uint16_t len, uint8_t kind) {
     Slot& s = slots_[i];
     if (s.len == 0) {
       s = Slot{off, len, kind};
-      ++size_;
+      if (kind != kParent) ++size_;
       return;
     }
     if (std::string_view(text_.data() + s.off, s.len) == name) {
-      if (!(s.kinds & kind)) ++size_;
+      if (kind != kParent && !(s.kinds & kind)) ++size_;
       s.kinds |= kind;
       return;
     }
   }
 }
 
-uint8_t PublicSuffixList::kinds_of(std::string_view name) const {
+uint8_t PublicSuffixList::kinds_of(std::string_view name, uint64_t hash) const {
   const Slot* slots = table_ ? table_->slots : slots_.data();
   const std::size_t count = table_ ? table_->slot_count : slots_.size();
   const char* names = table_ ? table_->names.data() : text_.data();
-  if (count == 0 || name.empty()) return 0;
+  if (count == 0) return 0;
   const std::size_t mask = count - 1;
-  for (std::size_t i = hash_of(name) & mask;; i = (i + 1) & mask) {
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const Slot& s = slots[i];
     if (s.len == 0) return 0;
-    if (std::string_view(names + s.off, s.len) == name) return s.kinds;
+    if (s.len == name.size() && std::memcmp(names + s.off, name.data(), s.len) == 0) return s.kinds;
   }
 }
 
 PublicSuffixList::Split PublicSuffixList::split(std::string_view name) const {
   Split out;
   if (name.empty() || name == ".") return out;
-  // Walk the name's suffixes from the longest; the longest matching rule wins, an
-  // exception rule's suffix is its parent, and the implicit rule "*" applies last.
+  // The longest rule that matches wins (an exception rule's suffix is its parent; a
+  // wildcard's base matches one label more; the implicit rule "*" is the last label).
+  // The name's suffixes are looked up from the top-level label down, each one's hash
+  // going on from its parent's, and only while the table says a rule lies below
+  // (kParent) or a wildcard covers the next: two or three lookups for most names, where
+  // the walk down from the whole name took two at every label.
   std::string_view suffix;
-  std::size_t start = 0;
+  uint64_t h = kHashStart;
+  std::size_t start = name.size();  // of the suffix looked up
+  uint8_t above = 0;                // the kinds of the suffix one label shorter
   for (;;) {
+    const std::size_t end = start;                             // the parent's start, past the dot
+    if (start < name.size()) h = hash_step(h, name[--start]);  // the dot
+    while (start > 0 && name[start - 1] != '.') h = hash_step(h, name[--start]);
     const std::string_view cand = name.substr(start);
-    const std::size_t dot = cand.find('.');
-    const std::string_view parent = dot == std::string_view::npos ? std::string_view{} : cand.substr(dot + 1);
-    const uint8_t kinds = kinds_of(cand);
-    if (kinds & kException) {
-      suffix = parent;
-      break;
-    }
-    if ((kinds & kRule) || (!parent.empty() && (kinds_of(parent) & kWildcard))) {
+    const uint8_t kinds = kinds_of(cand, h);
+    if (kinds & kException)
+      suffix = end < name.size() ? name.substr(end) : std::string_view{};
+    else if ((kinds & kRule) || (above & kWildcard) || end == name.size())
       suffix = cand;
-      break;
-    }
-    if (dot == std::string_view::npos) {
-      suffix = cand;  // the implicit "*" rule: the last label
-      break;
-    }
-    start += dot + 1;
+    if (start == 0 || !(kinds & (kParent | kWildcard))) break;
+    above = kinds;
   }
   out.suffix = suffix;
   if (suffix.size() >= name.size()) return out;

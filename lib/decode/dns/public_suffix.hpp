@@ -26,7 +26,7 @@ class PublicSuffixList {
   static std::string_view bundled_version();  // its "// VERSION:" line's value
 
   // A slot of the open-addressing table: a rule's name in the names' text, and its
-  // kinds (kRule, kWildcard, kException). len 0: empty.
+  // kinds (kRule, kWildcard, kException, kParent). len 0: empty.
   struct Slot {
     uint32_t off = 0;
     uint16_t len = 0;
@@ -40,7 +40,8 @@ class PublicSuffixList {
     std::size_t rules;
     std::string_view version;
   };
-  enum : uint8_t { kRule = 1, kWildcard = 2, kException = 4 };  // "a.b", "*.a.b", "!a.b"
+  // "a.b", "*.a.b", "!a.b"; kParent: a name some rule lies below ("b" for any of them).
+  enum : uint8_t { kRule = 1, kWildcard = 2, kException = 4, kParent = 8 };
 
   struct Split {
     std::string_view suffix;      // public suffix ("co.uk"); empty when none
@@ -52,7 +53,7 @@ class PublicSuffixList {
   std::size_t size() const { return size_; }
 
  private:
-  uint8_t kinds_of(std::string_view name) const;
+  uint8_t kinds_of(std::string_view name, uint64_t hash) const;
   void add(uint32_t off, uint16_t len, uint8_t kind);
 
   const Table* table_ = nullptr;  // the compiled-in table, or null: text_ and slots_
