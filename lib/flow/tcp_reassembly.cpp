@@ -186,6 +186,17 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
   }
   if (flags & (tcp_flag::kFin | tcp_flag::kRst)) {
     close(d, sink);
+    // A FIN numbered past the bytes seen: the stream's tail was lost to the capture
+    // (nothing after it would tell). Its decoder hears of the gap before the end, as of
+    // any other. A number further ahead than the window is not believed.
+    const int32_t tail = seq_diff(seq + len, d.next_seq);
+    if ((flags & tcp_flag::kFin) && !d.fin && tail > 0 &&
+        static_cast<uint32_t>(tail) <= limits_.window_bytes) {
+      counters_.inc(Counter::tcp_reasm_gaps);
+      counters_.inc(Counter::tcp_reasm_gap_bytes, static_cast<uint32_t>(tail));
+      sink.on_gap(static_cast<uint32_t>(tail), acked_by(d, seq + len));
+      d.next_seq = seq + len;
+    }
     if (!d.fin) {
       d.fin = true;
       sink.on_end();

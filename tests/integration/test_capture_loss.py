@@ -128,6 +128,43 @@ def test_a_lost_segment_costs_its_own_exchange(capture, tmp_path):
     drop_segments_in_turn(capture, kind, port, tmp_path, at_least=100, max_lost=2)
 
 
+def tcp_fin(frame):
+    """Whether an IPv4 TCP frame carries a FIN."""
+    return len(frame) > 14 + 20 and frame[12:14] == b"\x08\x00" and frame[23] == 6 and \
+        bool(frame[14 + (frame[14] & 0x0F) * 4 + 13] & 0x01)
+
+
+@pytest.mark.parametrize("capture", sorted(CASES))
+def test_a_tail_lost_before_the_fin_is_a_gap(capture, tmp_path):
+    """The server's last data segment before its FIN dropped: nothing after it tells of
+    the loss but the FIN's sequence number. The lost bytes are a gap (counted, and heard
+    by the decoder before the end): an HTTP response whose body they ended still goes out
+    whole in its framing, with the request it answers; elsewhere at most that exchange
+    is lost."""
+    kind, port = CASES[capture]
+    path = os.path.join(DATA, capture)
+    whole = [e for e in events(path, tmp_path, kind) if e["status"] == "OK"]
+    header, records = read_pcap(path)
+    fin = next(i for i, (_, f) in enumerate(records) if tcp_fin(f) and tcp_payload(f)[0] == port)
+    last = max(i for i, (_, f) in enumerate(records[:fin]) if (t := tcp_payload(f)) and t[0] == port and t[2] > 0)
+    lost = tcp_payload(records[last][1])[2]
+    cut = tmp_path / "tail.pcap"
+    cut.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(records) if i != last))
+    cfg = tmp_path / "loss.yml"
+    cfg.write_text(CONFIG)
+    p = subprocess.run([BIN, "-c", str(cfg), "-I", str(cut), "-t", "--strict.perms=false"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    stats = next(json.loads(l)["stats"] for l in p.stderr.splitlines() if '"final stats"' in l)
+    assert stats["tcp.reassembly.gaps"] == 1 and stats["tcp.reassembly.gap_bytes"] == lost, stats
+    got = [e for e in map(json.loads, p.stdout.splitlines()) if e.get("type") == kind and e["status"] == "OK"]
+    if kind == "http":
+        assert [exchange(e) for e in got] == [exchange(e) for e in whole]
+        assert "Packet loss" in got[-1]["error"]["message"]
+    else:
+        assert len(got) >= len(whole) - 1, (len(got), len(whole))
+
+
 # capture: (event type, server port, first byte(s) of a client's first statement segment)
 LOGIN_CASES = {
     "mysql-logins.pcap": ("mysql", 13307, lambda p: p[3:5] == b"\x00\x03"),

@@ -148,6 +148,34 @@ TEST_F(TcpReassembly, HoleAtCloseBecomesAGap) {
   EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 6u);
 }
 
+// A FIN numbered past the last byte seen: the stream's tail was lost, and the decoder
+// hears of it as a gap before the end (a data segment carrying the FIN, a bare FIN, a
+// FIN behind a hole). A RST's number, or one past the window, is not taken as loss.
+TEST_F(TcpReassembly, TailLostBeforeTheFinIsAGap) {
+  seg(0, "", tcp_flag::kSyn);
+  seg(1, "abc");
+  seg(10, "", tcp_flag::kFin);  // bytes 4-9 lost
+  EXPECT_EQ(rec.out, "abc[gap 6]");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_gaps), 1u);
+  EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 6u);
+  seg(10, "", tcp_flag::kFin);  // again: the end was heard
+  EXPECT_EQ(rec.out, "abc[gap 6]");
+
+  const auto run = [&](std::initializer_list<std::pair<uint32_t, std::string>> segs, uint8_t last_flags) {
+    d = TcpDirection{};
+    rec.out.clear();
+    seg(0, "", tcp_flag::kSyn);
+    std::size_t i = 0;
+    for (const auto& [seq, text] : segs) seg(seq, text, ++i == segs.size() ? last_flags : 0);
+    return rec.out;
+  };
+  EXPECT_EQ(run({{1, "abc"}, {8, "xy"}}, tcp_flag::kFin), "abc[gap 4]xy");
+  EXPECT_EQ(run({{1, "abc"}, {10, "xyz"}, {20, ""}}, tcp_flag::kFin), "abc[gap 6]xyz[gap 7]");
+  EXPECT_EQ(run({{1, "abc"}, {4, "de"}}, tcp_flag::kFin), "abcde");
+  EXPECT_EQ(run({{1, "abc"}, {10, ""}}, tcp_flag::kRst), "abc");
+  EXPECT_EQ(run({{1, "abc"}, {1u << 30, ""}}, tcp_flag::kFin), "abc");
+}
+
 // The peer acknowledging bytes held behind a hole: the hole's bytes passed the capture
 // point and were lost there, and the hole is given up then, not at the close. The
 // bytes held come with their own packet's time.
