@@ -121,6 +121,14 @@ void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked
   drain(d, sink);
 }
 
+void TcpReassembler::gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto) {
+  const uint32_t missing = upto - d.next_seq;
+  counters_.inc(Counter::tcp_reasm_gaps);
+  counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
+  sink.on_gap(missing, acked_by(d, upto));
+  d.next_seq = upto;
+}
+
 void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload,
                              uint32_t len, StreamSink& sink, bool stable) {
   if (flags & tcp_flag::kSyn) {
@@ -160,13 +168,7 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
         // Too far ahead to wait for: the hole becomes a gap.
         counters_.inc(Counter::tcp_reasm_window_exceeded);
         if (d.head >= 0) skip_hole(d, sink);
-        if (seq_diff(seq, d.next_seq) > 0) {
-          const uint32_t missing = seq - d.next_seq;
-          counters_.inc(Counter::tcp_reasm_gaps);
-          counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
-          sink.on_gap(missing, acked_by(d, seq));
-          d.next_seq = seq;
-        }
+        if (seq_diff(seq, d.next_seq) > 0) gap_to(d, sink, seq);
         const int32_t overlap = seq_diff(d.next_seq, seq);
         if (overlap < static_cast<int32_t>(len)) {
           const uint32_t skip = overlap > 0 ? static_cast<uint32_t>(overlap) : 0;
@@ -190,13 +192,8 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     // (nothing after it would tell). Its decoder hears of the gap before the end, as of
     // any other. A number further ahead than the window is not believed.
     const int32_t tail = seq_diff(seq + len, d.next_seq);
-    if ((flags & tcp_flag::kFin) && !d.fin && tail > 0 &&
-        static_cast<uint32_t>(tail) <= limits_.window_bytes) {
-      counters_.inc(Counter::tcp_reasm_gaps);
-      counters_.inc(Counter::tcp_reasm_gap_bytes, static_cast<uint32_t>(tail));
-      sink.on_gap(static_cast<uint32_t>(tail), acked_by(d, seq + len));
-      d.next_seq = seq + len;
-    }
+    if ((flags & tcp_flag::kFin) && !d.fin && tail > 0 && static_cast<uint32_t>(tail) <= limits_.window_bytes)
+      gap_to(d, sink, seq + len);
     if (!d.fin) {
       d.fin = true;
       sink.on_end();

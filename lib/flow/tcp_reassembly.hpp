@@ -113,6 +113,8 @@ class TcpReassembler {
   bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable, uint64_t ts_ns);
   void drain(TcpDirection& d, StreamSink& sink);
   void skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns = 0);
+  // The bytes from d's next up to `upto`, none held, given up as a gap (counted and told).
+  void gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto);
   // When the peer had acknowledged d's bytes up to `end` (0: not known).
   static uint64_t acked_by(const TcpDirection& d, uint32_t end) {
     return d.peer_ack_ns && seq_diff(d.peer_ack, end) >= 0 && seq_diff(d.peer_ack, d.next_seq) > 0
