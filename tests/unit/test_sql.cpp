@@ -276,6 +276,38 @@ TEST(Mysql, Mysql8QueryAttributesCachingSha2AndChangeUser) {
   EXPECT_EQ(h.count("mysql.violations"), 0u);
 }
 
+// COM_FIELD_LIST (the mysql client asks for each table's columns after a USE, for its
+// completion) on a CLIENT_DEPRECATE_EOF connection: the definitions end with an OK
+// packet headed 0xfe (7 bytes), not a 5-byte EOF. The response ends there, counted,
+// and the statements after it pair with their own responses (before, the OK was read as
+// one more definition and the response never ended: the next command dropped it
+// uncounted).
+TEST(Mysql, FieldListEndsWithTheOkOfDeprecateEof) {
+  MysqlHarness h;
+  h.server(mysql_packet(0, mysql8_greeting(kCaps8)));
+  h.client(mysql_packet(1, mysql8_login()));
+  h.server(mysql_packet(2, kOk8));
+  for (const char* table : {"columns_priv", "db"}) {
+    h.client(mysql_packet(0, std::string("\x04") + table + std::string(1, '\0')));
+    h.server(column(1, table, "Host") + column(2, table, "User") + mysql_packet(3, kEofOk8));
+  }
+  h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT name FROM users"));
+  h.server(mysql_packet(1, "\x01") + column(2, "users", "name") + mysql_packet(3, lenenc("ann")) +
+           mysql_packet(4, kEofOk8));
+  h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "UPDATE users SET n = 1"));
+  h.server(mysql_packet(1, std::string("\x00\x03\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SELECT name FROM users")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"UPDATE users SET n = 1")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("affected_rows":3)")) << ev[1];
+  EXPECT_EQ(h.count("mysql.other_commands"), 2u);
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("mysql.malformed"), 0u);
+}
+
 // A segment of the login lost to the capture: the commands after it are read and
 // paired (before, a gap in the login left the connection). The server's OK lost: the
 // client's command at sequence 0 shows the login over. The handshake response lost:

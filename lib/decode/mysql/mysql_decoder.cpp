@@ -393,11 +393,14 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       if (st.cols_left && --st.cols_left == 0) finish_response(st, c);
       return true;
     case kRespColumns:
-      if (terminator && len <= 5) {  // end of COM_FIELD_LIST, or of the definitions
-        if (st.cmd == kComFieldList) {
-          finish_response(st, c);
-          return true;
-        }
+      // COM_FIELD_LIST's definitions end with an EOF, or with CLIENT_DEPRECATE_EOF an OK
+      // headed 0xfe (7 bytes and more); a definition never starts with 0xfe (its catalog,
+      // "def", comes first).
+      if (terminator && st.cmd == kComFieldList) {
+        finish_response(st, c);
+        return true;
+      }
+      if (terminator && len <= 5) {  // the EOF after the definitions
         st.resp = kRespRows;
         return true;
       }
