@@ -308,6 +308,47 @@ TEST(Mysql, FieldListEndsWithTheOkOfDeprecateEof) {
   EXPECT_EQ(h.count("mysql.malformed"), 0u);
 }
 
+// A login switched to caching_sha2_password by the server (the client offered
+// mysql_native_password with no data), passed by its fast path (AuthMoreData 0x03, then
+// OK), the statements after it, and COM_STATISTICS, whose answer is a bare string: the
+// statements pair with their responses, and the string ends its command's response
+// (before, it was read as a result set's column count, 'U' for 85 columns, and the
+// response never ended: the next command dropped it uncounted).
+TEST(Mysql, AuthSwitchToCachingSha2FastPathAndStatistics) {
+  MysqlHarness h;
+  h.server(mysql_packet(0, mysql8_greeting(kCaps8)));
+  std::string login = le32s(kCaps8) + le32s(1 << 24) + "\xff" + std::string(23, '\0') + "root" +
+                      std::string(1, '\0') + "\x00" + "mysql_native_password" + std::string(1, '\0');
+  h.client(mysql_packet(1, login));
+  h.server(mysql_packet(2,
+                        "\xfe"
+                        "caching_sha2_password" +
+                            std::string(1, '\0') + std::string(20, 'V') + std::string(1, '\0')));
+  h.client(mysql_packet(3, std::string(32, '\xf7')));
+  h.server(mysql_packet(4, "\x01\x03") + mysql_packet(5, kOk8));
+  for (const char* q : {"select @@version_comment limit 1", "select DATABASE(), USER() limit 1"}) {
+    h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + q));
+    h.server(mysql_packet(1, "\x01") + column(2, "", "v") + mysql_packet(3, lenenc("x")) +
+             mysql_packet(4, kEofOk8));
+  }
+  h.client(mysql_packet(0, "\x09"));
+  h.server(mysql_packet(1, "Uptime: 83  Threads: 2  Questions: 5  Slow queries: 0  Opens: 117"));
+  h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT 1"));
+  h.server(mysql_packet(1, kOk8));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"select @@version_comment limit 1")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"select DATABASE(), USER() limit 1")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("query":"SELECT 1")")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("status":"OK")")) << ev[2];
+  EXPECT_EQ(h.count("mysql.login_failures"), 0u);
+  EXPECT_EQ(h.count("mysql.other_commands"), 1u);
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("mysql.malformed"), 0u);
+}
+
 // A segment of the login lost to the capture: the commands after it are read and
 // paired (before, a gap in the login left the connection). The server's OK lost: the
 // client's command at sequence 0 shows the login over. The handshake response lost:

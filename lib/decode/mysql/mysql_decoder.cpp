@@ -333,6 +333,10 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
   }
   switch (st.resp) {
     case kRespStart:
+      if (st.cmd == kComStatistics) {  // answered by one human-readable string ("Uptime: ...")
+        finish_response(st, c);
+        return true;
+      }
       if (first == 0x00 && st.cmd == kComStmtPrepare && len >= 12 && head >= 12) {
         st.stmt_id = le<uint32_t>(p + 1);
         st.cols_left = le<uint16_t>(p + 5);

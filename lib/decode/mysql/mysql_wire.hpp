@@ -19,6 +19,7 @@ enum : uint8_t {
   kComQuit = 0x01,
   kComQuery = 0x03,
   kComFieldList = 0x04,
+  kComStatistics = 0x09,
   kComBinlogDump = 0x12,
   kComStmtPrepare = 0x16,
   kComStmtExecute = 0x17,
