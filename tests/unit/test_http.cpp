@@ -862,6 +862,30 @@ TEST(Detection, PayloadFindsHttpOnAnyPortAndGivesUpOnOthers) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
 }
 
+// A request with a method outside the common list (any RFC 9110 token: QUERY, a
+// WebDAV or vendor method) on a port no protocol claims is found by its whole request
+// line, version included, and published with its response; a line that only looks
+// like one (no HTTP version) is not taken for HTTP.
+TEST(Detection, AnyTokenMethodWithItsVersionIsHttpOnAnyPort) {
+  HttpHarness h({80}, true);
+  Conn query{41000, 4711};
+  h.handshake(query);
+  h.client(query,
+           "QUERY /users HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\n"
+           "Content-Length: 2\r\n\r\n{}");
+  h.server(query, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]");
+  Conn other{41001, 4712};
+  h.handshake(other);
+  for (int i = 0; i < 5; ++i) h.client(other, "HELLO /there friend\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"QUERY")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status_code":200)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("port":4711)")) << ev[0];
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 1u);
+  EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
+}
+
 // Bytes that are a protocol the run does not decode (a TLS ClientHello with only HTTP
 // enabled) end detection at once: the connection is undetected after that one segment,
 // and later segments are not looked at (an encrypted stream that happened to show

@@ -635,6 +635,10 @@ constexpr DetectProbe kProbes[] = {
     // asterisk or absolute target.
     {R"(^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) [ \t]{0,63}(/|\*|https?://))",
      true},
+    // Any other method (an RFC 9110 token: QUERY, WebDAV's and vendors' own), taken only
+    // with the line's HTTP version: a token, blanks, a target, the version, its end.
+    {R"(^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}[ \t]{1,63}(/|\*|https?://)[^\r\n]{0,200}[ \t]HTTP/1\.[01]\r?\n)",
+     true},
     // CONNECT names an authority: host:port.
     {R"(^CONNECT [^ /]+:[0-9]{1,5} HTTP/1\.[01]\r?\n)", true},
     // A status line (a server that speaks first, or a capture that missed the request).
