@@ -452,6 +452,28 @@ TEST(HttpDecoder, ContinueThenFinalResponseIsOneTransaction) {
   EXPECT_EQ(h.count("http.informational_responses"), 1u);
 }
 
+// The server answers while the client is still sending its request's body (a 413 or
+// 401 before the upload ends): the response is that request's, published once the
+// request is whole, and the next request pairs with its own.
+TEST(HttpDecoder, ResponseBeforeTheRequestBodyEndsIsThatRequests) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nfirst");
+  h.server(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+  h.client(c, " second");
+  h.client(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"POST")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status_code":413)")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("method":"GET")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status_code":200)")) << ev[1];
+  EXPECT_EQ(h.count("http.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("http.unmatched_requests"), 0u);
+}
+
 TEST(HttpDecoder, CloseDelimitedBodyEndsWithFin) {
   HttpHarness h;
   Conn c;
