@@ -66,14 +66,16 @@ def read_pcap(path):
 
 
 def tcp_payload(frame):
-    """(source port, destination port, payload length) of an IPv4 TCP frame, else None."""
+    """(source port, destination port, payload length, flags, payload) of an IPv4 TCP
+    frame, else None."""
     if len(frame) < 14 + 20 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
         return None
     ihl = (frame[14] & 0x0F) * 4
     total = struct.unpack(">H", frame[16:18])[0]
     tcp = 14 + ihl
     sport, dport = struct.unpack(">HH", frame[tcp:tcp + 4])
-    return sport, dport, total - ihl - (frame[tcp + 12] >> 4) * 4
+    data = tcp + (frame[tcp + 12] >> 4) * 4
+    return sport, dport, 14 + total - data, frame[tcp + 13], frame[data:14 + total]
 
 
 def events(path, tmp_path, kind):
@@ -128,12 +130,6 @@ def test_a_lost_segment_costs_its_own_exchange(capture, tmp_path):
     drop_segments_in_turn(capture, kind, port, tmp_path, at_least=100, max_lost=2)
 
 
-def tcp_fin(frame):
-    """Whether an IPv4 TCP frame carries a FIN."""
-    return len(frame) > 14 + 20 and frame[12:14] == b"\x08\x00" and frame[23] == 6 and \
-        bool(frame[14 + (frame[14] & 0x0F) * 4 + 13] & 0x01)
-
-
 @pytest.mark.parametrize("capture", sorted(CASES))
 def test_a_tail_lost_before_the_fin_is_a_gap(capture, tmp_path):
     """The server's last data segment before its FIN dropped: nothing after it tells of
@@ -145,7 +141,7 @@ def test_a_tail_lost_before_the_fin_is_a_gap(capture, tmp_path):
     path = os.path.join(DATA, capture)
     whole = [e for e in events(path, tmp_path, kind) if e["status"] == "OK"]
     header, records = read_pcap(path)
-    fin = next(i for i, (_, f) in enumerate(records) if tcp_fin(f) and tcp_payload(f)[0] == port)
+    fin = next(i for i, (_, f) in enumerate(records) if (t := tcp_payload(f)) and t[0] == port and t[3] & 0x01)
     last = max(i for i, (_, f) in enumerate(records[:fin]) if (t := tcp_payload(f)) and t[0] == port and t[2] > 0)
     lost = tcp_payload(records[last][1])[2]
     cut = tmp_path / "tail.pcap"
@@ -172,15 +168,6 @@ LOGIN_CASES = {
 }
 
 
-def tcp_ports_payload(frame):
-    """(source port, destination port, payload bytes) of an IPv4 TCP frame."""
-    ihl = (frame[14] & 0x0F) * 4
-    tcp = 14 + ihl
-    total = struct.unpack(">H", frame[16:18])[0]
-    sport, dport = struct.unpack(">HH", frame[tcp:tcp + 4])
-    return sport, dport, frame[tcp + (frame[tcp + 12] >> 4) * 4:14 + total]
-
-
 @pytest.mark.parametrize("capture", sorted(LOGIN_CASES))
 def test_a_segment_lost_in_a_login_costs_no_statement(capture, tmp_path):
     kind, port, statement = LOGIN_CASES[capture]
@@ -193,7 +180,7 @@ def test_a_segment_lost_in_a_login_costs_no_statement(capture, tmp_path):
     for i, (_, frame) in enumerate(records):
         if not (t := tcp_payload(frame)) or t[2] == 0:
             continue
-        sport, dport, payload = tcp_ports_payload(frame)
+        sport, dport, _, _, payload = t
         client_port = sport if dport == port else dport
         if dport == port and statement(payload):
             started.add(client_port)
