@@ -349,6 +349,48 @@ TEST(Mysql, AuthSwitchToCachingSha2FastPathAndStatistics) {
   EXPECT_EQ(h.count("mysql.malformed"), 0u);
 }
 
+// A login switched to sha256_password, whose client has no TLS and asks for the
+// server's RSA key (AuthMoreData 0x01 answered by the key in PEM, then the password
+// encrypted with it, 256 bytes), once refused (ERR 1045) and once passed: the refusal
+// is one login failure and nothing else; after the pass the statements pair.
+TEST(Mysql, AuthSwitchToSha256PasswordWithThePublicKey) {
+  const std::string pem =
+      "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwp+ZvMw7i8dEUQK43WIz\n" +
+      std::string(300, 'A') + "\n-----END PUBLIC KEY-----\n";
+  for (const bool refused : {true, false}) {
+    MysqlHarness h;
+    h.server(mysql_packet(0, mysql8_greeting(kCaps8)));
+    h.client(mysql_packet(1, mysql8_login()));
+    h.server(mysql_packet(2,
+                          "\xfe"
+                          "sha256_password" +
+                              std::string(1, '\0') + std::string(20, 'V') + std::string(1, '\0')));
+    h.client(mysql_packet(3, "\x01"));
+    h.server(mysql_packet(4, "\x01" + pem));
+    h.client(mysql_packet(5, std::string(256, '\x9d')));
+    if (refused) {
+      h.server(mysql_packet(
+          6, "\xff\x15\x04#28000Access denied for user 'dsm1'@'10.21.179.53' (using password: YES)"));
+      EXPECT_TRUE(h.finish().empty());
+      EXPECT_EQ(h.count("mysql.login_failures"), 1u);
+    } else {
+      h.server(mysql_packet(6, kOk8));
+      h.client(mysql_packet(0, std::string("\x03\x00\x01", 3) + "SELECT 1"));
+      h.server(mysql_packet(1, "\x01") + column(2, "", "1") + mysql_packet(3, lenenc("1")) +
+               mysql_packet(4, kEofOk8));
+      const auto ev = h.finish();
+      ASSERT_EQ(ev.size(), 1u);
+      EXPECT_TRUE(contains(ev[0], R"("query":"SELECT 1")")) << ev[0];
+      EXPECT_TRUE(contains(ev[0], R"("num_rows":1)")) << ev[0];
+      EXPECT_EQ(h.count("mysql.login_failures"), 0u);
+    }
+    EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u) << refused;
+    EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u) << refused;
+    EXPECT_EQ(h.count("mysql.malformed"), 0u) << refused;
+    EXPECT_EQ(h.count("mysql.violations"), 0u) << refused;
+  }
+}
+
 // A segment of the login lost to the capture: the commands after it are read and
 // paired (before, a gap in the login left the connection). The server's OK lost: the
 // client's command at sequence 0 shows the login over. The handshake response lost:
