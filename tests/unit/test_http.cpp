@@ -884,28 +884,57 @@ TEST(Detection, PayloadFindsHttpOnAnyPortAndGivesUpOnOthers) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
 }
 
-// A request with a method outside the common list (any RFC 9110 token: QUERY, a
-// WebDAV or vendor method) on a port no protocol claims is found by its whole request
-// line, version included, and published with its response; a line that only looks
-// like one (no HTTP version) is not taken for HTTP.
+// Off the HTTP ports, detection takes a request whose method is outside the common
+// list (any RFC 9110 token: QUERY, a WebDAV or vendor method, one in lower case) by its
+// whole request line, version included (in either case); a vendor's method with a
+// target longer than the bytes scanned (the version out of sight); and a status line
+// in lower case when the capture missed the request. Each is published with its
+// response. Lines of another text protocol that only start like a request (no version,
+// a short target) are not taken for HTTP.
 TEST(Detection, AnyTokenMethodWithItsVersionIsHttpOnAnyPort) {
   HttpHarness h({80}, true);
-  Conn query{41000, 4711};
-  h.handshake(query);
-  h.client(query,
-           "QUERY /users HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\n"
-           "Content-Length: 2\r\n\r\n{}");
-  h.server(query, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]");
-  Conn other{41001, 4712};
-  h.handshake(other);
-  for (int i = 0; i < 5; ++i) h.client(other, "HELLO /there friend\r\n");
+  const std::string target = "/upload/" + std::string(400, 'a') + "?k=v";
+  struct {
+    Conn conn;
+    std::string request, response;
+  } exchanges[] = {
+      {{41000, 4711},
+       "QUERY /users HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\nContent-Length: "
+       "2\r\n\r\n{}",
+       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]"},
+      {{41010, 4713},
+       "get /small http/1.1\r\nHost: example.com\r\n\r\n",
+       "http/1.1 200 ok\r\nContent-Length: 2\r\n\r\nhi"},
+      {{41011, 2323},
+       "STORE_BLOB " + target + " HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc",
+       "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"},
+      // The server's port first: the request was not captured.
+      {{8001, 41012}, "http/1.0 404 not found\r\nContent-Length: 0\r\n\r\n", ""},
+  };
+  for (auto& x : exchanges) {
+    h.handshake(x.conn);
+    h.client(x.conn, x.request);
+    if (!x.response.empty()) h.server(x.conn, x.response);
+  }
+  for (uint16_t port : {4712, 4714}) {
+    Conn other{static_cast<uint16_t>(port + 37000), port};
+    h.handshake(other);
+    for (int i = 0; i < 5; ++i)
+      h.client(other, port == 4712 ? "HELLO /there friend\r\n" : "NOTE /short text\r\n");
+  }
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 1u);
+  ASSERT_EQ(ev.size(), 4u);
   EXPECT_TRUE(contains(ev[0], R"("method":"QUERY")")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status_code":200)")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("port":4711)")) << ev[0];
-  EXPECT_EQ(h.count(Counter::detect_by_payload), 1u);
-  EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
+  EXPECT_TRUE(contains(ev[1], R"("method":"get")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status_code":200)")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("method":"STORE_BLOB")")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("status_code":201)")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("port":2323)")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("status_code":404)")) << ev[3];
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 4u);
+  EXPECT_EQ(h.count(Counter::detect_undetected), 2u);
 }
 
 // Bytes that are a protocol the run does not decode (a TLS ClientHello with only HTTP

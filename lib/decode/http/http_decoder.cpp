@@ -635,14 +635,18 @@ constexpr DetectProbe kProbes[] = {
     // asterisk or absolute target.
     {R"(^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|PURGE) [ \t]{0,63}(/|\*|https?://))",
      true},
-    // Any other method (an RFC 9110 token: QUERY, WebDAV's and vendors' own), taken only
-    // with the line's HTTP version: a token, blanks, a target, the version, its end.
-    {R"(^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}[ \t]{1,63}(/|\*|https?://)[^\r\n]{0,200}[ \t]HTTP/1\.[01]\r?\n)",
+    // Any other method (an RFC 9110 token: QUERY, WebDAV's and vendors' own, a method in
+    // lower case), taken only with the line's HTTP version (in either case, as servers
+    // read it): a token, blanks, a target, the version, its end. A target too long for
+    // the bytes scanned to reach the version is taken when it runs on, 160 visible bytes
+    // without a blank: an origin-form path no other protocol's first line looks like.
+    {R"(^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}[ \t]{1,63}(/|\*|[Hh][Tt][Tt][Pp][Ss]?://)[^\r\n]{0,200}[ \t][Hh][Tt][Tt][Pp]/1\.[01]\r?\n)",
      true},
+    {R"(^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}[ \t]{1,8}/[!-~]{160})", true},
     // CONNECT names an authority: host:port.
     {R"(^CONNECT [^ /]+:[0-9]{1,5} HTTP/1\.[01]\r?\n)", true},
     // A status line (a server that speaks first, or a capture that missed the request).
-    {R"(^HTTP/1\.[01] [1-5][0-9][0-9] )", false},
+    {R"(^[Hh][Tt][Tt][Pp]/1\.[01] [1-5][0-9][0-9] )", false},
 };
 
 const OptionSpec kSettingOptions[] = {
