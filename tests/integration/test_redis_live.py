@@ -188,3 +188,52 @@ def test_reply_nested_past_the_limit_keeps_the_connection(tmp_path, redis_server
     assert stats.get("redis.violations", 0) == 0
     assert stats.get("stream.detached", 0) == 0
     assert stats.get("redis.unmatched_responses", 0) == 0
+
+
+def test_client_reply_off_and_skip_keep_the_pairing(tmp_path, redis_server):
+    """CLIENT REPLY OFF, SKIP and ON: the server leaves commands unanswered at the
+    client's request (what a bulk loader does). Each unanswered command is published
+    alone (status OK, event.start alone, counted in redis.unanswered_by_request) and
+    every answered one with its own reply; before, the replies paired shifted for the
+    rest of the connection. Which commands the server answers is read from the socket,
+    a step at a time."""
+    config = live_config("redis", PORT, "")
+    steps = [("CLIENT", "REPLY", "OFF"), ("SET", "a", "1"), ("INCR", "a"), ("CLIENT", "REPLY", "ON"), ("GET", "a"),
+             ("CLIENT", "REPLY", "SKIP"), ("INCR", "a"), ("GET", "a"),
+             ("CLIENT", "REPLY", "OFF"), ("CLIENT", "REPLY", "SKIP"), ("INCR", "a"), ("CLIENT", "REPLY", "ON"),
+             ("GET", "a"), ("CLIENT", "REPLY", "SKIP"), ("CLIENT", "REPLY", "ON"), ("GET", "a")]
+    answers = []  # per step: the reply, or None when the server sent none
+
+    def workload():
+        c = socket.create_connection(("127.0.0.1", PORT))
+        for cmd in steps:
+            c.sendall(resp(*cmd))
+            c.settimeout(0.3)  # a reply comes at once on loopback, or never
+            try:
+                got = c.recv(1 << 16)
+            except socket.timeout:
+                got = b""
+            if not got:
+                answers.append(None)
+            elif got[:1] == b"$":
+                answers.append(got.split(b"\r\n")[1].decode())
+            else:
+                answers.append(got[1:-2].decode())
+        c.close()
+        time.sleep(0.3)
+
+    out, err = run_live(config, tmp_path, workload)
+    # The server's own behaviour, as the client saw it (Redis 3.2+).
+    assert answers == [None, None, None, "OK", "2", None, None, "3", None, None, None, "OK", "4", None, "OK", "4"]
+    events = [json.loads(l) for l in out.splitlines()]
+    redis = [e for e in events if e["type"] == "redis" and e["server"]["port"] == PORT and e["method"] != "ECHO"]
+    assert [e["query"] for e in redis] == [" ".join(cmd) for cmd in steps]
+    for e, answer in zip(redis, answers):
+        assert e["status"] == "OK", e
+        if answer is None:
+            assert "return_value" not in e["redis"] and "end" not in e["event"], e
+        else:
+            assert e["redis"]["return_value"] == answer and "end" in e["event"], e
+    stats = final_stats(err)
+    assert stats["redis.unanswered_by_request"] == answers.count(None)
+    assert stats.get("redis.unmatched_responses", 0) == 0 and stats.get("redis.unmatched_requests", 0) == 0

@@ -15,6 +15,7 @@ enum class RedisStat : uint16_t {
   unmatched_requests,
   unmatched_responses,
   push_messages,
+  unanswered_by_request,
   queue_full,
   store_full,
   gaps,
@@ -34,6 +35,8 @@ inline constexpr CounterSpec kRedisCounters[] = {
     counter(RedisStat::unmatched_requests, "redis.unmatched_requests"),
     counter(RedisStat::unmatched_responses, "redis.unmatched_responses"),
     counter(RedisStat::push_messages, "redis.push_messages"),
+    // Commands the client had the server not answer (CLIENT REPLY OFF / SKIP).
+    counter(RedisStat::unanswered_by_request, "redis.unanswered_by_request"),
     counter(RedisStat::queue_full, "redis.queue_full"),
     counter(RedisStat::store_full, "redis.store_full"),
     counter(RedisStat::gaps, "redis.gaps"),

@@ -428,6 +428,30 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
   return {off, 0, Verdict::kOk};
 }
 
+// As the server keeps its client's reply flags (networking.c: CLIENT REPLY and
+// resetClient): ON clears both and is answered; OFF turns replies off; SKIP, unless
+// they are off, drops the reply of the command after it; neither OFF nor SKIP is
+// answered itself. A command is answered unless replies are off or it is the one
+// skipped.
+bool RedisDecoder::answered(RedisState& st, std::span<const std::string_view> args) {
+  const bool client_reply = args.size() == 3 && ieq(args[0], "CLIENT") && ieq(args[1], "REPLY");
+  const bool skipped = st.reply_skip;
+  st.reply_skip = 0;
+  if (client_reply && ieq(args[2], "ON")) {
+    st.reply_off = 0;
+    return true;
+  }
+  if (client_reply && ieq(args[2], "OFF")) {
+    st.reply_off = 1;
+    return false;
+  }
+  if (client_reply && ieq(args[2], "SKIP")) {
+    if (!st.reply_off) st.reply_skip = 1;
+    return false;
+  }
+  return !st.reply_off && !skipped;
+}
+
 void RedisDecoder::pop(RedisState& st, Pending& out) {
   store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&out), sizeof out);
   store_.drop_front(st.queue, sizeof out);
@@ -453,6 +477,16 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   }
   if (dir == st.client) {
     counters_.inc(RedisStat::requests);
+    uint8_t head[64];
+    const uint32_t k = store_.copy_out(m.text, head, sizeof head);
+    std::string_view a[3];
+    const int n = command_args({reinterpret_cast<const char*>(head), k}, a, 3);
+    if (!answered(st, std::span<const std::string_view>(a, static_cast<std::size_t>(n > 0 ? n : 0)))) {
+      counters_.inc(RedisStat::unanswered_by_request);
+      publish(c, st.client, &m, nullptr, nullptr, true);
+      store_.release(m.text);
+      return;
+    }
     if (st.n_pending >= cfg_.queue_max_messages || st.pending_bytes + m.bytes > cfg_.queue_max_bytes) {
       counters_.inc(RedisStat::queue_full);  // dropped, as Packetbeat drops past its queue limits
       store_.release(m.text);
@@ -466,11 +500,7 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     ++st.n_pending;
     st.pending_bytes += static_cast<uint32_t>(std::min<uint64_t>(m.bytes, UINT32_MAX));
     // Subscribing puts a RESP2 connection into push mode.
-    uint8_t head[64];
-    const uint32_t k = store_.copy_out(m.text, head, sizeof head);
-    std::string_view a[1];
-    if (command_args({reinterpret_cast<const char*>(head), k}, a, 1) == 1 &&
-        (ieq(a[0], "SUBSCRIBE") || ieq(a[0], "PSUBSCRIBE") || ieq(a[0], "SSUBSCRIBE")))
+    if (n >= 1 && (ieq(a[0], "SUBSCRIBE") || ieq(a[0], "PSUBSCRIBE") || ieq(a[0], "SSUBSCRIBE")))
       st.pubsub = 1;
     return;
   }
@@ -604,7 +634,7 @@ bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
 }
 
 void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp,
-                           const char* note) {
+                           const char* note, bool unanswered_by_request) {
   std::string_view rq, rs;
   if (req)
     rq = {reinterpret_cast<const char*>(req_text_.get()),
@@ -625,7 +655,8 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   const bool is_error = type == '-' || type == '!';
   TransactionFields t;
   t.type = "redis";
-  t.ok = req && resp && !is_error;
+  t.ok = (req && resp && !is_error) || unanswered_by_request;
+  t.request_only = unanswered_by_request;  // event.start alone: no answer was to come
   t.error = note;
   if ((req && req->cut) || (resp && resp->cut)) t.error = note ? kTooDeepUnmatched : kTooDeep;
   t.start_ns = req ? req->start_ns : resp->start_ns;

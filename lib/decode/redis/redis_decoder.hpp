@@ -1,7 +1,8 @@
 // Redis (RESP2 and RESP3) behind the decoder seam, to Packetbeat's redis module:
 // commands matched to replies in order per connection (pipelining: a FIFO of
 // pending commands bounded by queue_max_messages and queue_max_bytes), pub/sub
-// pushes told apart from replies, error replies as status Error.
+// pushes told apart from replies, error replies as status Error; commands the
+// client had the server not answer (CLIENT REPLY OFF / SKIP) published alone.
 //
 // Messages are framed by a streaming parser, so a large value streams through
 // without being buffered; the first bytes of each message are kept (ChainStore) for
@@ -48,6 +49,10 @@ struct RedisState {
   uint32_t pending_bytes;
   int8_t client;
   uint8_t pubsub;
+  // CLIENT REPLY (Redis 3.2+): replies turned off until CLIENT REPLY ON, or skipped
+  // for the command after CLIENT REPLY SKIP.
+  uint8_t reply_off;
+  uint8_t reply_skip;
 };
 
 class RedisDecoder final : public DecoderCommon<RedisStat> {
@@ -78,7 +83,10 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
   bool skipped_value_done(RedisState::Dir& d);
   void complete(RedisState& st, const StreamInfo& c, int dir);
   void pop(RedisState& st, Pending& out);
-  void publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp, const char* note);
+  // Whether the server answers this command, by the CLIENT REPLY mode it sets or finds.
+  static bool answered(RedisState& st, std::span<const std::string_view> args);
+  void publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp, const char* note,
+               bool unanswered_by_request = false);
 
   const RedisSettings& cfg_;
   std::unique_ptr<uint8_t[]> req_text_, resp_text_;
