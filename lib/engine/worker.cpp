@@ -182,8 +182,17 @@ bool Worker::parse_one(const RawPacket& p, Parsed& out) {
 }
 
 void Worker::process(std::span<const RawPacket> burst) {
-  const std::size_t n = burst.size() < kBurstSize ? burst.size() : kBurstSize;
-  // Stage 1: parse, with the next packets' first bytes on their way into cache.
+  if (burst.size() > kBurstSize) burst = burst.first(kBurstSize);
+  while (!burst.empty()) burst = burst.subspan(process_some(burst));
+}
+
+std::size_t Worker::process_some(std::span<const RawPacket> burst) {
+  std::size_t n = burst.size();
+  // Stage 1: parse, with the next packets' first bytes on their way into cache. A
+  // datagram rebuilt from fragments lies in the fragment table's one buffer, which the
+  // next completed datagram overwrites: the stages run up to it, and the rest of the
+  // burst after (before, two fragmented datagrams completed in one burst gave the
+  // first the second's bytes).
   for (std::size_t i = 0; i < n && i < kPrefetchOffset; ++i) prefetch_read(burst[i].data);
   uint64_t latest = now_ns_;
   burst_clock_ns_ = now_ns_;  // the clock before this burst (a burst spans time)
@@ -192,6 +201,7 @@ void Worker::process(std::span<const RawPacket> burst) {
     Parsed& p = parsed_[i];
     p.ok = parse_one(burst[i], p);
     if (burst[i].ts_ns > latest) latest = burst[i].ts_ns;
+    if (!p.in_frame) n = i + 1;
   }
   now_ns_ = latest;
   if (track_flows_ || tcp_) {
@@ -233,6 +243,7 @@ void Worker::process(std::span<const RawPacket> burst) {
     }
   }
   if (now_ns_ >= next_housekeeping_ns_) on_clock(now_ns_);
+  return n;
 }
 
 void Worker::account(Parsed& p) {

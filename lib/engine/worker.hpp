@@ -173,6 +173,9 @@ class alignas(kCacheLine) Worker {
   };
 
   bool parse_one(const RawPacket& p, Parsed& out);
+  // The stages of process() over the burst's first packets, up to and with the first
+  // that completes a datagram from fragments; how many packets that was.
+  std::size_t process_some(std::span<const RawPacket> burst);
   void account(Parsed& p);
   void tcp_session(Parsed& p);
   void attach(TcpSession& s, int decoder);

@@ -213,6 +213,68 @@ TEST(Worker, FragmentedDatagramCountsEveryFrame) {
   EXPECT_EQ(h.w->counters().get(Counter::frag_reassembled), 1u);
 }
 
+// Two DNS answers, each sent in two IP fragments, their queries and all four fragments
+// in one burst: each answer is rebuilt into the fragment table's one buffer, and the
+// second must not overwrite the first before the first reaches its decoder (before,
+// the first answer carried the second's bytes: its query went unanswered and the
+// second's answer was published twice, once as an orphan).
+TEST(Worker, DatagramsRebuiltInOneBurstKeepTheirOwnBytes) {
+  DecoderSet decoders;
+  const uint16_t ports[] = {53};
+  decoders.enable("dns", ports);
+  WorkerSettings s;
+  s.flows_enabled = false;
+  s.decoders = &decoders.plan();
+  Harness h(s);
+  std::vector<test::Bytes> frames;
+  for (uint8_t i = 0; i < 2; ++i) {
+    const char* client = i ? "10.0.0.2" : "10.0.0.1";
+    const uint8_t label = static_cast<uint8_t>('a' + i);
+    const test::Bytes question = {1, label, 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
+    test::Bytes query = {0x10, i, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    query.insert(query.end(), question.begin(), question.end());
+    Frame q;
+    q.eth(0x0800, 1, 2).ipv4(client, "10.0.0.53", 17).udp(static_cast<uint16_t>(40000 + i), 53);
+    q.b.insert(q.b.end(), query.begin(), query.end());
+    frames.push_back(q.finish().b);
+    // The answer: header, question, one A record (192.0.2.<i+1>), padded by a TXT
+    // record to 40 bytes past the UDP header's 8, so that it splits at byte 24.
+    test::Bytes answer = {0x10, i, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0};
+    answer.insert(answer.end(), question.begin(), question.end());
+    const test::Bytes a = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, static_cast<uint8_t>(i + 1)};
+    answer.insert(answer.end(), a.begin(), a.end());
+    test::Bytes udp = {0, 53, static_cast<uint8_t>((40000 + i) >> 8), static_cast<uint8_t>(40000 + i), 0, 0,
+                       0, 0};
+    udp[4] = static_cast<uint8_t>((udp.size() + answer.size()) >> 8);
+    udp[5] = static_cast<uint8_t>(udp.size() + answer.size());
+    udp.insert(udp.end(), answer.begin(), answer.end());
+    const uint16_t id = static_cast<uint16_t>(7 + i);
+    Frame first, second;
+    first.eth(0x0800, 2, 1).ipv4("10.0.0.53", client, 17, id, 0x2000);
+    first.b.insert(first.b.end(), udp.begin(), udp.begin() + 24);
+    second.eth(0x0800, 2, 1).ipv4("10.0.0.53", client, 17, id, 3);
+    second.b.insert(second.b.end(), udp.begin() + 24, udp.end());
+    frames.push_back(first.finish().b);
+    frames.push_back(second.finish().b);
+  }
+  std::vector<RawPacket> burst;
+  for (std::size_t k = 0; k < frames.size(); ++k)
+    burst.push_back(RawPacket{frames[k].data(), static_cast<uint32_t>(frames[k].size()),
+                              static_cast<uint32_t>(frames[k].size()), kSec + k, 0, link_type::kEthernet});
+  h.w->process(burst);
+  h.w->finish();
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const std::string name = std::string(1, static_cast<char>('a' + i)) + ".example";
+    const std::string ip = "192.0.2." + std::to_string(i + 1);
+    EXPECT_TRUE(contains(ev[i], "\"query\":\"class IN, type A, " + name + "\"")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], "\"resolved_ip\":[\"" + ip + "\"]")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("status":"OK")")) << ev[i];
+  }
+  EXPECT_EQ(h.w->counters().get(Counter::frag_reassembled), 2u);
+}
+
 TEST(Worker, DnsOverTcpAcrossOutOfOrderSegments) {
   DecoderSet decoders;
   const uint16_t ports[] = {53};
