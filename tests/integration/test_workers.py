@@ -1,0 +1,71 @@
+"""The events do not depend on how packets reach the engine: one worker or two (each
+its share of the flows, through rings the reader fills while the workers run), packets
+spread in time or close together (many to a burst).
+
+The capture is ndpi/dns/dns_fragmented.pcap (DNS answers in two IP fragments each),
+then the same packets 10 microseconds apart, then a few captures of other protocols.
+Close together, several fragmented answers complete in one burst; each must keep its own
+bytes (before, the first took the second's: its query went unanswered, the other answer
+was published twice)."""
+import json
+import struct
+import subprocess
+
+from conftest import final_stats, pcap, run_tapbeat
+
+CONFIG = """packetbeat.flows: {timeout: 30s, period: 10s}
+packetbeat.protocols:
+- {type: icmp, enabled: true}
+- {type: dns, ports: [53]}
+- {type: http, ports: [80, 8080]}
+tapbeat.progress: false
+output.console: {}
+"""
+OTHERS = ["beats/http_post.pcap", "beats/http_over_vlan.pcap", "beats/dns_google_com.pcap", "beats/icmp/icmp4_ping.pcap",
+          "beats/802.1q-q-in-q-icmp.pcap"]
+
+
+def close_together(src, dst, start, gap_us):
+    """A copy of a little-endian microsecond pcap, its packets gap_us apart from start."""
+    with open(src, "rb") as f:
+        data = f.read()
+    assert struct.unpack("<I", data[:4])[0] == 0xA1B2C3D4
+    out, at, k = [data[:24]], 24, 0
+    while at + 16 <= len(data):
+        caplen = struct.unpack("<I", data[at + 8:at + 12])[0]
+        us = start * 1_000_000 + k * gap_us
+        out.append(struct.pack("<II", us // 1_000_000, us % 1_000_000) + data[at + 8:at + 16 + caplen])
+        at += 16 + caplen
+        k += 1
+    with open(dst, "wb") as f:
+        f.write(b"".join(out))
+
+
+def run(config, capture, workers):
+    proc = run_tapbeat(["-c", config, "-I", capture, "-t", "--strict.perms=false", "-E", f"tapbeat.workers={workers}",
+                        "-E", "tapbeat.ring_mb=1"])
+    events = sorted(json.dumps({k: v for k, v in json.loads(l).items() if k != "agent"}, sort_keys=True)
+                    for l in proc.stdout.splitlines())
+    return events, final_stats(proc.stderr)
+
+
+def test_two_workers_and_close_packets_give_the_same_events(tmp_path):
+    config = tmp_path / "tapbeat.yml"
+    config.write_text(CONFIG)
+    fragmented = pcap("ndpi/dns/dns_fragmented.pcap")
+    close = tmp_path / "close.pcap"
+    close_together(fragmented, close, 1_700_000_000, 10)
+    mix = tmp_path / "mix.pcap"
+    subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", mix, fragmented, close] + [pcap(c) for c in OTHERS],
+                   check=True)
+    _, alone = run(config, fragmented, 1)
+    assert alone["frag.reassembled"] > 2 and alone["dns.orphan_responses"] == 0
+    one, stats = run(config, mix, 1)
+    # The close copy pairs as the spread one does.
+    _, close_stats = run(config, close, 1)
+    assert close_stats["dns.transactions"] == alone["dns.transactions"]
+    assert close_stats["dns.orphan_responses"] == 0
+    for _ in range(3):
+        two, stats2 = run(config, mix, 2)
+        assert two == one
+        assert stats2["events.emitted"] == stats["events.emitted"]
