@@ -351,21 +351,30 @@ TEST(Mysql, AuthSwitchToCachingSha2FastPathAndStatistics) {
 
 // A login switched to sha256_password, whose client has no TLS and asks for the
 // server's RSA key (AuthMoreData 0x01 answered by the key in PEM, then the password
-// encrypted with it, 256 bytes), once refused (ERR 1045) and once passed: the refusal
-// is one login failure and nothing else; after the pass the statements pair.
-TEST(Mysql, AuthSwitchToSha256PasswordWithThePublicKey) {
+// encrypted with it, 256 bytes), and one whose caching_sha2_password cache misses (the
+// server asks for full authentication, AuthMoreData 0x04; the client asks for the key
+// with 0x02, as Navicat and the mysql client do without TLS), each once refused (ERR
+// 1045) and once passed: a refusal is one login failure and nothing else; after a pass
+// the statements pair.
+TEST(Mysql, PasswordEncryptedWithTheServersPublicKey) {
   const std::string pem =
       "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwp+ZvMw7i8dEUQK43WIz\n" +
       std::string(300, 'A') + "\n-----END PUBLIC KEY-----\n";
-  for (const bool refused : {true, false}) {
+  for (const int run : {0, 1, 2, 3}) {
+    const bool refused = run % 2 == 0;
     MysqlHarness h;
     h.server(mysql_packet(0, mysql8_greeting(kCaps8)));
     h.client(mysql_packet(1, mysql8_login()));
-    h.server(mysql_packet(2,
-                          "\xfe"
-                          "sha256_password" +
-                              std::string(1, '\0') + std::string(20, 'V') + std::string(1, '\0')));
-    h.client(mysql_packet(3, "\x01"));
+    if (run < 2) {
+      h.server(mysql_packet(2,
+                            "\xfe"
+                            "sha256_password" +
+                                std::string(1, '\0') + std::string(20, 'V') + std::string(1, '\0')));
+      h.client(mysql_packet(3, "\x01"));
+    } else {  // caching_sha2_password's full authentication: the key asked for with 0x02
+      h.server(mysql_packet(2, "\x01\x04"));
+      h.client(mysql_packet(3, "\x02"));
+    }
     h.server(mysql_packet(4, "\x01" + pem));
     h.client(mysql_packet(5, std::string(256, '\x9d')));
     if (refused) {
