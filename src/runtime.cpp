@@ -363,7 +363,7 @@ int PcapRuntime::run() {
     // reader waits for room rather than drop: a ring of 2 MiB (32 k packets, several
     // milliseconds of a worker's work) stays warm in cache, where a larger one was
     // touched page by page for the first time all through the run (a page fault, a
-    // zeroed page and a cache miss per 64 records: 8% of the CPU of two workers).
+    // zeroed page and a cache miss per 64 records).
     std::size_t ring_bytes = std::size_t{cfg_.engine.ring_mb} << 20;
     if (file_mode_ && stable_frames_) ring_bytes = std::min<std::size_t>(ring_bytes, kFileRingBytes);
     slot->ring = std::make_unique<PacketRing>(ring_bytes);
