@@ -182,8 +182,7 @@ bool Worker::parse_one(const RawPacket& p, Parsed& out) {
 }
 
 void Worker::process(std::span<const RawPacket> burst) {
-  if (burst.size() > kBurstSize) burst = burst.first(kBurstSize);
-  while (!burst.empty()) burst = burst.subspan(process_some(burst));
+  while (!burst.empty()) burst = burst.subspan(process_some(burst.first(std::min(burst.size(), kBurstSize))));
 }
 
 std::size_t Worker::process_some(std::span<const RawPacket> burst) {

@@ -97,7 +97,7 @@ class alignas(kCacheLine) Worker {
   // segments that wait for a hole are held by pointer, not copied. Before the first
   // packet.
   void set_stable_frames(bool stable) { stable_frames_ = stable; }
-  // Hot path. burst.size() <= kBurstSize.
+  // Hot path. A burst longer than kBurstSize is taken kBurstSize packets at a time.
   void process(std::span<const RawPacket> burst);
   // The capture clock moved (packet time in file mode, wall time live).
   void on_clock(uint64_t now_ns);
