@@ -237,3 +237,30 @@ def test_client_reply_off_and_skip_keep_the_pairing(tmp_path, redis_server):
     stats = final_stats(err)
     assert stats["redis.unanswered_by_request"] == answers.count(None)
     assert stats.get("redis.unmatched_responses", 0) == 0 and stats.get("redis.unmatched_requests", 0) == 0
+
+
+def test_refused_client_reply_off_leaves_replies_on(tmp_path, redis_server):
+    """A user whose ACL denies CLIENT sends CLIENT REPLY OFF: the server refuses it
+    (NOPERM) and goes on answering; the commands after it pair with their replies."""
+    config = live_config("redis", PORT, "")
+    got = []
+
+    def workload():
+        admin = socket.create_connection(("127.0.0.1", PORT))
+        admin.sendall(resp("ACL", "SETUSER", "app", "on", "nopass", "~*", "+@all", "-client"))
+        assert read_replies(admin, 1) == ["OK"]
+        admin.close()
+        c = socket.create_connection(("127.0.0.1", PORT))
+        for cmd in [("AUTH", "app", "x"), ("CLIENT", "REPLY", "OFF"), ("SET", "a", "1"), ("GET", "a")]:
+            c.sendall(resp(*cmd))
+            got.append(read_replies(c, 1)[0])
+        c.close()
+        time.sleep(0.3)
+
+    out, err = run_live(config, tmp_path, workload)
+    assert got[1].startswith("NOPERM") and got[2:] == ["OK", "1"]
+    events = [json.loads(l) for l in out.splitlines()]
+    redis = [e for e in events if e["type"] == "redis" and e["server"]["port"] == PORT and e["method"] in ("SET", "GET")]
+    assert [e["redis"].get("return_value") for e in redis] == ["OK", "1"]
+    stats = final_stats(err)
+    assert stats["redis.unmatched_responses"] == 1 and stats["redis.unanswered_by_request"] == 1

@@ -60,6 +60,26 @@ TEST(Redis, InlineCommandsAndErrors) {
   EXPECT_TRUE(contains(ev[1], R"("status":"Error")"));
 }
 
+// CLIENT REPLY OFF that the server refuses (a user whose ACL denies CLIENT): its error
+// arrives where no reply was awaited, counted as unmatched, and shows the server answers;
+// the commands after it pair with their replies (not taken for unanswered ones).
+TEST(Redis, RefusedClientReplyOffLeavesRepliesOn) {
+  RedisHarness h;
+  h.client("*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n");
+  h.server("-NOPERM User app has no permissions to run the 'client|reply' command\r\n");
+  h.client("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n");
+  h.server("+OK\r\n");
+  h.client("*2\r\n$3\r\nGET\r\n$1\r\na\r\n");
+  h.server("$1\r\n1\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"CLIENT")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("return_value":"OK")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("return_value":"1")")) << ev[2];
+  EXPECT_EQ(h.count("redis.unanswered_by_request"), 1u);
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 1u);
+}
+
 TEST(Redis, QueueLimitsDropAndCount) {
   RedisHarness h([](RedisSettings& s) { s.queue_max_messages = 2; });
   h.client("*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n");

@@ -521,6 +521,10 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   if (st.n_pending == 0) {
     counters_.inc(RedisStat::unmatched_responses);
     store_.release(m.text);
+    // A reply while replies were taken to be off: the server refused the CLIENT REPLY
+    // (an ACL's NOPERM, a server before 3.2) and answers; the commands after pair.
+    st.reply_off = 0;
+    st.reply_skip = 0;
     return;
   }
   Pending req;
