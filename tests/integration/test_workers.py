@@ -7,11 +7,18 @@ then the same packets 10 microseconds apart, then a few captures of other protoc
 Close together, several fragmented answers complete in one burst; each must keep its own
 bytes (before, the first took the second's: its query went unanswered, the other answer
 was published twice)."""
+import importlib.machinery
+import importlib.util
 import json
-import struct
+import os
 import subprocess
 
-from conftest import final_stats, pcap, run_tapbeat
+from conftest import ROOT, final_stats, pcap, run_tapbeat
+
+# bench/mix-cpu's retime(): a capture's packets re-timed a fixed gap apart, as the mixes are.
+_loader = importlib.machinery.SourceFileLoader("mix_cpu", os.path.join(ROOT, "bench", "mix-cpu"))
+mix_cpu = importlib.util.module_from_spec(importlib.util.spec_from_loader("mix_cpu", _loader))
+_loader.exec_module(mix_cpu)
 
 CONFIG = """packetbeat.flows: {timeout: 30s, period: 10s}
 packetbeat.protocols:
@@ -23,22 +30,6 @@ output.console: {}
 """
 OTHERS = ["beats/http_post.pcap", "beats/http_over_vlan.pcap", "beats/dns_google_com.pcap", "beats/icmp/icmp4_ping.pcap",
           "beats/802.1q-q-in-q-icmp.pcap"]
-
-
-def close_together(src, dst, start, gap_us):
-    """A copy of a little-endian microsecond pcap, its packets gap_us apart from start."""
-    with open(src, "rb") as f:
-        data = f.read()
-    assert struct.unpack("<I", data[:4])[0] == 0xA1B2C3D4
-    out, at, k = [data[:24]], 24, 0
-    while at + 16 <= len(data):
-        caplen = struct.unpack("<I", data[at + 8:at + 12])[0]
-        us = start * 1_000_000 + k * gap_us
-        out.append(struct.pack("<II", us // 1_000_000, us % 1_000_000) + data[at + 8:at + 16 + caplen])
-        at += 16 + caplen
-        k += 1
-    with open(dst, "wb") as f:
-        f.write(b"".join(out))
 
 
 def run(config, capture, workers):
@@ -54,7 +45,7 @@ def test_two_workers_and_close_packets_give_the_same_events(tmp_path):
     config.write_text(CONFIG)
     fragmented = pcap("ndpi/dns/dns_fragmented.pcap")
     close = tmp_path / "close.pcap"
-    close_together(fragmented, close, 1_700_000_000, 10)
+    mix_cpu.retime(fragmented, close, 1.7e9, 10e-6)
     mix = tmp_path / "mix.pcap"
     subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", mix, fragmented, close] + [pcap(c) for c in OTHERS],
                    check=True)
