@@ -15,6 +15,38 @@
 
 namespace tapbeat {
 
+// For a fixed table of requests awaiting their answers that a housekeeping tick scans
+// for the ones past their timeout: how many wait, and a time at or before the oldest
+// one's, so that a tick scans the table only when one may be due (a table of a
+// thousand slots scanned at every tick cost more than the decoding of a busy
+// connection). An answered request leaves the bound where it was: it stays at or
+// before the oldest, and the next scan (rescan(), then keep() for each request that
+// stays) brings it up.
+class WaitWatch {
+ public:
+  void add(uint64_t ts_ns) {
+    ++waiting_;
+    if (ts_ns < oldest_ns_) oldest_ns_ = ts_ns;
+  }
+  void remove() {
+    if (waiting_ && --waiting_ == 0) oldest_ns_ = kNone;
+  }
+  uint32_t waiting() const { return waiting_; }
+  // Whether a request may be past timeout_ns at now_ns.
+  bool due(uint64_t now_ns, uint64_t timeout_ns) const {
+    return waiting_ && now_ns > oldest_ns_ && now_ns - oldest_ns_ > timeout_ns;
+  }
+  void rescan() { oldest_ns_ = kNone; }
+  void keep(uint64_t ts_ns) {
+    if (ts_ns < oldest_ns_) oldest_ns_ = ts_ns;
+  }
+
+ private:
+  static constexpr uint64_t kNone = UINT64_MAX;
+  uint32_t waiting_ = 0;
+  uint64_t oldest_ns_ = kNone;
+};
+
 class PendingRecords {
  public:
   explicit PendingRecords(ChainStore& store) : store_(store) {}

@@ -34,9 +34,10 @@ std::string record(const std::string& m, bool last = true) {
 
 struct NfsHarness : test::StreamTest {
   test::Conn conn{800, 2049, 100, 900};
-  NfsHarness() {
+  explicit NfsHarness(uint64_t timeout_ns = 0) {
     const uint16_t ports[] = {2049};
-    decoders.enable<NfsSettings>("nfs", ports);
+    NfsSettings& s = decoders.enable<NfsSettings>("nfs", ports);
+    if (timeout_ns) s.timeout_ns = timeout_ns;
     start();
   }
   void send(bool from_client, const std::string& s, std::size_t piece = 0) {
@@ -127,6 +128,38 @@ TEST(Nfs, UdpCallsAndRepliesAndNotRpcOverTcp) {
   EXPECT_TRUE(contains(ev[0], R"("nfs":{"opcode":"LOOKUP","status":"NFS_OK","version":2})")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("transport":"udp")")) << ev[0];
   EXPECT_EQ(h.count("nfs.violations"), 1u);
+}
+
+// The calls waiting for their replies are looked at when the capture clock moves on:
+// each unanswered one goes out once its own timeout has passed, neither before nor
+// never, whether or not calls before it were answered in the meantime.
+TEST(Nfs, UnansweredCallsGoOutAtTheirOwnTimeout) {
+  const uint64_t timeout = 10'000'000'000;
+  NfsHarness h(timeout);
+  const uint64_t t0 = h.ts;
+  const auto at = [&](uint64_t t, uint32_t xid, bool is_call) {
+    h.ts = t - 1'000'000;  // push() adds the millisecond back
+    if (is_call)
+      h.datagram("10.0.0.1", 700, "10.0.0.2", 2049, call(xid, 100003, 3, 1, opaque("fh")));
+    else
+      h.datagram("10.0.0.2", 2049, "10.0.0.1", 700, reply(xid, 0));
+    h.w->flush();
+    h.drain();
+    return h.drained.size();
+  };
+  at(t0, 1, true);
+  at(t0 + 1'000'000, 2, true);
+  EXPECT_EQ(at(t0 + 2'000'000, 1, false), 1u);  // call 1 answered; call 2 waits
+  EXPECT_EQ(at(t0 + timeout / 2, 3, true), 1u);
+  EXPECT_EQ(at(t0 + timeout - 1'000'000'000 / 2, 99, false), 1u);  // not yet: call 2 is not due
+  EXPECT_EQ(at(t0 + timeout + 1'000'000'000 / 2, 98, false), 2u);  // call 2 is due, call 3 not
+  EXPECT_TRUE(contains(h.drained[1], R"("xid":"00000002")")) << h.drained[1];
+  EXPECT_TRUE(contains(h.drained[1], R"("message":"Unmatched request")")) << h.drained[1];
+  EXPECT_EQ(at(t0 + timeout / 2 + timeout - 1'000'000'000 / 2, 97, false), 2u);
+  EXPECT_EQ(at(t0 + timeout / 2 + timeout + 1'000'000'000 / 2, 96, false), 3u);  // call 3's turn
+  EXPECT_TRUE(contains(h.drained[2], R"("xid":"00000003")")) << h.drained[2];
+  EXPECT_EQ(h.finish().size(), 3u);
+  EXPECT_EQ(h.count("nfs.unmatched_requests"), 2u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "decode/memcache/memcache_wire.hpp"
+#include "decode/pending.hpp"
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
 #include "util/byte_reader.hpp"
@@ -76,12 +77,13 @@ struct MemcacheDecoder::Udp {
     McMsg msg;
   };
   Entry e[kUdpPending];
-  uint32_t in_use = 0;  // entries used: tick() has nothing to look at when 0
+  WaitWatch watch;  // when tick() has an entry to look at
 };
 
 MemcacheDecoder::MemcacheDecoder(const DecoderSetup& s)
     : DecoderCommon<MemcacheStat>(s), cfg_(s.settings<MemcacheSettings>()), udp_(std::make_unique<Udp>()) {
   std::memset(static_cast<void*>(udp_.get()), 0, sizeof(Udp));
+  udp_->watch = WaitWatch{};
 }
 
 MemcacheDecoder::~MemcacheDecoder() = default;
@@ -722,7 +724,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
       return;
     }
     *slot = Udp::Entry{true, m.src, m.dst, m.sport, m.dport, id, m.ip_version, msg};
-    ++u.in_use;
+    u.watch.add(msg.start_ns);
     return;
   }
   counters_.inc(MemcacheStat::responses);
@@ -735,7 +737,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
       store_.release(e.msg.keys);
       store_.release(msg.keys);
       e.used = false;
-      --u.in_use;
+      u.watch.remove();
       return;
     }
   }
@@ -744,9 +746,14 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
 }
 
 void MemcacheDecoder::tick(uint64_t now_ns) {
-  if (udp_->in_use == 0) return;
+  if (!udp_->watch.due(now_ns, cfg_.udp_timeout_ns)) return;
+  udp_->watch.rescan();
   for (auto& e : udp_->e) {
-    if (!e.used || e.msg.start_ns + cfg_.udp_timeout_ns >= now_ns) continue;
+    if (!e.used) continue;
+    if (e.msg.start_ns + cfg_.udp_timeout_ns >= now_ns) {
+      udp_->watch.keep(e.msg.start_ns);
+      continue;
+    }
     StreamInfo c;
     c.ip_version = e.ip_version;
     c.addr[0] = e.client, c.addr[1] = e.server, c.port[0] = e.cport, c.port[1] = e.sport;
@@ -754,7 +761,7 @@ void MemcacheDecoder::tick(uint64_t now_ns) {
     publish(c, 0, e.msg.bits & kBinary, true, &e.msg, nullptr);
     store_.release(e.msg.keys);
     e.used = false;
-    --udp_->in_use;
+    udp_->watch.remove();
   }
 }
 

@@ -159,6 +159,7 @@ bool NfsDecoder::message(const Hop& h, std::span<const uint8_t> b) {
       }
     }
     Pending& p = *slot;
+    if (!p.used) watch_.add(h.ts_ns);  // a retransmission keeps its call's place
     p.used = true;
     p.ip_version = h.ip_version;
     p.proto = h.proto;
@@ -190,9 +191,15 @@ bool NfsDecoder::message(const Hop& h, std::span<const uint8_t> b) {
 }
 
 void NfsDecoder::tick(uint64_t now_ns) {
+  if (!watch_.due(now_ns, timeout_ns_)) return;
+  watch_.rescan();
   for (std::size_t i = 0; i < kPending; ++i) {
     Pending& p = pending_[i];
-    if (p.used && now_ns > p.ts_ns + timeout_ns_) publish(p, nullptr, nullptr);
+    if (!p.used) continue;
+    if (now_ns > p.ts_ns + timeout_ns_)
+      publish(p, nullptr, nullptr);
+    else
+      watch_.keep(p.ts_ns);
   }
 }
 
@@ -281,6 +288,7 @@ void NfsDecoder::publish(const Pending& p, const Hop* reply, const RpcReply* r) 
     w.end_object();
     end_transaction(w);
   });
+  if (p.used) watch_.remove();
   const_cast<Pending&>(p).used = false;
 }
 

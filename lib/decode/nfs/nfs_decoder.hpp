@@ -9,6 +9,7 @@
 #include "decode/decoder.hpp"
 #include "decode/nfs/nfs_counters.hpp"
 #include "decode/nfs/nfs_rpc.hpp"
+#include "decode/pending.hpp"
 
 namespace tapbeat {
 
@@ -57,6 +58,7 @@ class NfsDecoder final : public DecoderCommon<NfsStat> {
 
   uint64_t timeout_ns_;
   std::unique_ptr<Pending[]> pending_;
+  WaitWatch watch_;  // when tick() has a call to look at
 };
 
 }  // namespace tapbeat

@@ -163,6 +163,7 @@ void ThriftDecoder::on_message(const StreamInfo& c, int dir, const ThriftMessage
     Pending* p = slot(c.addr[dir], c.port[dir], m.seqid, true);
     if (p->used) publish(*p, nullptr, 0, 0);  // the same call again before an answer
     p->used = true;
+    watch_.add(c.ts_ns);
     p->ip_version = c.ip_version;
     p->client = c.addr[dir];
     p->server = c.addr[1 - dir];
@@ -211,9 +212,15 @@ void ThriftDecoder::close(void*, const StreamInfo& c) {
 }
 
 void ThriftDecoder::tick(uint64_t now_ns) {
+  if (!watch_.due(now_ns, settings_.timeout_ns)) return;
+  watch_.rescan();
   for (std::size_t i = 0; i < kPending; ++i) {
     Pending& p = pending_[i];
-    if (p.used && now_ns > p.ts_ns + settings_.timeout_ns) publish(p, nullptr, 0, 0);
+    if (!p.used) continue;
+    if (now_ns > p.ts_ns + settings_.timeout_ns)
+      publish(p, nullptr, 0, 0);
+    else
+      watch_.keep(p.ts_ns);
   }
 }
 
@@ -271,6 +278,7 @@ void ThriftDecoder::publish(const Pending& p, const ThriftMessage* reply, uint64
     w.end_object();
     end_transaction(w);
   });
+  if (p.used) watch_.remove();
   const_cast<Pending&>(p).used = false;
 }
 

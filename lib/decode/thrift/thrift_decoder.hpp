@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "decode/decoder.hpp"
+#include "decode/pending.hpp"
 #include "decode/thrift/thrift_counters.hpp"
 #include "decode/thrift/thrift_idl.hpp"
 #include "decode/thrift/thrift_wire.hpp"
@@ -60,6 +61,7 @@ class ThriftDecoder final : public DecoderCommon<ThriftStat> {
 
   const ThriftSettings& settings_;
   std::unique_ptr<Pending[]> pending_;
+  WaitWatch watch_;  // when tick() has a call to look at
   std::unique_ptr<ThriftMessage> msg_;
 };
 
