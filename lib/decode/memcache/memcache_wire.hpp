@@ -30,7 +30,7 @@ enum McBit : uint16_t {
 
 // Commands: name (memcache.*.command), type (memcache.request.type).
 struct Command {
-  const char* name;
+  std::string_view name;  // a view: command_index() compares lengths first, no strlen
   const char* type;
 };
 inline constexpr Command kCommands[] = {
@@ -132,7 +132,7 @@ inline const char* status_name(uint16_t s) {
 
 // Text replies: keyword, memcache.response.type, whether it is an error.
 struct Reply {
-  const char* word;
+  std::string_view word;
   const char* type;
   bool error;
 };
