@@ -646,8 +646,8 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   if (resp)
     rs = {reinterpret_cast<const char*>(resp_text_.get()),
           store_.copy_out(resp->text, resp_text_.get(), kKeepBytes)};
-  std::string_view args[64];
-  const int n = req ? command_args(rq, args, 64) : 0;
+  std::string_view* args = args_;
+  const int n = req ? command_args(rq, args, static_cast<int>(std::size(args_))) : 0;
   RedisText& value = *value_;
   value.clear();
   char type = 0;

@@ -91,6 +91,9 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
   const RedisSettings& cfg_;
   std::unique_ptr<uint8_t[]> req_text_, resp_text_;
   std::unique_ptr<struct RedisText> value_;
+  // A command's arguments as publish() reads them: a member, not a local that each
+  // event would zero (1 KB).
+  std::string_view args_[64];
 };
 
 }  // namespace tapbeat
