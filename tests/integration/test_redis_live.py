@@ -264,3 +264,48 @@ def test_refused_client_reply_off_leaves_replies_on(tmp_path, redis_server):
     assert [e["redis"].get("return_value") for e in redis] == ["OK", "1"]
     stats = final_stats(err)
     assert stats["redis.unmatched_responses"] == 1 and stats["redis.unanswered_by_request"] == 1
+
+
+def test_inline_commands_are_split_as_the_server_splits_them(tmp_path, redis_server):
+    """Inline (telnet-style) commands with quoted arguments, the shapes of a pipeline
+    typed by hand: the server unquotes them (double quotes with their escapes, single
+    quotes with \\' alone) and refuses a line whose quotes do not balance, closing the
+    connection. Each event's resource and query carry the arguments the server read
+    (read back with GET over RESP); the refused line is paired with its error."""
+    config = live_config("redis", PORT, "")
+    lines = [b'SET key "my value with spaces"', b"SET key2 'my value with single quotes'",
+             b"SET key3 'my value with \"double\" inners'", b'SET key4 "my value with \'single\' inners"',
+             b'SET key5 "my value with \\"escaped\\" quotes"', b"SET key6 'my value with \\'escaped\\' quotes'",
+             b'SET "key 7" "tab\\there\\x41\\n"', b' \t \r\n   SET   key8   plain  ', b'SET bad1 "unclosed double quotes']
+    keys = ["key", "key2", "key3", "key4", "key5", "key6", "key 7", "key8"]
+    replies, stored = [], {}
+
+    def workload():
+        c = socket.create_connection(("127.0.0.1", PORT))
+        for line in lines:
+            c.sendall(line + b"\r\n")
+            replies.append(read_replies(c, 1)[0])
+        c.settimeout(2)
+        assert c.recv(1) == b""  # the server closed the connection after the refusal
+        c.close()
+        g = socket.create_connection(("127.0.0.1", PORT))
+        for k in keys:
+            g.sendall(resp("GET", k))
+            stored[k] = read_replies(g, 1)[0]
+        g.close()
+        time.sleep(0.3)
+
+    out, err = run_live(config, tmp_path, workload)
+    assert replies[:-1] == ["OK"] * 8 and "unbalanced quotes" in replies[-1]
+    assert stored["key5"] == 'my value with "escaped" quotes' and stored["key 7"] == "tab\there\x41\n"
+    events = [json.loads(l) for l in out.splitlines()]
+    sets = [e for e in events if e["type"] == "redis" and e["server"]["port"] == PORT and e["method"] == "SET"]
+    assert len(sets) == 9
+    for e, k in zip(sets, keys):
+        assert e["resource"] == k and e["query"] == f"SET {k} {stored[k]}", e
+        assert e["status"] == "OK" and e["redis"]["return_value"] == "OK", e
+    refused = sets[-1]
+    assert refused["status"] == "Error" and "unbalanced quotes" in refused["redis"]["error"], refused
+    assert refused["resource"] == "bad1", refused  # split at its blanks, as sent
+    stats = final_stats(err)
+    assert stats.get("redis.unmatched_responses", 0) == 0 and stats.get("redis.unmatched_requests", 0) == 0

@@ -166,15 +166,82 @@ bool format_value(Reader& r, RedisText& out, int depth, char& type) {
   }
 }
 
-// A command: its arguments (a RESP array of bulk strings, or an inline line).
-int command_args(std::string_view text, std::string_view* args, int max) {
+// An inline command's words as redis-server splits the line (sds.c, sdssplitargs):
+// blanks separate them; double quotes take \xHH, \n, \r, \t, \b, \a and a backslash
+// before any other byte; single quotes take \' alone; a closing quote must be
+// followed by a blank or the line's end. The words are copied into buf (at least the
+// line's size); -1 when the quotes do not balance (the server refuses the line:
+// "Protocol error: unbalanced quotes in request").
+int inline_args(std::string_view l, std::string_view* args, int max, char* buf) {
+  const auto blank = [](char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+  };
+  const auto hex = [](char ch) {
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+  };
+  std::size_t i = 0, out = 0;
+  int n = 0;
+  while (n < max) {
+    while (i < l.size() && blank(l[i])) ++i;
+    if (i == l.size()) break;
+    const std::size_t start = out;
+    char quote = 0;
+    for (bool done = false; !done;) {
+      if (i == l.size()) {
+        if (quote) return -1;  // unterminated
+        break;
+      }
+      const char ch = l[i];
+      if (quote && ch == quote) {  // the closing quote: a blank or the line's end after it
+        if (i + 1 < l.size() && !blank(l[i + 1])) return -1;
+        ++i;
+        done = true;
+      } else if (quote == '"' && ch == '\\' && i + 3 < l.size() && l[i + 1] == 'x' && hex(l[i + 2]) >= 0 &&
+                 hex(l[i + 3]) >= 0) {
+        buf[out++] = static_cast<char>(hex(l[i + 2]) * 16 + hex(l[i + 3]));
+        i += 4;
+      } else if (quote == '"' && ch == '\\' && i + 1 < l.size()) {
+        const char e = l[i + 1];
+        buf[out++] = e == 'n'   ? '\n'
+                     : e == 'r' ? '\r'
+                     : e == 't' ? '\t'
+                     : e == 'b' ? '\b'
+                     : e == 'a' ? '\a'
+                                : e;
+        i += 2;
+      } else if (quote == '\'' && ch == '\\' && i + 1 < l.size() && l[i + 1] == '\'') {
+        buf[out++] = '\'';
+        i += 2;
+      } else if (!quote && blank(ch)) {
+        done = true;
+      } else if (!quote && (ch == '"' || ch == '\'')) {
+        quote = ch;
+        ++i;
+      } else {
+        buf[out++] = ch;
+        ++i;
+      }
+    }
+    args[n++] = std::string_view(buf + start, out - start);
+  }
+  return n;
+}
+
+// A command: its arguments (a RESP array of bulk strings, or an inline line). buf
+// holds an inline line's words (text.size() bytes); an inline line whose quotes do not
+// balance is split at its blanks, as sent.
+int command_args(std::string_view text, std::string_view* args, int max, char* buf) {
   Reader r{reinterpret_cast<const uint8_t*>(text.data()),
            reinterpret_cast<const uint8_t*>(text.data()) + text.size()};
   const uint8_t *s, *e;
   if (!r.line(s, e) || s == e) return 0;
   int n = 0;
-  if (*s != '*') {  // inline command: words separated by blanks
+  if (*s != '*') {  // inline command
     std::string_view l(reinterpret_cast<const char*>(s), static_cast<std::size_t>(e - s));
+    if (const int k = inline_args(l, args, max, buf); k >= 0) return k;
     while (!l.empty() && n < max) {
       const std::size_t b = l.find_first_not_of(" \t");
       if (b == std::string_view::npos) break;
@@ -297,7 +364,9 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const uint32_t line = static_cast<uint32_t>(e - s) + 1;
     const uint8_t* le = (e > s && e[-1] == '\r') ? e - 1 : e;
     if (!d.in_msg) {
-      if (le == s) {  // blank line between inline commands
+      const uint8_t* w = s;
+      while (w < le && (*w == ' ' || *w == '\t')) ++w;
+      if (w == le) {  // a blank line between inline commands: the server passes it over
         off += line;
         continue;
       }
@@ -416,7 +485,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       default:
         // An inline command (telnet style) is one line of words; anything else is
         // not RESP.
-        if (d.depth == 0 && t >= 'A' && t <= 'z') {
+        if (d.depth == 0 && ((t >= 'A' && t <= 'z') || t == ' ' || t == '\t' || t == '"' || t == '\'')) {
           done = true;
         } else {
           counters_.inc(RedisStat::malformed);
@@ -480,7 +549,8 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     uint8_t head[64];
     const uint32_t k = store_.copy_out(m.text, head, sizeof head);
     std::string_view a[3];
-    const int n = command_args({reinterpret_cast<const char*>(head), k}, a, 3);
+    char words[sizeof head];
+    const int n = command_args({reinterpret_cast<const char*>(head), k}, a, 3, words);
     if (!answered(st, std::span<const std::string_view>(a, static_cast<std::size_t>(n > 0 ? n : 0)))) {
       counters_.inc(RedisStat::unanswered_by_request);
       publish(c, st.client, &m, nullptr, nullptr, true);
@@ -647,7 +717,8 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
     rs = {reinterpret_cast<const char*>(resp_text_.get()),
           store_.copy_out(resp->text, resp_text_.get(), kKeepBytes)};
   std::string_view* args = args_;
-  const int n = req ? command_args(rq, args, static_cast<int>(std::size(args_))) : 0;
+  char words[kKeepBytes];  // an inline command's words, unquoted
+  const int n = req ? command_args(rq, args, static_cast<int>(std::size(args_)), words) : 0;
   RedisText& value = *value_;
   value.clear();
   char type = 0;
