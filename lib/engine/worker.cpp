@@ -32,8 +32,9 @@ enum SocksState : uint8_t {
 
 // TcpSession::preamble.
 enum Preamble : uint8_t {
-  kPreambleNone,     // picked up mid-stream, or the client's first bytes were seen
-  kPreambleAtStart,  // seen from its SYN: the client's first bytes may be a PROXY header
+  kPreambleNone,       // the client's first bytes were seen
+  kPreambleAtStart,    // seen from its SYN: the client's first bytes may be a PROXY header
+  kPreambleMidstream,  // picked up mid-stream or at the server's SYN-ACK: either side may be the client
 };
 
 // Whether the segment is the handshake's next message (then it is passed over).
@@ -443,7 +444,8 @@ void Worker::tcp_session(Parsed& p) {
     s.port_claim_untested = false;
     s.tls_first_untested = false;
     s.socks = kSocksNone;
-    s.preamble = (m.tcp_flags & tcp_flag::kSyn) ? kPreambleAtStart : kPreambleNone;
+    s.preamble = (m.tcp_flags & (tcp_flag::kSyn | tcp_flag::kAck)) == tcp_flag::kSyn ? kPreambleAtStart
+                                                                                     : kPreambleMidstream;
     // Each one written whole: a chained assignment read the one just written back (a
     // store-forwarding stall, on a line the store had yet to fetch: a third of this
     // function's time with HTTP on).
@@ -494,8 +496,11 @@ void Worker::tcp_session(Parsed& p) {
       }
       return;
     }
-    const int found =
-        settings_.decoders->detector->classify(*detect_scratch_, {payload, payload_len}, d == 0);
+    // A probe of what clients send looks at the first sender's bytes, or at either
+    // side's when the connection was picked up without its SYN (the first packet seen
+    // may be the server's: its response is then found after the request it answers).
+    const int found = settings_.decoders->detector->classify(*detect_scratch_, {payload, payload_len},
+                                                             d == 0 || s.preamble == kPreambleMidstream);
     if (found >= 0 && decoders_[found]) {
       attach(s, found);
       counters_.inc(Counter::detect_by_payload);

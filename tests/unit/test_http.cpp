@@ -937,6 +937,32 @@ TEST(Detection, AnyTokenMethodWithItsVersionIsHttpOnAnyPort) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 2u);
 }
 
+// A connection off the HTTP ports picked up without its SYN: the first packet seen
+// may be the server's (the tail of a body), so the first sender is not known to be the
+// client. The client's request line is still taken for HTTP, and the request is
+// published with its response; before, only the response's status line was found
+// (an unmatched response, its request lost). The same for a connection first seen at
+// the server's SYN-ACK.
+TEST(Detection, ConnectionPickedUpMidStreamIsFoundByTheClientsRequest) {
+  HttpHarness h({80}, true);
+  Conn mid{41020, 8081};
+  h.server(mid, std::string(900, 'b'));
+  h.client(mid, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(mid, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+  Conn synack{41021, 8082};
+  h.frame(false, synack, tcp_flag::kSyn | tcp_flag::kAck, synack.sseq++, "");
+  h.client(synack, "GET /after-synack HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(synack, "HTTP/1.1 204 No Content\r\n\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"GET")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status_code":200)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("path":"/after-synack")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status_code":204)")) << ev[1];
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 2u);
+}
+
 // Bytes that are a protocol the run does not decode (a TLS ClientHello with only HTTP
 // enabled) end detection at once: the connection is undetected after that one segment,
 // and later segments are not looked at (an encrypted stream that happened to show
