@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Writes tests/data/loss/{redis,memcache,http,pgsql}-pipe.pcap: one connection each
-that sends 20 batches of 10 pipelined requests and waits for the batch's answers
-before the next, to Debian's redis-server and memcached, Python's http.server
-(HTTP/1.1 keep-alive) and PostgreSQL 15 (simple queries), captured on lo with tcpdump.
-test_capture_loss.py drops their segments one at a time.
+"""Writes tests/data/loss/{redis,memcache,memcache-bin,http,pgsql}-pipe.pcap: one
+connection each that sends 20 batches of 10 pipelined requests and waits for the batch's
+answers before the next, to Debian's redis-server and memcached (text and binary
+protocol), Python's http.server (HTTP/1.1 keep-alive) and PostgreSQL 15 (simple
+queries), captured on lo with tcpdump. test_capture_loss.py drops their segments one at
+a time.
 
-  sudo /usr/bin/python3 tests/integration/make_pipeline_captures.py
+  sudo /usr/bin/python3 tests/integration/make_pipeline_captures.py [NAME...]
 """
 import http.server
 import os
@@ -13,6 +14,7 @@ import socket
 import socketserver
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -72,6 +74,36 @@ def memcache(base):
         stop(srv)
 
 
+def memcache_binary(base):
+    del base  # no files
+    port = 11997
+    srv = subprocess.Popen(["memcached", "-p", str(port), "-U", "0", "-l", "127.0.0.1", "-u", "root", "-B",
+                            "binary"])
+    try:
+        wait_port(port)
+
+        def request(k, j):
+            # Set (extras: flags, expiry) and GetK (the response carries the key), the
+            # request's number in the opaque; values of a length of their own.
+            if j % 2 == 0:
+                key, value, extras = b"key%d" % k, b"v" * (20 + k), struct.pack("!II", 0, 0)
+                op = 0x01
+            else:
+                key, value, extras, op = b"key%d" % (k - 1), b"", b"", 0x0c
+            body = len(extras) + len(key) + len(value)
+            return struct.pack("!BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0, body, k, 0) + extras + key + value
+
+        def answered(buf):  # DEPTH whole responses
+            n = at = 0
+            while at + 24 <= len(buf):
+                at += 24 + struct.unpack("!I", buf[at + 8:at + 12])[0]
+                n += at <= len(buf)
+            return n >= DEPTH
+        capture(port, os.path.join(OUT, "memcache-bin-pipe.pcap"), lambda: run_batches(port, request, answered))
+    finally:
+        stop(srv)
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -127,4 +159,6 @@ def pgsql(base):
 
 
 if __name__ == "__main__":
-    make_all("tapbeat-pipes-", redis, memcache, http_server, pgsql)
+    makers = {"redis": redis, "memcache": memcache, "memcache-bin": memcache_binary, "http": http_server,
+              "pgsql": pgsql}
+    make_all("tapbeat-pipes-", *(makers[n] for n in (sys.argv[1:] or makers)))

@@ -9,7 +9,8 @@ all but at most two of the complete transactions of the whole capture, and every
 transaction it publishes must carry the response the whole capture gives that request
 (no request paired with its neighbour's response).
 
-Pipelines: 20 batches of 10 requests sent at once (make_pipeline_captures.py), each
+Pipelines: 20 batches of 10 requests sent at once (make_pipeline_captures.py; memcached
+over its text and its binary protocol), each
 segment dropped in turn: a lost segment costs at most its batch, and no request is
 paired with another's response (the requests sent before the client had all the lost
 bytes go out unanswered; before, the rest of the connection paired shifted).
@@ -43,7 +44,7 @@ CONFIG = """packetbeat.protocols:
 - {type: redis, ports: [16399, 16400]}
 - {type: mysql, ports: [13307]}
 - {type: pgsql, ports: [15433, 15434], send_response: true}
-- {type: memcache, ports: [11999, 11998]}
+- {type: memcache, ports: [11999, 11998, 11997]}
 - {type: http, ports: [18080, 18082]}
 tapbeat.workers: 1
 tapbeat.progress: false
@@ -94,7 +95,9 @@ def exchange(e):
         return e["url"]["path"], e["http"]["response"].get("body", {}).get("bytes")
     if kind == "memcache":
         rq, rs = e["memcache"]["request"], e["memcache"].get("response", {})
-        return (rq["command"], tuple(rq.get("keys", []))), (rs.get("command"), tuple(rs.get("keys", [])))
+        # Binary: a response carries its request's opaque (text: none either side).
+        return ((rq["command"], tuple(rq.get("keys", [])), rq.get("opaque")),
+                (rs.get("command"), tuple(rs.get("keys", [])), rs.get("opaque")))
     if kind == "redis":
         return e["query"], e["redis"].get("return_value")
     m = e[kind]
@@ -201,6 +204,7 @@ def test_a_segment_lost_in_a_login_costs_no_statement(capture, tmp_path):
 PIPE_CASES = {
     "redis-pipe.pcap": ("redis", 16400),
     "memcache-pipe.pcap": ("memcache", 11998),
+    "memcache-bin-pipe.pcap": ("memcache", 11997),
     "http-pipe.pcap": ("http", 18082),
     "pgsql-pipe.pcap": ("pgsql", 15434),
 }

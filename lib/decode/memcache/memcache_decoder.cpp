@@ -16,6 +16,7 @@ namespace {
 // Bytes passed over after a gap, looking for a message start, before the connection is
 // left.
 constexpr uint32_t kMaxResyncSkip = 64 * 1024;
+constexpr uint32_t kBinaryHeader = 24;  // a binary message's fixed header
 }  // namespace
 
 using namespace memcache;  // its wire format: memcache_wire.hpp
@@ -95,6 +96,24 @@ void MemcacheDecoder::open(void* state) {
   st.queue = ChainStore::Chain{};
   for (auto& d : st.dir) d.cur.keys = ChainStore::Chain{};
 }
+
+namespace {
+
+// Whether a binary header of a request (magic 0x80) or a response (0x81) starts at h
+// and holds together: a known opcode, the raw data type, extras and key within the body
+// and of sizes the protocol uses (extras 20 bytes at most, keys 250), a response's
+// status one the protocol defines. What a resync after a gap looks for.
+bool binary_header_at(const uint8_t* h, bool response) {
+  if (h[0] != (response ? 0x81 : 0x80) || !opcode_of(h[1]) || h[5] != 0) return false;
+  const uint32_t keylen = static_cast<uint32_t>(load_be(h + 2, 2)), extlen = h[4];
+  const uint32_t body = static_cast<uint32_t>(load_be(h + 8, 4));
+  if (extlen > 20 || keylen > 250 || extlen + keylen > body || body > (64u << 20)) return false;
+  if (!response) return true;
+  const uint16_t status = static_cast<uint16_t>(load_be(h + 6, 2));
+  return std::string_view(status_name(status)) != "Unknown";
+}
+
+}  // namespace
 
 // One message (or, for multi-line text replies, one line of it) from p. On
 // success `done` tells whether `out` is a whole message; returns consumed bytes.
@@ -425,15 +444,21 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
   if (d.resync) {
-    // After a gap: whole lines are passed over until one opens a command (its first
-    // word one of the commands) or a reply of this side.
+    // After a gap: text passes over whole lines until one opens a command (its first
+    // word one of the commands) or a reply of this side; binary passes over bytes until
+    // a header of this side that holds together (binary_header_at).
     const Resync r =
-        find_line_start(bytes, off, d.resync, kMaxResyncSkip, [&](const uint8_t* s, const uint8_t* le) {
-          const std::string_view line(reinterpret_cast<const char*>(s), static_cast<std::size_t>(le - s));
-          std::string_view w[1];
-          return dir == st.client ? split_words(line, w, 1) == 1 && command_index(w[0]) != 0
-                                  : looks_like_reply(line);
-        });
+        st.binary == 2
+            ? find_message_start(
+                  bytes, off, kBinaryHeader, d.resync, kMaxResyncSkip,
+                  [&](const uint8_t* s, uint32_t) { return binary_header_at(s, dir != st.client); })
+            : find_line_start(bytes, off, d.resync, kMaxResyncSkip, [&](const uint8_t* s, const uint8_t* le) {
+                const std::string_view line(reinterpret_cast<const char*>(s),
+                                            static_cast<std::size_t>(le - s));
+                std::string_view w[1];
+                return dir == st.client ? split_words(line, w, 1) == 1 && command_index(w[0]) != 0
+                                        : looks_like_reply(line);
+              });
     counters_.inc(MemcacheStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
     off = r.result.consumed;
@@ -543,6 +568,9 @@ void MemcacheDecoder::lose_reply(MemcacheState& st, const StreamInfo& c, McMsg& 
 }
 
 bool MemcacheDecoder::can_answer(const McMsg& req, const McMsg& reply) const {
+  // Binary: a response repeats its request's opcode and opaque.
+  if (reply.bits & kBinary)
+    return (req.bits & kBinary) && req.opcode == reply.opcode && req.opaque == reply.opaque;
   if ((reply.bits & kError) || (req.bits & kMeta) || (reply.bits & kMeta)) return true;
   const std::string_view type = kCommands[req.command].type;
   switch (reply.reply_kind) {
@@ -594,11 +622,12 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     }
     return true;
   }
-  if (st.binary != 1 || st.client < 0) return false;  // binary: no marker to find the next message by
-  // Text: the framing is lost. A message cut by the gap is dropped; on the reply side
-  // the lost bytes began the reply to the oldest request waiting (replies come in
-  // order), which goes out unanswered, and the replies after the gap meet their own
-  // requests. The next line that opens a message takes up the stream.
+  if (st.binary == 0 || st.client < 0) return false;
+  // The framing is lost. A message cut by the gap is dropped; on the reply side the
+  // lost bytes began the reply to the oldest request waiting (replies come in order),
+  // which goes out unanswered, and the replies after the gap meet their own requests.
+  // The next line that opens a message (text) or the next header that holds together
+  // (binary) takes up the stream.
   store_.release(d.cur.keys);
   d.cur = McMsg{};
   d.in_value = 0;

@@ -46,7 +46,7 @@ struct MemcacheState {
     uint64_t skip;     // value bytes still to stream past
     uint8_t in_value;  // a message waits for its value to pass
     uint8_t pad[3];
-    uint32_t resync;    // after a gap (text): 1 + bytes of the lines passed over until one opens a message
+    uint32_t resync;    // after a gap: 1 + the bytes passed over until a message starts
     McMsg cur;          // the message whose value is streaming, or a text reply being gathered
     uint8_t gathering;  // a multi-line text reply (VALUE... END, STAT... END) is open
     uint8_t pad2[7];
