@@ -117,12 +117,13 @@ namespace {
 // left.
 constexpr uint32_t kMaxResyncSkip = 256 * 1024;
 
-// A v3/v4 frame header this side sends: its version with the direction bit, flags
-// the protocol defines, a known opcode of that direction, a length it allows.
-bool plausible_header(const uint8_t* p, bool response) {
+// A frame (v3/v4) or envelope (v5) header this side sends: its version with the
+// direction bit, flags the protocol defines, a known opcode of that direction, a length
+// it allows.
+bool plausible_header(const uint8_t* p, bool response, bool v5 = false) {
   const uint8_t version = p[0] & 0x7f;
-  return (version == 3 || version == 4) && ((p[0] & 0x80) != 0) == response && p[1] <= 0x1f &&
-         known_op(p[4]) && is_response_op(p[4]) == response &&
+  return (v5 ? version == 5 : version == 3 || version == 4) && ((p[0] & 0x80) != 0) == response &&
+         p[1] <= 0x1f && known_op(p[4]) && is_response_op(p[4]) == response &&
          load_be32(p + 5) <= CassandraDecoder::kMaxFrame;
 }
 
@@ -134,6 +135,14 @@ bool opens_frame(const uint8_t* p, uint32_t avail, bool response) {
   return next + 9 > avail || plausible_header(p + next, response);
 }
 
+// A v5 segment header at p: hl bytes (3, or 5 with LZ4) that their CRC24 vouches for,
+// a payload of at least a byte. A resync after a gap looks for one: a wrong match is a
+// chance of 2^-24 per byte passed over.
+bool segment_header_at(const uint8_t* p, int hl) {
+  const uint64_t v = load_le(p, hl);
+  return (v & 0x1ffff) != 0 && crc24(v, hl) == load_le(p + hl, 3);
+}
+
 }  // namespace
 
 DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir,
@@ -143,10 +152,16 @@ DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir,
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
   if (st.resync[dir]) {
-    // After a gap: bytes are passed over up to a frame start of this side.
+    // After a gap: bytes are passed over up to a frame start of this side (v3/v4) or a
+    // segment header (v5).
+    const int hl = st.compressor == CqlCompressor::kLz4 ? 5 : 3;
     const Resync r =
-        find_message_start(bytes, off, 9, st.resync[dir], kMaxResyncSkip,
-                           [&](const uint8_t* q, uint32_t a) { return opens_frame(q, a, dir != st.client); });
+        st.segmented[dir]
+            ? find_message_start(bytes, off, static_cast<uint32_t>(hl + 3), st.resync[dir], kMaxResyncSkip,
+                                 [&](const uint8_t* q, uint32_t) { return segment_header_at(q, hl); })
+            : find_message_start(
+                  bytes, off, 9, st.resync[dir], kMaxResyncSkip,
+                  [&](const uint8_t* q, uint32_t a) { return opens_frame(q, a, dir != st.client); });
     counters_.inc(CassandraStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
     off = r.result.consumed;
@@ -264,6 +279,15 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
   if (!st.seg_self[dir] && st.envelope_left[dir]) {  // a later part of a large envelope
     st.envelope_left[dir] -= std::min(st.envelope_left[dir], n);
     return true;
+  }
+  if (st.seg_lost[dir]) {
+    // After a gap: a part of a large envelope whose start was lost is passed over, up
+    // to a segment that starts an envelope.
+    if (!st.seg_self[dir] && (n < 9 || !plausible_header(p, dir != st.client, true))) {
+      counters_.inc(CassandraStat::resync_skipped_bytes, n);
+      return true;
+    }
+    st.seg_lost[dir] = 0;
   }
   if (st.envelope_left[dir]) {  // whole envelopes where a large one's remainder was due
     counters_.inc(CassandraStat::malformed);
@@ -579,11 +603,17 @@ bool CassandraDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t l
     st.skip[dir] -= len;
     return true;
   }
-  // v3/v4, the framing lost: the stream is taken up at the next frame start; responses
-  // still meet their requests by stream id. v5's segments are left.
-  if (st.segmented[dir] || st.client < 0) return false;
+  // The framing lost: the stream is taken up at the next frame start (v3/v4) or the
+  // next segment header its CRC24 vouches for (v5); responses still meet their requests
+  // by stream id.
+  if (st.client < 0) return false;
   st.skip[dir] = 0;
   st.resync[dir] = 1;
+  if (st.segmented[dir]) {
+    st.seg_phase[dir] = 0;
+    st.envelope_left[dir] = 0;
+    st.seg_lost[dir] = 1;
+  }
   return true;
 }
 

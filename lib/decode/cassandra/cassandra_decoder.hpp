@@ -56,7 +56,8 @@ struct CassandraState {
   uint8_t segmented[2];       // v5 framing in force
   uint32_t seg_raw_len[2];    // v5: uncompressed length of the current LZ4 segment (0: stored as it is)
   int8_t client;              // direction of the client; -1 unknown yet
-  uint32_t resync[2];         // after a gap (v3/v4): 1 + bytes passed over looking for a frame start
+  uint32_t resync[2];         // after a gap: 1 + bytes passed over looking for a frame or segment start
+  uint8_t seg_lost[2];        // v5, after a gap: parts of an envelope whose start was lost are passed over
   CqlCompressor compressor;
   uint32_t n_pending;
   ChainStore::Chain pending;  // Stored records, each followed by its query text
