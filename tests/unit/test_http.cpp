@@ -622,7 +622,9 @@ TEST(HttpDecoder, HeadersBodiesRedactionAndRawText) {
     s.send_all_headers = s.split_cookie = s.redact_authorization = true;
     s.send_request = true;
     s.request_body_for = {"x-www-form-urlencoded"};
-    s.hide_keywords = {"password"};
+    // A long list: every keyword applies (the 40th here), not the first 32 alone.
+    for (int i = 0; i < 39; ++i) s.hide_keywords.push_back("k" + std::to_string(i));
+    s.hide_keywords.push_back("password");
     s.real_ip_header = "x-forwarded-for";
     s.redact_headers = {"x-secret"};
   });

@@ -66,6 +66,7 @@ HttpDecoder::HttpDecoder(const DecoderSetup& s)
     // they are read, and zeroing them faulted in every page at start-up.
     : DecoderCommon<HttpStat>(s), cfg_(s.settings<HttpSettings>()), scratch_(new Scratch) {
   if (scratch_->json.allocate(kMaxKeptBytes)) throw std::bad_alloc();
+  hidden_.assign(cfg_.hide_keywords.begin(), cfg_.hide_keywords.end());
 }
 
 HttpDecoder::~HttpDecoder() = default;

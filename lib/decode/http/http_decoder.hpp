@@ -118,6 +118,7 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
 
   const HttpSettings& cfg_;
   std::unique_ptr<Scratch> scratch_;
+  std::vector<std::string_view> hidden_;  // cfg_.hide_keywords, as the parameter encoder takes them
 };
 
 }  // namespace tapbeat

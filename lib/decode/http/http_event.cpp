@@ -214,9 +214,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   std::string_view resp_body = resp && (resp->flags & kBodyKept)
                                    ? rs_text.substr(std::min<std::size_t>(rs_text.size(), resp->head_len))
                                    : std::string_view{};
-  std::string_view hidden_items[32];
-  http::KeywordList hidden{hidden_items, std::min<std::size_t>(cfg_.hide_keywords.size(), 32)};
-  for (std::size_t i = 0; i < hidden.n; ++i) hidden_items[i] = cfg_.hide_keywords[i];
+  const http::KeywordList hidden{hidden_.data(), hidden_.size()};
   std::string_view params;
   const bool form = req && http::icontains(rq.get("content-type"), "x-www-form-urlencoded");
   if (req) {
