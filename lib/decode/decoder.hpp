@@ -212,9 +212,17 @@ class Decoder {
     (void)state, (void)c, (void)dir, (void)bytes;
     return {0, 0, Verdict::kViolation};
   }
+  // A hole is about to cut short the bytes the engine held for a message the decoder
+  // was waiting to see whole (`held`, its first bytes; the message's head, say, without
+  // its end): what the decoder can still take of them, before gap() and before they are
+  // dropped. True when it took them (they are then not counted as dropped).
+  virtual bool cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
+    (void)state, (void)c, (void)dir, (void)held;
+    return false;
+  }
   // len bytes of direction dir are missing (bytes the engine held of a partial
-  // message before the hole are dropped first). Returns false when the decoder
-  // cannot find its way back into the stream: it is detached.
+  // message before the hole are dropped first, offered to cut_short()). Returns false
+  // when the decoder cannot find its way back into the stream: it is detached.
   virtual bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
     (void)state, (void)c, (void)dir, (void)len;
     return false;

@@ -538,7 +538,7 @@ void Worker::tcp_session(Parsed& p) {
   if (m.tcp_flags & tcp_flag::kAck) tcp_->note_ack(s.dir[1 - d], m.tcp_ack, m.ts_ns);
   sink_.bind(&s, d);
   tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_,
-                stable_frames_ && p.in_frame);
+                stable_frames_ && p.in_frame, m.l4_lost);
   if (s.state != kDecoding) {  // detached while this segment was delivered
     tcp_->release(s.dir[0]);
     tcp_->release(s.dir[1]);
@@ -696,12 +696,17 @@ void Worker::Sink::on_gap(uint32_t len, uint64_t acked_ns) {
   TcpSession& s = *s_;
   if (s.state != kDecoding) return;
   StreamBuffer& b = s.buf[dir_];
-  if (!b.held.empty()) {
-    w_.counters_.inc(Counter::stream_gap_dropped_bytes, b.held.len);
-    w_.store_.release(b.held);
-  }
   s.in_progress = true;
   info_.gap_acked_ns = acked_ns;
+  if (!b.held.empty()) {
+    // The partial message goes to the decoder first (as much as the scratch holds): a
+    // head the hole cut short may still be published for what it shows.
+    uint8_t* held = w_.stream_scratch_.get();
+    const uint32_t k = w_.store_.copy_out(b.held, held, kStreamScratchBytes);
+    if (!w_.decoders_[s.decoder]->cut_short(s.data, info_, dir_, {held, k}))
+      w_.counters_.inc(Counter::stream_gap_dropped_bytes, b.held.len);
+    w_.store_.release(b.held);
+  }
   const bool kept = w_.decoders_[s.decoder]->gap(s.data, info_, dir_, len);
   info_.gap_acked_ns = 0;
   if (!kept) w_.detach(s, info_, false);

@@ -130,7 +130,7 @@ void TcpReassembler::gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto) {
 }
 
 void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload,
-                             uint32_t len, StreamSink& sink, bool stable) {
+                             uint32_t len, StreamSink& sink, bool stable, uint32_t lost_tail) {
   if (flags & tcp_flag::kSyn) {
     if (!d.synced) {
       d.next_seq = seq + 1;
@@ -186,14 +186,21 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
       }
     }
   }
+  if (lost_tail && d.synced && seq_diff(seq + len, d.next_seq) == 0 && lost_tail <= limits_.window_bytes) {
+    // The snap length cut the segment's end off: those bytes passed the capture point
+    // and are lost, known at once (nothing after them need say so). The decoder hears
+    // of the gap before the next segment's bytes; bytes held from beyond it follow.
+    gap_to(d, sink, seq + len + lost_tail);
+    drain(d, sink);
+  }
   if (flags & (tcp_flag::kFin | tcp_flag::kRst)) {
     close(d, sink);
     // A FIN numbered past the bytes seen: the stream's tail was lost to the capture
     // (nothing after it would tell). Its decoder hears of the gap before the end, as of
     // any other. A number further ahead than the window is not believed.
-    const int32_t tail = seq_diff(seq + len, d.next_seq);
+    const int32_t tail = seq_diff(seq + len + lost_tail, d.next_seq);
     if ((flags & tcp_flag::kFin) && !d.fin && tail > 0 && static_cast<uint32_t>(tail) <= limits_.window_bytes)
-      gap_to(d, sink, seq + len);
+      gap_to(d, sink, seq + len + lost_tail);
     if (!d.fin) {
       d.fin = true;
       sink.on_end();

@@ -72,8 +72,10 @@ class TcpReassembler {
   // payload's bytes stay valid as long as the reassembler may hold them (a mapped
   // capture file); a segment that waits for a hole is then held by pointer. Limits
   // and counts are the same either way.
+  // lost_tail: bytes the segment carried past `len` that the capture cut off (the snap
+  // length): known lost, a gap right after the segment's bytes when they are in order.
   void segment(TcpDirection& d, uint32_t seq, uint8_t flags, const uint8_t* payload, uint32_t len,
-               StreamSink& sink, bool stable = false);
+               StreamSink& sink, bool stable = false, uint32_t lost_tail = 0);
   // The other direction acknowledged d's bytes up to `ack` (its next expected one).
   // Where that reaches bytes held behind a hole, the hole's bytes passed the capture
   // point and were lost to it (the peer has them): the hole is given up then, as

@@ -83,6 +83,7 @@ class Parser {
   ParseStatus inner_ip(Tunnel t, uint32_t id, bool v6, ByteReader r, int depth);
 
   PacketMeta& m_;
+  uint32_t ip_lost_ = 0;  // bytes of the innermost IP payload the snap length cut off
   Counters& c_;
 };
 
@@ -285,9 +286,11 @@ ParseStatus Parser::ipv4(ByteReader r, int depth) {
   if (total < ihl) return drop(Counter::ipv4_bad_total_length);
   const bool snapped = m_.cap_len < m_.wire_len;
   uint32_t avail = static_cast<uint32_t>(r.remaining());
+  ip_lost_ = 0;
   if (total > avail) {
     // Cut by the snap length: parse what is there. Otherwise the header lies.
     if (!snapped) return drop(Counter::ipv4_bad_total_length);
+    ip_lost_ = total - avail;
   } else {
     avail = total;  // drop Ethernet padding
   }
@@ -323,10 +326,12 @@ ParseStatus Parser::ipv6(ByteReader r, int depth) {
   r.skip(40);
   uint32_t avail = static_cast<uint32_t>(r.remaining());
   const bool snapped = m_.cap_len < m_.wire_len;
+  ip_lost_ = 0;
   if (plen == 0) {
     // Jumbogram (RFC 2675) or a zero-length payload: take what is there.
   } else if (plen > avail) {
     if (!snapped) return drop(Counter::ipv6_bad_payload_length);
+    ip_lost_ = plen - avail;
   } else {
     avail = plen;
   }
@@ -449,6 +454,8 @@ ParseStatus Parser::tcp(ByteReader r) {
   if (off == 0 || !r.has(off)) {
     if (!snapped || !r.has(14)) return drop(Counter::tcp_truncated);
     off = static_cast<uint32_t>(r.remaining());
+  } else {
+    m_.l4_lost = ip_lost_;  // the header whole: what the snap length cut is payload
   }
   m_.sport = static_cast<uint16_t>(h[0] << 8 | h[1]);
   m_.dport = static_cast<uint16_t>(h[2] << 8 | h[3]);

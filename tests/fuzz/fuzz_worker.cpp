@@ -1,6 +1,7 @@
 // libFuzzer target: one frame through the whole worker (L2-L4 parse, fragments, flow
 // table, TCP reassembly, payload detection, every decoder, event writing). The first input byte
-// picks the link type; the rest is the frame. Several inputs in a row build up state.
+// picks the link type (its high bit: the frame was cut by the snap length); the rest is the frame. Several
+// inputs in a row build up state.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -47,11 +48,12 @@ struct State {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static State st;
   if (size < 1) return 0;
-  const uint16_t lt = kLinkTypes[data[0] % (sizeof kLinkTypes / sizeof kLinkTypes[0])];
+  const uint16_t lt = kLinkTypes[(data[0] & 0x7f) % (sizeof kLinkTypes / sizeof kLinkTypes[0])];
   std::vector<uint8_t> frame(data + 1, data + size);  // exact size: reads past it are caught
   st.ts += 7'000'000;
-  RawPacket p{
-      frame.data(), static_cast<uint32_t>(frame.size()), static_cast<uint32_t>(frame.size()), st.ts, 0, lt};
+  // The first byte's high bit: a frame cut by the snap length (the wire had more).
+  const auto cap = static_cast<uint32_t>(frame.size());
+  RawPacket p{frame.data(), cap, (data[0] & 0x80) ? cap + 1500 : cap, st.ts, 0, lt};
   st.worker->process({&p, 1});
   test::drain_checked_or_trap(st.worker->events());
   return 0;

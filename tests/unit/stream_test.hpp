@@ -55,16 +55,13 @@ struct StreamTest {
     f.text(payload);
     push(f);
   }
+  uint32_t snap = 0;  // the capture's snap length: frames cut to it (0: whole)
   // The frame, a millisecond after the previous one.
   void push(Frame& f) {
     keep.push_back(f.finish().b);
     ts += 1'000'000;
-    RawPacket p{keep.back().data(),
-                static_cast<uint32_t>(keep.back().size()),
-                static_cast<uint32_t>(keep.back().size()),
-                ts,
-                0,
-                link_type::kEthernet};
+    const auto size = static_cast<uint32_t>(keep.back().size());
+    RawPacket p{keep.back().data(), snap && size > snap ? snap : size, size, ts, 0, link_type::kEthernet};
     w->process({&p, 1});
   }
   // One UDP datagram from src:sport to dst:dport.

@@ -573,6 +573,38 @@ TEST(HttpDecoder, LostResponseLeavesTheRequestsAfterItPairedRight) {
 
 // A Host that is an address joins related.ip after the two ends, as Packetbeat adds it;
 // a name goes to related.hosts instead.
+// A capture with a small snap length (200 bytes of each frame): heads longer than what
+// a frame kept lose their end, bodies most of their bytes. Each message is published
+// for the whole lines it shows, with a note, a request with its response (method, path,
+// status as sent), and the next exchange on the connection is read as usual. Before,
+// such heads were dropped at the gap: the requests were lost, their responses
+// published unmatched.
+TEST(HttpDecoder, HeadsCutByTheSnapLengthStillPair) {
+  HttpHarness h;
+  h.snap = 200;  // 54 bytes of headers: 146 of each segment's payload kept
+  Conn c;
+  h.handshake(c);
+  const std::string pad(300, 'p');
+  for (int i = 0; i < 3; ++i) {
+    const std::string path = "/item/" + std::to_string(i);
+    h.client(c, "GET " + path + " HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: " + pad + "\r\n\r\n");
+    const std::string body(1000 + i, 'b');
+    h.server(c, "HTTP/1.1 " + std::to_string(200 + i) + " OK\r\nContent-Type: text/html\r\nX-Pad: " + pad +
+                    "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const std::string& e = ev[static_cast<std::size_t>(i)];
+    EXPECT_TRUE(contains(e, R"("path":"/item/)" + std::to_string(i) + "\"")) << e;
+    EXPECT_TRUE(contains(e, R"("status_code":)" + std::to_string(200 + i))) << e;
+    EXPECT_TRUE(contains(e, R"("status":"OK")")) << e;
+    EXPECT_TRUE(contains(e, "its head was cut short by bytes the capture lost")) << e;
+  }
+  EXPECT_EQ(h.count("http.heads_cut_by_gap"), 6u);
+  EXPECT_EQ(h.count("http.unmatched_responses"), 0u);
+}
+
 TEST(HttpDecoder, HostAddressJoinsRelatedIp) {
   HttpHarness h;
   const auto ev = exchange_with_hole(h, 0, 0, "GET / HTTP/1.1\r\nHost: 203.0.113.9:8080\r\n\r\n",

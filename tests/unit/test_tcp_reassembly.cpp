@@ -148,6 +148,30 @@ TEST_F(TcpReassembly, HoleAtCloseBecomesAGap) {
   EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 6u);
 }
 
+// Segments the snap length cut (the IP header's length says how much is missing): the
+// bytes cut off are a gap at once, right after the bytes captured, and the next segment
+// follows it in order; a segment cut whole (headers only) is a gap of its payload. A cut
+// segment that arrives out of order tells nothing yet (its hole is given up as any other).
+TEST_F(TcpReassembly, BytesCutByTheSnapLengthAreAGapAtOnce) {
+  seg(0, "", tcp_flag::kSyn);
+  const auto cut = [&](uint32_t seq, const std::string& s, uint32_t lost, uint8_t flags = 0) {
+    r->segment(d, seq, flags, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()),
+               rec, false, lost);
+  };
+  cut(1, "GET /a", 10);  // bytes 7-16 cut off
+  EXPECT_EQ(rec.out, "GET /a[gap 10]");
+  seg(17, "next");
+  cut(21, "", 5);  // only the headers captured
+  EXPECT_EQ(rec.out, "GET /a[gap 10]next[gap 5]");
+  cut(40, "late", 3);  // out of order: held, no gap yet
+  EXPECT_EQ(rec.out, "GET /a[gap 10]next[gap 5]");
+  seg(26, std::string(14, 'x'));  // fills the hole: the held segment follows
+  EXPECT_EQ(rec.out, "GET /a[gap 10]next[gap 5]" + std::string(14, 'x') + "late");
+  cut(47, "end", 4, tcp_flag::kFin);  // the FIN after the bytes cut off: one gap, then the end
+  EXPECT_EQ(rec.out, "GET /a[gap 10]next[gap 5]" + std::string(14, 'x') + "late[gap 3]end[gap 4]");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_gaps), 4u);
+}
+
 // A FIN numbered past the last byte seen: the stream's tail was lost, and the decoder
 // hears of it as a gap before the end (a data segment carrying the FIN, a bare FIN, a
 // FIN behind a hole). A RST's number, or one past the window, is not taken as loss.

@@ -34,6 +34,7 @@ enum Note : uint16_t {
   kNoteBadChunk = 128,   // chunk framing broken: the message ends there
   kNoteHeadCut = 256,    // head longer than kMaxHeadBytes
   kNoteReplyLost = 512,  // the response's first bytes fell in a gap of the capture
+  kNoteHeadLost = 1024,  // the head's end fell in a gap of the capture
 };
 static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengthMismatch |
                http::kLengthAndChunked | http::kOtherCoding | http::kBadStatus) < kNoteBadChunk);
@@ -237,6 +238,7 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
       {kNoteBadChunk, "invalid chunk framing; the message ends there"},
       {kNoteHeadCut, "head longer than 64 KiB; cut"},
       {kNoteReplyLost, "its response began in bytes the capture lost"},
+      {kNoteHeadLost, "its head was cut short by bytes the capture lost"},
   };
   BoundedText<sizeof scratch_->note - 1> out;
   if (note) out.append(note);
@@ -537,6 +539,29 @@ void HttpDecoder::lose_response(HttpState& st, const StreamInfo& c) {
   publish(c, st.client, &req, nullptr, kUnmatchedRequest);
   release(req);
   pop_pending(st);
+}
+
+// A head the capture lost the end of (a packet cut by the snap length, a segment lost):
+// its whole lines are the message's head, published with a note as a lossy message
+// (gap() completes it), so that a request still meets its response and a response its
+// request. A start line without its end is not taken.
+bool HttpDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
+  HttpState& st = *static_cast<HttpState*>(state);
+  HttpState::Dir& d = st.dir[dir];
+  if (d.active || (d.phase != kStart && d.phase != kResync)) return false;  // not waiting for a head
+  const uint8_t* p = held.data();
+  std::size_t n = held.size();
+  while (n && (*p == '\r' || *p == '\n')) ++p, --n;
+  const http::StartKind k = http::start_kind(p, n);
+  if (k != http::StartKind::kRequest && k != http::StartKind::kResponse) return false;
+  if (k == http::StartKind::kRequest && d.phase == kResync && st.client >= 0 && dir != st.client)
+    return false;
+  std::size_t end = n;
+  while (end > 0 && p[end - 1] != '\n') --end;
+  if (end == 0 || !start_message(st, c, dir, {p, end}, true)) return false;
+  d.msg.notes = static_cast<uint16_t>((d.msg.notes & ~kNoteHeadCut) | kNoteHeadLost);
+  counters_.inc(HttpStat::heads_cut_by_gap);
+  return true;
 }
 
 bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {

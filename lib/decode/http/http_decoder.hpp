@@ -96,6 +96,7 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
 
   void open(void* state) override;
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  bool cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) override;
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
   void end(void* state, const StreamInfo& c, int dir) override;
   void close(void* state, const StreamInfo& c) override;
