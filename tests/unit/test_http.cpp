@@ -573,8 +573,8 @@ TEST(HttpDecoder, LostResponseLeavesTheRequestsAfterItPairedRight) {
 
 // A Host that is an address joins related.ip after the two ends, as Packetbeat adds it;
 // a name goes to related.hosts instead.
-// A capture with a small snap length (200 bytes of each frame): heads longer than what
-// a frame kept lose their end, bodies most of their bytes. Each message is published
+// A capture with a small snap length (200 bytes of each frame, then 80): heads longer
+// than what a frame kept lose their end, bodies most of their bytes. Each message is published
 // for the whole lines it shows, with a note, a request with its response (method, path,
 // status as sent), and the next exchange on the connection is read as usual. Before,
 // such heads were dropped at the gap: the requests were lost, their responses
@@ -592,8 +592,14 @@ TEST(HttpDecoder, HeadsCutByTheSnapLengthStillPair) {
     h.server(c, "HTTP/1.1 " + std::to_string(200 + i) + " OK\r\nContent-Type: text/html\r\nX-Pad: " + pad +
                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   }
+  // 26 bytes of each segment kept: the request line is cut inside its target (method
+  // and target as far as they go, the response's version), the status line inside its
+  // phrase (version and code).
+  h.snap = 80;
+  h.client(c, "GET /a/long/path/to/a/resource HTTP/1.1\r\nHost: shop.example\r\n\r\n");
+  h.server(c, "HTTP/1.1 503 Service Temporarily Unavailable\r\nContent-Length: 0\r\n\r\n");
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 3u);
+  ASSERT_EQ(ev.size(), 4u);
   for (int i = 0; i < 3; ++i) {
     const std::string& e = ev[static_cast<std::size_t>(i)];
     EXPECT_TRUE(contains(e, R"("path":"/item/)" + std::to_string(i) + "\"")) << e;
@@ -601,7 +607,16 @@ TEST(HttpDecoder, HeadsCutByTheSnapLengthStillPair) {
     EXPECT_TRUE(contains(e, R"("status":"OK")")) << e;
     EXPECT_TRUE(contains(e, "its head was cut short by bytes the capture lost")) << e;
   }
-  EXPECT_EQ(h.count("http.heads_cut_by_gap"), 6u);
+  const std::string& cut = ev[3];
+  EXPECT_TRUE(contains(cut, R"("method":"GET")")) << cut;
+  EXPECT_TRUE(contains(cut, R"("path":"/a/long/path/to/a/reso")")) << cut;
+  EXPECT_TRUE(contains(cut, R"("request":{"bytes":26,)")) << cut;  // as captured
+  EXPECT_TRUE(contains(cut, R"("status_code":503)")) << cut;
+  EXPECT_TRUE(contains(cut, R"("version":"1.1")")) << cut;
+  EXPECT_TRUE(contains(cut, "its request line was cut short by bytes the capture lost")) << cut;
+  EXPECT_FALSE(contains(cut, "0.9")) << cut;
+  EXPECT_EQ(h.count("http.heads_cut_by_gap"), 8u);
+  EXPECT_EQ(h.count("http.versionless_requests"), 0u);
   EXPECT_EQ(h.count("http.unmatched_responses"), 0u);
 }
 

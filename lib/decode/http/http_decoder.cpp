@@ -29,13 +29,6 @@ enum Phase : uint8_t {
   kHeadRest
 };
 
-// HttpMessage::notes: the head's http::Anomaly bits, and these.
-enum Note : uint16_t {
-  kNoteBadChunk = 128,   // chunk framing broken: the message ends there
-  kNoteHeadCut = 256,    // head longer than kMaxHeadBytes
-  kNoteReplyLost = 512,  // the response's first bytes fell in a gap of the capture
-  kNoteHeadLost = 1024,  // the head's end fell in a gap of the capture
-};
 static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengthMismatch |
                http::kLengthAndChunked | http::kOtherCoding | http::kBadStatus) < kNoteBadChunk);
 constexpr uint8_t kAmbiguous =
@@ -95,7 +88,8 @@ void HttpDecoder::keep(HttpState::Dir& d, const uint8_t* p, uint32_t n) {
 }
 
 bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head,
-                                bool cut) {
+                                HeadEnd how) {
+  const bool cut = how != HeadEnd::kWhole;
   // publish() (reachable from here) reads the cache, never parses into it.
   const Head* parsed =
       scratch_->heads.parse(std::string_view(reinterpret_cast<const char*>(head.data()), head.size()));
@@ -123,9 +117,12 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   d.msg.head_len = static_cast<uint32_t>(head.size());
   d.msg.status = h.status;
   d.msg.notes = h.anomalies;
-  if (cut) d.msg.notes |= kNoteHeadCut;
+  if (how == HeadEnd::kTooLarge) d.msg.notes |= kNoteHeadCut;
+  if (how == HeadEnd::kLost) d.msg.notes |= kNoteHeadLost;
+  if (how == HeadEnd::kLineLost)
+    d.msg.notes = static_cast<uint16_t>((d.msg.notes & ~http::kNoVersion) | kNoteLineLost);
   if (h.anomalies & kAmbiguous) counters_.inc(HttpStat::ambiguous_framing);
-  if (h.anomalies & http::kNoVersion) counters_.inc(HttpStat::versionless_requests);
+  if ((d.msg.notes & http::kNoVersion)) counters_.inc(HttpStat::versionless_requests);
   if (h.anomalies & http::kBadStatus) counters_.inc(HttpStat::bad_status_codes);
   if (h.response) d.msg.flags |= kResponse;
   if (const uint32_t got = store_.append(d.msg.text, head.data(), static_cast<uint32_t>(head.size()));
@@ -239,6 +236,7 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
       {kNoteHeadCut, "head longer than 64 KiB; cut"},
       {kNoteReplyLost, "its response began in bytes the capture lost"},
       {kNoteHeadLost, "its head was cut short by bytes the capture lost"},
+      {kNoteLineLost, "its request line was cut short by bytes the capture lost"},
   };
   BoundedText<sizeof scratch_->note - 1> out;
   if (note) out.append(note);
@@ -391,7 +389,8 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           cut = true;
         }
         d.phase = kStart;
-        if (end == 0 || !start_message(st, c, dir, {p + off, end}, cut)) {
+        if (end == 0 ||
+            !start_message(st, c, dir, {p + off, end}, cut ? HeadEnd::kTooLarge : HeadEnd::kWhole)) {
           // Starts like a message but does not parse (a status line without a
           // three-digit code, a first line past kMaxHeadBytes): passed over.
           counters_.inc(HttpStat::malformed);
@@ -544,7 +543,9 @@ void HttpDecoder::lose_response(HttpState& st, const StreamInfo& c) {
 // A head the capture lost the end of (a packet cut by the snap length, a segment lost):
 // its whole lines are the message's head, published with a note as a lossy message
 // (gap() completes it), so that a request still meets its response and a response its
-// request. A start line without its end is not taken.
+// request. A request line without its end gives its method and its target as far as
+// it goes (no version: the response's is published); a status line without its end,
+// its version and code when the code is whole.
 bool HttpDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
   HttpState& st = *static_cast<HttpState*>(state);
   HttpState::Dir& d = st.dir[dir];
@@ -558,8 +559,34 @@ bool HttpDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span
     return false;
   std::size_t end = n;
   while (end > 0 && p[end - 1] != '\n') --end;
-  if (end == 0 || !start_message(st, c, dir, {p, end}, true)) return false;
-  d.msg.notes = static_cast<uint16_t>((d.msg.notes & ~kNoteHeadCut) | kNoteHeadLost);
+  HeadEnd how = HeadEnd::kLost;
+  uint8_t line[1024];
+  if (end == 0) {
+    // The start line itself is cut: a request's "METHOD TARGET" as far as the target
+    // goes (a version begun after it dropped), a response's "HTTP/x.y CODE" when its
+    // code is whole (a phrase begun after it dropped); given a line end.
+    const auto blank = [](uint8_t ch) { return ch == ' ' || ch == '\t'; };
+    std::size_t m = 0;
+    while (m < n && !blank(p[m])) ++m;
+    std::size_t t = m;
+    while (t < n && blank(p[t])) ++t;
+    std::size_t te = t;
+    if (k == http::StartKind::kRequest) {
+      while (te < n && !blank(p[te]) && p[te] != '\r') ++te;
+    } else {
+      while (te < n && te < t + 3 && p[te] >= '0' && p[te] <= '9') ++te;
+      if (te != t + 3 || (te < n && !blank(p[te]) && p[te] != '\r')) return false;
+    }
+    if (m == 0 || te == t || te + 2 > sizeof line) return false;
+    std::memcpy(line, p, te);
+    line[te] = '\r';
+    line[te + 1] = '\n';
+    p = line;
+    end = te + 2;
+    how = k == http::StartKind::kRequest ? HeadEnd::kLineLost : HeadEnd::kLost;
+  }
+  if (!start_message(st, c, dir, {p, end}, how)) return false;
+  d.msg.bytes = held.size();  // what was captured of it, not the line end given
   counters_.inc(HttpStat::heads_cut_by_gap);
   return true;
 }

@@ -44,6 +44,15 @@ struct HttpSettings : ProtocolSettings {
 };
 
 // One message being parsed, or waiting for its answer.
+// HttpMessage::notes: the head's http::Anomaly bits, and these.
+enum HttpNote : uint16_t {
+  kNoteBadChunk = 128,   // chunk framing broken: the message ends there
+  kNoteHeadCut = 256,    // head longer than kMaxHeadBytes
+  kNoteReplyLost = 512,  // the response's first bytes fell in a gap of the capture
+  kNoteHeadLost = 1024,  // the head's end fell in a gap of the capture
+  kNoteLineLost = 2048,  // the request line's end fell in a gap: no version was seen
+};
+
 struct HttpMessage {
   ChainStore::Chain text;  // head, then the body bytes kept
   uint64_t start_ns;
@@ -104,7 +113,11 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
 
  private:
   struct Scratch;
-  bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, bool cut);
+  // How a head given to start_message() ends: whole, cut at kMaxHeadBytes (the rest
+  // passed over to its blank line), cut by a gap, or a request line cut by a gap (no
+  // version to read).
+  enum class HeadEnd : uint8_t { kWhole, kTooLarge, kLost, kLineLost };
+  bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, HeadEnd how);
   void start_headless(HttpState& st, const StreamInfo& c, int dir);
   void framing_error(HttpState& st, const StreamInfo& c, int dir);
   const char* compose_note(const char* note, uint16_t notes);

@@ -366,7 +366,11 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       if (!headless) w.field("status_phrase", std::string_view(phrase, pl));
       w.end_object();
     }
-    w.field("version", req ? rq.version : rs.version);
+    // A request line cut before its version: the response's, if any.
+    if (req && !(req->notes & kNoteLineLost))
+      w.field("version", rq.version);
+    else if (resp)
+      w.field("version", rs.version);
     w.end_object();
     if (req) {
       w.field("method", rq.method);
