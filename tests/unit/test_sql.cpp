@@ -531,6 +531,48 @@ TEST(Mysql, LostSegmentsCostTheirOwnMessagesOnly) {
   EXPECT_EQ(h.count("mysql.violations"), 0u);
 }
 
+// "SELECT i", the odd ones long enough to be cut by a snap length of 100 bytes.
+std::string cut_query(int i) {
+  return "SELECT " + std::to_string(i) + (i % 2 ? " FROM a_table_with_a_long_name WHERE x = 1" : "");
+}
+
+// The events of cut_query(1..4) each answered by its one-row result (column `column`,
+// value i): all paired, in order, the cut ones noting the loss.
+void expect_cut_queries_paired(const std::vector<std::string>& ev, const std::string& column) {
+  ASSERT_EQ(ev.size(), 4u);
+  for (int i = 1; i <= 4; ++i) {
+    const std::string& e = ev[static_cast<std::size_t>(i - 1)];
+    EXPECT_TRUE(contains(e, "\"query\":\"SELECT " + std::to_string(i))) << e;
+    EXPECT_TRUE(contains(e, "\"response\":\"" + column + "\\n" + std::to_string(i) + "\\n\"")) << e;
+    EXPECT_TRUE(contains(e, R"("status":"OK")")) << e;
+    EXPECT_EQ(contains(e, "Packet loss while capturing the request"), i % 2 == 1) << e;
+  }
+}
+
+// A capture with a snap length of 100 bytes (46 of each segment's payload): queries
+// longer than that keep their first bytes, and each is published with its response
+// (the one-row result whose value names the query, a packet to a segment) and a note;
+// short ones as whole.
+// Before, a cut query was dropped at the gap and its response published unmatched.
+TEST(Mysql, QueriesCutByTheSnapLengthStillPair) {
+  MysqlHarness h;
+  h.snap = 100;
+  const std::string eof("\xfe\x00\x00\x02\x00", 5);
+  for (int i = 1; i <= 4; ++i) {
+    const std::string q =
+        "SELECT " + std::to_string(i) + (i % 2 ? " FROM a_table_with_a_long_name WHERE x = 1" : "");
+    h.client(mysql_packet(0, "\x03" + q));
+    // The response a packet to a segment, each within the snap length.
+    h.server(mysql_packet(1, "\x01"));
+    h.server(column(2, "t", "a"));
+    h.server(mysql_packet(3, eof));
+    h.server(mysql_packet(4, lenenc(std::to_string(i))));
+    h.server(mysql_packet(5, eof));
+  }
+  expect_cut_queries_paired(h.finish(), "a");
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+}
+
 std::string pg(char type, const std::string& body) {
   const uint32_t n = static_cast<uint32_t>(body.size() + 4);
   return std::string{type, static_cast<char>(n >> 24), static_cast<char>(n >> 16 & 0xff),
@@ -557,6 +599,25 @@ struct PgsqlHarness : test::StreamTest {
   void client(std::string_view s) { StreamTest::client(conn, s); }
   void server(std::string_view s) { StreamTest::server(conn, s); }
 };
+
+// The same for PostgreSQL: a simple query longer than the snap length keeps its first
+// bytes and is published with its response and a note.
+TEST(Pgsql, QueriesCutByTheSnapLengthStillPair) {
+  PgsqlHarness h;
+  h.snap = 100;
+  for (int i = 1; i <= 4; ++i) {
+    const std::string q =
+        "SELECT " + std::to_string(i) + (i % 2 ? " FROM a_table_with_a_long_name WHERE x = 1" : "");
+    h.client(pg('Q', q + std::string(1, '\0')));
+    const std::string v = std::to_string(i);  // the response a message to a segment
+    h.server(pg('T', std::string("\x00\x01n\0", 4) + std::string(18, '\0')));
+    h.server(pg('D', std::string("\x00\x01\x00\x00\x00", 5) + static_cast<char>(v.size()) + v));
+    h.server(pg('C', std::string("SELECT 1\0", 9)));
+    h.server(pg('Z', "I"));
+  }
+  expect_cut_queries_paired(h.finish(), "n");
+  EXPECT_EQ(h.count("pgsql.unmatched_responses"), 0u);
+}
 
 TEST(Pgsql, AcceptedSslRequestStopsDecoding) {
   PgsqlHarness h;

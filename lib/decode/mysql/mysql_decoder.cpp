@@ -533,11 +533,16 @@ void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bo
     st.flags &= static_cast<uint8_t>(~kMoreResults);
 }
 
+namespace {
+constexpr const char* kLossRequest = "Packet loss while capturing the request";
+constexpr const char* kLossResponse = "Packet loss while capturing the response";
+}  // namespace
+
 void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
   counters_.inc(MysqlStat::responses);
   if (published(st.cmd)) {
     counters_.inc(MysqlStat::transactions);
-    publish(st, c, (st.flags & kGap) ? "Packet loss while capturing the response" : nullptr);
+    publish(st, c, (st.flags & kGap) ? kLossResponse : (st.flags & kQueryLost) ? kLossRequest : nullptr);
   } else {
     counters_.inc(MysqlStat::other_commands);
   }
@@ -607,6 +612,29 @@ void MysqlDecoder::remember_statement(MysqlState& st, uint64_t now_ns) {
   ++st.n_statements;
 }
 
+// A command packet the capture lost the end of (cut by the snap length, a segment
+// lost): what was seen of it is the command, its query as far as it goes, published
+// with its response and a note. The packet's rest is passed over as its length says,
+// so the framing goes on when the gap is that rest.
+bool MysqlDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
+  MysqlState& st = *static_cast<MysqlState*>(state);
+  MysqlState::Dir& d = st.dir[dir];
+  if (dir != st.client || st.phase != kPhaseCommands || d.skip || d.cont || d.resync || held.size() < 5)
+    return false;
+  const uint8_t* p = held.data();
+  const uint32_t len = load_le24(p), have = static_cast<uint32_t>(held.size()) - 4;
+  const uint8_t cmd = p[4];
+  if (p[3] != 0 || len <= have || len >= kMaxPacket || cmd > kComLast || !published(cmd)) return false;
+  d.seq = 0;
+  d.skip = len - have;
+  if (!client_packet(st, c, p + 4, len, std::min(have, kMaxRequestHead)) || st.cmd != cmd) {
+    d.skip = 0;
+    return false;
+  }
+  st.flags |= kQueryLost;
+  return true;
+}
+
 bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   MysqlState::Dir& d = st.dir[dir];
@@ -665,7 +693,7 @@ bool MysqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
 }
 
 void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note) {
-  const bool answered = note == nullptr || (st.flags & kGap);
+  const bool answered = note == nullptr || note == kLossRequest || (st.flags & kGap);
   // The command's head: query text (query, prepare) or statement id and parameters.
   uint8_t* head = scratch_.get();
   const uint32_t head_len = store_.copy_out(st.request, head, kMaxRequestHead);

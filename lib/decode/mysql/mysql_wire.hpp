@@ -52,7 +52,8 @@ enum Resp : uint8_t {
   kRespInfile,       // LOCAL INFILE: the file goes up, then OK or ERR
 };
 
-enum TxFlag : uint8_t { kError = 1, kGap = 2, kCompress = 4, kMoreResults = 8 };
+// kQueryLost: the command's packet lost its end to the capture (its head is what was seen).
+enum TxFlag : uint8_t { kError = 1, kGap = 2, kCompress = 4, kMoreResults = 8, kQueryLost = 16 };
 
 inline constexpr uint32_t kClientCompress = 0x20;
 inline constexpr uint32_t kClientSsl = 0x800;

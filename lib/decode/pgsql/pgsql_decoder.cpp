@@ -306,7 +306,8 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
 void PgsqlDecoder::close_request(PgsqlState& st, const StreamInfo& c) {
   (void)c;
   st.req_open = 0;
-  Request r{st.req_start_ns, c.ts_ns, st.req_bytes, 0, 0};
+  Request r{st.req_start_ns, c.ts_ns, st.req_bytes, 0, st.req_lost};
+  st.req_lost = 0;
   uint32_t q = st.req_query.len;
   if (st.n_requests >= kMaxPending) {
     counters_.inc(PgsqlStat::queue_full);
@@ -514,7 +515,9 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   req.bytes += st.copy_in_bytes;  // COPY FROM STDIN data sent while the response was under way
   counters_.inc(PgsqlStat::transactions);
   publish(st, c, &req, qlen, true,
-          (st.resp_flags & kGap) ? "Packet loss while capturing the response" : nullptr);
+          (st.resp_flags & kGap) ? "Packet loss while capturing the response"
+          : req.lost             ? "Packet loss while capturing the request"
+                                 : nullptr);
   reset_response(st);
 }
 
@@ -522,6 +525,36 @@ void PgsqlDecoder::lose_response(PgsqlState& st, const StreamInfo& c, const Requ
   counters_.inc(PgsqlStat::unmatched_requests);
   counters_.inc(PgsqlStat::responses_lost);
   publish(st, c, &req, qlen, false, "Unmatched request; its response began in bytes the capture lost");
+}
+
+// A typed message the capture lost the end of (cut by the snap length, a segment
+// lost): what was seen of it is read as its head (a query as far as it goes, the first
+// columns of a row), and its rest is passed over as its length says, so the framing
+// goes on when the gap is that rest (a response is then published with its loss noted).
+bool PgsqlDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
+  PgsqlState& st = *static_cast<PgsqlState*>(state);
+  PgsqlState::Dir& d = st.dir[dir];
+  if (st.client < 0 || st.phase != kPhaseQueries || d.skip || d.resync || held.size() < 5) return false;
+  const uint8_t* p = held.data();
+  const uint8_t type = p[0];
+  const uint32_t len = load_be32(p + 1), have = static_cast<uint32_t>(held.size()) - 5;
+  if (len < 4 || len > kMaxMessage || type < 0x20 || type > 0x7e || len - 4 <= have) return false;
+  const bool client = dir == st.client;
+  const uint32_t body = len - 4;
+  const uint32_t head = std::min(head_wanted(st, client, type, body), have);
+  d.skip = body - have;
+  if (client && (type == 'Q' || type == 'P')) {
+    if (type == 'Q' && st.req_open) close_request(st, c);  // as client_message would first
+    st.req_lost = 1;
+  }
+  const bool ok = client ? client_message(st, c, type, p + 5, body, head)
+                         : server_message(st, c, type, p + 5, body, head);
+  if (!ok) {
+    d.skip = 0;
+    st.req_lost = 0;
+    return false;
+  }
+  return true;
 }
 
 bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {

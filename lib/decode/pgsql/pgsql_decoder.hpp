@@ -39,6 +39,7 @@ struct PgsqlState {
   int8_t client;       // direction of the client; -1 unknown yet
   uint8_t phase;       // startup, SSL answer awaited, queries, done
   uint8_t req_open;    // an extended-query batch is being sent
+  uint8_t req_lost;    // the request being sent lost the end of a message to the capture
   uint8_t resp_open;   // a response is under way
   uint8_t resp_flags;  // error, gap, truncated, copy
   uint8_t err_code_len, err_sev_len;
@@ -76,6 +77,7 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   ~PgsqlDecoder() override;
   void open(void* state) override;
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  bool cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) override;
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
   void close(void* state, const StreamInfo& c) override;
   bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
@@ -84,7 +86,7 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   struct Request {
     uint64_t start_ns, end_ns, bytes;
     uint32_t query_len;
-    uint32_t pad;
+    uint32_t lost;  // a message of it lost its end to the capture
   };
   uint32_t head_wanted(const PgsqlState& st, bool client, uint8_t type, uint32_t len) const;
   bool client_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
