@@ -14,7 +14,9 @@ struct RedisText : BoundedText<RedisDecoder::kKeepBytes + 64> {};
 
 namespace {
 
-enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8 };
+enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8, kLost = 16 };
+constexpr const char* kLossRequest = "Packet loss while capturing the request";
+constexpr const char* kLossResponse = "Packet loss while capturing the response";
 
 constexpr const char* kUnmatchedRequest = "Unmatched request";
 constexpr const char* kTooDeep = "Reply nested deeper than 8 levels: value cut at that depth";
@@ -530,7 +532,7 @@ void RedisDecoder::pop(RedisState& st, Pending& out) {
 
 void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   RedisState::Dir& d = st.dir[dir];
-  Pending m{d.text, d.start_ns, c.ts_ns, d.bytes, (d.flags & kCut) != 0};
+  Pending m{d.text, d.start_ns, c.ts_ns, d.bytes, (d.flags & kCut) != 0, (d.flags & kLost) != 0};
   const uint8_t flags = d.flags;
   d.in_msg = 0;
   d.text = ChainStore::Chain{};
@@ -615,14 +617,22 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     if (d.bulk_left == 0 && (d.skipping ? skipped_value_done(d) : element_done(d))) complete(st, c, dir);
     return true;
   }
-  // The framing is lost. A message cut by the gap is dropped; on the reply side the
-  // lost bytes began the reply of the oldest command waiting (a server answers in
-  // order): that command goes out alone, saying so, and so does every command sent
-  // before the client had all the lost bytes (a pipeline's replies may all have been
-  // in them; one sent later was not answered there). The replies after the gap meet
-  // their own commands, or none. The next line that opens a message takes up the
-  // stream.
-  if (d.in_msg) {
+  // The framing is lost. A message the gap cut short (a command or a reply whose end
+  // the capture lost, as a small snap length cuts them) is taken as far as it went,
+  // noted: a command waits for its reply, a reply answers the oldest command. Where
+  // no reply was under way, the lost bytes began the reply of the oldest command
+  // waiting (a server answers in order): that command goes out alone, saying so. So
+  // does every command sent before the client had all the lost bytes (a pipeline's
+  // replies may all have been in them; one sent later was not answered there). The
+  // replies after the gap meet their own commands, or none. The next line that opens
+  // a message takes up the stream.
+  if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
+  const bool reply_cut = d.in_msg && st.client >= 0 && dir != st.client && st.n_pending;
+  if (d.in_msg && st.client >= 0 && !d.skipping) {
+    d.flags |= kLost;
+    d.bytes += len;  // the message's bytes on the wire, as far as the gap tells
+    complete(st, c, dir);
+  } else if (d.in_msg) {
     store_.release(d.text);
     d.text = ChainStore::Chain{};
     d.in_msg = 0;
@@ -630,7 +640,7 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   d.bulk_left = 0;
   d.skipping = 0;
   d.skip_left = 0;
-  for (bool oldest = true; st.client >= 0 && dir != st.client && st.n_pending; oldest = false) {
+  for (bool oldest = !reply_cut; st.client >= 0 && dir != st.client && st.n_pending; oldest = false) {
     Pending req;
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
     if (!oldest && req.start_ns >= c.gap_acked_ns) break;
@@ -734,6 +744,8 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   t.request_only = unanswered_by_request;  // event.start alone: no answer was to come
   t.error = note;
   if ((req && req->cut) || (resp && resp->cut)) t.error = note ? kTooDeepUnmatched : kTooDeep;
+  if (!t.error && resp && resp->lost) t.error = kLossResponse;
+  if (!t.error && req && req->lost) t.error = kLossRequest;
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
   set_connection(t, c, client, 6, "redis");

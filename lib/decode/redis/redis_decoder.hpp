@@ -77,7 +77,8 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
     uint64_t start_ns;
     uint64_t end_ns;
     uint64_t bytes;
-    bool cut;  // nested deeper than kMaxDepth
+    bool cut;   // nested deeper than kMaxDepth
+    bool lost;  // its end fell in a gap of the capture: taken as far as it went
   };
   bool element_done(RedisState::Dir& d);
   bool skipped_value_done(RedisState::Dir& d);
