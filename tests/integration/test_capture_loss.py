@@ -227,8 +227,9 @@ def test_a_small_snap_length_keeps_every_transaction(capture, snap, tmp_path):
     as the whole capture answered (one may lose it: Redis's 40 KB COMMAND DOCS reply,
     its start cut), and no response is published without its request. Before, cut
     requests were dropped and their responses published unmatched (Redis at 80 bytes: 0
-    of 301). memcache's frames here are 91 bytes at most, and a text command line cut
-    before its end is not taken (left out)."""
+    of 301). memcache is left out: its frames here are 91 bytes at most, and at 80 bytes
+    its get replies' VALUE lines are cut, which are not taken (their commands go out
+    unanswered; the command lines are: Memcache.TextCommandLinesCutByTheSnapLengthStillPair)."""
     kind, port = CASES[capture]
     path = os.path.join(DATA, capture)
     whole = events(path, tmp_path, kind)

@@ -161,6 +161,33 @@ TEST(Memcache, TextLostSegmentsCostTheirOwnMessagesOnly) {
 // right. A segment holding a whole batch's replies lost: the batch goes out unanswered,
 // since the next reply began after the next batch was sent. Before, each later request
 // met the reply of one before it.
+// A capture with a snap length of 70 bytes (16 of each segment's payload): command
+// lines longer than that keep their command and keys as far as they go and are
+// published with their reply and a note; short ones as whole. Before, a cut command
+// line was dropped at the gap and its reply published unmatched.
+TEST(Memcache, TextCommandLinesCutByTheSnapLengthStillPair) {
+  MemcacheHarness h;
+  h.snap = 70;
+  h.client("version\r\n");
+  h.server("VERSION 1.6\r\n");
+  h.client("get a_long_key_name_1\r\n");
+  h.server("END\r\n");
+  h.client("delete another_long_key\r\n");
+  h.server("NOT_FOUND\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_FALSE(contains(ev[0], "Packet loss")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("keys":["a_long_key_n"])")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("command":"get")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("keys":["another_l"])")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("command":"delete")")) << ev[2];
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_TRUE(contains(ev[i], "Packet loss while capturing the request")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("status":"OK")")) << ev[i];
+  }
+  EXPECT_EQ(h.count("memcache.unmatched_responses"), 0u);
+}
+
 TEST(Memcache, LostRepliesOfAPipelinePairTheRestRight) {
   MemcacheHarness h;
   h.handshake(h.conn);

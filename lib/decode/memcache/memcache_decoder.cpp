@@ -610,6 +610,40 @@ bool MemcacheDecoder::can_answer(const McMsg& req, const McMsg& reply) const {
   }
 }
 
+// A text command line the capture lost the end of (cut by the snap length, a segment
+// lost): its command and keys as far as they go are the request, noted, waiting for its
+// reply (a storage command's value, lost with the line's end, is not counted). Meta
+// commands and binary messages are left to the gap.
+bool MemcacheDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
+  MemcacheState& st = *static_cast<MemcacheState*>(state);
+  MemcacheState::Dir& d = st.dir[dir];
+  if (st.binary != 1 || dir != st.client || d.in_value || d.gathering) return false;
+  const std::string_view line(reinterpret_cast<const char*>(held.data()), held.size());
+  if (line.find('\n') != std::string_view::npos) return false;
+  std::string_view* const w = words_;
+  const int nw = split_words(line, w, 260);
+  const uint8_t cmd = nw >= 2 ? command_index(w[0]) : 0;
+  if (cmd == 0 || cmd >= kCmdMg) return false;
+  McMsg m{};
+  m.start_ns = c.ts_ns;
+  m.wire_bytes = held.size();
+  m.command = cmd;
+  m.bits = kLost;
+  // Retrieval commands name keys to the end of the line; the others one key.
+  const bool retrieval = std::string_view(kCommands[cmd].type) == "Load";
+  for (int i = 1; i < (retrieval ? nw : 2); ++i) {
+    if (m.keys.len) store_.append(m.keys, reinterpret_cast<const uint8_t*>(" "), 1);
+    store_.append(m.keys, reinterpret_cast<const uint8_t*>(w[i].data()),
+                  static_cast<uint32_t>(std::min<std::size_t>(w[i].size(), 250)));
+  }
+  if (d.resync) {  // the line opens a command: the stream was found again there
+    counters_.inc(MemcacheStat::resynced);
+    d.resync = 0;
+  }
+  on_message(st, c, m);
+  return true;
+}
+
 bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   MemcacheState& st = *static_cast<MemcacheState*>(state);
   MemcacheState::Dir& d = st.dir[dir];
@@ -803,6 +837,7 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   const bool quiet_alone = req && !resp && (req->bits & kQuiet);
   t.ok = (resp && !(resp->bits & kError)) || quiet_alone;
   if (req && !resp && !quiet_alone) t.error = "Unmatched request";
+  if (!t.error && req && (req->bits & kLost)) t.error = "Packet loss while capturing the request";
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
   t.request_only = !resp;  // noreply, quit, or never answered

@@ -69,6 +69,7 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   ~MemcacheDecoder() override;
   void open(void* state) override;
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  bool cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) override;
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
   void close(void* state, const StreamInfo& c) override;
   bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
