@@ -15,6 +15,11 @@
 
 namespace tapbeat {
 
+// Packetbeat's error.message for a transaction the capture lost part of (its HTTP
+// module's words, which every decoder here uses for a message with a gap).
+inline constexpr const char* kLossRequest = "Packet loss while capturing the request";
+inline constexpr const char* kLossResponse = "Packet loss while capturing the response";
+
 struct TransactionFields {
   const char* type;             // "icmp", "dns", "http", ...
   bool ok;                      // status OK or Error

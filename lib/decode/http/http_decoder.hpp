@@ -43,7 +43,6 @@ struct HttpSettings : ProtocolSettings {
   uint32_t max_message_size = 10 * 1024 * 1024;
 };
 
-// One message being parsed, or waiting for its answer.
 // HttpMessage::notes: the head's http::Anomaly bits, and these.
 enum HttpNote : uint16_t {
   kNoteBadChunk = 128,   // chunk framing broken: the message ends there
@@ -53,6 +52,7 @@ enum HttpNote : uint16_t {
   kNoteLineLost = 2048,  // the request line's end fell in a gap: no version was seen
 };
 
+// One message being parsed, or waiting for its answer.
 struct HttpMessage {
   ChainStore::Chain text;  // head, then the body bytes kept
   uint64_t start_ns;

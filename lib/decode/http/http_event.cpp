@@ -19,10 +19,6 @@ namespace {
 
 using http::Head;
 
-// Packetbeat's notes (packetbeat/protos/http).
-constexpr const char* kLossRequest = "Packet loss while capturing the request";
-constexpr const char* kLossResponse = "Packet loss while capturing the response";
-
 bool listed(std::string_view name, const std::vector<std::string>& list) {
   for (const std::string& s : list)
     if (http::iequals(name, s)) return true;

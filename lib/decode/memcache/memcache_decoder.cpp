@@ -837,7 +837,7 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   const bool quiet_alone = req && !resp && (req->bits & kQuiet);
   t.ok = (resp && !(resp->bits & kError)) || quiet_alone;
   if (req && !resp && !quiet_alone) t.error = "Unmatched request";
-  if (!t.error && req && (req->bits & kLost)) t.error = "Packet loss while capturing the request";
+  if (!t.error && req && (req->bits & kLost)) t.error = kLossRequest;
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
   t.request_only = !resp;  // noreply, quit, or never answered

@@ -533,11 +533,6 @@ void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bo
     st.flags &= static_cast<uint8_t>(~kMoreResults);
 }
 
-namespace {
-constexpr const char* kLossRequest = "Packet loss while capturing the request";
-constexpr const char* kLossResponse = "Packet loss while capturing the response";
-}  // namespace
-
 void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
   counters_.inc(MysqlStat::responses);
   if (published(st.cmd)) {

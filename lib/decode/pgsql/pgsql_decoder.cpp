@@ -515,8 +515,8 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   req.bytes += st.copy_in_bytes;  // COPY FROM STDIN data sent while the response was under way
   counters_.inc(PgsqlStat::transactions);
   publish(st, c, &req, qlen, true,
-          (st.resp_flags & kGap) ? "Packet loss while capturing the response"
-          : req.lost             ? "Packet loss while capturing the request"
+          (st.resp_flags & kGap) ? kLossResponse
+          : req.lost             ? kLossRequest
                                  : nullptr);
   reset_response(st);
 }

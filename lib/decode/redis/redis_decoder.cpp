@@ -15,8 +15,6 @@ struct RedisText : BoundedText<RedisDecoder::kKeepBytes + 64> {};
 namespace {
 
 enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8, kLost = 16 };
-constexpr const char* kLossRequest = "Packet loss while capturing the request";
-constexpr const char* kLossResponse = "Packet loss while capturing the response";
 
 constexpr const char* kUnmatchedRequest = "Unmatched request";
 constexpr const char* kTooDeep = "Reply nested deeper than 8 levels: value cut at that depth";
