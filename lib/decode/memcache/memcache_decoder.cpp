@@ -117,16 +117,26 @@ bool binary_header_at(const uint8_t* h, bool response) {
 
 // One message (or, for multi-line text replies, one line of it) from p. On
 // success `done` tells whether `out` is a whole message; returns consumed bytes.
+void MemcacheDecoder::keep_key(McMsg& m, std::string_view k) {
+  if (m.keys.len >= kMaxKeysText) return;
+  if (m.keys.len) store_.append(m.keys, reinterpret_cast<const uint8_t*>(" "), 1);
+  store_.append(m.keys, reinterpret_cast<const uint8_t*>(k.data()),
+                static_cast<uint32_t>(std::min<std::size_t>(k.size(), 250)));
+}
+
+// A text command's keys from its words: the first after the command (stats, flush_all
+// and verbosity take none), and every one of get and gets.
+void MemcacheDecoder::text_keys(McMsg& m, const std::string_view* w, int nw) {
+  if (nw > 1 && m.command != 13 && m.command != 14 && m.command != 16) keep_key(m, w[1]);
+  if (m.command == 1 || m.command == 2)
+    for (int i = 2; i < nw; ++i) keep_key(m, w[i]);
+}
+
 DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p,
                                     uint32_t n, bool request, McMsg& out, bool& done) {
   done = false;
   MemcacheState::Dir& d = st.dir[dir];
-  auto add_key = [&](std::string_view k) {
-    if (out.keys.len >= kMaxKeysText) return;
-    if (out.keys.len) store_.append(out.keys, reinterpret_cast<const uint8_t*>(" "), 1);
-    store_.append(out.keys, reinterpret_cast<const uint8_t*>(k.data()),
-                  static_cast<uint32_t>(std::min<std::size_t>(k.size(), 250)));
-  };
+  auto add_key = [&](std::string_view k) { keep_key(out, k); };
   if (p[0] == 0x80 || p[0] == 0x81) {  // binary
     if (n < 24) return {0, 24, Verdict::kNeedMore};
     const uint8_t op = p[1];
@@ -331,9 +341,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       return {line_len, 0, Verdict::kOk};
     }
     const bool store = out.command >= 3 && out.command <= 8;
-    if (nw > 1 && out.command != 13 && out.command != 14 && out.command != 16) add_key(w[1]);
-    if (out.command == 1 || out.command == 2)
-      for (int i = 2; i < nw; ++i) add_key(w[i]);
+    text_keys(out, w, nw);
     if (out.command == 13 && nw > 1) {  // stats args, kept as raw_args
       const std::string_view args = line.substr(static_cast<std::size_t>(w[1].data() - line.data()));
       store_.append(out.keys, reinterpret_cast<const uint8_t*>(args.data()),
@@ -629,13 +637,7 @@ bool MemcacheDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::
   m.wire_bytes = held.size();
   m.command = cmd;
   m.bits = kLost;
-  // Retrieval commands name keys to the end of the line; the others one key.
-  const bool retrieval = std::string_view(kCommands[cmd].type) == "Load";
-  for (int i = 1; i < (retrieval ? nw : 2); ++i) {
-    if (m.keys.len) store_.append(m.keys, reinterpret_cast<const uint8_t*>(" "), 1);
-    store_.append(m.keys, reinterpret_cast<const uint8_t*>(w[i].data()),
-                  static_cast<uint32_t>(std::min<std::size_t>(w[i].size(), 250)));
-  }
+  text_keys(m, w, nw);
   if (d.resync) {  // the line opens a command: the stream was found again there
     counters_.inc(MemcacheStat::resynced);
     d.resync = 0;

@@ -80,6 +80,8 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   struct Udp;
 
  private:
+  void keep_key(McMsg& m, std::string_view k);  // one more key, within kMaxKeysText
+  void text_keys(McMsg& m, const std::string_view* w, int nw);
   DecodeResult parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n,
                      bool request, McMsg& out, bool& done);
   void on_message(MemcacheState& st, const StreamInfo& c, McMsg& m);
