@@ -14,6 +14,13 @@ namespace tapbeat {
 std::size_t base64_encode(const uint8_t* in, std::size_t n, char* out);
 // Hex of n bytes, lower case (upper: upper case); out needs 2n bytes.
 void hex_encode(const uint8_t* in, std::size_t n, char* out, bool upper = false);
+// The value of a hex digit in either case; -1 for any other byte.
+constexpr int hex_value(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
 // URL-safe alphabet without padding (RFC 4648 §5).
 std::size_t base64url_encode(const uint8_t* in, std::size_t n, char* out);
 

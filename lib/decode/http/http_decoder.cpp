@@ -460,12 +460,7 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         uint64_t size = 0;
         uint32_t i = 0;
         int digit;
-        while (i < line && (digit = [](uint8_t ch) {
-                             if (ch >= '0' && ch <= '9') return ch - '0';
-                             if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-                             if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-                             return -1;
-                           }(p[off + i])) >= 0) {
+        while (i < line && (digit = hex_value(static_cast<char>(p[off + i]))) >= 0) {
           size = size << 4 | static_cast<uint64_t>(digit);
           if (size > kMaxChunk) break;
           ++i;

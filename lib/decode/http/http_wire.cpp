@@ -5,6 +5,8 @@
 #include <cstring>
 #include <new>
 
+#include "util/encode.hpp"
+
 namespace tapbeat::http {
 namespace {
 
@@ -53,13 +55,6 @@ bool is_blank(char c) { return c == ' ' || c == '\t'; }
 // "http/" in any case.
 bool http_prefix(std::string_view s) { return s.size() >= 5 && iequals_prefix(s, "http/"); }
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Percent-decoding, '+' as space in a query (application/x-www-form-urlencoded) and
 // as itself in a path. False on a bad escape, as Go's QueryUnescape/PathUnescape.
 bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len, bool query = true) {
@@ -68,7 +63,7 @@ bool unescape(std::string_view in, char* out, std::size_t cap, std::size_t& len,
     char c = in[i];
     if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      const int h = hex(in[i + 1]), l = hex(in[i + 2]);
+      const int h = hex_value(in[i + 1]), l = hex_value(in[i + 2]);
       if (h < 0 || l < 0) return false;
       c = static_cast<char>(h << 4 | l);
       i += 2;

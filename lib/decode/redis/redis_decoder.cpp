@@ -6,6 +6,7 @@
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
 #include "util/bounded_text.hpp"
+#include "util/encode.hpp"
 
 namespace tapbeat {
 
@@ -176,12 +177,6 @@ int inline_args(std::string_view l, std::string_view* args, int max, char* buf) 
   const auto blank = [](char ch) {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
   };
-  const auto hex = [](char ch) {
-    return ch >= '0' && ch <= '9'   ? ch - '0'
-           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                    : -1;
-  };
   std::size_t i = 0, out = 0;
   int n = 0;
   while (n < max) {
@@ -199,9 +194,9 @@ int inline_args(std::string_view l, std::string_view* args, int max, char* buf) 
         if (i + 1 < l.size() && !blank(l[i + 1])) return -1;
         ++i;
         done = true;
-      } else if (quote == '"' && ch == '\\' && i + 3 < l.size() && l[i + 1] == 'x' && hex(l[i + 2]) >= 0 &&
-                 hex(l[i + 3]) >= 0) {
-        buf[out++] = static_cast<char>(hex(l[i + 2]) * 16 + hex(l[i + 3]));
+      } else if (quote == '"' && ch == '\\' && i + 3 < l.size() && l[i + 1] == 'x' &&
+                 hex_value(l[i + 2]) >= 0 && hex_value(l[i + 3]) >= 0) {
+        buf[out++] = static_cast<char>(hex_value(l[i + 2]) * 16 + hex_value(l[i + 3]));
         i += 4;
       } else if (quote == '"' && ch == '\\' && i + 1 < l.size()) {
         const char e = l[i + 1];
