@@ -5,6 +5,7 @@
 // record may be taken out, not only the oldest.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string_view>
@@ -39,6 +40,22 @@ class WaitWatch {
   void rescan() { oldest_ns_ = kNone; }
   void keep(uint64_t ts_ns) {
     if (ts_ns < oldest_ns_) oldest_ns_ = ts_ns;
+  }
+  // A tick over a table of slots (each with `used` and its request's `ts_ns`): when one
+  // may be due, expire(slot) for each past timeout_ns (it publishes and frees the slot,
+  // calling remove()), the bound brought up from the others.
+  template <class Slot, class Expire>
+  void sweep(Slot* slots, std::size_t n, uint64_t now_ns, uint64_t timeout_ns, Expire&& expire) {
+    if (!due(now_ns, timeout_ns)) return;
+    rescan();
+    for (std::size_t i = 0; i < n; ++i) {
+      Slot& s = slots[i];
+      if (!s.used) continue;
+      if (now_ns > s.ts_ns + timeout_ns)
+        expire(s);
+      else
+        keep(s.ts_ns);
+    }
   }
 
  private:

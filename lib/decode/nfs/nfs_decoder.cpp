@@ -191,16 +191,8 @@ bool NfsDecoder::message(const Hop& h, std::span<const uint8_t> b) {
 }
 
 void NfsDecoder::tick(uint64_t now_ns) {
-  if (!watch_.due(now_ns, timeout_ns_)) return;
-  watch_.rescan();
-  for (std::size_t i = 0; i < kPending; ++i) {
-    Pending& p = pending_[i];
-    if (!p.used) continue;
-    if (now_ns > p.ts_ns + timeout_ns_)
-      publish(p, nullptr, nullptr);
-    else
-      watch_.keep(p.ts_ns);
-  }
+  watch_.sweep(pending_.get(), kPending, now_ns, timeout_ns_,
+               [&](Pending& p) { publish(p, nullptr, nullptr); });
 }
 
 void NfsDecoder::finish() {

@@ -212,16 +212,8 @@ void ThriftDecoder::close(void*, const StreamInfo& c) {
 }
 
 void ThriftDecoder::tick(uint64_t now_ns) {
-  if (!watch_.due(now_ns, settings_.timeout_ns)) return;
-  watch_.rescan();
-  for (std::size_t i = 0; i < kPending; ++i) {
-    Pending& p = pending_[i];
-    if (!p.used) continue;
-    if (now_ns > p.ts_ns + settings_.timeout_ns)
-      publish(p, nullptr, 0, 0);
-    else
-      watch_.keep(p.ts_ns);
-  }
+  watch_.sweep(pending_.get(), kPending, now_ns, settings_.timeout_ns,
+               [&](Pending& p) { publish(p, nullptr, 0, 0); });
 }
 
 void ThriftDecoder::finish() {
