@@ -135,12 +135,21 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     if (!d.synced) {
       d.next_seq = seq + 1;
       d.synced = true;
+      d.peer_ack_ns = 0;  // an acknowledgement noted before the SYN tells nothing
     }
     seq += 1;  // the SYN takes one sequence number
   }
   if (!d.synced) {
     if (len == 0) return;
-    d.next_seq = seq;  // stream picked up mid-way
+    // Stream picked up mid-way. Where the other side had already acknowledged a point
+    // before this segment (its first packet seen carried the ACK), the bytes between
+    // were sent and not captured: a connection's first bytes seen by the capture are
+    // then a response's middle, its head lost. The stream starts at that point, this
+    // segment held behind the hole as any other out of order, and the decoder hears
+    // of the loss when an ACK, the window or the end gives the hole up. Further back
+    // than the window, the acknowledgement is not believed.
+    const int32_t unseen = d.peer_ack_ns ? seq_diff(seq, d.peer_ack) : 0;
+    d.next_seq = unseen > 0 && static_cast<uint32_t>(unseen) < limits_.window_bytes ? d.peer_ack : seq;
     d.synced = true;
     counters_.inc(Counter::tcp_reasm_midstream);
   }

@@ -49,7 +49,8 @@ struct TcpDirection {
   int32_t head = -1;      // buffered nodes, sorted by sequence number
   uint32_t buffered = 0;  // bytes held for this direction
   // The furthest the other side acknowledged past next_seq (bytes not seen yet), and
-  // the time of the packet that took it there; stale once next_seq passes it.
+  // the time of the packet that took it there; stale once next_seq passes it. Before
+  // `synced`: the first acknowledgement the other side was seen to send (0 ns: none).
   uint32_t peer_ack = 0;
   uint64_t peer_ack_ns = 0;
 };
@@ -87,8 +88,17 @@ class TcpReassembler {
   void ack(TcpDirection& d, uint32_t ack, StreamSink& sink);
   // Notes an acknowledgement of d's bytes by the other side at ts_ns (after ack()):
   // one past bytes not seen yet tells, at a gap, when the peer had the lost bytes.
+  // Before d's first byte is seen (a connection picked up mid-stream), the first such
+  // acknowledgement is kept: where d's stream starts, see segment().
   void note_ack(TcpDirection& d, uint32_t ack, uint64_t ts_ns) const {
-    if (!d.synced || seq_diff(ack, d.next_seq) <= 0) return;
+    if (!d.synced) {
+      if (!d.peer_ack_ns) {
+        d.peer_ack = ack;
+        d.peer_ack_ns = ts_ns;
+      }
+      return;
+    }
+    if (seq_diff(ack, d.next_seq) <= 0) return;
     if (d.peer_ack_ns && seq_diff(d.peer_ack, d.next_seq) > 0 && seq_diff(ack, d.peer_ack) <= 0) return;
     if (static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes) return;
     d.peer_ack = ack;

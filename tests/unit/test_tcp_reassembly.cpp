@@ -304,6 +304,44 @@ TEST_F(TcpReassembly, MidStreamStart) {
   EXPECT_EQ(c.get(Counter::tcp_reasm_midstream), 1u);
 }
 
+// A connection picked up mid-stream: the other side's first acknowledgement seen says
+// where this side's stream stood. Bytes between it and the first segment seen were sent
+// and not captured (a response whose head passed before the capture saw the flow): the
+// segment waits behind that hole, which an ACK past it gives up as a gap before its
+// bytes. tshark numbers such a stream from the same acknowledgement.
+TEST(TcpReassemblyAck, MidStreamStartsWhereThePeerHadAcknowledged) {
+  Counters c;
+  TcpReassembler r(TcpLimits{}, c);
+  TimedRecorder rec;
+  TcpDirection d;
+  r.note_ack(d, 1001, 1);  // the client's request acknowledges the server's bytes to 1001
+  r.note_ack(d, 2000, 2);  // a later one: the first is where the stream stood
+  feed(r, d, rec, 3, 1101, "body tail");
+  EXPECT_EQ(rec.out, "");  // bytes 1001-1100 not seen
+  feed(r, d, rec, 4, 1110, "HTTP/1.1 200 OK");
+  rec.tick(5);
+  r.ack(d, 1125, rec);
+  EXPECT_EQ(rec.out, "[gap 100]body tail@3HTTP/1.1 200 OK@4");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_midstream), 1u);
+
+  // The acknowledgement at or past the first byte seen, or further back than the
+  // window: the stream starts at that byte, as without one.
+  for (const uint32_t acked : {5000u, 7000u, 5000u - TcpLimits{}.window_bytes - 1}) {
+    TcpDirection e;
+    TimedRecorder out;
+    r.note_ack(e, acked, 1);
+    feed(r, e, out, 2, 5000, "late");
+    EXPECT_EQ(out.out, "late") << acked;
+  }
+  // One noted before the direction's SYN tells nothing.
+  TcpDirection f;
+  TimedRecorder out;
+  r.note_ack(f, 10, 1);
+  feed(r, f, out, 2, 99, "", tcp_flag::kSyn);
+  feed(r, f, out, 2, 100, "from the start");
+  EXPECT_EQ(out.out, "from the start");
+}
+
 TEST_F(TcpReassembly, SequenceNumbersWrap) {
   seg(0xFFFFFFF0u, "", tcp_flag::kSyn);
   seg(0xFFFFFFF1u, std::string(15, 'a'));  // ends exactly at 0

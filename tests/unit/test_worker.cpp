@@ -314,6 +314,59 @@ TEST(Worker, DnsOverTcpAcrossOutOfOrderSegments) {
   EXPECT_EQ(h.w->counters().get(Counter::tcp_reasm_out_of_order), 1u);
 }
 
+// The shape of a connection a capture picked up in the middle of a download (ndpi's
+// 1kxun.pcap): the client's request acknowledges the server's bytes to 1, and the first
+// server bytes seen are at 4321, a body's middle: the response to that request began in
+// the 4,320 bytes not captured. That request goes out unanswered, said so; the next
+// status line answers the next request (before: the first, and every pair after it on
+// the connection shifted by one).
+TEST(Worker, ResponseBegunBeforeTheCaptureAnswersItsOwnRequest) {
+  DecoderSet decoders;
+  const uint16_t ports[] = {80};
+  decoders.enable("http", ports);
+  WorkerSettings s;
+  s.flows_enabled = false;
+  s.decoders = &decoders.plan();
+  Harness h(s);
+  auto seg = [&](bool client, uint32_t seq, uint32_t ack, std::string_view text) {
+    Frame f;
+    if (client)
+      f.eth(0x0800, 1, 2).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(45422, 80, tcp_flag::kAck | 0x08, seq, ack);
+    else
+      f.eth(0x0800, 2, 1).ipv4("10.0.0.2", "10.0.0.1", 6).tcp(80, 45422, tcp_flag::kAck | 0x08, seq, ack);
+    return f.text(text).finish().b;
+  };
+  const std::string get1 = "GET /application.js HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string get2 = "GET /homepage.png HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string get3 = "GET /action_bar.png HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\npng";
+  const std::string tail(1000, 'j');  // the end of the script's body
+  uint32_t c = 1, sv = 4321;
+  h.send(seg(true, c, 1, get1), kSec);
+  c += static_cast<uint32_t>(get1.size());
+  h.send(seg(false, sv, c, tail), kSec + 1000);
+  sv += static_cast<uint32_t>(tail.size());
+  h.send(seg(true, c, sv, get2), 2 * kSec);
+  c += static_cast<uint32_t>(get2.size());
+  h.send(seg(false, sv, c, ok), 2 * kSec + 1000);
+  sv += static_cast<uint32_t>(ok.size());
+  h.send(seg(true, c, sv, get3), 3 * kSec);
+  c += static_cast<uint32_t>(get3.size());
+  h.send(seg(false, sv, c, ok), 3 * kSec + 1000);
+  h.w->finish();
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("path":"/application.js")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "its response began in bytes the capture lost")) << ev[0];
+  EXPECT_FALSE(contains(ev[0], R"("status_code")")) << ev[0];
+  for (int k : {1, 2}) {
+    EXPECT_TRUE(contains(ev[k], k == 1 ? R"("path":"/homepage.png")" : R"("path":"/action_bar.png")"))
+        << ev[k];
+    EXPECT_TRUE(contains(ev[k], R"("status_code":200)")) << ev[k];
+  }
+  EXPECT_EQ(h.w->counters().get(Counter::tcp_reasm_gap_bytes), 4320u);
+}
+
 TEST(Worker, FlowsOffEmitsNothing) {
   WorkerSettings s;
   s.flows_enabled = false;
