@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "util/hints.hpp"
+
 namespace tapbeat {
 
 template <std::size_t N>
@@ -18,7 +20,7 @@ struct BoundedText {
 
   void append(std::string_view v) {
     const std::size_t k = std::min(v.size(), N - n);
-    std::memcpy(buf + n, v.data(), k);
+    copy_bytes(buf + n, v.data(), k);
     n += k;
   }
   void push_back(char ch) {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "util/big_array.hpp"
+#include "util/hints.hpp"
 
 namespace tapbeat {
 
@@ -48,7 +49,7 @@ class ChainStore {
         used = 0;
       }
       const uint32_t k = len - done < kPayload - used ? len - done : kPayload - used;
-      std::memcpy(blocks_[c.tail].data + used, p + done, k);
+      copy_bytes(blocks_[c.tail].data + used, p + done, k);
       done += k;
       c.len += k;
     }
@@ -59,13 +60,13 @@ class ChainStore {
   // returns the count.
   uint32_t copy_out(const Chain& c, uint8_t* dst, uint32_t cap, uint32_t from = 0) const {
     return visit(c, from, cap,
-                 [dst](uint8_t* b, uint32_t done, uint32_t k) { std::memcpy(dst + done, b, k); });
+                 [dst](uint8_t* b, uint32_t done, uint32_t k) { copy_bytes(dst + done, b, k); });
   }
   // Overwrites min(len, c.len - from) bytes starting `from` bytes into the chain
   // (a record updated in place); returns the count.
   uint32_t write_at(const Chain& c, uint32_t from, const uint8_t* src, uint32_t len) {
     return visit(c, from, len,
-                 [src](uint8_t* b, uint32_t done, uint32_t k) { std::memcpy(b, src + done, k); });
+                 [src](uint8_t* b, uint32_t done, uint32_t k) { copy_bytes(b, src + done, k); });
   }
   // Forgets the first n bytes (a FIFO of records); whole blocks go back at once.
   void drop_front(Chain& c, uint32_t n) {

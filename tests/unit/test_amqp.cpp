@@ -56,6 +56,39 @@ std::string declare_ok(const std::string& q, uint32_t messages) {
   return method(50, 11, shortstr(q) + be32s(messages) + be32s(0));
 }
 
+// The decoder on port 5672 and one connection, its handshake seen.
+struct AmqpHarness : test::StreamTest {
+  test::Conn conn{40000, 5672};
+  AmqpHarness() {
+    const uint16_t ports[] = {5672};
+    decoders.enable("amqp", ports);
+    start();
+    handshake(conn);
+  }
+};
+
+// A method sent with its no-wait bit set is answered by nothing and published at once,
+// alone; the same method without it waits for its answer. The bit is read from the
+// method's own arguments, not from text that merely says "no-wait" (a queue so named).
+TEST(Amqp, NoWaitMethodsArePublishedAlone) {
+  AmqpHarness h;
+  test::Conn& c = h.conn;
+  // queue.declare's bits: passive, durable, exclusive, auto-delete, no-wait.
+  h.client(c, method(50, 10, be16s(0) + shortstr("fire") + '\x10' + be32s(0)));
+  h.client(c, method(50, 10, be16s(0) + shortstr("no-wait") + '\x02' + be32s(0)));
+  h.server(c, declare_ok("no-wait", 7));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(test::contains(ev[0], R"("queue":"fire")")) << ev[0];
+  EXPECT_TRUE(test::contains(ev[0], R"("no-wait":true)")) << ev[0];
+  EXPECT_FALSE(test::contains(ev[0], R"("duration")")) << ev[0];  // start alone: nothing answered it
+  EXPECT_TRUE(test::contains(ev[1], R"("duration")")) << ev[1];
+  EXPECT_TRUE(test::contains(ev[1], R"("queue":"no-wait")")) << ev[1];
+  EXPECT_TRUE(test::contains(ev[1], R"("message-count":7)")) << ev[1];
+  EXPECT_EQ(h.count("amqp.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("amqp.unmatched_responses"), 0u);
+}
+
 // Segments lost to the capture (each acknowledged by the other side, the next held
 // behind the hole): an answer lost whole with the start of the next, a request cut at
 // its start. The stream is taken up at the next frame (found by its frame-end octet);
@@ -64,12 +97,8 @@ std::string declare_ok(const std::string& q, uint32_t messages) {
 // meets its own request. Before, such a gap left the
 // connection.
 TEST(Amqp, LostSegmentsCostTheirOwnMethodsOnly) {
-  test::StreamTest h;
-  const uint16_t ports[] = {5672};
-  h.decoders.enable("amqp", ports);
-  h.start();
-  test::Conn c{40000, 5672};
-  h.handshake(c);
+  AmqpHarness h;
+  test::Conn& c = h.conn;
   for (uint32_t i = 1; i <= 6; ++i) {
     const std::string q = "q" + std::to_string(i), req = queue_declare(q), ok = declare_ok(q, i);
     if (i == 4) {

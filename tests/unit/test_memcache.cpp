@@ -216,7 +216,9 @@ TEST(Memcache, LostRepliesOfAPipelinePairTheRestRight) {
     const bool lost = i == 1 || i == 3 || i == 4;
     EXPECT_EQ(contains(s, R"("status":"Error")"), lost) << i << " " << s;
     EXPECT_EQ(contains(g, R"("status":"Error")"), lost) << i << " " << g;
-    if (!lost) EXPECT_TRUE(contains(g, "\"count_values\":1,\"flags\":0," + key)) << g;
+    if (!lost) {
+      EXPECT_TRUE(contains(g, "\"count_values\":1,\"flags\":0," + key)) << g;
+    }
   }
   EXPECT_EQ(h.count("memcache.responses_lost"), 6u);
   EXPECT_EQ(h.count("memcache.unmatched_responses"), 0u);

@@ -559,8 +559,7 @@ TEST(Mysql, QueriesCutByTheSnapLengthStillPair) {
   h.snap = 100;
   const std::string eof("\xfe\x00\x00\x02\x00", 5);
   for (int i = 1; i <= 4; ++i) {
-    const std::string q =
-        "SELECT " + std::to_string(i) + (i % 2 ? " FROM a_table_with_a_long_name WHERE x = 1" : "");
+    const std::string q = cut_query(i);
     h.client(mysql_packet(0, "\x03" + q));
     // The response a packet to a segment, each within the snap length.
     h.server(mysql_packet(1, "\x01"));
@@ -606,8 +605,7 @@ TEST(Pgsql, QueriesCutByTheSnapLengthStillPair) {
   PgsqlHarness h;
   h.snap = 100;
   for (int i = 1; i <= 4; ++i) {
-    const std::string q =
-        "SELECT " + std::to_string(i) + (i % 2 ? " FROM a_table_with_a_long_name WHERE x = 1" : "");
+    const std::string q = cut_query(i);
     h.client(pg('Q', q + std::string(1, '\0')));
     const std::string v = std::to_string(i);  // the response a message to a segment
     h.server(pg('T', std::string("\x00\x01n\0", 4) + std::string(18, '\0')));

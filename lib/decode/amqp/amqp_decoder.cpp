@@ -51,8 +51,9 @@ struct AmqpDecoder::Pending {
 
 namespace {
 
-// Reads a method's arguments into fields; false when the frame ends early.
-bool read_args(ByteReader& r, const char* spec, Fields& f, const AmqpSettings& cfg) {
+// Reads a method's arguments into fields; false when the frame ends early. no_wait:
+// the method's no-wait bit was set (the sender expects no answer).
+bool read_args(ByteReader& r, const char* spec, Fields& f, const AmqpSettings& cfg, bool& no_wait) {
   uint8_t bits = 0;
   int bit = 8;
   for (std::string_view rest(spec); !rest.empty();) {
@@ -102,6 +103,7 @@ bool read_args(ByteReader& r, const char* spec, Fields& f, const AmqpSettings& c
         }
         const bool v = bits >> bit++ & 1;
         if (!skip) f.begin(name).boolean(v), f.end();
+        if (v && name == "no-wait") no_wait = true;
         break;
       }
       case 't': {
@@ -347,7 +349,8 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     content_done(st, c, dir);
   }
   Fields f(s.request_fields, sizeof s.request_fields);
-  if (!read_args(r, m->args, f, cfg_)) {
+  bool no_wait = false;
+  if (!read_args(r, m->args, f, cfg_, no_wait)) {
     counters_.inc(AmqpStat::malformed);
     return false;
   }
@@ -386,7 +389,6 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     return true;
   }
 
-  const bool no_wait = f.view().find(std::string_view("no-wait\0true\0", 13)) != std::string_view::npos;
   if (m->flags & kAnswer) {
     // The answer to the pending request of this channel and class.
     Pending h;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "util/hints.hpp"
+
 namespace tapbeat {
 namespace {
 
@@ -80,7 +82,7 @@ bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, D
     const uint32_t slot = pending_.slot_of(n);
     const uint32_t keep = std::min<uint32_t>(static_cast<uint32_t>(msg.size()), kMaxKeptQuery);
     if (keep < msg.size()) counters_.inc(DnsStat::query_truncated);
-    std::memcpy(kept_.get() + uint64_t{slot} * kMaxKeptQuery, msg.data(), keep);
+    copy_bytes(kept_.get() + uint64_t{slot} * kMaxKeptQuery, msg.data(), keep);
     kept_len_[slot] = static_cast<uint16_t>(keep);
     return ready;
   }

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "util/encode.hpp"
+#include "util/hints.hpp"
 
 namespace tapbeat {
 namespace {
@@ -22,7 +23,7 @@ class Arena {
   }
   bool put(std::string_view s) {
     if (s.size() > n_ - used_) return ok_ = false;
-    std::memcpy(p_ + used_, s.data(), s.size());
+    copy_bytes(p_ + used_, s.data(), s.size());
     used_ += static_cast<uint32_t>(s.size());
     return true;
   }
