@@ -478,12 +478,14 @@ void Worker::tcp_session(Parsed& p) {
     // A PROXY protocol header first: what follows it is classified.
     const uint8_t* payload = m.l4_payload;
     uint32_t payload_len = m.l4_payload_len;
-    if (d == 0 && s.preamble == kPreambleAtStart) {
+    // (Picked up mid-stream, either side's bytes may be the connection's first: a
+    // capture that begins at the balancer's first segment.)
+    if ((d == 0 && s.preamble == kPreambleAtStart) || s.preamble == kPreambleMidstream) {
       if (const uint32_t h = proxy_header_len(payload, payload_len)) {
         payload += h;
         payload_len -= h;
         if (payload_len == 0) {  // alone in its segment, never delivered: passed over here
-          s.preamble = kPreambleNone;
+          if (s.preamble == kPreambleAtStart) s.preamble = kPreambleNone;
           counters_.inc(Counter::detect_proxy_protocol);
           return;
         }
@@ -548,10 +550,13 @@ void Worker::tcp_session(Parsed& p) {
 
 void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len) {
   if (s.state != kDecoding) return;
-  if (dir == 0 && s.preamble == kPreambleAtStart) {
+  if ((dir == 0 && s.preamble == kPreambleAtStart) || s.preamble == kPreambleMidstream) {
     // The client's first bytes of a connection seen from its SYN: a PROXY protocol
     // header there is the balancer's, not the protocol's (HTTP would read "PROXY" as a
-    // method and the request after it as a header line).
+    // method and the request after it as a header line). Of a connection picked up
+    // mid-stream, the first bytes delivered, either side's: the capture may have begun
+    // just after the SYN (a one-packet sample); the header's strict form (a v1 line of
+    // addresses and ports, v2's 12-byte signature) is not found inside other bytes.
     s.preamble = kPreambleNone;
     if (const uint32_t h = proxy_header_len(data, len)) {
       counters_.inc(Counter::detect_proxy_protocol);

@@ -1094,7 +1094,9 @@ TEST(Detection, ProxyProtocolHeaderBeforeTheClientsBytesIsPassedOver) {
   // A load balancer's PROXY header (v1 text, v2 binary) first on a connection: passed
   // over, whether it shares its segment with the request or comes alone, on the port's
   // decoder and through payload detection; HTTP had read "PROXY" as the method and the
-  // request line after it as a header. A connection picked up mid-stream is left as is.
+  // request line after it as a header. So too on a connection picked up mid-stream at
+  // its first segment (a capture begun just after the SYN: nDPI's haproxy.pcap is that
+  // one packet, the header and a ClientHello).
   using namespace std::string_literals;
   HttpHarness h({80}, true);
   const std::string get = "GET /p HTTP/1.1\r\nHost: a.example\r\n\r\n";
@@ -1103,19 +1105,21 @@ TEST(Detection, ProxyProtocolHeaderBeforeTheClientsBytesIsPassedOver) {
   const std::string v2 =
       "\x0D\x0A\x0D\x0A\x00\x0D\x0A\x51\x55\x49\x54\x0A\x21\x11\x00\x0C"
       "\xC0\x00\x02\x0A\xC0\x00\x02\x14\xC7\x38\x00\x50"s;
-  auto run = [&](uint16_t cport, uint16_t sport, std::vector<std::string> client_first) {
+  auto run = [&](uint16_t cport, uint16_t sport, std::vector<std::string> client_first, bool syn = true) {
     Conn c{cport, sport};
-    h.handshake(c);
+    if (syn) h.handshake(c);
     for (const std::string& b : client_first) h.client(c, b);
     h.server(c, ok);
   };
-  run(42001, 80, {v1 + get});    // by port, one segment
-  run(42002, 80, {v1, get});     // by port, the header alone
-  run(42003, 80, {v2 + get});    // v2
-  run(42004, 8888, {v1 + get});  // payload detection, one segment
-  run(42005, 8888, {v2, get});   // payload detection, the header alone
+  run(42001, 80, {v1 + get});           // by port, one segment
+  run(42002, 80, {v1, get});            // by port, the header alone
+  run(42003, 80, {v2 + get});           // v2
+  run(42004, 8888, {v1 + get});         // payload detection, one segment
+  run(42005, 8888, {v2, get});          // payload detection, the header alone
+  run(42006, 80, {v1 + get}, false);    // mid-stream, by port
+  run(42007, 8888, {v2 + get}, false);  // mid-stream, payload detection
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 5u);
+  ASSERT_EQ(ev.size(), 7u);
   for (const auto& e : ev) {
     EXPECT_TRUE(contains(e, R"("method":"GET")")) << e;
     EXPECT_TRUE(contains(e, R"("path":"/p")")) << e;
@@ -1123,8 +1127,8 @@ TEST(Detection, ProxyProtocolHeaderBeforeTheClientsBytesIsPassedOver) {
     EXPECT_FALSE(contains(e, "PROXY")) << e;
     EXPECT_FALSE(contains(e, R"("error")")) << e;
   }
-  EXPECT_EQ(h.count(Counter::detect_proxy_protocol), 5u);
-  EXPECT_EQ(h.count(Counter::detect_by_payload), 2u);
+  EXPECT_EQ(h.count(Counter::detect_proxy_protocol), 7u);
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 3u);
 }
 
 // A port's decoder that refuses a connection's first bytes hands it to the protocol
