@@ -220,6 +220,15 @@ class Decoder {
     (void)state, (void)c, (void)dir, (void)held;
     return false;
   }
+  // The sender ended (FIN, RST) or the connection did (idle, evicted, shutdown) with
+  // bytes held for a message the decoder was waiting to see whole (`held`: a head
+  // whose blank line never came, say): what the decoder can still take of them, before
+  // end() or close(). True when it took them; else they are counted dropped
+  // (stream.unfinished_bytes).
+  virtual bool unfinished(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
+    (void)state, (void)c, (void)dir, (void)held;
+    return false;
+  }
   // len bytes of direction dir are missing (bytes the engine held of a partial
   // message before the hole are dropped first, offered to cut_short()). Returns false
   // when the decoder cannot find its way back into the stream: it is detached.

@@ -718,7 +718,22 @@ void Worker::Sink::on_gap(uint32_t len, uint64_t acked_ns) {
 }
 
 void Worker::Sink::on_end() {
+  if (s_->state != kDecoding) return;
+  w_.unfinished(*s_, dir_, info_);
   if (s_->state == kDecoding) w_.decoders_[s_->decoder]->end(s_->data, info_, dir_);
+}
+
+void Worker::unfinished(TcpSession& s, int dir, const StreamInfo& info) {
+  StreamBuffer& b = s.buf[dir];
+  if (b.held.empty()) return;
+  // The partial message can no longer be completed: the decoder takes what it can of
+  // it (as much as the scratch holds), the rest is counted.
+  uint8_t* held = stream_scratch_.get();
+  const uint32_t k = store_.copy_out(b.held, held, kStreamScratchBytes);
+  if (!decoders_[s.decoder]->unfinished(s.data, info, dir, {held, k}))
+    counters_.inc(Counter::stream_unfinished_bytes, b.held.len);
+  store_.release(b.held);
+  b.need = 0;
 }
 
 void Worker::sweep_transactions(uint64_t now_ns) {
@@ -774,6 +789,7 @@ void Worker::end_session(Flow& f) {
       sink_.bind(&s, d, info);
       tcp_->close(s.dir[d], sink_);
     }
+    for (int d = 0; d < 2 && s.state == kDecoding; ++d) unfinished(s, d, info);
     if (s.state == kDecoding) {
       s.state = kDetached;
       decoders_[s.decoder]->close(s.data, info);

@@ -182,6 +182,9 @@ class alignas(kCacheLine) Worker {
   void deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len);
   void feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   void detach(TcpSession& s, const StreamInfo& info, bool violation);
+  // Direction dir's sender or the connection ended: bytes held for a partial message
+  // go to the decoder's unfinished(), or are counted.
+  void unfinished(TcpSession& s, int dir, const StreamInfo& info);
   bool redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   // The connection goes to decoder `to` from p (direction dir), with the other
   // direction's waiting bytes; the decoder before publishes what it has.

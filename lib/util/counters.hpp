@@ -95,6 +95,7 @@ namespace tapbeat {
   X(stream_buffer_full, "stream.buffer_full", counter)                    \
   X(stream_store_full, "stream.store_full", counter)                      \
   X(stream_gap_dropped_bytes, "stream.gap_dropped_bytes", counter)        \
+  X(stream_unfinished_bytes, "stream.unfinished_bytes", counter)          \
   X(stream_detached, "stream.detached", counter)                          \
   X(stream_starttls, "stream.starttls", counter)                          \
   X(stream_stale_segments, "stream.stale_segments", counter)              \

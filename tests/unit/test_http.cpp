@@ -579,6 +579,49 @@ TEST(HttpDecoder, LostResponseLeavesTheRequestsAfterItPairedRight) {
 // status as sent), and the next exchange on the connection is read as usual. Before,
 // such heads were dropped at the gap: the requests were lost, their responses
 // published unmatched.
+// A head whose sender stopped before its blank line, as Zeek logs it (its http-no-crlf
+// trace; Suricata's http-close-headers, whose rule matches such a response's Server
+// header): a request line without its CRLF, then the client's FIN; a status line and
+// headers, then the server's FIN. Each is published for what it shows, noted; the
+// response pairs with its request. Before, both were dropped with the bytes held, the
+// request going out unmatched. A decoder that cannot take such bytes has them counted
+// (stream.unfinished_bytes), where they had gone uncounted.
+TEST(HttpDecoder, HeadsTheConnectionsEndCutShortArePublished) {
+  HttpHarness h;
+  Conn a{40001, 80}, b{40002, 80};
+  h.handshake(a);
+  h.client(a, "GET /only HTTP/1.1");
+  h.frame(true, a, tcp_flag::kFin | tcp_flag::kAck, a.cseq, "");
+  h.handshake(b);
+  h.client(b, "GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n");
+  h.server(b, "HTTP/1.0 200 OK\r\nServer: ng1nx\r\nContent-Ty");
+  h.frame(false, b, tcp_flag::kFin | tcp_flag::kAck, b.sseq, "");
+  auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  if (contains(ev[0], R"("path":"/x")")) std::swap(ev[0], ev[1]);  // the unmatched one goes out at the end
+  EXPECT_TRUE(contains(ev[0], R"("path":"/only")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("version":"1.1")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "Unmatched request; its head was cut short by the end of the connection"))
+      << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("path":"/x")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status_code":200)")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status":"OK")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], "its head was cut short by the end of the connection")) << ev[1];
+  EXPECT_EQ(h.count("http.heads_cut_by_end"), 2u);
+  EXPECT_EQ(h.count(Counter::stream_unfinished_bytes), 0u);
+
+  test::StreamTest r;
+  const uint16_t memcache[] = {11211};
+  r.decoders.enable("memcache", memcache);
+  r.start();
+  Conn c{40003, 11211};
+  r.handshake(c);
+  r.client(c, "get some_ke");  // a command line the client never ended
+  r.frame(true, c, tcp_flag::kFin | tcp_flag::kAck, c.cseq, "");
+  r.finish();
+  EXPECT_EQ(r.count(Counter::stream_unfinished_bytes), 11u);
+}
+
 TEST(HttpDecoder, HeadsCutByTheSnapLengthStillPair) {
   HttpHarness h;
   h.snap = 200;  // 54 bytes of headers: 146 of each segment's payload kept
@@ -717,8 +760,12 @@ TEST(HttpDecoder, OddButValidShapesArePublished) {
   h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   h.client(c, "GET HTTP/1.1\r\n\r\n");
   h.server(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  // Tabs for the spaces (RFC 9112 section 3: recipients may split on any whitespace, as
+  // Python's http.server does); before, the line was passed over and the answer unmatched.
+  h.client(c, "GET\t/tab\tHTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 5u);
+  ASSERT_EQ(ev.size(), 6u);
   EXPECT_TRUE(contains(ev[0], R"("method":"get")")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status_code":200)")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("version":"1.1")")) << ev[0];
@@ -728,6 +775,8 @@ TEST(HttpDecoder, OddButValidShapesArePublished) {
   EXPECT_TRUE(contains(ev[2], R"("method":"PROPFIND")")) << ev[2];
   EXPECT_TRUE(contains(ev[3], R"("query":"OPTIONS *")")) << ev[3];
   EXPECT_TRUE(contains(ev[4], R"("message":"request line without a target")")) << ev[4];
+  EXPECT_TRUE(contains(ev[5], R"("path":"/tab")")) << ev[5];
+  EXPECT_TRUE(contains(ev[5], R"("version":"1.1")")) << ev[5];
   EXPECT_EQ(h.count("http.unmatched_responses"), 0u);
   EXPECT_EQ(h.count("http.violations"), 0u);
 }

@@ -119,6 +119,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   d.msg.notes = h.anomalies;
   if (how == HeadEnd::kTooLarge) d.msg.notes |= kNoteHeadCut;
   if (how == HeadEnd::kLost) d.msg.notes |= kNoteHeadLost;
+  if (how == HeadEnd::kEnded) d.msg.notes |= kNoteHeadEnded;
   if (how == HeadEnd::kLineLost)
     d.msg.notes = static_cast<uint16_t>((d.msg.notes & ~http::kNoVersion) | kNoteLineLost);
   if (h.anomalies & kAmbiguous) counters_.inc(HttpStat::ambiguous_framing);
@@ -237,6 +238,7 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
       {kNoteReplyLost, "its response began in bytes the capture lost"},
       {kNoteHeadLost, "its head was cut short by bytes the capture lost"},
       {kNoteLineLost, "its request line was cut short by bytes the capture lost"},
+      {kNoteHeadEnded, "its head was cut short by the end of the connection"},
   };
   BoundedText<sizeof scratch_->note - 1> out;
   if (note) out.append(note);
@@ -542,7 +544,26 @@ void HttpDecoder::lose_response(HttpState& st, const StreamInfo& c) {
 // it goes (no version: the response's is published); a status line without its end,
 // its version and code when the code is whole.
 bool HttpDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
+  if (!take_cut_head(*static_cast<HttpState*>(state), c, dir, held, false)) return false;
+  counters_.inc(HttpStat::heads_cut_by_gap);
+  return true;
+}
+
+// A head whose sender stopped before its blank line (a request line and no CRLF, a
+// response's status and headers and then the close), as Zeek logs it: its whole lines
+// are the head, a last line without its end taken as far as it went, and the message
+// ends there, noted. A response pairs with its request.
+bool HttpDecoder::unfinished(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
   HttpState& st = *static_cast<HttpState*>(state);
+  if (!take_cut_head(st, c, dir, held, true)) return false;
+  counters_.inc(HttpStat::heads_cut_by_end);
+  HttpState::Dir& d = st.dir[dir];
+  if (d.active && d.phase == kHeadRest) complete(st, c, dir);
+  return true;
+}
+
+bool HttpDecoder::take_cut_head(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> held,
+                                bool at_end) {
   HttpState::Dir& d = st.dir[dir];
   if (d.active || (d.phase != kStart && d.phase != kResync)) return false;  // not waiting for a head
   const uint8_t* p = held.data();
@@ -554,8 +575,21 @@ bool HttpDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span
     return false;
   std::size_t end = n;
   while (end > 0 && p[end - 1] != '\n') --end;
-  HeadEnd how = HeadEnd::kLost;
+  HeadEnd how = at_end ? HeadEnd::kEnded : HeadEnd::kLost;
   uint8_t line[1024];
+  if (at_end && end < n) {
+    // The sender stopped inside a line: the line as far as it went, given its end (a
+    // start line keeps its version when it was sent, a header its value so far).
+    std::size_t m = n;
+    while (m > end && (p[m - 1] == '\r' || p[m - 1] == ' ' || p[m - 1] == '\t')) --m;
+    if (m > end && m + 2 <= sizeof line) {
+      std::memcpy(line, p, m);
+      line[m] = '\r';
+      line[m + 1] = '\n';
+      p = line;
+      end = m + 2;
+    }
+  }
   if (end == 0) {
     // The start line itself is cut: a request's "METHOD TARGET" as far as the target
     // goes (a version begun after it dropped), a response's "HTTP/x.y CODE" when its
@@ -582,7 +616,6 @@ bool HttpDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span
   }
   if (!start_message(st, c, dir, {p, end}, how)) return false;
   d.msg.bytes = held.size();  // what was captured of it, not the line end given
-  counters_.inc(HttpStat::heads_cut_by_gap);
   return true;
 }
 

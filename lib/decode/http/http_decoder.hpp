@@ -45,11 +45,12 @@ struct HttpSettings : ProtocolSettings {
 
 // HttpMessage::notes: the head's http::Anomaly bits, and these.
 enum HttpNote : uint16_t {
-  kNoteBadChunk = 128,   // chunk framing broken: the message ends there
-  kNoteHeadCut = 256,    // head longer than kMaxHeadBytes
-  kNoteReplyLost = 512,  // the response's first bytes fell in a gap of the capture
-  kNoteHeadLost = 1024,  // the head's end fell in a gap of the capture
-  kNoteLineLost = 2048,  // the request line's end fell in a gap: no version was seen
+  kNoteBadChunk = 128,    // chunk framing broken: the message ends there
+  kNoteHeadCut = 256,     // head longer than kMaxHeadBytes
+  kNoteReplyLost = 512,   // the response's first bytes fell in a gap of the capture
+  kNoteHeadLost = 1024,   // the head's end fell in a gap of the capture
+  kNoteLineLost = 2048,   // the request line's end fell in a gap: no version was seen
+  kNoteHeadEnded = 4096,  // the connection ended before the head's blank line
 };
 
 // One message being parsed, or waiting for its answer.
@@ -106,6 +107,7 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   void open(void* state) override;
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
   bool cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) override;
+  bool unfinished(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) override;
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
   void end(void* state, const StreamInfo& c, int dir) override;
   void close(void* state, const StreamInfo& c) override;
@@ -116,7 +118,9 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   // How a head given to start_message() ends: whole, cut at kMaxHeadBytes (the rest
   // passed over to its blank line), cut by a gap, or a request line cut by a gap (no
   // version to read).
-  enum class HeadEnd : uint8_t { kWhole, kTooLarge, kLost, kLineLost };
+  enum class HeadEnd : uint8_t { kWhole, kTooLarge, kLost, kLineLost, kEnded };
+  // A head cut short before its blank line, by a gap (cut_short) or the end (unfinished).
+  bool take_cut_head(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> held, bool at_end);
   bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, HeadEnd how);
   void start_headless(HttpState& st, const StreamInfo& c, int dir);
   void framing_error(HttpState& st, const StreamInfo& c, int dir);

@@ -166,8 +166,10 @@ StartKind start_kind(const uint8_t* p, std::size_t n) {
   if (i == n) return i <= kMaxMethod ? StartKind::kNeedMore : StartKind::kNotHttp;
   if (i == 0 || i > kMaxMethod) return StartKind::kNotHttp;
   if (p[i] == '\r' || p[i] == '\n') return upper && i >= 3 ? StartKind::kRequest : StartKind::kNotHttp;
-  if (p[i] != ' ') return StartKind::kNotHttp;
-  // Servers split the line on runs of whitespace (RFC 9112 §3): "GET    /x" is a request.
+  if (p[i] != ' ' && p[i] != '\t') return StartKind::kNotHttp;
+  // Servers split the line on runs of whitespace (RFC 9112 §3, tabs among it: "recipients
+  // MAY ... treat any form of whitespace as the SP separator"): "GET    /x" and
+  // "GET\t/x\tHTTP/1.1" are requests.
   constexpr std::size_t kMaxBlanks = 64;
   std::size_t at = i + 1;
   while (at < n && at <= i + kMaxBlanks && (p[at] == ' ' || p[at] == '\t')) ++at;
