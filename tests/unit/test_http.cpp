@@ -622,6 +622,33 @@ TEST(HttpDecoder, HeadsTheConnectionsEndCutShortArePublished) {
   EXPECT_EQ(r.count(Counter::stream_unfinished_bytes), 11u);
 }
 
+// A body shorter than its framing said, ended by its sender's FIN (the FIN's sequence
+// number right after the last byte: nothing was lost to the capture): the response goes
+// out at the FIN with what came, noted as cut by the end, not as packet loss. A FIN
+// numbered past the bytes seen is still a loss.
+TEST(HttpDecoder, BodiesTheSendersEndCutShortAreNotLoss) {
+  HttpHarness h;
+  Conn a{40001, 80}, b{40002, 80}, c{40003, 80};
+  for (Conn* k : {&a, &b, &c}) {
+    h.handshake(*k);
+    h.client(*k, "GET /dl HTTP/1.1\r\nHost: a.example\r\n\r\n");
+  }
+  h.server(a, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(300, 'y'));
+  h.frame(false, a, tcp_flag::kFin | tcp_flag::kAck, a.sseq, "");
+  h.server(b, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n");
+  h.frame(false, b, tcp_flag::kFin | tcp_flag::kAck, b.sseq, "");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(300, 'y'));
+  h.frame(false, c, tcp_flag::kFin | tcp_flag::kAck, c.sseq + 700, "");  // 700 bytes lost
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  for (int i : {0, 1}) {
+    EXPECT_TRUE(contains(ev[i], "its body was cut short by the end of the connection")) << ev[i];
+    EXPECT_FALSE(contains(ev[i], "Packet loss")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("status_code":200)")) << ev[i];
+  }
+  EXPECT_TRUE(contains(ev[2], "Packet loss while capturing the response")) << ev[2];
+}
+
 TEST(HttpDecoder, HeadsCutByTheSnapLengthStillPair) {
   HttpHarness h;
   h.snap = 200;  // 54 bytes of headers: 146 of each segment's payload kept

@@ -239,6 +239,7 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
       {kNoteHeadLost, "its head was cut short by bytes the capture lost"},
       {kNoteLineLost, "its request line was cut short by bytes the capture lost"},
       {kNoteHeadEnded, "its head was cut short by the end of the connection"},
+      {kNoteBodyEnded, "its body was cut short by the end of the connection"},
   };
   BoundedText<sizeof scratch_->note - 1> out;
   if (note) out.append(note);
@@ -667,9 +668,21 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
 }
 
 void HttpDecoder::end(void* state, const StreamInfo& c, int dir) {
-  // A body delimited by the close ends with the sender's FIN.
+  // A body delimited by the close ends with the sender's FIN. One its Content-Length or
+  // chunks said was longer ends there too, short (the sender stopped: a FIN numbered
+  // past the bytes seen had been a gap, a loss, before this), noted; Packetbeat likewise
+  // publishes what came at a FIN.
   HttpState& st = *static_cast<HttpState*>(state);
-  if (st.dir[dir].active && st.dir[dir].phase == kUntilClose) complete(st, c, dir);
+  HttpState::Dir& d = st.dir[dir];
+  if (!d.active) return;
+  if (d.phase == kUntilClose) {
+    complete(st, c, dir);
+  } else if (d.phase == kBody || d.phase == kChunkSize || d.phase == kChunkData || d.phase == kChunkEnd ||
+             d.phase == kTrailer || d.phase == kHeadRest) {
+    d.msg.notes |= d.phase == kHeadRest ? kNoteHeadEnded : kNoteBodyEnded;
+    d.msg.flags |= kTruncated;
+    complete(st, c, dir);
+  }
 }
 
 void HttpDecoder::close(void* state, const StreamInfo& c) {

@@ -51,6 +51,7 @@ enum HttpNote : uint16_t {
   kNoteHeadLost = 1024,   // the head's end fell in a gap of the capture
   kNoteLineLost = 2048,   // the request line's end fell in a gap: no version was seen
   kNoteHeadEnded = 4096,  // the connection ended before the head's blank line
+  kNoteBodyEnded = 8192,  // the sender ended before the body its framing announced
 };
 
 // One message being parsed, or waiting for its answer.
