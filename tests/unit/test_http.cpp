@@ -865,6 +865,11 @@ TEST(HttpDecoder, SmugglingShapesPublishTheHiddenRequest) {
        "Content-Length repeated with different values or not a number; the first used"},
       {"chunk past 2^64", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000003\r\n",
        "invalid chunk framing; the message ends there"},
+      // 2^64 read by a count that wraps is 0, the last chunk: what follows it in the
+      // segment (a chunk-looking line, then the request) is looked through line by line.
+      {"chunk 2^64 wrapped",
+       "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n\r\n0\r\n\r\n",
+       "invalid chunk framing; the message ends there"},
   };
   for (const Case& k : cases) {
     HttpHarness h;

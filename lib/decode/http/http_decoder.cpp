@@ -97,6 +97,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   const Head& h = *parsed;
   HttpState::Dir& d = st.dir[dir];
   d.seen = 1;
+  d.scan = 0;
   const uint64_t first_ns = d.head_ns ? d.head_ns : c.ts_ns;
   d.head_ns = 0;
   if (h.response && h.status >= 100 && h.status < 200 && h.status != 101 && !cut) {
@@ -220,6 +221,7 @@ void HttpDecoder::framing_error(HttpState& st, const StreamInfo& c, int dir) {
   d.msg.flags |= kTruncated;
   complete(st, c, dir);
   d.phase = kResync;
+  d.scan = 1;
 }
 
 const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
@@ -306,6 +308,28 @@ void HttpDecoder::pop_pending(HttpState& st) {
   ++st.n_pending;
 }
 
+namespace {
+
+// Where, after the first line of p[0, n), a line starts the next message of a side: a
+// request line with its version (client), a status line (server). 0: none whole here.
+std::size_t next_message_line(const uint8_t* p, std::size_t n, bool request) {
+  std::size_t at = 0;
+  for (;;) {
+    const void* lf = std::memchr(p + at, '\n', n - at);
+    if (!lf) return 0;
+    at = static_cast<std::size_t>(static_cast<const uint8_t*>(lf) - p) + 1;
+    while (at < n && (p[at] == '\r' || p[at] == '\n')) ++at;
+    if (at >= n) return 0;
+    const http::StartKind k = http::start_kind(p + at, n - at);
+    if (k != (request ? http::StartKind::kRequest : http::StartKind::kResponse)) continue;
+    if (!request) return at;
+    const std::size_t le = http::line_end(p + at, n - at);
+    if (le && !http::versionless_request_line({reinterpret_cast<const char*>(p + at), le})) return at;
+  }
+}
+
+}  // namespace
+
 DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
   HttpState& st = *static_cast<HttpState*>(state);
   HttpState::Dir& d = st.dir[dir];
@@ -366,7 +390,18 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           // A capture that starts mid-message, or bytes after a hole: skip this
           // segment's bytes and look again at the next. (A server sends no requests:
           // on its side, after a hole, a body's bytes that read as a request line are
-          // not one.)
+          // not one.) After a framing error the next message may follow in this very
+          // segment (a request smuggled behind a chunk size past 2^64, as a server
+          // whose count wrapped reads it): it is looked for line by line, a request
+          // taken only with its version.
+          if (d.scan && k == http::StartKind::kNotHttp) {
+            if (const std::size_t next =
+                    next_message_line(p + off, n - off, st.client < 0 || dir == st.client)) {
+              if (!pass_over(static_cast<uint32_t>(next))) return {off, 0, Verdict::kViolation};
+              off += static_cast<uint32_t>(next);
+              break;
+            }
+          }
           if (!pass_over(n - off)) return {off, 0, Verdict::kViolation};
           return {n, 0, Verdict::kOk};
         }
@@ -663,6 +698,7 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
          st.pending[st.first_pending].start_ns < c.gap_acked_ns)
     lose_response(st, c);
   if (d.phase != kUpgraded) d.phase = kResync;
+  d.scan = 0;  // after a hole, bytes are looked at from the next segment on
   d.head_ns = 0;
   return true;
 }

@@ -80,6 +80,7 @@ struct HttpState {
     uint8_t rest_phase;   // a head cut at kMaxHeadBytes: the phase after its end
     uint8_t rest_body;    //   and whether a body follows it
     uint8_t eol;          //   the bytes skipped so far end a line
+    uint8_t scan;         // after a framing error: the next message is looked for line by line
     uint64_t head_ns;     // first packet of the head being gathered; 0: none
     uint32_t kept_limit;  // bytes of text kept at most
     uint32_t skipped;     // bytes skipped looking for a message start
