@@ -192,6 +192,30 @@ TEST(Redis, LostSegmentsCostTheirOwnMessagesOnly) {
 // array reply: the configured server port says it is the server's, so the commands
 // after it are commands (before, the reply was taken for a command and every later
 // pair had request and reply swapped).
+// A reply its server's FIN cuts short (a bulk string shorter than its length said), and a
+// command the client's FIN cuts short: each taken as far as it went, noted and counted
+// (redis.cut_by_end), the reply answering its command. Before, both were released
+// uncounted with the connection: the command went out unmatched, the cut one not at all.
+TEST(Redis, MessagesTheConnectionsEndCutShortAreTakenAsFarAsTheyWent) {
+  RedisHarness h;
+  h.handshake(h.conn);
+  h.client("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  h.server("$100\r\nonly part of it");
+  h.frame(false, h.conn, tcp_flag::kFin | tcp_flag::kAck, h.conn.sseq, "");
+  test::Conn c2{50001, 6379, 100, 900};
+  h.handshake(c2);
+  h.StreamTest::client(c2, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nabc");
+  h.frame(true, c2, tcp_flag::kFin | tcp_flag::kAck, c2.cseq, "");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"GET")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "Its reply was cut short by the end of the connection")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("method":"SET")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], "Unmatched request")) << ev[1];
+  EXPECT_EQ(h.count("redis.cut_by_end"), 2u);
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 0u);
+}
+
 TEST(Redis, ArrayReplyFirstIsTheServersByItsPort) {
   RedisHarness h;
   h.server("*2\r\n$1\r\na\r\n$1\r\nb\r\n");  // LRANGE's reply, its command unseen

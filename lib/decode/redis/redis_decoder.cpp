@@ -15,12 +15,14 @@ struct RedisText : BoundedText<RedisDecoder::kKeepBytes + 64> {};
 
 namespace {
 
-enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8, kLost = 16 };
+enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8, kLost = 16, kEnded = 32 };
 
 constexpr const char* kUnmatchedRequest = "Unmatched request";
 constexpr const char* kTooDeep = "Reply nested deeper than 8 levels: value cut at that depth";
 constexpr const char* kTooDeepUnmatched = "Unmatched request; reply nested deeper than 8 levels";
 constexpr const char* kReplyLost = "Unmatched request; its reply began in bytes the capture lost";
+constexpr const char* kEndedRequest = "Its command was cut short by the end of the connection";
+constexpr const char* kEndedResponse = "Its reply was cut short by the end of the connection";
 // Bytes passed over after a gap, looking for a message start, before the connection is
 // left.
 constexpr uint32_t kMaxResyncSkip = 64 * 1024;
@@ -525,7 +527,13 @@ void RedisDecoder::pop(RedisState& st, Pending& out) {
 
 void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   RedisState::Dir& d = st.dir[dir];
-  Pending m{d.text, d.start_ns, c.ts_ns, d.bytes, (d.flags & kCut) != 0, (d.flags & kLost) != 0};
+  Pending m{d.text,
+            d.start_ns,
+            c.ts_ns,
+            d.bytes,
+            (d.flags & kCut) != 0,
+            (d.flags & kLost) != 0,
+            (d.flags & kEnded) != 0};
   const uint8_t flags = d.flags;
   d.in_msg = 0;
   d.text = ChainStore::Chain{};
@@ -621,18 +629,8 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   // a message takes up the stream.
   if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
   const bool reply_cut = d.in_msg && st.client >= 0 && dir != st.client && st.n_pending;
-  if (d.in_msg && st.client >= 0 && !d.skipping) {
-    d.flags |= kLost;
-    d.bytes += len;  // the message's bytes on the wire, as far as the gap tells
-    complete(st, c, dir);
-  } else if (d.in_msg) {
-    store_.release(d.text);
-    d.text = ChainStore::Chain{};
-    d.in_msg = 0;
-  }
-  d.bulk_left = 0;
-  d.skipping = 0;
-  d.skip_left = 0;
+  if (d.in_msg && st.client >= 0 && !d.skipping) d.bytes += len;  // on the wire, as far as the gap tells
+  take_partial(st, c, dir, kLost);
   for (bool oldest = !reply_cut; st.client >= 0 && dir != st.client && st.n_pending; oldest = false) {
     Pending req;
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
@@ -683,8 +681,38 @@ bool RedisDecoder::message_start(const uint8_t* s, const uint8_t* le, bool reply
   }
 }
 
+void RedisDecoder::cut_by_end(RedisState& st, const StreamInfo& c, int dir, bool take) {
+  RedisState::Dir& d = st.dir[dir];
+  if (!d.in_msg) return;
+  // As at a gap: a command or reply under way is taken as far as it went, noted (a
+  // command then waits for its reply, a reply answers the oldest command); counted.
+  counters_.inc(RedisStat::cut_by_end);
+  if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
+  take_partial(st, c, dir, take ? kEnded : 0);
+}
+
+void RedisDecoder::take_partial(RedisState& st, const StreamInfo& c, int dir, uint8_t why) {
+  RedisState::Dir& d = st.dir[dir];
+  if (d.in_msg && why && st.client >= 0 && !d.skipping) {
+    d.flags |= why;
+    complete(st, c, dir);
+  } else if (d.in_msg) {
+    store_.release(d.text);
+    d.text = ChainStore::Chain{};
+    d.in_msg = 0;
+  }
+  d.bulk_left = 0;
+  d.skipping = 0;
+  d.skip_left = 0;
+}
+
+void RedisDecoder::end(void* state, const StreamInfo& c, int dir) {
+  cut_by_end(*static_cast<RedisState*>(state), c, dir, true);
+}
+
 void RedisDecoder::close(void* state, const StreamInfo& c) {
   RedisState& st = *static_cast<RedisState*>(state);
+  for (int dir = 0; dir < 2; ++dir) cut_by_end(st, c, dir, false);
   while (st.n_pending) {
     Pending req;
     pop(st, req);
@@ -739,6 +767,8 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   if ((req && req->cut) || (resp && resp->cut)) t.error = note ? kTooDeepUnmatched : kTooDeep;
   if (!t.error && resp && resp->lost) t.error = kLossResponse;
   if (!t.error && req && req->lost) t.error = kLossRequest;
+  if (!t.error && resp && resp->ended) t.error = kEndedResponse;
+  if (!t.error && req && req->ended) t.error = kEndedRequest;
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
   set_connection(t, c, client, 6, "redis");

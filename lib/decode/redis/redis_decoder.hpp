@@ -67,6 +67,7 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
   void open(void* state) override;
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
+  void end(void* state, const StreamInfo& c, int dir) override;
   static bool message_start(const uint8_t* s, const uint8_t* le, bool reply);
   void close(void* state, const StreamInfo& c) override;
   bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
@@ -77,12 +78,19 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
     uint64_t start_ns;
     uint64_t end_ns;
     uint64_t bytes;
-    bool cut;   // nested deeper than kMaxDepth
-    bool lost;  // its end fell in a gap of the capture: taken as far as it went
+    bool cut;    // nested deeper than kMaxDepth
+    bool lost;   // its end fell in a gap of the capture: taken as far as it went
+    bool ended;  // its sender or the connection ended before it did: taken as far as it went
   };
   bool element_done(RedisState::Dir& d);
   bool skipped_value_done(RedisState::Dir& d);
   void complete(RedisState& st, const StreamInfo& c, int dir);
+  // A message the end of its sender (take: published as far as it went) or of the
+  // connection (a detach's garbage among them: released) leaves unfinished; counted.
+  void cut_by_end(RedisState& st, const StreamInfo& c, int dir, bool take);
+  // A message under way its framing can no longer finish: taken as far as it went with
+  // `why` (kLost, kEnded) among its flags, or released (why 0, or it cannot be taken).
+  void take_partial(RedisState& st, const StreamInfo& c, int dir, uint8_t why);
   void pop(RedisState& st, Pending& out);
   // Whether the server answers this command, by the CLIENT REPLY mode it sets or finds.
   static bool answered(RedisState& st, std::span<const std::string_view> args);
