@@ -53,16 +53,13 @@ namespace {
 
 // Reads a method's arguments into fields; false when the frame ends early. no_wait:
 // the method's no-wait bit was set (the sender expects no answer).
-bool read_args(ByteReader& r, const char* spec, Fields& f, const AmqpSettings& cfg, bool& no_wait) {
+bool read_args(ByteReader& r, const Args& spec, Fields& f, const AmqpSettings& cfg, bool& no_wait) {
   uint8_t bits = 0;
   int bit = 8;
-  for (std::string_view rest(spec); !rest.empty();) {
-    const std::size_t bar = rest.find('|');
-    const std::string_view one = rest.substr(0, bar);
-    rest = bar == std::string_view::npos ? std::string_view{} : rest.substr(bar + 1);
-    const char type = one[0];
-    std::string_view name = one.substr(2);
-    const bool skip = name.front() == '-';
+  for (uint8_t i = 0; i < spec.n; ++i) {
+    const char type = spec.arg[i].type;
+    const std::string_view name = spec.arg[i].name;
+    const bool skip = spec.arg[i].skip;
     if (type != 'b') bit = 8;
     switch (type) {
       case 'o': {
@@ -350,7 +347,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
   }
   Fields f(s.request_fields, sizeof s.request_fields);
   bool no_wait = false;
-  if (!read_args(r, m->args, f, cfg_, no_wait)) {
+  if (!read_args(r, args_of(*m), f, cfg_, no_wait)) {
     counters_.inc(AmqpStat::malformed);
     return false;
   }

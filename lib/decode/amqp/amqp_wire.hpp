@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
@@ -105,10 +106,72 @@ inline constexpr Method kMethods[] = {
     {90, 31, "tx.rollback-ok", "", kAnswer},
 };
 
+// A method's argument list read once, when the program is built: the decoder walks these
+// instead of splitting the text at every frame.
+struct Arg {
+  char type;
+  bool skip;  // reserved: read, left out
+  std::string_view name;
+};
+inline constexpr std::size_t kMaxArgs = 10;
+struct Args {
+  uint8_t n = 0;
+  Arg arg[kMaxArgs] = {};
+};
+constexpr Args parse_args(std::string_view spec) {
+  Args out;
+  while (!spec.empty()) {
+    const std::size_t bar = spec.find('|');
+    const std::string_view one = spec.substr(0, bar);
+    spec = bar == std::string_view::npos ? std::string_view{} : spec.substr(bar + 1);
+    if (out.n == kMaxArgs || one.size() < 3) throw "an AMQP argument list longer than kMaxArgs, or malformed";
+    const std::string_view name = one.substr(2);
+    out.arg[out.n++] = {one[0], name.front() == '-', name};
+  }
+  return out;
+}
+inline constexpr auto kMethodArgs = [] {
+  std::array<Args, std::size(kMethods)> out{};
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = parse_args(kMethods[i].args);
+  return out;
+}();
+inline const Args& args_of(const Method& m) { return kMethodArgs[static_cast<std::size_t>(&m - kMethods)]; }
+
+// (class, method id) -> the method, by table: classes 10, 20, 40, 50, 60, 85, 90, ids below 128.
+constexpr int class_slot(uint16_t cls) {
+  switch (cls) {
+    case 10:
+      return 0;
+    case 20:
+      return 1;
+    case 40:
+      return 2;
+    case 50:
+      return 3;
+    case 60:
+      return 4;
+    case 85:
+      return 5;
+    case 90:
+      return 6;
+    default:
+      return -1;
+  }
+}
+inline constexpr auto kMethodIndex = [] {
+  std::array<std::array<uint8_t, 128>, 7> t{};
+  for (std::size_t i = 0; i < std::size(kMethods); ++i) {
+    const int slot = class_slot(kMethods[i].cls);
+    if (slot < 0 || kMethods[i].id >= 128) throw "an AMQP method outside the index";
+    t[static_cast<std::size_t>(slot)][kMethods[i].id] = static_cast<uint8_t>(i + 1);
+  }
+  return t;
+}();
 inline const Method* find_method(uint16_t cls, uint16_t id) {
-  for (const Method& m : kMethods)
-    if (m.cls == cls && m.id == id) return &m;
-  return nullptr;
+  const int slot = class_slot(cls);
+  if (slot < 0 || id >= 128) return nullptr;
+  const uint8_t k = kMethodIndex[static_cast<std::size_t>(slot)][id];
+  return k ? &kMethods[k - 1] : nullptr;
 }
 
 inline bool shortstr(ByteReader& r, std::string_view& out) {
