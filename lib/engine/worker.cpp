@@ -700,18 +700,11 @@ void Worker::Sink::on_data(const uint8_t* data, uint32_t len) { w_.deliver(*s_, 
 void Worker::Sink::on_gap(uint32_t len, uint64_t acked_ns) {
   TcpSession& s = *s_;
   if (s.state != kDecoding) return;
-  StreamBuffer& b = s.buf[dir_];
   s.in_progress = true;
   info_.gap_acked_ns = acked_ns;
-  if (!b.held.empty()) {
-    // The partial message goes to the decoder first (as much as the scratch holds): a
-    // head the hole cut short may still be published for what it shows.
-    uint8_t* held = w_.stream_scratch_.get();
-    const uint32_t k = w_.store_.copy_out(b.held, held, kStreamScratchBytes);
-    if (!w_.decoders_[s.decoder]->cut_short(s.data, info_, dir_, {held, k}))
-      w_.counters_.inc(Counter::stream_gap_dropped_bytes, b.held.len);
-    w_.store_.release(b.held);
-  }
+  // The partial message goes to the decoder first: a head the hole cut short may still
+  // be published for what it shows.
+  w_.give_up_held(s, dir_, info_, false);
   const bool kept = w_.decoders_[s.decoder]->gap(s.data, info_, dir_, len);
   info_.gap_acked_ns = 0;
   if (!kept) w_.detach(s, info_, false);
@@ -719,19 +712,22 @@ void Worker::Sink::on_gap(uint32_t len, uint64_t acked_ns) {
 
 void Worker::Sink::on_end() {
   if (s_->state != kDecoding) return;
-  w_.unfinished(*s_, dir_, info_);
+  w_.give_up_held(*s_, dir_, info_, true);
   if (s_->state == kDecoding) w_.decoders_[s_->decoder]->end(s_->data, info_, dir_);
 }
 
-void Worker::unfinished(TcpSession& s, int dir, const StreamInfo& info) {
+void Worker::give_up_held(TcpSession& s, int dir, const StreamInfo& info, bool at_end) {
   StreamBuffer& b = s.buf[dir];
   if (b.held.empty()) return;
   // The partial message can no longer be completed: the decoder takes what it can of
-  // it (as much as the scratch holds), the rest is counted.
+  // it (as much as the scratch holds), else its bytes are counted.
   uint8_t* held = stream_scratch_.get();
   const uint32_t k = store_.copy_out(b.held, held, kStreamScratchBytes);
-  if (!decoders_[s.decoder]->unfinished(s.data, info, dir, {held, k}))
-    counters_.inc(Counter::stream_unfinished_bytes, b.held.len);
+  Decoder& dec = *decoders_[s.decoder];
+  const bool took =
+      at_end ? dec.unfinished(s.data, info, dir, {held, k}) : dec.cut_short(s.data, info, dir, {held, k});
+  if (!took)
+    counters_.inc(at_end ? Counter::stream_unfinished_bytes : Counter::stream_gap_dropped_bytes, b.held.len);
   store_.release(b.held);
   b.need = 0;
 }
@@ -789,7 +785,7 @@ void Worker::end_session(Flow& f) {
       sink_.bind(&s, d, info);
       tcp_->close(s.dir[d], sink_);
     }
-    for (int d = 0; d < 2 && s.state == kDecoding; ++d) unfinished(s, d, info);
+    for (int d = 0; d < 2 && s.state == kDecoding; ++d) give_up_held(s, d, info, true);
     if (s.state == kDecoding) {
       s.state = kDetached;
       decoders_[s.decoder]->close(s.data, info);

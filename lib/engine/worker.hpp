@@ -182,9 +182,11 @@ class alignas(kCacheLine) Worker {
   void deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len);
   void feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   void detach(TcpSession& s, const StreamInfo& info, bool violation);
-  // Direction dir's sender or the connection ended: bytes held for a partial message
-  // go to the decoder's unfinished(), or are counted.
-  void unfinished(TcpSession& s, int dir, const StreamInfo& info);
+  // Bytes held for a partial message of direction dir that can no longer complete: a
+  // hole cuts it (they go to the decoder's cut_short(), or count in
+  // stream.gap_dropped_bytes) or its sender or the connection ended (unfinished(),
+  // stream.unfinished_bytes).
+  void give_up_held(TcpSession& s, int dir, const StreamInfo& info, bool at_end);
   bool redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   // The connection goes to decoder `to` from p (direction dir), with the other
   // direction's waiting bytes; the decoder before publishes what it has.
