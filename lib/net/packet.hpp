@@ -70,8 +70,9 @@ struct PacketMeta {
 
   const uint8_t* l4_payload = nullptr;
   uint32_t l4_payload_len = 0;
-  // TCP: payload bytes past l4_payload_len that the segment carried on the wire and the
-  // snap length cut off (the IP header's length says how many); 0 when none or unknown.
+  // TCP and UDP: payload bytes past l4_payload_len that the segment or datagram carried
+  // on the wire and the snap length cut off (the IP header's length, or UDP's, says how
+  // many); 0 when none or unknown.
   uint32_t l4_lost = 0;
 
   // Set when the innermost IP packet is a fragment (status kFragment).

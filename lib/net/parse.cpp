@@ -454,6 +454,7 @@ ParseStatus Parser::tcp(ByteReader r) {
   if (off == 0 || !r.has(off)) {
     if (!snapped || !r.has(14)) return drop(Counter::tcp_truncated);
     off = static_cast<uint32_t>(r.remaining());
+    m_.l4_lost = 0;  // unknown: the header itself is cut (not an outer datagram's count)
   } else {
     m_.l4_lost = ip_lost_;  // the header whole: what the snap length cut is payload
   }
@@ -490,6 +491,7 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
     if (len != 0 && len < 8) return drop(Counter::udp_bad_length);
     if (len > payload + 8) {
       if (m_.cap_len >= m_.wire_len) return drop(Counter::udp_bad_length);
+      m_.l4_lost = len - 8 - payload;  // cut by the snap length
     } else if (len != 0) {
       payload = len - 8;
     }

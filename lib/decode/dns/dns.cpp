@@ -46,8 +46,10 @@ void DnsTracker::from_pending(Flow& f, DnsExchange& out) {
   out.server_port = f.key.port_b;
   out.request_ts_ns = f.first_ts_ns;
   const uint32_t slot = pending_.slot_of(&f);
-  std::memcpy(lone_, kept_.get() + uint64_t{slot} * kMaxKeptQuery, kept_len_[slot]);
-  out.request = {lone_, kept_len_[slot]};
+  const uint16_t len = kept_len_[slot] & 0x7fff;
+  std::memcpy(lone_, kept_.get() + uint64_t{slot} * kMaxKeptQuery, len);
+  out.request = {lone_, len};
+  out.request_cut = kept_len_[slot] & 0x8000;
 }
 
 bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, DnsExchange& out) {
@@ -56,6 +58,7 @@ bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, D
     return false;
   }
   counters_.inc(DnsStat::messages);
+  const bool cut = m.l4_proto == 17 && m.l4_lost > 0;  // cut by the snap length
   const uint16_t id = static_cast<uint16_t>(msg[0] << 8 | msg[1]);
   const bool response = msg[2] & 0x80;
   FlowKey k;
@@ -83,7 +86,8 @@ bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, D
     const uint32_t keep = std::min<uint32_t>(static_cast<uint32_t>(msg.size()), kMaxKeptQuery);
     if (keep < msg.size()) counters_.inc(DnsStat::query_truncated);
     copy_bytes(kept_.get() + uint64_t{slot} * kMaxKeptQuery, msg.data(), keep);
-    kept_len_[slot] = static_cast<uint16_t>(keep);
+    static_assert(kMaxKeptQuery < 0x8000);
+    kept_len_[slot] = static_cast<uint16_t>(keep | (cut ? 0x8000u : 0u));
     return ready;
   }
   if (f) {
@@ -102,6 +106,7 @@ bool DnsTracker::on_message(const PacketMeta& m, std::span<const uint8_t> msg, D
     counters_.inc(DnsStat::orphan_responses);
   }
   out.response = msg;
+  out.response_cut = cut;
   out.response_ts_ns = m.ts_ns;
   return true;
 }

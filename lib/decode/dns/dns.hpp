@@ -26,6 +26,8 @@ struct DnsExchange {
   std::span<const uint8_t> request, response;  // empty when not seen
   uint64_t request_ts_ns = 0, response_ts_ns = 0;
   const char* error = nullptr;
+  // A UDP message the capture's snap length cut short (its UDP length says so).
+  bool request_cut = false, response_cut = false;
 };
 
 class DnsTracker {
@@ -48,9 +50,9 @@ class DnsTracker {
   uint64_t timeout_ns_;
   CounterSet<DnsStat> counters_;
   FlowTable pending_;
-  std::unique_ptr<uint8_t[]> kept_;  // kPending * kMaxKeptQuery
-  std::unique_ptr<uint16_t[]> kept_len_;
-  uint8_t lone_[kMaxKeptQuery];  // a query evicted or expired, while it is published
+  std::unique_ptr<uint8_t[]> kept_;       // kPending * kMaxKeptQuery
+  std::unique_ptr<uint16_t[]> kept_len_;  // bit 15: the query was cut by the snap length
+  uint8_t lone_[kMaxKeptQuery];           // a query evicted or expired, while it is published
 };
 
 }  // namespace tapbeat

@@ -233,15 +233,15 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   if (!ex.request.empty()) {
     const DnsParse st =
         parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, arena_.get(), kArenaBytes);
-    if (st != DnsParse::kOk) counters_.inc(DnsStat::malformed);
-    if (q.opt_malformed) counters_.inc(DnsStat::edns_malformed);
+    if (st != DnsParse::kOk) counters_.inc(ex.request_cut ? DnsStat::cut_by_capture : DnsStat::malformed);
+    if (q.opt_malformed && !ex.request_cut) counters_.inc(DnsStat::edns_malformed);
     have_q = q.header_ok;
   }
   if (!ex.response.empty()) {
     const DnsParse st = parse_dns(ex.response.data(), static_cast<uint32_t>(ex.response.size()), r,
                                   arena_.get() + kArenaBytes, kArenaBytes);
-    if (st != DnsParse::kOk) counters_.inc(DnsStat::malformed);
-    if (r.opt_malformed) counters_.inc(DnsStat::edns_malformed);
+    if (st != DnsParse::kOk) counters_.inc(ex.response_cut ? DnsStat::cut_by_capture : DnsStat::malformed);
+    if (r.opt_malformed && !ex.response_cut) counters_.inc(DnsStat::edns_malformed);
     have_r = r.header_ok;
   }
   const DnsMessage* head = have_q ? &q : have_r ? &r : nullptr;
@@ -249,10 +249,14 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   t.type = "dns";
   t.error = ex.error;
   t.ok = !ex.error && (!have_r || r.rcode == 0);
+  // A message the snap length cut short: what it shows, with Packetbeat's loss note.
+  if (!t.error && ex.response_cut) t.error = kLossResponse;
+  if (!t.error && ex.request_cut) t.error = kLossRequest;
   // Packetbeat's notes on a UDP response's EDNS (RFC 6891 7: a responder without EDNS
   // answers without OPT; a message over 512 bytes needs it). Notes only: the status
   // stays the response code's.
-  if (have_r && ex.proto == 17) {
+  // (Not for a message cut short: its OPT record, last, may be what the snap length cut.)
+  if (have_r && ex.proto == 17 && !ex.response_cut && !ex.request_cut) {
     // Two at most: a response with an error note (orphaned) has no query to compare.
     const char* notes[3] = {ex.error, nullptr, nullptr};
     int n = ex.error ? 1 : 0;
