@@ -89,10 +89,12 @@ class TcpReassembler {
   // Notes an acknowledgement of d's bytes by the other side at ts_ns (after ack()):
   // one past bytes not seen yet tells, at a gap, when the peer had the lost bytes.
   // Before d's first byte is seen (a connection picked up mid-stream), the first such
-  // acknowledgement is kept: where d's stream starts, see segment().
+  // acknowledgement is kept: where d's stream starts, see segment(). An acknowledgement
+  // number of 0 is not taken: it is what packet generators leave in segments they
+  // build (scapy's default), far more often than a real one at that number.
   void note_ack(TcpDirection& d, uint32_t ack, uint64_t ts_ns) const {
     if (!d.synced) {
-      if (!d.peer_ack_ns) {
+      if (!d.peer_ack_ns && ack != 0) {
         d.peer_ack = ack;
         d.peer_ack_ns = ts_ns;
       }

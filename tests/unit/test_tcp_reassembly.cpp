@@ -324,9 +324,10 @@ TEST(TcpReassemblyAck, MidStreamStartsWhereThePeerHadAcknowledged) {
   EXPECT_EQ(rec.out, "[gap 100]body tail@3HTTP/1.1 200 OK@4");
   EXPECT_EQ(c.get(Counter::tcp_reasm_midstream), 1u);
 
-  // The acknowledgement at or past the first byte seen, or further back than the
-  // window: the stream starts at that byte, as without one.
-  for (const uint32_t acked : {5000u, 7000u, 5000u - TcpLimits{}.window_bytes - 1}) {
+  // The acknowledgement at or past the first byte seen, further back than the window, or
+  // 0 (what generators such as scapy leave in the segments they build): the stream
+  // starts at that byte, as without one.
+  for (const uint32_t acked : {5000u, 7000u, 5000u - TcpLimits{}.window_bytes - 1, 0u}) {
     TcpDirection e;
     TimedRecorder out;
     r.note_ack(e, acked, 1);
