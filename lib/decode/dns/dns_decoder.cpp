@@ -229,21 +229,16 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   DnsMessage& q = *query_;
   DnsMessage& r = *response_;
   // A message with a corrupt part is reported as far as it parsed (and counted).
-  bool have_q = false, have_r = false;
-  if (!ex.request.empty()) {
-    const DnsParse st =
-        parse_dns(ex.request.data(), static_cast<uint32_t>(ex.request.size()), q, arena_.get(), kArenaBytes);
-    if (st != DnsParse::kOk) counters_.inc(ex.request_cut ? DnsStat::cut_by_capture : DnsStat::malformed);
-    if (q.opt_malformed && !ex.request_cut) counters_.inc(DnsStat::edns_malformed);
-    have_q = q.header_ok;
-  }
-  if (!ex.response.empty()) {
-    const DnsParse st = parse_dns(ex.response.data(), static_cast<uint32_t>(ex.response.size()), r,
-                                  arena_.get() + kArenaBytes, kArenaBytes);
-    if (st != DnsParse::kOk) counters_.inc(ex.response_cut ? DnsStat::cut_by_capture : DnsStat::malformed);
-    if (r.opt_malformed && !ex.response_cut) counters_.inc(DnsStat::edns_malformed);
-    have_r = r.header_ok;
-  }
+  // One message, parsed into out with its own half of the arena: whether its header was.
+  const auto parse = [&](std::span<const uint8_t> msg, bool cut, DnsMessage& out, char* arena) {
+    if (msg.empty()) return false;
+    const DnsParse st = parse_dns(msg.data(), static_cast<uint32_t>(msg.size()), out, arena, kArenaBytes);
+    if (st != DnsParse::kOk) counters_.inc(cut ? DnsStat::cut_by_capture : DnsStat::malformed);
+    if (out.opt_malformed && !cut) counters_.inc(DnsStat::edns_malformed);
+    return out.header_ok;
+  };
+  const bool have_q = parse(ex.request, ex.request_cut, q, arena_.get());
+  const bool have_r = parse(ex.response, ex.response_cut, r, arena_.get() + kArenaBytes);
   const DnsMessage* head = have_q ? &q : have_r ? &r : nullptr;
   TransactionFields t;
   t.type = "dns";
