@@ -237,5 +237,28 @@ TEST(Redis, NotRespDetaches) {
   EXPECT_EQ(h.count("redis.unmatched_requests"), 1u);  // published at detach
 }
 
+// A server never answers inline: a reply line of words is not RESP (Zeek's almost-resp
+// trace: +OK, +OK, then "not RESP"). Decoding ends there, the command it answered goes
+// out unanswered, and the line is counted malformed, not as a reply the end cut short.
+TEST(Redis, ServerLineOfWordsIsNotResp) {
+  RedisHarness h;
+  h.client("*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n");
+  h.server("+OK\r\n");
+  h.client("*1\r\n$4\r\nPING\r\n");
+  h.server("+OK\r\n");
+  h.client("*2\r\n$3\r\nGET\r\n$1\r\na\r\n");
+  h.server("not RESP\r\n");
+  h.client("*2\r\n$3\r\nGET\r\n$1\r\nb\r\n");
+  h.server("Still not RESP\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[1], R"("return_value":"OK")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("query":"GET a")")) << ev[2];
+  EXPECT_FALSE(contains(ev[2], R"("return_value")")) << ev[2];
+  EXPECT_EQ(h.count("redis.violations"), 1u);
+  EXPECT_EQ(h.count("redis.malformed"), 1u);
+  EXPECT_EQ(h.count("redis.cut_by_end"), 0u);
+}
+
 }  // namespace
 }  // namespace tapbeat

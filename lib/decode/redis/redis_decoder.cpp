@@ -328,6 +328,13 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const uint32_t w = std::min(k, room);
     if (w && store_.append(d.text, b, w) < w) counters_.inc(RedisStat::store_full);
   };
+  // Bytes that are not RESP end decoding; the message they began is counted as
+  // malformed, not as one the connection's end cut short.
+  auto not_resp = [&]() -> DecodeResult {
+    counters_.inc(RedisStat::malformed);
+    d.in_msg = 0;
+    return {off, 0, Verdict::kViolation};
+  };
   if (d.resync) {
     // After a gap: whole lines are passed over until one opens a message of this side.
     const Resync r = find_line_start(
@@ -351,8 +358,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
     const void* lf = std::memchr(p + off, '\n', n - off);
     if (!lf) {
       if (n - off > kMaxLine) {
-        counters_.inc(RedisStat::malformed);
-        return {off, 0, Verdict::kViolation};
+        return not_resp();
       }
       return {off, n - off + 1, Verdict::kNeedMore};
     }
@@ -391,8 +397,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
         case '!':
         case '=':
           if (!parse_int(s + 1, le, v) || v > static_cast<int64_t>(kMaxBulk) || v < -1) {
-            counters_.inc(RedisStat::malformed);
-            return {off, 0, Verdict::kViolation};
+            return not_resp();
           }
           --d.skip_left;
           if (v >= 0) d.bulk_left = static_cast<uint64_t>(v) + 2;
@@ -403,8 +408,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
         case '%':
         case '|':
           if (!parse_int(s + 1, le, v) || v > kMaxAggregate || v < -1) {
-            counters_.inc(RedisStat::malformed);
-            return {off, 0, Verdict::kViolation};
+            return not_resp();
           }
           if (t == '%' || t == '|') v *= 2;
           if (t != '|') --d.skip_left;
@@ -420,8 +424,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
           --d.skip_left;
           break;
         default:
-          counters_.inc(RedisStat::malformed);
-          return {off, 0, Verdict::kViolation};
+          return not_resp();
       }
       if (d.bulk_left == 0 && skipped_value_done(d)) complete(st, c, dir);
       continue;
@@ -443,8 +446,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       case '!':
       case '=':
         if (!parse_int(s + 1, le, v) || v > static_cast<int64_t>(kMaxBulk) || v < -1) {
-          counters_.inc(RedisStat::malformed);
-          return {off, 0, Verdict::kViolation};
+          return not_resp();
         }
         if (t == '!' && d.depth == 0) d.flags |= kError;
         if (v < 0)
@@ -458,8 +460,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       case '%':
       case '|':
         if (!parse_int(s + 1, le, v) || v > kMaxAggregate || v < -1) {
-          counters_.inc(RedisStat::malformed);
-          return {off, 0, Verdict::kViolation};
+          return not_resp();
         }
         if (t == '>' && d.depth == 0) d.flags |= kPush;
         if (t == '%' || t == '|') v *= 2;
@@ -480,13 +481,13 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
         }
         break;
       default:
-        // An inline command (telnet style) is one line of words; anything else is
-        // not RESP.
-        if (d.depth == 0 && ((t >= 'A' && t <= 'z') || t == ' ' || t == '\t' || t == '"' || t == '\'')) {
+        // An inline command (telnet style) is one line of words; anything else, and
+        // such a line from the server (which never answers inline), is not RESP.
+        if (d.depth == 0 && dir != 1 - st.client &&
+            ((t >= 'A' && t <= 'z') || t == ' ' || t == '\t' || t == '"' || t == '\'')) {
           done = true;
         } else {
-          counters_.inc(RedisStat::malformed);
-          return {off, 0, Verdict::kViolation};
+          return not_resp();
         }
     }
     if (done) complete(st, c, dir);
