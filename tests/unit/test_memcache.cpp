@@ -188,6 +188,47 @@ TEST(Memcache, TextCommandLinesCutByTheSnapLengthStillPair) {
   EXPECT_EQ(h.count("memcache.unmatched_responses"), 0u);
 }
 
+// Replies and values the snap length cut: a value cut inside with the END after it, a
+// VALUE line cut (its key whole, its size not), an END without its line feed (whole:
+// not noted), a set whose value alone was cut, a multi-get reply cut past its first
+// value whose END comes after the cut. Each answers its own command; none is unmatched.
+TEST(Memcache, TextRepliesAndValuesCutByTheSnapLengthStillPair) {
+  MemcacheHarness h;
+  h.snap = 74;  // 20 bytes of each segment's payload
+  h.client("get k1\r\n");
+  h.server("VALUE k1 0 40\r\n" + std::string(40, 'x') + "\r\nEND\r\n");
+  h.client("get k\r\n");
+  h.server("VALUE k 0 1\r\nx\r\nEND\r\n");
+  h.client("get key_three\r\n");
+  h.server("VALUE key_three 0 100\r\n" + std::string(100, 'y') + "\r\nEND\r\n");
+  h.client("set k4 0 0 30\r\n" + std::string(30, 'z') + "\r\n");
+  h.server("STORED\r\n");
+  h.client("get a b\r\n");  // the first value cut past its end; the END comes whole after
+  h.server("VALUE a 0 30\r\n" + std::string(30, 'w') + "\r\nVALUE b 0 1\r\nx\r\n");
+  h.server("END\r\n");
+  h.client("delete k5\r\n");
+  h.server("NOT_FOUND\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 6u);
+  EXPECT_TRUE(contains(ev[0], R"("keys":["k1"])")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("bytes":40)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "Packet loss while capturing the response")) << ev[0];
+  EXPECT_FALSE(contains(ev[1], "Packet loss")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("count_values":1)")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("keys":["key_three"])")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], "Packet loss while capturing the response")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("command":"set")")) << ev[3];
+  EXPECT_TRUE(contains(ev[3], R"("command":"STORED")")) << ev[3];
+  EXPECT_FALSE(contains(ev[3], "Packet loss")) << ev[3];  // only value bytes, not in the event, lost
+  EXPECT_TRUE(contains(ev[4], R"("keys":["a"])")) << ev[4];
+  EXPECT_TRUE(contains(ev[4], "Packet loss while capturing the response")) << ev[4];
+  EXPECT_TRUE(contains(ev[5], R"("command":"NOT_FOUND")")) << ev[5];
+  EXPECT_FALSE(contains(ev[5], "Packet loss")) << ev[5];
+  for (const auto& e : ev) EXPECT_TRUE(contains(e, R"("status":"OK")")) << e;
+  EXPECT_EQ(h.count("memcache.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("memcache.unmatched_requests"), 0u);
+}
+
 TEST(Memcache, LostRepliesOfAPipelinePairTheRestRight) {
   MemcacheHarness h;
   h.handshake(h.conn);

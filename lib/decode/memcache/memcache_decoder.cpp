@@ -532,6 +532,12 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
     st.lost.on_request(msg.start_ns);
     return;
   }
+  const bool end_may_follow = st.end_may_follow;
+  st.end_may_follow = 0;
+  if (end_may_follow && !st.n_pending && !binary && msg.reply_kind == kReplyEnd && !msg.count_values) {
+    store_.release(msg.keys);  // the END of a reply taken at a cut (take_cut_reply)
+    return;
+  }
   counters_.inc(MemcacheStat::responses);
   // Binary: quiet requests before the answered one got no answer (a hit-less
   // GetKQ, a successful SetQ): they are published alone, as done.
@@ -625,13 +631,18 @@ bool MemcacheDecoder::can_answer(const McMsg& req, const McMsg& reply) const {
 bool MemcacheDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
   MemcacheState& st = *static_cast<MemcacheState*>(state);
   MemcacheState::Dir& d = st.dir[dir];
-  if (st.binary != 1 || dir != st.client || d.in_value || d.gathering) return false;
+  if (st.binary == 2 || d.in_value || held.empty() || held[0] == 0x80 || held[0] == 0x81) return false;
+  if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
+  if (st.client < 0) return false;
+  if (dir != st.client) return st.binary == 1 && cut_reply(st, c, d, held);
+  if (d.gathering) return false;
   const std::string_view line(reinterpret_cast<const char*>(held.data()), held.size());
   if (line.find('\n') != std::string_view::npos) return false;
   std::string_view* const w = words_;
   const int nw = split_words(line, w, 260);
   const uint8_t cmd = nw >= 2 ? command_index(w[0]) : 0;
   if (cmd == 0 || cmd >= kCmdMg) return false;
+  st.binary = 1;  // the connection's first command may be the one cut
   McMsg m{};
   m.start_ns = c.ts_ns;
   m.wire_bytes = held.size();
@@ -644,6 +655,74 @@ bool MemcacheDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::
   }
   on_message(st, c, m);
   return true;
+}
+
+// A text reply line the capture lost the end of: the reply it begins answers the oldest
+// request, noted, a VALUE line giving its key, flags and size as far as they are whole.
+// A reply gathered over lines (VALUE ... END) is the reply so far; the line cut after
+// it is its END when it begins as one (whole but for the line feed: not lost). Meta
+// replies are left to the gap.
+bool MemcacheDecoder::cut_reply(MemcacheState& st, const StreamInfo& c, MemcacheState::Dir& d,
+                                std::span<const uint8_t> held) {
+  if (st.n_pending == 0) return false;
+  std::string_view line(reinterpret_cast<const char*>(held.data()), held.size());
+  if (line.find('\n') != std::string_view::npos) return false;
+  if (d.gathering) {
+    d.cur.wire_bytes += held.size();
+    if (!line.empty() && std::string_view("END\r").starts_with(line)) {
+      d.gathering = 0;
+      on_message(st, c, d.cur);
+      st.took_cut_reply = 1;  // the gap begins with the END's last bytes
+      return true;
+    }
+    take_cut_reply(st, c, d);
+    return true;
+  }
+  const bool whole = !line.empty() && line.back() == '\r';
+  if (whole) line.remove_suffix(1);
+  std::string_view w[6];
+  const int nw = split_words(line, w, 6);
+  // The last word may be cut unless the line is whole or a space follows it.
+  const int complete = whole || (!line.empty() && line.back() == ' ') ? nw : nw - 1;
+  if (complete < 1) return false;
+  uint8_t r = 0;
+  for (uint8_t i = 1; i < kReplyCounter; ++i)
+    if (w[0] == kReplies[i].word) r = i;
+  uint64_t v = 0;
+  const bool counter = r == 0 && whole && parse_u64(w[0], v);
+  if ((r == 0 && !counter) || meta_reply(r)) return false;
+  McMsg& m = d.cur;
+  m = McMsg{};
+  m.start_ns = c.ts_ns;
+  m.wire_bytes = held.size();
+  m.bits = kIsResponse | (r && kReplies[r].error ? kError : 0);
+  m.reply_kind = counter ? kReplyCounter : r;
+  if (counter) m.counter = v, m.bits |= kHasCounter;
+  if (r == kReplyValue) {
+    m.count_values = 1;
+    if (complete >= 2) keep_key(m, w[1]);
+    if (complete >= 3 && parse_u64(w[2], v)) m.flags = static_cast<uint32_t>(v);
+    if (complete >= 4 && parse_u64(w[3], v)) m.value_bytes = v;
+  } else if (r == kReplyStat && complete >= 2) {
+    keep_key(m, w[1]);
+  }
+  take_cut_reply(st, c, d);
+  return true;
+}
+
+// The reply under way (d.cur) ends where the capture lost its bytes: it answers the
+// oldest request, noted; the gap that follows is its rest, not another reply (the
+// replies after it tell whether more were lost), and a bare END after the gap, with
+// no request waiting, is its end.
+void MemcacheDecoder::take_cut_reply(MemcacheState& st, const StreamInfo& c, MemcacheState::Dir& d) {
+  d.cur.bits |= kLost;
+  const bool gathered = !(d.cur.bits & kBinary) && (d.gathering || d.cur.reply_kind == kReplyValue);
+  d.in_value = 0;
+  d.skip = 0;
+  d.gathering = 0;
+  on_message(st, c, d.cur);
+  st.took_cut_reply = 1;
+  st.end_may_follow = gathered;
 }
 
 bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
@@ -659,6 +738,19 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     return true;
   }
   if (st.binary == 0 || st.client < 0) return false;
+  // A message whose head was whole and whose value (or, for a reply gathered over
+  // lines, whose lines after a whole one) the gap took is published as far as it went.
+  if (dir == st.client && d.in_value && !(d.cur.bits & kIsResponse)) {
+    d.cur.bits |= kLost;
+    d.in_value = 0;
+    d.skip = 0;
+    on_message(st, c, d.cur);
+  } else if (dir != st.client && st.n_pending && !st.took_cut_reply && (d.cur.bits & kIsResponse) &&
+             (d.in_value || d.gathering)) {
+    take_cut_reply(st, c, d);
+  }
+  const bool took = dir != st.client && st.took_cut_reply;
+  if (dir != st.client) st.took_cut_reply = 0;
   // The framing is lost. A message cut by the gap is dropped; on the reply side the
   // lost bytes began the reply to the oldest request waiting (replies come in order),
   // which goes out unanswered, and the replies after the gap meet their own requests.
@@ -674,7 +766,7 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
   if (dir != st.client && st.n_pending) {
     McMsg req;
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
-    if (!(req.bits & kQuiet)) {
+    if (!(req.bits & kQuiet) && !took) {
       drop_pending(st, req);
       lose_reply(st, c, req);
     }
@@ -840,6 +932,7 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   t.ok = (resp && !(resp->bits & kError)) || quiet_alone;
   if (req && !resp && !quiet_alone) t.error = "Unmatched request";
   if (!t.error && req && (req->bits & kLost)) t.error = kLossRequest;
+  if (!t.error && resp && (resp->bits & kLost)) t.error = kLossResponse;
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
   t.request_only = !resp;  // noreply, quit, or never answered

@@ -56,7 +56,9 @@ struct MemcacheState {
   LostAnswers lost;         // after a gap in text replies
   uint32_t n_pending;
   int8_t client;
-  uint8_t binary;  // protocol_type, once known: 1 text, 2 binary
+  uint8_t binary;          // protocol_type, once known: 1 text, 2 binary
+  uint8_t took_cut_reply;  // a reply the capture cut short was taken; its gap follows
+  uint8_t end_may_follow;  // ... and its END, if not lost, may still come (absorbed)
 };
 
 class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
@@ -89,6 +91,9 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   void drop_pending(MemcacheState& st, McMsg& out);
   // A request taken out goes unanswered: its reply was in bytes the capture lost.
   void lose_reply(MemcacheState& st, const StreamInfo& c, McMsg& req);
+  bool cut_reply(MemcacheState& st, const StreamInfo& c, MemcacheState::Dir& d,
+                 std::span<const uint8_t> held);
+  void take_cut_reply(MemcacheState& st, const StreamInfo& c, MemcacheState::Dir& d);
   // Whether a text reply can be the answer to req (its kind, and a value's key).
   bool can_answer(const McMsg& req, const McMsg& reply) const;
 

@@ -26,7 +26,7 @@ enum McBit : uint16_t {
   kHasToken = 2048,   // meta: an O(paque) token, its hash in McMsg::token
   kHasKey = 4096,     // meta: the key (the request's, or the one a reply echoes), its hash in McMsg::key_hash
   kHasOpaque = 8192,  // meta: the O token is a number (McMsg::opaque)
-  kLost = 16384,      // the command line's end fell in a gap of the capture
+  kLost = 16384,      // the message's end (a line's, a value's) fell in a gap of the capture
 };
 
 // Commands: name (memcache.*.command), type (memcache.request.type).
