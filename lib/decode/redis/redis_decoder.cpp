@@ -23,6 +23,8 @@ constexpr const char* kTooDeepUnmatched = "Unmatched request; reply nested deepe
 constexpr const char* kReplyLost = "Unmatched request; its reply began in bytes the capture lost";
 constexpr const char* kEndedRequest = "Its command was cut short by the end of the connection";
 constexpr const char* kEndedResponse = "Its reply was cut short by the end of the connection";
+constexpr const char* kEndedUnmatched =
+    "Unmatched request; its command was cut short by the end of the connection";
 // Bytes passed over after a gap, looking for a message start, before the connection is
 // left.
 constexpr uint32_t kMaxResyncSkip = 64 * 1024;
@@ -764,7 +766,7 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   t.type = "redis";
   t.ok = (req && resp && !is_error) || unanswered_by_request;
   t.request_only = unanswered_by_request;  // event.start alone: no answer was to come
-  t.error = note;
+  t.error = note == kUnmatchedRequest && req && req->ended ? kEndedUnmatched : note;
   if ((req && req->cut) || (resp && resp->cut)) t.error = note ? kTooDeepUnmatched : kTooDeep;
   if (!t.error && resp && resp->lost) t.error = kLossResponse;
   if (!t.error && req && req->lost) t.error = kLossRequest;
