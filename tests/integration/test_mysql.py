@@ -190,6 +190,19 @@ def test_mariadb_live_transactions(tmp_path, mariadb):
             ncols, rows = execute(conn, stmt, params, bind)
             expect.append(dict(query="SELECT id, name FROM items WHERE id = ? AND name <> ?", status="OK",
                                params=[str(v) for v in params], exec_rows=rows, nfields=ncols))
+        # With a read-only cursor: the response ends at the column definitions' EOF (its
+        # status says CURSOR_EXISTS); the rows come in answer to COM_STMT_FETCH (not published).
+        conn._execute_command(0x17, struct.pack("<IBI", stmt, 1, 1) + b"\x00\x01\x08\x00\xfd\x00" +
+                              struct.pack("<q", 9) + b"\x02zz")
+        ncols = conn._read_packet().read_length_encoded_integer()
+        for _ in range(ncols):
+            conn._read_packet()
+        assert conn._read_packet().get_all_data()[3] & 0x40  # SERVER_STATUS_CURSOR_EXISTS
+        expect.append(dict(query="SELECT id, name FROM items WHERE id = ? AND name <> ?", status="OK",
+                           params=["9", "zz"], exec_rows=0, nfields=ncols))
+        conn._execute_command(0x1c, struct.pack("<II", stmt, 100))  # COM_STMT_FETCH
+        while not conn._read_packet().is_eof_packet():
+            pass
         conn._execute_command(0x19, struct.pack("<I", stmt))  # COM_STMT_CLOSE: no response
         q("DROP DATABASE tapbeat_live")
         conn.close()

@@ -160,6 +160,45 @@ TEST(Mysql, LocalInfileEndsWithTheServersOk) {
   EXPECT_TRUE(contains(ev[0], R"("method":"LOAD")"));
 }
 
+// COM_STMT_EXECUTE with a cursor (CURSOR_TYPE_READ_ONLY): the column definitions end
+// with an EOF (or, with CLIENT_DEPRECATE_EOF, an OK headed 0xfe) whose status says a
+// cursor is open; that ends the response, the rows come in answer to COM_STMT_FETCH.
+// Before, the execute waited for rows, took the fetches' for its own and was published
+// unanswered (MariaDB 10.11, captured on lo with a hand-made client).
+TEST(Mysql, ExecuteThatOpensACursorEndsAtItsColumns) {
+  MysqlHarness h;
+  h.client(mysql_packet(0, "\x16SELECT id FROM t"));
+  h.server(mysql_packet(1, std::string("\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00", 12)) +
+           column(2, "t", "id") + mysql_packet(3, std::string("\xfe\x00\x00\x02\x00", 5)));
+  const std::string execute("\x17\x01\x00\x00\x00\x01\x01\x00\x00\x00", 10);  // flags 1: read-only cursor
+  const std::string fetch("\x1c\x01\x00\x00\x00\x02\x00\x00\x00", 9);         // two rows
+  const std::string row = mysql_packet(1, std::string("\x00\x00", 2) + lenenc("7"));
+  h.client(mysql_packet(0, execute));
+  h.server(mysql_packet(1, "\x01") + column(2, "t", "id") +
+           mysql_packet(3, std::string("\xfe\x00\x00\x42\x00", 5)));  // CURSOR_EXISTS | AUTOCOMMIT
+  h.client(mysql_packet(0, fetch));
+  h.server(row + mysql_packet(2, std::string("\xfe\x00\x00\x82\x00", 5)));  // LAST_ROW_SENT
+  h.client(mysql_packet(0, execute));
+  h.server(mysql_packet(1, "\x01") + column(2, "t", "id") +
+           mysql_packet(3, std::string("\xfe\x00\x00\x42\x00\x00\x00", 7)));  // as an OK headed 0xfe
+  h.client(mysql_packet(0, fetch));
+  h.server(row + mysql_packet(2, std::string("\xfe\x00\x00\x82\x00\x00\x00", 7)));
+  h.client(mysql_packet(0, "\x03SELECT 1"));
+  h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  for (int i : {1, 2}) {
+    EXPECT_TRUE(contains(ev[i], R"("query":"SELECT id FROM t")")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("status":"OK")")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("num_fields":1)")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("num_rows":0)")) << ev[i];
+  }
+  EXPECT_TRUE(contains(ev[3], R"("query":"SELECT 1")")) << ev[3];
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("mysql.other_commands"), 2u);  // the fetches
+}
+
 TEST(Mysql, ExecuteOfAnUnknownStatementSaysSo) {
   MysqlHarness h;
   h.client(mysql_packet(0, std::string("\x17\x07\x00\x00\x00\x00\x01\x00\x00\x00", 10)));

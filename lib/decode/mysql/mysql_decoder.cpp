@@ -406,6 +406,7 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       }
       if (terminator && len <= 5) {  // the EOF after the definitions
         st.resp = kRespRows;
+        if (opens_cursor(p, head)) finish_response(st, c);
         return true;
       }
       column(st, p, head);
@@ -419,7 +420,10 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       return true;
     case kRespColumnsEof:
       st.resp = kRespRows;
-      if (terminator && len <= 5) return true;  // the EOF after the definitions
+      if (terminator && len <= 5) {  // the EOF after the definitions
+        if (opens_cursor(p, head)) finish_response(st, c);
+        return true;
+      }
       [[fallthrough]];
     case kRespRows:
       if (terminator) {
@@ -510,6 +514,13 @@ void MysqlDecoder::row(MysqlState& st, const uint8_t* p, uint32_t head) {
     }
   }
   if (!sql_table_append(store_, st.table, line_.view(), kMaxTable)) counters_.inc(MysqlStat::response_cut);
+}
+
+// An EOF after a result set's column definitions whose status says a cursor is open
+// (COM_STMT_EXECUTE with a cursor type): the response ends there, its rows come in
+// answer to COM_STMT_FETCH.
+bool MysqlDecoder::opens_cursor(const uint8_t* p, uint32_t head) {
+  return head >= 5 && (static_cast<uint16_t>(p[3] | p[4] << 8) & kCursorExists);
 }
 
 void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bool eof_header) {

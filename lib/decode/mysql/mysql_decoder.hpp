@@ -100,6 +100,7 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   bool server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head);
   void column(MysqlState& st, const uint8_t* p, uint32_t head);
   void row(MysqlState& st, const uint8_t* p, uint32_t head);
+  static bool opens_cursor(const uint8_t* p, uint32_t head);
   void ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bool eof_header);
   void finish_response(MysqlState& st, const StreamInfo& c);
   void publish(MysqlState& st, const StreamInfo& c, const char* note);

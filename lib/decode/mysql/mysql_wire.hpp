@@ -61,6 +61,7 @@ inline constexpr uint32_t kClientQueryAttributes = 1u << 27;
 inline constexpr uint32_t kClientZstdCompression = 1u << 26;  // MySQL 8.0.18+: zstd instead of zlib
 inline constexpr uint8_t kParameterCountAvailable = 0x08;     // COM_STMT_EXECUTE flags
 inline constexpr uint16_t kMoreResultsExist = 0x0008;
+inline constexpr uint16_t kCursorExists = 0x0040;  // SERVER_STATUS_CURSOR_EXISTS: rows come by COM_STMT_FETCH
 inline constexpr uint32_t kMaxPacket = 0xffffff;
 inline constexpr uint32_t kMaxRowHead = 64 * 1024;
 
