@@ -309,3 +309,48 @@ def test_inline_commands_are_split_as_the_server_splits_them(tmp_path, redis_ser
     assert refused["resource"] == "bad1", refused  # split at its blanks, as sent
     stats = final_stats(err)
     assert stats.get("redis.unmatched_responses", 0) == 0 and stats.get("redis.unmatched_requests", 0) == 0
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_pubsub_confirmations_answer_their_commands(tmp_path, redis_server, proto):
+    """Pub/sub over RESP2 and RESP3: SUBSCRIBE and UNSUBSCRIBE of several channels are
+    confirmed once per channel (arrays in RESP2's subscribed mode, pushes in RESP3), and
+    what a subscription delivers arrives unasked. The first confirmation answers its
+    command, the others and the deliveries answer none (redis.push_messages), and the
+    connection back out of subscribed mode pairs an array reply whose first element is
+    "message" as a reply. Before, RESP3 confirmations answered nothing (SUBSCRIBE took
+    the next command's reply and every pair after shifted) and RESP2's extra ones were
+    taken for the next commands' replies."""
+    config = live_config("redis", PORT, "")
+    steps = [("HELLO", proto), ("RPUSH", "l", "message", "x"), ("SUBSCRIBE", "a", "b", "c"), ("PSUBSCRIBE", "p*"),
+             ("PING",), ("UNSUBSCRIBE",), ("PUNSUBSCRIBE",), ("LRANGE", "l", "0", "-1"), ("GET", "nokey"),
+             ("DEL", "l")]
+
+    def workload():
+        c = socket.create_connection(("127.0.0.1", PORT))
+        other = socket.create_connection(("127.0.0.1", PORT))
+        for cmd in steps:
+            c.sendall(resp(*cmd))
+            if cmd[0] in ("SUBSCRIBE", "PSUBSCRIBE"):  # a delivery while subscribed
+                time.sleep(0.1)
+                other.sendall(resp("PUBLISH", "b" if cmd[0] == "SUBSCRIBE" else "pq", "hi"))
+                other.recv(100)
+            time.sleep(0.1)
+        c.close()
+        other.close()
+        time.sleep(0.3)
+
+    out, err = run_live(config, tmp_path, workload)
+    events = [json.loads(l) for l in out.splitlines()]
+    redis = [e for e in events if e["type"] == "redis" and e["server"]["port"] == PORT and e["method"] != "ECHO"
+             and e["method"] != "PUBLISH"]
+    assert [e["query"] for e in redis] == [" ".join(map(str, cmd)) for cmd in steps]
+    values = [e["redis"].get("return_value") for e in redis]
+    assert [e["status"] for e in redis] == ["OK"] * len(steps)
+    assert values[2] == "[subscribe, a, 1]" and values[3] == "[psubscribe, p*, 4]"
+    assert values[4] == ("PONG" if proto == 3 else "[pong, ]")
+    assert values[5].startswith("[unsubscribe, ") and values[6] == "[punsubscribe, p*, 0]"
+    assert values[7:] == ["[message, x]", "nil", "1"]
+    stats = final_stats(err)
+    assert stats["redis.push_messages"] == 6  # two deliveries, two further confirmations each of (UN)SUBSCRIBE
+    assert stats.get("redis.unmatched_responses", 0) == 0 and stats.get("redis.unmatched_requests", 0) == 0

@@ -261,5 +261,30 @@ TEST(Redis, ServerLineOfWordsIsNotResp) {
   EXPECT_EQ(h.count("redis.cut_by_end"), 0u);
 }
 
+// RESP3 pub/sub: a SUBSCRIBE of two channels is confirmed by two pushes, the first its
+// answer; a delivery (a push) and the second confirmation answer nothing; the commands
+// after pair with their own replies.
+TEST(Redis, PubSubConfirmationsAnswerTheirCommands) {
+  RedisHarness h;
+  h.client("*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n");
+  h.server(">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n");
+  h.server(">3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n");
+  h.client("*1\r\n$4\r\nPING\r\n");
+  h.server("+PONG\r\n");
+  h.client("*1\r\n$11\r\nUNSUBSCRIBE\r\n");
+  h.server(">3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n");
+  h.client("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  h.server("$1\r\nv\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], R"("return_value":"[subscribe, a, 1]")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("return_value":"PONG")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("return_value":"[unsubscribe, a, 1]")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("return_value":"v")")) << ev[3];
+  EXPECT_EQ(h.count("redis.push_messages"), 3u);
+  EXPECT_EQ(h.count("redis.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 0u);
+}
+
 }  // namespace
 }  // namespace tapbeat

@@ -96,6 +96,40 @@ bool skip_values(Reader& r, int64_t n) {
   return true;
 }
 
+// What a server message is to pub/sub, read from its first bytes: an array or push
+// whose first element names it. kMessage: what a subscription delivers (message,
+// pmessage, smessage) or a client-side caching invalidation; kConfirm: a subscribe or
+// unsubscribe confirmation, its word in `word`, the subscriptions it leaves in `count`
+// (-1 when not in the bytes kept).
+enum class PubSub : uint8_t { kNone, kMessage, kConfirm };
+PubSub pubsub_kind(std::string_view h, std::string_view& word, int64_t& count) {
+  Reader r{reinterpret_cast<const uint8_t*>(h.data()), reinterpret_cast<const uint8_t*>(h.data()) + h.size()};
+  const uint8_t *s, *e;
+  int64_t n = 0, len = 0;
+  if (!r.line(s, e) || s == e || (*s != '*' && *s != '>') || !parse_int(s + 1, e, n) || n < 2)
+    return PubSub::kNone;
+  if (!r.line(s, e) || s == e || *s != '$' || !parse_int(s + 1, e, len) || len <= 0 || r.end - r.p < len + 2)
+    return PubSub::kNone;
+  word = {reinterpret_cast<const char*>(r.p), static_cast<std::size_t>(len)};
+  r.p += len + 2;
+  for (std::string_view m : {"message", "pmessage", "smessage", "invalidate"})
+    if (word == m) return PubSub::kMessage;
+  bool confirm = false;
+  for (std::string_view m :
+       {"subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"})
+    confirm = confirm || word == m;
+  if (!confirm || n != 3) return PubSub::kNone;
+  count = -1;
+  if (r.line(s, e) && s != e && *s == '$' && parse_int(s + 1, e, len)) {  // the channel (nil when none)
+    if (len > 0 && r.end - r.p >= len + 2) r.p += len + 2;
+    if (len <= 0 || r.p <= r.end) {
+      int64_t left = 0;
+      if (r.line(s, e) && s != e && *s == ':' && parse_int(s + 1, e, left)) count = left;
+    }
+  }
+  return PubSub::kConfirm;
+}
+
 // Text of one value: strings as they are, numbers as written, aggregates as
 // "[a, b]", null as "nil", an aggregate deeper than kMaxDepth as "[...]".
 // Returns false when the kept bytes end inside it.
@@ -582,12 +616,38 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   }
   counters_.inc(RedisStat::responses);
   bool push = flags & kPush;
-  if (!push && st.pubsub) {
-    // In subscribed mode (RESP2) the server pushes ["message", channel, payload].
-    uint8_t head[64];
+  if (push || st.pubsub) {
+    // Pub/sub: what a subscription delivers is pushed (RESP3) or, in a RESP2
+    // connection's subscribed mode, sent as an array; neither answers a command. A
+    // subscribe or unsubscribe confirmation (a push in RESP3) answers the command of its
+    // name waiting first; the command names several channels, the server confirms each
+    // one: those after the first answer nothing.
+    uint8_t head[256];
     const uint32_t k = store_.copy_out(m.text, head, sizeof head);
-    const std::string_view h(reinterpret_cast<const char*>(head), k);
-    push = h.find("message\r\n") != std::string_view::npos && h.find("subscribe") == std::string_view::npos;
+    std::string_view word;
+    int64_t left = -1;
+    const PubSub kind = pubsub_kind({reinterpret_cast<const char*>(head), k}, word, left);
+    if (kind == PubSub::kConfirm) {
+      if (left >= 0) st.pubsub = left > 0;  // RESP2 leaves subscribed mode with the last channel
+      push = true;
+      if (st.n_pending) {
+        Pending req;
+        store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+        uint8_t rh[64];
+        const uint32_t rk = store_.copy_out(req.text, rh, sizeof rh);
+        std::string_view a[1];
+        char words[sizeof rh];
+        if (command_args({reinterpret_cast<const char*>(rh), rk}, a, 1, words) == 1 &&
+            a[0].size() == word.size()) {
+          char upper[16] = {};
+          for (std::size_t i = 0; i < word.size() && i < sizeof upper; ++i)
+            upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(word[i])));
+          push = !ieq(a[0], {upper, std::min(word.size(), sizeof upper)});
+        }
+      }
+    } else if (kind == PubSub::kMessage) {
+      push = true;
+    }
   }
   if (push) {
     counters_.inc(RedisStat::push_messages);
