@@ -286,5 +286,22 @@ TEST(Redis, PubSubConfirmationsAnswerTheirCommands) {
   EXPECT_EQ(h.count("redis.unmatched_responses"), 0u);
 }
 
+// MONITOR: the feed of the commands the server runs answers nothing, even one that
+// arrives after the client's QUIT and before its OK.
+TEST(Redis, MonitorFeedAnswersNothing) {
+  RedisHarness h;
+  h.client("*1\r\n$7\r\nMONITOR\r\n");
+  h.server("+OK\r\n");
+  h.server("+1796445212.805715 [0 127.0.0.1:44220] \"SET\" \"k0\" \"v\"\r\n");
+  h.client("*1\r\n$4\r\nQUIT\r\n");
+  h.server("+1796445212.856093 [0 127.0.0.1:44220] \"GET\" \"k0\"\r\n+OK\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[1], R"("method":"QUIT")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("return_value":"OK")")) << ev[1];
+  EXPECT_EQ(h.count("redis.push_messages"), 2u);
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 0u);
+}
+
 }  // namespace
 }  // namespace tapbeat

@@ -612,6 +612,7 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     // Subscribing puts a RESP2 connection into push mode.
     if (n >= 1 && (ieq(a[0], "SUBSCRIBE") || ieq(a[0], "PSUBSCRIBE") || ieq(a[0], "SSUBSCRIBE")))
       st.pubsub = 1;
+    if (n == 1 && ieq(a[0], "MONITOR")) st.monitor = 1;
     return;
   }
   counters_.inc(RedisStat::responses);
@@ -648,6 +649,16 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     } else if (kind == PubSub::kMessage) {
       push = true;
     }
+  }
+  if (!push && st.monitor) {
+    // MONITOR's feed: a simple string per command the server runs,
+    // "+<seconds>.<microseconds> [<db> <client>] ...", asked for once.
+    uint8_t head[24];
+    const uint32_t k = store_.copy_out(m.text, head, sizeof head);
+    const std::string_view h(reinterpret_cast<const char*>(head), k);
+    const std::size_t dot = h.find('.');
+    push = h.size() > 2 && h[0] == '+' && h[1] >= '0' && h[1] <= '9' && dot != std::string_view::npos &&
+           h.find(" [", dot) != std::string_view::npos;
   }
   if (push) {
     counters_.inc(RedisStat::push_messages);

@@ -53,6 +53,7 @@ struct RedisState {
   // for the command after CLIENT REPLY SKIP.
   uint8_t reply_off;
   uint8_t reply_skip;
+  uint8_t monitor;  // MONITOR was sent: the server feeds back every command it runs
 };
 
 class RedisDecoder final : public DecoderCommon<RedisStat> {
