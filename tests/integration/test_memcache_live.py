@@ -61,6 +61,10 @@ def test_memcache_live_transactions(tmp_path, memcached):
         assert exchange(c, b"delete k1\r\n", [b"\r\n"]) == b"DELETED\r\n"
         c.sendall(b"set q 0 0 1 noreply\r\nq\r\n")
         stats.append(exchange(c, b"stats\r\n", [b"END\r\n"]))
+        # An administrative command the decoder does not name, answered by lines of its
+        # own then END (they had ended decoding), and gat's expiry before its keys.
+        assert b"key=n " in exchange(c, b"lru_crawler metadump all\r\n", [b"END\r\n"])
+        assert exchange(c, b"gat 100 n nokey\r\n", [b"END\r\n"]) == b"VALUE n 0 2\r\n12\r\nEND\r\n"
         time.sleep(0.5)
         c.close()
         time.sleep(0.3)
@@ -72,7 +76,8 @@ def test_memcache_live_transactions(tmp_path, memcached):
     events = in_request_order(out)
     cmds = [(e["request"]["command"], e["request"].get("keys")) for e in events]
     assert cmds == [("set", ["k1"]), ("set", ["big"]), ("get", ["k1", "nokey", "big"]), ("incr", ["n"]),
-                    ("set", ["n"]), ("incr", ["n"]), ("delete", ["k1"]), ("set", ["q"]), ("stats", None)], cmds
+                    ("set", ["n"]), ("incr", ["n"]), ("delete", ["k1"]), ("set", ["q"]), ("stats", None),
+                    ("unknown", ["metadump"]), ("gat", ["n", "nokey"])], cmds
     assert all(e["protocol_type"] == "text" and e["status"] == "OK" for e in events)
     assert events[0]["request"]["flags"] == 5 and events[0]["request"]["bytes"] == 5
     assert events[0]["response"]["type"] == "Success"
@@ -85,6 +90,9 @@ def test_memcache_live_transactions(tmp_path, memcached):
     assert events[7]["request"]["noreply"] is True and "response" not in events[7]
     want_stats = {l.split(" ", 2)[1] for l in stats[0].decode().splitlines() if l.startswith("STAT ")}
     assert {x["name"] for x in events[8]["response"]["stats"]} == want_stats
+    assert events[9]["response"]["command"] == "END"
+    assert events[10]["request"]["exptime"] == 100 and events[10]["response"]["keys"] == ["n"]
+    assert s["memcache.malformed"] == 0 and s.get("memcache.violations", 0) == 0
 
 
 def test_memcache_meta_protocol_live(tmp_path, memcached):

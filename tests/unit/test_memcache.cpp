@@ -265,6 +265,35 @@ TEST(Memcache, LostRepliesOfAPipelinePairTheRestRight) {
   EXPECT_EQ(h.count("memcache.unmatched_responses"), 0u);
 }
 
+// Commands memcached 1.6 answers that the decoder does not name: an administrative
+// command's reply lines (lru_crawler metadump's "key=... exp=..." lines, line feeds
+// alone, then END) are its reply, and the connection goes on (it had been left as not
+// memcache). gat and gats give their expiry first, then their keys.
+TEST(Memcache, UnknownCommandsRepliesAndGatKeys) {
+  MemcacheHarness h;
+  h.client("lru_crawler metadump all\r\n");
+  h.server(
+      "key=n exp=-1 la=1796445351 cas=4 fetch=yes cls=1 size=62\nkey=a exp=1796445361 la=1796445351 "
+      "cas=3 fetch=yes cls=1 size=64\nEND\r\n");
+  h.client("gat 100 a b\r\n");
+  h.server("VALUE a 5 3\r\nabc\r\nEND\r\n");
+  h.client("bogus command\r\n");
+  h.server("ERROR\r\n");
+  h.client("get a\r\n");
+  h.server("END\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], R"("command":"END")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("keys":["a","b"])")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("exptime":100)")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("command":"ERROR")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("command":"get")")) << ev[3];
+  EXPECT_EQ(h.count("memcache.unknown_commands"), 2u);
+  EXPECT_EQ(h.count("memcache.malformed"), 0u);
+  EXPECT_EQ(h.count("memcache.violations"), 0u);
+}
+
 TEST(Memcache, MetaSetWithoutASizeIsAnsweredAsTheServerReadsIt) {
   MemcacheHarness h;
   h.client("ms k S2\r\nab\r\n");

@@ -125,10 +125,12 @@ void MemcacheDecoder::keep_key(McMsg& m, std::string_view k) {
 }
 
 // A text command's keys from its words: the first after the command (stats, flush_all
-// and verbosity take none), and every one of get and gets.
+// and verbosity take none), and every one of get and gets; gat and gats name their
+// expiry first, then their keys.
 void MemcacheDecoder::text_keys(McMsg& m, const std::string_view* w, int nw) {
-  if (nw > 1 && m.command != 13 && m.command != 14 && m.command != 16) keep_key(m, w[1]);
-  if (m.command == 1 || m.command == 2)
+  const bool gat = m.command == kCmdGat || m.command == kCmdGats;
+  if (nw > 1 && m.command != 13 && m.command != 14 && m.command != 16 && !gat) keep_key(m, w[1]);
+  if (m.command == 1 || m.command == 2 || gat)
     for (int i = 2; i < nw; ++i) keep_key(m, w[i]);
 }
 
@@ -365,6 +367,8 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       out.delta = v, out.bits |= kHasDelta;
     if (out.command == 12 && nw >= 3 && parse_u64(w[2], v))
       out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
+    if ((out.command == kCmdGat || out.command == kCmdGats) && nw >= 3 && parse_u64(w[1], v))
+      out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
     done = true;
     return {line_len, 0, Verdict::kOk};
   }
@@ -378,6 +382,13 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
     r = kReplyCounter;
     out.counter = v;
     out.bits |= kHasCounter;
+  }
+  if (r == 0 && (d.gathering ? out.reply_kind == 0 : oldest_is_unknown(st))) {
+    // The reply of a command this decoder does not know (an administrative one:
+    // lru_crawler metadump, slabs, extstore ...): its lines are gathered until one that
+    // is a reply (END, OK, an error) ends it.
+    d.gathering = 1;
+    return {line_len, 0, Verdict::kOk};
   }
   if (r == 0) {
     counters_.inc(MemcacheStat::malformed);
@@ -502,6 +513,13 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
     if (done) on_message(st, c, d.cur);
   }
   return {off, 0, Verdict::kOk};
+}
+
+bool MemcacheDecoder::oldest_is_unknown(const MemcacheState& st) const {
+  if (st.n_pending == 0) return false;
+  McMsg req;
+  store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+  return req.command == 0 && !(req.bits & kBinary);
 }
 
 void MemcacheDecoder::drop_pending(MemcacheState& st, McMsg& out) {

@@ -64,6 +64,7 @@ inline constexpr Command kCommands[] = {
     {"mn", "Info"},
     {"me", "Info"},
 };
+inline constexpr uint8_t kCmdGat = 19, kCmdGats = 20;
 inline constexpr uint8_t kCmdMg = 21, kCmdMs = 22, kCmdMd = 23, kCmdMa = 24, kCmdMn = 25, kCmdMe = 26;
 inline uint8_t command_index(std::string_view s) {
   for (uint8_t i = 1; i < std::size(kCommands); ++i)
