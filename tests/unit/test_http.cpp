@@ -698,6 +698,21 @@ TEST(HttpDecoder, HostAddressJoinsRelatedIp) {
   EXPECT_TRUE(contains(ev[0], R"("related":{"ip":["10.0.0.1","10.0.0.2","203.0.113.9"]})")) << ev[0];
 }
 
+// A status line without a reason phrase ("HTTP/1.1 200" and "HTTP/1.1 200 ", as RFC 9112
+// allows): status_phrase is left out, as Packetbeat leaves out an empty one (it had been
+// written empty).
+TEST(HttpDecoder, EmptyReasonPhraseIsLeftOut) {
+  HttpHarness h;
+  const auto ev =
+      exchanges(h, {{"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"},
+                    {"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 204 \r\n\r\n"}});
+  ASSERT_EQ(ev.size(), 2u);
+  for (const auto& e : ev) {
+    EXPECT_FALSE(contains(e, "status_phrase")) << e;
+    EXPECT_TRUE(contains(e, R"("status":"OK")")) << e;
+  }
+}
+
 // A status line without a three-digit code is a response still: the transaction is
 // published (status Error, the code its leading digits, a note) and the connection goes
 // on; before, the response was refused and its request left unmatched.

@@ -359,7 +359,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       const std::size_t pl = std::min(rs.phrase.size(), sizeof phrase);
       for (std::size_t i = 0; i < pl; ++i)
         phrase[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(rs.phrase[i])));
-      if (!headless) w.field("status_phrase", std::string_view(phrase, pl));
+      if (!headless && pl)
+        w.field("status_phrase", std::string_view(phrase, pl));  // none: left out, as Packetbeat does
       w.end_object();
     }
     // A request line cut before its version: the response's, if any.
