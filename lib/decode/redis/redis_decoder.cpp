@@ -99,10 +99,13 @@ bool skip_values(Reader& r, int64_t n) {
 // What a server message is to pub/sub, read from its first bytes: an array or push
 // whose first element names it. kMessage: what a subscription delivers (message,
 // pmessage, smessage) or a client-side caching invalidation; kConfirm: a subscribe or
-// unsubscribe confirmation, its word in `word`, the subscriptions it leaves in `count`
-// (-1 when not in the bytes kept).
+// unsubscribe confirmation, the command it confirms (upper case) in `command`, the
+// subscriptions it leaves in `count` (-1 when not in the bytes kept).
 enum class PubSub : uint8_t { kNone, kMessage, kConfirm };
-PubSub pubsub_kind(std::string_view h, std::string_view& word, int64_t& count) {
+PubSub pubsub_kind(std::string_view h, std::string_view& command, int64_t& count) {
+  static constexpr std::pair<std::string_view, std::string_view> kConfirms[] = {
+      {"subscribe", "SUBSCRIBE"},     {"psubscribe", "PSUBSCRIBE"},     {"ssubscribe", "SSUBSCRIBE"},
+      {"unsubscribe", "UNSUBSCRIBE"}, {"punsubscribe", "PUNSUBSCRIBE"}, {"sunsubscribe", "SUNSUBSCRIBE"}};
   Reader r{reinterpret_cast<const uint8_t*>(h.data()), reinterpret_cast<const uint8_t*>(h.data()) + h.size()};
   const uint8_t *s, *e;
   int64_t n = 0, len = 0;
@@ -110,15 +113,14 @@ PubSub pubsub_kind(std::string_view h, std::string_view& word, int64_t& count) {
     return PubSub::kNone;
   if (!r.line(s, e) || s == e || *s != '$' || !parse_int(s + 1, e, len) || len <= 0 || r.end - r.p < len + 2)
     return PubSub::kNone;
-  word = {reinterpret_cast<const char*>(r.p), static_cast<std::size_t>(len)};
+  const std::string_view word(reinterpret_cast<const char*>(r.p), static_cast<std::size_t>(len));
   r.p += len + 2;
   for (std::string_view m : {"message", "pmessage", "smessage", "invalidate"})
     if (word == m) return PubSub::kMessage;
-  bool confirm = false;
-  for (std::string_view m :
-       {"subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"})
-    confirm = confirm || word == m;
-  if (!confirm || n != 3) return PubSub::kNone;
+  command = {};
+  for (const auto& [w, c] : kConfirms)
+    if (word == w) command = c;
+  if (command.empty() || n != 3) return PubSub::kNone;
   count = -1;
   if (r.line(s, e) && s != e && *s == '$' && parse_int(s + 1, e, len)) {  // the channel (nil when none)
     if (len > 0 && r.end - r.p >= len + 2) r.p += len + 2;
@@ -519,7 +521,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       default:
         // An inline command (telnet style) is one line of words; anything else, and
         // such a line from the server (which never answers inline), is not RESP.
-        if (d.depth == 0 && dir != 1 - st.client &&
+        if (d.depth == 0 && (st.client < 0 || dir == st.client) &&
             ((t >= 'A' && t <= 'z') || t == ' ' || t == '\t' || t == '"' || t == '\'')) {
           done = true;
         } else {
@@ -625,9 +627,9 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     // one: those after the first answer nothing.
     uint8_t head[256];
     const uint32_t k = store_.copy_out(m.text, head, sizeof head);
-    std::string_view word;
+    std::string_view confirms;
     int64_t left = -1;
-    const PubSub kind = pubsub_kind({reinterpret_cast<const char*>(head), k}, word, left);
+    const PubSub kind = pubsub_kind({reinterpret_cast<const char*>(head), k}, confirms, left);
     if (kind == PubSub::kConfirm) {
       if (left >= 0) st.pubsub = left > 0;  // RESP2 leaves subscribed mode with the last channel
       push = true;
@@ -638,13 +640,8 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
         const uint32_t rk = store_.copy_out(req.text, rh, sizeof rh);
         std::string_view a[1];
         char words[sizeof rh];
-        if (command_args({reinterpret_cast<const char*>(rh), rk}, a, 1, words) == 1 &&
-            a[0].size() == word.size()) {
-          char upper[16] = {};
-          for (std::size_t i = 0; i < word.size() && i < sizeof upper; ++i)
-            upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(word[i])));
-          push = !ieq(a[0], {upper, std::min(word.size(), sizeof upper)});
-        }
+        if (command_args({reinterpret_cast<const char*>(rh), rk}, a, 1, words) == 1 && ieq(a[0], confirms))
+          push = false;
       }
     } else if (kind == PubSub::kMessage) {
       push = true;
