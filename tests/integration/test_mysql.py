@@ -203,6 +203,17 @@ def test_mariadb_live_transactions(tmp_path, mariadb):
         conn._execute_command(0x1c, struct.pack("<II", stmt, 100))  # COM_STMT_FETCH
         while not conn._read_packet().is_eof_packet():
             pass
+        # MariaDB's COM_STMT_BULK_EXECUTE (0xfa): refused without the bulk capability this
+        # hand-made client does not negotiate; published with the server's answer, and the
+        # statements after it decoded (it had ended decoding as bytes that are not MySQL).
+        conn._execute_command(0xfa, struct.pack("<IH", stmt, 128) + b"\x08\x00\xfd\x00" + b"\x00" +
+                              struct.pack("<q", 9) + b"\x00\x02zz")
+        try:
+            conn._read_packet()
+            expect.append(dict(query="SELECT id, name FROM items WHERE id = ? AND name <> ?", status="OK", bulk=True))
+        except pymysql.err.MySQLError as e:
+            expect.append(dict(query="SELECT id, name FROM items WHERE id = ? AND name <> ?", status="Error",
+                               code=e.args[0], message=e.args[1], sqlstate="HY000"))
         conn._execute_command(0x19, struct.pack("<I", stmt))  # COM_STMT_CLOSE: no response
         q("DROP DATABASE tapbeat_live")
         conn.close()
@@ -223,7 +234,7 @@ def test_mariadb_live_transactions(tmp_path, mariadb):
         if x["status"] == "Error":
             assert m["error_code"] == x["code"], ctx
             assert m["error_message"].split(": ", 1)[1] == x["message"], ctx
-            assert m["error_message"][:5] == "42S02", ctx
+            assert m["error_message"][:5] == x.get("sqlstate", "42S02"), ctx
             continue
         if "affected" in x:
             assert m["affected_rows"] == x["affected"], ctx
@@ -234,6 +245,8 @@ def test_mariadb_live_transactions(tmp_path, mariadb):
         if "params" in x:
             assert e["params"] == x["params"], ctx
             assert m["num_rows"] == x["exec_rows"] and m["num_fields"] == x["nfields"], ctx
+            continue
+        if x.get("bulk"):
             continue
         if x.get("prepare"):
             assert m["num_fields"] == 2, ctx

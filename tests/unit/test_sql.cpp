@@ -199,6 +199,34 @@ TEST(Mysql, ExecuteThatOpensACursorEndsAtItsColumns) {
   EXPECT_EQ(h.count("mysql.other_commands"), 2u);  // the fetches
 }
 
+// MariaDB's COM_STMT_BULK_EXECUTE (0xfa: a prepared statement run for many rows of
+// parameters, what MariaDB's connectors send for a batch): published with its
+// statement's query and the server's OK, and the connection goes on. It had been taken
+// for bytes that are not MySQL and the connection left.
+TEST(Mysql, MariadbBulkExecuteIsPublishedWithItsStatement) {
+  MysqlHarness h;
+  h.client(mysql_packet(0, "\x16INSERT INTO t VALUES (?, ?)"));
+  h.server(mysql_packet(1, std::string("\x00\x03\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00", 12)) +
+           column(2, "", "?") + column(3, "", "?") + mysql_packet(4, std::string("\xfe\x00\x00\x02\x00", 5)));
+  // Statement 3, SEND_TYPES_TO_SERVER, types LONGLONG and VAR_STRING, two rows.
+  std::string bulk("\xfa\x03\x00\x00\x00\x80\x00\x08\x00\xfd\x00", 11);
+  for (char i : {'1', '2'})
+    bulk += std::string("\x00", 1) + std::string(1, static_cast<char>(i - '0')) + std::string(7, '\0') +
+            std::string("\x00\x01", 2) + std::string(1, i);
+  h.client(mysql_packet(0, bulk));
+  h.server(mysql_packet(1, std::string("\x00\x02\x00\x02\x00\x00\x00", 7)));
+  h.client(mysql_packet(0, "\x03SELECT 1"));
+  h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[1], R"q("query":"INSERT INTO t VALUES (?, ?)")q")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("affected_rows":2)")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status":"OK")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("query":"SELECT 1")")) << ev[2];
+  EXPECT_EQ(h.count("mysql.malformed"), 0u);
+  EXPECT_EQ(h.count("mysql.violations"), 0u);
+}
+
 TEST(Mysql, ExecuteOfAnUnknownStatementSaysSo) {
   MysqlHarness h;
   h.client(mysql_packet(0, std::string("\x17\x07\x00\x00\x00\x00\x01\x00\x00\x00", 10)));

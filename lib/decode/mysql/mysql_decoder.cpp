@@ -218,7 +218,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     return false;
   }
   const uint8_t cmd = p[0];
-  if (cmd > kComLast) {
+  if (cmd > kComLast && cmd != kComStmtBulkExecute) {
     counters_.inc(MysqlStat::malformed);
     return false;
   }
@@ -259,8 +259,12 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   st.req_bytes = 4 + len;
   if (published(cmd)) {
     if (store_.append(st.request, p, head) < head) counters_.inc(MysqlStat::store_full);
-    if (head < len && cmd != kComStmtExecute) counters_.inc(MysqlStat::query_truncated);
+    if (head < len && cmd != kComStmtExecute && cmd != kComStmtBulkExecute)
+      counters_.inc(MysqlStat::query_truncated);
   }
+  // MariaDB's bulk execute names its statement as an execute does; its rows of
+  // parameters (an indicator byte before each value) are not shown.
+  if (cmd == kComStmtBulkExecute && head >= 5) st.stmt_id = le<uint32_t>(p + 1);
   if (cmd == kComStmtExecute && head >= 5) {
     st.stmt_id = le<uint32_t>(p + 1);
     // A first execute binds the parameter types; later ones reuse them.
@@ -708,7 +712,7 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
   uint32_t at;
   bool known = true;
   uint8_t* stmt_query = scratch_.get() + kMaxRequestHead + sizeof(Statement);
-  if (st.cmd == kComStmtExecute) {
+  if (st.cmd == kComStmtExecute || st.cmd == kComStmtBulkExecute) {
     known = find_statement(st, st.stmt_id, st.start_ns, stmt, at);
     if (known) {
       const uint32_t k =

@@ -29,7 +29,8 @@ enum : uint8_t {
   kComStmtFetch = 0x1c,
   kComBinlogDumpGtid = 0x1e,
   kComClone = 0x20,
-  kComLast = 0x21,  // COM_SUBSCRIBE_GROUP_REPLICATION_STREAM (MySQL 8)
+  kComLast = 0x21,             // COM_SUBSCRIBE_GROUP_REPLICATION_STREAM (MySQL 8)
+  kComStmtBulkExecute = 0xfa,  // MariaDB 10.2+: a prepared statement run for many rows
 };
 
 enum ConnFlag : uint8_t {
@@ -67,7 +68,7 @@ inline constexpr uint32_t kMaxRowHead = 64 * 1024;
 
 // The commands that become events (as Packetbeat's); the others are followed.
 inline bool published(uint8_t cmd) {
-  return cmd == kComQuery || cmd == kComStmtPrepare || cmd == kComStmtExecute;
+  return cmd == kComQuery || cmd == kComStmtPrepare || cmd == kComStmtExecute || cmd == kComStmtBulkExecute;
 }
 
 // A length-encoded integer; false when the bytes end inside it or it is not one.
