@@ -286,6 +286,22 @@ TEST(Redis, PubSubConfirmationsAnswerTheirCommands) {
   EXPECT_EQ(h.count("redis.unmatched_responses"), 0u);
 }
 
+// Two SUBSCRIBEs pipelined (RESP2): the server confirms each channel in the order the
+// commands name them, so the second command's answer is the confirmation of its own
+// first channel, not the first command's second one.
+TEST(Redis, PipelinedSubscribesTakeTheirOwnChannelsConfirmation) {
+  RedisHarness h;
+  h.client("*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\nc\r\n");
+  h.server(
+      "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"
+      "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:3\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("return_value":"[subscribe, a, 1]")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("return_value":"[subscribe, c, 3]")")) << ev[1];
+  EXPECT_EQ(h.count("redis.push_messages"), 1u);
+}
+
 // MONITOR: the feed of the commands the server runs answers nothing, even one that
 // arrives after the client's QUIT and before its OK.
 TEST(Redis, MonitorFeedAnswersNothing) {

@@ -99,10 +99,11 @@ bool skip_values(Reader& r, int64_t n) {
 // What a server message is to pub/sub, read from its first bytes: an array or push
 // whose first element names it. kMessage: what a subscription delivers (message,
 // pmessage, smessage) or a client-side caching invalidation; kConfirm: a subscribe or
-// unsubscribe confirmation, the command it confirms (upper case) in `command`, the
+// unsubscribe confirmation, the command it confirms (upper case) in `command`, its
+// channel or pattern in `channel` (empty when nil or not in the bytes kept), the
 // subscriptions it leaves in `count` (-1 when not in the bytes kept).
 enum class PubSub : uint8_t { kNone, kMessage, kConfirm };
-PubSub pubsub_kind(std::string_view h, std::string_view& command, int64_t& count) {
+PubSub pubsub_kind(std::string_view h, std::string_view& command, std::string_view& channel, int64_t& count) {
   static constexpr std::pair<std::string_view, std::string_view> kConfirms[] = {
       {"subscribe", "SUBSCRIBE"},     {"psubscribe", "PSUBSCRIBE"},     {"ssubscribe", "SSUBSCRIBE"},
       {"unsubscribe", "UNSUBSCRIBE"}, {"punsubscribe", "PUNSUBSCRIBE"}, {"sunsubscribe", "SUNSUBSCRIBE"}};
@@ -122,13 +123,15 @@ PubSub pubsub_kind(std::string_view h, std::string_view& command, int64_t& count
     if (word == w) command = c;
   if (command.empty() || n != 3) return PubSub::kNone;
   count = -1;
-  if (r.line(s, e) && s != e && *s == '$' && parse_int(s + 1, e, len)) {  // the channel (nil when none)
-    if (len > 0 && r.end - r.p >= len + 2) r.p += len + 2;
-    if (len <= 0 || r.p <= r.end) {
-      int64_t left = 0;
-      if (r.line(s, e) && s != e && *s == ':' && parse_int(s + 1, e, left)) count = left;
-    }
+  channel = {};
+  if (!r.line(s, e) || s == e || *s != '$' || !parse_int(s + 1, e, len)) return PubSub::kConfirm;
+  if (len > 0) {  // the channel (nil when none)
+    if (r.end - r.p < len + 2) return PubSub::kConfirm;
+    channel = {reinterpret_cast<const char*>(r.p), static_cast<std::size_t>(len)};
+    r.p += len + 2;
   }
+  int64_t left = 0;
+  if (r.line(s, e) && s != e && *s == ':' && parse_int(s + 1, e, left)) count = left;
   return PubSub::kConfirm;
 }
 
@@ -627,20 +630,26 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     // one: those after the first answer nothing.
     uint8_t head[256];
     const uint32_t k = store_.copy_out(m.text, head, sizeof head);
-    std::string_view confirms;
+    std::string_view confirms, channel;
     int64_t left = -1;
-    const PubSub kind = pubsub_kind({reinterpret_cast<const char*>(head), k}, confirms, left);
+    const PubSub kind = pubsub_kind({reinterpret_cast<const char*>(head), k}, confirms, channel, left);
     if (kind == PubSub::kConfirm) {
       if (left >= 0) st.pubsub = left > 0;  // RESP2 leaves subscribed mode with the last channel
       push = true;
       if (st.n_pending) {
+        // The server confirms a command's channels in the order it names them: the
+        // first confirmation of the command waiting is for its first channel (an
+        // UNSUBSCRIBE of every channel names none).
         Pending req;
         store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
-        uint8_t rh[64];
+        uint8_t rh[256];
         const uint32_t rk = store_.copy_out(req.text, rh, sizeof rh);
-        std::string_view a[1];
+        std::string_view a[2];
         char words[sizeof rh];
-        if (command_args({reinterpret_cast<const char*>(rh), rk}, a, 1, words) == 1 && ieq(a[0], confirms))
+        const int na = command_args({reinterpret_cast<const char*>(rh), rk}, a, 2, words);
+        const bool kept_whole = rk < sizeof rh;
+        if (na >= 1 && ieq(a[0], confirms) &&
+            (na < 2 || channel.empty() || channel == a[1] || (!kept_whole && channel.starts_with(a[1]))))
           push = false;
       }
     } else if (kind == PubSub::kMessage) {
