@@ -201,6 +201,32 @@ TEST(Mongodb, MoreToComeIsPublishedWithoutAReplyAndErrorsAreStatusError) {
   EXPECT_TRUE(contains(ev[1], R"("error":"\"ns not found\"")")) << ev[1];
 }
 
+// The streaming hello of a driver's monitoring connection (MongoDB 4.4+; an exhaust
+// cursor the same way): one request with exhaustAllowed, replies with moreToCome, each
+// naming the reply before it in responseTo. Each reply answers the hello; the one after
+// the last reply without moreToCome, and the next request, pair as usual. Before, every
+// reply after the first was an unmatched response.
+TEST(Mongodb, StreamedRepliesEachAnswerTheRequest) {
+  MongoHarness h;
+  const std::string hello = Bson().i32("hello", 1).i32("maxAwaitTimeMS", 10000).str("$db", "admin").bytes();
+  const std::string state = Bson().i32("isWritablePrimary", 1).i32("ok", 1).bytes();
+  h.client(op_msg(5, 0, hello, 1u << 16));  // exhaustAllowed
+  h.server(op_msg(90, 5, state, 2));        // moreToCome
+  h.server(op_msg(91, 90, state, 2));
+  h.server(op_msg(92, 91, state));  // the stream ends
+  h.client(op_msg(6, 0, find_cmd("orders")));
+  h.server(op_msg(93, 6, cursor_reply(1)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(contains(ev[i], R"("method":"hello")")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("status":"OK")")) << ev[i];
+  }
+  EXPECT_TRUE(contains(ev[3], R"("method":"find")")) << ev[3];
+  EXPECT_EQ(h.count("mongodb.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("mongodb.transactions"), 4u);
+}
+
 TEST(Mongodb, MessageLongerThanTheHeadStreamsThrough) {
   MongoHarness h;
   h.client(op_msg(1, 0, find_cmd("big")));

@@ -225,6 +225,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     Reply rp;
     rp.end_ns = c.ts_ns;
     rp.bytes = len;
+    bool more_to_come = false;
     JsonWriter fw(s.reply_fields, sizeof s.reply_fields), ew(s.error, sizeof s.error);
     uint32_t docs = 0;
     std::size_t dn = 0;  // bytes of s.docs used: one document per line
@@ -285,6 +286,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     } else {  // OP_MSG reply: flags, then sections
       uint32_t flags = 0;
       r.le32(flags);
+      more_to_come = flags & kMoreToCome;
       for_sections(r, flags, [&](uint8_t kind, const uint8_t* sec, std::size_t dl) {
         if (kind == 0) {
           const Doc d(sec, dl);
@@ -320,6 +322,17 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     rp.docs = {s.docs, dn};
     counters_.inc(MongodbStat::transactions);
     publish(c, st.client, rq, &rp, nullptr);
+    if (more_to_come) {
+      // The server streams further replies to this request (an exhaust cursor; the
+      // streaming hello of a driver's monitoring connection), each naming the one
+      // before it: the next answers the same request, waited for from this reply on
+      // (the client sends nothing more for it).
+      Request next = rq;
+      next.id = request_id;
+      next.start_ns = next.end_ns = c.ts_ns;
+      next.bytes = 0;
+      wait_for_reply(st, next);
+    }
     return true;
   }
 
@@ -552,16 +565,22 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
     publish(c, st.client, rq, nullptr, nullptr);
     return true;
   }
+  wait_for_reply(st, rq);
+  return true;
+}
+
+// Keeps a request, its texts copied, until the reply that names it.
+void MongodbDecoder::wait_for_reply(MongodbState& st, const Request& rq) {
   if (st.n_pending >= kMaxPending) {
     counters_.inc(MongodbStat::queue_full);
-    return true;
+    return;
   }
   Stored h{rq.id, 0, rq.start_ns, rq.end_ns, rq.bytes, {}, 0};
   const std::string_view texts[5] = {rq.method, rq.resource, rq.query, rq.request, rq.fields};
   for (int i = 0; i < 5; ++i) h.len[i] = static_cast<uint32_t>(texts[i].size()), h.texts += h.len[i];
-  if (!s.pending.push(st.pending, st.n_pending, h, {texts[0], texts[1], texts[2], texts[3], texts[4]}))
+  if (!scratch_->pending.push(st.pending, st.n_pending, h,
+                              {texts[0], texts[1], texts[2], texts[3], texts[4]}))
     counters_.inc(MongodbStat::store_full);
-  return true;
 }
 
 // The pending request answered by response_to (any: the oldest), removed from the

@@ -63,6 +63,7 @@ class MongodbDecoder final : public DecoderCommon<MongodbStat> {
   bool message(MongodbState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t head, uint32_t len);
   void publish(const StreamInfo& c, int client, const Request& rq, const Reply* rp, const char* note);
   bool pop(MongodbState& st, int32_t response_to, Request& out, bool any);
+  void wait_for_reply(MongodbState& st, const Request& rq);
 
   const MongodbSettings& cfg_;
   std::unique_ptr<struct MongodbScratch> scratch_;
