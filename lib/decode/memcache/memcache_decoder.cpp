@@ -374,9 +374,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
   }
   // A reply line.
   out.bits |= kIsResponse;
-  uint8_t r = 0;
-  for (uint8_t i = 1; i < kReplyCounter; ++i)
-    if (w[0] == kReplies[i].word) r = i;
+  uint8_t r = reply_index(w[0]);
   uint64_t v;
   if (r == 0 && parse_u64(w[0], v)) {
     r = kReplyCounter;
@@ -703,9 +701,7 @@ bool MemcacheDecoder::cut_reply(MemcacheState& st, const StreamInfo& c, Memcache
   // The last word may be cut unless the line is whole or a space follows it.
   const int complete = whole || (!line.empty() && line.back() == ' ') ? nw : nw - 1;
   if (complete < 1) return false;
-  uint8_t r = 0;
-  for (uint8_t i = 1; i < kReplyCounter; ++i)
-    if (w[0] == kReplies[i].word) r = i;
+  const uint8_t r = reply_index(w[0]);
   uint64_t v = 0;
   const bool counter = r == 0 && whole && parse_u64(w[0], v);
   if ((r == 0 && !counter) || meta_reply(r)) return false;

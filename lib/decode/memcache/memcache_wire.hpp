@@ -173,6 +173,13 @@ inline constexpr uint8_t kReplyEnd = 8, kReplyValue = 9, kReplyStat = 10;
 inline constexpr uint8_t kReplyVa = 15, kReplyHd = 16, kReplyEn = 17, kReplyNs = 18, kReplyEx = 19,
                          kReplyNf = 20, kReplyMn = 21, kReplyMe = 22;
 inline bool meta_reply(uint8_t r) { return r >= kReplyVa && r <= kReplyMe; }
+// A text reply's keyword: its index into kReplies, 0 when none (a counter's number is
+// not a keyword).
+inline uint8_t reply_index(std::string_view word) {
+  for (uint8_t i = 1; i < kReplyCounter; ++i)
+    if (word == kReplies[i].word) return i;
+  return 0;
+}
 
 // Whether a meta command sent with q (quiet) can have given this reply. Quiet mode leaves
 // out the reply that says the usual thing (memcached 1.6: mg's miss EN; ms, md and ma's
