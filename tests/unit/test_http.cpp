@@ -713,6 +713,35 @@ TEST(HttpDecoder, EmptyReasonPhraseIsLeftOut) {
   }
 }
 
+// More header lines than a head keeps (128): the rest are not kept, counted and noted,
+// but the framing and the fields the event reads come from every line. A
+// Content-Length after 400 headers had been dropped with them: the response was read
+// until the close and took the next one's bytes as its body.
+TEST(HttpDecoder, HeadersPastTheLimitStillFrameTheMessage) {
+  HttpHarness h;
+  std::string many;
+  for (int i = 0; i < 400; ++i) many += "X-H" + std::to_string(i) + ": v\r\n";
+  const std::string req = "POST /a HTTP/1.1\r\n" + many + "Host: far.example\r\nContent-Length: 3\r\n\r\nabc";
+  const std::string resp = "HTTP/1.1 200 OK\r\n" + many + "X-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\nok";
+  const auto ev = exchanges(h, {{req.c_str(), resp.c_str()},
+                                {"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"}});
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("domain":"far.example")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("body":{"bytes":2})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "more than 128 header lines; the rest not kept")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("path":"/b")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("status_code":204)")) << ev[1];
+  EXPECT_EQ(h.count("http.transactions"), 2u);
+  EXPECT_EQ(h.count("http.headers_dropped"), 2u * 272u + 1u);  // the fold's header too
+
+  http::Head head;
+  std::string text = "GET / HTTP/1.1\r\n" + many + "Transfer-Encoding: chunked\r\n\r\n";
+  ASSERT_TRUE(http::parse_head(text, head));
+  EXPECT_TRUE(head.chunked);
+  EXPECT_EQ(head.n_headers, 129u);
+  EXPECT_EQ(head.anomalies, http::kHeadersDropped);
+}
+
 // A status line without a three-digit code is a response still: the transaction is
 // published (status Error, the code its leading digits, a note) and the connection goes
 // on; before, the response was refused and its request left unmatched.

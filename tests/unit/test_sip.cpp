@@ -149,6 +149,26 @@ TEST(Sip, LargeBodyIsSkippedAndTheConnectionGoesOn) {
   EXPECT_EQ(h.count("sip.body_too_large"), 1u);
 }
 
+// However many header lines a message has, every one is read: a Content-Length after
+// 200 others frames the message over TCP (it had been left out with the lines past the
+// 128th: the body was taken for the next message's start and the INVITE after it lost).
+TEST(Sip, EveryHeaderLineCountsHoweverMany) {
+  SipHarness h;
+  h.handshake(h.conn);
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += "X-Extra-" + std::to_string(i) + ": v\r\n";
+  h.tcp("MESSAGE sip:bob@example.com SIP/2.0\r\n" + many +
+            "Call-ID: many\r\nCSeq: 7 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello" +
+            invite("after"),
+        1400);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("call_id":"many")")) << ev[0].substr(0, 600);
+  EXPECT_TRUE(contains(ev[0], R"("cseq":{"code":7,"method":"MESSAGE"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("call_id":"after")")) << ev[1];
+  EXPECT_EQ(h.count("sip.violations"), 0u);
+}
+
 TEST(Sip, NotSipOnTheTcpPortIsLeft) {
   SipHarness h;
   h.handshake(h.conn);

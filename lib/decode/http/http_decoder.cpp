@@ -30,7 +30,9 @@ enum Phase : uint8_t {
 };
 
 static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengthMismatch |
-               http::kLengthAndChunked | http::kOtherCoding | http::kBadStatus) < kNoteBadChunk);
+               http::kLengthAndChunked | http::kOtherCoding | http::kBadStatus | http::kHeadersDropped) <
+              kNoteBadChunk);
+static_assert(HttpDecoder::kMaxHeadBytes < (1u << 18), "HttpMessage::head_len holds a head's length");
 constexpr uint8_t kAmbiguous =
     http::kFolded | http::kLengthMismatch | http::kLengthAndChunked | http::kOtherCoding;
 
@@ -126,6 +128,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   if (h.anomalies & kAmbiguous) counters_.inc(HttpStat::ambiguous_framing);
   if ((d.msg.notes & http::kNoVersion)) counters_.inc(HttpStat::versionless_requests);
   if (h.anomalies & http::kBadStatus) counters_.inc(HttpStat::bad_status_codes);
+  if (h.dropped_headers) counters_.inc(HttpStat::headers_dropped, h.dropped_headers);
   if (h.response) d.msg.flags |= kResponse;
   if (const uint32_t got = store_.append(d.msg.text, head.data(), static_cast<uint32_t>(head.size()));
       got < head.size()) {
@@ -235,6 +238,7 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
       {http::kLengthAndChunked, "Content-Length and Transfer-Encoding together; framed by Transfer-Encoding"},
       {http::kOtherCoding, "Transfer-Encoding without chunked as its last coding"},
       {http::kBadStatus, "status line without a three-digit status code"},
+      {http::kHeadersDropped, "more than 128 header lines; the rest not kept (framing read from all)"},
       {kNoteBadChunk, "invalid chunk framing; the message ends there"},
       {kNoteHeadCut, "head longer than 64 KiB; cut"},
       {kNoteReplyLost, "its response began in bytes the capture lost"},

@@ -45,13 +45,13 @@ struct HttpSettings : ProtocolSettings {
 
 // HttpMessage::notes: the head's http::Anomaly bits, and these.
 enum HttpNote : uint16_t {
-  kNoteBadChunk = 128,    // chunk framing broken: the message ends there
-  kNoteHeadCut = 256,     // head longer than kMaxHeadBytes
-  kNoteReplyLost = 512,   // the response's first bytes fell in a gap of the capture
-  kNoteHeadLost = 1024,   // the head's end fell in a gap of the capture
-  kNoteLineLost = 2048,   // the request line's end fell in a gap: no version was seen
-  kNoteHeadEnded = 4096,  // the connection ended before the head's blank line
-  kNoteBodyEnded = 8192,  // the sender ended before the body its framing announced
+  kNoteBadChunk = 256,     // chunk framing broken: the message ends there
+  kNoteHeadCut = 512,      // head longer than kMaxHeadBytes
+  kNoteReplyLost = 1024,   // the response's first bytes fell in a gap of the capture
+  kNoteHeadLost = 2048,    // the head's end fell in a gap of the capture
+  kNoteLineLost = 4096,    // the request line's end fell in a gap: no version was seen
+  kNoteHeadEnded = 8192,   // the connection ended before the head's blank line
+  kNoteBodyEnded = 16384,  // the sender ended before the body its framing announced
 };
 
 // One message being parsed, or waiting for its answer.
@@ -59,12 +59,12 @@ struct HttpMessage {
   ChainStore::Chain text;  // head, then the body bytes kept
   uint64_t start_ns;
   uint64_t end_ns;
-  uint64_t bytes;       // on the wire
-  uint64_t body_bytes;  // body (without chunk framing)
-  uint32_t head_len;
-  uint32_t status : 10;  // 0-999
+  uint64_t bytes;          // on the wire
+  uint64_t body_bytes;     // body (without chunk framing)
+  uint32_t head_len : 18;  // at most kMaxHeadBytes
+  uint32_t status : 10;    // 0-999
   uint32_t flags : 8;
-  uint32_t notes : 14;  // what the event's error.message says about the framing
+  uint32_t notes : 15;  // what the event's error.message says about the framing
 };
 
 struct HttpState {
@@ -101,7 +101,6 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   // Message text linearised for publishing: head plus kept body, at most this much.
   static constexpr uint32_t kMaxKeptBytes = 1u << 20;
   static constexpr uint32_t kMaxHeadBytes = 64 * 1024;
-  static constexpr uint32_t kMaxHeaders = 128;
 
   explicit HttpDecoder(const DecoderSetup& s);
   ~HttpDecoder() override;

@@ -237,6 +237,19 @@ bool versionless_request_line(std::string_view line) {
   return split_request_line(trim(line), m, u, v) && v.empty();
 }
 
+namespace {
+
+// The headers the decoder frames a message by and the event's fields come from: kept
+// past Head::kMaxHeaders, in its reserve.
+bool read_past_limit(std::string_view name) {
+  for (std::string_view n : {"content-length", "transfer-encoding", "host", "content-type",
+                             "content-encoding", "user-agent", "referer", "authorization"})
+    if (iequals(name, n)) return true;
+  return false;
+}
+
+}  // namespace
+
 bool parse_head(std::string_view text, Head& h) {
   h.reset();
   std::size_t eol = text.find('\n');
@@ -292,6 +305,7 @@ bool parse_head(std::string_view text, Head& h) {
     }
     if (h.uri.empty()) h.anomalies |= kNoTarget;
   }
+  bool last_dropped = false;  // a fold continues the line before it, not kept either
   while (!rest.empty()) {
     eol = rest.find('\n');
     std::string_view l = rest.substr(0, eol == std::string_view::npos ? rest.size() : eol);
@@ -302,7 +316,7 @@ bool parse_head(std::string_view text, Head& h) {
       // Obsolete line folding: the value goes on (RFC 9112 5.2 lets a recipient
       // read the fold as a space); the view spans both lines as sent.
       h.anomalies |= kFolded;
-      if (h.n_headers > 0) {
+      if (h.n_headers > 0 && !last_dropped) {
         Header& prev = h.headers[h.n_headers - 1];
         const std::string_view more = trim(l);
         if (!more.empty()) {
@@ -314,11 +328,15 @@ bool parse_head(std::string_view text, Head& h) {
     }
     const std::size_t colon = l.find(':');
     if (colon == std::string_view::npos || colon == 0) continue;
-    if (h.n_headers == Head::kMaxHeaders) {
+    const std::string_view name = trim(l.substr(0, colon));
+    last_dropped = h.n_headers >= Head::kMaxHeaders &&
+                   (h.n_headers == Head::kMaxHeaders + Head::kReserved || !read_past_limit(name));
+    if (last_dropped) {
       ++h.dropped_headers;
+      h.anomalies |= kHeadersDropped;
       continue;
     }
-    h.headers[h.n_headers++] = {trim(l.substr(0, colon)), trim(l.substr(colon + 1))};
+    h.headers[h.n_headers++] = {name, trim(l.substr(colon + 1))};
   }
   // Message framing (RFC 9112 6): Transfer-Encoding's last coding, Content-Length.
   bool has_te = false;

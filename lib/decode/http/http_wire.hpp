@@ -24,11 +24,15 @@ enum Anomaly : uint16_t {
   kOtherCoding = 32,       // Transfer-Encoding whose last coding is not chunked
   kBadStatus = 64,         // a status code that is not three digits ("2XX", "2", "2000"): its
                            // leading digits, when one to three, are the code, as tshark reads it
+  kHeadersDropped = 128,   // more header lines than Head keeps: the rest not kept (framing still read)
 };
 
 // A field added here is copied in HeadCache::reparse() too.
 struct Head {
   static constexpr uint32_t kMaxHeaders = 128;
+  // Past kMaxHeaders, the headers the decoder and the event read (framing, Host, the
+  // types and the fields Packetbeat publishes) still find a slot in this many more.
+  static constexpr uint32_t kReserved = 16;
   bool response = false;
   bool chunked = false;          // Transfer-Encoding's last coding is chunked
   bool has_length = false;       // a Content-Length that reads as a number
@@ -38,9 +42,9 @@ struct Head {
   std::string_view version;      // "1.1" ("0.9" for a request line without one)
   uint16_t status = 0;           // response
   std::string_view phrase;
-  Header headers[kMaxHeaders];
+  Header headers[kMaxHeaders + kReserved];
   uint32_t n_headers = 0;
-  uint32_t dropped_headers = 0;  // beyond kMaxHeaders
+  uint32_t dropped_headers = 0;  // header lines not kept
 
   // Empty again, as constructed: every field but the header slots, which n_headers
   // bounds (a Head{} assigned would zero and copy all 128 of them, 4 KiB, per message).

@@ -13,7 +13,7 @@ enum class SipStat : uint16_t {
   responses,       // response events published
   keepalives,      // CRLF keep-alives between messages (RFC 5626 4.4.1)
   not_sip,         // datagrams on a SIP port that are not SIP messages: not published
-  headers_cut,     // header lines past the per-message limit (left out of the event)
+  headers_cut,     // Via, Allow or Supported entries past the per-message limit (left out of the event)
   body_too_large,  // bodies over the limit: published without them (TCP: skipped)
   body_truncated,  // bodies shorter than their Content-Length (UDP): published as they are
   gaps,            // gaps in a TCP stream: the decoder looks for the next message

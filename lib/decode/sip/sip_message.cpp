@@ -235,51 +235,22 @@ std::size_t sip_head_end(std::string_view b, std::size_t from) {
 }
 
 SipHead parse_sip_head(std::string_view head, SipMessage& m, char* work, std::size_t work_size) {
-  // Logical lines into `work`: line ends dropped, folded lines joined by one space.
+  // Logical lines into `work`: line ends dropped, folded lines joined by one space; each
+  // read once it is whole (the next line is not a fold), so that every header line counts,
+  // however many there are (Content-Length frames a message over TCP).
   char* w = work;
   const char* const wend = work + work_size;
-  std::string_view lines[SipMessage::kMaxHeaders + 1];
-  int n = 0;
-  char* line_start = w;
-  bool open = false;
-  std::size_t pos = 0;
-  while (pos < head.size()) {
-    std::size_t nl = head.find('\n', pos);
-    if (nl == std::string_view::npos) nl = head.size();
-    std::string_view raw = head.substr(pos, nl - pos);
-    if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
-    pos = nl + 1;
-    if (raw.empty()) break;  // the end of the head
-    if (open && space(raw[0]) && n > 0) {
-      raw = trim(raw);  // a folded line continues the previous one
-      if (raw.empty() || w + 1 + raw.size() > wend) continue;
-      *w++ = ' ';
-      std::memcpy(w, raw.data(), raw.size());
-      w += raw.size();
-      continue;
-    }
-    if (open) lines[n - 1] = {line_start, static_cast<std::size_t>(w - line_start)};
-    if (n == SipMessage::kMaxHeaders + 1) {
-      ++m.headers_cut;
-      open = false;
-      continue;
-    }
-    if (w + raw.size() > wend) break;
-    line_start = w;
-    std::memcpy(w, raw.data(), raw.size());
-    w += raw.size();
-    ++n;
-    open = true;
-  }
-  if (open) lines[n - 1] = {line_start, static_cast<std::size_t>(w - line_start)};
-  if (n == 0 || !sip_start_line(lines[0], m)) return SipHead::kNotSip;
-  if (m.request) m.uri = parse_sip_uri(m.uri_text);
-
   std::string_view contact_text, from_text, to_text;
-  for (int i = 1; i < n; ++i) {
-    const std::string_view line = lines[i];
+  bool start_ok = false;
+  int n = 0;  // logical lines read
+  const auto take = [&](std::string_view line) {
+    if (n++ == 0) {
+      start_ok = sip_start_line(line, m);
+      return;
+    }
+    if (!start_ok) return;
     const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
+    if (colon == std::string_view::npos) return;
     const std::string_view name = expand(trim(line.substr(0, colon)));
     const std::string_view v = trim(line.substr(colon + 1));
     if (iequals(name, "via")) {
@@ -325,7 +296,36 @@ SipHead parse_sip_head(std::string_view head, SipMessage& m, char* work, std::si
     } else if (iequals(name, "supported")) {
       m.n_supported = lower_list(v, m.supported, SipMessage::kMaxList, w, wend, m.headers_cut);
     }
+  };
+  char* line_start = w;
+  bool open = false;
+  std::size_t pos = 0;
+  while (pos < head.size()) {
+    std::size_t nl = head.find('\n', pos);
+    if (nl == std::string_view::npos) nl = head.size();
+    std::string_view raw = head.substr(pos, nl - pos);
+    if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
+    pos = nl + 1;
+    if (raw.empty()) break;  // the end of the head
+    if (open && space(raw[0])) {
+      raw = trim(raw);  // a folded line continues the previous one
+      if (raw.empty() || w + 1 + raw.size() > wend) continue;
+      *w++ = ' ';
+      std::memcpy(w, raw.data(), raw.size());
+      w += raw.size();
+      continue;
+    }
+    if (open) take({line_start, static_cast<std::size_t>(w - line_start)});
+    open = false;
+    if (w + raw.size() > wend) break;
+    line_start = w;
+    std::memcpy(w, raw.data(), raw.size());
+    w += raw.size();
+    open = true;
   }
+  if (open) take({line_start, static_cast<std::size_t>(w - line_start)});
+  if (!start_ok) return SipHead::kNotSip;
+  if (m.request) m.uri = parse_sip_uri(m.uri_text);
   if (!from_text.empty()) m.from = parse_name_addr(from_text, false);
   if (!to_text.empty()) m.to = parse_name_addr(to_text, false);
   if (!contact_text.empty()) m.contact = parse_name_addr(contact_text, true);

@@ -31,7 +31,6 @@ struct SipSdp {
 
 struct SipMessage {
   static constexpr int kMaxList = 32;  // Via, Allow, Supported entries kept
-  static constexpr int kMaxHeaders = 128;
 
   bool request = false;
   std::string_view method, uri_text, version, status_phrase;
@@ -52,7 +51,7 @@ struct SipMessage {
   int n_allow = 0;
   std::string_view supported[kMaxList];
   int n_supported = 0;
-  int headers_cut = 0;  // header lines past kMaxHeaders, or list entries past kMaxList
+  int headers_cut = 0;  // list entries past kMaxList
 
   // Authorization (parse_authorization).
   std::string_view auth_scheme, auth_realm, auth_username;
