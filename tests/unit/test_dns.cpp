@@ -12,18 +12,10 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 Bytes header(uint16_t id, uint16_t flags, uint16_t qd, uint16_t an, uint16_t ns, uint16_t ar) {
-  return {static_cast<uint8_t>(id >> 8),
-          static_cast<uint8_t>(id),
-          static_cast<uint8_t>(flags >> 8),
-          static_cast<uint8_t>(flags),
-          0,
-          static_cast<uint8_t>(qd),
-          0,
-          static_cast<uint8_t>(an),
-          0,
-          static_cast<uint8_t>(ns),
-          0,
-          static_cast<uint8_t>(ar)};
+  return {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id),      static_cast<uint8_t>(flags >> 8),
+          static_cast<uint8_t>(flags),   static_cast<uint8_t>(qd >> 8), static_cast<uint8_t>(qd),
+          static_cast<uint8_t>(an >> 8), static_cast<uint8_t>(an),      static_cast<uint8_t>(ns >> 8),
+          static_cast<uint8_t>(ns),      static_cast<uint8_t>(ar >> 8), static_cast<uint8_t>(ar)};
 }
 void add(Bytes& b, std::initializer_list<uint8_t> x) { b.insert(b.end(), x); }
 
@@ -169,6 +161,8 @@ TEST(Dns, ArenaLimitIsReported) {
   char small[512];
   p->st = parse_dns(b.data(), static_cast<uint32_t>(b.size()), p->m, small, sizeof small);
   EXPECT_EQ(p->st, DnsParse::kArenaFull);
+  EXPECT_EQ(p->m.n_answers + static_cast<int>(p->m.not_rendered), 40);  // the rest counted
+  EXPECT_GT(p->m.not_rendered, 0u);
 }
 
 TEST(Dns, Names) {
@@ -224,7 +218,7 @@ TEST(Dns, MalformedEdnsOptionEndsTheListAndIsMarked) {
 // a list when there are two, and leave the status to the response code.
 struct DnsRun {
   std::vector<std::string> ev;
-  uint64_t cut = 0, malformed = 0;
+  uint64_t cut = 0, malformed = 0, not_rendered = 0;
 };
 
 // A query for a.example and its response with `answers` A records, each with an OPT
@@ -250,12 +244,41 @@ DnsRun dns_exchange(bool query_opt, bool response_opt, int answers, uint32_t res
   DnsRun run{h.finish()};
   run.cut = h.count("dns.cut_by_capture");
   run.malformed = h.count("dns.malformed");
+  run.not_rendered = h.count("dns.records_not_rendered");
   return run;
 }
 
 std::string dns_exchange_event(bool query_opt, bool response_opt, int answers) {
   const DnsRun run = dns_exchange(query_opt, response_opt, answers);
   return run.ev.size() == 1 ? run.ev[0] : "events: " + std::to_string(run.ev.size());
+}
+
+// Every record of a section is rendered, as Packetbeat writes them (200 answers: it
+// had stopped at 64, uncounted); past 512 a section the rest are counted and noted,
+// the counts still giving them all.
+TEST(DnsTransaction, LargeAnswerSectionsAreRenderedToTheLimitAndCounted) {
+  const auto count = [](const std::string& e, std::string_view what) {
+    std::size_t n = 0;
+    for (std::size_t at = e.find(what); at != std::string::npos; at = e.find(what, at + 1)) ++n;
+    return n;
+  };
+  const DnsRun two_hundred = dns_exchange(false, true, 200);
+  ASSERT_EQ(two_hundred.ev.size(), 1u);
+  EXPECT_EQ(count(two_hundred.ev[0], R"("data":"192.0.2.)"), 200u);
+  EXPECT_TRUE(test::contains(two_hundred.ev[0], R"("answers_count":200)"))
+      << two_hundred.ev[0].substr(0, 800);
+  EXPECT_FALSE(test::contains(two_hundred.ev[0], "not rendered"));
+  EXPECT_EQ(two_hundred.not_rendered, 0u);
+
+  const DnsRun six_hundred = dns_exchange(false, true, 600);
+  ASSERT_EQ(six_hundred.ev.size(), 1u);
+  EXPECT_EQ(count(six_hundred.ev[0], R"("data":"192.0.2.)"), 512u);
+  EXPECT_TRUE(test::contains(six_hundred.ev[0], R"("answers_count":600)"));
+  EXPECT_TRUE(
+      test::contains(six_hundred.ev[0], "records past 512 a section or 128 KiB of text not rendered"));
+  EXPECT_TRUE(test::contains(six_hundred.ev[0], R"("status":"OK")"));
+  EXPECT_EQ(six_hundred.not_rendered, 88u);
+  EXPECT_EQ(six_hundred.malformed, 0u);
 }
 
 TEST(DnsTransaction, MalformedEdnsOptionIsCounted) {

@@ -17,8 +17,9 @@ DnsDecoder::DnsDecoder(const DecoderSetup& s)
       agent_(s.agent),
       internal_(s.internal_networks),
       tracker_(settings_.timeout_ns, counters_),
-      query_(std::make_unique<DnsMessage>()),
-      response_(std::make_unique<DnsMessage>()),
+      // Not value-initialised: the record arrays (~0.5 MB each) are written as read.
+      query_(std::make_unique_for_overwrite<DnsMessage>()),
+      response_(std::make_unique_for_overwrite<DnsMessage>()),
       arena_(new char[2 * kArenaBytes]) {}
 
 void DnsDecoder::datagram(const PacketMeta& m) {
@@ -233,7 +234,9 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   const auto parse = [&](std::span<const uint8_t> msg, bool cut, DnsMessage& out, char* arena) {
     if (msg.empty()) return false;
     const DnsParse st = parse_dns(msg.data(), static_cast<uint32_t>(msg.size()), out, arena, kArenaBytes);
-    if (st != DnsParse::kOk) counters_.inc(cut ? DnsStat::cut_by_capture : DnsStat::malformed);
+    if (st != DnsParse::kOk && st != DnsParse::kArenaFull)
+      counters_.inc(cut ? DnsStat::cut_by_capture : DnsStat::malformed);
+    if (out.not_rendered) counters_.inc(DnsStat::records_not_rendered, out.not_rendered);
     if (out.opt_malformed && !cut) counters_.inc(DnsStat::edns_malformed);
     return out.header_ok;
   };
@@ -261,6 +264,16 @@ void DnsDecoder::publish(const DnsExchange& ex) {
     if (have_q && !q.has_opt && r.has_opt) notes[n++] = "Unexpected EDNS answer";
     t.error = notes[0];
     t.error_more = notes[1];
+  }
+  // Records past the limits (kMaxRecords a section, the arena's text): the counts give
+  // them all, the arrays the ones rendered; said where a note's place is free.
+  if (const DnsMessage* m = have_r ? &r : have_q ? &q : nullptr; m && m->not_rendered) {
+    static_assert(DnsMessage::kMaxRecords == 512 && kArenaBytes == 128 * 1024, "the note names both");
+    static constexpr const char* kNotRendered = "records past 512 a section or 128 KiB of text not rendered";
+    if (!t.error)
+      t.error = kNotRendered;
+    else if (!t.error_more)
+      t.error_more = kNotRendered;
   }
   t.start_ns = ex.request.empty() ? ex.response_ts_ns : ex.request_ts_ns;
   t.end_ns = ex.response.empty() ? 0 : ex.response_ts_ns;

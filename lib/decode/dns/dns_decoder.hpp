@@ -22,7 +22,7 @@ struct DnsSettings : ProtocolSettings {
 class DnsDecoder final : public Decoder {
  public:
   // Text of one parsed message (names and record data).
-  static constexpr uint32_t kArenaBytes = 64 * 1024;
+  static constexpr uint32_t kArenaBytes = 128 * 1024;
 
   explicit DnsDecoder(const DecoderSetup& s);
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;

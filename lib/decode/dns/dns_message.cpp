@@ -526,7 +526,10 @@ DnsParse read_records(const Msg& m, uint32_t& off, uint16_t count, DnsRecord* ou
       if (!read_edns_options(m, rd, rdlen, a, msg)) return DnsParse::kArenaFull;
       continue;
     }
-    if (n >= DnsMessage::kMaxRecords) continue;  // counted in the header, not rendered
+    if (n >= DnsMessage::kMaxRecords) {
+      ++msg.not_rendered;  // counted in the header, not rendered
+      continue;
+    }
     DnsRecord& r = out[n];
     r.name = name;
     r.type = type;
@@ -582,13 +585,19 @@ DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* are
     }
     off = next + 4;
   }
-  if (DnsParse r = read_records(m, off, out.ancount, out.answers, out.n_answers, a, out, false);
-      r != DnsParse::kOk)
-    return r;
-  if (DnsParse r = read_records(m, off, out.nscount, out.authorities, out.n_authorities, a, out, false);
-      r != DnsParse::kOk)
-    return r;
-  return read_records(m, off, out.arcount, out.additionals, out.n_additionals, a, out, true);
+  DnsParse r = read_records(m, off, out.ancount, out.answers, out.n_answers, a, out, false);
+  if (r == DnsParse::kOk)
+    r = read_records(m, off, out.nscount, out.authorities, out.n_authorities, a, out, false);
+  if (r == DnsParse::kOk)
+    r = read_records(m, off, out.arcount, out.additionals, out.n_additionals, a, out, true);
+  if (r == DnsParse::kArenaFull) {
+    // The text the records render to ran past the arena: the rest are not rendered.
+    const uint32_t total = uint32_t{out.ancount} + out.nscount + out.arcount - (out.has_opt ? 1 : 0);
+    const uint32_t seen =
+        static_cast<uint32_t>(out.n_answers + out.n_authorities + out.n_additionals) + out.not_rendered;
+    if (total > seen) out.not_rendered += total - seen;
+  }
+  return r;
 }
 
 const char* dns_type_name(uint16_t t) {

@@ -10,8 +10,8 @@
 //
 // Untrusted input: every read is bounds-checked, names follow at most kMaxPointers
 // compression pointers and are at most 255 bytes; records past kMaxRecords per
-// section are counted, not rendered. Text is written into a caller-provided arena;
-// views into it stay valid until the arena is reused. No allocation.
+// section, or past the arena's room for text, are counted (not_rendered), not rendered. Text is written into
+// a caller-provided arena; views into it stay valid until the arena is reused. No allocation.
 #pragma once
 
 #include <cstdint>
@@ -21,23 +21,25 @@ namespace tapbeat {
 
 // An RDATA part that Packetbeat writes beside `data` (MX preference, SOA rname and
 // timers, SRV priority/weight/port, DNSSEC key tags, algorithms, ...).
+// Records and their fields are set as they are read, not on construction: a message's
+// arrays are large and mostly never touched.
 struct DnsField {
-  const char* key = nullptr;
+  const char* key;
   std::string_view text;  // a string value
-  uint32_t number = 0;    // a numeric value, when is_number
-  bool is_number = false;
+  uint32_t number;        // a numeric value, when is_number
+  bool is_number;
 };
 
 struct DnsRecord {
   static constexpr int kMaxFields = 8;
   std::string_view name;
-  uint16_t type = 0;
-  uint16_t klass = 0;
-  uint32_t ttl = 0;
+  uint16_t type;
+  uint16_t klass;
+  uint32_t ttl;
   std::string_view data;  // Packetbeat's `data`: the RDATA, less the parts in fields
   DnsField fields[kMaxFields];
-  uint8_t n_fields = 0;
-  bool data_last = false;  // in the text form, fields come before data (MX, SRV)
+  uint8_t n_fields;
+  bool data_last;  // in the text form, fields come before data (MX, SRV)
 };
 
 // A message's header, counts and EDNS fields: what parse_dns() resets for each
@@ -54,6 +56,7 @@ struct DnsMessageHead {
   std::string_view qname;
   uint16_t qtype = 0, qclass = 0;
   int n_answers = 0, n_authorities = 0, n_additionals = 0;
+  uint32_t not_rendered = 0;  // records counted in the header and not in the arrays
   bool has_opt = false;
   uint16_t opt_udp_size = 0;
   uint8_t opt_version = 0;
@@ -68,7 +71,7 @@ struct DnsMessageHead {
 };
 
 struct DnsMessage : DnsMessageHead {
-  static constexpr int kMaxRecords = 64;
+  static constexpr int kMaxRecords = 512;  // per section; a 64 KiB message holds ~5,000 at most
   static constexpr int kMaxPointers = 32;
 
   DnsRecord answers[kMaxRecords];
