@@ -294,6 +294,44 @@ TEST(Memcache, UnknownCommandsRepliesAndGatKeys) {
   EXPECT_EQ(h.count("memcache.violations"), 0u);
 }
 
+// Text replies as Packetbeat writes them: a counter reply's command is
+// "<counter_op_res>", a VALUE reply's cas_unique is there without a CAS (0), and a
+// multi-value reply's flags and CAS are its first value's. A multi-get's keys are all
+// kept, past the words a line is split into (260) and up to 16 KiB of text; past
+// that, counted and noted.
+TEST(Memcache, TextRepliesAndLongMultiGetsAsPacketbeatWritesThem) {
+  MemcacheHarness h;
+  h.client("incr n 2\r\n");
+  h.server("12\r\n");
+  h.client("get a b\r\n");
+  h.server("VALUE a 5 3\r\nabc\r\nVALUE b 7 1\r\nx\r\nEND\r\n");
+  std::string many = "get", values;
+  for (int i = 0; i < 400; ++i) many += " k" + std::to_string(i);
+  for (int i = 0; i < 400; i += 2) values += "VALUE k" + std::to_string(i) + " 0 1\r\nv\r\n";
+  h.client(many + "\r\n");
+  h.server(values + "END\r\n");
+  std::string huge = "get";
+  for (int i = 0; i < 120; ++i)
+    huge += " " + std::string(200, static_cast<char>('a' + i % 26)) + std::to_string(i);
+  h.client(huge + "\r\n");
+  h.server("END\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], R"("command":"<counter_op_res>","type":"Counter","value":12)")) << ev[0];
+  EXPECT_TRUE(contains(
+      ev[1], R"("response":{"bytes":4,"cas_unique":0,"command":"VALUE","count_values":2,"flags":5,)"))
+      << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"(,"k399"])")) << ev[2].substr(0, 400);
+  EXPECT_TRUE(contains(ev[2], R"("count_values":200,)")) << ev[2].substr(0, 400);
+  EXPECT_TRUE(contains(ev[2], R"(,"k398"],"type":"Load")")) << ev[2].substr(0, 400);
+  EXPECT_FALSE(contains(ev[2], "not kept")) << ev[2].substr(0, 400);
+  EXPECT_TRUE(contains(ev[3], "keys past 16 KiB of text not kept")) << ev[3].substr(0, 400);
+  EXPECT_TRUE(contains(ev[3], "a78")) << ev[3].substr(0, 400);  // the 79th key, within 16 KiB
+  EXPECT_FALSE(contains(ev[3], "a104")) << ev[3].substr(0, 400);
+  EXPECT_EQ(h.count("memcache.keys_cut"), 1u);
+  EXPECT_EQ(h.count("memcache.transactions"), 4u);
+}
+
 TEST(Memcache, MetaSetWithoutASizeIsAnsweredAsTheServerReadsIt) {
   MemcacheHarness h;
   h.client("ms k S2\r\nab\r\n");

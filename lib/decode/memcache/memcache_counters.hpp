@@ -22,6 +22,7 @@ enum class MemcacheStat : uint16_t {
   resynced,
   resync_skipped_bytes,
   malformed,
+  keys_cut,
   violations,
   kCount,
 };
@@ -40,6 +41,7 @@ inline constexpr CounterSpec kMemcacheCounters[] = {
     counter(MemcacheStat::resynced, "memcache.resynced"),
     counter(MemcacheStat::resync_skipped_bytes, "memcache.resync_skipped_bytes"),
     counter(MemcacheStat::malformed, "memcache.malformed"),
+    counter(MemcacheStat::keys_cut, "memcache.keys_cut"),
     counter(MemcacheStat::violations, "memcache.violations"),
 };
 static_assert(counters_in_order<MemcacheStat>(kMemcacheCounters));

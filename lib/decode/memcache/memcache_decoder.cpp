@@ -118,7 +118,10 @@ bool binary_header_at(const uint8_t* h, bool response) {
 // One message (or, for multi-line text replies, one line of it) from p. On
 // success `done` tells whether `out` is a whole message; returns consumed bytes.
 void MemcacheDecoder::keep_key(McMsg& m, std::string_view k) {
-  if (m.keys.len >= kMaxKeysText) return;
+  if (m.keys.len >= kMaxKeysText) {
+    m.bits |= kKeysCut;
+    return;
+  }
   if (m.keys.len) store_.append(m.keys, reinterpret_cast<const uint8_t*>(" "), 1);
   store_.append(m.keys, reinterpret_cast<const uint8_t*>(k.data()),
                 static_cast<uint32_t>(std::min<std::size_t>(k.size(), 250)));
@@ -127,11 +130,20 @@ void MemcacheDecoder::keep_key(McMsg& m, std::string_view k) {
 // A text command's keys from its words: the first after the command (stats, flush_all
 // and verbosity take none), and every one of get and gets; gat and gats name their
 // expiry first, then their keys.
-void MemcacheDecoder::text_keys(McMsg& m, const std::string_view* w, int nw) {
+void MemcacheDecoder::text_keys(McMsg& m, const std::string_view* w, int nw, std::string_view line) {
   const bool gat = m.command == kCmdGat || m.command == kCmdGats;
   if (nw > 1 && m.command != 13 && m.command != 14 && m.command != 16 && !gat) keep_key(m, w[1]);
-  if (m.command == 1 || m.command == 2 || gat)
-    for (int i = 2; i < nw; ++i) keep_key(m, w[i]);
+  if (!(m.command == 1 || m.command == 2 || gat)) return;
+  for (int i = 2; i < nw; ++i) keep_key(m, w[i]);
+  if (nw < kMaxWords) return;
+  // A multi-get longer than the words read: its other keys from the rest of the line.
+  std::string_view rest =
+      line.substr(static_cast<std::size_t>(w[nw - 1].data() + w[nw - 1].size() - line.data()));
+  std::string_view more[16];
+  for (int k; (k = split_words(rest, more, 16)) > 0;) {
+    for (int i = 0; i < k; ++i) keep_key(m, more[i]);
+    rest = rest.substr(static_cast<std::size_t>(more[k - 1].data() + more[k - 1].size() - rest.data()));
+  }
 }
 
 DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p,
@@ -250,7 +262,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
     }
   st.binary = st.binary ? st.binary : 1;
   std::string_view* const w = words_;
-  const int nw = split_words(line, w, 260);
+  const int nw = split_words(line, w, kMaxWords);
   for (int i = nw; i < nw + 6; ++i) w[i] = {};  // the fixed positions read below are empty when absent
   if (!d.gathering) {
     out = McMsg{};
@@ -343,7 +355,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       return {line_len, 0, Verdict::kOk};
     }
     const bool store = out.command >= 3 && out.command <= 8;
-    text_keys(out, w, nw);
+    text_keys(out, w, nw, line);
     if (out.command == 13 && nw > 1) {  // stats args, kept as raw_args
       const std::string_view args = line.substr(static_cast<std::size_t>(w[1].data() - line.data()));
       store_.append(out.keys, reinterpret_cast<const uint8_t*>(args.data()),
@@ -425,8 +437,10 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
       return {0, 0, Verdict::kViolation};
     }
     add_key(w[1]);
-    if (parse_u64(w[2], v)) out.flags = static_cast<uint32_t>(v);
-    if (nw >= 5 && parse_u64(w[4], v)) out.cas = v, out.bits |= kHasCas;
+    if (out.count_values == 0) {  // the first value's flags and CAS stand for the reply, as Packetbeat merges
+      if (parse_u64(w[2], v)) out.flags = static_cast<uint32_t>(v);
+      if (nw >= 5 && parse_u64(w[4], v)) out.cas = v, out.bits |= kHasCas;
+    }
     ++out.count_values;
     out.value_bytes += bytes;
     out.wire_bytes += bytes + 2;
@@ -655,7 +669,7 @@ bool MemcacheDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::
   const std::string_view line(reinterpret_cast<const char*>(held.data()), held.size());
   if (line.find('\n') != std::string_view::npos) return false;
   std::string_view* const w = words_;
-  const int nw = split_words(line, w, 260);
+  const int nw = split_words(line, w, kMaxWords);
   const uint8_t cmd = nw >= 2 ? command_index(w[0]) : 0;
   if (cmd == 0 || cmd >= kCmdMg) return false;
   st.binary = 1;  // the connection's first command may be the one cut
@@ -664,7 +678,7 @@ bool MemcacheDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::
   m.wire_bytes = held.size();
   m.command = cmd;
   m.bits = kLost;
-  text_keys(m, w, nw);
+  text_keys(m, w, nw, line);
   if (d.resync) {  // the line opens a command: the stream was found again there
     counters_.inc(MemcacheStat::resynced);
     d.resync = 0;
@@ -947,6 +961,11 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   if (req && !resp && !quiet_alone) t.error = "Unmatched request";
   if (!t.error && req && (req->bits & kLost)) t.error = kLossRequest;
   if (!t.error && resp && (resp->bits & kLost)) t.error = kLossResponse;
+  if ((req && (req->bits & kKeysCut)) || (resp && (resp->bits & kKeysCut))) {
+    counters_.inc(MemcacheStat::keys_cut);
+    static_assert(kMaxKeysText == 16 * 1024, "the note names it");
+    (t.error ? t.error_more : t.error) = "keys past 16 KiB of text not kept";
+  }
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->end_ns : req->end_ns;
   t.request_only = !resp;  // noreply, quit, or never answered
@@ -966,7 +985,7 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
     t.event_action = std::string_view(action, n);
   }
   if (req && resp && t.ok) t.event_outcome = "success";
-  char kb[2][9000];
+  char(&kb)[2][kMaxKeysText + 256] = keys_text_;
   std::size_t kl[2] = {0, 0};
   if (req) kl[0] = store_.copy_out(req->keys, reinterpret_cast<uint8_t*>(kb[0]), sizeof kb[0]);
   if (resp) kl[1] = store_.copy_out(resp->keys, reinterpret_cast<uint8_t*>(kb[1]), sizeof kb[1]);
@@ -1036,9 +1055,11 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       const bool counter = (r.bits & kMeta) && r.reply_kind == kReplyVa && req && req->command == kCmdMa;
       const bool with_value = r.count_values > 0 && !counter;
       if (with_value) w.field_uint("bytes", r.value_bytes);
-      if (r.bits & kHasCas) w.field_uint("cas_unique", r.cas);
+      // A text VALUE reply's CAS (0 without one, as Packetbeat writes every VALUE's).
+      if ((r.bits & kHasCas) || (!binary && !(r.bits & kMeta) && r.reply_kind == kReplyValue))
+        w.field_uint("cas_unique", r.cas);
       if (!binary)
-        w.field("command", r.reply_kind == kReplyCounter ? "" : kReplies[r.reply_kind].word);
+        w.field("command", r.reply_kind == kReplyCounter ? "<counter_op_res>" : kReplies[r.reply_kind].word);
       else
         w.field("command", kCommands[r.command].name);
       if (with_value) w.field_uint("count_values", r.count_values);

@@ -63,7 +63,7 @@ struct MemcacheState {
 
 class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
  public:
-  static constexpr uint32_t kMaxKeysText = 1024;
+  static constexpr uint32_t kMaxKeysText = 16 * 1024;  // a request's or reply's keys, space-separated
   static constexpr uint32_t kMaxPending = 4096;
   static constexpr uint32_t kUdpPending = 1024;
 
@@ -83,7 +83,8 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
 
  private:
   void keep_key(McMsg& m, std::string_view k);  // one more key, within kMaxKeysText
-  void text_keys(McMsg& m, const std::string_view* w, int nw);
+  // A text command's keys from its words w (nw of the line's, at most kMaxWords).
+  void text_keys(McMsg& m, const std::string_view* w, int nw, std::string_view line);
   DecodeResult parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n,
                      bool request, McMsg& out, bool& done);
   void on_message(MemcacheState& st, const StreamInfo& c, McMsg& m);
@@ -101,7 +102,9 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
 
   const MemcacheSettings& cfg_;
   std::unique_ptr<Udp> udp_;
-  std::string_view words_[266];  // the words of a text line (a member: not zeroed for every line)
+  static constexpr int kMaxWords = 260;    // the words of a text line read into words_
+  std::string_view words_[kMaxWords + 6];  // (a member: not zeroed for every line)
+  char keys_text_[2][kMaxKeysText + 256];  // a transaction's keys, copied out to be written
 };
 
 }  // namespace tapbeat

@@ -27,6 +27,7 @@ enum McBit : uint16_t {
   kHasKey = 4096,     // meta: the key (the request's, or the one a reply echoes), its hash in McMsg::key_hash
   kHasOpaque = 8192,  // meta: the O token is a number (McMsg::opaque)
   kLost = 16384,      // the message's end (a line's, a value's) fell in a gap of the capture
+  kKeysCut = 32768,   // keys past MemcacheDecoder::kMaxKeysText of text not kept
 };
 
 // Commands: name (memcache.*.command), type (memcache.request.type).
