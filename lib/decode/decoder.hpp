@@ -160,6 +160,16 @@ struct StreamInfo {
   // What it sent from then on was sent with them in hand: a request sent from then on
   // was not answered in them.
   uint64_t gap_acked_ns = 0;
+  // The bytes a decoder is given may begin with bytes the engine held from earlier
+  // packets (a message that had not all come): the first held_len of them, the first
+  // of those carried by the packet captured at held_ns.
+  uint64_t held_ns = 0;
+  uint32_t held_len = 0;
+
+  // When the byte at `offset` of the bytes given was captured: a message's time is its
+  // first packet's, as Packetbeat times requests and responses (for a byte held, the
+  // first held packet's: one packet's bytes are seldom held behind another's).
+  uint64_t ts_at(uint32_t offset) const { return offset < held_len ? held_ns : ts_ns; }
 };
 
 // The connection part of a transaction: addresses and ports by role (`client` is

@@ -573,26 +573,35 @@ void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8
   }
   // A partial message waits: add to it, and hand the held bytes over once the
   // decoder's need is met, a scratch buffer at a time (a segment can take the held
-  // bytes past the buffer; what does not fit follows in the next round).
+  // bytes past the buffer; what does not fit follows in the next round). The bytes
+  // held before this segment came with earlier packets: the decoder is told how many
+  // and when the first came (StreamInfo::ts_at), to time a message by its first packet.
+  uint32_t earlier = b.held.len;
   if (store_.append(b.held, data, len) < len) {
     counters_.inc(Counter::stream_store_full);
     detach(s, info, false);
     return;
   }
+  StreamInfo at = info;
   while (s.state == kDecoding && !b.held.empty() && b.held.len >= b.need) {
     const uint32_t n = store_.copy_out(b.held, stream_scratch_.get(), kStreamScratchBytes);
     store_.drop_front(b.held, n);
     ChainStore::Chain tail = b.held;  // after what the decoder leaves unconsumed
     b.held = ChainStore::Chain{};
     b.need = 0;
-    feed(s, dir, info, stream_scratch_.get(), n);
+    at.held_ns = b.held_ns;
+    at.held_len = earlier;
+    feed(s, dir, at, stream_scratch_.get(), n);
     if (s.state != kDecoding) {
       store_.release(tail);
       return;
     }
+    const uint32_t used = n - b.held.len;  // feed() holds what the decoder left
+    earlier = earlier > used ? earlier - used : 0;
     if (tail.empty()) break;
     if (b.held.empty()) {
       b.held = tail;
+      b.held_ns = at.ts_at(n);
       continue;
     }
     for (uint32_t at = 0; at < tail.len;) {  // unconsumed rest, then the tail
@@ -650,6 +659,7 @@ void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t*
     detach(s, info, true);
     return;
   }
+  b.held_ns = info.ts_at(used);  // b.held is empty here: the rest starts it
   if (store_.append(b.held, p + used, rest) < rest) {
     counters_.inc(Counter::stream_store_full);
     detach(s, info, false);
@@ -724,8 +734,11 @@ void Worker::give_up_held(TcpSession& s, int dir, const StreamInfo& info, bool a
   uint8_t* held = stream_scratch_.get();
   const uint32_t k = store_.copy_out(b.held, held, kStreamScratchBytes);
   Decoder& dec = *decoders_[s.decoder];
+  StreamInfo at = info;
+  at.held_ns = b.held_ns;
+  at.held_len = k;
   const bool took =
-      at_end ? dec.unfinished(s.data, info, dir, {held, k}) : dec.cut_short(s.data, info, dir, {held, k});
+      at_end ? dec.unfinished(s.data, at, dir, {held, k}) : dec.cut_short(s.data, at, dir, {held, k});
   if (!took)
     counters_.inc(at_end ? Counter::stream_unfinished_bytes : Counter::stream_gap_dropped_bytes, b.held.len);
   store_.release(b.held);

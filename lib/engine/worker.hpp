@@ -132,6 +132,7 @@ class alignas(kCacheLine) Worker {
   struct StreamBuffer {
     ChainStore::Chain held;
     uint32_t need;
+    uint64_t held_ns;  // capture time of the packet that carried the first byte held
   };
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP connection, in the slot beside the connection's.

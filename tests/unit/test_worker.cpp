@@ -367,6 +367,51 @@ TEST(Worker, ResponseBegunBeforeTheCaptureAnswersItsOwnRequest) {
   EXPECT_EQ(h.w->counters().get(Counter::tcp_reasm_gap_bytes), 4320u);
 }
 
+// A message's time is its first packet's, as Packetbeat times them: a request sent in
+// two segments starts at the first, and the transaction ends at the first segment of
+// its response, whatever the protocol (the engine tells a decoder when the bytes it
+// held had come, StreamInfo::ts_at). Both had been the segment that completed the
+// message.
+TEST(Worker, TransactionsAreTimedByTheirMessagesFirstPackets) {
+  const auto mysql = [](uint8_t seq, const std::string& payload) {
+    const auto n = static_cast<char>(payload.size());
+    return std::string{n, 0, 0, static_cast<char>(seq)} + payload;
+  };
+  const auto pg = [](char type, const std::string& body) {
+    const auto n = static_cast<uint32_t>(body.size() + 4);
+    return std::string{type, 0, 0, static_cast<char>(n >> 8), static_cast<char>(n & 0xff)} + body;
+  };
+  struct Case {
+    const char* proto;
+    uint16_t port;
+    std::string request, response;
+  };
+  const Case cases[] = {
+      {"redis", 6379, "*1\r\n$4\r\nPING\r\n", "+PONG\r\n"},
+      {"memcache", 11211, "get k\r\n", "VALUE k 0 1\r\nv\r\nEND\r\n"},
+      {"mysql", 3306, mysql(0, "\x03SELECT 1"), mysql(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7))},
+      {"pgsql", 5432, pg('Q', std::string("SELECT 1\0", 9)),
+       pg('C', std::string("SELECT 1\0", 9)) + pg('Z', "I")},
+  };
+  for (const Case& k : cases) {
+    test::StreamTest h;
+    const uint16_t ports[] = {k.port};
+    h.decoders.enable(k.proto, ports);
+    h.start();
+    test::Conn c{40000, k.port, 100, 900};
+    const std::size_t rq = k.request.size() / 2, rs = k.response.size() / 2;
+    h.client(c, k.request.substr(0, rq));   // a millisecond after the last
+    h.client(c, k.request.substr(rq));      // 2 ms
+    h.server(c, k.response.substr(0, rs));  // 3 ms
+    h.server(c, k.response.substr(rs));     // 4 ms
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 1u) << k.proto;
+    EXPECT_TRUE(contains(ev[0], R"("start":"1970-01-01T00:16:40.001Z")")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("end":"1970-01-01T00:16:40.003Z")")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("duration":2000000)")) << ev[0];
+  }
+}
+
 TEST(Worker, FlowsOffEmitsNothing) {
   WorkerSettings s;
   s.flows_enabled = false;

@@ -314,6 +314,7 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       return {off, 0, Verdict::kViolation};
     }
     const uint8_t* payload = p + off + 7;
+    frame_ns_ = c.ts_at(off);
     off += size + 8;
     if (type == 8) continue;  // heartbeat
     if (type == 2) {
@@ -365,7 +366,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
   if (m->flags & kContent) {  // header and body follow: kept until they did
     d.content = 1;
     d.channel = channel;
-    d.start_ns = c.ts_ns;
+    d.start_ns = frame_ns_;
     d.bytes = 0;
     d.body_left = d.body_size = 0;
     d.textual = 0;
@@ -407,7 +408,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
         e.request_fields = request_fields;
         e.response_fields = f.view();
         e.start_ns = h.start_ns;
-        e.end_ns = c.ts_ns;
+        e.end_ns = frame_ns_;  // the answer's first packet, as Packetbeat ends it
         e.answered = true;
         e.bytes_in = h.bytes;
         e.bytes_out = n + 8;
@@ -428,7 +429,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
       Event e;
       e.method = m->name;
       e.request_fields = f.view();
-      e.start_ns = e.end_ns = c.ts_ns;
+      e.start_ns = e.end_ns = frame_ns_;
       e.bytes_in = n + 8;
       e.error = m->id == 90 && cls == 60;  // basic.reject
       e.request = e.method;
@@ -452,7 +453,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     return true;
   }
   const std::string_view fv = f.view();
-  AmqpDecoder::Pending h{c.ts_ns,
+  AmqpDecoder::Pending h{frame_ns_,
                          n + 8,
                          channel,
                          cls,

@@ -85,6 +85,7 @@ class AmqpDecoder final : public DecoderCommon<AmqpStat> {
 
   const AmqpSettings& cfg_;
   std::unique_ptr<struct AmqpScratch> scratch_;
+  uint64_t frame_ns_ = 0;  // capture time of the method frame being read: its first byte's
 };
 
 }  // namespace tapbeat

@@ -174,6 +174,7 @@ DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir,
       off += k;
       continue;
     }
+    frame_ns_ = c.ts_at(off);
     const DecodeResult r =
         st.segmented[dir] ? segments(st, c, dir, p + off, n - off) : legacy(st, c, dir, p + off, n - off);
     off += r.consumed;
@@ -213,7 +214,7 @@ DecodeResult CassandraDecoder::legacy(CassandraState& st, const StreamInfo& c, i
   f.body = p + 9;
   f.body_len = head - 9;
   f.cut = head < 9 + f.length;
-  f.ts_ns = c.ts_ns;
+  f.ts_ns = frame_ns_;
   if (f.cut) counters_.inc(CassandraStat::too_large);
   if (!frame(st, c, dir, f)) return {head, 0, Verdict::kViolation};
   st.skip[dir] = 9 + f.length - head;
@@ -306,7 +307,7 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
     f.body = e + 9;
     f.body_len = std::min(have, f.length);
     f.cut = f.length > have;
-    f.ts_ns = c.ts_ns;
+    f.ts_ns = frame_ns_;
     if (f.cut && st.seg_self[dir]) {  // a self-contained segment holds whole envelopes
       counters_.inc(CassandraStat::malformed);
       return true;

@@ -100,6 +100,7 @@ class CassandraDecoder final : public DecoderCommon<CassandraStat> {
 
   const CassandraSettings& cfg_;
   std::unique_ptr<struct CassandraScratch> scratch_;
+  uint64_t frame_ns_ = 0;  // capture time of the frame (v5: the segment) being read: its first byte's
 };
 
 }  // namespace tapbeat

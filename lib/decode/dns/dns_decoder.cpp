@@ -85,7 +85,7 @@ DecodeResult DnsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
       PacketMeta m;
       m.ip_version = c.ip_version;
       m.l4_proto = 6;
-      m.ts_ns = c.ts_ns;
+      m.ts_ns = c.ts_at(off);  // the message's first packet
       m.src = c.addr[dir];
       m.dst = c.addr[1 - dir];
       m.sport = c.port[dir];

@@ -146,8 +146,8 @@ void MemcacheDecoder::text_keys(McMsg& m, const std::string_view* w, int nw, std
   }
 }
 
-DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p,
-                                    uint32_t n, bool request, McMsg& out, bool& done) {
+DecodeResult MemcacheDecoder::parse(MemcacheState& st, int dir, const uint8_t* p, uint32_t n,
+                                    uint64_t first_ns, bool request, McMsg& out, bool& done) {
   done = false;
   MemcacheState::Dir& d = st.dir[dir];
   auto add_key = [&](std::string_view k) { keep_key(out, k); };
@@ -168,7 +168,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
     const bool resp = p[0] == 0x81;
     if (!d.gathering) {
       out = McMsg{};
-      out.start_ns = c.ts_ns;
+      out.start_ns = first_ns;
     }
     out.bits |= kBinary | (resp ? kIsResponse : 0) | (oc && oc->quiet ? kQuiet : 0);
     out.opcode = op;
@@ -266,7 +266,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, const StreamInfo& c, int 
   for (int i = nw; i < nw + 6; ++i) w[i] = {};  // the fixed positions read below are empty when absent
   if (!d.gathering) {
     out = McMsg{};
-    out.start_ns = c.ts_ns;
+    out.start_ns = first_ns;
   }
   out.wire_bytes += line_len;
   if (nw == 0) return {line_len, 0, Verdict::kOk};
@@ -518,7 +518,7 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
             looks_like_reply({reinterpret_cast<const char*>(p + off), n - off}) ? 1 - dir : dir);
     }
     bool done = false;
-    const DecodeResult r = parse(st, c, dir, p + off, n - off, dir == st.client, d.cur, done);
+    const DecodeResult r = parse(st, dir, p + off, n - off, c.ts_at(off), dir == st.client, d.cur, done);
     if (r.verdict == Verdict::kViolation) return {off, 0, Verdict::kViolation};
     if (r.verdict == Verdict::kNeedMore) return {off, r.need, Verdict::kNeedMore};
     off += r.consumed;
@@ -674,7 +674,7 @@ bool MemcacheDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::
   if (cmd == 0 || cmd >= kCmdMg) return false;
   st.binary = 1;  // the connection's first command may be the one cut
   McMsg m{};
-  m.start_ns = c.ts_ns;
+  m.start_ns = c.ts_at(0);  // the held line's first packet
   m.wire_bytes = held.size();
   m.command = cmd;
   m.bits = kLost;
@@ -721,7 +721,7 @@ bool MemcacheDecoder::cut_reply(MemcacheState& st, const StreamInfo& c, Memcache
   if ((r == 0 && !counter) || meta_reply(r)) return false;
   McMsg& m = d.cur;
   m = McMsg{};
-  m.start_ns = c.ts_ns;
+  m.start_ns = c.ts_at(0);  // the held line's first packet
   m.wire_bytes = held.size();
   m.bits = kIsResponse | (r && kReplies[r].error ? kError : 0);
   m.reply_kind = counter ? kReplyCounter : r;
@@ -871,7 +871,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
   uint32_t left = m.l4_payload_len - 8;
   bool done = false;
   while (left && !done) {
-    const DecodeResult r = parse(st, c, 0, q, left, request, msg, done);
+    const DecodeResult r = parse(st, 0, q, left, c.ts_ns, request, msg, done);
     if (r.verdict != Verdict::kOk) {
       counters_.inc(MemcacheStat::malformed);
       store_.release(msg.keys);
@@ -967,8 +967,8 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
     (t.error ? t.error_more : t.error) = "keys past 16 KiB of text not kept";
   }
   t.start_ns = req ? req->start_ns : resp->start_ns;
-  t.end_ns = resp ? resp->end_ns : req->end_ns;
-  t.request_only = !resp;  // noreply, quit, or never answered
+  t.end_ns = resp ? resp->start_ns : req->end_ns;  // the response's first packet, as Packetbeat ends it
+  t.request_only = !resp;                          // noreply, quit, or never answered
   t.response_only = !req;
   set_connection(t, c, client, udp ? 17 : 6, "memcache");
   t.client_bytes = req ? req->wire_bytes : 0;

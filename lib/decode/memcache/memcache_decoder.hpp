@@ -85,7 +85,8 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   void keep_key(McMsg& m, std::string_view k);  // one more key, within kMaxKeysText
   // A text command's keys from its words w (nw of the line's, at most kMaxWords).
   void text_keys(McMsg& m, const std::string_view* w, int nw, std::string_view line);
-  DecodeResult parse(MemcacheState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n,
+  // first_ns: when p's first byte was captured (a message's time is its first packet's).
+  DecodeResult parse(MemcacheState& st, int dir, const uint8_t* p, uint32_t n, uint64_t first_ns,
                      bool request, McMsg& out, bool& done);
   void on_message(MemcacheState& st, const StreamInfo& c, McMsg& m);
   void publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req, const McMsg* resp);

@@ -141,6 +141,7 @@ DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std
     if (n - off < head) return {off, head, Verdict::kNeedMore};
     if (st.client < 0)
       st.client = static_cast<int8_t>(is_reply(op, load_le_i32(p + off + 8)) ? 1 - dir : dir);
+    msg_ns_ = c.ts_at(off);
     const bool ok = message(st, c, dir, p + off, head, static_cast<uint32_t>(len));
     off += head;
     st.skip[dir] = static_cast<uint32_t>(len) - head;
@@ -223,7 +224,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       return true;
     }
     Reply rp;
-    rp.end_ns = c.ts_ns;
+    rp.end_ns = msg_ns_;  // the reply's first packet, as Packetbeat ends it
     rp.bytes = len;
     bool more_to_come = false;
     JsonWriter fw(s.reply_fields, sizeof s.reply_fields), ew(s.error, sizeof s.error);
@@ -329,7 +330,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       // (the client sends nothing more for it).
       Request next = rq;
       next.id = request_id;
-      next.start_ns = next.end_ns = c.ts_ns;
+      next.start_ns = next.end_ns = msg_ns_;
       next.bytes = 0;
       wait_for_reply(st, next);
     }
@@ -549,7 +550,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
 
   Request rq;
   rq.id = request_id;
-  rq.start_ns = rq.end_ns = c.ts_ns;
+  rq.start_ns = rq.end_ns = msg_ns_;
   rq.bytes = len;
   rq.method = method;
   rq.resource = resource;

@@ -67,6 +67,7 @@ class MongodbDecoder final : public DecoderCommon<MongodbStat> {
 
   const MongodbSettings& cfg_;
   std::unique_ptr<struct MongodbScratch> scratch_;
+  uint64_t msg_ns_ = 0;  // capture time of the message being read: its first byte's
 };
 
 }  // namespace tapbeat

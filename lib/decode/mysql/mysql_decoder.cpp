@@ -168,8 +168,9 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       continue;
     }
     d.seq = seq;
-    const bool ok = dir == st.client ? client_packet(st, c, p + off - head, len, head)
-                                     : server_packet(st, c, p + off - head, len, head);
+    const uint64_t at_ns = c.ts_at(off - head - 4);
+    const bool ok = dir == st.client ? client_packet(st, c, p + off - head, len, head, at_ns)
+                                     : server_packet(st, c, p + off - head, len, head, at_ns);
     if (!ok) {
       // After an SSL request (a 32-byte packet, read whole) the client's ClientHello follows.
       if (st.phase == kPhaseTls) return {off, 0, d.skip == 0 ? Verdict::kStartTls : Verdict::kDone};
@@ -180,7 +181,7 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
 }
 
 bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len,
-                                 uint32_t head) {
+                                 uint32_t head, uint64_t at_ns) {
   const uint8_t seq = st.dir[st.client].seq;
   if (st.phase == kPhaseAuth) {
     // The handshake response: a TLS request (32 bytes with CLIENT_SSL) or the
@@ -255,7 +256,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
       break;
   }
   st.cmd = cmd;
-  st.start_ns = c.ts_ns;
+  st.start_ns = at_ns;
   st.req_bytes = 4 + len;
   if (published(cmd)) {
     if (store_.append(st.request, p, head) < head) counters_.inc(MysqlStat::store_full);
@@ -284,7 +285,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
 }
 
 bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len,
-                                 uint32_t head) {
+                                 uint32_t head, uint64_t at_ns) {
   const uint8_t first = head ? p[0] : 0;
   const uint8_t seq = st.dir[1 - st.client].seq;
   if (st.phase == kPhaseAuth || (seq == 0 && first == 0x0a && !st.cmd)) {
@@ -315,8 +316,8 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
     if (!(first == 0xfe && len <= 5)) counters_.inc(MysqlStat::unmatched_responses);
     return true;
   }
+  if (st.resp_bytes == 0) st.end_ns = at_ns;  // the response's first packet, as Packetbeat ends it
   st.resp_bytes += 4 + len;
-  st.end_ns = c.ts_ns;
   const bool terminator = first == 0xfe && len < kMaxPacket;
   if (first == 0xff) {  // ERR: code, '#', SQLSTATE, message
     st.flags |= kError;
@@ -637,7 +638,7 @@ bool MysqlDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::spa
   if (p[3] != 0 || len <= have || len >= kMaxPacket || cmd > kComLast || !published(cmd)) return false;
   d.seq = 0;
   d.skip = len - have;
-  if (!client_packet(st, c, p + 4, len, std::min(have, kMaxRequestHead)) || st.cmd != cmd) {
+  if (!client_packet(st, c, p + 4, len, std::min(have, kMaxRequestHead), c.ts_at(0)) || st.cmd != cmd) {
     d.skip = 0;
     return false;
   }

@@ -96,8 +96,11 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
  private:
   struct Statement;
   uint32_t head_wanted(const MysqlState& st, int dir, uint32_t len, uint8_t first) const;
-  bool client_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head);
-  bool server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head);
+  // One packet: its payload's first `head` bytes of len; at_ns, its first byte's capture time.
+  bool client_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head,
+                     uint64_t at_ns);
+  bool server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head,
+                     uint64_t at_ns);
   void column(MysqlState& st, const uint8_t* p, uint32_t head);
   void row(MysqlState& st, const uint8_t* p, uint32_t head);
   static bool opens_cursor(const uint8_t* p, uint32_t head);

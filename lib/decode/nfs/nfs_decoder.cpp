@@ -89,8 +89,14 @@ DecodeResult NfsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
           st.more[dir] = false;  // read the mark again with the bytes
           return {static_cast<uint32_t>(off), 4 + want, Verdict::kNeedMore};
         }
-        const Hop h{c.ip_version,    6,       c.addr[dir], c.addr[1 - dir], c.port[dir],
-                    c.port[1 - dir], c.ts_ns, size};
+        const Hop h{c.ip_version,
+                    6,
+                    c.addr[dir],
+                    c.addr[1 - dir],
+                    c.port[dir],
+                    c.port[1 - dir],
+                    c.ts_at(static_cast<uint32_t>(off)),
+                    size};  // the record's first packet
         if (message(h, b.subspan(off + 4, want))) {
           st.seen = true;
         } else if (!st.seen) {

@@ -228,6 +228,7 @@ DecodeResult PgsqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
     if (n - off - 5 < head) return {off, 5 + head, Verdict::kNeedMore};
     off += 5 + head;
     d.skip = body - head;
+    msg_ns_ = c.ts_at(off - head - 5);
     const bool ok = client ? client_message(st, c, type, p + off - head, body, head)
                            : server_message(st, c, type, p + off - head, body, head);
     if (!ok) return {off, 0, Verdict::kViolation};
@@ -246,7 +247,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       if (st.req_open) close_request(st, c);
       counters_.inc(PgsqlStat::requests);
       st.req_open = 1;
-      st.req_start_ns = c.ts_ns;
+      st.req_start_ns = msg_ns_;
       st.req_bytes = wire;
       ByteReader r(p, head);
       const std::string_view q = cstring(r);
@@ -270,7 +271,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       if (!st.req_open) {
         counters_.inc(PgsqlStat::requests);
         st.req_open = 1;
-        st.req_start_ns = c.ts_ns;
+        st.req_start_ns = msg_ns_;
         st.req_bytes = 0;
       }
       st.req_bytes += wire;
@@ -353,10 +354,13 @@ bool PgsqlDecoder::pop_request(PgsqlState& st, Request& r, uint32_t& query_len) 
   return true;
 }
 
-void PgsqlDecoder::start_response(PgsqlState& st, const StreamInfo& c) {
-  if (st.resp_open) return;
-  st.resp_open = 1;
-  st.resp_start_ns = st.resp_end_ns = c.ts_ns;
+void PgsqlDecoder::start_response(PgsqlState& st, bool answer) {
+  if (!st.resp_open) {
+    st.resp_open = 1;
+    st.resp_start_ns = msg_ns_;
+    st.resp_answer_ns = 0;
+  }
+  if (answer && !st.resp_answer_ns) st.resp_answer_ns = msg_ns_;
 }
 
 bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p,
@@ -368,6 +372,9 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
     return true;
   }
   ByteReader r(p, head);
+  // Packetbeat reads a response from its first RowDescription, EmptyQueryResponse,
+  // CommandComplete, ErrorResponse or ParseComplete: it ends the transaction there.
+  const bool answer = type == 'T' || type == 'I' || type == 'C' || type == 'E' || type == '1';
   switch (type) {
     case 'Z':  // ReadyForQuery: the response is whole
       finish_response(st, c);
@@ -380,7 +387,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
     case 'v':
       return true;  // notices, parameter status, notifications: not part of a response
     case 'T': {
-      start_response(st, c);
+      start_response(st, answer);
       uint16_t fields = 0;
       r.be16(fields);
       const bool first = st.num_fields == 0 && st.table.len == 0;
@@ -397,7 +404,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       break;
     }
     case 'D': {
-      start_response(st, c);
+      start_response(st, answer);
       ++st.num_rows;
       if (cfg_.send_response && st.num_rows <= cfg_.max_rows) {
         uint16_t cols = 0;
@@ -421,7 +428,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       break;
     }
     case 'C': {  // CommandComplete: "SELECT 5", "INSERT 0 1", "COPY 12"
-      start_response(st, c);
+      start_response(st, answer);
       const std::string_view tag = cstring(r);
       if (tag.size() > 5 && tag.substr(0, 5) == "COPY ") {
         uint64_t v = 0;
@@ -431,11 +438,10 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       }
       st.resp_flags |= kCompleted;
       st.resp_bytes += wire;
-      st.resp_end_ns = c.ts_ns;
       return true;
     }
     case 'E': {  // ErrorResponse: (code byte, string)* 0
-      start_response(st, c);
+      start_response(st, answer);
       st.resp_flags |= kError | kCompleted;
       for (uint8_t code; r.u8(code) && code != 0;) {
         const std::string_view v = cstring(r);
@@ -451,14 +457,12 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
         }
       }
       st.resp_bytes += wire;
-      st.resp_end_ns = c.ts_ns;
       return true;
     }
     case 'I':  // EmptyQueryResponse
-      start_response(st, c);
+      start_response(st, answer);
       st.resp_flags |= kCompleted;
       st.resp_bytes += wire;
-      st.resp_end_ns = c.ts_ns;
       return true;
     case '1':
     case '2':
@@ -469,7 +473,7 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       // Extended-query bookkeeping (parse, bind, close complete, no data, parameter
       // description, portal suspended): part of the response, not of its size, as
       // Packetbeat counts it.
-      start_response(st, c);
+      start_response(st, answer);
       return true;
     case 'G':
     case 'H':
@@ -477,14 +481,13 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
     case 'd':
     case 'c':
     case 'V':
-      start_response(st, c);
+      start_response(st, answer);
       break;
     default:
       counters_.inc(PgsqlStat::malformed);
       return false;
   }
   st.resp_bytes += wire;
-  if (!(st.resp_flags & kCompleted)) st.resp_end_ns = c.ts_ns;
   return true;
 }
 
@@ -547,6 +550,7 @@ bool PgsqlDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::spa
     if (type == 'Q' && st.req_open) close_request(st, c);  // as client_message would first
     st.req_lost = 1;
   }
+  msg_ns_ = c.ts_at(0);
   const bool ok = client ? client_message(st, c, type, p + 5, body, head)
                          : server_message(st, c, type, p + 5, body, head);
   if (!ok) {
@@ -650,7 +654,7 @@ void PgsqlDecoder::publish(PgsqlState& st, const StreamInfo& c, const Request* r
   t.ok = answered && !is_error;
   t.error = note;
   t.start_ns = req->start_ns;
-  t.end_ns = answered ? st.resp_end_ns : 0;
+  t.end_ns = answered ? (st.resp_answer_ns ? st.resp_answer_ns : st.resp_start_ns) : 0;
   set_connection(t, c, st.client, 6, "pgsql");
   t.client_bytes = req->bytes;
   t.server_bytes = answered ? st.resp_bytes : 0;

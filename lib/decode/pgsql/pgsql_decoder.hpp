@@ -50,8 +50,11 @@ struct PgsqlState {
   uint32_t pending_bytes;  // bytes those requests keep
   uint32_t num_fields;
   uint64_t num_rows;
-  uint64_t copy_rows;  // rows a COPY reported in its CommandComplete
-  uint64_t resp_start_ns, resp_end_ns, resp_bytes;
+  uint64_t copy_rows;                  // rows a COPY reported in its CommandComplete
+  uint64_t resp_start_ns, resp_bytes;  // the response's first message's time, its size
+  // The first message Packetbeat reads as the response (it passes the others over): the
+  // transaction's end; 0 until one comes.
+  uint64_t resp_answer_ns;
   // The request being sent.
   uint64_t req_start_ns, req_bytes;
   uint64_t copy_in_bytes;  // COPY FROM STDIN data of the request whose response is under way
@@ -94,7 +97,7 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   bool server_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
                       uint32_t head);
   void close_request(PgsqlState& st, const StreamInfo& c);
-  void start_response(PgsqlState& st, const StreamInfo& c);
+  void start_response(PgsqlState& st, bool answer);
   void finish_response(PgsqlState& st, const StreamInfo& c);
   bool pop_request(PgsqlState& st, Request& r, uint32_t& query_len);
   // A request taken out goes unanswered: its response began in bytes the capture lost.
@@ -107,6 +110,7 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   std::unique_ptr<uint8_t[]> query_;  // a request's query at publish time
   std::unique_ptr<uint8_t[]> table_;  // `response` text at publish time
   CsvLine line_;
+  uint64_t msg_ns_ = 0;  // capture time of the first byte of the message being read
 };
 
 }  // namespace tapbeat

@@ -415,7 +415,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
         continue;
       }
       d.in_msg = 1;
-      d.start_ns = c.ts_ns;
+      d.start_ns = c.ts_at(off);  // the message's first packet
       d.bytes = 0;
       d.flags = 0;
       d.depth = 0;
@@ -850,7 +850,7 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   if (!t.error && resp && resp->ended) t.error = kEndedResponse;
   if (!t.error && req && req->ended) t.error = kEndedRequest;
   t.start_ns = req ? req->start_ns : resp->start_ns;
-  t.end_ns = resp ? resp->end_ns : req->end_ns;
+  t.end_ns = resp ? resp->start_ns : req->end_ns;  // the reply's first packet, as Packetbeat ends it
   set_connection(t, c, client, 6, "redis");
   t.client_bytes = req ? req->bytes : 0;
   t.server_bytes = resp ? resp->bytes : 0;

@@ -70,7 +70,7 @@ DecodeResult SipDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
   if (!(settings_.transports & kTransportTcp)) return {0, 0, Verdict::kDone};
   SipState& st = *static_cast<SipState*>(state);
   const std::string_view s = text(bytes);
-  const Hop h{c.ip_version, 6, c.addr[dir], c.addr[1 - dir], c.port[dir], c.port[1 - dir], c.ts_ns};
+  Hop h{c.ip_version, 6, c.addr[dir], c.addr[1 - dir], c.port[dir], c.port[1 - dir], c.ts_ns};
   SipMessage& msg = *msg_;
   std::size_t off = 0;
   while (off < s.size()) {
@@ -120,6 +120,7 @@ DecodeResult SipDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
     }
     st.head_seen[dir] = 0;
     msg = SipMessage{};
+    h.ts_ns = c.ts_at(static_cast<uint32_t>(off));  // the message's first packet
     if (parse_sip_head(rest.substr(0, head_end), msg, work_.get(), kWorkBytes) != SipHead::kOk)
       return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
     // Over TCP a message without Content-Length has no body (RFC 3261 18.3).

@@ -101,13 +101,13 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
       if (parser.parse(rest.subspan(4, len), st.protocol[dir], settings_.limits, names_of, idl, m, need) !=
           ThriftParse::kOk)
         return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
-      on_message(c, dir, m, len);
+      on_message(c, dir, m, len, c.ts_at(static_cast<uint32_t>(off)));
       off += 4 + len;
       continue;
     }
     switch (parser.parse(rest, st.protocol[dir], settings_.limits, names_of, idl, m, need)) {
       case ThriftParse::kOk:
-        on_message(c, dir, m, static_cast<uint32_t>(m.end));
+        on_message(c, dir, m, static_cast<uint32_t>(m.end), c.ts_at(static_cast<uint32_t>(off)));
         off += m.end;
         break;
       case ThriftParse::kNeedMore:
@@ -154,7 +154,9 @@ ThriftDecoder::Pending* ThriftDecoder::slot(const IpBytes& client, uint16_t port
   return oldest;
 }
 
-void ThriftDecoder::on_message(const StreamInfo& c, int dir, const ThriftMessage& m, uint32_t bytes) {
+// at_ns: the message's first packet (a call's start; a reply's, the transaction's end).
+void ThriftDecoder::on_message(const StreamInfo& c, int dir, const ThriftMessage& m, uint32_t bytes,
+                               uint64_t at_ns) {
   if (m.values_cut) counters_.inc(ThriftStat::values_cut, m.values_cut);
   if (m.fields_dropped) counters_.inc(ThriftStat::struct_fields_dropped, m.fields_dropped);
   const bool call = m.type == kThriftCall || m.type == kThriftOneway;
@@ -163,7 +165,7 @@ void ThriftDecoder::on_message(const StreamInfo& c, int dir, const ThriftMessage
     Pending* p = slot(c.addr[dir], c.port[dir], m.seqid, true);
     if (p->used) publish(*p, nullptr, 0, 0);  // the same call again before an answer
     p->used = true;
-    watch_.add(c.ts_ns);
+    watch_.add(at_ns);
     p->ip_version = c.ip_version;
     p->client = c.addr[dir];
     p->server = c.addr[1 - dir];
@@ -172,7 +174,7 @@ void ThriftDecoder::on_message(const StreamInfo& c, int dir, const ThriftMessage
     p->seqid = m.seqid;
     p->idl = settings_.idl ? settings_.idl->find(m.method) : nullptr;
     p->oneway = m.type == kThriftOneway || (p->idl && p->idl->oneway);
-    p->ts_ns = c.ts_ns;
+    p->ts_ns = at_ns;
     p->bytes = bytes;
     p->method_len = static_cast<uint8_t>(std::min(m.method.size(), sizeof p->method));
     std::memcpy(p->method, m.method.data(), p->method_len);
@@ -188,7 +190,7 @@ void ThriftDecoder::on_message(const StreamInfo& c, int dir, const ThriftMessage
     counters_.inc(ThriftStat::unmatched_responses);
     return;
   }
-  publish(*p, &m, c.ts_ns, bytes);
+  publish(*p, &m, at_ns, bytes);
 }
 
 // The connection's calls still waiting go out, oldest first: a client that sent

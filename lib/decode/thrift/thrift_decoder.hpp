@@ -55,7 +55,7 @@ class ThriftDecoder final : public DecoderCommon<ThriftStat> {
   void finish() override;
 
  private:
-  void on_message(const StreamInfo& c, int dir, const ThriftMessage& m, uint32_t bytes);
+  void on_message(const StreamInfo& c, int dir, const ThriftMessage& m, uint32_t bytes, uint64_t at_ns);
   void publish(const Pending& p, const ThriftMessage* reply, uint64_t reply_ts, uint32_t reply_bytes);
   Pending* slot(const IpBytes& client, uint16_t port, uint32_t seqid, bool for_insert);
 

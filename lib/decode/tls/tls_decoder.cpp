@@ -100,7 +100,7 @@ void TlsDecoder::open(void* state) {
 DecodeResult TlsDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
   auto& st = *static_cast<TlsState*>(state);
   TlsState::Dir& d = st.dir[dir];
-  if (!st.start_ns) st.start_ns = c.ts_ns;
+  if (!st.start_ns) st.start_ns = c.ts_at(0);  // the first packet of the first bytes
   const auto n = static_cast<uint32_t>(bytes.size());
   uint32_t at = 0;
   if (n == 0 || d.lost) return {n, 0, Verdict::kOk};
@@ -114,7 +114,7 @@ DecodeResult TlsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
     if (st.preamble) {
       const DecodeResult r = cleartext(st, dir, bytes, at);
       if (!d.tls) return r;
-      if (!st.dir[1 - dir].tls) st.start_ns = c.ts_ns;  // the session starts with TLS, not the greeting
+      if (!st.dir[1 - dir].tls) st.start_ns = c.ts_at(at);  // the session starts with TLS, not the greeting
     } else {
       d.tls = 1;
     }
