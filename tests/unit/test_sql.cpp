@@ -97,6 +97,32 @@ struct MysqlHarness : test::StreamTest {
   }
 };
 
+// A query longer than the 16 KiB a request keeps (a bulk INSERT of 44 KB) is published
+// cut there, counted and noted; the statements after it pair as before. The cut had
+// gone unnoted.
+std::string bulk_insert() {
+  std::string q = "INSERT INTO t VALUES ";
+  for (int i = 0; i < 1500; ++i)
+    q += (i ? ",(" : "(") + std::to_string(i) + ",'" + std::string(20, 'x') + "')";
+  return q;
+}
+
+TEST(Mysql, QueryLongerThanTheLimitIsCutAndNoted) {
+  MysqlHarness h;
+  const std::string m = mysql_packet(0, "\x03" + bulk_insert());
+  for (std::size_t at = 0; at < m.size(); at += 1400) h.client(m.substr(at, 1400));
+  h.server(mysql_packet(1, std::string("\x00\xc8\x00\x02\x00\x00\x00", 7)));  // 200 rows
+  h.client(mysql_packet(0, "\x03SELECT 1"));
+  h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("message":"query longer than 16 KiB; cut")")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], R"("affected_rows":200)")) << ev[0].substr(0, 300);
+  EXPECT_FALSE(contains(ev[1], "message")) << ev[1];
+  EXPECT_EQ(h.count("mysql.query_truncated"), 1u);
+}
+
 TEST(Mysql, DeprecateEofResultSetEndsWithOkAndMoreResultsChain) {
   MysqlHarness h;
   h.client(mysql_packet(0, "\x03SELECT a FROM t; SELECT b FROM u"));
@@ -682,6 +708,22 @@ TEST(Pgsql, QueriesCutByTheSnapLengthStillPair) {
   }
   expect_cut_queries_paired(h.finish(), "n");
   EXPECT_EQ(h.count("pgsql.unmatched_responses"), 0u);
+}
+
+TEST(Pgsql, QueryLongerThanTheLimitIsCutAndNoted) {
+  PgsqlHarness h;
+  const std::string m = pg('Q', bulk_insert() + std::string(1, '\0'));
+  for (std::size_t at = 0; at < m.size(); at += 1400) h.client(m.substr(at, 1400));
+  h.server(pg('C', std::string("INSERT 0 1500\0", 14)) + pg('Z', "I"));
+  h.client(pg('Q', std::string("SELECT 1\0", 9)));
+  h.server(pg('C', std::string("SELECT 1\0", 9)) + pg('Z', "I"));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("message":"query longer than 16 KiB; cut")")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], "INSERT INTO t VALUES (0,'x")) << ev[0].substr(0, 300);
+  EXPECT_FALSE(contains(ev[1], "message")) << ev[1];
+  EXPECT_EQ(h.count("pgsql.query_truncated"), 1u);
 }
 
 TEST(Pgsql, AcceptedSslRequestStopsDecoding) {

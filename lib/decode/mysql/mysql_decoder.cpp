@@ -260,8 +260,10 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   st.req_bytes = 4 + len;
   if (published(cmd)) {
     if (store_.append(st.request, p, head) < head) counters_.inc(MysqlStat::store_full);
-    if (head < len && cmd != kComStmtExecute && cmd != kComStmtBulkExecute)
+    if (head < len && cmd != kComStmtExecute && cmd != kComStmtBulkExecute) {
       counters_.inc(MysqlStat::query_truncated);
+      if (len > kMaxRequestHead) st.flags |= kQueryCut;
+    }
   }
   // MariaDB's bulk execute names its statement as an execute does; its rows of
   // parameters (an indicator byte before each value) are not shown.
@@ -750,6 +752,8 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
   t.type = "mysql";
   t.ok = answered && !(st.flags & kError);
   t.error = note;
+  static_assert(kMaxRequestHead == 16 * 1024, "the note names it");
+  if (st.flags & kQueryCut) (t.error ? t.error_more : t.error) = "query longer than 16 KiB; cut";
   t.start_ns = st.start_ns;
   t.end_ns = answered ? st.end_ns : 0;
   set_connection(t, c, st.client, 6, "mysql");

@@ -54,7 +54,15 @@ enum Resp : uint8_t {
 };
 
 // kQueryLost: the command's packet lost its end to the capture (its head is what was seen).
-enum TxFlag : uint8_t { kError = 1, kGap = 2, kCompress = 4, kMoreResults = 8, kQueryLost = 16 };
+// kQueryCut: the command is longer than MysqlDecoder::kMaxRequestHead, its query kept that far.
+enum TxFlag : uint8_t {
+  kError = 1,
+  kGap = 2,
+  kCompress = 4,
+  kMoreResults = 8,
+  kQueryLost = 16,
+  kQueryCut = 32
+};
 
 inline constexpr uint32_t kClientCompress = 0x20;
 inline constexpr uint32_t kClientSsl = 0x800;

@@ -22,6 +22,13 @@ enum Phase : uint8_t {
 };
 
 enum RespFlag : uint8_t { kError = 1, kGap = 2, kCompleted = 8 };
+// PgsqlState::req_lost and Request::lost.
+enum ReqFlag : uint8_t {
+  kReqLost = 1,      // a message of the request lost its end to the capture
+  kReqQueryCut = 2,  // its query is longer than kMaxQueryHead: kept that far
+};
+constexpr const char* kQueryCutNote = "query longer than 16 KiB; cut";
+static_assert(PgsqlDecoder::kMaxQueryHead == 16 * 1024, "the note names it");
 enum RequestFlag : uint32_t { kNotPublished = 1 };
 
 constexpr uint32_t kSslRequest = 80877103, kGssRequest = 80877104, kCancelRequest = 80877102;
@@ -255,6 +262,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
                         static_cast<uint32_t>(q.size())) < q.size())
         counters_.inc(PgsqlStat::store_full);
       if (head < len) counters_.inc(PgsqlStat::query_truncated);
+      if (len > kMaxQueryHead) st.req_lost |= kReqQueryCut;
       close_request(st, c);
       return true;
     }
@@ -283,6 +291,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
                           static_cast<uint32_t>(q.size())) < q.size())
           counters_.inc(PgsqlStat::store_full);
         if (head < len) counters_.inc(PgsqlStat::query_truncated);
+        if (len > kMaxQueryHead) st.req_lost |= kReqQueryCut;
       }
       if (type == 'S' || type == 'F') close_request(st, c);
       return true;
@@ -518,9 +527,9 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   req.bytes += st.copy_in_bytes;  // COPY FROM STDIN data sent while the response was under way
   counters_.inc(PgsqlStat::transactions);
   publish(st, c, &req, qlen, true,
-          (st.resp_flags & kGap) ? kLossResponse
-          : req.lost             ? kLossRequest
-                                 : nullptr);
+          (st.resp_flags & kGap)  ? kLossResponse
+          : (req.lost & kReqLost) ? kLossRequest
+                                  : nullptr);
   reset_response(st);
 }
 
@@ -548,7 +557,7 @@ bool PgsqlDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::spa
   d.skip = body - have;
   if (client && (type == 'Q' || type == 'P')) {
     if (type == 'Q' && st.req_open) close_request(st, c);  // as client_message would first
-    st.req_lost = 1;
+    st.req_lost |= kReqLost;
   }
   msg_ns_ = c.ts_at(0);
   const bool ok = client ? client_message(st, c, type, p + 5, body, head)
@@ -653,6 +662,7 @@ void PgsqlDecoder::publish(PgsqlState& st, const StreamInfo& c, const Request* r
   t.type = "pgsql";
   t.ok = answered && !is_error;
   t.error = note;
+  if (req->lost & kReqQueryCut) (t.error ? t.error_more : t.error) = kQueryCutNote;
   t.start_ns = req->start_ns;
   t.end_ns = answered ? (st.resp_answer_ns ? st.resp_answer_ns : st.resp_start_ns) : 0;
   set_connection(t, c, st.client, 6, "pgsql");
