@@ -713,6 +713,29 @@ TEST(HttpDecoder, EmptyReasonPhraseIsLeftOut) {
   }
 }
 
+// url.path, `query` and url.full as long as the request line made them, as Packetbeat
+// writes them: they had been cut at 4,096 (url.path decoded, url.full) and 1,900 bytes
+// (`query`'s path) without a note.
+TEST(HttpDecoder, LongTargetsAreWrittenWhole) {
+  HttpHarness h;
+  std::string path = "/";
+  for (int i = 0; i < 1500; ++i) path += "%41b%20";
+  std::string params;
+  for (int i = 0; i < 150; ++i) params += (i ? "&p" : "p") + std::to_string(i) + "=" + std::string(30, 'v');
+  const std::string req = "GET " + path + "?" + params + " HTTP/1.1\r\nHost: example.com\r\n\r\n";
+  const auto ev = exchanges(h, {{req.c_str(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}});
+  ASSERT_EQ(ev.size(), 1u);
+  std::string decoded = "/";
+  for (int i = 0; i < 1500; ++i) decoded += "Ab ";
+  std::string escaped = "/";
+  for (int i = 0; i < 1500; ++i) escaped += "Ab%20";
+  EXPECT_TRUE(contains(ev[0], R"("path":")" + decoded + "\"")) << ev[0].size();
+  EXPECT_TRUE(contains(ev[0], R"("query":"GET )" + decoded + "\"")) << ev[0].size();
+  // The parameters sorted by name, as Go's url.Values encodes them.
+  EXPECT_TRUE(contains(ev[0], R"("full":"http://example.com)" + escaped + "?p0=")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "&p99=" + std::string(30, 'v') + "\"")) << ev[0];
+}
+
 // More header lines than a head keeps (128): the rest are not kept, counted and noted,
 // but the framing and the fields the event reads come from every line. A
 // Content-Length after 400 headers had been dropped with them: the response was read

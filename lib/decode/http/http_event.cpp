@@ -371,10 +371,11 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     w.end_object();
     if (req) {
       w.field("method", rq.method);
-      BoundedText<2047> q;
+      BoundedText<kMaxHeadBytes + 32>& q = s.query_line;
+      q.clear();
       q.append(rq.method);
       q.push_back(' ');
-      q.append(path.substr(0, 1900));
+      q.append(path);
       w.field("query", q.view());
     }
     // Raw text: the head (authorization values masked when asked), and the body when included.
@@ -418,7 +419,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       const std::string_view last = path.substr(slash == std::string_view::npos ? 0 : slash + 1);
       if (const std::size_t dot = last.rfind('.'); dot != std::string_view::npos && dot + 1 < last.size())
         w.field("extension", last.substr(dot + 1));
-      BoundedText<4096> full;
+      BoundedText<sizeof s.full.buf>& full = s.full;
+      full.clear();
       full.append("http://");
       const bool v6 = host.find(':') != std::string_view::npos;
       if (v6) full.append("[");
@@ -428,9 +430,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
         full.append(":");
         full.append_uint(port);
       }
-      char escaped[4096];  // url.full holds 4096 bytes
       if (path.empty() || path.front() != '/') full.append("/");
-      full.append(std::string_view(escaped, http::path_escape(path, escaped, sizeof escaped)));
+      full.append(std::string_view(s.escaped, http::path_escape(path, s.escaped, sizeof s.escaped)));
       if (!params.empty()) {
         full.append("?");
         full.append(params);

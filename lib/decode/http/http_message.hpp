@@ -8,6 +8,7 @@
 
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_wire.hpp"
+#include "util/bounded_text.hpp"
 
 namespace tapbeat {
 
@@ -30,7 +31,12 @@ struct HttpDecoder::Scratch {
   uint8_t resp[kMaxKeptBytes];
   uint8_t inflated[kMaxKeptBytes + simdjson::SIMDJSON_PADDING];
   char params[32 * 1024];
-  char path[4096];  // the request path decoded
+  // url.path, `query` and url.full as long as a head may make them (a path cut would be
+  // a path Packetbeat writes whole): the path decoded, escaped again for url.full.
+  char path[kMaxHeadBytes];
+  char escaped[3 * kMaxHeadBytes];
+  BoundedText<kMaxHeadBytes + 32> query_line;                 // method, a space, the path
+  BoundedText<3 * kMaxHeadBytes + sizeof params + 512> full;  // scheme, host, port, path, parameters
   char joined[16 * 1024];
   char raw[2][kMaxHeadBytes];
   char note[512];
