@@ -46,6 +46,33 @@ TEST(Redis, Resp3RepliesAttributesAndPushes) {
   EXPECT_EQ(h.count("redis.push_messages"), 1u);
 }
 
+// As Packetbeat 7.17 writes them: event.action "redis." and the command in lower case,
+// event.outcome "failure" for an error reply (none otherwise). A message longer than
+// the 4 KiB of text kept says its text was cut (it had been cut silently).
+TEST(Redis, ActionOutcomeAndTextCutAsPacketbeat) {
+  RedisHarness h;
+  h.client("*2\r\n$4\r\nINCR\r\n$1\r\ns\r\n");
+  h.server("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+  const std::string big(20000, 'x');
+  h.client("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$20000\r\n" + big + "\r\n");
+  h.server("+OK\r\n");
+  h.client("*2\r\n$3\r\nget\r\n$1\r\nk\r\n");
+  h.server("$1\r\nv\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("action":"redis.incr")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("outcome":"failure")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("action":"redis.set")")) << ev[1].substr(0, 600);
+  EXPECT_TRUE(contains(ev[1], R"("message":"message longer than 4 KiB; its text cut")"))
+      << ev[1].substr(0, 600);
+  EXPECT_TRUE(contains(ev[1], R"("status":"OK")")) << ev[1].substr(0, 600);
+  EXPECT_TRUE(contains(ev[2], R"("action":"redis.get")")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("method":"GET")")) << ev[2];
+  EXPECT_FALSE(contains(ev[2], "outcome")) << ev[2];
+  EXPECT_FALSE(contains(ev[2], "message")) << ev[2];
+  EXPECT_EQ(h.count("redis.text_cut"), 1u);
+}
+
 TEST(Redis, InlineCommandsAndErrors) {
   RedisHarness h;
   h.client("PING\r\n");

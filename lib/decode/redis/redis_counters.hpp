@@ -25,6 +25,7 @@ enum class RedisStat : uint16_t {
   resync_skipped_bytes,
   malformed,
   too_deep,
+  text_cut,
   violations,
   kCount,
 };
@@ -47,6 +48,7 @@ inline constexpr CounterSpec kRedisCounters[] = {
     counter(RedisStat::resync_skipped_bytes, "redis.resync_skipped_bytes"),
     counter(RedisStat::malformed, "redis.malformed"),
     counter(RedisStat::too_deep, "redis.too_deep"),
+    counter(RedisStat::text_cut, "redis.text_cut"),
     counter(RedisStat::violations, "redis.violations"),
 };
 static_assert(counters_in_order<RedisStat>(kRedisCounters));

@@ -15,7 +15,7 @@ struct RedisText : BoundedText<RedisDecoder::kKeepBytes + 64> {};
 
 namespace {
 
-enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8, kLost = 16, kEnded = 32 };
+enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8, kLost = 16, kEnded = 32, kTextCut = 64 };
 
 constexpr const char* kUnmatchedRequest = "Unmatched request";
 constexpr const char* kTooDeep = "Reply nested deeper than 8 levels: value cut at that depth";
@@ -367,6 +367,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
   auto keep = [&](const uint8_t* b, uint32_t k) {
     const uint32_t room = d.text.len < kKeepBytes ? kKeepBytes - d.text.len : 0;
     const uint32_t w = std::min(k, room);
+    if (w < k) d.flags |= kTextCut;
     if (w && store_.append(d.text, b, w) < w) counters_.inc(RedisStat::store_full);
   };
   // Bytes that are not RESP end decoding; the message they began is counted as
@@ -575,7 +576,8 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
             d.bytes,
             (d.flags & kCut) != 0,
             (d.flags & kLost) != 0,
-            (d.flags & kEnded) != 0};
+            (d.flags & kEnded) != 0,
+            (d.flags & kTextCut) != 0};
   const uint8_t flags = d.flags;
   d.in_msg = 0;
   d.text = ChainStore::Chain{};
@@ -849,6 +851,12 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   if (!t.error && req && req->lost) t.error = kLossRequest;
   if (!t.error && resp && resp->ended) t.error = kEndedResponse;
   if (!t.error && req && req->ended) t.error = kEndedRequest;
+  if ((req && req->text_cut) || (resp && resp->text_cut)) {
+    // What Packetbeat writes whole (query, return_value) is kept to kKeepBytes a message.
+    static_assert(kKeepBytes == 4096, "the note names it");
+    counters_.inc(RedisStat::text_cut);
+    (t.error ? t.error_more : t.error) = "message longer than 4 KiB; its text cut";
+  }
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->start_ns : req->end_ns;  // the reply's first packet, as Packetbeat ends it
   set_connection(t, c, client, 6, "redis");
@@ -860,6 +868,16 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   if (n > 0)
     for (char ch : args[0].substr(0, sizeof method))
       method[ml++] = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  // event.action and event.outcome as Packetbeat writes them: "redis." and the command
+  // in lower case; failure for an error reply (no outcome otherwise).
+  char action[6 + sizeof method];
+  if (req && ml) {
+    std::memcpy(action, "redis.", 6);
+    for (std::size_t i = 0; i < ml; ++i)
+      action[6 + i] = static_cast<char>(std::tolower(static_cast<unsigned char>(method[i])));
+    t.event_action = std::string_view(action, 6 + ml);
+  }
+  if (resp && is_error) t.event_outcome = "failure";
   out_.emit([&](JsonWriter& w) {
     begin_transaction(w, t, agent_, internal_);
     if (n > 0) {

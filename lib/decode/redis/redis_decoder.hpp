@@ -79,9 +79,10 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
     uint64_t start_ns;
     uint64_t end_ns;
     uint64_t bytes;
-    bool cut;    // nested deeper than kMaxDepth
-    bool lost;   // its end fell in a gap of the capture: taken as far as it went
-    bool ended;  // its sender or the connection ended before it did: taken as far as it went
+    bool cut;       // nested deeper than kMaxDepth
+    bool lost;      // its end fell in a gap of the capture: taken as far as it went
+    bool ended;     // its sender or the connection ended before it did: taken as far as it went
+    bool text_cut;  // longer than kKeepBytes: its text kept that far
   };
   bool element_done(RedisState::Dir& d);
   bool skipped_value_done(RedisState::Dir& d);
