@@ -48,7 +48,7 @@ packetbeat.protocols:
   - type: dns
     ports: [53]
   - type: http
-    ports: [80, 8080]
+    ports: [80, 8080, 8000, 8001, 8002, 8888, 9200, 5000]
   - type: memcache
     ports: [11211]
   - type: mysql
@@ -56,7 +56,7 @@ packetbeat.protocols:
   - type: pgsql
     ports: [5432]
   - type: redis
-    ports: [6379]
+    ports: [6379, 6380]
   - type: mongodb
     ports: [27017]
   - type: amqp

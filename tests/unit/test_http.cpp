@@ -713,6 +713,21 @@ TEST(HttpDecoder, EmptyReasonPhraseIsLeftOut) {
   }
 }
 
+// CONNECT's target is an authority (RFC 9110 9.3.6): url.domain and url.port are the
+// tunnel's far end, with no path or url.full, and `query` is "CONNECT " as
+// Packetbeat writes it. The target had been taken for a path ("url.path":"abc:443",
+// "url.full":"http://<proxy>/abc:443").
+TEST(HttpDecoder, ConnectTargetIsTheTunnelsFarEnd) {
+  HttpHarness h;
+  const auto ev = exchanges(h, {{"CONNECT abc.example:443 HTTP/1.1\r\nHost: abc.example:443\r\n\r\n",
+                                 "HTTP/1.1 200 Connection established\r\n\r\n"}});
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("url":{"domain":"abc.example","port":443,"scheme":"http"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("query":"CONNECT ")")) << ev[0];
+  EXPECT_FALSE(contains(ev[0], R"("path")")) << ev[0];
+  EXPECT_FALSE(contains(ev[0], R"("full")")) << ev[0];
+}
+
 // url.path, `query` and url.full as long as the request line made them, as Packetbeat
 // writes them: they had been cut at 4,096 (url.path decoded, url.full) and 1,900 bytes
 // (`query`'s path) without a note.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "decode/http/http_decoder.hpp"
 #include "decode/http/http_message.hpp"
@@ -138,8 +139,14 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   // Host, path, parameters.
   std::string_view host, path, query_string, port_text;
   uint32_t port = t.server_port;
+  // CONNECT's authority-form target (RFC 9110 9.3.6): the tunnel's far end, url.domain
+  // and url.port; it has no path (Packetbeat's query is "CONNECT "; it writes the proxy's
+  // port as url.port, having read no host from the target).
+  std::string_view authority;
+  const bool connect = req && (req->flags & kConnect);
   if (req) {
     std::string_view uri = rq.uri;
+    if (connect) authority = std::exchange(uri, std::string_view{});
     std::string_view host_hdr = rq.get("host");
     for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
       if (uri.size() > scheme.size() && http::iequals(uri.substr(0, scheme.size()), scheme)) {
@@ -412,7 +419,19 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     };
     if (cfg_.send_request && req) raw("request", rq_text, *req, 0);
     if (cfg_.send_response && resp) raw("response", rs_text, *resp, 1);
-    if (req) {
+    if (connect) {
+      const std::size_t colon = authority.rfind(':');
+      uint64_t ap = 0;
+      const bool has_port = colon != std::string_view::npos && parse_uint(authority.substr(colon + 1), ap) &&
+                            ap > 0 && ap < 65536;
+      std::string_view ah = has_port ? authority.substr(0, colon) : authority;
+      if (ah.size() > 1 && ah.front() == '[' && ah.back() == ']') ah = ah.substr(1, ah.size() - 2);
+      w.begin_object("url");
+      if (!ah.empty()) w.field("domain", ah);
+      if (has_port) w.field_uint("port", ap);
+      w.field("scheme", "http");
+      w.end_object();
+    } else if (req) {
       w.begin_object("url");
       w.field("domain", host);
       const std::size_t slash = path.rfind('/');
@@ -442,6 +461,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       if (!params.empty()) w.field("query", params);
       w.field("scheme", "http");
       w.end_object();
+    }
+    if (req) {
       if (user_len) {
         w.begin_object("user");
         w.field("name", std::string_view(user, user_len));
