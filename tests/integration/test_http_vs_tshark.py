@@ -73,7 +73,10 @@ def tapbeat_pairs(path):
         if e.get("type") == "http" and "request" in h and "response" in h:
             # A status line without a three-digit code has no status_code unless it starts
             # with one to three digits (http.bad_status_codes).
-            got[(h["request"]["method"], e["url"]["path"], h["response"].get("status_code"))] += 1
+            # CONNECT's target is an authority: the tunnel's far end (url.domain, url.port), no path.
+            url = e["url"]
+            target = url["path"] if "path" in url else f"{url.get('domain', '')}:{url.get('port', '')}"
+            got[(h["request"]["method"], target, h["response"].get("status_code"))] += 1
     return got
 
 
