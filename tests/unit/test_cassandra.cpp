@@ -152,6 +152,24 @@ TEST(Cassandra, ResponsesPairByStreamIdWhateverTheirOrder) {
   EXPECT_TRUE(contains(ev[0], R"x("client":{"bytes":24,)x")) << ev[0];
 }
 
+// A query longer than the 16 KiB kept is cut there, counted and now noted on the
+// event (the cut had been silent there); the one after it is whole.
+TEST(Cassandra, QueryLongerThanTheLimitIsCutAndNoted) {
+  CqlHarness h;
+  std::string q = "INSERT INTO t (id, v) VALUES (1, '" + std::string(20000, 'v') + "')";
+  h.client(frame(4, false, 1, kQuery, query(q)), 1400);
+  h.server(frame(4, true, 1, kResult, be32(1)));
+  h.client(frame(4, false, 2, kQuery, query("SELECT a")));
+  h.server(frame(4, true, 2, kResult, rows(1)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(
+      contains(ev[0], R"("message":"query cut: longer than 16 KiB, or in a frame longer than 128 KiB")"))
+      << ev[0].substr(0, 400);
+  EXPECT_FALSE(contains(ev[1], R"("message")")) << ev[1];
+  EXPECT_EQ(h.count("cassandra.query_cut"), 1u);
+}
+
 // Segments lost to the capture (test::converse_with_losses): the stream is taken up at
 // the next frame start (a cut response's bytes passed over), responses still meet their
 // requests by stream id, and the requests whose responses were lost go out unanswered at

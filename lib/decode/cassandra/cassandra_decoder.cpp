@@ -33,7 +33,8 @@ namespace {
 struct Stored {
   int16_t stream;
   uint8_t op, flags, version, ignored;
-  uint8_t pad[2];
+  uint8_t query_cut;  // its query text is cut (longer than kept, or in a frame longer than read)
+  uint8_t pad;
   uint32_t length;
   uint32_t texts;  // bytes of query text after the header
   uint64_t start_ns;
@@ -461,6 +462,7 @@ void CassandraDecoder::request(CassandraState& st, const Frame& f) {
   h.ignored = (cfg_.ignored_ops >> f.op) & 1;
   h.length = f.length;
   h.texts = static_cast<uint32_t>(qlen);
+  h.query_cut = cut && qlen;
   h.start_ns = f.ts_ns;
   h.bytes = 9ull + f.length;
   if (!s.pending.push(st.pending, st.n_pending, h, {std::string_view(s.query, qlen)}))
@@ -649,6 +651,9 @@ void CassandraDecoder::publish(const StreamInfo& c, int client, const Request* r
   t.type = "cassandra";
   t.ok = !note && !(rp && rp->op == kError);
   t.error = note;
+  static_assert(kMaxQuery == 16 * 1024 && kMaxHead == 128 * 1024, "the note names them");
+  if (rq && rq->h.query_cut)
+    (t.error ? t.error_more : t.error) = "query cut: longer than 16 KiB, or in a frame longer than 128 KiB";
   t.start_ns = rq ? rq->h.start_ns : rp->ts_ns;
   t.end_ns = rp ? std::max(rp->ts_ns, t.start_ns) : t.start_ns;
   set_connection(t, c, client, 6, "cassandra");
