@@ -582,16 +582,16 @@ void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8
     detach(s, info, false);
     return;
   }
-  StreamInfo at = info;
+  StreamInfo held_info = info;
   while (s.state == kDecoding && !b.held.empty() && b.held.len >= b.need) {
     const uint32_t n = store_.copy_out(b.held, stream_scratch_.get(), kStreamScratchBytes);
     store_.drop_front(b.held, n);
     ChainStore::Chain tail = b.held;  // after what the decoder leaves unconsumed
     b.held = ChainStore::Chain{};
     b.need = 0;
-    at.held_ns = b.held_ns;
-    at.held_len = earlier;
-    feed(s, dir, at, stream_scratch_.get(), n);
+    held_info.held_ns = b.held_ns;
+    held_info.held_len = earlier;
+    feed(s, dir, held_info, stream_scratch_.get(), n);
     if (s.state != kDecoding) {
       store_.release(tail);
       return;
@@ -601,7 +601,7 @@ void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8
     if (tail.empty()) break;
     if (b.held.empty()) {
       b.held = tail;
-      b.held_ns = at.ts_at(n);
+      b.held_ns = held_info.ts_at(n);
       continue;
     }
     for (uint32_t at = 0; at < tail.len;) {  // unconsumed rest, then the tail
