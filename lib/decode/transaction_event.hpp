@@ -27,7 +27,7 @@ struct TransactionFields {
   const char* error_more =
       nullptr;  // a second note (with error set): error.message is then a list of both, as Packetbeat writes
   uint64_t start_ns = 0;       // first packet of the request (or of the response alone)
-  uint64_t end_ns = 0;         // last packet of the response; 0: none
+  uint64_t end_ns = 0;         // first packet of the response, as Packetbeat ends it; 0: none
   bool omit_duration = false;  // no event.duration (a TLS handshake that did not complete)
   // A request never answered has event.start alone, a response without its request
   // event.end alone (at start_ns), neither a duration: Packetbeat's model.
@@ -38,6 +38,15 @@ struct TransactionFields {
   // receiver (the server when from_server), and only the sender's bytes are written.
   bool one_message = false;
   bool from_server = false;
+
+  // A note (a limit that cut a value) in error.message's first free place: beside a
+  // note already there, never over one.
+  void add_note(const char* note) {
+    if (!error)
+      error = note;
+    else if (!error_more)
+      error_more = note;
+  }
   uint8_t ip_version = 4;
   uint8_t proto = 0;  // IP protocol
   IpBytes client{}, server{};

@@ -652,8 +652,7 @@ void CassandraDecoder::publish(const StreamInfo& c, int client, const Request* r
   t.ok = !note && !(rp && rp->op == kError);
   t.error = note;
   static_assert(kMaxQuery == 16 * 1024 && kMaxHead == 128 * 1024, "the note names them");
-  if (rq && rq->h.query_cut)
-    (t.error ? t.error_more : t.error) = "query cut: longer than 16 KiB, or in a frame longer than 128 KiB";
+  if (rq && rq->h.query_cut) t.add_note("query cut: longer than 16 KiB, or in a frame longer than 128 KiB");
   t.start_ns = rq ? rq->h.start_ns : rp->ts_ns;
   t.end_ns = rp ? std::max(rp->ts_ns, t.start_ns) : t.start_ns;
   set_connection(t, c, client, 6, "cassandra");

@@ -270,10 +270,7 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   if (const DnsMessage* m = have_r ? &r : have_q ? &q : nullptr; m && m->not_rendered) {
     static_assert(DnsMessage::kMaxRecords == 512 && kArenaBytes == 128 * 1024, "the note names both");
     static constexpr const char* kNotRendered = "records past 512 a section or 128 KiB of text not rendered";
-    if (!t.error)
-      t.error = kNotRendered;
-    else if (!t.error_more)
-      t.error_more = kNotRendered;
+    t.add_note(kNotRendered);
   }
   t.start_ns = ex.request.empty() ? ex.response_ts_ns : ex.request_ts_ns;
   t.end_ns = ex.response.empty() ? 0 : ex.response_ts_ns;

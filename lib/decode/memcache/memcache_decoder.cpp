@@ -964,7 +964,7 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   if ((req && (req->bits & kKeysCut)) || (resp && (resp->bits & kKeysCut))) {
     counters_.inc(MemcacheStat::keys_cut);
     static_assert(kMaxKeysText == 16 * 1024, "the note names it");
-    (t.error ? t.error_more : t.error) = "keys past 16 KiB of text not kept";
+    t.add_note("keys past 16 KiB of text not kept");
   }
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->start_ns : req->end_ns;  // the response's first packet, as Packetbeat ends it

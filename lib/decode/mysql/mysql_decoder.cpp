@@ -753,7 +753,7 @@ void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note
   t.ok = answered && !(st.flags & kError);
   t.error = note;
   static_assert(kMaxRequestHead == 16 * 1024, "the note names it");
-  if (st.flags & kQueryCut) (t.error ? t.error_more : t.error) = "query longer than 16 KiB; cut";
+  if (st.flags & kQueryCut) t.add_note("query longer than 16 KiB; cut");
   t.start_ns = st.start_ns;
   t.end_ns = answered ? st.end_ns : 0;
   set_connection(t, c, st.client, 6, "mysql");

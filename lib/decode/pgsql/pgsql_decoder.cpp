@@ -662,7 +662,7 @@ void PgsqlDecoder::publish(PgsqlState& st, const StreamInfo& c, const Request* r
   t.type = "pgsql";
   t.ok = answered && !is_error;
   t.error = note;
-  if (req->lost & kReqQueryCut) (t.error ? t.error_more : t.error) = kQueryCutNote;
+  if (req->lost & kReqQueryCut) t.add_note(kQueryCutNote);
   t.start_ns = req->start_ns;
   t.end_ns = answered ? (st.resp_answer_ns ? st.resp_answer_ns : st.resp_start_ns) : 0;
   set_connection(t, c, st.client, 6, "pgsql");

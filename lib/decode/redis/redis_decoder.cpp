@@ -855,7 +855,7 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
     // What Packetbeat writes whole (query, return_value) is kept to kKeepBytes a message.
     static_assert(kKeepBytes == 4096, "the note names it");
     counters_.inc(RedisStat::text_cut);
-    (t.error ? t.error_more : t.error) = "message longer than 4 KiB; its text cut";
+    t.add_note("message longer than 4 KiB; its text cut");
   }
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->start_ns : req->end_ns;  // the reply's first packet, as Packetbeat ends it
