@@ -4,6 +4,7 @@
 #include "net/networks.hpp"
 #include "net/parse.hpp"
 #include "packet_builder.hpp"
+#include "stream_test.hpp"
 
 namespace tapbeat {
 namespace {
@@ -75,13 +76,13 @@ TEST_F(Icmp, RepeatedRequestClosesTheEarlierOne) {
 TEST_F(Icmp, ReplyMatchesOnlyItsSequence) {
   t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 5, 1, 1000)->meta, ev);
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 5, 2, 2000)->meta, ev));
-  EXPECT_STREQ(ev.error, "Request was not seen");
+  EXPECT_STREQ(ev.error, "Response was received without an associated request.");
   EXPECT_FALSE(ev.has_request);
   EXPECT_EQ(c.get(IcmpStat::orphan_responses), 1u);
   // The request is still pending and expires as unanswered.
   EXPECT_FALSE(t.expire_one(5'000'000'000, ev));
   ASSERT_TRUE(t.expire_one(20'000'000'000, ev));
-  EXPECT_STREQ(ev.error, "Response was not seen");
+  EXPECT_STREQ(ev.error, "Request was received without an associated response.");
   EXPECT_TRUE(ev.has_request && !ev.has_response);
   EXPECT_EQ(c.get(IcmpStat::unanswered), 1u);
 }
@@ -125,7 +126,7 @@ TEST_F(Icmp, NeighbourDiscoveryMessagesStandAlone) {
 TEST_F(Icmp, EchoReplyWithoutRequestIsAnOrphan) {
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.2", "10.0.0.1", 0, 0, 7, 1, 1000)->meta, ev));
   EXPECT_TRUE(ev.has_response && !ev.has_request);
-  EXPECT_STREQ(ev.error, "Request was not seen");
+  EXPECT_STREQ(ev.error, "Response was received without an associated request.");
   EXPECT_EQ(c.get(IcmpStat::orphan_responses), 1u);
 }
 
@@ -133,7 +134,7 @@ TEST_F(Icmp, FullPendingTablePublishesTheOldestRequest) {
   for (uint32_t i = 0; i < IcmpTracker::kPending; ++i)
     EXPECT_FALSE(t.on_packet(icmp("10.0.0.1", "10.0.0.2", 8, 0, 1, static_cast<uint16_t>(i), i)->meta, ev));
   ASSERT_TRUE(t.on_packet(icmp("10.0.0.1", "10.0.0.3", 8, 0, 1, 0, 99999)->meta, ev));
-  EXPECT_STREQ(ev.error, "Response was not seen");
+  EXPECT_STREQ(ev.error, "Request was received without an associated response.");
   EXPECT_EQ(ev.req_ts_ns, 0u);
   EXPECT_EQ(c.get(IcmpStat::pending_full), 1u);
 }
@@ -175,6 +176,34 @@ TEST(Networks, HostBasedDirectionComesFirst) {
   EXPECT_STREQ(network_direction(internal, g6, mc6, 6), "ingress");
   EXPECT_STREQ(network_direction(internal, lo6, g6, 6), "egress");
   EXPECT_STREQ(network_direction(internal, g6, g6, 6), "external");
+}
+
+// An echo reply whose request the capture missed, and a request never answered, as
+// Packetbeat publishes them (its icmp.go): its notes word for word, and path the
+// address the request went to, which for the orphaned reply is the reply's sender.
+// The community id stays the conversation's (the request's and its flow's), where
+// Packetbeat hashes the orphaned reply as if sent the other way.
+TEST(IcmpEvents, OrphanedRepliesAndUnansweredRequestsAsPacketbeatWritesThem) {
+  test::StreamTest h;
+  h.decoders.enable("icmp");
+  h.start();
+  const auto send = [&](const char* src, const char* dst, uint8_t type, uint16_t seq) {
+    Frame f;
+    f.eth(0x0800, 1, 2).ipv4(src, dst, 1).icmp(type, 0, 9, seq).payload(8);
+    h.push(f);
+  };
+  send("10.0.0.2", "10.0.0.1", 0, 1);  // the reply alone
+  send("10.0.0.1", "10.0.0.2", 8, 2);  // a request never answered
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  const auto has = [](const std::string& e, const char* s) { return e.find(s) != std::string::npos; };
+  EXPECT_TRUE(has(ev[0], R"("message":"Response was received without an associated request.")")) << ev[0];
+  EXPECT_TRUE(has(ev[0], R"("path":"10.0.0.2")")) << ev[0];
+  EXPECT_TRUE(has(ev[0], R"("client":{"ip":"10.0.0.1"})")) << ev[0];
+  EXPECT_TRUE(has(ev[1], R"("message":"Request was received without an associated response.")")) << ev[1];
+  EXPECT_TRUE(has(ev[1], R"("path":"10.0.0.2")")) << ev[1];
+  const auto cid = [](const std::string& e) { return e.substr(e.find(R"("community_id":)"), 48); };
+  EXPECT_EQ(cid(ev[0]), cid(ev[1])) << "one conversation, one community id";
 }
 
 }  // namespace

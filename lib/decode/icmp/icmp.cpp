@@ -151,9 +151,12 @@ const char* icmp_message_name(uint8_t version, uint8_t type) {
 }
 
 namespace {
+// Packetbeat's notes, word for word (its icmp.go).
 constexpr const char* kDuplicateRequest =
     "Another request with the same Id and Seq was received so this request was closed without receiving a "
     "response.";
+constexpr const char* kOrphanedRequest = "Request was received without an associated response.";
+constexpr const char* kOrphanedResponse = "Response was received without an associated request.";
 }  // namespace
 
 IcmpTracker::IcmpTracker(uint64_t timeout_ns, CounterSet<IcmpStat> counters)
@@ -198,7 +201,7 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
     } else if (pending_.full()) {
       // The oldest request is published unanswered to make room.
       from_pending(*pending_.oldest(), out);
-      out.error = "Response was not seen";
+      out.error = kOrphanedRequest;
       pending_.remove(pending_.oldest());
       counters_.inc(IcmpStat::pending_full);
     } else {
@@ -222,7 +225,7 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
   // A reply without its request: alone, from the requester's side.
   counters_.inc(IcmpStat::orphan_responses);
   alone(m, false, out);
-  out.error = "Request was not seen";
+  out.error = kOrphanedResponse;
   return true;
 }
 
@@ -230,7 +233,7 @@ bool IcmpTracker::expire_one(uint64_t now_ns, IcmpEvent& out) {
   Flow* f = pending_.oldest();
   if (!f || f->first_ts_ns + timeout_ns_ >= now_ns) return false;
   from_pending(*f, out);
-  out.error = "Response was not seen";
+  out.error = kOrphanedRequest;
   pending_.remove(f);
   counters_.inc(IcmpStat::unanswered);
   return true;
@@ -240,7 +243,7 @@ bool IcmpTracker::flush_one(IcmpEvent& out) {
   Flow* f = pending_.oldest();
   if (!f) return false;
   from_pending(*f, out);
-  out.error = "Response was not seen";
+  out.error = kOrphanedRequest;
   pending_.remove(f);
   counters_.inc(IcmpStat::unanswered);
   return true;

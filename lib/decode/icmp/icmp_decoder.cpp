@@ -67,9 +67,9 @@ void IcmpDecoder::publish(const IcmpEvent& ev) {
     if (ev.has_response) message("response", ev.resp_type, ev.resp_code);
     w.field_uint("version", ev.version);
     w.end_object();
+    // What is requested: the address the request went to (an orphaned reply's sender).
     char ip[48];
-    const IpBytes& target = ev.has_request ? ev.server : ev.client;
-    w.field("path", std::string_view(ip, format_ip(target, ev.version, ip)));
+    w.field("path", std::string_view(ip, format_ip(ev.server, ev.version, ip)));
     end_transaction(w);
   });
 }
