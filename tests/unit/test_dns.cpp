@@ -372,6 +372,69 @@ TEST(DnsTransaction, EdnsNotesAsPacketbeatWritesThem) {
   EXPECT_TRUE(test::contains(e, R"("status":"OK")")) << e;
 }
 
+// A response whose OPT record carries the upper bits of a 12-bit response code, and
+// questions for names no registered domain lies in, as Packetbeat writes them (its
+// dns.go, miekg/dns): ext_rcode names the upper bits' share (1: 16, BADVERS, which
+// RFC 6891 names so in an OPT record; Packetbeat's table says BADSIG), the response
+// code is the 12 bits (an upper part of 32 gives 512, no status OK); the root and a
+// suffix of one dot are their own registered domain, a name of one label has none.
+TEST(DnsTransaction, ExtendedResponseCodesAndSuffixOnlyNamesAsPacketbeatWritesThem) {
+  struct Case {
+    std::vector<std::string> labels;
+    uint8_t ext, rcode;
+    std::vector<std::string> want, absent;
+  };
+  const Case cases[] = {
+      {{},
+       1,
+       0,
+       {R"("ext_rcode":"BADVERS")", R"("response_code":"BADVERS")", R"("registered_domain":".")",
+        R"("status":"Error")"},
+       {"top_level_domain"}},
+      {{"com"},
+       1,
+       7,
+       {R"("ext_rcode":"BADVERS")", R"("response_code":"BADCOOKIE")"},
+       {"registered_domain", "top_level_domain"}},
+      {{"co", "uk"},
+       32,
+       0,
+       {R"("response_code":"512")", R"("status":"Error")", R"("registered_domain":"co.uk")",
+        R"("top_level_domain":"uk")"},
+       {"etld_plus_one", "subdomain"}},
+      {{"www", "example", "co", "uk"},
+       0,
+       0,
+       {R"("ext_rcode":"NOERROR")", R"("status":"OK")", R"("registered_domain":"example.co.uk")",
+        R"("top_level_domain":"co.uk")", R"("subdomain":"www")"},
+       {}},
+  };
+  for (const Case& k : cases) {
+    test::StreamTest h;
+    const uint16_t ports[] = {53};
+    h.decoders.enable("dns", ports);
+    h.start();
+    Bytes question;
+    for (const std::string& l : k.labels) {
+      question.push_back(static_cast<uint8_t>(l.size()));
+      question.insert(question.end(), l.begin(), l.end());
+    }
+    add(question, {0, 0, 2, 0, 1});  // NS, IN
+    Bytes q = header(7, 0x0100, 1, 0, 0, 1);
+    q.insert(q.end(), question.begin(), question.end());
+    add(q, {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0});
+    Bytes r = header(7, static_cast<uint16_t>(0x8180 | k.rcode), 1, 0, 0, 1);
+    r.insert(r.end(), question.begin(), question.end());
+    add(r, {0, 0, 41, 0x10, 0, k.ext, 0, 0, 0, 0, 0});
+    h.datagram("10.0.0.1", 40000, "10.0.0.53", 53, std::string(q.begin(), q.end()));
+    h.datagram("10.0.0.53", 53, "10.0.0.1", 40000, std::string(r.begin(), r.end()));
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 1u);
+    for (const std::string& w : k.want) EXPECT_TRUE(test::contains(ev[0], w)) << w << "\n" << ev[0];
+    for (const std::string& a : k.absent) EXPECT_FALSE(test::contains(ev[0], a)) << a << "\n" << ev[0];
+  }
+}
+
 // A response the capture's snap length cut short (old captures: tcpdump's 68 or 96
 // bytes; tcpdump's own dns_udp_2.pcap, 98): published for what it shows with Packetbeat's
 // loss note, counted as cut by the capture, not as malformed, and without the EDNS notes

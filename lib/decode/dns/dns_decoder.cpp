@@ -226,6 +226,19 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
 
 }  // namespace
 
+namespace {
+// A name no registered domain lies in (a public suffix itself, or the root): as
+// Packetbeat writes it when the Public Suffix List gives no eTLD+1, the name is its
+// registered domain if it holds one dot, and what follows the dot its top-level
+// domain ('co.uk': co.uk and uk; '.': '.'); otherwise neither ('com', 'localhost').
+void suffix_only(JsonWriter& w, std::string_view name) {
+  const std::size_t dot = name.find('.');
+  if (dot == std::string_view::npos || name.find('.', dot + 1) != std::string_view::npos) return;
+  w.field("registered_domain", name);
+  if (dot + 1 < name.size()) w.field("top_level_domain", name.substr(dot + 1));
+}
+}  // namespace
+
 void DnsDecoder::publish(const DnsExchange& ex) {
   DnsMessage& q = *query_;
   DnsMessage& r = *response_;
@@ -341,7 +354,9 @@ void DnsDecoder::publish(const DnsExchange& ex) {
         w.begin_object("opt");
         if (!r.opt_cookie.empty()) w.field("cookie", r.opt_cookie);
         w.field_bool("do", r.opt_do);
-        w.field("ext_rcode", dns_rcode_name(r.opt_ext_rcode));
+        // The upper bits' share of the response code (its low four bits zero), as
+        // Packetbeat names it: 1 is 16, BADVERS.
+        w.field("ext_rcode", dns_rcode_name(static_cast<uint16_t>(r.opt_ext_rcode << 4)));
         if (!r.opt_nsid.empty()) w.field("nsid", r.opt_nsid);
         if (!r.opt_subnet.empty()) w.field("subnet", r.opt_subnet);
         w.field_uint("udp_size", r.opt_udp_size);
@@ -360,7 +375,7 @@ void DnsDecoder::publish(const DnsExchange& ex) {
         w.end_array();
       }
       if (std::strcmp(dns_rcode_name(r.rcode), "UNKNOWN") == 0) {
-        BoundedText<3> code;
+        BoundedText<4> code;
         code.append_uint(r.rcode);
         w.field("response_code", code.view());
       } else {
@@ -373,7 +388,9 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       if (head->has_question) {
         w.begin_object("question");
         if (const char* c = dns_class_name(head->qclass)) w.field("class", c);
-        if (opt.public_suffixes && head->qname.size() < 1024 && head->qname != ".") {
+        if (opt.public_suffixes && head->qname == ".") {
+          suffix_only(w, head->qname);
+        } else if (opt.public_suffixes && head->qname.size() < 1024) {
           char lower[1024];
           std::size_t n = head->qname.size();
           for (std::size_t i = 0; i < n; ++i) {  // ASCII letters only, as std::tolower in the C locale
@@ -390,9 +407,11 @@ void DnsDecoder::publish(const DnsExchange& ex) {
           if (!sp.registered.empty()) {
             w.field("etld_plus_one", as_sent(sp.registered));
             w.field("registered_domain", as_sent(sp.registered));
+            if (!sp.subdomain.empty()) w.field("subdomain", as_sent(sp.subdomain));
+            if (!sp.suffix.empty()) w.field("top_level_domain", as_sent(sp.suffix));
+          } else {
+            suffix_only(w, head->qname);
           }
-          if (!sp.subdomain.empty()) w.field("subdomain", as_sent(sp.subdomain));
-          if (!sp.suffix.empty()) w.field("top_level_domain", as_sent(sp.suffix));
         }
         w.field("name", head->qname);
         if (const char* ty = dns_type_name(head->qtype))

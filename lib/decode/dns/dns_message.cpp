@@ -522,7 +522,7 @@ DnsParse read_records(const Msg& m, uint32_t& off, uint16_t count, DnsRecord* ou
       msg.opt_ext_rcode = static_cast<uint8_t>(ttl >> 24);
       msg.opt_version = static_cast<uint8_t>(ttl >> 16);
       msg.opt_do = (ttl & 0x8000) != 0;
-      msg.rcode = static_cast<uint8_t>(msg.rcode | (msg.opt_ext_rcode << 4));
+      msg.rcode = static_cast<uint16_t>(msg.rcode | (msg.opt_ext_rcode << 4));
       if (!read_edns_options(m, rd, rdlen, a, msg)) return DnsParse::kArenaFull;
       continue;
     }
@@ -568,7 +568,7 @@ DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* are
   out.ra = flags & 0x0080;
   out.ad = flags & 0x0020;
   out.cd = flags & 0x0010;
-  out.rcode = static_cast<uint8_t>(flags & 0xF);
+  out.rcode = static_cast<uint16_t>(flags & 0xF);
   out.header_ok = true;
   uint32_t off = 12;
   for (uint16_t q = 0; q < out.qdcount; ++q) {

@@ -49,7 +49,7 @@ struct DnsMessageHead {
   uint16_t id = 0;
   bool response = false;
   uint8_t opcode = 0;
-  uint8_t rcode = 0;  // with the EDNS extended bits when an OPT record is present
+  uint16_t rcode = 0;  // 12 bits with the EDNS extended bits when an OPT record is present
   bool aa = false, tc = false, rd = false, ra = false, ad = false, cd = false;
   uint16_t qdcount = 0, ancount = 0, nscount = 0, arcount = 0;
   bool has_question = false;
@@ -61,7 +61,7 @@ struct DnsMessageHead {
   uint16_t opt_udp_size = 0;
   uint8_t opt_version = 0;
   bool opt_do = false;
-  uint8_t opt_ext_rcode = 0;
+  uint8_t opt_ext_rcode = 0;  // the OPT record's upper 8 bits of the 12-bit response code
   // EDNS options as Packetbeat writes them (miekg/dns's text): NSID and COOKIE in hex,
   // Client Subnet as "address/source prefix/scope prefix" (IPv6 in brackets). Empty: absent.
   std::string_view opt_nsid, opt_cookie, opt_subnet;
