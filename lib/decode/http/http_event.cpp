@@ -37,6 +37,34 @@ bool parse_uint(std::string_view s, uint64_t& v) {
 }
 
 // A MIME type from the first bytes of a body (for http.*.mime_type).
+// An authority, 'host[:port]' or '[IPv6 address][:port]' (RFC 3986 3.2.2): the host
+// without its brackets, whether a port's colon follows it, and the port when the text
+// after that colon is one (1-65535; else 0).
+struct Authority {
+  std::string_view host;
+  bool colon = false;
+  uint32_t port = 0;
+};
+Authority split_authority(std::string_view a) {
+  Authority out{a};
+  std::string_view port_text;
+  if (!a.empty() && a.front() == '[') {
+    if (const std::size_t rb = a.find(']'); rb != std::string_view::npos) {
+      out.colon = rb + 1 < a.size() && a[rb + 1] == ':';
+      if (out.colon) port_text = a.substr(rb + 2);
+      out.host = a.substr(1, rb - 1);
+    }
+  } else if (const std::size_t colon = a.rfind(':'); colon != std::string_view::npos) {
+    out.colon = true;
+    port_text = a.substr(colon + 1);
+    out.host = a.substr(0, colon);
+  }
+  uint64_t p = 0;
+  if (!port_text.empty() && parse_uint(port_text, p) && p > 0 && p < 65536)
+    out.port = static_cast<uint32_t>(p);
+  return out;
+}
+
 const char* sniff_mime(std::string_view b) {
   std::string_view s = b;
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
@@ -137,7 +165,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   t.server_bytes = resp ? resp->bytes : 0;
 
   // Host, path, parameters.
-  std::string_view host, path, query_string, port_text;
+  std::string_view host, path, query_string;
   uint32_t port = t.server_port;
   // CONNECT's authority-form target (RFC 9110 9.3.6): the tunnel's far end, url.domain
   // and url.port; it has no path (Packetbeat's query is "CONNECT "; it writes the proxy's
@@ -166,19 +194,10 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     std::size_t n = 0;
     if (path.find('%') != std::string_view::npos && http::path_unescape(path, s.path, sizeof s.path, n))
       path = std::string_view(s.path, n);
-    host = host_hdr;
-    if (!host.empty() && host.front() == '[') {
-      const std::size_t rb = host.find(']');
-      if (rb != std::string_view::npos) {
-        if (rb + 1 < host.size() && host[rb + 1] == ':') port_text = host.substr(rb + 2);
-        host = host.substr(1, rb - 1);
-      }
-    } else if (const std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
-      port_text = host.substr(colon + 1);
-      host = host.substr(0, colon);
-    }
-    uint64_t p = 0;
-    if (!port_text.empty() && parse_uint(port_text, p) && p > 0 && p < 65536) port = static_cast<uint32_t>(p);
+    // A Host with a port that is none keeps the connection's port.
+    const Authority h = split_authority(host_hdr);
+    host = h.host;
+    if (h.port) port = h.port;
   }
   char ip_text[48];
   if (req && host.empty()) host = std::string_view(ip_text, format_ip(t.server, t.ip_version, ip_text));
@@ -420,15 +439,12 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     if (cfg_.send_request && req) raw("request", rq_text, *req, 0);
     if (cfg_.send_response && resp) raw("response", rs_text, *resp, 1);
     if (connect) {
-      const std::size_t colon = authority.rfind(':');
-      uint64_t ap = 0;
-      const bool has_port = colon != std::string_view::npos && parse_uint(authority.substr(colon + 1), ap) &&
-                            ap > 0 && ap < 65536;
-      std::string_view ah = has_port ? authority.substr(0, colon) : authority;
-      if (ah.size() > 1 && ah.front() == '[' && ah.back() == ']') ah = ah.substr(1, ah.size() - 2);
+      // A target whose port is none is written whole as the domain.
+      const Authority a = split_authority(authority);
+      const std::string_view ah = a.colon && !a.port ? authority : a.host;
       w.begin_object("url");
       if (!ah.empty()) w.field("domain", ah);
-      if (has_port) w.field_uint("port", ap);
+      if (a.port) w.field_uint("port", a.port);
       w.field("scheme", "http");
       w.end_object();
     } else if (req) {

@@ -22,7 +22,7 @@ enum Phase : uint8_t {
 };
 
 enum RespFlag : uint8_t { kError = 1, kGap = 2, kCompleted = 8 };
-// PgsqlState::req_lost and Request::lost.
+// PgsqlState::req_flags and Request::flags.
 enum ReqFlag : uint8_t {
   kReqLost = 1,      // a message of the request lost its end to the capture
   kReqQueryCut = 2,  // its query is longer than kMaxQueryHead: kept that far
@@ -262,7 +262,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
                         static_cast<uint32_t>(q.size())) < q.size())
         counters_.inc(PgsqlStat::store_full);
       if (head < len) counters_.inc(PgsqlStat::query_truncated);
-      if (len > kMaxQueryHead) st.req_lost |= kReqQueryCut;
+      if (len > kMaxQueryHead) st.req_flags |= kReqQueryCut;
       close_request(st, c);
       return true;
     }
@@ -291,7 +291,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
                           static_cast<uint32_t>(q.size())) < q.size())
           counters_.inc(PgsqlStat::store_full);
         if (head < len) counters_.inc(PgsqlStat::query_truncated);
-        if (len > kMaxQueryHead) st.req_lost |= kReqQueryCut;
+        if (len > kMaxQueryHead) st.req_flags |= kReqQueryCut;
       }
       if (type == 'S' || type == 'F') close_request(st, c);
       return true;
@@ -316,8 +316,8 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
 void PgsqlDecoder::close_request(PgsqlState& st, const StreamInfo& c) {
   (void)c;
   st.req_open = 0;
-  Request r{st.req_start_ns, c.ts_ns, st.req_bytes, 0, st.req_lost};
-  st.req_lost = 0;
+  Request r{st.req_start_ns, c.ts_ns, st.req_bytes, 0, st.req_flags};
+  st.req_flags = 0;
   uint32_t q = st.req_query.len;
   if (st.n_requests >= kMaxPending) {
     counters_.inc(PgsqlStat::queue_full);
@@ -527,9 +527,9 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   req.bytes += st.copy_in_bytes;  // COPY FROM STDIN data sent while the response was under way
   counters_.inc(PgsqlStat::transactions);
   publish(st, c, &req, qlen, true,
-          (st.resp_flags & kGap)  ? kLossResponse
-          : (req.lost & kReqLost) ? kLossRequest
-                                  : nullptr);
+          (st.resp_flags & kGap)   ? kLossResponse
+          : (req.flags & kReqLost) ? kLossRequest
+                                   : nullptr);
   reset_response(st);
 }
 
@@ -557,14 +557,14 @@ bool PgsqlDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::spa
   d.skip = body - have;
   if (client && (type == 'Q' || type == 'P')) {
     if (type == 'Q' && st.req_open) close_request(st, c);  // as client_message would first
-    st.req_lost |= kReqLost;
+    st.req_flags |= kReqLost;
   }
   msg_ns_ = c.ts_at(0);
   const bool ok = client ? client_message(st, c, type, p + 5, body, head)
                          : server_message(st, c, type, p + 5, body, head);
   if (!ok) {
     d.skip = 0;
-    st.req_lost = 0;
+    st.req_flags = 0;
     return false;
   }
   return true;
@@ -662,7 +662,7 @@ void PgsqlDecoder::publish(PgsqlState& st, const StreamInfo& c, const Request* r
   t.type = "pgsql";
   t.ok = answered && !is_error;
   t.error = note;
-  if (req->lost & kReqQueryCut) t.add_note(kQueryCutNote);
+  if (req->flags & kReqQueryCut) t.add_note(kQueryCutNote);
   t.start_ns = req->start_ns;
   t.end_ns = answered ? (st.resp_answer_ns ? st.resp_answer_ns : st.resp_start_ns) : 0;
   set_connection(t, c, st.client, 6, "pgsql");

@@ -39,7 +39,7 @@ struct PgsqlState {
   int8_t client;       // direction of the client; -1 unknown yet
   uint8_t phase;       // startup, SSL answer awaited, queries, done
   uint8_t req_open;    // an extended-query batch is being sent
-  uint8_t req_lost;    // the request being sent: lost the end of a message, its query cut (ReqFlag)
+  uint8_t req_flags;   // the request being sent: lost the end of a message, its query cut (ReqFlag)
   uint8_t resp_open;   // a response is under way
   uint8_t resp_flags;  // error, gap, truncated, copy
   uint8_t err_code_len, err_sev_len;
@@ -89,7 +89,7 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   struct Request {
     uint64_t start_ns, end_ns, bytes;
     uint32_t query_len;
-    uint32_t lost;  // ReqFlag: a message of it lost its end to the capture, its query cut
+    uint32_t flags;  // ReqFlag: a message of it lost its end to the capture, its query cut
   };
   uint32_t head_wanted(const PgsqlState& st, bool client, uint8_t type, uint32_t len) const;
   bool client_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
