@@ -728,6 +728,33 @@ TEST(HttpDecoder, ConnectTargetIsTheTunnelsFarEnd) {
   EXPECT_FALSE(contains(ev[0], R"("full")")) << ev[0];
 }
 
+// A Host header naming a port other than the one the request came to is noted with
+// Packetbeat's words (its http.go); the status stays the response's. A Host without a
+// port, with the connection's, or with one that is no port, and an absolute-form target
+// without a Host header (Packetbeat reads the header alone), are not.
+TEST(HttpDecoder, HostHeaderPortMismatchIsNotedAsPacketbeatNotesIt) {
+  const char* kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  const struct {
+    const char* request;
+    bool noted;
+  } cases[] = {
+      {"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", true},
+      {"GET / HTTP/1.1\r\nHost: [2001:db8::1]:8443\r\n\r\n", true},
+      {"GET / HTTP/1.1\r\nHost: example.com:80\r\n\r\n", false},
+      {"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", false},
+      {"GET / HTTP/1.1\r\nHost: [2001:db8::1]:80\r\n\r\n", false},
+      {"GET / HTTP/1.1\r\nHost: example.com:abc\r\n\r\n", false},
+      {"GET http://example.com:8080/ HTTP/1.1\r\n\r\n", false},
+  };
+  for (const auto& k : cases) {
+    HttpHarness h;
+    const auto ev = exchanges(h, {{k.request, kOk}});
+    ASSERT_EQ(ev.size(), 1u) << k.request;
+    EXPECT_EQ(contains(ev[0], R"("error":{"message":"Host header port number mismatch"})"), k.noted) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0];
+  }
+}
+
 // url.path, `query` and url.full as long as the request line made them, as Packetbeat
 // writes them: they had been cut at 4,096 (url.path decoded, url.full) and 1,900 bytes
 // (`query`'s path) without a note.

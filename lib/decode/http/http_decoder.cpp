@@ -246,6 +246,7 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
       {kNoteLineLost, "its request line was cut short by bytes the capture lost"},
       {kNoteHeadEnded, "its head was cut short by the end of the connection"},
       {kNoteBodyEnded, "its body was cut short by the end of the connection"},
+      {kNoteHostPort, "Host header port number mismatch"},  // Packetbeat's words
   };
   BoundedText<sizeof scratch_->note - 1> out;
   if (note) out.append(note);

@@ -52,6 +52,7 @@ enum HttpNote : uint16_t {
   kNoteLineLost = 4096,    // the request line's end fell in a gap: no version was seen
   kNoteHeadEnded = 8192,   // the connection ended before the head's blank line
   kNoteBodyEnded = 16384,  // the sender ended before the body its framing announced
+  kNoteHostPort = 32768,   // the Host header names a port other than the connection's
 };
 
 // One message being parsed, or waiting for its answer.

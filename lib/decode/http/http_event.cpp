@@ -153,8 +153,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
   if (!note && req && (req->flags & kLossy)) note = kLossRequest;
   if (!note && resp && (resp->flags & kLossy)) note = kLossResponse;
   // The answer's own HTTP/0.9 mark repeats the request's.
-  const uint16_t notes = (req ? req->notes : 0) | (resp ? resp->notes & ~(req ? http::kNoVersion : 0) : 0);
-  t.error = compose_note(note, notes);
+  uint16_t notes = (req ? req->notes : 0) | (resp ? resp->notes & ~(req ? http::kNoVersion : 0) : 0);
   t.start_ns = req ? req->start_ns : resp->start_ns;
   // Packetbeat's transaction ends when the response starts (its first packet).
   t.end_ns = resp ? resp->start_ns : req->end_ns;
@@ -176,6 +175,7 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     std::string_view uri = rq.uri;
     if (connect) authority = std::exchange(uri, std::string_view{});
     std::string_view host_hdr = rq.get("host");
+    const bool host_header = !host_hdr.empty();
     for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
       if (uri.size() > scheme.size() && http::iequals(uri.substr(0, scheme.size()), scheme)) {
         uri.remove_prefix(scheme.size());
@@ -198,7 +198,10 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
     const Authority h = split_authority(host_hdr);
     host = h.host;
     if (h.port) port = h.port;
+    // As Packetbeat notes it: a Host header whose port is not the one the request came to.
+    if (host_header && h.port && h.port != t.server_port) notes |= kNoteHostPort;
   }
+  t.error = compose_note(note, notes);
   char ip_text[48];
   if (req && host.empty()) host = std::string_view(ip_text, format_ip(t.server, t.ip_version, ip_text));
   const bool host_is_ip = !host.empty() && (host.find(':') != std::string_view::npos ||
