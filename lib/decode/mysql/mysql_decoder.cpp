@@ -458,8 +458,9 @@ void MysqlDecoder::column(MysqlState& st, const uint8_t* p, uint32_t head) {
     if (!lenenc_str(r, s, whole) || !whole) return;
   if (st.resp == kRespPrepParams) return;
   const std::string_view schema = f[1], table = f[2], name = f[4];
-  if (!table.empty()) {
-    // path: "schema.table", each one once, comma separated.
+  {
+    // path: "schema.table", each one once, comma separated, as Packetbeat writes it: a
+    // column of no table (a computed one) is ".", one not already read in the path.
     char one[MysqlState::kPathBytes];
     const int k = std::snprintf(one, sizeof one, "%.*s.%.*s", static_cast<int>(schema.size()), schema.data(),
                                 static_cast<int>(table.size()), table.data());
