@@ -175,8 +175,8 @@ def test_reply_nested_past_the_limit_keeps_the_connection(tmp_path, redis_server
     events = [json.loads(l) for l in out.splitlines()]
     redis = [e for e in events if e["type"] == "redis" and e["server"]["port"] == PORT]
     methods = [e["method"] for e in redis]
-    assert methods == (["HELLO"] if proto == 3 else []) + ["COMMAND"] + ["SET", "GET"] * 5, methods
-    docs = redis[methods.index("COMMAND")]
+    assert methods == (["HELLO"] if proto == 3 else []) + ["COMMAND DOCS"] + ["SET", "GET"] * 5, methods
+    docs = redis[methods.index("COMMAND DOCS")]
     assert docs["status"] == "OK"
     # Both limits, each noted: the depth, and the 4 KiB of text kept (the reply is longer).
     assert docs["error"]["message"] == ["Reply nested deeper than 8 levels: value cut at that depth",

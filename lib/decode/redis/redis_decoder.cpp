@@ -820,6 +820,24 @@ bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   return st.n_pending > 0;
 }
 
+namespace {
+// Whether `first second` names one command: Packetbeat's two-word commands (CLIENT
+// GETNAME, KILL, LIST, PAUSE, SETNAME; CONFIG GET, RESETSTAT, REWRITE, SET; DEBUG OBJECT,
+// SEGFAULT; SCRIPT EXISTS, FLUSH, KILL, LOAD), and any subcommand of the containers it
+// has no one-word name for (CLIENT INFO, CONFIG, ACL, CLUSTER, COMMAND DOCS, FUNCTION,
+// MEMORY, MODULE, LATENCY, XINFO, XGROUP); OBJECT, SLOWLOG and PUBSUB stay one word
+// with the subcommand for resource, as Packetbeat writes them.
+bool two_word_command(std::string_view first, std::string_view second) {
+  static constexpr std::string_view kContainers[] = {"CLIENT",  "CONFIG",  "DEBUG",    "SCRIPT", "ACL",
+                                                     "CLUSTER", "COMMAND", "FUNCTION", "MEMORY", "MODULE",
+                                                     "LATENCY", "XINFO",   "XGROUP"};
+  if (second.empty()) return false;
+  for (std::string_view c : kContainers)
+    if (ieq(first, c)) return true;
+  return false;
+}
+}  // namespace
+
 void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, const Pending* resp,
                            const char* note, bool unanswered_by_request) {
   std::string_view rq, rs;
@@ -863,11 +881,16 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   t.client_bytes = req ? req->bytes : 0;
   t.server_bytes = resp ? resp->bytes : 0;
   if (req && resp) counters_.inc(RedisStat::transactions);
-  char method[32];
+  // The command's name, upper case; a container command's subcommand joins it (its
+  // argument is then the resource), as Packetbeat names CLIENT SETNAME and its kind.
+  char method[64];
   std::size_t ml = 0;
-  if (n > 0)
-    for (char ch : args[0].substr(0, sizeof method))
+  const int name_words = n > 1 && two_word_command(args[0], args[1]) ? 2 : n > 0 ? 1 : 0;
+  for (int i = 0; i < name_words; ++i) {
+    if (i) method[ml++] = ' ';
+    for (char ch : args[i].substr(0, 31))
       method[ml++] = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
   // event.action and event.outcome as Packetbeat writes them: "redis." and the command
   // in lower case; failure for an error reply (no outcome otherwise).
   char action[6 + sizeof method];
@@ -898,7 +921,8 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
     }
     w.end_object();
     if (cfg_.send_request && req) w.field("request", rq);
-    if (n > 1) w.field("resource", args[1]);
+    // Packetbeat writes a request's resource even when empty (PING, CLIENT GETNAME).
+    if (n > 0) w.field("resource", n > name_words ? args[name_words] : std::string_view{});
     if (cfg_.send_response && resp) w.field("response", rs);
     end_transaction(w);
   });
