@@ -246,10 +246,15 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
     endpoint(x, R"("source":{)", server, t.server_port, t.server_bytes, server_bytes);
   else
     endpoint(x, R"("source":{)", client, t.client_port, t.client_bytes, client_bytes, t.client_domain);
-  if (t.ok)
+  if (t.status) {
+    x.lit(R"(,"status":)");
+    x.ascii(t.status);
+    x.lit(R"(,"type":)");
+  } else if (t.ok) {
     x.lit(R"(,"status":"OK","type":)");
-  else
+  } else {
     x.lit(R"(,"status":"Error","type":)");
+  }
   x.string(t.type);
   if (!t.user_name.empty() || t.has_user_id) {
     x.lit(R"(,"user":{)");

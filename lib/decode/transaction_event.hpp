@@ -21,9 +21,10 @@ inline constexpr const char* kLossRequest = "Packet loss while capturing the req
 inline constexpr const char* kLossResponse = "Packet loss while capturing the response";
 
 struct TransactionFields {
-  const char* type;             // "icmp", "dns", "http", ...
-  bool ok;                      // status OK or Error
-  const char* error = nullptr;  // error.message (also on an OK transaction: a note such as packet loss)
+  const char* type;              // "icmp", "dns", "http", ...
+  bool ok;                       // status OK or Error
+  const char* status = nullptr;  // instead of ok's: memcache's "Client Error" and "Server Error"
+  const char* error = nullptr;   // error.message (also on an OK transaction: a note such as packet loss)
   const char* error_more =
       nullptr;  // a second note (with error set): error.message is then a list of both, as Packetbeat writes
   uint64_t start_ns = 0;       // first packet of the request (or of the response alone)

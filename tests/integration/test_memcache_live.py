@@ -78,7 +78,9 @@ def test_memcache_live_transactions(tmp_path, memcached):
     assert cmds == [("set", ["k1"]), ("set", ["big"]), ("get", ["k1", "nokey", "big"]), ("incr", ["n"]),
                     ("set", ["n"]), ("incr", ["n"]), ("delete", ["k1"]), ("set", ["q"]), ("stats", None),
                     ("unknown", ["metadump"]), ("gat", ["n", "nokey"])], cmds
-    assert all(e["protocol_type"] == "text" and e["status"] == "OK" for e in events)
+    # A miss (NOT_FOUND) is an error, as Packetbeat's status has it; the rest are OK.
+    assert [e["status"] for e in events] == ["OK"] * 3 + ["Error"] + ["OK"] * 7, [e["status"] for e in events]
+    assert all(e["protocol_type"] == "text" for e in events)
     assert events[0]["request"]["flags"] == 5 and events[0]["request"]["bytes"] == 5
     assert events[0]["response"]["type"] == "Success"
     assert events[1]["request"]["bytes"] == len(big)
@@ -129,7 +131,8 @@ def test_memcache_meta_protocol_live(tmp_path, memcached):
     assert got == [("ms", ["mk"], "HD"), ("mg", ["mk"], "VA"), ("mg", ["mk"], "VA"), ("ma", ["mn"], "VA"),
                    ("ma", ["mn"], "VA"), ("mg", ["nokey"], None), ("mg", ["mk"], "VA"), ("mn", None, "MN"),
                    ("ms", ["mk"], None), ("md", ["nokey"], "NF"), ("mn", None, "MN"), ("get", ["mk"], "VALUE")], got
-    assert all(e["status"] == "OK" for e in events)
+    # md of a missing key (NF) is an error, as a text NOT_FOUND is; the rest are OK.
+    assert [e["status"] for e in events] == ["OK"] * 9 + ["Error"] + ["OK"] * 2, [e["status"] for e in events]
     ms, mg = events[0], events[1]
     assert ms["request"] | {} == {"bytes": 5, "command": "ms", "count_values": 1, "exptime": 60, "flags": 3,
                                   "keys": ["mk"], "quiet": False, "type": "Store"}, ms

@@ -197,6 +197,9 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, int dir, const uint8_t* p
       } else if (extlen >= 4 && (out.command == 12 || out.command == 19)) {
         out.exptime = static_cast<uint32_t>(load_be(ext, 4));
         out.bits |= kHasExptime;
+      } else if (extlen >= 4 && out.command == kCmdVerbosity) {
+        out.counter = load_be(ext, 4);
+        out.bits |= kHasCounter;
       }
       if (keylen) add_key(k);
       if (vlen) out.count_values = 1, out.value_bytes = vlen;
@@ -381,6 +384,14 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, int dir, const uint8_t* p
       out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
     if ((out.command == kCmdGat || out.command == kCmdGats) && nw >= 3 && parse_u64(w[1], v))
       out.exptime = static_cast<uint32_t>(v), out.bits |= kHasExptime;
+    // flush_all's delay (0 without one, as Packetbeat writes it); verbosity's level (a
+    // request's counter).
+    if (out.command == kCmdFlushAll) {
+      out.bits |= kHasExptime;
+      if (nw >= 2 && parse_u64(w[1], v)) out.exptime = static_cast<uint32_t>(v);
+    }
+    if (out.command == kCmdVerbosity && nw >= 2 && parse_u64(w[1], v))
+      out.counter = v, out.bits |= kHasCounter;
     done = true;
     return {line_len, 0, Verdict::kOk};
   }
@@ -600,7 +611,12 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
     store_.release(msg.keys);
     return;
   }
+  // An answer to nothing seen (a capture that starts after its request, a request the
+  // capture lost): published alone, as Packetbeat publishes it; counted only when it is
+  // a bare END, which names nothing (what a gap leaves of a cut reply, or a miss).
   counters_.inc(MemcacheStat::unmatched_responses);
+  if (binary || msg.reply_kind != kReplyEnd || msg.count_values)
+    publish(c, st.client, binary, false, nullptr, &msg);
   store_.release(msg.keys);
 }
 
@@ -958,7 +974,27 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   t.type = "memcache";
   const bool quiet_alone = req && !resp && (req->bits & kQuiet);
   t.ok = (resp && !(resp->bits & kError)) || quiet_alone;
+  // Packetbeat's status (its computeTransactionStatus): an answer alone is a client
+  // error, a request unanswered (not by request) a server error; a binary answer's
+  // status says (past 0x80 the server's); a text answer of failure is an error (a
+  // miss, not stored, ERROR), the client's or the server's where it says so.
+  if (!req) {
+    t.status = "Client Error";
+  } else if (!resp) {
+    if (!quiet_alone) t.status = "Server Error";
+  } else if (binary) {
+    if (resp->status > 0x80) t.status = "Server Error";
+  } else if (!(resp->bits & kMeta) || resp->reply_kind == kReplyNs || resp->reply_kind == kReplyNf) {
+    const uint8_t k = resp->reply_kind;
+    if (kReplies[k].word == "CLIENT_ERROR")
+      t.status = "Client Error";
+    else if (kReplies[k].word == "SERVER_ERROR")
+      t.status = "Server Error";
+    else if (k == kReplyNotStored || k == kReplyNotFound || k == kReplyNs || k == kReplyNf)
+      t.ok = false;
+  }
   if (req && !resp && !quiet_alone) t.error = "Unmatched request";
+  if (!req) t.error = "Invalid transaction. Request missing";  // Packetbeat's words
   if (!t.error && req && (req->bits & kLost)) t.error = kLossRequest;
   if (!t.error && resp && (resp->bits & kLost)) t.error = kLossResponse;
   if ((req && (req->bits & kKeysCut)) || (resp && (resp->bits & kKeysCut))) {
@@ -984,7 +1020,9 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       action[n++] = static_cast<char>(std::tolower(static_cast<unsigned char>(*p++)));
     t.event_action = std::string_view(action, n);
   }
-  if (req && resp && t.ok) t.event_outcome = "success";
+  // Packetbeat's outcome is the answer's status code's: success for any text answer and
+  // a binary one of status 0.
+  if (resp && (!binary || resp->status == 0)) t.event_outcome = "success";
   char(&kb)[2][kMaxKeysText + 256] = keys_text_;
   std::size_t kl[2] = {0, 0};
   if (req) kl[0] = store_.copy_out(req->keys, reinterpret_cast<uint8_t*>(kb[0]), sizeof kb[0]);
@@ -1025,13 +1063,13 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       } else if (kl[0]) {
         keys(0);
       }
-      // Text: whether the request said noreply, as Packetbeat writes it: not for
-      // retrievals and stats, which take no such argument, and false for quit (never
-      // answered, but not by request).
-      const bool retrieval =
-          r.command == 1 || r.command == 2 || r.command == 13 || r.command == 19 || r.command == 20;
-      if (!binary && !retrieval && !(r.bits & kMeta))
-        w.field_bool("noreply", (r.bits & kQuiet) && r.command != 17);
+      // Text: whether the request said noreply, as Packetbeat writes it for the commands
+      // whose syntax it gives one (storage, delete, incr/decr, touch; false for quit, never
+      // answered but not by request); not for retrievals, stats, flush_all, version,
+      // verbosity.
+      const bool takes_noreply = (r.command >= 3 && r.command <= 12) || r.command == 17;
+      if (!binary && takes_noreply) w.field_bool("noreply", (r.bits & kQuiet) && r.command != 17);
+      if (r.command == kCmdVerbosity && (r.bits & kHasCounter)) w.field_uint("verbosity", r.counter);
       if (r.bits & kMeta) {  // a meta command's O token (when a number) and q flag, as binary's
         if (r.bits & kHasOpaque) w.field_uint("opaque", r.opaque);
         w.field_bool("quiet", r.bits & kQuiet);
@@ -1095,7 +1133,6 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
       const char* type = binary    ? (stats ? "Stats" : kCommands[req ? req->command : r.command].type)
                          : counter ? "Counter"
                                    : kReplies[r.reply_kind].type;
-      if (binary && r.status != 0) type = "Fail";
       w.field("type", type);
       if ((r.bits & kHasCounter) && (!(r.bits & kMeta) || counter)) w.field_uint("value", r.counter);
       w.end_object();

@@ -48,9 +48,9 @@ inline constexpr Command kCommands[] = {
     {"delete", "Delete"},
     {"incr", "Counter"},
     {"decr", "Counter"},
-    {"touch", "Touch"},
+    {"touch", "Store"},  // as Packetbeat types it
     {"stats", "Stats"},
-    {"flush_all", "Info"},
+    {"flush_all", "Delete"},  // as Packetbeat types it
     {"version", "Info"},
     {"verbosity", "Info"},
     {"quit", "Info"},
@@ -65,7 +65,7 @@ inline constexpr Command kCommands[] = {
     {"mn", "Info"},
     {"me", "Info"},
 };
-inline constexpr uint8_t kCmdGat = 19, kCmdGats = 20;
+inline constexpr uint8_t kCmdFlushAll = 14, kCmdVerbosity = 16, kCmdGat = 19, kCmdGats = 20;
 inline constexpr uint8_t kCmdMg = 21, kCmdMs = 22, kCmdMd = 23, kCmdMa = 24, kCmdMn = 25, kCmdMe = 26;
 inline uint8_t command_index(std::string_view s) {
   for (uint8_t i = 1; i < std::size(kCommands); ++i)
@@ -104,30 +104,41 @@ inline const Opcode* opcode_of(uint8_t code) {
   return nullptr;
 }
 
+// Binary status names as Packetbeat writes them (its codes.go).
 inline const char* status_name(uint16_t s) {
   switch (s) {
     case 0x00:
       return "Success";
     case 0x01:
-      return "KeyNotFound";
+      return "Key not found";
     case 0x02:
-      return "KeyExists";
+      return "Key exists";
     case 0x03:
-      return "ValueTooLarge";
+      return "Value too large";
     case 0x04:
-      return "InvalidArguments";
+      return "Invalid arguments";
     case 0x05:
-      return "ItemNotStored";
+      return "Item not stored";
     case 0x06:
-      return "NonNumericValue";
+      return "Incr/Decr on non-numeric value.";
+    case 0x07:
+      return "The vbucket belongs to another server";
     case 0x20:
-      return "AuthenticationError";
+      return "Authentication error";
     case 0x21:
-      return "AuthenticationContinue";
+      return "Authentication continue";
     case 0x81:
-      return "UnknownCommand";
+      return "Unknown command";
     case 0x82:
-      return "OutOfMemory";
+      return "Out of memory";
+    case 0x83:
+      return "Not supported";
+    case 0x84:
+      return "Internal error";
+    case 0x85:
+      return "Busy";
+    case 0x86:
+      return "Temporary failure";
     default:
       return "Unknown";
   }
@@ -152,9 +163,9 @@ inline constexpr Reply kReplies[] = {
     {"VALUE", "Load", false},
     {"STAT", "Stats", false},
     {"VERSION", "Info", false},
-    {"ERROR", "Error", true},
-    {"CLIENT_ERROR", "Error", true},
-    {"SERVER_ERROR", "Error", true},
+    {"ERROR", "Fail", true},
+    {"CLIENT_ERROR", "Fail", true},
+    {"SERVER_ERROR", "Fail", true},
     // Meta replies: a value, done, a miss (as END: Load), not stored, exists, not found,
     // the no-op's answer, the debug answer.
     {"VA", "Load", false},
