@@ -89,6 +89,42 @@ TEST(Amqp, NoWaitMethodsArePublishedAlone) {
   EXPECT_EQ(h.count("amqp.unmatched_responses"), 0u);
 }
 
+// Content and basic.get as Packetbeat writes them (its amqp_parser.go, amqp_methods.go),
+// each checked against Packetbeat 7.17 on a RabbitMQ session: delivery-mode by name,
+// the timestamp property in Go's "January _2 15:04:05 2006", the default exchange ("")
+// left out, and a basic.get published with its get-ok from the get's first packet with
+// the get's size as the client's bytes (it had been the get-ok's content alone), with
+// no end or duration (a content event's).
+TEST(Amqp, ContentPropertiesAndBasicGetAsPacketbeatWritesThem) {
+  AmqpHarness h;
+  test::Conn& c = h.conn;
+  const auto frame = [](char type, const std::string& payload) {
+    return std::string(1, type) + be16s(1) + be32s(static_cast<uint32_t>(payload.size())) + payload + "\xce";
+  };
+  const auto be64s = [](uint64_t v) {
+    return be32s(static_cast<uint32_t>(v >> 32)) + be32s(static_cast<uint32_t>(v));
+  };
+  // basic.publish to the default exchange: content-type, delivery-mode 2, timestamp.
+  const std::string props =
+      be16s((1 << 15) | (1 << 12) | (1 << 6)) + shortstr("text/plain") + "\x02" + be64s(1700000000);
+  h.client(c, method(60, 40, be16s(0) + shortstr("") + shortstr("work") + '\0') +
+                  frame('\x02', be16s(60) + be16s(0) + be64s(2) + props) + frame('\x03', "hi"));
+  // basic.get, answered by get-ok with a one-byte body.
+  h.client(c, method(60, 70, be16s(0) + shortstr("work") + '\0'));
+  h.server(c, method(60, 71, be64s(1) + '\0' + shortstr("") + shortstr("work") + be32s(0)) +
+                  frame('\x02', be16s(60) + be16s(0) + be64s(1) + be16s(0)) + frame('\x03', "x"));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(test::contains(ev[0], R"("delivery-mode":"persistent")")) << ev[0];
+  EXPECT_TRUE(test::contains(ev[0], R"("timestamp":"November 14 22:13:20 2023")")) << ev[0];
+  EXPECT_FALSE(test::contains(ev[0], R"("exchange")")) << ev[0];
+  EXPECT_TRUE(test::contains(ev[1], R"("method":"basic.get")")) << ev[1];
+  EXPECT_TRUE(test::contains(ev[1], R"("client":{"bytes":20,)")) << ev[1];
+  EXPECT_TRUE(test::contains(ev[1], R"("start":"1970-01-01T00:16:40.004Z")")) << ev[1];  // the get's
+  EXPECT_FALSE(test::contains(ev[1], R"("duration")")) << ev[1];  // none, as Packetbeat writes it
+  EXPECT_FALSE(test::contains(ev[1], R"("exchange")")) << ev[1];
+}
+
 // Segments lost to the capture (each acknowledged by the other side, the next held
 // behind the hole): an answer lost whole with the start of the next, a request cut at
 // its start. The stream is taken up at the next frame (found by its frame-end octet);

@@ -87,10 +87,11 @@ bool read_args(ByteReader& r, const Args& spec, Fields& f, const AmqpSettings& c
         break;
       }
       case 's':
+      case 'e':
       case 'l': {
         std::string_view v;
-        if (!(type == 's' ? shortstr(r, v) : longstr(r, v))) return false;
-        if (!skip) f.begin(name).string(v), f.end();
+        if (!(type == 'l' ? longstr(r, v) : shortstr(r, v))) return false;
+        if (!skip && !(type == 'e' && v.empty())) f.begin(name).string(v), f.end();
         break;
       }
       case 'b': {
@@ -368,6 +369,7 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     d.channel = channel;
     d.start_ns = frame_ns_;
     d.bytes = 0;
+    d.get_start_ns = d.get_bytes = 0;
     d.body_left = d.body_size = 0;
     d.textual = 0;
     const char* name = m->id == 71 ? "basic.get" : m->name;  // get-ok is published as the get
@@ -379,10 +381,11 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     if (store_.append(d.fields, reinterpret_cast<const uint8_t*>(fv.data()),
                       static_cast<uint32_t>(fv.size())) < fv.size())
       counters_.inc(AmqpStat::store_full);
-    if (m->id == 71) {  // get-ok answers the channel's pending basic.get: that one is done
+    if (m->id == 71) {  // get-ok answers the channel's pending basic.get: its start and size
       Pending h;
-      take_pending(
-          st, [&](const Pending& p) { return p.channel == channel && p.cls == 60 && p.id == 70; }, h);
+      if (take_pending(
+              st, [&](const Pending& p) { return p.channel == channel && p.cls == 60 && p.id == 70; }, h))
+        d.get_start_ns = h.start_ns, d.get_bytes = h.bytes;
     }
     return true;
   }
@@ -516,7 +519,11 @@ void AmqpDecoder::content_header(AmqpState& st, const StreamInfo& c, int dir, co
     } else if (pr.type == 'o') {
       uint8_t v;
       if (!r.u8(v)) break;
-      f.begin(pr.name).uint(v), f.end();
+      if (pr.bit == 12) {  // delivery-mode by name, as Packetbeat writes it (other values left out)
+        if (v == 1 || v == 2) f.begin(pr.name).string(v == 1 ? "non-persistent" : "persistent"), f.end();
+      } else {
+        f.begin(pr.name).uint(v), f.end();
+      }
     } else if (pr.type == 'T') {
       uint64_t v;
       if (!be64(r, v)) break;
@@ -581,6 +588,10 @@ void AmqpDecoder::content_done(AmqpState& st, const StreamInfo& c, int dir) {
   e.end_ns = c.ts_ns;
   const bool from_client = dir == st.client;
   (from_client ? e.bytes_in : e.bytes_out) = d.body_size;
+  if (d.get_bytes) {  // a basic.get and its get-ok, as Packetbeat pairs them: from the get, both sizes
+    e.start_ns = d.get_start_ns;
+    e.bytes_in = d.get_bytes;
+  }
   (from_client ? e.request : e.response) = {s.body_text, tl};
   e.error = e.method == "basic.return";
   counters_.inc(AmqpStat::transactions);

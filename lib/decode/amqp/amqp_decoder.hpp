@@ -40,6 +40,10 @@ struct AmqpState {
     uint64_t body_size;
     uint64_t start_ns;
     uint64_t bytes;
+    // A basic.get-ok's content: the basic.get it answers, its first packet and size
+    // (get_bytes 0: none was waiting).
+    uint64_t get_start_ns;
+    uint64_t get_bytes;
     ChainStore::Chain fields;  // the content method's fields (key \0 JSON value \0 ...)
     ChainStore::Chain body;    // the body's first max_body_length bytes
     char method[32];

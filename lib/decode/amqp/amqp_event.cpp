@@ -11,14 +11,19 @@
 
 namespace tapbeat::amqp {
 
+// As Packetbeat writes it (Go's layout "January _2 15:04:05 2006", UTC): "November 14
+// 22:13:20 2023", the day padded with a blank.
 void timestamp_text(JsonWriter& w, uint64_t secs) {
+  static constexpr const char* kMonths[] = {"January",   "February", "March",    "April",
+                                            "May",       "June",     "July",     "August",
+                                            "September", "October",  "November", "December"};
   const time_t t = static_cast<time_t>(secs);
   tm g{};
   gmtime_r(&t, &g);
-  char buf[20];
-  format_civil(g.tm_year, g.tm_mon, g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec, buf);
-  buf[19] = 'Z';
-  w.string({buf, 20});
+  char buf[48];
+  const int n = std::snprintf(buf, sizeof buf, "%s %2d %02d:%02d:%02d %d", kMonths[g.tm_mon % 12], g.tm_mday,
+                              g.tm_hour, g.tm_min, g.tm_sec, g.tm_year + 1900);
+  w.string({buf, static_cast<std::size_t>(std::clamp(n, 0, static_cast<int>(sizeof buf) - 1))});
 }
 
 bool field_value(ByteReader& r, JsonWriter& w, int depth);

@@ -23,8 +23,9 @@ enum MethodFlag : uint8_t {
 };
 
 // Argument lists: o octet, S short, L long, Q long long, s short string, l long
-// string, b bit, t table, T timestamp; a name starting with '-' is reserved and
-// left out.
+// string, b bit, t table, T timestamp, e a short string left out when empty (the
+// default exchange, where Packetbeat leaves it out); a name starting with '-' is
+// reserved and left out.
 struct Method {
   uint16_t cls, id;
   const char* name;
@@ -66,13 +67,13 @@ inline constexpr Method kMethods[] = {
     {50, 10, "queue.declare",
      "S:-reserved|s:queue|b:passive|b:durable|b:exclusive|b:auto-delete|b:no-wait|t:arguments", 0},
     {50, 11, "queue.declare-ok", "s:queue|L:message-count|L:consumer-count", kAnswer},
-    {50, 20, "queue.bind", "S:-reserved|s:queue|s:exchange|s:routing-key|b:no-wait|t:arguments", 0},
+    {50, 20, "queue.bind", "S:-reserved|s:queue|e:exchange|s:routing-key|b:no-wait|t:arguments", 0},
     {50, 21, "queue.bind-ok", "", kAnswer},
     {50, 30, "queue.purge", "S:-reserved|s:queue|b:no-wait", 0},
     {50, 31, "queue.purge-ok", "L:message-count", kAnswer},
     {50, 40, "queue.delete", "S:-reserved|s:queue|b:if-unused|b:if-empty|b:no-wait", 0},
     {50, 41, "queue.delete-ok", "L:message-count", kAnswer},
-    {50, 50, "queue.unbind", "S:-reserved|s:queue|s:exchange|s:routing-key|t:arguments", 0},
+    {50, 50, "queue.unbind", "S:-reserved|s:queue|e:exchange|s:routing-key|t:arguments", 0},
     {50, 51, "queue.unbind-ok", "", kAnswer},
     {60, 10, "basic.qos", "L:prefetch-size|S:prefetch-count|b:global", kConn},
     {60, 11, "basic.qos-ok", "", kConn | kAnswer},
@@ -81,13 +82,13 @@ inline constexpr Method kMethods[] = {
     {60, 21, "basic.consume-ok", "s:consumer-tag", kAnswer},
     {60, 30, "basic.cancel", "s:consumer-tag|b:no-wait", 0},
     {60, 31, "basic.cancel-ok", "s:consumer-tag", kAnswer},
-    {60, 40, "basic.publish", "S:-reserved|s:exchange|s:routing-key|b:mandatory|b:immediate",
+    {60, 40, "basic.publish", "S:-reserved|e:exchange|s:routing-key|b:mandatory|b:immediate",
      kContent | kAsync},
     {60, 50, "basic.return", "S:reply-code|s:reply-text|s:exchange|s:routing-key", kContent | kAsync},
-    {60, 60, "basic.deliver", "s:consumer-tag|Q:delivery-tag|b:redelivered|s:exchange|s:routing-key",
+    {60, 60, "basic.deliver", "s:consumer-tag|Q:delivery-tag|b:redelivered|e:exchange|s:routing-key",
      kContent | kAsync},
     {60, 70, "basic.get", "S:-reserved|s:queue|b:no-ack", 0},
-    {60, 71, "basic.get-ok", "Q:delivery-tag|b:redelivered|s:exchange|s:routing-key|L:message-count",
+    {60, 71, "basic.get-ok", "Q:delivery-tag|b:redelivered|e:exchange|s:routing-key|L:message-count",
      kContent | kAsync},
     {60, 72, "basic.get-empty", "s:-reserved", kAnswer},
     {60, 80, "basic.ack", "Q:delivery-tag|b:multiple", kAsync},
