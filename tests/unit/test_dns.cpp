@@ -435,6 +435,47 @@ TEST(DnsTransaction, ExtendedResponseCodesAndSuffixOnlyNamesAsPacketbeatWritesTh
   }
 }
 
+// A type or class without a name is written as its number, a string (Packetbeat's
+// dnsTypeToString: "65280"; the query "class IN, type 65280, ..."), type 0 as miekg/dns
+// names it ("None"); they had been a JSON number and "?" in the query text.
+TEST(DnsTransaction, TypesAndClassesWithoutANameAsPacketbeatWritesThem) {
+  struct Case {
+    uint16_t type, klass;
+    const char* want[3];
+  };
+  const Case cases[] = {
+      {65280,
+       1,
+       {R"("name":"a.example","type":"65280"})", R"("query":"class IN, type 65280, a.example")",
+        R"("type":"65280")"}},
+      {0,
+       7,
+       {R"("question":{"class":"7",)", R"("query":"class 7, type None, a.example")",
+        R"("name":"a.example","type":"None"})"}},
+  };
+  for (const Case& k : cases) {
+    test::StreamTest h;
+    const uint16_t ports[] = {53};
+    h.decoders.enable("dns", ports);
+    h.start();
+    Bytes question = {1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
+    add(question, {static_cast<uint8_t>(k.type >> 8), static_cast<uint8_t>(k.type),
+                   static_cast<uint8_t>(k.klass >> 8), static_cast<uint8_t>(k.klass)});
+    Bytes q = header(9, 0x0100, 1, 0, 0, 0);
+    q.insert(q.end(), question.begin(), question.end());
+    Bytes r = header(9, 0x8180, 1, 1, 0, 0);
+    r.insert(r.end(), question.begin(), question.end());
+    add(r,
+        {0xC0, 12, static_cast<uint8_t>(k.type >> 8), static_cast<uint8_t>(k.type),
+         static_cast<uint8_t>(k.klass >> 8), static_cast<uint8_t>(k.klass), 0, 0, 0, 30, 0, 2, 0xAB, 0xCD});
+    h.datagram("10.0.0.1", 40000, "10.0.0.53", 53, std::string(q.begin(), q.end()));
+    h.datagram("10.0.0.53", 53, "10.0.0.1", 40000, std::string(r.begin(), r.end()));
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 1u);
+    for (const char* w : k.want) EXPECT_TRUE(test::contains(ev[0], w)) << w << "\n" << ev[0];
+  }
+}
+
 // A response the capture's snap length cut short (old captures: tcpdump's 68 or 96
 // bytes; tcpdump's own dns_udp_2.pcap, 98): published for what it shows with Packetbeat's
 // loss note, counted as cut by the capture, not as malformed, and without the EDNS notes

@@ -132,12 +132,11 @@ void dns_record(JsonWriter& w, const DnsRecord& r) {
       continue;
     }
     switch (-1 - k) {
-      case 0:
-        if (const char* c = dns_class_name(r.klass))
-          w.field("class", c);
-        else
-          w.field_uint("class", r.klass);
+      case 0: {
+        char n[8];
+        w.field("class", dns_class_text(r.klass, n));
         break;
+      }
       case 1:
         w.field("data", r.data);
         break;
@@ -150,11 +149,10 @@ void dns_record(JsonWriter& w, const DnsRecord& r) {
         w.field("ttl", ttl.view());
         break;
       }
-      default:
-        if (const char* t = dns_type_name(r.type))
-          w.field("type", t);
-        else
-          w.field_uint("type", r.type);
+      default: {
+        char n[8];
+        w.field("type", dns_type_text(r.type, n));
+      }
     }
   }
   w.end_object();
@@ -173,6 +171,15 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
   BoundedText<16384> text;
   auto put = [&](std::string_view s) { text.append(s); };
   auto num = [&](uint64_t v) { text.append_uint(v); };
+  // miekg/dns's text for a type or class without a name: TYPE65280, CLASS7.
+  auto dig_type = [&](uint16_t t) {
+    if (const char* n = dns_type_name(t)) return put(n);
+    put("TYPE"), num(t);
+  };
+  auto dig_class = [&](uint16_t k) {
+    if (const char* n = dns_class_name(k)) return put(n);
+    put("CLASS"), num(k);
+  };
   put("opcode: ");
   put(dns_opcode_name(m.opcode));
   put(", status: ");
@@ -184,9 +191,9 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
     put("; QUESTION SECTION:\n;");
     put(m.qname);
     put("\t");
-    put(dns_class_name(m.qclass) ? dns_class_name(m.qclass) : "?");
+    dig_class(m.qclass);
     put("\t");
-    put(dns_type_name(m.qtype) ? dns_type_name(m.qtype) : "?");
+    dig_type(m.qtype);
     put("\n");
   }
   auto section = [&](const char* title, const DnsRecord* rs, int k) {
@@ -197,9 +204,9 @@ void dns_text(JsonWriter& w, const char* key, const DnsMessage& m) {
       put("\t");
       num(rs[i].ttl);
       put("\t");
-      put(dns_class_name(rs[i].klass) ? dns_class_name(rs[i].klass) : "?");
+      dig_class(rs[i].klass);
       put("\t");
-      put(dns_type_name(rs[i].type) ? dns_type_name(rs[i].type) : "?");
+      dig_type(rs[i].type);
       put("\t");
       // The RDATA in its order: MX, SRV, DS, DNSKEY and RRSIG fields come first.
       if (!rs[i].data_last) put(rs[i].data);
@@ -387,7 +394,10 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       w.field("op_code", dns_opcode_name(head->opcode));
       if (head->has_question) {
         w.begin_object("question");
-        if (const char* c = dns_class_name(head->qclass)) w.field("class", c);
+        char class_num[8], type_num[8];
+        const std::string_view qclass = dns_class_text(head->qclass, class_num);
+        const std::string_view qtype = dns_type_text(head->qtype, type_num);
+        w.field("class", qclass);
         if (opt.public_suffixes && head->qname == ".") {
           suffix_only(w, head->qname);
         } else if (opt.public_suffixes && head->qname.size() < 1024) {
@@ -414,10 +424,7 @@ void DnsDecoder::publish(const DnsExchange& ex) {
           }
         }
         w.field("name", head->qname);
-        if (const char* ty = dns_type_name(head->qtype))
-          w.field("type", ty);
-        else
-          w.field_uint("type", head->qtype);
+        w.field("type", qtype);
         w.end_object();
       }
     }
@@ -428,9 +435,10 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       if (head->has_question) {
         BoundedText<599> q;
         q.append("class ");
-        q.append(dns_class_name(head->qclass) ? dns_class_name(head->qclass) : "?");
+        char class_num[8], type_num[8];
+        q.append(dns_class_text(head->qclass, class_num));
         q.append(", type ");
-        q.append(dns_type_name(head->qtype) ? dns_type_name(head->qtype) : "?");
+        q.append(dns_type_text(head->qtype, type_num));
         q.append(", ");
         q.append(head->qname);
         w.field("query", q.view());

@@ -780,15 +780,33 @@ const char* dns_type_name(uint16_t t) {
       return "TA";
     case 32769:
       return "DLV";
+    case 0:
+      return "None";  // as miekg/dns (Packetbeat) names it
+    case 65535:
+      return "Reserved";
     default:
       return nullptr;
   }
+}
+
+std::string_view dns_type_text(uint16_t type, char (&buf)[8]) {
+  if (const char* n = dns_type_name(type)) return n;
+  const auto r = std::to_chars(buf, buf + sizeof buf, type);
+  return {buf, static_cast<std::size_t>(r.ptr - buf)};
+}
+
+std::string_view dns_class_text(uint16_t klass, char (&buf)[8]) {
+  if (const char* n = dns_class_name(klass)) return n;
+  const auto r = std::to_chars(buf, buf + sizeof buf, klass);
+  return {buf, static_cast<std::size_t>(r.ptr - buf)};
 }
 
 const char* dns_class_name(uint16_t c) {
   switch (c) {
     case 1:
       return "IN";
+    case 2:
+      return "CS";
     case 3:
       return "CH";
     case 4:

@@ -88,6 +88,9 @@ DnsParse parse_dns(const uint8_t* data, uint32_t len, DnsMessage& out, char* are
 
 const char* dns_type_name(uint16_t type);    // "A", "AAAA", ... or nullptr
 const char* dns_class_name(uint16_t klass);  // "IN", "CH", "HS", "ANY" or nullptr
+// The name, or for one without a name its number, as Packetbeat writes both ("65280").
+std::string_view dns_type_text(uint16_t type, char (&buf)[8]);
+std::string_view dns_class_text(uint16_t klass, char (&buf)[8]);
 const char* dns_rcode_name(uint16_t rcode);  // "NOERROR", "NXDOMAIN", ...
 const char* dns_opcode_name(uint8_t op);     // "QUERY", "IQUERY", "STATUS", "NOTIFY", "UPDATE"
 
