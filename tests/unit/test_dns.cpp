@@ -476,6 +476,30 @@ TEST(DnsTransaction, TypesAndClassesWithoutANameAsPacketbeatWritesThem) {
   }
 }
 
+// The query text carries the whole name however long its escaped form (a DNS tunnel's
+// labels of binary bytes, \ddd each: 1 KB); it had been cut at 599 bytes, silently.
+TEST(DnsTransaction, QueryTextCarriesTheWholeEscapedName) {
+  test::StreamTest h;
+  const uint16_t ports[] = {53};
+  h.decoders.enable("dns", ports);
+  h.start();
+  Bytes question;
+  for (int l = 0; l < 3; ++l) {
+    question.push_back(63);
+    for (int i = 0; i < 63; ++i) question.push_back(static_cast<uint8_t>(0xC0 + i % 32));
+  }
+  add(question, {3, 's', 'e', 'a', 0, 0, 10, 0, 1});  // NULL, IN
+  Bytes q = header(5, 0x0100, 1, 0, 0, 0);
+  q.insert(q.end(), question.begin(), question.end());
+  h.datagram("10.0.0.1", 40000, "10.0.0.53", 53, std::string(q.begin(), q.end()));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  const std::size_t at = ev[0].find(R"("query":"class IN, type NULL, )");
+  ASSERT_NE(at, std::string::npos) << ev[0];
+  const std::size_t end = ev[0].find('"', at + 9);
+  EXPECT_TRUE(ev[0].substr(at, end - at).ends_with(".sea")) << ev[0].substr(at, end - at).size();
+}
+
 // A response the capture's snap length cut short (old captures: tcpdump's 68 or 96
 // bytes; tcpdump's own dns_udp_2.pcap, 98): published for what it shows with Packetbeat's
 // loss note, counted as cut by the capture, not as malformed, and without the EDNS notes

@@ -433,7 +433,7 @@ void DnsDecoder::publish(const DnsExchange& ex) {
     if (head) {
       w.field("method", dns_opcode_name(head->opcode));
       if (head->has_question) {
-        BoundedText<599> q;
+        BoundedText<1100> q;  // a name escaped (\ddd for a byte) may reach 1 KB
         q.append("class ");
         char class_num[8], type_num[8];
         q.append(dns_class_text(head->qclass, class_num));
