@@ -469,7 +469,10 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
         full.append_uint(port);
       }
       if (path.empty() || path.front() != '/') full.append("/");
-      full.append(std::string_view(s.escaped, http::path_escape(path, s.escaped, sizeof s.escaped)));
+      if (path == "*")  // OPTIONS' asterisk-form, which Go's EscapedPath leaves as it is
+        full.append(path);
+      else
+        full.append(std::string_view(s.escaped, http::path_escape(path, s.escaped, sizeof s.escaped)));
       if (!params.empty()) {
         full.append("?");
         full.append(params);
