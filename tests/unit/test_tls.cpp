@@ -140,6 +140,10 @@ TEST(Tls, OversizedHandshakeMessageIsSkippedAndTheSessionGoesOn) {
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(h.count("tls.handshake_too_large"), 1u);
   EXPECT_TRUE(contains(ev[0], R"("alert_types":["handshake_failure"])")) << ev[0];
+  // And the alert whole, as Packetbeat writes it beside its type.
+  EXPECT_TRUE(contains(
+      ev[0], R"("alerts":[{"code":40,"severity":"fatal","source":"server","type":"handshake_failure"}])"))
+      << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("cipher":"TLS_AES_128_GCM_SHA256")")) << ev[0];
 }
 

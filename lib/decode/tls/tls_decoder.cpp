@@ -162,6 +162,7 @@ DecodeResult TlsDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
           counters_.inc(TlsStat::alerts);
           if (st.n_alerts < TlsState::kMaxAlerts) {
             st.alert[st.n_alerts] = body[1];
+            st.alert_level[st.n_alerts] = body[0];
             st.alert_dir[st.n_alerts++] = st.client < 0 ? 1 : dir == st.client;
           }
         } else {
@@ -616,6 +617,22 @@ void TlsDecoder::publish(TlsState& st, const StreamInfo& c) {
           for (int i = 0; i < st.n_alerts; ++i)
             if (st.alert_dir[i] == pass)
               w.string(tls::name_or_unknown(tls::alert_name(st.alert[i]), st.alert[i], 2, buf));
+        w.end_array();
+        // Each alert whole, as Packetbeat writes them beside the types (its alerts.go).
+        w.begin_array("alerts");
+        for (int pass = 1; pass >= 0; --pass)
+          for (int i = 0; i < st.n_alerts; ++i) {
+            if (st.alert_dir[i] != pass) continue;
+            w.begin_object();
+            w.field_uint("code", st.alert[i]);
+            const uint8_t level = st.alert_level[i];
+            w.field("severity", level == 1   ? std::string_view("warning")
+                                : level == 2 ? std::string_view("fatal")
+                                             : tls::name_or_unknown({}, level, 2, buf));
+            w.field("source", pass ? "client" : "server");
+            w.field("type", tls::name_or_unknown(tls::alert_name(st.alert[i]), st.alert[i], 2, buf));
+            w.end_object();
+          }
         w.end_array();
       }
       w.field_bool("client_certificate_requested", (st.flags & kCertRequested) != 0);

@@ -94,8 +94,9 @@ struct TlsState {
   uint8_t alpn_len;
   char alpn[64];
   uint8_t n_alerts;
-  uint8_t alert[kMaxAlerts];      // descriptions
-  uint8_t alert_dir[kMaxAlerts];  // who sent it: 1 client, 0 server
+  uint8_t alert[kMaxAlerts];        // descriptions
+  uint8_t alert_dir[kMaxAlerts];    // who sent it: 1 client, 0 server
+  uint8_t alert_level[kMaxAlerts];  // 1 warning, 2 fatal
 };
 
 class TlsDecoder final : public DecoderCommon<TlsStat> {
