@@ -151,6 +151,7 @@ TEST(Memcache, TextLostSegmentsCostTheirOwnMessagesOnly) {
     }
   }
   EXPECT_TRUE(contains(ev[1], R"("status":"Server Error")")) << ev[1];  // unanswered, as Packetbeat
+  EXPECT_TRUE(contains(ev[1], "Unfinished transaction")) << ev[1];      // its note for it
   EXPECT_EQ(h.count("memcache.responses_lost"), 1u);
   EXPECT_EQ(h.count("memcache.resynced"), 2u);
   // The lost command's reply, and the cut reply's END line (a reply of its own shape).
@@ -410,6 +411,25 @@ TEST(Memcache, MetaSetWithoutASizeIsAnsweredAsTheServerReadsIt) {
   EXPECT_TRUE(contains(ev[1], R"("command":"ERROR")")) << ev[1];
   EXPECT_TRUE(contains(ev[2], R"("command":"MN")")) << ev[2];
   EXPECT_EQ(h.count("stream.detached"), 0u);
+}
+
+// Over UDP, an answer whose request was not seen is published alone as over TCP (as
+// Packetbeat publishes it), and a request answered pairs by its request id.
+TEST(Memcache, UdpAnswerToNothingSeenIsPublishedAlone) {
+  MemcacheHarness h;
+  const auto frame = [](uint16_t id) {
+    return std::string{static_cast<char>(id >> 8), static_cast<char>(id), 0, 0, 0, 1, 0, 0};
+  };
+  h.datagram("10.0.0.1", 40000, "10.0.0.2", 11211, frame(7) + "get k\r\n");
+  h.datagram("10.0.0.2", 11211, "10.0.0.1", 40000, frame(7) + "VALUE k 0 1\r\nv\r\nEND\r\n");
+  h.datagram("10.0.0.2", 11211, "10.0.0.1", 40000, frame(9) + "VALUE j 0 1\r\nw\r\nEND\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")") && contains(ev[0], R"("transport":"udp")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("status":"Client Error")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], "Request missing") && contains(ev[1], R"("keys":["j"])")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("client":{"ip":"10.0.0.1","port":40000})")) << ev[1];
+  EXPECT_EQ(h.count("memcache.unmatched_responses"), 1u);
 }
 
 }  // namespace

@@ -942,7 +942,13 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
       return;
     }
   }
+  // An answer to nothing seen, published alone as over TCP (a bare END only counted).
   counters_.inc(MemcacheStat::unmatched_responses);
+  if ((msg.bits & kBinary) || msg.reply_kind != kReplyEnd || msg.count_values) {
+    StreamInfo sc = c;
+    sc.addr[0] = m.dst, sc.addr[1] = m.src, sc.port[0] = m.dport, sc.port[1] = m.sport;
+    publish(sc, 0, msg.bits & kBinary, true, nullptr, &msg);
+  }
   store_.release(msg.keys);
 }
 
@@ -993,7 +999,8 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
     else if (k == kReplyNotStored || k == kReplyNotFound || k == kReplyNs || k == kReplyNf)
       t.ok = false;
   }
-  if (req && !resp && !quiet_alone) t.error = "Unmatched request";
+  // Packetbeat's note for a request it publishes without an answer (its pushAllTCPTrans).
+  if (req && !resp && !quiet_alone) t.error = "Unfinished transaction";
   if (!req) t.error = "Invalid transaction. Request missing";  // Packetbeat's words
   if (!t.error && req && (req->bits & kLost)) t.error = kLossRequest;
   if (!t.error && resp && (resp->bits & kLost)) t.error = kLossResponse;
