@@ -720,6 +720,35 @@ struct PgsqlHarness : test::StreamTest {
   void server(std::string_view s) { StreamTest::server(conn, s); }
 };
 
+// A batch that binds a statement parsed in an earlier one (a JDBC driver's S_1 once its
+// prepare threshold is reached: Bind/Execute/Sync only) has that statement's query; it
+// had none (an empty query and method). A statement closed is forgotten.
+TEST(Pgsql, BatchesBindingAStatementParsedBeforeCarryItsQuery) {
+  PgsqlHarness h;
+  const std::string z(1, '\0');
+  const std::string ready = pg('Z', "I"), no_params = std::string(2, '\0');
+  const auto bind_execute = [&](const std::string& stmt) {
+    return pg('B', z + stmt + z + no_params + no_params + no_params) + pg('E', z + std::string(4, '\0')) +
+           pg('S', "");
+  };
+  h.client(pg('P', "S_1" + z + "SELECT name FROM users" + z + no_params) + pg('S', ""));
+  h.server(pg('1', "") + ready);
+  for (int i = 0; i < 2; ++i) {
+    h.client(bind_execute("S_1"));
+    h.server(pg('2', "") + pg('C', "SELECT 0" + z) + ready);
+  }
+  h.client(pg('C', "SS_1" + z) + pg('S', ""));  // Close statement S_1
+  h.server(pg('3', "") + ready);
+  h.client(bind_execute("S_1"));
+  h.server(pg('E', "SERROR" + z + "C26000" + z + "Mprepared statement \"S_1\" does not exist" + z + z) +
+           ready);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(contains(ev[i], R"("query":"SELECT name FROM users")")) << ev[i];
+  EXPECT_TRUE(contains(ev[1], R"("method":"SELECT")")) << ev[1];
+  EXPECT_FALSE(contains(ev[4], "SELECT name FROM users")) << ev[4];  // closed: forgotten
+}
+
 // The same for PostgreSQL: a simple query longer than the snap length keeps its first
 // bytes and is published with its response and a note.
 TEST(Pgsql, QueriesCutByTheSnapLengthStillPair) {

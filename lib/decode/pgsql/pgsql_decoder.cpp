@@ -42,6 +42,12 @@ std::string_view cstring(ByteReader& r) {
   return {s, n};
 }
 
+uint32_t name_hash(std::string_view name) {  // FNV-1a
+  uint32_t h = 2166136261u;
+  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
+  return h;
+}
+
 bool is_client_type(uint8_t t) {
   return t == 'Q' || t == 'P' || t == 'B' || t == 'F' || t == 'X' || t == 'p';
 }
@@ -117,6 +123,9 @@ void PgsqlDecoder::reset_response(PgsqlState& st) {
 uint32_t PgsqlDecoder::head_wanted(const PgsqlState& st, bool client, uint8_t type, uint32_t len) const {
   if (client) {
     if (type == 'Q' || type == 'P') return std::min(len, kMaxQueryHead);
+    // Bind's portal and statement names, Close's kind and name (names are 63 bytes at
+    // most): which remembered statement a batch runs or forgets.
+    if (type == 'B' || type == 'C') return std::min(len, 160u);
     return 0;
   }
   switch (type) {
@@ -283,15 +292,32 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
         st.req_bytes = 0;
       }
       st.req_bytes += wire;
-      if (type == 'P' && st.req_query.len == 0) {
+      if (type == 'P') {
         ByteReader r(p, head);
-        cstring(r);  // statement name
+        const std::string_view name = cstring(r);
         const std::string_view q = cstring(r);
-        if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()),
-                          static_cast<uint32_t>(q.size())) < q.size())
-          counters_.inc(PgsqlStat::store_full);
-        if (head < len) counters_.inc(PgsqlStat::query_truncated);
-        if (len > kMaxQueryHead) st.req_flags |= kReqQueryCut;
+        remember_statement(st, name, q);
+        if (st.req_query.len == 0) {
+          if (store_.append(st.req_query, reinterpret_cast<const uint8_t*>(q.data()),
+                            static_cast<uint32_t>(q.size())) < q.size())
+            counters_.inc(PgsqlStat::store_full);
+          if (head < len) counters_.inc(PgsqlStat::query_truncated);
+          if (len > kMaxQueryHead) st.req_flags |= kReqQueryCut;
+        }
+      } else if (type == 'B' && st.req_query.len == 0) {
+        // A batch that binds a statement parsed before: its query is that statement's.
+        ByteReader r(p, head);
+        cstring(r);  // portal
+        if (const PgsqlState::Named* n = find_statement(st, cstring(r))) {
+          const uint32_t k = store_.copy_out(n->text, query_.get(), kMaxQueryHead);
+          if (store_.append(st.req_query, query_.get(), k) < k) counters_.inc(PgsqlStat::store_full);
+        }
+      } else if (type == 'C' && head > 0 && p[0] == 'S') {  // Close of a statement: forgotten
+        ByteReader r(p + 1, head - 1);
+        if (PgsqlState::Named* n = find_statement(st, cstring(r))) {
+          store_.release(n->text);
+          n->used = 0;
+        }
       }
       if (type == 'S' || type == 'F') close_request(st, c);
       return true;
@@ -311,6 +337,27 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
       counters_.inc(PgsqlStat::malformed);
       return false;
   }
+}
+
+PgsqlState::Named* PgsqlDecoder::find_statement(PgsqlState& st, std::string_view name) {
+  const uint32_t h = name_hash(name);
+  for (auto& n : st.named)
+    if (n.used && n.hash == h) return &n;
+  return nullptr;
+}
+
+void PgsqlDecoder::remember_statement(PgsqlState& st, std::string_view name, std::string_view query) {
+  PgsqlState::Named* n = find_statement(st, name);
+  if (!n) {
+    n = &st.named[st.named_next];
+    st.named_next = static_cast<uint8_t>((st.named_next + 1) % PgsqlState::kMaxNamed);
+  }
+  store_.release(n->text);
+  n->hash = name_hash(name);
+  n->used = 1;
+  const auto k = static_cast<uint32_t>(std::min<std::size_t>(query.size(), kMaxQueryHead));
+  if (store_.append(n->text, reinterpret_cast<const uint8_t*>(query.data()), k) < k)
+    counters_.inc(PgsqlStat::store_full);
 }
 
 void PgsqlDecoder::close_request(PgsqlState& st, const StreamInfo& c) {
@@ -626,6 +673,7 @@ void PgsqlDecoder::close(void* state, const StreamInfo& c) {
   reset_response(st);
   store_.release(st.req_query);
   store_.release(st.requests);
+  for (auto& n : st.named) store_.release(n.text), n.used = 0;
 }
 
 bool PgsqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {

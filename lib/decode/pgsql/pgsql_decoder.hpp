@@ -64,6 +64,17 @@ struct PgsqlState {
   // The response so far.
   ChainStore::Chain table;  // `response`: CSV of names and rows
   ChainStore::Chain err_msg;
+  // Statements a Parse named (and the unnamed one), remembered for the batches that bind
+  // them without parsing again (JDBC's S_1 after its prepare threshold): the hash of the
+  // name and the query, the oldest replaced when all are taken, forgotten at Close.
+  struct Named {
+    uint32_t hash;
+    uint8_t used;
+    ChainStore::Chain text;
+  };
+  static constexpr int kMaxNamed = 8;
+  Named named[kMaxNamed];
+  uint8_t named_next;
 };
 
 class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
@@ -97,6 +108,9 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   bool server_message(PgsqlState& st, const StreamInfo& c, uint8_t type, const uint8_t* p, uint32_t len,
                       uint32_t head);
   void close_request(PgsqlState& st, const StreamInfo& c);
+  // Named statements: the one a name (hashed) stands for, remembered from its Parse.
+  PgsqlState::Named* find_statement(PgsqlState& st, std::string_view name);
+  void remember_statement(PgsqlState& st, std::string_view name, std::string_view query);
   void start_response(PgsqlState& st, bool answer);
   void finish_response(PgsqlState& st, const StreamInfo& c);
   bool pop_request(PgsqlState& st, Request& r, uint32_t& query_len);
