@@ -607,12 +607,4 @@ bool Selector::select(EventView& ev, std::string& out) const {
   return !single_.empty() && single_.render(ev, out) && !out.empty();
 }
 
-uint32_t fnv1a32(std::string_view data, uint32_t h) {
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return h;
-}
-
 }  // namespace tapbeat

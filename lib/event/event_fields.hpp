@@ -121,7 +121,4 @@ class Selector {
   FormatString single_;
 };
 
-// FNV-1a, 32 bits: the hash partitioner's hash of field values.
-uint32_t fnv1a32(std::string_view data, uint32_t seed = 2166136261u);
-
 }  // namespace tapbeat

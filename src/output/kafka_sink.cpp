@@ -33,6 +33,7 @@
 #include "event/json_writer.hpp"
 #include "event/spool.hpp"
 #include "log.hpp"
+#include "util/fnv.hpp"
 #include "util/safe_file.hpp"
 #include "version.hpp"
 

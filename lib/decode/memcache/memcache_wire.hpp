@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "util/fnv.hpp"
+
 namespace tapbeat::memcache {
 
 enum McBit : uint16_t {
@@ -217,12 +219,8 @@ inline bool quiet_meta_may_answer(uint8_t cmd, bool cas, uint8_t reply, bool err
   }
 }
 
-// FNV-1a of a meta token (a key as sent, an opaque): matches a reply to its request.
-inline uint32_t token_hash(std::string_view s) {
-  uint32_t h = 2166136261u;
-  for (char ch : s) h = (h ^ static_cast<uint8_t>(ch)) * 16777619u;
-  return h;
-}
+// A meta token's hash (a key as sent, an opaque): matches a reply to its request.
+inline uint32_t token_hash(std::string_view s) { return fnv1a32(s); }
 
 inline bool parse_u64(std::string_view s, uint64_t& v) {
   v = 0;

@@ -6,6 +6,7 @@
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
 #include "util/byte_reader.hpp"
+#include "util/fnv.hpp"
 
 namespace tapbeat {
 
@@ -40,12 +41,6 @@ std::string_view cstring(ByteReader& r) {
   const std::size_t n = z ? static_cast<std::size_t>(static_cast<const char*>(z) - s) : r.remaining();
   r.skip(z ? n + 1 : n);
   return {s, n};
-}
-
-uint32_t name_hash(std::string_view name) {  // FNV-1a
-  uint32_t h = 2166136261u;
-  for (unsigned char ch : name) h = (h ^ ch) * 16777619u;
-  return h;
 }
 
 bool is_client_type(uint8_t t) {
@@ -340,7 +335,7 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
 }
 
 PgsqlState::Named* PgsqlDecoder::find_statement(PgsqlState& st, std::string_view name) {
-  const uint32_t h = name_hash(name);
+  const uint32_t h = fnv1a32(name);
   for (auto& n : st.named)
     if (n.used && n.hash == h) return &n;
   return nullptr;
@@ -353,7 +348,7 @@ void PgsqlDecoder::remember_statement(PgsqlState& st, std::string_view name, std
     st.named_next = static_cast<uint8_t>((st.named_next + 1) % PgsqlState::kMaxNamed);
   }
   store_.release(n->text);
-  n->hash = name_hash(name);
+  n->hash = fnv1a32(name);
   n->used = 1;
   const auto k = static_cast<uint32_t>(std::min<std::size_t>(query.size(), kMaxQueryHead));
   if (store_.append(n->text, reinterpret_cast<const uint8_t*>(query.data()), k) < k)
