@@ -299,7 +299,6 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         off += k;
         if (d.skip == 0 && d.body_left == 0) content_done(st, c, dir);
       }
-      d.bytes += size;
       continue;
     }
     if (size + 8 > kMaxFrame) {
@@ -368,7 +367,6 @@ bool AmqpDecoder::method_frame(AmqpState& st, const StreamInfo& c, int dir, uint
     d.content = 1;
     d.channel = channel;
     d.start_ns = frame_ns_;
-    d.bytes = 0;
     d.get_start_ns = d.get_bytes = 0;
     d.body_left = d.body_size = 0;
     d.textual = 0;

@@ -39,7 +39,6 @@ struct AmqpState {
     uint64_t body_left;     // body bytes still to come
     uint64_t body_size;
     uint64_t start_ns;
-    uint64_t bytes;
     // A basic.get-ok's content: the basic.get it answers, its first packet and size
     // (get_bytes 0: none was waiting).
     uint64_t get_start_ns;
