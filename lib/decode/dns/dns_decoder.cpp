@@ -318,6 +318,10 @@ void DnsDecoder::publish(const DnsExchange& ex) {
   const DnsSettings& opt = settings_;
   out_.emit([&](JsonWriter& w) {
     begin_transaction(w, t, agent_, internal_);
+    // The question's class and type as text, written in dns.question and in `query`.
+    char class_num[8], type_num[8];
+    const std::string_view qclass = head ? dns_class_text(head->qclass, class_num) : std::string_view{};
+    const std::string_view qtype = head ? dns_type_text(head->qtype, type_num) : std::string_view{};
     w.begin_object("dns");
     // The answer's sections and flags; a query that got none (unanswered, or its id
     // reused) shows its own, as Packetbeat writes it, with dns.type query.
@@ -394,9 +398,6 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       w.field("op_code", dns_opcode_name(head->opcode));
       if (head->has_question) {
         w.begin_object("question");
-        char class_num[8], type_num[8];
-        const std::string_view qclass = dns_class_text(head->qclass, class_num);
-        const std::string_view qtype = dns_type_text(head->qtype, type_num);
         w.field("class", qclass);
         if (opt.public_suffixes && head->qname == ".") {
           suffix_only(w, head->qname);
@@ -435,10 +436,9 @@ void DnsDecoder::publish(const DnsExchange& ex) {
       if (head->has_question) {
         BoundedText<1100> q;  // a name escaped (\ddd for a byte) may reach 1 KB
         q.append("class ");
-        char class_num[8], type_num[8];
-        q.append(dns_class_text(head->qclass, class_num));
+        q.append(qclass);
         q.append(", type ");
-        q.append(dns_type_text(head->qtype, type_num));
+        q.append(qtype);
         q.append(", ");
         q.append(head->qname);
         w.field("query", q.view());

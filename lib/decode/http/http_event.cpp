@@ -36,7 +36,6 @@ bool parse_uint(std::string_view s, uint64_t& v) {
   return true;
 }
 
-// A MIME type from the first bytes of a body (for http.*.mime_type).
 // An authority, 'host[:port]' or '[IPv6 address][:port]' (RFC 3986 3.2.2): the host
 // without its brackets, whether a port's colon follows it, and the port when the text
 // after that colon is one (1-65535; else 0).
@@ -65,6 +64,7 @@ Authority split_authority(std::string_view a) {
   return out;
 }
 
+// A MIME type from the first bytes of a body (for http.*.mime_type).
 const char* sniff_mime(std::string_view b) {
   std::string_view s = b;
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
