@@ -747,6 +747,29 @@ TEST(Pgsql, BatchesBindingAStatementParsedBeforeCarryItsQuery) {
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(contains(ev[i], R"("query":"SELECT name FROM users")")) << ev[i];
   EXPECT_TRUE(contains(ev[1], R"("method":"SELECT")")) << ev[1];
   EXPECT_FALSE(contains(ev[4], "SELECT name FROM users")) << ev[4];  // closed: forgotten
+  EXPECT_EQ(h.count("pgsql.statements_evicted"), 0u);
+}
+
+// Past the eight named statements a connection remembers, the oldest is forgotten and
+// counted: a batch binding it has no query, one binding a later one still has its own.
+TEST(Pgsql, NinthNamedStatementEvictsTheOldestCounted) {
+  PgsqlHarness h;
+  const std::string z(1, '\0'), ready = pg('Z', "I"), no_params(2, '\0');
+  for (int i = 1; i <= 9; ++i) {
+    h.client(pg('P', "S_" + std::to_string(i) + z + "SELECT " + std::to_string(i) + z + no_params) +
+             pg('S', ""));
+    h.server(pg('1', "") + ready);
+  }
+  for (const char* stmt : {"S_1", "S_9"}) {
+    h.client(pg('B', z + stmt + z + no_params + no_params + no_params) + pg('E', z + std::string(4, '\0')) +
+             pg('S', ""));
+    h.server(pg('2', "") + pg('C', "SELECT 1" + z) + ready);
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 11u);
+  EXPECT_FALSE(contains(ev[9], R"("query":"SELECT 1")")) << ev[9];
+  EXPECT_TRUE(contains(ev[10], R"("query":"SELECT 9")")) << ev[10];
+  EXPECT_EQ(h.count("pgsql.statements_evicted"), 1u);
 }
 
 // The same for PostgreSQL: a simple query longer than the snap length keeps its first

@@ -27,6 +27,7 @@ enum class PgsqlStat : uint16_t {
   cancel_requests,
   login_failures,
   violations,
+  statements_evicted,  // a named statement forgotten to remember a ninth: its later binds have no query
   kCount,
 };
 
@@ -49,6 +50,7 @@ inline constexpr CounterSpec kPgsqlCounters[] = {
     counter(PgsqlStat::cancel_requests, "pgsql.cancel_requests"),
     counter(PgsqlStat::login_failures, "pgsql.login_failures"),
     counter(PgsqlStat::violations, "pgsql.violations"),
+    counter(PgsqlStat::statements_evicted, "pgsql.statements_evicted"),
 };
 static_assert(counters_in_order<PgsqlStat>(kPgsqlCounters));
 

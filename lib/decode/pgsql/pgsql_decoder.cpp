@@ -346,6 +346,7 @@ void PgsqlDecoder::remember_statement(PgsqlState& st, std::string_view name, std
   if (!n) {
     n = &st.named[st.named_next];
     st.named_next = static_cast<uint8_t>((st.named_next + 1) % PgsqlState::kMaxNamed);
+    if (n->used) counters_.inc(PgsqlStat::statements_evicted);
   }
   store_.release(n->text);
   n->hash = fnv1a32(name);
