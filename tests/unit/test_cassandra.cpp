@@ -362,6 +362,77 @@ TEST(Cassandra, CompressedFrameLongerThanTheHeadIsOpenedFromItsPrefix) {
   }
 }
 
+// RESULT Rows without a global table spec: `cols` int columns with long names, then
+// `n` rows of them.
+std::string wide_rows(int cols, int n) {
+  std::string b = be32(2) + be32(0) + be32(static_cast<uint32_t>(cols));
+  for (int c = 0; c < cols; ++c)
+    b += str("ks") + str("tbl") + str("column_with_a_long_name_" + std::to_string(c)) + be16(0x0009);
+  b += be32(static_cast<uint32_t>(n));
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < cols; ++c) b += be32(4) + be32(static_cast<uint32_t>(i * c));
+  return b;
+}
+
+// A compressed result is opened as far as its head (kind, metadata, row count) and
+// wholly only when its head reaches past that part: the same fields either way.
+TEST(Cassandra, CompressedResultsAreOpenedAsFarAsTheirHead) {
+  for (const std::string how : {"snappy", "lz4"}) {
+    const std::string small_head = wide_rows(3, 4000);  // ~100 KB, a head of ~130 bytes
+    const std::string large_head = wide_rows(300, 2);   // a head of ~12 KB
+    ASSERT_GT(large_head.size() - 2 * 300 * 8, 2u * 4096);
+    std::vector<std::string> plain, packed;
+    for (const bool compress : {false, true}) {
+      CqlHarness h;
+      auto pack = [&](const std::string& b) {
+        return !compress ? b : how == "snappy" ? snappy_body(b) : lz4_body(b);
+      };
+      const uint8_t flags = compress ? 0x01 : 0x00;
+      h.client(frame(4, false, 0, kStartup, startup(compress ? how : "")));
+      h.server(frame(4, true, 0, kReady, ""));
+      h.client(frame(4, false, 1, kQuery, pack(query("SELECT * FROM ks.tbl")), flags));
+      h.server(frame(4, true, 1, kResult, pack(small_head), flags));
+      h.client(frame(4, false, 2, kQuery, pack(query("SELECT * FROM ks.wide")), flags));
+      h.server(frame(4, true, 2, kResult, pack(large_head), flags));
+      const auto ev = h.finish();
+      ASSERT_EQ(ev.size(), 3u) << how;
+      EXPECT_EQ(h.count("cassandra.compressed"), compress ? 4u : 0u) << how;
+      EXPECT_EQ(h.count("cassandra.decompress_errors"), 0u) << how;
+      EXPECT_EQ(h.count("cassandra.malformed"), 0u) << how;
+      for (std::size_t i = 1; i < 3; ++i) {
+        const std::size_t at = ev[i].find(R"("response":{)");
+        ASSERT_NE(at, std::string::npos) << ev[i];
+        const std::string response = ev[i].substr(at, ev[i].find('}', ev[i].find("num_rows", at)) - at);
+        (compress ? packed : plain).push_back(response);
+      }
+    }
+    ASSERT_EQ(plain.size(), 2u);
+    ASSERT_EQ(packed.size(), 2u);
+    EXPECT_TRUE(contains(
+        plain[0],
+        R"x("rows":{"meta":{"flags":"Default","col_count":3,"keyspace":"ks","table":"tbl"},"num_rows":4000)x"))
+        << plain[0];
+    EXPECT_TRUE(contains(plain[1], R"x("col_count":300,"keyspace":"ks","table":"tbl"},"num_rows":2)x"))
+        << plain[1];
+    // The response's fields compressed are those of the plain frame, but for the
+    // header's flag and length.
+    for (std::size_t i = 0; i < 2; ++i) {
+      std::string expect = plain[i];
+      const std::string flag = R"("flags":"Default","stream")";
+      const std::size_t f = expect.find(flag);
+      ASSERT_NE(f, std::string::npos) << expect;
+      expect.replace(f, flag.size(), R"("flags":"Compress","stream")");
+      auto no_length = [](std::string r) {
+        const std::size_t l = r.find(R"("length":)");
+        return l == std::string::npos ? r : r.erase(l, r.find('}', l) - l);
+      };
+      expect = no_length(expect);
+      packed[i] = no_length(packed[i]);
+      EXPECT_EQ(packed[i], expect) << how;
+    }
+  }
+}
+
 TEST(Cassandra, V5SegmentsSplitAnywhereAndEnvelopesSpanningThem) {
   CqlHarness h;
   h.client(frame(5, false, 0, kStartup, startup()));

@@ -54,6 +54,13 @@ struct CassandraDecoder::Frame {
   uint32_t body_len = 0;  // body bytes at hand (may be cut)
   bool cut = false;
   uint64_t ts_ns = 0;
+  // A RESULT's compressed body opened only as far as its head (kResultPrefix): the
+  // rows after the metadata are never read. When the head runs past that, the whole
+  // body is opened from these.
+  const uint8_t* packed = nullptr;
+  uint32_t packed_len = 0;
+  uint32_t inflated_len = 0;  // the whole body's decompressed length
+  CqlCompressor comp = CqlCompressor::kNone;
 };
 
 struct CassandraDecoder::Request {
@@ -323,6 +330,17 @@ bool CassandraDecoder::payload(CassandraState& st, const StreamInfo& c, int dir,
   return true;
 }
 
+// A whole v3/v4 body of `out` bytes decompressed into the scratch's buffer.
+bool CassandraDecoder::inflate(CqlCompressor comp, const uint8_t* in, uint32_t n, std::size_t out) {
+  std::vector<uint8_t>& dst = scratch_->inflated;
+  dst.resize(out);
+  if (comp == CqlCompressor::kSnappy)
+    return snappy::RawUncompress(reinterpret_cast<const char*>(in), n, reinterpret_cast<char*>(dst.data()));
+  return out == 0 ||
+         LZ4_decompress_safe(reinterpret_cast<const char*>(in + 4), reinterpret_cast<char*>(dst.data()),
+                             static_cast<int>(n - 4), static_cast<int>(out)) == static_cast<int>(out);
+}
+
 bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, const Frame& in) {
   if (st.client < 0) st.client = static_cast<int8_t>(in.response ? 1 - dir : dir);
   if ((dir == st.client) == in.response) {  // a response from the client: not this protocol
@@ -345,32 +363,28 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
       counters_.inc(CassandraStat::no_compressor);
     } else if (!sized) {
       counters_.inc(CassandraStat::decompress_errors);
-    } else if (in.cut || out > kMaxDecompressed) {
-      // A frame read from its head, or one opening past the bound: its first bytes.
+    } else if (in.cut || out > kMaxDecompressed || (in.response && in.op == kResult && out > kResultPrefix)) {
+      // A frame read from its head, or one opening past the bound: its first bytes. A
+      // result's rows are never read: its head is opened first, the rest only if needed.
+      const bool head_only = !in.cut && out <= kMaxDecompressed;
+      const std::size_t cap = head_only ? kResultPrefix : kMaxHead;
       counters_.inc(CassandraStat::compressed);
-      s.inflated.resize(kMaxHead);
+      s.inflated.resize(cap);
       f.body = s.inflated.data();
-      f.body_len =
-          static_cast<uint32_t>(comp == CqlCompressor::kSnappy
-                                    ? snappy_prefix(in.body, in.body_len, s.inflated.data(), kMaxHead)
-                                    : lz4_prefix(in.body + 4, in.body_len - 4, s.inflated.data(), kMaxHead));
-      f.cut = true;
+      f.body_len = static_cast<uint32_t>(
+          comp == CqlCompressor::kSnappy ? snappy_prefix(in.body, in.body_len, s.inflated.data(), cap)
+                                         : lz4_prefix(in.body + 4, in.body_len - 4, s.inflated.data(), cap));
+      if (head_only)
+        f.packed = in.body, f.packed_len = in.body_len, f.inflated_len = static_cast<uint32_t>(out),
+        f.comp = comp;
+      else
+        f.cut = true;
+    } else if (inflate(comp, in.body, in.body_len, out)) {
+      counters_.inc(CassandraStat::compressed);
+      f.body = s.inflated.data();
+      f.body_len = static_cast<uint32_t>(out);
     } else {
-      s.inflated.resize(out);
-      const bool ok = comp == CqlCompressor::kSnappy
-                          ? snappy::RawUncompress(reinterpret_cast<const char*>(in.body), in.body_len,
-                                                  reinterpret_cast<char*>(s.inflated.data()))
-                          : out == 0 || LZ4_decompress_safe(reinterpret_cast<const char*>(in.body + 4),
-                                                            reinterpret_cast<char*>(s.inflated.data()),
-                                                            static_cast<int>(in.body_len - 4),
-                                                            static_cast<int>(out)) == static_cast<int>(out);
-      if (ok) {
-        counters_.inc(CassandraStat::compressed);
-        f.body = s.inflated.data();
-        f.body_len = static_cast<uint32_t>(out);
-      } else {
-        counters_.inc(CassandraStat::decompress_errors);
-      }
+      counters_.inc(CassandraStat::decompress_errors);
     }
   }
   if (f.response) {
@@ -479,11 +493,49 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
   }
   Cql b(f.body, f.body_len);
   JsonWriter w(s.rendered, sizeof s.rendered);
+  std::string_view new_prepared;
+  bool known = render_response(w, b, f, new_prepared);
+  if (!b.ok() && f.packed) {  // the head runs past the part opened: the whole body
+    if (inflate(f.comp, f.packed, f.packed_len, f.inflated_len)) {
+      Frame whole = f;
+      whole.body = s.inflated.data(), whole.body_len = f.inflated_len, whole.packed = nullptr;
+      b = Cql(whole.body, whole.body_len);
+      w = JsonWriter(s.rendered, sizeof s.rendered);
+      new_prepared = {};
+      known = render_response(w, b, whole, new_prepared);
+    } else {
+      counters_.inc(CassandraStat::decompress_errors);
+    }
+  }
+  if (!known || (!b.ok() && !f.cut)) counters_.inc(CassandraStat::malformed);
+  if (w.overflow()) {
+    counters_.inc(CassandraStat::response_cut);
+    w = JsonWriter(s.rendered, sizeof s.rendered);
+  }
+  if (!pushed && rq.h.op == kPrepare && !new_prepared.empty() && b.ok()) s.remember(new_prepared, rq.query);
+  const bool ignored = ((cfg_.ignored_ops >> f.op) & 1) || (!pushed && rq.h.ignored);
+  if (ignored) {
+    counters_.inc(CassandraStat::ignored);
+    return;
+  }
+  if (pushed) {
+    counters_.inc(CassandraStat::events);
+    publish(c, st.client, nullptr, &f, w.view(), nullptr);
+  } else {
+    counters_.inc(CassandraStat::transactions);
+    publish(c, st.client, &rq, &f, w.view(), nullptr);
+  }
+}
+
+// A response's body as fields: its header when configured, then what its op carries;
+// false for a RESULT of a kind the protocol does not have.
+bool CassandraDecoder::render_response(JsonWriter& w, Cql& b, const Frame& f,
+                                       std::string_view& new_prepared) {
+  bool known = true;
   if (cfg_.send_response_header) write_headers(w, f.version, f.flags, f.stream, f.op, f.length);
   if (f.flags & kFlagTracing) b.skip(16);
   if (f.flags & kFlagWarning) string_list(w, "warnings", b);
   if (f.flags & kFlagCustomPayload) b.skip_bytes_map();
-  std::string_view new_prepared;
   if (f.body_len || !f.length) switch (f.op) {
       case kError:
         error_body(w, b, f.version);
@@ -524,7 +576,7 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
             schema_change(w, "schema_change", b);
             break;
           default:
-            counters_.inc(CassandraStat::malformed);
+            known = false;
             break;
         }
         w.end_object();
@@ -566,24 +618,7 @@ void CassandraDecoder::response(CassandraState& st, const StreamInfo& c, const F
       default:  // READY, AUTH_CHALLENGE, AUTH_SUCCESS: nothing published of the body (tokens stay out)
         break;
     }
-  if (!b.ok() && !f.cut) counters_.inc(CassandraStat::malformed);
-  if (w.overflow()) {
-    counters_.inc(CassandraStat::response_cut);
-    w = JsonWriter(s.rendered, sizeof s.rendered);
-  }
-  if (!pushed && rq.h.op == kPrepare && !new_prepared.empty() && b.ok()) s.remember(new_prepared, rq.query);
-  const bool ignored = ((cfg_.ignored_ops >> f.op) & 1) || (!pushed && rq.h.ignored);
-  if (ignored) {
-    counters_.inc(CassandraStat::ignored);
-    return;
-  }
-  if (pushed) {
-    counters_.inc(CassandraStat::events);
-    publish(c, st.client, nullptr, &f, w.view(), nullptr);
-  } else {
-    counters_.inc(CassandraStat::transactions);
-    publish(c, st.client, &rq, &f, w.view(), nullptr);
-  }
+  return known;
 }
 
 // The pending request with this stream id (any: the oldest), removed from the chain;

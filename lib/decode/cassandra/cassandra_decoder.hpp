@@ -21,8 +21,9 @@
 // for a transaction whose request or response op is listed).
 //
 // Bounds: a frame is read from its first kMaxHead bytes (what lies past passes by);
-// a compressed frame is opened only when whole within that; decompressed bodies are
-// capped at kMaxDecompressed; texts at kMaxQuery; pending requests per connection at
+// a compressed frame is opened only when whole within that (a RESULT first as far as
+// kResultPrefix: its rows are not read); decompressed bodies are capped at
+// kMaxDecompressed; texts at kMaxQuery; pending requests per connection at
 // kMaxPending. Every limit hit and every malformed field is counted.
 #pragma once
 
@@ -35,6 +36,10 @@
 #include "util/chain_store.hpp"
 
 namespace tapbeat {
+
+namespace cassandra {
+class Cql;
+}
 
 enum class CqlCompressor : uint8_t { kNone, kSnappy, kLz4 };
 
@@ -69,6 +74,9 @@ class CassandraDecoder final : public DecoderCommon<CassandraStat> {
   static constexpr uint32_t kMaxHead = 128 * 1024;   // bytes of a frame read (the engine holds up to this)
   static constexpr uint32_t kMaxSegmentPayload = (1u << 17) - 1;
   static constexpr uint32_t kMaxDecompressed = 4u << 20;
+  // A compressed RESULT is opened this far first (its kind, metadata and row count);
+  // further only when its head is longer.
+  static constexpr uint32_t kResultPrefix = 4096;
   static constexpr uint32_t kMaxPending = 1024;            // requests awaiting responses per connection
   static constexpr uint32_t kMaxQuery = 16 * 1024;         // a query (or batch) text kept
   static constexpr uint32_t kMaxResponseText = 16 * 1024;  // a rendered response
@@ -94,6 +102,8 @@ class CassandraDecoder final : public DecoderCommon<CassandraStat> {
   bool read_header(const uint8_t* p, uint8_t min_version, Frame& f);
   void request(CassandraState& st, const Frame& f);
   void response(CassandraState& st, const StreamInfo& c, const Frame& f);
+  bool render_response(JsonWriter& w, cassandra::Cql& b, const Frame& f, std::string_view& new_prepared);
+  bool inflate(CqlCompressor comp, const uint8_t* in, uint32_t n, std::size_t out);
   bool pop(CassandraState& st, int16_t stream, Request& out, bool any);
   void publish(const StreamInfo& c, int client, const Request* rq, const Frame* rp, std::string_view rendered,
                const char* note);

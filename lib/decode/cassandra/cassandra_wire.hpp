@@ -171,10 +171,21 @@ inline uint32_t payload_crc_init() {
   return static_cast<uint32_t>(crc32(0, kInit, 4));
 }
 
-// The first bytes of a snappy or LZ4 block whose end lies past what was read (a frame
-// longer than kMaxHead): elements are decoded while their input is at hand, up to cap
-// bytes of output. Returns the bytes produced; an element that does not make sense
-// ends the prefix.
+// A back-reference of snappy and LZ4: n bytes at o copied from `off` bytes before;
+// when off < n the copy repeats the last `off` bytes. Returns n.
+inline std::size_t copy_match(uint8_t* out, std::size_t o, std::size_t off, std::size_t n) {
+  if (off >= n) {
+    std::memcpy(out + o, out + o - off, n);
+  } else {
+    for (std::size_t k = 0; k < n; ++k) out[o + k] = out[o + k - off];
+  }
+  return n;
+}
+
+// The first bytes of a snappy or LZ4 block: of one whose end lies past what was read
+// (a frame longer than kMaxHead), or a result's head before its rows. Elements are
+// decoded while their input is at hand, up to cap bytes of output. Returns the bytes produced; an element
+// that does not make sense ends the prefix.
 inline std::size_t snappy_prefix(const uint8_t* in, std::size_t n, uint8_t* out, std::size_t cap) {
   std::size_t i = 0, o = 0;
   for (int shift = 0; i < n && shift < 35; shift += 7)  // the uncompressed length
@@ -216,7 +227,7 @@ inline std::size_t snappy_prefix(const uint8_t* in, std::size_t n, uint8_t* out,
         break;
     }
     if (off == 0 || off > o) return o;
-    for (std::size_t k = 0; k < len && o < cap; ++k, ++o) out[o] = out[o - off];
+    o += copy_match(out, o, off, std::min(len, cap - o));
   }
   return o;
 }
@@ -247,7 +258,7 @@ inline std::size_t lz4_prefix(const uint8_t* in, std::size_t n, uint8_t* out, st
     if (!extend(len)) return o;
     len += 4;
     if (off == 0 || off > o) return o;
-    for (std::size_t k = 0; k < len && o < cap; ++k, ++o) out[o] = out[o - off];
+    o += copy_match(out, o, off, std::min(len, cap - o));
   }
   return o;
 }
