@@ -44,6 +44,9 @@ enum class Verdict : uint8_t {
   kStartTls,   // the connection goes on as TLS from the first unconsumed byte (both
                // directions): the engine hands it to the TLS decoder when that is enabled,
                // else as kDone
+  kTunnel,     // the connection carries another stream from the first unconsumed byte (an
+               // HTTP CONNECT tunnel): the engine finds its protocol from the tunnel's first
+               // bytes, either side's (none at hand: the decoder says so again with the next)
 };
 
 struct DecodeResult {

@@ -644,6 +644,18 @@ void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t*
     hand_over(s, tls_decoder_, dir, info, p + used, n - used);
     return;
   }
+  if (r.verdict == Verdict::kTunnel) {
+    const uint32_t used = r.consumed < n ? r.consumed : n;
+    if (used < n) {
+      tunnel(s, dir, info, p + used, n - used);
+    } else if (!s.buf[1 - dir].held.empty()) {
+      // None of the tunnel's bytes here: the other side's that the decoder held while
+      // the tunnel's answer was awaited (a ClientHello sent ahead of it) are its first.
+      s.buf[1 - dir].need = 0;
+      deliver(s, 1 - dir, info, nullptr, 0);
+    }
+    return;
+  }
   if (r.verdict == Verdict::kViolation && s.port_claim_untested && redetect(s, dir, info, p, n)) return;
   if (r.verdict == Verdict::kViolation || r.verdict == Verdict::kDone || r.verdict == Verdict::kStartTls) {
     detach(s, info, r.verdict == Verdict::kViolation);
@@ -679,6 +691,29 @@ bool Worker::redetect(TcpSession& s, int dir, const StreamInfo& info, const uint
   counters_.inc(Counter::detect_port_refused);
   hand_over(s, found, dir, info, p, n);
   return true;
+}
+
+// A tunnel's first bytes, either side's, say what it carries: TLS from a ClientHello,
+// else what payload detection finds (without it: the decoder that opened the tunnel
+// again, the client's bytes being most often a request to the far end, as proxies
+// carry them). A protocol no decoder takes leaves the flow alone.
+void Worker::tunnel(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n) {
+  counters_.inc(Counter::stream_tunnels);
+  int to = -1;
+  if (tls_decoder_ >= 0 && tls_client_hello(p, n)) {
+    to = tls_decoder_;
+  } else if (const PayloadDetector* d = settings_.decoders->detector) {
+    const int found = d->classify(*detect_scratch_, {p, n}, dir == 0);
+    if (found >= 0 && decoders_[found]) to = found;
+  } else if (dir == 0) {
+    to = s.decoder;
+  }
+  if (to < 0) {
+    counters_.inc(Counter::detect_undetected);
+    detach(s, info, false);
+    return;
+  }
+  hand_over(s, to, dir, info, p, n);
 }
 
 void Worker::hand_over(TcpSession& s, int to, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n) {

@@ -189,6 +189,7 @@ class alignas(kCacheLine) Worker {
   // stream.unfinished_bytes).
   void give_up_held(TcpSession& s, int dir, const StreamInfo& info, bool at_end);
   bool redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
+  void tunnel(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   // The connection goes to decoder `to` from p (direction dir), with the other
   // direction's waiting bytes; the decoder before publishes what it has.
   void hand_over(TcpSession& s, int to, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);

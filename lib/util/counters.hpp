@@ -98,6 +98,7 @@ namespace tapbeat {
   X(stream_unfinished_bytes, "stream.unfinished_bytes", counter)          \
   X(stream_detached, "stream.detached", counter)                          \
   X(stream_starttls, "stream.starttls", counter)                          \
+  X(stream_tunnels, "stream.tunnels", counter)                            \
   X(stream_stale_segments, "stream.stale_segments", counter)              \
   X(stream_evicted, "stream.evicted", counter)                            \
   X(stream_connections, "stream.connections", gauge)                      \

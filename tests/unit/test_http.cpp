@@ -1347,13 +1347,31 @@ TEST(Detection, ProtocolOnAPortAnotherClaimsIsFoundByItsBytes) {
   EXPECT_EQ(h.count("tls.violations"), 1u);  // the mid-stream one
 }
 
+// A ClientHello naming a.example (TLS 1.2, one suite), and a ServerHello choosing it.
+std::string client_hello_a_example() {
+  using namespace std::string_literals;
+  const std::string sni =
+      "\x00\x00\x00\x0e\x00\x0c\x00\x00\x09"
+      "a.example"s;
+  const std::string ch_body = "\x03\x03"s + std::string(32, '\x11') + "\x00\x00\x02\xc0\x2f\x01\x00"s +
+                              static_cast<char>(0) + static_cast<char>(sni.size()) + sni;
+  const std::string ch_hs = "\x01\x00"s + static_cast<char>(ch_body.size() >> 8) +
+                            static_cast<char>(ch_body.size() & 0xff) + ch_body;
+  return "\x16\x03\x01\x00"s + static_cast<char>(ch_hs.size()) + ch_hs;
+}
+std::string server_hello_tls12() {
+  using namespace std::string_literals;
+  const std::string sh_body = "\x03\x03"s + std::string(32, '\x22') + "\x00\xc0\x2f\x00\x00\x00"s;
+  const std::string sh_hs = "\x02\x00\x00"s + static_cast<char>(sh_body.size()) + sh_body;
+  return "\x16\x03\x03\x00"s + static_cast<char>(sh_hs.size()) + sh_hs;
+}
+
 // TLS from a connection's first byte on another protocol's port (HTTPS on 80, a
 // database's TLS on its plaintext port): HTTP had skipped the records as bytes before a
 // message and MySQL read them as packets, both without a word. The TLS decoder takes the
 // connection, with payload detection on or off; plaintext on the port and a connection
 // picked up mid-stream stay with the port's decoder.
 TEST(Detection, TlsFromTheFirstByteOnAnotherProtocolsPortGoesToTls) {
-  using namespace std::string_literals;
   for (const bool detection : {false, true}) {
     test::StreamTest h;
     const uint16_t web[] = {80}, db[] = {3306}, tls[] = {443};
@@ -1362,18 +1380,7 @@ TEST(Detection, TlsFromTheFirstByteOnAnotherProtocolsPortGoesToTls) {
     h.decoders.enable("tls", tls);
     if (detection) h.decoders.enable_detection();
     h.start();
-    // A ClientHello naming a.example (TLS 1.2, one suite), and the ServerHello.
-    const std::string sni =
-        "\x00\x00\x00\x0e\x00\x0c\x00\x00\x09"
-        "a.example"s;
-    const std::string ch_body = "\x03\x03"s + std::string(32, '\x11') + "\x00\x00\x02\xc0\x2f\x01\x00"s +
-                                static_cast<char>(0) + static_cast<char>(sni.size()) + sni;
-    const std::string ch_hs = "\x01\x00"s + static_cast<char>(ch_body.size() >> 8) +
-                              static_cast<char>(ch_body.size() & 0xff) + ch_body;
-    const std::string hello = "\x16\x03\x01\x00"s + static_cast<char>(ch_hs.size()) + ch_hs;
-    const std::string sh_body = "\x03\x03"s + std::string(32, '\x22') + "\x00\xc0\x2f\x00\x00\x00"s;
-    const std::string sh_hs = "\x02\x00\x00"s + static_cast<char>(sh_body.size()) + sh_body;
-    const std::string server_hello = "\x16\x03\x03\x00"s + static_cast<char>(sh_hs.size()) + sh_hs;
+    const std::string hello = client_hello_a_example(), server_hello = server_hello_tls12();
     for (const uint16_t port : {uint16_t{80}, uint16_t{3306}, uint16_t{443}}) {
       Conn c{static_cast<uint16_t>(41000 + port % 1000), port};
       h.handshake(c);
@@ -1399,6 +1406,71 @@ TEST(Detection, TlsFromTheFirstByteOnAnotherProtocolsPortGoesToTls) {
     EXPECT_TRUE(contains(ev[3], R"("path":"/p")") || contains(ev[0], R"("path":"/p")"));
     EXPECT_EQ(h.count(Counter::detect_tls_on_port), 2u) << detection;
     EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+  }
+}
+
+// A CONNECT tunnel carries what its first bytes show, either side's: TLS from a
+// ClientHello (sent ahead of the proxy's answer too), HTTP to the far end (in
+// segments too short to tell by alone; as a proxy carries it and Packetbeat and Zeek
+// read it), and a protocol no decoder takes (SMTP: the server speaks first) leaves the
+// flow alone. Line ends after the proxy's answer are not the tunnel's.
+TEST(Detection, ConnectTunnelIsFoundByItsFirstBytes) {
+  for (const bool detection : {false, true}) {
+    test::StreamTest h;
+    const uint16_t web[] = {3128}, tls[] = {443};
+    h.decoders.enable("http", web);
+    h.decoders.enable("tls", tls);
+    if (detection) h.decoders.enable_detection();
+    h.start();
+    Conn plain{43000, 3128};
+    h.handshake(plain);
+    h.client(plain, "CONNECT www.example:80 HTTP/1.1\r\nHost: www.example:80\r\n\r\n");
+    h.server(plain, "HTTP/1.1 200 Connection established\r\n\r\n\r\n");
+    h.client(plain, "GE");
+    h.client(plain, "T /inner HTTP/1.1\r\nHost: www.example\r\n\r\n");
+    h.server(plain, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+    h.client(plain, "GET /inner2 HTTP/1.1\r\nHost: www.example\r\n\r\n");
+    h.server(plain, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    Conn secure{43001, 3128};
+    h.handshake(secure);
+    h.client(secure, "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n");
+    h.client(secure, client_hello_a_example());
+    h.server(secure, "HTTP/1.1 200 Connection established\r\n\r\n");
+    h.server(secure, server_hello_tls12());
+    Conn mail{43002, 3128};
+    h.handshake(mail);
+    h.client(mail, "CONNECT mx.example:25 HTTP/1.1\r\n\r\n");
+    h.server(mail, "HTTP/1.0 200 OK\r\n\r\n");
+    h.server(mail, "220 mx.example ESMTP ready\r\n");
+    h.client(mail, "EHLO client.example\r\n");
+    h.server(mail, "250 mx.example\r\n");
+    const auto ev = h.finish();
+    std::vector<std::string> seen;
+    for (const auto& e : ev) {
+      if (contains(e, R"("type":"tls")")) {
+        EXPECT_TRUE(contains(e, R"("server_name":"a.example")")) << e;
+        seen.push_back("tls");
+      } else if (contains(e, R"("method":"CONNECT")")) {
+        EXPECT_TRUE(contains(e, R"("status":"OK")")) << e;
+        seen.push_back("connect");
+      } else if (contains(e, R"("path":"/inner")")) {
+        EXPECT_TRUE(contains(e, R"("status_code":200)")) << e;
+        seen.push_back("/inner");
+      } else if (contains(e, R"("path":"/inner2")")) {
+        EXPECT_TRUE(contains(e, R"("status_code":404)")) << e;
+        seen.push_back("/inner2");
+      } else {
+        seen.push_back(e);
+      }
+    }
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen, (std::vector<std::string>{"/inner", "/inner2", "connect", "connect", "connect", "tls"}))
+        << detection;
+    EXPECT_EQ(h.count(Counter::stream_tunnels), 3u) << detection;
+    EXPECT_EQ(h.count(Counter::detect_undetected), 1u) << detection;  // the SMTP one
+    EXPECT_EQ(h.count("http.unmatched_responses"), 0u) << detection;
+    EXPECT_EQ(h.count("http.violations"), 0u) << detection;
+    EXPECT_EQ(h.count("tls.violations"), 0u) << detection;
   }
 }
 

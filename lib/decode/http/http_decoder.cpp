@@ -25,7 +25,7 @@ enum Phase : uint8_t {
   kUntilClose,
   kResync,
   kUpgraded,
-  kTunnel,  // a CONNECT tunnel: TLS, usually, from here on
+  kTunnel,  // a CONNECT tunnel: another stream (TLS, usually) from here on
   kHeadRest
 };
 
@@ -351,12 +351,21 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
     d.phase = kResync;
     return true;
   };
+  // Once a CONNECT's answer opened the tunnel, every byte either side sends is its, but
+  // for line ends left after the messages (no tunnelled protocol starts with one). Its
+  // first bytes are handed on once there are enough to tell its protocol by.
+  auto tunnel_from = [&](uint32_t at) -> DecodeResult {
+    while (at < n && (p[at] == '\r' || p[at] == '\n')) ++at;
+    if (at < n && n - at < kTunnelPeek) return {at, kTunnelPeek, Verdict::kNeedMore};
+    return {at, 0, Verdict::kTunnel};
+  };
+  if (st.client >= 0 && st.dir[1 - st.client].phase == kTunnel) return tunnel_from(0);
   while (off < n) {
     switch (d.phase) {
       case kUpgraded:
         return {n, 0, Verdict::kDone};
       case kTunnel:
-        return {off, 0, Verdict::kStartTls};
+        return tunnel_from(off);
       case kResync:
       case kStart: {
         while (off < n && (p[off] == '\r' || p[off] == '\n')) ++off;
@@ -382,14 +391,11 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           start_headless(st, c, dir);  // the answer to an HTTP/0.9 request
           break;
         }
-        if (k == http::StartKind::kNotHttp && dir == st.client && st.n_pending > 0 &&
-            (st.pending[st.first_pending].flags & kConnect)) {
-          // The tunnel's first bytes (a ClientHello) before the CONNECT's answer was
-          // delivered: held for the decoder the answer hands the connection to.
+        if (dir == st.client && st.n_pending > 0 && (st.pending[st.first_pending].flags & kConnect)) {
+          // The tunnel's first bytes (a ClientHello, a request to the far end) before the
+          // CONNECT's answer was delivered: held for what the answer hands the connection to.
           return {off, n - off + 1, Verdict::kNeedMore};
         }
-        if (k == http::StartKind::kNotHttp && dir == st.client && st.dir[1 - dir].phase == kTunnel)
-          return {off, 0, Verdict::kStartTls};
         if (k == http::StartKind::kNotHttp ||
             (k == http::StartKind::kRequest && d.phase == kResync && st.client >= 0 && dir != st.client)) {
           // A capture that starts mid-message, or bytes after a hole: skip this
@@ -561,8 +567,8 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       }
     }
   }
-  // A tunnel opened by the message just read: TLS from the next byte.
-  if (d.phase == kTunnel) return {off, 0, Verdict::kStartTls};
+  // A tunnel opened by the message just read: another stream from the next byte.
+  if (d.phase == kTunnel) return tunnel_from(off);
   return {off, 0, Verdict::kOk};
 }
 

@@ -102,6 +102,8 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   // Message text linearised for publishing: head plus kept body, at most this much.
   static constexpr uint32_t kMaxKeptBytes = 1u << 20;
   static constexpr uint32_t kMaxHeadBytes = 64 * 1024;
+  // A CONNECT tunnel's first bytes, either side's, before its protocol is looked for.
+  static constexpr uint32_t kTunnelPeek = 8;
 
   explicit HttpDecoder(const DecoderSetup& s);
   ~HttpDecoder() override;
