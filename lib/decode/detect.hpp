@@ -19,10 +19,14 @@ namespace tapbeat {
 
 class PayloadDetector {
  public:
-  // Bytes of a segment looked at; the probes are anchored at its start.
+  // Bytes of a direction looked at (its first segments' in order); the probes are
+  // anchored at its start.
   static constexpr uint32_t kScanBytes = 256;
-  // Payload segments a connection may show before it is declared undetected.
+  // Payload segments a connection may show before it is declared undetected. Shorter
+  // ones than kTinySegment (a line typed or sent in pieces) do not count: kScanBytes
+  // bounds them.
   static constexpr uint32_t kBudgetSegments = 4;
+  static constexpr uint32_t kTinySegment = 8;
 
   using Enabled = std::array<bool, kMaxDecoders>;
 

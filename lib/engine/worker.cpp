@@ -10,6 +10,7 @@
 #include "flow/flow_event.hpp"
 #include "net/parse.hpp"
 #include "util/encode.hpp"
+#include "util/hints.hpp"
 
 namespace tapbeat {
 namespace {
@@ -498,21 +499,43 @@ void Worker::tcp_session(Parsed& p) {
       }
       return;
     }
+    // A direction's bytes gather across its segments while they follow in order (a
+    // first line its writer sent in pieces: "GE", then "T / HTTP/1.1"); each probe looks
+    // at all that came, as far as a probe reads. A segment out of order starts again.
+    StreamBuffer& acc = s.buf[d];
+    const bool follows = !acc.held.empty() && m.tcp_seq == acc.need;
+    if (!follows) store_.release(acc.held);
+    uint8_t scan[PayloadDetector::kScanBytes];
+    const uint32_t had = follows ? store_.copy_out(acc.held, scan, sizeof scan) : 0;
+    const uint32_t take = std::min<uint32_t>(payload_len, sizeof scan - had);
+    copy_bytes(scan + had, payload, take);
     // A probe of what clients send looks at the first sender's bytes, or at either
     // side's when the connection was picked up without its SYN (the first packet seen
     // may be the server's: its response is then found after the request it answers).
-    const int found = settings_.decoders->detector->classify(*detect_scratch_, {payload, payload_len},
+    const int found = settings_.decoders->detector->classify(*detect_scratch_, {scan, had + take},
                                                              d == 0 || s.preamble == kPreambleMidstream);
     if (found >= 0 && decoders_[found]) {
+      store_.release(s.buf[1 - d].held);
+      const ChainStore::Chain earlier = acc.held;  // this direction's bytes before this segment
+      const uint64_t earlier_ns = acc.held_ns;
       attach(s, found);
       counters_.inc(Counter::detect_by_payload);
+      acc.held = earlier, acc.held_ns = earlier_ns, acc.need = 0;
     } else {
       // A protocol this run does not decode (TLS with only HTTP on) stays that: no
       // further segment is looked at.
-      if (found == PayloadDetector::kNotEnabled || --s.probes_left == 0) {
+      if (found == PayloadDetector::kNotEnabled ||
+          (payload_len >= PayloadDetector::kTinySegment && --s.probes_left == 0)) {
+        for (int k = 0; k < 2; ++k) store_.release(s.buf[k].held);
         s.state = kUndetected;
         f->undecoded = true;
         counters_.inc(Counter::detect_undetected);
+      } else if (had + take < sizeof scan) {
+        if (acc.held.empty()) acc.held_ns = m.ts_ns;
+        if (store_.append(acc.held, payload, take) < take) store_.release(acc.held);
+        acc.need = m.tcp_seq + m.l4_payload_len;  // where the next segment in order begins
+      } else {
+        store_.release(acc.held);  // as much as a probe reads: the next segment looks alone
       }
       return;
     }
@@ -539,6 +562,17 @@ void Worker::tcp_session(Parsed& p) {
   }
   if (m.tcp_flags & tcp_flag::kAck) tcp_->note_ack(s.dir[1 - d], m.tcp_ack, m.ts_ns);
   sink_.bind(&s, d);
+  if (!s.buf[d].held.empty() && s.buf[d].need == 0 && !s.dir[d].synced) {
+    // Bytes payload detection gathered before the segment that told the protocol: the
+    // decoder reads them first; the reassembler begins at this segment.
+    deliver(s, d, sink_.info(), nullptr, 0);
+    if (s.state != kDecoding) {
+      tcp_->release(s.dir[0]);
+      tcp_->release(s.dir[1]);
+      f->undecoded = true;
+      return;
+    }
+  }
   tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_,
                 stable_frames_ && p.in_frame, m.l4_lost);
   if (s.state != kDecoding) {  // detached while this segment was delivered
@@ -839,6 +873,11 @@ void Worker::end_session(Flow& f) {
       decoders_[s.decoder]->close(s.data, info);
       for (int d = 0; d < 2; ++d) store_.release(s.buf[d].held);
     }
+  }
+  if (s.state == kProbing) {  // ended before its bytes told a protocol
+    if (s.probes_left < PayloadDetector::kBudgetSegments || !s.buf[0].held.empty() || !s.buf[1].held.empty())
+      counters_.inc(Counter::detect_undetected);
+    for (int d = 0; d < 2; ++d) store_.release(s.buf[d].held);
   }
   if (s.state != kNoSession) {
     tcp_->release(s.dir[0]);

@@ -1474,6 +1474,43 @@ TEST(Detection, ConnectTunnelIsFoundByItsFirstBytes) {
   }
 }
 
+// A request line its client sent in pieces, on a port no decoder claims: the segments
+// that follow in order are looked at together, and the request is read whole from its
+// first byte and timed by its first packet (it had been found by "T /split HTTP/1.1"
+// alone: method "T"; or not at all). Bytes that never tell a protocol are counted
+// undetected when the connection ends.
+TEST(Detection, RequestLineSentInPiecesIsFoundAndReadWhole) {
+  HttpHarness h({80}, true);
+  const std::string rest = "T /split HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  Conn halves{44000, 8888};
+  h.handshake(halves);
+  h.client(halves, "GE");
+  h.client(halves, rest);
+  h.server(halves, ok);
+  Conn typed{44001, 8888};
+  h.handshake(typed);
+  for (const char* piece : {"G", "E", "T", " ", "/"}) h.client(typed, piece);
+  h.client(typed, "split HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(typed, ok);
+  Conn binary{44002, 9999};
+  h.handshake(binary);
+  h.client(binary, std::string("\x01\x02", 2));
+  h.client(binary, std::string("\x03", 1));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  for (const auto& e : ev) {
+    EXPECT_TRUE(contains(e, R"("method":"GET")")) << e;
+    EXPECT_TRUE(contains(e, R"("path":"/split")")) << e;
+    EXPECT_TRUE(contains(e, R"("client":{"bytes":32,)")) << e;
+  }
+  // From the first piece to the answer: 2 ms (two pieces), 6 ms (six).
+  EXPECT_TRUE(contains(ev[0], R"("duration":2000000)")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("duration":6000000)")) << ev[1];
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 2u);
+  EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
+}
+
 TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
   // The database built with tapbeat holds every decoder's probes; a run that enables
   // Redis alone must not take an HTTP request for anything.

@@ -370,7 +370,7 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       case kStart: {
         while (off < n && (p[off] == '\r' || p[off] == '\n')) ++off;
         if (off == n) break;
-        if (d.head_ns == 0) d.head_ns = c.ts_ns;  // the message's first packet
+        if (d.head_ns == 0) d.head_ns = c.ts_at(off);  // the message's first packet
         {
           // HTTP/2 with prior knowledge (RFC 9113 3.3: h2c, cleartext gRPC): the client's
           // connection preface, then binary frames HTTP/1 has no words for. Not a
