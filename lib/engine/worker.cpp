@@ -399,6 +399,26 @@ Flow* Worker::connection(Parsed& p) {
     if (!c) c = new_connection(p, key, hash);
   }
   const PacketMeta& m = p.meta;
+  if (m.tcp_flags & (tcp_flag::kSyn | tcp_flag::kFin | tcp_flag::kRst)) {
+    const bool opening = (m.tcp_flags & (tcp_flag::kSyn | tcp_flag::kAck)) == tcp_flag::kSyn;
+    // The same ports again: a SYN other than the one that opened this connection (a
+    // client reusing its port, another behind the same NAT address), or any SYN once
+    // this one was closed when its opening was not seen. The connection ends (its
+    // decoder publishes what it held) and the SYN begins another; a SYN sent again
+    // keeps it.
+    if (opening && ((c->tcp_marks & tcp_mark::kSynSeen) ? m.tcp_seq != c->syn_seq
+                                                        : (c->tcp_marks & tcp_mark::kClosed) != 0)) {
+      counters_.inc(Counter::stream_port_reuse);
+      close_connection(*c);
+      const FlowKey key = without_link(p.key);
+      c = new_connection(p, key, p.key.has_mac ? FlowTable::hash_key(key) : p.hash);
+    }
+    if (opening && !(c->tcp_marks & tcp_mark::kSynSeen)) {
+      c->syn_seq = m.tcp_seq;
+      c->tcp_marks |= tcp_mark::kSynSeen;
+    }
+    if (m.tcp_flags & (tcp_flag::kFin | tcp_flag::kRst)) c->tcp_marks |= tcp_mark::kClosed;
+  }
   const uint32_t stamp = lru_stamp(m.ts_ns);
   if (stamp - c->lru_stamp >= conn_lru_granularity_) {
     conns_->touch(c);

@@ -114,7 +114,15 @@ struct alignas(kCacheLine) Flow {
   // A flow's TCP connection, as a slot of the connection table plus one (0: none): a
   // hint, checked against the connection's key before use (the slot may be reused).
   uint32_t conn_hint;
+  // Of a TCP connection: the sequence number of the SYN that opened it, and what was
+  // seen of its opening and closing (tcp_mark): a later SYN may begin another.
+  uint32_t syn_seq;
+  uint8_t tcp_marks;
 };
+namespace tcp_mark {
+inline constexpr uint8_t kSynSeen = 1;  // a SYN without ACK opened it (syn_seq)
+inline constexpr uint8_t kClosed = 2;   // either side sent FIN or RST
+}  // namespace tcp_mark
 static_assert(offsetof(Flow, in_use) < 2 * kCacheLine, "per-packet fields fit one cache line");
 
 class FlowTable {

@@ -99,6 +99,7 @@ namespace tapbeat {
   X(stream_detached, "stream.detached", counter)                          \
   X(stream_starttls, "stream.starttls", counter)                          \
   X(stream_tunnels, "stream.tunnels", counter)                            \
+  X(stream_port_reuse, "stream.port_reuse", counter)                      \
   X(stream_stale_segments, "stream.stale_segments", counter)              \
   X(stream_evicted, "stream.evicted", counter)                            \
   X(stream_connections, "stream.connections", gauge)                      \

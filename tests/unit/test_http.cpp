@@ -1511,6 +1511,50 @@ TEST(Detection, RequestLineSentInPiecesIsFoundAndReadWhole) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
 }
 
+// The same ports taken again by a new connection (a client reusing its port, hosts
+// behind one NAT address): a SYN other than the one that opened the connection, or any
+// SYN once a connection whose opening was not seen has closed, ends it and begins
+// another with its own sequence numbers. (Its bytes had been read as the old
+// connection's, far from its numbers: a gap, the request unanswered.) A SYN sent again
+// keeps the connection.
+TEST(TcpConnections, PortsReusedByANewConnectionBeginAnother) {
+  HttpHarness h;
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  auto exchange = [&](Conn& c, const std::string& path) {
+    h.client(c, "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.server(c, ok);
+  };
+  Conn first{45000, 80, 1000, 5000};
+  h.frame(true, first, tcp_flag::kSyn, first.cseq, "");  // sent twice: one connection
+  h.handshake(first);
+  exchange(first, "/first");
+  h.frame(true, first, tcp_flag::kRst, first.cseq, "");
+  Conn second{45000, 80, 900000, 700000};  // the same ports at once, other numbers
+  h.handshake(second);
+  exchange(second, "/second");
+  h.frame(true, second, tcp_flag::kFin | tcp_flag::kAck, second.cseq++, "");
+  h.frame(false, second, tcp_flag::kFin | tcp_flag::kAck, second.sseq++, "");
+  Conn third{45000, 80, 3'000'000'000u, 12};
+  h.handshake(third);
+  exchange(third, "/third");
+  Conn midstream{45001, 80, 77777, 88888};  // picked up after its SYN
+  exchange(midstream, "/midstream");
+  h.frame(true, midstream, tcp_flag::kFin | tcp_flag::kAck, midstream.cseq++, "");
+  Conn after{45001, 80, 2'000'000, 3'000'000};
+  h.handshake(after);
+  exchange(after, "/after");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  const char* paths[] = {"/first", "/second", "/third", "/midstream", "/after"};
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_TRUE(contains(ev[i], std::string(R"("path":")") + paths[i] + "\"")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("status":"OK")")) << ev[i];
+  }
+  EXPECT_EQ(h.count(Counter::stream_port_reuse), 3u);
+  EXPECT_EQ(h.count(Counter::tcp_reasm_gaps), 0u);
+  EXPECT_EQ(h.count("http.unmatched_requests"), 0u);
+}
+
 TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
   // The database built with tapbeat holds every decoder's probes; a run that enables
   // Redis alone must not take an HTTP request for anything.
