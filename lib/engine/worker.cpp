@@ -383,9 +383,7 @@ void Worker::attach(TcpSession& s, int decoder) {
 }
 
 Flow* Worker::connection(Parsed& p) {
-  // The connection key is the flow key without link addresses: a capture point
-  // may see the two directions with link addresses that do not mirror each other
-  // (two flows, as Packetbeat reports them), yet they are one TCP conversation.
+  // The connection key is the flow key without its link layer (without_link).
   // The packet's flow remembers its connection's slot: no key copy, hash or probe.
   Flow* c = nullptr;
   if (p.flow && p.flow->conn_hint) {
@@ -394,7 +392,7 @@ Flow* Worker::connection(Parsed& p) {
   }
   if (!c) {
     const FlowKey key = without_link(p.key);
-    const uint64_t hash = p.key.has_mac ? FlowTable::hash_key(key) : p.hash;
+    const uint64_t hash = p.key.has_mac || p.key.vlan_count ? FlowTable::hash_key(key) : p.hash;
     c = conns_->find(key, hash);
     if (!c) c = new_connection(p, key, hash);
   }
@@ -411,7 +409,7 @@ Flow* Worker::connection(Parsed& p) {
       counters_.inc(Counter::stream_port_reuse);
       close_connection(*c);
       const FlowKey key = without_link(p.key);
-      c = new_connection(p, key, p.key.has_mac ? FlowTable::hash_key(key) : p.hash);
+      c = new_connection(p, key, p.key.has_mac || p.key.vlan_count ? FlowTable::hash_key(key) : p.hash);
     }
     if (opening && !(c->tcp_marks & tcp_mark::kSynSeen)) {
       c->syn_seq = m.tcp_seq;

@@ -60,30 +60,43 @@ inline uint64_t key_word(const FlowKey& k, int i) {
   std::memcpy(&w, reinterpret_cast<const char*>(&k) + 8 * i, sizeof w);
   return w;
 }
-// Word 4 of a key less has_mac.
-inline constexpr uint64_t kKeyWord4LessMac = ~(uint64_t{0xff} << (8 * (offsetof(FlowKey, has_mac) % 8)));
+// A TCP connection's key: the flow key without its link layer (MACs and VLAN tags). A
+// capture point may see the two directions with link addresses that do not mirror each
+// other, or one direction tagged and the other not (a SPAN of a trunk, traffic routed
+// between VLANs): two flows, as Packetbeat reports them, yet one TCP conversation, as
+// Packetbeat's and Zeek's transactions take it. Words 4 and 5 less has_mac, vlan_count
+// and the tags; tunnel ids stay (overlays reuse addresses).
+inline constexpr uint64_t kKeyWord4LessLink =
+    ~((uint64_t{0xff} << (8 * (offsetof(FlowKey, has_mac) % 8))) |
+      (uint64_t{0xff} << (8 * (offsetof(FlowKey, vlan_count) % 8))));
+inline constexpr uint64_t kKeyWord5LessLink = ~uint64_t{0xffffffff};  // vlan[2]; tunnel_id kept
 static_assert(std::endian::native == std::endian::little);
-static_assert(offsetof(FlowKey, has_mac) / 8 == 4 && offsetof(FlowKey, mac_a) == 48);
+static_assert(offsetof(FlowKey, has_mac) / 8 == 4 && offsetof(FlowKey, vlan_count) / 8 == 4 &&
+              offsetof(FlowKey, vlan) == 40 && offsetof(FlowKey, tunnel_id) == 44 &&
+              offsetof(FlowKey, mac_a) == 48);
 
-// The key without its link addresses (has_mac and both MACs zero), written a word at
-// a time: the whole-word reads of its hash and compares then forward from whole-word
-// stores (byte stores into a copy, or a masked word in memory, stall each of them).
+// The key without its link layer, written a word at a time: the whole-word reads of
+// its hash and compares then forward from whole-word stores (byte stores into a copy,
+// or a masked word in memory, stall each of them).
 inline FlowKey without_link(const FlowKey& k) {
   FlowKey out;
   char* o = reinterpret_cast<char*>(&out);
   for (int i = 0; i < 6; ++i) {
-    const uint64_t w = i == 4 ? key_word(k, i) & kKeyWord4LessMac : key_word(k, i);
+    const uint64_t w = i == 4   ? key_word(k, i) & kKeyWord4LessLink
+                       : i == 5 ? key_word(k, i) & kKeyWord5LessLink
+                                : key_word(k, i);
     std::memcpy(o + 8 * i, &w, sizeof w);
   }
   std::memset(o + 48, 0, 16);  // MACs, reserved
   return out;
 }
 
-// Whether `conn`, a key without link addresses, is `k` without its link addresses,
-// compared in registers.
+// Whether `conn`, a key without link layer, is `k` without its link layer, compared
+// in registers.
 inline bool is_without_link(const FlowKey& conn, const FlowKey& k) {
-  uint64_t diff = (key_word(conn, 4) ^ key_word(k, 4)) & kKeyWord4LessMac;
-  for (int i : {0, 1, 2, 3, 5}) diff |= key_word(conn, i) ^ key_word(k, i);
+  uint64_t diff = (key_word(conn, 4) ^ key_word(k, 4)) & kKeyWord4LessLink;
+  diff |= (key_word(conn, 5) ^ key_word(k, 5)) & kKeyWord5LessLink;
+  for (int i : {0, 1, 2, 3}) diff |= key_word(conn, i) ^ key_word(k, i);
   return diff == 0;  // words 6 and 7 (MACs, reserved) are zero in `conn`
 }
 

@@ -88,9 +88,9 @@ TEST(FlowKey, VlanSeparatesFlows) {
   EXPECT_FALSE(a == b);
 }
 
-// A connection's key is the flow key less its link addresses: without_link clears
-// exactly has_mac and the two MACs, and is_without_link tells a packet's key from a
-// connection key by every other byte.
+// A connection's key is the flow key less its link layer: without_link clears exactly
+// has_mac, the two MACs, vlan_count and the tags (the tunnel id stays), and
+// is_without_link tells a packet's key from a connection key by every other byte.
 TEST(FlowKey, KeyWithoutLinkDiffersOnlyInLinkFields) {
   PacketMeta m;
   m.ip_version = 6;
@@ -112,6 +112,8 @@ TEST(FlowKey, KeyWithoutLinkDiffersOnlyInLinkFields) {
   FlowKey expect = k;
   expect.has_mac = 0;
   expect.mac_a = expect.mac_b = std::array<uint8_t, 6>{};
+  expect.vlan_count = 0;
+  expect.vlan = {0, 0};
   EXPECT_EQ(std::memcmp(&c, &expect, sizeof c), 0);
   EXPECT_TRUE(is_without_link(c, k));
   EXPECT_TRUE(is_without_link(c, c));
@@ -119,7 +121,8 @@ TEST(FlowKey, KeyWithoutLinkDiffersOnlyInLinkFields) {
   for (std::size_t at = 0; at < sizeof(FlowKey); ++at) {
     FlowKey other = k;
     reinterpret_cast<uint8_t*>(&other)[at] ^= 0x5a;
-    const bool link = at == offsetof(FlowKey, has_mac) ||
+    const bool link = at == offsetof(FlowKey, has_mac) || at == offsetof(FlowKey, vlan_count) ||
+                      (at >= offsetof(FlowKey, vlan) && at < offsetof(FlowKey, vlan) + sizeof other.vlan) ||
                       (at >= offsetof(FlowKey, mac_a) && at < offsetof(FlowKey, mac_b) + sizeof other.mac_b);
     if (at >= offsetof(FlowKey, reserved)) continue;  // always zero in a made key
     EXPECT_EQ(is_without_link(c, other), link) << "byte " << at;

@@ -1555,6 +1555,48 @@ TEST(TcpConnections, PortsReusedByANewConnectionBeginAnother) {
   EXPECT_EQ(h.count("http.unmatched_requests"), 0u);
 }
 
+// One direction tagged and the other not, or each with its own tag (a SPAN of a trunk,
+// traffic routed between VLANs): two flows, one TCP conversation, its requests paired
+// with their responses as Packetbeat and Zeek pair them (they had been two connections,
+// each request unanswered and each response unmatched).
+TEST(TcpConnections, DirectionsTaggedDifferentlyAreOneConnection) {
+  HttpHarness h;
+  struct Way {
+    uint16_t client_vlan, server_vlan;
+  };
+  uint16_t port = 46000;
+  for (const Way w : {Way{10, 0}, Way{0, 10}, Way{10, 20}}) {
+    Conn c{port++, 80, 1000, 5000};
+    auto send = [&](bool from_client, uint8_t flags, uint32_t& seq, std::string_view text) {
+      const uint16_t vlan = from_client ? w.client_vlan : w.server_vlan;
+      test::Frame f;
+      if (vlan)
+        f.eth(0x8100, from_client ? 1 : 2, from_client ? 2 : 1).vlan(vlan, 0x0800);
+      else
+        f.eth(0x0800, from_client ? 1 : 2, from_client ? 2 : 1);
+      if (from_client)
+        f.ipv4("10.0.0.1", "10.0.0.2", 6).tcp(c.client_port, 80, flags, seq, c.sseq);
+      else
+        f.ipv4("10.0.0.2", "10.0.0.1", 6).tcp(80, c.client_port, flags, seq, c.cseq);
+      f.text(text);
+      h.push(f);
+      seq += static_cast<uint32_t>(text.size()) + ((flags & tcp_flag::kSyn) ? 1 : 0);
+    };
+    send(true, tcp_flag::kSyn, c.cseq, "");
+    send(false, tcp_flag::kSyn | tcp_flag::kAck, c.sseq, "");
+    send(true, tcp_flag::kAck | tcp_flag::kPsh, c.cseq, "GET /tagged HTTP/1.1\r\nHost: x\r\n\r\n");
+    send(false, tcp_flag::kAck | tcp_flag::kPsh, c.sseq, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  for (const auto& e : ev) {
+    EXPECT_TRUE(contains(e, R"("path":"/tagged")")) << e;
+    EXPECT_TRUE(contains(e, R"("status_code":200)")) << e;
+  }
+  EXPECT_EQ(h.count("http.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("http.unmatched_responses"), 0u);
+}
+
 TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
   // The database built with tapbeat holds every decoder's probes; a run that enables
   // Redis alone must not take an HTTP request for anything.
