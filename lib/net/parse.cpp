@@ -638,9 +638,9 @@ ParseStatus Parser::icmp(ByteReader r, bool v6) {
 ParseStatus Parser::pptp_gre(uint16_t flags, uint16_t proto, ByteReader r, int depth) {
   // RFC 2637 §4.1: key (payload length, call id) always present, then the
   // sequence and acknowledgment numbers when S and A are set; PPP inside.
-  uint16_t payload_len = 0, call_id = 0;
+  uint16_t payload_len = 0;
   if (proto != kEthPpp || !(flags & 0x2000)) return drop(Counter::gre_unsupported);
-  if (!r.be16(payload_len) || !r.be16(call_id)) return drop(Counter::gre_truncated);
+  if (!r.be16(payload_len) || !r.skip(2)) return drop(Counter::gre_truncated);  // the call id: see below
   if ((flags & 0x1000) && !r.skip(4)) return drop(Counter::gre_truncated);
   if ((flags & 0x0080) && !r.skip(4)) return drop(Counter::gre_truncated);
   // An acknowledgment alone, or PPP's own control (LCP, CCP, ...): the packet
@@ -667,7 +667,9 @@ ParseStatus Parser::pptp_gre(uint16_t flags, uint16_t proto, ByteReader r, int d
   }
   if (ppp != kPppIpv4 && ppp != kPppIpv6) return outer();
   r.skip(first & 1 ? 1 : 2);
-  if (enter_tunnel(Tunnel::kGre, call_id, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
+  // Each side's packets carry its peer's call id (RFC 2637 4.1): the two directions of a
+  // session differ in it, so it stays out of the key, as GTP-U's tunnel ids do.
+  if (enter_tunnel(Tunnel::kGre, 0, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
   c_.inc(Counter::tunnel_decapsulated);
   return ppp_protocol(ppp, r, depth + 1);
 }

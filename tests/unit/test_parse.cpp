@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "flow/flow_table.hpp"
 #include "net/parse.hpp"
 #include "packet_builder.hpp"
 
@@ -543,7 +544,9 @@ TEST(Parse, PptpGreCarryingPpp) {
   auto p = parse(full.b);
   ASSERT_EQ(p->st, ParseStatus::kOk);
   EXPECT_EQ(p->m.tunnel, Tunnel::kGre);
-  EXPECT_EQ(p->m.tunnel_id, 7u);
+  // Each side sends its peer's call id: not the flow's, or its two directions would be
+  // two flows (the answer below carries call id 9).
+  EXPECT_EQ(p->m.tunnel_id, 0u);
   EXPECT_EQ(p->m.src[0], 10);
   EXPECT_EQ(p->m.dport, 80);
 
@@ -559,6 +562,23 @@ TEST(Parse, PptpGreCarryingPpp) {
   auto q = parse(compressed.b);
   ASSERT_EQ(q->st, ParseStatus::kOk);
   EXPECT_EQ(q->m.sport, 53);
+
+  Frame answer;  // the other direction of the first: the peer's call id (9)
+  answer.eth(0x0800, 2, 1)
+      .ipv4("192.0.2.2", "192.0.2.1", 47)
+      .raw({0x30, 0x81, 0x88, 0x0B, 0, 32, 0, 9})
+      .raw({0, 0, 0, 1, 0, 0, 0, 1})
+      .raw({0xFF, 0x03, 0x00, 0x21})
+      .ipv4("10.0.0.2", "10.0.0.1", 6)
+      .tcp(80, 1234)
+      .finish();
+  auto b = parse(answer.b);
+  ASSERT_EQ(b->st, ParseStatus::kOk);
+  FlowKey ka, kb;
+  bool from_a = false;
+  FlowTable::make_key(p->m, ka, from_a);
+  FlowTable::make_key(b->m, kb, from_a);
+  EXPECT_TRUE(ka == kb);
 
   Frame ack;  // acknowledgment only: no payload
   ack.eth(0x0800)
