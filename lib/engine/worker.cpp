@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "decode/transaction_event.hpp"
 #include "flow/flow_event.hpp"
@@ -390,9 +391,13 @@ Flow* Worker::connection(Parsed& p) {
     Flow* h = conns_->at_slot(p.flow->conn_hint - 1);
     if (h->in_use && is_without_link(h->key, p.key)) c = h;
   }
-  if (!c) {
+  // A packet whose flow key has no link layer has the connection's key and hash.
+  const auto key_and_hash = [&p]() -> std::pair<FlowKey, uint64_t> {
     const FlowKey key = without_link(p.key);
-    const uint64_t hash = p.key.has_mac || p.key.vlan_count ? FlowTable::hash_key(key) : p.hash;
+    return {key, p.key.has_mac || p.key.vlan_count ? FlowTable::hash_key(key) : p.hash};
+  };
+  if (!c) {
+    const auto [key, hash] = key_and_hash();
     c = conns_->find(key, hash);
     if (!c) c = new_connection(p, key, hash);
   }
@@ -408,8 +413,8 @@ Flow* Worker::connection(Parsed& p) {
                                                         : (c->tcp_marks & tcp_mark::kClosed) != 0)) {
       counters_.inc(Counter::stream_port_reuse);
       close_connection(*c);
-      const FlowKey key = without_link(p.key);
-      c = new_connection(p, key, p.key.has_mac || p.key.vlan_count ? FlowTable::hash_key(key) : p.hash);
+      const auto [key, hash] = key_and_hash();
+      c = new_connection(p, key, hash);
     }
     if (opening && !(c->tcp_marks & tcp_mark::kSynSeen)) {
       c->syn_seq = m.tcp_seq;
