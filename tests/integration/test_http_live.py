@@ -112,3 +112,89 @@ def test_loopback_frames_longer_than_65535_are_captured_whole(tmp_path, web_root
     config = live_config("http", PORT).replace("  device: lo\n", "  device: lo\n  snaplen: 65535\n")
     out, err = run_live(config, tmp_path, lambda: time.sleep(0.1), name="short.yml")
     assert f"interfaces.snaplen 65535 is shorter than lo's largest frame (MTU {mtu})" in err
+
+
+PROXY_PORT = 18081
+
+
+def connect_proxy():
+    """A forward proxy for CONNECT alone (as squid or a corporate proxy serves it): it
+    reads the CONNECT, dials the target, answers 200 and relays bytes both ways until
+    either side closes. One connection at a time, in a thread."""
+    import threading
+    listener = socket.create_server(("127.0.0.1", PROXY_PORT))
+
+    def relay(a, b):
+        try:
+            while chunk := a.recv(65536):
+                b.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            try:
+                b.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def serve():
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += client.recv(4096)
+            target = head.split(b" ")[1].decode()
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            t = threading.Thread(target=relay, args=(upstream, client), daemon=True)
+            t.start()
+            relay(client, upstream)
+            t.join(timeout=5)
+            client.close()
+            upstream.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_plain_http_through_a_connect_tunnel_is_published(tmp_path, web_root):
+    """A client asks a proxy for a tunnel to the web server and sends a plain request
+    through it: the request to the far end is an HTTP transaction of the proxy
+    connection (as Packetbeat and Zeek read it), besides the CONNECT itself and the
+    proxy's own connection to the server."""
+    listener = connect_proxy()
+    answers = []
+
+    def workload():
+        with socket.create_connection(("127.0.0.1", PROXY_PORT)) as c:
+            c.sendall(f"CONNECT 127.0.0.1:{PORT} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n\r\n".encode())
+            time.sleep(0.1)
+            c.sendall(b"GET /hello.txt HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while chunk := c.recv(65536):
+                answer += chunk
+            answers.append(answer)
+        time.sleep(0.5)
+
+    config = live_config("http", PORT).replace(f'"tcp port {PORT}"', f'"tcp port {PORT} or tcp port {PROXY_PORT}"')
+    config = config.replace(f"ports: [{PORT}]", f"ports: [{PORT}, {PROXY_PORT}]")
+    try:
+        out, err = run_live(config, tmp_path, workload)
+    finally:
+        listener.close()
+    body = (web_root / "hello.txt").read_bytes()
+    assert answers and answers[0].startswith(b"HTTP/1.1 200 Connection established") and answers[0].endswith(body)
+    events = [json.loads(line) for line in out.splitlines()]
+    through = [e for e in events if e["server"]["port"] == PROXY_PORT]
+    direct = [e for e in events if e["server"]["port"] == PORT]
+    assert [e["method"] for e in through] == ["CONNECT", "GET"], [e.get("query") for e in events]
+    tunnelled = through[1]
+    assert tunnelled["url"]["path"] == "/hello.txt" and tunnelled["status"] == "OK", tunnelled
+    assert tunnelled["http"]["response"]["status_code"] == 200
+    assert tunnelled["http"]["response"]["body"]["bytes"] == len(body)
+    assert [e["url"]["path"] for e in direct] == ["/hello.txt"]
+    s = final_stats(err)
+    assert s["stream.tunnels"] == 1 and s["http.unmatched_responses"] == 0, s
