@@ -198,3 +198,34 @@ def test_plain_http_through_a_connect_tunnel_is_published(tmp_path, web_root):
     assert [e["url"]["path"] for e in direct] == ["/hello.txt"]
     s = final_stats(err)
     assert s["stream.tunnels"] == 1 and s["http.unmatched_responses"] == 0, s
+
+
+def test_a_source_port_reused_by_a_new_connection(tmp_path, web_root):
+    """A client that binds the same source port for each connection (closing with a
+    reset, as load generators and some NAT gateways do): the kernel opens each with
+    new sequence numbers on the same ports. Each is a connection of its own, its request
+    paired with its response."""
+    import struct
+    src_port = 18999
+
+    def workload():
+        for _ in range(3):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            c.bind(("127.0.0.1", src_port))
+            c.connect(("127.0.0.1", PORT))
+            c.sendall(b"GET /hello.txt HTTP/1.0\r\n\r\n")
+            while c.recv(65536):
+                pass
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+            c.close()
+            time.sleep(0.1)
+        time.sleep(0.5)
+
+    out, err = run_live(live_config("http", PORT), tmp_path, workload)
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["client"]["port"] for e in events] == [src_port] * 3, [e.get("error") for e in events]
+    assert all(e["status"] == "OK" and e["http"]["response"]["status_code"] == 200 for e in events), events
+    s = final_stats(err)
+    assert s["stream.port_reuse"] == 2, s
+    assert s["http.unmatched_requests"] == 0 and s["http.unmatched_responses"] == 0, s
