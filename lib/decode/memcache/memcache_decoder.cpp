@@ -81,6 +81,18 @@ struct MemcacheDecoder::Udp {
   WaitWatch watch;  // when tick() has an entry to look at
 };
 
+namespace {
+// A UDP exchange's ends as a StreamInfo, the client's first (its request is the source).
+StreamInfo udp_exchange(uint8_t ip_version, const IpBytes& client, const IpBytes& server, uint16_t cport,
+                        uint16_t sport, uint64_t ts_ns) {
+  StreamInfo c;
+  c.ip_version = ip_version;
+  c.addr[0] = client, c.addr[1] = server, c.port[0] = cport, c.port[1] = sport;
+  c.ts_ns = ts_ns;
+  return c;
+}
+}  // namespace
+
 MemcacheDecoder::MemcacheDecoder(const DecoderSetup& s)
     : DecoderCommon<MemcacheStat>(s), cfg_(s.settings<MemcacheSettings>()), udp_(std::make_unique<Udp>()) {
   std::memset(static_cast<void*>(udp_.get()), 0, sizeof(Udp));
@@ -870,13 +882,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
   std::memset(static_cast<void*>(&st), 0, sizeof st);
   st.queue = ChainStore::Chain{};
   for (auto& d : st.dir) d.cur.keys = ChainStore::Chain{};
-  StreamInfo c;
-  c.ip_version = m.ip_version;
-  c.addr[0] = m.src;
-  c.addr[1] = m.dst;
-  c.port[0] = m.sport;
-  c.port[1] = m.dport;
-  c.ts_ns = m.ts_ns;
+  const StreamInfo c = udp_exchange(m.ip_version, m.src, m.dst, m.sport, m.dport, m.ts_ns);
   const uint8_t first = p[8];
   const std::string_view text(reinterpret_cast<const char*>(p + 8), m.l4_payload_len - 8);
   const bool request = first == 0x80 || (first != 0x81 && !looks_like_reply(text));
@@ -932,9 +938,8 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
   for (auto& e : u.e) {
     if (e.used && e.request_id == id && e.client == m.dst && e.server == m.src && e.cport == m.dport &&
         e.sport == m.sport) {
-      StreamInfo sc = c;
-      sc.addr[0] = e.client, sc.addr[1] = e.server, sc.port[0] = e.cport, sc.port[1] = e.sport;
-      publish(sc, 0, msg.bits & kBinary, true, &e.msg, &msg);
+      publish(udp_exchange(m.ip_version, e.client, e.server, e.cport, e.sport, m.ts_ns), 0,
+              msg.bits & kBinary, true, &e.msg, &msg);
       store_.release(e.msg.keys);
       store_.release(msg.keys);
       e.used = false;
@@ -945,9 +950,8 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
   // An answer to nothing seen, published alone as over TCP (a bare END only counted).
   counters_.inc(MemcacheStat::unmatched_responses);
   if ((msg.bits & kBinary) || msg.reply_kind != kReplyEnd || msg.count_values) {
-    StreamInfo sc = c;
-    sc.addr[0] = m.dst, sc.addr[1] = m.src, sc.port[0] = m.dport, sc.port[1] = m.sport;
-    publish(sc, 0, msg.bits & kBinary, true, nullptr, &msg);
+    publish(udp_exchange(m.ip_version, m.dst, m.src, m.dport, m.sport, m.ts_ns), 0, msg.bits & kBinary, true,
+            nullptr, &msg);
   }
   store_.release(msg.keys);
 }
@@ -961,11 +965,9 @@ void MemcacheDecoder::tick(uint64_t now_ns) {
       udp_->watch.keep(e.msg.start_ns);
       continue;
     }
-    StreamInfo c;
-    c.ip_version = e.ip_version;
-    c.addr[0] = e.client, c.addr[1] = e.server, c.port[0] = e.cport, c.port[1] = e.sport;
     counters_.inc(MemcacheStat::unmatched_requests);
-    publish(c, 0, e.msg.bits & kBinary, true, &e.msg, nullptr);
+    publish(udp_exchange(e.ip_version, e.client, e.server, e.cport, e.sport, 0), 0, e.msg.bits & kBinary,
+            true, &e.msg, nullptr);
     store_.release(e.msg.keys);
     e.used = false;
     udp_->watch.remove();
