@@ -60,7 +60,9 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   char a[48], b[48], ts[40], te[40];
   const std::string_view client(a, format_ip(t.client, t.ip_version, a));
   const std::string_view server(b, format_ip(t.server, t.ip_version, b));
-  const uint64_t end = t.end_ns ? t.end_ns : t.start_ns;
+  // A response stamped before its request (the capture point had the two directions
+  // out of order, by microseconds) ends the exchange where it began: no duration below 0.
+  const uint64_t end = t.end_ns > t.start_ns ? t.end_ns : t.start_ns;
 
   // @timestamp and event.start are the same time; event.end often is too.
   const std::string_view start(ts, format_time_digits(t.start_ns, agent.timestamp_digits, ts));

@@ -85,6 +85,9 @@ class alignas(kCacheLine) Worker {
   static constexpr uint32_t kStreamScratchBytes = 128 * 1024;
   // How often idle connections are checked for expired transactions.
   static constexpr uint64_t kTransactionSweepNs = 1'000'000'000;
+  // How long one direction's bytes wait for the other's they acknowledge (a capture
+  // point that had the directions out of order) before those count as lost to it.
+  static constexpr uint64_t kPeerWaitNs = 100'000'000;
 
   explicit Worker(const WorkerSettings& s);
   // Memory a worker reserves for `capacity` flows: the flow table, and with a TCP

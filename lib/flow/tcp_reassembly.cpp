@@ -153,6 +153,13 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     d.synced = true;
     counters_.inc(Counter::tcp_reasm_midstream);
   }
+  if (d.wait_ns) {
+    // No room to wait, or a loss to tell in its place: as before the wait.
+    const int32_t reach = seq_diff(seq + len, d.next_seq);
+    if (lost_tail || (len > 0 && (d.buffered + len > limits_.stream_bytes ||
+                                  (reach > 0 && static_cast<uint32_t>(reach) > limits_.window_bytes))))
+      give_up_wait(d, sink);
+  }
   if (len > 0) {
     const int32_t ahead = seq_diff(seq, d.next_seq);
     if (ahead < 0) {
@@ -167,11 +174,27 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
         seq = d.next_seq;
       }
     }
-    if (len > 0 && seq == d.next_seq) {
+    bool kept = false;
+    if (len > 0 && d.wait_ns) {
+      // Waiting for the other side's bytes (wait_for_peer): kept in order behind them.
+      if (seq != d.next_seq + d.buffered) counters_.inc(Counter::tcp_reasm_out_of_order);
+      kept = store(d, seq, payload, len, stable, sink.now());
+      if (!kept) {  // the pool ran out: what waits goes out, this segment's rest as any other
+        give_up_wait(d, sink);
+        const int32_t behind = seq_diff(d.next_seq, seq);
+        if (behind > 0) {
+          const uint32_t done = std::min<uint32_t>(static_cast<uint32_t>(behind), len);
+          payload += done;
+          len -= done;
+          seq += done;
+        }
+      }
+    }
+    if (!kept && len > 0 && seq == d.next_seq) {
       sink.on_data(payload, len);
       d.next_seq += len;
       drain(d, sink);
-    } else if (len > 0) {
+    } else if (!kept && len > 0) {
       counters_.inc(Counter::tcp_reasm_out_of_order);
       if (static_cast<uint32_t>(seq_diff(seq, d.next_seq)) + len > limits_.window_bytes) {
         // Too far ahead to wait for: the hole becomes a gap.
@@ -203,22 +226,79 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     drain(d, sink);
   }
   if (flags & (tcp_flag::kFin | tcp_flag::kRst)) {
-    close(d, sink);
-    // A FIN numbered past the bytes seen: the stream's tail was lost to the capture
-    // (nothing after it would tell). Its decoder hears of the gap before the end, as of
-    // any other. A number further ahead than the window is not believed.
-    const int32_t tail = seq_diff(seq + len + lost_tail, d.next_seq);
-    if ((flags & tcp_flag::kFin) && !d.fin && tail > 0 && static_cast<uint32_t>(tail) <= limits_.window_bytes)
-      gap_to(d, sink, seq + len + lost_tail);
-    if (!d.fin) {
-      d.fin = true;
-      sink.on_end();
+    if (d.wait_ns) {  // after the bytes that wait
+      d.wait_end_flags = flags & (tcp_flag::kFin | tcp_flag::kRst);
+      d.wait_end_seq = seq + len + lost_tail;
+    } else {
+      finish(d, flags, seq + len + lost_tail, sink);
     }
+  }
+}
+
+void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, StreamSink& sink) {
+  close(d, sink);
+  // A FIN numbered past the bytes seen: the stream's tail was lost to the capture
+  // (nothing after it would tell). Its decoder hears of the gap before the end, as of
+  // any other. A number further ahead than the window is not believed.
+  const int32_t tail = seq_diff(end_seq, d.next_seq);
+  if ((flags & tcp_flag::kFin) && !d.fin && tail > 0 && static_cast<uint32_t>(tail) <= limits_.window_bytes)
+    gap_to(d, sink, end_seq);
+  if (!d.fin) {
+    d.fin = true;
+    sink.on_end();
+  }
+}
+
+void TcpReassembler::wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len,
+                                   uint32_t ack, uint64_t ts_ns) {
+  if (len == 0 || d.no_wait || d.fin || !peer.synced || peer.fin || peer.wait_ns || peer.head >= 0 ||
+      ack == 0)
+    return;
+  const int32_t unseen = seq_diff(ack, peer.next_seq);
+  if (unseen <= 0 || static_cast<uint32_t>(unseen) > limits_.window_bytes) return;
+  if (d.synced && seq_diff(seq + len, d.next_seq) <= 0) return;  // nothing new: a retransmission
+  if (d.wait_ns) {
+    if (seq_diff(ack, d.wait_for) > 0) d.wait_for = ack;
+    return;
+  }
+  counters_.inc(Counter::tcp_reasm_waited_for_peer);
+  d.wait_for = ack;
+  d.wait_ns = ts_ns ? ts_ns : 1;
+}
+
+void TcpReassembler::lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink) {
+  const int32_t missing = seq_diff(upto, d.next_seq);
+  if (!d.synced || d.fin || d.wait_ns || missing <= 0 ||
+      static_cast<uint32_t>(missing) > limits_.window_bytes)
+    return;
+  counters_.inc(Counter::tcp_reasm_acked_gaps);
+  const uint64_t now = sink.now();
+  while (d.head >= 0 && seq_diff(nodes_[d.head].seq, upto) <= 0) skip_hole(d, sink, now);
+  if (seq_diff(upto, d.next_seq) > 0) {
+    gap_to(d, sink, upto);
+    drain(d, sink);
+  }
+}
+
+void TcpReassembler::end_wait(TcpDirection& d, StreamSink& sink) {
+  d.wait_ns = 0;
+  drain(d, sink);
+  if (d.wait_end_flags) {
+    const uint8_t flags = d.wait_end_flags;
+    d.wait_end_flags = 0;
+    finish(d, flags, d.wait_end_seq, sink);
   }
 }
 
 void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink) {
   if (!d.synced || d.fin || d.head < 0) return;
+  // Bytes that wait for this side's (wait_for_peer) acknowledged by it: it had them,
+  // and had sent what they waited for; those bytes of its were lost to the capture.
+  if (d.wait_ns) {
+    if (seq_diff(ack, nodes_[d.head].seq) <= 0) return;  // what waits is not a hole
+    give_up_wait(d, sink);
+    if (d.head < 0) return;
+  }
   // Acknowledged at least to the first byte held: the bytes before it were received.
   // A number further ahead than the window is not believed (an ACK scan's, a forged one).
   if (seq_diff(ack, nodes_[d.head].seq) < 0 ||
@@ -231,10 +311,13 @@ void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink) {
 }
 
 void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {
+  if (d.wait_ns) end_wait(d, sink);  // the other side's bytes never came: these go out as they are
   while (d.head >= 0) skip_hole(d, sink);
 }
 
 void TcpReassembler::release(TcpDirection& d) {
+  d.wait_ns = 0;
+  d.wait_end_flags = 0;
   while (d.head >= 0) {
     const int32_t next = nodes_[d.head].next;
     d.buffered -= nodes_[d.head].len;

@@ -46,13 +46,22 @@ struct TcpDirection {
   uint32_t next_seq = 0;  // next byte expected
   bool synced = false;    // next_seq is known (SYN or first data seen)
   bool fin = false;
+  bool no_wait = false;   // a wait for the other side's bytes ran out: none again
   int32_t head = -1;      // buffered nodes, sorted by sequence number
   uint32_t buffered = 0;  // bytes held for this direction
   // The furthest the other side acknowledged past next_seq (bytes not seen yet), and
   // the time of the packet that took it there; stale once next_seq passes it. Before
   // `synced`: the first acknowledgement the other side was seen to send (0 ns: none).
   uint32_t peer_ack = 0;
+  // While wait_ns is set, this direction's bytes are held until the other side's
+  // reach wait_for (see TcpReassembler::wait_for_peer).
+  uint32_t wait_for = 0;
   uint64_t peer_ack_ns = 0;
+  uint64_t wait_ns = 0;
+  // A FIN or RST that came while waiting, taken once the wait ends: its flags and the
+  // sequence number past its segment's bytes.
+  uint8_t wait_end_flags = 0;
+  uint32_t wait_end_seq = 0;
 };
 
 struct TcpLimits {
@@ -106,6 +115,43 @@ class TcpReassembler {
     d.peer_ack = ack;
     d.peer_ack_ns = ts_ns;
   }
+  // A segment of d carrying `len` bytes from `seq` acknowledges the other side's bytes
+  // up to `ack`, past any of them seen (peer.next_seq), none held: the capture point had
+  // the two directions out of order (a TAP's or a SPAN's two directions merged, a
+  // response stamped before the request it answers). d's bytes from this segment on are
+  // held, in order, until the peer's reach `ack` (release_waiting()), so that a decoder
+  // reads a request before its response. Not when the peer is waiting itself, has
+  // ended, or is behind a hole (ack() reads that as loss), nor further ahead than the
+  // window. Counted in tcp.reassembly.waited_for_peer.
+  void wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len, uint32_t ack,
+                     uint64_t ts_ns);
+  // d waits and the peer's bytes reached what it waits for: d's held bytes go out.
+  void release_waiting(TcpDirection& d, const TcpDirection& peer, StreamSink& sink) {
+    if (d.wait_ns && seq_diff(peer.next_seq, d.wait_for) >= 0) end_wait(d, sink);
+  }
+  // An acknowledgement from d's peer that reaches d's bytes that wait: the peer had
+  // them, so it had sent what they wait for (see lost_up_to).
+  bool acknowledges_waiting(const TcpDirection& d, uint32_t ack) const {
+    return d.wait_ns && d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) > 0;
+  }
+  // d's bytes before `upto` that the capture has not shown were sent (the peer's
+  // acknowledgement of them came back): lost to the capture, a gap before d's next bytes
+  // (counted as an acknowledged hole). Not further ahead than the window.
+  void lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink);
+  // The bytes d waited for were lost to the capture; after a wait that ran out of time
+  // (no_more), d waits no more on this connection.
+  void give_up_wait(TcpDirection& d, StreamSink& sink, bool no_more = false) {
+    counters_.inc(Counter::tcp_reasm_wait_given_up);
+    d.no_wait = d.no_wait || no_more;
+    end_wait(d, sink);
+  }
+  // d waited since before `ts_ns - max_ns`: the peer's bytes were lost to the capture.
+  // d's bytes go out, and d waits no more on this connection. Every wait given up
+  // (this, the limits, the peer acknowledging the bytes that wait) is counted in
+  // tcp.reassembly.wait_given_up.
+  void expire_wait(TcpDirection& d, uint64_t ts_ns, uint64_t max_ns, StreamSink& sink) {
+    if (d.wait_ns && ts_ns > d.wait_ns + max_ns) give_up_wait(d, sink, true);
+  }
   // The connection ended: buffered bytes after a hole go out behind a gap.
   void close(TcpDirection& d, StreamSink& sink);
   // Drops buffered bytes without delivering them (flow evicted or detached).
@@ -126,6 +172,10 @@ class TcpReassembler {
   void free_node(int32_t i);
   bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable, uint64_t ts_ns);
   void drain(TcpDirection& d, StreamSink& sink);
+  void end_wait(TcpDirection& d, StreamSink& sink);
+  // FIN or RST: what waits behind a hole goes out, then the end (end_seq: past the
+  // segment's bytes and what the capture cut off them).
+  void finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, StreamSink& sink);
   void skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns = 0);
   // The bytes from d's next up to `upto`, none held, given up as a gap (counted and told).
   void gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto);

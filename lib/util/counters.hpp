@@ -85,6 +85,8 @@ namespace tapbeat {
   X(tcp_reasm_stream_full, "tcp.reassembly.stream_full", counter)         \
   X(tcp_reasm_pool_full, "tcp.reassembly.pool_full", counter)             \
   X(tcp_reasm_dropped_bytes, "tcp.reassembly.dropped_bytes", counter)     \
+  X(tcp_reasm_waited_for_peer, "tcp.reassembly.waited_for_peer", counter) \
+  X(tcp_reasm_wait_given_up, "tcp.reassembly.wait_given_up", counter)     \
   X(detect_by_port, "detect.by_port", counter)                            \
   X(detect_by_payload, "detect.by_payload", counter)                      \
   X(detect_undetected, "detect.undetected", counter)                      \

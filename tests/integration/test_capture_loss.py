@@ -18,6 +18,10 @@ bytes go out unanswered; before, the rest of the connection paired shifted).
 Logins: many short connections to MariaDB and PostgreSQL (make_login_captures.py: a
 login with a password, over a refused SSL request or without one, some failing, then
 two statements), each segment of each login dropped in turn: no statement is lost.
+
+Directions out of order: every answer's first segment written before the request segment
+it acknowledges (a capture point merging the two directions): every exchange pairs as in
+the capture in order.
 """
 import json
 import os
@@ -79,13 +83,19 @@ def tcp_payload(frame):
     return sport, dport, 14 + total - data, frame[tcp + 13], frame[data:14 + total]
 
 
-def events(path, tmp_path, kind):
+def run(path, tmp_path):
+    """tapbeat's events and final stats over a capture."""
     cfg = tmp_path / "loss.yml"
     cfg.write_text(CONFIG)
     p = subprocess.run([BIN, "-c", str(cfg), "-I", str(path), "-t", "--strict.perms=false"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
-    return [e for e in map(json.loads, p.stdout.splitlines()) if e.get("type") == kind]
+    stats = next(json.loads(l)["stats"] for l in p.stderr.splitlines() if '"final stats"' in l)
+    return list(map(json.loads, p.stdout.splitlines())), stats
+
+
+def events(path, tmp_path, kind):
+    return [e for e in run(path, tmp_path)[0] if e.get("type") == kind]
 
 
 def exchange(e):
@@ -149,14 +159,9 @@ def test_a_tail_lost_before_the_fin_is_a_gap(capture, tmp_path):
     lost = tcp_payload(records[last][1])[2]
     cut = tmp_path / "tail.pcap"
     cut.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(records) if i != last))
-    cfg = tmp_path / "loss.yml"
-    cfg.write_text(CONFIG)
-    p = subprocess.run([BIN, "-c", str(cfg), "-I", str(cut), "-t", "--strict.perms=false"],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr[-2000:]
-    stats = next(json.loads(l)["stats"] for l in p.stderr.splitlines() if '"final stats"' in l)
+    out, stats = run(cut, tmp_path)
     assert stats["tcp.reassembly.gaps"] == 1 and stats["tcp.reassembly.gap_bytes"] == lost, stats
-    got = [e for e in map(json.loads, p.stdout.splitlines()) if e.get("type") == kind and e["status"] == "OK"]
+    got = [e for e in out if e.get("type") == kind and e["status"] == "OK"]
     if kind == "http":
         assert [exchange(e) for e in got] == [exchange(e) for e in whole]
         assert "Packet loss" in got[-1]["error"]["message"]
@@ -250,3 +255,60 @@ def test_a_small_snap_length_keeps_every_transaction(capture, snap, tmp_path):
     answered = sum(1 for e in whole if e["status"] == "OK")
     assert sum(1 for e in got if "end" in e["event"] and "start" in e["event"]) >= answered - 1, (capture, snap)
     assert not [e for e in got if e.get("error", {}).get("message", "").startswith("Unmatched response")]
+
+
+def tcp_numbers(frame):
+    """(sequence, acknowledgement) numbers of an IPv4 TCP frame."""
+    tcp = 14 + (frame[14] & 0x0F) * 4
+    return struct.unpack(">II", frame[tcp + 4:tcp + 12])
+
+
+def reorder_directions(records, port):
+    """Each answer's first segment moved before the last segment of the request it
+    acknowledges, stamped a microsecond before it: how a capture point that merges
+    the two directions (a TAP's two ports, a SPAN of both) can write them when the
+    server answers within microseconds. How many were moved."""
+    out, moved, last_request = list(records), 0, None
+    i = 0
+    while i < len(out):
+        t = tcp_payload(out[i][1])
+        if t and t[2] > 0:
+            seq, ack = tcp_numbers(out[i][1])
+            if t[1] == port:
+                last_request = (i, (seq + t[2]) & 0xFFFFFFFF)
+            elif t[0] == port and last_request and last_request[1] == ack and last_request[0] < i:
+                j = last_request[0]
+                sec, usec = struct.unpack("<II", out[j][0][:8])
+                stamp = sec * 1_000_000 + usec - 1
+                head = struct.pack("<II", stamp // 1_000_000, stamp % 1_000_000) + out[i][0][8:]
+                out.insert(j, (head, out.pop(i)[1]))
+                moved += 1
+                last_request = None
+        i += 1
+    return out, moved
+
+
+REORDER_CASES = {**CASES, **PIPE_CASES, **{k: v[:2] for k, v in LOGIN_CASES.items()}}
+
+
+@pytest.mark.parametrize("capture", sorted(REORDER_CASES))
+def test_answers_captured_before_their_requests_pair_as_sent(capture, tmp_path):
+    """The capture point wrote every answer's first segment before the request segment
+    it acknowledges. The answer's bytes wait until the request's reach what they
+    acknowledge (tcp.reassembly.waited_for_peer) and every exchange pairs as in the
+    capture in order; before, each such answer went out unmatched and every later
+    request of the connection took the next request's answer."""
+    kind, port = REORDER_CASES[capture]
+    path = os.path.join(DATA, capture)
+    whole = [exchange(e) for e in events(path, tmp_path, kind) if e["status"] == "OK"]
+    header, records = read_pcap(path)
+    swapped, moved = reorder_directions(records, port)
+    assert moved >= 15, moved
+    cut = tmp_path / "reordered.pcap"
+    cut.write_bytes(header + b"".join(h + f for h, f in swapped))
+    out, stats = run(cut, tmp_path)
+    got = [e for e in out if e.get("type") == kind]
+    assert [exchange(e) for e in got if e["status"] == "OK"] == whole
+    assert stats["tcp.reassembly.waited_for_peer"] == moved and stats["tcp.reassembly.wait_given_up"] == 0, stats
+    assert stats["tcp.reassembly.gaps"] == 0, stats
+    assert all(e["event"].get("duration", 0) >= 0 for e in got)

@@ -1555,6 +1555,42 @@ TEST(TcpConnections, PortsReusedByANewConnectionBeginAnother) {
   EXPECT_EQ(h.count("http.unmatched_requests"), 0u);
 }
 
+// A capture point that merges the two directions (a TAP's two ports, a SPAN of both)
+// may write an answer before the request it acknowledges. The answer waits for the
+// request's bytes and each request pairs with its own answer; the exchange's duration
+// is 0, not below it. (Each such answer had gone out unmatched and every later request
+// on the connection had taken the next request's answer.)
+TEST(TcpConnections, AnswersCapturedBeforeTheirRequestsPairAsSent) {
+  HttpHarness h;
+  Conn c{47000, 80};
+  h.handshake(c);
+  for (int i = 0; i < 4; ++i) {
+    const std::string req = "GET /r" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string resp = "HTTP/1.1 20" + std::to_string(i) + " OK\r\nContent-Length: 0\r\n\r\n";
+    if (i % 2 == 0) {
+      h.client(c, req);
+      h.server(c, resp);
+      continue;
+    }
+    Conn answered = c;  // the answer acknowledges the request, not seen yet
+    answered.cseq += static_cast<uint32_t>(req.size());
+    h.frame(false, answered, tcp_flag::kAck | tcp_flag::kPsh, c.sseq, resp);
+    h.client(c, req);
+    c.sseq += static_cast<uint32_t>(resp.size());
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(contains(ev[i], "\"path\":\"/r" + std::to_string(i) + "\"")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], "\"status_code\":20" + std::to_string(i))) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("status":"OK")")) << ev[i];
+    if (i % 2) EXPECT_TRUE(contains(ev[i], R"("duration":0,)")) << ev[i];
+  }
+  EXPECT_EQ(h.count(Counter::tcp_reasm_waited_for_peer), 2u);
+  EXPECT_EQ(h.count(Counter::tcp_reasm_wait_given_up), 0u);
+  EXPECT_EQ(h.count(Counter::tcp_reasm_gaps), 0u);
+}
+
 // One direction tagged and the other not, or each with its own tag (a SPAN of a trunk,
 // traffic routed between VLANs): two flows, one TCP conversation, its requests paired
 // with their responses as Packetbeat and Zeek pair them (they had been two connections,

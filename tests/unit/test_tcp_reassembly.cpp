@@ -278,6 +278,137 @@ TEST(TcpReassemblyAck, GapTellsWhenThePeerHadTheLostBytes) {
   }
 }
 
+// Both directions of one connection, writing to one log in the order the bytes reach
+// their decoders: "c:" the client's, "s:" the server's, "|" an end. The worker's steps
+// per packet, as it takes them: expire a wait; where the other side waits and this
+// packet shows the bytes it waits for were lost, its bytes go out and this side's gap
+// follows; the ACK; a wait begun; the segment; the other side's wait ended when this
+// side's bytes reached it.
+struct TwoSides {
+  struct Side : TimedRecorder {
+    std::string* log = nullptr;
+    char tag = 0;
+    void on_data(const uint8_t* d, uint32_t n) override {
+      *log += std::string(1, tag) + ":" + std::string(reinterpret_cast<const char*>(d), n) + " ";
+    }
+    void on_gap(uint32_t n, uint64_t) override {
+      *log += std::string(1, tag) + ":[gap " + std::to_string(n) + "] ";
+    }
+    void on_end() override { *log += std::string(1, tag) + ":| "; }
+  };
+  Counters c;
+  TcpReassembler r{TcpLimits{}, c};
+  TcpDirection dir[2];
+  Side side[2];
+  std::string log;
+  TwoSides() {
+    side[0].log = side[1].log = &log;
+    side[0].tag = 'c', side[1].tag = 's';
+    packet(0, 1, 0, 99, 0, "", tcp_flag::kSyn);
+    packet(1, 1, 0, 499, 0, "", tcp_flag::kSyn);
+  }
+  void packet(int k, uint64_t t, uint64_t max_wait, uint32_t seq, uint32_t ack, const std::string& s,
+              uint8_t flags = 0) {
+    TcpDirection &me = dir[k], &peer = dir[1 - k];
+    side[0].tick(t), side[1].tick(t);
+    for (int j = 0; j < 2; ++j) r.expire_wait(dir[j], t, max_wait ? max_wait : 1000, side[j]);
+    if (peer.wait_ns && me.synced) {
+      const uint32_t upto = seq_diff(seq, peer.wait_for) < 0 ? seq : peer.wait_for;
+      if ((!s.empty() && upto == peer.wait_for) || (ack && r.acknowledges_waiting(peer, ack))) {
+        r.give_up_wait(peer, side[1 - k]);
+        r.lost_up_to(me, upto, side[k]);
+      }
+    }
+    if (ack) {
+      if (peer.head >= 0) r.ack(peer, ack, side[1 - k]);
+      r.note_ack(peer, ack, t);
+      r.wait_for_peer(me, peer, seq, static_cast<uint32_t>(s.size()), ack, t);
+    }
+    r.segment(me, seq, flags, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()),
+              side[k]);
+    if (peer.wait_ns) r.release_waiting(peer, me, side[1 - k]);
+  }
+};
+
+// A capture point that merges the two directions may write an answer before the request
+// it acknowledges. The answer's bytes (its FIN too) wait until the request's reach what
+// they acknowledge, and its decoder reads the two in the order they were sent.
+TEST(TcpReassemblyWait, BytesAcknowledgingUnseenPeerBytesWaitForThem) {
+  TwoSides w;
+  w.packet(0, 2, 0, 100, 500, "GET1");
+  w.packet(1, 3, 0, 500, 104, "R1");
+  w.packet(1, 4, 0, 502, 108, "R2a");  // answers GET2, not yet seen
+  w.packet(1, 5, 0, 505, 108, "R2b", tcp_flag::kFin);
+  EXPECT_EQ(w.log, "c:GET1 s:R1 ");
+  w.packet(0, 6, 0, 104, 502, "GE");  // part of it: still short of 108
+  w.packet(0, 7, 0, 106, 502, "T2");
+  EXPECT_EQ(w.log, "c:GET1 s:R1 c:GE c:T2 s:R2a s:R2b s:| ");
+  EXPECT_EQ(w.c.get(Counter::tcp_reasm_waited_for_peer), 1u);
+  EXPECT_EQ(w.c.get(Counter::tcp_reasm_wait_given_up), 0u);
+  EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
+  EXPECT_EQ(w.r.buffered_total(), 0u);
+}
+
+// The bytes waited for never come: lost to the capture. A later segment of the peer
+// past them (the hole they leave, a gap), the peer acknowledging the bytes that wait,
+// the time a capture point could reorder running out, the connection's end: each lets
+// the waiting bytes go. After a wait ran out of time, that side waits no more.
+TEST(TcpReassemblyWait, BytesWaitedForThatNeverComeAreLost) {
+  {
+    TwoSides w;  // the peer's next bytes come past the hole
+    w.packet(1, 2, 0, 500, 104, "R1");
+    w.packet(0, 3, 0, 104, 500, "GET2");
+    EXPECT_EQ(w.log, "s:R1 c:[gap 4] c:GET2 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 1u);
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_wait_given_up), 1u);
+  }
+  {
+    TwoSides w;  // the bytes waited for come out of order: the first of them late
+    w.packet(0, 2, 0, 100, 500, "GET1");
+    w.packet(1, 3, 0, 500, 110, "R1");
+    w.packet(0, 4, 0, 106, 500, "T2..");
+    EXPECT_EQ(w.log, "c:GET1 ");
+    w.packet(0, 5, 0, 104, 500, "GE");
+    EXPECT_EQ(w.log, "c:GET1 c:GE c:T2.. s:R1 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
+  }
+  {
+    TwoSides w;  // the peer acknowledges the bytes that wait
+    w.packet(1, 2, 0, 500, 104, "R1");
+    w.packet(0, 3, 0, 104, 502, "");
+    EXPECT_EQ(w.log, "s:R1 c:[gap 4] ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_wait_given_up), 1u);
+    w.packet(0, 4, 0, 104, 502, "GET2");
+    EXPECT_EQ(w.log, "s:R1 c:[gap 4] c:GET2 ");
+  }
+  {
+    TwoSides w;  // out of time
+    w.packet(1, 2, 10, 500, 104, "R1");
+    w.packet(1, 5, 10, 502, 104, "R2");
+    EXPECT_EQ(w.log, "");
+    w.packet(1, 13, 10, 504, 104, "R3");
+    EXPECT_EQ(w.log, "s:R1 s:R2 s:R3 ");
+    EXPECT_TRUE(w.dir[1].no_wait);
+    w.packet(1, 14, 10, 506, 110, "R4");  // no second wait
+    EXPECT_EQ(w.log, "s:R1 s:R2 s:R3 s:R4 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_waited_for_peer), 1u);
+  }
+  {
+    TwoSides w;  // the connection ends
+    w.packet(1, 2, 0, 500, 104, "R1");
+    w.r.close(w.dir[0], w.side[0]);
+    w.r.close(w.dir[1], w.side[1]);
+    EXPECT_EQ(w.log, "s:R1 ");
+    EXPECT_EQ(w.r.buffered_total(), 0u);
+  }
+  {
+    TwoSides w;  // one side only seen: nothing to wait for
+    TcpDirection unseen;
+    w.r.wait_for_peer(w.dir[1], unseen, 500, 2, 104, 2);
+    EXPECT_EQ(w.dir[1].wait_ns, 0u);
+  }
+}
+
 TEST_F(TcpReassembly, AcknowledgementsNotTakenAsLoss) {
   seg(0, "", tcp_flag::kSyn);
   seg(1, "abc");
