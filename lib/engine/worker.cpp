@@ -579,46 +579,11 @@ void Worker::tcp_session(Parsed& p) {
   // Filled in place: a StreamInfo returned and copied is read back in wide loads
   // over its narrow stores, a store-forwarding stall on every segment.
   stream_info(*f, m.ts_ns, sink_.info());
-  if (TcpDirection& other = s.dir[1 - d]; other.wait_ns && s.dir[d].synced) {
-    // The other side's bytes wait for this side's up to other.wait_for. This segment
-    // begins past that point, or acknowledges the bytes that wait (this side had them,
-    // so it had sent what they wait for): what the capture did not show of this side's
-    // bytes before then was lost to it. The other side's bytes go out, then this side's
-    // decoder hears of the gap (as it did when nothing waited: a decoder that has seen
-    // none of the connection's bytes learns its dialect from the other side's), and
-    // this segment's bytes come after.
-    const uint32_t upto = seq_diff(m.tcp_seq, other.wait_for) < 0 ? m.tcp_seq : other.wait_for;
-    if ((m.l4_payload_len && upto == other.wait_for) ||
-        ((m.tcp_flags & tcp_flag::kAck) && tcp_->acknowledges_waiting(other, m.tcp_ack))) {
-      sink_.bind(&s, 1 - d);
-      tcp_->give_up_wait(other, sink_);
-      if (s.state == kDecoding) {
-        sink_.bind(&s, d);
-        tcp_->lost_up_to(s.dir[d], upto, sink_);
-      }
-      if (detached()) return;
-    }
-  }
-  if ((m.tcp_flags & tcp_flag::kAck) && s.dir[1 - d].head >= 0) {
-    // The other direction waits behind a hole: an acknowledgement that reaches the
-    // bytes held says the hole's were lost to the capture, and that direction's
-    // decoder hears of it before this segment's bytes.
-    sink_.bind(&s, 1 - d);
-    tcp_->ack(s.dir[1 - d], m.tcp_ack, sink_);
-    if (detached()) return;
-  }
-  for (int k = 0; k < 2; ++k) {
-    if (!s.dir[k].wait_ns) continue;
-    // Bytes waiting for the other side's since longer than a capture point reorders the
-    // directions: those were lost to the capture.
-    sink_.bind(&s, k);
-    tcp_->expire_wait(s.dir[k], m.ts_ns, kPeerWaitNs, sink_);
-    if (detached()) return;
-  }
-  if (m.tcp_flags & tcp_flag::kAck) {
-    tcp_->note_ack(s.dir[1 - d], m.tcp_ack, m.ts_ns);
-    tcp_->wait_for_peer(s.dir[d], s.dir[1 - d], m.tcp_seq + ((m.tcp_flags & tcp_flag::kSyn) ? 1 : 0),
-                        m.l4_payload_len, m.tcp_ack, m.ts_ns);
+  Sides sides(*this, s);
+  if (!tcp_->before_segment(s.dir, d, {m.tcp_seq, m.tcp_ack, m.tcp_flags, m.l4_payload_len, m.ts_ns}, sides,
+                            kPeerWaitNs)) {
+    detached();
+    return;
   }
   sink_.bind(&s, d);
   if (!s.buf[d].held.empty() && s.buf[d].need == 0 && !s.dir[d].synced) {
@@ -629,11 +594,7 @@ void Worker::tcp_session(Parsed& p) {
   }
   tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_,
                 stable_frames_ && p.in_frame, m.l4_lost);
-  if (s.state == kDecoding && s.dir[1 - d].wait_ns) {
-    // This side's bytes reached what the other side's wait for: they go out now.
-    sink_.bind(&s, 1 - d);
-    tcp_->release_waiting(s.dir[1 - d], s.dir[d], sink_);
-  }
+  if (s.state == kDecoding) tcp_->after_segment(s.dir, d, sides);
   detached();
 }
 

@@ -176,6 +176,21 @@ class alignas(kCacheLine) Worker {
     StreamInfo info_;
   };
 
+  // Both directions of one session through the one Sink, bound to each in turn.
+  class Sides : public ConnectionSinks {
+   public:
+    Sides(Worker& w, TcpSession& s) : w_(w), s_(s) {}
+    StreamSink& dir(int k) override {
+      w_.sink_.bind(&s_, k);
+      return w_.sink_;
+    }
+    bool gone() const override { return s_.state != kDecoding; }
+
+   private:
+    Worker& w_;
+    TcpSession& s_;
+  };
+
   bool parse_one(const RawPacket& p, Parsed& out);
   // The stages of process() over the burst's first packets, up to and with the first
   // that completes a datagram from fragments; how many packets that was.

@@ -30,7 +30,7 @@ void TcpReassembler::free_node(int32_t i) {
 // Copies [seq, seq+len) into nodes (or points them at it, when stable), leaving bytes
 // already buffered as they are.
 bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable,
-                           uint64_t ts_ns) {
+                           uint64_t ts_ns, bool waits, uint32_t needs) {
   while (len > 0) {
     // Find where seq goes: prev is the last node starting before it.
     int32_t prev = -1, cur = d.head;
@@ -64,6 +64,8 @@ bool TcpReassembler::store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint
     nodes_[n].seq = seq;
     nodes_[n].len = static_cast<uint16_t>(take);
     nodes_[n].ts_ns = ts_ns;
+    nodes_[n].waits = waits;
+    nodes_[n].needs = needs;
     if (stable) {
       nodes_[n].held = p;
     } else {
@@ -91,7 +93,7 @@ void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
   while (d.head >= 0) {
     Node& n = nodes_[d.head];
     const int32_t ahead = seq_diff(n.seq, d.next_seq);
-    if (ahead > 0) break;  // still a hole
+    if (ahead > 0 || n.waits) break;  // still a hole, or bytes that wait for the peer's
     const uint32_t end = n.seq + n.len;
     if (seq_diff(end, d.next_seq) > 0) {
       const uint32_t skip = d.next_seq - n.seq;
@@ -153,12 +155,18 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     d.synced = true;
     counters_.inc(Counter::tcp_reasm_midstream);
   }
-  if (d.wait_ns) {
+  const bool waits = d.seg_waits;
+  d.seg_waits = false;
+  bool keep = false;
+  if (d.wait_ns || waits) {
     // No room to wait, or a loss to tell in its place: as before the wait.
     const int32_t reach = seq_diff(seq + len, d.next_seq);
     if (lost_tail || (len > 0 && (d.buffered + len > limits_.stream_bytes ||
-                                  (reach > 0 && static_cast<uint32_t>(reach) > limits_.window_bytes))))
-      give_up_wait(d, sink);
+                                  (reach > 0 && static_cast<uint32_t>(reach) > limits_.window_bytes)))) {
+      if (d.wait_ns) give_up_all(d, sink, false);
+    } else if (len > 0 && (d.wait_ns || waits)) {
+      keep = true;
+    }
   }
   if (len > 0) {
     const int32_t ahead = seq_diff(seq, d.next_seq);
@@ -175,12 +183,18 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
       }
     }
     bool kept = false;
-    if (len > 0 && d.wait_ns) {
-      // Waiting for the other side's bytes (wait_for_peer): kept in order behind them.
+    if (len > 0 && keep) {
+      // Waiting for the other side's bytes (wait_for_peer), or behind bytes that do:
+      // kept in order.
       if (seq != d.next_seq + d.buffered) counters_.inc(Counter::tcp_reasm_out_of_order);
-      kept = store(d, seq, payload, len, stable, sink.now());
+      kept = store(d, seq, payload, len, stable, sink.now(), waits, d.seg_ack);
+      if (kept && waits && !d.wait_ns) {
+        counters_.inc(Counter::tcp_reasm_waited_for_peer);
+        d.wait_for = d.seg_ack;
+        d.wait_ns = sink.now() ? sink.now() : 1;
+      }
       if (!kept) {  // the pool ran out: what waits goes out, this segment's rest as any other
-        give_up_wait(d, sink);
+        if (d.wait_ns) give_up_all(d, sink, false);
         const int32_t behind = seq_diff(d.next_seq, seq);
         if (behind > 0) {
           const uint32_t done = std::min<uint32_t>(static_cast<uint32_t>(behind), len);
@@ -250,20 +264,73 @@ void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, St
 }
 
 void TcpReassembler::wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len,
-                                   uint32_t ack, uint64_t ts_ns) {
+                                   uint32_t ack) {
+  d.seg_waits = false;
   if (len == 0 || d.no_wait || d.fin || !peer.synced || peer.fin || peer.wait_ns || peer.head >= 0 ||
       ack == 0)
     return;
   const int32_t unseen = seq_diff(ack, peer.next_seq);
   if (unseen <= 0 || static_cast<uint32_t>(unseen) > limits_.window_bytes) return;
   if (d.synced && seq_diff(seq + len, d.next_seq) <= 0) return;  // nothing new: a retransmission
-  if (d.wait_ns) {
-    if (seq_diff(ack, d.wait_for) > 0) d.wait_for = ack;
-    return;
+  d.seg_waits = true;
+  d.seg_ack = ack;
+}
+
+bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPacket& p, ConnectionSinks& sinks,
+                                    uint64_t max_wait_ns) {
+  TcpDirection& me = dir[d];
+  TcpDirection& other = dir[1 - d];
+  const bool acks = p.flags & tcp_flag::kAck;
+  uint32_t upto = 0;
+  if (other.wait_ns && me.synced && peer_sent(other, p.seq, p.len > 0, acks ? p.ack : 0, upto)) {
+    // The other side's bytes wait for this side's. This segment begins past what some of
+    // them wait for, or acknowledges them (this side had them, so it had sent what they
+    // wait for): what the capture did not show of this side's bytes before then was
+    // lost to it. The other side's bytes that wait for no more go out, then this side's
+    // decoder hears of the gap (as when nothing waited: a decoder that has seen none of
+    // the connection's bytes learns its dialect from the other side's), and this
+    // segment's bytes come after.
+    give_up_waiting(other, upto, acks ? p.ack : 0, sinks.dir(1 - d));
+    if (sinks.gone()) return false;
+    lost_up_to(me, upto, sinks.dir(d));
+    if (sinks.gone()) return false;
   }
-  counters_.inc(Counter::tcp_reasm_waited_for_peer);
-  d.wait_for = ack;
-  d.wait_ns = ts_ns ? ts_ns : 1;
+  if (acks && other.head >= 0) {
+    // The other direction waits behind a hole: an acknowledgement that reaches the
+    // bytes held says the hole's were lost to the capture, and that direction's
+    // decoder hears of it before this segment's bytes.
+    ack(other, p.ack, sinks.dir(1 - d));
+    if (sinks.gone()) return false;
+  }
+  for (int k = 0; k < 2; ++k) {
+    // Bytes waiting for the other side's since longer than a capture point reorders the
+    // directions: those were lost to the capture.
+    if (!dir[k].wait_ns) continue;
+    expire_wait(dir[k], p.ts_ns, max_wait_ns, sinks.dir(k));
+    if (sinks.gone()) return false;
+  }
+  if (acks) {
+    note_ack(other, p.ack, p.ts_ns);
+    wait_for_peer(me, other, p.seq + ((p.flags & tcp_flag::kSyn) ? 1 : 0), p.len, p.ack);
+  }
+  return true;
+}
+
+bool TcpReassembler::peer_sent(const TcpDirection& d, uint32_t seq, bool data, uint32_t ack,
+                               uint32_t& upto) const {
+  if (!d.wait_ns) return false;
+  bool found = false;
+  uint32_t most = 0;
+  for (int32_t i = d.head; i >= 0; i = nodes_[i].next) {
+    const Node& n = nodes_[i];
+    if (!n.waits) continue;
+    if ((data && seq_diff(seq, n.needs) >= 0) || (ack && seq_diff(ack, n.seq) > 0)) {
+      if (!found || seq_diff(n.needs, most) > 0) most = n.needs;
+      found = true;
+    }
+  }
+  if (found) upto = seq_diff(most, seq) > 0 ? seq : most;
+  return found;
 }
 
 void TcpReassembler::lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink) {
@@ -280,9 +347,36 @@ void TcpReassembler::lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink
   }
 }
 
-void TcpReassembler::end_wait(TcpDirection& d, StreamSink& sink) {
-  d.wait_ns = 0;
+void TcpReassembler::unwait(TcpDirection& d, uint32_t upto, bool given_up, StreamSink& sink, uint32_t ack) {
+  bool any = false;
+  for (int32_t i = d.head; i >= 0; i = nodes_[i].next) {
+    if (!nodes_[i].waits) continue;
+    if (seq_diff(upto, nodes_[i].needs) < 0 && !(ack && seq_diff(ack, nodes_[i].seq) > 0)) break;
+    nodes_[i].waits = false;
+    any = true;
+  }
+  if (!any) return;
+  if (given_up) counters_.inc(Counter::tcp_reasm_wait_given_up);
+  settle(d, sink);
+}
+
+void TcpReassembler::give_up_all(TcpDirection& d, StreamSink& sink, bool no_more) {
+  counters_.inc(Counter::tcp_reasm_wait_given_up);
+  d.no_wait = d.no_wait || no_more;
+  for (int32_t i = d.head; i >= 0; i = nodes_[i].next) nodes_[i].waits = false;
+  settle(d, sink);
+}
+
+void TcpReassembler::settle(TcpDirection& d, StreamSink& sink) {
   drain(d, sink);
+  d.wait_ns = 0;
+  for (int32_t i = d.head; i >= 0; i = nodes_[i].next) {
+    if (nodes_[i].waits) {
+      d.wait_for = nodes_[i].needs;
+      d.wait_ns = nodes_[i].ts_ns ? nodes_[i].ts_ns : 1;
+      return;
+    }
+  }
   if (d.wait_end_flags) {
     const uint8_t flags = d.wait_end_flags;
     d.wait_end_flags = 0;
@@ -292,32 +386,46 @@ void TcpReassembler::end_wait(TcpDirection& d, StreamSink& sink) {
 
 void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink) {
   if (!d.synced || d.fin || d.head < 0) return;
-  // Bytes that wait for this side's (wait_for_peer) acknowledged by it: it had them,
-  // and had sent what they waited for; those bytes of its were lost to the capture.
   if (d.wait_ns) {
-    if (seq_diff(ack, nodes_[d.head].seq) <= 0) return;  // what waits is not a hole
-    give_up_wait(d, sink);
+    // Held segments that wait for this side's bytes (wait_for_peer), acknowledged by it:
+    // it had them, and had sent what they waited for; those bytes of its were lost to
+    // the capture. They wait no more.
+    bool any = false;
+    for (int32_t i = d.head; i >= 0 && seq_diff(ack, nodes_[i].seq) > 0; i = nodes_[i].next) {
+      any = any || nodes_[i].waits;
+      nodes_[i].waits = false;
+    }
+    if (any) {
+      counters_.inc(Counter::tcp_reasm_wait_given_up);
+      settle(d, sink);
+    }
     if (d.head < 0) return;
   }
   // Acknowledged at least to the first byte held: the bytes before it were received.
   // A number further ahead than the window is not believed (an ACK scan's, a forged one).
-  if (seq_diff(ack, nodes_[d.head].seq) < 0 ||
+  // Bytes held in order are no hole: they wait for the other side's.
+  if (seq_diff(ack, nodes_[d.head].seq) < 0 || nodes_[d.head].seq == d.next_seq ||
       static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes)
     return;
   counters_.inc(Counter::tcp_reasm_acked_gaps);
   // Without an earlier acknowledgement of a hole's end, this packet's is the first.
   const uint64_t now = sink.now();
-  while (d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) >= 0) skip_hole(d, sink, now);
+  while (d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) >= 0 && nodes_[d.head].seq != d.next_seq)
+    skip_hole(d, sink, now);
 }
 
 void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {
-  if (d.wait_ns) end_wait(d, sink);  // the other side's bytes never came: these go out as they are
+  if (d.wait_ns) {  // the other side's bytes never came: these go out as they are
+    for (int32_t i = d.head; i >= 0; i = nodes_[i].next) nodes_[i].waits = false;
+    settle(d, sink);
+  }
   while (d.head >= 0) skip_hole(d, sink);
 }
 
 void TcpReassembler::release(TcpDirection& d) {
   d.wait_ns = 0;
   d.wait_end_flags = 0;
+  d.seg_waits = false;
   while (d.head >= 0) {
     const int32_t next = nodes_[d.head].next;
     d.buffered -= nodes_[d.head].len;

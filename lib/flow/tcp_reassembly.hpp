@@ -38,6 +38,25 @@ class StreamSink {
   virtual void at(uint64_t ts_ns) { (void)ts_ns; }
 };
 
+// The sinks of both directions of one connection, for the steps of a packet that may
+// deliver to either (TcpReassembler::before_segment, after_segment).
+class ConnectionSinks {
+ public:
+  virtual ~ConnectionSinks() = default;
+  virtual StreamSink& dir(int k) = 0;  // direction k's sink, ready to deliver
+  // The connection was let go while bytes were delivered (its decoder detached): no
+  // further step is taken.
+  virtual bool gone() const { return false; }
+};
+
+// A TCP packet's header fields the steps around its segment read.
+struct TcpPacket {
+  uint32_t seq = 0, ack = 0;
+  uint8_t flags = 0;
+  uint32_t len = 0;  // payload bytes captured
+  uint64_t ts_ns = 0;
+};
+
 // Sequence space arithmetic (RFC 9293 section 3.4): negative when a is before b.
 inline int32_t seq_diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b); }
 
@@ -46,16 +65,20 @@ struct TcpDirection {
   uint32_t next_seq = 0;  // next byte expected
   bool synced = false;    // next_seq is known (SYN or first data seen)
   bool fin = false;
-  bool no_wait = false;   // a wait for the other side's bytes ran out: none again
-  int32_t head = -1;      // buffered nodes, sorted by sequence number
-  uint32_t buffered = 0;  // bytes held for this direction
+  bool no_wait = false;    // a wait for the other side's bytes ran out: none again
+  bool seg_waits = false;  // the segment handed to segment() next waits (wait_for_peer)
+  int32_t head = -1;       // buffered nodes, sorted by sequence number
+  uint32_t buffered = 0;   // bytes held for this direction
   // The furthest the other side acknowledged past next_seq (bytes not seen yet), and
   // the time of the packet that took it there; stale once next_seq passes it. Before
   // `synced`: the first acknowledgement the other side was seen to send (0 ns: none).
   uint32_t peer_ack = 0;
-  // While wait_ns is set, this direction's bytes are held until the other side's
-  // reach wait_for (see TcpReassembler::wait_for_peer).
+  // While wait_ns is set, bytes of this direction are held until the other side's reach
+  // what their segments acknowledged; the first of them for wait_for, since wait_ns (see
+  // TcpReassembler::wait_for_peer). seg_ack: the acknowledgement of the segment that
+  // comes next.
   uint32_t wait_for = 0;
+  uint32_t seg_ack = 0;
   uint64_t peer_ack_ns = 0;
   uint64_t wait_ns = 0;
   // A FIN or RST that came while waiting, taken once the wait ends: its flags and the
@@ -115,42 +138,17 @@ class TcpReassembler {
     d.peer_ack = ack;
     d.peer_ack_ns = ts_ns;
   }
-  // A segment of d carrying `len` bytes from `seq` acknowledges the other side's bytes
-  // up to `ack`, past any of them seen (peer.next_seq), none held: the capture point had
-  // the two directions out of order (a TAP's or a SPAN's two directions merged, a
-  // response stamped before the request it answers). d's bytes from this segment on are
-  // held, in order, until the peer's reach `ack` (release_waiting()), so that a decoder
-  // reads a request before its response. Not when the peer is waiting itself, has
-  // ended, or is behind a hole (ack() reads that as loss), nor further ahead than the
-  // window. Counted in tcp.reassembly.waited_for_peer.
-  void wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len, uint32_t ack,
-                     uint64_t ts_ns);
-  // d waits and the peer's bytes reached what it waits for: d's held bytes go out.
-  void release_waiting(TcpDirection& d, const TcpDirection& peer, StreamSink& sink) {
-    if (d.wait_ns && seq_diff(peer.next_seq, d.wait_for) >= 0) end_wait(d, sink);
-  }
-  // An acknowledgement from d's peer that reaches d's bytes that wait: the peer had
-  // them, so it had sent what they wait for (see lost_up_to).
-  bool acknowledges_waiting(const TcpDirection& d, uint32_t ack) const {
-    return d.wait_ns && d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) > 0;
-  }
-  // d's bytes before `upto` that the capture has not shown were sent (the peer's
-  // acknowledgement of them came back): lost to the capture, a gap before d's next bytes
-  // (counted as an acknowledged hole). Not further ahead than the window.
-  void lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink);
-  // The bytes d waited for were lost to the capture; after a wait that ran out of time
-  // (no_more), d waits no more on this connection.
-  void give_up_wait(TcpDirection& d, StreamSink& sink, bool no_more = false) {
-    counters_.inc(Counter::tcp_reasm_wait_given_up);
-    d.no_wait = d.no_wait || no_more;
-    end_wait(d, sink);
-  }
-  // d waited since before `ts_ns - max_ns`: the peer's bytes were lost to the capture.
-  // d's bytes go out, and d waits no more on this connection. Every wait given up
-  // (this, the limits, the peer acknowledging the bytes that wait) is counted in
-  // tcp.reassembly.wait_given_up.
-  void expire_wait(TcpDirection& d, uint64_t ts_ns, uint64_t max_ns, StreamSink& sink) {
-    if (d.wait_ns && ts_ns > d.wait_ns + max_ns) give_up_wait(d, sink, true);
+  // What a connection's packet from direction d does before its segment (segment()):
+  // bytes of the other side that wait for this side's (wait_for_peer) and that the
+  // packet shows were lost go out, this side's loss told as a gap after them; the
+  // other side's hole this packet acknowledges is given up (ack()); waits older than
+  // max_wait_ns go out; the acknowledgement is noted, and the segment told whether it
+  // waits. False when the connection was let go meanwhile (sinks.gone()).
+  bool before_segment(TcpDirection (&dir)[2], int d, const TcpPacket& p, ConnectionSinks& sinks,
+                      uint64_t max_wait_ns);
+  // After the segment: the other side's bytes that waited for what it brought go out.
+  void after_segment(TcpDirection (&dir)[2], int d, ConnectionSinks& sinks) {
+    if (dir[1 - d].wait_ns) release_waiting(dir[1 - d], dir[d], sinks.dir(1 - d));
   }
   // The connection ended: buffered bytes after a hole go out behind a gap.
   void close(TcpDirection& d, StreamSink& sink);
@@ -163,16 +161,66 @@ class TcpReassembler {
   struct Node {
     uint32_t seq;
     uint16_t len;
+    bool waits;  // for the peer's bytes to reach `needs` (wait_for_peer)
     int32_t next;
+    uint32_t needs;
     uint64_t ts_ns;       // when its packet came
     const uint8_t* held;  // the bytes: `data`, or a stable packet's own
     uint8_t data[kNodeBytes];
   };
+  // A segment of d carrying `len` bytes from `seq` acknowledges the other side's bytes
+  // up to `ack`, past any of them seen (peer.next_seq), none held: the capture point had
+  // the two directions out of order (a TAP's or a SPAN's two directions merged, a
+  // response stamped before the request it answers). The segment's bytes, and d's after
+  // them, are held in order until the peer's reach `ack` (release_waiting()), so that a
+  // decoder reads a request before its response; each held segment waits for what it
+  // acknowledged. Not when the peer is waiting itself, has ended, or is behind a hole
+  // (ack() reads that as loss), nor further ahead than the window. Called before
+  // segment() with the same segment; counted in tcp.reassembly.waited_for_peer.
+  void wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len, uint32_t ack);
+  // The peer's bytes reached what some of d's held segments wait for: those go out.
+  void release_waiting(TcpDirection& d, const TcpDirection& peer, StreamSink& sink) {
+    if (d.wait_ns) unwait(d, peer.next_seq, false, sink);
+  }
+  // What a segment of d's peer shows of the peer's bytes that d's held segments wait
+  // for: a segment with data from `seq` on was sent after the bytes before it, and an
+  // acknowledgement `ack` (0: none) that reaches held segments says the peer had them,
+  // so it had sent what they wait for. False when it shows nothing of them; else `upto`:
+  // how far the peer's bytes were sent (the most those segments need, no further than
+  // `seq`).
+  bool peer_sent(const TcpDirection& d, uint32_t seq, bool data, uint32_t ack, uint32_t& upto) const;
+  // d's bytes before `upto` that the capture has not shown were sent (the peer's
+  // acknowledgement of them came back): lost to the capture, a gap before d's next bytes
+  // (counted as an acknowledged hole). Not further ahead than the window.
+  void lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink);
+  // The peer's bytes up to `upto` were lost to the capture: d's held segments that wait
+  // for no more than those, or that the peer acknowledged (`ack`, 0: none), go out,
+  // counted in tcp.reassembly.wait_given_up.
+  void give_up_waiting(TcpDirection& d, uint32_t upto, uint32_t ack, StreamSink& sink) {
+    if (d.wait_ns) unwait(d, upto, true, sink, ack);
+  }
+  // d waited since before `ts_ns - max_ns`: the peer's bytes were lost to the capture.
+  // All of d's bytes go out, and d waits no more on this connection. Every wait given
+  // up (this, the limits, the peer's bytes lost) is counted in tcp.reassembly.wait_given_up.
+  void expire_wait(TcpDirection& d, uint64_t ts_ns, uint64_t max_ns, StreamSink& sink) {
+    if (d.wait_ns && ts_ns > d.wait_ns + max_ns) give_up_all(d, sink, true);
+  }
   int32_t alloc();
   void free_node(int32_t i);
-  bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable, uint64_t ts_ns);
+  // waits/needs: the nodes wait for the peer's bytes to reach `needs`.
+  bool store(TcpDirection& d, uint32_t seq, const uint8_t* p, uint32_t len, bool stable, uint64_t ts_ns,
+             bool waits = false, uint32_t needs = 0);
+  // Delivers buffered nodes that continue the stream, up to one that waits.
   void drain(TcpDirection& d, StreamSink& sink);
-  void end_wait(TcpDirection& d, StreamSink& sink);
+  // Held segments that wait for the peer's bytes up to `upto`, or that the peer
+  // acknowledged (`ack`, 0: none), wait no more (in order, to the first that is
+  // neither): they go out; given_up counts it.
+  void unwait(TcpDirection& d, uint32_t upto, bool given_up, StreamSink& sink, uint32_t ack = 0);
+  // Every held segment waits no more (a wait given up; no_more: d waits no more).
+  void give_up_all(TcpDirection& d, StreamSink& sink, bool no_more);
+  // After held segments stopped waiting: what may go out goes, and the wait is what
+  // still waits (or over, the FIN or RST that came meanwhile taken).
+  void settle(TcpDirection& d, StreamSink& sink);
   // FIN or RST: what waits behind a hole goes out, then the end (end_seq: past the
   // segment's bytes and what the capture cut off them).
   void finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, StreamSink& sink);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds seed corpora for the fuzzers from captures: frames (prefixed with the fuzzer's
 link-type byte) for fuzz_worker, DNS messages for fuzz_dns, small files for
-fuzz_capture_file, and for each decoder fuzz_protocol serves (the list
+fuzz_capture_file, connections in fuzz_tcp's records, and for each decoder fuzz_protocol serves (the list
 `TAPBEAT_FUZZ_LIST=1 fuzz_protocol` prints: name, transports, ports) its TCP
 payloads as stream records and its UDP payloads as datagram records.
     seed.py OUTDIR PROTOCOL_LIST CAPTURE..."""
@@ -39,7 +39,7 @@ def main():
     for line in open(sys.argv[2]):
         name, transports, ports = line.split()
         protocols.append((name, "tcp" in transports, "udp" in transports, {int(p) for p in ports.split(",")}))
-    for sub in ["worker", "dns_message", "file", "spool"] + [p[0] for p in protocols]:
+    for sub in ["worker", "tcp", "dns_message", "file", "spool"] + [p[0] for p in protocols]:
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     n = 0
     for path in sys.argv[3:]:
@@ -93,6 +93,20 @@ def main():
             seg += struct.pack("<III", 0x31514254, len(body), zlib.crc32(body)) + body
         with open(os.path.join(out, "spool", f"{k}"), "wb") as f:
             f.write(seg)
+    # Connections for fuzz_tcp: initial sequence numbers, then records (flags and side,
+    # sequence and acknowledgement offsets, length, milliseconds): a handshake and three
+    # exchanges, the second's answer written before its request, the third's request lost.
+    def rec(side, flags, seq, ack, length, ms=1):
+        return struct.pack("<BHHBB", side | flags, seq, ack, length, ms)
+    syn, ack_flag, fin = 0x02, 0x10, 0x04
+    for k, isn in enumerate([(1000, 5000), (0xFFFFFF00, 0x7FFFFFF0)]):
+        conn = struct.pack("<II", *isn) + rec(0, syn, 0, 0, 0) + rec(1, syn | ack_flag, 0, 0, 0)
+        conn += rec(0, ack_flag, 0, 0, 40) + rec(1, ack_flag, 0, 40, 60)
+        conn += rec(1, ack_flag, 60, 80, 60) + rec(0, ack_flag, 40, 60, 40)
+        conn += rec(1, ack_flag, 120, 120, 60, 200) + rec(0, ack_flag, 120, 180, 0)
+        conn += rec(0, ack_flag | fin, 120, 180, 0) + rec(1, ack_flag | fin, 180, 121, 0)
+        with open(os.path.join(out, "tcp", f"{k}"), "wb") as f:
+            f.write(conn)
     print(f"seeded {n} frames")
 
 

@@ -279,12 +279,8 @@ TEST(TcpReassemblyAck, GapTellsWhenThePeerHadTheLostBytes) {
 }
 
 // Both directions of one connection, writing to one log in the order the bytes reach
-// their decoders: "c:" the client's, "s:" the server's, "|" an end. The worker's steps
-// per packet, as it takes them: expire a wait; where the other side waits and this
-// packet shows the bytes it waits for were lost, its bytes go out and this side's gap
-// follows; the ACK; a wait begun; the segment; the other side's wait ended when this
-// side's bytes reached it.
-struct TwoSides {
+// their decoders: "c:" the client's, "s:" the server's, "|" an end.
+struct TwoSides : ConnectionSinks {
   struct Side : TimedRecorder {
     std::string* log = nullptr;
     char tag = 0;
@@ -298,35 +294,26 @@ struct TwoSides {
   };
   Counters c;
   TcpReassembler r{TcpLimits{}, c};
-  TcpDirection dir[2];
+  TcpDirection dirs[2];
   Side side[2];
   std::string log;
+  StreamSink& dir(int k) override { return side[k]; }
   TwoSides() {
     side[0].log = side[1].log = &log;
     side[0].tag = 'c', side[1].tag = 's';
     packet(0, 1, 0, 99, 0, "", tcp_flag::kSyn);
     packet(1, 1, 0, 499, 0, "", tcp_flag::kSyn);
   }
+  // One packet of side k at time t, as the worker takes it (max_wait: how long bytes
+  // may wait for the other side's; 0 for 1000).
   void packet(int k, uint64_t t, uint64_t max_wait, uint32_t seq, uint32_t ack, const std::string& s,
               uint8_t flags = 0) {
-    TcpDirection &me = dir[k], &peer = dir[1 - k];
     side[0].tick(t), side[1].tick(t);
-    for (int j = 0; j < 2; ++j) r.expire_wait(dir[j], t, max_wait ? max_wait : 1000, side[j]);
-    if (peer.wait_ns && me.synced) {
-      const uint32_t upto = seq_diff(seq, peer.wait_for) < 0 ? seq : peer.wait_for;
-      if ((!s.empty() && upto == peer.wait_for) || (ack && r.acknowledges_waiting(peer, ack))) {
-        r.give_up_wait(peer, side[1 - k]);
-        r.lost_up_to(me, upto, side[k]);
-      }
-    }
-    if (ack) {
-      if (peer.head >= 0) r.ack(peer, ack, side[1 - k]);
-      r.note_ack(peer, ack, t);
-      r.wait_for_peer(me, peer, seq, static_cast<uint32_t>(s.size()), ack, t);
-    }
-    r.segment(me, seq, flags, reinterpret_cast<const uint8_t*>(s.data()), static_cast<uint32_t>(s.size()),
-              side[k]);
-    if (peer.wait_ns) r.release_waiting(peer, me, side[1 - k]);
+    const uint8_t f = flags | (ack ? tcp_flag::kAck : 0);
+    const auto len = static_cast<uint32_t>(s.size());
+    ASSERT_TRUE(r.before_segment(dirs, k, {seq, ack, f, len, t}, *this, max_wait ? max_wait : 1000));
+    r.segment(dirs[k], seq, f, reinterpret_cast<const uint8_t*>(s.data()), len, side[k]);
+    r.after_segment(dirs, k, *this);
   }
 };
 
@@ -388,7 +375,7 @@ TEST(TcpReassemblyWait, BytesWaitedForThatNeverComeAreLost) {
     EXPECT_EQ(w.log, "");
     w.packet(1, 13, 10, 504, 104, "R3");
     EXPECT_EQ(w.log, "s:R1 s:R2 s:R3 ");
-    EXPECT_TRUE(w.dir[1].no_wait);
+    EXPECT_TRUE(w.dirs[1].no_wait);
     w.packet(1, 14, 10, 506, 110, "R4");  // no second wait
     EXPECT_EQ(w.log, "s:R1 s:R2 s:R3 s:R4 ");
     EXPECT_EQ(w.c.get(Counter::tcp_reasm_waited_for_peer), 1u);
@@ -396,16 +383,17 @@ TEST(TcpReassemblyWait, BytesWaitedForThatNeverComeAreLost) {
   {
     TwoSides w;  // the connection ends
     w.packet(1, 2, 0, 500, 104, "R1");
-    w.r.close(w.dir[0], w.side[0]);
-    w.r.close(w.dir[1], w.side[1]);
+    w.r.close(w.dirs[0], w.side[0]);
+    w.r.close(w.dirs[1], w.side[1]);
     EXPECT_EQ(w.log, "s:R1 ");
     EXPECT_EQ(w.r.buffered_total(), 0u);
   }
   {
     TwoSides w;  // one side only seen: nothing to wait for
-    TcpDirection unseen;
-    w.r.wait_for_peer(w.dir[1], unseen, 500, 2, 104, 2);
-    EXPECT_EQ(w.dir[1].wait_ns, 0u);
+    w.dirs[0] = TcpDirection{};
+    w.packet(1, 2, 0, 500, 104, "R1");
+    EXPECT_EQ(w.log, "s:R1 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_waited_for_peer), 0u);
   }
 }
 
