@@ -193,7 +193,8 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
         d.wait_for = d.seg_ack;
         d.wait_ns = sink.now() ? sink.now() : 1;
       }
-      if (!kept) {  // the pool ran out: what waits goes out, this segment's rest as any other
+      if (kept) drain(d, sink);  // bytes that filled a hole before those that wait go out
+      if (!kept) {               // the pool ran out: what waits goes out, this segment's rest as any other
         if (d.wait_ns) give_up_all(d, sink, false);
         const int32_t behind = seq_diff(d.next_seq, seq);
         if (behind > 0) {

@@ -336,6 +336,25 @@ TEST(TcpReassemblyWait, BytesAcknowledgingUnseenPeerBytesWaitForThem) {
   EXPECT_EQ(w.r.buffered_total(), 0u);
 }
 
+// Each held segment waits for what its own acknowledgement says: bytes that fill a hole
+// before a waiting segment, acknowledging nothing unseen, go out at once; a later
+// segment acknowledging more waits on after the first is let out.
+TEST(TcpReassemblyWait, EachSegmentWaitsForWhatItAcknowledges) {
+  TwoSides w;
+  w.packet(0, 2, 0, 100, 500, "GET1");
+  w.packet(1, 3, 0, 500, 104, "R1");
+  w.packet(1, 4, 0, 504, 108, "R2");  // after a hole, answering GET2
+  w.packet(1, 5, 0, 502, 104, "xx");  // the hole, answering nothing unseen
+  EXPECT_EQ(w.log, "c:GET1 s:R1 s:xx ");
+  w.packet(1, 6, 0, 506, 112, "R3");  // answering GET3
+  w.packet(0, 7, 0, 104, 502, "GET2");
+  EXPECT_EQ(w.log, "c:GET1 s:R1 s:xx c:GET2 s:R2 ");
+  w.packet(0, 8, 0, 108, 506, "GET3");
+  EXPECT_EQ(w.log, "c:GET1 s:R1 s:xx c:GET2 s:R2 c:GET3 s:R3 ");
+  EXPECT_EQ(w.c.get(Counter::tcp_reasm_wait_given_up), 0u);
+  EXPECT_EQ(w.r.buffered_total(), 0u);
+}
+
 // The bytes waited for never come: lost to the capture. A later segment of the peer
 // past them (the hole they leave, a gap), the peer acknowledging the bytes that wait,
 // the time a capture point could reorder running out, the connection's end: each lets
