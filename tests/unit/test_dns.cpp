@@ -304,6 +304,45 @@ TEST(DnsTransaction, MalformedEdnsOptionIsCounted) {
   EXPECT_TRUE(test::contains(ev[0], R"("status":"OK")")) << ev[0];
 }
 
+// A capture point that merges the two directions can write a resolver's answer before
+// the query it answers. The answer is held (100 ms of capture time at most) and the
+// query that comes then pairs with it: one transaction, OK, of duration 0. An answer
+// whose query never comes, or comes later than that, goes out without a query as
+// before; the late query waits for an answer of its own.
+TEST(DnsTransaction, AnswerCapturedBeforeItsQueryPairsWithIt) {
+  test::StreamTest h;
+  const uint16_t ports[] = {53};
+  h.decoders.enable("dns", ports);
+  h.start();
+  const Bytes question = {1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1};
+  auto message = [&](uint16_t id, bool response) {
+    Bytes m = header(id, response ? 0x8180 : 0x0100, 1, 0, 0, 0);
+    m.insert(m.end(), question.begin(), question.end());
+    return std::string(m.begin(), m.end());
+  };
+  h.datagram("10.0.0.53", 53, "10.0.0.1", 40000, message(7, true));
+  h.datagram("10.0.0.1", 40000, "10.0.0.53", 53, message(7, false));
+  h.datagram("10.0.0.53", 53, "10.0.0.1", 40001, message(8, true));  // never asked
+  h.datagram("10.0.0.53", 53, "10.0.0.1", 40002, message(9, true));
+  h.ts += 300'000'000;  // the query far later than its answer
+  h.datagram("10.0.0.1", 40002, "10.0.0.53", 53, message(9, false));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(test::contains(ev[0], R"("id":7,)") && test::contains(ev[0], R"("status":"OK")")) << ev[0];
+  EXPECT_TRUE(test::contains(ev[0], R"("duration":0,)")) << ev[0];
+  int orphans = 0, unanswered = 0;
+  for (std::size_t i = 1; i < ev.size(); ++i) {
+    orphans += test::contains(ev[i], "received without an associated Query");
+    unanswered += test::contains(ev[i], "No response to this query was received") &&
+                  test::contains(ev[i], R"("id":9,)");
+  }
+  EXPECT_EQ(orphans, 2);
+  EXPECT_EQ(unanswered, 1);
+  EXPECT_EQ(h.count("dns.answers_before_query"), 1u);
+  EXPECT_EQ(h.count("dns.orphan_responses"), 2u);
+  EXPECT_EQ(h.count("dns.transactions"), 1u);
+}
+
 // DNS over TCP with a query lost to the capture (the server's ACK of it seen): the
 // reply to it is an orphan, and the next query, found behind its length prefix, pairs
 // with its reply. A gap that ends inside a message leaves the connection instead.

@@ -1,7 +1,10 @@
 // DNS over UDP transactions: a query and its response matched by client and server
 // addresses and ports and the message id, as Packetbeat's dns module does. Queries
 // unanswered after transaction_timeout, responses without a query and duplicate ids
-// are published with status Error and Packetbeat's notes.
+// are published with status Error and Packetbeat's notes. A UDP response that comes
+// before any query it could answer is held a while (kEarlyNs of capture time): a
+// capture point that merges the two directions can write an answer before its query,
+// and the query that comes then pairs with it (dns.answers_before_query).
 //
 // Per worker; not thread-safe. Pending queries (and a copy of their bytes, for the
 // event) live in fixed arrays allocated at construction; nothing is allocated per
@@ -34,6 +37,11 @@ class DnsTracker {
  public:
   static constexpr uint32_t kPending = 4096;
   static constexpr uint32_t kMaxKeptQuery = 1024;  // query bytes kept for the event
+  // Responses held for a query not seen yet: how many, how long, how large at most
+  // (a larger one, or one more, goes out as a response without a query at once).
+  static constexpr uint32_t kEarly = 16;
+  static constexpr uint64_t kEarlyNs = 100'000'000;
+  static constexpr uint32_t kMaxEarlyAnswer = 4096;
 
   DnsTracker(uint64_t timeout_ns, CounterSet<DnsStat> counters);
 
@@ -46,6 +54,19 @@ class DnsTracker {
 
  private:
   void from_pending(Flow& f, DnsExchange& out);
+  // Held response i into out's response; its slot is free again (its bytes stay until
+  // the next call).
+  void take_early(uint32_t i, DnsExchange& out);
+  // Held response i as a response without a query.
+  void orphan(uint32_t i, DnsExchange& out);
+
+  struct Early {
+    FlowKey key;  // the query's key the response answers
+    uint64_t ts_ns = 0;
+    uint16_t len = 0;
+    bool cut = false;
+    bool used = false;
+  };
 
   uint64_t timeout_ns_;
   CounterSet<DnsStat> counters_;
@@ -53,6 +74,9 @@ class DnsTracker {
   std::unique_ptr<uint8_t[]> kept_;       // kPending * kMaxKeptQuery
   std::unique_ptr<uint16_t[]> kept_len_;  // bit 15: the query was cut by the snap length
   uint8_t lone_[kMaxKeptQuery];           // a query evicted or expired, while it is published
+  Early early_[kEarly];
+  uint32_t n_early_ = 0;
+  std::unique_ptr<uint8_t[]> early_bytes_;  // kEarly * kMaxEarlyAnswer
 };
 
 }  // namespace tapbeat
