@@ -190,7 +190,6 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
       kept = store(d, seq, payload, len, stable, sink.now(), waits, d.seg_ack);
       if (kept && waits && !d.wait_ns) {
         counters_.inc(Counter::tcp_reasm_waited_for_peer);
-        d.wait_for = d.seg_ack;
         d.wait_ns = sink.now() ? sink.now() : 1;
       }
       if (kept) drain(d, sink);  // bytes that filled a hole before those that wait go out
@@ -373,7 +372,6 @@ void TcpReassembler::settle(TcpDirection& d, StreamSink& sink) {
   d.wait_ns = 0;
   for (int32_t i = d.head; i >= 0; i = nodes_[i].next) {
     if (nodes_[i].waits) {
-      d.wait_for = nodes_[i].needs;
       d.wait_ns = nodes_[i].ts_ns ? nodes_[i].ts_ns : 1;
       return;
     }
@@ -387,24 +385,10 @@ void TcpReassembler::settle(TcpDirection& d, StreamSink& sink) {
 
 void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink) {
   if (!d.synced || d.fin || d.head < 0) return;
-  if (d.wait_ns) {
-    // Held segments that wait for this side's bytes (wait_for_peer), acknowledged by it:
-    // it had them, and had sent what they waited for; those bytes of its were lost to
-    // the capture. They wait no more.
-    bool any = false;
-    for (int32_t i = d.head; i >= 0 && seq_diff(ack, nodes_[i].seq) > 0; i = nodes_[i].next) {
-      any = any || nodes_[i].waits;
-      nodes_[i].waits = false;
-    }
-    if (any) {
-      counters_.inc(Counter::tcp_reasm_wait_given_up);
-      settle(d, sink);
-    }
-    if (d.head < 0) return;
-  }
   // Acknowledged at least to the first byte held: the bytes before it were received.
   // A number further ahead than the window is not believed (an ACK scan's, a forged one).
-  // Bytes held in order are no hole: they wait for the other side's.
+  // Bytes held in order are no hole: they wait for the other side's (held segments the
+  // acknowledgement reaches were let out before, by before_segment).
   if (seq_diff(ack, nodes_[d.head].seq) < 0 || nodes_[d.head].seq == d.next_seq ||
       static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes)
     return;

@@ -74,10 +74,9 @@ struct TcpDirection {
   // `synced`: the first acknowledgement the other side was seen to send (0 ns: none).
   uint32_t peer_ack = 0;
   // While wait_ns is set, bytes of this direction are held until the other side's reach
-  // what their segments acknowledged; the first of them for wait_for, since wait_ns (see
+  // what their segments acknowledged, the first of them since wait_ns (see
   // TcpReassembler::wait_for_peer). seg_ack: the acknowledgement of the segment that
   // comes next.
-  uint32_t wait_for = 0;
   uint32_t seg_ack = 0;
   uint64_t peer_ack_ns = 0;
   uint64_t wait_ns = 0;
