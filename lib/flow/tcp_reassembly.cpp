@@ -164,8 +164,8 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     if (lost_tail || (len > 0 && (d.buffered + len > limits_.stream_bytes ||
                                   (reach > 0 && static_cast<uint32_t>(reach) > limits_.window_bytes)))) {
       if (d.wait_ns) give_up_all(d, sink, false);
-    } else if (len > 0 && (d.wait_ns || waits)) {
-      keep = true;
+    } else {
+      keep = len > 0;
     }
   }
   if (len > 0) {
@@ -192,8 +192,9 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
         counters_.inc(Counter::tcp_reasm_waited_for_peer);
         d.wait_ns = sink.now() ? sink.now() : 1;
       }
-      if (kept) drain(d, sink);  // bytes that filled a hole before those that wait go out
-      if (!kept) {               // the pool ran out: what waits goes out, this segment's rest as any other
+      if (kept) {
+        drain(d, sink);  // bytes that filled a hole before those that wait go out
+      } else {           // the pool ran out: what waits goes out, this segment's rest as any other
         if (d.wait_ns) give_up_all(d, sink, false);
         const int32_t behind = seq_diff(d.next_seq, seq);
         if (behind > 0) {
