@@ -553,7 +553,7 @@ void BM_PgsqlTransaction(benchmark::State& state) {
                                                  "100"
                                                  "\x00\x00\x00\x05"
                                                  "alice",
-                                                 20)) +
+                                                 18)) +
                      pg_message('C', std::string("SELECT 1") + '\0') + ready);
 }
 BENCHMARK(BM_PgsqlTransaction);

@@ -49,6 +49,12 @@ struct Bson {
     for (int i = 0; i < 8; ++i) body.push_back(static_cast<char>(static_cast<uint64_t>(v) >> (8 * i) & 0xff));
     return *this;
   }
+  Bson& date(const std::string& k, int64_t ms) {
+    body += '\x09' + k + '\0';
+    for (int i = 0; i < 8; ++i)
+      body.push_back(static_cast<char>(static_cast<uint64_t>(ms) >> (8 * i) & 0xff));
+    return *this;
+  }
   Bson& doc(const std::string& k, const std::string& d, char type = '\x03') {
     body += type + k + '\0' + d;
     return *this;
@@ -272,6 +278,34 @@ TEST(Mongodb, OutOfRangeNumbersAreHeldAndCursorIdsKeptWhole) {
   EXPECT_FALSE(contains(ev[1], ".skip(")) << ev[1];
   EXPECT_FALSE(contains(ev[1], ".limit(")) << ev[1];
   EXPECT_TRUE(contains(ev[2], ".skip(4).limit(2)\"")) << ev[2];
+}
+
+// A BSON date is any signed 64-bit count of milliseconds: those of years 0000-9999
+// print as ISO-8601 (before 1970 too, rounded toward the earlier second), the rest
+// as Extended JSON's canonical {"$numberLong": ...}, even the extremes.
+TEST(Mongodb, DatesPrintInIsoWithinYearsZeroToNineThousandNineHundredNinetyNine) {
+  MongoHarness h;
+  const int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+  const auto filter = Bson()
+                          .date("a", 1700000000123)
+                          .date("b", -1)
+                          .date("c", -62167219200000)
+                          .date("d", 253402300799999)
+                          .date("e", 253402300800000)
+                          .date("f", lo)
+                          .date("g", hi)
+                          .bytes();
+  h.client(op_msg(1, 0, Bson().str("find", "t").doc("filter", filter).str("$db", "s").bytes()));
+  h.server(op_msg(51, 1, cursor_reply(0)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"(\"a\":{\"$date\":\"2023-11-14T22:13:20.123Z\"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"(\"b\":{\"$date\":\"1969-12-31T23:59:59.999Z\"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"(\"c\":{\"$date\":\"0000-01-01T00:00:00.000Z\"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"(\"d\":{\"$date\":\"9999-12-31T23:59:59.999Z\"})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"(\"e\":{\"$date\":{\"$numberLong\":\"253402300800000\"}})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"(\"f\":{\"$date\":{\"$numberLong\":\"-9223372036854775808\"}})")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"(\"g\":{\"$date\":{\"$numberLong\":\"9223372036854775807\"}})")) << ev[0];
 }
 
 }  // namespace

@@ -66,9 +66,21 @@ void render_value(JsonWriter& w, const Elem& e, int depth) {
       return;
     case 0x09: {
       const int64_t ms = static_cast<int64_t>(u);
-      const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+      // ISO-8601 for years 0000-9999; a date outside them (as any 64-bit count may
+      // be) as Extended JSON's canonical form, the milliseconds as they were sent.
+      constexpr int64_t first_ms = -62167219200000;  // 0000-01-01T00:00:00Z
+      constexpr int64_t last_ms = 253402300799999;   // 9999-12-31T23:59:59.999Z
       tm t{};
-      gmtime_r(&secs, &t);
+      const time_t secs = static_cast<time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+      if (ms < first_ms || ms > last_ms || gmtime_r(&secs, &t) == nullptr) {
+        w.begin_object();
+        w.begin_object("$date");
+        const auto r = std::to_chars(num, num + sizeof num, ms);
+        w.field("$numberLong", std::string_view(num, static_cast<std::size_t>(r.ptr - num)));
+        w.end_object();
+        w.end_object();
+        return;
+      }
       format_civil(t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, num);
       const unsigned frac = static_cast<unsigned>(((ms % 1000) + 1000) % 1000);
       num[19] = '.';
