@@ -144,6 +144,7 @@ Worker::Worker(const WorkerSettings& s)
       conns_ = std::make_unique<FlowTable>(s.flow_capacity);
       sessions_ = BigArray<TcpSession>(conns_->capacity(), Fill::kFromBottom);
       stream_scratch_.reset(new uint8_t[kStreamScratchBytes]);
+      probe_replay_.reset(new uint8_t[kProbeKeepBytes]);
       if (plan->detector) detect_scratch_ = std::make_unique<PayloadDetector::Scratch>(*plan->detector);
     }
   }
@@ -497,7 +498,17 @@ void Worker::tcp_session(Parsed& p) {
       counters_.inc(Counter::detect_undetected);
     }
   }
+  // The other side's bytes gathered while this connection was probed, when this
+  // segment's tell the protocol: they go to the decoder too, before this segment's or
+  // after, as the two sides sent them (early_after).
+  TcpPacket early_seg{};
+  bool early_after = false;
+  bool earlier_first = false;  // this side's bytes gathered before this segment go first
   if (s.state == kProbing) {
+    // A SYN tells where its side's bytes begin: once a protocol is found, the
+    // reassembler knows what either side sent that the capture has not shown yet (an
+    // answer written before its request waits for it).
+    if ((m.tcp_flags & tcp_flag::kSyn) && !s.dir[d].synced) TcpReassembler::syn(s.dir[d], m.tcp_seq);
     if (m.l4_payload_len == 0) return;
     // A PROXY protocol header first: what follows it is classified.
     const uint8_t* payload = m.l4_payload;
@@ -511,12 +522,14 @@ void Worker::tcp_session(Parsed& p) {
         if (payload_len == 0) {  // alone in its segment, never delivered: passed over here
           if (s.preamble == kPreambleAtStart) s.preamble = kPreambleNone;
           counters_.inc(Counter::detect_proxy_protocol);
+          s.buf[d].need = m.tcp_seq + m.l4_payload_len;  // bytes seen and not kept (see below)
           return;
         }
       }
     }
     if (s.socks < kSocksOpen && socks_step(s.socks, d == 0, payload, payload_len)) {
-      if (s.socks == kSocksOpen) {  // the tunnelled protocol's bytes come next
+      s.buf[d].need = m.tcp_seq + m.l4_payload_len;  // bytes seen and not kept (see below)
+      if (s.socks == kSocksOpen) {                   // the tunnelled protocol's bytes come next
         counters_.inc(Counter::detect_socks);
         s.probes_left = PayloadDetector::kBudgetSegments;
       }
@@ -524,12 +537,18 @@ void Worker::tcp_session(Parsed& p) {
     }
     // A direction's bytes gather across its segments while they follow in order (a
     // first line its writer sent in pieces: "GE", then "T / HTTP/1.1"); each probe looks
-    // at all that came, as far as a probe reads. A segment out of order starts again.
+    // at all that came since the last that reached as far as a probe reads (the window),
+    // the next after that alone. A segment out of order starts again. The bytes are
+    // kept (kProbeKeepBytes) for the decoder that a later segment of either side finds.
     StreamBuffer& acc = s.buf[d];
     const bool follows = !acc.held.empty() && m.tcp_seq == acc.need;
-    if (!follows) store_.release(acc.held);
+    if (!follows) {
+      store_.release(acc.held);
+      acc.window = 0;
+    }
     uint8_t scan[PayloadDetector::kScanBytes];
-    const uint32_t had = follows ? store_.copy_out(acc.held, scan, sizeof scan) : 0;
+    const uint32_t had =
+        acc.window ? store_.copy_out(acc.held, scan, acc.window, acc.held.len - acc.window) : 0;
     const uint32_t take = std::min<uint32_t>(payload_len, sizeof scan - had);
     copy_bytes(scan + had, payload, take);
     // A probe of what clients send looks at the first sender's bytes, or at either
@@ -538,12 +557,38 @@ void Worker::tcp_session(Parsed& p) {
     const int found = settings_.decoders->detector->classify(*detect_scratch_, {scan, had + take},
                                                              d == 0 || s.preamble == kPreambleMidstream);
     if (found >= 0 && decoders_[found]) {
-      store_.release(s.buf[1 - d].held);
+      // This side's stream goes on at this segment, the bytes gathered before it going
+      // first.
+      if (s.dir[d].synced) TcpReassembler::start_at(s.dir[d], m.tcp_seq);
+      // The other side's bytes gathered in order (a reply or greeting no probe knew, or
+      // an answer a capture point that merges the two directions wrote before the
+      // request it answers) go through the reassembler as one segment: after this
+      // side's bytes when their first segment acknowledged some of them (held until
+      // this side's reach what they acknowledged), before them otherwise. Bytes of that
+      // side not kept (out of order, past kProbeKeepBytes): its stream starts at its
+      // next segment, as it was picked up mid-way.
+      StreamBuffer& other = s.buf[1 - d];
+      if (!other.held.empty()) {
+        early_seg.len = store_.copy_out(other.held, probe_replay_.get(), kProbeKeepBytes);
+        early_seg.seq = other.need - other.held.len;
+        early_seg.ack = other.held_ack;
+        early_seg.flags = other.held_ack ? tcp_flag::kAck : 0;
+        early_seg.ts_ns = other.held_ns;
+        early_after = other.held_ack && seq_diff(other.held_ack, m.tcp_seq - acc.held.len) > 0;
+        if (s.dir[1 - d].synced && s.dir[1 - d].next_seq != early_seg.seq)
+          TcpReassembler::unsync(s.dir[1 - d]);
+      } else if (other.need) {
+        TcpReassembler::unsync(s.dir[1 - d]);
+      }
+      store_.release(other.held);
+      other.need = 0;
+      other.window = 0;
       const ChainStore::Chain earlier = acc.held;  // this direction's bytes before this segment
       const uint64_t earlier_ns = acc.held_ns;
       attach(s, found);
       counters_.inc(Counter::detect_by_payload);
-      acc.held = earlier, acc.held_ns = earlier_ns, acc.need = 0;
+      acc.held = earlier, acc.held_ns = earlier_ns, acc.need = 0, acc.window = 0;
+      earlier_first = !earlier.empty();
     } else {
       // A protocol this run does not decode (TLS with only HTTP on) stays that: no
       // further segment is looked at.
@@ -553,13 +598,23 @@ void Worker::tcp_session(Parsed& p) {
         s.state = kUndetected;
         f->undecoded = true;
         counters_.inc(Counter::detect_undetected);
-      } else if (had + take < sizeof scan) {
-        if (acc.held.empty()) acc.held_ns = m.ts_ns;
-        if (store_.append(acc.held, payload, take) < take) store_.release(acc.held);
-        acc.need = m.tcp_seq + m.l4_payload_len;  // where the next segment in order begins
-      } else {
-        store_.release(acc.held);  // as much as a probe reads: the next segment looks alone
+        return;
       }
+      if (acc.held.empty()) {
+        acc.held_ns = m.ts_ns;
+        acc.held_ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
+      }
+      // With half the store taken (many connections probed at once), no more than a
+      // probe reads is kept: the decoders' own messages come first.
+      const uint32_t keep = store_.blocks_in_use() < store_.capacity() / 2 ? kProbeKeepBytes : sizeof scan;
+      if (acc.held.len + payload_len > keep || store_.append(acc.held, payload, payload_len) < payload_len) {
+        store_.release(acc.held);
+        acc.window = 0;
+      } else {
+        // As much as a probe reads: the next segment looks alone.
+        acc.window = had + take < sizeof scan ? had + take : 0;
+      }
+      acc.need = m.tcp_seq + m.l4_payload_len;  // where the next segment in order begins
       return;
     }
   }
@@ -578,6 +633,10 @@ void Worker::tcp_session(Parsed& p) {
   };
   // Filled in place: a StreamInfo returned and copied is read back in wide loads
   // over its narrow stores, a store-forwarding stall on every segment.
+  if (early_seg.len && !early_after && !replay_probed(s, *f, 1 - d, early_seg, probe_replay_.get())) {
+    detached();
+    return;
+  }
   stream_info(*f, m.ts_ns, sink_.info());
   Sides sides(*this, s);
   if (!tcp_->before_segment(s.dir, d, {m.tcp_seq, m.tcp_ack, m.tcp_flags, m.l4_payload_len, m.ts_ns}, sides,
@@ -586,7 +645,7 @@ void Worker::tcp_session(Parsed& p) {
     return;
   }
   sink_.bind(&s, d);
-  if (!s.buf[d].held.empty() && s.buf[d].need == 0 && !s.dir[d].synced) {
+  if (earlier_first) {
     // Bytes payload detection gathered before the segment that told the protocol: the
     // decoder reads them first; the reassembler begins at this segment.
     deliver(s, d, sink_.info(), nullptr, 0);
@@ -595,7 +654,20 @@ void Worker::tcp_session(Parsed& p) {
   tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_,
                 stable_frames_ && p.in_frame, m.l4_lost);
   if (s.state == kDecoding) tcp_->after_segment(s.dir, d, sides);
+  if (early_seg.len && early_after && s.state == kDecoding)
+    replay_probed(s, *f, 1 - d, early_seg, probe_replay_.get());
   detached();
+}
+
+bool Worker::replay_probed(TcpSession& s, const Flow& f, int dir, const TcpPacket& seg,
+                           const uint8_t* bytes) {
+  stream_info(f, seg.ts_ns, sink_.info());
+  Sides sides(*this, s);
+  if (!tcp_->before_segment(s.dir, dir, seg, sides, kPeerWaitNs)) return false;
+  sink_.bind(&s, dir);
+  tcp_->segment(s.dir[dir], seg.seq, seg.flags, bytes, seg.len, sink_, false, 0);
+  if (s.state == kDecoding) tcp_->after_segment(s.dir, dir, sides);
+  return s.state == kDecoding;
 }
 
 void Worker::deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len) {

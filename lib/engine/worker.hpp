@@ -88,6 +88,9 @@ class alignas(kCacheLine) Worker {
   // How long one direction's bytes wait for the other's they acknowledge (a capture
   // point that had the directions out of order) before those count as lost to it.
   static constexpr uint64_t kPeerWaitNs = 100'000'000;
+  // Bytes of each direction payload detection keeps for the decoder it finds, read in
+  // the segments before the one that tells (a probe itself reads kScanBytes).
+  static constexpr uint32_t kProbeKeepBytes = 64 * 1024;
 
   explicit Worker(const WorkerSettings& s);
   // Memory a worker reserves for `capacity` flows: the flow table, and with a TCP
@@ -135,7 +138,11 @@ class alignas(kCacheLine) Worker {
   struct StreamBuffer {
     ChainStore::Chain held;
     uint32_t need;
+    // While payload detection gathers a direction's bytes: the acknowledgement their
+    // first segment carried (0: none), which tells whether they answer the other side's.
+    uint32_t held_ack;
     uint64_t held_ns;  // capture time of the packet that carried the first byte held
+    uint32_t window;   // while probed: the bytes at the end of `held` the next probe reads first
   };
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP connection, in the slot beside the connection's.
@@ -197,6 +204,10 @@ class alignas(kCacheLine) Worker {
   std::size_t process_some(std::span<const RawPacket> burst);
   void account(Parsed& p);
   void tcp_session(Parsed& p);
+  // Bytes one side sent while payload detection read the other's, through the
+  // reassembler as the segment that carried them (see tcp_session). Whether the
+  // connection is still decoded.
+  bool replay_probed(TcpSession& s, const Flow& f, int dir, const TcpPacket& seg, const uint8_t* bytes);
   void attach(TcpSession& s, int decoder);
   void deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len);
   void feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
@@ -245,6 +256,7 @@ class alignas(kCacheLine) Worker {
   std::unique_ptr<FlowTable> conns_;
   BigArray<TcpSession> sessions_;
   std::unique_ptr<uint8_t[]> stream_scratch_;
+  std::unique_ptr<uint8_t[]> probe_replay_;  // the other side's kept bytes, replayed (tcp_session)
   Sink sink_{*this};
   uint64_t now_ns_ = 0;
   uint64_t burst_clock_ns_ = 0;

@@ -100,6 +100,15 @@ class TcpReassembler {
   TcpReassembler(const TcpReassembler&) = delete;
   TcpReassembler& operator=(const TcpReassembler&) = delete;
 
+  // A direction's place in its stream set from outside segment(), while payload
+  // detection reads a connection before the reassembler does: its SYN (seq: the
+  // SYN's), the point its stream goes on from (bytes before it taken elsewhere), or
+  // unknown again (its next segment's bytes begin it, as for a stream picked up
+  // mid-way). Only while nothing is held for it.
+  static void syn(TcpDirection& d, uint32_t seq) { d.next_seq = seq + 1, d.synced = true; }
+  static void start_at(TcpDirection& d, uint32_t seq) { d.next_seq = seq, d.synced = true; }
+  static void unsync(TcpDirection& d) { d.next_seq = 0, d.synced = false; }
+
   // One segment of this direction. flags: TCP flags (SYN, FIN, RST). stable: the
   // payload's bytes stay valid as long as the reassembler may hold them (a mapped
   // capture file); a segment that waits for a hole is then held by pointer. Limits

@@ -21,7 +21,7 @@ two statements), each segment of each login dropped in turn: no statement is los
 
 Directions out of order: every answer's first segment written before the request segment
 it acknowledges (a capture point merging the two directions): every exchange pairs as in
-the capture in order.
+the capture in order, on the protocols' ports and on ports that payload detection reads.
 """
 import json
 import os
@@ -84,10 +84,23 @@ def tcp_payload(frame):
     return sport, dport, 14 + total - data, frame[tcp + 13], frame[data:14 + total]
 
 
-def run(path, tmp_path):
+# Every protocol on ports the captures do not use: payload detection finds each one.
+DETECT_CONFIG = """packetbeat.protocols:
+- {type: redis, ports: [1]}
+- {type: mysql, ports: [2]}
+- {type: pgsql, ports: [3], send_response: true}
+- {type: memcache, ports: [4]}
+- {type: http, ports: [5]}
+tapbeat.workers: 1
+tapbeat.progress: false
+output.console: {}
+"""
+
+
+def run(path, tmp_path, config=CONFIG):
     """tapbeat's events and final stats over a capture."""
     cfg = tmp_path / "loss.yml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(config)
     p = subprocess.run([BIN, "-c", str(cfg), "-I", str(path), "-t", "--strict.perms=false"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
@@ -341,3 +354,29 @@ def test_answers_out_of_order_and_segments_lost_pair_no_other(capture, tmp_path)
         assert len(got) >= len(whole) - max_lost, f"{where}: {len(got)} of {len(whole)} transactions"
         wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
         assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"
+
+
+@pytest.mark.parametrize("capture", sorted(REORDER_CASES))
+def test_answers_before_their_requests_where_payload_detection_finds_the_protocol(capture, tmp_path):
+    """The reordered captures again with every protocol on other ports: payload detection
+    finds the protocol from the client's first request, and the answer the capture point
+    wrote before it (bytes of the other side, read while the connection was probed) goes
+    to the decoder after it, as the server sent it. Before, payload detection dropped the
+    other side's bytes it had read: the first answer (a pipeline's first batch) was lost.
+    Detected by payload, every exchange pairs as on the protocol's port, in order and
+    reordered."""
+    kind, port = REORDER_CASES[capture]
+    path = os.path.join(DATA, capture)
+    whole = [exchange(e) for e in events(path, tmp_path, kind) if e["status"] == "OK"]
+    out, stats = run(path, tmp_path, DETECT_CONFIG)
+    assert stats["detect.by_payload"] >= 1 and stats["detect.by_port"] == 0, stats
+    assert [exchange(e) for e in out if e.get("type") == kind and e["status"] == "OK"] == whole
+    header, records = read_pcap(path)
+    swapped, moved = reorder_directions(records, port)
+    cut = tmp_path / "reordered.pcap"
+    cut.write_bytes(header + b"".join(h + f for h, f in swapped))
+    out, stats = run(cut, tmp_path, DETECT_CONFIG)
+    got = [e for e in out if e.get("type") == kind]
+    assert [exchange(e) for e in got if e["status"] == "OK"] == whole
+    assert stats["tcp.reassembly.gaps"] == 0 and stats["tcp.reassembly.wait_given_up"] == 0, stats
+    assert all(e["event"].get("duration", 0) >= 0 for e in got)
