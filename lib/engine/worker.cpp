@@ -541,7 +541,9 @@ void Worker::tcp_session(Parsed& p) {
     // the next after that alone. A segment out of order starts again. The bytes are
     // kept (kProbeKeepBytes) for the decoder that a later segment of either side finds.
     StreamBuffer& acc = s.buf[d];
-    const bool follows = !acc.held.empty() && m.tcp_seq == acc.need;
+    const uint32_t first =
+        m.tcp_seq + ((m.tcp_flags & tcp_flag::kSyn) ? 1 : 0);  // data in a SYN (TCP Fast Open)
+    const bool follows = !acc.held.empty() && first == acc.need;
     if (!follows) {
       store_.release(acc.held);
       acc.window = 0;
@@ -559,7 +561,7 @@ void Worker::tcp_session(Parsed& p) {
     if (found >= 0 && decoders_[found]) {
       // This side's stream goes on at this segment, the bytes gathered before it going
       // first.
-      if (s.dir[d].synced) TcpReassembler::start_at(s.dir[d], m.tcp_seq);
+      if (s.dir[d].synced) TcpReassembler::start_at(s.dir[d], first);
       // The other side's bytes gathered in order (a reply or greeting no probe knew, or
       // an answer a capture point that merges the two directions wrote before the
       // request it answers) go through the reassembler as one segment: after this
@@ -574,7 +576,7 @@ void Worker::tcp_session(Parsed& p) {
         early_seg.ack = other.held_ack;
         early_seg.flags = other.held_ack ? tcp_flag::kAck : 0;
         early_seg.ts_ns = other.held_ns;
-        early_after = other.held_ack && seq_diff(other.held_ack, m.tcp_seq - acc.held.len) > 0;
+        early_after = other.held_ack && seq_diff(other.held_ack, first - acc.held.len) > 0;
         if (s.dir[1 - d].synced && s.dir[1 - d].next_seq != early_seg.seq)
           TcpReassembler::unsync(s.dir[1 - d]);
       } else if (other.need) {
@@ -614,7 +616,7 @@ void Worker::tcp_session(Parsed& p) {
         // As much as a probe reads: the next segment looks alone.
         acc.window = had + take < sizeof scan ? had + take : 0;
       }
-      acc.need = m.tcp_seq + m.l4_payload_len;  // where the next segment in order begins
+      acc.need = first + m.l4_payload_len;  // where the next segment in order begins
       return;
     }
   }

@@ -1479,6 +1479,50 @@ TEST(Detection, ConnectTunnelIsFoundByItsFirstBytes) {
 // first byte and timed by its first packet (it had been found by "T /split HTTP/1.1"
 // alone: method "T"; or not at all). Bytes that never tell a protocol are counted
 // undetected when the connection ends.
+// Off the HTTP ports, a capture point that merges the two directions wrote each
+// answer before the request it acknowledges. The first one's status line tells HTTP
+// (the server's side): the SYNs seen while the connection was probed tell where the
+// client's bytes begin, so the answer waits for the request it acknowledges and the
+// two pair, as on port 80; the keep-alive exchanges after it too. Before, the answer
+// went out unmatched and the request alone. And a request sent in its SYN (TCP Fast
+// Open) is found there and read from the SYN's number plus one, with no gap.
+TEST(Detection, AnswerWrittenBeforeItsRequestWaitsForIt) {
+  HttpHarness h({80}, true);
+  Conn c{41030, 8081};
+  h.handshake(c);
+  for (const char* path : {"/one", "/two"}) {
+    const std::string req = std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    Conn ahead = c;  // the answer acknowledges the request written after it
+    ahead.cseq += static_cast<uint32_t>(req.size());
+    h.frame(false, ahead, tcp_flag::kAck | tcp_flag::kPsh, c.sseq, resp);
+    h.client(c, req);  // sent before the answer came: it acknowledges none of it
+    c.sseq += static_cast<uint32_t>(resp.size());
+  }
+  // TCP Fast Open: the request in the SYN, its bytes from the SYN's number plus one.
+  Conn tfo{41031, 8082};
+  const std::string req = "GET /three HTTP/1.1\r\nHost: x\r\n\r\n";
+  h.frame(true, tfo, tcp_flag::kSyn, tfo.cseq, req);
+  tfo.cseq += 1 + static_cast<uint32_t>(req.size());
+  h.frame(false, tfo, tcp_flag::kSyn | tcp_flag::kAck, tfo.sseq++, "");
+  h.server(tfo, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  h.client(tfo, "GET /four HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(tfo, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], R"("path":"/one")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("path":"/two")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("path":"/three")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("path":"/four")")) << ev[3];
+  for (const auto& e : ev) {
+    EXPECT_TRUE(contains(e, R"("status_code":200)")) << e;
+    EXPECT_TRUE(contains(e, R"("status":"OK")")) << e;
+  }
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 2u);
+  EXPECT_EQ(h.count(Counter::tcp_reasm_waited_for_peer), 2u);
+  EXPECT_EQ(h.count(Counter::tcp_reasm_gaps), 0u);
+}
+
 TEST(Detection, RequestLineSentInPiecesIsFoundAndReadWhole) {
   HttpHarness h({80}, true);
   const std::string rest = "T /split HTTP/1.1\r\nHost: x\r\n\r\n";
