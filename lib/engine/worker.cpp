@@ -508,7 +508,7 @@ void Worker::tcp_session(Parsed& p) {
     // A SYN tells where its side's bytes begin: once a protocol is found, the
     // reassembler knows what either side sent that the capture has not shown yet (an
     // answer written before its request waits for it).
-    if ((m.tcp_flags & tcp_flag::kSyn) && !s.dir[d].synced) TcpReassembler::syn(s.dir[d], m.tcp_seq);
+    if ((m.tcp_flags & tcp_flag::kSyn) && !s.dir[d].synced) TcpReassembler::start_at(s.dir[d], m.tcp_seq + 1);
     if (m.l4_payload_len == 0) return;
     // A PROXY protocol header first: what follows it is classified.
     const uint8_t* payload = m.l4_payload;
@@ -624,50 +624,39 @@ void Worker::tcp_session(Parsed& p) {
     f->undecoded = true;
     return;
   }
-  // The decoder let the connection go while bytes were delivered: what either side
-  // holds is dropped and the connection's packets are only counted from now on.
-  const auto detached = [&] {
-    if (s.state == kDecoding) return false;
+  // The other side's bytes read while probing that came first, this segment, the other
+  // side's that answer it.
+  if (early_seg.len && !early_after)
+    stream_segment(s, *f, 1 - d, early_seg, probe_replay_.get(), false, 0, false);
+  if (s.state == kDecoding)
+    stream_segment(s, *f, d, {m.tcp_seq, m.tcp_ack, m.tcp_flags, m.l4_payload_len, m.ts_ns}, m.l4_payload,
+                   stable_frames_ && p.in_frame, m.l4_lost, earlier_first);
+  if (early_seg.len && early_after && s.state == kDecoding)
+    stream_segment(s, *f, 1 - d, early_seg, probe_replay_.get(), false, 0, false);
+  if (s.state != kDecoding) {
+    // The decoder let the connection go while bytes were delivered: what either side
+    // holds is dropped and the connection's packets are only counted from now on.
     tcp_->release(s.dir[0]);
     tcp_->release(s.dir[1]);
     f->undecoded = true;
-    return true;
-  };
-  // Filled in place: a StreamInfo returned and copied is read back in wide loads
-  // over its narrow stores, a store-forwarding stall on every segment.
-  if (early_seg.len && !early_after && !replay_probed(s, *f, 1 - d, early_seg, probe_replay_.get())) {
-    detached();
-    return;
   }
-  stream_info(*f, m.ts_ns, sink_.info());
-  Sides sides(*this, s);
-  if (!tcp_->before_segment(s.dir, d, {m.tcp_seq, m.tcp_ack, m.tcp_flags, m.l4_payload_len, m.ts_ns}, sides,
-                            kPeerWaitNs)) {
-    detached();
-    return;
-  }
-  sink_.bind(&s, d);
-  if (earlier_first) {
-    // Bytes payload detection gathered before the segment that told the protocol: the
-    // decoder reads them first; the reassembler begins at this segment.
-    deliver(s, d, sink_.info(), nullptr, 0);
-    if (detached()) return;
-  }
-  tcp_->segment(s.dir[d], m.tcp_seq, m.tcp_flags, m.l4_payload, m.l4_payload_len, sink_,
-                stable_frames_ && p.in_frame, m.l4_lost);
-  if (s.state == kDecoding) tcp_->after_segment(s.dir, d, sides);
-  if (early_seg.len && early_after && s.state == kDecoding)
-    replay_probed(s, *f, 1 - d, early_seg, probe_replay_.get());
-  detached();
 }
 
-bool Worker::replay_probed(TcpSession& s, const Flow& f, int dir, const TcpPacket& seg,
-                           const uint8_t* bytes) {
+bool Worker::stream_segment(TcpSession& s, const Flow& f, int dir, const TcpPacket& seg, const uint8_t* bytes,
+                            bool stable, uint32_t lost, bool earlier_first) {
+  // Filled in place: a StreamInfo returned and copied is read back in wide loads
+  // over its narrow stores, a store-forwarding stall on every segment.
   stream_info(f, seg.ts_ns, sink_.info());
   Sides sides(*this, s);
   if (!tcp_->before_segment(s.dir, dir, seg, sides, kPeerWaitNs)) return false;
   sink_.bind(&s, dir);
-  tcp_->segment(s.dir[dir], seg.seq, seg.flags, bytes, seg.len, sink_, false, 0);
+  if (earlier_first) {
+    // Bytes payload detection gathered before the segment that told the protocol: the
+    // decoder reads them first; the reassembler begins at this segment.
+    deliver(s, dir, sink_.info(), nullptr, 0);
+    if (s.state != kDecoding) return false;
+  }
+  tcp_->segment(s.dir[dir], seg.seq, seg.flags, bytes, seg.len, sink_, stable, lost);
   if (s.state == kDecoding) tcp_->after_segment(s.dir, dir, sides);
   return s.state == kDecoding;
 }

@@ -204,10 +204,13 @@ class alignas(kCacheLine) Worker {
   std::size_t process_some(std::span<const RawPacket> burst);
   void account(Parsed& p);
   void tcp_session(Parsed& p);
-  // Bytes one side sent while payload detection read the other's, through the
-  // reassembler as the segment that carried them (see tcp_session). Whether the
-  // connection is still decoded.
-  bool replay_probed(TcpSession& s, const Flow& f, int dir, const TcpPacket& seg, const uint8_t* bytes);
+  // One segment of a decoded connection through the reassembler: the steps before it
+  // (the other side's waits), its bytes (after those payload detection gathered before
+  // it, when earlier_first), the steps after. A packet's segment, or the bytes one side
+  // sent while payload detection read the other's (see tcp_session). stable, lost: as
+  // TcpReassembler::segment's. Whether the connection is still decoded.
+  bool stream_segment(TcpSession& s, const Flow& f, int dir, const TcpPacket& seg, const uint8_t* bytes,
+                      bool stable, uint32_t lost, bool earlier_first);
   void attach(TcpSession& s, int decoder);
   void deliver(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* data, uint32_t len);
   void feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);

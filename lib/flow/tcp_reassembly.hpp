@@ -101,11 +101,10 @@ class TcpReassembler {
   TcpReassembler& operator=(const TcpReassembler&) = delete;
 
   // A direction's place in its stream set from outside segment(), while payload
-  // detection reads a connection before the reassembler does: its SYN (seq: the
-  // SYN's), the point its stream goes on from (bytes before it taken elsewhere), or
-  // unknown again (its next segment's bytes begin it, as for a stream picked up
-  // mid-way). Only while nothing is held for it.
-  static void syn(TcpDirection& d, uint32_t seq) { d.next_seq = seq + 1, d.synced = true; }
+  // detection reads a connection before the reassembler does: the point its stream
+  // goes on from (after its SYN; bytes before it taken elsewhere), or unknown again
+  // (its next segment's bytes begin it, as for a stream picked up mid-way). Only while
+  // nothing is held for it.
   static void start_at(TcpDirection& d, uint32_t seq) { d.next_seq = seq, d.synced = true; }
   static void unsync(TcpDirection& d) { d.next_seq = 0, d.synced = false; }
 

@@ -128,6 +128,22 @@ def exchange(e):
     return e["query"], (m.get("num_rows"), m.get("affected_rows"), e.get("response"))
 
 
+def write_pcap(path, header, records, leave_out=()):
+    """A classic pcap of the records, but those whose index is in leave_out."""
+    path.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(records) if i not in leave_out))
+
+
+def assert_pairs_kept(cut, tmp_path, kind, whole, answers, max_lost, where):
+    """tapbeat over `cut`: at most max_lost of the whole capture's complete transactions
+    (`whole`) missing, and none paired with a response the whole capture gives another
+    request (`answers`: request -> response). The complete transactions it published."""
+    got = [e for e in events(cut, tmp_path, kind) if e["status"] == "OK"]
+    assert len(got) >= len(whole) - max_lost, f"{where}: {len(got)} of {len(whole)} transactions"
+    wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
+    assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"
+    return got
+
+
 def drop_segments_in_turn(capture, kind, port, tmp_path, at_least, max_lost):
     """Each side's data segments dropped one at a time (DROPS_PER_SIDE of them, spread):
     at most max_lost of the whole capture's complete transactions missing, and none paired
@@ -143,12 +159,9 @@ def drop_segments_in_turn(capture, kind, port, tmp_path, at_least, max_lost):
         step = max(1, len(segments) // DROPS_PER_SIDE)
         for k in segments[::step][:DROPS_PER_SIDE]:
             cut = tmp_path / "cut.pcap"
-            cut.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(records) if i != k))
-            got = [e for e in events(cut, tmp_path, kind) if e["status"] == "OK"]
-            where = f"{capture}: record {k} ({'server' if server_side else 'client'}) dropped"
-            assert len(got) >= len(whole) - max_lost, f"{where}: {len(got)} of {len(whole)} transactions"
-            wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
-            assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"
+            write_pcap(cut, header, records, {k})
+            assert_pairs_kept(cut, tmp_path, kind, whole, answers, max_lost,
+                              f"{capture}: record {k} ({'server' if server_side else 'client'}) dropped")
 
 
 @pytest.mark.parametrize("capture", sorted(CASES))
@@ -172,7 +185,7 @@ def test_a_tail_lost_before_the_fin_is_a_gap(capture, tmp_path):
     last = max(i for i, (_, f) in enumerate(records[:fin]) if (t := tcp_payload(f)) and t[0] == port and t[2] > 0)
     lost = tcp_payload(records[last][1])[2]
     cut = tmp_path / "tail.pcap"
-    cut.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(records) if i != last))
+    write_pcap(cut, header, records, {last})
     out, stats = run(cut, tmp_path)
     assert stats["tcp.reassembly.gaps"] == 1 and stats["tcp.reassembly.gap_bytes"] == lost, stats
     got = [e for e in out if e.get("type") == kind and e["status"] == "OK"]
@@ -211,12 +224,10 @@ def test_a_segment_lost_in_a_login_costs_no_statement(capture, tmp_path):
     assert len(login) >= 60, len(login)
     for k in login:
         cut = tmp_path / "cut.pcap"
-        cut.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(records) if i != k))
-        got = [e for e in events(cut, tmp_path, kind) if e["status"] == "OK"]
+        write_pcap(cut, header, records, {k})
         where = f"{capture}: record {k} dropped"
+        got = assert_pairs_kept(cut, tmp_path, kind, whole, answers, 0, where)
         assert len(got) == len(whole), f"{where}: {len(got)} of {len(whole)} statements"
-        wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
-        assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"
 
 
 # capture: (event type, server port); 20 batches of 10 pipelined requests.
@@ -305,6 +316,16 @@ def reorder_directions(records, port, pick=lambda: True):
 REORDER_CASES = {**CASES, **PIPE_CASES, **{k: v[:2] for k, v in LOGIN_CASES.items()}}
 
 
+def run_reordered(path, port, tmp_path, config=CONFIG):
+    """tapbeat's events and final stats over the capture with every answer written
+    before its request (reorder_directions), and how many were moved."""
+    header, records = read_pcap(path)
+    swapped, moved = reorder_directions(records, port)
+    cut = tmp_path / "reordered.pcap"
+    write_pcap(cut, header, swapped)
+    return (*run(cut, tmp_path, config), moved)
+
+
 @pytest.mark.parametrize("capture", sorted(REORDER_CASES))
 def test_answers_captured_before_their_requests_pair_as_sent(capture, tmp_path):
     """The capture point wrote every answer's first segment before the request segment
@@ -315,12 +336,8 @@ def test_answers_captured_before_their_requests_pair_as_sent(capture, tmp_path):
     kind, port = REORDER_CASES[capture]
     path = os.path.join(DATA, capture)
     whole = [exchange(e) for e in events(path, tmp_path, kind) if e["status"] == "OK"]
-    header, records = read_pcap(path)
-    swapped, moved = reorder_directions(records, port)
+    out, stats, moved = run_reordered(path, port, tmp_path)
     assert moved >= 15, moved
-    cut = tmp_path / "reordered.pcap"
-    cut.write_bytes(header + b"".join(h + f for h, f in swapped))
-    out, stats = run(cut, tmp_path)
     got = [e for e in out if e.get("type") == kind]
     assert [exchange(e) for e in got if e["status"] == "OK"] == whole
     assert stats["tcp.reassembly.waited_for_peer"] == moved and stats["tcp.reassembly.wait_given_up"] == 0, stats
@@ -348,12 +365,8 @@ def test_answers_out_of_order_and_segments_lost_pair_no_other(capture, tmp_path)
         data = [i for i, (_, f) in enumerate(swapped) if (t := tcp_payload(f)) and t[2] > 0]
         drop = {rnd.choice(data)}
         cut = tmp_path / "mixed.pcap"
-        cut.write_bytes(header + b"".join(h + f for i, (h, f) in enumerate(swapped) if i not in drop))
-        got = [e for e in events(cut, tmp_path, kind) if e["status"] == "OK"]
-        where = f"{capture}: seed {seed}, records {sorted(drop)} dropped"
-        assert len(got) >= len(whole) - max_lost, f"{where}: {len(got)} of {len(whole)} transactions"
-        wrong = [x for x in map(exchange, got) if answers.get(x[0]) != x[1]]
-        assert not wrong, f"{where}: paired with another's response: {wrong[:3]}"
+        write_pcap(cut, header, swapped, drop)
+        assert_pairs_kept(cut, tmp_path, kind, whole, answers, max_lost, f"{capture}: seed {seed}, records {sorted(drop)} dropped")
 
 
 @pytest.mark.parametrize("capture", sorted(REORDER_CASES))
@@ -371,11 +384,7 @@ def test_answers_before_their_requests_where_payload_detection_finds_the_protoco
     out, stats = run(path, tmp_path, DETECT_CONFIG)
     assert stats["detect.by_payload"] >= 1 and stats["detect.by_port"] == 0, stats
     assert [exchange(e) for e in out if e.get("type") == kind and e["status"] == "OK"] == whole
-    header, records = read_pcap(path)
-    swapped, moved = reorder_directions(records, port)
-    cut = tmp_path / "reordered.pcap"
-    cut.write_bytes(header + b"".join(h + f for h, f in swapped))
-    out, stats = run(cut, tmp_path, DETECT_CONFIG)
+    out, stats, _ = run_reordered(path, port, tmp_path, DETECT_CONFIG)
     got = [e for e in out if e.get("type") == kind]
     assert [exchange(e) for e in got if e["status"] == "OK"] == whole
     assert stats["tcp.reassembly.gaps"] == 0 and stats["tcp.reassembly.wait_given_up"] == 0, stats
