@@ -556,8 +556,14 @@ void Worker::tcp_session(Parsed& p) {
     // A probe of what clients send looks at the first sender's bytes, or at either
     // side's when the connection was picked up without its SYN (the first packet seen
     // may be the server's: its response is then found after the request it answers).
-    const int found = settings_.decoders->detector->classify(*detect_scratch_, {scan, had + take},
-                                                             d == 0 || s.preamble == kPreambleMidstream);
+    const bool client_side = d == 0 || s.preamble == kPreambleMidstream;
+    int found = settings_.decoders->detector->classify(*detect_scratch_, {scan, had + take}, client_side);
+    // What came before this segment may be no part of the protocol (a keep-alive's
+    // stray byte at a capture's start, then the request): this segment alone is looked
+    // at too. The bytes before it still reach the decoder first, which passes over
+    // what it does not read (as it does on the protocol's port).
+    if (found < 0 && found != PayloadDetector::kNotEnabled && had > 0)
+      found = settings_.decoders->detector->classify(*detect_scratch_, {payload, take}, client_side);
     if (found >= 0 && decoders_[found]) {
       // This side's stream goes on at this segment, the bytes gathered before it going
       // first.

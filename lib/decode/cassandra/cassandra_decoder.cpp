@@ -722,6 +722,11 @@ constexpr DetectProbe kProbes[] = {
     // OPTIONS, or STARTUP with its CQL_VERSION option, from the client.
     {R"(^[\x03-\x05]\x00[\s\S]{2}\x05\x00\x00\x00\x00)", true},
     {R"(^[\x03-\x05][\x00-\x1f][\s\S]{2}\x01\x00\x00[\s\S]{2}\x00[\x01-\x08][\s\S]{0,48}CQL_VERSION)", true},
+    // A connection picked up after its STARTUP: a QUERY or PREPARE (v3/v4 framing), its
+    // body's long string a CQL statement (the header's and the string's lengths under
+    // 16 MiB, the statement's first keyword in either case).
+    {R"(^[\x03\x04][\x00-\x1f][\s\S]{2}[\x07\x09]\x00[\s\S]{3}\x00[\s\S]{3}\s*(?i:SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|USE|BEGIN|TRUNCATE|GRANT|REVOKE|LIST)\s)",
+     true},
 };
 
 const OptionSpec kSettingOptions[] = {

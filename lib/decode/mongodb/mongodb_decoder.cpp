@@ -683,8 +683,9 @@ namespace {
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<MongodbDecoder>(s); }
 
 constexpr DetectProbe kProbes[] = {
-    // OP_MSG or OP_QUERY from the client: length, request id, responseTo 0, opcode.
-    {R"(^[\s\S]{4}[\s\S]{4}\x00\x00\x00\x00(\xdd\x07|\xd4\x07)\x00\x00)", true},
+    // OP_MSG or OP_QUERY from the client: length, request id, responseTo 0 (or -1, as
+    // older drivers and the legacy shell send it), opcode.
+    {R"(^[\s\S]{4}[\s\S]{4}(\x00\x00\x00\x00|\xff\xff\xff\xff)(\xdd\x07|\xd4\x07)\x00\x00)", true},
 };
 
 const OptionSpec kSettingOptions[] = {
