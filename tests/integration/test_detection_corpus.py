@@ -4,8 +4,8 @@ Each capture is read twice: with the golden configuration (every protocol on its
 port) and with every TCP protocol that payload detection can find moved to a port the
 captures do not use. Per capture, the transactions of those protocols (by type and
 status) must be the same both ways: detection finds the protocol from the connection's
-first bytes (a client's request, a mid-stream QUERY or OP_QUERY, an SSL 2.0-format
-ClientHello, a server's hello when the capture missed the client's) and the decoder
+first bytes (a client's request, a mid-stream QUERY or OP_QUERY, a Thrift call, an SSL
+2.0-format ClientHello, a server's hello when the capture missed the client's) and the decoder
 gets every byte it would have got on its port. Where the two differ on purpose, the
 capture and the reason are listed below.
 """
@@ -18,10 +18,9 @@ import subprocess
 
 from conftest import BIN, GOLDEN_CONFIG, SHARED
 
-# Protocol -> a port no capture here uses. Thrift has no payload signature (its binary
-# messages open like other binary framings); it keeps its port.
+# Protocol -> a port no capture here uses.
 MOVED = {"http": 61001, "redis": 61002, "memcache": 61003, "mysql": 61004, "pgsql": 61005,
-         "mongodb": 61006, "amqp": 61007, "cassandra": 61008, "tls": 61009}
+         "mongodb": 61006, "amqp": 61007, "cassandra": 61008, "tls": 61009, "thrift": 61010}
 
 UDP_MEMCACHE = "memcache over UDP: payload detection reads TCP connections; UDP goes by port"
 # capture (relative to ../shared/pcaps) -> why its transactions differ on purpose
@@ -34,9 +33,6 @@ KNOWN = {
     "beats/memcache/memcache_text_udp_delete.pcap": UDP_MEMCACHE,
     "beats/memcache/memcache_text_udp_multi_store.pcap": UDP_MEMCACHE,
     "beats/memcache/memcache_text_udp_single_store.pcap": UDP_MEMCACHE,
-    "ndpi/mixed/1kxun.pcap": "a connection picked up mid-stream on 443 whose segments open with 80 02 00 02 00 00: "
-                             "binary memcache's request header (magic, Add, a 2-byte key, no extras, raw data "
-                             "type); on 443 the port says TLS",
 }
 
 

@@ -1156,8 +1156,12 @@ namespace {
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<MemcacheDecoder>(s); }
 
 constexpr DetectProbe kProbes[] = {
-    // Binary request magic with a known opcode and a 24-byte header's zero data type.
-    {R"(^\x80[\x00-\x1e][\x00-\x01][\x00-\xff][\x00-\x14]\x00)", true},
+    // Binary request magic, a known opcode with the extras length it requires (8 for
+    // set/add/replace, 20 for incr/decr, 4 for touch/gat/verbosity, 0 or 4 for flush, 0
+    // for the rest), a key under 512 bytes and the header's zero data type. (Any extras
+    // length took Thrift's calls, 80 01 00 01 00 00, for a set without its extras.)
+    {R"(^\x80(?:[\x01-\x03\x11-\x13][\x00-\x01][\s\S]\x08|[\x05\x06\x15\x16][\x00-\x01][\s\S]\x14|[\x00\x04\x07\x09-\x10\x14\x17\x19\x1a][\x00-\x01][\s\S]\x00|[\x08\x18][\x00-\x01][\s\S][\x00\x04]|[\x1b-\x1e][\x00-\x01][\s\S]\x04)\x00)",
+     true},
     // Text commands.
     {R"(^(get|gets|set|add|replace|append|prepend|cas|delete|incr|decr|touch) [!-~]{1,250}( [0-9]+)*( noreply)?\r\n)",
      true},

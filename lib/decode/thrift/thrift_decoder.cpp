@@ -320,13 +320,26 @@ std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const Optio
 
 const uint16_t kDefaultPorts[] = {9090};
 
+// A call or oneway call from the client, its method name's first three characters an
+// identifier's: the strict binary protocol (80 01 00 type, a name under 512 bytes) or
+// the compact one (82, type and version, a varint sequence id, a name under 128 bytes),
+// each alone or behind a frame length under 4 MiB (the decoder's bound).
+constexpr DetectProbe kProbes[] = {
+    {R"(^\x80\x01\x00[\x01\x04]\x00\x00[\x00-\x01][\x03-\xff][A-Za-z_][A-Za-z0-9_]{2})", true},
+    {R"(^\x00[\x00-\x3f][\s\S]{2}\x80\x01\x00[\x01\x04]\x00\x00[\x00-\x01][\x03-\xff][A-Za-z_][A-Za-z0-9_]{2})",
+     true},
+    {R"(^\x82[\x21\x81][\x80-\xff]{0,4}[\x00-\x7f][\x03-\x7f][A-Za-z_][A-Za-z0-9_]{2})", true},
+    {R"(^\x00[\x00-\x3f][\s\S]{2}\x82[\x21\x81][\x80-\xff]{0,4}[\x00-\x7f][\x03-\x7f][A-Za-z_][A-Za-z0-9_]{2})",
+     true},
+};
+
 }  // namespace
 
 const DecoderDescriptor& thrift_protocol() {
   static const DecoderDescriptor d = {
       .name = "thrift",
       .transports = kTransportTcp,
-      .probes = {},
+      .probes = kProbes,
       .state_size = sizeof(ThriftState),
       .default_ports = kDefaultPorts,
       .options = kSettingOptions,
