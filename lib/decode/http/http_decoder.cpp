@@ -139,9 +139,17 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
 
   // Framing as RFC 9112 6.3 reads it: chunked as the last coding wins over any
   // Content-Length; another coding delimits a response by the close and leaves a
-  // request without a body (a server answers 400); the first Content-Length.
-  const uint64_t content_length = h.content_length;
+  // request without a body (a server answers 400); the first Content-Length. A request
+  // with two that differ (a front end and a back end may each take one, and a request
+  // hide in the body of the other's): the body runs to the smaller, and on to the
+  // larger where what follows the smaller starts no request.
   const bool has_length = h.has_length && !(h.anomalies & http::kOtherCoding);
+  uint64_t content_length = h.content_length;
+  d.other_left = 0;
+  if (has_length && !h.response && h.other_length != http::Head::kNoLength) {
+    content_length = std::min(h.content_length, h.other_length);
+    d.other_left = std::max(h.content_length, h.other_length) - content_length;
+  }
   if (h.anomalies & http::kLengthMismatch) counters_.inc(HttpStat::bad_content_length);
   const bool chunked = h.chunked;
   const std::string_view type = h.get("content-type");
@@ -176,7 +184,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     if (http::iequals(h.method, "connect")) d.msg.flags |= kConnect;
     if (chunked) {
       d.phase = kChunkSize, body = true;
-    } else if (has_length && content_length > 0) {
+    } else if (has_length && (content_length > 0 || d.other_left > 0)) {
       d.left = content_length, body = true;
       d.phase = kBody;
     }
@@ -233,8 +241,7 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
       {http::kNoVersion, "HTTP/0.9 request: no version on the request line"},
       {http::kNoTarget, "request line without a target"},
       {http::kFolded, "obsolete line folding in a header"},
-      {http::kLengthMismatch,
-       "Content-Length repeated with different values or not a number; the first used"},
+      {http::kLengthMismatch, "Content-Length repeated with different values or not a number"},
       {http::kLengthAndChunked, "Content-Length and Transfer-Encoding together; framed by Transfer-Encoding"},
       {http::kOtherCoding, "Transfer-Encoding without chunked as its last coding"},
       {http::kBadStatus, "status line without a three-digit status code"},
@@ -333,6 +340,23 @@ std::size_t next_message_line(const uint8_t* p, std::size_t n, bool request) {
   }
 }
 
+// Whether p[0, n) opens a request as clients write one: line ends, then a versioned
+// request line whose method is upper case. Too few bytes to tell, or only line ends: true.
+bool request_follows(const uint8_t* p, std::size_t n) {
+  std::size_t at = 0;
+  while (at < n && (p[at] == '\r' || p[at] == '\n')) ++at;
+  if (at == n) return true;
+  const http::StartKind k = http::start_kind(p + at, n - at);
+  if (k == http::StartKind::kNeedMore) return true;
+  if (k != http::StartKind::kRequest) return false;
+  std::size_t m = at;
+  while (m < n && p[m] >= 'A' && p[m] <= 'Z') ++m;
+  if (m == n) return true;
+  if (p[m] != ' ' && p[m] != '\t') return false;
+  const std::size_t le = http::line_end(p + at, n - at);
+  return !le || !http::versionless_request_line({reinterpret_cast<const char*>(p + at), le});
+}
+
 }  // namespace
 
 DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
@@ -401,11 +425,14 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
           // A capture that starts mid-message, or bytes after a hole: skip this
           // segment's bytes and look again at the next. (A server sends no requests:
           // on its side, after a hole, a body's bytes that read as a request line are
-          // not one.) After a framing error the next message may follow in this very
-          // segment (a request smuggled behind a chunk size past 2^64, as a server
-          // whose count wrapped reads it): it is looked for line by line, a request
-          // taken only with its version.
-          if (d.scan && k == http::StartKind::kNotHttp) {
+          // not one.) After a framing error, or where bytes no message starts with
+          // follow a message of this side read whole, the next message may follow in
+          // this very segment (a request smuggled behind a chunk size past 2^64, as a
+          // server whose count wrapped reads it; a chunked body's bytes behind a
+          // request whose Transfer-Encoding ends in another coding, which a server
+          // reads as no body): it is looked for line by line, a request taken only
+          // with its version.
+          if ((d.scan || (d.phase == kStart && d.seen)) && k == http::StartKind::kNotHttp) {
             if (const std::size_t next =
                     next_message_line(p + off, n - off, st.client < 0 || dir == st.client)) {
               if (!pass_over(static_cast<uint32_t>(next))) return {off, 0, Verdict::kViolation};
@@ -487,6 +514,16 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         off += static_cast<uint32_t>(k);
         if (d.phase != kUntilClose) {
           d.left -= k;
+          if (d.left == 0 && d.phase == kBody && d.other_left) {
+            // The smaller of two Content-Lengths reached: the next bytes tell which frames it.
+            if (off == n) break;
+            if (!request_follows(p + off, n - off)) {
+              d.left = d.other_left;
+              d.other_left = 0;
+              break;
+            }
+            d.other_left = 0;
+          }
           if (d.left == 0) {
             if (d.phase == kBody)
               complete(st, c, dir);
@@ -722,7 +759,7 @@ void HttpDecoder::end(void* state, const StreamInfo& c, int dir) {
   HttpState& st = *static_cast<HttpState*>(state);
   HttpState::Dir& d = st.dir[dir];
   if (!d.active) return;
-  if (d.phase == kUntilClose) {
+  if (d.phase == kUntilClose || (d.phase == kBody && d.left == 0)) {  // (the smaller of two lengths)
     complete(st, c, dir);
   } else if (d.phase == kBody || d.phase == kChunkSize || d.phase == kChunkData || d.phase == kChunkEnd ||
              d.phase == kTrailer || d.phase == kHeadRest) {

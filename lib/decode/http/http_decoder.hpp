@@ -86,6 +86,7 @@ struct HttpState {
     uint32_t kept_limit;  // bytes of text kept at most
     uint32_t skipped;     // bytes skipped looking for a message start
     uint64_t left;        // body or chunk bytes to come
+    uint64_t other_left;  // Content-Length given twice: the larger's bytes past the smaller's
     HttpMessage msg;
   };
   Dir dir[2];

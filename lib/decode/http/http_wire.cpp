@@ -378,6 +378,7 @@ bool parse_head(std::string_view text, Head& h) {
         h.has_length = true;
       } else if (first != h.content_length) {
         h.anomalies |= kLengthMismatch;
+        if (h.other_length == Head::kNoLength) h.other_length = first;
       }
       seen_length = true;
     }
@@ -415,6 +416,7 @@ bool HeadCache::reparse(std::string_view text, Head& out) const {
     out.has_length = h.has_length;
     out.anomalies = h.anomalies;
     out.content_length = h.content_length;
+    out.other_length = h.other_length;
     out.method = onto_text(h.method);
     out.uri = onto_text(h.uri);
     out.version = onto_text(h.version);

@@ -34,10 +34,14 @@ struct Head {
   // types and the fields Packetbeat publishes) still find a slot in this many more.
   static constexpr uint32_t kReserved = 16;
   bool response = false;
-  bool chunked = false;          // Transfer-Encoding's last coding is chunked
-  bool has_length = false;       // a Content-Length that reads as a number
-  uint16_t anomalies = 0;        // Anomaly bits
-  uint64_t content_length = 0;   // the first Content-Length
+  bool chunked = false;         // Transfer-Encoding's last coding is chunked
+  bool has_length = false;      // a Content-Length that reads as a number
+  uint16_t anomalies = 0;       // Anomaly bits
+  uint64_t content_length = 0;  // the first Content-Length
+  // A second Content-Length with another value (request smuggling's "CL.CL"); kNoLength
+  // when none. The decoder frames the body by the one the next message follows.
+  static constexpr uint64_t kNoLength = ~uint64_t{0};
+  uint64_t other_length = kNoLength;
   std::string_view method, uri;  // request
   std::string_view version;      // "1.1" ("0.9" for a request line without one)
   uint16_t status = 0;           // response
@@ -52,6 +56,7 @@ struct Head {
     response = chunked = has_length = false;
     anomalies = 0;
     content_length = 0;
+    other_length = kNoLength;
     method = uri = version = phrase = {};
     status = 0;
     n_headers = dropped_headers = 0;
