@@ -1,5 +1,8 @@
 #include "decode/icmp/icmp.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 namespace tapbeat {
 namespace {
 
@@ -174,6 +177,27 @@ void IcmpTracker::from_pending(const Flow& f, IcmpEvent& out) const {
   out.req_ts_ns = f.first_ts_ns;
 }
 
+void IcmpTracker::take_early(uint32_t i, IcmpEvent& out) {
+  Early& e = early_[i];
+  out.has_response = true;
+  out.resp_type = e.type;
+  out.resp_code = e.code;
+  out.resp_bytes = e.bytes;
+  out.resp_ts_ns = e.ts_ns;
+  e.used = false;
+  --n_early_;
+}
+
+void IcmpTracker::orphan(uint32_t i, IcmpEvent& out) {
+  out = IcmpEvent{};
+  out.version = early_[i].key.ip_version;
+  out.client = early_[i].key.addr_a;
+  out.server = early_[i].key.addr_b;
+  out.error = kOrphanedResponse;
+  take_early(i, out);
+  counters_.inc(IcmpStat::orphan_responses);
+}
+
 bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
   const uint8_t v = m.ip_version;
   counters_.inc(IcmpStat::messages);
@@ -187,6 +211,17 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
   if (waits_for_reply(v, m.icmp_type)) {
     key_for(m, true, k);
     const uint64_t h = FlowTable::hash_key(k);
+    for (uint32_t i = 0; n_early_ && i < kEarly; ++i) {
+      // Its reply came first (held below): the two are the transaction.
+      const Early& e = early_[i];
+      if (!e.used || m.ts_ns > e.ts_ns + kEarlyNs || std::memcmp(&e.key, &k, sizeof k) != 0) continue;
+      alone(m, true, out);
+      take_early(i, out);
+      counters_.inc(IcmpStat::transactions);
+      counters_.inc(IcmpStat::replies_before_request);
+      remember(h);
+      return true;
+    }
     // The request waits in pending_; what is published to make its place goes out.
     bool published = true;
     if (Flow* dup = pending_.find(k, h)) {
@@ -215,12 +250,32 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
     return published;
   }
   key_for(m, false, k);
-  if (Flow* f = pending_.find(k, FlowTable::hash_key(k))) {
+  const uint64_t h = FlowTable::hash_key(k);
+  if (Flow* f = pending_.find(k, h)) {
     from_pending(*f, out);
     set_message(m, false, out);
     pending_.remove(f);
     counters_.inc(IcmpStat::transactions);
+    remember(h);
     return true;
+  }
+  if (n_early_ < kEarly && std::find(recent_, recent_ + kRecent, h) == recent_ + kRecent) {
+    // No request seen: held a while for one written after it (see kEarlyNs). The same
+    // reply seen again (a duplicate, a retransmitted request answered twice) takes
+    // the place of the one held, which goes out alone.
+    uint32_t i = 0;
+    bool published = false;
+    for (uint32_t j = 0; n_early_ && j < kEarly; ++j) {
+      if (early_[j].used && std::memcmp(&early_[j].key, &k, sizeof k) == 0) {
+        orphan(j, out);
+        published = true;
+        break;
+      }
+    }
+    while (early_[i].used) ++i;
+    early_[i] = Early{k, m.ts_ns, message_bytes(m), m.icmp_type, m.icmp_code, true};
+    ++n_early_;
+    return published;
   }
   // A reply without its request: alone, from the requester's side.
   counters_.inc(IcmpStat::orphan_responses);
@@ -230,6 +285,12 @@ bool IcmpTracker::on_packet(const PacketMeta& m, IcmpEvent& out) {
 }
 
 bool IcmpTracker::expire_one(uint64_t now_ns, IcmpEvent& out) {
+  for (uint32_t i = 0; n_early_ && i < kEarly; ++i) {
+    if (early_[i].used && early_[i].ts_ns + kEarlyNs < now_ns) {
+      orphan(i, out);
+      return true;
+    }
+  }
   Flow* f = pending_.oldest();
   if (!f || f->first_ts_ns + timeout_ns_ >= now_ns) return false;
   from_pending(*f, out);
@@ -240,6 +301,12 @@ bool IcmpTracker::expire_one(uint64_t now_ns, IcmpEvent& out) {
 }
 
 bool IcmpTracker::flush_one(IcmpEvent& out) {
+  for (uint32_t i = 0; n_early_ && i < kEarly; ++i) {
+    if (early_[i].used) {
+      orphan(i, out);
+      return true;
+    }
+  }
   Flow* f = pending_.oldest();
   if (!f) return false;
   from_pending(*f, out);

@@ -16,6 +16,7 @@ enum class IcmpStat : uint16_t {
   duplicate_requests,
   pending_full,
   single_messages,
+  replies_before_request,
   kCount,
 };
 
@@ -27,6 +28,7 @@ inline constexpr CounterSpec kIcmpCounters[] = {
     counter(IcmpStat::duplicate_requests, "icmp.duplicate_requests"),
     counter(IcmpStat::pending_full, "icmp.pending_full"),
     counter(IcmpStat::single_messages, "icmp.single_messages"),
+    counter(IcmpStat::replies_before_request, "icmp.replies_before_request"),
 };
 static_assert(counters_in_order<IcmpStat>(kIcmpCounters));
 
