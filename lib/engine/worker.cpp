@@ -545,6 +545,13 @@ void Worker::tcp_session(Parsed& p) {
         m.tcp_seq + ((m.tcp_flags & tcp_flag::kSyn) ? 1 : 0);  // data in a SYN (TCP Fast Open)
     const bool follows = !acc.held.empty() && first == acc.need;
     if (!follows) {
+      // Bytes kept that this segment does not send again (it starts past them: a loss,
+      // or a retransmission of their end) will reach no decoder. A protocol found later
+      // reads this side from here (tcp.reassembly.midstream).
+      if (!acc.held.empty()) {
+        const int32_t past = seq_diff(first, acc.need - acc.held.len);
+        if (past > 0) acc.probe_dropped += std::min<uint32_t>(static_cast<uint32_t>(past), acc.held.len);
+      }
       store_.release(acc.held);
       acc.window = 0;
     }
@@ -595,6 +602,8 @@ void Worker::tcp_session(Parsed& p) {
       const uint64_t earlier_ns = acc.held_ns;
       attach(s, found);
       counters_.inc(Counter::detect_by_payload);
+      counters_.inc(Counter::detect_probe_bytes_dropped, uint64_t{acc.probe_dropped} + other.probe_dropped);
+      acc.probe_dropped = other.probe_dropped = 0;
       acc.held = earlier, acc.held_ns = earlier_ns, acc.need = 0, acc.window = 0;
       earlier_first = !earlier.empty();
     } else {
@@ -615,7 +624,9 @@ void Worker::tcp_session(Parsed& p) {
       // With half the store taken (many connections probed at once), no more than a
       // probe reads is kept: the decoders' own messages come first.
       const uint32_t keep = store_.blocks_in_use() < store_.capacity() / 2 ? kProbeKeepBytes : sizeof scan;
-      if (acc.held.len + payload_len > keep || store_.append(acc.held, payload, payload_len) < payload_len) {
+      const uint32_t before = acc.held.len;
+      if (before + payload_len > keep || store_.append(acc.held, payload, payload_len) < payload_len) {
+        acc.probe_dropped += before + payload_len;
         store_.release(acc.held);
         acc.window = 0;
       } else {

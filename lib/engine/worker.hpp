@@ -143,6 +143,9 @@ class alignas(kCacheLine) Worker {
     uint32_t held_ack;
     uint64_t held_ns;  // capture time of the packet that carried the first byte held
     uint32_t window;   // while probed: the bytes at the end of `held` the next probe reads first
+    // While probed: bytes read and not kept (a hole or retransmission after them, past
+    // kProbeKeepBytes), counted in detect.probe_bytes_dropped if a protocol is found.
+    uint32_t probe_dropped;
   };
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP connection, in the slot beside the connection's.

@@ -90,6 +90,7 @@ namespace tapbeat {
   X(detect_by_port, "detect.by_port", counter)                            \
   X(detect_by_payload, "detect.by_payload", counter)                      \
   X(detect_undetected, "detect.undetected", counter)                      \
+  X(detect_probe_bytes_dropped, "detect.probe_bytes_dropped", counter)    \
   X(detect_port_refused, "detect.port_refused", counter)                  \
   X(detect_socks, "detect.socks", counter)                                \
   X(detect_proxy_protocol, "detect.proxy_protocol", counter)              \

@@ -1616,6 +1616,36 @@ TEST(Detection, RequestLineSentInPiecesIsFoundAndReadWhole) {
   EXPECT_EQ(h.count(Counter::detect_undetected), 1u);
 }
 
+// Bytes read while probing that a later segment does not follow in order reach no
+// decoder: counted (detect.probe_bytes_dropped). A hole after them drops them all; a
+// retransmission of their end drops those before it; one of all of them drops none.
+TEST(Detection, ProbedBytesNotKeptAreCounted) {
+  HttpHarness h({80}, true);
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  Conn hole{44000, 8888};
+  h.handshake(hole);
+  h.client(hole, "0123456789");  // matches nothing
+  hole.cseq += 5;                // five bytes the capture lost
+  h.client(hole, "GET /a HTTP/1.1\r\n\r\n");
+  h.server(hole, ok);
+  Conn again{44001, 8888};
+  h.handshake(again);
+  h.client(again, "0123456789");
+  again.cseq -= 4;  // its last four sent again, then the request
+  h.client(again, "6789GET /b HTTP/1.1\r\n\r\n");
+  h.server(again, ok);
+  Conn whole{44002, 8888};
+  h.handshake(whole);
+  h.client(whole, "0123456789");
+  whole.cseq -= 10;  // all of it sent again
+  h.client(whole, "0123456789GET /c HTTP/1.1\r\n\r\n");
+  h.server(whole, ok);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(h.count(Counter::detect_by_payload), 3u);
+  EXPECT_EQ(h.count(Counter::detect_probe_bytes_dropped), 10u + 6u);
+}
+
 // The same ports taken again by a new connection (a client reusing its port, hosts
 // behind one NAT address): a SYN other than the one that opened the connection, or any
 // SYN once a connection whose opening was not seen has closed, ends it and begins
