@@ -240,6 +240,7 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     gap_to(d, sink, seq + len + lost_tail);
     drain(d, sink);
   }
+  end_if_due(d, sink, false);  // the bytes a FIN came before have come
   if (flags & (tcp_flag::kFin | tcp_flag::kRst)) {
     if (d.wait_ns) {  // after the bytes that wait
       d.wait_end_flags = flags & (tcp_flag::kFin | tcp_flag::kRst);
@@ -250,7 +251,18 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
   }
 }
 
-void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, StreamSink& sink) {
+void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, StreamSink& sink, bool now) {
+  if (!now && (flags & tcp_flag::kFin) && !(flags & tcp_flag::kRst) && !d.fin && d.synced) {
+    // Numbered past bytes not seen: a capture point that writes a connection's packets
+    // from several queues can write the FIN before them. It waits for them; if they were
+    // lost, the other side's acknowledgement of the FIN or the connection's end says so.
+    const int32_t tail = seq_diff(end_seq, d.next_seq);
+    if (tail > 0 && static_cast<uint32_t>(tail) <= limits_.window_bytes) {
+      d.wait_end_flags = tcp_flag::kFin;
+      d.wait_end_seq = end_seq;
+      return;
+    }
+  }
   close(d, sink);
   // A FIN numbered past the bytes seen: the stream's tail was lost to the capture
   // (nothing after it would tell). Its decoder hears of the gap before the end, as of
@@ -301,6 +313,13 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
     // bytes held says the hole's were lost to the capture, and that direction's
     // decoder hears of it before this segment's bytes.
     ack(other, p.ack, sinks.dir(1 - d));
+    if (sinks.gone()) return false;
+  }
+  if (acks && other.wait_end_flags && !other.wait_ns) {
+    // The FIN that waits for bytes before it: taken once what the holes' acknowledgement
+    // gave up reaches it, or once this side acknowledged up to it (those bytes were
+    // lost to the capture).
+    end_if_due(other, sinks.dir(1 - d), seq_diff(p.ack, other.wait_end_seq) >= 0);
     if (sinks.gone()) return false;
   }
   for (int k = 0; k < 2; ++k) {
@@ -406,6 +425,7 @@ void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {
     settle(d, sink);
   }
   while (d.head >= 0) skip_hole(d, sink);
+  end_if_due(d, sink, true);  // a FIN that waited for bytes that never came
 }
 
 void TcpReassembler::release(TcpDirection& d) {

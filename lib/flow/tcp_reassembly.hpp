@@ -80,7 +80,9 @@ struct TcpDirection {
   uint32_t seg_ack = 0;
   uint64_t peer_ack_ns = 0;
   uint64_t wait_ns = 0;
-  // A FIN or RST that came while waiting, taken once the wait ends: its flags and the
+  // A FIN or RST that came while waiting, taken once the wait ends, or a FIN numbered
+  // past bytes not seen yet (a capture point can write it before them), taken once they
+  // came, the other side acknowledged it, or the connection ended: its flags and the
   // sequence number past its segment's bytes.
   uint8_t wait_end_flags = 0;
   uint32_t wait_end_seq = 0;
@@ -229,8 +231,16 @@ class TcpReassembler {
   // still waits (or over, the FIN or RST that came meanwhile taken).
   void settle(TcpDirection& d, StreamSink& sink);
   // FIN or RST: what waits behind a hole goes out, then the end (end_seq: past the
-  // segment's bytes and what the capture cut off them).
-  void finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, StreamSink& sink);
+  // segment's bytes and what the capture cut off them). A FIN past bytes not seen, within
+  // the window, waits for them (TcpDirection::wait_end_flags) unless `now`.
+  void finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, StreamSink& sink, bool now = false);
+  // The FIN that waited for bytes before it: taken once they came, or (lost) when `force`.
+  void end_if_due(TcpDirection& d, StreamSink& sink, bool force) {
+    if (!d.wait_end_flags || d.wait_ns || (!force && seq_diff(d.next_seq, d.wait_end_seq) < 0)) return;
+    const uint8_t flags = d.wait_end_flags;
+    d.wait_end_flags = 0;
+    finish(d, flags, d.wait_end_seq, sink, true);
+  }
   void skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns = 0);
   // The bytes from d's next up to `upto`, none held, given up as a gap (counted and told).
   void gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto);

@@ -345,6 +345,48 @@ def test_answers_captured_before_their_requests_pair_as_sent(capture, tmp_path):
     assert all(e["event"].get("duration", 0) >= 0 for e in got)
 
 
+def fins_before_their_bytes(records):
+    """Each bare FIN moved before the last data segment its side sent, stamped a
+    microsecond before it: how a capture point that takes a connection's packets from
+    several queues can write them. How many were moved."""
+    out, moved, last_data = list(records), 0, {}
+    i = 0
+    while i < len(out):
+        t = tcp_payload(out[i][1])
+        if t and t[2] > 0:
+            last_data[t[:2]] = i
+        elif t and t[3] & 0x01 and t[:2] in last_data:
+            j = last_data.pop(t[:2])
+            sec, usec = struct.unpack("<II", out[j][0][:8])
+            stamp = sec * 1_000_000 + usec - 1
+            head = struct.pack("<II", stamp // 1_000_000, stamp % 1_000_000) + out[i][0][8:]
+            out.insert(j, (head, out.pop(i)[1]))
+            last_data = {k: v + 1 if v >= j else v for k, v in last_data.items()}
+            moved += 1
+        i += 1
+    return out, moved
+
+
+@pytest.mark.parametrize("capture", sorted(REORDER_CASES))
+def test_fins_captured_before_their_last_bytes_end_the_stream_after_them(capture, tmp_path):
+    """The capture point wrote each side's FIN before that side's last data segment (a
+    client's last request, a server's last answer, a COM_QUIT or Terminate). The FIN waits
+    for the bytes before it, and every exchange pairs as in the capture in order with no
+    gap; before, the FIN ended the stream at once and the bytes after it were counted
+    lost: each connection's last exchange or pipelined batch went missing (all 12 failed)."""
+    kind, port = REORDER_CASES[capture]
+    path = os.path.join(DATA, capture)
+    whole = [exchange(e) for e in events(path, tmp_path, kind) if e["status"] == "OK"]
+    header, records = read_pcap(path)
+    swapped, moved = fins_before_their_bytes(records)
+    assert moved >= 2, moved
+    cut = tmp_path / "fins-first.pcap"
+    write_pcap(cut, header, swapped)
+    out, stats = run(cut, tmp_path)
+    assert [exchange(e) for e in out if e.get("type") == kind and e["status"] == "OK"] == whole
+    assert stats["tcp.reassembly.gaps"] == 0, stats
+
+
 @pytest.mark.parametrize("capture", sorted(REORDER_CASES))
 def test_answers_out_of_order_and_segments_lost_pair_no_other(capture, tmp_path):
     """Half the answers (chosen at random) written before their requests and a data

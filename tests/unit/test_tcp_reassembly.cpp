@@ -143,7 +143,9 @@ TEST_F(TcpReassembly, HoleAtCloseBecomesAGap) {
   seg(1, "abc");
   seg(10, "xyz");
   EXPECT_EQ(rec.out, "abc");
-  seg(13, "", tcp_flag::kFin);
+  seg(13, "", tcp_flag::kFin);  // past the hole: it waits for the hole's bytes
+  EXPECT_EQ(rec.out, "abc");
+  r->close(d, rec);  // the connection's end
   EXPECT_EQ(rec.out, "abc[gap 6]xyz");
   EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 6u);
 }
@@ -168,17 +170,22 @@ TEST_F(TcpReassembly, BytesCutByTheSnapLengthAreAGapAtOnce) {
   seg(26, std::string(14, 'x'));  // fills the hole: the held segment follows
   EXPECT_EQ(rec.out, "GET /a[gap 10]next[gap 5]" + std::string(14, 'x') + "late");
   cut(47, "end", 4, tcp_flag::kFin);  // the FIN after the bytes cut off: one gap, then the end
+  r->close(d, rec);                   // (at the connection's end: they might still have come)
   EXPECT_EQ(rec.out, "GET /a[gap 10]next[gap 5]" + std::string(14, 'x') + "late[gap 3]end[gap 4]");
   EXPECT_EQ(c.get(Counter::tcp_reasm_gaps), 4u);
 }
 
 // A FIN numbered past the last byte seen: the stream's tail was lost, and the decoder
 // hears of it as a gap before the end (a data segment carrying the FIN, a bare FIN, a
-// FIN behind a hole). A RST's number, or one past the window, is not taken as loss.
+// FIN behind a hole) once the connection ends (or the other side acknowledges the FIN:
+// TcpReassemblyWait.FinWrittenBeforeItsBytesWaitsForThem). A RST's number, or one past
+// the window, is not taken as loss.
 TEST_F(TcpReassembly, TailLostBeforeTheFinIsAGap) {
   seg(0, "", tcp_flag::kSyn);
   seg(1, "abc");
   seg(10, "", tcp_flag::kFin);  // bytes 4-9 lost
+  EXPECT_EQ(rec.out, "abc");
+  r->close(d, rec);
   EXPECT_EQ(rec.out, "abc[gap 6]");
   EXPECT_EQ(c.get(Counter::tcp_reasm_gaps), 1u);
   EXPECT_EQ(c.get(Counter::tcp_reasm_gap_bytes), 6u);
@@ -191,6 +198,7 @@ TEST_F(TcpReassembly, TailLostBeforeTheFinIsAGap) {
     seg(0, "", tcp_flag::kSyn);
     std::size_t i = 0;
     for (const auto& [seq, text] : segs) seg(seq, text, ++i == segs.size() ? last_flags : 0);
+    r->close(d, rec);
     return rec.out;
   };
   EXPECT_EQ(run({{1, "abc"}, {8, "xy"}}, tcp_flag::kFin), "abc[gap 4]xy");
@@ -317,6 +325,40 @@ struct TwoSides : ConnectionSinks {
   }
 };
 
+// A capture point that writes a connection's packets from several queues may write its
+// FIN before the last bytes: the FIN waits for them and the end follows them. Bytes the
+// capture lost before a FIN: a gap, then the end, once the other side acknowledges up to
+// the FIN (or the connection ends).
+TEST(TcpReassemblyWait, FinWrittenBeforeItsBytesWaitsForThem) {
+  {
+    TwoSides w;
+    w.packet(0, 1, 0, 100, 500, "GET");
+    w.packet(1, 2, 0, 505, 103, "", tcp_flag::kFin);  // the FIN of 500-504's bytes, first
+    EXPECT_EQ(w.log, "c:GET ");
+    w.packet(1, 3, 0, 500, 103, "HELLO");
+    EXPECT_EQ(w.log, "c:GET s:HELLO s:| ");
+    w.packet(0, 4, 0, 103, 506, "");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
+  }
+  {
+    TwoSides w;  // the bytes lost: the client's acknowledgement of the FIN tells
+    w.packet(0, 1, 0, 100, 500, "GET");
+    w.packet(1, 2, 0, 505, 103, "", tcp_flag::kFin);
+    w.packet(0, 3, 0, 103, 506, "");
+    EXPECT_EQ(w.log, "c:GET s:[gap 5] s:| ");
+  }
+  {
+    TwoSides w;  // the bytes lost, no acknowledgement: the connection's end tells
+    w.packet(0, 1, 0, 100, 500, "GET");
+    w.packet(1, 2, 0, 503, 103, "HEL");  // held behind bytes 500-502
+    w.packet(1, 3, 0, 506, 103, "", tcp_flag::kFin);
+    EXPECT_EQ(w.log, "c:GET ");
+    w.r.close(w.dirs[1], w.side[1]);
+    EXPECT_EQ(w.log, "c:GET s:[gap 3] s:HEL s:| ");
+    EXPECT_EQ(w.r.buffered_total(), 0u);
+  }
+}
+
 // A capture point that merges the two directions may write an answer before the request
 // it acknowledges. The answer's bytes (its FIN too) wait until the request's reach what
 // they acknowledge, and its decoder reads the two in the order they were sent.
@@ -425,8 +467,9 @@ TEST_F(TcpReassembly, AcknowledgementsNotTakenAsLoss) {
   EXPECT_EQ(rec.out, "abc");
   seg(4, "defghi");
   EXPECT_EQ(rec.out, "abcdefghixyz");
-  seg(20, "late");  // held; then the FIN, which gives its hole up as any end does
+  seg(20, "late");  // held; then the FIN, and the connection's end gives its hole up
   seg(24, "", tcp_flag::kFin);
+  r->close(d, rec);
   EXPECT_EQ(rec.out, "abcdefghixyz[gap 7]late");
   r->ack(d, 25, rec);     // the FIN's sequence number: nothing is held any more
   TcpDirection unsynced;  // nothing seen of the direction: nothing to lose
