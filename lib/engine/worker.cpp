@@ -665,7 +665,7 @@ bool Worker::stream_segment(TcpSession& s, const Flow& f, int dir, const TcpPack
   // over its narrow stores, a store-forwarding stall on every segment.
   stream_info(f, seg.ts_ns, sink_.info());
   Sides sides(*this, s);
-  if (!tcp_->before_segment(s.dir, dir, seg, sides, kPeerWaitNs)) return false;
+  if (!tcp_->before_segment(s.dir, dir, seg, sides, kPeerWaitNs, kReorderNs)) return false;
   sink_.bind(&s, dir);
   if (earlier_first) {
     // Bytes payload detection gathered before the segment that told the protocol: the
@@ -917,6 +917,13 @@ void Worker::sweep_transactions(uint64_t now_ns) {
   for (Flow* f = conns_->oldest(); f; f = conns_->next(f)) {
     if (f->undecoded) continue;
     TcpSession& s = sessions_[conns_->slot_of(f)];
+    if (s.state == kDecoding && (s.dir[0].suspect || s.dir[1].suspect)) {
+      // Evidence of loss no later packet of the connection came to act on: the bytes did
+      // not come late; the decoders hear of the loss before their transactions expire.
+      stream_info(*f, now_ns, sink_.info());
+      Sides sides(*this, s);
+      tcp_->settle_evidence(s.dir, sides);
+    }
     if (s.state == kDecoding && s.in_progress)
       s.in_progress = decoders_[s.decoder]->expire(s.data, stream_info(*f, now_ns), now_ns);
   }
@@ -958,6 +965,11 @@ void Worker::end_session(Flow& f) {
   TcpSession& s = sessions_[conns_->slot_of(&f)];
   if (s.state == kDecoding) {
     const StreamInfo info = stream_info(f, f.last_ts_ns);
+    if (s.dir[0].suspect || s.dir[1].suspect) {
+      stream_info(f, f.last_ts_ns, sink_.info());
+      Sides sides(*this, s);
+      tcp_->settle_evidence(s.dir, sides);
+    }
     // Data held behind a hole still reaches the decoder, after a gap.
     for (int d = 0; d < 2 && s.state == kDecoding; ++d) {
       sink_.bind(&s, d, info);

@@ -88,6 +88,10 @@ class alignas(kCacheLine) Worker {
   // How long one direction's bytes wait for the other's they acknowledge (a capture
   // point that had the directions out of order) before those count as lost to it.
   static constexpr uint64_t kPeerWaitNs = 100'000'000;
+  // How long evidence that bytes were lost to the capture (the other side acknowledged
+  // them, a later segment begins past them) waits for them to come late: a capture
+  // point can write a connection's packets a few places out of order.
+  static constexpr uint64_t kReorderNs = 1'000'000;
   // Bytes of each direction payload detection keeps for the decoder it finds, read in
   // the segments before the one that tells (a probe itself reads kScanBytes).
   static constexpr uint32_t kProbeKeepBytes = 64 * 1024;

@@ -112,22 +112,22 @@ void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
 
 // Gives up the hole before the first buffered node. acked_ns: when the peer had its
 // bytes, where no earlier acknowledgement tells.
-void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns) {
+void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns, bool exact) {
   if (d.head < 0) return;
   const uint32_t missing = nodes_[d.head].seq - d.next_seq;
   counters_.inc(Counter::tcp_reasm_gaps);
   counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
-  const uint64_t known = acked_by(d, nodes_[d.head].seq);
+  const uint64_t known = exact ? 0 : acked_by(d, nodes_[d.head].seq);
   sink.on_gap(missing, known ? known : acked_ns);
   d.next_seq = nodes_[d.head].seq;
   drain(d, sink);
 }
 
-void TcpReassembler::gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto) {
+void TcpReassembler::gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto, uint64_t exact_acked_ns) {
   const uint32_t missing = upto - d.next_seq;
   counters_.inc(Counter::tcp_reasm_gaps);
   counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
-  sink.on_gap(missing, acked_by(d, upto));
+  sink.on_gap(missing, exact_acked_ns ? exact_acked_ns : acked_by(d, upto));
   d.next_seq = upto;
 }
 
@@ -279,48 +279,87 @@ void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, St
 void TcpReassembler::wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len,
                                    uint32_t ack) {
   d.seg_waits = false;
-  if (len == 0 || d.no_wait || d.fin || !peer.synced || peer.fin || peer.wait_ns || peer.head >= 0 ||
-      ack == 0)
-    return;
+  if (len == 0 || d.no_wait || d.fin || !peer.synced || peer.fin || ack == 0) return;
   const int32_t unseen = seq_diff(ack, peer.next_seq);
   if (unseen <= 0 || static_cast<uint32_t>(unseen) > limits_.window_bytes) return;
   if (d.synced && seq_diff(seq + len, d.next_seq) <= 0) return;  // nothing new: a retransmission
+  // The peer's held segments that wait for this side's bytes: none may wait for this
+  // segment's while it waits for theirs (a sender does not answer bytes not sent yet,
+  // but a retransmission with a newer acknowledgement could read so).
+  for (int32_t i = peer.head; i >= 0; i = nodes_[i].next) {
+    const Node& n = nodes_[i];
+    if (n.waits && seq_diff(ack, n.seq) > 0 && seq_diff(n.needs, seq) > 0) return;
+  }
   d.seg_waits = true;
   d.seg_ack = ack;
 }
 
 bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPacket& p, ConnectionSinks& sinks,
-                                    uint64_t max_wait_ns) {
+                                    uint64_t max_wait_ns, uint64_t reorder_ns) {
   TcpDirection& me = dir[d];
   TcpDirection& other = dir[1 - d];
   const bool acks = p.flags & tcp_flag::kAck;
+  // Evidence of loss that came earlier: acted on once reorder_ns passed without the bytes,
+  // or at once for this side when this segment lies further ahead than the window (its
+  // hole is a gap at once: no capture point reorders that far).
+  const bool far = p.len > 0 && me.synced && seq_diff(p.seq, me.next_seq) > 0 &&
+                   static_cast<uint32_t>(seq_diff(p.seq, me.next_seq)) + p.len > limits_.window_bytes;
+  const uint64_t my_time = far ? ~uint64_t{0} : p.ts_ns;
+  for (int k = 0; k < 2; ++k)
+    if (dir[k].suspect && !suspect_due(dir, k, k == d ? my_time : p.ts_ns, reorder_ns, sinks)) return false;
   uint32_t upto = 0;
-  if (other.wait_ns && me.synced && peer_sent(other, p.seq, p.len > 0, acks ? p.ack : 0, upto)) {
+  if (other.wait_ns && me.synced && peer_sent(other, p.seq, p.len > 0, acks ? p.ack : 0, upto) &&
+      seq_diff(upto, seen_to(me)) > 0) {
     // The other side's bytes wait for this side's. This segment begins past what some of
     // them wait for, or acknowledges them (this side had them, so it had sent what they
     // wait for): what the capture did not show of this side's bytes before then was
-    // lost to it. The other side's bytes that wait for no more go out, then this side's
-    // decoder hears of the gap (as when nothing waited: a decoder that has seen none of
-    // the connection's bytes learns its dialect from the other side's), and this
-    // segment's bytes come after.
-    give_up_waiting(other, upto, acks ? p.ack : 0, sinks.dir(1 - d));
-    if (sinks.gone()) return false;
-    lost_up_to(me, upto, sinks.dir(d));
-    if (sinks.gone()) return false;
+    // lost to it, or comes late. Once reorder_ns passed without it, the other side's bytes
+    // that wait for no more go out, then this side's decoder hears of the gap (as when
+    // nothing waited: a decoder that has seen none of the connection's bytes learns its
+    // dialect from the other side's), and the bytes after it come after.
+    if (!(me.suspect & kSuspectSent) || seq_diff(upto, me.suspect_upto) > 0) me.suspect_upto = upto;
+    me.suspect_ack = acks ? p.ack : 0;
+    if (!(me.suspect & kSuspectSent)) {
+      const uint64_t known = acked_by(me, upto);
+      me.suspect_acked_ns = known ? known : p.ts_ns;
+    }
+    if (!me.suspect) me.suspect_ns = p.ts_ns;
+    me.suspect |= kSuspectSent;
+    if (!suspect_due(dir, d, my_time, reorder_ns, sinks)) return false;
   }
-  if (acks && other.head >= 0) {
+  if (acks && acks_hole(other, p.ack)) {
     // The other direction waits behind a hole: an acknowledgement that reaches the
-    // bytes held says the hole's were lost to the capture, and that direction's
-    // decoder hears of it before this segment's bytes.
-    ack(other, p.ack, sinks.dir(1 - d));
-    if (sinks.gone()) return false;
+    // bytes held says the hole's were lost to the capture (or come late), and that
+    // direction's decoder hears of it before the bytes held.
+    if (!(other.suspect & kSuspectAcked) || seq_diff(p.ack, other.suspect_hole_ack) > 0)
+      other.suspect_hole_ack = p.ack;
+    if (!(other.suspect & kSuspectAcked)) {
+      const uint64_t known = acked_by(other, nodes_[other.head].seq);
+      other.suspect_hole_acked_ns = known ? known : p.ts_ns;
+    }
+    if (!other.suspect) other.suspect_ns = p.ts_ns;
+    other.suspect |= kSuspectAcked;
+    if (!suspect_due(dir, 1 - d, p.ts_ns, reorder_ns, sinks)) return false;
   }
   if (acks && other.wait_end_flags && !other.wait_ns) {
     // The FIN that waits for bytes before it: taken once what the holes' acknowledgement
-    // gave up reaches it, or once this side acknowledged up to it (those bytes were
-    // lost to the capture).
-    end_if_due(other, sinks.dir(1 - d), seq_diff(p.ack, other.wait_end_seq) >= 0);
+    // gave up reaches it. This side acknowledged up to it: the bytes before it were sent,
+    // evidence of their loss as any other (they may come a place or two later).
+    end_if_due(other, sinks.dir(1 - d), false);
     if (sinks.gone()) return false;
+    if (other.wait_end_flags && seq_diff(p.ack, other.wait_end_seq) >= 0 &&
+        seq_diff(other.wait_end_seq, seen_to(other)) > 0) {
+      if (!(other.suspect & kSuspectSent) || seq_diff(other.wait_end_seq, other.suspect_upto) > 0)
+        other.suspect_upto = other.wait_end_seq;
+      if (!(other.suspect & kSuspectSent)) {
+        const uint64_t known = acked_by(other, other.wait_end_seq);
+        other.suspect_acked_ns = known ? known : p.ts_ns;
+        other.suspect_ack = 0;
+      }
+      if (!other.suspect) other.suspect_ns = p.ts_ns;
+      other.suspect |= kSuspectSent;
+      if (!suspect_due(dir, 1 - d, p.ts_ns, reorder_ns, sinks)) return false;
+    }
   }
   for (int k = 0; k < 2; ++k) {
     // Bytes waiting for the other side's since longer than a capture point reorders the
@@ -334,6 +373,42 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
     wait_for_peer(me, other, p.seq + ((p.flags & tcp_flag::kSyn) ? 1 : 0), p.len, p.ack);
   }
   return true;
+}
+
+bool TcpReassembler::suspect_due(TcpDirection (&dir)[2], int k, uint64_t ts_ns, uint64_t reorder_ns,
+                                 ConnectionSinks& sinks) {
+  TcpDirection& x = dir[k];
+  const uint8_t what = x.suspect;
+  // The bytes came meanwhile (those the other side waited for, the hole's): no loss.
+  const bool sent_came = !(what & kSuspectSent) || seq_diff(seen_to(x), x.suspect_upto) >= 0;
+  const bool hole_gone =
+      !(what & kSuspectAcked) || x.head < 0 || seq_diff(x.next_seq, x.suspect_hole_ack) >= 0;
+  if (sent_came && hole_gone) {
+    x.suspect = 0;
+    return true;
+  }
+  if (ts_ns < x.suspect_ns + reorder_ns) return true;
+  x.suspect = 0;
+  if (!sent_came) {
+    // Lost: the bytes not seen, up to the first held after them (those held come after
+    // the gap, and the other side's bytes that wait for them wait on: acted on later,
+    // the acknowledgement that came with the evidence says no more than that).
+    uint32_t upto = x.suspect_upto;
+    if (x.head >= 0 && seq_diff(nodes_[x.head].seq, x.next_seq) > 0 && seq_diff(nodes_[x.head].seq, upto) < 0)
+      upto = nodes_[x.head].seq;
+    give_up_waiting(dir[1 - k], upto, reorder_ns ? 0 : x.suspect_ack, sinks.dir(1 - k));
+    if (sinks.gone()) return false;
+    lost_up_to(x, upto, sinks.dir(k), reorder_ns ? x.suspect_acked_ns : 0);
+    if (sinks.gone()) return false;
+  }
+  if (!hole_gone) {
+    ack(x, x.suspect_hole_ack, sinks.dir(k), reorder_ns ? x.suspect_hole_acked_ns : 0);
+    if (sinks.gone()) return false;
+  }
+  end_if_due(x, sinks.dir(k), false);  // a FIN that waited for those bytes
+  if (sinks.gone()) return false;
+  after_segment(dir, 1 - k, sinks);  // what waited for the bytes let out goes out
+  return !sinks.gone();
 }
 
 bool TcpReassembler::peer_sent(const TcpDirection& d, uint32_t seq, bool data, uint32_t ack,
@@ -353,16 +428,19 @@ bool TcpReassembler::peer_sent(const TcpDirection& d, uint32_t seq, bool data, u
   return found;
 }
 
-void TcpReassembler::lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink) {
+void TcpReassembler::lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink, uint64_t acked_ns) {
   const int32_t missing = seq_diff(upto, d.next_seq);
-  if (!d.synced || d.fin || d.wait_ns || missing <= 0 ||
+  if (!d.synced || d.fin || (d.wait_ns && !acked_ns) || missing <= 0 ||
       static_cast<uint32_t>(missing) > limits_.window_bytes)
     return;
   counters_.inc(Counter::tcp_reasm_acked_gaps);
-  const uint64_t now = sink.now();
-  while (d.head >= 0 && seq_diff(nodes_[d.head].seq, upto) <= 0) skip_hole(d, sink, now);
-  if (seq_diff(upto, d.next_seq) > 0) {
-    gap_to(d, sink, upto);
+  const uint64_t now = acked_ns ? acked_ns : sink.now();
+  // Holes before `upto` given up; a held segment in order (it waits for the peer's bytes)
+  // is no hole, and nothing before it was lost.
+  while (d.head >= 0 && seq_diff(nodes_[d.head].seq, upto) <= 0 && nodes_[d.head].seq != d.next_seq)
+    skip_hole(d, sink, now, acked_ns != 0);
+  if (seq_diff(upto, d.next_seq) > 0 && (d.head < 0 || seq_diff(nodes_[d.head].seq, d.next_seq) > 0)) {
+    gap_to(d, sink, upto, acked_ns);
     drain(d, sink);
   }
 }
@@ -403,20 +481,23 @@ void TcpReassembler::settle(TcpDirection& d, StreamSink& sink) {
   }
 }
 
-void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink) {
-  if (!d.synced || d.fin || d.head < 0) return;
+bool TcpReassembler::acks_hole(const TcpDirection& d, uint32_t ack) const {
   // Acknowledged at least to the first byte held: the bytes before it were received.
   // A number further ahead than the window is not believed (an ACK scan's, a forged one).
   // Bytes held in order are no hole: they wait for the other side's (held segments the
   // acknowledgement reaches were let out before, by before_segment).
-  if (seq_diff(ack, nodes_[d.head].seq) < 0 || nodes_[d.head].seq == d.next_seq ||
-      static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes)
-    return;
+  return d.synced && !d.fin && d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) >= 0 &&
+         nodes_[d.head].seq != d.next_seq &&
+         static_cast<uint32_t>(seq_diff(ack, d.next_seq)) <= limits_.window_bytes;
+}
+
+void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink, uint64_t acked_ns) {
+  if (!acks_hole(d, ack)) return;
   counters_.inc(Counter::tcp_reasm_acked_gaps);
-  // Without an earlier acknowledgement of a hole's end, this packet's is the first.
-  const uint64_t now = sink.now();
+  // Without an earlier acknowledgement of a hole's end, this one's is the first.
+  const uint64_t now = acked_ns ? acked_ns : sink.now();
   while (d.head >= 0 && seq_diff(ack, nodes_[d.head].seq) >= 0 && nodes_[d.head].seq != d.next_seq)
-    skip_hole(d, sink, now);
+    skip_hole(d, sink, now, acked_ns != 0);
 }
 
 void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {
@@ -425,12 +506,14 @@ void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {
     settle(d, sink);
   }
   while (d.head >= 0) skip_hole(d, sink);
+  d.suspect = 0;
   end_if_due(d, sink, true);  // a FIN that waited for bytes that never came
 }
 
 void TcpReassembler::release(TcpDirection& d) {
   d.wait_ns = 0;
   d.wait_end_flags = 0;
+  d.suspect = 0;
   d.seg_waits = false;
   while (d.head >= 0) {
     const int32_t next = nodes_[d.head].next;

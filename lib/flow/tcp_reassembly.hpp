@@ -86,7 +86,19 @@ struct TcpDirection {
   // sequence number past its segment's bytes.
   uint8_t wait_end_flags = 0;
   uint32_t wait_end_seq = 0;
+  // Evidence that bytes of this direction the capture has not shown were sent: a later
+  // segment of it begins past bytes the other side's held segments wait for (kSuspectSent,
+  // up to suspect_upto; suspect_ack: that segment's acknowledgement), or the other side
+  // acknowledged bytes behind a hole (kSuspectAcked, suspect_hole_ack). A capture point
+  // can write them late: they are taken as lost once `reorder_ns` of capture time passed
+  // without them (see before_segment), at once when it is 0.
+  uint8_t suspect = 0;
+  uint64_t suspect_ns = 0;
+  // When the other side had those bytes, as known when the evidence came (each kind's).
+  uint64_t suspect_acked_ns = 0, suspect_hole_acked_ns = 0;
+  uint32_t suspect_upto = 0, suspect_ack = 0, suspect_hole_ack = 0;
 };
+inline constexpr uint8_t kSuspectSent = 1, kSuspectAcked = 2;
 
 struct TcpLimits {
   uint32_t window_bytes = 256 * 1024;  // how far ahead of a hole data is kept
@@ -126,7 +138,10 @@ class TcpReassembler {
   // decoder in its time. An ACK past bytes not yet seen, with none held after them,
   // is not taken as loss: the two directions may reach the capture out of order (a
   // TAP's two ports, two interfaces), and the bytes come a little later.
-  void ack(TcpDirection& d, uint32_t ack, StreamSink& sink);
+  // (acked_ns: when the acknowledgement came, where it is acted on later; 0: now.)
+  void ack(TcpDirection& d, uint32_t ack, StreamSink& sink, uint64_t acked_ns = 0);
+  // Whether `ack` reaches bytes d holds behind a hole (ack() would give the hole up).
+  bool acks_hole(const TcpDirection& d, uint32_t ack) const;
   // Notes an acknowledgement of d's bytes by the other side at ts_ns (after ack()):
   // one past bytes not seen yet tells, at a gap, when the peer had the lost bytes.
   // Before d's first byte is seen (a connection picked up mid-stream), the first such
@@ -153,14 +168,30 @@ class TcpReassembler {
   // other side's hole this packet acknowledges is given up (ack()); waits older than
   // max_wait_ns go out; the acknowledgement is noted, and the segment told whether it
   // waits. False when the connection was let go meanwhile (sinks.gone()).
+  // Evidence of loss (the other side's acknowledgement of bytes behind a hole, a segment
+  // beginning past bytes the other side waits for) is acted on once reorder_ns of capture
+  // time passed without the bytes (0: at once): a capture point can write them late.
   bool before_segment(TcpDirection (&dir)[2], int d, const TcpPacket& p, ConnectionSinks& sinks,
-                      uint64_t max_wait_ns);
-  // After the segment: the other side's bytes that waited for what it brought go out.
+                      uint64_t max_wait_ns, uint64_t reorder_ns = 0);
+  // After the segment: the other side's bytes that waited for what it brought go out,
+  // then this side's that waited for those, and so on while either side moves on.
   void after_segment(TcpDirection (&dir)[2], int d, ConnectionSinks& sinks) {
-    if (dir[1 - d].wait_ns) release_waiting(dir[1 - d], dir[d], sinks.dir(1 - d));
+    for (int k = 1 - d, still = 0; still < 2 && !sinks.gone(); k = 1 - k) {
+      const uint32_t was = dir[k].next_seq;
+      if (dir[k].wait_ns) release_waiting(dir[k], dir[1 - k], sinks.dir(k));
+      still = dir[k].next_seq == was ? still + 1 : 0;
+    }
   }
   // The connection ended: buffered bytes after a hole go out behind a gap.
   void close(TcpDirection& d, StreamSink& sink);
+  // Before close(): evidence of loss not acted on yet is (the bytes did not come late),
+  // so that each side's bytes still go out in the order they were sent. False when the
+  // connection was let go meanwhile.
+  bool settle_evidence(TcpDirection (&dir)[2], ConnectionSinks& sinks) {
+    for (int k = 0; k < 2; ++k)
+      if (dir[k].suspect && !suspect_due(dir, k, ~uint64_t{0}, 1, sinks)) return false;
+    return true;
+  }
   // Drops buffered bytes without delivering them (flow evicted or detached).
   void release(TcpDirection& d);
 
@@ -187,6 +218,18 @@ class TcpReassembler {
   // (ack() reads that as loss), nor further ahead than the window. Called before
   // segment() with the same segment; counted in tcp.reassembly.waited_for_peer.
   void wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len, uint32_t ack);
+  // dir[k]'s evidence of loss, if reorder_ns passed since it came or the bytes came:
+  // acted on (or dropped). False when the connection was let go meanwhile.
+  bool suspect_due(TcpDirection (&dir)[2], int k, uint64_t ts_ns, uint64_t reorder_ns,
+                   ConnectionSinks& sinks);
+  // How far d's bytes were seen in order: delivered, and held in order after them
+  // (segments that wait for the peer's bytes).
+  uint32_t seen_to(const TcpDirection& d) const {
+    uint32_t to = d.next_seq;
+    for (int32_t i = d.head; i >= 0 && seq_diff(nodes_[i].seq, to) <= 0; i = nodes_[i].next)
+      if (seq_diff(nodes_[i].seq + nodes_[i].len, to) > 0) to = nodes_[i].seq + nodes_[i].len;
+    return to;
+  }
   // The peer's bytes reached what some of d's held segments wait for: those go out.
   void release_waiting(TcpDirection& d, const TcpDirection& peer, StreamSink& sink) {
     if (d.wait_ns) unwait(d, peer.next_seq, false, sink);
@@ -201,7 +244,9 @@ class TcpReassembler {
   // d's bytes before `upto` that the capture has not shown were sent (the peer's
   // acknowledgement of them came back): lost to the capture, a gap before d's next bytes
   // (counted as an acknowledged hole). Not further ahead than the window.
-  void lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink);
+  // acked_ns: when that was known, where it is acted on later (0: now); then also while
+  // d's own later bytes wait for the peer's (those answer the peer's that waited for d's).
+  void lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink, uint64_t acked_ns = 0);
   // The peer's bytes up to `upto` were lost to the capture: d's held segments that wait
   // for no more than those, or that the peer acknowledged (`ack`, 0: none), go out,
   // counted in tcp.reassembly.wait_given_up.
@@ -241,9 +286,11 @@ class TcpReassembler {
     d.wait_end_flags = 0;
     finish(d, flags, d.wait_end_seq, sink, true);
   }
-  void skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns = 0);
+  // exact: acked_ns is when the peer had the bytes (what a later acknowledgement says
+  // is not taken instead).
+  void skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked_ns = 0, bool exact = false);
   // The bytes from d's next up to `upto`, none held, given up as a gap (counted and told).
-  void gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto);
+  void gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto, uint64_t exact_acked_ns = 0);
   // When the peer had acknowledged d's bytes up to `end` (0: not known).
   static uint64_t acked_by(const TcpDirection& d, uint32_t end) {
     return d.peer_ack_ns && seq_diff(d.peer_ack, end) >= 0 && seq_diff(d.peer_ack, d.next_seq) > 0

@@ -387,6 +387,51 @@ def test_fins_captured_before_their_last_bytes_end_the_stream_after_them(capture
     assert stats["tcp.reassembly.gaps"] == 0, stats
 
 
+def swap_neighbours(records, rng, within_us=200, share=0.3):
+    """Packets of one connection written a place or two out of order, as a capture point
+    that takes them from several queues or links can: each packet swapped with the next
+    when both are of the same connection and at most within_us apart (a share of those
+    pairs, chosen by rng; a packet swapped on may move again), the timestamps staying in
+    file order. How many swaps."""
+    def conn(frame):
+        t = tcp_payload(frame)
+        return t and tuple(sorted(t[:2]))
+    out, swapped = list(records), 0
+    for i in range(len(out) - 1):
+        (ha, fa), (hb, fb) = out[i], out[i + 1]
+        if not conn(fa) or conn(fa) != conn(fb) or rng.random() >= share:
+            continue
+        sa, ua = struct.unpack("<II", ha[:8])
+        sb, ub = struct.unpack("<II", hb[:8])
+        if (sb - sa) * 1_000_000 + ub - ua <= within_us:
+            out[i], out[i + 1] = (ha[:8] + hb[8:], fb), (hb[:8] + ha[8:], fa)
+            swapped += 1
+    return out, swapped
+
+
+@pytest.mark.parametrize("capture", sorted(REORDER_CASES))
+def test_packets_a_few_places_out_of_order_pair_as_in_order(capture, tmp_path):
+    """Four times with other seeds, 30% of the neighbouring packets of a connection less
+    than 200 us apart swapped (some moving two or more places): every exchange pairs as
+    in the capture in order. A segment that begins past bytes the other side's held
+    segments wait for, or an acknowledgement of bytes behind a hole, is evidence that
+    those bytes were lost only once 1 ms of capture time passed without them (they come
+    a place or two later); segments that answer bytes held for the other side wait for
+    them in turn. Before, such evidence counted the late bytes lost at once (then
+    retransmissions): 7 of the 12 captures lost or mispaired exchanges with seed 1."""
+    kind, port = REORDER_CASES[capture]
+    path = os.path.join(DATA, capture)
+    whole = [exchange(e) for e in events(path, tmp_path, kind) if e["status"] == "OK"]
+    header, records = read_pcap(path)
+    for seed in range(1, 5):
+        swapped, n = swap_neighbours(records, random.Random(seed))
+        assert n >= 4, n
+        cut = tmp_path / "swapped.pcap"
+        write_pcap(cut, header, swapped)
+        got = [exchange(e) for e in events(cut, tmp_path, kind) if e["status"] == "OK"]
+        assert sorted(map(repr, got)) == sorted(map(repr, whole)), f"seed {seed}: {len(got)} of {len(whole)}"
+
+
 @pytest.mark.parametrize("capture", sorted(REORDER_CASES))
 def test_answers_out_of_order_and_segments_lost_pair_no_other(capture, tmp_path):
     """Half the answers (chosen at random) written before their requests and a data

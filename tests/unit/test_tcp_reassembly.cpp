@@ -305,6 +305,7 @@ struct TwoSides : ConnectionSinks {
   TcpDirection dirs[2];
   Side side[2];
   std::string log;
+  uint64_t reorder = 0;  // before_segment's reorder_ns
   StreamSink& dir(int k) override { return side[k]; }
   TwoSides() {
     side[0].log = side[1].log = &log;
@@ -319,11 +320,50 @@ struct TwoSides : ConnectionSinks {
     side[0].tick(t), side[1].tick(t);
     const uint8_t f = flags | (ack ? tcp_flag::kAck : 0);
     const auto len = static_cast<uint32_t>(s.size());
-    ASSERT_TRUE(r.before_segment(dirs, k, {seq, ack, f, len, t}, *this, max_wait ? max_wait : 1000));
+    ASSERT_TRUE(r.before_segment(dirs, k, {seq, ack, f, len, t}, *this, max_wait ? max_wait : 1000, reorder));
     r.segment(dirs[k], seq, f, reinterpret_cast<const uint8_t*>(s.data()), len, side[k]);
     r.after_segment(dirs, k, *this);
   }
 };
+
+// A capture point that takes a connection's packets from several queues or links may
+// write them a place or two out of order: a request before the answer to the one before
+// it, that answer after the next. A segment that begins past bytes the other side's held
+// segments wait for, or an acknowledgement of bytes behind a hole, says those bytes were
+// sent; they are taken as lost only once reorder_ns of capture time passed without them,
+// and segments that answer bytes held for the other side wait for them in turn.
+TEST(TcpReassemblyWait, PacketsAPlaceOrTwoOutOfOrderReachTheDecodersAsSent) {
+  {
+    TwoSides w;  // A's request, B's request, B's answer, A's answer
+    w.reorder = 100;
+    w.packet(0, 1, 0, 100, 500, "reqA");
+    w.packet(0, 2, 0, 104, 505, "reqB");  // acknowledges A's answer, not seen: waits
+    w.packet(1, 3, 0, 505, 108, "ansB");  // past A's answer: held, waits for reqB
+    EXPECT_EQ(w.log, "c:reqA ");
+    w.packet(1, 4, 0, 500, 104, "ansA-");
+    EXPECT_EQ(w.log, "c:reqA s:ansA- c:reqB s:ansB ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
+  }
+  {
+    TwoSides w;  // A's answer lost: after reorder_ns, a gap, then the rest in order
+    w.reorder = 100;
+    w.packet(0, 1, 0, 100, 500, "reqA");
+    w.packet(0, 2, 0, 104, 505, "reqB");
+    w.packet(1, 3, 0, 505, 108, "ansB");
+    w.packet(0, 50, 0, 108, 509, "");  // acknowledges ansB: evidence, not yet loss
+    EXPECT_EQ(w.log, "c:reqA ");
+    w.packet(0, 200, 0, 108, 509, "");  // 100 ns on: A's answer was lost (as at once below)
+    EXPECT_EQ(w.log, "c:reqA c:reqB s:[gap 5] s:ansB ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 1u);
+  }
+  {
+    TwoSides w;  // the same at once without the grace, as before it
+    w.packet(0, 1, 0, 100, 500, "reqA");
+    w.packet(0, 2, 0, 104, 505, "reqB");
+    w.packet(1, 3, 0, 505, 108, "ansB");
+    EXPECT_EQ(w.log, "c:reqA c:reqB s:[gap 5] s:ansB ");
+  }
+}
 
 // A capture point that writes a connection's packets from several queues may write its
 // FIN before the last bytes: the FIN waits for them and the end follows them. Bytes the
