@@ -317,14 +317,7 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
     // that wait for no more go out, then this side's decoder hears of the gap (as when
     // nothing waited: a decoder that has seen none of the connection's bytes learns its
     // dialect from the other side's), and the bytes after it come after.
-    if (!(me.suspect & kSuspectSent) || seq_diff(upto, me.suspect_upto) > 0) me.suspect_upto = upto;
-    me.suspect_ack = acks ? p.ack : 0;
-    if (!(me.suspect & kSuspectSent)) {
-      const uint64_t known = acked_by(me, upto);
-      me.suspect_acked_ns = known ? known : p.ts_ns;
-    }
-    if (!me.suspect) me.suspect_ns = p.ts_ns;
-    me.suspect |= kSuspectSent;
+    suspect_sent(me, upto, acks ? p.ack : 0, p.ts_ns);
     if (!suspect_due(dir, d, my_time, reorder_ns, sinks)) return false;
   }
   if (acks && acks_hole(other, p.ack)) {
@@ -349,15 +342,7 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
     if (sinks.gone()) return false;
     if (other.wait_end_flags && seq_diff(p.ack, other.wait_end_seq) >= 0 &&
         seq_diff(other.wait_end_seq, seen_to(other)) > 0) {
-      if (!(other.suspect & kSuspectSent) || seq_diff(other.wait_end_seq, other.suspect_upto) > 0)
-        other.suspect_upto = other.wait_end_seq;
-      if (!(other.suspect & kSuspectSent)) {
-        const uint64_t known = acked_by(other, other.wait_end_seq);
-        other.suspect_acked_ns = known ? known : p.ts_ns;
-        other.suspect_ack = 0;
-      }
-      if (!other.suspect) other.suspect_ns = p.ts_ns;
-      other.suspect |= kSuspectSent;
+      suspect_sent(other, other.wait_end_seq, 0, p.ts_ns);
       if (!suspect_due(dir, 1 - d, p.ts_ns, reorder_ns, sinks)) return false;
     }
   }
@@ -373,6 +358,17 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
     wait_for_peer(me, other, p.seq + ((p.flags & tcp_flag::kSyn) ? 1 : 0), p.len, p.ack);
   }
   return true;
+}
+
+void TcpReassembler::suspect_sent(TcpDirection& x, uint32_t upto, uint32_t ack, uint64_t ts_ns) {
+  if (!(x.suspect & kSuspectSent) || seq_diff(upto, x.suspect_upto) > 0) x.suspect_upto = upto;
+  x.suspect_ack = ack;
+  if (!(x.suspect & kSuspectSent)) {
+    const uint64_t known = acked_by(x, upto);
+    x.suspect_acked_ns = known ? known : ts_ns;
+  }
+  if (!x.suspect) x.suspect_ns = ts_ns;
+  x.suspect |= kSuspectSent;
 }
 
 bool TcpReassembler::suspect_due(TcpDirection (&dir)[2], int k, uint64_t ts_ns, uint64_t reorder_ns,

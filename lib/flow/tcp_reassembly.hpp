@@ -222,6 +222,9 @@ class TcpReassembler {
   // acted on (or dropped). False when the connection was let go meanwhile.
   bool suspect_due(TcpDirection (&dir)[2], int k, uint64_t ts_ns, uint64_t reorder_ns,
                    ConnectionSinks& sinks);
+  // Notes evidence that x's bytes up to `upto` were sent (kSuspectSent; ack: that of the
+  // segment that showed it, 0: none), first seen at ts_ns.
+  void suspect_sent(TcpDirection& x, uint32_t upto, uint32_t ack, uint64_t ts_ns);
   // How far d's bytes were seen in order: delivered, and held in order after them
   // (segments that wait for the peer's bytes).
   uint32_t seen_to(const TcpDirection& d) const {
