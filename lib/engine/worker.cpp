@@ -910,6 +910,14 @@ void Worker::give_up_held(TcpSession& s, int dir, const StreamInfo& info, bool a
   b.need = 0;
 }
 
+void Worker::settle_evidence(const Flow& f, TcpSession& s, uint64_t ts_ns) {
+  // The bytes some evidence says were sent did not come late: it is acted on now.
+  if (!s.dir[0].suspect && !s.dir[1].suspect) return;
+  stream_info(f, ts_ns, sink_.info());
+  Sides sides(*this, s);
+  tcp_->settle_evidence(s.dir, sides);
+}
+
 void Worker::sweep_transactions(uint64_t now_ns) {
   // Transactions waiting past their timeout on connections that still carry
   // traffic (idle ones are closed by expire_connections). A decoder that answers
@@ -917,13 +925,9 @@ void Worker::sweep_transactions(uint64_t now_ns) {
   for (Flow* f = conns_->oldest(); f; f = conns_->next(f)) {
     if (f->undecoded) continue;
     TcpSession& s = sessions_[conns_->slot_of(f)];
-    if (s.state == kDecoding && (s.dir[0].suspect || s.dir[1].suspect)) {
-      // Evidence of loss no later packet of the connection came to act on: the bytes did
-      // not come late; the decoders hear of the loss before their transactions expire.
-      stream_info(*f, now_ns, sink_.info());
-      Sides sides(*this, s);
-      tcp_->settle_evidence(s.dir, sides);
-    }
+    // Evidence of loss no later packet of the connection came to act on: the decoders
+    // hear of the loss before their transactions expire.
+    if (s.state == kDecoding) settle_evidence(*f, s, now_ns);
     if (s.state == kDecoding && s.in_progress)
       s.in_progress = decoders_[s.decoder]->expire(s.data, stream_info(*f, now_ns), now_ns);
   }
@@ -965,11 +969,7 @@ void Worker::end_session(Flow& f) {
   TcpSession& s = sessions_[conns_->slot_of(&f)];
   if (s.state == kDecoding) {
     const StreamInfo info = stream_info(f, f.last_ts_ns);
-    if (s.dir[0].suspect || s.dir[1].suspect) {
-      stream_info(f, f.last_ts_ns, sink_.info());
-      Sides sides(*this, s);
-      tcp_->settle_evidence(s.dir, sides);
-    }
+    settle_evidence(f, s, f.last_ts_ns);
     // Data held behind a hole still reaches the decoder, after a gap.
     for (int d = 0; d < 2 && s.state == kDecoding; ++d) {
       sink_.bind(&s, d, info);

@@ -205,6 +205,9 @@ class alignas(kCacheLine) Worker {
     TcpSession& s_;
   };
 
+  // A decoded connection's pending evidence of loss (TcpReassembler::settle_evidence), at
+  // its transaction sweep or its end: acted on, its decoder's sink timed at ts_ns.
+  void settle_evidence(const Flow& f, TcpSession& s, uint64_t ts_ns);
   bool parse_one(const RawPacket& p, Parsed& out);
   // The stages of process() over the burst's first packets, up to and with the first
   // that completes a datagram from fragments; how many packets that was.
