@@ -142,18 +142,13 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     seq += 1;  // the SYN takes one sequence number
   }
   if (!d.synced) {
-    if (len == 0) return;
-    // Stream picked up mid-way. Where the other side had already acknowledged a point
-    // before this segment (its first packet seen carried the ACK), the bytes between
-    // were sent and not captured: a connection's first bytes seen by the capture are
-    // then a response's middle, its head lost. The stream starts at that point, this
-    // segment held behind the hole as any other out of order, and the decoder hears
-    // of the loss when an ACK, the window or the end gives the hole up. Further back
-    // than the window, the acknowledgement is not believed.
-    const int32_t unseen = d.peer_ack_ns ? seq_diff(seq, d.peer_ack) : 0;
-    d.next_seq = unseen > 0 && static_cast<uint32_t>(unseen) < limits_.window_bytes ? d.peer_ack : seq;
-    d.synced = true;
-    counters_.inc(Counter::tcp_reasm_midstream);
+    if (len == 0) {
+      // A bare acknowledgement carries where this side's bytes go on: what the other
+      // side's bytes may wait for (wait_for_peer) until this side's first bytes come.
+      if (!(flags & (tcp_flag::kRst | tcp_flag::kFin))) d.next_seq = seq, d.hinted = true;
+      return;
+    }
+    pick_up(d, seq);
   }
   const bool waits = d.seg_waits;
   d.seg_waits = false;
@@ -251,6 +246,21 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
   }
 }
 
+void TcpReassembler::pick_up(TcpDirection& d, uint32_t seq) {
+  // Stream picked up mid-way. Where the other side had already acknowledged a point
+  // before this segment (its first packet seen carried the ACK), the bytes between
+  // were sent and not captured: a connection's first bytes seen by the capture are
+  // then a response's middle, its head lost. The stream starts at that point, this
+  // segment held behind the hole as any other out of order, and the decoder hears
+  // of the loss when an ACK, the window or the end gives the hole up. Further back
+  // than the window, the acknowledgement is not believed.
+  const int32_t unseen = d.peer_ack_ns ? seq_diff(seq, d.peer_ack) : 0;
+  d.next_seq = unseen > 0 && static_cast<uint32_t>(unseen) < limits_.window_bytes ? d.peer_ack : seq;
+  d.synced = true;
+  d.hinted = false;
+  counters_.inc(Counter::tcp_reasm_midstream);
+}
+
 void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, StreamSink& sink, bool now) {
   if (!now && (flags & tcp_flag::kFin) && !(flags & tcp_flag::kRst) && !d.fin && d.synced) {
     // Numbered past bytes not seen: a capture point that writes a connection's packets
@@ -279,9 +289,20 @@ void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, St
 void TcpReassembler::wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len,
                                    uint32_t ack) {
   d.seg_waits = false;
-  if (len == 0 || d.no_wait || d.fin || !peer.synced || peer.fin || ack == 0) return;
-  const int32_t unseen = seq_diff(ack, peer.next_seq);
-  if (unseen <= 0 || static_cast<uint32_t>(unseen) > limits_.window_bytes) return;
+  if (len == 0 || d.no_wait || d.fin || peer.fin || ack == 0) return;
+  if (!peer.synced && !peer.hinted) {
+    // A connection picked up mid-way, nothing of the peer's seen yet: this side's first
+    // bytes may answer peer bytes the capture point writes a place later (or that came
+    // before the capture began). They, and this side's segments after them, each wait
+    // for what it acknowledged until the peer's next packets tell which (before_segment);
+    // once this side's bytes went out, never again.
+    if (d.synced && !d.wait_ns) return;
+  } else {
+    // (Of a peer none of whose bytes were seen yet: from where its bare acknowledgements
+    // said they go on.)
+    const int32_t unseen = seq_diff(ack, peer.next_seq);
+    if (unseen <= 0 || static_cast<uint32_t>(unseen) > limits_.window_bytes) return;
+  }
   if (d.synced && seq_diff(seq + len, d.next_seq) <= 0) return;  // nothing new: a retransmission
   // The peer's held segments that wait for this side's bytes: none may wait for this
   // segment's while it waits for theirs (a sender does not answer bytes not sent yet,
@@ -307,6 +328,21 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
   const uint64_t my_time = far ? ~uint64_t{0} : p.ts_ns;
   for (int k = 0; k < 2; ++k)
     if (dir[k].suspect && !suspect_due(dir, k, k == d ? my_time : p.ts_ns, reorder_ns, sinks)) return false;
+  if (other.wait_ns && !me.synced && !(p.flags & tcp_flag::kSyn)) {
+    // The other side's bytes wait for this side's, none seen yet (a connection picked up
+    // mid-way). This side's first bytes: its stream begins (pick_up), and the other
+    // side's bytes that answer what came before that go out first, no loss told (sent
+    // before the capture began); the rest wait as on any connection. A bare
+    // acknowledgement says this side's bytes before its number were sent: what answers
+    // no more than those goes once it waited reorder_ns for them (they may come late).
+    if (p.len > 0) {
+      pick_up(me, p.seq);
+      unwait(other, me.next_seq, false, sinks.dir(1 - d));
+    } else if (!(p.flags & tcp_flag::kRst)) {
+      unwait(other, p.seq, false, sinks.dir(1 - d), 0, p.ts_ns > reorder_ns ? p.ts_ns - reorder_ns : 0);
+    }
+    if (sinks.gone()) return false;
+  }
   uint32_t upto = 0;
   if (other.wait_ns && me.synced && peer_sent(other, p.seq, p.len > 0, acks ? p.ack : 0, upto) &&
       seq_diff(upto, seen_to(me)) > 0) {
@@ -441,11 +477,13 @@ void TcpReassembler::lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink
   }
 }
 
-void TcpReassembler::unwait(TcpDirection& d, uint32_t upto, bool given_up, StreamSink& sink, uint32_t ack) {
+void TcpReassembler::unwait(TcpDirection& d, uint32_t upto, bool given_up, StreamSink& sink, uint32_t ack,
+                            uint64_t held_by) {
   bool any = false;
   for (int32_t i = d.head; i >= 0; i = nodes_[i].next) {
     if (!nodes_[i].waits) continue;
     if (seq_diff(upto, nodes_[i].needs) < 0 && !(ack && seq_diff(ack, nodes_[i].seq) > 0)) break;
+    if (held_by != ~uint64_t{0} && nodes_[i].ts_ns > held_by) break;
     nodes_[i].waits = false;
     any = true;
   }

@@ -64,6 +64,7 @@ inline int32_t seq_diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a 
 struct TcpDirection {
   uint32_t next_seq = 0;  // next byte expected
   bool synced = false;    // next_seq is known (SYN or first data seen)
+  bool hinted = false;    // not synced, but a bare acknowledgement said where next_seq is
   bool fin = false;
   bool no_wait = false;    // a wait for the other side's bytes ran out: none again
   bool seg_waits = false;  // the segment handed to segment() next waits (wait_for_peer)
@@ -120,7 +121,7 @@ class TcpReassembler {
   // (its next segment's bytes begin it, as for a stream picked up mid-way). Only while
   // nothing is held for it.
   static void start_at(TcpDirection& d, uint32_t seq) { d.next_seq = seq, d.synced = true; }
-  static void unsync(TcpDirection& d) { d.next_seq = 0, d.synced = false; }
+  static void unsync(TcpDirection& d) { d.next_seq = 0, d.synced = false, d.hinted = false; }
 
   // One segment of this direction. flags: TCP flags (SYN, FIN, RST). stable: the
   // payload's bytes stay valid as long as the reassembler may hold them (a mapped
@@ -235,7 +236,7 @@ class TcpReassembler {
   }
   // The peer's bytes reached what some of d's held segments wait for: those go out.
   void release_waiting(TcpDirection& d, const TcpDirection& peer, StreamSink& sink) {
-    if (d.wait_ns) unwait(d, peer.next_seq, false, sink);
+    if (d.wait_ns && peer.synced) unwait(d, peer.next_seq, false, sink);
   }
   // What a segment of d's peer shows of the peer's bytes that d's held segments wait
   // for: a segment with data from `seq` on was sent after the bytes before it, and an
@@ -271,8 +272,11 @@ class TcpReassembler {
   void drain(TcpDirection& d, StreamSink& sink);
   // Held segments that wait for the peer's bytes up to `upto`, or that the peer
   // acknowledged (`ack`, 0: none), wait no more (in order, to the first that is
-  // neither): they go out; given_up counts it.
-  void unwait(TcpDirection& d, uint32_t upto, bool given_up, StreamSink& sink, uint32_t ack = 0);
+  // neither): they go out; given_up counts it. held_by: only those that came by then.
+  void unwait(TcpDirection& d, uint32_t upto, bool given_up, StreamSink& sink, uint32_t ack = 0,
+              uint64_t held_by = ~uint64_t{0});
+  // d's first bytes of a stream picked up mid-way, at seq: where its stream begins.
+  void pick_up(TcpDirection& d, uint32_t seq);
   // Every held segment waits no more (a wait given up; no_more: d waits no more).
   void give_up_all(TcpDirection& d, StreamSink& sink, bool no_more);
   // After held segments stopped waiting: what may go out goes, and the wait is what

@@ -307,9 +307,11 @@ struct TwoSides : ConnectionSinks {
   std::string log;
   uint64_t reorder = 0;  // before_segment's reorder_ns
   StreamSink& dir(int k) override { return side[k]; }
-  TwoSides() {
+  // syn: the connection seen from its handshake (else picked up mid-way).
+  explicit TwoSides(bool syn = true) {
     side[0].log = side[1].log = &log;
     side[0].tag = 'c', side[1].tag = 's';
+    if (!syn) return;
     packet(0, 1, 0, 99, 0, "", tcp_flag::kSyn);
     packet(1, 1, 0, 499, 0, "", tcp_flag::kSyn);
   }
@@ -362,6 +364,63 @@ TEST(TcpReassemblyWait, PacketsAPlaceOrTwoOutOfOrderReachTheDecodersAsSent) {
     w.packet(0, 2, 0, 104, 505, "reqB");
     w.packet(1, 3, 0, 505, 108, "ansB");
     EXPECT_EQ(w.log, "c:reqA c:reqB s:[gap 5] s:ansB ");
+  }
+}
+
+// A connection picked up mid-way: a side's first bytes wait for the other side's next
+// packet to tell whether the bytes they acknowledge come a place later (then those go
+// first) or came before the capture began (then they go at once, no loss told). A bare
+// acknowledgement of a side none of whose bytes were seen says where they go on; it lets
+// out what answers bytes before it once reorder_ns passed.
+TEST(TcpReassemblyWait, ConnectionPickedUpMidwayReadsAnAnswerAfterTheRequestWrittenAfterIt) {
+  {
+    TwoSides w(false);  // the answer first, then the request it answers
+    w.reorder = 100;
+    w.packet(1, 1, 0, 500, 104, "ans1");
+    EXPECT_EQ(w.log, "");
+    w.packet(0, 2, 0, 100, 504, "req1");
+    EXPECT_EQ(w.log, "c:req1 s:ans1 ");
+    w.packet(0, 3, 0, 104, 504, "req2");
+    w.packet(1, 4, 0, 504, 108, "ans2");
+    EXPECT_EQ(w.log, "c:req1 s:ans1 c:req2 s:ans2 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_wait_given_up), 0u);
+  }
+  {
+    TwoSides w(false);  // an answer to a request before the capture, then a request
+    w.reorder = 100;
+    w.packet(1, 1, 0, 500, 104, "old");
+    w.packet(0, 2, 0, 104, 503, "req2");
+    EXPECT_EQ(w.log, "s:old c:req2 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
+  }
+  {
+    TwoSides w(false);  // answers to an old request and to one written two places late
+    w.reorder = 100;
+    w.packet(1, 1, 0, 500, 100, "old");
+    w.packet(1, 2, 0, 503, 110, "ans1");
+    w.packet(0, 3, 0, 110, 507, "req2");  // past what ans1 waits for: evidence, not loss
+    EXPECT_EQ(w.log, "s:old ");
+    w.packet(0, 4, 0, 100, 503, "req1-part2");
+    EXPECT_EQ(w.log, "s:old c:req1-part2 s:ans1 c:req2 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
+  }
+  {
+    TwoSides w(false);  // the client's bare acknowledgement first: the answer goes at once
+    w.reorder = 100;
+    w.packet(0, 1, 0, 104, 500, "");
+    w.packet(1, 2, 0, 500, 104, "old");
+    EXPECT_EQ(w.log, "s:old ");
+  }
+  {
+    TwoSides w(false);  // a bare acknowledgement after: the answer goes once reorder_ns passed
+    w.reorder = 100;
+    w.packet(1, 1, 0, 500, 104, "old");
+    w.packet(0, 2, 0, 104, 503, "");
+    EXPECT_EQ(w.log, "");
+    w.packet(0, 150, 0, 104, 503, "");
+    EXPECT_EQ(w.log, "s:old ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
   }
 }
 
