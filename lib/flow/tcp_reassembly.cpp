@@ -98,6 +98,7 @@ void TcpReassembler::drain(TcpDirection& d, StreamSink& sink) {
     if (seq_diff(end, d.next_seq) > 0) {
       const uint32_t skip = d.next_seq - n.seq;
       sink.at(n.ts_ns);
+      d.fresh = false;
       sink.on_data(n.held + skip, n.len - skip);
       d.next_seq = end;
     }
@@ -118,6 +119,7 @@ void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked
   counters_.inc(Counter::tcp_reasm_gaps);
   counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
   const uint64_t known = exact ? 0 : acked_by(d, nodes_[d.head].seq);
+  d.fresh = false;
   sink.on_gap(missing, known ? known : acked_ns);
   d.next_seq = nodes_[d.head].seq;
   drain(d, sink);
@@ -127,6 +129,7 @@ void TcpReassembler::gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto, ui
   const uint32_t missing = upto - d.next_seq;
   counters_.inc(Counter::tcp_reasm_gaps);
   counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
+  d.fresh = false;
   sink.on_gap(missing, exact_acked_ns ? exact_acked_ns : acked_by(d, upto));
   d.next_seq = upto;
 }
@@ -162,6 +165,13 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     } else {
       keep = len > 0;
     }
+  }
+  if (len > 0 && moves_start_back(d, seq)) {
+    // A stream picked up mid-way whose first bytes wait, none delivered: this segment,
+    // numbered before them, is no retransmission but bytes sent before them that the
+    // capture point wrote later. The stream begins here.
+    counters_.inc(Counter::tcp_reasm_out_of_order);
+    d.next_seq = seq;
   }
   if (len > 0) {
     const int32_t ahead = seq_diff(seq, d.next_seq);
@@ -201,6 +211,7 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
       }
     }
     if (!kept && len > 0 && seq == d.next_seq) {
+      d.fresh = false;
       sink.on_data(payload, len);
       d.next_seq += len;
       drain(d, sink);
@@ -214,6 +225,7 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
         const int32_t overlap = seq_diff(d.next_seq, seq);
         if (overlap < static_cast<int32_t>(len)) {
           const uint32_t skip = overlap > 0 ? static_cast<uint32_t>(overlap) : 0;
+          d.fresh = false;
           sink.on_data(payload + skip, len - skip);
           d.next_seq = seq + len;
           drain(d, sink);
@@ -258,6 +270,7 @@ void TcpReassembler::pick_up(TcpDirection& d, uint32_t seq) {
   d.next_seq = unseen > 0 && static_cast<uint32_t>(unseen) < limits_.window_bytes ? d.peer_ack : seq;
   d.synced = true;
   d.hinted = false;
+  d.fresh = true;
   counters_.inc(Counter::tcp_reasm_midstream);
 }
 
@@ -303,7 +316,8 @@ void TcpReassembler::wait_for_peer(TcpDirection& d, const TcpDirection& peer, ui
     const int32_t unseen = seq_diff(ack, peer.next_seq);
     if (unseen <= 0 || static_cast<uint32_t>(unseen) > limits_.window_bytes) return;
   }
-  if (d.synced && seq_diff(seq + len, d.next_seq) <= 0) return;  // nothing new: a retransmission
+  if (d.synced && seq_diff(seq + len, d.next_seq) <= 0 && !moves_start_back(d, seq))
+    return;  // nothing new: a retransmission
   // The peer's held segments that wait for this side's bytes: none may wait for this
   // segment's while it waits for theirs (a sender does not answer bytes not sent yet,
   // but a retransmission with a newer acknowledgement could read so).

@@ -65,6 +65,7 @@ struct TcpDirection {
   uint32_t next_seq = 0;  // next byte expected
   bool synced = false;    // next_seq is known (SYN or first data seen)
   bool hinted = false;    // not synced, but a bare acknowledgement said where next_seq is
+  bool fresh = false;     // picked up mid-way (pick_up), none of its bytes delivered yet
   bool fin = false;
   bool no_wait = false;    // a wait for the other side's bytes ran out: none again
   bool seg_waits = false;  // the segment handed to segment() next waits (wait_for_peer)
@@ -121,7 +122,7 @@ class TcpReassembler {
   // (its next segment's bytes begin it, as for a stream picked up mid-way). Only while
   // nothing is held for it.
   static void start_at(TcpDirection& d, uint32_t seq) { d.next_seq = seq, d.synced = true; }
-  static void unsync(TcpDirection& d) { d.next_seq = 0, d.synced = false, d.hinted = false; }
+  static void unsync(TcpDirection& d) { d.next_seq = 0, d.synced = false, d.hinted = false, d.fresh = false; }
 
   // One segment of this direction. flags: TCP flags (SYN, FIN, RST). stable: the
   // payload's bytes stay valid as long as the reassembler may hold them (a mapped
@@ -277,6 +278,13 @@ class TcpReassembler {
               uint64_t held_by = ~uint64_t{0});
   // d's first bytes of a stream picked up mid-way, at seq: where its stream begins.
   void pick_up(TcpDirection& d, uint32_t seq);
+  // A segment of d from `seq` on, before d's next byte, moves the start of d's stream back
+  // to it: d was picked up mid-way and its first bytes still wait for the other side's
+  // (none delivered), within the window.
+  bool moves_start_back(const TcpDirection& d, uint32_t seq) const {
+    return d.fresh && d.wait_ns && seq_diff(seq, d.next_seq) < 0 &&
+           static_cast<uint32_t>(seq_diff(d.next_seq, seq)) <= limits_.window_bytes;
+  }
   // Every held segment waits no more (a wait given up; no_more: d waits no more).
   void give_up_all(TcpDirection& d, StreamSink& sink, bool no_more);
   // After held segments stopped waiting: what may go out goes, and the wait is what

@@ -371,7 +371,8 @@ TEST(TcpReassemblyWait, PacketsAPlaceOrTwoOutOfOrderReachTheDecodersAsSent) {
 // packet to tell whether the bytes they acknowledge come a place later (then those go
 // first) or came before the capture began (then they go at once, no loss told). A bare
 // acknowledgement of a side none of whose bytes were seen says where they go on; it lets
-// out what answers bytes before it once reorder_ns passed.
+// out what answers bytes before it once reorder_ns passed. While a side's first bytes
+// wait, a segment of it numbered before them begins its stream (no retransmission).
 TEST(TcpReassemblyWait, ConnectionPickedUpMidwayReadsAnAnswerAfterTheRequestWrittenAfterIt) {
   {
     TwoSides w(false);  // the answer first, then the request it answers
@@ -403,6 +404,16 @@ TEST(TcpReassemblyWait, ConnectionPickedUpMidwayReadsAnAnswerAfterTheRequestWrit
     EXPECT_EQ(w.log, "s:old ");
     w.packet(0, 4, 0, 100, 503, "req1-part2");
     EXPECT_EQ(w.log, "s:old c:req1-part2 s:ans1 c:req2 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
+  }
+  {
+    TwoSides w(false);  // a request's second segment first, then its first: one stream
+    w.reorder = 100;
+    w.packet(0, 1, 0, 104, 500, "body");
+    w.packet(0, 2, 0, 100, 500, "head");  // before the first seen, while that waits
+    w.packet(1, 3, 0, 500, 108, "ans");
+    EXPECT_EQ(w.log, "c:head c:body s:ans ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_retransmissions), 0u);
     EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
   }
   {
