@@ -504,6 +504,8 @@ void Worker::tcp_session(Parsed& p) {
   TcpPacket early_seg{};
   bool early_after = false;
   bool earlier_first = false;  // this side's bytes gathered before this segment go first
+  bool prepended = false;      // this segment's bytes went in front of those (see below)
+  uint32_t resume_seq = 0;     // then where this side's stream goes on
   if (s.state == kProbing) {
     // A SYN tells where its side's bytes begin: once a protocol is found, the
     // reassembler knows what either side sent that the capture has not shown yet (an
@@ -544,7 +546,26 @@ void Worker::tcp_session(Parsed& p) {
     const uint32_t first =
         m.tcp_seq + ((m.tcp_flags & tcp_flag::kSyn) ? 1 : 0);  // data in a SYN (TCP Fast Open)
     const bool follows = !acc.held.empty() && first == acc.need;
-    if (!follows) {
+    // A segment that ends where the bytes kept begin, sent before them and written after
+    // (a request's head after its body): kept in front of them, the stream read from it.
+    if (!follows && !acc.held.empty() && payload == m.l4_payload &&
+        first + payload_len == acc.need - acc.held.len && acc.held.len + payload_len <= kProbeKeepBytes) {
+      const uint32_t later = store_.copy_out(acc.held, probe_replay_.get(), kProbeKeepBytes);
+      ChainStore::Chain both{};
+      if (store_.append(both, payload, payload_len) == payload_len &&
+          store_.append(both, probe_replay_.get(), later) == later) {
+        store_.release(acc.held);
+        acc.held = both;
+        acc.held_ns = m.ts_ns;
+        acc.held_ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
+        acc.window = 0;
+        prepended = true;
+        counters_.inc(Counter::tcp_reasm_out_of_order);
+      } else {
+        store_.release(both);
+      }
+    }
+    if (!follows && !prepended) {
       // Bytes kept that this segment does not send again (it starts past them: a loss,
       // or a retransmission of their end) will reach no decoder. A protocol found later
       // reads this side from here (tcp.reassembly.midstream).
@@ -556,9 +577,10 @@ void Worker::tcp_session(Parsed& p) {
       acc.window = 0;
     }
     uint8_t scan[PayloadDetector::kScanBytes];
-    const uint32_t had =
-        acc.window ? store_.copy_out(acc.held, scan, acc.window, acc.held.len - acc.window) : 0;
-    const uint32_t take = std::min<uint32_t>(payload_len, sizeof scan - had);
+    const uint32_t had = prepended    ? store_.copy_out(acc.held, scan, sizeof scan)
+                         : acc.window ? store_.copy_out(acc.held, scan, acc.window, acc.held.len - acc.window)
+                                      : 0;
+    const uint32_t take = prepended ? 0 : std::min<uint32_t>(payload_len, sizeof scan - had);
     copy_bytes(scan + had, payload, take);
     // A probe of what clients send looks at the first sender's bytes, or at either
     // side's when the connection was picked up without its SYN (the first packet seen
@@ -569,12 +591,15 @@ void Worker::tcp_session(Parsed& p) {
     // stray byte at a capture's start, then the request): this segment alone is looked
     // at too. The bytes before it still reach the decoder first, which passes over
     // what it does not read (as it does on the protocol's port).
-    if (found < 0 && found != PayloadDetector::kNotEnabled && had > 0)
+    if (found < 0 && found != PayloadDetector::kNotEnabled && had > 0 && take > 0)
       found = settings_.decoders->detector->classify(*detect_scratch_, {payload, take}, client_side);
     if (found >= 0 && decoders_[found]) {
       // This side's stream goes on at this segment, the bytes gathered before it going
-      // first.
-      if (s.dir[d].synced) TcpReassembler::start_at(s.dir[d], first);
+      // first (prepended: after the bytes kept, this segment's among them).
+      if (prepended)
+        TcpReassembler::start_at(s.dir[d], acc.need);
+      else if (s.dir[d].synced)
+        TcpReassembler::start_at(s.dir[d], first);
       // The other side's bytes gathered in order (a reply or greeting no probe knew, or
       // an answer a capture point that merges the two directions wrote before the
       // request it answers) go through the reassembler as one segment: after this
@@ -598,6 +623,7 @@ void Worker::tcp_session(Parsed& p) {
       store_.release(other.held);
       other.need = 0;
       other.window = 0;
+      if (prepended) resume_seq = acc.need;
       const ChainStore::Chain earlier = acc.held;  // this direction's bytes before this segment
       const uint64_t earlier_ns = acc.held_ns;
       attach(s, found);
@@ -617,6 +643,7 @@ void Worker::tcp_session(Parsed& p) {
         counters_.inc(Counter::detect_undetected);
         return;
       }
+      if (prepended) return;  // kept already, up to acc.need
       if (acc.held.empty()) {
         acc.held_ns = m.ts_ns;
         acc.held_ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
@@ -645,7 +672,9 @@ void Worker::tcp_session(Parsed& p) {
   // side's that answer it.
   if (early_seg.len && !early_after)
     stream_segment(s, *f, 1 - d, early_seg, probe_replay_.get(), false, 0, false);
-  if (s.state == kDecoding)
+  if (s.state == kDecoding && prepended)  // its bytes among those gathered: its numbers only
+    stream_segment(s, *f, d, {resume_seq, m.tcp_ack, m.tcp_flags, 0, m.ts_ns}, nullptr, false, 0, true);
+  else if (s.state == kDecoding)
     stream_segment(s, *f, d, {m.tcp_seq, m.tcp_ack, m.tcp_flags, m.l4_payload_len, m.ts_ns}, m.l4_payload,
                    stable_frames_ && p.in_frame, m.l4_lost, earlier_first);
   if (early_seg.len && early_after && s.state == kDecoding)

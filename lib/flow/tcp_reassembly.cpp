@@ -308,8 +308,9 @@ void TcpReassembler::wait_for_peer(TcpDirection& d, const TcpDirection& peer, ui
     // bytes may answer peer bytes the capture point writes a place later (or that came
     // before the capture began). They, and this side's segments after them, each wait
     // for what it acknowledged until the peer's next packets tell which (before_segment);
-    // once this side's bytes went out, never again.
-    if (d.synced && !d.wait_ns) return;
+    // once this side's bytes went out, not again, but after a wait that ran out (those
+    // answered bytes sent before the capture began; the next may answer bytes to come).
+    if (d.synced && !d.wait_ns && !d.blind_expired) return;
   } else {
     // (Of a peer none of whose bytes were seen yet: from where its bare acknowledgements
     // said they go on.)
@@ -400,7 +401,7 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
     // Bytes waiting for the other side's since longer than a capture point reorders the
     // directions: those were lost to the capture.
     if (!dir[k].wait_ns) continue;
-    expire_wait(dir[k], p.ts_ns, max_wait_ns, sinks.dir(k));
+    expire_wait(dir[k], dir[1 - k], p.ts_ns, max_wait_ns, sinks.dir(k));
     if (sinks.gone()) return false;
   }
   if (acks) {

@@ -62,10 +62,11 @@ inline int32_t seq_diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a 
 
 // Reassembly state of one direction; lives in the flow's session slot.
 struct TcpDirection {
-  uint32_t next_seq = 0;  // next byte expected
-  bool synced = false;    // next_seq is known (SYN or first data seen)
-  bool hinted = false;    // not synced, but a bare acknowledgement said where next_seq is
-  bool fresh = false;     // picked up mid-way (pick_up), none of its bytes delivered yet
+  uint32_t next_seq = 0;      // next byte expected
+  bool synced = false;        // next_seq is known (SYN or first data seen)
+  bool hinted = false;        // not synced, but a bare acknowledgement said where next_seq is
+  bool fresh = false;         // picked up mid-way (pick_up), none of its bytes delivered yet
+  uint8_t blind_expired = 0;  // waits run out while none of the other side's bytes were seen
   bool fin = false;
   bool no_wait = false;    // a wait for the other side's bytes ran out: none again
   bool seg_waits = false;  // the segment handed to segment() next waits (wait_for_peer)
@@ -259,10 +260,16 @@ class TcpReassembler {
     if (d.wait_ns) unwait(d, upto, true, sink, ack);
   }
   // d waited since before `ts_ns - max_ns`: the peer's bytes were lost to the capture.
-  // All of d's bytes go out, and d waits no more on this connection. Every wait given
-  // up (this, the limits, the peer's bytes lost) is counted in tcp.reassembly.wait_given_up.
-  void expire_wait(TcpDirection& d, uint64_t ts_ns, uint64_t max_ns, StreamSink& sink) {
-    if (d.wait_ns && ts_ns > d.wait_ns + max_ns) give_up_all(d, sink, true);
+  // All of d's bytes go out, and d waits no more on this connection (where none of the
+  // peer's bytes were seen, d's first bytes answered bytes sent before the capture began:
+  // its later ones may wait for the peer's once more). Every wait given up (this, the
+  // limits, the peer's bytes lost) is counted in tcp.reassembly.wait_given_up.
+  void expire_wait(TcpDirection& d, const TcpDirection& peer, uint64_t ts_ns, uint64_t max_ns,
+                   StreamSink& sink) {
+    if (!d.wait_ns || ts_ns <= d.wait_ns + max_ns) return;
+    // A second such wait run out with the peer still unseen: its side is not captured.
+    if (!peer.synced && d.blind_expired < 2) ++d.blind_expired;
+    give_up_all(d, sink, peer.synced || d.blind_expired >= 2);
   }
   int32_t alloc();
   void free_node(int32_t i);

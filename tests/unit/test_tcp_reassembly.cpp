@@ -417,6 +417,15 @@ TEST(TcpReassemblyWait, ConnectionPickedUpMidwayReadsAnAnswerAfterTheRequestWrit
     EXPECT_EQ(w.c.get(Counter::tcp_reasm_gaps), 0u);
   }
   {
+    TwoSides w(false);  // a first answer's wait runs out; the next answer waits again
+    w.reorder = 100;
+    w.packet(1, 1, 0, 500, 104, "old");
+    w.packet(1, 5000, 0, 503, 110, "ans1");  // 'old' let out (it answered bytes before the capture)
+    EXPECT_EQ(w.log, "s:old ");
+    w.packet(0, 5001, 0, 104, 507, "req1..");
+    EXPECT_EQ(w.log, "s:old c:req1.. s:ans1 ");
+  }
+  {
     TwoSides w(false);  // the client's bare acknowledgement first: the answer goes at once
     w.reorder = 100;
     w.packet(0, 1, 0, 104, 500, "");
