@@ -503,6 +503,8 @@ void Worker::tcp_session(Parsed& p) {
   // after, as the two sides sent them (early_after).
   TcpPacket early_seg{};
   bool early_after = false;
+  TcpPacket late_seg{};  // the part of those bytes that answers later ones (StreamBuffer::split)
+  bool late_after = false;
   bool earlier_first = false;  // this side's bytes gathered before this segment go first
   bool prepended = false;      // this segment's bytes went in front of those (see below)
   uint32_t resume_seq = 0;     // then where this side's stream goes on
@@ -556,8 +558,13 @@ void Worker::tcp_session(Parsed& p) {
           store_.append(both, probe_replay_.get(), later) == later) {
         store_.release(acc.held);
         acc.held = both;
+        const uint32_t ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
+        if (acc.split)
+          acc.split += payload_len;
+        else if (ack && seq_diff(acc.held_ack, ack) > 0)
+          acc.split = payload_len, acc.split_ack = acc.held_ack, acc.split_ns = acc.held_ns;
         acc.held_ns = m.ts_ns;
-        acc.held_ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
+        acc.held_ack = ack;
         acc.window = 0;
         prepended = true;
         counters_.inc(Counter::tcp_reasm_out_of_order);
@@ -575,6 +582,7 @@ void Worker::tcp_session(Parsed& p) {
       }
       store_.release(acc.held);
       acc.window = 0;
+      acc.split = 0;
     }
     uint8_t scan[PayloadDetector::kScanBytes];
     const uint32_t had = prepended    ? store_.copy_out(acc.held, scan, sizeof scan)
@@ -614,7 +622,18 @@ void Worker::tcp_session(Parsed& p) {
         early_seg.ack = other.held_ack;
         early_seg.flags = other.held_ack ? tcp_flag::kAck : 0;
         early_seg.ts_ns = other.held_ns;
-        early_after = other.held_ack && seq_diff(other.held_ack, first - acc.held.len) > 0;
+        // Where this side's bytes at hand begin: those kept, else this segment's.
+        const uint32_t mine = prepended ? first : first - acc.held.len;
+        early_after = other.held_ack && seq_diff(other.held_ack, mine) > 0;
+        if (other.split && other.split < early_seg.len) {
+          // Those bytes from the first segment that acknowledged more on (an answer the
+          // capture point wrote before the request it answers): a segment of their own,
+          // after this side's bytes when they acknowledge some of them.
+          late_seg = {early_seg.seq + other.split, other.split_ack, tcp_flag::kAck,
+                      early_seg.len - other.split, other.split_ns};
+          late_after = seq_diff(other.split_ack, mine) > 0;
+          early_seg.len = other.split;
+        }
         if (s.dir[1 - d].synced && s.dir[1 - d].next_seq != early_seg.seq)
           TcpReassembler::unsync(s.dir[1 - d]);
       } else if (other.need) {
@@ -623,6 +642,7 @@ void Worker::tcp_session(Parsed& p) {
       store_.release(other.held);
       other.need = 0;
       other.window = 0;
+      other.split = acc.split = 0;
       if (prepended) resume_seq = acc.need;
       const ChainStore::Chain earlier = acc.held;  // this direction's bytes before this segment
       const uint64_t earlier_ns = acc.held_ns;
@@ -644,9 +664,13 @@ void Worker::tcp_session(Parsed& p) {
         return;
       }
       if (prepended) return;  // kept already, up to acc.need
+      const uint32_t ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
       if (acc.held.empty()) {
         acc.held_ns = m.ts_ns;
-        acc.held_ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
+        acc.held_ack = ack;
+        acc.split = 0;
+      } else if (!acc.split && acc.held_ack && seq_diff(ack, acc.held_ack) > 0) {
+        acc.split = acc.held.len, acc.split_ack = ack, acc.split_ns = m.ts_ns;
       }
       // With half the store taken (many connections probed at once), no more than a
       // probe reads is kept: the decoders' own messages come first.
@@ -656,6 +680,7 @@ void Worker::tcp_session(Parsed& p) {
         acc.probe_dropped += before + payload_len;
         store_.release(acc.held);
         acc.window = 0;
+        acc.split = 0;
       } else {
         // As much as a probe reads: the next segment looks alone.
         acc.window = had + take < sizeof scan ? had + take : 0;
@@ -672,6 +697,8 @@ void Worker::tcp_session(Parsed& p) {
   // side's that answer it.
   if (early_seg.len && !early_after)
     stream_segment(s, *f, 1 - d, early_seg, probe_replay_.get(), false, 0, false);
+  if (late_seg.len && !late_after && s.state == kDecoding)
+    stream_segment(s, *f, 1 - d, late_seg, probe_replay_.get() + early_seg.len, false, 0, false);
   if (s.state == kDecoding && prepended)  // its bytes among those gathered: its numbers only
     stream_segment(s, *f, d, {resume_seq, m.tcp_ack, m.tcp_flags, 0, m.ts_ns}, nullptr, false, 0, true);
   else if (s.state == kDecoding)
@@ -679,6 +706,8 @@ void Worker::tcp_session(Parsed& p) {
                    stable_frames_ && p.in_frame, m.l4_lost, earlier_first);
   if (early_seg.len && early_after && s.state == kDecoding)
     stream_segment(s, *f, 1 - d, early_seg, probe_replay_.get(), false, 0, false);
+  if (late_seg.len && late_after && s.state == kDecoding)
+    stream_segment(s, *f, 1 - d, late_seg, probe_replay_.get() + early_seg.len, false, 0, false);
   if (s.state != kDecoding) {
     // The decoder let the connection go while bytes were delivered: what either side
     // holds is dropped and the connection's packets are only counted from now on.

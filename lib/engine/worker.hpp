@@ -150,6 +150,12 @@ class alignas(kCacheLine) Worker {
     // While probed: bytes read and not kept (a hole or retransmission after them, past
     // kProbeKeepBytes), counted in detect.probe_bytes_dropped if a protocol is found.
     uint32_t probe_dropped;
+    // While payload detection gathers a direction's bytes: where in them the first
+    // segment that acknowledged more than the first began (0: none), that segment's
+    // acknowledgement and capture time. Such bytes answer the other side's later ones.
+    uint32_t split;
+    uint32_t split_ack;
+    uint64_t split_ns;
   };
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP connection, in the slot beside the connection's.
