@@ -302,7 +302,11 @@ void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, St
 void TcpReassembler::wait_for_peer(TcpDirection& d, const TcpDirection& peer, uint32_t seq, uint32_t len,
                                    uint32_t ack) {
   d.seg_waits = false;
-  if (len == 0 || d.no_wait || d.fin || peer.fin || ack == 0) return;
+  if (len == 0 || d.fin || peer.fin || ack == 0) return;
+  // A side whose wait ran out waits no more, but for peer bytes the capture has shown,
+  // held behind a hole: this segment answers them, so it goes after them once the hole
+  // is given up (or filled).
+  if (d.no_wait && !(peer.synced && acks_held(peer, ack))) return;
   if (!peer.synced && !peer.hinted) {
     // A connection picked up mid-way, nothing of the peer's seen yet: this side's first
     // bytes may answer peer bytes the capture point writes a place later (or that came

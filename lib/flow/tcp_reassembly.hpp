@@ -228,6 +228,13 @@ class TcpReassembler {
   // Notes evidence that x's bytes up to `upto` were sent (kSuspectSent; ack: that of the
   // segment that showed it, 0: none), first seen at ts_ns.
   void suspect_sent(TcpDirection& x, uint32_t upto, uint32_t ack, uint64_t ts_ns);
+  // Whether `ack` reaches past d's next byte but no further than the bytes d holds.
+  bool acks_held(const TcpDirection& d, uint32_t ack) const {
+    if (d.head < 0 || seq_diff(ack, d.next_seq) <= 0) return false;
+    int32_t last = d.head;
+    while (nodes_[last].next >= 0) last = nodes_[last].next;
+    return seq_diff(ack, nodes_[last].seq + nodes_[last].len) <= 0;
+  }
   // How far d's bytes were seen in order: delivered, and held in order after them
   // (segments that wait for the peer's bytes).
   uint32_t seen_to(const TcpDirection& d) const {

@@ -444,6 +444,24 @@ TEST(TcpReassemblyWait, ConnectionPickedUpMidwayReadsAnAnswerAfterTheRequestWrit
   }
 }
 
+// A side whose wait for the other side's bytes ran out (those were lost) waits no more,
+// but for bytes of the other side the capture has shown, held behind a hole: an answer
+// to them goes out after them, once the hole is given up.
+TEST(TcpReassemblyWait, AfterAWaitRanOutAnAnswerStillFollowsTheHeldBytesItAnswers) {
+  TwoSides w;
+  w.reorder = 100;
+  w.packet(0, 1, 0, 100, 500, "req1");
+  w.packet(1, 2, 0, 500, 104, "ans1");
+  // req2 (104-107) lost
+  w.packet(1, 3, 0, 504, 108, "ans2");     // waits for req2
+  w.packet(0, 2000, 0, 108, 508, "req3");  // the wait runs out; req3 held behind req2's hole
+  EXPECT_EQ(w.log, "c:req1 s:ans1 s:ans2 ");
+  w.packet(1, 2001, 0, 508, 112, "ans3");  // answers req3: waits for it
+  EXPECT_EQ(w.log, "c:req1 s:ans1 s:ans2 ");
+  w.packet(0, 2200, 0, 112, 512, "");  // the grace passed: req2 lost, then req3, then ans3
+  EXPECT_EQ(w.log, "c:req1 s:ans1 s:ans2 c:[gap 4] c:req3 s:ans3 ");
+}
+
 // A capture point that writes a connection's packets from several queues may write its
 // FIN before the last bytes: the FIN waits for them and the end follows them. Bytes the
 // capture lost before a FIN: a gap, then the end, once the other side acknowledges up to
