@@ -548,6 +548,7 @@ void Worker::tcp_session(Parsed& p) {
     const uint32_t first =
         m.tcp_seq + ((m.tcp_flags & tcp_flag::kSyn) ? 1 : 0);  // data in a SYN (TCP Fast Open)
     const bool follows = !acc.held.empty() && first == acc.need;
+    const uint32_t ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
     // A segment that ends where the bytes kept begin, sent before them and written after
     // (a request's head after its body): kept in front of them, the stream read from it.
     if (!follows && !acc.held.empty() && payload == m.l4_payload &&
@@ -558,7 +559,6 @@ void Worker::tcp_session(Parsed& p) {
           store_.append(both, probe_replay_.get(), later) == later) {
         store_.release(acc.held);
         acc.held = both;
-        const uint32_t ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
         if (acc.split)
           acc.split += payload_len;
         else if (ack && seq_diff(acc.held_ack, ack) > 0)
@@ -664,7 +664,6 @@ void Worker::tcp_session(Parsed& p) {
         return;
       }
       if (prepended) return;  // kept already, up to acc.need
-      const uint32_t ack = (m.tcp_flags & tcp_flag::kAck) ? m.tcp_ack : 0;
       if (acc.held.empty()) {
         acc.held_ns = m.ts_ns;
         acc.held_ack = ack;
