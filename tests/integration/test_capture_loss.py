@@ -679,3 +679,39 @@ def test_real_captures_with_segments_lost_pair_no_request_with_another_answer(ca
         got = answered(cut, tmp_path, config)
         assert not got - whole, f"seed {seed}, records {sorted(drop)} dropped: {list(got - whole)}"
         assert sum(got.values()) >= sum(whole.values()) - 2 * len(drop)
+
+
+def test_a_quiet_get_whose_hit_the_capture_lost_says_so(tmp_path):
+    """beats' memcache_bin_tcp_multi_store_load.pcap (GetKQ for x, k1, k2, k3, y, then a
+    no-op) with a segment of the replies lost (records 7 and 16 left out): a quiet get
+    sent before the client had the lost bytes and published without an answer may have
+    had its hit in them, and says so ("Packet loss while capturing the response"); one
+    answered before the gap (x, a miss) does not. Before, the get whose hit was lost went
+    out as a clean miss."""
+    path = pcap("beats/memcache/memcache_bin_tcp_multi_store_load.pcap")
+    if not os.path.exists(path):
+        pytest.skip("capture not in ../shared")
+    with open(GOLDEN_CONFIG) as f:
+        config = f.read()
+
+    def gets(capture):
+        cfg = tmp_path / "golden.yml"
+        cfg.write_text(config)
+        p = subprocess.run([BIN, "-c", str(cfg), "-I", str(capture), "-t", "--strict.perms=false"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return {tuple(e["memcache"]["request"]["keys"]): e for e in map(json.loads, p.stdout.splitlines())
+                if e.get("type") == "memcache" and e["memcache"].get("request", {}).get("opcode") == "GetKQ"}
+
+    whole = gets(path)
+    assert sorted(k for k, e in whole.items() if "response" in e["memcache"]) == [("k1",), ("k2",), ("k3",)]
+    header, records = read_pcap(path)
+    cut = tmp_path / "lossy.pcap"
+    write_pcap(cut, header, records, {7, 16})
+    lossy = gets(cut)
+    unanswered = {k: e for k, e in lossy.items() if "response" not in e["memcache"]}
+    hits_lost = [k for k in unanswered if "response" in whole[k]["memcache"]]
+    assert hits_lost
+    for k in hits_lost:
+        assert unanswered[k].get("error", {}).get("message") == "Packet loss while capturing the response", k
+    assert "error" not in unanswered[("x",)], unanswered[("x",)]

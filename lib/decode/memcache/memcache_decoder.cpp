@@ -599,7 +599,9 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
     if (binary && req.opaque != msg.opaque && (req.bits & kQuiet)) {
       drop_pending(st, req);
-      publish(c, st.client, true, false, &req, nullptr);
+      // Sent before the client had bytes of replies the capture lost: a hit may have
+      // been among them.
+      publish(c, st.client, true, false, &req, nullptr, st.lost.before && req.start_ns < st.lost.before);
       store_.release(req.keys);
       continue;
     }
@@ -977,7 +979,7 @@ void MemcacheDecoder::tick(uint64_t now_ns) {
 void MemcacheDecoder::finish() { tick(UINT64_MAX); }
 
 void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req,
-                              const McMsg* resp) {
+                              const McMsg* resp, bool answer_unknown) {
   TransactionFields t;
   t.type = "memcache";
   const bool quiet_alone = req && !resp && (req->bits & kQuiet);
@@ -1006,6 +1008,7 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
   if (!req) t.error = "Invalid transaction. Request missing";  // Packetbeat's words
   if (!t.error && req && (req->bits & kLost)) t.error = kLossRequest;
   if (!t.error && resp && (resp->bits & kLost)) t.error = kLossResponse;
+  if (!t.error && quiet_alone && answer_unknown) t.error = kLossResponse;
   if ((req && (req->bits & kKeysCut)) || (resp && (resp->bits & kKeysCut))) {
     counters_.inc(MemcacheStat::keys_cut);
     static_assert(kMaxKeysText == 16 * 1024, "the note names it");

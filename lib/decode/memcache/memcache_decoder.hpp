@@ -89,7 +89,10 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   DecodeResult parse(MemcacheState& st, int dir, const uint8_t* p, uint32_t n, uint64_t first_ns,
                      bool request, McMsg& out, bool& done);
   void on_message(MemcacheState& st, const StreamInfo& c, McMsg& m);
-  void publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req, const McMsg* resp);
+  // answer_unknown: a quiet request alone whose answer (a hit) may have been in bytes
+  // the capture lost: noted so.
+  void publish(const StreamInfo& c, int client, bool binary, bool udp, const McMsg* req, const McMsg* resp,
+               bool answer_unknown = false);
   void drop_pending(MemcacheState& st, McMsg& out);
   // A request taken out goes unanswered: its reply was in bytes the capture lost.
   void lose_reply(MemcacheState& st, const StreamInfo& c, McMsg& req);
