@@ -356,7 +356,7 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
     // no more than those goes once it waited reorder_ns for them (they may come late).
     if (p.len > 0) {
       pick_up(me, p.seq);
-      unwait(other, me.next_seq, false, sinks.dir(1 - d));
+      release_waiting(other, me, sinks.dir(1 - d));
     } else if (!(p.flags & tcp_flag::kRst)) {
       unwait(other, p.seq, false, sinks.dir(1 - d), 0, p.ts_ns > reorder_ns ? p.ts_ns - reorder_ns : 0);
     }
