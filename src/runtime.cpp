@@ -116,13 +116,13 @@ void PcapRuntime::worker_loop(WorkerSlot& s) {
   uint64_t last_flush = mono_ns();
   unsigned idle_rounds = 0;
   for (;;) {
-    uint64_t cursor = ring.read_cursor();
+    PacketRing::Cursor cursor = ring.read_cursor();
     std::size_t n = 0;
     bool progressed = false;
     while (n < Worker::kBurstSize) {
       const RecordHeader* h = ring.peek(cursor);
       if (!h) break;
-      cursor += h->record_bytes;
+      ring.advance(cursor, h);
       progressed = true;
       if (h->kind == RecordKind::kClock) {
         if (n) w.process({burst, n});

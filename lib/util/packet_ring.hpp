@@ -58,7 +58,7 @@ class PacketRing {
     const std::size_t need = record_size(payload);
     if (need > capacity_ / 2) return nullptr;  // would starve the ring; caller counts it
     const uint64_t head = head_.load(std::memory_order_relaxed);
-    const std::size_t pos = head % capacity_;
+    const std::size_t pos = head_pos_;
     const std::size_t pad = (pos + need > capacity_) ? capacity_ - pos : 0;
     if (capacity_ - (head - cached_tail_) < pad + need) {
       cached_tail_ = tail_.load(std::memory_order_acquire);
@@ -69,38 +69,57 @@ class PacketRing {
       std::memset(p, 0, sizeof *p);
       p->kind = RecordKind::kPadding;
       p->record_bytes = static_cast<uint32_t>(pad);
-      pending_pad_ = pad;
-    } else {
-      pending_pad_ = 0;
     }
-    auto* h = reinterpret_cast<RecordHeader*>(buf_ + (head + pad) % capacity_);
+    pending_pad_ = pad;
+    auto* h = reinterpret_cast<RecordHeader*>(buf_ + (pad ? 0 : pos));
     std::memset(h, 0, sizeof *h);
     h->record_bytes = static_cast<uint32_t>(need);
     return h;
   }
   void commit(RecordHeader* h) {
+    head_pos_ = wrap(static_cast<std::size_t>(reinterpret_cast<uint8_t*>(h) - buf_) + h->record_bytes);
     head_.store(head_.load(std::memory_order_relaxed) + pending_pad_ + h->record_bytes,
                 std::memory_order_release);
   }
   static uint8_t* payload(RecordHeader* h) { return reinterpret_cast<uint8_t*>(h + 1); }
   static const uint8_t* payload(const RecordHeader* h) { return reinterpret_cast<const uint8_t*>(h + 1); }
 
-  // Consumer: next unread record at `cursor` (a byte counter starting at tail), or
-  // nullptr when none. Padding is skipped. Advance cursor by record_bytes.
-  const RecordHeader* peek(uint64_t& cursor) {
+  // Consumer's place: bytes read since the start (compared with the producer's count)
+  // and where that is in the buffer. Positions are carried, never taken modulo the
+  // capacity: a division per record was a tenth of the reader's and the worker's
+  // ring work.
+  struct Cursor {
+    uint64_t count = 0;
+    std::size_t pos = 0;
+  };
+
+  // Consumer: next unread record at `cursor`, or nullptr when none. Padding is
+  // skipped. Move past it with advance(). Warms the record a few lines on, when the
+  // producer has written it already: a file's packets come as one 64-byte record each,
+  // and each one's line was last written by the other core.
+  const RecordHeader* peek(Cursor& cursor) {
     for (;;) {
-      if (cursor == cached_head_) {
+      if (cursor.count == cached_head_) {
         cached_head_ = head_.load(std::memory_order_acquire);
-        if (cursor == cached_head_) return nullptr;
+        if (cursor.count == cached_head_) return nullptr;
       }
-      const auto* h = reinterpret_cast<const RecordHeader*>(buf_ + cursor % capacity_);
+      const auto* h = reinterpret_cast<const RecordHeader*>(buf_ + cursor.pos);
+      if (cached_head_ - cursor.count > kAhead && cursor.pos + kAhead < capacity_)
+        prefetch_read(buf_ + cursor.pos + kAhead);
       if (h->kind != RecordKind::kPadding) return h;
-      cursor += h->record_bytes;
+      advance(cursor, h);
     }
   }
-  uint64_t read_cursor() const { return tail_.load(std::memory_order_relaxed); }
+  void advance(Cursor& cursor, const RecordHeader* h) const {
+    cursor.count += h->record_bytes;
+    cursor.pos = wrap(cursor.pos + h->record_bytes);
+  }
+  Cursor read_cursor() const { return {tail_.load(std::memory_order_relaxed), tail_pos_}; }
   // Consumer: everything before cursor may now be overwritten.
-  void release(uint64_t cursor) { tail_.store(cursor, std::memory_order_release); }
+  void release(const Cursor& cursor) {
+    tail_pos_ = cursor.pos;
+    tail_.store(cursor.count, std::memory_order_release);
+  }
 
   bool empty() const {
     return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire);
@@ -109,11 +128,18 @@ class PacketRing {
  private:
   const std::size_t capacity_;
   uint8_t* const buf_;
+  static constexpr std::size_t kAhead = 8 * kAlign;
+  // A record ends at most at the buffer's end (padding fills what a record would
+  // straddle): a position reaching it wraps to 0.
+  std::size_t wrap(std::size_t pos) const { return pos == capacity_ ? 0 : pos; }
+
   alignas(kCacheLine) std::atomic<uint64_t> head_{0};
   uint64_t cached_tail_ = 0;
+  std::size_t head_pos_ = 0;  // producer's: where head_ is in the buffer
   std::size_t pending_pad_ = 0;
   alignas(kCacheLine) std::atomic<uint64_t> tail_{0};
   uint64_t cached_head_ = 0;
+  std::size_t tail_pos_ = 0;  // consumer's: where tail_ is in the buffer
 };
 
 }  // namespace tapbeat

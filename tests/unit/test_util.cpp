@@ -500,8 +500,12 @@ TEST(EventQueue, RecycledChunksComeBeforeUnusedOnesAndAllAreAvailable) {
   EXPECT_NE(q.take_free(), nullptr);
 }
 
-TEST(PacketRing, RecordsWrapAndStayIntact) {
-  PacketRing ring(4096);
+// Positions wrap by comparison, not modulo: a capacity that is no power of two too.
+class PacketRingWrap : public ::testing::TestWithParam<std::size_t> {};
+INSTANTIATE_TEST_SUITE_P(Capacities, PacketRingWrap, ::testing::Values(4096, 4096 + 3 * 64));
+
+TEST_P(PacketRingWrap, RecordsWrapAndStayIntact) {
+  PacketRing ring(GetParam());
   constexpr int kN = 20000;
   std::thread producer([&] {
     for (int i = 0; i < kN;) {
@@ -517,7 +521,7 @@ TEST(PacketRing, RecordsWrapAndStayIntact) {
   });
   int seen = 0;
   while (seen < kN) {
-    uint64_t cursor = ring.read_cursor();
+    PacketRing::Cursor cursor = ring.read_cursor();
     const RecordHeader* h = ring.peek(cursor);
     if (!h) continue;
     ASSERT_EQ(h->ts_ns, static_cast<uint64_t>(seen));
@@ -525,12 +529,13 @@ TEST(PacketRing, RecordsWrapAndStayIntact) {
     const uint8_t* p = PacketRing::payload(h);
     ASSERT_EQ(p[0], seen & 0xFF);
     ASSERT_EQ(p[h->cap_len - 1], seen & 0xFF);
-    cursor += h->record_bytes;
+    ring.advance(cursor, h);
     ring.release(cursor);
     ++seen;
   }
   producer.join();
-  EXPECT_EQ(ring.reserve(4096), nullptr) << "a record over half the ring is refused";
+  EXPECT_EQ(ring.reserve(GetParam()), nullptr) << "a record over half the ring is refused";
+  EXPECT_TRUE(ring.empty());
 }
 
 }  // namespace
