@@ -140,10 +140,20 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     if (!d.synced) {
       d.next_seq = seq + 1;
       d.synced = true;
+      d.syn_only = true;
       d.peer_ack_ns = 0;  // an acknowledgement noted before the SYN tells nothing
+    } else if (d.syn_only && seq + 1 != d.next_seq && d.head < 0) {
+      // The SYN (or SYN-ACK) sent again with another initial number before any byte of
+      // this side: the handshake began anew, and what follows is numbered from this one
+      // (a server answering each of a client's SYNs with a fresh SYN-ACK; Suricata's
+      // "SYN/ACK resend with different seq"). Kept at the first, the side's bytes read
+      // as retransmissions of bytes long past and were dropped.
+      counters_.inc(Counter::tcp_reasm_syn_renumbered);
+      d.next_seq = seq + 1;
     }
     seq += 1;  // the SYN takes one sequence number
   }
+  if (len > 0 || (flags & (tcp_flag::kFin | tcp_flag::kRst))) d.syn_only = false;
   if (!d.synced) {
     if (len == 0) {
       // A bare acknowledgement carries where this side's bytes go on: what the other

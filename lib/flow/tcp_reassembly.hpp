@@ -66,6 +66,7 @@ struct TcpDirection {
   bool synced = false;        // next_seq is known (SYN or first data seen)
   bool hinted = false;        // not synced, but a bare acknowledgement said where next_seq is
   bool fresh = false;         // picked up mid-way (pick_up), none of its bytes delivered yet
+  bool syn_only = false;      // synced by a SYN, no byte or FIN of this side seen since
   uint8_t blind_expired = 0;  // waits run out while none of the other side's bytes were seen
   bool fin = false;
   bool no_wait = false;    // a wait for the other side's bytes ran out: none again

@@ -75,6 +75,7 @@ namespace tapbeat {
   X(frag_bad, "frag.malformed", counter)                                  \
   X(frag_sets_active, "frag.sets_active", gauge)                          \
   X(tcp_reasm_midstream, "tcp.reassembly.midstream", counter)             \
+  X(tcp_reasm_syn_renumbered, "tcp.reassembly.syn_renumbered", counter)   \
   X(tcp_reasm_out_of_order, "tcp.reassembly.out_of_order", counter)       \
   X(tcp_reasm_retransmissions, "tcp.reassembly.retransmissions", counter) \
   X(tcp_reasm_overlap, "tcp.reassembly.overlap", counter)                 \

@@ -44,6 +44,25 @@ TEST_F(TcpReassembly, InOrderAfterSyn) {
   EXPECT_EQ(r->buffered_total(), 0u);
 }
 
+// A server that answers each of a client's SYNs with a fresh SYN-ACK, each with its own
+// initial number (ndpi's tls_multiple_synack_different_seq.pcapng): the bytes follow
+// the last one. A SYN-ACK sent again with the same number changes nothing, and once a
+// byte of the side came, a SYN is no new start.
+TEST_F(TcpReassembly, SynSentAgainWithAnotherInitialNumberRenumbersTheSide) {
+  seg(238755595, "", tcp_flag::kSyn | tcp_flag::kAck);
+  seg(238755595, "", tcp_flag::kSyn | tcp_flag::kAck);
+  seg(2859879429u, "", tcp_flag::kSyn | tcp_flag::kAck);
+  seg(2829651200u, "", tcp_flag::kSyn | tcp_flag::kAck);
+  EXPECT_EQ(c.get(Counter::tcp_reasm_syn_renumbered), 2u);
+  seg(2829651201u, "server hello");
+  EXPECT_EQ(rec.out, "server hello");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_retransmissions), 0u);
+  seg(5000, "", tcp_flag::kSyn | tcp_flag::kAck);
+  seg(2829651213u, ", certificate");
+  EXPECT_EQ(rec.out, "server hello, certificate");
+  EXPECT_EQ(c.get(Counter::tcp_reasm_syn_renumbered), 2u);
+}
+
 TEST_F(TcpReassembly, ReordersWithinTheWindow) {
   seg(99, "", tcp_flag::kSyn);
   seg(110, "KLMNO");
