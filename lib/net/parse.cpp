@@ -765,19 +765,63 @@ ParseStatus parse_transport(uint8_t proto, const uint8_t* data, uint32_t len, Pa
   return p.transport(proto, ByteReader(data, len), depth);
 }
 
-uint32_t symmetric_hash(const PacketMeta& m) {
+namespace {
+
+// The addresses as four words (src a b, dst c d: an IPv4 address's word padded with
+// zeros, as PacketMeta holds it), the protocol and the tunnel id.
+uint32_t mix_hash(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint8_t proto, uint32_t tunnel_id) {
   // XOR of the two addresses is direction-free; a multiplicative mix spreads it.
+  uint64_t h = (a ^ c) * 0x9E3779B97F4A7C15ull;
+  h ^= (b ^ d) + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
+  h ^= (uint64_t{proto} << 32) | tunnel_id;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 33;
+  return static_cast<uint32_t>(h);
+}
+
+}  // namespace
+
+uint32_t symmetric_hash(const PacketMeta& m) {
   uint64_t a = 0, b = 0, c = 0, d = 0;
   std::memcpy(&a, m.src.data(), 8);
   std::memcpy(&b, m.src.data() + 8, 8);
   std::memcpy(&c, m.dst.data(), 8);
   std::memcpy(&d, m.dst.data() + 8, 8);
-  uint64_t h = (a ^ c) * 0x9E3779B97F4A7C15ull;
-  h ^= (b ^ d) + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
-  h ^= (uint64_t{m.l4_proto} << 32) | m.tunnel_id;
-  h *= 0xFF51AFD7ED558CCDull;
-  h ^= h >> 33;
-  return static_cast<uint32_t>(h);
+  return mix_hash(a, b, c, d, m.l4_proto, m.tunnel_id);
+}
+
+bool quick_symmetric_hash(const uint8_t* f, uint32_t cap_len, uint16_t link_type, uint32_t& hash) {
+  // Each test below stands for a path of the parser that ends in kOk with these
+  // addresses, protocol 6 and no tunnel: Ethernet with no tag, the IP header whole and
+  // its length within the frame (Ethernet padding after it), not a fragment, a TCP
+  // header of at least 20 bytes that the IP length holds whole.
+  if (link_type != link_type::kEthernet || cap_len < 14 + 40) return false;
+  const uint8_t* ip = f + 14;
+  const uint32_t avail = cap_len - 14;
+  if (f[12] == 0x08 && f[13] == 0x00) {
+    const uint32_t total = uint32_t{ip[2]} << 8 | ip[3];
+    if (ip[0] != 0x45 || ip[9] != kProtoTcp || ((ip[6] & 0x3F) | ip[7]) != 0 || total < 40 || total > avail)
+      return false;
+    const uint32_t off = (ip[20 + 12] >> 4) * 4u;
+    if (off < 20 || 20 + off > total) return false;
+    uint32_t s, d;
+    std::memcpy(&s, ip + 12, 4);
+    std::memcpy(&d, ip + 16, 4);
+    hash = mix_hash(s, 0, d, 0, kProtoTcp, 0);
+    return true;
+  }
+  if (f[12] == 0x86 && f[13] == 0xDD) {
+    const uint32_t plen = uint32_t{ip[4]} << 8 | ip[5];
+    if (cap_len < 14 + 60 || (ip[0] >> 4) != 6 || ip[6] != kProtoTcp || plen < 20 || 40 + plen > avail)
+      return false;
+    const uint32_t off = (ip[40 + 12] >> 4) * 4u;
+    if (off < 20 || off > plen) return false;
+    uint64_t w[4];
+    std::memcpy(w, ip + 8, 32);
+    hash = mix_hash(w[0], w[1], w[2], w[3], kProtoTcp, 0);
+    return true;
+  }
+  return false;
 }
 
 }  // namespace tapbeat

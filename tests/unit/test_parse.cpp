@@ -1,5 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
 #include "flow/flow_table.hpp"
 #include "net/parse.hpp"
 #include "packet_builder.hpp"
@@ -624,6 +630,85 @@ TEST(Parse, SymmetricHashIsDirectionFree) {
   a.eth(0x0800).ipv4("10.0.0.1", "10.9.9.9", 6).tcp(1234, 80).finish();
   b.eth(0x0800, 2, 1).ipv4("10.9.9.9", "10.0.0.1", 6).tcp(80, 1234).finish();
   EXPECT_EQ(symmetric_hash(parse(a.b)->m), symmetric_hash(parse(b.b)->m));
+}
+
+// quick_symmetric_hash takes a frame only where the parser ends in kOk, and gives
+// symmetric_hash of what the parser read; every other frame is left to the parser.
+void expect_quick_hash_agrees(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t dlt,
+                              const std::string& what, int& taken) {
+  uint32_t quick = 0;
+  if (!quick_symmetric_hash(data, cap_len, dlt, quick)) return;
+  ++taken;
+  PacketMeta m;
+  m.cap_len = cap_len;
+  m.wire_len = wire_len;
+  Counters c;
+  ASSERT_EQ(parse_frame(data, cap_len, dlt, m, c), ParseStatus::kOk) << what;
+  ASSERT_EQ(quick, symmetric_hash(m)) << what;
+}
+
+TEST(Parse, QuickHashIsTheParsersForTheFramesItTakes) {
+  int taken = 0;
+  auto check = [&](const test::Bytes& b, const std::string& what, bool want) {
+    int before = taken;
+    expect_quick_hash_agrees(b.data(), static_cast<uint32_t>(b.size()), static_cast<uint32_t>(b.size()),
+                             link_type::kEthernet, what, taken);
+    EXPECT_EQ(taken > before, want) << what;
+  };
+  Frame v4, v6, opts, frag, vlan, udp, tso, v6ext;
+  v4.eth(0x0800).ipv4("10.0.0.1", "10.9.9.9", 6).tcp(1234, 80).payload(5).finish();
+  check(v4.b, "IPv4 TCP", true);
+  v6.eth(0x86DD).ipv6("2001:db8::1", "2001:db8::2", 6).tcp(1234, 80).payload(5).finish();
+  check(v6.b, "IPv6 TCP", true);
+  frag.eth(0x0800).ipv4("10.0.0.1", "10.9.9.9", 6, 7, 0x2000).tcp(1234, 80).payload(8).finish();
+  check(frag.b, "first fragment", false);
+  vlan.eth(0x8100).vlan(5, 0x0800).ipv4("10.0.0.1", "10.9.9.9", 6).tcp(1234, 80).finish();
+  check(vlan.b, "VLAN", false);
+  udp.eth(0x0800).ipv4("10.0.0.1", "10.9.9.9", 17).udp(1234, 4789).payload(30).finish();
+  check(udp.b, "UDP (a tunnel's port)", false);
+  v6ext.eth(0x86DD).ipv6("::1", "::2", 0).raw({6, 0, 0, 0, 0, 0, 0, 0}).tcp(1, 2).payload(4).finish();
+  check(v6ext.b, "IPv6 with a hop-by-hop header", false);
+  tso = v4;
+  tso.b[14 + 2] = tso.b[14 + 3] = 0;  // total length 0, as TSO leaves it
+  check(tso.b, "IPv4 length 0", false);
+  opts = v4;
+  opts.b[14] = 0x46;  // a header of 24 bytes
+  check(opts.b, "IPv4 options", false);
+  test::Bytes cut(v4.b.begin(), v4.b.end() - 10);  // the IP length past the frame
+  check(cut, "cut frame", false);
+  test::Bytes padded = v4.b;
+  padded.resize(v4.b.size() + 12, 0);  // Ethernet padding after the IP length
+  check(padded, "padded frame", true);
+  Frame bad_off = v4;
+  bad_off.b[14 + 20 + 12] = 0x40;  // a TCP data offset of 16
+  check(bad_off.b, "TCP data offset below 20", false);
+
+  // Every frame of real captures (Ethernet, classic pcap): where the quick hash takes
+  // one, the parser agrees.
+  taken = 0;
+  for (const char* name :
+       {"/pcaps/beats/http_minitwit.pcap", "/pcaps/ndpi/mixed/1kxun.pcap",
+        "/pcaps/beats/mysql_int_string_operations.pcap", "/pcaps/zeek/flows/communityid__ipv6.pcap",
+        "/pcaps/suricata-verify/tls/tls/tls-subjectaltname/input.pcap"}) {
+    std::ifstream in(std::string(TAPBEAT_SHARED_DIR) + name, std::ios::binary);
+    if (!in) continue;
+    const std::vector<uint8_t> file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    uint32_t magic = 0, dlt = 0;
+    ASSERT_GE(file.size(), 24u);
+    std::memcpy(&magic, file.data(), 4);
+    std::memcpy(&dlt, file.data() + 20, 4);
+    if (magic != 0xA1B2C3D4 || dlt != link_type::kEthernet) continue;
+    for (std::size_t at = 24; at + 16 <= file.size();) {
+      uint32_t caplen = 0, len = 0;
+      std::memcpy(&caplen, file.data() + at + 8, 4);
+      std::memcpy(&len, file.data() + at + 12, 4);
+      if (at + 16 + caplen > file.size()) break;
+      expect_quick_hash_agrees(file.data() + at + 16, caplen, len, link_type::kEthernet,
+                               std::string(name) + " @" + std::to_string(at), taken);
+      at += 16 + caplen;
+    }
+  }
+  EXPECT_GT(taken, 1000) << "the real captures' TCP frames";
 }
 
 TEST(Parse, EveryPrefixOfAValidFrameIsSafe) {

@@ -161,12 +161,15 @@ void DpdkRuntime::distribute(unsigned& idle) {
     const uint64_t now = wall_ns();
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = mbufs[i];
-      PacketMeta meta;
-      meta.cap_len = m->data_len;
-      meta.wire_len = m->pkt_len;
-      const ParseStatus st =
-          parse_frame(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, link_type::kEthernet, meta, scratch_);
-      const uint32_t h = (st == ParseStatus::kOk || st == ParseStatus::kFragment) ? symmetric_hash(meta) : 0;
+      const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+      uint32_t h = 0;
+      if (!quick_symmetric_hash(frame, m->data_len, link_type::kEthernet, h)) {
+        PacketMeta meta;
+        meta.cap_len = m->data_len;
+        meta.wire_len = m->pkt_len;
+        const ParseStatus st = parse_frame(frame, m->data_len, link_type::kEthernet, meta, scratch_);
+        if (st == ParseStatus::kOk || st == ParseStatus::kFragment) h = symmetric_hash(meta);
+      }
       const std::size_t wi = static_cast<std::size_t>((uint64_t{h} * n_workers) >> 32);
       m->hash.rss = h;
       *RTE_MBUF_DYNFIELD(m, time_field_, uint64_t*) = now;
