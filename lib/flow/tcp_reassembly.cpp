@@ -120,6 +120,7 @@ void TcpReassembler::skip_hole(TcpDirection& d, StreamSink& sink, uint64_t acked
   counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
   const uint64_t known = exact ? 0 : acked_by(d, nodes_[d.head].seq);
   d.fresh = false;
+  d.syn_only = false;  // a gap told: the side's stream has a place a new SYN cannot move
   sink.on_gap(missing, known ? known : acked_ns);
   d.next_seq = nodes_[d.head].seq;
   drain(d, sink);
@@ -130,6 +131,7 @@ void TcpReassembler::gap_to(TcpDirection& d, StreamSink& sink, uint32_t upto, ui
   counters_.inc(Counter::tcp_reasm_gaps);
   counters_.inc(Counter::tcp_reasm_gap_bytes, missing);
   d.fresh = false;
+  d.syn_only = false;  // a gap told: the side's stream has a place a new SYN cannot move
   sink.on_gap(missing, exact_acked_ns ? exact_acked_ns : acked_by(d, upto));
   d.next_seq = upto;
 }

@@ -124,7 +124,9 @@ class TcpReassembler {
   // (its next segment's bytes begin it, as for a stream picked up mid-way). Only while
   // nothing is held for it.
   static void start_at(TcpDirection& d, uint32_t seq) { d.next_seq = seq, d.synced = true; }
-  static void unsync(TcpDirection& d) { d.next_seq = 0, d.synced = false, d.hinted = false, d.fresh = false; }
+  static void unsync(TcpDirection& d) {
+    d.next_seq = 0, d.synced = false, d.hinted = false, d.fresh = false, d.syn_only = false;
+  }
 
   // One segment of this direction. flags: TCP flags (SYN, FIN, RST). stable: the
   // payload's bytes stay valid as long as the reassembler may hold them (a mapped

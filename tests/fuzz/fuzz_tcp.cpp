@@ -7,7 +7,7 @@
 // it and carry the pattern of where it says it is. At the end every byte held is
 // released. Each input is one connection: 8 bytes of initial sequence numbers, then
 // records of 7 bytes (flags and direction, sequence and acknowledgement offsets, length,
-// milliseconds since the last packet).
+// milliseconds since the last packet); a SYN may bring another initial number.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -87,8 +87,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (rec[0] & 0x08) flags |= tcp_flag::kRst;
     if (rec[0] & 0x10) flags |= tcp_flag::kAck;
     const uint32_t lost_tail = (rec[0] & 0x20) ? 16 : 0;
-    // A SYN carries the initial number: the stream's offsets count from it.
-    const uint32_t seq = (flags & tcp_flag::kSyn) ? isn[k] : isn[k] + 1 + (rec[1] | rec[2] << 8);
+    // A SYN carries the initial number: the stream's offsets count from it. With 0x40,
+    // a SYN sent again with another one (a server answering each SYN with a fresh
+    // SYN-ACK): where the reassembler takes it up (tcp.reassembly.syn_renumbered), the
+    // side's bytes count from it on.
+    const bool new_isn = (flags & tcp_flag::kSyn) && (rec[0] & 0x40);
+    const uint32_t syn_isn = new_isn ? isn[k] + 1 + (rec[1] | rec[2] << 8) * 7919u : isn[k];
+    const uint32_t seq = (flags & tcp_flag::kSyn) ? syn_isn : isn[k] + 1 + (rec[1] | rec[2] << 8);
     const uint32_t ack = isn[1 - k] + 1 + (rec[3] | rec[4] << 8);
     const uint32_t len = (flags & tcp_flag::kSyn) ? 0 : rec[5];
     ts += uint64_t{rec[6]} * 1'000'000;
@@ -97,7 +102,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sinks.side[0].clock = sinks.side[1].clock = ts;
     if (!r.before_segment(dir, k, {seq, ack, flags, len, ts}, sinks, 100'000'000, reorder_ns))
       __builtin_trap();
+    const uint64_t renumbered = counters.get(Counter::tcp_reasm_syn_renumbered);
+    const bool told = sinks.side[k].started;
     r.segment(dir[k], seq, flags, payload.data(), len, sinks.side[k], false, lost_tail);
+    if (counters.get(Counter::tcp_reasm_syn_renumbered) != renumbered) {
+      // Only a side none of whose bytes or gaps reached its sink begins anew (the
+      // segment's own cut tail may follow, from the new place).
+      if (told) __builtin_trap();
+      isn[k] = syn_isn;
+      sinks.side[k].isn = syn_isn;
+    }
     r.after_segment(dir, k, sinks);
   }
   if (!r.settle_evidence(dir, sinks)) __builtin_trap();  // as the worker does at the end

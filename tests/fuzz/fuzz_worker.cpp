@@ -1,7 +1,8 @@
 // libFuzzer target: one frame through the whole worker (L2-L4 parse, fragments, flow
 // table, TCP reassembly, payload detection, every decoder, event writing). The first input byte
 // picks the link type (its high bit: the frame was cut by the snap length); the rest is the frame. Several
-// inputs in a row build up state.
+// inputs in a row build up state. Each frame the dispatcher's quick hash takes must parse, to the
+// same hash.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "engine/decoder_set.hpp"
 #include "engine/worker.hpp"
 #include "json_check.hpp"
+#include "net/parse.hpp"
 
 using namespace tapbeat;
 
@@ -54,6 +56,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The first byte's high bit: a frame cut by the snap length (the wire had more).
   const auto cap = static_cast<uint32_t>(frame.size());
   RawPacket p{frame.data(), cap, (data[0] & 0x80) ? cap + 1500 : cap, st.ts, 0, lt};
+  // The dispatcher's quick hash, where it takes a frame, is what the parser gives.
+  if (uint32_t quick = 0; quick_symmetric_hash(frame.data(), cap, lt, quick)) {
+    PacketMeta m;
+    m.cap_len = cap;
+    m.wire_len = p.wire_len;
+    Counters c;
+    if (parse_frame(frame.data(), cap, lt, m, c) != ParseStatus::kOk || symmetric_hash(m) != quick)
+      __builtin_trap();
+  }
   st.worker->process({&p, 1});
   test::drain_checked_or_trap(st.worker->events());
   return 0;

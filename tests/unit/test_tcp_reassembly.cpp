@@ -61,6 +61,17 @@ TEST_F(TcpReassembly, SynSentAgainWithAnotherInitialNumberRenumbersTheSide) {
   seg(2829651213u, ", certificate");
   EXPECT_EQ(rec.out, "server hello, certificate");
   EXPECT_EQ(c.get(Counter::tcp_reasm_syn_renumbered), 2u);
+
+  // Nor once a gap of the side was told (bytes the snap length cut from a segment of
+  // no captured payload): its stream has a place.
+  TcpDirection e;
+  Recorder rec2;
+  r->segment(e, 700, tcp_flag::kSyn, nullptr, 0, rec2);
+  r->segment(e, 701, 0, nullptr, 0, rec2, false, 16);
+  EXPECT_EQ(rec2.out, "[gap 16]");
+  r->segment(e, 9000, tcp_flag::kSyn, nullptr, 0, rec2);
+  EXPECT_EQ(e.next_seq, 717u);
+  EXPECT_EQ(c.get(Counter::tcp_reasm_syn_renumbered), 2u);
 }
 
 TEST_F(TcpReassembly, ReordersWithinTheWindow) {
