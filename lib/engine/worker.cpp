@@ -254,7 +254,7 @@ void Worker::account(Parsed& p) {
   if (!f) {
     if (flows_.full()) {
       // Oldest idle flow makes room; it still gets its final report.
-      retire(*flows_.oldest());
+      retire(*flows_.oldest(), now_ns_);
       counters_.inc(Counter::flow_evicted);
     }
     f = flows_.insert(p.key, p.hash);
@@ -333,14 +333,16 @@ void Worker::expire(uint64_t now_ns) {
     // nearly all of FlowTable::remove's time).
     flows_.prefetch(f->hash);
     if (Flow* n = flows_.next(f)) prefetch_read(n);
-    retire(*f);
+    // Stamped when it timed out, not when a tick found it so: the clock's ticks depend
+    // on the traffic around (and on how many workers share it), the flow's time does not.
+    retire(*f, f->last_ts_ns + settings_.flow_timeout_ns);
     counters_.inc(Counter::flow_expired);
   }
   counters_.set(Counter::flow_active, flows_.size());
 }
 
 void Worker::periodic_report() {
-  for (Flow* f = flows_.oldest(); f; f = flows_.next(f)) report(*f, false);
+  for (Flow* f = flows_.oldest(); f; f = flows_.next(f)) report(*f, false, now_ns_);
 }
 
 void Worker::finish() {
@@ -349,7 +351,7 @@ void Worker::finish() {
     while (Flow* c = conns_->oldest()) close_connection(*c);
   }
   if (track_flows_) {
-    while (Flow* f = flows_.oldest()) retire(*f);
+    while (Flow* f = flows_.oldest()) retire(*f, now_ns_);
     counters_.set(Counter::flow_active, 0);
   }
   for (auto& d : decoders_)
@@ -357,8 +359,8 @@ void Worker::finish() {
   flush();
 }
 
-void Worker::retire(Flow& f) {
-  report(f, true);  // a no-op when flow events are off
+void Worker::retire(Flow& f, uint64_t ts_ns) {
+  report(f, true, ts_ns);  // a no-op when flow events are off
   flows_.remove(&f);
 }
 
@@ -1051,7 +1053,7 @@ void Worker::end_session(Flow& f) {
   s.state = kNoSession;
 }
 
-void Worker::report(Flow& f, bool final) {
+void Worker::report(Flow& f, bool final, uint64_t ts_ns) {
   if (!settings_.flows_enabled) return;
   FlowCounts counts[2] = {f.dir[0], f.dir[1]};
   if (settings_.delta_reports) {
@@ -1063,8 +1065,7 @@ void Worker::report(Flow& f, bool final) {
   f.reported[0] = f.dir[0];
   f.reported[1] = f.dir[1];
   counters_.inc(Counter::flow_reports);
-  const uint64_t ts = now_ns_;
-  out_.emit([&](JsonWriter& w) { write_flow_event(w, f, final, ts, counts, *settings_.agent); });
+  out_.emit([&](JsonWriter& w) { write_flow_event(w, f, final, ts_ns, counts, *settings_.agent); });
 }
 
 void Worker::flush() { out_.flush(); }

@@ -249,9 +249,10 @@ class alignas(kCacheLine) Worker {
   void expire_connections(uint64_t now_ns);
   uint64_t idle_lifetime_ns(const TcpSession& s) const;
   void close_connection(Flow& c);
-  void retire(Flow& f);  // final report (when flows are on), session closed, removed
+  // Final report (when flows are on) stamped ts_ns, the flow removed.
+  void retire(Flow& f, uint64_t ts_ns);
   void end_session(Flow& f);
-  void report(Flow& f, bool final);
+  void report(Flow& f, bool final, uint64_t ts_ns);
   void expire(uint64_t now_ns);
   void periodic_report();
 

@@ -60,3 +60,27 @@ def test_two_workers_and_close_packets_give_the_same_events(tmp_path):
         two, stats2 = run(config, mix, 2)
         assert two == one
         assert stats2["events.emitted"] == stats["events.emitted"]
+
+
+TIMEOUT_CAPTURES = ["ndpi/mixed/netflix.pcap", "ndpi/mixed/teams.pcap", "ndpi/mixed/reddit.pcap"]
+
+
+def test_flows_that_time_out_are_reported_alike_by_one_worker_and_three(tmp_path):
+    """Real captures whose flows time out within them (the golden configuration: a 2 s
+    flow timeout, final reports only), read by one worker and by three: the same events.
+    A flow that timed out is stamped when it did (its last packet plus the timeout);
+    before, it was stamped when a clock tick found it so, and the ticks of three workers
+    (each its own packets and the reader's ticks) are not one worker's: 7 captures of
+    ../shared/pcaps differed in a flow's @timestamp, these three among them."""
+    with open(os.path.join(ROOT, "tests", "golden", "golden.yml")) as f:
+        config_text = f.read()
+    config = tmp_path / "golden.yml"
+    config.write_text(config_text)
+    for capture in TIMEOUT_CAPTURES:
+        path = pcap(capture)
+        if not os.path.exists(path):
+            continue
+        one, _ = run(config, path, 1)
+        three, _ = run(config, path, 3)
+        assert any('"type": "flow"' in e for e in one), capture
+        assert one == three, capture
