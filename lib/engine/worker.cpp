@@ -342,7 +342,19 @@ void Worker::expire(uint64_t now_ns) {
 }
 
 void Worker::periodic_report() {
-  for (Flow* f = flows_.oldest(); f; f = flows_.next(f)) report(*f, false, now_ns_);
+  for (Flow* f = flows_.oldest(); f;) {
+    Flow* next = flows_.next(f);
+    if (f->last_ts_ns + settings_.flow_timeout_ns < now_ns_) {
+      // Timed out, but behind a live flow in the LRU order (kept to a granularity):
+      // its final report, stamped when it timed out, not a periodic one stamped later.
+      retire(*f, f->last_ts_ns + settings_.flow_timeout_ns);
+      counters_.inc(Counter::flow_expired);
+    } else {
+      report(*f, false, now_ns_);
+    }
+    f = next;
+  }
+  counters_.set(Counter::flow_active, flows_.size());
 }
 
 void Worker::finish() {

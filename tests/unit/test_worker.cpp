@@ -159,6 +159,32 @@ TEST(Worker, PeriodicReportsAreNotFinalAndDeltaReportsCountSinceLast) {
   }
 }
 
+// A flow that timed out while a live flow stood before it in the LRU order (kept to a
+// granularity of timeout / 16) gets its final report, stamped when it timed out, when
+// the periodic reports run: not a periodic report stamped after that final one's time.
+TEST(Worker, PeriodicReportsGiveAFlowThatTimedOutItsFinalReport) {
+  WorkerSettings s;
+  s.flow_timeout_ns = 16 * kSec;
+  s.flow_period_ns = 16 * kSec + kSec / 5;
+  Harness h(s);
+  const uint64_t t0 = 10 * kSec;
+  h.send(tcp_packet(true, 3001), t0);              // X, arms the period at t0 + 16.2 s
+  h.send(tcp_packet(true, 3002), t0 + kSec / 10);  // Y
+  h.send(tcp_packet(true, 3001), t0 + kSec / 2);   // X again, not moved in LRU order
+  h.w->on_clock(t0 + 16 * kSec + 3 * kSec / 10);   // Y timed out at t0 + 16.1 s, X lives
+  h.w->on_clock(t0 + 17 * kSec);                   // X times out at t0 + 16.5 s
+  const auto ev = h.drain();
+  ASSERT_EQ(ev.size(), 3u);
+  // The LRU order: X's periodic report, Y's final one, X's final one.
+  EXPECT_TRUE(contains(ev[0], R"("port":3001)") && contains(ev[0], R"("final":false)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("@timestamp":"1970-01-01T00:00:26.300Z")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("port":3002)") && contains(ev[1], R"("final":true)")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("@timestamp":"1970-01-01T00:00:26.100Z")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("port":3001)") && contains(ev[2], R"("final":true)")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("@timestamp":"1970-01-01T00:00:26.500Z")")) << ev[2];
+  EXPECT_EQ(h.w->counters().get(Counter::flow_expired), 2u);
+}
+
 TEST(Worker, FullTableEvictsOldestIdleFlowWithAFinalReport) {
   WorkerSettings s;
   s.flow_capacity = 2;
