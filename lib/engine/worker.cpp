@@ -327,28 +327,31 @@ void Worker::expire(uint64_t now_ns) {
   // than the granularity: stopping at the first live flow leaves none expired for
   // longer than that.
   while (Flow* f = flows_.oldest()) {
-    if (f->last_ts_ns + settings_.flow_timeout_ns >= now_ns) break;
+    if (!timed_out(*f, now_ns)) break;
     // Expired flows are cold: their index line and the next flow start on their way
     // while this one's final report is written (the index probe of the removal was
     // nearly all of FlowTable::remove's time).
     flows_.prefetch(f->hash);
     if (Flow* n = flows_.next(f)) prefetch_read(n);
-    // Stamped when it timed out, not when a tick found it so: the clock's ticks depend
-    // on the traffic around (and on how many workers share it), the flow's time does not.
-    retire(*f, f->last_ts_ns + settings_.flow_timeout_ns);
-    counters_.inc(Counter::flow_expired);
+    time_out(*f);
   }
   counters_.set(Counter::flow_active, flows_.size());
+}
+
+void Worker::time_out(Flow& f) {
+  // Stamped when it timed out, not when a tick found it so: the clock's ticks depend
+  // on the traffic around (and on how many workers share it), the flow's time does not.
+  retire(f, f.last_ts_ns + settings_.flow_timeout_ns);
+  counters_.inc(Counter::flow_expired);
 }
 
 void Worker::periodic_report() {
   for (Flow* f = flows_.oldest(); f;) {
     Flow* next = flows_.next(f);
-    if (f->last_ts_ns + settings_.flow_timeout_ns < now_ns_) {
+    if (timed_out(*f, now_ns_)) {
       // Timed out, but behind a live flow in the LRU order (kept to a granularity):
       // its final report, stamped when it timed out, not a periodic one stamped later.
-      retire(*f, f->last_ts_ns + settings_.flow_timeout_ns);
-      counters_.inc(Counter::flow_expired);
+      time_out(*f);
     } else {
       report(*f, false, now_ns_);
     }

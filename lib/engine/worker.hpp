@@ -254,6 +254,10 @@ class alignas(kCacheLine) Worker {
   void end_session(Flow& f);
   void report(Flow& f, bool final, uint64_t ts_ns);
   void expire(uint64_t now_ns);
+  bool timed_out(const Flow& f, uint64_t now_ns) const {
+    return f.last_ts_ns + settings_.flow_timeout_ns < now_ns;
+  }
+  void time_out(Flow& f);  // its final report, stamped when it timed out; counted
   void periodic_report();
 
   WorkerSettings settings_;
