@@ -196,15 +196,10 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
   std::size_t wi = 0;
   uint32_t hash = 0;
   const std::size_t n = slots_.size();
-  if (n > 1 && !quick_symmetric_hash(f.data, f.cap_len, f.link_type, hash)) {
-    PacketMeta& m = dispatch_meta_;
-    m.clear();  // not a fresh PacketMeta per packet: its initialisers compile to `rep stos`
-    m.cap_len = f.cap_len;
-    m.wire_len = f.wire_len;
-    const ParseStatus st = parse_frame(f.data, f.cap_len, f.link_type, m, scratch_);
-    if (st == ParseStatus::kOk || st == ParseStatus::kFragment) hash = symmetric_hash(m);
+  if (n > 1) {
+    hash = dispatch_hash(f.data, f.cap_len, f.wire_len, f.link_type, dispatch_meta_, scratch_);
+    wi = static_cast<std::size_t>((uint64_t{hash} * n) >> 32);
   }
-  if (n > 1) wi = static_cast<std::size_t>((uint64_t{hash} * n) >> 32);
   PacketRing& ring = *slots_[wi]->ring;
   // A mapped file's frames stay valid: the worker gets their address, not a copy.
   const uint32_t bytes = stable_frames_ ? sizeof f.data : f.cap_len;

@@ -824,4 +824,15 @@ bool quick_symmetric_hash(const uint8_t* f, uint32_t cap_len, uint16_t link_type
   return false;
 }
 
+uint32_t dispatch_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
+                       PacketMeta& meta, Counters& counters) {
+  uint32_t hash = 0;
+  if (quick_symmetric_hash(data, cap_len, link_type, hash)) return hash;
+  meta.clear();
+  meta.cap_len = cap_len;
+  meta.wire_len = wire_len;
+  const ParseStatus st = parse_frame(data, cap_len, link_type, meta, counters);
+  return st == ParseStatus::kOk || st == ParseStatus::kFragment ? symmetric_hash(meta) : 0;
+}
+
 }  // namespace tapbeat

@@ -60,4 +60,12 @@ uint32_t symmetric_hash(const PacketMeta& meta);
 // past its length. false for any other frame (parse it).
 bool quick_symmetric_hash(const uint8_t* data, uint32_t cap_len, uint16_t link_type, uint32_t& hash);
 
+// The symmetric hash that picks a frame's worker: quick_symmetric_hash where it
+// applies, else parse_frame into `meta` (cleared first; the caller keeps one, as a
+// fresh PacketMeta per frame costs its initialisers) and symmetric_hash. 0 for a frame
+// that does not parse. `counters` takes the parse's counts (a dispatcher's scratch:
+// the workers count each frame themselves).
+uint32_t dispatch_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
+                       PacketMeta& meta, Counters& counters);
+
 }  // namespace tapbeat

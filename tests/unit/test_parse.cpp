@@ -634,8 +634,21 @@ TEST(Parse, SymmetricHashIsDirectionFree) {
 
 // quick_symmetric_hash takes a frame only where the parser ends in kOk, and gives
 // symmetric_hash of what the parser read; every other frame is left to the parser.
+// dispatch_hash, with one PacketMeta reused for every frame as the dispatchers keep it,
+// gives what a fresh parse gives (nothing of the frame before leaks into the next).
 void expect_quick_hash_agrees(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t dlt,
                               const std::string& what, int& taken) {
+  {
+    static PacketMeta reused;
+    static Counters reused_counters;
+    PacketMeta fresh;
+    fresh.cap_len = cap_len;
+    fresh.wire_len = wire_len;
+    Counters c;
+    const ParseStatus st = parse_frame(data, cap_len, dlt, fresh, c);
+    const uint32_t want = st == ParseStatus::kOk || st == ParseStatus::kFragment ? symmetric_hash(fresh) : 0;
+    ASSERT_EQ(dispatch_hash(data, cap_len, wire_len, dlt, reused, reused_counters), want) << what;
+  }
   uint32_t quick = 0;
   if (!quick_symmetric_hash(data, cap_len, dlt, quick)) return;
   ++taken;

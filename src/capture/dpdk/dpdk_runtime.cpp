@@ -143,6 +143,7 @@ class DpdkRuntime {
   std::vector<std::unique_ptr<LcoreWork>> work_;
   std::vector<const DpdkPort*> distributed_;  // ports polled by the distributor
   std::atomic<bool> stop_{false};
+  PacketMeta meta_;  // the distributor's parse of a frame quick_symmetric_hash leaves
   Counters scratch_;
   int time_field_ = -1;
   std::atomic<uint64_t> dist_packets_{0}, dist_dropped_{0};
@@ -162,14 +163,7 @@ void DpdkRuntime::distribute(unsigned& idle) {
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = mbufs[i];
       const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-      uint32_t h = 0;
-      if (!quick_symmetric_hash(frame, m->data_len, link_type::kEthernet, h)) {
-        PacketMeta meta;
-        meta.cap_len = m->data_len;
-        meta.wire_len = m->pkt_len;
-        const ParseStatus st = parse_frame(frame, m->data_len, link_type::kEthernet, meta, scratch_);
-        if (st == ParseStatus::kOk || st == ParseStatus::kFragment) h = symmetric_hash(meta);
-      }
+      const uint32_t h = dispatch_hash(frame, m->data_len, m->pkt_len, link_type::kEthernet, meta_, scratch_);
       const std::size_t wi = static_cast<std::size_t>((uint64_t{h} * n_workers) >> 32);
       m->hash.rss = h;
       *RTE_MBUF_DYNFIELD(m, time_field_, uint64_t*) = now;
