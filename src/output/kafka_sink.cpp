@@ -446,6 +446,7 @@ class KafkaSink final : public Sink {
     w.field_uint("output.kafka.failed", failed_.load());
     w.field_uint("output.kafka.possibly_persisted", possibly_persisted_.load());
     w.field_uint("output.kafka.retried", retried_.load());
+    w.field_uint("output.kafka.producer_id_changes", producer_id_changes_.load());
     // Records produced and not yet reported delivered or failed. rd_kafka_outq_len
     // also counts librdkafka's own requests and pending callbacks, so it is not used here.
     w.field_uint("output.kafka.queued", in_flight_.load());
@@ -704,6 +705,12 @@ class KafkaSink final : public Sink {
       }
     }
     self->retried_.store(retries, std::memory_order_relaxed);
+    // The idempotent producer's id (or epoch) assigned again after the first: librdkafka
+    // does it when the broker no longer knows the producer or its sequences disagree, and
+    // requests resent under the new id can repeat records the broker had written.
+    int64_t assignments = 0;
+    if (doc["eos"]["epoch_cnt"].get(assignments) == simdjson::SUCCESS && assignments > 1)
+      self->producer_id_changes_.store(static_cast<uint64_t>(assignments - 1), std::memory_order_relaxed);
     return 0;
   }
 
@@ -745,9 +752,10 @@ class KafkaSink final : public Sink {
   std::string topic_name_, key_text_, field_;
   simdjson::dom::parser stats_parser_;
 
-  bool received_timestamps_ = false;             // record_timestamp: received
-  std::atomic<uint64_t> possibly_persisted_{0};  // of failed_: the broker may hold them
-  std::atomic<uint64_t> in_flight_{0};           // produced, no delivery report yet
+  bool received_timestamps_ = false;              // record_timestamp: received
+  std::atomic<uint64_t> possibly_persisted_{0};   // of failed_: the broker may hold them
+  std::atomic<uint64_t> in_flight_{0};            // produced, no delivery report yet
+  std::atomic<uint64_t> producer_id_changes_{0};  // idempotent producer id or epoch assigned again
   std::atomic<uint64_t> acked_{0}, failed_{0}, retried_{0}, dropped_too_large_{0}, dropped_no_topic_{0},
       keyless_{0}, broker_errors_{0}, spooled_{0}, spool_read_{0}, spool_bytes_{0}, dropped_disk_full_{0},
       spool_corrupt_{0}, spool_invalid_{0}, next_error_log_ns_{0};

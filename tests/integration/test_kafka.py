@@ -193,7 +193,8 @@ def test_broker_killed_and_restarted_mid_run_loses_and_repeats_nothing(broker, t
     want = collections.Counter(normal(l) for l in expected)
     missing = want - got
     repeated = got - want
-    assert not missing and not repeated, (sum(missing.values()), sum(repeated.values()))
+    output = {k: v for k, v in stats.items() if k.startswith("output")}
+    assert not missing and not repeated, (sum(missing.values()), sum(repeated.values()), output, err[-6000:])
     # In order within the partition: dns events come out in packet-time order.
     dns_ts = [json.loads(r[4])["@timestamp"] for r in records if json.loads(r[4])["type"] == "dns"]
     assert dns_ts == sorted(dns_ts)
