@@ -126,25 +126,53 @@ inline bool tls_client_hello(const uint8_t* b, uint32_t n) {
 // before the client had all the lost bytes (StreamInfo::gap_acked_ns) may have been
 // answered in them. An answer that begins after a later request was sent shows that the
 // earlier ones' answers were lost; one that begins before it may be theirs (a client
-// that pipelines waits for its batch's answers). Lives in a decoder's connection state.
+// that pipelines waits for its batch's answers). Several gaps can come before an answer
+// tells (a pipeline's replies lost in two places): each is kept until the requests
+// waiting were all sent after it, so a later gap does not forget what an earlier one
+// shows. Lives in a decoder's connection state.
 struct LostAnswers {
-  uint64_t before = 0;   // requests started before this may have been answered in the lost bytes
-  uint64_t next_ns = 0;  // the first request started from then on (0: none yet)
-  void on_gap(uint64_t acked_ns) { before = acked_ns, next_ns = 0; }
+  struct Gap {
+    uint64_t before = 0;   // requests started before this may have been answered in the lost bytes
+    uint64_t next_ns = 0;  // the first request started from then on (0: none yet)
+  };
+  static constexpr int kGaps = 3;
+  Gap gaps[kGaps]{};  // oldest first; before == 0: unused
+  uint8_t n = 0;
+
+  // A gap whose lost bytes the client had all acknowledged at acked_ns (0: not known,
+  // which tells nothing; the gaps before it still stand).
+  void on_gap(uint64_t acked_ns) {
+    if (!acked_ns || (n && gaps[n - 1].before == acked_ns)) return;
+    if (n == kGaps) --n;  // full: the newest gap takes the last one's place
+    gaps[n++] = Gap{acked_ns, 0};
+  }
   // A request waiting at the gap or sent since, in order.
   void on_request(uint64_t start_ns) {
-    if (before && !next_ns && start_ns >= before) next_ns = start_ns;
+    for (uint8_t i = 0; i < n; ++i)
+      if (!gaps[i].next_ns && start_ns >= gaps[i].before) gaps[i].next_ns = start_ns;
   }
+  bool active() const { return n != 0; }
+  // Whether a gap still waits for the first request sent after it.
+  bool waiting() const {
+    for (uint8_t i = 0; i < n; ++i)
+      if (!gaps[i].next_ns) return true;
+    return false;
+  }
+  // Whether a request started at start_ns may have been answered in lost bytes.
+  bool may_have_lost(uint64_t start_ns) const { return n && start_ns < gaps[n - 1].before; }
   // Whether the oldest request waiting (started oldest_ns) had its answer in the lost
-  // bytes, given an answer that began at answer_ns. Ends the uncertainty once the oldest
-  // request was sent with the lost bytes in hand.
+  // bytes, given an answer that began at answer_ns. A gap ends once the oldest request
+  // waiting was sent with its lost bytes in hand.
   bool lost(uint64_t oldest_ns, uint64_t answer_ns) {
-    if (!before) return false;
-    if (oldest_ns >= before) {
-      before = next_ns = 0;
-      return false;
+    uint8_t kept = 0;
+    bool shown = false;
+    for (uint8_t i = 0; i < n; ++i) {
+      if (oldest_ns >= gaps[i].before) continue;
+      shown |= gaps[i].next_ns && gaps[i].next_ns <= answer_ns;
+      gaps[kept++] = gaps[i];
     }
-    return next_ns && next_ns <= answer_ns;
+    n = kept;
+    return shown;
   }
 };
 

@@ -601,7 +601,7 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       drop_pending(st, req);
       // Sent before the client had bytes of replies the capture lost: a hit may have
       // been among them.
-      publish(c, st.client, true, false, &req, nullptr, st.lost.before && req.start_ns < st.lost.before);
+      publish(c, st.client, true, false, &req, nullptr, st.lost.may_have_lost(req.start_ns));
       store_.release(req.keys);
       continue;
     }
@@ -614,7 +614,7 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
     }
     drop_pending(st, req);
     const bool lost = st.lost.lost(req.start_ns, msg.start_ns);
-    if (st.n_pending && (lost || (st.lost.before && !can_answer(req, msg)))) {
+    if (st.n_pending && (lost || (st.lost.active() && !can_answer(req, msg)))) {
       // After a gap: a reply that began after a request sent with the lost bytes in
       // hand, or one this request cannot have got, shows its reply was in them.
       lose_reply(st, c, req);
@@ -829,7 +829,7 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
       lose_reply(st, c, req);
     }
     st.lost.on_gap(c.gap_acked_ns);
-    for (uint32_t i = 0; st.lost.before && !st.lost.next_ns && i < st.n_pending; ++i) {
+    for (uint32_t i = 0; st.lost.waiting() && i < st.n_pending; ++i) {
       store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req, i * sizeof req);
       st.lost.on_request(req.start_ns);
     }

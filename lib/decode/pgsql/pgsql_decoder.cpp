@@ -638,7 +638,7 @@ bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   // them too (pipelined); finish_response tells once a response comes.
   if (server && c.gap_acked_ns) {
     st.lost.on_gap(c.gap_acked_ns);
-    for (uint32_t i = 0, at = 0; i < st.n_requests && !st.lost.next_ns; ++i) {
+    for (uint32_t i = 0, at = 0; i < st.n_requests && st.lost.waiting(); ++i) {
       store_.copy_out(st.requests, reinterpret_cast<uint8_t*>(&req), sizeof req, at);
       at += sizeof req + req.query_len;
       st.lost.on_request(req.start_ns);
