@@ -530,7 +530,34 @@ void Worker::tcp_session(Parsed& p) {
     // reassembler knows what either side sent that the capture has not shown yet (an
     // answer written before its request waits for it).
     if ((m.tcp_flags & tcp_flag::kSyn) && !s.dir[d].synced) TcpReassembler::start_at(s.dir[d], m.tcp_seq + 1);
-    if (m.l4_payload_len == 0) return;
+    StreamBuffer& buf = s.buf[d];
+    if (m.l4_payload_len == 0) {
+      // Where this side's bytes go on (a keep-alive probe's stray byte comes before it).
+      if (!(m.tcp_flags & (tcp_flag::kSyn | tcp_flag::kFin | tcp_flag::kRst)))
+        buf.bare_seq = m.tcp_seq, buf.bare_seen = true;
+      return;
+    }
+    {
+      // Bytes numbered before the side's first (a keep-alive probe's stray byte on a
+      // connection idle since its handshake, or before a bare acknowledgement's number
+      // on one picked up mid-way) or all among the bytes kept (sent again): nothing to
+      // probe or keep, as the reassembler drops them once a decoder reads the
+      // connection. Kept, the stray byte went in front of the first message and the
+      // decoder found a violation there (a TLS connection on a port of its own, lost).
+      const uint32_t first = m.tcp_seq + ((m.tcp_flags & tcp_flag::kSyn) ? 1 : 0);
+      const uint32_t end = first + m.l4_payload_len;
+      const bool before_start = s.dir[d].synced
+                                    ? seq_diff(end, s.dir[d].next_seq) <= 0
+                                    : TcpReassembler::keep_alive(buf.bare_seen, buf.bare_seq, m.tcp_seq,
+                                                                 m.l4_payload_len, m.tcp_flags);
+      const bool kept_already =
+          !buf.held.empty() && seq_diff(first, buf.need - buf.held.len) >= 0 && seq_diff(end, buf.need) <= 0;
+      if (before_start || kept_already) {
+        counters_.inc(Counter::tcp_reasm_retransmissions);
+        return;
+      }
+      buf.bare_seen = false;
+    }
     // A PROXY protocol header first: what follows it is classified.
     const uint8_t* payload = m.l4_payload;
     uint32_t payload_len = m.l4_payload_len;

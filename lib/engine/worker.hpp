@@ -156,6 +156,10 @@ class alignas(kCacheLine) Worker {
     uint32_t split;
     uint32_t split_ack;
     uint64_t split_ns;
+    // While probed, none of the direction's bytes seen yet: the sequence number its last
+    // bare acknowledgement carried (where its bytes go on), if bare_seen.
+    uint32_t bare_seq;
+    bool bare_seen;
   };
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP connection, in the slot beside the connection's.

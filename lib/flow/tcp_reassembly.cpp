@@ -163,6 +163,10 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
       if (!(flags & (tcp_flag::kRst | tcp_flag::kFin))) d.next_seq = seq, d.hinted = true;
       return;
     }
+    if (keep_alive(d.hinted, d.next_seq, seq, len, flags)) {
+      counters_.inc(Counter::tcp_reasm_retransmissions);
+      return;
+    }
     pick_up(d, seq);
   }
   const bool waits = d.seg_waits;

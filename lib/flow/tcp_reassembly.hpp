@@ -18,6 +18,7 @@
 #include <memory>
 #include <span>
 
+#include "net/packet.hpp"
 #include "util/counters.hpp"
 
 namespace tapbeat {
@@ -202,6 +203,14 @@ class TcpReassembler {
   void release(TcpDirection& d);
 
   uint64_t buffered_total() const { return total_; }
+
+  // A keep-alive probe of a side none of whose bytes were seen yet: one byte (what
+  // Windows sends; Linux sends none) numbered just before where the side's last bare
+  // acknowledgement said its bytes go on. Not the start of its stream.
+  static bool keep_alive(bool hinted, uint32_t next_seq, uint32_t seq, uint32_t len, uint8_t flags) {
+    return hinted && len == 1 && seq + 1 == next_seq &&
+           !(flags & (tcp_flag::kSyn | tcp_flag::kFin | tcp_flag::kRst));
+  }
 
  private:
   struct Node {
