@@ -155,16 +155,18 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     }
     seq += 1;  // the SYN takes one sequence number
   }
+  if (keep_alive(d.sent_known, d.sent_end, seq, len, flags)) {
+    counters_.inc(Counter::tcp_reasm_retransmissions);
+    return;
+  }
+  if (!(flags & tcp_flag::kRst) && (!d.sent_known || seq_diff(seq + len, d.sent_end) > 0))
+    d.sent_end = seq + len, d.sent_known = true;
   if (len > 0 || (flags & (tcp_flag::kFin | tcp_flag::kRst))) d.syn_only = false;
   if (!d.synced) {
     if (len == 0) {
       // A bare acknowledgement carries where this side's bytes go on: what the other
       // side's bytes may wait for (wait_for_peer) until this side's first bytes come.
       if (!(flags & (tcp_flag::kRst | tcp_flag::kFin))) d.next_seq = seq, d.hinted = true;
-      return;
-    }
-    if (keep_alive(d.hinted, d.next_seq, seq, len, flags)) {
-      counters_.inc(Counter::tcp_reasm_retransmissions);
       return;
     }
     pick_up(d, seq);

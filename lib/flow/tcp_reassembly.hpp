@@ -98,6 +98,10 @@ struct TcpDirection {
   // can write them late: they are taken as lost once `reorder_ns` of capture time passed
   // without them (see before_segment), at once when it is 0.
   uint8_t suspect = 0;
+  // Where this side's segments seen so far end (bare acknowledgements too), if
+  // sent_known: a keep-alive probe is numbered just before it.
+  bool sent_known = false;
+  uint32_t sent_end = 0;
   uint64_t suspect_ns = 0;
   // When the other side had those bytes, as known when the evidence came (each kind's).
   uint64_t suspect_acked_ns = 0, suspect_hole_acked_ns = 0;
@@ -204,11 +208,12 @@ class TcpReassembler {
 
   uint64_t buffered_total() const { return total_; }
 
-  // A keep-alive probe of a side none of whose bytes were seen yet: one byte (what
-  // Windows sends; Linux sends none) numbered just before where the side's last bare
-  // acknowledgement said its bytes go on. Not the start of its stream.
-  static bool keep_alive(bool hinted, uint32_t next_seq, uint32_t seq, uint32_t len, uint8_t flags) {
-    return hinted && len == 1 && seq + 1 == next_seq &&
+  // A keep-alive probe (tshark's rule): one byte (what Windows sends; Linux sends none)
+  // numbered just before where the side's segments seen so far end (`sent_end`, known:
+  // a bare acknowledgement's number counts). No byte of the stream: not the start of a
+  // stream picked up mid-way, nor the last byte of a hole the capture left.
+  static bool keep_alive(bool known, uint32_t sent_end, uint32_t seq, uint32_t len, uint8_t flags) {
+    return known && len == 1 && seq + 1 == sent_end &&
            !(flags & (tcp_flag::kSyn | tcp_flag::kFin | tcp_flag::kRst));
   }
 
