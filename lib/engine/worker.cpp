@@ -438,7 +438,7 @@ Flow* Worker::connection(Parsed& p) {
       c->syn_seq = m.tcp_seq;
       c->tcp_marks |= tcp_mark::kSynSeen;
     }
-    if (m.tcp_flags & (tcp_flag::kFin | tcp_flag::kRst)) c->tcp_marks |= tcp_mark::kClosed;
+    if (m.tcp_flags & tcp_flag::kFin) c->tcp_marks |= tcp_mark::kClosed;  // an RST: tcp_session
   }
   const uint32_t stamp = lru_stamp(m.ts_ns);
   if (stamp - c->lru_stamp >= conn_lru_granularity_) {
@@ -474,11 +474,25 @@ void Worker::tcp_session(Parsed& p) {
     return;
   }
   Flow* f = connection(p);
+  const bool rst = m.tcp_flags & tcp_flag::kRst;
   // Nothing more is done for such a connection's packets than connection() did: its
   // session (another line) is not read.
-  if (f->undecoded) return;
+  if (f->undecoded) {
+    if (rst) f->tcp_marks |= tcp_mark::kClosed;
+    return;
+  }
   TcpSession& s = sessions_[conns_->slot_of(f)];
   const int d = p.from_a == f->source_is_a ? 0 : 1;
+  if (rst) {
+    // One no stack would take ends nothing here either (its acknowledgement is not
+    // believed): before, it ended the side's stream, and what the side sent after it
+    // was lost to its decoder.
+    if (s.state != kNoSession && tcp_ && tcp_->rst_out_of_window(s.dir[d], m.tcp_seq)) {
+      counters_.inc(Counter::tcp_reasm_rst_out_of_window);
+      return;
+    }
+    f->tcp_marks |= tcp_mark::kClosed;
+  }
   if (s.state == kNoSession) {
     s.decoder = 0;
     s.probes_left = 0;

@@ -208,6 +208,18 @@ class TcpReassembler {
 
   uint64_t buffered_total() const { return total_; }
 
+  // An RST numbered further from where its side's segments seen so far end, and from
+  // where the other side acknowledged them, than the window: no stack takes it (RFC 5961
+  // section 3; one injected from off the path to reset a connection a monitor watches,
+  // or a stray one). Nothing of the side seen: any RST is taken (the answer to a SYN).
+  bool rst_out_of_window(const TcpDirection& d, uint32_t seq) const {
+    const auto far = [&](uint32_t from) {
+      const int32_t diff = seq_diff(seq, from);
+      return (diff < 0 ? 0u - static_cast<uint32_t>(diff) : static_cast<uint32_t>(diff)) >
+             limits_.window_bytes;
+    };
+    return d.sent_known && far(d.sent_end) && (!d.peer_ack_ns || far(d.peer_ack));
+  }
   // A keep-alive probe (tshark's rule): one byte (what Windows sends; Linux sends none)
   // numbered just before where the side's segments seen so far end (`sent_end`, known:
   // a bare acknowledgement's number counts). No byte of the stream: not the start of a

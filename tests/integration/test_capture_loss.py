@@ -742,12 +742,6 @@ def ipv4_fragments(records, rng, shuffle, repeat_share):
     any reassembler), all with the packet's time; shuffled within the packet and some
     sent twice when asked. Returns the records and how many packets were cut."""
 
-    def checksum(h):
-        s = sum(struct.unpack(f">{len(h) // 2}H", h))
-        while s >> 16:
-            s = (s & 0xFFFF) + (s >> 16)
-        return ~s & 0xFFFF
-
     out, cut, ident = [], 0, 0
     for head, frame in records:
         ok = len(frame) >= 34 and frame[12:14] == b"\x08\x00" and frame[14] >> 4 == 4
@@ -772,7 +766,7 @@ def ipv4_fragments(records, rng, shuffle, repeat_share):
             h[4:6] = struct.pack(">H", ident)
             h[6:8] = struct.pack(">H", (0x2000 if b < len(payload) else 0) | a // 8)
             h[10:12] = b"\0\0"
-            h[10:12] = struct.pack(">H", checksum(bytes(h)))
+            h[10:12] = struct.pack(">H", ones_complement_sum(bytes(h)))
             f = frame[:14] + bytes(h) + payload[a:b]
             frags.append((head[:8] + struct.pack("<II", len(f), len(f)), f))
         if shuffle:
@@ -814,39 +808,50 @@ def test_real_captures_sent_as_ip_fragments_give_the_same_transactions(capture, 
         assert transactions(out, tmp_path, config) == whole, f"seed {seed}"
 
 
+def ones_complement_sum(b):
+    """The Internet checksum of b (RFC 1071)."""
+    b += b"\0" * (len(b) % 2)
+    s = sum(struct.unpack(f">{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def tcp_segment(frame, seq, ack, payload, reverse, flags=0x10):
+    """A segment of an IPv4 TCP frame's connection, from the same side or (reverse) the
+    other, with the given numbers, flags and payload, its checksums right."""
+    ihl = (frame[14] & 0x0F) * 4
+    tcp = 14 + ihl
+    off = (frame[tcp + 12] >> 4) * 4
+    ip, th = bytearray(frame[14:tcp]), bytearray(frame[tcp:tcp + off])
+    eth = frame[:14]
+    if reverse:
+        ip[12:16], ip[16:20] = frame[30:34], frame[26:30]
+        th[0:2], th[2:4] = frame[tcp + 2:tcp + 4], frame[tcp:tcp + 2]
+        eth = frame[6:12] + frame[0:6] + frame[12:14]
+    th[4:12] = struct.pack(">II", seq & 0xFFFFFFFF, ack & 0xFFFFFFFF)
+    th[13] = flags
+    ip[2:4] = struct.pack(">H", ihl + off + len(payload))
+    ip[10:12] = b"\0\0"
+    ip[10:12] = struct.pack(">H", ones_complement_sum(bytes(ip)))
+    th[16:18] = b"\0\0"
+    pseudo = bytes(ip[12:20]) + struct.pack(">BBH", 0, 6, off + len(payload))
+    th[16:18] = struct.pack(">H", ones_complement_sum(pseudo + bytes(th) + payload))
+    return eth + bytes(ip) + bytes(th) + payload
+
+
+def record(head, frame, later_us=0):
+    """A record for frame, stamped later_us after the record header head."""
+    sec, usec = struct.unpack("<II", head[:8])
+    stamp = sec * 1_000_000 + usec + later_us
+    return struct.pack("<IIII", stamp // 1_000_000, stamp % 1_000_000, len(frame), len(frame)), frame
+
+
 def keep_alives(records, rng, share):
     """After bare acknowledgements of IPv4 TCP connections (a share of them, chosen by
     rng), a keep-alive probe from the same side, as Windows sends one: one stray byte
     numbered just before the side's next byte, and the other side's acknowledgement of
     it. Returns the records and how many probes went in."""
-
-    def checksum(b):
-        b += b"\0" * (len(b) % 2)
-        s = sum(struct.unpack(f">{len(b) // 2}H", b))
-        while s >> 16:
-            s = (s & 0xFFFF) + (s >> 16)
-        return ~s & 0xFFFF
-
-    def segment(frame, seq, ack, payload, reverse):
-        ihl = (frame[14] & 0x0F) * 4
-        tcp = 14 + ihl
-        off = (frame[tcp + 12] >> 4) * 4
-        ip, th = bytearray(frame[14:tcp]), bytearray(frame[tcp:tcp + off])
-        eth = frame[:14]
-        if reverse:
-            ip[12:16], ip[16:20] = frame[30:34], frame[26:30]
-            th[0:2], th[2:4] = frame[tcp + 2:tcp + 4], frame[tcp:tcp + 2]
-            eth = frame[6:12] + frame[0:6] + frame[12:14]
-        th[4:12] = struct.pack(">II", seq & 0xFFFFFFFF, ack & 0xFFFFFFFF)
-        th[13] = 0x10
-        ip[2:4] = struct.pack(">H", ihl + off + len(payload))
-        ip[10:12] = b"\0\0"
-        ip[10:12] = struct.pack(">H", checksum(bytes(ip)))
-        th[16:18] = b"\0\0"
-        pseudo = bytes(ip[12:20]) + struct.pack(">BBH", 0, 6, off + len(payload))
-        th[16:18] = struct.pack(">H", checksum(pseudo + bytes(th) + payload))
-        return eth + bytes(ip) + bytes(th) + payload
-
     out, n = [], 0
     for head, frame in records:
         out.append((head, frame))
@@ -855,12 +860,44 @@ def keep_alives(records, rng, share):
                 or struct.unpack(">H", frame[20:22])[0] & 0x3FFF or rng.random() >= share):
             continue
         seq, ack = tcp_numbers(frame)
-        sec, usec = struct.unpack("<II", head[:8])
-        for f, later in ((segment(frame, seq - 1, ack, b"\0", False), 0), (segment(frame, ack, seq, b"", True), 1)):
-            stamp = sec * 1_000_000 + usec + later
-            out.append((struct.pack("<IIII", stamp // 1_000_000, stamp % 1_000_000, len(f), len(f)), f))
+        out.append(record(head, tcp_segment(frame, seq - 1, ack, b"\0", False)))
+        out.append(record(head, tcp_segment(frame, ack, seq, b"", True), 1))
         n += 1
     return out, n
+
+
+def injected_resets(records, rng, share):
+    """After data segments of IPv4 TCP connections (a share of them, chosen by rng), an
+    RST from the receiving side numbered 2^31 - 2^16 past its next byte, far outside any
+    window: what an attacker off the path sends to reset a connection a monitor watches,
+    which the stacks drop (RFC 5961 section 3). Returns the records and how many."""
+    out, n = [], 0
+    for head, frame in records:
+        out.append((head, frame))
+        t = tcp_payload(frame)
+        if (not t or t[2] == 0 or t[3] & 0x07 or head[8:12] != head[12:16]
+                or struct.unpack(">H", frame[20:22])[0] & 0x3FFF or rng.random() >= share):
+            continue
+        seq, ack = tcp_numbers(frame)
+        out.append(record(head, tcp_segment(frame, ack + 0x7FFF0000, 0, b"", True, flags=0x04)))
+        n += 1
+    return out, n
+
+
+def changed_keep_transactions(capture, tmp_path, change, share):
+    """A capture of ../shared changed by change(records, rng, share) with seed 1 and the
+    share given, then seed 2 and every place it can: the same transactions as the capture
+    as it was. The changed captures."""
+    header, records, config, whole = golden_transactions(capture, tmp_path)
+    outs = []
+    for seed, part in ((1, share), (2, 1.0)):
+        changed, n = change(records, random.Random(seed), part)
+        assert n > 0
+        out = tmp_path / f"{change.__name__}-{seed}.pcap"
+        write_pcap(out, header, changed)
+        assert transactions(out, tmp_path, config) == whole, f"seed {seed}"
+        outs.append(out)
+    return outs
 
 
 KEEP_ALIVE_CAPTURES = [
@@ -886,10 +923,32 @@ def test_keep_alive_probes_change_no_transaction(capture, tmp_path):
     records after it misread); and where the capture had lost the side's last bytes, the
     stray byte filled the hole's end (DNS over TCP: the next query misread). Probes
     without a byte (as Linux sends them) changed nothing."""
-    header, records, config, whole = golden_transactions(capture, tmp_path)
-    for seed in (1, 2):
-        probed, n = keep_alives(records, random.Random(seed), 0.3 if seed == 1 else 1.0)
-        assert n > 0
-        out = tmp_path / f"keep-alives-{seed}.pcap"
-        write_pcap(out, header, probed)
-        assert transactions(out, tmp_path, config) == whole, f"seed {seed}"
+    changed_keep_transactions(capture, tmp_path, keep_alives, 0.3)
+
+
+RESET_CAPTURES = [
+    "ndpi/tls/tls_certificate_too_long.pcap",  # TLS handshakes read as not established
+    "suricata-verify/tls/ssl_version_negated/input.pcap",
+    "ndpi/mixed/wechat.pcap",  # HTTP and TLS, many connections
+    "suricata-verify/dns/dns-tcp-ts-gap/input.pcap",  # DNS over TCP: later answers lost
+    "suricata-verify/http/http-evader/http-evader-428/input.pcap",  # a body cut short
+    "ndpi/mixed/android.pcap",
+]
+
+
+@pytest.mark.parametrize("capture", RESET_CAPTURES)
+def test_resets_outside_the_window_end_nothing(capture, tmp_path):
+    """Captures no one here wrote with RSTs injected after data segments, numbered far
+    outside the receiving side's window (stacks drop them; an attacker off the path
+    sends them to blind a monitor): the same transactions as the capture as it was, each
+    such RST on a connection still decoded counted in tcp.reassembly.rst_out_of_window.
+    A sweep of every capture of ../shared/pcaps so changed (362 with TCP data) found 29
+    that differed: the RST ended
+    its side's stream, and a TLS handshake read as not established, an HTTP body as cut
+    short by the end of the connection, later DNS-over-TCP answers lost."""
+    for seed, out in enumerate(changed_keep_transactions(capture, tmp_path, injected_resets, 0.2), 1):
+        p = subprocess.run([BIN, "-c", str(tmp_path / "golden.yml"), "-I", str(out), "-t", "--strict.perms=false"],
+                           capture_output=True, text=True, timeout=120)
+        # (Those on a connection whose decoder has read all it reads, TLS once encrypted,
+        # are not looked at.)
+        assert final_stats(p.stderr)["tcp.reassembly.rst_out_of_window"] > 0, f"seed {seed}"
