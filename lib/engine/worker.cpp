@@ -570,6 +570,15 @@ void Worker::tcp_session(Parsed& p) {
         counters_.inc(Counter::tcp_reasm_retransmissions);
         return;
       }
+      // Beyond the window from where the side's bytes stand (its SYN's, or past the bytes
+      // kept): no stack takes it, and kept, it would start the probe again without the
+      // bytes kept (see TcpReassembler::beyond_window_unbelieved).
+      const uint32_t from = !buf.held.empty() ? buf.need : s.dir[d].next_seq;
+      if ((!buf.held.empty() || s.dir[d].synced) && seq_diff(first, from) > 0 &&
+          static_cast<uint32_t>(seq_diff(first, from)) > tcp_->window_bytes()) {
+        counters_.inc(Counter::tcp_reasm_beyond_window);
+        return;
+      }
       buf.bare_seen = false;
     }
     // A PROXY protocol header first: what follows it is classified.

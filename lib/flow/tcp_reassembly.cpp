@@ -159,6 +159,15 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
     counters_.inc(Counter::tcp_reasm_retransmissions);
     return;
   }
+  if (beyond_window_unbelieved(d, seq, len)) {
+    // Beginning beyond the window, nothing to say the bytes before it were sent:
+    // passed over (its flags too), counted; the next such segment that goes on from
+    // it, or the other side's acknowledgement of it, is believed.
+    counters_.inc(Counter::tcp_reasm_beyond_window);
+    counters_.inc(Counter::tcp_reasm_dropped_bytes, len);
+    d.far_end = seq + len, d.far_seen = true;
+    return;
+  }
   if (!(flags & tcp_flag::kRst) && (!d.sent_known || seq_diff(seq + len, d.sent_end) > 0))
     d.sent_end = seq + len, d.sent_known = true;
   if (len > 0 || (flags & (tcp_flag::kFin | tcp_flag::kRst))) d.syn_only = false;
@@ -193,6 +202,10 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
   }
   if (len > 0) {
     const int32_t ahead = seq_diff(seq, d.next_seq);
+    // Bytes of the stream where it stands: a segment passed over beyond the window was
+    // none of it (injected), and one that goes on from it is no more believed for that.
+    if (ahead <= 0 || static_cast<uint32_t>(ahead) <= limits_.window_bytes) d.far_seen = false;
+    if (d.far_acked && seq_diff(d.next_seq, d.far_ack) >= 0) d.far_acked = false;  // reached
     if (ahead < 0) {
       const uint32_t old = 0u - static_cast<uint32_t>(ahead);  // 2^31 too, where -ahead would overflow
       if (old >= len) {
@@ -238,6 +251,7 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
       if (static_cast<uint32_t>(seq_diff(seq, d.next_seq)) + len > limits_.window_bytes) {
         // Too far ahead to wait for: the hole becomes a gap.
         counters_.inc(Counter::tcp_reasm_window_exceeded);
+        d.far_seen = d.far_acked = false;
         if (d.head >= 0) skip_hole(d, sink);
         if (seq_diff(seq, d.next_seq) > 0) gap_to(d, sink, seq);
         const int32_t overlap = seq_diff(d.next_seq, seq);
@@ -356,6 +370,9 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
                                     uint64_t max_wait_ns, uint64_t reorder_ns) {
   TcpDirection& me = dir[d];
   TcpDirection& other = dir[1 - d];
+  // A segment segment() passes over (beyond the window, not believed) tells nothing:
+  // neither its numbers nor its acknowledgement are taken as evidence.
+  if (beyond_window_unbelieved(me, p.seq, p.len)) return true;
   const bool acks = p.flags & tcp_flag::kAck;
   // Evidence of loss that came earlier: acted on once reorder_ns passed without the bytes,
   // or at once for this side when this segment lies further ahead than the window (its
@@ -428,6 +445,19 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
   }
   if (acks) {
     note_ack(other, p.ack, p.ts_ns);
+    if (other.far_seen && other.synced && !other.fin && !other.wait_ns &&
+        seq_diff(p.ack, other.far_end) >= 0) {
+      // The other side's segment passed over beyond the window is acknowledged: its
+      // stream did go on there. What came before that segment's end (its own bytes too,
+      // passed over) was lost to the capture: the decoder hears of it now, not only
+      // when a later segment of that side is believed (or never, at the connection's end).
+      StreamSink& sink = sinks.dir(1 - d);
+      while (other.head >= 0) skip_hole(other, sink);
+      if (seq_diff(other.far_end, other.next_seq) > 0) gap_to(other, sink, other.far_end, p.ts_ns);
+      other.far_seen = other.far_acked = false;
+      counters_.inc(Counter::tcp_reasm_window_exceeded);
+      if (sinks.gone()) return false;
+    }
     wait_for_peer(me, other, p.seq + ((p.flags & tcp_flag::kSyn) ? 1 : 0), p.len, p.ack);
   }
   return true;

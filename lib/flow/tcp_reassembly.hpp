@@ -101,7 +101,12 @@ struct TcpDirection {
   // Where this side's segments seen so far end (bare acknowledgements too), if
   // sent_known: a keep-alive probe is numbered just before it.
   bool sent_known = false;
+  // A segment of this side beyond the window, not believed (far_seen: where it ended),
+  // and the furthest the other side acknowledged beyond the window (far_acked: that).
+  // Both forgotten when the stream jumps (or reaches far_ack).
+  bool far_seen = false, far_acked = false;
   uint32_t sent_end = 0;
+  uint32_t far_end = 0, far_ack = 0;
   uint64_t suspect_ns = 0;
   // When the other side had those bytes, as known when the evidence came (each kind's).
   uint64_t suspect_acked_ns = 0, suspect_hole_acked_ns = 0;
@@ -169,7 +174,10 @@ class TcpReassembler {
     }
     if (seq_diff(ack, d.next_seq) <= 0) return;
     if (d.peer_ack_ns && seq_diff(d.peer_ack, d.next_seq) > 0 && seq_diff(ack, d.peer_ack) <= 0) return;
-    if (static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes) return;
+    if (static_cast<uint32_t>(seq_diff(ack, d.next_seq)) > limits_.window_bytes) {
+      if (!d.far_acked || seq_diff(ack, d.far_ack) > 0) d.far_ack = ack, d.far_acked = true;
+      return;
+    }
     d.peer_ack = ack;
     d.peer_ack_ns = ts_ns;
   }
@@ -207,7 +215,29 @@ class TcpReassembler {
   void release(TcpDirection& d);
 
   uint64_t buffered_total() const { return total_; }
+  uint32_t window_bytes() const { return limits_.window_bytes; }
 
+  // A segment of a synced side that begins further past its next byte than the window:
+  // the bytes between were lost to the capture (more than the window holds) when the
+  // other side acknowledged up to it (an injected segment is acknowledged by no one; an
+  // acknowledgement short of it may be a stale one, of the port's last connection), or
+  // when it goes on from the last such segment of
+  // this side with none of the stream's own bytes between (the stream taken up again
+  // past the loss, seen from one side only). Else
+  // it is no byte of the stream: no stack takes data beyond its window, and one
+  // injected so would make the monitor skip the stream's real bytes.
+  bool beyond_window_believed(const TcpDirection& d, uint32_t seq) const {
+    if (d.far_acked && seq_diff(d.far_ack, seq) >= 0) return true;
+    if (!d.far_seen) return false;
+    const int32_t from_last = seq_diff(seq, d.far_end);
+    return from_last >= 0 && static_cast<uint32_t>(from_last) <= limits_.window_bytes;
+  }
+  // A segment beginning beyond the window that is not believed: no byte of the stream.
+  bool beyond_window_unbelieved(const TcpDirection& d, uint32_t seq, uint32_t len) const {
+    const int32_t ahead = seq_diff(seq, d.next_seq);
+    return len > 0 && d.synced && ahead > 0 && static_cast<uint32_t>(ahead) > limits_.window_bytes &&
+           !beyond_window_believed(d, seq);
+  }
   // An RST numbered further from where its side's segments seen so far end, and from
   // where the other side acknowledged them, than the window: no stack takes it (RFC 5961
   // section 3; one injected from off the path to reset a connection a monitor watches,

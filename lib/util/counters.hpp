@@ -77,6 +77,7 @@ namespace tapbeat {
   X(tcp_reasm_midstream, "tcp.reassembly.midstream", counter)                 \
   X(tcp_reasm_syn_renumbered, "tcp.reassembly.syn_renumbered", counter)       \
   X(tcp_reasm_rst_out_of_window, "tcp.reassembly.rst_out_of_window", counter) \
+  X(tcp_reasm_beyond_window, "tcp.reassembly.beyond_window", counter)         \
   X(tcp_reasm_out_of_order, "tcp.reassembly.out_of_order", counter)           \
   X(tcp_reasm_retransmissions, "tcp.reassembly.retransmissions", counter)     \
   X(tcp_reasm_overlap, "tcp.reassembly.overlap", counter)                     \
