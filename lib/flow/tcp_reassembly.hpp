@@ -221,10 +221,9 @@ class TcpReassembler {
   // the bytes between were lost to the capture (more than the window holds) when the
   // other side acknowledged up to it (an injected segment is acknowledged by no one; an
   // acknowledgement short of it may be a stale one, of the port's last connection), or
-  // when it goes on from the last such segment of
-  // this side with none of the stream's own bytes between (the stream taken up again
-  // past the loss, seen from one side only). Else
-  // it is no byte of the stream: no stack takes data beyond its window, and one
+  // when it goes on from the last such segment of this side with none of the stream's
+  // own bytes between (the stream taken up again past the loss, one side captured).
+  // Else it is no byte of the stream: no stack takes data beyond its window, and one
   // injected so would make the monitor skip the stream's real bytes.
   bool beyond_window_believed(const TcpDirection& d, uint32_t seq) const {
     if (d.far_acked && seq_diff(d.far_ack, seq) >= 0) return true;
