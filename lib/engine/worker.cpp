@@ -487,7 +487,7 @@ void Worker::tcp_session(Parsed& p) {
     // One no stack would take ends nothing here either (its acknowledgement is not
     // believed): before, it ended the side's stream, and what the side sent after it
     // was lost to its decoder.
-    if (s.state != kNoSession && tcp_ && tcp_->rst_out_of_window(s.dir[d], m.tcp_seq)) {
+    if (s.state != kNoSession && tcp_->rst_out_of_window(s.dir[d], m.tcp_seq)) {
       counters_.inc(Counter::tcp_reasm_rst_out_of_window);
       return;
     }

@@ -156,8 +156,8 @@ class alignas(kCacheLine) Worker {
     uint32_t split;
     uint32_t split_ack;
     uint64_t split_ns;
-    // While probed, none of the direction's bytes seen yet: the sequence number its last
-    // bare acknowledgement carried (where its bytes go on), if bare_seen.
+    // While probed: the sequence number the direction's last bare acknowledgement carried
+    // (where its bytes go on), if bare_seen; cleared by a segment of its bytes taken.
     uint32_t bare_seq;
     bool bare_seen;
   };
