@@ -320,6 +320,10 @@ class DecoderCommon : public Decoder {
 struct DetectProbe {
   const char* regex;
   bool client_only;  // matches only data of the connection's first sender
+  // Bytes it matches are this protocol on any port: on a connection another protocol's
+  // port claimed, seen from its SYN, such first bytes (none of the port protocol's
+  // probes matching them) take the connection from the port's decoder.
+  bool decisive = false;
 };
 
 // Fields the protocol adds to the Elasticsearch index template, as JSON text:

@@ -13,8 +13,10 @@ namespace {
 // One database holds the probes of every TCP decoder, whichever the run enables: it
 // does not depend on the config, so the build compiles it once (probe_db_gen) and a
 // run loads it instead of compiling (tens of milliseconds). A probe's id is its
-// decoder's index, shifted, with client_only in the low bit; matches of decoders the
-// run does not enable are passed over.
+// decoder's index, shifted, with decisive in bit 1 and client_only in bit 0; matches of
+// decoders the run does not enable are passed over.
+constexpr unsigned kIdClientOnly = 1, kIdDecisive = 2, kIdShift = 2;
+
 struct Probes {
   std::vector<const char*> exprs;
   std::vector<unsigned> flags, ids;
@@ -28,7 +30,8 @@ Probes all_probes() {
     for (const DetectProbe& probe : reg[i].probes) {
       p.exprs.push_back(probe.regex);
       p.flags.push_back(HS_FLAG_DOTALL | HS_FLAG_SINGLEMATCH);
-      p.ids.push_back(static_cast<unsigned>(i) << 1 | (probe.client_only ? 1u : 0u));
+      p.ids.push_back(static_cast<unsigned>(i) << kIdShift | (probe.decisive ? kIdDecisive : 0u) |
+                      (probe.client_only ? kIdClientOnly : 0u));
     }
   }
   return p;
@@ -113,8 +116,8 @@ struct Match {
 
 int on_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
   Match& m = *static_cast<Match*>(ctx);
-  const unsigned decoder = id >> 1;
-  if ((id & 1u) && !m.from_first_sender) return 0;
+  const unsigned decoder = id >> kIdShift;
+  if ((id & kIdClientOnly) && !m.from_first_sender) return 0;
   if (decoder >= m.enabled->size() || !(*m.enabled)[decoder]) {
     m.other = true;
     return 0;
@@ -123,7 +126,43 @@ int on_match(unsigned id, unsigned long long, unsigned long long, unsigned, void
   return 1;  // first match decides
 }
 
+struct Overrule {
+  const PayloadDetector::Enabled* enabled;
+  bool from_first_sender;
+  unsigned port_decoder;
+  int decoder = -1;       // the first enabled decoder whose decisive probe matched
+  bool other = false;     // a decisive probe of a decoder the run does not enable matched
+  bool port_own = false;  // a probe of the port's decoder matched: it keeps the connection
+};
+
+int on_overrule_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  Overrule& m = *static_cast<Overrule*>(ctx);
+  const unsigned decoder = id >> kIdShift;
+  if ((id & kIdClientOnly) && !m.from_first_sender) return 0;
+  if (decoder == m.port_decoder) {
+    m.port_own = true;
+    return 1;
+  }
+  if (!(id & kIdDecisive)) return 0;
+  if (decoder >= m.enabled->size() || !(*m.enabled)[decoder]) {
+    m.other = true;
+  } else if (m.decoder < 0) {
+    m.decoder = static_cast<int>(decoder);
+  }
+  return 0;
+}
+
 }  // namespace
+
+int PayloadDetector::overrule(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender,
+                              int port_decoder) const {
+  if (!db_ || payload.empty()) return -1;
+  Overrule m{&enabled_, from_first_sender, static_cast<unsigned>(port_decoder)};
+  const unsigned n = static_cast<unsigned>(payload.size() < kScanBytes ? payload.size() : kScanBytes);
+  hs_scan(db_, reinterpret_cast<const char*>(payload.data()), n, 0, s.get(), on_overrule_match, &m);
+  if (m.port_own) return -1;
+  return m.decoder >= 0 ? m.decoder : m.other ? kNotEnabled : -1;
+}
 
 int PayloadDetector::classify(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender) const {
   if (!db_ || payload.empty()) return -1;

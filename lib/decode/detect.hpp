@@ -61,6 +61,11 @@ class PayloadDetector {
   // Decoder index of the first enabled decoder's probe that matches; else kNotEnabled
   // when another decoder's probe matches, -1 when none does.
   int classify(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender) const;
+  // The first bytes of a connection the port of `port_decoder` claimed: the index of an
+  // enabled decoder whose decisive probe matches them when none of `port_decoder`'s
+  // probes does (HTTP on MySQL's port); kNotEnabled when only a decisive probe of a
+  // decoder the run does not enable does; else -1 (the port's decoder keeps them).
+  int overrule(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender, int port_decoder) const;
 
  private:
   hs_database* db_ = nullptr;

@@ -39,6 +39,13 @@ enum Preamble : uint8_t {
   kPreambleMidstream,  // picked up mid-stream or at the server's SYN-ACK: either side may be the client
 };
 
+// TcpSession::first_scan.
+enum FirstScan : uint8_t {
+  kFirstScanNone,       // scanned, or a byte taken: the port's decoder keeps the connection
+  kFirstScanAtStart,    // seen from its SYN: client probes look at the first sender's bytes
+  kFirstScanMidstream,  // picked up mid-stream or at the SYN-ACK: at either side's
+};
+
 // Whether the segment is the handshake's next message (then it is passed over).
 bool socks_step(uint8_t& st, bool from_client, const uint8_t* b, uint32_t n) {
   switch (st) {
@@ -498,6 +505,7 @@ void Worker::tcp_session(Parsed& p) {
     s.probes_left = 0;
     s.in_progress = false;
     s.port_claim_untested = false;
+    s.first_scan = kFirstScanNone;
     s.tls_first_untested = false;
     s.socks = kSocksNone;
     s.preamble = (m.tcp_flags & (tcp_flag::kSyn | tcp_flag::kAck)) == tcp_flag::kSyn ? kPreambleAtStart
@@ -518,6 +526,9 @@ void Worker::tcp_session(Parsed& p) {
       // Only for a connection seen from its SYN: mid-stream bytes refuse every decoder,
       // and random ones can match a short probe.
       s.port_claim_untested = plan.detector != nullptr && (m.tcp_flags & tcp_flag::kSyn);
+      s.first_scan = !plan.detector                   ? kFirstScanNone
+                     : s.preamble == kPreambleAtStart ? kFirstScanAtStart
+                                                      : kFirstScanMidstream;
       s.tls_first_untested =
           tls_decoder_ >= 0 && by_port - 1 != tls_decoder_ && (m.tcp_flags & tcp_flag::kSyn);
     } else if (plan.detector) {
@@ -888,6 +899,7 @@ void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t*
       return;
     }
   }
+  if (s.first_scan != kFirstScanNone && overruled(s, dir, info, p, n)) return;
   const DecodeResult r = decoders_[s.decoder]->data(s.data, info, dir, {p, n});
   if (r.verdict == Verdict::kStartTls && tls_decoder_ >= 0 && s.decoder != tls_decoder_) {
     // STARTTLS and its kin: the protocol's decoder publishes what it has, the TLS
@@ -916,7 +928,10 @@ void Worker::feed(TcpSession& s, int dir, const StreamInfo& info, const uint8_t*
     return;
   }
   const uint32_t used = r.consumed < n ? r.consumed : n;
-  if (used) s.port_claim_untested = false;  // the port's protocol took bytes: it is that
+  if (used) {  // the port's protocol took bytes: it is that
+    s.port_claim_untested = false;
+    s.first_scan = kFirstScanNone;
+  }
   if (used == n) return;
   const uint32_t rest = n - used;
   const uint32_t need = r.verdict == Verdict::kNeedMore && r.need > rest ? r.need : rest + 1;
@@ -943,6 +958,31 @@ bool Worker::redetect(TcpSession& s, int dir, const StreamInfo& info, const uint
   const int found = settings_.decoders->detector->classify(*detect_scratch_, {p, n}, dir == 0);
   if (found < 0 || found == s.decoder || !decoders_[found]) return false;
   counters_.inc(Counter::detect_port_refused);
+  hand_over(s, found, dir, info, p, n);
+  return true;
+}
+
+// The first bytes of a connection its port gave to a decoder, none taken yet: another
+// protocol's decisive probe matching them, and none of the port protocol's, says the
+// connection is that protocol (HTTP or a database on another's port, as a tunnel through
+// a port a firewall lets pass is): it goes to that decoder from its start, or is left
+// undecoded where the run does not enable it. Scanned again as bytes come while the
+// decoder takes none, up to the bytes probes look at. True: the connection left the
+// port's decoder.
+bool Worker::overruled(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n) {
+  // A probe of what clients send looks at the first sender's bytes, or at either
+  // side's on a connection picked up without its SYN (as payload detection does).
+  const bool client_side = dir == 0 || s.first_scan == kFirstScanMidstream;
+  if (n >= PayloadDetector::kScanBytes) s.first_scan = kFirstScanNone;
+  const int found = settings_.decoders->detector->overrule(*detect_scratch_, {p, n}, client_side, s.decoder);
+  if (found == -1 || found == s.decoder) return false;
+  counters_.inc(Counter::detect_port_overruled);
+  s.port_claim_untested = false;
+  s.first_scan = kFirstScanNone;
+  if (found == PayloadDetector::kNotEnabled || !decoders_[found]) {
+    detach(s, info, false);
+    return true;
+  }
   hand_over(s, found, dir, info, p, n);
   return true;
 }

@@ -171,6 +171,10 @@ class alignas(kCacheLine) Worker {
     // Claimed by its port and no byte taken yet: if the port's decoder refuses the first
     // bytes, payload detection may hand the connection to the protocol they show.
     bool port_claim_untested;
+    // Claimed by its port, no byte taken yet, its first bytes not yet scanned whole
+    // (kScanBytes) for another protocol's decisive probe (PayloadDetector::overrule):
+    // kFirstScanNone when done, else whether the connection was seen from its SYN.
+    uint8_t first_scan;
     uint8_t socks;     // SocksState: a SOCKS handshake passed over before detection
     uint8_t preamble;  // Preamble: whether a PROXY protocol header may still come first
     // Claimed by the port of a protocol other than TLS, seen from its SYN, no byte yet:
@@ -240,6 +244,7 @@ class alignas(kCacheLine) Worker {
   // stream.gap_dropped_bytes) or its sender or the connection ended (unfinished(),
   // stream.unfinished_bytes).
   void give_up_held(TcpSession& s, int dir, const StreamInfo& info, bool at_end);
+  bool overruled(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   bool redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   void tunnel(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   // The connection goes to decoder `to` from p (direction dir), with the other

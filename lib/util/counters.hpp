@@ -98,6 +98,7 @@ namespace tapbeat {
   X(detect_socks, "detect.socks", counter)                                    \
   X(detect_proxy_protocol, "detect.proxy_protocol", counter)                  \
   X(detect_tls_on_port, "detect.tls_on_port", counter)                        \
+  X(detect_port_overruled, "detect.port_overruled", counter)                  \
   X(stream_buffer_full, "stream.buffer_full", counter)                        \
   X(stream_store_full, "stream.store_full", counter)                          \
   X(stream_gap_dropped_bytes, "stream.gap_dropped_bytes", counter)            \

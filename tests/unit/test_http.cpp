@@ -1384,9 +1384,11 @@ TEST(Detection, ProxyProtocolHeaderBeforeTheClientsBytesIsPassedOver) {
   EXPECT_EQ(h.count(Counter::detect_by_payload), 3u);
 }
 
-// A port's decoder that refuses a connection's first bytes hands it to the protocol
-// they show (plaintext HTTP on 443), from its start; a connection picked up mid-stream
-// is left to the port's decoder (mid-stream bytes refuse every decoder).
+// Plaintext HTTP on 443: a request line with its version is HTTP beyond doubt (a
+// decisive probe), whether the connection was seen from its SYN or picked up mid-stream
+// (detect.port_overruled). One without (HTTP/0.9's shape) goes to HTTP from its start
+// when the port's decoder refuses it (detect.port_refused), seen from its SYN only:
+// mid-stream bytes refuse every decoder.
 TEST(Detection, ProtocolOnAPortAnotherClaimsIsFoundByItsBytes) {
   test::StreamTest h;
   const uint16_t web[] = {80}, tls[] = {443};
@@ -1398,14 +1400,25 @@ TEST(Detection, ProtocolOnAPortAnotherClaimsIsFoundByItsBytes) {
   h.handshake(plain);
   h.client(plain, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n");
   h.server(plain, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  Conn bare{41003, 443};
+  h.handshake(bare);
+  h.client(bare, "GET /s\r\n");
   Conn mid{41001, 443};
   h.client(mid, "GET /q HTTP/1.1\r\nHost: x\r\n\r\n");
+  Conn mid_bare{41002, 443};
+  h.client(mid_bare, "GET /r\r\n");
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_TRUE(contains(ev[0], R"("path":"/p")")) << ev[0];
-  EXPECT_TRUE(contains(ev[0], R"("status_code":200)")) << ev[0];
+  ASSERT_EQ(ev.size(), 3u);
+  std::string paths;
+  for (const auto& e : ev) paths += e;
+  EXPECT_TRUE(contains(paths, R"("path":"/p")"));
+  EXPECT_TRUE(contains(paths, R"("status_code":200)"));
+  EXPECT_TRUE(contains(paths, R"("path":"/q")"));
+  EXPECT_TRUE(contains(paths, R"("path":"/s")"));
+  EXPECT_FALSE(contains(paths, R"("path":"/r")"));
   EXPECT_EQ(h.count(Counter::detect_port_refused), 1u);
-  EXPECT_EQ(h.count("tls.violations"), 1u);  // the mid-stream one
+  EXPECT_EQ(h.count(Counter::detect_port_overruled), 2u);
+  EXPECT_EQ(h.count("tls.violations"), 1u);  // the bare mid-stream one
 }
 
 // A ClientHello naming a.example (TLS 1.2, one suite), and a ServerHello choosing it.
@@ -1430,8 +1443,9 @@ std::string server_hello_tls12() {
 // TLS from a connection's first byte on another protocol's port (HTTPS on 80, a
 // database's TLS on its plaintext port): HTTP had skipped the records as bytes before a
 // message and MySQL read them as packets, both without a word. The TLS decoder takes the
-// connection, with payload detection on or off; plaintext on the port and a connection
-// picked up mid-stream stay with the port's decoder.
+// connection, with payload detection on or off; plaintext on the port stays with the
+// port's decoder, and a connection picked up mid-stream too unless payload detection is
+// on (a ClientHello record is decisive: detect.port_overruled).
 TEST(Detection, TlsFromTheFirstByteOnAnotherProtocolsPortGoesToTls) {
   for (const bool detection : {false, true}) {
     test::StreamTest h;
@@ -1455,19 +1469,71 @@ TEST(Detection, TlsFromTheFirstByteOnAnotherProtocolsPortGoesToTls) {
     Conn mid{42001, 80};
     h.client(mid, hello);
     const auto ev = h.finish();
-    ASSERT_EQ(ev.size(), 4u) << detection;
-    int tls_events = 0;
+    ASSERT_EQ(ev.size(), detection ? 5u : 4u) << detection;
+    int tls_events = 0, answered = 0;
     for (const auto& e : ev) {
       if (!contains(e, R"("type":"tls")")) continue;
       ++tls_events;
       EXPECT_TRUE(contains(e, R"("server_name":"a.example")")) << e;
-      EXPECT_TRUE(contains(e, R"("cipher":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")")) << e;
+      answered += contains(e, R"("cipher":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")");
     }
-    EXPECT_EQ(tls_events, 3) << detection;
-    EXPECT_TRUE(contains(ev[3], R"("path":"/p")") || contains(ev[0], R"("path":"/p")"));
+    EXPECT_EQ(tls_events, detection ? 4 : 3) << detection;
+    EXPECT_EQ(answered, 3) << detection;
+    int paths = 0;
+    for (const auto& e : ev) paths += contains(e, R"("path":"/p")");
+    EXPECT_EQ(paths, 1);
     EXPECT_EQ(h.count(Counter::detect_tls_on_port), 2u) << detection;
+    EXPECT_EQ(h.count(Counter::detect_port_overruled), detection ? 1u : 0u) << detection;
     EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
   }
+}
+
+// A protocol on another's port (HTTP through MySQL's, Redis through memcached's, TLS
+// through Redis's): first bytes that another protocol's decisive probe names, and none of
+// the port's, take the connection to that protocol from its start, or leave it undecoded
+// where the run does not decode that protocol (TLS here: Redis would read the records as
+// bytes of no command). Bytes the port's protocol may send keep the port's decoder: a
+// Redis inline command that reads like an HTTP request line, a memcached text command
+// (Redis takes the same line inline, so it names neither).
+TEST(Detection, DecisiveFirstBytesTakeAConnectionFromItsPortsDecoder) {
+  test::StreamTest h;
+  const uint16_t web[] = {80}, sql[] = {3306}, kv[] = {6379}, mc[] = {11211};
+  h.decoders.enable("http", web);
+  h.decoders.enable("mysql", sql);
+  h.decoders.enable("redis", kv);
+  h.decoders.enable("memcache", mc);
+  h.decoders.enable_detection();
+  h.start();
+  // A connection from its SYN: the client's bytes, the server's answer.
+  const auto exchange = [&h](uint16_t client_port, uint16_t server_port, std::string_view ask,
+                             std::string_view answer) {
+    Conn c{client_port, server_port};
+    h.handshake(c);
+    h.client(c, ask);
+    h.server(c, answer);
+  };
+  exchange(41000, 3306, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  exchange(41001, 6379, "GET /key\r\n", "$-1\r\n");             // inline, on Redis's port
+  exchange(41002, 11211, "get k\r\n", "END\r\n");               // on memcached's
+  exchange(41003, 11211, "*1\r\n$4\r\nPING\r\n", "+PONG\r\n");  // Redis on memcached's
+  exchange(41004, 6379, client_hello_a_example(), server_hello_tls12());
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  std::map<std::string, int> types;
+  for (const auto& e : ev) {
+    for (const char* t : {"http", "redis", "memcache", "mysql"})
+      if (contains(e, std::string(R"("type":")") + t + "\"")) ++types[t];
+    EXPECT_FALSE(contains(e, R"("status":"Error")")) << e;
+  }
+  EXPECT_EQ(types["http"], 1);
+  EXPECT_EQ(types["redis"], 2);  // the inline GET on its port, PING on memcached's
+  EXPECT_EQ(types["memcache"], 1);
+  EXPECT_EQ(types["mysql"], 0);
+  EXPECT_EQ(h.count(Counter::detect_port_overruled), 3u);
+  EXPECT_EQ(h.count(Counter::detect_port_refused), 0u);
+  EXPECT_EQ(h.count("redis.malformed") + h.count("redis.violations") + h.count("mysql.violations") +
+                h.count("memcache.violations"),
+            0u);
 }
 
 // A CONNECT tunnel carries what its first bytes show, either side's: TLS from a

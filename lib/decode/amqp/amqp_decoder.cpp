@@ -728,8 +728,9 @@ namespace {
 
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<AmqpDecoder>(s); }
 
+// The protocol header, decisive (AMQP on another protocol's port).
 constexpr DetectProbe kProbes[] = {
-    {R"(^AMQP\x00\x00\x09\x01)", true},
+    {R"(^AMQP\x00\x00\x09\x01)", true, true},
 };
 
 const OptionSpec kSettingOptions[] = {

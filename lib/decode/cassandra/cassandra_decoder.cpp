@@ -718,10 +718,13 @@ namespace {
 
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<CassandraDecoder>(s); }
 
+// Decisive (Cassandra on another protocol's port): a STARTUP naming CQL_VERSION; OPTIONS
+// and a mid-stream QUERY are not (a few fixed bytes).
 constexpr DetectProbe kProbes[] = {
     // OPTIONS, or STARTUP with its CQL_VERSION option, from the client.
     {R"(^[\x03-\x05]\x00[\s\S]{2}\x05\x00\x00\x00\x00)", true},
-    {R"(^[\x03-\x05][\x00-\x1f][\s\S]{2}\x01\x00\x00[\s\S]{2}\x00[\x01-\x08][\s\S]{0,48}CQL_VERSION)", true},
+    {R"(^[\x03-\x05][\x00-\x1f][\s\S]{2}\x01\x00\x00[\s\S]{2}\x00[\x01-\x08][\s\S]{0,48}CQL_VERSION)", true,
+     true},
     // A connection picked up after its STARTUP: a QUERY or PREPARE (v3/v4 framing), its
     // body's long string a CQL statement (the header's and the string's lengths under
     // 16 MiB, the statement's first keyword in either case).

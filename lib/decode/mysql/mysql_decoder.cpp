@@ -810,9 +810,11 @@ namespace {
 
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<MysqlDecoder>(s); }
 
+// Decisive (MySQL on another protocol's port): the server's greeting; a query alone is
+// not.
 constexpr DetectProbe kProbes[] = {
     // The server's greeting: a packet of sequence 0, protocol 10, a version string.
-    {R"(^[\x20-\xff][\x00-\x01]\x00\x00\x0a[0-9]\.[0-9]{1,2}\.[0-9]{1,3}[\x20-\x7e]{0,40}\x00)", false},
+    {R"(^[\x20-\xff][\x00-\x01]\x00\x00\x0a[0-9]\.[0-9]{1,2}\.[0-9]{1,3}[\x20-\x7e]{0,40}\x00)", false, true},
     // A query at sequence 0: COM_QUERY and an SQL keyword.
     {R"(^[\s\S]{3}\x00\x03\s*(?i:select|insert|update|delete|set|show|create|drop|alter|begin|commit|call|use)\b)",
      true},

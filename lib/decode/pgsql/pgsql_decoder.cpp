@@ -736,11 +736,13 @@ namespace {
 
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<PgsqlDecoder>(s); }
 
+// Decisive (PostgreSQL on another protocol's port): the startup message and the SSL
+// request; a simple query is not (its few bytes could open another stream).
 constexpr DetectProbe kProbes[] = {
     // A startup message: length, protocol 3.0, then the "user" parameter.
-    {R"(^\x00\x00[\x00-\x27][\x00-\xff]\x00\x03\x00\x00[a-z_]{1,30}\x00)", true},
+    {R"(^\x00\x00[\x00-\x27][\x00-\xff]\x00\x03\x00\x00[a-z_]{1,30}\x00)", true, true},
     // An SSL request.
-    {R"(^\x00\x00\x00\x08\x04\xd2\x16\x2f)", true},
+    {R"(^\x00\x00\x00\x08\x04\xd2\x16\x2f)", true, true},
     // A simple query with an SQL keyword.
     {R"(^Q\x00[\x00-\x0f][\x00-\xff]{2}\s*(?i:select|insert|update|delete|with|begin|commit|set|show|create|copy)\b)",
      true},

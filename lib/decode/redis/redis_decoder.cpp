@@ -932,11 +932,13 @@ namespace {
 
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<RedisDecoder>(s); }
 
+// Both decisive (Redis on another protocol's port): an array of bulk strings whose first
+// is a word is no other protocol's first bytes. Inline commands ("GET key") have no probe.
 constexpr DetectProbe kProbes[] = {
     // A command: an array of bulk strings whose first is a word ("*3\r\n$3\r\nSET\r\n").
-    {R"(^\*[1-9][0-9]{0,6}\r\n\$[1-9][0-9]?\r\n[A-Za-z]{2,20}\r\n)", true},
+    {R"(^\*[1-9][0-9]{0,6}\r\n\$[1-9][0-9]?\r\n[A-Za-z]{2,20}\r\n)", true, true},
     // RESP3 handshake.
-    {R"(^\*[1-9]\r\n\$5\r\nHELLO\r\n)", true},
+    {R"(^\*[1-9]\r\n\$5\r\nHELLO\r\n)", true, true},
 };
 
 const OptionSpec kSettingOptions[] = {
