@@ -338,6 +338,11 @@ struct DecoderDescriptor {
   std::string_view name;  // the packetbeat.protocols type
   uint8_t transports;     // Transport bits (also the generated BPF filter's)
   std::span<const DetectProbe> probes;
+  // Optional: true only where a connection's first bytes surely begin one of this
+  // protocol's messages and no decisive probe of another protocol can match them. A
+  // connection this protocol's port claimed is then not scanned for another protocol
+  // (PayloadDetector::overrule, half a microsecond a connection).
+  bool (*owns_start)(std::span<const uint8_t> first) = nullptr;
   uint32_t state_size;  // per-connection state (TCP), <= kDecoderStateBytes
   // Packetbeat's usual ports (its reference configuration): used where a run is
   // built without a configuration (benchmarks, fuzzers, the no-allocation test).

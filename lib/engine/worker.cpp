@@ -526,6 +526,8 @@ void Worker::tcp_session(Parsed& p) {
       // Only for a connection seen from its SYN: mid-stream bytes refuse every decoder,
       // and random ones can match a short probe.
       s.port_claim_untested = plan.detector != nullptr && (m.tcp_flags & tcp_flag::kSyn);
+      // Decisive probes look at the first bytes of either kind: they are long and
+      // specific, and the port's own probes matching keeps the port's decoder.
       s.first_scan = !plan.detector                   ? kFirstScanNone
                      : s.preamble == kPreambleAtStart ? kFirstScanAtStart
                                                       : kFirstScanMidstream;
@@ -973,6 +975,10 @@ bool Worker::overruled(TcpSession& s, int dir, const StreamInfo& info, const uin
   // A probe of what clients send looks at the first sender's bytes, or at either
   // side's on a connection picked up without its SYN (as payload detection does).
   const bool client_side = dir == 0 || s.first_scan == kFirstScanMidstream;
+  if (const auto owns = decoder_registry()[s.decoder].owns_start; owns && owns({p, n})) {
+    s.first_scan = kFirstScanNone;
+    return false;
+  }
   if (n >= PayloadDetector::kScanBytes) s.first_scan = kFirstScanNone;
   const int found = settings_.decoders->detector->overrule(*detect_scratch_, {p, n}, client_side, s.decoder);
   if (found == -1 || found == s.decoder) return false;

@@ -808,6 +808,16 @@ namespace {
 
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<HttpDecoder>(s); }
 
+// A status line ("HTTP/" and a digit) or a request line (a method token, then blanks and
+// a target, or an upper-case token and the line's end): no other protocol's decisive
+// probe matches such bytes (TLS, PostgreSQL and Cassandra begin with bytes no token
+// holds, a MySQL greeting's second byte is 0 or 1, a Redis array is "*" and digits, then
+// CR; AMQP's header has a 0 after "AMQP").
+bool owns_start(std::span<const uint8_t> first) {
+  const http::StartKind k = http::start_kind(first.data(), first.size());
+  return k == http::StartKind::kRequest || k == http::StartKind::kResponse;
+}
+
 // Decisive (HTTP on another protocol's port): a request line with its version, one whose
 // target runs on as only a path does, one without a version that a header line follows,
 // CONNECT's, a status line. A known method before a path alone is not: a Redis inline
@@ -900,6 +910,7 @@ const DecoderDescriptor& http_protocol() {
       .name = "http",
       .transports = kTransportTcp,
       .probes = kProbes,
+      .owns_start = owns_start,
       .state_size = sizeof(HttpState),
       .default_ports = kDefaultPorts,
       .options = kSettingOptions,
