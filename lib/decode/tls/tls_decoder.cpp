@@ -716,15 +716,17 @@ namespace {
 
 std::unique_ptr<Decoder> create(const DecoderSetup& s) { return std::make_unique<TlsDecoder>(s); }
 
-// Decisive (TLS on another protocol's port, also when the run does not decode TLS: the
-// port's decoder is then left out): the ClientHello and ServerHello records. The SSL
-// 2.0-format hello is not (its first byte is binary memcache's magic).
+// All three decisive (TLS on another protocol's port, also when the run does not decode
+// TLS: the port's decoder is then left out). The SSL 2.0-format hello's first byte is
+// binary memcache's magic, but its third and fourth (01 03) would be a key of 259 bytes,
+// past memcached's 250.
 constexpr DetectProbe kProbes[] = {
     // A ClientHello record: handshake, SSL 3.0-TLS 1.3 record version, message type 1.
     {R"(^\x16\x03[\x00-\x04][\x00-\x47].\x01[\x00-\x01]..\x03[\x00-\x04])", true, true},
     // An SSL 2.0-format ClientHello (a two-byte record header, message type 1, SSL 3.0 to
     // TLS 1.2 offered), as older clients open a TLS connection.
-    {R"(^[\x80-\x81][\x2e-\xff]\x01\x03[\x00-\x03][\x00-\x01][\s\S]\x00[\x00-\x20]\x00[\x10-\x20])", true},
+    {R"(^[\x80-\x81][\x2e-\xff]\x01\x03[\x00-\x03][\x00-\x01][\s\S]\x00[\x00-\x20]\x00[\x10-\x20])", true,
+     true},
     // A ServerHello record (the server's side, when the capture missed the client's).
     {R"(^\x16\x03[\x00-\x04][\x00-\x47][\s\S]\x02\x00[\s\S]{2}\x03[\x00-\x04])", false, true},
 };
