@@ -321,8 +321,8 @@ struct DetectProbe {
   const char* regex;
   bool client_only;  // matches only data of the connection's first sender
   // Bytes it matches are this protocol on any port: on a connection another protocol's
-  // port claimed, seen from its SYN, such first bytes (none of the port protocol's
-  // probes matching them) take the connection from the port's decoder.
+  // port claimed (seen from its SYN or picked up mid-stream), such first bytes, none of
+  // the port protocol's probes matching them, take the connection from the port's decoder.
   bool decisive = false;
 };
 

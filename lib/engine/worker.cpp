@@ -981,7 +981,7 @@ bool Worker::overruled(TcpSession& s, int dir, const StreamInfo& info, const uin
   }
   if (n >= PayloadDetector::kScanBytes) s.first_scan = kFirstScanNone;
   const int found = settings_.decoders->detector->overrule(*detect_scratch_, {p, n}, client_side, s.decoder);
-  if (found == -1 || found == s.decoder) return false;
+  if (found == -1) return false;  // never the port's own: its probes keep it
   counters_.inc(Counter::detect_port_overruled);
   s.port_claim_untested = false;
   s.first_scan = kFirstScanNone;
