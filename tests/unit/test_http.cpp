@@ -622,6 +622,61 @@ TEST(HttpDecoder, HeadsTheConnectionsEndCutShortArePublished) {
   EXPECT_EQ(r.count(Counter::stream_unfinished_bytes), 11u);
 }
 
+// A server that answers a head it will not read to its end (400, 408, 414, 431) answers
+// the request that head begins: the response waits for it, and the two are one
+// transaction, as Zeek logs them (the request line was there before the answer). A
+// response before any request began stays unmatched.
+TEST(HttpDecoder, AnswerToAHeadNotYetEndedWaitsForIt) {
+  HttpHarness h;
+  Conn a{40001, 80}, b{40002, 80}, c{40003, 80}, d{40004, 80};
+  // A head the client never ends, the answer, and the close.
+  auto refused = [&](Conn& k, const std::string& head, const std::string& answer) {
+    h.handshake(k);
+    h.client(k, head);
+    h.server(k, answer);
+    h.frame(false, k, tcp_flag::kFin | tcp_flag::kAck, k.sseq, "");
+    h.frame(true, k, tcp_flag::kFin | tcp_flag::kAck, k.cseq, "");
+  };
+  refused(a, "GET /never HTTP/1.1\r\nHost: a.example\r\nX-Junk: aaaa",
+          "HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbad");
+  h.handshake(b);
+  h.client(b, "GET /slow HTTP/1.1\r\nHost: a.example\r\n");
+  h.server(b, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n");
+  h.client(b, "Accept: */*\r\n\r\n");
+  refused(c, "GET /" + std::string(3000, 'u'),  // a request line past the server's limit
+          "HTTP/1.1 414 URI Too Long\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  h.handshake(d);
+  h.server(d, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  h.client(d, "GET /after HTTP/1.1\r\nHost: a.example\r\n\r\n");
+  auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  auto find = [&](const std::string& what) {
+    int at = -1;
+    for (int i = 0; i < static_cast<int>(ev.size()); ++i)
+      if (contains(ev[i], what)) {
+        EXPECT_EQ(at, -1) << what << " in two events";
+        at = i;
+      }
+    EXPECT_GE(at, 0) << what;
+    return at < 0 ? std::string() : ev[at];
+  };
+  const std::string never = find(R"("path":"/never")");
+  EXPECT_TRUE(contains(never, R"("status_code":400)")) << never;
+  EXPECT_TRUE(contains(never, "its head was cut short by the end of the connection")) << never;
+  EXPECT_FALSE(contains(never, "Unmatched")) << never;
+  const std::string slow = find(R"("path":"/slow")");
+  EXPECT_TRUE(contains(slow, R"("status_code":408)")) << slow;
+  EXPECT_FALSE(contains(slow, "error")) << slow;
+  const std::string longer = find(R"("path":"/uuuu)");
+  EXPECT_TRUE(contains(longer, R"("status_code":414)")) << longer;
+  EXPECT_TRUE(contains(longer, "its head was cut short by the end of the connection")) << longer;
+  EXPECT_FALSE(contains(longer, "HTTP/0.9")) << longer;
+  EXPECT_TRUE(contains(find(R"("status_code":200)"), "Unmatched response"));
+  EXPECT_TRUE(contains(find(R"("path":"/after")"), "Unmatched request"));
+  EXPECT_EQ(h.count("http.responses_held"), 3u);
+  EXPECT_EQ(h.count("http.unmatched_responses"), 1u);
+}
+
 // A body shorter than its framing said, ended by its sender's FIN (the FIN's sequence
 // number right after the last byte: nothing was lost to the capture): the response goes
 // out at the FIN with what came, noted as cut by the end, not as packet loss. A FIN

@@ -125,6 +125,8 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   if (how == HeadEnd::kEnded) d.msg.notes |= kNoteHeadEnded;
   if (how == HeadEnd::kLineLost)
     d.msg.notes = static_cast<uint16_t>((d.msg.notes & ~http::kNoVersion) | kNoteLineLost);
+  if (how == HeadEnd::kLineEnded)
+    d.msg.notes = static_cast<uint16_t>((d.msg.notes & ~http::kNoVersion) | kNoteHeadEnded);
   if (h.anomalies & kAmbiguous) counters_.inc(HttpStat::ambiguous_framing);
   if ((d.msg.notes & http::kNoVersion)) counters_.inc(HttpStat::versionless_requests);
   if (h.anomalies & http::kBadStatus) counters_.inc(HttpStat::bad_status_codes);
@@ -277,6 +279,16 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
   d.phase = kStart;
   d.keep = 0;
   if (!(m.flags & kResponse)) {
+    if (!st.held.empty() && st.n_pending == 0) {
+      // The response that came while this request's head was still coming.
+      HttpMessage resp;
+      store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&resp), sizeof resp);
+      store_.release(st.held);
+      publish(c, st.client, &m, &resp, nullptr);
+      release(m);
+      release(resp);
+      return;
+    }
     if (st.n_pending == HttpState::kMaxPending) {
       // The line is full: the request waits in the block store behind it, while that
       // has a block to spare. Past kMaxSpilled more, it goes out unanswered (the
@@ -297,6 +309,7 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
     return;
   }
   if (st.n_pending == 0) {
+    if (hold_response(st, m)) return;
     counters_.inc(HttpStat::unmatched_responses);
     publish(c, st.client, nullptr, &m, kUnmatchedResponse);
   } else {
@@ -306,6 +319,31 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
     pop_pending(st);
   }
   release(m);
+}
+
+bool HttpDecoder::hold_response(HttpState& st, const HttpMessage& m) {
+  // Held only where the client's head began before the response (a capture picked up
+  // mid-stream, whose first response answers a request not captured, has its next
+  // request begin after it) and the store has a block for it.
+  if (st.client < 0) return false;
+  const HttpState::Dir& cd = st.dir[st.client];
+  if (cd.active || cd.head_ns == 0 || cd.head_ns > m.start_ns) return false;
+  if (store_.capacity() - store_.blocks_in_use() < 2) return false;
+  static_assert(sizeof m <= ChainStore::kPayload, "a record takes at most one new block");
+  if (!st.held.empty()) return false;  // one at a time: a second goes out as it is
+  store_.append(st.held, reinterpret_cast<const uint8_t*>(&m), sizeof m);
+  counters_.inc(HttpStat::responses_held);
+  return true;
+}
+
+void HttpDecoder::publish_held(HttpState& st, const StreamInfo& c) {
+  if (st.held.empty()) return;
+  HttpMessage resp;
+  store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&resp), sizeof resp);
+  store_.release(st.held);
+  counters_.inc(HttpStat::unmatched_responses);
+  publish(c, st.client, nullptr, &resp, kUnmatchedResponse);
+  release(resp);
 }
 
 void HttpDecoder::pop_pending(HttpState& st) {
@@ -368,6 +406,7 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
   // Bytes that start no message are passed over and counted; false when the
   // direction never showed a message start within kMaxSkip (it is not HTTP).
   auto pass_over = [&](uint32_t len) {
+    if (dir == st.client) publish_held(st, c);  // what the client sent was no request
     if (!d.seen && d.skipped + len > kMaxSkip) return false;
     d.skipped += len;
     d.head_ns = 0;
@@ -686,17 +725,18 @@ bool HttpDecoder::take_cut_head(HttpState& st, const StreamInfo& c, int dir, std
     std::size_t te = t;
     if (k == http::StartKind::kRequest) {
       while (te < n && !blank(p[te]) && p[te] != '\r') ++te;
+      te = std::min(te, sizeof line - 2);  // a target longer than that: its first bytes
     } else {
       while (te < n && te < t + 3 && p[te] >= '0' && p[te] <= '9') ++te;
       if (te != t + 3 || (te < n && !blank(p[te]) && p[te] != '\r')) return false;
     }
-    if (m == 0 || te == t || te + 2 > sizeof line) return false;
+    if (m == 0 || te <= t || te + 2 > sizeof line) return false;
     std::memcpy(line, p, te);
     line[te] = '\r';
     line[te + 1] = '\n';
     p = line;
     end = te + 2;
-    how = k == http::StartKind::kRequest ? HeadEnd::kLineLost : HeadEnd::kLost;
+    if (k == http::StartKind::kRequest) how = at_end ? HeadEnd::kLineEnded : HeadEnd::kLineLost;
   }
   if (!start_message(st, c, dir, {p, end}, how)) return false;
   d.msg.bytes = held.size();  // what was captured of it, not the line end given
@@ -748,6 +788,7 @@ bool HttpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   if (d.phase != kUpgraded) d.phase = kResync;
   d.scan = 0;  // after a hole, bytes are looked at from the next segment on
   d.head_ns = 0;
+  if (dir == st.client) publish_held(st, c);  // its request's head was lost (a cut one paired above)
   return true;
 }
 
@@ -779,6 +820,7 @@ void HttpDecoder::close(void* state, const StreamInfo& c) {
     if (d.phase != kUntilClose) d.msg.flags |= kLossy;  // cut short by the end of the connection
     complete(st, c, dir);
   }
+  publish_held(st, c);
   while (st.n_pending) {
     HttpMessage& req = st.pending[st.first_pending];
     counters_.inc(HttpStat::unmatched_requests);
@@ -787,10 +829,17 @@ void HttpDecoder::close(void* state, const StreamInfo& c) {
     pop_pending(st);
   }
   for (auto& d : st.dir) store_.release(d.msg.text);
+  store_.release(st.held);
 }
 
 bool HttpDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   HttpState& st = *static_cast<HttpState*>(state);
+  if (!st.held.empty()) {
+    uint64_t start_ns = 0;  // HttpMessage::start_ns, read in place
+    store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&start_ns), sizeof start_ns,
+                    offsetof(HttpMessage, start_ns));
+    if (start_ns + cfg_.timeout_ns < now_ns) publish_held(st, c);
+  }
   while (st.n_pending) {
     HttpMessage& req = st.pending[st.first_pending];
     if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
@@ -801,7 +850,7 @@ bool HttpDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
     release(req);
     pop_pending(st);
   }
-  return st.n_pending > 0 || st.dir[0].active || st.dir[1].active;
+  return st.n_pending > 0 || st.dir[0].active || st.dir[1].active || !st.held.empty();
 }
 
 namespace {

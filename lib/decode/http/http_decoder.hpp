@@ -95,6 +95,10 @@ struct HttpState {
   uint8_t first_pending;
   uint16_t n_spilled;
   ChainStore::Chain spilled;  // HttpMessage records, oldest first
+  // A response that came while no request waited but the client's next head had begun
+  // (a server answering 400, 408, 414 or 431 to a head it would not read to its end):
+  // one HttpMessage record, held for that request. Empty: none.
+  ChainStore::Chain held;
   HttpMessage pending[kMaxPending];
 };
 
@@ -121,9 +125,9 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
  private:
   struct Scratch;
   // How a head given to start_message() ends: whole, cut at kMaxHeadBytes (the rest
-  // passed over to its blank line), cut by a gap, or a request line cut by a gap (no
-  // version to read).
-  enum class HeadEnd : uint8_t { kWhole, kTooLarge, kLost, kLineLost, kEnded };
+  // passed over to its blank line), cut by a gap, a request line cut by a gap (no
+  // version to read), cut by the sender's end, or a request line cut by it.
+  enum class HeadEnd : uint8_t { kWhole, kTooLarge, kLost, kLineLost, kEnded, kLineEnded };
   // A head cut short before its blank line, by a gap (cut_short) or the end (unfinished).
   bool take_cut_head(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> held, bool at_end);
   bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, HeadEnd how);
@@ -138,6 +142,11 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   // spilled one, if any, takes the place at its end.
   void pop_pending(HttpState& st);
   void lose_response(HttpState& st, const StreamInfo& c);
+  // A response with no request waiting: held for the client's head in progress (true),
+  // or published unmatched by the caller (false).
+  bool hold_response(HttpState& st, const HttpMessage& m);
+  // The held response, if any, goes out unmatched (its request never came whole).
+  void publish_held(HttpState& st, const StreamInfo& c);
 
   const HttpSettings& cfg_;
   std::unique_ptr<Scratch> scratch_;
