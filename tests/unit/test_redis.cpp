@@ -155,6 +155,29 @@ TEST(Redis, QueueLimitsDropAndCount) {
   EXPECT_EQ(h.count("redis.unmatched_responses"), 1u);
 }
 
+// queue_max_bytes bounds the bytes the queue holds: each command's text, kept to its
+// first 4 KiB. A command larger than the bound waits for its reply all the same (a SET
+// of a large value); commands whose kept text passes it are dropped, counted.
+TEST(Redis, QueueBytesAreTheTextHeld) {
+  RedisHarness h([](RedisSettings& s) { s.queue_max_bytes = 8192; });
+  const std::string value(100'000, 'x');
+  const std::string set = "*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$100000\r\n" + value + "\r\n";
+  for (std::size_t i = 0; i < set.size(); i += 1400) h.client(std::string_view(set).substr(i, 1400));
+  h.server("+OK\r\n");
+  const std::string key(3000, 'k');
+  const std::string get = "*2\r\n$3\r\nGET\r\n$3000\r\n" + key + "\r\n";
+  h.client(get + get + get);  // 3 x 3,020 bytes: the third passes 8,192
+  h.server("$-1\r\n$-1\r\n$-1\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"SET")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("return_value":"OK")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("method":"GET")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("method":"GET")")) << ev[2];
+  EXPECT_EQ(h.count("redis.queue_full"), 1u);
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 1u);
+}
+
 TEST(Redis, LargeValueStreamsThroughAndHolesInsideKeepFraming) {
   RedisHarness h;
   const std::string value(300'000, 'x');

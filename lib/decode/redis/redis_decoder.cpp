@@ -565,7 +565,7 @@ void RedisDecoder::pop(RedisState& st, Pending& out) {
   store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&out), sizeof out);
   store_.drop_front(st.queue, sizeof out);
   --st.n_pending;
-  st.pending_bytes -= static_cast<uint32_t>(std::min<uint64_t>(out.bytes, st.pending_bytes));
+  st.pending_bytes -= std::min(out.text.len, st.pending_bytes);
 }
 
 void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
@@ -604,8 +604,12 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
       store_.release(m.text);
       return;
     }
-    if (st.n_pending >= cfg_.queue_max_messages || st.pending_bytes + m.bytes > cfg_.queue_max_bytes) {
-      counters_.inc(RedisStat::queue_full);  // dropped, as Packetbeat drops past its queue limits
+    // The queue's bytes are those it holds: a command's text, kept to kKeepBytes (a SET of
+    // a value larger than queue_max_bytes still waits for its reply, as Packetbeat, which
+    // holds it whole, takes it too).
+    if (st.n_pending >= cfg_.queue_max_messages ||
+        uint64_t{st.pending_bytes} + m.text.len > cfg_.queue_max_bytes) {
+      counters_.inc(RedisStat::queue_full);  // dropped, counted
       store_.release(m.text);
       return;
     }
@@ -615,7 +619,7 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
       return;
     }
     ++st.n_pending;
-    st.pending_bytes += static_cast<uint32_t>(std::min<uint64_t>(m.bytes, UINT32_MAX));
+    st.pending_bytes += m.text.len;
     // Subscribing puts a RESP2 connection into push mode.
     if (n >= 1 && (ieq(a[0], "SUBSCRIBE") || ieq(a[0], "PSUBSCRIBE") || ieq(a[0], "SSUBSCRIBE")))
       st.pubsub = 1;
