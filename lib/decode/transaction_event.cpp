@@ -1,11 +1,16 @@
 #include "decode/transaction_event.hpp"
 
+#include <algorithm>
+
 #include "flow/community_id.hpp"
 #include "flow/flow_event.hpp"
 #include "util/encode.hpp"
 
 namespace tapbeat {
 namespace {
+
+constexpr const char* kValuesCutNote =
+    "event larger than an output chunk (tapbeat.events.chunk_kb): long values cut";
 
 // `"name":{...}` of one end: bytes, domain, ip, port (~110 bytes besides the domain).
 template <std::size_t N>
@@ -89,15 +94,20 @@ void begin_transaction(JsonWriter& w, const TransactionFields& t, const AgentInf
   x.lit(R"(,"ecs":{"version":)");
   x.string(agent.ecs_version);
   x.lit("}");
-  if (t.error && t.error_more) {
+  // An event written again with its long values cut (EventEmitter: it did not fit an
+  // output chunk) says so beside the decoder's notes.
+  const char* notes[3] = {t.error, t.error ? t.error_more : nullptr, nullptr};
+  if (w.cutting()) *std::find(notes, notes + 2, nullptr) = kValuesCutNote;
+  if (notes[1]) {
     x.lit(R"(,"error":{"message":[)");
-    x.string(t.error);
-    x.lit(",");
-    x.string(t.error_more);
+    for (int i = 0; i < 3 && notes[i]; ++i) {
+      if (i) x.lit(",");
+      x.string(notes[i]);
+    }
     x.lit("]}");
-  } else if (t.error) {
+  } else if (notes[0]) {
     x.lit(R"(,"error":{"message":)");
-    x.string(t.error);
+    x.string(notes[0]);
     x.lit("}");
   }
   x.lit(R"(,"event":{)");

@@ -51,8 +51,11 @@ class EventEmitter {
   }
 
   // Writes one event with put(JsonWriter&) and a newline at the end of the current
-  // chunk, in a fresh chunk when it does not fit. Returns the bytes written, 0 when
-  // the event is dropped (counted).
+  // chunk, in a fresh chunk when it does not fit. One that does not fit an empty chunk
+  // either is written again with its long string values cut (a body, a raw message, a
+  // query: the writer bounds each one, the event says so in error.message), shorter at
+  // each try (counted in events.values_cut). Returns the bytes written, 0 when the event
+  // is dropped (counted).
   template <typename Put>
   std::size_t place(Put&& put) {
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -66,6 +69,15 @@ class EventEmitter {
       if (!w.overflow()) return w.size();
       if (chunk_->len == 0) break;  // does not fit even an empty chunk
       flush();
+    }
+    for (const uint32_t part : {2u, 8u, 64u, 1024u}) {
+      JsonWriter w(chunk_->data, chunk_->capacity);
+      w.cut_strings_to(std::max<std::size_t>(chunk_->capacity / part, 64));
+      put(w);
+      w.newline();
+      if (w.overflow()) continue;
+      counters_.inc(Counter::events_values_cut);
+      return w.size();
     }
     counters_.inc(Counter::events_dropped_too_large);
     return 0;

@@ -27,6 +27,14 @@ class JsonWriter {
 
   bool overflow() const { return overflow_; }
   std::size_t size() const { return len_; }
+
+  // String values longer than n bytes are written as their first n (whole UTF-8
+  // characters), each one counted: how an event too large for its chunk is written
+  // again (EventEmitter), a limit that cuts values and keeps the event. n >= 64: plain
+  // strings up to 64 bytes take a path that does not look.
+  void cut_strings_to(std::size_t n) { max_string_ = n; }
+  bool cutting() const { return max_string_ != kNoCut; }
+  uint32_t strings_cut() const { return strings_cut_; }
   std::string_view view() const { return {buf_, len_}; }
 
   void begin_object() { open('{'); }
@@ -233,9 +241,15 @@ class JsonWriter {
   // non-ASCII, quote or backslash byte), n when there is none.
   static std::size_t first_unsafe(const unsigned char* p, std::size_t i, std::size_t n);
 
+  // s as cut_strings_to() bounds it.
+  std::string_view bounded(std::string_view s);
+
+  static constexpr std::size_t kNoCut = ~std::size_t{0};
   char* buf_;
   std::size_t cap_;
   std::size_t len_ = 0;
+  std::size_t max_string_ = kNoCut;
+  uint32_t strings_cut_ = 0;
   bool overflow_ = false;
   bool after_key_ = false;
   int depth_ = 0;

@@ -119,6 +119,7 @@ namespace tapbeat {
   X(events_emitted, "events.emitted", counter)                                \
   X(events_dropped_output_full, "events.dropped.output_full", counter)        \
   X(events_dropped_too_large, "events.dropped.too_large", counter)            \
+  X(events_values_cut, "events.values_cut", counter)                          \
   X(events_dropped_processors, "events.dropped.processors", counter)          \
   X(processors_errors, "processors.errors", counter)
 

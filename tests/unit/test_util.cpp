@@ -12,6 +12,7 @@
 
 #include "decode/transaction_event.hpp"
 #include "event/agent.hpp"
+#include "event/emitter.hpp"
 #include "event/event_queue.hpp"
 #include "event/json_writer.hpp"
 #include "util/encode.hpp"
@@ -34,6 +35,58 @@ TEST(JsonWriter, EscapesAndReplacesInvalidUtf8) {
   w.end_object();
   EXPECT_EQ(w.view(), "{\"a\":\"q\\\"b\\\\n\\n\\u0001\xC3\xA9\xEF\xBF\xBD\",\"n\":42,\"l\":[true,-1]}");
   EXPECT_FALSE(w.overflow());
+}
+
+// An event too large for an empty output chunk is written again with its long strings
+// cut (whole UTF-8 characters), each bounded alike, shorter at each try, and counted;
+// one whose fixed part alone does not fit is dropped, counted.
+TEST(EventEmitter, EventTooLargeForAChunkHasItsLongValuesCut) {
+  EventQueue q(4, 16 * 1024);
+  Counters c;
+  std::atomic<bool> stop{false};
+  EventEmitter em(q, c, false, stop);
+  const std::string body = "\xC3\xA9" + std::string(40'000, 'b');  // starts with a 2-byte character
+  const std::string raw(20'000, 'r');
+  em.emit([&](JsonWriter& w) {
+    w.begin_object();
+    w.field("note", w.cutting() ? "cut" : "whole");
+    w.field("body", body);
+    w.key("raw");
+    w.string_parts(raw, raw);
+    w.field("small", "kept whole");
+    w.end_object();
+  });
+  em.emit([&](JsonWriter& w) {  // its fixed part alone is past 16 KiB
+    w.begin_object();
+    for (int i = 0; i < 2000; ++i) w.field_uint("n", 1234567890);
+    w.end_object();
+  });
+  em.flush();
+  EventChunk* chunk = q.take_full();
+  ASSERT_NE(chunk, nullptr);
+  const std::string line(chunk->data, chunk->len);
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  ASSERT_EQ(parser.parse(line).get(e), simdjson::SUCCESS) << line.substr(0, 200);
+  EXPECT_EQ(std::string_view(e["note"]), "cut");
+  const std::string_view b = e["body"];
+  EXPECT_LT(b.size(), 16u * 1024);
+  EXPECT_GE(b.size(), 64u);
+  EXPECT_EQ(b.substr(0, 2), "\xC3\xA9");
+  EXPECT_EQ(std::string_view(e["small"]), "kept whole");
+  const std::string_view r = e["raw"];
+  EXPECT_EQ(r.size(), b.size());  // the same bound for a string of two parts
+  EXPECT_EQ(c.get(Counter::events_values_cut), 1u);
+  EXPECT_EQ(c.get(Counter::events_dropped_too_large), 1u);
+  EXPECT_EQ(c.get(Counter::events_emitted), 1u);
+
+  // The cut falls before a character the bound splits.
+  char buf[64];
+  JsonWriter w(buf, sizeof buf);
+  w.cut_strings_to(2);
+  w.string("a\xC3\xA9z");
+  EXPECT_EQ(w.view(), "\"a\"");
+  EXPECT_EQ(w.strings_cut(), 1u);
 }
 
 TEST(JsonWriter, RealsAreAlwaysNumbersJsonReadersTake) {
