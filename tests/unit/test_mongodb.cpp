@@ -245,11 +245,33 @@ TEST(Mongodb, MessageLongerThanTheHeadStreamsThrough) {
   for (std::size_t i = 0; i < big.size(); i += 60000) h.server(std::string_view(big).substr(i, 60000));
   h.client(op_msg(2, 0, find_cmd("small")));
   h.server(op_msg(71, 2, cursor_reply(1)));
+  // One document larger than the head: it is read as far as the head goes.
+  h.client(op_msg(3, 0, find_cmd("one")));
+  const std::string huge = op_msg(
+      72, 3,
+      Bson()
+          .doc("cursor",
+               Bson()
+                   .doc("firstBatch",
+                        Bson().doc("0", Bson().str("v", std::string(300'000, 'v')).bytes()).bytes(), '\x04')
+                   .bytes())
+          .bytes());
+  for (std::size_t i = 0; i < huge.size(); i += 60000) h.server(std::string_view(huge).substr(i, 60000));
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 2u);
+  ASSERT_EQ(ev.size(), 3u);
   EXPECT_TRUE(contains(ev[0], R"("resource":"shop.big")")) << ev[0].substr(0, 300);
   EXPECT_TRUE(contains(ev[0], "\"bytes\":" + std::to_string(big.size())));
+  // The documents of its first 128 KiB (max_docs of them), not a count of what it held.
+  EXPECT_TRUE(contains(ev[0], R"("response":"{\"f\":\"fff)")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], R"(\n[...]")"));
+  EXPECT_FALSE(contains(ev[0], R"("numberReturned":)"));
+  EXPECT_TRUE(contains(ev[0], "reply longer than 128 KiB")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")"));
   EXPECT_TRUE(contains(ev[1], R"("resource":"shop.small")"));
+  EXPECT_TRUE(contains(ev[1], R"("numberReturned":1)"));
+  EXPECT_FALSE(contains(ev[1], "reply longer"));
+  EXPECT_TRUE(contains(ev[2], R"("response":"{\"v\":\"vvvv)")) << ev[2].substr(0, 300);
+  EXPECT_TRUE(contains(ev[2], R"(vvv ...")")) << ev[2].substr(0, 1500);  // cut at max_doc_length
   EXPECT_EQ(h.count("mongodb.malformed"), 0u);
 }
 

@@ -52,7 +52,13 @@ struct MongodbDecoder::Request {
 struct MongodbDecoder::Reply {
   uint64_t end_ns = 0, bytes = 0;
   std::string_view fields, error, docs;
+  bool cut = false;  // longer than kMaxHead: its documents read as far as those bytes go
 };
+
+namespace {
+constexpr const char* kReplyCut =
+    "reply longer than 128 KiB: its documents read from its first 128 KiB, numberReturned left out";
+}  // namespace
 
 namespace {
 
@@ -211,6 +217,8 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
   const bool reply = is_reply(op, response_to);
   const bool from_client = dir == st.client;
   ByteReader r(body, body_len);
+  // Only the message's first kMaxHead bytes are here (a compressed one is inflated whole).
+  const bool cut_message = head < len && body == msg + 16;
 
   if (reply) {
     if (from_client) {  // a reply from the client: the sides were guessed wrong
@@ -244,10 +252,24 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
         return;
       }
       if (dn) put_docs("\n");
-      JsonWriter one(s.docs + dn, sizeof s.docs - dn);
-      render_doc(one, e, 0, e.type == 0x04);
-      std::size_t k = one.size();
-      if (cfg_.max_doc_length && k > cfg_.max_doc_length) {
+      // A string shows no more than the document's first max_doc_length characters: it is
+      // cut to that many bytes before it is written. A document that still does not fit
+      // what is left of the buffer is written with its strings cut shorter.
+      std::size_t k = 0;
+      bool fit = false;
+      const std::size_t first_cut = cfg_.max_doc_length ? std::max<std::size_t>(cfg_.max_doc_length, 64) : 0;
+      for (const std::size_t cut : {first_cut, std::size_t{4096}, std::size_t{64}}) {
+        JsonWriter one(s.docs + dn, sizeof s.docs - dn);
+        if (cut) one.cut_strings_to(cut);
+        render_doc(one, e, 0, e.type == 0x04);
+        if (one.overflow()) continue;
+        k = one.size();
+        fit = true;
+        break;
+      }
+      if (!fit) {
+        put_docs("...");  // no room left for it
+      } else if (cfg_.max_doc_length && k > cfg_.max_doc_length) {
         dn += cfg_.max_doc_length;
         put_docs(" ...");
       } else {
@@ -277,10 +299,14 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
         fw.field_uint("numberReturned", returned);
         for (uint32_t i = 0; i < returned && r.remaining() >= 5; ++i) {
           const int32_t dl = load_le_i32(r.current());
-          if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
-          const Elem e{0x03, {}, r.current(), static_cast<std::size_t>(dl)};
-          if (i == 0) error_of(Doc(e.value, e.len));
+          if (dl < 5) break;
+          const bool cut = static_cast<std::size_t>(dl) > r.remaining();
+          if (cut && !cut_message) break;
+          // A document the first kMaxHead bytes end inside: as far as it goes.
+          const Elem e{0x03, {}, r.current(), cut ? r.remaining() : static_cast<std::size_t>(dl), cut};
+          if (i == 0) error_of(Doc(e));
           add_doc(e);
+          if (cut) break;
           r.skip(static_cast<std::size_t>(dl));
         }
       }
@@ -288,35 +314,42 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       uint32_t flags = 0;
       r.le32(flags);
       more_to_come = flags & kMoreToCome;
-      for_sections(r, flags, [&](uint8_t kind, const uint8_t* sec, std::size_t dl) {
-        if (kind == 0) {
-          const Doc d(sec, dl);
-          error_of(d);
-          Elem cursor, batch;
-          if (d.find("cursor", cursor) && cursor.type == 0x03 &&
-              (Doc(cursor.value, cursor.len).find("firstBatch", batch) ||
-               Doc(cursor.value, cursor.len).find("nextBatch", batch)) &&
-              batch.type == 0x04) {
-            // A cursor's batch: its documents are the response's.
-            Doc items(batch.value, batch.len);
-            Elem it;
-            uint32_t count = 0;
-            while (items.next(it)) {
-              if (it.type == 0x03) add_doc(it);
-              ++count;
+      for_sections(
+          r, flags,
+          [&](uint8_t kind, const uint8_t* sec, std::size_t dl, bool cut) {
+            if (kind != 0) return;
+            const Doc d(sec, dl, cut);
+            error_of(d);
+            Elem cursor, batch;
+            if (d.find("cursor", cursor) && cursor.type == 0x03 &&
+                (Doc(cursor).find("firstBatch", batch) || Doc(cursor).find("nextBatch", batch)) &&
+                batch.type == 0x04) {
+              // A cursor's batch: its documents are the response's. One the message's
+              // first kMaxHead bytes end inside gives the documents there (the last of
+              // them as far as it goes), not their count or the cursor id after them.
+              Doc items(batch);
+              Elem it;
+              uint32_t count = 0;
+              while (items.next(it)) {
+                if (it.type == 0x03) add_doc(it);
+                ++count;
+              }
+              Elem id;
+              if (Doc(cursor).find("id", id) && (id.type == 0x12 || id.type == 0x10)) {
+                // Read as an integer: a double loses digits past 2^53.
+                fw.field_int("cursorId", id.type == 0x12 ? static_cast<int64_t>(load_le64(id.value))
+                                                         : load_le_i32(id.value));
+              }
+              if (batch.cut)
+                rp.cut = true;
+              else
+                fw.field_uint("numberReturned", count);
+            } else {
+              add_doc(Elem{0x03, {}, sec, dl, cut});
+              rp.cut = rp.cut || cut;
             }
-            Elem id;
-            if (Doc(cursor.value, cursor.len).find("id", id) && (id.type == 0x12 || id.type == 0x10)) {
-              // Read as an integer: a double loses digits past 2^53.
-              fw.field_int("cursorId", id.type == 0x12 ? static_cast<int64_t>(load_le64(id.value))
-                                                       : load_le_i32(id.value));
-            }
-            fw.field_uint("numberReturned", count);
-          } else {
-            add_doc(Elem{0x03, {}, sec, dl});
-          }
-        }
-      });
+          },
+          cut_message);
     }
     rp.fields = fw.view();
     rp.error = ew.view();
@@ -359,7 +392,9 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       rl += k;
     };
     put(a);
-    if (!b.empty()) put("."), put(b);
+    if (b.empty()) return;
+    if (rl) put(".");  // no database named (a command cut before its $db): the collection alone
+    put(b);
   };
   // The params of the shell-like query: the command document without the command
   // itself, without bulk payloads unless `full`.
@@ -437,19 +472,23 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
       uint32_t flags = 0;
       if (!r.le32(flags)) break;
       expects_reply = !(flags & kMoreToCome);
-      for_sections(r, flags, [&](uint8_t kind, const uint8_t* sec, std::size_t dl) {
-        if (kind == 0) {
-          cmd_doc = Doc(sec, dl);
-        } else if (kind == 1) {  // size, identifier, documents
-          ByteReader q(sec + 4, dl - 4);
-          const void* z = std::memchr(q.current(), 0, q.remaining());
-          if (z) {
-            const std::string_view id(reinterpret_cast<const char*>(q.current()),
-                                      static_cast<std::size_t>(static_cast<const uint8_t*>(z) - q.current()));
-            fw.field("message", id.substr(0, 256));  // the sequence's name: documents, updates, ...
-          }
-        }
-      });
+      for_sections(
+          r, flags,
+          [&](uint8_t kind, const uint8_t* sec, std::size_t dl, bool cut) {
+            if (kind == 0) {
+              cmd_doc = Doc(sec, dl, cut);  // a command read from the message's first kMaxHead bytes
+            } else if (kind == 1) {         // size, identifier, documents
+              ByteReader q(sec + 4, dl - 4);
+              const void* z = std::memchr(q.current(), 0, q.remaining());
+              if (z) {
+                const std::string_view id(
+                    reinterpret_cast<const char*>(q.current()),
+                    static_cast<std::size_t>(static_cast<const uint8_t*>(z) - q.current()));
+                fw.field("message", id.substr(0, 256));  // the sequence's name: documents, updates, ...
+              }
+            }
+          },
+          cut_message);
       Elem first, db;
       if (cmd_doc.ok() && cmd_doc.first(first)) {
         cmd_name = first.key;
@@ -657,6 +696,7 @@ void MongodbDecoder::publish(const StreamInfo& c, int client, const Request& rq,
   t.type = "mongodb";
   t.ok = !error;
   t.error = note;
+  if (rp && rp->cut) t.add_note(kReplyCut);
   t.start_ns = rq.start_ns;
   t.end_ns = rp ? std::max(rp->end_ns, rq.start_ns) : rq.end_ns;
   set_connection(t, c, client, 6, "mongodb");

@@ -14,8 +14,9 @@
 // max_doc_length). BSON is rendered as JSON with bounded depth and size.
 //
 // A message is read whole up to kMaxHead bytes; a longer one is read from its
-// first kMaxHead bytes (what its documents hold past that is left out) and the rest
-// passes by. Every length from the wire is checked against the message.
+// first kMaxHead bytes (its documents as far as those go, the last one cut; noted in a
+// reply, whose document count is left out) and the rest passes by. Every length from
+// the wire is checked against the message.
 #pragma once
 
 #include <memory>

@@ -162,7 +162,7 @@ void render_members(JsonWriter& w, Doc d, int depth, bool array,
 }
 
 void render_doc(JsonWriter& w, const Elem& e, int depth, bool array) {
-  render_members(w, Doc(e.value, e.len), depth, array);
+  render_members(w, Doc(e), depth, array);
 }
 
 }  // namespace tapbeat::mongodb

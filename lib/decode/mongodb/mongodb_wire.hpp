@@ -74,40 +74,59 @@ inline constexpr uint32_t kMoreToCome = 2;          // OP_MSG flag: no reply fol
 inline constexpr uint32_t kChecksum = 1;            // OP_MSG flag: a CRC-32C ends the message
 
 // The sections of an OP_MSG after its flags: f(kind, section bytes from its length
-// prefix on, their count); a checksum at the end is left out.
+// prefix on, their count, whether they are cut); a checksum at the end is left out.
+// `cut`: the bytes are the message's first ones only, and a section they end inside is
+// given as far as it goes (the last).
 template <class F>
-void for_sections(ByteReader& r, uint32_t flags, F&& f) {
+void for_sections(ByteReader& r, uint32_t flags, F&& f, bool cut = false) {
   uint8_t kind;
   while (r.remaining() > ((flags & kChecksum) ? 4u : 0u) && r.u8(kind)) {
     if (r.remaining() < 5) break;
     const int32_t dl = load_le_i32(r.current());
-    if (dl < 5 || static_cast<std::size_t>(dl) > r.remaining()) break;
-    f(kind, r.current(), static_cast<std::size_t>(dl));
+    if (dl < 5) break;
+    if (static_cast<std::size_t>(dl) > r.remaining()) {
+      if (cut) f(kind, r.current(), r.remaining(), true);
+      break;
+    }
+    f(kind, r.current(), static_cast<std::size_t>(dl), false);
     r.skip(static_cast<std::size_t>(dl));
   }
 }
 
-// One element of a BSON document.
+// One element of a BSON document. cut: a string, document or array that runs past the
+// bytes there are (a message read from its first bytes): `len` is what there is.
 struct Elem {
   uint8_t type;
   std::string_view key;
   const uint8_t* value;
   std::size_t len;
+  bool cut = false;
 };
 
 // Walks the elements of one document (its bytes, from its length prefix on).
 class Doc {
  public:
   Doc() = default;
-  Doc(const uint8_t* p, std::size_t n) {
+  // cut: the document may run past the n bytes there are; its elements are read as far
+  // as they go, the one the end falls in given cut (a string, document or array).
+  Doc(const uint8_t* p, std::size_t n, bool cut = false) {
     if (n < 5) return;
     const int32_t len = load_le_i32(p);
-    if (len < 5 || static_cast<std::size_t>(len) > n) return;
+    if (len < 5) return;
+    if (static_cast<std::size_t>(len) > n) {
+      if (!cut) return;
+      p_ = p + 4;
+      end_ = p + n;
+      ok_ = cut_ = true;
+      return;
+    }
     p_ = p + 4;
     end_ = p + len - 1;  // the terminating 0
     ok_ = p[len - 1] == 0;
   }
+  explicit Doc(const Elem& e) : Doc(e.value, e.len, e.cut) {}  // a document or array element's
   bool ok() const { return ok_; }
+  bool cut() const { return cut_; }
   bool next(Elem& e) {
     if (!ok_ || p_ >= end_) return false;
     e.type = *p_++;
@@ -180,7 +199,14 @@ class Doc {
       default:
         return fail();
     }
-    if (n > left) return fail();
+    e.cut = false;
+    if (n > left) {
+      // In a cut document, a string, document or array the end falls in, as far as it goes.
+      const bool takes_cut = e.type == 0x02 || e.type == 0x03 || e.type == 0x04;
+      if (!cut_ || !takes_cut || left < 5) return fail();
+      e.cut = true;
+      n = left;
+    }
     e.value = p_;
     e.len = n;
     p_ += n;
@@ -206,11 +232,12 @@ class Doc {
   const uint8_t* p_ = nullptr;
   const uint8_t* end_ = nullptr;
   bool ok_ = false;
+  bool cut_ = false;
 };
 
-inline std::string_view str_of(const Elem& e) {  // a string element's text
+inline std::string_view str_of(const Elem& e) {  // a string element's text (as far as it goes)
   if (e.type != 0x02 || e.len < 5) return {};
-  return {reinterpret_cast<const char*>(e.value + 4), e.len - 5};
+  return {reinterpret_cast<const char*>(e.value + 4), e.len - (e.cut ? 4 : 5)};
 }
 
 inline bool number_of(const Elem& e, double& v) {
