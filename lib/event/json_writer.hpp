@@ -229,6 +229,9 @@ class JsonWriter {
   void put(const char* s, std::size_t n) {
     if (n == 0) return;  // an empty view may carry a null pointer, which memcpy must not get
     if (n > cap_ - len_) {
+      // What fits: the text written stays a prefix of the whole (a writer on a scratch
+      // buffer whose view() is cut afterwards shows no bytes of an earlier use).
+      std::memcpy(buf_ + len_, s, cap_ - len_);
       overflow_ = true;
       len_ = cap_;
       return;

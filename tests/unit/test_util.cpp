@@ -111,6 +111,7 @@ TEST(JsonWriter, OverflowNeverWritesPastTheBuffer) {
   w.field("key", "a long value that does not fit");
   EXPECT_TRUE(w.overflow());
   EXPECT_EQ(buf[10], 'Z');
+  EXPECT_EQ(w.view(), R"({"key":"a )");  // what fitted: a prefix of the whole, nothing stale
 }
 
 TEST(JsonWriter, NumbersAreWrittenInPlaceOnlyWhereTheyFit) {
