@@ -56,11 +56,9 @@ struct MongodbDecoder::Reply {
 };
 
 namespace {
-constexpr const char* kReplyCut =
-    "reply longer than 128 KiB: its documents read from its first 128 KiB, numberReturned left out";
-}  // namespace
 
-namespace {
+// (An OP_MSG batch so cut has no numberReturned: its documents were not all counted.)
+constexpr const char* kReplyCut = "reply longer than 128 KiB: its documents read from its first 128 KiB";
 
 // A pending request as kept in the connection's chain: this header, then the texts.
 struct Stored {
@@ -306,6 +304,7 @@ bool MongodbDecoder::message(MongodbState& st, const StreamInfo& c, int dir, con
           const Elem e{0x03, {}, r.current(), cut ? r.remaining() : static_cast<std::size_t>(dl), cut};
           if (i == 0) error_of(Doc(e));
           add_doc(e);
+          rp.cut = rp.cut || cut;
           if (cut) break;
           r.skip(static_cast<std::size_t>(dl));
         }
