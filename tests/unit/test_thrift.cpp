@@ -145,6 +145,32 @@ TEST(Thrift, LimitsCutValuesNotTheConnection) {
   EXPECT_EQ(h.count("thrift.struct_fields_dropped"), 1u);
 }
 
+// A framed call or reply past the 4 MiB the decoder reads is read for its header: the
+// call still meets its reply (noted, its values not read), and the next pair follows.
+TEST(Thrift, FrameLongerThanTheLimitIsPairedByItsHeader) {
+  ThriftHarness h([](ThriftSettings& s) { s.framed = true; });
+  auto frame = [](const std::string& m) { return be32(static_cast<uint32_t>(m.size())) + m; };
+  const std::string blob(5u << 20, 'b');
+  h.send(true, frame(binary(1, "upload", 7, field(11, 1, str(blob)) + kStop)), 60000);
+  h.send(false, frame(binary(2, "upload", 7, field(8, 0, be32(1)) + kStop)));
+  h.send(true, frame(binary(1, "download", 8, kStop)));
+  h.send(false, frame(binary(2, "download", 8, field(11, 0, str(blob)) + kStop)), 60000);
+  h.send(true, frame(binary(1, "ping", 9, kStop)));
+  h.send(false, frame(binary(2, "ping", 9, field(8, 0, be32(2)) + kStop)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"upload")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "call longer than 4 MiB: its parameters not read")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("return_value":"1")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("method":"download")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], "reply longer than 4 MiB: its value not read")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("return_value":"2")")) << ev[2];
+  EXPECT_FALSE(contains(ev[2], "error")) << ev[2];
+  EXPECT_EQ(h.count("thrift.too_large"), 2u);
+  EXPECT_EQ(h.count("thrift.unmatched_responses"), 0u);
+}
+
 // Compact protocol, framed: varints, zigzag, field deltas, bools in the field
 // header, a TApplicationException answer as Error.
 TEST(Thrift, CompactFramedAndApplicationExceptions) {

@@ -16,7 +16,7 @@ enum class ThriftStat : uint16_t {
   unmatched_responses,    // replies to no call seen
   values_cut,             // values cut by string_max_size, collection_max_size, depth or the text limit
   struct_fields_dropped,  // struct fields past drop_after_n_struct_fields (left out of the text)
-  too_large,              // messages over the size limit: passed over
+  too_large,              // frames over the size limit: their header read, the rest passed over
   queue_full,             // calls evicted from the full pending table (published unanswered)
   gaps,                   // gaps in a stream
   resynced,               // streams taken up again at a message start after a gap

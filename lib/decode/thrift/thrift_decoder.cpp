@@ -92,7 +92,22 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
       if (rest.size() < 4) return {static_cast<uint32_t>(off), 4, Verdict::kNeedMore};
       const uint32_t len = load_be32(rest.data());
       if (len > kMaxMessage) {
+        // Past the limit: its header (type, name, seqid) is read from its first bytes, so
+        // that the call still meets its reply, and the rest passes by unread, noted.
+        constexpr uint32_t kHeaderPeek = 4200;  // a name of up to 4,096 bytes and its framing
+        if (rest.size() < 4 + kHeaderPeek)
+          return {static_cast<uint32_t>(off), 4 + kHeaderPeek, Verdict::kNeedMore};
         counters_.inc(ThriftStat::too_large);
+        const ThriftParse r = parser.parse(rest.subspan(4, kHeaderPeek), st.protocol[dir], settings_.limits,
+                                           names_of, idl, m, need);
+        const bool named = !m.method.empty() && std::all_of(m.method.begin(), m.method.end(), [](char ch) {
+          return static_cast<unsigned char>(ch) >= 0x20 && static_cast<unsigned char>(ch) < 0x7f;
+        });
+        if (r != ThriftParse::kBad && named && m.type >= kThriftCall && m.type <= kThriftOneway) {
+          m.text.clear();
+          m.unread = true;
+          on_message(c, dir, m, len, c.ts_at(static_cast<uint32_t>(off)));
+        }
         st.skip[dir] = len;
         off += 4;
         continue;
@@ -176,6 +191,7 @@ void ThriftDecoder::on_message(const StreamInfo& c, int dir, const ThriftMessage
     p->oneway = m.type == kThriftOneway || (p->idl && p->idl->oneway);
     p->ts_ns = at_ns;
     p->bytes = bytes;
+    p->unread = m.unread;
     p->method_len = static_cast<uint8_t>(std::min(m.method.size(), sizeof p->method));
     std::memcpy(p->method, m.method.data(), p->method_len);
     const std::string_view params = m.text.view();
@@ -237,6 +253,8 @@ void ThriftDecoder::publish(const Pending& p, const ThriftMessage* reply, uint64
   t.type = "thrift";
   t.ok = !exception && (reply || oneway);
   if (!reply && !oneway) t.error = "Unmatched request";
+  if (p.unread) t.add_note("call longer than 4 MiB: its parameters not read");
+  if (reply && reply->unread) t.add_note("reply longer than 4 MiB: its value not read");
   t.start_ns = p.ts_ns;
   t.end_ns = reply ? reply_ts : 0;
   t.request_only = !reply;  // oneway, or never answered

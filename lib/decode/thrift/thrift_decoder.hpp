@@ -27,9 +27,10 @@ struct ThriftSettings : ProtocolSettings {
 
 class ThriftDecoder final : public DecoderCommon<ThriftStat> {
  public:
-  static constexpr uint32_t kMaxMessage = 4u << 20;  // larger messages are passed over (framed) or not Thrift
-  static constexpr std::size_t kPending = 256;       // calls awaiting their reply, per worker
-  static constexpr std::size_t kParamsText = 4096;   // of a call's parameters kept for its event
+  static constexpr uint32_t kMaxMessage =
+      4u << 20;                                 // larger: read for their header alone (framed), or not Thrift
+  static constexpr std::size_t kPending = 256;  // calls awaiting their reply, per worker
+  static constexpr std::size_t kParamsText = 4096;  // of a call's parameters kept for its event
 
   struct Pending {
     bool used, oneway;
@@ -43,6 +44,7 @@ class ThriftDecoder final : public DecoderCommon<ThriftStat> {
     uint8_t method_len;
     char method[128];
     uint16_t params_len;
+    bool unread;  // a frame past kMaxMessage: its parameters were not read
     char params[kParamsText];
   };
 

@@ -36,6 +36,7 @@ struct ThriftMessage {
   ThriftText text;         // a call's parameters, a reply's value or exceptions
   uint32_t values_cut = 0, fields_dropped = 0;
   std::size_t end = 0;  // bytes the message took
+  bool unread = false;  // a frame past the decoder's limit: its header alone was read
 };
 
 enum class ThriftParse : uint8_t { kOk, kNeedMore, kBad };
