@@ -70,6 +70,13 @@ class EventEmitter {
       if (chunk_->len == 0) break;  // does not fit even an empty chunk
       flush();
     }
+    if (!chunk_ || chunk_->len != 0) {  // the loop leaves an empty chunk; should it not, a fresh one
+      flush();
+      if (!ensure_chunk()) {
+        counters_.inc(Counter::events_dropped_output_full);
+        return 0;
+      }
+    }
     for (const uint32_t part : {2u, 8u, 64u, 1024u}) {
       JsonWriter w(chunk_->data, chunk_->capacity);
       w.cut_strings_to(std::max<std::size_t>(chunk_->capacity / part, 64));
