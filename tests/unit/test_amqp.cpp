@@ -125,6 +125,35 @@ TEST(Amqp, ContentPropertiesAndBasicGetAsPacketbeatWritesThem) {
   EXPECT_FALSE(test::contains(ev[1], R"("exchange")")) << ev[1];
 }
 
+// frame_max (131,072 bytes as RabbitMQ and its clients negotiate it) bounds a whole frame,
+// its 8 bytes of framing included: a content header that large is read.
+TEST(Amqp, FrameAsLargeAsFrameMaxIsRead) {
+  AmqpHarness h;
+  test::Conn& c = h.conn;
+  const auto frame = [](char type, const std::string& payload) {
+    return std::string(1, type) + be16s(1) + be32s(static_cast<uint32_t>(payload.size())) + payload + "\xce";
+  };
+  // Properties: content-type, then a headers table of one long string filling the frame.
+  const std::string value(131072 - 44, 'h');  // 8 framing, 12 class to size, 24 properties
+  const std::string entry = shortstr("k") + "S" + be32s(static_cast<uint32_t>(value.size())) + value;
+  const std::string props = be16s((1 << 15) | (1 << 13)) + shortstr("text/plain") +
+                            be32s(static_cast<uint32_t>(entry.size())) + entry;
+  const std::string header = frame('\x02', be16s(60) + be16s(0) + be32s(0) + be32s(2) + props);
+  ASSERT_EQ(header.size(), 131072u);
+  const std::string publish = method(60, 40, be16s(0) + shortstr("") + shortstr("work") + '\0');
+  h.client(c, publish + header.substr(0, 60000));
+  h.client(c, header.substr(60000, 60000));
+  h.client(c, header.substr(120000) + frame('\x03', "hi"));
+  h.client(c, queue_declare("after"));
+  h.server(c, declare_ok("after", 0));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(test::contains(ev[0], R"("method":"basic.publish")")) << ev[0].substr(0, 400);
+  EXPECT_TRUE(test::contains(ev[0], R"("content-type":"text/plain")")) << ev[0].substr(0, 400);
+  EXPECT_TRUE(test::contains(ev[1], R"("queue":"after")")) << ev[1];
+  EXPECT_EQ(h.count("amqp.too_large"), 0u);
+}
+
 // Segments lost to the capture (each acknowledged by the other side, the next held
 // behind the hole): an answer lost whole with the start of the next, a request cut at
 // its start. The stream is taken up at the next frame (found by its frame-end octet);

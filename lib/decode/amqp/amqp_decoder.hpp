@@ -58,9 +58,10 @@ struct AmqpState {
 
 class AmqpDecoder final : public DecoderCommon<AmqpStat> {
  public:
-  static constexpr uint32_t kMaxFrame =
-      128 * 1024 - 8;                          // a frame read whole (the engine holds up to 128 KiB)
-  static constexpr uint32_t kMaxPending = 64;  // requests awaiting an answer per connection
+  // A frame read whole, its framing included: frame_max as RabbitMQ and its clients
+  // negotiate it, 131,072 (the engine holds up to 128 KiB).
+  static constexpr uint32_t kMaxFrame = 128 * 1024;
+  static constexpr uint32_t kMaxPending = 64;            // requests awaiting an answer per connection
   static constexpr uint32_t kMaxFieldsText = 16 * 1024;  // one method's rendered fields
 
   explicit AmqpDecoder(const DecoderSetup& s);
