@@ -6,6 +6,7 @@
 #include <string>
 
 #include "decode/mysql/mysql_decoder.hpp"
+#include "decode/pgsql/pgsql_decoder.hpp"
 #include "decode/sql/sql_text.hpp"
 #include "engine/decoder_set.hpp"
 #include "stream_test.hpp"
@@ -750,25 +751,26 @@ TEST(Pgsql, BatchesBindingAStatementParsedBeforeCarryItsQuery) {
   EXPECT_EQ(h.count("pgsql.statements_evicted"), 0u);
 }
 
-// Past the eight named statements a connection remembers, the oldest is forgotten and
+// Past the named statements a connection remembers (32), the oldest is forgotten and
 // counted: a batch binding it has no query, one binding a later one still has its own.
-TEST(Pgsql, NinthNamedStatementEvictsTheOldestCounted) {
+TEST(Pgsql, NamedStatementPastTheLimitEvictsTheOldestCounted) {
   PgsqlHarness h;
   const std::string z(1, '\0'), ready = pg('Z', "I"), no_params(2, '\0');
-  for (int i = 1; i <= 9; ++i) {
+  constexpr int kLast = PgsqlState::kMaxNamed + 1;
+  for (int i = 1; i <= kLast; ++i) {
     h.client(pg('P', "S_" + std::to_string(i) + z + "SELECT " + std::to_string(i) + z + no_params) +
              pg('S', ""));
     h.server(pg('1', "") + ready);
   }
-  for (const char* stmt : {"S_1", "S_9"}) {
+  for (const std::string& stmt : {std::string("S_1"), "S_" + std::to_string(kLast)}) {
     h.client(pg('B', z + stmt + z + no_params + no_params + no_params) + pg('E', z + std::string(4, '\0')) +
              pg('S', ""));
     h.server(pg('2', "") + pg('C', "SELECT 1" + z) + ready);
   }
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 11u);
-  EXPECT_FALSE(contains(ev[9], R"("query":"SELECT 1")")) << ev[9];
-  EXPECT_TRUE(contains(ev[10], R"("query":"SELECT 9")")) << ev[10];
+  ASSERT_EQ(ev.size(), static_cast<std::size_t>(kLast + 2));
+  EXPECT_FALSE(contains(ev[kLast], R"("query":"SELECT 1")")) << ev[kLast];
+  EXPECT_TRUE(contains(ev[kLast + 1], "\"query\":\"SELECT " + std::to_string(kLast) + "\"")) << ev[kLast + 1];
   EXPECT_EQ(h.count("pgsql.statements_evicted"), 1u);
 }
 

@@ -72,7 +72,7 @@ struct PgsqlState {
     uint8_t used;
     ChainStore::Chain text;
   };
-  static constexpr int kMaxNamed = 8;
+  static constexpr int kMaxNamed = 32;  // a pool's statement cache per connection, mostly
   Named named[kMaxNamed];
   uint8_t named_next;
 };
