@@ -18,10 +18,9 @@ void JsonWriter::key_escaped(std::string_view k) {
   after_key_ = true;
 }
 
-std::string_view JsonWriter::bounded(std::string_view s) {
-  if (s.size() <= max_string_) return s;
+std::string_view JsonWriter::bounded(std::string_view s, std::size_t n) {
+  if (s.size() <= n) return s;
   ++strings_cut_;
-  std::size_t n = max_string_;
   // Back to the start of the character the bound falls in (continuation bytes 10xxxxxx).
   for (int k = 0; k < 3 && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80; ++k) --n;
   return s.substr(0, n);
@@ -30,28 +29,17 @@ std::string_view JsonWriter::bounded(std::string_view s) {
 void JsonWriter::string_escaped(std::string_view s) {
   separator();
   put('"');
-  escape(bounded(s));
+  escape(bounded(s, max_string_));
   put('"');
 }
 
 void JsonWriter::string_parts(std::string_view a, std::string_view b) {
   separator();
   put('"');
-  if (a.size() + b.size() > max_string_) {
-    const std::size_t left = max_string_;
-    if (a.size() >= left) {
-      escape(bounded(a));
-    } else {
-      escape(a);
-      const std::size_t keep = max_string_;
-      max_string_ = left - a.size();
-      escape(bounded(b));
-      max_string_ = keep;
-    }
-  } else {
-    escape(a);
-    escape(b);
-  }
+  // One value under one bound: b gets what a leaves of it, nothing once a is cut.
+  const std::string_view first = bounded(a, max_string_);
+  escape(first);
+  if (first.size() == a.size()) escape(bounded(b, max_string_ - a.size()));
   put('"');
 }
 

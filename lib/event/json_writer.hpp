@@ -244,8 +244,8 @@ class JsonWriter {
   // non-ASCII, quote or backslash byte), n when there is none.
   static std::size_t first_unsafe(const unsigned char* p, std::size_t i, std::size_t n);
 
-  // s as cut_strings_to() bounds it.
-  std::string_view bounded(std::string_view s);
+  // s cut to n bytes at most (whole UTF-8 characters), a cut counted.
+  std::string_view bounded(std::string_view s, std::size_t n);
 
   static constexpr std::size_t kNoCut = ~std::size_t{0};
   char* buf_;
