@@ -279,11 +279,9 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
   d.phase = kStart;
   d.keep = 0;
   if (!(m.flags & kResponse)) {
-    if (!st.held.empty() && st.n_pending == 0) {
+    HttpMessage resp;
+    if (st.n_pending == 0 && take_held(st, resp)) {
       // The response that came while this request's head was still coming.
-      HttpMessage resp;
-      store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&resp), sizeof resp);
-      store_.release(st.held);
       publish(c, st.client, &m, &resp, nullptr);
       release(m);
       release(resp);
@@ -336,11 +334,16 @@ bool HttpDecoder::hold_response(HttpState& st, const HttpMessage& m) {
   return true;
 }
 
-void HttpDecoder::publish_held(HttpState& st, const StreamInfo& c) {
-  if (st.held.empty()) return;
-  HttpMessage resp;
-  store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&resp), sizeof resp);
+bool HttpDecoder::take_held(HttpState& st, HttpMessage& out) {
+  if (st.held.empty()) return false;
+  store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&out), sizeof out);
   store_.release(st.held);
+  return true;
+}
+
+void HttpDecoder::publish_held(HttpState& st, const StreamInfo& c) {
+  HttpMessage resp;
+  if (!take_held(st, resp)) return;
   counters_.inc(HttpStat::unmatched_responses);
   publish(c, st.client, nullptr, &resp, kUnmatchedResponse);
   release(resp);

@@ -145,6 +145,8 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   // A response with no request waiting: held for the client's head in progress (true),
   // or published unmatched by the caller (false).
   bool hold_response(HttpState& st, const HttpMessage& m);
+  // The held response, if any, out of the store into out.
+  bool take_held(HttpState& st, HttpMessage& out);
   // The held response, if any, goes out unmatched (its request never came whole).
   void publish_held(HttpState& st, const StreamInfo& c);
 
