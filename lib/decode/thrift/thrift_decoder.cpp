@@ -100,10 +100,7 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
         counters_.inc(ThriftStat::too_large);
         const ThriftParse r = parser.parse(rest.subspan(4, kHeaderPeek), st.protocol[dir], settings_.limits,
                                            names_of, idl, m, need);
-        const bool named = !m.method.empty() && std::all_of(m.method.begin(), m.method.end(), [](char ch) {
-          return static_cast<unsigned char>(ch) >= 0x20 && static_cast<unsigned char>(ch) < 0x7f;
-        });
-        if (r != ThriftParse::kBad && named && m.type >= kThriftCall && m.type <= kThriftOneway) {
+        if (r != ThriftParse::kBad && header_valid(m)) {
           m.text.clear();
           m.unread = true;
           on_message(c, dir, m, len, c.ts_at(static_cast<uint32_t>(off)));

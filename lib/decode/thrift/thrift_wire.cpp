@@ -385,6 +385,13 @@ bool thrift_detect(std::span<const uint8_t> b, ThriftProtocol& p, bool& framed) 
   return false;
 }
 
+bool header_valid(const ThriftMessage& m) {
+  if (m.type < kThriftCall || m.type > kThriftOneway || m.method.empty()) return false;
+  for (char c : m.method)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
+  return true;
+}
+
 ThriftParse ThriftParser::parse(std::span<const uint8_t> b, ThriftProtocol p, const ThriftLimits& lim,
                                 NamesOf names_of, const void* ctx, ThriftMessage& m, std::size_t& need) {
   Reader r{b, p, lim};
@@ -417,10 +424,7 @@ ThriftParse ThriftParser::parse(std::span<const uint8_t> b, ThriftProtocol p, co
     need = r.need;
     return ThriftParse::kNeedMore;
   }
-  if (m.type < kThriftCall || m.type > kThriftOneway || m.method.empty()) return ThriftParse::kBad;
-  for (char c : m.method)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
-      return ThriftParse::kBad;
+  if (!header_valid(m)) return ThriftParse::kBad;
 
   m.text.clear();
   if (m.type == kThriftCall || m.type == kThriftOneway) {

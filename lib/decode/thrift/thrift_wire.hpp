@@ -41,6 +41,10 @@ struct ThriftMessage {
 
 enum class ThriftParse : uint8_t { kOk, kNeedMore, kBad };
 
+// Whether a message's header, as parse() reads it, is one: a known type, a name of
+// printable ASCII.
+bool header_valid(const ThriftMessage& m);
+
 // Parses one message at the start of `b`. kNeedMore sets `need` (bytes of b needed);
 // `names` (field id -> name) is looked up by the caller from the method and applied
 // to a call's parameters or a reply's exceptions.
