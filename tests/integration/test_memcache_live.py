@@ -143,3 +143,49 @@ def test_memcache_meta_protocol_live(tmp_path, memcached):
     assert events[4]["response"]["type"] == "Counter"
     assert events[5]["request"]["quiet"] is True and events[8]["request"]["quiet"] is True
     assert events[9]["response"]["type"] == "Fail"
+
+
+def test_memcache_values_live(tmp_path, memcached):
+    # maxvalues and maxbytespervalue as Packetbeat applies them: a storage command's value
+    # and a get's values published base64-encoded, each cut to maxbytespervalue, at most
+    # maxvalues of a reply; text and binary alike; a value of 300 KB streams past, cut.
+    import base64
+    import struct
+    config = live_config("memcache", PORT, "    maxvalues: 2\n    maxbytespervalue: 8\n")
+    big = bytes(range(256)) * 1200
+
+    def binary(magic, op, key, value, extras=b"", opaque=0):
+        return struct.pack(">BBHBBHIIQ", magic, op, len(key), len(extras), 0, 0,
+                           len(extras) + len(key) + len(value), opaque, 0) + extras + key + value
+
+    def workload():
+        c = socket.create_connection(("127.0.0.1", PORT))
+        assert exchange(c, b"set v1 0 0 5\r\nhello\r\n", [b"\r\n"]) == b"STORED\r\n"
+        assert exchange(c, b"set v2 0 0 %d\r\n%s\r\n" % (len(big), big), [b"\r\n"]) == b"STORED\r\n"
+        assert exchange(c, b"set v3 0 0 3\r\nabc\r\n", [b"\r\n"]) == b"STORED\r\n"
+        assert exchange(c, b"get v1 v2 v3\r\n", [b"END\r\n"]).count(b"VALUE") == 3
+        c.close()
+        b = socket.create_connection(("127.0.0.1", PORT))
+        b.sendall(binary(0x80, 0x01, b"bk", b"binary value", extras=b"\0" * 8, opaque=5))
+        assert len(b.recv(1 << 16)) == 24
+        b.sendall(binary(0x80, 0x00, b"bk", b"", opaque=6))
+        r = b""
+        while len(r) < 24 + 4 + 12:
+            r += b.recv(1 << 16)
+        assert r.endswith(b"binary value")
+        time.sleep(0.5)
+        b.close()
+        time.sleep(0.3)
+
+    out, err = run_live(config, tmp_path, workload)
+    s = final_stats(err)
+    assert s["capture.pcap.dropped"] == 0 and s["memcache.malformed"] == 0
+    events = in_request_order(out)
+    got = [(e["request"]["command"], e["request"].get("values"), e.get("response", {}).get("values"))
+           for e in events]
+    b64 = lambda v: base64.b64encode(v).decode()
+    assert got == [("set", b64(b"hello"), None), ("set", b64(big[:8]), None), ("set", b64(b"abc"), None),
+                   ("get", None, [b64(b"hello"), b64(big[:8])]),
+                   ("set", [b64(b"binary v")], None), ("get", None, [b64(b"binary v")])], got
+    assert events[3]["response"]["count_values"] == 3 and events[3]["response"]["bytes"] == 5 + len(big) + 3
+    assert s.get("memcache.values_cut", 0) == 0

@@ -497,5 +497,94 @@ TEST(Memcache, RepliesLostInSeveralPlacesPairTheRestRight) {
   }
 }
 
+// maxvalues as Packetbeat applies it: the values of a storage command and of a get's
+// reply published base64-encoded (a text request's one value a string, replies' and
+// binary messages' a list), each cut to maxbytespervalue, at most maxvalues of a reply;
+// a value over several segments kept whole; one past the 64 KiB bound kept that far and
+// noted; one a gap interrupts kept as far as it went, noted. Before, the setting was
+// warned about and no value published.
+TEST(Memcache, ValuesPublishedAsMaxvaluesSays) {
+  struct H : test::StreamTest {
+    test::Conn conn{50000, 11211, 100, 900};
+    H(int32_t max_values, uint32_t max_bytes) {
+      const uint16_t ports[] = {11211};
+      auto& s = decoders.enable<MemcacheSettings>("memcache", ports);
+      s.max_values = max_values;
+      s.max_bytes_per_value = max_bytes;
+      start();
+    }
+  };
+  {
+    H h(-1, 0);
+    h.client(h.conn, "set k1 0 0 5\r\nhello\r\n");
+    h.server(h.conn, "STORED\r\n");
+    h.client(h.conn, "get k1 k2 k3\r\n");
+    h.server(h.conn, "VALUE k1 0 5\r\nhel");  // the value over two segments
+    h.server(h.conn, "lo\r\nVALUE k2 0 2\r\nab\r\nVALUE k3 0 0\r\n\r\nEND\r\n");
+    h.client(h.conn, std::string(mc_binary(0x80, 0x01, "b", "xyz", 7, 8)));
+    h.server(h.conn, std::string(mc_binary(0x81, 0x01, "", "", 7)));
+    const std::string big = "set big 0 0 70000\r\n" + std::string(70000, 'x') + "\r\n";
+    for (std::size_t at = 0; at < big.size(); at += 1400) h.client(h.conn, big.substr(at, 1400));
+    h.server(h.conn, "STORED\r\n");
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 4u);
+    EXPECT_TRUE(contains(ev[0], R"("type":"Store","values":"aGVsbG8="})")) << ev[0];
+    EXPECT_TRUE(contains(ev[1], R"("type":"Load","values":["aGVsbG8=","YWI=",""]})")) << ev[1];
+    EXPECT_TRUE(contains(ev[2], R"("type":"Store","values":["eHl6"]})")) << ev[2];
+    EXPECT_TRUE(contains(ev[3], "values longer than 64 KiB: their first 64 KiB kept"))
+        << ev[3].substr(0, 400);
+    EXPECT_TRUE(contains(ev[3], R"("bytes":70000,)")) << ev[3].substr(0, 400);
+    const std::size_t at = ev[3].find(R"("values":")");
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_EQ(ev[3].find('"', at + 10) - (at + 10), (65536 + 2) / 3 * 4u);
+    EXPECT_EQ(h.count("memcache.values_cut"), 1u);
+  }
+  {
+    H h(1, 3);
+    h.client(h.conn, "get a b\r\n");
+    h.server(h.conn, "VALUE a 0 5\r\nhello\r\nVALUE b 0 5\r\nworld\r\nEND\r\n");
+    h.client(h.conn, "set c 0 0 5\r\nhello\r\n");
+    h.server(h.conn, "STORED\r\n");
+    h.client(h.conn, "get d\r\n");
+    h.server(h.conn, "VALUE d 0 10\r\n01234");
+    h.lose(false, h.conn, "56789\r\nEND\r\n");
+    h.client(h.conn, "get e\r\n");
+    h.server(h.conn, "VALUE e 0 1\r\nE\r\nEND\r\n");
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 4u);
+    EXPECT_TRUE(contains(ev[0], R"("count_values":2,)")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("values":["aGVs"]})")) << ev[0];  // one value, 3 bytes
+    EXPECT_TRUE(contains(ev[1], R"("values":"aGVs"})")) << ev[1];
+    EXPECT_TRUE(contains(ev[2], R"("values":["MDEy"]})")) << ev[2];  // within the bytes kept: whole
+    EXPECT_TRUE(contains(ev[3], R"("values":["RQ=="]})")) << ev[3];
+    EXPECT_EQ(h.count("memcache.values_cut"), 0u);
+  }
+  {
+    H h(-1, 0);
+    h.client(h.conn, "get d\r\n");
+    h.server(h.conn, "VALUE d 0 10\r\n01234");
+    h.lose(false, h.conn, "567");
+    h.server(h.conn, "89\r\nEND\r\n");
+    h.client(h.conn, "get e\r\n");
+    h.server(h.conn, "VALUE e 0 1\r\nE\r\nEND\r\n");
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_TRUE(contains(ev[0], R"("values":["MDEyMzQ="]})")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], "a value kept in part: the capture or the block store ended it")) << ev[0];
+    EXPECT_TRUE(contains(ev[1], R"("values":["RQ=="]})")) << ev[1];
+    EXPECT_EQ(h.count("memcache.values_cut"), 1u);
+  }
+  {  // over UDP: a reply's values within its datagram
+    H h(-1, 0);
+    const std::string frame{0, 7, 0, 0, 0, 1, 0, 0};
+    h.datagram("10.0.0.1", 40000, "10.0.0.2", 11211, frame + "get k j\r\n");
+    h.datagram("10.0.0.2", 11211, "10.0.0.1", 40000,
+               frame + "VALUE k 0 1\r\nv\r\nVALUE j 0 2\r\nww\r\nEND\r\n");
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_TRUE(contains(ev[0], R"("values":["dg==","d3c="]})")) << ev[0];
+  }
+}
+
 }  // namespace
 }  // namespace tapbeat

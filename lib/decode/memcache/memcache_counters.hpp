@@ -23,6 +23,7 @@ enum class MemcacheStat : uint16_t {
   resync_skipped_bytes,
   malformed,
   keys_cut,
+  values_cut,
   violations,
   kCount,
 };
@@ -42,6 +43,7 @@ inline constexpr CounterSpec kMemcacheCounters[] = {
     counter(MemcacheStat::resync_skipped_bytes, "memcache.resync_skipped_bytes"),
     counter(MemcacheStat::malformed, "memcache.malformed"),
     counter(MemcacheStat::keys_cut, "memcache.keys_cut"),
+    counter(MemcacheStat::values_cut, "memcache.values_cut"),
     counter(MemcacheStat::violations, "memcache.violations"),
 };
 static_assert(counters_in_order<MemcacheStat>(kMemcacheCounters));

@@ -9,6 +9,7 @@
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
 #include "util/byte_reader.hpp"
+#include "util/encode.hpp"
 
 namespace tapbeat {
 
@@ -97,6 +98,10 @@ MemcacheDecoder::MemcacheDecoder(const DecoderSetup& s)
     : DecoderCommon<MemcacheStat>(s), cfg_(s.settings<MemcacheSettings>()), udp_(std::make_unique<Udp>()) {
   std::memset(static_cast<void*>(udp_.get()), 0, sizeof(Udp));
   udp_->watch = WaitWatch{};
+  if (cfg_.max_values != 0) {
+    value_raw_ = std::make_unique<uint8_t[]>(kMaxValueBytes);
+    value_text_ = std::make_unique<char[]>(kMaxValueBytes / 3 * 4 + 4);
+  }
 }
 
 MemcacheDecoder::~MemcacheDecoder() = default;
@@ -106,7 +111,7 @@ void MemcacheDecoder::open(void* state) {
   std::memset(static_cast<void*>(&st), 0, sizeof st);
   st.client = -1;
   st.queue = ChainStore::Chain{};
-  for (auto& d : st.dir) d.cur.keys = ChainStore::Chain{};
+  for (auto& d : st.dir) d.cur.keys = d.cur.vals = ChainStore::Chain{};
 }
 
 namespace {
@@ -137,6 +142,44 @@ void MemcacheDecoder::keep_key(McMsg& m, std::string_view k) {
   if (m.keys.len) store_.append(m.keys, reinterpret_cast<const uint8_t*>(" "), 1);
   store_.append(m.keys, reinterpret_cast<const uint8_t*>(k.data()),
                 static_cast<uint32_t>(std::min<std::size_t>(k.size(), 250)));
+}
+
+void MemcacheDecoder::begin_value(McMsg& m, MemcacheState::Dir& d, uint64_t len) {
+  d.keep_left = 0;
+  if (cfg_.max_values == 0 || (cfg_.max_values > 0 && m.values_kept >= cfg_.max_values)) return;
+  uint32_t keep =
+      cfg_.max_bytes_per_value ? std::min(cfg_.max_bytes_per_value, kMaxValueBytes) : kMaxValueBytes;
+  if (len > keep && keep == kMaxValueBytes) m.value_notes |= kValueTooLong;
+  keep = static_cast<uint32_t>(std::min<uint64_t>(len, keep));
+  if (m.vals.len + 4 + keep > kMaxValuesBytes) {
+    m.value_notes |= kValuesLeftOut;
+    return;
+  }
+  const uint64_t room = store_.room(m.vals);
+  if (room < 4 + uint64_t{keep}) {  // the block store is short of room: as much as there is
+    m.value_notes |= kValueCut;
+    if (room <= 4) return;
+    keep = static_cast<uint32_t>(room - 4);
+  }
+  d.value_at = m.vals.len;
+  store_.append(m.vals, reinterpret_cast<const uint8_t*>(&keep), 4);
+  ++m.values_kept;
+  d.keep_left = keep;
+}
+
+void MemcacheDecoder::keep_value(McMsg& m, MemcacheState::Dir& d, const uint8_t* p, uint32_t n) {
+  const uint32_t k = std::min(n, d.keep_left);
+  const uint32_t got = store_.append(m.vals, p, k);
+  d.keep_left -= got;
+  if (got < k) end_value_early(m, d);  // the store filled up meanwhile
+}
+
+void MemcacheDecoder::end_value_early(McMsg& m, MemcacheState::Dir& d) {
+  if (d.keep_left == 0) return;
+  const uint32_t kept = m.vals.len - d.value_at - 4;
+  store_.write_at(m.vals, d.value_at, reinterpret_cast<const uint8_t*>(&kept), 4);
+  m.value_notes |= kValueCut;
+  d.keep_left = 0;
 }
 
 // A text command's keys from its words: the first after the command (stats, flush_all
@@ -214,7 +257,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, int dir, const uint8_t* p
         out.bits |= kHasCounter;
       }
       if (keylen) add_key(k);
-      if (vlen) out.count_values = 1, out.value_bytes = vlen;
+      if (vlen) out.count_values = 1, out.value_bytes = vlen, begin_value(out, d, vlen);
     } else {
       if (extlen >= 4) out.flags = static_cast<uint32_t>(load_be(ext, 4));
       if (op == 0x10) {  // stat: one name/value per packet, an empty key ends them
@@ -245,7 +288,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, int dir, const uint8_t* p
         return {24 + body, 0, Verdict::kOk};
       }
       if (keylen) add_key(k);
-      if (vlen && out.status == 0) out.count_values = 1, out.value_bytes = vlen;
+      if (vlen && out.status == 0) out.count_values = 1, out.value_bytes = vlen, begin_value(out, d, vlen);
       if (out.status != 0) out.bits |= kError;
     }
     out.wire_bytes = 24 + body;
@@ -294,6 +337,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, int dir, const uint8_t* p
     out.count_values = 1;
     out.value_bytes = bytes;
     out.wire_bytes += bytes + 2;
+    begin_value(out, d, bytes);
     d.skip = bytes + 2;
     d.in_value = 1;
     return {line_len, 0, Verdict::kOk};
@@ -467,6 +511,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, int dir, const uint8_t* p
     ++out.count_values;
     out.value_bytes += bytes;
     out.wire_bytes += bytes + 2;
+    begin_value(out, d, bytes);
     d.skip = bytes + 2;
     d.in_value = 1;
     return {line_len, 0, Verdict::kOk};
@@ -521,6 +566,7 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
   while (off < n) {
     if (d.in_value) {
       const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(d.skip, n - off));
+      if (d.keep_left) keep_value(d.cur, d, p + off, k);
       d.skip -= k;
       off += k;
       if (d.skip == 0) {
@@ -572,13 +618,13 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
     counters_.inc(MemcacheStat::requests);
     if ((msg.bits & kQuiet) && !binary && !(msg.bits & kMeta)) {  // text noreply: no answer comes
       publish(c, st.client, false, false, &msg, nullptr);
-      store_.release(msg.keys);
+      release(msg);
       return;
     }
     if (st.n_pending >= kMaxPending ||
         store_.append(st.queue, reinterpret_cast<const uint8_t*>(&msg), sizeof msg) < sizeof msg) {
       counters_.inc(MemcacheStat::queue_full);
-      store_.release(msg.keys);
+      release(msg);
       return;
     }
     ++st.n_pending;
@@ -588,7 +634,7 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
   const bool end_may_follow = st.end_may_follow;
   st.end_may_follow = 0;
   if (end_may_follow && !st.n_pending && !binary && msg.reply_kind == kReplyEnd && !msg.count_values) {
-    store_.release(msg.keys);  // the END of a reply taken at a cut (take_cut_reply)
+    release(msg);  // the END of a reply taken at a cut (take_cut_reply)
     return;
   }
   counters_.inc(MemcacheStat::responses);
@@ -602,14 +648,14 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       // Sent before the client had bytes of replies the capture lost: a hit may have
       // been among them.
       publish(c, st.client, true, false, &req, nullptr, st.lost.may_have_lost(req.start_ns));
-      store_.release(req.keys);
+      release(req);
       continue;
     }
     // Meta: a quiet request this reply is not for got the reply quiet mode leaves out.
     if ((req.bits & (kMeta | kQuiet)) == (kMeta | kQuiet) && !answers_quiet_meta(req, msg)) {
       drop_pending(st, req);
       publish(c, st.client, false, false, &req, nullptr);
-      store_.release(req.keys);
+      release(req);
       continue;
     }
     drop_pending(st, req);
@@ -621,8 +667,8 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       continue;
     }
     publish(c, st.client, binary, false, &req, &msg);
-    store_.release(req.keys);
-    store_.release(msg.keys);
+    release(req);
+    release(msg);
     return;
   }
   // An answer to nothing seen (a capture that starts after its request, a request the
@@ -631,14 +677,14 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
   counters_.inc(MemcacheStat::unmatched_responses);
   if (binary || msg.reply_kind != kReplyEnd || msg.count_values)
     publish(c, st.client, binary, false, nullptr, &msg);
-  store_.release(msg.keys);
+  release(msg);
 }
 
 void MemcacheDecoder::lose_reply(MemcacheState& st, const StreamInfo& c, McMsg& req) {
   counters_.inc(MemcacheStat::unmatched_requests);
   counters_.inc(MemcacheStat::responses_lost);
   publish(c, st.client, false, false, &req, nullptr);
-  store_.release(req.keys);
+  release(req);
 }
 
 bool MemcacheDecoder::can_answer(const McMsg& req, const McMsg& reply) const {
@@ -775,6 +821,7 @@ bool MemcacheDecoder::cut_reply(MemcacheState& st, const StreamInfo& c, Memcache
 void MemcacheDecoder::take_cut_reply(MemcacheState& st, const StreamInfo& c, MemcacheState::Dir& d) {
   d.cur.bits |= kLost;
   const bool gathered = !(d.cur.bits & kBinary) && (d.gathering || d.cur.reply_kind == kReplyValue);
+  end_value_early(d.cur, d);
   d.in_value = 0;
   d.skip = 0;
   d.gathering = 0;
@@ -788,6 +835,7 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
   MemcacheState::Dir& d = st.dir[dir];
   counters_.inc(MemcacheStat::gaps);
   if (d.in_value && d.skip >= len) {
+    end_value_early(d.cur, d);  // kept as far as the gap: a value's prefix
     d.skip -= len;
     if (d.skip == 0) {
       d.in_value = 0;
@@ -800,6 +848,7 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
   // lines, whose lines after a whole one) the gap took is published as far as it went.
   if (dir == st.client && d.in_value && !(d.cur.bits & kIsResponse)) {
     d.cur.bits |= kLost;
+    end_value_early(d.cur, d);
     d.in_value = 0;
     d.skip = 0;
     on_message(st, c, d.cur);
@@ -814,8 +863,9 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
   // which goes out unanswered, and the replies after the gap meet their own requests.
   // The next line that opens a message (text) or the next header that holds together
   // (binary) takes up the stream.
-  store_.release(d.cur.keys);
+  release(d.cur);
   d.cur = McMsg{};
+  d.keep_left = 0;
   d.in_value = 0;
   d.skip = 0;
   d.gathering = 0;
@@ -846,10 +896,10 @@ void MemcacheDecoder::close(void* state, const StreamInfo& c) {
     // A quiet binary request needs no answer; others went unanswered.
     if (!(req.bits & kQuiet)) counters_.inc(MemcacheStat::unmatched_requests);
     publish(c, st.client, req.bits & kBinary, false, &req, nullptr);
-    store_.release(req.keys);
+    release(req);
   }
   store_.release(st.queue);
-  for (auto& d : st.dir) store_.release(d.cur.keys);
+  for (auto& d : st.dir) release(d.cur);
 }
 
 bool MemcacheDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
@@ -861,7 +911,7 @@ bool MemcacheDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) 
     drop_pending(st, req);
     if (!(req.bits & kQuiet)) counters_.inc(MemcacheStat::unmatched_requests);
     publish(c, st.client, req.bits & kBinary, false, &req, nullptr);
-    store_.release(req.keys);
+    release(req);
   }
   return st.n_pending > 0;
 }
@@ -883,14 +933,13 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
   MemcacheState st;
   std::memset(static_cast<void*>(&st), 0, sizeof st);
   st.queue = ChainStore::Chain{};
-  for (auto& d : st.dir) d.cur.keys = ChainStore::Chain{};
+  for (auto& d : st.dir) d.cur.keys = d.cur.vals = ChainStore::Chain{};
   const StreamInfo c = udp_exchange(m.ip_version, m.src, m.dst, m.sport, m.dport, m.ts_ns);
   const uint8_t first = p[8];
   const std::string_view text(reinterpret_cast<const char*>(p + 8), m.l4_payload_len - 8);
   const bool request = first == 0x80 || (first != 0x81 && !looks_like_reply(text));
   st.client = request ? 0 : 1;
   McMsg msg{};
-  msg.keys = ChainStore::Chain{};
   const uint8_t* q = p + 8;
   uint32_t left = m.l4_payload_len - 8;
   bool done = false;
@@ -898,13 +947,15 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
     const DecodeResult r = parse(st, 0, q, left, c.ts_ns, request, msg, done);
     if (r.verdict != Verdict::kOk) {
       counters_.inc(MemcacheStat::malformed);
-      store_.release(msg.keys);
+      release(msg);
       return;
     }
     q += r.consumed;
     left -= r.consumed;
     if (st.dir[0].in_value) {  // a value inside the datagram
       const uint32_t k = static_cast<uint32_t>(std::min<uint64_t>(st.dir[0].skip, left));
+      if (st.dir[0].keep_left) keep_value(msg, st.dir[0], q, k);
+      end_value_early(msg, st.dir[0]);  // a value past the datagram's end: as far as it went
       q += k;
       left -= k;
       st.dir[0].in_value = 0;
@@ -918,7 +969,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
     counters_.inc(MemcacheStat::requests);
     if (msg.bits & kQuiet) {  // noreply / quiet: nothing comes back
       publish(c, 0, msg.bits & kBinary, true, &msg, nullptr);
-      store_.release(msg.keys);
+      release(msg);
       return;
     }
     Udp::Entry* slot = nullptr;
@@ -929,7 +980,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
       }
     if (!slot) {
       counters_.inc(MemcacheStat::queue_full);
-      store_.release(msg.keys);
+      release(msg);
       return;
     }
     *slot = Udp::Entry{true, m.src, m.dst, m.sport, m.dport, id, m.ip_version, msg};
@@ -942,8 +993,8 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
         e.sport == m.sport) {
       publish(udp_exchange(m.ip_version, e.client, e.server, e.cport, e.sport, m.ts_ns), 0,
               msg.bits & kBinary, true, &e.msg, &msg);
-      store_.release(e.msg.keys);
-      store_.release(msg.keys);
+      release(e.msg);
+      release(msg);
       e.used = false;
       u.watch.remove();
       return;
@@ -955,7 +1006,7 @@ void MemcacheDecoder::datagram(const PacketMeta& m) {
     publish(udp_exchange(m.ip_version, m.dst, m.src, m.dport, m.sport, m.ts_ns), 0, msg.bits & kBinary, true,
             nullptr, &msg);
   }
-  store_.release(msg.keys);
+  release(msg);
 }
 
 void MemcacheDecoder::tick(uint64_t now_ns) {
@@ -970,7 +1021,7 @@ void MemcacheDecoder::tick(uint64_t now_ns) {
     counters_.inc(MemcacheStat::unmatched_requests);
     publish(udp_exchange(e.ip_version, e.client, e.server, e.cport, e.sport, 0), 0, e.msg.bits & kBinary,
             true, &e.msg, nullptr);
-    store_.release(e.msg.keys);
+    release(e.msg);
     e.used = false;
     udp_->watch.remove();
   }
@@ -1013,6 +1064,14 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
     counters_.inc(MemcacheStat::keys_cut);
     static_assert(kMaxKeysText == 16 * 1024, "the note names it");
     t.add_note("keys past 16 KiB of text not kept");
+  }
+  const uint8_t value_notes = (req ? req->value_notes : 0) | (resp ? resp->value_notes : 0);
+  if (value_notes) {
+    counters_.inc(MemcacheStat::values_cut);
+    static_assert(kMaxValueBytes == 64 * 1024 && kMaxValuesBytes == 128 * 1024, "the notes name them");
+    if (value_notes & kValueTooLong) t.add_note("values longer than 64 KiB: their first 64 KiB kept");
+    if (value_notes & kValuesLeftOut) t.add_note("values past 128 KiB of a message not kept");
+    if (value_notes & kValueCut) t.add_note("a value kept in part: the capture or the block store ended it");
   }
   t.start_ns = req ? req->start_ns : resp->start_ns;
   t.end_ns = resp ? resp->start_ns : req->end_ns;  // the response's first packet, as Packetbeat ends it
@@ -1095,6 +1154,9 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
         w.field_uint("vbucket", r.vbucket);
       }
       w.field("type", kCommands[r.command].type);
+      // A text storage command's value is one string, as Packetbeat writes a request's;
+      // binary requests' values are a list, as its binary serializer writes them.
+      if (with_value && r.values_kept) write_values(w, r, !binary);
       w.end_object();
     }
     if (resp) {
@@ -1147,11 +1209,29 @@ void MemcacheDecoder::publish(const StreamInfo& c, int client, bool binary, bool
                                    : kReplies[r.reply_kind].type;
       w.field("type", type);
       if ((r.bits & kHasCounter) && (!(r.bits & kMeta) || counter)) w.field_uint("value", r.counter);
+      if (with_value && r.values_kept) write_values(w, r, false);
       w.end_object();
     }
     w.end_object();
     end_transaction(w);
   });
+}
+
+void MemcacheDecoder::write_values(JsonWriter& w, const McMsg& m, bool one) {
+  if (one)
+    w.key("values");
+  else
+    w.begin_array("values");
+  uint32_t at = 0;
+  for (uint32_t i = 0; i < m.values_kept && at + 4 <= m.vals.len; ++i) {
+    uint32_t len = 0;
+    store_.copy_out(m.vals, reinterpret_cast<uint8_t*>(&len), 4, at);
+    const uint32_t got = store_.copy_out(m.vals, value_raw_.get(), std::min(len, kMaxValueBytes), at + 4);
+    at += 4 + len;
+    w.ascii({value_text_.get(), base64_encode(value_raw_.get(), got, value_text_.get())});
+    if (one) break;
+  }
+  if (!one) w.end_array();
 }
 
 namespace {
@@ -1186,9 +1266,13 @@ std::unique_ptr<ProtocolSettings> configure(const ProtocolConfig& p, const Optio
   MemcacheSettings& s = *out;
   s.parse_unknown = p.flag("parseunknown", false);
   s.udp_timeout_ns = p.duration_ns("udptransactiontimeout", s.udp_timeout_ns);
-  if (p.options["maxvalues"] && p.options["maxvalues"].as<int>() != 0)
-    warn("maxvalues",
-         "values are counted and sized but not published in this version (memcache.*.values is left out)");
+  if (p.options["maxvalues"]) s.max_values = p.options["maxvalues"].as<int32_t>();
+  if (p.options["maxbytespervalue"]) {
+    s.max_bytes_per_value = p.options["maxbytespervalue"].as<uint32_t>();
+    if (s.max_values != 0 && s.max_bytes_per_value > MemcacheDecoder::kMaxValueBytes)
+      warn("maxbytespervalue",
+           "values are kept up to 64 KiB each; longer ones are cut there (noted on the event)");
+  }
   return out;
 }
 
@@ -1210,7 +1294,7 @@ const DecoderDescriptor& memcache_protocol() {
       .index_template =
           {.dynamic_templates =
                R"({"cas_values": {"path_match": "memcache.*.cas_unique", "mapping": {"type": "unsigned_long"}}})"},
-      .exercise_options = "{parseunknown: true}",
+      .exercise_options = "{parseunknown: true, maxvalues: -1, maxbytespervalue: 100}",
       .create = create,
   };
   return d;

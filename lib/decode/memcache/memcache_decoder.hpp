@@ -3,8 +3,10 @@
 // quiet commands by opaque, with noop flushing them) and over UDP (the 8-byte frame
 // header; requests matched by request id within udptransactiontimeout).
 //
-// Values are counted, not kept (maxvalues and maxbytespervalue bound what would be
-// published); a value larger than the engine hands over whole streams through.
+// Values are counted and, with maxvalues set, kept as they stream past (each up to
+// maxbytespervalue and kMaxValueBytes, a message's up to kMaxValuesBytes, in the block
+// store) and published base64-encoded as Packetbeat publishes them; a value larger than
+// the engine hands over whole streams through.
 #pragma once
 
 #include <memory>
@@ -19,11 +21,21 @@ namespace tapbeat {
 struct MemcacheSettings : ProtocolSettings {
   bool parse_unknown = false;
   uint64_t udp_timeout_ns = 200'000'000;  // udptransactiontimeout
+  int32_t max_values = 0;                 // maxvalues: values kept per message, 0 none, < 0 all
+  uint32_t max_bytes_per_value = 0;       // maxbytespervalue: 0 as far as kMaxValueBytes
+};
+
+// McMsg::value_notes
+enum McValueNote : uint8_t {
+  kValueCut = 1,       // a value kept shorter than the bound (the store full, the capture's loss)
+  kValueTooLong = 2,   // a value past kMaxValueBytes, kept as far as that
+  kValuesLeftOut = 4,  // values past kMaxValuesBytes of a message not kept
 };
 
 // One parsed message, summarised (keys kept in a chain, bounded).
 struct McMsg {
   ChainStore::Chain keys;  // keys separated by ' '
+  ChainStore::Chain vals;  // values kept (maxvalues): each a 4-byte length, then its bytes
   uint64_t start_ns, end_ns;
   uint64_t wire_bytes;   // message size on the wire
   uint64_t value_bytes;  // bytes of values (request.bytes / response.bytes)
@@ -39,6 +51,8 @@ struct McMsg {
   uint16_t bits;             // McBit
   uint8_t reply_kind;        // text replies: index into the reply table
   uint16_t vbucket;          // binary requests
+  uint16_t values_kept;      // values in vals
+  uint8_t value_notes;       // McValueNote
 };
 
 struct MemcacheState {
@@ -49,7 +63,9 @@ struct MemcacheState {
     uint32_t resync;    // after a gap: 1 + the bytes passed over until a message starts
     McMsg cur;          // the message whose value is streaming, or a text reply being gathered
     uint8_t gathering;  // a multi-line text reply (VALUE... END, STAT... END) is open
-    uint8_t pad2[7];
+    uint8_t pad2[3];
+    uint32_t keep_left;  // bytes of the streaming value still to keep in cur.vals
+    uint32_t value_at;   // where in cur.vals the streaming value's length is
   };
   Dir dir[2];
   ChainStore::Chain queue;  // pending requests (McMsg records)
@@ -66,6 +82,10 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   static constexpr uint32_t kMaxKeysText = 16 * 1024;  // a request's or reply's keys, space-separated
   static constexpr uint32_t kMaxPending = 4096;
   static constexpr uint32_t kUdpPending = 1024;
+  // Bounds of the values kept: one value, and all of one message (base64, they fit an
+  // output chunk).
+  static constexpr uint32_t kMaxValueBytes = 64 * 1024;
+  static constexpr uint32_t kMaxValuesBytes = 128 * 1024;
 
   explicit MemcacheDecoder(const DecoderSetup& s);
   ~MemcacheDecoder() override;
@@ -83,6 +103,21 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
 
  private:
   void keep_key(McMsg& m, std::string_view k);  // one more key, within kMaxKeysText
+  // A value of len bytes begins streaming into m: kept (d.keep_left of it) when the
+  // settings and bounds let it be.
+  void begin_value(McMsg& m, MemcacheState::Dir& d, uint64_t len);
+  // Streaming bytes of the value under way: what is still to keep of them.
+  void keep_value(McMsg& m, MemcacheState::Dir& d, const uint8_t* p, uint32_t n);
+  // The value under way ends before its kept bytes did (a gap, a cut): its length
+  // says what was kept.
+  void end_value_early(McMsg& m, MemcacheState::Dir& d);
+  void release(McMsg& m) {
+    store_.release(m.keys);
+    store_.release(m.vals);
+  }
+  // Writes the kept values of m: one string (a text storage command's value, as
+  // Packetbeat writes a request's) or an array.
+  void write_values(JsonWriter& w, const McMsg& m, bool one);
   // A text command's keys from its words w (nw of the line's, at most kMaxWords).
   void text_keys(McMsg& m, const std::string_view* w, int nw, std::string_view line);
   // first_ns: when p's first byte was captured (a message's time is its first packet's).
@@ -109,6 +144,8 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   static constexpr int kMaxWords = 260;    // the words of a text line read into words_
   std::string_view words_[kMaxWords + 6];  // (a member: not zeroed for every line)
   char keys_text_[2][kMaxKeysText + 256];  // a transaction's keys, copied out to be written
+  std::unique_ptr<uint8_t[]> value_raw_;   // a kept value copied out (maxvalues set)
+  std::unique_ptr<char[]> value_text_;     // ... and base64-encoded
 };
 
 }  // namespace tapbeat
