@@ -32,7 +32,9 @@ MysqlDecoder::MysqlDecoder(const DecoderSetup& s)
       cfg_(s.settings<MysqlSettings>()),
       scratch_(new uint8_t[kMaxRequestHead + sizeof(Statement) + kStatementQuery]),
       table_(new uint8_t[kMaxTable]),
-      line_(cfg_.max_row_length) {}
+      line_(cfg_.max_row_length),
+      inflated_(new uint8_t[kInflateBytes]),
+      streams_(new Stream[kStreams]) {}
 
 MysqlDecoder::~MysqlDecoder() = default;
 
@@ -104,6 +106,205 @@ bool opens_message(bool client, uint32_t len, uint8_t seq, uint8_t first) {
 
 DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) {
   MysqlState& st = *static_cast<MysqlState*>(state);
+  return (st.conn & kConnCompressed) ? compressed(st, c, dir, bytes) : packets(st, c, dir, bytes, false);
+}
+
+namespace {
+
+// A compressed packet's header (length, sequence, length uncompressed) that holds
+// together, with the first bytes of its payload: a zlib stream's header or a zstd
+// frame's magic, or (sent as it is) a packet that opens a message. 12 bytes at h.
+bool compressed_header_at(const uint8_t* h, bool client) {
+  const uint32_t clen = load_le24(h), ulen = load_le24(h + 4);
+  if (clen == 0) return false;
+  if (ulen == 0) return opens_message(client, load_le24(h + 7), h[10], h[11]);
+  if (ulen < clen) return false;  // compression that does not shrink is sent as it is
+  const uint8_t* q = h + 7;
+  const bool zlib = (q[0] & 0x0f) == 8 && (q[0] >> 4) <= 7 && ((q[0] << 8) | q[1]) % 31 == 0;
+  const bool zstd = q[0] == 0x28 && q[1] == 0xb5 && q[2] == 0x2f && q[3] == 0xfd;
+  return zlib || zstd;
+}
+
+}  // namespace
+
+DecodeResult MysqlDecoder::compressed(MysqlState& st, const StreamInfo& c, int dir,
+                                      std::span<const uint8_t> bytes) {
+  MysqlState::Dir& d = st.dir[dir];
+  const uint8_t* p = bytes.data();
+  const uint32_t n = static_cast<uint32_t>(bytes.size());
+  uint32_t off = 0;
+  while (off < n) {
+    if (d.zskip) {
+      const uint32_t k = std::min(d.zskip, n - off);
+      d.zskip -= k;
+      off += k;
+      continue;
+    }
+    if (d.zraw) {  // a payload sent as it is: its packets as they come
+      const uint32_t k = std::min(d.zraw, n - off);
+      uint64_t got = 0;
+      const Verdict v = inflate_through(st, c, dir, nullptr, p + off, k, c.ts_at(off), got);
+      d.zraw -= k;
+      off += k;
+      if (v != Verdict::kOk) return {off, 0, v};
+      continue;
+    }
+    if (d.zleft) {  // a long compressed packet, inflated as it comes
+      const uint32_t k = std::min(d.zleft, n - off);
+      mysql::Inflater& z = streams_[d.zstream - 1].z;
+      z.feed(p + off, k);
+      uint64_t got = 0;
+      const Verdict v = inflate_through(st, c, dir, &z, nullptr, 0, c.ts_at(off), got);
+      d.zleft -= k;
+      d.zgot += static_cast<uint32_t>(got);
+      off += k;
+      if (v != Verdict::kOk) return {off, 0, v};
+      if (d.zleft == 0 || z.failed()) {
+        const bool whole = z.ended() && d.zgot == d.zulen;
+        d.zskip = d.zleft;
+        d.zleft = 0;
+        give_back_stream(st, dir);
+        if (!whole) {
+          counters_.inc(MysqlStat::decompress_errors);
+          if (!lose_framing(st, c, dir)) return {off, 0, Verdict::kViolation};
+        }
+      }
+      continue;
+    }
+    if (d.zresync) {
+      // After a gap: bytes pass over until a compressed header holds together.
+      uint32_t at = off;
+      while (n - at >= 12 && !compressed_header_at(p + at, dir == st.client)) ++at;
+      counters_.inc(MysqlStat::resync_skipped_bytes, at - off);
+      off = at;
+      if (n - off < 12) return {off, 12, Verdict::kNeedMore};
+      d.zresync = 0;
+      counters_.inc(MysqlStat::resynced);
+    }
+    if (n - off < 7) return {off, 7, Verdict::kNeedMore};
+    const uint32_t clen = load_le24(p + off), ulen = load_le24(p + off + 4);
+    const uint64_t at_ns = c.ts_at(off);
+    if (ulen == 0) {
+      off += 7;
+      d.zraw = clen;
+      continue;
+    }
+    uint64_t got = 0;
+    if (7 + clen <= kMaxCompressedWhole) {
+      if (n - off < 7 + clen) return {off, 7 + clen, Verdict::kNeedMore};
+      inflater_.begin(p + off + 7, clen);
+      const Verdict v = inflate_through(st, c, dir, &inflater_, nullptr, 0, at_ns, got);
+      off += 7 + clen;
+      if (v != Verdict::kOk) return {off, 0, v};
+      if (got != ulen || !inflater_.ended()) {
+        counters_.inc(MysqlStat::decompress_errors);
+        if (!lose_framing(st, c, dir)) return {off, 0, Verdict::kViolation};
+      }
+      continue;
+    }
+    // Too long to hold whole (a long query or row, a batch of rows): inflated as it comes
+    // by a streaming inflater; with none free, its first part read and the rest passed
+    // over, inside the packet the parser then passes over (else its framing is lost).
+    if (n - off < 11) return {off, 11, Verdict::kNeedMore};  // zstd's magic
+    const int slot = lend_stream(st, dir);
+    if (slot >= 0) {
+      d.zstream = static_cast<uint8_t>(slot + 1);
+      d.zleft = clen;
+      d.zulen = ulen;
+      d.zgot = 0;
+      streams_[slot].z.begin(p + off + 7, 4);  // its first bytes tell zlib from zstd
+      off += 7;
+      continue;
+    }
+    const uint32_t part = kMaxCompressedWhole - 7;
+    if (n - off < 7 + part) return {off, 7 + part, Verdict::kNeedMore};
+    inflater_.begin(p + off + 7, part);
+    const Verdict v = inflate_through(st, c, dir, &inflater_, nullptr, 0, at_ns, got);
+    off += 7 + part;
+    d.zskip = clen - part;
+    counters_.inc(MysqlStat::compressed_cut);
+    if (v != Verdict::kOk) return {off, 0, v};
+    const uint64_t rest = got <= ulen ? ulen - got : 0;
+    if (!inflater_.failed() && d.held.len == 0 && d.skip >= rest) {
+      d.skip -= static_cast<uint32_t>(rest);
+    } else {
+      if (inflater_.failed()) counters_.inc(MysqlStat::decompress_errors);
+      if (!lose_framing(st, c, dir)) return {off, 0, Verdict::kViolation};
+    }
+  }
+  return {off, 0, Verdict::kOk};
+}
+
+int MysqlDecoder::lend_stream(const MysqlState& st, int dir) {
+  for (int i = 0; i < kStreams; ++i) {
+    if (streams_[i].owner) continue;
+    streams_[i].owner = &st;
+    streams_[i].dir = dir;
+    return i;
+  }
+  return -1;
+}
+
+void MysqlDecoder::give_back_stream(MysqlState& st, int dir) {
+  MysqlState::Dir& d = st.dir[dir];
+  if (d.zstream && d.zstream <= kStreams) {
+    Stream& s = streams_[d.zstream - 1];
+    if (s.owner == &st && s.dir == dir) s.owner = nullptr;
+  }
+  d.zstream = 0;
+}
+
+Verdict MysqlDecoder::inflate_through(MysqlState& st, const StreamInfo& c, int dir, mysql::Inflater* z,
+                                      const uint8_t* raw, uint32_t k, uint64_t at_ns, uint64_t& produced) {
+  MysqlState::Dir& d = st.dir[dir];
+  uint8_t* buf = inflated_.get();
+  uint32_t have = store_.copy_out(d.held, buf, kInflateBytes);
+  uint32_t earlier = have;  // bytes at the front from an earlier compressed packet
+  const uint64_t earlier_ns = d.held_ns;
+  store_.release(d.held);
+  uint32_t in_at = 0;
+  produced = 0;
+  for (;;) {
+    const uint32_t room = kInflateBytes - have;
+    uint32_t got;
+    if (!z) {
+      got = std::min(k - in_at, room);
+      std::memcpy(buf + have, raw + in_at, got);
+      in_at += got;
+    } else {
+      got = z->run(buf + have, room);
+    }
+    produced += got;
+    have += got;
+    StreamInfo ic = c;
+    ic.ts_ns = at_ns;
+    ic.held_len = earlier;
+    ic.held_ns = earlier_ns;
+    const DecodeResult r = packets(st, ic, dir, {buf, have}, true);
+    if (r.verdict == Verdict::kViolation || r.verdict == Verdict::kDone || r.verdict == Verdict::kStartTls)
+      return r.verdict;
+    const uint32_t used = std::min(r.consumed, have);
+    std::memmove(buf, buf + used, have - used);
+    have -= used;
+    earlier = earlier > used ? earlier - used : 0;
+    if (have == kInflateBytes) {  // wants more than the buffer holds: no packet head is that long
+      counters_.inc(MysqlStat::malformed);
+      return lose_framing(st, c, dir) ? Verdict::kOk : Verdict::kViolation;
+    }
+    if (!z ? in_at >= k : (got == 0 || z->ended() || z->failed())) break;
+  }
+  if (have) {
+    d.held_ns = earlier ? earlier_ns : at_ns;
+    if (store_.append(d.held, buf, have) < have) {
+      counters_.inc(MysqlStat::store_full);
+      return lose_framing(st, c, dir) ? Verdict::kOk : Verdict::kViolation;
+    }
+  }
+  return Verdict::kOk;
+}
+
+DecodeResult MysqlDecoder::packets(MysqlState& st, const StreamInfo& c, int dir,
+                                   std::span<const uint8_t> bytes, bool inner) {
   MysqlState::Dir& d = st.dir[dir];
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
@@ -119,6 +320,11 @@ DecodeResult MysqlDecoder::data(void* state, const StreamInfo& c, int dir, std::
       d.skip -= k;
       off += k;
       continue;
+    }
+    if (!inner && (st.conn & kConnCompressed)) {  // the login's OK switched the connection
+      DecodeResult r = compressed(st, c, dir, bytes.subspan(off));
+      r.consumed += off;
+      return r;
     }
     if (n - off < 4) return {off, 4, Verdict::kNeedMore};
     const uint32_t len = load_le24(p + off);
@@ -304,10 +510,9 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       st.flags = 0;
       st.phase = kPhaseCommands;
       if (first == 0xff) counters_.inc(MysqlStat::login_failures);
-      if (compressed && first == 0x00) {
+      if (compressed && first == 0x00) {  // compressed packets from the next byte on
         counters_.inc(MysqlStat::compressed_connections);
-        st.phase = kPhaseDone;
-        return false;
+        st.conn |= kConnCompressed;
       }
     }
     return true;  // auth switch, more data
@@ -633,6 +838,7 @@ void MysqlDecoder::remember_statement(MysqlState& st, uint64_t now_ns) {
 bool MysqlDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   MysqlState::Dir& d = st.dir[dir];
+  if (st.conn & kConnCompressed) return false;  // its compressed packet is the gap's
   if (dir != st.client || st.phase != kPhaseCommands || d.skip || d.cont || d.resync || held.size() < 5)
     return false;
   const uint8_t* p = held.data();
@@ -653,11 +859,41 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   MysqlState& st = *static_cast<MysqlState*>(state);
   MysqlState::Dir& d = st.dir[dir];
   counters_.inc(MysqlStat::gaps);
+  if (st.conn & kConnCompressed) {
+    if (d.zskip >= len) {  // inside a compressed packet passed over: nothing of it was read
+      d.zskip -= len;
+      return true;
+    }
+    if (d.zleft) {  // inside one being inflated: its rest cannot be
+      give_back_stream(st, dir);
+      counters_.inc(MysqlStat::compressed_cut);
+      const uint32_t left = d.zleft;
+      d.zleft = 0;
+      if (left >= len) {
+        d.zskip = left - len;
+        return lose_framing(st, c, dir);
+      }
+    }
+    if (d.zraw < len) {
+      // The compressed framing is lost: taken up at a header that holds together.
+      d.zskip = d.zraw = 0;
+      d.zresync = 1;
+      return lose_framing(st, c, dir);
+    }
+    d.zraw -= len;  // inside a payload sent as it is: the packets' own bytes were lost
+    if (d.held.len) return lose_framing(st, c, dir);
+  }
   if (d.skip >= len) {  // inside a packet's tail: the framing survives
     d.skip -= len;
     if (st.cmd && dir != st.client) st.flags |= kGap;
     return true;
   }
+  return lose_framing(st, c, dir);
+}
+
+bool MysqlDecoder::lose_framing(MysqlState& st, const StreamInfo& c, int dir) {
+  MysqlState::Dir& d = st.dir[dir];
+  store_.release(d.held);
   // The framing is lost. A response already into its rows is published with what
   // it has (as Packetbeat does). The stream is taken up again where a message opens
   // (a command still waiting meets its response there, or goes out unanswered when
@@ -692,6 +928,10 @@ void MysqlDecoder::close(void* state, const StreamInfo& c) {
   reset_transaction(st);
   store_.release(st.statements);
   st.n_statements = 0;
+  for (int d = 0; d < 2; ++d) {
+    store_.release(st.dir[d].held);
+    give_back_stream(st, d);
+  }
 }
 
 bool MysqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {

@@ -19,12 +19,21 @@
 // midway) are passed over to the query text and parameters; COM_CHANGE_USER and
 // every authentication exchange (auth switch, caching_sha2_password's AuthMoreData,
 // public-key request) run to the server's OK or ERR before commands resume.
+//
+// The compressed protocol (CLIENT_COMPRESS, zlib; MySQL 8's zstd), in effect from the
+// server's OK that ends the login: each compressed packet (a 7-byte header: length,
+// sequence, length uncompressed, 0 for a payload sent as it is) is inflated, in
+// bounded pieces, into the packets above, which are read as they are on a plain
+// connection; their bytes the next compressed packet goes on with are held between.
+// A compressed packet too large for the engine to hold whole is inflated from its
+// first part (a long query's or row's head) and the rest passed over.
 #pragma once
 
 #include <memory>
 
 #include "decode/decoder.hpp"
 #include "decode/mysql/mysql_counters.hpp"
+#include "decode/mysql/mysql_inflate.hpp"
 #include "decode/sql/sql_text.hpp"
 #include "util/chain_store.hpp"
 
@@ -41,6 +50,17 @@ struct MysqlState {
     uint8_t cont;    // the current packet is 0xffffff long: a continuation follows
     uint8_t seq;     // sequence id of the last packet
     uint8_t resync;  // after a gap: kResyncNext, kResyncAfterPeer (0: framed)
+    // The compressed protocol: after a gap, the next compressed header is looked for;
+    // bytes of a compressed packet still to pass over (zskip), to read as they are
+    // (zraw: a payload sent uncompressed) or to inflate as they come (zleft: one too
+    // long to hold whole, with a streaming inflater lent, zstream - 1, its length
+    // uncompressed zulen, zgot of it read out so far); the packets' bytes read out of
+    // compressed ones that the next goes on with (held, the first of them from held_ns).
+    uint8_t zresync;
+    uint8_t zstream;
+    uint32_t zskip, zraw, zleft, zulen, zgot;
+    uint64_t held_ns;
+    ChainStore::Chain held;
   };
   Dir dir[2];
   int8_t client;  // direction of the client; -1 unknown yet
@@ -88,6 +108,14 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   ~MysqlDecoder() override;
   void open(void* state) override;
   DecodeResult data(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> bytes) override;
+  // Bytes of the packets inflated (or read) out of the compressed packets ahead of the
+  // parser at a time.
+  static constexpr uint32_t kInflateBytes = 256 * 1024;
+  // A compressed packet longer than this (with its header) is inflated as it comes, by
+  // one of kStreams inflaters lent to a direction for it (none free: read from its first
+  // part, the rest passed over).
+  static constexpr uint32_t kMaxCompressedWhole = 128 * 1024;
+  static constexpr int kStreams = 8;
   bool cut_short(void* state, const StreamInfo& c, int dir, std::span<const uint8_t> held) override;
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
   void close(void* state, const StreamInfo& c) override;
@@ -95,6 +123,23 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
 
  private:
   struct Statement;
+  // The packets of a direction's bytes (on a compressed connection, those inflated out
+  // of its compressed packets: `inner`).
+  DecodeResult packets(MysqlState& st, const StreamInfo& c, int dir, std::span<const uint8_t> bytes,
+                       bool inner);
+  DecodeResult compressed(MysqlState& st, const StreamInfo& c, int dir, std::span<const uint8_t> bytes);
+  // Runs bytes of a compressed packet's payload through the packet parser after the
+  // bytes held: what z inflates of the input it was given, or (z null) raw's k bytes, sent
+  // as they are. What the parser has not taken is held for the next. Produced: the
+  // bytes read out.
+  Verdict inflate_through(MysqlState& st, const StreamInfo& c, int dir, mysql::Inflater* z,
+                          const uint8_t* raw, uint32_t k, uint64_t at_ns, uint64_t& produced);
+  // A streaming inflater for st's direction dir (-1: none free); given back.
+  int lend_stream(const MysqlState& st, int dir);
+  void give_back_stream(MysqlState& st, int dir);
+  // The framing of the packets is lost (a capture gap, a compressed packet not read):
+  // the parser takes the stream up where a message opens.
+  bool lose_framing(MysqlState& st, const StreamInfo& c, int dir);
   uint32_t head_wanted(const MysqlState& st, int dir, uint32_t len, uint8_t first) const;
   // One packet: its payload's first `head` bytes of len; at_ns, its first byte's capture time.
   bool client_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len, uint32_t head,
@@ -116,6 +161,14 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   std::unique_ptr<uint8_t[]> scratch_;  // a command's head, a statement's query
   std::unique_ptr<uint8_t[]> table_;    // `response` text at publish time
   CsvLine line_;
+  std::unique_ptr<uint8_t[]> inflated_;  // kInflateBytes: held and inflated bytes for the parser
+  mysql::Inflater inflater_;             // compressed packets held whole
+  struct Stream {
+    mysql::Inflater z;
+    const MysqlState* owner = nullptr;  // the connection it is lent to, and which direction
+    int dir = 0;
+  };
+  std::unique_ptr<Stream[]> streams_;  // kStreams
 };
 
 }  // namespace tapbeat

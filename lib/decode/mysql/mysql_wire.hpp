@@ -37,6 +37,7 @@ enum ConnFlag : uint8_t {
   kConnHandshake = 1,    // the client's handshake response was seen: capabilities are known
   kConnServerAttrs = 2,  // the server offers CLIENT_QUERY_ATTRIBUTES
   kConnQueryAttrs = 4,   // both sides use it: commands carry attributes
+  kConnCompressed = 8,   // the compressed protocol is in effect (after the login's OK)
 };
 
 // kPhaseTls: the client asked for TLS; its ClientHello follows.

@@ -1,0 +1,87 @@
+#include "decode/mysql/mysql_inflate.hpp"
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cstring>
+
+namespace tapbeat::mysql {
+
+namespace {
+// A zstd frame's magic number, as it lies on the wire (little-endian 0xFD2FB528).
+constexpr uint8_t kZstdMagic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+// Windows as large as a MySQL packet (16 MiB): a frame asking for more is refused.
+constexpr int kZstdWindowLogMax = 24;
+}  // namespace
+
+Inflater::Inflater() {
+  auto* z = new z_stream{};
+  ready_ = inflateInit(z) == Z_OK;
+  zlib_ = z;
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  if (d) ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, kZstdWindowLogMax);
+  zstd_ = d;
+  ready_ = ready_ && d;
+}
+
+Inflater::~Inflater() {
+  auto* z = static_cast<z_stream*>(zlib_);
+  inflateEnd(z);
+  delete z;
+  ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(zstd_));
+}
+
+void Inflater::begin(const uint8_t* in, uint32_t n) {
+  in_ = in;
+  in_len_ = n;
+  in_at_ = 0;
+  ended_ = false;
+  failed_ = !ready_;
+  is_zstd_ = n >= 4 && std::memcmp(in, kZstdMagic, 4) == 0;
+  if (failed_) return;
+  if (is_zstd_) {
+    ZSTD_DCtx_reset(static_cast<ZSTD_DCtx*>(zstd_), ZSTD_reset_session_only);
+  } else {
+    auto* z = static_cast<z_stream*>(zlib_);
+    inflateReset(z);
+    z->next_in = const_cast<uint8_t*>(in);
+    z->avail_in = n;
+  }
+}
+
+void Inflater::feed(const uint8_t* in, uint32_t n) {
+  in_ = in;
+  in_len_ = n;
+  in_at_ = 0;
+  if (!is_zstd_ && !failed_) {
+    auto* z = static_cast<z_stream*>(zlib_);
+    z->next_in = const_cast<uint8_t*>(in);
+    z->avail_in = n;
+  }
+}
+
+uint32_t Inflater::run(uint8_t* out, uint32_t cap) {
+  if (ended_ || failed_ || cap == 0) return 0;
+  if (is_zstd_) {
+    ZSTD_outBuffer o{out, cap, 0};
+    ZSTD_inBuffer i{in_, in_len_, in_at_};
+    const std::size_t r = ZSTD_decompressStream(static_cast<ZSTD_DCtx*>(zstd_), &o, &i);
+    in_at_ = static_cast<uint32_t>(i.pos);
+    if (ZSTD_isError(r))
+      failed_ = true;
+    else if (r == 0)
+      ended_ = true;
+    return static_cast<uint32_t>(o.pos);
+  }
+  auto* z = static_cast<z_stream*>(zlib_);
+  z->next_out = out;
+  z->avail_out = cap;
+  const int r = inflate(z, Z_NO_FLUSH);
+  if (r == Z_STREAM_END)
+    ended_ = true;
+  else if (r != Z_OK && r != Z_BUF_ERROR)
+    failed_ = true;
+  return cap - z->avail_out;
+}
+
+}  // namespace tapbeat::mysql

@@ -1,0 +1,36 @@
+// The payloads of MySQL's compressed protocol: each compressed packet's is one zlib
+// stream (CLIENT_COMPRESS) or one zstd frame (CLIENT_ZSTD_COMPRESSION_ALGORITHM), told
+// apart by their first bytes; inflated in pieces into a bounded buffer, and fed in
+// pieces as they come. Set up once and reset for each payload.
+#pragma once
+
+#include <cstdint>
+
+namespace tapbeat::mysql {
+
+class Inflater {
+ public:
+  Inflater();
+  ~Inflater();
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  // Starts a payload: the n bytes of it at hand (all of it, or its first part).
+  void begin(const uint8_t* in, uint32_t n);
+  // The payload's next n bytes (the ones before all taken by run()).
+  void feed(const uint8_t* in, uint32_t n);
+  // Writes up to cap more bytes of it to out; fewer when its end or the end of the
+  // bytes at hand comes first, or the data is not zlib or zstd (failed()).
+  uint32_t run(uint8_t* out, uint32_t cap);
+  bool ended() const { return ended_; }
+  bool failed() const { return failed_; }
+
+ private:
+  void* zlib_ = nullptr;  // z_stream
+  void* zstd_ = nullptr;  // ZSTD_DCtx
+  const uint8_t* in_ = nullptr;
+  uint32_t in_len_ = 0, in_at_ = 0;
+  bool is_zstd_ = false, ended_ = false, failed_ = false, ready_ = false;
+};
+
+}  // namespace tapbeat::mysql
