@@ -252,3 +252,42 @@ def test_postgres_live_transactions(tmp_path, postgres):
     stats = final_stats(err)
     assert stats["pgsql.malformed"] == 0 and stats["pgsql.violations"] == 0
     assert stats["pgsql.unmatched_responses"] == 0 and stats["pgsql.unmatched_requests"] == 0
+
+
+def test_named_statements_of_a_statement_cache_live(tmp_path, postgres):
+    # What pgJDBC does past its prepare threshold: each of 100 statements parsed once
+    # under its own name (S_1 ... S_100), then bound again and again without a Parse,
+    # cycling through them. Every batch is published with its statement's query, though
+    # the connection's state holds 32 (the rest wait in the block store).
+    config = live_config("pgsql", PORT, "    send_request: true\n    send_response: true\n")
+    n = 100
+
+    def workload():
+        raw = RawClient()
+        for i in range(1, n + 1):
+            sql = f"SELECT {i} AS n, $1::int AS p".encode()
+            raw.s.sendall(raw.msg(b"P", f"S_{i}".encode() + b"\0" + sql + b"\0" + struct.pack("!H", 0)) +
+                          raw.msg(b"S"))
+            raw.read_until_ready()
+        for rnd in range(2):
+            for i in range(1, n + 1):
+                raw.s.sendall(raw.msg(b"B", b"\0" + f"S_{i}".encode() + b"\0" + struct.pack("!HH", 0, 1) +
+                                      struct.pack("!I", 1) + b"7" + struct.pack("!H", 0)) +
+                              raw.msg(b"E", b"\0" + struct.pack("!I", 0)) + raw.msg(b"S"))
+                got = raw.read_until_ready()
+                assert [t for t, _ in got] == [b"2", b"D", b"C", b"Z"], got
+        raw.close()
+        time.sleep(0.5)
+
+    out, err = run_live(config, tmp_path, workload)
+    events = [json.loads(l) for l in out.splitlines()]
+    got = [e for e in events if e["type"] == "pgsql" and e["server"]["port"] == PORT]
+    binds = got[n:]
+    assert len(binds) == 2 * n, [e["query"] for e in got][:5]
+    assert [e["query"] for e in binds] == [f"SELECT {i} AS n, $1::int AS p" for i in range(1, n + 1)] * 2
+    # No Describe: the rows come without their names.
+    assert all(e["pgsql"]["num_rows"] == 1 and e["response"] == f"{i % n + 1},7\n"
+               for i, e in enumerate(binds)), binds[0]["response"]
+    stats = final_stats(err)
+    assert stats["pgsql.statements_evicted"] == 0 and stats["pgsql.store_full"] == 0
+    assert stats["pgsql.unmatched_responses"] == 0 and stats["pgsql.unmatched_requests"] == 0

@@ -821,27 +821,46 @@ TEST(Pgsql, BatchesBindingAStatementParsedBeforeCarryItsQuery) {
   EXPECT_EQ(h.count("pgsql.statements_evicted"), 0u);
 }
 
-// Past the named statements a connection remembers (32), the oldest is forgotten and
-// counted: a batch binding it has no query, one binding a later one still has its own.
-TEST(Pgsql, NamedStatementPastTheLimitEvictsTheOldestCounted) {
+// A connection cycling through more named statements than the table holds (pgJDBC
+// caches up to 256 a connection): those the table lets go of wait in the spilled log
+// and come back when bound, so every batch has its query, the first bound again after
+// 299 others; a statement closed is forgotten wherever it is. Past the log's 64 KiB of
+// queries the oldest is forgotten, counted: a batch binding it has no query. Before,
+// the table's 32 were all a connection remembered.
+TEST(Pgsql, NamedStatementsPastTheTableWaitInTheSpilledLog) {
   PgsqlHarness h;
   const std::string z(1, '\0'), ready = pg('Z', "I"), no_params(2, '\0');
-  constexpr int kLast = PgsqlState::kMaxNamed + 1;
-  for (int i = 1; i <= kLast; ++i) {
-    h.client(pg('P', "S_" + std::to_string(i) + z + "SELECT " + std::to_string(i) + z + no_params) +
+  auto parse = [&](int i, const std::string& pad) {
+    h.client(pg('P', "S_" + std::to_string(i) + z + "SELECT " + std::to_string(i) + pad + z + no_params) +
              pg('S', ""));
     h.server(pg('1', "") + ready);
-  }
-  for (const std::string& stmt : {std::string("S_1"), "S_" + std::to_string(kLast)}) {
-    h.client(pg('B', z + stmt + z + no_params + no_params + no_params) + pg('E', z + std::string(4, '\0')) +
-             pg('S', ""));
+  };
+  auto bind = [&](int i) {
+    h.client(pg('B', z + "S_" + std::to_string(i) + z + no_params + no_params + no_params) +
+             pg('E', z + std::string(4, '\0')) + pg('S', ""));
     h.server(pg('2', "") + pg('C', "SELECT 1" + z) + ready);
-  }
+  };
+  constexpr int kMany = 300;
+  for (int i = 1; i <= kMany; ++i) parse(i, "");
+  for (int i = 1; i <= kMany; ++i) bind(i);
+  h.client(pg('C', "S" + std::string("S_7") + z) + pg('S', ""));  // Close: forgotten
+  h.server(pg('3', "") + ready);
+  bind(7);
+  // Queries of 1 KiB: the log holds about 64 of them; the first of 120 is forgotten.
+  const std::string pad = " /*" + std::string(1000, 'x') + "*/";
+  for (int i = 1001; i <= 1120; ++i) parse(i, pad);
+  bind(1001);
+  bind(1120);
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), static_cast<std::size_t>(kLast + 2));
-  EXPECT_FALSE(contains(ev[kLast], R"("query":"SELECT 1")")) << ev[kLast];
-  EXPECT_TRUE(contains(ev[kLast + 1], "\"query\":\"SELECT " + std::to_string(kLast) + "\"")) << ev[kLast + 1];
-  EXPECT_EQ(h.count("pgsql.statements_evicted"), 1u);
+  ASSERT_EQ(ev.size(), static_cast<std::size_t>(2 * kMany + 2 + 120 + 2));
+  for (int i = 1; i <= kMany; ++i)
+    ASSERT_TRUE(contains(ev[kMany + i - 1], "\"query\":\"SELECT " + std::to_string(i) + "\""))
+        << i << " " << ev[kMany + i - 1];
+  EXPECT_FALSE(contains(ev[2 * kMany + 1], "SELECT 7")) << ev[2 * kMany + 1];
+  EXPECT_FALSE(contains(ev[2 * kMany + 122], "SELECT 1001")) << ev[2 * kMany + 122];
+  EXPECT_TRUE(contains(ev[2 * kMany + 123], "\"query\":\"SELECT 1120 /*")) << ev[2 * kMany + 123];
+  EXPECT_GT(h.count("pgsql.statements_evicted"), 0u);
+  EXPECT_EQ(h.count("pgsql.store_full"), 0u);
 }
 
 // The same for PostgreSQL: a simple query longer than the snap length keeps its first

@@ -92,6 +92,7 @@ PgsqlDecoder::PgsqlDecoder(const DecoderSetup& s)
     : DecoderCommon<PgsqlStat>(s),
       cfg_(s.settings<PgsqlSettings>()),
       query_(new uint8_t[kMaxQueryHead]),
+      spill_(new uint8_t[kMaxSpilledBytes + 8 + kMaxQueryHead]),
       table_(new uint8_t[kMaxTable]),
       line_(cfg_.max_row_length) {}
 
@@ -334,20 +335,77 @@ bool PgsqlDecoder::client_message(PgsqlState& st, const StreamInfo& c, uint8_t t
   }
 }
 
+namespace {
+// A spilled statement's record: the hash of its name, its query's length, the query.
+constexpr uint32_t kSpillHead = 8;
+uint32_t spill_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+}  // namespace
+
+bool PgsqlDecoder::store_spilled(PgsqlState& st, uint32_t len) {
+  store_.release(st.spilled);
+  if (store_.append(st.spilled, spill_.get(), len) == len) return true;
+  counters_.inc(PgsqlStat::store_full);
+  store_.release(st.spilled);
+  st.n_spilled = 0;
+  return false;
+}
+
+PgsqlState::Named& PgsqlDecoder::take_slot(PgsqlState& st) {
+  PgsqlState::Named& n = st.named[st.named_next];
+  st.named_next = static_cast<uint8_t>((st.named_next + 1) % PgsqlState::kMaxNamed);
+  if (!n.used) return n;
+  // The oldest goes to the end of the spilled log, whose oldest records go past its bound.
+  uint8_t* buf = spill_.get();
+  uint32_t len = store_.copy_out(st.spilled, buf, kMaxSpilledBytes);
+  const uint32_t q = store_.copy_out(n.text, buf + len + kSpillHead, kMaxQueryHead);
+  std::memcpy(buf + len, &n.hash, 4);
+  std::memcpy(buf + len + 4, &q, 4);
+  len += kSpillHead + q;
+  ++st.n_spilled;
+  uint32_t from = 0;
+  while (len - from > kMaxSpilledBytes) {
+    from += kSpillHead + spill_u32(buf + from + 4);
+    --st.n_spilled;
+    counters_.inc(PgsqlStat::statements_evicted);
+  }
+  std::memmove(buf, buf + from, len - from);
+  store_spilled(st, len - from);
+  store_.release(n.text);
+  n.used = 0;
+  return n;
+}
+
 PgsqlState::Named* PgsqlDecoder::find_statement(PgsqlState& st, std::string_view name) {
   const uint32_t h = fnv1a32(name);
   for (auto& n : st.named)
     if (n.used && n.hash == h) return &n;
-  return nullptr;
+  if (st.n_spilled == 0) return nullptr;
+  // Spilled: taken out of the log, back into the table in its oldest entry's place.
+  uint8_t* buf = spill_.get();
+  const uint32_t len = store_.copy_out(st.spilled, buf, kMaxSpilledBytes);
+  uint32_t at = 0;
+  while (at + kSpillHead <= len && spill_u32(buf + at) != h) at += kSpillHead + spill_u32(buf + at + 4);
+  if (at + kSpillHead > len) return nullptr;
+  const uint32_t q = std::min(spill_u32(buf + at + 4), len - at - kSpillHead);
+  uint8_t* text = query_.get();
+  std::memcpy(text, buf + at + kSpillHead, q);
+  std::memmove(buf + at, buf + at + kSpillHead + q, len - at - kSpillHead - q);
+  --st.n_spilled;
+  if (!store_spilled(st, len - kSpillHead - q)) return nullptr;
+  PgsqlState::Named& n = take_slot(st);
+  n.hash = h;
+  n.used = 1;
+  if (store_.append(n.text, text, q) < q) counters_.inc(PgsqlStat::store_full);
+  return &n;
 }
 
 void PgsqlDecoder::remember_statement(PgsqlState& st, std::string_view name, std::string_view query) {
   PgsqlState::Named* n = find_statement(st, name);
-  if (!n) {
-    n = &st.named[st.named_next];
-    st.named_next = static_cast<uint8_t>((st.named_next + 1) % PgsqlState::kMaxNamed);
-    if (n->used) counters_.inc(PgsqlStat::statements_evicted);
-  }
+  if (!n) n = &take_slot(st);
   store_.release(n->text);
   n->hash = fnv1a32(name);
   n->used = 1;
@@ -670,6 +728,8 @@ void PgsqlDecoder::close(void* state, const StreamInfo& c) {
   store_.release(st.req_query);
   store_.release(st.requests);
   for (auto& n : st.named) store_.release(n.text), n.used = 0;
+  store_.release(st.spilled);
+  st.n_spilled = 0;
 }
 
 bool PgsqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {

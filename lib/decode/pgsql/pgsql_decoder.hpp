@@ -66,15 +66,20 @@ struct PgsqlState {
   ChainStore::Chain err_msg;
   // Statements a Parse named (and the unnamed one), remembered for the batches that bind
   // them without parsing again (JDBC's S_1 after its prepare threshold): the hash of the
-  // name and the query, the oldest replaced when all are taken, forgotten at Close.
+  // name and the query, forgotten at Close. When all kMaxNamed are taken the oldest
+  // moves to `spilled`, a log of (hash, length, query) records in the block store, up
+  // to PgsqlDecoder::kMaxSpilledBytes (past that its oldest are forgotten, counted); one
+  // found there moves back, in the place of the oldest here.
   struct Named {
     uint32_t hash;
     uint8_t used;
     ChainStore::Chain text;
   };
-  static constexpr int kMaxNamed = 32;  // a pool's statement cache per connection, mostly
+  static constexpr int kMaxNamed = 32;
   Named named[kMaxNamed];
   uint8_t named_next;
+  uint16_t n_spilled;
+  ChainStore::Chain spilled;
 };
 
 class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
@@ -86,6 +91,9 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   static constexpr uint32_t kMaxPending = 256;  // requests waiting for responses per connection
   static constexpr uint32_t kMaxPendingBytes = 256 * 1024;
   static constexpr uint32_t kMaxTable = 1u << 20;
+  // Named statements past the table's kMaxNamed: their queries' bytes per connection
+  // (pgJDBC caches up to 256 statements a connection, of 1 MiB of queries).
+  static constexpr uint32_t kMaxSpilledBytes = 64 * 1024;
 
   explicit PgsqlDecoder(const DecoderSetup& s);
   ~PgsqlDecoder() override;
@@ -110,6 +118,10 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
   void close_request(PgsqlState& st, const StreamInfo& c);
   // Named statements: the one a name (hashed) stands for, remembered from its Parse.
   PgsqlState::Named* find_statement(PgsqlState& st, std::string_view name);
+  // The table's oldest entry for a new statement: itself moved to the spilled log when used.
+  PgsqlState::Named& take_slot(PgsqlState& st);
+  // Rewrites st.spilled from spill_[0, len) (records of n_spilled); false: the store is full.
+  bool store_spilled(PgsqlState& st, uint32_t len);
   void remember_statement(PgsqlState& st, std::string_view name, std::string_view query);
   void start_response(PgsqlState& st, bool answer);
   void finish_response(PgsqlState& st, const StreamInfo& c);
@@ -122,6 +134,7 @@ class PgsqlDecoder final : public DecoderCommon<PgsqlStat> {
 
   const PgsqlSettings& cfg_;
   std::unique_ptr<uint8_t[]> query_;  // a request's query at publish time
+  std::unique_ptr<uint8_t[]> spill_;  // a connection's spilled statements, rewritten
   std::unique_ptr<uint8_t[]> table_;  // `response` text at publish time
   CsvLine line_;
   uint64_t msg_ns_ = 0;  // capture time of the first byte of the message being read
