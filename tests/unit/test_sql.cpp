@@ -675,6 +675,52 @@ TEST(Mysql, CompressedConnectionsAreInflatedAndRead) {
   }
 }
 
+// A compressed connection whose login's OK the capture lost, and one the capture picked
+// up after its login: compression is found in the client's first command (a compressed
+// header that holds together, whose payload inflates, where no command is: the command
+// byte of a payload sent as it is reads as COM_SLEEP), and a response whose packets go
+// on from the sequence of a command sent in two compressed packets is found after a
+// lost one. Before, both connections were left.
+TEST(Mysql, CompressedConnectionFoundWithoutTheLoginsOk) {
+  const std::string kAttrs("\x03\x00\x01", 3);
+  auto result = [](const std::string& value, uint8_t seq) {
+    return mysql_packet(seq, "\x01") + column(seq + 1, "t", "v") +
+           mysql_packet(seq + 2, kEofOk8.substr(0, 5)) + mysql_packet(seq + 3, lenenc(value)) +
+           mysql_packet(seq + 4, kEofOk8.substr(0, 5));
+  };
+  for (const bool with_login : {true, false}) {
+    MysqlHarness h;
+    if (with_login) {
+      h.server(mysql_packet(0, mysql8_greeting(kCaps8 | 0x20)));
+      std::string login = mysql8_login();
+      login.replace(0, 4, le32s(kCaps8 | 0x20));
+      h.client(mysql_packet(1, login));
+      MysqlHarness::lose(false, h.conn, mysql_packet(2, kOk8));
+    }
+    const std::string q1 =
+        mysql_packet(0, kAttrs + "SELECT v FROM t WHERE k = 1 /*" + std::string(40, 'x') + "*/");
+    h.client(compressed_packet(0, q1, Z::kZlib));
+    h.server(compressed_packet(1, result("one", 1), Z::kZlib));
+    h.client(compressed_packet(0, mysql_packet(0, kAttrs + "SELECT 2"), Z::kRaw));
+    MysqlHarness::lose(false, h.conn, compressed_packet(1, result("two", 1), Z::kRaw));
+    // A command in two compressed packets: its response's packets are numbered from 2.
+    const std::string q3 = mysql_packet(0, kAttrs + "SELECT v FROM t WHERE k = 3");
+    h.client(compressed_packet(0, q3.substr(0, 10), Z::kRaw) + compressed_packet(1, q3.substr(10), Z::kRaw));
+    h.server(compressed_packet(2, result("three", 2), Z::kRaw));
+    h.client(compressed_packet(0, mysql_packet(0, kAttrs + "SELECT 4"), Z::kRaw));
+    h.server(compressed_packet(1, result("four", 1), Z::kRaw));
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 4u) << with_login;
+    EXPECT_TRUE(contains(ev[0], R"("response":"v\none\n")")) << ev[0];
+    EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 2")") && contains(ev[1], "Unmatched request")) << ev[1];
+    EXPECT_TRUE(contains(ev[2], R"("response":"v\nthree\n")")) << ev[2];
+    EXPECT_TRUE(contains(ev[3], R"("query":"SELECT 4")") && contains(ev[3], R"("response":"v\nfour\n")"))
+        << ev[3];
+    EXPECT_EQ(h.count("mysql.compressed_connections"), 1u) << with_login;
+    EXPECT_EQ(h.count("stream.detached"), 0u) << with_login;
+  }
+}
+
 TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
   MysqlHarness h;
   h.client(mysql_packet(0, "\x03SELECT SLEEP(100)"));

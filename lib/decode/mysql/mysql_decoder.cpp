@@ -95,11 +95,15 @@ namespace {
 constexpr uint8_t kResyncNext = 1, kResyncAfterPeer = 2;
 
 // A packet that opens a command (sequence 0, a known command byte) or the response to
-// one (sequence 1: OK, ERR, LOCAL INFILE or a column count).
-bool opens_message(bool client, uint32_t len, uint8_t seq, uint8_t first) {
+// one (sequence response_seq: OK, ERR, LOCAL INFILE or a column count). That is 1, but on
+// a compressed connection, where the packets' sequence goes on from the compressed
+// packets' (a command sent in two compressed packets has its response at 2), the one
+// after the client's last compressed packet's.
+bool opens_message(bool client, uint32_t len, uint8_t seq, uint8_t first, uint8_t response_seq) {
   if (len == 0 || len >= kMaxPacket) return false;
   if (client) return seq == 0 && first <= kComLast;
-  return seq == 1 && (first == 0x00 || first == 0xff || first == 0xfb || (first >= 1 && first <= 250));
+  return seq == response_seq &&
+         (first == 0x00 || first == 0xff || first == 0xfb || (first >= 1 && first <= 250));
 }
 
 }  // namespace
@@ -114,10 +118,12 @@ namespace {
 // A compressed packet's header (length, sequence, length uncompressed) that holds
 // together, with the first bytes of its payload: a zlib stream's header or a zstd
 // frame's magic, or (sent as it is) a packet that opens a message. 12 bytes at h.
-bool compressed_header_at(const uint8_t* h, bool client) {
+bool compressed_header_at(const uint8_t* h, bool client, uint8_t response_seq) {
   const uint32_t clen = load_le24(h), ulen = load_le24(h + 4);
   if (clen == 0) return false;
-  if (ulen == 0) return opens_message(client, load_le24(h + 7), h[10], h[11]);
+  // (COM_SLEEP, 0, is no command a client sends.)
+  if (ulen == 0)
+    return opens_message(client, load_le24(h + 7), h[10], h[11], response_seq) && !(client && h[11] == 0);
   if (ulen < clen) return false;  // compression that does not shrink is sent as it is
   const uint8_t* q = h + 7;
   const bool zlib = (q[0] & 0x0f) == 8 && (q[0] >> 4) <= 7 && ((q[0] << 8) | q[1]) % 31 == 0;
@@ -161,7 +167,8 @@ DecodeResult MysqlDecoder::compressed(MysqlState& st, const StreamInfo& c, int d
       if (v != Verdict::kOk) return {off, 0, v};
       if (d.zleft == 0 || z.failed()) {
         const bool whole = z.ended() && d.zgot == d.zulen;
-        d.zskip = d.zleft;
+        // Data that does not inflate: the header was not one (after a gap), look again.
+        if (z.failed()) d.zresync = 1;
         d.zleft = 0;
         give_back_stream(st, dir);
         if (!whole) {
@@ -172,9 +179,13 @@ DecodeResult MysqlDecoder::compressed(MysqlState& st, const StreamInfo& c, int d
       continue;
     }
     if (d.zresync) {
-      // After a gap: bytes pass over until a compressed header holds together.
+      // After a gap: bytes pass over until a compressed header holds together and the
+      // first bytes of its payload inflate.
       uint32_t at = off;
-      while (n - at >= 12 && !compressed_header_at(p + at, dir == st.client)) ++at;
+      while (n - at >= 12 &&
+             !(compressed_header_at(p + at, dir == st.client, static_cast<uint8_t>(st.zseq + 1)) &&
+               inflates(p + at, n - at)))
+        ++at;
       counters_.inc(MysqlStat::resync_skipped_bytes, at - off);
       off = at;
       if (n - off < 12) return {off, 12, Verdict::kNeedMore};
@@ -184,6 +195,7 @@ DecodeResult MysqlDecoder::compressed(MysqlState& st, const StreamInfo& c, int d
     if (n - off < 7) return {off, 7, Verdict::kNeedMore};
     const uint32_t clen = load_le24(p + off), ulen = load_le24(p + off + 4);
     const uint64_t at_ns = c.ts_at(off);
+    if (dir == st.client) st.zseq = p[off + 3];
     if (ulen == 0) {
       off += 7;
       d.zraw = clen;
@@ -198,6 +210,7 @@ DecodeResult MysqlDecoder::compressed(MysqlState& st, const StreamInfo& c, int d
       if (v != Verdict::kOk) return {off, 0, v};
       if (got != ulen || !inflater_.ended()) {
         counters_.inc(MysqlStat::decompress_errors);
+        if (inflater_.failed()) d.zresync = 1;
         if (!lose_framing(st, c, dir)) return {off, 0, Verdict::kViolation};
       }
       continue;
@@ -228,11 +241,37 @@ DecodeResult MysqlDecoder::compressed(MysqlState& st, const StreamInfo& c, int d
     if (!inflater_.failed() && d.held.len == 0 && d.skip >= rest) {
       d.skip -= static_cast<uint32_t>(rest);
     } else {
-      if (inflater_.failed()) counters_.inc(MysqlStat::decompress_errors);
+      if (inflater_.failed()) {
+        counters_.inc(MysqlStat::decompress_errors);
+        d.zskip = 0;
+        d.zresync = 1;
+      }
       if (!lose_framing(st, c, dir)) return {off, 0, Verdict::kViolation};
     }
   }
   return {off, 0, Verdict::kOk};
+}
+
+void MysqlDecoder::begin_compressed(MysqlState& st) {
+  st.conn |= kConnCompressed;
+  st.phase = kPhaseCommands;
+  st.flags = 0;
+  for (auto& d : st.dir) {  // each side's next bytes are looked at for a compressed header
+    d.skip = 0;
+    d.cont = 0;
+    d.resync = 0;
+    d.zresync = 1;
+    store_.release(d.held);
+  }
+}
+
+bool MysqlDecoder::inflates(const uint8_t* h, uint32_t avail) {
+  const uint32_t clen = load_le24(h), ulen = load_le24(h + 4);
+  if (ulen == 0) return true;  // sent as it is: its packet was looked at
+  uint8_t out[512];
+  inflater_.begin(h + 7, std::min({clen, avail - 7, 256u}));
+  inflater_.run(out, sizeof out);
+  return !inflater_.failed();
 }
 
 int MysqlDecoder::lend_stream(const MysqlState& st, int dir) {
@@ -343,6 +382,24 @@ DecodeResult MysqlDecoder::packets(MysqlState& st, const StreamInfo& c, int dir,
     const uint32_t avail = n - off - 4;
     if (len > 0 && avail == 0) return {off, 5, Verdict::kNeedMore};
     const uint8_t first = len ? p[off + 4] : 0;
+    // The connection is compressed though no OK of its login said so: the OK was lost
+    // (a command at sequence 0 after a handshake that asked for compression), or the
+    // capture began after the login (a command that is no command, or COM_SLEEP, which
+    // clients do not send: a payload sent as it is, its length uncompressed 0; where a
+    // compressed header that holds together and whose payload inflates lies).
+    if (!inner && dir == st.client && seq == 0 && len > 0 &&
+        ((st.phase == kPhaseAuth && (st.flags & kCompress)) ||
+         (st.phase == kPhaseCommands && !(st.conn & kConnHandshake) &&
+          ((first > kComLast && first != kComStmtBulkExecute) || first == 0x00)))) {
+      if (n - off < 12) return {off, 12, Verdict::kNeedMore};
+      if (compressed_header_at(p + off, true, 1) && inflates(p + off, n - off)) {
+        counters_.inc(MysqlStat::compressed_connections);
+        begin_compressed(st);
+        DecodeResult r = compressed(st, c, dir, bytes.subspan(off));
+        r.consumed += off;
+        return r;
+      }
+    }
     if (d.resync == kResyncNext) {
       if (dir == st.client && p[off] == 0x16 && n - off < 6) return {off, 6, Verdict::kNeedMore};
       if (dir == st.client && tls_client_hello(p + off, n - off)) {
@@ -351,7 +408,7 @@ DecodeResult MysqlDecoder::packets(MysqlState& st, const StreamInfo& c, int dir,
         st.phase = kPhaseTls;
         return {off, 0, Verdict::kStartTls};
       }
-      if (!opens_message(dir == st.client, len, seq, first)) {
+      if (!opens_message(dir == st.client, len, seq, first, inner ? static_cast<uint8_t>(st.zseq + 1) : 1)) {
         d.resync = kResyncAfterPeer;
         counters_.inc(MysqlStat::resync_skipped_bytes, n - off);
         return {n, 0, Verdict::kOk};
@@ -909,7 +966,10 @@ bool MysqlDecoder::lose_framing(MysqlState& st, const StreamInfo& c, int dir) {
     // midway (its packets are no command's), commands from the next one on. A
     // compressed connection stays unreadable; a lost SSL request shows as the
     // client's TLS record next.
-    if (st.flags & kCompress) return false;
+    if (st.flags & kCompress) {  // compressed from its OK on, if that was what was lost
+      begin_compressed(st);
+      return true;
+    }
     st.phase = kPhaseCommands;
     st.flags = 0;
   }

@@ -66,6 +66,7 @@ struct MysqlState {
   int8_t client;  // direction of the client; -1 unknown yet
   uint8_t phase;  // connection: handshake, authentication, commands, done
   uint8_t conn;   // what the handshake negotiated (ConnFlag bits)
+  uint8_t zseq;   // compressed: the sequence of the client's last compressed packet
   uint8_t resp;   // where the response to the pending command is
   uint8_t flags;  // transaction flags (error, gap, truncated)
   // The pending command.
@@ -134,6 +135,11 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   // bytes read out.
   Verdict inflate_through(MysqlState& st, const StreamInfo& c, int dir, mysql::Inflater* z,
                           const uint8_t* raw, uint32_t k, uint64_t at_ns, uint64_t& produced);
+  // Compression found in effect without the login's OK (lost, or before the capture).
+  void begin_compressed(MysqlState& st);
+  // Whether the first bytes of the payload of the compressed packet at h inflate
+  // (avail: bytes at h, 12 or more).
+  bool inflates(const uint8_t* h, uint32_t avail);
   // A streaming inflater for st's direction dir (-1: none free); given back.
   int lend_stream(const MysqlState& st, int dir);
   void give_back_stream(MysqlState& st, int dir);
