@@ -14,21 +14,32 @@ constexpr uint8_t kZstdMagic[4] = {0x28, 0xb5, 0x2f, 0xfd};
 constexpr int kZstdWindowLogMax = 24;
 }  // namespace
 
-Inflater::Inflater() {
-  auto* z = new z_stream{};
-  ready_ = inflateInit(z) == Z_OK;
-  zlib_ = z;
-  ZSTD_DCtx* d = ZSTD_createDCtx();
-  if (d) ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, kZstdWindowLogMax);
-  zstd_ = d;
-  ready_ = ready_ && d;
-}
+Inflater::Inflater() = default;
 
 Inflater::~Inflater() {
-  auto* z = static_cast<z_stream*>(zlib_);
-  inflateEnd(z);
-  delete z;
+  if (auto* z = static_cast<z_stream*>(zlib_)) {
+    inflateEnd(z);
+    delete z;
+  }
   ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(zstd_));
+}
+
+bool Inflater::set_up(bool zstd) {
+  if (zstd && !zstd_) {
+    ZSTD_DCtx* d = ZSTD_createDCtx();
+    if (!d) return false;
+    ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, kZstdWindowLogMax);
+    zstd_ = d;
+  }
+  if (!zstd && !zlib_) {
+    auto* z = new z_stream{};
+    if (inflateInit(z) != Z_OK) {
+      delete z;
+      return false;
+    }
+    zlib_ = z;
+  }
+  return true;
 }
 
 void Inflater::begin(const uint8_t* in, uint32_t n) {
@@ -36,8 +47,8 @@ void Inflater::begin(const uint8_t* in, uint32_t n) {
   in_len_ = n;
   in_at_ = 0;
   ended_ = false;
-  failed_ = !ready_;
   is_zstd_ = n >= 4 && std::memcmp(in, kZstdMagic, 4) == 0;
+  failed_ = !set_up(is_zstd_);
   if (failed_) return;
   if (is_zstd_) {
     ZSTD_DCtx_reset(static_cast<ZSTD_DCtx*>(zstd_), ZSTD_reset_session_only);

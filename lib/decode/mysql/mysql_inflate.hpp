@@ -1,7 +1,8 @@
 // The payloads of MySQL's compressed protocol: each compressed packet's is one zlib
 // stream (CLIENT_COMPRESS) or one zstd frame (CLIENT_ZSTD_COMPRESSION_ALGORITHM), told
 // apart by their first bytes; inflated in pieces into a bounded buffer, and fed in
-// pieces as they come. Set up once and reset for each payload.
+// pieces as they come. Each kind's state is set up at its first payload (a worker that
+// sees no compressed connection holds none) and reset for each one after.
 #pragma once
 
 #include <cstdint>
@@ -26,11 +27,12 @@ class Inflater {
   bool failed() const { return failed_; }
 
  private:
-  void* zlib_ = nullptr;  // z_stream
-  void* zstd_ = nullptr;  // ZSTD_DCtx
+  bool set_up(bool zstd);  // false: out of memory
+  void* zlib_ = nullptr;   // z_stream
+  void* zstd_ = nullptr;   // ZSTD_DCtx
   const uint8_t* in_ = nullptr;
   uint32_t in_len_ = 0, in_at_ = 0;
-  bool is_zstd_ = false, ended_ = false, failed_ = false, ready_ = false;
+  bool is_zstd_ = false, ended_ = false, failed_ = false;
 };
 
 }  // namespace tapbeat::mysql
