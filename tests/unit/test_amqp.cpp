@@ -201,5 +201,36 @@ TEST(Amqp, LostSegmentsCostTheirOwnMethodsOnly) {
   EXPECT_EQ(h.count("amqp.violations"), 0u);
 }
 
+// An answer lost whole whose loss the client's next request acknowledges (it was sent
+// with the lost bytes in hand): the request waiting before it goes out unanswered, and
+// the next answer meets the new request. Before, the new request was taken for the one
+// the lost bytes answered and its own answer went unmatched (one lost segment of a
+// live RabbitMQ capture cost two transactions).
+TEST(Amqp, AnswerLostBeforeTheNextRequestCostsItsOwnRequestOnly) {
+  AmqpHarness h;
+  test::Conn& c = h.conn;
+  h.client(c, queue_declare("q1"));
+  h.server(c, declare_ok("q1", 1));
+  h.client(c, method(60, 70, be16s(0) + shortstr("q1") + '\0'));  // basic.get
+  h.lose(false, c, method(60, 72, shortstr("")));                 // its get-empty, lost
+  h.client(c, queue_declare("q2"));
+  h.server(c, declare_ok("q2", 2));
+  h.client(c, queue_declare("q3"));
+  h.server(c, declare_ok("q3", 3));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(test::contains(ev[1], R"("method":"basic.get")") &&
+              test::contains(ev[1], R"("status":"Error")"))
+      << ev[1];
+  for (int i : {2, 3}) {
+    EXPECT_TRUE(test::contains(ev[i], "\"queue\":\"q" + std::to_string(i) + "\"") &&
+                test::contains(ev[i], "\"message-count\":" + std::to_string(i)) &&
+                test::contains(ev[i], R"("status":"OK")"))
+        << ev[i];
+  }
+  EXPECT_EQ(h.count("amqp.unmatched_responses"), 0u);
+  EXPECT_EQ(h.count("amqp.unmatched_requests"), 1u);
+}
+
 }  // namespace
 }  // namespace tapbeat

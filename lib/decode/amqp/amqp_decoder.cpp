@@ -612,12 +612,18 @@ bool AmqpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   // The framing is lost: a message whose content was coming goes out with what came of
   // it, and the stream is taken up at the next frame (frames end with a marker octet).
   // On the server's side the bytes lost began the answer to the oldest request waiting,
-  // which goes out unanswered (the next answer on its channel is another's).
+  // which goes out unanswered (the next answer on its channel is another's), unless it
+  // was sent once the client had all of them (its acknowledgement told): then they
+  // answered none of those waiting, and its answer is still to come.
   if (st.client < 0) return false;
   if (d.content) content_done(st, c, dir);
   if (dir != st.client && st.n_pending) {
-    counters_.inc(AmqpStat::responses_lost);
-    unanswered(st, c);
+    Pending oldest{};
+    store_.copy_out(st.pending, reinterpret_cast<uint8_t*>(&oldest), sizeof oldest);
+    if (c.gap_acked_ns == 0 || oldest.start_ns < c.gap_acked_ns) {
+      counters_.inc(AmqpStat::responses_lost);
+      unanswered(st, c);
+    }
   }
   d.skip = 0;
   d.skipping_body = 0;
