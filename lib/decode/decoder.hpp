@@ -92,24 +92,37 @@ Resync find_message_start(std::span<const uint8_t> b, uint32_t off, uint32_t hea
 }
 
 // The same for a line-based protocol: whole lines are passed over until `opens(s, le)`
-// (a line from s to its end le, without the line end) says one opens a message.
+// (a line from s to its end le, without the line end) says one opens a message. A line
+// longer than any that opens one (max_line: a value's bytes, a megabyte with no line
+// feed) is passed over as it comes, not held whole (kMidLine in `skipped` marks it), so
+// a gap inside a long value is found past by the skip budget, not by the engine's hold.
+inline constexpr uint32_t kMidLine = 1u << 31;
 template <class Opens>
 Resync find_line_start(std::span<const uint8_t> b, uint32_t off, uint32_t& skipped, uint32_t max_skip,
-                       Opens&& opens) {
+                       uint32_t max_line, Opens&& opens) {
   const uint8_t* p = b.data();
   const uint32_t n = static_cast<uint32_t>(b.size()), from = off;
+  bool mid = skipped & kMidLine;
+  uint32_t count = skipped & ~kMidLine;
   while (const void* nl = off < n ? std::memchr(p + off, '\n', n - off) : nullptr) {
     const uint8_t* e = static_cast<const uint8_t*>(nl);
-    if (opens(p + off, e > p + off && e[-1] == '\r' ? e - 1 : e)) {
+    if (!mid && opens(p + off, e > p + off && e[-1] == '\r' ? e - 1 : e)) {
       skipped = 0;
       return {true, off - from, {off, 0, Verdict::kOk}};
     }
+    mid = false;
     const uint32_t line = static_cast<uint32_t>(e - (p + off)) + 1;
-    skipped += line;
+    count += line;
     off += line;
-    if (skipped > max_skip) return {false, off - from, {off, 0, Verdict::kViolation}};
+    skipped = count;
+    if (count > max_skip) return {false, off - from, {off, 0, Verdict::kViolation}};
   }
-  if (skipped + (n - off) > max_skip) return {false, off - from, {off, 0, Verdict::kViolation}};
+  if (count + (n - off) > max_skip) return {false, off - from, {off, 0, Verdict::kViolation}};
+  if (mid || n - off > max_line) {  // inside a line too long to open a message: passed over
+    skipped = (count + (n - off)) | kMidLine;
+    return {false, n - from, {n, 0, Verdict::kOk}};
+  }
+  skipped = count;
   return {false, off - from, {off, n - off + 1, Verdict::kNeedMore}};
 }
 

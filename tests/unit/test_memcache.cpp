@@ -586,5 +586,25 @@ TEST(Memcache, ValuesPublishedAsMaxvaluesSays) {
   }
 }
 
+// The same for a text reply whose VALUE line was lost with the first bytes of a 2 MB
+// value: the rest is passed over as it comes, the get goes out unanswered, and the next
+// exchange pairs. Before, the connection was left.
+TEST(Memcache, LostHeadOfALongValueIsFoundPast) {
+  MemcacheHarness h;
+  const std::string value(2 << 20, 'v');
+  h.client("get big\r\n");
+  const std::string reply = "VALUE big 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+  h.lose(false, h.conn, reply.substr(0, 1000));
+  for (std::size_t at = 1000; at < reply.size(); at += 60000) h.server(std::string_view(reply).substr(at, 60000));
+  h.client("get k\r\n");
+  h.server("VALUE k 0 1\r\nv\r\nEND\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("keys":["big"])") && contains(ev[0], R"("status":"Server Error")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("keys":["k"])") && contains(ev[1], R"("status":"OK")")) << ev[1];
+  EXPECT_EQ(h.count("stream.detached"), 0u);
+  EXPECT_EQ(h.count("memcache.resynced"), 1u);
+}
+
 }  // namespace
 }  // namespace tapbeat

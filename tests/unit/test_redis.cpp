@@ -407,5 +407,26 @@ TEST(Redis, MonitorFeedAnswersNothing) {
   EXPECT_EQ(h.count("redis.unmatched_responses"), 0u);
 }
 
+// A segment lost with the head of a 2 MB reply (its "$" line): the rest of the value,
+// 2 MB with no line feed, is passed over as it comes (not held for a line end the
+// engine cannot hold), and the next exchange pairs. Before, the connection was left
+// (the skip budget of 64 KiB, or the engine's hold, ran out inside the value).
+TEST(Redis, LostHeadOfALongValueIsFoundPast) {
+  RedisHarness h;
+  const std::string value(2 << 20, 'v');
+  h.client("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+  const std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  h.lose(false, h.conn, reply.substr(0, 1000));
+  for (std::size_t at = 1000; at < reply.size(); at += 60000) h.server(std::string_view(reply).substr(at, 60000));
+  h.client("*1\r\n$4\r\nPING\r\n");
+  h.server("+PONG\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[1], R"("method":"PING")") && contains(ev[1], R"("status":"OK")")) << ev[1];
+  EXPECT_EQ(h.count("stream.detached"), 0u);
+  EXPECT_EQ(h.count("redis.resynced"), 1u);
+  EXPECT_GT(h.count("redis.resync_skipped_bytes"), 2000000u);
+}
+
 }  // namespace
 }  // namespace tapbeat

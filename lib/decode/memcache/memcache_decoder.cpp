@@ -15,8 +15,12 @@ namespace tapbeat {
 
 namespace {
 // Bytes passed over after a gap, looking for a message start, before the connection is
-// left.
+// left: binary headers over 64 KiB; text lines over 64 MiB (a gap inside a value that
+// large is found past), lines longer than the 8 KiB a command or reply line has passed
+// over as they come.
 constexpr uint32_t kMaxResyncSkip = 64 * 1024;
+constexpr uint32_t kMaxResyncSkipText = 64u << 20;
+constexpr uint32_t kMaxLine = 8192;
 constexpr uint32_t kBinaryHeader = 24;  // a binary message's fixed header
 }  // namespace
 
@@ -304,7 +308,7 @@ DecodeResult MemcacheDecoder::parse(MemcacheState& st, int dir, const uint8_t* p
   // Text: one line.
   const void* lf = std::memchr(p, '\n', n);
   if (!lf) {
-    if (n > 8192) {
+    if (n > kMaxLine) {
       counters_.inc(MemcacheStat::malformed);
       return {0, 0, Verdict::kViolation};
     }
@@ -546,18 +550,20 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
     // After a gap: text passes over whole lines until one opens a command (its first
     // word one of the commands) or a reply of this side; binary passes over bytes until
     // a header of this side that holds together (binary_header_at).
-    const Resync r =
-        st.binary == 2
-            ? find_message_start(
-                  bytes, off, kBinaryHeader, d.resync, kMaxResyncSkip,
-                  [&](const uint8_t* s, uint32_t) { return binary_header_at(s, dir != st.client); })
-            : find_line_start(bytes, off, d.resync, kMaxResyncSkip, [&](const uint8_t* s, const uint8_t* le) {
-                const std::string_view line(reinterpret_cast<const char*>(s),
-                                            static_cast<std::size_t>(le - s));
-                std::string_view w[1];
-                return dir == st.client ? split_words(line, w, 1) == 1 && command_index(w[0]) != 0
-                                        : looks_like_reply(line);
-              });
+    const Resync r = st.binary == 2
+                         ? find_message_start(bytes, off, kBinaryHeader, d.resync, kMaxResyncSkip,
+                                              [&](const uint8_t* s, uint32_t) {
+                                                return binary_header_at(s, dir != st.client);
+                                              })
+                         : find_line_start(bytes, off, d.resync, kMaxResyncSkipText, kMaxLine,
+                                           [&](const uint8_t* s, const uint8_t* le) {
+                                             const std::string_view line(reinterpret_cast<const char*>(s),
+                                                                         static_cast<std::size_t>(le - s));
+                                             std::string_view w[1];
+                                             return dir == st.client ? split_words(line, w, 1) == 1 &&
+                                                                           command_index(w[0]) != 0
+                                                                     : looks_like_reply(line);
+                                           });
     counters_.inc(MemcacheStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
     off = r.result.consumed;

@@ -26,8 +26,10 @@ constexpr const char* kEndedResponse = "Its reply was cut short by the end of th
 constexpr const char* kEndedUnmatched =
     "Unmatched request; its command was cut short by the end of the connection";
 // Bytes passed over after a gap, looking for a message start, before the connection is
-// left.
-constexpr uint32_t kMaxResyncSkip = 64 * 1024;
+// left: a gap inside a value (up to 64 MiB) is found past. Lines longer than an inline
+// command's limit (64 KiB, Redis's own) open no message.
+constexpr uint32_t kMaxResyncSkip = 64u << 20;
+constexpr uint32_t kMaxResyncLine = 64 * 1024;
 static_assert(RedisState::kMaxDepth == 8, "the notes name the depth");
 
 static_assert(sizeof(RedisState) <= kDecoderStateBytes, "Redis connection state must fit the session slot");
@@ -380,7 +382,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
   if (d.resync) {
     // After a gap: whole lines are passed over until one opens a message of this side.
     const Resync r = find_line_start(
-        bytes, off, d.resync, kMaxResyncSkip,
+        bytes, off, d.resync, kMaxResyncSkip, kMaxResyncLine,
         [&](const uint8_t* s, const uint8_t* le) { return message_start(s, le, dir != st.client); });
     counters_.inc(RedisStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
