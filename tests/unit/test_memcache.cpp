@@ -595,7 +595,8 @@ TEST(Memcache, LostHeadOfALongValueIsFoundPast) {
   h.client("get big\r\n");
   const std::string reply = "VALUE big 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
   h.lose(false, h.conn, reply.substr(0, 1000));
-  for (std::size_t at = 1000; at < reply.size(); at += 60000) h.server(std::string_view(reply).substr(at, 60000));
+  for (std::size_t at = 1000; at < reply.size(); at += 60000)
+    h.server(std::string_view(reply).substr(at, 60000));
   h.client("get k\r\n");
   h.server("VALUE k 0 1\r\nv\r\nEND\r\n");
   const auto ev = h.finish();

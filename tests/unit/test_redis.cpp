@@ -417,7 +417,8 @@ TEST(Redis, LostHeadOfALongValueIsFoundPast) {
   h.client("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
   const std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
   h.lose(false, h.conn, reply.substr(0, 1000));
-  for (std::size_t at = 1000; at < reply.size(); at += 60000) h.server(std::string_view(reply).substr(at, 60000));
+  for (std::size_t at = 1000; at < reply.size(); at += 60000)
+    h.server(std::string_view(reply).substr(at, 60000));
   h.client("*1\r\n$4\r\nPING\r\n");
   h.server("+PONG\r\n");
   const auto ev = h.finish();
