@@ -125,10 +125,7 @@ bool compressed_header_at(const uint8_t* h, bool client, uint8_t response_seq) {
   if (ulen == 0)
     return opens_message(client, load_le24(h + 7), h[10], h[11], response_seq) && !(client && h[11] == 0);
   if (ulen < clen) return false;  // compression that does not shrink is sent as it is
-  const uint8_t* q = h + 7;
-  const bool zlib = (q[0] & 0x0f) == 8 && (q[0] >> 4) <= 7 && ((q[0] << 8) | q[1]) % 31 == 0;
-  const bool zstd = q[0] == 0x28 && q[1] == 0xb5 && q[2] == 0x2f && q[3] == 0xfd;
-  return zlib || zstd;
+  return mysql::zlib_stream(h + 7) || mysql::zstd_frame(h + 7);
 }
 
 }  // namespace

@@ -14,6 +14,12 @@ constexpr uint8_t kZstdMagic[4] = {0x28, 0xb5, 0x2f, 0xfd};
 constexpr int kZstdWindowLogMax = 24;
 }  // namespace
 
+bool zstd_frame(const uint8_t* q) { return std::memcmp(q, kZstdMagic, 4) == 0; }
+
+bool zlib_stream(const uint8_t* q) {
+  return (q[0] & 0x0f) == 8 && (q[0] >> 4) <= 7 && ((q[0] << 8) | q[1]) % 31 == 0;
+}
+
 Inflater::Inflater() = default;
 
 Inflater::~Inflater() {
@@ -47,7 +53,7 @@ void Inflater::begin(const uint8_t* in, uint32_t n) {
   in_len_ = n;
   in_at_ = 0;
   ended_ = false;
-  is_zstd_ = n >= 4 && std::memcmp(in, kZstdMagic, 4) == 0;
+  is_zstd_ = n >= 4 && zstd_frame(in);
   failed_ = !set_up(is_zstd_);
   if (failed_) return;
   if (is_zstd_) {

@@ -9,6 +9,11 @@
 
 namespace tapbeat::mysql {
 
+// Whether q (4 bytes) begins a zstd frame (its magic number), or a zlib stream (a
+// header of method 8 with a window up to 32 KiB and a check that holds).
+bool zstd_frame(const uint8_t* q);
+bool zlib_stream(const uint8_t* q);
+
 class Inflater {
  public:
   Inflater();
