@@ -68,20 +68,53 @@ inline bool pass_over(uint32_t& skip, std::size_t& off, std::size_t size) {
 // After a gap, a length-framed protocol looks for where a message starts again.
 // `skipped` is the direction's state: 0 framed, else 1 + the bytes passed over so far.
 // From `off`, bytes are passed over until `opens(p, avail)` says a message starts there
-// (`head` bytes are needed to tell). Framed again: `framed`, `result.consumed` the start.
-// Otherwise `result` is the decoder's answer: more bytes, or, once more than `max_skip`
-// were passed over, a violation (the stream is not found again).
+// (`head` bytes are needed to tell): it gives the message's length (where the next one
+// starts), kOpensUnframed where that is not known, 0 where none starts. A header alone
+// is weak evidence (a type byte and a length: a few percent of positions in random
+// bytes), so a start is taken only with the next message's header where the length
+// says (the header after it is not chained again), or where the message ends with the
+// bytes at hand, as a sender's last one in a burst does. A message whose end lies
+// ahead, within kResyncLookahead, is waited for (unless `opens` marks it
+// kOpensChainOnly: a type whose body it cannot check, which a sender's pause would
+// leave waiting on a false start); a longer one is taken where `opens` marks it
+// kOpensLong (a header that is evidence enough alone: a magic byte and an opcode, an
+// exact version word, a query's text), else passed over as if no
+// header were there (its bytes are scanned: a lost head of a long value costs that
+// value, not a false start that reads its bytes as messages).
+// Framed again: `framed`, `result.consumed` the start. Otherwise `result` is the
+// decoder's answer: more bytes, or, once more than `max_skip` were passed over, a
+// violation (the stream is not found again).
 struct Resync {
   bool framed;
   uint32_t passed;  // bytes passed over in this call
   DecodeResult result;
 };
+inline constexpr uint64_t kOpensUnframed = ~uint64_t{0};
+inline constexpr uint64_t kOpensChainOnly = uint64_t{1} << 62;  // ORed in: taken only with the next header
+inline constexpr uint64_t kOpensLong = uint64_t{1} << 61;       // ORed in: taken even with its end far ahead
+inline constexpr uint32_t kResyncLookahead = 64 * 1024;
 template <class Opens>
 Resync find_message_start(std::span<const uint8_t> b, uint32_t off, uint32_t head, uint32_t& skipped,
                           uint32_t max_skip, Opens&& opens) {
   const uint32_t n = static_cast<uint32_t>(b.size());
   uint32_t i = off;
-  while (i + head <= n && !opens(b.data() + i, n - i)) ++i;
+  for (; i + head <= n; ++i) {
+    const uint64_t o = opens(b.data() + i, n - i);
+    if (o == 0) continue;
+    if (o == kOpensUnframed) break;
+    const uint64_t len = o & ~(kOpensChainOnly | kOpensLong);
+    const uint32_t a = n - i;
+    if (len == a) break;
+    if (len + head <= a) {
+      if (opens(b.data() + i + len, static_cast<uint32_t>(a - len))) break;
+      continue;
+    }
+    if (!(o & kOpensChainOnly) && len + head <= kResyncLookahead) {  // its end, or the next header, to come
+      skipped += i - off;
+      return {false, i - off, {i, static_cast<uint32_t>(len < a ? len + head : len), Verdict::kNeedMore}};
+    }
+    if (o & kOpensLong) break;
+  }
   skipped += i - off;
   if (i + head <= n) {
     skipped = 0;

@@ -382,6 +382,18 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
   const uint64_t my_time = far ? ~uint64_t{0} : p.ts_ns;
   for (int k = 0; k < 2; ++k)
     if (dir[k].suspect && !suspect_due(dir, k, k == d ? my_time : p.ts_ns, reorder_ns, sinks)) return false;
+  if (me.wait_ns && other.suspect && p.len > 0) {
+    // This side's bytes wait for the other side's, behind a hole whose loss is not
+    // acted on yet, and this segment takes them past what a wait may hold (a long
+    // answer sent within reorder_ns of the acknowledgement that showed the loss): the
+    // loss is acted on now, so the other side's bytes go out behind their gap and
+    // what waited for them after them. Else the wait given up would let this side's
+    // answers out before the requests they answer.
+    const int32_t reach = seq_diff(p.seq + p.len, me.next_seq);
+    if (me.buffered + p.len > limits_.stream_bytes ||
+        (reach > 0 && static_cast<uint32_t>(reach) > limits_.window_bytes))
+      if (!suspect_due(dir, 1 - d, ~uint64_t{0}, reorder_ns, sinks)) return false;
+  }
   if (other.wait_ns && !me.synced && !(p.flags & tcp_flag::kSyn)) {
     // The other side's bytes wait for this side's, none seen yet (a connection picked up
     // mid-way). This side's first bytes: its stream begins (pick_up), and the other

@@ -564,6 +564,27 @@ TEST(TcpReassemblyWait, EachSegmentWaitsForWhatItAcknowledges) {
   EXPECT_EQ(w.r.buffered_total(), 0u);
 }
 
+// A long answer sent within the reorder time of the acknowledgement that showed the
+// asking side's loss: its bytes wait for the lost ones until the wait would hold more
+// than it may. The loss is then acted on first (the asking side's gap and the bytes
+// held after it), and the answer goes out after them, as sent. Before, the wait was
+// given up and the answer reached its decoder before the request it answers (a live
+// memcached capture: every later pair of the connection one off).
+TEST(TcpReassemblyWait, AnswerPastWhatAWaitHoldsGoesAfterTheLostBytes) {
+  TwoSides w;
+  w.reorder = 10;
+  w.packet(0, 2, 0, 100, 500, "GET1");
+  w.packet(0, 3, 0, 112, 500, "TAIL");  // 104..112 lost
+  w.packet(1, 4, 0, 500, 116, "");      // acknowledges them: loss, acted on from t=14
+  const std::string chunk(64 * 1024, 'a');
+  for (uint32_t i = 0; i < 6; ++i) w.packet(1, 5, 0, 500 + i * 65536, 116, chunk);
+  const std::size_t gap = w.log.find("c:[gap 8] c:TAIL "), answer = w.log.find("s:");
+  ASSERT_NE(gap, std::string::npos) << w.log.substr(0, 200);
+  ASSERT_NE(answer, std::string::npos);
+  EXPECT_LT(gap, answer) << w.log.substr(0, 200);
+  EXPECT_EQ(w.log.rfind("c:GET1 ", 0), 0u);
+}
+
 // The bytes waited for never come: lost to the capture. A later segment of the peer
 // past them (the hole they leave, a gap), the peer acknowledging the bytes that wait,
 // the time a capture point could reorder running out, the connection's end: each lets

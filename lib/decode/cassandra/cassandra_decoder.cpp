@@ -122,8 +122,9 @@ void CassandraDecoder::open(void* state) {
 namespace {
 
 // Bytes passed over after a gap, looking for a frame start, before the connection is
-// left.
-constexpr uint32_t kMaxResyncSkip = 256 * 1024;
+// left: a long frame whose head was lost is passed over (find_message_start takes no
+// start inside it), so the bound is as the text protocols' is.
+constexpr uint32_t kMaxResyncSkip = 64u << 20;
 
 // A frame (v3/v4) or envelope (v5) header this side sends: its version with the
 // direction bit, flags the protocol defines, a known opcode of that direction, a length
@@ -135,12 +136,10 @@ bool plausible_header(const uint8_t* p, bool response, bool v5 = false) {
          load_be32(p + 5) <= CassandraDecoder::kMaxFrame;
 }
 
-// A frame start at p (avail bytes there): its header plausible, and the next frame's
-// too where the buffer holds it.
-bool opens_frame(const uint8_t* p, uint32_t avail, bool response) {
-  if (!plausible_header(p, response)) return false;
-  const uint64_t next = 9ull + load_be32(p + 5);
-  return next + 9 > avail || plausible_header(p + next, response);
+// A frame start at p: its length (the offset of the next frame) where its header is
+// plausible, else 0 (find_message_start chains it to the next).
+uint64_t opens_frame(const uint8_t* p, bool response) {
+  return plausible_header(p, response) ? 9ull + load_be32(p + 5) : 0;
 }
 
 // A v5 segment header at p: hl bytes (3, or 5 with LZ4) that their CRC24 vouches for,
@@ -165,11 +164,12 @@ DecodeResult CassandraDecoder::data(void* state, const StreamInfo& c, int dir,
     const int hl = st.compressor == CqlCompressor::kLz4 ? 5 : 3;
     const Resync r =
         st.segmented[dir]
-            ? find_message_start(bytes, off, static_cast<uint32_t>(hl + 3), st.resync[dir], kMaxResyncSkip,
-                                 [&](const uint8_t* q, uint32_t) { return segment_header_at(q, hl); })
+            ? find_message_start(
+                  bytes, off, static_cast<uint32_t>(hl + 3), st.resync[dir], kMaxResyncSkip,
+                  [&](const uint8_t* q, uint32_t) { return segment_header_at(q, hl) ? kOpensUnframed : 0; })
             : find_message_start(
                   bytes, off, 9, st.resync[dir], kMaxResyncSkip,
-                  [&](const uint8_t* q, uint32_t a) { return opens_frame(q, a, dir != st.client); });
+                  [&](const uint8_t* q, uint32_t) { return opens_frame(q, dir != st.client); });
     counters_.inc(CassandraStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
     off = r.result.consumed;

@@ -15,11 +15,10 @@ namespace tapbeat {
 
 namespace {
 // Bytes passed over after a gap, looking for a message start, before the connection is
-// left: binary headers over 64 KiB; text lines over 64 MiB (a gap inside a value that
-// large is found past), lines longer than the 8 KiB a command or reply line has passed
-// over as they come.
-constexpr uint32_t kMaxResyncSkip = 64 * 1024;
-constexpr uint32_t kMaxResyncSkipText = 64u << 20;
+// left: 64 MiB, so a gap inside a value that large is found past. Text lines longer
+// than the 8 KiB a command or reply line has are passed over as they come; a binary
+// header is chained to the next (find_message_start), so none is taken inside a value.
+constexpr uint32_t kMaxResyncSkip = 64u << 20;
 constexpr uint32_t kMaxLine = 8192;
 constexpr uint32_t kBinaryHeader = 24;  // a binary message's fixed header
 }  // namespace
@@ -550,20 +549,22 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
     // After a gap: text passes over whole lines until one opens a command (its first
     // word one of the commands) or a reply of this side; binary passes over bytes until
     // a header of this side that holds together (binary_header_at).
-    const Resync r = st.binary == 2
-                         ? find_message_start(bytes, off, kBinaryHeader, d.resync, kMaxResyncSkip,
-                                              [&](const uint8_t* s, uint32_t) {
-                                                return binary_header_at(s, dir != st.client);
-                                              })
-                         : find_line_start(bytes, off, d.resync, kMaxResyncSkipText, kMaxLine,
-                                           [&](const uint8_t* s, const uint8_t* le) {
-                                             const std::string_view line(reinterpret_cast<const char*>(s),
-                                                                         static_cast<std::size_t>(le - s));
-                                             std::string_view w[1];
-                                             return dir == st.client ? split_words(line, w, 1) == 1 &&
-                                                                           command_index(w[0]) != 0
-                                                                     : looks_like_reply(line);
-                                           });
+    const Resync r =
+        st.binary == 2
+            ? find_message_start(bytes, off, kBinaryHeader, d.resync, kMaxResyncSkip,
+                                 [&](const uint8_t* s, uint32_t) {
+                                   return binary_header_at(s, dir != st.client)
+                                              ? (kBinaryHeader + load_be(s + 8, 4)) | kOpensLong
+                                              : 0;
+                                 })
+            : find_line_start(
+                  bytes, off, d.resync, kMaxResyncSkip, kMaxLine, [&](const uint8_t* s, const uint8_t* le) {
+                    const std::string_view line(reinterpret_cast<const char*>(s),
+                                                static_cast<std::size_t>(le - s));
+                    std::string_view w[1];
+                    return dir == st.client ? split_words(line, w, 1) == 1 && command_index(w[0]) != 0
+                                            : looks_like_reply(line);
+                  });
     counters_.inc(MemcacheStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
     off = r.result.consumed;
@@ -664,9 +665,16 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       release(req);
       continue;
     }
+    if (binary && !can_answer(req, msg) && !answers_pending(st, msg)) {
+      // Binary: a response whose opcode and opaque answer no request waiting answers
+      // one the capture lost (a client segment dropped): published alone, and the
+      // requests waiting keep theirs to come. Taken for the oldest, every later pair
+      // of the connection would be one off.
+      break;
+    }
     drop_pending(st, req);
     const bool lost = st.lost.lost(req.start_ns, msg.start_ns);
-    if (st.n_pending && (lost || (st.lost.active() && !can_answer(req, msg)))) {
+    if (st.n_pending && (lost || ((st.lost.active() || binary) && !can_answer(req, msg)))) {
       // After a gap: a reply that began after a request sent with the lost bytes in
       // hand, or one this request cannot have got, shows its reply was in them.
       lose_reply(st, c, req);
@@ -691,6 +699,15 @@ void MemcacheDecoder::lose_reply(MemcacheState& st, const StreamInfo& c, McMsg& 
   counters_.inc(MemcacheStat::responses_lost);
   publish(c, st.client, false, false, &req, nullptr);
   release(req);
+}
+
+bool MemcacheDecoder::answers_pending(const MemcacheState& st, const McMsg& reply) const {
+  McMsg req;
+  for (uint32_t i = 0; i < st.n_pending; ++i) {
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req, i * sizeof req);
+    if (can_answer(req, reply)) return true;
+  }
+  return false;
 }
 
 bool MemcacheDecoder::can_answer(const McMsg& req, const McMsg& reply) const {

@@ -136,6 +136,8 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   void take_cut_reply(MemcacheState& st, const StreamInfo& c, MemcacheState::Dir& d);
   // Whether a text reply can be the answer to req (its kind, and a value's key).
   bool can_answer(const McMsg& req, const McMsg& reply) const;
+  // Whether a request waiting (any of them) can have got this reply.
+  bool answers_pending(const MemcacheState& st, const McMsg& reply) const;
   // Whether the request waiting first is a text command of no known name.
   bool oldest_is_unknown(const MemcacheState& st) const;
 

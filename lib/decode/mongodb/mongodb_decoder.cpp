@@ -87,8 +87,9 @@ void MongodbDecoder::open(void* state) {
 namespace {
 
 // Bytes passed over after a gap, looking for a message start, before the connection
-// is left.
-constexpr uint32_t kMaxResyncSkip = 256 * 1024;
+// is left: a long document whose head was lost is passed over (find_message_start
+// takes no start inside it), so the bound is as the text protocols' is.
+constexpr uint32_t kMaxResyncSkip = 64u << 20;
 
 // A message header this side sends: a length MongoDB allows, a known opcode, a reply
 // answering a request (responseTo set) or a request answering none.
@@ -98,12 +99,11 @@ bool plausible_header(const uint8_t* p, bool reply) {
   return op == kOpCompressed ? (response_to != 0) == reply : is_reply(op, response_to) == reply;
 }
 
-// A message start at p (avail bytes there): its header plausible, and the next
-// message's too where the buffer holds it.
-bool opens_message(const uint8_t* p, uint32_t avail, bool reply) {
-  if (!plausible_header(p, reply)) return false;
-  const uint64_t next = static_cast<uint32_t>(load_le_i32(p));
-  return next + 16 > avail || plausible_header(p + next, reply);
+// A message start at p: its length (the offset of the next message) where its header
+// is plausible, else 0 (find_message_start chains it to the next). A 32-bit opcode
+// and a length in bounds are evidence enough for a long message (a large reply).
+uint64_t opens_message(const uint8_t* p, bool reply) {
+  return plausible_header(p, reply) ? static_cast<uint32_t>(load_le_i32(p)) | kOpensLong : 0;
 }
 
 }  // namespace
@@ -115,9 +115,9 @@ DecodeResult MongodbDecoder::data(void* state, const StreamInfo& c, int dir, std
   uint32_t off = 0;
   if (st.resync[dir]) {
     // After a gap: bytes are passed over up to a message start of this side.
-    const Resync r = find_message_start(
-        bytes, off, 16, st.resync[dir], kMaxResyncSkip,
-        [&](const uint8_t* q, uint32_t a) { return opens_message(q, a, dir != st.client); });
+    const Resync r =
+        find_message_start(bytes, off, 16, st.resync[dir], kMaxResyncSkip,
+                           [&](const uint8_t* q, uint32_t) { return opens_message(q, dir != st.client); });
     counters_.inc(MongodbStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
     off = r.result.consumed;

@@ -48,8 +48,9 @@ bool is_client_type(uint8_t t) {
 }
 
 // Bytes passed over after a gap, looking for a message start, before the connection
-// is left.
-constexpr uint32_t kMaxResyncSkip = 64 * 1024;
+// is left: a long value whose head was lost is passed over (find_message_start takes
+// no start inside it), so the bound is as the text protocols' is.
+constexpr uint32_t kMaxResyncSkip = 64u << 20;
 
 // A message header (type, length) that this side sends, its length one the type can
 // have (protocol 3.0's message formats).
@@ -73,17 +74,140 @@ bool plausible_header(bool client, const uint8_t* p) {
   }
 }
 
-// A message start at p (avail bytes there): its header plausible, and the next
-// message's too where the buffer holds it.
-bool opens_message(bool client, const uint8_t* p, uint32_t avail) {
+// Whether a message's body (after its header: `n` bytes, `h` of them at hand) holds
+// together as its type's format says, as far as the bytes at hand go: strings end
+// where the counts say, counted fields fill the length exactly. Where a header alone
+// would pass one position in fifty of random bytes, a body that holds together is the
+// protocol's.
+class BodyCheck {
+ public:
+  BodyCheck(const uint8_t* p, uint32_t n, uint32_t h) : p_(p), n_(n), h_(h < n ? h : n) {}
+  bool str() {  // a NUL-terminated string
+    const void* z = at_ < h_ ? std::memchr(p_ + at_, 0, h_ - at_) : nullptr;
+    if (!z) return out(n_);
+    at_ = static_cast<uint32_t>(static_cast<const uint8_t*>(z) - p_) + 1;
+    return true;
+  }
+  bool skip(uint64_t k) {
+    if (k > h_ - at_) return out(at_ + k);
+    at_ += static_cast<uint32_t>(k);
+    return true;
+  }
+  bool u8(uint8_t& v) { return at_ < h_ ? (v = p_[at_++], true) : out(at_ + 1); }
+  bool u16(uint32_t& v) { return h_ - at_ >= 2 ? (v = load_be16(p_ + at_), at_ += 2, true) : out(at_ + 2); }
+  bool u32(uint32_t& v) { return h_ - at_ >= 4 ? (v = load_be32(p_ + at_), at_ += 4, true) : out(at_ + 4); }
+  bool values(uint32_t count) {  // count (length, bytes) pairs, -1 a NULL
+    for (uint32_t i = 0, len; i < count; ++i)
+      if (!u32(len) || (len != 0xFFFFFFFFu && !skip(len))) return false;
+    return true;
+  }
+  bool done() const { return at_ == n_ || ran_out_; }
+  // Past the bytes at hand, not past the message: what is there held together.
+  bool ran_out() const { return ran_out_; }
+
+ private:
+  bool out(uint64_t end) {
+    ran_out_ = h_ < n_ && end <= n_;
+    return false;
+  }
+  const uint8_t* p_;
+  uint32_t n_, h_, at_ = 0;
+  bool ran_out_ = false;
+};
+
+// Types whose body is checked; the rest (CopyData's bytes, a password, a function
+// call) pass on their header alone, so are taken only with the next header at hand.
+bool body_checked(bool client, uint8_t type) {
+  return std::strchr(client ? "QPBEDCf" : "CDTENSAtGHWVZRv", type) != nullptr;
+}
+
+bool body_holds_together(BodyCheck& b, bool client, uint8_t type) {
+  uint32_t k = 0, v = 0;
+  uint8_t c = 0;
+  if (client) {
+    switch (type) {
+      case 'Q':
+        return b.str() && b.done();
+      case 'P':
+        return b.str() && b.str() && b.u16(k) && b.skip(4ull * k) && b.done();
+      case 'B':
+        return b.str() && b.str() && b.u16(k) && b.skip(2ull * k) && b.u16(k) && b.values(k) && b.u16(k) &&
+               b.skip(2ull * k) && b.done();
+      case 'E':
+        return b.str() && b.u32(v) && b.done();
+      case 'D':
+      case 'C':
+        return b.u8(c) && (c == 'S' || c == 'P') && b.str() && b.done();
+      case 'f':
+        return b.str() && b.done();
+      default:
+        return true;
+    }
+  }
+  switch (type) {
+    case 'C':
+      return b.str() && b.done();
+    case 'D':
+      return b.u16(k) && b.values(k) && b.done();
+    case 'T':
+      if (!b.u16(k)) return false;
+      for (; k; --k)
+        if (!b.str() || !b.skip(18)) return false;
+      return b.done();
+    case 'E':
+    case 'N':
+      while (b.u8(c) && c)
+        if (!b.str()) return false;
+      return c == 0 && b.done();
+    case 'S':
+      return b.str() && b.str() && b.done();
+    case 'A':
+      return b.u32(v) && b.str() && b.str() && b.done();
+    case 't':
+      return b.u16(k) && b.skip(4ull * k) && b.done();
+    case 'G':
+    case 'H':
+    case 'W':
+      return b.u8(c) && c <= 1 && b.u16(k) && b.skip(2ull * k) && b.done();
+    case 'V':
+      return b.values(1) && b.done();
+    case 'Z':
+      return b.u8(c) && (c == 'I' || c == 'T' || c == 'E');
+    case 'R':
+      return b.u32(v) && v <= 12;
+    case 'v':
+      if (!b.u32(v) || !b.u32(k)) return false;
+      for (; k; --k)
+        if (!b.str()) return false;
+      return b.done();
+    default:
+      return true;
+  }
+}
+
+// A message start at p (avail bytes there): its length (the offset of the next
+// message) where its header is one this side sends and its body holds together as far
+// as the bytes go; else 0 (find_message_start chains it to the next). One whose body
+// is not checked is marked to be taken only with the next header at hand.
+uint64_t opens_message(bool client, const uint8_t* p, uint32_t avail) {
   if (client && p[0] == 0 && avail >= 8) {  // untyped: startup, SSL/GSS or cancel request
     const uint32_t len = load_be32(p), code = load_be32(p + 4);
-    return len >= 8 && len <= 10000 &&
-           (code == kSslRequest || code == kGssRequest || code == kCancelRequest || (code >> 16) == 3);
+    const bool ok =
+        len >= 8 && len <= 10000 &&
+        (code == kSslRequest || code == kGssRequest || code == kCancelRequest || (code >> 16) == 3);
+    return ok ? len : 0;
   }
-  if (!plausible_header(client, p)) return false;
-  const uint64_t next = 1ull + load_be32(p + 1);
-  return next + 5 > avail || plausible_header(client, p + next);
+  if (!plausible_header(client, p)) return 0;
+  const uint32_t body = load_be32(p + 1) - 4;
+  if (!body_checked(client, p[0])) return (5ull + body) | kOpensChainOnly;
+  BodyCheck b(p + 5, body, avail - 5);
+  if (!body_holds_together(b, client, p[0]) && !b.ran_out()) return 0;
+  // A long query (a bulk INSERT) whose first 256 bytes at hand are text is taken though
+  // its end is far ahead: random bytes are not text that long.
+  const bool text = client && p[0] == 'Q' && avail >= 5 + 256 &&
+                    std::all_of(p + 5, p + 5 + 256,
+                                [](uint8_t c) { return c >= 0x20 || c == '\t' || c == '\n' || c == '\r'; });
+  return (5ull + body) | (text ? kOpensLong : 0);
 }
 
 }  // namespace
@@ -604,6 +728,14 @@ bool PgsqlDecoder::server_message(PgsqlState& st, const StreamInfo& c, uint8_t t
 void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   Request req;
   uint32_t qlen = 0;
+  // ReadyForQuery answers a Sync (or a simple query): a batch still open with none
+  // waiting had its Sync in bytes the capture lost (the client's gap may come after this
+  // response, which answered them). It is the request this response answers; left open,
+  // it would take the next one's, and every later pair would be one off.
+  if (st.req_open && !st.n_requests && st.resp_open) {
+    st.req_flags |= kReqLost;
+    close_request(st, c);
+  }
   bool have = pop_request(st, req, qlen);
   if (!st.resp_open) {
     // ReadyForQuery alone: a Sync with nothing before it, or the end of a startup
@@ -681,6 +813,7 @@ bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     return true;
   }
   const bool server = dir != st.client && st.phase == kPhaseQueries;
+  if (dir == st.client && st.req_open) st.req_flags |= kReqLost;  // the batch's rest may be lost
   Request req;
   uint32_t qlen;
   if (dir != st.client && st.resp_open) {

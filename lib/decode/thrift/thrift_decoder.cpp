@@ -22,8 +22,10 @@ struct ThriftState {
 static_assert(sizeof(ThriftState) <= kDecoderStateBytes);
 
 // Bytes passed over after a gap, looking for a message start, before the connection
-// is left.
-constexpr uint32_t kMaxResyncSkip = 256 * 1024;
+// is left. Framed, a start is chained to the next frame's (find_message_start), so a
+// long message whose head was lost is passed over whole; unframed, a start is two to
+// four bytes of evidence, and a long scan would meet a false one.
+constexpr uint32_t kMaxResyncSkip = 256 * 1024, kMaxResyncSkipFramed = 64u << 20;
 
 // A message start of the direction's protocol at p (8 bytes there): the strict binary
 // version word or the compact protocol id with its version, and a message type (call,
@@ -63,10 +65,13 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
   ThriftParser parser;
   if (st.resync[dir]) {
     // After a gap: bytes are passed over up to a message start of this direction's kind.
-    const Resync r =
-        find_message_start(b, 0, 8, st.resync[dir], kMaxResyncSkip, [&](const uint8_t* q, uint32_t a) {
-          return a >= (st.framed[dir] ? 8u : 4u) &&
-                 opens_message(q, st.protocol[dir], st.framed[dir], kMaxMessage);
+    const Resync r = find_message_start(
+        b, 0, 8, st.resync[dir], st.framed[dir] ? kMaxResyncSkipFramed : kMaxResyncSkip,
+        [&](const uint8_t* q, uint32_t a) {
+          if (a < (st.framed[dir] ? 8u : 4u) ||
+              !opens_message(q, st.protocol[dir], st.framed[dir], kMaxMessage))
+            return uint64_t{0};
+          return st.framed[dir] ? (uint64_t{4} + load_be32(q)) | kOpensLong : kOpensUnframed;
         });
     counters_.inc(ThriftStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
