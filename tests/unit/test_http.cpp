@@ -571,6 +571,36 @@ TEST(HttpDecoder, LostResponseLeavesTheRequestsAfterItPairedRight) {
   EXPECT_EQ(h.count(Counter::tcp_reasm_acked_gaps), 1u);
 }
 
+// A response's head lost, its body (two bytes, too few to tell what they are) sent in a
+// packet of its own: those bytes wait for more, and the next response's packet joins
+// them. The next response is read where its packet begins; before, the joined bytes
+// did not start a message, the response and its long chunked body were passed over,
+// and every later request took the response after its own (a live capture, each
+// segment dropped in turn: up to 28 transactions lost for one packet).
+TEST(HttpDecoder, ResponseAfterTheHeldTailOfALostOneIsRead) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nu");
+  h.lose(false, c, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n");
+  h.server(c, "ok");
+  h.client(c, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  h.server(c, "5\r\nHTTP/\r\n5\r\nchunk\r\n0\r\n\r\n");
+  for (int i = 1; i <= 2; ++i) {
+    h.client(c, "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(i) + "\r\n\r\n" + std::string(i, 'b'));
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"POST /up")") && contains(ev[0], "its response began in bytes"))
+      << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"GET /c")") && contains(ev[1], R"("body":{"bytes":10})")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("query":"GET /1")") && contains(ev[2], R"("body":{"bytes":1})")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("query":"GET /2")") && contains(ev[3], R"("body":{"bytes":2})")) << ev[3];
+  EXPECT_EQ(h.count("http.skipped_bytes"), 2u);
+}
+
 // A Host that is an address joins related.ip after the two ends, as Packetbeat adds it;
 // a name goes to related.hosts instead.
 // A capture with a small snap length (200 bytes of each frame, then 80): heads longer

@@ -482,6 +482,18 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
               break;
             }
           }
+          // Bytes held from earlier packets (a lost message's last bytes, too few to
+          // tell) joined by this segment: a message may begin where the segment does.
+          if (const uint32_t seg = c.held_len; seg > off && seg < n) {
+            const http::StartKind at_seg = http::start_kind(p + seg, n - seg);
+            if (at_seg == (st.client >= 0 && dir != st.client ? http::StartKind::kResponse
+                                                              : http::StartKind::kRequest) &&
+                (at_seg == http::StartKind::kResponse || request_follows(p + seg, n - seg))) {
+              if (!pass_over(seg - off)) return {off, 0, Verdict::kViolation};
+              off = seg;
+              break;
+            }
+          }
           if (!pass_over(n - off)) return {off, 0, Verdict::kViolation};
           return {n, 0, Verdict::kOk};
         }
