@@ -125,6 +125,45 @@ TEST(Amqp, ContentPropertiesAndBasicGetAsPacketbeatWritesThem) {
   EXPECT_FALSE(test::contains(ev[1], R"("exchange")")) << ev[1];
 }
 
+// The client's protocol header lost (or a connection picked up after it) on a port the
+// configuration names, not AMQP's own: the configured port tells the client, and where
+// no port does, the server's connection.start does. Before, the first sender seen (the
+// server, starting the connection) was taken for the client, and every publish and get
+// had its sides swapped (a live capture, its header packet dropped: 24 of 48 wrong).
+TEST(Amqp, ClientToldWithoutTheProtocolHeader) {
+  for (const bool both : {false, true}) {  // both: each end's port configured, which tells nothing
+    test::StreamTest h;
+    const uint16_t ports[] = {15674, 40000};
+    h.decoders.enable("amqp", std::span<const uint16_t>(ports, both ? 2 : 1));
+    h.start();
+    test::Conn c{40000, 15674};
+    h.handshake(c);
+    h.lose(true, c, std::string("AMQP\0\0\x09\x01", 8));
+    h.server(c, method(10, 10, std::string(2, '\0') + be32s(0) + be32s(5) + "PLAIN" + be32s(5) + "en_US"));
+    h.client(
+        c, method(10, 11,
+                  be32s(0) + shortstr("PLAIN") + be32s(6) + std::string("\0u\0pwd", 6) + shortstr("en_US")));
+    h.server(c, method(10, 30, be16s(2047) + be32s(131072) + be16s(60)));
+    h.client(c, method(10, 31, be16s(2047) + be32s(131072) + be16s(60)));
+    const auto frame = [](char type, const std::string& payload) {
+      return std::string(1, type) + be16s(1) + be32s(static_cast<uint32_t>(payload.size())) + payload +
+             "\xce";
+    };
+    h.client(c, method(60, 40, be16s(0) + shortstr("") + shortstr("work") + '\0') +
+                    frame('\x02', be16s(60) + be16s(0) + be32s(0) + be32s(2) + be16s(0)) +
+                    frame('\x03', "hi"));
+    h.client(c, method(60, 70, be16s(0) + shortstr("work") + '\0'));
+    h.server(c, method(60, 72, shortstr("")));  // get-empty
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 2u) << both;
+    EXPECT_TRUE(test::contains(ev[0], R"("method":"basic.publish")")) << ev[0];
+    EXPECT_TRUE(test::contains(ev[0], R"("client":{"bytes":2,)")) << both << " " << ev[0];
+    EXPECT_TRUE(test::contains(ev[1], R"("method":"basic.get-empty")")) << ev[1];
+    EXPECT_TRUE(test::contains(ev[1], R"("client":{"bytes":20,)")) << both << " " << ev[1];
+    EXPECT_TRUE(test::contains(ev[1], R"("server":{"bytes":13,)")) << both << " " << ev[1];
+  }
+}
+
 // frame_max (131,072 bytes as RabbitMQ and its clients negotiate it) bounds a whole frame,
 // its 8 bytes of framing included: a content header that large is read.
 TEST(Amqp, FrameAsLargeAsFrameMaxIsRead) {

@@ -282,11 +282,17 @@ DecodeResult AmqpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       return {off, 0, Verdict::kViolation};
     }
     if (st.client < 0) {
-      // Mid-connection: the side talking to the server's port is the client; else
-      // a method tells (the server starts connections, clients publish).
-      st.client = static_cast<int8_t>(c.port[1 - dir] == 5672 || c.port[1 - dir] == 5671 ? dir
-                                      : c.port[dir] == 5672 || c.port[dir] == 5671       ? 1 - dir
-                                                                                         : dir);
+      // Without the protocol header (mid-connection, or its packet lost): the side
+      // talking to a configured port, or to AMQP's own, is the client; else the first
+      // method tells (the server starts and tunes a connection), else its sender is.
+      const int by_port = cfg_.client_by_port(c.port);
+      const bool server_method = type == 1 && n - off >= 11 && load_be16(p + off + 7) == 10 &&
+                                 (load_be16(p + off + 9) == 10 || load_be16(p + off + 9) == 30);
+      st.client = static_cast<int8_t>(by_port >= 0                                         ? by_port
+                                      : c.port[1 - dir] == 5672 || c.port[1 - dir] == 5671 ? dir
+                                      : c.port[dir] == 5672 || c.port[dir] == 5671         ? 1 - dir
+                                      : server_method                                      ? 1 - dir
+                                                                                           : dir);
     }
     if (type == 3) {  // body: streamed, its first bytes kept
       off += 7;
