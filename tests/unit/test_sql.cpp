@@ -344,6 +344,35 @@ std::string mysql8_login() {
 const std::string kOk8("\x00\x00\x00\x02\x00\x00\x00", 7);
 const std::string kEofOk8("\xfe\x00\x00\x02\x00\x00\x00", 7);
 
+// The server's greeting lost, on a connection whose ports do not tell (both ends on a
+// configured port): the login at sequence 1 (capabilities with CLIENT_PROTOCOL_41, 23
+// bytes of zeros) says its sender is the client. Before, any first packet but a command
+// at sequence 0 was taken for the server's, and every query of the connection went out
+// as an unmatched response (a capture of 157 statements, its first packet dropped).
+TEST(Mysql, LoginTellsTheClientWhenTheGreetingWasLost) {
+  test::StreamTest h;
+  const uint16_t ports[] = {3306, 50000};
+  h.decoders.enable("mysql", ports);
+  h.start();
+  test::Conn c{50000, 3306, 100, 900};
+  h.handshake(c);
+  h.lose(false, c, mysql_packet(0, mysql8_greeting(kCaps8)));
+  h.client(c, mysql_packet(1, mysql8_login()));
+  h.server(c, mysql_packet(2, kOk8));
+  for (int i = 1; i <= 2; ++i) {
+    h.client(c, mysql_packet(0,
+                             "\x03"
+                             "SELECT " +
+                                 std::to_string(i)));
+    h.server(c, mysql_packet(1, kOk8));
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SELECT 1")") && contains(ev[0], R"("status":"OK")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 2")") && contains(ev[1], R"("status":"OK")")) << ev[1];
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+}
+
 TEST(Mysql, Mysql8QueryAttributesCachingSha2AndChangeUser) {
   MysqlHarness h;
   h.server(mysql_packet(0, mysql8_greeting(kCaps8)));

@@ -121,6 +121,32 @@ TEST(Thrift, LostSegmentsCostTheirOwnMessagesOnly) {
   EXPECT_EQ(t.count("thrift.violations"), 0u);
 }
 
+// The connection's first call lost: the next call, the direction's first seen, tells
+// its protocol, and every later call meets its reply. Before, a gap before the
+// direction's first message left the connection (17 of 17 calls of a capture lost).
+TEST(Thrift, FirstCallLostLeavesTheRestRead) {
+  ThriftHarness h;
+  auto call = [](int i) { return binary(1, "call" + std::to_string(i), static_cast<uint32_t>(i), kStop); };
+  auto reply = [](int i) {
+    return binary(2, "call" + std::to_string(i), static_cast<uint32_t>(i),
+                  field(8, 0, be32(static_cast<uint32_t>(i))) + kStop);
+  };
+  test::StreamTest::lose(true, h.conn, call(1));
+  h.send(false, reply(1));
+  for (int i = 2; i <= 4; ++i) {
+    h.send(true, call(i));
+    h.send(false, reply(i));
+  }
+  const auto ev = h.finish();
+  int paired = 0;
+  for (const auto& e : ev)
+    for (int i = 2; i <= 4; ++i)
+      paired += contains(e, "\"query\":\"call" + std::to_string(i)) &&
+                contains(e, "\"return_value\":\"" + std::to_string(i) + "\"");
+  EXPECT_EQ(paired, 3);
+  EXPECT_EQ(h.count("thrift.violations"), 0u);
+}
+
 // string_max_size, collection_max_size, drop_after_n_struct_fields and
 // obfuscate_strings cut or hide a value and the message goes on.
 TEST(Thrift, LimitsCutValuesNotTheConnection) {

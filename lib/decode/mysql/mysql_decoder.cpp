@@ -368,12 +368,18 @@ DecodeResult MysqlDecoder::packets(MysqlState& st, const StreamInfo& c, int dir,
     if (st.client < 0) {
       // Who is the client: the side talking to a configured server port, else the
       // content (the server greets with protocol 10 at sequence 0; a command is
-      // sent at sequence 0; anything else is a response).
+      // sent at sequence 0; the login answering a greeting the capture lost, or an
+      // SSL request, at 1 or 2: capabilities with CLIENT_PROTOCOL_41, then 23 bytes
+      // of zeros after the packet size and character set; anything else is a response).
       st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
       if (st.client < 0) {
-        if (n - off < 5 && len > 0) return {off, 5, Verdict::kNeedMore};
+        const bool may_login = (seq == 1 || seq == 2) && len >= 32;
+        if (n - off < (may_login ? 36u : 5u) && len > 0)
+          return {off, may_login ? 36u : 5u, Verdict::kNeedMore};
         const bool greeting = seq == 0 && len > 0 && p[off + 4] == 0x0a && len >= 32;
-        st.client = static_cast<int8_t>(seq == 0 && !greeting ? dir : 1 - dir);
+        const bool login = may_login && (p[off + 5] & 0x02) &&
+                           std::all_of(p + off + 13, p + off + 36, [](uint8_t b) { return b == 0; });
+        st.client = static_cast<int8_t>((seq == 0 && !greeting) || login ? dir : 1 - dir);
       }
     }
     const uint32_t avail = n - off - 4;

@@ -145,8 +145,11 @@ bool ThriftDecoder::gap(void* state, const StreamInfo&, int dir, uint32_t len) {
     return true;
   }
   // The framing is lost: the stream is taken up at the next message start of the kind
-  // this direction speaks (replies still meet their calls by seqid). Unknown yet: left.
-  if (!st.detected[dir]) return false;
+  // this direction speaks (replies still meet their calls by seqid). Its kind unknown
+  // yet (the direction's first message lost): the next bytes are read as a first
+  // message, which tells it (a packet begins with a message as clients write them);
+  // bytes that tell none leave the connection as before.
+  if (!st.detected[dir]) return true;
   st.skip[dir] = 0;
   st.resync[dir] = 1;
   return true;
