@@ -189,6 +189,32 @@ TEST(Cassandra, LostSegmentsCostTheirOwnFramesOnly) {
   EXPECT_EQ(h.count("cassandra.violations"), 0u);
 }
 
+// A response lost whole, its stream id then taken again by the client (drivers reuse an
+// id once its response came): the request waiting on it goes out unanswered, and the
+// new request meets its own response. Before, the old request took the new one's
+// response and the new one none (a capture's READY lost: its STARTUP published with a
+// later query's 5 KB result).
+TEST(Cassandra, StreamIdReusedAfterALostResponse) {
+  CqlHarness h;
+  auto request = [](int i) { return frame(4, false, 7, kQuery, query("SELECT " + std::to_string(i))); };
+  auto response = [](int i) { return frame(4, true, 7, kResult, rows(i)); };
+  h.client(request(1));
+  test::StreamTest::lose(false, h.conn, response(1));
+  for (int i = 2; i <= 3; ++i) {
+    h.client(request(i));
+    h.server(response(i));
+  }
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SELECT 1")") &&
+              contains(ev[0], "its response was in bytes the capture lost"))
+      << ev[0];
+  for (int i = 2; i <= 3; ++i)
+    EXPECT_TRUE(contains(ev[i - 1], "\"query\":\"SELECT " + std::to_string(i) + "\"") &&
+                contains(ev[i - 1], "\"num_rows\":" + std::to_string(i) + "}"))
+        << ev[i - 1];
+}
+
 TEST(Cassandra, PushedEventIsPublishedAlone) {
   CqlHarness h;
   h.client(frame(4, false, 0, kOptions, ""));

@@ -395,12 +395,12 @@ bool CassandraDecoder::frame(CassandraState& st, const StreamInfo& c, int dir, c
       st.segmented[0] = st.segmented[1] = 1;
   } else {
     counters_.inc(CassandraStat::requests);
-    request(st, f);
+    request(st, c, f);
   }
   return true;
 }
 
-void CassandraDecoder::request(CassandraState& st, const Frame& f) {
+void CassandraDecoder::request(CassandraState& st, const StreamInfo& c, const Frame& f) {
   CassandraScratch& s = *scratch_;
   Cql b(f.body, f.body_len);
   if (f.flags & kFlagCustomPayload) b.skip_bytes_map();
@@ -464,6 +464,16 @@ void CassandraDecoder::request(CassandraState& st, const Frame& f) {
   }
   if (!b.ok() && !f.cut) counters_.inc(CassandraStat::malformed);
   if (cut && qlen) counters_.inc(CassandraStat::query_cut);
+  // A stream id taken again while a request on it waits: a client reuses an id only
+  // once its response came, so that response was in bytes the capture lost. The
+  // waiting request goes out unanswered; left, it would take the new one's response
+  // and the new one none.
+  if (Request old; pop(st, f.stream, old, false)) {
+    counters_.inc(CassandraStat::unmatched_requests);
+    if (!old.h.ignored)
+      publish(c, st.client, &old, nullptr, {},
+              "Unmatched request; its response was in bytes the capture lost");
+  }
   if (st.n_pending >= kMaxPending) {
     counters_.inc(CassandraStat::queue_full);
     return;

@@ -100,7 +100,7 @@ class CassandraDecoder final : public DecoderCommon<CassandraStat> {
   bool payload(CassandraState& st, const StreamInfo& c, int dir, const uint8_t* p, uint32_t n);
   bool frame(CassandraState& st, const StreamInfo& c, int dir, const Frame& f);
   bool read_header(const uint8_t* p, uint8_t min_version, Frame& f);
-  void request(CassandraState& st, const Frame& f);
+  void request(CassandraState& st, const StreamInfo& c, const Frame& f);
   void response(CassandraState& st, const StreamInfo& c, const Frame& f);
   bool render_response(JsonWriter& w, cassandra::Cql& b, const Frame& f, std::string_view& new_prepared);
   bool inflate(CqlCompressor comp, const uint8_t* in, uint32_t n, std::size_t out);
