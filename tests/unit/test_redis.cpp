@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -427,6 +428,40 @@ TEST(Redis, LostHeadOfALongValueIsFoundPast) {
   EXPECT_EQ(h.count("stream.detached"), 0u);
   EXPECT_EQ(h.count("redis.resynced"), 1u);
   EXPECT_GT(h.count("redis.resync_skipped_bytes"), 2000000u);
+}
+
+// A reply's head lost inside a binary value whose bytes hold lines that open a reply
+// ("+A", ":5", "$3" with no line end after its three bytes): none is taken, as the bytes
+// after each do not hold together, and the replies after the value meet their own
+// commands. Before, the resync took "+A", read the random bytes after it as replies and
+// left the connection (a live capture of pipelined 200 KB values, 4 of 190 drops).
+TEST(Redis, LinesInsideABinaryValueAreNoFalseStart) {
+  RedisHarness h;
+  std::mt19937 rng(5);
+  auto random_bytes = [&](std::size_t n) {
+    std::string v(n, '\0');
+    for (char& ch : v) ch = static_cast<char>(rng() % 9 + 1);  // no line ends, none printable
+    return v;
+  };
+  const std::string value = random_bytes(50000) + "\r\n+A\r\n" + random_bytes(50000) + "\r\n:5\r\n" +
+                            random_bytes(50000) + "\r\n$3\r\nabcXY" + random_bytes(50000);
+  h.client("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  const std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  h.lose(false, h.conn, reply.substr(0, 1000));
+  for (std::size_t at = 1000; at < reply.size(); at += 60000)
+    h.server(std::string_view(reply).substr(at, 60000));
+  h.server("+PONG\r\n$1\r\nv\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  int ping = 0, get_k = 0;
+  for (const auto& e : ev) {
+    ping += contains(e, R"("method":"PING")") && contains(e, R"("status":"OK")");
+    get_k += contains(e, R"("query":"GET k")") && contains(e, R"("status":"OK")");
+  }
+  EXPECT_EQ(ping, 1);
+  EXPECT_EQ(get_k, 1);
+  EXPECT_EQ(h.count("stream.detached"), 0u);
+  EXPECT_EQ(h.count("redis.violations"), 0u);
 }
 
 }  // namespace

@@ -382,8 +382,9 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
   if (d.resync) {
     // After a gap: whole lines are passed over until one opens a message of this side.
     const Resync r = find_line_start(
-        bytes, off, d.resync, kMaxResyncSkip, kMaxResyncLine,
-        [&](const uint8_t* s, const uint8_t* le) { return message_start(s, le, dir != st.client); });
+        bytes, off, d.resync, kMaxResyncSkip, kMaxResyncLine, [&](const uint8_t* s, const uint8_t* le) {
+          return message_start(s, le, dir != st.client) && followed_well(s, le, p + n, dir != st.client);
+        });
     counters_.inc(RedisStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
     off = r.result.consumed;
@@ -767,6 +768,35 @@ bool RedisDecoder::message_start(const uint8_t* s, const uint8_t* le, bool reply
     default:
       return false;
   }
+}
+
+// After a gap, a line that opens a message is one of a few bytes' evidence: inside a
+// binary value's bytes a line such as "+A" or ":5" comes every few kilobytes. It is
+// taken where what follows it holds together as far as the bytes at hand go: a bulk
+// string's bytes end with a line end where its length says, an aggregate's first
+// element or the message after a one-line reply opens a message too; or nothing follows
+// yet (the last bytes of a burst).
+bool RedisDecoder::followed_well(const uint8_t* s, const uint8_t* le, const uint8_t* end, bool reply) {
+  const uint8_t* next = le < end && *le == '\r' ? le + 1 : le;
+  if (next < end && *next == '\n') ++next;
+  int64_t v = 0;
+  if (*s == '$' || *s == '!' || *s == '=') {
+    if (!parse_int(s + 1, le, v) || v < 0) return true;  // a null: nothing of its own follows
+    if (static_cast<uint64_t>(end - next) < static_cast<uint64_t>(v) + 2) return true;
+    next += v;
+    if (next[0] != '\r' || next[1] != '\n') return false;
+    next += 2;
+  } else if (std::strchr("*~>%|", *s) && parse_int(s + 1, le, v) && v > 0) {
+    // The first element opens a message of either side's kinds (a command's elements
+    // are bulk strings; a reply's any type).
+    reply = true;
+  }
+  if (next >= end) return true;
+  const void* lf = std::memchr(next, '\n', static_cast<std::size_t>(end - next));
+  if (!lf) return std::strchr("+-:$*_#,(!=~>%|", *next) != nullptr;
+  const uint8_t* nle = static_cast<const uint8_t*>(lf);
+  if (nle > next && nle[-1] == '\r') --nle;
+  return message_start(next, nle, reply);
 }
 
 void RedisDecoder::cut_by_end(RedisState& st, const StreamInfo& c, int dir, bool take) {

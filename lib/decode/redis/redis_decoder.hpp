@@ -70,6 +70,8 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
   bool gap(void* state, const StreamInfo& c, int dir, uint32_t len) override;
   void end(void* state, const StreamInfo& c, int dir) override;
   static bool message_start(const uint8_t* s, const uint8_t* le, bool reply);
+  // Whether the bytes after a line that opens a message (up to end) hold together.
+  static bool followed_well(const uint8_t* s, const uint8_t* le, const uint8_t* end, bool reply);
   void close(void* state, const StreamInfo& c) override;
   bool expire(void* state, const StreamInfo& c, uint64_t now_ns) override;
 
