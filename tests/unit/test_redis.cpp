@@ -27,6 +27,14 @@ struct RedisHarness : test::StreamTest {
   }
   void client(std::string_view s) { StreamTest::client(conn, s); }
   void server(std::string_view s) { StreamTest::server(conn, s); }
+  // A bulk reply of `value` whose first 1000 bytes the capture lost, the rest in
+  // segments of 60000 bytes.
+  void bulk_reply_head_lost(const std::string& value) {
+    const std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+    lose(false, conn, reply.substr(0, 1000));
+    for (std::size_t at = 1000; at < reply.size(); at += 60000)
+      server(std::string_view(reply).substr(at, 60000));
+  }
 };
 
 TEST(Redis, Resp3RepliesAttributesAndPushes) {
@@ -416,10 +424,7 @@ TEST(Redis, LostHeadOfALongValueIsFoundPast) {
   RedisHarness h;
   const std::string value(2 << 20, 'v');
   h.client("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
-  const std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
-  h.lose(false, h.conn, reply.substr(0, 1000));
-  for (std::size_t at = 1000; at < reply.size(); at += 60000)
-    h.server(std::string_view(reply).substr(at, 60000));
+  h.bulk_reply_head_lost(value);
   h.client("*1\r\n$4\r\nPING\r\n");
   h.server("+PONG\r\n");
   const auto ev = h.finish();
@@ -446,10 +451,7 @@ TEST(Redis, LinesInsideABinaryValueAreNoFalseStart) {
   const std::string value = random_bytes(50000) + "\r\n+A\r\n" + random_bytes(50000) + "\r\n:5\r\n" +
                             random_bytes(50000) + "\r\n$3\r\nabcXY" + random_bytes(50000);
   h.client("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
-  const std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
-  h.lose(false, h.conn, reply.substr(0, 1000));
-  for (std::size_t at = 1000; at < reply.size(); at += 60000)
-    h.server(std::string_view(reply).substr(at, 60000));
+  h.bulk_reply_head_lost(value);
   h.server("+PONG\r\n$1\r\nv\r\n");
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 3u);
