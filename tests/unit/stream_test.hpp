@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -158,6 +159,15 @@ inline void expect_losses_paired_by_id(const std::vector<std::string>& ev, Numbe
 
 inline bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
+}
+
+// n bytes from a seeded generator (a binary value's bytes), each of `alphabet` values
+// from `first` on (256 from 0: any byte).
+inline std::string random_bytes(std::mt19937& rng, std::size_t n, unsigned alphabet = 256,
+                                unsigned first = 0) {
+  std::string v(n, '\0');
+  for (char& c : v) c = static_cast<char>(rng() % alphabet + first);
+  return v;
 }
 
 }  // namespace tapbeat::test

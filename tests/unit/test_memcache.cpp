@@ -618,8 +618,7 @@ TEST(Memcache, BinaryLossesCostTheirOwnMessagesOnly) {
   MemcacheHarness h;
   h.handshake(h.conn);
   std::mt19937 rng(3);
-  std::string big(1 << 20, '\0');
-  for (char& c : big) c = static_cast<char>(rng());
+  const std::string big = test::random_bytes(rng, 1 << 20);
   auto get = [&](int i) { return mc_binary(0x80, 0x00, "k" + std::to_string(i), "", 0); };
   auto hit = [&](int i) { return mc_binary(0x81, 0x00, "", "v" + std::to_string(i), 0, 4); };
   const std::string stored = mc_binary(0x81, 0x01, "", "", 0);

@@ -443,11 +443,7 @@ TEST(Redis, LostHeadOfALongValueIsFoundPast) {
 TEST(Redis, LinesInsideABinaryValueAreNoFalseStart) {
   RedisHarness h;
   std::mt19937 rng(5);
-  auto random_bytes = [&](std::size_t n) {
-    std::string v(n, '\0');
-    for (char& ch : v) ch = static_cast<char>(rng() % 9 + 1);  // no line ends, none printable
-    return v;
-  };
+  auto random_bytes = [&](std::size_t n) { return test::random_bytes(rng, n, 9, 1); };  // no line ends
   const std::string value = random_bytes(50000) + "\r\n+A\r\n" + random_bytes(50000) + "\r\n:5\r\n" +
                             random_bytes(50000) + "\r\n$3\r\nabcXY" + random_bytes(50000);
   h.client("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");

@@ -1160,11 +1160,6 @@ TEST(Pgsql, BatchWhoseSyncWasLostTakesItsOwnAnswer) {
 TEST(Pgsql, LostHeadOfALongBinaryValueIsPassedOver) {
   PgsqlHarness h;
   std::mt19937 rng(7);
-  auto random_bytes = [&](std::size_t n) {
-    std::string v(n, '\0');
-    for (char& c : v) c = static_cast<char>(rng());
-    return v;
-  };
   auto in_segments = [&](bool from_client, const std::string& bytes, std::size_t from) {
     for (std::size_t at = from; at < bytes.size(); at += 8192)
       from_client ? h.client(std::string_view(bytes).substr(at, 8192))
@@ -1173,7 +1168,7 @@ TEST(Pgsql, LostHeadOfALongBinaryValueIsPassedOver) {
   const std::string z(1, '\0');
   int q = 1;
   for (int round = 0; round < 4; ++round) {
-    const std::string value = random_bytes(1 << 20);
+    const std::string value = test::random_bytes(rng, 1 << 20);
     const uint32_t n = static_cast<uint32_t>(value.size());
     const std::string len{static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
                           static_cast<char>(n)};
