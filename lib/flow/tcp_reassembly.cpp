@@ -185,9 +185,7 @@ void TcpReassembler::segment(TcpDirection& d, uint32_t seq, uint8_t flags, const
   bool keep = false;
   if (d.wait_ns || waits) {
     // No room to wait, or a loss to tell in its place: as before the wait.
-    const int32_t reach = seq_diff(seq + len, d.next_seq);
-    if (lost_tail || (len > 0 && (d.buffered + len > limits_.stream_bytes ||
-                                  (reach > 0 && static_cast<uint32_t>(reach) > limits_.window_bytes)))) {
+    if (lost_tail || (len > 0 && past_wait_room(d, seq, len))) {
       if (d.wait_ns) give_up_all(d, sink, false);
     } else {
       keep = len > 0;
@@ -389,10 +387,8 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
     // loss is acted on now, so the other side's bytes go out behind their gap and
     // what waited for them after them. Else the wait given up would let this side's
     // answers out before the requests they answer.
-    const int32_t reach = seq_diff(p.seq + p.len, me.next_seq);
-    if (me.buffered + p.len > limits_.stream_bytes ||
-        (reach > 0 && static_cast<uint32_t>(reach) > limits_.window_bytes))
-      if (!suspect_due(dir, 1 - d, ~uint64_t{0}, reorder_ns, sinks)) return false;
+    if (past_wait_room(me, p.seq, p.len) && !suspect_due(dir, 1 - d, ~uint64_t{0}, reorder_ns, sinks))
+      return false;
   }
   if (other.wait_ns && !me.synced && !(p.flags & tcp_flag::kSyn)) {
     // The other side's bytes wait for this side's, none seen yet (a connection picked up

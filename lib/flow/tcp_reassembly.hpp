@@ -158,6 +158,13 @@ class TcpReassembler {
   void ack(TcpDirection& d, uint32_t ack, StreamSink& sink, uint64_t acked_ns = 0);
   // Whether `ack` reaches bytes d holds behind a hole (ack() would give the hole up).
   bool acks_hole(const TcpDirection& d, uint32_t ack) const;
+  // Whether a segment of d (len bytes from seq) takes the bytes d holds past what a
+  // wait for the peer may hold: the stream's buffer, or further ahead than the window.
+  bool past_wait_room(const TcpDirection& d, uint32_t seq, uint32_t len) const {
+    const int32_t reach = seq_diff(seq + len, d.next_seq);
+    return d.buffered + len > limits_.stream_bytes ||
+           (reach > 0 && static_cast<uint32_t>(reach) > limits_.window_bytes);
+  }
   // Notes an acknowledgement of d's bytes by the other side at ts_ns (after ack()):
   // one past bytes not seen yet tells, at a gap, when the peer had the lost bytes.
   // Before d's first byte is seen (a connection picked up mid-stream), the first such
