@@ -1,5 +1,6 @@
 """Shared helpers for the integration tests: where the binary and the shared captures
 are, and how to run tapbeat on a capture and read its events."""
+import collections
 import csv
 import json
 import os
@@ -282,6 +283,7 @@ TSHARK_DIR = os.path.join(ROOT, "tests", "data", "tshark")
 UPDATE_TSHARK = os.environ.get("TAPBEAT_UPDATE_TSHARK") == "1"
 _tshark_cache = {}
 _tshark_dirty = set()
+_tshark_live = collections.Counter()  # kind -> dissections not found in the recording
 
 
 def _tshark_file(kind):
@@ -305,6 +307,7 @@ def tshark_output(kind, rel, args, timeout=300):
                              timeout=timeout).stdout
         entries[key] = out
         _tshark_dirty.add(kind)
+        _tshark_live[kind] += 1
     return entries[key]
 
 
@@ -320,6 +323,16 @@ def tshark_rows(kind, rel, display_filter, fields, before=(), occurrence="f", ag
         args += ["-e", f]
     out = tshark_output(kind, rel, args)
     return [v for v in (line.split("|") for line in out.splitlines()) if len(v) >= len(fields)]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """A dissection missing from the recording runs tshark live (tens of seconds for a
+    kind): say so, so that the recording is brought up to date."""
+    if _tshark_live and not UPDATE_TSHARK:
+        terminalreporter.write_line(
+            "tshark dissections not recorded, run live: " +
+            ", ".join(f"{k} {n}" for k, n in sorted(_tshark_live.items())) +
+            " (record them: TAPBEAT_UPDATE_TSHARK=1 pytest on the tests that read them)", yellow=True)
 
 
 def pytest_sessionfinish(session, exitstatus):
