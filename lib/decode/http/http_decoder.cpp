@@ -33,6 +33,13 @@ static_assert((http::kNoVersion | http::kNoTarget | http::kFolded | http::kLengt
                http::kLengthAndChunked | http::kOtherCoding | http::kBadStatus | http::kHeadersDropped) <
               kNoteBadChunk);
 static_assert(HttpDecoder::kMaxHeadBytes < (1u << 18), "HttpMessage::head_len holds a head's length");
+// What framed a cut head so far (HttpState::Dir::rest_framing).
+constexpr uint8_t kRestByStatus = 1;  // a response that has no body (HEAD, 204, 304) or leaves HTTP
+constexpr uint8_t kRestCoding = 2;    // Transfer-Encoding seen
+constexpr uint8_t kRestLength = 4;    // Content-Length seen
+// A header line past a cut head is read whole (for its framing) when it ends within this.
+constexpr uint32_t kMaxFramingLine = 1024;
+
 constexpr uint8_t kAmbiguous =
     http::kFolded | http::kLengthMismatch | http::kLengthAndChunked | http::kOtherCoding;
 
@@ -194,9 +201,17 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   if (chunked) d.msg.flags |= kChunked;
   if (cut) {
     // The rest of the head streams by uncounted in the text; the framing read from
-    // its first kMaxHeadBytes applies after its blank line.
+    // its first kMaxHeadBytes, and from the framing headers of the rest
+    // (frame_rest_line), applies after its blank line.
     d.rest_phase = d.phase;
     d.rest_body = body;
+    d.rest_framing = static_cast<uint8_t>(
+        (h.response && (h.status == 101 || h.status == 204 || h.status == 304 || d.phase == kTunnel ||
+                        (st.n_pending > 0 && (st.pending[st.first_pending].flags & kHeadRequest)))
+             ? kRestByStatus
+             : 0) |
+        (h.chunked || (h.anomalies & http::kOtherCoding) ? kRestCoding : 0) |
+        (h.has_length || (h.anomalies & http::kLengthMismatch) ? kRestLength : 0));
     d.eol = 1;
     d.phase = kHeadRest;
     return true;
@@ -207,6 +222,48 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     if (upgraded == kUpgraded || upgraded == kTunnel) d.phase = upgraded;
   }
   return true;
+}
+
+void HttpDecoder::frame_rest_line(HttpState::Dir& d, std::string_view line) {
+  std::string_view value;
+  const http::FramingHeader which = http::framing_header(line, value);
+  if (which == http::FramingHeader::kNone) return;
+  const uint16_t before = d.msg.notes;
+  const bool response = d.msg.flags & kResponse;
+  if (which == http::FramingHeader::kCoding) {
+    // "identity" alone is no coding (parse_head reads it so too).
+    if (!(d.rest_framing & kRestCoding) && http::only_identity(value)) return;
+    // The last coding chunked frames the body, over any Content-Length (RFC 9112
+    // 6.3); another coding: a response runs to the close, a request has no body.
+    if (d.rest_framing & kRestLength) d.msg.notes |= http::kLengthAndChunked;
+    d.rest_framing |= kRestCoding;
+    if (!(d.rest_framing & kRestByStatus)) {
+      if (http::last_coding_chunked(value)) {
+        d.rest_phase = kChunkSize, d.rest_body = 1;
+        d.msg.flags |= kChunked;
+      } else {
+        d.msg.notes |= http::kOtherCoding;
+        d.msg.flags &= static_cast<uint8_t>(~kChunked);
+        d.rest_phase = response ? kUntilClose : kStart;
+        d.rest_body = response;
+      }
+      d.other_left = 0;
+    }
+  } else {
+    uint64_t length = 0;
+    const bool ok = http::read_length(value, length);
+    if (!ok || ((d.rest_framing & kRestLength) && !(d.rest_framing & kRestCoding) && length != d.left)) {
+      d.msg.notes |= http::kLengthMismatch;  // the first Content-Length still frames the body
+    } else if (d.rest_framing & kRestCoding) {
+      d.msg.notes |= http::kLengthAndChunked;
+    } else if (!(d.rest_framing & (kRestLength | kRestByStatus))) {
+      d.left = length;
+      d.rest_phase = length ? kBody : kStart;
+      d.rest_body = length > 0;
+    }
+    d.rest_framing |= kRestLength;
+  }
+  if ((d.msg.notes & kAmbiguous) && !(before & kAmbiguous)) counters_.inc(HttpStat::ambiguous_framing);
 }
 
 void HttpDecoder::start_headless(HttpState& st, const StreamInfo& c, int dir) {
@@ -533,26 +590,43 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
         break;
       }
       case kHeadRest: {
-        // The rest of a cut head, up to its blank line (LF, optional CR, LF).
+        // The rest of a cut head, line by line up to its blank line (LF, optional CR,
+        // LF). A line that begins here is read whole when it ends within
+        // kMaxFramingLine bytes: a Content-Length or Transfer-Encoding past the cut
+        // still frames the message; longer lines stream by.
         uint32_t i = off;
         bool done = false;
         while (i < n && !done) {
-          const uint8_t ch = p[i++];
-          if (ch == '\n') {
-            done = d.eol;
-            d.eol = 1;
-          } else if (ch != '\r') {
+          if (d.eol) {
+            const uint32_t look = std::min<uint32_t>(n - i, kMaxFramingLine);
+            const auto* lf = static_cast<const uint8_t*>(std::memchr(p + i, '\n', look));
+            if (!lf && look < kMaxFramingLine) {
+              d.msg.bytes += i - off;
+              return {i, n - i + 1, Verdict::kNeedMore};
+            }
+            if (lf) {
+              const uint32_t len = static_cast<uint32_t>(lf - (p + i));
+              uint32_t text = 0;
+              while (text < len && p[i + text] == '\r') ++text;
+              done = text == len;  // a blank line ends the head
+              if (!done) frame_rest_line(d, {reinterpret_cast<const char*>(p + i), len});
+              i += len + 1;
+              continue;
+            }
             d.eol = 0;
           }
+          const auto* lf = static_cast<const uint8_t*>(std::memchr(p + i, '\n', n - i));
+          i = lf ? static_cast<uint32_t>(lf - p) + 1 : n;
+          d.eol = lf != nullptr;
         }
         d.msg.bytes += i - off;
         off = i;
         if (done) {
           d.phase = d.rest_phase;
           if (!d.rest_body) {
-            const bool upgraded = d.phase == kUpgraded;
+            const uint8_t after = d.phase;
             complete(st, c, dir);
-            if (upgraded) d.phase = kUpgraded;
+            if (after == kUpgraded || after == kTunnel) d.phase = after;
           }
         }
         break;

@@ -76,17 +76,18 @@ struct HttpState {
   struct Dir {
     uint8_t phase;
     uint8_t active;
-    uint8_t keep;         // body bytes go into msg.text
-    uint8_t seen;         // a message started on this direction
-    uint8_t rest_phase;   // a head cut at kMaxHeadBytes: the phase after its end
-    uint8_t rest_body;    //   and whether a body follows it
-    uint8_t eol;          //   the bytes skipped so far end a line
-    uint8_t scan;         // after a framing error: the next message is looked for line by line
-    uint64_t head_ns;     // first packet of the head being gathered; 0: none
-    uint32_t kept_limit;  // bytes of text kept at most
-    uint32_t skipped;     // bytes skipped looking for a message start
-    uint64_t left;        // body or chunk bytes to come
-    uint64_t other_left;  // Content-Length given twice: the larger's bytes past the smaller's
+    uint8_t keep;          // body bytes go into msg.text
+    uint8_t seen;          // a message started on this direction
+    uint8_t rest_phase;    // a head cut at kMaxHeadBytes: the phase after its end
+    uint8_t rest_body;     //   and whether a body follows it
+    uint8_t eol;           //   the bytes skipped so far end a line
+    uint8_t rest_framing;  //   what framed it so far (kRest* bits)
+    uint8_t scan;          // after a framing error: the next message is looked for line by line
+    uint64_t head_ns;      // first packet of the head being gathered; 0: none
+    uint32_t kept_limit;   // bytes of text kept at most
+    uint32_t skipped;      // bytes skipped looking for a message start
+    uint64_t left;         // body or chunk bytes to come
+    uint64_t other_left;   // Content-Length given twice: the larger's bytes past the smaller's
     HttpMessage msg;
   };
   Dir dir[2];
@@ -132,6 +133,9 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   bool take_cut_head(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> held, bool at_end);
   bool start_message(HttpState& st, const StreamInfo& c, int dir, std::span<const uint8_t> head, HeadEnd how);
   void start_headless(HttpState& st, const StreamInfo& c, int dir);
+  // A header line past a cut head's first kMaxHeadBytes: a framing header frames the
+  // message as it would have in the head.
+  void frame_rest_line(HttpState::Dir& d, std::string_view line);
   void framing_error(HttpState& st, const StreamInfo& c, int dir);
   const char* compose_note(const char* note, uint16_t notes);
   void keep(HttpState::Dir& d, const uint8_t* p, uint32_t n);

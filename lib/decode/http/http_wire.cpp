@@ -250,6 +250,54 @@ bool read_past_limit(std::string_view name) {
 
 }  // namespace
 
+bool last_coding_chunked(std::string_view v) {
+  const std::size_t comma = v.rfind(',');
+  if (comma != std::string_view::npos) v = v.substr(comma + 1);
+  // A folded value ends with its continuation: the last word is the last coding.
+  std::size_t b = v.size();
+  while (b > 0 && !is_blank(v[b - 1]) && v[b - 1] != '\n') --b;
+  return iequals(trim(v.substr(b)), "chunked");
+}
+
+bool only_identity(std::string_view v) {
+  for (;;) {
+    const std::size_t comma = v.find(',');
+    if (!iequals(trim(v.substr(0, comma)), "identity")) return false;
+    if (comma == std::string_view::npos) return true;
+    v = v.substr(comma + 1);
+  }
+}
+
+bool read_length(std::string_view v, uint64_t& out) {
+  // A list of equal values ("5, 5") is one length; anything else is a mismatch.
+  bool any = false;
+  for (;;) {
+    const std::size_t comma = v.find(',');
+    const std::string_view part = trim(v.substr(0, comma));
+    uint64_t n = 0;
+    if (part.empty() || part.size() > 18) return false;
+    for (char c : part) {
+      if (c < '0' || c > '9') return false;
+      n = n * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (any && n != out) return false;
+    out = n, any = true;
+    if (comma == std::string_view::npos) return true;
+    v = v.substr(comma + 1);
+  }
+}
+
+FramingHeader framing_header(std::string_view line, std::string_view& value) {
+  const std::size_t colon = line.find(':');
+  // A line starting with a blank continues the header before it (obsolete folding).
+  if (colon == std::string_view::npos || line.empty() || is_blank(line[0])) return FramingHeader::kNone;
+  const std::string_view name = trim(line.substr(0, colon));
+  value = trim(line.substr(colon + 1));
+  if (iequals(name, "content-length")) return FramingHeader::kLength;
+  if (iequals(name, "transfer-encoding")) return FramingHeader::kCoding;
+  return FramingHeader::kNone;
+}
+
 bool parse_head(std::string_view text, Head& h) {
   h.reset();
   std::size_t eol = text.find('\n');
@@ -340,38 +388,17 @@ bool parse_head(std::string_view text, Head& h) {
   }
   // Message framing (RFC 9112 6): Transfer-Encoding's last coding, Content-Length.
   bool has_te = false;
+  bool identity_only = true;
   bool seen_length = false;
   for (uint32_t i = 0; i < h.n_headers; ++i) {
     const Header& hd = h.headers[i];
     if (iequals(hd.name, "transfer-encoding")) {
       has_te = true;
-      std::string_view v = hd.value;
-      const std::size_t comma = v.rfind(',');
-      if (comma != std::string_view::npos) v = v.substr(comma + 1);
-      // A folded value ends with its continuation: the last word is the last coding.
-      std::size_t b = v.size();
-      while (b > 0 && !is_blank(v[b - 1]) && v[b - 1] != '\n') --b;
-      h.chunked = iequals(trim(v.substr(b)), "chunked");
+      identity_only = identity_only && only_identity(hd.value);
+      h.chunked = last_coding_chunked(hd.value);
     } else if (iequals(hd.name, "content-length")) {
-      // A list of equal values ("5, 5") is one length; anything else is a mismatch.
       uint64_t first = 0;
-      bool ok = true, any = false;
-      std::string_view v = hd.value;
-      while (ok) {
-        const std::size_t comma = v.find(',');
-        const std::string_view part = trim(v.substr(0, comma));
-        uint64_t n = 0;
-        ok = !part.empty() && part.size() <= 18;
-        for (char c : part) {
-          if (c < '0' || c > '9') ok = false;
-          n = n * 10 + static_cast<uint64_t>(c - '0');
-        }
-        if (ok && any && n != first) ok = false;
-        if (ok && !any) first = n, any = true;
-        if (comma == std::string_view::npos) break;
-        v = v.substr(comma + 1);
-      }
-      if (!ok) {
+      if (!read_length(hd.value, first)) {
         h.anomalies |= kLengthMismatch;
       } else if (!seen_length) {
         h.content_length = first;
@@ -383,6 +410,10 @@ bool parse_head(std::string_view text, Head& h) {
       seen_length = true;
     }
   }
+  // "identity" (RFC 2616 3.6: no coding at all), the only coding named: no
+  // Transfer-Encoding, as curl, Python's http.client, Wireshark and Zeek read it (a
+  // Content-Length frames the body).
+  if (has_te && identity_only) has_te = false;
   if (has_te && seen_length) h.anomalies |= kLengthAndChunked;
   if (has_te && !h.chunked) h.anomalies |= kOtherCoding;
   return true;

@@ -87,6 +87,19 @@ bool versionless_request_line(std::string_view line);
 // neither a status line nor a request line.
 bool parse_head(std::string_view text, Head& out);
 
+// Transfer-Encoding's value: whether its last coding is chunked; whether every coding
+// it names is "identity".
+bool last_coding_chunked(std::string_view value);
+bool only_identity(std::string_view value);
+
+// Content-Length's value: a number, or a list of equal ones ("5, 5"). False for
+// anything else (a mismatch, as servers that refuse it read it).
+bool read_length(std::string_view value, uint64_t& out);
+
+// Which framing header a header line (without its line end) is, with its value.
+enum class FramingHeader : uint8_t { kNone, kLength, kCoding };
+FramingHeader framing_header(std::string_view line, std::string_view& value);
+
 // The last few heads parsed, each with its own copy of the text. A message's head is
 // parsed when the message starts and again when its transaction is written (from the
 // copy kept with the message); the second time, a head whose text equals a remembered
