@@ -462,5 +462,85 @@ TEST(Redis, LinesInsideABinaryValueAreNoFalseStart) {
   EXPECT_EQ(h.count("redis.violations"), 0u);
 }
 
+namespace {
+std::string command(std::initializer_list<std::string_view> words) {
+  std::string s = "*" + std::to_string(words.size()) + "\r\n";
+  for (std::string_view w : words) s += "$" + std::to_string(w.size()) + "\r\n" + std::string(w) + "\r\n";
+  return s;
+}
+}  // namespace
+
+// A pipeline whose first client segment the capture lost: two whole commands and the
+// head of a SET of a 3000-byte value, whose tail is passed over after the gap. The two
+// replies captured before that tail answer the lost commands; the SET's "+OK", captured
+// after it, is owed to the SET: the GET after it still takes its own value. Before, the
+// SET's "+OK" went to the GET and every later pair of the pipeline was one off (a live
+// redis-server capture, pipelines of 60 commands with 200 KB values: 60 transactions
+// wrong for one lost segment).
+TEST(Redis, ReplyOwedToACommandTheClientsGapBeganIsNotTakenByTheNext) {
+  RedisHarness h;
+  h.handshake(h.conn);
+  const std::string value(3000, 'x');
+  const std::string big = command({"SET", "big", value});
+  h.lose(true, h.conn, command({"SET", "a", "1"}) + command({"GET", "a"}) + big.substr(0, 1000));
+  h.server("+OK\r\n$1\r\n1\r\n");
+  h.client(big.substr(1000));
+  h.client(command({"GET", "big"}) + command({"SET", "c", "2"}));
+  h.server("+OK\r\n");
+  h.server("$3000\r\n" + value + "\r\n+OK\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"GET big")")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[0], R"("return_value":"xxxx)")) << ev[0].substr(0, 300);
+  EXPECT_TRUE(contains(ev[1], R"("query":"SET c 2")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("return_value":"OK")")) << ev[1];
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 3u);  // the three lost commands' replies
+  EXPECT_EQ(h.count("redis.unmatched_requests"), 0u);
+}
+
+// The server's segment with one reply lost; the client acknowledges it with the last
+// bytes of the SET it was sending: that SET ended after the client had the lost bytes,
+// so its reply was not among them and it takes the "+OK" after the gap. Before, every
+// command begun before that acknowledgement went out as answered in the lost bytes.
+TEST(Redis, CommandEndedAfterTheLostReplyWasAcknowledgedIsAnsweredAfterTheGap) {
+  RedisHarness h;
+  h.handshake(h.conn);
+  const std::string big = command({"SET", "big", std::string(3000, 'x')});
+  h.client(command({"SET", "a", "1"}) + big.substr(0, 1000));
+  h.lose(false, h.conn, "+OK\r\n");
+  h.client(big.substr(1000));
+  h.server("+OK\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SET a 1")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "its reply began in bytes the capture lost")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("method":"SET")") && contains(ev[1], R"("return_value":"OK")"))
+      << ev[1].substr(0, 300);
+  EXPECT_EQ(h.count("redis.responses_lost"), 1u);
+  EXPECT_EQ(h.count("redis.unmatched_responses"), 0u);
+}
+
+// A pipeline of three commands whose first reply ("+OK", 5 bytes) the capture lost, the
+// stream found again right where they end: 5 bytes hold one whole reply, not two, so
+// the two replies after the gap are the other two commands'. Before, every command sent
+// before the client acknowledged the lost bytes went out as answered in them.
+TEST(Redis, LostBytesTooFewForAnotherReplyLeaveTheRestPaired) {
+  RedisHarness h;
+  h.handshake(h.conn);
+  h.client(command({"SET", "a", "1"}) + command({"GET", "a"}) + command({"INCR", "n"}));
+  h.lose(false, h.conn, "+OK\r\n");
+  h.client(command({"PING"}));  // acknowledges the lost reply
+  h.server("$1\r\n1\r\n:7\r\n+PONG\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SET a 1")") &&
+              contains(ev[0], "its reply began in bytes the capture lost"))
+      << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"GET a")") && contains(ev[1], R"("return_value":"1")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("query":"INCR n")") && contains(ev[2], R"("return_value":"7")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("method":"PING")") && contains(ev[3], R"("return_value":"PONG")")) << ev[3];
+  EXPECT_EQ(h.count("redis.responses_lost"), 1u);
+}
+
 }  // namespace
 }  // namespace tapbeat

@@ -381,14 +381,20 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
   };
   if (d.resync) {
     // After a gap: whole lines are passed over until one opens a message of this side.
+    const uint32_t from = off;
+    const uint32_t passed_before = (d.resync & ~kMidLine) - 1;
     const Resync r = find_line_start(
         bytes, off, d.resync, kMaxResyncSkip, kMaxResyncLine, [&](const uint8_t* s, const uint8_t* le) {
           return message_start(s, le, dir != st.client) && followed_well(s, le, p + n, dir != st.client);
         });
     counters_.inc(RedisStat::resync_skipped_bytes, r.passed);
+    if (r.passed) d.resync_ns = c.ts_at(from + r.passed - 1);
     if (!r.framed) return r.result;
     off = r.result.consumed;
     counters_.inc(RedisStat::resynced);
+    if (d.owes && passed_before + r.passed > 0 && dir == st.client) owe_reply(st, d.resync_ns);
+    d.owes = 0;
+    if (st.lost_replies && dir != st.client) settle_lost_replies(st, c, passed_before + r.passed == 0);
   }
   while (off < n) {
     if (d.bulk_left) {
@@ -564,6 +570,47 @@ bool RedisDecoder::answered(RedisState& st, std::span<const std::string_view> ar
   return !st.reply_off && !skipped;
 }
 
+void RedisDecoder::reply_lost(RedisState& st, const StreamInfo& c) {
+  Pending req;
+  pop(st, req);
+  if (req.owed) return;  // the lost bytes held the owed reply
+  counters_.inc(RedisStat::unmatched_requests);
+  counters_.inc(RedisStat::responses_lost);
+  publish(c, st.client, &req, nullptr, kReplyLost);
+  store_.release(req.text);
+}
+
+void RedisDecoder::settle_lost_replies(RedisState& st, const StreamInfo& c, bool whole) {
+  st.lost_replies = 0;
+  // Replies begun in the lost bytes: the first (the oldest command's, or the end of the
+  // one the gap cut); another only where the first ended there, 3 bytes at least ("+\r\n",
+  // RESP3's "_\r\n"; a cut one's end, 1), and the bytes hold another's start, or all of
+  // it when the stream was found right after them (`whole`).
+  const uint64_t first = st.lost_after_cut ? 1 : 3;
+  if (st.lost_len < first + (whole ? 3 : 1)) return;
+  while (st.n_pending) {
+    Pending req;
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (req.end_ns >= st.lost_acked_ns) break;  // ended after the client had them: answered later
+    reply_lost(st, c);
+  }
+}
+
+void RedisDecoder::owe_reply(RedisState& st, uint64_t tail_ns) {
+  // A reply that found no command waiting, begun after those bytes were captured, was
+  // that command's already.
+  if (st.orphan_ns >= tail_ns) return;
+  if (st.n_pending >= cfg_.queue_max_messages) return;
+  Pending owed{};
+  owed.start_ns = owed.end_ns = tail_ns;
+  owed.owed = true;
+  if (store_.append(st.queue, reinterpret_cast<const uint8_t*>(&owed), sizeof owed) < sizeof owed) {
+    counters_.inc(RedisStat::store_full);
+    return;
+  }
+  ++st.n_pending;
+}
+
 void RedisDecoder::pop(RedisState& st, Pending& out) {
   store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&out), sizeof out);
   store_.drop_front(st.queue, sizeof out);
@@ -680,8 +727,22 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     store_.release(m.text);
     return;
   }
+  if (st.n_pending) {
+    Pending req;
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (req.owed) {
+      // Before that command's last bytes were captured, a reply answers an earlier one
+      // the gap took: alone, as a reply no command waits for; from then on, it is the
+      // owed reply.
+      if (m.start_ns >= req.end_ns) pop(st, req);
+      counters_.inc(RedisStat::unmatched_responses);
+      store_.release(m.text);
+      return;
+    }
+  }
   if (st.n_pending == 0) {
     counters_.inc(RedisStat::unmatched_responses);
+    st.orphan_ns = m.start_ns;
     store_.release(m.text);
     // A reply while replies were taken to be off: the server refused the CLIENT REPLY
     // (an ACL's NOPERM, a server before 3.2) and answers; the commands after pair.
@@ -718,17 +779,19 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   // a message takes up the stream.
   if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
   const bool reply_cut = d.in_msg && st.client >= 0 && dir != st.client && st.n_pending;
+  d.owes = st.client >= 0 && dir == st.client && !d.in_msg;
   if (d.in_msg && st.client >= 0 && !d.skipping) d.bytes += len;  // on the wire, as far as the gap tells
   take_partial(st, c, dir, kLost);
-  for (bool oldest = !reply_cut; st.client >= 0 && dir != st.client && st.n_pending; oldest = false) {
-    Pending req;
-    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
-    if (!oldest && req.start_ns >= c.gap_acked_ns) break;
-    pop(st, req);
-    counters_.inc(RedisStat::unmatched_requests);
-    counters_.inc(RedisStat::responses_lost);
-    publish(c, st.client, &req, nullptr, kReplyLost);
-    store_.release(req.text);
+  if (st.client >= 0 && dir != st.client) {
+    if (st.lost_replies) settle_lost_replies(st, c, false);  // a gap again before the stream was found
+    if (!reply_cut && st.n_pending) reply_lost(st, c);
+    // The commands after it that ended before the client had the lost bytes: their
+    // replies may have been there too. Whether the lost bytes could hold one more is
+    // known once the stream is found again (settle_lost_replies).
+    st.lost_replies = 1;
+    st.lost_after_cut = reply_cut;
+    st.lost_len = len;
+    st.lost_acked_ns = c.gap_acked_ns;
   }
   d.resync = 1;
   return true;
@@ -831,9 +894,11 @@ void RedisDecoder::end(void* state, const StreamInfo& c, int dir) {
 void RedisDecoder::close(void* state, const StreamInfo& c) {
   RedisState& st = *static_cast<RedisState*>(state);
   for (int dir = 0; dir < 2; ++dir) cut_by_end(st, c, dir, false);
+  if (st.lost_replies) settle_lost_replies(st, c, false);
   while (st.n_pending) {
     Pending req;
     pop(st, req);
+    if (req.owed) continue;
     counters_.inc(RedisStat::unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     store_.release(req.text);
@@ -849,6 +914,7 @@ bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
     if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
     pop(st, req);
+    if (req.owed) continue;
     counters_.inc(RedisStat::unmatched_requests);
     publish(c, st.client, &req, nullptr, kUnmatchedRequest);
     store_.release(req.text);

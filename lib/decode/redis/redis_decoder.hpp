@@ -40,6 +40,9 @@ struct RedisState {
     uint64_t bulk_left;  // bulk payload bytes (with its CRLF) still to come
     uint64_t bytes;      // message bytes so far
     uint32_t resync;     // after a gap: 1 + bytes of the lines passed over until one opens a message
+    uint8_t owes;        // the client's gap fell between commands: bytes passed over after it
+                         // end a command the gap began (its reply still to come)
+    uint64_t resync_ns;  // when the last byte passed over was captured
     uint64_t start_ns;
     ChainStore::Chain text;  // the message's first bytes
   };
@@ -53,7 +56,13 @@ struct RedisState {
   // for the command after CLIENT REPLY SKIP.
   uint8_t reply_off;
   uint8_t reply_skip;
-  uint8_t monitor;  // MONITOR was sent: the server feeds back every command it runs
+  uint8_t monitor;     // MONITOR was sent: the server feeds back every command it runs
+  uint64_t orphan_ns;  // when the last reply that found no command waiting began
+  // The server's gap, until its stream is found again (settle_lost_replies).
+  uint8_t lost_replies;
+  uint8_t lost_after_cut;  // it cut a reply under way
+  uint32_t lost_len;       // bytes lost
+  uint64_t lost_acked_ns;  // when the client had them (0: not known)
 };
 
 class RedisDecoder final : public DecoderCommon<RedisStat> {
@@ -85,7 +94,19 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
     bool lost;      // its end fell in a gap of the capture: taken as far as it went
     bool ended;     // its sender or the connection ended before it did: taken as far as it went
     bool text_cut;  // longer than kKeepBytes: its text kept that far
+    // No command: the reply owed to one whose first bytes the client's gap took and
+    // whose last bytes were passed over after it (captured up to end_ns). Never
+    // published; a reply begun from end_ns on is that command's.
+    bool owed;
   };
+  // After the client's gap, the first command found again: where bytes were passed over
+  // before it (the end of a command the gap began), that command's reply is owed.
+  void owe_reply(RedisState& st, uint64_t tail_ns);
+  // The oldest command goes out alone: its reply began in bytes the capture lost.
+  void reply_lost(RedisState& st, const StreamInfo& c);
+  // After the server's gap, its stream found again (whole: right where the lost bytes
+  // end): the commands whose replies may have been in them too go out alone.
+  void settle_lost_replies(RedisState& st, const StreamInfo& c, bool whole);
   bool element_done(RedisState::Dir& d);
   bool skipped_value_done(RedisState::Dir& d);
   void complete(RedisState& st, const StreamInfo& c, int dir);
