@@ -1052,7 +1052,12 @@ void Worker::Sink::on_gap(uint32_t len, uint64_t acked_ns) {
   w_.give_up_held(s, dir_, info_, false);
   const bool kept = w_.decoders_[s.decoder]->gap(s.data, info_, dir_, len);
   info_.gap_acked_ns = 0;
-  if (!kept) w_.detach(s, info_, false);
+  if (!kept) {
+    // The decoder could not find its way past the loss: the connection's rest is not
+    // decoded, counted.
+    w_.counters_.inc(Counter::stream_gap_detached);
+    w_.detach(s, info_, false);
+  }
 }
 
 void Worker::Sink::on_end() {

@@ -104,6 +104,7 @@ namespace tapbeat {
   X(stream_gap_dropped_bytes, "stream.gap_dropped_bytes", counter)            \
   X(stream_unfinished_bytes, "stream.unfinished_bytes", counter)              \
   X(stream_detached, "stream.detached", counter)                              \
+  X(stream_gap_detached, "stream.gap_detached", counter)                      \
   X(stream_starttls, "stream.starttls", counter)                              \
   X(stream_tunnels, "stream.tunnels", counter)                                \
   X(stream_port_reuse, "stream.port_reuse", counter)                          \

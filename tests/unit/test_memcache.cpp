@@ -24,6 +24,14 @@ struct MemcacheHarness : test::StreamTest {
   }
   void client(std::string_view s) { StreamTest::client(conn, s); }
   void server(std::string_view s) { StreamTest::server(conn, s); }
+  // A VALUE reply of `value` to a get of `key` whose first 1000 bytes the capture lost,
+  // the rest in segments of `seg` bytes.
+  void value_reply_head_lost(const std::string& key, const std::string& value, std::size_t seg) {
+    const std::string reply =
+        "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+    lose(false, conn, reply.substr(0, 1000));
+    for (std::size_t at = 1000; at < reply.size(); at += seg) server(std::string_view(reply).substr(at, seg));
+  }
 };
 
 // The meta protocol (memcached 1.6+, the text protocol's successor to binary): each
@@ -155,8 +163,9 @@ TEST(Memcache, TextLostSegmentsCostTheirOwnMessagesOnly) {
   EXPECT_TRUE(contains(ev[1], "Unfinished transaction")) << ev[1];      // its note for it
   EXPECT_EQ(h.count("memcache.responses_lost"), 1u);
   EXPECT_EQ(h.count("memcache.resynced"), 2u);
-  // The lost command's reply, and the cut reply's END line (a reply of its own shape).
-  EXPECT_EQ(h.count("memcache.unmatched_responses"), 2u);
+  // The lost command's reply. The cut reply's END line, after its value's bytes passed
+  // over, ends that reply (before, it was taken for a reply of its own shape, unmatched).
+  EXPECT_EQ(h.count("memcache.unmatched_responses"), 1u);
   EXPECT_EQ(h.count("memcache.violations"), 0u);
 }
 
@@ -594,10 +603,7 @@ TEST(Memcache, LostHeadOfALongValueIsFoundPast) {
   MemcacheHarness h;
   const std::string value(2 << 20, 'v');
   h.client("get big\r\n");
-  const std::string reply = "VALUE big 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
-  h.lose(false, h.conn, reply.substr(0, 1000));
-  for (std::size_t at = 1000; at < reply.size(); at += 60000)
-    h.server(std::string_view(reply).substr(at, 60000));
+  h.value_reply_head_lost("big", value, 60000);
   h.client("get k\r\n");
   h.server("VALUE k 0 1\r\nv\r\nEND\r\n");
   const auto ev = h.finish();
@@ -650,6 +656,40 @@ TEST(Memcache, BinaryLossesCostTheirOwnMessagesOnly) {
   EXPECT_EQ(h.count("stream.detached"), 0u);
   EXPECT_EQ(h.count("memcache.resynced"), 2u);  // each side after its gap
   EXPECT_GT(h.count("memcache.resync_skipped_bytes"), 1000000u);
+}
+
+// Text, losses that left the connection before: the client's first segment lost (the
+// decoder had not yet seen whether the connection speaks text or binary and gave the
+// connection up, uncounted: every later transaction lost), and a reply's head lost inside
+// a binary value whose bytes hold lines that read as replies ("5", "EN", "STORED"
+// followed by binary bytes): none is taken, as each is not followed by what a reply is
+// followed by, and the replies after the value meet their own requests (a live memcached
+// capture of pipelined 200 KB values: 30 of 288 drops left the connection).
+TEST(Memcache, TextLossesCostTheirOwnMessagesOnly) {
+  MemcacheHarness h;
+  h.handshake(h.conn);
+  h.lose(true, h.conn, "set a 0 0 1\r\n1\r\n");
+  h.server("STORED\r\n");
+  h.client("get a\r\n");
+  h.server("VALUE a 0 1\r\n1\r\nEND\r\n");
+  std::mt19937 rng(3);
+  auto random_bytes = [&](std::size_t n) { return test::random_bytes(rng, n, 9, 1); };  // no line ends
+  const std::string value = random_bytes(40000) + "\r\n5\r\n" + random_bytes(40000) + "\nEN\r\n" +
+                            random_bytes(40000) + "\nSTORED\r\n" + random_bytes(40000);
+  h.client("get big\r\nget k\r\n");
+  h.value_reply_head_lost("big", value, 30000);
+  h.server("VALUE k 0 1\r\nv\r\nEND\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], "Request missing")) << ev[0];  // the lost set's STORED, alone
+  EXPECT_TRUE(contains(ev[1], R"("keys":["a"])") && contains(ev[1], R"("status":"OK")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("keys":["big"])") && contains(ev[2], "Unfinished transaction")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("keys":["k"])") && contains(ev[3], R"("status":"OK")")) << ev[3];
+  EXPECT_TRUE(contains(ev[3], R"("count_values":1)")) << ev[3];
+  EXPECT_EQ(h.count("stream.detached") + h.count("stream.gap_detached"), 0u);
+  EXPECT_EQ(h.count("memcache.violations"), 0u);
+  EXPECT_EQ(h.count("memcache.unmatched_responses"), 1u);  // the lost set's STORED
+  EXPECT_EQ(h.count("memcache.responses_lost"), 1u);       // get big's
 }
 
 }  // namespace

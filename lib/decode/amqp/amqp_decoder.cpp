@@ -621,6 +621,16 @@ bool AmqpDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   // which goes out unanswered (the next answer on its channel is another's), unless it
   // was sent once the client had all of them (its acknowledgement told): then they
   // answered none of those waiting, and its answer is still to come.
+  // Before the first frame told the sides: the side talking to a configured port, or
+  // to AMQP's own, is the client; where no port tells, the decoder cannot find its way
+  // back (stream.gap_detached).
+  if (st.client < 0) {
+    const int by_port = cfg_.client_by_port(c.port);
+    st.client = static_cast<int8_t>(by_port >= 0                                         ? by_port
+                                    : c.port[1 - dir] == 5672 || c.port[1 - dir] == 5671 ? dir
+                                    : c.port[dir] == 5672 || c.port[dir] == 5671         ? 1 - dir
+                                                                                         : -1);
+  }
   if (st.client < 0) return false;
   if (d.content) content_done(st, c, dir);
   if (dir != st.client && st.n_pending) {

@@ -645,7 +645,7 @@ bool CassandraDecoder::pop(CassandraState& st, int16_t stream, Request& out, boo
 
 bool CassandraDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   CassandraState& st = *static_cast<CassandraState*>(state);
-  (void)c;
+
   counters_.inc(CassandraStat::gaps);
   if (!st.segmented[dir] && st.skip[dir] >= len) {  // inside a frame's tail: the framing survives
     st.skip[dir] -= len;
@@ -654,6 +654,10 @@ bool CassandraDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t l
   // The framing lost: the stream is taken up at the next frame start (v3/v4) or the
   // next segment header its CRC24 vouches for (v5); responses still meet their requests
   // by stream id.
+  // Before the first message told the sides: the side talking to a configured port
+  // is the client; where no port tells, the decoder cannot find its way back
+  // (stream.gap_detached).
+  if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
   if (st.client < 0) return false;
   st.skip[dir] = 0;
   st.resync[dir] = 1;

@@ -119,6 +119,35 @@ void MemcacheDecoder::open(void* state) {
 
 namespace {
 
+// A line (s to its end le) that opens a text message after a gap (memcache::resync_line)
+// and what follows it holds together: its data block ends with CRLF where its length
+// says, and the next line opens a message of the same side too, as far as the bytes
+// (to end) go. A line inside a value's bytes seldom passes both.
+bool text_opens(const uint8_t* s, const uint8_t* le, const uint8_t* end, bool reply) {
+  uint64_t data = 0;
+  if (!resync_line({reinterpret_cast<const char*>(s), static_cast<std::size_t>(le - s)}, reply, data))
+    return false;
+  const uint8_t* next = le < end && *le == '\r' ? le + 1 : le;
+  if (next < end && *next == '\n') ++next;
+  if (data) {
+    if (static_cast<uint64_t>(end - next) < data + 2) return true;
+    next += data;
+    if (next[0] != '\r' || next[1] != '\n') return false;
+    next += 2;
+  }
+  if (next >= end) return true;
+  const auto* lf = static_cast<const uint8_t*>(std::memchr(next, '\n', static_cast<std::size_t>(end - next)));
+  if (!lf) {  // the next line's start: printable
+    for (const uint8_t* q = next; q < end; ++q)
+      if ((*q < 0x20 || *q > 0x7e) && *q != '\r') return false;
+    return true;
+  }
+  const uint8_t* nle = lf > next && lf[-1] == '\r' ? lf - 1 : lf;
+  uint64_t unused = 0;
+  return resync_line({reinterpret_cast<const char*>(next), static_cast<std::size_t>(nle - next)}, reply,
+                     unused);
+}
+
 // Whether a binary header of a request (magic 0x80) or a response (0x81) starts at h
 // and holds together: a known opcode, the raw data type, extras and key within the body
 // and of sizes the protocol uses (extras 20 bytes at most, keys 250), a response's
@@ -546,6 +575,8 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
   if (d.resync) {
+    if (st.binary == 2) d.resync &= ~kMidLine;  // binary told meanwhile: bytes, not lines, are passed over
+    const uint32_t passed_before = (d.resync & ~kMidLine) - 1;
     // After a gap: text passes over whole lines until one opens a command (its first
     // word one of the commands) or a reply of this side; binary passes over bytes until
     // a header of this side that holds together (binary_header_at).
@@ -557,18 +588,24 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
                                               ? (kBinaryHeader + load_be(s + 8, 4)) | kOpensLong
                                               : 0;
                                  })
-            : find_line_start(
-                  bytes, off, d.resync, kMaxResyncSkip, kMaxLine, [&](const uint8_t* s, const uint8_t* le) {
-                    const std::string_view line(reinterpret_cast<const char*>(s),
-                                                static_cast<std::size_t>(le - s));
-                    std::string_view w[1];
-                    return dir == st.client ? split_words(line, w, 1) == 1 && command_index(w[0]) != 0
-                                            : looks_like_reply(line);
-                  });
+            : find_line_start(bytes, off, d.resync, kMaxResyncSkip, kMaxLine,
+                              [&](const uint8_t* s, const uint8_t* le) {
+                                if (st.client < 0)  // the sides not known yet
+                                  return text_opens(s, le, p + n, false) || text_opens(s, le, p + n, true);
+                                return text_opens(s, le, p + n, dir != st.client);
+                              });
     counters_.inc(MemcacheStat::resync_skipped_bytes, r.passed);
     if (!r.framed) return r.result;
     off = r.result.consumed;
     counters_.inc(MemcacheStat::resynced);
+    const bool lost_get = st.lost_get && dir != st.client;
+    if (dir != st.client) st.lost_get = 0;
+    if (lost_get && passed_before + r.passed > 0 && n - off >= 4 && std::memcmp(p + off, "END", 3) == 0 &&
+        (p[off + 3] == '\n' || (n - off >= 5 && p[off + 3] == '\r' && p[off + 4] == '\n'))) {
+      // Value bytes passed over after the gap, then END: the end of the retrieval reply
+      // whose head was lost (its command went out at the gap), not a miss for the next.
+      off += p[off + 3] == '\n' ? 4 : 5;
+    }
   }
   while (off < n) {
     if (d.in_value) {
@@ -853,6 +890,16 @@ void MemcacheDecoder::take_cut_reply(MemcacheState& st, const StreamInfo& c, Mem
   st.end_may_follow = gathered;
 }
 
+void MemcacheDecoder::lose_framing(MemcacheState::Dir& d) {
+  release(d.cur);
+  d.cur = McMsg{};
+  d.keep_left = 0;
+  d.in_value = 0;
+  d.skip = 0;
+  d.gathering = 0;
+  d.resync = 1;
+}
+
 bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   MemcacheState& st = *static_cast<MemcacheState*>(state);
   MemcacheState::Dir& d = st.dir[dir];
@@ -866,7 +913,14 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     }
     return true;
   }
-  if (st.binary == 0 || st.client < 0) return false;
+  if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
+  if (st.binary == 0 || st.client < 0) {
+    // Before the first message told the protocol (text or binary) or the sides: nothing
+    // waits; the stream is taken up at the next line that opens a command or a reply
+    // (text, the usual one, until a message of the other side says binary).
+    lose_framing(d);
+    return true;
+  }
   // A message whose head was whole and whose value (or, for a reply gathered over
   // lines, whose lines after a whole one) the gap took is published as far as it went.
   if (dir == st.client && d.in_value && !(d.cur.bits & kIsResponse)) {
@@ -886,12 +940,7 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
   // which goes out unanswered, and the replies after the gap meet their own requests.
   // The next line that opens a message (text) or the next header that holds together
   // (binary) takes up the stream.
-  release(d.cur);
-  d.cur = McMsg{};
-  d.keep_left = 0;
-  d.in_value = 0;
-  d.skip = 0;
-  d.gathering = 0;
+  lose_framing(d);
   // The requests after it sent before the client had all the lost bytes may have had
   // their replies there too (a pipeline); the replies that come tell (on_message).
   if (dir != st.client && st.n_pending) {
@@ -900,6 +949,8 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     if (!(req.bits & kQuiet) && !took) {
       drop_pending(st, req);
       lose_reply(st, c, req);
+      st.lost_get = st.binary == 1 && (req.command == 1 || req.command == 2 || req.command == kCmdGat ||
+                                       req.command == kCmdGats);
     }
     st.lost.on_gap(c.gap_acked_ns);
     for (uint32_t i = 0; st.lost.waiting() && i < st.n_pending; ++i) {
@@ -907,7 +958,6 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
       st.lost.on_request(req.start_ns);
     }
   }
-  d.resync = 1;
   return true;
 }
 

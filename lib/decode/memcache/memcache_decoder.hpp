@@ -75,6 +75,7 @@ struct MemcacheState {
   uint8_t binary;          // protocol_type, once known: 1 text, 2 binary
   uint8_t took_cut_reply;  // a reply the capture cut short was taken; its gap follows
   uint8_t end_may_follow;  // ... and its END, if not lost, may still come (absorbed)
+  uint8_t lost_get;        // a gap took the head of a retrieval's reply (VALUE ... END)
 };
 
 class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
@@ -134,6 +135,9 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   bool cut_reply(MemcacheState& st, const StreamInfo& c, MemcacheState::Dir& d,
                  std::span<const uint8_t> held);
   void take_cut_reply(MemcacheState& st, const StreamInfo& c, MemcacheState::Dir& d);
+  // A gap took the direction's framing: the message under way is dropped and the stream
+  // is looked for again (data()'s resync).
+  void lose_framing(MemcacheState::Dir& d);
   // Whether a text reply can be the answer to req (its kind, and a value's key).
   bool can_answer(const McMsg& req, const McMsg& reply) const;
   // Whether a request waiting (any of them) can have got this reply.

@@ -254,4 +254,42 @@ inline bool looks_like_reply(std::string_view s) {
   return !s.empty() && s[0] >= '0' && s[0] <= '9';
 }
 
+// After a gap, a text line taken to open a message must be one whole: printable
+// words, a command's name first (reply false), or a reply line as the server writes it
+// (reply true): a status word alone, VALUE/VA/STAT/VERSION/ME/errors with their words, a
+// number (incr, decr). `data`: the bytes of the data block that follows the line (a
+// storage command's, a VALUE's, a meta set's or VA's), 0 when none.
+inline bool resync_line(std::string_view line, bool reply, uint64_t& data) {
+  data = 0;
+  if (line.empty()) return false;
+  for (char ch : line)
+    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) return false;
+  std::string_view w[6];
+  const int n = split_words(line, w, 6);
+  if (n == 0) return false;
+  if (!reply) {
+    const uint8_t c = command_index(w[0]);
+    if (c == 0) return false;
+    const std::string_view name = kCommands[c].name;
+    if (name == "set" || name == "add" || name == "replace" || name == "append" || name == "prepend" ||
+        name == "cas")
+      return n >= 5 && parse_u64(w[2], data) && parse_u64(w[3], data) && parse_u64(w[4], data);
+    if (c == kCmdMs) return n >= 3 && parse_u64(w[2], data);
+    return true;
+  }
+  const std::string_view a = w[0];
+  if (a == "VALUE") return n >= 4 && parse_u64(w[2], data) && parse_u64(w[3], data);
+  if (a == "VA") return n >= 2 && parse_u64(w[1], data);
+  if (a == "STAT" || a == "ME") return n >= 2;
+  if (a == "VERSION" || a == "CLIENT_ERROR" || a == "SERVER_ERROR" || a == "HD") return true;
+  if (n == 1) {
+    for (const char* word : {"STORED", "END", "DELETED", "NOT_STORED", "NOT_FOUND", "EXISTS", "TOUCHED", "OK",
+                             "ERROR", "EN", "NS", "EX", "NF", "MN"})
+      if (a == word) return true;
+    uint64_t v = 0;
+    return parse_u64(a, v);
+  }
+  return a == "NS" || a == "EX" || a == "NF";  // meta replies with flags
+}
+
 }  // namespace tapbeat::memcache

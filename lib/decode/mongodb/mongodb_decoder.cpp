@@ -648,7 +648,7 @@ bool MongodbDecoder::pop(MongodbState& st, int32_t response_to, Request& out, bo
 
 bool MongodbDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   MongodbState& st = *static_cast<MongodbState*>(state);
-  (void)c;
+
   counters_.inc(MongodbStat::gaps);
   if (st.skip[dir] >= len) {  // inside a message's tail: the framing survives
     st.skip[dir] -= len;
@@ -657,6 +657,10 @@ bool MongodbDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len
   // The framing is lost: the stream is taken up at the next message start. Replies
   // name their request (responseTo), so the pairing needs nothing more; a request
   // whose reply was lost goes out unanswered after the transaction timeout.
+  // Before the first message told the sides: the side talking to a configured port
+  // is the client; where no port tells, the decoder cannot find its way back
+  // (stream.gap_detached).
+  if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
   if (st.client < 0) return false;
   st.skip[dir] = 0;
   st.resync[dir] = 1;

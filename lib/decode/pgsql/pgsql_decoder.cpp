@@ -807,6 +807,10 @@ bool PgsqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   PgsqlState& st = *static_cast<PgsqlState*>(state);
   PgsqlState::Dir& d = st.dir[dir];
   counters_.inc(PgsqlStat::gaps);
+  // Before the first message told the sides: the side talking to a configured port is
+  // the client (as data() takes it); where no port tells, the decoder cannot find its
+  // way back (stream.gap_detached).
+  if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
   if (d.skip >= len) {  // inside a message's tail: the framing survives
     d.skip -= len;
     if (dir != st.client && st.resp_open) st.resp_flags |= kGap;

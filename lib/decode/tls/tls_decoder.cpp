@@ -690,7 +690,7 @@ bool TlsDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   if (!handshake_over(st)) return true;
   st.end_ns = c.ts_ns;
   publish(st, c);
-  return false;
+  return true;  // nothing more is read (data() ends the decoding): not a connection left at a gap
 }
 
 // A half-close does not end a handshake (the other side's flight may still come):
