@@ -3,8 +3,11 @@
 connection each that sends 20 batches of 10 pipelined requests and waits for the batch's
 answers before the next, to Debian's redis-server and memcached (text and binary
 protocol), Python's http.server (HTTP/1.1 keep-alive) and PostgreSQL 15 (simple
-queries), captured on lo with tcpdump. test_capture_loss.py drops their segments one at
-a time.
+queries), captured on lo with tcpdump; and {redis,memcache}-values-pipe.pcap, the same
+with values of random bytes, every fourth one 5 KB (lines inside a value that read as
+messages), rewritten in segments of 1448 bytes as an Ethernet wire carries them (values
+spanning segments). test_capture_loss.py drops their segments one at a
+time.
 
   sudo /usr/bin/python3 tests/integration/make_pipeline_captures.py [NAME...]
 """
@@ -45,12 +48,17 @@ def resp(*args):
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
-def redis(base):
-    port = 16400
+def start_redis(port, base):
     srv = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
                             "--bind", "127.0.0.1", "--dir", base], stdout=subprocess.DEVNULL)
+    wait_port(port)
+    return srv
+
+
+def redis(base):
+    port = 16400
+    srv = start_redis(port, base)
     try:
-        wait_port(port)
         capture(port, os.path.join(OUT, "redis-pipe.pcap"), lambda: run_batches(
             port, lambda k, j: resp(b"SET", b"key%d" % k, b"v" * (50 + k)) if j % 2 == 0 else
             resp(b"GET", b"key%d" % (k - 1)),
@@ -100,6 +108,80 @@ def memcache_binary(base):
                 n += at <= len(buf)
             return n >= DEPTH
         capture(port, os.path.join(OUT, "memcache-bin-pipe.pcap"), lambda: run_batches(port, request, answered))
+    finally:
+        stop(srv)
+
+
+def wire_segments(path, mss=1448):
+    """Rewrites a capture of lo (whose segments reach 64 KB) with each TCP payload in
+    segments of at most `mss` bytes, as an Ethernet wire carries them."""
+    from resegment import resegment
+    raw = path + ".lo"
+    os.rename(path, raw)
+    resegment(raw, path, sizes_of=lambda n: [mss] * (n // mss) + ([n % mss] if n % mss else []), nano=False)
+    os.unlink(raw)
+
+
+def random_value(k):
+    """The k-th SET's value: random bytes (a fixed seed per value), every fourth one 5 KB."""
+    import random
+    return random.Random(k).randbytes(5000 if k % 4 == 0 else 40 + k % 50)
+
+
+def replies_in(buf, simple, head, length_of, trailer):
+    """The whole replies buf begins with: `simple`, or a `head` line (length_of(line): the
+    bytes of the value after it), the value and `trailer`."""
+    n = at = 0
+    while at < len(buf):
+        if buf.startswith(simple, at):
+            at += len(simple)
+        elif buf.startswith(head, at):
+            e = buf.find(b"\r\n", at)
+            if e < 0:
+                break
+            at = e + 2 + length_of(buf[at:e]) + len(trailer)
+            if at > len(buf):
+                break
+        else:
+            break
+        n += 1
+    return n
+
+
+def values_pipeline(port, name, request, answered):
+    path = os.path.join(OUT, name)
+    capture(port, path, lambda: run_batches(port, request, answered))
+    wire_segments(path)
+
+
+def redis_values(base):
+    port = 16401
+    srv = start_redis(port, base)
+    try:
+        values_pipeline(
+            port, "redis-values-pipe.pcap",
+            lambda k, j: resp(b"SET", b"key%d" % k, random_value(k)) if j % 2 == 0 else resp(b"GET", b"key%d" % (k - 1)),
+            lambda buf: replies_in(buf, b"+OK\r\n", b"$", lambda line: int(line[1:]), b"\r\n") >= DEPTH)
+    finally:
+        stop(srv)
+
+
+def memcache_values(base):
+    del base  # no files
+    port = 11996
+    srv = subprocess.Popen(["memcached", "-p", str(port), "-U", "0", "-l", "127.0.0.1", "-u", "root"])
+    try:
+        wait_port(port)
+
+        def request(k, j):
+            if j % 2 == 0:
+                v = random_value(k)
+                return b"set key%d 0 0 %d\r\n%s\r\n" % (k, len(v), v)
+            return b"get key%d\r\n" % (k - 1)
+        values_pipeline(
+            port, "memcache-values-pipe.pcap", request,
+            lambda buf: replies_in(buf, b"STORED\r\n", b"VALUE ", lambda line: int(line.split()[3]),
+                                   b"\r\nEND\r\n") >= DEPTH)
     finally:
         stop(srv)
 
@@ -160,5 +242,5 @@ def pgsql(base):
 
 if __name__ == "__main__":
     makers = {"redis": redis, "memcache": memcache, "memcache-bin": memcache_binary, "http": http_server,
-              "pgsql": pgsql}
+              "pgsql": pgsql, "redis-values": redis_values, "memcache-values": memcache_values}
     make_all("tapbeat-pipes-", *(makers[n] for n in (sys.argv[1:] or makers)))

@@ -26,11 +26,13 @@ def cut_sizes(rng, n):
     return sizes
 
 
-def resegment(src, dst, seed=1):
+def resegment(src, dst, seed=1, sizes_of=None, nano=True):
+    """sizes_of(n): the cut sizes of an n-byte payload (default: drawn as above)."""
     rng = random.Random(seed)
+    sizes_of = sizes_of or (lambda n: cut_sizes(rng, n))
     packets = cut = 0
     reader = PcapReader(src)
-    writer = PcapWriter(dst, linktype=getattr(reader, "linktype", None), nano=True, sync=False)  # pcapng: from the packets
+    writer = PcapWriter(dst, linktype=getattr(reader, "linktype", None), nano=nano, sync=False)  # pcapng: from the packets
     for p in reader:
         packets += 1
         tcp = p.getlayer(TCP)
@@ -46,7 +48,7 @@ def resegment(src, dst, seed=1):
             writer.write(p)
             continue
         off = 0
-        sizes = cut_sizes(rng, len(payload))
+        sizes = sizes_of(len(payload))
         for i, k in enumerate(sizes):
             q = p.copy()
             qt = q.getlayer(TCP)

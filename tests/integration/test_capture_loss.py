@@ -47,10 +47,10 @@ CASES = {
 DROPS_PER_SIDE = 12
 
 CONFIG = """packetbeat.protocols:
-- {type: redis, ports: [16399, 16400]}
+- {type: redis, ports: [16399, 16400, 16401]}
 - {type: mysql, ports: [13307]}
 - {type: pgsql, ports: [15433, 15434], send_response: true}
-- {type: memcache, ports: [11999, 11998, 11997]}
+- {type: memcache, ports: [11999, 11998, 11997, 11996]}
 - {type: http, ports: [18080, 18082]}
 tapbeat.workers: 1
 tapbeat.progress: false
@@ -106,7 +106,8 @@ def run(path, tmp_path, config=CONFIG):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
     stats = next(json.loads(l)["stats"] for l in p.stderr.splitlines() if '"final stats"' in l)
-    return list(map(json.loads, p.stdout.splitlines())), stats
+    # Lines end at LF only: a value's bytes may hold U+2028 or U+0085, which JSON leaves as they are.
+    return [json.loads(line) for line in p.stdout.split("\n") if line], stats
 
 
 def events(path, tmp_path, kind):
@@ -1019,3 +1020,32 @@ def test_resets_outside_the_window_end_nothing(capture, tmp_path):
         # (Those on a connection whose decoder has read all it reads, TLS once encrypted,
         # are not looked at.)
         assert final_stats(p.stderr)["tcp.reassembly.rst_out_of_window"] > 0, f"seed {seed}"
+
+
+# Pipelines of SET/GET of random bytes, every fourth value 5 KB, in 1448-byte segments
+# (make_pipeline_captures.py): lines inside a value that read as messages, values across
+# segments. Every third data segment dropped in turn: no run leaves the connection (the
+# memcached capture was so left in 22 of 440 drops: a line of a value taken for a reply
+# after the gap, a gap before the first message; the redis-server one, in none).
+VALUES_CASES = {"redis-values-pipe.pcap": ("redis", 16401), "memcache-values-pipe.pcap": ("memcache", 11996)}
+
+
+@pytest.mark.parametrize("capture", sorted(VALUES_CASES))
+def test_a_lost_segment_inside_values_leaves_no_connection(capture, tmp_path):
+    kind, _ = VALUES_CASES[capture]
+    path = os.path.join(DATA, capture)
+    whole = events(path, tmp_path, kind)
+    assert len(whole) >= 190, len(whole)
+    header, records = read_pcap(path)
+    segments = [i for i, (_, frame) in enumerate(records) if (t := tcp_payload(frame)) and t[2] > 0]
+    runs = 0
+    for k in segments[::3]:
+        cut = tmp_path / "cut.pcap"
+        write_pcap(cut, header, records, {k})
+        got, stats = run(cut, tmp_path)
+        left = {n: v for n, v in stats.items()
+                if (n.endswith(".violations") or n in ("stream.detached", "stream.gap_detached")) and v}
+        assert not left, f"{capture}: record {k} dropped: {left}"
+        assert sum(e.get("type") == kind for e in got) >= len(whole) // 2, (capture, k)
+        runs += 1
+    assert runs >= 100, runs
