@@ -1024,9 +1024,15 @@ def test_resets_outside_the_window_end_nothing(capture, tmp_path):
 
 # Pipelines of SET/GET of random bytes, every fourth value 5 KB, in 1448-byte segments
 # (make_pipeline_captures.py): lines inside a value that read as messages, values across
-# segments. Every third data segment dropped in turn: no run leaves the connection (the
+# segments. Every data segment dropped in turn: no run leaves the connection (the
 # memcached capture was so left in 22 of 440 drops: a line of a value taken for a reply
-# after the gap, a gap before the first message; the redis-server one, in none).
+# after the gap, a gap before the first message), and none loses more than its batch of
+# successful transactions (a command whose end was lost at a batch's end waited, its
+# reply gone by unmatched, and took the next batch's first reply: every later pair of
+# the connection was one off, up to 188 of 196). Within the batch a request may still
+# be paired with another's response (where the lost bytes do not tell how many replies
+# they held or still owe), so the pairs are not compared with the whole capture's as
+# above.
 VALUES_CASES = {"redis-values-pipe.pcap": ("redis", 16401), "memcache-values-pipe.pcap": ("memcache", 11996)}
 
 
@@ -1035,17 +1041,19 @@ def test_a_lost_segment_inside_values_leaves_no_connection(capture, tmp_path):
     kind, _ = VALUES_CASES[capture]
     path = os.path.join(DATA, capture)
     whole = events(path, tmp_path, kind)
-    assert len(whole) >= 190, len(whole)
+    whole_ok = sum(e["status"] == "OK" for e in whole)
+    assert len(whole) >= 190 and whole_ok >= 190, (len(whole), whole_ok)
     header, records = read_pcap(path)
     segments = [i for i, (_, frame) in enumerate(records) if (t := tcp_payload(frame)) and t[2] > 0]
     runs = 0
-    for k in segments[::3]:
+    for k in segments:
         cut = tmp_path / "cut.pcap"
         write_pcap(cut, header, records, {k})
         got, stats = run(cut, tmp_path)
         left = {n: v for n, v in stats.items()
                 if (n.endswith(".violations") or n in ("stream.detached", "stream.gap_detached")) and v}
         assert not left, f"{capture}: record {k} dropped: {left}"
-        assert sum(e.get("type") == kind for e in got) >= len(whole) // 2, (capture, k)
+        ok = [e for e in got if e.get("type") == kind and e.get("status") == "OK"]
+        assert len(ok) >= whole_ok - PIPE_DEPTH, f"{capture}: record {k} dropped: {len(ok)} of {whole_ok} successful"
         runs += 1
     assert runs >= 100, runs

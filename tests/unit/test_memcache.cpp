@@ -692,5 +692,30 @@ TEST(Memcache, TextLossesCostTheirOwnMessagesOnly) {
   EXPECT_EQ(h.count("memcache.responses_lost"), 1u);       // get big's
 }
 
+// The last bytes of a pipeline's last set lost (its value's end): the server's replies
+// go out (their wait for the lost bytes given up) before the capture shows the loss,
+// with the client's next command. The set's STORED, come while it was not yet whole, is
+// its own: the set goes out alone at the gap. Before, it waited and took the next get's
+// reply, and every later pair was one off.
+TEST(Memcache, SetWhoseEndWasLostAfterItsReplyCameGoesOutAlone) {
+  MemcacheHarness h;
+  h.handshake(h.conn);
+  const std::string b = "set b 0 0 10\r\n0123456789\r\n";
+  h.client("set a 0 0 1\r\n1\r\n" + b.substr(0, 20));
+  h.lose(true, h.conn, b.substr(20));
+  h.server("STORED\r\nSTORED\r\n");
+  h.ts += 2'000'000'000;  // the next batch, seconds later
+  h.client("get c\r\n");
+  h.server("VALUE c 0 1\r\nc\r\nEND\r\n");
+  const auto ev = h.finish();
+  // set a with its STORED; set b's STORED alone (published, as Packetbeat publishes a
+  // reply without its request); set b alone; get c with its value.
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_TRUE(contains(ev[0], R"("keys":["a"])") && contains(ev[0], R"("status":"OK")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], "Request missing")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("keys":["b"])") && !contains(ev[2], R"("response")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("keys":["c"])") && contains(ev[3], R"("count_values":1)")) << ev[3];
+}
+
 }  // namespace
 }  // namespace tapbeat

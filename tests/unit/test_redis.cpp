@@ -542,5 +542,28 @@ TEST(Redis, LostBytesTooFewForAnotherReplyLeaveTheRestPaired) {
   EXPECT_EQ(h.count("redis.responses_lost"), 1u);
 }
 
+// The last bytes of a pipeline's last command lost: the server's replies, which
+// acknowledge them, wait for them, then go out (the wait given up) before the capture
+// shows the loss, with the client's next command. The lost command's reply, come while
+// it was not yet whole, is its own: the command goes out alone at the gap. Before, it
+// waited and took the next command's reply, and every later pair was one off.
+TEST(Redis, CommandWhoseEndWasLostAfterItsReplyCameGoesOutAlone) {
+  RedisHarness h;
+  h.handshake(h.conn);
+  const std::string b = command({"SET", "b", "2"});
+  h.client(command({"SET", "a", "1"}) + b.substr(0, 14));  // "*3\r\n$3\r\nSET\r\n"
+  h.lose(true, h.conn, b.substr(10));
+  h.server("+OK\r\n+OK\r\n");
+  h.ts += 2'000'000'000;  // the next batch, seconds later
+  h.client(command({"GET", "c"}));
+  h.server("$1\r\nc\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SET a 1")") && contains(ev[0], R"("return_value":"OK")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], "its end was lost and its reply came before the capture showed the loss"))
+      << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("query":"GET c")") && contains(ev[2], R"("return_value":"c")")) << ev[2];
+}
+
 }  // namespace
 }  // namespace tapbeat

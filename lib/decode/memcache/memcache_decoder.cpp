@@ -665,6 +665,15 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       release(msg);
       return;
     }
+    if ((msg.bits & kLost) && st.orphan_ns >= msg.start_ns) {
+      // Its end lost, and a reply found no request waiting after it began: that reply
+      // was its own (the capture showed the loss only later, with the client's next
+      // bytes). It goes out alone; waiting, it would take the next request's reply.
+      counters_.inc(MemcacheStat::unmatched_requests);
+      publish(c, st.client, binary, false, &msg, nullptr);
+      release(msg);
+      return;
+    }
     if (st.n_pending >= kMaxPending ||
         store_.append(st.queue, reinterpret_cast<const uint8_t*>(&msg), sizeof msg) < sizeof msg) {
       counters_.inc(MemcacheStat::queue_full);
@@ -726,6 +735,7 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
   // capture lost): published alone, as Packetbeat publishes it; counted only when it is
   // a bare END, which names nothing (what a gap leaves of a cut reply, or a miss).
   counters_.inc(MemcacheStat::unmatched_responses);
+  st.orphan_ns = msg.start_ns;
   if (binary || msg.reply_kind != kReplyEnd || msg.count_values)
     publish(c, st.client, binary, false, nullptr, &msg);
   release(msg);
@@ -909,6 +919,10 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     d.skip -= len;
     if (d.skip == 0) {
       d.in_value = 0;
+      // A request whose value's end the gap took, answered before the capture showed the
+      // loss (on_message): its end was lost, as one the gap cut at a line.
+      if (dir == st.client && !(d.cur.bits & kIsResponse) && st.orphan_ns >= d.cur.start_ns)
+        d.cur.bits |= kLost;
       if (!d.gathering) on_message(st, c, d.cur);
     }
     return true;

@@ -21,6 +21,8 @@ constexpr const char* kUnmatchedRequest = "Unmatched request";
 constexpr const char* kTooDeep = "Reply nested deeper than 8 levels: value cut at that depth";
 constexpr const char* kTooDeepUnmatched = "Unmatched request; reply nested deeper than 8 levels";
 constexpr const char* kReplyLost = "Unmatched request; its reply began in bytes the capture lost";
+constexpr const char* kAnsweredBeforeItsEnd =
+    "Unmatched request; its end was lost and its reply came before the capture showed the loss";
 constexpr const char* kEndedRequest = "Its command was cut short by the end of the connection";
 constexpr const char* kEndedResponse = "Its reply was cut short by the end of the connection";
 constexpr const char* kEndedUnmatched =
@@ -643,6 +645,15 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   }
   if (dir == st.client) {
     counters_.inc(RedisStat::requests);
+    if (m.lost && st.orphan_ns >= m.start_ns) {
+      // Its end lost, and a reply found no command waiting after it began: that reply
+      // was its own (the capture showed the loss only later, with the client's next
+      // bytes). It goes out alone; waiting, it would take the next command's reply.
+      counters_.inc(RedisStat::unmatched_requests);
+      publish(c, st.client, &m, nullptr, kAnsweredBeforeItsEnd);
+      store_.release(m.text);
+      return;
+    }
     uint8_t head[64];
     const uint32_t k = store_.copy_out(m.text, head, sizeof head);
     std::string_view a[3];
@@ -762,7 +773,9 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   RedisState::Dir& d = st.dir[dir];
   counters_.inc(RedisStat::gaps);
   if (d.in_msg && d.bulk_left >= len) {
-    // Inside a value: the framing survives.
+    // Inside a value: the framing survives. A command whose bytes the gap took, answered
+    // before the capture showed the loss (complete()), is one whose end was lost.
+    if (st.client >= 0 && dir == st.client && st.orphan_ns >= d.start_ns) d.flags |= kLost;
     d.bulk_left -= len;
     d.bytes += len;
     if (d.bulk_left == 0 && (d.skipping ? skipped_value_done(d) : element_done(d))) complete(st, c, dir);
