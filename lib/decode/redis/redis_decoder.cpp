@@ -786,10 +786,12 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   // noted: a command waits for its reply, a reply answers the oldest command. Where
   // no reply was under way, the lost bytes began the reply of the oldest command
   // waiting (a server answers in order): that command goes out alone, saying so. So
-  // does every command sent before the client had all the lost bytes (a pipeline's
-  // replies may all have been in them; one sent later was not answered there). The
-  // replies after the gap meet their own commands, or none. The next line that opens
-  // a message takes up the stream.
+  // does every command that ended before the client had all the lost bytes, unless the
+  // lost bytes are too few for another reply (a pipeline's replies may all have been in
+  // them; one that ended later was not answered there). The replies after the gap meet
+  // their own commands, or none. On the client's side, a command the gap began whose
+  // last bytes are passed over after it still owes a reply (owe_reply). The next line
+  // that opens a message takes up the stream.
   if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
   const bool reply_cut = d.in_msg && st.client >= 0 && dir != st.client && st.n_pending;
   d.owes = st.client >= 0 && dir == st.client && !d.in_msg;
