@@ -717,5 +717,31 @@ TEST(Memcache, SetWhoseEndWasLostAfterItsReplyCameGoesOutAlone) {
   EXPECT_TRUE(contains(ev[3], R"("keys":["c"])") && contains(ev[3], R"("count_values":1)")) << ev[3];
 }
 
+// A pipeline whose first client segment the capture lost: two whole commands and the
+// head of a set of a 3000-byte value, whose tail is passed over after the gap. The two
+// replies captured before that tail answer the lost commands; the set's STORED, captured
+// after it, is owed to the set: the get after it still takes its own value. Before, the
+// STORED went to the get and every later pair of the pipeline was one off (a live
+// memcached capture, pipelines of 60 commands: 60 transactions wrong for one lost segment).
+TEST(Memcache, ReplyOwedToASetTheClientsGapBeganIsNotTakenByTheNext) {
+  MemcacheHarness h;
+  h.handshake(h.conn);
+  const std::string value(3000, 'x');
+  const std::string big = "set big 0 0 3000\r\n" + value + "\r\n";
+  h.lose(true, h.conn, "set a 0 0 1\r\n1\r\nget a\r\n" + big.substr(0, 1000));
+  h.server("STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n");
+  h.client(big.substr(1000));
+  h.client("get big\r\nset c 0 0 1\r\n2\r\n");
+  h.server("STORED\r\n");
+  h.server("VALUE big 0 3000\r\n" + value + "\r\nEND\r\nSTORED\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(contains(ev[i], "Request missing")) << ev[i];  // the lost ones' replies
+  EXPECT_TRUE(contains(ev[3], R"("request":{"command":"get","keys":["big"])")) << ev[3].substr(0, 400);
+  EXPECT_TRUE(contains(ev[3], R"("bytes":3000)")) << ev[3].substr(0, 600);
+  EXPECT_TRUE(contains(ev[4], R"("keys":["c"])") && contains(ev[4], R"("command":"STORED")")) << ev[4];
+}
+
 }  // namespace
 }  // namespace tapbeat

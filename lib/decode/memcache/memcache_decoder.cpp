@@ -595,9 +595,13 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
                                 return text_opens(s, le, p + n, dir != st.client);
                               });
     counters_.inc(MemcacheStat::resync_skipped_bytes, r.passed);
+    if (r.passed) d.resync_ns = c.ts_at(r.result.consumed - 1);
     if (!r.framed) return r.result;
     off = r.result.consumed;
     counters_.inc(MemcacheStat::resynced);
+    if (d.owes && st.binary == 1 && dir == st.client && passed_before + r.passed > 0)
+      owe_reply(st, d.resync_ns);
+    d.owes = 0;
     const bool lost_get = st.lost_get && dir != st.client;
     if (dir != st.client) st.lost_get = 0;
     if (lost_get && passed_before + r.passed > 0 && n - off >= 4 && std::memcmp(p + off, "END", 3) == 0 &&
@@ -691,6 +695,20 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
     return;
   }
   counters_.inc(MemcacheStat::responses);
+  if (st.n_pending) {
+    McMsg req;
+    store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (req.owed) {
+      // Before that command's last bytes were captured, a reply answers an earlier one
+      // the gap took: alone, as a reply no request waits for; from then on, it is the
+      // owed reply.
+      if (msg.start_ns >= req.end_ns) drop_pending(st, req);
+      counters_.inc(MemcacheStat::unmatched_responses);
+      publish(c, st.client, binary, false, nullptr, &msg);
+      release(msg);
+      return;
+    }
+  }
   // Binary: quiet requests before the answered one got no answer (a hit-less
   // GetKQ, a successful SetQ): they are published alone, as done.
   while (st.n_pending) {
@@ -829,6 +847,7 @@ bool MemcacheDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::
     counters_.inc(MemcacheStat::resynced);
     d.resync = 0;
   }
+  d.cut_taken = 1;
   on_message(st, c, m);
   return true;
 }
@@ -900,6 +919,17 @@ void MemcacheDecoder::take_cut_reply(MemcacheState& st, const StreamInfo& c, Mem
   st.end_may_follow = gathered;
 }
 
+void MemcacheDecoder::owe_reply(MemcacheState& st, uint64_t tail_ns) {
+  // A reply that found no request waiting, begun after those bytes were captured, was
+  // that command's already.
+  if (st.orphan_ns >= tail_ns || st.n_pending >= kMaxPending) return;
+  McMsg owed{};
+  owed.start_ns = owed.end_ns = tail_ns;
+  owed.owed = 1;
+  if (store_.append(st.queue, reinterpret_cast<const uint8_t*>(&owed), sizeof owed) < sizeof owed) return;
+  ++st.n_pending;
+}
+
 void MemcacheDecoder::lose_framing(MemcacheState::Dir& d) {
   release(d.cur);
   d.cur = McMsg{};
@@ -928,6 +958,8 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     return true;
   }
   if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
+  d.owes = dir == st.client && !d.in_value && !d.cut_taken;
+  d.cut_taken = 0;
   if (st.binary == 0 || st.client < 0) {
     // Before the first message told the protocol (text or binary) or the sides: nothing
     // waits; the stream is taken up at the next line that opens a command or a reply
@@ -960,7 +992,9 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
   if (dir != st.client && st.n_pending) {
     McMsg req;
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
-    if (!(req.bits & kQuiet) && !took) {
+    if (req.owed) {
+      drop_pending(st, req);  // the lost bytes held the owed reply
+    } else if (!(req.bits & kQuiet) && !took) {
       drop_pending(st, req);
       lose_reply(st, c, req);
       st.lost_get = st.binary == 1 && (req.command == 1 || req.command == 2 || req.command == kCmdGat ||
@@ -980,6 +1014,7 @@ void MemcacheDecoder::close(void* state, const StreamInfo& c) {
   while (st.n_pending) {
     McMsg req;
     drop_pending(st, req);
+    if (req.owed) continue;
     // A quiet binary request needs no answer; others went unanswered.
     if (!(req.bits & kQuiet)) counters_.inc(MemcacheStat::unmatched_requests);
     publish(c, st.client, req.bits & kBinary, false, &req, nullptr);
@@ -996,6 +1031,7 @@ bool MemcacheDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) 
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
     if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
     drop_pending(st, req);
+    if (req.owed) continue;
     if (!(req.bits & kQuiet)) counters_.inc(MemcacheStat::unmatched_requests);
     publish(c, st.client, req.bits & kBinary, false, &req, nullptr);
     release(req);

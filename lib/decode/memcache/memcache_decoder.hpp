@@ -53,16 +53,24 @@ struct McMsg {
   uint16_t vbucket;          // binary requests
   uint16_t values_kept;      // values in vals
   uint8_t value_notes;       // McValueNote
+  // No request: the reply owed to a text command whose first bytes the client's gap took
+  // and whose last bytes were passed over after it (captured up to end_ns). Never
+  // published; a reply begun from end_ns on is that command's.
+  uint8_t owed;
 };
 
 struct MemcacheState {
   struct Dir {
-    uint64_t skip;     // value bytes still to stream past
-    uint8_t in_value;  // a message waits for its value to pass
-    uint8_t pad[3];
-    uint32_t resync;    // after a gap: 1 + the bytes passed over until a message starts
-    McMsg cur;          // the message whose value is streaming, or a text reply being gathered
-    uint8_t gathering;  // a multi-line text reply (VALUE... END, STAT... END) is open
+    uint64_t skip;      // value bytes still to stream past
+    uint8_t in_value;   // a message waits for its value to pass
+    uint8_t owes;       // the client's gap fell between commands: bytes passed over after it
+                        // end a command the gap began (its reply still to come)
+    uint8_t cut_taken;  // cut_short() took the client's line the gap cut
+    uint8_t pad;
+    uint32_t resync;     // after a gap: 1 + the bytes passed over until a message starts
+    uint64_t resync_ns;  // when the last byte passed over was captured
+    McMsg cur;           // the message whose value is streaming, or a text reply being gathered
+    uint8_t gathering;   // a multi-line text reply (VALUE... END, STAT... END) is open
     uint8_t pad2[3];
     uint32_t keep_left;  // bytes of the streaming value still to keep in cur.vals
     uint32_t value_at;   // where in cur.vals the streaming value's length is
@@ -139,6 +147,9 @@ class MemcacheDecoder final : public DecoderCommon<MemcacheStat> {
   // A gap took the direction's framing: the message under way is dropped and the stream
   // is looked for again (data()'s resync).
   void lose_framing(MemcacheState::Dir& d);
+  // After the client's gap, the first text command found again: where bytes were passed
+  // over before it (the end of a command the gap began), that command's reply is owed.
+  void owe_reply(MemcacheState& st, uint64_t tail_ns);
   // Whether a text reply can be the answer to req (its kind, and a value's key).
   bool can_answer(const McMsg& req, const McMsg& reply) const;
   // Whether a request waiting (any of them) can have got this reply.
