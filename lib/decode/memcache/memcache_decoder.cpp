@@ -922,11 +922,15 @@ void MemcacheDecoder::take_cut_reply(MemcacheState& st, const StreamInfo& c, Mem
 void MemcacheDecoder::owe_reply(MemcacheState& st, uint64_t tail_ns) {
   // A reply that found no request waiting, begun after those bytes were captured, was
   // that command's already.
-  if (st.orphan_ns >= tail_ns || st.n_pending >= kMaxPending) return;
+  if (st.orphan_ns >= tail_ns) return;
   McMsg owed{};
   owed.start_ns = owed.end_ns = tail_ns;
   owed.owed = 1;
-  if (store_.append(st.queue, reinterpret_cast<const uint8_t*>(&owed), sizeof owed) < sizeof owed) return;
+  if (st.n_pending >= kMaxPending ||
+      store_.append(st.queue, reinterpret_cast<const uint8_t*>(&owed), sizeof owed) < sizeof owed) {
+    counters_.inc(MemcacheStat::queue_full);  // the owed reply then meets the next request
+    return;
+  }
   ++st.n_pending;
 }
 

@@ -602,7 +602,10 @@ void RedisDecoder::owe_reply(RedisState& st, uint64_t tail_ns) {
   // A reply that found no command waiting, begun after those bytes were captured, was
   // that command's already.
   if (st.orphan_ns >= tail_ns) return;
-  if (st.n_pending >= cfg_.queue_max_messages) return;
+  if (st.n_pending >= cfg_.queue_max_messages) {
+    counters_.inc(RedisStat::queue_full);  // the owed reply then meets the next command
+    return;
+  }
   Pending owed{};
   owed.start_ns = owed.end_ns = tail_ns;
   owed.owed = true;
