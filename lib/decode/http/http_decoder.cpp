@@ -173,13 +173,16 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
   if (include) d.msg.flags |= kIncludeBody;
 
   bool body = false;
+  bool by_status = false;  // the status (or the request) says there is no body to frame
   if (h.response) {
     const bool to_head = st.n_pending > 0 && (st.pending[st.first_pending].flags & kHeadRequest);
     const bool to_connect = st.n_pending > 0 && (st.pending[st.first_pending].flags & kConnect);
     if (h.status == 101 || (to_connect && h.status >= 200 && h.status < 300)) {
       d.phase =
           h.status == 101 ? kUpgraded : kTunnel;  // the connection leaves HTTP (WebSocket, h2c, a tunnel)
+      by_status = true;
     } else if (to_head || h.status == 204 || h.status == 304) {
+      by_status = true;
     } else if (chunked) {
       d.phase = kChunkSize, body = true;
     } else if (has_length) {
@@ -205,13 +208,10 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
     // (frame_rest_line), applies after its blank line.
     d.rest_phase = d.phase;
     d.rest_body = body;
-    d.rest_framing = static_cast<uint8_t>(
-        (h.response && (h.status == 101 || h.status == 204 || h.status == 304 || d.phase == kTunnel ||
-                        (st.n_pending > 0 && (st.pending[st.first_pending].flags & kHeadRequest)))
-             ? kRestByStatus
-             : 0) |
-        (h.chunked || (h.anomalies & http::kOtherCoding) ? kRestCoding : 0) |
-        (h.has_length || (h.anomalies & http::kLengthMismatch) ? kRestLength : 0));
+    d.rest_framing =
+        static_cast<uint8_t>((by_status ? kRestByStatus : 0) |
+                             (h.chunked || (h.anomalies & http::kOtherCoding) ? kRestCoding : 0) |
+                             (h.has_length || (h.anomalies & http::kLengthMismatch) ? kRestLength : 0));
     d.eol = 1;
     d.phase = kHeadRest;
     return true;
