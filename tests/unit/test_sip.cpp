@@ -169,6 +169,36 @@ TEST(Sip, EveryHeaderLineCountsHoweverMany) {
   EXPECT_EQ(h.count("sip.violations"), 0u);
 }
 
+// A head past 64 KiB costs that message's lines past the limit and its body, not the
+// connection: it is published for its first lines, noted, and the rest of it is read
+// line by line to its empty line, where a Content-Length (in the first lines or after
+// them; the last one, as a whole head is read) says how much body to pass over.
+TEST(Sip, HeadPastTheLimitCostsThatMessageOnly) {
+  for (const bool length_after_cut : {false, true}) {
+    for (const std::size_t piece : {std::size_t{1400}, std::size_t{1}}) {
+      if (piece == 1 && length_after_cut) continue;  // one byte a segment: once is enough
+      SipHarness h;
+      h.handshake(h.conn);
+      const std::string body = "body bytes that are not a start line\r\nSIP/2.0 200 OK\r\n\r\n";
+      const std::string length = "Content-Length: " + std::to_string(body.size()) + "\r\n";
+      std::string big = "MESSAGE sip:bob@example.com SIP/2.0\r\nCall-ID: big-head\r\nCSeq: 9 MESSAGE\r\n";
+      if (!length_after_cut) big += length;
+      big += "X-Long: " + std::string(SipDecoder::kMaxHead + 5000, 'v') + "\r\n";
+      for (int i = 0; i < 50; ++i) big += "X-After-" + std::to_string(i) + ": w\r\n";
+      big += "X-Long-Too: " + std::string(3000, 'u') + "\r\n";
+      if (length_after_cut) big += "l: " + std::to_string(body.size()) + "\r\n";
+      h.tcp(big + "\r\n" + body + invite("after"), piece);
+      const auto ev = h.finish();
+      ASSERT_EQ(ev.size(), 2u) << length_after_cut << " " << piece;
+      EXPECT_TRUE(contains(ev[0], R"("call_id":"big-head")")) << ev[0].substr(0, 300);
+      EXPECT_TRUE(contains(ev[0], R"(SIP head over 64 KiB)")) << ev[0].substr(0, 300);
+      EXPECT_TRUE(contains(ev[1], R"("call_id":"after")")) << ev[1];
+      EXPECT_EQ(h.count("sip.head_too_large"), 1u);
+      EXPECT_EQ(h.count("sip.violations"), 0u);
+    }
+  }
+}
+
 TEST(Sip, NotSipOnTheTcpPortIsLeft) {
   SipHarness h;
   h.handshake(h.conn);

@@ -15,11 +15,18 @@ namespace {
 
 constexpr std::size_t kWorkBytes = 2 * SipDecoder::kMaxHead + 4096;
 
+// The lines of a head past kMaxHead are read whole when they end within this many
+// bytes (a Content-Length among them frames the message); longer ones stream by.
+constexpr std::size_t kMaxRestLine = 1024;
+
 // Per TCP connection.
 struct SipState {
-  uint32_t skip[2];       // bytes of a body over the limit still to pass over
-  uint32_t head_seen[2];  // bytes of an unfinished head already searched for its end
-  bool resync[2];         // after a gap: looking for the next start line
+  uint32_t skip[2];         // bytes of a body over the limit still to pass over
+  uint32_t head_seen[2];    // bytes of an unfinished head already searched for its end
+  uint32_t rest_length[2];  // a cut head's Content-Length: its body, passed over after the head
+  bool resync[2];           // after a gap: looking for the next start line
+  bool head_rest[2];        // reading the lines of a head past kMaxHead, to its empty line
+  bool rest_eol[2];         // ... at the start of one
 };
 static_assert(sizeof(SipState) <= kDecoderStateBytes);
 
@@ -99,6 +106,13 @@ DecodeResult SipDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
       st.resync[dir] = false;
       continue;
     }
+    if (st.head_rest[dir]) {
+      const std::size_t used = head_rest(&st, dir, rest);
+      off += used;
+      if (st.head_rest[dir])
+        return {static_cast<uint32_t>(off), static_cast<uint32_t>(s.size() - off + 1), Verdict::kNeedMore};
+      continue;
+    }
     if (rest[0] == '\r' || rest[0] == '\n') {  // keep-alive CRLFs between messages
       const std::size_t n = std::min(rest.find_first_not_of("\r\n"), rest.size());
       counters_.inc(SipStat::keepalives);
@@ -115,7 +129,24 @@ DecodeResult SipDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
         msg = SipMessage{};
         if (!sip_start_line(line, msg)) return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
       }
-      if (rest.size() >= kMaxHead) return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
+      if (rest.size() >= kMaxHead) {
+        // A head past the limit: published for its lines within the first kMaxHead
+        // bytes, noted; its other lines are read to its empty line for a Content-Length
+        // (the body is passed over) and the next message is read.
+        const std::size_t cut = rest.substr(0, kMaxHead).rfind('\n');
+        msg = SipMessage{};
+        if (cut == std::string_view::npos ||
+            parse_sip_head(rest.substr(0, cut + 1), msg, work_.get(), kWorkBytes) != SipHead::kOk)
+          return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
+        counters_.inc(SipStat::head_too_large);
+        h.ts_ns = c.ts_at(static_cast<uint32_t>(off));
+        publish(h, rest.substr(0, cut + 1), {}, false, true);
+        st.head_seen[dir] = 0;
+        st.head_rest[dir] = st.rest_eol[dir] = true;
+        st.rest_length[dir] = static_cast<uint32_t>(std::clamp<int64_t>(msg.content_length, 0, UINT32_MAX));
+        off += cut + 1;
+        continue;
+      }
       return {static_cast<uint32_t>(off), static_cast<uint32_t>(rest.size() + 1), Verdict::kNeedMore};
     }
     st.head_seen[dir] = 0;
@@ -140,6 +171,37 @@ DecodeResult SipDecoder::data(void* state, const StreamInfo& c, int dir, std::sp
   return {static_cast<uint32_t>(off), 0, Verdict::kOk};
 }
 
+std::size_t SipDecoder::head_rest(void* state, int dir, std::string_view b) {
+  SipState& st = *static_cast<SipState*>(state);
+  std::size_t i = 0;
+  while (i < b.size()) {
+    if (st.rest_eol[dir]) {
+      const std::size_t look = std::min(b.size() - i, kMaxRestLine);
+      const std::size_t nl = b.substr(i, look).find('\n');
+      if (nl == std::string_view::npos && look < kMaxRestLine) return i;  // the line is read whole
+      if (nl != std::string_view::npos) {
+        std::string_view line = b.substr(i, nl);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        i += nl + 1;
+        if (line.empty()) {  // the head's end: its body (by the last Content-Length) passes by
+          st.head_rest[dir] = false;
+          st.skip[dir] = st.rest_length[dir];
+          return i;
+        }
+        int64_t length = -1;
+        if (sip_content_length_line(line, length) && length >= 0)
+          st.rest_length[dir] = static_cast<uint32_t>(std::min<int64_t>(length, UINT32_MAX));
+        continue;
+      }
+      st.rest_eol[dir] = false;
+    }
+    const std::size_t nl = b.find('\n', i);
+    st.rest_eol[dir] = nl != std::string_view::npos;
+    i = st.rest_eol[dir] ? nl + 1 : b.size();
+  }
+  return i;
+}
+
 bool SipDecoder::gap(void* state, const StreamInfo&, int dir, uint32_t len) {
   SipState& st = *static_cast<SipState*>(state);
   counters_.inc(SipStat::gaps);
@@ -149,6 +211,7 @@ bool SipDecoder::gap(void* state, const StreamInfo&, int dir, uint32_t len) {
   }
   st.skip[dir] = 0;
   st.head_seen[dir] = 0;
+  st.head_rest[dir] = false;
   st.resync[dir] = true;
   return true;
 }
@@ -225,7 +288,8 @@ void name_addr(JsonWriter& w, const char* key, const SipNameAddr& n, bool contac
 
 }  // namespace
 
-void SipDecoder::publish(const Hop& h, std::string_view raw, std::string_view body, bool body_cut) {
+void SipDecoder::publish(const Hop& h, std::string_view raw, std::string_view body, bool body_cut,
+                         bool head_cut) {
   SipMessage& m = *msg_;
   if (settings_.parse_authorization && !m.authorization.empty()) parse_sip_authorization(m);
   const bool sdp = settings_.parse_body && !body.empty() && m.content_encoding.empty() &&
@@ -266,6 +330,8 @@ void SipDecoder::publish(const Hop& h, std::string_view raw, std::string_view bo
       t.event_outcome = "success";
   }
   if (body_cut) t.error = "SIP body not complete (over the size limit or cut short): left out of the event";
+  if (head_cut)
+    t.add_note("SIP head over 64 KiB: its lines past the limit and its body left out of the event");
   Distinct hosts, users;
   if (m.request) {
     hosts.add(m.uri.host);

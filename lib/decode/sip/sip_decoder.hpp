@@ -39,7 +39,10 @@ class SipDecoder final : public DecoderCommon<SipStat> {
   };
 
  private:
-  void publish(const Hop& h, std::string_view raw, std::string_view body, bool body_cut);
+  void publish(const Hop& h, std::string_view raw, std::string_view body, bool body_cut,
+               bool head_cut = false);
+  // The lines of a head past kMaxHead in b, up to and with its empty line: bytes used.
+  std::size_t head_rest(void* state, int dir, std::string_view b);
 
   const SipSettings& settings_;
   std::unique_ptr<SipMessage> msg_;

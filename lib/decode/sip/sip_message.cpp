@@ -234,6 +234,14 @@ std::size_t sip_head_end(std::string_view b, std::size_t from) {
   return 0;
 }
 
+bool sip_content_length_line(std::string_view line, int64_t& value) {
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos || !iequals(expand(trim(line.substr(0, colon))), "content-length"))
+    return false;
+  value = number(line.substr(colon + 1));
+  return true;
+}
+
 SipHead parse_sip_head(std::string_view head, SipMessage& m, char* work, std::size_t work_size) {
   // Logical lines into `work`: line ends dropped, folded lines joined by one space; each
   // read once it is whole (the next line is not a fold), so that every header line counts,

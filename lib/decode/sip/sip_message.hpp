@@ -84,6 +84,10 @@ void parse_sdp(std::string_view body, SipSdp& sdp);
 // Leading CRLFs are the caller's to skip.
 std::size_t sip_head_end(std::string_view b, std::size_t from = 0);
 
+// A header line (without its line end) that is Content-Length or its compact form
+// 'l': its value as parse_sip_head reads it (-1: not a number); false for any other line.
+bool sip_content_length_line(std::string_view line, int64_t& value);
+
 SipUri parse_sip_uri(std::string_view text);
 
 }  // namespace tapbeat
