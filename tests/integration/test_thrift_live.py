@@ -1,7 +1,9 @@
 """Thrift live: Debian's python3-thrift library speaks to itself on loopback in the
 binary and compact protocols, framed and buffered, and tapbeat (its transport and
 protocol told by the bytes, the service named by an IDL file) publishes each call
-with its result, an exception as Error, and a oneway call alone."""
+with its result, an exception as Error, and a oneway call alone; a call longer than the
+128 KiB the engine holds (a 300 KB string) is published for its header with its result,
+and the call after it pairs as before."""
 import json
 import socket
 import threading
@@ -24,6 +26,7 @@ service Adder {
 }
 """
 PROTOCOLS = {"binary": TBinaryProtocol.TBinaryProtocolFactory(), "compact": TCompactProtocol.TCompactProtocolFactory()}
+BIG = "a big value " * 25000  # 300 KB
 TRANSPORTS = {"framed": TTransport.TFramedTransportFactory(), "buffered": TTransport.TBufferedTransportFactory()}
 
 
@@ -92,7 +95,7 @@ def conversations(port):
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(("127.0.0.1", port))
             listener.listen(1)
-            server = threading.Thread(target=serve, args=(listener, pf, tf, 3))
+            server = threading.Thread(target=serve, args=(listener, pf, tf, 5))
             server.start()
             sock = TSocket.TSocket("127.0.0.1", port)
             trans = tf.getTransport(sock)
@@ -101,6 +104,8 @@ def conversations(port):
             call(proto, trans, 1, "add", TMessageType.CALL, [(1, TType.I32, 40), (2, TType.I32, 2)])
             call(proto, trans, 2, "note", TMessageType.ONEWAY, [(1, TType.STRING, f"{proto_name}/{trans_name}")])
             call(proto, trans, 3, "add", TMessageType.CALL, [(1, TType.I32, -5), (2, TType.I32, 1)])
+            call(proto, trans, 4, "add", TMessageType.CALL, [(1, TType.I32, 1), (2, TType.I32, 2), (3, TType.STRING, BIG)])
+            call(proto, trans, 5, "add", TMessageType.CALL, [(1, TType.I32, 40), (2, TType.I32, 2)])
             server.join(10)
             trans.close()
             listener.close()
@@ -124,14 +129,17 @@ tapbeat.workers: 1
     out, err = run_live(config, tmp_path, lambda: (conversations(port), time.sleep(1)))
     events = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     th = [e for e in events if e.get("type") == "thrift"]
-    assert len(th) == 12, [e.get("query") for e in th]
+    assert len(th) == 20, [e.get("query") for e in th]
     adds = [e for e in th if e["method"] == "add"]
     notes = [e for e in th if e["method"] == "note"]
-    assert len(adds) == 8 and len(notes) == 4
+    assert len(adds) == 16 and len(notes) == 4
     assert all(e["path"] == "Adder" and e["thrift"]["service"] == "Adder" for e in th)
-    ok = [e for e in adds if e["status"] == "OK"]
+    big = [e for e in adds if "error" in e and "longer than 128 KiB" in e["error"]["message"]]
+    assert len(big) == 4 and all(e["status"] == "OK" and e["thrift"]["return_value"] == "3" and
+                                 e["thrift"]["params"] == "" and e["client"]["bytes"] > 300000 for e in big), big
+    ok = [e for e in adds if e["status"] == "OK" and e not in big]
     failed = [e for e in adds if e["status"] == "Error"]
-    assert len(ok) == 4 and all(e["thrift"]["params"] == "(num1: 40, num2: 2)" and
+    assert len(ok) == 8 and all(e["thrift"]["params"] == "(num1: 40, num2: 2)" and
                                 e["thrift"]["return_value"] == "42" for e in ok), ok
     assert len(failed) == 4 and all(e["thrift"]["exceptions"] == '(oops: (1: "negative"))' for e in failed), failed
     texts = sorted(e["thrift"]["params"] for e in notes)

@@ -171,7 +171,7 @@ TEST(Thrift, LimitsCutValuesNotTheConnection) {
   EXPECT_EQ(h.count("thrift.struct_fields_dropped"), 1u);
 }
 
-// A framed call or reply past the 4 MiB the decoder reads is read for its header: the
+// A framed call or reply past 4 MiB (past the 128 KiB the decoder reads) is read for its header: the
 // call still meets its reply (noted, its values not read), and the next pair follows.
 TEST(Thrift, FrameLongerThanTheLimitIsPairedByItsHeader) {
   ThriftHarness h([](ThriftSettings& s) { s.framed = true; });
@@ -186,15 +186,100 @@ TEST(Thrift, FrameLongerThanTheLimitIsPairedByItsHeader) {
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 3u);
   EXPECT_TRUE(contains(ev[0], R"("method":"upload")")) << ev[0];
-  EXPECT_TRUE(contains(ev[0], "call longer than 4 MiB: its parameters not read")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "call longer than 128 KiB: its parameters not read")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("return_value":"1")")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0];
   EXPECT_TRUE(contains(ev[1], R"("method":"download")")) << ev[1];
-  EXPECT_TRUE(contains(ev[1], "reply longer than 4 MiB: its value not read")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], "reply longer than 128 KiB: its value not read")) << ev[1];
   EXPECT_TRUE(contains(ev[2], R"("return_value":"2")")) << ev[2];
   EXPECT_FALSE(contains(ev[2], "error")) << ev[2];
   EXPECT_EQ(h.count("thrift.too_large"), 2u);
   EXPECT_EQ(h.count("thrift.unmatched_responses"), 0u);
+}
+
+// A message longer than the 128 KiB the engine holds costs its values only, framed or
+// not: framed, its header is read and the frame passed over; unframed, where only the
+// encoding tells its end, it is walked to that end without being kept (nested structs,
+// lists, maps, strings split over segments). The call meets its reply, noted, and the
+// pairs after it follow. Both had cost the connection (stream.buffer_full): unframed
+// past 128 KiB; framed from 128 KiB to 4 MiB.
+TEST(Thrift, MessageLongerThanTheEngineHoldsCostsItsValuesOnly) {
+  const std::string blob(1u << 20, 'b');
+  // Binary: a struct holding a list of 30,000 structs (i32, string) and a map<string,i64>.
+  std::string items;
+  for (int i = 0; i < 30000; ++i) items += field(8, 1, be32(i)) + field(11, 2, str("item")) + kStop;
+  std::string map;
+  for (int i = 0; i < 5000; ++i) map += str(std::to_string(i)) + be32(0) + be32(i);
+  const std::string nested = field(12, 0,
+                                   field(15, 1, std::string(1, '\x0c') + be32(30000) + items) +
+                                       field(13, 2, std::string("\x0b\x0a", 2) + be32(5000) + map) + kStop) +
+                             kStop;
+  for (const bool framed : {true, false}) {
+    ThriftHarness h(framed ? +[](ThriftSettings& s) { s.framed = true; }
+                           : +[](ThriftSettings& s) { s.framed = false; });
+    auto frame = [framed](const std::string& m) {
+      return framed ? be32(static_cast<uint32_t>(m.size())) + m : m;
+    };
+    h.send(true, frame(binary(1, "upload", 7, field(11, 1, str(blob)) + kStop)), 1448);
+    h.send(false, frame(binary(2, "upload", 7, field(8, 0, be32(1)) + kStop)));
+    h.send(true, frame(binary(1, "listing", 8, kStop)));
+    h.send(false, frame(binary(2, "listing", 8, nested)), 1000);
+    h.send(true, frame(binary(1, "fails", 9, kStop)));
+    h.send(false, frame(binary(2, "fails", 9, field(12, 1, field(11, 1, str(blob)) + kStop) + kStop)), 1448);
+    h.send(true, frame(binary(1, "ping", 10, kStop)));
+    h.send(false, frame(binary(2, "ping", 10, field(8, 0, be32(2)) + kStop)));
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 4u) << framed;
+    EXPECT_TRUE(contains(ev[0], R"("method":"upload")")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], "call longer than 128 KiB: its parameters not read")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("return_value":"1")")) << ev[0];
+    EXPECT_TRUE(contains(ev[1], R"("method":"listing")")) << ev[1];
+    EXPECT_TRUE(contains(ev[1], "reply longer than 128 KiB: its value not read")) << ev[1];
+    EXPECT_TRUE(contains(ev[1], R"("status":"OK")")) << framed << ev[1];
+    EXPECT_TRUE(contains(ev[2], R"("method":"fails")")) << ev[2];
+    EXPECT_TRUE(contains(ev[2], R"("status":"Error")")) << ev[2];  // field 1, not the result
+    EXPECT_TRUE(contains(ev[3], R"("return_value":"2")")) << ev[3];
+    EXPECT_FALSE(contains(ev[3], "error")) << ev[3];
+    EXPECT_EQ(h.count("thrift.too_large"), 3u);
+    EXPECT_EQ(h.count(Counter::stream_buffer_full), 0u);
+    EXPECT_EQ(h.count("thrift.unmatched_responses"), 0u);
+  }
+  // Compact, unframed: field deltas and long-form ids, a list of bools, a map, a binary.
+  {
+    ThriftHarness h([](ThriftSettings& s) {
+      s.framed = false;
+      s.protocol = ThriftProtocol::kCompact;
+    });
+    auto varint = [](uint64_t v) {
+      std::string o;
+      while (v >= 0x80) {
+        o += static_cast<char>((v & 0x7f) | 0x80);
+        v >>= 7;
+      }
+      return o + static_cast<char>(v);
+    };
+    std::string body = "\x15\x05" + std::string("\x11", 1);  // id 1 i32 -3, id 2 bool true
+    body +=
+        "\x19" + std::string("\xf1", 1) + varint(200000) + std::string(200000, '\x01');  // id 3 list<bool>
+    body += "\x1b" + varint(3) + "\x85";  // id 4 map<binary,i32>, 3 pairs
+    for (int i = 0; i < 3; ++i) body += varint(1) + "k" + varint(2 * i);
+    body += std::string("\x08", 1) + varint(600) + varint(blob.size()) + blob;  // id 300 (long form) binary
+    body += std::string(1, '\0');
+    const std::string call = std::string("\x82\x21\x09\x04move", 8) + body;
+    const std::string reply = std::string("\x82\x41\x09\x04move", 8) + std::string("\x05\x00", 2) +
+                              varint(6) + std::string(1, '\0');
+    h.send(true, call, 1448);
+    h.send(false, reply);
+    h.send(true, std::string("\x82\x21\x0a\x04ping", 8) + std::string(1, '\0'));
+    h.send(false, std::string("\x82\x41\x0a\x04ping", 8) + std::string("\x05\x00\x04\x00", 4));
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_TRUE(contains(ev[0], "call longer than 128 KiB: its parameters not read")) << ev[0];
+    EXPECT_TRUE(contains(ev[0], R"("return_value":"3")")) << ev[0];
+    EXPECT_TRUE(contains(ev[1], R"("return_value":"2")")) << ev[1];
+    EXPECT_EQ(h.count("thrift.too_large"), 1u);
+    EXPECT_EQ(h.count(Counter::stream_buffer_full), 0u);
+  }
 }
 
 // Compact protocol, framed: varints, zigzag, field deltas, bools in the field

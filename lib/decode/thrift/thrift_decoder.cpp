@@ -18,6 +18,16 @@ struct ThriftState {
   ThriftProtocol protocol[2];
   uint32_t skip[2];    // bytes of a frame over the limit still to pass over
   uint32_t resync[2];  // after a gap: 1 + bytes passed over looking for a message start
+  // An unframed message longer than the engine holds, walked to its end (walking[dir]):
+  // its header, kept for its event, and its bytes so far.
+  bool walking[2];
+  uint8_t type[2];
+  uint8_t method_len[2];
+  uint32_t seqid[2];
+  uint32_t walked[2];
+  uint64_t start_ns[2];
+  char method[2][128];
+  ThriftSkip walk[2];
 };
 static_assert(sizeof(ThriftState) <= kDecoderStateBytes);
 
@@ -81,6 +91,26 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
   while (off < b.size()) {
     if (pass_over(st.skip[dir], off, b.size())) continue;
     const auto rest = b.subspan(off);
+    if (st.walking[dir]) {
+      std::size_t used = 0;
+      const ThriftSkipResult r = thrift_skip(st.walk[dir], rest, used);
+      off += used;
+      st.walked[dir] += static_cast<uint32_t>(used);
+      if (r == ThriftSkipResult::kBad) return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
+      if (r == ThriftSkipResult::kMore)
+        return {static_cast<uint32_t>(off), static_cast<uint32_t>(b.size() - off + 1), Verdict::kNeedMore};
+      ThriftMessage& m = *msg_;
+      m = ThriftMessage{};
+      m.method = {st.method[dir], st.method_len[dir]};
+      m.type = st.type[dir];
+      m.seqid = st.seqid[dir];
+      m.exception = m.type == kThriftException ||
+                    (m.type == kThriftReply && st.walk[dir].has_first && st.walk[dir].first_id != 0);
+      m.unread = true;
+      st.walking[dir] = false;
+      on_message(c, dir, m, st.walked[dir], st.start_ns[dir]);
+      continue;
+    }
     if (!st.detected[dir]) {
       if (rest.size() < 6) return {static_cast<uint32_t>(off), 6, Verdict::kNeedMore};
       if (!thrift_detect(rest, st.protocol[dir], st.framed[dir])) {
@@ -96,9 +126,10 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
     if (st.framed[dir]) {
       if (rest.size() < 4) return {static_cast<uint32_t>(off), 4, Verdict::kNeedMore};
       const uint32_t len = load_be32(rest.data());
-      if (len > kMaxMessage) {
-        // Past the limit: its header (type, name, seqid) is read from its first bytes, so
-        // that the call still meets its reply, and the rest passes by unread, noted.
+      if (uint64_t{4} + len > kMaxWhole) {
+        // Past what the engine holds: its header (type, name, seqid) is read from its
+        // first bytes, so that the call still meets its reply, and the rest passes by
+        // unread, noted.
         constexpr uint32_t kHeaderPeek = 4200;  // a name of up to 4,096 bytes and its framing
         if (rest.size() < 4 + kHeaderPeek)
           return {static_cast<uint32_t>(off), 4 + kHeaderPeek, Verdict::kNeedMore};
@@ -128,7 +159,22 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
         off += m.end;
         break;
       case ThriftParse::kNeedMore:
-        if (need > kMaxMessage) return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
+        if (need > kMaxWhole) {
+          // Longer than the engine holds: its header is kept and the message walked to
+          // its end without its values, then it goes out as a frame past the limit does.
+          if (!header_valid(m)) return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
+          counters_.inc(ThriftStat::too_large);
+          st.walking[dir] = true;
+          st.type[dir] = m.type;
+          st.seqid[dir] = m.seqid;
+          st.method_len[dir] = static_cast<uint8_t>(std::min(m.method.size(), sizeof st.method[dir]));
+          std::memcpy(st.method[dir], m.method.data(), st.method_len[dir]);
+          st.walked[dir] = 0;
+          st.start_ns[dir] = c.ts_at(static_cast<uint32_t>(off));
+          st.walk[dir] = ThriftSkip{};
+          st.walk[dir].protocol = st.protocol[dir];
+          continue;
+        }
         return {static_cast<uint32_t>(off), static_cast<uint32_t>(need), Verdict::kNeedMore};
       case ThriftParse::kBad:
         return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
@@ -144,6 +190,7 @@ bool ThriftDecoder::gap(void* state, const StreamInfo&, int dir, uint32_t len) {
     st.skip[dir] -= len;
     return true;
   }
+  st.walking[dir] = false;  // a message being walked: lost with its end
   // The framing is lost: the stream is taken up at the next message start of the kind
   // this direction speaks (replies still meet their calls by seqid). Its kind unknown
   // yet (the direction's first message lost): the next bytes are read as a first
@@ -258,8 +305,8 @@ void ThriftDecoder::publish(const Pending& p, const ThriftMessage* reply, uint64
   t.type = "thrift";
   t.ok = !exception && (reply || oneway);
   if (!reply && !oneway) t.error = "Unmatched request";
-  if (p.unread) t.add_note("call longer than 4 MiB: its parameters not read");
-  if (reply && reply->unread) t.add_note("reply longer than 4 MiB: its value not read");
+  if (p.unread) t.add_note("call longer than 128 KiB: its parameters not read");
+  if (reply && reply->unread) t.add_note("reply longer than 128 KiB: its value not read");
   t.start_ns = p.ts_ns;
   t.end_ns = reply ? reply_ts : 0;
   t.request_only = !reply;  // oneway, or never answered

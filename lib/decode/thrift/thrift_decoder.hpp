@@ -27,9 +27,10 @@ struct ThriftSettings : ProtocolSettings {
 
 class ThriftDecoder final : public DecoderCommon<ThriftStat> {
  public:
-  static constexpr uint32_t kMaxMessage =
-      4u << 20;                                 // larger: read for their header alone (framed), or not Thrift
-  static constexpr std::size_t kPending = 256;  // calls awaiting their reply, per worker
+  static constexpr uint32_t kMaxMessage = 4u << 20;  // a frame length taken as a message start after a gap
+  static constexpr uint32_t kMaxWhole =
+      128 * 1024;                                   // longer (the engine holds up to this): header alone read
+  static constexpr std::size_t kPending = 256;      // calls awaiting their reply, per worker
   static constexpr std::size_t kParamsText = 4096;  // of a call's parameters kept for its event
 
   struct Pending {
@@ -44,7 +45,7 @@ class ThriftDecoder final : public DecoderCommon<ThriftStat> {
     uint8_t method_len;
     char method[128];
     uint16_t params_len;
-    bool unread;  // a frame past kMaxMessage: its parameters were not read
+    bool unread;  // a message past kMaxWhole: its parameters were not read
     char params[kParamsText];
   };
 

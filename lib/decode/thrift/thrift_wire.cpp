@@ -33,7 +33,7 @@ constexpr uint64_t kMaxCount = 1u << 24;
 uint8_t from_compact(uint8_t c) {
   static constexpr uint8_t kMap_[] = {kStop,   kBool,   kBool, kByte, kI16, kI32,    kI64,
                                       kDouble, kString, kList, kSet,  kMap, kStruct, kUuid};
-  return c < std::size(kMap_) ? kMap_[c] : kUnknown;
+  return c < std::size(kMap_) ? kMap_[c] : static_cast<uint8_t>(kUnknown);
 }
 
 bool valid_utf8(std::span<const uint8_t> s) {
@@ -444,8 +444,8 @@ ThriftParse ThriftParser::parse(std::span<const uint8_t> b, ThriftProtocol p, co
       m.text.n = n;
     } else if (r.ok() && first_id == -1) {
       m.text.clear();  // void
-    } else {
-      m.exception = true;
+    } else if (r.ok() || (first_id != 0 && first_id != -1)) {
+      m.exception = true;  // a cut reply (a frame's first bytes) says so by its first field's id
     }
   }
   if (r.bad) return ThriftParse::kBad;
@@ -457,6 +457,166 @@ ThriftParse ThriftParser::parse(std::span<const uint8_t> b, ThriftProtocol p, co
   m.fields_dropped = r.dropped;
   m.end = r.at;
   return ThriftParse::kOk;
+}
+
+ThriftSkipResult thrift_skip(ThriftSkip& s, std::span<const uint8_t> b, std::size_t& used) {
+  const bool compact = s.protocol == ThriftProtocol::kCompact;
+  std::size_t at = 0;
+  const auto done = [&](ThriftSkipResult r) {
+    used = at;
+    return r;
+  };
+  while (true) {
+    if (s.string_left) {
+      const std::size_t k = std::min<std::size_t>(s.string_left, b.size() - at);
+      at += k;
+      s.string_left -= static_cast<uint32_t>(k);
+      if (s.string_left) return done(ThriftSkipResult::kMore);
+    }
+    if (s.started && s.depth == 0) return done(ThriftSkipResult::kDone);
+    static const ThriftLimits kNoLimits;
+    Reader r{b, s.protocol, kNoLimits, at};  // a step's reads: all or nothing (more: it waits)
+    if (!s.started) {                        // the header, as parse() reads it (it found it valid)
+      if (compact) {
+        r.bytes(2);
+        r.varint();
+        r.bytes(static_cast<std::size_t>(r.varint()));
+      } else {
+        const uint32_t v = static_cast<uint32_t>(r.be(4));
+        if (v & 0x80000000u) {
+          r.bytes(r.be(4));
+          r.bytes(4);
+        } else {
+          r.bytes(v + 5);
+        }
+      }
+      if (r.bad) return done(ThriftSkipResult::kBad);
+      if (r.more) return done(ThriftSkipResult::kMore);
+      s.started = true;
+      s.stack[0] = {0, 0, kStruct, 0, 0};
+      s.depth = 1;
+      at = r.at;
+      continue;
+    }
+    ThriftSkip::Frame& f = s.stack[s.depth - 1];
+    uint8_t type = kUnknown;
+    int bool_known = -1;
+    int16_t id = 0;
+    if (f.kind == kStruct) {
+      const uint8_t h = r.u8();
+      if (r.more) return done(ThriftSkipResult::kMore);
+      if (h == kStop) {
+        --s.depth;
+        at = r.at;
+        continue;
+      }
+      if (compact) {
+        type = from_compact(h & 0x0f);
+        if ((h & 0x0f) == 1 || (h & 0x0f) == 2) bool_known = (h & 0x0f) == 1;
+        const uint64_t z = (h >> 4) ? 0 : r.varint();
+        id = (h >> 4) ? static_cast<int16_t>(f.last_id + (h >> 4))
+                      : static_cast<int16_t>(static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1));
+      } else {
+        type = h;
+        id = static_cast<int16_t>(r.be(2));
+      }
+    } else {
+      if (f.left == 0) {
+        --s.depth;
+        continue;
+      }
+      type = f.kind == kMap && (f.left & 1) ? f.value : f.elem;
+    }
+    // The value's head: fixed widths and varints whole, a string's length, a
+    // collection's or struct's opening.
+    ThriftSkip::Frame open{0, 0, 0, 0, 0};
+    switch (type) {
+      case kBool:
+        if (bool_known < 0) r.bytes(1);
+        break;
+      case kByte:
+        r.bytes(1);
+        break;
+      case kDouble:
+        r.bytes(8);
+        break;
+      case kUuid:
+        r.bytes(16);
+        break;
+      case kI16:
+      case kI32:
+      case kI64:
+        if (compact)
+          r.varint();
+        else
+          r.bytes(type == kI16 ? 2 : type == kI32 ? 4 : 8);
+        break;
+      case kString: {
+        const uint64_t n = compact ? r.varint() : r.be(4);
+        if (!compact && (n & 0x80000000u)) r.bad = true;
+        if (n > kMaxCount * 16) r.bad = true;
+        s.string_left = r.more || r.bad ? 0 : static_cast<uint32_t>(n);
+        break;
+      }
+      case kStruct:
+        open.kind = kStruct;
+        break;
+      case kList:
+      case kSet: {
+        uint64_t n = 0;
+        if (compact) {
+          const uint8_t h = r.u8();
+          n = h >> 4;
+          open.elem = from_compact(h & 0x0f);
+          if (n == 15) n = r.varint();
+        } else {
+          open.elem = r.u8();
+          n = r.be(4);
+          if (n & 0x80000000u) r.bad = true;
+        }
+        if (n > kMaxCount) r.bad = true;
+        open.kind = kList;
+        open.left = static_cast<uint32_t>(n);
+        break;
+      }
+      case kMap: {
+        uint64_t n = 0;
+        if (compact) {
+          n = r.varint();
+          if (n) {
+            const uint8_t kv = r.u8();
+            open.elem = from_compact(kv >> 4);
+            open.value = from_compact(kv & 0x0f);
+          }
+        } else {
+          open.elem = r.u8();
+          open.value = r.u8();
+          n = r.be(4);
+          if (n & 0x80000000u) r.bad = true;
+        }
+        if (n > kMaxCount) r.bad = true;
+        open.kind = kMap;
+        open.left = static_cast<uint32_t>(2 * n);
+        break;
+      }
+      default:
+        r.bad = true;
+    }
+    if (r.bad) return done(ThriftSkipResult::kBad);
+    if (r.more) return done(ThriftSkipResult::kMore);
+    // The step is whole: it counts.
+    at = r.at;
+    if (f.kind == kStruct) {
+      if (compact) f.last_id = id;
+      if (s.depth == 1 && !s.has_first) s.has_first = true, s.first_id = id;
+    } else {
+      --f.left;
+    }
+    if (open.kind) {
+      if (s.depth == ThriftSkip::kDepth) return done(ThriftSkipResult::kBad);
+      s.stack[s.depth++] = open;
+    }
+  }
 }
 
 }  // namespace tapbeat

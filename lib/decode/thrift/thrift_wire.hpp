@@ -57,6 +57,34 @@ class ThriftParser {
                     const void* ctx, ThriftMessage& m, std::size_t& need);
 };
 
+// A walk over one unframed message that keeps none of it, resumed delivery after
+// delivery: for a message longer than the engine holds, whose end only its encoding
+// tells. Each step reads one field or element head whole (one split over deliveries
+// is read again from its first byte); a string's or binary's bytes pass as they come.
+struct ThriftSkip {
+  static constexpr int kDepth = 24;  // structs and collections open at once (the libraries stop at 64)
+  struct Frame {
+    uint32_t left;    // a collection's values still to come (a map's keys and values)
+    int16_t last_id;  // a compact struct's last field id
+    uint8_t kind;     // struct, list (sets too) or map, as the binary protocol numbers them
+    uint8_t elem;     // a list's element type; a map's key type
+    uint8_t value;    // a map's value type
+  };
+  Frame stack[kDepth];
+  uint32_t string_left = 0;  // bytes of a string or binary still to pass over
+  int16_t first_id = 0;      // the message's first field id (a reply: 0 is the result)
+  bool has_first = false;    // ... read
+  uint8_t depth = 0;
+  bool started = false;  // its header was read
+  ThriftProtocol protocol = ThriftProtocol::kBinary;
+};
+
+enum class ThriftSkipResult : uint8_t { kMore, kDone, kBad };
+
+// Walks on over `b`, the message's next bytes; `used`: bytes passed (up to the
+// message's end on kDone; on kMore a head split at b's end is left for the next call).
+ThriftSkipResult thrift_skip(ThriftSkip& s, std::span<const uint8_t> b, std::size_t& used);
+
 // Which protocol and framing the first bytes of a direction use; false when they
 // do not say (an old-style binary message without a version: the configured ones).
 bool thrift_detect(std::span<const uint8_t> b, ThriftProtocol& p, bool& framed);
