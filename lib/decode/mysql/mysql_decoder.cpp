@@ -94,16 +94,70 @@ namespace {
 // other's open a message again.
 constexpr uint8_t kResyncNext = 1, kResyncAfterPeer = 2;
 
-// A packet that opens a command (sequence 0, a known command byte) or the response to
-// one (sequence response_seq: OK, ERR, LOCAL INFILE or a column count). That is 1, but on
-// a compressed connection, where the packets' sequence goes on from the compressed
-// packets' (a command sent in two compressed packets has its response at 2), the one
-// after the client's last compressed packet's.
-bool opens_message(bool client, uint32_t len, uint8_t seq, uint8_t first, uint8_t response_seq) {
-  if (len == 0 || len >= kMaxPacket) return false;
-  if (client) return seq == 0 && first <= kComLast;
-  return seq == response_seq &&
-         (first == 0x00 || first == 0xff || first == 0xfb || (first >= 1 && first <= 250));
+// A packet at p (n bytes there) that opens a command or the response to one, as the
+// next bytes after a gap must to be taken: a false start (value bytes read as a header)
+// would pass over up to 16 MB of the stream, every later message with it. A command:
+// sequence 0, a command byte a client sends, a length that command can have, a query's
+// text beginning as text does. A response: sequence response_seq (1; on a compressed
+// connection, where the packets' sequence goes on from the compressed packets', the one
+// after the client's last compressed packet's), an OK, ERR or LOCAL INFILE request no
+// longer than such a reply is, or a result's column count (one or two bytes) followed by
+// the result's next packet. 1: it opens one; 0: it does not; -1: `need` bytes tell.
+constexpr uint32_t kMaxResyncReply = 64 * 1024;
+
+int opens_message(bool client, const uint8_t* p, uint32_t n, uint8_t response_seq, uint32_t& need) {
+  need = 5;
+  if (n < 5) return -1;
+  const uint32_t len = load_le24(p);
+  const uint8_t seq = p[3], first = p[4];
+  if (len == 0 || len >= kMaxPacket) return 0;
+  if (client) {
+    if (seq != 0 || first == 0 || first > kComLast) return 0;
+    switch (first) {
+      case kComQuit:
+      case kComStatistics:
+      case 0x0a:  // COM_PROCESS_INFO
+      case 0x0d:  // COM_DEBUG
+      case 0x0e:  // COM_PING
+      case 0x1f:  // COM_RESET_CONNECTION
+        return len <= 2;
+      case 0x0c:  // COM_PROCESS_KILL
+      case kComStmtClose:
+      case 0x1a:  // COM_STMT_RESET
+        return len == 5;
+      case 0x1b:  // COM_SET_OPTION
+        return len == 3;
+      case kComStmtFetch:
+        return len == 9;
+      case kComStmtExecute:
+        return len >= 10;
+      case kComQuery:
+      case kComStmtPrepare:
+      case 0x02:  // COM_INIT_DB
+      case kComFieldList: {
+        if (len < 2) return first == kComQuery ? 0 : 1;
+        need = 6;
+        if (n < 6) return -1;
+        // Text (or, for a query, the counts that query attributes put before it).
+        const uint8_t c = p[5];
+        return (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\r' || c == '\n' ||
+               (first == kComQuery && c <= 0x0f);
+      }
+      default:
+        return 1;
+    }
+  }
+  if (seq != response_seq) return 0;
+  if (first == 0x00) return len >= 7 && len <= kMaxResyncReply;
+  if (first == 0xff) return len >= 3 && len <= kMaxResyncReply;
+  if (first == 0xfb) return len <= kMaxResyncReply;
+  if (first > 250 || len > 2) return 0;
+  // A column count: the result's next packet (a column definition, or with optional
+  // metadata a row or its end) follows at the next sequence.
+  need = 4 + len + 5;
+  if (n < need) return -1;
+  const uint32_t next = load_le24(p + 4 + len);
+  return next > 0 && next < kMaxPacket && p[4 + len + 3] == static_cast<uint8_t>(seq + 1);
 }
 
 }  // namespace
@@ -122,8 +176,9 @@ bool compressed_header_at(const uint8_t* h, bool client, uint8_t response_seq) {
   const uint32_t clen = load_le24(h), ulen = load_le24(h + 4);
   if (clen == 0) return false;
   // (COM_SLEEP, 0, is no command a client sends.)
-  if (ulen == 0)
-    return opens_message(client, load_le24(h + 7), h[10], h[11], response_seq) && !(client && h[11] == 0);
+  uint32_t need = 0;
+  if (ulen == 0)  // the 5 bytes of a packet sent as it is: what they tell
+    return opens_message(client, h + 7, 5, response_seq, need) != 0;
   if (ulen < clen) return false;  // compression that does not shrink is sent as it is
   return mysql::zlib_stream(h + 7) || mysql::zstd_frame(h + 7);
 }
@@ -411,7 +466,11 @@ DecodeResult MysqlDecoder::packets(MysqlState& st, const StreamInfo& c, int dir,
         st.phase = kPhaseTls;
         return {off, 0, Verdict::kStartTls};
       }
-      if (!opens_message(dir == st.client, len, seq, first, inner ? static_cast<uint8_t>(st.zseq + 1) : 1)) {
+      uint32_t need = 0;
+      const int opens = opens_message(dir == st.client, p + off, n - off,
+                                      inner ? static_cast<uint8_t>(st.zseq + 1) : 1, need);
+      if (opens < 0) return {off, need, Verdict::kNeedMore};
+      if (!opens) {
         d.resync = kResyncAfterPeer;
         counters_.inc(MysqlStat::resync_skipped_bytes, n - off);
         return {n, 0, Verdict::kOk};
@@ -962,6 +1021,15 @@ bool MysqlDecoder::lose_framing(MysqlState& st, const StreamInfo& c, int dir) {
       (st.resp == kRespRows || st.resp == kRespColumns || st.resp == kRespColumnsEof)) {
     st.flags |= kGap;
     finish_response(st, c);
+  }
+  if (st.cmd && dir == st.client && st.dir[1 - dir].resync) {
+    // The client lost bytes while the server's framing was lost after the waiting
+    // command: its response began in the server's lost bytes and the client has gone
+    // on (the next command's head among its own). It goes out unanswered, noted, so
+    // that the next response found is not taken for its.
+    counters_.inc(MysqlStat::unmatched_requests);
+    if (published(st.cmd)) publish(st, c, kLossResponse);
+    reset_transaction(st);
   }
   if (st.client < 0 || st.phase == kPhaseDone || st.phase == kPhaseTls) return false;
   if (st.phase == kPhaseAuth) {

@@ -748,12 +748,23 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   // hand answers no request sent before them; those were answered in the lost bytes.
   // (PostgreSQL sends each response as its ReadyForQuery ends it: a response lost is
   // one segment, and a client that pipelines waits for its batch's answers.)
-  while (have && st.lost.lost(req.start_ns, st.resp_start_ns)) {
-    lose_response(st, c, req, qlen);
+  // A request whose end the capture lost, begun before a response that found no
+  // request waiting, was answered by that response: its end was still missing when the
+  // response came (the wait for it given up), and it was queued only at the gap.
+  while (have && (st.lost.lost(req.start_ns, st.resp_start_ns) ||
+                  ((req.flags & kReqLost) && st.orphan_ns >= req.start_ns))) {
+    if (st.lost.lost(req.start_ns, st.resp_start_ns)) {
+      lose_response(st, c, req, qlen);
+    } else {
+      counters_.inc(PgsqlStat::unmatched_requests);
+      publish(st, c, &req, qlen, false, "Unmatched request; its end was lost after its response came");
+      st.orphan_ns = 0;
+    }
     have = pop_request(st, req, qlen);
   }
   if (!have) {
     counters_.inc(PgsqlStat::unmatched_responses);
+    st.orphan_ns = st.resp_start_ns;
     reset_response(st);
     return;
   }

@@ -52,6 +52,9 @@ struct PgsqlState {
   uint64_t num_rows;
   uint64_t copy_rows;                  // rows a COPY reported in its CommandComplete
   uint64_t resp_start_ns, resp_bytes;  // the response's first message's time, its size
+  // The start of the last response that found no request waiting (0: none): a request
+  // whose end the capture lost and that began before it was answered by it.
+  uint64_t orphan_ns;
   // The first message Packetbeat reads as the response (it passes the others over): the
   // transaction's end; 0 until one comes.
   uint64_t resp_answer_ns;
