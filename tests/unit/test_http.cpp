@@ -582,6 +582,23 @@ TEST(HttpDecoder, LostResponseLeavesTheRequestsAfterItPairedRight) {
   EXPECT_EQ(h.count(Counter::tcp_reasm_acked_gaps), 1u);
 }
 
+// GET /1 and GET /2, each answered by a body of its number's length; their events
+// from ev[first] on.
+void two_exchanges(HttpHarness& h, Conn& c) {
+  for (int i = 1; i <= 2; ++i) {
+    h.client(c, "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(i) + "\r\n\r\n" + std::string(i, 'b'));
+  }
+}
+void expect_two_exchanges(const std::vector<std::string>& ev, std::size_t first) {
+  ASSERT_GE(ev.size(), first + 2);
+  for (std::size_t i = 1; i <= 2; ++i) {
+    const std::string& e = ev[first + i - 1];
+    EXPECT_TRUE(contains(e, "\"query\":\"GET /" + std::to_string(i) + "\"")) << e;
+    EXPECT_TRUE(contains(e, "\"body\":{\"bytes\":" + std::to_string(i) + "}")) << e;
+  }
+}
+
 // A response's head lost, its body (two bytes, too few to tell what they are) sent in a
 // packet of its own: those bytes wait for more, and the next response's packet joins
 // them. The next response is read where its packet begins; before, the joined bytes
@@ -598,18 +615,36 @@ TEST(HttpDecoder, ResponseAfterTheHeldTailOfALostOneIsRead) {
   h.client(c, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
   h.server(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
   h.server(c, "5\r\nHTTP/\r\n5\r\nchunk\r\n0\r\n\r\n");
-  for (int i = 1; i <= 2; ++i) {
-    h.client(c, "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
-    h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(i) + "\r\n\r\n" + std::string(i, 'b'));
-  }
+  two_exchanges(h, c);
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 4u);
   EXPECT_TRUE(contains(ev[0], R"("query":"POST /up")") && contains(ev[0], "its response began in bytes"))
       << ev[0];
   EXPECT_TRUE(contains(ev[1], R"("query":"GET /c")") && contains(ev[1], R"("body":{"bytes":10})")) << ev[1];
-  EXPECT_TRUE(contains(ev[2], R"("query":"GET /1")") && contains(ev[2], R"("body":{"bytes":1})")) << ev[2];
-  EXPECT_TRUE(contains(ev[3], R"("query":"GET /2")") && contains(ev[3], R"("body":{"bytes":2})")) << ev[3];
+  expect_two_exchanges(ev, 2);
   EXPECT_EQ(h.count("http.skipped_bytes"), 2u);
+}
+
+// The first response's head lost and its body 200 KB: the server side shows no message
+// start for longer than the 64 KiB after which a side that never showed one is taken
+// for no HTTP. The client's request was read, so the connection is HTTP: the body is
+// passed over to the next response, and the later pairs are read. Before, the
+// connection was left at 64 KiB (http.violations) and every later exchange lost (a live
+// capture of 200 KB bodies, its first response's first segment dropped: 60 of 60).
+TEST(HttpDecoder, LongBodyOfAFirstResponseWhoseHeadWasLostIsPassedOver) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.client(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  h.lose(false, c, "HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + std::string(1000, 'z'));
+  for (int i = 0; i < 199; ++i) h.server(c, std::string(1000, static_cast<char>('a' + i % 26)));
+  two_exchanges(h, c);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"GET /big")") && contains(ev[0], "its response began in bytes"))
+      << ev[0];
+  expect_two_exchanges(ev, 1);
+  EXPECT_EQ(h.count("http.violations"), 0u);
 }
 
 // A Host that is an address joins related.ip after the two ends, as Packetbeat adds it;

@@ -463,11 +463,14 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
-  // Bytes that start no message are passed over and counted; false when the
-  // direction never showed a message start within kMaxSkip (it is not HTTP).
+  // Bytes that start no message are passed over and counted; false when neither
+  // direction showed a message start within kMaxSkip (it is not HTTP). Where the other
+  // side's messages were read, this side's first bytes seen may be a long body whose
+  // head the capture lost (a 200 KB response's first segment): passed over to the next
+  // message however long.
   auto pass_over = [&](uint32_t len) {
     if (dir == st.client) publish_held(st, c);  // what the client sent was no request
-    if (!d.seen && d.skipped + len > kMaxSkip) return false;
+    if (!d.seen && !st.dir[1 - dir].seen && d.skipped + len > kMaxSkip) return false;
     d.skipped += len;
     d.head_ns = 0;
     counters_.inc(HttpStat::skipped_bytes, len);
