@@ -62,7 +62,7 @@ class ThriftParser {
 // tells. Each step reads one field or element head whole (one split over deliveries
 // is read again from its first byte); a string's or binary's bytes pass as they come.
 struct ThriftSkip {
-  static constexpr int kDepth = 24;  // structs and collections open at once (the libraries stop at 64)
+  static constexpr int kDepth = 32;  // structs and collections open at once (the libraries stop at 64)
   struct Frame {
     uint32_t left;    // a collection's values still to come (a map's keys and values)
     int16_t last_id;  // a compact struct's last field id
