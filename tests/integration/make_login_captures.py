@@ -35,11 +35,14 @@ def wait_port(port):
     sys.exit(f"nothing listens on {port}")
 
 
-def capture(port, path, work):
+def capture(port, path, work, buffer_kb=None):
+    """tcpdump on lo while work() runs; buffer_kb: its kernel buffer (-B), for bursts of
+    large values the default one would drop."""
     log = path + ".log"
+    buffer = ["-B", str(buffer_kb)] if buffer_kb else []
     with open(log, "w") as err:
-        p = subprocess.Popen(["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-Z", "root", "-w", path, "tcp", "port", str(port)],
-                             stdout=subprocess.DEVNULL, stderr=err)
+        p = subprocess.Popen(["tcpdump", "-i", "lo", *buffer, "--immediate-mode", "-U", "-Z", "root", "-w", path, "tcp",
+                              "port", str(port)], stdout=subprocess.DEVNULL, stderr=err)
     while "listening" not in open(log).read():  # tcpdump says so once it captures
         time.sleep(0.1)
     try:
@@ -52,13 +55,15 @@ def capture(port, path, work):
         os.unlink(log)
 
 
-def mysql(base):
+def start_mariadb(base, table, *options):
+    """A MariaDB server in base/mdb on 127.0.0.1:MYSQL_PORT with database t, its table
+    `table` (a CREATE TABLE's columns) and user app/secret."""
     data = os.path.join(base, "mdb")
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
                     "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True)
     srv = subprocess.Popen(["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={data}", "--user=root",
                             f"--port={MYSQL_PORT}", "--bind-address=127.0.0.1", f"--socket={base}/mdb.sock",
-                            "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--skip-log-bin"],
+                            "--skip-name-resolve", "--skip-log-bin", *options],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(MYSQL_PORT)
@@ -67,9 +72,17 @@ def mysql(base):
             c.execute("CREATE DATABASE t")
             c.execute("CREATE USER 'app'@'%' IDENTIFIED BY 'secret'")
             c.execute("GRANT ALL ON t.* TO 'app'@'%'")
-            c.execute("CREATE TABLE t.kv (k INT PRIMARY KEY, v VARCHAR(64))")
+            c.execute(f"CREATE TABLE t.{table}")
         root.close()
+    except BaseException:
+        stop(srv)
+        raise
+    return srv
 
+
+def mysql(base):
+    srv = start_mariadb(base, "kv (k INT PRIMARY KEY, v VARCHAR(64))", "--innodb-buffer-pool-size=16M")
+    try:
         def work():
             for i in range(24):
                 if i % 8 == 7:
