@@ -282,6 +282,24 @@ TEST(Thrift, MessageLongerThanTheEngineHoldsCostsItsValuesOnly) {
   }
 }
 
+// A gap inside an unframed message being walked: the message goes on as far as its
+// header tells it (the call still meets its reply), and the stream is taken up at the
+// next message start.
+TEST(Thrift, GapInsideAMessageBeingWalkedKeepsItsHeader) {
+  ThriftHarness h([](ThriftSettings& s) { s.framed = false; });
+  const std::string call = binary(1, "upload", 7, field(11, 1, str(std::string(300000, 'u'))) + kStop);
+  h.send(true, call.substr(0, 150000), 1448);
+  test::StreamTest::lose(true, h.conn, std::string_view(call).substr(150000, 1448));
+  h.send(true, call.substr(151448), 1448);
+  h.send(false, binary(2, "upload", 7, field(8, 0, be32(1)) + kStop));
+  h.send(true, binary(1, "ping", 8, kStop));
+  h.send(false, binary(2, "ping", 8, field(8, 0, be32(2)) + kStop));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("method":"upload")") && contains(ev[0], R"("return_value":"1")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("method":"ping")") && contains(ev[1], R"("return_value":"2")")) << ev[1];
+}
+
 // Compact protocol, framed: varints, zigzag, field deltas, bools in the field
 // header, a TApplicationException answer as Error.
 TEST(Thrift, CompactFramedAndApplicationExceptions) {

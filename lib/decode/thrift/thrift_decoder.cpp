@@ -99,16 +99,7 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
       if (r == ThriftSkipResult::kBad) return {static_cast<uint32_t>(off), 0, Verdict::kViolation};
       if (r == ThriftSkipResult::kMore)
         return {static_cast<uint32_t>(off), static_cast<uint32_t>(b.size() - off + 1), Verdict::kNeedMore};
-      ThriftMessage& m = *msg_;
-      m = ThriftMessage{};
-      m.method = {st.method[dir], st.method_len[dir]};
-      m.type = st.type[dir];
-      m.seqid = st.seqid[dir];
-      m.exception = m.type == kThriftException ||
-                    (m.type == kThriftReply && st.walk[dir].has_first && st.walk[dir].first_id != 0);
-      m.unread = true;
-      st.walking[dir] = false;
-      on_message(c, dir, m, st.walked[dir], st.start_ns[dir]);
+      end_walk(&st, c, dir);
       continue;
     }
     if (!st.detected[dir]) {
@@ -183,14 +174,31 @@ DecodeResult ThriftDecoder::data(void* state, const StreamInfo& c, int dir, std:
   return {static_cast<uint32_t>(off), 0, Verdict::kOk};
 }
 
-bool ThriftDecoder::gap(void* state, const StreamInfo&, int dir, uint32_t len) {
+void ThriftDecoder::end_walk(void* state, const StreamInfo& c, int dir) {
+  ThriftState& st = *static_cast<ThriftState*>(state);
+  ThriftMessage& m = *msg_;
+  m = ThriftMessage{};
+  m.method = {st.method[dir], st.method_len[dir]};
+  m.type = st.type[dir];
+  m.seqid = st.seqid[dir];
+  m.exception = m.type == kThriftException ||
+                (m.type == kThriftReply && st.walk[dir].has_first && st.walk[dir].first_id != 0);
+  m.unread = true;
+  st.walking[dir] = false;
+  on_message(c, dir, m, st.walked[dir], st.start_ns[dir]);
+}
+
+bool ThriftDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) {
   ThriftState& st = *static_cast<ThriftState*>(state);
   counters_.inc(ThriftStat::gaps);
   if (st.skip[dir] >= len) {  // inside a frame being passed over
     st.skip[dir] -= len;
     return true;
   }
-  st.walking[dir] = false;  // a message being walked: lost with its end
+  if (st.walking[dir]) {  // a message being walked: its end lost, its header still tells it
+    st.walked[dir] += len;
+    end_walk(&st, c, dir);
+  }
   // The framing is lost: the stream is taken up at the next message start of the kind
   // this direction speaks (replies still meet their calls by seqid). Its kind unknown
   // yet (the direction's first message lost): the next bytes are read as a first

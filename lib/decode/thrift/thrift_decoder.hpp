@@ -59,6 +59,8 @@ class ThriftDecoder final : public DecoderCommon<ThriftStat> {
 
  private:
   void on_message(const StreamInfo& c, int dir, const ThriftMessage& m, uint32_t bytes, uint64_t at_ns);
+  // A message walked to its end (or to a gap) goes on as one read for its header alone.
+  void end_walk(void* state, const StreamInfo& c, int dir);
   void publish(const Pending& p, const ThriftMessage* reply, uint64_t reply_ts, uint32_t reply_bytes);
   Pending* slot(const IpBytes& client, uint16_t port, uint32_t seqid, bool for_insert);
 
