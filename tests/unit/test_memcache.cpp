@@ -455,6 +455,36 @@ std::string mc_binary(uint8_t magic, uint8_t op, std::string_view key, std::stri
   return m + std::string(extras, '\0') + std::string(key) + std::string(value);
 }
 
+// A binary connection whose first client segment was lost (a set's head and its
+// value's first bytes): nothing has told the protocol yet, but a request header followed
+// by the next one where its length says is binary's start, so the batch's later
+// requests are read and meet their replies. Before, lines were looked for until the
+// server's first reply said binary, and the whole first batch was lost (a live
+// capture's first segment dropped: 10 of 10).
+TEST(Memcache, BinaryConnectionWhoseFirstSegmentWasLostIsFoundByItsHeaders) {
+  MemcacheHarness h;
+  h.handshake(h.conn);
+  std::mt19937 rng(5);
+  const std::string set0 = mc_binary(0x80, 0x01, "k0", test::random_bytes(rng, 6000), 0, 8);
+  h.lose(true, h.conn, std::string_view(set0).substr(0, 1448));
+  std::string rest = set0.substr(1448);
+  for (int i = 1; i <= 4; ++i) rest += mc_binary(0x80, 0x00, "k" + std::to_string(i), "", 0);
+  for (std::size_t at = 0; at < rest.size(); at += 1448) h.client(std::string_view(rest).substr(at, 1448));
+  std::string replies = mc_binary(0x81, 0x01, "", "", 0);
+  for (int i = 1; i <= 4; ++i) replies += mc_binary(0x81, 0x00, "", "v" + std::to_string(i), 0, 4);
+  h.server(replies);
+  const auto ev = h.finish();
+  int paired = 0;
+  for (const std::string& e : ev)
+    for (int i = 1; i <= 4; ++i)
+      if (contains(e, "\"keys\":[\"k" + std::to_string(i) + "\"]")) {
+        EXPECT_TRUE(contains(e, R"("status":"OK")")) << e;
+        ++paired;
+      }
+  EXPECT_EQ(paired, 4);
+  EXPECT_EQ(h.count("stream.detached"), 0u);
+}
+
 // Replies of a pipeline lost in several places before a reply comes (the client's
 // acknowledgement of the first loss, then losses it has not acknowledged yet): each
 // loss keeps what it shows, so the replies that come meet their own requests. Binary

@@ -574,26 +574,34 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
   const uint8_t* p = bytes.data();
   const uint32_t n = static_cast<uint32_t>(bytes.size());
   uint32_t off = 0;
+  const auto binary_opens = [&](const uint8_t* s, uint32_t) -> uint64_t {
+    return binary_header_at(s, dir != st.client) ? kBinaryHeader + load_be(s + 8, 4) : 0;
+  };
+  if (d.resync && st.binary == 0 && st.client >= 0) {
+    // The protocol not told yet (the connection's first bytes lost): a binary header of
+    // this side followed by the next one where its length says is binary's start (lines
+    // are still looked for otherwise, text being the usual one).
+    uint32_t probe = 1;
+    if (find_message_start(bytes, off, kBinaryHeader, probe, UINT32_MAX, binary_opens).framed) st.binary = 2;
+  }
   if (d.resync) {
     if (st.binary == 2) d.resync &= ~kMidLine;  // binary told meanwhile: bytes, not lines, are passed over
     const uint32_t passed_before = (d.resync & ~kMidLine) - 1;
     // After a gap: text passes over whole lines until one opens a command (its first
     // word one of the commands) or a reply of this side; binary passes over bytes until
     // a header of this side that holds together (binary_header_at).
-    const Resync r =
-        st.binary == 2
-            ? find_message_start(bytes, off, kBinaryHeader, d.resync, kMaxResyncSkip,
-                                 [&](const uint8_t* s, uint32_t) {
-                                   return binary_header_at(s, dir != st.client)
-                                              ? (kBinaryHeader + load_be(s + 8, 4)) | kOpensLong
-                                              : 0;
-                                 })
-            : find_line_start(bytes, off, d.resync, kMaxResyncSkip, kMaxLine,
-                              [&](const uint8_t* s, const uint8_t* le) {
-                                if (st.client < 0)  // the sides not known yet
-                                  return text_opens(s, le, p + n, false) || text_opens(s, le, p + n, true);
-                                return text_opens(s, le, p + n, dir != st.client);
-                              });
+    const Resync r = st.binary == 2 ? find_message_start(bytes, off, kBinaryHeader, d.resync, kMaxResyncSkip,
+                                                         [&](const uint8_t* s, uint32_t a) {
+                                                           const uint64_t o = binary_opens(s, a);
+                                                           return o ? o | kOpensLong : 0;
+                                                         })
+                                    : find_line_start(bytes, off, d.resync, kMaxResyncSkip, kMaxLine,
+                                                      [&](const uint8_t* s, const uint8_t* le) {
+                                                        if (st.client < 0)  // the sides not known yet
+                                                          return text_opens(s, le, p + n, false) ||
+                                                                 text_opens(s, le, p + n, true);
+                                                        return text_opens(s, le, p + n, dir != st.client);
+                                                      });
     counters_.inc(MemcacheStat::resync_skipped_bytes, r.passed);
     if (r.passed) d.resync_ns = c.ts_at(r.result.consumed - 1);
     if (!r.framed) return r.result;
