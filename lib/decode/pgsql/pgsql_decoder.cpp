@@ -751,14 +751,15 @@ void PgsqlDecoder::finish_response(PgsqlState& st, const StreamInfo& c) {
   // A request whose end the capture lost, begun before a response that found no
   // request waiting, was answered by that response: its end was still missing when the
   // response came (the wait for it given up), and it was queued only at the gap.
-  while (have && (st.lost.lost(req.start_ns, st.resp_start_ns) ||
-                  ((req.flags & kReqLost) && st.orphan_ns >= req.start_ns))) {
+  while (have) {
     if (st.lost.lost(req.start_ns, st.resp_start_ns)) {
       lose_response(st, c, req, qlen);
-    } else {
+    } else if ((req.flags & kReqLost) && st.orphan_ns >= req.start_ns) {
       counters_.inc(PgsqlStat::unmatched_requests);
       publish(st, c, &req, qlen, false, "Unmatched request; its end was lost after its response came");
       st.orphan_ns = 0;
+    } else {
+      break;
     }
     have = pop_request(st, req, qlen);
   }
