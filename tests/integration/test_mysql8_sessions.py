@@ -1,0 +1,96 @@
+"""MySQL 8 clients as they speak to a MySQL 8 server: tests/data/mysql8/sessions.pcap
+(written by make_mysql8_sessions.py: Connector/Python and PyMySQL against mysql-mimic,
+with caching_sha2_password's full and fast authentication, an auth switch, query
+attributes, prepared statements, COM_CHANGE_USER and COM_RESET_CONNECTION). Every
+statement the clients sent (sessions.json, with the rows or the error each client saw)
+is published with its text, rows and status, in the order sent; and again when each
+connection is picked up after its login (the capture without the packets before its first
+query), where the query attributes' counts must be told from the text without the
+handshake that negotiated them."""
+import json
+import os
+import struct
+
+from conftest import ROOT, events_of, final_stats
+
+DATA = os.path.join(ROOT, "tests", "data", "mysql8")
+CONFIG = ("packetbeat.protocols:\n- {type: mysql, ports: [13308]}\ntapbeat.workers: 1\ntapbeat.progress: false\n"
+          "output.console: {}\n")
+
+
+def run(capture, tmp_path):
+    cfg = tmp_path / "mysql8.yml"
+    cfg.write_text(CONFIG)
+    cfg.chmod(0o600)
+    events, proc = events_of(capture, config=str(cfg))
+    return events, final_stats(proc.stderr)
+
+
+def sessions():
+    with open(os.path.join(DATA, "sessions.json")) as f:
+        return [s for s in json.load(f) if s.get("port")]
+
+
+def check(events, where):
+    by_port = {}
+    for e in events:
+        if e.get("type") == "mysql":
+            by_port.setdefault(e["client"]["port"], []).append(e)
+    checked = 0
+    for s in sessions():
+        got = by_port.get(s["port"], [])
+        at = 0
+        for st in s["statements"]:
+            while at < len(got) and not (got[at].get("query") == st["query"] and
+                                         got[at].get("mysql", {}).get("num_rows", 0) == st["rows"] and
+                                         (got[at].get("status") == "Error") == (st["error"] is not None)):
+                at += 1
+            assert at < len(got), (f"{where}: {s['client']} connection {s['port']} ({s['login']}): "
+                                   f"{st} not published in order; events: "
+                                   f"{[(e.get('query'), e.get('mysql', {}).get('num_rows')) for e in got]}")
+            if st["error"] is not None:
+                assert got[at]["mysql"]["error_code"] == st["error"]
+            at += 1
+            checked += 1
+        assert all(e.get("status") in ("OK", "Error") for e in got), where
+    return checked
+
+
+def test_every_statement_of_mysql8_clients_is_published(tmp_path):
+    events, stats = run(os.path.join(DATA, "sessions.pcap"), tmp_path)
+    assert check(events, "whole capture") == sum(len(s["statements"]) for s in sessions())
+    assert stats["mysql.unmatched_requests"] == 0 and stats["mysql.unmatched_responses"] == 0
+    assert stats["mysql.login_failures"] == 1  # the wrong password, and no successful login taken for one
+    assert stats["mysql.violations"] == 0 and stats["mysql.malformed"] == 0
+
+
+def after_logins(src, dst):
+    """The capture without each connection's packets before its client's first
+    COM_QUERY (sequence 0, command 3)."""
+    with open(src, "rb") as f:
+        data = f.read()
+    out, at, started = [data[:24]], 24, set()
+    while at + 16 <= len(data):
+        caplen = struct.unpack("<I", data[at + 8:at + 12])[0]
+        rec = data[at:at + 16 + caplen]
+        at += 16 + caplen
+        frame = rec[16:]
+        ihl = (frame[14] & 0x0F) * 4
+        tcp = frame[14 + ihl:]
+        sport, dport = struct.unpack(">HH", tcp[:4])
+        payload = tcp[(tcp[12] >> 4) * 4:]
+        conn = (min(sport, dport), max(sport, dport))
+        if conn not in started and dport == 13308 and len(payload) > 4 and payload[3] == 0 and payload[4] == 3:
+            started.add(conn)
+        if conn in started:
+            out.append(rec)
+    with open(dst, "wb") as f:
+        f.write(b"".join(out))
+
+
+def test_mysql8_connections_picked_up_after_their_login(tmp_path):
+    cut = str(tmp_path / "after-logins.pcap")
+    after_logins(os.path.join(DATA, "sessions.pcap"), cut)
+    events, stats = run(cut, tmp_path)
+    assert check(events, "after logins") == sum(len(s["statements"]) for s in sessions())
+    assert stats["mysql.violations"] == 0
