@@ -13,17 +13,19 @@ clear text, as MySQL 8 does it) is written here after MySQL's documentation. The
   (fast authentication), a wrong password; mysql_native_password; an auth switch from
   caching_sha2_password to mysql_native_password;
 - text queries with and without query attributes (Connector/Python's add_attribute), results
-  of 0-300 rows, an error, a multi-statement, USE, SHOW;
+  of 0-300 rows, an error, attributes of every type Connector/Python sends (integers signed
+  and unsigned, a double, strings, bytes, a DATETIME and a TIME);
 - server-side prepared statements executed with parameters and with query attributes;
 - COM_CHANGE_USER (Connector/Python's cmd_change_user) between queries, COM_PING,
   COM_INIT_DB, COM_RESET_CONNECTION, COM_STATISTICS;
 sessions.json lists every statement the clients sent, in order per connection (client port),
 with the row count or error the client saw: what tapbeat's events must show.
 
-  sudo python3 -m venv /tmp/mm && /tmp/mm/bin/pip install mysql-mimic mysql-connector-python pymysql cryptography
+  sudo /usr/bin/python3 -m venv --system-site-packages /tmp/mm && /tmp/mm/bin/pip install mysql-mimic mysql-connector-python pymysql cryptography
   sudo /tmp/mm/bin/python tests/integration/make_mysql8_sessions.py
 """
 import asyncio
+import datetime
 import hashlib
 import json
 import os
@@ -226,6 +228,9 @@ def work(log):
         run(s, cur, "SELECT id FROM items LIMIT 300", attrs={"a": "x" * 300})
         run(s, cur, "SELECT * FROM no_such_table")
         run(s, cur, "INSERT INTO items VALUES (1, 'one')", attrs={"k": 1.5})
+        run(s, cur, "SELECT id FROM items LIMIT 11",
+            attrs={"i": -5, "u": 2**40, "f": 2.5, "s": "text", "b": b"\x00\x01bin",
+                   "d": datetime.datetime(2026, 12, 6, 12, 30, 15, 250000), "t": datetime.time(1, 2, 3)})
         c.ping()
         c.cmd_init_db("t")
         run(s, cur, "SELECT id, name FROM items LIMIT 2")
@@ -237,6 +242,9 @@ def work(log):
         run(s, pcur, "SELECT id, name FROM items WHERE id > ? LIMIT 4", params=(1,))
         run(s, pcur, "SELECT id, name FROM items WHERE id > ? LIMIT 4", params=(2,), attrs={"p": "q"})
         run(s, pcur, "SELECT id FROM items WHERE name = ? LIMIT 9", params=("z" * 50,))
+        run(s, pcur, "SELECT id FROM items WHERE name = ? AND id > ? AND ts < ? AND b = ? LIMIT 3",
+            params=("a", -7, datetime.datetime(2026, 1, 2, 3, 4, 5), b"\x00\xff"),
+            attrs={"span": "s-1", "w": 3.25, "n": 10**12})
         pcur.close()
         if user == "nat":
             c.cmd_change_user(username="sha", password=PASSWORDS["sha"], database="t")
