@@ -94,3 +94,30 @@ def test_mysql8_connections_picked_up_after_their_login(tmp_path):
     events, stats = run(cut, tmp_path)
     assert check(events, "after logins") == sum(len(s["statements"]) for s in sessions())
     assert stats["mysql.violations"] == 0
+
+
+def test_mariadb_connector_j_prepared_statements(tmp_path):
+    """MariaDB Connector/J 3.5 against Debian's MariaDB with server-side prepared
+    statements (tests/data/mysql8/mariadb-jdbc.pcap, make_jdbc_capture.py): each prepare
+    is sent with its first execute of statement -1, and execute results come without
+    column definitions. Every statement the program ran is published in order with the
+    rows or affected rows the driver saw."""
+    cfg = tmp_path / "jdbc.yml"
+    cfg.write_text(CONFIG.replace("13308", "13317"))
+    cfg.chmod(0o600)
+    events, proc = events_of(os.path.join(DATA, "mariadb-jdbc.pcap"), config=str(cfg))
+    stats = final_stats(proc.stderr)
+    got = [e for e in events if e.get("type") == "mysql"]
+    at = 0
+    with open(os.path.join(DATA, "mariadb-jdbc.tsv")) as f:
+        expected = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    for query, kind, count in expected:
+        field = "num_rows" if kind == "rows" else "affected_rows"
+        while at < len(got) and not (got[at].get("query") == query and got[at].get("status") == "OK" and
+                                     got[at].get("mysql", {}).get(field) == int(count)):
+            at += 1
+        assert at < len(got), (query, kind, count, [(e.get("query"), e.get("mysql")) for e in got])
+        at += 1
+    assert stats["mysql.pipelined"] > 0
+    assert stats["mysql.unmatched_requests"] == 0 and stats["mysql.unmatched_responses"] == 0
+    assert stats["mysql.unknown_statements"] == 0 and stats["mysql.columns_unknown"] == 0

@@ -751,17 +751,121 @@ TEST(Mysql, CompressedConnectionFoundWithoutTheLoginsOk) {
   }
 }
 
+// A query whose response the capture lost goes out unanswered when the server's next
+// bytes show the loss; the next query meets its own response.
 TEST(Mysql, UnansweredQueryIsPublishedAsUnmatched) {
   MysqlHarness h;
+  const std::string ok = mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7));
   h.client(mysql_packet(0, "\x03SELECT SLEEP(100)"));
+  MysqlHarness::lose(false, h.conn, ok);
   h.client(mysql_packet(0, "\x03SELECT 2"));
-  h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
+  h.server(ok);
   const auto ev = h.finish();
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_TRUE(contains(ev[0], R"("message":"Unmatched request")")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("status":"Error")"));
   EXPECT_TRUE(contains(ev[1], R"("query":"SELECT 2")"));
+  EXPECT_TRUE(contains(ev[1], R"("status":"OK")"));
   EXPECT_EQ(h.count("mysql.unmatched_requests"), 1u);
+}
+
+// Commands a client sends without waiting for the responses (pipelined: MariaDB's
+// Connector/J sends a prepare and its execute together, the Node.js connector queries
+// in a row) are answered in the order sent. A second command before any of the first's
+// response had been taken for the end of the first (published unanswered), and every
+// response after it went to the command before its own.
+TEST(Mysql, PipelinedCommandsAreAnsweredInTurn) {
+  MysqlHarness h;
+  const std::string eof("\xfe\x00\x00\x02\x00", 5);
+  auto one_row = [&](const std::string& v) {
+    return mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, eof) + mysql_packet(4, lenenc(v)) +
+           mysql_packet(5, eof);
+  };
+  h.client(mysql_packet(0, "\x03SELECT 1") + mysql_packet(0, "\x03SELECT 2") +
+           mysql_packet(0, "\x03SELECT 3"));
+  h.server(one_row("one"));
+  h.client(mysql_packet(0, "\x03SELECT 4"));  // sent as the first response came
+  h.server(one_row("two") + one_row("three"));
+  h.server(one_row("four"));
+  h.client(mysql_packet(0, "\x03SELECT 5"));
+  h.server(one_row("five"));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  const char* values[] = {"one", "two", "three", "four", "five"};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(contains(ev[i], "\"query\":\"SELECT " + std::to_string(i + 1) + "\"")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], "\"response\":\"a\\n" + std::string(values[i]) + "\\n\"")) << ev[i];
+  }
+  EXPECT_EQ(h.count("mysql.pipelined"), 3u);
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+}
+
+// A capture of the client's side alone (no response ever seen): every command goes out
+// unanswered, in the order sent, the queue behind the first bounded (kMaxWaiting): none
+// is lost.
+TEST(Mysql, CommandsOfAClientWhoseServerIsNotSeenAllGoOutUnanswered) {
+  MysqlHarness h;
+  for (int i = 1; i <= 100; ++i) h.client(mysql_packet(0, "\x03SELECT " + std::to_string(i)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_TRUE(contains(ev[i], "\"query\":\"SELECT " + std::to_string(i + 1) + "\"")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], R"("message":"Unmatched request")")) << ev[i];
+  }
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 100u);
+}
+
+// MariaDB Connector/J with server-side prepared statements: the prepare and an execute
+// of statement -1 (the one just prepared) sent together, and execute results without
+// their column definitions (MARIADB_CLIENT_CACHE_METADATA: a byte after the column count
+// says none follow), read with the columns the prepare response defined. Before, the
+// prepare took the execute's response, every execute after was of an unknown statement,
+// and the rows of a result without definitions were read as definitions.
+TEST(Mysql, MariadbPrepareAndExecuteTogetherWithCachedMetadata) {
+  MysqlHarness h;
+  const std::string ok_eof("\xfe\x00\x00\x02\x00\x00\x00", 7);  // CLIENT_DEPRECATE_EOF's OK
+  auto int_column = [](uint8_t seq, const std::string& name) {
+    return mysql_packet(seq, lenenc("def") + lenenc("t") + lenenc("jt") + lenenc("jt") + lenenc(name) +
+                                 lenenc(name) +
+                                 std::string("\x0c\x3f\x00\x0b\x00\x00\x00\x03\x03\x50\x00\x00\x00", 13));
+  };
+  auto execute = [](uint32_t id, int32_t param) {
+    std::string e("\x17", 1);
+    for (int k = 0; k < 4; ++k) e += static_cast<char>(id >> (8 * k));
+    e +=
+        std::string("\x00\x01\x00\x00\x00\x00\x01\x03\x00", 9);  // no cursor, 1 iteration; bitmap; types LONG
+    for (int k = 0; k < 4; ++k) e += static_cast<char>(param >> (8 * k));
+    return mysql_packet(0, e);
+  };
+  auto row = [](uint8_t seq, int id, const std::string& name) {
+    std::string r("\x00\x00", 2);  // header, NULL bitmap (2 columns + 2 bits)
+    for (int k = 0; k < 4; ++k) r += static_cast<char>(id >> (8 * k));
+    return mysql_packet(seq, r + lenenc(name));
+  };
+  const std::string counted_only = mysql_packet(1, std::string("\x02\x00", 2));  // 2 columns, none follow
+  h.client(mysql_packet(0, "\x16SELECT id, name FROM jt WHERE id < ?") + execute(0xffffffff, 3));
+  // Statement 7: 2 columns, 1 parameter; the parameter's and the columns' definitions.
+  h.server(mysql_packet(1, std::string("\x00\x07\x00\x00\x00\x02\x00\x01\x00\x00\x00\x00", 12)) +
+           int_column(2, "?") + int_column(3, "id") + column(4, "jt", "name"));
+  h.server(counted_only + row(2, 1, "one") + row(3, 2, "two") + mysql_packet(4, ok_eof));
+  h.client(execute(7, 2));
+  h.server(counted_only + row(2, 1, "one") + mysql_packet(3, ok_eof));
+  h.client(mysql_packet(0, "\x03SELECT 1"));
+  h.server(mysql_packet(1, std::string("\x00\x00\x00\x02\x00\x00\x00", 7)));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 4u);
+  for (int i : {0, 1, 2})
+    EXPECT_TRUE(contains(ev[i], R"("query":"SELECT id, name FROM jt WHERE id < ?")")) << ev[i];
+  EXPECT_TRUE(contains(ev[1], R"("num_rows":2)")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("response":"1,one\n2,two\n")")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("num_rows":1)")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("response":"1,one\n")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], R"("query":"SELECT 1")")) << ev[3];
+  EXPECT_EQ(h.count("mysql.pipelined"), 1u);
+  for (const char* none : {"mysql.columns_unknown", "mysql.unmatched_requests", "mysql.unmatched_responses",
+                           "mysql.unknown_statements"})
+    EXPECT_EQ(h.count(none), 0u) << none;
 }
 
 // Its events: queries 1-8 but the lost 6, in order; 2 and 4 unanswered (saying

@@ -31,6 +31,8 @@ enum class MysqlStat : uint16_t {
   statements_dropped,
   unknown_statements,
   violations,
+  pipelined,
+  columns_unknown,
   kCount,
 };
 
@@ -57,6 +59,12 @@ inline constexpr CounterSpec kMysqlCounters[] = {
     counter(MysqlStat::statements_dropped, "mysql.statements_dropped"),
     counter(MysqlStat::unknown_statements, "mysql.unknown_statements"),
     counter(MysqlStat::violations, "mysql.violations"),
+    // Commands sent behind another's response (pipelined), each answered in turn.
+    counter(MysqlStat::pipelined, "mysql.pipelined"),
+    // Execute results whose definitions the server left out (MariaDB's cached metadata,
+    // MySQL 8's optional metadata) for a statement whose prepare response was not seen:
+    // their rows counted, not shown in `response`.
+    counter(MysqlStat::columns_unknown, "mysql.columns_unknown"),
 };
 static_assert(counters_in_order<MysqlStat>(kMysqlCounters));
 

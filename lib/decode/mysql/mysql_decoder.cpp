@@ -23,8 +23,25 @@ struct MysqlDecoder::Statement {
   uint16_t query_len;
   uint64_t last_ns;
   uint8_t types_known;
-  uint8_t pad[7];
+  uint8_t cols_known;  // col_types hold the prepare response's column definitions
+  uint8_t pad[6];
   uint8_t types[2 * kMaxParams];  // type, flags (0x80: unsigned) per parameter
+  // The result set's columns as the prepare response defined them: what an execute's
+  // rows are read with when the server leaves the definitions out (MariaDB's
+  // MARIADB_CLIENT_CACHE_METADATA).
+  uint64_t unsigned_cols;
+  uint8_t col_types[MysqlState::kMaxTypedColumns];
+};
+
+// A command sent behind the pending one, waiting for its response (MysqlState::waiting),
+// followed by its request's bytes.
+struct MysqlDecoder::Waiting {
+  uint8_t cmd, flags, resp, binary_rows;
+  uint32_t stmt_id;
+  uint32_t cols_left;
+  uint32_t head_len;
+  uint64_t start_ns;
+  uint64_t req_bytes;
 };
 
 MysqlDecoder::MysqlDecoder(const DecoderSetup& s)
@@ -48,6 +65,11 @@ void MysqlDecoder::reset_transaction(MysqlState& st) {
   store_.release(st.request);
   store_.release(st.table);
   store_.release(st.error);
+  reset_transaction_fields(st);
+  if (st.n_waiting) pop_waiting(st);
+}
+
+void MysqlDecoder::reset_transaction_fields(MysqlState& st) {
   st.cmd = 0;
   st.resp = kRespStart;
   st.flags = 0;
@@ -548,12 +570,19 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     counters_.inc(MysqlStat::malformed);
     return false;
   }
-  if (st.cmd) {  // a command the server did not answer
+  // A command before the pending one's response: sent behind it (pipelined, as
+  // MariaDB's Connector/J sends a prepare and its execute), it waits its turn, the
+  // responses coming in order; else the pending one's response was lost or never
+  // came, and it goes out unanswered.
+  // (COM_SLEEP, 0, is the server's own: never a command pending, nor one waiting.)
+  const bool answered_later = cmd != 0 && cmd != kComChangeUser && cmd != kComBinlogDump &&
+                              cmd != kComBinlogDumpGtid && cmd != kComClone;
+  while (st.cmd && !(answered_later && can_wait_behind(st))) {
     if (published(st.cmd)) {
       counters_.inc(MysqlStat::unmatched_requests);
       publish(st, c, "Unmatched request");
     }
-    reset_transaction(st);
+    reset_transaction(st);  // the next waiting one, if any, is pending now
   }
   counters_.inc(MysqlStat::requests);
   switch (cmd) {
@@ -580,6 +609,30 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     default:
       break;
   }
+  // Read into the state as a pending command is, then queued behind the pending one.
+  const bool behind = st.cmd != 0;
+  Waiting pending{};
+  ChainStore::Chain pending_request{};
+  if (behind) {
+    pending = waiting_of(st);
+    pending_request = st.request;
+    st.request = ChainStore::Chain{};
+    reset_transaction_fields(st);
+  }
+  begin_command(st, c, cmd, p, len, head, at_ns, behind);
+  if (behind) {
+    counters_.inc(MysqlStat::pipelined);
+    push_waiting(st);
+    reset_transaction_fields(st);
+    load_waiting(st, pending);
+    st.request = pending_request;
+  }
+  return true;
+}
+
+// The command's fields, read into the pending command's place.
+void MysqlDecoder::begin_command(MysqlState& st, const StreamInfo& c, uint8_t cmd, const uint8_t* p,
+                                 uint32_t len, uint32_t head, uint64_t at_ns, bool behind) {
   st.cmd = cmd;
   st.start_ns = at_ns;
   st.req_bytes = 4 + len;
@@ -599,8 +652,10 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     Statement s{};
     uint32_t at;
     ExecParams ep;
-    if (find_statement(st, st.stmt_id, c.ts_ns, s, at) && s.n_params > 0 &&
-        exec_params(p, head, s.n_params, st.conn & kConnQueryAttrs, ep) && ep.bound) {
+    // (Statement -1 sent behind a command is the statement a prepare ahead of it makes:
+    // not known before that prepare's response.)
+    if (!(behind && st.stmt_id == kLastPrepared) && find_statement(st, st.stmt_id, c.ts_ns, s, at) &&
+        s.n_params > 0 && exec_params(p, head, s.n_params, st.conn & kConnQueryAttrs, ep) && ep.bound) {
       std::memcpy(s.types, ep.types, 2u * std::min<uint32_t>(s.n_params, kMaxParams));
       s.types_known = 1;
       store_.write_at(st.statements, at, reinterpret_cast<const uint8_t*>(&s), sizeof s);
@@ -608,7 +663,68 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   }
   if (cmd == kComStmtFetch) st.resp = kRespRows, st.binary_rows = 1;
   if (cmd == kComFieldList) st.resp = kRespColumns, st.cols_left = UINT32_MAX;
-  return true;
+}
+
+// A command can wait behind the pending one when nothing of the pending one's response
+// has come, no bytes of either side were lost since it was sent (its own end, its
+// response's start: either framing being taken up again), and the queue has room: the
+// client sent it without waiting.
+bool MysqlDecoder::can_wait_behind(const MysqlState& st) const {
+  return !cutting_ && st.resp_bytes == 0 && st.resp == kRespStart && !(st.flags & (kGap | kQueryLost)) &&
+         st.dir[0].resync == 0 && st.dir[1].resync == 0 && st.n_waiting < kMaxWaiting;
+}
+
+MysqlDecoder::Waiting MysqlDecoder::waiting_of(const MysqlState& st) {
+  Waiting w{};
+  w.cmd = st.cmd;
+  w.flags = st.flags;
+  w.resp = st.resp;
+  w.binary_rows = st.binary_rows;
+  w.stmt_id = st.stmt_id;
+  w.cols_left = st.cols_left;
+  w.start_ns = st.start_ns;
+  w.req_bytes = st.req_bytes;
+  return w;
+}
+
+void MysqlDecoder::load_waiting(MysqlState& st, const Waiting& w) {
+  st.cmd = w.cmd;
+  st.flags = w.flags;
+  st.resp = w.resp;
+  st.binary_rows = w.binary_rows;
+  st.stmt_id = w.stmt_id;
+  st.cols_left = w.cols_left;
+  st.start_ns = w.start_ns;
+  st.req_bytes = w.req_bytes;
+}
+
+// The command read into the state goes to the end of the queue: its fields, then its
+// request's bytes (as many as the store has room for: the fields keep its turn).
+void MysqlDecoder::push_waiting(MysqlState& st) {
+  Waiting w = waiting_of(st);
+  const uint64_t room = store_.room(st.waiting);
+  if (room < sizeof w) {
+    counters_.inc(MysqlStat::store_full);  // not queued: its response will meet the one after
+  } else {
+    const uint32_t fit = static_cast<uint32_t>(std::min<uint64_t>(room - sizeof w, kMaxRequestHead));
+    w.head_len = store_.copy_out(st.request, scratch_.get() + sizeof w, fit);
+    if (w.head_len < st.request.len) counters_.inc(MysqlStat::store_full);
+    std::memcpy(scratch_.get(), &w, sizeof w);
+    store_.append(st.waiting, scratch_.get(), sizeof w + w.head_len);
+    ++st.n_waiting;
+  }
+  store_.release(st.request);
+}
+
+// The first waiting command becomes the pending one.
+void MysqlDecoder::pop_waiting(MysqlState& st) {
+  Waiting w{};
+  store_.copy_out(st.waiting, reinterpret_cast<uint8_t*>(&w), sizeof w);
+  const uint32_t n = store_.copy_out(st.waiting, scratch_.get(), w.head_len, sizeof w);
+  store_.drop_front(st.waiting, sizeof w + w.head_len);
+  --st.n_waiting;
+  load_waiting(st, w);
+  if (store_.append(st.request, scratch_.get(), n) < n) counters_.inc(MysqlStat::store_full);
 }
 
 bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint8_t* p, uint32_t len,
@@ -702,6 +818,20 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
         st.binary_rows = st.cmd == kComStmtExecute;
         st.resp = kRespColumns;
         if (cfg_.send_response) line_.reset(true);
+        // MariaDB's MARIADB_CLIENT_CACHE_METADATA, MySQL 8's
+        // CLIENT_OPTIONAL_RESULTSET_METADATA: a byte after the count says whether the
+        // definitions follow (a plain count packet is the count alone). 0: the rows come
+        // next (an EOF first without CLIENT_DEPRECATE_EOF); text rows read as they are,
+        // binary ones with the statement's columns.
+        uint8_t metadata_follows = 1;
+        if (r.remaining() == 1 && r.u8(metadata_follows) && metadata_follows == 0) {
+          st.cols_left = 0;
+          st.resp = kRespColumnsEof;
+          if (st.binary_rows && !use_kept_columns(st, c.ts_ns)) {
+            st.flags |= kColumnsUnknown;
+            counters_.inc(MysqlStat::columns_unknown);
+          }
+        }
       }
       return true;
     case kRespInfile:
@@ -766,7 +896,8 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
         return true;
       }
       ++st.num_rows;
-      if (cfg_.send_response && st.num_rows <= cfg_.max_rows) row(st, p, head);
+      if (cfg_.send_response && st.num_rows <= cfg_.max_rows && !(st.flags & kColumnsUnknown))
+        row(st, p, head);
       return true;
   }
   return true;
@@ -878,6 +1009,8 @@ void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bo
 
 void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
   counters_.inc(MysqlStat::responses);
+  if (st.cmd == kComStmtPrepare && st.num_fields && !(st.flags & (kError | kGap))) keep_columns(st, c.ts_ns);
+  if (st.cmd == kComStmtPrepare && (st.flags & kError)) st.has_last_prepared = 0;  // -1 names none now
   if (published(st.cmd)) {
     counters_.inc(MysqlStat::transactions);
     publish(st, c, (st.flags & kGap) ? kLossResponse : (st.flags & kQueryLost) ? kLossRequest : nullptr);
@@ -889,6 +1022,12 @@ void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
 
 bool MysqlDecoder::find_statement(MysqlState& st, uint32_t id, uint64_t now_ns, Statement& out,
                                   uint32_t& offset) {
+  // MariaDB 10.2+: an execute of statement 0xffffffff runs the one last prepared on the
+  // connection (a client sends the prepare and the execute together).
+  if (id == kLastPrepared) {
+    if (!st.has_last_prepared) return false;
+    id = st.last_prepared;
+  }
   for (uint32_t at = 0; at + sizeof(Statement) <= st.statements.len;) {
     store_.copy_out(st.statements, reinterpret_cast<uint8_t*>(&out), sizeof out, at);
     if (out.id == id) {
@@ -948,6 +1087,8 @@ void MysqlDecoder::remember_statement(MysqlState& st, uint64_t now_ns) {
     return;
   }
   ++st.n_statements;
+  st.last_prepared = s.id;
+  st.has_last_prepared = 1;
 }
 
 // A command packet the capture lost the end of (cut by the snap length, a segment
@@ -966,7 +1107,12 @@ bool MysqlDecoder::cut_short(void* state, const StreamInfo& c, int dir, std::spa
   if (p[3] != 0 || len <= have || len >= kMaxPacket || cmd > kComLast || !published(cmd)) return false;
   d.seq = 0;
   d.skip = len - have;
-  if (!client_packet(st, c, p + 4, len, std::min(have, kMaxRequestHead), c.ts_at(0)) || st.cmd != cmd) {
+  // A command whose end was lost takes the pending one's place as any command after a
+  // loss does (can_wait_behind): it is the one the flag below marks.
+  cutting_ = true;
+  const bool read = client_packet(st, c, p + 4, len, std::min(have, kMaxRequestHead), c.ts_at(0));
+  cutting_ = false;
+  if (!read || st.cmd != cmd) {
     d.skip = 0;
     return false;
   }
@@ -978,6 +1124,17 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   MysqlState& st = *static_cast<MysqlState*>(state);
   MysqlState::Dir& d = st.dir[dir];
   counters_.inc(MysqlStat::gaps);
+  // Server bytes lost while commands wait behind one none of whose response has come:
+  // a command sent before the client had the lost bytes in hand (gap_acked_ns; not
+  // known: all but the last sent) had its response among them and goes out unanswered.
+  // Those sent after wait on (a client that waited for each response and sent the
+  // next one after its predecessor's was lost here).
+  while (dir != st.client && st.cmd && st.n_waiting && st.resp_bytes == 0 &&
+         (c.gap_acked_ns == 0 || st.start_ns < c.gap_acked_ns)) {
+    counters_.inc(MysqlStat::unmatched_requests);
+    if (published(st.cmd)) publish(st, c, "Unmatched request");
+    reset_transaction(st);
+  }
   if (st.conn & kConnCompressed) {
     if (d.zskip >= len) {  // inside a compressed packet passed over: nothing of it was read
       d.zskip -= len;
@@ -1052,11 +1209,13 @@ bool MysqlDecoder::lose_framing(MysqlState& st, const StreamInfo& c, int dir) {
 
 void MysqlDecoder::close(void* state, const StreamInfo& c) {
   MysqlState& st = *static_cast<MysqlState*>(state);
-  if (published(st.cmd)) {
-    counters_.inc(MysqlStat::unmatched_requests);
-    publish(st, c, "Unmatched request");
-  }
-  reset_transaction(st);
+  do {  // the pending command, then those waiting behind it
+    if (published(st.cmd)) {
+      counters_.inc(MysqlStat::unmatched_requests);
+      publish(st, c, "Unmatched request");
+    }
+    reset_transaction(st);
+  } while (st.cmd || st.n_waiting);
   store_.release(st.statements);
   st.n_statements = 0;
   for (int d = 0; d < 2; ++d) {
@@ -1067,14 +1226,40 @@ void MysqlDecoder::close(void* state, const StreamInfo& c) {
 
 bool MysqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   MysqlState& st = *static_cast<MysqlState*>(state);
-  if (!st.cmd) return false;
-  if (st.start_ns + cfg_.timeout_ns >= now_ns) return true;
-  if (published(st.cmd)) {
-    counters_.inc(MysqlStat::unmatched_requests);
-    publish(st, c, "Unmatched request");
+  while (st.cmd || st.n_waiting) {  // the pending command, then those waiting behind it
+    if (st.start_ns + cfg_.timeout_ns >= now_ns) return true;
+    if (published(st.cmd)) {
+      counters_.inc(MysqlStat::unmatched_requests);
+      publish(st, c, "Unmatched request");
+    }
+    reset_transaction(st);
   }
-  reset_transaction(st);
   return false;
+}
+
+// The column definitions a prepare response gave, kept with its statement.
+void MysqlDecoder::keep_columns(MysqlState& st, uint64_t now_ns) {
+  Statement s{};
+  uint32_t at;
+  if (!find_statement(st, st.stmt_id, now_ns, s, at)) return;
+  s.cols_known = 1;
+  s.unsigned_cols = st.unsigned_cols;
+  std::memcpy(s.col_types, st.col_types, sizeof s.col_types);
+  store_.write_at(st.statements, at, reinterpret_cast<const uint8_t*>(&s), sizeof s);
+}
+
+// A result set whose column definitions the server left out (MariaDB's
+// MARIADB_CLIENT_CACHE_METADATA: an execute of a statement whose columns the client
+// has): its rows are read with the columns the statement's prepare response defined.
+// False when those are not known (rows are counted, not shown).
+bool MysqlDecoder::use_kept_columns(MysqlState& st, uint64_t now_ns) {
+  Statement s{};
+  uint32_t at;
+  if (st.cmd != kComStmtExecute || !find_statement(st, st.stmt_id, now_ns, s, at) || !s.cols_known)
+    return false;
+  st.unsigned_cols = s.unsigned_cols;
+  std::memcpy(st.col_types, s.col_types, sizeof st.col_types);
+  return true;
 }
 
 void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note) {

@@ -93,6 +93,11 @@ struct MysqlState {
   // Prepared statements of the connection: Statement records.
   ChainStore::Chain statements;
   uint32_t n_statements;
+  uint32_t last_prepared;  // id of the statement last prepared (MariaDB's execute of id -1)
+  uint8_t has_last_prepared;
+  // Commands sent behind the pending one (pipelined), oldest first: Waiting records.
+  uint8_t n_waiting;
+  ChainStore::Chain waiting;
 };
 
 class MysqlDecoder final : public DecoderCommon<MysqlStat> {
@@ -160,6 +165,19 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   void publish(MysqlState& st, const StreamInfo& c, const char* note);
   void reset_transaction(MysqlState& st);
   bool find_statement(MysqlState& st, uint32_t id, uint64_t now_ns, Statement& out, uint32_t& offset);
+  void keep_columns(MysqlState& st, uint64_t now_ns);
+  struct Waiting;
+  static constexpr uint8_t kMaxWaiting = 64;  // commands queued behind the pending one
+  void begin_command(MysqlState& st, const StreamInfo& c, uint8_t cmd, const uint8_t* p, uint32_t len,
+                     uint32_t head, uint64_t at_ns, bool behind);
+  bool can_wait_behind(const MysqlState& st) const;
+  static Waiting waiting_of(const MysqlState& st);
+  static void load_waiting(MysqlState& st, const Waiting& w);
+  void push_waiting(MysqlState& st);
+  void pop_waiting(MysqlState& st);
+  void reset_transaction_fields(MysqlState& st);
+  bool cutting_ = false;  // in cut_short: the command read is one whose end was lost
+  bool use_kept_columns(MysqlState& st, uint64_t now_ns);
   void remember_statement(MysqlState& st, uint64_t now_ns);
   void forget_statement(MysqlState& st, uint32_t id);
 

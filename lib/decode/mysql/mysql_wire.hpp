@@ -62,8 +62,12 @@ enum TxFlag : uint8_t {
   kCompress = 4,
   kMoreResults = 8,
   kQueryLost = 16,
-  kQueryCut = 32
+  kQueryCut = 32,
+  kColumnsUnknown = 64,  // a result set without definitions (cached) of columns not known here
 };
+
+// MariaDB: the statement id of an execute that runs the statement last prepared.
+inline constexpr uint32_t kLastPrepared = 0xffffffff;
 
 inline constexpr uint32_t kClientCompress = 0x20;
 inline constexpr uint32_t kClientSsl = 0x800;
