@@ -11,6 +11,8 @@ import json
 import os
 import struct
 
+import pytest
+
 from conftest import ROOT, events_of, final_stats
 
 DATA = os.path.join(ROOT, "tests", "data", "mysql8")
@@ -96,20 +98,21 @@ def test_mysql8_connections_picked_up_after_their_login(tmp_path):
     assert stats["mysql.violations"] == 0
 
 
-def test_mariadb_connector_j_prepared_statements(tmp_path):
-    """MariaDB Connector/J 3.5 against Debian's MariaDB with server-side prepared
-    statements (tests/data/mysql8/mariadb-jdbc.pcap, make_jdbc_capture.py): each prepare
-    is sent with its first execute of statement -1, and execute results come without
-    column definitions. Every statement the program ran is published in order with the
-    rows or affected rows the driver saw."""
-    cfg = tmp_path / "jdbc.yml"
+@pytest.mark.parametrize("name", ["mariadb-jdbc", "mariadb-node"])
+def test_mariadb_connectors_that_pipeline(tmp_path, name):
+    """MariaDB's connectors against Debian's MariaDB (tests/data/mysql8, make_jdbc_capture.py):
+    Connector/J 3.5 with server-side prepared statements sends each prepare with its first
+    execute of statement -1, and execute results come without column definitions; the
+    Node.js connector pipelines the queries and executes of each batch. Every statement
+    the program ran is published in order with the rows or affected rows the driver saw."""
+    cfg = tmp_path / "mariadb.yml"
     cfg.write_text(CONFIG.replace("13308", "13317"))
     cfg.chmod(0o600)
-    events, proc = events_of(os.path.join(DATA, "mariadb-jdbc.pcap"), config=str(cfg))
+    events, proc = events_of(os.path.join(DATA, name + ".pcap"), config=str(cfg))
     stats = final_stats(proc.stderr)
     got = [e for e in events if e.get("type") == "mysql"]
     at = 0
-    with open(os.path.join(DATA, "mariadb-jdbc.tsv")) as f:
+    with open(os.path.join(DATA, name + ".tsv")) as f:
         expected = [line.rstrip("\n").split("\t") for line in f if line.strip()]
     for query, kind, count in expected:
         field = "num_rows" if kind == "rows" else "affected_rows"
