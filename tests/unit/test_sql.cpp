@@ -785,18 +785,22 @@ TEST(Mysql, PipelinedCommandsAreAnsweredInTurn) {
            mysql_packet(0, "\x03SELECT 3"));
   h.server(one_row("one"));
   h.client(mysql_packet(0, "\x03SELECT 4"));  // sent as the first response came
-  h.server(one_row("two") + one_row("three"));
+  const std::string two = one_row("two");
+  h.server(two.substr(0, 20));
+  h.client(mysql_packet(0, "\x03SELECT 5"));  // sent while the second one came
+  h.server(two.substr(20) + one_row("three"));
   h.server(one_row("four"));
-  h.client(mysql_packet(0, "\x03SELECT 5"));
   h.server(one_row("five"));
+  h.client(mysql_packet(0, "\x03SELECT 6"));
+  h.server(one_row("six"));
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 5u);
-  const char* values[] = {"one", "two", "three", "four", "five"};
-  for (int i = 0; i < 5; ++i) {
+  ASSERT_EQ(ev.size(), 6u);
+  const char* values[] = {"one", "two", "three", "four", "five", "six"};
+  for (int i = 0; i < 6; ++i) {
     EXPECT_TRUE(contains(ev[i], "\"query\":\"SELECT " + std::to_string(i + 1) + "\"")) << ev[i];
     EXPECT_TRUE(contains(ev[i], "\"response\":\"a\\n" + std::string(values[i]) + "\\n\"")) << ev[i];
   }
-  EXPECT_EQ(h.count("mysql.pipelined"), 3u);
+  EXPECT_EQ(h.count("mysql.pipelined"), 4u);
   EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);
   EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
 }

@@ -622,6 +622,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   begin_command(st, c, cmd, p, len, head, at_ns, behind);
   if (behind) {
     counters_.inc(MysqlStat::pipelined);
+    st.conn |= kConnPipelined;
     push_waiting(st);
     reset_transaction_fields(st);
     load_waiting(st, pending);
@@ -666,12 +667,15 @@ void MysqlDecoder::begin_command(MysqlState& st, const StreamInfo& c, uint8_t cm
 }
 
 // A command can wait behind the pending one when nothing of the pending one's response
-// has come, no bytes of either side were lost since it was sent (its own end, its
-// response's start: either framing being taken up again), and the queue has room: the
-// client sent it without waiting.
+// has come (or, on a connection whose client has pipelined, while it comes), no bytes of
+// either side were lost since it was sent (its own end, its response's start: either
+// framing being taken up again), and the queue has room: the client sent it without
+// waiting.
 bool MysqlDecoder::can_wait_behind(const MysqlState& st) const {
-  return !cutting_ && st.resp_bytes == 0 && st.resp == kRespStart && !(st.flags & (kGap | kQueryLost)) &&
-         st.dir[0].resync == 0 && st.dir[1].resync == 0 && st.n_waiting < kMaxWaiting;
+  const bool answering = st.resp_bytes != 0 || st.resp != kRespStart;
+  return !cutting_ && (!answering || ((st.conn & kConnPipelined) && st.resp != kRespInfile)) &&
+         !(st.flags & (kGap | kQueryLost)) && st.dir[0].resync == 0 && st.dir[1].resync == 0 &&
+         st.n_waiting < kMaxWaiting;
 }
 
 MysqlDecoder::Waiting MysqlDecoder::waiting_of(const MysqlState& st) {

@@ -38,6 +38,7 @@ enum ConnFlag : uint8_t {
   kConnServerAttrs = 2,  // the server offers CLIENT_QUERY_ATTRIBUTES
   kConnQueryAttrs = 4,   // both sides use it: commands carry attributes
   kConnCompressed = 8,   // the compressed protocol is in effect (after the login's OK)
+  kConnPipelined = 16,   // the client sent a command before the one ahead was answered
 };
 
 // kPhaseTls: the client asked for TLS; its ClientHello follows.
