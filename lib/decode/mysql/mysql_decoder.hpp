@@ -164,10 +164,15 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   void finish_response(MysqlState& st, const StreamInfo& c);
   void publish(MysqlState& st, const StreamInfo& c, const char* note);
   void reset_transaction(MysqlState& st);
+  void reset_transaction_fields(MysqlState& st);
   bool find_statement(MysqlState& st, uint32_t id, uint64_t now_ns, Statement& out, uint32_t& offset);
+  void remember_statement(MysqlState& st, uint64_t now_ns);
+  void forget_statement(MysqlState& st, uint32_t id);
   void keep_columns(MysqlState& st, uint64_t now_ns);
+  bool use_kept_columns(MysqlState& st, uint64_t now_ns);
+  // Commands sent behind the pending one (pipelined): MysqlState::waiting, in order.
   struct Waiting;
-  static constexpr uint8_t kMaxWaiting = 64;  // commands queued behind the pending one
+  static constexpr uint8_t kMaxWaiting = 64;
   void begin_command(MysqlState& st, const StreamInfo& c, uint8_t cmd, const uint8_t* p, uint32_t len,
                      uint32_t head, uint64_t at_ns, bool behind);
   bool can_wait_behind(const MysqlState& st) const;
@@ -175,11 +180,6 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   static void load_waiting(MysqlState& st, const Waiting& w);
   void push_waiting(MysqlState& st);
   void pop_waiting(MysqlState& st);
-  void reset_transaction_fields(MysqlState& st);
-  bool cutting_ = false;  // in cut_short: the command read is one whose end was lost
-  bool use_kept_columns(MysqlState& st, uint64_t now_ns);
-  void remember_statement(MysqlState& st, uint64_t now_ns);
-  void forget_statement(MysqlState& st, uint32_t id);
 
   const MysqlSettings& cfg_;
   std::unique_ptr<uint8_t[]> scratch_;  // a command's head, a statement's query
@@ -193,6 +193,7 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
     int dir = 0;
   };
   std::unique_ptr<Stream[]> streams_;  // kStreams
+  bool cutting_ = false;               // in cut_short: the command read is one whose end was lost
 };
 
 }  // namespace tapbeat
