@@ -805,6 +805,30 @@ TEST(Mysql, PipelinedCommandsAreAnsweredInTurn) {
   EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
 }
 
+// A command sent while a pipelined connection's response is coming leaves what was read
+// of that response as it was: its rows so far, its column count and names, its size.
+TEST(Mysql, CommandSentInsideAResponseLeavesItWhole) {
+  MysqlHarness h;
+  const std::string eof("\xfe\x00\x00\x02\x00", 5);
+  const std::string head = mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, eof);
+  const std::string rows = mysql_packet(4, lenenc("r1")) + mysql_packet(5, lenenc("r2"));
+  const std::string tail = mysql_packet(6, lenenc("r3")) + mysql_packet(7, eof);
+  h.client(mysql_packet(0, "\x03SELECT 1") + mysql_packet(0, "\x03SELECT 2"));
+  h.server(head + rows);
+  h.client(mysql_packet(0, "\x03SELECT 3"));  // behind SELECT 2, two rows into SELECT 1's answer
+  h.server(tail + head + tail + head + tail);
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("num_rows":3)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("num_fields":1)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("response":"a\nr1\nr2\nr3\n")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], "\"bytes\":" + std::to_string(head.size() + rows.size() + tail.size())))
+      << ev[0];
+  for (int i : {1, 2}) EXPECT_TRUE(contains(ev[i], R"("num_rows":1)")) << ev[i];
+  EXPECT_EQ(h.count("mysql.pipelined"), 2u);
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+}
+
 // A capture of the client's side alone (no response ever seen): every command goes out
 // unanswered, in the order sent, the queue behind the first bounded (kMaxWaiting): none
 // is lost.

@@ -609,25 +609,25 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     default:
       break;
   }
-  // Read into the state as a pending command is, then queued behind the pending one.
-  const bool behind = st.cmd != 0;
-  Waiting pending{};
-  ChainStore::Chain pending_request{};
-  if (behind) {
-    pending = waiting_of(st);
-    pending_request = st.request;
-    st.request = ChainStore::Chain{};
-    reset_transaction_fields(st);
+  if (!st.cmd) {
+    begin_command(st, c, cmd, p, len, head, at_ns, false);
+    return true;
   }
-  begin_command(st, c, cmd, p, len, head, at_ns, behind);
-  if (behind) {
-    counters_.inc(MysqlStat::pipelined);
-    st.conn |= kConnPipelined;
-    push_waiting(st);
-    reset_transaction_fields(st);
-    load_waiting(st, pending);
-    st.request = pending_request;
-  }
+  // Read into the state as a pending command is, then queued behind the pending one,
+  // whose command and response so far (its rows, columns, size, the chains holding its
+  // request, text and error) come back whole.
+  const MysqlState pending = st;
+  st.request = ChainStore::Chain{};
+  reset_transaction_fields(st);
+  begin_command(st, c, cmd, p, len, head, at_ns, true);
+  push_waiting(st);  // releases the command's request
+  const ChainStore::Chain waiting = st.waiting;
+  const uint8_t n_waiting = st.n_waiting;
+  st = pending;
+  st.waiting = waiting;
+  st.n_waiting = n_waiting;
+  st.conn |= kConnPipelined;
+  counters_.inc(MysqlStat::pipelined);
   return true;
 }
 
