@@ -896,6 +896,86 @@ TEST(Mysql, MariadbPrepareAndExecuteTogetherWithCachedMetadata) {
     EXPECT_EQ(h.count(none), 0u) << none;
 }
 
+// A segment of a pipelined batch lost on the client's side: how many commands it held
+// is not known, so the responses after those of the commands ahead of it are not paired
+// as they come; once the client sends after the server has answered at least the
+// commands behind the loss, those commands take the last responses, in order (an OK, a
+// result set's row count, a prepare's statement), and the lost ones' are counted
+// unmatched. Before, each command behind the loss took the response before its own (the
+// insert ids, the rows and the statement shifted by one).
+TEST(Mysql, CommandsLostInAPipelinedBatchLeaveTheOthersTheirOwnResponses) {
+  MysqlHarness h;
+  auto ok = [](uint8_t insert_id) {
+    return mysql_packet(
+        1, std::string("\x00\x01", 2) + static_cast<char>(insert_id) + std::string("\x02\x00\x00\x00", 4));
+  };
+  const std::string eof("\xfe\x00\x00\x02\x00", 5);
+  const std::string lost = mysql_packet(0, "\x03INSERT INTO t VALUES (2)");
+  h.client(mysql_packet(0, "\x03INSERT INTO t VALUES (1)"));
+  MysqlHarness::lose(true, h.conn, lost);
+  h.client(mysql_packet(0, "\x03SELECT a FROM t") + mysql_packet(0, "\x16SELECT a FROM t WHERE a = ?") +
+           mysql_packet(0, "\x03INSERT INTO t VALUES (5)"));
+  const std::string rows = mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, eof) +
+                           mysql_packet(4, lenenc("x")) + mysql_packet(5, lenenc("y")) + mysql_packet(6, eof);
+  // Statement 7: 1 column, 1 parameter.
+  const std::string prepared =
+      mysql_packet(1, std::string("\x00\x07\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00", 12)) +
+      column(2, "", "?") + mysql_packet(3, eof) + column(4, "t", "a") + mysql_packet(5, eof);
+  h.server(ok(1) + ok(2) + rows + prepared + ok(5));
+  std::string execute("\x17\x07\x00\x00\x00\x00\x01\x00\x00\x00\x00\x01\x03\x00\x05\x00\x00\x00", 18);
+  h.client(mysql_packet(0, execute));
+  h.server(mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, eof) +
+           mysql_packet(4, std::string("\x00\x00", 2) + lenenc("x")) + mysql_packet(5, eof));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_TRUE(contains(ev[0], "\"query\":\"INSERT INTO t VALUES (1)\"")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("insert_id":1)")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("query":"SELECT a FROM t")")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("num_rows":2)")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], R"("num_fields":1)")) << ev[1];
+  EXPECT_TRUE(contains(ev[1], "\"bytes\":" + std::to_string(rows.size()))) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("query":"SELECT a FROM t WHERE a = ?")")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("status":"OK")")) << ev[2];
+  EXPECT_TRUE(contains(ev[3], "\"query\":\"INSERT INTO t VALUES (5)\"")) << ev[3];
+  EXPECT_TRUE(contains(ev[3], R"("insert_id":5)")) << ev[3];
+  // The statement the prepare behind the loss made is known to the execute after.
+  EXPECT_TRUE(contains(ev[4], R"("query":"SELECT a FROM t WHERE a = ?")")) << ev[4];
+  EXPECT_TRUE(contains(ev[4], R"("num_rows":1)")) << ev[4];
+  for (const auto& e : ev) EXPECT_FALSE(contains(e, "\"message\"")) << e;
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 1u);  // the lost insert's
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("mysql.unknown_statements"), 0u);
+}
+
+// The same loss when the client sends again before the server has answered the commands
+// behind it (a client that does not wait for its batch): the new command waits behind
+// them, and once the server has answered them all every command takes its own.
+TEST(Mysql, CommandSentBeforeTheCommandsBehindALossAreAnsweredWaitsBehindThem) {
+  MysqlHarness h;
+  auto ok = [](uint8_t insert_id) {
+    return mysql_packet(
+        1, std::string("\x00\x01", 2) + static_cast<char>(insert_id) + std::string("\x02\x00\x00\x00", 4));
+  };
+  h.client(mysql_packet(0, "\x03INSERT INTO t VALUES (1)"));
+  MysqlHarness::lose(true, h.conn, mysql_packet(0, "\x03INSERT INTO t VALUES (2)"));
+  h.client(mysql_packet(0, "\x03INSERT INTO t VALUES (3)") + mysql_packet(0, "\x03INSERT INTO t VALUES (4)"));
+  h.server(ok(1) + ok(2));
+  h.client(mysql_packet(0, "\x03INSERT INTO t VALUES (6)"));  // 3 and 4 not answered yet
+  h.server(ok(3) + ok(4) + ok(6));
+  h.client(mysql_packet(0, "\x03INSERT INTO t VALUES (7)"));
+  h.server(ok(7));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 5u);
+  const int id[] = {1, 3, 4, 6, 7};
+  for (int i = 0; i < 5; ++i) {
+    const std::string n = std::to_string(id[i]);
+    EXPECT_TRUE(contains(ev[i], "INSERT INTO t VALUES (" + n + ")")) << ev[i];
+    EXPECT_TRUE(contains(ev[i], "\"insert_id\":" + n)) << ev[i];
+  }
+  EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);
+  EXPECT_EQ(h.count("mysql.unmatched_responses"), 1u);
+}
+
 // Its events: queries 1-8 but the lost 6, in order; 2 and 4 unanswered (saying
 // `unanswered`), the others with their one-row response (column `column`, value i).
 void expect_conversation_with_losses(const std::vector<std::string>& ev, const std::string& unanswered,

@@ -16,6 +16,13 @@ using namespace mysql;  // its wire format: mysql_wire.hpp
 
 static_assert(sizeof(MysqlState) <= kDecoderStateBytes, "MySQL connection state must fit the session slot");
 
+// Not a command (none is sent with this code): the place of the client's commands lost
+// to the capture (MysqlState::lost).
+constexpr uint8_t kLostCommands = 0xf0;
+static_assert(kLostCommands > kComLast && kLostCommands != kComStmtBulkExecute);
+constexpr const char* kLossAmongRequests =
+    "Packet loss while capturing requests sent before this one: its response is not told apart from theirs";
+
 // A prepared statement of the connection, followed by its query bytes.
 struct MysqlDecoder::Statement {
   uint32_t id;
@@ -44,6 +51,23 @@ struct MysqlDecoder::Waiting {
   uint64_t req_bytes;
 };
 
+// A response taken by the place of lost commands (MysqlState::lost_resp): its start,
+// size and packets; a plain OK's head, or a result set's columns and rows counted.
+struct MysqlDecoder::LostAnswer {
+  enum Kind : uint8_t { kOk, kRowsOpen, kRows, kOther };
+  uint64_t start_ns;
+  uint64_t bytes;
+  uint64_t bytes_defs;  // up to its last packet but an EOF (a prepare's size, as it is read whole)
+  uint32_t packets;
+  uint32_t num_fields;
+  uint32_t defs_left;  // a result set's column definitions still to come
+  uint32_t rows;
+  Kind kind;
+  uint8_t defs_eof;  // the EOF after the definitions was seen
+  uint8_t head_len;
+  uint8_t head[21];
+};
+
 MysqlDecoder::MysqlDecoder(const DecoderSetup& s)
     : DecoderCommon<MysqlStat>(s),
       cfg_(s.settings<MysqlSettings>()),
@@ -62,6 +86,13 @@ void MysqlDecoder::open(void* state) {
 }
 
 void MysqlDecoder::reset_transaction(MysqlState& st) {
+  if (st.cmd == kLostCommands) {
+    st.lost = 0;
+    counters_.inc(MysqlStat::unmatched_responses, st.lost_taken);
+    st.lost_taken = 0;
+    store_.release(st.lost_resp);
+    st.n_lost_resp = 0;
+  }
   store_.release(st.request);
   store_.release(st.table);
   store_.release(st.error);
@@ -91,6 +122,7 @@ uint32_t MysqlDecoder::head_wanted(const MysqlState& st, int dir, uint32_t len, 
   }
   if (st.dir[dir].cont) return std::min(len, 1u);
   if (!st.cmd) return std::min(len, first == 0x0a ? 128u : 1u);  // a greeting: its capabilities
+  if (st.cmd == kLostCommands) return std::min<uint32_t>(len, sizeof LostAnswer::head);
   if (first == 0xff || (first == 0xfe && len < kMaxPacket) || (first == 0x00 && st.resp == kRespStart))
     return std::min(len, kMaxErrorHead);
   switch (st.resp) {
@@ -577,7 +609,12 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   // (COM_SLEEP, 0, is the server's own: never a command pending, nor one waiting.)
   const bool answered_later = cmd != 0 && cmd != kComChangeUser && cmd != kComBinlogDump &&
                               cmd != kComBinlogDumpGtid && cmd != kComClone;
-  while (st.cmd && !(answered_later && can_wait_behind(st))) {
+  while (st.cmd &&
+         !(answered_later && can_wait_behind(st) && !(st.cmd == kLostCommands && lost_answered(st)))) {
+    if (st.cmd == kLostCommands) {
+      end_lost(st, c);
+      break;
+    }
     if (published(st.cmd)) {
       counters_.inc(MysqlStat::unmatched_requests);
       publish(st, c, "Unmatched request");
@@ -613,9 +650,17 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     begin_command(st, c, cmd, p, len, head, at_ns, false);
     return true;
   }
-  // Read into the state as a pending command is, then queued behind the pending one,
-  // whose command and response so far (its rows, columns, size, the chains holding its
-  // request, text and error) come back whole.
+  queue_behind(st, c, cmd, p, len, head, at_ns);
+  st.conn |= kConnPipelined;
+  counters_.inc(MysqlStat::pipelined);
+  return true;
+}
+
+// Read into the state as a pending command is, then queued behind the pending one,
+// whose command and response so far (its rows, columns, size, the chains holding its
+// request, text and error) come back whole.
+bool MysqlDecoder::queue_behind(MysqlState& st, const StreamInfo& c, uint8_t cmd, const uint8_t* p,
+                                uint32_t len, uint32_t head, uint64_t at_ns) {
   const MysqlState pending = st;
   st.request = ChainStore::Chain{};
   reset_transaction_fields(st);
@@ -624,11 +669,160 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   const ChainStore::Chain waiting = st.waiting;
   const uint8_t n_waiting = st.n_waiting;
   st = pending;
+  const bool queued = n_waiting != st.n_waiting;
   st.waiting = waiting;
   st.n_waiting = n_waiting;
-  st.conn |= kConnPipelined;
-  counters_.inc(MysqlStat::pipelined);
-  return true;
+  return queued;
+}
+
+void MysqlDecoder::lose_commands(MysqlState& st, const StreamInfo& c) {
+  if (st.lost) return;  // the place already waiting holds these too
+  if (!st.cmd && c.gap_acked_ns && st.server_ns >= c.gap_acked_ns) return;
+  st.lost_seen = 0;
+  st.lost_answers = 0;
+  if (!st.cmd) {
+    begin_command(st, c, kLostCommands, nullptr, 0, 0, c.ts_ns, false);
+    st.lost = 1;
+  } else if (st.n_waiting < kMaxWaiting) {
+    st.lost = queue_behind(st, c, kLostCommands, nullptr, 0, 0, c.ts_ns);
+  }
+}
+
+// A response to a command lost to the capture, or to one sent behind: counted by its
+// first packet (the sequence restarts at 1 with each), and kept.
+void MysqlDecoder::lost_response(MysqlState& st, const uint8_t* p, uint32_t len, uint32_t head, uint8_t seq,
+                                 uint64_t at_ns) {
+  LostAnswer a{};
+  const uint8_t first = head ? p[0] : 0;
+  if (seq != 1) {  // a later packet of the last one
+    if (st.n_lost_resp == 0) return;
+    const uint32_t at = (st.n_lost_resp - 1u) * static_cast<uint32_t>(sizeof a);
+    store_.copy_out(st.lost_resp, reinterpret_cast<uint8_t*>(&a), sizeof a, at);
+    a.bytes += 4 + len;
+    if (!(first == 0xfe && len <= 5)) a.bytes_defs = a.bytes;
+    ++a.packets;
+    if (a.kind == LostAnswer::kRowsOpen) {
+      if (a.defs_left) {
+        --a.defs_left;
+      } else if (first == 0xfe && len < kMaxPacket) {
+        if (len <= 5 && !a.defs_eof && a.rows == 0) {
+          a.defs_eof = 1;  // the EOF after the definitions (without CLIENT_DEPRECATE_EOF)
+        } else {           // the end: an EOF, or an OK headed 0xfe
+          MysqlState probe{};
+          ok_packet(probe, p, head, true);
+          a.kind = (probe.flags & kMoreResults) ? LostAnswer::kOther : LostAnswer::kRows;
+        }
+      } else {
+        ++a.rows;
+      }
+    } else if (a.kind != LostAnswer::kOk) {
+      a.kind = LostAnswer::kOther;  // (an OK followed by more: a prepare's definitions)
+    }
+    store_.write_at(st.lost_resp, at, reinterpret_cast<const uint8_t*>(&a), sizeof a);
+    return;
+  }
+  ++st.lost_taken;
+  if (st.lost_answers == UINT32_MAX) return;
+  ++st.lost_answers;
+  a.start_ns = at_ns;
+  a.bytes = a.bytes_defs = 4 + len;
+  a.packets = 1;
+  a.head_len = static_cast<uint8_t>(std::min<uint32_t>(head, sizeof a.head));
+  std::memcpy(a.head, p, a.head_len);
+  a.kind = LostAnswer::kOther;  // an ERR, LOCAL INFILE, a response not read
+  if (first == 0x00) {
+    a.kind = LostAnswer::kOk;
+  } else if (first != 0xff && first != 0xfb && first != 0xfe) {
+    ByteReader r(p, head);
+    uint64_t cols = 0;
+    uint8_t metadata_follows = 1;
+    if (lenenc(r, cols) && cols > 0 && cols <= 4096) {
+      a.kind = LostAnswer::kRowsOpen;
+      a.num_fields = static_cast<uint32_t>(cols);
+      // Definitions left out (cached or optional metadata): the rows come next.
+      a.defs_left =
+          (r.remaining() == 1 && r.u8(metadata_follows) && metadata_follows == 0) ? 0 : a.num_fields;
+    }
+  }
+  if (st.n_lost_resp == kMaxWaiting) {
+    store_.drop_front(st.lost_resp, sizeof a);
+    --st.n_lost_resp;
+  }
+  if (store_.room(st.lost_resp) < sizeof a) {
+    counters_.inc(MysqlStat::store_full);
+    st.lost_answers = UINT32_MAX;  // the responses kept no longer end with the last
+    return;
+  }
+  store_.append(st.lost_resp, reinterpret_cast<const uint8_t*>(&a), sizeof a);
+  ++st.n_lost_resp;
+}
+
+bool MysqlDecoder::lost_answered(const MysqlState& st) {
+  return st.lost_seen && st.lost_answers >= st.n_waiting;
+}
+
+void MysqlDecoder::end_lost(MysqlState& st, const StreamInfo& c) {
+  // The commands behind the place were answered by its last responses, in order, when
+  // the server has sent at least as many as they are.
+  const bool known = lost_answered(st) && st.lost_answers != UINT32_MAX && st.n_lost_resp >= st.n_waiting;
+  uint32_t next = known ? st.n_lost_resp - st.n_waiting : st.n_lost_resp;
+  const uint32_t kept = st.n_lost_resp;
+  uint32_t unpaired = st.lost_taken;
+  st.lost_taken = 0;
+  ChainStore::Chain resp = st.lost_resp;
+  st.lost_resp = ChainStore::Chain{};
+  reset_transaction(st);
+  while (st.cmd) {
+    LostAnswer a{};
+    const bool has = next < kept && store_.copy_out(resp, reinterpret_cast<uint8_t*>(&a), sizeof a,
+                                                    next * static_cast<uint32_t>(sizeof a)) == sizeof a;
+    ++next;
+    // A plain OK, or a result set read to its end, answering a query or an execute, is
+    // published with the command (a result set's rows counted, not shown).
+    if (has && (st.cmd == kComQuery || st.cmd == kComStmtExecute || st.cmd == kComStmtBulkExecute)) {
+      st.end_ns = a.start_ns;
+      st.resp_bytes = a.bytes;
+      if (a.kind == LostAnswer::kOk && a.packets == 1) {
+        ok_packet(st, a.head, a.head_len, false);
+        if (!(st.flags & kMoreResults)) {
+          --unpaired;
+          finish_response(st, c);  // the next behind is pending now
+          continue;
+        }
+      } else if (a.kind == LostAnswer::kRows) {
+        st.num_fields = a.num_fields;
+        st.num_rows = a.rows;
+        st.flags |= kColumnsUnknown;
+        --unpaired;
+        finish_response(st, c);
+        continue;
+      }
+    }
+    // A prepare's OK (statement id, columns, parameters) and the definitions after it:
+    // the statement is remembered (its columns' types not known here).
+    if (has && st.cmd == kComStmtPrepare && a.kind == LostAnswer::kOk && a.head_len >= 12) {
+      const uint32_t cols = le<uint16_t>(a.head + 5), params = le<uint16_t>(a.head + 7);
+      if (a.packets >= 1 + cols + params) {
+        st.end_ns = a.start_ns;
+        st.resp_bytes = a.bytes_defs;
+        st.stmt_id = le<uint32_t>(a.head + 1);
+        st.num_fields = cols;
+        st.stmt_params = params;
+        st.flags |= kColumnsUnknown;
+        remember_statement(st, c.ts_ns);
+        --unpaired;
+        finish_response(st, c);
+        continue;
+      }
+    }
+    if (published(st.cmd)) {
+      counters_.inc(MysqlStat::unmatched_requests);
+      publish(st, c, kLossAmongRequests);
+    }
+    reset_transaction(st);
+  }
+  counters_.inc(MysqlStat::unmatched_responses, unpaired);
+  store_.release(resp);
 }
 
 // The command's fields, read into the pending command's place.
@@ -755,6 +949,12 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
       }
     }
     return true;  // auth switch, more data
+  }
+  st.server_ns = at_ns;
+  if (st.lost) st.lost_seen = 1;
+  if (st.cmd == kLostCommands) {
+    lost_response(st, p, len, head, seq, at_ns);
+    return true;
   }
   if (!st.cmd) {
     // A trailing EOF of a prepare response (no CLIENT_DEPRECATE_EOF) is expected;
@@ -1013,7 +1213,8 @@ void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bo
 
 void MysqlDecoder::finish_response(MysqlState& st, const StreamInfo& c) {
   counters_.inc(MysqlStat::responses);
-  if (st.cmd == kComStmtPrepare && st.num_fields && !(st.flags & (kError | kGap))) keep_columns(st, c.ts_ns);
+  if (st.cmd == kComStmtPrepare && st.num_fields && !(st.flags & (kError | kGap | kColumnsUnknown)))
+    keep_columns(st, c.ts_ns);
   if (st.cmd == kComStmtPrepare && (st.flags & kError)) st.has_last_prepared = 0;  // -1 names none now
   if (published(st.cmd)) {
     counters_.inc(MysqlStat::transactions);
@@ -1133,7 +1334,10 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   // known: all but the last sent) had its response among them and goes out unanswered.
   // Those sent after wait on (a client that waited for each response and sent the
   // next one after its predecessor's was lost here).
-  while (dir != st.client && st.cmd && st.n_waiting && st.resp_bytes == 0 &&
+  // (Responses lost while a place of lost commands waits: those behind it are taken as
+  // answered once the server has sent.)
+  if (dir != st.client && st.lost) st.lost_answers = UINT32_MAX;
+  while (dir != st.client && st.cmd && st.cmd != kLostCommands && st.n_waiting && st.resp_bytes == 0 &&
          (c.gap_acked_ns == 0 || st.start_ns < c.gap_acked_ns)) {
     counters_.inc(MysqlStat::unmatched_requests);
     if (published(st.cmd)) publish(st, c, "Unmatched request");
@@ -1183,7 +1387,7 @@ bool MysqlDecoder::lose_framing(MysqlState& st, const StreamInfo& c, int dir) {
     st.flags |= kGap;
     finish_response(st, c);
   }
-  if (st.cmd && dir == st.client && st.dir[1 - dir].resync) {
+  if (st.cmd && st.cmd != kLostCommands && dir == st.client && st.dir[1 - dir].resync) {
     // The client lost bytes while the server's framing was lost after the waiting
     // command: its response began in the server's lost bytes and the client has gone
     // on (the next command's head among its own). It goes out unanswered, noted, so
@@ -1193,6 +1397,7 @@ bool MysqlDecoder::lose_framing(MysqlState& st, const StreamInfo& c, int dir) {
     reset_transaction(st);
   }
   if (st.client < 0 || st.phase == kPhaseDone || st.phase == kPhaseTls) return false;
+  if (dir == st.client && st.phase == kPhaseCommands) lose_commands(st, c);
   if (st.phase == kPhaseAuth) {
     // Lost in the login: what is left of it is read as on a connection picked up
     // midway (its packets are no command's), commands from the next one on. A
@@ -1214,6 +1419,10 @@ bool MysqlDecoder::lose_framing(MysqlState& st, const StreamInfo& c, int dir) {
 void MysqlDecoder::close(void* state, const StreamInfo& c) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   do {  // the pending command, then those waiting behind it
+    if (st.cmd == kLostCommands) {
+      end_lost(st, c);
+      continue;
+    }
     if (published(st.cmd)) {
       counters_.inc(MysqlStat::unmatched_requests);
       publish(st, c, "Unmatched request");
@@ -1232,6 +1441,10 @@ bool MysqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   while (st.cmd || st.n_waiting) {  // the pending command, then those waiting behind it
     if (st.start_ns + cfg_.timeout_ns >= now_ns) return true;
+    if (st.cmd == kLostCommands) {
+      end_lost(st, c);
+      continue;
+    }
     if (published(st.cmd)) {
       counters_.inc(MysqlStat::unmatched_requests);
       publish(st, c, "Unmatched request");

@@ -98,6 +98,25 @@ struct MysqlState {
   // Commands sent behind the pending one (pipelined), oldest first: Waiting records.
   uint8_t n_waiting;
   ChainStore::Chain waiting;
+  // Client bytes lost to the capture among commands: how many commands they held is not
+  // known. Their place (kLostCommands) takes its turn among the commands; the responses
+  // that reach it are counted (lost_answers), not paired, as those of the commands sent
+  // behind it cannot be told from theirs. The client's first command after the server
+  // has sent (lost_seen) at least as many responses as commands wait behind the place
+  // ends it: those commands were answered by its last responses, in order (a plain OK
+  // kept is published with its command; any other, the command goes out unanswered),
+  // and pairing starts again. (Nothing waiting
+  // and the server has sent since it had the lost bytes: their responses have come,
+  // unpaired, and no place is needed.)
+  uint8_t lost;  // a place is pending or waiting
+  uint8_t lost_seen;
+  uint8_t n_lost_resp;
+  uint32_t lost_answers;  // saturated (UINT32_MAX): some may have been lost
+  uint32_t lost_taken;    // responses taken (counted unmatched unless paired at the end)
+  uint64_t server_ns;     // the server's last packet
+  // The last responses the place took (LostAnswer records, up to kMaxWaiting): those
+  // of the commands behind it, once it ends, when they were that many.
+  ChainStore::Chain lost_resp;
 };
 
 class MysqlDecoder final : public DecoderCommon<MysqlStat> {
@@ -180,6 +199,21 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   static void load_waiting(MysqlState& st, const Waiting& w);
   void push_waiting(MysqlState& st);
   void pop_waiting(MysqlState& st);
+  // Queues a command (read as the pending one is) behind the pending one; false when
+  // the store had no room for it.
+  bool queue_behind(MysqlState& st, const StreamInfo& c, uint8_t cmd, const uint8_t* p, uint32_t len,
+                    uint32_t head, uint64_t at_ns);
+  // Client bytes lost among commands: the place of the commands they held (MysqlState::lost).
+  void lose_commands(MysqlState& st, const StreamInfo& c);
+  // The place pending, the client's next command: whether the responses to the commands
+  // behind it can have come.
+  static bool lost_answered(const MysqlState& st);
+  // The place ends: the commands behind it are published with the responses kept for
+  // them, or unanswered.
+  struct LostAnswer;
+  void end_lost(MysqlState& st, const StreamInfo& c);
+  void lost_response(MysqlState& st, const uint8_t* p, uint32_t len, uint32_t head, uint8_t seq,
+                     uint64_t at_ns);
 
   const MysqlSettings& cfg_;
   std::unique_ptr<uint8_t[]> scratch_;  // a command's head, a statement's query
