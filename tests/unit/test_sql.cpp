@@ -976,6 +976,44 @@ TEST(Mysql, CommandSentBeforeTheCommandsBehindALossAreAnsweredWaitsBehindThem) {
   EXPECT_EQ(h.count("mysql.unmatched_responses"), 1u);
 }
 
+// A response of a pipelined batch lost on the server's side: which of the commands sent
+// before the client had the lost bytes were answered in them is not known; the responses
+// after the loss answer the last commands, so once the server has sent as many as could
+// be left (or at the connection's end) those take them in order and the first go out
+// unanswered. Before, every command of the batch sent before that went out unanswered.
+TEST(Mysql, ResponseLostInAPipelinedBatchCostsItsOwnCommandOnly) {
+  auto ok = [](uint8_t insert_id) {
+    return mysql_packet(
+        1, std::string("\x00\x01", 2) + static_cast<char>(insert_id) + std::string("\x02\x00\x00\x00", 4));
+  };
+  for (const bool next_batch : {true, false}) {
+    MysqlHarness h;
+    std::string batch;
+    for (int i = 1; i <= 5; ++i)
+      batch += mysql_packet(0, "\x03INSERT INTO t VALUES (" + std::to_string(i) + ")");
+    h.client(batch);
+    h.server(ok(1));
+    MysqlHarness::lose(false, h.conn, ok(2));
+    h.server(ok(3) + ok(4) + ok(5));
+    if (next_batch) {
+      h.client(mysql_packet(0, "\x03INSERT INTO t VALUES (6)"));
+      h.server(ok(6));
+    }
+    const auto ev = h.finish();
+    ASSERT_EQ(ev.size(), next_batch ? 6u : 5u);
+    for (int i = 1; i <= static_cast<int>(ev.size()); ++i) {
+      const std::string n = std::to_string(i), &e = ev[i - 1];
+      EXPECT_TRUE(contains(e, "INSERT INTO t VALUES (" + n + ")")) << e;
+      if (i == 2)
+        EXPECT_TRUE(contains(e, R"("message":"Unmatched request")")) << e;
+      else
+        EXPECT_TRUE(contains(e, "\"insert_id\":" + n)) << e;
+    }
+    EXPECT_EQ(h.count("mysql.unmatched_requests"), 1u);
+    EXPECT_EQ(h.count("mysql.unmatched_responses"), 0u);
+  }
+}
+
 // Its events: queries 1-8 but the lost 6, in order; 2 and 4 unanswered (saying
 // `unanswered`), the others with their one-row response (column `column`, value i).
 void expect_conversation_with_losses(const std::vector<std::string>& ev, const std::string& unanswered,

@@ -20,6 +20,12 @@ static_assert(sizeof(MysqlState) <= kDecoderStateBytes, "MySQL connection state 
 // to the capture (MysqlState::lost).
 constexpr uint8_t kLostCommands = 0xf0;
 static_assert(kLostCommands > kComLast && kLostCommands != kComStmtBulkExecute);
+// What the place stands for (MysqlState::lost).
+enum LostKind : uint8_t {
+  kLostRequests = 1,   // client bytes: commands not seen; the responses after those of the
+                       // commands ahead of it are theirs, then those of the commands behind
+  kLostResponses = 2,  // server bytes: the responses of some of the commands behind it
+};
 constexpr const char* kLossAmongRequests =
     "Packet loss while capturing requests sent before this one: its response is not told apart from theirs";
 
@@ -612,7 +618,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
   while (st.cmd &&
          !(answered_later && can_wait_behind(st) && !(st.cmd == kLostCommands && lost_answered(st)))) {
     if (st.cmd == kLostCommands) {
-      end_lost(st, c);
+      end_lost(st, c, false);
       break;
     }
     if (published(st.cmd)) {
@@ -682,10 +688,44 @@ void MysqlDecoder::lose_commands(MysqlState& st, const StreamInfo& c) {
   st.lost_answers = 0;
   if (!st.cmd) {
     begin_command(st, c, kLostCommands, nullptr, 0, 0, c.ts_ns, false);
-    st.lost = 1;
-  } else if (st.n_waiting < kMaxWaiting) {
-    st.lost = queue_behind(st, c, kLostCommands, nullptr, 0, 0, c.ts_ns);
+    st.lost = kLostRequests;
+  } else if (st.n_waiting < kMaxWaiting && queue_behind(st, c, kLostCommands, nullptr, 0, 0, c.ts_ns)) {
+    st.lost = kLostRequests;
   }
+}
+
+// Server bytes lost while commands wait behind a pending one none of whose response has
+// come. Those sent before the client had the lost bytes in hand (gap_acked_ns; not known:
+// all) may have been answered in them: one alone was (it goes out unanswered, those sent
+// after wait on); of two or more, how many is not known, and a place goes ahead of every
+// command: the responses after the loss are the last ones's (MysqlState::lost). False
+// when none is needed or the queue has no room.
+bool MysqlDecoder::lose_responses(MysqlState& st, const StreamInfo& c) {
+  if (st.lost || !st.cmd || st.cmd == kLostCommands || !st.n_waiting || st.resp_bytes != 0 ||
+      st.n_waiting >= kMaxWaiting)
+    return false;
+  uint32_t before = c.gap_acked_ns == 0 || st.start_ns < c.gap_acked_ns;
+  Waiting w{};
+  for (uint32_t at = 0, k = 0; k < st.n_waiting; ++k, at += sizeof w + w.head_len) {
+    store_.copy_out(st.waiting, reinterpret_cast<uint8_t*>(&w), sizeof w, at);
+    before += c.gap_acked_ns == 0 || w.start_ns < c.gap_acked_ns;
+  }
+  if (before < 2) return false;
+  // The pending command to the queue's end, the others turned round behind it.
+  const uint8_t n = st.n_waiting;
+  push_waiting(st);
+  if (st.n_waiting == n) return false;  // no room in the store: the pending one stays
+  for (uint8_t k = 0; k < n; ++k) {
+    reset_transaction_fields(st);
+    pop_waiting(st);
+    push_waiting(st);
+  }
+  reset_transaction_fields(st);
+  begin_command(st, c, kLostCommands, nullptr, 0, 0, c.ts_ns, false);
+  st.lost = kLostResponses;
+  st.lost_seen = 0;
+  st.lost_answers = 0;
+  return true;
 }
 
 // A response to a command lost to the capture, or to one sent behind: counted by its
@@ -722,8 +762,9 @@ void MysqlDecoder::lost_response(MysqlState& st, const uint8_t* p, uint32_t len,
     return;
   }
   ++st.lost_taken;
-  if (st.lost_answers == UINT32_MAX) return;
   ++st.lost_answers;
+  // (Commands lost: this may be a prepare's, of a statement not known: -1 names none now.)
+  if (st.lost == kLostRequests) st.has_last_prepared = 0;
   a.start_ns = at_ns;
   a.bytes = a.bytes_defs = 4 + len;
   a.packets = 1;
@@ -749,29 +790,50 @@ void MysqlDecoder::lost_response(MysqlState& st, const uint8_t* p, uint32_t len,
     --st.n_lost_resp;
   }
   if (store_.room(st.lost_resp) < sizeof a) {
+    // Those kept go (the last ones kept must be the last ones sent), this one too
+    // if there is still no room.
     counters_.inc(MysqlStat::store_full);
-    st.lost_answers = UINT32_MAX;  // the responses kept no longer end with the last
-    return;
+    store_.release(st.lost_resp);
+    st.n_lost_resp = 0;
+    if (store_.room(st.lost_resp) < sizeof a) return;
   }
   store_.append(st.lost_resp, reinterpret_cast<const uint8_t*>(&a), sizeof a);
   ++st.n_lost_resp;
 }
 
+// Commands lost: the commands behind the place have had their responses once there are
+// at least as many. Responses lost: the loss began with the first one's (nothing of its
+// response had come), so it holds one or more: with one fewer than the commands, all have.
 bool MysqlDecoder::lost_answered(const MysqlState& st) {
-  return st.lost_seen && st.lost_answers >= st.n_waiting;
+  return st.lost_seen &&
+         (st.lost == kLostResponses ? st.lost_answers + 1 >= st.n_waiting : st.lost_answers >= st.n_waiting);
 }
 
-void MysqlDecoder::end_lost(MysqlState& st, const StreamInfo& c) {
-  // The commands behind the place were answered by its last responses, in order, when
-  // the server has sent at least as many as they are.
-  const bool known = lost_answered(st) && st.lost_answers != UINT32_MAX && st.n_lost_resp >= st.n_waiting;
-  uint32_t next = known ? st.n_lost_resp - st.n_waiting : st.n_lost_resp;
-  const uint32_t kept = st.n_lost_resp;
+void MysqlDecoder::end_lost(MysqlState& st, const StreamInfo& c, bool at_end) {
+  // The last responses answer the last commands, in order: commands lost, those behind
+  // the place were answered by its last responses once the server has sent at least as
+  // many as they are; responses lost, the first commands behind it had theirs in the loss
+  // (at the connection's end or expiry, whatever came is all there is).
+  const uint32_t m = st.n_waiting, kept = st.n_lost_resp;
+  uint32_t paired = 0;
+  if (st.lost == kLostResponses && (at_end || lost_answered(st)))
+    paired = std::min(kept, m);
+  else if (st.lost == kLostRequests && (at_end || lost_answered(st)) && st.lost_answers >= m)
+    paired = kept >= m ? m : 0;
+  const char* note = st.lost == kLostResponses ? "Unmatched request" : kLossAmongRequests;
+  uint32_t next = kept - paired, unanswered = m - paired;
   uint32_t unpaired = st.lost_taken;
   st.lost_taken = 0;
   ChainStore::Chain resp = st.lost_resp;
   st.lost_resp = ChainStore::Chain{};
   reset_transaction(st);
+  for (; unanswered && st.cmd; --unanswered) {
+    if (published(st.cmd)) {
+      counters_.inc(MysqlStat::unmatched_requests);
+      publish(st, c, note);
+    }
+    reset_transaction(st);
+  }
   while (st.cmd) {
     LostAnswer a{};
     const bool has = next < kept && store_.copy_out(resp, reinterpret_cast<uint8_t*>(&a), sizeof a,
@@ -817,7 +879,7 @@ void MysqlDecoder::end_lost(MysqlState& st, const StreamInfo& c) {
     }
     if (published(st.cmd)) {
       counters_.inc(MysqlStat::unmatched_requests);
-      publish(st, c, kLossAmongRequests);
+      publish(st, c, note);
     }
     reset_transaction(st);
   }
@@ -1334,11 +1396,17 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   // known: all but the last sent) had its response among them and goes out unanswered.
   // Those sent after wait on (a client that waited for each response and sent the
   // next one after its predecessor's was lost here).
-  // (Responses lost while a place of lost commands waits: those behind it are taken as
-  // answered once the server has sent.)
-  if (dir != st.client && st.lost) st.lost_answers = UINT32_MAX;
-  while (dir != st.client && st.cmd && st.cmd != kLostCommands && st.n_waiting && st.resp_bytes == 0 &&
-         (c.gap_acked_ns == 0 || st.start_ns < c.gap_acked_ns)) {
+  // Two or more of them: which were answered in the loss is not known (lose_responses).
+  // Responses lost while a place waits: the last ones after the loss answer the last
+  // commands (the responses it kept before are let go).
+  if (dir != st.client && st.lost) {
+    store_.release(st.lost_resp);
+    st.n_lost_resp = 0;
+    st.lost = kLostResponses;
+  }
+  const bool placed = dir != st.client && lose_responses(st, c);
+  while (!placed && dir != st.client && st.cmd && st.cmd != kLostCommands && st.n_waiting &&
+         st.resp_bytes == 0 && (c.gap_acked_ns == 0 || st.start_ns < c.gap_acked_ns)) {
     counters_.inc(MysqlStat::unmatched_requests);
     if (published(st.cmd)) publish(st, c, "Unmatched request");
     reset_transaction(st);
@@ -1420,7 +1488,7 @@ void MysqlDecoder::close(void* state, const StreamInfo& c) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   do {  // the pending command, then those waiting behind it
     if (st.cmd == kLostCommands) {
-      end_lost(st, c);
+      end_lost(st, c, true);
       continue;
     }
     if (published(st.cmd)) {
@@ -1442,7 +1510,7 @@ bool MysqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   while (st.cmd || st.n_waiting) {  // the pending command, then those waiting behind it
     if (st.start_ns + cfg_.timeout_ns >= now_ns) return true;
     if (st.cmd == kLostCommands) {
-      end_lost(st, c);
+      end_lost(st, c, true);
       continue;
     }
     if (published(st.cmd)) {
@@ -1481,6 +1549,18 @@ bool MysqlDecoder::use_kept_columns(MysqlState& st, uint64_t now_ns) {
 
 void MysqlDecoder::publish(MysqlState& st, const StreamInfo& c, const char* note) {
   const bool answered = note == nullptr || note == kLossRequest || (st.flags & kGap);
+  // A prepare whose response was not seen made a statement whose id is not known here: an
+  // execute of -1 after it runs that one (its text is the prepare's; its parameters not
+  // known), not the one prepared before.
+  if (st.cmd == kComStmtPrepare && !answered) {
+    forget_statement(st, kLastPrepared);
+    const uint32_t id = st.stmt_id, params = st.stmt_params;
+    st.stmt_id = kLastPrepared;
+    st.stmt_params = 0;
+    remember_statement(st, st.start_ns);
+    st.stmt_id = id;
+    st.stmt_params = params;
+  }
   // The command's head: query text (query, prepare) or statement id and parameters.
   uint8_t* head = scratch_.get();
   const uint32_t head_len = store_.copy_out(st.request, head, kMaxRequestHead);

@@ -98,22 +98,25 @@ struct MysqlState {
   // Commands sent behind the pending one (pipelined), oldest first: Waiting records.
   uint8_t n_waiting;
   ChainStore::Chain waiting;
-  // Client bytes lost to the capture among commands: how many commands they held is not
-  // known. Their place (kLostCommands) takes its turn among the commands; the responses
-  // that reach it are counted (lost_answers), not paired, as those of the commands sent
-  // behind it cannot be told from theirs. The client's first command after the server
-  // has sent (lost_seen) at least as many responses as commands wait behind the place
-  // ends it: those commands were answered by its last responses, in order (a plain OK
-  // kept is published with its command; any other, the command goes out unanswered),
-  // and pairing starts again. (Nothing waiting
-  // and the server has sent since it had the lost bytes: their responses have come,
+  // Bytes lost to the capture among pipelined commands or their responses: how many
+  // commands they held, or which commands' responses, is not known. A place
+  // (kLostCommands) takes its turn among the commands (client bytes: behind those seen;
+  // server bytes, two or more commands sent before the client had them: ahead of all);
+  // the responses that reach it are held (lost_resp), not paired as they come. The
+  // client's first command after the server has sent (lost_seen) ends it once the
+  // responses are as many as the commands behind it (server bytes: one fewer), or the
+  // connection's end or expiry does: the last
+  // responses answer the last commands, in order (a plain OK, a result set, a prepare's
+  // OK are published with their command; any other leaves it unanswered), the others go
+  // out unanswered, noted, and pairing starts again. (Client bytes lost with nothing
+  // waiting, the server having sent since it had them: their responses have come,
   // unpaired, and no place is needed.)
-  uint8_t lost;  // a place is pending or waiting
+  uint8_t lost;  // a place is pending or waiting: what it stands for (LostKind)
   uint8_t lost_seen;
   uint8_t n_lost_resp;
-  uint32_t lost_answers;  // saturated (UINT32_MAX): some may have been lost
-  uint32_t lost_taken;    // responses taken (counted unmatched unless paired at the end)
-  uint64_t server_ns;     // the server's last packet
+  uint32_t lost_answers;
+  uint32_t lost_taken;  // responses taken (counted unmatched unless paired at the end)
+  uint64_t server_ns;   // the server's last packet
   // The last responses the place took (LostAnswer records, up to kMaxWaiting): those
   // of the commands behind it, once it ends, when they were that many.
   ChainStore::Chain lost_resp;
@@ -205,13 +208,16 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
                     uint32_t head, uint64_t at_ns);
   // Client bytes lost among commands: the place of the commands they held (MysqlState::lost).
   void lose_commands(MysqlState& st, const StreamInfo& c);
+  // Server bytes lost ahead of the pending command's response: a place ahead of every
+  // command when two or more could have been answered in them (false: none).
+  bool lose_responses(MysqlState& st, const StreamInfo& c);
   // The place pending, the client's next command: whether the responses to the commands
   // behind it can have come.
   static bool lost_answered(const MysqlState& st);
-  // The place ends: the commands behind it are published with the responses kept for
-  // them, or unanswered.
+  // The place ends (at_end: the connection's end or expiry): the commands behind it are
+  // published with the responses kept for them, or unanswered.
   struct LostAnswer;
-  void end_lost(MysqlState& st, const StreamInfo& c);
+  void end_lost(MysqlState& st, const StreamInfo& c, bool at_end);
   void lost_response(MysqlState& st, const uint8_t* p, uint32_t len, uint32_t head, uint8_t seq,
                      uint64_t at_ns);
 
