@@ -1398,13 +1398,15 @@ bool MysqlDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   // next one after its predecessor's was lost here).
   // Two or more of them: which were answered in the loss is not known (lose_responses).
   // Responses lost while a place waits: the last ones after the loss answer the last
-  // commands (the responses it kept before are let go).
-  if (dir != st.client && st.lost) {
+  // commands (the responses it kept before are let go). (Neither when the loss is the
+  // rest of a packet being passed over: the framing holds.)
+  if (dir != st.client && st.lost && d.skip < len) {
     store_.release(st.lost_resp);
     st.n_lost_resp = 0;
     st.lost = kLostResponses;
   }
-  const bool placed = dir != st.client && lose_responses(st, c);
+  const bool placed =
+      dir != st.client && !(st.conn & kConnCompressed) && d.skip < len && lose_responses(st, c);
   while (!placed && dir != st.client && st.cmd && st.cmd != kLostCommands && st.n_waiting &&
          st.resp_bytes == 0 && (c.gap_acked_ns == 0 || st.start_ns < c.gap_acked_ns)) {
     counters_.inc(MysqlStat::unmatched_requests);
