@@ -342,6 +342,36 @@ std::string mysql8_login() {
 }
 
 const std::string kOk8("\x00\x00\x00\x02\x00\x00\x00", 7);
+
+// A MySQL 4.0 login (protocol 10 without CLIENT_PROTOCOL_41): the client's handshake
+// response carries two bytes of capabilities and three of maximum packet size, which are
+// not the high half of the capabilities (read as such, 0xffffff's bytes asked for zstd
+// compression, and the commands after the OK were read as compressed packets); the old
+// column definitions and the one-byte EOFs frame the result set as the new ones do.
+TEST(Mysql, Pre41LoginAndResultSetAreRead) {
+  MysqlHarness h;
+  std::string greeting =
+      "\x0a"
+      "4.0.24";
+  greeting += std::string(1, '\0') + le32s(7) + "abcdefgh" + std::string(1, '\0') + le16s(0x202c) + "\x08" +
+              le16s(2) + std::string(13, '\0');
+  h.server(mysql_packet(0, greeting));
+  h.client(mysql_packet(1, le16s(0x2485) + "\xff\xff\xff" + "root" + std::string(1, '\0') + "qwertyui"));
+  h.server(mysql_packet(2, std::string("\x00\x00\x00\x02\x00", 5)));
+  h.client(mysql_packet(0, "\x03SELECT a FROM t"));
+  const std::string old_field =
+      lenenc("t") + lenenc("a") + "\x03\x0b\x00\x00" + "\x01\x03" + "\x03\x00\x00\x00";
+  h.server(mysql_packet(1, "\x01") + mysql_packet(2, old_field) + mysql_packet(3, "\xfe") +
+           mysql_packet(4, lenenc("7")) + mysql_packet(5, lenenc("8")) + mysql_packet(6, "\xfe"));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(contains(ev[0], R"("query":"SELECT a FROM t")")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("num_rows":2)")) << ev[0];
+  EXPECT_TRUE(contains(ev[0], R"("status":"OK")")) << ev[0];
+  EXPECT_EQ(h.count("mysql.compressed_connections"), 0u);
+  EXPECT_EQ(h.count("mysql.malformed"), 0u);
+}
+
 const std::string kEofOk8("\xfe\x00\x00\x02\x00\x00\x00", 7);
 
 // The server's greeting lost, on a connection whose ports do not tell (both ends on a

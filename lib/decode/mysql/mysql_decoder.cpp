@@ -572,7 +572,10 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
     // The handshake response: a TLS request (32 bytes with CLIENT_SSL) or the
     // capabilities; compression changes the framing after authentication.
     if (seq == 1 && head >= 4) {
-      const uint32_t caps = le<uint32_t>(p);
+      // Before 4.1 (no CLIENT_PROTOCOL_41): two bytes of capabilities, then the maximum
+      // packet size.
+      uint32_t caps = le<uint32_t>(p);
+      if (!(caps & kClientProtocol41)) caps &= 0xffff;
       if ((caps & kClientSsl) && len == 32) {
         counters_.inc(MysqlStat::tls_connections);
         st.phase = kPhaseTls;

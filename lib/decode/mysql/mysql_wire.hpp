@@ -71,6 +71,7 @@ enum TxFlag : uint8_t {
 inline constexpr uint32_t kLastPrepared = 0xffffffff;
 
 inline constexpr uint32_t kClientCompress = 0x20;
+inline constexpr uint32_t kClientProtocol41 = 0x200;
 inline constexpr uint32_t kClientSsl = 0x800;
 inline constexpr uint32_t kClientQueryAttributes = 1u << 27;
 inline constexpr uint32_t kClientZstdCompression = 1u << 26;  // MySQL 8.0.18+: zstd instead of zlib
