@@ -944,20 +944,22 @@ TEST(Mysql, CommandsLostInAPipelinedBatchLeaveTheOthersTheirOwnResponses) {
   h.client(mysql_packet(0, "\x03INSERT INTO t VALUES (1)"));
   MysqlHarness::lose(true, h.conn, lost);
   h.client(mysql_packet(0, "\x03SELECT a FROM t") + mysql_packet(0, "\x16SELECT a FROM t WHERE a = ?") +
-           mysql_packet(0, "\x03INSERT INTO t VALUES (5)"));
+           mysql_packet(0, "\x03INSERT INTO t VALUES (5)") + mysql_packet(0, "\x03INSERT INTO t VALUES (1)"));
   const std::string rows = mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, eof) +
                            mysql_packet(4, lenenc("x")) + mysql_packet(5, lenenc("y")) + mysql_packet(6, eof);
   // Statement 7: 1 column, 1 parameter.
   const std::string prepared =
       mysql_packet(1, std::string("\x00\x07\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00", 12)) +
       column(2, "", "?") + mysql_packet(3, eof) + column(4, "t", "a") + mysql_packet(5, eof);
-  h.server(ok(1) + ok(2) + rows + prepared + ok(5));
+  const std::string duplicate =
+      mysql_packet(1, std::string("\xff\x26\x04#23000", 9) + "Duplicate entry '1' for key 'PRIMARY'");
+  h.server(ok(1) + ok(2) + rows + prepared + ok(5) + duplicate);
   std::string execute("\x17\x07\x00\x00\x00\x00\x01\x00\x00\x00\x00\x01\x03\x00\x05\x00\x00\x00", 18);
   h.client(mysql_packet(0, execute));
   h.server(mysql_packet(1, "\x01") + column(2, "t", "a") + mysql_packet(3, eof) +
            mysql_packet(4, std::string("\x00\x00", 2) + lenenc("x")) + mysql_packet(5, eof));
   const auto ev = h.finish();
-  ASSERT_EQ(ev.size(), 5u);
+  ASSERT_EQ(ev.size(), 6u);
   EXPECT_TRUE(contains(ev[0], "\"query\":\"INSERT INTO t VALUES (1)\"")) << ev[0];
   EXPECT_TRUE(contains(ev[0], R"("insert_id":1)")) << ev[0];
   EXPECT_TRUE(contains(ev[1], R"("query":"SELECT a FROM t")")) << ev[1];
@@ -968,9 +970,14 @@ TEST(Mysql, CommandsLostInAPipelinedBatchLeaveTheOthersTheirOwnResponses) {
   EXPECT_TRUE(contains(ev[2], R"("status":"OK")")) << ev[2];
   EXPECT_TRUE(contains(ev[3], "\"query\":\"INSERT INTO t VALUES (5)\"")) << ev[3];
   EXPECT_TRUE(contains(ev[3], R"("insert_id":5)")) << ev[3];
+  EXPECT_TRUE(contains(ev[4], "\"query\":\"INSERT INTO t VALUES (1)\"")) << ev[4];
+  EXPECT_TRUE(contains(ev[4], R"("status":"Error")")) << ev[4];
+  EXPECT_TRUE(contains(ev[4], R"("error_code":1062)")) << ev[4];
+  EXPECT_TRUE(contains(ev[4], R"("error_message":"23000: Duplicate entry '1' for key 'PRIMARY'")")) << ev[4];
+  EXPECT_TRUE(contains(ev[4], "\"bytes\":" + std::to_string(duplicate.size()))) << ev[4];
   // The statement the prepare behind the loss made is known to the execute after.
-  EXPECT_TRUE(contains(ev[4], R"("query":"SELECT a FROM t WHERE a = ?")")) << ev[4];
-  EXPECT_TRUE(contains(ev[4], R"("num_rows":1)")) << ev[4];
+  EXPECT_TRUE(contains(ev[5], R"("query":"SELECT a FROM t WHERE a = ?")")) << ev[5];
+  EXPECT_TRUE(contains(ev[5], R"("num_rows":1)")) << ev[5];
   for (const auto& e : ev) EXPECT_FALSE(contains(e, "\"message\"")) << e;
   EXPECT_EQ(h.count("mysql.unmatched_responses"), 1u);  // the lost insert's
   EXPECT_EQ(h.count("mysql.unmatched_requests"), 0u);

@@ -60,7 +60,7 @@ struct MysqlDecoder::Waiting {
 // A response taken by the place of lost commands (MysqlState::lost_resp): its start,
 // size and packets; a plain OK's head, or a result set's columns and rows counted.
 struct MysqlDecoder::LostAnswer {
-  enum Kind : uint8_t { kOk, kRowsOpen, kRows, kOther };
+  enum Kind : uint8_t { kOk, kRowsOpen, kRows, kErr, kOther };
   uint64_t start_ns;
   uint64_t bytes;
   uint64_t bytes_defs;  // up to its last packet but an EOF (a prepare's size, as it is read whole)
@@ -71,7 +71,7 @@ struct MysqlDecoder::LostAnswer {
   Kind kind;
   uint8_t defs_eof;  // the EOF after the definitions was seen
   uint8_t head_len;
-  uint8_t head[21];
+  uint8_t head[133];  // an ERR kept whole when it fits (its message)
 };
 
 MysqlDecoder::MysqlDecoder(const DecoderSetup& s)
@@ -773,9 +773,11 @@ void MysqlDecoder::lost_response(MysqlState& st, const uint8_t* p, uint32_t len,
   a.packets = 1;
   a.head_len = static_cast<uint8_t>(std::min<uint32_t>(head, sizeof a.head));
   std::memcpy(a.head, p, a.head_len);
-  a.kind = LostAnswer::kOther;  // an ERR, LOCAL INFILE, a response not read
+  a.kind = LostAnswer::kOther;  // LOCAL INFILE, an ERR too long to keep, a response not read
   if (first == 0x00) {
     a.kind = LostAnswer::kOk;
+  } else if (first == 0xff) {
+    if (head == len && len <= sizeof a.head) a.kind = LostAnswer::kErr;
   } else if (first != 0xff && first != 0xfb && first != 0xfe) {
     ByteReader r(p, head);
     uint64_t cols = 0;
@@ -842,6 +844,15 @@ void MysqlDecoder::end_lost(MysqlState& st, const StreamInfo& c, bool at_end) {
     const bool has = next < kept && store_.copy_out(resp, reinterpret_cast<uint8_t*>(&a), sizeof a,
                                                     next * static_cast<uint32_t>(sizeof a)) == sizeof a;
     ++next;
+    // An ERR answers any command (a prepare's leaves -1 naming none).
+    if (has && a.kind == LostAnswer::kErr && a.packets == 1 && published(st.cmd)) {
+      st.end_ns = a.start_ns;
+      st.resp_bytes = a.bytes;
+      error_packet(st, a.head, a.head_len);
+      --unpaired;
+      finish_response(st, c);
+      continue;
+    }
     // A plain OK, or a result set read to its end, answering a query or an execute, is
     // published with the command (a result set's rows counted, not shown).
     if (has && (st.cmd == kComQuery || st.cmd == kComStmtExecute || st.cmd == kComStmtBulkExecute)) {
@@ -1030,20 +1041,8 @@ bool MysqlDecoder::server_packet(MysqlState& st, const StreamInfo& c, const uint
   if (st.resp_bytes == 0) st.end_ns = at_ns;  // the response's first packet, as Packetbeat ends it
   st.resp_bytes += 4 + len;
   const bool terminator = first == 0xfe && len < kMaxPacket;
-  if (first == 0xff) {  // ERR: code, '#', SQLSTATE, message
-    st.flags |= kError;
-    ByteReader r(p + 1, head > 0 ? head - 1 : 0);
-    uint16_t code = 0;
-    r.le16(code);
-    st.error_code = code;
-    std::string_view rest(reinterpret_cast<const char*>(r.current()), r.remaining());
-    if (!rest.empty() && rest.front() == '#' && rest.size() >= 6) {
-      store_.append(st.error, reinterpret_cast<const uint8_t*>(rest.data() + 1), 5);
-      store_.append(st.error, reinterpret_cast<const uint8_t*>(": "), 2);
-      rest.remove_prefix(6);
-    }
-    store_.append(st.error, reinterpret_cast<const uint8_t*>(rest.data()),
-                  static_cast<uint32_t>(rest.size()));
+  if (first == 0xff) {
+    error_packet(st, p, head);
     finish_response(st, c);
     return true;
   }
@@ -1253,6 +1252,22 @@ void MysqlDecoder::row(MysqlState& st, const uint8_t* p, uint32_t head) {
 // answer to COM_STMT_FETCH.
 bool MysqlDecoder::opens_cursor(const uint8_t* p, uint32_t head) {
   return head >= 5 && (static_cast<uint16_t>(p[3] | p[4] << 8) & kCursorExists);
+}
+
+// ERR: code, '#', SQLSTATE, message.
+void MysqlDecoder::error_packet(MysqlState& st, const uint8_t* p, uint32_t head) {
+  st.flags |= kError;
+  ByteReader r(p + 1, head > 0 ? head - 1 : 0);
+  uint16_t code = 0;
+  r.le16(code);
+  st.error_code = code;
+  std::string_view rest(reinterpret_cast<const char*>(r.current()), r.remaining());
+  if (!rest.empty() && rest.front() == '#' && rest.size() >= 6) {
+    store_.append(st.error, reinterpret_cast<const uint8_t*>(rest.data() + 1), 5);
+    store_.append(st.error, reinterpret_cast<const uint8_t*>(": "), 2);
+    rest.remove_prefix(6);
+  }
+  store_.append(st.error, reinterpret_cast<const uint8_t*>(rest.data()), static_cast<uint32_t>(rest.size()));
 }
 
 void MysqlDecoder::ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bool eof_header) {

@@ -106,8 +106,8 @@ struct MysqlState {
   // client's first command after the server has sent (lost_seen) ends it once the
   // responses are as many as the commands behind it (server bytes: one fewer), or the
   // connection's end or expiry does: the last
-  // responses answer the last commands, in order (a plain OK, a result set, a prepare's
-  // OK are published with their command; any other leaves it unanswered), the others go
+  // responses answer the last commands, in order (a plain OK, an ERR, a result set, a
+  // prepare's OK are published with their command; any other leaves it unanswered), the others go
   // out unanswered, noted, and pairing starts again. (Client bytes lost with nothing
   // waiting, the server having sent since it had them: their responses have come,
   // unpaired, and no place is needed.)
@@ -183,6 +183,7 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   void row(MysqlState& st, const uint8_t* p, uint32_t head);
   static bool opens_cursor(const uint8_t* p, uint32_t head);
   void ok_packet(MysqlState& st, const uint8_t* p, uint32_t head, bool eof_header);
+  void error_packet(MysqlState& st, const uint8_t* p, uint32_t head);
   void finish_response(MysqlState& st, const StreamInfo& c);
   void publish(MysqlState& st, const StreamInfo& c, const char* note);
   void reset_transaction(MysqlState& st);
