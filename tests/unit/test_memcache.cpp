@@ -169,6 +169,37 @@ TEST(Memcache, TextLostSegmentsCostTheirOwnMessagesOnly) {
   EXPECT_EQ(h.count("memcache.violations"), 0u);
 }
 
+// A pipelined client whose first segment the capture lost (a set with its value, a get,
+// another set): the replies to the lost commands come first, and a reply that cannot
+// answer the oldest request waiting (a STORED for a get, a value of a key it did not ask
+// for) is published alone instead of taken for its. Before, every request of the batch
+// after the loss met the reply of one before it.
+TEST(Memcache, TextRepliesOfCommandsTheCaptureLostAreNotTakenForOthers) {
+  MemcacheHarness h;
+  h.client("set k0 0 0 2\r\nv0\r\n");
+  h.server("STORED\r\n");
+  h.lose(true, h.conn, "set k1 0 0 2\r\nv1\r\nget k1\r\nset k2 0 0 2\r\nv2\r\n");
+  h.client("get k2\r\nset k3 0 0 2\r\nv3\r\nget k3\r\n");
+  h.server(
+      "STORED\r\nVALUE k1 0 2\r\nv1\r\nEND\r\nSTORED\r\nVALUE k2 0 2\r\nv2\r\nEND\r\nSTORED\r\n"
+      "VALUE k3 0 2\r\nv3\r\nEND\r\n");
+  const auto ev = h.finish();
+  std::vector<std::string> paired;
+  for (const auto& e : ev)
+    if (contains(e, R"("request":{)") && contains(e, R"("response":{)")) paired.push_back(e);
+  ASSERT_EQ(paired.size(), 4u);
+  EXPECT_TRUE(contains(paired[0], R"("command":"set")") && contains(paired[0], R"("keys":["k0"])"))
+      << paired[0];
+  EXPECT_TRUE(contains(paired[1], R"("command":"get","keys":["k2"])")) << paired[1];
+  EXPECT_TRUE(contains(paired[1], R"("count_values":1,"flags":0,"keys":["k2"])")) << paired[1];
+  EXPECT_TRUE(contains(paired[2], R"("command":"set")") && contains(paired[2], R"("keys":["k3"])"))
+      << paired[2];
+  EXPECT_TRUE(contains(paired[2], R"("command":"STORED")")) << paired[2];
+  EXPECT_TRUE(contains(paired[3], R"("command":"get","keys":["k3"])")) << paired[3];
+  EXPECT_TRUE(contains(paired[3], R"("keys":["k3"])")) << paired[3];
+  EXPECT_EQ(h.count("memcache.violations"), 0u);
+}
+
 // Pipelined batches (set kN, get kN, set kN+1, get kN+1), the client waiting for each
 // batch's replies. A segment holding the first two replies of a batch lost: the set
 // goes to the gap, and the get, which a STORED cannot answer, after it; the rest pair

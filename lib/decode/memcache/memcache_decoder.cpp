@@ -737,6 +737,10 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       release(req);
       continue;
     }
+    // Text, once the client's bytes were lost (and none of the server's): a reply that
+    // cannot be the oldest request's (STORED for a get, a value of a key it did not ask
+    // for) answers one the capture lost, as a binary one above.
+    if (!binary && st.client_lost && !st.lost.active() && !can_answer(req, msg)) break;
     if (binary && !can_answer(req, msg) && !answers_pending(st, msg)) {
       // Binary: a response whose opcode and opaque answer no request waiting answers
       // one the capture lost (a client segment dropped): published alone, and the
@@ -970,6 +974,7 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     return true;
   }
   if (st.client < 0) st.client = static_cast<int8_t>(cfg_.client_by_port(c.port));
+  if (dir == st.client) st.client_lost = 1;
   d.owes = dir == st.client && !d.in_value && !d.cut_taken;
   d.cut_taken = 0;
   if (st.binary == 0 || st.client < 0) {

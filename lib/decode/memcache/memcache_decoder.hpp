@@ -84,6 +84,7 @@ struct MemcacheState {
   uint8_t took_cut_reply;  // a reply the capture cut short was taken; its gap follows
   uint8_t end_may_follow;  // ... and its END, if not lost, may still come (absorbed)
   uint8_t lost_get;        // a gap took the head of a retrieval's reply (VALUE ... END)
+  uint8_t client_lost;     // the client's framing was lost once (requests may be missing)
   uint64_t orphan_ns;      // when the last reply that found no request waiting began
 };
 
