@@ -620,15 +620,7 @@ bool MysqlDecoder::client_packet(MysqlState& st, const StreamInfo& c, const uint
                               cmd != kComBinlogDumpGtid && cmd != kComClone;
   while (st.cmd &&
          !(answered_later && can_wait_behind(st) && !(st.cmd == kLostCommands && lost_answered(st)))) {
-    if (st.cmd == kLostCommands) {
-      end_lost(st, c, false);
-      break;
-    }
-    if (published(st.cmd)) {
-      counters_.inc(MysqlStat::unmatched_requests);
-      publish(st, c, "Unmatched request");
-    }
-    reset_transaction(st);  // the next waiting one, if any, is pending now
+    give_up_pending(st, c, false);  // the next waiting one, if any, is pending now
   }
   counters_.inc(MysqlStat::requests);
   switch (cmd) {
@@ -1504,18 +1496,24 @@ bool MysqlDecoder::lose_framing(MysqlState& st, const StreamInfo& c, int dir) {
   return true;
 }
 
+// The pending command goes out unanswered, or the place of lost commands ends (and every
+// command behind it with it: end_lost).
+void MysqlDecoder::give_up_pending(MysqlState& st, const StreamInfo& c, bool at_end) {
+  if (st.cmd == kLostCommands) {
+    end_lost(st, c, at_end);
+    return;
+  }
+  if (published(st.cmd)) {
+    counters_.inc(MysqlStat::unmatched_requests);
+    publish(st, c, "Unmatched request");
+  }
+  reset_transaction(st);
+}
+
 void MysqlDecoder::close(void* state, const StreamInfo& c) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   do {  // the pending command, then those waiting behind it
-    if (st.cmd == kLostCommands) {
-      end_lost(st, c, true);
-      continue;
-    }
-    if (published(st.cmd)) {
-      counters_.inc(MysqlStat::unmatched_requests);
-      publish(st, c, "Unmatched request");
-    }
-    reset_transaction(st);
+    give_up_pending(st, c, true);
   } while (st.cmd || st.n_waiting);
   store_.release(st.statements);
   st.n_statements = 0;
@@ -1529,15 +1527,7 @@ bool MysqlDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
   MysqlState& st = *static_cast<MysqlState*>(state);
   while (st.cmd || st.n_waiting) {  // the pending command, then those waiting behind it
     if (st.start_ns + cfg_.timeout_ns >= now_ns) return true;
-    if (st.cmd == kLostCommands) {
-      end_lost(st, c, true);
-      continue;
-    }
-    if (published(st.cmd)) {
-      counters_.inc(MysqlStat::unmatched_requests);
-      publish(st, c, "Unmatched request");
-    }
-    reset_transaction(st);
+    give_up_pending(st, c, true);
   }
   return false;
 }

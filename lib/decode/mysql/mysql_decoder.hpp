@@ -219,6 +219,7 @@ class MysqlDecoder final : public DecoderCommon<MysqlStat> {
   // published with the responses kept for them, or unanswered.
   struct LostAnswer;
   void end_lost(MysqlState& st, const StreamInfo& c, bool at_end);
+  void give_up_pending(MysqlState& st, const StreamInfo& c, bool at_end);
   void lost_response(MysqlState& st, const uint8_t* p, uint32_t len, uint32_t head, uint8_t seq,
                      uint64_t at_ns);
 
