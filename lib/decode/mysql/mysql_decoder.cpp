@@ -815,27 +815,24 @@ void MysqlDecoder::end_lost(MysqlState& st, const StreamInfo& c, bool at_end) {
   uint32_t paired = 0;
   if (st.lost == kLostResponses && (at_end || lost_answered(st)))
     paired = std::min(kept, m);
-  else if (st.lost == kLostRequests && (at_end || lost_answered(st)) && st.lost_answers >= m)
+  else if (st.lost == kLostRequests && st.lost_answers >= m)  // (answers came: lost_seen)
     paired = kept >= m ? m : 0;
   const char* note = st.lost == kLostResponses ? "Unmatched request" : kLossAmongRequests;
+  // The first m - paired commands find no record; the others take the last ones, in order.
   uint32_t next = kept - paired, unanswered = m - paired;
   uint32_t unpaired = st.lost_taken;
   st.lost_taken = 0;
   ChainStore::Chain resp = st.lost_resp;
   st.lost_resp = ChainStore::Chain{};
   reset_transaction(st);
-  for (; unanswered && st.cmd; --unanswered) {
-    if (published(st.cmd)) {
-      counters_.inc(MysqlStat::unmatched_requests);
-      publish(st, c, note);
-    }
-    reset_transaction(st);
-  }
   while (st.cmd) {
     LostAnswer a{};
-    const bool has = next < kept && store_.copy_out(resp, reinterpret_cast<uint8_t*>(&a), sizeof a,
-                                                    next * static_cast<uint32_t>(sizeof a)) == sizeof a;
-    ++next;
+    bool has = false;
+    if (unanswered)
+      --unanswered;
+    else if (next < kept)
+      has = store_.copy_out(resp, reinterpret_cast<uint8_t*>(&a), sizeof a,
+                            next++ * static_cast<uint32_t>(sizeof a)) == sizeof a;
     // An ERR answers any command (a prepare's leaves -1 naming none).
     if (has && a.kind == LostAnswer::kErr && a.packets == 1 && published(st.cmd)) {
       st.end_ns = a.start_ns;
