@@ -15,7 +15,11 @@ struct RedisText : BoundedText<RedisDecoder::kKeepBytes + 64> {};
 
 namespace {
 
+// kEarly: a reply begun while a place had no command behind it (a lost command's).
+// kGapInText: bytes of a value lost within the message's kept text (which then joins
+// what came before and after them).
 enum DirFlag : uint8_t { kPush = 2, kError = 4, kCut = 8, kLost = 16, kEnded = 32, kTextCut = 64 };
+constexpr uint8_t kEarly = 1, kGapInText = 128;  // DirFlag bits too
 
 constexpr const char* kUnmatchedRequest = "Unmatched request";
 constexpr const char* kTooDeep = "Reply nested deeper than 8 levels: value cut at that depth";
@@ -23,6 +27,8 @@ constexpr const char* kTooDeepUnmatched = "Unmatched request; reply nested deepe
 constexpr const char* kReplyLost = "Unmatched request; its reply began in bytes the capture lost";
 constexpr const char* kAnsweredBeforeItsEnd =
     "Unmatched request; its end was lost and its reply came before the capture showed the loss";
+constexpr const char* kLossAmongCommands =
+    "Packet loss while capturing commands sent before this one: its reply is not told apart from theirs";
 constexpr const char* kEndedRequest = "Its command was cut short by the end of the connection";
 constexpr const char* kEndedResponse = "Its reply was cut short by the end of the connection";
 constexpr const char* kEndedUnmatched =
@@ -434,6 +440,7 @@ DecodeResult RedisDecoder::data(void* state, const StreamInfo& c, int dir, std::
       d.attr_mask = 0;
       d.skipping = 0;
       d.skip_left = 0;
+      if (dir != st.client && st.place && !st.n_behind) d.flags |= kEarly;
     }
     keep(s, line);
     d.bytes += line;
@@ -573,6 +580,11 @@ bool RedisDecoder::answered(RedisState& st, std::span<const std::string_view> ar
 }
 
 void RedisDecoder::reply_lost(RedisState& st, const StreamInfo& c) {
+  if (place_first(st)) {
+    // Replies lost that the place would have held: which commands had theirs is not known.
+    end_place(st, c, false);
+    return;
+  }
   Pending req;
   pop(st, req);
   if (req.owed) return;  // the lost bytes held the owed reply
@@ -614,6 +626,114 @@ void RedisDecoder::owe_reply(RedisState& st, uint64_t tail_ns) {
     return;
   }
   ++st.n_pending;
+  if (st.place) behind_place(st);
+}
+
+void RedisDecoder::lose_commands(RedisState& st, const StreamInfo& c) {
+  if (st.place) return;
+  if (!st.n_pending && c.gap_acked_ns && st.server_ns >= c.gap_acked_ns) return;
+  Pending p{};
+  p.start_ns = p.end_ns = c.ts_ns;
+  p.place = true;
+  if (store_.append(st.queue, reinterpret_cast<const uint8_t*>(&p), sizeof p) < sizeof p) {
+    counters_.inc(RedisStat::store_full);
+    return;
+  }
+  ++st.n_pending;
+  st.place = 1;  // (nothing behind or held: end_place left it so)
+  st.place_seen = 0;
+}
+
+bool RedisDecoder::place_first(RedisState& st) {
+  if (!st.place || !st.n_pending) return false;
+  Pending front;
+  store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&front), sizeof front);
+  return front.place;
+}
+
+void RedisDecoder::release_held(RedisState& st) {
+  for (uint32_t i = 0; i < st.n_held; ++i) {
+    Pending r;
+    store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&r), sizeof r, i * static_cast<uint32_t>(sizeof r));
+    store_.release(r.text);
+  }
+  store_.release(st.held);
+  st.n_held = 0;
+}
+
+void RedisDecoder::behind_place(RedisState& st) {
+  if (++st.n_behind > 1) return;
+  // The first command behind it: the replies held so far came before it was whole, so
+  // are the lost commands'.
+  counters_.inc(RedisStat::unmatched_responses, st.place_answers);
+  release_held(st);
+  st.place_answers = 0;
+}
+
+void RedisDecoder::hold_reply(RedisState& st, Pending& m, bool early) {
+  if (!st.n_behind || early) {
+    // Begun before any command behind the place was whole (the capture's order, which
+    // the reassembler keeps with each side's acknowledgements): a lost command's (and, as
+    // a reply no command waits for, it may be the one a command the gap began owes).
+    counters_.inc(RedisStat::unmatched_responses);
+    st.orphan_ns = m.start_ns;
+    store_.release(m.text);
+    return;
+  }
+  ++st.place_answers;
+  if (st.n_held == kMaxHeld) {
+    Pending r;
+    store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&r), sizeof r);
+    store_.release(r.text);
+    store_.drop_front(st.held, sizeof r);
+    --st.n_held;
+  }
+  if (store_.append(st.held, reinterpret_cast<const uint8_t*>(&m), sizeof m) < sizeof m) {
+    // Those held go too (the last ones held must be the last ones sent).
+    counters_.inc(RedisStat::store_full);
+    store_.release(m.text);
+    release_held(st);
+    return;
+  }
+  ++st.n_held;
+}
+
+void RedisDecoder::end_place(RedisState& st, const StreamInfo& c, bool pair) {
+  Pending place;
+  pop(st, place);
+  st.place = 0;
+  const uint32_t m = st.n_behind, kept = st.n_held;
+  const uint32_t paired = pair && st.place_answers >= m ? std::min(kept, m) : 0;
+  counters_.inc(RedisStat::unmatched_responses, st.place_answers - paired);
+  ChainStore::Chain held = st.held;
+  st.held = ChainStore::Chain{};
+  st.n_held = 0;
+  st.n_behind = 0;
+  st.place_answers = 0;
+  uint32_t next = 0;
+  for (; next < kept - paired; ++next) {
+    Pending r;
+    store_.copy_out(held, reinterpret_cast<uint8_t*>(&r), sizeof r, next * static_cast<uint32_t>(sizeof r));
+    store_.release(r.text);
+  }
+  for (uint32_t i = 0; i < m && st.n_pending; ++i) {
+    Pending req;
+    pop(st, req);
+    if (i < m - paired) {
+      if (!req.owed) {
+        counters_.inc(RedisStat::unmatched_requests);
+        publish(c, st.client, &req, nullptr, kLossAmongCommands);
+      }
+    } else {
+      Pending resp;
+      store_.copy_out(held, reinterpret_cast<uint8_t*>(&resp), sizeof resp,
+                      next++ * static_cast<uint32_t>(sizeof resp));
+      if (!req.owed) publish(c, st.client, &req, &resp, nullptr);
+      store_.release(resp.text);
+    }
+    store_.release(req.text);
+  }
+  store_.release(held);
 }
 
 void RedisDecoder::pop(RedisState& st, Pending& out) {
@@ -632,7 +752,10 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
             (d.flags & kCut) != 0,
             (d.flags & kLost) != 0,
             (d.flags & kEnded) != 0,
-            (d.flags & kTextCut) != 0};
+            (d.flags & kTextCut) != 0,
+            false,
+            false,
+            (d.flags & kGapInText) != 0};
   const uint8_t flags = d.flags;
   d.in_msg = 0;
   d.text = ChainStore::Chain{};
@@ -648,6 +771,9 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   }
   if (dir == st.client) {
     counters_.inc(RedisStat::requests);
+    // The client sends again after the server has: the commands behind the place have
+    // had their replies if enough came.
+    if (st.place_seen && st.place_answers >= st.n_behind && place_first(st)) end_place(st, c, true);
     if (m.lost && st.orphan_ns >= m.start_ns) {
       // Its end lost, and a reply found no command waiting after it began: that reply
       // was its own (the capture showed the loss only later, with the client's next
@@ -684,6 +810,7 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     }
     ++st.n_pending;
     st.pending_bytes += m.text.len;
+    if (st.place) behind_place(st);
     // Subscribing puts a RESP2 connection into push mode.
     if (n >= 1 && (ieq(a[0], "SUBSCRIBE") || ieq(a[0], "PSUBSCRIBE") || ieq(a[0], "SSUBSCRIBE")))
       st.pubsub = 1;
@@ -741,9 +868,15 @@ void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
     store_.release(m.text);
     return;
   }
+  st.server_ns = c.ts_ns;
+  if (st.place) st.place_seen = 1;
   if (st.n_pending) {
     Pending req;
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+    if (req.place) {
+      hold_reply(st, m, flags & kEarly);
+      return;
+    }
     if (req.owed) {
       // Before that command's last bytes were captured, a reply answers an earlier one
       // the gap took: alone, as a reply no command waits for; from then on, it is the
@@ -779,6 +912,7 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
     // Inside a value: the framing survives. A command whose bytes the gap took, answered
     // before the capture showed the loss (complete()), is one whose end was lost.
     if (st.client >= 0 && dir == st.client && st.orphan_ns >= d.start_ns) d.flags |= kLost;
+    if (d.bytes < kKeepBytes) d.flags |= kGapInText;
     d.bulk_left -= len;
     d.bytes += len;
     if (d.bulk_left == 0 && (d.skipping ? skipped_value_done(d) : element_done(d))) complete(st, c, dir);
@@ -800,6 +934,7 @@ bool RedisDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t len) 
   d.owes = st.client >= 0 && dir == st.client && !d.in_msg;
   if (d.in_msg && st.client >= 0 && !d.skipping) d.bytes += len;  // on the wire, as far as the gap tells
   take_partial(st, c, dir, kLost);
+  if (st.client >= 0 && dir == st.client) lose_commands(st, c);
   if (st.client >= 0 && dir != st.client) {
     if (st.lost_replies) settle_lost_replies(st, c, false);  // a gap again before the stream was found
     if (!reply_cut && st.n_pending) reply_lost(st, c);
@@ -914,6 +1049,10 @@ void RedisDecoder::close(void* state, const StreamInfo& c) {
   for (int dir = 0; dir < 2; ++dir) cut_by_end(st, c, dir, false);
   if (st.lost_replies) settle_lost_replies(st, c, false);
   while (st.n_pending) {
+    if (place_first(st)) {
+      end_place(st, c, true);
+      continue;
+    }
     Pending req;
     pop(st, req);
     if (req.owed) continue;
@@ -922,6 +1061,7 @@ void RedisDecoder::close(void* state, const StreamInfo& c) {
     store_.release(req.text);
   }
   store_.release(st.queue);
+  store_.release(st.held);
   for (auto& d : st.dir) store_.release(d.text);
 }
 
@@ -931,6 +1071,10 @@ bool RedisDecoder::expire(void* state, const StreamInfo& c, uint64_t now_ns) {
     Pending req;
     store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
     if (req.start_ns + cfg_.timeout_ns >= now_ns) break;
+    if (req.place) {
+      end_place(st, c, true);
+      continue;
+    }
     pop(st, req);
     if (req.owed) continue;
     counters_.inc(RedisStat::unmatched_requests);
@@ -985,8 +1129,8 @@ void RedisDecoder::publish(const StreamInfo& c, int client, const Pending* req, 
   t.request_only = unanswered_by_request;  // event.start alone: no answer was to come
   t.error = note == kUnmatchedRequest && req && req->ended ? kEndedUnmatched : note;
   if ((req && req->cut) || (resp && resp->cut)) t.error = note ? kTooDeepUnmatched : kTooDeep;
-  if (!t.error && resp && resp->lost) t.error = kLossResponse;
-  if (!t.error && req && req->lost) t.error = kLossRequest;
+  if (!t.error && resp && (resp->lost || resp->gap_in_text)) t.error = kLossResponse;
+  if (!t.error && req && (req->lost || req->gap_in_text)) t.error = kLossRequest;
   if (!t.error && resp && resp->ended) t.error = kEndedResponse;
   if (!t.error && req && req->ended) t.error = kEndedRequest;
   if ((req && req->text_cut) || (resp && resp->text_cut)) {

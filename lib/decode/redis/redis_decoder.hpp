@@ -63,6 +63,23 @@ struct RedisState {
   uint8_t lost_after_cut;  // it cut a reply under way
   uint32_t lost_len;       // bytes lost
   uint64_t lost_acked_ns;  // when the client had them (0: not known)
+  uint64_t server_ns;      // the server's last reply
+  // The client's gap where the framing did not survive: how many commands the lost bytes
+  // held is not known. A place (a Pending record, `place`) takes its turn in the queue
+  // behind the commands waiting (lose_commands). Once it is the oldest, the replies that
+  // reach it are the lost commands' until the first command behind it is whole; those
+  // begun after are held (the last kMaxHeld). The client's first command after the server has
+  // sent, with at least as many held as there are commands behind the place (or the
+  // connection's end or expiry), ends it: the last held replies answer the commands
+  // behind, in order, the others count unmatched (end_place). A batch-at-a-time client
+  // sends again once its batch is answered; one that keeps sending while answers come
+  // can see them paired before the lost commands' replies have all come.
+  uint8_t place;       // a place is in the queue
+  uint8_t place_seen;  // the server has sent since it was made
+  uint16_t n_held;
+  uint32_t n_behind;       // commands queued behind the place
+  uint32_t place_answers;  // replies held
+  ChainStore::Chain held;  // Pending records of the last replies held
 };
 
 class RedisDecoder final : public DecoderCommon<RedisStat> {
@@ -98,7 +115,24 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
     // whose last bytes were passed over after it (captured up to end_ns). Never
     // published; a reply begun from end_ns on is that command's.
     bool owed;
+    // No command: the place of the commands a client's gap took (RedisState::place).
+    bool place;
+    bool gap_in_text;  // bytes inside a value lost where its text was kept: noted
   };
+  static constexpr uint16_t kMaxHeld = 1024;  // replies a place holds
+  // The client's gap took commands: a place for them joins the queue, unless one is
+  // there already (it holds these too) or nothing waits and the server has sent since it
+  // had the lost bytes (their replies have come, unmatched).
+  void lose_commands(RedisState& st, const StreamInfo& c);
+  // A command (or an owed reply's) queued behind the place.
+  void behind_place(RedisState& st);
+  // A reply reaching the place: a lost command's, or held.
+  void hold_reply(RedisState& st, Pending& m, bool early);
+  // The place, the oldest in the queue, ends with every command behind it: the last held
+  // replies answer them where `pair` and there are enough; else they go out alone.
+  void end_place(RedisState& st, const StreamInfo& c, bool pair);
+  bool place_first(RedisState& st);
+  void release_held(RedisState& st);  // the held replies and their texts
   // After the client's gap, the first command found again: where bytes were passed over
   // before it (the end of a command the gap began), that command's reply is owed.
   void owe_reply(RedisState& st, uint64_t tail_ns);
