@@ -200,6 +200,29 @@ TEST(Memcache, TextRepliesOfCommandsTheCaptureLostAreNotTakenForOthers) {
   EXPECT_EQ(h.count("memcache.violations"), 0u);
 }
 
+// A pipeline (set k1 with a 300-byte value, get k1, get k2) whose server segment holding
+// the set's STORED and the head of get k1's VALUE the capture lost: the rest of the value
+// is passed over, and the END after it ends get k1's reply, not a miss for it (the set
+// goes out at the gap, get k1 with it, its reply begun in the lost bytes); get k2 takes
+// its own miss. Before, get k1 took that END for a miss and get k2 its own.
+TEST(Memcache, EndAfterALostValueIsNotTakenForAMiss) {
+  MemcacheHarness h;
+  const std::string v(300, 'v');
+  h.client("set k1 0 0 300\r\n" + v + "\r\nget k1\r\nget k2\r\n");
+  const std::string replies = "STORED\r\nVALUE k1 0 300\r\n" + v + "\r\nEND\r\nEND\r\n";
+  h.lose(false, h.conn, replies.substr(0, 100));
+  h.server(replies.substr(100));
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(contains(ev[0], R"("command":"set")") && !contains(ev[0], R"("response":{)")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("command":"get","keys":["k1"])")) << ev[1];
+  EXPECT_FALSE(contains(ev[1], R"("response":{)")) << ev[1];
+  EXPECT_TRUE(contains(ev[2], R"("command":"get","keys":["k2"])")) << ev[2];
+  EXPECT_TRUE(contains(ev[2], R"("response":{)")) << ev[2];
+  EXPECT_EQ(h.count("memcache.responses_lost"), 2u);
+  EXPECT_EQ(h.count("memcache.violations"), 0u);
+}
+
 // Pipelined batches (set kN, get kN, set kN+1, get kN+1), the client waiting for each
 // batch's replies. A segment holding the first two replies of a batch lost: the set
 // goes to the gap, and the get, which a STORED cannot answer, after it; the rest pair

@@ -220,7 +220,7 @@ void MemcacheDecoder::end_value_early(McMsg& m, MemcacheState::Dir& d) {
 void MemcacheDecoder::text_keys(McMsg& m, const std::string_view* w, int nw, std::string_view line) {
   const bool gat = m.command == kCmdGat || m.command == kCmdGats;
   if (nw > 1 && m.command != 13 && m.command != 14 && m.command != 16 && !gat) keep_key(m, w[1]);
-  if (!(m.command == 1 || m.command == 2 || gat)) return;
+  if (!retrieval(m.command)) return;
   for (int i = 2; i < nw; ++i) keep_key(m, w[i]);
   if (nw < kMaxWords) return;
   // A multi-get longer than the words read: its other keys from the rest of the line.
@@ -612,10 +612,21 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
     d.owes = 0;
     const bool lost_get = st.lost_get && dir != st.client;
     if (dir != st.client) st.lost_get = 0;
-    if (lost_get && passed_before + r.passed > 0 && n - off >= 4 && std::memcmp(p + off, "END", 3) == 0 &&
+    if (dir != st.client && st.binary == 1 && passed_before + r.passed > 0 && n - off >= 4 &&
+        std::memcmp(p + off, "END", 3) == 0 &&
         (p[off + 3] == '\n' || (n - off >= 5 && p[off + 3] == '\r' && p[off + 4] == '\n'))) {
-      // Value bytes passed over after the gap, then END: the end of the retrieval reply
-      // whose head was lost (its command went out at the gap), not a miss for the next.
+      // Value bytes passed over after the gap, then END: the end of a retrieval reply
+      // whose head was lost, not a miss for the next: the command that went out at the
+      // gap, or (the lost bytes began with another's reply) the retrieval waiting first,
+      // which goes out now, its reply begun in the lost bytes.
+      McMsg req;
+      if (!lost_get && st.n_pending) {
+        store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
+        if (!req.owed && !(req.bits & (kQuiet | kMeta | kBinary)) && retrieval(req.command)) {
+          drop_pending(st, req);
+          lose_reply(st, c, req);
+        }
+      }
       off += p[off + 3] == '\n' ? 4 : 5;
     }
   }
@@ -1014,8 +1025,7 @@ bool MemcacheDecoder::gap(void* state, const StreamInfo& c, int dir, uint32_t le
     } else if (!(req.bits & kQuiet) && !took) {
       drop_pending(st, req);
       lose_reply(st, c, req);
-      st.lost_get = st.binary == 1 && (req.command == 1 || req.command == 2 || req.command == kCmdGat ||
-                                       req.command == kCmdGats);
+      st.lost_get = st.binary == 1 && retrieval(req.command);
     }
     st.lost.on_gap(c.gap_acked_ns);
     for (uint32_t i = 0; st.lost.waiting() && i < st.n_pending; ++i) {

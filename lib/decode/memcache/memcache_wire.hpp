@@ -68,6 +68,10 @@ inline constexpr Command kCommands[] = {
     {"me", "Info"},
 };
 inline constexpr uint8_t kCmdFlushAll = 14, kCmdVerbosity = 16, kCmdGat = 19, kCmdGats = 20;
+// get, gets, gat, gats: answered by VALUE lines and END.
+inline constexpr bool retrieval(uint8_t command) {
+  return command == 1 || command == 2 || command == kCmdGat || command == kCmdGats;
+}
 inline constexpr uint8_t kCmdMg = 21, kCmdMs = 22, kCmdMd = 23, kCmdMa = 24, kCmdMn = 25, kCmdMe = 26;
 inline uint8_t command_index(std::string_view s) {
   for (uint8_t i = 1; i < std::size(kCommands); ++i)
