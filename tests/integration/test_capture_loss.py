@@ -1062,3 +1062,22 @@ def test_a_lost_segment_inside_values_leaves_no_connection(capture, tmp_path):
         assert not wrong, f"{capture}: record {k} dropped: paired with another's reply: {wrong[:2]}"
         runs += 1
     assert runs >= 100, runs
+
+
+def test_binary_quiet_hits_after_a_lost_one_keep_their_requests(tmp_path):
+    """Packetbeat's binary memcache capture of quiet gets (GetKQ x, k1, k2, k3, y, then a
+    no-op) with the server's segment holding k1's hit dropped: k2's and k3's hits repeat
+    their requests' opaque and opcode, so they are theirs, though the requests were sent
+    before the client had the lost bytes; k1 goes out alone, binary, noted. Before, k2 went
+    out at the gap as a text request and its hit as a response with no request."""
+    header, records = read_pcap(pcap("beats/memcache/memcache_bin_tcp_multi_store_load.pcap"))
+    cut = tmp_path / "cut.pcap"
+    write_pcap(cut, header, records, {14})  # the server's 130 bytes: k1's hit
+    got = [e["memcache"] for e in run(cut, tmp_path, open(GOLDEN_CONFIG).read())[0] if e.get("type") == "memcache"]
+    gets = {tuple(m["request"]["keys"]): m for m in got if m.get("request", {}).get("command") == "get"}
+    assert all(m["protocol_type"] == "binary" for m in got), got
+    assert "response" not in gets[("k1",)], gets[("k1",)]
+    for key, size in (("k2", 20), ("k3", 10)):
+        assert gets[(key,)].get("response", {}).get("bytes") == size, gets[(key,)]
+    assert not [m for m in got if "request" not in m], got
+

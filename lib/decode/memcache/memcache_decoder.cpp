@@ -760,7 +760,10 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
       break;
     }
     drop_pending(st, req);
-    const bool lost = st.lost.lost(req.start_ns, msg.start_ns);
+    // (A binary response that repeats the request's non-zero opaque is its, whatever the
+    // timing says.)
+    const bool lost =
+        st.lost.lost(req.start_ns, msg.start_ns) && !(binary && req.opaque && can_answer(req, msg));
     if (st.n_pending && (lost || ((st.lost.active() || binary) && !can_answer(req, msg)))) {
       // After a gap: a reply that began after a request sent with the lost bytes in
       // hand, or one this request cannot have got, shows its reply was in them.
@@ -785,7 +788,7 @@ void MemcacheDecoder::on_message(MemcacheState& st, const StreamInfo& c, McMsg& 
 void MemcacheDecoder::lose_reply(MemcacheState& st, const StreamInfo& c, McMsg& req) {
   counters_.inc(MemcacheStat::unmatched_requests);
   counters_.inc(MemcacheStat::responses_lost);
-  publish(c, st.client, false, false, &req, nullptr);
+  publish(c, st.client, req.bits & kBinary, false, &req, nullptr);
   release(req);
 }
 
