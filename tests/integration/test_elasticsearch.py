@@ -74,6 +74,11 @@ def es_args(hosts, *settings):
 
 
 def run_to(hosts, *settings, check=True):
+    # A run ends as soon as the node has taken everything; the default 5 s left for
+    # what is in flight when the capture ends is too short for a node on a loaded
+    # machine (a bulk request answered after it is counted as dropped.shutdown).
+    if not any(s.startswith("tapbeat.shutdown_timeout=") for s in settings):
+        settings += ("tapbeat.shutdown_timeout=60s",)
     return run_tapbeat(es_args(hosts, *settings) + ["-I", CAPTURE, "-t"], check=check)
 
 
