@@ -142,6 +142,16 @@ DnsParse read_name(const Msg& m, uint32_t off, uint32_t& next, Arena& a, std::st
     if (total > 255) return DnsParse::kBadName;
     if (!first) a.put('.');
     first = false;
+    const uint8_t* label = m.d + off + 1;
+    uint32_t plain = 0;  // the label's bytes written as they are: copied at once
+    while (plain < l && label[plain] > 0x20 && label[plain] < 0x7F && label[plain] != '.' &&
+           label[plain] != '\\')
+      ++plain;
+    if (plain == l) {
+      a.put(std::string_view(reinterpret_cast<const char*>(label), l));
+      off += 1 + l;
+      continue;
+    }
     for (uint32_t i = 0; i < l; ++i) {
       // Master-file escaping (RFC 1035 §5.1): \. and \\, \DDD for bytes outside
       // printable ASCII, so names stay readable and valid UTF-8.
