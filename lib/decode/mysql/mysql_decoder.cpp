@@ -833,52 +833,48 @@ void MysqlDecoder::end_lost(MysqlState& st, const StreamInfo& c, bool at_end) {
     else if (next < kept)
       has = store_.copy_out(resp, reinterpret_cast<uint8_t*>(&a), sizeof a,
                             next++ * static_cast<uint32_t>(sizeof a)) == sizeof a;
-    // An ERR answers any command (a prepare's leaves -1 naming none).
+    // The record answers the command: its response ends where the record began.
+    const auto answered_by = [&](uint64_t bytes) {
+      st.end_ns = a.start_ns;
+      st.resp_bytes = bytes;
+    };
+    bool took = false;
     if (has && a.kind == LostAnswer::kErr && a.packets == 1 && published(st.cmd)) {
-      st.end_ns = a.start_ns;
-      st.resp_bytes = a.bytes;
+      // An ERR answers any command (a prepare's leaves -1 naming none).
+      answered_by(a.bytes);
       error_packet(st, a.head, a.head_len);
-      --unpaired;
-      finish_response(st, c);
-      continue;
-    }
-    // A plain OK, or a result set read to its end, answering a query or an execute, is
-    // published with the command (a result set's rows counted, not shown).
-    if (has && (st.cmd == kComQuery || st.cmd == kComStmtExecute || st.cmd == kComStmtBulkExecute)) {
-      st.end_ns = a.start_ns;
-      st.resp_bytes = a.bytes;
+      took = true;
+    } else if (has && (st.cmd == kComQuery || st.cmd == kComStmtExecute || st.cmd == kComStmtBulkExecute)) {
+      // A plain OK, or a result set read to its end, answering a query or an execute, is
+      // published with the command (a result set's rows counted, not shown).
+      answered_by(a.bytes);
       if (a.kind == LostAnswer::kOk && a.packets == 1) {
         ok_packet(st, a.head, a.head_len, false);
-        if (!(st.flags & kMoreResults)) {
-          --unpaired;
-          finish_response(st, c);  // the next behind is pending now
-          continue;
-        }
+        took = !(st.flags & kMoreResults);
       } else if (a.kind == LostAnswer::kRows) {
         st.num_fields = a.num_fields;
         st.num_rows = a.rows;
         st.flags |= kColumnsUnknown;
-        --unpaired;
-        finish_response(st, c);
-        continue;
+        took = true;
       }
-    }
-    // A prepare's OK (statement id, columns, parameters) and the definitions after it:
-    // the statement is remembered (its columns' types not known here).
-    if (has && st.cmd == kComStmtPrepare && a.kind == LostAnswer::kOk && a.head_len >= 12) {
+    } else if (has && st.cmd == kComStmtPrepare && a.kind == LostAnswer::kOk && a.head_len >= 12) {
+      // A prepare's OK (statement id, columns, parameters) and the definitions after it:
+      // the statement is remembered (its columns' types not known here).
       const uint32_t cols = le<uint16_t>(a.head + 5), params = le<uint16_t>(a.head + 7);
       if (a.packets >= 1 + cols + params) {
-        st.end_ns = a.start_ns;
-        st.resp_bytes = a.bytes_defs;
+        answered_by(a.bytes_defs);
         st.stmt_id = le<uint32_t>(a.head + 1);
         st.num_fields = cols;
         st.stmt_params = params;
         st.flags |= kColumnsUnknown;
         remember_statement(st, c.ts_ns);
-        --unpaired;
-        finish_response(st, c);
-        continue;
+        took = true;
       }
+    }
+    if (took) {
+      --unpaired;
+      finish_response(st, c);  // the next behind is pending now
+      continue;
     }
     if (published(st.cmd)) {
       counters_.inc(MysqlStat::unmatched_requests);

@@ -745,17 +745,17 @@ void RedisDecoder::pop(RedisState& st, Pending& out) {
 
 void RedisDecoder::complete(RedisState& st, const StreamInfo& c, int dir) {
   RedisState::Dir& d = st.dir[dir];
-  Pending m{d.text,
-            d.start_ns,
-            c.ts_ns,
-            d.bytes,
-            (d.flags & kCut) != 0,
-            (d.flags & kLost) != 0,
-            (d.flags & kEnded) != 0,
-            (d.flags & kTextCut) != 0,
-            false,
-            false,
-            (d.flags & kGapInText) != 0};
+  Pending m{.text = d.text,
+            .start_ns = d.start_ns,
+            .end_ns = c.ts_ns,
+            .bytes = d.bytes,
+            .cut = (d.flags & kCut) != 0,
+            .lost = (d.flags & kLost) != 0,
+            .ended = (d.flags & kEnded) != 0,
+            .text_cut = (d.flags & kTextCut) != 0,
+            .owed = false,
+            .place = false,
+            .gap_in_text = (d.flags & kGapInText) != 0};
   const uint8_t flags = d.flags;
   d.in_msg = 0;
   d.text = ChainStore::Chain{};
