@@ -218,8 +218,11 @@ std::size_t Worker::process_some(std::span<const RawPacket> burst) {
     // Stage 2: keys, then hashes in a separate pass, so the hash reads whole words
     // of keys whose byte-sized stores have already retired (no store-forwarding
     // stalls), and the index lines start on their way.
-    for (std::size_t i = 0; i < n; ++i)
-      if (parsed_[i].ok) FlowTable::make_key(parsed_[i].meta, parsed_[i].key, parsed_[i].from_a);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!parsed_[i].ok) continue;
+      FlowTable::make_key(parsed_[i].meta, parsed_[i].key, parsed_[i].from_a);
+      parsed_[i].conn_hashed = false;
+    }
     for (std::size_t i = 0; i < n; ++i) {
       if (!parsed_[i].ok) continue;
       parsed_[i].hash = FlowTable::hash_key(parsed_[i].key);
@@ -285,15 +288,23 @@ void Worker::account(Parsed& p) {
   }
   p.flow = f;
   // A TCP packet's connection and session lines start on their way now: tcp_session
-  // reads them after the whole burst is accounted.
-  if (tcp_ && f->conn_hint && p.meta.l4_proto == 6) {
-    const uint32_t slot = f->conn_hint - 1;
-    const char* c = reinterpret_cast<const char*>(conns_->at_slot(slot));
-    prefetch_read(c);
-    prefetch_read(c + kCacheLine);
-    const char* s = reinterpret_cast<const char*>(&sessions_[slot]);
-    prefetch_write(s);
-    prefetch_write(s + kCacheLine);
+  // reads them after the whole burst is accounted. A flow with no hint yet (new, mostly)
+  // looks its connection up by key: the index line it probes first starts instead (cold
+  // in a large table, that lookup cost as much as every packet's flow lookup together).
+  if (tcp_ && p.meta.l4_proto == 6) {
+    if (f->conn_hint) {
+      const uint32_t slot = f->conn_hint - 1;
+      const char* c = reinterpret_cast<const char*>(conns_->at_slot(slot));
+      prefetch_read(c);
+      prefetch_read(c + kCacheLine);
+      const char* s = reinterpret_cast<const char*>(&sessions_[slot]);
+      prefetch_write(s);
+      prefetch_write(s + kCacheLine);
+    } else {
+      p.conn_hash = p.key.has_mac || p.key.vlan_count ? FlowTable::hash_key(without_link(p.key)) : p.hash;
+      p.conn_hashed = true;
+      conns_->prefetch(p.conn_hash);
+    }
   }
   const int dir = p.from_a == f->source_is_a ? 0 : 1;
   f->dir[dir].packets += p.frames;
@@ -419,6 +430,7 @@ Flow* Worker::connection(Parsed& p) {
   // A packet whose flow key has no link layer has the connection's key and hash.
   const auto key_and_hash = [&p]() -> std::pair<FlowKey, uint64_t> {
     const FlowKey key = without_link(p.key);
+    if (p.conn_hashed) return {key, p.conn_hash};
     return {key, p.key.has_mac || p.key.vlan_count ? FlowTable::hash_key(key) : p.hash};
   };
   if (!c) {

@@ -130,12 +130,14 @@ class alignas(kCacheLine) Worker {
     Flow* flow;
     FlowKey key;
     uint64_t hash;
+    uint64_t conn_hash;  // the connection's key's hash, when conn_hashed (account, for a flow with no hint)
     uint32_t frames;
     uint64_t wire_bytes;
     uint64_t first_ts_ns;
     bool from_a;
     bool ok;
     bool in_frame;  // the payload lies in the packet as captured (not a datagram rebuilt from fragments)
+    bool conn_hashed;
   };
 
   // Bytes of a direction the decoder has not consumed yet, and how many it needs.
