@@ -447,8 +447,16 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
   for (int k = 0; k < 2; ++k) {
     // Bytes waiting for the other side's since longer than a capture point reorders the
     // directions: those were lost to the capture.
-    if (!dir[k].wait_ns) continue;
+    if (!dir[k].wait_ns || p.ts_ns <= dir[k].wait_ns + max_wait_ns) continue;
+    const uint32_t upto = waited_for(dir[k]);
+    const uint64_t acked_ns = dir[k].wait_ns;
     expire_wait(dir[k], dir[1 - k], p.ts_ns, max_wait_ns, sinks.dir(k));
+    if (sinks.gone()) return false;
+    // The other side's bytes they acknowledged were sent (known since they came) and not
+    // written in time: lost to the capture, a gap after them. A copy written later still
+    // (a retransmission after the answer) is then passed over; read, it was a request
+    // after the answer it had, which took the next one's.
+    lost_up_to(dir[1 - k], upto, sinks.dir(1 - k), acked_ns);
     if (sinks.gone()) return false;
   }
   if (acks) {
@@ -533,6 +541,14 @@ bool TcpReassembler::peer_sent(const TcpDirection& d, uint32_t seq, bool data, u
   }
   if (found) upto = seq_diff(most, seq) > 0 ? seq : most;
   return found;
+}
+
+uint32_t TcpReassembler::waited_for(const TcpDirection& d) const {
+  uint32_t most = d.next_seq;
+  bool any = false;
+  for (int32_t i = d.head; i >= 0; i = nodes_[i].next)
+    if (nodes_[i].waits && (!any || seq_diff(nodes_[i].needs, most) > 0)) most = nodes_[i].needs, any = true;
+  return most;
 }
 
 void TcpReassembler::lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink, uint64_t acked_ns) {

@@ -325,6 +325,9 @@ class TcpReassembler {
   // acked_ns: when that was known, where it is acted on later (0: now); then also while
   // d's own later bytes wait for the peer's (those answer the peer's that waited for d's).
   void lost_up_to(TcpDirection& d, uint32_t upto, StreamSink& sink, uint64_t acked_ns = 0);
+  // How far the peer's bytes reach that d's held segments wait for (the most they
+  // acknowledged).
+  uint32_t waited_for(const TcpDirection& d) const;
   // The peer's bytes up to `upto` were lost to the capture: d's held segments that wait
   // for no more than those, or that the peer acknowledged (`ack`, 0: none), go out,
   // counted in tcp.reassembly.wait_given_up.

@@ -476,7 +476,8 @@ TEST(TcpReassemblyWait, ConnectionPickedUpMidwayReadsAnAnswerAfterTheRequestWrit
 
 // A side whose wait for the other side's bytes ran out (those were lost) waits no more,
 // but for bytes of the other side the capture has shown, held behind a hole: an answer
-// to them goes out after them, once the hole is given up.
+// to them goes out after them. The bytes the wait was for are lost once it runs out:
+// the hole is given up then, and what was held behind it goes.
 TEST(TcpReassemblyWait, AfterAWaitRanOutAnAnswerStillFollowsTheHeldBytesItAnswers) {
   TwoSides w;
   w.reorder = 100;
@@ -484,11 +485,9 @@ TEST(TcpReassemblyWait, AfterAWaitRanOutAnAnswerStillFollowsTheHeldBytesItAnswer
   w.packet(1, 2, 0, 500, 104, "ans1");
   // req2 (104-107) lost
   w.packet(1, 3, 0, 504, 108, "ans2");     // waits for req2
-  w.packet(0, 2000, 0, 108, 508, "req3");  // the wait runs out; req3 held behind req2's hole
-  EXPECT_EQ(w.log, "c:req1 s:ans1 s:ans2 ");
-  w.packet(1, 2001, 0, 508, 112, "ans3");  // answers req3: waits for it
-  EXPECT_EQ(w.log, "c:req1 s:ans1 s:ans2 ");
-  w.packet(0, 2200, 0, 112, 512, "");  // the grace passed: req2 lost, then req3, then ans3
+  w.packet(0, 2000, 0, 108, 508, "req3");  // the wait runs out: req2 lost, then req3
+  EXPECT_EQ(w.log, "c:req1 s:ans1 s:ans2 c:[gap 4] c:req3 ");
+  w.packet(1, 2001, 0, 508, 112, "ans3");  // answers req3
   EXPECT_EQ(w.log, "c:req1 s:ans1 s:ans2 c:[gap 4] c:req3 s:ans3 ");
 }
 
@@ -623,11 +622,23 @@ TEST(TcpReassemblyWait, BytesWaitedForThatNeverComeAreLost) {
     w.packet(1, 5, 10, 502, 104, "R2");
     EXPECT_EQ(w.log, "");
     w.packet(1, 13, 10, 504, 104, "R3");
-    EXPECT_EQ(w.log, "s:R1 s:R2 s:R3 ");
+    EXPECT_EQ(w.log, "s:R1 s:R2 c:[gap 4] s:R3 ");  // what they waited for, lost
     EXPECT_TRUE(w.dirs[1].no_wait);
     w.packet(1, 14, 10, 506, 110, "R4");  // no second wait
-    EXPECT_EQ(w.log, "s:R1 s:R2 s:R3 s:R4 ");
+    EXPECT_EQ(w.log, "s:R1 s:R2 c:[gap 4] s:R3 s:R4 ");
     EXPECT_EQ(w.c.get(Counter::tcp_reasm_waited_for_peer), 1u);
+  }
+  {
+    // Out of time, and a copy of the bytes waited for written later still (a
+    // retransmission after the answer): passed over. Read, it was a request after the
+    // answer it had, and the next answer went to it.
+    TwoSides w;
+    w.packet(1, 1, 0, 500, 104, "ans1");
+    w.packet(0, 2000, 0, 100, 500, "req1");  // past the wait (1000)
+    w.packet(0, 2001, 0, 104, 504, "req2");
+    w.packet(1, 2002, 0, 504, 108, "ans2");
+    EXPECT_EQ(w.log, "s:ans1 c:[gap 4] c:req2 s:ans2 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_retransmissions), 1u);
   }
   {
     TwoSides w;  // the connection ends
