@@ -316,7 +316,7 @@ void TcpReassembler::finish(TcpDirection& d, uint8_t flags, uint32_t end_seq, St
       return;
     }
   }
-  close(d, sink);
+  close(d, sink, false);
   // A FIN numbered past the bytes seen: the stream's tail was lost to the capture
   // (nothing after it would tell). Its decoder hears of the gap before the end, as of
   // any other. A number further ahead than the window is not believed.
@@ -625,13 +625,19 @@ void TcpReassembler::ack(TcpDirection& d, uint32_t ack, StreamSink& sink, uint64
     skip_hole(d, sink, now, acked_ns != 0);
 }
 
-void TcpReassembler::close(TcpDirection& d, StreamSink& sink) {
+void TcpReassembler::close(TcpDirection& d, StreamSink& sink, bool tail_acked) {
   if (d.wait_ns) {  // the other side's bytes never came: these go out as they are
     for (int32_t i = d.head; i >= 0; i = nodes_[i].next) nodes_[i].waits = false;
     settle(d, sink);
   }
   while (d.head >= 0) skip_hole(d, sink);
   d.suspect = 0;
+  // The other side acknowledged bytes of d the capture never showed, none after them (the
+  // stream's tail lost): a gap before the end, so that the decoder tells a loss, not a
+  // message the connection's end cut. One number past the bytes seen is d's FIN, lost
+  // alone (a FIN lost with bytes before it counts in the gap as one).
+  if (tail_acked && d.peer_ack_ns && !d.wait_end_flags && seq_diff(d.peer_ack, d.next_seq) > 1)
+    lost_up_to(d, d.peer_ack, sink, d.peer_ack_ns);
   end_if_due(d, sink, true);  // a FIN that waited for bytes that never came
 }
 

@@ -208,8 +208,10 @@ class TcpReassembler {
       still = dir[k].next_seq == was ? still + 1 : 0;
     }
   }
-  // The connection ended: buffered bytes after a hole go out behind a gap.
-  void close(TcpDirection& d, StreamSink& sink);
+  // The connection ended: buffered bytes after a hole go out behind a gap, and bytes the
+  // other side acknowledged that the capture never showed are a gap before the end
+  // (tail_acked; not where d's own FIN or RST ends it: finish() tells that tail).
+  void close(TcpDirection& d, StreamSink& sink, bool tail_acked = true);
   // Before close(): evidence of loss not acted on yet is (the bytes did not come late),
   // so that each side's bytes still go out in the order they were sent. False when the
   // connection was let go meanwhile.

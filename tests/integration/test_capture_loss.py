@@ -1091,6 +1091,23 @@ def test_a_request_written_after_its_answers_wait_ran_out_is_lost_not_the_next_o
     assert stats["tcp.reassembly.gaps"] == 1 and stats["tcp.reassembly.retransmissions"] >= 2
 
 
+def test_the_lost_tail_of_a_stream_is_a_gap_not_its_end(tmp_path):
+    """gopacket's pcap__test_ethernet.pcap (one HTTP/1.0 exchange) with the response's
+    second segment dropped (its headers' rest, the body and the FIN): the client's
+    acknowledgement says the server sent them. The response is noted as cut by lost bytes,
+    and the loss counted as a gap. Before, nothing followed the hole, so nothing told it:
+    the event said the head was cut by the connection's end, and no gap was counted."""
+    header, records = read_pcap(pcap("gopacket/flows/pcap__test_ethernet.pcap"))
+    cut = tmp_path / "cut.pcap"
+    write_pcap(cut, header, records, {7})
+    got, stats = run(cut, tmp_path, open(GOLDEN_CONFIG).read())
+    [e] = [e for e in got if e.get("type") == "http"]
+    assert e["http"]["response"]["status_code"] == 302
+    assert e["error"]["message"].startswith("Packet loss while capturing the response"), e["error"]
+    assert stats["tcp.reassembly.gaps"] == 1 and stats["tcp.reassembly.acked_gaps"] == 1
+    assert stats["http.heads_cut_by_gap"] == 1 and stats["http.heads_cut_by_end"] == 0
+
+
 def test_binary_quiet_hits_after_a_lost_one_keep_their_requests(tmp_path):
     """Packetbeat's binary memcache capture of quiet gets (GetKQ x, k1, k2, k3, y, then a
     no-op) with the server's segment holding k1's hit dropped: k2's and k3's hits repeat

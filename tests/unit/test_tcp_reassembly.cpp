@@ -641,11 +641,14 @@ TEST(TcpReassemblyWait, BytesWaitedForThatNeverComeAreLost) {
     EXPECT_EQ(w.c.get(Counter::tcp_reasm_retransmissions), 1u);
   }
   {
-    TwoSides w;  // the connection ends
+    // The connection ends: the bytes the answer acknowledged, none of the client's
+    // after them, lost (a gap before the end, not a message the end cut).
+    TwoSides w;
     w.packet(1, 2, 0, 500, 104, "R1");
     w.r.close(w.dirs[0], w.side[0]);
     w.r.close(w.dirs[1], w.side[1]);
-    EXPECT_EQ(w.log, "s:R1 ");
+    EXPECT_EQ(w.log, "c:[gap 4] s:R1 ");
+    EXPECT_EQ(w.c.get(Counter::tcp_reasm_acked_gaps), 1u);
     EXPECT_EQ(w.r.buffered_total(), 0u);
   }
   {
