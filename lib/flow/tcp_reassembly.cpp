@@ -447,17 +447,7 @@ bool TcpReassembler::before_segment(TcpDirection (&dir)[2], int d, const TcpPack
   for (int k = 0; k < 2; ++k) {
     // Bytes waiting for the other side's since longer than a capture point reorders the
     // directions: those were lost to the capture.
-    if (!dir[k].wait_ns || p.ts_ns <= dir[k].wait_ns + max_wait_ns) continue;
-    const uint32_t upto = waited_for(dir[k]);
-    const uint64_t acked_ns = dir[k].wait_ns;
-    expire_wait(dir[k], dir[1 - k], p.ts_ns, max_wait_ns, sinks.dir(k));
-    if (sinks.gone()) return false;
-    // The other side's bytes they acknowledged were sent (known since they came) and not
-    // written in time: lost to the capture, a gap after them. A copy written later still
-    // (a retransmission after the answer) is then passed over; read, it was a request
-    // after the answer it had, which took the next one's.
-    lost_up_to(dir[1 - k], upto, sinks.dir(1 - k), acked_ns);
-    if (sinks.gone()) return false;
+    if (!expire_wait(dir, k, p.ts_ns, max_wait_ns, sinks)) return false;
   }
   if (acks) {
     note_ack(other, p.ack, p.ts_ns);
@@ -541,6 +531,23 @@ bool TcpReassembler::peer_sent(const TcpDirection& d, uint32_t seq, bool data, u
   }
   if (found) upto = seq_diff(most, seq) > 0 ? seq : most;
   return found;
+}
+
+bool TcpReassembler::expire_wait(TcpDirection (&dir)[2], int k, uint64_t ts_ns, uint64_t max_ns,
+                                 ConnectionSinks& sinks) {
+  TcpDirection& d = dir[k];
+  TcpDirection& peer = dir[1 - k];
+  if (!d.wait_ns || ts_ns <= d.wait_ns + max_ns) return true;
+  const uint32_t upto = waited_for(d);
+  const uint64_t acked_ns = d.wait_ns;  // when the peer had them: the first held came then
+  // A second such wait run out with the peer still unseen: its side is not captured.
+  if (!peer.synced && d.blind_expired < 2) ++d.blind_expired;
+  give_up_all(d, sinks.dir(k), peer.synced || d.blind_expired >= 2);
+  if (sinks.gone()) return false;
+  // Read, a copy of the lost bytes written later (a retransmission after the answer)
+  // was a request after the answer it had, and took the next one's.
+  lost_up_to(peer, upto, sinks.dir(1 - k), acked_ns);
+  return !sinks.gone();
 }
 
 uint32_t TcpReassembler::waited_for(const TcpDirection& d) const {

@@ -336,18 +336,15 @@ class TcpReassembler {
   void give_up_waiting(TcpDirection& d, uint32_t upto, uint32_t ack, StreamSink& sink) {
     if (d.wait_ns) unwait(d, upto, true, sink, ack);
   }
-  // d waited since before `ts_ns - max_ns`: the peer's bytes were lost to the capture.
-  // All of d's bytes go out, and d waits no more on this connection (where none of the
-  // peer's bytes were seen, d's first bytes answered bytes sent before the capture began:
+  // dir[k] waited since before `ts_ns - max_ns`: the peer's bytes were lost to the
+  // capture. All of dir[k]'s bytes go out, then the peer's decoder hears of the gap up to
+  // what they acknowledged (a copy of those bytes written later still is a
+  // retransmission), and dir[k] waits no more on this connection (where none of the
+  // peer's bytes were seen, its first bytes answered bytes sent before the capture began:
   // its later ones may wait for the peer's once more). Every wait given up (this, the
-  // limits, the peer's bytes lost) is counted in tcp.reassembly.wait_given_up.
-  void expire_wait(TcpDirection& d, const TcpDirection& peer, uint64_t ts_ns, uint64_t max_ns,
-                   StreamSink& sink) {
-    if (!d.wait_ns || ts_ns <= d.wait_ns + max_ns) return;
-    // A second such wait run out with the peer still unseen: its side is not captured.
-    if (!peer.synced && d.blind_expired < 2) ++d.blind_expired;
-    give_up_all(d, sink, peer.synced || d.blind_expired >= 2);
-  }
+  // limits, the peer's bytes lost) is counted in tcp.reassembly.wait_given_up. False when
+  // the connection was let go meanwhile.
+  bool expire_wait(TcpDirection (&dir)[2], int k, uint64_t ts_ns, uint64_t max_ns, ConnectionSinks& sinks);
   int32_t alloc();
   void free_node(int32_t i);
   // waits/needs: the nodes wait for the peer's bytes to reach `needs`.

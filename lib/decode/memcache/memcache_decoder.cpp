@@ -619,8 +619,8 @@ DecodeResult MemcacheDecoder::data(void* state, const StreamInfo& c, int dir,
       // whose head was lost, not a miss for the next: the command that went out at the
       // gap, or (the lost bytes began with another's reply) the retrieval waiting first,
       // which goes out now, its reply begun in the lost bytes.
-      McMsg req;
       if (!lost_get && st.n_pending) {
+        McMsg req;
         store_.copy_out(st.queue, reinterpret_cast<uint8_t*>(&req), sizeof req);
         if (!req.owed && !(req.bits & (kQuiet | kMeta | kBinary)) && retrieval(req.command)) {
           drop_pending(st, req);

@@ -651,12 +651,16 @@ bool RedisDecoder::place_first(RedisState& st) {
   return front.place;
 }
 
-void RedisDecoder::release_held(RedisState& st) {
-  for (uint32_t i = 0; i < st.n_held; ++i) {
+void RedisDecoder::release_texts(const ChainStore::Chain& held, uint32_t from, uint32_t to) {
+  for (uint32_t i = from; i < to; ++i) {
     Pending r;
-    store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&r), sizeof r, i * static_cast<uint32_t>(sizeof r));
+    store_.copy_out(held, reinterpret_cast<uint8_t*>(&r), sizeof r, i * static_cast<uint32_t>(sizeof r));
     store_.release(r.text);
   }
+}
+
+void RedisDecoder::release_held(RedisState& st) {
+  release_texts(st.held, 0, st.n_held);
   store_.release(st.held);
   st.n_held = 0;
 }
@@ -682,10 +686,8 @@ void RedisDecoder::hold_reply(RedisState& st, Pending& m, bool early) {
   }
   ++st.place_answers;
   if (st.n_held == kMaxHeld) {
-    Pending r;
-    store_.copy_out(st.held, reinterpret_cast<uint8_t*>(&r), sizeof r);
-    store_.release(r.text);
-    store_.drop_front(st.held, sizeof r);
+    release_texts(st.held, 0, 1);
+    store_.drop_front(st.held, sizeof(Pending));
     --st.n_held;
   }
   if (store_.append(st.held, reinterpret_cast<const uint8_t*>(&m), sizeof m) < sizeof m) {
@@ -710,12 +712,8 @@ void RedisDecoder::end_place(RedisState& st, const StreamInfo& c, bool pair) {
   st.n_held = 0;
   st.n_behind = 0;
   st.place_answers = 0;
-  uint32_t next = 0;
-  for (; next < kept - paired; ++next) {
-    Pending r;
-    store_.copy_out(held, reinterpret_cast<uint8_t*>(&r), sizeof r, next * static_cast<uint32_t>(sizeof r));
-    store_.release(r.text);
-  }
+  uint32_t next = kept - paired;  // the held replies before the last `paired` go unanswering
+  release_texts(held, 0, next);
   for (uint32_t i = 0; i < m && st.n_pending; ++i) {
     Pending req;
     pop(st, req);

@@ -133,6 +133,7 @@ class RedisDecoder final : public DecoderCommon<RedisStat> {
   void end_place(RedisState& st, const StreamInfo& c, bool pair);
   bool place_first(RedisState& st);
   void release_held(RedisState& st);  // the held replies and their texts
+  void release_texts(const ChainStore::Chain& held, uint32_t from, uint32_t to);  // of records [from, to)
   // After the client's gap, the first command found again: where bytes were passed over
   // before it (the end of a command the gap began), that command's reply is owed.
   void owe_reply(RedisState& st, uint64_t tail_ns);
