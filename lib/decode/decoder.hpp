@@ -370,6 +370,13 @@ struct DetectProbe {
   // port claimed (seen from its SYN or picked up mid-stream), such first bytes, none of
   // the port protocol's probes matching them, take the connection from the port's decoder.
   bool decisive = false;
+  // Its pattern stays alive across much of the bytes (a request line read to its
+  // version): matched only where no probe that is not wide matches (of any decoder,
+  // enabled or not; on a port another protocol claims, where none of them is the port
+  // protocol's or decisive). Hyperscan runs every probe of a database on before it
+  // reports the first match, so such a probe in one database with the others would cost
+  // every scan its whole run (a GET told at its fifth byte read to the end of its line).
+  bool wide = false;
 };
 
 // Fields the protocol adds to the Elasticsearch index template, as JSON text:

@@ -1,8 +1,9 @@
-// Payload detection (tapbeat.detect: payload): a Hyperscan block-mode database of
-// every TCP decoder's probes, matched against the first payload bytes of
-// connections whose ports no protocol claims; matches of decoders the run does not
-// enable are passed over. The database is compiled when tapbeat is built
-// (probe_db_gen writes it into the binary) and loaded at start.
+// Payload detection (tapbeat.detect: payload): Hyperscan block-mode databases of
+// every TCP decoder's probes (the narrow ones, then the wide ones where none of those
+// matches), matched against the first payload bytes of connections whose ports no
+// protocol claims; matches of decoders the run does not enable are passed over. The
+// databases are compiled when tapbeat is built (probe_db_gen writes them into the
+// binary) and loaded at start.
 #pragma once
 
 #include <array>
@@ -38,8 +39,8 @@ class PayloadDetector {
   PayloadDetector(const PayloadDetector&) = delete;
   PayloadDetector& operator=(const PayloadDetector&) = delete;
 
-  bool empty() const { return db_ == nullptr; }
-  // True when the built-in database was loaded (false: compiled at start).
+  bool empty() const { return db_[0] == nullptr && db_[1] == nullptr; }
+  // True when the built-in databases were loaded (false: compiled at start).
   bool precompiled() const { return precompiled_; }
 
   // Per-worker matching space.
@@ -68,17 +69,18 @@ class PayloadDetector {
   int overrule(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender, int port_decoder) const;
 
  private:
-  hs_database* db_ = nullptr;
+  hs_database* db_[2] = {nullptr, nullptr};  // narrow probes, wide probes (DetectProbe::wide)
   bool precompiled_ = false;
   Enabled enabled_{};
 };
 
-// Every TCP decoder's probes compiled for the build's CPU family with no optional
-// CPU features, serialized (hs_serialize_database). Used by probe_db_gen.
-std::string compile_probe_database();
+// Every TCP decoder's narrow (or wide) probes compiled for the build's CPU family with
+// no optional CPU features, serialized (hs_serialize_database); empty when there are
+// none. Used by probe_db_gen.
+std::string compile_probe_database(bool wide);
 
-// The database probe_db_gen wrote at build time (probe_db.cpp); empty in the
-// generator itself (probe_db_none.cpp).
-std::span<const uint8_t> precompiled_probe_database();
+// The database of the narrow (or wide) probes probe_db_gen wrote at build time
+// (probe_db.cpp); empty in the generator itself (probe_db_none.cpp).
+std::span<const uint8_t> precompiled_probe_database(bool wide);
 
 }  // namespace tapbeat

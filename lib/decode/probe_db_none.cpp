@@ -3,6 +3,6 @@
 
 namespace tapbeat {
 
-std::span<const uint8_t> precompiled_probe_database() { return {}; }
+std::span<const uint8_t> precompiled_probe_database(bool) { return {}; }
 
 }  // namespace tapbeat

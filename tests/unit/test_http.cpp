@@ -2034,6 +2034,53 @@ TEST(Detection, BuiltInDatabasePassesOverDecodersTheRunDoesNotEnable) {
   EXPECT_EQ(d->classify(scratch, bytes("SSH-2.0-OpenSSH\r\n"), true), -1);    // no probe matches
 }
 
+// The wide probes (a request line read to its version) sit in a database of their own,
+// read only where no other probe matches: what they alone tell is found as before,
+// for payload detection and on a port another protocol claims.
+TEST(Detection, WideProbesTellWhatNoOtherProbeMatches) {
+  const auto bytes = [](std::string_view s) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  };
+  const std::string_view query = "QUERY /users HTTP/1.1\r\nHost: x\r\n\r\n";  // a wide probe's alone
+  const std::string_view get = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string_view greeting{
+      "\x4a\x00\x00\x00\x0a"
+      "8.0.36\x00",
+      12};  // MySQL's, from the server
+  {
+    DecoderSet set;
+    const uint16_t web[] = {80}, sql[] = {3306};
+    set.enable("http", web);
+    set.enable("mysql", sql);
+    set.enable_detection();
+    const PayloadDetector* d = set.plan().detector;
+    ASSERT_NE(d, nullptr);
+    PayloadDetector::Scratch scratch(*d);
+    const int http = decoder_index("http"), mysql = decoder_index("mysql");
+    EXPECT_EQ(d->classify(scratch, bytes(query), true), http);
+    EXPECT_EQ(d->classify(scratch, bytes(get), true), http);
+    EXPECT_EQ(d->classify(scratch, bytes(query), false), -1);  // client_only
+    // On MySQL's port: HTTP's decisive probes take the connection (GET's narrow probe is
+    // not decisive; the wide one that reads on to the version is); MySQL's greeting stays.
+    EXPECT_EQ(d->overrule(scratch, bytes(query), true, mysql), http);
+    EXPECT_EQ(d->overrule(scratch, bytes(get), true, mysql), http);
+    EXPECT_EQ(d->overrule(scratch, bytes(greeting), false, mysql), -1);
+    EXPECT_EQ(d->overrule(scratch, bytes("SSH-2.0-OpenSSH\r\n"), true, mysql), -1);
+  }
+  {
+    DecoderSet set;  // HTTP not enabled: its bytes are a protocol not decoded, either way
+    const uint16_t p[] = {53};
+    set.enable("dns", p);
+    set.enable_detection();
+    const PayloadDetector* d = set.plan().detector;
+    ASSERT_NE(d, nullptr);
+    PayloadDetector::Scratch scratch(*d);
+    EXPECT_EQ(d->classify(scratch, bytes(query), true), PayloadDetector::kNotEnabled);
+    EXPECT_EQ(d->classify(scratch, bytes(get), true), PayloadDetector::kNotEnabled);
+    EXPECT_EQ(d->classify(scratch, bytes("SSH-2.0-OpenSSH\r\n"), true), -1);
+  }
+}
+
 TEST(Detection, HttpRequestWithARunOfBlanksBeforeItsTarget) {
   DecoderSet set;
   const uint16_t p[] = {80};

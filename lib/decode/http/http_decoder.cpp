@@ -962,7 +962,8 @@ bool owns_start(std::span<const uint8_t> first) {
 // Decisive (HTTP on another protocol's port): a request line with its version, one whose
 // target runs on as only a path does, one without a version that a header line follows,
 // CONNECT's, a status line. A known method before a path alone is not: a Redis inline
-// command reads "GET /key" too.
+// command reads "GET /key" too. The three that read a line on (any method to its version,
+// a long target, a header after a versionless line) are wide: read where no other matches.
 constexpr DetectProbe kProbes[] = {
     // A request line: a method, blanks (servers take a run of them), an origin-form,
     // asterisk or absolute target.
@@ -974,12 +975,13 @@ constexpr DetectProbe kProbes[] = {
     // the bytes scanned to reach the version is taken when it runs on, 160 visible bytes
     // without a blank: an origin-form path no other protocol's first line looks like.
     {R"(^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}[ \t]{1,63}(/|\*|[Hh][Tt][Tt][Pp][Ss]?://)[^\r\n]{0,200}[ \t][Hh][Tt][Tt][Pp]/1\.[01]\r?\n)",
-     true, true},
-    {R"(^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}[ \t]{1,8}/[!-~]{160})", true, true},
+     true, true, true},
+    {R"(^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}[ \t]{1,8}/[!-~]{160})", true, true, true},
     // A request line without its version (HTTP/0.9's shape) that a header line follows,
     // as some clients and malware write one: a known method, a path, the line's end, a
     // field name and its colon.
-    {R"(^(GET|POST|PUT|DELETE|HEAD|OPTIONS) /[!-~]{0,200}\r?\n[A-Za-z][A-Za-z0-9-]{0,40}:)", true, true},
+    {R"(^(GET|POST|PUT|DELETE|HEAD|OPTIONS) /[!-~]{0,200}\r?\n[A-Za-z][A-Za-z0-9-]{0,40}:)", true, true,
+     true},
     // CONNECT names an authority: host:port.
     {R"(^CONNECT [^ /]+:[0-9]{1,5} HTTP/1\.[01]\r?\n)", true, true},
     // A status line (a server that speaks first, or a capture that missed the request).
