@@ -561,9 +561,10 @@ void Worker::tcp_session(Parsed& p) {
   bool early_after = false;
   TcpPacket late_seg{};  // the part of those bytes that answers later ones (StreamBuffer::split)
   bool late_after = false;
-  bool earlier_first = false;  // this side's bytes gathered before this segment go first
-  bool prepended = false;      // this segment's bytes went in front of those (see below)
-  uint32_t resume_seq = 0;     // then where this side's stream goes on
+  bool earlier_first = false;              // this side's bytes gathered before this segment go first
+  uint32_t lost_mine = 0, lost_other = 0;  // bytes lost before this side's first, the other's
+  bool prepended = false;                  // this segment's bytes went in front of those (see below)
+  uint32_t resume_seq = 0;                 // then where this side's stream goes on
   if (s.state == kProbing) {
     // A SYN tells where its side's bytes begin: once a protocol is found, the
     // reassembler knows what either side sent that the capture has not shown yet (an
@@ -619,13 +620,16 @@ void Worker::tcp_session(Parsed& p) {
           if (s.preamble == kPreambleAtStart) s.preamble = kPreambleNone;
           counters_.inc(Counter::detect_proxy_protocol);
           s.buf[d].need = m.tcp_seq + m.l4_payload_len;  // bytes seen and not kept (see below)
+          s.buf[d].skipped = true;
           return;
         }
+        s.buf[d].skipped = true;  // the header's bytes are not kept
       }
     }
     if (s.socks < kSocksOpen && socks_step(s.socks, d == 0, payload, payload_len)) {
       s.buf[d].need = m.tcp_seq + m.l4_payload_len;  // bytes seen and not kept (see below)
-      if (s.socks == kSocksOpen) {                   // the tunnelled protocol's bytes come next
+      s.buf[d].skipped = true;
+      if (s.socks == kSocksOpen) {  // the tunnelled protocol's bytes come next
         counters_.inc(Counter::detect_socks);
         s.probes_left = PayloadDetector::kBudgetSegments;
       }
@@ -671,6 +675,7 @@ void Worker::tcp_session(Parsed& p) {
       if (!acc.held.empty()) {
         const int32_t past = seq_diff(first, acc.need - acc.held.len);
         if (past > 0) acc.probe_dropped += std::min<uint32_t>(static_cast<uint32_t>(past), acc.held.len);
+        acc.skipped = true;
       }
       store_.release(acc.held);
       acc.window = 0;
@@ -694,6 +699,13 @@ void Worker::tcp_session(Parsed& p) {
     if (found < 0 && found != PayloadDetector::kNotEnabled && had > 0 && take > 0)
       found = settings_.decoders->detector->classify(*detect_scratch_, {payload, take}, client_side);
     if (found >= 0 && decoders_[found]) {
+      // Where this side's bytes at hand begin: those kept, else this segment's. On a
+      // side seen from its SYN, none read and passed over before them, the bytes
+      // between the SYN and them were lost to the capture: a gap its decoder hears of
+      // before them (lost_start), as the reassembler tells a hole.
+      const uint32_t mine = prepended ? first : first - acc.held.len;
+      if (s.dir[d].synced && !acc.skipped && seq_diff(mine, s.dir[d].next_seq) > 0)
+        lost_mine = static_cast<uint32_t>(seq_diff(mine, s.dir[d].next_seq));
       // This side's stream goes on at this segment, the bytes gathered before it going
       // first (prepended: after the bytes kept, this segment's among them).
       if (prepended)
@@ -714,8 +726,6 @@ void Worker::tcp_session(Parsed& p) {
         early_seg.ack = other.held_ack;
         early_seg.flags = other.held_ack ? tcp_flag::kAck : 0;
         early_seg.ts_ns = other.held_ns;
-        // Where this side's bytes at hand begin: those kept, else this segment's.
-        const uint32_t mine = prepended ? first : first - acc.held.len;
         early_after = other.held_ack && seq_diff(other.held_ack, mine) > 0;
         if (other.split && other.split < early_seg.len) {
           // Those bytes from the first segment that acknowledged more on (an answer the
@@ -726,8 +736,12 @@ void Worker::tcp_session(Parsed& p) {
           late_after = seq_diff(other.split_ack, mine) > 0;
           early_seg.len = other.split;
         }
-        if (s.dir[1 - d].synced && s.dir[1 - d].next_seq != early_seg.seq)
+        if (s.dir[1 - d].synced && !other.skipped && seq_diff(early_seg.seq, s.dir[1 - d].next_seq) > 0) {
+          lost_other = static_cast<uint32_t>(seq_diff(early_seg.seq, s.dir[1 - d].next_seq));
+          TcpReassembler::start_at(s.dir[1 - d], early_seg.seq);  // after the gap (lost_start)
+        } else if (s.dir[1 - d].synced && s.dir[1 - d].next_seq != early_seg.seq) {
           TcpReassembler::unsync(s.dir[1 - d]);
+        }
       } else if (other.need) {
         TcpReassembler::unsync(s.dir[1 - d]);
       }
@@ -769,6 +783,7 @@ void Worker::tcp_session(Parsed& p) {
       const uint32_t before = acc.held.len;
       if (before + payload_len > keep || store_.append(acc.held, payload, payload_len) < payload_len) {
         acc.probe_dropped += before + payload_len;
+        acc.skipped = true;
         store_.release(acc.held);
         acc.window = 0;
         acc.split = 0;
@@ -785,9 +800,12 @@ void Worker::tcp_session(Parsed& p) {
     return;
   }
   // The other side's bytes read while probing that came first, this segment, the other
-  // side's that answer it.
-  if (early_seg.len && !early_after)
+  // side's that answer it; each side's first bytes after the gap that lost its start.
+  if (lost_other && !early_after) lost_start(s, *f, 1 - d, lost_other, early_seg.ts_ns);
+  if (early_seg.len && !early_after && s.state == kDecoding)
     stream_segment(s, *f, 1 - d, early_seg, probe_replay_.get(), false, 0, false);
+  if (lost_mine && s.state == kDecoding)
+    lost_start(s, *f, d, lost_mine, earlier_first ? s.buf[d].held_ns : m.ts_ns);
   if (late_seg.len && !late_after && s.state == kDecoding)
     stream_segment(s, *f, 1 - d, late_seg, probe_replay_.get() + early_seg.len, false, 0, false);
   if (s.state == kDecoding && prepended)  // its bytes among those gathered: its numbers only
@@ -795,6 +813,8 @@ void Worker::tcp_session(Parsed& p) {
   else if (s.state == kDecoding)
     stream_segment(s, *f, d, {m.tcp_seq, m.tcp_ack, m.tcp_flags, m.l4_payload_len, m.ts_ns}, m.l4_payload,
                    stable_frames_ && p.in_frame, m.l4_lost, earlier_first);
+  if (lost_other && early_after && s.state == kDecoding)
+    lost_start(s, *f, 1 - d, lost_other, early_seg.ts_ns);
   if (early_seg.len && early_after && s.state == kDecoding)
     stream_segment(s, *f, 1 - d, early_seg, probe_replay_.get(), false, 0, false);
   if (late_seg.len && late_after && s.state == kDecoding)
@@ -1076,6 +1096,21 @@ void Worker::Sink::on_end() {
   if (s_->state != kDecoding) return;
   w_.give_up_held(*s_, dir_, info_, true);
   if (s_->state == kDecoding) w_.decoders_[s_->decoder]->end(s_->data, info_, dir_);
+}
+
+// Bytes a side's SYN says it sent before the first the capture showed, found lost when
+// payload detection names the protocol from later ones: counted as a hole and told to
+// the decoder before that side's first bytes (held for it, not a message cut short).
+void Worker::lost_start(TcpSession& s, const Flow& f, int dir, uint32_t len, uint64_t ts_ns) {
+  counters_.inc(Counter::tcp_reasm_gaps);
+  counters_.inc(Counter::tcp_reasm_gap_bytes, len);
+  StreamInfo info;
+  stream_info(f, ts_ns, info);
+  s.in_progress = true;
+  if (!decoders_[s.decoder]->gap(s.data, info, dir, len)) {
+    counters_.inc(Counter::stream_gap_detached);
+    detach(s, info, false);
+  }
 }
 
 void Worker::give_up_held(TcpSession& s, int dir, const StreamInfo& info, bool at_end) {

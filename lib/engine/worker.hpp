@@ -161,7 +161,12 @@ class alignas(kCacheLine) Worker {
     // While probed: the sequence number the direction's last bare acknowledgement carried
     // (where its bytes go on), if bare_seen; cleared by a segment of its bytes taken.
     uint32_t bare_seq;
-    bool bare_seen;
+    bool bare_seen : 1;
+    // While probed: bytes of the direction were read and not kept before those held (a
+    // PROXY header, a SOCKS handshake, bytes dropped). Else the bytes held are the first
+    // it showed, and on a side seen from its SYN, any between the SYN and them were lost
+    // to the capture (Worker::lost_start).
+    bool skipped : 1;
   };
   enum SessionState : uint8_t { kNoSession, kDecoding, kProbing, kUndetected, kDetached };
   // Application state of a TCP connection, in the slot beside the connection's.
@@ -246,6 +251,7 @@ class alignas(kCacheLine) Worker {
   // stream.gap_dropped_bytes) or its sender or the connection ended (unfinished(),
   // stream.unfinished_bytes).
   void give_up_held(TcpSession& s, int dir, const StreamInfo& info, bool at_end);
+  void lost_start(TcpSession& s, const Flow& f, int dir, uint32_t len, uint64_t ts_ns);
   bool overruled(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   bool redetect(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);
   void tunnel(TcpSession& s, int dir, const StreamInfo& info, const uint8_t* p, uint32_t n);

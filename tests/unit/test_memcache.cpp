@@ -698,6 +698,36 @@ TEST(Memcache, LostHeadOfALongValueIsFoundPast) {
   EXPECT_EQ(h.count("memcache.resynced"), 1u);
 }
 
+// Payload detection, a side seen from its SYN whose first segment the capture lost: a
+// set's command line and the head of its value. The rest of the value (no probe knows
+// it), the server's STORED, then the client's get, which tells memcache: the bytes
+// between the SYN and the value's rest are a gap the decoder hears of before them, so
+// the rest is passed over, STORED goes out alone and the get pairs with its VALUE.
+// Before, the stream began at the value's rest, read as an unknown command that STORED
+// answered.
+TEST(Memcache, DetectedAfterALostFirstSegmentTheLossIsAGap) {
+  test::StreamTest h;
+  const uint16_t ports[] = {11211};
+  h.decoders.enable<MemcacheSettings>("memcache", ports);
+  h.decoders.enable_detection();
+  h.start();
+  test::Conn c{50000, 40111};
+  h.handshake(c);
+  const std::string value(100, 'a');
+  h.lose(true, c, "set k 0 0 100\r\n" + value.substr(0, 40));
+  h.client(c, value.substr(40) + "\r\n");
+  h.server(c, "STORED\r\n");
+  h.client(c, "get k\r\n");
+  h.server(c, "VALUE k 0 3\r\nabc\r\nEND\r\n");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("command":"STORED")") && !contains(ev[0], R"("request")")) << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("keys":["k"])") && contains(ev[1], R"("status":"OK")")) << ev[1];
+  EXPECT_EQ(h.count(Counter::tcp_reasm_gaps), 1u);
+  EXPECT_EQ(h.count(Counter::tcp_reasm_gap_bytes), 55u);
+  EXPECT_EQ(h.count("memcache.unknown_commands"), 0u);
+}
+
 // Binary, losses that cost more than their own message before: a request lost whole
 // (its reply, whose opcode no request waiting has, is published alone and the requests
 // after it keep their own replies; before, it went to the next request and every later
