@@ -59,13 +59,15 @@ class PayloadDetector {
   // What classify() returns when only probes of decoders the run does not enable
   // match: the bytes are a protocol, one not decoded (TLS with only HTTP enabled).
   static constexpr int kNotEnabled = -2;
-  // Decoder index of the first enabled decoder's probe that matches; else kNotEnabled
-  // when another decoder's probe matches, -1 when none does.
+  // Decoder index of the first enabled decoder's probe that matches (the wide probes
+  // read only where no other matches); else kNotEnabled when another decoder's probe
+  // matches, -1 when none does.
   int classify(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender) const;
   // The first bytes of a connection the port of `port_decoder` claimed: the index of an
   // enabled decoder whose decisive probe matches them when none of `port_decoder`'s
   // probes does (HTTP on MySQL's port); kNotEnabled when only a decisive probe of a
-  // decoder the run does not enable does; else -1 (the port's decoder keeps them).
+  // decoder the run does not enable does; else -1 (the port's decoder keeps them). The
+  // wide probes are read only where no other is the port protocol's or decisive.
   int overrule(Scratch& s, std::span<const uint8_t> payload, bool from_first_sender, int port_decoder) const;
 
  private:
