@@ -171,7 +171,12 @@ def test_hash_partitioner_keeps_a_conversation_in_one_partition(broker, traffic,
     assert len(used) == 4 and min(used.values()) > 500, used
 
 
-def test_broker_killed_and_restarted_mid_run_loses_and_repeats_nothing(broker, traffic, tmp_path):
+# Nothing is lost; a record repeats only in the case the README names ("At least once, without
+# duplicates"): librdkafka took a new producer id or epoch (the broker no longer knew the
+# producer, or their sequences disagreed) and resent under it records the broker had written,
+# which output.kafka.producer_id_changes counts. Mostly the restart repeats nothing at all.
+def test_broker_killed_and_restarted_mid_run_loses_nothing_and_repeats_only_under_a_new_producer_epoch(
+        broker, traffic, tmp_path):
     topic = f"tb-crash-{uuid.uuid4().hex[:8]}"
     expected = console_events(traffic, tmp_path)
     cfg = write_config(tmp_path, kafka_output(topic), extra="tapbeat.shutdown_timeout: 90s\n")
@@ -193,10 +198,19 @@ def test_broker_killed_and_restarted_mid_run_loses_and_repeats_nothing(broker, t
     want = collections.Counter(normal(l) for l in expected)
     missing = want - got
     repeated = got - want
-    output = {k: v for k, v in stats.items() if k.startswith("output")}
-    assert not missing and not repeated, (sum(missing.values()), sum(repeated.values()), output, err[-6000:])
-    # In order within the partition: dns events come out in packet-time order.
-    dns_ts = [json.loads(r[4])["@timestamp"] for r in records if json.loads(r[4])["type"] == "dns"]
+    output = {k: v for k, v in stats.items() if k.startswith("output.kafka")}
+    kafka_log = [l for l in err.splitlines() if "output.kafka" in l and "final stats" not in l][-40:]
+    assert not missing, (sum(missing.values()), output, kafka_log)
+    assert not repeated or output["output.kafka.producer_id_changes"] > 0, (sum(repeated.values()), output, kafka_log)
+    # In order within the partition: dns events come out in packet-time order (a record
+    # repeated under a new epoch counted where it first came).
+    seen, dns_ts = set(), []
+    for r in records:
+        if r[4] in seen:
+            continue
+        seen.add(r[4])
+        if json.loads(r[4])["type"] == "dns":
+            dns_ts.append(json.loads(r[4])["@timestamp"])
     assert dns_ts == sorted(dns_ts)
 
 
