@@ -355,6 +355,30 @@ struct HttpHarness : test::StreamTest {
   }
 };
 
+// A CONNECT the capture lost, its 200 framed by nothing (the tunnel opens), then the
+// tunnel's request and response: the 200 began with no request waiting and its body
+// would begin with a status line, so it ends at its head and goes out alone. Before, it
+// was read to the connection's end, took the tunnel's response for its body and paired
+// with the tunnel's GET, sent after it (suricata-verify http-connect-fragmented with the
+// CONNECT dropped).
+TEST(HttpDecoder, AnUnframedSuccessAnsweringALostRequestEndsBeforeAStatusLine) {
+  HttpHarness h;
+  Conn c;
+  h.handshake(c);
+  h.lose(true, c, "CONNECT abc:443 HTTP/1.1\r\nHost: abc:443\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 Connection established\r\nServer: p\r\n\r\n");
+  h.client(c, "GET / HTTP/1.1\r\nHost: abc\r\n\r\n");
+  h.server(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+  const auto ev = h.finish();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(contains(ev[0], R"("status_phrase":"connection established")") &&
+              !contains(ev[0], R"("method")") && contains(ev[0], "Unmatched response"))
+      << ev[0];
+  EXPECT_TRUE(contains(ev[1], R"("path":"/")") && contains(ev[1], R"("status_phrase":"ok")") &&
+              contains(ev[1], R"("body":{"bytes":2})"))
+      << ev[1];
+}
+
 TEST(HttpDecoder, PipelinedRequestsMatchResponsesInOrder) {
   HttpHarness h;
   Conn c;

@@ -190,6 +190,7 @@ bool HttpDecoder::start_message(HttpState& st, const StreamInfo& c, int dir, std
       if (body) d.phase = kBody;
     } else {
       d.phase = kUntilClose, body = true;  // ends when the server closes (HTTP/1.0 style)
+      d.msg.unasked = st.n_pending == 0;
     }
   } else {
     if (http::iequals(h.method, "head")) d.msg.flags |= kHeadRequest;
@@ -327,14 +328,23 @@ const char* HttpDecoder::compose_note(const char* note, uint16_t notes) {
   return scratch_->note;
 }
 
-void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
-  HttpState::Dir& d = st.dir[dir];
+namespace {
+
+// The message a direction was reading, ended now; the direction waits for the next.
+HttpMessage take_message(HttpState::Dir& d, const StreamInfo& c) {
   HttpMessage m = d.msg;
   m.end_ns = c.ts_ns;
   d.msg = HttpMessage{};
   d.active = 0;
   d.phase = kStart;
   d.keep = 0;
+  return m;
+}
+
+}  // namespace
+
+void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
+  HttpMessage m = take_message(st.dir[dir], c);
   if (!(m.flags & kResponse)) {
     HttpMessage resp;
     if (st.n_pending == 0 && take_held(st, resp)) {
@@ -373,6 +383,13 @@ void HttpDecoder::complete(HttpState& st, const StreamInfo& c, int dir) {
     release(req);
     pop_pending(st);
   }
+  release(m);
+}
+
+void HttpDecoder::end_unasked(HttpState& st, const StreamInfo& c, int dir) {
+  HttpMessage m = take_message(st.dir[dir], c);
+  counters_.inc(HttpStat::unmatched_responses);
+  publish(c, st.client, nullptr, &m, kUnmatchedResponse);
   release(m);
 }
 
@@ -436,6 +453,15 @@ std::size_t next_message_line(const uint8_t* p, std::size_t n, bool request) {
     const std::size_t le = http::line_end(p + at, n - at);
     if (le && !http::versionless_request_line({reinterpret_cast<const char*>(p + at), le})) return at;
   }
+}
+
+// Whether p[0, n) opens with a status line: "HTTP/1.", a digit, a blank, a three-digit
+// status and a blank (in any case, as start_kind reads a status line).
+bool status_line_at(const uint8_t* p, std::size_t n) {
+  if (n < 13 || http::start_kind(p, n) != http::StartKind::kResponse) return false;
+  return p[5] == '1' && p[6] == '.' && p[7] >= '0' && p[7] <= '9' && p[8] == ' ' && p[9] >= '1' &&
+         p[9] <= '5' && p[10] >= '0' && p[10] <= '9' && p[11] >= '0' && p[11] <= '9' &&
+         (p[12] == ' ' || p[12] == '\r' || p[12] == '\n');
 }
 
 // Whether p[0, n) opens a request as clients write one: line ends, then a versioned
@@ -637,6 +663,16 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       case kBody:
       case kChunkData:
       case kUntilClose: {
+        if (d.phase == kUntilClose && d.msg.unasked && d.msg.body_bytes == 0 && d.msg.status >= 200 &&
+            d.msg.status < 300 && status_line_at(p + off, n - off)) {
+          // A success no request waiting for it (the capture lost that request), framed by
+          // nothing, whose body would begin with a status line: the answer to a CONNECT,
+          // the tunnel's first response after it. It ends at its head, alone: read to the
+          // connection's end, it took the tunnel's responses for its body and paired at
+          // the end with a request sent after it.
+          end_unasked(st, c, dir);
+          break;
+        }
         uint64_t k = n - off;
         if (d.phase != kUntilClose && k > d.left) k = d.left;
         keep(d, p + off, static_cast<uint32_t>(k));

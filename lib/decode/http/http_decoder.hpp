@@ -65,7 +65,8 @@ struct HttpMessage {
   uint32_t head_len : 18;  // at most kMaxHeadBytes
   uint32_t status : 10;    // 0-999
   uint32_t flags : 8;
-  uint32_t notes : 15;  // what the event's error.message says about the framing
+  uint32_t notes : 15;   // what the event's error.message says about the framing
+  uint32_t unasked : 1;  // a response whose head came with no request waiting
 };
 
 struct HttpState {
@@ -149,6 +150,9 @@ class HttpDecoder final : public DecoderCommon<HttpStat> {
   // A response with no request waiting: held for the client's head in progress (true),
   // or published unmatched by the caller (false).
   bool hold_response(HttpState& st, const HttpMessage& m);
+  // The response being read, begun with no request waiting, ends at its head and goes
+  // out alone (an answer to a CONNECT the capture lost: see the kUntilClose phase).
+  void end_unasked(HttpState& st, const StreamInfo& c, int dir);
   // The held response, if any, out of the store into out.
   bool take_held(HttpState& st, HttpMessage& out);
   // The held response, if any, goes out unmatched (its request never came whole).
