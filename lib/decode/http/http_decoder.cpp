@@ -663,15 +663,24 @@ DecodeResult HttpDecoder::data(void* state, const StreamInfo& c, int dir, std::s
       case kBody:
       case kChunkData:
       case kUntilClose: {
-        if (d.phase == kUntilClose && d.msg.unasked && d.msg.body_bytes == 0 && d.msg.status >= 200 &&
-            d.msg.status < 300 && status_line_at(p + off, n - off)) {
+        if (d.phase == kUntilClose && d.msg.unasked && d.msg.status >= 200 && d.msg.status < 300) {
           // A success no request waiting for it (the capture lost that request), framed by
-          // nothing, whose body would begin with a status line: the answer to a CONNECT,
-          // the tunnel's first response after it. It ends at its head, alone: read to the
-          // connection's end, it took the tunnel's responses for its body and paired at
-          // the end with a request sent after it.
-          end_unasked(st, c, dir);
-          break;
+          // nothing, whose body would begin with a status line (after line ends a server
+          // wrote past its head): the answer to a CONNECT, the tunnel's first response
+          // after it. It ends there, alone: read to the connection's end, it took the
+          // tunnel's responses for its body and paired at the end with a request sent
+          // after it. Any other byte begins its body, which runs to the close.
+          uint32_t at = off;
+          while (at < n && (p[at] == '\r' || p[at] == '\n')) ++at;
+          if (at < n && status_line_at(p + at, n - at)) {
+            keep(d, p + off, at - off);
+            d.msg.body_bytes += at - off;
+            d.msg.bytes += at - off;
+            off = at;
+            end_unasked(st, c, dir);
+            break;
+          }
+          if (at < n) d.msg.unasked = 0;
         }
         uint64_t k = n - off;
         if (d.phase != kUntilClose && k > d.left) k = d.left;

@@ -66,7 +66,8 @@ struct HttpMessage {
   uint32_t status : 10;    // 0-999
   uint32_t flags : 8;
   uint32_t notes : 15;   // what the event's error.message says about the framing
-  uint32_t unasked : 1;  // a response whose head came with no request waiting
+  uint32_t unasked : 1;  // a response whose head came with no request waiting, no body byte
+                         // but line ends read yet
 };
 
 struct HttpState {
