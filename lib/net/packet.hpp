@@ -25,10 +25,13 @@ inline constexpr uint16_t kRaw = 101;      // LINKTYPE_RAW
 inline constexpr uint16_t kCiscoHdlc = 104;
 inline constexpr uint16_t kIeee80211 = 105;  // 802.11 frames, no radio header
 inline constexpr uint16_t kRadiotap = 127;   // 802.11 behind a radiotap header
+inline constexpr uint16_t kUser2 = 149;      // user-defined: PKTAP where its header reads as one
 inline constexpr uint16_t kLoop = 108;       // OpenBSD loopback, network-order AF_ value
 inline constexpr uint16_t kLinuxSll = 113;
 inline constexpr uint16_t kIpv4 = 228;
 inline constexpr uint16_t kIpv6 = 229;
+inline constexpr uint16_t kNflog = 239;  // Linux netfilter NFLOG messages
+inline constexpr uint16_t kPktap = 258;  // Apple's PKTAP: per-packet header, then its own link type
 inline constexpr uint16_t kLinuxSll2 = 276;
 }  // namespace link_type
 

@@ -57,6 +57,7 @@ class Parser {
   ParseStatus link(uint16_t dlt, const uint8_t* data, uint32_t len);
   ParseStatus ethernet(ByteReader r, int depth);
   ParseStatus ieee80211(ByteReader r);
+  ParseStatus nflog(ByteReader r);
   ParseStatus llc_snap(ByteReader r, int depth);
   ParseStatus ethertype(uint16_t type, ByteReader r, int depth);
   ParseStatus ip_guess(ByteReader r, int depth);
@@ -148,6 +149,26 @@ ParseStatus Parser::link(uint16_t dlt, const uint8_t* data, uint32_t len) {
     }
     case link_type::kIeee80211:
       return ieee80211(r);
+    case link_type::kNflog:
+      return nflog(r);
+    case link_type::kPktap:
+    case link_type::kUser2: {
+      // Apple's PKTAP (pcap-linktype LINKTYPE_PKTAP, libpcap's pcap/pktap.h; written as
+      // DLT_USER2 by older macOS, read so where its header is one): a header in the
+      // capturing host's (little-endian) order giving its own length (108 bytes at
+      // least), the kind of record (1: a packet) and the packet's link type; the packet
+      // follows it.
+      uint32_t hlen = 0, kind = 0, inner = 0;
+      ByteReader h = r;
+      const bool read = h.le32(hlen) && h.le32(kind) && h.le32(inner);
+      const bool valid = read && hlen >= 108 && kind == 1 && inner != link_type::kPktap &&
+                         inner != link_type::kUser2 && inner <= 0xffff &&
+                         link_type_supported(static_cast<uint16_t>(inner));
+      if (!valid && dlt == link_type::kUser2) return drop(Counter::link_unsupported);
+      if (!read || (hlen >= 108 && !r.skip(hlen))) return drop(Counter::link_truncated);
+      if (!valid) return drop(Counter::link_unsupported);
+      return link(static_cast<uint16_t>(inner), r.current(), r.remaining());
+    }
     case link_type::kRadiotap: {
       // Radiotap (radiotap.org): version, pad, the header's length (little-endian),
       // then the radio fields, which no flow needs.
@@ -158,6 +179,36 @@ ParseStatus Parser::link(uint16_t dlt, const uint8_t* data, uint32_t len) {
     default:
       return drop(Counter::link_unsupported);
   }
+}
+
+ParseStatus Parser::nflog(ByteReader r) {
+  // Linux NFLOG (pcap-linktype LINKTYPE_NFLOG, libpcap's pcap/nflog.h): address family,
+  // version, resource id, then type-length-value attributes, each a multiple of 4 bytes,
+  // whose length (header included) and type are in the capturing host's byte order. The
+  // packet is NFULA_PAYLOAD's (9) value, from its IP header; the snap length may cut it.
+  // The order is read off the first attribute: its type is one of the few NFULA_* ones
+  // one way only (little-endian where both read alike).
+  uint8_t family = 0;
+  if (!r.u8(family) || !r.skip(3)) return drop(Counter::link_truncated);
+  auto le16 = [](const uint8_t* a) { return static_cast<uint32_t>(a[0] | a[1] << 8); };
+  auto be16 = [](const uint8_t* a) { return static_cast<uint32_t>(a[0] << 8 | a[1]); };
+  auto known = [](uint32_t type) { return (type & 0x7fff) >= 1 && (type & 0x7fff) < 64; };
+  const bool big = r.has(4) && !known(le16(r.current() + 2)) && known(be16(r.current() + 2));
+  while (r.has(4)) {
+    const uint8_t* a = r.current();
+    const uint32_t len = big ? be16(a) : le16(a);
+    const uint32_t type = (big ? be16(a + 2) : le16(a + 2)) & 0x7fff;  // less NLA_F_NESTED
+    if (len < 4 || (len > r.remaining() && type != 9)) return drop(Counter::link_truncated);
+    if (type == 9) {
+      ByteReader payload(a + 4, std::min<std::size_t>(len, r.remaining()) - 4);
+      if (family == 2) return ipv4(payload, 0);   // AF_INET
+      if (family == 10) return ipv6(payload, 0);  // AF_INET6 (Linux)
+      return ip_guess(payload, 0);
+    }
+    r.skip(std::min<uint32_t>((len + 3u) & ~3u, r.remaining()));
+  }
+  c_.inc(Counter::non_ip);  // a message with no packet in it
+  return ParseStatus::kNonIp;
 }
 
 ParseStatus Parser::ieee80211(ByteReader r) {
@@ -745,6 +796,9 @@ bool link_type_supported(uint16_t dlt) {
     case link_type::kIpv4:
     case link_type::kIpv6:
     case link_type::kLinuxSll2:
+    case link_type::kNflog:
+    case link_type::kPktap:
+    case link_type::kUser2:
     case link_type::kIeee80211:
     case link_type::kRadiotap:
       return true;

@@ -6,6 +6,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -30,7 +31,11 @@ class PcapHandle : public PcapSource {
   Next next(Frame& out) override {
     struct pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;
-    const int rc = pcap_next_ex(p_, &h, &data);
+    errno = 0;
+    int rc = pcap_next_ex(p_, &h, &data);
+    // libpcap's netfilter (nflog:N, nfqueue:N) reader, non-blocking, reports an empty
+    // socket as an error with errno EAGAIN: nothing to read yet.
+    if (rc == PCAP_ERROR && live_ && (errno == EAGAIN || errno == EWOULDBLOCK)) rc = 0;
     if (rc == 1) {
       out.data = data;
       out.cap_len = h->caplen;

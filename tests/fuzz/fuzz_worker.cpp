@@ -19,7 +19,8 @@ namespace {
 constexpr uint16_t kLinkTypes[] = {link_type::kEthernet,  link_type::kLinuxSll,  link_type::kLinuxSll2,
                                    link_type::kNull,      link_type::kRaw,       link_type::kIpv4,
                                    link_type::kIpv6,      link_type::kPpp,       link_type::kLoop,
-                                   link_type::kCiscoHdlc, link_type::kIeee80211, link_type::kRadiotap};
+                                   link_type::kCiscoHdlc, link_type::kIeee80211, link_type::kRadiotap,
+                                   link_type::kNflog,     link_type::kPktap,     link_type::kUser2};
 
 struct State {
   AgentInfo agent{"fuzz", "fuzz", "id", "eph", "0"};

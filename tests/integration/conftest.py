@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -155,6 +156,22 @@ def console_events_of(capture):
 def start_tapbeat(args):
     """tapbeat in the background, stderr piped (read it with wait_for_line, then communicate())."""
     return subprocess.Popen([BIN] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def capture_while(argv, traffic):
+    """Runs tapbeat (argv: its command line, a namespace's `ip netns exec` before it) until
+    it captures, then traffic(), then stops it with SIGINT: its start line, its events,
+    final stats and stderr."""
+    p = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = wait_for_line(p, "started: capturing on")[-1]
+        traffic()
+        time.sleep(1)
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err[-3000:]
+    return started, [json.loads(l) for l in out.splitlines() if l.startswith("{")], final_stats(err), err
 
 
 def events_of(capture, overrides=(), config=GOLDEN_CONFIG, cwd=None):

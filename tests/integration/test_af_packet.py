@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN, final_stats, free_port, send_udp, start_tapbeat, wait_for_line
+from conftest import BIN, capture_while, free_port, send_udp, start_tapbeat, wait_for_line
 
 
 def ns_send_udp(veth, dst, flows, first_port, size=120, vlan_dev=None):
@@ -27,16 +27,7 @@ def ns_send_udp(veth, dst, flows, first_port, size=120, vlan_dev=None):
 def run_capture(cfg_text, tmp_path, body, name="afp.yml", extra_args=()):
     cfg = tmp_path / name
     cfg.write_text(cfg_text)
-    p = start_tapbeat(["-c", str(cfg), *extra_args])
-    try:
-        started = wait_for_line(p, "started: capturing on")[-1]
-        body()
-        time.sleep(1)
-    finally:
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    assert p.returncode == 0, err[-3000:]
-    return started, [json.loads(l) for l in out.splitlines() if l.startswith("{")], final_stats(err), err
+    return capture_while([BIN, "-c", str(cfg), *extra_args], body)
 
 
 def udp_flows(events, first_port, count):

@@ -2,14 +2,13 @@
 each the outer end of a veth pair whose inner end lives in a network namespace that
 sends UDP and DNS over it; one tapbeat reads both and reports each one's traffic,
 with each device's kernel counters in the stats."""
-import json
-import signal
+import shutil
 import subprocess
 import time
 
 import pytest
 
-from conftest import BIN, Veth, final_stats, wait_for_line
+from conftest import BIN, Veth, capture_while
 
 
 @pytest.fixture
@@ -38,24 +37,17 @@ def test_two_devices_in_one_process(tmp_path, two_veths):
                    f"  - device: {dev_b}\n    snaplen: 1500\n    bpf_filter: udp\n"
                    "packetbeat.flows: {timeout: 30s, period: -1s}\n"
                    "tapbeat.workers: 2\ntapbeat.progress: false\noutput.console: {}\n")
-    p = subprocess.Popen([BIN, "-c", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = wait_for_line(p, "started: capturing on")[-1]
-        assert f"capturing on {dev_a}, {dev_b}" in line
+    def traffic():
         send(ns_a, f"{net_a}.1", 45001, 7, 200)
         send(ns_b, f"{net_b}.1", 45002, 11, 300)
-        time.sleep(1)
-    finally:
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
-    assert p.returncode == 0, err[-2000:]
-    flows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+
+    line, flows, stats, _ = capture_while([BIN, "-c", str(cfg)], traffic)
+    assert f"capturing on {dev_a}, {dev_b}" in line
     a = [f for f in flows if f.get("destination", {}).get("port") == 45001]
     b = [f for f in flows if f.get("destination", {}).get("port") == 45002]
     assert len(a) == 1 and a[0]["source"]["ip"] == f"{net_a}.2" and a[0]["source"]["packets"] == 7
     assert len(b) == 1 and b[0]["source"]["ip"] == f"{net_b}.2" and b[0]["source"]["packets"] == 11
     assert b[0]["source"]["bytes"] == 11 * (14 + 20 + 8 + 300)
-    stats = final_stats(err)
     assert stats[f"capture.devices.{dev_a}.received"] >= 7
     assert stats[f"capture.devices.{dev_b}.received"] >= 11
     assert stats["capture.pcap.received"] == stats[f"capture.devices.{dev_a}.received"] + \
@@ -72,3 +64,27 @@ def test_bad_interface_lists_name_the_entry(tmp_path, second, key, why):
     cfg.write_text(f"packetbeat.interfaces: [{{device: lo}}, {second}]\noutput.console: {{}}\n")
     proc = subprocess.run([BIN, "test", "config", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1 and key in proc.stderr and why in proc.stderr, proc.stderr
+
+
+def test_nflog_device_reads_the_packets_netfilter_logs(tmp_path, veth):
+    """`device: nflog:N`: libpcap's netfilter log reader, fed by an iptables NFLOG rule
+    in the namespace; its link type (NFLOG) carries each logged packet as an attribute.
+    Read non-blocking, an empty socket is no error."""
+    if not shutil.which("iptables"):
+        pytest.fail("iptables is not installed (scripts/setup installs it)")
+    rule = ["OUTPUT", "-o", veth.inner, "-p", "udp", "--dport", "45003", "-j", "NFLOG", "--nflog-group", "7"]
+    subprocess.run(veth.in_ns("iptables", "-A", *rule), check=True, capture_output=True, timeout=30)
+    cfg = tmp_path / "t.yml"
+    cfg.write_text("packetbeat.interfaces.device: nflog:7\n"
+                   "packetbeat.flows: {timeout: 30s, period: -1s}\n"
+                   "tapbeat.progress: false\noutput.console: {}\n")
+    def traffic():
+        time.sleep(1.5)  # idle first: the reader waits, it does not fail
+        send(veth.ns, f"{veth.net}.1", 45003, 9, 120)
+        send(veth.ns, f"{veth.net}.1", 45004, 4, 120)  # not logged
+
+    _, flows, stats, _ = capture_while(veth.in_ns(BIN, "-c", str(cfg)), traffic)
+    assert [(f["source"]["ip"], f["destination"]["port"], f["source"]["packets"]) for f in flows] == \
+        [(f"{veth.net}.2", 45003, 9)], flows
+    assert stats["capture.read"] == 9 and stats["decode.link.unsupported"] == 0 and \
+        stats["decode.link.truncated"] == 0, stats

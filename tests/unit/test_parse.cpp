@@ -281,6 +281,84 @@ TEST(Parse, LinuxSllAndSll2) {
   EXPECT_EQ(q->m.dport, 8);
 }
 
+// An NFLOG message (libpcap's pcap/nflog.h) around `packet`: NFULA_PACKET_HDR, a prefix,
+// then NFULA_PAYLOAD, each attribute's length and type in the given byte order.
+test::Bytes nflog_message(uint8_t family, const test::Bytes& packet, bool big) {
+  test::Bytes b{family, 0, 0, 5};
+  auto attr = [&](uint16_t type, const test::Bytes& value) {
+    const uint16_t len = static_cast<uint16_t>(4 + value.size());
+    const uint8_t l0 = big ? len >> 8 : len & 0xff, l1 = big ? len & 0xff : len >> 8;
+    const uint8_t t0 = big ? type >> 8 : type & 0xff, t1 = big ? type & 0xff : type >> 8;
+    b.insert(b.end(), {l0, l1, t0, t1});
+    b.insert(b.end(), value.begin(), value.end());
+    while (b.size() % 4) b.push_back(0);
+  };
+  attr(1, {0x08, 0x00, 3, 0});   // NFULA_PACKET_HDR: hw_protocol, hook
+  attr(10, {'i', 'n', ':', 0});  // NFULA_PREFIX
+  attr(9, packet);
+  return b;
+}
+
+TEST(Parse, NflogEitherByteOrderAndCutBySnapLength) {
+  Frame ip;
+  ip.ipv4("10.0.0.1", "10.0.0.2", 6).tcp(40000, 80).payload(30).finish();
+  for (const bool big : {false, true}) {
+    const test::Bytes msg = nflog_message(2, ip.b, big);
+    auto p = parse(msg, link_type::kNflog);
+    ASSERT_EQ(p->st, ParseStatus::kOk) << big;
+    EXPECT_EQ(p->m.sport, 40000);
+    EXPECT_EQ(p->m.dport, 80);
+    EXPECT_EQ(p->m.l4_payload_len, 30u);
+    // The snap length cut the message inside the packet: its headers are still read.
+    const test::Bytes cut(msg.begin(), msg.end() - 20);
+    auto q = parse(cut, link_type::kNflog, static_cast<uint32_t>(msg.size()));
+    ASSERT_EQ(q->st, ParseStatus::kOk) << big;
+    EXPECT_EQ(q->m.dport, 80);
+  }
+  Frame ip6;
+  ip6.ipv6("::1", "::2", 17).udp(5353, 53).finish();
+  auto p6 = parse(nflog_message(10, ip6.b, false), link_type::kNflog);
+  ASSERT_EQ(p6->st, ParseStatus::kOk);
+  EXPECT_EQ(p6->m.ip_version, 6);
+  // A message without a packet; an attribute longer than the message.
+  test::Bytes none{2, 0, 0, 0, 8, 0, 1, 0, 8, 0, 3, 0};
+  auto n = parse(none, link_type::kNflog);
+  EXPECT_EQ(n->st, ParseStatus::kNonIp);
+  EXPECT_EQ(n->c.get(Counter::non_ip), 1u);
+  test::Bytes bad{2, 0, 0, 0, 64, 0, 1, 0, 8, 0, 3, 0};
+  auto x = parse(bad, link_type::kNflog);
+  EXPECT_EQ(x->st, ParseStatus::kDrop);
+  EXPECT_EQ(x->c.get(Counter::link_truncated), 1u);
+}
+
+TEST(Parse, PktapHeaderThenItsLinkType) {
+  Frame eth;
+  eth.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(1234, 53).finish();
+  auto pktap = [&](uint32_t hlen, uint32_t kind, uint32_t dlt) {
+    test::Bytes b(hlen < 12 ? 12 : hlen, 0);
+    for (int i = 0; i < 4; ++i) {
+      b[i] = static_cast<uint8_t>(hlen >> (8 * i));
+      b[4 + i] = static_cast<uint8_t>(kind >> (8 * i));
+      b[8 + i] = static_cast<uint8_t>(dlt >> (8 * i));
+    }
+    b.insert(b.end(), eth.b.begin(), eth.b.end());
+    return b;
+  };
+  for (const uint16_t dlt : {link_type::kPktap, link_type::kUser2}) {
+    auto p = parse(pktap(108, 1, link_type::kEthernet), dlt);
+    ASSERT_EQ(p->st, ParseStatus::kOk) << dlt;
+    EXPECT_TRUE(p->m.has_mac);
+    EXPECT_EQ(p->m.dport, 53);
+    // Not a packet record, a header too short, a link type it cannot name: counted.
+    EXPECT_EQ(parse(pktap(108, 2, link_type::kEthernet), dlt)->c.get(Counter::link_unsupported), 1u);
+    EXPECT_EQ(parse(pktap(12, 1, link_type::kEthernet), dlt)->c.get(Counter::link_unsupported), 1u);
+    EXPECT_EQ(parse(pktap(108, 1, link_type::kPktap), dlt)->c.get(Counter::link_unsupported), 1u);
+  }
+  const test::Bytes short_header = pktap(108, 1, link_type::kEthernet);
+  auto cut = parse(test::Bytes(short_header.begin(), short_header.begin() + 60), link_type::kPktap);
+  EXPECT_EQ(cut->c.get(Counter::link_truncated), 1u);
+}
+
 TEST(Parse, NullLoopbackBothByteOrders) {
   Frame le;
   le.raw({2, 0, 0, 0}).ipv4("127.0.0.1", "127.0.0.1", 6).tcp(1, 2).finish();
