@@ -16,6 +16,11 @@ constexpr uint16_t kEthQinQOld = 0x9100;  // pre-standard stacked tag
 constexpr uint16_t kEthMpls = 0x8847;
 constexpr uint16_t kEthMplsMc = 0x8848;
 constexpr uint16_t kEthPppoeSession = 0x8864;
+constexpr uint16_t kEthPbb = 0x88E7;         // 802.1ah backbone I-TAG (provider backbone bridging)
+constexpr uint16_t kEthFabricPath = 0x8903;  // Cisco FabricPath
+constexpr uint16_t kEthVnTag = 0x8926;       // Cisco VN-Tag
+constexpr uint16_t kEthETag = 0x893F;        // 802.1BR E-TAG
+constexpr int kMaxBridgeHeaders = 4;
 constexpr uint16_t kEthTeb = 0x6558;      // transparent Ethernet bridging (GRE)
 constexpr uint16_t kEthPpp = 0x880B;      // PPP (PPTP's enhanced GRE, RFC 2637 §4.1)
 constexpr uint16_t kEthErspan2 = 0x88BE;  // ERSPAN type I/II (draft-foschiano-erspan §4.1)
@@ -85,6 +90,7 @@ class Parser {
 
   PacketMeta& m_;
   uint32_t ip_lost_ = 0;  // bytes of the innermost IP payload the snap length cut off
+  int bridged_ = 0;       // bridge headers (PBB, FabricPath, VN-Tag, E-TAG) passed
   Counters& c_;
 };
 
@@ -294,6 +300,24 @@ ParseStatus Parser::ethertype(uint16_t type, ByteReader r, int depth) {
       // A pseudowire control word (first nibble 0, RFC 4385) is followed by Ethernet.
       if ((first >> 4) == 0 && r.skip(4)) return ethernet(r, depth);
       return drop(Counter::mpls_unknown_payload);
+    }
+    case kEthPbb:
+    case kEthFabricPath: {
+      // A bridge's header around the customer's or host's own Ethernet frame, whose
+      // addresses and tags the flow takes (as a tunnel's inner frame): 802.1ah's 4-byte
+      // I-TAG; FabricPath's FTag and TTL (the outer addresses were its switches').
+      if (++bridged_ > kMaxBridgeHeaders) return drop(Counter::bridge_too_deep);
+      if (!r.skip(type == kEthPbb ? 4 : 2)) return drop(Counter::bridge_truncated);
+      return ethernet(r, depth);
+    }
+    case kEthVnTag:
+    case kEthETag: {
+      // A tag between the addresses and the EtherType, as a VLAN tag is: VN-Tag 4 bytes,
+      // 802.1BR's E-TAG 6.
+      if (++bridged_ > kMaxBridgeHeaders) return drop(Counter::bridge_too_deep);
+      uint16_t next = 0;
+      if (!r.skip(type == kEthVnTag ? 4 : 6) || !r.be16(next)) return drop(Counter::bridge_truncated);
+      return ethertype(next, r, depth);
     }
     case kEthPppoeSession: {
       // RFC 2516 §4: ver/type, code, session id, length, then the PPP protocol.

@@ -35,6 +35,8 @@ namespace tapbeat {
   X(wlan_protected, "decode.wlan.protected", counter)                         \
   X(vlan_truncated, "decode.vlan.truncated", counter)                         \
   X(vlan_too_deep, "decode.vlan.too_deep", counter)                           \
+  X(bridge_truncated, "decode.bridge.truncated", counter)                     \
+  X(bridge_too_deep, "decode.bridge.too_deep", counter)                       \
   X(mpls_truncated, "decode.mpls.truncated", counter)                         \
   X(mpls_too_deep, "decode.mpls.too_deep", counter)                           \
   X(mpls_unknown_payload, "decode.mpls.unknown_payload", counter)             \

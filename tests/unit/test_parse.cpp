@@ -90,6 +90,55 @@ TEST(Parse, TooManyVlanTagsIsCounted) {
   EXPECT_EQ(p->c.get(Counter::vlan_too_deep), 1u);
 }
 
+TEST(Parse, BridgeHeadersLeadToTheInnerFrame) {
+  // 802.1ah PBB (B-VLAN, I-TAG, the customer's frame with its own VLAN) and FabricPath
+  // (FTag/TTL, then the host's frame): the inner addresses and tags are the flow's.
+  Frame pbb;
+  pbb.eth(0x88A8, 0x11, 0x12).vlan(100, 0x88E7).raw({0x00, 0x01, 0x02, 0x03});
+  pbb.eth(0x8100, 0x21, 0x22).vlan(7, 0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1234, 80).finish();
+  auto p = parse(pbb.b);
+  ASSERT_EQ(p->st, ParseStatus::kOk);
+  EXPECT_EQ(p->m.mac_src[5], 0x21);
+  EXPECT_EQ(p->m.mac_dst[5], 0x22);
+  ASSERT_EQ(p->m.vlan_count, 1);
+  EXPECT_EQ(p->m.vlan[0], 7);
+  EXPECT_EQ(p->m.dport, 80);
+  Frame fp;
+  fp.eth(0x8903, 0x31, 0x32).raw({0x00, 0x3f});
+  fp.eth(0x86DD, 0x41, 0x42).ipv6("::1", "::2", 17).udp(5, 53).finish();
+  auto q = parse(fp.b);
+  ASSERT_EQ(q->st, ParseStatus::kOk);
+  EXPECT_EQ(q->m.mac_src[5], 0x41);
+  EXPECT_EQ(q->m.dport, 53);
+  // VN-Tag and E-TAG sit before the EtherType, as a VLAN tag does.
+  Frame vn;
+  vn.eth(0x8926)
+      .raw({0x80, 0x01, 0x00, 0x02, 0x08, 0x00})
+      .ipv4("10.0.0.1", "10.0.0.2", 17)
+      .udp(1, 2)
+      .finish();
+  auto v = parse(vn.b);
+  ASSERT_EQ(v->st, ParseStatus::kOk) << total(v->c);
+  EXPECT_EQ(v->m.dport, 2);
+  Frame et;
+  et.eth(0x893F).raw({0, 0, 0, 1, 0, 0, 0x81, 0x00, 0x00, 0x05, 0x08, 0x00});
+  et.ipv4("10.0.0.1", "10.0.0.2", 17).udp(3, 4).finish();
+  auto e = parse(et.b);
+  ASSERT_EQ(e->st, ParseStatus::kOk);
+  ASSERT_EQ(e->m.vlan_count, 1);
+  EXPECT_EQ(e->m.vlan[0], 5);
+  EXPECT_EQ(e->m.dport, 4);
+  // Cut inside a header; nested past the bound.
+  Frame cut;
+  cut.eth(0x8926).raw({0x80, 0x01});
+  EXPECT_EQ(parse(cut.b)->c.get(Counter::bridge_truncated), 1u);
+  Frame deep;
+  deep.eth(0x8903).raw({0, 1});
+  for (int i = 0; i < 5; ++i) deep.eth(0x8903).raw({0, 1});
+  deep.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(3, 4).finish();
+  EXPECT_EQ(parse(deep.b)->c.get(Counter::bridge_too_deep), 1u);
+}
+
 TEST(Parse, MplsStack) {
   Frame f;
   f.eth(0x8847)

@@ -5,6 +5,10 @@ of order with an overlap, IPv6 fragments, and two malformed frames. Deterministi
 run it again and the file is byte-identical.    ./gen.py  (writes beside itself)"""
 import os
 import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import pcapfile  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic.pcap")
 T0 = 1_700_000_000
@@ -87,9 +91,4 @@ add(eth(0x0800) + ip4("10.7.0.1", "10.7.0.2", 6, b"\x00\x01\x00\x02\x00"))
 bad = bytearray(ip4("10.7.0.3", "10.7.0.4", 17, udp(1, 2))); bad[0] = 0x44
 add(eth(0x0800) + bytes(bad))
 
-with open(OUT, "wb") as f:
-    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-    for i, fr in enumerate(frames):
-        f.write(struct.pack("<IIII", T0 + i // 10, (i % 10) * 1000, len(fr), len(fr)))
-        f.write(fr)
-print(f"wrote {OUT}: {len(frames)} frames")
+pcapfile.write(OUT, frames, T0)
