@@ -61,7 +61,7 @@ class Parser {
 
   ParseStatus link(uint16_t dlt, const uint8_t* data, uint32_t len);
   ParseStatus ethernet(ByteReader r, int depth);
-  ParseStatus ieee80211(ByteReader r);
+  ParseStatus ieee80211(ByteReader r, int depth = 0);
   ParseStatus nflog(ByteReader r);
   ParseStatus llc_snap(ByteReader r, int depth);
   ParseStatus ethertype(uint16_t type, ByteReader r, int depth);
@@ -217,7 +217,7 @@ ParseStatus Parser::nflog(ByteReader r) {
   return ParseStatus::kNonIp;
 }
 
-ParseStatus Parser::ieee80211(ByteReader r) {
+ParseStatus Parser::ieee80211(ByteReader r, int depth) {
   // IEEE 802.11-2020 §9.2.4, §9.3.2.1: frame control, duration, three addresses,
   // sequence control, a fourth address between access points (to and from DS), QoS
   // control in QoS data frames, HT control after it when the order bit is set; then
@@ -245,7 +245,7 @@ ParseStatus Parser::ieee80211(ByteReader r) {
   m_.has_mac = true;
   m_.vlan_count = 0;
   r.skip(len);
-  return llc_snap(r, 0);
+  return llc_snap(r, depth);
 }
 
 ParseStatus Parser::llc_snap(ByteReader r, int depth) {
@@ -601,6 +601,16 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
     return teredo(r.current(), payload, depth);
   if (m_.l4_proto == kProtoUdp && (m_.dport == kAyiyaPort || m_.sport == kAyiyaPort) && payload >= 8)
     return ayiya(r.current(), payload, depth);
+  if (m_.l4_proto == kProtoUdp && m_.dport == kGreUdpPort && payload >= 4) {
+    // GRE-in-UDP (RFC 8086 §3): a GRE header, version 0, carrying a packet or frame
+    // tapbeat reads; anything else on the port stays UDP.
+    const uint8_t* g = r.current();
+    const uint16_t flags = static_cast<uint16_t>(g[0] << 8 | g[1]),
+                   proto = static_cast<uint16_t>(g[2] << 8 | g[3]);
+    if ((flags & 0x4FFF) == 0 &&
+        (proto == kEthIpv4 || proto == kEthIpv6 || proto == kEthTeb || proto == kEthMpls))
+      return gre(ByteReader(g, payload), depth);
+  }
   if (m_.l4_proto == kProtoUdp && m_.dport == kVxlanPort && payload >= 8) {
     // RFC 7348 §5: flags (I bit 0x08), 24 reserved bits, VNI, reserved.
     ByteReader v(r.current(), payload);
@@ -799,6 +809,14 @@ ParseStatus Parser::gre(ByteReader r, int depth) {
       return ethernet(r, depth + 1);
     }
     default:
+      if (((proto & 0xFF0F) == 0x8200) || ((proto & 0xFF0F) == 0x8300 && proto <= 0x8370) ||
+          proto == 0x9000) {
+        // Aruba's access points tunnel their clients' 802.11 frames to the controller in
+        // GRE with these protocol types (as Zeek and Wireshark read them).
+        if (enter_tunnel(Tunnel::kGre, key, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
+        c_.inc(Counter::tunnel_decapsulated);
+        return ieee80211(r, depth + 1);
+      }
       return drop(Counter::gre_unsupported);
   }
 }

@@ -31,6 +31,7 @@ inline constexpr int kMaxIpv6ExtHeaders = 8;
 
 // Well-known UDP port for VXLAN (RFC 7348 §5).
 inline constexpr uint16_t kVxlanPort = 4789;
+inline constexpr uint16_t kGreUdpPort = 4754;  // GRE-in-UDP (RFC 8086)
 // Well-known UDP port for Geneve (RFC 8926 §3.3).
 inline constexpr uint16_t kGenevePort = 6081;
 // GTP-U, user plane of mobile networks (3GPP TS 29.281 §4.4.2): either end.

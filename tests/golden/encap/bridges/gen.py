@@ -11,38 +11,10 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import pcapfile  # noqa: E402
+from pcapfile import dns_a, eth, ip4, tcp, udp  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bridges.pcap")
 T0 = 1_700_000_000
-
-
-def mac(n):
-    return bytes([0x02, 0, 0, 0, 0, n])
-
-
-def eth(t, src, dst):
-    return mac(dst) + mac(src) + struct.pack("!H", t)
-
-
-def ip4(src, dst, proto, payload):
-    a = bytes(map(int, src.split("."))); b = bytes(map(int, dst.split(".")))
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0x4000, 64, proto, 0, a, b) + payload
-
-
-def tcp(sp, dp, seq, ack, flags, data=b""):
-    return struct.pack("!HHIIBBHHH", sp, dp, seq, ack, 0x50, flags, 65535, 0, 0) + data
-
-
-def udp(sp, dp, data=b""):
-    return struct.pack("!HHHH", sp, dp, 8 + len(data), 0) + data
-
-
-def dns(ident, answer):
-    q = b"\x07example\x03com\x00" + struct.pack("!HH", 1, 1)
-    if not answer:
-        return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + q
-    rr = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 300, 4) + bytes([93, 184, 216, 34])
-    return struct.pack("!HHHHHH", ident, 0x8180, 1, 1, 0, 0) + q + rr
 
 
 frames = []
@@ -50,8 +22,8 @@ frames = []
 # PBB: B-DA/B-SA, 802.1ad B-VLAN 100, I-TAG (I-SID 0x010203), then the customer's frame.
 for fwd in (True, False):
     c_src, c_dst = (0x21, 0x22) if fwd else (0x22, 0x21)
-    pkt = ip4("10.8.0.1", "10.8.0.53", 17, udp(40001, 53, dns(0x1234, False))) if fwd else \
-        ip4("10.8.0.53", "10.8.0.1", 17, udp(53, 40001, dns(0x1234, True)))
+    pkt = ip4("10.8.0.1", "10.8.0.53", 17, udp(40001, 53, dns_a(0x1234, "example.com")), frag=0x4000) if fwd else \
+        ip4("10.8.0.53", "10.8.0.1", 17, udp(53, 40001, dns_a(0x1234, "example.com", "93.184.216.34")), frag=0x4000)
     customer = eth(0x8100, c_src, c_dst) + struct.pack("!HH", 7, 0x0800) + pkt
     frames.append(eth(0x88A8, 0x11, 0x12) + struct.pack("!HH", 100, 0x88E7) + struct.pack("!I", 0x00010203) + customer)
 
@@ -59,7 +31,7 @@ for fwd in (True, False):
 # frame check sequence the switches' frames keep.
 def fabric(src, dst, seg):
     inner = eth(0x0800, 0x41, 0x42) if src == "10.9.0.1" else eth(0x0800, 0x42, 0x41)
-    frame = eth(0x8903, 0x31, 0x32) + struct.pack("!H", 0x003F) + inner + ip4(src, dst, 6, seg)
+    frame = eth(0x8903, 0x31, 0x32) + struct.pack("!H", 0x003F) + inner + ip4(src, dst, 6, seg, frag=0x4000)
     return frame + struct.pack("<I", zlib.crc32(frame))
 
 req = b"GET /bridged HTTP/1.1\r\nHost: fp.example\r\n\r\n"

@@ -9,39 +9,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import pcapfile  # noqa: E402
+from pcapfile import eth, ip4, ip6, udp  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic.pcap")
 T0 = 1_700_000_000
 
 
-def mac(n):
-    return bytes([0x02, 0, 0, 0, 0, n])
-
-
-def eth(t, src=1, dst=2):
-    return mac(dst) + mac(src) + struct.pack("!H", t)
-
-
-def ip4(src, dst, proto, payload, ident=1, frag=0):
-    a = bytes(map(int, src.split("."))); b = bytes(map(int, dst.split(".")))
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, frag, 64, proto, 0, a, b) + payload
-
-
-def v6addr(s):
-    import ipaddress
-    return ipaddress.IPv6Address(s).packed
-
-
-def ip6(src, dst, nxt, payload):
-    return struct.pack("!IHBB", 0x60000000, len(payload), nxt, 64) + v6addr(src) + v6addr(dst) + payload
-
-
 def tcp(sp, dp, flags=0x18, data=b""):
     return struct.pack("!HHIIBBHHH", sp, dp, 1, 0, 0x50, flags, 65535, 0, 0) + data
-
-
-def udp(sp, dp, data=b""):
-    return struct.pack("!HHHH", sp, dp, 8 + len(data), 0) + data
 
 
 frames = []
