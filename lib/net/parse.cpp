@@ -611,15 +611,19 @@ ParseStatus Parser::udp(ByteReader r, int depth) {
         (proto == kEthIpv4 || proto == kEthIpv6 || proto == kEthTeb || proto == kEthMpls))
       return gre(ByteReader(g, payload), depth);
   }
-  if (m_.l4_proto == kProtoUdp && m_.dport == kVxlanPort && payload >= 8) {
-    // RFC 7348 §5: flags (I bit 0x08), 24 reserved bits, VNI, reserved.
-    ByteReader v(r.current(), payload);
+  const bool linux_vxlan = m_.dport == kLinuxVxlanPort && payload >= 8 + 14;
+  if (m_.l4_proto == kProtoUdp && (m_.dport == kVxlanPort || linux_vxlan) && payload >= 8) {
+    // RFC 7348 §5: flags (I bit 0x08), 24 reserved bits, VNI, reserved. On Linux's own
+    // port, which other applications may use, only a header exactly so.
+    const uint8_t* h = r.current();
+    ByteReader v(h, payload);
     uint8_t flags = 0;
     uint32_t vni = 0;
     v.u8(flags);
     v.skip(3);
     v.be32(vni);
-    if (flags & 0x08) {
+    const bool exact = flags == 0x08 && (h[1] | h[2] | h[3] | h[7]) == 0;
+    if (m_.dport == kVxlanPort ? (flags & 0x08) != 0 : exact) {
       if (enter_tunnel(Tunnel::kVxlan, vni >> 8, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
       c_.inc(Counter::tunnel_decapsulated);
       return ethernet(v, depth + 1);

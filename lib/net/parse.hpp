@@ -31,6 +31,8 @@ inline constexpr int kMaxIpv6ExtHeaders = 8;
 
 // Well-known UDP port for VXLAN (RFC 7348 §5).
 inline constexpr uint16_t kVxlanPort = 4789;
+// The Linux kernel's VXLAN port when none is given (flannel's, Cisco OTV's).
+inline constexpr uint16_t kLinuxVxlanPort = 8472;
 inline constexpr uint16_t kGreUdpPort = 4754;  // GRE-in-UDP (RFC 8086)
 // Well-known UDP port for Geneve (RFC 8926 §3.3).
 inline constexpr uint16_t kGenevePort = 6081;

@@ -3,7 +3,9 @@
 own payloads: an Aruba access point's client frames (GRE protocol 0x8210, an 802.11
 QoS data frame to the DS with LLC/SNAP, a DNS query and, from the DS, its answer) and
 GRE-in-UDP (RFC 8086, UDP port 4754: IPv4/TCP, and an Ethernet frame with IPv6/UDP),
-plus a datagram to port 4754 that is no GRE and stays UDP.
+plus a datagram to port 4754 that is no GRE and stays UDP; and VXLAN on the Linux
+kernel's default port 8472 (flannel's: a TCP handshake between two pods), plus a
+datagram to 8472 whose header is not VXLAN's, which stays UDP.
 Deterministic: run it again and the file is byte-identical.    ./gen.py"""
 import os
 import struct
@@ -45,5 +47,16 @@ teb = eth(0x86DD, 0x81, 0x82) + ip6("2001:db8:13::1", "2001:db8:13::2", 17, udp(
 frames.append(eth(0x0800, 3, 4) + ip4("203.0.113.1", "203.0.113.2", 17, udp(33002, 4754, struct.pack("!HH", 0, 0x6558) + teb)))
 # Not GRE (a version other than 0): a UDP datagram to port 4754.
 frames.append(eth(0x0800, 3, 4) + ip4("203.0.113.1", "203.0.113.2", 17, udp(33003, 4754, b"\x00\x07\x08\x00junk")))
+
+# VXLAN on 8472 (VNI 1), node 192.168.50.1 <-> 192.168.50.2, pods 10.244.0.5 <-> 10.244.1.7.
+for sp, dp, seq, ack, flags, fwd in ((38000, 8080, 1, 0, 0x02, True), (8080, 38000, 9, 2, 0x12, False)):
+    pod = ip4("10.244.0.5", "10.244.1.7", 6, tcp(sp, dp, seq, ack, flags)) if fwd else \
+        ip4("10.244.1.7", "10.244.0.5", 6, tcp(sp, dp, seq, ack, flags))
+    inner = (eth(0x0800, 0x91, 0x92) if fwd else eth(0x0800, 0x92, 0x91)) + pod
+    vxlan = struct.pack("!II", 0x08000000, 1 << 8) + inner
+    outer = ip4("192.168.50.1", "192.168.50.2", 17, udp(51000, 8472, vxlan)) if fwd else \
+        ip4("192.168.50.2", "192.168.50.1", 17, udp(51001, 8472, vxlan))
+    frames.append((eth(0x0800, 5, 6) if fwd else eth(0x0800, 6, 5)) + outer)
+frames.append(eth(0x0800, 5, 6) + ip4("192.168.50.1", "192.168.50.2", 17, udp(51002, 8472, b"\x08\x01" + bytes(40))))
 
 pcapfile.write(OUT, frames, T0)
