@@ -1,7 +1,11 @@
 #include "capture/capture_file.hpp"
 
+#include <lz4frame.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -26,6 +30,122 @@ constexpr uint16_t kOptTsOffset = 14;
 
 uint32_t bswap32(uint32_t v) { return __builtin_bswap32(v); }
 
+// A compressed capture file, as tshark reads them (gzip, zstd, LZ4 frames): read through
+// a stdio stream that decompresses as it goes (fopencookie), so that the reader takes it
+// as it takes a pipe. gzip members and zstd/LZ4 frames may follow one another.
+enum class Packing { kNone, kGzip, kZstd, kLz4 };
+
+Packing packing_of(const uint8_t m[4]) {
+  if (m[0] == 0x1f && m[1] == 0x8b) return Packing::kGzip;
+  if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return Packing::kZstd;
+  if (m[0] == 0x04 && m[1] == 0x22 && m[2] == 0x4d && m[3] == 0x18) return Packing::kLz4;
+  return Packing::kNone;
+}
+
+struct Unpacker {
+  Packing kind;
+  std::FILE* raw;
+  z_stream z{};
+  ZSTD_DStream* zs = nullptr;
+  LZ4F_dctx* lz = nullptr;
+  std::vector<uint8_t> in = std::vector<uint8_t>(256 * 1024);
+  std::size_t in_pos = 0, in_len = 0;
+  bool mid_frame = false;  // a member or frame begun and not ended
+  bool failed = false;     // told once the bytes before the failure are taken
+  std::string* error;      // the reader's: what went wrong, for its message
+};
+
+// Decompresses into buf[0, n): bytes given, 0 at the end, -1 on an error (named in *error).
+ssize_t unpack_read(void* cookie, char* buf, std::size_t n) {
+  auto& u = *static_cast<Unpacker*>(cookie);
+  if (u.failed) return -1;
+  std::size_t out = 0;
+  // The bytes decompressed before a failure are given first; the failure on the next call.
+  auto fail = [&](std::string why) -> ssize_t {
+    *u.error = std::move(why);
+    u.failed = true;
+    return out ? static_cast<ssize_t>(out) : -1;
+  };
+  while (out < n) {
+    if (u.in_pos == u.in_len) {
+      u.in_len = std::fread(u.in.data(), 1, u.in.size(), u.raw);
+      u.in_pos = 0;
+      if (u.in_len == 0) {
+        if (u.mid_frame) return fail("compressed data ends inside a frame");
+        break;
+      }
+    }
+    const uint8_t* src = u.in.data() + u.in_pos;
+    const std::size_t avail = u.in_len - u.in_pos;
+    if (u.kind == Packing::kGzip) {
+      u.z.next_in = const_cast<uint8_t*>(src);
+      u.z.avail_in = static_cast<uInt>(avail);
+      u.z.next_out = reinterpret_cast<uint8_t*>(buf + out);
+      u.z.avail_out = static_cast<uInt>(std::min<std::size_t>(n - out, 1u << 30));
+      const int rc = inflate(&u.z, Z_NO_FLUSH);
+      out = static_cast<std::size_t>(reinterpret_cast<char*>(u.z.next_out) - buf);
+      u.in_pos += avail - u.z.avail_in;
+      u.mid_frame = rc != Z_STREAM_END;
+      if (rc == Z_STREAM_END) {
+        inflateReset(&u.z);  // another member may follow
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        return fail(std::string("gzip: ") + (u.z.msg ? u.z.msg : "corrupt data"));
+      }
+    } else if (u.kind == Packing::kZstd) {
+      ZSTD_inBuffer ib{src, avail, 0};
+      ZSTD_outBuffer ob{buf + out, n - out, 0};
+      const std::size_t rc = ZSTD_decompressStream(u.zs, &ob, &ib);
+      if (ZSTD_isError(rc)) return fail(std::string("zstd: ") + ZSTD_getErrorName(rc));
+      out += ob.pos;
+      u.in_pos += ib.pos;
+      u.mid_frame = rc != 0;
+    } else {
+      std::size_t dst = n - out, used = avail;
+      const std::size_t rc = LZ4F_decompress(u.lz, buf + out, &dst, src, &used, nullptr);
+      if (LZ4F_isError(rc)) return fail(std::string("lz4: ") + LZ4F_getErrorName(rc));
+      out += dst;
+      u.in_pos += used;
+      u.mid_frame = rc != 0;
+    }
+  }
+  return static_cast<ssize_t>(out);
+}
+
+int unpack_close(void* cookie) {
+  auto* u = static_cast<Unpacker*>(cookie);
+  if (u->kind == Packing::kGzip) inflateEnd(&u->z);
+  if (u->zs) ZSTD_freeDStream(u->zs);
+  if (u->lz) LZ4F_freeDecompressionContext(u->lz);
+  const int rc = std::fclose(u->raw);
+  delete u;
+  return rc;
+}
+
+// A stream of raw's decompressed bytes (raw then belongs to it); null where the
+// decompressor cannot start.
+std::FILE* unpacked(std::FILE* raw, Packing kind, std::string* error) {
+  auto* u = new Unpacker{kind, raw};
+  u->error = error;
+  bool ok = true;
+  if (kind == Packing::kGzip) {
+    ok = inflateInit2(&u->z, 16 + MAX_WBITS) == Z_OK;  // a gzip header and trailer
+  } else if (kind == Packing::kZstd) {
+    u->zs = ZSTD_createDStream();
+    ok = u->zs && !ZSTD_isError(ZSTD_initDStream(u->zs));
+  } else {
+    ok = !LZ4F_isError(LZ4F_createDecompressionContext(&u->lz, LZ4F_VERSION));
+  }
+  std::FILE* f =
+      ok ? fopencookie(u, "rb", cookie_io_functions_t{unpack_read, nullptr, nullptr, unpack_close}) : nullptr;
+  if (!f) {
+    if (kind == Packing::kGzip && ok) inflateEnd(&u->z);
+    if (u->zs) ZSTD_freeDStream(u->zs);
+    if (u->lz) LZ4F_freeDecompressionContext(u->lz);
+    delete u;
+  }
+  return f;
+}
+
 }  // namespace
 
 CaptureFile::CaptureFile(const std::string& path) : path_(path) {
@@ -33,7 +153,18 @@ CaptureFile::CaptureFile(const std::string& path) : path_(path) {
   if (!f_) throw std::runtime_error("cannot read capture file " + path + ": " + std::strerror(errno));
   buf_.resize(64 * 1024);
   struct stat st {};
-  if (::fstat(fileno(f_), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+  const bool regular = ::fstat(fileno(f_), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+  uint8_t head[4] = {};
+  const Packing packing = regular && ::pread(fileno(f_), head, 4, 0) == 4 ? packing_of(head) : Packing::kNone;
+  if (packing != Packing::kNone) {
+    std::FILE* u = unpacked(f_, packing, &error_);
+    if (!u) {
+      std::fclose(f_);
+      f_ = nullptr;
+      throw std::runtime_error("cannot read capture file " + path + ": its decompressor did not start");
+    }
+    f_ = u;
+  } else if (regular) {
     void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fileno(f_), 0);
     if (m != MAP_FAILED) {
       map_ = static_cast<const uint8_t*>(m);
@@ -44,7 +175,8 @@ CaptureFile::CaptureFile(const std::string& path) : path_(path) {
   uint32_t magic = 0;
   if (read_some(&magic, 4) != 4) {
     std::fclose(f_);
-    throw std::runtime_error("cannot read capture file " + path + ": shorter than a file header");
+    throw std::runtime_error("cannot read capture file " + path + ": " +
+                             (error_.empty() ? "shorter than a file header" : error_));
   }
   if (magic == kBlockSectionHeader) {
     pcapng_ = true;
@@ -61,13 +193,15 @@ CaptureFile::CaptureFile(const std::string& path) : path_(path) {
     swapped_ = true;
   } else {
     std::fclose(f_);
-    throw std::runtime_error("cannot read capture file " + path + ": not a pcap or pcapng file");
+    throw std::runtime_error("cannot read capture file " + path + ": " +
+                             (error_.empty() ? "not a pcap or pcapng file" : error_));
   }
   nano_ = (swapped_ ? bswap32(magic) : magic) == kPcapMagicNs;
   uint8_t hdr[20];
   if (!read_exact(hdr, sizeof hdr)) {
     std::fclose(f_);
-    throw std::runtime_error("cannot read capture file " + path + ": truncated file header");
+    throw std::runtime_error("cannot read capture file " + path + ": " +
+                             (error_.empty() ? "truncated file header" : error_));
   }
   snaplen_ = u32(hdr + 12);
   // The low 16 bits are the link type; the upper bits carry FCS information.
@@ -115,7 +249,8 @@ uint16_t CaptureFile::u16(const uint8_t* p) const {
 bool CaptureFile::read_exact(void* p, std::size_t n) { return read_some(p, n) == n; }
 
 CaptureFile::Status CaptureFile::fail(const std::string& why) {
-  error_ = why;
+  // A decompression error (set by the stream) says more than the short read it caused.
+  if (error_.empty()) error_ = why;
   return Status::kError;
 }
 

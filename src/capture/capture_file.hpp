@@ -6,7 +6,8 @@
 // A regular file is mapped (read-only, sequential): next() hands out pointers into the
 // mapping, valid until the reader is destroyed, and copies nothing. Other files (pipes)
 // are read through stdio into a buffer allocated at start-up, a packet's bytes valid
-// until the next call (mapped() tells which).
+// until the next call (mapped() tells which); so is a compressed file (gzip, zstd, LZ4
+// frames, as tshark reads them), through a stream that decompresses it.
 #pragma once
 
 #include <cstddef>

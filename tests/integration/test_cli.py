@@ -153,6 +153,39 @@ def test_unreadable_capture_file(tmp_path):
     assert proc.stderr.strip().endswith("bad.pcap: not a pcap or pcapng file")
 
 
+def test_compressed_capture_files_read_as_tshark_reads_them(tmp_path):
+    """A capture compressed with gzip (two members), zstd or LZ4 gives the plain file's
+    events; one cut short gives the events before the cut and says why it ended."""
+    import gzip
+    import lz4.frame
+    plain = open(os.path.join(ROOT, "tests", "data", "sample.pcap"), "rb").read()
+    cfg = os.path.join(ROOT, "configs", "sample.yml")
+
+    def events(path):
+        proc = run_tapbeat(["-c", cfg, "-I", str(path), "-t"], check=False)
+        out = []
+        for line in proc.stdout.splitlines():
+            e = json.loads(line)
+            e.pop("agent")
+            out.append(json.dumps(e, sort_keys=True))
+        return proc, out
+
+    _, want = events(os.path.join(ROOT, "tests", "data", "sample.pcap"))
+    assert len(want) > 10
+    zstd = subprocess.run(["zstd", "-q", "-c"], input=plain, capture_output=True, check=True).stdout
+    packed = {"gz": gzip.compress(plain[:4000]) + gzip.compress(plain[4000:]), "zst": zstd,
+              "lz4": lz4.frame.compress(plain)}
+    for ext, data in packed.items():
+        path = tmp_path / f"sample.pcap.{ext}"
+        path.write_bytes(data)
+        proc, got = events(path)
+        assert proc.returncode == 0 and got == want, (ext, proc.stderr[-2000:])
+    cut = tmp_path / "cut.pcap.gz"
+    cut.write_bytes(gzip.compress(plain)[:-2000])
+    proc, got = events(cut)
+    assert 0 < len(got) < len(want) and "compressed data ends inside a frame" in proc.stderr, proc.stderr[-2000:]
+
+
 def test_file_output_rotates_and_keeps_number_of_files(tmp_path):
     out = tmp_path / "out"
     cfg = write(tmp_path, "f.yml", f"""packetbeat.flows: {{timeout: 1h, period: -1}}
