@@ -816,7 +816,8 @@ ParseStatus Parser::gre(ByteReader r, int depth) {
       if (((proto & 0xFF0F) == 0x8200) || ((proto & 0xFF0F) == 0x8300 && proto <= 0x8370) ||
           proto == 0x9000) {
         // Aruba's access points tunnel their clients' 802.11 frames to the controller in
-        // GRE with these protocol types (as Zeek and Wireshark read them).
+        // GRE with protocol types 0x8200-0x82F0 and 0x8300-0x8370 (low nibble 0) and
+        // 0x9000 (Zeek reads these, among a wider set).
         if (enter_tunnel(Tunnel::kGre, key, depth) == ParseStatus::kDrop) return ParseStatus::kDrop;
         c_.inc(Counter::tunnel_decapsulated);
         return ieee80211(r, depth + 1);

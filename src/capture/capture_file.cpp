@@ -76,7 +76,7 @@ ssize_t unpack_read(void* cookie, char* buf, std::size_t n) {
       }
     }
     const uint8_t* src = u.in.data() + u.in_pos;
-    const std::size_t avail = u.in_len - u.in_pos;
+    const std::size_t avail = u.in_len - u.in_pos, out_before = out;
     if (u.kind == Packing::kGzip) {
       u.z.next_in = const_cast<uint8_t*>(src);
       u.z.avail_in = static_cast<uInt>(avail);
@@ -107,6 +107,8 @@ ssize_t unpack_read(void* cookie, char* buf, std::size_t n) {
       u.in_pos += used;
       u.mid_frame = rc != 0;
     }
+    // A decoder that takes no byte and gives none would spin: the data is not its.
+    if (out == out_before && u.in_len - u.in_pos == avail) return fail("the decompressor makes no progress");
   }
   return static_cast<ssize_t>(out);
 }
