@@ -46,6 +46,7 @@ struct Unpacker {
   Packing kind;
   std::FILE* raw;
   z_stream z{};
+  bool z_ready = false;  // inflateInit2 done: inflateEnd owed
   ZSTD_DStream* zs = nullptr;
   LZ4F_dctx* lz = nullptr;
   std::vector<uint8_t> in = std::vector<uint8_t>(256 * 1024);
@@ -113,13 +114,18 @@ ssize_t unpack_read(void* cookie, char* buf, std::size_t n) {
   return static_cast<ssize_t>(out);
 }
 
-int unpack_close(void* cookie) {
-  auto* u = static_cast<Unpacker*>(cookie);
-  if (u->kind == Packing::kGzip) inflateEnd(&u->z);
+// Frees u and its decoder's state (not raw).
+void free_unpacker(Unpacker* u) {
+  if (u->z_ready) inflateEnd(&u->z);
   if (u->zs) ZSTD_freeDStream(u->zs);
   if (u->lz) LZ4F_freeDecompressionContext(u->lz);
-  const int rc = std::fclose(u->raw);
   delete u;
+}
+
+int unpack_close(void* cookie) {
+  auto* u = static_cast<Unpacker*>(cookie);
+  const int rc = std::fclose(u->raw);
+  free_unpacker(u);
   return rc;
 }
 
@@ -130,7 +136,7 @@ std::FILE* unpacked(std::FILE* raw, Packing kind, std::string* error) {
   u->error = error;
   bool ok = true;
   if (kind == Packing::kGzip) {
-    ok = inflateInit2(&u->z, 16 + MAX_WBITS) == Z_OK;  // a gzip header and trailer
+    ok = u->z_ready = inflateInit2(&u->z, 16 + MAX_WBITS) == Z_OK;  // a gzip header and trailer
   } else if (kind == Packing::kZstd) {
     u->zs = ZSTD_createDStream();
     ok = u->zs && !ZSTD_isError(ZSTD_initDStream(u->zs));
@@ -139,12 +145,7 @@ std::FILE* unpacked(std::FILE* raw, Packing kind, std::string* error) {
   }
   std::FILE* f =
       ok ? fopencookie(u, "rb", cookie_io_functions_t{unpack_read, nullptr, nullptr, unpack_close}) : nullptr;
-  if (!f) {
-    if (kind == Packing::kGzip && ok) inflateEnd(&u->z);
-    if (u->zs) ZSTD_freeDStream(u->zs);
-    if (u->lz) LZ4F_freeDecompressionContext(u->lz);
-    delete u;
-  }
+  if (!f) free_unpacker(u);
   return f;
 }
 
@@ -153,6 +154,15 @@ std::FILE* unpacked(std::FILE* raw, Packing kind, std::string* error) {
 CaptureFile::CaptureFile(const std::string& path) : path_(path) {
   f_ = std::fopen(path.c_str(), "rb");
   if (!f_) throw std::runtime_error("cannot read capture file " + path + ": " + std::strerror(errno));
+  // Refuses the file: closes what is open (no destructor runs) and says why; a
+  // decompression error, where the stream set one, says more than the short read it caused.
+  auto refuse = [&](const char* why) {
+    if (map_) ::munmap(const_cast<uint8_t*>(map_), map_len_);
+    std::fclose(f_);
+    map_ = nullptr;
+    f_ = nullptr;
+    throw std::runtime_error("cannot read capture file " + path + ": " + (error_.empty() ? why : error_));
+  };
   buf_.resize(64 * 1024);
   struct stat st {};
   const bool regular = ::fstat(fileno(f_), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
@@ -160,11 +170,7 @@ CaptureFile::CaptureFile(const std::string& path) : path_(path) {
   const Packing packing = regular && ::pread(fileno(f_), head, 4, 0) == 4 ? packing_of(head) : Packing::kNone;
   if (packing != Packing::kNone) {
     std::FILE* u = unpacked(f_, packing, &error_);
-    if (!u) {
-      std::fclose(f_);
-      f_ = nullptr;
-      throw std::runtime_error("cannot read capture file " + path + ": its decompressor did not start");
-    }
+    if (!u) refuse("its decompressor did not start");
     f_ = u;
   } else if (regular) {
     void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fileno(f_), 0);
@@ -175,18 +181,11 @@ CaptureFile::CaptureFile(const std::string& path) : path_(path) {
     }
   }
   uint32_t magic = 0;
-  if (read_some(&magic, 4) != 4) {
-    std::fclose(f_);
-    throw std::runtime_error("cannot read capture file " + path + ": " +
-                             (error_.empty() ? "shorter than a file header" : error_));
-  }
+  if (read_some(&magic, 4) != 4) refuse("shorter than a file header");
   if (magic == kBlockSectionHeader) {
     pcapng_ = true;
     uint32_t len = 0;
-    if (!read_exact(&len, 4) || !read_section_header(len)) {
-      std::fclose(f_);
-      throw std::runtime_error("cannot read capture file " + path + ": " + error_);
-    }
+    if (!read_exact(&len, 4) || !read_section_header(len)) refuse("truncated section header");
     return;
   }
   if (magic == kPcapMagicUs || magic == kPcapMagicNs) {
@@ -194,17 +193,11 @@ CaptureFile::CaptureFile(const std::string& path) : path_(path) {
   } else if (bswap32(magic) == kPcapMagicUs || bswap32(magic) == kPcapMagicNs) {
     swapped_ = true;
   } else {
-    std::fclose(f_);
-    throw std::runtime_error("cannot read capture file " + path + ": " +
-                             (error_.empty() ? "not a pcap or pcapng file" : error_));
+    refuse("not a pcap or pcapng file");
   }
   nano_ = (swapped_ ? bswap32(magic) : magic) == kPcapMagicNs;
   uint8_t hdr[20];
-  if (!read_exact(hdr, sizeof hdr)) {
-    std::fclose(f_);
-    throw std::runtime_error("cannot read capture file " + path + ": " +
-                             (error_.empty() ? "truncated file header" : error_));
-  }
+  if (!read_exact(hdr, sizeof hdr)) refuse("truncated file header");
   snaplen_ = u32(hdr + 12);
   // The low 16 bits are the link type; the upper bits carry FCS information.
   first_link_type_ = static_cast<uint16_t>(u32(hdr + 16) & 0xFFFF);
