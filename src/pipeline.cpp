@@ -119,6 +119,7 @@ Pipeline::Pipeline(const Config& cfg, uint32_t n, bool block_on_output_full, boo
   for (uint32_t i = 0; i < n; ++i) {
     WorkerSettings ws;
     ws.id = i;
+    ws.workers = n;
     ws.flow_capacity = per_worker;
     ws.flows_enabled = cfg.flows.enabled;
     ws.flow_timeout_ns = cfg.flows.timeout_ns;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -60,6 +61,8 @@ class PcapRuntime {
   void worker_loop(WorkerSlot& s);
   void capture_loop(PcapSource& src);
   bool dispatch(const PcapSource::Frame& f);
+  // The frame into worker wi's ring (shared: RawPacket::shared).
+  bool enqueue(const PcapSource::Frame& f, std::size_t wi, uint32_t hash, bool shared);
   void push_clock(uint64_t ts_ns);
   void run_inline();  // the one worker's pending burst, processed in this thread
   // Reading a file, a worker's ring is full: the worker is behind. The reader waits
@@ -132,7 +135,8 @@ void PcapRuntime::worker_loop(WorkerSlot& s) {
       }
       const uint8_t* data = PacketRing::payload(h);
       if (h->kind == RecordKind::kPacketRef) std::memcpy(&data, data, sizeof data);
-      burst[n++] = RawPacket{data, h->cap_len, h->wire_len, h->ts_ns, h->hash, h->link_type};
+      burst[n++] = RawPacket{
+          data, h->cap_len, h->wire_len, h->ts_ns, h->hash, h->link_type, static_cast<uint8_t>(h->shared)};
     }
     if (n) w.process({burst, n});
     if (progressed) ring.release(cursor);
@@ -199,7 +203,29 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
   if (n > 1) {
     hash = dispatch_hash(f.data, f.cap_len, f.wire_len, f.link_type, dispatch_meta_, scratch_);
     wi = static_cast<std::size_t>((uint64_t{hash} * n) >> 32);
+    if (const unsigned k = dispatch_meta_.amsdu_subframes; k > 1) {
+      // An 802.11 A-MSDU carries several packets, of flows that may belong to several
+      // workers: each worker that owns one gets the frame and reads its own.
+      std::array<uint16_t, kMaxAmsduSubframes> to;
+      std::size_t targets = 0;
+      to[targets++] = static_cast<uint16_t>(wi);
+      for (unsigned s = 1; s < k; ++s) {
+        const uint32_t h =
+            subframe_hash(f.data, f.cap_len, f.wire_len, f.link_type, s, dispatch_meta_, scratch_);
+        const auto w = static_cast<uint16_t>((uint64_t{h} * n) >> 32);
+        if (std::find(to.begin(), to.begin() + static_cast<std::ptrdiff_t>(targets), w) ==
+            to.begin() + static_cast<std::ptrdiff_t>(targets))
+          to[targets++] = w;
+      }
+      bool all = true;
+      for (std::size_t t = 0; t < targets; ++t) all = enqueue(f, to[t], hash, true) && all;
+      return all;
+    }
   }
+  return enqueue(f, wi, hash, false);
+}
+
+bool PcapRuntime::enqueue(const PcapSource::Frame& f, std::size_t wi, uint32_t hash, bool shared) {
   PacketRing& ring = *slots_[wi]->ring;
   // A mapped file's frames stay valid: the worker gets their address, not a copy.
   const uint32_t bytes = stable_frames_ ? sizeof f.data : f.cap_len;
@@ -226,6 +252,7 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
   h->wire_len = f.wire_len;
   h->hash = hash;
   h->link_type = f.link_type;
+  h->shared = shared;
   if (stable_frames_)
     std::memcpy(PacketRing::payload(h), &f.data, sizeof f.data);
   else

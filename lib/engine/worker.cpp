@@ -158,7 +158,7 @@ Worker::Worker(const WorkerSettings& s)
   track_flows_ = s.flows_enabled;
 }
 
-bool Worker::parse_one(const RawPacket& p, Parsed& out) {
+bool Worker::parse_one(const RawPacket& p, Parsed& out, unsigned amsdu_subframe) {
   PacketMeta& m = out.meta;
   m.clear();
   m.ts_ns = p.ts_ns;
@@ -169,10 +169,17 @@ bool Worker::parse_one(const RawPacket& p, Parsed& out) {
   out.wire_bytes = p.wire_len;
   out.first_ts_ns = p.ts_ns;
   out.in_frame = true;
-  counters_.inc(Counter::packets);
-  counters_.inc(Counter::bytes, p.wire_len);
-  if (p.cap_len < p.wire_len) counters_.inc(Counter::snaplen_truncated);
-  ParseStatus st = parse_frame(p.data, p.cap_len, p.link_type, m, counters_);
+  if (!owns(p, amsdu_subframe)) {  // another worker's packet of a shared A-MSDU: the others are read
+    m.amsdu_subframes = share_meta_.amsdu_subframes;
+    return false;
+  }
+  if (amsdu_subframe == 0) {  // the frame, counted once
+    counters_.inc(Counter::packets);
+    counters_.inc(Counter::bytes, p.wire_len);
+    if (p.cap_len < p.wire_len) counters_.inc(Counter::snaplen_truncated);
+  }
+  ParseStatus st = parse_frame(p.data, p.cap_len, p.link_type, m, counters_, amsdu_subframe);
+  if (m.amsdu_subframes) out.wire_bytes = m.amsdu_bytes;  // one packet of several in the frame
   for (int depth = 0; st == ParseStatus::kFragment; ++depth) {
     FragTable::Datagram d;
     if (!frags_.add(m, now_ns_ > p.ts_ns ? now_ns_ : p.ts_ns, d)) return false;
@@ -211,9 +218,39 @@ std::size_t Worker::process_some(std::span<const RawPacket> burst) {
     Parsed& p = parsed_[i];
     p.ok = parse_one(burst[i], p);
     if (burst[i].ts_ns > latest) latest = burst[i].ts_ns;
-    if (!p.in_frame) n = i + 1;
+    // An 802.11 A-MSDU's first packet goes with the burst, its others after it.
+    if (!p.in_frame || p.meta.amsdu_subframes > 1) n = i + 1;
   }
   now_ns_ = latest;
+  run_stages(n);
+  if (n && parsed_[n - 1].meta.amsdu_subframes > 1)
+    rest_of_amsdu(burst[n - 1], parsed_[n - 1].meta.amsdu_subframes);
+  if (now_ns_ >= next_housekeeping_ns_) on_clock(now_ns_);
+  return n;
+}
+
+void Worker::rest_of_amsdu(const RawPacket& frame, unsigned subframes) {
+  // Subframes 1.. of the frame, a burst's worth at a time, each cut after a datagram
+  // rebuilt from fragments (it lies in the fragment table's one buffer).
+  for (unsigned next = 1; next < subframes;) {
+    std::size_t n = 0;
+    while (n < kBurstSize && next < subframes) {
+      Parsed& p = parsed_[n++];
+      p.ok = parse_one(frame, p, next++);
+      if (!p.in_frame) break;
+    }
+    run_stages(n);
+  }
+}
+
+bool Worker::owns_shared(const RawPacket& frame, unsigned subframe) {
+  if (settings_.workers <= 1) return true;
+  const uint32_t h = subframe_hash(frame.data, frame.cap_len, frame.wire_len, frame.link_type, subframe,
+                                   share_meta_, share_counters_);
+  return ((uint64_t{h} * settings_.workers) >> 32) == settings_.id;
+}
+
+void Worker::run_stages(std::size_t n) {
   if (track_flows_ || tcp_) {
     // Stage 2: keys, then hashes in a separate pass, so the hash reads whole words
     // of keys whose byte-sized stores have already retired (no store-forwarding
@@ -255,8 +292,6 @@ std::size_t Worker::process_some(std::span<const RawPacket> burst) {
       }
     }
   }
-  if (now_ns_ >= next_housekeeping_ns_) on_clock(now_ns_);
-  return n;
 }
 
 void Worker::account(Parsed& p) {

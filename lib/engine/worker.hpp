@@ -41,10 +41,15 @@ struct RawPacket {
   uint64_t ts_ns;
   uint32_t hash;       // symmetric flow hash when known (NIC RSS or the dispatcher), else 0
   uint16_t link_type;  // DLT_* value
+  // An 802.11 A-MSDU frame a dispatcher gave to each worker that owns one of its packets
+  // (WorkerSettings::workers): each reads its own subframes, and the owner of the
+  // first counts the frame.
+  uint8_t shared = 0;
 };
 
 struct WorkerSettings {
   uint32_t id = 0;
+  uint32_t workers = 1;  // of the dispatcher that numbers them by id (RawPacket::shared)
   uint32_t flow_capacity = 1u << 16;
   bool flows_enabled = true;
   uint64_t flow_timeout_ns = 30'000'000'000;
@@ -229,7 +234,16 @@ class alignas(kCacheLine) Worker {
   // A decoded connection's pending evidence of loss (TcpReassembler::settle_evidence), at
   // its transaction sweep or its end: acted on, its decoder's sink timed at ts_ns.
   void settle_evidence(const Flow& f, TcpSession& s, uint64_t ts_ns);
-  bool parse_one(const RawPacket& p, Parsed& out);
+  bool parse_one(const RawPacket& p, Parsed& out, unsigned amsdu_subframe = 0);
+  // Stages 2-5 of process_some over parsed_[0, n).
+  void run_stages(std::size_t n);
+  // An 802.11 A-MSDU's packets after its first.
+  void rest_of_amsdu(const RawPacket& frame, unsigned subframes);
+  // Whether a shared frame's subframe is this worker's (a frame not shared: always).
+  bool owns(const RawPacket& frame, unsigned subframe) {
+    return !frame.shared || owns_shared(frame, subframe);
+  }
+  bool owns_shared(const RawPacket& frame, unsigned subframe);
   // The stages of process() over the burst's first packets, up to and with the first
   // that completes a datagram from fragments; how many packets that was.
   std::size_t process_some(std::span<const RawPacket> burst);
@@ -279,6 +293,8 @@ class alignas(kCacheLine) Worker {
 
   WorkerSettings settings_;
   Counters counters_;
+  PacketMeta share_meta_;  // owns()' parse, its counts aside (the owner counts them)
+  Counters share_counters_;
   FlowTable flows_;
   FragTable frags_;
   EventQueue events_;

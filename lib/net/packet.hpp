@@ -68,6 +68,11 @@ struct PacketMeta {
   uint16_t icmp_id = 0;
 
   uint8_t tcp_flags = 0;
+  // An 802.11 A-MSDU (several packets in one frame): how many subframes it holds (at
+  // most kMaxAmsduSubframes), and the one this parse read's length (header and MSDU).
+  // 0 for any other frame.
+  uint8_t amsdu_subframes = 0;
+  uint16_t amsdu_bytes = 0;
   uint32_t tcp_seq = 0;
   uint32_t tcp_ack = 0;
 

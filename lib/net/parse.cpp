@@ -57,13 +57,14 @@ bool is_af_inet6(uint32_t af) { return af == 10 || af == 24 || af == 28 || af ==
 
 class Parser {
  public:
-  Parser(PacketMeta& m, Counters& c) : m_(m), c_(c) {}
+  Parser(PacketMeta& m, Counters& c, unsigned amsdu_pick = 0) : m_(m), c_(c), amsdu_pick_(amsdu_pick) {}
 
   ParseStatus link(uint16_t dlt, const uint8_t* data, uint32_t len);
   ParseStatus ethernet(ByteReader r, int depth);
   ParseStatus ieee80211(ByteReader r, int depth = 0);
   ParseStatus nflog(ByteReader r);
   ParseStatus llc_snap(ByteReader r, int depth);
+  ParseStatus amsdu(ByteReader r, int depth);
   ParseStatus ethertype(uint16_t type, ByteReader r, int depth);
   ParseStatus ip_guess(ByteReader r, int depth);
   ParseStatus ipv4(ByteReader r, int depth);
@@ -92,6 +93,7 @@ class Parser {
   uint32_t ip_lost_ = 0;  // bytes of the innermost IP payload the snap length cut off
   int bridged_ = 0;       // bridge headers (PBB, FabricPath, VN-Tag, E-TAG) passed
   Counters& c_;
+  unsigned amsdu_pick_;  // the A-MSDU subframe to read
 };
 
 ParseStatus Parser::link(uint16_t dlt, const uint8_t* data, uint32_t len) {
@@ -231,9 +233,10 @@ ParseStatus Parser::ieee80211(ByteReader r, int depth) {
   if (fc1 & 0x40) return drop(Counter::wlan_protected);
   const bool to_ds = fc1 & 0x01, from_ds = fc1 & 0x02, qos = subtype & 0x8;
   uint32_t len = to_ds && from_ds ? 30 : 24;
+  bool aggregate = false;
   if (qos) {
     if (!r.has(len + 2)) return drop(Counter::wlan_truncated);
-    if (h[len] & 0x80) return drop(Counter::wlan_not_data);  // an A-MSDU: several packets, not read
+    aggregate = h[len] & 0x80;  // A-MSDU present (QoS control bit 7)
     len += (fc1 & 0x80) ? 6 : 2;
   }
   if (!r.has(len)) return drop(Counter::wlan_truncated);
@@ -245,7 +248,41 @@ ParseStatus Parser::ieee80211(ByteReader r, int depth) {
   m_.has_mac = true;
   m_.vlan_count = 0;
   r.skip(len);
-  return llc_snap(r, depth);
+  return aggregate ? amsdu(r, depth) : llc_snap(r, depth);
+}
+
+ParseStatus Parser::amsdu(ByteReader r, int depth) {
+  // IEEE 802.11-2020 §9.3.2.2.2: A-MSDU subframes, each a destination, a source and a
+  // big-endian length, that many bytes of MSDU (LLC/SNAP and its packet), then padding
+  // to a multiple of four bytes but after the last. The subframe amsdu_pick_ names is
+  // read (its addresses are the packet's ends); all are counted. An MSDU the capture
+  // cut short is read as far as it goes, as any packet cut by the snap length.
+  unsigned count = 0;
+  const uint8_t* picked = nullptr;
+  uint32_t picked_len = 0;
+  while (r.remaining() >= 14) {
+    const uint8_t* s = r.current();
+    const uint32_t n = static_cast<uint32_t>(s[12] << 8 | s[13]);
+    if (count == kMaxAmsduSubframes) {
+      if (amsdu_pick_ == 0) c_.inc(Counter::wlan_amsdu_too_many);  // once a frame
+      break;
+    }
+    if (count == amsdu_pick_) {
+      picked = s;
+      picked_len = std::min<uint32_t>(n, static_cast<uint32_t>(r.remaining()) - 14);
+      m_.amsdu_bytes = static_cast<uint16_t>(14 + n);
+    }
+    ++count;
+    const std::size_t step = (14u + n + 3u) & ~std::size_t{3};
+    if (step >= r.remaining()) break;
+    r.skip(step);
+  }
+  m_.amsdu_subframes = static_cast<uint8_t>(count);
+  if (!picked) return drop(Counter::wlan_truncated);
+  if (amsdu_pick_ == 0) c_.inc(Counter::wlan_amsdu);
+  std::memcpy(m_.mac_dst.data(), picked, 6);
+  std::memcpy(m_.mac_src.data(), picked + 6, 6);
+  return llc_snap(ByteReader(picked + 14, picked_len), depth);
 }
 
 ParseStatus Parser::llc_snap(ByteReader r, int depth) {
@@ -855,8 +892,8 @@ bool link_type_supported(uint16_t dlt) {
 }
 
 ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type, PacketMeta& meta,
-                        Counters& counters) {
-  Parser p(meta, counters);
+                        Counters& counters, unsigned amsdu_subframe) {
+  Parser p(meta, counters, amsdu_subframe);
   return p.link(link_type, data, cap_len);
 }
 
@@ -928,11 +965,19 @@ bool quick_symmetric_hash(const uint8_t* f, uint32_t cap_len, uint16_t link_type
 uint32_t dispatch_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
                        PacketMeta& meta, Counters& counters) {
   uint32_t hash = 0;
-  if (quick_symmetric_hash(data, cap_len, link_type, hash)) return hash;
+  if (quick_symmetric_hash(data, cap_len, link_type, hash)) {
+    meta.amsdu_subframes = 0;  // what the caller reads of meta
+    return hash;
+  }
+  return subframe_hash(data, cap_len, wire_len, link_type, 0, meta, counters);
+}
+
+uint32_t subframe_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
+                       unsigned amsdu_subframe, PacketMeta& meta, Counters& counters) {
   meta.clear();
   meta.cap_len = cap_len;
   meta.wire_len = wire_len;
-  const ParseStatus st = parse_frame(data, cap_len, link_type, meta, counters);
+  const ParseStatus st = parse_frame(data, cap_len, link_type, meta, counters, amsdu_subframe);
   return st == ParseStatus::kOk || st == ParseStatus::kFragment ? symmetric_hash(meta) : 0;
 }
 

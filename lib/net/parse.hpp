@@ -43,8 +43,15 @@ inline constexpr uint16_t kTeredoPort = 3544;
 // AYIYA, IP over UDP (draft-massar-v6ops-ayiya §6.1, as SixXS ran it): either end.
 inline constexpr uint16_t kAyiyaPort = 5072;
 
+// Subframes of one 802.11 A-MSDU read; those past it are counted decode.wlan.amsdu_too_many.
+inline constexpr unsigned kMaxAmsduSubframes = 64;
+
+// An 802.11 A-MSDU frame carries several packets: parse_frame reads the subframe
+// `amsdu_subframe` names (0 first) and sets meta.amsdu_subframes to how many there are;
+// a caller reads the others by parsing the frame again with 1, 2, ... (a frame that is
+// not an A-MSDU reads the same whatever it names).
 ParseStatus parse_frame(const uint8_t* data, uint32_t cap_len, uint16_t link_type, PacketMeta& meta,
-                        Counters& counters);
+                        Counters& counters, unsigned amsdu_subframe = 0);
 
 // Continues with the payload of a reassembled IP datagram whose header fields
 // (addresses, version) are already in meta.
@@ -70,5 +77,11 @@ bool quick_symmetric_hash(const uint8_t* data, uint32_t cap_len, uint16_t link_t
 // the workers count each frame themselves).
 uint32_t dispatch_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
                        PacketMeta& meta, Counters& counters);
+
+// dispatch_hash's parse for one subframe of an 802.11 A-MSDU frame (0: the first,
+// what dispatch_hash gives the frame): a worker that owns some of a frame's packets
+// tells its own by it.
+uint32_t subframe_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
+                       unsigned amsdu_subframe, PacketMeta& meta, Counters& counters);
 
 }  // namespace tapbeat

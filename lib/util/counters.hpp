@@ -33,6 +33,8 @@ namespace tapbeat {
   X(wlan_truncated, "decode.wlan.truncated", counter)                         \
   X(wlan_not_data, "decode.wlan.not_data", counter)                           \
   X(wlan_protected, "decode.wlan.protected", counter)                         \
+  X(wlan_amsdu, "decode.wlan.amsdu", counter)                                 \
+  X(wlan_amsdu_too_many, "decode.wlan.amsdu_too_many", counter)               \
   X(vlan_truncated, "decode.vlan.truncated", counter)                         \
   X(vlan_too_deep, "decode.vlan.too_deep", counter)                           \
   X(bridge_truncated, "decode.bridge.truncated", counter)                     \

@@ -31,7 +31,7 @@ struct RecordHeader {
   uint32_t hash;
   uint16_t link_type;  // LINKTYPE_* of the source
   RecordKind kind;
-  uint32_t reserved;
+  uint32_t shared;  // RawPacket::shared
 };
 static_assert(sizeof(RecordHeader) == 32);
 

@@ -1,7 +1,6 @@
 // The headers most unit tests include, compiled once for the unit_tests binary
 // (meson's cpp_pch): GoogleTest and the worker with its decoders are most of each
 // test file's compile time.
-#pragma once
 
 #include <gtest/gtest.h>
 

@@ -616,6 +616,85 @@ TEST(Parse, WirelessDataFrames) {
   EXPECT_EQ(p->c.get(Counter::wlan_protected), 1u);
 }
 
+// An 802.11 A-MSDU: several packets in one QoS data frame, each a subframe of
+// destination, source, length and LLC/SNAP with its packet, padded to four bytes but the
+// last. parse_frame reads the subframe it is told and counts them all.
+TEST(Parse, AmsduSubframesReadOneByOne) {
+  auto msdu = [](const char* dst, uint16_t dport, std::size_t payload) {
+    Frame f;
+    f.raw({0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00})
+        .ipv4("10.0.0.1", dst, 17)
+        .udp(1000, dport)
+        .payload(payload)
+        .finish();
+    return f.b;
+  };
+  // QoS data from the distribution system, A-MSDU present (QoS control bit 7).
+  test::Bytes frame = {0x88, 0x02, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 0, 0, 0x80, 0};
+  const std::vector<test::Bytes> msdus = {msdu("10.0.0.2", 53, 3), msdu("10.0.0.3", 123, 10),
+                                          msdu("10.0.0.4", 5353, 1)};
+  for (std::size_t k = 0; k < msdus.size(); ++k) {
+    const uint8_t d = static_cast<uint8_t>(0xD0 + k), s = static_cast<uint8_t>(0x50 + k);
+    const auto n = static_cast<uint8_t>(msdus[k].size());
+    test::Bytes sub = {d, 0, 0, 0, 0, 1, s, 0, 0, 0, 0, 1, 0, n};
+    sub.insert(sub.end(), msdus[k].begin(), msdus[k].end());
+    if (k + 1 < msdus.size()) sub.resize((sub.size() + 3) & ~std::size_t{3});
+    frame.insert(frame.end(), sub.begin(), sub.end());
+  }
+  const uint16_t ports[] = {53, 123, 5353};
+  for (unsigned k = 0; k < 3; ++k) {
+    PacketMeta m;
+    Counters c;
+    m.cap_len = m.wire_len = static_cast<uint32_t>(frame.size());
+    ASSERT_EQ(parse_frame(frame.data(), m.cap_len, link_type::kIeee80211, m, c, k), ParseStatus::kOk) << k;
+    EXPECT_EQ(m.amsdu_subframes, 3);
+    EXPECT_EQ(m.amsdu_bytes, 14 + msdus[k].size());
+    EXPECT_EQ(m.dport, ports[k]);
+    EXPECT_EQ(m.mac_dst[0], 0xD0 + k);  // the subframe's ends, not the frame's
+    EXPECT_EQ(m.mac_src[0], 0x50 + k);
+    EXPECT_EQ(c.get(Counter::wlan_amsdu), k == 0 ? 1u : 0u);  // the frame once
+  }
+  // Every prefix, every subframe: no read past the bytes, the subframes whole or cut.
+  for (std::size_t len = 0; len <= frame.size(); ++len) {
+    test::Bytes cut(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(len));
+    for (unsigned k = 0; k < 4; ++k) {
+      PacketMeta m;
+      Counters c;
+      m.cap_len = static_cast<uint32_t>(len);
+      m.wire_len = static_cast<uint32_t>(frame.size());
+      const ParseStatus st = parse_frame(cut.data(), m.cap_len, link_type::kIeee80211, m, c, k);
+      if (st != ParseStatus::kOk) EXPECT_GT(total(c), 0u) << len << " " << k;  // a drop is counted
+    }
+  }
+  // Past kMaxAmsduSubframes: the rest counted once a frame.
+  test::Bytes many = {0x88, 0x02, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 0, 0, 0x80, 0};
+  for (int k = 0; k < 70; ++k) {
+    test::Bytes sub = {1, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0};  // an empty MSDU, padded
+    many.insert(many.end(), sub.begin(), sub.end());
+  }
+  for (unsigned k : {0u, 5u}) {
+    PacketMeta m;
+    Counters c;
+    m.cap_len = m.wire_len = static_cast<uint32_t>(many.size());
+    EXPECT_EQ(parse_frame(many.data(), m.cap_len, link_type::kIeee80211, m, c, k), ParseStatus::kNonIp);
+    EXPECT_EQ(m.amsdu_subframes, kMaxAmsduSubframes);
+    EXPECT_EQ(c.get(Counter::wlan_amsdu_too_many), k == 0 ? 1u : 0u);
+  }
+  // A frame that is not an A-MSDU reads the same whatever subframe is named.
+  Frame plain;
+  plain.raw({0x88, 0x02, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0})
+      .raw({0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00})
+      .ipv4("10.0.0.1", "10.0.0.2", 6)
+      .tcp(5555, 80)
+      .finish();
+  PacketMeta m;
+  Counters c;
+  m.cap_len = m.wire_len = static_cast<uint32_t>(plain.b.size());
+  ASSERT_EQ(parse_frame(plain.b.data(), m.cap_len, link_type::kIeee80211, m, c, 2), ParseStatus::kOk);
+  EXPECT_EQ(m.dport, 80);
+  EXPECT_EQ(m.amsdu_subframes, 0);
+}
+
 TEST(Parse, GreAndErspan) {
   Frame gre;
   gre.eth(0x0800)
