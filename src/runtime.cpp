@@ -202,21 +202,13 @@ bool PcapRuntime::dispatch(const PcapSource::Frame& f) {
   const std::size_t n = slots_.size();
   if (n > 1) {
     hash = dispatch_hash(f.data, f.cap_len, f.wire_len, f.link_type, dispatch_meta_, scratch_);
-    wi = static_cast<std::size_t>((uint64_t{hash} * n) >> 32);
-    if (const unsigned k = dispatch_meta_.amsdu_subframes; k > 1) {
+    wi = worker_of(hash, n);
+    if (dispatch_meta_.amsdu_subframes > 1) {
       // An 802.11 A-MSDU carries several packets, of flows that may belong to several
       // workers: each worker that owns one gets the frame and reads its own.
       std::array<uint16_t, kMaxAmsduSubframes> to;
-      std::size_t targets = 0;
-      to[targets++] = static_cast<uint16_t>(wi);
-      for (unsigned s = 1; s < k; ++s) {
-        const uint32_t h =
-            subframe_hash(f.data, f.cap_len, f.wire_len, f.link_type, s, dispatch_meta_, scratch_);
-        const auto w = static_cast<uint16_t>((uint64_t{h} * n) >> 32);
-        if (std::find(to.begin(), to.begin() + static_cast<std::ptrdiff_t>(targets), w) ==
-            to.begin() + static_cast<std::ptrdiff_t>(targets))
-          to[targets++] = w;
-      }
+      const std::size_t targets =
+          amsdu_owners(f.data, f.cap_len, f.wire_len, f.link_type, hash, n, dispatch_meta_, scratch_, to);
       bool all = true;
       for (std::size_t t = 0; t < targets; ++t) all = enqueue(f, to[t], hash, true) && all;
       return all;

@@ -247,7 +247,7 @@ bool Worker::owns_shared(const RawPacket& frame, unsigned subframe) {
   if (settings_.workers <= 1) return true;
   const uint32_t h = subframe_hash(frame.data, frame.cap_len, frame.wire_len, frame.link_type, subframe,
                                    share_meta_, share_counters_);
-  return ((uint64_t{h} * settings_.workers) >> 32) == settings_.id;
+  return worker_of(h, settings_.workers) == settings_.id;
 }
 
 void Worker::run_stages(std::size_t n) {

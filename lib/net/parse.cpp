@@ -1,5 +1,6 @@
 #include "net/parse.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "util/byte_reader.hpp"
@@ -970,6 +971,22 @@ uint32_t dispatch_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len,
     return hash;
   }
   return subframe_hash(data, cap_len, wire_len, link_type, 0, meta, counters);
+}
+
+std::size_t amsdu_owners(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
+                         uint32_t first, std::size_t n, PacketMeta& meta, Counters& counters,
+                         std::array<uint16_t, kMaxAmsduSubframes>& to) {
+  const unsigned subframes = meta.amsdu_subframes;
+  std::size_t count = 0;
+  to[count++] = static_cast<uint16_t>(worker_of(first, n));
+  for (unsigned s = 1; s < subframes; ++s) {
+    const auto w = static_cast<uint16_t>(
+        worker_of(subframe_hash(data, cap_len, wire_len, link_type, s, meta, counters), n));
+    if (std::find(to.begin(), to.begin() + static_cast<std::ptrdiff_t>(count), w) ==
+        to.begin() + static_cast<std::ptrdiff_t>(count))
+      to[count++] = w;
+  }
+  return count;
 }
 
 uint32_t subframe_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,

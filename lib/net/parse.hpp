@@ -6,6 +6,8 @@
 // removed up to kMaxEncapDepth and the innermost IP flow is described.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "net/packet.hpp"
@@ -83,5 +85,17 @@ uint32_t dispatch_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len,
 // tells its own by it.
 uint32_t subframe_hash(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
                        unsigned amsdu_subframe, PacketMeta& meta, Counters& counters);
+
+// The worker, of n, a dispatcher gives a hash to.
+inline std::size_t worker_of(uint32_t hash, std::size_t n) {
+  return static_cast<std::size_t>((uint64_t{hash} * n) >> 32);
+}
+
+// The workers (of n) that own a packet of the 802.11 A-MSDU frame dispatch_hash has just
+// read into meta (meta.amsdu_subframes > 1, its hash `first`): each once, the first
+// subframe's owner first (it counts the frame). Returns how many it wrote to `to`.
+std::size_t amsdu_owners(const uint8_t* data, uint32_t cap_len, uint32_t wire_len, uint16_t link_type,
+                         uint32_t first, std::size_t n, PacketMeta& meta, Counters& counters,
+                         std::array<uint16_t, kMaxAmsduSubframes>& to);
 
 }  // namespace tapbeat

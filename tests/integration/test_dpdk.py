@@ -6,6 +6,7 @@ the same packet and byte counts, as the libpcap path on the same capture; packet
 differ (DPDK stamps packets when it receives them)."""
 import collections
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import BIN, events_of, final_stats, pcap, run_tapbeat, wait_for_line
+from conftest import BIN, ROOT, events_of, final_stats, pcap, run_tapbeat, wait_for_line
 
 pytestmark = pytest.mark.skipif("DPDK" not in run_tapbeat(["version"]).stdout,
                                 reason="this build has no DPDK backend (libdpdk not found at build time)")
@@ -159,3 +160,16 @@ def test_one_lcore_is_not_enough(tmp_path):
     proc = subprocess.run([BIN, "-c", cfg], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "tapbeat.dpdk.lcores: needs at least two lcores" in proc.stderr
+
+
+def test_software_distribution_gives_an_amsdu_to_each_worker_owning_one_of_its_packets(tmp_path):
+    # Aruba GRE carrying 802.11 A-MSDUs whose packets belong to three flows: each worker
+    # that owns one gets the frame (one mbuf reference each) and reads its own, so the
+    # flows are those of the pcap path, and the frame is counted once.
+    cap = os.path.join(ROOT, "tests", "golden", "encap", "amsdu", "amsdu.pcap")
+    cfg = dpdk_config(tmp_path, [f"net_pcap0,rx_pcap={cap}"], lcores="0@0,1@1,2@1,3@1,4@1")
+    events, proc = run_dpdk(cfg)
+    assert flow_identity(events) == pcap_path_flows(cap)
+    s = final_stats(proc.stderr)
+    assert s["workers"] == 4 and s["dpdk.distributor.packets"] == s["packets.received"] == 6
+    assert s["decode.wlan.amsdu"] == 2 and s["dpdk.distributor.dropped"] == 0

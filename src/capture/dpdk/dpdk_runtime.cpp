@@ -37,6 +37,13 @@ constexpr unsigned kDistributorRing = 8192;
 constexpr unsigned kIdleSpins = 256;
 constexpr uint64_t kHousekeepingNs = 100'000'000;
 
+// What the distributor writes in an mbuf for the worker it hands it to (a dynfield):
+// the packet's time, and whether the frame went to several workers (RawPacket::shared).
+struct DistMark {
+  uint64_t ts_ns;
+  uint32_t shared;
+};
+
 struct QueueRef {
   const DpdkPort* port;
   uint16_t queue;
@@ -48,7 +55,7 @@ struct alignas(64) LcoreWork {
   std::vector<QueueRef> queues;
   rte_ring* ring = nullptr;  // from the distributor, when a port has one queue
   std::atomic<bool>* stop = nullptr;
-  int time_field = -1;  // our dynfield carrying the packet time across the ring
+  int time_field = -1;  // our dynfield (DistMark) carrying the packet time across the ring
   uint16_t burst = kMaxBurst;
   bool backoff = false;
   // Frames that arrive in chained mbufs are copied here whole, so decoders see one
@@ -68,9 +75,15 @@ inline void describe(LcoreWork& w, rte_mbuf** mbufs, unsigned n, RawPacket* pkts
       cap = std::min<uint32_t>(m->pkt_len, kMaxFrame);
       data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, cap, w.linear.data() + i * kMaxFrame));
     }
-    const uint64_t ts = dist ? *RTE_MBUF_DYNFIELD(m, w.time_field, const uint64_t*) : now;
+    const DistMark* mark = dist ? RTE_MBUF_DYNFIELD(m, w.time_field, const DistMark*) : nullptr;
     const uint32_t hash = dist || (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) ? m->hash.rss : 0;
-    pkts[i] = RawPacket{data, cap, m->pkt_len, ts, hash, link_type::kEthernet};
+    pkts[i] = RawPacket{data,
+                        cap,
+                        m->pkt_len,
+                        mark ? mark->ts_ns : now,
+                        hash,
+                        link_type::kEthernet,
+                        static_cast<uint8_t>(mark && mark->shared)};
   }
 }
 
@@ -164,9 +177,22 @@ void DpdkRuntime::distribute(unsigned& idle) {
       rte_mbuf* m = mbufs[i];
       const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
       const uint32_t h = dispatch_hash(frame, m->data_len, m->pkt_len, link_type::kEthernet, meta_, scratch_);
-      const std::size_t wi = static_cast<std::size_t>((uint64_t{h} * n_workers) >> 32);
+      const std::size_t wi = worker_of(h, n_workers);
       m->hash.rss = h;
-      *RTE_MBUF_DYNFIELD(m, time_field_, uint64_t*) = now;
+      DistMark* mark = RTE_MBUF_DYNFIELD(m, time_field_, DistMark*);
+      mark->ts_ns = now;
+      mark->shared = 0;
+      if (n_workers > 1 && meta_.amsdu_subframes > 1) {
+        // An 802.11 A-MSDU's packets may be several workers' (as PcapRuntime::dispatch):
+        // each owner gets the mbuf, one reference each.
+        std::array<uint16_t, kMaxAmsduSubframes> to;
+        const std::size_t owners = amsdu_owners(frame, m->data_len, m->pkt_len, link_type::kEthernet, h,
+                                                n_workers, meta_, scratch_, to);
+        mark->shared = 1;
+        rte_mbuf_refcnt_update(m, static_cast<int16_t>(owners - 1));
+        for (std::size_t t = 0; t < owners; ++t) per_worker[to[t]][counts[to[t]]++] = m;
+        continue;
+      }
       per_worker[wi][counts[wi]++] = m;
     }
     for (std::size_t wi = 0; wi < n_workers; ++wi) {
@@ -246,7 +272,7 @@ int DpdkRuntime::run() {
     }
   }
   if (!distributed_.empty()) {
-    static const rte_mbuf_dynfield kTimeField = {"tapbeat_packet_time", sizeof(uint64_t), alignof(uint64_t),
+    static const rte_mbuf_dynfield kTimeField = {"tapbeat_packet_time", sizeof(DistMark), alignof(DistMark),
                                                  0};
     time_field_ = rte_mbuf_dynfield_register(&kTimeField);
     if (time_field_ < 0) throw std::runtime_error("cannot register the mbuf field for packet times");
