@@ -271,7 +271,7 @@ ParseStatus Parser::amsdu(ByteReader r, int depth) {
     if (count == amsdu_pick_) {
       picked = s;
       picked_len = std::min<uint32_t>(n, static_cast<uint32_t>(r.remaining()) - 14);
-      m_.amsdu_bytes = static_cast<uint16_t>(14 + n);
+      m_.amsdu_bytes = static_cast<uint16_t>(std::min<uint32_t>(14 + n, 0xFFFF));
     }
     ++count;
     const std::size_t step = (14u + n + 3u) & ~std::size_t{3};

@@ -163,13 +163,14 @@ def test_one_lcore_is_not_enough(tmp_path):
 
 
 def test_software_distribution_gives_an_amsdu_to_each_worker_owning_one_of_its_packets(tmp_path):
-    # Aruba GRE carrying 802.11 A-MSDUs whose packets belong to three flows: each worker
+    # Aruba GRE carrying 802.11 A-MSDUs whose packets belong to several flows: each worker
     # that owns one gets the frame (one mbuf reference each) and reads its own, so the
-    # flows are those of the pcap path, and the frame is counted once.
+    # flows are those of the pcap path, and the frame is counted once. The last frame is
+    # 3 KB, in chained mbufs: its last packet's owner is found past the first segment.
     cap = os.path.join(ROOT, "tests", "golden", "encap", "amsdu", "amsdu.pcap")
     cfg = dpdk_config(tmp_path, [f"net_pcap0,rx_pcap={cap}"], lcores="0@0,1@1,2@1,3@1,4@1")
     events, proc = run_dpdk(cfg)
     assert flow_identity(events) == pcap_path_flows(cap)
     s = final_stats(proc.stderr)
-    assert s["workers"] == 4 and s["dpdk.distributor.packets"] == s["packets.received"] == 6
-    assert s["decode.wlan.amsdu"] == 2 and s["dpdk.distributor.dropped"] == 0
+    assert s["workers"] == 4 and s["dpdk.distributor.packets"] == s["packets.received"] == 8
+    assert s["decode.wlan.amsdu"] == 3 and s["dpdk.distributor.dropped"] == 0

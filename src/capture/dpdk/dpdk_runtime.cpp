@@ -158,6 +158,7 @@ class DpdkRuntime {
   std::atomic<bool> stop_{false};
   PacketMeta meta_;  // the distributor's parse of a frame quick_symmetric_hash leaves
   Counters scratch_;
+  std::vector<uint8_t> linear_ = std::vector<uint8_t>(kMaxFrame);  // a chained A-MSDU, whole
   int time_field_ = -1;
   std::atomic<uint64_t> dist_packets_{0}, dist_dropped_{0};
 };
@@ -176,7 +177,15 @@ void DpdkRuntime::distribute(unsigned& idle) {
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = mbufs[i];
       const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-      const uint32_t h = dispatch_hash(frame, m->data_len, m->pkt_len, link_type::kEthernet, meta_, scratch_);
+      uint32_t len = m->data_len;
+      uint32_t h = dispatch_hash(frame, len, m->pkt_len, link_type::kEthernet, meta_, scratch_);
+      if (n_workers > 1 && meta_.amsdu_subframes && m->nb_segs > 1) {
+        // An 802.11 A-MSDU in chained mbufs: its packets whole, as the worker reads them
+        // (describe), so that the owners of those past the first segment are found too.
+        len = std::min<uint32_t>(m->pkt_len, kMaxFrame);
+        frame = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, linear_.data()));
+        h = dispatch_hash(frame, len, m->pkt_len, link_type::kEthernet, meta_, scratch_);
+      }
       const std::size_t wi = worker_of(h, n_workers);
       m->hash.rss = h;
       DistMark* mark = RTE_MBUF_DYNFIELD(m, time_field_, DistMark*);
@@ -186,8 +195,8 @@ void DpdkRuntime::distribute(unsigned& idle) {
         // An 802.11 A-MSDU's packets may be several workers' (as PcapRuntime::dispatch):
         // each owner gets the mbuf, one reference each.
         std::array<uint16_t, kMaxAmsduSubframes> to;
-        const std::size_t owners = amsdu_owners(frame, m->data_len, m->pkt_len, link_type::kEthernet, h,
-                                                n_workers, meta_, scratch_, to);
+        const std::size_t owners =
+            amsdu_owners(frame, len, m->pkt_len, link_type::kEthernet, h, n_workers, meta_, scratch_, to);
         mark->shared = 1;
         rte_mbuf_refcnt_update(m, static_cast<int16_t>(owners - 1));
         for (std::size_t t = 0; t < owners; ++t) per_worker[to[t]][counts[to[t]]++] = m;

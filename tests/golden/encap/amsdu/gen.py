@@ -5,7 +5,8 @@
 source, length, LLC/SNAP and the packet, padded to four bytes but the last), as Zeek's
 gre-aruba-amsdu.pcap carries them. The client sends a DNS query over IPv4 and one over
 IPv6 and two pipelined HTTP requests; the AP answers the handshake in a one-subframe
-A-MSDU, then both HTTP responses and both DNS answers in one four-subframe A-MSDU.
+A-MSDU, then both HTTP responses and both DNS answers in one four-subframe A-MSDU, and
+a third query's answer past 2 KB into a frame after two 1,400-byte datagrams.
 Deterministic: run it again and the file is byte-identical.    ./gen.py"""
 import os
 import struct
@@ -63,6 +64,13 @@ frames = [
                (ip4(S, C, 6, tcp(80, 40000, 501 + len(ok), 101 + len(get), 0x18, missing)), 0x0800),
                (ip4(R, C, 17, udp(53, 41000, dns_a(0x5151, "amsdu.example", "192.0.2.80", 60))), 0x0800),
                (ip6(R6, C6, 17, udp(53, 41001, dns_a(0x5252, "six.amsdu.example", "192.0.2.81", 60))), 0x86DD)]),
+        False),
+    # A frame longer than one DPDK mbuf (it arrives chained): a query's answer at its
+    # end, past 2 KB, after 1,400-byte datagrams of another flow.
+    gre(to_ds(ip4(C, R, 17, udp(41002, 53, dns_a(0x5353, "far.amsdu.example")))), True),
+    gre(amsdu([(ip4(S, C, 17, udp(5004, 5004, bytes(1400))), 0x0800),
+               (ip4(S, C, 17, udp(5004, 5004, bytes(1400))), 0x0800),
+               (ip4(R, C, 17, udp(53, 41002, dns_a(0x5353, "far.amsdu.example", "192.0.2.82", 60))), 0x0800)]),
         False),
 ]
 pcapfile.write(OUT, frames, T0)
