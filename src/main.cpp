@@ -51,7 +51,10 @@ const char* kRunUsage =
     "Usage: tapbeat [run] [flags]\n"
     "\n"
     "Flags:\n"
-    "  -c FILE          configuration file (default tapbeat.yml)\n"
+    "  -c FILE          configuration file (default tapbeat.yml; a relative one is read from\n"
+    "                   --path.config, else --path.home, where given)\n"
+    "  --path.home, --path.config, --path.data, --path.logs DIR  Beats' paths (path.data and\n"
+    "                   path.logs default to <path.home>/data and <path.home>/logs)\n"
     "  -I FILE          read packets from a pcap or pcapng file instead of a device\n"
     "  -t               read the file as fast as possible (packet timestamps are kept)\n"
     "  -e               log to stderr only (logging.to_stderr: true, logging.to_files: false)\n"
@@ -119,6 +122,8 @@ struct Args {
   bool force = false;       // keystore create/add
   bool from_stdin = false;  // keystore add
   std::vector<std::string> overrides;
+  std::string config_dir;  // --path.config
+  std::string home_dir;    // --path.home
 };
 
 Args parse_args(int argc, char** argv) {
@@ -171,8 +176,12 @@ Args parse_args(int argc, char** argv) {
         throw UsageError("-strict.perms takes true or false, not '" + inline_value + "'");
       a.strict_perms = !has_inline || inline_value == "true";
     } else if (s == "-path.home" || s == "-path.config" || s == "-path.data" || s == "-path.logs") {
-      // As Beats' flags: the setting of the same name.
-      a.overrides.push_back(s.substr(1) + "=" + take(s.c_str()));
+      // As Beats' flags: the setting of the same name; path.config (else path.home) is
+      // also where a relative -c is read from.
+      const std::string dir = take(s.c_str());
+      a.overrides.push_back(s.substr(1) + "=" + dir);
+      if (s == "-path.config") a.config_dir = dir;
+      if (s == "-path.home") a.home_dir = dir;
     } else if (s == "-force") {
       a.force = true;
     } else if (s == "-stdin") {
@@ -183,6 +192,10 @@ Args parse_args(int argc, char** argv) {
       a.command.push_back(s);
     }
   }
+  // Beats' cfgfile: a relative configuration file lies in path.config, else path.home,
+  // as the flags give them (a service started with --path.config /etc/tapbeat and no -c).
+  const std::string& base = a.config_dir.empty() ? a.home_dir : a.config_dir;
+  if (!base.empty() && !a.config.empty() && a.config[0] != '/') a.config = base + "/" + a.config;
   return a;
 }
 

@@ -334,8 +334,12 @@ constexpr const char* kSecretTag = "!tapbeat-secret";
 // resolved scalar carries kResolvedTag, and describe() does not show it.
 class References {
  public:
-  References(std::string source, std::string keystore_path, YAML::Node doc = YAML::Node())
-      : source_(std::move(source)), keystore_path_(std::move(keystore_path)), doc_(YAML::Clone(doc)) {}
+  References(std::string source, std::string keystore_path, YAML::Node doc = YAML::Node(),
+             std::vector<std::string> overrides = {})
+      : source_(std::move(source)),
+        keystore_path_(std::move(keystore_path)),
+        doc_(YAML::Clone(doc)),
+        overrides_(std::move(overrides)) {}
 
   YAML::Node scalar(const YAML::Node& n, const std::string& key) {
     const std::string& text = n.Scalar();
@@ -411,15 +415,34 @@ class References {
   // A scalar setting of the file by its dotted name, nested or written flat
   // ("path.data: x" or "path: {data: x}"), itself resolved.
   std::optional<std::string> setting(const std::string& name, const std::string& key, int depth) {
-    if (!doc_ || !doc_.IsMap() || name.find('.') == std::string::npos) return std::nullopt;
+    if (name.find('.') == std::string::npos) return std::nullopt;
+    // -E (and the path flags) come before the file, as Beats merges them before resolving;
+    // the last one given wins.
+    for (auto o = overrides_.rbegin(); o != overrides_.rend(); ++o) {
+      const std::size_t eq = o->find('=');
+      if (eq == std::string::npos || o->compare(0, eq, name) != 0 || eq != name.size()) continue;
+      try {
+        const YAML::Node v = YAML::Load(o->substr(eq + 1));
+        if (v.IsScalar()) return resolve(v.Scalar(), key, depth + 1);
+      } catch (const YAML::Exception&) {
+      }
+      return resolve(o->substr(eq + 1), key, depth + 1);
+    }
     std::vector<std::string> parts = split_dots(name);
-    for (std::size_t flat = parts.size(); flat >= 1; --flat) {
+    for (std::size_t flat = parts.size(); doc_ && doc_.IsMap() && flat >= 1; --flat) {
       // The first `flat` parts as one key, the rest nested below it.
       std::string head;
       for (std::size_t i = 0; i < flat; ++i) head += (i ? "." : "") + parts[i];
       if (const auto text = scalar_at(doc_, head, parts, flat)) return resolve(*text, key, depth + 1);
     }
-    if (name == "path.data") return std::string("data");
+    // Beats' defaults: <path.home>/data, <path.home>/logs and path.config = path.home where
+    // path.home is set, else beside the working directory.
+    if (name == "path.data" || name == "path.logs" || name == "path.config") {
+      const auto home = setting("path.home", key, depth);
+      const std::string leaf = name == "path.data" ? "data" : name == "path.logs" ? "logs" : "";
+      if (home) return leaf.empty() ? *home : *home + "/" + leaf;
+      return leaf.empty() ? std::string(".") : leaf;
+    }
     return std::nullopt;
   }
 
@@ -455,6 +478,7 @@ class References {
 
   std::string source_, keystore_path_;
   YAML::Node doc_;
+  std::vector<std::string> overrides_;  // -E key=value
   std::unique_ptr<Keystore> keystore_;
   bool used_keystore_ = false;
 };
@@ -707,6 +731,16 @@ YAML::Node at(const YAML::Node& n, const char* a, const char* b = nullptr) {
   return at(x, b);
 }
 
+// path.data or path.logs as Beats reads them: the setting, else <path.home>/data or
+// <path.home>/logs where path.home is set, else "data" or "logs" beside the working directory.
+std::string path_setting(const YAML::Node& root, const char* which) {
+  if (const YAML::Node v = at(root, "path", which); v && v.IsScalar() && !v.Scalar().empty())
+    return v.Scalar();
+  const YAML::Node home = at(root, "path", "home");
+  if (home && home.IsScalar() && !home.Scalar().empty()) return home.Scalar() + "/" + which;
+  return which;
+}
+
 void check_positive_duration(const Ctx& ctx, const std::string& key, const YAML::Node& n) {
   if (n && get_duration(n, 1) <= 0) ctx.fail(key, "must be greater than zero");
 }
@@ -924,7 +958,7 @@ void read_outputs(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
   } else if (o.type == "file") {
     // Default: the data folder (path.data, "data" beside the working directory unless
     // set), never a folder every user can write to.
-    o.path = get_string(s["path"], get_string(at(root, "path", "data"), "data") + "/events");
+    o.path = get_string(s["path"], path_setting(root, "data") + "/events");
     if (o.path.empty()) ctx.fail(key + ".path", "must not be empty");
     o.filename = get_string(s["filename"], o.filename);
     if (o.filename.empty() || o.filename.find('/') != std::string::npos)
@@ -979,7 +1013,7 @@ void read_queue(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
   if (!d) return;
   if (q["mem"]) ctx.fail("queue", "set queue.mem or queue.disk, not both");
   out.disk = true;
-  const std::string data = get_string(at(root, "path", "data"), "data");
+  const std::string data = path_setting(root, "data");
   out.disk_path = get_string(d["path"], data + "/diskqueue");
   if (out.disk_path.empty()) ctx.fail("queue.disk.path", "must not be empty");
   auto size = [&](const char* key, uint64_t fallback) {
@@ -1099,18 +1133,22 @@ void read_dpdk(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
 // <path.data>/tapbeat.keystore, from -E or the file (environment references in
 // those two settings resolved, the keystore's own obviously not).
 std::string keystore_path(const YAML::Node& doc, const std::vector<std::string>& overrides) {
-  std::string ks, data;
+  std::string ks, data, home;
   auto scalar = [](const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() : std::string(); };
   if (doc.IsMap()) {
     ks = scalar(doc["keystore.path"]);
     if (ks.empty() && doc["keystore"] && doc["keystore"].IsMap()) ks = scalar(doc["keystore"]["path"]);
     data = scalar(doc["path.data"]);
     if (data.empty() && doc["path"] && doc["path"].IsMap()) data = scalar(doc["path"]["data"]);
+    home = scalar(doc["path.home"]);
+    if (home.empty() && doc["path"] && doc["path"].IsMap()) home = scalar(doc["path"]["home"]);
   }
   for (const std::string& o : overrides) {
     if (o.rfind("keystore.path=", 0) == 0) ks = o.substr(14);
     if (o.rfind("path.data=", 0) == 0) data = o.substr(10);
+    if (o.rfind("path.home=", 0) == 0) home = o.substr(10);
   }
+  if (data.empty() && !home.empty()) data = home + "/data";
   References env_only("", "", doc);
   auto resolve = [&](const std::string& v) {
     return v.find('$') == std::string::npos ? v : env_only.scalar(YAML::Node(v), "keystore.path").Scalar();
@@ -1133,6 +1171,14 @@ bool loopback_address(const std::string& host) {
 void warn_leaves(const Ctx& ctx, const std::string& key, const YAML::Node& n,
                  const std::set<std::string>& applied) {
   if (applied.count(key)) return;
+  // A feature tapbeat does not have, switched off (monitoring.enabled: false, a section
+  // with enabled: false): tapbeat does as it says. The index template is loaded by
+  // `tapbeat setup`, so setup.template's switch is not one of these.
+  const bool template_setting = key.rfind("setup.template", 0) == 0;
+  auto off = [](const YAML::Node& v) { return v && v.IsScalar() && !get_bool(v, true); };
+  if (!template_setting && n.IsMap() && off(n["enabled"])) return;
+  if (!template_setting && off(n) && key.size() > 8 && key.compare(key.size() - 8, 8, ".enabled") == 0)
+    return;
   if (n.IsMap() && n.size() > 0) {
     for (auto it = n.begin(); it != n.end(); ++it)
       warn_leaves(ctx, key + "." + it->first.Scalar(), it->second, applied);
@@ -1145,6 +1191,8 @@ void warn_not_applied(const Ctx& ctx, const YAML::Node& root) {
   static const std::set<std::string> kApplied = {"setup.template.name",
                                                  "setup.template.pattern",
                                                  "setup.template.settings.index.number_of_shards",
+                                                 "path.home",
+                                                 "path.config",
                                                  "path.data",
                                                  "path.logs",
                                                  "logging.level",
@@ -1163,7 +1211,7 @@ void warn_not_applied(const Ctx& ctx, const YAML::Node& root) {
 
 void read_logging(const Ctx& ctx, const YAML::Node& root, LoggingConfig& l) {
   const YAML::Node n = root["logging"];
-  l.files_path = get_string(at(root, "path", "logs"), "logs");
+  l.files_path = path_setting(root, "logs");
   if (!n) return;
   l.level = get_string(n["level"], l.level);
   if (l.level == "warn") l.level = "warning";
@@ -1276,7 +1324,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
   Ctx ctx{file, &cfg.warnings};
   if (doc.IsNull()) doc = YAML::Node(YAML::NodeType::Map);
   if (!doc.IsMap()) ctx.fail("", "the top level must be a mapping, got " + describe(doc));
-  References refs(file, keystore_path(doc, overrides), doc);
+  References refs(file, keystore_path(doc, overrides), doc, overrides);
   ExpandBudget budget{file};
   budget.refs = &refs;
   YAML::Node root = expand(doc, false, budget);

@@ -80,6 +80,62 @@ def test_override_with_E_reaches_any_key(tmp_path):
     assert "tapbeat.flows.timeout: expected a duration" in proc.stderr
 
 
+def test_beats_paths_find_the_config_and_place_data_as_packetbeat_does(tmp_path):
+    """Beats' path flags, as a packaged service passes them (--path.home, --path.config,
+    no -c): a relative configuration file is read from --path.config, else --path.home;
+    path.data and path.logs default to <path.home>/data and <path.home>/logs (the file
+    output's events and the keystore go there); an explicit path.data wins."""
+    home = tmp_path / "home"
+    etc = tmp_path / "etc"
+    home.mkdir()
+    etc.mkdir()
+    (etc / "tapbeat.yml").write_text("packetbeat.protocols:\n- {type: dns, ports: [53]}\noutput.file: {}\n")
+    (home / "tapbeat.yml").write_text("packetbeat.protocols:\n- {type: dns, ports: [53]}\noutput.console: {}\n")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    sample = os.path.join(ROOT, "tests", "data", "sample.pcap")
+
+    # Without the flags, tapbeat.yml is looked for in the working directory.
+    assert run_tapbeat(["test", "config"], check=False, cwd=elsewhere).returncode == 1
+    ok = run_tapbeat(["test", "config", "--path.config", str(etc)], cwd=elsewhere)
+    assert ok.stdout.strip() == "Config OK" and "path.config" not in ok.stderr
+    # --path.home alone: the file beside it; with --path.config too, path.config's.
+    run = run_tapbeat(["--path.home", str(home), "-I", sample, "-t"], cwd=elsewhere)
+    assert any(json.loads(line).get("type") == "dns" for line in run.stdout.splitlines()), run.stdout[:200]
+    run_tapbeat(["--path.home", str(home), "--path.config", str(etc), "-I", sample, "-t"], cwd=elsewhere)
+    written = list((home / "data" / "events").iterdir())
+    assert len(written) == 1 and '"type":"dns"' in written[0].read_text().replace(" ", "")
+    # path.data set (the file, -E or its flag) wins over <path.home>/data.
+    run_tapbeat(["--path.home", str(home), "--path.config", str(etc), "-I", sample, "-t",
+                 "-E", f"path.data={tmp_path / 'data2'}"], cwd=elsewhere)
+    assert len(list((tmp_path / "data2" / "events").iterdir())) == 1
+    # The keystore is <path.data>/tapbeat.keystore: <path.home>/data/ here.
+    created = subprocess.run([BIN, "keystore", "create", "--path.home", str(home), "--path.config", str(etc)],
+                             capture_output=True, text=True, timeout=30, cwd=elsewhere)
+    assert created.returncode == 0, created.stderr
+    assert (home / "data" / "tapbeat.keystore").exists()
+    # ${path.logs} reads <path.home>/logs.
+    refs = write(tmp_path, "r.yml", "output.file: {path: '${path.logs}/x'}\n")
+    exported = run_tapbeat(["export", "config", "-c", refs, "-E", f"path.home={home}"])
+    assert f"{home}/logs/x" in exported.stdout
+
+
+def test_a_switched_off_beats_feature_is_not_warned_about(tmp_path):
+    """monitoring.enabled: false (or a section with enabled: false) asks for what tapbeat
+    does anyway: no warning. Switched on, or a setting beside no switch, it is warned about;
+    setup.template.enabled: false is warned about (`tapbeat setup` loads the template)."""
+    off = write(tmp_path, "off.yml", "output.console: {}\nmonitoring:\n  enabled: false\n"
+                "  elasticsearch: {hosts: ['x:9200']}\nsetup.dashboards.enabled: false\n"
+                "xpack.monitoring.enabled: no\n")
+    proc = run_tapbeat(["test", "config", "-c", off])
+    assert "warn" not in proc.stderr, proc.stderr
+    on = write(tmp_path, "on.yml", "output.console: {}\nmonitoring.enabled: true\n"
+               "setup.kibana.host: 'k:5601'\nsetup.template.enabled: false\n")
+    proc = run_tapbeat(["test", "config", "-c", on])
+    for key in ("monitoring.enabled", "setup.kibana.host", "setup.template.enabled"):
+        assert f"{key}: a Beats setting tapbeat does not apply" in proc.stderr, (key, proc.stderr)
+
+
 def test_usage_errors():
     proc = run_tapbeat(["--bogus"], check=False)
     assert proc.returncode == 1 and "unknown flag --bogus" in proc.stderr
