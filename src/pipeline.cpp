@@ -415,7 +415,7 @@ void Pipeline::monitor_loop() {
       progress_line(now - start_mono_ns_, false);
       next_progress = now + 1'000'000'000;
     }
-    if (now >= next_stats) {
+    if (period > 0 && now >= next_stats) {  // 0: logging.metrics.enabled: false
       periodic_stats(last, period);
       next_stats = now + period;
     }

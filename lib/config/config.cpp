@@ -1033,6 +1033,19 @@ void read_queue(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
     ctx.fail("queue.disk.segment_size", "must be between 64KiB and queue.disk.max_size");
 }
 
+// Beats' logging.metrics: its period where tapbeat.stats_period is not set; enabled: false
+// logs no metrics line (the final stats line still).
+void read_metrics_logging(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
+  const YAML::Node m = at(root, "logging", "metrics");
+  if (!m || !m.IsMap()) return;
+  if (!at(root, "tapbeat", "stats_period")) {
+    check_positive_duration(ctx, "logging.metrics.period", m["period"]);
+    cfg.engine.stats_period_ns =
+        static_cast<uint64_t>(get_duration(m["period"], static_cast<int64_t>(cfg.engine.stats_period_ns)));
+  }
+  if (!get_bool(m["enabled"], true)) cfg.engine.stats_period_ns = 0;
+}
+
 void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   EngineConfig& e = cfg.engine;
   e.workers = get_uint<uint32_t>(t["workers"], e.workers);
@@ -1040,6 +1053,7 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   check_positive_duration(ctx, "tapbeat.stats_period", t["stats_period"]);
   e.stats_period_ns =
       static_cast<uint64_t>(get_duration(t["stats_period"], static_cast<int64_t>(e.stats_period_ns)));
+
   if (const YAML::Node s = t["shutdown_timeout"]; s && get_duration(s, 0) < 0)
     ctx.fail("tapbeat.shutdown_timeout", "must not be negative");
   e.shutdown_timeout_ns =
@@ -1196,6 +1210,8 @@ void warn_not_applied(const Ctx& ctx, const YAML::Node& root) {
                                                  "path.data",
                                                  "path.logs",
                                                  "logging.level",
+                                                 "logging.metrics.enabled",
+                                                 "logging.metrics.period",
                                                  "logging.to_stderr",
                                                  "logging.to_files",
                                                  "logging.json",
@@ -1367,6 +1383,7 @@ Config build(YAML::Node doc, const std::string& file, const std::vector<std::str
     read_engine(ctx, t, cfg);
     read_dpdk(ctx, t["dpdk"], cfg);
   }
+  read_metrics_logging(ctx, croot, cfg);
   read_processors(ctx, croot, cfg);
   warn_not_applied(ctx, croot);
   read_logging(ctx, croot, cfg.logging);

@@ -612,6 +612,34 @@ def test_periodic_stats_log_what_changed_nested_with_rates(tmp_path):
     assert any("output.logstash.connection_errors" in dict(leaves(l["monitoring"]["metrics"])) for l in lines)
 
 
+@pytest.mark.parametrize("metrics,lines_expected", [("{period: 200ms}", True), ("{enabled: false, period: 200ms}", False)])
+def test_beats_logging_metrics_settings_set_the_metrics_line(tmp_path, metrics, lines_expected):
+    """Beats' logging.metrics.period sets how often the metrics line is logged (where
+    tapbeat.stats_period is not set) and logging.metrics.enabled: false logs none; the
+    final stats line is there either way, and neither setting is warned about."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = write(tmp_path, "m.yml", "packetbeat.protocols: [{type: dns, ports: [53]}, {type: http, ports: [80]}]\n"
+                f"output.logstash: {{hosts: ['127.0.0.1:{port}']}}\nqueue.mem.events: 32\n"
+                f"logging.metrics: {metrics}\ntapbeat.shutdown_timeout: 0s\n")
+    proc = start_tapbeat(["-c", cfg, "-I", pcap("ndpi/mixed/1kxun.pcap"), "-t"])
+    try:
+        wait_for_line(proc, "capture goes on")
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    lines = [l for l in err.splitlines() if "Non-zero metrics in the last" in l]
+    if lines_expected:
+        assert len(lines) >= 2 and all("in the last 0.2s" in l for l in lines), err[-2000:]
+    else:
+        assert lines == [], lines[:2]
+    assert "logging.metrics" not in err  # applied: no warning
+    final_stats(err)
+
+
 def test_export_template_is_named_after_the_index(tmp_path):
     base = ["export", "template", "-c", os.path.join(ROOT, "configs", "sample.yml"), "-E", "output.console.enabled=false",
             "-E", 'output.elasticsearch.hosts=["es:9200"]']
