@@ -569,24 +569,31 @@ def test_logging_level_files_rotation_text_format_and_e(tmp_path):
     assert bad.returncode == 1 and "logging.level" in bad.stderr
 
 
-def test_periodic_stats_log_what_changed_nested_with_rates(tmp_path):
-    # A run whose output never answers holds reading at the memory queue (32 events):
-    # it lasts until stopped, logging its metrics every 200 ms as Beats does: nested,
-    # counts as their increase over the period, levels as they are, no zeros; rates.
+def run_held_by_output(tmp_path, extra, seconds):
+    """A run whose output never answers holds reading at the memory queue (32 events):
+    it lasts until stopped; stopped after `seconds`, its stderr. `extra`: more settings."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cfg = write(tmp_path, "t.yml", "packetbeat.protocols: [{type: dns, ports: [53]}, {type: http, ports: [80]}]\n"
+    cfg = write(tmp_path, "held.yml", "packetbeat.protocols: [{type: dns, ports: [53]}, {type: http, ports: [80]}]\n"
                 f"output.logstash: {{hosts: ['127.0.0.1:{port}']}}\nqueue.mem.events: 32\n"
-                "tapbeat.stats_period: 200ms\ntapbeat.shutdown_timeout: 0s\n")
+                "tapbeat.shutdown_timeout: 0s\n" + extra)
     proc = start_tapbeat(["-c", cfg, "-I", pcap("ndpi/mixed/1kxun.pcap"), "-t"])
     try:
         wait_for_line(proc, "capture goes on")
-        time.sleep(1.5)
+        time.sleep(seconds)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
+    return err
+
+
+def test_periodic_stats_log_what_changed_nested_with_rates(tmp_path):
+    # A run whose output never answers holds reading at the memory queue (32 events):
+    # it lasts until stopped, logging its metrics every 200 ms as Beats does: nested,
+    # counts as their increase over the period, levels as they are, no zeros; rates.
+    err = run_held_by_output(tmp_path, "tapbeat.stats_period: 200ms\n", 1.5)
     lines = [json.loads(l) for l in err.splitlines() if "Non-zero metrics in the last 0.2s" in l]
     assert len(lines) >= 3, err[-2000:]
 
@@ -617,20 +624,7 @@ def test_beats_logging_metrics_settings_set_the_metrics_line(tmp_path, metrics, 
     """Beats' logging.metrics.period sets how often the metrics line is logged (where
     tapbeat.stats_period is not set) and logging.metrics.enabled: false logs none; the
     final stats line is there either way, and neither setting is warned about."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cfg = write(tmp_path, "m.yml", "packetbeat.protocols: [{type: dns, ports: [53]}, {type: http, ports: [80]}]\n"
-                f"output.logstash: {{hosts: ['127.0.0.1:{port}']}}\nqueue.mem.events: 32\n"
-                f"logging.metrics: {metrics}\ntapbeat.shutdown_timeout: 0s\n")
-    proc = start_tapbeat(["-c", cfg, "-I", pcap("ndpi/mixed/1kxun.pcap"), "-t"])
-    try:
-        wait_for_line(proc, "capture goes on")
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    err = run_held_by_output(tmp_path, f"logging.metrics: {metrics}\n", 1.0)
     lines = [l for l in err.splitlines() if "Non-zero metrics in the last" in l]
     if lines_expected:
         assert len(lines) >= 2 and all("in the last 0.2s" in l for l in lines), err[-2000:]
