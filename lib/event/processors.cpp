@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <stdexcept>
 
 #include "event/json_writer.hpp"
@@ -353,7 +354,10 @@ struct ProcessorChain::Step {
     kTruncate,
     kDirection,
     kConvert,
+    kGate,  // an `if`: `when` is its condition, its outcome goes to gate
   } kind;
+  Gates gates;        // the branches this step lies in; all must hold for it to run
+  uint16_t gate = 0;  // kGate
   std::unique_ptr<Condition> when;
   // drop/include: names; add_fields: leaf paths; rename/copy: from; truncate: names;
   // direction: source, destination
@@ -613,29 +617,178 @@ bool convert_value(const Node& in, ConvertTo to, simdjson::dom::parser& p, std::
 
 }  // namespace
 
+namespace {
+
+constexpr std::string_view kFieldConditions[] = {"equals", "contains", "regexp", "range", "network"};
+
+// A condition written with dotted keys, as Beats reads them: `not.contains.tags: x` is
+// {not: {contains: {tags: x}}}; after a field condition's name the rest is the field's
+// dotted name (`equals.http.response.status_code: 200`).
+// parts[from..] as nested mappings around a copy of value (a new node each: yaml-cpp's
+// assignment to a bound node would overwrite the node it is bound to).
+YAML::Node nest(const std::vector<std::string>& parts, std::size_t from, const YAML::Node& value) {
+  if (from >= parts.size()) return YAML::Clone(value);
+  YAML::Node wrap(YAML::NodeType::Map);
+  wrap[parts[from]] = nest(parts, from + 1, value);
+  return wrap;
+}
+
+YAML::Node condition_from_dots(const std::vector<std::string>& parts, std::size_t from,
+                               const YAML::Node& value) {
+  YAML::Node out(YAML::NodeType::Map);
+  if (from >= parts.size()) return YAML::Clone(value);
+  const std::string& kind = parts[from];
+  if (kind == "not") {
+    out[kind] = condition_from_dots(parts, from + 1, value);
+  } else if (std::find(std::begin(kFieldConditions), std::end(kFieldConditions), kind) !=
+                 std::end(kFieldConditions) &&
+             from + 1 < parts.size()) {
+    std::string field;
+    for (std::size_t i = from + 1; i < parts.size(); ++i) field += (i > from + 1 ? "." : "") + parts[i];
+    YAML::Node fields(YAML::NodeType::Map);
+    fields[field] = YAML::Clone(value);
+    out[kind] = fields;
+  } else {
+    out[kind] = nest(parts, from + 1, value);
+  }
+  return out;
+}
+
+// Merges b into a (maps key by key; anything else: b's).
+void merge_condition(YAML::Node a, const YAML::Node& b) {
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    YAML::Node existing = a[k];
+    if (existing && existing.IsMap() && it->second.IsMap())
+      merge_condition(existing, it->second);
+    else
+      a[k] = it->second;
+  }
+}
+
+// The condition named `name` in a mapping, from `name: {...}` and every `name.a.b: v`;
+// nullopt where there is none.
+std::optional<YAML::Node> gather_condition(const YAML::Node& map, const std::string& name) {
+  YAML::Node out;
+  bool found = false;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    YAML::Node part;
+    if (k == name) {
+      part = it->second;
+    } else if (k.size() > name.size() + 1 && k.compare(0, name.size() + 1, name + ".") == 0) {
+      std::vector<std::string> parts;
+      std::size_t start = name.size() + 1;
+      for (std::size_t dot; (dot = k.find('.', start)) != std::string::npos; start = dot + 1)
+        parts.push_back(k.substr(start, dot - start));
+      parts.push_back(k.substr(start));
+      part = condition_from_dots(parts, 0, it->second);
+    } else {
+      continue;
+    }
+    if (!found) {
+      out = YAML::Clone(part);
+      found = true;
+    } else if (out.IsMap() && part.IsMap()) {
+      merge_condition(out, part);
+    } else {
+      throw std::invalid_argument(name + ": set twice");
+    }
+  }
+  if (!found) return std::nullopt;
+  return out;
+}
+
+bool condition_key(const std::string& k, const std::string& name) {
+  return k == name || (k.size() > name.size() && k.compare(0, name.size() + 1, name + ".") == 0);
+}
+
+}  // namespace
+
 ProcessorChain::ProcessorChain(const YAML::Node& list, const Warn& warn) {
   add(list, "processors", "", warn);
 }
 
 void ProcessorChain::add(const YAML::Node& list, const std::string& name_key, const std::string& only_type,
                          const Warn& warn) {
+  add_list(list, name_key, only_type, warn, {});
+}
+
+void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_key,
+                              const std::string& only_type, const Warn& warn, const Gates& gates) {
   if (!list || list.IsNull()) return;
-  if (!list.IsSequence()) throw std::invalid_argument(name_key + ": expected a list");
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    const YAML::Node entry = list[i];
-    const std::string at = name_key + "[" + std::to_string(i) + "]";
-    if (!entry.IsMap() || entry.size() != 1)
+  // `then` and `else` (inside a branch) may hold one processor instead of a list.
+  const bool one = list.IsMap() && !gates.empty();
+  if (!list.IsSequence() && !one) throw std::invalid_argument(name_key + ": expected a list");
+  for (std::size_t i = 0; i < (one ? 1 : list.size()); ++i) {
+    const YAML::Node entry = one ? list : list[i];
+    const std::string at = one ? name_key : name_key + "[" + std::to_string(i) + "]";
+    // Beats' conditional processor: if (a condition), then, else.
+    bool conditional = false;
+    if (entry.IsMap())
+      for (auto it = entry.begin(); it != entry.end(); ++it)
+        conditional = conditional || condition_key(it->first.Scalar(), "if");
+    if (conditional) {
+      auto g = std::make_unique<Step>();
+      g->kind = Step::kGate;
+      for (auto it = entry.begin(); it != entry.end(); ++it) {
+        const std::string k = it->first.Scalar();
+        if (!condition_key(k, "if") && k != "then" && k != "else")
+          throw std::invalid_argument(at + "." + k + ": unknown key beside if, then and else");
+      }
+      if (!entry["then"]) throw std::invalid_argument(at + ".then: required with if");
+      try {
+        g->when = Condition::parse(*gather_condition(entry, "if"));
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(at + ".if: " + e.what());
+      }
+      if (gate_count_ == UINT16_MAX) throw std::invalid_argument(at + ": too many if processors");
+      g->gate = gate_count_++;
+      g->gates = gates;
+      g->only_type = only_type;
+      const uint16_t id = g->gate;
+      steps_.push_back(std::move(g));
+      for (const bool side : {true, false}) {
+        Gates inner = gates;
+        inner.emplace_back(id, side);
+        add_list(entry[side ? "then" : "else"], at + (side ? ".then" : ".else"), only_type, warn, inner);
+      }
+      continue;
+    }
+    // One processor: `name: {...}`, or written with dotted keys as Beats expands them
+    // (`drop_event.when.equals.type: flow`, `add_tags.tags: [x]`).
+    // (yaml-cpp's assignment of one node to another aliases them: each node is bound once.)
+    const std::string first = entry.IsMap() && entry.size() >= 1 ? entry.begin()->first.Scalar() : "";
+    const bool dotted = entry.IsMap() && (entry.size() > 1 || first.find('.') != std::string::npos);
+    const std::string name = first.substr(0, dotted ? first.find('.') : std::string::npos);
+    YAML::Node gathered(YAML::NodeType::Map);
+    if (dotted) {
+      for (auto it = entry.begin(); it != entry.end(); ++it) {
+        const std::string k = it->first.Scalar();
+        if (k.compare(0, name.size(), name) != 0 || k.size() == name.size() || k[name.size()] != '.')
+          throw std::invalid_argument(at + ": expected one processor, as `- drop_fields: {fields: [...]}`");
+        gathered[k.substr(name.size() + 1)] = YAML::Clone(it->second);
+      }
+    }
+    if (name.empty())
       throw std::invalid_argument(at + ": expected one processor, as `- drop_fields: {fields: [...]}`");
-    const std::string name = entry.begin()->first.Scalar();
-    const YAML::Node body = entry.begin()->second;
+    const YAML::Node body = dotted ? gathered : entry.begin()->second;
     const std::string key = at + "." + name;
     if (std::find(std::begin(kNotApplied), std::end(kNotApplied), name) != std::end(kNotApplied)) {
       warn(key, "the " + name + " processor is not applied by tapbeat; ignored");
       continue;
     }
     auto s = std::make_unique<Step>();
+    s->gates = gates;
     if (body && !body.IsNull() && !body.IsMap()) throw std::invalid_argument(key + ": expected a mapping");
-    if (const YAML::Node w = body ? body["when"] : YAML::Node()) {
+    std::optional<YAML::Node> when;
+    try {
+      if (body && body.IsMap()) when = gather_condition(body, "when");
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(key + "." + e.what());
+    }
+    if (when) {
+      const YAML::Node& w = *when;
       try {
         s->when = Condition::parse(w);
       } catch (const std::invalid_argument& e) {
@@ -776,8 +929,12 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
       buf.resize(buf.size() * 2);
     }
   };
+  if (gate_count_) st.gates_.assign(gate_count_, 0);
   for (const auto& step : steps_) {
     const Step& s = *step;
+    bool open = true;
+    for (const auto& [g, side] : s.gates) open = open && (st.gates_[g] != 0) == side;
+    if (!open) continue;
     if (s.when || !s.only_type.empty()) {
       if (!view_current) {
         text();
@@ -785,6 +942,10 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
         view_current = true;
       }
       if (!s.only_type.empty() && (!st.view_.get("/type", st.type_) || st.type_ != s.only_type)) continue;
+      if (s.kind == Step::kGate) {
+        st.gates_[s.gate] = s.when->match(st.view_) ? 1 : 0;
+        continue;
+      }
       if (s.when && !s.when->match(st.view_)) continue;
     }
     if (s.kind == Step::kDropEvent) return Result::kDrop;
@@ -796,6 +957,8 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
     }
     bool did = false;
     switch (s.kind) {
+      case Step::kGate:
+        break;  // handled above
       case Step::kDropFields:
         for (const std::string& f : s.fields) {
           if (protected_field(f)) continue;

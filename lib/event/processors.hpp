@@ -2,7 +2,10 @@
 // drop_fields, include_fields, add_fields, add_labels, add_tags, rename,
 // copy_fields, truncate_fields, add_locale, add_host_metadata,
 // add_observer_metadata and add_network_direction, each with an optional `when`
-// condition, applied in order by the worker that wrote the event.
+// condition, and Beats' conditional `if` / `then` / `else` (lists or one processor,
+// nested), applied in order by the worker that wrote the event. Conditions may be
+// written with dotted keys as in Beats (`when.not.contains.tags: forwarded`,
+// `if.equals.http.response.status_code: 200`).
 // Other processors Beats knows are accepted with a warning and not applied; a name
 // Beats does not know is a config error.
 //
@@ -52,9 +55,15 @@ class ProcessorChain {
   Result apply(std::string_view event, ProcessorState& state, uint64_t& errors) const;
 
   struct Step;
+  // An `if` branch's steps each carry the branch's gate and side: (gate, true) for
+  // `then`, (gate, false) for `else`; an `if` evaluates its condition once, into its gate.
+  using Gates = std::vector<std::pair<uint16_t, bool>>;
 
  private:
+  void add_list(const YAML::Node& list, const std::string& name_key, const std::string& only_type,
+                const Warn& warn, const Gates& gates);
   std::vector<std::unique_ptr<Step>> steps_;
+  uint16_t gate_count_ = 0;
 };
 
 class ProcessorState {
@@ -73,6 +82,7 @@ class ProcessorState {
   std::vector<char> scratch_ = std::vector<char>(4096);  // one scalar's JSON text
   simdjson::dom::parser aux_;                            // one string value (truncate_fields)
   std::string type_;                                     // the event's type, for scoped processors
+  std::vector<uint8_t> gates_;                           // each `if`'s outcome for this event
   std::vector<char> out_;
   std::size_t out_len_ = 0;
 };

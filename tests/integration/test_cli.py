@@ -461,6 +461,46 @@ def test_root_processors_drop_edit_and_count(tmp_path):
     assert proc.returncode == 1 and "processors[0].rename.fields[0]: expected from and to" in proc.stderr
 
 
+SHIPPED_PROCESSORS = """processors:
+  - # Add forwarded to tags when processing data from a network tap or mirror.
+    if.contains.tags: forwarded
+    then:
+      - drop_fields:
+          fields: [host]
+    else:
+      - add_host_metadata: ~
+  - add_cloud_metadata: ~
+  - add_docker_metadata: ~
+  - detect_mime_type:
+      field: http.request.body.content
+      target: http.request.mime_type
+  - detect_mime_type:
+      field: http.response.body.content
+      target: http.response.mime_type
+"""
+
+
+@pytest.mark.parametrize("forwarded", [True, False])
+def test_packetbeats_shipped_processors_run_as_packetbeat_runs_them(tmp_path, forwarded):
+    """The processors block of the packetbeat.yml Packetbeat 7.10+ ships (`if.contains.tags:
+    forwarded`, then/else) loads as it is: a tap's events (tags: [forwarded]) lose `host`,
+    others get the host's metadata; the processors tapbeat does not apply are warned about."""
+    cfg = write(tmp_path, "pb.yml", "packetbeat.protocols:\n- {type: dns, ports: [53]}\noutput.console: {}\n"
+                + ("tags: [forwarded]\n" if forwarded else "") + SHIPPED_PROCESSORS)
+    proc = run_tapbeat(["-c", cfg, "-I", pcap("beats/dns_google_com.pcap"), "-t", "--strict.perms=false"])
+    events = [json.loads(l) for l in proc.stdout.splitlines()]
+    assert events
+    for e in events:
+        if forwarded:
+            assert "host" not in e and "forwarded" in e["tags"]
+        else:
+            assert e["host"]["hostname"] == socket.gethostname() and "os" in e["host"], e.get("host")
+    for i, name in ((1, "add_cloud_metadata"), (2, "add_docker_metadata"), (3, "detect_mime_type"),
+                    (4, "detect_mime_type")):
+        assert f"processors[{i}].{name}: the {name} processor is not applied by tapbeat" in proc.stderr
+    assert "processors[0]" not in proc.stderr
+
+
 def test_export_config_masks_credentials_and_export_template_is_the_setup_template(tmp_path):
     data = tmp_path / "data"
     cfg = tmp_path / "tapbeat.yml"

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "event/processors.hpp"
@@ -170,6 +171,55 @@ TEST(Processors, ConvertAsBeatsConverts) {
     EXPECT_EQ(range.apply(e), "KEEP") << e;
     EXPECT_EQ(range.errors, 1u) << e;
   }
+}
+
+TEST(Processors, IfThenElseAsBeatsRunsIt) {
+  // Packetbeat's shipped packetbeat.yml opens its processors with this block.
+  const char* shipped =
+      "- if.contains.tags: forwarded\n"
+      "  then:\n"
+      "    - drop_fields:\n"
+      "        fields: [agent]\n"
+      "  else:\n"
+      "    - add_tags: {tags: [local]}\n";
+  Chain c(shipped);
+  const std::string forwarded =
+      R"({"@timestamp":"2026-01-01T00:00:00.000Z","type":"http","agent":{"name":"a"},"tags":["forwarded"]})";
+  EXPECT_EQ(c.apply(forwarded.c_str()),
+            R"({"@timestamp":"2026-01-01T00:00:00.000Z","type":"http","tags":["forwarded"]})");
+  const std::string out = c.apply();  // tags [t0]: the else branch
+  EXPECT_NE(out.find(R"("tags":["t0","local"])"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("agent":{"name":"a"})"), std::string::npos) << out;
+  EXPECT_TRUE(c.warnings.empty());
+
+  // The condition is read once: a `then` step that changes what it tested does not stop
+  // the next one; `then` may be one processor; `if` nests; `when` beside it still applies.
+  Chain once(
+      "- if: {equals: {status: OK}}\n"
+      "  then:\n"
+      "    - rename: {fields: [{from: status, to: state}]}\n"
+      "    - add_tags: {tags: [after]}\n"
+      "    - if.not.has_fields: [url.path]\n"
+      "      then: {add_tags: {tags: [no_path]}}\n"
+      "      else: {add_tags: {tags: [path], when.equals.url.path: /x}}\n"
+      "  else: {drop_event: {}}\n");
+  const std::string o = once.apply();
+  EXPECT_NE(o.find(R"("state":"OK")"), std::string::npos) << o;
+  EXPECT_NE(o.find(R"("tags":["t0","after","path"])"), std::string::npos) << o;
+  EXPECT_EQ(once.apply(R"({"type":"http","status":"Error"})"), "DROP");
+  EXPECT_NE(once.apply().find(R"("tags":["t0","after","path"])"), std::string::npos);  // the next event alike
+
+  // Processors and their `when` written with dotted keys, as Beats expands them.
+  const std::pair<const char*, const char*> dotted[] = {
+      {"- drop_event.when.equals.url.path: /x\n", "DROP"},
+      {"- drop_event: {when.equals.url.path: /x}\n- add_tags: {tags: [kept]}\n", "DROP"},
+      {"- add_tags: {tags: [x], when.not.contains.tags: t0}\n", "KEEP"},
+      {"- drop_event: {when.range.n.gte: 1, when.range.n.lt: 2}\n", "DROP"},
+      {"- drop_event: {when.range.n.gte: 2}\n", "KEEP"},
+  };
+  for (const auto& [yaml, result] : dotted) EXPECT_EQ(Chain(yaml).apply(), result) << yaml;
+  Chain dotted_tags("- add_tags.tags: [d]\n  add_tags.when.has_fields: [status]\n");
+  EXPECT_NE(dotted_tags.apply().find(R"("tags":["t0","d"])"), std::string::npos);
 }
 
 TEST(Processors, ConfigErrorsNameTheKeyAndUnappliedOnesWarn) {
