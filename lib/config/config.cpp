@@ -878,6 +878,15 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
       !n["ports"].IsNull() && n["ports"].size() == 0) {
     ctx.warn(key + ".ports", "empty: the protocol is only found by payload detection");
   }
+  // Packetbeat's way to turn a protocol off is to comment out its ports (its shipped
+  // packetbeat.yml says so beside each one): no ports, no traffic for it.
+  if (desc->transports != kTransportIcmp && p.enabled && (!n["ports"] || n["ports"].IsNull())) {
+    p.enabled = false;
+    ctx.warn(key + ".ports",
+             "not set: " + type +
+                 " is off, as in Packetbeat (list its ports to decode it; `ports: []` finds it "
+                 "by payload detection alone)");
+  }
   p.options = YAML::Node(YAML::NodeType::Map);
   for (auto o = n.begin(); o != n.end(); ++o) {
     const std::string ok = o->first.as<std::string>();
@@ -1188,6 +1197,7 @@ void warn_leaves(const Ctx& ctx, const std::string& key, const YAML::Node& n,
   // A feature tapbeat does not have, switched off (monitoring.enabled: false, a section
   // with enabled: false): tapbeat does as it says. The index template is loaded by
   // `tapbeat setup`, so setup.template's switch is not one of these.
+  if (n.IsNull()) return;  // `setup.kibana:` with every line below commented out: nothing set
   const bool template_setting = key.rfind("setup.template", 0) == 0;
   auto off = [](const YAML::Node& v) { return v && v.IsScalar() && !get_bool(v, true); };
   if (!template_setting && n.IsMap() && off(n["enabled"])) return;
@@ -1499,11 +1509,21 @@ const std::vector<std::string>& known_protocols() {
 std::string generated_bpf_filter(const Config& cfg) {
   std::vector<std::string> parts;
   bool icmp = false;
+  // Payload detection (tapbeat.detect: payload) finds TCP protocols on any port: the
+  // filter keeps every TCP packet then, and narrows UDP to the ports alone.
+  bool every_tcp = false;
+  for (const auto& p : cfg.protocols) {
+    const DecoderDescriptor* d = protocol_descriptor(p.type);
+    if (p.enabled && d && (d->transports & kTransportTcp) && !d->probes.empty() &&
+        cfg.engine.detect == "payload")
+      every_tcp = true;
+  }
+  if (every_tcp) parts.push_back("tcp");
   for (const auto& p : cfg.protocols) {
     const DecoderDescriptor* d = protocol_descriptor(p.type);
     if (!p.enabled || !d) continue;
     icmp = icmp || (d->transports & kTransportIcmp);
-    const bool tcp = d->transports & kTransportTcp, udp = d->transports & kTransportUdp;
+    const bool tcp = (d->transports & kTransportTcp) && !every_tcp, udp = d->transports & kTransportUdp;
     for (uint16_t port : p.ports) {
       const std::string n = std::to_string(port);
       if (tcp && udp)

@@ -501,6 +501,23 @@ def test_packetbeats_shipped_processors_run_as_packetbeat_runs_them(tmp_path, fo
     assert "processors[0]" not in proc.stderr
 
 
+def test_a_protocol_whose_ports_are_commented_out_is_off_as_in_packetbeat(tmp_path):
+    """Packetbeat's packetbeat.yml has users turn a protocol off by commenting out its
+    ports: such an HTTP entry publishes nothing (payload detection would have found the
+    sample's HTTP on port 80), says so at start, and `ports: []` still finds it by payload."""
+    sample = os.path.join(ROOT, "tests", "data", "sample.pcap")
+    base = "packetbeat.flows: {enabled: false}\npacketbeat.protocols:\n- type: dns\n  ports: [53]\n"
+    off = write(tmp_path, "off.yml", base + "- type: http\n  # ports: [80, 8080]\noutput.console: {}\n")
+    proc = run_tapbeat(["-c", off, "-I", sample, "-t"])
+    types = sorted({json.loads(l)["type"] for l in proc.stdout.splitlines()})
+    assert types == ["dns"], types
+    assert "ports: not set: http is off, as in Packetbeat" in proc.stderr
+    detected = write(tmp_path, "on.yml", base + "- type: http\n  ports: []\noutput.console: {}\n")
+    proc = run_tapbeat(["-c", detected, "-I", sample, "-t"])
+    types = sorted({json.loads(l)["type"] for l in proc.stdout.splitlines()})
+    assert types == ["dns", "http"], types
+
+
 def test_export_config_masks_credentials_and_export_template_is_the_setup_template(tmp_path):
     data = tmp_path / "data"
     cfg = tmp_path / "tapbeat.yml"

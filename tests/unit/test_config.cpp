@@ -196,12 +196,36 @@ TEST(Config, GeneratedBpfFilterFromPorts) {
   Config c = load(
       "packetbeat.protocols:\n- type: icmp\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80, 8080]\n"
       "- type: redis\n  ports: [6379]\n  enabled: false\n");
+  // Payload detection (the default) finds HTTP on any port: every TCP packet is kept.
+  EXPECT_EQ(generated_bpf_filter(c), "tcp or udp port 53 or icmp or icmp6");
+  c.engine.detect = "ports";  // Packetbeat's rule, Packetbeat's filter
   EXPECT_EQ(generated_bpf_filter(c), "port 53 or tcp port 80 or tcp port 8080 or icmp or icmp6");
   c.interfaces.with_vlans = true;
   EXPECT_EQ(
       generated_bpf_filter(c),
       "(port 53 or tcp port 80 or tcp port 8080 or icmp or icmp6) or (vlan and (port 53 or tcp port 80 or "
       "tcp port 8080 or icmp or icmp6))");
+}
+
+TEST(Config, AProtocolWithItsPortsCommentedOutIsOffAsInPacketbeat) {
+  // Packetbeat's shipped packetbeat.yml: "You can disable the HTTP protocol by commenting
+  // out the list of ports"; an empty list is tapbeat's payload detection alone.
+  const Config c = load(
+      "packetbeat.protocols:\n- type: icmp\n- type: http\n#  ports: [80]\n- type: tls\n  ports: []\n"
+      "- type: dns\n  ports: [53]\nsetup.kibana:\n#  host: x\n");
+  ASSERT_EQ(c.protocols.size(), 4u);
+  EXPECT_TRUE(c.protocols[0].enabled);   // icmp: no ports to list
+  EXPECT_FALSE(c.protocols[1].enabled);  // http: off
+  EXPECT_TRUE(c.protocols[2].enabled);   // tls: found by payload detection
+  EXPECT_TRUE(c.protocols[3].enabled);
+  auto warned = [&](const std::string& text) {
+    return std::any_of(c.warnings.begin(), c.warnings.end(),
+                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(warned("tapbeat.protocols[1].ports: not set: http is off, as in Packetbeat"));
+  EXPECT_TRUE(warned("tapbeat.protocols[2].ports: empty: the protocol is only found by payload detection"));
+  EXPECT_FALSE(warned("setup.kibana"));  // a section with nothing set below it
+  EXPECT_EQ(generated_bpf_filter(c), "tcp or udp port 53 or icmp or icmp6");  // tls: payload detection
 }
 
 TEST(Config, LibrdkafkaPropertiesKeepTheirDots) {
