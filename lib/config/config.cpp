@@ -1203,6 +1203,15 @@ void warn_leaves(const Ctx& ctx, const std::string& key, const YAML::Node& n,
   if (!template_setting && n.IsMap() && off(n["enabled"])) return;
   if (!template_setting && off(n) && key.size() > 8 && key.compare(key.size() - 8, 8, ".enabled") == 0)
     return;
+  // Settings whose value asks for what tapbeat does: `tapbeat setup` always loads (and
+  // replaces) the template; tapbeat never logs to syslog or the event log.
+  static const std::map<std::string, bool> kAsTapbeatDoes = {{"setup.template.enabled", true},
+                                                             {"setup.template.overwrite", true},
+                                                             {"logging.to_syslog", false},
+                                                             {"logging.to_eventlog", false}};
+  if (const auto it = kAsTapbeatDoes.find(key);
+      it != kAsTapbeatDoes.end() && n.IsScalar() && get_bool(n, !it->second) == it->second)
+    return;
   if (n.IsMap() && n.size() > 0) {
     for (auto it = n.begin(); it != n.end(); ++it)
       warn_leaves(ctx, key + "." + it->first.Scalar(), it->second, applied);

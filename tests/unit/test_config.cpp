@@ -327,18 +327,21 @@ TEST(Config, BeatsSettingsThatAreNotAppliedAreEachWarnedAbout) {
       "logging.level: debug\nlogging.selectors: [\"*\"]\nlogging.metrics.enabled: true\n"
       "logging.metrics.period: 10s\nsetup.kibana.host: \"k:5601\"\nmonitoring.enabled: true\n"
       "xpack.monitoring: {enabled: false, elasticsearch: {hosts: [x]}}\n"
+      "setup.template.enabled: true\nsetup.template.overwrite: false\nlogging.to_syslog: false\n"
       "setup.template.name: x\nsetup.template.pattern: \"x-*\"\npath.data: /tmp/d\nmax_procs: 2\n");
   auto warned = [&](const std::string& key) {
     return std::any_of(c.warnings.begin(), c.warnings.end(),
                        [&](const std::string& w) { return w.find(": " + key + ": ") != std::string::npos; });
   };
-  for (const char* key : {"logging.selectors", "setup.kibana.host", "max_procs", "monitoring.enabled"})
+  for (const char* key : {"logging.selectors", "setup.kibana.host", "max_procs", "monitoring.enabled",
+                          "setup.template.overwrite"})
     EXPECT_TRUE(warned(key)) << key;
   for (const char* key : {"setup.template.name", "setup.template.pattern", "path.data", "logging.level",
                           "logging.metrics.enabled", "logging.metrics.period"})
     EXPECT_FALSE(warned(key)) << key;  // applied
   // A feature tapbeat does not have, switched off: nothing of its section is warned about.
-  for (const char* key : {"xpack.monitoring.enabled", "xpack.monitoring.elasticsearch.hosts"})
+  for (const char* key : {"xpack.monitoring.enabled", "xpack.monitoring.elasticsearch.hosts",
+                          "setup.template.enabled", "logging.to_syslog"})
     EXPECT_FALSE(warned(key)) << key;
   EXPECT_EQ(c.engine.stats_period_ns, 10'000'000'000u);  // logging.metrics.period
 }
