@@ -61,6 +61,7 @@ const char* kRunUsage =
     "  -E KEY=VALUE     override a configuration setting, e.g. -E tapbeat.workers=4\n"
     "  -d SELECTORS     debug messages on (logging.level: debug; every selector)\n"
     "  --strict.perms=false  accept a config file owned by another user or writable by group/others\n"
+    "  --environment ENV  Beats' flag (systemd, container, ...): logs go to stderr by default anyway\n"
     "  -h, --help       this help\n";
 
 const char* kTestUsage =
@@ -182,6 +183,15 @@ Args parse_args(int argc, char** argv) {
       a.overrides.push_back(s.substr(1) + "=" + dir);
       if (s == "-path.config") a.config_dir = dir;
       if (s == "-path.home") a.home_dir = dir;
+    } else if (s == "-environment") {
+      // Beats' --environment (the flag Packetbeat's systemd unit passes): it picks the
+      // default log output, stderr for systemd and container, as tapbeat's default is.
+      const std::string env = take("-environment");
+      if (env != "default" && env != "systemd" && env != "container" && env != "macos_service" &&
+          env != "windows_service")
+        throw UsageError(
+            "--environment takes default, systemd, container, macos_service or windows_service, not '" + env +
+            "'");
     } else if (s == "-force") {
       a.force = true;
     } else if (s == "-stdin") {

@@ -95,6 +95,12 @@ def test_beats_paths_find_the_config_and_place_data_as_packetbeat_does(tmp_path)
     elsewhere.mkdir()
     sample = os.path.join(ROOT, "tests", "data", "sample.pcap")
 
+    # Packetbeat's systemd unit: --environment systemd, then -c and the path flags.
+    unit = run_tapbeat(["--environment", "systemd", "test", "config", "-c", str(etc / "tapbeat.yml"),
+                        "--path.home", str(home), "--path.config", str(etc), "--path.data", str(tmp_path / "d"),
+                        "--path.logs", str(tmp_path / "l")], cwd=elsewhere)
+    assert unit.stdout.strip() == "Config OK"
+    assert run_tapbeat(["--environment", "cloud", "test", "config"], check=False).returncode == 1
     # Without the flags, tapbeat.yml is looked for in the working directory.
     assert run_tapbeat(["test", "config"], check=False, cwd=elsewhere).returncode == 1
     ok = run_tapbeat(["test", "config", "--path.config", str(etc)], cwd=elsewhere)
