@@ -1,7 +1,9 @@
 #include "event/processors.hpp"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
 #include <sys/utsname.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cctype>
@@ -15,8 +17,10 @@
 #include <optional>
 #include <stdexcept>
 
+#include "decode/dns/public_suffix.hpp"
 #include "event/json_writer.hpp"
 #include "event/yaml_json.hpp"
+#include "util/encode.hpp"
 
 namespace tapbeat {
 
@@ -207,6 +211,17 @@ bool string_value(const std::pmr::string& json, simdjson::dom::parser& p, std::s
          e.get_string().get(out) == simdjson::SUCCESS;
 }
 
+// A field's string value, where it is one.
+enum class StringField { kString, kMissing, kNotString };
+StringField string_field(Node& root, std::string_view path, simdjson::dom::parser& p, std::string_view& out) {
+  const Node* n = find(root, path);
+  if (!n) return StringField::kMissing;
+  return n->kind == Node::kScalar && !n->text.empty() && n->text.front() == '"' &&
+                 string_value(n->text, p, out)
+             ? StringField::kString
+             : StringField::kNotString;
+}
+
 // Bytes of s that hold at most n bytes / n characters without splitting a UTF-8 sequence.
 std::size_t utf8_prefix_bytes(std::string_view s, std::size_t n) {
   if (n >= s.size()) return s.size();
@@ -328,8 +343,6 @@ constexpr std::string_view kNotApplied[] = {"add_cloud_metadata",
                                             "dissect",
                                             "dns",
                                             "extract_array",
-                                            "fingerprint",
-                                            "registered_domain",
                                             "replace",
                                             "script",
                                             "syslog",
@@ -355,9 +368,14 @@ struct ProcessorChain::Step {
     kDirection,
     kConvert,
     kGate,  // an `if`: `when` is its condition, its outcome goes to gate
+    kRegisteredDomain,
+    kFingerprint,
   } kind;
-  Gates gates;        // the branches this step lies in; all must hold for it to run
-  uint16_t gate = 0;  // kGate
+  bool ignore_failure = false;  // registered_domain
+  uint8_t method = 0;           // fingerprint: a FingerprintMethod
+  uint8_t encoding = 0;         // fingerprint: a FingerprintEncoding
+  Gates gates;                  // the branches this step lies in; all must hold for it to run
+  uint16_t gate = 0;            // kGate
   std::unique_ptr<Condition> when;
   // drop/include: names; add_fields: leaf paths; rename/copy: from; truncate: names;
   // direction: source, destination
@@ -619,6 +637,24 @@ bool convert_value(const Node& in, ConvertTo to, simdjson::dom::parser& p, std::
 
 namespace {
 
+enum FingerprintMethod : uint8_t { kMd5, kSha1, kSha256, kSha384, kSha512, kXxhash };
+enum FingerprintEncoding : uint8_t { kHex, kBase32, kBase64 };
+
+// Go's base32.StdEncoding (RFC 4648 §6, with padding), as Beats' fingerprint writes it.
+void base32_append(const uint8_t* in, std::size_t n, std::pmr::string& out) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  for (std::size_t i = 0; i < n; i += 5) {
+    uint8_t b[5] = {};
+    const std::size_t k = std::min<std::size_t>(5, n - i);
+    std::memcpy(b, in + i, k);
+    const uint64_t v = (uint64_t{b[0]} << 32) | (uint64_t{b[1]} << 24) | (uint64_t{b[2]} << 16) |
+                       (uint64_t{b[3]} << 8) | b[4];
+    static constexpr std::size_t kChars[] = {0, 2, 4, 5, 7, 8};
+    for (std::size_t c = 0; c < 8; ++c)
+      out.push_back(c < kChars[k] ? kAlphabet[(v >> (35 - 5 * c)) & 31] : '=');
+  }
+}
+
 constexpr std::string_view kFieldConditions[] = {"equals", "contains", "regexp", "range", "network"};
 
 // A condition written with dotted keys, as Beats reads them: `not.contains.tags: x` is
@@ -866,6 +902,42 @@ void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_ke
         const std::string w = e.what();
         throw std::invalid_argument(w.rfind(key, 0) == 0 ? w : key + ".internal_networks: " + w);
       }
+    } else if (name == "registered_domain") {
+      // As Beats: the registered domain (public suffix plus one label) of a name,
+      // its public suffix and the labels before it where asked.
+      s->kind = Step::kRegisteredDomain;
+      for (const char* k : {"field", "target_field"})
+        if (!body || !body[k] || !body[k].IsScalar() || body[k].Scalar().empty())
+          throw std::invalid_argument(key + "." + k + ": required");
+      s->fields = {body["field"].Scalar()};
+      s->target = body["target_field"].Scalar();
+      for (const char* k : {"target_etld_field", "target_subdomain_field"})
+        s->values.push_back(body[k] && body[k].IsScalar() ? body[k].Scalar() : "");
+      s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
+      s->ignore_failure = flag(body["ignore_failure"], key + ".ignore_failure", false);
+    } else if (name == "fingerprint") {
+      // As Beats: a hash of "|field|value" for each field in name order, then "|".
+      s->kind = Step::kFingerprint;
+      s->fields = string_list(body ? body["fields"] : YAML::Node(), key + ".fields");
+      if (s->fields.empty()) throw std::invalid_argument(key + ".fields: list at least one field");
+      std::sort(s->fields.begin(), s->fields.end());
+      s->fields.erase(std::unique(s->fields.begin(), s->fields.end()), s->fields.end());
+      s->target = body["target_field"] && body["target_field"].IsScalar() ? body["target_field"].Scalar()
+                                                                          : "fingerprint";
+      const std::string method = body["method"] ? body["method"].Scalar() : "sha256";
+      static const std::pair<const char*, FingerprintMethod> kMethods[] = {
+          {"md5", kMd5},       {"sha1", kSha1},     {"sha256", kSha256},
+          {"sha384", kSha384}, {"sha512", kSha512}, {"xxhash", kXxhash}};
+      const auto m = std::find_if(std::begin(kMethods), std::end(kMethods),
+                                  [&](const auto& e) { return method == e.first; });
+      if (m == std::end(kMethods))
+        throw std::invalid_argument(key + ".method: expected md5, sha1, sha256, sha384, sha512 or xxhash");
+      s->method = m->second;
+      const std::string enc = body["encoding"] ? body["encoding"].Scalar() : "hex";
+      if (enc != "hex" && enc != "base32" && enc != "base64")
+        throw std::invalid_argument(key + ".encoding: expected hex, base32 or base64");
+      s->encoding = enc == "hex" ? kHex : enc == "base32" ? kBase32 : kBase64;
+      s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
     } else if (name == "convert") {
       s->kind = Step::kConvert;
       const YAML::Node f = body ? body["fields"] : YAML::Node();
@@ -908,7 +980,7 @@ ProcessorChain::~ProcessorChain() = default;
 
 ProcessorState::ProcessorState()
     : arena_buf_(1 << 20), arena_(arena_buf_.data(), arena_buf_.size()), out_(1 << 16) {}
-ProcessorState::~ProcessorState() = default;
+ProcessorState::~ProcessorState() { EVP_MD_CTX_free(md_); }
 
 ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorState& st,
                                              uint64_t& errors) const {
@@ -959,6 +1031,96 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
     switch (s.kind) {
       case Step::kGate:
         break;  // handled above
+      case Step::kRegisteredDomain: {
+        std::string_view name;
+        if (const StringField got = string_field(root, s.fields[0], st.aux_, name);
+            got != StringField::kString) {
+          if (got == StringField::kMissing ? !s.ignore_missing : !s.ignore_failure) ++errors;
+          break;
+        }
+        std::string& lower = st.work_;
+        lower.assign(name);
+        while (!lower.empty() && lower.back() == '.') lower.pop_back();
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        static const PublicSuffixList kList = PublicSuffixList::bundled();
+        const PublicSuffixList::Split sp = kList.split(lower);
+        if (sp.registered.empty()) {
+          if (!s.ignore_failure) ++errors;  // a public suffix itself, or no name
+          break;
+        }
+        const std::string_view parts[] = {sp.registered, sp.suffix, sp.subdomain};
+        const std::string* targets[] = {&s.target, &s.values[0], &s.values[1]};
+        for (std::size_t i = 0; i < 3; ++i) {
+          if (targets[i]->empty() || parts[i].empty()) continue;
+          Node v(r);
+          scalar_text(st.scratch_, v.text, [&](JsonWriter& w) { w.string(parts[i]); });
+          if (put(root, *targets[i], std::move(v), r))
+            did = true;
+          else
+            ++errors;
+        }
+        break;
+      }
+      case Step::kFingerprint: {
+        std::string& text = st.work_;
+        text.clear();
+        bool ok = true;
+        for (const std::string& f : s.fields) {
+          const Node* n = find(root, f);
+          if (!n) {
+            ok = ok && s.ignore_missing;
+            continue;
+          }
+          if (n->kind != Node::kScalar) {
+            ok = false;  // Beats refuses objects and lists
+            break;
+          }
+          std::string_view v = n->text;  // numbers and booleans as written
+          if (!v.empty() && v.front() == '"' && !string_value(n->text, st.aux_, v)) ok = false;
+          if (v == "null") v = "<nil>";  // Go's %v of nil
+          text.append("|").append(f).append("|").append(v);
+        }
+        if (!ok) {
+          ++errors;
+          break;
+        }
+        text.push_back('|');
+        uint8_t digest[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+        if (s.method == kXxhash) {
+          XXH64_canonical_t c;
+          XXH64_canonicalFromHash(&c, XXH64(text.data(), text.size(), 0));
+          std::memcpy(digest, c.digest, sizeof c.digest);
+          len = sizeof c.digest;
+        } else {
+          static const EVP_MD* const kMds[] = {EVP_md5(), EVP_sha1(), EVP_sha256(), EVP_sha384(),
+                                               EVP_sha512()};
+          if (!st.md_) st.md_ = EVP_MD_CTX_new();
+          if (!st.md_ || !EVP_DigestInit_ex(st.md_, kMds[s.method], nullptr) ||
+              !EVP_DigestUpdate(st.md_, text.data(), text.size()) ||
+              !EVP_DigestFinal_ex(st.md_, digest, &len)) {
+            ++errors;
+            break;
+          }
+        }
+        Node v(r);
+        v.text.push_back('"');
+        char enc[EVP_MAX_MD_SIZE * 2];
+        if (s.encoding == kHex) {
+          hex_encode(digest, len, enc);
+          v.text.append(enc, 2 * std::size_t{len});
+        } else if (s.encoding == kBase64) {
+          v.text.append(enc, base64_encode(digest, len, enc));
+        } else {
+          base32_append(digest, len, v.text);
+        }
+        v.text.push_back('"');
+        if (put(root, s.target, std::move(v), r))
+          did = true;
+        else
+          ++errors;
+        break;
+      }
       case Step::kDropFields:
         for (const std::string& f : s.fields) {
           if (protected_field(f)) continue;
@@ -1008,17 +1170,13 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
       }
       case Step::kTruncate:
         for (const std::string& f : s.fields) {
-          Node* n = find(root, f);
-          if (!n) {
-            if (!s.ignore_missing) ++errors;
-            continue;
-          }
           std::string_view text;
-          if (n->kind != Node::kScalar || n->text.empty() || n->text.front() != '"' ||
-              !string_value(n->text, st.aux_, text)) {
-            ++errors;  // only strings are cut
+          const StringField got = string_field(root, f, st.aux_, text);
+          if (got != StringField::kString) {
+            if (got == StringField::kNotString || !s.ignore_missing) ++errors;  // only strings are cut
             continue;
           }
+          Node* n = find(root, f);
           const std::size_t cut =
               s.characters ? utf8_prefix_chars(text, s.max) : utf8_prefix_bytes(text, s.max);
           if (cut >= text.size()) continue;

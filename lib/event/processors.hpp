@@ -1,7 +1,8 @@
 // Beats processors on finished events (the root `processors:` list): drop_event,
 // drop_fields, include_fields, add_fields, add_labels, add_tags, rename,
 // copy_fields, truncate_fields, add_locale, add_host_metadata,
-// add_observer_metadata and add_network_direction, each with an optional `when`
+// add_observer_metadata, add_network_direction, registered_domain and fingerprint,
+// each with an optional `when`
 // condition, and Beats' conditional `if` / `then` / `else` (lists or one processor,
 // nested), applied in order by the worker that wrote the event. Conditions may be
 // written with dotted keys as in Beats (`when.not.contains.tags: forwarded`,
@@ -28,6 +29,8 @@
 #include <vector>
 
 #include "event/event_fields.hpp"
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 
 namespace tapbeat {
 
@@ -83,6 +86,8 @@ class ProcessorState {
   simdjson::dom::parser aux_;                            // one string value (truncate_fields)
   std::string type_;                                     // the event's type, for scoped processors
   std::vector<uint8_t> gates_;                           // each `if`'s outcome for this event
+  std::string work_;             // registered_domain: the name lower-cased; fingerprint: the text hashed
+  evp_md_ctx_st* md_ = nullptr;  // fingerprint's digest context, made at its first use
   std::vector<char> out_;
   std::size_t out_len_ = 0;
 };

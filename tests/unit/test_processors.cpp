@@ -222,6 +222,63 @@ TEST(Processors, IfThenElseAsBeatsRunsIt) {
   EXPECT_NE(dotted_tags.apply().find(R"("tags":["t0","d"])"), std::string::npos);
 }
 
+TEST(Processors, FingerprintAsBeatsHashesFields) {
+  // "|field|value" for each field in name order, then "|" (the expected digests were
+  // computed apart: Python's hashlib and base64, xxhsum -H1).
+  const std::pair<const char*, const char*> cases[] = {
+      {"{fields: [url.path, status, n]}", "5ab06bf5129c766e206a5eaa2969ee939093a7f5b067e14753fa847dd6080be9"},
+      {"{fields: [status, n, url.path], method: md5}", "207b16021509af0ff1a086c84469c9aa"},
+      {"{fields: [n, url.path, status], method: sha1, encoding: base32}", "TTKNSGYAIG22VPOTHHCN2FVXC3MTKIFE"},
+      {"{fields: [n, url.path, status], method: sha384, encoding: base64}",
+       "EhiCn/wyH/UJ3Tlgxfzr9OMtP7B+mZ9r8pRtWUhrRtV+8Ygc3x70fcQRj/U/Dkre"},
+      {"{fields: [n, url.path, status], method: xxhash}", "cacc0918403b5b1a"},
+      {"{fields: [status, missing], ignore_missing: true}",
+       "110607edbdc8c5b317281016f33c24746b26d744437035fb6f47deae1d5c5838"},
+  };
+  for (const auto& [opts, digest] : cases) {
+    Chain c(("- fingerprint: " + std::string(opts) + "\n").c_str());
+    const std::string out = c.apply();
+    EXPECT_NE(out.find(std::string(R"("fingerprint":")") + digest + "\""), std::string::npos) << opts << "\n"
+                                                                                              << out;
+    EXPECT_EQ(c.errors, 0u) << opts;
+  }
+  Chain target("- fingerprint: {fields: [status], target_field: event.hash}\n");
+  EXPECT_NE(target.apply().find(R"("event":{"hash":"110607ed)"), std::string::npos);
+  Chain missing("- fingerprint: {fields: [status, missing]}\n");  // a field missing: nothing written
+  EXPECT_EQ(missing.apply(), "KEEP");
+  EXPECT_EQ(missing.errors, 1u);
+  Chain object("- fingerprint: {fields: [url]}\n");  // objects are refused, as Beats does
+  EXPECT_EQ(object.apply(), "KEEP");
+  EXPECT_EQ(object.errors, 1u);
+}
+
+TEST(Processors, RegisteredDomainFromThePublicSuffixList) {
+  Chain c(
+      "- registered_domain: {field: q, target_field: rd, target_etld_field: tld, target_subdomain_field: "
+      "sub}\n");
+  // a.b.sfb.trafficmanager.net: trafficmanager.net is a suffix of the list's private section.
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"q":"www.Example.CO.uk."})", R"("rd":"example.co.uk","tld":"co.uk","sub":"www")"},
+      {R"({"q":"a.b.sfb.trafficmanager.net"})",
+       R"("rd":"sfb.trafficmanager.net","tld":"trafficmanager.net")"},
+      {R"({"q":"example.com"})", R"("rd":"example.com","tld":"com"})"},
+  };
+  for (const auto& [event, fields] : cases) {
+    const std::string out = c.apply(event);
+    EXPECT_NE(out.find(fields), std::string::npos) << event << " -> " << out;
+  }
+  EXPECT_EQ(c.errors, 0u);
+  EXPECT_EQ(c.apply(R"({"q":"co.uk"})"), "KEEP");  // a public suffix has no registered domain
+  EXPECT_EQ(c.apply(R"({"q":7})"), "KEEP");
+  EXPECT_EQ(c.apply(R"({"x":1})"), "KEEP");
+  EXPECT_EQ(c.errors, 3u);
+  Chain quiet(
+      "- registered_domain: {field: q, target_field: rd, ignore_missing: true, ignore_failure: true}\n");
+  EXPECT_EQ(quiet.apply(R"({"q":"co.uk"})"), "KEEP");
+  EXPECT_EQ(quiet.apply(R"({"x":1})"), "KEEP");
+  EXPECT_EQ(quiet.errors, 0u);
+}
+
 TEST(Processors, ConfigErrorsNameTheKeyAndUnappliedOnesWarn) {
   auto error_of = [](const char* yaml) {
     try {
