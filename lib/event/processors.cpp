@@ -20,6 +20,7 @@
 #include "decode/dns/public_suffix.hpp"
 #include "event/json_writer.hpp"
 #include "event/yaml_json.hpp"
+#include "flow/community_id.hpp"
 #include "util/encode.hpp"
 
 namespace tapbeat {
@@ -271,6 +272,31 @@ bool ip_value(const Node& n, IpBytes& ip, uint8_t& version) {
   return inet_pton(version == 6 ? AF_INET6 : AF_INET, text.c_str(), ip.data()) == 1;
 }
 
+// A whole number up to max, written as a number or as a string of digits.
+bool uint_value(const Node* n, uint32_t max, uint32_t& out) {
+  if (!n || n->kind != Node::kScalar) return false;
+  std::string_view t = n->text;
+  if (t.size() >= 2 && t.front() == '"' && t.back() == '"') t = t.substr(1, t.size() - 2);
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || end != t.data() + t.size() || t.empty() || v > max) return false;
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
+// IANA protocol numbers of the transport names Beats' community_id reads.
+int transport_number(std::string_view name) {
+  static const std::pair<std::string_view, int> kNames[] = {
+      {"icmp", 1},    {"igmp", 2},   {"tcp", 6},   {"udp", 17},  {"gre", 47},  {"ipv6-icmp", 58},
+      {"icmpv6", 58}, {"eigrp", 88}, {"ospf", 89}, {"pim", 103}, {"sctp", 132}};
+  for (const auto& [n, v] : kNames)
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  return -1;
+}
+
 // Fields every event keeps, whatever drop_fields or include_fields say (as Beats).
 bool protected_field(std::string_view f) { return f == "@timestamp" || f == "@metadata" || f == "type"; }
 
@@ -335,7 +361,6 @@ constexpr std::string_view kNotApplied[] = {"add_cloud_metadata",
                                             "add_kubernetes_metadata",
                                             "add_id",
                                             "add_process_metadata",
-                                            "community_id",
                                             "decode_base64_field",
                                             "decode_json_fields",
                                             "decompress_gzip_field",
@@ -370,7 +395,9 @@ struct ProcessorChain::Step {
     kGate,  // an `if`: `when` is its condition, its outcome goes to gate
     kRegisteredDomain,
     kFingerprint,
+    kCommunityId,
   } kind;
+  uint16_t seed = 0;            // community_id
   bool ignore_failure = false;  // registered_domain
   uint8_t method = 0;           // fingerprint: a FingerprintMethod
   uint8_t encoding = 0;         // fingerprint: a FingerprintEncoding
@@ -938,6 +965,32 @@ void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_ke
         throw std::invalid_argument(key + ".encoding: expected hex, base32 or base64");
       s->encoding = enc == "hex" ? kHex : enc == "base32" ? kBase32 : kBase64;
       s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
+    } else if (name == "community_id") {
+      // As Beats: the Community ID of the event's own five-tuple (fields renamed under
+      // `fields`), into `target`; an event without them is left as it is.
+      s->kind = Step::kCommunityId;
+      static const std::pair<const char*, const char*> kFields[] = {{"source_ip", "source.ip"},
+                                                                    {"source_port", "source.port"},
+                                                                    {"destination_ip", "destination.ip"},
+                                                                    {"destination_port", "destination.port"},
+                                                                    {"iana_number", "network.iana_number"},
+                                                                    {"transport", "network.transport"},
+                                                                    {"icmp_type", "icmp.type"},
+                                                                    {"icmp_code", "icmp.code"}};
+      const YAML::Node f = body ? body["fields"] : YAML::Node();
+      if (f && !f.IsNull() && !f.IsMap()) throw std::invalid_argument(key + ".fields: expected a mapping");
+      for (const auto& [k, def] : kFields)
+        s->fields.push_back(f && f.IsMap() && f[k] && f[k].IsScalar() ? f[k].Scalar() : def);
+      s->target = body && body["target"] && body["target"].IsScalar() ? body["target"].Scalar()
+                                                                      : "network.community_id";
+      if (body && body["seed"]) {
+        char* end = nullptr;
+        const std::string text = body["seed"].IsScalar() ? body["seed"].Scalar() : "";
+        const long v = std::strtol(text.c_str(), &end, 10);
+        if (text.empty() || *end || v < 0 || v > 65535)
+          throw std::invalid_argument(key + ".seed: expected a number 0-65535");
+        s->seed = static_cast<uint16_t>(v);
+      }
     } else if (name == "convert") {
       s->kind = Step::kConvert;
       const YAML::Node f = body ? body["fields"] : YAML::Node();
@@ -1031,6 +1084,45 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
     switch (s.kind) {
       case Step::kGate:
         break;  // handled above
+      case Step::kCommunityId: {
+        // fields: source ip, source port, destination ip, destination port, iana number,
+        // transport, icmp type, icmp code.
+        const Node* sip = find(root, s.fields[0]);
+        const Node* dip = find(root, s.fields[2]);
+        IpBytes a{}, b{};
+        uint8_t va = 0, vb = 0;
+        if (!sip || !dip || !ip_value(*sip, a, va) || !ip_value(*dip, b, vb) || va != vb) break;
+        uint32_t proto = 0;
+        if (!uint_value(find(root, s.fields[4]), 255, proto)) {
+          std::string_view name;
+          if (string_field(root, s.fields[5], st.aux_, name) != StringField::kString) break;
+          const int n = transport_number(name);
+          if (n < 0) break;
+          proto = static_cast<uint32_t>(n);
+        }
+        uint32_t sport = 0, dport = 0;
+        if (proto == 6 || proto == 17 || proto == 132) {
+          if (!uint_value(find(root, s.fields[1]), 65535, sport) ||
+              !uint_value(find(root, s.fields[3]), 65535, dport))
+            break;
+        } else if (proto == 1 || proto == 58) {
+          if (!uint_value(find(root, s.fields[6]), 255, sport) ||
+              !uint_value(find(root, s.fields[7]), 255, dport))
+            break;
+        }
+        char id[kCommunityIdLen];
+        community_id_v1(a, b, va, static_cast<uint8_t>(proto), static_cast<uint16_t>(sport),
+                        static_cast<uint16_t>(dport), s.seed, id);
+        Node v(r);
+        v.text.push_back('"');
+        v.text.append(id, sizeof id);
+        v.text.push_back('"');
+        if (put(root, s.target, std::move(v), r))
+          did = true;
+        else
+          ++errors;
+        break;
+      }
       case Step::kRegisteredDomain: {
         std::string_view name;
         if (const StringField got = string_field(root, s.fields[0], st.aux_, name);

@@ -279,6 +279,42 @@ TEST(Processors, RegisteredDomainFromThePublicSuffixList) {
   EXPECT_EQ(quiet.errors, 0u);
 }
 
+TEST(Processors, CommunityIdOfTheEventsOwnFiveTuple) {
+  // Values from the Community ID specification's baseline (../shared/pcaps/community-id/expected).
+  Chain c("- community_id: ~\n");
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"source":{"ip":"128.232.110.120","port":34855},"destination":{"ip":"66.35.250.204","port":80},)"
+       R"("network":{"transport":"tcp"}})",
+       "1:LQU9qZlK+B5F3KDmev6m5PMibrg="},
+      {R"({"source":{"ip":"8.8.8.8","port":53},"destination":{"ip":"192.168.1.52","port":54585},)"
+       R"("network":{"transport":"UDP"}})",
+       "1:d/FP5EW3wiY1vCndhwleRRKHowQ="},
+      {R"({"source":{"ip":"192.168.0.89"},"destination":{"ip":"192.168.0.1"},"network":{"transport":"icmp"},)"
+       R"("icmp":{"type":8,"code":0}})",
+       "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="},
+      {R"({"source":{"ip":"192.168.170.8","port":"7"},"destination":{"ip":"192.168.170.56","port":7},)"
+       R"("network":{"iana_number":132,"transport":"x"}})",
+       "1:MP2EtRCAUIZvTw6MxJHLV7N7JDs="},
+      {R"({"source":{"ip":"10.1.12.1"},"destination":{"ip":"10.1.12.2"},"network":{"iana_number":"46"}})",
+       "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw="},
+  };
+  for (const auto& [event, id] : cases) {
+    const std::string out = c.apply(event);
+    EXPECT_NE(out.find(std::string(R"("community_id":")") + id + "\""), std::string::npos) << out;
+  }
+  // Without the fields it needs, the event is left as it is (as Beats).
+  EXPECT_EQ(c.apply(R"({"source":{"ip":"1.2.3.4","port":1},"destination":{"ip":"5.6.7.8"},)"
+                    R"("network":{"transport":"tcp"}})"),
+            "KEEP");
+  EXPECT_EQ(
+      c.apply(R"({"source":{"ip":"1.2.3.4"},"destination":{"ip":"::1"},"network":{"transport":"gre"}})"),
+      "KEEP");
+  EXPECT_EQ(c.errors, 0u);
+  Chain renamed("- community_id: {fields: {source_ip: a, destination_ip: b, transport: t}, target: cid}\n");
+  EXPECT_NE(renamed.apply(R"({"a":"10.1.12.1","b":"10.1.12.2","t":"gre"})").find(R"("cid":"1:)"),
+            std::string::npos);
+}
+
 TEST(Processors, ConfigErrorsNameTheKeyAndUnappliedOnesWarn) {
   auto error_of = [](const char* yaml) {
     try {
