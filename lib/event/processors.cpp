@@ -1081,6 +1081,13 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
       built = true;
     }
     bool did = false;
+    // A value put at path: the event changed, or a part on the way is not an object.
+    auto place = [&](std::string_view path, Node&& v) {
+      if (put(root, path, std::move(v), r))
+        did = true;
+      else
+        ++errors;
+    };
     switch (s.kind) {
       case Step::kGate:
         break;  // handled above
@@ -1117,10 +1124,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
         v.text.push_back('"');
         v.text.append(id, sizeof id);
         v.text.push_back('"');
-        if (put(root, s.target, std::move(v), r))
-          did = true;
-        else
-          ++errors;
+        place(s.target, std::move(v));
         break;
       }
       case Step::kRegisteredDomain: {
@@ -1146,10 +1150,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
           if (targets[i]->empty() || parts[i].empty()) continue;
           Node v(r);
           scalar_text(st.scratch_, v.text, [&](JsonWriter& w) { w.string(parts[i]); });
-          if (put(root, *targets[i], std::move(v), r))
-            did = true;
-          else
-            ++errors;
+          place(*targets[i], std::move(v));
         }
         break;
       }
@@ -1207,10 +1208,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
           base32_append(digest, len, v.text);
         }
         v.text.push_back('"');
-        if (put(root, s.target, std::move(v), r))
-          did = true;
-        else
-          ++errors;
+        place(s.target, std::move(v));
         break;
       }
       case Step::kDropFields:
@@ -1289,10 +1287,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
         const bool si = s.internal.contains(a, va), di = s.internal.contains(b, vb);
         Node n(r);
         n.text.assign(si && di ? "\"internal\"" : si ? "\"outbound\"" : di ? "\"inbound\"" : "\"external\"");
-        if (put(root, s.target, std::move(n), r))
-          did = true;
-        else
-          ++errors;
+        place(s.target, std::move(n));
         break;
       }
       case Step::kAddTags: {
@@ -1327,10 +1322,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
             value = std::move(*from);
             remove(root, s.fields[i]);
           }
-          if (put(root, s.values[i], std::move(value), r))
-            did = true;
-          else
-            ++errors;
+          place(s.values[i], std::move(value));
         }
         break;
       case Step::kConvert: {
