@@ -684,9 +684,6 @@ void base32_append(const uint8_t* in, std::size_t n, std::pmr::string& out) {
 
 constexpr std::string_view kFieldConditions[] = {"equals", "contains", "regexp", "range", "network"};
 
-// A condition written with dotted keys, as Beats reads them: `not.contains.tags: x` is
-// {not: {contains: {tags: x}}}; after a field condition's name the rest is the field's
-// dotted name (`equals.http.response.status_code: 200`).
 // parts[from..] as nested mappings around a copy of value (a new node each: yaml-cpp's
 // assignment to a bound node would overwrite the node it is bound to).
 YAML::Node nest(const std::vector<std::string>& parts, std::size_t from, const YAML::Node& value) {
@@ -696,6 +693,9 @@ YAML::Node nest(const std::vector<std::string>& parts, std::size_t from, const Y
   return wrap;
 }
 
+// A condition written with dotted keys, as Beats reads them: `not.contains.tags: x` is
+// {not: {contains: {tags: x}}}; after a field condition's name the rest is the field's
+// dotted name (`equals.http.response.status_code: 200`).
 YAML::Node condition_from_dots(const std::vector<std::string>& parts, std::size_t from,
                                const YAML::Node& value) {
   YAML::Node out(YAML::NodeType::Map);
@@ -828,7 +828,12 @@ void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_ke
     if (dotted) {
       for (auto it = entry.begin(); it != entry.end(); ++it) {
         const std::string k = it->first.Scalar();
-        if (k.compare(0, name.size(), name) != 0 || k.size() == name.size() || k[name.size()] != '.')
+        if (k == name && it->second.IsMap()) {  // `add_tags: {tags: [x]}` beside `add_tags.when...`
+          for (auto b = it->second.begin(); b != it->second.end(); ++b)
+            gathered[b->first.Scalar()] = YAML::Clone(b->second);
+          continue;
+        }
+        if (k.compare(0, name.size(), name) != 0 || k.size() <= name.size() || k[name.size()] != '.')
           throw std::invalid_argument(at + ": expected one processor, as `- drop_fields: {fields: [...]}`");
         gathered[k.substr(name.size() + 1)] = YAML::Clone(it->second);
       }

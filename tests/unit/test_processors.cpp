@@ -218,6 +218,8 @@ TEST(Processors, IfThenElseAsBeatsRunsIt) {
       {"- drop_event: {when.range.n.gte: 2}\n", "KEEP"},
   };
   for (const auto& [yaml, result] : dotted) EXPECT_EQ(Chain(yaml).apply(), result) << yaml;
+  Chain mixed("- add_tags: {tags: [m]}\n  add_tags.when.equals.status: Error\n");
+  EXPECT_EQ(mixed.apply(), "KEEP");
   Chain dotted_tags("- add_tags.tags: [d]\n  add_tags.when.has_fields: [status]\n");
   EXPECT_NE(dotted_tags.apply().find(R"("tags":["t0","d"])"), std::string::npos);
 }
