@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -34,8 +35,32 @@ struct Sinks {
   bool json = true;
   int fd = -1;  // the current log file
   uint64_t size = 0;
+  int64_t period = 0;  // logging.files.interval: the period the current file was opened in
   LoggingConfig files;
 } g_sinks;
+
+// The period a time falls in for logging.files.interval, as Beats counts them: 1m, 1h,
+// 24h, 7*24h, 30*24h and 365*24h follow the local clock's minutes, hours, days, weeks
+// (from Monday), months and years; any other interval counts from the Unix epoch.
+int64_t period_of(uint64_t now_ns, uint64_t interval_ns) {
+  const time_t t = static_cast<time_t>(now_ns / 1'000'000'000);
+  struct tm lt {};
+  localtime_r(&t, &lt);
+  constexpr uint64_t kHour = 3'600'000'000'000, kDay = 24 * kHour;
+  if (interval_ns == 30 * kDay) return int64_t{lt.tm_year} * 12 + lt.tm_mon;
+  if (interval_ns == 365 * kDay) return lt.tm_year;
+  const int64_t local_s = static_cast<int64_t>(t) + lt.tm_gmtoff;
+  if (interval_ns == 7 * kDay) return (local_s / 86400 + 3) / 7;  // 1970-01-01 was a Thursday
+  if (interval_ns == 60'000'000'000 || interval_ns == kHour || interval_ns == kDay)
+    return local_s / static_cast<int64_t>(interval_ns / 1'000'000'000);
+  return static_cast<int64_t>(now_ns / interval_ns);
+}
+
+uint64_t wall_now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
 
 std::string file_path(int generation) {
   const std::string base = g_sinks.files.files_path + "/" + g_sinks.files.files_name;
@@ -48,6 +73,7 @@ void open_file() {
   if (g_sinks.fd < 0) throw std::runtime_error("logging.files: " + file_path(0) + ": " + err);
   struct stat st {};
   g_sinks.size = ::fstat(g_sinks.fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  if (g_sinks.files.interval_ns) g_sinks.period = period_of(wall_now_ns(), g_sinks.files.interval_ns);
 }
 
 // name.(keep-2) -> name.(keep-1), ..., name -> name.1, then a new name.
@@ -104,7 +130,10 @@ void write_line(std::string_view level, std::string_view message, std::string_vi
     (void)ignored;
   }
   if (g_sinks.fd >= 0) {
-    if (g_sinks.size > 0 && g_sinks.size + text.size() > g_sinks.files.rotate_every_bytes) rotate();
+    if (g_sinks.size > 0 && (g_sinks.size + text.size() > g_sinks.files.rotate_every_bytes ||
+                             (g_sinks.files.interval_ns &&
+                              period_of(wall_now_ns(), g_sinks.files.interval_ns) != g_sinks.period)))
+      rotate();
     if (g_sinks.fd >= 0 && ::write(g_sinks.fd, text.data(), text.size()) > 0) g_sinks.size += text.size();
   }
 }
@@ -121,6 +150,7 @@ void configure_logging(const LoggingConfig& cfg) {
   if (const std::string why = prepare_private_dir(cfg.files_path); !why.empty())
     throw std::runtime_error("logging.files.path: " + cfg.files_path + ": " + why);
   open_file();
+  if (cfg.rotate_on_startup && g_sinks.size > 0) rotate();  // Beats' default: a new file each start
 }
 
 std::string redact_credentials(std::string_view text) {

@@ -1238,6 +1238,8 @@ void warn_not_applied(const Ctx& ctx, const YAML::Node& root) {
                                                  "logging.files.name",
                                                  "logging.files.rotateeverybytes",
                                                  "logging.files.keepfiles",
+                                                 "logging.files.rotateonstartup",
+                                                 "logging.files.interval",
                                                  "logging.files.permissions"};
   for (const char* section : {"logging", "monitoring", "setup", "max_procs", "seccomp", "cloud", "xpack",
                               "instrumentation", "features", "path"})
@@ -1261,6 +1263,13 @@ void read_logging(const Ctx& ctx, const YAML::Node& root, LoggingConfig& l) {
     l.files_name = get_string(f["name"], l.files_name);
     if (l.files_name.empty() || l.files_name.find('/') != std::string::npos)
       ctx.fail("logging.files.name", "must be a file name without '/'");
+    l.rotate_on_startup = get_bool(f["rotateonstartup"], l.rotate_on_startup);
+    if (const YAML::Node i = f["interval"]) {
+      const int64_t ns = get_duration(i, -1);
+      if (ns != 0 && ns < 1'000'000'000)
+        ctx.fail("logging.files.interval", "expected a duration of at least 1s (or 0: by size only)");
+      l.interval_ns = static_cast<uint64_t>(ns);
+    }
     l.rotate_every_bytes = get_uint<uint64_t>(f["rotateeverybytes"], l.rotate_every_bytes);
     if (l.rotate_every_bytes < 4096) ctx.fail("logging.files.rotateeverybytes", "must be at least 4096");
     l.keep_files = get_uint<uint32_t>(f["keepfiles"], l.keep_files);

@@ -111,6 +111,8 @@ struct LoggingConfig {
   uint64_t rotate_every_bytes = 10 * 1024 * 1024;
   uint32_t keep_files = 7;
   uint32_t permissions = 0600;
+  bool rotate_on_startup = true;  // logging.files.rotateonstartup: a non-empty file rotated at start
+  uint64_t interval_ns = 0;       // logging.files.interval: also rotated each period; 0: by size only
 };
 
 // The monitoring endpoint (Beats' http.*).

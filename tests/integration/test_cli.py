@@ -632,6 +632,30 @@ def test_logging_level_files_rotation_text_format_and_e(tmp_path):
     assert bad.returncode == 1 and "logging.level" in bad.stderr
 
 
+def test_log_files_rotate_on_startup_and_on_interval_as_beats_does(tmp_path):
+    """logging.files.rotateonstartup (Beats' default true: a new file each start; false
+    appends) and logging.files.interval (a new file each period as well as by size)."""
+    sample = os.path.join(ROOT, "tests", "data", "sample.pcap")
+
+    def files_after_two_runs(name, extra):
+        logs = tmp_path / name
+        cfg = write(tmp_path, name + ".yml", "output.console: {}\nlogging:\n  to_files: true\n  to_stderr: false\n"
+                    f"  files: {{path: {logs}, name: tb{extra}}}\n")
+        for _ in range(2):
+            run_tapbeat(["-c", cfg, "-I", sample, "-t"])
+        return sorted(os.listdir(logs))
+
+    assert files_after_two_runs("default", "") == ["tb", "tb.1"]
+    assert files_after_two_runs("append", ", rotateonstartup: false") == ["tb"]
+    logs = tmp_path / "interval"
+    err = run_held_by_output(tmp_path, "logging.metrics.period: 200ms\nlogging:\n  to_files: true\n"
+                             f"  files: {{path: {logs}, name: tb, interval: 1s, keepfiles: 10}}\n", 2.5)
+    assert len(os.listdir(logs)) >= 3, (sorted(os.listdir(logs)), err[-500:])
+    bad = write(tmp_path, "bad.yml", "output.console: {}\nlogging.files.interval: 10ms\n")
+    proc = run_tapbeat(["test", "config", "-c", bad], check=False)
+    assert proc.returncode == 1 and "logging.files.interval" in proc.stderr
+
+
 def run_held_by_output(tmp_path, extra, seconds):
     """A run whose output never answers holds reading at the memory queue (32 events):
     it lasts until stopped; stopped after `seconds`, its stderr. `extra`: more settings."""
