@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <optional>
 #include <stdexcept>
 
@@ -466,7 +467,27 @@ std::string os_release(const std::string& key) {
 }
 
 // What add_host_metadata and add_observer_metadata write, read once at start-up.
-void host_metadata(const std::string& prefix, bool with_os, std::vector<std::string>& paths,
+// The hardware addresses of the host's interfaces but loopback, as ECS writes MACs.
+std::vector<std::string> host_macs() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& dev : std::filesystem::directory_iterator("/sys/class/net", ec)) {
+    const std::string text = read_first_line((dev.path() / "address").c_str());
+    uint8_t mac[6];
+    if (std::sscanf(text.c_str(), "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &mac[0], &mac[1], &mac[2], &mac[3],
+                    &mac[4], &mac[5]) != 6 ||
+        std::all_of(std::begin(mac), std::end(mac), [](uint8_t b) { return b == 0; }))
+      continue;
+    char f[17];
+    format_mac(mac, f);
+    out.emplace_back(f, sizeof f);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void host_metadata(const std::string& prefix, bool with_os, bool netinfo, std::vector<std::string>& paths,
                    std::vector<std::string>& values) {
   utsname u{};
   uname(&u);
@@ -488,6 +509,13 @@ void host_metadata(const std::string& prefix, bool with_os, std::vector<std::str
     add("os.name", os_release("NAME"));
     add("os.version", os_release("VERSION_ID"));
     add("os.family", os_release("ID_LIKE").empty() ? os_release("ID") : os_release("ID_LIKE"));
+  }
+  if (!netinfo) return;
+  std::string macs = "[";
+  for (const std::string& m : host_macs()) macs += (macs.size() > 1 ? "," : "") + json_string(m);
+  if (macs.size() > 1) {
+    paths.push_back(prefix + "mac");
+    values.push_back(macs + "]");
   }
   std::string ips = "[";
   for (const auto& [ip, v] : host_addresses()) {
@@ -768,6 +796,79 @@ bool condition_key(const std::string& k, const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// A processor's option, written nested (`netinfo: {enabled: false}`) or dotted
+// (`netinfo.enabled: false`).
+YAML::Node option(const YAML::Node& body, const std::string& dotted) {
+  if (!body || !body.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  if (const YAML::Node flat = body[dotted]) return flat;
+  const std::size_t dot = dotted.find('.');
+  if (dot == std::string::npos) return YAML::Node(YAML::NodeType::Undefined);
+  return option(body[dotted.substr(0, dot)], dotted.substr(dot + 1));
+}
+
+// Each processor's options, as Beats documents them: read, or known and not applied
+// (warned), anything else warned as unknown. `when` is every processor's.
+struct Options {
+  std::string_view processor;
+  std::vector<std::string_view> read;
+  std::vector<std::pair<std::string_view, std::string_view>> not_applied;  // option, why
+};
+const Options kOptions[] = {
+    {"drop_event", {}, {}},
+    {"drop_fields", {"fields", "ignore_missing"}, {}},
+    {"include_fields", {"fields"}, {}},
+    {"add_fields", {"fields", "target"}, {}},
+    {"add_tags", {"tags", "target"}, {}},
+    {"add_labels", {"labels"}, {}},
+    {"add_locale", {"format"}, {}},
+    {"rename",
+     {"fields", "ignore_missing"},
+     {{"fail_on_error", "a field that cannot be renamed is skipped and counted, the others renamed"}}},
+    {"copy_fields",
+     {"fields", "ignore_missing"},
+     {{"fail_on_error", "a field that cannot be copied is skipped and counted, the others copied"}}},
+    {"truncate_fields",
+     {"fields", "max_bytes", "max_characters", "ignore_missing"},
+     {{"fail_on_error", "a field that cannot be cut is skipped and counted, the others cut"}}},
+    {"add_host_metadata",
+     {"replace_fields", "netinfo", "geo"},
+     {{"cache", "the host's metadata is read once, at start"}}},
+    {"add_observer_metadata", {"netinfo", "geo"}, {{"cache", "the host's metadata is read once, at start"}}},
+    {"add_network_direction", {"source", "destination", "target", "internal_networks"}, {}},
+    {"convert", {"fields", "ignore_missing", "fail_on_error", "mode"}, {{"tag", "no error tag is added"}}},
+    {"registered_domain",
+     {"field", "target_field", "target_etld_field", "target_subdomain_field", "ignore_missing",
+      "ignore_failure"},
+     {{"id", "processor ids are not used"}}},
+    {"fingerprint", {"fields", "target_field", "method", "encoding", "ignore_missing"}, {}},
+    {"community_id", {"fields", "target", "seed"}, {}},
+};
+
+// Warns about each option of a processor's body that it does not read.
+void check_options(const std::string& name, const YAML::Node& body, const std::string& key,
+                   const ProcessorChain::Warn& warn) {
+  if (!body || !body.IsMap()) return;
+  const auto* o = std::find_if(std::begin(kOptions), std::end(kOptions),
+                               [&](const Options& e) { return e.processor == name; });
+  if (o == std::end(kOptions)) return;
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    const std::string head = k.substr(0, k.find('.'));
+    if (head == "when" || std::find(o->read.begin(), o->read.end(), head) != o->read.end()) continue;
+    if (head == "fail_on_error" && it->second.IsScalar() && it->second.Scalar() == "false")
+      continue;  // as tapbeat does
+    const auto na = std::find_if(o->not_applied.begin(), o->not_applied.end(),
+                                 [&](const auto& e) { return e.first == head; });
+    warn(key + "." + k, na != o->not_applied.end()
+                            ? "not applied by tapbeat (" + std::string(na->second) + "); ignored"
+                            : "unknown option of " + name + "; ignored");
+  }
+}
+
+}  // namespace
+
 ProcessorChain::ProcessorChain(const YAML::Node& list, const Warn& warn) {
   add(list, "processors", "", warn);
 }
@@ -846,6 +947,7 @@ void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_ke
       warn(key, "the " + name + " processor is not applied by tapbeat; ignored");
       continue;
     }
+    check_options(name, body, key, warn);
     auto s = std::make_unique<Step>();
     s->gates = gates;
     if (body && !body.IsNull() && !body.IsMap()) throw std::invalid_argument(key + ": expected a mapping");
@@ -905,7 +1007,34 @@ void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_ke
     } else if (name == "add_host_metadata" || name == "add_observer_metadata") {
       s->kind = Step::kAddFields;
       const bool host = name == "add_host_metadata";
-      host_metadata(host ? "host." : "observer.", true, s->fields, s->values);
+      const std::string prefix = host ? "host." : "observer.";
+      host_metadata(prefix, true, flag(option(body, "netinfo.enabled"), key + ".netinfo.enabled", true),
+                    s->fields, s->values);
+      // geo: the place as the user names it (name, location "lat, lon", continent_name,
+      // country_iso_code, region_name, region_iso_code, city_name).
+      if (const YAML::Node geo = option(body, "geo"); geo && geo.IsMap()) {
+        for (auto g = geo.begin(); g != geo.end(); ++g) {
+          const std::string k = g->first.Scalar();
+          const std::string v = g->second.IsScalar() ? g->second.Scalar() : "";
+          if (k == "location") {
+            double lat = 0, lon = 0;
+            char extra = 0;
+            if (std::sscanf(v.c_str(), "%lf , %lf %c", &lat, &lon, &extra) != 2 || lat < -90 || lat > 90 ||
+                lon < -180 || lon > 180)
+              throw std::invalid_argument(key + ".geo.location: expected \"latitude, longitude\"");
+            char text[64];
+            std::snprintf(text, sizeof text, "{\"lat\":%.6g,\"lon\":%.6g}", lat, lon);
+            s->fields.push_back(prefix + "geo.location");
+            s->values.push_back(text);
+          } else if (k == "name" || k == "continent_name" || k == "country_iso_code" || k == "region_name" ||
+                     k == "region_iso_code" || k == "city_name") {
+            s->fields.push_back(prefix + "geo." + k);
+            s->values.push_back(json_string(v));
+          } else {
+            throw std::invalid_argument(key + ".geo." + k + ": unknown field");
+          }
+        }
+      }
       if (host && flag(body["replace_fields"], key + ".replace_fields", true)) s->target = "host";
     } else if (name == "truncate_fields") {
       s->kind = Step::kTruncate;

@@ -317,6 +317,35 @@ TEST(Processors, CommunityIdOfTheEventsOwnFiveTuple) {
             std::string::npos);
 }
 
+TEST(Processors, HostMetadataOptionsAndUnreadOptionsWarn) {
+  Chain off(
+      "- add_host_metadata: {netinfo.enabled: false, geo: {name: rack1, location: '40.7128, -74.0060', "
+      "country_iso_code: US}}\n");
+  const std::string out = off.apply();
+  EXPECT_NE(
+      out.find(R"("geo":{"name":"rack1","location":{"lat":40.7128,"lon":-74.006},"country_iso_code":"US"})"),
+      std::string::npos)
+      << out;
+  EXPECT_EQ(out.find(R"("ip":)"), std::string::npos) << out;
+  EXPECT_EQ(out.find(R"("mac":)"), std::string::npos) << out;
+  EXPECT_TRUE(off.warnings.empty());
+  Chain nested("- add_observer_metadata: {netinfo: {enabled: false}}\n");
+  EXPECT_EQ(nested.apply().find(R"("ip":)"), std::string::npos);
+
+  Chain odd(
+      "- rename: {fields: [{from: a, to: b}], fail_on_error: true, bogus: 1}\n"
+      "- copy_fields: {fields: [{from: a, to: c}], fail_on_error: false}\n"
+      "- add_host_metadata: {cache.ttl: 5m}\n");
+  ASSERT_EQ(odd.warnings.size(), 3u);
+  EXPECT_EQ(odd.warnings[0],
+            "processors[0].rename.fail_on_error: not applied by tapbeat (a field that cannot be renamed is "
+            "skipped and counted, the others renamed); ignored");
+  EXPECT_EQ(odd.warnings[1], "processors[0].rename.bogus: unknown option of rename; ignored");
+  EXPECT_EQ(odd.warnings[2],
+            "processors[2].add_host_metadata.cache.ttl: not applied by tapbeat (the host's metadata is read "
+            "once, at start); ignored");
+}
+
 TEST(Processors, ConfigErrorsNameTheKeyAndUnappliedOnesWarn) {
   auto error_of = [](const char* yaml) {
     try {
