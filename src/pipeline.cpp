@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <simdjson.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -468,6 +470,89 @@ void Pipeline::periodic_stats(std::map<std::string, uint64_t, std::less<>>& last
   log_json("info", message, "monitoring", json);
 }
 
+namespace {
+
+// Beats' own blocks of /stats, so that Metricbeat's beat module and Stack Monitoring read
+// tapbeat as a Beat: beat.* (the process: uptime, CPU, memory, handles), libbeat.* (the
+// pipeline and the output, from tapbeat's counters: published events.emitted, filtered
+// events.dropped.processors, dropped events.dropped.output_full and .too_large; output
+// acked output.events.written, failed, dropped output.events.dropped_shutdown, active
+// what the output holds), system.* (cores, load). Counters tapbeat does not keep
+// (batches, duplicates, retries) are left out rather than written as 0.
+void beats_stats(simdjson::dom::object o, uint64_t queued, StatTree& tree, const AgentInfo& agent_,
+                 uint64_t uptime_ns, const Config& cfg_, std::size_t workers) {
+  auto get = [&](const char* k) {
+    uint64_t v = 0;
+    return o[k].get(v) ? uint64_t{0} : v;
+  };
+  auto add = [&](const std::string& k, uint64_t v) { tree.add(k, std::to_string(v)); };
+  add("beat.info.uptime.ms", uptime_ns / 1'000'000);
+  tree.add("beat.info.ephemeral_id", "\"" + agent_.ephemeral_id + "\"");
+  tree.add("beat.info.name", "\"tapbeat\"");
+  tree.add("beat.info.version", "\"" + agent_.version + "\"");
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  const uint64_t user_ms = uint64_t(ru.ru_utime.tv_sec) * 1000 + uint64_t(ru.ru_utime.tv_usec) / 1000;
+  const uint64_t sys_ms = uint64_t(ru.ru_stime.tv_sec) * 1000 + uint64_t(ru.ru_stime.tv_usec) / 1000;
+  add("beat.cpu.user.ticks", user_ms);
+  add("beat.cpu.system.ticks", sys_ms);
+  add("beat.cpu.total.ticks", user_ms + sys_ms);
+  add("beat.cpu.total.value", user_ms + sys_ms);
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long pages = 0, resident = 0;
+    if (std::fscanf(f, "%lu %lu", &pages, &resident) == 2)
+      add("beat.memstats.rss", uint64_t{resident} * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
+    std::fclose(f);
+  }
+  uint64_t open_fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::end(it); it.increment(ec))
+    ++open_fds;
+  add("beat.handles.open", open_fds);
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    add("beat.handles.limit.soft", nofile.rlim_cur);
+    add("beat.handles.limit.hard", nofile.rlim_max);
+  }
+  const uint64_t filtered = get("events.dropped.processors");
+  const uint64_t dropped = get("events.dropped.output_full") + get("events.dropped.too_large");
+  const uint64_t published = get("events.emitted");
+  add("libbeat.pipeline.clients", workers);
+  add("libbeat.pipeline.events.published", published);
+  add("libbeat.pipeline.events.filtered", filtered);
+  add("libbeat.pipeline.events.dropped", dropped);
+  add("libbeat.pipeline.events.failed", get("output.events.failed"));
+  add("libbeat.pipeline.events.active", queued);
+  add("libbeat.pipeline.events.total", published + filtered + dropped);
+  add("libbeat.pipeline.queue.acked", get("output.events.written"));
+  if (cfg_.queue.mem_events) add("libbeat.pipeline.queue.max_events", cfg_.queue.mem_events);
+  if (cfg_.output) tree.add("libbeat.output.type", "\"" + cfg_.output->type + "\"");
+  const uint64_t acked = get("output.events.written"), failed = get("output.events.failed"),
+                 lost = get("output.events.dropped_shutdown");
+  add("libbeat.output.events.acked", acked);
+  add("libbeat.output.events.failed", failed);
+  add("libbeat.output.events.dropped", lost);
+  add("libbeat.output.events.active", queued);
+  add("libbeat.output.events.total", acked + failed + lost + queued);
+  add("libbeat.output.write.errors", get("output.write_errors"));
+  add("system.cpu.cores", std::thread::hardware_concurrency());
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) == 3) {
+    const double cores = std::max(1u, std::thread::hardware_concurrency());
+    const char* names[] = {"1", "5", "15"};
+    for (int i = 0; i < 3; ++i) {
+      char a[32], b[32];
+      std::snprintf(a, sizeof a, "%.2f", load[i]);
+      std::snprintf(b, sizeof b, "%.4f", load[i] / cores);
+      tree.add(std::string("system.load.") + names[i], a);
+      tree.add(std::string("system.load.norm.") + names[i], b);
+    }
+  }
+}
+
+}  // namespace
+
 MonitorHttp::Reply Pipeline::monitor_reply(const std::string& path) const {
   std::string buf(1 << 20, '\0');
   JsonWriter w(buf.data(), buf.size());
@@ -489,8 +574,47 @@ MonitorHttp::Reply Pipeline::monitor_reply(const std::string& path) const {
     simdjson::dom::object o;
     if (parser.parse(flat).get(o)) return {500, "text/plain", "stats unavailable\n"};
     StatTree tree;
-    for (auto field : o) tree.add(field.key, simdjson::minify(field.value));
+    uint64_t queued = 0;
+    for (auto field : o) {
+      tree.add(field.key, simdjson::minify(field.value));
+      uint64_t v = 0;
+      const std::string_view k = field.key;
+      if (k.starts_with("output.") && k.ends_with(".queued") && !field.value.get(v)) queued += v;
+    }
+    beats_stats(o, queued, tree, agent_, mono_ns() - start_mono_ns_, cfg_, workers_.size());
     tree.write(w);
+    return {200, "application/json", std::string(w.view()) + "\n"};
+  }
+  if (path == "/state") {
+    // Beats' state document (Metricbeat's beat module reads it beside /stats).
+    w.begin_object();
+    w.key("beat");
+    w.begin_object();
+    w.field("name", agent_.name);
+    w.end_object();
+    w.key("host");
+    w.begin_object();
+    w.field("hostname", agent_.hostname);
+    w.end_object();
+    w.key("management");
+    w.begin_object();
+    w.field_bool("enabled", false);
+    w.end_object();
+    w.key("output");
+    w.begin_object();
+    w.field("name", cfg_.output ? std::string_view(cfg_.output->type) : std::string_view("none"));
+    w.end_object();
+    w.key("queue");
+    w.begin_object();
+    w.field("name", cfg_.queue.disk ? "disk" : "mem");
+    w.end_object();
+    w.key("service");
+    w.begin_object();
+    w.field("id", agent_.id);
+    w.field("name", "tapbeat");
+    w.field("version", agent_.version);
+    w.end_object();
+    w.end_object();
     return {200, "application/json", std::string(w.view()) + "\n"};
   }
   if (path == "/metrics") {
@@ -528,7 +652,7 @@ MonitorHttp::Reply Pipeline::monitor_reply(const std::string& path) const {
       }
     return {200, "text/plain; version=0.0.4", out};
   }
-  return {404, "text/plain", "not found: /, /stats and /metrics are served\n"};
+  return {404, "text/plain", "not found: /, /stats, /state and /metrics are served\n"};
 }
 
 }  // namespace tapbeat

@@ -550,7 +550,8 @@ def test_export_config_masks_credentials_and_export_template_is_the_setup_templa
 
 def test_monitoring_endpoint_serves_identity_stats_and_prometheus_metrics(tmp_path):
     """http.enabled: a running capture answers curl-style GETs on /, /stats (nested
-    counters) and /metrics (per worker, per protocol), while HTTP traffic it decodes
+    counters, and Beats' beat/libbeat/system blocks), /state and /metrics (per worker,
+    per protocol), while HTTP traffic it decodes
     moves the counters; a non-loopback host is refused without http.allow_remote."""
     import urllib.request
     if os.geteuid() != 0:
@@ -588,6 +589,22 @@ def test_monitoring_endpoint_serves_identity_stats_and_prometheus_metrics(tmp_pa
             time.sleep(0.2)
         stats = json.load(get("/stats"))
         assert stats["packets"]["received"] > 0 and "events" in stats and "output" in stats
+        # Beats' own blocks, for Metricbeat's beat module and Stack Monitoring, from the
+        # same counters: published events are the ones emitted, acked the ones written.
+        deadline = time.time() + 10
+        while stats["libbeat"]["output"]["events"]["acked"] < stats["events"]["emitted"]:
+            assert time.time() < deadline, stats["libbeat"]
+            time.sleep(0.2)
+            stats = json.load(get("/stats"))
+        lb = stats["libbeat"]
+        assert lb["output"]["type"] == "console" and lb["pipeline"]["clients"] == stats["workers"]
+        assert lb["pipeline"]["events"]["published"] == stats["events"]["emitted"] >= 4
+        assert lb["output"]["events"]["acked"] == stats["output"]["events"]["written"]
+        assert stats["beat"]["info"]["ephemeral_id"] == ident["ephemeral_id"]
+        assert stats["beat"]["info"]["uptime"]["ms"] > 0 and stats["beat"]["memstats"]["rss"] > 1 << 20
+        assert stats["beat"]["handles"]["open"] > 0 and stats["system"]["cpu"]["cores"] >= 1
+        state = json.load(get("/state"))
+        assert state["output"]["name"] == "console" and state["service"]["id"] == ident["uuid"]
         metrics = get("/metrics").read().decode()
         assert "# TYPE tapbeat_protocol_transactions counter" in metrics
         assert re.search(r'^tapbeat_protocol_transactions\{protocol="http",worker="0"\} [4-9]', metrics, re.M), metrics
