@@ -1062,7 +1062,6 @@ void read_engine(const Ctx& ctx, const YAML::Node& t, Config& cfg) {
   check_positive_duration(ctx, "tapbeat.stats_period", t["stats_period"]);
   e.stats_period_ns =
       static_cast<uint64_t>(get_duration(t["stats_period"], static_cast<int64_t>(e.stats_period_ns)));
-
   if (const YAML::Node s = t["shutdown_timeout"]; s && get_duration(s, 0) < 0)
     ctx.fail("tapbeat.shutdown_timeout", "must not be negative");
   e.shutdown_timeout_ns =
