@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 
@@ -398,12 +399,18 @@ struct ProcessorChain::Step {
     kFingerprint,
     kCommunityId,
   } kind;
-  uint16_t seed = 0;            // community_id
-  bool ignore_failure = false;  // registered_domain
-  uint8_t method = 0;           // fingerprint: a FingerprintMethod
-  uint8_t encoding = 0;         // fingerprint: a FingerprintEncoding
-  Gates gates;                  // the branches this step lies in; all must hold for it to run
-  uint16_t gate = 0;            // kGate
+  uint16_t seed = 0;  // community_id
+  // add_fields, add_host_metadata, ...: the fields as one JSON fragment ("host":{...}),
+  // spliced into an event that has none of `tops` at its top level (no tree built);
+  // empty where the fields do not make one tree.
+  std::string splice;
+  std::vector<std::string> tops;  // each as "\"key\":", for a search of the event's text
+  std::string replaces;           // the top-level object it replaces (add_host_metadata: host)
+  bool ignore_failure = false;    // registered_domain
+  uint8_t method = 0;             // fingerprint: a FingerprintMethod
+  uint8_t encoding = 0;           // fingerprint: a FingerprintEncoding
+  Gates gates;                    // the branches this step lies in; all must hold for it to run
+  uint16_t gate = 0;              // kGate
   std::unique_ptr<Condition> when;
   // drop/include: names; add_fields: leaf paths; rename/copy: from; truncate: names;
   // direction: source, destination
@@ -798,6 +805,82 @@ bool condition_key(const std::string& k, const std::string& name) {
 
 namespace {
 
+// Where the top-level member `key` lies in an event's text: 1 with [b, e) its `"key":{...}`
+// (an object), 0 where the object has no such member, -1 where the text does not read
+// (or the member is not an object): the caller takes the long way.
+int top_member(std::string_view text, std::string_view key, std::string& padded,
+               simdjson::ondemand::parser& parser, std::size_t& b, std::size_t& e) {
+  padded.assign(text);
+  padded.append(simdjson::SIMDJSON_PADDING, ' ');
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  if (parser.iterate(padded.data(), text.size(), padded.size()).get(doc) || doc.get_object().get(obj))
+    return -1;
+  const char* base = padded.data();
+  for (auto field : obj) {
+    simdjson::ondemand::raw_json_string k;
+    if (field.key().get(k)) return -1;
+    if (!k.unsafe_is_equal(key)) continue;
+    simdjson::ondemand::object value;
+    std::string_view raw;
+    if (field.value().get_object().get(value) || value.raw_json().get(raw)) return -1;
+    b = static_cast<std::size_t>(k.raw() - 1 - base);
+    e = static_cast<std::size_t>(raw.data() + raw.size() - base);
+    return 1;
+  }
+  return 0;
+}
+
+// The JSON fragment of paths and their JSON values as nested objects, members in the
+// order put() makes them ("a.b": 1, "a.c": 2 -> "a":{"b":1,"c":2}); false where one path
+// lies below another's value or crosses it (put() would refuse or replace it then).
+bool fragment_of(const std::vector<std::string>& paths, const std::vector<std::string>& values,
+                 std::string& out, std::vector<std::string>& tops) {
+  struct Tree {
+    std::vector<std::pair<std::string, Tree>> kids;
+    std::string value;  // a leaf's JSON text
+    bool leaf = false;
+  } root;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    Tree* t = &root;
+    std::string_view rest = paths[i];
+    for (;;) {
+      const std::size_t dot = rest.find('.');
+      const std::string part(rest.substr(0, dot));
+      auto it = std::find_if(t->kids.begin(), t->kids.end(), [&](const auto& k) { return k.first == part; });
+      if (it == t->kids.end()) {
+        t->kids.emplace_back(part, Tree{});
+        it = t->kids.end() - 1;
+      }
+      t = &it->second;
+      if (dot == std::string_view::npos) {
+        if (!t->kids.empty()) return false;
+        t->leaf = true;
+        t->value = values[i];
+        break;
+      }
+      if (t->leaf) return false;
+      rest.remove_prefix(dot + 1);
+    }
+  }
+  std::function<void(const Tree&)> write = [&](const Tree& t) {
+    for (std::size_t k = 0; k < t.kids.size(); ++k) {
+      if (k) out += ',';
+      out += json_string(t.kids[k].first) + ':';
+      if (t.kids[k].second.leaf) {
+        out += t.kids[k].second.value;
+      } else {
+        out += '{';
+        write(t.kids[k].second);
+        out += '}';
+      }
+    }
+  };
+  write(root);
+  for (const auto& [k, t] : root.kids) tops.push_back(json_string(k) + ':');
+  return true;
+}
+
 // A processor's option, written nested (`netinfo: {enabled: false}`) or dotted
 // (`netinfo.enabled: false`).
 YAML::Node option(const YAML::Node& body, const std::string& dotted) {
@@ -1157,6 +1240,18 @@ void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_ke
     } else {
       throw std::invalid_argument(key + ": unknown processor");
     }
+    if (s->kind == Step::kAddFields && !s->literal_keys && !s->fields.empty() &&
+        !fragment_of(s->fields, s->values, s->splice, s->tops))
+      s->splice.clear(), s->tops.clear();
+    if (!s->splice.empty() && !s->target.empty()) {
+      // The object it replaces: a top-level one is cut out of the text; one below
+      // another must be absent, as the others.
+      const std::string top = json_string(s->target.substr(0, s->target.find('.'))) + ':';
+      if (s->target.find('.') == std::string::npos)
+        s->replaces = s->target;
+      else if (std::find(s->tops.begin(), s->tops.end(), top) == s->tops.end())
+        s->tops.push_back(top);
+    }
     s->only_type = only_type;
     steps_.push_back(std::move(s));
   }
@@ -1176,7 +1271,10 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
   std::vector<char>& buf = st.out_;
   st.view_.reset(event);
   Node root(r);
-  bool built = false, changed = false, view_current = true;
+  // The event's current text: `event` as it came, a spliced copy in out_ (spliced), or
+  // the tree (built), written out on demand.
+  bool built = false, changed = false, view_current = true, spliced = false;
+  auto current = [&] { return spliced ? st.text() : event; };
   auto text = [&] {
     for (;;) {
       JsonWriter w(buf.data(), buf.size());
@@ -1196,7 +1294,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
     if (!open) continue;
     if (s.when || !s.only_type.empty()) {
       if (!view_current) {
-        text();
+        if (built) text();
         st.view_.reset(st.text());
         view_current = true;
       }
@@ -1208,7 +1306,58 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
       if (s.when && !s.when->match(st.view_)) continue;
     }
     if (s.kind == Step::kDropEvent) return Result::kDrop;
+    // Fields added to an event that has none of their top-level keys: spliced into its
+    // text, with no tree (most events, with add_host_metadata and the like on each).
+    if (!built && !s.splice.empty()) {
+      std::string_view cur = current();
+      std::size_t close = cur.rfind('}');
+      bool absent = close != std::string_view::npos && !cur.empty() && cur.front() == '{';
+      bool cut = false;
+      std::size_t cut_from = 0, cut_to = 0;
+      for (const std::string& t : s.tops) {
+        if (!absent || !memmem(cur.data(), cur.size(), t.data(), t.size())) continue;
+        // The key is in the text: at the top level, the one it replaces is cut out;
+        // any other sends the event to the tree; below the top level it is no matter.
+        std::size_t b = 0, e = 0;
+        const int where =
+            top_member(cur, std::string_view(t).substr(1, t.size() - 3), st.padded_, st.ondemand_, b, e);
+        if (where < 0 || (where > 0 && (cut || s.replaces.empty() || json_string(s.replaces) + ':' != t)))
+          absent = false;
+        else if (where > 0)
+          cut = true, cut_from = b, cut_to = e;
+      }
+      if (absent) {
+        std::string& next = st.work_;
+        if (cut) {
+          // The member and one comma beside it.
+          std::size_t from = cut_from, to = cut_to;
+          std::size_t before = cur.find_last_not_of(" \t\r\n", from - 1);
+          const std::size_t after = cur.find_first_not_of(" \t\r\n", to);
+          if (cur[before] == ',')
+            from = before;
+          else if (after != std::string_view::npos && cur[after] == ',')
+            to = after + 1;
+          next.assign(cur.substr(0, from));
+          next.append(cur.substr(to, close - to));
+        } else {
+          next.assign(cur.substr(0, close));
+        }
+        if (next.find_first_not_of(" \t\r\n", 1) != std::string::npos) next += ',';  // members before it
+        next += s.splice;
+        next += '}';
+        if (buf.size() < next.size()) buf.resize(std::max(next.size(), buf.size() * 2));
+        std::memcpy(buf.data(), next.data(), next.size());
+        st.out_len_ = next.size();
+        spliced = changed = true;
+        view_current = false;
+        continue;
+      }
+    }
     if (!built) {
+      if (!view_current) {  // the spliced text
+        st.view_.reset(st.text());
+        view_current = true;
+      }
       simdjson::dom::element doc;
       if (!st.view_.document(doc)) return Result::kKeep;  // not JSON: left as written
       build(doc, root, r, st.scratch_);
@@ -1510,7 +1659,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
     if (did) changed = true, view_current = false;
   }
   if (!changed) return Result::kKeep;
-  text();
+  if (built) text();
   return Result::kChanged;
 }
 

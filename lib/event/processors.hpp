@@ -86,8 +86,10 @@ class ProcessorState {
   simdjson::dom::parser aux_;                            // one string value (truncate_fields)
   std::string type_;                                     // the event's type, for scoped processors
   std::vector<uint8_t> gates_;                           // each `if`'s outcome for this event
-  std::string work_;             // registered_domain: the name lower-cased; fingerprint: the text hashed
-  evp_md_ctx_st* md_ = nullptr;  // fingerprint's digest context, made at its first use
+  std::string work_;    // registered_domain: the name lower-cased; fingerprint: the text hashed
+  std::string padded_;  // an event's text with simdjson's padding
+  simdjson::ondemand::parser ondemand_;  // finds a top-level member's place in the text
+  evp_md_ctx_st* md_ = nullptr;          // fingerprint's digest context, made at its first use
   std::vector<char> out_;
   std::size_t out_len_ = 0;
 };

@@ -346,6 +346,31 @@ TEST(Processors, HostMetadataOptionsAndUnreadOptionsWarn) {
             "once, at start); ignored");
 }
 
+TEST(Processors, FieldsAddedToTheTextAsTheTreeWouldAddThem) {
+  // New top-level keys go at the end of the event's text; a key present at the top level
+  // is merged (the tree); add_host_metadata's host is replaced wherever it stands, with
+  // the comma beside it; a "host" only below the top level is no matter.
+  Chain add("- add_fields: {target: '', fields: {observer.name: o, observer.type: tap, labels.x: 1}}\n");
+  EXPECT_EQ(add.apply(R"({"a":1,"b":{"c":2}})"),
+            R"({"a":1,"b":{"c":2},"observer":{"name":"o","type":"tap"},"labels":{"x":1}})");
+  EXPECT_EQ(add.apply(R"({})"), R"({"observer":{"name":"o","type":"tap"},"labels":{"x":1}})");
+  EXPECT_EQ(add.apply(R"({"observer":{"id":"i"},"z":0})"),
+            R"({"observer":{"id":"i","name":"o","type":"tap"},"z":0,"labels":{"x":1}})");
+  Chain host("- add_host_metadata: {netinfo.enabled: false}\n");
+  for (const char* event :
+       {R"({"a":1,"host":{"name":"old","ip":["1.2.3.4"]},"b":2})", R"({"host":{"name":"old"},"b":2})",
+        R"({"a":1,"host":{"name":"old"}})", R"({"a":1,"url":{"host":"h"}})"}) {
+    const std::string out = host.apply(event);
+    EXPECT_EQ(out.find(R"("name":"old")"), std::string::npos) << out;
+    EXPECT_EQ(out.find(R"("host":{)"), out.rfind(R"("host":{)")) << out;  // one host
+    EXPECT_EQ(out.find(",,"), std::string::npos) << out;
+    EXPECT_EQ(out.find("{,"), std::string::npos) << out;
+    EXPECT_NE(out.find(R"(,"host":{"hostname":)"), std::string::npos) << out;  // at the end
+  }
+  EXPECT_NE(host.apply(R"({"a":1,"url":{"host":"h"}})").find(R"("url":{"host":"h"})"), std::string::npos);
+  EXPECT_EQ(host.errors + add.errors, 0u);
+}
+
 TEST(Processors, ConfigErrorsNameTheKeyAndUnappliedOnesWarn) {
   auto error_of = [](const char* yaml) {
     try {
