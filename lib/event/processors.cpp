@@ -837,22 +837,23 @@ int top_member(std::string_view text, std::string_view key, std::string& padded,
 bool fragment_of(const std::vector<std::string>& paths, const std::vector<std::string>& values,
                  std::string& out, std::vector<std::string>& tops) {
   struct Tree {
-    std::vector<std::pair<std::string, Tree>> kids;
+    std::string key;
     std::string value;  // a leaf's JSON text
     bool leaf = false;
+    std::vector<Tree> kids;
   } root;
   for (std::size_t i = 0; i < paths.size(); ++i) {
     Tree* t = &root;
     std::string_view rest = paths[i];
     for (;;) {
       const std::size_t dot = rest.find('.');
-      const std::string part(rest.substr(0, dot));
-      auto it = std::find_if(t->kids.begin(), t->kids.end(), [&](const auto& k) { return k.first == part; });
+      const std::string_view part = rest.substr(0, dot);
+      auto it = std::find_if(t->kids.begin(), t->kids.end(), [&](const Tree& k) { return k.key == part; });
       if (it == t->kids.end()) {
-        t->kids.emplace_back(part, Tree{});
+        t->kids.push_back(Tree{std::string(part), {}, false, {}});
         it = t->kids.end() - 1;
       }
-      t = &it->second;
+      t = &*it;
       if (dot == std::string_view::npos) {
         if (!t->kids.empty()) return false;
         t->leaf = true;
@@ -866,18 +867,18 @@ bool fragment_of(const std::vector<std::string>& paths, const std::vector<std::s
   std::function<void(const Tree&)> write = [&](const Tree& t) {
     for (std::size_t k = 0; k < t.kids.size(); ++k) {
       if (k) out += ',';
-      out += json_string(t.kids[k].first) + ':';
-      if (t.kids[k].second.leaf) {
-        out += t.kids[k].second.value;
+      out += json_string(t.kids[k].key) + ':';
+      if (t.kids[k].leaf) {
+        out += t.kids[k].value;
       } else {
         out += '{';
-        write(t.kids[k].second);
+        write(t.kids[k]);
         out += '}';
       }
     }
   };
   write(root);
-  for (const auto& [k, t] : root.kids) tops.push_back(json_string(k) + ':');
+  for (const Tree& k : root.kids) tops.push_back(json_string(k.key) + ':');
   return true;
 }
 
