@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
@@ -778,9 +779,56 @@ bool valid_network(const std::string& s) {
 
 // ---- sections -------------------------------------------------------------
 
+}  // namespace
+
+// The device that carries the default route, as Packetbeat's default_route devices name
+// it: IPv4's from /proc/net/route, IPv6's from /proc/net/ipv6_route (an up route to
+// 0.0.0.0/0 or ::/0 through a device other than lo, the lowest metric); empty if none.
+std::string default_route_device(bool v4, bool v6, const std::string& proc) {
+  std::string best;
+  unsigned long best_metric = ~0ul;
+  auto consider = [&](const std::string& dev, unsigned long flags, unsigned long metric) {
+    if (dev != "lo" && (flags & 0x1) && !(flags & 0x200) && metric < best_metric)
+      best = dev, best_metric = metric;
+  };
+  if (v4) {
+    std::ifstream f(proc + "/net/route");
+    std::string line;
+    std::getline(f, line);  // the header
+    while (std::getline(f, line)) {
+      std::istringstream in(line);
+      std::string dev, dest, gw, flags, refcnt, use, metric, mask;
+      if (in >> dev >> dest >> gw >> flags >> refcnt >> use >> metric >> mask && dest == "00000000" &&
+          mask == "00000000")
+        consider(dev, std::stoul(flags, nullptr, 16), std::stoul(metric));
+    }
+  }
+  if (v6 && best.empty()) {
+    std::ifstream f(proc + "/net/ipv6_route");
+    std::string dest, dlen, src, slen, next, metric, refcnt, use, flags, dev;
+    while (f >> dest >> dlen >> src >> slen >> next >> metric >> refcnt >> use >> flags >> dev)
+      if (dest == std::string(32, '0') && dlen == "00")
+        consider(dev, std::stoul(flags, nullptr, 16), std::stoul(metric, nullptr, 16));
+  }
+  return best;
+}
+
+namespace {
+
 void read_interface(const Ctx& ctx, const std::string& key, const YAML::Node& n, InterfaceConfig& i) {
   check_section(ctx, key, n, kInterfaces);
   i.device = get_string(n["device"], i.device);
+  // Packetbeat's default_route devices: the device that carries the default route now
+  // (found at start; a route that moves later is not followed).
+  if (i.device == "default_route" || i.device == "default_route_ipv4" || i.device == "default_route_ipv6") {
+    const std::string dev =
+        default_route_device(i.device != "default_route_ipv6", i.device != "default_route_ipv4");
+    if (dev.empty()) ctx.fail(key + ".device", "'" + i.device + "': no device carries a default route");
+    i.device = dev;
+    if (n["poll_default_route"])
+      ctx.warn(key + ".poll_default_route",
+               "the default route's device (" + dev + ") is found at start and not polled for changes");
+  }
   i.type = get_string(n["type"], i.type);
   if (i.type != "pcap" && i.type != "af_packet" && i.type != "dpdk" && i.type != "autodetect")
     ctx.fail(key + ".type", "'" + i.type + "' is not one of pcap, af_packet, dpdk");

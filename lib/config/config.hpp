@@ -172,6 +172,9 @@ std::optional<uint64_t> parse_byte_size(const std::string& text);
 // The capture filter Packetbeat generates when flows are off: the protocols' ports
 // (and ICMP when enabled), with a VLAN variant when with_vlans is set.
 std::string generated_bpf_filter(const Config& cfg);
+// The device of the default route (IPv4 first where both are asked), read from
+// <proc>/net/route and <proc>/net/ipv6_route; empty where there is none.
+std::string default_route_device(bool v4, bool v6, const std::string& proc = "/proc");
 
 // `tapbeat export config`: the configuration as loaded (references resolved, -E
 // applied, packetbeat.* and tapbeat.* merged) as YAML; credentials (password,

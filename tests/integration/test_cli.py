@@ -142,6 +142,36 @@ def test_a_switched_off_beats_feature_is_not_warned_about(tmp_path):
         assert f"{key}: a Beats setting tapbeat does not apply" in proc.stderr, (key, proc.stderr)
 
 
+def test_default_route_device_as_packetbeat_names_it(tmp_path):
+    """packetbeat.interfaces.device: default_route captures on the device that carries
+    the default route (found at start; poll_default_route is warned as not followed);
+    without one, a config error says so."""
+    routes = []
+    with open("/proc/net/route") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if cols[1] == "00000000" and cols[7] == "00000000" and int(cols[3], 16) & 1 and cols[0] != "lo":
+                routes.append((int(cols[6]), cols[0]))
+    cfg = write(tmp_path, "dr.yml", "packetbeat.interfaces:\n  device: default_route_ipv4\n  poll_default_route: 1m\n"
+                "packetbeat.protocols:\n- {type: dns, ports: [53]}\noutput.console: {}\n")
+    if not routes:
+        proc = run_tapbeat(["test", "config", "-c", cfg], check=False)
+        assert proc.returncode == 1 and "no device carries a default route" in proc.stderr
+        return
+    dev = min(routes)[1]
+    proc = run_tapbeat(["test", "config", "-c", cfg])
+    assert f"poll_default_route: the default route's device ({dev}) is found at start" in proc.stderr
+    if os.geteuid() != 0:
+        pytest.skip("live capture needs root or cap_net_raw")
+    p = start_tapbeat(["-c", cfg])
+    try:
+        wait_for_line(p, f"started: capturing on {dev}")
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=20)
+
+
 def test_usage_errors():
     proc = run_tapbeat(["--bogus"], check=False)
     assert proc.returncode == 1 and "unknown flag --bogus" in proc.stderr

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -226,6 +227,31 @@ TEST(Config, AProtocolWithItsPortsCommentedOutIsOffAsInPacketbeat) {
   EXPECT_TRUE(warned("tapbeat.protocols[2].ports: empty: the protocol is only found by payload detection"));
   EXPECT_FALSE(warned("setup.kibana"));  // a section with nothing set below it
   EXPECT_EQ(generated_bpf_filter(c), "tcp or udp port 53 or icmp or icmp6");  // tls: payload detection
+}
+
+TEST(Config, DefaultRouteDeviceFromTheKernelsTables) {
+  // Tables as the kernel writes them: IPv4 through wan1 (metric 100) and wan0 (metric
+  // 50), a down route through wan2; IPv6 through wan6, beside lo's reject route.
+  const std::string dir = ::testing::TempDir() + "/proc-routes";
+  std::filesystem::create_directories(dir + "/net");
+  std::ofstream(dir + "/net/route")
+      << "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+         "wan1\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+         "wan0\t00000000\t010300C0\t0003\t0\t0\t50\t00000000\t0\t0\t0\n"
+         "wan2\t00000000\t010400C0\t0002\t0\t0\t1\t00000000\t0\t0\t0\n"
+         "lan0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+  std::ofstream(dir + "/net/ipv6_route")
+      << "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+         "fd000000000000000000000000000001 00000400 00000002 00000000 00000003     wan6\n"
+         "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+         "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+  EXPECT_EQ(default_route_device(true, true, dir), "wan0");
+  EXPECT_EQ(default_route_device(false, true, dir), "wan6");
+  EXPECT_EQ(default_route_device(true, false, dir), "wan0");
+  EXPECT_EQ(default_route_device(true, true, dir + "/none"), "");
+  std::ofstream(dir + "/net/route") << "Iface\tDestination\n";  // no IPv4 default: IPv6's
+  EXPECT_EQ(default_route_device(true, true, dir), "wan6");
+  EXPECT_EQ(default_route_device(true, false, dir), "");
 }
 
 TEST(Config, LibrdkafkaPropertiesKeepTheirDots) {
