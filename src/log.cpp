@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -12,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "control.hpp"
 #include "event/json_writer.hpp"
 #include "util/encode.hpp"
 #include "util/safe_file.hpp"
@@ -56,12 +56,6 @@ int64_t period_of(uint64_t now_ns, uint64_t interval_ns) {
   return static_cast<int64_t>(now_ns / interval_ns);
 }
 
-uint64_t wall_now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 std::string file_path(int generation) {
   const std::string base = g_sinks.files.files_path + "/" + g_sinks.files.files_name;
   return generation == 0 ? base : base + "." + std::to_string(generation);
@@ -73,7 +67,7 @@ void open_file() {
   if (g_sinks.fd < 0) throw std::runtime_error("logging.files: " + file_path(0) + ": " + err);
   struct stat st {};
   g_sinks.size = ::fstat(g_sinks.fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-  if (g_sinks.files.interval_ns) g_sinks.period = period_of(wall_now_ns(), g_sinks.files.interval_ns);
+  if (g_sinks.files.interval_ns) g_sinks.period = period_of(wall_ns(), g_sinks.files.interval_ns);
 }
 
 // name.(keep-2) -> name.(keep-1), ..., name -> name.1, then a new name.
@@ -99,10 +93,9 @@ void write_line(std::string_view level, std::string_view message, std::string_vi
   }
   std::string buf(256 + message.size() * 2 + json.size(), '\0');
   JsonWriter w(buf.data(), buf.size());
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const uint64_t now = wall_ns();
   char ts[32];
-  const auto n = format_time_ms(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()), ts);
+  const auto n = format_time_ms(now, ts);
   std::string text;
   std::lock_guard<std::mutex> lock(g_log_mutex);
   if (g_sinks.json) {
@@ -130,9 +123,9 @@ void write_line(std::string_view level, std::string_view message, std::string_vi
     (void)ignored;
   }
   if (g_sinks.fd >= 0) {
-    if (g_sinks.size > 0 && (g_sinks.size + text.size() > g_sinks.files.rotate_every_bytes ||
-                             (g_sinks.files.interval_ns &&
-                              period_of(wall_now_ns(), g_sinks.files.interval_ns) != g_sinks.period)))
+    if (g_sinks.size > 0 &&
+        (g_sinks.size + text.size() > g_sinks.files.rotate_every_bytes ||
+         (g_sinks.files.interval_ns && period_of(now, g_sinks.files.interval_ns) != g_sinks.period)))
       rotate();
     if (g_sinks.fd >= 0 && ::write(g_sinks.fd, text.data(), text.size()) > 0) g_sinks.size += text.size();
   }
