@@ -21,6 +21,7 @@
 
 #include "decode/dns/public_suffix.hpp"
 #include "event/json_writer.hpp"
+#include "event/mime_type.hpp"
 #include "event/yaml_json.hpp"
 #include "flow/community_id.hpp"
 #include "util/encode.hpp"
@@ -351,6 +352,13 @@ std::vector<std::string> string_list(const YAML::Node& n, const std::string& key
   return out;
 }
 
+// A processor's option that must be a non-empty text.
+std::string required_text(const YAML::Node& body, const std::string& key, const char* option) {
+  if (!body || !body[option] || !body[option].IsScalar() || body[option].Scalar().empty())
+    throw std::invalid_argument(key + "." + option + ": required");
+  return body[option].Scalar();
+}
+
 bool flag(const YAML::Node& n, const std::string& key, bool fallback) {
   if (!n) return fallback;
   if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) return n.Scalar() == "true";
@@ -366,7 +374,6 @@ constexpr std::string_view kNotApplied[] = {"add_cloud_metadata",
                                             "decode_base64_field",
                                             "decode_json_fields",
                                             "decompress_gzip_field",
-                                            "detect_mime_type",
                                             "dissect",
                                             "dns",
                                             "extract_array",
@@ -398,6 +405,7 @@ struct ProcessorChain::Step {
     kRegisteredDomain,
     kFingerprint,
     kCommunityId,
+    kDetectMimeType,
   } kind;
   uint16_t seed = 0;  // community_id
   // add_fields, add_host_metadata, ...: the fields as one JSON fragment ("host":{...}),
@@ -407,6 +415,7 @@ struct ProcessorChain::Step {
   std::vector<std::string> tops;  // each as "\"key\":", for a search of the event's text
   std::string replaces;           // the top-level object it replaces (add_host_metadata: host)
   bool ignore_failure = false;    // registered_domain
+  std::string key_text;           // detect_mime_type: the field's last key as the text writes it
   uint8_t method = 0;             // fingerprint: a FingerprintMethod
   uint8_t encoding = 0;           // fingerprint: a FingerprintEncoding
   Gates gates;                    // the branches this step lies in; all must hold for it to run
@@ -928,6 +937,7 @@ const Options kOptions[] = {
      {{"id", "processor ids are not used"}}},
     {"fingerprint", {"fields", "target_field", "method", "encoding", "ignore_missing"}, {}},
     {"community_id", {"fields", "target", "seed"}, {}},
+    {"detect_mime_type", {"field", "target"}, {}},
 };
 
 // Warns about each option of a processor's body that it does not read.
@@ -1151,15 +1161,20 @@ void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_ke
       // As Beats: the registered domain (public suffix plus one label) of a name,
       // its public suffix and the labels before it where asked.
       s->kind = Step::kRegisteredDomain;
-      for (const char* k : {"field", "target_field"})
-        if (!body || !body[k] || !body[k].IsScalar() || body[k].Scalar().empty())
-          throw std::invalid_argument(key + "." + k + ": required");
-      s->fields = {body["field"].Scalar()};
-      s->target = body["target_field"].Scalar();
+      s->fields = {required_text(body, key, "field")};
+      s->target = required_text(body, key, "target_field");
       for (const char* k : {"target_etld_field", "target_subdomain_field"})
         s->values.push_back(body[k] && body[k].IsScalar() ? body[k].Scalar() : "");
       s->ignore_missing = flag(body["ignore_missing"], key + ".ignore_missing", false);
       s->ignore_failure = flag(body["ignore_failure"], key + ".ignore_failure", false);
+    } else if (name == "detect_mime_type") {
+      // As Beats: the MIME type of a string field's bytes into `target`; a field that
+      // is missing, empty or not a string, or bytes of no known type, leave it unset.
+      s->kind = Step::kDetectMimeType;
+      s->fields = {required_text(body, key, "field")};
+      s->target = required_text(body, key, "target");
+      const std::string& f = s->fields[0];
+      s->key_text = json_string(f.substr(f.rfind('.') + 1)) + ':';
     } else if (name == "fingerprint") {
       // As Beats: a hash of "|field|value" for each field in name order, then "|".
       s->kind = Step::kFingerprint;
@@ -1354,6 +1369,11 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
         continue;
       }
     }
+    // A field whose last key is nowhere in the text is missing: nothing to tell, no tree.
+    if (!built && !s.key_text.empty()) {
+      const std::string_view cur = current();
+      if (!memmem(cur.data(), cur.size(), s.key_text.data(), s.key_text.size())) continue;
+    }
     if (!built) {
       if (!view_current) {  // the spliced text
         st.view_.reset(st.text());
@@ -1436,6 +1456,17 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
           scalar_text(st.scratch_, v.text, [&](JsonWriter& w) { w.string(parts[i]); });
           place(*targets[i], std::move(v));
         }
+        break;
+      }
+      case Step::kDetectMimeType: {
+        std::string_view value;
+        if (string_field(root, s.fields[0], st.aux_, value) != StringField::kString || value.empty()) break;
+        st.work_.assign(value);  // the JSON check below parses with the parser value lies in
+        const std::string_view type = detect_mime_type(st.work_, st.aux_);
+        if (type.empty()) break;
+        Node v(r);
+        scalar_text(st.scratch_, v.text, [&](JsonWriter& w) { w.string(type); });
+        place(s.target, std::move(v));
         break;
       }
       case Step::kFingerprint: {

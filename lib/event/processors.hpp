@@ -1,14 +1,12 @@
 // Beats processors on finished events (the root `processors:` list): drop_event,
 // drop_fields, include_fields, add_fields, add_labels, add_tags, rename,
 // copy_fields, truncate_fields, add_locale, add_host_metadata,
-// add_observer_metadata, add_network_direction, registered_domain and fingerprint,
-// each with an optional `when`
-// condition, and Beats' conditional `if` / `then` / `else` (lists or one processor,
-// nested), applied in order by the worker that wrote the event. Conditions may be
-// written with dotted keys as in Beats (`when.not.contains.tags: forwarded`,
-// `if.equals.http.response.status_code: 200`).
-// Other processors Beats knows are accepted with a warning and not applied; a name
-// Beats does not know is a config error.
+// add_observer_metadata, add_network_direction, registered_domain, fingerprint,
+// community_id and detect_mime_type, each with an optional `when` condition, and
+// Beats' conditional `if` / `then` / `else` (lists or one processor, nested), applied in order by the worker
+// that wrote the event. Conditions may be written with dotted keys as in Beats (`when.not.contains.tags:
+// forwarded`, `if.equals.http.response.status_code: 200`). Other processors Beats knows are accepted with a
+// warning and not applied; a name Beats does not know is a config error.
 //
 // An event passes through untouched when no processor changes it. A change parses
 // the event into a tree whose nodes live in the worker's arena (reset per event, so

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds seed corpora for the fuzzers from captures: frames (prefixed with the fuzzer's
 link-type byte) for fuzz_worker, DNS messages for fuzz_dns, small files for
-fuzz_capture_file, connections in fuzz_tcp's records, and for each decoder fuzz_protocol serves (the list
+fuzz_capture_file, connections in fuzz_tcp's records, bodies for fuzz_mime (what follows an
+HTTP head in a segment on port 80), and for each decoder fuzz_protocol serves (the list
 `TAPBEAT_FUZZ_LIST=1 fuzz_protocol` prints: name, transports, ports) its TCP
 payloads as stream records and its UDP payloads as datagram records.
     seed.py OUTDIR PROTOCOL_LIST CAPTURE..."""
@@ -40,7 +41,7 @@ def main():
     for line in open(sys.argv[2]):
         name, transports, ports = line.split()
         protocols.append((name, "tcp" in transports, "udp" in transports, {int(p) for p in ports.split(",")}))
-    for sub in ["worker", "tcp", "dns_message", "file", "spool"] + [p[0] for p in protocols]:
+    for sub in ["worker", "tcp", "dns_message", "file", "spool", "mime"] + [p[0] for p in protocols]:
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     n = 0
     for path in sys.argv[3:]:
@@ -75,6 +76,11 @@ def main():
                 continue
             sport, dport = struct.unpack("!HH", frame[l4:l4 + 4])
             payload = frame[l4 + (frame[l4 + 12] >> 4) * 4:] if is_tcp else frame[l4 + 8:]
+            if is_tcp and 80 in (sport, dport) and b"\r\n\r\n" in payload:
+                body = payload.split(b"\r\n\r\n", 1)[1]
+                if body:
+                    with open(os.path.join(out, "mime", f"{n}"), "wb") as f:
+                        f.write(body)
             for name, tcp, udp, ports in protocols:
                 if not payload or not ({sport, dport} & ports) or not (tcp if is_tcp else udp):
                     continue

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "event/mime_type.hpp"
 #include "event/processors.hpp"
 
 namespace tapbeat {
@@ -279,6 +281,94 @@ TEST(Processors, RegisteredDomainFromThePublicSuffixList) {
   EXPECT_EQ(quiet.apply(R"({"q":"co.uk"})"), "KEEP");
   EXPECT_EQ(quiet.apply(R"({"x":1})"), "KEEP");
   EXPECT_EQ(quiet.errors, 0u);
+}
+
+std::string unhex(std::string_view h) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < h.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
+  return out;
+}
+
+TEST(Processors, MimeTypesAsBeatsTellsThem) {
+  // Beats' own cases for its detect_mime_type (libbeat/mime), on the value's bytes.
+  simdjson::dom::parser json;
+  const std::pair<std::string, const char*> cases[] = {
+      {"<html>Test</html>", "text/html; charset=utf-8"},
+      {unhex("4d5a90000300000004000000ffff"), "application/vnd.microsoft.portable-executable"},
+      {unhex("7f454c460101010000000000000000000300030001000000f0dc01003400000080a3180000000000340020000800280"
+             "01e001d0001"),
+       "application/x-executable"},
+      {unhex("cffaedfe0700000103000000020000001000000058050000850020000000000019000000480000005f5f504147455a4"
+             "5524f"),
+       "application/x-mach-binary"},
+      {"{}", "application/json"},
+      {"<test></test>", "text/xml"},
+      {"Hello world!", "text/plain; charset=utf-8"},
+      {unhex("89504e470d0a1a0a0000000d494844520000025800000258080200000031040f8b0000000467414d410000b18f0bfc6"
+             "10500"),
+       "image/png"},
+      {std::string("\0\0", 2), ""},
+      // Further: WHATWG sniffing after the signatures, JSON and XML among plain text.
+      {"  <!DOCTYPE html><p>x", "text/html; charset=utf-8"},
+      {"<?xml version=\"1.0\"?><a/>", "text/xml; charset=utf-8"},
+      {"%PDF-1.7\n", "application/pdf"},
+      {"PK\x03\x04\x14\x00", "application/zip"},
+      {"GIF89a\x01\x00", "image/gif"},
+      {" [1, 2, {\"a\": null}] ", "application/json"},
+      {"42", "application/json"},
+      {"intro <a x='1' y=\"&amp;&#x41;\"><b/>t<!-- c --><![CDATA[<]]></a> trailing", "text/xml"},
+      {"<x><y></x></y>", "text/plain; charset=utf-8"},  // closed out of order
+      {"<x k=1></x>", "text/plain; charset=utf-8"},     // an attribute not quoted
+      {"<x>&nbsp;</x>", "text/plain; charset=utf-8"},   // an entity XML does not define
+      {"<x><!-- x -- y --></x>", "text/plain; charset=utf-8"},
+      {"<a href='x'>link</a>", "text/html; charset=utf-8"},
+      {"a < b", "text/plain; charset=utf-8"},
+      {"{\"a\": 1", "text/plain; charset=utf-8"},
+      {"\xEF\xBB\xBF"
+       "bom",
+       "text/plain; charset=utf-8"},
+      {"x\x01y", ""},  // binary bytes, no signature
+  };
+  for (const auto& [data, type] : cases) EXPECT_EQ(detect_mime_type(data, json), type) << data;
+  // A NUL past the 512 bytes sniffing reads ends the XML reading (it had been taken for
+  // a closing quote and read for ever; found by tests/fuzz/fuzz_mime).
+  const std::string late_nul = std::string(600, 'a') + std::string(1, '\0') + "<x/>";
+  EXPECT_EQ(detect_mime_type(late_nul, json), "text/plain; charset=utf-8");
+  EXPECT_FALSE(xml_element(late_nul));
+  EXPECT_FALSE(xml_element(std::string("PK\x03\x04", 4) + "_rels"));
+}
+
+TEST(Processors, DetectMimeTypeOnAStringField) {
+  Chain c("- detect_mime_type: {field: http.response.body.content, target: http.response.mime_type}\n");
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"http":{"response":{"body":{"content":"<HTML><body>hi</body></HTML>"}}}})",
+       R"({"http":{"response":{"body":{"content":"<HTML><body>hi</body></HTML>"},"mime_type":"text/html; charset=utf-8"}}})"},
+      {R"({"http":{"response":{"body":{"content":"{\"ok\":true}"}}}})",
+       R"({"http":{"response":{"body":{"content":"{\"ok\":true}"},"mime_type":"application/json"}}})"},
+      // A PE image as the event writes it: the bytes that are not UTF-8 are U+FFFD.
+      {R"({"http":{"response":{"body":{"content":"MZ\ufffd\u0000\u0003\u0000"}}}})",
+       R"("mime_type":"application/vnd.microsoft.portable-executable")"},
+  };
+  for (const auto& [event, out] : cases) {
+    const std::string got = c.apply(event);
+    EXPECT_NE(got.find(out), std::string::npos) << event << " -> " << got;
+  }
+  // Missing, empty, not a string, or no type told: the event as it was, no error (as Beats).
+  for (const char* event :
+       {R"({"http":{"response":{"status_code":200}}})", R"({"http":{"response":{"body":{"content":""}}}})",
+        R"({"http":{"response":{"body":{"content":7}}}})",
+        R"({"http":{"response":{"body":{"content":"\u0000\u0000"}}}})"})
+    EXPECT_EQ(c.apply(event), "KEEP") << event;
+  EXPECT_EQ(c.errors, 0u);
+  EXPECT_TRUE(c.warnings.empty());
+  Chain meta("- detect_mime_type: {field: b, target: '@metadata.mime'}\n");
+  EXPECT_EQ(meta.apply(R"({"@metadata":{"beat":"tapbeat"},"b":"hello"})"),
+            R"({"@metadata":{"beat":"tapbeat","mime":"text/plain; charset=utf-8"},"b":"hello"})");
+  EXPECT_THROW(Chain("- detect_mime_type: {field: b}\n"), std::invalid_argument);
+  Chain extra("- detect_mime_type: {field: b, target: t, other: 1}\n");
+  ASSERT_EQ(extra.warnings.size(), 1u);
+  EXPECT_NE(extra.warnings[0].find("other"), std::string::npos);
 }
 
 TEST(Processors, CommunityIdOfTheEventsOwnFiveTuple) {

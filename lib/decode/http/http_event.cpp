@@ -12,6 +12,7 @@
 #include "decode/http/http_wire.hpp"
 #include "decode/transaction_event.hpp"
 #include "event/emitter.hpp"
+#include "event/mime_type.hpp"
 #include "util/bounded_text.hpp"
 #include "util/encode.hpp"
 
@@ -62,31 +63,6 @@ Authority split_authority(std::string_view a) {
   if (!port_text.empty() && parse_uint(port_text, p) && p > 0 && p < 65536)
     out.port = static_cast<uint32_t>(p);
   return out;
-}
-
-// A MIME type from the first bytes of a body (for http.*.mime_type).
-const char* sniff_mime(std::string_view b) {
-  std::string_view s = b;
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-    s.remove_prefix(1);
-  if (s.size() >= 3 && static_cast<uint8_t>(s[0]) == 0x1f && static_cast<uint8_t>(s[1]) == 0x8b)
-    return "application/gzip";
-  if (s.starts_with("%PDF-")) return "application/pdf";
-  if (s.starts_with("\x89PNG")) return "image/png";
-  if (s.starts_with("GIF8")) return "image/gif";
-  if (s.starts_with("\xff\xd8\xff")) return "image/jpeg";
-  if (http::icontains(s.substr(0, 64), "<!doctype html") || http::icontains(s.substr(0, 64), "<html") ||
-      http::icontains(s.substr(0, 64), "<head") || http::icontains(s.substr(0, 64), "<body"))
-    return "text/html; charset=utf-8";
-  if (s.starts_with("<?xml")) return "text/xml; charset=utf-8";
-  if (!s.empty() && (s.front() == '{' || s.front() == '[')) {
-    const char last = s.back();
-    if (last == '}' || last == ']' || last == '\n') return "application/json";
-  }
-  // Text when every byte is printable ASCII, a blank, or part of UTF-8.
-  for (unsigned char c : b.substr(0, 512))
-    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') return "application/octet-stream";
-  return "text/plain; charset=utf-8";
 }
 
 // Body bytes for the event: decoded when the message says gzip or deflate.
@@ -372,7 +348,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       w.field_uint("bytes", req->bytes);
       headers(rq, *req, true);
       w.field("method", rq.method);
-      if (!content.empty()) w.field("mime_type", sniff_mime(content));
+      if (const std::string_view t = content.empty() ? "" : detect_mime_type(content, s.json); !t.empty())
+        w.field("mime_type", t);
       if (const std::string_view ref = rq.get("referer"); !ref.empty()) w.field("referrer", ref);
       w.end_object();
     }
@@ -381,7 +358,8 @@ void HttpDecoder::publish(const StreamInfo& c, int client, HttpMessage* req, Htt
       const std::string_view content = body(rs, *resp, resp_body);
       w.field_uint("bytes", resp->bytes);
       headers(rs, *resp, false);
-      if (!content.empty()) w.field("mime_type", sniff_mime(content));
+      if (const std::string_view t = content.empty() ? "" : detect_mime_type(content, s.json); !t.empty())
+        w.field("mime_type", t);
       if (!headless && (rs.status || !(resp->notes & http::kBadStatus)))
         w.field_uint("status_code", rs.status);
       char phrase[128];
