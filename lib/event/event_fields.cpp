@@ -1,11 +1,15 @@
 #include "event/event_fields.hpp"
 
 #include <arpa/inet.h>
+#include <hs/hs.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 
 namespace tapbeat {
@@ -325,6 +329,12 @@ class FieldText : public Condition {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
+// regexp: Go's regular expressions as Beats reads them, run by Hyperscan (linear in the
+// value's length, no recursion: a backtracking engine's stack runs out on a value of
+// a few hundred KB, a body or a long query). RE2 syntax is PCRE's as Hyperscan takes
+// it (flags (?i)(?m)(?s), classes, \Q..\E, named groups); `$` also matches before a
+// final newline, as in PCRE. Values are UTF-8 (simdjson checked them), so '.' is a
+// character; \d, \w, \s stay ASCII as in Go.
 class Regexp : public Condition {
  public:
   explicit Regexp(const YAML::Node& n) {
@@ -333,22 +343,73 @@ class Regexp : public Condition {
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string f = it->first.as<std::string>();
       const std::string pat = scalar_text(it->second, "regexp." + f);
-      try {
-        fields_.push_back({field_pointer(f), std::regex(pat, std::regex::ECMAScript | std::regex::optimize)});
-      } catch (const std::regex_error& e) {
-        throw std::invalid_argument("regexp." + f + ": '" + pat + "' is not a valid pattern: " + e.what());
+      hs_database_t* db = nullptr;
+      hs_compile_error_t* err = nullptr;
+      if (hs_compile(pat.c_str(), HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY | HS_FLAG_UTF8, HS_MODE_BLOCK,
+                     nullptr, &db, &err) != HS_SUCCESS) {
+        const std::string why = err && err->message ? err->message : "not compiled";
+        hs_free_compile_error(err);
+        throw std::invalid_argument("regexp." + f + ": '" + pat + "' is not a valid pattern: " + why);
       }
+      fields_.push_back({field_pointer(f), Database(db)});
+      std::lock_guard<std::mutex> lock(scratch_mutex());
+      if (hs_alloc_scratch(db, &prototype()) != HS_SUCCESS) throw std::runtime_error("regexp: no scratch");
+      generation().fetch_add(1, std::memory_order_release);
     }
   }
   bool match(EventView& ev) const override {
     thread_local std::string v;
-    for (const auto& [ptr, re] : fields_)
-      if (!ev.get(ptr, v) || !std::regex_search(v, re)) return false;
+    hs_scratch_t* s = thread_scratch();
+    for (const auto& [ptr, db] : fields_) {
+      if (!ev.get(ptr, v)) return false;
+      bool hit = false;
+      hs_scan(db.get(), v.data(), static_cast<unsigned>(v.size()), 0, s, on_match, &hit);
+      if (!hit) return false;
+    }
     return true;
   }
 
  private:
-  std::vector<std::pair<std::string, std::regex>> fields_;
+  struct FreeDatabase {
+    void operator()(hs_database_t* db) const { hs_free_database(db); }
+  };
+  using Database = std::unique_ptr<hs_database_t, FreeDatabase>;
+  static int on_match(unsigned, unsigned long long, unsigned long long, unsigned, void* hit) {
+    *static_cast<bool*>(hit) = true;
+    return 1;  // one match is the answer
+  }
+  // One scratch per thread, cloned from a prototype every pattern compiled so far has
+  // grown (conditions are built at start and on a reload; matched by the workers).
+  static std::mutex& scratch_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static hs_scratch_t*& prototype() {
+    static hs_scratch_t* p = nullptr;
+    return p;
+  }
+  static std::atomic<uint64_t>& generation() {
+    static std::atomic<uint64_t> g{0};
+    return g;
+  }
+  static hs_scratch_t* thread_scratch() {
+    struct Owned {
+      hs_scratch_t* s = nullptr;
+      uint64_t generation = 0;
+      ~Owned() { hs_free_scratch(s); }
+    };
+    thread_local Owned mine;
+    if (mine.generation != generation().load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(scratch_mutex());
+      hs_free_scratch(mine.s);
+      mine.s = nullptr;
+      if (hs_clone_scratch(prototype(), &mine.s) != HS_SUCCESS)
+        throw std::runtime_error("regexp: no scratch");
+      mine.generation = generation().load(std::memory_order_relaxed);
+    }
+    return mine.s;
+  }
+  std::vector<std::pair<std::string, Database>> fields_;
 };
 
 class Range : public Condition {

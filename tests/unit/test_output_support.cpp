@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.hpp"
@@ -93,6 +94,46 @@ TEST(Condition, EachKind) {
   EXPECT_TRUE(cond("or: [{equals: {type: dns}}, {equals: {type: http}}]")->match(ev));
   EXPECT_FALSE(cond("and: [{equals: {type: dns}}, {equals: {type: http}}]")->match(ev));
   EXPECT_TRUE(cond("not: {equals: {type: dns}}")->match(ev));
+}
+
+TEST(Condition, RegexpAsGoWritesThemOnValuesOfAnyLength) {
+  // Go's syntax as Beats users write it, and a value of 1 MB: a backtracking engine
+  // (std::regex) ran out of stack on '.*bot.*' there and took the process down.
+  const std::string long_ua = std::string(1 << 20, 'a') + " Googlebot/2.1";
+  const std::string event = R"({"type":"http","user_agent":{"original":")" + long_ua +
+                            R"("},"url":{"path":"/Index.HTML"},"n":"x\ny","e":""})";
+  EventView ev;
+  ev.reset(event);
+  EXPECT_TRUE(cond("regexp: {user_agent.original: '.*bot.*'}")->match(ev));
+  EXPECT_TRUE(cond("regexp: {user_agent.original: '(a|b)*G'}")->match(ev));
+  EXPECT_FALSE(cond("regexp: {user_agent.original: '^.*bingbot'}")->match(ev));
+  EXPECT_TRUE(cond("regexp: {url.path: '(?i)\\.html$'}")->match(ev));
+  EXPECT_FALSE(cond("regexp: {url.path: '\\.html$'}")->match(ev));
+  EXPECT_TRUE(cond("regexp: {url.path: '^/(?P<page>[[:alpha:]]+)\\.'}")->match(ev));
+  EXPECT_TRUE(cond("regexp: {n: '(?s)x.y'}")->match(ev));
+  EXPECT_FALSE(cond("regexp: {n: 'x.y'}")->match(ev));  // '.' stops at a newline, as in Go
+  EXPECT_TRUE(cond("regexp: {e: '^$'}")->match(ev));    // an empty value
+  EXPECT_FALSE(cond("regexp: {missing: '.*'}")->match(ev));
+  EXPECT_TRUE(cond("regexp: {type: '^ht', url.path: 'Index'}")->match(ev));  // every field must match
+  EXPECT_FALSE(cond("regexp: {type: '^ht', url.path: 'index'}")->match(ev));
+  // Each thread matches with a scratch of its own.
+  auto c = cond("regexp: {user_agent.original: 'Googlebot/[0-9]'}");
+  bool other = false;
+  std::thread t([&] {
+    EventView mine;
+    mine.reset(event);
+    other = c->match(mine);
+  });
+  t.join();
+  EXPECT_TRUE(other);
+  try {
+    cond("regexp: {url.path: 'a(b'}");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("regexp.url.path: 'a(b' is not a valid pattern: "),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Condition, ErrorsNameTheKey) {
