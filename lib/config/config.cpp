@@ -903,6 +903,8 @@ void read_flows(const Ctx& ctx, const YAML::Node& n, Config& cfg) {
   f.period_ns = get_duration(n["period"], f.period_ns);
   if (f.period_ns == 0) ctx.fail("tapbeat.flows.period", "must be positive, or -1 for final reports only");
   f.enable_delta_flow_reports = get_bool(n["enable_delta_flow_reports"], false);
+  if (get_bool(n["keep_null"], false))
+    ctx.warn("tapbeat.flows.keep_null", "fields without a value are left out; ignored");
 }
 
 ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML::Node& n,
@@ -941,7 +943,6 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
     if (ok != "type" && ok != "enabled" && ok != "ports") p.options[ok] = YAML::Clone(o->second);
   }
   check_positive_duration(ctx, key + ".transaction_timeout", n["transaction_timeout"]);
-  if (n["index"]) ctx.warn(key + ".index", "events go to the output's index; ignored");
   if (get_bool(n["keep_null"], false))
     ctx.warn(key + ".keep_null", "fields without a value are left out; ignored");
   // Value checks beyond types are the protocol's: its configure() refuses what it
@@ -1259,6 +1260,11 @@ void warn_leaves(const Ctx& ctx, const std::string& key, const YAML::Node& n,
   if (const auto it = kAsTapbeatDoes.find(key);
       it != kAsTapbeatDoes.end() && n.IsScalar() && get_bool(n, !it->second) == it->second)
     return;
+  // Debug output of every component (`logging.selectors: ["*"]`, Beats' own advice for
+  // debugging) is what tapbeat's log has; a list naming components is warned.
+  if (key == "logging.selectors" && n.IsSequence() && n.size() > 0 &&
+      std::all_of(n.begin(), n.end(), [](const YAML::Node& s) { return s.IsScalar() && s.Scalar() == "*"; }))
+    return;
   if (n.IsMap() && n.size() > 0) {
     for (auto it = n.begin(); it != n.end(); ++it)
       warn_leaves(ctx, key + "." + it->first.Scalar(), it->second, applied);
@@ -1387,19 +1393,22 @@ void read_processors(const Ctx& ctx, const YAML::Node& croot, Config& cfg) {
   try {
     const YAML::Node t = croot["tapbeat"];
     const YAML::Node protocols = t ? t["protocols"] : YAML::Node();
+    // A section's `index` first (Beats' add_formatted_index comes before its processors).
+    auto own = [&](const YAML::Node& n, const std::string& key, const std::string& type) {
+      if (const YAML::Node i = n["index"]; i && i.IsScalar() && !i.Scalar().empty())
+        chain->add_index(i.Scalar(), key + ".index", type);
+      chain->add(n["processors"], key + ".processors", type, warn);
+    };
     if (protocols && protocols.IsSequence()) {
       for (std::size_t i = 0; i < protocols.size(); ++i)
         if (protocols[i].IsMap() && protocols[i]["type"] && protocols[i]["type"].IsScalar())
-          chain->add(protocols[i]["processors"], "tapbeat.protocols[" + std::to_string(i) + "].processors",
-                     protocols[i]["type"].Scalar(), warn);
+          own(protocols[i], "tapbeat.protocols[" + std::to_string(i) + "]", protocols[i]["type"].Scalar());
     } else if (protocols && protocols.IsMap()) {
       for (auto it = protocols.begin(); it != protocols.end(); ++it)
         if (it->second.IsMap())
-          chain->add(it->second["processors"], "tapbeat.protocols." + it->first.Scalar() + ".processors",
-                     it->first.Scalar(), warn);
+          own(it->second, "tapbeat.protocols." + it->first.Scalar(), it->first.Scalar());
     }
-    if (const YAML::Node f = t ? t["flows"] : YAML::Node(); f && f.IsMap())
-      chain->add(f["processors"], "tapbeat.flows.processors", "flow", warn);
+    if (const YAML::Node f = t ? t["flows"] : YAML::Node(); f && f.IsMap()) own(f, "tapbeat.flows", "flow");
     chain->add(croot["processors"], "processors", "", warn);
   } catch (const std::invalid_argument& e) {
     const std::string what = e.what();

@@ -406,6 +406,7 @@ struct ProcessorChain::Step {
     kFingerprint,
     kCommunityId,
     kDetectMimeType,
+    kFormattedIndex,
   } kind;
   uint16_t seed = 0;  // community_id
   // add_fields, add_host_metadata, ...: the fields as one JSON fragment ("host":{...}),
@@ -416,6 +417,7 @@ struct ProcessorChain::Step {
   std::string replaces;           // the top-level object it replaces (add_host_metadata: host)
   bool ignore_failure = false;    // registered_domain
   std::string key_text;           // detect_mime_type: the field's last key as the text writes it
+  FormatString format;            // a protocol's or the flows' index
   uint8_t method = 0;             // fingerprint: a FingerprintMethod
   uint8_t encoding = 0;           // fingerprint: a FingerprintEncoding
   Gates gates;                    // the branches this step lies in; all must hold for it to run
@@ -1273,6 +1275,19 @@ void ProcessorChain::add_list(const YAML::Node& list, const std::string& name_ke
   }
 }
 
+void ProcessorChain::add_index(const std::string& format, const std::string& name_key,
+                               const std::string& only_type) {
+  auto s = std::make_unique<Step>();
+  s->kind = Step::kFormattedIndex;
+  try {
+    s->format = FormatString(format);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(name_key + ": " + e.what());
+  }
+  s->only_type = only_type;
+  steps_.push_back(std::move(s));
+}
+
 ProcessorChain::ProcessorChain() = default;
 ProcessorChain::~ProcessorChain() = default;
 
@@ -1369,6 +1384,19 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
         continue;
       }
     }
+    // The index is rendered on the event as it stands (a field it names may be missing).
+    if (s.kind == Step::kFormattedIndex) {
+      if (!view_current) {
+        if (built) text();
+        st.view_.reset(st.text());
+        view_current = true;
+      }
+      st.work_.clear();
+      if (!s.format.render(st.view_, st.work_) || st.work_.empty()) {
+        ++errors;
+        continue;
+      }
+    }
     // A field whose last key is nowhere in the text is missing: nothing to tell, no tree.
     if (!built && !s.key_text.empty()) {
       const std::string_view cur = current();
@@ -1456,6 +1484,12 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
           scalar_text(st.scratch_, v.text, [&](JsonWriter& w) { w.string(parts[i]); });
           place(*targets[i], std::move(v));
         }
+        break;
+      }
+      case Step::kFormattedIndex: {
+        Node v(r);
+        scalar_text(st.scratch_, v.text, [&](JsonWriter& w) { w.string(st.work_); });
+        place("@metadata.raw_index", std::move(v));
         break;
       }
       case Step::kDetectMimeType: {

@@ -47,6 +47,11 @@ class ProcessorChain {
   // name_key names the list in errors and warnings.
   void add(const YAML::Node& list, const std::string& name_key, const std::string& only_type,
            const Warn& warn);
+  // A protocol's or the flows' `index` (Beats' add_formatted_index): the format
+  // string rendered on each event of that type into @metadata.raw_index, which the
+  // Elasticsearch output takes as the event's index. Throws std::invalid_argument
+  // (naming name_key) for a format that does not parse.
+  void add_index(const std::string& format, const std::string& name_key, const std::string& only_type);
   bool empty() const { return steps_.empty(); }
 
   enum class Result { kKeep, kDrop, kChanged };

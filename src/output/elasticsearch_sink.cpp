@@ -660,7 +660,12 @@ class ElasticsearchSink final : public Sink {
     for (std::size_t i = 0; i < r.batch.count(); ++i) {
       const std::string_view e = r.batch.event(i);
       ev_.reset(e);
-      if (!index_.select(ev_, name_)) {
+      // A protocol's or the flows' own index (@metadata.raw_index) is taken as it is,
+      // as Beats takes it; otherwise index / indices.
+      static const std::string kRawIndex = "/@metadata/raw_index";
+      const bool raw = e.find("\"raw_index\":") != std::string_view::npos && ev_.get(kRawIndex, name_) &&
+                       !name_.empty();  // no parse for an event without one
+      if (!raw && !index_.select(ev_, name_)) {
         bump(dropped_no_index_);
         --buffered_;
         continue;

@@ -429,8 +429,8 @@ def test_fields_and_tags_global_and_per_protocol(tmp_path):
     """Beats' `fields`, `fields_under_root` and `tags`, global and per protocol: a
     protocol's events carry the global ones and its own (its fields over the global
     ones); flows carry the global ones; a field under the root that would repeat one
-    of the event's is left out with a warning; per-protocol options tapbeat does not
-    apply are warned about, each by its key."""
+    of the event's is left out with a warning; a protocol's `index` names its events'
+    index; per-protocol options tapbeat does not apply are warned about, each by its key."""
     cfg = tmp_path / "tapbeat.yml"
     cfg.write_text(
         "fields: {env: prod, rack: 12, ratio: 0.5, ok: true, quoted: \"42\", team: all}\n"
@@ -451,10 +451,13 @@ def test_fields_and_tags_global_and_per_protocol(tmp_path):
         assert e["tags"] == ["mirror", "resolver", "own"]  # the protocol's own processors: its events only
         assert e["fields"] == {"env": "prod", "rack": 12, "ratio": 0.5, "ok": True, "quoted": "42", "team": "all"}
         assert e["team"] == "dns-ops" and e["type"] == "dns"
+        assert e["@metadata"]["raw_index"] == "dns-" + e["@timestamp"][:4]  # its own index, as Beats writes it
     for e in flows:
         assert e["tags"] == ["mirror"] and e["fields"]["team"] == "all" and "team" not in e
-    for key in ("fields.type", "index", "keep_null"):
+        assert "raw_index" not in e["@metadata"]
+    for key in ("fields.type", "keep_null"):
         assert f"protocols[0].{key}" in proc.stderr or f"protocols.dns.{key}" in proc.stderr, key
+    assert "protocols[0].index" not in proc.stderr
 
 
 def test_root_processors_drop_edit_and_count(tmp_path):

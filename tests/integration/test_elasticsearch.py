@@ -168,6 +168,28 @@ def test_index_format_string_routes_by_event_type(node, console_events):
         assert len(docs(f"tbtest-route-{typ}")) == n, typ
 
 
+def test_a_protocols_and_the_flows_own_index_as_packetbeat_takes_them(node, console_events, tmp_path):
+    """packetbeat.protocols[].index and packetbeat.flows.index (Beats' add_formatted_index):
+    those events go to their own index, as written, the others to output.elasticsearch.index."""
+    text = open(GOLDEN_CONFIG).read()
+    assert "  - type: dns\n    ports: [53]\n" in text and "  timeout: 2s\n" in text
+    text = text.replace("  - type: dns\n    ports: [53]\n",
+                        "  - type: dns\n    ports: [53]\n    index: 'tbtest-own-dns-%{[agent.version]}'\n")
+    text = text.replace("  timeout: 2s\n", "  timeout: 2s\n  index: tbtest-own-flows\n")
+    cfg = tmp_path / "own-index.yml"
+    cfg.write_text(text)
+    args = es_args([node], "output.elasticsearch.index=tbtest-own-rest", "tapbeat.shutdown_timeout=60s")
+    args[args.index(GOLDEN_CONFIG)] = str(cfg)
+    proc = run_tapbeat(args + ["-I", CAPTURE, "-t"])
+    assert "index" not in "".join(l for l in proc.stderr.splitlines() if '"warn"' in l)
+    want = collections.Counter(e["type"] for e in console_events)
+    version = next(e["agent"]["version"] for e in console_events)
+    assert want["dns"] and want["flow"]
+    assert len(docs(f"tbtest-own-dns-{version}")) == want["dns"]
+    assert len(docs("tbtest-own-flows")) == want["flow"]
+    assert len(docs("tbtest-own-rest")) == sum(n for t, n in want.items() if t not in ("dns", "flow"))
+
+
 def test_refused_documents_are_counted_by_error_type(node, console_events):
     # An index where client.bytes must be an IP address: every event carrying it is
     # refused (mapper_parsing_exception); the others are indexed.

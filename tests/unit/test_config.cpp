@@ -348,6 +348,23 @@ TEST(ConfigReferences, TheKeystoreComesBeforeTheEnvironment) {
 namespace tapbeat {
 namespace {
 
+TEST(Config, IndexOfAProtocolOrTheFlowsIsAppliedKeepNullWarned) {
+  const Config c = load(
+      "packetbeat.flows: {timeout: 30s, index: flows-x, keep_null: true}\n"
+      "packetbeat.protocols:\n- {type: dns, ports: [53], index: 'dns-%{[agent.version]}', keep_null: "
+      "true}\n");
+  auto warned = [&](const std::string& key) {
+    return std::any_of(c.warnings.begin(), c.warnings.end(),
+                       [&](const std::string& w) { return w.find(": " + key + ": ") != std::string::npos; });
+  };
+  EXPECT_TRUE(warned("tapbeat.flows.keep_null"));  // was taken without a word
+  EXPECT_TRUE(warned("tapbeat.protocols[0].keep_null"));
+  EXPECT_FALSE(warned("tapbeat.protocols[0].index"));  // now applied: @metadata.raw_index
+  EXPECT_FALSE(warned("tapbeat.flows.index"));
+  ASSERT_TRUE(c.processors);
+  EXPECT_FALSE(c.processors->empty());
+}
+
 TEST(Config, BeatsSettingsThatAreNotAppliedAreEachWarnedAbout) {
   const Config c = load(
       "logging.level: debug\nlogging.selectors: [\"*\"]\nlogging.metrics.enabled: true\n"
@@ -359,8 +376,7 @@ TEST(Config, BeatsSettingsThatAreNotAppliedAreEachWarnedAbout) {
     return std::any_of(c.warnings.begin(), c.warnings.end(),
                        [&](const std::string& w) { return w.find(": " + key + ": ") != std::string::npos; });
   };
-  for (const char* key : {"logging.selectors", "setup.kibana.host", "max_procs", "monitoring.enabled",
-                          "setup.template.overwrite"})
+  for (const char* key : {"setup.kibana.host", "max_procs", "monitoring.enabled", "setup.template.overwrite"})
     EXPECT_TRUE(warned(key)) << key;
   for (const char* key : {"setup.template.name", "setup.template.pattern", "path.data", "logging.level",
                           "logging.metrics.enabled", "logging.metrics.period"})
@@ -370,6 +386,13 @@ TEST(Config, BeatsSettingsThatAreNotAppliedAreEachWarnedAbout) {
                           "setup.template.enabled", "logging.to_syslog"})
     EXPECT_FALSE(warned(key)) << key;
   EXPECT_EQ(c.engine.stats_period_ns, 10'000'000'000u);  // logging.metrics.period
+  // Debug output of every component ("*", as tapbeat's log has it) is no warning; a
+  // list of Beats' component names is.
+  EXPECT_FALSE(warned("logging.selectors"));
+  const Config named = load("logging.level: debug\nlogging.selectors: [publisher, dns]\n");
+  EXPECT_TRUE(std::any_of(named.warnings.begin(), named.warnings.end(), [](const std::string& w) {
+    return w.find(": logging.selectors: ") != std::string::npos;
+  }));
 }
 
 }  // namespace

@@ -371,6 +371,23 @@ TEST(Processors, DetectMimeTypeOnAStringField) {
   EXPECT_NE(extra.warnings[0].find("other"), std::string::npos);
 }
 
+TEST(Processors, AProtocolsIndexGoesToRawIndexOfItsEventsOnly) {
+  // packetbeat.protocols[].index / packetbeat.flows.index, as Beats' add_formatted_index.
+  Chain c("[]");
+  c.chain.add_index("web-%{[type]}-%{+yyyy.MM}", "tapbeat.protocols[1].index", "http");
+  c.chain.add_index("dns-%{[missing]}", "tapbeat.protocols[0].index", "dns");
+  EXPECT_EQ(
+      c.apply(),
+      R"({"@timestamp":"2026-01-01T00:00:00.000Z","@metadata":{"beat":"tapbeat","raw_index":"web-http-2026.01"},)"
+      R"("type":"http","agent":{"name":"a"},"url":{"full":"http://h/x","path":"/x"},"status":"OK","n":1.5,)"
+      R"("tags":["t0"]})");
+  // A field the format names is missing: no index, counted.
+  EXPECT_EQ(c.apply(R"({"@timestamp":"2026-01-01T00:00:00.000Z","@metadata":{},"type":"dns"})"), "KEEP");
+  EXPECT_EQ(c.errors, 1u);
+  EXPECT_EQ(c.apply(R"({"@metadata":{},"type":"flow"})"), "KEEP");  // neither's type
+  EXPECT_THROW(c.chain.add_index("x-%{[type]", "tapbeat.flows.index", "flow"), std::invalid_argument);
+}
+
 TEST(Processors, CommunityIdOfTheEventsOwnFiveTuple) {
   // Values from the Community ID specification's baseline (../shared/pcaps/community-id/expected).
   Chain c("- community_id: ~\n");
