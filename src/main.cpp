@@ -457,7 +457,7 @@ int main(int argc, char** argv) {
     const tapbeat::Config cfg = load_or_exit(args, true);
     tapbeat::RunOptions opts;
     opts.pcap_file = args.pcap;
-    opts.topspeed = args.topspeed;
+    opts.topspeed = args.topspeed || cfg.interfaces.topspeed;
     return tapbeat::run(cfg, opts);
   } catch (const ConfigError& e) {
     config_fail(e);

@@ -849,6 +849,12 @@ void read_interface(const Ctx& ctx, const std::string& key, const YAML::Node& n,
   i.file = get_string(n["file"], "");
   i.auto_promisc_mode = get_bool(n["auto_promisc_mode"], false);
   i.ignore_outgoing = get_bool(n["ignore_outgoing"], false);
+  i.topspeed = get_bool(n["topspeed"], false);
+  // Packetbeat's options for files and dumps that tapbeat does not have.
+  if (get_uint<uint32_t>(n["loop"], 1) > 1) ctx.warn(key + ".loop", "a capture file is read once; ignored");
+  if (!get_string(n["dumpfile"], "").empty())
+    ctx.warn(key + ".dumpfile", "captured packets are not written to a file; ignored");
+  if (n["id"]) ctx.warn(key + ".id", "interfaces are not told apart by an id in the metrics; ignored");
   if (n["fanout_group"]) {
     const uint32_t g = get_uint<uint32_t>(n["fanout_group"], 0);
     if (g > 0xffff) ctx.fail(key + ".fanout_group", "must be between 0 and 65535");

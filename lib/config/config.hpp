@@ -45,6 +45,7 @@ struct InterfaceConfig {
   std::string file;  // read this capture instead of a device
   bool auto_promisc_mode = false;
   bool ignore_outgoing = false;
+  bool topspeed = false;  // a capture file read as fast as it goes (as -t)
   // af_packet: the PACKET_FANOUT group the workers' sockets join (-1: a group of this
   // process's own when there are several workers), and how often the kernel's
   // counters are read.

@@ -865,3 +865,20 @@ def test_pcap_byte_orders_and_resolutions_give_the_same_events(tmp_path):
     assert len(want) > 10
     for big, nano in ((True, False), (False, True), (True, True)):
         assert events(rewrite(big, nano)) == want, (big, nano)
+
+
+def test_interface_file_options_as_packetbeat_reads_them(tmp_path):
+    """packetbeat.interfaces.file with topspeed: true is read as fast as it goes, as with
+    -t (Packetbeat's redis_session.pcap spans 67 s of capture time; paced, the run would
+    last as long); loop, dumpfile and id, which tapbeat does not have, are warned about
+    by key (they had been taken without a word)."""
+    cfg = write(tmp_path, "file.yml",
+                f"packetbeat.interfaces:\n  file: {pcap('beats/redis_session.pcap')}\n  topspeed: true\n"
+                "  loop: 3\n  dumpfile: /tmp/never-written.pcap\n  id: mirror-1\n"
+                "packetbeat.protocols:\n- {type: redis, ports: [6379]}\noutput.console: {}\n")
+    proc = run_tapbeat(["-c", cfg, "--strict.perms=false"], timeout=30)
+    redis = [json.loads(l) for l in proc.stdout.splitlines() if '"type":"redis"' in l]
+    assert len(redis) >= 10, proc.stdout[-2000:]
+    for key in ("loop", "dumpfile", "id"):
+        assert f"interfaces.{key}: " in proc.stderr, key
+    assert not os.path.exists("/tmp/never-written.pcap")
