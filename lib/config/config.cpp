@@ -1047,6 +1047,16 @@ void read_outputs(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
     if (hosts.empty()) ctx.fail(key + ".hosts", "missing: list at least one host");
     for (std::size_t k = 0; k < hosts.size(); ++k)
       if (hosts[k].empty()) ctx.fail(key + ".hosts[" + std::to_string(k) + "]", "empty host");
+    // Beats' settings of the Elasticsearch output that tapbeat's does not have.
+    if (o.type == "elasticsearch") {
+      if (const YAML::Node p = s["preset"]; p && p.IsScalar() && p.Scalar() != "custom")
+        ctx.warn(
+            key + ".preset",
+            "'" + p.Scalar() + "' is not applied; set bulk_max_size, worker and the queue directly; ignored");
+      if (s["idle_connection_timeout"])
+        ctx.warn(key + ".idle_connection_timeout",
+                 "idle connections are kept as libcurl keeps them; ignored");
+    }
     if (o.type == "kafka") {
       if (const YAML::Node a = s["required_acks"]) {
         const int64_t v = get_uint<int64_t>(a, 1);
@@ -1073,8 +1083,19 @@ void read_queue(const Ctx& ctx, const YAML::Node& root, Config& cfg) {
   QueueConfig& out = cfg.queue;
   out.mem_events = get_uint<uint32_t>(at(q, "mem", "events"), out.mem_events);
   if (at(q, "mem", "events") && out.mem_events < 32) ctx.fail("queue.mem.events", "must be at least 32");
+  // Beats' batching of the memory queue: tapbeat's output takes events as they come
+  // (as Beats with min_events 0 or 1 and timeout 0s, which are not warned about).
+  if (const YAML::Node f = at(q, "mem", "flush"); f && f.IsMap()) {
+    if (f["min_events"] && get_uint<uint32_t>(f["min_events"], 0) > 1)
+      ctx.warn("queue.mem.flush.min_events", "the output takes events as they come; ignored");
+    if (f["timeout"] && get_duration(f["timeout"], 0) > 0)
+      ctx.warn("queue.mem.flush.timeout", "the output takes events as they come; ignored");
+  }
   const YAML::Node d = q["disk"];
   if (!d) return;
+  for (const char* k : {"read_ahead", "write_ahead", "retry_interval", "max_retry_interval"})
+    if (d[k])
+      ctx.warn(std::string("queue.disk.") + k, "a Beats disk queue setting tapbeat's does not have; ignored");
   if (q["mem"]) ctx.fail("queue", "set queue.mem or queue.disk, not both");
   out.disk = true;
   const std::string data = path_setting(root, "data");

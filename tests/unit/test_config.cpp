@@ -365,6 +365,29 @@ TEST(Config, IndexOfAProtocolOrTheFlowsIsAppliedKeepNullWarned) {
   EXPECT_FALSE(c.processors->empty());
 }
 
+TEST(Config, QueueAndOutputTuningTapbeatDoesNotHaveIsWarned) {
+  // Each had been accepted without a word.
+  const Config c = load(
+      "queue.disk: {max_size: 1GB, read_ahead: 512, write_ahead: 2048, retry_interval: 1s, "
+      "max_retry_interval: "
+      "30s}\n"
+      "output.elasticsearch: {hosts: ['http://127.0.0.1:9200'], preset: balanced, idle_connection_timeout: "
+      "3s}\n");
+  for (const char* key : {"queue.disk.read_ahead", "queue.disk.write_ahead", "queue.disk.retry_interval",
+                          "queue.disk.max_retry_interval", "output.elasticsearch.preset",
+                          "output.elasticsearch.idle_connection_timeout"})
+    EXPECT_TRUE(std::any_of(c.warnings.begin(), c.warnings.end(), [&](const std::string& w) {
+      return w.find(std::string(": ") + key + ": ") != std::string::npos;
+    })) << key;
+  const Config mem = load("queue.mem: {events: 4096, flush.min_events: 512, flush.timeout: 5s}\n");
+  EXPECT_EQ(mem.warnings.size(), 2u);
+  // Batching switched off, and the custom preset, ask for what tapbeat does.
+  const Config quiet = load(
+      "queue.mem: {events: 4096, flush: {min_events: 0, timeout: 0s}}\n"
+      "output.elasticsearch: {hosts: ['http://127.0.0.1:9200'], preset: custom}\n");
+  EXPECT_TRUE(quiet.warnings.empty()) << quiet.warnings.front();
+}
+
 TEST(Config, BeatsSettingsThatAreNotAppliedAreEachWarnedAbout) {
   const Config c = load(
       "logging.level: debug\nlogging.selectors: [\"*\"]\nlogging.metrics.enabled: true\n"
