@@ -951,6 +951,10 @@ ProtocolConfig read_protocol(const Ctx& ctx, const std::string& key, const YAML:
   check_positive_duration(ctx, key + ".transaction_timeout", n["transaction_timeout"]);
   if (get_bool(n["keep_null"], false))
     ctx.warn(key + ".keep_null", "fields without a value are left out; ignored");
+  if (n["ignore_outgoing"])
+    ctx.warn(key + ".ignore_outgoing",
+             "set packetbeat.ignore_outgoing or the interface's: outgoing packets are left out for every "
+             "protocol or none; ignored");
   // Value checks beyond types are the protocol's: its configure() refuses what it
   // cannot use (warnings wait for the run, which applies the settings).
   try {

@@ -351,15 +351,16 @@ namespace {
 TEST(Config, IndexOfAProtocolOrTheFlowsIsAppliedKeepNullWarned) {
   const Config c = load(
       "packetbeat.flows: {timeout: 30s, index: flows-x, keep_null: true}\n"
-      "packetbeat.protocols:\n- {type: dns, ports: [53], index: 'dns-%{[agent.version]}', keep_null: "
-      "true}\n");
+      "packetbeat.protocols:\n- {type: dns, ports: [53], index: 'dns-%{[agent.version]}', keep_null: true, "
+      "ignore_outgoing: true}\n");
   auto warned = [&](const std::string& key) {
     return std::any_of(c.warnings.begin(), c.warnings.end(),
                        [&](const std::string& w) { return w.find(": " + key + ": ") != std::string::npos; });
   };
   EXPECT_TRUE(warned("tapbeat.flows.keep_null"));  // was taken without a word
   EXPECT_TRUE(warned("tapbeat.protocols[0].keep_null"));
-  EXPECT_FALSE(warned("tapbeat.protocols[0].index"));  // now applied: @metadata.raw_index
+  EXPECT_TRUE(warned("tapbeat.protocols[0].ignore_outgoing"));  // the interface's setting, not a protocol's
+  EXPECT_FALSE(warned("tapbeat.protocols[0].index"));           // now applied: @metadata.raw_index
   EXPECT_FALSE(warned("tapbeat.flows.index"));
   ASSERT_TRUE(c.processors);
   EXPECT_FALSE(c.processors->empty());
