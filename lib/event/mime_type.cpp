@@ -509,8 +509,14 @@ std::string_view detect_mime_type(std::string_view data, simdjson::dom::parser& 
   if (std::string_view t = signature_type(head); !t.empty()) return t;
   const std::string_view sniffed = sniff_content_type(head);
   if (sniffed.rfind("text/plain", 0) == 0) {
+    // Only text that opens as a JSON value can be one: the rest is not parsed (the
+    // parser's buffers are not grown for prose).
+    const std::size_t first = data.find_first_not_of(" \t\r\n");
+    const bool may_be_json =
+        first != Bytes::npos && std::string_view("{[\"-0123456789tfn").find(data[first]) != Bytes::npos;
     simdjson::dom::element e;
-    if (json.parse(data.data(), data.size()).get(e) == simdjson::SUCCESS) return "application/json";
+    if (may_be_json && json.parse(data.data(), data.size()).get(e) == simdjson::SUCCESS)
+      return "application/json";
     if (xml_element(data)) return "text/xml";
   }
   return sniffed == "application/octet-stream" ? std::string_view{} : sniffed;
