@@ -106,14 +106,9 @@ bool odf(Bytes b, std::string_view type) {
 }
 
 bool mp4_brand(Bytes b) {
-  static constexpr std::string_view kBrands[] = {"avc1", "dash", "iso2", "iso3", "iso4", "iso5", "iso6",
-                                                 "isom", "mmp4", "mp41", "mp42", "mp4v", "mp71", "MSNV",
-                                                 "NDAS", "NDSC", "NSDC", "NDSH", "NDSM", "NDSP", "NDSS",
-                                                 "NDXC", "NDXH", "NDXM", "NDXP", "NDXS", "F4V ", "F4P "};
-  if (b.size() < 12 || !has(b, 4, "ftyp")) return false;
-  for (std::string_view br : kBrands)
-    if (b.substr(8, 4) == br) return true;
-  return false;
+  return ftyp(b, {"avc1", "dash", "iso2", "iso3", "iso4", "iso5", "iso6", "isom", "mmp4", "mp41",
+                  "mp42", "mp4v", "mp71", "MSNV", "NDAS", "NDSC", "NSDC", "NDSH", "NDSM", "NDSP",
+                  "NDSS", "NDXC", "NDXH", "NDXM", "NDXP", "NDXS", "F4V ", "F4P "});
 }
 
 // The signature table: the first that holds names the type.

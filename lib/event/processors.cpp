@@ -1317,6 +1317,13 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
       buf.resize(buf.size() * 2);
     }
   };
+  // The view (for conditions, the type, an index, the tree) made to read the current text.
+  auto refresh_view = [&] {
+    if (view_current) return;
+    if (built) text();
+    st.view_.reset(st.text());
+    view_current = true;
+  };
   if (gate_count_) st.gates_.assign(gate_count_, 0);
   for (const auto& step : steps_) {
     const Step& s = *step;
@@ -1324,11 +1331,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
     for (const auto& [g, side] : s.gates) open = open && (st.gates_[g] != 0) == side;
     if (!open) continue;
     if (s.when || !s.only_type.empty()) {
-      if (!view_current) {
-        if (built) text();
-        st.view_.reset(st.text());
-        view_current = true;
-      }
+      refresh_view();
       if (!s.only_type.empty() && (!st.view_.get("/type", st.type_) || st.type_ != s.only_type)) continue;
       if (s.kind == Step::kGate) {
         st.gates_[s.gate] = s.when->match(st.view_) ? 1 : 0;
@@ -1386,11 +1389,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
     }
     // The index is rendered on the event as it stands (a field it names may be missing).
     if (s.kind == Step::kFormattedIndex) {
-      if (!view_current) {
-        if (built) text();
-        st.view_.reset(st.text());
-        view_current = true;
-      }
+      refresh_view();
       st.work_.clear();
       if (!s.format.render(st.view_, st.work_) || st.work_.empty()) {
         ++errors;
@@ -1403,10 +1402,7 @@ ProcessorChain::Result ProcessorChain::apply(std::string_view event, ProcessorSt
       if (!memmem(cur.data(), cur.size(), s.key_text.data(), s.key_text.size())) continue;
     }
     if (!built) {
-      if (!view_current) {  // the spliced text
-        st.view_.reset(st.text());
-        view_current = true;
-      }
+      refresh_view();  // the spliced text, if any
       simdjson::dom::element doc;
       if (!st.view_.document(doc)) return Result::kKeep;  // not JSON: left as written
       build(doc, root, r, st.scratch_);
